@@ -1,0 +1,405 @@
+/**
+ * The public HTTP API's route definitions (DESIGN §6), shared by the server
+ * (which implements them with `@hono/zod-openapi`) and the typed client.
+ *
+ * Every route lists its success responses and the problems it can answer
+ * with (`application/problem+json`, see {@link PROBLEM_TYPES}). Paths and
+ * shapes of the routes in DESIGN §6's table are normative.
+ *
+ * Consistency defaults: reads of committed, immutable data (transactions,
+ * proofs, blocks) default to `stale`, because any replica that has them
+ * serves the same bytes and a replica that does not yet answers 404, which a
+ * client may retry with `leader`; reads of "the latest" (checkpoint,
+ * consistency proofs up to the latest size) default to `leader`.
+ *
+ * @module
+ */
+
+import { createRoute, z } from "@hono/zod-openapi";
+import {
+  BlockEvent,
+  BlockPage,
+  BLOCKS_PAGE_LIMIT_DEFAULT,
+  BLOCKS_PAGE_LIMIT_MAX,
+  BlockView,
+  ConsistencyLevel,
+  ConsistencyProof,
+  decimalInt,
+  Did,
+  EVENTS_KINDS_MAX,
+  Hash,
+  Health,
+  IntegrityReport,
+  Problem,
+  PROBLEM_TYPE_BASE,
+  ProofView,
+  Receipt,
+  ReceiptList,
+  SiteList,
+  StatusView,
+  SubmitBody,
+  SubmitQuery,
+  TxId,
+  TxView,
+} from "./schemas.ts";
+
+export * from "./schemas.ts";
+
+/**
+ * The stable problem types: slug → title and the status it is normally
+ * served with. Slugs are never renamed or reused; the `type` URI of a
+ * problem is `https://edgeledger.dev/problems/<slug>`. The admission slugs
+ * are thrown by the site (which decides the status it serves).
+ */
+export const PROBLEM_TYPES = {
+  validation: { title: "Request validation failed", status: 400 },
+  not_found: { title: "Not found", status: 404 },
+  payload_too_large: { title: "Request body too large", status: 413 },
+  unsupported_media_type: { title: "Unsupported media type", status: 415 },
+  rate_limited: { title: "Too many requests", status: 429 },
+  internal: { title: "Internal server error", status: 500 },
+  unavailable: { title: "Service unavailable", status: 503 },
+  wrong_ledger: { title: "Envelope is for another ledger", status: 422 },
+  unknown_kind: { title: "Unknown transaction kind", status: 422 },
+  invalid_body: { title: "Transaction body fails its kind's schema", status: 422 },
+  invalid_envelope: { title: "Malformed transaction envelope", status: 400 },
+  expired: { title: "Transaction expired", status: 422 },
+  expires_too_far: { title: "Transaction expires too far in the future", status: 422 },
+  bad_signature: { title: "Bad or missing signature", status: 422 },
+  revoked_signer: { title: "Signer is revoked", status: 403 },
+  duplicate: { title: "Duplicate transaction", status: 409 },
+  envelope_too_large: { title: "Envelope too large", status: 413 },
+  unauthorized_signer: { title: "Signer is not authorised for this kind", status: 403 },
+  proof_unavailable: { title: "Proof unavailable for that tree size", status: 422 },
+  invalid_range: { title: "Invalid range", status: 400 },
+  commit_timeout: { title: "Timed out waiting for commit", status: 504 },
+} as const satisfies Record<string, { title: string; status: number }>;
+
+/** A problem slug from {@link PROBLEM_TYPES}. */
+export type ProblemSlug = keyof typeof PROBLEM_TYPES;
+
+/** The `type` URI of a problem slug: `https://edgeledger.dev/problems/<slug>`. */
+export function problemTypeUri(slug: string): string {
+  return PROBLEM_TYPE_BASE + slug;
+}
+
+const problem = (description: string) => ({
+  description,
+  content: { "application/problem+json": { schema: Problem } },
+});
+
+/** The problems every route can answer with. */
+const COMMON_PROBLEMS = {
+  400: problem(
+    "`validation`: a parameter or the body failed validation; `errors` names the fields.",
+  ),
+  429: problem("`rate_limited`."),
+  500: problem("`internal`: a bug; no detail is leaked."),
+  503: problem("`unavailable`: the site cannot serve this now (e.g. no leader); retry."),
+} as const;
+
+const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+
+const consistencyParam = (fallback: "stale" | "leader") =>
+  ConsistencyLevel.default(fallback).openapi({ default: fallback });
+
+/** `POST /v1/txs`: submit one envelope or a batch `{ txs: [...] }`. */
+export const submitTxs = createRoute({
+  method: "post",
+  path: "/v1/txs",
+  operationId: "submitTxs",
+  tags: ["transactions"],
+  summary: "Submit one signed envelope, or a batch",
+  description: "One envelope is answered by one receipt (200 committed, 202 pending) or, when " +
+    "admission refuses it, by its problem. `{ txs: [...] }` is answered by `{ receipts }` in the " +
+    "same order, refused items as receipts with `status: refused` and `problem`. Idempotent by " +
+    "transaction id. `wait=commit` answers once committed or after `timeoutMs`.",
+  request: {
+    query: SubmitQuery,
+    body: {
+      required: true,
+      content: { "application/json": { schema: SubmitBody } },
+    },
+  },
+  responses: {
+    200: {
+      description: "A committed receipt (one envelope) or the receipts of a batch, in order.",
+      content: { "application/json": { schema: z.union([Receipt, ReceiptList]) } },
+    },
+    202: json(Receipt, "One envelope, admitted and pending."),
+    ...COMMON_PROBLEMS,
+    403: problem("`revoked_signer`, `unauthorized_signer`."),
+    409: problem("`duplicate`."),
+    413: problem("`payload_too_large` (the request) or `envelope_too_large`."),
+    415: problem("`unsupported_media_type`: the body must be application/json."),
+    422: problem(
+      "`wrong_ledger`, `unknown_kind`, `invalid_body`, `expired`, `expires_too_far`, `bad_signature`.",
+    ),
+    504: problem("`commit_timeout`."),
+  },
+});
+
+/** `GET /v1/txs/{txId}`: the envelope and its receipt. */
+export const getTx = createRoute({
+  method: "get",
+  path: "/v1/txs/{txId}",
+  operationId: "getTx",
+  tags: ["transactions"],
+  summary: "A transaction and its receipt",
+  request: {
+    params: z.object({ txId: TxId }),
+    query: z.object({ consistency: consistencyParam("stale") }),
+  },
+  responses: {
+    200: json(TxView, "The signed envelope and its receipt."),
+    404: problem("`not_found`."),
+    ...COMMON_PROBLEMS,
+  },
+});
+
+/** `GET /v1/txs/{txId}/proof`: inclusion proof in the tree of `treeSize` (default: latest checkpoint). */
+export const getTxProof = createRoute({
+  method: "get",
+  path: "/v1/txs/{txId}/proof",
+  operationId: "getTxProof",
+  tags: ["transactions"],
+  summary: "Inclusion proof of a committed transaction",
+  description: "RFC 9162 inclusion proof in the tree of size `treeSize` (default: the latest " +
+    "checkpoint's size). Cacheable forever when `treeSize` is given.",
+  request: {
+    params: z.object({ txId: TxId }),
+    query: z.object({
+      treeSize: decimalInt(1).optional().openapi({ type: "integer", minimum: 1 }),
+      consistency: consistencyParam("stale"),
+    }),
+  },
+  responses: {
+    200: json(ProofView, "The inclusion proof."),
+    404: problem("`not_found`: unknown transaction."),
+    422: problem(
+      "`proof_unavailable`: `treeSize` does not include the transaction or exceeds the log.",
+    ),
+    ...COMMON_PROBLEMS,
+  },
+});
+
+/** `GET /v1/blocks/{height}`: one block; `height` is a decimal integer. */
+export const getBlock = createRoute({
+  method: "get",
+  path: "/v1/blocks/{height}",
+  operationId: "getBlock",
+  tags: ["blocks"],
+  summary: "A block by height",
+  request: {
+    params: z.object({
+      height: decimalInt(0).openapi({ type: "integer", minimum: 0, example: 12 }),
+    }),
+    query: z.object({ consistency: consistencyParam("stale") }),
+  },
+  responses: {
+    200: json(BlockView, "The block; immutable."),
+    404: problem("`not_found`."),
+    ...COMMON_PROBLEMS,
+  },
+});
+
+/** `GET /v1/blocks/by-hash/{hash}`: one block by its hash. */
+export const getBlockByHash = createRoute({
+  method: "get",
+  path: "/v1/blocks/by-hash/{hash}",
+  operationId: "getBlockByHash",
+  tags: ["blocks"],
+  summary: "A block by hash",
+  request: {
+    params: z.object({ hash: Hash }),
+    query: z.object({ consistency: consistencyParam("stale") }),
+  },
+  responses: {
+    200: json(BlockView, "The block; immutable."),
+    404: problem("`not_found`."),
+    ...COMMON_PROBLEMS,
+  },
+});
+
+/** `GET /v1/blocks`: blocks `[from, from + limit)` ascending; `next` is the next page's `from`. */
+export const listBlocks = createRoute({
+  method: "get",
+  path: "/v1/blocks",
+  operationId: "listBlocks",
+  tags: ["blocks"],
+  summary: "A page of blocks, ascending",
+  description: "Blocks with heights in `[from, from + limit)` that exist. `next` is the `from` " +
+    "of the next page, or null when this page reached the head.",
+  request: {
+    query: z.object({
+      from: decimalInt(0).optional().openapi({ type: "integer", minimum: 0, default: 0 }),
+      limit: decimalInt(1, BLOCKS_PAGE_LIMIT_MAX).optional().openapi({
+        type: "integer",
+        minimum: 1,
+        maximum: BLOCKS_PAGE_LIMIT_MAX,
+        default: BLOCKS_PAGE_LIMIT_DEFAULT,
+      }),
+      consistency: consistencyParam("stale"),
+    }),
+  },
+  responses: {
+    200: json(BlockPage, "The page."),
+    ...COMMON_PROBLEMS,
+  },
+});
+
+/** `GET /v1/checkpoint`: the latest co-signed checkpoint as a C2SP signed note. */
+export const getCheckpoint = createRoute({
+  method: "get",
+  path: "/v1/checkpoint",
+  operationId: "getCheckpoint",
+  tags: ["log"],
+  summary: "The latest co-signed checkpoint",
+  request: { query: z.object({ consistency: consistencyParam("leader") }) },
+  responses: {
+    200: {
+      description: "A C2SP signed note wrapping a tlog-checkpoint.",
+      content: {
+        "text/plain": {
+          schema: z.string().openapi({
+            example: "edgeledger.dev/demo\n42\nq1Vx...=\nheight 7\n\n— site-a Az3g...\n",
+          }),
+        },
+      },
+    },
+    ...COMMON_PROBLEMS,
+  },
+});
+
+/** `GET /v1/consistency?from=N&to=M`: RFC 9162 consistency proof; requires `0 < from <= to <= logSize`. */
+export const getConsistency = createRoute({
+  method: "get",
+  path: "/v1/consistency",
+  operationId: "getConsistency",
+  tags: ["log"],
+  summary: "Consistency proof between two tree sizes",
+  request: {
+    query: z.object({
+      from: decimalInt(1).openapi({ type: "integer", minimum: 1 }),
+      to: decimalInt(1).openapi({ type: "integer", minimum: 1 }),
+      consistency: consistencyParam("leader"),
+    }).refine((q) => q.from <= q.to, { error: "Must be at least from", path: ["to"] }),
+  },
+  responses: {
+    200: json(ConsistencyProof, "The proof, hex."),
+    ...COMMON_PROBLEMS,
+    400: problem("`validation`, or `invalid_range` when `to` exceeds the log size."),
+  },
+});
+
+/** `GET /v1/status`: this site's view of the cluster. */
+export const getStatus = createRoute({
+  method: "get",
+  path: "/v1/status",
+  operationId: "getStatus",
+  tags: ["cluster"],
+  summary: "This site's status",
+  responses: { 200: json(StatusView, "The status; never cached."), ...COMMON_PROBLEMS },
+});
+
+/** `GET /v1/sites`: the member sites and their checkpoint verifier keys. */
+export const listSites = createRoute({
+  method: "get",
+  path: "/v1/sites",
+  operationId: "listSites",
+  tags: ["cluster"],
+  summary: "Member sites",
+  responses: { 200: json(SiteList, "The sites."), ...COMMON_PROBLEMS },
+});
+
+/** `GET /v1/integrity`: re-verifies the whole chain from this site's database (admin-only later). */
+export const getIntegrity = createRoute({
+  method: "get",
+  path: "/v1/integrity",
+  operationId: "getIntegrity",
+  tags: ["cluster"],
+  summary: "Run the integrity check",
+  description: "Re-verifies every block and the Merkle log from this site's database. Expensive; " +
+    "will be restricted to admin API keys.",
+  responses: { 200: json(IntegrityReport, "The report."), ...COMMON_PROBLEMS },
+});
+
+/**
+ * `GET /v1/events`: Server-Sent Events of committed blocks.
+ *
+ * Each block is an event `block` with `id` = height and data = a
+ * {@link BlockEvent}. Resume with `Last-Event-ID` (the last height received;
+ * it wins over `from`) or start at height `from`; with neither, only blocks
+ * committed after connecting are sent. Filters (`kind`: comma list, `signer`:
+ * a did) keep the transactions that match all given filters; a block with no
+ * matching transaction is sent as a bare `id:` line, which advances the
+ * resume point without dispatching an event. A comment line every 15 s keeps
+ * the connection alive. An `end` event with `{reason}` precedes a server-side
+ * close (e.g. `slow_consumer`).
+ */
+export const streamEvents = createRoute({
+  method: "get",
+  path: "/v1/events",
+  operationId: "streamEvents",
+  tags: ["events"],
+  summary: "Server-Sent Events of committed blocks",
+  request: {
+    query: z.object({
+      from: decimalInt(0).optional().openapi({ type: "integer", minimum: 0 }),
+      kind: z.string()
+        .regex(/^[a-z0-9_.-]{1,64}(,[a-z0-9_.-]{1,64})*$/, {
+          error: "Must be a comma-separated list of kinds",
+        })
+        .refine((s) => s.split(",").length <= EVENTS_KINDS_MAX, {
+          error: `Must list at most ${EVENTS_KINDS_MAX} kinds`,
+        })
+        .optional()
+        .openapi({ example: "data.anchor,custody.handoff" }),
+      signer: Did.optional(),
+    }),
+    headers: z.object({
+      "last-event-id": decimalInt(0).optional().openapi({
+        type: "integer",
+        minimum: 0,
+        description: "The height of the last block received; resume after it.",
+      }),
+    }),
+  },
+  responses: {
+    200: {
+      description: "`text/event-stream` of `block` events (data: BlockEvent).",
+      content: { "text/event-stream": { schema: BlockEvent } },
+    },
+    ...COMMON_PROBLEMS,
+  },
+});
+
+/** `GET /healthz`: liveness; answers without touching the ledger. */
+export const getHealth = createRoute({
+  method: "get",
+  path: "/healthz",
+  operationId: "getHealth",
+  tags: ["operations"],
+  summary: "Liveness",
+  responses: { 200: json(Health, "The process serves HTTP.") },
+});
+
+/** Every route of the public API, for clients and documentation tooling. */
+export const ROUTES = {
+  submitTxs,
+  getTx,
+  getTxProof,
+  getBlock,
+  getBlockByHash,
+  listBlocks,
+  getCheckpoint,
+  getConsistency,
+  getStatus,
+  listSites,
+  getIntegrity,
+  streamEvents,
+  getHealth,
+} as const;

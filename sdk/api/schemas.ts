@@ -1,0 +1,319 @@
+/**
+ * Zod schemas of the public HTTP API's requests and responses (DESIGN §6).
+ *
+ * These are protocol: the server validates with them and the client's types
+ * come from them, so a change here is a wire change. Shapes listed in DESIGN
+ * §6's routes table keep their shape; fields may only be added.
+ *
+ * Numbers that arrive in a path, query string or header are strict decimal
+ * integers (`0` or no leading zero, no sign, no exponent, at most 16 digits):
+ * `"1e3"`, `"0x10"`, `" 5"` and `"05"` are refused, so every SDK parses them
+ * alike.
+ *
+ * @module
+ */
+
+import { z } from "@hono/zod-openapi";
+
+/** Largest number of envelopes in one `POST /v1/txs` batch. */
+export const BATCH_TXS_MAX = 1000;
+/** Largest `limit` of `GET /v1/blocks`. */
+export const BLOCKS_PAGE_LIMIT_MAX = 1000;
+/** `limit` of `GET /v1/blocks` when none is given. */
+export const BLOCKS_PAGE_LIMIT_DEFAULT = 100;
+/** Largest `timeoutMs` of `POST /v1/txs?wait=commit`. */
+export const COMMIT_WAIT_MS_MAX = 60_000;
+/** `timeoutMs` of `POST /v1/txs?wait=commit` when none is given. */
+export const COMMIT_WAIT_MS_DEFAULT = 10_000;
+/** Largest number of kinds in the `kind` filter of `GET /v1/events`. */
+export const EVENTS_KINDS_MAX = 32;
+
+/** The prefix of every problem `type` URI; the slug follows it. */
+export const PROBLEM_TYPE_BASE = "https://edgeledger.dev/problems/";
+
+const DECIMAL = /^(0|[1-9][0-9]{0,15})$/;
+
+/**
+ * A strict decimal integer carried as a string (path, query or header),
+ * parsed to a number in `[min, max]`. Refuses signs, exponents, hex, spaces
+ * and leading zeros.
+ */
+export function decimalInt(
+  min: number,
+  max: number = Number.MAX_SAFE_INTEGER,
+): z.ZodPipe<z.ZodPipe<z.ZodString, z.ZodTransform<number, string>>, z.ZodNumber> {
+  return z.string()
+    .regex(DECIMAL, { error: "Must be a decimal integer without sign, exponent or leading zero" })
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+}
+
+/** Lowercase hex SHA-256 (64 characters): transaction ids and block hashes. */
+export const Hash = z.string().regex(/^[0-9a-f]{64}$/, {
+  error: "Must be 64 lowercase hex characters",
+}).openapi({
+  description: "Lowercase hex SHA-256.",
+  example: "9f2c4e0d6a1b3c5d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9012a3b4c5d6",
+});
+
+/** A transaction id: hex SHA-256 of the signing payload (DESIGN §2). */
+export const TxId = Hash.openapi({
+  description: "Transaction id: hex SHA-256 of the signing payload.",
+});
+
+/** Base64url without padding. */
+export const Base64Url = z.string().regex(/^[A-Za-z0-9_-]*$/, {
+  error: "Must be base64url without padding",
+}).openapi({ description: "Base64url without padding.", example: "eyJ0eCI6e319" });
+
+/** A `did:key` identifier of a signer. */
+export const Did = z.string().regex(/^did:key:z[1-9A-HJ-NP-Za-km-z]{1,128}$/, {
+  error: "Must be a did:key with a base58btc multibase key",
+}).openapi({
+  description: "A W3C did:key.",
+  example: "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK",
+});
+
+/** Read consistency (DESIGN §3): `stale` (this replica), `leader`, or `linearizable` (ReadIndex). */
+export const ConsistencyLevel = z.enum(["stale", "leader", "linearizable"]).openapi({
+  description:
+    "Read consistency: `stale` reads this site's replica, `leader` reads the leader's, " +
+    "`linearizable` confirms leadership with a quorum first (ReadIndex).",
+});
+
+// ---------------------------------------------------------------------------
+// Problems (RFC 9457)
+
+/**
+ * A problem (RFC 9457, `application/problem+json`). `type` is
+ * `https://edgeledger.dev/problems/<slug>` with a slug from `PROBLEM_TYPES`;
+ * `instance` is the request path; `requestId` matches the `X-Request-Id`
+ * response header. Validation problems add `errors`; domain problems may add
+ * members (e.g. `txId`).
+ */
+export const Problem = z.looseObject({
+  type: z.string().openapi({ example: "https://edgeledger.dev/problems/validation" }),
+  title: z.string().openapi({ example: "Request validation failed" }),
+  status: z.number().int().openapi({ example: 400 }),
+  detail: z.string().openapi({ example: "limit: Too big: expected number to be <=1000" }),
+  instance: z.string().openapi({ example: "/v1/blocks" }),
+  requestId: z.string().openapi({ example: "3b6f2a0e-8d4c-4a51-9f35-2c1d0e7b9a84" }),
+  errors: z.array(z.object({
+    path: z.string().openapi({
+      description: "Dotted path of the bad field, prefixed by where it was: `query.limit`.",
+    }),
+    message: z.string(),
+  })).optional(),
+}).openapi("Problem");
+
+/** The problem summary carried by a refused receipt in a batch answer. */
+export const ReceiptProblem = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.number().int(),
+  detail: z.string(),
+}).openapi("ReceiptProblem");
+
+// ---------------------------------------------------------------------------
+// Transactions
+
+/**
+ * A signed transaction envelope, loosely: the route only checks that it is a
+ * JSON object (and not a batch). The site validates it strictly, because it
+ * needs the raw value to compute the transaction id and because an unknown
+ * field is refused there (`invalid_envelope`), not silently dropped here.
+ */
+export const Envelope = z.looseObject({})
+  .refine((value) => !Object.hasOwn(value, "txs"), {
+    error: "A batch must be the only member of the body: { txs: [...] }",
+    path: ["txs"],
+  })
+  .openapi("Envelope", {
+    description: "A signed transaction envelope (DESIGN §2). Validated strictly by the site.",
+    properties: {
+      v: { type: "integer", enum: [1] },
+      ledger: { type: "string" },
+      kind: { type: "string", example: "data.anchor" },
+      body: { type: "object" },
+      nonce: { type: "string", description: "Base64url of 16 random bytes." },
+      expiresAt: { type: "integer", description: "Milliseconds since the epoch." },
+      signers: { type: "array", items: { type: "string" } },
+      sigs: { type: "array", items: { type: "string" } },
+    },
+    required: ["v", "ledger", "kind", "body", "nonce", "expiresAt", "signers", "sigs"],
+    additionalProperties: false,
+    example: {
+      v: 1,
+      ledger: "demo",
+      kind: "data.anchor",
+      body: {
+        stream: "meter-7",
+        seq: 0,
+        root: "9f2c4e0d6a1b3c5d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9012a3b4c5d6",
+        count: 10,
+        from: 1764000000000,
+        to: 1764000060000,
+      },
+      nonce: "AAECAwQFBgcICQoLDA0ODw",
+      expiresAt: 1764003600000,
+      signers: ["did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"],
+      sigs: ["c2lnbmF0dXJl"],
+    },
+  });
+
+/** `POST /v1/txs` batch body: 1 to `BATCH_TXS_MAX` envelopes, answered in order. */
+export const TxBatch = z.object({
+  txs: z.array(Envelope).min(1).max(BATCH_TXS_MAX),
+}).strict().openapi("TxBatch");
+
+/** `POST /v1/txs` body: one envelope, or a batch `{ txs: [...] }`. */
+export const SubmitBody = z.union([TxBatch, Envelope]);
+
+/** `POST /v1/txs` query. `timeoutMs` only matters with `wait=commit`. */
+export const SubmitQuery = z.object({
+  wait: z.enum(["commit"]).optional().openapi({
+    description:
+      "`commit`: answer once every admitted transaction is committed or `timeoutMs` passes.",
+  }),
+  timeoutMs: decimalInt(1, COMMIT_WAIT_MS_MAX).optional().openapi({
+    type: "integer",
+    minimum: 1,
+    maximum: COMMIT_WAIT_MS_MAX,
+    default: COMMIT_WAIT_MS_DEFAULT,
+    description: "Upper bound on waiting for commit, in milliseconds.",
+  }),
+});
+
+/** The outcome recorded in the log for a committed transaction. */
+export const TxResult = z.looseObject({
+  status: z.enum(["applied", "rejected"]),
+  code: z.string().optional(),
+  detail: z.string().optional(),
+}).openapi("TxResult");
+
+/**
+ * A receipt: `pending` once admitted, `committed` once in a block (with
+ * `height`, `logIndex`, `result`), `refused` when admission refused it (with
+ * `problem`; only inside a batch answer).
+ */
+export const Receipt = z.object({
+  txId: TxId.nullable().openapi({
+    description: "Null when the envelope was too malformed to have an id.",
+  }),
+  status: z.enum(["pending", "committed", "refused"]),
+  height: z.number().int().min(0).optional(),
+  logIndex: z.number().int().min(0).optional(),
+  result: TxResult.optional(),
+  problem: ReceiptProblem.optional(),
+}).openapi("Receipt");
+
+/** `POST /v1/txs` batch answer: one receipt per envelope, in request order. */
+export const ReceiptList = z.object({ receipts: z.array(Receipt) }).openapi("ReceiptList");
+
+/** `GET /v1/txs/{txId}` answer. */
+export const TxView = z.object({
+  tx: z.record(z.string(), z.unknown()).openapi({
+    description: "The signed envelope as submitted.",
+  }),
+  receipt: Receipt,
+}).openapi("TxView");
+
+/** `GET /v1/txs/{txId}/proof` answer: an RFC 9162 inclusion proof. */
+export const ProofView = z.object({
+  logIndex: z.number().int().min(0),
+  treeSize: z.number().int().min(1),
+  leaf: Base64Url.openapi({ description: "Base64url of the leaf data: JCS of {tx, result}." }),
+  proof: z.array(Hash).openapi({ description: "Audit path, hex." }),
+}).openapi("ProofView");
+
+// ---------------------------------------------------------------------------
+// Blocks, log, cluster
+
+/** A block header exactly as hashed (DESIGN §2, "Blocks"). */
+export const BlockHeader = z.object({
+  v: z.literal(1),
+  ledger: z.string(),
+  height: z.number().int().min(0),
+  prev: z.string(),
+  time: z.number().int(),
+  term: z.number().int().min(0),
+  proposer: z.string(),
+  txCount: z.number().int().min(0),
+  logSize: z.number().int().min(0),
+  logRoot: z.string(),
+}).openapi("BlockHeader");
+
+/** A block as served: header, its hash, its transaction ids in log order. */
+export const BlockView = z.object({
+  hash: Hash,
+  header: BlockHeader,
+  txIds: z.array(TxId),
+}).openapi("BlockView");
+
+/** `GET /v1/blocks` answer; `next` is the `from` of the next page, null at the head. */
+export const BlockPage = z.object({
+  blocks: z.array(BlockView),
+  next: z.number().int().min(0).nullable(),
+}).openapi("BlockPage");
+
+/** `GET /v1/consistency` answer: an RFC 9162 consistency proof, hex. */
+export const ConsistencyProof = z.object({ proof: z.array(Hash) }).openapi("ConsistencyProof");
+
+/** `GET /v1/status` answer; sites may add members. */
+export const StatusView = z.looseObject({
+  ledger: z.string(),
+  origin: z.string(),
+  site: z.string(),
+  role: z.enum(["leader", "follower", "candidate", "learner"]),
+  term: z.number().int().min(0),
+  leader: z.string().nullable(),
+  commitIndex: z.number().int().min(0),
+  appliedIndex: z.number().int().min(0),
+  height: z.number().int().min(0),
+  logSize: z.number().int().min(0),
+  head: z.string(),
+  pendingTxs: z.number().int().min(0),
+  version: z.string(),
+}).openapi("StatusView");
+
+/** One member site; `verifierKey` in the signed-note `name+hash+base64key` form. */
+export const SiteView = z.object({
+  name: z.string(),
+  url: z.string(),
+  verifierKey: z.string(),
+}).openapi("SiteView");
+
+/** `GET /v1/sites` answer. */
+export const SiteList = z.object({ sites: z.array(SiteView) }).openapi("SiteList");
+
+/** `GET /v1/integrity` answer; `ok: false` names the first mismatch. */
+export const IntegrityReport = z.object({
+  ok: z.boolean(),
+  blocksChecked: z.number().int().min(0),
+  txsChecked: z.number().int().min(0),
+  firstMismatch: z.string().optional(),
+  durationMs: z.number().min(0),
+}).openapi("IntegrityReport");
+
+/**
+ * The data of an SSE `block` event. With a `kind`/`signer` filter, `txs`
+ * holds only the matching transactions (`header.txCount` still counts all).
+ */
+export const BlockEvent = z.object({
+  height: z.number().int().min(0),
+  hash: Hash,
+  header: BlockHeader,
+  txs: z.array(z.object({
+    txId: TxId,
+    kind: z.string(),
+    signers: z.array(z.string()),
+    logIndex: z.number().int().min(0),
+    result: TxResult,
+  })),
+}).openapi("BlockEvent");
+
+/** `GET /healthz` answer: the process serves HTTP (liveness, not readiness). */
+export const Health = z.object({
+  status: z.literal("ok"),
+  version: z.string(),
+}).openapi("Health");
