@@ -143,7 +143,11 @@ export interface LedgerService {
     consistency: Consistency,
   ): Promise<{ tx: Record<string, unknown>; receipt: Receipt } | null>;
   /** Requires `treeSize` (default: latest checkpoint size) `> logIndex`. Null when the tx is unknown. */
-  proof(txId: string, treeSize: number | undefined, consistency: Consistency): Promise<ProofView | null>;
+  proof(
+    txId: string,
+    treeSize: number | undefined,
+    consistency: Consistency,
+  ): Promise<ProofView | null>;
   blockByHeight(height: number, consistency: Consistency): Promise<BlockView | null>;
   blockByHash(hash: string, consistency: Consistency): Promise<BlockView | null>;
   /** Blocks `[from, from + limit)` that exist, ascending. */
@@ -161,12 +165,17 @@ export interface LedgerService {
    * first from storage (catch-up) then live, in height order, until the
    * returned function is called. At most `bufferBlocksMax` live blocks are
    * buffered for a slow subscriber; past that the subscription ends with
-   * `onEnd("slow_consumer")`.
+   * `onEnd("slow_consumer")`. `onBlock` is not called again before the
+   * promise it returned settles, so awaiting a slow write is what makes the
+   * live buffer fill. `options.bufferBlocksMax`, when given, is the caller's
+   * bound (the API passes its `eventsBufferBlocksMax`); otherwise the site's
+   * default applies.
    */
   subscribe(
     afterHeight: number,
     onBlock: (event: BlockEvent) => void | Promise<void>,
     onEnd: (reason: string) => void,
+    options?: { bufferBlocksMax?: number },
   ): () => void;
 }
 
