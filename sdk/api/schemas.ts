@@ -127,6 +127,8 @@ export const Envelope = z.looseObject({})
   .refine((value) => !Object.hasOwn(value, "txs"), {
     error: "A batch must be the only member of the body: { txs: [...] }",
     path: ["txs"],
+    // Aborting, so a union failure reports the batch branch's issues.
+    abort: true,
   })
   .openapi("Envelope", {
     description: "A signed transaction envelope (DESIGN §2). Validated strictly by the site.",
