@@ -1,0 +1,155 @@
+/**
+ * Middleware of the public API, each an option factory in Hono's style:
+ * request size limit, JSON-only bodies, and Prometheus metrics.
+ *
+ * @module
+ */
+
+import type { MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { matchedRoutes } from "hono/route";
+import { knownProblem, problemResponse } from "./problem.ts";
+
+/**
+ * Refuses a request body larger than `requestBytesMax` with a 413
+ * `payload_too_large` problem. A body with `Content-Length` is judged by the
+ * header; a chunked body (no `Content-Length`) is read and counted, and cut
+ * as soon as it passes the limit, so at most `requestBytesMax` bytes are ever
+ * buffered.
+ */
+export function requestSizeLimit(options: { requestBytesMax: number }): MiddlewareHandler {
+  const { requestBytesMax } = options;
+  return bodyLimit({
+    maxSize: requestBytesMax,
+    onError: (c) =>
+      problemResponse(
+        c,
+        knownProblem(
+          "payload_too_large",
+          `Cannot accept the request: the body exceeds ${requestBytesMax} bytes`,
+          { limitBytes: requestBytesMax },
+        ),
+      ),
+  });
+}
+
+const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
+
+/**
+ * Answers 415 `unsupported_media_type` to a request with the given methods
+ * whose `Content-Type` is not JSON (`application/json` or `application/*+json`),
+ * including one with no `Content-Type` at all, so a body is never guessed at.
+ */
+export function requireJsonBody(options: { methods: string[] } = { methods: ["POST"] }) {
+  const methods = new Set(options.methods.map((m) => m.toUpperCase()));
+  const handler: MiddlewareHandler = async (c, next) => {
+    if (!methods.has(c.req.method)) return await next();
+    const contentType = c.req.header("content-type") ?? "";
+    const mediaType = contentType.split(";")[0].trim();
+    if (!JSON_MEDIA_TYPE.test(mediaType)) {
+      return problemResponse(
+        c,
+        knownProblem(
+          "unsupported_media_type",
+          `Cannot read the body: Content-Type must be application/json, not "${
+            mediaType.slice(0, 100) || "(none)"
+          }"`,
+        ),
+      );
+    }
+    await next();
+  };
+  return handler;
+}
+
+/** Upper bounds of the request latency histogram, in seconds. */
+export const LATENCY_BUCKETS_SECONDS = [
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+  30,
+];
+
+/** Prometheus metrics of the HTTP layer: a middleware that records, and a renderer. */
+export interface HttpMetrics {
+  /** Records one request: count by method, route and status, and latency by method and route. */
+  middleware: MiddlewareHandler;
+  /** The Prometheus text exposition (format 0.0.4) of what was recorded. */
+  render(): string;
+}
+
+/**
+ * Creates the HTTP metrics. The `route` label is the route pattern that
+ * handled the request (`/v1/blocks/:height`) or `unmatched`, never the raw
+ * path, so label cardinality is bounded by the route table. Latency is
+ * measured until the response headers are ready (for SSE, until the stream
+ * opens).
+ */
+export function createHttpMetrics(options: { now?: () => number } = {}): HttpMetrics {
+  const now = options.now ?? (() => performance.now());
+  const counts = new Map<string, number>();
+  const histograms = new Map<string, { buckets: number[]; sum: number; count: number }>();
+
+  const middleware: MiddlewareHandler = async (c, next) => {
+    const start = now();
+    try {
+      await next();
+    } finally {
+      const seconds = (now() - start) / 1000;
+      const handlers = matchedRoutes(c).filter((r) => r.method !== "ALL");
+      const route = handlers.length > 0 ? handlers[handlers.length - 1].path : "unmatched";
+      const method = c.req.method;
+      const status = c.res.status;
+      const countKey = `method="${method}",route="${escapeLabel(route)}",status="${status}"`;
+      counts.set(countKey, (counts.get(countKey) ?? 0) + 1);
+      const histKey = `method="${method}",route="${escapeLabel(route)}"`;
+      let h = histograms.get(histKey);
+      if (!h) {
+        h = { buckets: LATENCY_BUCKETS_SECONDS.map(() => 0), sum: 0, count: 0 };
+        histograms.set(histKey, h);
+      }
+      for (let i = 0; i < LATENCY_BUCKETS_SECONDS.length; i++) {
+        if (seconds <= LATENCY_BUCKETS_SECONDS[i]) h.buckets[i]++;
+      }
+      h.sum += seconds;
+      h.count++;
+    }
+  };
+
+  const render = () => {
+    const lines: string[] = [
+      "# HELP edgeledger_http_requests_total HTTP requests answered, by method, route and status.",
+      "# TYPE edgeledger_http_requests_total counter",
+    ];
+    for (const [labels, n] of counts) lines.push(`edgeledger_http_requests_total{${labels}} ${n}`);
+    lines.push(
+      "# HELP edgeledger_http_request_duration_seconds Time to answer an HTTP request.",
+      "# TYPE edgeledger_http_request_duration_seconds histogram",
+    );
+    for (const [labels, h] of histograms) {
+      LATENCY_BUCKETS_SECONDS.forEach((le, i) => {
+        lines.push(
+          `edgeledger_http_request_duration_seconds_bucket{${labels},le="${le}"} ${h.buckets[i]}`,
+        );
+      });
+      lines.push(`edgeledger_http_request_duration_seconds_bucket{${labels},le="+Inf"} ${h.count}`);
+      lines.push(`edgeledger_http_request_duration_seconds_sum{${labels}} ${h.sum}`);
+      lines.push(`edgeledger_http_request_duration_seconds_count{${labels}} ${h.count}`);
+    }
+    return lines.join("\n") + "\n";
+  };
+
+  return { middleware, render };
+}
+
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}

@@ -1,0 +1,152 @@
+/**
+ * RFC 9457 problem details: building them, and mapping what a request can
+ * throw (a {@link LedgerError}, a Hono `HTTPException`, a zod failure, a bug)
+ * to one.
+ *
+ * @module
+ */
+
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { z } from "@hono/zod-openapi";
+import { PROBLEM_TYPES, problemTypeUri } from "../../sdk/api/routes.ts";
+import { LedgerError } from "./service.ts";
+
+/** The media type of every error answer. */
+export const PROBLEM_MEDIA_TYPE = "application/problem+json";
+
+/** One bad field of a `validation` problem: `path` is dotted and starts with the request part. */
+export interface FieldIssue {
+  path: string;
+  message: string;
+}
+
+/** The members of a problem besides those the API fills in (`instance`, `requestId`). */
+export interface ProblemInit {
+  /** A slug (normally from `PROBLEM_TYPES`) or an already absolute `type` URI. */
+  type: string;
+  status: number;
+  title: string;
+  detail: string;
+  /** Extension members; they never override the standard ones. */
+  extra?: Record<string, unknown>;
+}
+
+/** Turns a slug into its `type` URI; leaves an absolute URI as it is. */
+export function toTypeUri(type: string): string {
+  return /^https?:\/\//.test(type) ? type : problemTypeUri(type);
+}
+
+/** A problem of a known slug with its usual status and title. */
+export function knownProblem(
+  slug: keyof typeof PROBLEM_TYPES,
+  detail: string,
+  extra?: Record<string, unknown>,
+): ProblemInit {
+  const { title, status } = PROBLEM_TYPES[slug];
+  return { type: slug, status, title, detail, extra };
+}
+
+/**
+ * Answers `init` as `application/problem+json`, with `instance` = the request
+ * path, `requestId` = the request id, `Cache-Control: no-store`, and the
+ * `X-Request-Id` header (set here too, since an error answer may be built
+ * after the header set by the request-id middleware was dropped).
+ */
+export function problemResponse(c: Context, init: ProblemInit): Response {
+  const requestId = (c.get("requestId") as string | undefined) ?? "";
+  const body = {
+    ...(init.extra ?? {}),
+    type: toTypeUri(init.type),
+    title: init.title,
+    status: init.status,
+    detail: init.detail,
+    instance: c.req.path,
+    requestId,
+  };
+  const headers: Record<string, string> = {
+    "Content-Type": PROBLEM_MEDIA_TYPE,
+    "Cache-Control": "no-store",
+  };
+  if (requestId) headers["X-Request-Id"] = requestId;
+  if (init.status === 429 || init.status === 503) headers["Retry-After"] ??= "1";
+  return c.body(JSON.stringify(body), init.status as 400, headers);
+}
+
+/**
+ * Flattens zod issues into `{ path, message }` pairs, prefixing each path with
+ * the request part (`query`, `param`, `header`, `json`). A union failure is
+ * reported by the branch that got furthest into the value, so
+ * `{ "txs": [] }` names `json.txs` rather than "invalid input".
+ */
+export function fieldIssues(target: string, error: z.ZodError): FieldIssue[] {
+  const out: FieldIssue[] = [];
+  const walk = (issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[]) => {
+    for (const issue of issues) {
+      const path = [...prefix, ...issue.path];
+      if (issue.code === "invalid_union" && issue.errors.length > 0) {
+        const depth = (branch: z.core.$ZodIssue[]) =>
+          Math.max(0, ...branch.map((i) => i.path.length));
+        const best = issue.errors.reduce((a, b) => (depth(b) > depth(a) ? b : a));
+        if (best.length > 0 && depth(best) > 0) {
+          walk(best, path);
+          continue;
+        }
+      }
+      out.push({ path: [target, ...path].map(String).join("."), message: issue.message });
+    }
+  };
+  walk(error.issues, []);
+  return out;
+}
+
+/** The `validation` problem for zod issues of one request part. */
+export function validationProblem(target: string, error: z.ZodError): ProblemInit {
+  const errors = fieldIssues(target, error);
+  const detail = errors.map((e) => `${e.path}: ${e.message}`).join("; ");
+  return knownProblem("validation", detail, { errors });
+}
+
+const HTTP_STATUS_SLUGS: Record<number, keyof typeof PROBLEM_TYPES> = {
+  400: "validation",
+  404: "not_found",
+  413: "payload_too_large",
+  415: "unsupported_media_type",
+  429: "rate_limited",
+  503: "unavailable",
+};
+
+/**
+ * Maps anything a handler or middleware threw to a problem:
+ * a `LedgerError` keeps its slug, status, title, detail and extras; an
+ * `HTTPException` below 500 keeps its status and message (Hono's messages are
+ * written for clients); everything else, including an `HTTPException` of 500
+ * or more, is `internal` with a fixed detail, and `report` receives the
+ * error so it can be logged server-side.
+ */
+export function problemFromError(err: unknown, report: (err: unknown) => void): ProblemInit {
+  if (err instanceof LedgerError) {
+    return {
+      type: err.type,
+      status: err.status,
+      title: err.title,
+      detail: err.message,
+      extra: err.extra,
+    };
+  }
+  if (err instanceof HTTPException && err.status < 500) {
+    const slug = HTTP_STATUS_SLUGS[err.status];
+    if (slug) return knownProblem(slug, err.message || PROBLEM_TYPES[slug].title);
+    return {
+      type: `http_${err.status}`,
+      status: err.status,
+      title: err.message || `HTTP ${err.status}`,
+      detail: err.message || `HTTP ${err.status}`,
+    };
+  }
+  if (err instanceof HTTPException && err.status === 503) {
+    return knownProblem("unavailable", "The site cannot serve this request now; retry later");
+  }
+  report(err);
+  return knownProblem("internal", "The request failed because of an internal error; it was logged");
+}
