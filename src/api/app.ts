@@ -1,0 +1,348 @@
+/**
+ * The public HTTP API of a site (DESIGN §6): the routes of
+ * `sdk/api/routes.ts` implemented over a {@link LedgerService}.
+ *
+ * Every input is validated by zod at the route; every failure leaves as one
+ * `application/problem+json` built in one place (`app.onError`, `notFound`,
+ * the validation hook); every answer carries `X-Request-Id`.
+ *
+ * @module
+ */
+
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { requestId, type RequestIdVariables } from "hono/request-id";
+import { streamSSE } from "hono/streaming";
+import {
+  BLOCKS_PAGE_LIMIT_DEFAULT,
+  COMMIT_WAIT_MS_DEFAULT,
+  getBlock,
+  getBlockByHash,
+  getCheckpoint,
+  getConsistency,
+  getHealth,
+  getIntegrity,
+  getStatus,
+  getTx,
+  getTxProof,
+  listBlocks,
+  listSites,
+  streamEvents,
+  submitTxs,
+} from "../../sdk/api/routes.ts";
+import { createHttpMetrics, requestSizeLimit, requireJsonBody } from "./middleware.ts";
+import {
+  knownProblem,
+  problemFromError,
+  problemResponse,
+  toTypeUri,
+  validationProblem,
+} from "./problem.ts";
+import { type BlockEvent, LedgerError, type LedgerService, type Receipt } from "./service.ts";
+
+/** Options of {@link createApp}. Every limit has a default; units are in the names. */
+export interface AppOptions {
+  /** Largest request body accepted, in bytes; larger answers 413. Default 1 MiB. */
+  requestBytesMax?: number;
+  /** Live blocks buffered per SSE subscriber before it is dropped as slow (passed to `subscribe`). Default 1024. */
+  eventsBufferBlocksMax?: number;
+  /** Concurrent SSE subscribers; one more answers 503 `unavailable`. Default 1000. */
+  eventsSubscribersMax?: number;
+  /** Interval of the SSE keep-alive comment, in milliseconds. Default 15000. */
+  eventsHeartbeatMs?: number;
+  /** The software version shown in `/openapi.json` and `/healthz`. Default `"0.0.0-dev"`. */
+  version?: string;
+  /** Extra Prometheus text (the site's gauges), appended to `/metrics`; must end with a newline. */
+  metrics?: () => string;
+  /** Receives every unexpected error (a bug) with its request id; default `console.error`. */
+  logError?: (err: unknown, requestId: string) => void;
+}
+
+/** `Cache-Control` of answers that never change (blocks, proofs at a given size). */
+export const CACHE_IMMUTABLE = "public, max-age=31536000, immutable";
+
+type Env = { Variables: RequestIdVariables };
+
+const REQUEST_BYTES_MAX_DEFAULT = 1024 * 1024;
+
+/**
+ * Builds the API over `service`. Routes are chained so that `typeof` the
+ * result ({@link AppType}) types an `hc` client. The returned app also serves
+ * `/openapi.json` (OpenAPI 3.1) and `/metrics` (Prometheus text).
+ *
+ * Errors: a thrown `LedgerError` becomes its problem (slug, status, title,
+ * detail, extras); Hono's `HTTPException`s below 500 keep status and message;
+ * anything else is logged via `logError` and answered 500 `internal` without
+ * its message.
+ */
+export function createApp(service: LedgerService, options: AppOptions = {}) {
+  const requestBytesMax = options.requestBytesMax ?? REQUEST_BYTES_MAX_DEFAULT;
+  const eventsBufferBlocksMax = options.eventsBufferBlocksMax ?? 1024;
+  const eventsSubscribersMax = options.eventsSubscribersMax ?? 1000;
+  const eventsHeartbeatMs = options.eventsHeartbeatMs ?? 15_000;
+  const version = options.version ?? "0.0.0-dev";
+  const logError = options.logError ??
+    ((err: unknown, id: string) => console.error(`request ${id} failed:`, err));
+  assert(
+    Number.isInteger(requestBytesMax) && requestBytesMax > 0,
+    "requestBytesMax must be a positive integer",
+  );
+  assert(
+    Number.isInteger(eventsBufferBlocksMax) && eventsBufferBlocksMax > 0,
+    "eventsBufferBlocksMax must be positive",
+  );
+  assert(
+    Number.isInteger(eventsSubscribersMax) && eventsSubscribersMax >= 0,
+    "eventsSubscribersMax must be >= 0",
+  );
+  assert(eventsHeartbeatMs > 0, "eventsHeartbeatMs must be positive");
+
+  const httpMetrics = createHttpMetrics();
+  let eventsSubscribers = 0;
+
+  const app = new OpenAPIHono<Env>({
+    defaultHook: (result, c) => {
+      if (!result.success) {
+        return problemResponse(c, validationProblem(result.target, result.error));
+      }
+    },
+  });
+
+  app.onError((err, c) =>
+    problemResponse(c, problemFromError(err, (e) => logError(e, c.get("requestId") ?? "")))
+  );
+  app.notFound((c) =>
+    problemResponse(
+      c,
+      knownProblem("not_found", `Cannot find ${c.req.method} ${c.req.path}: no such route`),
+    )
+  );
+
+  // Order matters: the request id exists before anything can fail; metrics
+  // see every answer, including problems; the size limit applies before any
+  // handler reads a body.
+  app.use(requestId());
+  app.use(httpMetrics.middleware);
+  app.use(requestSizeLimit({ requestBytesMax }));
+  app.use("/v1/txs", requireJsonBody({ methods: ["POST"] }));
+
+  const routes = app
+    .openapi(submitTxs, async (c) => {
+      const { wait, timeoutMs } = c.req.valid("query");
+      const validated = c.req.valid("json");
+      // zod copies objects; the site must see the envelopes exactly as sent
+      // (it computes ids and refuses unknown fields), so pass the parsed JSON
+      // that zod validated, which Hono caches.
+      const raw = await c.req.json() as Record<string, unknown>;
+      const batch = "txs" in validated;
+      const envelopes = batch ? raw.txs as unknown[] : [raw];
+      const receipts = (await service.submit(envelopes, {
+        wait: wait === "commit",
+        waitTimeoutMs: timeoutMs ?? COMMIT_WAIT_MS_DEFAULT,
+      })).map(withProblemUri);
+      assert(
+        receipts.length === envelopes.length,
+        `LedgerService.submit() returned ${receipts.length} receipts for ${envelopes.length} envelopes`,
+      );
+      c.header("Cache-Control", "no-store");
+      if (batch) return c.json({ receipts }, 200);
+      const [receipt] = receipts;
+      if (receipt.status === "refused") {
+        assert(receipt.problem !== undefined, "A refused receipt must carry its problem");
+        const { type, status, title, detail } = receipt.problem;
+        throw new LedgerError(
+          type,
+          status,
+          title,
+          detail,
+          receipt.txId === null ? {} : { txId: receipt.txId },
+        );
+      }
+      return receipt.status === "committed" ? c.json(receipt, 200) : c.json(receipt, 202);
+    })
+    .openapi(getTx, async (c) => {
+      const { txId } = c.req.valid("param");
+      const { consistency } = c.req.valid("query");
+      const found = await service.getTx(txId, consistency);
+      if (!found) throw notFound(`Cannot find transaction ${txId}`);
+      c.header("Cache-Control", "no-cache");
+      return c.json({ tx: found.tx, receipt: withProblemUri(found.receipt) }, 200);
+    })
+    .openapi(getTxProof, async (c) => {
+      const { txId } = c.req.valid("param");
+      const { treeSize, consistency } = c.req.valid("query");
+      const proof = await service.proof(txId, treeSize, consistency);
+      if (!proof) throw notFound(`Cannot find transaction ${txId}`);
+      c.header("Cache-Control", treeSize === undefined ? "no-cache" : CACHE_IMMUTABLE);
+      return c.json(proof, 200);
+    })
+    .openapi(getBlockByHash, async (c) => {
+      const { hash } = c.req.valid("param");
+      const { consistency } = c.req.valid("query");
+      const block = await service.blockByHash(hash, consistency);
+      if (!block) throw notFound(`Cannot find block ${hash}`);
+      c.header("Cache-Control", CACHE_IMMUTABLE);
+      return c.json(block, 200);
+    })
+    .openapi(getBlock, async (c) => {
+      const { height } = c.req.valid("param");
+      const { consistency } = c.req.valid("query");
+      const block = await service.blockByHeight(height, consistency);
+      if (!block) throw notFound(`Cannot find block at height ${height}`);
+      c.header("Cache-Control", CACHE_IMMUTABLE);
+      return c.json(block, 200);
+    })
+    .openapi(listBlocks, async (c) => {
+      const { from = 0, limit = BLOCKS_PAGE_LIMIT_DEFAULT, consistency } = c.req.valid("query");
+      const blocks = await service.blocks(from, limit, consistency);
+      // A full page may have a successor; a short one reached the head.
+      const last = blocks.at(-1);
+      const next = blocks.length === limit && last ? last.header.height + 1 : null;
+      c.header("Cache-Control", "no-cache");
+      return c.json({ blocks, next }, 200);
+    })
+    .openapi(getCheckpoint, async (c) => {
+      const { consistency } = c.req.valid("query");
+      const note = await service.checkpoint(consistency);
+      c.header("Cache-Control", "no-store");
+      return c.text(note, 200, { "Content-Type": "text/plain; charset=utf-8" });
+    })
+    .openapi(getConsistency, async (c) => {
+      const { from, to, consistency } = c.req.valid("query");
+      const proof = await service.consistency(from, to, consistency);
+      c.header("Cache-Control", CACHE_IMMUTABLE);
+      return c.json({ proof }, 200);
+    })
+    .openapi(getStatus, async (c) => {
+      const status = await service.status();
+      c.header("Cache-Control", "no-store");
+      return c.json(status, 200);
+    })
+    .openapi(listSites, async (c) => {
+      const sites = await service.sites();
+      c.header("Cache-Control", "no-cache");
+      return c.json({ sites }, 200);
+    })
+    .openapi(getIntegrity, async (c) => {
+      const report = await service.integrity();
+      c.header("Cache-Control", "no-store");
+      return c.json(report, 200);
+    })
+    .openapi(streamEvents, async (c) => {
+      const { from, kind, signer } = c.req.valid("query");
+      const lastEventId = c.req.valid("header")["last-event-id"];
+      if (eventsSubscribers >= eventsSubscribersMax) {
+        throw new LedgerError(
+          "unavailable",
+          503,
+          "Service unavailable",
+          `Cannot subscribe: this site already serves ${eventsSubscribersMax} event streams`,
+        );
+      }
+      // Last-Event-ID wins: a reconnecting EventSource sends it and keeps the
+      // original URL, whose `from` is stale by then.
+      const afterHeight = lastEventId ??
+        (from !== undefined ? from - 1 : (await service.status()).height);
+      const filter = txFilter(kind, signer);
+      eventsSubscribers++;
+      return streamSSE(c, async (stream) => {
+        let unsubscribe = () => {};
+        let writing = false;
+        const write = async (chunk: string) => {
+          writing = true;
+          try {
+            await stream.write(chunk);
+          } finally {
+            writing = false;
+          }
+        };
+        const heartbeat = setInterval(() => {
+          // Skip when a write is blocked on a slow reader: it proves the
+          // connection is alive, and piling up writes would be unbounded.
+          if (!writing) void write(": heartbeat\n\n");
+        }, eventsHeartbeatMs);
+        try {
+          const endReason = await new Promise<string | null>((resolve) => {
+            stream.onAbort(() => resolve(null));
+            unsubscribe = service.subscribe(
+              afterHeight,
+              async (event) => {
+                if (stream.aborted || stream.closed) return;
+                await write(sseFrame(event, filter));
+              },
+              (reason) => resolve(reason),
+              { bufferBlocksMax: eventsBufferBlocksMax },
+            );
+          });
+          if (endReason !== null && !stream.aborted) {
+            await write(`event: end\ndata: ${JSON.stringify({ reason: endReason })}\n\n`);
+          }
+        } finally {
+          clearInterval(heartbeat);
+          unsubscribe();
+          eventsSubscribers--;
+        }
+      });
+    })
+    .openapi(getHealth, (c) => {
+      c.header("Cache-Control", "no-store");
+      return c.json({ status: "ok" as const, version }, 200);
+    })
+    .doc31("/openapi.json", {
+      openapi: "3.1.0",
+      info: {
+        title: "edgeledger site API",
+        version,
+        description:
+          "The public HTTP API of an edgeledger site: submit signed transactions, read " +
+          "blocks, receipts and proofs, follow committed blocks. Errors are RFC 9457 problems " +
+          "(`application/problem+json`) whose `type` is `https://edgeledger.dev/problems/<slug>`.",
+      },
+    })
+    .get("/metrics", (c) => {
+      c.header("Cache-Control", "no-store");
+      c.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+      return c.body(httpMetrics.render() + (options.metrics?.() ?? ""));
+    });
+
+  return routes;
+}
+
+/** The type of the app {@link createApp} returns, for a typed `hc` client. */
+export type AppType = ReturnType<typeof createApp>;
+
+/** A programmer error: the invariant does not hold, so stop this request as a bug (500, logged). */
+function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(`Assertion failed: ${message}`);
+}
+
+function notFound(detail: string): LedgerError {
+  return new LedgerError("not_found", 404, "Not found", detail);
+}
+
+/** The receipt with its problem `type` as a URI (the site may give a bare slug). */
+function withProblemUri(receipt: Receipt): Receipt {
+  if (!receipt.problem) return receipt;
+  return { ...receipt, problem: { ...receipt.problem, type: toTypeUri(receipt.problem.type) } };
+}
+
+type TxFilter = ((tx: BlockEvent["txs"][number]) => boolean) | null;
+
+/** Null when no filter is given: every transaction matches. */
+function txFilter(kind: string | undefined, signer: string | undefined): TxFilter {
+  if (kind === undefined && signer === undefined) return null;
+  const kinds = kind === undefined ? null : new Set(kind.split(","));
+  return (tx) =>
+    (kinds === null || kinds.has(tx.kind)) && (signer === undefined || tx.signers.includes(signer));
+}
+
+/**
+ * One SSE frame for a block. A block with no matching transaction under a
+ * filter becomes a bare `id:` line: the client's last event id advances (so a
+ * resume does not rescan it) and no event is dispatched.
+ */
+function sseFrame(event: BlockEvent, filter: TxFilter): string {
+  const txs = filter === null ? event.txs : event.txs.filter(filter);
+  if (filter !== null && txs.length === 0) return `id: ${event.height}\n\n`;
+  const data = JSON.stringify(filter === null ? event : { ...event, txs });
+  return `event: block\nid: ${event.height}\ndata: ${data}\n\n`;
+}
