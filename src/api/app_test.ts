@@ -1,0 +1,643 @@
+import assert from "node:assert/strict";
+import { type AppOptions, createApp } from "./app.ts";
+import { FakeLedgerService, fakeTxId, sampleEnvelope } from "./testing.ts";
+import { LedgerError } from "./service.ts";
+import { PROBLEM_TYPE_BASE, ROUTES } from "../../sdk/api/routes.ts";
+
+// deno-lint-ignore no-explicit-any
+type Json = any;
+
+function setup(options: AppOptions = {}) {
+  const service = new FakeLedgerService();
+  const logged: unknown[] = [];
+  const app = createApp(service, { logError: (err) => logged.push(err), ...options });
+  return { service, app, logged };
+}
+
+type App = ReturnType<typeof setup>["app"];
+
+function postJson(app: App, path: string, body: unknown, headers: Record<string, string> = {}) {
+  return app.request(path, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
+}
+
+/** Asserts `res` is a complete problem of `slug` and returns its body. */
+async function assertProblem(res: Response, status: number, slug: string): Promise<Json> {
+  assert.equal(res.status, status);
+  assert.match(res.headers.get("content-type") ?? "", /^application\/problem\+json/);
+  assert.equal(res.headers.get("cache-control"), "no-store");
+  const body = await res.json();
+  assert.equal(body.type, PROBLEM_TYPE_BASE + slug);
+  assert.equal(body.status, status);
+  assert.equal(typeof body.title, "string");
+  assert.ok(body.title.length > 0);
+  assert.equal(typeof body.detail, "string");
+  assert.match(body.instance, /^\//);
+  assert.ok(body.requestId);
+  assert.equal(body.requestId, res.headers.get("x-request-id"));
+  assert.equal(body.stack, undefined);
+  return body;
+}
+
+function errorPaths(problem: Json): string[] {
+  return problem.errors.map((e: { path: string }) => e.path);
+}
+
+// ---------------------------------------------------------------------------
+// POST /v1/txs
+
+Deno.test("POST /v1/txs: a committed envelope is answered 200 with its receipt", async () => {
+  const { app, service } = setup();
+  const envelope = sampleEnvelope();
+  const res = await postJson(app, "/v1/txs", envelope);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("cache-control"), "no-store");
+  const receipt = await res.json();
+  const txId = await fakeTxId(envelope);
+  assert.deepEqual(receipt, {
+    txId,
+    status: "committed",
+    height: 1,
+    logIndex: 0,
+    result: { status: "applied" },
+  });
+  assert.deepEqual(service.txs.get(txId)?.tx, envelope);
+});
+
+Deno.test("POST /v1/txs: resubmitting the same envelope is idempotent by txId", async () => {
+  const { app, service } = setup();
+  const first = await (await postJson(app, "/v1/txs", sampleEnvelope())).json();
+  const second = await (await postJson(app, "/v1/txs", sampleEnvelope())).json();
+  assert.deepEqual(second, first);
+  assert.equal(service.log.length, 1);
+});
+
+Deno.test("POST /v1/txs: a pending envelope is answered 202 with its receipt", async () => {
+  const { app, service } = setup();
+  service.autoCommit = false;
+  const res = await postJson(app, "/v1/txs", sampleEnvelope());
+  assert.equal(res.status, 202);
+  assert.deepEqual(await res.json(), { txId: await fakeTxId(sampleEnvelope()), status: "pending" });
+});
+
+Deno.test("POST /v1/txs: a single envelope refused at admission is answered with its problem", async () => {
+  const { app, service } = setup();
+  service.refuseWhen(
+    (e) => e.ledger !== "demo",
+    new LedgerError(
+      "wrong_ledger",
+      422,
+      "Envelope is for another ledger",
+      "Cannot admit: ledger is other",
+    ),
+  );
+  const envelope = sampleEnvelope({ ledger: "other" });
+  const res = await postJson(app, "/v1/txs", envelope);
+  const problem = await assertProblem(res, 422, "wrong_ledger");
+  assert.equal(problem.title, "Envelope is for another ledger");
+  assert.equal(problem.detail, "Cannot admit: ledger is other");
+  assert.equal(problem.txId, await fakeTxId(envelope));
+  assert.equal(problem.instance, "/v1/txs");
+});
+
+Deno.test("POST /v1/txs: a batch is answered with receipts in request order, a refused item in the middle", async () => {
+  const { app, service } = setup();
+  service.refuseWhen(
+    (e) => e.kind === "nope.kind",
+    new LedgerError(
+      "unknown_kind",
+      422,
+      "Unknown transaction kind",
+      "Cannot admit: kind nope.kind is unknown",
+    ),
+  );
+  const a = sampleEnvelope({ nonce: "AAAAAAAAAAAAAAAAAAAAAA" });
+  const b = sampleEnvelope({ kind: "nope.kind" });
+  const c = sampleEnvelope({ nonce: "BBBBBBBBBBBBBBBBBBBBBB" });
+  const res = await postJson(app, "/v1/txs", { txs: [a, b, c] });
+  assert.equal(res.status, 200);
+  const { receipts } = await res.json();
+  assert.equal(receipts.length, 3);
+  assert.equal(receipts[0].txId, await fakeTxId(a));
+  assert.equal(receipts[0].status, "committed");
+  assert.equal(receipts[1].txId, await fakeTxId(b));
+  assert.equal(receipts[1].status, "refused");
+  assert.deepEqual(receipts[1].problem, {
+    type: PROBLEM_TYPE_BASE + "unknown_kind",
+    title: "Unknown transaction kind",
+    status: 422,
+    detail: "Cannot admit: kind nope.kind is unknown",
+  });
+  assert.equal(receipts[2].txId, await fakeTxId(c));
+  assert.equal(receipts[2].status, "committed");
+  assert.ok(receipts[0].logIndex < receipts[2].logIndex);
+});
+
+Deno.test("POST /v1/txs: the service receives each envelope exactly as sent, unknown fields included", async () => {
+  const { app, service } = setup();
+  const text =
+    '{"v":1,"ledger":"demo","kind":"data.anchor","smuggled":{"x":1},"__proto__":{"y":2}}';
+  const res = await app.request("/v1/txs", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: text,
+  });
+  assert.equal(res.status, 200);
+  const [envelopes] = service.calls.find((c) => c.method === "submit")!.args as [unknown[]];
+  assert.deepEqual(envelopes, [JSON.parse(text)]);
+  assert.ok(Object.hasOwn(envelopes[0] as object, "__proto__"));
+});
+
+Deno.test("POST /v1/txs: wait=commit and timeoutMs reach the service; defaults are no wait and 10000 ms", async () => {
+  const { app, service } = setup();
+  await postJson(app, "/v1/txs?wait=commit&timeoutMs=2500", sampleEnvelope());
+  await postJson(app, "/v1/txs", sampleEnvelope({ nonce: "CCCCCCCCCCCCCCCCCCCCCC" }));
+  const submits = service.calls.filter((c) => c.method === "submit").map((c) => c.args[1]);
+  assert.deepEqual(submits, [{ wait: true, waitTimeoutMs: 2500 }, {
+    wait: false,
+    waitTimeoutMs: 10000,
+  }]);
+});
+
+Deno.test("POST /v1/txs: timeoutMs above 60000 or not decimal is a validation problem naming query.timeoutMs", async () => {
+  const { app } = setup();
+  for (const q of ["timeoutMs=60001", "timeoutMs=1e3", "timeoutMs=0", "wait=soon"]) {
+    const res = await postJson(app, `/v1/txs?${q}`, sampleEnvelope());
+    const problem = await assertProblem(res, 400, "validation");
+    assert.deepEqual(
+      errorPaths(problem),
+      [q.startsWith("wait") ? "query.wait" : "query.timeoutMs"],
+      q,
+    );
+  }
+});
+
+Deno.test("POST /v1/txs: an empty batch is a validation problem naming json.txs", async () => {
+  const { app } = setup();
+  const problem = await assertProblem(
+    await postJson(app, "/v1/txs", { txs: [] }),
+    400,
+    "validation",
+  );
+  assert.deepEqual(errorPaths(problem), ["json.txs"]);
+});
+
+Deno.test("POST /v1/txs: a batch of more than 1000 envelopes is a validation problem naming json.txs", async () => {
+  const { app } = setup({ requestBytesMax: 10 * 1024 * 1024 });
+  const txs = Array.from({ length: 1001 }, () => ({}));
+  const problem = await assertProblem(await postJson(app, "/v1/txs", { txs }), 400, "validation");
+  assert.deepEqual(errorPaths(problem), ["json.txs"]);
+});
+
+Deno.test("POST /v1/txs: a batch item that is not an object is a validation problem naming its index", async () => {
+  const { app } = setup();
+  const res = await postJson(app, "/v1/txs", { txs: [sampleEnvelope(), "nope"] });
+  const problem = await assertProblem(res, 400, "validation");
+  assert.deepEqual(errorPaths(problem), ["json.txs.1"]);
+});
+
+Deno.test("POST /v1/txs: a JSON array or malformed JSON body is a validation problem", async () => {
+  const { app } = setup();
+  await assertProblem(await postJson(app, "/v1/txs", [sampleEnvelope()]), 400, "validation");
+  const res = await app.request("/v1/txs", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: '{"v":1,',
+  });
+  await assertProblem(res, 400, "validation");
+});
+
+Deno.test("POST /v1/txs: a non-JSON content type is answered 415", async () => {
+  const { app, service } = setup();
+  const res = await app.request("/v1/txs", {
+    method: "POST",
+    headers: { "content-type": "text/plain" },
+    body: JSON.stringify(sampleEnvelope()),
+  });
+  await assertProblem(res, 415, "unsupported_media_type");
+  const none = await app.request("/v1/txs", { method: "POST" });
+  await assertProblem(none, 415, "unsupported_media_type");
+  assert.equal(service.calls.length, 0);
+});
+
+Deno.test("POST /v1/txs: application/json with a charset is accepted", async () => {
+  const { app } = setup();
+  const res = await postJson(app, "/v1/txs", sampleEnvelope(), {
+    "content-type": "application/json; charset=utf-8",
+  });
+  assert.equal(res.status, 200);
+});
+
+Deno.test("POST /v1/txs: a body over requestBytesMax with Content-Length is answered 413", async () => {
+  const { app, service } = setup({ requestBytesMax: 1024 });
+  const body = JSON.stringify(sampleEnvelope({ body: { pad: "x".repeat(2000) } }));
+  const res = await app.request("/v1/txs", {
+    method: "POST",
+    headers: { "content-type": "application/json", "content-length": String(body.length) },
+    body,
+  });
+  const problem = await assertProblem(res, 413, "payload_too_large");
+  assert.equal(problem.limitBytes, 1024);
+  assert.equal(service.calls.length, 0);
+});
+
+Deno.test("POST /v1/txs: a chunked body over requestBytesMax (no Content-Length) is cut and answered 413", async () => {
+  const { app, service } = setup({ requestBytesMax: 1024 });
+  let pulled = 0;
+  const chunk = new TextEncoder().encode(" ".repeat(512));
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      // An endless body: only the limit can stop reading it.
+      pulled++;
+      controller.enqueue(chunk);
+    },
+  });
+  const request = new Request("http://site/v1/txs", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: stream,
+    duplex: "half",
+  } as RequestInit);
+  assert.equal(request.headers.get("content-length"), null);
+  await assertProblem(await app.request(request), 413, "payload_too_large");
+  assert.ok(pulled <= 4, `read ${pulled} chunks of an oversized body`);
+  assert.equal(service.calls.length, 0);
+});
+
+// ---------------------------------------------------------------------------
+// Transactions and proofs
+
+Deno.test("GET /v1/txs/{txId}: answers the envelope and its receipt", async () => {
+  const { app, service } = setup();
+  const envelope = sampleEnvelope();
+  const receipt = await (await postJson(app, "/v1/txs", envelope)).json();
+  const res = await app.request(`/v1/txs/${receipt.txId}`);
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { tx: envelope, receipt });
+  assert.equal(service.calls.at(-1)?.args[1], "stale");
+});
+
+Deno.test("GET /v1/txs/{txId}: an unknown transaction is a not_found problem", async () => {
+  const { app } = setup();
+  const problem = await assertProblem(
+    await app.request(`/v1/txs/${"a".repeat(64)}`),
+    404,
+    "not_found",
+  );
+  assert.equal(problem.instance, `/v1/txs/${"a".repeat(64)}`);
+});
+
+Deno.test("GET /v1/txs/{txId}: a txId that is not 64 lowercase hex is a validation problem naming param.txId", async () => {
+  const { app } = setup();
+  for (const id of ["xyz", "A".repeat(64), "a".repeat(63)]) {
+    const problem = await assertProblem(await app.request(`/v1/txs/${id}`), 400, "validation");
+    assert.deepEqual(errorPaths(problem), ["param.txId"]);
+  }
+});
+
+Deno.test("GET /v1/txs/{txId}: consistency must be stale, leader or linearizable", async () => {
+  const { app, service } = setup();
+  const problem = await assertProblem(
+    await app.request(`/v1/txs/${"a".repeat(64)}?consistency=eventual`),
+    400,
+    "validation",
+  );
+  assert.deepEqual(errorPaths(problem), ["query.consistency"]);
+  await app.request(`/v1/txs/${"a".repeat(64)}?consistency=linearizable`);
+  assert.equal(service.calls.at(-1)?.args[1], "linearizable");
+});
+
+Deno.test("GET /v1/txs/{txId}/proof: answers {logIndex, treeSize, leaf, proof}; cacheable only with treeSize", async () => {
+  const { app } = setup();
+  const first = await (await postJson(app, "/v1/txs", sampleEnvelope())).json();
+  await postJson(app, "/v1/txs", sampleEnvelope({ nonce: "DDDDDDDDDDDDDDDDDDDDDD" }));
+  const latest = await app.request(`/v1/txs/${first.txId}/proof`);
+  assert.equal(latest.status, 200);
+  assert.equal(latest.headers.get("cache-control"), "no-cache");
+  const proof = await latest.json();
+  assert.deepEqual(Object.keys(proof).sort(), ["leaf", "logIndex", "proof", "treeSize"]);
+  assert.equal(proof.logIndex, 0);
+  assert.equal(proof.treeSize, 2);
+  assert.match(proof.leaf, /^[A-Za-z0-9_-]+$/);
+  const fixed = await app.request(`/v1/txs/${first.txId}/proof?treeSize=1`);
+  assert.equal(fixed.status, 200);
+  assert.match(fixed.headers.get("cache-control") ?? "", /immutable/);
+  assert.equal((await fixed.json()).treeSize, 1);
+});
+
+Deno.test("GET /v1/txs/{txId}/proof: a treeSize past the log is the service's proof_unavailable problem", async () => {
+  const { app } = setup();
+  const { txId } = await (await postJson(app, "/v1/txs", sampleEnvelope())).json();
+  await assertProblem(
+    await app.request(`/v1/txs/${txId}/proof?treeSize=5`),
+    422,
+    "proof_unavailable",
+  );
+  const problem = await assertProblem(
+    await app.request(`/v1/txs/${txId}/proof?treeSize=0`),
+    400,
+    "validation",
+  );
+  assert.deepEqual(errorPaths(problem), ["query.treeSize"]);
+});
+
+// ---------------------------------------------------------------------------
+// Blocks
+
+Deno.test("GET /v1/blocks/{height}: answers the block, cacheable as immutable", async () => {
+  const { app, service } = setup();
+  const res = await app.request("/v1/blocks/0");
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("cache-control") ?? "", /immutable/);
+  assert.deepEqual(await res.json(), service.chain[0]);
+  assert.deepEqual(service.calls.at(-1)?.args, [0, "stale"]);
+});
+
+Deno.test("GET /v1/blocks/{height}: accepts only decimal heights", async () => {
+  const { app } = setup();
+  for (const h of ["1e3", "01", "-1", "0x1", "1.0", "%201"]) {
+    const problem = await assertProblem(await app.request(`/v1/blocks/${h}`), 400, "validation");
+    assert.deepEqual(errorPaths(problem), ["param.height"], h);
+  }
+});
+
+Deno.test("GET /v1/blocks/{height}: a missing block is a not_found problem, not cached", async () => {
+  const { app } = setup();
+  await assertProblem(await app.request("/v1/blocks/7"), 404, "not_found");
+});
+
+Deno.test("GET /v1/blocks/by-hash/{hash}: answers the block by hash; unknown is not_found; bad hash is validation", async () => {
+  const { app, service } = setup();
+  const res = await app.request(`/v1/blocks/by-hash/${service.chain[0].hash}`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("cache-control") ?? "", /immutable/);
+  assert.deepEqual(await res.json(), service.chain[0]);
+  await assertProblem(await app.request(`/v1/blocks/by-hash/${"b".repeat(64)}`), 404, "not_found");
+  const problem = await assertProblem(
+    await app.request("/v1/blocks/by-hash/zz"),
+    400,
+    "validation",
+  );
+  assert.deepEqual(errorPaths(problem), ["param.hash"]);
+});
+
+Deno.test("GET /v1/blocks: pages ascending with next = the following height, null at the head", async () => {
+  const { app, service } = setup();
+  for (let i = 0; i < 4; i++) {
+    await postJson(app, "/v1/txs", sampleEnvelope({ nonce: `${i}`.repeat(22) }));
+  }
+  assert.equal(service.chain.length, 5);
+  const page1 = await (await app.request("/v1/blocks?from=0&limit=3")).json();
+  assert.deepEqual(page1.blocks.map((b: Json) => b.header.height), [0, 1, 2]);
+  assert.equal(page1.next, 3);
+  const page2 = await (await app.request(`/v1/blocks?from=${page1.next}&limit=3`)).json();
+  assert.deepEqual(page2.blocks.map((b: Json) => b.header.height), [3, 4]);
+  assert.equal(page2.next, null);
+  assert.deepEqual(page2.blocks[0], service.chain[3]);
+});
+
+Deno.test("GET /v1/blocks: from defaults to 0 and limit to 100", async () => {
+  const { app, service } = setup();
+  const res = await app.request("/v1/blocks");
+  assert.equal(res.status, 200);
+  assert.deepEqual(service.calls.at(-1)?.args, [0, 100, "stale"]);
+});
+
+Deno.test("GET /v1/blocks: limit outside 1..1000 is a validation problem naming query.limit", async () => {
+  const { app } = setup();
+  for (const limit of ["0", "1001", "ten"]) {
+    const problem = await assertProblem(
+      await app.request(`/v1/blocks?limit=${limit}`),
+      400,
+      "validation",
+    );
+    assert.deepEqual(errorPaths(problem), ["query.limit"], limit);
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Log, cluster, operations
+
+Deno.test("GET /v1/checkpoint: answers the signed note as text/plain; charset=utf-8, never cached", async () => {
+  const { app, service } = setup();
+  const res = await app.request("/v1/checkpoint");
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-type"), "text/plain; charset=utf-8");
+  assert.equal(res.headers.get("cache-control"), "no-store");
+  assert.equal(await res.text(), await service.checkpoint("leader"));
+  assert.equal(service.calls[0].args[0], "leader");
+});
+
+Deno.test("GET /v1/consistency: answers {proof} for from <= to", async () => {
+  const { app } = setup();
+  await postJson(app, "/v1/txs", {
+    txs: [sampleEnvelope(), sampleEnvelope({ nonce: "E".repeat(22) })],
+  });
+  const res = await app.request("/v1/consistency?from=1&to=2");
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { proof: ["cd".repeat(32)] });
+});
+
+Deno.test("GET /v1/consistency: from > to, a missing bound or from = 0 is a validation problem naming the field", async () => {
+  const { app } = setup();
+  const cases: Array<[string, string[]]> = [
+    ["from=3&to=2", ["query.to"]],
+    ["from=1", ["query.to"]],
+    ["from=0&to=1", ["query.from"]],
+  ];
+  for (const [q, paths] of cases) {
+    const problem = await assertProblem(
+      await app.request(`/v1/consistency?${q}`),
+      400,
+      "validation",
+    );
+    assert.deepEqual(errorPaths(problem), paths, q);
+  }
+});
+
+Deno.test("GET /v1/consistency: a range past the log is the service's invalid_range problem", async () => {
+  const { app } = setup();
+  await assertProblem(await app.request("/v1/consistency?from=1&to=9"), 400, "invalid_range");
+});
+
+Deno.test("GET /v1/status: answers the status fields, never cached", async () => {
+  const { app } = setup();
+  const res = await app.request("/v1/status");
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("cache-control"), "no-store");
+  const status = await res.json();
+  for (
+    const key of [
+      "ledger",
+      "site",
+      "role",
+      "term",
+      "leader",
+      "commitIndex",
+      "appliedIndex",
+      "height",
+      "logSize",
+    ]
+  ) {
+    assert.ok(key in status, key);
+  }
+});
+
+Deno.test("GET /v1/sites: answers {sites: [{name, url, verifierKey}]}", async () => {
+  const { app, service } = setup();
+  const res = await app.request("/v1/sites");
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { sites: service.sitesList });
+});
+
+Deno.test("GET /v1/integrity: answers the integrity report", async () => {
+  const { app } = setup();
+  const res = await app.request("/v1/integrity");
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { ok: true, blocksChecked: 1, txsChecked: 0, durationMs: 1 });
+});
+
+Deno.test("GET /healthz: answers ok with the version, without calling the service", async () => {
+  const { app, service } = setup({ version: "1.2.3" });
+  const res = await app.request("/healthz");
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { status: "ok", version: "1.2.3" });
+  assert.equal(service.calls.length, 0);
+});
+
+// ---------------------------------------------------------------------------
+// Errors and request ids
+
+Deno.test("an unknown route is a not_found problem+json", async () => {
+  const { app } = setup();
+  const problem = await assertProblem(await app.request("/v1/nope"), 404, "not_found");
+  assert.equal(problem.instance, "/v1/nope");
+  await assertProblem(await app.request("/v1/status", { method: "DELETE" }), 404, "not_found");
+});
+
+Deno.test("an unexpected error is a 500 internal problem that leaks no message or stack, and is logged", async () => {
+  const { app, service, logged } = setup();
+  const bug = new Error("Cannot open /var/lib/edgeledger/secret.db: token=hunter2");
+  service.failures.set("status", bug);
+  const res = await app.request("/v1/status");
+  const text = await res.clone().text();
+  const problem = await assertProblem(res, 500, "internal");
+  assert.ok(
+    !text.includes("hunter2") && !text.includes("secret.db") && !text.includes("at "),
+    text,
+  );
+  assert.equal(problem.title, "Internal server error");
+  assert.deepEqual(logged, [bug]);
+});
+
+Deno.test("a LedgerError keeps its status, type, title, detail and extras", async () => {
+  const { app, service, logged } = setup();
+  service.failures.set(
+    "getTx",
+    new LedgerError("unavailable", 503, "Service unavailable", "Cannot read: no leader", {
+      leader: null,
+    }),
+  );
+  const res = await app.request(`/v1/txs/${"a".repeat(64)}?consistency=leader`);
+  assert.equal(res.headers.get("retry-after"), "1");
+  const problem = await assertProblem(res, 503, "unavailable");
+  assert.equal(problem.detail, "Cannot read: no leader");
+  assert.equal(problem.leader, null);
+  assert.deepEqual(logged, []);
+});
+
+Deno.test("a LedgerError's extras cannot override the standard problem members", async () => {
+  const { app, service } = setup();
+  service.failures.set(
+    "sites",
+    new LedgerError("unavailable", 503, "Service unavailable", "Down", { status: 200, type: "x" }),
+  );
+  await assertProblem(await app.request("/v1/sites"), 503, "unavailable");
+});
+
+Deno.test("X-Request-Id: a well-formed incoming id is echoed on success and in problems", async () => {
+  const { app } = setup();
+  const ok = await app.request("/v1/status", { headers: { "x-request-id": "client-abc_123" } });
+  assert.equal(ok.headers.get("x-request-id"), "client-abc_123");
+  const missing = await app.request("/v1/blocks/9", {
+    headers: { "x-request-id": "client-abc_124" },
+  });
+  assert.equal(missing.headers.get("x-request-id"), "client-abc_124");
+  assert.equal((await missing.json()).requestId, "client-abc_124");
+});
+
+Deno.test("X-Request-Id: one is generated when absent or malformed", async () => {
+  const { app } = setup();
+  const generated = await app.request("/v1/status");
+  assert.match(generated.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
+  const bad = await app.request("/v1/status", { headers: { "x-request-id": "bad id\u0001" } });
+  assert.match(bad.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
+  const long = await app.request("/v1/status", { headers: { "x-request-id": "a".repeat(300) } });
+  assert.match(long.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
+  const unknown = await app.request("/nope");
+  assert.match(unknown.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
+});
+
+// ---------------------------------------------------------------------------
+// OpenAPI and metrics
+
+Deno.test("GET /openapi.json: an OpenAPI 3.1 document listing every route", async () => {
+  const { app } = setup({ version: "9.9.9" });
+  const res = await app.request("/openapi.json");
+  assert.equal(res.status, 200);
+  const doc = await res.json();
+  assert.equal(doc.openapi, "3.1.0");
+  assert.equal(doc.info.title, "edgeledger site API");
+  assert.equal(doc.info.version, "9.9.9");
+  assert.ok(doc.info.description.length > 0);
+  for (const route of Object.values(ROUTES)) {
+    assert.ok(doc.paths[route.path]?.[route.method], `${route.method} ${route.path} missing`);
+  }
+  assert.deepEqual(Object.keys(doc.paths).sort(), Object.values(ROUTES).map((r) => r.path).sort());
+  assert.ok(doc.components.schemas.Problem);
+  const params = doc.paths["/v1/blocks"].get.parameters.map((p: Json) => p.name).sort();
+  assert.deepEqual(params, ["consistency", "from", "limit"]);
+  assert.ok(doc.paths["/v1/txs"].post.responses["202"]);
+  assert.ok(doc.paths["/v1/checkpoint"].get.responses["200"].content["text/plain"]);
+});
+
+Deno.test("GET /metrics: counts requests by route pattern and status, a latency histogram, and the site's gauges", async () => {
+  const { app } = setup({ metrics: () => "edgeledger_site_height 7\n" });
+  await app.request("/v1/status");
+  await app.request("/v1/blocks/0");
+  await app.request("/v1/blocks/99");
+  await app.request("/no/such/route");
+  const res = await app.request("/metrics");
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+  const text = await res.text();
+  assert.match(
+    text,
+    /edgeledger_http_requests_total\{method="GET",route="\/v1\/status",status="200"\} 1\n/,
+  );
+  assert.match(
+    text,
+    /edgeledger_http_requests_total\{method="GET",route="\/v1\/blocks\/:height",status="200"\} 1\n/,
+  );
+  assert.match(
+    text,
+    /edgeledger_http_requests_total\{method="GET",route="\/v1\/blocks\/:height",status="404"\} 1\n/,
+  );
+  assert.match(
+    text,
+    /edgeledger_http_requests_total\{method="GET",route="unmatched",status="404"\} 1\n/,
+  );
+  assert.match(
+    text,
+    /edgeledger_http_request_duration_seconds_bucket\{method="GET",route="\/v1\/status",le="\+Inf"\} 1\n/,
+  );
+  assert.match(
+    text,
+    /edgeledger_http_request_duration_seconds_count\{method="GET",route="\/v1\/status"\} 1\n/,
+  );
+  assert.ok(!text.includes("/v1/blocks/99"));
+  assert.ok(text.endsWith("edgeledger_site_height 7\n"));
+});
