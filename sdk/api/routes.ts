@@ -53,6 +53,8 @@ export * from "./schemas.ts";
  */
 export const PROBLEM_TYPES = {
   validation: { title: "Request validation failed", status: 400 },
+  unauthorized: { title: "Authentication required", status: 401 },
+  forbidden: { title: "Forbidden", status: 403 },
   not_found: { title: "Not found", status: 404 },
   payload_too_large: { title: "Request body too large", status: 413 },
   unsupported_media_type: { title: "Unsupported media type", status: 415 },

@@ -95,12 +95,13 @@ export const Problem = z.looseObject({
   type: z.string().openapi({ example: "https://edgeledger.dev/problems/validation" }),
   title: z.string().openapi({ example: "Request validation failed" }),
   status: z.number().int().openapi({ example: 400 }),
-  detail: z.string().openapi({ example: "limit: Too big: expected number to be <=1000" }),
+  detail: z.string().openapi({ example: "query.limit: Too big: expected number to be <=1000" }),
   instance: z.string().openapi({ example: "/v1/blocks" }),
   requestId: z.string().openapi({ example: "3b6f2a0e-8d4c-4a51-9f35-2c1d0e7b9a84" }),
   errors: z.array(z.object({
     path: z.string().openapi({
-      description: "Dotted path of the bad field, prefixed by where it was: `query.limit`.",
+      description: "Dotted path of the bad field, prefixed by its location: `path`, `query`, " +
+        "`header` or `body` (e.g. `query.limit`, `body.txs.3`).",
     }),
     message: z.string(),
   })).optional(),

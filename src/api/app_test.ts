@@ -175,28 +175,28 @@ Deno.test("POST /v1/txs: timeoutMs above 60000 or not decimal is a validation pr
   }
 });
 
-Deno.test("POST /v1/txs: an empty batch is a validation problem naming json.txs", async () => {
+Deno.test("POST /v1/txs: an empty batch is a validation problem naming body.txs", async () => {
   const { app } = setup();
   const problem = await assertProblem(
     await postJson(app, "/v1/txs", { txs: [] }),
     400,
     "validation",
   );
-  assert.deepEqual(errorPaths(problem), ["json.txs"]);
+  assert.deepEqual(errorPaths(problem), ["body.txs"]);
 });
 
-Deno.test("POST /v1/txs: a batch of more than 1000 envelopes is a validation problem naming json.txs", async () => {
+Deno.test("POST /v1/txs: a batch of more than 1000 envelopes is a validation problem naming body.txs", async () => {
   const { app } = setup({ requestBytesMax: 10 * 1024 * 1024 });
   const txs = Array.from({ length: 1001 }, () => ({}));
   const problem = await assertProblem(await postJson(app, "/v1/txs", { txs }), 400, "validation");
-  assert.deepEqual(errorPaths(problem), ["json.txs"]);
+  assert.deepEqual(errorPaths(problem), ["body.txs"]);
 });
 
 Deno.test("POST /v1/txs: a batch item that is not an object is a validation problem naming its index", async () => {
   const { app } = setup();
   const res = await postJson(app, "/v1/txs", { txs: [sampleEnvelope(), "nope"] });
   const problem = await assertProblem(res, 400, "validation");
-  assert.deepEqual(errorPaths(problem), ["json.txs.1"]);
+  assert.deepEqual(errorPaths(problem), ["body.txs.1"]);
 });
 
 Deno.test("POST /v1/txs: a JSON array or malformed JSON body is a validation problem", async () => {
@@ -290,11 +290,11 @@ Deno.test("GET /v1/txs/{txId}: an unknown transaction is a not_found problem", a
   assert.equal(problem.instance, `/v1/txs/${"a".repeat(64)}`);
 });
 
-Deno.test("GET /v1/txs/{txId}: a txId that is not 64 lowercase hex is a validation problem naming param.txId", async () => {
+Deno.test("GET /v1/txs/{txId}: a txId that is not 64 lowercase hex is a validation problem naming path.txId", async () => {
   const { app } = setup();
   for (const id of ["xyz", "A".repeat(64), "a".repeat(63)]) {
     const problem = await assertProblem(await app.request(`/v1/txs/${id}`), 400, "validation");
-    assert.deepEqual(errorPaths(problem), ["param.txId"]);
+    assert.deepEqual(errorPaths(problem), ["path.txId"]);
   }
 });
 
@@ -360,7 +360,7 @@ Deno.test("GET /v1/blocks/{height}: accepts only decimal heights", async () => {
   const { app } = setup();
   for (const h of ["1e3", "01", "-1", "0x1", "1.0", "%201"]) {
     const problem = await assertProblem(await app.request(`/v1/blocks/${h}`), 400, "validation");
-    assert.deepEqual(errorPaths(problem), ["param.height"], h);
+    assert.deepEqual(errorPaths(problem), ["path.height"], h);
   }
 });
 
@@ -381,7 +381,7 @@ Deno.test("GET /v1/blocks/by-hash/{hash}: answers the block by hash; unknown is 
     400,
     "validation",
   );
-  assert.deepEqual(errorPaths(problem), ["param.hash"]);
+  assert.deepEqual(errorPaths(problem), ["path.hash"]);
 });
 
 Deno.test("GET /v1/blocks: pages ascending with next = the following height, null at the head", async () => {

@@ -73,13 +73,25 @@ export function problemResponse(c: Context, init: ProblemInit): Response {
   return c.body(JSON.stringify(body), init.status as 400, headers);
 }
 
+/** Hono's validation targets named as OpenAPI names the parameter locations. */
+const TARGET_NAMES: Record<string, string> = {
+  json: "body",
+  form: "body",
+  param: "path",
+  query: "query",
+  header: "header",
+  cookie: "cookie",
+};
+
 /**
  * Flattens zod issues into `{ path, message }` pairs, prefixing each path with
- * the request part (`query`, `param`, `header`, `json`). A union failure is
+ * the request part as OpenAPI names it (`path`, `query`, `header`, `body`),
+ * e.g. `query.limit`, `body.txs.3`. A union failure is
  * reported by the branch that got furthest into the value, so
  * `{ "txs": [] }` names `json.txs` rather than "invalid input".
  */
 export function fieldIssues(target: string, error: z.ZodError): FieldIssue[] {
+  const where = TARGET_NAMES[target] ?? target;
   const out: FieldIssue[] = [];
   const walk = (issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[]) => {
     for (const issue of issues) {
@@ -93,7 +105,7 @@ export function fieldIssues(target: string, error: z.ZodError): FieldIssue[] {
           continue;
         }
       }
-      out.push({ path: [target, ...path].map(String).join("."), message: issue.message });
+      out.push({ path: [where, ...path].map(String).join("."), message: issue.message });
     }
   };
   walk(error.issues, []);
@@ -109,6 +121,8 @@ export function validationProblem(target: string, error: z.ZodError): ProblemIni
 
 const HTTP_STATUS_SLUGS: Record<number, keyof typeof PROBLEM_TYPES> = {
   400: "validation",
+  401: "unauthorized",
+  403: "forbidden",
   404: "not_found",
   413: "payload_too_large",
   415: "unsupported_media_type",
