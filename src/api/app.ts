@@ -276,6 +276,12 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
           if (endReason !== null && !stream.aborted) {
             await write(`event: end\ndata: ${JSON.stringify({ reason: endReason })}\n\n`);
           }
+        } catch (err) {
+          // The 200 is sent already: log the bug and end the stream with a
+          // reason that leaks nothing (streamSSE's own handler would send
+          // the error's message).
+          logError(err, c.get("requestId") ?? "");
+          if (!stream.aborted) await write(`event: end\ndata: {"reason":"internal"}\n\n`);
         } finally {
           clearInterval(heartbeat);
           unsubscribe();

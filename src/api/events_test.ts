@@ -82,12 +82,13 @@ const blockEvents = (frames: Frame[]) => frames.filter((f) => f.event === "block
 async function setup(blocks: Array<Array<Record<string, unknown>>>, options: AppOptions = {}) {
   const service = new FakeLedgerService();
   service.autoCommit = false;
-  const app = createApp(service, { logError: (err) => console.error(err), ...options });
+  const logged: unknown[] = [];
+  const app = createApp(service, { logError: (err) => logged.push(err), ...options });
   for (const envelopes of blocks) {
     await service.submit(envelopes, { wait: false, waitTimeoutMs: 0 });
     await service.commitPending();
   }
-  return { service, app };
+  return { service, app, logged };
 }
 
 async function closeAndSettle(
@@ -252,4 +253,15 @@ Deno.test("GET /v1/events: past eventsSubscribersMax streams a new subscriber ge
   const third = await app.request("/v1/events");
   assert.equal(third.status, 200);
   await closeAndSettle(third.body!.getReader(), service);
+});
+
+Deno.test("GET /v1/events: a failing subscription ends the stream with reason internal, leaking nothing", async () => {
+  const { app, service, logged } = await setup([]);
+  const bug = new Error("Cannot read /var/lib/edgeledger/secret.db");
+  service.failures.set("subscribe", bug);
+  const res = await app.request("/v1/events?from=0");
+  const text = await res.text();
+  assert.equal(text, 'event: end\ndata: {"reason":"internal"}\n\n');
+  assert.deepEqual(logged, [bug]);
+  assert.equal(service.activeSubscriptions, 0);
 });
