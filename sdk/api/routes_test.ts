@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+import { decimalInt, PROBLEM_TYPES, problemTypeUri, ROUTES, SubmitBody } from "./routes.ts";
+
+Deno.test("PROBLEM_TYPES lists every slug the API and the site's admission use, each with a title and status", () => {
+  const required = [
+    "validation",
+    "not_found",
+    "payload_too_large",
+    "unsupported_media_type",
+    "rate_limited",
+    "internal",
+    "unavailable",
+    "wrong_ledger",
+    "unknown_kind",
+    "invalid_body",
+    "invalid_envelope",
+    "expired",
+    "expires_too_far",
+    "bad_signature",
+    "revoked_signer",
+    "duplicate",
+    "envelope_too_large",
+    "unauthorized_signer",
+    "proof_unavailable",
+    "invalid_range",
+    "commit_timeout",
+  ];
+  for (const slug of required) assert.ok(slug in PROBLEM_TYPES, slug);
+  for (const [slug, { title, status }] of Object.entries(PROBLEM_TYPES)) {
+    assert.match(slug, /^[a-z_]+$/);
+    assert.ok(title.length > 0 && title[0] === title[0].toUpperCase(), slug);
+    assert.ok(status >= 400 && status < 600, slug);
+  }
+});
+
+Deno.test("problemTypeUri() is https://edgeledger.dev/problems/<slug>", () => {
+  assert.equal(problemTypeUri("not_found"), "https://edgeledger.dev/problems/not_found");
+});
+
+Deno.test("decimalInt() accepts only plain decimal integers in range", () => {
+  const schema = decimalInt(0, 1000);
+  for (const ok of ["0", "7", "1000"]) assert.ok(schema.safeParse(ok).success, ok);
+  for (
+    const bad of ["", "-1", "+1", "01", "1e3", "0x10", " 1", "1.0", "1001", "99999999999999999"]
+  ) {
+    assert.ok(!schema.safeParse(bad).success, bad);
+  }
+  assert.equal(schema.parse("42"), 42);
+});
+
+Deno.test("SubmitBody: an object is one envelope, { txs } a batch of 1..1000 objects, nothing else", () => {
+  assert.ok(SubmitBody.safeParse({ v: 1, anything: true }).success);
+  assert.ok(SubmitBody.safeParse({ txs: [{}] }).success);
+  assert.ok(!SubmitBody.safeParse({ txs: [] }).success);
+  assert.ok(!SubmitBody.safeParse({ txs: [{}], v: 1 }).success);
+  assert.ok(!SubmitBody.safeParse([{}]).success);
+  assert.ok(!SubmitBody.safeParse("tx").success);
+});
+
+Deno.test("ROUTES: every route answers problems as application/problem+json and has an operationId", () => {
+  for (const [name, route] of Object.entries(ROUTES)) {
+    assert.equal(route.operationId, name);
+    for (const [status, response] of Object.entries(route.responses)) {
+      if (Number(status) < 400) continue;
+      assert.ok(
+        "content" in response && response.content && "application/problem+json" in response.content,
+        `${name} ${status}`,
+      );
+    }
+  }
+});
