@@ -82,7 +82,10 @@ export interface RaftConfig {
   checkQuorum: boolean;
   /** Run a PreVote round before incrementing the term (thesis §9.6). */
   preVote: boolean;
-  /** The host's applied index on restart; defaults to the snapshot index. */
+  /**
+   * The host's applied index on restart; defaults to `confIndex` from
+   * {@link RaftStorage.initialState} (the latest snapshot's index).
+   */
   applied?: number;
   /** Bytes of committed entries per Ready; default 16 × maxBytesPerMsg. */
   maxApplyBytesPerReady?: number;
@@ -181,18 +184,22 @@ export class RaftNode {
     this.#bugs = config.testingBugs ?? {};
 
     const storage = config.storage;
-    const { hardState, confState } = storage.initialState();
+    const { hardState, confState, confIndex } = storage.initialState();
     const first = storage.firstIndex();
     const last = storage.lastIndex();
-    this.#confs = new ConfHistory(first - 1, confState);
-    // Rebuild the configuration history from conf-change entries in the log.
-    for (let lo = first; lo <= last;) {
+    assert(
+      first - 1 <= confIndex && confIndex <= last,
+      `RaftNode: confIndex ${confIndex} outside [${first - 1}, ${last}]`,
+    );
+    this.#confs = new ConfHistory(confIndex, confState);
+    // Rebuild the configuration history from conf-change entries after it.
+    for (let lo = confIndex + 1; lo <= last;) {
       const batch = storage.entries(lo, last + 1, this.#maxApplyBytesPerReady);
       this.#confs.appendEntries(batch);
       lo += batch.length;
     }
-    const commit = Math.max(hardState.commit, first - 1);
-    const applied = config.applied ?? first - 1;
+    const commit = Math.max(hardState.commit, confIndex);
+    const applied = config.applied ?? confIndex;
     this.#log = new RaftLog(storage, commit, applied);
     this.#term = hardState.term;
     this.#vote = hardState.vote;
@@ -211,7 +218,8 @@ export class RaftNode {
   /**
    * The membership in force at `index`, for a host building a snapshot of
    * its applied state (see `MemoryStorage.createSnapshot`). Requires
-   * `firstIndex - 1 <= index <= lastIndex`.
+   * `snapshotIndex <= index <= lastIndex` (any index from the applied index
+   * on is fine).
    */
   confStateAt(index: number): ConfState {
     assert(index <= this.#log.lastIndex(), `confStateAt: ${index} is beyond the log`);

@@ -28,8 +28,13 @@ export function entrySize(entry: Entry): number {
  * there is none); its term is still available through `term()`.
  */
 export interface RaftStorage {
-  /** The persisted hard state and the membership as of the latest snapshot. */
-  initialState(): { hardState: HardState; confState: ConfState };
+  /**
+   * The persisted hard state, and the membership `confState` in force at
+   * index `confIndex`: the latest snapshot's index, which may be above
+   * `firstIndex() - 1` when the log was compacted less far than the snapshot.
+   * Requires `firstIndex() - 1 <= confIndex <= lastIndex()`.
+   */
+  initialState(): { hardState: HardState; confState: ConfState; confIndex: number };
   /**
    * Entries in `[lo, hi)`, stopping early once their total size would exceed
    * `maxBytes` (always at least one entry when `lo < hi`).
@@ -66,7 +71,12 @@ export class MemoryStorage implements RaftStorage {
   /** `#entries[k]` has index `#offset + 1 + k`. */
   #entries: Entry[] = [];
 
-  /** Starts with an empty log and the given initial membership. */
+  /**
+   * Starts with an empty log and the cluster's genesis membership at index 0.
+   * Every site, including one that will only join later, must start from
+   * the same genesis membership: conf-change entries in the log are applied
+   * on top of it.
+   */
   constructor(initialConf: ConfState) {
     this.#snapshot = {
       metadata: { index: 0, term: 0, confState: cloneConfState(initialConf) },
@@ -74,10 +84,11 @@ export class MemoryStorage implements RaftStorage {
     };
   }
 
-  initialState(): { hardState: HardState; confState: ConfState } {
+  initialState(): { hardState: HardState; confState: ConfState; confIndex: number } {
     return {
       hardState: { ...this.#hardState },
       confState: cloneConfState(this.#snapshot.metadata.confState),
+      confIndex: this.#snapshot.metadata.index,
     };
   }
 
