@@ -113,7 +113,10 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
   app.notFound((c) =>
     problemResponse(
       c,
-      knownProblem("not_found", `Cannot find ${c.req.method} ${c.req.path}: no such route`),
+      knownProblem(
+        "not_found",
+        `Cannot find ${c.req.method} ${c.req.path.slice(0, 200)}: no such route`,
+      ),
     )
   );
 

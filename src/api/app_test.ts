@@ -641,3 +641,10 @@ Deno.test("GET /metrics: counts requests by route pattern and status, a latency 
   assert.ok(!text.includes("/v1/blocks/99"));
   assert.ok(text.endsWith("edgeledger_site_height 7\n"));
 });
+
+Deno.test("a LedgerError with a non-error status is treated as a bug: 500 internal, logged", async () => {
+  const { app, service, logged } = setup();
+  service.failures.set("sites", new LedgerError("weird", 200, "Weird", "Not an error"));
+  await assertProblem(await app.request("/v1/sites"), 500, "internal");
+  assert.equal(logged.length, 1);
+});

@@ -132,14 +132,16 @@ const HTTP_STATUS_SLUGS: Record<number, keyof typeof PROBLEM_TYPES> = {
 
 /**
  * Maps anything a handler or middleware threw to a problem:
- * a `LedgerError` keeps its slug, status, title, detail and extras; an
+ * a `LedgerError` with a 4xx or 5xx status keeps its slug, status, title, detail and extras; an
  * `HTTPException` below 500 keeps its status and message (Hono's messages are
  * written for clients); everything else, including an `HTTPException` of 500
  * or more, is `internal` with a fixed detail, and `report` receives the
  * error so it can be logged server-side.
  */
 export function problemFromError(err: unknown, report: (err: unknown) => void): ProblemInit {
-  if (err instanceof LedgerError) {
+  // A LedgerError with a status that is not an error status is a bug in its
+  // thrower; answering it as-is would tell the client the request succeeded.
+  if (err instanceof LedgerError && err.status >= 400 && err.status <= 599) {
     return {
       type: err.type,
       status: err.status,

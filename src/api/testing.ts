@@ -93,12 +93,17 @@ export class FakeLedgerService implements LedgerService {
   readonly calls: FakeCall[] = [];
   /** Block 0 is genesis; heights are indexes. */
   readonly chain: BlockView[] = [];
+  /** The event of every block, as pushed to subscribers; index = height. */
   readonly events: BlockEvent[] = [];
+  /** Every admitted transaction by id, pending or committed. */
   readonly txs = new Map<string, StoredTx>();
   /** Transaction ids in log order. */
   readonly log: string[] = [];
+  /** Ids admitted and not yet in a block, in admission order. */
   readonly pending: string[] = [];
+  /** Live subscriptions; one leaves on unsubscribe or when ended. */
   readonly subscribers = new Set<Subscriber>();
+  /** What `sites()` answers. */
   readonly sitesList: SiteView[] = [
     {
       name: "site-a",
