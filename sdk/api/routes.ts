@@ -64,16 +64,16 @@ export const PROBLEM_TYPES = {
   wrong_ledger: { title: "Envelope is for another ledger", status: 422 },
   unknown_kind: { title: "Unknown transaction kind", status: 422 },
   invalid_body: { title: "Transaction body fails its kind's schema", status: 422 },
-  invalid_envelope: { title: "Malformed transaction envelope", status: 400 },
+  invalid_envelope: { title: "Malformed transaction envelope", status: 422 },
   expired: { title: "Transaction expired", status: 422 },
   expires_too_far: { title: "Transaction expires too far in the future", status: 422 },
   bad_signature: { title: "Bad or missing signature", status: 422 },
-  revoked_signer: { title: "Signer is revoked", status: 403 },
+  revoked_signer: { title: "Signer is revoked", status: 422 },
   duplicate: { title: "Duplicate transaction", status: 409 },
   envelope_too_large: { title: "Envelope too large", status: 413 },
-  unauthorized_signer: { title: "Signer is not authorised for this kind", status: 403 },
+  unauthorized_signer: { title: "Signer is not authorised for this kind", status: 422 },
   proof_unavailable: { title: "Proof unavailable for that tree size", status: 422 },
-  invalid_range: { title: "Invalid range", status: 400 },
+  invalid_range: { title: "Invalid range", status: 422 },
   commit_timeout: { title: "Timed out waiting for commit", status: 504 },
 } as const satisfies Record<string, { title: string; status: number }>;
 
@@ -133,12 +133,13 @@ export const submitTxs = createRoute({
     },
     202: json(Receipt, "One envelope, admitted and pending."),
     ...COMMON_PROBLEMS,
-    403: problem("`revoked_signer`, `unauthorized_signer`."),
     409: problem("`duplicate`."),
     413: problem("`payload_too_large` (the request) or `envelope_too_large`."),
     415: problem("`unsupported_media_type`: the body must be application/json."),
     422: problem(
-      "`wrong_ledger`, `unknown_kind`, `invalid_body`, `expired`, `expires_too_far`, `bad_signature`.",
+      "Admission refused the envelope: `invalid_envelope`, `wrong_ledger`, `unknown_kind`, " +
+        "`invalid_body`, `expired`, `expires_too_far`, `bad_signature`, `revoked_signer`, " +
+        "`unauthorized_signer`.",
     ),
     504: problem("`commit_timeout`."),
   },
@@ -182,7 +183,8 @@ export const getTxProof = createRoute({
     200: json(ProofView, "The inclusion proof."),
     404: problem("`not_found`: unknown transaction."),
     422: problem(
-      "`proof_unavailable`: `treeSize` does not include the transaction or exceeds the log.",
+      "`proof_unavailable` or `invalid_range`: `treeSize` does not include the transaction " +
+        "or exceeds the log.",
     ),
     ...COMMON_PROBLEMS,
   },
@@ -292,8 +294,8 @@ export const getConsistency = createRoute({
   },
   responses: {
     200: json(ConsistencyProof, "The proof, hex."),
+    422: problem("`invalid_range`: `to` exceeds the log size."),
     ...COMMON_PROBLEMS,
-    400: problem("`validation`, or `invalid_range` when `to` exceeds the log size."),
   },
 });
 

@@ -460,7 +460,7 @@ Deno.test("GET /v1/consistency: from > to, a missing bound or from = 0 is a vali
 
 Deno.test("GET /v1/consistency: a range past the log is the service's invalid_range problem", async () => {
   const { app } = setup();
-  await assertProblem(await app.request("/v1/consistency?from=1&to=9"), 400, "invalid_range");
+  await assertProblem(await app.request("/v1/consistency?from=1&to=9"), 422, "invalid_range");
 });
 
 Deno.test("GET /v1/status: answers the status fields, never cached", async () => {
@@ -647,4 +647,15 @@ Deno.test("a LedgerError with a non-error status is treated as a bug: 500 intern
   service.failures.set("sites", new LedgerError("weird", 200, "Weird", "Not an error"));
   await assertProblem(await app.request("/v1/sites"), 500, "internal");
   assert.equal(logged.length, 1);
+});
+
+Deno.test("a 503 or 429 problem carries Retry-After, from the error's retryAfter seconds when given", async () => {
+  const { app, service } = setup();
+  service.failures.set(
+    "sites",
+    new LedgerError("unavailable", 503, "Site busy", "Retry shortly", { retryAfter: 7 }),
+  );
+  const res = await app.request("/v1/sites");
+  assert.equal(res.headers.get("retry-after"), "7");
+  await assertProblem(res, 503, "unavailable");
 });

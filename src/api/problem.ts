@@ -49,8 +49,9 @@ export function knownProblem(
 
 /**
  * Answers `init` as `application/problem+json`, with `instance` = the request
- * path, `requestId` = the request id, `Cache-Control: no-store`, and the
- * `X-Request-Id` header (set here too, since an error answer may be built
+ * path, `requestId` = the request id, `Cache-Control: no-store`,
+ * `Retry-After` on 429 and 503 (the `retryAfter` extra in seconds, else 1),
+ * and the `X-Request-Id` header (set here too, since an error answer may be built
  * after the header set by the request-id middleware was dropped).
  */
 export function problemResponse(c: Context, init: ProblemInit): Response {
@@ -69,7 +70,12 @@ export function problemResponse(c: Context, init: ProblemInit): Response {
     "Cache-Control": "no-store",
   };
   if (requestId) headers["X-Request-Id"] = requestId;
-  if (init.status === 429 || init.status === 503) headers["Retry-After"] ??= "1";
+  if (init.status === 429 || init.status === 503) {
+    const seconds = init.extra?.retryAfter;
+    headers["Retry-After"] = typeof seconds === "number" && Number.isInteger(seconds) && seconds > 0
+      ? String(seconds)
+      : "1";
+  }
   return c.body(JSON.stringify(body), init.status as 400, headers);
 }
 

@@ -306,7 +306,7 @@ export class FakeLedgerService implements LedgerService {
     if (!(0 < from && from <= to && to <= this.log.length)) {
       throw new LedgerError(
         "invalid_range",
-        400,
+        422,
         "Invalid range",
         `Cannot prove consistency from ${from} to ${to}: the log has ${this.log.length} entries`,
       );
