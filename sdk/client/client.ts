@@ -1,0 +1,966 @@
+/**
+ * The typed HTTP client of an edgeledger consortium (DESIGN §6, §7).
+ *
+ * Every request is built from a shared route definition (`sdk/api/routes.ts`:
+ * method, path, zod schemas) and every answer is checked against that
+ * route's response schema before it is returned, so a site cannot hand the
+ * caller a value of the wrong shape. All requests of the public API are
+ * idempotent (a submission is keyed by its transaction id), so the client
+ * retries any of them, failing over between the configured sites.
+ *
+ * @module
+ */
+
+import { z } from "@hono/zod-openapi";
+import {
+  BATCH_TXS_MAX,
+  BLOCKS_PAGE_LIMIT_MAX,
+  COMMIT_WAIT_MS_MAX,
+  getBlock,
+  getBlockByHash,
+  getCheckpoint,
+  getConsistency,
+  getHealth,
+  getIntegrity,
+  getStatus,
+  getTx,
+  getTxProof,
+  listBlocks,
+  listSites,
+  ROUTES,
+  streamEvents,
+  submitTxs,
+} from "../api/routes.ts";
+import { BlockEvent as BlockEventSchema, Problem as ProblemSchema } from "../api/schemas.ts";
+import type { Envelope } from "../envelope.ts";
+import { linkedAbort, newRequestId, sleep } from "./_signals.ts";
+import {
+  CommitTimeoutError,
+  EdgeLedgerError,
+  NetworkError,
+  type ProblemDetails,
+  problemSlug,
+  RateLimitedError,
+  RejectedError,
+  ServerError,
+  ValidationError,
+} from "./errors.ts";
+import {
+  backoffDelayMs,
+  parseRetryAfterMs,
+  type ResolvedRetryPolicy,
+  resolveRetryPolicy,
+  type RetryPolicy,
+} from "./retry.ts";
+import type { RequestInput, ResponseOf, RouteDefinition } from "./route_types.ts";
+import { SseParser } from "./sse.ts";
+
+/** A receipt (`POST /v1/txs`, `GET /v1/txs/{txId}`). */
+export type Receipt = z.output<typeof import("../api/schemas.ts").Receipt>;
+/** `GET /v1/txs/{txId}`: the envelope as submitted and its receipt. */
+export type TxView = ResponseOf<typeof getTx>;
+/** `GET /v1/txs/{txId}/proof`: an RFC 9162 inclusion proof. */
+export type ProofView = ResponseOf<typeof getTxProof>;
+/** A block: header, hash, transaction ids. */
+export type BlockView = ResponseOf<typeof getBlock>;
+/** `GET /v1/status`. */
+export type StatusView = ResponseOf<typeof getStatus>;
+/** One member site with its checkpoint verifier key. */
+export type SiteView = ResponseOf<typeof listSites>["sites"][number];
+/** `GET /v1/consistency`. */
+export type ConsistencyProofView = ResponseOf<typeof getConsistency>;
+/** `GET /v1/integrity`. */
+export type IntegrityReport = ResponseOf<typeof getIntegrity>;
+/** `GET /healthz`. */
+export type HealthView = ResponseOf<typeof getHealth>;
+/** The data of one SSE `block` event. */
+export type BlockEvent = z.output<typeof BlockEventSchema>;
+/** Read consistency (DESIGN §3). */
+export type Consistency = "stale" | "leader" | "linearizable";
+
+/** Options of {@link EdgeLedgerClient}. Every limit has a default; units are in the names. */
+export interface ClientOptions {
+  /**
+   * The sites to talk to, as base URLs (`http://127.0.0.1:7001`), in order
+   * of preference. The client sticks to the site that last answered and
+   * moves to the next one when a site fails to answer or is unavailable.
+   */
+  urls: string | readonly string[];
+  /** Per-attempt timeout, in milliseconds. Default 10000. */
+  timeoutMs?: number;
+  /** Retry policy; see {@link RetryPolicy}. */
+  retry?: RetryPolicy;
+  /** Headers sent with every request, e.g. `{ authorization: "Bearer ..." }` for an API key. */
+  headers?: Record<string, string>;
+  /** The `fetch` to use (a streaming one for React Native). Default `globalThis.fetch`. */
+  fetch?: typeof fetch;
+  /** Random numbers in `[0, 1)` for backoff jitter. Default `Math.random`. */
+  random?: () => number;
+  /** Send a fresh `X-Request-Id` with every attempt. Default true. Turn off for browsers talking to a site without CORS for it. */
+  sendRequestId?: boolean;
+}
+
+/** Options every call takes. */
+export interface CallOptions {
+  /** Aborts the call (and its retries); the call rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Overrides the client's per-attempt timeout, in milliseconds. */
+  timeoutMs?: number;
+}
+
+/** Options of {@link EdgeLedgerClient.submit}. */
+export interface SubmitOptions extends CallOptions {
+  /** `"commit"`: the site answers once the transactions are committed or `waitTimeoutMs` passed. */
+  wait?: "commit";
+  /** How long the site waits for commit, in milliseconds (1–60000). Default 10000. */
+  waitTimeoutMs?: number;
+}
+
+/** Options of {@link EdgeLedgerClient.waitForCommit}. */
+export interface WaitForCommitOptions extends CallOptions {
+  /** Give up after this many milliseconds. Default 30000. */
+  timeoutMs?: number;
+  /** The longest pause between polls, in milliseconds. Default 1000. */
+  pollMsMax?: number;
+}
+
+/** Options of {@link EdgeLedgerClient.blocks}. */
+export interface BlocksOptions extends CallOptions {
+  /** The first height. Default 0. */
+  from?: number;
+  /** Stop before this height (exclusive). Default: at the head. */
+  to?: number;
+  /** Blocks per page (1–1000). Default 100. */
+  pageSize?: number;
+  consistency?: Consistency;
+}
+
+/** Options of {@link EdgeLedgerClient.subscribe}. */
+export interface SubscribeOptions {
+  /** Only transactions of these kinds (blocks without one are skipped). */
+  kinds?: readonly string[];
+  /** Only transactions signed by this did:key. */
+  signer?: string;
+  /**
+   * The first height to receive. Default: the block after the site's current
+   * height when subscribing (read from `/v1/status`), so nothing committed
+   * while (re)connecting is missed.
+   */
+  fromHeight?: number;
+  /** Ends the subscription; the iterator then finishes without error. */
+  signal?: AbortSignal;
+  /** Reconnect when nothing (not even a heartbeat) arrived for this long, in milliseconds. Default 45000. */
+  idleMsMax?: number;
+  /** Consecutive failed connection attempts before the iterator throws. Default 100. */
+  reconnectAttemptsMax?: number;
+  /** Called on every (re)connection with the height it resumes after (-1 for none). */
+  onConnect?: (site: string, afterHeight: number) => void;
+}
+
+/** A raw answer: status, parsed body, and where it came from. */
+export interface RawResponse<T> {
+  status: number;
+  body: T;
+  headers: Headers;
+  requestId: string | undefined;
+  site: string;
+}
+
+interface Attempt {
+  site: string;
+  requestId: string;
+}
+
+const RETRYABLE_STATUSES = new Set([502, 503, 504]);
+
+/**
+ * The typed client. Construct one per consortium (it is cheap and holds only
+ * its failover position).
+ *
+ * @example
+ * ```ts
+ * const client = new EdgeLedgerClient({
+ *   urls: ["http://127.0.0.1:7001", "http://127.0.0.1:7002"],
+ * });
+ * const receipt = await client.submit(signedEnvelope, { wait: "commit" });
+ * console.log(receipt.status, receipt.height);
+ * ```
+ */
+export class EdgeLedgerClient {
+  readonly urls: readonly string[];
+  readonly #timeoutMs: number;
+  readonly #retry: ResolvedRetryPolicy;
+  readonly #headers: Record<string, string>;
+  readonly #fetch: typeof fetch;
+  readonly #random: () => number;
+  readonly #sendRequestId: boolean;
+  #current = 0;
+
+  constructor(options: ClientOptions) {
+    const urls = typeof options.urls === "string" ? [options.urls] : [...options.urls];
+    if (urls.length === 0) throw new RangeError("Cannot create client: no site URL given");
+    this.urls = Object.freeze(urls.map((u) => u.replace(/\/+$/, "")));
+    for (const u of this.urls) {
+      if (!/^https?:\/\/[^/]+/.test(u)) {
+        throw new RangeError(`Cannot create client: ${u} is not an http(s) URL`);
+      }
+    }
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#retry = resolveRetryPolicy(options.retry);
+    this.#headers = { ...(options.headers ?? {}) };
+    this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.#random = options.random ?? Math.random;
+    this.#sendRequestId = options.sendRequestId ?? true;
+  }
+
+  /** The site the next request goes to first. */
+  get currentUrl(): string {
+    return this.urls[this.#current];
+  }
+
+  // ---- transactions ----------------------------------------------------
+
+  /**
+   * Submits one signed envelope (answered by its receipt) or several
+   * (answered by their receipts, in order; sent in batches of at most
+   * `BATCH_TXS_MAX`, one batch after another). Safe to repeat: the same
+   * signed envelope is the same transaction, so a retry after a lost answer
+   * returns the existing receipt instead of a second transaction.
+   *
+   * A single envelope that admission refuses throws {@link RejectedError}
+   * (e.g. `slug === "bad_signature"`); in a batch a refused envelope is a
+   * receipt with `status: "refused"` and its `problem`.
+   *
+   * @example
+   * ```ts
+   * const receipt = await client.submit(envelope, { wait: "commit" });
+   * const receipts = await client.submit([e1, e2, e3]);
+   * ```
+   */
+  submit(envelope: Envelope, options?: SubmitOptions): Promise<Receipt>;
+  submit(envelopes: readonly Envelope[], options?: SubmitOptions): Promise<Receipt[]>;
+  async submit(
+    input: Envelope | readonly Envelope[],
+    options: SubmitOptions = {},
+  ): Promise<Receipt | Receipt[]> {
+    const waitTimeoutMs = options.wait === "commit" ? (options.waitTimeoutMs ?? 10_000) : 0;
+    if (options.wait === "commit" && !(waitTimeoutMs >= 1 && waitTimeoutMs <= COMMIT_WAIT_MS_MAX)) {
+      throw new RangeError(`Cannot submit: waitTimeoutMs must be in [1, ${COMMIT_WAIT_MS_MAX}]`);
+    }
+    const query = options.wait === "commit"
+      ? { wait: "commit" as const, timeoutMs: waitTimeoutMs }
+      : {};
+    // The site may hold the answer up to waitTimeoutMs; the attempt must outlast it.
+    const call = {
+      signal: options.signal,
+      timeoutMs: (options.timeoutMs ?? this.#timeoutMs) + waitTimeoutMs,
+    };
+    if (!Array.isArray(input)) {
+      const res = await this.request(submitTxs, {
+        query,
+        body: input as unknown as Record<string, unknown>,
+      }, call);
+      if ("receipts" in res.body) {
+        throw this.#schemaError(res, "a receipt list answered a single envelope");
+      }
+      return res.body;
+    }
+    const envelopes = input as readonly Envelope[];
+    const out: Receipt[] = [];
+    for (let i = 0; i < envelopes.length; i += BATCH_TXS_MAX) {
+      const chunk = envelopes.slice(i, i + BATCH_TXS_MAX);
+      const res = await this.request(submitTxs, {
+        query,
+        body: { txs: chunk as unknown as Record<string, unknown>[] },
+      }, call);
+      if (!("receipts" in res.body) || res.body.receipts.length !== chunk.length) {
+        throw this.#schemaError(res, `expected ${chunk.length} receipts for the batch`);
+      }
+      out.push(...res.body.receipts);
+    }
+    return out;
+  }
+
+  /**
+   * Polls until transaction `txId` is committed and returns its committed
+   * receipt (with `height`, `logIndex`, `result`; `result.status` may be
+   * `"rejected"` — committed and rejected by its contract). A site that does
+   * not know the id yet (404) is polled again: another site may have
+   * admitted it. Throws {@link CommitTimeoutError} after `timeoutMs`.
+   *
+   * @example
+   * ```ts
+   * const { txId } = await client.submit(envelope);
+   * const receipt = await client.waitForCommit(txId!, { timeoutMs: 20_000 });
+   * ```
+   */
+  async waitForCommit(txId: string, options: WaitForCommitOptions = {}): Promise<Receipt> {
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const pollMsMax = options.pollMsMax ?? 1000;
+    const deadline = Date.now() + timeoutMs;
+    let lastStatus: "unknown" | "pending" = "unknown";
+    let lastError: EdgeLedgerError | undefined;
+    for (let poll = 0;; poll++) {
+      const remainingMs = deadline - Date.now();
+      if (remainingMs <= 0) break;
+      try {
+        const view = await this.getTx(txId, {
+          signal: options.signal,
+          timeoutMs: Math.min(this.#timeoutMs, remainingMs),
+        });
+        if (view.receipt.status === "committed") return view.receipt;
+        lastStatus = "pending";
+      } catch (e) {
+        if (e instanceof RejectedError && e.slug === "not_found") lastError = e;
+        else if (e instanceof NetworkError || e instanceof ServerError) lastError = e;
+        else throw e;
+      }
+      const pauseMs = Math.min(pollMsMax, 50 * 2 ** Math.min(poll, 10), deadline - Date.now());
+      if (pauseMs > 0) await sleep(pauseMs, options.signal);
+    }
+    throw new CommitTimeoutError(
+      `Cannot confirm transaction ${txId}: not committed within ${timeoutMs} ms (${lastStatus})`,
+      { txId, lastStatus, requestId: lastError?.requestId, site: lastError?.site },
+    );
+  }
+
+  /**
+   * The signed envelope of transaction `txId` and its receipt. Throws
+   * {@link RejectedError} with `slug === "not_found"` for an unknown id.
+   *
+   * @example
+   * ```ts
+   * const { tx, receipt } = await client.getTx(txId);
+   * ```
+   */
+  async getTx(
+    txId: string,
+    options: CallOptions & { consistency?: Consistency } = {},
+  ): Promise<TxView> {
+    const res = await this.request(getTx, {
+      params: { txId },
+      query: { consistency: options.consistency },
+    }, options);
+    return res.body;
+  }
+
+  /**
+   * The RFC 9162 inclusion proof of committed transaction `txId` in the tree
+   * of `treeSize` leaves (default: the latest checkpoint's size). The proof
+   * is the site's claim: check it with `verifyInclusion` or the light client.
+   *
+   * @example
+   * ```ts
+   * const { logIndex, treeSize, leaf, proof } = await client.proof(txId, { treeSize: 42 });
+   * ```
+   */
+  async proof(
+    txId: string,
+    options: CallOptions & { treeSize?: number; consistency?: Consistency } = {},
+  ): Promise<ProofView> {
+    const res = await this.request(getTxProof, {
+      params: { txId },
+      query: { treeSize: options.treeSize, consistency: options.consistency },
+    }, options);
+    return res.body;
+  }
+
+  // ---- blocks and the log ----------------------------------------------
+
+  /**
+   * One block, by height (a number) or by hash (64 lowercase hex
+   * characters). Throws {@link RejectedError} `not_found` when absent.
+   *
+   * @example
+   * ```ts
+   * const genesis = await client.block(0);
+   * const same = await client.block(genesis.hash);
+   * ```
+   */
+  async block(
+    heightOrHash: number | string,
+    options: CallOptions & { consistency?: Consistency } = {},
+  ): Promise<BlockView> {
+    const query = { consistency: options.consistency };
+    if (typeof heightOrHash === "number") {
+      return (await this.request(getBlock, { params: { height: heightOrHash }, query }, options))
+        .body;
+    }
+    return (await this.request(getBlockByHash, { params: { hash: heightOrHash }, query }, options))
+      .body;
+  }
+
+  /**
+   * Blocks in ascending height from `from`, fetched a page at a time as the
+   * iteration proceeds (cursor `next` of `GET /v1/blocks`); ends at the head
+   * or before `to`. Each page is one request with retries.
+   *
+   * @example
+   * ```ts
+   * for await (const block of client.blocks({ from: 1, to: 100 })) {
+   *   console.log(block.header.height, block.txIds.length);
+   * }
+   * ```
+   */
+  async *blocks(options: BlocksOptions = {}): AsyncGenerator<BlockView, void, undefined> {
+    const pageSize = options.pageSize ?? 100;
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > BLOCKS_PAGE_LIMIT_MAX) {
+      throw new RangeError(`Cannot list blocks: pageSize must be in [1, ${BLOCKS_PAGE_LIMIT_MAX}]`);
+    }
+    let from: number | null = options.from ?? 0;
+    const to = options.to ?? Infinity;
+    while (from !== null && from < to) {
+      const limit: number = Math.min(pageSize, to - from);
+      const res: RawResponse<ResponseOf<typeof listBlocks>> = await this.request(listBlocks, {
+        query: { from, limit, consistency: options.consistency },
+      }, options);
+      const page = res.body;
+      let last = from - 1;
+      for (const block of page.blocks) {
+        // A cursor that moves backwards or repeats would loop forever.
+        if (block.header.height <= last) {
+          throw this.#schemaError(res, "blocks are not in ascending height order");
+        }
+        last = block.header.height;
+        if (last >= to) return;
+        yield block;
+      }
+      if (page.next !== null && page.next <= from) {
+        throw this.#schemaError(res, `the next cursor ${page.next} does not advance`);
+      }
+      from = page.next;
+    }
+  }
+
+  /**
+   * The latest co-signed checkpoint as the C2SP signed note the site served
+   * (text). Unverified: pass it to the light client or `verifyNote`.
+   *
+   * @example
+   * ```ts
+   * const note = await client.checkpoint();
+   * ```
+   */
+  async checkpoint(options: CallOptions & { consistency?: Consistency } = {}): Promise<string> {
+    const res = await this.request(getCheckpoint, {
+      query: { consistency: options.consistency },
+    }, options);
+    return res.body;
+  }
+
+  /**
+   * The RFC 9162 consistency proof between tree sizes `from` and `to`
+   * (`0 < from <= to <= logSize`), hex.
+   *
+   * @example
+   * ```ts
+   * const { proof } = await client.consistency(10, 42);
+   * ```
+   */
+  async consistency(
+    from: number,
+    to: number,
+    options: CallOptions & { consistency?: Consistency } = {},
+  ): Promise<ConsistencyProofView> {
+    const res = await this.request(getConsistency, {
+      query: { from, to, consistency: options.consistency },
+    }, options);
+    return res.body;
+  }
+
+  // ---- cluster ----------------------------------------------------------
+
+  /**
+   * The status of the site that answers (the current failover site).
+   *
+   * @example
+   * ```ts
+   * const { height, role, leader } = await client.status();
+   * ```
+   */
+  async status(options: CallOptions = {}): Promise<StatusView> {
+    return (await this.request(getStatus, {}, options)).body;
+  }
+
+  /**
+   * The member sites and their checkpoint verifier keys. Do not take trust
+   * from this list: a light client's trusted keys come from configuration.
+   *
+   * @example
+   * ```ts
+   * const sites = await client.sites(); // [{ name, url, verifierKey }]
+   * ```
+   */
+  async sites(options: CallOptions = {}): Promise<SiteView[]> {
+    return (await this.request(listSites, {}, options)).body.sites;
+  }
+
+  /**
+   * Liveness of the current site (`GET /healthz`).
+   *
+   * @example
+   * ```ts
+   * await client.health(); // { status: "ok", version: "0.1.0" }
+   * ```
+   */
+  async health(options: CallOptions = {}): Promise<HealthView> {
+    return (await this.request(getHealth, {}, options)).body;
+  }
+
+  /**
+   * Runs the site's integrity check (expensive; admin-only later).
+   *
+   * @example
+   * ```ts
+   * const { ok, firstMismatch } = await client.integrity();
+   * ```
+   */
+  async integrity(options: CallOptions = {}): Promise<IntegrityReport> {
+    return (await this.request(getIntegrity, {}, options)).body;
+  }
+
+  // ---- events -----------------------------------------------------------
+
+  /**
+   * Committed blocks as they happen, over Server-Sent Events, as an async
+   * iterator. Every height at or after the start is delivered at most once
+   * and in ascending order: when the connection drops (or the site ends the
+   * stream, or goes silent past `idleMsMax`), the client reconnects — failing
+   * over between sites, with backoff — and resumes after the last height it
+   * saw via `Last-Event-ID`. With `kinds`/`signer`, blocks without a matching
+   * transaction are skipped and `txs` holds only the matches.
+   *
+   * The iterator ends without error when `signal` aborts or the loop breaks;
+   * it throws after `reconnectAttemptsMax` consecutive failed connections or
+   * on a non-retryable error (e.g. a {@link ValidationError} for a bad
+   * filter).
+   *
+   * @example
+   * ```ts
+   * const stop = new AbortController();
+   * for await (const block of client.subscribe({ kinds: ["data.anchor"], signal: stop.signal })) {
+   *   for (const tx of block.txs) console.log(block.height, tx.txId, tx.result.status);
+   * }
+   * ```
+   */
+  async *subscribe(options: SubscribeOptions = {}): AsyncGenerator<BlockEvent, void, undefined> {
+    const idleMsMax = options.idleMsMax ?? 45_000;
+    const attemptsMax = options.reconnectAttemptsMax ?? 100;
+    const outer = options.signal;
+    let after: number;
+    try {
+      after = options.fromHeight !== undefined
+        ? options.fromHeight - 1
+        : (await this.status({ signal: outer })).height;
+    } catch (e) {
+      if (outer?.aborted) return;
+      throw e;
+    }
+    const query: { kind?: string; signer?: string; from?: number } = {};
+    if (options.kinds !== undefined && options.kinds.length > 0) {
+      query.kind = options.kinds.join(",");
+    }
+    if (options.signer !== undefined) query.signer = options.signer;
+    let failures = 0;
+    let lastError: unknown;
+    while (!outer?.aborted) {
+      const site = this.urls[this.#current];
+      const requestId = newRequestId();
+      const connection = linkedAbort(outer);
+      let idleTimer: ReturnType<typeof setTimeout> | undefined;
+      const armIdle = () => {
+        if (idleTimer !== undefined) clearTimeout(idleTimer);
+        idleTimer = setTimeout(
+          () =>
+            connection.abort(
+              new DOMException(`No event for ${idleMsMax} ms`, "TimeoutError"),
+            ),
+          idleMsMax,
+        );
+      };
+      let delivered = false;
+      try {
+        armIdle();
+        const q = after >= 0 ? query : { ...query, from: 0 };
+        const headers: Record<string, string> = after >= 0
+          ? { "last-event-id": String(after) }
+          : {};
+        options.onConnect?.(site, after);
+        const response = await this.#fetchOnce(
+          streamEvents,
+          { query: q, headers },
+          site,
+          requestId,
+          connection.signal,
+          "text/event-stream",
+        );
+        if (!response.ok) {
+          const error = await this.#errorFromResponse(response, { site, requestId });
+          if (!isRetryableError(error)) throw error;
+          throw new SubscribeRetry(error);
+        }
+        if (response.body === null) {
+          throw new SubscribeRetry(
+            new ServerError("Cannot subscribe: the site sent no event stream", {
+              status: response.status,
+              requestId,
+              site,
+            }),
+          );
+        }
+        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        const parser = new SseParser();
+        try {
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            armIdle();
+            for (const d of parser.push(value)) {
+              const height = /^(0|[1-9][0-9]{0,15})$/.test(d.id) ? Number(d.id) : undefined;
+              if (d.event === "end") {
+                // The site closes after this; reconnect and resume.
+                break;
+              }
+              if (d.event === "block" && d.data !== undefined) {
+                const event = this.#parseBlockEvent(d.data, site, requestId);
+                if (event.height <= after) continue;
+                failures = 0;
+                delivered = true;
+                after = event.height;
+                yield event;
+                if (outer?.aborted) return;
+              } else if (d.data === undefined && height !== undefined && height > after) {
+                // A filtered-out block: move the resume point past it.
+                after = height;
+                failures = 0;
+              }
+            }
+          }
+        } finally {
+          reader.cancel().catch(() => {});
+        }
+        // A clean end of stream: reconnect at once the first time.
+        lastError = new NetworkError("Event stream ended", { site, requestId });
+      } catch (e) {
+        if (outer?.aborted) return;
+        if (e instanceof SubscribeRetry) lastError = e.error;
+        else if (e instanceof NetworkError || isAbortLike(e)) {
+          lastError = e instanceof NetworkError
+            ? e
+            : new NetworkError(`Cannot read events from ${site}: ${errorText(e)}`, {
+              site,
+              requestId,
+              cause: e,
+              timedOut: true,
+            });
+        } else if (e instanceof TypeError) {
+          // fetch and stream reads fail with TypeError on connection loss.
+          lastError = new NetworkError(`Cannot read events from ${site}: ${e.message}`, {
+            site,
+            requestId,
+            cause: e,
+          });
+        } else {
+          throw e;
+        }
+        this.#failover(site);
+      } finally {
+        if (idleTimer !== undefined) clearTimeout(idleTimer);
+        connection.abort();
+        connection.dispose();
+      }
+      if (!delivered) failures++;
+      if (failures >= attemptsMax) throw lastError;
+      if (failures > 0) {
+        const retryAfterMs = lastError instanceof RateLimitedError
+          ? lastError.retryAfterMs
+          : lastError instanceof ServerError
+          ? (lastError.retryAfterMs ?? 0)
+          : 0;
+        const delayMs = Math.max(
+          retryAfterMs,
+          backoffDelayMs(failures - 1, this.#retry, this.#random),
+        );
+        try {
+          await sleep(delayMs, outer);
+        } catch {
+          return;
+        }
+      }
+    }
+  }
+
+  // ---- the generic call -------------------------------------------------
+
+  /**
+   * Calls any public route by its shared definition (`ROUTES.<name>`) with
+   * typed input and a schema-checked, typed answer, retrying and failing over
+   * per the client's policy. The named methods above are built on this; use
+   * it for routes added later.
+   *
+   * @example
+   * ```ts
+   * import { ROUTES } from "../api/routes.ts";
+   * const { body } = await client.request(ROUTES.getBlock, { params: { height: 3 } });
+   * ```
+   */
+  async request<R extends RouteDefinition>(
+    route: R,
+    input: RequestInput<R>,
+    options: CallOptions = {},
+  ): Promise<RawResponse<ResponseOf<R>>> {
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    const tried = new Set<string>();
+    let lastError: EdgeLedgerError | undefined;
+    for (let attempt = 0; attempt < this.#retry.attemptsMax; attempt++) {
+      const site = this.urls[this.#current];
+      tried.add(site);
+      const requestId = newRequestId();
+      const attemptAbort = linkedAbort(options.signal, timeoutMs);
+      let error: EdgeLedgerError;
+      let sameSite = false;
+      try {
+        const response = await this.#fetchOnce(
+          route,
+          input as CallInput,
+          site,
+          requestId,
+          attemptAbort.signal,
+        );
+        if (response.ok) {
+          return await this.#parseSuccess(route, response, { site, requestId });
+        }
+        error = await this.#errorFromResponse(response, { site, requestId });
+        if (!isRetryableError(error)) throw error;
+        // A 429 is about the caller, not the site: wait, same site.
+        sameSite = error instanceof RateLimitedError;
+      } catch (e) {
+        if (options.signal?.aborted) throw options.signal.reason;
+        if (e instanceof EdgeLedgerError) throw e;
+        error = new NetworkError(
+          attemptAbort.timedOut()
+            ? `Cannot reach ${site}: no answer within ${timeoutMs} ms`
+            : `Cannot reach ${site}: ${errorText(e)}`,
+          { site, requestId, cause: e, timedOut: attemptAbort.timedOut() },
+        );
+      } finally {
+        attemptAbort.dispose();
+      }
+      lastError = error;
+      if (attempt + 1 >= this.#retry.attemptsMax) break;
+      if (!sameSite) this.#failover(site);
+      const hintMs = error instanceof RateLimitedError
+        ? error.retryAfterMs
+        : error instanceof ServerError
+        ? error.retryAfterMs
+        : undefined;
+      if (hintMs !== undefined && hintMs > this.#retry.retryAfterMsMax) break;
+      // Another site that has not failed in this call is worth trying at once.
+      const freshSite = !sameSite && !tried.has(this.urls[this.#current]) &&
+        error instanceof NetworkError;
+      const delayMs = freshSite
+        ? 0
+        : Math.max(hintMs ?? 0, backoffDelayMs(attempt, this.#retry, this.#random));
+      await sleep(delayMs, options.signal);
+    }
+    throw lastError!;
+  }
+
+  #failover(failedSite: string): void {
+    // Only move on if no concurrent call already did.
+    if (this.urls[this.#current] === failedSite) {
+      this.#current = (this.#current + 1) % this.urls.length;
+    }
+  }
+
+  async #fetchOnce(
+    route: RouteDefinition,
+    input: CallInput,
+    site: string,
+    requestId: string,
+    signal: AbortSignal,
+    accept?: string,
+  ): Promise<Response> {
+    const url = new URL(site + fillPath(route.path, input.params ?? {}));
+    for (const [k, v] of Object.entries(input.query ?? {})) {
+      if (v !== undefined) url.searchParams.set(k, String(v));
+    }
+    const headers: Record<string, string> = {
+      ...this.#headers,
+      accept: accept ?? "application/json, application/problem+json, text/plain",
+    };
+    for (const [k, v] of Object.entries(input.headers ?? {})) {
+      if (v !== undefined) headers[k] = String(v);
+    }
+    if (this.#sendRequestId) headers["x-request-id"] = requestId;
+    let body: string | undefined;
+    if (input.body !== undefined) {
+      headers["content-type"] = "application/json";
+      body = JSON.stringify(input.body);
+    }
+    return await this.#fetch(url, {
+      method: route.method.toUpperCase(),
+      headers,
+      body,
+      signal,
+    });
+  }
+
+  async #parseSuccess<R extends RouteDefinition>(
+    route: R,
+    response: Response,
+    attempt: Attempt,
+  ): Promise<RawResponse<ResponseOf<R>>> {
+    const requestId = response.headers.get("x-request-id") ?? attempt.requestId;
+    const declared = route.responses[response.status] as
+      | { content?: Record<string, { schema?: z.ZodType }> }
+      | undefined;
+    const raw: RawResponse<unknown> = {
+      status: response.status,
+      body: undefined,
+      headers: response.headers,
+      requestId,
+      site: attempt.site,
+    };
+    if (declared?.content === undefined) {
+      await response.body?.cancel();
+      throw this.#schemaError(raw, `status ${response.status} is not one the route declares`);
+    }
+    const jsonSchema = declared.content["application/json"]?.schema;
+    if (jsonSchema !== undefined) {
+      let value: unknown;
+      try {
+        value = await response.json();
+      } catch (e) {
+        throw this.#schemaError(raw, `the body is not JSON (${errorText(e)})`);
+      }
+      const parsed = jsonSchema.safeParse(value);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw this.#schemaError(
+          raw,
+          `${issue.path.join(".") || "(root)"}: ${issue.message}`,
+        );
+      }
+      raw.body = parsed.data;
+    } else if (declared.content["text/plain"] !== undefined) {
+      raw.body = await response.text();
+    } else {
+      await response.body?.cancel();
+      throw this.#schemaError(raw, "the route declares no body the client can read");
+    }
+    return raw as RawResponse<ResponseOf<R>>;
+  }
+
+  #schemaError(res: RawResponse<unknown>, detail: string): ServerError {
+    return new ServerError(
+      `Cannot use the answer of ${res.site}: it breaks the API schema: ${detail}`,
+      { status: res.status, requestId: res.requestId, site: res.site },
+    );
+  }
+
+  async #errorFromResponse(response: Response, attempt: Attempt): Promise<EdgeLedgerError> {
+    const requestId = response.headers.get("x-request-id") ?? attempt.requestId;
+    const retryAfterMs = parseRetryAfterMs(response.headers.get("retry-after"), Date.now());
+    let problem: ProblemDetails | undefined;
+    const text = await response.text().catch(() => "");
+    const type = response.headers.get("content-type") ?? "";
+    if (type.includes("json")) {
+      try {
+        const parsed = ProblemSchema.safeParse(JSON.parse(text));
+        if (parsed.success) problem = parsed.data as ProblemDetails;
+      } catch {
+        // Not a problem document; described below from the status.
+      }
+    }
+    const detail = problem?.detail ?? (text.slice(0, 200) || response.statusText);
+    const message = `${response.status} from ${attempt.site}: ${
+      problem ? `${problem.title}: ${detail}` : detail
+    }`;
+    const base = { requestId, site: attempt.site };
+    const status = response.status;
+    if (status === 429) {
+      return new RateLimitedError(message, { ...base, retryAfterMs: retryAfterMs ?? 0, problem });
+    }
+    if (status >= 400 && status < 500 && problem !== undefined) {
+      if (problemSlug(problem.type) === "validation") {
+        return new ValidationError(message, {
+          ...base,
+          problem,
+          issues: Array.isArray(problem.errors) ? problem.errors as ValidationError["issues"] : [],
+        });
+      }
+      return new RejectedError(message, { ...base, problem });
+    }
+    if (status >= 400 && status < 500) {
+      // A 4xx without a problem document (e.g. from a proxy): still a refusal.
+      return new RejectedError(message, {
+        ...base,
+        problem: { type: "about:blank", title: response.statusText, status, detail },
+      });
+    }
+    return new ServerError(message, { ...base, status, problem, retryAfterMs });
+  }
+
+  #parseBlockEvent(data: string, site: string, requestId: string): BlockEvent {
+    let value: unknown;
+    try {
+      value = JSON.parse(data);
+    } catch {
+      throw new ServerError(`Cannot use an event from ${site}: its data is not JSON`, {
+        status: 200,
+        site,
+        requestId,
+      });
+    }
+    const parsed = BlockEventSchema.safeParse(value);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new ServerError(
+        `Cannot use an event from ${site}: it breaks the API schema: ${
+          issue.path.join(".") || "(root)"
+        }: ${issue.message}`,
+        { status: 200, site, requestId },
+      );
+    }
+    return parsed.data;
+  }
+}
+
+/** Every public route, re-exported for {@link EdgeLedgerClient.request}. */
+export { ROUTES };
+
+interface CallInput {
+  params?: Record<string, unknown>;
+  query?: Record<string, unknown>;
+  headers?: Record<string, unknown>;
+  body?: unknown;
+}
+
+class SubscribeRetry {
+  constructor(readonly error: EdgeLedgerError) {}
+}
+
+function isRetryableError(error: EdgeLedgerError): boolean {
+  if (error instanceof NetworkError || error instanceof RateLimitedError) return true;
+  if (!(error instanceof ServerError) || !RETRYABLE_STATUSES.has(error.status)) return false;
+  // A site that waited for commit in vain answers 504 commit_timeout: the
+  // transaction is admitted; retrying would only wait again.
+  return error.problem === undefined || problemSlug(error.problem.type) !== "commit_timeout";
+}
+
+function isAbortLike(e: unknown): boolean {
+  return e instanceof DOMException && (e.name === "AbortError" || e.name === "TimeoutError");
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function fillPath(path: string, params: Record<string, unknown>): string {
+  return path.replace(/\{([A-Za-z0-9_]+)\}/g, (_, name: string) => {
+    const value = params[name];
+    if (value === undefined) throw new TypeError(`Cannot build ${path}: missing parameter ${name}`);
+    return encodeURIComponent(String(value));
+  });
+}

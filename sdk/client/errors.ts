@@ -1,0 +1,260 @@
+/**
+ * The client's typed errors: the operating failures a caller handles
+ * (DESIGN §7). Every error carries the request id of the attempt that failed
+ * (`X-Request-Id`; the client sends one with every request, so even a
+ * connection failure has an id to look up in the site's logs).
+ *
+ * Which error means what:
+ *
+ * | error | when | retried by the client |
+ * |---|---|---|
+ * | {@link NetworkError} | no answer: connection refused, reset, timeout | yes, failing over to the next site |
+ * | {@link RateLimitedError} | 429 after retries ran out | yes, after `Retry-After` |
+ * | {@link ValidationError} | 400 `validation`: the request was malformed | no |
+ * | {@link RejectedError} | a domain problem (4xx): bad signature, expired, not found, ... | no |
+ * | {@link ServerError} | 5xx, or an answer that breaks the API's schema | 502/503/504 yes (failing over), others no |
+ * | {@link CommitTimeoutError} | `waitForCommit` ran out of time | no |
+ *
+ * @module
+ */
+
+import { PROBLEM_TYPE_BASE } from "../api/schemas.ts";
+
+/** One bad field of a `validation` problem: `path` is dotted and starts with the request part. */
+export interface FieldIssue {
+  path: string;
+  message: string;
+}
+
+/** The RFC 9457 problem a site answered with, as far as it parsed. */
+export interface ProblemDetails {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  [extra: string]: unknown;
+}
+
+/**
+ * The base of every error the client throws for an operating failure.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await client.getTx(txId);
+ * } catch (e) {
+ *   if (e instanceof EdgeLedgerError) console.log(e.name, e.requestId, e.message);
+ * }
+ * ```
+ */
+export class EdgeLedgerError extends Error {
+  /** The `X-Request-Id` of the failed attempt (sent by the client, echoed by the site). */
+  readonly requestId: string | undefined;
+  /** The site that failed, as a base URL; undefined when no site was tried. */
+  readonly site: string | undefined;
+
+  constructor(
+    message: string,
+    options: { requestId?: string; site?: string; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.requestId = options.requestId;
+    this.site = options.site;
+  }
+}
+
+/**
+ * No usable answer arrived: the connection failed, was reset, or the
+ * per-request timeout elapsed (`timedOut`). Safe to retry: every client
+ * request is idempotent.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await client.submit(envelope);
+ * } catch (e) {
+ *   if (e instanceof NetworkError) await queue.enqueue(envelope); // try again later
+ * }
+ * ```
+ */
+export class NetworkError extends EdgeLedgerError {
+  /** True when the per-request timeout elapsed rather than the connection failing. */
+  readonly timedOut: boolean;
+
+  constructor(
+    message: string,
+    options: { requestId?: string; site?: string; cause?: unknown; timedOut?: boolean } = {},
+  ) {
+    super(message, options);
+    this.timedOut = options.timedOut ?? false;
+  }
+}
+
+/**
+ * The site asked the client to slow down (429) and the client's retries ran
+ * out. `retryAfterMs` is the site's last hint.
+ *
+ * @example
+ * ```ts
+ * catch (e) {
+ *   if (e instanceof RateLimitedError) setTimeout(retry, e.retryAfterMs);
+ * }
+ * ```
+ */
+export class RateLimitedError extends EdgeLedgerError {
+  /** How long the site asked to wait, in milliseconds (0 when it gave no hint). */
+  readonly retryAfterMs: number;
+  /** The problem the site answered with, when it sent one. */
+  readonly problem: ProblemDetails | undefined;
+
+  constructor(
+    message: string,
+    options: {
+      retryAfterMs: number;
+      problem?: ProblemDetails;
+      requestId?: string;
+      site?: string;
+    },
+  ) {
+    super(message, options);
+    this.retryAfterMs = options.retryAfterMs;
+    this.problem = options.problem;
+  }
+}
+
+/**
+ * The site refused the request's shape (400 `validation`): a parameter or the
+ * body failed the route's schema. `issues` names each bad field. Not retried:
+ * the same request fails the same way.
+ *
+ * @example
+ * ```ts
+ * catch (e) {
+ *   if (e instanceof ValidationError) for (const i of e.issues) console.log(i.path, i.message);
+ * }
+ * ```
+ */
+export class ValidationError extends EdgeLedgerError {
+  /** The bad fields, e.g. `{ path: "query.limit", message: "Too big" }`. */
+  readonly issues: FieldIssue[];
+  readonly problem: ProblemDetails;
+
+  constructor(
+    message: string,
+    options: { issues: FieldIssue[]; problem: ProblemDetails; requestId?: string; site?: string },
+  ) {
+    super(message, options);
+    this.issues = options.issues;
+    this.problem = options.problem;
+  }
+}
+
+/**
+ * The site refused the request for a domain reason (a 4xx problem other than
+ * `validation` and `rate_limited`): `bad_signature`, `expired`, `not_found`,
+ * `duplicate`, ... `slug` is the problem type without its URI prefix.
+ *
+ * @example
+ * ```ts
+ * catch (e) {
+ *   if (e instanceof RejectedError && e.slug === "expired") resign(envelope);
+ * }
+ * ```
+ */
+export class RejectedError extends EdgeLedgerError {
+  /** The problem `type` URI, `https://edgeledger.dev/problems/<slug>`. */
+  readonly problemType: string;
+  /** The slug of `problemType`, e.g. `"bad_signature"`. */
+  readonly slug: string;
+  /** The HTTP status. */
+  readonly status: number;
+  readonly problem: ProblemDetails;
+
+  constructor(
+    message: string,
+    options: { problem: ProblemDetails; requestId?: string; site?: string },
+  ) {
+    super(message, options);
+    this.problem = options.problem;
+    this.problemType = options.problem.type;
+    this.slug = problemSlug(options.problem.type);
+    this.status = options.problem.status;
+  }
+}
+
+/**
+ * The site failed (5xx) or answered something the API's schema does not
+ * allow (`status` is then the HTTP status it answered with and `problem` is
+ * undefined). 502/503/504 were retried before this was thrown.
+ *
+ * @example
+ * ```ts
+ * catch (e) {
+ *   if (e instanceof ServerError) report(e.status, e.requestId);
+ * }
+ * ```
+ */
+export class ServerError extends EdgeLedgerError {
+  readonly status: number;
+  readonly problem: ProblemDetails | undefined;
+  /** The site's `Retry-After` hint in milliseconds (a 503 sends one), when it gave one. */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(
+    message: string,
+    options: {
+      status: number;
+      retryAfterMs?: number;
+      problem?: ProblemDetails;
+      requestId?: string;
+      site?: string;
+      cause?: unknown;
+    },
+  ) {
+    super(message, options);
+    this.status = options.status;
+    this.problem = options.problem;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+/**
+ * `waitForCommit` gave up: the transaction was not committed within
+ * `timeoutMs`. `lastStatus` is the last receipt status seen (`"unknown"` when
+ * no site knew the transaction).
+ *
+ * @example
+ * ```ts
+ * catch (e) {
+ *   if (e instanceof CommitTimeoutError) console.log(`still ${e.lastStatus}`);
+ * }
+ * ```
+ */
+export class CommitTimeoutError extends EdgeLedgerError {
+  readonly txId: string;
+  readonly lastStatus: "unknown" | "pending";
+
+  constructor(
+    message: string,
+    options: { txId: string; lastStatus: "unknown" | "pending"; requestId?: string; site?: string },
+  ) {
+    super(message, options);
+    this.txId = options.txId;
+    this.lastStatus = options.lastStatus;
+  }
+}
+
+/**
+ * The slug of a problem `type`: the part after
+ * `https://edgeledger.dev/problems/`, or the whole string when it is not such
+ * a URI.
+ *
+ * @example
+ * ```ts
+ * problemSlug("https://edgeledger.dev/problems/expired"); // "expired"
+ * ```
+ */
+export function problemSlug(type: string): string {
+  return type.startsWith(PROBLEM_TYPE_BASE) ? type.slice(PROBLEM_TYPE_BASE.length) : type;
+}
