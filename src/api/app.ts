@@ -43,7 +43,7 @@ import { type BlockEvent, LedgerError, type LedgerService, type Receipt } from "
 export interface AppOptions {
   /** Largest request body accepted, in bytes; larger answers 413. Default 1 MiB. */
   requestBytesMax?: number;
-  /** Live blocks buffered per SSE subscriber before it is dropped as slow (passed to `subscribe`). Default 1024. */
+  /** Live blocks buffered per SSE subscriber before it is dropped as slow (passed to `subscribe`). Default 256. */
   eventsBufferBlocksMax?: number;
   /** Concurrent SSE subscribers; one more answers 503 `unavailable`. Default 1000. */
   eventsSubscribersMax?: number;
@@ -76,7 +76,7 @@ const REQUEST_BYTES_MAX_DEFAULT = 1024 * 1024;
  */
 export function createApp(service: LedgerService, options: AppOptions = {}) {
   const requestBytesMax = options.requestBytesMax ?? REQUEST_BYTES_MAX_DEFAULT;
-  const eventsBufferBlocksMax = options.eventsBufferBlocksMax ?? 1024;
+  const eventsBufferBlocksMax = options.eventsBufferBlocksMax ?? 256;
   const eventsSubscribersMax = options.eventsSubscribersMax ?? 1000;
   const eventsHeartbeatMs = options.eventsHeartbeatMs ?? 15_000;
   const version = options.version ?? "0.0.0-dev";
@@ -310,7 +310,13 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
     .get("/metrics", (c) => {
       c.header("Cache-Control", "no-store");
       c.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-      return c.body(httpMetrics.render() + (options.metrics?.() ?? ""));
+      const events = [
+        "# HELP edgeledger_http_event_streams Open Server-Sent Events streams.",
+        "# TYPE edgeledger_http_event_streams gauge",
+        `edgeledger_http_event_streams ${eventsSubscribers}`,
+        "",
+      ].join("\n");
+      return c.body(httpMetrics.render() + events + (options.metrics?.() ?? ""));
     });
 
   return routes;

@@ -639,6 +639,7 @@ Deno.test("GET /metrics: counts requests by route pattern and status, a latency 
     /edgeledger_http_request_duration_seconds_count\{method="GET",route="\/v1\/status"\} 1\n/,
   );
   assert.ok(!text.includes("/v1/blocks/99"));
+  assert.match(text, /\nedgeledger_http_event_streams 0\n/);
   assert.ok(text.endsWith("edgeledger_site_height 7\n"));
 });
 
