@@ -1,0 +1,508 @@
+/**
+ * The offline queue (DESIGN §7): signed transactions wait here while no site
+ * can be reached and are submitted, in order, when one can.
+ *
+ * Guarantees:
+ * - **Order.** Entries are submitted oldest first, one batch at a time; a
+ *   batch is sent only after the previous one was answered.
+ * - **No duplicates.** Entries are keyed by transaction id: queueing the same
+ *   signed transaction twice keeps one entry, and a resubmission after a
+ *   lost answer is the same transaction at the site (idempotent by id).
+ * - **Nothing lost silently.** An entry leaves the queue only when a site
+ *   accepted it (`delivered`), refused it for good (`rejected`), it expired
+ *   (`expired`), or the drop policy dropped it (`dropped`) — each reported by
+ *   a callback and in the returned lists.
+ * - **Bounded.** At most `sizeMax` entries; when full, `"reject-new"` refuses
+ *   the new one ({@link QueueFullError}), `"drop-oldest"` drops the oldest.
+ *
+ * @module
+ */
+
+import type { Envelope } from "../envelope.ts";
+import { transactionId } from "../envelope.ts";
+import type { Receipt } from "../client/client.ts";
+import {
+  EdgeLedgerError,
+  NetworkError,
+  problemSlug,
+  RateLimitedError,
+  RejectedError,
+  ServerError,
+  ValidationError,
+} from "../client/errors.ts";
+import { MemoryQueueStore, type QueuedTx, type QueueStore } from "./store.ts";
+
+/** What the queue needs from a client: {@link EdgeLedgerClient} provides it. */
+export interface Submitter {
+  submit(envelopes: readonly Envelope[], options?: { signal?: AbortSignal }): Promise<Receipt[]>;
+}
+
+/** What happens when the queue is full. */
+export type DropPolicy = "reject-new" | "drop-oldest";
+
+/** Options of {@link OfflineQueue}. Every limit has a default; units are in the names. */
+export interface OfflineQueueOptions {
+  /** Sends the transactions; usually an `EdgeLedgerClient`. */
+  submitter: Submitter;
+  /** Where entries live. Default: a {@link MemoryQueueStore}. */
+  store?: QueueStore;
+  /** Largest number of entries. Default 1000. */
+  sizeMax?: number;
+  /** What to do when full. Default `"reject-new"`. */
+  dropPolicy?: DropPolicy;
+  /** Entries per submission while draining (1–1000). Default 100. */
+  batchTxsMax?: number;
+  /** The clock, in milliseconds since the epoch. Default `Date.now`. */
+  now?: () => number;
+  /** Called with entries that expired before a site accepted them. */
+  onExpired?: (entries: QueuedTx[]) => void;
+  /** Called with entries the drop policy dropped to make room. */
+  onDropped?: (entries: QueuedTx[]) => void;
+  /** Called with entries a site accepted, with their receipts. */
+  onDelivered?: (delivered: Delivered[]) => void;
+  /** Called with entries a site refused for good (bad signature, wrong ledger, ...). */
+  onRejected?: (rejected: Rejected[]) => void;
+}
+
+/** An entry a site accepted (`pending` or `committed`; also a `duplicate` refusal, which means already in). */
+export interface Delivered {
+  entry: QueuedTx;
+  receipt: Receipt;
+}
+
+/** An entry a site refused for good; `slug` is the problem type's slug, e.g. `"bad_signature"`. */
+export interface Rejected {
+  entry: QueuedTx;
+  slug: string;
+  detail: string;
+}
+
+/** The outcome of {@link OfflineQueue.enqueue}. */
+export interface EnqueueResult {
+  txId: string;
+  /** `queued`: added; `duplicate`: already queued (nothing added); `expired`: not added, already expired. */
+  status: "queued" | "duplicate" | "expired";
+  /** Entries the `"drop-oldest"` policy dropped to make room. */
+  dropped: QueuedTx[];
+}
+
+/** The outcome of {@link OfflineQueue.send}: submitted now, or queued for later. */
+export type SendResult =
+  | { txId: string; status: "submitted"; receipt: Receipt }
+  | (EnqueueResult & { error?: EdgeLedgerError });
+
+/** The outcome of one {@link OfflineQueue.drain}. */
+export interface DrainReport {
+  delivered: Delivered[];
+  expired: QueuedTx[];
+  rejected: Rejected[];
+  /** Entries still queued. */
+  remaining: number;
+  /** Why draining stopped early (no site reachable, rate limited, ...), if it did. */
+  error?: EdgeLedgerError;
+}
+
+/**
+ * The queue is full and its policy is `"reject-new"`: the transaction was not
+ * queued.
+ *
+ * @example
+ * ```ts
+ * try { await queue.enqueue(envelope); }
+ * catch (e) { if (e instanceof QueueFullError) warnUser(e.sizeMax); }
+ * ```
+ */
+export class QueueFullError extends Error {
+  readonly txId: string;
+  readonly sizeMax: number;
+  constructor(txId: string, sizeMax: number) {
+    super(`Cannot queue transaction ${txId}: the queue holds its maximum of ${sizeMax} entries`);
+    this.name = "QueueFullError";
+    this.txId = txId;
+    this.sizeMax = sizeMax;
+  }
+}
+
+/** Refusal slugs that say "not now" rather than "never". */
+const TRANSIENT_SLUGS = new Set(["unavailable", "rate_limited", "internal"]);
+
+/**
+ * An offline queue in front of a client.
+ *
+ * @example
+ * ```ts
+ * const client = new EdgeLedgerClient({ urls: ["http://127.0.0.1:7001"] });
+ * const queue = new OfflineQueue({
+ *   submitter: client,
+ *   sizeMax: 10_000,
+ *   dropPolicy: "drop-oldest",
+ *   onExpired: (entries) => console.warn(`${entries.length} transactions expired offline`),
+ * });
+ * await queue.send(signedEnvelope);  // submitted now, or queued if no site answers
+ * queue.start({ intervalMs: 5000 }); // keeps draining in the background
+ * ```
+ */
+export class OfflineQueue {
+  readonly sizeMax: number;
+  readonly dropPolicy: DropPolicy;
+  readonly #submitter: Submitter;
+  readonly #store: QueueStore;
+  readonly #batchTxsMax: number;
+  readonly #now: () => number;
+  readonly #options: OfflineQueueOptions;
+  /** A mirror of the store, loaded once; every change goes to the store first. */
+  #entries: QueuedTx[] | undefined;
+  #lock: Promise<unknown> = Promise.resolve();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #running = false;
+
+  constructor(options: OfflineQueueOptions) {
+    this.#options = options;
+    this.#submitter = options.submitter;
+    this.#store = options.store ?? new MemoryQueueStore();
+    this.sizeMax = options.sizeMax ?? 1000;
+    this.dropPolicy = options.dropPolicy ?? "reject-new";
+    this.#batchTxsMax = options.batchTxsMax ?? 100;
+    this.#now = options.now ?? Date.now;
+    if (!Number.isInteger(this.sizeMax) || this.sizeMax < 1) {
+      throw new RangeError("Cannot create queue: sizeMax must be an integer >= 1");
+    }
+    if (!Number.isInteger(this.#batchTxsMax) || this.#batchTxsMax < 1 || this.#batchTxsMax > 1000) {
+      throw new RangeError("Cannot create queue: batchTxsMax must be in [1, 1000]");
+    }
+    if (this.dropPolicy !== "reject-new" && this.dropPolicy !== "drop-oldest") {
+      throw new RangeError(`Cannot create queue: unknown drop policy ${this.dropPolicy}`);
+    }
+  }
+
+  /**
+   * The queued entries, oldest first (copies).
+   *
+   * @example
+   * ```ts
+   * for (const { txId, enqueuedAt } of await queue.list()) console.log(txId, enqueuedAt);
+   * ```
+   */
+  list(): Promise<QueuedTx[]> {
+    return this.#locked(async () => (await this.#load()).map((e) => ({ ...e })));
+  }
+
+  /**
+   * The number of queued entries.
+   *
+   * @example
+   * ```ts
+   * if (await queue.size() > 0) showOfflineBadge();
+   * ```
+   */
+  size(): Promise<number> {
+    return this.#locked(async () => (await this.#load()).length);
+  }
+
+  /**
+   * Queues a signed envelope without trying to send it. Resolves once the
+   * entry is durable in the store. An already queued transaction id is not
+   * added twice (`"duplicate"`); an already expired envelope is not added and
+   * is reported to `onExpired` (`"expired"`). When the queue is full, throws
+   * {@link QueueFullError} (`"reject-new"`) or drops the oldest entry,
+   * reported to `onDropped` and in `dropped` (`"drop-oldest"`).
+   *
+   * @example
+   * ```ts
+   * const { txId, status } = await queue.enqueue(envelope);
+   * ```
+   */
+  enqueue(envelope: Envelope): Promise<EnqueueResult> {
+    return this.#locked(() => this.#enqueue(envelope));
+  }
+
+  /**
+   * Submits `envelope` now if the queue is empty and a site answers;
+   * otherwise queues it (behind any queued entries, to keep order) and
+   * returns the queue's answer with the error that prevented sending. A
+   * permanent refusal (e.g. a bad signature) is thrown, not queued.
+   *
+   * @example
+   * ```ts
+   * const r = await queue.send(envelope);
+   * if (r.status === "submitted") console.log(r.receipt.status);
+   * else console.log(`queued offline: ${r.error?.message}`);
+   * ```
+   */
+  async send(envelope: Envelope, options: { signal?: AbortSignal } = {}): Promise<SendResult> {
+    const txId = transactionId(envelope);
+    if ((await this.size()) > 0) {
+      const queued = await this.enqueue(envelope);
+      const report = await this.drain(options);
+      const delivered = report.delivered.find((d) => d.entry.txId === txId);
+      if (delivered) return { txId, status: "submitted", receipt: delivered.receipt };
+      const rejected = report.rejected.find((r) => r.entry.txId === txId);
+      if (rejected) {
+        throw new Error(`Cannot submit transaction ${txId}: ${rejected.slug}: ${rejected.detail}`);
+      }
+      return { ...queued, error: report.error };
+    }
+    try {
+      const [receipt] = await this.#submitter.submit([envelope], options);
+      const outcome = this.#classify(receipt);
+      if (outcome === "delivered") return { txId, status: "submitted", receipt };
+      if (outcome === "transient") {
+        return { ...(await this.enqueue(envelope)), error: undefined };
+      }
+      throw new RejectedError(
+        `Cannot submit transaction ${txId}: ${receipt.problem?.detail ?? "refused"}`,
+        { problem: { ...receipt.problem! } },
+      );
+    } catch (e) {
+      if (!isTransient(e)) throw e;
+      return { ...(await this.enqueue(envelope)), error: e as EdgeLedgerError };
+    }
+  }
+
+  /**
+   * Submits the queued entries, oldest first, in batches of `batchTxsMax`,
+   * each after the previous one was answered. Expired entries are removed
+   * and reported first. Stops at the first failure to reach a site (the
+   * failed batch and the rest stay queued, `error` says why). Every entry
+   * that leaves the queue is in the report and was passed to its callback.
+   *
+   * @example
+   * ```ts
+   * const { delivered, expired, rejected, remaining, error } = await queue.drain();
+   * ```
+   */
+  drain(options: { signal?: AbortSignal } = {}): Promise<DrainReport> {
+    return this.#locked(() => this.#drain(options.signal));
+  }
+
+  /**
+   * Drains in the background: every `intervalMs` while entries are queued,
+   * backing off up to `intervalMsMax` while no site answers. `stop()` ends it.
+   * Call {@link OfflineQueue.kick} when the app learns the network is back.
+   *
+   * @example
+   * ```ts
+   * queue.start({ intervalMs: 2000 });
+   * globalThis.addEventListener?.("online", () => queue.kick());
+   * ```
+   */
+  start(options: { intervalMs?: number; intervalMsMax?: number } = {}): void {
+    const intervalMs = options.intervalMs ?? 5000;
+    const intervalMsMax = options.intervalMsMax ?? 60_000;
+    if (this.#running) return;
+    this.#running = true;
+    let delayMs = intervalMs;
+    const tick = async () => {
+      this.#timer = undefined;
+      if (!this.#running) return;
+      try {
+        const report = await this.drain();
+        delayMs = report.error ? Math.min(intervalMsMax, delayMs * 2) : intervalMs;
+      } catch {
+        delayMs = Math.min(intervalMsMax, delayMs * 2);
+      }
+      if (this.#running) this.#timer = setTimeout(tick, delayMs);
+    };
+    this.#kick = () => {
+      if (!this.#running) return;
+      if (this.#timer !== undefined) clearTimeout(this.#timer);
+      delayMs = intervalMs;
+      this.#timer = setTimeout(tick, 0);
+    };
+    this.#timer = setTimeout(tick, 0);
+  }
+
+  /**
+   * Stops background draining; a drain in progress finishes.
+   *
+   * @example
+   * ```ts
+   * queue.stop();
+   * ```
+   */
+  stop(): void {
+    this.#running = false;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /**
+   * Drains now (when started), e.g. on an "online" event.
+   *
+   * @example
+   * ```ts
+   * window.addEventListener("online", () => queue.kick());
+   * ```
+   */
+  kick(): void {
+    this.#kick();
+  }
+
+  #kick: () => void = () => {};
+
+  // ---- internals --------------------------------------------------------
+
+  #locked<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(fn, fn);
+    this.#lock = run.catch(() => {});
+    return run;
+  }
+
+  async #load(): Promise<QueuedTx[]> {
+    if (this.#entries === undefined) this.#entries = await this.#store.list();
+    return this.#entries;
+  }
+
+  async #remove(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.#store.remove(ids);
+    const gone = new Set(ids);
+    this.#entries = (await this.#load()).filter((e) => !gone.has(e.txId));
+  }
+
+  async #enqueue(envelope: Envelope): Promise<EnqueueResult> {
+    const entries = await this.#load();
+    const txId = transactionId(envelope);
+    const entry: QueuedTx = { txId, envelope, enqueuedAt: this.#now() };
+    if (entries.some((e) => e.txId === txId)) return { txId, status: "duplicate", dropped: [] };
+    if (envelope.expiresAt <= this.#now()) {
+      this.#options.onExpired?.([entry]);
+      return { txId, status: "expired", dropped: [] };
+    }
+    let dropped: QueuedTx[] = [];
+    if (entries.length >= this.sizeMax) {
+      if (this.dropPolicy === "reject-new") throw new QueueFullError(txId, this.sizeMax);
+      dropped = entries.slice(0, entries.length - this.sizeMax + 1);
+      await this.#remove(dropped.map((e) => e.txId));
+    }
+    await this.#store.add(entry);
+    this.#entries!.push(entry);
+    if (dropped.length > 0) this.#options.onDropped?.(dropped);
+    return { txId, status: "queued", dropped };
+  }
+
+  async #drain(signal?: AbortSignal): Promise<DrainReport> {
+    const report: DrainReport = { delivered: [], expired: [], rejected: [], remaining: 0 };
+    const now = this.#now();
+    const expired = (await this.#load()).filter((e) => e.envelope.expiresAt <= now);
+    await this.#remove(expired.map((e) => e.txId));
+    report.expired.push(...expired);
+    while (!signal?.aborted) {
+      const batch = (await this.#load()).slice(0, this.#batchTxsMax);
+      if (batch.length === 0) break;
+      let receipts: Receipt[];
+      try {
+        receipts = await this.#submitter.submit(batch.map((e) => e.envelope), { signal });
+      } catch (e) {
+        if (isTransient(e)) {
+          report.error = e as EdgeLedgerError;
+          break;
+        }
+        if (batch.length > 1 && (e instanceof RejectedError || e instanceof ValidationError)) {
+          // The batch as a whole was refused (e.g. too large): go one by one.
+          receipts = [];
+          let stop = false;
+          for (const entry of batch) {
+            try {
+              receipts.push(...await this.#submitter.submit([entry.envelope], { signal }));
+            } catch (inner) {
+              if (isTransient(inner)) {
+                report.error = inner as EdgeLedgerError;
+                stop = true;
+                break;
+              }
+              receipts.push(refusedReceipt(entry.txId, inner));
+            }
+          }
+          const outcome = await this.#settle(batch.slice(0, receipts.length), receipts, report);
+          if (stop || outcome === "stop") break;
+          continue;
+        }
+        if (e instanceof RejectedError || e instanceof ValidationError) {
+          receipts = [refusedReceipt(batch[0].txId, e)];
+        } else {
+          throw e;
+        }
+      }
+      if (await this.#settle(batch, receipts, report) === "stop") break;
+    }
+    report.remaining = (await this.#load()).length;
+    if (report.expired.length > 0) this.#options.onExpired?.(report.expired);
+    if (report.delivered.length > 0) this.#options.onDelivered?.(report.delivered);
+    if (report.rejected.length > 0) this.#options.onRejected?.(report.rejected);
+    return report;
+  }
+
+  /**
+   * Removes the entries the receipts settle and records them in `report`.
+   * "stop" when a transient refusal means the rest must wait.
+   */
+  async #settle(
+    batch: QueuedTx[],
+    receipts: Receipt[],
+    report: DrainReport,
+  ): Promise<"continue" | "stop"> {
+    if (receipts.length !== batch.length) {
+      throw new Error(
+        `Assertion failed: ${receipts.length} receipts for a batch of ${batch.length}`,
+      );
+    }
+    const done: string[] = [];
+    let stop = false;
+    for (let i = 0; i < batch.length; i++) {
+      const entry = batch[i];
+      const receipt = receipts[i];
+      const outcome = this.#classify(receipt);
+      if (outcome === "transient") {
+        stop = true;
+        report.error ??= new ServerError(
+          `Cannot submit transaction ${entry.txId}: ${receipt.problem?.detail ?? "site busy"}`,
+          { status: receipt.problem?.status ?? 503 },
+        );
+        continue;
+      }
+      done.push(entry.txId);
+      if (outcome === "delivered") report.delivered.push({ entry, receipt });
+      else if (outcome === "expired") report.expired.push(entry);
+      else {
+        report.rejected.push({
+          entry,
+          slug: problemSlug(receipt.problem?.type ?? "unknown"),
+          detail: receipt.problem?.detail ?? "",
+        });
+      }
+    }
+    await this.#remove(done);
+    return stop ? "stop" : "continue";
+  }
+
+  #classify(receipt: Receipt): "delivered" | "expired" | "rejected" | "transient" {
+    if (receipt.status !== "refused") return "delivered";
+    const slug = problemSlug(receipt.problem?.type ?? "");
+    if (slug === "duplicate") return "delivered";
+    if (slug === "expired") return "expired";
+    if (TRANSIENT_SLUGS.has(slug)) return "transient";
+    return "rejected";
+  }
+}
+
+function isTransient(e: unknown): boolean {
+  if (e instanceof NetworkError || e instanceof RateLimitedError) return true;
+  return e instanceof ServerError;
+}
+
+function refusedReceipt(txId: string, e: unknown): Receipt {
+  const problem = e instanceof RejectedError || e instanceof ValidationError
+    ? e.problem
+    : { type: "unknown", title: "Refused", status: 400, detail: String(e) };
+  return {
+    txId,
+    status: "refused",
+    problem: {
+      type: problem.type,
+      title: problem.title,
+      status: problem.status,
+      detail: problem.detail,
+    },
+  };
+}

@@ -1,0 +1,259 @@
+import assert from "node:assert/strict";
+import { createEnvelope, type Envelope, signEnvelope, transactionId } from "../envelope.ts";
+import { generateKeyPair, softwareSigner } from "../keys.ts";
+import type { Receipt } from "../client/client.ts";
+import { NetworkError } from "../client/errors.ts";
+import { FileQueueStore } from "./file_store.ts";
+import { OfflineQueue, QueueFullError, type Submitter } from "./queue.ts";
+import type { QueuedTx } from "./store.ts";
+
+const key = generateKeyPair("ed25519");
+
+async function envelope(seq: number, expiresAt = Date.now() + 3_600_000): Promise<Envelope> {
+  const unsigned = createEnvelope({
+    ledger: "demo",
+    kind: "data.anchor",
+    body: { stream: "s", seq, root: "00".repeat(32), count: 1, from: 0, to: 0 },
+    signers: [key.did],
+    expiresAt,
+  });
+  return await signEnvelope(unsigned, [softwareSigner(key)]);
+}
+
+/** A site stand-in: records what it received; `down` makes it unreachable. */
+class FakeSite implements Submitter {
+  down = false;
+  received: string[] = [];
+  refuse = new Map<string, string>();
+  batches: number[] = [];
+  submit(envelopes: readonly Envelope[]): Promise<Receipt[]> {
+    if (this.down) return Promise.reject(new NetworkError("Cannot reach http://site: refused"));
+    this.batches.push(envelopes.length);
+    return Promise.resolve(envelopes.map((e) => {
+      const txId = transactionId(e);
+      const slug = this.refuse.get(txId);
+      if (slug !== undefined) {
+        return {
+          txId,
+          status: "refused" as const,
+          problem: {
+            type: `https://edgeledger.dev/problems/${slug}`,
+            title: slug,
+            status: 422,
+            detail: `refused: ${slug}`,
+          },
+        };
+      }
+      const duplicate = this.received.includes(txId);
+      if (!duplicate) this.received.push(txId);
+      return { txId, status: "pending" as const };
+    }));
+  }
+}
+
+Deno.test("queue: the same signed transaction is queued once (no duplicates by txId)", async () => {
+  const queue = new OfflineQueue({ submitter: new FakeSite() });
+  const e = await envelope(1);
+  assert.equal((await queue.enqueue(e)).status, "queued");
+  assert.equal((await queue.enqueue(structuredClone(e))).status, "duplicate");
+  assert.equal(await queue.size(), 1);
+});
+
+Deno.test("queue: reject-new refuses a transaction when full", async () => {
+  const queue = new OfflineQueue({ submitter: new FakeSite(), sizeMax: 2 });
+  await queue.enqueue(await envelope(1));
+  await queue.enqueue(await envelope(2));
+  const e3 = await envelope(3);
+  const error = await queue.enqueue(e3).catch((e) => e);
+  assert.ok(error instanceof QueueFullError);
+  assert.equal(error.txId, transactionId(e3));
+  assert.equal(await queue.size(), 2);
+});
+
+Deno.test("queue: drop-oldest drops and reports the oldest entry to make room", async () => {
+  const dropped: QueuedTx[] = [];
+  const queue = new OfflineQueue({
+    submitter: new FakeSite(),
+    sizeMax: 2,
+    dropPolicy: "drop-oldest",
+    onDropped: (d) => dropped.push(...d),
+  });
+  const [e1, e2, e3] = [await envelope(1), await envelope(2), await envelope(3)];
+  await queue.enqueue(e1);
+  await queue.enqueue(e2);
+  const r = await queue.enqueue(e3);
+  assert.deepEqual(r.dropped.map((d) => d.txId), [transactionId(e1)]);
+  assert.deepEqual(dropped.map((d) => d.txId), [transactionId(e1)]);
+  assert.deepEqual((await queue.list()).map((d) => d.txId), [e2, e3].map(transactionId));
+});
+
+Deno.test("queue: drain submits in order, in batches, and empties the queue", async () => {
+  const site = new FakeSite();
+  const queue = new OfflineQueue({ submitter: site, batchTxsMax: 3 });
+  const envelopes = await Promise.all(Array.from({ length: 7 }, (_, i) => envelope(i)));
+  for (const e of envelopes) await queue.enqueue(e);
+  const report = await queue.drain();
+  assert.deepEqual(site.batches, [3, 3, 1]);
+  assert.deepEqual(site.received, envelopes.map(transactionId));
+  assert.deepEqual(report.delivered.map((d) => d.entry.txId), envelopes.map(transactionId));
+  assert.equal(report.remaining, 0);
+  assert.equal(report.error, undefined);
+});
+
+Deno.test("queue: while the site is down entries stay queued, then drain with nothing lost or duplicated", async () => {
+  const site = new FakeSite();
+  const queue = new OfflineQueue({ submitter: site, batchTxsMax: 2 });
+  const envelopes = await Promise.all(Array.from({ length: 5 }, (_, i) => envelope(i)));
+  site.down = true;
+  for (const e of envelopes) {
+    const r = await queue.send(e);
+    assert.equal(r.status, "queued");
+  }
+  const offline = await queue.drain();
+  assert.ok(offline.error instanceof NetworkError);
+  assert.equal(offline.remaining, 5);
+  site.down = false;
+  const online = await queue.drain();
+  assert.equal(online.remaining, 0);
+  assert.deepEqual(site.received, envelopes.map(transactionId));
+  // Draining again sends nothing.
+  await queue.drain();
+  assert.deepEqual(site.batches, [2, 2, 1]);
+});
+
+Deno.test("queue: send submits at once when the queue is empty and a site answers", async () => {
+  const site = new FakeSite();
+  const queue = new OfflineQueue({ submitter: site });
+  const r = await queue.send(await envelope(1));
+  assert.equal(r.status, "submitted");
+  assert.equal(await queue.size(), 0);
+});
+
+Deno.test("queue: send queues behind waiting entries so order is kept", async () => {
+  const site = new FakeSite();
+  const queue = new OfflineQueue({ submitter: site });
+  const [e1, e2] = [await envelope(1), await envelope(2)];
+  site.down = true;
+  await queue.send(e1);
+  site.down = false;
+  const r = await queue.send(e2);
+  assert.equal(r.status, "submitted");
+  assert.deepEqual(site.received, [e1, e2].map(transactionId));
+});
+
+Deno.test("queue: a transaction that expired while queued is reported, not silently dropped", async () => {
+  let now = Date.now();
+  const reported: QueuedTx[] = [];
+  const site = new FakeSite();
+  const queue = new OfflineQueue({
+    submitter: site,
+    now: () => now,
+    onExpired: (e) => reported.push(...e),
+  });
+  const soon = await envelope(1, now + 1000);
+  const later = await envelope(2, now + 3_600_000);
+  await queue.enqueue(soon);
+  await queue.enqueue(later);
+  now += 2000;
+  const report = await queue.drain();
+  assert.deepEqual(report.expired.map((e) => e.txId), [transactionId(soon)]);
+  assert.deepEqual(reported.map((e) => e.txId), [transactionId(soon)]);
+  assert.deepEqual(site.received, [transactionId(later)]);
+});
+
+Deno.test("queue: an already expired envelope is reported and not queued", async () => {
+  const reported: QueuedTx[] = [];
+  const queue = new OfflineQueue({
+    submitter: new FakeSite(),
+    onExpired: (e) => reported.push(...e),
+  });
+  const r = await queue.enqueue(await envelope(1, Date.now() - 1));
+  assert.equal(r.status, "expired");
+  assert.equal(reported.length, 1);
+  assert.equal(await queue.size(), 0);
+});
+
+Deno.test("queue: a site's expired refusal is reported as expired; duplicate counts as delivered; others as rejected", async () => {
+  const site = new FakeSite();
+  const [e1, e2, e3] = [await envelope(1), await envelope(2), await envelope(3)];
+  site.refuse.set(transactionId(e1), "expired");
+  site.refuse.set(transactionId(e2), "duplicate");
+  site.refuse.set(transactionId(e3), "bad_signature");
+  const queue = new OfflineQueue({ submitter: site });
+  for (const e of [e1, e2, e3]) await queue.enqueue(e);
+  const report = await queue.drain();
+  assert.deepEqual(report.expired.map((e) => e.txId), [transactionId(e1)]);
+  assert.deepEqual(report.delivered.map((d) => d.entry.txId), [transactionId(e2)]);
+  assert.deepEqual(report.rejected.map((r) => [r.entry.txId, r.slug]), [[
+    transactionId(e3),
+    "bad_signature",
+  ]]);
+  assert.equal(report.remaining, 0);
+});
+
+Deno.test("queue: a transient per-item refusal (unavailable) keeps it and what follows queued", async () => {
+  const site = new FakeSite();
+  const [e1, e2] = [await envelope(1), await envelope(2)];
+  site.refuse.set(transactionId(e1), "unavailable");
+  const queue = new OfflineQueue({ submitter: site, batchTxsMax: 1 });
+  await queue.enqueue(e1);
+  await queue.enqueue(e2);
+  const report = await queue.drain();
+  assert.equal(report.remaining, 2);
+  assert.ok(report.error);
+  site.refuse.clear();
+  assert.equal((await queue.drain()).remaining, 0);
+  assert.deepEqual(site.received, [e1, e2].map(transactionId));
+});
+
+Deno.test("queue: the file store keeps entries across queue instances (a restart)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/sub/outbox.json`;
+    const site = new FakeSite();
+    site.down = true;
+    const first = new OfflineQueue({ submitter: site, store: new FileQueueStore(path) });
+    const envelopes = [await envelope(1), await envelope(2)];
+    for (const e of envelopes) await first.send(e);
+    const second = new OfflineQueue({ submitter: site, store: new FileQueueStore(path) });
+    assert.deepEqual((await second.list()).map((e) => e.txId), envelopes.map(transactionId));
+    site.down = false;
+    assert.equal((await second.drain()).remaining, 0);
+    const third = new OfflineQueue({ submitter: site, store: new FileQueueStore(path) });
+    assert.equal(await third.size(), 0);
+    assert.deepEqual(site.received, envelopes.map(transactionId));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("queue: the file store refuses a corrupted file with its path", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/outbox.json`;
+    await Deno.writeTextFile(path, "{not json");
+    await assert.rejects(() => new FileQueueStore(path).list(), /outbox\.json: not JSON/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("queue: start() drains in the background once the site is back", async () => {
+  const site = new FakeSite();
+  site.down = true;
+  const queue = new OfflineQueue({ submitter: site });
+  await queue.send(await envelope(1));
+  queue.start({ intervalMs: 10, intervalMsMax: 20 });
+  try {
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await queue.size(), 1);
+    site.down = false;
+    queue.kick();
+    for (let i = 0; i < 100 && (await queue.size()) > 0; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(await queue.size(), 0);
+  } finally {
+    queue.stop();
+  }
+});
