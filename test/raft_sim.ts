@@ -62,8 +62,8 @@ export interface SimOptions {
   seed: number;
   /** Ticks of the faulty phase. */
   safetyTicks?: number;
-  /** Ticks allowed for the liveness phase to converge. */
-  livenessTicksMax?: number;
+  /** Ticks allowed for the liveness phase to elect a leader, before backlog allowance. */
+  livenessTicksBase?: number;
   /** Deliberate bugs to inject into every site (to prove the checker can fail). */
   bugs?: RaftTestingBugs;
   /** Make faults more frequent (used with `bugs`). */
@@ -177,7 +177,7 @@ class Simulation {
   readonly transferRate: number;
   readonly readRate: number;
   readonly safetyTicks: number;
-  readonly livenessTicksMax: number;
+  readonly livenessTicksBase: number;
 
   // Network.
   #queue: InFlight[] = [];
@@ -229,8 +229,8 @@ class Simulation {
     this.compactRate = p.pick([0, 0.01, 0.05]);
     this.transferRate = p.pick([0, 0.002, 0.01]);
     this.readRate = p.pick([0, 0.05, 0.2]);
-    this.safetyTicks = opts.safetyTicks ?? 400;
-    this.livenessTicksMax = opts.livenessTicksMax ?? 60 * this.electionTicks;
+    this.safetyTicks = opts.safetyTicks ?? 500;
+    this.livenessTicksBase = opts.livenessTicksBase ?? 60 * this.electionTicks;
 
     for (const id of this.ids) {
       // Every site starts from the same genesis membership; a spare site is
@@ -280,6 +280,8 @@ class Simulation {
       checkQuorum: this.checkQuorum,
       preVote: this.preVote,
       testingBugs: this.bugs,
+      // Flow control: clients are refused while this many entries are uncommitted.
+      maxUncommittedEntries: 64,
     });
     // The state machine is rebuilt from the persisted snapshot; Raft then
     // re-delivers the committed entries after it.
@@ -298,30 +300,29 @@ class Simulation {
     this.phase = "liveness";
     this.#heal();
     const start = this.now;
+    const bound = this.#livenessBound();
     let finalId: string | undefined;
-    let finalAt = 0;
+    let finalLeader = "";
     while (true) {
-      if (this.now - start > this.livenessTicksMax) {
+      if (this.now - start > bound) {
         throw new Violation(
-          `liveness: no convergence within ${this.livenessTicksMax} ticks (${this.#describe()})`,
+          `liveness: no convergence within ${bound} ticks (${this.#describe()})`,
         );
       }
       this.#step();
       const leader = this.#soleLeader();
       if (leader === undefined) continue;
       if (finalId !== undefined && this.#converged(leader, finalId)) break;
-      // A write proposed to a leader that then lost leadership may be lost; retry.
-      if (
-        finalId !== undefined && !this.acked.has(finalId) &&
-        this.now - finalAt > 4 * this.electionTicks
-      ) {
+      // A write proposed to a leader that since lost leadership may be lost; retry.
+      const who = `${leader.id}/${leader.node!.status().term}`;
+      if (finalId !== undefined && !this.acked.has(finalId) && who !== finalLeader) {
         finalId = undefined;
       }
       if (finalId === undefined) {
         const id = `final-${this.#writeSeq++}`;
         if (leader.node!.propose(encoder.encode(id))) {
           finalId = id;
-          finalAt = this.now;
+          finalLeader = who;
         }
         this.#drain(leader);
       }
@@ -329,11 +330,33 @@ class Simulation {
     this.stats.livenessTicks = this.now - start;
   }
 
+  /**
+   * Ticks allowed for the liveness phase: time to elect a leader, plus time
+   * to ship the largest backlog at the configured per-round-trip rate.
+   */
+  #livenessBound(): number {
+    let maxLast = 0;
+    let minApplied = Infinity;
+    for (const s of this.sites) {
+      maxLast = Math.max(maxLast, s.storage.lastIndex());
+      minApplied = Math.min(minApplied, s.sm.appliedIndex);
+    }
+    const entryBytes = 16 + 12;
+    const perMsg = Math.max(
+      1,
+      Math.min(this.maxEntriesPerMsg, Math.floor(this.maxBytesPerMsg / entryBytes)),
+    );
+    const roundTrips = Math.ceil((maxLast - minApplied) / (perMsg * this.maxInflightMsgs));
+    return this.livenessTicksBase + roundTrips * (2 * 2 + 2);
+  }
+
   #describe(): string {
     return this.sites.map((s) => {
       if (!s.node) return `${s.id}:down`;
       const st = s.node.status();
-      return `${s.id}:${st.role}/t${st.term}/c${st.commitIndex}/a${st.appliedIndex}/l${st.lastIndex}/L${st.leader}`;
+      return `${s.id}:${st.role}/t${st.term}/c${st.commitIndex}/a${st.appliedIndex}/l${st.lastIndex}/L${st.leader}/v${
+        st.confState.voters.join("+")
+      }`;
     }).join(" ");
   }
 

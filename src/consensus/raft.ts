@@ -633,11 +633,13 @@ export class RaftNode {
     const canVote = this.#vote === m.from ||
       (this.#vote === "" && this.#leader === undefined) ||
       (m.type === "preVote" && m.term > this.#term);
-    // Learners (and sites that are not members) never vote.
-    const isVoter = this.#promotable();
+    // A site answers whatever its own view of the membership: that view may
+    // be stale (a learner may not yet have appended its promotion). Only the
+    // candidate's configuration decides whose answers count, so a learner's
+    // vote never counts (see #tally).
     const upToDate = this.#bugs.skipVoteUpToDateCheck === true ||
       this.#log.isUpToDate(m.lastIndex, m.lastTerm);
-    if (isVoter && canVote && upToDate) {
+    if (canVote && upToDate) {
       this.#send({ type: respType, from: this.id, to: m.from, term: m.term, reject: false });
       if (m.type === "vote") {
         this.#electionElapsed = 0;
@@ -743,6 +745,12 @@ export class RaftNode {
       this.#replyApp(m.from, r.lastNew);
       return;
     }
+    // Our entry at our commit index is in every later leader's log (Leader
+    // Completeness), so a mismatch there means safety is already broken.
+    assert(
+      m.prevIndex > log.committed,
+      `leader completeness: ${m.from} lacks committed entry ${m.prevIndex} of ${this.id}`,
+    );
     // Rejection with the fast back-off hint (thesis §5.3): our term at
     // prevIndex and the first index we hold of that term.
     let conflictTerm = 0;
