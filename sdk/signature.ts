@@ -421,3 +421,16 @@ export function setFastPathsEnabled(enabled: boolean): void {
   ed25519Keys.clear();
   p256Keys.clear();
 }
+
+/**
+ * Number of public keys currently cached per fast path; each is at most
+ * {@link VERIFY_KEY_CACHE_ENTRIES_MAX}. For metrics and tests.
+ *
+ * @example
+ * ```ts
+ * verifyKeyCacheEntries(); // { ed25519: 12, p256: 3 }
+ * ```
+ */
+export function verifyKeyCacheEntries(): { ed25519: number; p256: number } {
+  return { ed25519: ed25519Keys.size, p256: p256Keys.size };
+}

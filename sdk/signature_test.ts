@@ -9,6 +9,9 @@ import { generateKeyPair, signSync } from "./keys.ts";
 import {
   fastPathSupport,
   isCanonicalEd25519Encoding,
+  setFastPathsEnabled,
+  VERIFY_KEY_CACHE_ENTRIES_MAX,
+  verifyKeyCacheEntries,
   verifySignature,
   verifySignatureFastOnly,
   verifySignatureReference,
@@ -422,4 +425,32 @@ Deno.test("verifySignature() P-256 fast path agrees with the reference on 300 si
       assert.equal(await verifySignatureFastOnly("p256", kp.publicKey, msg, sig), true);
     }
   }
+});
+
+Deno.test("verifySignature() keeps its key cache bounded and gives the same verdicts with fast paths off", async () => {
+  const msg = new Uint8Array([1]);
+  for (let i = 0; i < VERIFY_KEY_CACHE_ENTRIES_MAX + 50; i++) {
+    const kp = generateKeyPair("ed25519");
+    assert.ok(await verifySignature("ed25519", kp.publicKey, msg, signSync(kp, msg)));
+  }
+  assert.equal(verifyKeyCacheEntries().ed25519, VERIFY_KEY_CACHE_ENTRIES_MAX);
+  const kp = generateKeyPair("p256");
+  const sig = signSync(kp, msg);
+  const bad = sig.slice();
+  bad[5] ^= 4;
+  try {
+    setFastPathsEnabled(false);
+    assert.deepEqual(verifyKeyCacheEntries(), { ed25519: 0, p256: 0 });
+    assert.equal(await verifySignature("p256", kp.publicKey, msg, sig), true);
+    assert.equal(await verifySignature("p256", kp.publicKey, msg, bad), false);
+    assert.deepEqual(
+      verifyKeyCacheEntries(),
+      { ed25519: 0, p256: 0 },
+      "reference only: nothing cached",
+    );
+  } finally {
+    setFastPathsEnabled(true);
+  }
+  assert.equal(await verifySignature("p256", kp.publicKey, msg, sig), true);
+  assert.equal(verifyKeyCacheEntries().p256, 1);
 });
