@@ -4,7 +4,9 @@
  * A block header is `{v, ledger, height, prev, time, term, proposer, txCount,
  * logSize, logRoot}`; its hash is the hex SHA-256 of
  * `"edgeledger/block/v1\n" + JCS(header)`. Blocks chain by `prev`; block 0
- * (genesis) has `prev` = 64 zeros.
+ * (genesis) has as `prev` the hex SHA-256 of
+ * `"edgeledger/genesis/v1\n" + JCS(genesis config)`, so a chain commits to
+ * the consortium it was founded with.
  *
  * @module
  */
@@ -17,7 +19,10 @@ import { LEDGER_CHARS_MAX, LEDGER_RE } from "./envelope.ts";
 
 /** Domain separator prefixed to the canonical header before hashing. */
 export const BLOCK_DOMAIN = "edgeledger/block/v1\n";
-/** `prev` of the genesis block (height 0): 64 zeros. */
+/**
+ * 64 zeros: never a valid `prev` (not of genesis, whose `prev` is its config
+ * hash, nor of any later block).
+ */
 export const GENESIS_PREV = "0".repeat(64);
 /** Longest `proposer` (a site name), in characters. */
 export const PROPOSER_CHARS_MAX = 128;
@@ -30,7 +35,7 @@ export interface BlockHeader {
   ledger: string;
   /** Block number; 0 is genesis. */
   height: number;
-  /** Hex hash of the previous block; {@link GENESIS_PREV} for genesis. */
+  /** Hex hash of the previous block; for genesis, the hash of the genesis config. */
   prev: string;
   /** Leader's timestamp, ms since the epoch; never decreases along the chain. */
   time: number;
@@ -53,8 +58,7 @@ const count = () => z.number().int().nonnegative();
  * zod schema of a {@link BlockHeader}: strict (unknown fields refused),
  * non-negative safe integers, lowercase 64-hex `prev` and `logRoot`, ledger
  * name as in envelopes, a non-empty proposer of at most
- * {@link PROPOSER_CHARS_MAX} chars, and `prev` = {@link GENESIS_PREV} exactly
- * when `height` is 0.
+ * {@link PROPOSER_CHARS_MAX} chars, and `prev` never {@link GENESIS_PREV}.
  *
  * @example
  * ```ts
@@ -72,8 +76,8 @@ export const blockHeaderSchema = z.object({
   txCount: count(),
   logSize: count(),
   logRoot: z.string().regex(HEX32_RE, "Must be 64 lowercase hex digits"),
-}).strict().refine((h) => (h.height === 0) === (h.prev === GENESIS_PREV), {
-  message: "Genesis (height 0) and only genesis has prev = 64 zeros",
+}).strict().refine((h) => h.prev !== GENESIS_PREV, {
+  message: "prev must be a block hash or, for genesis, the genesis config hash; not 64 zeros",
   path: ["prev"],
 });
 

@@ -14,11 +14,14 @@ import { sha256Hex } from "./hash.ts";
 import { EMPTY_ROOT } from "./merkle.ts";
 import { hexEncode } from "./encoding.ts";
 
+/** Stands in for the hash of a genesis config. */
+const GENESIS_CONFIG_HASH = "5e".repeat(32);
+
 const genesis: BlockHeader = {
   v: 1,
   ledger: "demo",
   height: 0,
-  prev: GENESIS_PREV,
+  prev: GENESIS_CONFIG_HASH,
   time: 1_764_000_000_000,
   term: 0,
   proposer: "site-a",
@@ -32,7 +35,7 @@ Deno.test("blockHash() is SHA-256 of the domain line and the JCS header (golden 
   assert.equal(
     text,
     'edgeledger/block/v1\n{"height":0,"ledger":"demo","logRoot":"' + hexEncode(EMPTY_ROOT) +
-      '","logSize":0,"prev":"' + GENESIS_PREV +
+      '","logSize":0,"prev":"' + GENESIS_CONFIG_HASH +
       '","proposer":"site-a","term":0,"time":1764000000000,"txCount":0,"v":1}',
   );
   assert.equal(blockHash(genesis), sha256Hex(utf8Encode(text)));
@@ -58,7 +61,7 @@ Deno.test("blockHash() changes with every header field and chains through prev",
   }
 });
 
-Deno.test("blockHeaderSchema refuses unknown fields, bad hex and a genesis prev off genesis", () => {
+Deno.test("blockHeaderSchema refuses unknown fields, bad hex and an all-zero prev", () => {
   const next: BlockHeader = { ...genesis, height: 1, prev: blockHash(genesis) };
   assert.ok(blockHeaderSchema.safeParse(next).success);
   const bad: unknown[] = [
@@ -72,8 +75,8 @@ Deno.test("blockHeaderSchema refuses unknown fields, bad hex and a genesis prev 
     { ...genesis, logRoot: "x".repeat(64) },
     { ...genesis, proposer: "" },
     { ...genesis, ledger: "Demo" },
-    { ...genesis, prev: blockHash(genesis) }, // height 0 must have the genesis prev
-    { ...next, prev: GENESIS_PREV }, // and only height 0
+    { ...genesis, prev: GENESIS_PREV }, // 64 zeros is no hash
+    { ...next, prev: GENESIS_PREV },
     (({ term: _t, ...rest }) => rest)(genesis),
   ];
   for (const h of bad) {

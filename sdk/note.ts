@@ -111,9 +111,14 @@ export function parseVerifierKey(
   s: string,
 ): { name: string; keyHash: Uint8Array; publicKey: Uint8Array } {
   if (typeof s !== "string") throw new NoteError("Invalid verifier key: not a string");
-  const parts = s.split("+");
-  if (parts.length !== 3) throw new NoteError("Invalid verifier key: expected name+hash+key");
-  const [name, hash, key] = parts;
+  // The key is standard base64, which may itself contain "+": split on the
+  // first two only.
+  const first = s.indexOf("+");
+  const second = first < 0 ? -1 : s.indexOf("+", first + 1);
+  if (first < 0 || second < 0) throw new NoteError("Invalid verifier key: expected name+hash+key");
+  const name = s.slice(0, first);
+  const hash = s.slice(first + 1, second);
+  const key = s.slice(second + 1);
   assertKeyName(name);
   if (!HEX8_RE.test(hash)) {
     throw new NoteError("Invalid verifier key: hash must be 8 lowercase hex digits");

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { base64Decode, base64Encode } from "./encoding.ts";
+import { generateKeyPair } from "./keys.ts";
 import {
   assembleNote,
   NoteError,
@@ -155,4 +156,18 @@ Deno.test("signNoteLine() and assembleNote() refuse malformed text, names and ke
   assert.throws(() => assembleNote("x\n", ["not a signature line"]), NoteError);
   assert.throws(() => assembleNote("x\n", ["— a AAAAAAA=\n— b AAAAAAA="]), NoteError);
   assert.throws(() => verifierKey("n", new Uint8Array(31)), NoteError);
+});
+
+Deno.test("verifyNote() accepts verifier keys whose base64 contains '+'", () => {
+  let seen = 0;
+  for (let i = 0; i < 200 && seen < 5; i++) {
+    const kp = generateKeyPair("ed25519");
+    const vkey = verifierKey("site-a", kp.publicKey);
+    if (!vkey.split("+").slice(2).join("+").includes("+")) continue;
+    seen++;
+    const text = "example.org/log\n1\n" + "A".repeat(43) + "=\n";
+    const note = assembleNote(text, [signNoteLine(text, "site-a", kp.secretKey)]);
+    assert.deepEqual(verifyNote(note, [vkey]), ["site-a"]);
+  }
+  assert.ok(seen > 0, "generated at least one key with '+' in its base64");
 });

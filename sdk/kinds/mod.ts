@@ -1,0 +1,17 @@
+/**
+ * The body schema of every transaction kind the ledger knows, keyed by kind.
+ * Server and SDK share these: a kind added here appears in both.
+ *
+ * @module
+ */
+import { dataAnchorBody } from "./data.ts";
+
+export * from "./data.ts";
+
+/** Every known kind's body schema. */
+export const KIND_BODIES = {
+  "data.anchor": dataAnchorBody,
+} as const;
+
+/** A transaction kind the ledger knows. */
+export type Kind = keyof typeof KIND_BODIES;

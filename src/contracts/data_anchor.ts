@@ -1,0 +1,78 @@
+/**
+ * `data.anchor`: a device anchors the Merkle root of a batch of readings on a
+ * stream it owns.
+ *
+ * State: `data.stream/<stream>` → {@link StreamState}; `data.anchor/<stream>
+ * \u0000<seq as 16 hex digits>` → the anchor, so a prefix range lists a
+ * stream's anchors in sequence order.
+ *
+ * @module
+ */
+import { type DataAnchorBody, dataAnchorBody } from "../../sdk/kinds/data.ts";
+import { type Contract, Rejection, type StateKey } from "./contract.ts";
+
+/** Per-stream state. */
+export interface StreamState {
+  owner: string;
+  lastSeq: number;
+  anchors: number;
+  firstHeight: number;
+  lastHeight: number;
+}
+
+/** A stored anchor, the read model for a stream's history. */
+export interface AnchorRecord extends DataAnchorBody {
+  txId: string;
+  height: number;
+  signer: string;
+}
+
+export const STREAM_NS = "data.stream";
+export const ANCHOR_NS = "data.anchor";
+
+/** The state key of anchor `seq` of `stream`; sorts by sequence within a stream. */
+export function anchorKey(stream: string, seq: number): string {
+  return `${stream}\u0000${seq.toString(16).padStart(16, "0")}`;
+}
+
+/** The `data.anchor` contract. */
+export const dataAnchor: Contract<DataAnchorBody> = {
+  kind: "data.anchor",
+  body: dataAnchorBody,
+  authorize() {
+    // Any did:key may anchor on the local ledger; stream ownership is
+    // order-dependent and checked in apply.
+  },
+  touches(tx): StateKey[] {
+    return [
+      { ns: STREAM_NS, key: tx.body.stream },
+      { ns: ANCHOR_NS, key: anchorKey(tx.body.stream, tx.body.seq) },
+    ];
+  },
+  apply(tx, state) {
+    const { stream, seq } = tx.body;
+    const owner = tx.signers[0];
+    const current = state.get<StreamState>(STREAM_NS, stream);
+    if (current !== undefined) {
+      if (!tx.signers.includes(current.owner)) {
+        throw new Rejection(
+          "stream_not_owner",
+          `Cannot anchor on stream "${stream}": it belongs to ${current.owner}`,
+        );
+      }
+      if (seq <= current.lastSeq) {
+        throw new Rejection(
+          "stream_seq_not_increasing",
+          `Cannot anchor seq ${seq} on stream "${stream}": last seq is ${current.lastSeq}`,
+        );
+      }
+    }
+    const next: StreamState = current === undefined
+      ? { owner, lastSeq: seq, anchors: 1, firstHeight: tx.height, lastHeight: tx.height }
+      : { ...current, lastSeq: seq, anchors: current.anchors + 1, lastHeight: tx.height };
+    state.put(STREAM_NS, stream, next);
+    const record: AnchorRecord = { ...tx.body, txId: tx.txId, height: tx.height, signer: owner };
+    state.put(ANCHOR_NS, anchorKey(stream, seq), record);
+    return { stream, seq, owner: next.owner };
+  },
+};

@@ -1,0 +1,39 @@
+/**
+ * Built-in transaction kinds (contracts) and the registry that looks them up.
+ *
+ * @module
+ */
+import type { Contract } from "./contract.ts";
+import { dataAnchor } from "./data_anchor.ts";
+
+export * from "./contract.ts";
+export * from "./data_anchor.ts";
+
+/** Kind → contract. Immutable once built, so every site judges alike. */
+export class ContractRegistry {
+  readonly #byKind: ReadonlyMap<string, Contract>;
+
+  constructor(contracts: readonly Contract<never>[]) {
+    const byKind = new Map<string, Contract>();
+    for (const c of contracts) {
+      if (byKind.has(c.kind)) throw new Error(`Cannot register kind ${c.kind}: already registered`);
+      byKind.set(c.kind, c as unknown as Contract);
+    }
+    this.#byKind = byKind;
+  }
+
+  /** The contract for `kind`, or undefined for an unknown kind. */
+  get(kind: string): Contract | undefined {
+    return this.#byKind.get(kind);
+  }
+
+  /** Every registered kind, sorted. */
+  kinds(): string[] {
+    return [...this.#byKind.keys()].sort();
+  }
+}
+
+/** The registry of every built-in kind. */
+export function builtinContracts(): ContractRegistry {
+  return new ContractRegistry([dataAnchor as Contract<never>]);
+}

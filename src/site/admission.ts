@@ -1,0 +1,170 @@
+/**
+ * Admission: every check a site makes before a transaction may enter a
+ * batch (DESIGN §2), cheapest first, each refusal a distinct problem type.
+ * Signature verification runs last because it is the expensive part.
+ *
+ * @module
+ */
+import { canonicalJson } from "../../sdk/canonical_json.ts";
+import {
+  type Envelope,
+  ENVELOPE_BYTES_MAX,
+  envelopeSchema,
+  transactionId,
+  verifyEnvelopeSignatures,
+} from "../../sdk/envelope.ts";
+import { LedgerError } from "../api/service.ts";
+import type { ContractRegistry } from "../contracts/mod.ts";
+import { AdmissionRefusal } from "../contracts/mod.ts";
+
+/** A transaction that passed every stateless check. */
+export interface Admitted {
+  txId: string;
+  envelope: Envelope;
+  /** Canonical size in bytes. */
+  bytes: number;
+}
+
+/** Admission settings from genesis policy and site config. */
+export interface AdmissionPolicy {
+  ledger: string;
+  /** How far in the future `expiresAt` may be, ms. */
+  expiryWindowMs: number;
+  /** Largest canonical envelope, bytes. */
+  envelopeBytesMax: number;
+}
+
+/** Looks up a signer's status; `"revoked"` and `"quarantined"` are refused. */
+export type SignerStatusLookup = (dids: readonly string[]) => Promise<Map<string, string>>;
+
+const problemTitles: Record<string, string> = {
+  invalid_envelope: "Invalid envelope",
+  envelope_too_large: "Envelope too large",
+  wrong_ledger: "Wrong ledger",
+  unknown_kind: "Unknown transaction kind",
+  invalid_body: "Invalid transaction body",
+  expired: "Transaction expired",
+  expires_too_far: "Expiry too far in the future",
+  bad_signature: "Bad signature",
+  revoked_signer: "Revoked signer",
+  unauthorized_signer: "Unauthorized signer",
+};
+
+/** A refusal as the API reports it (422 unless stated). */
+export function refusal(
+  type: string,
+  detail: string,
+  extra: Record<string, unknown> = {},
+): LedgerError {
+  const status = type === "envelope_too_large" ? 413 : 422;
+  return new LedgerError(type, status, problemTitles[type] ?? "Refused", detail, extra);
+}
+
+/**
+ * Parses and checks one raw envelope against everything that does not
+ * depend on order: size, strict schema, ledger, kind, body, authorisation,
+ * expiry window, and signatures. Duplicates and revocation are the
+ * caller's (they need storage). Throws {@link LedgerError}.
+ */
+export function checkStateless(
+  raw: unknown,
+  now: number,
+  policy: AdmissionPolicy,
+  registry: ContractRegistry,
+): Admitted {
+  let text: string;
+  try {
+    text = canonicalJson(raw);
+  } catch {
+    throw refusal("invalid_envelope", "Envelope is not a JSON object");
+  }
+  const bytes = new TextEncoder().encode(text).length;
+  const limit = Math.min(policy.envelopeBytesMax, ENVELOPE_BYTES_MAX);
+  if (bytes > limit) {
+    throw refusal("envelope_too_large", `Envelope is ${bytes} bytes; the limit is ${limit}`);
+  }
+  const parsed = envelopeSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw refusal("invalid_envelope", "Envelope does not match the protocol", {
+      errors: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
+    });
+  }
+  const envelope = parsed.data as Envelope;
+  const txId = transactionId(envelope);
+  if (envelope.ledger !== policy.ledger) {
+    throw refusal(
+      "wrong_ledger",
+      `Envelope is for ledger "${envelope.ledger}"; this is "${policy.ledger}"`,
+      {
+        txId,
+      },
+    );
+  }
+  const contract = registry.get(envelope.kind);
+  if (contract === undefined) {
+    throw refusal(
+      "unknown_kind",
+      `Unknown kind "${envelope.kind}"; known: ${registry.kinds().join(", ")}`,
+      {
+        txId,
+      },
+    );
+  }
+  const body = contract.body.safeParse(envelope.body);
+  if (!body.success) {
+    throw refusal("invalid_body", `Body does not match ${envelope.kind}`, {
+      txId,
+      errors: body.error.issues.map((i) => ({
+        path: ["body", ...i.path].join("."),
+        message: i.message,
+      })),
+    });
+  }
+  try {
+    contract.authorize({ txId, kind: envelope.kind, body: body.data, signers: envelope.signers });
+  } catch (e) {
+    if (e instanceof AdmissionRefusal) throw refusal(e.type, e.message, { txId });
+    throw e;
+  }
+  if (envelope.expiresAt < now) {
+    throw refusal("expired", `Transaction expired at ${envelope.expiresAt}; now is ${now}`, {
+      txId,
+    });
+  }
+  if (envelope.expiresAt > now + policy.expiryWindowMs) {
+    throw refusal(
+      "expires_too_far",
+      `expiresAt ${envelope.expiresAt} is more than ${policy.expiryWindowMs} ms in the future`,
+      { txId },
+    );
+  }
+  return { txId, envelope, bytes };
+}
+
+/** Verifies every signature of an admitted envelope; throws `bad_signature`. */
+export async function checkSignatures(admitted: Admitted): Promise<void> {
+  const verdict = await verifyEnvelopeSignatures(admitted.envelope);
+  if (!verdict.ok) {
+    throw refusal(
+      "bad_signature",
+      `Signature ${verdict.index} (${
+        admitted.envelope.signers[verdict.index]
+      }) does not verify: ${verdict.reason}`,
+      { txId: admitted.txId },
+    );
+  }
+}
+
+/** Refuses a transaction any of whose signers is revoked or quarantined. */
+export async function checkSignerStatus(
+  admitted: Admitted,
+  lookup: SignerStatusLookup,
+): Promise<void> {
+  const statuses = await lookup(admitted.envelope.signers);
+  for (const did of admitted.envelope.signers) {
+    const s = statuses.get(did);
+    if (s === "revoked" || s === "quarantined") {
+      throw refusal("revoked_signer", `Signer ${did} is ${s}`, { txId: admitted.txId });
+    }
+  }
+}

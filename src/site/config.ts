@@ -1,0 +1,175 @@
+/**
+ * A site's configuration file and the local-ledger bootstrap used by
+ * `deno task start`.
+ *
+ * A site config is JSON:
+ *
+ * ```json
+ * {
+ *   "name": "site-a",
+ *   "host": "127.0.0.1",
+ *   "port": 7001,
+ *   "url": "http://127.0.0.1:7001",
+ *   "db": "file:data/site-a/ledger.db",
+ *   "keyFile": "data/site-a/site-key.json",
+ *   "genesisFile": "data/genesis.json",
+ *   "batchTxsMax": 2000,
+ *   "batchDelayMs": 2,
+ *   "pendingTxsMax": 50000,
+ *   "requestBytesMax": 1048576
+ * }
+ * ```
+ *
+ * Relative paths resolve against the config file's folder. Environment
+ * variables `EDGELEDGER_DB_URL` and `EDGELEDGER_DB_AUTH_TOKEN` override `db`
+ * (for a `libsql://` server).
+ *
+ * @module
+ */
+import { z } from "zod";
+import { base64urlEncode } from "../../sdk/encoding.ts";
+import { exportKey, generateKeyPair, importKey, type KeyPair } from "../../sdk/keys.ts";
+import { type GenesisConfig, genesisSchema } from "../chain/genesis.ts";
+
+/** The site config file's schema. */
+export const siteConfigSchema = z.strictObject({
+  name: z.string().min(1).max(64),
+  host: z.string().default("127.0.0.1"),
+  port: z.number().int().min(0).max(65535),
+  url: z.url(),
+  db: z.string().min(1),
+  keyFile: z.string().min(1),
+  genesisFile: z.string().min(1),
+  batchTxsMax: z.number().int().min(1).max(10_000).default(2000),
+  batchDelayMs: z.number().int().min(0).max(10_000).default(2),
+  pendingTxsMax: z.number().int().min(1).max(1_000_000).default(50_000),
+  requestBytesMax: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+});
+
+/** A parsed site config with paths resolved. */
+export type SiteConfig = z.infer<typeof siteConfigSchema>;
+
+/** Everything a site needs to start, loaded from disk. */
+export interface LoadedSite {
+  config: SiteConfig;
+  genesis: GenesisConfig;
+  key: KeyPair;
+  dbUrl: string;
+  dbAuthToken?: string;
+}
+
+/** Reads a site config, its genesis and its key. Throws with the file and the field on bad input. */
+export async function loadSiteConfig(path: string): Promise<LoadedSite> {
+  const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/") + 1) : "./";
+  const resolve = (p: string) => (p.startsWith("/") ? p : dir + p);
+  const config = parseJsonFile(path, await Deno.readTextFile(path), siteConfigSchema);
+  const genesisPath = resolve(config.genesisFile);
+  const genesis = parseJsonFile(genesisPath, await Deno.readTextFile(genesisPath), genesisSchema);
+  const keyPath = resolve(config.keyFile);
+  const key = importKey(JSON.parse(await Deno.readTextFile(keyPath)));
+  const envDb = Deno.env.get("EDGELEDGER_DB_URL");
+  const dbUrl = envDb ??
+    (config.db.startsWith("file:") && !config.db.startsWith("file:/")
+      ? "file:" + resolve(config.db.slice("file:".length))
+      : config.db);
+  return { config, genesis, key, dbUrl, dbAuthToken: Deno.env.get("EDGELEDGER_DB_AUTH_TOKEN") };
+}
+
+function parseJsonFile<T>(path: string, text: string, schema: z.ZodType<T>): T {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`Cannot read ${path}: not JSON (${(e as Error).message})`);
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    throw new Error(`Cannot read ${path}: ${first.path.join(".") || "(root)"}: ${first.message}`);
+  }
+  return parsed.data;
+}
+
+/** Options of {@link initLocalLedger}. */
+export interface LocalLedgerOptions {
+  /** Folder that holds everything, e.g. `./data`. */
+  dataDir: string;
+  sites: number;
+  basePort: number;
+  host: string;
+  ledger?: string;
+}
+
+/**
+ * Creates (once) a local ledger under `dataDir`: one Ed25519 key and config
+ * per site and a genesis naming them, with `data.anchor` open to any
+ * did:key. Existing files are kept, so a restart resumes the same chain.
+ * Returns the config paths.
+ */
+export async function initLocalLedger(options: LocalLedgerOptions): Promise<string[]> {
+  const { dataDir, host, basePort } = options;
+  await Deno.mkdir(dataDir, { recursive: true });
+  const genesisPath = `${dataDir}/genesis.json`;
+  const names = Array.from(
+    { length: options.sites },
+    (_, i) => `site-${String.fromCharCode(97 + i)}`,
+  );
+  const existing = await readIfExists(genesisPath);
+  const paths: string[] = [];
+  if (existing !== undefined) {
+    const genesis = genesisSchema.parse(JSON.parse(existing));
+    if (genesis.sites.length !== options.sites) {
+      throw new Error(
+        `Cannot start ${options.sites} sites: ${genesisPath} was created for ${genesis.sites.length}; ` +
+          `remove ${dataDir} to start a new ledger`,
+      );
+    }
+    for (const s of genesis.sites) paths.push(`${dataDir}/${s.name}/site.json`);
+    return paths;
+  }
+  const sites = [];
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i];
+    const siteDir = `${dataDir}/${name}`;
+    await Deno.mkdir(siteDir, { recursive: true });
+    const key = generateKeyPair("ed25519");
+    await Deno.writeTextFile(`${siteDir}/site-key.json`, JSON.stringify(exportKey(key), null, 2), {
+      mode: 0o600,
+    });
+    const port = basePort + i;
+    const url = `http://${host}:${port}`;
+    const config = {
+      name,
+      host,
+      port,
+      url,
+      db: "file:ledger.db",
+      keyFile: "site-key.json",
+      genesisFile: "../genesis.json",
+    };
+    await Deno.writeTextFile(`${siteDir}/site.json`, JSON.stringify(config, null, 2) + "\n");
+    sites.push({ name, org: "local", publicKey: base64urlEncode(key.publicKey), url });
+    paths.push(`${siteDir}/site.json`);
+  }
+  const ledger = options.ledger ?? "demo";
+  const genesis: GenesisConfig = {
+    v: 1,
+    ledger,
+    origin: `edgeledger.local/${ledger}`,
+    time: Date.now(),
+    organisations: [{ id: "local", name: "Local development consortium" }],
+    sites,
+    policies: { expiryWindowMs: 24 * 3600 * 1000, openKinds: ["data.anchor"] },
+  };
+  await Deno.writeTextFile(genesisPath, JSON.stringify(genesis, null, 2) + "\n");
+  return paths;
+}
+
+async function readIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * The integrity check: re-verifies a site's whole chain from its database —
+ * every block hash and link, every transaction id and signature, every log
+ * leaf and stored Merkle node, every log root and every checkpoint
+ * signature — and names the first thing that does not match.
+ *
+ * @module
+ */
+import { blockHash, type BlockHeader } from "../../sdk/block.ts";
+import { canonicalJson } from "../../sdk/canonical_json.ts";
+import { formatCheckpoint } from "../../sdk/checkpoint.ts";
+import { base64urlDecode, bytesEqual, hexDecode, hexEncode } from "../../sdk/encoding.ts";
+import { type Envelope, transactionId, verifyEnvelopeSignatures } from "../../sdk/envelope.ts";
+import { leafHash } from "../../sdk/merkle.ts";
+import { assembleNote, verifierKey, verifyNote } from "../../sdk/note.ts";
+import type { IntegrityReport } from "../api/service.ts";
+import { leafData } from "../chain/execute.ts";
+import { genesisBlock, type GenesisConfig } from "../chain/genesis.ts";
+import { MerkleFrontier } from "../chain/merkle_log.ts";
+import type { ChainStore } from "../storage/mod.ts";
+
+/** Blocks read per page. */
+const pageBlocksMax = 200;
+
+class Mismatch extends Error {}
+
+/** Walks the chain from block 0 to the head. Never throws for a mismatch: reports it. */
+export async function checkIntegrity(
+  store: ChainStore,
+  genesis: GenesisConfig,
+): Promise<IntegrityReport> {
+  const started = performance.now();
+  let blocksChecked = 0;
+  let txsChecked = 0;
+  const keys = new Map(
+    genesis.sites.map((s) => [s.name, verifierKey(s.name, base64urlDecode(s.publicKey))]),
+  );
+  const frontier = new MerkleFrontier();
+  let parent: { header: BlockHeader; hash: string } | undefined;
+  const fail = (what: string): never => {
+    throw new Mismatch(what);
+  };
+  try {
+    for (let from = 0;; from += pageBlocksMax) {
+      const rows = await store.blockRange(from, pageBlocksMax);
+      for (const row of rows) {
+        const at = `block ${row.height}`;
+        let header: BlockHeader;
+        try {
+          header = JSON.parse(row.header) as BlockHeader;
+        } catch {
+          return fail(`${at}: stored header is not JSON`);
+        }
+        if (canonicalJson(header) !== row.header) {
+          fail(`${at}: stored header is not canonical JSON`);
+        }
+        if (blockHash(header) !== row.hash) fail(`${at}: hash does not match its header`);
+        const columns: Array<[string, unknown, unknown]> = [
+          ["height", row.height, header.height],
+          ["prev", row.prev, header.prev],
+          ["time", row.time, header.time],
+          ["term", row.term, header.term],
+          ["proposer", row.proposer, header.proposer],
+          ["txCount", row.txCount, header.txCount],
+          ["logSize", row.logSize, header.logSize],
+          ["logRoot", row.logRoot, header.logRoot],
+        ];
+        for (const [name, col, h] of columns) {
+          if (col !== h) fail(`${at}: column ${name} does not match the hashed header`);
+        }
+        if (header.ledger !== genesis.ledger) fail(`${at}: belongs to ledger ${header.ledger}`);
+        if (parent === undefined) {
+          const g = genesisBlock(genesis);
+          if (row.height !== 0 || row.hash !== g.hash) {
+            fail(`${at}: is not the genesis block of this config`);
+          }
+        } else {
+          if (header.height !== parent.header.height + 1) {
+            fail(`${at}: follows block ${parent.header.height}`);
+          }
+          if (header.prev !== parent.hash) {
+            fail(`${at}: parent hash does not match block ${parent.header.height}`);
+          }
+          if (header.time < parent.header.time) fail(`${at}: time goes backwards`);
+          if (header.logSize !== parent.header.logSize + header.txCount) {
+            fail(`${at}: logSize does not equal the parent's plus txCount`);
+          }
+        }
+        // Transactions, leaves and stored nodes.
+        const lo = header.logSize - header.txCount;
+        const txs = await store.txsByLogRange(lo, header.logSize);
+        if (txs.length !== header.txCount) {
+          fail(`${at}: holds ${txs.length} transactions, header says ${header.txCount}`);
+        }
+        const created: Array<{ level: number; index: number; hash: Uint8Array }> = [];
+        const sigChecks: Array<Promise<void>> = [];
+        for (let k = 0; k < txs.length; k++) {
+          const tx = txs[k];
+          const where = `${at}: transaction at log index ${lo + k}`;
+          if (tx.logIndex !== lo + k || tx.height !== header.height) fail(`${where}: misplaced`);
+          let envelope: Envelope;
+          try {
+            envelope = JSON.parse(tx.envelope) as Envelope;
+          } catch {
+            return fail(`${where}: envelope is not JSON`);
+          }
+          if (canonicalJson(envelope) !== tx.envelope) {
+            fail(`${where}: envelope is not canonical JSON`);
+          }
+          if (transactionId(envelope) !== tx.id) {
+            fail(`${where}: id ${tx.id.slice(0, 12)}… does not match its envelope`);
+          }
+          let result: { status?: unknown };
+          try {
+            result = JSON.parse(tx.result);
+          } catch {
+            return fail(`${where}: result is not JSON`);
+          }
+          if (canonicalJson(result) !== tx.result || result.status !== tx.status) {
+            fail(`${where}: result does not match its status`);
+          }
+          sigChecks.push(
+            verifyEnvelopeSignatures(envelope).then((v) => {
+              if (!v.ok) fail(`${where}: signature ${v.index} does not verify (${v.reason})`);
+            }),
+          );
+          created.push(...frontier.append(leafHash(leafData(tx.envelope, tx.result))));
+        }
+        await Promise.all(sigChecks);
+        if (hexEncode(frontier.root()) !== header.logRoot) {
+          fail(`${at}: logRoot does not match the log's leaves`);
+        }
+        const stored = await store.nodes(created);
+        for (const n of created) {
+          const s = stored.get(`${n.level}/${n.index}`);
+          if (s === undefined || !bytesEqual(s, n.hash)) {
+            fail(`${at}: stored Merkle node ${n.level}/${n.index} does not match the leaves`);
+          }
+        }
+        // Checkpoint signatures.
+        const lines = await store.checkpointLines(header.height);
+        if (lines.length === 0) fail(`${at}: no checkpoint signature is stored`);
+        const text = formatCheckpoint({
+          origin: genesis.origin,
+          size: header.logSize,
+          rootHash: hexDecode(header.logRoot),
+          height: header.height,
+          blockHash: row.hash,
+        });
+        for (const l of lines) {
+          const key = keys.get(l.site);
+          if (key === undefined) fail(`${at}: checkpoint signed by unknown site ${l.site}`);
+          const ok = verifyNote(assembleNote(text, [l.line]), [key!]);
+          if (ok.length !== 1) {
+            fail(`${at}: checkpoint signature of site ${l.site} does not verify`);
+          }
+        }
+        txsChecked += txs.length;
+        blocksChecked++;
+        parent = { header, hash: row.hash };
+      }
+      if (rows.length < pageBlocksMax) break;
+    }
+    if (parent === undefined) return fail("no genesis block is stored");
+    const counts = await store.counts();
+    if (counts.txs !== parent.header.logSize) {
+      fail(
+        `transactions table holds ${counts.txs} rows; the chain's log holds ${parent.header.logSize}`,
+      );
+    }
+    return {
+      ok: true,
+      blocksChecked,
+      txsChecked,
+      durationMs: Math.round(performance.now() - started),
+    };
+  } catch (e) {
+    if (!(e instanceof Mismatch)) throw e;
+    return {
+      ok: false,
+      blocksChecked,
+      txsChecked,
+      firstMismatch: e.message,
+      durationMs: Math.round(performance.now() - started),
+    };
+  }
+}

@@ -1,0 +1,832 @@
+/**
+ * One edge site: admission, batching, deterministic block execution,
+ * storage, checkpoint signing and the read side, behind the
+ * {@link LedgerService} the HTTP API serves.
+ *
+ * Ordering today is local (this site is the only sequencer); the batch →
+ * block path is exactly what a Raft follower runs on a committed entry, so
+ * consensus replaces {@link Site.sequence} and nothing else.
+ *
+ * @module
+ */
+import { blockHash, type BlockHeader } from "../../sdk/block.ts";
+import { formatCheckpoint } from "../../sdk/checkpoint.ts";
+import { canonicalJson } from "../../sdk/canonical_json.ts";
+import { base64urlDecode, base64urlEncode, hexDecode, hexEncode } from "../../sdk/encoding.ts";
+import type { Envelope } from "../../sdk/envelope.ts";
+import type { KeyPair } from "../../sdk/keys.ts";
+import { assembleNote, signNoteLine, verifierKey } from "../../sdk/note.ts";
+import type {
+  BlockEvent,
+  BlockView,
+  Consistency,
+  IntegrityReport,
+  LedgerService,
+  ProofView,
+  Receipt,
+  SiteView,
+  StatusView,
+  SubmitOptions,
+  TxResult,
+} from "../api/service.ts";
+import { LedgerError } from "../api/service.ts";
+import { assert } from "../chain/assert.ts";
+import { type Batch, executeBatch, leafData, planBatch } from "../chain/execute.ts";
+import { genesisBlock, type GenesisConfig, genesisConfigHash } from "../chain/genesis.ts";
+import {
+  consistencyProofAt,
+  inclusionProofAt,
+  MerkleFrontier,
+  nodesForConsistency,
+  nodesForInclusion,
+  nodesForRoot,
+} from "../chain/merkle_log.ts";
+import { builtinContracts, type ContractRegistry } from "../contracts/mod.ts";
+import { type BlockRow, ChainStore, openDatabase, type TxRowStored } from "../storage/mod.ts";
+import {
+  type AdmissionPolicy,
+  type Admitted,
+  checkSignatures,
+  checkSignerStatus,
+  checkStateless,
+} from "./admission.ts";
+import { checkIntegrity } from "./integrity.ts";
+
+/** Limits and timing of a site; every bound has its unit in its name. */
+export interface SiteOptions {
+  /** This site's name; must be one of `genesis.sites`. */
+  name: string;
+  /** libSQL URL: `file:data/site-a.db`, `libsql://…` or `http://…`. */
+  dbUrl: string;
+  dbAuthToken?: string;
+  genesis: GenesisConfig;
+  /** The site's Ed25519 key; its public half must match genesis. */
+  key: KeyPair;
+  /** Most transactions in one block. */
+  batchTxsMax?: number;
+  /** Longest a transaction waits for a batch to be cut while the site is idle, ms. */
+  batchDelayMs?: number;
+  /** Most admitted transactions waiting for a block; beyond, submits get 503. */
+  pendingTxsMax?: number;
+  /** Most canonical bytes of one envelope. */
+  envelopeBytesMax?: number;
+  /** Injected clock (ms); defaults to `Date.now`. */
+  clock?: () => number;
+  version?: string;
+}
+
+interface Pending {
+  admitted: Admitted;
+}
+
+type Waiter = (receipt: Receipt) => void;
+
+/** State namespace holding signer statuses (`revoked`, `quarantined`) that admission refuses. */
+export const STATUS_NS = "identity.status";
+
+/** A running site. Create with {@link Site.open}; stop with {@link Site.close}. */
+export class Site implements LedgerService {
+  readonly name: string;
+  readonly #store: ChainStore;
+  readonly #genesis: GenesisConfig;
+  readonly #key: KeyPair;
+  readonly #registry: ContractRegistry;
+  readonly #policy: AdmissionPolicy;
+  readonly #clock: () => number;
+  readonly #batchTxsMax: number;
+  readonly #batchDelayMs: number;
+  readonly #pendingTxsMax: number;
+  readonly #version: string;
+
+  #head: { header: BlockHeader; hash: string; entryIndex: number };
+  #frontier: MerkleFrontier;
+  #note: string;
+  readonly #pending = new Map<string, Pending>();
+  readonly #inFlight = new Map<string, Pending>();
+  readonly #waiters = new Map<string, Waiter[]>();
+  readonly #listeners = new Set<(e: BlockEvent) => void>();
+  #applying = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+  #fatal: unknown = undefined;
+  readonly #idle: Array<() => void> = [];
+  readonly counters = {
+    txsCommitted: 0,
+    txsRejected: 0,
+    blocks: 0,
+    refused: new Map<string, number>(),
+    applyMs: [] as number[],
+  };
+
+  private constructor(
+    options: SiteOptions,
+    store: ChainStore,
+    head: { header: BlockHeader; hash: string; entryIndex: number },
+    frontier: MerkleFrontier,
+    note: string,
+  ) {
+    this.name = options.name;
+    this.#store = store;
+    this.#genesis = options.genesis;
+    this.#key = options.key;
+    this.#registry = builtinContracts();
+    this.#clock = options.clock ?? Date.now;
+    this.#batchTxsMax = options.batchTxsMax ?? 2000;
+    this.#batchDelayMs = options.batchDelayMs ?? 2;
+    this.#pendingTxsMax = options.pendingTxsMax ?? 50_000;
+    this.#version = options.version ?? "0.1.0";
+    this.#policy = {
+      ledger: options.genesis.ledger,
+      expiryWindowMs: options.genesis.policies.expiryWindowMs,
+      envelopeBytesMax: options.envelopeBytesMax ?? 65536,
+    };
+    this.#head = head;
+    this.#frontier = frontier;
+    this.#note = note;
+  }
+
+  /**
+   * Opens the site's database (migrating it), writes block 0 on first start,
+   * and reloads the head and the Merkle frontier on restart. Throws when the
+   * database belongs to another genesis or the key is not this site's.
+   */
+  static async open(options: SiteOptions): Promise<Site> {
+    const me = options.genesis.sites.find((s) => s.name === options.name);
+    if (me === undefined) throw new Error(`Cannot open site ${options.name}: not in genesis`);
+    if (me.publicKey !== base64urlEncode(options.key.publicKey)) {
+      throw new Error(`Cannot open site ${options.name}: key does not match genesis`);
+    }
+    const store = new ChainStore(await openDatabase(options.dbUrl, options.dbAuthToken));
+    try {
+      const configHash = genesisConfigHash(options.genesis);
+      const stored = await store.getMeta("genesis_hash");
+      if (stored !== undefined && stored !== configHash) {
+        throw new Error(
+          `Cannot open site ${options.name}: ${options.dbUrl} holds a different ledger (genesis ${
+            stored.slice(0, 12)
+          }…)`,
+        );
+      }
+      if (stored === undefined) {
+        const g = genesisBlock(options.genesis);
+        const text = formatCheckpoint({
+          origin: options.genesis.origin,
+          size: 0,
+          rootHash: hexDecode(g.header.logRoot),
+          height: 0,
+          blockHash: g.hash,
+        });
+        await store.writeBlock({
+          block: rowOf(g.header, g.hash, 0),
+          txs: [],
+          nodes: [],
+          stateWrites: [],
+          checkpointLine: {
+            site: options.name,
+            line: signNoteLine(text, options.name, options.key.secretKey),
+          },
+          meta: {
+            genesis_hash: configHash,
+            genesis: JSON.stringify(options.genesis),
+            applied_entry: "0",
+          },
+        });
+      }
+      const row = await store.head();
+      assert(row !== undefined, "a stored genesis implies a head");
+      const header = headerOf(row);
+      assert(blockHash(header) === row.hash, `stored head ${row.height} hashes to its hash`);
+      const coords = nodesForRoot(header.logSize);
+      const nodes = await store.nodes(coords);
+      const frontier = MerkleFrontier.fromNodes(header.logSize, (level, index) => {
+        const n = nodes.get(`${level}/${index}`);
+        if (n === undefined) {
+          throw new Error(`Cannot rebuild the log: node ${level}/${index} missing`);
+        }
+        return n;
+      });
+      assert(
+        base64urlEncode(frontier.root()) === base64urlEncode(hexDecode(header.logRoot)),
+        "the stored Merkle log matches the head's logRoot",
+      );
+      const site = new Site(
+        options,
+        store,
+        { header, hash: row.hash, entryIndex: row.entryIndex },
+        frontier,
+        "",
+      );
+      site.#note = await site.#buildNote(header, row.hash);
+      return site;
+    } catch (e) {
+      store.close();
+      throw e;
+    }
+  }
+
+  /** Stops batching, waits for the block being written, and closes the database. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    while (this.#applying) await new Promise<void>((r) => this.#idle.push(r));
+    for (const l of [...this.#listeners]) this.#listeners.delete(l);
+    this.#store.close();
+  }
+
+  /** The repository, for tools such as the integrity command. */
+  get store(): ChainStore {
+    return this.#store;
+  }
+
+  // ---- writes ----------------------------------------------------------
+
+  async submit(envelopes: unknown[], options: SubmitOptions): Promise<Receipt[]> {
+    this.#assertRunning();
+    const now = this.#clock();
+    const receipts: Receipt[] = new Array(envelopes.length);
+    const checked: Array<{ i: number; admitted: Admitted }> = [];
+    const single = envelopes.length === 1;
+    const refuse = (i: number, e: unknown) => {
+      if (!(e instanceof LedgerError)) throw e;
+      this.#countRefusal(e.type);
+      if (single) throw e;
+      receipts[i] = {
+        txId: (e.extra.txId as string | undefined) ?? null,
+        status: "refused",
+        problem: { type: e.type, title: e.title, status: e.status, detail: e.message },
+      };
+    };
+    for (let i = 0; i < envelopes.length; i++) {
+      try {
+        checked.push({
+          i,
+          admitted: checkStateless(envelopes[i], now, this.#policy, this.#registry),
+        });
+      } catch (e) {
+        refuse(i, e);
+      }
+    }
+    const committed = await this.#committedReceipts(checked.map((c) => c.admitted.txId));
+    const toVerify: typeof checked = [];
+    for (const c of checked) {
+      const existing = committed.get(c.admitted.txId);
+      if (existing) receipts[c.i] = existing;
+      else if (this.#isPending(c.admitted.txId)) {
+        receipts[c.i] = { txId: c.admitted.txId, status: "pending" };
+      } else toVerify.push(c);
+    }
+    // Verify in parallel, then admit in request order, so a batch keeps its
+    // order in the log (a stream's anchors sent together apply in sequence).
+    const verdicts = await Promise.all(toVerify.map(async (c) => {
+      try {
+        await checkSignerStatus(c.admitted, (dids) => this.#signerStatuses(dids));
+        await checkSignatures(c.admitted);
+        return undefined;
+      } catch (e) {
+        return e;
+      }
+    }));
+    for (const [k, c] of toVerify.entries()) {
+      try {
+        if (verdicts[k] !== undefined) throw verdicts[k];
+        if (!this.#isPending(c.admitted.txId)) {
+          if (this.#pending.size + this.#inFlight.size >= this.#pendingTxsMax) {
+            throw new LedgerError(
+              "unavailable",
+              503,
+              "Site busy",
+              `${this.#pendingTxsMax} transactions are waiting for a block; retry shortly`,
+              { retryAfter: 1, txId: c.admitted.txId },
+            );
+          }
+          this.#pending.set(c.admitted.txId, { admitted: c.admitted });
+        }
+        receipts[c.i] = { txId: c.admitted.txId, status: "pending" };
+      } catch (e) {
+        refuse(c.i, e);
+      }
+    }
+    if (toVerify.length > 0) this.#schedule();
+    if (!options.wait) return receipts;
+    return await this.#awaitCommit(receipts, options.waitTimeoutMs);
+  }
+
+  /** Resolves pending receipts as their transactions commit, until `timeoutMs`. */
+  async #awaitCommit(receipts: Receipt[], timeoutMs: number): Promise<Receipt[]> {
+    const waits: Promise<void>[] = [];
+    const cancel: Array<() => void> = [];
+    for (let i = 0; i < receipts.length; i++) {
+      const r = receipts[i];
+      if (r.status !== "pending" || r.txId === null) continue;
+      const txId = r.txId;
+      waits.push(
+        new Promise<void>((resolve) => {
+          const w: Waiter = (receipt) => {
+            receipts[i] = receipt;
+            resolve();
+          };
+          const list = this.#waiters.get(txId) ?? [];
+          list.push(w);
+          this.#waiters.set(txId, list);
+          cancel.push(() => {
+            const l = this.#waiters.get(txId);
+            if (!l) return;
+            const k = l.indexOf(w);
+            if (k >= 0) l.splice(k, 1);
+            if (l.length === 0) this.#waiters.delete(txId);
+          });
+        }),
+      );
+    }
+    if (waits.length === 0) return receipts;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(waits),
+      new Promise<void>((r) => (timer = setTimeout(r, timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    for (const c of cancel) c();
+    return receipts;
+  }
+
+  #isPending(txId: string): boolean {
+    return this.#pending.has(txId) || this.#inFlight.has(txId);
+  }
+
+  /** Cuts a batch now if one is full or the site is idle past the delay; group commit otherwise. */
+  #schedule(): void {
+    if (this.#closed || this.#applying || this.#pending.size === 0) return;
+    if (this.#pending.size >= this.#batchTxsMax || this.#batchDelayMs === 0) {
+      this.#cut();
+      return;
+    }
+    if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#cut();
+      }, this.#batchDelayMs);
+    }
+  }
+
+  #cut(): void {
+    if (this.#closed || this.#applying || this.#pending.size === 0) return;
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    const txs: Envelope[] = [];
+    for (const [id, p] of this.#pending) {
+      if (txs.length >= this.#batchTxsMax) break;
+      txs.push(p.admitted.envelope);
+      this.#inFlight.set(id, p);
+      this.#pending.delete(id);
+    }
+    const batch: Batch = { time: this.#clock(), proposer: this.name, term: 0, txs };
+    this.#applying = true;
+    this.sequence(batch).catch((e) => {
+      // A block that cannot be written leaves the site unable to go on
+      // safely; stop accepting writes and report it loudly.
+      this.#fatal = e;
+      console.error(`site ${this.name}: cannot apply block ${this.#head.header.height + 1}:`, e);
+    }).finally(() => {
+      this.#applying = false;
+      this.#inFlight.clear();
+      for (const r of this.#idle.splice(0)) r();
+      this.#schedule();
+    });
+  }
+
+  /**
+   * Orders a batch. With a single site, ordering is local: the batch is the
+   * next entry. Consensus replaces this with a proposal to the Raft leader.
+   */
+  sequence(batch: Batch): Promise<void> {
+    return this.applyEntry(this.#head.entryIndex + 1, batch);
+  }
+
+  /**
+   * Applies a committed entry: executes the batch into the next block and
+   * writes it, its transactions, log nodes, state, checkpoint signature and
+   * the applied entry index in one database transaction. Entries at or below
+   * the applied index are ignored (a restart replays nothing twice).
+   */
+  async applyEntry(entryIndex: number, batch: Batch): Promise<void> {
+    if (entryIndex <= this.#head.entryIndex) return;
+    const started = performance.now();
+    const parent = { header: this.#head.header, hash: this.#head.hash };
+    const plan = planBatch(batch, this.#registry);
+    const [committed, state] = await Promise.all([
+      this.#store.committedIds(plan.txIds),
+      this.#store.stateValues(plan.keys),
+    ]);
+    const frontier = cloneFrontier(this.#frontier);
+    const out = executeBatch(parent, batch, plan, { committed, state }, this.#registry, frontier);
+    assert(out.header.prev === parent.hash, "a new block links to its parent");
+    assert(out.header.height === parent.header.height + 1, "heights increase by one");
+    assert(out.header.time >= parent.header.time, "block time never decreases");
+    const text = this.#checkpointText(out.header, out.hash);
+    const line = signNoteLine(text, this.name, this.#key.secretKey);
+    await this.#store.writeBlock({
+      block: rowOf(out.header, out.hash, entryIndex),
+      txs: out.txRows,
+      nodes: out.nodes,
+      stateWrites: out.stateWrites,
+      checkpointLine: { site: this.name, line },
+      meta: { applied_entry: String(entryIndex) },
+    });
+    this.#frontier = frontier;
+    this.#head = { header: out.header, hash: out.hash, entryIndex };
+    this.#note = assembleNote(text, [line]);
+    this.counters.blocks++;
+    this.counters.applyMs.push(performance.now() - started);
+    if (this.counters.applyMs.length > 1000) this.counters.applyMs.splice(0, 500);
+
+    const event: BlockEvent = {
+      height: out.header.height,
+      hash: out.hash,
+      header: out.header,
+      txs: [],
+    };
+    for (const row of out.txRows) {
+      const result = JSON.parse(row.result) as TxResult;
+      if (row.status === "applied") this.counters.txsCommitted++;
+      else this.counters.txsRejected++;
+      const envelope = this.#inFlight.get(row.id)?.admitted.envelope;
+      event.txs.push({
+        txId: row.id,
+        kind: row.kind,
+        signers: envelope?.signers ?? (JSON.parse(row.envelope) as Envelope).signers,
+        logIndex: row.logIndex,
+        result,
+      });
+      this.#resolve(row.id, {
+        txId: row.id,
+        status: "committed",
+        height: row.height,
+        logIndex: row.logIndex,
+        result,
+      });
+    }
+    if (out.duplicates.length > 0) {
+      const existing = await this.#committedReceipts(out.duplicates);
+      for (const [id, r] of existing) this.#resolve(id, r);
+    }
+    for (const l of [...this.#listeners]) l(event);
+  }
+
+  #resolve(txId: string, receipt: Receipt): void {
+    const list = this.#waiters.get(txId);
+    if (!list) return;
+    this.#waiters.delete(txId);
+    for (const w of list) w(receipt);
+  }
+
+  // ---- reads -----------------------------------------------------------
+
+  async getTx(txId: string, _c: Consistency) {
+    const row = await this.#store.txById(txId);
+    if (row === undefined) {
+      const p = this.#pending.get(txId) ?? this.#inFlight.get(txId);
+      if (p === undefined) return null;
+      return {
+        tx: p.admitted.envelope as unknown as Record<string, unknown>,
+        receipt: { txId, status: "pending" as const },
+      };
+    }
+    return { tx: JSON.parse(row.envelope) as Record<string, unknown>, receipt: receiptOf(row) };
+  }
+
+  async proof(
+    txId: string,
+    treeSize: number | undefined,
+    _c: Consistency,
+  ): Promise<ProofView | null> {
+    const row = await this.#store.txById(txId);
+    if (row === undefined) return null;
+    const size = treeSize ?? this.#head.header.logSize;
+    if (!Number.isSafeInteger(size) || size <= row.logIndex || size > this.#head.header.logSize) {
+      throw new LedgerError(
+        "invalid_range",
+        422,
+        "Invalid tree size",
+        `Cannot prove log index ${row.logIndex} in a tree of size ${size}: need ${row.logIndex} < treeSize <= ${this.#head.header.logSize}`,
+      );
+    }
+    const nodes = await this.#store.nodes(nodesForInclusion(row.logIndex, size));
+    const proof = inclusionProofAt(row.logIndex, size, nodeGetter(nodes));
+    return {
+      logIndex: row.logIndex,
+      treeSize: size,
+      leaf: base64urlEncode(leafData(row.envelope, row.result)),
+      proof: proof.map(hexOf),
+    };
+  }
+
+  async blockByHeight(height: number, _c: Consistency): Promise<BlockView | null> {
+    const row = await this.#store.blockByHeight(height);
+    return row ? (await this.#views([row]))[0] : null;
+  }
+
+  async blockByHash(hash: string, _c: Consistency): Promise<BlockView | null> {
+    const row = await this.#store.blockByHash(hash);
+    return row ? (await this.#views([row]))[0] : null;
+  }
+
+  async blocks(from: number, limit: number, _c: Consistency): Promise<BlockView[]> {
+    return await this.#views(await this.#store.blockRange(from, limit));
+  }
+
+  checkpoint(_c: Consistency): Promise<string> {
+    return Promise.resolve(this.#note);
+  }
+
+  async consistency(from: number, to: number, _c: Consistency): Promise<string[]> {
+    const size = this.#head.header.logSize;
+    if (
+      !(Number.isSafeInteger(from) && Number.isSafeInteger(to) && 0 < from && from <= to &&
+        to <= size)
+    ) {
+      throw new LedgerError(
+        "invalid_range",
+        422,
+        "Invalid range",
+        `Cannot prove consistency from ${from} to ${to}: need 0 < from <= to <= ${size}`,
+      );
+    }
+    const nodes = await this.#store.nodes(nodesForConsistency(from, to));
+    return consistencyProofAt(from, to, nodeGetter(nodes)).map(hexOf);
+  }
+
+  status(): Promise<StatusView> {
+    const h = this.#head;
+    return Promise.resolve({
+      ledger: this.#genesis.ledger,
+      origin: this.#genesis.origin,
+      site: this.name,
+      role: "leader",
+      term: h.header.term,
+      leader: this.name,
+      commitIndex: h.entryIndex,
+      appliedIndex: h.entryIndex,
+      height: h.header.height,
+      logSize: h.header.logSize,
+      head: h.hash,
+      pendingTxs: this.#pending.size + this.#inFlight.size,
+      version: this.#version,
+      healthy: this.#fatal === undefined,
+    });
+  }
+
+  sites(): Promise<SiteView[]> {
+    return Promise.resolve(this.#genesis.sites.map((s) => ({
+      name: s.name,
+      url: s.url,
+      verifierKey: verifierKey(s.name, base64urlDecode(s.publicKey)),
+    })));
+  }
+
+  async integrity(): Promise<IntegrityReport> {
+    return await checkIntegrity(this.#store, this.#genesis);
+  }
+
+  subscribe(
+    afterHeight: number,
+    onBlock: (event: BlockEvent) => void | Promise<void>,
+    onEnd: (reason: string) => void,
+    options: { bufferBlocksMax?: number } = {},
+  ): () => void {
+    const bufferBlocksMax = options.bufferBlocksMax ?? 256;
+    let closed = false;
+    let cursor = afterHeight;
+    let pumping = false;
+    const buffer: BlockEvent[] = [];
+    const end = (reason: string) => {
+      if (closed) return;
+      closed = true;
+      this.#listeners.delete(listener);
+      onEnd(reason);
+    };
+    const pump = async () => {
+      if (pumping) return;
+      pumping = true;
+      try {
+        while (!closed) {
+          if (buffer.length > 0 && buffer[0].height <= cursor) {
+            buffer.shift();
+            continue;
+          }
+          if (buffer.length > 0 && buffer[0].height === cursor + 1) {
+            const ev = buffer.shift()!;
+            await onBlock(ev);
+            cursor = ev.height;
+            continue;
+          }
+          const head = this.#head.header.height;
+          if (cursor >= head) break;
+          const upTo = buffer.length > 0 ? buffer[0].height - 1 : head;
+          const events = await this.#eventsFromStore(cursor + 1, Math.min(100, upTo - cursor));
+          if (events.length === 0) break;
+          for (const ev of events) {
+            if (closed) break;
+            await onBlock(ev);
+            cursor = ev.height;
+          }
+        }
+      } catch (e) {
+        console.error(`site ${this.name}: subscription failed:`, e);
+        end("error");
+      } finally {
+        pumping = false;
+      }
+      if (!closed && buffer.length > 0 && buffer[0].height <= cursor + 1) void pump();
+    };
+    const listener = (ev: BlockEvent) => {
+      if (closed) return;
+      buffer.push(ev);
+      if (buffer.length > bufferBlocksMax) end("slow_consumer");
+      else void pump();
+    };
+    this.#listeners.add(listener);
+    void pump();
+    return () => {
+      closed = true;
+      this.#listeners.delete(listener);
+    };
+  }
+
+  /** Prometheus gauges and counters of this site. */
+  metrics(): string {
+    const h = this.#head.header;
+    const lines = [
+      "# TYPE edgeledger_height gauge",
+      `edgeledger_height ${h.height}`,
+      "# TYPE edgeledger_log_size gauge",
+      `edgeledger_log_size ${h.logSize}`,
+      "# TYPE edgeledger_pending_txs gauge",
+      `edgeledger_pending_txs ${this.#pending.size + this.#inFlight.size}`,
+      "# TYPE edgeledger_txs_applied_total counter",
+      `edgeledger_txs_applied_total ${this.counters.txsCommitted}`,
+      "# TYPE edgeledger_txs_rejected_total counter",
+      `edgeledger_txs_rejected_total ${this.counters.txsRejected}`,
+      "# TYPE edgeledger_blocks_total counter",
+      `edgeledger_blocks_total ${this.counters.blocks}`,
+      "# TYPE edgeledger_admission_refused_total counter",
+      ...[...this.counters.refused].map(([t, n]) =>
+        `edgeledger_admission_refused_total{type="${t}"} ${n}`
+      ),
+    ];
+    return lines.join("\n") + "\n";
+  }
+
+  // ---- helpers ---------------------------------------------------------
+
+  #assertRunning(): void {
+    if (this.#closed) {
+      throw new LedgerError("unavailable", 503, "Site stopping", "The site is shutting down", {
+        retryAfter: 1,
+      });
+    }
+    if (this.#fatal !== undefined) {
+      throw new LedgerError(
+        "unavailable",
+        503,
+        "Site unhealthy",
+        "The site cannot write blocks; see its log",
+      );
+    }
+  }
+
+  #countRefusal(type: string): void {
+    this.counters.refused.set(type, (this.counters.refused.get(type) ?? 0) + 1);
+  }
+
+  async #committedReceipts(ids: string[]): Promise<Map<string, Receipt>> {
+    const out = new Map<string, Receipt>();
+    if (ids.length === 0) return out;
+    const found = await this.#store.committedIds(ids);
+    for (const id of found) {
+      const row = await this.#store.txById(id);
+      if (row) out.set(id, receiptOf(row));
+    }
+    return out;
+  }
+
+  async #signerStatuses(dids: readonly string[]): Promise<Map<string, string>> {
+    const values = await this.#store.stateValues(dids.map((d) => ({ ns: STATUS_NS, key: d })));
+    const out = new Map<string, string>();
+    for (const d of dids) {
+      const v = values.get(`${STATUS_NS}\u0000${d}`);
+      if (v !== undefined) out.set(d, (JSON.parse(v) as { status: string }).status);
+    }
+    return out;
+  }
+
+  #checkpointText(header: BlockHeader, hash: string): string {
+    return formatCheckpoint({
+      origin: this.#genesis.origin,
+      size: header.logSize,
+      rootHash: hexDecode(header.logRoot),
+      height: header.height,
+      blockHash: hash,
+    });
+  }
+
+  async #buildNote(header: BlockHeader, hash: string): Promise<string> {
+    const lines = await this.#store.checkpointLines(header.height);
+    return assembleNote(this.#checkpointText(header, hash), lines.map((l) => l.line));
+  }
+
+  async #views(rows: BlockRow[]): Promise<BlockView[]> {
+    const ids = await this.#store.txIdsOfBlocks(rows.map((r) => r.height));
+    return rows.map((r) => ({ hash: r.hash, header: headerOf(r), txIds: ids.get(r.height) ?? [] }));
+  }
+
+  async #eventsFromStore(from: number, count: number): Promise<BlockEvent[]> {
+    const rows = await this.#store.blockRange(from, count);
+    if (rows.length === 0) return [];
+    const first = rows[0];
+    const last = rows[rows.length - 1];
+    const lo = first.logSize - first.txCount;
+    const txRows = await this.#store.txsByLogRange(lo, last.logSize);
+    const byHeight = new Map<number, TxRowStored[]>();
+    for (const t of txRows) {
+      const l = byHeight.get(t.height) ?? [];
+      l.push(t);
+      byHeight.set(t.height, l);
+    }
+    return rows.map((r) => ({
+      height: r.height,
+      hash: r.hash,
+      header: headerOf(r),
+      txs: (byHeight.get(r.height) ?? []).map((t) => ({
+        txId: t.id,
+        kind: t.kind,
+        signers: (JSON.parse(t.envelope) as Envelope).signers,
+        logIndex: t.logIndex,
+        result: JSON.parse(t.result) as TxResult,
+      })),
+    }));
+  }
+}
+
+/** The receipt of a committed transaction row. */
+export function receiptOf(row: TxRowStored): Receipt {
+  return {
+    txId: row.id,
+    status: "committed",
+    height: row.height,
+    logIndex: row.logIndex,
+    result: JSON.parse(row.result) as TxResult,
+  };
+}
+
+/** The header of a stored block, parsed from the exact JCS text that was hashed. */
+export function headerOf(row: BlockRow): BlockHeader {
+  return JSON.parse(row.header) as BlockHeader;
+}
+
+function rowOf(header: BlockHeader, hash: string, entryIndex: number): BlockRow {
+  return {
+    height: header.height,
+    hash,
+    prev: header.prev,
+    time: header.time,
+    term: header.term,
+    proposer: header.proposer,
+    txCount: header.txCount,
+    logSize: header.logSize,
+    logRoot: header.logRoot,
+    header: canonicalHeader(header),
+    entryIndex,
+  };
+}
+
+function canonicalHeader(header: BlockHeader): string {
+  return canonicalJson(header);
+}
+
+/** A copy of `f` to append to, so a failed block write leaves the site's frontier untouched. */
+function cloneFrontier(f: MerkleFrontier): MerkleFrontier {
+  const nodes = new Map(f.nodes().map((n) => [`${n.level}/${n.index}`, n.hash]));
+  return MerkleFrontier.fromNodes(f.size, (level, index) => nodes.get(`${level}/${index}`)!);
+}
+
+function nodeGetter(nodes: Map<string, Uint8Array>) {
+  return (level: number, index: number): Uint8Array => {
+    const n = nodes.get(`${level}/${index}`);
+    if (n === undefined) {
+      throw new LedgerError(
+        "proof_unavailable",
+        500,
+        "Proof unavailable",
+        `The stored Merkle log lacks node ${level}/${index}; run the integrity check`,
+      );
+    }
+    return n;
+  };
+}
+
+function hexOf(b: Uint8Array): string {
+  return hexEncode(b);
+}

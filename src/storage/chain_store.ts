@@ -1,0 +1,281 @@
+/**
+ * The chain's repository: blocks, committed transactions, the Merkle log's
+ * nodes, checkpoint signatures and contract state, in one libSQL database.
+ *
+ * A block and everything it writes (transactions, log nodes, state, the
+ * applied position) commit in ONE database transaction: a crash leaves a
+ * block either fully applied or not at all.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { and, asc, eq, gt, gte, inArray, lt, or, sql } from "drizzle-orm";
+import type { Database, Db } from "./db.ts";
+import { blocks, checkpointSigs, merkleNodes, meta, state, txs } from "./schema.ts";
+
+/** A stored block row. */
+export type BlockRow = typeof blocks.$inferSelect;
+/** A stored transaction row. */
+export type TxRowStored = typeof txs.$inferSelect;
+
+/** Thrown when a write would break a uniqueness rule (e.g. a block height or tx id stored twice). */
+export class StorageConflictError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StorageConflictError";
+  }
+}
+
+/** Everything one block writes, in storage terms. */
+export interface BlockWrite {
+  block: Omit<BlockRow, never>;
+  txs: TxRowStored[];
+  nodes: Array<{ level: number; index: number; hash: Uint8Array }>;
+  stateWrites: Array<{ ns: string; key: string; value: string | null }>;
+  checkpointLine: { site: string; line: string };
+  /** Meta keys to set in the same transaction (e.g. the applied entry index). */
+  meta: Record<string, string>;
+}
+
+/** Rows per multi-row INSERT, under SQLite's bound-variable limit. */
+const insertRowsMax = 500;
+
+/** The site's repository. The only place in the codebase that talks SQL. */
+export class ChainStore {
+  readonly #db: Db;
+
+  constructor(readonly database: Database) {
+    this.#db = database.db;
+  }
+
+  /** Reads one meta value, or undefined. */
+  async getMeta(key: string): Promise<string | undefined> {
+    const rows = await this.#db.select().from(meta).where(eq(meta.key, key));
+    return rows[0]?.value;
+  }
+
+  /** Sets meta values in one transaction. */
+  async setMeta(values: Record<string, string>): Promise<void> {
+    const stmts = Object.entries(values).map(([key, value]) =>
+      this.#db.insert(meta).values({ key, value }).onConflictDoUpdate({
+        target: meta.key,
+        set: { value },
+      })
+    );
+    if (stmts.length === 0) return;
+    await this.#db.batch(stmts as [typeof stmts[0], ...typeof stmts]);
+  }
+
+  /**
+   * Writes one block atomically. Requires `write.block.height` to be one more
+   * than the stored head (checked by the caller against its head, and by the
+   * primary key here).
+   */
+  async writeBlock(write: BlockWrite): Promise<void> {
+    const db = this.#db;
+    // deno-lint-ignore no-explicit-any
+    const stmts: any[] = [db.insert(blocks).values(write.block)];
+    for (let i = 0; i < write.txs.length; i += insertRowsMax) {
+      stmts.push(db.insert(txs).values(write.txs.slice(i, i + insertRowsMax)));
+    }
+    const nodeRows = write.nodes.map((n) => ({
+      level: n.level,
+      idx: n.index,
+      hash: toBuffer(n.hash),
+    }));
+    for (let i = 0; i < nodeRows.length; i += insertRowsMax) {
+      stmts.push(db.insert(merkleNodes).values(nodeRows.slice(i, i + insertRowsMax)));
+    }
+    const puts = write.stateWrites.filter((w) => w.value !== null) as Array<
+      { ns: string; key: string; value: string }
+    >;
+    for (let i = 0; i < puts.length; i += insertRowsMax) {
+      stmts.push(
+        db.insert(state).values(puts.slice(i, i + insertRowsMax)).onConflictDoUpdate({
+          target: [state.ns, state.key],
+          set: { value: sql`excluded.value` },
+        }),
+      );
+    }
+    for (const d of write.stateWrites.filter((w) => w.value === null)) {
+      stmts.push(db.delete(state).where(and(eq(state.ns, d.ns), eq(state.key, d.key))));
+    }
+    stmts.push(
+      db.insert(checkpointSigs).values({ height: write.block.height, ...write.checkpointLine })
+        .onConflictDoNothing(),
+    );
+    for (const [key, value] of Object.entries(write.meta)) {
+      stmts.push(
+        db.insert(meta).values({ key, value }).onConflictDoUpdate({
+          target: meta.key,
+          set: { value },
+        }),
+      );
+    }
+    try {
+      await db.batch(stmts as [typeof stmts[0], ...typeof stmts]);
+    } catch (e) {
+      throw asDomainError(e, `Cannot write block ${write.block.height}`);
+    }
+  }
+
+  /** The highest block, or undefined before genesis is stored. */
+  async head(): Promise<BlockRow | undefined> {
+    const rows = await this.#db.select().from(blocks).orderBy(sql`${blocks.height} desc`).limit(1);
+    return rows[0];
+  }
+
+  async blockByHeight(height: number): Promise<BlockRow | undefined> {
+    return (await this.#db.select().from(blocks).where(eq(blocks.height, height)))[0];
+  }
+
+  async blockByHash(hash: string): Promise<BlockRow | undefined> {
+    return (await this.#db.select().from(blocks).where(eq(blocks.hash, hash)))[0];
+  }
+
+  /** Blocks with `from <= height < from + limit`, ascending. */
+  async blockRange(from: number, limit: number): Promise<BlockRow[]> {
+    return await this.#db.select().from(blocks)
+      .where(and(gte(blocks.height, from), lt(blocks.height, from + limit)))
+      .orderBy(asc(blocks.height));
+  }
+
+  /** The smallest block whose logSize exceeds `logIndex`: the block holding that leaf. */
+  async blockContainingLeaf(logIndex: number): Promise<BlockRow | undefined> {
+    return (await this.#db.select().from(blocks).where(gt(blocks.logSize, logIndex))
+      .orderBy(asc(blocks.height)).limit(1))[0];
+  }
+
+  /** The newest block whose logSize is exactly `size`, if any. */
+  async blockWithLogSize(size: number): Promise<BlockRow | undefined> {
+    return (await this.#db.select().from(blocks).where(eq(blocks.logSize, size))
+      .orderBy(sql`${blocks.height} desc`).limit(1))[0];
+  }
+
+  async txById(id: string): Promise<TxRowStored | undefined> {
+    return (await this.#db.select().from(txs).where(eq(txs.id, id)))[0];
+  }
+
+  /** Committed transactions with `lo <= logIndex < hi`, in log order. */
+  async txsByLogRange(lo: number, hi: number): Promise<TxRowStored[]> {
+    return await this.#db.select().from(txs)
+      .where(and(gte(txs.logIndex, lo), lt(txs.logIndex, hi)))
+      .orderBy(asc(txs.logIndex));
+  }
+
+  /** Ids and kinds of a block's transactions in log order. */
+  async txIdsOfBlocks(heights: number[]): Promise<Map<number, string[]>> {
+    const out = new Map<number, string[]>(heights.map((h) => [h, []]));
+    if (heights.length === 0) return out;
+    const rows = await this.#db.select({ id: txs.id, height: txs.height }).from(txs)
+      .where(inArray(txs.height, heights)).orderBy(asc(txs.logIndex));
+    for (const r of rows) out.get(r.height)?.push(r.id);
+    return out;
+  }
+
+  /** The subset of `ids` already committed. */
+  async committedIds(ids: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (let i = 0; i < ids.length; i += insertRowsMax) {
+      const rows = await this.#db.select({ id: txs.id }).from(txs)
+        .where(inArray(txs.id, ids.slice(i, i + insertRowsMax)));
+      for (const r of rows) found.add(r.id);
+    }
+    return found;
+  }
+
+  /** Merkle nodes at the given coordinates, keyed `level/index`. Missing ones are absent. */
+  async nodes(
+    coords: ReadonlyArray<{ level: number; index: number }>,
+  ): Promise<Map<string, Uint8Array>> {
+    const out = new Map<string, Uint8Array>();
+    for (let i = 0; i < coords.length; i += 200) {
+      const part = coords.slice(i, i + 200);
+      if (part.length === 0) break;
+      const rows = await this.#db.select().from(merkleNodes).where(
+        or(...part.map((c) => and(eq(merkleNodes.level, c.level), eq(merkleNodes.idx, c.index)))),
+      );
+      for (const r of rows) out.set(`${r.level}/${r.idx}`, new Uint8Array(r.hash));
+    }
+    return out;
+  }
+
+  /** Leaf-level nodes `[lo, hi)` in index order. */
+  async leafNodes(lo: number, hi: number): Promise<Uint8Array[]> {
+    const rows = await this.#db.select().from(merkleNodes)
+      .where(and(eq(merkleNodes.level, 0), gte(merkleNodes.idx, lo), lt(merkleNodes.idx, hi)))
+      .orderBy(asc(merkleNodes.idx));
+    return rows.map((r) => new Uint8Array(r.hash));
+  }
+
+  /** Values of the given state keys, keyed `ns\0key`. */
+  async stateValues(
+    keys: ReadonlyArray<{ ns: string; key: string }>,
+  ): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (let i = 0; i < keys.length; i += 200) {
+      const part = keys.slice(i, i + 200);
+      if (part.length === 0) break;
+      const rows = await this.#db.select().from(state).where(
+        or(...part.map((k) => and(eq(state.ns, k.ns), eq(state.key, k.key)))),
+      );
+      for (const r of rows) out.set(`${r.ns}\u0000${r.key}`, r.value);
+    }
+    return out;
+  }
+
+  /** State entries of `ns` whose key starts with `prefix`, after `afterKey`, ascending. */
+  async stateRange(
+    ns: string,
+    prefix: string,
+    limit: number,
+    afterKey?: string,
+  ): Promise<Array<{ key: string; value: string }>> {
+    const lower = afterKey !== undefined && afterKey >= prefix ? afterKey : undefined;
+    const rows = await this.#db.select({ key: state.key, value: state.value }).from(state).where(
+      and(
+        eq(state.ns, ns),
+        lower === undefined ? gte(state.key, prefix) : gt(state.key, lower),
+        lt(state.key, prefix + "\uffff"),
+      ),
+    ).orderBy(asc(state.key)).limit(limit);
+    return rows;
+  }
+
+  /** Signature lines stored for a block. */
+  async checkpointLines(height: number): Promise<Array<{ site: string; line: string }>> {
+    return await this.#db.select({ site: checkpointSigs.site, line: checkpointSigs.line })
+      .from(checkpointSigs).where(eq(checkpointSigs.height, height)).orderBy(
+        asc(checkpointSigs.site),
+      );
+  }
+
+  /** Adds a site's checkpoint signature line for a block (idempotent). */
+  async addCheckpointLine(height: number, site: string, line: string): Promise<void> {
+    await this.#db.insert(checkpointSigs).values({ height, site, line }).onConflictDoNothing();
+  }
+
+  /** Counts for status and metrics. */
+  async counts(): Promise<{ txs: number; blocks: number }> {
+    const [t] = await this.#db.select({ n: sql<number>`count(*)` }).from(txs);
+    const [b] = await this.#db.select({ n: sql<number>`count(*)` }).from(blocks);
+    return { txs: Number(t.n), blocks: Number(b.n) };
+  }
+
+  close(): void {
+    this.database.close();
+  }
+}
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Turns SQLite constraint failures into {@link StorageConflictError}; rethrows anything else. */
+function asDomainError(e: unknown, action: string): unknown {
+  const text = String((e as { message?: string })?.message ?? e);
+  if (/UNIQUE constraint|PRIMARY KEY|constraint failed/i.test(text)) {
+    return new StorageConflictError(`${action}: ${text}`, { cause: e });
+  }
+  return e;
+}

@@ -1,0 +1,48 @@
+/**
+ * Opening a site's libSQL database: WAL, full sync, generated migrations.
+ *
+ * @module
+ */
+import { type Client, createClient } from "@libsql/client";
+import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
+import { migrate } from "drizzle-orm/libsql/migrator";
+import * as schema from "./schema.ts";
+
+/** A drizzle handle over the site's schema. */
+export type Db = LibSQLDatabase<typeof schema>;
+
+/** An open database: the drizzle handle and the client to close. */
+export interface Database {
+  db: Db;
+  client: Client;
+  url: string;
+  close(): void;
+}
+
+const MIGRATIONS_DIR = new URL("../../migrations", import.meta.url);
+
+/**
+ * Opens (creating if needed) the database at `url` — a `file:` path, or a
+ * `libsql://`/`http(s)://` URL of a libSQL server — and applies every pending
+ * migration before returning.
+ *
+ * For files: WAL journal and `synchronous=FULL`, so a committed transaction
+ * is on disk when the commit returns (a site tells a client "committed" only
+ * after that).
+ */
+export async function openDatabase(url: string, authToken?: string): Promise<Database> {
+  if (url.startsWith("file:")) {
+    const path = url.slice("file:".length);
+    const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "";
+    if (dir !== "") await Deno.mkdir(dir, { recursive: true });
+  }
+  const client = createClient({ url, authToken });
+  if (url.startsWith("file:")) {
+    await client.execute("PRAGMA journal_mode = WAL");
+    await client.execute("PRAGMA synchronous = FULL");
+    await client.execute("PRAGMA busy_timeout = 5000");
+  }
+  const db = drizzle(client, { schema });
+  await migrate(db, { migrationsFolder: decodeURIComponent(MIGRATIONS_DIR.pathname) });
+  return { db, client, url, close: () => client.close() };
+}

@@ -1,0 +1,115 @@
+/**
+ * Shared fixtures for cross-module tests: a throwaway ledger on a temp libSQL
+ * file, and signed `data.anchor` envelopes.
+ *
+ * @module
+ */
+import { base64urlEncode, hexEncode } from "../sdk/encoding.ts";
+import { createEnvelope, type Envelope, signEnvelope } from "../sdk/envelope.ts";
+import { generateKeyPair, type KeyPair, softwareSigner } from "../sdk/keys.ts";
+import { createApp } from "../src/api/app.ts";
+import type { GenesisConfig } from "../src/chain/genesis.ts";
+import { Site, type SiteOptions } from "../src/site/site.ts";
+
+/** A genesis with one site named `site-a` whose key is `siteKey`. */
+export function testGenesis(siteKey: KeyPair, ledger = "demo"): GenesisConfig {
+  return {
+    v: 1,
+    ledger,
+    origin: `edgeledger.test/${ledger}`,
+    time: 1_700_000_000_000,
+    organisations: [{ id: "org-a", name: "Org A" }],
+    sites: [{
+      name: "site-a",
+      org: "org-a",
+      publicKey: base64urlEncode(siteKey.publicKey),
+      url: "http://127.0.0.1:1",
+    }],
+    policies: { expiryWindowMs: 24 * 3600 * 1000, openKinds: ["data.anchor"] },
+  };
+}
+
+/** A fresh site on a temp database; `reopen` opens the same files again. */
+export async function openTestSite(overrides: Partial<SiteOptions> = {}) {
+  const dir = await Deno.makeTempDir({ prefix: "edgeledger-test-" });
+  const key = generateKeyPair("ed25519");
+  const genesis = testGenesis(key);
+  const base: SiteOptions = {
+    name: "site-a",
+    dbUrl: `file:${dir}/ledger.db`,
+    genesis,
+    key,
+    batchDelayMs: 1,
+    ...overrides,
+  };
+  const site = await Site.open(base);
+  return {
+    dir,
+    site,
+    options: base,
+    app: createApp(site, { metrics: () => site.metrics() }),
+    reopen: (o: Partial<SiteOptions> = {}) => Site.open({ ...base, ...o }),
+    cleanup: async () => {
+      await site.close().catch(() => {});
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+let streamCounter = 0;
+
+/** A signed `data.anchor` by `key` on `stream` with `seq`. */
+export async function anchorTx(
+  key: KeyPair,
+  options: { stream?: string; seq?: number; ledger?: string; expiresAt?: number; ttlMs?: number } =
+    {},
+): Promise<Envelope> {
+  const now = Date.now();
+  const unsigned = createEnvelope({
+    ledger: options.ledger ?? "demo",
+    kind: "data.anchor",
+    body: {
+      stream: options.stream ?? `s-${++streamCounter}-${crypto.randomUUID().slice(0, 8)}`,
+      seq: options.seq ?? 0,
+      root: hexEncode(crypto.getRandomValues(new Uint8Array(32))),
+      count: 10,
+      from: now - 1000,
+      to: now,
+    },
+    signers: [key.did],
+    ...(options.expiresAt !== undefined
+      ? { expiresAt: options.expiresAt }
+      : { ttlMs: options.ttlMs ?? 3600_000 }),
+  });
+  return await signEnvelope(unsigned, [softwareSigner(key)]);
+}
+
+/** POSTs JSON to the app and returns status, headers and parsed body. */
+export async function postJson(
+  app: { request: (input: string, init?: RequestInit) => Response | Promise<Response> },
+  path: string,
+  body: unknown,
+) {
+  const res = await app.request(path, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
+}
+
+/** GETs a path and returns status and parsed JSON (or text). */
+export async function getJson(
+  app: { request: (input: string, init?: RequestInit) => Response | Promise<Response> },
+  path: string,
+) {
+  const res = await app.request(path);
+  const text = await res.text();
+  const type = res.headers.get("content-type") ?? "";
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: type.includes("json") ? JSON.parse(text) : text,
+  };
+}

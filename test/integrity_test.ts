@@ -1,0 +1,147 @@
+/**
+ * The integrity check re-verifies the chain from the database and names the
+ * first thing that does not match when a row is edited behind the site's back.
+ */
+import assert from "node:assert/strict";
+import { generateKeyPair } from "../sdk/keys.ts";
+import { anchorTx, getJson, openTestSite } from "./_helpers.ts";
+
+const device = generateKeyPair("ed25519");
+
+async function siteWithChain() {
+  const t = await openTestSite();
+  for (let i = 0; i < 4; i++) {
+    const envs = await Promise.all(Array.from({ length: 5 }, () => anchorTx(device)));
+    await t.site.submit(envs, { wait: true, waitTimeoutMs: 10_000 });
+  }
+  const report = await t.site.integrity();
+  assert.ok(report.ok, report.firstMismatch);
+  assert.equal(report.txsChecked, 20);
+  return t;
+}
+
+async function exec(
+  t: Awaited<ReturnType<typeof openTestSite>>,
+  sql: string,
+  args: unknown[] = [],
+) {
+  // deno-lint-ignore no-explicit-any
+  await t.site.store.database.client.execute({ sql, args: args as any });
+}
+
+Deno.test("integrity: an untouched chain verifies, over HTTP too", async () => {
+  const t = await siteWithChain();
+  try {
+    const r = await getJson(t.app, "/v1/integrity");
+    assert.equal(r.status, 200);
+    assert.equal(r.body.ok, true);
+    assert.ok(r.body.blocksChecked >= 2);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("integrity: an edited transaction body is caught and named", async () => {
+  const t = await siteWithChain();
+  try {
+    const row = (await t.site.store.txsByLogRange(7, 8))[0];
+    await exec(t, "UPDATE txs SET envelope = ? WHERE id = ?", [
+      row.envelope.replace('"count":10', '"count":11'),
+      row.id,
+    ]);
+    const report = await t.site.integrity();
+    assert.equal(report.ok, false);
+    assert.match(report.firstMismatch!, /log index 7: id .* does not match its envelope/);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("integrity: a swapped signature is caught", async () => {
+  const t = await siteWithChain();
+  try {
+    const [a, b] = await t.site.store.txsByLogRange(3, 5);
+    const sigA = JSON.parse(a.envelope).sigs[0];
+    const envB = JSON.parse(b.envelope);
+    // Same key signed both, so only the message binding can tell them apart.
+    const forged = b.envelope.replace(envB.sigs[0], sigA);
+    await exec(t, "UPDATE txs SET envelope = ? WHERE id = ?", [forged, b.id]);
+    const report = await t.site.integrity();
+    assert.equal(report.ok, false);
+    assert.match(report.firstMismatch!, /log index 4: signature 0 does not verify/);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("integrity: an edited result is caught through the log root", async () => {
+  const t = await siteWithChain();
+  try {
+    const row = (await t.site.store.txsByLogRange(12, 13))[0];
+    const result = row.result.replace('"seq":0', '"seq":1');
+    assert.notEqual(result, row.result);
+    await exec(t, "UPDATE txs SET result = ? WHERE id = ?", [result, row.id]);
+    const report = await t.site.integrity();
+    assert.equal(report.ok, false);
+    assert.match(report.firstMismatch!, /logRoot does not match/);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("integrity: an edited block time is caught by the block hash", async () => {
+  const t = await siteWithChain();
+  try {
+    await exec(
+      t,
+      "UPDATE blocks SET header = replace(header, '\"time\":', '\"time\":1') WHERE height = 2",
+    );
+    const report = await t.site.integrity();
+    assert.equal(report.ok, false);
+    assert.match(report.firstMismatch!, /^block 2: hash does not match its header/);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("integrity: a corrupted stored Merkle node is caught", async () => {
+  const t = await siteWithChain();
+  try {
+    await exec(t, "UPDATE merkle_nodes SET hash = zeroblob(32) WHERE level = 1 AND idx = 2");
+    const report = await t.site.integrity();
+    assert.equal(report.ok, false);
+    assert.match(report.firstMismatch!, /stored Merkle node 1\/2 does not match/);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("integrity: a deleted transaction row is caught", async () => {
+  const t = await siteWithChain();
+  try {
+    await exec(t, "DELETE FROM txs WHERE log_index = 19");
+    const report = await t.site.integrity();
+    assert.equal(report.ok, false);
+    assert.match(report.firstMismatch!, /holds 4 transactions, header says 5/);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("integrity: a forged checkpoint signature is caught", async () => {
+  const t = await siteWithChain();
+  try {
+    await exec(
+      t,
+      "UPDATE checkpoint_sigs SET line = replace(line, substr(line, -10, 6), 'AAAAAA') WHERE height = 3",
+    );
+    const report = await t.site.integrity();
+    assert.equal(report.ok, false);
+    assert.match(
+      report.firstMismatch!,
+      /block 3: checkpoint signature of site site-a does not verify/,
+    );
+  } finally {
+    await t.cleanup();
+  }
+});

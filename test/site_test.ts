@@ -1,0 +1,418 @@
+/**
+ * A single site end to end through its HTTP API (`app.request`), on a real
+ * libSQL file: admission, commit, receipts, proofs, checkpoints, restart and
+ * the integrity check.
+ */
+import assert from "node:assert/strict";
+import { base64urlDecode, base64urlEncode, hexDecode } from "../sdk/encoding.ts";
+import { type Envelope, transactionId } from "../sdk/envelope.ts";
+import { generateKeyPair } from "../sdk/keys.ts";
+import { leafHash, verifyConsistency, verifyInclusion } from "../sdk/merkle.ts";
+import { parseCheckpoint } from "../sdk/checkpoint.ts";
+import { parseNote, verifyNote } from "../sdk/note.ts";
+import { blockHash } from "../sdk/block.ts";
+import { STATUS_NS } from "../src/site/site.ts";
+import { anchorTx, getJson, openTestSite, postJson } from "./_helpers.ts";
+
+const device = generateKeyPair("ed25519");
+
+Deno.test("site: a submitted data.anchor commits with height, logIndex and an applied result", async () => {
+  const t = await openTestSite();
+  try {
+    const env = await anchorTx(device);
+    const r = await postJson(t.app, "/v1/txs?wait=commit", env);
+    assert.equal(r.status, 200);
+    assert.equal(r.body.txId, transactionId(env));
+    assert.equal(r.body.status, "committed");
+    assert.equal(r.body.height, 1);
+    assert.equal(r.body.logIndex, 0);
+    assert.equal(r.body.result.status, "applied");
+    const got = await getJson(t.app, `/v1/txs/${r.body.txId}`);
+    assert.equal(got.status, 200);
+    assert.deepEqual(got.body.tx, env);
+    assert.equal(got.body.receipt.logIndex, 0);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("site: resubmitting a committed transaction returns its receipt and never a second copy", async () => {
+  const t = await openTestSite();
+  try {
+    const env = await anchorTx(device);
+    const first = await postJson(t.app, "/v1/txs?wait=commit", env);
+    const again = await postJson(t.app, "/v1/txs?wait=commit", env);
+    assert.equal(again.status, 200);
+    assert.deepEqual(again.body, first.body);
+    const batch = await postJson(t.app, "/v1/txs?wait=commit", { txs: [env, env] });
+    assert.deepEqual(batch.body.receipts, [first.body, first.body]);
+    const status = await getJson(t.app, "/v1/status");
+    assert.equal(status.body.logSize, 1);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("site: the same transaction submitted concurrently is committed once", async () => {
+  const t = await openTestSite();
+  try {
+    const env = await anchorTx(device);
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () => postJson(t.app, "/v1/txs?wait=commit", env)),
+    );
+    for (const a of answers) assert.equal(a.body.logIndex, 0);
+    assert.equal((await getJson(t.app, "/v1/status")).body.logSize, 1);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+async function refusedType(app: Parameters<typeof postJson>[0], env: unknown): Promise<string> {
+  const r = await postJson(app, "/v1/txs", env);
+  assert.ok(r.status >= 400 && r.status < 500, `expected a 4xx, got ${r.status}`);
+  assert.match(r.headers.get("content-type") ?? "", /application\/problem\+json/);
+  assert.ok(r.body.requestId, "a problem carries the request id");
+  assert.equal(r.body.stack, undefined);
+  return (r.body.type as string).split("/").pop()!;
+}
+
+Deno.test("site: admission refuses each bad envelope with its own problem type", async () => {
+  const t = await openTestSite();
+  try {
+    const good = await anchorTx(device);
+    assert.equal(
+      await refusedType(t.app, await anchorTx(device, { ledger: "other" })),
+      "wrong_ledger",
+    );
+    assert.equal(await refusedType(t.app, { ...good, kind: "data.nope" }), "unknown_kind");
+    assert.equal(await refusedType(t.app, { ...good, extra: 1 }), "invalid_envelope");
+    assert.equal(
+      await refusedType(t.app, { ...good, nonce: base64urlEncode(new Uint8Array(15)) }),
+      "invalid_envelope",
+    );
+    const flipped = base64urlDecode(good.sigs[0]);
+    flipped[5] ^= 1;
+    assert.equal(
+      await refusedType(t.app, { ...good, sigs: [base64urlEncode(flipped)] }),
+      "bad_signature",
+    );
+    // A changed body changes the payload, so the old signature no longer verifies.
+    const body = good.body as Record<string, unknown>;
+    assert.equal(
+      await refusedType(t.app, { ...good, body: { ...body, count: 11 } }),
+      "bad_signature",
+    );
+    assert.equal(
+      await refusedType(t.app, { ...good, body: { ...body, count: 0 } }),
+      "invalid_body",
+    );
+    assert.equal(
+      await refusedType(t.app, { ...good, body: { ...body, mystery: true } }),
+      "invalid_body",
+    );
+    assert.equal(
+      await refusedType(t.app, await anchorTx(device, { expiresAt: Date.now() - 1 })),
+      "expired",
+    );
+    assert.equal(
+      await refusedType(t.app, await anchorTx(device, { expiresAt: Date.now() + 48 * 3600_000 })),
+      "expires_too_far",
+    );
+    const big = await anchorTx(device, { stream: "x".repeat(128) });
+    const huge = { ...big, body: { ...(big.body as object), stream: "y".repeat(70_000) } };
+    assert.equal(await refusedType(t.app, huge), "envelope_too_large");
+    assert.equal(
+      (await getJson(t.app, "/v1/status")).body.logSize,
+      0,
+      "nothing refused reaches the log",
+    );
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("site: admission refuses a transaction from a revoked signer", async () => {
+  const t = await openTestSite();
+  try {
+    const revoked = generateKeyPair("ed25519");
+    // The identity contracts write this namespace; here the row is written directly.
+    await t.site.store.database.client.execute({
+      sql: "INSERT INTO state (ns, key, value) VALUES (?, ?, ?)",
+      args: [STATUS_NS, revoked.did, JSON.stringify({ status: "revoked" })],
+    });
+    assert.equal(await refusedType(t.app, await anchorTx(revoked)), "revoked_signer");
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("site: P-256 and secp256k1 signers are admitted like Ed25519", async () => {
+  const t = await openTestSite();
+  try {
+    for (const alg of ["p256", "secp256k1"] as const) {
+      const r = await postJson(t.app, "/v1/txs?wait=commit", await anchorTx(generateKeyPair(alg)));
+      assert.equal(r.body.status, "committed", alg);
+      assert.equal(r.body.result.status, "applied", alg);
+    }
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("site: a batch answers one receipt per envelope in order, a refused one in the middle", async () => {
+  const t = await openTestSite();
+  try {
+    const a = await anchorTx(device);
+    const c = await anchorTx(device);
+    const r = await postJson(t.app, "/v1/txs?wait=commit", {
+      txs: [a, { ...a, ledger: "zzz" }, c],
+    });
+    assert.equal(r.status, 200);
+    const [ra, rb, rc] = r.body.receipts;
+    assert.equal(ra.txId, transactionId(a));
+    assert.equal(ra.status, "committed");
+    assert.equal(rb.status, "refused");
+    assert.match(rb.problem.type, /wrong_ledger$/);
+    assert.equal(rc.txId, transactionId(c));
+    assert.equal(rc.status, "committed");
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("site: an anchor that does not raise its stream's seq is recorded as rejected, not applied", async () => {
+  const t = await openTestSite();
+  try {
+    const stream = "truck-1/temp";
+    const first = await postJson(
+      t.app,
+      "/v1/txs?wait=commit",
+      await anchorTx(device, { stream, seq: 5 }),
+    );
+    assert.equal(first.body.result.status, "applied");
+    const same = await postJson(
+      t.app,
+      "/v1/txs?wait=commit",
+      await anchorTx(device, { stream, seq: 5 }),
+    );
+    assert.equal(same.body.status, "committed");
+    assert.equal(same.body.result.status, "rejected");
+    assert.equal(same.body.result.code, "stream_seq_not_increasing");
+    const other = generateKeyPair("ed25519");
+    const stolen = await postJson(
+      t.app,
+      "/v1/txs?wait=commit",
+      await anchorTx(other, { stream, seq: 9 }),
+    );
+    assert.equal(stolen.body.result.code, "stream_not_owner");
+    const next = await postJson(
+      t.app,
+      "/v1/txs?wait=commit",
+      await anchorTx(device, { stream, seq: 6 }),
+    );
+    assert.equal(next.body.result.status, "applied", "a rejected anchor changed nothing");
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("site: proofs verify against the co-signed checkpoint, and checkpoints stay consistent", async () => {
+  const t = await openTestSite();
+  try {
+    const sites = await getJson(t.app, "/v1/sites");
+    const keys = sites.body.sites.map((s: { verifierKey: string }) => s.verifierKey);
+    const receipts = [];
+    for (let i = 0; i < 5; i++) {
+      const envs = await Promise.all(Array.from({ length: 3 }, () => anchorTx(device)));
+      receipts.push(...(await postJson(t.app, "/v1/txs?wait=commit", { txs: envs })).body.receipts);
+    }
+    const note1 = (await getJson(t.app, "/v1/checkpoint")).body as string;
+    assert.deepEqual(verifyNote(note1, keys), ["site-a"]);
+    const cp1 = parseCheckpoint(parseNote(note1).text);
+    assert.equal(cp1.size, 15);
+    for (const r of receipts) {
+      const p = await getJson(t.app, `/v1/txs/${r.txId}/proof`);
+      assert.equal(p.status, 200);
+      const proof = p.body.proof.map(hexDecode);
+      const leaf = leafHash(base64urlDecode(p.body.leaf));
+      assert.ok(verifyInclusion(leaf, p.body.logIndex, cp1.size, proof, cp1.rootHash));
+      const tampered = base64urlDecode(p.body.leaf);
+      tampered[10] ^= 1;
+      assert.ok(
+        !verifyInclusion(leafHash(tampered), p.body.logIndex, cp1.size, proof, cp1.rootHash),
+      );
+    }
+    // The block header named in the checkpoint hashes to the checkpoint's block hash.
+    const block = await getJson(t.app, `/v1/blocks/${cp1.height}`);
+    assert.equal(blockHash(block.body.header), cp1.blockHash);
+    await postJson(t.app, "/v1/txs?wait=commit", await anchorTx(device));
+    const cp2 = parseCheckpoint(parseNote((await getJson(t.app, "/v1/checkpoint")).body).text);
+    const c = await getJson(t.app, `/v1/consistency?from=${cp1.size}&to=${cp2.size}`);
+    assert.ok(
+      verifyConsistency(
+        cp1.size,
+        cp2.size,
+        c.body.proof.map(hexDecode),
+        cp1.rootHash,
+        cp2.rootHash,
+      ),
+    );
+    const bad = await getJson(t.app, `/v1/consistency?from=${cp2.size + 1}&to=${cp2.size + 2}`);
+    assert.equal(bad.status, 422);
+    const old = await getJson(t.app, `/v1/txs/${receipts[0].txId}/proof?treeSize=1`);
+    assert.equal(old.status, 200, "a proof against an older tree size is served");
+    assert.equal(old.body.proof.length, 0);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("site: blocks are served by height, by hash and in pages with a cursor", async () => {
+  const t = await openTestSite();
+  try {
+    for (let i = 0; i < 3; i++) {
+      await postJson(t.app, "/v1/txs?wait=commit", await anchorTx(device));
+    }
+    const b1 = await getJson(t.app, "/v1/blocks/1");
+    assert.equal(b1.body.header.height, 1);
+    assert.equal(b1.body.hash, blockHash(b1.body.header));
+    const byHash = await getJson(t.app, `/v1/blocks/by-hash/${b1.body.hash}`);
+    assert.deepEqual(byHash.body, b1.body);
+    const page = await getJson(t.app, "/v1/blocks?from=0&limit=2");
+    assert.equal(page.body.blocks.length, 2);
+    assert.equal(page.body.next, 2);
+    const rest = await getJson(t.app, `/v1/blocks?from=${page.body.next}&limit=100`);
+    assert.equal(rest.body.blocks.at(-1).header.height, 3);
+    for (let i = 1; i < rest.body.blocks.length; i++) {
+      assert.equal(rest.body.blocks[i].header.prev, rest.body.blocks[i - 1].hash);
+    }
+    assert.equal((await getJson(t.app, "/v1/blocks/99")).status, 404);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("site: block time never decreases when the leader's clock goes backwards", async () => {
+  let now = Date.now();
+  const t = await openTestSite({ clock: () => now });
+  try {
+    await postJson(t.app, "/v1/txs?wait=commit", await anchorTx(device));
+    const first = (await getJson(t.app, "/v1/blocks/1")).body.header.time;
+    now -= 60_000;
+    await postJson(t.app, "/v1/txs?wait=commit", await anchorTx(device));
+    const second = (await getJson(t.app, "/v1/blocks/2")).body.header.time;
+    assert.ok(second >= first, `block 2 time ${second} < block 1 time ${first}`);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("site: restart mid-stream loses nothing committed, applies nothing twice, and the chain continues", async () => {
+  const t = await openTestSite();
+  let reopened;
+  try {
+    const envs: Envelope[] = [];
+    for (let i = 0; i < 40; i++) envs.push(await anchorTx(device));
+    const committed = await postJson(t.app, "/v1/txs?wait=commit", { txs: envs.slice(0, 20) });
+    assert.ok(committed.body.receipts.every((r: { status: string }) => r.status === "committed"));
+    // Submit more without waiting, then stop while they may be in flight.
+    await postJson(t.app, "/v1/txs", { txs: envs.slice(20) });
+    const before = await t.site.status();
+    await t.site.close();
+    reopened = await t.reopen();
+    const after = await reopened.status();
+    assert.ok(after.height >= before.height - 1);
+    for (const e of envs.slice(0, 20)) {
+      const got = await reopened.getTx(transactionId(e), "stale");
+      assert.equal(got?.receipt.status, "committed");
+    }
+    // Resubmitting everything commits what was lost in flight, once.
+    const again = await reopened.submit(envs, { wait: true, waitTimeoutMs: 10_000 });
+    assert.ok(again.every((r) => r.status === "committed"));
+    const indexes = new Set(again.map((r) => r.logIndex));
+    assert.equal(indexes.size, 40, "each transaction holds one log index");
+    const status = await reopened.status();
+    assert.equal(status.logSize, 40);
+    const head = await reopened.blockByHeight(status.height, "stale");
+    const parent = await reopened.blockByHeight(status.height - 1, "stale");
+    assert.equal(head?.header.prev, parent?.hash);
+    const report = await reopened.integrity();
+    assert.ok(report.ok, report.firstMismatch);
+  } finally {
+    await reopened?.close();
+    await t.cleanup();
+  }
+});
+
+Deno.test("site: replaying an already applied entry is ignored", async () => {
+  const t = await openTestSite();
+  try {
+    const env = await anchorTx(device);
+    await t.site.submit([env], { wait: true, waitTimeoutMs: 5000 });
+    const before = await t.site.status();
+    await t.site.applyEntry(before.appliedIndex, {
+      time: Date.now(),
+      proposer: "site-a",
+      term: 0,
+      txs: [env],
+    });
+    assert.deepEqual(await t.site.status(), before);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("site: two sites applying the same entries produce identical blocks", async () => {
+  const a = await openTestSite();
+  const b = await openTestSite({ genesis: a.options.genesis, key: a.options.key });
+  try {
+    const envs = await Promise.all(Array.from({ length: 6 }, () => anchorTx(device)));
+    const stream = "shared";
+    envs.push(
+      await anchorTx(device, { stream, seq: 1 }),
+      await anchorTx(device, { stream, seq: 1 }),
+    );
+    const batches = [envs.slice(0, 3), envs.slice(3)];
+    let time = 1_800_000_000_000;
+    for (const [i, txs] of batches.entries()) {
+      const batch = { time: time++, proposer: "site-a", term: 1, txs };
+      await a.site.applyEntry(i + 1, batch);
+      await b.site.applyEntry(i + 1, batch);
+    }
+    const ha = await a.site.blocks(0, 10, "stale");
+    const hb = await b.site.blocks(0, 10, "stale");
+    assert.deepEqual(ha, hb);
+    assert.equal(ha.length, 3);
+  } finally {
+    await a.cleanup();
+    await b.cleanup();
+  }
+});
+
+Deno.test("site: opening a database with a different genesis is refused", async () => {
+  const t = await openTestSite();
+  try {
+    await t.site.close();
+    const other = { ...t.options.genesis, time: t.options.genesis.time + 1 };
+    await assert.rejects(() => t.reopen({ genesis: other }), /different ledger/);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("site: a batch keeps its order in the log, so a stream's anchors sent together all apply", async () => {
+  const t = await openTestSite();
+  try {
+    const stream = "ordered";
+    const envs = [];
+    for (let seq = 1; seq <= 30; seq++) envs.push(await anchorTx(device, { stream, seq }));
+    const r = await postJson(t.app, "/v1/txs?wait=commit", { txs: envs });
+    const receipts = r.body.receipts as Array<{ logIndex: number; result: { status: string } }>;
+    assert.ok(receipts.every((x) => x.result.status === "applied"));
+    for (let i = 1; i < receipts.length; i++) {
+      assert.ok(receipts[i].logIndex > receipts[i - 1].logIndex);
+    }
+  } finally {
+    await t.cleanup();
+  }
+});
