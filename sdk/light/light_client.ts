@@ -1,0 +1,666 @@
+/**
+ * The light client (DESIGN §2 "Checkpoints", §7): verifies that a
+ * transaction is in the ledger without trusting the site that answers.
+ *
+ * A receipt is accepted only when all of these hold, each checked here and
+ * not taken from the site:
+ *
+ * 1. The checkpoint is a C2SP signed note carrying valid signatures of at
+ *    least `quorum` distinct trusted site keys (configured, never taken from
+ *    `/v1/sites`), and its body is a well-formed checkpoint of the expected
+ *    origin.
+ * 2. It extends the last checkpoint this client trusted (kept in a
+ *    {@link TrustStore}): not smaller, not a different root at the same
+ *    size, not a different block at the same height, and an RFC 9162
+ *    consistency proof from the trusted tree to it verifies.
+ * 3. The leaf the site serves is canonical `{"tx", "result"}` JSON whose
+ *    envelope has the asked transaction id and valid signatures, and equals
+ *    the envelope and result of the receipt.
+ * 4. The RFC 9162 inclusion proof of that leaf at the receipt's log index
+ *    verifies against the checkpoint's root, in a tree of exactly the
+ *    checkpoint's size.
+ *
+ * Anything else is a {@link Verdict} with `ok: false` and a precise
+ * {@link VerifyReason}.
+ *
+ * @module
+ */
+
+import { canonicalJson } from "../canonical_json.ts";
+import { parseCheckpoint } from "../checkpoint.ts";
+import { base64urlDecode, hexDecode, hexEncode, utf8Decode } from "../encoding.ts";
+import { type Envelope, transactionId, verifyEnvelopeSignatures } from "../envelope.ts";
+import { leafHash, verifyConsistency, verifyInclusion } from "../merkle.ts";
+import { parseNote, parseVerifierKey, verifyNote } from "../note.ts";
+import type { ProofView, Receipt } from "../client/client.ts";
+import { EdgeLedgerError, RejectedError, ServerError } from "../client/errors.ts";
+import { MemoryTrustStore, type TrustedCheckpoint, type TrustStore } from "./trust_store.ts";
+
+/**
+ * Why a verification failed — stable codes a program can branch on:
+ *
+ * | reason | meaning |
+ * |---|---|
+ * | `ok` | verified |
+ * | `unavailable` | no site answered (no verdict on the data) |
+ * | `response_malformed` | a site's answer breaks the API schema |
+ * | `checkpoint_malformed` | not a signed note, or its body is not a checkpoint |
+ * | `checkpoint_origin_mismatch` | the checkpoint is for another log |
+ * | `checkpoint_quorum_not_met` | fewer than `quorum` trusted sites signed it validly |
+ * | `checkpoint_rollback` | it is older than the last trusted checkpoint |
+ * | `checkpoint_fork` | same size with another root, or same height with another block |
+ * | `consistency_proof_invalid` | it does not provably extend the last trusted checkpoint |
+ * | `tx_not_found` | no site knows the transaction |
+ * | `tx_not_committed` | known but not yet in a block |
+ * | `receipt_malformed` | the receipt lacks what a committed receipt must have |
+ * | `proof_tree_size_mismatch` | the proof is for another tree size than the checkpoint |
+ * | `leaf_malformed` | the leaf is not canonical `{"tx","result"}` JSON |
+ * | `leaf_tx_mismatch` | the leaf holds another transaction than the one asked |
+ * | `receipt_mismatch` | receipt, envelope or result disagree with the proven leaf |
+ * | `inclusion_proof_invalid` | the leaf is not at that index under the checkpoint's root |
+ * | `tx_signature_invalid` | the envelope's signatures do not verify |
+ */
+export type VerifyReason =
+  | "ok"
+  | "unavailable"
+  | "response_malformed"
+  | "checkpoint_malformed"
+  | "checkpoint_origin_mismatch"
+  | "checkpoint_quorum_not_met"
+  | "checkpoint_rollback"
+  | "checkpoint_fork"
+  | "consistency_proof_invalid"
+  | "tx_not_found"
+  | "tx_not_committed"
+  | "receipt_malformed"
+  | "proof_tree_size_mismatch"
+  | "leaf_malformed"
+  | "leaf_tx_mismatch"
+  | "receipt_mismatch"
+  | "inclusion_proof_invalid"
+  | "tx_signature_invalid";
+
+/** A checkpoint that passed verification. */
+export interface VerifiedCheckpoint extends TrustedCheckpoint {
+  /** The trusted keys (by name) whose signatures verified. */
+  signers: string[];
+}
+
+/** The answer of a verification: `ok`, a reason code, and a sentence a person can read. */
+export interface Verdict {
+  ok: boolean;
+  reason: VerifyReason;
+  /** One or two sentences saying what was proven, or what failed and why. */
+  message: string;
+  txId?: string;
+  logIndex?: number;
+  /** Block height of the transaction. */
+  height?: number;
+  /** The outcome recorded in the log (`applied` or `rejected` by its contract). */
+  result?: Record<string, unknown>;
+  /** The checkpoint the proof was checked against, when it passed. */
+  checkpoint?: VerifiedCheckpoint;
+}
+
+/** What the light client fetches from sites; an `EdgeLedgerClient` is one. */
+export interface LightSource {
+  checkpoint(): Promise<string>;
+  consistency(from: number, to: number): Promise<{ proof: string[] }>;
+  getTx(txId: string): Promise<{ tx: Record<string, unknown>; receipt: Receipt }>;
+  proof(txId: string, options: { treeSize?: number }): Promise<ProofView>;
+}
+
+/**
+ * Everything needed to check a receipt, as served; keep it to verify later
+ * offline (see {@link LightClient.fetchBundle}).
+ */
+export interface ReceiptBundle {
+  txId: string;
+  /** The signed envelope as served by `GET /v1/txs/{txId}`. */
+  tx: Record<string, unknown>;
+  receipt: Receipt;
+  /** The inclusion proof at the checkpoint's tree size. */
+  proof: ProofView;
+  /** The signed-note checkpoint. */
+  checkpoint: string;
+}
+
+/** Options of {@link LightClient}. */
+export interface LightClientOptions {
+  /** Fetches checkpoints, proofs and receipts; needed by `verify`, optional for bundles. */
+  source?: LightSource;
+  /**
+   * The consortium's site verifier keys (`name+hash+base64key`), from
+   * configuration you trust — never from the sites being checked.
+   */
+  trustedKeys: readonly string[];
+  /** How many distinct trusted keys must sign a checkpoint (1 ≤ quorum ≤ trustedKeys.length). */
+  quorum: number;
+  /** The log's origin line (`edgeledger.local/demo`); when set, other origins are refused. */
+  origin?: string;
+  /** Where the last trusted checkpoint is kept. Default: in memory. */
+  store?: TrustStore;
+}
+
+/**
+ * Verifies receipts against a quorum of trusted site keys.
+ *
+ * @example
+ * ```ts
+ * const light = new LightClient({
+ *   source: new EdgeLedgerClient({ urls: ["http://127.0.0.1:7001"] }),
+ *   trustedKeys: ["site-a+1a2b3c4d+AW...", "site-b+...", "site-c+..."],
+ *   quorum: 2,
+ *   origin: "edgeledger.local/demo",
+ * });
+ * const verdict = await light.verify(txId);
+ * console.log(verdict.ok, verdict.reason, verdict.message);
+ * ```
+ */
+export class LightClient {
+  readonly quorum: number;
+  readonly origin: string | undefined;
+  readonly #trustedKeys: string[];
+  readonly #source: LightSource | undefined;
+  readonly #store: TrustStore;
+  #lock: Promise<unknown> = Promise.resolve();
+
+  constructor(options: LightClientOptions) {
+    this.#trustedKeys = [...options.trustedKeys];
+    const names = new Set<string>();
+    for (const key of this.#trustedKeys) {
+      try {
+        names.add(parseVerifierKey(key).name);
+      } catch (e) {
+        throw new RangeError(
+          `Cannot create light client: bad trusted key ${key}: ${(e as Error).message}`,
+        );
+      }
+    }
+    if (!Number.isInteger(options.quorum) || options.quorum < 1 || options.quorum > names.size) {
+      throw new RangeError(
+        `Cannot create light client: quorum must be in [1, ${names.size}] (distinct trusted names)`,
+      );
+    }
+    this.quorum = options.quorum;
+    this.origin = options.origin;
+    this.#source = options.source;
+    this.#store = options.store ?? new MemoryTrustStore();
+  }
+
+  /**
+   * The last checkpoint this client trusts, if any.
+   *
+   * @example
+   * ```ts
+   * const trusted = await light.trusted(); // { size, rootHash, height, ... } or undefined
+   * ```
+   */
+  trusted(): Promise<TrustedCheckpoint | undefined> {
+    return this.#store.load();
+  }
+
+  /**
+   * Fetches the latest checkpoint, verifies it (quorum, origin, consistency
+   * with the trusted one) and, when it is newer, trusts it. The verdict's
+   * `checkpoint` is the verified checkpoint.
+   *
+   * @example
+   * ```ts
+   * const { ok, reason, checkpoint } = await light.updateCheckpoint();
+   * ```
+   */
+  async updateCheckpoint(): Promise<Verdict> {
+    const source = this.#requireSource("updateCheckpoint");
+    let note: string;
+    try {
+      note = await source.checkpoint();
+    } catch (e) {
+      return unavailable(e, "the latest checkpoint");
+    }
+    const accepted = await this.#locked(() => this.#acceptCheckpoint(note, source, false));
+    if ("reason" in accepted) return accepted;
+    return {
+      ok: true,
+      reason: "ok",
+      message: `Checkpoint of ${accepted.size} transactions at height ${accepted.height} is ` +
+        `signed by ${describeSigners(accepted.signers, this.quorum)}` +
+        `${accepted.previous}.`,
+      checkpoint: stripPrevious(accepted),
+    };
+  }
+
+  /**
+   * Proves that transaction `txId` is in the ledger: fetches the latest
+   * checkpoint, the transaction and its inclusion proof at the checkpoint's
+   * size, and checks them all (see the module documentation). Never throws
+   * for what sites send; a site that cannot be reached gives `unavailable`.
+   *
+   * @example
+   * ```ts
+   * const v = await light.verify(txId);
+   * if (!v.ok) console.error(v.reason, v.message);
+   * ```
+   */
+  async verify(txId: string): Promise<Verdict> {
+    const source = this.#requireSource("verify");
+    let note: string;
+    try {
+      note = await source.checkpoint();
+    } catch (e) {
+      return unavailable(e, "the latest checkpoint", txId);
+    }
+    // The checkpoint first: a lie there is the one to report, and the proof
+    // is then requested at the size this client has verified.
+    const accepted = await this.#locked(() => this.#acceptCheckpoint(note, source, false));
+    if ("reason" in accepted) return { ...accepted, txId };
+    const bundle = await this.#fetchProof(source, txId, note, accepted.size);
+    if ("reason" in bundle) return bundle;
+    return this.#checkReceipt(bundle, accepted);
+  }
+
+  /**
+   * Fetches what proves `txId` (checkpoint, envelope, receipt, proof at the
+   * checkpoint's size) without verifying it; store it and verify it later
+   * with {@link LightClient.verifyBundle}, e.g. offline. A failed fetch is a
+   * verdict (`unavailable`, `tx_not_found`, `tx_not_committed`, ...).
+   *
+   * @example
+   * ```ts
+   * const bundle = await light.fetchBundle(txId);
+   * if (!("reason" in bundle)) await Deno.writeTextFile("receipt.json", JSON.stringify(bundle));
+   * ```
+   */
+  async fetchBundle(txId: string): Promise<ReceiptBundle | Verdict> {
+    const source = this.#requireSource("fetchBundle");
+    let checkpoint: string;
+    try {
+      checkpoint = await source.checkpoint();
+    } catch (e) {
+      return unavailable(e, "the latest checkpoint", txId);
+    }
+    let size: number;
+    try {
+      size = parseCheckpoint(parseNote(checkpoint).text).size;
+    } catch (e) {
+      return fail("checkpoint_malformed", `the checkpoint does not parse: ${errorText(e)}`, txId);
+    }
+    return await this.#fetchProof(source, txId, checkpoint, size);
+  }
+
+  /**
+   * Verifies a bundle from {@link LightClient.fetchBundle}. Its checkpoint
+   * may be older than the trusted one (a receipt kept for later), in which
+   * case it must be provably a prefix of the trusted tree: that needs a
+   * `source` for the consistency proof; without one it is refused as
+   * `consistency_proof_invalid`.
+   *
+   * @example
+   * ```ts
+   * const verdict = await light.verifyBundle(JSON.parse(await Deno.readTextFile("receipt.json")));
+   * ```
+   */
+  verifyBundle(bundle: ReceiptBundle): Promise<Verdict> {
+    return this.#verifyBundle(bundle, true);
+  }
+
+  // ---- internals --------------------------------------------------------
+
+  async #fetchProof(
+    source: LightSource,
+    txId: string,
+    checkpoint: string,
+    size: number,
+  ): Promise<ReceiptBundle | Verdict> {
+    let view;
+    try {
+      view = await source.getTx(txId);
+    } catch (e) {
+      if (e instanceof RejectedError && e.slug === "not_found") {
+        return fail("tx_not_found", "the site does not know this transaction", txId);
+      }
+      return unavailable(e, "the transaction", txId);
+    }
+    if (view.receipt.status !== "committed") {
+      return fail(
+        "tx_not_committed",
+        `the transaction is ${view.receipt.status}, not yet in a block`,
+        txId,
+      );
+    }
+    if (size === 0) {
+      return fail("tx_not_committed", "the checkpoint covers an empty log", txId);
+    }
+    let proof: ProofView;
+    try {
+      proof = await source.proof(txId, { treeSize: size });
+    } catch (e) {
+      if (e instanceof RejectedError && e.slug === "proof_unavailable") {
+        return fail(
+          "tx_not_committed",
+          `the checkpoint (size ${size}) does not cover the transaction yet: ${e.message}`,
+          txId,
+        );
+      }
+      return unavailable(e, "the inclusion proof", txId);
+    }
+    return { txId, tx: view.tx, receipt: view.receipt, proof, checkpoint };
+  }
+
+  async #verifyBundle(bundle: ReceiptBundle, allowOlder: boolean): Promise<Verdict> {
+    const accepted = await this.#locked(() =>
+      this.#acceptCheckpoint(bundle.checkpoint, this.#source, allowOlder)
+    );
+    if ("reason" in accepted) return { ...accepted, txId: bundle.txId };
+    return this.#checkReceipt(bundle, accepted);
+  }
+
+  /** Checks the receipt, leaf and inclusion proof of `bundle` against an accepted checkpoint. */
+  async #checkReceipt(
+    bundle: ReceiptBundle,
+    accepted: VerifiedCheckpoint & { previous: string },
+  ): Promise<Verdict> {
+    const { txId } = bundle;
+    const cp = stripPrevious(accepted);
+    const receipt = bundle.receipt;
+    if (receipt?.status !== "committed") {
+      return fail("tx_not_committed", `the receipt says ${receipt?.status}`, txId);
+    }
+    if (
+      !Number.isSafeInteger(receipt.logIndex) || !Number.isSafeInteger(receipt.height) ||
+      receipt.result === undefined || receipt.txId !== txId
+    ) {
+      return fail(
+        "receipt_malformed",
+        "the committed receipt lacks its txId, logIndex, height or result",
+        txId,
+      );
+    }
+    const proof = bundle.proof;
+    if (proof?.treeSize !== cp.size) {
+      return fail(
+        "proof_tree_size_mismatch",
+        `the proof is for a tree of ${proof?.treeSize} transactions, the checkpoint has ${cp.size}`,
+        txId,
+      );
+    }
+    if (proof.logIndex !== receipt.logIndex) {
+      return fail(
+        "receipt_mismatch",
+        `the receipt says log index ${receipt.logIndex}, the proof ${proof.logIndex}`,
+        txId,
+      );
+    }
+    if (receipt.height! > cp.height) {
+      return fail(
+        "receipt_mismatch",
+        `the receipt's block ${receipt.height} is after the checkpoint's block ${cp.height}, ` +
+          `yet its log index ${proof.logIndex} is inside the checkpoint`,
+        txId,
+      );
+    }
+    // The leaf: canonical JSON of exactly {tx, result}.
+    let leafBytes: Uint8Array;
+    let leaf: { tx: Envelope; result: Record<string, unknown> };
+    try {
+      leafBytes = base64urlDecode(proof.leaf);
+      const text = utf8Decode(leafBytes);
+      const parsed = JSON.parse(text);
+      if (
+        typeof parsed !== "object" || parsed === null || Array.isArray(parsed) ||
+        Object.keys(parsed).sort().join(",") !== "result,tx" ||
+        typeof parsed.tx !== "object" || parsed.tx === null ||
+        typeof parsed.result !== "object" || parsed.result === null
+      ) {
+        return fail(
+          "leaf_malformed",
+          'the leaf is not an object of exactly "tx" and "result"',
+          txId,
+        );
+      }
+      if (canonicalJson(parsed) !== text) {
+        return fail("leaf_malformed", "the leaf is not in canonical (RFC 8785) form", txId);
+      }
+      leaf = parsed;
+    } catch (e) {
+      return fail("leaf_malformed", `the leaf does not decode: ${errorText(e)}`, txId);
+    }
+    let leafTxId: string;
+    try {
+      leafTxId = transactionId(leaf.tx);
+    } catch (e) {
+      return fail("leaf_tx_mismatch", `the leaf's envelope has no id: ${errorText(e)}`, txId);
+    }
+    if (leafTxId !== txId) {
+      return fail("leaf_tx_mismatch", `the proven leaf holds transaction ${leafTxId}`, txId);
+    }
+    if (!sameJson(leaf.tx, bundle.tx)) {
+      return fail("receipt_mismatch", "the served envelope differs from the proven leaf's", txId);
+    }
+    if (!sameJson(leaf.result, receipt.result)) {
+      return fail("receipt_mismatch", "the receipt's result differs from the proven leaf's", txId);
+    }
+    let path: Uint8Array[];
+    try {
+      path = proof.proof.map((h) => hexDecode(h));
+    } catch (e) {
+      return fail("inclusion_proof_invalid", `a proof node is not hex: ${errorText(e)}`, txId);
+    }
+    if (
+      !verifyInclusion(leafHash(leafBytes), proof.logIndex, cp.size, path, hexDecode(cp.rootHash))
+    ) {
+      return fail(
+        "inclusion_proof_invalid",
+        `the inclusion proof of log index ${proof.logIndex} does not lead to the checkpoint's ` +
+          `root in a tree of ${cp.size}`,
+        txId,
+      );
+    }
+    const signatures = await verifyEnvelopeSignatures(leaf.tx);
+    if (!signatures.ok) {
+      return fail("tx_signature_invalid", signatures.reason, txId);
+    }
+    const status = leaf.result.status === "applied"
+      ? "applied"
+      : `rejected by its contract (${String(leaf.result.code ?? "no code")})`;
+    return {
+      ok: true,
+      reason: "ok",
+      message: `Transaction ${txId} is in ledger ${cp.origin} at log index ${proof.logIndex} ` +
+        `(block ${receipt.height}), ${status}. Proven against the checkpoint of ` +
+        `${cp.size} transactions at height ${cp.height}, signed by ` +
+        `${describeSigners(cp.signers, this.quorum)}${accepted.previous}.`,
+      txId,
+      logIndex: proof.logIndex,
+      height: receipt.height,
+      result: leaf.result,
+      checkpoint: cp,
+    };
+  }
+
+  /**
+   * Verifies `note` as a checkpoint and, when it is newer than the trusted
+   * one, trusts it. Requires the caller to hold the lock.
+   */
+  async #acceptCheckpoint(
+    note: string,
+    source: LightSource | undefined,
+    allowOlder: boolean,
+  ): Promise<(VerifiedCheckpoint & { previous: string }) | Verdict> {
+    let body;
+    try {
+      body = parseCheckpoint(parseNote(note).text);
+    } catch (e) {
+      return fail("checkpoint_malformed", `the checkpoint does not parse: ${errorText(e)}`);
+    }
+    if (this.origin !== undefined && body.origin !== this.origin) {
+      return fail(
+        "checkpoint_origin_mismatch",
+        `the checkpoint is for log "${body.origin}", not "${this.origin}"`,
+      );
+    }
+    const signers = verifyNote(note, this.#trustedKeys);
+    if (signers.length < this.quorum) {
+      return fail(
+        "checkpoint_quorum_not_met",
+        `the checkpoint is validly signed by ${signers.length} trusted site(s)` +
+          `${signers.length ? ` (${signers.join(", ")})` : ""}, fewer than the quorum of ` +
+          `${this.quorum}`,
+      );
+    }
+    const cp: VerifiedCheckpoint = {
+      origin: body.origin,
+      size: body.size,
+      rootHash: hexEncode(body.rootHash),
+      height: body.height,
+      blockHash: body.blockHash,
+      note,
+      signers,
+    };
+    const trusted = await this.#store.load();
+    if (trusted === undefined) {
+      await this.#store.save(stripSigners(cp));
+      return { ...cp, previous: "; it is the first checkpoint this client trusts" };
+    }
+    if (trusted.origin !== cp.origin) {
+      return fail(
+        "checkpoint_origin_mismatch",
+        `the checkpoint is for log "${cp.origin}", the trusted one for "${trusted.origin}"`,
+      );
+    }
+    const older = cp.size < trusted.size ||
+      (cp.size === trusted.size && cp.height < trusted.height);
+    if (older && !allowOlder) {
+      return fail(
+        "checkpoint_rollback",
+        `the site served a checkpoint of size ${cp.size} at height ${cp.height}, older than the ` +
+          `trusted one of size ${trusted.size} at height ${trusted.height}: stale or rolled back`,
+      );
+    }
+    if (cp.height === trusted.height && cp.blockHash !== trusted.blockHash) {
+      return fail(
+        "checkpoint_fork",
+        `the checkpoint names block ${cp.blockHash} at height ${cp.height}, the trusted one ` +
+          `${trusted.blockHash}: a forked history`,
+      );
+    }
+    if (cp.size === trusted.size) {
+      if (cp.rootHash !== trusted.rootHash) {
+        return fail(
+          "checkpoint_fork",
+          `the checkpoint has root ${cp.rootHash} for size ${cp.size}, the trusted one ` +
+            `${trusted.rootHash}: a forked history`,
+        );
+      }
+      if (cp.height > trusted.height) await this.#store.save(stripSigners(cp));
+      return { ...cp, previous: "; it matches the trusted checkpoint's tree" };
+    }
+    // Different sizes: the smaller tree must be a prefix of the larger.
+    const [small, large] = cp.size < trusted.size ? [cp, trusted] : [trusted, cp];
+    let proof: Uint8Array[] = [];
+    if (small.size > 0) {
+      if (source === undefined) {
+        return fail(
+          "consistency_proof_invalid",
+          `no source to fetch a consistency proof from size ${small.size} to ${large.size}`,
+        );
+      }
+      try {
+        proof = (await source.consistency(small.size, large.size)).proof.map((h) => hexDecode(h));
+      } catch (e) {
+        if (e instanceof EdgeLedgerError && !(e instanceof RejectedError)) {
+          return unavailable(e, "a consistency proof");
+        }
+        return fail(
+          "consistency_proof_invalid",
+          `no valid consistency proof from size ${small.size} to ${large.size}: ${errorText(e)}`,
+        );
+      }
+    }
+    if (
+      !verifyConsistency(
+        small.size,
+        large.size,
+        proof,
+        hexDecode(small.rootHash),
+        hexDecode(large.rootHash),
+      )
+    ) {
+      return fail(
+        "consistency_proof_invalid",
+        `the tree of size ${large.size} is not provably an extension of the tree of size ` +
+          `${small.size}: a forked or rewritten history`,
+      );
+    }
+    if (cp.size > trusted.size) {
+      await this.#store.save(stripSigners(cp));
+      return {
+        ...cp,
+        previous: `; it extends the previously trusted checkpoint of size ${trusted.size}`,
+      };
+    }
+    return {
+      ...cp,
+      previous: `; it is a prefix of the trusted checkpoint of size ${trusted.size}`,
+    };
+  }
+
+  #requireSource(method: string): LightSource {
+    if (this.#source === undefined) {
+      throw new TypeError(`Cannot call ${method}: the light client was created without a source`);
+    }
+    return this.#source;
+  }
+
+  #locked<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(fn, fn);
+    this.#lock = run.catch(() => {});
+    return run;
+  }
+}
+
+function fail(reason: VerifyReason, why: string, txId?: string): Verdict {
+  const subject = txId === undefined ? "the checkpoint" : `transaction ${txId}`;
+  return { ok: false, reason, message: `Cannot verify ${subject}: ${why}.`, txId };
+}
+
+function unavailable(e: unknown, what: string, txId?: string): Verdict {
+  if (!(e instanceof EdgeLedgerError) && !(e instanceof TypeError)) {
+    // Not an operating failure of the network: a bug; let it surface.
+    throw e;
+  }
+  if (e instanceof ServerError && e.status >= 200 && e.status < 300) {
+    return fail(
+      "response_malformed",
+      `the site's answer for ${what} is malformed: ${e.message}`,
+      txId,
+    );
+  }
+  return fail("unavailable", `cannot fetch ${what}: ${errorText(e)}`, txId);
+}
+
+function describeSigners(signers: string[], quorum: number): string {
+  return `${signers.length} trusted site(s) (${signers.join(", ")}; quorum ${quorum})`;
+}
+
+function stripSigners(cp: VerifiedCheckpoint): TrustedCheckpoint {
+  const { signers: _signers, ...rest } = cp;
+  return rest;
+}
+
+function stripPrevious(cp: VerifiedCheckpoint & { previous: string }): VerifiedCheckpoint {
+  const { previous: _previous, ...rest } = cp;
+  return rest;
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  try {
+    return canonicalJson(a) === canonicalJson(b);
+  } catch {
+    return false;
+  }
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,20 @@
+/**
+ * The light client (DESIGN §2, §7): verifies receipts trusting no single
+ * site — inclusion proof against a checkpoint, the checkpoint's signatures
+ * against a quorum of configured site keys, and consistency with the last
+ * checkpoint it trusted. `./file_trust_store.ts` (Deno/Node) keeps that
+ * checkpoint in a file and is not re-exported here, so browsers never load
+ * `node:fs`.
+ *
+ * @example
+ * ```ts
+ * import { LightClient } from "./mod.ts";
+ * const light = new LightClient({ source: client, trustedKeys, quorum: 2 });
+ * console.log((await light.verify(txId)).message);
+ * ```
+ *
+ * @module
+ */
+
+export * from "./light_client.ts";
+export * from "./trust_store.ts";
