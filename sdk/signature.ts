@@ -25,8 +25,10 @@
  * equation. The cofactorless equation implies the cofactored one (multiply
  * both sides by 8), so a `true` from the fast path is a `true` from the
  * reference; a `false` from the fast path is never trusted (we then ask the
- * reference). For P-256 ECDSA there is a single verification equation, and
- * the fast path is again only trusted when it says `true`.
+ * reference). For P-256 ECDSA there is a single verification equation; the
+ * pre-checks establish 1 ≤ r, s < n (so no implementation can reduce an
+ * out-of-range scalar into a valid one), and the fast path is again only
+ * trusted when it says `true`.
  *
  * @module
  */
@@ -41,6 +43,9 @@ import { hexEncode } from "./encoding.ts";
 const ED25519_P = (1n << 255n) - 19n;
 /** Ed25519 group order L = 2^252 + 27742317777372353535851937790883648493. */
 const ED25519_L = (1n << 252n) + 27742317777372353535851937790883648493n;
+
+/** P-256 group order n. */
+const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
 
 /** Maximum number of imported WebCrypto keys kept per algorithm. */
 export const VERIFY_KEY_CACHE_ENTRIES_MAX = 1024;
@@ -205,6 +210,23 @@ export function isCanonicalEd25519Encoding(enc: Uint8Array): boolean {
   return true;
 }
 
+function bytesToBigIntBE(b: Uint8Array): bigint {
+  let n = 0n;
+  for (let i = 0; i < b.length; i++) n = (n << 8n) | BigInt(b[i]);
+  return n;
+}
+
+/**
+ * True iff both halves of a P1363 `r||s` are in [1, n−1], as the reference
+ * requires; a WebCrypto implementation that reduced them mod n would
+ * otherwise accept a second encoding of a valid signature.
+ */
+function isP256ScalarPairInRange(signature: Uint8Array): boolean {
+  const r = bytesToBigIntBE(signature.subarray(0, 32));
+  const s = bytesToBigIntBE(signature.subarray(32, 64));
+  return r > 0n && r < P256_N && s > 0n && s < P256_N;
+}
+
 /** True iff the 32-byte little-endian scalar is < L. */
 function isReducedScalar(s: Uint8Array): boolean {
   return bytesToBigIntLE(s) < ED25519_L;
@@ -298,6 +320,7 @@ async function verifyP256Fast(
 ): Promise<boolean> {
   const reference = () => verifySignatureReference("p256", publicKey, message, signature);
   if ((publicKey.length !== 33 && publicKey.length !== 65) || signature.length !== 64) return false;
+  if (!isP256ScalarPairInRange(signature)) return reference();
   const key = await p256Key(publicKey);
   if (key === null) return reference();
   let fast = false;
@@ -380,7 +403,7 @@ export async function verifySignatureFastOnly(
       if (key === null) return null;
       return await subtle()!.verify("Ed25519", key, buf(signature), buf(message));
     }
-    if (!await p256FastAvailable()) return null;
+    if (!await p256FastAvailable() || !isP256ScalarPairInRange(signature)) return null;
     const key = await p256Key(publicKey);
     if (key === null) return null;
     return await subtle()!.verify(

@@ -413,6 +413,24 @@ for (const [alg, curve] of [["p256", p256], ["secp256k1", secp256k1]] as const) 
   });
 }
 
+Deno.test("verifySignature() P-256 fast path is not consulted for r or s outside [1, n-1]", async () => {
+  const kp = generateKeyPair("p256");
+  const msg = new Uint8Array([3]);
+  const sig = signSync(kp, msg);
+  const n = p256.Point.Fn.ORDER;
+  const be32 = (x: bigint) => hexDecode(x.toString(16).padStart(64, "0"));
+  for (
+    const bad of [
+      concatBytes(be32(n + 1n), sig.subarray(32)),
+      concatBytes(sig.subarray(0, 32), be32(n + 1n)),
+      concatBytes(sig.subarray(0, 32), be32(0n)),
+    ]
+  ) {
+    assert.equal(await verifySignatureFastOnly("p256", kp.publicKey, msg, bad), null);
+    assert.equal(await verifySignature("p256", kp.publicKey, msg, bad), false);
+  }
+});
+
 Deno.test("verifySignature() P-256 fast path agrees with the reference on 300 signatures and flips", async () => {
   for (let i = 0; i < 300; i++) {
     const kp = generateKeyPair("p256");
