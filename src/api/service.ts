@@ -161,6 +161,22 @@ export interface LedgerService {
   /** Re-verifies the whole chain from the database. */
   integrity(): Promise<IntegrityReport>;
   /**
+   * One key of contract state (the read model of built-in kinds), parsed
+   * JSON, or undefined when absent.
+   */
+  stateGet(ns: string, key: string, consistency: Consistency): Promise<unknown | undefined>;
+  /**
+   * Contract state entries of `ns` whose key starts with `prefix`, strictly
+   * after `after` when given, ascending by key, at most `limit`
+   * (`1 <= limit <= 1000`).
+   */
+  stateRange(
+    ns: string,
+    prefix: string,
+    options: { limit: number; after?: string },
+    consistency: Consistency,
+  ): Promise<Array<{ key: string; value: unknown }>>;
+  /**
    * Calls `onBlock` for every committed block with height `> afterHeight`,
    * first from storage (catch-up) then live, in height order, until the
    * returned function is called. At most `bufferBlocksMax` live blocks are

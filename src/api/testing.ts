@@ -103,6 +103,8 @@ export class FakeLedgerService implements LedgerService {
   readonly pending: string[] = [];
   /** Live subscriptions; one leaves on unsubscribe or when ended. */
   readonly subscribers = new Set<Subscriber>();
+  /** Contract state served by `stateGet`/`stateRange`, keyed `ns\u0000key`. */
+  readonly state = new Map<string, unknown>();
   /** What `sites()` answers. */
   readonly sitesList: SiteView[] = [
     {
@@ -347,6 +349,27 @@ export class FakeLedgerService implements LedgerService {
       txsChecked: this.log.length,
       durationMs: 1,
     };
+  }
+
+  async stateGet(ns: string, key: string, _c: Consistency): Promise<unknown | undefined> {
+    await this.#record("stateGet", [ns, key]);
+    return this.state.get(`${ns}\u0000${key}`);
+  }
+
+  async stateRange(
+    ns: string,
+    prefix: string,
+    options: { limit: number; after?: string },
+    _c: Consistency,
+  ): Promise<Array<{ key: string; value: unknown }>> {
+    await this.#record("stateRange", [ns, prefix, options]);
+    const head = `${ns}\u0000`;
+    return [...this.state.entries()]
+      .filter(([k]) => k.startsWith(head + prefix))
+      .map(([k, value]) => ({ key: k.slice(head.length), value }))
+      .filter((e) => options.after === undefined || e.key > options.after)
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+      .slice(0, options.limit);
   }
 
   subscribe(

@@ -590,6 +590,23 @@ export class Site implements LedgerService {
     return await checkIntegrity(this.#store, this.#genesis);
   }
 
+  async stateGet(ns: string, key: string, _c: Consistency): Promise<unknown | undefined> {
+    const values = await this.#store.stateValues([{ ns, key }]);
+    const v = values.get(`${ns}\u0000${key}`);
+    return v === undefined ? undefined : JSON.parse(v);
+  }
+
+  async stateRange(
+    ns: string,
+    prefix: string,
+    options: { limit: number; after?: string },
+    _c: Consistency,
+  ): Promise<Array<{ key: string; value: unknown }>> {
+    const limit = Math.max(1, Math.min(1000, Math.trunc(options.limit)));
+    const rows = await this.#store.stateRange(ns, prefix, limit, options.after);
+    return rows.map((r) => ({ key: r.key, value: JSON.parse(r.value) }));
+  }
+
   subscribe(
     afterHeight: number,
     onBlock: (event: BlockEvent) => void | Promise<void>,
