@@ -5,7 +5,7 @@ import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { sha512 } from "@noble/hashes/sha2.js";
 import type { Algorithm } from "./did_key.ts";
 import { concatBytes, hexDecode } from "./encoding.ts";
-import { generateKeyPair, signSync } from "./keys.ts";
+import { generateKeyPair, keyPairFromSecret, signSync } from "./keys.ts";
 import {
   fastPathSupport,
   isCanonicalEd25519Encoding,
@@ -107,6 +107,35 @@ async function assertAgrees(
 Deno.test("verifySignature(): WebCrypto fast paths exist on this platform", async () => {
   const support = await fastPathSupport();
   assert.ok(support.ed25519 && support.p256, JSON.stringify(support));
+});
+
+Deno.test("Ed25519 signing and both verification paths reproduce RFC 8032 §7.1 TEST 1 and TEST 2", async () => {
+  const vectors = [
+    [
+      "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+      "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+      "",
+      "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+    ],
+    [
+      "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+      "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+      "72",
+      "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+    ],
+  ];
+  for (const [sk, pk, msgHex, sigHex] of vectors) {
+    const kp = keyPairFromSecret("ed25519", hexDecode(sk));
+    const msg = hexDecode(msgHex);
+    assert.deepEqual(kp.publicKey, hexDecode(pk));
+    assert.deepEqual(signSync(kp, msg), hexDecode(sigHex));
+    assert.equal(verifySignatureReference("ed25519", kp.publicKey, msg, hexDecode(sigHex)), true);
+    assert.equal(
+      await verifySignatureFastOnly("ed25519", kp.publicKey, msg, hexDecode(sigHex)),
+      true,
+    );
+    assert.equal(await verifySignature("ed25519", kp.publicKey, msg, hexDecode(sigHex)), true);
+  }
 });
 
 Deno.test("verifySignature() Ed25519 fast path agrees with the reference on 2000 valid signatures and 1000 bit flips", async () => {
