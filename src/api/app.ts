@@ -29,6 +29,7 @@ import {
   streamEvents,
   submitTxs,
 } from "../../sdk/api/routes.ts";
+import { CONTRACT_ROUTES } from "./contract_routes/mod.ts";
 import { createHttpMetrics, requestSizeLimit, requireJsonBody } from "./middleware.ts";
 import {
   knownProblem,
@@ -60,7 +61,8 @@ export interface AppOptions {
 /** `Cache-Control` of answers that never change (blocks, proofs at a given size). */
 export const CACHE_IMMUTABLE = "public, max-age=31536000, immutable";
 
-type Env = { Variables: RequestIdVariables };
+/** Hono environment of the API: the request id middleware's variables. */
+export type Env = { Variables: RequestIdVariables };
 
 const REQUEST_BYTES_MAX_DEFAULT = 1024 * 1024;
 
@@ -318,6 +320,9 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
       ].join("\n");
       return c.body(httpMetrics.render() + events + (options.metrics?.() ?? ""));
     });
+
+  // Read routes of the built-in contracts (identity, assets, custody, ...).
+  for (const register of CONTRACT_ROUTES) register(routes as unknown as OpenAPIHono<Env>, service);
 
   return routes;
 }
