@@ -103,7 +103,19 @@ export function siteProcess(configPath: string): SiteProcess {
       try {
         child.kill("SIGTERM");
       } catch { /* already gone */ }
+      // A clean stop may wait on open event streams; do not wait forever.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const killed = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          try {
+            child?.kill("SIGKILL");
+          } catch { /* already gone */ }
+          resolve();
+        }, 5000);
+      });
+      await Promise.race([status, killed]);
       await status;
+      clearTimeout(timer);
       child = undefined;
     },
   };

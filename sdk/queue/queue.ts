@@ -9,7 +9,8 @@
  *   signed transaction twice keeps one entry, and a resubmission after a
  *   lost answer is the same transaction at the site (idempotent by id).
  * - **Nothing lost silently.** An entry leaves the queue only when a site
- *   accepted it (`delivered`), refused it for good (`rejected`), it expired
+ *   committed it (`delivered`; by default the queue waits for commit, so a
+ *   site that crashes before committing what it admitted loses nothing), refused it for good (`rejected`), it expired
  *   (`expired`), or the drop policy dropped it (`dropped`) — each reported by
  *   a callback and in the returned lists.
  * - **Bounded.** At most `sizeMax` entries; when full, `"reject-new"` refuses
@@ -34,7 +35,10 @@ import { MemoryQueueStore, type QueuedTx, type QueueStore } from "./store.ts";
 
 /** What the queue needs from a client: {@link EdgeLedgerClient} provides it. */
 export interface Submitter {
-  submit(envelopes: readonly Envelope[], options?: { signal?: AbortSignal }): Promise<Receipt[]>;
+  submit(
+    envelopes: readonly Envelope[],
+    options?: { signal?: AbortSignal; wait?: "commit"; waitTimeoutMs?: number },
+  ): Promise<Receipt[]>;
 }
 
 /** What happens when the queue is full. */
@@ -52,6 +56,16 @@ export interface OfflineQueueOptions {
   dropPolicy?: DropPolicy;
   /** Entries per submission while draining (1–1000). Default 100. */
   batchTxsMax?: number;
+  /**
+   * When an entry counts as delivered and leaves the queue:
+   * `"committed"` (default) — drain submits with `wait=commit` and keeps an
+   * entry until a site reports it committed, so a site that crashes with
+   * admitted-but-uncommitted transactions loses nothing; `"admitted"` —
+   * as soon as a site admits it (faster, trusts the site's durability).
+   */
+  deliveredWhen?: "committed" | "admitted";
+  /** With `deliveredWhen: "committed"`, how long a site waits for commit per batch, in milliseconds. Default 10000. */
+  commitWaitMs?: number;
   /** The clock, in milliseconds since the epoch. Default `Date.now`. */
   now?: () => number;
   /** Called with entries that expired before a site accepted them. */
@@ -64,7 +78,10 @@ export interface OfflineQueueOptions {
   onRejected?: (rejected: Rejected[]) => void;
 }
 
-/** An entry a site accepted (`pending` or `committed`; also a `duplicate` refusal, which means already in). */
+/**
+ * An entry a site took: `committed` (or, with `deliveredWhen: "admitted"`,
+ * `pending`); a `duplicate` refusal also counts, since it means "already in".
+ */
 export interface Delivered {
   entry: QueuedTx;
   receipt: Receipt;
@@ -148,6 +165,8 @@ export class OfflineQueue {
   readonly #submitter: Submitter;
   readonly #store: QueueStore;
   readonly #batchTxsMax: number;
+  readonly #deliveredWhen: "committed" | "admitted";
+  readonly #commitWaitMs: number;
   readonly #now: () => number;
   readonly #options: OfflineQueueOptions;
   /** A mirror of the store, loaded once; every change goes to the store first. */
@@ -163,6 +182,8 @@ export class OfflineQueue {
     this.sizeMax = options.sizeMax ?? 1000;
     this.dropPolicy = options.dropPolicy ?? "reject-new";
     this.#batchTxsMax = options.batchTxsMax ?? 100;
+    this.#deliveredWhen = options.deliveredWhen ?? "committed";
+    this.#commitWaitMs = options.commitWaitMs ?? 10_000;
     this.#now = options.now ?? Date.now;
     if (!Number.isInteger(this.sizeMax) || this.sizeMax < 1) {
       throw new RangeError("Cannot create queue: sizeMax must be an integer >= 1");
@@ -243,7 +264,10 @@ export class OfflineQueue {
       return { ...queued, error: report.error };
     }
     try {
-      const [receipt] = await this.#submitter.submit([envelope], options);
+      const [receipt] = await this.#submitter.submit(
+        [envelope],
+        this.#submitOptions(options.signal),
+      );
       const outcome = this.#classify(receipt);
       if (outcome === "delivered") return { txId, status: "submitted", receipt };
       if (outcome === "transient") {
@@ -392,7 +416,10 @@ export class OfflineQueue {
       if (batch.length === 0) break;
       let receipts: Receipt[];
       try {
-        receipts = await this.#submitter.submit(batch.map((e) => e.envelope), { signal });
+        receipts = await this.#submitter.submit(
+          batch.map((e) => e.envelope),
+          this.#submitOptions(signal),
+        );
       } catch (e) {
         if (isTransient(e)) {
           report.error = e as EdgeLedgerError;
@@ -404,7 +431,9 @@ export class OfflineQueue {
           let stop = false;
           for (const entry of batch) {
             try {
-              receipts.push(...await this.#submitter.submit([entry.envelope], { signal }));
+              receipts.push(
+                ...await this.#submitter.submit([entry.envelope], this.#submitOptions(signal)),
+              );
             } catch (inner) {
               if (isTransient(inner)) {
                 report.error = inner as EdgeLedgerError;
@@ -456,7 +485,9 @@ export class OfflineQueue {
       if (outcome === "transient") {
         stop = true;
         report.error ??= new ServerError(
-          `Cannot submit transaction ${entry.txId}: ${receipt.problem?.detail ?? "site busy"}`,
+          receipt.status === "pending"
+            ? `Cannot confirm transaction ${entry.txId}: admitted but not committed yet`
+            : `Cannot submit transaction ${entry.txId}: ${receipt.problem?.detail ?? "site busy"}`,
           { status: receipt.problem?.status ?? 503 },
         );
         continue;
@@ -476,8 +507,18 @@ export class OfflineQueue {
     return stop ? "stop" : "continue";
   }
 
+  #submitOptions(signal?: AbortSignal) {
+    return this.#deliveredWhen === "committed"
+      ? { signal, wait: "commit" as const, waitTimeoutMs: this.#commitWaitMs }
+      : { signal };
+  }
+
   #classify(receipt: Receipt): "delivered" | "expired" | "rejected" | "transient" {
-    if (receipt.status !== "refused") return "delivered";
+    if (receipt.status === "committed") return "delivered";
+    if (receipt.status === "pending") {
+      // Admitted but not committed within the wait: keep it; resubmitting is idempotent.
+      return this.#deliveredWhen === "admitted" ? "delivered" : "transient";
+    }
     const slug = problemSlug(receipt.problem?.type ?? "");
     if (slug === "duplicate") return "delivered";
     if (slug === "expired") return "expired";

@@ -26,7 +26,9 @@ class FakeSite implements Submitter {
   received: string[] = [];
   refuse = new Map<string, string>();
   batches: number[] = [];
-  submit(envelopes: readonly Envelope[]): Promise<Receipt[]> {
+  /** Answer `pending` even when asked to wait for commit. */
+  slow = false;
+  submit(envelopes: readonly Envelope[], options?: { wait?: "commit" }): Promise<Receipt[]> {
     if (this.down) return Promise.reject(new NetworkError("Cannot reach http://site: refused"));
     this.batches.push(envelopes.length);
     return Promise.resolve(envelopes.map((e) => {
@@ -46,6 +48,15 @@ class FakeSite implements Submitter {
       }
       const duplicate = this.received.includes(txId);
       if (!duplicate) this.received.push(txId);
+      if (options?.wait === "commit" && !this.slow) {
+        return {
+          txId,
+          status: "committed" as const,
+          height: 1,
+          logIndex: 0,
+          result: { status: "applied" as const },
+        };
+      }
       return { txId, status: "pending" as const };
     }));
   }
@@ -256,4 +267,27 @@ Deno.test("queue: start() drains in the background once the site is back", async
   } finally {
     queue.stop();
   }
+});
+
+Deno.test("queue: an entry admitted but not committed within the wait stays queued (deliveredWhen committed)", async () => {
+  const site = new FakeSite();
+  site.slow = true;
+  const queue = new OfflineQueue({ submitter: site });
+  const e = await envelope(1);
+  await queue.enqueue(e);
+  const report = await queue.drain();
+  assert.equal(report.remaining, 1);
+  assert.equal(report.delivered.length, 0);
+  site.slow = false;
+  const again = await queue.drain();
+  assert.equal(again.delivered.length, 1);
+  assert.deepEqual(site.received, [transactionId(e)], "the resubmission is the same transaction");
+});
+
+Deno.test("queue: deliveredWhen admitted removes an entry once a site admits it", async () => {
+  const site = new FakeSite();
+  site.slow = true;
+  const queue = new OfflineQueue({ submitter: site, deliveredWhen: "admitted" });
+  await queue.enqueue(await envelope(1));
+  assert.equal((await queue.drain()).remaining, 0);
 });
