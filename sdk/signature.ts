@@ -188,10 +188,28 @@ function buf(b: Uint8Array): Uint8Array<ArrayBuffer> {
   return b.buffer instanceof ArrayBuffer ? b as Uint8Array<ArrayBuffer> : new Uint8Array(b);
 }
 
-function bytesToBigIntLE(b: Uint8Array): bigint {
-  let n = 0n;
-  for (let i = b.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(b[i]);
-  return n;
+/** Little-endian bytes of a 256-bit number. */
+function le32(n: bigint): Uint8Array {
+  const out = new Uint8Array(32);
+  for (let i = 0; i < 32; i++, n >>= 8n) out[i] = Number(n & 0xffn);
+  return out;
+}
+const P_LE = le32(ED25519_P);
+const P_MINUS_1_LE = le32(ED25519_P - 1n);
+const ONE_LE = le32(1n);
+const L_LE = le32(ED25519_L);
+
+/**
+ * Compares two 32-byte little-endian numbers, ignoring bit 255 of `a` (the
+ * sign bit of a point encoding) when `maskTop`. Returns −1, 0 or 1. Byte
+ * compares instead of bigints: this runs on every fast-path verification.
+ */
+function compareLE(a: Uint8Array, b: Uint8Array, maskTop: boolean): number {
+  for (let i = 31; i >= 0; i--) {
+    const x = i === 31 && maskTop ? a[i] & 0x7f : a[i];
+    if (x !== b[i]) return x < b[i] ? -1 : 1;
+  }
+  return 0;
 }
 
 /**
@@ -200,14 +218,18 @@ function bytesToBigIntLE(b: Uint8Array): bigint {
  * where x = 0). Whether y is on the curve at all is left to the verifiers.
  */
 export function isCanonicalEd25519Encoding(enc: Uint8Array): boolean {
-  if (enc.length !== 32) return false;
+  if (!(enc instanceof Uint8Array) || enc.length !== 32) return false;
+  if (compareLE(enc, P_LE, true) >= 0) return false;
   const sign = (enc[31] & 0x80) !== 0;
-  const yBytes = enc.slice();
-  yBytes[31] &= 0x7f;
-  const y = bytesToBigIntLE(yBytes);
-  if (y >= ED25519_P) return false;
-  if (sign && (y === 1n || y === ED25519_P - 1n)) return false;
+  if (sign && (compareLE(enc, ONE_LE, true) === 0 || compareLE(enc, P_MINUS_1_LE, true) === 0)) {
+    return false;
+  }
   return true;
+}
+
+/** True iff the 32-byte little-endian scalar is < L. */
+function isReducedScalar(s: Uint8Array): boolean {
+  return compareLE(s, L_LE, false) < 0;
 }
 
 function bytesToBigIntBE(b: Uint8Array): bigint {
@@ -225,11 +247,6 @@ function isP256ScalarPairInRange(signature: Uint8Array): boolean {
   const r = bytesToBigIntBE(signature.subarray(0, 32));
   const s = bytesToBigIntBE(signature.subarray(32, 64));
   return r > 0n && r < P256_N && s > 0n && s < P256_N;
-}
-
-/** True iff the 32-byte little-endian scalar is < L. */
-function isReducedScalar(s: Uint8Array): boolean {
-  return bytesToBigIntLE(s) < ED25519_L;
 }
 
 /**

@@ -4,7 +4,7 @@ import { p256 } from "@noble/curves/nist.js";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { sha512 } from "@noble/hashes/sha2.js";
 import type { Algorithm } from "./did_key.ts";
-import { concatBytes, hexDecode } from "./encoding.ts";
+import { concatBytes, hexDecode, hexEncode } from "./encoding.ts";
 import { generateKeyPair, keyPairFromSecret, signSync } from "./keys.ts";
 import {
   fastPathSupport,
@@ -500,4 +500,34 @@ Deno.test("verifySignature() keeps its key cache bounded and gives the same verd
   }
   assert.equal(await verifySignature("p256", kp.publicKey, msg, sig), true);
   assert.equal(verifyKeyCacheEntries().p256, 1);
+});
+
+Deno.test("isCanonicalEd25519Encoding() agrees with a bigint reading on edge and random encodings", () => {
+  const slow = (enc: Uint8Array) => {
+    const sign = (enc[31] & 0x80) !== 0;
+    const y = leToBig(enc) & ((1n << 255n) - 1n);
+    return y < P && !(sign && (y === 1n || y === P - 1n));
+  };
+  const edges = [0n, 1n, 2n, P - 2n, P - 1n, P, P + 1n, P + 18n, (1n << 255n) - 1n];
+  const encodings = edges.flatMap((y) => {
+    const plain = le32(y);
+    const signed = plain.slice();
+    signed[31] |= 0x80;
+    return [plain, signed];
+  });
+  for (let i = 0; i < 2000; i++) encodings.push(crypto.getRandomValues(new Uint8Array(32)));
+  for (const enc of encodings) {
+    assert.equal(isCanonicalEd25519Encoding(enc), slow(enc), hexEncode(enc));
+  }
+  assert.equal(isCanonicalEd25519Encoding(new Uint8Array(31)), false);
+});
+
+Deno.test("verifySignatureFastOnly() consults WebCrypto for S = L − 1 but not for S = L", async () => {
+  const kp = generateKeyPair("ed25519");
+  const msg = new Uint8Array([8]);
+  const sig = signSync(kp, msg);
+  const withS = (s: bigint) => concatBytes(sig.subarray(0, 32), le32(s));
+  assert.equal(await verifySignatureFastOnly("ed25519", kp.publicKey, msg, withS(L - 1n)), false);
+  assert.equal(await verifySignatureFastOnly("ed25519", kp.publicKey, msg, withS(L)), null);
+  assert.equal(await verifySignature("ed25519", kp.publicKey, msg, withS(L - 1n)), false);
 });
