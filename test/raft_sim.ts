@@ -157,6 +157,7 @@ class Simulation {
   readonly sites: Site[] = [];
   readonly ids: NodeId[] = [];
   readonly bugs: RaftTestingBugs;
+  readonly hostile: boolean;
 
   // Parameters drawn from the seed.
   readonly electionTicks: number;
@@ -208,6 +209,7 @@ class Simulation {
     const p = this.prng;
     this.bugs = opts.bugs ?? {};
     const hostile = opts.hostile === true;
+    this.hostile = hostile;
     const voters = hostile || p.chance(0.5) ? 5 : 3;
     const spare = p.chance(0.5) ? 1 : 0;
     for (let k = 0; k < voters + spare; k++) this.ids.push(`s${k + 1}`);
@@ -471,9 +473,11 @@ class Simulation {
       }
       this.#healAt = this.now + p.int(5, 20 * this.electionTicks);
     }
-    // Crashes and restarts.
+    // Crashes and restarts. A hostile run also crashes leaders on purpose,
+    // soon after they win, to leave logs half-replicated across terms.
     for (const s of this.sites) {
-      if (s.node && p.chance(this.crashRate)) {
+      const leaderHunt = this.hostile && s.node?.status().role === "leader" && p.chance(0.15);
+      if (s.node && (leaderHunt || p.chance(this.crashRate))) {
         s.node = undefined;
         s.restartAt = this.now + p.int(1, 10 * this.electionTicks);
         this.stats.crashes++;
