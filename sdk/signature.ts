@@ -379,6 +379,11 @@ export async function verifySignature(
   try {
     if (!isBytes(publicKey) || !isBytes(message) || !isBytes(signature)) return false;
     if (fastPathsEnabled) {
+      // Snapshot the inputs: the fast path awaits, and a caller mutating its
+      // buffers meanwhile must not get a verdict mixing two inputs.
+      publicKey = publicKey.slice();
+      message = message.slice();
+      signature = signature.slice();
       if (alg === "ed25519" && await ed25519FastAvailable()) {
         return await verifyEd25519Fast(publicKey, message, signature);
       }
