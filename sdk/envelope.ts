@@ -70,8 +70,7 @@ export type EnvelopeErrorCode =
   | "schema"
   | "too_large"
   | "signers_mismatch"
-  | "bad_signature"
-  | "not_fully_signed";
+  | "bad_signature";
 
 /**
  * Thrown when an envelope cannot be built, signed or parsed. `code` says
