@@ -513,3 +513,30 @@ Deno.test("raft: replication: maxBytesPerMsg bounds a batch but one oversized en
   }
   assert.equal(h.node("s2").status().commitIndex, 8);
 });
+
+Deno.test("raft: snapshot: a lost snapshot is sent again (after reportSnapshot or stalled heartbeats)", () => {
+  for (const report of [true, false]) {
+    const h = new Harness(S3);
+    h.elect("s1");
+    h.crash("s3");
+    for (let k = 0; k < 10; k++) h.propose("s1", `w${k}`);
+    h.compact("s1");
+    h.restart("s3");
+    // The first snapshot is lost on the way.
+    let dropped = false;
+    const dropFirstSnapshot = (m: Message) => {
+      if (m.type === "snapshot" && !dropped) {
+        dropped = true;
+        return false;
+      }
+      return true;
+    };
+    for (let k = 0; k < 20 && !dropped; k++) h.tick("s1", 1, dropFirstSnapshot);
+    assert.ok(dropped);
+    assert.equal(h.node("s1").status().progress!.s3.state, "snapshot");
+    if (report) h.node("s1").reportSnapshot("s3", false);
+    h.tickAll(6);
+    assert.equal(h.site("s3").snapshotsInstalled, 1, `report=${report}`);
+    assert.deepEqual(h.site("s3").applied, h.site("s1").applied);
+  }
+});

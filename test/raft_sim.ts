@@ -305,6 +305,7 @@ class Simulation {
     const bound = this.#livenessBound();
     let finalId: string | undefined;
     let finalLeader = "";
+    let caughtUp = false;
     while (true) {
       if (this.now - start > bound) {
         throw new Violation(
@@ -314,6 +315,12 @@ class Simulation {
       this.#step();
       const leader = this.#soleLeader();
       if (leader === undefined) continue;
+      // First, with no new writes, every member must catch up with the leader
+      // on its own (heartbeat-driven probing, snapshots).
+      if (!caughtUp) {
+        caughtUp = this.#caughtUp(leader);
+        if (!caughtUp) continue;
+      }
       if (finalId !== undefined && this.#converged(leader, finalId)) break;
       // A write proposed to a leader that since lost leadership may be lost; retry.
       const who = `${leader.id}/${leader.node!.status().term}`;
@@ -375,6 +382,19 @@ class Simulation {
       }
     }
     return best;
+  }
+
+  /** Whether every member holds and has applied everything the leader holds. */
+  #caughtUp(leader: Site): boolean {
+    const ls = leader.node!.status();
+    if (ls.commitIndex !== ls.lastIndex) return false;
+    for (const id of [...ls.confState.voters, ...ls.confState.learners]) {
+      const s = this.sites.find((x) => x.id === id)!;
+      if (!s.node) return false;
+      const st = s.node.status();
+      if (st.lastIndex !== ls.lastIndex || st.appliedIndex !== ls.lastIndex) return false;
+    }
+    return true;
   }
 
   #converged(leader: Site, finalId: string): boolean {

@@ -340,6 +340,22 @@ export class RaftNode {
     return true;
   }
 
+  /**
+   * Tells the leader whether sending a snapshot to `to` succeeded (the host
+   * knows when its transfer failed). On failure the leader probes again and
+   * resends when needed; on success it waits for the follower's reply. Without
+   * a report the leader falls back to probing after `stalledHeartbeatsMax`
+   * heartbeat replies. Does nothing on a non-leader or for an unknown site.
+   */
+  reportSnapshot(to: NodeId, ok: boolean): void {
+    const pr = this.#prs.get(to);
+    if (this.#role !== "leader" || !pr || pr.state !== "snapshot") return;
+    if (!ok) pr.pendingSnapshot = 0;
+    pr.becomeProbe();
+    // Wait for the follower's reply (or the next heartbeat reply) before probing.
+    pr.probeSent = true;
+  }
+
   /** Feeds a message from a peer. Requires `msg.to` to be this site. */
   step(m: Message): void {
     assert(m.to === this.id, `step: message for ${m.to} delivered to ${this.id}`);
@@ -1041,7 +1057,8 @@ export class RaftNode {
       if (pr.state !== "probe" && pr.stalledHeartbeats >= this.#stalledHeartbeatsMax) {
         pr.becomeProbe();
       }
-      this.#sendAppend(m.from, false);
+      // A probe goes out even when empty: its reply is how we learn the match.
+      this.#sendAppend(m.from, pr.state === "probe");
     } else {
       pr.stalledHeartbeats = 0;
     }
