@@ -1,0 +1,1255 @@
+/**
+ * The web explorer every site serves at `GET /` (DESIGN §6): one
+ * self-contained HTML page — inline CSS and one inline ES module, no external
+ * asset, no build step — that reads the site's own public JSON API on the
+ * same origin (`/v1/status`, `/v1/blocks`, `/v1/txs/{id}`, `/v1/txs/{id}/proof`,
+ * `/v1/checkpoint`, `/v1/sites`, `/v1/events`).
+ *
+ * What it shows: the site's status (live over Server-Sent Events, polling
+ * when the stream is down), the latest blocks, a block with its
+ * transactions, a transaction with its receipt, the co-signed checkpoint and
+ * the member sites with their verifier keys. It also lets an auditor check a
+ * receipt in the browser, trusting the site for nothing: the inclusion proof
+ * is verified per RFC 9162 §2.1.3.2 against the root of the current
+ * checkpoint, the leaf is checked to hold the transaction (its id is
+ * recomputed), and the checkpoint's Ed25519 note signatures are checked
+ * against the sites' verifier keys.
+ *
+ * Security: the page renders API data only through DOM text nodes and
+ * attributes, never `innerHTML`; links are built from validated heights and
+ * hashes, and a site URL becomes a link only when it is `http(s)`. A
+ * Content-Security-Policy `<meta>` allows exactly the page's own inline
+ * script and style (by SHA-256) and `connect-src 'self'`.
+ *
+ * @module
+ */
+
+import { base64Encode, utf8Encode } from "../../sdk/encoding.ts";
+import { sha256 } from "../../sdk/hash.ts";
+
+/** Options of {@link explorerHtml}. */
+export interface ExplorerOptions {
+  /** The page title, shown in the tab and the header; escaped. Default `"edgeledger explorer"`. */
+  title?: string;
+}
+
+const TITLE_DEFAULT = "edgeledger explorer";
+const TITLE_CHARS_MAX = 200;
+
+/**
+ * Returns the explorer page: a complete HTML document with everything
+ * inline. The result depends only on `options`, so a caller may build it
+ * once and serve it many times (`c.html(explorerHtml({ title }))`).
+ *
+ * @example
+ * ```ts
+ * const html = explorerHtml({ title: "demo ledger" });
+ * html.startsWith("<!doctype html>"); // true
+ * ```
+ */
+export function explorerHtml(options: ExplorerOptions = {}): string {
+  const title = (options.title ?? TITLE_DEFAULT).slice(0, TITLE_CHARS_MAX);
+  const t = escapeHtml(title);
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<meta name="referrer" content="no-referrer">
+<meta http-equiv="Content-Security-Policy" content="${CSP}">
+<title>${t}</title>
+<link rel="icon" href="data:,">
+<style>${CSS}</style>
+</head>
+<body>
+<a class="skip" href="#main">Skip to content</a>
+<header class="top">
+  <div class="bar">
+    <a class="brand" href="#/" id="brand">${t}</a>
+    <span id="live" class="live" role="status" aria-live="polite">Connecting…</span>
+    <form id="search" class="search" role="search" novalidate>
+      <label for="q" class="sr-only">Search by block height, block hash or transaction id</label>
+      <input id="q" name="q" type="search" inputmode="text" autocomplete="off" spellcheck="false"
+        placeholder="Block height, block hash or transaction id" aria-describedby="search-msg">
+      <button type="submit">Search</button>
+    </form>
+  </div>
+  <p id="search-msg" class="search-msg" role="status" aria-live="polite"></p>
+  <dl class="stats" id="status" aria-label="Site status">
+    <div><dt>Ledger</dt><dd id="st-ledger">…</dd></div>
+    <div><dt>Site</dt><dd id="st-site">…</dd></div>
+    <div><dt>Role</dt><dd id="st-role">…</dd></div>
+    <div><dt>Term</dt><dd id="st-term">…</dd></div>
+    <div><dt>Height</dt><dd id="st-height">…</dd></div>
+    <div><dt>Log size</dt><dd id="st-logsize">…</dd></div>
+    <div><dt>Pending</dt><dd id="st-pending">…</dd></div>
+    <div><dt>Leader</dt><dd id="st-leader">…</dd></div>
+  </dl>
+  <nav aria-label="Sections">
+    <ul>
+      <li><a href="#/" data-nav="home">Blocks</a></li>
+      <li><a href="#/checkpoint" data-nav="checkpoint">Checkpoint</a></li>
+      <li><a href="#/sites" data-nav="sites">Sites</a></li>
+    </ul>
+  </nav>
+</header>
+<main id="main" tabindex="-1">
+  <div id="view"><p class="muted">Loading…</p></div>
+  <noscript><p class="error">The explorer needs JavaScript. The JSON API is at <code>/v1/status</code>.</p></noscript>
+</main>
+<footer class="foot"><span id="st-version"></span> · API: <a href="/openapi.json">/openapi.json</a></footer>
+<script type="module">${SCRIPT}</script>
+</body>
+</html>
+`;
+}
+
+/** Escapes `&`, `<`, `>`, `"` and `'`, so `s` is safe in HTML text and quoted attributes. */
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]);
+}
+
+const HTML_ESCAPES: Record<string, string> = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "'": "&#39;",
+};
+
+// ---------------------------------------------------------------------------
+// The page's style. No backticks and no "${" below: it is a template literal.
+
+const CSS = String.raw`
+:root {
+  color-scheme: light dark;
+  --bg: #f6f7f9; --panel: #ffffff; --fg: #1b1f24; --muted: #57606a; --border: #d0d7de;
+  --accent: #0a58ca; --accent-bg: #e7f0ff; --code-bg: #eff1f4;
+  --ok: #0f6b2b; --ok-bg: #dcf7e3; --bad: #a3101f; --bad-bg: #ffe9e7;
+  --warn: #6f4600; --warn-bg: #fff4c2; --fresh: #fff7d6;
+  --mono: ui-monospace, SFMono-Regular, "SF Mono", Menlo, Consolas, "Liberation Mono", monospace;
+}
+@media (prefers-color-scheme: dark) {
+  :root {
+    --bg: #0d1117; --panel: #161b22; --fg: #e6edf3; --muted: #9ea8b3; --border: #30363d;
+    --accent: #74b9ff; --accent-bg: #132339; --code-bg: #1f252e;
+    --ok: #5fdc7a; --ok-bg: #10291a; --bad: #ff8a80; --bad-bg: #33151a;
+    --warn: #f0c04c; --warn-bg: #2e250f; --fresh: #2b2a14;
+  }
+}
+* { box-sizing: border-box; }
+html { -webkit-text-size-adjust: 100%; }
+body {
+  margin: 0; background: var(--bg); color: var(--fg);
+  font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+}
+a { color: var(--accent); text-underline-offset: 2px; }
+a:hover { text-decoration-thickness: 2px; }
+:focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; border-radius: 3px; }
+code, pre, .mono { font-family: var(--mono); font-size: 0.9em; }
+code { background: var(--code-bg); padding: 0.05em 0.3em; border-radius: 4px; }
+pre {
+  background: var(--code-bg); padding: 0.8rem 1rem; border-radius: 6px; overflow: auto;
+  max-height: 32rem; margin: 0.5rem 0 1rem; white-space: pre-wrap; word-break: break-word;
+}
+pre code { background: none; padding: 0; }
+h1, h2, h3 { line-height: 1.25; }
+h2 { font-size: 1.35rem; margin: 0 0 0.75rem; }
+h3 { font-size: 1.05rem; margin: 1.5rem 0 0.5rem; }
+.sr-only {
+  position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden;
+  clip: rect(0 0 0 0); white-space: nowrap; border: 0;
+}
+.skip { position: absolute; left: -9999px; top: 0; background: var(--panel); padding: 0.5rem 1rem; z-index: 10; }
+.skip:focus { left: 0.5rem; top: 0.5rem; }
+.muted { color: var(--muted); }
+.small { font-size: 0.85em; }
+.top { background: var(--panel); border-bottom: 1px solid var(--border); padding: 0.75rem 1rem 0; }
+.bar { display: flex; flex-wrap: wrap; align-items: center; gap: 0.5rem 1rem; max-width: 1200px; margin: 0 auto; }
+.brand { font-weight: 700; font-size: 1.15rem; color: var(--fg); text-decoration: none; }
+.live { font-size: 0.8rem; padding: 0.1rem 0.55rem; border-radius: 999px; border: 1px solid var(--border); color: var(--muted); }
+.live::before { content: "\25CF\00a0"; }
+.live.on { color: var(--ok); border-color: currentColor; }
+.live.poll { color: var(--warn); border-color: currentColor; }
+.live.off { color: var(--bad); border-color: currentColor; }
+.search { display: flex; gap: 0.4rem; flex: 1 1 22rem; justify-content: flex-end; min-width: 0; }
+.search input {
+  flex: 1 1 auto; min-width: 0; max-width: 34rem; padding: 0.45rem 0.7rem; font: inherit;
+  color: var(--fg); background: var(--bg); border: 1px solid var(--border); border-radius: 6px;
+}
+button {
+  font: inherit; padding: 0.45rem 0.9rem; border-radius: 6px; cursor: pointer;
+  border: 1px solid var(--accent); background: var(--accent); color: var(--panel); font-weight: 600;
+}
+button.secondary { background: transparent; color: var(--accent); }
+button:disabled { opacity: 0.6; cursor: default; }
+.search-msg { max-width: 1200px; margin: 0.25rem auto 0; min-height: 1.2em; font-size: 0.9rem; color: var(--bad); }
+.search-msg:empty { display: none; }
+.stats {
+  display: flex; flex-wrap: wrap; gap: 0.25rem 1.5rem; max-width: 1200px; margin: 0.6rem auto 0; padding: 0;
+}
+.stats div { display: flex; flex-direction: column; min-width: 4.5rem; }
+.stats dt { font-size: 0.72rem; text-transform: uppercase; letter-spacing: 0.04em; color: var(--muted); }
+.stats dd { margin: 0; font-weight: 600; font-variant-numeric: tabular-nums; }
+.top nav ul { display: flex; gap: 0.25rem; list-style: none; margin: 0.5rem auto 0; padding: 0; max-width: 1200px; }
+.top nav a { display: inline-block; padding: 0.45rem 0.8rem; text-decoration: none; color: var(--muted); border-bottom: 3px solid transparent; font-weight: 600; }
+.top nav a[aria-current="page"] { color: var(--fg); border-bottom-color: var(--accent); }
+main { max-width: calc(1200px + 2rem); margin: 0 auto; padding: 1.25rem 1rem 2rem; }
+main:focus, [tabindex="-1"]:focus { outline: none; }
+.grid { display: grid; gap: 1.25rem; grid-template-columns: minmax(0, 1fr); }
+@media (min-width: 960px) { .grid { grid-template-columns: minmax(0, 2fr) minmax(0, 1fr); } }
+.panel { background: var(--panel); border: 1px solid var(--border); border-radius: 8px; padding: 1rem 1.1rem; min-width: 0; }
+.panel + .panel { margin-top: 1.25rem; }
+.grid > .panel + .panel, .grid > * > .panel:first-child { margin-top: 0; }
+.table-wrap { overflow-x: auto; }
+table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
+caption { text-align: left; font-weight: 600; padding-bottom: 0.4rem; }
+th, td { text-align: left; padding: 0.45rem 0.6rem; border-bottom: 1px solid var(--border); vertical-align: top; }
+th { font-size: 0.78rem; text-transform: uppercase; letter-spacing: 0.04em; color: var(--muted); font-weight: 600; }
+td.num, th.num { text-align: right; }
+tbody tr.clickable { cursor: pointer; }
+tbody tr.clickable:hover { background: var(--accent-bg); }
+tr.fresh { animation: fresh 2.5s ease-out; }
+@keyframes fresh { from { background: var(--fresh); } to { background: transparent; } }
+@media (prefers-reduced-motion: reduce) { tr.fresh { animation: none; } }
+code.short { white-space: nowrap; }
+@media (max-width: 640px) {
+  .hide-sm { display: none; }
+  th, td { padding: 0.4rem 0.35rem; }
+  .panel { padding: 0.85rem 0.75rem; }
+  main { padding: 1rem 0.6rem 1.5rem; }
+}
+.kv { display: grid; grid-template-columns: minmax(6rem, max-content) minmax(0, 1fr); gap: 0.35rem 1rem; margin: 0; }
+.kv dt { color: var(--muted); }
+.kv dd { margin: 0; min-width: 0; overflow-wrap: anywhere; }
+@media (max-width: 380px) { .kv { grid-template-columns: minmax(0, 1fr); } .kv dd { margin-bottom: 0.4rem; } }
+.hash { font-family: var(--mono); font-size: 0.88em; overflow-wrap: anywhere; }
+.pager { display: flex; gap: 0.5rem; flex-wrap: wrap; margin: 0 0 1rem; }
+.pager a { padding: 0.25rem 0.7rem; border: 1px solid var(--border); border-radius: 6px; text-decoration: none; font-weight: 600; }
+.pager a:hover { background: var(--accent-bg); }
+.badge {
+  display: inline-block; padding: 0.05rem 0.5rem; border-radius: 999px; font-size: 0.8rem;
+  font-weight: 600; border: 1px solid currentColor; white-space: nowrap;
+}
+.badge.ok { color: var(--ok); background: var(--ok-bg); }
+.badge.bad { color: var(--bad); background: var(--bad-bg); }
+.badge.warn { color: var(--warn); background: var(--warn-bg); }
+.badge.info { color: var(--accent); background: var(--accent-bg); }
+.callout { border-radius: 8px; padding: 0.75rem 1rem; margin: 0 0 1rem; border: 1px solid currentColor; }
+.callout.ok { color: var(--ok); background: var(--ok-bg); }
+.callout.bad { color: var(--bad); background: var(--bad-bg); }
+.callout.warn { color: var(--warn); background: var(--warn-bg); }
+.callout p { margin: 0.2rem 0 0; color: var(--fg); }
+.error { color: var(--bad); background: var(--bad-bg); border: 1px solid currentColor; border-radius: 8px; padding: 0.75rem 1rem; }
+.error p { margin: 0.25rem 0 0; color: var(--fg); }
+.verdict { display: flex; align-items: center; gap: 0.75rem; font-size: 1.1rem; font-weight: 700; }
+.verdict .mark { font-size: 1.8rem; line-height: 1; }
+.checks { list-style: none; padding: 0; margin: 0.75rem 0; }
+.checks li { padding: 0.15rem 0; }
+.checks .ok { color: var(--ok); font-weight: 700; }
+.checks .bad { color: var(--bad); font-weight: 700; }
+ol.path { padding-left: 1.5rem; margin: 0.25rem 0 1rem; }
+ol.path li { margin: 0.15rem 0; }
+details { margin: 0.5rem 0; }
+summary { cursor: pointer; font-weight: 600; padding: 0.2rem 0; }
+ul.plain { list-style: none; padding: 0; margin: 0; }
+ul.plain li { margin: 0.15rem 0; }
+.foot { max-width: calc(1200px + 2rem); margin: 0 auto; padding: 0 1rem 2rem; color: var(--muted); font-size: 0.85rem; }
+`;
+
+// ---------------------------------------------------------------------------
+// The page's script, an ES module. No backticks and no "${" below: it is a
+// template literal (String.raw, so regex escapes stay as written). API data
+// reaches the DOM only as text (`append(string)`, `textContent`) or as
+// attribute values built from validated heights and hashes.
+
+const SCRIPT = String.raw`
+const BLOCKS_PAGE_MAX = 20;        // blocks fetched per page of the list
+const BLOCKS_LIST_MAX = 500;       // rows the home list keeps, live ones included
+const TX_DETAILS_MAX = 50;         // transactions of a block whose kind/result are fetched
+const TX_FETCH_CONCURRENCY = 6;
+const POLL_MS = 5000;              // status polling while the event stream is down
+const STATUS_REFRESH_MS = 15000;   // status refresh while live (role, term, pending change without blocks)
+const CHECKPOINT_REFRESH_DELAY_MS = 1000; // after new blocks, before re-reading the checkpoint (sites co-sign it)
+const PROOF_HASHES_MAX = 64;       // an audit path is at most 63 hashes for any tree of safe-integer size
+const HEX64 = /^[0-9a-f]{64}$/;
+const HEIGHT = /^(0|[1-9][0-9]{0,15})$/;
+const TX_PREFIX = "edgeledger/tx/v1\n";
+
+const baseTitle = document.title;
+const view = document.getElementById("view");
+const mainEl = document.getElementById("main");
+const liveEl = document.getElementById("live");
+const searchMsg = document.getElementById("search-msg");
+const enc = new TextEncoder();
+
+const state = {
+  status: null,          // last /v1/status
+  live: false,           // the event stream is open
+  homeBlocks: [],        // blocks on the home list, newest first
+  homeBody: null,        // the <tbody> of the home list while it is shown
+  onNewBlocks: null,     // the home page's hook for new blocks (refreshes its checkpoint)
+  firstRoute: true,
+  focusOnShow: false,    // the next show() moves focus to its heading
+};
+
+// ----- DOM helpers: API data becomes text nodes, never parsed as HTML ---------
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  if (attrs) {
+    for (const [k, v] of Object.entries(attrs)) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === "class") el.className = v;
+      else if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
+      else el.setAttribute(k, v === true ? "" : String(v));
+    }
+  }
+  add(el, children);
+  return el;
+}
+
+function add(el, children) {
+  for (const c of children.flat(Infinity)) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : String(c));
+  }
+}
+
+function setText(id, value) {
+  const el = document.getElementById(id);
+  if (el) el.textContent = value === undefined || value === null ? "—" : String(value);
+}
+
+function kv(pairs) {
+  const dl = h("dl", { class: "kv" });
+  for (const [k, v] of pairs) {
+    if (v === undefined) continue;
+    add(dl, [h("dt", null, k), h("dd", null, v === null ? "—" : v)]);
+  }
+  return dl;
+}
+
+const fmtInt = new Intl.NumberFormat("en");
+function num(n) {
+  return typeof n === "number" && Number.isFinite(n) ? fmtInt.format(n) : String(n);
+}
+
+function shortHash(hex) {
+  const s = String(hex);
+  return s.length > 16 ? s.slice(0, 10) + "…" + s.slice(-4) : s;
+}
+
+function utc(ms) {
+  if (typeof ms !== "number" || !Number.isFinite(ms)) return String(ms);
+  const d = new Date(ms);
+  if (Number.isNaN(d.getTime())) return String(ms);
+  return d.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+}
+
+function timeEl(ms) {
+  const ok = typeof ms === "number" && Number.isFinite(ms) && !Number.isNaN(new Date(ms).getTime());
+  return h("time", ok ? { datetime: new Date(ms).toISOString(), title: String(ms) + " ms" } : null, utc(ms));
+}
+
+/** A block time for a table: the date part hides on narrow screens (the full time is the tooltip). */
+function timeCell(ms) {
+  const full = utc(ms);
+  const m = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})/.exec(full);
+  if (!m) return full;
+  return h("time", { datetime: new Date(ms).toISOString(), title: full }, h("span", { class: "hide-sm" }, m[1] + " "), m[2]);
+}
+
+function hashCode(hex) {
+  return h("code", { class: "hash" }, String(hex));
+}
+
+function blockLink(ref, label) {
+  const s = String(ref);
+  if (!HEIGHT.test(s) && !HEX64.test(s)) return h("span", { class: "hash" }, s);
+  return h("a", { href: "#/block/" + s, class: HEX64.test(s) ? "hash" : null }, label ?? s);
+}
+
+function txLink(id, label) {
+  const s = String(id);
+  if (!HEX64.test(s)) return h("span", { class: "hash" }, s);
+  return h("a", { href: "#/tx/" + s, class: "hash" }, label ?? s);
+}
+
+function json(value) {
+  return h("pre", null, h("code", null, JSON.stringify(value, null, 2)));
+}
+
+function go(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+// ----- bytes and hashing ------------------------------------------------------
+
+function hexToBytes(hex) {
+  if (typeof hex !== "string" || !/^([0-9a-f]{2})*$/i.test(hex)) throw new Error("not hex");
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+function bytesToHex(bytes) {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function b64ToBytes(s, url) {
+  if (typeof s !== "string") throw new Error("not base64");
+  let t = url ? s.replace(/-/g, "+").replace(/_/g, "/") : s;
+  if (url ? !/^[A-Za-z0-9+/]*$/.test(t) : !/^[A-Za-z0-9+/]*={0,2}$/.test(t)) throw new Error("not base64");
+  if (url) t += "=".repeat((4 - (t.length % 4)) % 4);
+  const bin = atob(t);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
+}
+
+function equalBytes(a, b) {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
+  return diff === 0;
+}
+
+async function sha256(bytes) {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+}
+
+const LEAF = new Uint8Array([0]);
+const NODE = new Uint8Array([1]);
+
+/** RFC 9162 §2.1.1: the hash of a leaf, SHA-256(0x00 || data). */
+function leafHash(data) {
+  return sha256(concat(LEAF, data));
+}
+
+/** RFC 9162 §2.1.1: the hash of an interior node, SHA-256(0x01 || left || right). */
+function nodeHash(left, right) {
+  return sha256(concat(NODE, left, right));
+}
+
+/**
+ * RFC 9162 §2.1.3.2: the root an inclusion proof leads to, or null when the
+ * proof cannot be valid for (index, size) — index out of range, a path too
+ * long or too short. Arithmetic uses division, not bit operators, so sizes
+ * above 2^31 work.
+ */
+async function rootFromInclusionProof(leaf, index, size, path) {
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) return null;
+  if (path.length > PROOF_HASHES_MAX) return null;
+  let fn = index;
+  let sn = size - 1;
+  let r = leaf;
+  for (const p of path) {
+    if (p.length !== 32 || sn === 0) return null;
+    if (fn % 2 === 1 || fn === sn) {
+      r = await nodeHash(p, r);
+      if (fn % 2 === 0) {
+        while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+      }
+    } else {
+      r = await nodeHash(r, p);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return sn === 0 ? r : null;
+}
+
+/** RFC 8785 (JCS) for JSON values as JSON.parse returns them. */
+function canonical(v) {
+  if (v === null || typeof v !== "object") return JSON.stringify(v);
+  if (Array.isArray(v)) return "[" + v.map(canonical).join(",") + "]";
+  const keys = Object.keys(v).sort((a, b) => {
+    // JCS sorts by UTF-16 code units, which is what < on strings compares.
+    return a < b ? -1 : a > b ? 1 : 0;
+  });
+  return "{" + keys.map((k) => JSON.stringify(k) + ":" + canonical(v[k])).join(",") + "}";
+}
+
+/** DESIGN §2: hex SHA-256 of "edgeledger/tx/v1\n" + JCS(envelope without sigs). */
+async function transactionId(envelope) {
+  const rest = {};
+  for (const [k, v] of Object.entries(envelope)) if (k !== "sigs") rest[k] = v;
+  return bytesToHex(await sha256(enc.encode(TX_PREFIX + canonical(rest))));
+}
+
+// ----- signed notes (C2SP signed-note, tlog-checkpoint) -------------------------
+
+/** Parses a checkpoint note; throws an Error with a readable message when malformed. */
+function parseCheckpoint(text) {
+  // Signatures follow the LAST blank line (c2sp.org/signed-note).
+  const sep = text.lastIndexOf("\n\n");
+  if (sep < 0) throw new Error("Cannot read the checkpoint: no blank line before its signatures");
+  const body = text.slice(0, sep + 1);
+  const lines = body.slice(0, -1).split("\n");
+  if (lines.length < 3) throw new Error("Cannot read the checkpoint: it has fewer than 3 lines");
+  const [origin, sizeLine, rootLine] = lines;
+  if (!HEIGHT.test(sizeLine)) throw new Error("Cannot read the checkpoint: tree size " + JSON.stringify(sizeLine) + " is not a decimal");
+  let root;
+  try { root = b64ToBytes(rootLine, false); } catch { root = null; }
+  if (!root || root.length !== 32) throw new Error("Cannot read the checkpoint: root hash is not 32 bytes of base64");
+  const sigs = [];
+  for (const line of text.slice(sep + 2).split("\n")) {
+    if (line === "") continue;
+    const m = /^\u2014 (\S+) ([A-Za-z0-9+/]+=*)$/.exec(line);
+    let raw = null;
+    if (m) { try { raw = b64ToBytes(m[2], false); } catch { raw = null; } }
+    if (!m || !raw || raw.length < 5) { sigs.push({ name: null, line, keyHash: null, sig: null }); continue; }
+    sigs.push({ name: m[1], line, keyHash: bytesToHex(raw.slice(0, 4)), sig: raw.slice(4) });
+  }
+  return { text, body, origin, size: Number(sizeLine), root, extensions: lines.slice(3), sigs };
+}
+
+/** Parses a verifier key "name+hash+base64(0x01 || ed25519 public key)"; null when not Ed25519. */
+function parseVerifierKey(vkey) {
+  const m = /^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]+=*)$/.exec(String(vkey));
+  if (!m) return null;
+  let raw;
+  try { raw = b64ToBytes(m[3], false); } catch { return null; }
+  if (raw.length !== 33 || raw[0] !== 1) return null;
+  return { name: m[1], keyHash: m[2], publicKey: raw.slice(1), raw };
+}
+
+let ed25519Supported = null;
+
+/**
+ * Checks each signature line of the note against the sites' verifier keys.
+ * Per line: "verified", "bad" (wrong signature or key hash), "unknown" (no
+ * site has that name and key hash), "malformed", or "unchecked" (this
+ * browser's WebCrypto has no Ed25519).
+ */
+async function checkNoteSignatures(note, sites) {
+  const keys = (sites || []).map((s) => parseVerifierKey(s.verifierKey)).filter(Boolean);
+  const out = [];
+  for (const sig of note.sigs) {
+    if (!sig.name) { out.push({ sig, result: "malformed" }); continue; }
+    const key = keys.find((k) => k.name === sig.name && k.keyHash === sig.keyHash);
+    if (!key) { out.push({ sig, result: "unknown" }); continue; }
+    // The key hash must match the key, or a site could be named with another's hash.
+    const expected = bytesToHex((await sha256(concat(enc.encode(key.name + "\n"), key.raw))).slice(0, 4));
+    if (expected !== key.keyHash || sig.sig.length !== 64) { out.push({ sig, result: "bad" }); continue; }
+    if (ed25519Supported === false) { out.push({ sig, result: "unchecked" }); continue; }
+    try {
+      const ck = await crypto.subtle.importKey("raw", key.publicKey, { name: "Ed25519" }, false, ["verify"]);
+      ed25519Supported = true;
+      const ok = await crypto.subtle.verify({ name: "Ed25519" }, ck, sig.sig, enc.encode(note.body));
+      out.push({ sig, result: ok ? "verified" : "bad" });
+    } catch {
+      ed25519Supported = false;
+      out.push({ sig, result: "unchecked" });
+    }
+  }
+  return out;
+}
+
+// ----- API ----------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(message, status, problem) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+async function api(path, opts) {
+  const text = opts && opts.text;
+  const signal = opts && opts.signal;
+  let res;
+  try {
+    res = await fetch(path, { headers: { Accept: text ? "text/plain" : "application/json" }, signal });
+  } catch (e) {
+    if (e && e.name === "AbortError") throw e;
+    throw new ApiError("The site did not answer (" + path + "): " + (e && e.message ? e.message : e), 0, null);
+  }
+  if (!res.ok) {
+    let problem = null;
+    if ((res.headers.get("content-type") || "").includes("json")) {
+      try { problem = await res.json(); } catch { problem = null; }
+    }
+    const title = problem && typeof problem.title === "string" ? problem.title : "HTTP " + res.status + (res.statusText ? " " + res.statusText : "");
+    const detail = problem && typeof problem.detail === "string" ? problem.detail : "";
+    throw new ApiError(title + (detail ? ": " + detail : ""), res.status, problem);
+  }
+  try {
+    return text ? await res.text() : await res.json();
+  } catch (e) {
+    if (e && e.name === "AbortError") throw e;
+    throw new ApiError("The site sent an unreadable answer to " + path, res.status, null);
+  }
+}
+
+function errorBox(action, err) {
+  const problem = err && err.problem;
+  return h("div", { class: "error", role: "alert" },
+    h("strong", null, action),
+    h("p", null, err && err.message ? err.message : String(err)),
+    problem && typeof problem.requestId === "string"
+      ? h("p", { class: "small muted" }, "Request id: ", h("code", null, problem.requestId))
+      : null);
+}
+
+// ----- status header, live updates ------------------------------------------------
+
+function renderStatus(s) {
+  state.status = s;
+  setText("st-ledger", s.ledger);
+  setText("st-site", s.site);
+  const role = document.getElementById("st-role");
+  role.replaceChildren(h("span", { class: "badge " + (s.role === "leader" ? "ok" : s.role === "follower" ? "info" : "warn") }, String(s.role)));
+  setText("st-term", num(s.term));
+  setText("st-height", num(s.height));
+  setText("st-logsize", num(s.logSize));
+  setText("st-pending", num(s.pendingTxs ?? 0));
+  setText("st-leader", s.leader ?? "none");
+  setText("st-version", s.version ? "edgeledger " + s.version : "");
+}
+
+function setLive(mode, text) {
+  liveEl.className = "live " + mode;
+  liveEl.textContent = text;
+}
+
+async function refreshStatus() {
+  try {
+    const s = await api("/v1/status");
+    const before = state.status ? state.status.height : null;
+    renderStatus(s);
+    if (!state.live && liveEl.classList.contains("off")) setLive("poll", "Polling");
+    if (before !== null && s.height > before) await fetchNewBlocks(s.height);
+  } catch {
+    if (!state.live) setLive("off", "Offline");
+    if (!state.status) setText("st-ledger", "unavailable");
+  }
+}
+
+let statusTimer = 0;
+
+/** Refreshes the status after delayMs, then keeps polling: every POLL_MS while the stream is down. */
+function scheduleStatus(delayMs) {
+  clearTimeout(statusTimer);
+  statusTimer = setTimeout(async () => {
+    await refreshStatus();
+    scheduleStatus(state.live ? STATUS_REFRESH_MS : POLL_MS);
+  }, delayMs);
+}
+
+/** The stream went down: poll now rather than at the end of the live interval. */
+function streamDown(label) {
+  const wasLive = state.live;
+  state.live = false;
+  setLive("poll", label);
+  if (wasLive) scheduleStatus(0);
+}
+
+function startEvents() {
+  if (typeof EventSource !== "function") { setLive("poll", "Polling"); return; }
+  const es = new EventSource("/v1/events");
+  es.addEventListener("open", () => { state.live = true; setLive("on", "Live"); });
+  es.addEventListener("error", () => {
+    // EventSource retries by itself while CONNECTING; polling covers the gap.
+    streamDown(es.readyState === EventSource.CLOSED ? "Polling" : "Reconnecting…");
+    if (es.readyState === EventSource.CLOSED) setTimeout(startEvents, 30000);
+  });
+  es.addEventListener("end", () => {
+    es.close();
+    streamDown("Polling");
+    setTimeout(startEvents, 5000);
+  });
+  es.addEventListener("block", (ev) => {
+    let data;
+    try { data = JSON.parse(ev.data); } catch { return; }
+    if (!data || typeof data.height !== "number" || !data.header || typeof data.hash !== "string") return;
+    onBlock({ hash: data.hash, header: data.header, txIds: Array.isArray(data.txs) ? data.txs.map((t) => t.txId) : [] });
+  });
+}
+
+function onBlock(block) {
+  const hd = block.header;
+  if (state.status && hd.height > state.status.height) {
+    renderStatus(Object.assign({}, state.status, { height: hd.height, logSize: hd.logSize }));
+  }
+  const top = state.homeBlocks.length ? state.homeBlocks[0].header.height : null;
+  if (top !== null && hd.height > top + 1) {
+    // Blocks were missed (the stream opened late or dropped): fetch the gap.
+    void fetchNewBlocks(hd.height);
+    return;
+  }
+  insertBlocks([block], true);
+}
+
+async function fetchNewBlocks(height) {
+  const top = state.homeBlocks.length ? state.homeBlocks[0].header.height : null;
+  if (top === null || height <= top) return;
+  const from = Math.max(top + 1, height - BLOCKS_PAGE_MAX + 1);
+  try {
+    const page = await api("/v1/blocks?from=" + from + "&limit=" + BLOCKS_PAGE_MAX);
+    // Too far behind to fill the gap: start the list over from the latest page.
+    if (from > top + 1) state.homeBlocks = [];
+    insertBlocks(page.blocks, true);
+  } catch { /* the next poll or event tries again */ }
+}
+
+function insertBlocks(blocks, fresh) {
+  const seen = new Set(state.homeBlocks.map((b) => b.header.height));
+  const added = new Set();
+  for (const b of blocks) {
+    if (!b || !b.header || seen.has(b.header.height)) continue;
+    seen.add(b.header.height);
+    added.add(b.header.height);
+    state.homeBlocks.push(b);
+  }
+  if (added.size === 0) return;
+  state.homeBlocks.sort((a, b) => b.header.height - a.header.height);
+  state.homeBlocks.length = Math.min(state.homeBlocks.length, BLOCKS_LIST_MAX);
+  if (state.homeBody) renderBlockRows(state.homeBody, fresh ? added : new Set());
+  if (fresh && state.onNewBlocks) state.onNewBlocks();
+}
+
+// ----- views ----------------------------------------------------------------------
+
+function show(title, ...nodes) {
+  document.title = title ? title + " · " + baseTitle : baseTitle;
+  view.replaceChildren(...nodes.flat().filter(Boolean));
+  // After a navigation (not the first load), move focus to the new view, so
+  // keyboard and screen-reader users land on what they asked for.
+  if (state.focusOnShow) {
+    state.focusOnShow = false;
+    const target = view.querySelector("h2") || mainEl;
+    if (!target.hasAttribute("tabindex")) target.setAttribute("tabindex", "-1");
+    target.focus();
+  }
+}
+
+function markNav(name) {
+  for (const a of document.querySelectorAll("nav a[data-nav]")) {
+    if (a.dataset.nav === name) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+}
+
+function renderBlockRows(tbody, fresh) {
+  const rows = state.homeBlocks.map((b) => {
+    const hd = b.header;
+    const tr = h("tr", { class: "clickable" + (fresh.has(hd.height) ? " fresh" : ""), "data-height": hd.height },
+      h("td", { class: "num" }, blockLink(hd.height, num(hd.height))),
+      h("td", null, timeCell(hd.time)),
+      h("td", { class: "num" }, num(hd.txCount)),
+      h("td", null, h("code", { class: "short", title: String(b.hash) }, shortHash(b.hash))),
+      h("td", { class: "hide-sm" }, String(hd.proposer)));
+    tr.addEventListener("click", (ev) => {
+      if (ev.target.closest("a")) return;
+      go("#/block/" + hd.height);
+    });
+    return tr;
+  });
+  if (rows.length === 0) rows.push(h("tr", null, h("td", { colspan: 5, class: "muted" }, "No blocks yet.")));
+  tbody.replaceChildren(...rows);
+}
+
+async function showHome(signal) {
+  markNav("home");
+  const status = await api("/v1/status", { signal });
+  renderStatus(status);
+  const from = Math.max(0, status.height - BLOCKS_PAGE_MAX + 1);
+  const page = await api("/v1/blocks?from=" + from + "&limit=" + BLOCKS_PAGE_MAX, { signal });
+  state.homeBlocks = [];
+  insertBlocks(page.blocks, false);
+
+  const tbody = h("tbody");
+  const older = h("button", { type: "button", class: "secondary" }, "Load older blocks");
+  older.addEventListener("click", async () => {
+    const low = state.homeBlocks.length ? state.homeBlocks[state.homeBlocks.length - 1].header.height : 0;
+    if (low === 0 || state.homeBlocks.length >= BLOCKS_LIST_MAX) { older.disabled = true; return; }
+    older.disabled = true;
+    const f = Math.max(0, low - BLOCKS_PAGE_MAX);
+    try {
+      const p = await api("/v1/blocks?from=" + f + "&limit=" + (low - f));
+      insertBlocks(p.blocks, false);
+      older.disabled = f === 0;
+    } catch (e) {
+      older.after(errorBox("Cannot load older blocks.", e));
+      older.disabled = false;
+    }
+  });
+  const list = h("section", { class: "panel", "aria-labelledby": "blocks-h" },
+    h("h2", { id: "blocks-h" }, "Latest blocks"),
+    h("div", { class: "table-wrap" },
+      h("table", { id: "blocks" },
+        h("thead", null, h("tr", null,
+          h("th", { scope: "col", class: "num" }, "Height"),
+          h("th", { scope: "col" }, "Time (UTC)"),
+          h("th", { scope: "col", class: "num" }, "Txs"),
+          h("th", { scope: "col" }, "Hash"),
+          h("th", { scope: "col", class: "hide-sm" }, "Proposer"))),
+        tbody)),
+    h("p", null, older));
+  state.homeBody = tbody;
+  renderBlockRows(tbody, new Set());
+  if (state.homeBlocks.length === 0 || state.homeBlocks[state.homeBlocks.length - 1].header.height === 0) older.disabled = true;
+
+  const cpPanel = h("section", { class: "panel", "aria-labelledby": "cp-h" }, h("h2", { id: "cp-h" }, "Checkpoint"), h("p", { class: "muted" }, "Loading…"));
+  const sitesPanel = h("section", { class: "panel", "aria-labelledby": "sites-h" }, h("h2", { id: "sites-h" }, "Sites"), h("p", { class: "muted" }, "Loading…"));
+  show("", h("div", { class: "grid" }, list, h("div", null, cpPanel, sitesPanel)));
+
+  let siteList = null;
+  let sitesError = null;
+  try {
+    siteList = (await api("/v1/sites", { signal })).sites;
+  } catch (e) {
+    sitesError = e;
+  }
+  if (signal.aborted) return;
+  if (siteList) {
+    sitesPanel.replaceChildren(h("h2", { id: "sites-h" }, "Sites"),
+      h("ul", { class: "plain" }, siteList.map((s) => h("li", null, h("strong", null, String(s.name)), " ", siteUrl(s.url, "muted small")))),
+      h("p", null, h("a", { href: "#/sites" }, "Verifier keys")));
+  } else {
+    sitesPanel.replaceChildren(h("h2", { id: "sites-h" }, "Sites"), errorBox("Cannot load the sites.", sitesError));
+  }
+  // Signatures are checked against the sites' keys; new blocks refresh it (debounced).
+  await renderCheckpointPanel(cpPanel, siteList, signal);
+  let timer = 0;
+  state.onNewBlocks = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => { if (!signal.aborted) void renderCheckpointPanel(cpPanel, siteList, signal); }, CHECKPOINT_REFRESH_DELAY_MS);
+  };
+}
+
+/** Shows the latest checkpoint's summary in the home page's panel; never throws. */
+async function renderCheckpointPanel(panel, siteList, signal) {
+  const head = h("h2", { id: "cp-h" }, "Checkpoint");
+  let text;
+  try {
+    text = await api("/v1/checkpoint", { text: true, signal });
+  } catch (e) {
+    if (!signal.aborted) panel.replaceChildren(head, errorBox("Cannot load the checkpoint.", e));
+    return;
+  }
+  let note;
+  try { note = parseCheckpoint(text); } catch (e) {
+    panel.replaceChildren(head, errorBox("Cannot read the checkpoint.", e));
+    return;
+  }
+  const checks = siteList ? await checkNoteSignatures(note, siteList) : null;
+  const height = note.extensions.map((l) => /^height (\d+)$/.exec(l)).find(Boolean);
+  panel.replaceChildren(head,
+    kv([
+      ["Tree size", num(note.size)],
+      ["Height", height ? blockLink(height[1]) : undefined],
+      ["Root", h("code", { class: "short", title: bytesToHex(note.root) }, shortHash(bytesToHex(note.root)))],
+      ["Signatures", checks ? signatureSummary(checks) : num(note.sigs.length)],
+    ]),
+    h("p", null, h("a", { href: "#/checkpoint" }, "Show the signed note")));
+}
+
+function signatureSummary(checks) {
+  const verified = checks.filter((c) => c.result === "verified").length;
+  const unchecked = checks.filter((c) => c.result === "unchecked").length;
+  if (unchecked > 0) return h("span", null, checks.length + " (not checked: this browser has no Ed25519)");
+  const cls = verified === checks.length && verified > 0 ? "ok" : verified > 0 ? "warn" : "bad";
+  return h("span", { class: "badge " + cls }, (cls === "ok" ? "✓ " : "✗ ") + verified + " of " + checks.length + " verified");
+}
+
+function siteUrl(url, cls) {
+  let u = null;
+  try { u = new URL(String(url)); } catch { u = null; }
+  if (u && (u.protocol === "http:" || u.protocol === "https:")) return h("a", { href: u.href, class: cls, rel: "noopener noreferrer" }, u.href);
+  return h("span", { class: cls }, String(url));
+}
+
+async function showBlock(ref, signal) {
+  markNav("");
+  let path;
+  if (HEIGHT.test(ref)) path = "/v1/blocks/" + ref;
+  else if (HEX64.test(ref.toLowerCase())) path = "/v1/blocks/by-hash/" + ref.toLowerCase();
+  else {
+    show("Block", errorBox("Cannot show block " + JSON.stringify(ref) + ".", new Error("A block is named by its height (a decimal) or its hash (64 hex characters).")));
+    return;
+  }
+  const block = await api(path, { signal });
+  const hd = block.header;
+  const tip = state.status ? state.status.height : null;
+  const pager = h("nav", { class: "pager", "aria-label": "Neighbouring blocks" },
+    hd.height > 0 ? blockLink(hd.height - 1, "← Block " + num(hd.height - 1)) : null,
+    tip === null || hd.height < tip ? blockLink(hd.height + 1, "Block " + num(hd.height + 1) + " →") : null);
+  const prev = hd.height > 0 && HEX64.test(String(hd.prev))
+    ? blockLink(hd.prev)
+    : h("span", { class: "hash muted" }, String(hd.prev) || "none (genesis)");
+  const firstIndex = hd.logSize - block.txIds.length;
+  const rows = block.txIds.map((id, i) => h("tr", { "data-tx": id },
+    h("td", { class: "num" }, num(firstIndex + i)),
+    h("td", null, txLink(id)),
+    h("td", { class: "kind" }, h("span", { class: "muted" }, i < TX_DETAILS_MAX ? "…" : "")),
+    h("td", { class: "result" }, "")));
+  const txTable = block.txIds.length === 0
+    ? h("p", { class: "muted" }, "This block has no transactions.")
+    : h("div", { class: "table-wrap" }, h("table", { id: "block-txs" },
+      h("caption", { class: "sr-only" }, "Transactions of block " + hd.height),
+      h("thead", null, h("tr", null,
+        h("th", { scope: "col", class: "num" }, "Log index"),
+        h("th", { scope: "col" }, "Transaction id"),
+        h("th", { scope: "col" }, "Kind"),
+        h("th", { scope: "col" }, "Result"))),
+      h("tbody", null, rows)));
+  show("Block " + hd.height,
+    h("section", { class: "panel", "aria-labelledby": "view-h" },
+      h("h2", { id: "view-h", tabindex: "-1" }, "Block " + num(hd.height)),
+      pager,
+      kv([
+        ["Hash", hashCode(block.hash)],
+        ["Previous", prev],
+        ["Time", timeEl(hd.time)],
+        ["Proposer", String(hd.proposer)],
+        ["Term", num(hd.term)],
+        ["Transactions", num(hd.txCount)],
+        ["Log size", num(hd.logSize)],
+        ["Log root", hashCode(hd.logRoot)],
+        ["Ledger", String(hd.ledger)],
+        ["Header version", String(hd.v)],
+      ]),
+      h("h3", null, "Transactions (" + num(block.txIds.length) + ")"),
+      txTable));
+  // Fill kind and result in, a few requests at a time.
+  const todo = rows.slice(0, TX_DETAILS_MAX);
+  const worker = async () => {
+    while (todo.length && !signal.aborted) {
+      const tr = todo.shift();
+      const id = tr.getAttribute("data-tx");
+      try {
+        const t = await api("/v1/txs/" + id, { signal });
+        tr.querySelector(".kind").replaceChildren(h("code", null, String(t.tx && t.tx.kind)));
+        tr.querySelector(".result").replaceChildren(resultBadge(t.receipt));
+      } catch (e) {
+        if (e && e.name === "AbortError") return;
+        tr.querySelector(".kind").replaceChildren(h("span", { class: "muted" }, "unavailable"));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: TX_FETCH_CONCURRENCY }, worker));
+}
+
+function resultBadge(receipt) {
+  const r = receipt && receipt.result;
+  if (r && r.status === "applied") return h("span", { class: "badge ok" }, "✓ applied");
+  if (r && r.status === "rejected") return h("span", { class: "badge bad", title: r.detail ? String(r.detail) : null }, "✗ rejected" + (r.code ? ": " + r.code : ""));
+  return h("span", { class: "badge warn" }, String(receipt ? receipt.status : "unknown"));
+}
+
+async function showTx(id, signal) {
+  markNav("");
+  if (!HEX64.test(id)) {
+    show("Transaction", errorBox("Cannot show transaction " + JSON.stringify(id) + ".", new Error("A transaction id is 64 lowercase hex characters.")));
+    return;
+  }
+  const { tx, receipt } = await api("/v1/txs/" + id, { signal });
+  const r = receipt.result;
+  let banner;
+  if (receipt.status === "committed" && r && r.status === "applied") {
+    banner = h("div", { class: "callout ok", id: "tx-result" }, h("strong", null, "✓ Applied"),
+      h("p", null, "Committed in block ", blockLink(receipt.height), " at log index " + num(receipt.logIndex) + "."));
+  } else if (receipt.status === "committed" && r && r.status === "rejected") {
+    banner = h("div", { class: "callout bad", id: "tx-result" }, h("strong", null, "✗ Rejected" + (r.code ? " (" + r.code + ")" : "")),
+      h("p", null, r.detail ? String(r.detail) : "The transaction was ordered but its contract refused it; it changed no state."),
+      h("p", null, "Recorded in block ", blockLink(receipt.height), " at log index " + num(receipt.logIndex) + "."));
+  } else if (receipt.status === "pending") {
+    banner = h("div", { class: "callout warn", id: "tx-result" }, h("strong", null, "Pending"),
+      h("p", null, "Admitted by a site, not yet in a block."));
+  } else {
+    banner = h("div", { class: "callout warn", id: "tx-result" }, h("strong", null, String(receipt.status)));
+  }
+  const expires = typeof tx.expiresAt === "number"
+    ? h("span", null, timeEl(tx.expiresAt), tx.expiresAt < Date.now() ? h("span", { class: "muted" }, " (in the past)") : null)
+    : null;
+  const signers = Array.isArray(tx.signers)
+    ? h("ul", { class: "plain" }, tx.signers.map((s) => h("li", null, h("code", { class: "hash" }, String(s)))))
+    : null;
+  const proofPanel = h("section", { class: "panel", id: "proof", "aria-labelledby": "proof-h" },
+    h("h2", { id: "proof-h" }, "Inclusion proof"),
+    h("p", { class: "muted", "aria-busy": "true" }, "Verifying…"));
+  show("Transaction " + id.slice(0, 10),
+    h("section", { class: "panel", "aria-labelledby": "view-h" },
+      h("h2", { id: "view-h", tabindex: "-1" }, "Transaction"),
+      h("p", null, hashCode(id)),
+      banner,
+      kv([
+        ["Kind", h("code", null, String(tx.kind))],
+        ["Block", receipt.height === undefined ? "—" : blockLink(receipt.height)],
+        ["Log index", receipt.logIndex === undefined ? "—" : num(receipt.logIndex)],
+        ["Signers", signers],
+        ["Expires", expires],
+        ["Nonce", tx.nonce === undefined ? undefined : h("code", null, String(tx.nonce))],
+        ["Ledger", String(tx.ledger)],
+        ["Signatures", Array.isArray(tx.sigs) ? num(tx.sigs.length) : "—"],
+      ]),
+      h("h3", null, "Body"),
+      json(tx.body),
+      h("details", null, h("summary", null, "Receipt"), json(receipt)),
+      h("details", null, h("summary", null, "Signed envelope"), json(tx))),
+    proofPanel);
+  await renderProof(proofPanel, id, receipt, signal);
+}
+
+async function renderProof(panel, id, receipt, signal) {
+  const head = h("h2", { id: "proof-h" }, "Inclusion proof");
+  if (receipt.status !== "committed" || typeof receipt.logIndex !== "number") {
+    panel.replaceChildren(head, h("p", { class: "muted" }, "Not in the log yet, so there is no inclusion proof."));
+    return;
+  }
+  let note;
+  try {
+    note = parseCheckpoint(await api("/v1/checkpoint", { text: true, signal }));
+  } catch (e) {
+    if (e && e.name === "AbortError") throw e;
+    panel.replaceChildren(head, errorBox("Cannot load the checkpoint to verify against.", e));
+    return;
+  }
+  if (receipt.logIndex >= note.size) {
+    panel.replaceChildren(head, h("p", null, "The latest checkpoint covers " + num(note.size) +
+      " log entries; this transaction is entry " + num(receipt.logIndex) + ". Reload once a newer checkpoint is signed."));
+    return;
+  }
+  let proof;
+  try {
+    proof = await api("/v1/txs/" + id + "/proof?treeSize=" + note.size, { signal });
+  } catch (e) {
+    if (e && e.name === "AbortError") throw e;
+    panel.replaceChildren(head, errorBox("Cannot load the inclusion proof.", e));
+    return;
+  }
+  const v = await verifyProof(id, receipt, proof, note);
+  if (signal.aborted) return;
+  const ok = v.checks.every((c) => c.ok);
+  const verdict = h("p", { class: "verdict callout " + (ok ? "ok" : "bad"), id: "proof-verdict", "data-testid": "proof-verdict", role: "status" },
+    h("span", { class: "mark", "aria-hidden": "true" }, ok ? "✓" : "✗"),
+    h("span", null, ok
+      ? "Verified: included in the checkpointed log of " + num(note.size) + " entries"
+      : "Not verified: this proof does not show the transaction in the checkpointed log"));
+  const pathItems = (Array.isArray(proof.proof) ? proof.proof : []).map((p, i) =>
+    h("li", null, h("code", { class: "hash" }, String(p)), h("span", { class: "muted small" }, v.sides[i] ? " (" + v.sides[i] + ")" : "")));
+  panel.replaceChildren(head, verdict,
+    h("ul", { class: "checks", "aria-label": "Checks" }, v.checks.map((c) =>
+      h("li", null, h("span", { class: c.ok ? "ok" : "bad" }, c.ok ? "✓ " : "✗ "), c.label, c.detail ? h("span", { class: "muted" }, " — " + c.detail) : null))),
+    kv([
+      ["Log index", num(proof.logIndex)],
+      ["Tree size", num(proof.treeSize)],
+      ["Leaf hash", v.leafHash ? hashCode(v.leafHash) : "—"],
+      ["Computed root", v.computedRoot ? hashCode(v.computedRoot) : h("span", { class: "muted" }, "none: the path does not fit the tree")],
+      ["Checkpoint root", hashCode(bytesToHex(note.root))],
+      ["Checkpoint origin", String(note.origin)],
+    ]),
+    h("h3", null, "Audit path (" + (pathItems.length === 1 ? "1 hash" : pathItems.length + " hashes") + ", leaf to root)"),
+    pathItems.length ? h("ol", { class: "path", start: "1" }, pathItems) : h("p", { class: "muted" }, "Empty: the tree has one leaf."),
+    v.leafJson !== undefined ? h("details", null, h("summary", null, "Leaf data (the logged transaction and result)"), json(v.leafJson)) : null,
+    h("p", { class: "muted small" }, "Checked in this browser: leaf hash SHA-256(0x00‖leaf), nodes SHA-256(0x01‖left‖right), RFC 9162 §2.1.3.2."));
+}
+
+/** Runs every check of an inclusion proof; each check says what it proves. */
+async function verifyProof(id, receipt, proof, note) {
+  const checks = [];
+  const out = { checks, sides: [], leafHash: null, computedRoot: null, leafJson: undefined };
+  checks.push({ ok: proof.treeSize === note.size, label: "Proof is for the checkpoint's tree size", detail: "proof " + proof.treeSize + ", checkpoint " + note.size });
+  checks.push({ ok: proof.logIndex === receipt.logIndex, label: "Proof is for the receipt's log index", detail: String(proof.logIndex) });
+  let leaf = null;
+  try { leaf = b64ToBytes(proof.leaf, true); } catch { leaf = null; }
+  let path = null;
+  try { path = proof.proof.map((p) => hexToBytes(p)); } catch { path = null; }
+  if (!leaf || !path) {
+    checks.push({ ok: false, label: "Proof is well-formed", detail: !leaf ? "leaf is not base64url" : "path is not a list of hex hashes" });
+    return out;
+  }
+  try {
+    const parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(leaf));
+    out.leafJson = parsed;
+    const leafId = parsed && parsed.tx ? await transactionId(parsed.tx) : null;
+    checks.push({ ok: leafId === id, label: "Leaf holds this transaction (id recomputed from the leaf)", detail: leafId === id ? null : "leaf is transaction " + (leafId ? shortHash(leafId) : "none") });
+    // The result shown above comes from the receipt; the proven one is in the leaf.
+    const same = !!parsed && parsed.result !== undefined && receipt.result !== undefined && canonical(parsed.result) === canonical(receipt.result);
+    checks.push({ ok: same, label: "Leaf records the result the receipt shows", detail: same ? null : "the log says " + JSON.stringify(parsed && parsed.result && parsed.result.status) });
+  } catch {
+    checks.push({ ok: false, label: "Leaf holds this transaction", detail: "leaf is not UTF-8 JSON" });
+  }
+  const lh = await leafHash(leaf);
+  out.leafHash = bytesToHex(lh);
+  // Which side each sibling sits on, for display (mirrors the loop below).
+  let fn = proof.logIndex, sn = proof.treeSize - 1;
+  for (let i = 0; i < path.length && sn > 0; i++) {
+    if (fn % 2 === 1 || fn === sn) {
+      out.sides.push("left sibling");
+      if (fn % 2 === 0) while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+    } else out.sides.push("right sibling");
+    fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
+  }
+  const root = await rootFromInclusionProof(lh, proof.logIndex, proof.treeSize, path);
+  out.computedRoot = root ? bytesToHex(root) : null;
+  checks.push({ ok: !!root && equalBytes(root, note.root), label: "Audit path leads to the checkpoint's root", detail: root ? null : "the path does not fit the tree" });
+  return out;
+}
+
+async function showCheckpoint(signal) {
+  markNav("checkpoint");
+  const [text, sites] = await Promise.all([
+    api("/v1/checkpoint", { text: true, signal }),
+    api("/v1/sites", { signal }).then((s) => s.sites, () => null),
+  ]);
+  let parsed = null, err = null;
+  try { parsed = parseCheckpoint(text); } catch (e) { err = e; }
+  const checks = parsed ? await checkNoteSignatures(parsed, sites) : [];
+  if (signal.aborted) return;
+  const LABELS = { verified: ["ok", "✓ verified"], bad: ["bad", "✗ bad signature"], unknown: ["warn", "unknown key"], malformed: ["bad", "✗ malformed line"], unchecked: ["warn", "not checked"] };
+  show("Checkpoint",
+    h("section", { class: "panel", "aria-labelledby": "view-h" },
+      h("h2", { id: "view-h", tabindex: "-1" }, "Checkpoint"),
+      h("p", { class: "muted" }, "The latest co-signed checkpoint of the log: a C2SP signed note. Signatures are checked in this browser against the sites' verifier keys."),
+      err ? errorBox("Cannot read the checkpoint.", err) : kv([
+        ["Origin", String(parsed.origin)],
+        ["Tree size", num(parsed.size)],
+        ["Root (hex)", hashCode(bytesToHex(parsed.root))],
+        ["Extensions", parsed.extensions.length ? h("ul", { class: "plain" }, parsed.extensions.map((l) => h("li", null, h("code", null, l)))) : "none"],
+        ["Signatures", signatureSummary(checks)],
+      ]),
+      checks.length ? h("h3", { id: "sigs-h" }, "Signature lines") : null,
+      checks.length ? h("div", { class: "table-wrap" }, h("table", { id: "note-sigs", "aria-labelledby": "sigs-h" },
+        h("thead", null, h("tr", null, h("th", { scope: "col" }, "Signer"), h("th", { scope: "col" }, "Key hash"), h("th", { scope: "col" }, "Check"))),
+        h("tbody", null, checks.map((c) => h("tr", null,
+          h("td", null, c.sig.name ? String(c.sig.name) : h("code", null, c.sig.line)),
+          h("td", null, c.sig.keyHash ? h("code", null, c.sig.keyHash) : "—"),
+          h("td", null, h("span", { class: "badge " + LABELS[c.result][0] }, LABELS[c.result][1]))))))) : null,
+      h("h3", null, "Signed note"),
+      h("pre", { id: "note-text" }, h("code", null, text))));
+}
+
+async function showSites(signal) {
+  markNav("sites");
+  const { sites } = await api("/v1/sites", { signal });
+  show("Sites",
+    h("section", { class: "panel", "aria-labelledby": "view-h" },
+      h("h2", { id: "view-h", tabindex: "-1" }, "Sites"),
+      h("p", { class: "muted" }, "The consortium's member sites. A verifier key (name+hash+key) checks that site's checkpoint signatures."),
+      h("div", { class: "table-wrap" }, h("table", { id: "sites" },
+        h("thead", null, h("tr", null, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "URL"), h("th", { scope: "col" }, "Verifier key"))),
+        h("tbody", null, sites.map((s) => h("tr", null,
+          h("td", null, h("strong", null, String(s.name)), state.status && s.name === state.status.site ? h("span", { class: "muted small" }, " (this site)") : null),
+          h("td", null, siteUrl(s.url)),
+          h("td", null, h("code", { class: "hash" }, String(s.verifierKey))))))))));
+}
+
+// ----- routing and search -----------------------------------------------------------
+
+let navController = null;
+
+async function route() {
+  // Routes are "#/..."; any other fragment (the skip link's "#main") is not a
+  // page, so keep the current view (or show the home page on first load).
+  const hash = location.hash.startsWith("#/") || state.firstRoute ? location.hash : null;
+  if (hash === null) return;
+  if (navController) navController.abort();
+  const controller = new AbortController();
+  navController = controller;
+  const signal = controller.signal;
+  state.homeBody = null;
+  state.onNewBlocks = null;
+  let parts;
+  try {
+    parts = (hash.startsWith("#/") ? hash : "#/").slice(1).split("/").filter(Boolean).map(decodeURIComponent);
+  } catch {
+    parts = ["?"];
+  }
+  state.focusOnShow = !state.firstRoute;
+  state.firstRoute = false;
+  view.setAttribute("aria-busy", "true");
+  try {
+    if (parts.length === 0) await showHome(signal);
+    else if (parts[0] === "block" && parts.length === 2) await showBlock(parts[1], signal);
+    else if (parts[0] === "tx" && parts.length === 2) await showTx(parts[1].toLowerCase(), signal);
+    else if (parts[0] === "checkpoint" && parts.length === 1) await showCheckpoint(signal);
+    else if (parts[0] === "sites" && parts.length === 1) await showSites(signal);
+    else {
+      markNav("");
+      show("Not found", errorBox("There is no such page.", new Error("Try a block height, a block hash or a transaction id in the search box.")), h("p", null, h("a", { href: "#/" }, "Back to the latest blocks")));
+    }
+  } catch (e) {
+    if (signal.aborted || (e && e.name === "AbortError")) return;
+    const what = parts[0] === "block" ? "block " + parts[1] : parts[0] === "tx" ? "transaction " + shortHash(parts[1]) : "this page";
+    show("Error", errorBox("Cannot show " + what + ".", e));
+  } finally {
+    if (navController === controller) view.removeAttribute("aria-busy");
+  }
+}
+
+async function search(raw) {
+  const q = raw.trim();
+  searchMsg.textContent = "";
+  if (q === "") return;
+  const input = document.getElementById("q");
+  if (HEIGHT.test(q)) { input.value = ""; go("#/block/" + q); return; }
+  const hex = q.toLowerCase().replace(/^0x/, "");
+  if (!HEX64.test(hex)) {
+    searchMsg.textContent = "Enter a block height (e.g. 12), a block hash or a transaction id (64 hex characters).";
+    return;
+  }
+  try {
+    await api("/v1/txs/" + hex);
+    input.value = "";
+    go("#/tx/" + hex);
+    return;
+  } catch (e) {
+    if (!(e instanceof ApiError) || e.status !== 404) { searchMsg.textContent = "Cannot search: " + e.message; return; }
+  }
+  try {
+    await api("/v1/blocks/by-hash/" + hex);
+    input.value = "";
+    go("#/block/" + hex);
+  } catch (e) {
+    searchMsg.textContent = e instanceof ApiError && e.status === 404
+      ? "Nothing found: no transaction or block has the id " + shortHash(hex) + "."
+      : "Cannot search: " + e.message;
+  }
+}
+
+// The skip link moves focus without touching the route in location.hash.
+document.querySelector(".skip").addEventListener("click", (ev) => {
+  ev.preventDefault();
+  mainEl.focus();
+});
+document.getElementById("search").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  void search(document.getElementById("q").value);
+});
+window.addEventListener("hashchange", () => { searchMsg.textContent = ""; void route(); });
+
+scheduleStatus(0);
+startEvents();
+void route();
+`;
+
+/** `'sha256-…'` CSP source of an inline block, hashing its exact text. */
+function cspHash(text: string): string {
+  return `'sha256-${base64Encode(sha256(utf8Encode(text)))}'`;
+}
+
+// Computed once: the page's script and style never change after load.
+const CSP = [
+  "default-src 'none'",
+  `script-src ${cspHash(SCRIPT)}`,
+  `style-src ${cspHash(CSS)}`,
+  "connect-src 'self'",
+  "img-src 'self' data:",
+  "base-uri 'none'",
+  "form-action 'none'",
+].join("; ");

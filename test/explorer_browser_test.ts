@@ -1,0 +1,749 @@
+/**
+ * The explorer page (`src/api/explorer.ts`) in a real browser: Debian's
+ * headless Chromium, driven by playwright-core, against a fake in-memory
+ * JSON API on 127.0.0.1 whose blocks, log and checkpoint are real (RFC 9162
+ * Merkle tree, Ed25519-signed note), so the page's own verification runs for
+ * real: a valid proof shows ✓ and a tampered one ✗.
+ *
+ * Never downloads a browser: without `/usr/bin/chromium` the test is skipped,
+ * saying why. Screenshots land in `/tmp/explorer*.png`.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { chromium, type Page } from "playwright-core";
+import { canonicalJson } from "../sdk/canonical_json.ts";
+import {
+  base64Encode,
+  base64urlEncode,
+  concatBytes,
+  hexEncode,
+  utf8Encode,
+} from "../sdk/encoding.ts";
+import { sha256, sha256Hex } from "../sdk/hash.ts";
+import { explorerHtml } from "../src/api/explorer.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const chromiumPresent = (() => {
+  try {
+    return Deno.statSync(CHROMIUM).isFile;
+  } catch {
+    return false;
+  }
+})();
+if (!chromiumPresent) {
+  console.warn(
+    `explorer_browser_test: skipped: ${CHROMIUM} does not exist (apt-get install -y chromium)`,
+  );
+}
+
+// ---------------------------------------------------------------------------
+// A small ledger with a real Merkle log (RFC 9162 §2.1).
+
+const LEDGER = "demo";
+const ORIGIN = "edgeledger.test/demo";
+const T0 = 1_764_000_000_000;
+const SIGNER_A = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK";
+const SIGNER_B = "did:key:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169";
+/** Rendered as text by the page; if it ever became HTML it would set `window.__xss`. */
+const XSS = "<img src=x onerror=window.__xss=1>";
+
+type Json = Record<string, unknown>;
+type Header = {
+  v: 1;
+  ledger: string;
+  height: number;
+  prev: string;
+  time: number;
+  term: number;
+  proposer: string;
+  txCount: number;
+  logSize: number;
+  logRoot: string;
+};
+type Block = { hash: string; header: Header; txIds: string[] };
+type LoggedTx = {
+  id: string;
+  tx: Json;
+  result: Json;
+  height: number;
+  logIndex: number;
+  leaf: Uint8Array;
+};
+
+const leafHash = (leaf: Uint8Array) => sha256(concatBytes(new Uint8Array([0]), leaf));
+const nodeHash = (l: Uint8Array, r: Uint8Array) => sha256(concatBytes(new Uint8Array([1]), l, r));
+
+/** Largest power of two strictly below `n` (requires n > 1). */
+function split(n: number): number {
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  return k;
+}
+
+/** MTH(D[n]) over leaf hashes, RFC 9162 §2.1.1. */
+function treeHash(hashes: Uint8Array[]): Uint8Array {
+  if (hashes.length === 0) return sha256(new Uint8Array());
+  if (hashes.length === 1) return hashes[0];
+  const k = split(hashes.length);
+  return nodeHash(treeHash(hashes.slice(0, k)), treeHash(hashes.slice(k)));
+}
+
+/** PATH(m, D[n]), RFC 9162 §2.1.3.1. Requires `0 <= m < hashes.length`. */
+function inclusionPath(m: number, hashes: Uint8Array[]): Uint8Array[] {
+  if (hashes.length <= 1) return [];
+  const k = split(hashes.length);
+  return m < k
+    ? [...inclusionPath(m, hashes.slice(0, k)), treeHash(hashes.slice(k))]
+    : [...inclusionPath(m - k, hashes.slice(k)), treeHash(hashes.slice(0, k))];
+}
+
+function envelope(n: number, kind: string, body: Json, signers = [SIGNER_A]): Json {
+  return {
+    v: 1,
+    ledger: LEDGER,
+    kind,
+    body,
+    nonce: base64urlEncode(new Uint8Array(16).fill(n)),
+    expiresAt: T0 + 3_600_000,
+    signers,
+    sigs: signers.map(() => base64urlEncode(new Uint8Array(64).fill(n))),
+  };
+}
+
+function txId(env: Json): string {
+  const { sigs: _sigs, ...unsigned } = env;
+  return sha256Hex(utf8Encode("edgeledger/tx/v1\n" + canonicalJson(unsigned)));
+}
+
+function blockHash(header: Header): string {
+  return sha256Hex(utf8Encode("edgeledger/block/v1\n" + canonicalJson(header)));
+}
+
+class FakeLedger {
+  readonly blocks: Block[] = [];
+  readonly txs: LoggedTx[] = [];
+  /** Transactions whose served proof has one flipped bit. */
+  readonly tampered = new Set<string>();
+  /** Transactions whose served receipt claims "applied", whatever the log says. */
+  readonly lyingReceipts = new Set<string>();
+
+  constructor() {
+    const genesis: Header = {
+      v: 1,
+      ledger: LEDGER,
+      height: 0,
+      prev: "0".repeat(64),
+      time: T0,
+      term: 1,
+      proposer: "site-a",
+      txCount: 0,
+      logSize: 0,
+      logRoot: hexEncode(treeHash([])),
+    };
+    this.blocks.push({ hash: blockHash(genesis), header: genesis, txIds: [] });
+  }
+
+  /** Appends a block of `entries`; returns the block. */
+  append(entries: { tx: Json; result: Json }[], time: number): Block {
+    const parent = this.blocks[this.blocks.length - 1];
+    const ids: string[] = [];
+    for (const { tx, result } of entries) {
+      const id = txId(tx);
+      const leaf = utf8Encode(canonicalJson({ tx, result }));
+      this.txs.push({
+        id,
+        tx,
+        result,
+        height: parent.header.height + 1,
+        logIndex: this.txs.length,
+        leaf,
+      });
+      ids.push(id);
+    }
+    const header: Header = {
+      v: 1,
+      ledger: LEDGER,
+      height: parent.header.height + 1,
+      prev: parent.hash,
+      time,
+      term: 2,
+      proposer: parent.header.height % 2 === 0 ? "site-a" : "site-b",
+      txCount: entries.length,
+      logSize: this.txs.length,
+      logRoot: hexEncode(treeHash(this.leafHashes(this.txs.length))),
+    };
+    const block = { hash: blockHash(header), header, txIds: ids };
+    this.blocks.push(block);
+    return block;
+  }
+
+  leafHashes(size: number): Uint8Array[] {
+    return this.txs.slice(0, size).map((t) => leafHash(t.leaf));
+  }
+
+  tx(id: string): LoggedTx | undefined {
+    return this.txs.find((t) => t.id === id);
+  }
+
+  proof(t: LoggedTx, treeSize: number): Json {
+    const path = inclusionPath(t.logIndex, this.leafHashes(treeSize)).map((p) => p.slice());
+    if (this.tampered.has(t.id)) path[0][0] ^= 0x01;
+    return {
+      logIndex: t.logIndex,
+      treeSize,
+      leaf: base64urlEncode(t.leaf),
+      proof: path.map(hexEncode),
+    };
+  }
+}
+
+type SiteKey = { name: string; url: string; keyPair: CryptoKeyPair; raw: Uint8Array };
+
+async function siteKey(name: string, url: string): Promise<SiteKey> {
+  const keyPair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, [
+    "sign",
+    "verify",
+  ]) as CryptoKeyPair;
+  const pub = new Uint8Array(await crypto.subtle.exportKey("raw", keyPair.publicKey));
+  return { name, url, keyPair, raw: concatBytes(new Uint8Array([1]), pub) };
+}
+
+/** C2SP signed-note key hash: the first 4 bytes of SHA-256(name || "\n" || 0x01 || key). */
+function keyHash(key: SiteKey): Uint8Array {
+  return sha256(concatBytes(utf8Encode(key.name + "\n"), key.raw)).slice(0, 4);
+}
+
+function verifierKey(key: SiteKey): string {
+  return `${key.name}+${hexEncode(keyHash(key))}+${base64Encode(key.raw)}`;
+}
+
+/** A C2SP tlog-checkpoint over the first `size` entries, signed by `signers`. */
+async function signedCheckpoint(
+  ledger: FakeLedger,
+  block: Block,
+  signers: SiteKey[],
+): Promise<string> {
+  const size = block.header.logSize;
+  const body = `${ORIGIN}\n${size}\n${base64Encode(treeHash(ledger.leafHashes(size)))}\n` +
+    `height ${block.header.height}\nblock ${block.hash}\n`;
+  const lines: string[] = [];
+  for (const key of signers) {
+    const sig = new Uint8Array(
+      await crypto.subtle.sign(
+        { name: "Ed25519" },
+        key.keyPair.privateKey,
+        new TextEncoder().encode(body),
+      ),
+    );
+    lines.push(`\u2014 ${key.name} ${base64Encode(concatBytes(keyHash(key), sig))}\n`);
+  }
+  return body + "\n" + lines.join("");
+}
+
+// ---------------------------------------------------------------------------
+// The fake site: the explorer at `/` and the JSON API it reads.
+
+const PROBLEM_SLUGS: Record<number, string> = {
+  400: "validation",
+  404: "not_found",
+  503: "unavailable",
+};
+
+function problem(status: number, title: string, detail: string): Response {
+  return Response.json(
+    {
+      type: `https://edgeledger.dev/problems/${PROBLEM_SLUGS[status] ?? "internal"}`,
+      title,
+      status,
+      detail,
+      requestId: crypto.randomUUID(),
+    },
+    { status, headers: { "Content-Type": "application/problem+json" } },
+  );
+}
+
+class FakeSite {
+  readonly #encoder = new TextEncoder();
+  readonly #streams = new Set<ReadableStreamDefaultController<Uint8Array>>();
+  checkpoint = "";
+  /** While true, `/v1/events` answers 503: the page must fall back to polling. */
+  eventsDown = false;
+
+  constructor(readonly ledger: FakeLedger, readonly sites: SiteKey[]) {}
+
+  /** Sends `block` to every open event stream as an SSE `block` event. */
+  push(block: Block): void {
+    const data = {
+      height: block.header.height,
+      hash: block.hash,
+      header: block.header,
+      txs: block.txIds.map((id) => {
+        const t = this.ledger.tx(id)!;
+        return {
+          txId: id,
+          kind: t.tx.kind,
+          signers: t.tx.signers,
+          logIndex: t.logIndex,
+          result: t.result,
+        };
+      }),
+    };
+    const frame = this.#encoder.encode(
+      `event: block\nid: ${block.header.height}\ndata: ${JSON.stringify(data)}\n\n`,
+    );
+    for (const c of this.#streams) c.enqueue(frame);
+  }
+
+  get streams(): number {
+    return this.#streams.size;
+  }
+
+  closeStreams(): void {
+    for (const c of this.#streams) {
+      try {
+        c.close();
+      } catch { /* already closed by the client */ }
+    }
+    this.#streams.clear();
+  }
+
+  handle(req: Request): Response {
+    const url = new URL(req.url);
+    const path = url.pathname;
+    const ledger = this.ledger;
+    const tip = ledger.blocks[ledger.blocks.length - 1];
+    if (path === "/") {
+      return new Response(explorerHtml({ title: "demo · edgeledger" }), {
+        headers: { "Content-Type": "text/html; charset=utf-8" },
+      });
+    }
+    if (path === "/v1/status") {
+      return Response.json({
+        ledger: LEDGER,
+        origin: ORIGIN,
+        site: "site-a",
+        role: "leader",
+        term: 2,
+        leader: "site-a",
+        commitIndex: tip.header.height + 7,
+        appliedIndex: tip.header.height + 7,
+        height: tip.header.height,
+        logSize: tip.header.logSize,
+        head: tip.hash,
+        pendingTxs: 1,
+        version: "0.1.0-test",
+      });
+    }
+    if (path === "/v1/blocks") {
+      const from = Number(url.searchParams.get("from") ?? 0);
+      const limit = Number(url.searchParams.get("limit") ?? 100);
+      const blocks = ledger.blocks.slice(from, from + limit);
+      const next = blocks.length === limit && from + limit < ledger.blocks.length
+        ? from + limit
+        : null;
+      return Response.json({ blocks, next });
+    }
+    let m = /^\/v1\/blocks\/(\d+)$/.exec(path);
+    if (m) {
+      const block = ledger.blocks[Number(m[1])];
+      return block
+        ? Response.json(block)
+        : problem(404, "Not found", `Cannot find block at height ${m[1]}`);
+    }
+    m = /^\/v1\/blocks\/by-hash\/([0-9a-f]{64})$/.exec(path);
+    if (m) {
+      const block = ledger.blocks.find((b) => b.hash === m![1]);
+      return block ? Response.json(block) : problem(404, "Not found", `Cannot find block ${m[1]}`);
+    }
+    m = /^\/v1\/txs\/([0-9a-f]{64})(\/proof)?$/.exec(path);
+    if (m) {
+      const t = ledger.tx(m[1]);
+      if (!t) return problem(404, "Not found", `Cannot find transaction ${m[1]}`);
+      if (!m[2]) {
+        return Response.json({
+          tx: t.tx,
+          receipt: {
+            txId: t.id,
+            status: "committed",
+            height: t.height,
+            logIndex: t.logIndex,
+            result: ledger.lyingReceipts.has(t.id) ? { status: "applied" } : t.result,
+          },
+        });
+      }
+      const treeSize = Number(url.searchParams.get("treeSize") ?? tip.header.logSize);
+      if (!(treeSize > t.logIndex && treeSize <= ledger.txs.length)) {
+        return problem(
+          400,
+          "Request validation failed",
+          `treeSize: must be in (${t.logIndex}, ${ledger.txs.length}]`,
+        );
+      }
+      return Response.json(ledger.proof(t, treeSize));
+    }
+    if (path === "/v1/checkpoint") {
+      return new Response(this.checkpoint, {
+        headers: { "Content-Type": "text/plain; charset=utf-8" },
+      });
+    }
+    if (path === "/v1/sites") {
+      return Response.json({
+        sites: [
+          ...this.sites.map((s) => ({ name: s.name, url: s.url, verifierKey: verifierKey(s) })),
+          { name: "site-x", url: "javascript:window.__xss=2", verifierKey: "site-x+00000000+AQ==" },
+        ],
+      });
+    }
+    if (path === "/v1/events") {
+      if (this.eventsDown) {
+        return problem(503, "Service unavailable", "Cannot subscribe: too many event streams");
+      }
+      let controller: ReadableStreamDefaultController<Uint8Array>;
+      const body = new ReadableStream<Uint8Array>({
+        start: (c) => {
+          controller = c;
+          this.#streams.add(c);
+          c.enqueue(this.#encoder.encode(": hello\n\n"));
+        },
+        cancel: () => {
+          this.#streams.delete(controller);
+        },
+      });
+      return new Response(body, {
+        headers: { "Content-Type": "text/event-stream", "Cache-Control": "no-store" },
+      });
+    }
+    return problem(404, "Not found", `Cannot find ${req.method} ${path}: no such route`);
+  }
+}
+
+async function fixture() {
+  const ledger = new FakeLedger();
+  const tx = {
+    anchor0: envelope(1, "data.anchor", {
+      stream: "meter-7",
+      seq: 0,
+      root: "ab".repeat(32),
+      count: 10,
+      from: T0,
+      to: T0 + 60_000,
+    }),
+    anchor1: envelope(2, "data.anchor", {
+      stream: XSS,
+      seq: 0,
+      root: "cd".repeat(32),
+      count: 3,
+      from: T0,
+      to: T0 + 1_000,
+    }),
+    transfer: envelope(3, "asset.transfer", { asset: "EDGE", to: SIGNER_B, amount: "50" }),
+    handoff: envelope(4, "custody.handoff", { item: "pallet-42", from: SIGNER_A, to: SIGNER_B }, [
+      SIGNER_A,
+      SIGNER_B,
+    ]),
+    anchor2: envelope(5, "data.anchor", {
+      stream: "meter-7",
+      seq: 1,
+      root: "ef".repeat(32),
+      count: 10,
+      from: T0 + 60_000,
+      to: T0 + 120_000,
+    }),
+    late: envelope(6, "data.anchor", {
+      stream: "meter-9",
+      seq: 0,
+      root: "01".repeat(32),
+      count: 1,
+      from: T0,
+      to: T0,
+    }),
+  };
+  const applied = { status: "applied" };
+  ledger.append(
+    [{ tx: tx.anchor0, result: applied }, { tx: tx.anchor1, result: applied }],
+    T0 + 1_000,
+  );
+  ledger.append([
+    {
+      tx: tx.transfer,
+      result: {
+        status: "rejected",
+        code: "insufficient_funds",
+        detail: "Cannot transfer 50 EDGE: balance is 20",
+      },
+    },
+    { tx: tx.handoff, result: applied },
+  ], T0 + 2_000);
+  const b3 = ledger.append([{
+    tx: tx.anchor2,
+    result: { status: "rejected", code: "stream_seq", detail: "Cannot anchor seq 1: expected 2" },
+  }], T0 + 3_000);
+  ledger.tampered.add(txId(tx.handoff));
+  ledger.lyingReceipts.add(txId(tx.anchor2));
+  const keys = [
+    await siteKey("site-a", "http://127.0.0.1:7001"),
+    await siteKey("site-b", "http://127.0.0.1:7002"),
+  ];
+  const site = new FakeSite(ledger, keys);
+  site.checkpoint = await signedCheckpoint(ledger, b3, keys);
+  const ids = Object.fromEntries(Object.entries(tx).map(([k, v]) => [k, txId(v)])) as Record<
+    keyof typeof tx,
+    string
+  >;
+  return { ledger, site, tx, ids, keys };
+}
+
+// ---------------------------------------------------------------------------
+
+const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+async function text(page: Page, selector: string): Promise<string> {
+  return (await page.locator(selector).first().textContent() ?? "").trim();
+}
+
+async function waitText(page: Page, selector: string, expected: string | RegExp): Promise<void> {
+  await page.locator(selector, { hasText: expected }).first().waitFor();
+}
+
+Deno.test({
+  name:
+    "explorer: in Chromium, shows status, blocks, txs, live blocks, and verifies inclusion proofs (✓ valid, ✗ tampered)",
+  ignore: !chromiumPresent,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const { ledger, site, tx, ids } = await fixture();
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      (req) => site.handle(req),
+    );
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    const userDataDir = await Deno.makeTempDir({ prefix: "explorer-chromium-" });
+    const context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      viewport: { width: 1280, height: 900 },
+      colorScheme: "light",
+    });
+    const problems: string[] = [];
+    try {
+      const page = context.pages()[0] ?? await context.newPage();
+      page.setDefaultTimeout(20_000);
+      page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
+      page.on("console", (m) => {
+        // Expected: 404s where the test asks for what does not exist, 503s
+        // while the test takes the event stream down.
+        if (m.type() === "error" && !/status of (404|503)\b/.test(m.text())) {
+          problems.push(`console: ${m.text()}`);
+        }
+      });
+      // Only loopback: anything else the page asks for is a bug.
+      await context.route((u) => u.hostname !== "127.0.0.1", (route) => {
+        problems.push(`non-loopback request: ${route.request().url()}`);
+        return route.abort();
+      });
+
+      await t.step("the status header renders", async () => {
+        await page.goto(base + "/");
+        await waitText(page, "#st-height", /^3$/);
+        assert.equal(await text(page, "#st-ledger"), "demo");
+        assert.equal(await text(page, "#st-site"), "site-a");
+        assert.equal(await text(page, "#st-role"), "leader");
+        assert.equal(await text(page, "#st-logsize"), "5");
+        assert.equal(await page.title(), "demo · edgeledger");
+      });
+
+      await t.step("the block list shows the blocks, newest first", async () => {
+        await page.locator("#blocks tbody tr[data-height='0']").waitFor();
+        const heights = await page.locator("#blocks tbody tr").evaluateAll((rows) =>
+          rows.map((r) => r.getAttribute("data-height"))
+        );
+        assert.deepEqual(heights, ["3", "2", "1", "0"]);
+        const row = page.locator("#blocks tbody tr[data-height='2']");
+        assert.match(await row.textContent() ?? "", /2025-11-24 16:00:02/);
+        assert.ok((await row.textContent() ?? "").includes(ledger.blocks[2].hash.slice(0, 10)));
+        await waitText(page, "#cp-h + dl", "✓ 2 of 2 verified");
+      });
+
+      await t.step("a new block arrives live over SSE", async () => {
+        await waitText(page, "#live", "Live");
+        const b4 = ledger.append([{ tx: tx.late, result: { status: "applied" } }], T0 + 4_000);
+        site.push(b4);
+        await page.locator("#blocks tbody tr[data-height='4']").waitFor();
+        await waitText(page, "#st-height", /^4$/);
+        await waitText(page, "#st-logsize", /^6$/);
+        await page.screenshot({ path: "/tmp/explorer.png", fullPage: true });
+      });
+
+      await t.step("clicking a block shows its transactions", async () => {
+        await page.locator("#blocks tbody tr[data-height='2'] a").click();
+        await waitText(page, "#view-h", "Block 2");
+        assert.equal(new URL(page.url()).hash, "#/block/2");
+        const txRows = page.locator("#block-txs tbody tr");
+        assert.deepEqual(
+          await txRows.evaluateAll((rows) => rows.map((r) => r.getAttribute("data-tx"))),
+          [ids.transfer, ids.handoff],
+        );
+        await waitText(
+          page,
+          `#block-txs tr[data-tx='${ids.transfer}'] .result`,
+          "✗ rejected: insufficient_funds",
+        );
+        await waitText(page, `#block-txs tr[data-tx='${ids.handoff}'] .result`, "✓ applied");
+        await waitText(page, `#block-txs tr[data-tx='${ids.handoff}'] .kind`, "custody.handoff");
+        await page.screenshot({ path: "/tmp/explorer-block.png", fullPage: true });
+        // The previous-block link goes by hash.
+        await page.locator(`a[href='#/block/${ledger.blocks[1].hash}']`).first().click();
+        await waitText(page, "#view-h", "Block 1");
+      });
+
+      await t.step(
+        "a transaction with a valid proof shows ✓, and its body is text, not HTML",
+        async () => {
+          await page.locator(`a[href='#/tx/${ids.anchor1}']`).click();
+          await waitText(page, "#proof-verdict", "Verified");
+          assert.ok((await text(page, "#proof-verdict")).includes("✓"));
+          assert.equal(await page.locator("#proof .checks .bad").count(), 0);
+          assert.ok((await text(page, "#view")).includes(XSS), "the XSS string shows as text");
+          assert.equal(
+            await page.evaluate(() => (globalThis as { __xss?: number }).__xss),
+            undefined,
+          );
+          assert.equal(await page.locator("#view img").count(), 0);
+          await page.screenshot({ path: "/tmp/explorer-tx.png", fullPage: true });
+        },
+      );
+
+      await t.step("a rejected transaction is marked, and still proven in the log", async () => {
+        await page.goto(`${base}/#/tx/${ids.transfer}`);
+        await waitText(page, "#tx-result.bad", "✗ Rejected (insufficient_funds)");
+        await waitText(page, "#tx-result", "Cannot transfer 50 EDGE: balance is 20");
+        await waitText(page, "#proof-verdict", "Verified");
+      });
+
+      await t.step("a transaction with a tampered proof shows ✗", async () => {
+        await page.goto(`${base}/#/tx/${ids.handoff}`);
+        await waitText(page, "#proof-verdict", "Not verified");
+        assert.ok((await text(page, "#proof-verdict")).includes("✗"));
+        await waitText(page, "#proof .checks li", "✗ Audit path leads to the checkpoint's root");
+        await page.screenshot({ path: "/tmp/explorer-tampered.png", fullPage: true });
+      });
+
+      await t.step("a receipt whose result differs from the logged one shows ✗", async () => {
+        await page.goto(`${base}/#/tx/${ids.anchor2}`);
+        await waitText(page, "#proof-verdict", "Not verified");
+        await waitText(page, "#proof .checks li", "✗ Leaf records the result the receipt shows");
+        await waitText(page, "#proof .checks li", '"rejected"');
+      });
+
+      await t.step(
+        "a transaction newer than the checkpoint says so instead of verifying",
+        async () => {
+          await page.goto(`${base}/#/tx/${ids.late}`);
+          await waitText(page, "#proof", "The latest checkpoint covers 5 log entries");
+        },
+      );
+
+      await t.step(
+        "searching for a height, a tx id and a block hash navigates; junk explains itself",
+        async () => {
+          await page.goto(base + "/");
+          await waitText(page, "#st-height", /^4$/);
+          await page.locator("#q").fill("2");
+          await page.locator("#q").press("Enter");
+          await waitText(page, "#view-h", "Block 2");
+          assert.equal(new URL(page.url()).hash, "#/block/2");
+          // Focus moves to the new view's heading; the skip link moves it to
+          // main and keeps the view.
+          await page.locator("#view-h:focus").waitFor();
+          await page.locator(".skip").focus();
+          await page.keyboard.press("Enter");
+          await page.locator("main:focus").waitFor();
+          assert.equal(new URL(page.url()).hash, "#/block/2");
+          assert.equal(await text(page, "#view-h"), "Block 2");
+
+          await page.locator("#q").fill(ids.anchor0.toUpperCase());
+          await page.locator("#search button").click();
+          await waitText(page, "#view-h", "Transaction");
+          assert.equal(new URL(page.url()).hash, `#/tx/${ids.anchor0}`);
+
+          await page.locator("#q").fill(ledger.blocks[3].hash);
+          await page.locator("#q").press("Enter");
+          await waitText(page, "#view-h", "Block 3");
+
+          await page.locator("#q").fill("f".repeat(64));
+          await page.locator("#q").press("Enter");
+          await waitText(page, "#search-msg", "Nothing found");
+          await page.locator("#q").fill("hello");
+          await page.locator("#q").press("Enter");
+          await waitText(page, "#search-msg", "Enter a block height");
+        },
+      );
+
+      await t.step("API errors read as messages", async () => {
+        await page.goto(`${base}/#/block/99`);
+        await waitText(page, "#view [role=alert]", "Cannot find block at height 99");
+        assert.match(await text(page, "#view [role=alert]"), /Request id: [0-9a-f-]{36}/);
+      });
+
+      await t.step(
+        "checkpoint and sites pages: signatures verified, unsafe URLs not linked",
+        async () => {
+          await page.goto(`${base}/#/checkpoint`);
+          await waitText(page, "#note-sigs", "✓ verified");
+          assert.equal(await page.locator("#note-sigs tbody tr").count(), 2);
+          await page.screenshot({ path: "/tmp/explorer-checkpoint.png", fullPage: true });
+          assert.ok((await text(page, "#note-text")).startsWith(ORIGIN + "\n5\n"));
+          await page.goto(`${base}/#/sites`);
+          await waitText(page, "#sites", "site-x");
+          assert.equal(await page.locator("#sites a[href^='javascript']").count(), 0);
+          assert.equal(await page.locator("#sites a[href='http://127.0.0.1:7001/']").count(), 1);
+        },
+      );
+
+      await t.step(
+        "without the event stream, the page polls and still shows new blocks",
+        async () => {
+          await page.goto(base + "/");
+          await waitText(page, "#live", "Live");
+          site.eventsDown = true;
+          site.closeStreams();
+          await waitText(page, "#live", /Polling|Reconnecting/);
+          ledger.append([], T0 + 5_000);
+          await page.locator("#blocks tbody tr[data-height='5']").waitFor();
+          await waitText(page, "#st-height", /^5$/);
+        },
+      );
+
+      await t.step("dark mode and a phone-sized viewport render (screenshots)", async () => {
+        await page.emulateMedia({ colorScheme: "dark" });
+        await page.goto(`${base}/#/tx/${ids.anchor0}`);
+        await waitText(page, "#proof-verdict", "Verified");
+        await page.screenshot({ path: "/tmp/explorer-dark.png", fullPage: true });
+        await page.setViewportSize({ width: 390, height: 844 });
+        await page.emulateMedia({ colorScheme: "light" });
+        await page.goto(base + "/");
+        await page.locator("#blocks tbody tr[data-height='4']").waitFor();
+        await page.screenshot({ path: "/tmp/explorer-mobile.png", fullPage: true });
+      });
+
+      assert.deepEqual(problems, [], "no script error, CSP violation or off-host request");
+    } finally {
+      await context.close();
+      site.closeStreams();
+      await server.shutdown();
+      await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
+    }
+  },
+});
