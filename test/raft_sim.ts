@@ -613,8 +613,11 @@ class Simulation {
       if (rd.snapshot) s.storage.applySnapshot(rd.snapshot);
       s.storage.append(rd.entries);
       if (rd.hardState) s.storage.setHardState(rd.hardState);
-      // 2. Send.
-      for (const m of rd.messages) this.#send(m);
+      // 2. Send, checking that what each reply promises is already durable.
+      for (const m of rd.messages) {
+        this.#checkDurable(s, m);
+        this.#send(m);
+      }
       // 3. Apply.
       if (rd.snapshot) this.#applySnapshot(s, rd.snapshot);
       for (const e of rd.committedEntries) this.#apply(s, e);
@@ -622,6 +625,23 @@ class Simulation {
       node.advance(rd);
     }
     this.#check(s);
+  }
+
+  /** Durable before reply: a granted vote and an acknowledged append are on disk. */
+  #checkDurable(s: Site, m: Message): void {
+    const hs = s.storage.hardState();
+    if (m.type === "voteResp" && !m.reject && (hs.term !== m.term || hs.vote !== m.to)) {
+      throw new Violation(
+        `durability: ${s.id} granted a vote to ${m.to} in term ${m.term} before persisting it`,
+      );
+    }
+    if (m.type === "appResp" && !m.reject && m.index > 0) {
+      if (s.storage.lastIndex() < m.index || hs.term < m.term) {
+        throw new Violation(
+          `durability: ${s.id} acknowledged index ${m.index} before persisting it`,
+        );
+      }
+    }
   }
 
   #applySnapshot(s: Site, snap: Snapshot): void {
