@@ -11,8 +11,12 @@ import { createApp } from "../src/api/app.ts";
 import type { GenesisConfig } from "../src/chain/genesis.ts";
 import { Site, type SiteOptions } from "../src/site/site.ts";
 
-/** A genesis with one site named `site-a` whose key is `siteKey`. */
-export function testGenesis(siteKey: KeyPair, ledger = "demo"): GenesisConfig {
+/** A genesis with one site named `site-a` whose key is `siteKey`; `openKinds` defaults to `["data.anchor"]`. */
+export function testGenesis(
+  siteKey: KeyPair,
+  ledger = "demo",
+  openKinds: string[] = ["data.anchor"],
+): GenesisConfig {
   return {
     v: 1,
     ledger,
@@ -25,7 +29,7 @@ export function testGenesis(siteKey: KeyPair, ledger = "demo"): GenesisConfig {
       publicKey: base64urlEncode(siteKey.publicKey),
       url: "http://127.0.0.1:1",
     }],
-    policies: { expiryWindowMs: 24 * 3600 * 1000, openKinds: ["data.anchor"] },
+    policies: { expiryWindowMs: 24 * 3600 * 1000, openKinds },
   };
 }
 

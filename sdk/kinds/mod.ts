@@ -5,12 +5,15 @@
  * @module
  */
 import { dataAnchorBody } from "./data.ts";
+import { ASSET_BODIES } from "./asset.ts";
 
 export * from "./data.ts";
+export * from "./asset.ts";
 
 /** Every known kind's body schema. */
 export const KIND_BODIES = {
   "data.anchor": dataAnchorBody,
+  ...ASSET_BODIES,
 } as const;
 
 /** A transaction kind the ledger knows. */

@@ -5,9 +5,11 @@
  */
 import type { Contract } from "./contract.ts";
 import { dataAnchor } from "./data_anchor.ts";
+import { assetContracts } from "./asset.ts";
 
 export * from "./contract.ts";
 export * from "./data_anchor.ts";
+export * from "./asset.ts";
 
 /** Kind → contract. Immutable once built, so every site judges alike. */
 export class ContractRegistry {
@@ -35,5 +37,8 @@ export class ContractRegistry {
 
 /** The registry of every built-in kind. */
 export function builtinContracts(): ContractRegistry {
-  return new ContractRegistry([dataAnchor as Contract<never>]);
+  return new ContractRegistry([
+    dataAnchor as Contract<never>,
+    ...assetContracts.map((c) => c as unknown as Contract<never>),
+  ]);
 }

@@ -9,9 +9,12 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Env } from "../app.ts";
 import type { LedgerService } from "../service.ts";
+import { assetRoutes } from "./asset.ts";
 
 /** Adds a contract group's routes to the app; reads go through `service.stateGet`/`stateRange`. */
 export type ContractRouteRegistrar = (app: OpenAPIHono<Env>, service: LedgerService) => void;
 
 /** Every contract group's registrar, in the order their routes are added. */
-export const CONTRACT_ROUTES: ContractRouteRegistrar[] = [];
+export const CONTRACT_ROUTES: ContractRouteRegistrar[] = [
+  assetRoutes,
+];

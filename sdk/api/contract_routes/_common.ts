@@ -1,0 +1,60 @@
+/**
+ * Helpers shared by the contract groups' route definitions: response
+ * builders, the problems every route can answer, and cursor paging.
+ * Internal to `sdk/api/contract_routes/`.
+ *
+ * @module
+ */
+import { z } from "@hono/zod-openapi";
+import { ConsistencyLevel, decimalInt, Problem } from "../schemas.ts";
+
+/** Largest `limit` of a contract listing route. */
+export const CONTRACT_PAGE_LIMIT_MAX = 1000;
+/** `limit` of a contract listing route when none is given. */
+export const CONTRACT_PAGE_LIMIT_DEFAULT = 100;
+
+/** A problem response documented with its slugs. */
+export const problem = (description: string) => ({
+  description,
+  content: { "application/problem+json": { schema: Problem } },
+});
+
+/** A JSON response. */
+export const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+
+/** The problems every contract read route can answer with. */
+export const COMMON_PROBLEMS = {
+  400: problem("`validation`: a parameter failed validation; `errors` names the fields."),
+  429: problem("`rate_limited`."),
+  500: problem("`internal`: a bug; no detail is leaked."),
+  503: problem("`unavailable`: the site cannot serve this now; retry."),
+} as const;
+
+/** `consistency` query parameter; contract state defaults to this site's replica. */
+export const consistency = ConsistencyLevel.default("stale").openapi({ default: "stale" });
+
+/** `limit` query parameter of a listing. */
+export const pageLimit = decimalInt(1, CONTRACT_PAGE_LIMIT_MAX).optional().openapi({
+  type: "integer",
+  minimum: 1,
+  maximum: CONTRACT_PAGE_LIMIT_MAX,
+  default: CONTRACT_PAGE_LIMIT_DEFAULT,
+});
+
+/** `after` query parameter: the opaque cursor a previous page returned as `next`. */
+export const pageAfter = z.string().min(1).max(512).optional().openapi({
+  description: "The `next` cursor of the previous page.",
+});
+
+/** The `next` member of a page: the cursor of the following page, or null at the end. */
+export const nextCursor = z.string().nullable().openapi({
+  description: "Pass as `after` to get the next page; null when this page is the last.",
+});
+
+/** A transaction's inclusion proof route, for a step's `proof` link. */
+export function proofPath(txId: string): string {
+  return `/v1/txs/${txId}/proof`;
+}
