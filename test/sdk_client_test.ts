@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { EdgeLedgerClient, RejectedError, ValidationError } from "../sdk/client/mod.ts";
 import { OfflineQueue } from "../sdk/queue/mod.ts";
 import { FileQueueStore } from "../sdk/queue/file_store.ts";
+import { verifyTransaction } from "../sdk/light/mod.ts";
 import { createEnvelope, type Envelope, signEnvelope, transactionId } from "../sdk/envelope.ts";
 import { generateKeyPair, softwareSigner } from "../sdk/keys.ts";
 import { hexDecode } from "../sdk/encoding.ts";
@@ -100,6 +101,15 @@ Deno.test({
         ),
         true,
       );
+
+      const verdict = await verifyTransaction(r1.txId!, {
+        urls: site.url,
+        trustedKeys: sites.map((s) => s.verifierKey),
+        quorum: 1,
+        origin: status.origin,
+      });
+      assert.equal(verdict.reason, "ok", verdict.message);
+      assert.equal(verdict.logIndex, r1.logIndex);
 
       const unknown = await client.getTx("ee".repeat(32)).catch((e) => e);
       assert.ok(unknown instanceof RejectedError);

@@ -32,7 +32,7 @@ import {
   submitTxs,
 } from "../api/routes.ts";
 import { BlockEvent as BlockEventSchema, Problem as ProblemSchema } from "../api/schemas.ts";
-import type { Envelope } from "../envelope.ts";
+import { type Envelope, transactionId } from "../envelope.ts";
 import { linkedAbort, newRequestId, sleep } from "./_signals.ts";
 import {
   CommitTimeoutError,
@@ -132,6 +132,7 @@ export interface BlocksOptions extends CallOptions {
   to?: number;
   /** Blocks per page (1–1000). Default 100. */
   pageSize?: number;
+  /** Read consistency of each page. Default `stale`. */
   consistency?: Consistency;
 }
 
@@ -159,10 +160,15 @@ export interface SubscribeOptions {
 
 /** A raw answer: status, parsed body, and where it came from. */
 export interface RawResponse<T> {
+  /** The HTTP status. */
   status: number;
+  /** The body, parsed and checked against the route's response schema. */
   body: T;
+  /** The response headers. */
   headers: Headers;
+  /** The `X-Request-Id` the site answered with (or the one the client sent). */
   requestId: string | undefined;
+  /** The base URL of the site that answered. */
   site: string;
 }
 
@@ -187,6 +193,7 @@ const RETRYABLE_STATUSES = new Set([502, 503, 504]);
  * ```
  */
 export class EdgeLedgerClient {
+  /** The sites, normalised (no trailing slash), in failover order. */
   readonly urls: readonly string[];
   readonly #timeoutMs: number;
   readonly #retry: ResolvedRetryPolicy;
@@ -196,6 +203,7 @@ export class EdgeLedgerClient {
   readonly #sendRequestId: boolean;
   #current = 0;
 
+  /** Requires at least one http(s) URL; throws a `RangeError` otherwise. */
   constructor(options: ClientOptions) {
     const urls = typeof options.urls === "string" ? [options.urls] : [...options.urls];
     if (urls.length === 0) throw new RangeError("Cannot create client: no site URL given");
@@ -229,7 +237,8 @@ export class EdgeLedgerClient {
    *
    * A single envelope that admission refuses throws {@link RejectedError}
    * (e.g. `slug === "bad_signature"`); in a batch a refused envelope is a
-   * receipt with `status: "refused"` and its `problem`.
+   * receipt with `status: "refused"` and its `problem`. A `duplicate`
+   * refusal is answered with the existing transaction's receipt instead.
    *
    * @example
    * ```ts
@@ -238,6 +247,7 @@ export class EdgeLedgerClient {
    * ```
    */
   submit(envelope: Envelope, options?: SubmitOptions): Promise<Receipt>;
+  /** Submits several envelopes in order; answers their receipts in the same order. */
   submit(envelopes: readonly Envelope[], options?: SubmitOptions): Promise<Receipt[]>;
   async submit(
     input: Envelope | readonly Envelope[],
@@ -256,10 +266,20 @@ export class EdgeLedgerClient {
       timeoutMs: (options.timeoutMs ?? this.#timeoutMs) + waitTimeoutMs,
     };
     if (!Array.isArray(input)) {
-      const res = await this.request(submitTxs, {
-        query,
-        body: input as unknown as Record<string, unknown>,
-      }, call);
+      let res;
+      try {
+        res = await this.request(submitTxs, {
+          query,
+          body: input as unknown as Record<string, unknown>,
+        }, call);
+      } catch (e) {
+        // A site that answers a resubmission with `duplicate` (instead of the
+        // existing receipt) still means "already in": return that receipt.
+        if (e instanceof RejectedError && e.slug === "duplicate") {
+          return (await this.getTx(transactionId(input as Envelope), call)).receipt;
+        }
+        throw e;
+      }
       if ("receipts" in res.body) {
         throw this.#schemaError(res, "a receipt list answered a single envelope");
       }
@@ -276,7 +296,14 @@ export class EdgeLedgerClient {
       if (!("receipts" in res.body) || res.body.receipts.length !== chunk.length) {
         throw this.#schemaError(res, `expected ${chunk.length} receipts for the batch`);
       }
-      out.push(...res.body.receipts);
+      for (let j = 0; j < chunk.length; j++) {
+        const receipt = res.body.receipts[j];
+        const duplicate = receipt.status === "refused" && receipt.problem !== undefined &&
+          problemSlug(receipt.problem.type) === "duplicate";
+        out.push(
+          duplicate ? (await this.getTx(transactionId(chunk[j]), call)).receipt : receipt,
+        );
+      }
     }
     return out;
   }
@@ -547,6 +574,12 @@ export class EdgeLedgerClient {
     const idleMsMax = options.idleMsMax ?? 45_000;
     const attemptsMax = options.reconnectAttemptsMax ?? 100;
     const outer = options.signal;
+    if (
+      options.fromHeight !== undefined &&
+      (!Number.isSafeInteger(options.fromHeight) || options.fromHeight < 0)
+    ) {
+      throw new RangeError("Cannot subscribe: fromHeight must be an integer >= 0");
+    }
     let after: number;
     try {
       after = options.fromHeight !== undefined
@@ -611,14 +644,16 @@ export class EdgeLedgerClient {
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
         const parser = new SseParser();
         try {
-          for (;;) {
+          let ended = false;
+          while (!ended) {
             const { value, done } = await reader.read();
             if (done) break;
             armIdle();
             for (const d of parser.push(value)) {
               const height = /^(0|[1-9][0-9]{0,15})$/.test(d.id) ? Number(d.id) : undefined;
               if (d.event === "end") {
-                // The site closes after this; reconnect and resume.
+                // The site closes after this (e.g. slow_consumer): reconnect and resume.
+                ended = true;
                 break;
               }
               if (d.event === "block" && d.data !== undefined) {

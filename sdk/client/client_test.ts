@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { EdgeLedgerClient } from "./client.ts";
+import { EdgeLedgerClient, ROUTES } from "./client.ts";
 import {
   NetworkError,
   RateLimitedError,
@@ -366,4 +366,50 @@ Deno.test("client: subscribe() ends quietly when its signal aborts", async () =>
   const got = [];
   for await (const e of client.subscribe({ fromHeight: 0, signal: abort.signal })) got.push(e);
   assert.deepEqual(got, []);
+});
+
+Deno.test("client: a duplicate refusal of one envelope is answered with the existing receipt", async () => {
+  const committed = {
+    txId: TX_ID,
+    status: "committed",
+    height: 3,
+    logIndex: 7,
+    result: { status: "applied" },
+  };
+  const s = scripted((req) =>
+    req.method === "POST" ? problem("duplicate", 409) : json({ tx: {}, receipt: committed })
+  );
+  const client = new EdgeLedgerClient({ urls: "http://a", fetch: s.fetch });
+  const envelope = {
+    v: 1 as const,
+    ledger: "demo",
+    kind: "data.anchor",
+    body: {},
+    nonce: "AAAAAAAAAAAAAAAAAAAAAA",
+    expiresAt: 1,
+    signers: ["did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"],
+    sigs: ["x"],
+  };
+  const got = await client.submit(envelope);
+  assert.deepEqual(got, committed);
+  assert.match(new URL(s.requests[1].url).pathname, /^\/v1\/txs\/[0-9a-f]{64}$/);
+});
+
+Deno.test("client: request() types input and output from the shared route definition", async () => {
+  const s = scripted(() => json(block(5)));
+  const client = new EdgeLedgerClient({ urls: "http://a", fetch: s.fetch });
+  const res = await client.request(ROUTES.getBlock, { params: { height: 5 } });
+  const height: number = res.body.header.height;
+  assert.equal(height, 5);
+  assert.equal(res.status, 200);
+  assert.equal(res.site, "http://a");
+  // @ts-expect-error: getBlock has no body
+  await client.request(ROUTES.getBlock, { params: { height: 5 }, body: {} }).catch(() => {});
+  // @ts-expect-error: getBlock needs its height parameter
+  await client.request(ROUTES.getBlock, {}).catch(() => {});
+});
+
+Deno.test("client: subscribe() refuses a negative fromHeight", async () => {
+  const client = new EdgeLedgerClient({ urls: "http://a", fetch: scripted(() => json({})).fetch });
+  await assert.rejects(() => client.subscribe({ fromHeight: -1 }).next(), RangeError);
 });

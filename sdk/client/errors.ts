@@ -22,16 +22,23 @@ import { PROBLEM_TYPE_BASE } from "../api/schemas.ts";
 
 /** One bad field of a `validation` problem: `path` is dotted and starts with the request part. */
 export interface FieldIssue {
+  /** Dotted path of the field, prefixed by the request part: `query.limit`. */
   path: string;
+  /** What is wrong with it. */
   message: string;
 }
 
 /** The RFC 9457 problem a site answered with, as far as it parsed. */
 export interface ProblemDetails {
+  /** The problem type URI. */
   type: string;
+  /** A short, stable summary of the problem type. */
   title: string;
+  /** The HTTP status. */
   status: number;
+  /** What went wrong in this occurrence. */
   detail: string;
+  /** Extension members, e.g. `txId`, `errors`, `requestId`. */
   [extra: string]: unknown;
 }
 
@@ -53,6 +60,7 @@ export class EdgeLedgerError extends Error {
   /** The site that failed, as a base URL; undefined when no site was tried. */
   readonly site: string | undefined;
 
+  /** `message` is sentence case, the action then the detail. */
   constructor(
     message: string,
     options: { requestId?: string; site?: string; cause?: unknown } = {},
@@ -82,6 +90,7 @@ export class NetworkError extends EdgeLedgerError {
   /** True when the per-request timeout elapsed rather than the connection failing. */
   readonly timedOut: boolean;
 
+  /** `timedOut` says whether the per-request timeout elapsed. */
   constructor(
     message: string,
     options: { requestId?: string; site?: string; cause?: unknown; timedOut?: boolean } = {},
@@ -108,6 +117,7 @@ export class RateLimitedError extends EdgeLedgerError {
   /** The problem the site answered with, when it sent one. */
   readonly problem: ProblemDetails | undefined;
 
+  /** `retryAfterMs` is the site's hint (0 when none). */
   constructor(
     message: string,
     options: {
@@ -138,8 +148,10 @@ export class RateLimitedError extends EdgeLedgerError {
 export class ValidationError extends EdgeLedgerError {
   /** The bad fields, e.g. `{ path: "query.limit", message: "Too big" }`. */
   readonly issues: FieldIssue[];
+  /** The problem document. */
   readonly problem: ProblemDetails;
 
+  /** `issues` are the problem's `errors`. */
   constructor(
     message: string,
     options: { issues: FieldIssue[]; problem: ProblemDetails; requestId?: string; site?: string },
@@ -169,8 +181,10 @@ export class RejectedError extends EdgeLedgerError {
   readonly slug: string;
   /** The HTTP status. */
   readonly status: number;
+  /** The problem document. */
   readonly problem: ProblemDetails;
 
+  /** `problem` is the site's problem document. */
   constructor(
     message: string,
     options: { problem: ProblemDetails; requestId?: string; site?: string },
@@ -196,11 +210,14 @@ export class RejectedError extends EdgeLedgerError {
  * ```
  */
 export class ServerError extends EdgeLedgerError {
+  /** The HTTP status the site answered with. */
   readonly status: number;
+  /** The problem document, when the site sent one. */
   readonly problem: ProblemDetails | undefined;
   /** The site's `Retry-After` hint in milliseconds (a 503 sends one), when it gave one. */
   readonly retryAfterMs: number | undefined;
 
+  /** `status` is the HTTP status; `problem` the parsed problem, if any. */
   constructor(
     message: string,
     options: {
@@ -232,9 +249,12 @@ export class ServerError extends EdgeLedgerError {
  * ```
  */
 export class CommitTimeoutError extends EdgeLedgerError {
+  /** The transaction waited for. */
   readonly txId: string;
+  /** The last status seen: `unknown` (no site knew it) or `pending`. */
   readonly lastStatus: "unknown" | "pending";
 
+  /** Builds the error for `txId` and the last status seen. */
   constructor(
     message: string,
     options: { txId: string; lastStatus: "unknown" | "pending"; requestId?: string; site?: string },

@@ -12,14 +12,18 @@ import type { ROUTES } from "../api/routes.ts";
 
 /** The shape of a route definition the client can call (what `createRoute` returns). */
 export interface RouteDefinition {
+  /** The HTTP method, lowercase (`"get"`, `"post"`). */
   method: string;
+  /** The path template with `{name}` parameters, e.g. `/v1/txs/{txId}`. */
   path: string;
+  /** The zod schemas of the request's parts. */
   request?: {
     params?: z.ZodType;
     query?: z.ZodType;
     headers?: z.ZodType;
     body?: unknown;
   };
+  /** The responses by status; success ones carry `content` with a schema. */
   responses: Record<string | number, unknown>;
 }
 

@@ -19,7 +19,9 @@ export const SSE_LINE_CHARS_MAX_DEFAULT = 16 * 1024 * 1024;
 export interface SseDispatch {
   /** The event type; `"message"` when the stream named none. */
   event: string;
+  /** The `data` lines joined by newlines; undefined when the dispatch had none. */
   data: string | undefined;
+  /** The last event id at the dispatch (persists across events). */
   id: string;
   /** A `retry:` field seen since the previous dispatch, in milliseconds. */
   retryMs?: number;
@@ -53,6 +55,7 @@ export class SseParser {
   #retryMs: number | undefined;
   #sawField = false;
 
+  /** `lastEventId` seeds the resume point; `lineCharsMax` bounds a line. */
   constructor(options: { lineCharsMax?: number; lastEventId?: string } = {}) {
     this.#lineCharsMax = options.lineCharsMax ?? SSE_LINE_CHARS_MAX_DEFAULT;
     this.lastEventId = options.lastEventId ?? "";

@@ -21,8 +21,10 @@ import type { TrustedCheckpoint, TrustStore } from "./trust_store.ts";
  * ```
  */
 export class FileTrustStore implements TrustStore {
+  /** The file that holds the checkpoint. */
   readonly path: string;
 
+  /** `path` is created on first save, with its folder. */
   constructor(path: string) {
     this.path = path;
   }

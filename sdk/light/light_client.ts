@@ -32,7 +32,12 @@ import { base64urlDecode, hexDecode, hexEncode, utf8Decode } from "../encoding.t
 import { type Envelope, transactionId, verifyEnvelopeSignatures } from "../envelope.ts";
 import { leafHash, verifyConsistency, verifyInclusion } from "../merkle.ts";
 import { parseNote, parseVerifierKey, verifyNote } from "../note.ts";
-import type { ProofView, Receipt } from "../client/client.ts";
+import {
+  type ClientOptions,
+  EdgeLedgerClient,
+  type ProofView,
+  type Receipt,
+} from "../client/client.ts";
 import { EdgeLedgerError, RejectedError, ServerError } from "../client/errors.ts";
 import { MemoryTrustStore, type TrustedCheckpoint, type TrustStore } from "./trust_store.ts";
 
@@ -88,11 +93,15 @@ export interface VerifiedCheckpoint extends TrustedCheckpoint {
 
 /** The answer of a verification: `ok`, a reason code, and a sentence a person can read. */
 export interface Verdict {
+  /** True only when every check passed. */
   ok: boolean;
+  /** `ok`, or the first check that failed. */
   reason: VerifyReason;
   /** One or two sentences saying what was proven, or what failed and why. */
   message: string;
+  /** The transaction checked, when there was one. */
   txId?: string;
+  /** Its log index, when proven. */
   logIndex?: number;
   /** Block height of the transaction. */
   height?: number;
@@ -104,9 +113,13 @@ export interface Verdict {
 
 /** What the light client fetches from sites; an `EdgeLedgerClient` is one. */
 export interface LightSource {
+  /** The latest co-signed checkpoint (a signed note). */
   checkpoint(): Promise<string>;
+  /** An RFC 9162 consistency proof between two tree sizes, hex. */
   consistency(from: number, to: number): Promise<{ proof: string[] }>;
+  /** A transaction's envelope and receipt. */
   getTx(txId: string): Promise<{ tx: Record<string, unknown>; receipt: Receipt }>;
+  /** An inclusion proof at `treeSize`. */
   proof(txId: string, options: { treeSize?: number }): Promise<ProofView>;
 }
 
@@ -115,9 +128,11 @@ export interface LightSource {
  * offline (see {@link LightClient.fetchBundle}).
  */
 export interface ReceiptBundle {
+  /** The transaction the bundle proves. */
   txId: string;
   /** The signed envelope as served by `GET /v1/txs/{txId}`. */
   tx: Record<string, unknown>;
+  /** Its receipt as served. */
   receipt: Receipt;
   /** The inclusion proof at the checkpoint's tree size. */
   proof: ProofView;
@@ -158,13 +173,16 @@ export interface LightClientOptions {
  * ```
  */
 export class LightClient {
+  /** Distinct trusted keys that must sign a checkpoint. */
   readonly quorum: number;
+  /** The required origin line, if one was configured. */
   readonly origin: string | undefined;
   readonly #trustedKeys: string[];
   readonly #source: LightSource | undefined;
   readonly #store: TrustStore;
   #lock: Promise<unknown> = Promise.resolve();
 
+  /** Throws a `RangeError` for a malformed trusted key or an impossible quorum. */
   constructor(options: LightClientOptions) {
     this.#trustedKeys = [...options.trustedKeys];
     const names = new Set<string>();
@@ -617,6 +635,34 @@ export class LightClient {
     this.#lock = run.catch(() => {});
     return run;
   }
+}
+
+/**
+ * One-call verification: proves that transaction `txId` is in the ledger
+ * served at `urls`, trusting only `trustedKeys` (a `quorum` of them must sign
+ * the checkpoint), and returns a verdict a person can read. Pass a `store`
+ * to keep the last trusted checkpoint between calls; without one, the
+ * consistency check starts from this call's checkpoint.
+ *
+ * @example
+ * ```ts
+ * const verdict = await verifyTransaction(txId, {
+ *   urls: ["http://127.0.0.1:7001"],
+ *   trustedKeys: ["site-a+2a850ea9+AfV8..."],
+ *   quorum: 1,
+ * });
+ * console.log(verdict.message);
+ * ```
+ */
+export async function verifyTransaction(
+  txId: string,
+  options: Omit<LightClientOptions, "source"> & {
+    urls: ClientOptions["urls"];
+    client?: Omit<ClientOptions, "urls">;
+  },
+): Promise<Verdict> {
+  const source = new EdgeLedgerClient({ ...options.client, urls: options.urls });
+  return await new LightClient({ ...options, source }).verify(txId);
 }
 
 function fail(reason: VerifyReason, why: string, txId?: string): Verdict {

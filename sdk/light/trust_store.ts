@@ -58,6 +58,7 @@ export interface TrustStore {
 export class MemoryTrustStore implements TrustStore {
   #value: TrustedCheckpoint | undefined;
 
+  /** Starts empty, or with `initial` trusted. */
   constructor(initial?: TrustedCheckpoint) {
     this.#value = initial === undefined ? undefined : { ...initial };
   }

@@ -29,6 +29,7 @@ const FILE_VERSION = 1;
  * ```
  */
 export class FileQueueStore implements QueueStore {
+  /** The file that holds the queue. */
   readonly path: string;
   #entries: QueuedTx[] | undefined;
 

@@ -25,6 +25,7 @@ import type { Receipt } from "../client/client.ts";
 import {
   EdgeLedgerError,
   NetworkError,
+  type ProblemDetails,
   problemSlug,
   RateLimitedError,
   RejectedError,
@@ -35,6 +36,7 @@ import { MemoryQueueStore, type QueuedTx, type QueueStore } from "./store.ts";
 
 /** What the queue needs from a client: {@link EdgeLedgerClient} provides it. */
 export interface Submitter {
+  /** Submits envelopes in order and answers one receipt per envelope, in order. */
   submit(
     envelopes: readonly Envelope[],
     options?: { signal?: AbortSignal; wait?: "commit"; waitTimeoutMs?: number },
@@ -83,19 +85,27 @@ export interface OfflineQueueOptions {
  * `pending`); a `duplicate` refusal also counts, since it means "already in".
  */
 export interface Delivered {
+  /** The queued entry. */
   entry: QueuedTx;
+  /** The site's receipt for it. */
   receipt: Receipt;
 }
 
 /** An entry a site refused for good; `slug` is the problem type's slug, e.g. `"bad_signature"`. */
 export interface Rejected {
+  /** The queued entry. */
   entry: QueuedTx;
+  /** The problem type's slug, e.g. `"bad_signature"`. */
   slug: string;
+  /** The site's explanation. */
   detail: string;
+  /** The problem as the site reported it. */
+  problem: ProblemDetails;
 }
 
 /** The outcome of {@link OfflineQueue.enqueue}. */
 export interface EnqueueResult {
+  /** The transaction id of the envelope. */
   txId: string;
   /** `queued`: added; `duplicate`: already queued (nothing added); `expired`: not added, already expired. */
   status: "queued" | "duplicate" | "expired";
@@ -110,8 +120,11 @@ export type SendResult =
 
 /** The outcome of one {@link OfflineQueue.drain}. */
 export interface DrainReport {
+  /** Entries a site took, in submission order. */
   delivered: Delivered[];
+  /** Entries that expired before a site took them. */
   expired: QueuedTx[];
+  /** Entries a site refused for good. */
   rejected: Rejected[];
   /** Entries still queued. */
   remaining: number;
@@ -130,8 +143,11 @@ export interface DrainReport {
  * ```
  */
 export class QueueFullError extends Error {
+  /** The id of the transaction that was not queued. */
   readonly txId: string;
+  /** The queue's bound. */
   readonly sizeMax: number;
+  /** Builds the error for `txId` and the queue's bound. */
   constructor(txId: string, sizeMax: number) {
     super(`Cannot queue transaction ${txId}: the queue holds its maximum of ${sizeMax} entries`);
     this.name = "QueueFullError";
@@ -160,7 +176,9 @@ const TRANSIENT_SLUGS = new Set(["unavailable", "rate_limited", "internal"]);
  * ```
  */
 export class OfflineQueue {
+  /** Largest number of entries. */
   readonly sizeMax: number;
+  /** What happens when the queue is full. */
   readonly dropPolicy: DropPolicy;
   readonly #submitter: Submitter;
   readonly #store: QueueStore;
@@ -175,6 +193,7 @@ export class OfflineQueue {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #running = false;
 
+  /** Throws a `RangeError` for a nonsensical limit or policy. */
   constructor(options: OfflineQueueOptions) {
     this.#options = options;
     this.#submitter = options.submitter;
@@ -259,7 +278,10 @@ export class OfflineQueue {
       if (delivered) return { txId, status: "submitted", receipt: delivered.receipt };
       const rejected = report.rejected.find((r) => r.entry.txId === txId);
       if (rejected) {
-        throw new Error(`Cannot submit transaction ${txId}: ${rejected.slug}: ${rejected.detail}`);
+        throw new RejectedError(
+          `Cannot submit transaction ${txId}: ${rejected.slug}: ${rejected.detail}`,
+          { problem: rejected.problem },
+        );
       }
       return { ...queued, error: report.error };
     }
@@ -496,10 +518,13 @@ export class OfflineQueue {
       if (outcome === "delivered") report.delivered.push({ entry, receipt });
       else if (outcome === "expired") report.expired.push(entry);
       else {
+        const problem: ProblemDetails = receipt.problem ??
+          { type: "unknown", title: "Refused", status: 400, detail: "" };
         report.rejected.push({
           entry,
-          slug: problemSlug(receipt.problem?.type ?? "unknown"),
-          detail: receipt.problem?.detail ?? "",
+          slug: problemSlug(problem.type),
+          detail: problem.detail,
+          problem: { ...problem },
         });
       }
     }
