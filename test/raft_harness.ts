@@ -23,7 +23,7 @@ export interface HarnessOptions {
   maxEntriesPerMsg?: number;
   maxBytesPerMsg?: number;
   maxInflightMsgs?: number;
-  promoteLagEntriesMax?: number;
+  maxPromoteLagEntries?: number;
   bugs?: RaftTestingBugs;
 }
 
@@ -64,7 +64,7 @@ export class Harness {
       maxEntriesPerMsg: opts.maxEntriesPerMsg ?? 64,
       maxBytesPerMsg: opts.maxBytesPerMsg ?? 1 << 20,
       maxInflightMsgs: opts.maxInflightMsgs ?? 16,
-      promoteLagEntriesMax: opts.promoteLagEntriesMax ?? 64,
+      maxPromoteLagEntries: opts.maxPromoteLagEntries ?? 64,
       bugs: opts.bugs ?? {},
     };
     const voters = opts.voters ?? ids;
@@ -98,7 +98,7 @@ export class Harness {
       maxInflightMsgs: this.opts.maxInflightMsgs,
       checkQuorum: this.opts.checkQuorum,
       preVote: this.opts.preVote,
-      promoteLagEntriesMax: this.opts.promoteLagEntriesMax,
+      maxPromoteLagEntries: this.opts.maxPromoteLagEntries,
       testingBugs: this.opts.bugs,
     });
   }

@@ -306,7 +306,7 @@ Deno.test("raft: membership: a learner receives the log, never campaigns, and it
 });
 
 Deno.test("raft: membership: promotion is refused while the learner is far behind, then allowed", () => {
-  const h = new Harness(["s1", "s2", "s3", "s4"], { voters: S3, promoteLagEntriesMax: 5 });
+  const h = new Harness(["s1", "s2", "s3", "s4"], { voters: S3, maxPromoteLagEntries: 5 });
   h.elect("s1");
   h.isolate("s4");
   assert.equal(h.node("s1").proposeConfChange({ type: "addLearner", node: "s4" }), true);

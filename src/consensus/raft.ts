@@ -92,11 +92,11 @@ export interface RaftConfig {
   /** Proposals refused while this many entries are uncommitted; default 4096. */
   maxUncommittedEntries?: number;
   /** A learner more than this many entries behind may not be promoted; default 64. */
-  promoteLagEntriesMax?: number;
+  maxPromoteLagEntries?: number;
   /** Queued ReadIndex requests on the leader; default 1024. */
-  readIndexPendingMax?: number;
+  maxPendingReadIndexRequests?: number;
   /** Heartbeat replies without progress before a follower is probed again; default 3. */
-  stalledHeartbeatsMax?: number;
+  maxStalledHeartbeats?: number;
   /** Tests only. */
   testingBugs?: RaftTestingBugs;
 }
@@ -129,9 +129,9 @@ export class RaftNode {
   readonly #preVote: boolean;
   readonly #maxApplyBytesPerReady: number;
   readonly #maxUncommittedEntries: number;
-  readonly #promoteLagEntriesMax: number;
-  readonly #readIndexPendingMax: number;
-  readonly #stalledHeartbeatsMax: number;
+  readonly #maxPromoteLagEntries: number;
+  readonly #maxPendingReadIndexRequests: number;
+  readonly #maxStalledHeartbeats: number;
   readonly #bugs: RaftTestingBugs;
 
   readonly #log: RaftLog;
@@ -178,9 +178,9 @@ export class RaftNode {
     this.#preVote = config.preVote;
     this.#maxApplyBytesPerReady = config.maxApplyBytesPerReady ?? 16 * config.maxBytesPerMsg;
     this.#maxUncommittedEntries = config.maxUncommittedEntries ?? 4096;
-    this.#promoteLagEntriesMax = config.promoteLagEntriesMax ?? 64;
-    this.#readIndexPendingMax = config.readIndexPendingMax ?? 1024;
-    this.#stalledHeartbeatsMax = config.stalledHeartbeatsMax ?? 3;
+    this.#maxPromoteLagEntries = config.maxPromoteLagEntries ?? 64;
+    this.#maxPendingReadIndexRequests = config.maxPendingReadIndexRequests ?? 1024;
+    this.#maxStalledHeartbeats = config.maxStalledHeartbeats ?? 3;
     this.#bugs = config.testingBugs ?? {};
 
     const storage = config.storage;
@@ -277,7 +277,7 @@ export class RaftNode {
    * committed an entry of its own term (needed for single-server changes
    * to stay safe across leader changes). Throws {@link ConfChangeError} when
    * the change is invalid for the current membership, or when it promotes
-   * a learner whose match is more than `promoteLagEntriesMax` entries behind
+   * a learner whose match is more than `maxPromoteLagEntries` entries behind
    * (the caller should wait until `status().progress` shows it caught up).
    */
   proposeConfChange(cc: ConfChange): boolean {
@@ -291,9 +291,9 @@ export class RaftNode {
     if (cc.type === "promote") {
       const pr = this.#prs.get(cc.node);
       const match = pr?.match ?? 0;
-      if (match + this.#promoteLagEntriesMax < this.#log.lastIndex()) {
+      if (match + this.#maxPromoteLagEntries < this.#log.lastIndex()) {
         throw new ConfChangeError(
-          `Cannot promote learner ${cc.node}: match ${match} is more than ${this.#promoteLagEntriesMax} entries behind ${this.#log.lastIndex()}`,
+          `Cannot promote learner ${cc.node}: match ${match} is more than ${this.#maxPromoteLagEntries} entries behind ${this.#log.lastIndex()}`,
         );
       }
     }
@@ -344,7 +344,7 @@ export class RaftNode {
    * Tells the leader whether sending a snapshot to `to` succeeded (the host
    * knows when its transfer failed). On failure the leader probes again and
    * resends when needed; on success it waits for the follower's reply. Without
-   * a report the leader falls back to probing after `stalledHeartbeatsMax`
+   * a report the leader falls back to probing after `maxStalledHeartbeats`
    * heartbeat replies. Does nothing on a non-leader or for an unknown site.
    */
   reportSnapshot(to: NodeId, ok: boolean): void {
@@ -1054,7 +1054,7 @@ export class RaftNode {
       // Messages may have been lost: after a few heartbeats without progress,
       // fall back to probing from the known match.
       pr.stalledHeartbeats++;
-      if (pr.state !== "probe" && pr.stalledHeartbeats >= this.#stalledHeartbeatsMax) {
+      if (pr.state !== "probe" && pr.stalledHeartbeats >= this.#maxStalledHeartbeats) {
         pr.becomeProbe();
       }
       // A probe goes out even when empty: its reply is how we learn the match.
@@ -1068,7 +1068,7 @@ export class RaftNode {
   #handleReadIndex(from: NodeId, ctx: string): boolean {
     if (!this.#committedInCurrentTerm()) {
       // Until an entry of its term commits, the leader's commit index may lag.
-      if (this.#readsBeforeCommit.length >= this.#readIndexPendingMax) return false;
+      if (this.#readsBeforeCommit.length >= this.#maxPendingReadIndexRequests) return false;
       this.#readsBeforeCommit.push({ ctx, from });
       return true;
     }
@@ -1079,7 +1079,7 @@ export class RaftNode {
       this.#answerRead(read);
       return true;
     }
-    if (this.#readQueue.length >= this.#readIndexPendingMax) return false;
+    if (this.#readQueue.length >= this.#maxPendingReadIndexRequests) return false;
     if (this.#readQueue.some((r) => r.ctx === ctx)) return true;
     this.#readQueue.push(read);
     this.#bcastHeartbeat(ctx);
