@@ -800,6 +800,29 @@ export interface SiteProcess {
   stop(graceMs?: number): Promise<void>;
 }
 
+/** Sites started by {@link spawnSite} and not yet stopped. */
+const liveSites = new Set<Deno.ChildProcess>();
+let signalsHooked = false;
+
+/**
+ * On SIGINT/SIGTERM, kills every site this process started, then exits
+ * (130 / 143), so an interrupted bench leaves no orphan sites behind.
+ */
+function hookSignals(): void {
+  if (signalsHooked) return;
+  signalsHooked = true;
+  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    Deno.addSignalListener(signal, () => {
+      for (const child of liveSites) {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* already gone */ }
+      }
+      Deno.exit(code);
+    });
+  }
+}
+
 /** Longest a site may take to print its `site <name> <url>` line, ms. */
 export const siteStartMsMax = 60_000;
 
@@ -824,6 +847,9 @@ export async function spawnSite(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  hookSignals();
+  liveSites.add(child);
+  child.status.then(() => liveSites.delete(child));
   const log = await Deno.open(logPath, { write: true, create: true, truncate: true });
   const logWriter = log.writable.getWriter();
   let logChain = Promise.resolve();

@@ -95,8 +95,14 @@ export interface RunResult {
   /** Blocks written during the run and their mean transaction count. */
   blocks: number;
   txsPerBlock: number;
+  /** Largest block of the run (`txCount` from `GET /v1/blocks`). */
+  txsPerBlockMax: number;
+  /** Wall time per block over the run, ms (wall ÷ blocks). */
+  msPerBlock: number;
   /** Site CPU time per committed transaction, µs. */
   siteCpuUsPerTx: number;
+  /** CPU time of the site's busiest thread (its JS main thread) per committed transaction, µs. */
+  mainCpuUsPerTx: number;
 }
 
 /** All runs of one (algorithm, shape) on one fresh site. */
@@ -193,6 +199,39 @@ async function getStatus(url: string): Promise<Status> {
     throw new Error(`GET ${url}/v1/status answered ${res.status}: ${text.slice(0, 400)}`);
   }
   return JSON.parse(text) as Status;
+}
+
+/** Most blocks {@link getBlockSizes} reads (pages of up to 1000). */
+const blockSizesMax = 3000;
+
+/**
+ * `txCount` of blocks `[from, to]` from `GET /v1/blocks` (at most
+ * {@link blockSizesMax}); empty if the route fails, which is reported by the
+ * status-based numbers anyway.
+ */
+async function getBlockSizes(url: string, from: number, to: number): Promise<number[]> {
+  const out: number[] = [];
+  try {
+    for (let at = from; at <= to && out.length < blockSizesMax;) {
+      const limit = Math.min(1000, to - at + 1);
+      const res = await fetch(`${url}/v1/blocks?from=${at}&limit=${limit}`, {
+        signal: AbortSignal.timeout(30_000),
+      });
+      if (!res.ok) {
+        await res.body?.cancel();
+        break;
+      }
+      const page = await res.json() as {
+        blocks: Array<{ header: { height: number; txCount: number } }>;
+      };
+      if (page.blocks.length === 0) break;
+      for (const b of page.blocks) if (b.header.height <= to) out.push(b.header.txCount);
+      at = page.blocks[page.blocks.length - 1].header.height + 1;
+    }
+  } catch {
+    // Block sizes are a detail; Δ logSize ÷ Δ height still stands.
+  }
+  return out;
 }
 
 /** Builds the request bodies for pool indices `[lo, hi)`. */
@@ -388,6 +427,7 @@ async function runShape(
       const machineCores = (machineBusySeconds() - machine0) /
         ((performance.now() - machineT0) / 1000);
       const after = await getStatus(site.url);
+      const blockSizes = await getBlockSizes(site.url, before.height + 1, after.height);
       account(r);
       const errors = Object.values(r.errors).reduce((a, b) => a + b, 0);
       const txPerSec = r.committed / r.wallSeconds;
@@ -407,7 +447,12 @@ async function runShape(
         otherCores: Math.max(0, machineCores - siteCpu.cores - loadCpu.cores),
         blocks,
         txsPerBlock: blocks > 0 ? (after.logSize - before.logSize) / blocks : NaN,
+        txsPerBlockMax: blockSizes.length > 0 ? Math.max(...blockSizes) : NaN,
+        msPerBlock: blocks > 0 ? (r.wallSeconds * 1000) / blocks : NaN,
         siteCpuUsPerTx: r.committed > 0 ? (siteCpu.cores * r.wallSeconds * 1e6) / r.committed : NaN,
+        mainCpuUsPerTx: r.committed > 0
+          ? (siteCpu.busiestThread.cores * r.wallSeconds * 1e6) / r.committed
+          : NaN,
       };
       out.runs.push(runResult);
       estRate = Math.max(estRate, txPerSec);
@@ -420,7 +465,8 @@ async function runShape(
             fmt(siteCpu.busiestThread.cores, 2)
           }), ` +
           `load ${fmt(loadCpu.cores, 2)} cores, other ${fmt(runResult.otherCores, 2)} cores, ` +
-          `${fmt(runResult.txsPerBlock, 1)} txs/block` +
+          `${fmt(runResult.txsPerBlock, 1)} txs/block (max ${fmt(runResult.txsPerBlockMax)}), ` +
+          `${fmt(runResult.msPerBlock, 1)} ms/block` +
           (r.exhausted ? " (ran out of pre-signed txs)" : ""),
       );
       if (run + 1 < options.runs) await waitForIdle(site.url, after.height);
@@ -541,7 +587,10 @@ function medianRun(runs: RunResult[]): RunResult | undefined {
     otherCores: m((r) => r.otherCores),
     blocks: m((r) => r.blocks),
     txsPerBlock: m((r) => r.txsPerBlock),
+    txsPerBlockMax: m((r) => r.txsPerBlockMax),
+    msPerBlock: m((r) => r.msPerBlock),
     siteCpuUsPerTx: m((r) => r.siteCpuUsPerTx),
+    mainCpuUsPerTx: m((r) => r.mainCpuUsPerTx),
   };
 }
 
@@ -556,6 +605,22 @@ export function shapeLabel(shape: HttpShape): string {
 }
 
 const algLabel = (a: string) => (a === "ed25519" ? "Ed25519" : a === "p256" ? "P-256" : a);
+
+/** Columns of a shape's table. */
+const shapeHeaders = [
+  "signer",
+  "committed tx/s",
+  "p50 ms",
+  "p99 ms",
+  "errors (all runs)",
+  "site cores",
+  "busiest site thread",
+  "load cores",
+  "site µs CPU/tx",
+  "site peak / end RSS MiB",
+  "txs/block mean / max",
+  "ms/block",
+];
 
 /** The HTTP bench's report sections: method, one table per shape, errors, cores used. */
 export function httpSections(result: HttpBenchResult): Section[] {
@@ -596,7 +661,9 @@ run out); the tables quote the **median** of the runs for each metric.
 - **site µs CPU/tx**: site CPU time per committed transaction.
 - **peak memory**: the site's VmHWM (and VmRSS at the end) from
   \`/proc/<pid>/status\`, after warm-up and all runs.
-- **txs/block**: Δ\`logSize\` ÷ Δ\`height\` from \`GET /v1/status\` over the run.`,
+- **txs/block**: mean is Δ\`logSize\` ÷ Δ\`height\` from \`GET /v1/status\` over
+  the run, max is the largest \`txCount\` in \`GET /v1/blocks\` for those
+  heights; **ms/block** is the run's wall time ÷ blocks written.`,
   });
 
   const shapes = [...new Map(result.shapes.map((s) => [s.shape.id, s.shape])).values()];
@@ -604,7 +671,7 @@ run out); the tables quote the **median** of the runs for each metric.
     const rows = result.shapes.filter((s) => s.shape.id === shape.id).map((s) => {
       const m = s.median;
       if (m === undefined) {
-        return [algLabel(s.algorithm), "failed", ...Array.from({ length: 9 }, () => "–")];
+        return [algLabel(s.algorithm), "failed", ...shapeHeaders.slice(2).map(() => "–")];
       }
       return [
         algLabel(s.algorithm),
@@ -617,7 +684,8 @@ run out); the tables quote the **median** of the runs for each metric.
         fmt(m.load.cores, 2),
         fmt(m.siteCpuUsPerTx),
         `${fmt(s.siteMemory.peakMiB)} / ${fmt(s.siteMemory.rssMiB)}`,
-        fmt(m.txsPerBlock, 1),
+        `${fmt(m.txsPerBlock, 1)} / ${fmt(m.txsPerBlockMax)}`,
+        fmt(m.msPerBlock, 1),
       ];
     });
     const runsLine = result.shapes.filter((s) => s.shape.id === shape.id).map((s) =>
@@ -631,24 +699,7 @@ run out); the tables quote the **median** of the runs for each metric.
         shape.txsPerRequest === 1 ? ", `?wait=commit`" : ", `{txs:[…]}` + `?wait=commit`"
       }
 
-${
-        mdTable(
-          [
-            "signer",
-            "committed tx/s",
-            "p50 ms",
-            "p99 ms",
-            "errors (all runs)",
-            "site cores",
-            "busiest site thread",
-            "load cores",
-            "site µs CPU/tx",
-            "site peak / end RSS MiB",
-            "txs/block",
-          ],
-          rows,
-        )
-      }
+${mdTable(shapeHeaders, rows)}
 
 Per-run committed tx/s: ${runsLine}.`,
     });

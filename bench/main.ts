@@ -329,6 +329,24 @@ function limitsSection(r: Results): Section | undefined {
           : ""),
     );
   }
+  // 2b. A contention-proof ceiling: the busiest thread's CPU per transaction.
+  const ceilings = http.shapes.filter((s) => s.median && Number.isFinite(s.median.mainCpuUsPerTx));
+  if (ceilings.length > 0) {
+    notes.push(
+      `**Ceiling from CPU cost** (CPU time per transaction depends far less on other processes than ` +
+        `tx/s does, so this also holds roughly on an idle machine): the site's busiest thread spends ` +
+        ceilings.map((s) =>
+          `${fmt(s.median!.mainCpuUsPerTx)} µs/tx for ${algLabel(s.algorithm)} ${
+            shapeLabel(s.shape)
+          } ` +
+          `(≤ ${fmt(1e6 / s.median!.mainCpuUsPerTx)} tx/s on one core)`
+        ).join("; ") +
+        `. Unless that thread's work is spread over more threads, no shape can go beyond these numbers; ` +
+        `compare them with the bars (${fmt(bars.singleC64TxPerSecMin)} and ${
+          fmt(bars.batchedTxPerSecMin)
+        } tx/s).`,
+    );
+  }
   // 3. Threads and cores.
   const all = http.shapes.filter((s) => s.median);
   const saturated = all.filter((s) => s.median!.site.busiestThread.cores >= 0.85);
@@ -416,7 +434,27 @@ function limitsSection(r: Results): Section | undefined {
       );
     }
   }
-  // 6. The CPU profiles: what the site's JS thread does.
+  // 6. The block pipeline: blocks are written one at a time, so block time bounds throughput.
+  for (const alg of ["ed25519", "p256"]) {
+    const shapes = http.shapes.filter((s) =>
+      s.algorithm === alg && s.median && Number.isFinite(s.median.msPerBlock)
+    );
+    if (shapes.length === 0) continue;
+    notes.push(
+      `**${algLabel(alg)}: block pipeline** — ` +
+        shapes.map((s) =>
+          `${shapeLabel(s.shape)}: a block every ${fmt(s.median!.msPerBlock, 1)} ms holding ` +
+          `${fmt(s.median!.txsPerBlock, 1)} txs on average (max ${
+            fmt(s.median!.txsPerBlockMax)
+          }, ` +
+          `at most ${fmt(s.shape.concurrency * s.shape.txsPerRequest)} can be waiting)`
+        ).join("; ") +
+        `. With closed-loop clients a block can only hold what the clients have in flight, so ` +
+        `tx/s ≤ clients × txs per request ÷ block time: the per-block cost (execution, Merkle log, ` +
+        `libSQL transaction, checkpoint signing) sets the ceiling of the one-per-request shapes.`,
+    );
+  }
+  // 7. The CPU profiles: what the site's JS thread does.
   for (const s of http.shapes.filter((s) => s.profile !== undefined)) {
     const cats = profileByCategory(s.profile!.summary).filter(([, v]) => v >= 1).sort((a, b) =>
       b[1] - a[1]
