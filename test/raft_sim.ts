@@ -588,7 +588,13 @@ class Simulation {
   #send(m: Message): void {
     const p = this.prng;
     if (m.type === "snapshot") this.stats.snapshotsSent++;
-    if (p.chance(this.dropRate)) return;
+    if (p.chance(this.dropRate)) {
+      // A host learns that its snapshot transfer failed; half the time, say so.
+      if (m.type === "snapshot" && p.chance(0.5)) {
+        this.sites.find((x) => x.id === m.from)?.node?.reportSnapshot(m.to, false);
+      }
+      return;
+    }
     const copies = p.chance(this.dupRate) ? 2 : 1;
     for (let k = 0; k < copies; k++) {
       this.#queue.push({ at: this.now + p.int(1, this.delayMax), seq: this.#seq++, msg: m });
