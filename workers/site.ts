@@ -9,7 +9,13 @@
  *
  * @module
  */
+import { base64urlDecode } from "../sdk/encoding.ts";
+import { verifierKey } from "../sdk/note.ts";
 import { createApp } from "../src/api/app.ts";
+import { raftRoutes } from "../src/api/raft_routes.ts";
+import type { PeerInfo } from "../src/site/peers.ts";
+import { RaftHost } from "../src/site/raft_host.ts";
+import { RaftStore } from "../src/storage/raft_store.ts";
 import { loadSiteConfig } from "../src/site/config.ts";
 import { Site } from "../src/site/site.ts";
 
@@ -37,15 +43,58 @@ export async function startSite(
     version: VERSION,
     metrics: () => site.metrics(),
   });
+  // With more than one site in genesis, blocks are ordered by Raft.
+  let host: RaftHost | undefined;
+  let peerApp: ReturnType<typeof raftRoutes> | undefined;
+  if (loaded.genesis.sites.length > 1) {
+    const members: PeerInfo[] = loaded.genesis.sites.map((s) => ({
+      name: s.name,
+      url: s.url,
+      publicKey: base64urlDecode(s.publicKey),
+    }));
+    host = await RaftHost.start(
+      site,
+      new RaftStore(site.store.database),
+      config.name,
+      loaded.key.secretKey,
+      members,
+      loaded.genesis.sites.map((s) => s.name),
+      { tickMs: config.tickMs, electionTicks: config.electionTicks },
+    );
+    const h = host;
+    peerApp = raftRoutes({
+      member: (n) => h.member(n),
+      verifierKeyOf: (n) => {
+        const m = h.member(n);
+        return m ? verifierKey(m.name, m.publicKey) : undefined;
+      },
+      receive: (from, messages) => h.receive(from, messages),
+      acceptForwarded: (_from, envelopes) => site.acceptForwarded(envelopes),
+      addCosignLines: (from, lines) => {
+        const m = h.member(from);
+        return m
+          ? site.addCosignLines(from, verifierKey(m.name, m.publicKey), lines)
+          : Promise.resolve();
+      },
+      replayBlocks: (from, limit) => site.replayBlocks(from, limit),
+    });
+  }
+  const handler = (req: Request) => {
+    if (peerApp !== undefined && new URL(req.url).pathname.startsWith("/raft/")) {
+      return peerApp.fetch(new Request(req.url.replace("/raft/", "/"), req));
+    }
+    return app.fetch(req);
+  };
   let server!: Deno.HttpServer;
   const url = await new Promise<string>((resolve) => {
     server = Deno.serve({
       hostname: config.host,
       port: config.port,
       onListen: ({ hostname, port }) => resolve(`http://${hostname}:${port}`),
-    }, app.fetch);
+    }, handler);
   });
   const stop = async () => {
+    await host?.close();
     await server.shutdown();
     await site.close();
   };

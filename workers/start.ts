@@ -18,7 +18,7 @@ function flag(name: string, fallback: string): string {
   return i >= 0 && Deno.args[i + 1] !== undefined ? Deno.args[i + 1] : fallback;
 }
 
-const sites = Number(flag("--sites", Deno.env.get("EDGELEDGER_SITES") ?? "1"));
+const sites = Number(flag("--sites", Deno.env.get("EDGELEDGER_SITES") ?? "3"));
 const basePort = Number(flag("--port", Deno.env.get("EDGELEDGER_PORT") ?? "7001"));
 const dataDir = flag("--data", Deno.env.get("EDGELEDGER_DATA") ?? "./data");
 if (!Number.isInteger(sites) || sites < 1 || sites > 9) {

@@ -9,8 +9,9 @@
  * Consistency defaults: reads of committed, immutable data (transactions,
  * proofs, blocks) default to `stale`, because any replica that has them
  * serves the same bytes and a replica that does not yet answers 404, which a
- * client may retry with `leader`; reads of "the latest" (checkpoint,
- * consistency proofs up to the latest size) default to `leader`.
+ * client may retry with `leader`. Checkpoints and consistency proofs default
+ * to `stale` too: a checkpoint is co-signed by a quorum of sites and
+ * verifies on its own, so any replica may serve the newest it holds.
  *
  * @module
  */
@@ -262,7 +263,7 @@ export const getCheckpoint = createRoute({
   operationId: "getCheckpoint",
   tags: ["log"],
   summary: "The latest co-signed checkpoint",
-  request: { query: z.object({ consistency: consistencyParam("leader") }) },
+  request: { query: z.object({ consistency: consistencyParam("stale") }) },
   responses: {
     200: {
       description: "A C2SP signed note wrapping a tlog-checkpoint.",
@@ -289,7 +290,7 @@ export const getConsistency = createRoute({
     query: z.object({
       from: decimalInt(1).openapi({ type: "integer", minimum: 1 }),
       to: decimalInt(1).openapi({ type: "integer", minimum: 1 }),
-      consistency: consistencyParam("leader"),
+      consistency: consistencyParam("stale"),
     }).refine((q) => q.from <= q.to, { error: "Must be at least from", path: ["to"] }),
   },
   responses: {

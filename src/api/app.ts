@@ -30,6 +30,7 @@ import {
   submitTxs,
 } from "../../sdk/api/routes.ts";
 import { CONTRACT_ROUTES } from "./contract_routes/mod.ts";
+import { explorerHtml } from "./explorer.ts";
 import { createHttpMetrics, requestSizeLimit, requireJsonBody } from "./middleware.ts";
 import {
   knownProblem,
@@ -54,6 +55,8 @@ export interface AppOptions {
   version?: string;
   /** Extra Prometheus text (the site's gauges), appended to `/metrics`; must end with a newline. */
   metrics?: () => string;
+  /** Title of the web explorer served at `/`. */
+  explorerTitle?: string;
   /** Receives every unexpected error (a bug) with its request id; default `console.error`. */
   logError?: (err: unknown, requestId: string) => void;
 }
@@ -78,6 +81,7 @@ const REQUEST_BYTES_MAX_DEFAULT = 1024 * 1024;
  */
 export function createApp(service: LedgerService, options: AppOptions = {}) {
   const requestBytesMax = options.requestBytesMax ?? REQUEST_BYTES_MAX_DEFAULT;
+  const explorer = explorerHtml({ title: options.explorerTitle ?? "edgeledger explorer" });
   const eventsBufferBlocksMax = options.eventsBufferBlocksMax ?? 256;
   const eventsSubscribersMax = options.eventsSubscribersMax ?? 1000;
   const eventsHeartbeatMs = options.eventsHeartbeatMs ?? 15_000;
@@ -308,6 +312,10 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
           "blocks, receipts and proofs, follow committed blocks. Errors are RFC 9457 problems " +
           "(`application/problem+json`) whose `type` is `https://edgeledger.dev/problems/<slug>`.",
       },
+    })
+    .get("/", (c) => {
+      c.header("Cache-Control", "no-cache");
+      return c.html(explorer);
     })
     .get("/metrics", (c) => {
       c.header("Cache-Control", "no-store");

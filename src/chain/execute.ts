@@ -34,6 +34,8 @@ export interface Batch {
   term: number;
   /** Admitted signed envelopes in the order they are to be applied. */
   txs: Envelope[];
+  /** The proposer's id for the batch, so it learns when it is applied; not executed. */
+  id?: string;
 }
 
 /** A parent block as execution needs it. */

@@ -44,6 +44,10 @@ export const siteConfigSchema = z.strictObject({
   batchDelayMs: z.number().int().min(0).max(10_000).default(2),
   pendingTxsMax: z.number().int().min(1).max(1_000_000).default(50_000),
   requestBytesMax: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  /** Milliseconds per Raft tick (clusters only). */
+  tickMs: z.number().int().min(5).max(1000).default(50),
+  /** Raft election timeout base, in ticks (randomised to [n, 2n)). */
+  electionTicks: z.number().int().min(3).max(100).default(10),
 });
 
 /** A parsed site config with paths resolved. */
@@ -103,8 +107,10 @@ export interface LocalLedgerOptions {
 /**
  * Creates (once) a local ledger under `dataDir`: one Ed25519 key and config
  * per site and a genesis naming them, with `data.anchor` open to any
- * did:key. Existing files are kept, so a restart resumes the same chain.
- * Returns the config paths.
+ * did:key, an admin key of the `local` organisation (`admin-key.json`) and
+ * an authority that may register devices under `demo/`
+ * (`authority-key.json`), both private JWKs with mode 0600. Existing files
+ * are kept, so a restart resumes the same chain. Returns the config paths.
  */
 export async function initLocalLedger(options: LocalLedgerOptions): Promise<string[]> {
   const { dataDir, host, basePort } = options;
@@ -152,14 +158,27 @@ export async function initLocalLedger(options: LocalLedgerOptions): Promise<stri
     paths.push(`${siteDir}/site.json`);
   }
   const ledger = options.ledger ?? "demo";
+  const admin = generateKeyPair("ed25519");
+  const authority = generateKeyPair("ed25519");
+  for (const [file, key] of [["admin-key.json", admin], ["authority-key.json", authority]] as const) {
+    await Deno.writeTextFile(`${dataDir}/${file}`, JSON.stringify(exportKey(key), null, 2), {
+      mode: 0o600,
+    });
+  }
   const genesis: GenesisConfig = {
     v: 1,
     ledger,
     origin: `edgeledger.local/${ledger}`,
     time: Date.now(),
-    organisations: [{ id: "local", name: "Local development consortium" }],
+    organisations: [{ id: "local", name: "Local development consortium", admins: [admin.did] }],
     sites,
     policies: { expiryWindowMs: 24 * 3600 * 1000, openKinds: ["data.anchor"] },
+    authorities: [{
+      did: authority.did,
+      org: "local",
+      name: "Local demo authority",
+      namespaces: ["demo/"],
+    }],
   };
   await Deno.writeTextFile(genesisPath, JSON.stringify(genesis, null, 2) + "\n");
   return paths;

@@ -15,7 +15,7 @@ import { canonicalJson } from "../../sdk/canonical_json.ts";
 import { base64urlDecode, base64urlEncode, hexDecode, hexEncode } from "../../sdk/encoding.ts";
 import type { Envelope } from "../../sdk/envelope.ts";
 import type { KeyPair } from "../../sdk/keys.ts";
-import { assembleNote, signNoteLine, verifierKey } from "../../sdk/note.ts";
+import { assembleNote, signNoteLine, verifierKey, verifyNote } from "../../sdk/note.ts";
 import type {
   BlockEvent,
   BlockView,
@@ -32,7 +32,12 @@ import type {
 import { LedgerError } from "../api/service.ts";
 import { assert } from "../chain/assert.ts";
 import { type Batch, executeBatch, leafData, planBatch } from "../chain/execute.ts";
-import { genesisBlock, type GenesisConfig, genesisConfigHash } from "../chain/genesis.ts";
+import {
+  genesisBlock,
+  type GenesisConfig,
+  genesisConfigHash,
+  genesisState,
+} from "../chain/genesis.ts";
 import {
   consistencyProofAt,
   inclusionProofAt,
@@ -41,7 +46,15 @@ import {
   nodesForInclusion,
   nodesForRoot,
 } from "../chain/merkle_log.ts";
-import { builtinContracts, type ContractRegistry } from "../contracts/mod.ts";
+import {
+  builtinContracts,
+  type ContractRegistry,
+  type Policy,
+  POLICY_KEY,
+  POLICY_NS,
+  standingKeys,
+  standingOf,
+} from "../contracts/mod.ts";
 import { type BlockRow, ChainStore, openDatabase, type TxRowStored } from "../storage/mod.ts";
 import {
   type AdmissionPolicy,
@@ -75,11 +88,45 @@ export interface SiteOptions {
   version?: string;
 }
 
+/**
+ * Orders batches. Without one, a site orders locally (it is the only site).
+ * With consensus, the Raft host proposes (as leader) or forwards to the
+ * leader (as follower).
+ */
+export interface Sequencer {
+  /** Resolves once the batch is ordered (see the implementation); rejects to hand it back. */
+  propose(batch: Batch): Promise<void>;
+  /** Batches handed to `propose` and not yet settled, at most. */
+  readonly proposalsInFlightMax: number;
+  consensusStatus(): {
+    role: string;
+    term: number;
+    leader: string | undefined;
+    commitIndex: number;
+    confState: { voters: string[]; learners: string[] };
+    progress?: Record<
+      string,
+      { match: number; next: number; state: string; recentActive: boolean }
+    >;
+  };
+  /** Resolves once a read made now is linearizable. */
+  readBarrier(): Promise<void>;
+  leaderUrl(): string | undefined;
+  broadcastCosign(lines: Array<{ height: number; line: string }>): void;
+}
+
 interface Pending {
   admitted: Admitted;
 }
 
 type Waiter = (receipt: Receipt) => void;
+
+/** Delay that batches checkpoint signatures sent to peers, ms. */
+const cosignDelayMs = 20;
+/** Signature lines per cosign message. */
+const cosignLinesPerMessageMax = 512;
+/** Heights of not-yet-applied blocks whose peer signatures are held. */
+const earlyCosignHeightsMax = 4096;
 
 /** State namespace holding signer statuses (`revoked`, `quarantined`) that admission refuses. */
 export const STATUS_NS = "identity.status";
@@ -105,7 +152,13 @@ export class Site implements LedgerService {
   readonly #inFlight = new Map<string, Pending>();
   readonly #waiters = new Map<string, Waiter[]>();
   readonly #listeners = new Set<(e: BlockEvent) => void>();
-  #applying = false;
+  #applying = 0;
+  #appliedIndex: number;
+  #sequencer: Sequencer | undefined;
+  #cosignQueue: Array<{ height: number; line: string }> = [];
+  #cosignTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Heights known to carry a quorum of checkpoint signatures, newest last. */
+  #quorumHeight = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   #fatal: unknown = undefined;
@@ -124,6 +177,7 @@ export class Site implements LedgerService {
     head: { header: BlockHeader; hash: string; entryIndex: number },
     frontier: MerkleFrontier,
     note: string,
+    appliedIndex: number,
   ) {
     this.name = options.name;
     this.#store = store;
@@ -143,6 +197,7 @@ export class Site implements LedgerService {
     this.#head = head;
     this.#frontier = frontier;
     this.#note = note;
+    this.#appliedIndex = appliedIndex;
   }
 
   /**
@@ -180,7 +235,11 @@ export class Site implements LedgerService {
           block: rowOf(g.header, g.hash, 0),
           txs: [],
           nodes: [],
-          stateWrites: [],
+          stateWrites: genesisState(options.genesis).map((w) => ({
+            ns: w.ns,
+            key: w.key,
+            value: canonicalJson(w.value),
+          })),
           checkpointLine: {
             site: options.name,
             line: signNoteLine(text, options.name, options.key.secretKey),
@@ -209,14 +268,17 @@ export class Site implements LedgerService {
         base64urlEncode(frontier.root()) === base64urlEncode(hexDecode(header.logRoot)),
         "the stored Merkle log matches the head's logRoot",
       );
+      const applied = Number(await store.getMeta("applied_entry") ?? "0");
       const site = new Site(
         options,
         store,
         { header, hash: row.hash, entryIndex: row.entryIndex },
         frontier,
         "",
+        Math.max(applied, row.entryIndex),
       );
       site.#note = await site.#buildNote(header, row.hash);
+      site.#quorumHeight = header.height;
       return site;
     } catch (e) {
       store.close();
@@ -229,7 +291,8 @@ export class Site implements LedgerService {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    while (this.#applying) await new Promise<void>((r) => this.#idle.push(r));
+    if (this.#cosignTimer !== undefined) clearTimeout(this.#cosignTimer);
+    while (this.#applying > 0) await new Promise<void>((r) => this.#idle.push(r));
     for (const l of [...this.#listeners]) this.#listeners.delete(l);
     this.#store.close();
   }
@@ -280,7 +343,10 @@ export class Site implements LedgerService {
     // order in the log (a stream's anchors sent together apply in sequence).
     const verdicts = await Promise.all(toVerify.map(async (c) => {
       try {
-        await checkSignerStatus(c.admitted, (dids) => this.#signerStatuses(dids));
+        await checkSignerStatus(c.admitted, (dids) => this.#signerStatuses(dids), {
+          openKinds: () => this.#openKinds(),
+          registry: this.#registry,
+        });
         await checkSignatures(c.admitted);
         return undefined;
       } catch (e) {
@@ -356,8 +422,9 @@ export class Site implements LedgerService {
 
   /** Cuts a batch now if one is full or the site is idle past the delay; group commit otherwise. */
   #schedule(): void {
-    if (this.#closed || this.#applying || this.#pending.size === 0) return;
-    if (this.#pending.size >= this.#batchTxsMax || this.#batchDelayMs === 0) {
+    if (this.#closed || this.#pending.size === 0) return;
+    if (this.#applying >= (this.#sequencer?.proposalsInFlightMax ?? 1)) return;
+    if (this.#pending.size >= this.#batchTxsMax || this.#batchDelayMs === 0 || this.#applying > 0) {
       this.#cut();
       return;
     }
@@ -370,39 +437,159 @@ export class Site implements LedgerService {
   }
 
   #cut(): void {
-    if (this.#closed || this.#applying || this.#pending.size === 0) return;
+    if (this.#closed || this.#pending.size === 0) return;
+    if (this.#applying >= (this.#sequencer?.proposalsInFlightMax ?? 1)) return;
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
     const txs: Envelope[] = [];
+    const taken: Array<[string, Pending]> = [];
     for (const [id, p] of this.#pending) {
       if (txs.length >= this.#batchTxsMax) break;
       txs.push(p.admitted.envelope);
+      taken.push([id, p]);
       this.#inFlight.set(id, p);
       this.#pending.delete(id);
     }
     const batch: Batch = { time: this.#clock(), proposer: this.name, term: 0, txs };
-    this.#applying = true;
+    this.#applying++;
+    let retry = false;
     this.sequence(batch).catch((e) => {
-      // A block that cannot be written leaves the site unable to go on
-      // safely; stop accepting writes and report it loudly.
-      this.#fatal = e;
-      console.error(`site ${this.name}: cannot apply block ${this.#head.header.height + 1}:`, e);
+      if (this.#sequencer === undefined) {
+        // A block that cannot be written leaves a lone site unable to go on
+        // safely; stop accepting writes and report it loudly.
+        this.#fatal = e;
+        console.error(`site ${this.name}: cannot apply block ${this.#head.header.height + 1}:`, e);
+        return;
+      }
+      // Consensus could not order the batch now (no leader, leadership
+      // lost, timeout): hand the transactions back to be retried. Applying
+      // is idempotent by transaction id, so a batch that did commit after
+      // all is not applied twice.
+      retry = true;
+      const back = new Map(taken.filter(([id]) => !this.#isCommittedLocally(id)));
+      for (const [id, p] of this.#pending) back.set(id, p);
+      this.#pending.clear();
+      for (const [id, p] of back) this.#pending.set(id, p);
     }).finally(() => {
-      this.#applying = false;
-      this.#inFlight.clear();
+      this.#applying--;
+      for (const [id] of taken) this.#inFlight.delete(id);
       for (const r of this.#idle.splice(0)) r();
-      this.#schedule();
+      if (retry) setTimeout(() => this.#schedule(), 50);
+      else this.#schedule();
     });
   }
 
+  /** Whether this site applied the transaction (kept in memory briefly after each block). */
+  #isCommittedLocally(txId: string): boolean {
+    return this.#recentlyCommitted.has(txId);
+  }
+
+  readonly #recentlyCommitted = new Set<string>();
+
   /**
    * Orders a batch. With a single site, ordering is local: the batch is the
-   * next entry. Consensus replaces this with a proposal to the Raft leader.
+   * next entry. With consensus, the sequencer proposes it (leader) or
+   * forwards it (follower), and the block is applied from the Raft log.
    */
   sequence(batch: Batch): Promise<void> {
-    return this.applyEntry(this.#head.entryIndex + 1, batch);
+    if (this.#sequencer) return this.#sequencer.propose(batch);
+    return this.applyEntry(this.#appliedIndex + 1, batch);
+  }
+
+  /** Hands ordering to consensus. */
+  attachSequencer(sequencer: Sequencer): void {
+    this.#sequencer = sequencer;
+  }
+
+  /** The highest consensus entry applied (durably). */
+  get appliedIndex(): number {
+    return this.#appliedIndex;
+  }
+
+  /** The current head block. */
+  get head(): { header: BlockHeader; hash: string } {
+    return { header: this.#head.header, hash: this.#head.hash };
+  }
+
+  /** Records that an entry with no block (a no-op, a membership change) was applied. */
+  async markApplied(entryIndex: number): Promise<void> {
+    if (entryIndex <= this.#appliedIndex) return;
+    await this.#store.setMeta({ applied_entry: String(entryIndex) });
+    this.#appliedIndex = entryIndex;
+  }
+
+  /**
+   * Admits transactions a member site already verified and forwarded (this
+   * site leads): the stateless checks again except signatures, dedupe, then
+   * the pending pool. Refusals are dropped: the forwarding site answered its
+   * client already.
+   */
+  async acceptForwarded(envelopes: unknown[]): Promise<number> {
+    this.#assertRunning();
+    const now = this.#clock();
+    const admitted: Admitted[] = [];
+    for (const raw of envelopes) {
+      try {
+        admitted.push(checkStateless(raw, now, this.#policy, this.#registry));
+      } catch { /* the forwarder's client was told */ }
+    }
+    const committed = await this.#store.committedIds(admitted.map((a) => a.txId));
+    let accepted = 0;
+    for (const a of admitted) {
+      if (committed.has(a.txId) || this.#isPending(a.txId)) continue;
+      if (this.#pending.size + this.#inFlight.size >= this.#pendingTxsMax) {
+        throw new LedgerError("unavailable", 503, "Site busy", "Leader queue is full", {
+          retryAfter: 1,
+        });
+      }
+      this.#pending.set(a.txId, { admitted: a });
+      accepted++;
+    }
+    this.#schedule();
+    return accepted;
+  }
+
+  /**
+   * Re-executes a block fetched from a peer (snapshot catch-up) and checks
+   * that it reproduces the same hash. Throws when it does not.
+   */
+  async replayBlock(
+    b: { hash: string; header: BlockHeader; entryIndex: number; txs: Envelope[] },
+  ): Promise<void> {
+    if (b.header.height !== this.#head.header.height + 1) {
+      throw new Error(
+        `Cannot replay block ${b.header.height}: head is ${this.#head.header.height}`,
+      );
+    }
+    await this.applyEntry(b.entryIndex, {
+      time: b.header.time,
+      proposer: b.header.proposer,
+      term: b.header.term,
+      txs: b.txs,
+    }, { force: true });
+    if (this.#head.hash !== b.hash) {
+      throw new Error(
+        `Cannot replay block ${b.header.height}: re-execution gives a different hash`,
+      );
+    }
+  }
+
+  /** Blocks with the envelopes that produced them, for a peer catching up. */
+  async replayBlocks(from: number, limit: number) {
+    const rows = await this.#store.blockRange(from, Math.min(limit, 500));
+    if (rows.length === 0) return [];
+    const lo = rows[0].logSize - rows[0].txCount;
+    const txRows = await this.#store.txsByLogRange(lo, rows[rows.length - 1].logSize);
+    return rows.map((r) => ({
+      hash: r.hash,
+      header: headerOf(r),
+      entryIndex: r.entryIndex,
+      txs: txRows.filter((t) => t.height === r.height).map((t) =>
+        JSON.parse(t.envelope) as Envelope
+      ),
+    }));
   }
 
   /**
@@ -411,8 +598,16 @@ export class Site implements LedgerService {
    * the applied entry index in one database transaction. Entries at or below
    * the applied index are ignored (a restart replays nothing twice).
    */
-  async applyEntry(entryIndex: number, batch: Batch): Promise<void> {
-    if (entryIndex <= this.#head.entryIndex) return;
+  async applyEntry(
+    entryIndex: number,
+    batch: Batch,
+    options: { force?: boolean } = {},
+  ): Promise<void> {
+    if (entryIndex <= this.#appliedIndex && !options.force) return;
+    if (batch.txs.length === 0) {
+      await this.markApplied(entryIndex);
+      return;
+    }
     const started = performance.now();
     const parent = { header: this.#head.header, hash: this.#head.hash };
     const plan = planBatch(batch, this.#registry);
@@ -433,11 +628,20 @@ export class Site implements LedgerService {
       nodes: out.nodes,
       stateWrites: out.stateWrites,
       checkpointLine: { site: this.name, line },
-      meta: { applied_entry: String(entryIndex) },
+      meta: { applied_entry: String(Math.max(entryIndex, this.#appliedIndex)) },
     });
     this.#frontier = frontier;
     this.#head = { header: out.header, hash: out.hash, entryIndex };
-    this.#note = assembleNote(text, [line]);
+    this.#appliedIndex = Math.max(entryIndex, this.#appliedIndex);
+    if (this.#sequencer === undefined) {
+      this.#note = assembleNote(text, [line]);
+      this.#quorumHeight = out.header.height;
+    } else {
+      this.#queueCosign(out.header.height, line);
+      await this.#refreshQuorum(out.header.height);
+    }
+    for (const row of out.txRows) this.#recentlyCommitted.add(row.id);
+    if (this.#recentlyCommitted.size > 100_000) this.#recentlyCommitted.clear();
     this.counters.blocks++;
     this.counters.applyMs.push(performance.now() - started);
     if (this.counters.applyMs.length > 1000) this.counters.applyMs.splice(0, 500);
@@ -473,6 +677,100 @@ export class Site implements LedgerService {
       for (const [id, r] of existing) this.#resolve(id, r);
     }
     for (const l of [...this.#listeners]) l(event);
+    if (this.#earlyCosigns.size > 0) {
+      await this.#drainEarlyCosigns(out.header.height, (name) => {
+        const s = this.#genesis.sites.find((x) => x.name === name);
+        return s ? verifierKey(s.name, base64urlDecode(s.publicKey)) : undefined;
+      });
+    }
+  }
+
+  // ---- checkpoint co-signing -------------------------------------------
+
+  #queueCosign(height: number, line: string): void {
+    this.#cosignQueue.push({ height, line });
+    if (this.#cosignTimer !== undefined) return;
+    this.#cosignTimer = setTimeout(() => {
+      this.#cosignTimer = undefined;
+      const lines = this.#cosignQueue.splice(0, this.#cosignQueue.length);
+      this.#sequencer?.broadcastCosign(lines.slice(-cosignLinesPerMessageMax));
+    }, cosignDelayMs);
+  }
+
+  /** Lines received for blocks this site has not applied yet, by height. */
+  readonly #earlyCosigns = new Map<number, Array<{ site: string; line: string }>>();
+
+  /**
+   * Stores checkpoint signature lines a member site sent for blocks it
+   * applied. Each is verified against that site's key over this site's own
+   * checkpoint text for the height, so a line for a different (forked) block
+   * never counts. Lines for heights not applied yet wait (bounded).
+   */
+  async addCosignLines(
+    site: string,
+    verifierKeyOfSite: string,
+    lines: Array<{ height: number; line: string }>,
+  ): Promise<void> {
+    for (const { height, line } of lines.slice(0, cosignLinesPerMessageMax)) {
+      if (!Number.isSafeInteger(height) || height < 0 || typeof line !== "string") continue;
+      if (height > this.#head.header.height) {
+        if (this.#earlyCosigns.size >= earlyCosignHeightsMax) continue;
+        const l = this.#earlyCosigns.get(height) ?? [];
+        if (l.length < 64) l.push({ site, line });
+        this.#earlyCosigns.set(height, l);
+        continue;
+      }
+      await this.#storeCosign(height, site, verifierKeyOfSite, line);
+    }
+  }
+
+  async #storeCosign(height: number, site: string, key: string, line: string): Promise<void> {
+    const row = await this.#store.blockByHeight(height);
+    if (!row) return;
+    const text = this.#checkpointText(headerOf(row), row.hash);
+    let ok: string[] = [];
+    try {
+      ok = verifyNote(assembleNote(text, [line]), [key]);
+    } catch { /* malformed line */ }
+    if (ok.length !== 1) return;
+    await this.#store.addCheckpointLine(height, site, line);
+    await this.#refreshQuorum(height);
+  }
+
+  /** Peers' early lines for heights up to `height`, once applied. */
+  async #drainEarlyCosigns(
+    height: number,
+    keyOf: (site: string) => string | undefined,
+  ): Promise<void> {
+    for (const h of [...this.#earlyCosigns.keys()]) {
+      if (h > height) continue;
+      const lines = this.#earlyCosigns.get(h)!;
+      this.#earlyCosigns.delete(h);
+      for (const l of lines) {
+        const key = keyOf(l.site);
+        if (key) await this.#storeCosign(h, l.site, key, l.line);
+      }
+    }
+  }
+
+  #quorum(): number {
+    const voters = this.#sequencer?.consensusStatus().confState.voters.length ?? 1;
+    return Math.floor(voters / 2) + 1;
+  }
+
+  async #refreshQuorum(height: number): Promise<void> {
+    if (height <= this.#quorumHeight) return;
+    const lines = await this.#store.checkpointLines(height);
+    if (lines.length >= this.#quorum()) {
+      this.#quorumHeight = height;
+      const row = await this.#store.blockByHeight(height);
+      if (row) {
+        this.#note = assembleNote(
+          this.#checkpointText(headerOf(row), row.hash),
+          lines.map((l) => l.line),
+        );
+      }
+    }
   }
 
   #resolve(txId: string, receipt: Receipt): void {
@@ -484,7 +782,8 @@ export class Site implements LedgerService {
 
   // ---- reads -----------------------------------------------------------
 
-  async getTx(txId: string, _c: Consistency) {
+  async getTx(txId: string, c: Consistency) {
+    await this.#readBarrier(c);
     const row = await this.#store.txById(txId);
     if (row === undefined) {
       const p = this.#pending.get(txId) ?? this.#inFlight.get(txId);
@@ -500,8 +799,9 @@ export class Site implements LedgerService {
   async proof(
     txId: string,
     treeSize: number | undefined,
-    _c: Consistency,
+    c: Consistency,
   ): Promise<ProofView | null> {
+    await this.#readBarrier(c);
     const row = await this.#store.txById(txId);
     if (row === undefined) return null;
     const size = treeSize ?? this.#head.header.logSize;
@@ -523,25 +823,30 @@ export class Site implements LedgerService {
     };
   }
 
-  async blockByHeight(height: number, _c: Consistency): Promise<BlockView | null> {
+  async blockByHeight(height: number, c: Consistency): Promise<BlockView | null> {
+    await this.#readBarrier(c);
     const row = await this.#store.blockByHeight(height);
     return row ? (await this.#views([row]))[0] : null;
   }
 
-  async blockByHash(hash: string, _c: Consistency): Promise<BlockView | null> {
+  async blockByHash(hash: string, c: Consistency): Promise<BlockView | null> {
+    await this.#readBarrier(c);
     const row = await this.#store.blockByHash(hash);
     return row ? (await this.#views([row]))[0] : null;
   }
 
-  async blocks(from: number, limit: number, _c: Consistency): Promise<BlockView[]> {
+  async blocks(from: number, limit: number, c: Consistency): Promise<BlockView[]> {
+    await this.#readBarrier(c);
     return await this.#views(await this.#store.blockRange(from, limit));
   }
 
-  checkpoint(_c: Consistency): Promise<string> {
-    return Promise.resolve(this.#note);
+  async checkpoint(c: Consistency): Promise<string> {
+    await this.#readBarrier(c);
+    return this.#note;
   }
 
-  async consistency(from: number, to: number, _c: Consistency): Promise<string[]> {
+  async consistency(from: number, to: number, c: Consistency): Promise<string[]> {
+    await this.#readBarrier(c);
     const size = this.#head.header.logSize;
     if (
       !(Number.isSafeInteger(from) && Number.isSafeInteger(to) && 0 < from && from <= to &&
@@ -560,22 +865,70 @@ export class Site implements LedgerService {
 
   status(): Promise<StatusView> {
     const h = this.#head;
+    const c = this.#sequencer?.consensusStatus();
+    const role = c === undefined ? "leader" : c.role === "preCandidate" ? "candidate" : c.role;
+    const peers = c?.progress === undefined ? undefined : Object.fromEntries(
+      Object.entries(c.progress).map(([name, p]) => [
+        name,
+        {
+          match: p.match,
+          next: p.next,
+          state: p.state,
+          active: p.recentActive,
+          lag: Math.max(0, c.commitIndex - p.match),
+        },
+      ]),
+    );
     return Promise.resolve({
       ledger: this.#genesis.ledger,
       origin: this.#genesis.origin,
       site: this.name,
-      role: "leader",
-      term: h.header.term,
-      leader: this.name,
-      commitIndex: h.entryIndex,
-      appliedIndex: h.entryIndex,
+      role: role as StatusView["role"],
+      term: c?.term ?? h.header.term,
+      leader: c === undefined ? this.name : (c.leader ?? null),
+      commitIndex: c?.commitIndex ?? this.#appliedIndex,
+      appliedIndex: this.#appliedIndex,
       height: h.header.height,
       logSize: h.header.logSize,
       head: h.hash,
+      checkpointHeight: this.#quorumHeight,
       pendingTxs: this.#pending.size + this.#inFlight.size,
       version: this.#version,
       healthy: this.#fatal === undefined,
+      ...(c ? { voters: c.confState.voters, learners: c.confState.learners } : {}),
+      ...(peers ? { peers } : {}),
     });
+  }
+
+  /**
+   * Waits until a read at `consistency` may be served from this replica:
+   * `stale` at once; `leader` only on the leader (otherwise a `not_leader`
+   * problem naming the leader's URL); `linearizable` after a ReadIndex round.
+   */
+  async #readBarrier(consistency: Consistency): Promise<void> {
+    if (consistency === "stale" || this.#sequencer === undefined) return;
+    const c = this.#sequencer.consensusStatus();
+    if (consistency === "leader") {
+      if (c.role === "leader") return;
+      throw new LedgerError(
+        "not_leader",
+        503,
+        "Not the leader",
+        `Site ${this.name} is not the leader`,
+        {
+          leader: c.leader ?? null,
+          leaderUrl: this.#sequencer.leaderUrl() ?? null,
+          retryAfter: 1,
+        },
+      );
+    }
+    try {
+      await this.#sequencer.readBarrier();
+    } catch (e) {
+      throw new LedgerError("unavailable", 503, "No quorum", (e as Error).message, {
+        retryAfter: 1,
+      });
+    }
   }
 
   sites(): Promise<SiteView[]> {
@@ -590,7 +943,8 @@ export class Site implements LedgerService {
     return await checkIntegrity(this.#store, this.#genesis);
   }
 
-  async stateGet(ns: string, key: string, _c: Consistency): Promise<unknown | undefined> {
+  async stateGet(ns: string, key: string, c: Consistency): Promise<unknown | undefined> {
+    await this.#readBarrier(c);
     const values = await this.#store.stateValues([{ ns, key }]);
     const v = values.get(`${ns}\u0000${key}`);
     return v === undefined ? undefined : JSON.parse(v);
@@ -600,8 +954,9 @@ export class Site implements LedgerService {
     ns: string,
     prefix: string,
     options: { limit: number; after?: string },
-    _c: Consistency,
+    c: Consistency,
   ): Promise<Array<{ key: string; value: unknown }>> {
+    await this.#readBarrier(c);
     const limit = Math.max(1, Math.min(1000, Math.trunc(options.limit)));
     const rows = await this.#store.stateRange(ns, prefix, limit, options.after);
     return rows.map((r) => ({ key: r.key, value: JSON.parse(r.value) }));
@@ -729,14 +1084,26 @@ export class Site implements LedgerService {
     return out;
   }
 
+  /** Each signer's standing (`revoked`, `quarantined`, `active`; absent = unregistered). */
   async #signerStatuses(dids: readonly string[]): Promise<Map<string, string>> {
-    const values = await this.#store.stateValues(dids.map((d) => ({ ns: STATUS_NS, key: d })));
+    const values = await this.#store.stateValues(dids.flatMap(standingKeys));
+    const get = <T>(ns: string, key: string): T | undefined => {
+      const v = values.get(`${ns}\u0000${key}`);
+      return v === undefined ? undefined : JSON.parse(v) as T;
+    };
     const out = new Map<string, string>();
     for (const d of dids) {
-      const v = values.get(`${STATUS_NS}\u0000${d}`);
-      if (v !== undefined) out.set(d, (JSON.parse(v) as { status: string }).status);
+      const s = standingOf(d, get);
+      if (s !== undefined) out.set(d, s);
     }
     return out;
+  }
+
+  /** The policy's open kinds; genesis's for a ledger created before governance state. */
+  async #openKinds(): Promise<readonly string[]> {
+    const values = await this.#store.stateValues([{ ns: POLICY_NS, key: POLICY_KEY }]);
+    const v = values.get(`${POLICY_NS}\u0000${POLICY_KEY}`);
+    return v === undefined ? this.#genesis.policies.openKinds : (JSON.parse(v) as Policy).openKinds;
   }
 
   #checkpointText(header: BlockHeader, hash: string): string {

@@ -70,3 +70,14 @@ export const state = sqliteTable("state", {
   key: text("key").notNull(),
   value: text("value").notNull(),
 }, (t) => [primaryKey({ columns: [t.ns, t.key] })]);
+
+/**
+ * The Raft log: entries after the latest snapshot. Hard state and snapshot
+ * metadata live in `meta` (`raft_hard_state`, `raft_snapshot`).
+ */
+export const raftEntries = sqliteTable("raft_entries", {
+  idx: integer("idx").primaryKey(),
+  term: integer("term").notNull(),
+  type: text("type", { enum: ["normal", "confChange"] }).notNull(),
+  data: blob("data", { mode: "buffer" }).notNull(),
+});

@@ -1,0 +1,212 @@
+/**
+ * Site-to-site transport over HTTP: every request is signed by the sending
+ * site's Ed25519 key and rejected unless the key belongs to a member.
+ *
+ * Wire form: `POST <peer>/raft/<kind>` with a JSON body and the headers
+ * `X-Edgeledger-Site: <sender name>` and `X-Edgeledger-Sig: <base64url
+ * Ed25519 signature over UTF-8("edgeledger/peer/v1\n" + body)>`. Binary
+ * fields (entry data, snapshot data) travel as base64url.
+ *
+ * @module
+ */
+import { ed25519 } from "@noble/curves/ed25519.js";
+import { base64urlDecode, base64urlEncode, utf8Encode } from "../../sdk/encoding.ts";
+import { verifySignature } from "../../sdk/signature.ts";
+import type { Entry, Message, Snapshot } from "../consensus/mod.ts";
+
+/** Domain separator of peer request signatures. */
+export const PEER_DOMAIN = "edgeledger/peer/v1\n";
+/** Largest peer request body, bytes. */
+export const peerRequestBytesMax = 8 * 1024 * 1024;
+/** Messages queued per peer before the oldest are dropped (Raft tolerates loss). */
+export const peerQueueMessagesMax = 4096;
+/** Time one peer request may take, ms. */
+export const peerRequestTimeoutMs = 5000;
+
+/** A member site as peers know it. */
+export interface PeerInfo {
+  name: string;
+  url: string;
+  /** Ed25519 public key. */
+  publicKey: Uint8Array;
+}
+
+/** Signs a peer request body. */
+export function signPeerBody(body: string, secretKey: Uint8Array): string {
+  return base64urlEncode(ed25519.sign(utf8Encode(PEER_DOMAIN + body), secretKey));
+}
+
+/** A peer request that failed authentication. */
+export class PeerAuthError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PeerAuthError";
+  }
+}
+
+/**
+ * Verifies a peer request: the named sender must be a member and the
+ * signature must be its key's over the exact body. Throws {@link PeerAuthError}.
+ */
+export async function verifyPeerRequest(
+  site: string | null,
+  sig: string | null,
+  body: string,
+  members: (name: string) => PeerInfo | undefined,
+): Promise<PeerInfo> {
+  if (!site || !sig) throw new PeerAuthError("Missing X-Edgeledger-Site or X-Edgeledger-Sig");
+  const peer = members(site);
+  if (peer === undefined) throw new PeerAuthError(`Site ${site} is not a member`);
+  let sigBytes: Uint8Array;
+  try {
+    sigBytes = base64urlDecode(sig);
+  } catch {
+    throw new PeerAuthError("Signature is not base64url");
+  }
+  const ok = await verifySignature(
+    "ed25519",
+    peer.publicKey,
+    utf8Encode(PEER_DOMAIN + body),
+    sigBytes,
+  );
+  if (!ok) throw new PeerAuthError(`Signature of site ${site} does not verify`);
+  return peer;
+}
+
+// ---- message encoding ----------------------------------------------------
+
+type WireEntry = Omit<Entry, "data"> & { data: string };
+
+/** A Raft message with its binary fields as base64url. */
+export type WireMessage = Record<string, unknown>;
+
+/** Encodes a message for JSON. */
+export function encodeMessage(m: Message): WireMessage {
+  if (m.type === "app") {
+    return { ...m, entries: m.entries.map((e) => ({ ...e, data: base64urlEncode(e.data) })) };
+  }
+  if (m.type === "snapshot") {
+    return { ...m, snapshot: { ...m.snapshot, data: base64urlEncode(m.snapshot.data) } };
+  }
+  return { ...m };
+}
+
+/** Decodes a message from JSON; throws on a malformed one. */
+export function decodeMessage(w: WireMessage): Message {
+  if (typeof w !== "object" || w === null || typeof w.type !== "string") {
+    throw new TypeError("Malformed Raft message");
+  }
+  if (typeof w.from !== "string" || typeof w.to !== "string" || !Number.isSafeInteger(w.term)) {
+    throw new TypeError("Malformed Raft message: from/to/term");
+  }
+  if (w.type === "app") {
+    const entries = (w.entries as WireEntry[]).map((e) => ({
+      ...e,
+      data: base64urlDecode(e.data),
+    }));
+    return { ...w, entries } as unknown as Message;
+  }
+  if (w.type === "snapshot") {
+    const s = w.snapshot as Omit<Snapshot, "data"> & { data: string };
+    return { ...w, snapshot: { ...s, data: base64urlDecode(s.data) } } as unknown as Message;
+  }
+  return w as unknown as Message;
+}
+
+// ---- client ----------------------------------------------------------------
+
+/**
+ * Sends Raft messages to one peer: queued messages leave together in one
+ * signed request; one request is in flight at a time (later messages queue
+ * behind it, which batches them under load). Failed requests are dropped:
+ * Raft retries by itself.
+ */
+export class PeerSender {
+  readonly #queue: Message[] = [];
+  #busy = false;
+  #closed = false;
+  dropped = 0;
+  sent = 0;
+
+  constructor(
+    readonly peer: PeerInfo,
+    readonly self: string,
+    readonly secretKey: Uint8Array,
+  ) {}
+
+  /** Queues messages; drops the oldest beyond {@link peerQueueMessagesMax}. */
+  send(messages: Message[]): void {
+    if (this.#closed) return;
+    this.#queue.push(...messages);
+    if (this.#queue.length > peerQueueMessagesMax) {
+      const excess = this.#queue.length - peerQueueMessagesMax;
+      this.#queue.splice(0, excess);
+      this.dropped += excess;
+    }
+    if (!this.#busy) void this.#pump();
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#queue.length = 0;
+  }
+
+  async #pump(): Promise<void> {
+    this.#busy = true;
+    try {
+      while (!this.#closed && this.#queue.length > 0) {
+        // Take messages up to about half the receiver's body limit.
+        let take = 0;
+        let bytes = 0;
+        while (take < this.#queue.length && (take === 0 || bytes < peerRequestBytesMax / 2)) {
+          bytes += approxWireBytes(this.#queue[take]);
+          take++;
+        }
+        const batch = this.#queue.splice(0, take);
+        const body = JSON.stringify({ from: this.self, messages: batch.map(encodeMessage) });
+        try {
+          await postSigned(this.peer.url + "/raft/msg", body, this.self, this.secretKey);
+          this.sent += batch.length;
+        } catch {
+          this.dropped += batch.length;
+          // Back off briefly so a dead peer does not spin this loop.
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    } finally {
+      this.#busy = false;
+    }
+  }
+}
+
+/** A generous estimate of a message's JSON size (base64url grows data by 4/3). */
+function approxWireBytes(m: Message): number {
+  if (m.type === "app") {
+    return 256 + m.entries.reduce((n, e) => n + 64 + Math.ceil(e.data.length * 4 / 3), 0);
+  }
+  if (m.type === "snapshot") return 512 + Math.ceil(m.snapshot.data.length * 4 / 3);
+  return 256;
+}
+
+/** POSTs a signed JSON body to a peer; resolves with the parsed answer; throws on non-2xx. */
+export async function postSigned(
+  url: string,
+  body: string,
+  self: string,
+  secretKey: Uint8Array,
+  timeoutMs = peerRequestTimeoutMs,
+): Promise<unknown> {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "x-edgeledger-site": self,
+      "x-edgeledger-sig": signPeerBody(body, secretKey),
+    },
+    body,
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`Peer ${url} answered ${res.status}: ${text.slice(0, 200)}`);
+  return text ? JSON.parse(text) : undefined;
+}

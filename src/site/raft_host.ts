@@ -1,0 +1,454 @@
+/**
+ * The host of the pure Raft core: the I/O around it. It ticks the core on a
+ * timer, steps messages from peers into it, and drains its Ready batches in
+ * the order the core's contract demands — persist (libSQL, durable), then
+ * send, then apply committed entries as blocks, then advance.
+ *
+ * A normal entry's data is a {@link Batch} (JSON): the ordered admitted
+ * transactions, the leader's clock, its term and name, and a proposal id so
+ * the proposer learns when its batch is applied. An empty entry (a new
+ * leader's no-op) advances the applied index without a block.
+ *
+ * Snapshots are pointers: `{entryIndex, height, hash}`. A site sent one by
+ * the leader (it fell behind the leader's compacted log, or joined late)
+ * fetches the missing blocks from a peer and re-executes each, checking that
+ * it reproduces the same block hash, before applying further entries.
+ *
+ * @module
+ */
+import { canonicalJson } from "../../sdk/canonical_json.ts";
+import type { Envelope } from "../../sdk/envelope.ts";
+import { utf8Decode, utf8Encode } from "../../sdk/encoding.ts";
+import type { BlockHeader } from "../../sdk/block.ts";
+import {
+  type ConfState,
+  type Entry,
+  MemoryStorage,
+  type Message,
+  RaftNode,
+  type ReadState,
+  type Snapshot,
+  type Status,
+} from "../consensus/mod.ts";
+import type { Batch } from "../chain/execute.ts";
+import type { RaftStore } from "../storage/raft_store.ts";
+import { type PeerInfo, PeerSender, postSigned } from "./peers.ts";
+import type { Sequencer, Site } from "./site.ts";
+
+/** Tuning of the consensus host; every bound has its unit in its name. */
+export interface RaftHostOptions {
+  /** Milliseconds per Raft tick. */
+  tickMs?: number;
+  /** Election timeout base in ticks (randomised to [n, 2n)). */
+  electionTicks?: number;
+  heartbeatTicks?: number;
+  /** Batches proposed and not yet applied, at most. */
+  proposalsInFlightMax?: number;
+  /** A proposal not applied within this time is handed back to be retried, ms. */
+  proposalTimeoutMs?: number;
+  /** Compact the Raft log once this many entries are applied past the last snapshot. */
+  snapshotEntriesMin?: number;
+  /** Entries kept below a snapshot for slow followers. */
+  compactKeepEntries?: number;
+}
+
+interface PendingProposal {
+  resolve: () => void;
+  reject: (e: Error) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** The consensus host of one site. */
+export class RaftHost implements Sequencer {
+  readonly #site: Site;
+  readonly #store: RaftStore;
+  readonly #self: string;
+  readonly #secretKey: Uint8Array;
+  readonly #members: Map<string, PeerInfo>;
+  readonly #senders = new Map<string, PeerSender>();
+  readonly #options: Required<RaftHostOptions>;
+  readonly #proposals = new Map<string, PendingProposal>();
+  readonly #reads = new Map<
+    string,
+    { resolve: (index: number) => void; timer: ReturnType<typeof setTimeout> }
+  >();
+  #storage!: MemoryStorage;
+  #node!: RaftNode;
+  #ticker: ReturnType<typeof setInterval> | undefined;
+  #draining = false;
+  #again = false;
+  #closed = false;
+  #lastSnapshotIndex = 0;
+  #readSeq = 0;
+  #fatal: unknown;
+
+  private constructor(
+    site: Site,
+    store: RaftStore,
+    self: string,
+    secretKey: Uint8Array,
+    members: PeerInfo[],
+    options: RaftHostOptions,
+  ) {
+    this.#site = site;
+    this.#store = store;
+    this.#self = self;
+    this.#secretKey = secretKey;
+    this.#members = new Map(members.map((m) => [m.name, m]));
+    this.#options = {
+      tickMs: options.tickMs ?? 50,
+      electionTicks: options.electionTicks ?? 10,
+      heartbeatTicks: options.heartbeatTicks ?? 1,
+      proposalsInFlightMax: options.proposalsInFlightMax ?? 4,
+      proposalTimeoutMs: options.proposalTimeoutMs ?? 5000,
+      snapshotEntriesMin: options.snapshotEntriesMin ?? 2000,
+      compactKeepEntries: options.compactKeepEntries ?? 500,
+    };
+  }
+
+  /**
+   * Loads the durable Raft state into memory, builds the core with the
+   * site's applied index, and starts ticking. `voters` is the initial
+   * membership (genesis sites) used when nothing is persisted yet.
+   */
+  static async start(
+    site: Site,
+    store: RaftStore,
+    self: string,
+    secretKey: Uint8Array,
+    members: PeerInfo[],
+    voters: string[],
+    options: RaftHostOptions = {},
+  ): Promise<RaftHost> {
+    const host = new RaftHost(site, store, self, secretKey, members, options);
+    const durable = await store.load();
+    const initial: ConfState = { voters: [...voters].sort(), learners: [] };
+    const storage = new MemoryStorage(durable.snapshot?.metadata.confState ?? initial);
+    if (durable.snapshot) storage.applySnapshot(durable.snapshot);
+    storage.append(durable.entries);
+    if (durable.hardState) storage.setHardState(durable.hardState);
+    host.#storage = storage;
+    host.#lastSnapshotIndex = durable.snapshot?.metadata.index ?? 0;
+    const seed = crypto.getRandomValues(new Uint32Array(1))[0];
+    host.#node = new RaftNode({
+      id: self,
+      storage,
+      electionTicks: host.#options.electionTicks,
+      heartbeatTicks: host.#options.heartbeatTicks,
+      random: mulberry32(seed),
+      maxEntriesPerMsg: 64,
+      maxBytesPerMsg: 1024 * 1024,
+      maxInflightMsgs: 8,
+      checkQuorum: true,
+      preVote: true,
+      applied: Math.max(site.appliedIndex, storage.firstIndex() - 1),
+    });
+    for (const m of members) {
+      if (m.name !== self) host.#senders.set(m.name, new PeerSender(m, self, secretKey));
+    }
+    site.attachSequencer(host);
+    host.#ticker = setInterval(() => {
+      if (host.#closed) return;
+      host.#node.tick();
+      host.#kick();
+    }, host.#options.tickMs);
+    host.#kick();
+    return host;
+  }
+
+  /** Stops ticking and sending; waits for the Ready being handled. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#ticker !== undefined) clearInterval(this.#ticker);
+    for (const s of this.#senders.values()) s.close();
+    for (const p of this.#proposals.values()) {
+      clearTimeout(p.timer);
+      p.reject(new Error("Site is stopping"));
+    }
+    this.#proposals.clear();
+    for (const r of this.#reads.values()) clearTimeout(r.timer);
+    this.#reads.clear();
+    while (this.#draining) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  /** A member by name (peer authentication). */
+  member(name: string): PeerInfo | undefined {
+    return this.#members.get(name);
+  }
+
+  /** All members. */
+  members(): PeerInfo[] {
+    return [...this.#members.values()];
+  }
+
+  /** Steps messages received from a peer into the core. Unknown recipients are ignored. */
+  receive(from: string, messages: Message[]): void {
+    if (this.#closed) return;
+    for (const m of messages) {
+      if (m.from !== from || m.to !== this.#self) continue;
+      this.#node.step(m);
+    }
+    this.#kick();
+  }
+
+  // ---- Sequencer -----------------------------------------------------------
+
+  get proposalsInFlightMax(): number {
+    return this.#options.proposalsInFlightMax;
+  }
+
+  /**
+   * Orders a batch: proposes it when this site leads, otherwise forwards its
+   * transactions to the leader. Resolves once the batch is applied here (as
+   * leader) or accepted by the leader (as follower); rejects when neither
+   * can happen now, so the site retries the transactions.
+   */
+  async propose(batch: Batch): Promise<void> {
+    const status = this.#node.status();
+    if (status.role === "leader") {
+      const id = crypto.randomUUID();
+      const data = utf8Encode(canonicalJson({ ...batch, id, term: status.term }));
+      const done = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          this.#proposals.delete(id);
+          reject(new Error("Proposal not applied in time"));
+        }, this.#options.proposalTimeoutMs);
+        this.#proposals.set(id, { resolve, reject, timer });
+      });
+      if (!this.#node.propose(data)) {
+        const p = this.#proposals.get(id);
+        if (p) clearTimeout(p.timer);
+        this.#proposals.delete(id);
+        throw new Error("Not leader, or too many uncommitted entries");
+      }
+      this.#kick();
+      return await done;
+    }
+    const leader = status.leader === undefined ? undefined : this.#members.get(status.leader);
+    if (leader === undefined || leader.name === this.#self) throw new Error("No leader known");
+    const body = JSON.stringify({ from: this.#self, txs: batch.txs });
+    await postSigned(leader.url + "/raft/forward", body, this.#self, this.#secretKey);
+  }
+
+  /** Role, term and leader for status. */
+  consensusStatus(): Status {
+    return this.#node.status();
+  }
+
+  /** The leader's URL, if a leader is known. */
+  leaderUrl(): string | undefined {
+    const l = this.#node.status().leader;
+    return l === undefined ? undefined : this.#members.get(l)?.url;
+  }
+
+  /**
+   * Resolves once a read made now on this site is linearizable (ReadIndex,
+   * thesis §6.4): the leader confirms it still leads and names its commit
+   * index; this site waits until it has applied that far.
+   */
+  async readBarrier(timeoutMs = 3000): Promise<void> {
+    const ctx = `${this.#self}:${++this.#readSeq}`;
+    const index = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#reads.delete(ctx);
+        reject(new Error("No leader confirmed the read in time"));
+      }, timeoutMs);
+      this.#reads.set(ctx, { resolve, timer });
+      if (!this.#node.readIndex(ctx)) {
+        clearTimeout(timer);
+        this.#reads.delete(ctx);
+        reject(new Error("Cannot serve a linearizable read now: no leader"));
+      }
+      this.#kick();
+    });
+    const deadline = Date.now() + timeoutMs;
+    while (this.#site.appliedIndex < index) {
+      if (Date.now() > deadline) throw new Error("Did not apply up to the read index in time");
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+
+  /** Sends a checkpoint signature line to every peer (best effort; peers also pull). */
+  broadcastCosign(lines: Array<{ height: number; line: string }>): void {
+    if (lines.length === 0 || this.#closed) return;
+    const body = JSON.stringify({ from: this.#self, lines });
+    for (const m of this.#members.values()) {
+      if (m.name === this.#self) continue;
+      postSigned(m.url + "/raft/cosign", body, this.#self, this.#secretKey, 2000).catch(() => {});
+    }
+  }
+
+  // ---- the Ready loop --------------------------------------------------------
+
+  #kick(): void {
+    if (this.#closed && !this.#draining) return;
+    if (this.#draining) {
+      this.#again = true;
+      return;
+    }
+    this.#draining = true;
+    void this.#drain().finally(() => {
+      this.#draining = false;
+      if (this.#again && !this.#closed) {
+        this.#again = false;
+        this.#kick();
+      }
+    });
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (!this.#closed && this.#node.hasReady()) {
+        const rd = this.#node.ready();
+        // 1. Durable before anything leaves this site.
+        await this.#store.persist(rd);
+        if (rd.snapshot) this.#storage.applySnapshot(rd.snapshot);
+        this.#storage.append(rd.entries);
+        if (rd.hardState) this.#storage.setHardState(rd.hardState);
+        // 2. Send.
+        this.#send(rd.messages);
+        // 3. Apply.
+        if (rd.snapshot) await this.#installSnapshot(rd.snapshot);
+        for (const e of rd.committedEntries) await this.#apply(e);
+        for (const rs of rd.readStates) this.#answerRead(rs);
+        if (rd.softState?.role !== undefined && rd.softState.role !== "leader") {
+          this.#failProposals();
+        }
+        // 4. Advance.
+        this.#node.advance(rd);
+        await this.#maybeSnapshot();
+      }
+    } catch (e) {
+      this.#fatal = e;
+      console.error(`site ${this.#self}: consensus host stopped:`, e);
+      this.#closed = true;
+      if (this.#ticker !== undefined) clearInterval(this.#ticker);
+    }
+  }
+
+  #send(messages: Message[]): void {
+    const byPeer = new Map<string, Message[]>();
+    for (const m of messages) {
+      const list = byPeer.get(m.to) ?? [];
+      list.push(m);
+      byPeer.set(m.to, list);
+    }
+    for (const [to, list] of byPeer) this.#senders.get(to)?.send(list);
+  }
+
+  async #apply(e: Entry): Promise<void> {
+    if (e.type !== "normal" || e.data.length === 0) {
+      await this.#site.markApplied(e.index);
+      return;
+    }
+    const batch = decodeBatch(e.data);
+    await this.#site.applyEntry(e.index, batch);
+    const p = this.#proposals.get(batch.id);
+    if (p) {
+      clearTimeout(p.timer);
+      this.#proposals.delete(batch.id);
+      p.resolve();
+    }
+  }
+
+  #answerRead(rs: ReadState): void {
+    const r = this.#reads.get(rs.ctx);
+    if (!r) return;
+    clearTimeout(r.timer);
+    this.#reads.delete(rs.ctx);
+    r.resolve(rs.index);
+  }
+
+  #failProposals(): void {
+    for (const [id, p] of this.#proposals) {
+      clearTimeout(p.timer);
+      this.#proposals.delete(id);
+      p.reject(new Error("Lost leadership before the batch was applied"));
+    }
+  }
+
+  /** Records a snapshot pointer of the applied state and compacts the log behind it. */
+  async #maybeSnapshot(): Promise<void> {
+    const applied = this.#site.appliedIndex;
+    if (applied - this.#lastSnapshotIndex < this.#options.snapshotEntriesMin) return;
+    if (applied > this.#storage.lastIndex()) return;
+    const head = this.#site.head;
+    const data = utf8Encode(
+      JSON.stringify({ entryIndex: applied, height: head.header.height, hash: head.hash }),
+    );
+    const snap = this.#storage.createSnapshot(applied, this.#node.confStateAt(applied), data);
+    const compactTo = Math.max(0, applied - this.#options.compactKeepEntries);
+    await this.#store.saveSnapshot(snap, compactTo);
+    this.#storage.compact(Math.min(compactTo, snap.metadata.index));
+    this.#lastSnapshotIndex = applied;
+  }
+
+  /** Catches up to a snapshot pointer by fetching and re-executing the blocks it covers. */
+  async #installSnapshot(snap: Snapshot): Promise<void> {
+    const target = JSON.parse(utf8Decode(snap.data)) as {
+      entryIndex: number;
+      height: number;
+      hash: string;
+    };
+    const peers = [...this.#members.values()].filter((m) => m.name !== this.#self);
+    const leaderName = this.#node.status().leader;
+    peers.sort((a, b) => (a.name === leaderName ? -1 : b.name === leaderName ? 1 : 0));
+    while (this.#site.head.header.height < target.height) {
+      const from = this.#site.head.header.height + 1;
+      let blocks: ReplayBlock[] | undefined;
+      for (const p of peers) {
+        try {
+          const res = await fetch(`${p.url}/raft/blocks?from=${from}&limit=200`, {
+            signal: AbortSignal.timeout(30_000),
+          });
+          if (res.ok) {
+            blocks = (await res.json()).blocks as ReplayBlock[];
+            if (blocks.length > 0) break;
+          } else await res.body?.cancel();
+        } catch { /* try the next peer */ }
+      }
+      if (!blocks || blocks.length === 0) {
+        throw new Error(`Cannot fetch block ${from} from any peer`);
+      }
+      for (const b of blocks) {
+        if (b.header.height > target.height) break;
+        await this.#site.replayBlock(b);
+      }
+    }
+    if (this.#site.head.hash !== target.hash) {
+      throw new Error(`Snapshot catch-up reached block ${target.height} with a different hash`);
+    }
+    await this.#site.markApplied(snap.metadata.index);
+    this.#lastSnapshotIndex = snap.metadata.index;
+  }
+
+  /** Set when the host stopped on an error it cannot recover from. */
+  get fatal(): unknown {
+    return this.#fatal;
+  }
+}
+
+/** A block as served to a catching-up peer: enough to re-execute it. */
+export interface ReplayBlock {
+  hash: string;
+  header: BlockHeader;
+  entryIndex: number;
+  txs: Envelope[];
+}
+
+/** Parses an entry's batch; a malformed entry is a broken invariant (every site wrote it the same way). */
+export function decodeBatch(data: Uint8Array): Batch & { id: string } {
+  return JSON.parse(utf8Decode(data)) as Batch & { id: string };
+}
+
+/** A small seeded PRNG for election timeouts (mulberry32). */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
