@@ -5,15 +5,18 @@
  * @module
  */
 import { dataAnchorBody } from "./data.ts";
+import { CUSTODY_BODIES } from "./custody.ts";
 import { ASSET_BODIES } from "./asset.ts";
 
 export * from "./data.ts";
+export * from "./custody.ts";
 export * from "./asset.ts";
 
 /** Every known kind's body schema. */
 export const KIND_BODIES = {
   "data.anchor": dataAnchorBody,
   ...ASSET_BODIES,
+  ...CUSTODY_BODIES,
 } as const;
 
 /** A transaction kind the ledger knows. */

@@ -5,10 +5,12 @@
  */
 import type { Contract } from "./contract.ts";
 import { dataAnchor } from "./data_anchor.ts";
+import { custodyContracts } from "./custody.ts";
 import { assetContracts } from "./asset.ts";
 
 export * from "./contract.ts";
 export * from "./data_anchor.ts";
+export * from "./custody.ts";
 export * from "./asset.ts";
 
 /** Kind → contract. Immutable once built, so every site judges alike. */
@@ -40,5 +42,6 @@ export function builtinContracts(): ContractRegistry {
   return new ContractRegistry([
     dataAnchor as Contract<never>,
     ...assetContracts.map((c) => c as unknown as Contract<never>),
+    ...custodyContracts.map((c) => c as unknown as Contract<never>),
   ]);
 }

@@ -9,6 +9,7 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Env } from "../app.ts";
 import type { LedgerService } from "../service.ts";
+import { custodyRoutes } from "./custody.ts";
 import { assetRoutes } from "./asset.ts";
 
 /** Adds a contract group's routes to the app; reads go through `service.stateGet`/`stateRange`. */
@@ -17,4 +18,5 @@ export type ContractRouteRegistrar = (app: OpenAPIHono<Env>, service: LedgerServ
 /** Every contract group's registrar, in the order their routes are added. */
 export const CONTRACT_ROUTES: ContractRouteRegistrar[] = [
   assetRoutes,
+  custodyRoutes,
 ];

@@ -1,0 +1,251 @@
+/**
+ * `custody.*`: items and their chain of custody, each hand-off signed by
+ * giver and taker.
+ *
+ * State: `custody.item/<item>` → {@link ItemState}; `custody.step/<item>
+ * \u0001<step as 16 hex digits>` → {@link StepRecord}, so a prefix range is
+ * the item's provenance in order. A step's `txId` leads to its inclusion
+ * proof (`GET /v1/txs/{txId}/proof`).
+ *
+ * @module
+ */
+import {
+  type AnchorRef,
+  type CustodyAttachBody,
+  custodyAttachBody,
+  type CustodyCreateBody,
+  custodyCreateBody,
+  type CustodyHandoffBody,
+  custodyHandoffBody,
+} from "../../sdk/kinds/custody.ts";
+import { compositeKey, hex16 } from "./_keys.ts";
+import {
+  AdmissionRefusal,
+  type Contract,
+  Rejection,
+  type StateAccess,
+  type StateKey,
+} from "./contract.ts";
+import { STREAM_NS, type StreamState } from "./data_anchor.ts";
+
+export const ITEM_NS = "custody.item";
+export const STEP_NS = "custody.step";
+
+/** An item as stored. */
+export interface ItemState {
+  item: string;
+  description: string;
+  attributes?: Record<string, string>;
+  producer: string;
+  holder: string;
+  /** Number of steps so far; the next step's number. */
+  steps: number;
+  createdTx: string;
+  createdHeight: number;
+  lastTx: string;
+  lastHeight: number;
+}
+
+/** One step of an item's provenance. */
+export interface StepRecord {
+  item: string;
+  step: number;
+  type: "create" | "handoff" | "attach";
+  /** The holder after this step. */
+  holder: string;
+  from?: string;
+  to?: string;
+  location?: string;
+  note?: string;
+  anchors?: AnchorRef[];
+  txId: string;
+  height: number;
+  /** Block time of the step, ms. */
+  time: number;
+}
+
+/** The state key of step `step` of `item`; sorts by step within an item. */
+export function stepKey(item: string, step: number): string {
+  return compositeKey(item, hex16(step));
+}
+
+function anchorKeys(anchors: AnchorRef[] | undefined): StateKey[] {
+  return [...new Set((anchors ?? []).map((a) => a.stream))].map((s) => ({ ns: STREAM_NS, key: s }));
+}
+
+/**
+ * Rejects `custody_anchor_unknown` unless each anchor's stream exists and
+ * its `seq` is at most the stream's last: the anchor was made before the
+ * step that cites it.
+ */
+function checkAnchors(anchors: AnchorRef[] | undefined, state: StateAccess): void {
+  for (const a of anchors ?? []) {
+    const stream = state.get<StreamState>(STREAM_NS, a.stream);
+    if (stream === undefined || a.seq > stream.lastSeq) {
+      throw new Rejection(
+        "custody_anchor_unknown",
+        `Cannot attach anchor ${a.seq} of stream "${a.stream}": no such anchor yet`,
+      );
+    }
+  }
+}
+
+/** The item at the step a transaction names, or a rejection. */
+function itemAt(state: StateAccess, item: string, step: number): ItemState {
+  const current = state.get<ItemState>(ITEM_NS, item);
+  if (current === undefined) {
+    throw new Rejection("custody_item_unknown", `Cannot find item "${item}"`);
+  }
+  if (current.steps !== step) {
+    throw new Rejection(
+      "custody_step_mismatch",
+      `Cannot record step ${step} of item "${item}": its next step is ${current.steps}`,
+    );
+  }
+  return current;
+}
+
+/** `custody.create`: the first signer produces and holds the item. */
+export const custodyCreate: Contract<CustodyCreateBody> = {
+  kind: "custody.create",
+  body: custodyCreateBody,
+  authorize() {},
+  touches(tx) {
+    return [{ ns: ITEM_NS, key: tx.body.item }, { ns: STEP_NS, key: stepKey(tx.body.item, 0) }];
+  },
+  apply(tx, state) {
+    const { item, description, attributes } = tx.body;
+    if (state.get(ITEM_NS, item) !== undefined) {
+      throw new Rejection("custody_item_exists", `Cannot create item "${item}": it exists`);
+    }
+    const producer = tx.signers[0];
+    const next: ItemState = {
+      item,
+      description,
+      ...(attributes !== undefined ? { attributes } : {}),
+      producer,
+      holder: producer,
+      steps: 1,
+      createdTx: tx.txId,
+      createdHeight: tx.height,
+      lastTx: tx.txId,
+      lastHeight: tx.height,
+    };
+    state.put(ITEM_NS, item, next);
+    const record: StepRecord = {
+      item,
+      step: 0,
+      type: "create",
+      holder: producer,
+      txId: tx.txId,
+      height: tx.height,
+      time: tx.time,
+    };
+    state.put(STEP_NS, stepKey(item, 0), record);
+    return { item, step: 0, holder: producer };
+  },
+};
+
+/** `custody.handoff`: signed by the holder (`from`) and the receiver (`to`). */
+export const custodyHandoff: Contract<CustodyHandoffBody> = {
+  kind: "custody.handoff",
+  body: custodyHandoffBody,
+  authorize(tx) {
+    for (const party of [tx.body.from, tx.body.to]) {
+      if (!tx.signers.includes(party)) {
+        throw new AdmissionRefusal(
+          "unauthorized_signer",
+          `Cannot hand off item "${tx.body.item}": ${party} must sign (giver and taker both sign)`,
+        );
+      }
+    }
+  },
+  touches(tx) {
+    return [
+      { ns: ITEM_NS, key: tx.body.item },
+      { ns: STEP_NS, key: stepKey(tx.body.item, tx.body.step) },
+      ...anchorKeys(tx.body.anchors),
+    ];
+  },
+  apply(tx, state) {
+    const { item, step, from, to, location, note, anchors } = tx.body;
+    const current = itemAt(state, item, step);
+    if (current.holder !== from) {
+      throw new Rejection(
+        "custody_not_holder",
+        `Cannot hand off item "${item}" from ${from}: it is held by ${current.holder}`,
+      );
+    }
+    checkAnchors(anchors, state);
+    state.put(ITEM_NS, item, {
+      ...current,
+      holder: to,
+      steps: step + 1,
+      lastTx: tx.txId,
+      lastHeight: tx.height,
+    });
+    const record: StepRecord = {
+      item,
+      step,
+      type: "handoff",
+      holder: to,
+      from,
+      to,
+      ...(location !== undefined ? { location } : {}),
+      ...(note !== undefined ? { note } : {}),
+      ...(anchors !== undefined ? { anchors } : {}),
+      txId: tx.txId,
+      height: tx.height,
+      time: tx.time,
+    };
+    state.put(STEP_NS, stepKey(item, step), record);
+    return { item, step, holder: to };
+  },
+};
+
+/** `custody.attach`: the holder attaches sensor anchors to the current leg. */
+export const custodyAttach: Contract<CustodyAttachBody> = {
+  kind: "custody.attach",
+  body: custodyAttachBody,
+  authorize() {},
+  touches(tx) {
+    return [
+      { ns: ITEM_NS, key: tx.body.item },
+      { ns: STEP_NS, key: stepKey(tx.body.item, tx.body.step) },
+      ...anchorKeys(tx.body.anchors),
+    ];
+  },
+  apply(tx, state) {
+    const { item, step, anchors, note } = tx.body;
+    const current = itemAt(state, item, step);
+    if (!tx.signers.includes(current.holder)) {
+      throw new Rejection(
+        "custody_not_holder",
+        `Cannot attach anchors to item "${item}": only its holder ${current.holder} may`,
+      );
+    }
+    checkAnchors(anchors, state);
+    state.put(ITEM_NS, item, {
+      ...current,
+      steps: step + 1,
+      lastTx: tx.txId,
+      lastHeight: tx.height,
+    });
+    const record: StepRecord = {
+      item,
+      step,
+      type: "attach",
+      holder: current.holder,
+      anchors,
+      ...(note !== undefined ? { note } : {}),
+      txId: tx.txId,
+      height: tx.height,
+      time: tx.time,
+    };
+    state.put(STEP_NS, stepKey(item, step), record);
+    return { item, step, holder: current.holder };
+  },
+};
+
+/** Every `custody.*` contract. */
+export const custodyContracts = [custodyCreate, custodyHandoff, custodyAttach] as const;
