@@ -114,13 +114,22 @@ export interface Verdict {
 /** What the light client fetches from sites; an `EdgeLedgerClient` is one. */
 export interface LightSource {
   /** The latest co-signed checkpoint (a signed note). */
-  checkpoint(): Promise<string>;
+  checkpoint(options?: ReadOptions): Promise<string>;
   /** An RFC 9162 consistency proof between two tree sizes, hex. */
-  consistency(from: number, to: number): Promise<{ proof: string[] }>;
+  consistency(from: number, to: number, options?: ReadOptions): Promise<{ proof: string[] }>;
   /** A transaction's envelope and receipt. */
-  getTx(txId: string): Promise<{ tx: Record<string, unknown>; receipt: Receipt }>;
+  getTx(
+    txId: string,
+    options?: ReadOptions,
+  ): Promise<{ tx: Record<string, unknown>; receipt: Receipt }>;
   /** An inclusion proof at `treeSize`. */
-  proof(txId: string, options: { treeSize?: number }): Promise<ProofView>;
+  proof(txId: string, options: { treeSize?: number } & ReadOptions): Promise<ProofView>;
+}
+
+/** The read consistency a light client asks a {@link LightSource} for. */
+export interface ReadOptions {
+  /** `leader` for "the latest"; `stale` lets any replica answer. */
+  consistency?: "stale" | "leader" | "linearizable";
 }
 
 /**
@@ -232,7 +241,7 @@ export class LightClient {
     const source = this.#requireSource("updateCheckpoint");
     let note: string;
     try {
-      note = await source.checkpoint();
+      note = await latestCheckpoint(source);
     } catch (e) {
       return unavailable(e, "the latest checkpoint");
     }
@@ -264,7 +273,7 @@ export class LightClient {
     const source = this.#requireSource("verify");
     let note: string;
     try {
-      note = await source.checkpoint();
+      note = await latestCheckpoint(source);
     } catch (e) {
       return unavailable(e, "the latest checkpoint", txId);
     }
@@ -293,7 +302,7 @@ export class LightClient {
     const source = this.#requireSource("fetchBundle");
     let checkpoint: string;
     try {
-      checkpoint = await source.checkpoint();
+      checkpoint = await latestCheckpoint(source);
     } catch (e) {
       return unavailable(e, "the latest checkpoint", txId);
     }
@@ -332,7 +341,7 @@ export class LightClient {
   ): Promise<ReceiptBundle | Verdict> {
     let view;
     try {
-      view = await source.getTx(txId);
+      view = await withLeaderRetry((consistency) => source.getTx(txId, { consistency }));
     } catch (e) {
       if (e instanceof RejectedError && e.slug === "not_found") {
         return fail("tx_not_found", "the site does not know this transaction", txId);
@@ -351,7 +360,9 @@ export class LightClient {
     }
     let proof: ProofView;
     try {
-      proof = await source.proof(txId, { treeSize: size });
+      proof = await withLeaderRetry((consistency) =>
+        source.proof(txId, { treeSize: size, consistency })
+      );
     } catch (e) {
       if (e instanceof RejectedError && e.slug === "proof_unavailable") {
         return fail(
@@ -584,7 +595,11 @@ export class LightClient {
         );
       }
       try {
-        proof = (await source.consistency(small.size, large.size)).proof.map((h) => hexDecode(h));
+        proof = (await withLeaderRetry((consistency) =>
+          source.consistency(small.size, large.size, { consistency })
+        )).proof.map((h) =>
+          hexDecode(h)
+        );
       } catch (e) {
         if (e instanceof EdgeLedgerError && !(e instanceof RejectedError)) {
           return unavailable(e, "a consistency proof");
@@ -663,6 +678,36 @@ export async function verifyTransaction(
 ): Promise<Verdict> {
   const source = new EdgeLedgerClient({ ...options.client, urls: options.urls });
   return await new LightClient({ ...options, source }).verify(txId);
+}
+
+/**
+ * The latest checkpoint: from the leader (the newest one), or from any
+ * replica when no leader answers. A replica may lag; what it serves is still
+ * checked like any other answer.
+ */
+async function latestCheckpoint(source: LightSource): Promise<string> {
+  try {
+    return await source.checkpoint({ consistency: "leader" });
+  } catch (e) {
+    if (e instanceof RejectedError) throw e;
+    return await source.checkpoint({ consistency: "stale" });
+  }
+}
+
+/**
+ * Reads from any replica; a replica that lacks the data yet (404, or 4xx for
+ * a tree size it does not have) is asked again at the leader, which has
+ * everything the checkpoint names.
+ */
+async function withLeaderRetry<T>(
+  read: (consistency: "stale" | "leader") => Promise<T>,
+): Promise<T> {
+  try {
+    return await read("stale");
+  } catch (e) {
+    if (!(e instanceof RejectedError) || e.status === 400) throw e;
+    return await read("leader");
+  }
 }
 
 function fail(reason: VerifyReason, why: string, txId?: string): Verdict {

@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
 import { generateKeyPair } from "../keys.ts";
-import { verifierKey } from "../note.ts";
+import { assembleNote, signNoteLine, verifierKey } from "../note.ts";
+import { formatCheckpoint } from "../checkpoint.ts";
+import { EMPTY_ROOT } from "../merkle.ts";
+import { NetworkError } from "../client/errors.ts";
 import { FileTrustStore } from "./file_trust_store.ts";
-import { LightClient } from "./light_client.ts";
+import { LightClient, type LightSource } from "./light_client.ts";
 
 const keyA = verifierKey("site-a", generateKeyPair("ed25519").publicKey);
 const keyB = verifierKey("site-b", generateKeyPair("ed25519").publicKey);
@@ -59,4 +62,37 @@ Deno.test("FileTrustStore round-trips the trusted checkpoint and starts empty", 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("LightClient reads the checkpoint from any replica when no leader answers", async () => {
+  const site = generateKeyPair("ed25519");
+  const text = formatCheckpoint({
+    origin: "edgeledger.test/demo",
+    size: 0,
+    rootHash: EMPTY_ROOT,
+    height: 0,
+    blockHash: "00".repeat(32),
+  });
+  const note = assembleNote(text, [signNoteLine(text, "site-a", site.secretKey)]);
+  const asked: Array<string | undefined> = [];
+  const source: LightSource = {
+    checkpoint: (options) => {
+      asked.push(options?.consistency);
+      return options?.consistency === "leader"
+        ? Promise.reject(new NetworkError("Cannot reach the leader"))
+        : Promise.resolve(note);
+    },
+    consistency: () => Promise.reject(new Error("unused")),
+    getTx: () => Promise.reject(new Error("unused")),
+    proof: () => Promise.reject(new Error("unused")),
+  };
+  const light = new LightClient({
+    source,
+    trustedKeys: [verifierKey("site-a", site.publicKey)],
+    quorum: 1,
+  });
+  const verdict = await light.updateCheckpoint();
+  assert.equal(verdict.ok, true, verdict.message);
+  assert.deepEqual(asked, ["leader", "stale"]);
+  assert.equal((await light.trusted())?.size, 0);
 });
