@@ -6,6 +6,8 @@
 import assert from "node:assert/strict";
 import { AssertionError as RaftAssertionError, ConfChangeError } from "../src/consensus/errors.ts";
 import { Harness, type MessageFilter } from "./raft_harness.ts";
+import { RaftNode } from "../src/consensus/raft.ts";
+import { MemoryStorage } from "../src/consensus/storage.ts";
 import type { Message } from "../src/consensus/types.ts";
 
 const S3 = ["s1", "s2", "s3"];
@@ -539,4 +541,39 @@ Deno.test("raft: snapshot: a lost snapshot is sent again (after reportSnapshot o
     assert.equal(h.site("s3").snapshotsInstalled, 1, `report=${report}`);
     assert.deepEqual(h.site("s3").applied, h.site("s1").applied);
   }
+});
+
+Deno.test("raft: leadership transfer: refused to itself, to a learner, or by a follower", () => {
+  const h = new Harness(["s1", "s2", "s3", "s4"], { voters: S3 });
+  h.elect("s1");
+  assert.equal(h.node("s1").proposeConfChange({ type: "addLearner", node: "s4" }), true);
+  h.tickAll(2);
+  assert.equal(h.node("s1").transferLeadership("s1"), false);
+  assert.equal(h.node("s1").transferLeadership("s4"), false);
+  assert.equal(h.node("s2").transferLeadership("s3"), false);
+  assert.equal(h.node("s1").status().leadTransferee, undefined);
+});
+
+Deno.test("raft: replication: proposals are refused while maxUncommittedEntries are uncommitted", () => {
+  const storage = new MemoryStorage({ voters: ["a", "b", "c"], learners: [] });
+  const n = new RaftNode({
+    id: "a",
+    storage,
+    electionTicks: 10,
+    heartbeatTicks: 1,
+    random: () => 0,
+    maxEntriesPerMsg: 8,
+    maxBytesPerMsg: 1024,
+    maxInflightMsgs: 2,
+    checkQuorum: false,
+    preVote: false,
+    maxUncommittedEntries: 3,
+  });
+  for (let k = 0; k < 10; k++) n.tick();
+  n.step({ type: "voteResp", from: "b", to: "a", term: 1, reject: false });
+  assert.equal(n.status().role, "leader");
+  // The leader's empty entry is the first uncommitted one.
+  assert.equal(n.propose(new Uint8Array([1])), true);
+  assert.equal(n.propose(new Uint8Array([2])), true);
+  assert.equal(n.propose(new Uint8Array([3])), false);
 });
