@@ -23,7 +23,14 @@
 import * as esbuild from "esbuild";
 import ts from "typescript";
 
-/** What {@link bundleSdk} produced. */
+/**
+ * What {@link bundleSdk} produced.
+ *
+ * @example
+ * ```ts
+ * const { js, bytes }: BundleResult = await bundleSdk();
+ * ```
+ */
 export interface BundleResult {
   /** Absolute path of the ESM bundle. */
   js: string;

@@ -55,30 +55,116 @@ import {
 import type { RequestInput, ResponseOf, RouteDefinition } from "./route_types.ts";
 import { SseParser } from "./sse.ts";
 
-/** A receipt (`POST /v1/txs`, `GET /v1/txs/{txId}`). */
+/**
+ * A receipt (`POST /v1/txs`, `GET /v1/txs/{txId}`).
+ *
+ * @example
+ * ```ts
+ * const receipt: Receipt = await client.submit(envelope);
+ * if (receipt.status === "committed") console.log(receipt.height, receipt.logIndex);
+ * ```
+ */
 export type Receipt = z.output<typeof import("../api/schemas.ts").Receipt>;
-/** `GET /v1/txs/{txId}`: the envelope as submitted and its receipt. */
+/**
+ * `GET /v1/txs/{txId}`: the envelope as submitted and its receipt.
+ *
+ * @example
+ * ```ts
+ * const { tx, receipt }: TxView = await client.getTx(txId);
+ * ```
+ */
 export type TxView = ResponseOf<typeof getTx>;
-/** `GET /v1/txs/{txId}/proof`: an RFC 9162 inclusion proof. */
+/**
+ * `GET /v1/txs/{txId}/proof`: an RFC 9162 inclusion proof.
+ *
+ * @example
+ * ```ts
+ * const { logIndex, treeSize, proof }: ProofView = await client.proof(txId);
+ * ```
+ */
 export type ProofView = ResponseOf<typeof getTxProof>;
-/** A block: header, hash, transaction ids. */
+/**
+ * A block: header, hash, transaction ids.
+ *
+ * @example
+ * ```ts
+ * const { hash, header, txIds }: BlockView = await client.block(7);
+ * ```
+ */
 export type BlockView = ResponseOf<typeof getBlock>;
-/** `GET /v1/status`. */
+/**
+ * `GET /v1/status`.
+ *
+ * @example
+ * ```ts
+ * const { role, height }: StatusView = await client.status();
+ * ```
+ */
 export type StatusView = ResponseOf<typeof getStatus>;
-/** One member site with its checkpoint verifier key. */
+/**
+ * One member site with its checkpoint verifier key.
+ *
+ * @example
+ * ```ts
+ * const [{ name, verifierKey }]: SiteView[] = await client.sites();
+ * ```
+ */
 export type SiteView = ResponseOf<typeof listSites>["sites"][number];
-/** `GET /v1/consistency`. */
+/**
+ * `GET /v1/consistency`.
+ *
+ * @example
+ * ```ts
+ * const { proof }: ConsistencyProofView = await client.consistency(3, 9);
+ * ```
+ */
 export type ConsistencyProofView = ResponseOf<typeof getConsistency>;
-/** `GET /v1/integrity`. */
+/**
+ * `GET /v1/integrity`.
+ *
+ * @example
+ * ```ts
+ * const report: IntegrityReport = await client.integrity();
+ * ```
+ */
 export type IntegrityReport = ResponseOf<typeof getIntegrity>;
-/** `GET /healthz`. */
+/**
+ * `GET /healthz`.
+ *
+ * @example
+ * ```ts
+ * const { version }: HealthView = await client.health();
+ * ```
+ */
 export type HealthView = ResponseOf<typeof getHealth>;
-/** The data of one SSE `block` event. */
+/**
+ * The data of one SSE `block` event.
+ *
+ * @example
+ * ```ts
+ * for await (const event of client.subscribe()) console.log((event satisfies BlockEvent).height);
+ * ```
+ */
 export type BlockEvent = z.output<typeof BlockEventSchema>;
-/** Read consistency (DESIGN §3). */
+/**
+ * Read consistency (DESIGN §3).
+ *
+ * @example
+ * ```ts
+ * await client.getTx(txId, { consistency: "leader" satisfies Consistency });
+ * ```
+ */
 export type Consistency = "stale" | "leader" | "linearizable";
 
-/** Options of {@link EdgeLedgerClient}. Every limit has a default; units are in the names. */
+/**
+ * Options of {@link EdgeLedgerClient}. Every limit has a default; units are in the names.
+ *
+ * @example
+ * ```ts
+ * const options: ClientOptions = { urls: ["http://127.0.0.1:7001"], timeoutMs: 5000 };
+ * const client = new EdgeLedgerClient(options);
+ * ```
+ */
 export interface ClientOptions {
   /**
    * The sites to talk to, as base URLs (`http://127.0.0.1:7001`), in order
@@ -100,7 +186,14 @@ export interface ClientOptions {
   sendRequestId?: boolean;
 }
 
-/** Options every call takes. */
+/**
+ * Options every call takes.
+ *
+ * @example
+ * ```ts
+ * await client.status({ timeoutMs: 2000, signal: AbortSignal.timeout(5000) } satisfies CallOptions);
+ * ```
+ */
 export interface CallOptions {
   /** Aborts the call (and its retries); the call rejects with the signal's reason. */
   signal?: AbortSignal;
@@ -108,7 +201,14 @@ export interface CallOptions {
   timeoutMs?: number;
 }
 
-/** Options of {@link EdgeLedgerClient.submit}. */
+/**
+ * Options of {@link EdgeLedgerClient.submit}.
+ *
+ * @example
+ * ```ts
+ * await client.submit(envelope, { wait: "commit", waitTimeoutMs: 20_000 } satisfies SubmitOptions);
+ * ```
+ */
 export interface SubmitOptions extends CallOptions {
   /** `"commit"`: the site answers once the transactions are committed or `waitTimeoutMs` passed. */
   wait?: "commit";
@@ -116,7 +216,14 @@ export interface SubmitOptions extends CallOptions {
   waitTimeoutMs?: number;
 }
 
-/** Options of {@link EdgeLedgerClient.waitForCommit}. */
+/**
+ * Options of {@link EdgeLedgerClient.waitForCommit}.
+ *
+ * @example
+ * ```ts
+ * await client.waitForCommit(txId, { timeoutMs: 30_000, pollMsMax: 500 });
+ * ```
+ */
 export interface WaitForCommitOptions extends CallOptions {
   /** Give up after this many milliseconds. Default 30000. */
   timeoutMs?: number;
@@ -124,7 +231,14 @@ export interface WaitForCommitOptions extends CallOptions {
   pollMsMax?: number;
 }
 
-/** Options of {@link EdgeLedgerClient.blocks}. */
+/**
+ * Options of {@link EdgeLedgerClient.blocks}.
+ *
+ * @example
+ * ```ts
+ * for await (const b of client.blocks({ from: 10, to: 20, pageSize: 5 })) console.log(b.hash);
+ * ```
+ */
 export interface BlocksOptions extends CallOptions {
   /** The first height. Default 0. */
   from?: number;
@@ -136,7 +250,14 @@ export interface BlocksOptions extends CallOptions {
   consistency?: Consistency;
 }
 
-/** Options of {@link EdgeLedgerClient.subscribe}. */
+/**
+ * Options of {@link EdgeLedgerClient.subscribe}.
+ *
+ * @example
+ * ```ts
+ * client.subscribe({ kinds: ["data.anchor"], signer: did, fromHeight: 100 });
+ * ```
+ */
 export interface SubscribeOptions {
   /** Only transactions of these kinds (blocks without one are skipped). */
   kinds?: readonly string[];
@@ -158,7 +279,14 @@ export interface SubscribeOptions {
   onConnect?: (site: string, afterHeight: number) => void;
 }
 
-/** A raw answer: status, parsed body, and where it came from. */
+/**
+ * A raw answer: status, parsed body, and where it came from.
+ *
+ * @example
+ * ```ts
+ * const { status, body, requestId }: RawResponse<unknown> = await client.request(ROUTES.getStatus, {});
+ * ```
+ */
 export interface RawResponse<T> {
   /** The HTTP status. */
   status: number;

@@ -20,7 +20,14 @@
 
 import { PROBLEM_TYPE_BASE } from "../api/schemas.ts";
 
-/** One bad field of a `validation` problem: `path` is dotted and starts with the request part. */
+/**
+ * One bad field of a `validation` problem: `path` is dotted and starts with the request part.
+ *
+ * @example
+ * ```ts
+ * catch (e) { if (e instanceof ValidationError) e.issues.forEach((i: FieldIssue) => console.log(i.path)); }
+ * ```
+ */
 export interface FieldIssue {
   /** Dotted path of the field, prefixed by the request part: `query.limit`. */
   path: string;
@@ -28,7 +35,14 @@ export interface FieldIssue {
   message: string;
 }
 
-/** The RFC 9457 problem a site answered with, as far as it parsed. */
+/**
+ * The RFC 9457 problem a site answered with, as far as it parsed.
+ *
+ * @example
+ * ```ts
+ * catch (e) { if (e instanceof RejectedError) console.log((e.problem as ProblemDetails).detail); }
+ * ```
+ */
 export interface ProblemDetails {
   /** The problem type URI. */
   type: string;

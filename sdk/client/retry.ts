@@ -5,7 +5,14 @@
  * @module
  */
 
-/** How the client retries. Every field has a default; units are in the names. */
+/**
+ * How the client retries. Every field has a default; units are in the names.
+ *
+ * @example
+ * ```ts
+ * new EdgeLedgerClient({ urls, retry: { attemptsMax: 3, delayMsBase: 200 } });
+ * ```
+ */
 export interface RetryPolicy {
   /** Attempts per call, the first included; at least 1. Default 5. */
   attemptsMax?: number;
@@ -17,7 +24,14 @@ export interface RetryPolicy {
   retryAfterMsMax?: number;
 }
 
-/** {@link RetryPolicy} with every default filled in. */
+/**
+ * {@link RetryPolicy} with every default filled in.
+ *
+ * @example
+ * ```ts
+ * const policy: ResolvedRetryPolicy = resolveRetryPolicy({ attemptsMax: 3 });
+ * ```
+ */
 export type ResolvedRetryPolicy = Required<RetryPolicy>;
 
 /**

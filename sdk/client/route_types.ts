@@ -10,7 +10,14 @@
 import type { z } from "@hono/zod-openapi";
 import type { ROUTES } from "../api/routes.ts";
 
-/** The shape of a route definition the client can call (what `createRoute` returns). */
+/**
+ * The shape of a route definition the client can call (what `createRoute` returns).
+ *
+ * @example
+ * ```ts
+ * const route: RouteDefinition = ROUTES.getTx;
+ * ```
+ */
 export interface RouteDefinition {
   /** The HTTP method, lowercase (`"get"`, `"post"`). */
   method: string;
@@ -27,13 +34,25 @@ export interface RouteDefinition {
   responses: Record<string | number, unknown>;
 }
 
-/** The name of a public route, e.g. `"getTx"`. */
+/**
+ * The name of a public route, e.g. `"getTx"`.
+ *
+ * @example
+ * ```ts
+ * const name: RouteName = "getTxProof";
+ * ```
+ */
 export type RouteName = keyof typeof ROUTES;
 
 /**
  * A value as it may be written into a URL: strings stay strings, and a
  * string field may also be given as a number (the API's integers travel as
  * strict decimal strings; `String(n)` of a safe integer is one).
+ *
+ * @example
+ * ```ts
+ * const q: Wire<{ limit?: string }> = { limit: 100 };
+ * ```
  */
 export type Wire<T> = T extends object
   ? { [K in keyof T]: T[K] | (string extends NonNullable<T[K]> ? number : never) }
@@ -43,19 +62,54 @@ type SchemaIn<R, Part extends string> = R extends { request: { [P in Part]: infe
   ? S extends z.ZodType ? Wire<z.input<S>> : never
   : undefined;
 
-/** The path parameters of route `R`, e.g. `{ txId: string }` for `getTx`. */
+/**
+ * The path parameters of route `R`, e.g. `{ txId: string }` for `getTx`.
+ *
+ * @example
+ * ```ts
+ * const p: ParamsOf<typeof ROUTES.getTx> = { txId: "ab".repeat(32) };
+ * ```
+ */
 export type ParamsOf<R> = SchemaIn<R, "params">;
-/** The query of route `R`; numbers may be given as numbers. */
+/**
+ * The query of route `R`; numbers may be given as numbers.
+ *
+ * @example
+ * ```ts
+ * const q: QueryOf<typeof ROUTES.listBlocks> = { from: 0, limit: 10 };
+ * ```
+ */
 export type QueryOf<R> = SchemaIn<R, "query">;
-/** The request headers route `R` defines (e.g. `last-event-id`). */
+/**
+ * The request headers route `R` defines (e.g. `last-event-id`).
+ *
+ * @example
+ * ```ts
+ * const h: HeadersOf<typeof ROUTES.streamEvents> = { "last-event-id": 41 };
+ * ```
+ */
 export type HeadersOf<R> = SchemaIn<R, "headers">;
-/** The JSON body of route `R`, or `undefined` when it takes none. */
+/**
+ * The JSON body of route `R`, or `undefined` when it takes none.
+ *
+ * @example
+ * ```ts
+ * const body: BodyOf<typeof ROUTES.submitTxs> = { txs: [signedEnvelope] };
+ * ```
+ */
 export type BodyOf<R> = R extends
   { request: { body: { content: { "application/json": { schema: infer S } } } } }
   ? S extends z.ZodType ? z.input<S> : never
   : undefined;
 
-/** The success statuses route `R` declares (2xx). */
+/**
+ * The success statuses route `R` declares (2xx).
+ *
+ * @example
+ * ```ts
+ * const s: SuccessStatusOf<typeof ROUTES.submitTxs> = 202;
+ * ```
+ */
 export type SuccessStatusOf<R> = R extends { responses: infer Rs }
   ? Extract<keyof Rs, 200 | 201 | 202 | 204>
   : never;
@@ -64,6 +118,11 @@ export type SuccessStatusOf<R> = R extends { responses: infer Rs }
  * The parsed body of route `R`'s answers with status `S` (default: every
  * success status): `z.output` of its `application/json` schema, or `string`
  * for a `text/plain` answer.
+ *
+ * @example
+ * ```ts
+ * type Proof = ResponseOf<typeof ROUTES.getTxProof>; // { logIndex, treeSize, leaf, proof }
+ * ```
  */
 export type ResponseOf<R, S extends number = SuccessStatusOf<R>> = R extends { responses: infer Rs }
   ? {
@@ -77,12 +136,24 @@ export type ResponseOf<R, S extends number = SuccessStatusOf<R>> = R extends { r
   }[S]
   : never;
 
-/** What {@link ResponseOf} is for each public route, by name. */
+/**
+ * What {@link ResponseOf} is for each public route, by name.
+ *
+ * @example
+ * ```ts
+ * type Status = Responses["getStatus"]; // { ledger, site, role, height, ... }
+ * ```
+ */
 export type Responses = { [N in RouteName]: ResponseOf<(typeof ROUTES)[N]> };
 
 /**
  * The input of a call to route `R`: each part the route defines, and nothing
  * else. Parts whose every member is optional may be left out.
+ *
+ * @example
+ * ```ts
+ * const input: RequestInput<typeof ROUTES.getBlock> = { params: { height: 3 } };
+ * ```
  */
 export type RequestInput<R> =
   & (ParamsOf<R> extends undefined ? { params?: undefined } : { params: ParamsOf<R> })

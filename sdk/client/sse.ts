@@ -7,7 +7,14 @@
  * @module
  */
 
-/** Largest line accepted by default, in characters: a block event with many transactions is big. */
+/**
+ * Largest line accepted by default, in characters: a block event with many transactions is big.
+ *
+ * @example
+ * ```ts
+ * new SseParser({ lineCharsMax: SSE_LINE_CHARS_MAX_DEFAULT / 4 });
+ * ```
+ */
 export const SSE_LINE_CHARS_MAX_DEFAULT = 16 * 1024 * 1024;
 
 /**
@@ -15,6 +22,11 @@ export const SSE_LINE_CHARS_MAX_DEFAULT = 16 * 1024 * 1024;
  * dispatch (it persists across events, per the spec). `data` is undefined for
  * a dispatch that carried no data — e.g. a bare `id:` line, which moves the
  * resume point without being an event.
+ *
+ * @example
+ * ```ts
+ * const [d]: SseDispatch[] = new SseParser().push("id: 3\ndata: x\n\n"); // { event: "message", id: "3", data: "x" }
+ * ```
  */
 export interface SseDispatch {
   /** The event type; `"message"` when the stream named none. */

@@ -64,6 +64,12 @@ import { MemoryTrustStore, type TrustedCheckpoint, type TrustStore } from "./tru
  * | `receipt_mismatch` | receipt, envelope or result disagree with the proven leaf |
  * | `inclusion_proof_invalid` | the leaf is not at that index under the checkpoint's root |
  * | `tx_signature_invalid` | the envelope's signatures do not verify |
+ *
+ * @example
+ * ```ts
+ * const { reason }: { reason: VerifyReason } = await light.verify(txId);
+ * if (reason === "checkpoint_quorum_not_met") alert("Not enough sites vouch for this log");
+ * ```
  */
 export type VerifyReason =
   | "ok"
@@ -85,13 +91,29 @@ export type VerifyReason =
   | "inclusion_proof_invalid"
   | "tx_signature_invalid";
 
-/** A checkpoint that passed verification. */
+/**
+ * A checkpoint that passed verification.
+ *
+ * @example
+ * ```ts
+ * const { checkpoint } = await light.updateCheckpoint();
+ * console.log(checkpoint?.size, checkpoint?.signers);
+ * ```
+ */
 export interface VerifiedCheckpoint extends TrustedCheckpoint {
   /** The trusted keys (by name) whose signatures verified. */
   signers: string[];
 }
 
-/** The answer of a verification: `ok`, a reason code, and a sentence a person can read. */
+/**
+ * The answer of a verification: `ok`, a reason code, and a sentence a person can read.
+ *
+ * @example
+ * ```ts
+ * const verdict: Verdict = await light.verify(txId);
+ * console.log(verdict.ok ? "proven" : verdict.reason, verdict.message);
+ * ```
+ */
 export interface Verdict {
   /** True only when every check passed. */
   ok: boolean;
@@ -111,7 +133,14 @@ export interface Verdict {
   checkpoint?: VerifiedCheckpoint;
 }
 
-/** What the light client fetches from sites; an `EdgeLedgerClient` is one. */
+/**
+ * What the light client fetches from sites; an `EdgeLedgerClient` is one.
+ *
+ * @example
+ * ```ts
+ * const source: LightSource = new EdgeLedgerClient({ urls });
+ * ```
+ */
 export interface LightSource {
   /** The latest co-signed checkpoint (a signed note). */
   checkpoint(options?: ReadOptions): Promise<string>;
@@ -126,7 +155,14 @@ export interface LightSource {
   proof(txId: string, options: { treeSize?: number } & ReadOptions): Promise<ProofView>;
 }
 
-/** The read consistency a light client asks a {@link LightSource} for. */
+/**
+ * The read consistency a light client asks a {@link LightSource} for.
+ *
+ * @example
+ * ```ts
+ * await source.checkpoint({ consistency: "leader" } satisfies ReadOptions);
+ * ```
+ */
 export interface ReadOptions {
   /** `leader` for "the latest"; `stale` lets any replica answer. */
   consistency?: "stale" | "leader" | "linearizable";
@@ -135,6 +171,12 @@ export interface ReadOptions {
 /**
  * Everything needed to check a receipt, as served; keep it to verify later
  * offline (see {@link LightClient.fetchBundle}).
+ *
+ * @example
+ * ```ts
+ * const bundle = await light.fetchBundle(txId);
+ * if (!("reason" in bundle)) localStorage.setItem(txId, JSON.stringify(bundle satisfies ReceiptBundle));
+ * ```
  */
 export interface ReceiptBundle {
   /** The transaction the bundle proves. */
@@ -149,7 +191,15 @@ export interface ReceiptBundle {
   checkpoint: string;
 }
 
-/** Options of {@link LightClient}. */
+/**
+ * Options of {@link LightClient}.
+ *
+ * @example
+ * ```ts
+ * const options: LightClientOptions = { source: client, trustedKeys, quorum: 2 };
+ * const light = new LightClient(options);
+ * ```
+ */
 export interface LightClientOptions {
   /** Fetches checkpoints, proofs and receipts; needed by `verify`, optional for bundles. */
   source?: LightSource;

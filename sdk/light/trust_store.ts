@@ -14,7 +14,14 @@
  * @module
  */
 
-/** A checkpoint the light client verified and trusts; JSON-friendly. */
+/**
+ * A checkpoint the light client verified and trusts; JSON-friendly.
+ *
+ * @example
+ * ```ts
+ * const trusted: TrustedCheckpoint | undefined = await light.trusted();
+ * ```
+ */
 export interface TrustedCheckpoint {
   /** The ledger's origin line. */
   origin: string;

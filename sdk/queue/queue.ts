@@ -34,7 +34,14 @@ import {
 } from "../client/errors.ts";
 import { MemoryQueueStore, type QueuedTx, type QueueStore } from "./store.ts";
 
-/** What the queue needs from a client: {@link EdgeLedgerClient} provides it. */
+/**
+ * What the queue needs from a client: {@link EdgeLedgerClient} provides it.
+ *
+ * @example
+ * ```ts
+ * const submitter: Submitter = new EdgeLedgerClient({ urls });
+ * ```
+ */
 export interface Submitter {
   /** Submits envelopes in order and answers one receipt per envelope, in order. */
   submit(
@@ -43,10 +50,25 @@ export interface Submitter {
   ): Promise<Receipt[]>;
 }
 
-/** What happens when the queue is full. */
+/**
+ * What happens when the queue is full.
+ *
+ * @example
+ * ```ts
+ * new OfflineQueue({ submitter, dropPolicy: "drop-oldest" satisfies DropPolicy });
+ * ```
+ */
 export type DropPolicy = "reject-new" | "drop-oldest";
 
-/** Options of {@link OfflineQueue}. Every limit has a default; units are in the names. */
+/**
+ * Options of {@link OfflineQueue}. Every limit has a default; units are in the names.
+ *
+ * @example
+ * ```ts
+ * const options: OfflineQueueOptions = { submitter: client, sizeMax: 500 };
+ * const queue = new OfflineQueue(options);
+ * ```
+ */
 export interface OfflineQueueOptions {
   /** Sends the transactions; usually an `EdgeLedgerClient`. */
   submitter: Submitter;
@@ -83,6 +105,11 @@ export interface OfflineQueueOptions {
 /**
  * An entry a site took: `committed` (or, with `deliveredWhen: "admitted"`,
  * `pending`); a `duplicate` refusal also counts, since it means "already in".
+ *
+ * @example
+ * ```ts
+ * new OfflineQueue({ submitter, onDelivered: (d: Delivered[]) => console.log(d.length) });
+ * ```
  */
 export interface Delivered {
   /** The queued entry. */
@@ -91,7 +118,14 @@ export interface Delivered {
   receipt: Receipt;
 }
 
-/** An entry a site refused for good; `slug` is the problem type's slug, e.g. `"bad_signature"`. */
+/**
+ * An entry a site refused for good; `slug` is the problem type's slug, e.g. `"bad_signature"`.
+ *
+ * @example
+ * ```ts
+ * new OfflineQueue({ submitter, onRejected: (r: Rejected[]) => r.forEach((x) => console.log(x.slug)) });
+ * ```
+ */
 export interface Rejected {
   /** The queued entry. */
   entry: QueuedTx;
@@ -103,7 +137,14 @@ export interface Rejected {
   problem: ProblemDetails;
 }
 
-/** The outcome of {@link OfflineQueue.enqueue}. */
+/**
+ * The outcome of {@link OfflineQueue.enqueue}.
+ *
+ * @example
+ * ```ts
+ * const { status }: EnqueueResult = await queue.enqueue(envelope); // "queued" | "duplicate" | "expired"
+ * ```
+ */
 export interface EnqueueResult {
   /** The transaction id of the envelope. */
   txId: string;
@@ -113,12 +154,27 @@ export interface EnqueueResult {
   dropped: QueuedTx[];
 }
 
-/** The outcome of {@link OfflineQueue.send}: submitted now, or queued for later. */
+/**
+ * The outcome of {@link OfflineQueue.send}: submitted now, or queued for later.
+ *
+ * @example
+ * ```ts
+ * const r: SendResult = await queue.send(envelope);
+ * if (r.status === "submitted") console.log(r.receipt.status);
+ * ```
+ */
 export type SendResult =
   | { txId: string; status: "submitted"; receipt: Receipt }
   | (EnqueueResult & { error?: EdgeLedgerError });
 
-/** The outcome of one {@link OfflineQueue.drain}. */
+/**
+ * The outcome of one {@link OfflineQueue.drain}.
+ *
+ * @example
+ * ```ts
+ * const { delivered, expired, remaining }: DrainReport = await queue.drain();
+ * ```
+ */
 export interface DrainReport {
   /** Entries a site took, in submission order. */
   delivered: Delivered[];

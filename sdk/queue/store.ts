@@ -42,7 +42,14 @@
 
 import type { Envelope } from "../envelope.ts";
 
-/** One queued transaction. */
+/**
+ * One queued transaction.
+ *
+ * @example
+ * ```ts
+ * const [first]: QueuedTx[] = await queue.list();
+ * ```
+ */
 export interface QueuedTx {
   /** The transaction id (hex SHA-256 of the signing payload): the queue's key. */
   txId: string;
