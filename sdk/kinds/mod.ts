@@ -5,10 +5,12 @@
  * @module
  */
 import { dataAnchorBody } from "./data.ts";
+import { ACCESS_BODIES } from "./access.ts";
 import { CUSTODY_BODIES } from "./custody.ts";
 import { ASSET_BODIES } from "./asset.ts";
 
 export * from "./data.ts";
+export * from "./access.ts";
 export * from "./custody.ts";
 export * from "./asset.ts";
 
@@ -17,6 +19,7 @@ export const KIND_BODIES = {
   "data.anchor": dataAnchorBody,
   ...ASSET_BODIES,
   ...CUSTODY_BODIES,
+  ...ACCESS_BODIES,
 } as const;
 
 /** A transaction kind the ledger knows. */

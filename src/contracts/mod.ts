@@ -5,11 +5,13 @@
  */
 import type { Contract } from "./contract.ts";
 import { dataAnchor } from "./data_anchor.ts";
+import { accessContracts } from "./access.ts";
 import { custodyContracts } from "./custody.ts";
 import { assetContracts } from "./asset.ts";
 
 export * from "./contract.ts";
 export * from "./data_anchor.ts";
+export * from "./access.ts";
 export * from "./custody.ts";
 export * from "./asset.ts";
 
@@ -43,5 +45,6 @@ export function builtinContracts(): ContractRegistry {
     dataAnchor as Contract<never>,
     ...assetContracts.map((c) => c as unknown as Contract<never>),
     ...custodyContracts.map((c) => c as unknown as Contract<never>),
+    ...accessContracts.map((c) => c as unknown as Contract<never>),
   ]);
 }

@@ -9,6 +9,7 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Env } from "../app.ts";
 import type { LedgerService } from "../service.ts";
+import { accessRoutes } from "./access.ts";
 import { custodyRoutes } from "./custody.ts";
 import { assetRoutes } from "./asset.ts";
 
@@ -19,4 +20,5 @@ export type ContractRouteRegistrar = (app: OpenAPIHono<Env>, service: LedgerServ
 export const CONTRACT_ROUTES: ContractRouteRegistrar[] = [
   assetRoutes,
   custodyRoutes,
+  accessRoutes,
 ];

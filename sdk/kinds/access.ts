@@ -1,0 +1,79 @@
+/**
+ * Body schemas of the `access.*` kinds: a data owner (a patient, a fleet
+ * operator) grants a reader access to a stream for a period and a purpose,
+ * and revokes it. The ledger records consent; it never holds the data.
+ *
+ * The owner of a stream is the key that owns it under `data.anchor` (its
+ * first signer). A grant's id is its transaction id.
+ *
+ * @module
+ */
+import { z } from "zod";
+import type { Envelope } from "../envelope.ts";
+import type { Signer } from "../keys.ts";
+import { dataAnchorBody } from "./data.ts";
+import { did, hex64, millis, signedTx, text, type TxOptions } from "./_common.ts";
+
+/** A stream name as `data.anchor` has it, without control characters (they order state keys). */
+export const grantStream = dataAnchorBody.shape.stream.refine(
+  // deno-lint-ignore no-control-regex
+  (s) => !/[\u0000-\u001f]/.test(s),
+  "must not contain control characters",
+);
+
+/**
+ * `access.grant`: the stream's owner lets `reader` read it for `purpose`
+ * during `[from, until)` (ms). A grant cannot be backdated: it takes effect
+ * at the later of `from` and its block's time.
+ *
+ * Refused at apply: `access_stream_unknown`, `access_not_owner`,
+ * `access_period_over` (`until` is not after the block's time).
+ */
+export const accessGrantBody = z.strictObject({
+  stream: grantStream,
+  reader: did,
+  purpose: text(256),
+  from: millis,
+  until: millis,
+}).refine((b) => b.from < b.until, { message: "until must be after from", path: ["until"] });
+
+/**
+ * `access.revoke`: ends grant `grant` (its transaction id) at the block's
+ * time. Signed by the stream's owner, or by the reader renouncing it.
+ *
+ * Refused at apply: `access_grant_unknown`, `access_not_owner`,
+ * `access_already_revoked`.
+ */
+export const accessRevokeBody = z.strictObject({
+  stream: grantStream,
+  reader: did,
+  grant: hex64,
+  reason: text(256).optional(),
+});
+
+export type AccessGrantBody = z.infer<typeof accessGrantBody>;
+export type AccessRevokeBody = z.infer<typeof accessRevokeBody>;
+
+/** The body schema of every `access.*` kind. */
+export const ACCESS_BODIES = {
+  "access.grant": accessGrantBody,
+  "access.revoke": accessRevokeBody,
+} as const;
+
+/** A signed `access.grant` by the stream's owner; its transaction id is the grant id. */
+export async function grantAccess(
+  body: AccessGrantBody,
+  owner: Signer,
+  options: TxOptions,
+): Promise<Envelope> {
+  return await signedTx(accessGrantBody, "access.grant", body, [owner], options);
+}
+
+/** A signed `access.revoke` by the stream's owner (or the reader). */
+export async function revokeAccess(
+  body: AccessRevokeBody,
+  signer: Signer,
+  options: TxOptions,
+): Promise<Envelope> {
+  return await signedTx(accessRevokeBody, "access.revoke", body, [signer], options);
+}

@@ -1,0 +1,75 @@
+/**
+ * Read routes of `access.*` (`sdk/api/contract_routes/access.ts`).
+ *
+ * @module
+ */
+import {
+  ACCESS_CHECK_GRANTS_MAX,
+  checkStreamAccess,
+  listReaderGrants,
+  listStreamGrants,
+} from "../../../sdk/api/contract_routes/access.ts";
+import {
+  GRANT_NS,
+  grantActiveAt,
+  grantKey,
+  type GrantRecord,
+  READER_GRANT_NS,
+  readerGrantKey,
+} from "../../contracts/access.ts";
+import type { ContractRouteRegistrar } from "./mod.ts";
+import { statePage } from "./_common.ts";
+
+/** Adds the `access.*` read routes. */
+export const accessRoutes: ContractRouteRegistrar = (app, service) => {
+  app.openapi(listStreamGrants, async (c) => {
+    const { stream } = c.req.valid("param");
+    const { reader, after, limit, consistency } = c.req.valid("query");
+    // `grantKey(stream, "", "")` ends with two separators; keep one for "every reader".
+    const prefix = reader === undefined
+      ? grantKey(stream, "", "").slice(0, -1)
+      : grantKey(stream, reader, "");
+    const page = await statePage<GrantRecord>(
+      service,
+      GRANT_NS,
+      prefix,
+      { after, limit },
+      consistency,
+    );
+    c.header("Cache-Control", "no-cache");
+    return c.json({ grants: page.items, next: page.next }, 200);
+  });
+  app.openapi(listReaderGrants, async (c) => {
+    const { reader } = c.req.valid("param");
+    const { after, limit, consistency } = c.req.valid("query");
+    const page = await statePage<GrantRecord>(
+      service,
+      READER_GRANT_NS,
+      readerGrantKey(reader, "", "").slice(0, -1),
+      { after, limit },
+      consistency,
+    );
+    c.header("Cache-Control", "no-cache");
+    return c.json({ grants: page.items, next: page.next }, 200);
+  });
+  app.openapi(checkStreamAccess, async (c) => {
+    const { stream } = c.req.valid("param");
+    const { reader, at, consistency } = c.req.valid("query");
+    const rows = await service.stateRange(
+      GRANT_NS,
+      grantKey(stream, reader, ""),
+      { limit: ACCESS_CHECK_GRANTS_MAX },
+      consistency,
+    );
+    const grants = rows.map((r) => r.value as GrantRecord).filter((g) => grantActiveAt(g, at));
+    c.header("Cache-Control", "no-cache");
+    return c.json({
+      stream,
+      reader,
+      at,
+      allowed: grants.length > 0,
+      grants,
+      truncated: rows.length === ACCESS_CHECK_GRANTS_MAX,
+    }, 200);
+  });
+};
