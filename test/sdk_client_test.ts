@@ -280,3 +280,69 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "client: a filtered subscription delivers only the signer's transactions and skips other blocks",
+  ...RESOURCES,
+  fn: async () => {
+    const { site, cleanup } = await startLocalSite();
+    const stop = new AbortController();
+    try {
+      const client = new EdgeLedgerClient({ urls: site.url });
+      const status = await client.status();
+      const keyA = generateKeyPair("ed25519");
+      const keyB = generateKeyPair("p256");
+      const make = (key: typeof keyA, stream: string, seq: number) =>
+        signEnvelope(
+          createEnvelope({
+            ledger: status.ledger,
+            kind: "data.anchor",
+            body: { stream, seq, root: "44".repeat(32), count: 1, from: 0, to: 1 },
+            signers: [key.did],
+          }),
+          [softwareSigner(key)],
+        );
+      const fromHeight = status.height + 1;
+      const mine: string[] = [];
+      let lastHeight = 0;
+      // Alternate blocks: A, B, A, B — committed one at a time.
+      for (let i = 0; i < 4; i++) {
+        const envelope = i % 2 === 0
+          ? await make(keyA, "filter-a", i)
+          : await make(keyB, "filter-b", i);
+        const r = await client.submit(envelope, { wait: "commit" });
+        if (i % 2 === 0) mine.push(r.txId!);
+        lastHeight = r.height!;
+      }
+      // Resumes from the past, so every block is replayed through the filter.
+      const got: string[] = [];
+      const heights: number[] = [];
+      const done = (async () => {
+        for await (
+          const event of client.subscribe({
+            signer: keyA.did,
+            kinds: ["data.anchor"],
+            fromHeight,
+            signal: stop.signal,
+          })
+        ) {
+          heights.push(event.height);
+          got.push(...event.txs.map((t) => t.txId));
+          for (const t of event.txs) assert.deepEqual(t.signers, [keyA.did]);
+          if (got.length === mine.length) break;
+        }
+      })();
+      await Promise.race([
+        done,
+        new Promise((_, j) => setTimeout(() => j(new Error("timed out")), 15_000)),
+      ]);
+      assert.deepEqual(got, mine);
+      assert.ok(heights.every((h) => h <= lastHeight));
+      assert.equal(new Set(heights).size, heights.length);
+    } finally {
+      stop.abort();
+      await cleanup();
+    }
+  },
+});
