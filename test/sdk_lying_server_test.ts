@@ -367,6 +367,13 @@ Deno.test({
             ["witness-2", witness2.secretKey],
           ]),
       }, "checkpoint_fork");
+      await check("rejects a quorum-signed checkpoint whose log grew while its height did not", {
+        checkpoint: (n) =>
+          forge(n, { height: cp3.height }, [
+            ["witness-1", witness1.secretKey],
+            ["witness-2", witness2.secretKey],
+          ]),
+      }, "checkpoint_fork");
       await check("rejects an older (validly signed) checkpoint than the trusted one", {
         checkpoint: () => note1,
       }, "checkpoint_rollback");

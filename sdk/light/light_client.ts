@@ -616,6 +616,19 @@ export class LightClient {
           `trusted one of size ${trusted.size} at height ${trusted.height}: stale or rolled back`,
       );
     }
+    // The log only grows by adding blocks: a bigger tree at a height not
+    // above the trusted one (or a smaller tree at a height not below it)
+    // cannot be the same history.
+    if (
+      (cp.size > trusted.size && cp.height <= trusted.height) ||
+      (cp.size < trusted.size && cp.height >= trusted.height)
+    ) {
+      return fail(
+        "checkpoint_fork",
+        `the checkpoint has ${cp.size} transactions at height ${cp.height}, the trusted one ` +
+          `${trusted.size} at height ${trusted.height}: the log and the chain disagree`,
+      );
+    }
     if (cp.height === trusted.height && cp.blockHash !== trusted.blockHash) {
       return fail(
         "checkpoint_fork",

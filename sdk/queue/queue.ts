@@ -316,7 +316,10 @@ export class OfflineQueue {
    * Submits `envelope` now if the queue is empty and a site answers;
    * otherwise queues it (behind any queued entries, to keep order) and
    * returns the queue's answer with the error that prevented sending. A
-   * permanent refusal (e.g. a bad signature) is thrown, not queued.
+   * permanent refusal (e.g. a bad signature) is thrown, not queued. With
+   * `deliveredWhen: "committed"` (the default) "submitted" means committed:
+   * the call waits up to `commitWaitMs` for it, and queues what is still
+   * pending then.
    *
    * @example
    * ```ts
