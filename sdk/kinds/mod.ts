@@ -5,11 +5,15 @@
  * @module
  */
 import { dataAnchorBody } from "./data.ts";
+import { GOV_BODIES } from "./gov.ts";
+import { IDENTITY_BODIES } from "./identity.ts";
 import { ACCESS_BODIES } from "./access.ts";
 import { CUSTODY_BODIES } from "./custody.ts";
 import { ASSET_BODIES } from "./asset.ts";
 
 export * from "./data.ts";
+export * from "./gov.ts";
+export * from "./identity.ts";
 export * from "./access.ts";
 export * from "./custody.ts";
 export * from "./asset.ts";
@@ -17,6 +21,8 @@ export * from "./asset.ts";
 /** Every known kind's body schema. */
 export const KIND_BODIES = {
   "data.anchor": dataAnchorBody,
+  ...GOV_BODIES,
+  ...IDENTITY_BODIES,
   ...ASSET_BODIES,
   ...CUSTODY_BODIES,
   ...ACCESS_BODIES,

@@ -13,6 +13,28 @@ import { canonicalJson } from "../../sdk/canonical_json.ts";
 import { EMPTY_ROOT } from "../../sdk/merkle.ts";
 import { hexEncode, utf8Encode } from "../../sdk/encoding.ts";
 import { sha256Hex } from "../../sdk/hash.ts";
+import {
+  didKey,
+  namespacePrefix,
+  type Policy,
+  QUARANTINE_ORGS_MIN_DEFAULT,
+  rateLimitsSchema,
+  siteKeyDid,
+} from "../../sdk/kinds/gov.ts";
+import {
+  ADMIN_NS,
+  AUTHORITY_NS,
+  type AuthorityRecord,
+  CONSORTIUM_KEY,
+  CONSORTIUM_NS,
+  ORG_NS,
+  type OrgRecord,
+  POLICY_KEY,
+  POLICY_NS,
+  SITE_KEY_NS,
+  SITE_NS,
+  type SiteRecord,
+} from "../contracts/gov.ts";
 
 const name = z.string().regex(
   /^[a-z0-9][a-z0-9._-]{0,63}$/,
@@ -27,8 +49,12 @@ export const genesisSchema = z.strictObject({
   origin: z.string().min(1).max(256).regex(/^[^\s+][^\n+]*$/, "must be one line without '+'"),
   /** Genesis time, ms. */
   time: z.number().int().min(0),
-  organisations: z.array(z.strictObject({ id: name, name: z.string().min(1).max(128) })).min(1)
-    .max(64),
+  organisations: z.array(z.strictObject({
+    id: name,
+    name: z.string().min(1).max(128),
+    /** Admin did:keys whose signatures count as this organisation's in `gov.*` proposals. */
+    admins: z.array(didKey).max(16).optional(),
+  })).min(1).max(64),
   sites: z.array(z.strictObject({
     name,
     org: name,
@@ -41,7 +67,53 @@ export const genesisSchema = z.strictObject({
     expiryWindowMs: z.number().int().min(1000).max(30 * 24 * 3600 * 1000),
     /** Kinds any did:key may submit without being registered. */
     openKinds: z.array(z.string()).max(64),
+    /** Hijack reports from this many distinct organisations quarantine a device (default 2). */
+    quarantineOrgsMin: z.number().int().min(1).max(64).optional(),
+    /** Per-signer rate limits, recorded for the API. */
+    rateLimits: rateLimitsSchema.optional(),
   }),
+  /** Keys that may register devices under namespace prefixes (`identity.register`). */
+  authorities: z.array(z.strictObject({
+    did: didKey,
+    org: name,
+    name: z.string().min(1).max(128),
+    namespaces: z.array(namespacePrefix).min(1).max(16),
+  })).max(256).optional(),
+}).superRefine((g, ctx) => {
+  // Optional fields are checked here so that existing genesis files (which
+  // lack them) parse to the same value and keep their hash.
+  const orgs = new Set(g.organisations.map((o) => o.id));
+  const admins = new Set<string>();
+  g.organisations.forEach((o, i) => {
+    for (const d of o.admins ?? []) {
+      if (admins.has(d)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["organisations", i, "admins"],
+          message: `${d} is an admin of two organisations`,
+        });
+      }
+      admins.add(d);
+    }
+  });
+  const authorities = new Set<string>();
+  (g.authorities ?? []).forEach((a, i) => {
+    if (!orgs.has(a.org)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["authorities", i, "org"],
+        message: "unknown organisation",
+      });
+    }
+    if (authorities.has(a.did)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["authorities", i, "did"],
+        message: "duplicate authority",
+      });
+    }
+    authorities.add(a.did);
+  });
 });
 
 /** A parsed genesis config. */
@@ -67,4 +139,83 @@ export function genesisBlock(config: GenesisConfig): { header: BlockHeader; hash
     logRoot: hexEncode(EMPTY_ROOT),
   };
   return { header, hash: blockHash(header) };
+}
+
+/** One state row written with block 0. */
+export interface GenesisStateWrite {
+  ns: string;
+  key: string;
+  /** JSON value. */
+  value: unknown;
+}
+
+/**
+ * The first `gov.*` state, derived from the config and written with block 0
+ * (the config hash in block 0 commits to it): the consortium's organisation
+ * list, each organisation with its admins, sites and authorities, the
+ * admin, site-key and authority indexes, and the policy record. Sorted by
+ * (ns, key), so every site writes the same rows in the same order.
+ */
+export function genesisState(config: GenesisConfig): GenesisStateWrite[] {
+  const writes: GenesisStateWrite[] = [];
+  const orgs = new Map<string, OrgRecord>();
+  for (const o of config.organisations) {
+    orgs.set(o.id, {
+      id: o.id,
+      name: o.name,
+      admins: [...(o.admins ?? [])].sort(),
+      sites: [],
+      authorities: [],
+      since: 0,
+    });
+    for (const d of o.admins ?? []) {
+      writes.push({ ns: ADMIN_NS, key: d, value: { org: o.id, since: 0 } });
+    }
+  }
+  for (const s of config.sites) {
+    const did = siteKeyDid(s.publicKey);
+    if (did === undefined) {
+      throw new Error(`Cannot derive genesis state: site ${s.name} has an invalid key`);
+    }
+    const site: SiteRecord = {
+      name: s.name,
+      org: s.org,
+      publicKey: s.publicKey,
+      did,
+      url: s.url,
+      since: 0,
+    };
+    writes.push({ ns: SITE_NS, key: s.name, value: site });
+    writes.push({ ns: SITE_KEY_NS, key: did, value: { site: s.name, org: s.org } });
+    orgs.get(s.org)?.sites.push(s.name);
+  }
+  for (const a of config.authorities ?? []) {
+    const record: AuthorityRecord = {
+      did: a.did,
+      org: a.org,
+      name: a.name,
+      namespaces: [...a.namespaces].sort(),
+      since: 0,
+    };
+    writes.push({ ns: AUTHORITY_NS, key: a.did, value: record });
+    orgs.get(a.org)?.authorities.push(a.did);
+  }
+  for (const org of orgs.values()) {
+    org.sites.sort();
+    org.authorities.sort();
+    writes.push({ ns: ORG_NS, key: org.id, value: org });
+  }
+  writes.push({ ns: CONSORTIUM_NS, key: CONSORTIUM_KEY, value: { orgs: [...orgs.keys()].sort() } });
+  const policy: Policy = {
+    expiryWindowMs: config.policies.expiryWindowMs,
+    openKinds: [...new Set(config.policies.openKinds)],
+    quarantineOrgsMin: config.policies.quarantineOrgsMin ?? QUARANTINE_ORGS_MIN_DEFAULT,
+    ...(config.policies.rateLimits ? { rateLimits: config.policies.rateLimits } : {}),
+  };
+  writes.push({ ns: POLICY_NS, key: POLICY_KEY, value: policy });
+  return writes.sort((a, b) => cmp(a.ns, b.ns) || cmp(a.key, b.key));
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

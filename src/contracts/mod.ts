@@ -5,12 +5,16 @@
  */
 import type { Contract } from "./contract.ts";
 import { dataAnchor } from "./data_anchor.ts";
+import { GOV_CONTRACTS } from "./gov.ts";
+import { IDENTITY_CONTRACTS } from "./identity.ts";
 import { accessContracts } from "./access.ts";
 import { custodyContracts } from "./custody.ts";
 import { assetContracts } from "./asset.ts";
 
 export * from "./contract.ts";
 export * from "./data_anchor.ts";
+export * from "./gov.ts";
+export * from "./identity.ts";
 export * from "./access.ts";
 export * from "./custody.ts";
 export * from "./asset.ts";
@@ -43,6 +47,8 @@ export class ContractRegistry {
 export function builtinContracts(): ContractRegistry {
   return new ContractRegistry([
     dataAnchor as Contract<never>,
+    ...GOV_CONTRACTS,
+    ...IDENTITY_CONTRACTS,
     ...assetContracts.map((c) => c as unknown as Contract<never>),
     ...custodyContracts.map((c) => c as unknown as Contract<never>),
     ...accessContracts.map((c) => c as unknown as Contract<never>),

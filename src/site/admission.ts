@@ -15,7 +15,7 @@ import {
 } from "../../sdk/envelope.ts";
 import { LedgerError } from "../api/service.ts";
 import type { ContractRegistry } from "../contracts/mod.ts";
-import { AdmissionRefusal } from "../contracts/mod.ts";
+import { AdmissionRefusal, introducedSignersOf } from "../contracts/mod.ts";
 
 /** A transaction that passed every stateless check. */
 export interface Admitted {
@@ -34,8 +34,15 @@ export interface AdmissionPolicy {
   envelopeBytesMax: number;
 }
 
-/** Looks up a signer's status; `"revoked"` and `"quarantined"` are refused. */
+/**
+ * Looks up each signer's standing: `"revoked"` and `"quarantined"` are
+ * refused; `"active"` is a registered signer (device, owner, authority,
+ * site, organisation admin); absent is an unregistered did:key.
+ */
 export type SignerStatusLookup = (dids: readonly string[]) => Promise<Map<string, string>>;
+
+/** The kinds any did:key may submit (the current policy's `openKinds`). */
+export type OpenKindsLookup = () => Promise<readonly string[]>;
 
 const problemTitles: Record<string, string> = {
   invalid_envelope: "Invalid envelope",
@@ -155,16 +162,41 @@ export async function checkSignatures(admitted: Admitted): Promise<void> {
   }
 }
 
-/** Refuses a transaction any of whose signers is revoked or quarantined. */
+/**
+ * Refuses a transaction any of whose signers is revoked or quarantined
+ * (`revoked_signer`). With `gate`, also refuses a kind that is not open when
+ * a signer is not registered and active (`unauthorized_signer`), except the
+ * keys the kind itself introduces (a device key being registered, a
+ * rotation's new key, an admin being added). Apply re-checks both against
+ * the state at the transaction's point in the log.
+ */
 export async function checkSignerStatus(
   admitted: Admitted,
   lookup: SignerStatusLookup,
+  gate?: { openKinds: OpenKindsLookup; registry: ContractRegistry },
 ): Promise<void> {
   const statuses = await lookup(admitted.envelope.signers);
   for (const did of admitted.envelope.signers) {
     const s = statuses.get(did);
     if (s === "revoked" || s === "quarantined") {
       throw refusal("revoked_signer", `Signer ${did} is ${s}`, { txId: admitted.txId });
+    }
+  }
+  if (gate === undefined) return;
+  const { kind, signers, body } = admitted.envelope;
+  if ((await gate.openKinds()).includes(kind)) return;
+  const contract = gate.registry.get(kind);
+  const parsed = contract?.body.safeParse(body);
+  const introduced = contract === undefined || !parsed?.success
+    ? []
+    : introducedSignersOf(contract, { txId: admitted.txId, kind, body: parsed.data, signers });
+  for (const did of signers) {
+    if (statuses.get(did) !== "active" && !introduced.includes(did)) {
+      throw refusal(
+        "unauthorized_signer",
+        `Signer ${did} is not registered, and ${kind} is not open to unregistered signers`,
+        { txId: admitted.txId },
+      );
     }
   }
 }

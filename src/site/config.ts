@@ -27,7 +27,8 @@
  * @module
  */
 import { z } from "zod";
-import { base64urlEncode } from "../../sdk/encoding.ts";
+import { base64urlEncode, utf8Encode } from "../../sdk/encoding.ts";
+import { sha256Hex } from "../../sdk/hash.ts";
 import { exportKey, generateKeyPair, importKey, type KeyPair } from "../../sdk/keys.ts";
 import { type GenesisConfig, genesisSchema } from "../chain/genesis.ts";
 
@@ -48,6 +49,14 @@ export const siteConfigSchema = z.strictObject({
   tickMs: z.number().int().min(5).max(1000).default(50),
   /** Raft election timeout base, in ticks (randomised to [n, 2n)). */
   electionTicks: z.number().int().min(3).max(100).default(10),
+  /** Snapshot (and compact the Raft log) after this many applied entries. */
+  snapshotEntriesMin: z.number().int().min(1).max(1_000_000).default(2000),
+  /** Raft entries kept below a snapshot for followers that are slightly behind. */
+  compactKeepEntries: z.number().int().min(0).max(1_000_000).default(500),
+  /** SHA-256 hex of the admin API keys accepted by `/v1/admin/` (the keys themselves are never stored). */
+  adminKeyHashes: z.array(z.string().regex(/^[0-9a-f]{64}$/)).max(16).default([]),
+  /** This site joins a running cluster: it is not in genesis and waits to be added as a learner. */
+  join: z.boolean().default(false),
 });
 
 /** A parsed site config with paths resolved. */
@@ -133,6 +142,10 @@ export async function initLocalLedger(options: LocalLedgerOptions): Promise<stri
     for (const s of genesis.sites) paths.push(`${dataDir}/${s.name}/site.json`);
     return paths;
   }
+  // The admin API key (for /v1/admin/): written once for the operator; sites keep its hash.
+  const adminApiKey = base64urlEncode(crypto.getRandomValues(new Uint8Array(24)));
+  await Deno.writeTextFile(`${dataDir}/admin-api-key.txt`, adminApiKey + "\n", { mode: 0o600 });
+  const adminApiKeyHash = sha256Hex(utf8Encode(adminApiKey));
   const sites = [];
   for (let i = 0; i < names.length; i++) {
     const name = names[i];
@@ -152,6 +165,7 @@ export async function initLocalLedger(options: LocalLedgerOptions): Promise<stri
       db: "file:ledger.db",
       keyFile: "site-key.json",
       genesisFile: "../genesis.json",
+      adminKeyHashes: [adminApiKeyHash],
     };
     await Deno.writeTextFile(`${siteDir}/site.json`, JSON.stringify(config, null, 2) + "\n");
     sites.push({ name, org: "local", publicKey: base64urlEncode(key.publicKey), url });
@@ -160,7 +174,8 @@ export async function initLocalLedger(options: LocalLedgerOptions): Promise<stri
   const ledger = options.ledger ?? "demo";
   const admin = generateKeyPair("ed25519");
   const authority = generateKeyPair("ed25519");
-  for (const [file, key] of [["admin-key.json", admin], ["authority-key.json", authority]] as const) {
+  const keyFiles = { "admin-key.json": admin, "authority-key.json": authority };
+  for (const [file, key] of Object.entries(keyFiles)) {
     await Deno.writeTextFile(`${dataDir}/${file}`, JSON.stringify(exportKey(key), null, 2), {
       mode: 0o600,
     });
