@@ -9,6 +9,8 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Env } from "../app.ts";
 import type { LedgerService } from "../service.ts";
+import { govRoutes } from "./gov.ts";
+import { identityRoutes } from "./identity.ts";
 import { accessRoutes } from "./access.ts";
 import { custodyRoutes } from "./custody.ts";
 import { assetRoutes } from "./asset.ts";
@@ -18,6 +20,8 @@ export type ContractRouteRegistrar = (app: OpenAPIHono<Env>, service: LedgerServ
 
 /** Every contract group's registrar, in the order their routes are added. */
 export const CONTRACT_ROUTES: ContractRouteRegistrar[] = [
+  govRoutes,
+  identityRoutes,
   assetRoutes,
   custodyRoutes,
   accessRoutes,

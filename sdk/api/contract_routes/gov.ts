@@ -1,0 +1,85 @@
+/**
+ * Read routes of the `gov.*` kinds: the consortium as governance last left
+ * it — organisations with their admins, sites and authorities, and the
+ * policies.
+ *
+ * @module
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import { ConsistencyLevel, Problem } from "../schemas.ts";
+
+const problem = (description: string) => ({
+  description,
+  content: { "application/problem+json": { schema: Problem } },
+});
+
+const consistency = ConsistencyLevel.default("stale").openapi({ default: "stale" });
+
+/** An organisation (carrier). */
+export const OrgView = z.object({
+  id: z.string(),
+  name: z.string(),
+  admins: z.array(z.string()),
+  sites: z.array(z.string()),
+  authorities: z.array(z.string()),
+  since: z.number().int(),
+}).openapi("Organisation");
+
+/** A site of an organisation. */
+export const GovSiteView = z.object({
+  name: z.string(),
+  org: z.string(),
+  publicKey: z.string(),
+  did: z.string(),
+  url: z.string(),
+  since: z.number().int(),
+}).openapi("GovSite");
+
+/** An authority: may register devices under its namespace prefixes. */
+export const AuthorityView = z.object({
+  did: z.string(),
+  org: z.string(),
+  name: z.string(),
+  namespaces: z.array(z.string()),
+  since: z.number().int(),
+}).openapi("Authority");
+
+/** The consortium's policies. */
+export const PolicyView = z.object({
+  expiryWindowMs: z.number().int(),
+  openKinds: z.array(z.string()),
+  quarantineOrgsMin: z.number().int(),
+  rateLimits: z.object({ signerTxsPerMinuteMax: z.number().int() }).optional(),
+}).openapi("Policy");
+
+/** `GET /v1/gov`'s answer. `policy` is null on a ledger created before governance state. */
+export const GovView = z.object({
+  organisations: z.array(OrgView),
+  sites: z.array(GovSiteView),
+  authorities: z.array(AuthorityView),
+  policy: PolicyView.nullable(),
+  /** Signatures of admins of this many organisations make a proposal pass. */
+  majority: z.number().int(),
+}).openapi("Governance");
+
+/** `GET /v1/gov`. */
+export const getGov = createRoute({
+  method: "get",
+  path: "/v1/gov",
+  operationId: "getGov",
+  tags: ["governance"],
+  summary: "Organisations, sites, authorities and policies",
+  request: { query: z.object({ consistency }) },
+  responses: {
+    200: {
+      description: "The consortium's governance state.",
+      content: { "application/json": { schema: GovView } },
+    },
+    400: problem("`validation`."),
+    500: problem("`internal`: a bug; no detail is leaked."),
+    503: problem("`unavailable`: the site cannot serve this now; retry."),
+  },
+});
+
+/** Every `gov.*` read route. */
+export const GOV_ROUTES = { getGov } as const;
