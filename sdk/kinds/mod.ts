@@ -12,6 +12,7 @@ import { CUSTODY_BODIES } from "./custody.ts";
 import { ASSET_BODIES } from "./asset.ts";
 
 export * from "./data.ts";
+export * from "./readings.ts";
 export * from "./gov.ts";
 export * from "./identity.ts";
 export * from "./access.ts";

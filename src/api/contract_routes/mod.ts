@@ -9,6 +9,7 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Env } from "../app.ts";
 import type { LedgerService } from "../service.ts";
+import { dataRoutes } from "./data.ts";
 import { govRoutes } from "./gov.ts";
 import { identityRoutes } from "./identity.ts";
 import { accessRoutes } from "./access.ts";
@@ -25,4 +26,5 @@ export const CONTRACT_ROUTES: ContractRouteRegistrar[] = [
   assetRoutes,
   custodyRoutes,
   accessRoutes,
+  dataRoutes,
 ];

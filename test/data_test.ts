@@ -1,0 +1,139 @@
+/**
+ * The `data.*` read routes on a real site: a stream, its anchors in pages,
+ * gaps in its sequence numbers, and a single reading proven against its
+ * anchor with the SDK's batch helpers.
+ */
+import assert from "node:assert/strict";
+import { base64urlEncode, utf8Encode } from "../sdk/encoding.ts";
+import { generateKeyPair } from "../sdk/keys.ts";
+import { anchorBody, buildBatch, readingProof } from "../sdk/kinds/readings.ts";
+import { getJson, postJson } from "./_helpers.ts";
+import { applied, openKindsSite, tx } from "./_kinds_helpers.ts";
+
+const vehicle = generateKeyPair("p256");
+const STREAM = "truck-17/telemetry";
+const enc = encodeURIComponent(STREAM);
+const T0 = 1_764_000_000_000;
+const minute = (i: number) =>
+  Array.from({ length: 60 }, (_, s) => ({ t: T0 + i * 60_000 + s * 1000, kmh: 50 + (s % 7) }));
+
+async function anchorMinute(app: Parameters<typeof postJson>[0], seq: number) {
+  const batch = buildBatch(minute(seq));
+  const from = T0 + seq * 60_000;
+  await applied(
+    app,
+    await tx("data.anchor", anchorBody(batch, { stream: STREAM, seq, from, to: from + 59_000 }), [
+      vehicle,
+    ]),
+  );
+  return batch;
+}
+
+Deno.test("data: one reading is proven against its anchor without the others, and a changed one is not", async () => {
+  const t = await openKindsSite();
+  try {
+    const batch = await anchorMinute(t.app, 0);
+    const proof = readingProof(batch, 17);
+    const ok = await postJson(t.app, `/v1/streams/${enc}/verify-reading`, {
+      seq: 0,
+      reading: { json: minute(0)[17] },
+      proof,
+    });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.body.valid, true);
+    assert.equal(ok.body.anchor.root, batch.root);
+    const bad = await postJson(t.app, `/v1/streams/${enc}/verify-reading`, {
+      seq: 0,
+      reading: { json: { ...minute(0)[17], kmh: 200 } },
+      proof,
+    });
+    assert.equal(bad.body.valid, false);
+    assert.equal(bad.body.reason, "proof_mismatch");
+    const count = await postJson(t.app, `/v1/streams/${enc}/verify-reading`, {
+      seq: 0,
+      reading: { json: minute(0)[17] },
+      proof: { ...proof, count: 61 },
+    });
+    assert.equal(count.body.reason, "count_mismatch");
+    const missing = await postJson(t.app, `/v1/streams/${enc}/verify-reading`, {
+      seq: 9,
+      reading: { json: 1 },
+      proof,
+    });
+    assert.equal(missing.status, 404);
+    const malformed = await postJson(t.app, `/v1/streams/${enc}/verify-reading`, {
+      seq: 0,
+      reading: {},
+      proof,
+    });
+    assert.equal(malformed.status, 400);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("data: a raw-bytes reading verifies through the route as base64url", async () => {
+  const t = await openKindsSite();
+  try {
+    const raw = ["a", "b", "c"].map(utf8Encode);
+    const batch = buildBatch(raw);
+    await applied(
+      t.app,
+      await tx("data.anchor", anchorBody(batch, { stream: "cam/1", seq: 0, from: T0, to: T0 }), [
+        vehicle,
+      ]),
+    );
+    const r = await postJson(t.app, `/v1/streams/${encodeURIComponent("cam/1")}/verify-reading`, {
+      seq: 0,
+      reading: { bytes: base64urlEncode(raw[2]) },
+      proof: readingProof(batch, 2),
+    });
+    assert.equal(r.body.valid, true);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("data: a stream shows its owner and last seq, and its anchors page by seq", async () => {
+  const t = await openKindsSite();
+  try {
+    for (const seq of [0, 1, 2]) await anchorMinute(t.app, seq);
+    const s = await getJson(t.app, `/v1/streams/${enc}`);
+    assert.equal(s.status, 200);
+    assert.equal(s.body.owner, vehicle.did);
+    assert.equal(s.body.lastSeq, 2);
+    assert.equal(s.body.count, 3);
+    const p1 = await getJson(t.app, `/v1/streams/${enc}/anchors?limit=2`);
+    assert.deepEqual(p1.body.anchors.map((a: { seq: number }) => a.seq), [0, 1]);
+    assert.equal(p1.body.next, "1");
+    const p2 = await getJson(t.app, `/v1/streams/${enc}/anchors?limit=2&after=1`);
+    assert.deepEqual(p2.body.anchors.map((a: { seq: number }) => a.seq), [2]);
+    assert.equal(p2.body.next, null);
+    assert.equal((await getJson(t.app, "/v1/streams/no%2Fsuch")).status, 404);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("data: gaps report the missing seq ranges and silent stretches of a monitor", async () => {
+  const t = await openKindsSite();
+  try {
+    for (const seq of [0, 1, 4, 5, 9]) await anchorMinute(t.app, seq);
+    const g = await getJson(t.app, `/v1/streams/${enc}/gaps?silenceMs=1000`);
+    assert.equal(g.status, 200);
+    assert.deepEqual(g.body.gaps, [{ from: 2, to: 3, missing: 2 }, { from: 6, to: 8, missing: 3 }]);
+    assert.equal(g.body.silences.length, 2);
+    assert.equal(g.body.silences[0].afterSeq, 1);
+    assert.equal(g.body.lastSeq, 9);
+    assert.equal(g.body.lastTo, T0 + 9 * 60_000 + 59_000);
+    assert.equal(g.body.next, null);
+    // Bounded work: scan two anchors at a time and continue from `next`.
+    const a = await getJson(t.app, `/v1/streams/${enc}/gaps?limit=2`);
+    assert.deepEqual(a.body.gaps, []);
+    assert.equal(a.body.next, "1");
+    const b = await getJson(t.app, `/v1/streams/${enc}/gaps?limit=2&after=1`);
+    assert.deepEqual(b.body.gaps, [{ from: 2, to: 3, missing: 2 }]);
+  } finally {
+    await t.cleanup();
+  }
+});
