@@ -119,10 +119,11 @@ export class ConfHistory {
     for (const e of entries) {
       if (e.type !== "confChange") continue;
       assert(e.index > this.currentIndex(), "ConfHistory: conf entries must be appended in order");
-      this.#items.push({
-        index: e.index,
-        conf: applyConfChange(this.current(), decodeConfChange(e.data)),
-      });
+      const cc = decodeConfChange(e.data);
+      // The leader validated this change against the same log prefix.
+      const problem = confChangeProblem(this.current(), cc);
+      assert(problem === undefined, `ConfHistory: invalid conf entry ${e.index}: ${problem}`);
+      this.#items.push({ index: e.index, conf: applyConfChange(this.current(), cc) });
     }
   }
 
