@@ -18,14 +18,14 @@ export interface LinkedAbort {
 export function linkedAbort(parent?: AbortSignal, timeoutMs?: number): LinkedAbort {
   const controller = new AbortController();
   let timedOut = false;
-  const onParent = () => controller.abort(parent?.reason);
-  if (parent?.aborted) controller.abort(parent.reason);
+  const onParent = () => controller.abort(abortReason(parent!));
+  if (parent?.aborted) controller.abort(abortReason(parent));
   else parent?.addEventListener("abort", onParent, { once: true });
   let timer: ReturnType<typeof setTimeout> | undefined;
   if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
     timer = setTimeout(() => {
       timedOut = true;
-      controller.abort(new DOMException(`Timed out after ${timeoutMs} ms`, "TimeoutError"));
+      controller.abort(namedError("TimeoutError", `Timed out after ${timeoutMs} ms`));
     }, timeoutMs);
   }
   return {
@@ -43,12 +43,12 @@ export function linkedAbort(parent?: AbortSignal, timeoutMs?: number): LinkedAbo
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
-      reject(signal.reason);
+      reject(abortReason(signal));
       return;
     }
     const onAbort = () => {
       clearTimeout(timer);
-      reject(signal?.reason);
+      reject(abortReason(signal!));
     };
     const timer = setTimeout(() => {
       signal?.removeEventListener("abort", onAbort);
@@ -63,4 +63,28 @@ export function newRequestId(): string {
   if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Why `signal` aborted: its `reason`, or an `AbortError` on runtimes whose
+ * signals carry none (older React Native).
+ */
+export function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? namedError("AbortError", "The operation was aborted");
+}
+
+/**
+ * An `Error` with a `name` such as `"TimeoutError"`; used instead of
+ * `DOMException`, which some runtimes (React Native's Hermes) lack.
+ */
+export function namedError(name: string, message: string): Error {
+  const error = new Error(message);
+  error.name = name;
+  return error;
+}
+
+/** True for an abort or timeout, whatever class the runtime used for it. */
+export function isAbortLike(e: unknown): boolean {
+  const name = (e as { name?: unknown } | null)?.name;
+  return name === "AbortError" || name === "TimeoutError";
 }

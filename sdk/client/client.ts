@@ -33,7 +33,14 @@ import {
 } from "../api/routes.ts";
 import { BlockEvent as BlockEventSchema, Problem as ProblemSchema } from "../api/schemas.ts";
 import { type Envelope, transactionId } from "../envelope.ts";
-import { linkedAbort, newRequestId, sleep } from "./_signals.ts";
+import {
+  abortReason,
+  isAbortLike,
+  linkedAbort,
+  namedError,
+  newRequestId,
+  sleep,
+} from "./_signals.ts";
 import {
   CommitTimeoutError,
   EdgeLedgerError,
@@ -734,7 +741,7 @@ export class EdgeLedgerClient {
         idleTimer = setTimeout(
           () =>
             connection.abort(
-              new DOMException(`No event for ${idleMsMax} ms`, "TimeoutError"),
+              namedError("TimeoutError", `No event for ${idleMsMax} ms`),
             ),
           idleMsMax,
         );
@@ -898,7 +905,7 @@ export class EdgeLedgerClient {
         // A 429 is about the caller, not the site: wait, same site.
         sameSite = error instanceof RateLimitedError;
       } catch (e) {
-        if (options.signal?.aborted) throw options.signal.reason;
+        if (options.signal?.aborted) throw abortReason(options.signal);
         if (e instanceof EdgeLedgerError) throw e;
         error = new NetworkError(
           attemptAbort.timedOut()
@@ -1110,10 +1117,6 @@ function isRetryableError(error: EdgeLedgerError): boolean {
   // A site that waited for commit in vain answers 504 commit_timeout: the
   // transaction is admitted; retrying would only wait again.
   return error.problem === undefined || problemSlug(error.problem.type) !== "commit_timeout";
-}
-
-function isAbortLike(e: unknown): boolean {
-  return e instanceof DOMException && (e.name === "AbortError" || e.name === "TimeoutError");
 }
 
 function errorText(e: unknown): string {

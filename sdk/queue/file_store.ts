@@ -39,7 +39,7 @@ export class FileQueueStore implements QueueStore {
   }
 
   async list(): Promise<QueuedTx[]> {
-    return structuredClone(await this.#load());
+    return cloneJson(await this.#load());
   }
 
   async add(entry: QueuedTx): Promise<void> {
@@ -47,7 +47,7 @@ export class FileQueueStore implements QueueStore {
     if (entries.some((e) => e.txId === entry.txId)) {
       throw new Error(`Cannot add ${entry.txId} to ${this.path}: already in the store`);
     }
-    await this.#write([...entries, structuredClone(entry)]);
+    await this.#write([...entries, cloneJson(entry)]);
   }
 
   async remove(txIds: readonly string[]): Promise<void> {
@@ -98,4 +98,9 @@ export class FileQueueStore implements QueueStore {
     await rename(tmp, this.path);
     this.#entries = entries;
   }
+}
+
+/** A deep copy of a JSON value (entries are JSON; `structuredClone` is missing on Hermes). */
+function cloneJson<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value));
 }

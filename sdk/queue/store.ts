@@ -93,14 +93,14 @@ export class MemoryQueueStore implements QueueStore {
   readonly #entries = new Map<string, QueuedTx>();
 
   list(): Promise<QueuedTx[]> {
-    return Promise.resolve([...this.#entries.values()].map((e) => structuredClone(e)));
+    return Promise.resolve([...this.#entries.values()].map((e) => cloneJson(e)));
   }
 
   add(entry: QueuedTx): Promise<void> {
     if (this.#entries.has(entry.txId)) {
       return Promise.reject(new Error(`Cannot add ${entry.txId}: already in the store`));
     }
-    this.#entries.set(entry.txId, structuredClone(entry));
+    this.#entries.set(entry.txId, cloneJson(entry));
     return Promise.resolve();
   }
 
@@ -108,4 +108,9 @@ export class MemoryQueueStore implements QueueStore {
     for (const id of txIds) this.#entries.delete(id);
     return Promise.resolve();
   }
+}
+
+/** A deep copy of a JSON value (entries are JSON; `structuredClone` is missing on Hermes). */
+function cloneJson<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value));
 }
