@@ -74,6 +74,17 @@ Deno.test("raft sim: the checker finds a violation when votes skip the up-to-dat
   console.log(`injected bug found: seed=${found.seed}: ${found.violation}`);
 });
 
+Deno.test("raft sim: the checker finds two leaders in a term when a restarted site forgets its vote", () => {
+  let found: SimResult | undefined;
+  for (let seed = 1; seed <= 300 && !found; seed++) {
+    const r = runSimulation({ seed, bugs: { forgetVoteOnRestart: true }, hostile: true });
+    if (!r.ok) found = r;
+  }
+  assert.ok(found, "expected some seed to expose the injected bug");
+  assert.match(found.violation!, /election safety|state machine safety/);
+  console.log(`injected bug found: seed=${found.seed}: ${found.violation}`);
+});
+
 Deno.test("raft sim: the checker finds the Figure 8 bug (old-term entries committed by counting)", () => {
   // Random search finds this bug rarely (about 1 seed in 4000 hostile seeds:
   // it needs a leader to crash within one round trip of committing an

@@ -56,6 +56,8 @@ export interface RaftTestingBugs {
   commitOldTermEntries?: boolean;
   /** Grant votes without checking that the candidate's log is up to date (§5.4.1). */
   skipVoteUpToDateCheck?: boolean;
+  /** Forget the persisted vote on restart, as if it had not been made durable before the reply. */
+  forgetVoteOnRestart?: boolean;
 }
 
 /** How a {@link RaftNode} is configured. All limits are explicit (STYLE 8). */
@@ -202,7 +204,7 @@ export class RaftNode {
     const applied = config.applied ?? confIndex;
     this.#log = new RaftLog(storage, commit, applied);
     this.#term = hardState.term;
-    this.#vote = hardState.vote;
+    this.#vote = this.#bugs.forgetVoteOnRestart === true ? "" : hardState.vote;
     this.#prevHardState = { term: hardState.term, vote: hardState.vote, commit };
     this.#resetRandomizedElectionTimeout();
     this.#prevSoftState = this.#softState();
