@@ -5,6 +5,7 @@
  * @module
  */
 import { dataAnchorBody } from "./data.ts";
+import { ROAMING_BODIES } from "./roaming.ts";
 import { GOV_BODIES } from "./gov.ts";
 import { IDENTITY_BODIES } from "./identity.ts";
 import { ACCESS_BODIES } from "./access.ts";
@@ -12,6 +13,7 @@ import { CUSTODY_BODIES } from "./custody.ts";
 import { ASSET_BODIES } from "./asset.ts";
 
 export * from "./data.ts";
+export * from "./roaming.ts";
 export * from "./readings.ts";
 export * from "./gov.ts";
 export * from "./identity.ts";
@@ -27,6 +29,7 @@ export const KIND_BODIES = {
   ...ASSET_BODIES,
   ...CUSTODY_BODIES,
   ...ACCESS_BODIES,
+  ...ROAMING_BODIES,
 } as const;
 
 /** A transaction kind the ledger knows. */

@@ -5,6 +5,7 @@
  */
 import type { Contract } from "./contract.ts";
 import { dataAnchor } from "./data_anchor.ts";
+import { roamingContracts } from "./roaming.ts";
 import { GOV_CONTRACTS } from "./gov.ts";
 import { IDENTITY_CONTRACTS } from "./identity.ts";
 import { accessContracts } from "./access.ts";
@@ -13,6 +14,7 @@ import { assetContracts } from "./asset.ts";
 
 export * from "./contract.ts";
 export * from "./data_anchor.ts";
+export * from "./roaming.ts";
 export * from "./gov.ts";
 export * from "./identity.ts";
 export * from "./access.ts";
@@ -52,5 +54,6 @@ export function builtinContracts(): ContractRegistry {
     ...assetContracts.map((c) => c as unknown as Contract<never>),
     ...custodyContracts.map((c) => c as unknown as Contract<never>),
     ...accessContracts.map((c) => c as unknown as Contract<never>),
+    ...roamingContracts.map((c) => c as unknown as Contract<never>),
   ]);
 }

@@ -9,6 +9,7 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Env } from "../app.ts";
 import type { LedgerService } from "../service.ts";
+import { roamingRoutes } from "./roaming.ts";
 import { dataRoutes } from "./data.ts";
 import { govRoutes } from "./gov.ts";
 import { identityRoutes } from "./identity.ts";
@@ -27,4 +28,5 @@ export const CONTRACT_ROUTES: ContractRouteRegistrar[] = [
   custodyRoutes,
   accessRoutes,
   dataRoutes,
+  roamingRoutes,
 ];

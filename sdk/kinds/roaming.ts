@@ -1,0 +1,225 @@
+/**
+ * Body schemas of the `roaming.*` kinds: wholesale roaming settlement
+ * between two carriers.
+ *
+ * A period is opened by both carriers with each one's tariff (what it
+ * charges, as the visited network, per voice minute, MB and SMS, in minor
+ * units of `currency`). During the period each visited carrier submits usage
+ * records of the other's subscribers (per IMSI hash); duplicates are
+ * refused and simple fraud signals are flagged. After the period ends either
+ * carrier closes it, which computes the settlement statement; it is final
+ * once both carriers have signed its hash. Before close, a carrier may
+ * dispute a record of its subscribers, which takes it out of the
+ * statement's billed totals.
+ *
+ * A carrier acts through any key listed for it in the period, or through a
+ * site or admin key that governance (`gov.*`) registered for its
+ * organisation.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { canonicalJson } from "../canonical_json.ts";
+import { utf8Encode } from "../encoding.ts";
+import { sha256Hex } from "../hash.ts";
+import type { Envelope } from "../envelope.ts";
+import type { Signer } from "../keys.ts";
+import {
+  amount,
+  count,
+  did,
+  hex64,
+  ident,
+  millis,
+  signedTx,
+  text,
+  type TxOptions,
+} from "./_common.ts";
+
+/** Most keys listed for one carrier in a period. */
+export const ROAMING_CARRIER_KEYS_MAX = 8;
+
+/** An organisation id, as in genesis and `gov.*`. */
+export const orgId = z.string().regex(
+  /^[a-z0-9][a-z0-9._-]{0,63}$/,
+  "must be 1-64 of a-z, 0-9, '.', '_', '-'",
+);
+
+/** Unit prices a visited carrier charges, in minor units of the period's currency. */
+export const roamingTariff = z.strictObject({
+  voiceMinute: amount,
+  dataMb: amount,
+  sms: amount,
+});
+
+/**
+ * Plausibility limits of the fraud signals. `maxSpeedKmh`: faster travel
+ * between two countries flags `impossible_travel`; the per-hour limits flag
+ * `excessive_voice`, `excessive_data`, `excessive_sms` (a record shorter
+ * than a minute counts as a minute).
+ */
+export const roamingLimits = z.strictObject({
+  maxSpeedKmh: z.number().int().min(1).max(100_000),
+  voiceMinutesPerHour: z.number().int().min(1).max(1_000_000),
+  dataMbPerHour: z.number().int().min(1).max(1_000_000_000),
+  smsPerHour: z.number().int().min(1).max(1_000_000),
+});
+
+/** The limits of a period that names none. */
+export const ROAMING_LIMITS_DEFAULT: z.infer<typeof roamingLimits> = {
+  maxSpeedKmh: 900,
+  voiceMinutesPerHour: 60,
+  dataMbPerHour: 20_000,
+  smsPerHour: 200,
+};
+
+/** One carrier of a period. */
+export const roamingCarrier = z.strictObject({
+  org: orgId,
+  keys: z.array(did).max(ROAMING_CARRIER_KEYS_MAX).optional(),
+  tariff: roamingTariff,
+});
+
+/** A period id, e.g. `"orga-orgb-2026-11"`. */
+export const periodId = ident(64);
+
+/**
+ * `roaming.open`: both carriers agree on a period `[from, until)`, its
+ * currency and tariffs. Signed by both (checked at apply, since a carrier's
+ * keys may come from governance).
+ *
+ * Refused at apply: `roaming_period_exists`, `roaming_not_carrier` (a
+ * carrier did not sign).
+ */
+export const roamingOpenBody = z.strictObject({
+  period: periodId,
+  carriers: z.tuple([roamingCarrier, roamingCarrier]),
+  from: millis,
+  until: millis,
+  currency: z.string().regex(/^[A-Z]{3}$/, "must be an ISO 4217 code"),
+  limits: roamingLimits.optional(),
+})
+  .refine((b) => b.from < b.until, { message: "until must be after from", path: ["until"] })
+  .refine((b) => b.carriers[0].org !== b.carriers[1].org, {
+    message: "the two carriers must differ",
+    path: ["carriers"],
+  });
+
+/**
+ * `roaming.record`: the visited carrier reports one subscriber's usage over
+ * `[from, to]`, where it served them (`country`, ISO 3166-1 alpha-2, and the
+ * serving cell's position in microdegrees). The record id is unique within
+ * the period.
+ *
+ * Refused at apply: `roaming_period_unknown`, `roaming_period_closed`,
+ * `roaming_unknown_carrier` (`visited` is not a carrier of the period),
+ * `roaming_not_carrier` (no signer acts for `visited`),
+ * `roaming_outside_period`, `roaming_duplicate_record`.
+ */
+export const roamingRecordBody = z.strictObject({
+  period: periodId,
+  record: ident(128),
+  visited: orgId,
+  imsiHash: hex64,
+  country: z.string().regex(/^[A-Z]{2}$/, "must be an ISO 3166-1 alpha-2 code"),
+  lat: z.number().int().min(-90_000_000).max(90_000_000),
+  lon: z.number().int().min(-180_000_000).max(180_000_000),
+  from: millis,
+  to: millis,
+  voiceMinutes: count,
+  dataMb: count,
+  sms: count,
+}).refine((b) => b.from <= b.to, { message: "from must not be after to", path: ["to"] });
+
+/** Why a record is disputed. */
+export const disputeReason = z.enum([
+  "fraud_suspected",
+  "duplicate_usage",
+  "unknown_subscriber",
+  "rate_error",
+  "other",
+]);
+
+/**
+ * `roaming.dispute`: the home carrier (the record's other carrier) contests
+ * a record while the period is open; the record leaves the billed totals.
+ *
+ * Refused at apply: `roaming_period_unknown`, `roaming_period_closed`,
+ * `roaming_record_unknown`, `roaming_not_carrier`, `roaming_already_disputed`.
+ */
+export const roamingDisputeBody = z.strictObject({
+  period: periodId,
+  record: ident(128),
+  reason: disputeReason,
+  detail: text(256).optional(),
+});
+
+/**
+ * `roaming.close`: after `until`, either carrier closes the period; every
+ * site computes the same statement from the period's running totals.
+ *
+ * Refused at apply: `roaming_period_unknown`, `roaming_period_closed`,
+ * `roaming_period_not_ended`, `roaming_not_carrier`.
+ */
+export const roamingCloseBody = z.strictObject({ period: periodId });
+
+/**
+ * `roaming.sign`: a carrier signs the statement whose hash it computed or
+ * read; the statement is final once both carriers signed (one envelope
+ * signed by both works too).
+ *
+ * Refused at apply: `roaming_period_unknown`, `roaming_period_open`,
+ * `roaming_statement_mismatch`, `roaming_not_carrier`,
+ * `roaming_already_signed`.
+ */
+export const roamingSignBody = z.strictObject({ period: periodId, statement: hex64 });
+
+export type RoamingTariff = z.infer<typeof roamingTariff>;
+export type RoamingLimits = z.infer<typeof roamingLimits>;
+export type RoamingCarrier = z.infer<typeof roamingCarrier>;
+export type RoamingOpenBody = z.infer<typeof roamingOpenBody>;
+export type RoamingRecordBody = z.infer<typeof roamingRecordBody>;
+export type RoamingDisputeBody = z.infer<typeof roamingDisputeBody>;
+export type RoamingCloseBody = z.infer<typeof roamingCloseBody>;
+export type RoamingSignBody = z.infer<typeof roamingSignBody>;
+
+/** The body schema of every `roaming.*` kind. */
+export const ROAMING_BODIES = {
+  "roaming.open": roamingOpenBody,
+  "roaming.record": roamingRecordBody,
+  "roaming.dispute": roamingDisputeBody,
+  "roaming.close": roamingCloseBody,
+  "roaming.sign": roamingSignBody,
+} as const;
+
+/** A signed `roaming.record` by the visited carrier's key (e.g. its site key). */
+export async function submitUsage(
+  body: RoamingRecordBody,
+  signer: Signer,
+  options: TxOptions,
+): Promise<Envelope> {
+  return await signedTx(roamingRecordBody, "roaming.record", body, [signer], options);
+}
+
+/** A signed `roaming.sign` of `statement` (the hash `GET .../statement` shows) by `signers`. */
+export async function signStatement(
+  period: string,
+  statement: string,
+  signers: Signer[],
+  options: TxOptions,
+): Promise<Envelope> {
+  return await signedTx(roamingSignBody, "roaming.sign", { period, statement }, signers, options);
+}
+
+/** Domain separator of a settlement statement's hash. */
+export const ROAMING_STATEMENT_DOMAIN = "edgeledger/roaming-statement/v1\n";
+
+/**
+ * The hash carriers sign a settlement statement by: hex SHA-256 of
+ * `"edgeledger/roaming-statement/v1\n" + JCS(statement)`. Recompute it from
+ * the statement `GET /v1/roaming/periods/{period}/statement` serves before
+ * signing it.
+ */
+export function roamingStatementHash(statement: unknown): string {
+  return sha256Hex(utf8Encode(ROAMING_STATEMENT_DOMAIN + canonicalJson(statement)));
+}

@@ -1,0 +1,703 @@
+/**
+ * `roaming.*`: wholesale roaming settlement between two carriers.
+ *
+ * State:
+ *
+ * - `roaming.period/<period>` → {@link PeriodState}: the agreement, the
+ *   running totals per visited carrier (updated by every record and
+ *   dispute, so closing is O(1)), and once closed the statement, its hash
+ *   and the carriers' signatures.
+ * - `roaming.record/<period>\u0001<record>` → {@link UsageRecord}.
+ * - `roaming.flag/<period>\u0001<record>` → {@link FlagRecord}: flagged
+ *   records only, the fraud desk's queue.
+ * - `roaming.sub/<imsiHash>` → {@link SubscriberSighting}: where a
+ *   subscriber was last served, across periods and carriers, for the
+ *   impossible-travel signal.
+ *
+ * All arithmetic is integer (BigInt for money and totals; distances with a
+ * fixed cosine table and an integer square root), so every site computes
+ * the same flags and the same statement.
+ *
+ * @module
+ */
+import {
+  ROAMING_LIMITS_DEFAULT,
+  type RoamingCarrier,
+  type RoamingCloseBody,
+  roamingCloseBody,
+  type RoamingDisputeBody,
+  roamingDisputeBody,
+  type RoamingLimits,
+  type RoamingOpenBody,
+  roamingOpenBody,
+  type RoamingRecordBody,
+  roamingRecordBody,
+  type RoamingSignBody,
+  roamingSignBody,
+  roamingStatementHash,
+} from "../../sdk/kinds/roaming.ts";
+import { compositeKey } from "./_keys.ts";
+import { type Contract, Rejection, type StateAccess, type StateKey } from "./contract.ts";
+
+export const PERIOD_NS = "roaming.period";
+export const RECORD_NS = "roaming.record";
+export const FLAG_NS = "roaming.flag";
+export const SUBSCRIBER_NS = "roaming.sub";
+/** Governance namespaces whose records (`{org}`) tie a site or admin key to an organisation. */
+const GOV_KEY_NAMESPACES = ["gov.siteKey", "gov.admin"] as const;
+
+/** Usage totals of one visited carrier, decimal strings. */
+export interface UsageTotals {
+  records: string;
+  voiceMinutes: string;
+  dataMb: string;
+  sms: string;
+  flagged: string;
+}
+
+/** Totals per visited carrier: billed (undisputed) and disputed. */
+export interface CarrierTotals {
+  billed: UsageTotals;
+  disputed: UsageTotals;
+}
+
+/** One direction of the statement: what `home` owes `visited`. */
+export interface StatementLine {
+  visited: string;
+  home: string;
+  records: string;
+  voiceMinutes: string;
+  dataMb: string;
+  sms: string;
+  /** Charges per tariff: usage × unit price. */
+  charges: { voice: string; data: string; sms: string };
+  total: string;
+  disputedRecords: string;
+  flaggedRecords: string;
+}
+
+/** The settlement statement of a period. */
+export interface Statement {
+  period: string;
+  currency: string;
+  from: number;
+  until: number;
+  lines: [StatementLine, StatementLine];
+  /** The net amount: who pays whom after offsetting both directions. */
+  net: { from: string; to: string; amount: string };
+}
+
+/** A period as stored. */
+export interface PeriodState {
+  period: string;
+  carriers: [RoamingCarrier, RoamingCarrier];
+  from: number;
+  until: number;
+  currency: string;
+  limits: RoamingLimits;
+  status: "open" | "closed" | "final";
+  totals: Record<string, CarrierTotals>;
+  openedTx: string;
+  openedHeight: number;
+  statement?: Statement;
+  statementHash?: string;
+  closedTx?: string;
+  closedAt?: number;
+  signatures: Record<string, { by: string; txId: string; time: number }>;
+  finalTx?: string;
+  finalAt?: number;
+}
+
+/** A usage record as stored. */
+export interface UsageRecord extends RoamingRecordBody {
+  home: string;
+  flags: string[];
+  txId: string;
+  height: number;
+  disputed?: { by: string; reason: string; detail?: string; txId: string; time: number };
+}
+
+/** A flagged record, in the flag queue. */
+export interface FlagRecord {
+  period: string;
+  record: string;
+  visited: string;
+  imsiHash: string;
+  flags: string[];
+  txId: string;
+}
+
+/** Where a subscriber was last served. */
+export interface SubscriberSighting {
+  imsiHash: string;
+  country: string;
+  lat: number;
+  lon: number;
+  from: number;
+  to: number;
+  period: string;
+  record: string;
+}
+
+/** The key of a record (or its flag) in its period. */
+export function recordKey(period: string, record: string): string {
+  return compositeKey(period, record);
+}
+
+/** The hex hash a statement is signed by (`roamingStatementHash` of the SDK). */
+export function statementHash(statement: Statement): string {
+  return roamingStatementHash(statement);
+}
+
+// ---- carriers ------------------------------------------------------------
+
+function carrierKeys(signers: readonly string[]): StateKey[] {
+  return signers.flatMap((s) => GOV_KEY_NAMESPACES.map((ns) => ({ ns, key: s })));
+}
+
+/** Whether `signer` acts for carrier `c`: listed in the period, or registered to its org by gov. */
+function actsFor(signer: string, c: RoamingCarrier, state: StateAccess): boolean {
+  if (c.keys?.includes(signer)) return true;
+  return GOV_KEY_NAMESPACES.some((ns) => state.get<{ org?: string }>(ns, signer)?.org === c.org);
+}
+
+/** The first signer acting for `c`, or undefined. */
+function signerFor(
+  signers: readonly string[],
+  c: RoamingCarrier,
+  state: StateAccess,
+): string | undefined {
+  return signers.find((s) => actsFor(s, c, state));
+}
+
+function carrierOf(p: PeriodState, org: string): RoamingCarrier | undefined {
+  return p.carriers.find((c) => c.org === org);
+}
+
+function otherOrg(p: PeriodState, org: string): string {
+  return p.carriers[0].org === org ? p.carriers[1].org : p.carriers[0].org;
+}
+
+function loadPeriod(state: StateAccess, period: string): PeriodState {
+  const p = state.get<PeriodState>(PERIOD_NS, period);
+  if (p === undefined) {
+    throw new Rejection("roaming_period_unknown", `Cannot find roaming period "${period}"`);
+  }
+  return p;
+}
+
+function requireOpen(p: PeriodState): void {
+  if (p.status !== "open") {
+    throw new Rejection(
+      "roaming_period_closed",
+      `Cannot change roaming period "${p.period}": it is ${p.status}`,
+    );
+  }
+}
+
+// ---- totals --------------------------------------------------------------
+
+const ZERO_TOTALS: UsageTotals = {
+  records: "0",
+  voiceMinutes: "0",
+  dataMb: "0",
+  sms: "0",
+  flagged: "0",
+};
+
+/** `t` plus (`sign` = 1) or minus (`sign` = -1) one record. */
+function addRecord(t: UsageTotals, r: UsageRecord, sign: 1n | -1n): UsageTotals {
+  const add = (a: string, b: number) => `${BigInt(a) + sign * BigInt(b)}`;
+  return {
+    records: add(t.records, 1),
+    voiceMinutes: add(t.voiceMinutes, r.voiceMinutes),
+    dataMb: add(t.dataMb, r.dataMb),
+    sms: add(t.sms, r.sms),
+    flagged: add(t.flagged, r.flags.length > 0 ? 1 : 0),
+  };
+}
+
+// ---- fraud signals -------------------------------------------------------
+
+/** cos(d°) × 10^6 for d = 0..90, rounded: a fixed table, so every site computes alike. */
+const COS_MICRO = [
+  1000000,
+  999848,
+  999391,
+  998630,
+  997564,
+  996195,
+  994522,
+  992546,
+  990268,
+  987688,
+  984808,
+  981627,
+  978148,
+  974370,
+  970296,
+  965926,
+  961262,
+  956305,
+  951057,
+  945519,
+  939693,
+  933580,
+  927184,
+  920505,
+  913545,
+  906308,
+  898794,
+  891007,
+  882948,
+  874620,
+  866025,
+  857167,
+  848048,
+  838671,
+  829038,
+  819152,
+  809017,
+  798636,
+  788011,
+  777146,
+  766044,
+  754710,
+  743145,
+  731354,
+  719340,
+  707107,
+  694658,
+  681998,
+  669131,
+  656059,
+  642788,
+  629320,
+  615661,
+  601815,
+  587785,
+  573576,
+  559193,
+  544639,
+  529919,
+  515038,
+  500000,
+  484810,
+  469472,
+  453990,
+  438371,
+  422618,
+  406737,
+  390731,
+  374607,
+  358368,
+  342020,
+  325568,
+  309017,
+  292372,
+  275637,
+  258819,
+  241922,
+  224951,
+  207912,
+  190809,
+  173648,
+  156434,
+  139173,
+  121869,
+  104528,
+  87156,
+  69756,
+  52336,
+  34899,
+  17452,
+  0,
+];
+
+function isqrt(n: bigint): bigint {
+  if (n < 2n) return n;
+  let x = n;
+  let y = (x + 1n) / 2n;
+  while (y < x) {
+    x = y;
+    y = (x + n / x) / 2n;
+  }
+  return x;
+}
+
+/**
+ * Approximate ground distance in metres between two points given in
+ * microdegrees (equirectangular projection at the mean latitude; within a
+ * few percent below ~1000 km, which is all a plausibility check needs).
+ */
+export function distanceMetres(lat1: number, lon1: number, lat2: number, lon2: number): bigint {
+  const meanLatDeg = Math.min(90, Math.trunc(Math.abs(lat1 + lat2) / 2 / 1_000_000));
+  let dLon = BigInt(Math.abs(lon1 - lon2));
+  if (dLon > 180_000_000n) dLon = 360_000_000n - dLon;
+  const x = dLon * BigInt(COS_MICRO[meanLatDeg]) / 1_000_000n;
+  const y = BigInt(Math.abs(lat1 - lat2));
+  // One microdegree of arc is 0.111195 m on a 6371 km sphere.
+  return isqrt(x * x + y * y) * 111_195n / 1_000_000n;
+}
+
+/** The fraud flags of a record, given where its subscriber was last served. */
+export function fraudFlags(
+  r: RoamingRecordBody,
+  last: SubscriberSighting | undefined,
+  limits: RoamingLimits,
+): string[] {
+  const flags: string[] = [];
+  if (last !== undefined && last.country !== r.country) {
+    // Time between the two usage intervals; 0 when they overlap.
+    const gapMs = BigInt(Math.max(0, Math.max(r.from, last.from) - Math.min(r.to, last.to)));
+    const metres = distanceMetres(r.lat, r.lon, last.lat, last.lon);
+    // metres / gapMs > maxSpeedKmh km/h  ⇔  metres × 3600 > maxSpeedKmh × gapMs.
+    if (metres * 3600n > BigInt(limits.maxSpeedKmh) * gapMs) flags.push("impossible_travel");
+  }
+  const durationMs = BigInt(Math.max(60_000, r.to - r.from));
+  const beyond = (usage: number, perHour: number) =>
+    BigInt(usage) * 3_600_000n > BigInt(perHour) * durationMs;
+  if (beyond(r.voiceMinutes, limits.voiceMinutesPerHour)) flags.push("excessive_voice");
+  if (beyond(r.dataMb, limits.dataMbPerHour)) flags.push("excessive_data");
+  if (beyond(r.sms, limits.smsPerHour)) flags.push("excessive_sms");
+  return flags;
+}
+
+// ---- statement -----------------------------------------------------------
+
+/** The statement of a period from its running totals: O(1) in the number of records. */
+export function computeStatement(p: PeriodState): Statement {
+  const line = (c: RoamingCarrier): StatementLine => {
+    const t = Object.hasOwn(p.totals, c.org)
+      ? p.totals[c.org]
+      : { billed: ZERO_TOTALS, disputed: ZERO_TOTALS };
+    const voice = BigInt(t.billed.voiceMinutes) * BigInt(c.tariff.voiceMinute);
+    const data = BigInt(t.billed.dataMb) * BigInt(c.tariff.dataMb);
+    const sms = BigInt(t.billed.sms) * BigInt(c.tariff.sms);
+    return {
+      visited: c.org,
+      home: otherOrg(p, c.org),
+      records: t.billed.records,
+      voiceMinutes: t.billed.voiceMinutes,
+      dataMb: t.billed.dataMb,
+      sms: t.billed.sms,
+      charges: { voice: `${voice}`, data: `${data}`, sms: `${sms}` },
+      total: `${voice + data + sms}`,
+      disputedRecords: t.disputed.records,
+      flaggedRecords: `${BigInt(t.billed.flagged) + BigInt(t.disputed.flagged)}`,
+    };
+  };
+  const lines: [StatementLine, StatementLine] = [line(p.carriers[0]), line(p.carriers[1])];
+  const [a, b] = lines;
+  // Line a: b (home) owes a (visited) a.total; line b: a owes b b.total.
+  const diff = BigInt(a.total) - BigInt(b.total);
+  const net = diff >= 0n
+    ? { from: a.home, to: a.visited, amount: `${diff}` }
+    : { from: b.home, to: b.visited, amount: `${-diff}` };
+  return {
+    period: p.period,
+    currency: p.currency,
+    from: p.from,
+    until: p.until,
+    lines,
+    net,
+  };
+}
+
+// ---- contracts -----------------------------------------------------------
+
+/** `roaming.open`: both carriers sign the period's agreement. */
+export const roamingOpen: Contract<RoamingOpenBody> = {
+  kind: "roaming.open",
+  body: roamingOpenBody,
+  authorize() {},
+  touches(tx) {
+    return [{ ns: PERIOD_NS, key: tx.body.period }, ...carrierKeys(tx.signers)];
+  },
+  apply(tx, state) {
+    const b = tx.body;
+    if (state.get(PERIOD_NS, b.period) !== undefined) {
+      throw new Rejection(
+        "roaming_period_exists",
+        `Cannot open roaming period "${b.period}": it exists`,
+      );
+    }
+    for (const c of b.carriers) {
+      if (signerFor(tx.signers, c, state) === undefined) {
+        throw new Rejection(
+          "roaming_not_carrier",
+          `Cannot open roaming period "${b.period}": carrier ${c.org} did not sign`,
+        );
+      }
+    }
+    const p: PeriodState = {
+      period: b.period,
+      carriers: b.carriers,
+      from: b.from,
+      until: b.until,
+      currency: b.currency,
+      limits: b.limits ?? ROAMING_LIMITS_DEFAULT,
+      status: "open",
+      totals: Object.fromEntries(
+        b.carriers.map((c) => [c.org, { billed: ZERO_TOTALS, disputed: ZERO_TOTALS }]),
+      ),
+      openedTx: tx.txId,
+      openedHeight: tx.height,
+      signatures: {},
+    };
+    state.put(PERIOD_NS, b.period, p);
+    return { period: b.period };
+  },
+};
+
+/** `roaming.record`: the visited carrier reports usage; flags are computed here. */
+export const roamingRecord: Contract<RoamingRecordBody> = {
+  kind: "roaming.record",
+  body: roamingRecordBody,
+  authorize() {},
+  touches(tx) {
+    const { period, record, imsiHash } = tx.body;
+    return [
+      { ns: PERIOD_NS, key: period },
+      { ns: RECORD_NS, key: recordKey(period, record) },
+      { ns: FLAG_NS, key: recordKey(period, record) },
+      { ns: SUBSCRIBER_NS, key: imsiHash },
+      ...carrierKeys(tx.signers),
+    ];
+  },
+  apply(tx, state) {
+    const r = tx.body;
+    const p = loadPeriod(state, r.period);
+    requireOpen(p);
+    const visited = carrierOf(p, r.visited);
+    if (visited === undefined) {
+      throw new Rejection(
+        "roaming_unknown_carrier",
+        `Cannot record usage: ${r.visited} is not a carrier of period "${r.period}"`,
+      );
+    }
+    if (signerFor(tx.signers, visited, state) === undefined) {
+      throw new Rejection(
+        "roaming_not_carrier",
+        `Cannot record usage for ${r.visited}: no signer acts for that carrier`,
+      );
+    }
+    if (r.from < p.from || r.to >= p.until) {
+      throw new Rejection(
+        "roaming_outside_period",
+        `Cannot record usage [${r.from}, ${r.to}] in period [${p.from}, ${p.until})`,
+      );
+    }
+    const key = recordKey(r.period, r.record);
+    if (state.get(RECORD_NS, key) !== undefined) {
+      throw new Rejection(
+        "roaming_duplicate_record",
+        `Cannot record "${r.record}" in period "${r.period}": it is already recorded`,
+      );
+    }
+    const last = state.get<SubscriberSighting>(SUBSCRIBER_NS, r.imsiHash);
+    const flags = fraudFlags(r, last, p.limits);
+    const stored: UsageRecord = {
+      ...r,
+      home: otherOrg(p, r.visited),
+      flags,
+      txId: tx.txId,
+      height: tx.height,
+    };
+    state.put(RECORD_NS, key, stored);
+    if (flags.length > 0) {
+      const flag: FlagRecord = {
+        period: r.period,
+        record: r.record,
+        visited: r.visited,
+        imsiHash: r.imsiHash,
+        flags,
+        txId: tx.txId,
+      };
+      state.put(FLAG_NS, key, flag);
+    }
+    if (last === undefined || r.to >= last.to) {
+      const sighting: SubscriberSighting = {
+        imsiHash: r.imsiHash,
+        country: r.country,
+        lat: r.lat,
+        lon: r.lon,
+        from: r.from,
+        to: r.to,
+        period: r.period,
+        record: r.record,
+      };
+      state.put(SUBSCRIBER_NS, r.imsiHash, sighting);
+    }
+    const totals = p.totals[r.visited];
+    state.put(PERIOD_NS, r.period, {
+      ...p,
+      totals: {
+        ...p.totals,
+        [r.visited]: { ...totals, billed: addRecord(totals.billed, stored, 1n) },
+      },
+    });
+    return { period: r.period, record: r.record, flags };
+  },
+};
+
+/** `roaming.dispute`: the home carrier contests a record before close. */
+export const roamingDispute: Contract<RoamingDisputeBody> = {
+  kind: "roaming.dispute",
+  body: roamingDisputeBody,
+  authorize() {},
+  touches(tx) {
+    const { period, record } = tx.body;
+    return [
+      { ns: PERIOD_NS, key: period },
+      { ns: RECORD_NS, key: recordKey(period, record) },
+      ...carrierKeys(tx.signers),
+    ];
+  },
+  apply(tx, state) {
+    const { period, record, reason, detail } = tx.body;
+    const p = loadPeriod(state, period);
+    requireOpen(p);
+    const key = recordKey(period, record);
+    const r = state.get<UsageRecord>(RECORD_NS, key);
+    if (r === undefined) {
+      throw new Rejection(
+        "roaming_record_unknown",
+        `Cannot find record "${record}" in "${period}"`,
+      );
+    }
+    const home = carrierOf(p, r.home)!;
+    const by = signerFor(tx.signers, home, state);
+    if (by === undefined) {
+      throw new Rejection(
+        "roaming_not_carrier",
+        `Cannot dispute record "${record}": only its home carrier ${r.home} may`,
+      );
+    }
+    if (r.disputed !== undefined) {
+      throw new Rejection("roaming_already_disputed", `Cannot dispute record "${record}" twice`);
+    }
+    const disputed: UsageRecord = {
+      ...r,
+      disputed: {
+        by,
+        reason,
+        ...(detail !== undefined ? { detail } : {}),
+        txId: tx.txId,
+        time: tx.time,
+      },
+    };
+    state.put(RECORD_NS, key, disputed);
+    const t = p.totals[r.visited];
+    state.put(PERIOD_NS, period, {
+      ...p,
+      totals: {
+        ...p.totals,
+        [r.visited]: {
+          billed: addRecord(t.billed, r, -1n),
+          disputed: addRecord(t.disputed, r, 1n),
+        },
+      },
+    });
+    return { period, record, reason };
+  },
+};
+
+/** `roaming.close`: after the period ends, computes the statement. */
+export const roamingClose: Contract<RoamingCloseBody> = {
+  kind: "roaming.close",
+  body: roamingCloseBody,
+  authorize() {},
+  touches(tx) {
+    return [{ ns: PERIOD_NS, key: tx.body.period }, ...carrierKeys(tx.signers)];
+  },
+  apply(tx, state) {
+    const p = loadPeriod(state, tx.body.period);
+    requireOpen(p);
+    if (tx.time < p.until) {
+      throw new Rejection(
+        "roaming_period_not_ended",
+        `Cannot close roaming period "${p.period}" before ${p.until}; block time is ${tx.time}`,
+      );
+    }
+    if (!p.carriers.some((c) => signerFor(tx.signers, c, state) !== undefined)) {
+      throw new Rejection(
+        "roaming_not_carrier",
+        `Cannot close roaming period "${p.period}": no signer acts for one of its carriers`,
+      );
+    }
+    const statement = computeStatement(p);
+    const hash = statementHash(statement);
+    state.put(PERIOD_NS, p.period, {
+      ...p,
+      status: "closed",
+      statement,
+      statementHash: hash,
+      closedTx: tx.txId,
+      closedAt: tx.time,
+    });
+    return { period: p.period, statement: hash, net: statement.net };
+  },
+};
+
+/** `roaming.sign`: a carrier signs the statement; final once both did. */
+export const roamingSign: Contract<RoamingSignBody> = {
+  kind: "roaming.sign",
+  body: roamingSignBody,
+  authorize() {},
+  touches(tx) {
+    return [{ ns: PERIOD_NS, key: tx.body.period }, ...carrierKeys(tx.signers)];
+  },
+  apply(tx, state) {
+    const p = loadPeriod(state, tx.body.period);
+    if (p.status === "open" || p.statementHash === undefined) {
+      throw new Rejection(
+        "roaming_period_open",
+        `Cannot sign the statement of "${p.period}": the period is not closed`,
+      );
+    }
+    if (tx.body.statement !== p.statementHash) {
+      throw new Rejection(
+        "roaming_statement_mismatch",
+        `Cannot sign statement ${tx.body.statement}: the statement of "${p.period}" is ` +
+          p.statementHash,
+      );
+    }
+    const acting = p.carriers
+      .map((c) => ({ org: c.org, by: signerFor(tx.signers, c, state) }))
+      .filter((a): a is { org: string; by: string } => a.by !== undefined);
+    if (acting.length === 0) {
+      throw new Rejection(
+        "roaming_not_carrier",
+        `Cannot sign the statement of "${p.period}": no signer acts for one of its carriers`,
+      );
+    }
+    const fresh = acting.filter((a) => !Object.hasOwn(p.signatures, a.org));
+    if (fresh.length === 0) {
+      throw new Rejection(
+        "roaming_already_signed",
+        `Cannot sign the statement of "${p.period}" again for ${
+          acting.map((a) => a.org).join(", ")
+        }`,
+      );
+    }
+    const signatures = { ...p.signatures };
+    for (const a of fresh) signatures[a.org] = { by: a.by, txId: tx.txId, time: tx.time };
+    const final = p.carriers.every((c) => Object.hasOwn(signatures, c.org));
+    state.put(PERIOD_NS, p.period, {
+      ...p,
+      signatures,
+      ...(final ? { status: "final" as const, finalTx: tx.txId, finalAt: tx.time } : {}),
+    });
+    return { period: p.period, signed: fresh.map((a) => a.org), final };
+  },
+};
+
+/** Every `roaming.*` contract. */
+export const roamingContracts = [
+  roamingOpen,
+  roamingRecord,
+  roamingDispute,
+  roamingClose,
+  roamingSign,
+] as const;

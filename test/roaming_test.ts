@@ -1,0 +1,322 @@
+/**
+ * `roaming.*` end to end on a real site: two carriers open a period, report
+ * usage of each other's subscribers, a duplicate is refused, fraud signals
+ * are flagged, a record is disputed, the statement is computed at close and
+ * becomes final once both carriers sign it; each refusal with its code.
+ */
+import assert from "node:assert/strict";
+import { generateKeyPair, type KeyPair, softwareSigner } from "../sdk/keys.ts";
+import { roamingStatementHash, signStatement, submitUsage } from "../sdk/kinds/roaming.ts";
+import { distanceMetres, fraudFlags } from "../src/contracts/roaming.ts";
+import { ROAMING_LIMITS_DEFAULT } from "../sdk/kinds/roaming.ts";
+import { getJson } from "./_helpers.ts";
+import { applied, openKindsSite, rejected, tx } from "./_kinds_helpers.ts";
+
+const siteA = generateKeyPair("ed25519");
+const siteB = generateKeyPair("ed25519");
+const stranger = generateKeyPair("ed25519");
+const HOUR = 3600_000;
+const NOW = Date.now();
+const FROM = NOW - 48 * HOUR;
+const UNTIL = NOW - 1000;
+const sub1 = "a1".repeat(32);
+const sub2 = "b2".repeat(32);
+const PARIS = { country: "FR", lat: 48_856_600, lon: 2_352_200 };
+const BERLIN = { country: "DE", lat: 52_520_000, lon: 13_405_000 };
+const NEW_YORK = { country: "US", lat: 40_712_800, lon: -74_006_000 };
+
+function openBody(period: string, until = UNTIL) {
+  return {
+    period,
+    carriers: [
+      { org: "orga", keys: [siteA.did], tariff: { voiceMinute: "10", dataMb: "2", sms: "1" } },
+      { org: "orgb", keys: [siteB.did], tariff: { voiceMinute: "12", dataMb: "3", sms: "2" } },
+    ],
+    from: FROM,
+    until,
+    currency: "EUR",
+  };
+}
+
+function usage(
+  record: string,
+  visited: "orga" | "orgb",
+  imsiHash: string,
+  where: { country: string; lat: number; lon: number },
+  start: number,
+  amounts: { voiceMinutes?: number; dataMb?: number; sms?: number } = {},
+) {
+  return {
+    period: "p1",
+    record,
+    visited,
+    imsiHash,
+    ...where,
+    from: start,
+    to: start + HOUR - 1,
+    voiceMinutes: amounts.voiceMinutes ?? 0,
+    dataMb: amounts.dataMb ?? 0,
+    sms: amounts.sms ?? 0,
+  };
+}
+
+const record = (body: ReturnType<typeof usage>, key: KeyPair) =>
+  submitUsage(body, softwareSigner(key), { ledger: "demo" });
+
+Deno.test("roaming: a period settles — totals per tariff, amounts owed each way, final once both carriers sign", async () => {
+  const t = await openKindsSite();
+  try {
+    await applied(t.app, await tx("roaming.open", openBody("p1"), [siteA, siteB]));
+    // orga serves orgb's subscriber in Paris; orgb serves orga's in Berlin.
+    await applied(
+      t.app,
+      await record(
+        usage("a-1", "orga", sub1, PARIS, FROM, { voiceMinutes: 30, dataMb: 100, sms: 5 }),
+        siteA,
+      ),
+    );
+    await applied(
+      t.app,
+      await record(
+        usage("b-1", "orgb", sub2, BERLIN, FROM, { voiceMinutes: 10, dataMb: 50 }),
+        siteB,
+      ),
+    );
+    // A record orgb disputes leaves the billed totals.
+    await applied(
+      t.app,
+      await record(usage("a-2", "orga", sub1, PARIS, FROM + 2 * HOUR, { voiceMinutes: 20 }), siteA),
+    );
+    await applied(
+      t.app,
+      await tx("roaming.dispute", { period: "p1", record: "a-2", reason: "rate_error" }, [siteB]),
+    );
+    const period = await getJson(t.app, "/v1/roaming/periods/p1");
+    assert.equal(period.body.totals.orga.billed.voiceMinutes, "30");
+    assert.equal(period.body.totals.orga.disputed.records, "1");
+    assert.equal((await getJson(t.app, "/v1/roaming/periods/p1/statement")).status, 404);
+
+    const closed = await applied(t.app, await tx("roaming.close", { period: "p1" }, [siteB]));
+    const s = await getJson(t.app, "/v1/roaming/periods/p1/statement");
+    assert.equal(s.status, 200);
+    const [a, b] = s.body.statement.lines;
+    assert.deepEqual(a.charges, { voice: "300", data: "200", sms: "5" });
+    assert.equal(a.total, "505");
+    assert.equal(a.home, "orgb");
+    assert.equal(a.disputedRecords, "1");
+    assert.deepEqual(b.charges, { voice: "120", data: "150", sms: "0" });
+    assert.equal(b.total, "270");
+    assert.deepEqual(s.body.statement.net, { from: "orgb", to: "orga", amount: "235" });
+    // Anyone recomputes the hash the carriers sign.
+    assert.equal(roamingStatementHash(s.body.statement), s.body.statementHash);
+    assert.equal(closed.statement, s.body.statementHash);
+
+    const hash = s.body.statementHash;
+    await rejected(
+      t.app,
+      await signStatement("p1", "00".repeat(32), [softwareSigner(siteA)], { ledger: "demo" }),
+      "roaming_statement_mismatch",
+    );
+    const first = await applied(
+      t.app,
+      await signStatement("p1", hash, [softwareSigner(siteA)], { ledger: "demo" }),
+    );
+    assert.equal(first.final, false);
+    await rejected(
+      t.app,
+      await signStatement("p1", hash, [softwareSigner(siteA)], { ledger: "demo" }),
+      "roaming_already_signed",
+    );
+    await rejected(
+      t.app,
+      await signStatement("p1", hash, [softwareSigner(stranger)], { ledger: "demo" }),
+      "roaming_not_carrier",
+    );
+    const second = await applied(
+      t.app,
+      await signStatement("p1", hash, [softwareSigner(siteB)], { ledger: "demo" }),
+    );
+    assert.equal(second.final, true);
+    const final = await getJson(t.app, "/v1/roaming/periods/p1/statement");
+    assert.equal(final.body.final, true);
+    assert.deepEqual(Object.keys(final.body.signatures).sort(), ["orga", "orgb"]);
+    // Closed: no more records or disputes.
+    await rejected(
+      t.app,
+      await record(usage("a-9", "orga", sub1, PARIS, FROM), siteA),
+      "roaming_period_closed",
+    );
+    await rejected(
+      t.app,
+      await tx("roaming.dispute", { period: "p1", record: "a-1", reason: "other" }, [siteB]),
+      "roaming_period_closed",
+    );
+    await rejected(
+      t.app,
+      await tx("roaming.close", { period: "p1" }, [siteA]),
+      "roaming_period_closed",
+    );
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("roaming: a duplicate record id is refused, and usage only counts once", async () => {
+  const t = await openKindsSite();
+  try {
+    await applied(t.app, await tx("roaming.open", openBody("p1"), [siteA, siteB]));
+    const body = usage("a-1", "orga", sub1, PARIS, FROM, { voiceMinutes: 5 });
+    await applied(t.app, await record(body, siteA));
+    await rejected(t.app, await record(body, siteA), "roaming_duplicate_record");
+    const period = await getJson(t.app, "/v1/roaming/periods/p1");
+    assert.equal(period.body.totals.orga.billed.records, "1");
+    const records = await getJson(t.app, "/v1/roaming/periods/p1/records");
+    assert.equal(records.body.records.length, 1);
+    assert.equal((await getJson(t.app, "/v1/roaming/periods/p1/records/a-1")).body.home, "orgb");
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("roaming: the same subscriber in two countries too far apart too soon is flagged impossible_travel", async () => {
+  const t = await openKindsSite();
+  try {
+    await applied(t.app, await tx("roaming.open", openBody("p1"), [siteA, siteB]));
+    await applied(t.app, await record(usage("b-1", "orgb", sub2, BERLIN, FROM), siteB));
+    // Berlin to New York (~6400 km) one hour later: faster than 900 km/h.
+    const r = await applied(
+      t.app,
+      await record(usage("b-2", "orgb", sub2, NEW_YORK, FROM + 2 * HOUR), siteB),
+    );
+    assert.deepEqual(r.flags, ["impossible_travel"]);
+    // Twelve hours later the same trip is plausible.
+    const later = await applied(
+      t.app,
+      await record(usage("b-3", "orgb", sub2, BERLIN, FROM + 20 * HOUR), siteB),
+    );
+    assert.deepEqual(later.flags, []);
+    const flags = await getJson(t.app, "/v1/roaming/periods/p1/flags");
+    assert.deepEqual(flags.body.flags.map((f: { record: string }) => f.record), ["b-2"]);
+    assert.equal(
+      (await getJson(t.app, "/v1/roaming/periods/p1")).body.totals.orgb.billed.flagged,
+      "1",
+    );
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("roaming: usage beyond a plausible rate is flagged", async () => {
+  const t = await openKindsSite();
+  try {
+    await applied(t.app, await tx("roaming.open", openBody("p1"), [siteA, siteB]));
+    const r = await applied(
+      t.app,
+      await record(
+        usage("a-1", "orga", sub1, PARIS, FROM, { voiceMinutes: 90, dataMb: 50_000, sms: 1000 }),
+        siteA,
+      ),
+    );
+    assert.deepEqual(r.flags, ["excessive_voice", "excessive_data", "excessive_sms"]);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("roaming: only the visited carrier records, within the period, for a carrier of the period", async () => {
+  const t = await openKindsSite();
+  try {
+    await applied(t.app, await tx("roaming.open", openBody("p1"), [siteA, siteB]));
+    await rejected(
+      t.app,
+      await record(usage("a-1", "orga", sub1, PARIS, FROM), siteB),
+      "roaming_not_carrier",
+    );
+    await rejected(
+      t.app,
+      await tx("roaming.record", { ...usage("c-1", "orga", sub1, PARIS, FROM), visited: "orgc" }, [
+        siteA,
+      ]),
+      "roaming_unknown_carrier",
+    );
+    await rejected(
+      t.app,
+      await record(usage("a-2", "orga", sub1, PARIS, FROM - HOUR), siteA),
+      "roaming_outside_period",
+    );
+    await rejected(
+      t.app,
+      await record({ ...usage("a-3", "orga", sub1, PARIS, FROM), period: "nope" }, siteA),
+      "roaming_period_unknown",
+    );
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("roaming: only the home carrier disputes, once, a record that exists", async () => {
+  const t = await openKindsSite();
+  try {
+    await applied(t.app, await tx("roaming.open", openBody("p1"), [siteA, siteB]));
+    await applied(t.app, await record(usage("a-1", "orga", sub1, PARIS, FROM, { sms: 1 }), siteA));
+    const dispute = { period: "p1", record: "a-1", reason: "fraud_suspected" };
+    await rejected(t.app, await tx("roaming.dispute", dispute, [siteA]), "roaming_not_carrier");
+    await rejected(
+      t.app,
+      await tx("roaming.dispute", { ...dispute, record: "zz" }, [siteB]),
+      "roaming_record_unknown",
+    );
+    await applied(t.app, await tx("roaming.dispute", dispute, [siteB]));
+    await rejected(
+      t.app,
+      await tx("roaming.dispute", dispute, [siteB]),
+      "roaming_already_disputed",
+    );
+    const r = await getJson(t.app, "/v1/roaming/periods/p1/records/a-1");
+    assert.equal(r.body.disputed.reason, "fraud_suspected");
+    assert.equal(r.body.disputed.by, siteB.did);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("roaming: a period opens only with both carriers' signatures, once, and closes only after it ends", async () => {
+  const t = await openKindsSite();
+  try {
+    await rejected(t.app, await tx("roaming.open", openBody("p1"), [siteA]), "roaming_not_carrier");
+    await applied(t.app, await tx("roaming.open", openBody("p1"), [siteA, siteB]));
+    await rejected(
+      t.app,
+      await tx("roaming.open", openBody("p1"), [siteA, siteB]),
+      "roaming_period_exists",
+    );
+    await applied(t.app, await tx("roaming.open", openBody("p2", NOW + 24 * HOUR), [siteA, siteB]));
+    await rejected(
+      t.app,
+      await tx("roaming.close", { period: "p2" }, [siteA]),
+      "roaming_period_not_ended",
+    );
+    await rejected(
+      t.app,
+      await tx("roaming.close", { period: "p1" }, [stranger]),
+      "roaming_not_carrier",
+    );
+    await rejected(
+      t.app,
+      await signStatement("p2", "00".repeat(32), [softwareSigner(siteA)], { ledger: "demo" }),
+      "roaming_period_open",
+    );
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("roaming: distances are integer arithmetic, so every site flags alike", () => {
+  const km = Number(distanceMetres(BERLIN.lat, BERLIN.lon, NEW_YORK.lat, NEW_YORK.lon)) / 1000;
+  assert.ok(km > 5500 && km < 7500, `Berlin-New York ~6400 km, got ${km}`);
+  const paris = Number(distanceMetres(PARIS.lat, PARIS.lon, BERLIN.lat, BERLIN.lon)) / 1000;
+  assert.ok(paris > 850 && paris < 950, `Paris-Berlin ~880 km, got ${paris}`);
+  assert.equal(distanceMetres(0, 179_000_000, 0, -179_000_000), distanceMetres(0, 0, 0, 2_000_000));
+  const base = usage("x", "orga", sub1, PARIS, FROM);
+  assert.deepEqual(fraudFlags(base, undefined, ROAMING_LIMITS_DEFAULT), []);
+});
