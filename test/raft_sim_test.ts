@@ -5,6 +5,7 @@
  *   SIM_SEED=1234  npx -y deno@2.9.6 test -A test/raft_sim_test.ts   (replay one seed)
  *   SIM_SEED_BASE=100000 shifts the first seed of a sweep.
  *   SIM_TICKS=3000 lengthens the faulty phase of each seed (default 500).
+ *   SIM_STACK=1 adds the stack trace of the failing check to the report.
  */
 
 import assert from "node:assert/strict";
