@@ -31,6 +31,7 @@ interface Lie {
   proof?: (proof: Json) => Json | Promise<Json>;
   tx?: (view: Json) => Json;
   consistency?: (body: Json) => Json;
+  blocks?: (page: { blocks: Json[]; next: number | null }) => Json;
 }
 
 const witness1 = generateKeyPair("ed25519");
@@ -107,6 +108,8 @@ Deno.test({
             text = JSON.stringify(lie.tx(JSON.parse(text)));
           } else if (url.pathname === "/v1/consistency" && lie.consistency) {
             text = JSON.stringify(lie.consistency(JSON.parse(text)));
+          } else if (url.pathname === "/v1/blocks" && lie.blocks) {
+            text = JSON.stringify(lie.blocks(JSON.parse(text)));
           }
         }
         const headers = new Headers(res.headers);
@@ -192,6 +195,7 @@ Deno.test({
           const after = await store.load();
           if (expected === "ok") {
             assert.equal(after?.size, 6);
+            assert.equal(verdict.blockVerified, true, "the block was proven too");
           } else if (
             !["tx_not_committed", "receipt_mismatch", "receipt_malformed"].includes(expected)
           ) {
@@ -302,6 +306,38 @@ Deno.test({
           if (u.pathname === `/v1/txs/${txA}`) u.pathname = `/v1/txs/${txB}`;
         },
       }, "receipt_malformed");
+
+      // Blocks: the receipt's height is proven by the hash chain to the checkpoint.
+      await check("rejects a receipt that names an earlier block", {
+        tx: (v) => ({
+          ...v,
+          receipt: { ...(v.receipt as Json), height: ((v.receipt as Json).height as number) - 1 },
+        }),
+      }, "block_mismatch");
+      await check("rejects a block whose header was altered", {
+        blocks: (page) => ({
+          ...page,
+          blocks: page.blocks.map((b, i) =>
+            i === 0
+              ? {
+                ...b,
+                header: { ...(b.header as Json), time: ((b.header as Json).time as number) + 1 },
+              }
+              : b
+          ),
+        }),
+      }, "block_mismatch");
+      await check("rejects a block chain with a block dropped", {
+        blocks: (page) => ({ ...page, blocks: page.blocks.filter((_, i) => i !== 1) }),
+      }, "block_mismatch");
+      await check("rejects a block that lists other transactions", {
+        blocks: (page) => ({
+          ...page,
+          blocks: page.blocks.map((b, i) =>
+            i === 0 ? { ...b, txIds: [...(b.txIds as string[])].reverse() } : b
+          ),
+        }),
+      }, "block_mismatch");
 
       // Checkpoints and signatures.
       await check("rejects a checkpoint whose root has one flipped bit", {

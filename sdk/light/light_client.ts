@@ -33,11 +33,13 @@ import { type Envelope, transactionId, verifyEnvelopeSignatures } from "../envel
 import { leafHash, verifyConsistency, verifyInclusion } from "../merkle.ts";
 import { parseNote, parseVerifierKey, verifyNote } from "../note.ts";
 import {
+  type BlockView,
   type ClientOptions,
   EdgeLedgerClient,
   type ProofView,
   type Receipt,
 } from "../client/client.ts";
+import { blockHash } from "../block.ts";
 import { EdgeLedgerError, RejectedError, ServerError } from "../client/errors.ts";
 import { MemoryTrustStore, type TrustedCheckpoint, type TrustStore } from "./trust_store.ts";
 
@@ -64,6 +66,7 @@ import { MemoryTrustStore, type TrustedCheckpoint, type TrustStore } from "./tru
  * | `receipt_mismatch` | receipt, envelope or result disagree with the proven leaf |
  * | `inclusion_proof_invalid` | the leaf is not at that index under the checkpoint's root |
  * | `tx_signature_invalid` | the envelope's signatures do not verify |
+ * | `block_mismatch` | the blocks do not chain to the checkpoint's block, or the receipt's block does not hold the transaction |
  *
  * @example
  * ```ts
@@ -89,7 +92,8 @@ export type VerifyReason =
   | "leaf_tx_mismatch"
   | "receipt_mismatch"
   | "inclusion_proof_invalid"
-  | "tx_signature_invalid";
+  | "tx_signature_invalid"
+  | "block_mismatch";
 
 /**
  * A checkpoint that passed verification.
@@ -131,6 +135,13 @@ export interface Verdict {
   result?: Record<string, unknown>;
   /** The checkpoint the proof was checked against, when it passed. */
   checkpoint?: VerifiedCheckpoint;
+  /**
+   * True when the transaction's block was proven too: the hash chain from
+   * its block to the checkpoint's block verified and the block holds the
+   * transaction at its log index. False when the chain was longer than
+   * `chainBlocksMax` (the height is then the site's word).
+   */
+  blockVerified?: boolean;
 }
 
 /**
@@ -153,6 +164,8 @@ export interface LightSource {
   ): Promise<{ tx: Record<string, unknown>; receipt: Receipt }>;
   /** An inclusion proof at `treeSize`. */
   proof(txId: string, options: { treeSize?: number } & ReadOptions): Promise<ProofView>;
+  /** Blocks `[from, to)` in ascending height. */
+  blocks(options: { from?: number; to?: number } & ReadOptions): AsyncIterable<BlockView>;
 }
 
 /**
@@ -189,6 +202,11 @@ export interface ReceiptBundle {
   proof: ProofView;
   /** The signed-note checkpoint. */
   checkpoint: string;
+  /**
+   * The blocks from the transaction's block to the checkpoint's block,
+   * ascending; absent when longer than `chainBlocksMax`.
+   */
+  chain?: BlockView[];
 }
 
 /**
@@ -212,6 +230,11 @@ export interface LightClientOptions {
   quorum: number;
   /** The log's origin line (`edgeledger.local/demo`); when set, other origins are refused. */
   origin?: string;
+  /**
+   * Longest hash chain fetched to prove the transaction's block (from it to
+   * the checkpoint's block). Default 1000.
+   */
+  chainBlocksMax?: number;
   /** Where the last trusted checkpoint is kept. Default: in memory. */
   store?: TrustStore;
 }
@@ -239,6 +262,7 @@ export class LightClient {
   readonly #trustedKeys: string[];
   readonly #source: LightSource | undefined;
   readonly #store: TrustStore;
+  readonly #chainBlocksMax: number;
   #lock: Promise<unknown> = Promise.resolve();
 
   /** Throws a `RangeError` for a malformed trusted key or an impossible quorum. */
@@ -263,6 +287,7 @@ export class LightClient {
     this.origin = options.origin;
     this.#source = options.source;
     this.#store = options.store ?? new MemoryTrustStore();
+    this.#chainBlocksMax = options.chainBlocksMax ?? 1000;
   }
 
   /**
@@ -331,7 +356,7 @@ export class LightClient {
     // is then requested at the size this client has verified.
     const accepted = await this.#locked(() => this.#acceptCheckpoint(note, source, false));
     if ("reason" in accepted) return { ...accepted, txId };
-    const bundle = await this.#fetchProof(source, txId, note, accepted.size);
+    const bundle = await this.#fetchProof(source, txId, note, accepted.size, accepted.height);
     if ("reason" in bundle) return bundle;
     return this.#checkReceipt(bundle, accepted);
   }
@@ -357,12 +382,13 @@ export class LightClient {
       return unavailable(e, "the latest checkpoint", txId);
     }
     let size: number;
+    let height: number;
     try {
-      size = parseCheckpoint(parseNote(checkpoint).text).size;
+      ({ size, height } = parseCheckpoint(parseNote(checkpoint).text));
     } catch (e) {
       return fail("checkpoint_malformed", `the checkpoint does not parse: ${errorText(e)}`, txId);
     }
-    return await this.#fetchProof(source, txId, checkpoint, size);
+    return await this.#fetchProof(source, txId, checkpoint, size, height);
   }
 
   /**
@@ -388,6 +414,7 @@ export class LightClient {
     txId: string,
     checkpoint: string,
     size: number,
+    height: number,
   ): Promise<ReceiptBundle | Verdict> {
     let view;
     try {
@@ -423,7 +450,21 @@ export class LightClient {
       }
       return unavailable(e, "the inclusion proof", txId);
     }
-    return { txId, tx: view.tx, receipt: view.receipt, proof, checkpoint };
+    const bundle: ReceiptBundle = { txId, tx: view.tx, receipt: view.receipt, proof, checkpoint };
+    const from = view.receipt.height;
+    if (from !== undefined && from <= height && height - from + 1 <= this.#chainBlocksMax) {
+      const chain: BlockView[] = [];
+      try {
+        for await (const block of source.blocks({ from, to: height + 1 })) {
+          chain.push(block);
+          if (chain.length > this.#chainBlocksMax) break;
+        }
+      } catch (e) {
+        return unavailable(e, `blocks ${from} to ${height}`, txId);
+      }
+      bundle.chain = chain;
+    }
+    return bundle;
   }
 
   async #verifyBundle(bundle: ReceiptBundle, allowOlder: boolean): Promise<Verdict> {
@@ -539,6 +580,12 @@ export class LightClient {
     if (!signatures.ok) {
       return fail("tx_signature_invalid", signatures.reason, txId);
     }
+    let blockVerified = false;
+    if (bundle.chain !== undefined) {
+      const why = checkChain(bundle.chain, txId, proof.logIndex, receipt.height!, cp);
+      if (why !== null) return fail("block_mismatch", why, txId);
+      blockVerified = true;
+    }
     const status = leaf.result.status === "applied"
       ? "applied"
       : `rejected by its contract (${String(leaf.result.code ?? "no code")})`;
@@ -548,12 +595,17 @@ export class LightClient {
       message: `Transaction ${txId} is in ledger ${cp.origin} at log index ${proof.logIndex} ` +
         `(block ${receipt.height}), ${status}. Proven against the checkpoint of ` +
         `${cp.size} transactions at height ${cp.height}, signed by ` +
-        `${describeSigners(cp.signers, this.quorum)}${accepted.previous}.`,
+        `${describeSigners(cp.signers, this.quorum)}${accepted.previous}.` +
+        (blockVerified
+          ? ""
+          : ` Its block height is as the site reported it (not proven: more than ` +
+            `${this.#chainBlocksMax} blocks before the checkpoint).`),
       txId,
       logIndex: proof.logIndex,
       height: receipt.height,
       result: leaf.result,
       checkpoint: cp,
+      blockVerified,
     };
   }
 
@@ -771,6 +823,59 @@ async function withLeaderRetry<T>(
     if (!(e instanceof RejectedError) || e.status === 400) throw e;
     return await read("leader");
   }
+}
+
+/**
+ * Null when `chain` proves that block `height` holds transaction `txId` at
+ * `logIndex`: the blocks run from `height` to the checkpoint's height, each
+ * hashes to its stated hash, each names its predecessor's hash as `prev`,
+ * the last is the checkpoint's block (hash, log size and root), and the
+ * transaction lies in the first block's log range at its position.
+ * Otherwise, why not.
+ */
+function checkChain(
+  chain: BlockView[],
+  txId: string,
+  logIndex: number,
+  height: number,
+  cp: VerifiedCheckpoint,
+): string | null {
+  if (!Array.isArray(chain) || chain.length !== cp.height - height + 1) {
+    return `the blocks from ${height} to ${cp.height} are incomplete`;
+  }
+  for (let i = 0; i < chain.length; i++) {
+    const block = chain[i];
+    if (block?.header?.height !== height + i) {
+      return `block ${height + i} is missing from the chain`;
+    }
+    let hash: string;
+    try {
+      hash = blockHash(block.header);
+    } catch (e) {
+      return `block ${height + i} has a malformed header: ${errorText(e)}`;
+    }
+    if (hash !== block.hash) return `block ${height + i} does not hash to ${block.hash}`;
+    if (i > 0 && block.header.prev !== chain[i - 1].hash) {
+      return `block ${height + i} does not follow block ${height + i - 1}`;
+    }
+  }
+  const last = chain[chain.length - 1];
+  if (
+    last.hash !== cp.blockHash || last.header.logSize !== cp.size ||
+    last.header.logRoot !== cp.rootHash
+  ) {
+    return `the chain does not end at the checkpoint's block ${cp.blockHash}`;
+  }
+  const first = chain[0].header;
+  const start = first.logSize - first.txCount;
+  const ids = chain[0].txIds;
+  if (
+    logIndex < start || logIndex >= first.logSize || !Array.isArray(ids) ||
+    ids.length !== first.txCount || ids[logIndex - start] !== txId
+  ) {
+    return `block ${height} does not hold the transaction at log index ${logIndex}`;
+  }
+  return null;
 }
 
 function fail(reason: VerifyReason, why: string, txId?: string): Verdict {

@@ -85,6 +85,9 @@ Deno.test("LightClient reads the checkpoint from any replica when no leader answ
     consistency: () => Promise.reject(new Error("unused")),
     getTx: () => Promise.reject(new Error("unused")),
     proof: () => Promise.reject(new Error("unused")),
+    blocks: () => ({
+      [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error("unused")) }),
+    }),
   };
   const light = new LightClient({
     source,
