@@ -12,6 +12,7 @@
 import { base64urlDecode } from "../sdk/encoding.ts";
 import { verifierKey } from "../sdk/note.ts";
 import { createApp } from "../src/api/app.ts";
+import { adminRoutes } from "../src/api/admin_routes.ts";
 import { raftRoutes } from "../src/api/raft_routes.ts";
 import type { PeerInfo } from "../src/site/peers.ts";
 import { RaftHost } from "../src/site/raft_host.ts";
@@ -37,6 +38,7 @@ export async function startSite(
     batchDelayMs: config.batchDelayMs,
     pendingTxsMax: config.pendingTxsMax,
     version: VERSION,
+    joining: config.join,
   });
   const app = createApp(site, {
     requestBytesMax: config.requestBytesMax,
@@ -46,7 +48,8 @@ export async function startSite(
   // With more than one site in genesis, blocks are ordered by Raft.
   let host: RaftHost | undefined;
   let peerApp: ReturnType<typeof raftRoutes> | undefined;
-  if (loaded.genesis.sites.length > 1) {
+  let adminApp: ReturnType<typeof adminRoutes> | undefined;
+  if (loaded.genesis.sites.length > 1 || config.join) {
     const members: PeerInfo[] = loaded.genesis.sites.map((s) => ({
       name: s.name,
       url: s.url,
@@ -59,9 +62,22 @@ export async function startSite(
       loaded.key.secretKey,
       members,
       loaded.genesis.sites.map((s) => s.name),
-      { tickMs: config.tickMs, electionTicks: config.electionTicks },
+      {
+        tickMs: config.tickMs,
+        electionTicks: config.electionTicks,
+        snapshotEntriesMin: config.snapshotEntriesMin,
+        compactKeepEntries: config.compactKeepEntries,
+      },
     );
     const h = host;
+    adminApp = adminRoutes({
+      addLearner: (m) => h.addLearner(m),
+      promote: (n) => h.promote(n),
+      remove: (n) => h.remove(n),
+      transferLeadership: (to) => h.transferLeadership(to),
+      leaderUrl: () => h.leaderUrl(),
+      isLeader: () => h.consensusStatus().role === "leader",
+    }, config.adminKeyHashes);
     peerApp = raftRoutes({
       member: (n) => h.member(n),
       verifierKeyOf: (n) => {
@@ -80,8 +96,12 @@ export async function startSite(
     });
   }
   const handler = (req: Request) => {
-    if (peerApp !== undefined && new URL(req.url).pathname.startsWith("/raft/")) {
+    const path = new URL(req.url).pathname;
+    if (peerApp !== undefined && path.startsWith("/raft/")) {
       return peerApp.fetch(new Request(req.url.replace("/raft/", "/"), req));
+    }
+    if (adminApp !== undefined && path.startsWith("/v1/admin/")) {
+      return adminApp.fetch(new Request(req.url.replace("/v1/admin/", "/"), req));
     }
     return app.fetch(req);
   };

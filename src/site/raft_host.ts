@@ -18,7 +18,7 @@
  */
 import { canonicalJson } from "../../sdk/canonical_json.ts";
 import type { Envelope } from "../../sdk/envelope.ts";
-import { utf8Decode, utf8Encode } from "../../sdk/encoding.ts";
+import { base64urlDecode, base64urlEncode, utf8Decode, utf8Encode } from "../../sdk/encoding.ts";
 import type { BlockHeader } from "../../sdk/block.ts";
 import {
   type ConfState,
@@ -122,6 +122,18 @@ export class RaftHost implements Sequencer {
   ): Promise<RaftHost> {
     const host = new RaftHost(site, store, self, secretKey, members, options);
     const durable = await store.load();
+    const directory = await site.store.getMeta("directory");
+    if (directory !== undefined) {
+      for (const m of JSON.parse(directory) as WireMember[]) {
+        if (!host.#members.has(m.name)) {
+          host.#members.set(m.name, {
+            name: m.name,
+            url: m.url,
+            publicKey: base64urlDecode(m.publicKey),
+          });
+        }
+      }
+    }
     const initial: ConfState = { voters: [...voters].sort(), learners: [] };
     const storage = new MemoryStorage(durable.snapshot?.metadata.confState ?? initial);
     if (durable.snapshot) storage.applySnapshot(durable.snapshot);
@@ -143,7 +155,7 @@ export class RaftHost implements Sequencer {
       preVote: true,
       applied: Math.max(site.appliedIndex, storage.firstIndex() - 1),
     });
-    for (const m of members) {
+    for (const m of host.#members.values()) {
       if (m.name !== self) host.#senders.set(m.name, new PeerSender(m, self, secretKey));
     }
     site.attachSequencer(host);
@@ -203,7 +215,7 @@ export class RaftHost implements Sequencer {
    * leader) or accepted by the leader (as follower); rejects when neither
    * can happen now, so the site retries the transactions.
    */
-  async propose(batch: Batch): Promise<void> {
+  async propose(batch: Batch & { members?: WireMember[] }): Promise<void> {
     const status = this.#node.status();
     if (status.role === "leader") {
       const id = crypto.randomUUID();
@@ -265,6 +277,115 @@ export class RaftHost implements Sequencer {
     while (this.#site.appliedIndex < index) {
       if (Date.now() > deadline) throw new Error("Did not apply up to the read index in time");
       await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+
+  /**
+   * Adds sites to the directory (name, URL, key) so they can be sent to and
+   * authenticated; persisted, and carried in snapshots for sites that join
+   * later. Existing names keep their entry (keys never change silently).
+   */
+  async #learnMembers(members: WireMember[]): Promise<void> {
+    let changed = false;
+    for (const m of members) {
+      if (this.#members.has(m.name)) continue;
+      const info = { name: m.name, url: m.url, publicKey: base64urlDecode(m.publicKey) };
+      this.#members.set(m.name, info);
+      if (m.name !== this.#self) {
+        this.#senders.set(m.name, new PeerSender(info, this.#self, this.#secretKey));
+      }
+      changed = true;
+    }
+    if (changed) await this.#site.store.setMeta({ directory: JSON.stringify(this.#directory()) });
+  }
+
+  #directory(): WireMember[] {
+    return [...this.#members.values()].map((m) => ({
+      name: m.name,
+      url: m.url,
+      publicKey: base64urlEncode(m.publicKey),
+    }));
+  }
+
+  /**
+   * Adds a site as a non-voting learner (leader only): first a directory
+   * entry with its URL and key, then the membership change. Resolves once
+   * both are applied here.
+   */
+  async addLearner(member: WireMember): Promise<void> {
+    this.#requireLeader();
+    if (
+      this.#node.confState().voters.includes(member.name) ||
+      this.#node.confState().learners.includes(member.name)
+    ) {
+      throw new MembershipError(`Site ${member.name} is already a member`);
+    }
+    const known = this.#members.get(member.name);
+    if (known && base64urlEncode(known.publicKey) !== member.publicKey) {
+      throw new MembershipError(`Site ${member.name} is known with another key`);
+    }
+    await this.propose({
+      time: Date.now(),
+      proposer: this.#self,
+      term: 0,
+      txs: [],
+      members: [member],
+    });
+    await this.#confChange({ type: "addLearner", node: member.name });
+  }
+
+  /** Promotes a caught-up learner to voter (leader only). */
+  async promote(name: string): Promise<void> {
+    this.#requireLeader();
+    await this.#confChange({ type: "promote", node: name });
+  }
+
+  /** Removes a site from the membership (leader only). */
+  async remove(name: string): Promise<void> {
+    this.#requireLeader();
+    await this.#confChange({ type: "remove", node: name });
+  }
+
+  /** Hands leadership to `to` (leader only); resolves when `to` leads or after a timeout. */
+  async transferLeadership(to: string): Promise<void> {
+    this.#requireLeader();
+    if (!this.#node.transferLeadership(to)) {
+      throw new MembershipError(`Cannot transfer leadership to ${to} now`);
+    }
+    this.#kick();
+    const deadline = Date.now() + this.#options.proposalTimeoutMs;
+    while (Date.now() < deadline) {
+      if (this.#node.status().leader === to) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new MembershipError(`Leadership did not move to ${to} in time`);
+  }
+
+  #requireLeader(): void {
+    if (this.#node.status().role !== "leader") {
+      throw new MembershipError(
+        `Site ${this.#self} is not the leader; ask ${this.leaderUrl() ?? "the leader"}`,
+      );
+    }
+  }
+
+  async #confChange(
+    cc: { type: "addLearner" | "promote" | "remove"; node: string },
+  ): Promise<void> {
+    const before = this.#node.status().lastIndex;
+    if (!this.#node.proposeConfChange(cc)) {
+      throw new MembershipError(
+        `Cannot ${cc.type} ${cc.node} now (one change at a time; learners must catch up first)`,
+      );
+    }
+    this.#kick();
+    const target = before + 1;
+    const deadline = Date.now() + this.#options.proposalTimeoutMs;
+    while (this.#site.appliedIndex < target) {
+      if (Date.now() > deadline) {
+        throw new MembershipError(`Membership change ${cc.type} ${cc.node} not applied in time`);
+      }
+      await new Promise((r) => setTimeout(r, 10));
     }
   }
 
@@ -342,6 +463,7 @@ export class RaftHost implements Sequencer {
       return;
     }
     const batch = decodeBatch(e.data);
+    if (batch.members !== undefined) await this.#learnMembers(batch.members);
     await this.#site.applyEntry(e.index, batch);
     const p = this.#proposals.get(batch.id);
     if (p) {
@@ -428,6 +550,22 @@ export class RaftHost implements Sequencer {
   }
 }
 
+/** A directory entry as carried in entries and snapshots. */
+export interface WireMember {
+  name: string;
+  url: string;
+  /** Ed25519 public key, base64url. */
+  publicKey: string;
+}
+
+/** A membership operation that cannot be done now; the message says why. */
+export class MembershipError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "MembershipError";
+  }
+}
+
 /** A block as served to a catching-up peer: enough to re-execute it. */
 export interface ReplayBlock {
   hash: string;
@@ -437,8 +575,8 @@ export interface ReplayBlock {
 }
 
 /** Parses an entry's batch; a malformed entry is a broken invariant (every site wrote it the same way). */
-export function decodeBatch(data: Uint8Array): Batch & { id: string } {
-  return JSON.parse(utf8Decode(data)) as Batch & { id: string };
+export function decodeBatch(data: Uint8Array): Batch & { id: string; members?: WireMember[] } {
+  return JSON.parse(utf8Decode(data)) as Batch & { id: string; members?: WireMember[] };
 }
 
 /** A small seeded PRNG for election timeouts (mulberry32). */

@@ -83,6 +83,8 @@ export interface SiteOptions {
   pendingTxsMax?: number;
   /** Most canonical bytes of one envelope. */
   envelopeBytesMax?: number;
+  /** A site added to a running cluster after genesis (it is not in `genesis.sites`). */
+  joining?: boolean;
   /** Injected clock (ms); defaults to `Date.now`. */
   clock?: () => number;
   version?: string;
@@ -207,8 +209,12 @@ export class Site implements LedgerService {
    */
   static async open(options: SiteOptions): Promise<Site> {
     const me = options.genesis.sites.find((s) => s.name === options.name);
-    if (me === undefined) throw new Error(`Cannot open site ${options.name}: not in genesis`);
-    if (me.publicKey !== base64urlEncode(options.key.publicKey)) {
+    if (me === undefined && !options.joining) {
+      throw new Error(
+        `Cannot open site ${options.name}: not in genesis (set "join": true to join a cluster)`,
+      );
+    }
+    if (me !== undefined && me.publicKey !== base64urlEncode(options.key.publicKey)) {
       throw new Error(`Cannot open site ${options.name}: key does not match genesis`);
     }
     const store = new ChainStore(await openDatabase(options.dbUrl, options.dbAuthToken));
@@ -597,6 +603,12 @@ export class Site implements LedgerService {
    * writes it, its transactions, log nodes, state, checkpoint signature and
    * the applied entry index in one database transaction. Entries at or below
    * the applied index are ignored (a restart replays nothing twice).
+   *
+   * Durability: a lone site fsyncs each block before telling anyone it
+   * committed. In a cluster the Raft log (fsynced before any acknowledgment)
+   * is the source of truth, so blocks are written without their own fsync:
+   * a crash can lose the newest blocks but never the entries they came
+   * from, and they are re-applied from the log on restart.
    */
   async applyEntry(
     entryIndex: number,
@@ -629,7 +641,7 @@ export class Site implements LedgerService {
       stateWrites: out.stateWrites,
       checkpointLine: { site: this.name, line },
       meta: { applied_entry: String(Math.max(entryIndex, this.#appliedIndex)) },
-    });
+    }, this.#sequencer === undefined ? "full" : "normal");
     this.#frontier = frontier;
     this.#head = { header: out.header, hash: out.hash, entryIndex };
     this.#appliedIndex = Math.max(entryIndex, this.#appliedIndex);
@@ -753,15 +765,18 @@ export class Site implements LedgerService {
     }
   }
 
-  #quorum(): number {
-    const voters = this.#sequencer?.consensusStatus().confState.voters.length ?? 1;
-    return Math.floor(voters / 2) + 1;
+  /** The voters whose signatures count towards a checkpoint quorum. */
+  #voters(): string[] {
+    return this.#sequencer?.consensusStatus().confState.voters ?? [this.name];
   }
 
   async #refreshQuorum(height: number): Promise<void> {
     if (height <= this.#quorumHeight) return;
-    const lines = await this.#store.checkpointLines(height);
-    if (lines.length >= this.#quorum()) {
+    const voters = this.#voters();
+    const lines = (await this.#store.checkpointLines(height)).filter((l) =>
+      voters.includes(l.site)
+    );
+    if (lines.length >= Math.floor(voters.length / 2) + 1) {
       this.#quorumHeight = height;
       const row = await this.#store.blockByHeight(height);
       if (row) {

@@ -71,7 +71,8 @@ export class ChainStore {
    * than the stored head (checked by the caller against its head, and by the
    * primary key here).
    */
-  async writeBlock(write: BlockWrite): Promise<void> {
+  async writeBlock(write: BlockWrite, sync: "full" | "normal" = "full"): Promise<void> {
+    await this.database.setSync(sync);
     const db = this.#db;
     // deno-lint-ignore no-explicit-any
     const stmts: any[] = [db.insert(blocks).values(write.block)];

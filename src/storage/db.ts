@@ -16,6 +16,14 @@ export interface Database {
   db: Db;
   client: Client;
   url: string;
+  /**
+   * Sets how the next write transactions reach the disk: `full` fsyncs the
+   * WAL at every commit; `normal` lets SQLite fsync later (a crash may lose
+   * the newest `normal` commits, never earlier ones, and a later `full`
+   * commit makes every earlier one durable, as the WAL is sequential).
+   * No-op for remote databases.
+   */
+  setSync(mode: "full" | "normal"): Promise<void>;
   close(): void;
 }
 
@@ -44,5 +52,11 @@ export async function openDatabase(url: string, authToken?: string): Promise<Dat
   }
   const db = drizzle(client, { schema });
   await migrate(db, { migrationsFolder: decodeURIComponent(MIGRATIONS_DIR.pathname) });
-  return { db, client, url, close: () => client.close() };
+  let sync: "full" | "normal" = "full";
+  const setSync = async (mode: "full" | "normal") => {
+    if (mode === sync || !url.startsWith("file:")) return;
+    await client.execute(`PRAGMA synchronous = ${mode === "full" ? "FULL" : "NORMAL"}`);
+    sync = mode;
+  };
+  return { db, client, url, setSync, close: () => client.close() };
 }

@@ -29,9 +29,11 @@ const insertRowsMax = 400;
 /** The Raft log's repository. */
 export class RaftStore {
   readonly #db: Db;
+  readonly #database: Database;
 
   constructor(database: Database) {
     this.#db = database.db;
+    this.#database = database;
   }
 
   /** Reads everything persisted. */
@@ -85,6 +87,8 @@ export class RaftStore {
       stmts.push(upsertMeta(db, "raft_hard_state", JSON.stringify(ready.hardState)));
     }
     if (stmts.length === 0) return;
+    // The Raft log is what makes an acknowledgment true: always fsynced.
+    await this.#database.setSync("full");
     await db.batch(stmts as [typeof stmts[0], ...typeof stmts]);
   }
 
@@ -95,6 +99,7 @@ export class RaftStore {
    */
   async saveSnapshot(snapshot: Snapshot, compactIndex: number): Promise<void> {
     const db = this.#db;
+    await this.#database.setSync("full");
     await db.batch([
       upsertMeta(db, "raft_snapshot", encodeSnapshot(snapshot)),
       db.delete(raftEntries).where(and(lte(raftEntries.idx, compactIndex))),

@@ -1,0 +1,135 @@
+/**
+ * Cluster administration under `/v1/admin/`, protected by an admin API key
+ * (`Authorization: Bearer <key>`; sites keep only SHA-256 hashes of keys):
+ *
+ * | route | what |
+ * | --- | --- |
+ * | `POST /v1/admin/members` `{name, url, publicKey}` | add a site as a non-voting learner |
+ * | `POST /v1/admin/members/{name}/promote` | make a caught-up learner a voter |
+ * | `DELETE /v1/admin/members/{name}` | remove a site |
+ * | `POST /v1/admin/leader` `{to}` | transfer leadership |
+ *
+ * Membership changes are made by the leader; another site answers 409
+ * `not_leader` with the leader's URL.
+ *
+ * @module
+ */
+import { type Context, Hono } from "hono";
+import { z } from "zod";
+import { sha256Hex } from "../../sdk/hash.ts";
+import { utf8Encode } from "../../sdk/encoding.ts";
+import { problemResponse } from "./problem.ts";
+
+/** What the admin routes need from the consensus host. */
+export interface AdminService {
+  addLearner(member: { name: string; url: string; publicKey: string }): Promise<void>;
+  promote(name: string): Promise<void>;
+  remove(name: string): Promise<void>;
+  transferLeadership(to: string): Promise<void>;
+  leaderUrl(): string | undefined;
+  isLeader(): boolean;
+}
+
+const memberSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/),
+  url: z.url(),
+  publicKey: z.string().regex(/^[A-Za-z0-9_-]{43}$/, "must be a base64url Ed25519 key"),
+});
+
+/** SHA-256 hex of an admin API key, the form kept in site configs. */
+export function hashApiKey(key: string): string {
+  return sha256Hex(utf8Encode(key));
+}
+
+/** Constant-time comparison of two equal-length hex strings. */
+function sameHex(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}
+
+/** Builds the `/v1/admin` sub-app. `keyHashes` are the accepted keys' SHA-256 hex. */
+export function adminRoutes(service: AdminService, keyHashes: readonly string[]) {
+  const app = new Hono();
+  const problem = (
+    c: Context,
+    status: number,
+    type: string,
+    title: string,
+    detail: string,
+    extra = {},
+  ) => problemResponse(c, { status, type, title, detail, extra });
+
+  app.use(async (c, next) => {
+    const auth = c.req.header("authorization") ?? "";
+    const m = /^Bearer (\S{16,256})$/.exec(auth);
+    if (!m) return problem(c, 401, "unauthorized", "Unauthorized", "An admin API key is required");
+    const h = hashApiKey(m[1]);
+    if (!keyHashes.some((k) => sameHex(k, h))) {
+      return problem(
+        c,
+        403,
+        "forbidden",
+        "Forbidden",
+        "This API key may not administer the cluster",
+      );
+    }
+    await next();
+  });
+
+  const run = async (c: Context, action: () => Promise<void>) => {
+    if (!service.isLeader()) {
+      return problem(
+        c,
+        409,
+        "not_leader",
+        "Not the leader",
+        "Membership changes are made by the leader",
+        {
+          leaderUrl: service.leaderUrl() ?? null,
+        },
+      );
+    }
+    try {
+      await action();
+      return c.json({ ok: true });
+    } catch (e) {
+      return problem(c, 409, "conflict", "Cannot change membership now", (e as Error).message);
+    }
+  };
+
+  app.post("/members", async (c) => {
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      return problem(c, 400, "validation", "Invalid request", "Body must be JSON");
+    }
+    const parsed = memberSchema.safeParse(body);
+    if (!parsed.success) {
+      return problem(
+        c,
+        400,
+        "validation",
+        "Invalid request",
+        "Body must be {name, url, publicKey}",
+        {
+          errors: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
+        },
+      );
+    }
+    return await run(c, () => service.addLearner(parsed.data));
+  });
+  app.post("/members/:name/promote", (c) => run(c, () => service.promote(c.req.param("name"))));
+  app.delete("/members/:name", (c) => run(c, () => service.remove(c.req.param("name"))));
+  app.post("/leader", async (c) => {
+    const body = await c.req.json().catch(() => undefined) as { to?: unknown } | undefined;
+    if (typeof body?.to !== "string") {
+      return problem(c, 400, "validation", "Invalid request", "Body must be {to: site name}");
+    }
+    const to = body.to;
+    return await run(c, () => service.transferLeadership(to));
+  });
+  return app;
+}

@@ -1,0 +1,170 @@
+/**
+ * Clusters of real site processes on loopback: failover after SIGKILL of the
+ * leader, and a late site catching up by snapshot.
+ */
+import assert from "node:assert/strict";
+import { generateKeyPair } from "../sdk/keys.ts";
+import type { Envelope } from "../sdk/envelope.ts";
+import { anchorTx } from "./_helpers.ts";
+import {
+  adminCall,
+  blockHashes,
+  getJson,
+  startCluster,
+  statuses,
+  txIdsInLog,
+  waitFor,
+} from "./_cluster.ts";
+
+const device = generateKeyPair("ed25519");
+
+async function submit(url: string, body: unknown, timeoutMs = 5000) {
+  try {
+    const res = await fetch(`${url}/v1/txs?wait=commit&timeoutMs=${timeoutMs}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs + 2000),
+    });
+    return { status: res.status, body: await res.json() };
+  } catch {
+    return { status: 0, body: undefined };
+  }
+}
+
+async function leaderIndex(cluster: Awaited<ReturnType<typeof startCluster>>, minTerm = 0) {
+  return await waitFor("a leader", async () => {
+    const st = await statuses(cluster);
+    const i = st.findIndex((s) => s?.role === "leader" && s.term > minTerm);
+    return i >= 0 ? { index: i, term: st[i]!.term } : undefined;
+  });
+}
+
+Deno.test({
+  name:
+    "cluster: after SIGKILL of the leader a new leader is elected, writes continue, and every acknowledged write is on every site exactly once (3 sites)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const cluster = await startCluster(3);
+    try {
+      const first = await leaderIndex(cluster);
+      const acked = new Set<string>();
+      let killedAt = 0;
+      let ackedAfterKill = 0;
+      let stop = false;
+      const writers = Array.from({ length: 6 }, async (_, w) => {
+        let k = 0;
+        while (!stop) {
+          const site = cluster.sites[(w + k++) % 3];
+          if (!site.alive) continue;
+          const env: Envelope = await anchorTx(device);
+          const r = await submit(site.url, env);
+          if (r.status === 200 && r.body?.status === "committed") {
+            acked.add(r.body.txId);
+            if (killedAt > 0) ackedAfterKill++;
+          } else if (r.status !== 200) {
+            await new Promise((res) => setTimeout(res, 20));
+          }
+        }
+      });
+      await new Promise((r) => setTimeout(r, 1500));
+      killedAt = Date.now();
+      await cluster.kill(first.index);
+      const next = await leaderIndex(cluster, first.term);
+      const electedMs = Date.now() - killedAt;
+      assert.notEqual(next.index, first.index);
+      await waitFor(
+        "writes after the kill",
+        () => Promise.resolve(ackedAfterKill >= 20 ? true : undefined),
+        20_000,
+      );
+      await cluster.start(first.index);
+      await new Promise((r) => setTimeout(r, 800));
+      stop = true;
+      await Promise.all(writers);
+      assert.ok(acked.size > 50, `only ${acked.size} writes were acknowledged`);
+
+      // Converge: every site at the same height.
+      await waitFor("sites to converge", async () => {
+        const st = await statuses(cluster);
+        const heights = st.map((s) => s?.height);
+        return heights.every((h) => h !== undefined && h === heights[0]) ? true : undefined;
+      }, 30_000);
+      const [a, b, c] = await Promise.all(cluster.sites.map((s) => blockHashes(s.url)));
+      assert.deepEqual(b, a, "site-b holds the same blocks as site-a");
+      assert.deepEqual(c, a, "site-c holds the same blocks as site-a");
+      const ids = await txIdsInLog(cluster.sites[0].url);
+      const counts = new Map<string, number>();
+      for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
+      for (const id of acked) {
+        assert.equal(counts.get(id), 1, `acknowledged ${id} appears ${counts.get(id) ?? 0} times`);
+      }
+      assert.equal(new Set(ids).size, ids.length, "no transaction is in the log twice");
+      console.log(
+        `  new leader after ${electedMs} ms; ${acked.size} acknowledged writes, ${ackedAfterKill} after the kill`,
+      );
+    } finally {
+      await cluster.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "cluster: a site added after thousands of transactions catches up by snapshot, then is promoted to voter",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const cluster = await startCluster(3, { snapshotEntriesMin: 10, compactKeepEntries: 2 });
+    try {
+      const lead = await leaderIndex(cluster);
+      const leader = cluster.sites[lead.index];
+      let committed = 0;
+      for (let round = 0; round < 40; round++) {
+        const txs = await Promise.all(Array.from({ length: 50 }, () => anchorTx(device)));
+        const r = await submit(cluster.sites[round % 3].url, { txs }, 10_000);
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        committed += r.body.receipts.filter((x: { status: string }) =>
+          x.status === "committed"
+        ).length;
+      }
+      assert.ok(committed >= 2000, `${committed} committed`);
+      const port = Number(new URL(cluster.sites[2].url).port) + 1;
+      const publicKey = await cluster.addSiteConfig("site-d", port);
+      const d = await cluster.startConfig("site-d", `${cluster.dir}/site-d/site.json`);
+      const started = Date.now();
+      const add = await adminCall(cluster, "/members", {
+        method: "POST",
+        body: { name: "site-d", url: d.url, publicKey },
+      });
+      assert.equal(add.status, 200, await add.text());
+      const leaderStatus = await getJson<{ height: number }>(`${leader.url}/v1/status`);
+      await waitFor("site-d to catch up", async () => {
+        const s = await getJson<{ height: number; role: string }>(`${d.url}/v1/status`);
+        return s && s.height >= leaderStatus!.height ? s : undefined;
+      }, 60_000);
+      const caughtUpMs = Date.now() - started;
+      assert.deepEqual(
+        (await blockHashes(d.url)).slice(0, leaderStatus!.height + 1),
+        (await blockHashes(leader.url)).slice(0, leaderStatus!.height + 1),
+      );
+      // An unauthenticated admin call is refused.
+      const anon = await fetch(`${leader.url}/v1/admin/members/site-d/promote`, { method: "POST" });
+      assert.equal(anon.status, 401);
+      await anon.body?.cancel();
+      const promote = await adminCall(cluster, "/members/site-d/promote", { method: "POST" });
+      assert.equal(promote.status, 200, await promote.text());
+      const st = await getJson<{ voters: string[] }>(`${d.url}/v1/status`);
+      assert.ok(st?.voters.includes("site-d"));
+      // The new voter takes writes like any other site.
+      const r = await submit(d.url, await anchorTx(device));
+      assert.equal(r.body?.status, "committed");
+      console.log(
+        `  site-d caught up ${leaderStatus!.height} blocks (${committed} txs) in ${caughtUpMs} ms`,
+      );
+    } finally {
+      await cluster.stop();
+    }
+  },
+});
