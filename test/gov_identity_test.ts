@@ -11,6 +11,9 @@
  * one admin. Two distinct organisations quarantine a device.
  */
 import assert from "node:assert/strict";
+import { getGov } from "../sdk/api/contract_routes/gov.ts";
+import { getDevice, getDeviceDidDocument } from "../sdk/api/contract_routes/identity.ts";
+import { EdgeLedgerClient } from "../sdk/client/client.ts";
 import { base64urlEncode } from "../sdk/encoding.ts";
 import { createEnvelope, type Envelope, signEnvelope } from "../sdk/envelope.ts";
 import { generateKeyPair, type KeyPair, softwareSigner } from "../sdk/keys.ts";
@@ -695,6 +698,33 @@ Deno.test("identity: the DID document is W3C DID Core with the current key as Mu
       (await getJson(t.app, "/v1/devices/did:edgeledger:other:a:cam-1/did.json")).status,
       404,
     );
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("identity: the SDK client reads a device, its DID document and the governance state through the shared routes", async () => {
+  const t = await open();
+  try {
+    const client = new EdgeLedgerClient({
+      urls: "http://site-a.test",
+      fetch: (input, init) => Promise.resolve(t.app.request(String(input), init)),
+      retry: { attemptsMax: 1 },
+    });
+    const cam = generateKeyPair();
+    const receipt = await client.submit(await register(t.f.authA, cam, "a/cam-1"), {
+      wait: "commit",
+    });
+    assert.equal(receipt.result?.status, "applied");
+    const did = deviceDid(LEDGER, "a/cam-1");
+    const device = await client.request(getDevice, { params: { did: cam.did }, query: {} });
+    assert.equal(device.body.did, did);
+    assert.equal(device.body.status, "active");
+    const doc = await client.request(getDeviceDidDocument, { params: { did }, query: {} });
+    assert.equal(doc.body.id, did);
+    assert.match(doc.headers.get("content-type") ?? "", /^application\/json/);
+    const gov = await client.request(getGov, { query: {} });
+    assert.equal(gov.body.organisations.length, 3);
   } finally {
     await t.cleanup();
   }

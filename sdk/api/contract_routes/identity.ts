@@ -138,8 +138,12 @@ export const getDeviceDidDocument = createRoute({
   request: { params: z.object({ did: DeviceRef }), query: z.object({ consistency }) },
   responses: {
     200: {
-      description: "The DID document.",
-      content: { [DID_JSON_MEDIA_TYPE]: { schema: DidDocument } },
+      description: "The DID document, as `application/did+json` unless the request accepts " +
+        "only `application/json`.",
+      content: {
+        [DID_JSON_MEDIA_TYPE]: { schema: DidDocument },
+        "application/json": { schema: DidDocument },
+      },
     },
     404: problem("`not_found`: no device with that DID or key."),
     410: problem("`device_revoked`: the device is revoked (its DID is deactivated)."),

@@ -95,9 +95,13 @@ export const identityRoutes: ContractRouteRegistrar = (app, service) => {
       );
     }
     c.header("Cache-Control", "no-cache");
-    // c.json keeps a Content-Type given here (DID Core §6.2's media type).
+    c.header("Vary", "Accept");
+    // DID Core §6.2's media type, unless the client asked for plain JSON
+    // only; c.json keeps a Content-Type given here.
+    const accept = c.req.header("accept") ?? "";
+    const plain = accept.includes("application/json") && !accept.includes(DID_JSON_MEDIA_TYPE);
     return c.json(didDocument(id, device) as z.infer<typeof DidDocument>, 200, {
-      "Content-Type": DID_JSON_MEDIA_TYPE,
+      "Content-Type": plain ? "application/json" : DID_JSON_MEDIA_TYPE,
     });
   });
   app.openapi(listDevices, async (c) => {
