@@ -19,6 +19,10 @@
  * 4. The RFC 9162 inclusion proof of that leaf at the receipt's log index
  *    verifies against the checkpoint's root, in a tree of exactly the
  *    checkpoint's size.
+ * 5. The receipt's block is proven: the blocks from it to the checkpoint's
+ *    block hash correctly and chain by `prev` to the block the checkpoint
+ *    names, and the transaction's log index falls in that block's range
+ *    (skipped, and said so in the verdict, beyond `chainBlocksMax` blocks).
  *
  * Anything else is a {@link Verdict} with `ok: false` and a precise
  * {@link VerifyReason}.
