@@ -46,9 +46,11 @@ for (const config of configs) {
   urls.push(url);
 }
 
+const leader = sites > 1 ? await waitForLeader(urls) : "site-a";
 const example = await writeExampleTx(urls[0], `${dataDir}/example-tx.json`);
 console.log(`
-edgeledger is running: ${sites} site(s), data in ${dataDir}/ (Ctrl-C stops; starting again resumes)
+edgeledger is running: ${sites} site(s), leader ${leader}, data in ${dataDir}/
+(Ctrl-C stops them all; starting again resumes the same chain)
 
   status:      curl -s ${urls[0]}/v1/status
   submit:      curl -s -X POST -H 'content-type: application/json' \\
@@ -57,6 +59,7 @@ edgeledger is running: ${sites} site(s), data in ${dataDir}/ (Ctrl-C stops; star
   checkpoint:  curl -s ${urls[0]}/v1/checkpoint
   API docs:    ${urls[0]}/openapi.json
   explorer:    ${urls[0]}/
+  admin key:   ${dataDir}/admin-api-key.txt  (Authorization: Bearer <key> for /v1/admin/)
 `);
 
 let stopping = false;
@@ -77,6 +80,21 @@ const exits = await Promise.race(children.map((c, i) => c.status.then((s) => ({ 
 if (!stopping) {
   console.error(`site ${configs[exits.i]} exited with code ${exits.s.code}; stopping the others`);
   await stopAll();
+}
+
+/** Polls the sites until one reports a leader; returns its name (or "none yet"). */
+async function waitForLeader(siteUrls: string[]): Promise<string> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    for (const u of siteUrls) {
+      try {
+        const s = await (await fetch(`${u}/v1/status`)).json();
+        if (s.leader) return s.leader;
+      } catch { /* not up yet */ }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return "none yet";
 }
 
 /** Forwards a child's stdout and resolves with the URL of its `site <name> <url>` line. */
