@@ -577,3 +577,20 @@ Deno.test("raft: replication: proposals are refused while maxUncommittedEntries 
   assert.equal(n.propose(new Uint8Array([2])), true);
   assert.equal(n.propose(new Uint8Array([3])), false);
 });
+
+Deno.test("raft: ReadIndex: a new leader answers only after committing an entry of its term", () => {
+  const h = new Harness(S3, { checkQuorum: false });
+  h.elect("s1");
+  h.isolate("s1");
+  // s2 wins, but its empty entry does not reach s3 yet.
+  const noAppFromS2 = (m: Message) => !(m.type === "app" && m.from === "s2");
+  for (let k = 0; k < 4 && h.node("s2").status().role !== "leader"; k++) {
+    h.campaign("s2", noAppFromS2);
+  }
+  assert.equal(h.node("s2").status().role, "leader");
+  assert.equal(h.node("s2").readIndex("r"), true);
+  h.tick("s2", 2, noAppFromS2);
+  assert.deepEqual(h.site("s2").readStates, []);
+  h.tickAll(2);
+  assert.deepEqual(h.site("s2").readStates, [{ index: 2, ctx: "r" }]);
+});
