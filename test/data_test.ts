@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import { base64urlEncode, utf8Encode } from "../sdk/encoding.ts";
 import { generateKeyPair } from "../sdk/keys.ts";
 import { anchorBody, buildBatch, readingProof } from "../sdk/kinds/readings.ts";
+import { EdgeLedgerClient } from "../sdk/client/client.ts";
+import { getStream, listStreamAnchors } from "../sdk/api/contract_routes/data.ts";
 import { getJson, postJson } from "./_helpers.ts";
 import { applied, openKindsSite, tx } from "./_kinds_helpers.ts";
 
@@ -133,6 +135,26 @@ Deno.test("data: gaps report the missing seq ranges and silent stretches of a mo
     assert.equal(a.body.next, "1");
     const b = await getJson(t.app, `/v1/streams/${enc}/gaps?limit=2&after=1`);
     assert.deepEqual(b.body.gaps, [{ from: 2, to: 3, missing: 2 }]);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("data: the SDK client reaches a stream whose name contains '/' through the shared route", async () => {
+  const t = await openKindsSite();
+  try {
+    await anchorMinute(t.app, 0);
+    const client = new EdgeLedgerClient({
+      urls: ["http://site-a.test"],
+      fetch: (input, init) => Promise.resolve(t.app.request(input as string, init)),
+    });
+    const { body } = await client.request(getStream, { params: { stream: STREAM } });
+    assert.equal(body.owner, vehicle.did);
+    const page = await client.request(listStreamAnchors, {
+      params: { stream: STREAM },
+      query: { limit: 10 },
+    });
+    assert.equal(page.body.anchors.length, 1);
   } finally {
     await t.cleanup();
   }
