@@ -5,21 +5,21 @@
  * @module
  */
 import { dataAnchorBody } from "./data.ts";
-import { ROAMING_BODIES } from "./roaming.ts";
 import { GOV_BODIES } from "./gov.ts";
 import { IDENTITY_BODIES } from "./identity.ts";
-import { ACCESS_BODIES } from "./access.ts";
-import { CUSTODY_BODIES } from "./custody.ts";
 import { ASSET_BODIES } from "./asset.ts";
+import { CUSTODY_BODIES } from "./custody.ts";
+import { ACCESS_BODIES } from "./access.ts";
+import { ROAMING_BODIES } from "./roaming.ts";
 
 export * from "./data.ts";
-export * from "./roaming.ts";
-export * from "./readings.ts";
 export * from "./gov.ts";
 export * from "./identity.ts";
-export * from "./access.ts";
-export * from "./custody.ts";
 export * from "./asset.ts";
+export * from "./custody.ts";
+export * from "./access.ts";
+export * from "./roaming.ts";
+export * from "./readings.ts";
 
 /** Every known kind's body schema. */
 export const KIND_BODIES = {

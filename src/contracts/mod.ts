@@ -5,21 +5,21 @@
  */
 import type { Contract } from "./contract.ts";
 import { dataAnchor } from "./data_anchor.ts";
-import { roamingContracts } from "./roaming.ts";
 import { GOV_CONTRACTS } from "./gov.ts";
 import { IDENTITY_CONTRACTS } from "./identity.ts";
-import { accessContracts } from "./access.ts";
-import { custodyContracts } from "./custody.ts";
 import { assetContracts } from "./asset.ts";
+import { custodyContracts } from "./custody.ts";
+import { accessContracts } from "./access.ts";
+import { roamingContracts } from "./roaming.ts";
 
 export * from "./contract.ts";
 export * from "./data_anchor.ts";
-export * from "./roaming.ts";
 export * from "./gov.ts";
 export * from "./identity.ts";
-export * from "./access.ts";
-export * from "./custody.ts";
 export * from "./asset.ts";
+export * from "./custody.ts";
+export * from "./access.ts";
+export * from "./roaming.ts";
 
 /** Kind → contract. Immutable once built, so every site judges alike. */
 export class ContractRegistry {

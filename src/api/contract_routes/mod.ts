@@ -9,13 +9,13 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Env } from "../app.ts";
 import type { LedgerService } from "../service.ts";
-import { roamingRoutes } from "./roaming.ts";
-import { dataRoutes } from "./data.ts";
 import { govRoutes } from "./gov.ts";
 import { identityRoutes } from "./identity.ts";
-import { accessRoutes } from "./access.ts";
-import { custodyRoutes } from "./custody.ts";
 import { assetRoutes } from "./asset.ts";
+import { custodyRoutes } from "./custody.ts";
+import { accessRoutes } from "./access.ts";
+import { dataRoutes } from "./data.ts";
+import { roamingRoutes } from "./roaming.ts";
 
 /** Adds a contract group's routes to the app; reads go through `service.stateGet`/`stateRange`. */
 export type ContractRouteRegistrar = (app: OpenAPIHono<Env>, service: LedgerService) => void;
