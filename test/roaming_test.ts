@@ -320,3 +320,25 @@ Deno.test("roaming: distances are integer arithmetic, so every site flags alike"
   const base = usage("x", "orga", sub1, PARIS, FROM);
   assert.deepEqual(fraudFlags(base, undefined, ROAMING_LIMITS_DEFAULT), []);
 });
+
+Deno.test("roaming: a carrier acts through the site key governance registered for its organisation", async () => {
+  const t = await openKindsSite();
+  try {
+    // The test genesis registers site-a's key for organisation org-a.
+    const siteKey = t.options.key;
+    const body = {
+      ...openBody("p1"),
+      carriers: [
+        { org: "org-a", tariff: { voiceMinute: "10", dataMb: "2", sms: "1" } },
+        { org: "orgb", keys: [siteB.did], tariff: { voiceMinute: "12", dataMb: "3", sms: "2" } },
+      ],
+    };
+    await rejected(t.app, await tx("roaming.open", body, [siteA, siteB]), "roaming_not_carrier");
+    await applied(t.app, await tx("roaming.open", body, [siteKey, siteB]));
+    const usageA = { ...usage("a-1", "orga", sub1, PARIS, FROM, { sms: 1 }), visited: "org-a" };
+    await rejected(t.app, await tx("roaming.record", usageA, [siteA]), "roaming_not_carrier");
+    await applied(t.app, await tx("roaming.record", usageA, [siteKey]));
+  } finally {
+    await t.cleanup();
+  }
+});
