@@ -957,6 +957,8 @@ export class EdgeLedgerClient {
     }
     const headers: Record<string, string> = {
       ...this.#headers,
+      // Generic on purpose: a route that offers a specific type (e.g.
+      // application/did+json) then answers plain JSON, which every client reads.
       accept: accept ?? "application/json, application/problem+json, text/plain",
     };
     for (const [k, v] of Object.entries(input.headers ?? {})) {
@@ -996,7 +998,19 @@ export class EdgeLedgerClient {
       await response.body?.cancel();
       throw this.#schemaError(raw, `status ${response.status} is not one the route declares`);
     }
-    const jsonSchema = declared.content["application/json"]?.schema;
+    // The schema of the media type the site answered with; a JSON answer
+    // (`application/json` or `*+json`) may use any JSON type the route declares.
+    const mediaType = (response.headers.get("content-type") ?? "").split(";")[0].trim()
+      .toLowerCase();
+    const declaredTypes = Object.keys(declared.content);
+    const chosen = declared.content[mediaType] !== undefined
+      ? mediaType
+      : isJsonMediaType(mediaType) || mediaType === ""
+      ? declaredTypes.find(isJsonMediaType)
+      : declaredTypes.find((t) => t === "text/plain");
+    const jsonSchema = chosen !== undefined && isJsonMediaType(chosen)
+      ? declared.content[chosen]?.schema
+      : undefined;
     if (jsonSchema !== undefined) {
       let value: unknown;
       try {
@@ -1013,7 +1027,7 @@ export class EdgeLedgerClient {
         );
       }
       raw.body = parsed.data;
-    } else if (declared.content["text/plain"] !== undefined) {
+    } else if (chosen === "text/plain") {
       raw.body = await response.text();
     } else {
       await response.body?.cancel();
@@ -1121,6 +1135,10 @@ function isRetryableError(error: EdgeLedgerError): boolean {
 
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+function isJsonMediaType(type: string): boolean {
+  return type === "application/json" || type.endsWith("+json");
 }
 
 function fillPath(path: string, params: Record<string, unknown>): string {

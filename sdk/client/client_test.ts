@@ -413,3 +413,18 @@ Deno.test("client: subscribe() refuses a negative fromHeight", async () => {
   const client = new EdgeLedgerClient({ urls: "http://a", fetch: scripted(() => json({})).fetch });
   await assert.rejects(() => client.subscribe({ fromHeight: -1 }).next(), RangeError);
 });
+
+Deno.test("client: a +json or text answer is read with the schema the route declares for it", async () => {
+  const s = scripted(() =>
+    new Response(JSON.stringify({ status: "ok", version: "9" }), {
+      headers: { "content-type": "application/vnd.edgeledger+json; charset=utf-8" },
+    })
+  );
+  const client = new EdgeLedgerClient({ urls: "http://a", fetch: s.fetch });
+  assert.deepEqual(await client.health(), { status: "ok", version: "9" });
+  const text = scripted(() =>
+    new Response("note\n", { headers: { "content-type": "text/plain" } })
+  );
+  const c2 = new EdgeLedgerClient({ urls: "http://a", fetch: text.fetch });
+  assert.equal(await c2.checkpoint(), "note\n");
+});
