@@ -179,6 +179,67 @@ Deno.test({
   },
 });
 
+for (const crash of [false, true]) {
+  Deno.test({
+    name: `queue: a stream of sends survives the site ${
+      crash ? "crashing (SIGKILL)" : "stopping"
+    } at an arbitrary moment and restarting, none lost or duplicated`,
+    ...RESOURCES,
+    fn: async () => {
+      const { site, dataDir, cleanup } = await startLocalSite();
+      try {
+        const client = new EdgeLedgerClient({
+          urls: site.url,
+          timeoutMs: 2000,
+          retry: { attemptsMax: 2, delayMsBase: 10, delayMsMax: 20 },
+        });
+        const status = await client.status();
+        const anchor = anchorFactory(status.ledger, crash ? "crash" : "stop");
+        const queue = new OfflineQueue({
+          submitter: client,
+          store: new FileQueueStore(`${dataDir}/outbox.json`),
+          commitWaitMs: 3000,
+        });
+        // The outage starts and ends on timers, independent of the sends: a
+        // request may be in flight, admitted but uncommitted, or committed
+        // with its answer lost.
+        const outage = (async () => {
+          await new Promise((r) => setTimeout(r, 250));
+          await (crash ? site.kill() : site.stop());
+          await new Promise((r) => setTimeout(r, 1500));
+          await site.start();
+        })();
+        const sent: string[] = [];
+        let queued = 0;
+        for (let i = 0; i < 40; i++) {
+          const envelope = await anchor();
+          sent.push(transactionId(envelope));
+          const result = await queue.send(envelope);
+          if (result.status === "queued") queued++;
+          await new Promise((r) => setTimeout(r, 25));
+        }
+        await outage;
+        assert.ok(queued > 0, "some sends were queued during the outage");
+        const report = await queue.drain();
+        assert.equal(report.remaining, 0, report.error?.message);
+        assert.equal(report.expired.length + report.rejected.length, 0);
+        const chain = await chainTxs(client);
+        for (const id of sent) assert.equal(chain.get(id), 1, `${id} is in the chain exactly once`);
+        for (const id of sent) {
+          const { receipt } = await client.getTx(id);
+          assert.equal(
+            receipt.result?.status,
+            "applied",
+            `${id}: ${JSON.stringify(receipt.result)}`,
+          );
+        }
+      } finally {
+        await cleanup();
+      }
+    },
+  });
+}
+
 Deno.test({
   name: "client: a dead site URL first in the list fails over to the live one",
   ...RESOURCES,

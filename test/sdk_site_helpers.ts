@@ -17,6 +17,8 @@ export interface SiteProcess {
   start(): Promise<void>;
   /** SIGTERM, then waits for the exit. */
   stop(): Promise<void>;
+  /** SIGKILL (a crash), then waits for the exit. */
+  kill(): Promise<void>;
   running(): boolean;
 }
 
@@ -97,6 +99,14 @@ export function siteProcess(configPath: string): SiteProcess {
         }
       }
       throw new Error(`Site ${configPath} did not listen within 60 s`);
+    },
+    async kill() {
+      if (!child) return;
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+      await status;
+      child = undefined;
     },
     async stop() {
       if (!child) return;
