@@ -460,25 +460,40 @@ export class EdgeLedgerClient {
     const timeoutMs = options.timeoutMs ?? 30_000;
     const pollMsMax = options.pollMsMax ?? 1000;
     const deadline = Date.now() + timeoutMs;
+    // One signal bounds the whole wait, retries and pauses included.
+    const bound = linkedAbort(options.signal, timeoutMs);
     let lastStatus: "unknown" | "pending" = "unknown";
     let lastError: EdgeLedgerError | undefined;
-    for (let poll = 0;; poll++) {
-      const remainingMs = deadline - Date.now();
-      if (remainingMs <= 0) break;
-      try {
-        const view = await this.getTx(txId, {
-          signal: options.signal,
-          timeoutMs: Math.min(this.#timeoutMs, remainingMs),
-        });
-        if (view.receipt.status === "committed") return view.receipt;
-        lastStatus = "pending";
-      } catch (e) {
-        if (e instanceof RejectedError && e.slug === "not_found") lastError = e;
-        else if (e instanceof NetworkError || e instanceof ServerError) lastError = e;
-        else throw e;
+    try {
+      for (let poll = 0;; poll++) {
+        const remainingMs = deadline - Date.now();
+        if (remainingMs <= 0) break;
+        try {
+          const view = await this.getTx(txId, {
+            signal: bound.signal,
+            timeoutMs: Math.min(this.#timeoutMs, remainingMs),
+          });
+          if (view.receipt.status === "committed") return view.receipt;
+          lastStatus = "pending";
+        } catch (e) {
+          if (bound.timedOut()) break;
+          if (options.signal?.aborted) throw abortReason(options.signal);
+          if (e instanceof RejectedError && e.slug === "not_found") lastError = e;
+          else if (e instanceof NetworkError || e instanceof ServerError) lastError = e;
+          else throw e;
+        }
+        const pauseMs = Math.min(pollMsMax, 50 * 2 ** Math.min(poll, 10), deadline - Date.now());
+        if (pauseMs > 0) {
+          try {
+            await sleep(pauseMs, bound.signal);
+          } catch (e) {
+            if (bound.timedOut()) break;
+            throw e;
+          }
+        }
       }
-      const pauseMs = Math.min(pollMsMax, 50 * 2 ** Math.min(poll, 10), deadline - Date.now());
-      if (pauseMs > 0) await sleep(pauseMs, options.signal);
+    } finally {
+      bound.dispose();
     }
     throw new CommitTimeoutError(
       `Cannot confirm transaction ${txId}: not committed within ${timeoutMs} ms (${lastStatus})`,

@@ -428,3 +428,35 @@ Deno.test("client: a +json or text answer is read with the schema the route decl
   const c2 = new EdgeLedgerClient({ urls: "http://a", fetch: text.fetch });
   assert.equal(await c2.checkpoint(), "note\n");
 });
+
+Deno.test("client: waitForCommit() gives up at its timeout even while the site is unreachable", async () => {
+  const s = scripted(() => {
+    throw new TypeError("connection refused");
+  });
+  const client = new EdgeLedgerClient({
+    urls: "http://a",
+    fetch: s.fetch,
+    retry: { attemptsMax: 50, delayMsBase: 200, delayMsMax: 200 },
+  });
+  const started = Date.now();
+  const e = await client.waitForCommit(TX_ID, { timeoutMs: 300 }).catch((e) => e);
+  assert.equal(e.name, "CommitTimeoutError");
+  assert.equal(e.lastStatus, "unknown");
+  assert.ok(Date.now() - started < 1500, `took ${Date.now() - started} ms`);
+});
+
+Deno.test("client: waitForCommit() returns the committed receipt once the site reports it", async () => {
+  const committed = {
+    txId: TX_ID,
+    status: "committed",
+    height: 1,
+    logIndex: 0,
+    result: { status: "applied" },
+  };
+  const s = scripted((_r, _u, n) =>
+    n < 3 ? problem("not_found", 404) : json({ tx: {}, receipt: n < 4 ? receipt : committed })
+  );
+  const client = new EdgeLedgerClient({ urls: "http://a", fetch: s.fetch });
+  assert.deepEqual(await client.waitForCommit(TX_ID, { timeoutMs: 5000 }), committed);
+  assert.equal(s.requests.length, 4);
+});
