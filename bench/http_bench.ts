@@ -18,7 +18,7 @@
  * flags for the site, e.g. `--v8-flags=--prof`), `BENCH_KEEP=1` (keep the
  * ledgers under `.bench/`), `BENCH_PROFILE` (`<alg>/<shape>,…` to
  * CPU-profile, default `ed25519/single-c64,ed25519/batch100-c16`; `none`
- * for none), `BENCH_PROFILE_SECONDS` (5), `BENCH_QUIET_WAIT_SECONDS` (90).
+ * for none), `BENCH_PROFILE_SECONDS` (5), `BENCH_QUIET_WAIT_SECONDS` (45).
  *
  * @module
  */
@@ -377,6 +377,10 @@ async function runShape(
         out.errorCauses[k] = (out.errorCauses[k] ?? 0) + v;
       }
       for (const e of r.errorExamples) if (out.errorExamples.length < 5) out.errorExamples.push(e);
+      if (r.pending > 0) {
+        const k = "still pending when the commit wait ended (202, not counted as committed)";
+        out.errorCauses[k] = (out.errorCauses[k] ?? 0) + r.pending;
+      }
     };
 
     // Warm-up: JIT, connection pool, database pages; also sizes the first timed run.
@@ -392,7 +396,9 @@ async function runShape(
       });
       account(w);
       out.warmupTxPerSec = w.committed / w.wallSeconds;
-      if (w.committed > 0) estRate = out.warmupTxPerSec;
+      // The warm-up runs cold (JIT, empty caches) and often underestimates;
+      // a floor keeps the first timed run from running out of transactions.
+      if (w.committed > 0) estRate = Math.max(out.warmupTxPerSec, estRateFloor);
       // Requests still in flight at the deadline have been answered; let the site drain its queue.
       await waitForIdle(site.url, status0.height);
     }
@@ -460,7 +466,7 @@ async function runShape(
         `  ${algorithm} ${shape.id} run ${run + 1}/${options.runs}: ${fmt(txPerSec)} tx/s, ` +
           `p50 ${fmt(runResult.p50Ms, 1)} ms, p99 ${
             fmt(runResult.p99Ms, 1)
-          } ms, errors ${errors}, ` +
+          } ms, errors ${errors}, pending ${r.pending}, ` +
           `site ${fmt(siteCpu.cores, 2)} cores (busiest thread ${siteCpu.busiestThread.comm} ${
             fmt(siteCpu.busiestThread.cores, 2)
           }), ` +
@@ -516,13 +522,16 @@ async function runShape(
   return out;
 }
 
+/** Lowest committed tx/s assumed when sizing a run's pre-signed transactions. */
+const estRateFloor = 500;
+
 /** Seconds left for {@link waitForQuietMachine} over the whole bench. */
-let quietWaitBudgetSeconds = Number(Deno.env.get("BENCH_QUIET_WAIT_SECONDS") ?? 90);
+let quietWaitBudgetSeconds = Number(Deno.env.get("BENCH_QUIET_WAIT_SECONDS") ?? 45);
 
 /**
  * Waits, in 1 s probes, until processes other than `ours` use under
  * `coresMax` cores, for at most `msMax` and within the bench-wide budget
- * (`BENCH_QUIET_WAIT_SECONDS`, default 90): colleagues' test runs on a
+ * (`BENCH_QUIET_WAIT_SECONDS`, default 45): colleagues' test runs on a
  * shared 2-core machine would otherwise be measured as the site's
  * slowness. Returns the other processes' cores at the last probe.
  */
@@ -651,7 +660,9 @@ run out); the tables quote the **median** of the runs for each metric.
 - **committed tx/s**: receipts with \`status: "committed"\` / wall time of the run.
 - **p50 / p99**: request start → committed receipt (for a batch, the whole request).
 - **errors**: refused receipts, non-2xx answers, network failures, and
-  transactions committed with \`result.status: "rejected"\`.
+  transactions committed with \`result.status: "rejected"\`; receipts still
+  \`pending\` when the server's 10 s commit wait ended are listed under
+  *Errors and failures* and not counted as committed.
 - **site cores** / **load cores**: CPU-seconds (utime+stime from
   \`/proc/<pid>/stat\`) ÷ wall-seconds during the run, for the site and for the
   load generator. **Both share the same ${navigator.hardwareConcurrency} cores.**
