@@ -457,6 +457,22 @@ Deno.test({
       });
 
       await t.step(
+        "a block beyond chainBlocksMax is reported as unproven, not as proven",
+        async () => {
+          const light = new LightClient({
+            source: viaProxy,
+            trustedKeys,
+            quorum: 2,
+            chainBlocksMax: 1,
+          });
+          const verdict = await light.verify(txA);
+          assert.equal(verdict.ok, true, verdict.message);
+          assert.equal(verdict.blockVerified, false);
+          assert.match(verdict.message, /block height is as the site reported it \(not proven/);
+        },
+      );
+
+      await t.step(
         "a bundle kept from an older checkpoint still verifies once trust moved on",
         async () => {
           const store = new MemoryTrustStore(trusted3);
