@@ -3,10 +3,10 @@
  * without a fee policy, and each refusal with its stable code.
  */
 import assert from "node:assert/strict";
-import { softwareSigner } from "../sdk/keys.ts";
-import { generateKeyPair } from "../sdk/keys.ts";
+import { generateKeyPair, softwareSigner } from "../sdk/keys.ts";
 import { payTransfer } from "../sdk/kinds/asset.ts";
-import { getJson } from "./_helpers.ts";
+import { registerDevice, revokeDevice } from "../sdk/kinds/identity.ts";
+import { getJson, openTestSite, postJson, testGenesis } from "./_helpers.ts";
 import { applied, openKindsSite, refused, rejected, tx } from "./_kinds_helpers.ts";
 
 const issuer = generateKeyPair("ed25519");
@@ -179,4 +179,58 @@ Deno.test("asset: a transfer not signed by its sender is refused at admission", 
     }
     assert.equal((await getJson(t.app, "/v1/assets/nope")).status, 404);
   });
+});
+
+Deno.test("asset: a transfer admitted before its sender's key was revoked is rejected revoked_signer at apply", async () => {
+  const key = generateKeyPair("ed25519");
+  const authority = generateKeyPair("ed25519");
+  const base = testGenesis(key, "demo", ["data.anchor"]);
+  const genesis = {
+    ...base,
+    // asset.* is not open here: the issuer is an admin, the car a registered device.
+    organisations: [{ id: "org-a", name: "Org A", admins: [issuer.did] }],
+    authorities: [{ did: authority.did, org: "org-a", name: "Cars", namespaces: ["a/"] }],
+  };
+  const t = await openTestSite({ key, genesis });
+  try {
+    await applied(
+      t.app,
+      await registerDevice({
+        ledger: "demo",
+        name: "a/car-1",
+        attributes: { model: "EV-1", imeiHash: "ab".repeat(32) },
+        authority: softwareSigner(authority),
+        device: softwareSigner(car),
+      }),
+    );
+    await applied(
+      t.app,
+      await tx("asset.create", { asset: "kwh", name: "kWh", decimals: 0 }, [issuer]),
+    );
+    await applied(
+      t.app,
+      await tx("asset.mint", { asset: "kwh", to: car.did, amount: "10" }, [issuer]),
+    );
+    // Both are admitted (the car is active), then ordered: the revocation applies first.
+    const revoke = await revokeDevice({
+      ledger: "demo",
+      device: "a/car-1",
+      key: car.did,
+      by: softwareSigner(authority),
+    });
+    const pay = await payTransfer({
+      ledger: "demo",
+      asset: "kwh",
+      to: charger.did,
+      amount: "5",
+      signer: softwareSigner(car),
+    });
+    const r = await postJson(t.app, "/v1/txs?wait=commit", { txs: [revoke, pay] });
+    assert.equal(r.body.receipts[0].result.status, "applied");
+    assert.equal(r.body.receipts[1].result.status, "rejected");
+    assert.equal(r.body.receipts[1].result.code, "revoked_signer");
+    assert.equal(await balance(t.app, car.did), "10");
+  } finally {
+    await t.cleanup();
+  }
 });

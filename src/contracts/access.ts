@@ -18,6 +18,7 @@ import {
   type AccessRevokeBody,
   accessRevokeBody,
 } from "../../sdk/kinds/access.ts";
+import { gated } from "./_gate.ts";
 import { compositeKey } from "./_keys.ts";
 import { type Contract, Rejection } from "./contract.ts";
 import { STREAM_NS, type StreamState } from "./data_anchor.ts";
@@ -63,7 +64,7 @@ export function grantActiveAt(g: GrantRecord, at: number): boolean {
 }
 
 /** `access.grant`: signed by the stream's owner. */
-export const accessGrant: Contract<AccessGrantBody> = {
+export const accessGrant: Contract<AccessGrantBody> = gated({
   kind: "access.grant",
   body: accessGrantBody,
   authorize() {},
@@ -111,10 +112,10 @@ export const accessGrant: Contract<AccessGrantBody> = {
     state.put(READER_GRANT_NS, readerGrantKey(reader, stream, tx.txId), record);
     return { grant: tx.txId, stream, reader, from: record.from, until };
   },
-};
+});
 
 /** `access.revoke`: by the stream's owner, or the reader renouncing the grant. */
-export const accessRevoke: Contract<AccessRevokeBody> = {
+export const accessRevoke: Contract<AccessRevokeBody> = gated({
   kind: "access.revoke",
   body: accessRevokeBody,
   authorize() {},
@@ -158,7 +159,7 @@ export const accessRevoke: Contract<AccessRevokeBody> = {
     state.put(READER_GRANT_NS, readerGrantKey(reader, stream, grant), record);
     return { grant, revokedAt: tx.time };
   },
-};
+});
 
 /** Every `access.*` contract. */
 export const accessContracts = [accessGrant, accessRevoke] as const;

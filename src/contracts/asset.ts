@@ -18,6 +18,7 @@ import {
   type AssetTransferBody,
   assetTransferBody,
 } from "../../sdk/kinds/asset.ts";
+import { gated } from "./_gate.ts";
 import { compositeKey } from "./_keys.ts";
 import { AdmissionRefusal, type Contract, Rejection, type StateAccess } from "./contract.ts";
 
@@ -69,7 +70,7 @@ function loadAsset(state: StateAccess, asset: string): AssetState {
 }
 
 /** `asset.create`: the first signer becomes the issuer. */
-export const assetCreate: Contract<AssetCreateBody> = {
+export const assetCreate: Contract<AssetCreateBody> = gated({
   kind: "asset.create",
   body: assetCreateBody,
   authorize() {},
@@ -95,10 +96,10 @@ export const assetCreate: Contract<AssetCreateBody> = {
     state.put(ASSET_NS, b.asset, def);
     return { asset: b.asset, issuer: def.issuer };
   },
-};
+});
 
 /** `asset.mint`: only the issuer may mint, within `maxSupply`. */
-export const assetMint: Contract<AssetMintBody> = {
+export const assetMint: Contract<AssetMintBody> = gated({
   kind: "asset.mint",
   body: assetMintBody,
   authorize() {},
@@ -130,10 +131,10 @@ export const assetMint: Contract<AssetMintBody> = {
     writeBalance(state, asset, to, balance);
     return { asset, to, supply: `${supply}`, balance: `${balance}` };
   },
-};
+});
 
 /** `asset.transfer`: the sender signs; the asset's fee, if any, is paid by the sender. */
-export const assetTransfer: Contract<AssetTransferBody> = {
+export const assetTransfer: Contract<AssetTransferBody> = gated({
   kind: "asset.transfer",
   body: assetTransferBody,
   authorize(tx) {
@@ -197,7 +198,7 @@ export const assetTransfer: Contract<AssetTransferBody> = {
       balance: `${readBalance(state, asset, from)}`,
     };
   },
-};
+});
 
 function sameFee(policy: AssetFee | undefined, given: AssetFee | undefined): boolean {
   if (policy === undefined || given === undefined) return policy === given;

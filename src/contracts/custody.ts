@@ -18,6 +18,7 @@ import {
   type CustodyHandoffBody,
   custodyHandoffBody,
 } from "../../sdk/kinds/custody.ts";
+import { gated } from "./_gate.ts";
 import { compositeKey, hex16 } from "./_keys.ts";
 import {
   AdmissionRefusal,
@@ -106,7 +107,7 @@ function itemAt(state: StateAccess, item: string, step: number): ItemState {
 }
 
 /** `custody.create`: the first signer produces and holds the item. */
-export const custodyCreate: Contract<CustodyCreateBody> = {
+export const custodyCreate: Contract<CustodyCreateBody> = gated({
   kind: "custody.create",
   body: custodyCreateBody,
   authorize() {},
@@ -144,10 +145,10 @@ export const custodyCreate: Contract<CustodyCreateBody> = {
     state.put(STEP_NS, stepKey(item, 0), record);
     return { item, step: 0, holder: producer };
   },
-};
+});
 
 /** `custody.handoff`: signed by the holder (`from`) and the receiver (`to`). */
-export const custodyHandoff: Contract<CustodyHandoffBody> = {
+export const custodyHandoff: Contract<CustodyHandoffBody> = gated({
   kind: "custody.handoff",
   body: custodyHandoffBody,
   authorize(tx) {
@@ -201,10 +202,10 @@ export const custodyHandoff: Contract<CustodyHandoffBody> = {
     state.put(STEP_NS, stepKey(item, step), record);
     return { item, step, holder: to };
   },
-};
+});
 
 /** `custody.attach`: the holder attaches sensor anchors to the current leg. */
-export const custodyAttach: Contract<CustodyAttachBody> = {
+export const custodyAttach: Contract<CustodyAttachBody> = gated({
   kind: "custody.attach",
   body: custodyAttachBody,
   authorize() {},
@@ -245,7 +246,7 @@ export const custodyAttach: Contract<CustodyAttachBody> = {
     state.put(STEP_NS, stepKey(item, step), record);
     return { item, step, holder: current.holder };
   },
-};
+});
 
 /** Every `custody.*` contract. */
 export const custodyContracts = [custodyCreate, custodyHandoff, custodyAttach] as const;

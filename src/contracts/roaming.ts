@@ -36,6 +36,7 @@ import {
   roamingSignBody,
   roamingStatementHash,
 } from "../../sdk/kinds/roaming.ts";
+import { gated } from "./_gate.ts";
 import { compositeKey } from "./_keys.ts";
 import { type Contract, Rejection, type StateAccess, type StateKey } from "./contract.ts";
 
@@ -407,7 +408,7 @@ export function computeStatement(p: PeriodState): Statement {
 // ---- contracts -----------------------------------------------------------
 
 /** `roaming.open`: both carriers sign the period's agreement. */
-export const roamingOpen: Contract<RoamingOpenBody> = {
+export const roamingOpen: Contract<RoamingOpenBody> = gated({
   kind: "roaming.open",
   body: roamingOpenBody,
   authorize() {},
@@ -448,10 +449,10 @@ export const roamingOpen: Contract<RoamingOpenBody> = {
     state.put(PERIOD_NS, b.period, p);
     return { period: b.period };
   },
-};
+});
 
 /** `roaming.record`: the visited carrier reports usage; flags are computed here. */
-export const roamingRecord: Contract<RoamingRecordBody> = {
+export const roamingRecord: Contract<RoamingRecordBody> = gated({
   kind: "roaming.record",
   body: roamingRecordBody,
   authorize() {},
@@ -539,10 +540,10 @@ export const roamingRecord: Contract<RoamingRecordBody> = {
     });
     return { period: r.period, record: r.record, flags };
   },
-};
+});
 
 /** `roaming.dispute`: the home carrier contests a record before close. */
-export const roamingDispute: Contract<RoamingDisputeBody> = {
+export const roamingDispute: Contract<RoamingDisputeBody> = gated({
   kind: "roaming.dispute",
   body: roamingDisputeBody,
   authorize() {},
@@ -601,10 +602,10 @@ export const roamingDispute: Contract<RoamingDisputeBody> = {
     });
     return { period, record, reason };
   },
-};
+});
 
 /** `roaming.close`: after the period ends, computes the statement. */
-export const roamingClose: Contract<RoamingCloseBody> = {
+export const roamingClose: Contract<RoamingCloseBody> = gated({
   kind: "roaming.close",
   body: roamingCloseBody,
   authorize() {},
@@ -638,10 +639,10 @@ export const roamingClose: Contract<RoamingCloseBody> = {
     });
     return { period: p.period, statement: hash, net: statement.net };
   },
-};
+});
 
 /** `roaming.sign`: a carrier signs the statement; final once both did. */
-export const roamingSign: Contract<RoamingSignBody> = {
+export const roamingSign: Contract<RoamingSignBody> = gated({
   kind: "roaming.sign",
   body: roamingSignBody,
   authorize() {},
@@ -691,7 +692,7 @@ export const roamingSign: Contract<RoamingSignBody> = {
     });
     return { period: p.period, signed: fresh.map((a) => a.org), final };
   },
-};
+});
 
 /** Every `roaming.*` contract. */
 export const roamingContracts = [
