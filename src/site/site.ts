@@ -1114,11 +1114,22 @@ export class Site implements LedgerService {
     return out;
   }
 
+  /** The open kinds read at the head block whose hash is `hash` (policy changes only with blocks). */
+  #openKindsAt: { hash: string; kinds: readonly string[] } | undefined;
+
   /** The policy's open kinds; genesis's for a ledger created before governance state. */
   async #openKinds(): Promise<readonly string[]> {
+    const hash = this.#head.hash;
+    if (this.#openKindsAt?.hash === hash) return this.#openKindsAt.kinds;
     const values = await this.#store.stateValues([{ ns: POLICY_NS, key: POLICY_KEY }]);
     const v = values.get(`${POLICY_NS}\u0000${POLICY_KEY}`);
-    return v === undefined ? this.#genesis.policies.openKinds : (JSON.parse(v) as Policy).openKinds;
+    const kinds = v === undefined
+      ? this.#genesis.policies.openKinds
+      : (JSON.parse(v) as Policy).openKinds;
+    // The state read is at least as new as block `hash`; cache it only while
+    // that block is still the head, so a newer policy is never shadowed.
+    if (this.#head.hash === hash) this.#openKindsAt = { hash, kinds };
+    return kinds;
   }
 
   #checkpointText(header: BlockHeader, hash: string): string {
