@@ -16,7 +16,7 @@ import { getDevice, getDeviceDidDocument } from "../sdk/api/contract_routes/iden
 import { EdgeLedgerClient } from "../sdk/client/client.ts";
 import { base64urlEncode } from "../sdk/encoding.ts";
 import { createEnvelope, type Envelope, signEnvelope } from "../sdk/envelope.ts";
-import { generateKeyPair, type KeyPair, softwareSigner } from "../sdk/keys.ts";
+import { generateKeyPair, importKey, type KeyPair, softwareSigner } from "../sdk/keys.ts";
 import { govProposal } from "../sdk/kinds/gov.ts";
 import {
   deviceDid,
@@ -26,7 +26,13 @@ import {
   rotateDeviceKey,
   unquarantineDevice,
 } from "../sdk/kinds/identity.ts";
-import type { GenesisConfig } from "../src/chain/genesis.ts";
+import {
+  type GenesisConfig,
+  genesisConfigHash,
+  genesisSchema,
+  genesisState,
+} from "../src/chain/genesis.ts";
+import { initLocalLedger } from "../src/site/config.ts";
 import { anchorTx, getJson, openTestSite, postJson } from "./_helpers.ts";
 
 const LEDGER = "demo";
@@ -727,5 +733,68 @@ Deno.test("identity: the SDK client reads a device, its DID document and the gov
     assert.equal(gov.body.organisations.length, 3);
   } finally {
     await t.cleanup();
+  }
+});
+
+Deno.test("gov: a genesis without the governance fields parses unchanged, so its hash and chain stay the same", () => {
+  const siteKey = generateKeyPair();
+  const old = {
+    v: 1,
+    ledger: "demo",
+    origin: "edgeledger.test/demo",
+    time: 1_700_000_000_000,
+    organisations: [{ id: "org-a", name: "Org A" }],
+    sites: [{
+      name: "site-a",
+      org: "org-a",
+      publicKey: base64urlEncode(siteKey.publicKey),
+      url: "http://127.0.0.1:1",
+    }],
+    policies: { expiryWindowMs: 86_400_000, openKinds: ["data.anchor"] },
+  };
+  const parsed = genesisSchema.parse(structuredClone(old));
+  assert.deepEqual(parsed, old);
+  assert.equal(genesisConfigHash(parsed), genesisConfigHash(old as GenesisConfig));
+  // Its first state still has a policy (quarantineOrgsMin defaults to 2) and the site's key.
+  const state = genesisState(parsed);
+  assert.deepEqual(state.find((w) => w.ns === "gov.policy")?.value, {
+    expiryWindowMs: 86_400_000,
+    openKinds: ["data.anchor"],
+    quarantineOrgsMin: 2,
+  });
+  assert.ok(state.some((w) => w.ns === "gov.siteKey" && w.key === siteKey.did));
+});
+
+Deno.test("gov: genesis refuses an admin of two organisations and an authority of an unknown organisation", () => {
+  const f = fixture();
+  const twice = structuredClone(f.genesis);
+  twice.organisations[1].admins = [f.adminA1.did];
+  assert.equal(genesisSchema.safeParse(twice).success, false);
+  const orphan = structuredClone(f.genesis);
+  orphan.authorities![0].org = "org-z";
+  assert.equal(genesisSchema.safeParse(orphan).success, false);
+});
+
+Deno.test("gov: the local ledger has an admin of its organisation and a demo/ authority, keys written 0600", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "edgeledger-local-" });
+  try {
+    await initLocalLedger({ dataDir: dir, sites: 1, basePort: 17001, host: "127.0.0.1" });
+    const genesis = genesisSchema.parse(JSON.parse(await Deno.readTextFile(`${dir}/genesis.json`)));
+    const admin = importKey(JSON.parse(await Deno.readTextFile(`${dir}/admin-key.json`)));
+    const authority = importKey(JSON.parse(await Deno.readTextFile(`${dir}/authority-key.json`)));
+    assert.deepEqual(genesis.organisations[0].admins, [admin.did]);
+    assert.deepEqual(genesis.authorities, [{
+      did: authority.did,
+      org: "local",
+      name: "Local demo authority",
+      namespaces: ["demo/"],
+    }]);
+    if (Deno.build.os !== "windows") {
+      for (const f of ["admin-key.json", "authority-key.json"]) {
+        assert.equal((await Deno.stat(`${dir}/${f}`)).mode! & 0o777, 0o600, f);
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
