@@ -596,3 +596,27 @@ export const GOV_CONTRACTS: readonly Contract<never>[] = [
   govRemoveAuthority,
   govSetPolicy,
 ] as unknown as Contract<never>[];
+
+/**
+ * `contract` with the apply-time signer re-check of {@link checkSignerGate}
+ * in front of its own rules: a signer revoked or quarantined earlier in the
+ * log, or (for a kind not open) one that is not registered, rejects the
+ * transaction before `contract.apply` runs. For kinds that do not re-check
+ * signers themselves (the `gov.*` and `identity.*` kinds do); the registry
+ * can wrap every other built-in kind with it.
+ */
+export function withSignerGate<B>(contract: Contract<B>): Contract<B> & IntroducesSigners<B> {
+  const introduced = (tx: Omit<TxContext<B>, "time" | "height">) =>
+    introducedSignersOf(contract as Contract, tx as Omit<TxContext<unknown>, "time" | "height">);
+  return {
+    kind: contract.kind,
+    body: contract.body,
+    introducedSigners: introduced,
+    authorize: (tx) => contract.authorize(tx),
+    touches: (tx) => [...signerGateKeys(tx.signers), ...contract.touches(tx)],
+    apply(tx, state) {
+      checkSignerGate(tx, state, introduced(tx));
+      return contract.apply(tx, state);
+    },
+  };
+}
