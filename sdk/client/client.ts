@@ -313,6 +313,8 @@ interface Attempt {
 }
 
 const RETRYABLE_STATUSES = new Set([502, 503, 504]);
+/** An event stream open this long before it dropped counts as a working connection. */
+const SSE_HEALTHY_CONNECTION_MS = 10_000;
 
 /**
  * The typed client. Construct one per consortium (it is cheap and holds only
@@ -762,6 +764,7 @@ export class EdgeLedgerClient {
         );
       };
       let delivered = false;
+      let openedAt: number | undefined;
       try {
         armIdle();
         const q = after >= 0 ? query : { ...query, from: 0 };
@@ -791,6 +794,7 @@ export class EdgeLedgerClient {
             }),
           );
         }
+        openedAt = Date.now();
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
         const parser = new SseParser();
         try {
@@ -854,7 +858,12 @@ export class EdgeLedgerClient {
         connection.abort();
         connection.dispose();
       }
-      if (!delivered) failures++;
+      // A connection that delivered blocks, or stayed open a while (a quiet
+      // ledger behind a proxy that closes idle streams), was not a failure.
+      const healthy = delivered ||
+        (openedAt !== undefined && Date.now() - openedAt >= SSE_HEALTHY_CONNECTION_MS);
+      if (healthy) failures = 0;
+      else failures++;
       if (failures >= attemptsMax) throw lastError;
       if (failures > 0) {
         const retryAfterMs = lastError instanceof RateLimitedError
