@@ -416,3 +416,25 @@ Deno.test("site: a batch keeps its order in the log, so a stream's anchors sent 
     await t.cleanup();
   }
 });
+
+Deno.test("site: contract state keys holding a NUL character are found again (storage reads keys as bytes)", async () => {
+  const t = await openTestSite();
+  try {
+    await t.site.store.database.client.execute({
+      sql: "INSERT INTO state (ns, key, value) VALUES (?, ?, ?), (?, ?, ?)",
+      args: ["test.ns", "a\u0000b", '"one"', "test.ns", "a\u0000c", '"two"'],
+    });
+    assert.equal(await t.site.stateGet("test.ns", "a\u0000b", "stale"), "one");
+    const range = await t.site.stateRange("test.ns", "a\u0000", { limit: 10 }, "stale");
+    assert.deepEqual(range, [{ key: "a\u0000b", value: "one" }, { key: "a\u0000c", value: "two" }]);
+    const after = await t.site.stateRange(
+      "test.ns",
+      "a\u0000",
+      { limit: 10, after: "a\u0000b" },
+      "stale",
+    );
+    assert.deepEqual(after.map((e) => e.key), ["a\u0000c"]);
+  } finally {
+    await t.cleanup();
+  }
+});

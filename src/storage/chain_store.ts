@@ -217,10 +217,11 @@ export class ChainStore {
     for (let i = 0; i < keys.length; i += 200) {
       const part = keys.slice(i, i + 200);
       if (part.length === 0) break;
-      const rows = await this.#db.select().from(state).where(
-        or(...part.map((k) => and(eq(state.ns, k.ns), eq(state.key, k.key)))),
-      );
-      for (const r of rows) out.set(`${r.ns}\u0000${r.key}`, r.value);
+      const rows = await this.#db.select({ ns: state.ns, key: keyText, value: state.value })
+        .from(state).where(
+          or(...part.map((k) => and(eq(state.ns, k.ns), eq(state.key, k.key)))),
+        );
+      for (const r of rows) out.set(`${r.ns}\u0000${decodeKey(r.key)}`, r.value);
     }
     return out;
   }
@@ -233,14 +234,14 @@ export class ChainStore {
     afterKey?: string,
   ): Promise<Array<{ key: string; value: string }>> {
     const lower = afterKey !== undefined && afterKey >= prefix ? afterKey : undefined;
-    const rows = await this.#db.select({ key: state.key, value: state.value }).from(state).where(
+    const rows = await this.#db.select({ key: keyText, value: state.value }).from(state).where(
       and(
         eq(state.ns, ns),
         lower === undefined ? gte(state.key, prefix) : gt(state.key, lower),
         lt(state.key, prefix + "\uffff"),
       ),
     ).orderBy(asc(state.key)).limit(limit);
-    return rows;
+    return rows.map((r) => ({ key: decodeKey(r.key), value: r.value }));
   }
 
   /** Signature lines stored for a block. */
@@ -266,6 +267,17 @@ export class ChainStore {
   close(): void {
     this.database.close();
   }
+}
+
+/**
+ * A state key read as bytes: libSQL hands TEXT back cut at the first NUL, and
+ * contract keys may contain any character, so keys are read as BLOBs and
+ * decoded here.
+ */
+const keyText = sql<ArrayBuffer | Uint8Array>`CAST(${state.key} AS BLOB)`;
+
+function decodeKey(raw: ArrayBuffer | Uint8Array): string {
+  return new TextDecoder().decode(raw instanceof Uint8Array ? raw : new Uint8Array(raw));
 }
 
 function toBuffer(bytes: Uint8Array): Buffer {
