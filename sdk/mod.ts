@@ -29,6 +29,7 @@
  */
 export * from "./protocol.ts";
 export * from "./kinds/mod.ts";
+export * from "./kinds/build.ts";
 export { PROBLEM_TYPES, problemTypeUri, ROUTES } from "./api/routes.ts";
 export type { ProblemSlug } from "./api/routes.ts";
 export * from "./client/mod.ts";

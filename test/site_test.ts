@@ -12,7 +12,7 @@ import { parseCheckpoint } from "../sdk/checkpoint.ts";
 import { parseNote, verifyNote } from "../sdk/note.ts";
 import { blockHash } from "../sdk/block.ts";
 import { STATUS_NS } from "../src/site/site.ts";
-import { anchorTx, getJson, openTestSite, postJson } from "./_helpers.ts";
+import { anchorTx, getJson, openTestSite, postJson, testGenesis } from "./_helpers.ts";
 
 const device = generateKeyPair("ed25519");
 
@@ -434,6 +434,29 @@ Deno.test("site: contract state keys holding a NUL character are found again (st
       "stale",
     );
     assert.deepEqual(after.map((e) => e.key), ["a\u0000c"]);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("site: the policy's per-signer rate limit refuses the excess with 429 and Retry-After", async () => {
+  const key = generateKeyPair("ed25519");
+  const genesis = testGenesis(key);
+  genesis.policies.rateLimits = { signerTxsPerMinuteMax: 3 };
+  const t = await openTestSite({ key, genesis });
+  try {
+    const busy = generateKeyPair("ed25519");
+    for (let i = 0; i < 3; i++) {
+      const ok = await postJson(t.app, "/v1/txs", await anchorTx(busy));
+      assert.ok(ok.status === 200 || ok.status === 202, `submit ${i} answered ${ok.status}`);
+    }
+    const over = await postJson(t.app, "/v1/txs", await anchorTx(busy));
+    assert.equal(over.status, 429);
+    assert.match(over.body.type, /rate_limited$/);
+    assert.ok(Number(over.headers.get("retry-after")) >= 1);
+    // Another signer is not affected.
+    const other = await postJson(t.app, "/v1/txs", await anchorTx(generateKeyPair("ed25519")));
+    assert.notEqual(other.status, 429);
   } finally {
     await t.cleanup();
   }

@@ -115,6 +115,7 @@ export async function startSite(
   });
   const stop = async () => {
     await host?.close();
+    site.endSubscriptions();
     await server.shutdown();
     await site.close();
   };

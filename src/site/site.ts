@@ -127,6 +127,8 @@ type Waiter = (receipt: Receipt) => void;
 const cosignDelayMs = 20;
 /** Signature lines per cosign message. */
 const cosignLinesPerMessageMax = 512;
+/** Signers tracked by the rate limiter before windows of past minutes are dropped. */
+const signerWindowsMax = 100_000;
 /** Heights of not-yet-applied blocks whose peer signatures are held. */
 const earlyCosignHeightsMax = 4096;
 
@@ -293,8 +295,16 @@ export class Site implements LedgerService {
   }
 
   /** Stops batching, waits for the block being written, and closes the database. */
+  /** Ends every event subscription (so open SSE streams finish before the server stops). */
+  endSubscriptions(reason = "shutdown"): void {
+    for (const end of [...this.#subscriptionEnds]) end(reason);
+  }
+
+  readonly #subscriptionEnds = new Set<(reason: string) => void>();
+
   async close(): Promise<void> {
     if (this.#closed) return;
+    this.endSubscriptions();
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     if (this.#cosignTimer !== undefined) clearTimeout(this.#cosignTimer);
@@ -316,6 +326,9 @@ export class Site implements LedgerService {
     const receipts: Receipt[] = new Array(envelopes.length);
     const checked: Array<{ i: number; admitted: Admitted }> = [];
     const single = envelopes.length === 1;
+    // Governance may change the expiry window and the rate limits after genesis.
+    const policy = await this.#policyNow();
+    const admission = { ...this.#policy, expiryWindowMs: policy.expiryWindowMs };
     const refuse = (i: number, e: unknown) => {
       if (!(e instanceof LedgerError)) throw e;
       this.#countRefusal(e.type);
@@ -330,7 +343,7 @@ export class Site implements LedgerService {
       try {
         checked.push({
           i,
-          admitted: checkStateless(envelopes[i], now, this.#policy, this.#registry),
+          admitted: checkStateless(envelopes[i], now, admission, this.#registry),
         });
       } catch (e) {
         refuse(i, e);
@@ -343,7 +356,14 @@ export class Site implements LedgerService {
       if (existing) receipts[c.i] = existing;
       else if (this.#isPending(c.admitted.txId)) {
         receipts[c.i] = { txId: c.admitted.txId, status: "pending" };
-      } else toVerify.push(c);
+      } else {
+        try {
+          this.#chargeRateLimit(c.admitted, policy, now);
+          toVerify.push(c);
+        } catch (e) {
+          refuse(c.i, e);
+        }
+      }
     }
     // Verify in parallel, then admit in request order, so a batch keeps its
     // order in the log (a stream's anchors sent together apply in sequence).
@@ -992,8 +1012,10 @@ export class Site implements LedgerService {
       if (closed) return;
       closed = true;
       this.#listeners.delete(listener);
+      this.#subscriptionEnds.delete(end);
       onEnd(reason);
     };
+    this.#subscriptionEnds.add(end);
     const pump = async () => {
       if (pumping) return;
       pumping = true;
@@ -1039,6 +1061,7 @@ export class Site implements LedgerService {
     return () => {
       closed = true;
       this.#listeners.delete(listener);
+      this.#subscriptionEnds.delete(end);
     };
   }
 
@@ -1115,21 +1138,67 @@ export class Site implements LedgerService {
   }
 
   /** The open kinds read at the head block whose hash is `hash` (policy changes only with blocks). */
-  #openKindsAt: { hash: string; kinds: readonly string[] } | undefined;
+  #policyAt: { hash: string; policy: Policy } | undefined;
 
-  /** The policy's open kinds; genesis's for a ledger created before governance state. */
-  async #openKinds(): Promise<readonly string[]> {
+  /**
+   * The consortium's policy as of the head block: governance state, or the
+   * genesis policies for a ledger without governance state. Cached per head.
+   */
+  async #policyNow(): Promise<Policy> {
     const hash = this.#head.hash;
-    if (this.#openKindsAt?.hash === hash) return this.#openKindsAt.kinds;
+    if (this.#policyAt?.hash === hash) return this.#policyAt.policy;
     const values = await this.#store.stateValues([{ ns: POLICY_NS, key: POLICY_KEY }]);
     const v = values.get(`${POLICY_NS}\u0000${POLICY_KEY}`);
-    const kinds = v === undefined
-      ? this.#genesis.policies.openKinds
-      : (JSON.parse(v) as Policy).openKinds;
+    const policy = v === undefined
+      ? this.#genesis.policies as unknown as Policy
+      : JSON.parse(v) as Policy;
     // The state read is at least as new as block `hash`; cache it only while
     // that block is still the head, so a newer policy is never shadowed.
-    if (this.#head.hash === hash) this.#openKindsAt = { hash, kinds };
-    return kinds;
+    if (this.#head.hash === hash) this.#policyAt = { hash, policy };
+    return policy;
+  }
+
+  async #openKinds(): Promise<readonly string[]> {
+    return (await this.#policyNow()).openKinds;
+  }
+
+  /** Per-signer admissions in the current minute, for `rateLimits.signerTxsPerMinuteMax`. */
+  readonly #signerWindows = new Map<string, { minute: number; count: number }>();
+
+  /**
+   * Counts one admission for each signer against the policy's per-signer
+   * rate limit (per site, per clock minute); throws `rate_limited` (429,
+   * with the seconds until the window ends) when a signer is over it.
+   */
+  #chargeRateLimit(admitted: Admitted, policy: Policy, now: number): void {
+    const max = policy.rateLimits?.signerTxsPerMinuteMax;
+    if (max === undefined) return;
+    const minute = Math.floor(now / 60_000);
+    if (this.#signerWindows.size > signerWindowsMax) {
+      for (const [k, w] of this.#signerWindows) {
+        if (w.minute !== minute) this.#signerWindows.delete(k);
+      }
+    }
+    for (const did of admitted.envelope.signers) {
+      const w = this.#signerWindows.get(did);
+      const count = w?.minute === minute ? w.count : 0;
+      if (count >= max) {
+        throw new LedgerError(
+          "rate_limited",
+          429,
+          "Rate limited",
+          `Signer ${did} submitted ${max} transactions this minute, the policy's limit`,
+          {
+            txId: admitted.txId,
+            retryAfter: Math.max(1, Math.ceil(((minute + 1) * 60_000 - now) / 1000)),
+          },
+        );
+      }
+    }
+    for (const did of admitted.envelope.signers) {
+      const w = this.#signerWindows.get(did);
+      this.#signerWindows.set(did, { minute, count: (w?.minute === minute ? w.count : 0) + 1 });
+    }
   }
 
   #checkpointText(header: BlockHeader, hash: string): string {
