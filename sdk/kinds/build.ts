@@ -16,7 +16,7 @@ import {
 import { type Kind, KIND_BODIES } from "./mod.ts";
 
 /** The body type of `kind`, as the caller writes it. */
-export type BodyOf<K extends Kind> = z.input<(typeof KIND_BODIES)[K]>;
+export type KindBody<K extends Kind> = z.input<(typeof KIND_BODIES)[K]>;
 
 /** Everything of an envelope but the kind and body. */
 export type TxOptions = Omit<CreateEnvelopeOptions, "kind" | "body">;
@@ -38,7 +38,7 @@ export type TxOptions = Omit<CreateEnvelopeOptions, "kind" | "body">;
  */
 export function buildTx<K extends Kind>(
   kind: K,
-  body: BodyOf<K>,
+  body: KindBody<K>,
   options: TxOptions,
 ): UnsignedEnvelope {
   const schema = KIND_BODIES[kind] as z.ZodType | undefined;
