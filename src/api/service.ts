@@ -8,6 +8,7 @@
  *
  * @module
  */
+import type { BlockHeader } from "../../sdk/block.ts";
 
 /** Read consistency requested by a client (DESIGN §3). */
 export type Consistency = "stale" | "leader" | "linearizable";
@@ -40,19 +41,8 @@ export interface Receipt {
   problem?: { type: string; title: string; status: number; detail: string };
 }
 
-/** A block header exactly as hashed (DESIGN §2, "Blocks"). */
-export interface BlockHeaderJson {
-  v: 1;
-  ledger: string;
-  height: number;
-  prev: string;
-  time: number;
-  term: number;
-  proposer: string;
-  txCount: number;
-  logSize: number;
-  logRoot: string;
-}
+/** A block header exactly as hashed (DESIGN §2, "Blocks"); the protocol's type. */
+export type BlockHeaderJson = BlockHeader;
 
 /** A block as served: header, its hash and the ids of its transactions in log order. */
 export interface BlockView {
