@@ -64,6 +64,7 @@ import {
   checkStateless,
 } from "./admission.ts";
 import { checkIntegrity } from "./integrity.ts";
+import { TxIdFilter } from "./tx_id_filter.ts";
 
 /** Limits and timing of a site; every bound has its unit in its name. */
 export interface SiteOptions {
@@ -286,6 +287,7 @@ export class Site implements LedgerService {
         Math.max(applied, row.entryIndex),
       );
       site.#note = await site.#buildNote(header, row.hash);
+      for await (const id of store.allTxIds()) site.#committedFilter.add(id);
       site.#quorumHeight = header.height;
       return site;
     } catch (e) {
@@ -349,7 +351,10 @@ export class Site implements LedgerService {
         refuse(i, e);
       }
     }
-    const committed = await this.#committedReceipts(checked.map((c) => c.admitted.txId));
+    // Only ids the filter may hold can be committed: the rest skip the database.
+    const committed = await this.#committedReceipts(
+      checked.map((c) => c.admitted.txId).filter((id) => this.#committedFilter.mightContain(id)),
+    );
     const toVerify: typeof checked = [];
     for (const c of checked) {
       const existing = committed.get(c.admitted.txId);
@@ -513,6 +518,8 @@ export class Site implements LedgerService {
   }
 
   readonly #recentlyCommitted = new Set<string>();
+  /** Every committed transaction id (a Bloom filter; see {@link TxIdFilter}). */
+  readonly #committedFilter = new TxIdFilter(24);
 
   /**
    * Orders a batch. With a single site, ordering is local: the batch is the
@@ -672,7 +679,10 @@ export class Site implements LedgerService {
       this.#queueCosign(out.header.height, line);
       await this.#refreshQuorum(out.header.height);
     }
-    for (const row of out.txRows) this.#recentlyCommitted.add(row.id);
+    for (const row of out.txRows) {
+      this.#recentlyCommitted.add(row.id);
+      this.#committedFilter.add(row.id);
+    }
     if (this.#recentlyCommitted.size > 100_000) this.#recentlyCommitted.clear();
     this.counters.blocks++;
     this.counters.applyMs.push(performance.now() - started);

@@ -174,6 +174,20 @@ export class ChainStore {
     return out;
   }
 
+  /** Every committed transaction id, in log order, read in pages. */
+  async *allTxIds(pageRowsMax = 10_000): AsyncGenerator<string> {
+    for (let lo = 0;; lo += pageRowsMax) {
+      const rows = await this.#db.select({ id: txs.id }).from(txs)
+        .where(and(gte(txs.logIndex, lo), lt(txs.logIndex, lo + pageRowsMax)));
+      for (const r of rows) yield r.id;
+      if (rows.length === 0) {
+        const [next] = await this.#db.select({ n: sql<number>`count(*)` }).from(txs)
+          .where(gte(txs.logIndex, lo + pageRowsMax));
+        if (Number(next.n) === 0) return;
+      }
+    }
+  }
+
   /** The subset of `ids` already committed. */
   async committedIds(ids: readonly string[]): Promise<Set<string>> {
     const found = new Set<string>();
