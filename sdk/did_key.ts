@@ -165,6 +165,24 @@ export function encodeDidKey(algorithm: Algorithm, publicKey: Uint8Array): strin
  * ```
  */
 export function decodeDidKey(did: string): { algorithm: Algorithm; publicKey: Uint8Array } {
+  const cached = typeof did === "string" ? decoded.get(did) : undefined;
+  if (cached !== undefined) {
+    return { algorithm: cached.algorithm, publicKey: cached.publicKey.slice() };
+  }
+  const result = decodeUncached(did);
+  // Devices sign again and again with one key: remember the last few
+  // thousand decodings (point checks are the costly part). Bounded: the
+  // oldest entry leaves first.
+  if (decoded.size >= DECODED_DID_KEYS_MAX) decoded.delete(decoded.keys().next().value!);
+  decoded.set(did, { algorithm: result.algorithm, publicKey: result.publicKey.slice() });
+  return result;
+}
+
+/** Decoded did:keys remembered by {@link decodeDidKey}. */
+export const DECODED_DID_KEYS_MAX = 4096;
+const decoded = new Map<string, { algorithm: Algorithm; publicKey: Uint8Array }>();
+
+function decodeUncached(did: string): { algorithm: Algorithm; publicKey: Uint8Array } {
   if (typeof did !== "string") throw new DidKeyError("Cannot decode did:key: not a string");
   if (did.length > DID_KEY_CHARS_MAX) {
     throw new DidKeyError(`Cannot decode did:key: longer than ${DID_KEY_CHARS_MAX} characters`);

@@ -136,3 +136,18 @@ Deno.test("encodeDidKey() rejects wrong key lengths and off-curve ECDSA points",
   // deno-lint-ignore no-explicit-any
   assert.throws(() => encodeDidKey("rsa" as any, new Uint8Array(32)), DidKeyError);
 });
+
+Deno.test("decodeDidKey() answers a repeated did from memory with an unshared copy", () => {
+  const did = "did:key:zDnaerx9CtbPJ1q36T5Ln5wYt3MQYeGRG5ehnPAmxcf5mDZpv";
+  const a = decodeDidKey(did);
+  a.publicKey[0] ^= 0xff;
+  const b = decodeDidKey(did);
+  assert.notEqual(a.publicKey[0], b.publicKey[0], "mutating one answer does not change the next");
+  assert.equal(b.algorithm, "p256");
+  assert.throws(() => decodeDidKey("did:key:zBad"), DidKeyError);
+  assert.throws(
+    () => decodeDidKey("did:key:zBad"),
+    DidKeyError,
+    "a failure is not remembered as a success",
+  );
+});
