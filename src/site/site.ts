@@ -128,6 +128,8 @@ type Waiter = (receipt: Receipt) => void;
 const cosignDelayMs = 20;
 /** Signature lines per cosign message. */
 const cosignLinesPerMessageMax = 512;
+/** Signer standings remembered by admission before the cache starts over. */
+const standingsCachedMax = 100_000;
 /** Signers tracked by the rate limiter before windows of past minutes are dropped. */
 const signerWindowsMax = 100_000;
 /** Heights of not-yet-applied blocks whose peer signatures are held. */
@@ -669,6 +671,7 @@ export class Site implements LedgerService {
       checkpointLine: { site: this.name, line },
       meta: { applied_entry: String(Math.max(entryIndex, this.#appliedIndex)) },
     }, this.#sequencer === undefined ? "full" : "normal");
+    this.#forgetStandings(out.stateWrites);
     this.#frontier = frontier;
     this.#head = { header: out.header, hash: out.hash, entryIndex };
     this.#appliedIndex = Math.max(entryIndex, this.#appliedIndex);
@@ -1133,7 +1136,45 @@ export class Site implements LedgerService {
   }
 
   /** Each signer's standing (`revoked`, `quarantined`, `active`; absent = unregistered). */
+  /**
+   * Signer standings as of the applied state, remembered until a block
+   * writes one of the namespaces a standing is read from (admission for a
+   * device that signs again and again then needs no database read).
+   */
+  readonly #standings = new Map<string, string | null>();
+  #standingNamespaces: ReadonlySet<string> | undefined;
+
+  #forgetStandings(writes: ReadonlyArray<{ ns: string }>): void {
+    this.#standingNamespaces ??= new Set(standingKeys("did:key:x").map((k) => k.ns));
+    if (writes.some((w) => this.#standingNamespaces!.has(w.ns))) {
+      this.#standings.clear();
+      this.#standingsGeneration++;
+    }
+  }
+
+  #standingsGeneration = 0;
+
   async #signerStatuses(dids: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const unknown = dids.filter((d) => !this.#standings.has(d));
+    let fresh = new Map<string, string>();
+    if (unknown.length > 0) {
+      const generation = this.#standingsGeneration;
+      fresh = await this.#signerStatusesUncached(unknown);
+      // Remember only what no block has changed since the read began.
+      if (generation === this.#standingsGeneration) {
+        if (this.#standings.size + unknown.length > standingsCachedMax) this.#standings.clear();
+        for (const d of unknown) this.#standings.set(d, fresh.get(d) ?? null);
+      }
+    }
+    for (const d of dids) {
+      const s = fresh.has(d) ? fresh.get(d) : this.#standings.get(d);
+      if (s !== undefined && s !== null) out.set(d, s);
+    }
+    return out;
+  }
+
+  async #signerStatusesUncached(dids: readonly string[]): Promise<Map<string, string>> {
     const values = await this.#store.stateValues(dids.flatMap(standingKeys));
     const get = <T>(ns: string, key: string): T | undefined => {
       const v = values.get(`${ns}\u0000${key}`);
