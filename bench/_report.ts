@@ -94,7 +94,8 @@ const endMarker = (id: string) => `<!-- bench:end ${id} -->`;
 export function parseSections(text: string): Map<string, string> {
   const out = new Map<string, string>();
   const re = /<!-- bench:section (\S+) -->\n([\s\S]*?)\n<!-- bench:end \1 -->/g;
-  for (const m of text.matchAll(re)) out.set(m[1], m[2]);
+  // `deno fmt` puts blank lines around the markers; they are not content.
+  for (const m of text.matchAll(re)) out.set(m[1], m[2].trim());
   return out;
 }
 

@@ -267,19 +267,24 @@ export async function runHttpBench(options: HttpBenchOptions): Promise<HttpBench
   };
   delete (result.options as { log?: unknown }).log;
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
-  for (const algorithm of options.algorithms) {
-    let pool: TxPool | undefined;
-    try {
-      for (const shape of options.shapes) {
+  // Shapes outside, algorithms inside: the machine's background load drifts
+  // over minutes, and interleaving keeps that drift out of the comparison
+  // between algorithms. Each algorithm keeps one pool across shapes.
+  const pools = new Map<BenchAlgorithm, TxPool>();
+  try {
+    for (const shape of options.shapes) {
+      for (const algorithm of options.algorithms) {
         const shapeResult = await runShape(
           algorithm,
           shape,
           options,
           `${options.workDir}/http-${stamp}`,
           (ledger) => {
+            let pool = pools.get(algorithm);
             if (pool === undefined || pool.ledger !== ledger) {
               pool?.close();
               pool = new TxPool(algorithm, ledger, options.signWorkers);
+              pools.set(algorithm, pool);
             }
             return pool;
           },
@@ -295,16 +300,15 @@ export async function runHttpBench(options: HttpBenchOptions): Promise<HttpBench
               `p99 ${fmt(m?.p99Ms ?? NaN, 1)} ms, site ${fmt(m?.site.cores ?? NaN, 2)} cores`,
         );
       }
-    } finally {
-      if (pool !== undefined) {
-        const p = pool as TxPool;
-        result.signing[algorithm] = {
-          txs: p.size,
-          seconds: p.signSeconds,
-          envelopeBytes: p.size > 0 ? new TextEncoder().encode(p.at(0)).length : NaN,
-        };
-        p.close();
-      }
+    }
+  } finally {
+    for (const [algorithm, p] of pools) {
+      result.signing[algorithm] = {
+        txs: p.size,
+        seconds: p.signSeconds,
+        envelopeBytes: p.size > 0 ? new TextEncoder().encode(p.at(0)).length : NaN,
+      };
+      p.close();
     }
   }
   // Ledgers are removed shape by shape; the site logs stay when something failed.
