@@ -16,7 +16,6 @@ import { adminRoutes } from "../src/api/admin_routes.ts";
 import { raftRoutes } from "../src/api/raft_routes.ts";
 import type { PeerInfo } from "../src/site/peers.ts";
 import { RaftHost } from "../src/site/raft_host.ts";
-import { RaftStore } from "../src/storage/raft_store.ts";
 import { loadSiteConfig } from "../src/site/config.ts";
 import { Site } from "../src/site/site.ts";
 
@@ -39,6 +38,7 @@ export async function startSite(
     pendingTxsMax: config.pendingTxsMax,
     version: VERSION,
     joining: config.join,
+    storage: Deno.env.get("EDGELEDGER_STORAGE") === "inline" ? "inline" : "worker",
   });
   const app = createApp(site, {
     requestBytesMax: config.requestBytesMax,
@@ -57,7 +57,7 @@ export async function startSite(
     }));
     host = await RaftHost.start(
       site,
-      new RaftStore(site.store.database),
+      site.raftStore(),
       config.name,
       loaded.key.secretKey,
       members,

@@ -17,7 +17,7 @@ import type { IntegrityReport } from "../api/service.ts";
 import { leafData } from "../chain/execute.ts";
 import { genesisBlock, type GenesisConfig } from "../chain/genesis.ts";
 import { MerkleFrontier } from "../chain/merkle_log.ts";
-import type { ChainStore } from "../storage/mod.ts";
+import type { ChainStoreApi } from "../storage/mod.ts";
 
 /** Blocks read per page. */
 const pageBlocksMax = 200;
@@ -26,7 +26,7 @@ class Mismatch extends Error {}
 
 /** Walks the chain from block 0 to the head. Never throws for a mismatch: reports it. */
 export async function checkIntegrity(
-  store: ChainStore,
+  store: ChainStoreApi,
   genesis: GenesisConfig,
 ): Promise<IntegrityReport> {
   const started = performance.now();

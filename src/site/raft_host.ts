@@ -31,7 +31,7 @@ import {
   type Status,
 } from "../consensus/mod.ts";
 import type { Batch } from "../chain/execute.ts";
-import type { RaftStore } from "../storage/raft_store.ts";
+import type { RaftStoreApi } from "../storage/raft_store.ts";
 import { type PeerInfo, PeerSender, postSigned } from "./peers.ts";
 import type { Sequencer, Site } from "./site.ts";
 
@@ -61,7 +61,7 @@ interface PendingProposal {
 /** The consensus host of one site. */
 export class RaftHost implements Sequencer {
   readonly #site: Site;
-  readonly #store: RaftStore;
+  readonly #store: RaftStoreApi;
   readonly #self: string;
   readonly #secretKey: Uint8Array;
   readonly #members: Map<string, PeerInfo>;
@@ -84,7 +84,7 @@ export class RaftHost implements Sequencer {
 
   private constructor(
     site: Site,
-    store: RaftStore,
+    store: RaftStoreApi,
     self: string,
     secretKey: Uint8Array,
     members: PeerInfo[],
@@ -113,7 +113,7 @@ export class RaftHost implements Sequencer {
    */
   static async start(
     site: Site,
-    store: RaftStore,
+    store: RaftStoreApi,
     self: string,
     secretKey: Uint8Array,
     members: PeerInfo[],

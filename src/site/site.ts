@@ -55,7 +55,15 @@ import {
   standingKeys,
   standingOf,
 } from "../contracts/mod.ts";
-import { type BlockRow, ChainStore, openDatabase, type TxRowStored } from "../storage/mod.ts";
+import {
+  type BlockRow,
+  ChainStore,
+  type ChainStoreApi,
+  openDatabase,
+  type TxRowStored,
+} from "../storage/mod.ts";
+import { RaftStore, type RaftStoreApi } from "../storage/raft_store.ts";
+import { openWorkerStores, type WorkerStores } from "../storage/worker_store.ts";
 import {
   type AdmissionPolicy,
   type Admitted,
@@ -84,6 +92,12 @@ export interface SiteOptions {
   pendingTxsMax?: number;
   /** Most canonical bytes of one envelope. */
   envelopeBytesMax?: number;
+  /**
+   * Where the database connection lives: `inline` (this thread; tests) or
+   * `worker` (a storage worker thread, so fsyncs never stall request
+   * handling; what `workers/site.ts` uses).
+   */
+  storage?: "inline" | "worker";
   /** A site added to a running cluster after genesis (it is not in `genesis.sites`). */
   joining?: boolean;
   /** Injected clock (ms); defaults to `Date.now`. */
@@ -141,7 +155,8 @@ export const STATUS_NS = "identity.status";
 /** A running site. Create with {@link Site.open}; stop with {@link Site.close}. */
 export class Site implements LedgerService {
   readonly name: string;
-  readonly #store: ChainStore;
+  readonly #store: ChainStoreApi;
+  #workerStores: WorkerStores | undefined;
   readonly #genesis: GenesisConfig;
   readonly #key: KeyPair;
   readonly #registry: ContractRegistry;
@@ -180,7 +195,7 @@ export class Site implements LedgerService {
 
   private constructor(
     options: SiteOptions,
-    store: ChainStore,
+    store: ChainStoreApi,
     head: { header: BlockHeader; hash: string; entryIndex: number },
     frontier: MerkleFrontier,
     note: string,
@@ -222,7 +237,11 @@ export class Site implements LedgerService {
     if (me !== undefined && me.publicKey !== base64urlEncode(options.key.publicKey)) {
       throw new Error(`Cannot open site ${options.name}: key does not match genesis`);
     }
-    const store = new ChainStore(await openDatabase(options.dbUrl, options.dbAuthToken));
+    const workerStores = options.storage === "worker"
+      ? await openWorkerStores(options.dbUrl, options.dbAuthToken)
+      : undefined;
+    const store: ChainStoreApi = workerStores?.chain ??
+      new ChainStore(await openDatabase(options.dbUrl, options.dbAuthToken));
     try {
       const configHash = genesisConfigHash(options.genesis);
       const stored = await store.getMeta("genesis_hash");
@@ -288,12 +307,16 @@ export class Site implements LedgerService {
         "",
         Math.max(applied, row.entryIndex),
       );
+      site.#workerStores = workerStores;
       site.#note = await site.#buildNote(header, row.hash);
-      for await (const id of store.allTxIds()) site.#committedFilter.add(id);
+      for (let lo = 0; lo < header.logSize; lo += 10_000) {
+        for (const id of await store.txIdPage(lo, lo + 10_000)) site.#committedFilter.add(id);
+      }
       site.#quorumHeight = header.height;
       return site;
     } catch (e) {
-      store.close();
+      if (workerStores) await workerStores.close();
+      else store.close();
       throw e;
     }
   }
@@ -314,12 +337,21 @@ export class Site implements LedgerService {
     if (this.#cosignTimer !== undefined) clearTimeout(this.#cosignTimer);
     while (this.#applying > 0) await new Promise<void>((r) => this.#idle.push(r));
     for (const l of [...this.#listeners]) this.#listeners.delete(l);
-    this.#store.close();
+    if (this.#workerStores) await this.#workerStores.close();
+    else this.#store.close();
   }
 
-  /** The repository, for tools such as the integrity command. */
+  /**
+   * The repository. In `inline` mode it is the {@link ChainStore} itself
+   * (tests reach its database through it); in `worker` mode, the proxy.
+   */
   get store(): ChainStore {
-    return this.#store;
+    return this.#store as ChainStore;
+  }
+
+  /** The Raft log's repository, on the same database connection as the chain's. */
+  raftStore(): RaftStoreApi {
+    return this.#workerStores?.raft ?? new RaftStore((this.#store as ChainStore).database);
   }
 
   // ---- writes ----------------------------------------------------------

@@ -40,6 +40,15 @@ export interface BlockWrite {
 /** Rows per multi-row INSERT, under SQLite's bound-variable limit. */
 const insertRowsMax = 500;
 
+/**
+ * What the site needs of its repository: {@link ChainStore} in process, or
+ * the same methods answered by a storage worker (`worker_store.ts`).
+ */
+export type ChainStoreApi = Omit<
+  { [K in keyof ChainStore]: ChainStore[K] },
+  "database"
+>;
+
 /** The site's repository. The only place in the codebase that talks SQL. */
 export class ChainStore {
   readonly #db: Db;
@@ -174,18 +183,11 @@ export class ChainStore {
     return out;
   }
 
-  /** Every committed transaction id, in log order, read in pages. */
-  async *allTxIds(pageRowsMax = 10_000): AsyncGenerator<string> {
-    for (let lo = 0;; lo += pageRowsMax) {
-      const rows = await this.#db.select({ id: txs.id }).from(txs)
-        .where(and(gte(txs.logIndex, lo), lt(txs.logIndex, lo + pageRowsMax)));
-      for (const r of rows) yield r.id;
-      if (rows.length === 0) {
-        const [next] = await this.#db.select({ n: sql<number>`count(*)` }).from(txs)
-          .where(gte(txs.logIndex, lo + pageRowsMax));
-        if (Number(next.n) === 0) return;
-      }
-    }
+  /** Ids of committed transactions with `lo <= logIndex < hi`, in log order. */
+  async txIdPage(lo: number, hi: number): Promise<string[]> {
+    const rows = await this.#db.select({ id: txs.id }).from(txs)
+      .where(and(gte(txs.logIndex, lo), lt(txs.logIndex, hi))).orderBy(asc(txs.logIndex));
+    return rows.map((r) => r.id);
   }
 
   /** The subset of `ids` already committed. */

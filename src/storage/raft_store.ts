@@ -26,8 +26,15 @@ export interface RaftDurableState {
 /** Entries per multi-row INSERT. */
 const insertRowsMax = 400;
 
+/** What the consensus host needs of the Raft log's repository. */
+export interface RaftStoreApi {
+  load(): Promise<RaftDurableState>;
+  persist(ready: { snapshot?: Snapshot; entries: Entry[]; hardState?: HardState }): Promise<void>;
+  saveSnapshot(snapshot: Snapshot, compactIndex: number): Promise<void>;
+}
+
 /** The Raft log's repository. */
-export class RaftStore {
+export class RaftStore implements RaftStoreApi {
   readonly #db: Db;
   readonly #database: Database;
 
