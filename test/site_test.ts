@@ -461,3 +461,24 @@ Deno.test("site: the policy's per-signer rate limit refuses the excess with 429 
     await t.cleanup();
   }
 });
+
+Deno.test("site: with its database in a storage worker, commits, proofs, restart and integrity work alike", async () => {
+  const t = await openTestSite({ storage: "worker" });
+  let reopened;
+  try {
+    const envs = await Promise.all(Array.from({ length: 20 }, () => anchorTx(device)));
+    const r = await postJson(t.app, "/v1/txs?wait=commit", { txs: envs });
+    assert.ok(r.body.receipts.every((x: { status: string }) => x.status === "committed"));
+    const p = await getJson(t.app, `/v1/txs/${r.body.receipts[7].txId}/proof`);
+    assert.equal(p.status, 200);
+    const again = await postJson(t.app, "/v1/txs?wait=commit", envs[3]);
+    assert.equal(again.body.logIndex, r.body.receipts[3].logIndex);
+    await t.site.close();
+    reopened = await t.reopen({ storage: "worker" });
+    assert.equal((await reopened.status()).logSize, 20);
+    assert.ok((await reopened.integrity()).ok);
+  } finally {
+    await reopened?.close();
+    await t.cleanup();
+  }
+});
