@@ -4,6 +4,7 @@
  *     npx -y deno@2.9.6 task bench
  *     BENCH_SECONDS=3 BENCH_RUNS=1 npx -y deno@2.9.6 task bench    # quick look
  *     BENCH_ONLY=verify npx -y deno@2.9.6 task bench                # one bench, other sections kept
+ *     BENCH_RENDER_ONLY=1 npx -y deno@2.9.6 task bench              # re-render the last run's results
  *
  * The report is a list of sections in a fixed order ({@link layout}). Each
  * bench in {@link benches} runs, stores its results in the shared
@@ -77,6 +78,8 @@ export interface Results {
 interface Bench {
   id: string;
   run(results: Results): Promise<Section[]>;
+  /** Rebuilds the sections from saved results (`BENCH_RENDER_ONLY=1`); without it they are kept as they are. */
+  render?(results: Results): Section[];
 }
 
 const benches: Bench[] = [
@@ -107,6 +110,7 @@ const benches: Bench[] = [
       results.verify = await mod.runVerifyBench();
       return [verifySection(results.verify)];
     },
+    render: (results) => (results.verify ? [verifySection(results.verify)] : []),
   },
   {
     id: "http",
@@ -114,6 +118,7 @@ const benches: Bench[] = [
       results.http = await runHttpBench(httpBenchOptionsFromEnv());
       return httpSections(results.http);
     },
+    render: (results) => (results.http ? httpSections(results.http) : []),
   },
   { id: "cluster", run: async (r) => (await import("./cluster_bench.ts")).benchCluster(r) },
 ];
@@ -244,30 +249,50 @@ function coresSection(r: Results): Section | undefined {
   const siteMax = Math.max(...all.map((m) => m.site.cores));
   const busiest = median(all.map((m) => m.site.busiestThread.cores));
   const others = median(all.map((m) => m.otherCores));
-  // Share of the site's CPU time spent on its busiest thread (the JS main thread).
+  // Share of the site's CPU time spent on its busiest thread.
   const mainShare = median(
     all.map((m) => m.site.busiestThread.cores / Math.max(m.site.cores, 1e-9)),
   );
+  // Where verification runs: the JS main-thread profiles say how much of that thread it takes.
+  const profiles = r.http.shapes.filter((s) => s.profile !== undefined);
+  const verifyOnMain = profiles.map((s) => ({
+    s,
+    pct: profileByCategory(s.profile!.summary).find(([k]) => k.startsWith("signature verification"))
+      ?.[1] ??
+      0,
+  }));
+  const split = all.length === 0
+    ? ""
+    : mainShare >= 0.7
+    ? ` Its busiest thread did a median ${fmt(100 * mainShare)} % of the site's CPU work: ` +
+      `verification, validation and block writing all run on that one thread.`
+    : ` Its work is spread over a few threads (the busiest did a median ${
+      fmt(100 * mainShare)
+    } % of ` +
+      `it; see the thread column below).`;
+  const where = verifyOnMain.length === 0
+    ? ""
+    : ` Signature verification runs on the JavaScript main thread: ` +
+      verifyOnMain.map(({ s, pct }) =>
+        `${fmt(pct)} % of that thread's time in the ${shapeLabel(s.shape)} profile`
+      )
+        .join(", ") +
+      ` (the native \`verify\` call is sampled on that thread, so it runs there rather than on a thread pool).`;
+  const noise = others >= noisyOtherCoresMin
+    ? ` Other processes used a median ${
+      fmt(others, 2)
+    } of the ${navigator.hardwareConcurrency} cores during ` +
+      `the runs, so the site could not have used both cores anyway.`
+    : busiest >= 0.85
+    ? ` The busiest thread is saturated (median ${fmt(busiest, 2)} cores).`
+    : ` The busiest thread is not saturated (median ${
+      fmt(busiest, 2)
+    } cores): the site also waits (I/O, batching).`;
   const verdict = all.length === 0
     ? "No run completed."
     : siteMax >= 1.5
-    ? `Yes: the site used up to ${fmt(siteMax, 2)} cores.`
-    : `No. The site never used more than ${fmt(siteMax, 2)} cores, and its busiest thread ` +
-      `(the JavaScript main thread) did a median ${
-        fmt(100 * mainShare)
-      } % of the site's CPU work, so ` +
-      `verification, validation and block writing all run on that one thread` +
-      (mainShare >= 0.7 ? "; no other site thread does a significant share." : ".") +
-      (others >= noisyOtherCoresMin
-        ? ` (Other processes used a median ${
-          fmt(others, 2)
-        } of the ${navigator.hardwareConcurrency} cores during the ` +
-          `runs, so the site could not have used both cores anyway; the thread split is what this run shows.)`
-        : busiest >= 0.85
-        ? ` That thread is saturated (median ${fmt(busiest, 2)} cores).`
-        : ` That thread is not saturated (median ${
-          fmt(busiest, 2)
-        } cores): the site also waits (I/O, batching).`);
+    ? `Yes: the site used up to ${fmt(siteMax, 2)} cores.${split}${where}`
+    : `No: the site never used more than ${fmt(siteMax, 2)} cores.${split}${where}${noise}`;
   return {
     id: "cores",
     markdown: `## Cores used
@@ -539,7 +564,7 @@ all traffic is loopback (127.0.0.1).`,
   };
 }
 
-function preamble(command: string, started: Date, seconds: number): string {
+function preamble(command: string, started: Date, seconds: number, tree: string): string {
   return `# edgeledger benchmarks
 
 Generated by \`deno task bench\` (\`bench/main.ts\`); do not edit by hand —
@@ -547,7 +572,7 @@ the file is rewritten by every run.
 
 - Command: \`${command}\`
 - Date: ${started.toISOString().replace(/\.\d+Z$/, "Z")} (took ${fmt(seconds)} s)
-- Tree: ${treeDescription()}`;
+- Tree: ${tree}`;
 }
 
 /** The commit the benches ran on, and whether the server code had uncommitted changes. */
@@ -573,9 +598,22 @@ function commandLine(): string {
   return [...env, "npx -y deno@2.9.6 task bench"].join(" ");
 }
 
+/** Where the last run's raw results are kept, for `BENCH_RENDER_ONLY=1`. */
+const resultsPath = new URL("../.bench/results.json", import.meta.url).pathname;
+
+/** What {@link resultsPath} holds. */
+interface SavedRun {
+  results: Results;
+  started: string;
+  seconds: number;
+  command: string;
+  tree: string;
+}
+
 if (import.meta.main) {
   const started = new Date();
   const t0 = performance.now();
+  const renderOnly = Deno.env.get("BENCH_RENDER_ONLY") === "1";
   const only = Deno.env.get("BENCH_ONLY")?.split(",").map((s) => s.trim()).filter((s) => s !== "");
   for (const id of only ?? []) {
     if (!benches.some((b) => b.id === id)) {
@@ -585,27 +623,47 @@ if (import.meta.main) {
       Deno.exit(2);
     }
   }
-  const results: Results = {};
+  let saved: SavedRun;
   const sections: Section[] = [machineSection()];
-  for (const bench of benches) {
-    if (only !== undefined && !only.includes(bench.id)) continue;
-    console.error(`bench ${bench.id}…`);
-    sections.push(...await bench.run(results));
+  if (renderOnly) {
+    // Re-render the sections of the last run from its saved results (no bench runs).
+    saved = JSON.parse(await Deno.readTextFile(resultsPath)) as SavedRun;
+    for (const bench of benches) sections.push(...(bench.render?.(saved.results) ?? []));
+  } else {
+    const results: Results = {};
+    for (const bench of benches) {
+      if (only !== undefined && !only.includes(bench.id)) continue;
+      console.error(`bench ${bench.id}…`);
+      sections.push(...await bench.run(results));
+    }
+    saved = {
+      results,
+      started: started.toISOString(),
+      seconds: (performance.now() - t0) / 1000,
+      command: commandLine(),
+      tree: treeDescription(),
+    };
+    await Deno.mkdir(new URL("../.bench", import.meta.url).pathname, { recursive: true });
+    await Deno.writeTextFile(resultsPath, JSON.stringify(saved));
   }
   for (const derive of derivedSections) {
-    const s = derive(results);
+    const s = derive(saved.results);
     if (s !== undefined) sections.push(s);
   }
   let previous = new Map<string, string>();
-  if (only !== undefined) {
+  if (only !== undefined || renderOnly) {
     try {
       previous = parseSections(await Deno.readTextFile(reportPath));
     } catch { /* no earlier report */ }
   }
-  const seconds = (performance.now() - t0) / 1000;
   await Deno.writeTextFile(
     reportPath,
-    renderReport(preamble(commandLine(), started, seconds), layout, sections, previous),
+    renderReport(
+      preamble(saved.command, new Date(saved.started), saved.seconds, saved.tree),
+      layout,
+      sections,
+      previous,
+    ),
   );
   // Keep the generated file as `deno fmt` wants it, so `deno fmt --check` passes.
   const formatted = await new Deno.Command(Deno.execPath(), {
@@ -614,5 +672,5 @@ if (import.meta.main) {
     stderr: "inherit",
   }).output();
   if (!formatted.success) console.error(`Cannot format ${reportPath}; it is written unformatted`);
-  console.error(`wrote ${reportPath} in ${fmt(seconds)} s`);
+  console.error(`wrote ${reportPath} in ${fmt((performance.now() - t0) / 1000)} s`);
 }
