@@ -1556,13 +1556,20 @@ function limitsMarkdown(r: ClusterBenchResult): string {
         } tx/s on ${cores} idle cores.`,
     );
   }
-  const elections = [...r.ledger].filter((s) => s.runs.some((x) => x.termsElapsed > 0));
+  const elections = r.ledger.filter((s) => s.runs.some((x) => x.termsElapsed > 0));
   if (elections.length > 0) {
     notes.push(
-      `**Elections under load**: a new Raft term began during a timed run in ${
-        elections.map((s) => clusterShapeLabel(s.shape)).join("; ")
-      } — with the machine overloaded, heartbeats (50 ms tick) arrive later than the ` +
-        `0.5–1 s election timeout.`,
+      `**Elections under load** (no site was killed): ` +
+        elections.map((s) => {
+          const runs = s.runs.filter((x) => x.termsElapsed > 0);
+          return `${clusterShapeLabel(s.shape)}: ${runs.length} of ${s.runs.length} runs saw new ` +
+            `terms (${runs.map((x) => fmt(x.termsElapsed)).join(", ")}) while other processes ` +
+            `used ${runs.map((x) => fmt(x.otherCores, 2)).join(", ")} cores`;
+        }).join("; ") +
+        `. A follower starts an election when it hears nothing from the leader for 0.5–1 s ` +
+        `(10–20 ticks of 50 ms), so a leader whose event loop or disk stalls that long, or ` +
+        `whose heartbeats queue behind large appends, loses its term; each election costs the ` +
+        `run its in-flight commits.`,
     );
   }
   const batch = r.ledger.find((s) => s.shape.txsPerRequest > 1 && s.median);
