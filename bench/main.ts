@@ -335,6 +335,35 @@ function limitsSection(r: Results): Section | undefined {
         `the site was starved of CPU and those numbers understate it. Compare CPU per transaction rather than tx/s.`,
     );
   }
+  const quiet = http.shapes.filter((s) => s.median && s.median.otherCores < noisyOtherCoresMin);
+  if (quiet.length > 0) {
+    notes.push(
+      `**The undisturbed measurements** (other processes < ${fmt(noisyOtherCoresMin, 2)} cores): ` +
+        quiet.map((s) => {
+          const m = s.median!;
+          const machine = m.site.cores + m.load.cores + m.otherCores;
+          return `${algLabel(s.algorithm)} ${shapeLabel(s.shape)}: ${
+            fmt(m.txPerSec)
+          } tx/s with the site at ` +
+            `${fmt(m.site.cores, 2)} cores (busiest thread ${m.site.busiestThread.comm} ` +
+            `${fmt(m.site.busiestThread.cores, 2)}), the machine at ${fmt(machine, 2)} of ` +
+            `${navigator.hardwareConcurrency} cores, a block every ${
+              fmt(m.msPerBlock, 1)
+            } ms holding ` +
+            `${fmt(m.txsPerBlock, 1)} txs`;
+        }).join("; ") +
+        `. ${
+          quiet.every((s) =>
+              s.median!.site.cores + s.median!.load.cores + s.median!.otherCores <
+                navigator.hardwareConcurrency * 0.85 && s.median!.site.busiestThread.cores < 0.85
+            )
+            ? "Neither the machine nor any site thread was saturated there: the site is bound by its " +
+              "serial block pipeline (one block in flight; a client waits for the block that holds its " +
+              "transaction), not by CPU."
+            : "The machine or a site thread was saturated there: CPU bounds the site."
+        }`,
+    );
+  }
   const ed = verifyRateFor(r.verify, "ed25519");
   const p = verifyRateFor(r.verify, "p256");
   // 1. P-256 vs Ed25519, against the raw verification ratio.
