@@ -400,7 +400,8 @@ export type SignatureCheck = { ok: true } | { ok: false; index: number; reason: 
  * with a reason: a signer that is not a did:key, a missing or non-base64url
  * signature, or a signature that does not verify. Never throws. Does not
  * check the rest of the schema (use {@link parseEnvelope} first), expiry or
- * revocation.
+ * revocation. A caller that already built the signing payload may pass it as
+ * `precomputedPayload` (it must be `signingPayload(env)`).
  *
  * @example
  * ```ts
@@ -408,7 +409,10 @@ export type SignatureCheck = { ok: true } | { ok: false; index: number; reason: 
  * if (!check.ok) console.log(check.index, check.reason);
  * ```
  */
-export async function verifyEnvelopeSignatures(env: Envelope): Promise<SignatureCheck> {
+export async function verifyEnvelopeSignatures(
+  env: Envelope,
+  precomputedPayload?: Uint8Array,
+): Promise<SignatureCheck> {
   try {
     if (!Array.isArray(env?.signers) || !Array.isArray(env?.sigs)) {
       return { ok: false, index: 0, reason: "Envelope has no signers or sigs array" };
@@ -416,7 +420,7 @@ export async function verifyEnvelopeSignatures(env: Envelope): Promise<Signature
     if (env.signers.length === 0) return { ok: false, index: 0, reason: "Envelope has no signers" };
     let payload: Uint8Array;
     try {
-      payload = signingPayload(env);
+      payload = precomputedPayload ?? signingPayload(env);
     } catch (e) {
       return {
         ok: false,

@@ -5,14 +5,17 @@
  *
  * @module
  */
-import { canonicalJson } from "../../sdk/canonical_json.ts";
 import {
   type Envelope,
   ENVELOPE_BYTES_MAX,
   envelopeSchema,
-  transactionId,
+  SIGNING_DOMAIN,
+  signingPayload,
   verifyEnvelopeSignatures,
 } from "../../sdk/envelope.ts";
+import { sha256Hex } from "../../sdk/hash.ts";
+
+const SIGNING_DOMAIN_BYTES = new TextEncoder().encode(SIGNING_DOMAIN).length;
 import { LedgerError } from "../api/service.ts";
 import type { ContractRegistry } from "../contracts/mod.ts";
 import { AdmissionRefusal, introducedSignersOf } from "../contracts/mod.ts";
@@ -23,6 +26,8 @@ export interface Admitted {
   envelope: Envelope;
   /** Canonical size in bytes. */
   bytes: number;
+  /** The signing payload (UTF-8 of the domain line and JCS without sigs). */
+  payload: Uint8Array;
 }
 
 /** Admission settings from genesis policy and site config. */
@@ -79,17 +84,6 @@ export function checkStateless(
   policy: AdmissionPolicy,
   registry: ContractRegistry,
 ): Admitted {
-  let text: string;
-  try {
-    text = canonicalJson(raw);
-  } catch {
-    throw refusal("invalid_envelope", "Envelope is not a JSON object");
-  }
-  const bytes = new TextEncoder().encode(text).length;
-  const limit = Math.min(policy.envelopeBytesMax, ENVELOPE_BYTES_MAX);
-  if (bytes > limit) {
-    throw refusal("envelope_too_large", `Envelope is ${bytes} bytes; the limit is ${limit}`);
-  }
   const parsed = envelopeSchema.safeParse(raw);
   if (!parsed.success) {
     throw refusal("invalid_envelope", "Envelope does not match the protocol", {
@@ -97,7 +91,23 @@ export function checkStateless(
     });
   }
   const envelope = parsed.data as Envelope;
-  const txId = transactionId(envelope);
+  // The signing payload is computed once: it gives the id, the canonical
+  // size, and is what every signature is checked against.
+  let payload: Uint8Array;
+  try {
+    payload = signingPayload(envelope);
+  } catch (e) {
+    throw refusal("invalid_envelope", `Envelope is not canonical JSON: ${(e as Error).message}`);
+  }
+  // JCS(envelope) is JCS(envelope without sigs) with `"sigs":[…],` inserted
+  // ("signers" < "sigs" < "v"); sigs are base64url, so JSON.stringify is JCS.
+  const bytes = payload.length - SIGNING_DOMAIN_BYTES + '"sigs":,'.length +
+    JSON.stringify(envelope.sigs).length;
+  const limit = Math.min(policy.envelopeBytesMax, ENVELOPE_BYTES_MAX);
+  if (bytes > limit) {
+    throw refusal("envelope_too_large", `Envelope is ${bytes} bytes; the limit is ${limit}`);
+  }
+  const txId = sha256Hex(payload);
   if (envelope.ledger !== policy.ledger) {
     throw refusal(
       "wrong_ledger",
@@ -145,12 +155,12 @@ export function checkStateless(
       { txId },
     );
   }
-  return { txId, envelope, bytes };
+  return { txId, envelope, bytes, payload };
 }
 
 /** Verifies every signature of an admitted envelope; throws `bad_signature`. */
 export async function checkSignatures(admitted: Admitted): Promise<void> {
-  const verdict = await verifyEnvelopeSignatures(admitted.envelope);
+  const verdict = await verifyEnvelopeSignatures(admitted.envelope, admitted.payload);
   if (!verdict.ok) {
     throw refusal(
       "bad_signature",

@@ -1,0 +1,36 @@
+import assert from "node:assert/strict";
+import { canonicalJson } from "../../sdk/canonical_json.ts";
+import { generateKeyPair } from "../../sdk/keys.ts";
+import { transactionId } from "../../sdk/envelope.ts";
+import { builtinContracts } from "../contracts/mod.ts";
+import { anchorTx } from "../../test/_helpers.ts";
+import { checkStateless } from "./admission.ts";
+
+const policy = { ledger: "demo", expiryWindowMs: 24 * 3600_000, envelopeBytesMax: 65536 };
+
+Deno.test("checkStateless() measures the canonical envelope exactly, from the signing payload", async () => {
+  for (const alg of ["ed25519", "p256", "secp256k1"] as const) {
+    const env = await anchorTx(generateKeyPair(alg), { stream: "ünïcødé/" + alg });
+    const admitted = checkStateless(env, Date.now(), policy, builtinContracts());
+    assert.equal(admitted.bytes, new TextEncoder().encode(canonicalJson(env)).length, alg);
+    assert.equal(admitted.txId, transactionId(env));
+  }
+});
+
+Deno.test("checkStateless() refuses an envelope one byte over the limit", async () => {
+  const env = await anchorTx(generateKeyPair("ed25519"));
+  const size = new TextEncoder().encode(canonicalJson(env)).length;
+  assert.doesNotThrow(() =>
+    checkStateless(env, Date.now(), { ...policy, envelopeBytesMax: size }, builtinContracts())
+  );
+  assert.throws(
+    () =>
+      checkStateless(
+        env,
+        Date.now(),
+        { ...policy, envelopeBytesMax: size - 1 },
+        builtinContracts(),
+      ),
+    (e) => (e as { type?: string }).type === "envelope_too_large",
+  );
+});
