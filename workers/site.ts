@@ -39,6 +39,9 @@ export async function startSite(
     version: VERSION,
     joining: config.join,
     storage: Deno.env.get("EDGELEDGER_STORAGE") === "inline" ? "inline" : "worker",
+    verifyWorkers: Number(
+      Deno.env.get("EDGELEDGER_VERIFY_WORKERS") ?? navigator.hardwareConcurrency ?? 1,
+    ),
   });
   const app = createApp(site, {
     requestBytesMax: config.requestBytesMax,

@@ -9,6 +9,7 @@ import {
   type Envelope,
   ENVELOPE_BYTES_MAX,
   envelopeSchema,
+  type SignatureCheck,
   SIGNING_DOMAIN,
   signingPayload,
   verifyEnvelopeSignatures,
@@ -159,8 +160,13 @@ export function checkStateless(
 }
 
 /** Verifies every signature of an admitted envelope; throws `bad_signature`. */
-export async function checkSignatures(admitted: Admitted): Promise<void> {
-  const verdict = await verifyEnvelopeSignatures(admitted.envelope, admitted.payload);
+export async function checkSignatures(
+  admitted: Admitted,
+  pool?: { verify(envelope: Envelope, payload: Uint8Array): Promise<SignatureCheck> },
+): Promise<void> {
+  const verdict = pool
+    ? await pool.verify(admitted.envelope, admitted.payload)
+    : await verifyEnvelopeSignatures(admitted.envelope, admitted.payload);
   if (!verdict.ok) {
     throw refusal(
       "bad_signature",

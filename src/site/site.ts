@@ -73,6 +73,7 @@ import {
 } from "./admission.ts";
 import { checkIntegrity } from "./integrity.ts";
 import { TxIdFilter } from "./tx_id_filter.ts";
+import { VerifyPool } from "./verify_pool.ts";
 
 /** Limits and timing of a site; every bound has its unit in its name. */
 export interface SiteOptions {
@@ -98,6 +99,11 @@ export interface SiteOptions {
    * handling; what `workers/site.ts` uses).
    */
   storage?: "inline" | "worker";
+  /**
+   * Signature-verification worker threads; 0 verifies on the main thread.
+   * `workers/site.ts` uses one per core.
+   */
+  verifyWorkers?: number;
   /** A site added to a running cluster after genesis (it is not in `genesis.sites`). */
   joining?: boolean;
   /** Injected clock (ms); defaults to `Date.now`. */
@@ -157,6 +163,7 @@ export class Site implements LedgerService {
   readonly name: string;
   readonly #store: ChainStoreApi;
   #workerStores: WorkerStores | undefined;
+  #verifyPool: VerifyPool | undefined;
   readonly #genesis: GenesisConfig;
   readonly #key: KeyPair;
   readonly #registry: ContractRegistry;
@@ -308,6 +315,9 @@ export class Site implements LedgerService {
         Math.max(applied, row.entryIndex),
       );
       site.#workerStores = workerStores;
+      if ((options.verifyWorkers ?? 0) > 0) {
+        site.#verifyPool = new VerifyPool(options.verifyWorkers!);
+      }
       site.#note = await site.#buildNote(header, row.hash);
       for (let lo = 0; lo < header.logSize; lo += 10_000) {
         for (const id of await store.txIdPage(lo, lo + 10_000)) site.#committedFilter.add(id);
@@ -337,6 +347,7 @@ export class Site implements LedgerService {
     if (this.#cosignTimer !== undefined) clearTimeout(this.#cosignTimer);
     while (this.#applying > 0) await new Promise<void>((r) => this.#idle.push(r));
     for (const l of [...this.#listeners]) this.#listeners.delete(l);
+    this.#verifyPool?.close();
     if (this.#workerStores) await this.#workerStores.close();
     else this.#store.close();
   }
@@ -412,7 +423,7 @@ export class Site implements LedgerService {
           openKinds: () => this.#openKinds(),
           registry: this.#registry,
         });
-        await checkSignatures(c.admitted);
+        await checkSignatures(c.admitted, this.#verifyPool);
         return undefined;
       } catch (e) {
         return e;
