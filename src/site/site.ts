@@ -144,6 +144,8 @@ interface Pending {
 
 type Waiter = (receipt: Receipt) => void;
 
+/** Blocks a lone site executes ahead of the one being written. */
+const localBlocksInFlightMax = 2;
 /** Delay that batches checkpoint signatures sent to peers, ms. */
 const cosignDelayMs = 20;
 /** Signature lines per cosign message. */
@@ -499,8 +501,8 @@ export class Site implements LedgerService {
   /** Cuts a batch now if one is full or the site is idle past the delay; group commit otherwise. */
   #schedule(): void {
     if (this.#closed || this.#pending.size === 0) return;
-    if (this.#applying >= (this.#sequencer?.proposalsInFlightMax ?? 1)) return;
-    if (this.#pending.size >= this.#batchTxsMax || this.#batchDelayMs === 0 || this.#applying > 0) {
+    if (this.#applying >= this.#inFlightMax()) return;
+    if (this.#pending.size >= this.#batchTxsMax || this.#batchDelayMs === 0) {
       this.#cut();
       return;
     }
@@ -514,7 +516,7 @@ export class Site implements LedgerService {
 
   #cut(): void {
     if (this.#closed || this.#pending.size === 0) return;
-    if (this.#applying >= (this.#sequencer?.proposalsInFlightMax ?? 1)) return;
+    if (this.#applying >= this.#inFlightMax()) return;
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
@@ -552,9 +554,20 @@ export class Site implements LedgerService {
       this.#applying--;
       for (const [id] of taken) this.#inFlight.delete(id);
       for (const r of this.#idle.splice(0)) r();
+      // Group commit: what arrived while this batch was being ordered goes
+      // out now, as one batch.
       if (retry) setTimeout(() => this.#schedule(), 50);
-      else this.#schedule();
+      else if (this.#pending.size > 0) this.#cut();
     });
+  }
+
+  /**
+   * Batches ordered and not yet applied, at most: consensus sets its own;
+   * a lone site pipelines a few blocks when a storage worker writes them.
+   */
+  #inFlightMax(): number {
+    return this.#sequencer?.proposalsInFlightMax ??
+      (this.#workerStores ? localBlocksInFlightMax : 1);
   }
 
   /** Whether this site applied the transaction (kept in memory briefly after each block). */
@@ -563,6 +576,8 @@ export class Site implements LedgerService {
   }
 
   readonly #recentlyCommitted = new Set<string>();
+  /** Settles when the block being executed has been executed (see applyEntry). */
+  #executing: Promise<void> = Promise.resolve();
   /** Every committed transaction id (a Bloom filter; see {@link TxIdFilter}). */
   readonly #committedFilter = new TxIdFilter(24);
 
@@ -573,7 +588,7 @@ export class Site implements LedgerService {
    */
   sequence(batch: Batch): Promise<void> {
     if (this.#sequencer) return this.#sequencer.propose(batch);
-    return this.applyEntry(this.#appliedIndex + 1, batch);
+    return this.applyEntry("next", batch);
   }
 
   /** Hands ordering to consensus. */
@@ -683,41 +698,75 @@ export class Site implements LedgerService {
    * from, and they are re-applied from the log on restart.
    */
   async applyEntry(
-    entryIndex: number,
+    entryIndex: number | "next",
     batch: Batch,
     options: { force?: boolean } = {},
   ): Promise<void> {
-    if (entryIndex <= this.#appliedIndex && !options.force) return;
-    if (batch.txs.length === 0) {
-      await this.markApplied(entryIndex);
-      return;
-    }
+    // Execution is serial: each block builds on the one executed before it.
+    // With the storage worker, the next block may execute while this one is
+    // being written: the worker answers calls in order, so the next block's
+    // reads see this block's writes, and nobody is told "committed" before
+    // the write has returned.
+    const previous = this.#executing;
+    let release!: () => void;
+    this.#executing = new Promise<void>((r) => (release = r));
+    let written: Promise<void>;
+    let out: ReturnType<typeof executeBatch>;
+    let text: string;
+    let line: string;
+    let index: number;
     const started = performance.now();
-    const parent = { header: this.#head.header, hash: this.#head.hash };
-    const plan = planBatch(batch, this.#registry);
-    const [committed, state] = await Promise.all([
-      this.#store.committedIds(plan.txIds),
-      this.#store.stateValues(plan.keys),
-    ]);
-    const frontier = cloneFrontier(this.#frontier);
-    const out = executeBatch(parent, batch, plan, { committed, state }, this.#registry, frontier);
-    assert(out.header.prev === parent.hash, "a new block links to its parent");
-    assert(out.header.height === parent.header.height + 1, "heights increase by one");
-    assert(out.header.time >= parent.header.time, "block time never decreases");
-    const text = this.#checkpointText(out.header, out.hash);
-    const line = signNoteLine(text, this.name, this.#key.secretKey);
-    await this.#store.writeBlock({
-      block: rowOf(out.header, out.hash, entryIndex),
-      txs: out.txRows,
-      nodes: out.nodes,
-      stateWrites: out.stateWrites,
-      checkpointLine: { site: this.name, line },
-      meta: { applied_entry: String(Math.max(entryIndex, this.#appliedIndex)) },
-    }, this.#sequencer === undefined ? "full" : "normal");
-    this.#forgetStandings(out.stateWrites);
-    this.#frontier = frontier;
-    this.#head = { header: out.header, hash: out.hash, entryIndex };
-    this.#appliedIndex = Math.max(entryIndex, this.#appliedIndex);
+    try {
+      await previous;
+      index = entryIndex === "next" ? this.#appliedIndex + 1 : entryIndex;
+      if (index <= this.#appliedIndex && !options.force) {
+        release();
+        return;
+      }
+      if (batch.txs.length === 0) {
+        await this.markApplied(index);
+        release();
+        return;
+      }
+      const parent = { header: this.#head.header, hash: this.#head.hash };
+      const plan = planBatch(batch, this.#registry);
+      const [committed, state] = await Promise.all([
+        this.#store.committedIds(plan.txIds),
+        this.#store.stateValues(plan.keys),
+      ]);
+      const frontier = cloneFrontier(this.#frontier);
+      out = executeBatch(parent, batch, plan, { committed, state }, this.#registry, frontier);
+      assert(out.header.prev === parent.hash, "a new block links to its parent");
+      assert(out.header.height === parent.header.height + 1, "heights increase by one");
+      assert(out.header.time >= parent.header.time, "block time never decreases");
+      text = this.#checkpointText(out.header, out.hash);
+      line = signNoteLine(text, this.name, this.#key.secretKey);
+      written = this.#store.writeBlock({
+        block: rowOf(out.header, out.hash, index),
+        txs: out.txRows,
+        nodes: out.nodes,
+        stateWrites: out.stateWrites,
+        checkpointLine: { site: this.name, line },
+        meta: { applied_entry: String(Math.max(index, this.#appliedIndex)) },
+      }, this.#sequencer === undefined ? "full" : "normal");
+      if (this.#workerStores === undefined) await written;
+      this.#forgetStandings(out.stateWrites);
+      this.#frontier = frontier;
+      this.#head = { header: out.header, hash: out.hash, entryIndex: index };
+      this.#appliedIndex = Math.max(index, this.#appliedIndex);
+    } catch (e) {
+      release();
+      throw e;
+    }
+    release();
+    try {
+      await written;
+    } catch (e) {
+      // The head moved on in memory; the database did not. Nothing can
+      // continue safely on this site: stop it and say so.
+      this.#fatal = e;
+      throw e;
+    }
     if (this.#sequencer === undefined) {
       this.#note = assembleNote(text, [line]);
       this.#quorumHeight = out.header.height;
