@@ -482,3 +482,24 @@ Deno.test("site: with its database in a storage worker, commits, proofs, restart
     await t.cleanup();
   }
 });
+
+Deno.test("site: an anchor whose signer was revoked while it was in flight is recorded as rejected at apply", async () => {
+  const t = await openTestSite();
+  try {
+    const env = await anchorTx(device, { stream: "in-flight", seq: 1 });
+    // Admitted while the key is in good standing…
+    const admitted = await t.site.submit([env], { wait: false, waitTimeoutMs: 0 });
+    assert.equal(admitted[0].status, "pending");
+    // …then revoked before its block is built (as a revocation earlier in the log would).
+    await t.site.store.database.client.execute({
+      sql: "INSERT INTO state (ns, key, value) VALUES (?, ?, ?)",
+      args: [STATUS_NS, device.did, JSON.stringify({ status: "revoked" })],
+    });
+    await t.site.applyEntry("next", { time: Date.now(), proposer: "site-a", term: 0, txs: [env] });
+    const got = await t.site.getTx(transactionId(env), "stale");
+    assert.equal(got?.receipt.result?.status, "rejected");
+    assert.equal(got?.receipt.result?.code, "revoked_signer");
+  } finally {
+    await t.cleanup();
+  }
+});

@@ -4,7 +4,7 @@
  * @module
  */
 import type { Contract } from "./contract.ts";
-import { checkSignerGate, signerGateKeys } from "./gov.ts";
+import { withSignerGate } from "./gov.ts";
 
 /**
  * `contract` with governance's apply-time signer gate in front of its
@@ -14,14 +14,5 @@ import { checkSignerGate, signerGateKeys } from "./gov.ts";
  * same on every site (DESIGN §3: apply re-checks what depends on order).
  */
 export function gated<B>(contract: Contract<B>): Contract<B> {
-  return {
-    ...contract,
-    touches(tx) {
-      return [...contract.touches(tx), ...signerGateKeys(tx.signers)];
-    },
-    apply(tx, state) {
-      checkSignerGate(tx, state);
-      return contract.apply(tx, state);
-    },
-  };
+  return withSignerGate(contract);
 }

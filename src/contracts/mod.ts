@@ -5,7 +5,7 @@
  */
 import type { Contract } from "./contract.ts";
 import { dataAnchor } from "./data_anchor.ts";
-import { GOV_CONTRACTS } from "./gov.ts";
+import { GOV_CONTRACTS, withSignerGate } from "./gov.ts";
 import { IDENTITY_CONTRACTS } from "./identity.ts";
 import { assetContracts } from "./asset.ts";
 import { custodyContracts } from "./custody.ts";
@@ -48,7 +48,9 @@ export class ContractRegistry {
 /** The registry of every built-in kind. */
 export function builtinContracts(): ContractRegistry {
   return new ContractRegistry([
-    dataAnchor as Contract<never>,
+    // data.anchor is open to any did:key, but a key revoked or quarantined
+    // while its anchor was in flight is still refused at apply (DESIGN §3).
+    withSignerGate(dataAnchor) as unknown as Contract<never>,
     ...GOV_CONTRACTS,
     ...IDENTITY_CONTRACTS,
     ...assetContracts.map((c) => c as unknown as Contract<never>),
