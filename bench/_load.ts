@@ -615,6 +615,48 @@ export function quantile(sorted: ArrayLike<number>, p: number): number {
 }
 
 /** The median of `values` (mean of the middle two for an even count); NaN when empty. */
+/**
+ * Medians over repeated runs of one shape: `m(f)` is the median of a number,
+ * `cpu(f)` the median of a {@link CpuUsage} (its thread split and busiest
+ * thread's name from `byRate`, the run whose rate is the median), and
+ * `common` the fields every run result has. Requires `runs.length > 0`.
+ */
+export function runMedians<
+  T extends {
+    txPerSec: number;
+    committed: number;
+    requests: number;
+    wallSeconds: number;
+    p50Ms: number;
+    p99Ms: number;
+    errors: number;
+    exhausted: boolean;
+  },
+>(runs: readonly T[]) {
+  const m = (f: (r: T) => number) => median(runs.map(f));
+  const byRate = [...runs].sort((a, b) => a.txPerSec - b.txPerSec)[(runs.length - 1) >> 1];
+  const cpu = (f: (r: T) => CpuUsage): CpuUsage => ({
+    cores: m((r) => f(r).cores),
+    coresPeak: m((r) => f(r).coresPeak),
+    busiestThread: {
+      comm: f(byRate).busiestThread.comm,
+      cores: m((r) => f(r).busiestThread.cores),
+    },
+    threads: f(byRate).threads,
+  });
+  const common = {
+    txPerSec: m((r) => r.txPerSec),
+    committed: m((r) => r.committed),
+    requests: m((r) => r.requests),
+    wallSeconds: m((r) => r.wallSeconds),
+    p50Ms: m((r) => r.p50Ms),
+    p99Ms: m((r) => r.p99Ms),
+    errors: m((r) => r.errors),
+    exhausted: runs.some((r) => r.exhausted),
+  };
+  return { m, cpu, byRate, common };
+}
+
 export function median(values: readonly number[]): number {
   if (values.length === 0) return NaN;
   const s = [...values].sort((a, b) => a - b);

@@ -42,6 +42,7 @@ import {
   median,
   quantile,
   RawHttpConnection,
+  runMedians,
   type SiteProcess,
   spawnSite,
   summarizeProfile,
@@ -379,26 +380,9 @@ async function measureShape(
 
 function medianRun(runs: ClusterRun[]): ClusterRun | undefined {
   if (runs.length === 0) return undefined;
-  const m = (f: (r: ClusterRun) => number) => median(runs.map(f));
-  const byRate = [...runs].sort((a, b) => a.txPerSec - b.txPerSec)[(runs.length - 1) >> 1];
-  const cpu = (f: (r: ClusterRun) => CpuUsage): CpuUsage => ({
-    cores: m((r) => f(r).cores),
-    coresPeak: m((r) => f(r).coresPeak),
-    busiestThread: {
-      comm: f(byRate).busiestThread.comm,
-      cores: m((r) => f(r).busiestThread.cores),
-    },
-    threads: f(byRate).threads,
-  });
+  const { m, cpu, byRate, common } = runMedians(runs);
   return {
-    txPerSec: m((r) => r.txPerSec),
-    committed: m((r) => r.committed),
-    requests: m((r) => r.requests),
-    wallSeconds: m((r) => r.wallSeconds),
-    p50Ms: m((r) => r.p50Ms),
-    p99Ms: m((r) => r.p99Ms),
-    errors: m((r) => r.errors),
-    exhausted: runs.some((r) => r.exhausted),
+    ...common,
     // Members are compared by role, so the median run's own member list is kept whole.
     members: byRate.members,
     leader: byRate.leader,

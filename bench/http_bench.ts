@@ -31,12 +31,12 @@ import {
   freePort,
   InspectorProfiler,
   machineBusySeconds,
-  median,
   processCpuSeconds,
   processMemoryMiB,
   type ProfileSummary,
   quantile,
   runClosedLoop,
+  runMedians,
   type SiteProcess,
   spawnSite,
   summarizeProfile,
@@ -574,27 +574,10 @@ async function waitForIdle(url: string, height: number, msMax = 15_000): Promise
 
 function medianRun(runs: RunResult[]): RunResult | undefined {
   if (runs.length === 0) return undefined;
-  const m = (f: (r: RunResult) => number) => median(runs.map(f));
-  const byRate = [...runs].sort((a, b) => a.txPerSec - b.txPerSec)[(runs.length - 1) >> 1];
-  const cpu = (f: (r: RunResult) => CpuUsage): CpuUsage => ({
-    cores: m((r) => f(r).cores),
-    coresPeak: m((r) => f(r).coresPeak),
-    busiestThread: {
-      comm: f(byRate).busiestThread.comm,
-      cores: m((r) => f(r).busiestThread.cores),
-    },
-    threads: f(byRate).threads,
-  });
+  const { m, cpu, common } = runMedians(runs);
   return {
-    txPerSec: m((r) => r.txPerSec),
-    committed: m((r) => r.committed),
-    requests: m((r) => r.requests),
-    wallSeconds: m((r) => r.wallSeconds),
-    p50Ms: m((r) => r.p50Ms),
-    p99Ms: m((r) => r.p99Ms),
-    errors: m((r) => r.errors),
+    ...common,
     pending: m((r) => r.pending),
-    exhausted: runs.some((r) => r.exhausted),
     site: cpu((r) => r.site),
     load: cpu((r) => r.load),
     otherCores: m((r) => r.otherCores),
