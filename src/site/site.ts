@@ -176,7 +176,7 @@ export class Site implements LedgerService {
   readonly #pendingTxsMax: number;
   readonly #version: string;
 
-  #head: { header: BlockHeader; hash: string; entryIndex: number };
+  #head: { header: BlockHeader; hash: string };
   #frontier: MerkleFrontier;
   #note: string;
   readonly #pending = new Map<string, Pending>();
@@ -199,13 +199,12 @@ export class Site implements LedgerService {
     txsRejected: 0,
     blocks: 0,
     refused: new Map<string, number>(),
-    applyMs: [] as number[],
   };
 
   private constructor(
     options: SiteOptions,
     store: ChainStoreApi,
-    head: { header: BlockHeader; hash: string; entryIndex: number },
+    head: { header: BlockHeader; hash: string },
     frontier: MerkleFrontier,
     note: string,
     appliedIndex: number,
@@ -311,7 +310,7 @@ export class Site implements LedgerService {
       const site = new Site(
         options,
         store,
-        { header, hash: row.hash, entryIndex: row.entryIndex },
+        { header, hash: row.hash },
         frontier,
         "",
         Math.max(applied, row.entryIndex),
@@ -715,7 +714,6 @@ export class Site implements LedgerService {
     let text: string;
     let line: string;
     let index: number;
-    const started = performance.now();
     try {
       await previous;
       index = entryIndex === "next" ? this.#appliedIndex + 1 : entryIndex;
@@ -752,7 +750,7 @@ export class Site implements LedgerService {
       if (this.#workerStores === undefined) await written;
       this.#forgetStandings(out.stateWrites);
       this.#frontier = frontier;
-      this.#head = { header: out.header, hash: out.hash, entryIndex: index };
+      this.#head = { header: out.header, hash: out.hash };
       this.#appliedIndex = Math.max(index, this.#appliedIndex);
     } catch (e) {
       release();
@@ -780,8 +778,6 @@ export class Site implements LedgerService {
     }
     if (this.#recentlyCommitted.size > 100_000) this.#recentlyCommitted.clear();
     this.counters.blocks++;
-    this.counters.applyMs.push(performance.now() - started);
-    if (this.counters.applyMs.length > 1000) this.counters.applyMs.splice(0, 500);
 
     const event: BlockEvent = {
       height: out.header.height,
@@ -959,7 +955,7 @@ export class Site implements LedgerService {
       logIndex: row.logIndex,
       treeSize: size,
       leaf: base64urlEncode(leafData(row.envelope, row.result)),
-      proof: proof.map(hexOf),
+      proof: proof.map(hexEncode),
     };
   }
 
@@ -1000,7 +996,7 @@ export class Site implements LedgerService {
       );
     }
     const nodes = await this.#store.nodes(nodesForConsistency(from, to));
-    return consistencyProofAt(from, to, nodeGetter(nodes)).map(hexOf);
+    return consistencyProofAt(from, to, nodeGetter(nodes)).map(hexEncode);
   }
 
   status(): Promise<StatusView> {
@@ -1419,13 +1415,9 @@ function rowOf(header: BlockHeader, hash: string, entryIndex: number): BlockRow 
     txCount: header.txCount,
     logSize: header.logSize,
     logRoot: header.logRoot,
-    header: canonicalHeader(header),
+    header: canonicalJson(header),
     entryIndex,
   };
-}
-
-function canonicalHeader(header: BlockHeader): string {
-  return canonicalJson(header);
 }
 
 /** A copy of `f` to append to, so a failed block write leaves the site's frontier untouched. */
@@ -1447,8 +1439,4 @@ function nodeGetter(nodes: Map<string, Uint8Array>) {
     }
     return n;
   };
-}
-
-function hexOf(b: Uint8Array): string {
-  return hexEncode(b);
 }

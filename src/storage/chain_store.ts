@@ -150,18 +150,6 @@ export class ChainStore {
       .orderBy(asc(blocks.height));
   }
 
-  /** The smallest block whose logSize exceeds `logIndex`: the block holding that leaf. */
-  async blockContainingLeaf(logIndex: number): Promise<BlockRow | undefined> {
-    return (await this.#db.select().from(blocks).where(gt(blocks.logSize, logIndex))
-      .orderBy(asc(blocks.height)).limit(1))[0];
-  }
-
-  /** The newest block whose logSize is exactly `size`, if any. */
-  async blockWithLogSize(size: number): Promise<BlockRow | undefined> {
-    return (await this.#db.select().from(blocks).where(eq(blocks.logSize, size))
-      .orderBy(sql`${blocks.height} desc`).limit(1))[0];
-  }
-
   async txById(id: string): Promise<TxRowStored | undefined> {
     return (await this.#db.select().from(txs).where(eq(txs.id, id)))[0];
   }
@@ -215,14 +203,6 @@ export class ChainStore {
       for (const r of rows) out.set(`${r.level}/${r.idx}`, new Uint8Array(r.hash));
     }
     return out;
-  }
-
-  /** Leaf-level nodes `[lo, hi)` in index order. */
-  async leafNodes(lo: number, hi: number): Promise<Uint8Array[]> {
-    const rows = await this.#db.select().from(merkleNodes)
-      .where(and(eq(merkleNodes.level, 0), gte(merkleNodes.idx, lo), lt(merkleNodes.idx, hi)))
-      .orderBy(asc(merkleNodes.idx));
-    return rows.map((r) => new Uint8Array(r.hash));
   }
 
   /** Values of the given state keys, keyed `ns\0key`. */
