@@ -22,7 +22,7 @@ import {
   utf8Encode,
 } from "./encoding.ts";
 import { sha256 } from "./hash.ts";
-import { verifySignatureReference } from "./signature.ts";
+import { verifySignature, verifySignatureReference } from "./signature.ts";
 
 /** Signature type byte of Ed25519 in signed notes. */
 export const NOTE_ALG_ED25519 = 0x01;
@@ -159,7 +159,39 @@ export function signNoteLine(text: string, name: string, secretKey: Uint8Array):
     throw new NoteError("Invalid Ed25519 secret key: must be 32 bytes");
   }
   const publicKey = ed25519.getPublicKey(secretKey);
-  const sig = ed25519.sign(utf8Encode(text), secretKey);
+  return noteSignatureLine(name, publicKey, ed25519.sign(utf8Encode(text), secretKey));
+}
+
+/**
+ * Like {@link signNoteLine}, with the signature made by `sign` (an Ed25519
+ * signer over the text's UTF-8 bytes, e.g. a non-extractable WebCrypto key)
+ * for the given public key. Ed25519 signatures are deterministic, so the
+ * line is byte-identical to {@link signNoteLine}'s with the same key.
+ *
+ * @example
+ * ```ts
+ * const line = await signNoteLineWith(text, "site-a.example", publicKey, (m) => key.sign(m));
+ * ```
+ */
+export async function signNoteLineWith(
+  text: string,
+  name: string,
+  publicKey: Uint8Array,
+  sign: (message: Uint8Array) => Promise<Uint8Array>,
+): Promise<string> {
+  assertText(text);
+  assertKeyName(name);
+  if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) {
+    throw new NoteError("Invalid Ed25519 public key: must be 32 bytes");
+  }
+  const sig = await sign(utf8Encode(text));
+  if (!(sig instanceof Uint8Array) || sig.length !== 64) {
+    throw new NoteError("Invalid Ed25519 signature: must be 64 bytes");
+  }
+  return noteSignatureLine(name, publicKey, sig);
+}
+
+function noteSignatureLine(name: string, publicKey: Uint8Array, sig: Uint8Array): string {
   return `${EM_DASH_PREFIX}${name} ${base64Encode(concatBytes(keyId(name, publicKey), sig))}\n`;
 }
 
@@ -255,31 +287,70 @@ export function parseNote(note: string): { text: string; signatures: NoteSignatu
  */
 export function verifyNote(note: string, verifierKeys: string[]): string[] {
   try {
-    const parsed = parseNote(note);
-    const keys: Array<{ name: string; keyHash: Uint8Array; publicKey: Uint8Array }> = [];
-    for (const k of Array.isArray(verifierKeys) ? verifierKeys : []) {
-      try {
-        keys.push(parseVerifierKey(k));
-      } catch {
-        // A malformed verifier key cannot vouch for anything.
-      }
+    const plan = planNoteChecks(note, verifierKeys);
+    for (const c of plan.checks) {
+      if (!verifySignatureReference("ed25519", c.publicKey, plan.message, c.signature)) return [];
     }
-    const message = utf8Encode(parsed.text);
-    const verified = new Set<string>();
-    for (const sig of parsed.signatures) {
-      const matches = keys.filter((k) => k.name === sig.name && bytesEqual(k.keyHash, sig.keyHash));
-      for (const key of matches) {
-        if (!verifySignatureReference("ed25519", key.publicKey, message, sig.signature)) return [];
-        verified.add(`${key.name}+${hexEncode(key.keyHash)}+${hexEncode(key.publicKey)}`);
-      }
-    }
-    const names: string[] = [];
-    for (const k of keys) {
-      const id = `${k.name}+${hexEncode(k.keyHash)}+${hexEncode(k.publicKey)}`;
-      if (verified.has(id) && !names.includes(k.name)) names.push(k.name);
-    }
-    return names;
+    return plan.names;
   } catch {
     return [];
   }
+}
+
+/**
+ * {@link verifyNote} with each signature checked by `verifySignature` (the
+ * WebCrypto fast path where the platform has one, which cannot change the
+ * answer; see `signature.ts`). Same rules, same result; never rejects.
+ *
+ * @example
+ * ```ts
+ * const names = await verifyNoteAsync(noteText, sites.map((s) => s.verifierKey));
+ * ```
+ */
+export async function verifyNoteAsync(note: string, verifierKeys: string[]): Promise<string[]> {
+  try {
+    const plan = planNoteChecks(note, verifierKeys);
+    const oks = await Promise.all(
+      plan.checks.map((c) => verifySignature("ed25519", c.publicKey, plan.message, c.signature)),
+    );
+    return oks.every((ok) => ok) ? plan.names : [];
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * What verifying a note takes: the signatures to check (those from known
+ * keys: name AND key ID match) and the names that count if all of them
+ * verify, each once, in verifier-key order. Throws on a malformed note.
+ */
+function planNoteChecks(note: string, verifierKeys: string[]): {
+  message: Uint8Array;
+  checks: Array<{ publicKey: Uint8Array; signature: Uint8Array }>;
+  names: string[];
+} {
+  const parsed = parseNote(note);
+  const keys: Array<{ name: string; keyHash: Uint8Array; publicKey: Uint8Array }> = [];
+  for (const k of Array.isArray(verifierKeys) ? verifierKeys : []) {
+    try {
+      keys.push(parseVerifierKey(k));
+    } catch {
+      // A malformed verifier key cannot vouch for anything.
+    }
+  }
+  const checks: Array<{ publicKey: Uint8Array; signature: Uint8Array }> = [];
+  const signed = new Set<string>();
+  for (const sig of parsed.signatures) {
+    const matches = keys.filter((k) => k.name === sig.name && bytesEqual(k.keyHash, sig.keyHash));
+    for (const key of matches) {
+      checks.push({ publicKey: key.publicKey, signature: sig.signature });
+      signed.add(`${key.name}+${hexEncode(key.keyHash)}+${hexEncode(key.publicKey)}`);
+    }
+  }
+  const names: string[] = [];
+  for (const k of keys) {
+    const id = `${k.name}+${hexEncode(k.keyHash)}+${hexEncode(k.publicKey)}`;
+    if (signed.has(id) && !names.includes(k.name)) names.push(k.name);
+  }
+  return { message: utf8Encode(parsed.text), checks, names };
 }

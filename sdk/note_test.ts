@@ -8,8 +8,10 @@ import {
   parseNote,
   parseVerifierKey,
   signNoteLine,
+  signNoteLineWith,
   verifierKey,
   verifyNote,
+  verifyNoteAsync,
 } from "./note.ts";
 
 // The example key and note of Go's golang.org/x/mod/sumdb/note package.
@@ -170,4 +172,57 @@ Deno.test("verifyNote() accepts verifier keys whose base64 contains '+'", () => 
     assert.deepEqual(verifyNote(note, [vkey]), ["site-a"]);
   }
   assert.ok(seen > 0, "generated at least one key with '+' in its base64");
+});
+
+Deno.test("signNoteLineWith() gives the same line as signNoteLine() (Ed25519 is deterministic)", async () => {
+  const line = await signNoteLineWith(
+    GO_TEXT,
+    "PeterNeumann",
+    ed25519.getPublicKey(GO_SKEY_SEED),
+    (m) => Promise.resolve(ed25519.sign(m, GO_SKEY_SEED)),
+  );
+  assert.equal(line, GO_LINE);
+  await assert.rejects(
+    signNoteLineWith(
+      GO_TEXT,
+      "PeterNeumann",
+      new Uint8Array(31),
+      () => Promise.resolve(new Uint8Array(64)),
+    ),
+    NoteError,
+  );
+  await assert.rejects(
+    signNoteLineWith(
+      GO_TEXT,
+      "PeterNeumann",
+      new Uint8Array(32),
+      () => Promise.resolve(new Uint8Array(63)),
+    ),
+    NoteError,
+  );
+});
+
+Deno.test("verifyNoteAsync() answers as verifyNote() on good, tampered, unknown and malformed notes", async () => {
+  const text = "edgeledger.example/demo\n3\n" + base64Encode(new Uint8Array(32)) + "\n";
+  const note = assembleNote(text, [
+    signNoteLine(text, a.name, a.sk),
+    signNoteLine(text, b.name, b.sk),
+  ]);
+  const badSig = signNoteLine(text, c.name, c.sk).replace(
+    /.(=?\n)$/,
+    (m, end) => (m[0] === "A" ? "B" : "A") + end,
+  );
+  const cases: Array<[string, string[]]> = [
+    [note, [a.vkey, b.vkey, c.vkey]],
+    [note, [c.vkey]],
+    [note.replace("demo", "dem0"), [a.vkey, b.vkey]],
+    [assembleNote(text, [signNoteLine(text, a.name, a.sk), badSig]), [a.vkey, c.vkey]],
+    [GO_NOTE, [GO_VKEY]],
+    ["not a note", [a.vkey]],
+    [note, ["garbage"]],
+  ];
+  for (const [n, keys] of cases) {
+    assert.deepEqual(await verifyNoteAsync(n, keys), verifyNote(n, keys));
+  }
+  assert.deepEqual(await verifyNoteAsync(note, [a.vkey, b.vkey]), [a.name, b.name]);
 });
