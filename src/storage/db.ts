@@ -6,6 +6,7 @@
 import { type Client, createClient } from "@libsql/client";
 import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
 import { migrate } from "drizzle-orm/libsql/migrator";
+import { NativeWriter } from "./native.ts";
 import * as schema from "./schema.ts";
 
 /** A drizzle handle over the site's schema. */
@@ -24,6 +25,8 @@ export interface Database {
    * No-op for remote databases.
    */
   setSync(mode: "full" | "normal"): Promise<void>;
+  /** Prepared statements for the write path (`file:` databases only). */
+  native?: NativeWriter;
   close(): void;
 }
 
@@ -52,11 +55,20 @@ export async function openDatabase(url: string, authToken?: string): Promise<Dat
   }
   const db = drizzle(client, { schema });
   await migrate(db, { migrationsFolder: decodeURIComponent(MIGRATIONS_DIR.pathname) });
+  const native = url.startsWith("file:")
+    ? new NativeWriter(decodeURIComponent(url.slice("file:".length)))
+    : undefined;
   let sync: "full" | "normal" = "full";
   const setSync = async (mode: "full" | "normal") => {
-    if (mode === sync || !url.startsWith("file:")) return;
+    if (native === undefined) return;
+    native.setSync(mode);
+    if (mode === sync) return;
     await client.execute(`PRAGMA synchronous = ${mode === "full" ? "FULL" : "NORMAL"}`);
     sync = mode;
   };
-  return { db, client, url, setSync, close: () => client.close() };
+  const close = () => {
+    native?.close();
+    client.close();
+  };
+  return { db, client, url, setSync, native, close };
 }

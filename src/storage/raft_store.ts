@@ -29,7 +29,10 @@ const insertRowsMax = 400;
 /** What the consensus host needs of the Raft log's repository. */
 export interface RaftStoreApi {
   load(): Promise<RaftDurableState>;
-  persist(ready: { snapshot?: Snapshot; entries: Entry[]; hardState?: HardState }): Promise<void>;
+  persist(
+    ready: { snapshot?: Snapshot; entries: Entry[]; hardState?: HardState },
+    options?: { sync?: boolean },
+  ): Promise<void>;
   saveSnapshot(snapshot: Snapshot, compactIndex: number): Promise<void>;
 }
 
@@ -66,11 +69,27 @@ export class RaftStore implements RaftStoreApi {
   /**
    * Durably writes one Ready's snapshot (replacing the whole log), entries
    * (an entry whose index exists replaces it and every later one) and hard
-   * state, in one transaction. Returns once it is on disk.
+   * state, in one transaction. Returns once it is on disk, unless `sync` is
+   * false: the caller may say so when only the commit index changed (it
+   * can be learned again from the leader after a crash; etcd's MustSync).
    */
   async persist(
     ready: { snapshot?: Snapshot; entries: Entry[]; hardState?: HardState },
+    options: { sync?: boolean } = {},
   ): Promise<void> {
+    // The Raft log is what makes an acknowledgment true: fsynced whenever
+    // it holds entries, a snapshot, a new term or a vote.
+    await this.#database.setSync(options.sync === false ? "normal" : "full");
+    const native = this.#database.native;
+    if (native !== undefined) {
+      if (!ready.snapshot && ready.entries.length === 0 && !ready.hardState) return;
+      native.persistRaft({
+        snapshot: ready.snapshot ? encodeSnapshot(ready.snapshot) : undefined,
+        entries: ready.entries,
+        hardState: ready.hardState ? JSON.stringify(ready.hardState) : undefined,
+      });
+      return;
+    }
     const db = this.#db;
     // deno-lint-ignore no-explicit-any
     const stmts: any[] = [];
@@ -94,8 +113,6 @@ export class RaftStore implements RaftStoreApi {
       stmts.push(upsertMeta(db, "raft_hard_state", JSON.stringify(ready.hardState)));
     }
     if (stmts.length === 0) return;
-    // The Raft log is what makes an acknowledgment true: always fsynced.
-    await this.#database.setSync("full");
     await db.batch(stmts as [typeof stmts[0], ...typeof stmts]);
   }
 

@@ -1,0 +1,145 @@
+import assert from "node:assert/strict";
+import { openDatabase } from "./db.ts";
+import { type BlockWrite, ChainStore, StorageConflictError } from "./chain_store.ts";
+import { NativeReader } from "./native.ts";
+import { RaftStore } from "./raft_store.ts";
+
+async function tempStore() {
+  const dir = await Deno.makeTempDir();
+  const url = `file:${dir}/site.db`;
+  const database = await openDatabase(url);
+  return {
+    store: new ChainStore(database),
+    database,
+    path: `${dir}/site.db`,
+    cleanup: async () => {
+      database.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+function block(height: number, txIds: string[], state: BlockWrite["stateWrites"] = []): BlockWrite {
+  return {
+    block: {
+      height,
+      hash: `hash-${height}`,
+      prev: `hash-${height - 1}`,
+      time: 1000 + height,
+      term: 1,
+      proposer: "site-a",
+      txCount: txIds.length,
+      logSize: height * 10,
+      logRoot: "00".repeat(32),
+      header: "{}",
+      entryIndex: height,
+    },
+    txs: txIds.map((id, i) => ({
+      id,
+      logIndex: height * 10 + i,
+      height,
+      kind: "data.anchor",
+      envelope: `{"id":"${id}"}`,
+      result: '{"status":"applied"}',
+      status: "applied" as const,
+    })),
+    nodes: txIds.map((_, i) => ({
+      level: 0,
+      index: height * 10 + i,
+      hash: new Uint8Array(32).fill(i),
+    })),
+    stateWrites: state,
+    checkpointLine: { site: "site-a", line: `line-${height}` },
+    meta: { applied_entry: String(height) },
+  };
+}
+
+Deno.test("writeBlocks() stores a group of blocks that the drizzle reads see exactly", async () => {
+  const t = await tempStore();
+  try {
+    await t.store.writeBlocks([
+      block(1, ["a1", "a2"], [{ ns: "data.stream", key: "s\u0000with-nul", value: '{"seq":1}' }]),
+      block(2, ["b1"], [{ ns: "data.stream", key: "s\u0000with-nul", value: '{"seq":2}' }]),
+    ]);
+    assert.equal((await t.store.head())?.height, 2);
+    assert.deepEqual((await t.store.txById("a2"))?.logIndex, 11);
+    assert.deepEqual([...(await t.store.committedIds(["a1", "b1", "zz"]))].sort(), ["a1", "b1"]);
+    const values = await t.store.stateValues([{ ns: "data.stream", key: "s\u0000with-nul" }]);
+    assert.equal(
+      values.get("data.stream\u0000s\u0000with-nul"),
+      '{"seq":2}',
+      "the later block wins",
+    );
+    assert.deepEqual(await t.store.checkpointLines(2), [{ site: "site-a", line: "line-2" }]);
+    assert.equal(await t.store.getMeta("applied_entry"), "2");
+    const range = await t.store.stateRange("data.stream", "s", 10);
+    assert.deepEqual(range.map((r) => r.key), ["s\u0000with-nul"], "a key with NUL is kept whole");
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("writeBlocks() writes nothing of a group when one block conflicts", async () => {
+  const t = await tempStore();
+  try {
+    await t.store.writeBlocks([block(1, ["a1"])]);
+    await assert.rejects(
+      t.store.writeBlocks([block(2, ["b1"]), block(3, ["a1"])]),
+      StorageConflictError,
+    );
+    assert.equal((await t.store.head())?.height, 1);
+    assert.equal(await t.store.txById("b1"), undefined);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("NativeReader on its own connection sees what the writer committed, and deletions", async () => {
+  const t = await tempStore();
+  const reader = new NativeReader(t.path);
+  try {
+    await t.store.writeBlocks([block(1, ["a1"], [{ ns: "n", key: "k", value: '"v"' }])]);
+    assert.deepEqual([...reader.committedIds(["a1", "a2"])], ["a1"]);
+    assert.equal(reader.stateValues([{ ns: "n", key: "k" }]).get("n\u0000k"), '"v"');
+    await t.store.writeBlocks([block(2, ["a2"], [{ ns: "n", key: "k", value: null }])]);
+    assert.equal(reader.stateValues([{ ns: "n", key: "k" }]).size, 0);
+  } finally {
+    reader.close();
+    await t.cleanup();
+  }
+});
+
+Deno.test("RaftStore.persist() on prepared statements replaces the log's tail and survives reopening", async () => {
+  const dir = await Deno.makeTempDir();
+  const url = `file:${dir}/site.db`;
+  try {
+    const d1 = await openDatabase(url);
+    const raft = new RaftStore(d1);
+    const e = (index: number, term: number) => ({
+      index,
+      term,
+      type: "normal" as const,
+      data: new Uint8Array([index, term]),
+    });
+    await raft.persist({
+      entries: [e(1, 1), e(2, 1), e(3, 1)],
+      hardState: { term: 1, vote: "a", commit: 1 },
+    });
+    await raft.persist({ entries: [e(2, 2)], hardState: { term: 2, vote: "b", commit: 1 } });
+    await raft.persist({ entries: [], hardState: { term: 2, vote: "b", commit: 2 } }, {
+      sync: false,
+    });
+    d1.close();
+    const d2 = await openDatabase(url);
+    const loaded = await new RaftStore(d2).load();
+    d2.close();
+    assert.deepEqual(loaded.entries.map((x) => [x.index, x.term, [...x.data]]), [[1, 1, [1, 1]], [
+      2,
+      2,
+      [2, 2],
+    ]]);
+    assert.deepEqual(loaded.hardState, { term: 2, vote: "b", commit: 2 });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
