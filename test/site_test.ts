@@ -503,3 +503,32 @@ Deno.test("site: an anchor whose signer was revoked while it was in flight is re
     await t.cleanup();
   }
 });
+
+Deno.test("site: blocks executed while an earlier one is being written see its transactions and state (group commit)", async () => {
+  const t = await openTestSite({ storage: "worker" });
+  try {
+    const first = await anchorTx(device, { stream: "grouped", seq: 1 });
+    const sameSeq = await anchorTx(device, { stream: "grouped", seq: 1 });
+    const next = await anchorTx(device, { stream: "grouped", seq: 2 });
+    const batch = (tx: Envelope) => ({ time: Date.now(), proposer: "site-a", term: 0, txs: [tx] });
+    // Four blocks in a row, none awaited: the first is written while the
+    // others execute and queue behind it.
+    await Promise.all(
+      [first, sameSeq, next, first].map((tx) => t.site.applyEntry("next", batch(tx))),
+    );
+    const result = async (tx: Envelope) =>
+      (await t.site.getTx(transactionId(tx), "stale"))?.receipt.result;
+    assert.equal((await result(first))?.status, "applied");
+    assert.equal((await result(sameSeq))?.status, "rejected", "seq 1 again on the same stream");
+    assert.equal((await result(next))?.status, "applied");
+    const status = await t.site.status();
+    assert.equal(status.logSize, 3, "the repeated first transaction is not logged twice");
+    assert.ok(
+      t.site.counters.blockWrites < t.site.counters.blocks,
+      `blocks were grouped: ${t.site.counters.blockWrites} writes for ${t.site.counters.blocks} blocks`,
+    );
+    assert.ok((await t.site.integrity()).ok);
+  } finally {
+    await t.cleanup();
+  }
+});

@@ -62,7 +62,7 @@ export async function startSite(
       site,
       site.raftStore(),
       config.name,
-      loaded.key.secretKey,
+      site.siteKey,
       members,
       loaded.genesis.sites.map((s) => s.name),
       {

@@ -9,10 +9,10 @@
  *
  * @module
  */
-import { ed25519 } from "@noble/curves/ed25519.js";
 import { base64urlDecode, base64urlEncode, utf8Encode } from "../../sdk/encoding.ts";
 import { verifySignature } from "../../sdk/signature.ts";
 import type { Entry, Message, Snapshot } from "../consensus/mod.ts";
+import type { SiteKey } from "./site_key.ts";
 
 /** Domain separator of peer request signatures. */
 export const PEER_DOMAIN = "edgeledger/peer/v1\n";
@@ -32,8 +32,8 @@ export interface PeerInfo {
 }
 
 /** Signs a peer request body. */
-export function signPeerBody(body: string, secretKey: Uint8Array): string {
-  return base64urlEncode(ed25519.sign(utf8Encode(PEER_DOMAIN + body), secretKey));
+export async function signPeerBody(body: string, key: SiteKey): Promise<string> {
+  return base64urlEncode(await key.sign(utf8Encode(PEER_DOMAIN + body)));
 }
 
 /** A peer request that failed authentication. */
@@ -131,7 +131,7 @@ export class PeerSender {
   constructor(
     readonly peer: PeerInfo,
     readonly self: string,
-    readonly secretKey: Uint8Array,
+    readonly key: SiteKey,
   ) {}
 
   /** Queues messages; drops the oldest beyond {@link peerQueueMessagesMax}. */
@@ -165,7 +165,7 @@ export class PeerSender {
         const batch = this.#queue.splice(0, take);
         const body = JSON.stringify({ from: this.self, messages: batch.map(encodeMessage) });
         try {
-          await postSigned(this.peer.url + "/raft/msg", body, this.self, this.secretKey);
+          await postSigned(this.peer.url + "/raft/msg", body, this.self, this.key);
           this.sent += batch.length;
         } catch {
           this.dropped += batch.length;
@@ -193,7 +193,7 @@ export async function postSigned(
   url: string,
   body: string,
   self: string,
-  secretKey: Uint8Array,
+  key: SiteKey,
   timeoutMs = peerRequestTimeoutMs,
 ): Promise<unknown> {
   const res = await fetch(url, {
@@ -201,7 +201,7 @@ export async function postSigned(
     headers: {
       "content-type": "application/json",
       "x-edgeledger-site": self,
-      "x-edgeledger-sig": signPeerBody(body, secretKey),
+      "x-edgeledger-sig": await signPeerBody(body, key),
     },
     body,
     signal: AbortSignal.timeout(timeoutMs),

@@ -16,7 +16,6 @@
  *
  * @module
  */
-import { canonicalJson } from "../../sdk/canonical_json.ts";
 import type { Envelope } from "../../sdk/envelope.ts";
 import { base64urlDecode, base64urlEncode, utf8Decode, utf8Encode } from "../../sdk/encoding.ts";
 import type { BlockHeader } from "../../sdk/block.ts";
@@ -34,6 +33,7 @@ import type { Batch } from "../chain/execute.ts";
 import type { RaftStoreApi } from "../storage/raft_store.ts";
 import { type PeerInfo, PeerSender, postSigned } from "./peers.ts";
 import type { Sequencer, Site } from "./site.ts";
+import type { SiteKey } from "./site_key.ts";
 
 /** Tuning of the consensus host; every bound has its unit in its name. */
 export interface RaftHostOptions {
@@ -63,7 +63,7 @@ export class RaftHost implements Sequencer {
   readonly #site: Site;
   readonly #store: RaftStoreApi;
   readonly #self: string;
-  readonly #secretKey: Uint8Array;
+  readonly #key: SiteKey;
   readonly #members: Map<string, PeerInfo>;
   readonly #senders = new Map<string, PeerSender>();
   readonly #options: Required<RaftHostOptions>;
@@ -79,6 +79,8 @@ export class RaftHost implements Sequencer {
   #again = false;
   #closed = false;
   #lastSnapshotIndex = 0;
+  #persistedTerm = 0;
+  #persistedVote: string | undefined;
   #readSeq = 0;
   #fatal: unknown;
 
@@ -86,20 +88,20 @@ export class RaftHost implements Sequencer {
     site: Site,
     store: RaftStoreApi,
     self: string,
-    secretKey: Uint8Array,
+    key: SiteKey,
     members: PeerInfo[],
     options: RaftHostOptions,
   ) {
     this.#site = site;
     this.#store = store;
     this.#self = self;
-    this.#secretKey = secretKey;
+    this.#key = key;
     this.#members = new Map(members.map((m) => [m.name, m]));
     this.#options = {
       tickMs: options.tickMs ?? 50,
       electionTicks: options.electionTicks ?? 10,
       heartbeatTicks: options.heartbeatTicks ?? 1,
-      proposalsInFlightMax: options.proposalsInFlightMax ?? 4,
+      proposalsInFlightMax: options.proposalsInFlightMax ?? 1,
       proposalTimeoutMs: options.proposalTimeoutMs ?? 5000,
       snapshotEntriesMin: options.snapshotEntriesMin ?? 2000,
       compactKeepEntries: options.compactKeepEntries ?? 500,
@@ -115,12 +117,12 @@ export class RaftHost implements Sequencer {
     site: Site,
     store: RaftStoreApi,
     self: string,
-    secretKey: Uint8Array,
+    key: SiteKey,
     members: PeerInfo[],
     voters: string[],
     options: RaftHostOptions = {},
   ): Promise<RaftHost> {
-    const host = new RaftHost(site, store, self, secretKey, members, options);
+    const host = new RaftHost(site, store, self, key, members, options);
     const durable = await store.load();
     const directory = await site.store.getMeta("directory");
     if (directory !== undefined) {
@@ -138,7 +140,11 @@ export class RaftHost implements Sequencer {
     const storage = new MemoryStorage(durable.snapshot?.metadata.confState ?? initial);
     if (durable.snapshot) storage.applySnapshot(durable.snapshot);
     storage.append(durable.entries);
-    if (durable.hardState) storage.setHardState(durable.hardState);
+    if (durable.hardState) {
+      storage.setHardState(durable.hardState);
+      host.#persistedTerm = durable.hardState.term;
+      host.#persistedVote = durable.hardState.vote;
+    }
     host.#storage = storage;
     host.#lastSnapshotIndex = durable.snapshot?.metadata.index ?? 0;
     const seed = crypto.getRandomValues(new Uint32Array(1))[0];
@@ -156,7 +162,7 @@ export class RaftHost implements Sequencer {
       applied: Math.max(site.appliedIndex, storage.firstIndex() - 1),
     });
     for (const m of host.#members.values()) {
-      if (m.name !== self) host.#senders.set(m.name, new PeerSender(m, self, secretKey));
+      if (m.name !== self) host.#senders.set(m.name, new PeerSender(m, self, key));
     }
     site.attachSequencer(host);
     host.#ticker = setInterval(() => {
@@ -219,7 +225,7 @@ export class RaftHost implements Sequencer {
     const status = this.#node.status();
     if (status.role === "leader") {
       const id = crypto.randomUUID();
-      const data = utf8Encode(canonicalJson({ ...batch, id, term: status.term }));
+      const data = utf8Encode(JSON.stringify({ ...batch, id, term: status.term }));
       const done = new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => {
           this.#proposals.delete(id);
@@ -239,7 +245,7 @@ export class RaftHost implements Sequencer {
     const leader = status.leader === undefined ? undefined : this.#members.get(status.leader);
     if (leader === undefined || leader.name === this.#self) throw new Error("No leader known");
     const body = JSON.stringify({ from: this.#self, txs: batch.txs });
-    await postSigned(leader.url + "/raft/forward", body, this.#self, this.#secretKey);
+    await postSigned(leader.url + "/raft/forward", body, this.#self, this.#key);
   }
 
   /** Role, term and leader for status. */
@@ -292,7 +298,7 @@ export class RaftHost implements Sequencer {
       const info = { name: m.name, url: m.url, publicKey: base64urlDecode(m.publicKey) };
       this.#members.set(m.name, info);
       if (m.name !== this.#self) {
-        this.#senders.set(m.name, new PeerSender(info, this.#self, this.#secretKey));
+        this.#senders.set(m.name, new PeerSender(info, this.#self, this.#key));
       }
       changed = true;
     }
@@ -395,7 +401,7 @@ export class RaftHost implements Sequencer {
     const body = JSON.stringify({ from: this.#self, lines });
     for (const m of this.#members.values()) {
       if (m.name === this.#self) continue;
-      postSigned(m.url + "/raft/cosign", body, this.#self, this.#secretKey, 2000).catch(() => {});
+      postSigned(m.url + "/raft/cosign", body, this.#self, this.#key, 2000).catch(() => {});
     }
   }
 
@@ -421,13 +427,28 @@ export class RaftHost implements Sequencer {
     try {
       while (!this.#closed && this.#node.hasReady()) {
         const rd = this.#node.ready();
+        const hs = rd.hardState;
+        const voteChanged = hs !== undefined &&
+          (hs.term !== this.#persistedTerm || hs.vote !== this.#persistedVote);
+        const mustSync = rd.entries.length > 0 || rd.snapshot !== undefined || voteChanged;
+        // A leader may send its appends while it writes them itself (thesis
+        // §10.2.1): an entry commits only once a majority holds it durably,
+        // and this site counts itself only after this write returns (the
+        // next Ready is taken after it). Anything else — votes, a new term,
+        // a follower's acknowledgment — leaves only once it is durable.
+        const early = !voteChanged && this.#node.status().role === "leader";
+        if (early) this.#send(rd.messages);
         // 1. Durable before anything leaves this site.
-        await this.#store.persist(rd);
+        await this.#store.persist(rd, { sync: mustSync });
+        if (hs !== undefined) {
+          this.#persistedTerm = hs.term;
+          this.#persistedVote = hs.vote;
+        }
         if (rd.snapshot) this.#storage.applySnapshot(rd.snapshot);
         this.#storage.append(rd.entries);
         if (rd.hardState) this.#storage.setHardState(rd.hardState);
         // 2. Send.
-        this.#send(rd.messages);
+        if (!early) this.#send(rd.messages);
         // 3. Apply.
         if (rd.snapshot) await this.#installSnapshot(rd.snapshot);
         for (const e of rd.committedEntries) await this.#apply(e);
@@ -440,11 +461,17 @@ export class RaftHost implements Sequencer {
         await this.#maybeSnapshot();
       }
     } catch (e) {
-      this.#fatal = e;
-      console.error(`site ${this.#self}: consensus host stopped:`, e);
-      this.#closed = true;
-      if (this.#ticker !== undefined) clearInterval(this.#ticker);
+      this.#stop(e);
     }
+  }
+
+  /** Stops on an error the host cannot recover from (a write failed, a replay diverged). */
+  #stop(e: unknown): void {
+    if (this.#fatal !== undefined) return;
+    this.#fatal = e;
+    console.error(`site ${this.#self}: consensus host stopped:`, e);
+    this.#closed = true;
+    if (this.#ticker !== undefined) clearInterval(this.#ticker);
   }
 
   #send(messages: Message[]): void {

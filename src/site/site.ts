@@ -15,7 +15,8 @@ import { canonicalJson } from "../../sdk/canonical_json.ts";
 import { base64urlDecode, base64urlEncode, hexDecode, hexEncode } from "../../sdk/encoding.ts";
 import type { Envelope } from "../../sdk/envelope.ts";
 import type { KeyPair } from "../../sdk/keys.ts";
-import { assembleNote, signNoteLine, verifierKey, verifyNote } from "../../sdk/note.ts";
+import { assembleNote, signNoteLineWith, verifierKey, verifyNoteAsync } from "../../sdk/note.ts";
+import { SiteKey } from "./site_key.ts";
 import type {
   BlockEvent,
   BlockView,
@@ -31,7 +32,7 @@ import type {
 } from "../api/service.ts";
 import { LedgerError } from "../api/service.ts";
 import { assert } from "../chain/assert.ts";
-import { type Batch, executeBatch, leafData, planBatch } from "../chain/execute.ts";
+import { type Batch, executeBatch, leafData, planBatch, stateMapKey } from "../chain/execute.ts";
 import {
   genesisBlock,
   type GenesisConfig,
@@ -57,11 +58,13 @@ import {
 } from "../contracts/mod.ts";
 import {
   type BlockRow,
+  type BlockWrite,
   ChainStore,
   type ChainStoreApi,
   openDatabase,
   type TxRowStored,
 } from "../storage/mod.ts";
+import { NativeReader } from "../storage/native.ts";
 import { RaftStore, type RaftStoreApi } from "../storage/raft_store.ts";
 import { openWorkerStores, type WorkerStores } from "../storage/worker_store.ts";
 import {
@@ -138,6 +141,40 @@ export interface Sequencer {
   broadcastCosign(lines: Array<{ height: number; line: string }>): void;
 }
 
+/** A block waiting to be written (see `Site.#queueWrite`). */
+interface QueuedWrite {
+  write: BlockWrite;
+  sync: "full" | "normal";
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * Lays the writes of blocks not yet written over what the
+ * database answered for a plan: their transactions count as committed,
+ * their state writes (in block order; `null` deletes) as current.
+ */
+function overlayUnwritten(
+  unwritten: readonly QueuedWrite[],
+  committed: Set<string>,
+  state: Map<string, string>,
+): void {
+  for (const { write } of unwritten) {
+    for (const t of write.txs) committed.add(t.id);
+    for (const w of write.stateWrites) {
+      const k = stateMapKey(w.ns, w.key);
+      if (w.value === null) state.delete(k);
+      else state.set(k, w.value);
+    }
+  }
+}
+
+/** A block's checkpoint text and the signature lines held for it, by site. */
+interface RecentCheckpoint {
+  text: string;
+  lines: Map<string, string>;
+}
+
 interface Pending {
   admitted: Admitted;
 }
@@ -145,9 +182,11 @@ interface Pending {
 type Waiter = (receipt: Receipt) => void;
 
 /** Blocks a lone site executes ahead of the one being written. */
-const localBlocksInFlightMax = 2;
+const localBlocksInFlightMax = 8;
 /** Delay that batches checkpoint signatures sent to peers, ms. */
-const cosignDelayMs = 20;
+const cosignDelayMs = 50;
+/** Newest blocks whose checkpoint text and signature lines are kept in memory. */
+const recentCheckpointsMax = 1024;
 /** Signature lines per cosign message. */
 const cosignLinesPerMessageMax = 512;
 /** Signer standings remembered by admission before the cache starts over. */
@@ -166,8 +205,11 @@ export class Site implements LedgerService {
   readonly #store: ChainStoreApi;
   #workerStores: WorkerStores | undefined;
   #verifyPool: VerifyPool | undefined;
+  /** Main-thread point reads when a storage worker writes a `file:` database. */
+  #reader: NativeReader | undefined;
   readonly #genesis: GenesisConfig;
   readonly #key: KeyPair;
+  #siteKey!: SiteKey;
   readonly #registry: ContractRegistry;
   readonly #policy: AdmissionPolicy;
   readonly #clock: () => number;
@@ -198,6 +240,8 @@ export class Site implements LedgerService {
     txsCommitted: 0,
     txsRejected: 0,
     blocks: 0,
+    /** Database writes of blocks through the storage worker (a group of blocks is one). */
+    blockWrites: 0,
     refused: new Map<string, number>(),
   };
 
@@ -245,6 +289,7 @@ export class Site implements LedgerService {
     if (me !== undefined && me.publicKey !== base64urlEncode(options.key.publicKey)) {
       throw new Error(`Cannot open site ${options.name}: key does not match genesis`);
     }
+    const siteKey = await SiteKey.create(options.key);
     const workerStores = options.storage === "worker"
       ? await openWorkerStores(options.dbUrl, options.dbAuthToken)
       : undefined;
@@ -280,7 +325,12 @@ export class Site implements LedgerService {
           })),
           checkpointLine: {
             site: options.name,
-            line: signNoteLine(text, options.name, options.key.secretKey),
+            line: await signNoteLineWith(
+              text,
+              options.name,
+              options.key.publicKey,
+              (m) => siteKey.sign(m),
+            ),
           },
           meta: {
             genesis_hash: configHash,
@@ -316,6 +366,10 @@ export class Site implements LedgerService {
         Math.max(applied, row.entryIndex),
       );
       site.#workerStores = workerStores;
+      if (workerStores !== undefined && options.dbUrl.startsWith("file:")) {
+        site.#reader = new NativeReader(decodeURIComponent(options.dbUrl.slice("file:".length)));
+      }
+      site.#siteKey = siteKey;
       if ((options.verifyWorkers ?? 0) > 0) {
         site.#verifyPool = new VerifyPool(options.verifyWorkers!);
       }
@@ -349,6 +403,7 @@ export class Site implements LedgerService {
     while (this.#applying > 0) await new Promise<void>((r) => this.#idle.push(r));
     for (const l of [...this.#listeners]) this.#listeners.delete(l);
     this.#verifyPool?.close();
+    this.#reader?.close();
     if (this.#workerStores) await this.#workerStores.close();
     else this.#store.close();
   }
@@ -600,6 +655,11 @@ export class Site implements LedgerService {
     return this.#appliedIndex;
   }
 
+  /** The site's key as a signer (checkpoint lines, peer requests). */
+  get siteKey(): SiteKey {
+    return this.#siteKey;
+  }
+
   /** The current head block. */
   get head(): { header: BlockHeader; hash: string } {
     return { header: this.#head.header, hash: this.#head.hash };
@@ -608,6 +668,8 @@ export class Site implements LedgerService {
   /** Records that an entry with no block (a no-op, a membership change) was applied. */
   async markApplied(entryIndex: number): Promise<void> {
     if (entryIndex <= this.#appliedIndex) return;
+    // After the blocks queued before it, so the stored index never goes back.
+    await this.#lastWrite.catch(() => {});
     await this.#store.setMeta({ applied_entry: String(entryIndex) });
     this.#appliedIndex = entryIndex;
   }
@@ -728,26 +790,44 @@ export class Site implements LedgerService {
       }
       const parent = { header: this.#head.header, hash: this.#head.hash };
       const plan = planBatch(batch, this.#registry);
-      const [committed, state] = await Promise.all([
-        this.#store.committedIds(plan.txIds),
-        this.#store.stateValues(plan.keys),
-      ]);
+      // Blocks executed but not yet written (the group being written, and
+      // those queued behind it; see #queueWrite) may be invisible to these
+      // reads: lay them over what the database answers, in block order.
+      const unwritten = [...this.#writeGroup, ...this.#writeQueue];
+      const [committed, state] = this.#reader !== undefined
+        ? [this.#reader.committedIds(plan.txIds), this.#reader.stateValues(plan.keys)]
+        : await Promise.all([
+          this.#store.committedIds(plan.txIds),
+          this.#store.stateValues(plan.keys),
+        ]);
+      overlayUnwritten(unwritten, committed, state);
       const frontier = cloneFrontier(this.#frontier);
       out = executeBatch(parent, batch, plan, { committed, state }, this.#registry, frontier);
       assert(out.header.prev === parent.hash, "a new block links to its parent");
       assert(out.header.height === parent.header.height + 1, "heights increase by one");
       assert(out.header.time >= parent.header.time, "block time never decreases");
       text = this.#checkpointText(out.header, out.hash);
-      line = signNoteLine(text, this.name, this.#key.secretKey);
-      written = this.#store.writeBlock({
+      line = await signNoteLineWith(
+        text,
+        this.name,
+        this.#key.publicKey,
+        (m) => this.#siteKey.sign(m),
+      );
+      const write: BlockWrite = {
         block: rowOf(out.header, out.hash, index),
         txs: out.txRows,
         nodes: out.nodes,
         stateWrites: out.stateWrites,
         checkpointLine: { site: this.name, line },
         meta: { applied_entry: String(Math.max(index, this.#appliedIndex)) },
-      }, this.#sequencer === undefined ? "full" : "normal");
-      if (this.#workerStores === undefined) await written;
+      };
+      const sync = this.#sequencer === undefined ? "full" : "normal";
+      if (this.#workerStores === undefined) {
+        written = this.#store.writeBlock(write, sync);
+        await written;
+      } else {
+        written = this.#queueWrite(write, sync);
+      }
       this.#forgetStandings(out.stateWrites);
       this.#frontier = frontier;
       this.#head = { header: out.header, hash: out.hash };
@@ -759,6 +839,8 @@ export class Site implements LedgerService {
     release();
     try {
       await written;
+      // Standings read while the block waited to be written may predate it.
+      this.#forgetStandings(out.stateWrites);
     } catch (e) {
       // The head moved on in memory; the database did not. Nothing can
       // continue safely on this site: stop it and say so.
@@ -770,7 +852,10 @@ export class Site implements LedgerService {
       this.#quorumHeight = out.header.height;
     } else {
       this.#queueCosign(out.header.height, line);
-      await this.#refreshQuorum(out.header.height);
+      this.#refreshQuorum(
+        out.header.height,
+        this.#rememberCheckpoint(out.header.height, text, line),
+      );
     }
     for (const row of out.txRows) {
       this.#recentlyCommitted.add(row.id);
@@ -818,6 +903,53 @@ export class Site implements LedgerService {
     }
   }
 
+  /** Blocks executed and waiting for the write in flight to finish (group commit). */
+  readonly #writeQueue: QueuedWrite[] = [];
+  /** The blocks being written now. */
+  #writeGroup: QueuedWrite[] = [];
+  #writing = false;
+  /** Settles when the newest queued block is written. */
+  #lastWrite: Promise<void> = Promise.resolve();
+
+  /**
+   * Writes a block through the storage worker. While one write is in flight
+   * (its fsync, mostly), the blocks executed meanwhile queue and then go
+   * together as one database transaction: one fsync for all of them. Each
+   * block stays atomic, and the order of blocks is kept.
+   */
+  #queueWrite(write: BlockWrite, sync: "full" | "normal"): Promise<void> {
+    const done = new Promise<void>((resolve, reject) => {
+      this.#writeQueue.push({ write, sync, resolve, reject });
+      if (!this.#writing) this.#sendWrites();
+    });
+    this.#lastWrite = done;
+    return done;
+  }
+
+  #sendWrites(): void {
+    if (this.#writeQueue.length === 0) {
+      this.#writing = false;
+      return;
+    }
+    this.#writing = true;
+    const group = this.#writeQueue.splice(0, this.#writeQueue.length);
+    this.#writeGroup = group;
+    const sync = group.some((g) => g.sync === "full") ? "full" : "normal";
+    this.counters.blockWrites++;
+    this.#store.writeBlocks(group.map((g) => g.write), sync).then(
+      () => {
+        this.#writeGroup = [];
+        for (const g of group) g.resolve();
+        this.#sendWrites();
+      },
+      (e) => {
+        this.#writeGroup = [];
+        for (const g of group) g.reject(e);
+        this.#sendWrites();
+      },
+    );
+  }
+
   // ---- checkpoint co-signing -------------------------------------------
 
   #queueCosign(height: number, line: string): void {
@@ -829,6 +961,9 @@ export class Site implements LedgerService {
       this.#sequencer?.broadcastCosign(lines.slice(-cosignLinesPerMessageMax));
     }, cosignDelayMs);
   }
+
+  /** Checkpoint texts and lines of the newest applied blocks, by height. */
+  readonly #recentCheckpoints = new Map<number, RecentCheckpoint>();
 
   /** Lines received for blocks this site has not applied yet, by height. */
   readonly #earlyCosigns = new Map<number, Array<{ site: string; line: string }>>();
@@ -858,16 +993,43 @@ export class Site implements LedgerService {
   }
 
   async #storeCosign(height: number, site: string, key: string, line: string): Promise<void> {
-    const row = await this.#store.blockByHeight(height);
-    if (!row) return;
-    const text = this.#checkpointText(headerOf(row), row.hash);
+    const cp = await this.#checkpointAt(height);
+    if (cp === undefined || cp.lines.get(site) === line) return;
     let ok: string[] = [];
     try {
-      ok = verifyNote(assembleNote(text, [line]), [key]);
+      ok = await verifyNoteAsync(assembleNote(cp.text, [line]), [key]);
     } catch { /* malformed line */ }
     if (ok.length !== 1) return;
     await this.#store.addCheckpointLine(height, site, line);
-    await this.#refreshQuorum(height);
+    cp.lines.set(site, line);
+    this.#refreshQuorum(height, cp);
+  }
+
+  /**
+   * The checkpoint text and the signature lines held for a block: from
+   * memory for recently applied blocks, else from the database.
+   */
+  async #checkpointAt(height: number): Promise<RecentCheckpoint | undefined> {
+    const recent = this.#recentCheckpoints.get(height);
+    if (recent !== undefined) return recent;
+    const row = await this.#store.blockByHeight(height);
+    if (!row) return undefined;
+    const lines = await this.#store.checkpointLines(height);
+    return {
+      text: this.#checkpointText(headerOf(row), row.hash),
+      lines: new Map(lines.map((l) => [l.site, l.line])),
+    };
+  }
+
+  /** Remembers an applied block's checkpoint text and this site's line (bounded, oldest out). */
+  #rememberCheckpoint(height: number, text: string, line: string): RecentCheckpoint {
+    const cp = { text, lines: new Map([[this.name, line]]) };
+    this.#recentCheckpoints.set(height, cp);
+    if (this.#recentCheckpoints.size > recentCheckpointsMax) {
+      const oldest = this.#recentCheckpoints.keys().next().value!;
+      this.#recentCheckpoints.delete(oldest);
+    }
+    return cp;
   }
 
   /** Peers' early lines for heights up to `height`, once applied. */
@@ -891,21 +1053,15 @@ export class Site implements LedgerService {
     return this.#sequencer?.consensusStatus().confState.voters ?? [this.name];
   }
 
-  async #refreshQuorum(height: number): Promise<void> {
+  /** Serves `height`'s checkpoint once a quorum of voters signed it (and it is the newest such). */
+  #refreshQuorum(height: number, cp: RecentCheckpoint): void {
     if (height <= this.#quorumHeight) return;
     const voters = this.#voters();
-    const lines = (await this.#store.checkpointLines(height)).filter((l) =>
-      voters.includes(l.site)
-    );
+    const lines = [...cp.lines].filter(([site]) => voters.includes(site))
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, line]) => line);
     if (lines.length >= Math.floor(voters.length / 2) + 1) {
       this.#quorumHeight = height;
-      const row = await this.#store.blockByHeight(height);
-      if (row) {
-        this.#note = assembleNote(
-          this.#checkpointText(headerOf(row), row.hash),
-          lines.map((l) => l.line),
-        );
-      }
+      this.#note = assembleNote(cp.text, lines);
     }
   }
 
@@ -1182,6 +1338,8 @@ export class Site implements LedgerService {
       `edgeledger_txs_rejected_total ${this.counters.txsRejected}`,
       "# TYPE edgeledger_blocks_total counter",
       `edgeledger_blocks_total ${this.counters.blocks}`,
+      "# TYPE edgeledger_block_writes_total counter",
+      `edgeledger_block_writes_total ${this.counters.blockWrites}`,
       "# TYPE edgeledger_admission_refused_total counter",
       ...[...this.counters.refused].map(([t, n]) =>
         `edgeledger_admission_refused_total{type="${t}"} ${n}`

@@ -11,6 +11,10 @@ import { LedgerError } from "../api/service.ts";
 
 /** Verifications queued per worker before callers wait for room. */
 const inFlightPerWorkerMax = 4096;
+/** Verifications sent to a worker in one message, at most. */
+const batchMax = 256;
+
+type Job = { id: number; envelope: Envelope; payload: Uint8Array };
 
 /** A fixed set of workers answering {@link verifyEnvelopeSignatures} calls. */
 export class VerifyPool {
@@ -22,6 +26,9 @@ export class VerifyPool {
   #next = 0;
   #nextId = 1;
   #closed = false;
+  /** Jobs gathered since the last flush, per worker (one message each per flush). */
+  readonly #queued: Job[][] = [];
+  #flushScheduled = false;
 
   /** Starts `size` workers (`1 <= size <= 16`). */
   constructor(readonly size: number) {
@@ -32,16 +39,19 @@ export class VerifyPool {
       const w = new Worker(new URL("./verify_worker_main.ts", import.meta.url).href, {
         type: "module",
       });
-      w.onmessage = (e: MessageEvent<{ id: number; result: SignatureCheck }>) => {
-        const done = this.#waiting.get(e.data.id);
-        this.#waiting.delete(e.data.id);
-        done?.resolve(e.data.result);
+      w.onmessage = (e: MessageEvent<Array<{ id: number; result: SignatureCheck }>>) => {
+        for (const { id, result } of e.data) {
+          const done = this.#waiting.get(id);
+          this.#waiting.delete(id);
+          done?.resolve(result);
+        }
       };
       w.onerror = (e) => {
         e.preventDefault();
         console.error("verify worker failed:", e.message);
       };
       this.#workers.push(w);
+      this.#queued.push([]);
     }
   }
 
@@ -56,12 +66,31 @@ export class VerifyPool {
       await new Promise((r) => setTimeout(r, 1));
     }
     const id = this.#nextId++;
-    const worker = this.#workers[this.#next];
+    const queue = this.#queued[this.#next];
     this.#next = (this.#next + 1) % this.#workers.length;
     return await new Promise<SignatureCheck>((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
-      worker.postMessage({ id, envelope, payload });
+      queue.push({ id, envelope, payload });
+      // Structured cloning has a cost per message: what arrives in one turn
+      // of the event loop (a batch request, many concurrent requests) goes
+      // to each worker as one message.
+      if (queue.length >= batchMax) this.#flush();
+      else if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setTimeout(() => this.#flush(), 0);
+      }
     });
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    if (this.#closed) return;
+    for (let i = 0; i < this.#workers.length; i++) {
+      const jobs = this.#queued[i];
+      if (jobs.length === 0) continue;
+      this.#queued[i] = [];
+      this.#workers[i].postMessage(jobs);
+    }
   }
 
   /** Stops the workers; pending verifications reject with `unavailable`. */

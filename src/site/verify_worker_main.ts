@@ -7,10 +7,13 @@
 /// <reference lib="deno.worker" />
 import { type Envelope, verifyEnvelopeSignatures } from "../../sdk/envelope.ts";
 
+/** One request: a batch of envelopes with their signing payloads; answered as one batch. */
 self.onmessage = async (
-  e: MessageEvent<{ id: number; envelope: Envelope; payload: Uint8Array }>,
+  e: MessageEvent<Array<{ id: number; envelope: Envelope; payload: Uint8Array }>>,
 ) => {
-  const { id, envelope, payload } = e.data;
-  const result = await verifyEnvelopeSignatures(envelope, payload);
-  self.postMessage({ id, result });
+  const answers = await Promise.all(e.data.map(async ({ id, envelope, payload }) => ({
+    id,
+    result: await verifyEnvelopeSignatures(envelope, payload),
+  })));
+  self.postMessage(answers);
 };
