@@ -518,7 +518,7 @@ function limitsSection(r: Results): Section | undefined {
       );
     }
   }
-  // 6. The block pipeline: blocks are written one at a time, so block time bounds throughput.
+  // 6. The block pipeline: a block holds at most what closed-loop clients have in flight.
   for (const alg of ["ed25519", "p256"]) {
     const shapes = http.shapes.filter((s) =>
       s.algorithm === alg && s.median && Number.isFinite(s.median.msPerBlock)
@@ -535,7 +535,8 @@ function limitsSection(r: Results): Section | undefined {
         ).join("; ") +
         `. With closed-loop clients a block can only hold what the clients have in flight, so ` +
         `tx/s ≤ clients × txs per request ÷ block time: the per-block cost (execution, Merkle log, ` +
-        `libSQL transaction, checkpoint signing) sets the ceiling of the one-per-request shapes.`,
+        `checkpoint signing, and the libSQL commit and fsync, shared by the blocks written together ` +
+        `while an earlier write was on its way to disk) sets the ceiling of the one-per-request shapes.`,
     );
   }
   // 7. The CPU profiles: what the site's JS thread does.
