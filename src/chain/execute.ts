@@ -87,12 +87,20 @@ export interface BlockOutcome {
   duplicates: string[];
 }
 
-/** Lists what the batch will read: ids to check for duplicates and contract state keys. */
-export function planBatch(batch: Batch, registry: ContractRegistry): BatchPlan {
+/**
+ * Lists what the batch will read: ids to check for duplicates and contract
+ * state keys. `knownId` may return an envelope's id computed earlier (by
+ * admission, for the very same object) to spare hashing it again.
+ */
+export function planBatch(
+  batch: Batch,
+  registry: ContractRegistry,
+  knownId: (envelope: Envelope) => string | undefined = () => undefined,
+): BatchPlan {
   const txs: PlannedTx[] = [];
   const keys = new Map<string, StateKey>();
   for (const envelope of batch.txs) {
-    const txId = transactionId(envelope);
+    const txId = knownId(envelope) ?? transactionId(envelope);
     const contract = registry.get(envelope.kind);
     if (contract === undefined) {
       txs.push({

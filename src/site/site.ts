@@ -499,6 +499,7 @@ export class Site implements LedgerService {
             );
           }
           this.#pending.set(c.admitted.txId, { admitted: c.admitted });
+          this.#admittedIds.set(c.admitted.envelope, c.admitted.txId);
         }
         receipts[c.i] = { txId: c.admitted.txId, status: "pending" };
       } catch (e) {
@@ -630,6 +631,8 @@ export class Site implements LedgerService {
   }
 
   readonly #recentlyCommitted = new Set<string>();
+  /** Ids of envelope objects this site admitted (their batches reuse the objects). */
+  readonly #admittedIds = new WeakMap<Envelope, string>();
   /** Settles when the block being executed has been executed (see applyEntry). */
   #executing: Promise<void> = Promise.resolve();
   /** Every committed transaction id (a Bloom filter; see {@link TxIdFilter}). */
@@ -699,6 +702,7 @@ export class Site implements LedgerService {
         });
       }
       this.#pending.set(a.txId, { admitted: a });
+      this.#admittedIds.set(a.envelope, a.txId);
       accepted++;
     }
     this.#schedule();
@@ -789,15 +793,17 @@ export class Site implements LedgerService {
         return;
       }
       const parent = { header: this.#head.header, hash: this.#head.hash };
-      const plan = planBatch(batch, this.#registry);
+      const plan = planBatch(batch, this.#registry, (e) => this.#admittedIds.get(e));
       // Blocks executed but not yet written (the group being written, and
       // those queued behind it; see #queueWrite) may be invisible to these
       // reads: lay them over what the database answers, in block order.
       const unwritten = [...this.#writeGroup, ...this.#writeQueue];
+      // Ids the filter has never seen are not committed: only the rest need a read.
+      const maybeCommitted = plan.txIds.filter((id) => this.#committedFilter.mightContain(id));
       const [committed, state] = this.#reader !== undefined
-        ? [this.#reader.committedIds(plan.txIds), this.#reader.stateValues(plan.keys)]
+        ? [this.#reader.committedIds(maybeCommitted), this.#reader.stateValues(plan.keys)]
         : await Promise.all([
-          this.#store.committedIds(plan.txIds),
+          this.#store.committedIds(maybeCommitted),
           this.#store.stateValues(plan.keys),
         ]);
       overlayUnwritten(unwritten, committed, state);
@@ -828,7 +834,15 @@ export class Site implements LedgerService {
       } else {
         written = this.#queueWrite(write, sync);
       }
+      // Into the filter before the write: the next block may execute before
+      // this one's write returns (a false "maybe" only costs a read).
+      for (const row of out.txRows) this.#committedFilter.add(row.id);
       this.#forgetStandings(out.stateWrites);
+      for (const w of out.stateWrites) {
+        if (w.ns === POLICY_NS && w.key === POLICY_KEY) {
+          this.#consortiumPolicy = this.#policyFrom(w.value);
+        }
+      }
       this.#frontier = frontier;
       this.#head = { header: out.header, hash: out.hash };
       this.#appliedIndex = Math.max(index, this.#appliedIndex);
@@ -857,10 +871,7 @@ export class Site implements LedgerService {
         this.#rememberCheckpoint(out.header.height, text, line),
       );
     }
-    for (const row of out.txRows) {
-      this.#recentlyCommitted.add(row.id);
-      this.#committedFilter.add(row.id);
-    }
+    for (const row of out.txRows) this.#recentlyCommitted.add(row.id);
     if (this.#recentlyCommitted.size > 100_000) this.#recentlyCommitted.clear();
     this.counters.blocks++;
 
@@ -1434,25 +1445,30 @@ export class Site implements LedgerService {
     return out;
   }
 
-  /** The open kinds read at the head block whose hash is `hash` (policy changes only with blocks). */
-  #policyAt: { hash: string; policy: Policy } | undefined;
+  /** The policy as of the newest executed block; undefined until first read. */
+  #consortiumPolicy: Policy | undefined;
 
   /**
    * The consortium's policy as of the head block: governance state, or the
-   * genesis policies for a ledger without governance state. Cached per head.
+   * genesis policies for a ledger without governance state. Read once, then
+   * kept current from the state writes of each block as it executes (see
+   * {@link Site.applyEntry}), so it never lags a block not yet written.
    */
   async #policyNow(): Promise<Policy> {
-    const hash = this.#head.hash;
-    if (this.#policyAt?.hash === hash) return this.#policyAt.policy;
+    if (this.#consortiumPolicy !== undefined) return this.#consortiumPolicy;
     const values = await this.#store.stateValues([{ ns: POLICY_NS, key: POLICY_KEY }]);
-    const v = values.get(`${POLICY_NS}\u0000${POLICY_KEY}`);
-    const policy = v === undefined
+    // A block executed meanwhile may have set it already: that one is newer.
+    this.#consortiumPolicy ??= this.#policyFrom(
+      values.get(`${POLICY_NS}\u0000${POLICY_KEY}`) ?? null,
+    );
+    return this.#consortiumPolicy;
+  }
+
+  /** The policy a state value holds (`null`: none stored, the genesis policies apply). */
+  #policyFrom(value: string | null): Policy {
+    return value === null
       ? this.#genesis.policies as unknown as Policy
-      : JSON.parse(v) as Policy;
-    // The state read is at least as new as block `hash`; cache it only while
-    // that block is still the head, so a newer policy is never shadowed.
-    if (this.#head.hash === hash) this.#policyAt = { hash, policy };
-    return policy;
+      : JSON.parse(value) as Policy;
   }
 
   async #openKinds(): Promise<readonly string[]> {

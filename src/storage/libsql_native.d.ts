@@ -4,6 +4,7 @@
 interface LibsqlStatement {
   run(...params: unknown[]): unknown;
   get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
   /** Rows as arrays of column values instead of objects. */
   raw(on?: boolean): LibsqlStatement;
 }

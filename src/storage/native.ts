@@ -178,31 +178,40 @@ export class NativeWriter {
  */
 export class NativeReader {
   readonly #db: Libsql | undefined;
-  readonly #stateGet: Statement;
-  readonly #txExists: Statement;
+  readonly #stateIn: Statement;
+  readonly #txsIn: Statement;
 
   /** Opens its own connection to `path`, or shares `connection`. */
   constructor(source: string | Libsql) {
     const db = typeof source === "string" ? openConnection(source) : source;
     if (typeof source === "string") this.#db = db;
-    this.#stateGet = db.prepare("SELECT value FROM state WHERE ns = ? AND key = ?").raw();
-    this.#txExists = db.prepare("SELECT 1 FROM txs WHERE id = ?").raw();
+    // One statement per call, whatever the number of keys: the keys travel
+    // as one JSON array and json_each's `key` is the position in it.
+    this.#stateIn = db.prepare(
+      "SELECT j.key, s.value FROM json_each(?) AS j JOIN state AS s " +
+        "ON s.ns = json_extract(j.value, '$[0]') AND s.key = json_extract(j.value, '$[1]')",
+    ).raw();
+    this.#txsIn = db.prepare(
+      "SELECT j.key FROM json_each(?) AS j JOIN txs AS t ON t.id = j.value",
+    ).raw();
   }
 
   /** Which of `ids` are committed transactions. */
   committedIds(ids: readonly string[]): Set<string> {
     const found = new Set<string>();
-    for (const id of ids) if (this.#txExists.get(id) !== undefined) found.add(id);
+    if (ids.length === 0) return found;
+    for (const [i] of this.#txsIn.all(JSON.stringify(ids)) as Array<[number]>) found.add(ids[i]);
     return found;
   }
 
   /** Current values of state keys, keyed `ns\0key`; absent keys are missing. */
   stateValues(keys: ReadonlyArray<{ ns: string; key: string }>): Map<string, string> {
     const out = new Map<string, string>();
-    for (const k of keys) {
-      const row = this.#stateGet.get(k.ns, k.key) as [string] | undefined;
-      if (row !== undefined) out.set(`${k.ns}\u0000${k.key}`, row[0]);
-    }
+    if (keys.length === 0) return out;
+    const rows = this.#stateIn.all(JSON.stringify(keys.map((k) => [k.ns, k.key]))) as Array<
+      [number, string]
+    >;
+    for (const [i, value] of rows) out.set(`${keys[i].ns}\u0000${keys[i].key}`, value);
     return out;
   }
 
