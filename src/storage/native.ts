@@ -17,38 +17,9 @@
 import { Buffer } from "node:buffer";
 // @ts-types="./libsql_native.d.ts"
 import Libsql from "libsql";
+import type { BlockWrite } from "./chain_store.ts";
 
 type Statement = ReturnType<Libsql["prepare"]>;
-
-/** One block's rows, as {@link ChainStore.writeBlock} receives them. */
-export interface NativeBlockWrite {
-  block: {
-    height: number;
-    hash: string;
-    prev: string;
-    time: number;
-    term: number;
-    proposer: string;
-    txCount: number;
-    logSize: number;
-    logRoot: string;
-    header: string;
-    entryIndex: number;
-  };
-  txs: Array<{
-    id: string;
-    logIndex: number;
-    height: number;
-    kind: string;
-    envelope: string;
-    result: string;
-    status: string;
-  }>;
-  nodes: Array<{ level: number; index: number; hash: Uint8Array }>;
-  stateWrites: Array<{ ns: string; key: string; value: string | null }>;
-  checkpointLine: { site: string; line: string };
-  meta: Record<string, string>;
-}
 
 /** One Ready's durable part, as the Raft store receives it. */
 export interface NativeRaftWrite {
@@ -64,7 +35,7 @@ export class NativeWriter {
   readonly #db: Libsql;
   readonly #s: Record<string, Statement>;
   #sync: "full" | "normal" = "full";
-  readonly #writeBlocks: (ws: NativeBlockWrite[]) => void;
+  readonly #writeBlocks: (ws: BlockWrite[]) => void;
   readonly #persistRaft: (w: NativeRaftWrite) => void;
   readonly #reader: NativeReader;
 
@@ -96,7 +67,7 @@ export class NativeWriter {
       raftEntry: s("INSERT INTO raft_entries (idx, term, type, data) VALUES (?, ?, ?, ?)"),
     };
     const st = this.#s;
-    const writeOne = (w: NativeBlockWrite) => {
+    const writeOne = (w: BlockWrite) => {
       const b = w.block;
       st.block.run(
         b.height,
@@ -122,7 +93,7 @@ export class NativeWriter {
       st.line.run(b.height, w.checkpointLine.site, w.checkpointLine.line);
       for (const [key, value] of Object.entries(w.meta)) st.meta.run(key, value);
     };
-    this.#writeBlocks = db.transaction((ws: NativeBlockWrite[]) => {
+    this.#writeBlocks = db.transaction((ws: BlockWrite[]) => {
       for (const w of ws) writeOne(w);
     });
     this.#persistRaft = db.transaction((w: NativeRaftWrite) => {
@@ -146,7 +117,7 @@ export class NativeWriter {
   }
 
   /** Writes blocks (in order) and everything they carry in one transaction. */
-  writeBlocks(writes: NativeBlockWrite[]): void {
+  writeBlocks(writes: BlockWrite[]): void {
     this.#writeBlocks(writes);
   }
 
