@@ -42,8 +42,10 @@ export interface RaftHostOptions {
   /** Election timeout base in ticks (randomised to [n, 2n)). */
   electionTicks?: number;
   heartbeatTicks?: number;
-  /** Batches proposed and not yet applied, at most. */
+  /** Batches proposed and not yet applied, at most (leader). */
   proposalsInFlightMax?: number;
+  /** Batches forwarded to the leader and not yet accepted, at most (follower). */
+  forwardsInFlightMax?: number;
   /** A proposal not applied within this time is handed back to be retried, ms. */
   proposalTimeoutMs?: number;
   /** Compact the Raft log once this many entries are applied past the last snapshot. */
@@ -102,6 +104,7 @@ export class RaftHost implements Sequencer {
       electionTicks: options.electionTicks ?? 10,
       heartbeatTicks: options.heartbeatTicks ?? 1,
       proposalsInFlightMax: options.proposalsInFlightMax ?? 1,
+      forwardsInFlightMax: options.forwardsInFlightMax ?? 4,
       proposalTimeoutMs: options.proposalTimeoutMs ?? 5000,
       snapshotEntriesMin: options.snapshotEntriesMin ?? 2000,
       compactKeepEntries: options.compactKeepEntries ?? 500,
@@ -211,8 +214,17 @@ export class RaftHost implements Sequencer {
 
   // ---- Sequencer -----------------------------------------------------------
 
+  /**
+   * Batches this site may have on their way at once: as leader, proposals
+   * not yet applied (one by default: what arrives meanwhile becomes the
+   * next, larger, batch); as follower, forwards the leader has not yet
+   * accepted (a forward returns once the transactions are in the leader's
+   * pool, so a few in flight only cut latency).
+   */
   get proposalsInFlightMax(): number {
-    return this.#options.proposalsInFlightMax;
+    return this.#node.status().role === "leader"
+      ? this.#options.proposalsInFlightMax
+      : this.#options.forwardsInFlightMax;
   }
 
   /**

@@ -26,9 +26,10 @@ export class VerifyPool {
   #next = 0;
   #nextId = 1;
   #closed = false;
-  /** Jobs gathered since the last flush, per worker (one message each per flush). */
+  /** Jobs waiting for their worker to answer its current message, per worker. */
   readonly #queued: Job[][] = [];
-  #flushScheduled = false;
+  /** Messages each worker has not answered yet. */
+  readonly #busy: number[] = [];
 
   /** Starts `size` workers (`1 <= size <= 16`). */
   constructor(readonly size: number) {
@@ -39,7 +40,10 @@ export class VerifyPool {
       const w = new Worker(new URL("./verify_worker_main.ts", import.meta.url).href, {
         type: "module",
       });
+      const index = i;
       w.onmessage = (e: MessageEvent<Array<{ id: number; result: SignatureCheck }>>) => {
+        this.#busy[index]--;
+        this.#send(index);
         for (const { id, result } of e.data) {
           const done = this.#waiting.get(id);
           this.#waiting.delete(id);
@@ -52,6 +56,7 @@ export class VerifyPool {
       };
       this.#workers.push(w);
       this.#queued.push([]);
+      this.#busy.push(0);
     }
   }
 
@@ -66,31 +71,24 @@ export class VerifyPool {
       await new Promise((r) => setTimeout(r, 1));
     }
     const id = this.#nextId++;
-    const queue = this.#queued[this.#next];
+    const index = this.#next;
     this.#next = (this.#next + 1) % this.#workers.length;
     return await new Promise<SignatureCheck>((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
-      queue.push({ id, envelope, payload });
-      // Structured cloning has a cost per message: what arrives in one turn
-      // of the event loop (a batch request, many concurrent requests) goes
-      // to each worker as one message.
-      if (queue.length >= batchMax) this.#flush();
-      else if (!this.#flushScheduled) {
-        this.#flushScheduled = true;
-        setTimeout(() => this.#flush(), 0);
-      }
+      this.#queued[index].push({ id, envelope, payload });
+      // Structured cloning costs per message: an idle worker gets the job at
+      // once; a busy one gets everything that queued meanwhile as one message
+      // when it answers (no timer, no added latency when idle).
+      if (this.#busy[index] === 0 || this.#queued[index].length >= batchMax) this.#send(index);
     });
   }
 
-  #flush(): void {
-    this.#flushScheduled = false;
-    if (this.#closed) return;
-    for (let i = 0; i < this.#workers.length; i++) {
-      const jobs = this.#queued[i];
-      if (jobs.length === 0) continue;
-      this.#queued[i] = [];
-      this.#workers[i].postMessage(jobs);
-    }
+  #send(index: number): void {
+    const jobs = this.#queued[index];
+    if (this.#closed || jobs.length === 0) return;
+    this.#queued[index] = [];
+    this.#busy[index]++;
+    this.#workers[index].postMessage(jobs);
   }
 
   /** Stops the workers; pending verifications reject with `unavailable`. */
