@@ -18,7 +18,7 @@
 
 import { z } from "zod";
 import { canonicalBytes, canonicalJson } from "./canonical_json.ts";
-import { decodeDidKey, isDidKey } from "./did_key.ts";
+import { type Algorithm, decodeDidKey, isDidKey } from "./did_key.ts";
 import { base64urlDecode, base64urlEncode, concatBytes, utf8Encode } from "./encoding.ts";
 import { sha256Hex } from "./hash.ts";
 import type { Signer } from "./keys.ts";
@@ -401,7 +401,8 @@ export type SignatureCheck = { ok: true } | { ok: false; index: number; reason: 
  * signature, or a signature that does not verify. Never throws. Does not
  * check the rest of the schema (use {@link parseEnvelope} first), expiry or
  * revocation. A caller that already built the signing payload may pass it as
- * `precomputedPayload` (it must be `signingPayload(env)`).
+ * `precomputedPayload` (it must be `signingPayload(env)`), and a server may
+ * pass its own `verify` (it must answer as {@link verifySignature} does).
  *
  * @example
  * ```ts
@@ -412,6 +413,12 @@ export type SignatureCheck = { ok: true } | { ok: false; index: number; reason: 
 export async function verifyEnvelopeSignatures(
   env: Envelope,
   precomputedPayload?: Uint8Array,
+  verify: (
+    alg: Algorithm,
+    publicKey: Uint8Array,
+    message: Uint8Array,
+    signature: Uint8Array,
+  ) => Promise<boolean> | boolean = verifySignature,
 ): Promise<SignatureCheck> {
   try {
     if (!Array.isArray(env?.signers) || !Array.isArray(env?.sigs)) {
@@ -443,7 +450,7 @@ export async function verifyEnvelopeSignatures(
       } catch {
         return `Signature ${i} is not base64url`;
       }
-      const ok = await verifySignature(key.algorithm, key.publicKey, payload, sig);
+      const ok = await verify(key.algorithm, key.publicKey, payload, sig);
       return ok ? null : `Signature ${i} by ${did} does not verify`;
     }));
     const index = results.findIndex((r) => r !== null);

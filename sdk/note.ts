@@ -286,10 +286,33 @@ export function parseNote(note: string): { text: string; signatures: NoteSignatu
  * ```
  */
 export function verifyNote(note: string, verifierKeys: string[]): string[] {
+  return verifyNoteWith(
+    note,
+    verifierKeys,
+    (publicKey, message, signature) =>
+      verifySignatureReference("ed25519", publicKey, message, signature),
+  );
+}
+
+/**
+ * {@link verifyNote} with each Ed25519 signature checked by `verify` (which
+ * must answer as the reference does, e.g. `verifyEd25519With` over a native
+ * verifier). Same rules and result; never throws.
+ *
+ * @example
+ * ```ts
+ * const names = verifyNoteWith(noteText, keys, (pk, m, s) => myVerify(pk, m, s));
+ * ```
+ */
+export function verifyNoteWith(
+  note: string,
+  verifierKeys: string[],
+  verify: (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean,
+): string[] {
   try {
     const plan = planNoteChecks(note, verifierKeys);
     for (const c of plan.checks) {
-      if (!verifySignatureReference("ed25519", c.publicKey, plan.message, c.signature)) return [];
+      if (!verify(c.publicKey, plan.message, c.signature)) return [];
     }
     return plan.names;
   } catch {

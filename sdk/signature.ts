@@ -308,6 +308,52 @@ function p256Key(publicKey: Uint8Array): CachedKey {
   return entry;
 }
 
+/** Keys that passed (true) or failed (false) the reference's key-level rules. */
+const strictEd25519Keys = new Lru<boolean>(VERIFY_KEY_CACHE_ENTRIES_MAX);
+
+/**
+ * Ed25519 verification with a caller's synchronous native verifier (a
+ * server's `node:crypto`, say) under the same guards as the WebCrypto fast
+ * path, so the answer is the reference's exactly (module doc): the native
+ * verdict is consulted only for a canonical R, S < L and a strict key, and
+ * only trusted when it says `true`. Never throws.
+ *
+ * @example
+ * ```ts
+ * verifyEd25519With((pk, m, s) => nodeVerify(pk, m, s), publicKey, message, sig); // true
+ * ```
+ */
+export function verifyEd25519With(
+  native: (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean,
+  publicKey: Uint8Array,
+  message: Uint8Array,
+  signature: Uint8Array,
+): boolean {
+  try {
+    if (!isBytes(publicKey) || !isBytes(message) || !isBytes(signature)) return false;
+    const reference = () => verifySignatureReference("ed25519", publicKey, message, signature);
+    if (publicKey.length !== 32 || signature.length !== 64) return false;
+    if (!isCanonicalEd25519Encoding(signature.subarray(0, 32))) return reference();
+    if (!isReducedScalar(signature.subarray(32))) return reference();
+    const id = hexEncode(publicKey);
+    let strict = strictEd25519Keys.get(id);
+    if (strict === undefined) {
+      strict = isStrictEd25519Key(publicKey);
+      strictEd25519Keys.set(id, strict);
+    }
+    if (!strict) return reference();
+    let fast = false;
+    try {
+      fast = native(publicKey, message, signature) === true;
+    } catch {
+      fast = false;
+    }
+    return fast || reference();
+  } catch {
+    return false;
+  }
+}
+
 /** Ed25519 through WebCrypto, guarded as described in the module doc. */
 async function verifyEd25519Fast(
   publicKey: Uint8Array,

@@ -11,6 +11,7 @@ import {
   isCanonicalEd25519Encoding,
   setFastPathsEnabled,
   VERIFY_KEY_CACHE_ENTRIES_MAX,
+  verifyEd25519With,
   verifyKeyCacheEntries,
   verifySignature,
   verifySignatureFastOnly,
@@ -240,6 +241,15 @@ Deno.test("verifySignature() agrees with the reference on the 'Taming the many E
       `taming #${i}`,
     );
     assert.equal(reference, want, `taming #${i}`);
+    // A native verifier as permissive as ZIP-215 cannot make the guarded
+    // path say anything but the strict reference's verdict.
+    const permissive = (k: Uint8Array, msg: Uint8Array, s: Uint8Array) =>
+      ed25519.verify(s, msg, k, { zip215: true });
+    assert.equal(
+      verifyEd25519With(permissive, hexDecode(pk), hexDecode(m), hexDecode(sig)),
+      want,
+      `taming #${i} through verifyEd25519With`,
+    );
   }
 });
 
