@@ -20,6 +20,7 @@ const SIGNING_DOMAIN_BYTES = new TextEncoder().encode(SIGNING_DOMAIN).length;
 import { LedgerError } from "../api/service.ts";
 import type { ContractRegistry } from "../contracts/mod.ts";
 import { AdmissionRefusal, introducedSignersOf } from "../contracts/mod.ts";
+import { verifySignatureNative } from "./native_ed25519.ts";
 
 /** A transaction that passed every stateless check. */
 export interface Admitted {
@@ -166,7 +167,7 @@ export async function checkSignatures(
 ): Promise<void> {
   const verdict = pool
     ? await pool.verify(admitted.envelope, admitted.payload)
-    : await verifyEnvelopeSignatures(admitted.envelope, admitted.payload);
+    : await verifyEnvelopeSignatures(admitted.envelope, admitted.payload, verifySignatureNative);
   if (!verdict.ok) {
     throw refusal(
       "bad_signature",

@@ -10,7 +10,7 @@
  * @module
  */
 import { base64urlDecode, base64urlEncode, utf8Encode } from "../../sdk/encoding.ts";
-import { verifySignature } from "../../sdk/signature.ts";
+import { verifyEd25519Native } from "./native_ed25519.ts";
 import type { Entry, Message, Snapshot } from "../consensus/mod.ts";
 import type { SiteKey } from "./site_key.ts";
 
@@ -63,12 +63,7 @@ export async function verifyPeerRequest(
   } catch {
     throw new PeerAuthError("Signature is not base64url");
   }
-  const ok = await verifySignature(
-    "ed25519",
-    peer.publicKey,
-    utf8Encode(PEER_DOMAIN + body),
-    sigBytes,
-  );
+  const ok = verifyEd25519Native(peer.publicKey, utf8Encode(PEER_DOMAIN + body), sigBytes);
   if (!ok) throw new PeerAuthError(`Signature of site ${site} does not verify`);
   return peer;
 }

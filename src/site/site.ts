@@ -15,7 +15,8 @@ import { canonicalJson } from "../../sdk/canonical_json.ts";
 import { base64urlDecode, base64urlEncode, hexDecode, hexEncode } from "../../sdk/encoding.ts";
 import type { Envelope } from "../../sdk/envelope.ts";
 import type { KeyPair } from "../../sdk/keys.ts";
-import { assembleNote, signNoteLineWith, verifierKey, verifyNoteAsync } from "../../sdk/note.ts";
+import { assembleNote, signNoteLineWith, verifierKey, verifyNoteWith } from "../../sdk/note.ts";
+import { verifyEd25519Native } from "./native_ed25519.ts";
 import { SiteKey } from "./site_key.ts";
 import type {
   BlockEvent,
@@ -1008,7 +1009,7 @@ export class Site implements LedgerService {
     if (cp === undefined || cp.lines.get(site) === line) return;
     let ok: string[] = [];
     try {
-      ok = await verifyNoteAsync(assembleNote(cp.text, [line]), [key]);
+      ok = verifyNoteWith(assembleNote(cp.text, [line]), [key], verifyEd25519Native);
     } catch { /* malformed line */ }
     if (ok.length !== 1) return;
     await this.#store.addCheckpointLine(height, site, line);

@@ -1,8 +1,8 @@
 /**
  * The site's own Ed25519 key as a signer: checkpoint lines and peer
- * requests are signed with it many times a second, so it signs through
- * WebCrypto (native, ~10× faster than the pure-JS reference) when the
- * platform has Ed25519, and through @noble/curves otherwise. Ed25519
+ * requests are signed with it many times a second, so it signs natively —
+ * `node:crypto` (synchronous; see `native_ed25519.ts`), else WebCrypto —
+ * ~10–25× faster than the pure-JS reference, @noble/curves, its fallback. Ed25519
  * signatures are deterministic (RFC 8032 §5.1.6): both paths give the same
  * bytes for the same key and message, which a test checks.
  *
@@ -11,6 +11,7 @@
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { concatBytes } from "../../sdk/encoding.ts";
 import type { KeyPair } from "../../sdk/keys.ts";
+import { nativeEd25519Signer } from "./native_ed25519.ts";
 
 /** PKCS #8 prefix of an Ed25519 private key (RFC 8410 §7): the 32-byte seed follows. */
 const PKCS8_ED25519_PREFIX = new Uint8Array([
@@ -37,11 +38,17 @@ export class SiteKey {
   readonly publicKey: Uint8Array;
   readonly #secretKey: Uint8Array;
   readonly #native: CryptoKey | undefined;
+  readonly #sync: ((message: Uint8Array) => Uint8Array) | undefined;
 
-  private constructor(keyPair: KeyPair, native: CryptoKey | undefined) {
+  private constructor(
+    keyPair: KeyPair,
+    native: CryptoKey | undefined,
+    sync: ((message: Uint8Array) => Uint8Array) | undefined,
+  ) {
     this.publicKey = keyPair.publicKey;
     this.#secretKey = keyPair.secretKey;
     this.#native = native;
+    this.#sync = sync;
   }
 
   /**
@@ -53,7 +60,8 @@ export class SiteKey {
       throw new TypeError("A site key must be an Ed25519 key");
     }
     let native: CryptoKey | undefined;
-    if (options.native !== false) {
+    const sync = options.native === false ? undefined : nativeEd25519Signer(keyPair.secretKey);
+    if (options.native !== false && sync === undefined) {
       try {
         const key = await crypto.subtle.importKey(
           "pkcs8",
@@ -70,16 +78,17 @@ export class SiteKey {
         // No Ed25519 in this platform's WebCrypto: the reference path signs.
       }
     }
-    return new SiteKey(keyPair, native);
+    return new SiteKey(keyPair, native, sync);
   }
 
-  /** Whether signatures are made by WebCrypto. */
+  /** Whether signatures are made natively (node:crypto, else WebCrypto). */
   get native(): boolean {
-    return this.#native !== undefined;
+    return this.#sync !== undefined || this.#native !== undefined;
   }
 
   /** Signs `message` (RFC 8032 Ed25519, 64 bytes). */
   async sign(message: Uint8Array): Promise<Uint8Array> {
+    if (this.#sync !== undefined) return this.#sync(message);
     if (this.#native === undefined) return ed25519.sign(message, this.#secretKey);
     return new Uint8Array(await crypto.subtle.sign("Ed25519", this.#native, ownBuffer(message)));
   }

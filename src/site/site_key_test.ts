@@ -17,7 +17,7 @@ Deno.test("SiteKey signs byte-identically to the reference Ed25519 path, nativel
   }
 });
 
-Deno.test("SiteKey uses WebCrypto where the platform has Ed25519 (Deno does)", async () => {
+Deno.test("SiteKey signs natively where the platform can (Deno does)", async () => {
   assert.equal((await SiteKey.create(generateKeyPair("ed25519"))).native, true);
 });
 

@@ -6,6 +6,7 @@
  */
 /// <reference lib="deno.worker" />
 import { type Envelope, verifyEnvelopeSignatures } from "../../sdk/envelope.ts";
+import { verifySignatureNative } from "./native_ed25519.ts";
 
 /** One request: a batch of envelopes with their signing payloads; answered as one batch. */
 self.onmessage = async (
@@ -13,7 +14,7 @@ self.onmessage = async (
 ) => {
   const answers = await Promise.all(e.data.map(async ({ id, envelope, payload }) => ({
     id,
-    result: await verifyEnvelopeSignatures(envelope, payload),
+    result: await verifyEnvelopeSignatures(envelope, payload, verifySignatureNative),
   })));
   self.postMessage(answers);
 };
