@@ -693,7 +693,16 @@ export class Site implements LedgerService {
         admitted.push(checkStateless(raw, now, this.#policy, this.#registry));
       } catch { /* the forwarder's client was told */ }
     }
-    const committed = await this.#store.committedIds(admitted.map((a) => a.txId));
+    // Only ids the filter may hold can be committed. One in a block not yet
+    // written may pass here: execution leaves such a repeat out.
+    const maybe = admitted.map((a) => a.txId).filter((id) =>
+      this.#committedFilter.mightContain(id)
+    );
+    const committed = maybe.length === 0
+      ? new Set<string>()
+      : this.#reader !== undefined
+      ? this.#reader.committedIds(maybe)
+      : await this.#store.committedIds(maybe);
     let accepted = 0;
     for (const a of admitted) {
       if (committed.has(a.txId) || this.#isPending(a.txId)) continue;
