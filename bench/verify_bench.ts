@@ -23,6 +23,7 @@ import process from "node:process";
 import type { Algorithm } from "../sdk/did_key.ts";
 import { generateKeyPair, type KeyPair, signSync } from "../sdk/keys.ts";
 import { verifySignature, verifySignatureReference } from "../sdk/signature.ts";
+import { verifyEd25519Native } from "../src/site/native_ed25519.ts";
 import { p256 } from "@noble/curves/nist.js";
 
 /** Distinct (key, message, signature) triples cycled through per algorithm. */
@@ -139,6 +140,13 @@ export async function runVerifyBench(): Promise<Record<string, number>> {
   out["p256 WebCrypto raw verifications/s"] = await rate((i) => {
     const s = p[i % SAMPLES];
     return crypto.subtle.verify(ecdsa, pKeys[i % SAMPLES], s.sig, s.msg);
+  });
+
+  // What a site runs for Ed25519 (admission in its verify workers, peer
+  // requests, checkpoint lines): node:crypto, synchronous, on one core.
+  out["ed25519 site native (node:crypto) verifications/s"] = await rate((i) => {
+    const s = ed[i % SAMPLES];
+    return verifyEd25519Native(s.kp.publicKey, s.msg, s.sig);
   });
 
   out["ed25519 reference (noble) verifications/s"] = await rate((i) => {
