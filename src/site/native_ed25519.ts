@@ -19,8 +19,8 @@ import { hexEncode } from "../../sdk/encoding.ts";
 import type { Algorithm } from "../../sdk/did_key.ts";
 import { verifyEd25519With, verifySignature } from "../../sdk/signature.ts";
 
-/** DER prefixes: PKCS #8 private key and SPKI public key (RFC 8410); the 32 key bytes follow. */
-const PKCS8_PREFIX = [
+/** PKCS #8 prefix of an Ed25519 private key (RFC 8410 §7): the 32-byte seed follows. */
+export const ED25519_PKCS8_PREFIX = new Uint8Array([
   0x30,
   0x2e,
   0x02,
@@ -37,7 +37,8 @@ const PKCS8_PREFIX = [
   0x22,
   0x04,
   0x20,
-];
+]);
+/** SPKI prefix of an Ed25519 public key (RFC 8410 §4): the 32 key bytes follow. */
 const SPKI_PREFIX = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
 
 /** Public keys imported for verification, at most (members, a few at a time). */
@@ -53,7 +54,7 @@ export function nativeEd25519Signer(
 ): ((message: Uint8Array) => Uint8Array) | undefined {
   try {
     const key = createPrivateKey({
-      key: Buffer.from([...PKCS8_PREFIX, ...secretKey]),
+      key: Buffer.from([...ED25519_PKCS8_PREFIX, ...secretKey]),
       format: "der",
       type: "pkcs8",
     });

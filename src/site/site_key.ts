@@ -11,27 +11,7 @@
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { concatBytes } from "../../sdk/encoding.ts";
 import type { KeyPair } from "../../sdk/keys.ts";
-import { nativeEd25519Signer } from "./native_ed25519.ts";
-
-/** PKCS #8 prefix of an Ed25519 private key (RFC 8410 §7): the 32-byte seed follows. */
-const PKCS8_ED25519_PREFIX = new Uint8Array([
-  0x30,
-  0x2e,
-  0x02,
-  0x01,
-  0x00,
-  0x30,
-  0x05,
-  0x06,
-  0x03,
-  0x2b,
-  0x65,
-  0x70,
-  0x04,
-  0x22,
-  0x04,
-  0x20,
-]);
+import { ED25519_PKCS8_PREFIX, nativeEd25519Signer } from "./native_ed25519.ts";
 
 /** An Ed25519 signer over the site's key. */
 export class SiteKey {
@@ -65,7 +45,7 @@ export class SiteKey {
       try {
         const key = await crypto.subtle.importKey(
           "pkcs8",
-          concatBytes(PKCS8_ED25519_PREFIX, keyPair.secretKey) as Uint8Array<ArrayBuffer>,
+          concatBytes(ED25519_PKCS8_PREFIX, keyPair.secretKey) as Uint8Array<ArrayBuffer>,
           { name: "Ed25519" },
           false,
           ["sign"],
