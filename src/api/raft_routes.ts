@@ -54,7 +54,7 @@ export function raftRoutes(service: PeerService) {
   ) {
     const text = await c.req.text();
     if (text.length > peerRequestBytesMax) throw new PeerAuthError("Peer request too large");
-    const peer = await verifyPeerRequest(
+    const peer = verifyPeerRequest(
       c.req.header("x-edgeledger-site") ?? null,
       c.req.header("x-edgeledger-sig") ?? null,
       text,

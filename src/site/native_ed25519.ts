@@ -20,7 +20,7 @@ import type { Algorithm } from "../../sdk/did_key.ts";
 import { verifyEd25519With, verifySignature } from "../../sdk/signature.ts";
 
 /** PKCS #8 prefix of an Ed25519 private key (RFC 8410 §7): the 32-byte seed follows. */
-export const ED25519_PKCS8_PREFIX = new Uint8Array([
+const ED25519_PKCS8_PREFIX = new Uint8Array([
   0x30,
   0x2e,
   0x02,

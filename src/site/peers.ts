@@ -48,12 +48,12 @@ export class PeerAuthError extends Error {
  * Verifies a peer request: the named sender must be a member and the
  * signature must be its key's over the exact body. Throws {@link PeerAuthError}.
  */
-export async function verifyPeerRequest(
+export function verifyPeerRequest(
   site: string | null,
   sig: string | null,
   body: string,
   members: (name: string) => PeerInfo | undefined,
-): Promise<PeerInfo> {
+): PeerInfo {
   if (!site || !sig) throw new PeerAuthError("Missing X-Edgeledger-Site or X-Edgeledger-Sig");
   const peer = members(site);
   if (peer === undefined) throw new PeerAuthError(`Site ${site} is not a member`);

@@ -81,8 +81,6 @@ export class RaftHost implements Sequencer {
   #again = false;
   #closed = false;
   #lastSnapshotIndex = 0;
-  #persistedTerm = 0;
-  #persistedVote: string | undefined;
   #readSeq = 0;
   #fatal: unknown;
 
@@ -143,11 +141,7 @@ export class RaftHost implements Sequencer {
     const storage = new MemoryStorage(durable.snapshot?.metadata.confState ?? initial);
     if (durable.snapshot) storage.applySnapshot(durable.snapshot);
     storage.append(durable.entries);
-    if (durable.hardState) {
-      storage.setHardState(durable.hardState);
-      host.#persistedTerm = durable.hardState.term;
-      host.#persistedVote = durable.hardState.vote;
-    }
+    if (durable.hardState) storage.setHardState(durable.hardState);
     host.#storage = storage;
     host.#lastSnapshotIndex = durable.snapshot?.metadata.index ?? 0;
     const seed = crypto.getRandomValues(new Uint32Array(1))[0];
@@ -440,8 +434,10 @@ export class RaftHost implements Sequencer {
       while (!this.#closed && this.#node.hasReady()) {
         const rd = this.#node.ready();
         const hs = rd.hardState;
+        // The storage holds the hard state last persisted (it is set below).
+        const persisted = this.#storage.hardState();
         const voteChanged = hs !== undefined &&
-          (hs.term !== this.#persistedTerm || hs.vote !== this.#persistedVote);
+          (hs.term !== persisted.term || hs.vote !== persisted.vote);
         const mustSync = rd.entries.length > 0 || rd.snapshot !== undefined || voteChanged;
         // A leader may send its appends while it writes them itself (thesis
         // §10.2.1): an entry commits only once a majority holds it durably,
@@ -452,10 +448,6 @@ export class RaftHost implements Sequencer {
         if (early) this.#send(rd.messages);
         // 1. Durable before anything leaves this site.
         await this.#store.persist(rd, { sync: mustSync });
-        if (hs !== undefined) {
-          this.#persistedTerm = hs.term;
-          this.#persistedVote = hs.vote;
-        }
         if (rd.snapshot) this.#storage.applySnapshot(rd.snapshot);
         this.#storage.append(rd.entries);
         if (rd.hardState) this.#storage.setHardState(rd.hardState);
@@ -473,17 +465,11 @@ export class RaftHost implements Sequencer {
         await this.#maybeSnapshot();
       }
     } catch (e) {
-      this.#stop(e);
+      this.#fatal = e;
+      console.error(`site ${this.#self}: consensus host stopped:`, e);
+      this.#closed = true;
+      if (this.#ticker !== undefined) clearInterval(this.#ticker);
     }
-  }
-
-  /** Stops on an error the host cannot recover from (a write failed, a replay diverged). */
-  #stop(e: unknown): void {
-    if (this.#fatal !== undefined) return;
-    this.#fatal = e;
-    console.error(`site ${this.#self}: consensus host stopped:`, e);
-    this.#closed = true;
-    if (this.#ticker !== undefined) clearInterval(this.#ticker);
   }
 
   #send(messages: Message[]): void {

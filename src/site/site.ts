@@ -15,7 +15,7 @@ import { canonicalJson } from "../../sdk/canonical_json.ts";
 import { base64urlDecode, base64urlEncode, hexDecode, hexEncode } from "../../sdk/encoding.ts";
 import type { Envelope } from "../../sdk/envelope.ts";
 import type { KeyPair } from "../../sdk/keys.ts";
-import { assembleNote, signNoteLineWith, verifierKey, verifyNoteWith } from "../../sdk/note.ts";
+import { assembleNote, verifierKey, verifyNoteWith } from "../../sdk/note.ts";
 import { verifyEd25519Native } from "./native_ed25519.ts";
 import { SiteKey } from "./site_key.ts";
 import type {
@@ -65,6 +65,7 @@ import {
   openDatabase,
   type TxRowStored,
 } from "../storage/mod.ts";
+import { filePathOf } from "../storage/db.ts";
 import { NativeReader } from "../storage/native.ts";
 import { RaftStore, type RaftStoreApi } from "../storage/raft_store.ts";
 import { openWorkerStores, type WorkerStores } from "../storage/worker_store.ts";
@@ -209,7 +210,6 @@ export class Site implements LedgerService {
   /** Main-thread point reads when a storage worker writes a `file:` database. */
   #reader: NativeReader | undefined;
   readonly #genesis: GenesisConfig;
-  readonly #key: KeyPair;
   #siteKey!: SiteKey;
   readonly #registry: ContractRegistry;
   readonly #policy: AdmissionPolicy;
@@ -257,7 +257,6 @@ export class Site implements LedgerService {
     this.name = options.name;
     this.#store = store;
     this.#genesis = options.genesis;
-    this.#key = options.key;
     this.#registry = builtinContracts();
     this.#clock = options.clock ?? Date.now;
     this.#batchTxsMax = options.batchTxsMax ?? 2000;
@@ -326,12 +325,7 @@ export class Site implements LedgerService {
           })),
           checkpointLine: {
             site: options.name,
-            line: await signNoteLineWith(
-              text,
-              options.name,
-              options.key.publicKey,
-              (m) => siteKey.sign(m),
-            ),
+            line: await siteKey.noteLine(text, options.name),
           },
           meta: {
             genesis_hash: configHash,
@@ -367,9 +361,8 @@ export class Site implements LedgerService {
         Math.max(applied, row.entryIndex),
       );
       site.#workerStores = workerStores;
-      if (workerStores !== undefined && options.dbUrl.startsWith("file:")) {
-        site.#reader = new NativeReader(decodeURIComponent(options.dbUrl.slice("file:".length)));
-      }
+      const path = filePathOf(options.dbUrl);
+      if (workerStores !== undefined && path !== undefined) site.#reader = new NativeReader(path);
       site.#siteKey = siteKey;
       if ((options.verifyWorkers ?? 0) > 0) {
         site.#verifyPool = new VerifyPool(options.verifyWorkers!);
@@ -693,16 +686,8 @@ export class Site implements LedgerService {
         admitted.push(checkStateless(raw, now, this.#policy, this.#registry));
       } catch { /* the forwarder's client was told */ }
     }
-    // Only ids the filter may hold can be committed. One in a block not yet
-    // written may pass here: execution leaves such a repeat out.
-    const maybe = admitted.map((a) => a.txId).filter((id) =>
-      this.#committedFilter.mightContain(id)
-    );
-    const committed = maybe.length === 0
-      ? new Set<string>()
-      : this.#reader !== undefined
-      ? this.#reader.committedIds(maybe)
-      : await this.#store.committedIds(maybe);
+    // One in a block not yet written may pass here: execution leaves such a repeat out.
+    const committed = await this.#committedAmong(admitted.map((a) => a.txId));
     let accepted = 0;
     for (const a of admitted) {
       if (committed.has(a.txId) || this.#isPending(a.txId)) continue;
@@ -808,14 +793,10 @@ export class Site implements LedgerService {
       // those queued behind it; see #queueWrite) may be invisible to these
       // reads: lay them over what the database answers, in block order.
       const unwritten = [...this.#writeGroup, ...this.#writeQueue];
-      // Ids the filter has never seen are not committed: only the rest need a read.
-      const maybeCommitted = plan.txIds.filter((id) => this.#committedFilter.mightContain(id));
-      const [committed, state] = this.#reader !== undefined
-        ? [this.#reader.committedIds(maybeCommitted), this.#reader.stateValues(plan.keys)]
-        : await Promise.all([
-          this.#store.committedIds(maybeCommitted),
-          this.#store.stateValues(plan.keys),
-        ]);
+      const [committed, state] = await Promise.all([
+        this.#committedAmong(plan.txIds),
+        this.#reader?.stateValues(plan.keys) ?? this.#store.stateValues(plan.keys),
+      ]);
       overlayUnwritten(unwritten, committed, state);
       const frontier = cloneFrontier(this.#frontier);
       out = executeBatch(parent, batch, plan, { committed, state }, this.#registry, frontier);
@@ -823,12 +804,7 @@ export class Site implements LedgerService {
       assert(out.header.height === parent.header.height + 1, "heights increase by one");
       assert(out.header.time >= parent.header.time, "block time never decreases");
       text = this.#checkpointText(out.header, out.hash);
-      line = await signNoteLineWith(
-        text,
-        this.name,
-        this.#key.publicKey,
-        (m) => this.#siteKey.sign(m),
-      );
+      line = await this.#siteKey.noteLine(text, this.name);
       const write: BlockWrite = {
         block: rowOf(out.header, out.hash, index),
         txs: out.txRows,
@@ -924,11 +900,20 @@ export class Site implements LedgerService {
     }
   }
 
+  /**
+   * Which of `ids` are committed in the database: only ids the Bloom filter
+   * may hold are looked up, on the main-thread reader when there is one.
+   */
+  async #committedAmong(ids: readonly string[]): Promise<Set<string>> {
+    const maybe = ids.filter((id) => this.#committedFilter.mightContain(id));
+    if (maybe.length === 0) return new Set();
+    return this.#reader?.committedIds(maybe) ?? await this.#store.committedIds(maybe);
+  }
+
   /** Blocks executed and waiting for the write in flight to finish (group commit). */
   readonly #writeQueue: QueuedWrite[] = [];
   /** The blocks being written now. */
   #writeGroup: QueuedWrite[] = [];
-  #writing = false;
   /** Settles when the newest queued block is written. */
   #lastWrite: Promise<void> = Promise.resolve();
 
@@ -941,18 +926,14 @@ export class Site implements LedgerService {
   #queueWrite(write: BlockWrite, sync: "full" | "normal"): Promise<void> {
     const done = new Promise<void>((resolve, reject) => {
       this.#writeQueue.push({ write, sync, resolve, reject });
-      if (!this.#writing) this.#sendWrites();
+      if (this.#writeGroup.length === 0) this.#sendWrites();
     });
     this.#lastWrite = done;
     return done;
   }
 
   #sendWrites(): void {
-    if (this.#writeQueue.length === 0) {
-      this.#writing = false;
-      return;
-    }
-    this.#writing = true;
+    if (this.#writeQueue.length === 0) return;
     const group = this.#writeQueue.splice(0, this.#writeQueue.length);
     this.#writeGroup = group;
     const sync = group.some((g) => g.sync === "full") ? "full" : "normal";
