@@ -81,16 +81,8 @@ export class ChainStore {
    * primary key here).
    */
   async writeBlock(write: BlockWrite, sync: "full" | "normal" = "full"): Promise<void> {
+    if (this.database.native !== undefined) return await this.writeBlocks([write], sync);
     await this.database.setSync(sync);
-    const native = this.database.native;
-    if (native !== undefined) {
-      try {
-        native.writeBlocks([write]);
-      } catch (e) {
-        throw asDomainError(e, `Cannot write block ${write.block.height}`);
-      }
-      return;
-    }
     const db = this.#db;
     // deno-lint-ignore no-explicit-any
     const stmts: any[] = [db.insert(blocks).values(write.block)];
@@ -155,8 +147,9 @@ export class ChainStore {
     try {
       native.writeBlocks(writes);
     } catch (e) {
-      const heights = `${writes[0].block.height}..${writes[writes.length - 1].block.height}`;
-      throw asDomainError(e, `Cannot write blocks ${heights}`);
+      const [first, last] = [writes[0].block.height, writes[writes.length - 1].block.height];
+      const which = first === last ? `block ${first}` : `blocks ${first}..${last}`;
+      throw asDomainError(e, `Cannot write ${which}`);
     }
   }
 

@@ -30,6 +30,11 @@ export interface Database {
   close(): void;
 }
 
+/** The file path of a `file:` database URL (percent-decoded), else undefined. */
+export function filePathOf(url: string): string | undefined {
+  return url.startsWith("file:") ? decodeURIComponent(url.slice("file:".length)) : undefined;
+}
+
 const MIGRATIONS_DIR = new URL("../../migrations", import.meta.url);
 
 /**
@@ -42,8 +47,8 @@ const MIGRATIONS_DIR = new URL("../../migrations", import.meta.url);
  * after that).
  */
 export async function openDatabase(url: string, authToken?: string): Promise<Database> {
-  if (url.startsWith("file:")) {
-    const path = url.slice("file:".length);
+  const path = filePathOf(url);
+  if (path !== undefined) {
     const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "";
     if (dir !== "") await Deno.mkdir(dir, { recursive: true });
   }
@@ -55,9 +60,7 @@ export async function openDatabase(url: string, authToken?: string): Promise<Dat
   }
   const db = drizzle(client, { schema });
   await migrate(db, { migrationsFolder: decodeURIComponent(MIGRATIONS_DIR.pathname) });
-  const native = url.startsWith("file:")
-    ? new NativeWriter(decodeURIComponent(url.slice("file:".length)))
-    : undefined;
+  const native = path === undefined ? undefined : new NativeWriter(path);
   let sync: "full" | "normal" = "full";
   const setSync = async (mode: "full" | "normal") => {
     if (native === undefined) return;
