@@ -22,7 +22,7 @@ import {
   utf8Encode,
 } from "./encoding.ts";
 import { sha256 } from "./hash.ts";
-import { verifySignature, verifySignatureReference } from "./signature.ts";
+import { verifySignatureReference } from "./signature.ts";
 
 /** Signature type byte of Ed25519 in signed notes. */
 export const NOTE_ALG_ED25519 = 0x01;
@@ -315,28 +315,6 @@ export function verifyNoteWith(
       if (!verify(c.publicKey, plan.message, c.signature)) return [];
     }
     return plan.names;
-  } catch {
-    return [];
-  }
-}
-
-/**
- * {@link verifyNote} with each signature checked by `verifySignature` (the
- * WebCrypto fast path where the platform has one, which cannot change the
- * answer; see `signature.ts`). Same rules, same result; never rejects.
- *
- * @example
- * ```ts
- * const names = await verifyNoteAsync(noteText, sites.map((s) => s.verifierKey));
- * ```
- */
-export async function verifyNoteAsync(note: string, verifierKeys: string[]): Promise<string[]> {
-  try {
-    const plan = planNoteChecks(note, verifierKeys);
-    const oks = await Promise.all(
-      plan.checks.map((c) => verifySignature("ed25519", c.publicKey, plan.message, c.signature)),
-    );
-    return oks.every((ok) => ok) ? plan.names : [];
   } catch {
     return [];
   }
