@@ -9,26 +9,15 @@
  *
  * @module
  */
+import type { StatusView } from "../src/api/service.ts";
 import { initLocalLedger } from "../src/site/config.ts";
 import { freePort, RawHttpConnection, type SiteProcess, spawnSite } from "./_load.ts";
 
 // ---------------------------------------------------------------------------
 // Status of one site.
 
-/** The part of `GET /v1/status` the cluster bench reads. */
-export interface SiteStatus {
-  ledger: string;
-  site: string;
-  role: "leader" | "follower" | "candidate" | "learner";
-  term: number;
-  leader: string | null;
-  commitIndex: number;
-  appliedIndex: number;
-  height: number;
-  logSize: number;
-  pendingTxs?: number;
-  [extra: string]: unknown;
-}
+/** `GET /v1/status` as a site answers it. */
+export type SiteStatus = StatusView;
 
 /** `GET <url>/v1/status`; throws on a network error, a timeout or a non-200 answer. */
 export async function getSiteStatus(url: string, timeoutMs = 2_000): Promise<SiteStatus> {

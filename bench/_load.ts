@@ -615,24 +615,26 @@ export function quantile(sorted: ArrayLike<number>, p: number): number {
 }
 
 /** The median of `values` (mean of the middle two for an even count); NaN when empty. */
+/** What every timed run of either bench reports. */
+export interface RunCore {
+  txPerSec: number;
+  committed: number;
+  requests: number;
+  wallSeconds: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Refused, failed and rejected-on-apply transactions or requests. */
+  errors: number;
+  exhausted: boolean;
+}
+
 /**
  * Medians over repeated runs of one shape: `m(f)` is the median of a number,
  * `cpu(f)` the median of a {@link CpuUsage} (its thread split and busiest
  * thread's name from `byRate`, the run whose rate is the median), and
  * `common` the fields every run result has. Requires `runs.length > 0`.
  */
-export function runMedians<
-  T extends {
-    txPerSec: number;
-    committed: number;
-    requests: number;
-    wallSeconds: number;
-    p50Ms: number;
-    p99Ms: number;
-    errors: number;
-    exhausted: boolean;
-  },
->(runs: readonly T[]) {
+export function runMedians<T extends RunCore>(runs: readonly T[]) {
   const m = (f: (r: T) => number) => median(runs.map(f));
   const byRate = [...runs].sort((a, b) => a.txPerSec - b.txPerSec)[(runs.length - 1) >> 1];
   const cpu = (f: (r: T) => CpuUsage): CpuUsage => ({
@@ -971,6 +973,17 @@ export async function spawnSite(
     await logWriter.close().catch(() => {});
   };
   return { ...up, pid: child.pid, logPath, stop };
+}
+
+/** A bench setting from the environment: `fallback` when unset, else a number in [min, max]. */
+export function envNumber(name: string, fallback: number, min: number, max: number): number {
+  const raw = Deno.env.get(name);
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!(Number.isFinite(n) && n >= min && n <= max)) {
+    throw new Error(`Cannot use ${name}=${raw}: expected a number from ${min} to ${max}`);
+  }
+  return n;
 }
 
 /** A free TCP port on 127.0.0.1 (racy by nature; fine on a quiet bench machine). */

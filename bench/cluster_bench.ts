@@ -36,12 +36,14 @@
 import {
   CpuSampler,
   type CpuUsage,
+  envNumber,
   freePort,
   InspectorProfiler,
   machineBusySeconds,
   median,
   quantile,
   RawHttpConnection,
+  type RunCore,
   runMedians,
   type SiteProcess,
   spawnSite,
@@ -97,15 +99,7 @@ export interface ClusterBenchOptions {
 }
 
 /** One timed run of one shape on one system. */
-export interface ClusterRun {
-  txPerSec: number;
-  committed: number;
-  requests: number;
-  wallSeconds: number;
-  p50Ms: number;
-  p99Ms: number;
-  errors: number;
-  exhausted: boolean;
+export interface ClusterRun extends RunCore {
   /** CPU of each member process (site or etcd member), in member order. */
   members: CpuUsage[];
   /** Member index of the Raft leader at the start of the run (-1 unknown). */
@@ -193,16 +187,6 @@ export interface ClusterBenchResult {
   catchup?: CatchupResult;
   catchupFailure?: string;
   seconds: number;
-}
-
-function envNumber(name: string, fallback: number, min: number, max: number): number {
-  const raw = Deno.env.get(name);
-  if (raw === undefined || raw === "") return fallback;
-  const n = Number(raw);
-  if (!(Number.isFinite(n) && n >= min && n <= max)) {
-    throw new Error(`Cannot use ${name}=${raw}: expected a number from ${min} to ${max}`);
-  }
-  return n;
 }
 
 /** Reads the settings from the environment (defaults in the module doc). */

@@ -28,6 +28,7 @@ import {
   type ClosedLoopResult,
   CpuSampler,
   type CpuUsage,
+  envNumber,
   freePort,
   InspectorProfiler,
   machineBusySeconds,
@@ -36,6 +37,7 @@ import {
   type ProfileSummary,
   quantile,
   runClosedLoop,
+  type RunCore,
   runMedians,
   type SiteProcess,
   spawnSite,
@@ -77,17 +79,8 @@ export interface HttpBenchOptions {
 }
 
 /** One timed run of one shape. */
-export interface RunResult {
-  txPerSec: number;
-  committed: number;
-  requests: number;
-  wallSeconds: number;
-  p50Ms: number;
-  p99Ms: number;
-  /** Refused, failed and rejected-on-apply transactions or requests. */
-  errors: number;
+export interface RunResult extends RunCore {
   pending: number;
-  exhausted: boolean;
   site: CpuUsage;
   load: CpuUsage;
   /** Cores used by everything else on the machine during the run (noise). */
@@ -128,16 +121,6 @@ export interface HttpBenchResult {
   options: Omit<HttpBenchOptions, "log">;
   shapes: ShapeResult[];
   signing: Record<string, { txs: number; seconds: number; envelopeBytes: number }>;
-}
-
-function envNumber(name: string, fallback: number, min: number, max: number): number {
-  const raw = Deno.env.get(name);
-  if (raw === undefined || raw === "") return fallback;
-  const n = Number(raw);
-  if (!(Number.isFinite(n) && n >= min && n <= max)) {
-    throw new Error(`Cannot use ${name}=${raw}: expected a number from ${min} to ${max}`);
-  }
-  return n;
 }
 
 /** Reads the bench settings from the environment (defaults in the module doc). */
