@@ -18,11 +18,11 @@ import { blockHash, type BlockHeader } from "../../sdk/block.ts";
 import type { Envelope } from "../../sdk/envelope.ts";
 import { transactionId } from "../../sdk/envelope.ts";
 import { hexEncode, utf8Encode } from "../../sdk/encoding.ts";
-import { leafHash } from "../../sdk/merkle.ts";
 import type { ContractRegistry, StateAccess, StateKey } from "../contracts/mod.ts";
 import { Rejection } from "../contracts/mod.ts";
 import { assert } from "./assert.ts";
 import type { MerkleFrontier } from "./merkle_log.ts";
+import { leafHashNative } from "./native_hash.ts";
 
 /** The payload of one consensus log entry: an ordered batch plus the leader's clock. */
 export interface Batch {
@@ -48,6 +48,8 @@ export interface Parent {
 interface PlannedTx {
   envelope: Envelope;
   txId: string;
+  /** JCS of the envelope when admission already made it (else execution does). */
+  envelopeJson?: string;
   /** Parsed body, or a deterministic rejection found while planning. */
   body?: unknown;
   rejection?: Rejection;
@@ -79,6 +81,8 @@ export interface BlockOutcome {
   headerJson: string;
   hash: string;
   txRows: TxRow[];
+  /** `txRows[i].result` as a value (for events and receipts, without parsing it back). */
+  results: Array<Record<string, unknown> & { status: string }>;
   /** New perfect-subtree nodes of the Merkle log. */
   nodes: Array<{ level: number; index: number; hash: Uint8Array }>;
   /** Final value of every state key written (`null` = deleted). */
@@ -87,25 +91,34 @@ export interface BlockOutcome {
   duplicates: string[];
 }
 
+/** What admission already computed for an envelope object: its id and JCS. */
+export interface KnownEnvelope {
+  txId: string;
+  envelopeJson: string;
+}
+
 /**
  * Lists what the batch will read: ids to check for duplicates and contract
- * state keys. `knownId` may return an envelope's id computed earlier (by
- * admission, for the very same object) to spare hashing it again.
+ * state keys. `known` may return an envelope's id and JCS computed earlier
+ * (by admission, for the very same object) to spare computing them again.
  */
 export function planBatch(
   batch: Batch,
   registry: ContractRegistry,
-  knownId: (envelope: Envelope) => string | undefined = () => undefined,
+  known: (envelope: Envelope) => KnownEnvelope | undefined = () => undefined,
 ): BatchPlan {
   const txs: PlannedTx[] = [];
   const keys = new Map<string, StateKey>();
   for (const envelope of batch.txs) {
-    const txId = knownId(envelope) ?? transactionId(envelope);
+    const k = known(envelope);
+    const txId = k?.txId ?? transactionId(envelope);
+    const envelopeJson = k?.envelopeJson;
     const contract = registry.get(envelope.kind);
     if (contract === undefined) {
       txs.push({
         envelope,
         txId,
+        envelopeJson,
         keys: [],
         rejection: new Rejection("unknown_kind", `Unknown kind ${envelope.kind}`),
       });
@@ -116,6 +129,7 @@ export function planBatch(
       txs.push({
         envelope,
         txId,
+        envelopeJson,
         keys: [],
         rejection: new Rejection("invalid_body", `Body does not match ${envelope.kind}`),
       });
@@ -124,7 +138,7 @@ export function planBatch(
     const view = { txId, kind: envelope.kind, body: parsed.data, signers: envelope.signers };
     const touched = contract.touches(view);
     for (const k of touched) keys.set(stateMapKey(k.ns, k.key), k);
-    txs.push({ envelope, txId, body: parsed.data, keys: touched });
+    txs.push({ envelope, txId, envelopeJson, body: parsed.data, keys: touched });
   }
   return { txs, txIds: txs.map((t) => t.txId), keys: [...keys.values()] };
 }
@@ -165,6 +179,7 @@ export function executeBatch(
   const overlay = new Map<string, string | null>();
   const seen = new Set<string>();
   const txRows: TxRow[] = [];
+  const results: BlockOutcome["results"] = [];
   const nodes: BlockOutcome["nodes"] = [];
   const duplicates: string[] = [];
 
@@ -176,10 +191,10 @@ export function executeBatch(
     seen.add(planned.txId);
     const result = applyOne(planned, { time, height }, overlay, prefetched.state, registry);
     const resultJson = canonicalJson(result);
-    const envelopeJson = canonicalJson(planned.envelope);
-    const leaf = leafData(envelopeJson, resultJson);
+    const envelopeJson = planned.envelopeJson ?? canonicalJson(planned.envelope);
     const logIndex = frontier.size;
-    nodes.push(...frontier.append(leafHash(leaf)));
+    nodes.push(...frontier.append(leafHashNative(leafText(envelopeJson, resultJson))));
+    results.push(result);
     txRows.push({
       id: planned.txId,
       logIndex,
@@ -212,6 +227,7 @@ export function executeBatch(
     headerJson: canonicalJson(header),
     hash: blockHash(header),
     txRows,
+    results,
     nodes,
     stateWrites,
     duplicates,
@@ -225,7 +241,12 @@ export function executeBatch(
  * key order, and "result" < "tx").
  */
 export function leafData(envelopeJson: string, resultJson: string): Uint8Array {
-  return utf8Encode(`{"result":${resultJson},"tx":${envelopeJson}}`);
+  return utf8Encode(leafText(envelopeJson, resultJson));
+}
+
+/** {@link leafData} as text. */
+export function leafText(envelopeJson: string, resultJson: string): string {
+  return `{"result":${resultJson},"tx":${envelopeJson}}`;
 }
 
 function applyOne(

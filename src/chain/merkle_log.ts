@@ -18,7 +18,8 @@
  * @module
  */
 
-import { EMPTY_ROOT, HASH_BYTES, nodeHash, splitPoint } from "../../sdk/merkle.ts";
+import { EMPTY_ROOT, HASH_BYTES, splitPoint } from "../../sdk/merkle.ts";
+import { nodeHashNative as nodeHash } from "./native_hash.ts";
 
 /** Coordinates of a perfect subtree: leaves `[index·2^level, (index+1)·2^level)`. */
 export interface NodeId {

@@ -5,19 +5,18 @@
  *
  * @module
  */
+import { canonicalJson } from "../../sdk/canonical_json.ts";
+import { utf8Encode } from "../../sdk/encoding.ts";
 import {
   type Envelope,
   ENVELOPE_BYTES_MAX,
   envelopeSchema,
   type SignatureCheck,
   SIGNING_DOMAIN,
-  signingPayload,
   verifyEnvelopeSignatures,
 } from "../../sdk/envelope.ts";
-import { sha256Hex } from "../../sdk/hash.ts";
-
-const SIGNING_DOMAIN_BYTES = new TextEncoder().encode(SIGNING_DOMAIN).length;
 import { LedgerError } from "../api/service.ts";
+import { sha256HexNative } from "../chain/native_hash.ts";
 import type { ContractRegistry } from "../contracts/mod.ts";
 import { AdmissionRefusal, introducedSignersOf } from "../contracts/mod.ts";
 import { verifySignatureNative } from "./native_ed25519.ts";
@@ -28,9 +27,40 @@ export interface Admitted {
   envelope: Envelope;
   /** Canonical size in bytes. */
   bytes: number;
+  /** JCS of the whole envelope: what the log stores and hashes. */
+  envelopeJson: string;
   /** The signing payload (UTF-8 of the domain line and JCS without sigs). */
-  payload: Uint8Array;
+  payload?: Uint8Array;
+  /** The signatures' verdict, when they were checked with the stateless part (a worker's). */
+  signatures?: SignatureCheck;
 }
+
+/** A refusal as plain data (it crosses from an admission worker). */
+export interface RefusalData {
+  type: string;
+  status: number;
+  title: string;
+  detail: string;
+  extra: Record<string, unknown>;
+}
+
+/**
+ * What {@link admitStateless} concludes about one raw envelope, as plain
+ * data: an admission worker answers with it.
+ */
+export type StatelessVerdict =
+  | {
+    ok: true;
+    txId: string;
+    bytes: number;
+    envelopeJson: string;
+    signatures?: SignatureCheck;
+  }
+  | { ok: false; refusal: RefusalData };
+
+const SIGNING_DOMAIN_BYTES = utf8Encode(SIGNING_DOMAIN).length;
+/** The end of the JCS of an unsigned envelope: `v` sorts last and is always 1. */
+const UNSIGNED_TAIL = ',"v":1}';
 
 /** Admission settings from genesis policy and site config. */
 export interface AdmissionPolicy {
@@ -93,23 +123,33 @@ export function checkStateless(
     });
   }
   const envelope = parsed.data as Envelope;
-  // The signing payload is computed once: it gives the id, the canonical
-  // size, and is what every signature is checked against.
-  let payload: Uint8Array;
+  // The canonical text of the envelope without sigs is computed once: it
+  // gives the signing payload (what every signature is checked against),
+  // the id, the canonical size and the JCS of the whole envelope.
+  let unsignedJson: string;
   try {
-    payload = signingPayload(envelope);
+    const { sigs: _sigs, ...unsigned } = envelope;
+    unsignedJson = canonicalJson(unsigned);
   } catch (e) {
     throw refusal("invalid_envelope", `Envelope is not canonical JSON: ${(e as Error).message}`);
   }
   // JCS(envelope) is JCS(envelope without sigs) with `"sigs":[…],` inserted
-  // ("signers" < "sigs" < "v"); sigs are base64url, so JSON.stringify is JCS.
-  const bytes = payload.length - SIGNING_DOMAIN_BYTES + '"sigs":,'.length +
-    JSON.stringify(envelope.sigs).length;
+  // before `"v"` ("signers" < "sigs" < "v"); sigs are base64url, so
+  // JSON.stringify is their JCS.
+  if (!unsignedJson.endsWith(UNSIGNED_TAIL)) {
+    throw new Error("Cannot admit: the canonical envelope does not end with its version");
+  }
+  const envelopeJson = `${unsignedJson.slice(0, -UNSIGNED_TAIL.length)},"sigs":${
+    JSON.stringify(envelope.sigs)
+  }${UNSIGNED_TAIL}`;
+  const payload = utf8Encode(SIGNING_DOMAIN + unsignedJson);
+  // The inserted `"sigs":[…],` is ASCII: one byte per character.
+  const bytes = payload.length - SIGNING_DOMAIN_BYTES + envelopeJson.length - unsignedJson.length;
   const limit = Math.min(policy.envelopeBytesMax, ENVELOPE_BYTES_MAX);
   if (bytes > limit) {
     throw refusal("envelope_too_large", `Envelope is ${bytes} bytes; the limit is ${limit}`);
   }
-  const txId = sha256Hex(payload);
+  const txId = sha256HexNative(payload);
   if (envelope.ledger !== policy.ledger) {
     throw refusal(
       "wrong_ledger",
@@ -157,17 +197,66 @@ export function checkStateless(
       { txId },
     );
   }
-  return { txId, envelope, bytes, payload };
+  return { txId, envelope, bytes, envelopeJson, payload };
 }
 
-/** Verifies every signature of an admitted envelope; throws `bad_signature`. */
-export async function checkSignatures(
-  admitted: Admitted,
-  pool?: { verify(envelope: Envelope, payload: Uint8Array): Promise<SignatureCheck> },
-): Promise<void> {
-  const verdict = pool
-    ? await pool.verify(admitted.envelope, admitted.payload)
-    : await verifyEnvelopeSignatures(admitted.envelope, admitted.payload, verifySignatureNative);
+/**
+ * {@link checkStateless}, then (with `signatures`) every signature, as plain
+ * data: what an admission worker runs for the main thread. The signatures'
+ * verdict is reported, not thrown, so the caller keeps admission's order of
+ * refusals (duplicates and signer standing are decided before signatures).
+ */
+export async function admitStateless(
+  raw: unknown,
+  now: number,
+  policy: AdmissionPolicy,
+  registry: ContractRegistry,
+  signatures: boolean,
+): Promise<StatelessVerdict> {
+  let admitted: Admitted;
+  try {
+    admitted = checkStateless(raw, now, policy, registry);
+  } catch (e) {
+    if (!(e instanceof LedgerError)) throw e;
+    return {
+      ok: false,
+      refusal: {
+        type: e.type,
+        status: e.status,
+        title: e.title,
+        detail: e.message,
+        extra: e.extra,
+      },
+    };
+  }
+  const { txId, bytes, envelopeJson } = admitted;
+  if (!signatures) return { ok: true, txId, bytes, envelopeJson };
+  return {
+    ok: true,
+    txId,
+    bytes,
+    envelopeJson,
+    signatures: await verifyEnvelopeSignatures(
+      admitted.envelope,
+      admitted.payload,
+      verifySignatureNative,
+    ),
+  };
+}
+
+/** The {@link LedgerError} a {@link RefusalData} stands for. */
+export function refusalError(r: RefusalData): LedgerError {
+  return new LedgerError(r.type, r.status, r.title, r.detail, r.extra);
+}
+
+/**
+ * Throws `bad_signature` unless every signature of an admitted envelope
+ * verifies: the verdict a worker reached with the stateless checks, or one
+ * reached here.
+ */
+export async function checkSignatures(admitted: Admitted): Promise<void> {
+  const verdict = admitted.signatures ??
+    await verifyEnvelopeSignatures(admitted.envelope, admitted.payload, verifySignatureNative);
   if (!verdict.ok) {
     throw refusal(
       "bad_signature",

@@ -34,3 +34,13 @@ Deno.test("checkStateless() refuses an envelope one byte over the limit", async 
     (e) => (e as { type?: string }).type === "envelope_too_large",
   );
 });
+
+Deno.test("checkStateless() gives the JCS of the whole envelope, built from the signing text", async () => {
+  for (const alg of ["ed25519", "p256", "secp256k1"] as const) {
+    for (const stream of ["plain", "ünïcødé/€", 'quote"and\\slash', "\u2028line"]) {
+      const env = await anchorTx(generateKeyPair(alg), { stream });
+      const admitted = checkStateless(env, Date.now(), policy, builtinContracts());
+      assert.equal(admitted.envelopeJson, canonicalJson(env), `${alg} ${stream}`);
+    }
+  }
+});

@@ -75,10 +75,12 @@ import {
   checkSignatures,
   checkSignerStatus,
   checkStateless,
+  refusalError,
+  type StatelessVerdict,
 } from "./admission.ts";
+import { AdmissionPool } from "./admission_pool.ts";
 import { checkIntegrity } from "./integrity.ts";
 import { TxIdFilter } from "./tx_id_filter.ts";
-import { VerifyPool } from "./verify_pool.ts";
 
 /** Limits and timing of a site; every bound has its unit in its name. */
 export interface SiteOptions {
@@ -206,7 +208,7 @@ export class Site implements LedgerService {
   readonly name: string;
   readonly #store: ChainStoreApi;
   #workerStores: WorkerStores | undefined;
-  #verifyPool: VerifyPool | undefined;
+  #admissionPool: AdmissionPool | undefined;
   /** Main-thread point reads when a storage worker writes a `file:` database. */
   #reader: NativeReader | undefined;
   readonly #genesis: GenesisConfig;
@@ -365,7 +367,7 @@ export class Site implements LedgerService {
       if (workerStores !== undefined && path !== undefined) site.#reader = new NativeReader(path);
       site.#siteKey = siteKey;
       if ((options.verifyWorkers ?? 0) > 0) {
-        site.#verifyPool = new VerifyPool(options.verifyWorkers!);
+        site.#admissionPool = new AdmissionPool(options.verifyWorkers!);
       }
       site.#note = await site.#buildNote(header, row.hash);
       for (let lo = 0; lo < header.logSize; lo += 10_000) {
@@ -396,7 +398,7 @@ export class Site implements LedgerService {
     if (this.#cosignTimer !== undefined) clearTimeout(this.#cosignTimer);
     while (this.#applying > 0) await new Promise<void>((r) => this.#idle.push(r));
     for (const l of [...this.#listeners]) this.#listeners.delete(l);
-    this.#verifyPool?.close();
+    this.#admissionPool?.close();
     this.#reader?.close();
     if (this.#workerStores) await this.#workerStores.close();
     else this.#store.close();
@@ -436,12 +438,10 @@ export class Site implements LedgerService {
         problem: { type: e.type, title: e.title, status: e.status, detail: e.message },
       };
     };
+    const stateless = await this.#admitStateless(envelopes, now, admission, true);
     for (let i = 0; i < envelopes.length; i++) {
       try {
-        checked.push({
-          i,
-          admitted: checkStateless(envelopes[i], now, admission, this.#registry),
-        });
+        checked.push({ i, admitted: stateless(i) });
       } catch (e) {
         refuse(i, e);
       }
@@ -473,7 +473,7 @@ export class Site implements LedgerService {
           openKinds: () => this.#openKinds(),
           registry: this.#registry,
         });
-        await checkSignatures(c.admitted, this.#verifyPool);
+        await checkSignatures(c.admitted);
         return undefined;
       } catch (e) {
         return e;
@@ -493,7 +493,7 @@ export class Site implements LedgerService {
             );
           }
           this.#pending.set(c.admitted.txId, { admitted: c.admitted });
-          this.#admittedIds.set(c.admitted.envelope, c.admitted.txId);
+          this.#admittedEnvelopes.set(c.admitted.envelope, c.admitted);
         }
         receipts[c.i] = { txId: c.admitted.txId, status: "pending" };
       } catch (e) {
@@ -545,6 +545,39 @@ export class Site implements LedgerService {
 
   #isPending(txId: string): boolean {
     return this.#pending.has(txId) || this.#inFlight.has(txId);
+  }
+
+  /**
+   * Runs admission's stateless checks (and, with `signatures`, signature
+   * verification) on every envelope: on the admission workers when the
+   * site has them, else here. Answers a function that returns envelope
+   * `i`'s {@link Admitted} or throws its refusal.
+   */
+  async #admitStateless(
+    envelopes: unknown[],
+    now: number,
+    policy: AdmissionPolicy,
+    signatures: boolean,
+  ): Promise<(i: number) => Admitted> {
+    const pool = this.#admissionPool;
+    if (pool === undefined) {
+      return (i) => checkStateless(envelopes[i], now, policy, this.#registry);
+    }
+    const verdicts: StatelessVerdict[] = await Promise.all(
+      envelopes.map((raw) => pool.admit(raw, now, policy, signatures)),
+    );
+    return (i) => {
+      const v = verdicts[i];
+      if (!v.ok) throw refusalError(v.refusal);
+      // The worker checked the strict schema: the raw value is the envelope.
+      return {
+        txId: v.txId,
+        envelope: envelopes[i] as Envelope,
+        bytes: v.bytes,
+        envelopeJson: v.envelopeJson,
+        signatures: v.signatures,
+      };
+    };
   }
 
   /** Cuts a batch now if one is full or the site is idle past the delay; group commit otherwise. */
@@ -625,8 +658,11 @@ export class Site implements LedgerService {
   }
 
   readonly #recentlyCommitted = new Set<string>();
-  /** Ids of envelope objects this site admitted (their batches reuse the objects). */
-  readonly #admittedIds = new WeakMap<Envelope, string>();
+  /**
+   * What admission computed for the envelope objects it admitted (their
+   * batches reuse the objects): execution takes their ids and JCS from here.
+   */
+  readonly #admittedEnvelopes = new WeakMap<Envelope, Admitted>();
   /** Settles when the block being executed has been executed (see applyEntry). */
   #executing: Promise<void> = Promise.resolve();
   /** Every committed transaction id (a Bloom filter; see {@link TxIdFilter}). */
@@ -681,9 +717,10 @@ export class Site implements LedgerService {
     this.#assertRunning();
     const now = this.#clock();
     const admitted: Admitted[] = [];
-    for (const raw of envelopes) {
+    const stateless = await this.#admitStateless(envelopes, now, this.#policy, false);
+    for (let i = 0; i < envelopes.length; i++) {
       try {
-        admitted.push(checkStateless(raw, now, this.#policy, this.#registry));
+        admitted.push(stateless(i));
       } catch { /* the forwarder's client was told */ }
     }
     // One in a block not yet written may pass here: execution leaves such a repeat out.
@@ -697,7 +734,7 @@ export class Site implements LedgerService {
         });
       }
       this.#pending.set(a.txId, { admitted: a });
-      this.#admittedIds.set(a.envelope, a.txId);
+      this.#admittedEnvelopes.set(a.envelope, a);
       accepted++;
     }
     this.#schedule();
@@ -788,7 +825,7 @@ export class Site implements LedgerService {
         return;
       }
       const parent = { header: this.#head.header, hash: this.#head.hash };
-      const plan = planBatch(batch, this.#registry, (e) => this.#admittedIds.get(e));
+      const plan = planBatch(batch, this.#registry, (e) => this.#admittedEnvelopes.get(e));
       // Blocks executed but not yet written (the group being written, and
       // those queued behind it; see #queueWrite) may be invisible to these
       // reads: lay them over what the database answers, in block order.
@@ -867,8 +904,8 @@ export class Site implements LedgerService {
       header: out.header,
       txs: [],
     };
-    for (const row of out.txRows) {
-      const result = JSON.parse(row.result) as TxResult;
+    for (const [k, row] of out.txRows.entries()) {
+      const result = out.results[k] as TxResult;
       if (row.status === "applied") this.counters.txsCommitted++;
       else this.counters.txsRejected++;
       const envelope = this.#inFlight.get(row.id)?.admitted.envelope;

@@ -1,0 +1,128 @@
+/**
+ * A pool of admission workers. Admission's stateless part — the strict
+ * schema, canonical JSON, the transaction id, the kind's body and
+ * authorisation checks — and signature verification are most of a
+ * transaction's CPU before it is batched, and none of it needs the site's
+ * state: spreading it over workers lets a site use every core for it while
+ * the main thread serves HTTP, batches and executes blocks.
+ *
+ * @module
+ */
+import { LedgerError } from "../api/service.ts";
+import type { AdmissionPolicy, StatelessVerdict } from "./admission.ts";
+
+/** Jobs queued per worker before callers wait for room. */
+const inFlightPerWorkerMax = 4096;
+/** Jobs sent to a worker in one message, at most. */
+const batchMax = 256;
+
+/** One job: a raw envelope to admit at `now` under `policy`. */
+export interface AdmissionJob {
+  id: number;
+  raw: unknown;
+  now: number;
+  policy: AdmissionPolicy;
+  /** Whether to verify the signatures too (not for envelopes a member site forwarded). */
+  signatures: boolean;
+}
+
+/** A worker's answer to one job. */
+export type AdmissionAnswer = { id: number; verdict: StatelessVerdict } | {
+  id: number;
+  error: string;
+};
+
+/** A fixed set of workers answering {@link admitStateless} calls. */
+export class AdmissionPool {
+  readonly #workers: Worker[] = [];
+  readonly #waiting = new Map<
+    number,
+    { resolve: (r: StatelessVerdict) => void; reject: (e: Error) => void }
+  >();
+  #next = 0;
+  #nextId = 1;
+  #closed = false;
+  /** Jobs waiting for their worker to answer its current message, per worker. */
+  readonly #queued: AdmissionJob[][] = [];
+  /** Messages each worker has not answered yet. */
+  readonly #busy: number[] = [];
+
+  /** Starts `size` workers (`1 <= size <= 16`). */
+  constructor(readonly size: number) {
+    if (!Number.isInteger(size) || size < 1 || size > 16) {
+      throw new RangeError("AdmissionPool: size must be an integer in [1, 16]");
+    }
+    for (let i = 0; i < size; i++) {
+      const w = new Worker(new URL("./admission_worker_main.ts", import.meta.url).href, {
+        type: "module",
+      });
+      const index = i;
+      w.onmessage = (e: MessageEvent<AdmissionAnswer[]>) => {
+        this.#busy[index]--;
+        this.#send(index);
+        for (const answer of e.data) {
+          const done = this.#waiting.get(answer.id);
+          this.#waiting.delete(answer.id);
+          if ("error" in answer) done?.reject(new Error(answer.error));
+          else done?.resolve(answer.verdict);
+        }
+      };
+      w.onerror = (e) => {
+        e.preventDefault();
+        console.error("admission worker failed:", e.message);
+      };
+      this.#workers.push(w);
+      this.#queued.push([]);
+      this.#busy.push(0);
+    }
+  }
+
+  /**
+   * Runs {@link admitStateless} on a worker. Never throws for a refusal (it
+   * is the verdict); rejects (`unavailable`) only when the pool is closed.
+   */
+  async admit(
+    raw: unknown,
+    now: number,
+    policy: AdmissionPolicy,
+    signatures: boolean,
+  ): Promise<StatelessVerdict> {
+    if (this.#closed) throw stopping();
+    while (this.#waiting.size >= inFlightPerWorkerMax * this.size) {
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    const id = this.#nextId++;
+    const index = this.#next;
+    this.#next = (this.#next + 1) % this.#workers.length;
+    return await new Promise<StatelessVerdict>((resolve, reject) => {
+      this.#waiting.set(id, { resolve, reject });
+      this.#queued[index].push({ id, raw, now, policy, signatures });
+      // Structured cloning costs per message: an idle worker gets the job at
+      // once; a busy one gets everything that queued meanwhile as one message
+      // when it answers (no timer, no added latency when idle).
+      if (this.#busy[index] === 0 || this.#queued[index].length >= batchMax) this.#send(index);
+    });
+  }
+
+  #send(index: number): void {
+    const jobs = this.#queued[index];
+    if (this.#closed || jobs.length === 0) return;
+    this.#queued[index] = [];
+    this.#busy[index]++;
+    this.#workers[index].postMessage(jobs);
+  }
+
+  /** Stops the workers; pending jobs reject with `unavailable`. */
+  close(): void {
+    this.#closed = true;
+    for (const w of this.#workers) w.terminate();
+    for (const done of this.#waiting.values()) done.reject(stopping());
+    this.#waiting.clear();
+  }
+}
+
+function stopping(): LedgerError {
+  return new LedgerError("unavailable", 503, "Site stopping", "The site is shutting down", {
+    retryAfter: 1,
+  });
+}

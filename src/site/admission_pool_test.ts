@@ -1,0 +1,92 @@
+import assert from "node:assert/strict";
+import { base64urlDecode, base64urlEncode } from "../../sdk/encoding.ts";
+import { generateKeyPair } from "../../sdk/keys.ts";
+import { anchorTx } from "../../test/_helpers.ts";
+import { builtinContracts } from "../contracts/mod.ts";
+import { admitStateless } from "./admission.ts";
+import { AdmissionPool } from "./admission_pool.ts";
+
+const policy = { ledger: "demo", expiryWindowMs: 24 * 3600_000, envelopeBytesMax: 65536 };
+
+function flipSig<T extends { sigs: string[] }>(env: T, byte: number): T {
+  const sig = base64urlDecode(env.sigs[0]);
+  sig[byte % sig.length] ^= 1;
+  return { ...env, sigs: [base64urlEncode(sig)] };
+}
+
+Deno.test("AdmissionPool judges signatures as the main thread does, good and bad, for every algorithm", async () => {
+  const pool = new AdmissionPool(2);
+  try {
+    for (const alg of ["ed25519", "p256", "secp256k1"] as const) {
+      const env = await anchorTx(generateKeyPair(alg));
+      const good = await pool.admit(env, Date.now(), policy, true);
+      assert.equal(good.ok && good.signatures?.ok, true, alg);
+      const bad = await pool.admit(flipSig(env, 3), Date.now(), policy, true);
+      assert.equal(bad.ok && bad.signatures?.ok, false, alg);
+    }
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("AdmissionPool leaves signatures unchecked when asked to (forwarded envelopes)", async () => {
+  const pool = new AdmissionPool(1);
+  try {
+    const env = flipSig(await anchorTx(generateKeyPair("ed25519")), 5);
+    const verdict = await pool.admit(env, Date.now(), policy, false);
+    assert.equal(verdict.ok, true);
+    assert.equal(verdict.ok && verdict.signatures, undefined);
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("AdmissionPool refuses work once closed", async () => {
+  const pool = new AdmissionPool(1);
+  pool.close();
+  const env = await anchorTx(generateKeyPair("ed25519"));
+  await assert.rejects(() => pool.admit(env, Date.now(), policy, true), /shutting down/);
+  assert.throws(() => new AdmissionPool(0), RangeError);
+});
+
+Deno.test("AdmissionPool answers many concurrent envelopes, refusals included, exactly as admitStateless does", async () => {
+  const pool = new AdmissionPool(2);
+  try {
+    const now = Date.now();
+    const envs: unknown[] = [];
+    for (let i = 0; i < 60; i++) {
+      const env = await anchorTx(generateKeyPair(i % 3 === 0 ? "p256" : "ed25519"));
+      if (i % 4 === 1) envs.push(flipSig(env, i));
+      else if (i % 7 === 2) envs.push({ ...env, sigs: [] });
+      else if (i % 9 === 4) envs.push({ ...env, ledger: "other" });
+      else if (i % 11 === 5) envs.push({ ...env, expiresAt: now - 1 });
+      else if (i % 13 === 6) envs.push({ ...env, extra: true });
+      else envs.push(env);
+    }
+    const got = await Promise.all(envs.map((e) => pool.admit(e, now, policy, true)));
+    const registry = builtinContracts();
+    const want = await Promise.all(envs.map((e) => admitStateless(e, now, policy, registry, true)));
+    assert.deepEqual(got, want);
+    assert.ok(got.some((v) => !v.ok) && got.some((v) => v.ok && v.signatures?.ok === false));
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("AdmissionPool matches each answer to its envelope when a worker gets several messages at once", async () => {
+  // More jobs than one message holds, P-256 (awaited) and Ed25519 (not)
+  // interleaved, a few bad: a worker gets several messages at once.
+  const pool = new AdmissionPool(1);
+  try {
+    const keys = [generateKeyPair("p256"), generateKeyPair("ed25519")];
+    const base = await Promise.all(keys.map((k) => anchorTx(k)));
+    const envs = Array.from(
+      { length: 1500 },
+      (_, i) => i % 5 === 3 ? flipSig(base[i % 2], 10) : base[i % 2],
+    );
+    const got = await Promise.all(envs.map((e) => pool.admit(e, Date.now(), policy, true)));
+    got.forEach((v, i) => assert.equal(v.ok && v.signatures?.ok, i % 5 !== 3, `envelope ${i}`));
+  } finally {
+    pool.close();
+  }
+});
