@@ -97,11 +97,23 @@ export class AdmissionPool {
     return await new Promise<StatelessVerdict>((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
       this.#queued[index].push({ id, raw, now, policy, signatures });
-      // Structured cloning costs per message: an idle worker gets the job at
-      // once; a busy one gets everything that queued meanwhile as one message
-      // when it answers (no timer, no added latency when idle).
-      if (this.#busy[index] === 0 || this.#queued[index].length >= batchMax) this.#send(index);
+      // Each message costs (cloning, waking the worker): an idle worker gets
+      // what queued in this turn of the event loop as one message (a
+      // microtask later: no timer, no added latency); a busy one gets
+      // everything that queued meanwhile as one message when it answers.
+      if (this.#queued[index].length >= batchMax) this.#send(index);
+      else if (this.#busy[index] === 0 && !this.#flushQueued) {
+        this.#flushQueued = true;
+        queueMicrotask(() => this.#flushIdle());
+      }
     });
+  }
+
+  #flushQueued = false;
+
+  #flushIdle(): void {
+    this.#flushQueued = false;
+    for (let i = 0; i < this.#workers.length; i++) if (this.#busy[i] === 0) this.#send(i);
   }
 
   #send(index: number): void {
