@@ -532,3 +532,35 @@ Deno.test("site: blocks executed while an earlier one is being written see its t
     await t.cleanup();
   }
 });
+
+Deno.test("site: execution reads a state key from storage once, then sees later blocks' writes from memory", async () => {
+  const t = await openTestSite();
+  try {
+    const fetched: string[] = [];
+    const store = t.site.store;
+    const read = store.stateValues.bind(store);
+    store.stateValues = (keys) => {
+      fetched.push(...keys.map((k) => `${k.ns}/${k.key}`));
+      return read(keys);
+    };
+    const txs = [
+      await anchorTx(device, { stream: "cached", seq: 1 }),
+      await anchorTx(device, { stream: "cached", seq: 2 }),
+      await anchorTx(device, { stream: "cached", seq: 2 }),
+      await anchorTx(device, { stream: "cached", seq: 3 }),
+    ];
+    for (const tx of txs) {
+      await t.site.applyEntry("next", { time: Date.now(), proposer: "site-a", term: 0, txs: [tx] });
+    }
+    const results = await Promise.all(
+      txs.map(async (tx) => (await t.site.getTx(transactionId(tx), "stale"))?.receipt.result),
+    );
+    assert.deepEqual(results.map((r) => r?.status), ["applied", "applied", "rejected", "applied"]);
+    assert.equal(results[2]?.code, "stream_seq_not_increasing");
+    assert.equal(fetched.filter((k) => k === "data.stream/cached").length, 1, fetched.join(" "));
+    assert.equal(fetched.filter((k) => k === `identity.status/${device.did}`).length, 1);
+    assert.ok((await t.site.integrity()).ok);
+  } finally {
+    await t.cleanup();
+  }
+});

@@ -193,6 +193,8 @@ const cosignDelayMs = 50;
 const recentCheckpointsMax = 1024;
 /** Signature lines per cosign message. */
 const cosignLinesPerMessageMax = 512;
+/** State keys whose values execution remembers before the cache starts over. */
+const stateCacheKeysMax = 200_000;
 /** Signer standings remembered by admission before the cache starts over. */
 const standingsCachedMax = 100_000;
 /** Signers tracked by the rate limiter before windows of past minutes are dropped. */
@@ -830,11 +832,16 @@ export class Site implements LedgerService {
       // those queued behind it; see #queueWrite) may be invisible to these
       // reads: lay them over what the database answers, in block order.
       const unwritten = [...this.#writeGroup, ...this.#writeQueue];
-      const [committed, state] = await Promise.all([
+      if (this.#stateCache.size + plan.keys.length > stateCacheKeysMax) this.#stateCache.clear();
+      const uncached = plan.keys.filter((k) => !this.#stateCache.has(stateMapKey(k.ns, k.key)));
+      const [committed, fetched] = await Promise.all([
         this.#committedAmong(plan.txIds),
-        this.#reader?.stateValues(plan.keys) ?? this.#store.stateValues(plan.keys),
+        uncached.length === 0
+          ? new Map<string, string>()
+          : this.#reader?.stateValues(uncached) ?? this.#store.stateValues(uncached),
       ]);
-      overlayUnwritten(unwritten, committed, state);
+      overlayUnwritten(unwritten, committed, fetched);
+      const state = this.#stateAsOfHead(plan.keys, fetched);
       const frontier = cloneFrontier(this.#frontier);
       out = executeBatch(parent, batch, plan, { committed, state }, this.#registry, frontier);
       assert(out.header.prev === parent.hash, "a new block links to its parent");
@@ -862,6 +869,7 @@ export class Site implements LedgerService {
       for (const row of out.txRows) this.#committedFilter.add(row.id);
       this.#forgetStandings(out.stateWrites);
       for (const w of out.stateWrites) {
+        this.#stateCache.set(stateMapKey(w.ns, w.key), w.value);
         if (w.ns === POLICY_NS && w.key === POLICY_KEY) {
           this.#consortiumPolicy = this.#policyFrom(w.value);
         }
@@ -935,6 +943,38 @@ export class Site implements LedgerService {
         return s ? verifierKey(s.name, base64urlDecode(s.publicKey)) : undefined;
       });
     }
+  }
+
+  /**
+   * State values as of the newest executed block (written or not), by
+   * {@link stateMapKey}; `null` is an absent key. Blocks executed on this
+   * site are the only writers of state, and each lays its writes here as it
+   * executes, so a key read once is not read from the database again while
+   * it stays (device standings and the policy are read by nearly every
+   * transaction). Cleared whole when it grows past its bound.
+   */
+  readonly #stateCache = new Map<string, string | null>();
+
+  /**
+   * The values of `keys` for execution: cached ones from the cache, the
+   * others from `fetched` (the database's answer for every key the cache
+   * lacked, with unwritten blocks laid over it), which then join the cache.
+   */
+  #stateAsOfHead(
+    keys: ReadonlyArray<{ ns: string; key: string }>,
+    fetched: ReadonlyMap<string, string>,
+  ): Map<string, string> {
+    const state = new Map<string, string>();
+    for (const k of keys) {
+      const mapKey = stateMapKey(k.ns, k.key);
+      let value = this.#stateCache.get(mapKey);
+      if (value === undefined) {
+        value = fetched.get(mapKey) ?? null;
+        this.#stateCache.set(mapKey, value);
+      }
+      if (value !== null) state.set(mapKey, value);
+    }
+    return state;
   }
 
   /**
