@@ -16,11 +16,11 @@
 import { canonicalJson } from "../../sdk/canonical_json.ts";
 import { blockHash, type BlockHeader } from "../../sdk/block.ts";
 import type { Envelope } from "../../sdk/envelope.ts";
-import { transactionId } from "../../sdk/envelope.ts";
 import { hexEncode, utf8Encode } from "../../sdk/encoding.ts";
 import type { ContractRegistry, StateAccess, StateKey } from "../contracts/mod.ts";
 import { Rejection } from "../contracts/mod.ts";
 import { assert } from "./assert.ts";
+import { envelopeText } from "./envelope_text.ts";
 import type { MerkleFrontier } from "./merkle_log.ts";
 import { leafHashNative } from "./native_hash.ts";
 
@@ -48,8 +48,8 @@ export interface Parent {
 interface PlannedTx {
   envelope: Envelope;
   txId: string;
-  /** JCS of the envelope when admission already made it (else execution does). */
-  envelopeJson?: string;
+  /** JCS of the envelope. */
+  envelopeJson: string;
   /** Parsed body, or a deterministic rejection found while planning. */
   body?: unknown;
   rejection?: Rejection;
@@ -110,9 +110,7 @@ export function planBatch(
   const txs: PlannedTx[] = [];
   const keys = new Map<string, StateKey>();
   for (const envelope of batch.txs) {
-    const k = known(envelope);
-    const txId = k?.txId ?? transactionId(envelope);
-    const envelopeJson = k?.envelopeJson;
+    const { txId, envelopeJson } = known(envelope) ?? envelopeText(envelope);
     const contract = registry.get(envelope.kind);
     if (contract === undefined) {
       txs.push({
@@ -191,7 +189,7 @@ export function executeBatch(
     seen.add(planned.txId);
     const result = applyOne(planned, { time, height }, overlay, prefetched.state, registry);
     const resultJson = canonicalJson(result);
-    const envelopeJson = planned.envelopeJson ?? canonicalJson(planned.envelope);
+    const envelopeJson = planned.envelopeJson;
     const logIndex = frontier.size;
     nodes.push(...frontier.append(leafHashNative(leafText(envelopeJson, resultJson))));
     results.push(result);

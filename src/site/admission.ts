@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { canonicalJson } from "../../sdk/canonical_json.ts";
 import { utf8Encode } from "../../sdk/encoding.ts";
 import {
   type Envelope,
@@ -16,7 +15,7 @@ import {
   verifyEnvelopeSignatures,
 } from "../../sdk/envelope.ts";
 import { LedgerError } from "../api/service.ts";
-import { sha256HexNative } from "../chain/native_hash.ts";
+import { type EnvelopeText, envelopeText } from "../chain/envelope_text.ts";
 import type { ContractRegistry } from "../contracts/mod.ts";
 import { AdmissionRefusal, introducedSignersOf } from "../contracts/mod.ts";
 import { verifySignatureNative } from "./native_ed25519.ts";
@@ -59,8 +58,6 @@ export type StatelessVerdict =
   | { ok: false; refusal: RefusalData };
 
 const SIGNING_DOMAIN_BYTES = utf8Encode(SIGNING_DOMAIN).length;
-/** The end of the JCS of an unsigned envelope: `v` sorts last and is always 1. */
-const UNSIGNED_TAIL = ',"v":1}';
 
 /** Admission settings from genesis policy and site config. */
 export interface AdmissionPolicy {
@@ -126,22 +123,13 @@ export function checkStateless(
   // The canonical text of the envelope without sigs is computed once: it
   // gives the signing payload (what every signature is checked against),
   // the id, the canonical size and the JCS of the whole envelope.
-  let unsignedJson: string;
+  let text: EnvelopeText;
   try {
-    const { sigs: _sigs, ...unsigned } = envelope;
-    unsignedJson = canonicalJson(unsigned);
+    text = envelopeText(envelope);
   } catch (e) {
     throw refusal("invalid_envelope", `Envelope is not canonical JSON: ${(e as Error).message}`);
   }
-  // JCS(envelope) is JCS(envelope without sigs) with `"sigs":[…],` inserted
-  // before `"v"` ("signers" < "sigs" < "v"); sigs are base64url, so
-  // JSON.stringify is their JCS.
-  if (!unsignedJson.endsWith(UNSIGNED_TAIL)) {
-    throw new Error("Cannot admit: the canonical envelope does not end with its version");
-  }
-  const envelopeJson = `${unsignedJson.slice(0, -UNSIGNED_TAIL.length)},"sigs":${
-    JSON.stringify(envelope.sigs)
-  }${UNSIGNED_TAIL}`;
+  const { txId, unsignedJson, envelopeJson } = text;
   const payload = utf8Encode(SIGNING_DOMAIN + unsignedJson);
   // The inserted `"sigs":[…],` is ASCII: one byte per character.
   const bytes = payload.length - SIGNING_DOMAIN_BYTES + envelopeJson.length - unsignedJson.length;
@@ -149,7 +137,6 @@ export function checkStateless(
   if (bytes > limit) {
     throw refusal("envelope_too_large", `Envelope is ${bytes} bytes; the limit is ${limit}`);
   }
-  const txId = sha256HexNative(payload);
   if (envelope.ledger !== policy.ledger) {
     throw refusal(
       "wrong_ledger",
