@@ -9,7 +9,8 @@ import { type Envelope, transactionId } from "../sdk/envelope.ts";
 import { generateKeyPair } from "../sdk/keys.ts";
 import { leafHash, verifyConsistency, verifyInclusion } from "../sdk/merkle.ts";
 import { parseCheckpoint } from "../sdk/checkpoint.ts";
-import { parseNote, verifyNote } from "../sdk/note.ts";
+import { parseNote, verifierKey, verifyNote } from "../sdk/note.ts";
+import { SiteKey } from "../src/site/site_key.ts";
 import { blockHash } from "../sdk/block.ts";
 import { STATUS_NS } from "../src/site/site.ts";
 import { anchorTx, getJson, openTestSite, postJson, testGenesis } from "./_helpers.ts";
@@ -561,6 +562,35 @@ Deno.test("site: execution reads a state key from storage once, then sees later 
     assert.equal(fetched.filter((k) => k === `identity.status/${device.did}`).length, 1);
     assert.ok((await t.site.integrity()).ok);
   } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("site: a peer's checkpoint lines are verified, then stored together; a forged line is not", async () => {
+  const t = await openTestSite({ storage: "worker" });
+  let reopened;
+  try {
+    const peer = await SiteKey.create(generateKeyPair("ed25519"));
+    const forger = await SiteKey.create(generateKeyPair("ed25519"));
+    const lines = [];
+    for (let i = 0; i < 3; i++) {
+      await t.site.submit([await anchorTx(device)], { wait: true, waitTimeoutMs: 5000 });
+      const height = t.site.head.header.height;
+      const { text } = parseNote(await t.site.checkpoint("stale"));
+      lines.push({ height, line: await peer.noteLine(text, "site-b") });
+      lines.push({ height, line: await forger.noteLine(text, "site-b") });
+    }
+    await t.site.addCosignLines("site-b", verifierKey("site-b", peer.publicKey), lines);
+    await t.site.close();
+    reopened = await t.reopen({ storage: "worker" });
+    for (const { height, line } of lines) {
+      const stored = await reopened.store.checkpointLines(height);
+      const mine = stored.filter((l) => l.site === "site-b").map((l) => l.line);
+      assert.deepEqual(mine, [lines.find((l) => l.height === height)!.line], `height ${height}`);
+      assert.ok(!mine.includes(line) || line === mine[0]);
+    }
+  } finally {
+    await reopened?.close();
     await t.cleanup();
   }
 });

@@ -189,6 +189,8 @@ type Waiter = (receipt: Receipt) => void;
 const localBlocksInFlightMax = 8;
 /** Delay that batches checkpoint signatures sent to peers, ms. */
 const cosignDelayMs = 50;
+/** Delay that batches peers' checkpoint signatures into one database write, ms. */
+const cosignStoreDelayMs = 100;
 /** Newest blocks whose checkpoint text and signature lines are kept in memory. */
 const recentCheckpointsMax = 1024;
 /** Signature lines per cosign message. */
@@ -399,6 +401,7 @@ export class Site implements LedgerService {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     if (this.#cosignTimer !== undefined) clearTimeout(this.#cosignTimer);
     while (this.#applying > 0) await new Promise<void>((r) => this.#idle.push(r));
+    await this.#storeLines();
     for (const l of [...this.#listeners]) this.#listeners.delete(l);
     this.#admissionPool?.close();
     this.#reader?.close();
@@ -1079,9 +1082,29 @@ export class Site implements LedgerService {
       ok = verifyNoteWith(assembleNote(cp.text, [line]), [key], verifyEd25519Native);
     } catch { /* malformed line */ }
     if (ok.length !== 1) return;
-    await this.#store.addCheckpointLine(height, site, line);
     cp.lines.set(site, line);
     this.#refreshQuorum(height, cp);
+    this.#linesToStore.push({ height, site, line });
+    if (this.#linesToStore.length >= cosignLinesPerMessageMax) await this.#storeLines();
+    else this.#linesTimer ??= setTimeout(() => void this.#storeLines(), cosignStoreDelayMs);
+  }
+
+  /** Peers' verified checkpoint lines not yet in the database (served from memory meanwhile). */
+  #linesToStore: Array<{ height: number; site: string; line: string }> = [];
+  #linesTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Writes the peers' lines received since the last write, in one transaction. */
+  async #storeLines(): Promise<void> {
+    if (this.#linesTimer !== undefined) clearTimeout(this.#linesTimer);
+    this.#linesTimer = undefined;
+    const lines = this.#linesToStore;
+    this.#linesToStore = [];
+    if (lines.length === 0) return;
+    try {
+      await this.#store.addCheckpointLines(lines);
+    } catch (e) {
+      console.error(`site ${this.name}: cannot store ${lines.length} checkpoint lines:`, e);
+    }
   }
 
   /**

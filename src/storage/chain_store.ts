@@ -11,6 +11,7 @@
 import { Buffer } from "node:buffer";
 import { and, asc, eq, gt, gte, inArray, lt, or, sql } from "drizzle-orm";
 import type { Database, Db } from "./db.ts";
+import type { CheckpointLineRow } from "./native.ts";
 import { blocks, checkpointSigs, merkleNodes, meta, state, txs } from "./schema.ts";
 
 /** A stored block row. */
@@ -274,9 +275,25 @@ export class ChainStore {
       );
   }
 
-  /** Adds a site's checkpoint signature line for a block (idempotent). */
-  async addCheckpointLine(height: number, site: string, line: string): Promise<void> {
-    await this.#db.insert(checkpointSigs).values({ height, site, line }).onConflictDoNothing();
+  /**
+   * Adds checkpoint signature lines (each idempotent) in one transaction:
+   * peers' lines arrive many a second, and one commit each would cost more
+   * than the blocks they sign. Not fsynced on its own: a crash may lose the
+   * newest lines (those blocks' stored checkpoints then carry fewer
+   * signatures; later blocks' checkpoints carry their own).
+   */
+  async addCheckpointLines(lines: ReadonlyArray<CheckpointLineRow>): Promise<void> {
+    if (lines.length === 0) return;
+    const native = this.database.native;
+    if (native !== undefined) {
+      await this.database.setSync("normal");
+      native.addCheckpointLines(lines);
+      return;
+    }
+    for (let i = 0; i < lines.length; i += insertRowsMax) {
+      await this.#db.insert(checkpointSigs).values(lines.slice(i, i + insertRowsMax))
+        .onConflictDoNothing();
+    }
   }
 
   /** Counts for status and metrics. */

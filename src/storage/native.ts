@@ -22,6 +22,13 @@ import type { BlockWrite } from "./chain_store.ts";
 type Statement = ReturnType<Libsql["prepare"]>;
 
 /** One Ready's durable part, as the Raft store receives it. */
+/** One site's checkpoint signature line for a block. */
+export interface CheckpointLineRow {
+  height: number;
+  site: string;
+  line: string;
+}
+
 export interface NativeRaftWrite {
   /** Replace the whole log with this snapshot (encoded), if set. */
   snapshot?: string;
@@ -37,6 +44,7 @@ export class NativeWriter {
   #sync: "full" | "normal" = "full";
   readonly #writeBlocks: (ws: BlockWrite[]) => void;
   readonly #persistRaft: (w: NativeRaftWrite) => void;
+  readonly #addLines: (lines: ReadonlyArray<CheckpointLineRow>) => void;
   readonly #reader: NativeReader;
 
   constructor(path: string) {
@@ -96,6 +104,9 @@ export class NativeWriter {
     this.#writeBlocks = db.transaction((ws: BlockWrite[]) => {
       for (const w of ws) writeOne(w);
     });
+    this.#addLines = db.transaction((lines: ReadonlyArray<CheckpointLineRow>) => {
+      for (const l of lines) st.line.run(l.height, l.site, l.line);
+    });
     this.#persistRaft = db.transaction((w: NativeRaftWrite) => {
       if (w.snapshot !== undefined) {
         st.raftDeleteAll.run();
@@ -119,6 +130,11 @@ export class NativeWriter {
   /** Writes blocks (in order) and everything they carry in one transaction. */
   writeBlocks(writes: BlockWrite[]): void {
     this.#writeBlocks(writes);
+  }
+
+  /** Adds checkpoint signature lines (each idempotent) in one transaction. */
+  addCheckpointLines(lines: ReadonlyArray<CheckpointLineRow>): void {
+    this.#addLines(lines);
   }
 
   /** Writes one Ready's snapshot, entries and hard state in one transaction. */
