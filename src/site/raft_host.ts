@@ -100,7 +100,7 @@ export class RaftHost implements Sequencer {
     this.#options = {
       tickMs: options.tickMs ?? 50,
       electionTicks: options.electionTicks ?? 10,
-      heartbeatTicks: options.heartbeatTicks ?? 1,
+      heartbeatTicks: options.heartbeatTicks ?? 2,
       proposalsInFlightMax: options.proposalsInFlightMax ?? 1,
       forwardsInFlightMax: options.forwardsInFlightMax ?? 4,
       proposalTimeoutMs: options.proposalTimeoutMs ?? 5000,
