@@ -124,14 +124,30 @@ export const ReceiptProblem = z.object({
  * needs the raw value to compute the transaction id and because an unknown
  * field is refused there (`invalid_envelope`), not silently dropped here.
  */
-export const Envelope = z.looseObject({})
-  .refine((value) => !Object.hasOwn(value, "txs"), {
-    error: "A batch must be the only member of the body: { txs: [...] }",
-    path: ["txs"],
-    // Aborting, so a union failure reports the batch branch's issues.
-    abort: true,
+export const Envelope = z.custom<Record<string, unknown>>()
+  // Checked without copying the value (a zod object would copy every
+  // envelope of a batch only for the site to read the raw one).
+  .superRefine((value, ctx) => {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      ctx.addIssue({
+        code: "custom",
+        message: `Invalid input: expected object, received ${
+          value === null ? "null" : Array.isArray(value) ? "array" : typeof value
+        }`,
+        abort: true,
+      });
+    } else if (Object.hasOwn(value, "txs")) {
+      ctx.addIssue({
+        code: "custom",
+        message: "A batch must be the only member of the body: { txs: [...] }",
+        path: ["txs"],
+        // Aborting, so a union failure reports the batch branch's issues.
+        abort: true,
+      });
+    }
   })
   .openapi("Envelope", {
+    type: "object",
     description: "A signed transaction envelope (DESIGN §2). Validated strictly by the site.",
     properties: {
       v: { type: "integer", enum: [1] },
