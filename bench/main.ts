@@ -272,12 +272,14 @@ function coresSection(r: Results): Section | undefined {
       `it; see the thread column below).`;
   const where = verifyOnMain.length === 0
     ? ""
-    : ` Signature verification runs on the JavaScript main thread: ` +
+    : ` Admission (schema, canonical JSON, ids and signatures) runs on the site's admission ` +
+      `worker threads (one per core but one), not on the JavaScript main thread; signature ` +
+      `verification and key decoding take ` +
       verifyOnMain.map(({ s, pct }) =>
-        `${fmt(pct)} % of that thread's time in the ${shapeLabel(s.shape)} profile`
+        `${fmt(pct)} % of the main thread's time in the ${shapeLabel(s.shape)} profile`
       )
         .join(", ") +
-      ` (the native \`verify\` call is sampled on that thread, so it runs there rather than on a thread pool).`;
+      ` there.`;
   const noise = others >= noisyOtherCoresMin
     ? ` Other processes used a median ${
       fmt(others, 2)

@@ -142,7 +142,7 @@ export async function runVerifyBench(): Promise<Record<string, number>> {
     return crypto.subtle.verify(ecdsa, pKeys[i % SAMPLES], s.sig, s.msg);
   });
 
-  // What a site runs for Ed25519 (admission in its verify workers, peer
+  // What a site runs for Ed25519 (admission in its admission workers, peer
   // requests, checkpoint lines): node:crypto, synchronous, on one core.
   out["ed25519 site native (node:crypto) verifications/s"] = await rate((i) => {
     const s = ed[i % SAMPLES];

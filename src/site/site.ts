@@ -107,8 +107,9 @@ export interface SiteOptions {
    */
   storage?: "inline" | "worker";
   /**
-   * Signature-verification worker threads; 0 verifies on the main thread.
-   * `workers/site.ts` uses one per core.
+   * Admission worker threads (admission's stateless checks and signature
+   * verification); 0 admits on the main thread. `workers/site.ts` uses one
+   * per core but one.
    */
   verifyWorkers?: number;
   /** A site added to a running cluster after genesis (it is not in `genesis.sites`). */
