@@ -1062,6 +1062,7 @@ export class Site implements LedgerService {
     verifierKeyOfSite: string,
     lines: Array<{ height: number; line: string }>,
   ): Promise<void> {
+    if (this.#closed) return;
     for (const { height, line } of lines.slice(0, cosignLinesPerMessageMax)) {
       if (!Number.isSafeInteger(height) || height < 0 || typeof line !== "string") continue;
       if (height > this.#head.header.height) {
