@@ -273,7 +273,7 @@ function coresSection(r: Results): Section | undefined {
   const where = verifyOnMain.length === 0
     ? ""
     : ` Admission (schema, canonical JSON, ids and signatures) runs on the site's admission ` +
-      `worker threads (one per core but one), not on the JavaScript main thread; signature ` +
+      `worker threads (one per core), not on the JavaScript main thread; signature ` +
       `verification and key decoding take ` +
       verifyOnMain.map(({ s, pct }) =>
         `${fmt(pct)} % of the main thread's time in the ${shapeLabel(s.shape)} profile`

@@ -39,12 +39,10 @@ export async function startSite(
     version: VERSION,
     joining: config.join,
     storage: Deno.env.get("EDGELEDGER_STORAGE") === "inline" ? "inline" : "worker",
-    // One core is the main thread's (HTTP, batching, execution) and the
-    // storage worker's; admission workers take the others. Measured on 2
-    // cores: one admission worker admits as fast as two with less CPU.
+    // One admission worker per core; the pool keeps a light load on the
+    // first (fewer threads to wake) and spreads a backlog over all.
     verifyWorkers: Number(
-      Deno.env.get("EDGELEDGER_VERIFY_WORKERS") ??
-        Math.max(1, (navigator.hardwareConcurrency ?? 2) - 1),
+      Deno.env.get("EDGELEDGER_VERIFY_WORKERS") ?? navigator.hardwareConcurrency ?? 1,
     ),
   });
   const app = createApp(site, {

@@ -15,6 +15,14 @@ import type { AdmissionPolicy, StatelessVerdict } from "./admission.ts";
 const inFlightPerWorkerMax = 4096;
 /** Jobs sent to a worker in one message, at most. */
 const batchMax = 256;
+/**
+ * Jobs a worker may have outstanding (queued or being worked on) before new
+ * jobs spill to the next worker. Under a light load one worker takes
+ * everything (fewer threads to wake and schedule: on 2 cores that admitted
+ * Ed25519 faster, with less CPU); a backlog — a burst, or slow P-256
+ * verifications — spreads over every worker.
+ */
+const spillJobs = 16;
 
 /** One job: a raw envelope to admit at `now` under `policy`. */
 export interface AdmissionJob {
@@ -39,13 +47,16 @@ export class AdmissionPool {
     number,
     { resolve: (r: StatelessVerdict) => void; reject: (e: Error) => void }
   >();
-  #next = 0;
   #nextId = 1;
   #closed = false;
   /** Jobs waiting for their worker to answer its current message, per worker. */
   readonly #queued: AdmissionJob[][] = [];
   /** Messages each worker has not answered yet. */
   readonly #busy: number[] = [];
+  /** Jobs sent to each worker and not answered yet. */
+  readonly #working: number[] = [];
+  /** Jobs each worker was given since the pool started. */
+  readonly #given: number[] = [];
 
   /** Starts `size` workers (`1 <= size <= 16`). */
   constructor(readonly size: number) {
@@ -59,6 +70,7 @@ export class AdmissionPool {
       const index = i;
       w.onmessage = (e: MessageEvent<AdmissionAnswer[]>) => {
         this.#busy[index]--;
+        this.#working[index] -= e.data.length;
         this.#send(index);
         for (const answer of e.data) {
           const done = this.#waiting.get(answer.id);
@@ -74,6 +86,8 @@ export class AdmissionPool {
       this.#workers.push(w);
       this.#queued.push([]);
       this.#busy.push(0);
+      this.#working.push(0);
+      this.#given.push(0);
     }
   }
 
@@ -92,8 +106,8 @@ export class AdmissionPool {
       await new Promise((r) => setTimeout(r, 1));
     }
     const id = this.#nextId++;
-    const index = this.#next;
-    this.#next = (this.#next + 1) % this.#workers.length;
+    const index = this.#pick();
+    this.#given[index]++;
     return await new Promise<StatelessVerdict>((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
       this.#queued[index].push({ id, raw, now, policy, signatures });
@@ -109,6 +123,22 @@ export class AdmissionPool {
     });
   }
 
+  /** Jobs each worker was given since the pool started (for tests and metrics). */
+  get jobsGiven(): readonly number[] {
+    return [...this.#given];
+  }
+
+  /** The first worker with fewer than {@link spillJobs} outstanding, else the least loaded. */
+  #pick(): number {
+    let least = 0;
+    for (let i = 0; i < this.#workers.length; i++) {
+      const outstanding = this.#queued[i].length + this.#working[i];
+      if (outstanding < spillJobs) return i;
+      if (outstanding < this.#queued[least].length + this.#working[least]) least = i;
+    }
+    return least;
+  }
+
   #flushQueued = false;
 
   #flushIdle(): void {
@@ -121,6 +151,7 @@ export class AdmissionPool {
     if (this.#closed || jobs.length === 0) return;
     this.#queued[index] = [];
     this.#busy[index]++;
+    this.#working[index] += jobs.length;
     this.#workers[index].postMessage(jobs);
   }
 

@@ -90,3 +90,22 @@ Deno.test("AdmissionPool matches each answer to its envelope when a worker gets 
     pool.close();
   }
 });
+
+Deno.test("AdmissionPool gives a light load to its first worker and spreads a backlog over all", async () => {
+  const pool = new AdmissionPool(2);
+  try {
+    const key = generateKeyPair("ed25519");
+    const envs = await Promise.all(Array.from({ length: 200 }, () => anchorTx(key)));
+    // One at a time: the first worker never has a backlog.
+    for (const e of envs.slice(0, 20)) await pool.admit(e, Date.now(), policy, true);
+    assert.deepEqual(pool.jobsGiven, [20, 0]);
+    // A burst: past the first worker's backlog bound, jobs go to the second.
+    const verdicts = await Promise.all(envs.map((e) => pool.admit(e, Date.now(), policy, true)));
+    assert.ok(verdicts.every((v) => v.ok && v.signatures?.ok));
+    const [first, second] = pool.jobsGiven;
+    assert.equal(first + second, 220);
+    assert.ok(second >= 50, `the second worker took ${second} of the burst`);
+  } finally {
+    pool.close();
+  }
+});

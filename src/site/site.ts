@@ -109,7 +109,7 @@ export interface SiteOptions {
   /**
    * Admission worker threads (admission's stateless checks and signature
    * verification); 0 admits on the main thread. `workers/site.ts` uses one
-   * per core but one.
+   * per core.
    */
   verifyWorkers?: number;
   /** A site added to a running cluster after genesis (it is not in `genesis.sites`). */
