@@ -58,42 +58,79 @@ export class AdmissionPool {
   /** Jobs each worker was given since the pool started. */
   readonly #given: number[] = [];
 
-  /** Starts `size` workers (`1 <= size <= 16`). */
-  constructor(readonly size: number) {
+  /** Ids of the jobs sent to each worker and not answered yet. */
+  readonly #sentIds: Set<number>[] = [];
+  readonly #workerUrl: string;
+
+  /**
+   * Starts `size` workers (`1 <= size <= 16`). `workerUrl` replaces the
+   * admission worker's module (tests).
+   */
+  constructor(
+    readonly size: number,
+    options: { workerUrl?: string } = {},
+  ) {
     if (!Number.isInteger(size) || size < 1 || size > 16) {
       throw new RangeError("AdmissionPool: size must be an integer in [1, 16]");
     }
+    this.#workerUrl = options.workerUrl ??
+      new URL("./admission_worker_main.ts", import.meta.url).href;
     for (let i = 0; i < size; i++) {
-      const w = new Worker(new URL("./admission_worker_main.ts", import.meta.url).href, {
-        type: "module",
-      });
-      const index = i;
-      w.onmessage = (e: MessageEvent<AdmissionAnswer[]>) => {
-        this.#busy[index]--;
-        this.#working[index] -= e.data.length;
-        this.#send(index);
-        for (const answer of e.data) {
-          const done = this.#waiting.get(answer.id);
-          this.#waiting.delete(answer.id);
-          if ("error" in answer) done?.reject(new Error(answer.error));
-          else done?.resolve(answer.verdict);
-        }
-      };
-      w.onerror = (e) => {
-        e.preventDefault();
-        console.error("admission worker failed:", e.message);
-      };
-      this.#workers.push(w);
+      this.#workers.push(this.#startWorker(i));
       this.#queued.push([]);
       this.#busy.push(0);
       this.#working.push(0);
       this.#given.push(0);
+      this.#sentIds.push(new Set());
     }
+  }
+
+  #startWorker(index: number): Worker {
+    const w = new Worker(this.#workerUrl, { type: "module" });
+    w.onmessage = (e: MessageEvent<AdmissionAnswer[]>) => {
+      this.#busy[index]--;
+      this.#working[index] -= e.data.length;
+      this.#send(index);
+      for (const answer of e.data) {
+        this.#sentIds[index].delete(answer.id);
+        const done = this.#waiting.get(answer.id);
+        this.#waiting.delete(answer.id);
+        if ("error" in answer) done?.reject(new Error(answer.error));
+        else done?.resolve(answer.verdict);
+      }
+    };
+    w.onerror = (e) => {
+      e.preventDefault();
+      this.#replaceWorker(index, e.message);
+    };
+    return w;
+  }
+
+  /**
+   * A worker died: the jobs it held are answered `unavailable` (their
+   * clients retry), and a new worker takes its place and its queue.
+   */
+  #replaceWorker(index: number, why: string): void {
+    console.error(`admission worker ${index} failed (${why}); starting another`);
+    this.#workers[index].terminate();
+    const lost = [...this.#sentIds[index]];
+    this.#sentIds[index].clear();
+    this.#busy[index] = 0;
+    this.#working[index] = 0;
+    for (const id of lost) {
+      const done = this.#waiting.get(id);
+      this.#waiting.delete(id);
+      done?.reject(workerFailed());
+    }
+    if (this.#closed) return;
+    this.#workers[index] = this.#startWorker(index);
+    this.#send(index);
   }
 
   /**
    * Runs {@link admitStateless} on a worker. Never throws for a refusal (it
-   * is the verdict); rejects (`unavailable`) only when the pool is closed.
+   * is the verdict); rejects (`unavailable`) when the pool is closed or the
+   * worker holding the job failed.
    */
   async admit(
     raw: unknown,
@@ -152,6 +189,7 @@ export class AdmissionPool {
     this.#queued[index] = [];
     this.#busy[index]++;
     this.#working[index] += jobs.length;
+    for (const j of jobs) this.#sentIds[index].add(j.id);
     this.#workers[index].postMessage(jobs);
   }
 
@@ -162,6 +200,16 @@ export class AdmissionPool {
     for (const done of this.#waiting.values()) done.reject(stopping());
     this.#waiting.clear();
   }
+}
+
+function workerFailed(): LedgerError {
+  return new LedgerError(
+    "unavailable",
+    503,
+    "Admission unavailable",
+    "The admission worker holding this transaction failed; retry",
+    { retryAfter: 1 },
+  );
 }
 
 function stopping(): LedgerError {

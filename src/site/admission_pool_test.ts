@@ -109,3 +109,23 @@ Deno.test("AdmissionPool gives a light load to its first worker and spreads a ba
     pool.close();
   }
 });
+
+Deno.test("AdmissionPool answers the jobs of a worker that died unavailable and goes on with a new one", async () => {
+  const workerUrl = new URL("./testdata/failing_admission_worker.ts", import.meta.url).href;
+  const pool = new AdmissionPool(1, { workerUrl });
+  try {
+    const env = await anchorTx(generateKeyPair("ed25519"));
+    // Queued in one turn, so both travel in the message that kills the worker.
+    const lost = [
+      pool.admit("crash", Date.now(), policy, true),
+      pool.admit(env, Date.now(), policy, true),
+    ];
+    for (const p of lost) {
+      await assert.rejects(() => p, (e) => (e as { type?: string }).type === "unavailable");
+    }
+    const after = await pool.admit(env, Date.now(), policy, true);
+    assert.equal(after.ok && after.signatures?.ok, true);
+  } finally {
+    pool.close();
+  }
+});
