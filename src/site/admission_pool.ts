@@ -51,15 +51,10 @@ export class AdmissionPool {
   #closed = false;
   /** Jobs waiting for their worker to answer its current message, per worker. */
   readonly #queued: AdmissionJob[][] = [];
-  /** Messages each worker has not answered yet. */
-  readonly #busy: number[] = [];
-  /** Jobs sent to each worker and not answered yet. */
-  readonly #working: number[] = [];
+  /** Ids of the jobs sent to each worker and not answered yet (none: the worker is idle). */
+  readonly #sent: Set<number>[] = [];
   /** Jobs each worker was given since the pool started. */
   readonly #given: number[] = [];
-
-  /** Ids of the jobs sent to each worker and not answered yet. */
-  readonly #sentIds: Set<number>[] = [];
   readonly #workerUrl: string;
 
   /**
@@ -78,26 +73,22 @@ export class AdmissionPool {
     for (let i = 0; i < size; i++) {
       this.#workers.push(this.#startWorker(i));
       this.#queued.push([]);
-      this.#busy.push(0);
-      this.#working.push(0);
+      this.#sent.push(new Set());
       this.#given.push(0);
-      this.#sentIds.push(new Set());
     }
   }
 
   #startWorker(index: number): Worker {
     const w = new Worker(this.#workerUrl, { type: "module" });
     w.onmessage = (e: MessageEvent<AdmissionAnswer[]>) => {
-      this.#busy[index]--;
-      this.#working[index] -= e.data.length;
-      this.#send(index);
       for (const answer of e.data) {
-        this.#sentIds[index].delete(answer.id);
+        this.#sent[index].delete(answer.id);
         const done = this.#waiting.get(answer.id);
         this.#waiting.delete(answer.id);
         if ("error" in answer) done?.reject(new Error(answer.error));
         else done?.resolve(answer.verdict);
       }
+      this.#send(index);
     };
     w.onerror = (e) => {
       e.preventDefault();
@@ -113,10 +104,8 @@ export class AdmissionPool {
   #replaceWorker(index: number, why: string): void {
     console.error(`admission worker ${index} failed (${why}); starting another`);
     this.#workers[index].terminate();
-    const lost = [...this.#sentIds[index]];
-    this.#sentIds[index].clear();
-    this.#busy[index] = 0;
-    this.#working[index] = 0;
+    const lost = [...this.#sent[index]];
+    this.#sent[index].clear();
     for (const id of lost) {
       const done = this.#waiting.get(id);
       this.#waiting.delete(id);
@@ -153,14 +142,14 @@ export class AdmissionPool {
       // microtask later: no timer, no added latency); a busy one gets
       // everything that queued meanwhile as one message when it answers.
       if (this.#queued[index].length >= batchMax) this.#send(index);
-      else if (this.#busy[index] === 0 && !this.#flushQueued) {
+      else if (this.#sent[index].size === 0 && !this.#flushQueued) {
         this.#flushQueued = true;
         queueMicrotask(() => this.#flushIdle());
       }
     });
   }
 
-  /** Jobs each worker was given since the pool started (for tests and metrics). */
+  /** Jobs each worker was given since the pool started (tests check the routing with it). */
   get jobsGiven(): readonly number[] {
     return [...this.#given];
   }
@@ -169,9 +158,9 @@ export class AdmissionPool {
   #pick(): number {
     let least = 0;
     for (let i = 0; i < this.#workers.length; i++) {
-      const outstanding = this.#queued[i].length + this.#working[i];
+      const outstanding = this.#queued[i].length + this.#sent[i].size;
       if (outstanding < spillJobs) return i;
-      if (outstanding < this.#queued[least].length + this.#working[least]) least = i;
+      if (outstanding < this.#queued[least].length + this.#sent[least].size) least = i;
     }
     return least;
   }
@@ -180,16 +169,14 @@ export class AdmissionPool {
 
   #flushIdle(): void {
     this.#flushQueued = false;
-    for (let i = 0; i < this.#workers.length; i++) if (this.#busy[i] === 0) this.#send(i);
+    for (let i = 0; i < this.#workers.length; i++) if (this.#sent[i].size === 0) this.#send(i);
   }
 
   #send(index: number): void {
     const jobs = this.#queued[index];
     if (this.#closed || jobs.length === 0) return;
     this.#queued[index] = [];
-    this.#busy[index]++;
-    this.#working[index] += jobs.length;
-    for (const j of jobs) this.#sentIds[index].add(j.id);
+    for (const j of jobs) this.#sent[index].add(j.id);
     this.#workers[index].postMessage(jobs);
   }
 

@@ -21,7 +21,6 @@ import type { BlockWrite } from "./chain_store.ts";
 
 type Statement = ReturnType<Libsql["prepare"]>;
 
-/** One Ready's durable part, as the Raft store receives it. */
 /** One site's checkpoint signature line for a block. */
 export interface CheckpointLineRow {
   height: number;
@@ -29,6 +28,7 @@ export interface CheckpointLineRow {
   line: string;
 }
 
+/** One Ready's durable part, as the Raft store receives it. */
 export interface NativeRaftWrite {
   /** Replace the whole log with this snapshot (encoded), if set. */
   snapshot?: string;
