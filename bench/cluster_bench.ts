@@ -63,6 +63,7 @@ import {
 import { base64Text, EtcdCluster, type EtcdFound, findEtcd, judgeEtcd } from "./_etcd.ts";
 import { fmt, mdTable, type Section } from "./_report.ts";
 import { base64urlEncode } from "../sdk/encoding.ts";
+import { threadsForSharedMachine } from "../src/site/config.ts";
 import { exportKey, generateKeyPair } from "../sdk/keys.ts";
 
 /** A load shape: `txsPerRequest` per POST, `concurrency` clients over all members. */
@@ -1121,6 +1122,10 @@ export function clusterSections(r: ClusterBenchResult): Section[] {
     ? `etcd ${r.etcd.version} (\`${r.etcd.path}\`, Debian's \`etcd-server\`), HTTP JSON gateway ` +
       `under \`${r.etcd.gatewayPrefix}\``
     : `**etcd was skipped**: ${r.etcd.reason}`;
+  const threads = threadsForSharedMachine(o.siteCount, cores);
+  const threadsLine = threads.storage === "inline"
+    ? "no admission or storage workers, everything on each site's main thread"
+    : `${threads.admissionWorkers} admission workers and a storage worker per site`;
   sections.push({
     id: "cluster-method",
     markdown: `## 3-site cluster vs etcd: method
@@ -1135,7 +1140,8 @@ etcd on the same machine is the meaningful figure.
 
 - **ours**: for every shape a fresh ledger (\`initLocalLedger\`, 3 sites,
   \`workers/site.ts\` processes, embedded libSQL files, Raft tick 50 ms,
-  election timeout 10–20 ticks). Each transaction is an Ed25519-signed
+  election timeout 10–20 ticks; the threads \`initLocalLedger\` gives sites
+  sharing one machine: ${threadsLine}). Each transaction is an Ed25519-signed
   \`data.anchor\` on its own stream, ${fmt(r.envelopeBytes)} bytes of JSON
   (the smallest signed envelope this kind allows — "about 300 bytes" is not
   reachable with a did:key signer, a 64-hex root and a 64-byte signature),

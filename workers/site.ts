@@ -16,10 +16,34 @@ import { adminRoutes } from "../src/api/admin_routes.ts";
 import { raftRoutes } from "../src/api/raft_routes.ts";
 import type { PeerInfo } from "../src/site/peers.ts";
 import { RaftHost } from "../src/site/raft_host.ts";
-import { loadSiteConfig } from "../src/site/config.ts";
+import { loadSiteConfig, type SiteConfig } from "../src/site/config.ts";
 import { Site } from "../src/site/site.ts";
 
 export const VERSION = "0.1.0";
+
+/**
+ * The site's threads: `EDGELEDGER_STORAGE` and `EDGELEDGER_VERIFY_WORKERS`
+ * override the config's `storage` and `admissionWorkers`; by default one
+ * admission worker per core (the pool keeps a light load on the first and
+ * spreads a backlog over all) and a storage worker.
+ */
+export function siteThreads(
+  config: Pick<SiteConfig, "storage" | "admissionWorkers">,
+  env: (name: string) => string | undefined = (n) => Deno.env.get(n),
+): { storage: "worker" | "inline"; verifyWorkers: number } {
+  const storage = env("EDGELEDGER_STORAGE") ?? config.storage;
+  if (storage !== "worker" && storage !== "inline") {
+    throw new Error(`EDGELEDGER_STORAGE must be "worker" or "inline", not "${storage}"`);
+  }
+  const workers = env("EDGELEDGER_VERIFY_WORKERS");
+  const verifyWorkers = workers === undefined
+    ? config.admissionWorkers ?? navigator.hardwareConcurrency ?? 1
+    : Number(workers);
+  if (!Number.isInteger(verifyWorkers) || verifyWorkers < 0 || verifyWorkers > 64) {
+    throw new Error(`EDGELEDGER_VERIFY_WORKERS must be an integer from 0 to 64, not "${workers}"`);
+  }
+  return { storage, verifyWorkers };
+}
 
 /** Starts one site from its config file; resolves to a stop function. */
 export async function startSite(
@@ -38,12 +62,7 @@ export async function startSite(
     pendingTxsMax: config.pendingTxsMax,
     version: VERSION,
     joining: config.join,
-    storage: Deno.env.get("EDGELEDGER_STORAGE") === "inline" ? "inline" : "worker",
-    // One admission worker per core; the pool keeps a light load on the
-    // first (fewer threads to wake) and spreads a backlog over all.
-    verifyWorkers: Number(
-      Deno.env.get("EDGELEDGER_VERIFY_WORKERS") ?? navigator.hardwareConcurrency ?? 1,
-    ),
+    ...siteThreads(config),
   });
   const app = createApp(site, {
     requestBytesMax: config.requestBytesMax,

@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { initLocalLedger, loadSiteConfig, threadsForSharedMachine } from "./config.ts";
+import { siteThreads } from "../../workers/site.ts";
+
+Deno.test("threadsForSharedMachine: a site with two cores or more to itself gets a worker per core of its share", () => {
+  assert.deepEqual(threadsForSharedMachine(1, 2), { admissionWorkers: 2, storage: "worker" });
+  assert.deepEqual(threadsForSharedMachine(3, 8), { admissionWorkers: 2, storage: "worker" });
+  assert.deepEqual(threadsForSharedMachine(2, 4), { admissionWorkers: 2, storage: "worker" });
+});
+
+Deno.test("threadsForSharedMachine: sites with less than two cores each admit and write on their main thread", () => {
+  assert.deepEqual(threadsForSharedMachine(3, 2), { admissionWorkers: 0, storage: "inline" });
+  assert.deepEqual(threadsForSharedMachine(2, 2), { admissionWorkers: 0, storage: "inline" });
+  assert.deepEqual(threadsForSharedMachine(5, 8), { admissionWorkers: 0, storage: "inline" });
+  assert.throws(() => threadsForSharedMachine(0, 2), RangeError);
+});
+
+Deno.test("initLocalLedger: several sites on one machine get the shared-machine threads in their configs; a lone site keeps the defaults", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "edgeledger-config-" });
+  try {
+    const three = await initLocalLedger({
+      dataDir: `${dir}/three`,
+      sites: 3,
+      basePort: 17101,
+      host: "127.0.0.1",
+      cores: 2,
+    });
+    for (const path of three) {
+      const { config } = await loadSiteConfig(path);
+      assert.equal(config.admissionWorkers, 0);
+      assert.equal(config.storage, "inline");
+    }
+    const [one] = await initLocalLedger({
+      dataDir: `${dir}/one`,
+      sites: 1,
+      basePort: 17201,
+      host: "127.0.0.1",
+      cores: 2,
+    });
+    const { config } = await loadSiteConfig(one);
+    assert.equal(config.admissionWorkers, undefined);
+    assert.equal(config.storage, "worker");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("siteThreads: environment variables override the config, the config overrides the defaults", () => {
+  const none = () => undefined;
+  const cores = navigator.hardwareConcurrency ?? 1;
+  assert.deepEqual(siteThreads({ storage: "worker" }, none), {
+    storage: "worker",
+    verifyWorkers: cores,
+  });
+  assert.deepEqual(siteThreads({ storage: "inline", admissionWorkers: 0 }, none), {
+    storage: "inline",
+    verifyWorkers: 0,
+  });
+  const env = (vars: Record<string, string>) => (n: string) => vars[n];
+  assert.deepEqual(
+    siteThreads(
+      { storage: "inline", admissionWorkers: 0 },
+      env({ EDGELEDGER_STORAGE: "worker", EDGELEDGER_VERIFY_WORKERS: "3" }),
+    ),
+    { storage: "worker", verifyWorkers: 3 },
+  );
+});
+
+Deno.test("siteThreads: a malformed EDGELEDGER_STORAGE or EDGELEDGER_VERIFY_WORKERS is refused by name", () => {
+  const env = (vars: Record<string, string>) => (n: string) => vars[n];
+  assert.throws(
+    () => siteThreads({ storage: "worker" }, env({ EDGELEDGER_STORAGE: "disk" })),
+    /EDGELEDGER_STORAGE must be "worker" or "inline"/,
+  );
+  for (const bad of ["two", "-1", "1.5", "65"]) {
+    assert.throws(
+      () => siteThreads({ storage: "worker" }, env({ EDGELEDGER_VERIFY_WORKERS: bad })),
+      /EDGELEDGER_VERIFY_WORKERS must be an integer from 0 to 64/,
+    );
+  }
+});
