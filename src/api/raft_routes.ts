@@ -97,7 +97,14 @@ export function raftRoutes(service: PeerService) {
       if (!Array.isArray(wire) || wire.length > messagesPerRequestMax) {
         throw new TypeError("messages must be an array");
       }
+      const lines = body.lines;
+      if (lines !== undefined && !Array.isArray(lines)) {
+        throw new TypeError("lines must be an array");
+      }
       service.receive(peer.name, (wire as WireMessage[]).map(decodeMessage));
+      if (lines !== undefined && lines.length > 0) {
+        await service.addCosignLines(peer.name, lines as Array<{ height: number; line: string }>);
+      }
       return c.body(null, 204);
     } catch (e) {
       return fail(c, e);
@@ -117,6 +124,7 @@ export function raftRoutes(service: PeerService) {
     }
   });
 
+  // Checkpoint lines alone (sites now send them with `/raft/msg`; kept for peers that do not).
   app.post("/cosign", async (c) => {
     try {
       const { peer, body } = await signedBody(c);

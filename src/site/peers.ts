@@ -5,7 +5,9 @@
  * Wire form: `POST <peer>/raft/<kind>` with a JSON body and the headers
  * `X-Edgeledger-Site: <sender name>` and `X-Edgeledger-Sig: <base64url
  * Ed25519 signature over UTF-8("edgeledger/peer/v1\n" + body)>`. Binary
- * fields (entry data, snapshot data) travel as base64url.
+ * fields (entry data, snapshot data) travel as base64url. `/raft/msg`
+ * carries `{from, messages, lines?}`: Raft messages and, riding along, the
+ * sender's checkpoint signature lines (`{height, line}`) for the receiver.
  *
  * @module
  */
@@ -20,6 +22,13 @@ export const PEER_DOMAIN = "edgeledger/peer/v1\n";
 export const peerRequestBytesMax = 8 * 1024 * 1024;
 /** Messages queued per peer before the oldest are dropped (Raft tolerates loss). */
 export const peerQueueMessagesMax = 4096;
+/** Checkpoint lines queued per peer before the oldest are dropped (they are best effort). */
+export const peerQueueLinesMax = 512;
+/**
+ * Longest a checkpoint line waits for a Raft message to ride with before it
+ * goes in a request of its own, ms.
+ */
+export const linesAloneAfterMs = 50;
 /** Time one peer request may take, ms. */
 export const peerRequestTimeoutMs = 5000;
 
@@ -110,14 +119,23 @@ export function decodeMessage(w: WireMessage): Message {
 
 // ---- client ----------------------------------------------------------------
 
+/** A checkpoint signature line of the sender's, for the block at `height`. */
+export interface CosignLine {
+  height: number;
+  line: string;
+}
+
 /**
  * Sends Raft messages to one peer: queued messages leave together in one
  * signed request; one request is in flight at a time (later messages queue
  * behind it, which batches them under load). Failed requests are dropped:
- * Raft retries by itself.
+ * Raft retries by itself. Checkpoint lines ride with the next request; one
+ * goes alone only if no request left within {@link linesAloneAfterMs}.
  */
 export class PeerSender {
   readonly #queue: Message[] = [];
+  #lines: CosignLine[] = [];
+  #linesTimer: ReturnType<typeof setTimeout> | undefined;
   #busy = false;
   #closed = false;
   dropped = 0;
@@ -141,15 +159,31 @@ export class PeerSender {
     if (!this.#busy) void this.#pump();
   }
 
+  /** Queues checkpoint lines for the peer; drops the oldest beyond {@link peerQueueLinesMax}. */
+  sendLines(lines: CosignLine[]): void {
+    if (this.#closed || lines.length === 0) return;
+    this.#lines.push(...lines);
+    if (this.#lines.length > peerQueueLinesMax) {
+      this.#lines.splice(0, this.#lines.length - peerQueueLinesMax);
+    }
+    this.#linesTimer ??= setTimeout(() => {
+      this.#linesTimer = undefined;
+      if (!this.#busy) void this.#pump();
+    }, linesAloneAfterMs);
+  }
+
   close(): void {
     this.#closed = true;
     this.#queue.length = 0;
+    this.#lines = [];
+    if (this.#linesTimer !== undefined) clearTimeout(this.#linesTimer);
+    this.#linesTimer = undefined;
   }
 
   async #pump(): Promise<void> {
     this.#busy = true;
     try {
-      while (!this.#closed && this.#queue.length > 0) {
+      while (!this.#closed && (this.#queue.length > 0 || this.#lines.length > 0)) {
         // Take messages up to about half the receiver's body limit.
         let take = 0;
         let bytes = 0;
@@ -158,7 +192,15 @@ export class PeerSender {
           take++;
         }
         const batch = this.#queue.splice(0, take);
-        const body = JSON.stringify({ from: this.self, messages: batch.map(encodeMessage) });
+        const lines = this.#lines;
+        this.#lines = [];
+        if (this.#linesTimer !== undefined) clearTimeout(this.#linesTimer);
+        this.#linesTimer = undefined;
+        const body = JSON.stringify({
+          from: this.self,
+          messages: batch.map(encodeMessage),
+          ...(lines.length > 0 ? { lines } : {}),
+        });
         try {
           await postSigned(this.peer.url + "/raft/msg", body, this.self, this.key);
           this.sent += batch.length;

@@ -401,14 +401,13 @@ export class RaftHost implements Sequencer {
     }
   }
 
-  /** Sends a checkpoint signature line to every peer (best effort; peers also pull). */
+  /**
+   * Sends checkpoint signature lines to every peer (best effort): they ride
+   * with the next Raft messages to that peer, or go alone shortly after.
+   */
   broadcastCosign(lines: Array<{ height: number; line: string }>): void {
     if (lines.length === 0 || this.#closed) return;
-    const body = JSON.stringify({ from: this.#self, lines });
-    for (const m of this.#members.values()) {
-      if (m.name === this.#self) continue;
-      postSigned(m.url + "/raft/cosign", body, this.#self, this.#key, 2000).catch(() => {});
-    }
+    for (const s of this.#senders.values()) s.sendLines(lines);
   }
 
   // ---- the Ready loop --------------------------------------------------------

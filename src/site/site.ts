@@ -188,8 +188,12 @@ type Waiter = (receipt: Receipt) => void;
 
 /** Blocks a lone site executes ahead of the one being written. */
 const localBlocksInFlightMax = 8;
-/** Delay that batches checkpoint signatures sent to peers, ms. */
-const cosignDelayMs = 50;
+/**
+ * Delay that batches this site's checkpoint signatures before they go to the
+ * peer senders, ms: 0 gathers those of one event-loop turn; the senders then
+ * hold them for the next Raft message (see `PeerSender.sendLines`).
+ */
+const cosignDelayMs = 0;
 /** Delay that batches peers' checkpoint signatures into one database write, ms. */
 const cosignStoreDelayMs = 100;
 /** Newest blocks whose checkpoint text and signature lines are kept in memory. */

@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import { generateKeyPair } from "../../sdk/keys.ts";
+import type { Message } from "../consensus/mod.ts";
+import { raftRoutes } from "../api/raft_routes.ts";
+import {
+  type CosignLine,
+  linesAloneAfterMs,
+  type PeerInfo,
+  PeerSender,
+  signPeerBody,
+  verifyPeerRequest,
+} from "./peers.ts";
+import { SiteKey } from "./site_key.ts";
+
+interface Received {
+  body: { from: string; messages: unknown[]; lines?: CosignLine[] };
+  at: number;
+}
+
+/** A loopback peer that records every signed `/raft/msg` body it gets (and checks its signature). */
+function recordingPeer(sender: PeerInfo) {
+  const received: Received[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    const text = await req.text();
+    verifyPeerRequest(
+      req.headers.get("x-edgeledger-site"),
+      req.headers.get("x-edgeledger-sig"),
+      text,
+      (n) => (n === sender.name ? sender : undefined),
+    );
+    received.push({ body: JSON.parse(text), at: performance.now() });
+    return new Response(null, { status: 204 });
+  });
+  const url = `http://127.0.0.1:${server.addr.port}`;
+  return { received, url, close: () => server.shutdown() };
+}
+
+function heartbeat(term: number): Message {
+  return { type: "heartbeat", from: "site-a", to: "site-b", term, commit: 0, ctx: undefined };
+}
+
+async function until(cond: () => boolean, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+Deno.test("PeerSender: checkpoint lines ride with the next Raft messages in one signed request", async () => {
+  const keyPair = generateKeyPair("ed25519");
+  const key = await SiteKey.create(keyPair);
+  const peer = recordingPeer({ name: "site-a", url: "", publicKey: keyPair.publicKey });
+  const sender = new PeerSender(
+    { name: "site-b", url: peer.url, publicKey: new Uint8Array(32) },
+    "site-a",
+    key,
+  );
+  try {
+    sender.sendLines([{ height: 7, line: "— site-a abc\n" }]);
+    sender.send([heartbeat(3)]);
+    await until(() => peer.received.length >= 1);
+    // Give a stray second request (a line sent alone) time to show up.
+    await new Promise((r) => setTimeout(r, linesAloneAfterMs * 3));
+    assert.equal(peer.received.length, 1);
+    const { body } = peer.received[0];
+    assert.equal(body.from, "site-a");
+    assert.equal(body.messages.length, 1);
+    assert.deepEqual(body.lines, [{ height: 7, line: "— site-a abc\n" }]);
+  } finally {
+    sender.close();
+    await peer.close();
+  }
+});
+
+Deno.test("PeerSender: a checkpoint line with no Raft message to ride goes alone after a short wait", async () => {
+  const keyPair = generateKeyPair("ed25519");
+  const key = await SiteKey.create(keyPair);
+  const peer = recordingPeer({ name: "site-a", url: "", publicKey: keyPair.publicKey });
+  const sender = new PeerSender(
+    { name: "site-b", url: peer.url, publicKey: new Uint8Array(32) },
+    "site-a",
+    key,
+  );
+  try {
+    const t0 = performance.now();
+    sender.sendLines([{ height: 1, line: "one\n" }]);
+    sender.sendLines([{ height: 2, line: "two\n" }]);
+    await until(() => peer.received.length >= 1);
+    assert.ok(peer.received[0].at - t0 >= linesAloneAfterMs - 5, "the line waited for company");
+    assert.deepEqual(peer.received[0].body.messages, []);
+    assert.deepEqual(peer.received[0].body.lines?.map((l) => l.height), [1, 2]);
+    // A message sent later carries no stale copy of the lines.
+    sender.send([heartbeat(4)]);
+    await until(() => peer.received.length >= 2);
+    assert.equal(peer.received[1].body.lines, undefined);
+  } finally {
+    sender.close();
+    await peer.close();
+  }
+});
+
+Deno.test("raft routes: /raft/msg hands its messages to consensus and its checkpoint lines to the site", async () => {
+  const keyPair = generateKeyPair("ed25519");
+  const key = await SiteKey.create(keyPair);
+  const member: PeerInfo = { name: "site-a", url: "", publicKey: keyPair.publicKey };
+  const got: { messages: Message[]; lines: CosignLine[] } = { messages: [], lines: [] };
+  const app = raftRoutes({
+    member: (n) => (n === "site-a" ? member : undefined),
+    verifierKeyOf: () => undefined,
+    receive: (_from, messages) => void got.messages.push(...messages),
+    acceptForwarded: () => Promise.resolve(0),
+    addCosignLines: (from, lines) => {
+      assert.equal(from, "site-a");
+      got.lines.push(...lines);
+      return Promise.resolve();
+    },
+    replayBlocks: () => Promise.resolve([]),
+  });
+  const post = async (payload: unknown, sign = true) => {
+    const body = JSON.stringify(payload);
+    return await app.request("/msg", {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "x-edgeledger-site": "site-a",
+        "x-edgeledger-sig": sign ? await signPeerBody(body, key) : "AAAA",
+      },
+      body,
+    });
+  };
+  const ok = await post({
+    from: "site-a",
+    messages: [heartbeat(5)],
+    lines: [{ height: 9, line: "nine\n" }],
+  });
+  assert.equal(ok.status, 204);
+  assert.equal(got.messages.length, 1);
+  assert.equal(got.messages[0].type, "heartbeat");
+  assert.deepEqual(got.lines, [{ height: 9, line: "nine\n" }]);
+
+  const bad = await post({ from: "site-a", messages: [], lines: "nine" });
+  assert.equal(bad.status, 400);
+  assert.match((await bad.json()).detail, /lines must be an array/);
+
+  const forged = await post(
+    { from: "site-a", messages: [], lines: [{ height: 1, line: "x" }] },
+    false,
+  );
+  assert.equal(forged.status, 403);
+  assert.equal(got.lines.length, 1, "no line from an unsigned request reached the site");
+});
