@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { Hono } from "hono";
 import { base64urlDecode } from "../sdk/encoding.ts";
 import { verifierKey } from "../sdk/note.ts";
 import { createApp } from "../src/api/app.ts";
@@ -119,13 +120,16 @@ export async function startSite(
       replayBlocks: (from, limit) => site.replayBlocks(from, limit),
     });
   }
+  // The peer and admin apps serve their routes under their prefixes, so a
+  // request reaches them as it came (no copy of the Request per call).
+  const peerRoot = peerApp === undefined ? undefined : new Hono().route("/raft", peerApp);
+  const adminRoot = adminApp === undefined ? undefined : new Hono().route("/v1/admin", adminApp);
   const handler = (req: Request) => {
-    const path = new URL(req.url).pathname;
-    if (peerApp !== undefined && path.startsWith("/raft/")) {
-      return peerApp.fetch(new Request(req.url.replace("/raft/", "/"), req));
-    }
-    if (adminApp !== undefined && path.startsWith("/v1/admin/")) {
-      return adminApp.fetch(new Request(req.url.replace("/v1/admin/", "/"), req));
+    // The path starts at the first "/" after the scheme's "//".
+    const path = req.url.indexOf("/", req.url.indexOf("//") + 2);
+    if (peerRoot !== undefined && req.url.startsWith("/raft/", path)) return peerRoot.fetch(req);
+    if (adminRoot !== undefined && req.url.startsWith("/v1/admin/", path)) {
+      return adminRoot.fetch(req);
     }
     return app.fetch(req);
   };
