@@ -1,14 +1,19 @@
 import assert from "node:assert/strict";
+import { base64urlDecode, base64urlEncode } from "../../sdk/encoding.ts";
 import { generateKeyPair } from "../../sdk/keys.ts";
 import type { Message } from "../consensus/mod.ts";
 import { raftRoutes } from "../api/raft_routes.ts";
 import {
   type CosignLine,
+  decodeMessage,
+  encodeMessage,
   linesAloneAfterMs,
   type PeerInfo,
   PeerSender,
   signPeerBody,
   verifyPeerRequest,
+  wireDecode,
+  wireEncode,
 } from "./peers.ts";
 import { SiteKey } from "./site_key.ts";
 
@@ -149,4 +154,54 @@ Deno.test("raft routes: /raft/msg hands its messages to consensus and its checkp
   );
   assert.equal(forged.status, 403);
   assert.equal(got.lines.length, 1, "no line from an unsigned request reached the site");
+});
+
+Deno.test("wire data: native base64url encodes as the SDK does and decodes back, at every length", () => {
+  for (let n = 0; n < 300; n++) {
+    const bytes = crypto.getRandomValues(new Uint8Array(n));
+    const text = wireEncode(bytes);
+    assert.equal(text, base64urlEncode(bytes));
+    assert.deepEqual(wireDecode(text), bytes);
+    assert.deepEqual(base64urlDecode(text), bytes);
+  }
+  const big = new Uint8Array(100_000).map((_, i) => (i * 7919) & 0xff);
+  assert.deepEqual(wireDecode(wireEncode(big)), big);
+});
+
+Deno.test("wire data: anything but unpadded base64url is refused, not skipped over", () => {
+  for (
+    const bad of [
+      "AAA=",
+      "AA+A",
+      "AA/A",
+      "AA A",
+      "AAAAA",
+      "AA\nA",
+      "ÿÿÿÿ",
+      "AB",
+      42,
+      null,
+      undefined,
+    ]
+  ) {
+    assert.throws(() => wireDecode(bad), TypeError, String(bad));
+  }
+});
+
+Deno.test("decodeMessage: an append whose entry data is not base64url is a malformed message", () => {
+  const app: Message = {
+    type: "app",
+    from: "site-a",
+    to: "site-b",
+    term: 2,
+    prevIndex: 4,
+    prevTerm: 2,
+    commit: 3,
+    entries: [{ index: 5, term: 2, type: "normal", data: new Uint8Array([1, 2, 3]) }],
+  };
+  const wire = encodeMessage(app);
+  assert.deepEqual(decodeMessage(JSON.parse(JSON.stringify(wire))), app);
+  const broken = { ...wire, entries: [{ index: 5, term: 2, type: "normal", data: "AQI=D" }] };
+  assert.throws(() => decodeMessage(broken), /not unpadded base64url/);
+  assert.throws(() => decodeMessage({ ...wire, entries: "x" }), /entries/);
 });
