@@ -68,7 +68,7 @@ export async function startSite(
   const app = createApp(site, {
     requestBytesMax: config.requestBytesMax,
     version: VERSION,
-    metrics: () => site.metrics(),
+    metrics: () => site.metrics() + (host?.metrics() ?? ""),
   });
   // With more than one site in genesis, blocks are ordered by Raft.
   let host: RaftHost | undefined;

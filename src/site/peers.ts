@@ -165,6 +165,46 @@ export function decodeMessage(w: WireMessage): Message {
 
 // ---- client ----------------------------------------------------------------
 
+/** A site's peer traffic since it started (Prometheus counters under `/metrics`). */
+export interface PeerCounters {
+  /** `/raft/msg` requests sent (each carries queued Raft messages and checkpoint lines). */
+  msgRequests: number;
+  /** Raft messages delivered (their request answered 2xx). */
+  messagesSent: number;
+  /** Raft messages dropped (queue overflow or failed request; Raft resends). */
+  messagesDropped: number;
+  /** `/raft/forward` requests sent to the leader. */
+  forwardRequests: number;
+  /** Transactions in those requests. */
+  forwardedTxs: number;
+}
+
+/** Fresh {@link PeerCounters}. */
+export function peerCounters(): PeerCounters {
+  return {
+    msgRequests: 0,
+    messagesSent: 0,
+    messagesDropped: 0,
+    forwardRequests: 0,
+    forwardedTxs: 0,
+  };
+}
+
+/** {@link PeerCounters} as Prometheus text (ends with a newline). */
+export function peerMetricsText(c: PeerCounters): string {
+  return [
+    "# TYPE edgeledger_peer_requests_total counter",
+    `edgeledger_peer_requests_total{route="msg"} ${c.msgRequests}`,
+    `edgeledger_peer_requests_total{route="forward"} ${c.forwardRequests}`,
+    "# TYPE edgeledger_raft_messages_sent_total counter",
+    `edgeledger_raft_messages_sent_total ${c.messagesSent}`,
+    "# TYPE edgeledger_raft_messages_dropped_total counter",
+    `edgeledger_raft_messages_dropped_total ${c.messagesDropped}`,
+    "# TYPE edgeledger_forwarded_txs_total counter",
+    `edgeledger_forwarded_txs_total ${c.forwardedTxs}`,
+  ].join("\n") + "\n";
+}
+
 /** A checkpoint signature line of the sender's, for the block at `height`. */
 export interface CosignLine {
   height: number;
@@ -184,13 +224,13 @@ export class PeerSender {
   #linesTimer: ReturnType<typeof setTimeout> | undefined;
   #busy = false;
   #closed = false;
-  dropped = 0;
-  sent = 0;
 
   constructor(
     readonly peer: PeerInfo,
     readonly self: string,
     readonly key: SiteKey,
+    /** Where this sender counts its traffic (shared by a site's senders). */
+    readonly counters: PeerCounters = peerCounters(),
   ) {}
 
   /** Queues messages; drops the oldest beyond {@link peerQueueMessagesMax}. */
@@ -200,7 +240,7 @@ export class PeerSender {
     if (this.#queue.length > peerQueueMessagesMax) {
       const excess = this.#queue.length - peerQueueMessagesMax;
       this.#queue.splice(0, excess);
-      this.dropped += excess;
+      this.counters.messagesDropped += excess;
     }
     if (!this.#busy) void this.#pump();
   }
@@ -247,11 +287,12 @@ export class PeerSender {
           messages: batch.map(encodeMessage),
           ...(lines.length > 0 ? { lines } : {}),
         });
+        this.counters.msgRequests++;
         try {
           await postSigned(this.peer.url + "/raft/msg", body, this.self, this.key);
-          this.sent += batch.length;
+          this.counters.messagesSent += batch.length;
         } catch {
-          this.dropped += batch.length;
+          this.counters.messagesDropped += batch.length;
           // Back off briefly so a dead peer does not spin this loop.
           await new Promise((r) => setTimeout(r, 50));
         }

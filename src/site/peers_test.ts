@@ -8,7 +8,9 @@ import {
   decodeMessage,
   encodeMessage,
   linesAloneAfterMs,
+  peerCounters,
   type PeerInfo,
+  peerMetricsText,
   PeerSender,
   signPeerBody,
   verifyPeerRequest,
@@ -72,6 +74,11 @@ Deno.test("PeerSender: checkpoint lines ride with the next Raft messages in one 
     assert.equal(body.from, "site-a");
     assert.equal(body.messages.length, 1);
     assert.deepEqual(body.lines, [{ height: 7, line: "— site-a abc\n" }]);
+    assert.deepEqual(sender.counters, {
+      ...peerCounters(),
+      msgRequests: 1,
+      messagesSent: 1,
+    });
   } finally {
     sender.close();
     await peer.close();
@@ -204,4 +211,48 @@ Deno.test("decodeMessage: an append whose entry data is not base64url is a malfo
   const broken = { ...wire, entries: [{ index: 5, term: 2, type: "normal", data: "AQI=D" }] };
   assert.throws(() => decodeMessage(broken), /not unpadded base64url/);
   assert.throws(() => decodeMessage({ ...wire, entries: "x" }), /entries/);
+});
+
+Deno.test("PeerSender: messages to a peer that does not answer are counted dropped", async () => {
+  const keyPair = generateKeyPair("ed25519");
+  const counters = peerCounters();
+  // A port nobody listens on (bound, then released).
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  const sender = new PeerSender(
+    { name: "site-b", url: `http://127.0.0.1:${port}`, publicKey: new Uint8Array(32) },
+    "site-a",
+    await SiteKey.create(keyPair),
+    counters,
+  );
+  try {
+    sender.send([heartbeat(1), heartbeat(1)]);
+    await until(() => counters.messagesDropped === 2);
+    assert.equal(counters.msgRequests, 1);
+    assert.equal(counters.messagesSent, 0);
+  } finally {
+    sender.close();
+    await new Promise((r) => setTimeout(r, 60)); // the back-off timer
+  }
+});
+
+Deno.test("peerMetricsText: one Prometheus counter line per route and count", () => {
+  const text = peerMetricsText({
+    msgRequests: 3,
+    messagesSent: 5,
+    messagesDropped: 1,
+    forwardRequests: 7,
+    forwardedTxs: 70,
+  });
+  assert.ok(text.endsWith("\n"));
+  for (
+    const line of [
+      'edgeledger_peer_requests_total{route="msg"} 3',
+      'edgeledger_peer_requests_total{route="forward"} 7',
+      "edgeledger_raft_messages_sent_total 5",
+      "edgeledger_raft_messages_dropped_total 1",
+      "edgeledger_forwarded_txs_total 70",
+    ]
+  ) assert.ok(text.split("\n").includes(line), line);
 });

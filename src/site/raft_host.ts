@@ -31,7 +31,7 @@ import {
 } from "../consensus/mod.ts";
 import type { Batch } from "../chain/execute.ts";
 import type { RaftStoreApi } from "../storage/raft_store.ts";
-import { type PeerInfo, PeerSender, postSigned } from "./peers.ts";
+import { peerCounters, type PeerInfo, peerMetricsText, PeerSender, postSigned } from "./peers.ts";
 import type { Sequencer, Site } from "./site.ts";
 import type { SiteKey } from "./site_key.ts";
 
@@ -68,6 +68,7 @@ export class RaftHost implements Sequencer {
   readonly #key: SiteKey;
   readonly #members: Map<string, PeerInfo>;
   readonly #senders = new Map<string, PeerSender>();
+  readonly #traffic = peerCounters();
   readonly #options: Required<RaftHostOptions>;
   readonly #proposals = new Map<string, PendingProposal>();
   readonly #reads = new Map<
@@ -159,7 +160,7 @@ export class RaftHost implements Sequencer {
       applied: Math.max(site.appliedIndex, storage.firstIndex() - 1),
     });
     for (const m of host.#members.values()) {
-      if (m.name !== self) host.#senders.set(m.name, new PeerSender(m, self, key));
+      if (m.name !== self) host.#senders.set(m.name, new PeerSender(m, self, key, host.#traffic));
     }
     site.attachSequencer(host);
     host.#ticker = setInterval(() => {
@@ -251,7 +252,14 @@ export class RaftHost implements Sequencer {
     const leader = status.leader === undefined ? undefined : this.#members.get(status.leader);
     if (leader === undefined || leader.name === this.#self) throw new Error("No leader known");
     const body = JSON.stringify({ from: this.#self, txs: batch.txs });
+    this.#traffic.forwardRequests++;
+    this.#traffic.forwardedTxs += batch.txs.length;
     await postSigned(leader.url + "/raft/forward", body, this.#self, this.#key);
+  }
+
+  /** Peer traffic counters as Prometheus text, for `/metrics`. */
+  metrics(): string {
+    return peerMetricsText(this.#traffic);
   }
 
   /** Role, term and leader for status. */
@@ -304,7 +312,7 @@ export class RaftHost implements Sequencer {
       const info = { name: m.name, url: m.url, publicKey: base64urlDecode(m.publicKey) };
       this.#members.set(m.name, info);
       if (m.name !== this.#self) {
-        this.#senders.set(m.name, new PeerSender(info, this.#self, this.#key));
+        this.#senders.set(m.name, new PeerSender(info, this.#self, this.#key, this.#traffic));
       }
       changed = true;
     }
