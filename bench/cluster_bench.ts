@@ -116,6 +116,9 @@ export interface ClusterRun extends RunCore {
   /** Ledger only: blocks in the run and their mean size. */
   blocks: number;
   txsPerBlock: number;
+  /** Ledger only: peer requests per block, all members together (`/raft/msg`, `/raft/forward`). */
+  msgRequestsPerBlock: number;
+  forwardRequestsPerBlock: number;
   committedByMember: number[];
 }
 
@@ -266,8 +269,11 @@ interface System {
   take(txs: number): Promise<string[]>;
   /** Runs the load once. */
   load(bodies: string[], concurrency: number, durationMs: number): Promise<SpreadLoopResult>;
-  /** Ledger only: `[height, logSize]` of the leader, to count blocks. */
-  chain?(): Promise<[number, number]>;
+  /**
+   * Ledger only: `[height, logSize]` of the leader, to count blocks, and the
+   * members' peer requests so far (`/raft/msg`, `/raft/forward`; summed).
+   */
+  chain?(): Promise<[number, number, number, number]>;
   /** Waits until the previous run's work has drained. */
   settle(): Promise<void>;
 }
@@ -340,6 +346,10 @@ async function measureShape(
         : NaN,
       blocks,
       txsPerBlock: chain0 && chain1 && blocks > 0 ? (chain1[1] - chain0[1]) / blocks : NaN,
+      msgRequestsPerBlock: chain0 && chain1 && blocks > 0 ? (chain1[2] - chain0[2]) / blocks : NaN,
+      forwardRequestsPerBlock: chain0 && chain1 && blocks > 0
+        ? (chain1[3] - chain0[3]) / blocks
+        : NaN,
       committedByMember: r.committedByTarget,
     };
     out.runs.push(result);
@@ -354,6 +364,11 @@ async function measureShape(
         `members ${members.map((m) => fmt(m.cores, 2)).join("/")} cores (leader #${leader}), ` +
         `load ${fmt(loadCpu.cores, 2)}, other ${fmt(result.otherCores, 2)}` +
         (Number.isFinite(result.txsPerBlock) ? `, ${fmt(result.txsPerBlock, 1)} txs/block` : "") +
+        (Number.isFinite(result.msgRequestsPerBlock)
+          ? `, peer requests/block ${fmt(result.msgRequestsPerBlock, 1)} msg + ${
+            fmt(result.forwardRequestsPerBlock, 1)
+          } forward`
+          : "") +
         (result.termsElapsed !== 0
           ? `, ${fmt(result.termsElapsed)} new term(s) during the run`
           : "") +
@@ -378,8 +393,30 @@ function medianRun(runs: ClusterRun[]): ClusterRun | undefined {
     leaderMainCpuUsPerTx: m((r) => r.leaderMainCpuUsPerTx),
     blocks: m((r) => r.blocks),
     txsPerBlock: m((r) => r.txsPerBlock),
+    msgRequestsPerBlock: m((r) => r.msgRequestsPerBlock),
+    forwardRequestsPerBlock: m((r) => r.forwardRequestsPerBlock),
     committedByMember: byRate.committedByMember,
   };
+}
+
+/** The members' `edgeledger_peer_requests_total` by route, summed (NaN if a site does not answer). */
+async function peerRequests(urls: string[]): Promise<{ msg: number; forward: number }> {
+  const texts = await Promise.all(urls.map(async (u) => {
+    try {
+      const res = await fetch(`${u}/metrics`, { signal: AbortSignal.timeout(5_000) });
+      return res.ok ? await res.text() : "";
+    } catch {
+      return "";
+    }
+  }));
+  const sum = (route: string) =>
+    texts.reduce((total, text) => {
+      const m = text.match(
+        new RegExp(`^edgeledger_peer_requests_total\\{route="${route}"\\} (\\d+)$`, "m"),
+      );
+      return total + (m ? Number(m[1]) : NaN);
+    }, 0);
+  return { msg: sum("msg"), forward: sum("forward") };
 }
 
 /** Request bodies for pool indices `[lo, hi)` (whole requests only). */
@@ -445,8 +482,8 @@ async function ledgerShape(
       load: (bodies, concurrency, durationMs) =>
         runSpreadLoop({ targets, bodies, concurrency, durationMs, judge: judgeLedger }),
       chain: async () => {
-        const s = await leaderStatus();
-        return [s?.height ?? NaN, s?.logSize ?? NaN];
+        const [s, requests] = await Promise.all([leaderStatus(), peerRequests(c.urls)]);
+        return [s?.height ?? NaN, s?.logSize ?? NaN, requests.msg, requests.forward];
       },
       settle: async () => {
         await c.waitForQuiet();
