@@ -1298,6 +1298,9 @@ Both clusters and the load generator share the machine's ${cores} cores.`,
       Number.isFinite(m.txsPerBlock) ? fmt(m.txsPerBlock, 1) : "–",
       m.blocks > 0 ? fmt((m.wallSeconds * 1000) / m.blocks, 1) : "–",
       Number.isFinite(m.txsPerBlock) ? fmt((m.clusterCpuUsPerTx * m.txsPerBlock) / 1000, 1) : "–",
+      Number.isFinite(m.msgRequestsPerBlock)
+        ? `${fmt(m.msgRequestsPerBlock, 1)} + ${fmt(m.forwardRequestsPerBlock, 1)}`
+        : "–",
       Number.isFinite(m.termsElapsed) ? fmt(m.termsElapsed) : "–",
       m.committedByMember.map((x) => fmt(x)).join(" / "),
     ];
@@ -1310,7 +1313,10 @@ Median run of each shape. "members" lists each member's cores (its busiest
 thread in parentheses; **L** = the Raft leader during that run); "µs
 CPU/write" is all members' CPU per committed write; "leader thread µs" is the
 leader's busiest thread per committed write (1 ÷ that = the most one core
-could do on that thread); the machine has ${cores} cores.
+could do on that thread); "peer requests/block" counts the members'
+\`/raft/msg\` (Raft messages, checkpoint signatures riding along) and
+\`/raft/forward\` requests per block, from their \`/metrics\`; the machine
+has ${cores} cores.
 
 ${
       mdTable([
@@ -1326,6 +1332,7 @@ ${
         "txs/block",
         "ms/block",
         "cluster CPU ms/block",
+        "peer requests/block (msg + forward)",
         "new terms (max of runs)",
         "committed via member",
       ], cpuRows)
