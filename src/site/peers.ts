@@ -12,6 +12,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { setImmediate } from "node:timers";
 import { base64urlDecode, base64urlEncode, utf8Encode } from "../../sdk/encoding.ts";
 import { verifyEd25519Native } from "./native_ed25519.ts";
 import type { Entry, Message, Snapshot } from "../consensus/mod.ts";
@@ -223,6 +224,7 @@ export class PeerSender {
   #lines: CosignLine[] = [];
   #linesTimer: ReturnType<typeof setTimeout> | undefined;
   #busy = false;
+  #scheduled = false;
   #closed = false;
 
   constructor(
@@ -242,7 +244,16 @@ export class PeerSender {
       this.#queue.splice(0, excess);
       this.counters.messagesDropped += excess;
     }
-    if (!this.#busy) void this.#pump();
+    // A macrotask later: messages made in this turn of the event loop (a
+    // commit notice, then the next proposal's append once the block is
+    // applied) leave together in one request.
+    if (!this.#busy && !this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => {
+        this.#scheduled = false;
+        if (!this.#busy) void this.#pump();
+      });
+    }
   }
 
   /** Queues checkpoint lines for the peer; drops the oldest beyond {@link peerQueueLinesMax}. */

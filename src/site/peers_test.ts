@@ -256,3 +256,27 @@ Deno.test("peerMetricsText: one Prometheus counter line per route and count", ()
     ]
   ) assert.ok(text.split("\n").includes(line), line);
 });
+
+Deno.test("PeerSender: messages made in one turn of the event loop leave together in one request", async () => {
+  const keyPair = generateKeyPair("ed25519");
+  const key = await SiteKey.create(keyPair);
+  const peer = recordingPeer({ name: "site-a", url: "", publicKey: keyPair.publicKey });
+  const sender = new PeerSender(
+    { name: "site-b", url: peer.url, publicKey: new Uint8Array(32) },
+    "site-a",
+    key,
+  );
+  try {
+    sender.send([heartbeat(1)]);
+    // Later in the same turn (as a commit notice, then the next proposal's append).
+    await Promise.resolve();
+    sender.send([heartbeat(2)]);
+    await until(() => peer.received.length >= 1);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(peer.received.length, 1);
+    assert.deepEqual(peer.received[0].body.messages.map((m) => (m as Message).term), [1, 2]);
+  } finally {
+    sender.close();
+    await peer.close();
+  }
+});
