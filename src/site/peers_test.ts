@@ -42,6 +42,26 @@ function recordingPeer(sender: PeerInfo) {
   return { received, url, close: () => server.shutdown() };
 }
 
+/** Runs `body` with a sender from site-a to a recording site-b, then stops both. */
+async function withRecordingPeer(
+  body: (sender: PeerSender, received: Received[]) => Promise<void>,
+): Promise<void> {
+  const keyPair = generateKeyPair("ed25519");
+  const key = await SiteKey.create(keyPair);
+  const peer = recordingPeer({ name: "site-a", url: "", publicKey: keyPair.publicKey });
+  const sender = new PeerSender(
+    { name: "site-b", url: peer.url, publicKey: new Uint8Array(32) },
+    "site-a",
+    key,
+  );
+  try {
+    await body(sender, peer.received);
+  } finally {
+    sender.close();
+    await peer.close();
+  }
+}
+
 function heartbeat(term: number): Message {
   return { type: "heartbeat", from: "site-a", to: "site-b", term, commit: 0, ctx: undefined };
 }
@@ -55,22 +75,14 @@ async function until(cond: () => boolean, ms = 3000): Promise<void> {
 }
 
 Deno.test("PeerSender: checkpoint lines ride with the next Raft messages in one signed request", async () => {
-  const keyPair = generateKeyPair("ed25519");
-  const key = await SiteKey.create(keyPair);
-  const peer = recordingPeer({ name: "site-a", url: "", publicKey: keyPair.publicKey });
-  const sender = new PeerSender(
-    { name: "site-b", url: peer.url, publicKey: new Uint8Array(32) },
-    "site-a",
-    key,
-  );
-  try {
+  await withRecordingPeer(async (sender, received) => {
     sender.sendLines([{ height: 7, line: "— site-a abc\n" }]);
     sender.send([heartbeat(3)]);
-    await until(() => peer.received.length >= 1);
+    await until(() => received.length >= 1);
     // Give a stray second request (a line sent alone) time to show up.
     await new Promise((r) => setTimeout(r, linesAloneAfterMs * 3));
-    assert.equal(peer.received.length, 1);
-    const { body } = peer.received[0];
+    assert.equal(received.length, 1);
+    const { body } = received[0];
     assert.equal(body.from, "site-a");
     assert.equal(body.messages.length, 1);
     assert.deepEqual(body.lines, [{ height: 7, line: "— site-a abc\n" }]);
@@ -79,37 +91,23 @@ Deno.test("PeerSender: checkpoint lines ride with the next Raft messages in one 
       msgRequests: 1,
       messagesSent: 1,
     });
-  } finally {
-    sender.close();
-    await peer.close();
-  }
+  });
 });
 
 Deno.test("PeerSender: a checkpoint line with no Raft message to ride goes alone after a short wait", async () => {
-  const keyPair = generateKeyPair("ed25519");
-  const key = await SiteKey.create(keyPair);
-  const peer = recordingPeer({ name: "site-a", url: "", publicKey: keyPair.publicKey });
-  const sender = new PeerSender(
-    { name: "site-b", url: peer.url, publicKey: new Uint8Array(32) },
-    "site-a",
-    key,
-  );
-  try {
+  await withRecordingPeer(async (sender, received) => {
     const t0 = performance.now();
     sender.sendLines([{ height: 1, line: "one\n" }]);
     sender.sendLines([{ height: 2, line: "two\n" }]);
-    await until(() => peer.received.length >= 1);
-    assert.ok(peer.received[0].at - t0 >= linesAloneAfterMs - 5, "the line waited for company");
-    assert.deepEqual(peer.received[0].body.messages, []);
-    assert.deepEqual(peer.received[0].body.lines?.map((l) => l.height), [1, 2]);
+    await until(() => received.length >= 1);
+    assert.ok(received[0].at - t0 >= linesAloneAfterMs - 5, "the line waited for company");
+    assert.deepEqual(received[0].body.messages, []);
+    assert.deepEqual(received[0].body.lines?.map((l) => l.height), [1, 2]);
     // A message sent later carries no stale copy of the lines.
     sender.send([heartbeat(4)]);
-    await until(() => peer.received.length >= 2);
-    assert.equal(peer.received[1].body.lines, undefined);
-  } finally {
-    sender.close();
-    await peer.close();
-  }
+    await until(() => received.length >= 2);
+    assert.equal(received[1].body.lines, undefined);
+  });
 });
 
 Deno.test("raft routes: /raft/msg hands its messages to consensus and its checkpoint lines to the site", async () => {
@@ -258,25 +256,14 @@ Deno.test("peerMetricsText: one Prometheus counter line per route and count", ()
 });
 
 Deno.test("PeerSender: messages made in one turn of the event loop leave together in one request", async () => {
-  const keyPair = generateKeyPair("ed25519");
-  const key = await SiteKey.create(keyPair);
-  const peer = recordingPeer({ name: "site-a", url: "", publicKey: keyPair.publicKey });
-  const sender = new PeerSender(
-    { name: "site-b", url: peer.url, publicKey: new Uint8Array(32) },
-    "site-a",
-    key,
-  );
-  try {
+  await withRecordingPeer(async (sender, received) => {
     sender.send([heartbeat(1)]);
     // Later in the same turn (as a commit notice, then the next proposal's append).
     await Promise.resolve();
     sender.send([heartbeat(2)]);
-    await until(() => peer.received.length >= 1);
+    await until(() => received.length >= 1);
     await new Promise((r) => setTimeout(r, 50));
-    assert.equal(peer.received.length, 1);
-    assert.deepEqual(peer.received[0].body.messages.map((m) => (m as Message).term), [1, 2]);
-  } finally {
-    sender.close();
-    await peer.close();
-  }
+    assert.equal(received.length, 1);
+    assert.deepEqual(received[0].body.messages.map((m) => (m as Message).term), [1, 2]);
+  });
 });
