@@ -694,6 +694,7 @@ export async function runDay(options: DayOptions): Promise<DaySummary> {
       );
       report.line(`policy: reports from ${threshold} distinct organisation(s) quarantine a device`);
       let status = "active";
+      let flaggedAt = 0;
       for (const gw of fleet.gateways) {
         const r = await commit(
           await flagDevice({
@@ -709,6 +710,7 @@ export async function runDay(options: DayOptions): Promise<DaySummary> {
           query: {},
         })).body.status;
         report.tx(`identity.flag by ${gw.name} → ${camera.name} is ${status}:`, r.txId);
+        flaggedAt = r.height ?? flaggedAt;
         if (status === "quarantined") break;
       }
       if (status !== "quarantined") throw new StepError(`${camera.name} is still ${status}`);
@@ -719,6 +721,8 @@ export async function runDay(options: DayOptions): Promise<DaySummary> {
       const refusals: string[] = [];
       for (const url of sites) {
         const one = new EdgeLedgerClient({ urls: [url], retry: { attemptsMax: 1 } });
+        // Each site admits against its own replica: ask once it has applied the quarantine.
+        await appliedThrough(one, flaggedAt);
         const e = await refused(next, "revoked_signer", one);
         refusals.push(`${new URL(url).port}: ${e.slug}`);
       }
@@ -1115,6 +1119,17 @@ export async function runDay(options: DayOptions): Promise<DaySummary> {
     txs,
     ms: elapsed,
   };
+}
+
+/** Waits (at most {@link COMMIT_WAIT_MS_MAX}) until the client's site has applied block `height`. */
+async function appliedThrough(client: EdgeLedgerClient, height: number): Promise<void> {
+  const deadline = Date.now() + COMMIT_WAIT_MS_MAX;
+  while ((await client.status()).height < height) {
+    if (Date.now() > deadline) {
+      throw new StepError(`the site did not apply block ${height} within ${COMMIT_WAIT_MS_MAX} ms`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 async function signedBy(env: UnsignedEnvelope, signers: Signer[]): Promise<Envelope> {
