@@ -39,6 +39,8 @@ export function siteThreads(
   const workers = env("EDGELEDGER_VERIFY_WORKERS");
   const verifyWorkers = workers === undefined
     ? config.admissionWorkers ?? navigator.hardwareConcurrency ?? 1
+    : workers.trim() === ""
+    ? NaN
     : Number(workers);
   if (!Number.isInteger(verifyWorkers) || verifyWorkers < 0 || verifyWorkers > 64) {
     throw new Error(`EDGELEDGER_VERIFY_WORKERS must be an integer from 0 to 64, not "${workers}"`);

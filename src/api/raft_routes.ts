@@ -10,6 +10,7 @@ import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Message } from "../consensus/mod.ts";
 import {
+  type CosignLine,
   decodeMessage,
   PeerAuthError,
   type PeerInfo,
@@ -26,7 +27,7 @@ export interface PeerService {
   verifierKeyOf(name: string): string | undefined;
   receive(from: string, messages: Message[]): void;
   acceptForwarded(from: string, envelopes: unknown[]): Promise<number>;
-  addCosignLines(from: string, lines: Array<{ height: number; line: string }>): Promise<void>;
+  addCosignLines(from: string, lines: CosignLine[]): Promise<void>;
   replayBlocks(from: number, limit: number): Promise<unknown[]>;
 }
 
@@ -103,7 +104,7 @@ export function raftRoutes(service: PeerService) {
       }
       service.receive(peer.name, (wire as WireMessage[]).map(decodeMessage));
       if (lines !== undefined && lines.length > 0) {
-        await service.addCosignLines(peer.name, lines as Array<{ height: number; line: string }>);
+        await service.addCosignLines(peer.name, lines as CosignLine[]);
       }
       return c.body(null, 204);
     } catch (e) {
@@ -131,7 +132,7 @@ export function raftRoutes(service: PeerService) {
       if (!Array.isArray(body.lines)) throw new TypeError("lines must be an array");
       await service.addCosignLines(
         peer.name,
-        body.lines as Array<{ height: number; line: string }>,
+        body.lines as CosignLine[],
       );
       return c.body(null, 204);
     } catch (e) {

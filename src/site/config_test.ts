@@ -72,7 +72,7 @@ Deno.test("siteThreads: a malformed EDGELEDGER_STORAGE or EDGELEDGER_VERIFY_WORK
     () => siteThreads({ storage: "worker" }, env({ EDGELEDGER_STORAGE: "disk" })),
     /EDGELEDGER_STORAGE must be "worker" or "inline"/,
   );
-  for (const bad of ["two", "-1", "1.5", "65"]) {
+  for (const bad of ["two", "-1", "1.5", "65", "", " "]) {
     assert.throws(
       () => siteThreads({ storage: "worker" }, env({ EDGELEDGER_VERIFY_WORKERS: bad })),
       /EDGELEDGER_VERIFY_WORKERS must be an integer from 0 to 64/,

@@ -11,7 +11,6 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
 import { setImmediate } from "node:timers";
 import { base64urlDecode, base64urlEncode, utf8Encode } from "../../sdk/encoding.ts";
 import { verifyEd25519Native } from "./native_ed25519.ts";
@@ -86,42 +85,36 @@ type WireEntry = Omit<Entry, "data"> & { data: string };
 /** A Raft message with its binary fields as base64url. */
 export type WireMessage = Record<string, unknown>;
 
-/** The TC39 base64 methods of Uint8Array (V8 12.x; not in TypeScript's lib yet). */
-interface Base64Methods {
+/**
+ * The TC39 base64 methods of Uint8Array (native in the pinned Deno's V8; not
+ * in TypeScript's lib yet).
+ */
+const base64 = Uint8Array as unknown as {
   fromBase64(text: string, options: { alphabet: "base64url" }): Uint8Array;
-}
-const nativeBase64 = typeof (Uint8Array as unknown as Partial<Base64Methods>).fromBase64 ===
-    "function"
-  ? Uint8Array as unknown as Base64Methods
-  : undefined;
+};
 
 /**
  * Unpadded base64url of entry and snapshot data, natively: these are the
  * bulk of a site's peer traffic (every transaction of every entry).
  */
 export function wireEncode(bytes: Uint8Array): string {
-  if (nativeBase64 !== undefined) {
-    return (bytes as unknown as { toBase64(o: object): string }).toBase64({
-      alphabet: "base64url",
-      omitPadding: true,
-    });
-  }
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64url");
+  return (bytes as unknown as { toBase64(o: object): string }).toBase64({
+    alphabet: "base64url",
+    omitPadding: true,
+  });
 }
 
 /**
  * Decodes {@link wireEncode}'s text; throws a TypeError on anything else.
- * The decoders skip whitespace (and node's also `+`, `/`, `=` and other
- * characters): only a text that encodes back to itself is canonical
- * unpadded base64url, and re-encoding is faster than a character check.
+ * The decoder skips ASCII whitespace and takes non-zero trailing bits: only
+ * a text that encodes back to itself is canonical unpadded base64url, and
+ * re-encoding is faster than a character check.
  */
 export function wireDecode(text: unknown): Uint8Array {
   let bytes: Uint8Array | undefined;
   if (typeof text === "string") {
     try {
-      // A copy of node's Buffer: a small one is a view into a shared pool.
-      bytes = nativeBase64?.fromBase64(text, { alphabet: "base64url" }) ??
-        new Uint8Array(Buffer.from(text, "base64url"));
+      bytes = base64.fromBase64(text, { alphabet: "base64url" });
     } catch { /* not base64url */ }
   }
   if (bytes === undefined || wireEncode(bytes) !== text) {

@@ -31,7 +31,14 @@ import {
 } from "../consensus/mod.ts";
 import type { Batch } from "../chain/execute.ts";
 import type { RaftStoreApi } from "../storage/raft_store.ts";
-import { peerCounters, type PeerInfo, peerMetricsText, PeerSender, postSigned } from "./peers.ts";
+import {
+  type CosignLine,
+  peerCounters,
+  type PeerInfo,
+  peerMetricsText,
+  PeerSender,
+  postSigned,
+} from "./peers.ts";
 import type { Sequencer, Site } from "./site.ts";
 import type { SiteKey } from "./site_key.ts";
 
@@ -413,7 +420,7 @@ export class RaftHost implements Sequencer {
    * Sends checkpoint signature lines to every peer (best effort): they ride
    * with the next Raft messages to that peer, or go alone shortly after.
    */
-  broadcastCosign(lines: Array<{ height: number; line: string }>): void {
+  broadcastCosign(lines: CosignLine[]): void {
     if (lines.length === 0 || this.#closed) return;
     for (const s of this.#senders.values()) s.sendLines(lines);
   }

@@ -79,6 +79,7 @@ import {
   type StatelessVerdict,
 } from "./admission.ts";
 import { AdmissionPool } from "./admission_pool.ts";
+import type { CosignLine } from "./peers.ts";
 import { checkIntegrity } from "./integrity.ts";
 import { TxIdFilter } from "./tx_id_filter.ts";
 
@@ -143,7 +144,7 @@ export interface Sequencer {
   /** Resolves once a read made now is linearizable. */
   readBarrier(): Promise<void>;
   leaderUrl(): string | undefined;
-  broadcastCosign(lines: Array<{ height: number; line: string }>): void;
+  broadcastCosign(lines: CosignLine[]): void;
 }
 
 /** A block waiting to be written (see `Site.#queueWrite`). */
@@ -188,12 +189,6 @@ type Waiter = (receipt: Receipt) => void;
 
 /** Blocks a lone site executes ahead of the one being written. */
 const localBlocksInFlightMax = 8;
-/**
- * Delay that batches this site's checkpoint signatures before they go to the
- * peer senders, ms: 0 gathers those of one event-loop turn; the senders then
- * hold them for the next Raft message (see `PeerSender.sendLines`).
- */
-const cosignDelayMs = 0;
 /** Delay that batches peers' checkpoint signatures into one database write, ms. */
 const cosignStoreDelayMs = 100;
 /** Newest blocks whose checkpoint text and signature lines are kept in memory. */
@@ -240,8 +235,6 @@ export class Site implements LedgerService {
   #applying = 0;
   #appliedIndex: number;
   #sequencer: Sequencer | undefined;
-  #cosignQueue: Array<{ height: number; line: string }> = [];
-  #cosignTimer: ReturnType<typeof setTimeout> | undefined;
   /** Heights known to carry a quorum of checkpoint signatures, newest last. */
   #quorumHeight = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -404,7 +397,6 @@ export class Site implements LedgerService {
     this.endSubscriptions();
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    if (this.#cosignTimer !== undefined) clearTimeout(this.#cosignTimer);
     while (this.#applying > 0) await new Promise<void>((r) => this.#idle.push(r));
     await this.#storeLines();
     for (const l of [...this.#listeners]) this.#listeners.delete(l);
@@ -904,7 +896,8 @@ export class Site implements LedgerService {
       this.#note = assembleNote(text, [line]);
       this.#quorumHeight = out.header.height;
     } else {
-      this.#queueCosign(out.header.height, line);
+      // The peer senders hold it for their next Raft message (see PeerSender.sendLines).
+      this.#sequencer.broadcastCosign([{ height: out.header.height, line }]);
       this.#refreshQuorum(
         out.header.height,
         this.#rememberCheckpoint(out.header.height, text, line),
@@ -1039,16 +1032,6 @@ export class Site implements LedgerService {
 
   // ---- checkpoint co-signing -------------------------------------------
 
-  #queueCosign(height: number, line: string): void {
-    this.#cosignQueue.push({ height, line });
-    if (this.#cosignTimer !== undefined) return;
-    this.#cosignTimer = setTimeout(() => {
-      this.#cosignTimer = undefined;
-      const lines = this.#cosignQueue.splice(0, this.#cosignQueue.length);
-      this.#sequencer?.broadcastCosign(lines.slice(-cosignLinesPerMessageMax));
-    }, cosignDelayMs);
-  }
-
   /** Checkpoint texts and lines of the newest applied blocks, by height. */
   readonly #recentCheckpoints = new Map<number, RecentCheckpoint>();
 
@@ -1064,7 +1047,7 @@ export class Site implements LedgerService {
   async addCosignLines(
     site: string,
     verifierKeyOfSite: string,
-    lines: Array<{ height: number; line: string }>,
+    lines: CosignLine[],
   ): Promise<void> {
     if (this.#closed) return;
     for (const { height, line } of lines.slice(0, cosignLinesPerMessageMax)) {
