@@ -62,6 +62,7 @@ import {
 } from "./_cluster.ts";
 import { base64Text, EtcdCluster, type EtcdFound, findEtcd, judgeEtcd } from "./_etcd.ts";
 import { fmt, mdTable, type Section } from "./_report.ts";
+import { histogramTotalsIn } from "../src/api/histogram.ts";
 import { base64urlEncode } from "../sdk/encoding.ts";
 import { threadsForSharedMachine } from "../src/site/config.ts";
 import { exportKey, generateKeyPair } from "../sdk/keys.ts";
@@ -119,6 +120,8 @@ export interface ClusterRun extends RunCore {
   /** Ledger only: peer requests per block, all members together (`/raft/msg`, `/raft/forward`). */
   msgRequestsPerBlock: number;
   forwardRequestsPerBlock: number;
+  /** Ledger only: mean time of each stage of a block, from the members' `/metrics`. */
+  stagesMs: BlockStagesMs;
   committedByMember: number[];
 }
 
@@ -269,14 +272,71 @@ interface System {
   take(txs: number): Promise<string[]>;
   /** Runs the load once. */
   load(bodies: string[], concurrency: number, durationMs: number): Promise<SpreadLoopResult>;
-  /**
-   * Ledger only: `[height, logSize]` of the leader, to count blocks, and the
-   * members' peer requests so far (`/raft/msg`, `/raft/forward`; summed).
-   */
-  chain?(): Promise<[number, number, number, number]>;
+  /** Ledger only: the leader's chain position and every member's `/metrics`. */
+  chain?(): Promise<ChainSample>;
   /** Waits until the previous run's work has drained. */
   settle(): Promise<void>;
 }
+
+/** Where a ledger stands, sampled before and after each timed run. */
+interface ChainSample {
+  /** The leader's height and log size (NaN if unknown). */
+  height: number;
+  logSize: number;
+  /** Each member's `/metrics` text (empty if it did not answer). */
+  metrics: string[];
+}
+
+/**
+ * Mean durations of a block's stages over a run, ms, from the members'
+ * histograms in `/metrics` (NaN when nothing was observed).
+ */
+export interface BlockStagesMs {
+  /** Leader: proposing a batch → seeing it committed (a quorum holds it durably). */
+  commit: number;
+  /** Every member: making a Ready's entries (or vote) durable. */
+  persist: number;
+  /** Every member: round trip of a `/raft/msg` request (Raft messages, checkpoint lines). */
+  peerMsg: number;
+  /** Followers: round trip of a `/raft/forward` request (admitted transactions to the leader). */
+  forward: number;
+  /** Every member: executing a committed batch into a block and writing it. */
+  apply: number;
+}
+
+/** Sum of a counter over the members' `/metrics` (NaN if a member lacks it). */
+function counterSum(texts: string[], series: string): number {
+  return texts.reduce((total, text) => {
+    const line = text.split("\n").find((l) => l.startsWith(series + " "));
+    return total + (line ? Number(line.slice(series.length + 1)) : NaN);
+  }, 0);
+}
+
+/** {@link BlockStagesMs} between two samples of the members' `/metrics`. */
+function blockStagesBetween(before: string[], after: string[]): BlockStagesMs {
+  const mean = (name: string, labels?: string) => {
+    const a = after.map((t) => histogramTotalsIn(t, name, labels));
+    const b = before.map((t) => histogramTotalsIn(t, name, labels));
+    const count = a.reduce((n, x) => n + x.count, 0) - b.reduce((n, x) => n + x.count, 0);
+    const sum = a.reduce((n, x) => n + x.sum, 0) - b.reduce((n, x) => n + x.sum, 0);
+    return count > 0 ? (sum / count) * 1000 : NaN;
+  };
+  return {
+    commit: mean("edgeledger_raft_proposal_commit_seconds"),
+    persist: mean("edgeledger_raft_persist_seconds"),
+    peerMsg: mean("edgeledger_peer_request_seconds", 'route="msg"'),
+    forward: mean("edgeledger_peer_request_seconds", 'route="forward"'),
+    apply: mean("edgeledger_block_apply_seconds"),
+  };
+}
+
+const noStages: BlockStagesMs = {
+  commit: NaN,
+  persist: NaN,
+  peerMsg: NaN,
+  forward: NaN,
+  apply: NaN,
+};
 
 async function measureShape(
   system: System,
@@ -325,7 +385,9 @@ async function measureShape(
     const members = cpu.slice(0, pids.length);
     const loadCpu = cpu[pids.length];
     const membersCores = members.reduce((a, c) => a + c.cores, 0);
-    const blocks = chain0 && chain1 ? chain1[0] - chain0[0] : NaN;
+    const blocks = chain0 && chain1 ? chain1.height - chain0.height : NaN;
+    const requests = (c: ChainSample | undefined, route: string) =>
+      c ? counterSum(c.metrics, `edgeledger_peer_requests_total{route="${route}"}`) : NaN;
     const result: ClusterRun = {
       txPerSec: r.committed / r.wallSeconds,
       committed: r.committed,
@@ -345,11 +407,16 @@ async function measureShape(
         ? (members[leader].busiestThread.cores * r.wallSeconds * 1e6) / r.committed
         : NaN,
       blocks,
-      txsPerBlock: chain0 && chain1 && blocks > 0 ? (chain1[1] - chain0[1]) / blocks : NaN,
-      msgRequestsPerBlock: chain0 && chain1 && blocks > 0 ? (chain1[2] - chain0[2]) / blocks : NaN,
-      forwardRequestsPerBlock: chain0 && chain1 && blocks > 0
-        ? (chain1[3] - chain0[3]) / blocks
+      txsPerBlock: chain0 && chain1 && blocks > 0
+        ? (chain1.logSize - chain0.logSize) / blocks
         : NaN,
+      msgRequestsPerBlock: blocks > 0
+        ? (requests(chain1, "msg") - requests(chain0, "msg")) / blocks
+        : NaN,
+      forwardRequestsPerBlock: blocks > 0
+        ? (requests(chain1, "forward") - requests(chain0, "forward")) / blocks
+        : NaN,
+      stagesMs: chain0 && chain1 ? blockStagesBetween(chain0.metrics, chain1.metrics) : noStages,
       committedByMember: r.committedByTarget,
     };
     out.runs.push(result);
@@ -368,6 +435,13 @@ async function measureShape(
           ? `, peer requests/block ${fmt(result.msgRequestsPerBlock, 1)} msg + ${
             fmt(result.forwardRequestsPerBlock, 1)
           } forward`
+          : "") +
+        (Number.isFinite(result.stagesMs.commit)
+          ? `, block stages: propose→commit ${fmt(result.stagesMs.commit, 1)} ms (persist ${
+            fmt(result.stagesMs.persist, 1)
+          }, peer round trip ${fmt(result.stagesMs.peerMsg, 1)}), apply ${
+            fmt(result.stagesMs.apply, 1)
+          } ms`
           : "") +
         (result.termsElapsed !== 0
           ? `, ${fmt(result.termsElapsed)} new term(s) during the run`
@@ -395,13 +469,20 @@ function medianRun(runs: ClusterRun[]): ClusterRun | undefined {
     txsPerBlock: m((r) => r.txsPerBlock),
     msgRequestsPerBlock: m((r) => r.msgRequestsPerBlock),
     forwardRequestsPerBlock: m((r) => r.forwardRequestsPerBlock),
+    stagesMs: {
+      commit: m((r) => r.stagesMs.commit),
+      persist: m((r) => r.stagesMs.persist),
+      peerMsg: m((r) => r.stagesMs.peerMsg),
+      forward: m((r) => r.stagesMs.forward),
+      apply: m((r) => r.stagesMs.apply),
+    },
     committedByMember: byRate.committedByMember,
   };
 }
 
-/** The members' `edgeledger_peer_requests_total` by route, summed (NaN if a site does not answer). */
-async function peerRequests(urls: string[]): Promise<{ msg: number; forward: number }> {
-  const texts = await Promise.all(urls.map(async (u) => {
+/** Each member's `/metrics` text ("" for a member that does not answer). */
+async function memberMetrics(urls: string[]): Promise<string[]> {
+  return await Promise.all(urls.map(async (u) => {
     try {
       const res = await fetch(`${u}/metrics`, { signal: AbortSignal.timeout(5_000) });
       return res.ok ? await res.text() : "";
@@ -409,14 +490,6 @@ async function peerRequests(urls: string[]): Promise<{ msg: number; forward: num
       return "";
     }
   }));
-  const sum = (route: string) =>
-    texts.reduce((total, text) => {
-      const m = text.match(
-        new RegExp(`^edgeledger_peer_requests_total\\{route="${route}"\\} (\\d+)$`, "m"),
-      );
-      return total + (m ? Number(m[1]) : NaN);
-    }, 0);
-  return { msg: sum("msg"), forward: sum("forward") };
 }
 
 /** Request bodies for pool indices `[lo, hi)` (whole requests only). */
@@ -482,8 +555,8 @@ async function ledgerShape(
       load: (bodies, concurrency, durationMs) =>
         runSpreadLoop({ targets, bodies, concurrency, durationMs, judge: judgeLedger }),
       chain: async () => {
-        const [s, requests] = await Promise.all([leaderStatus(), peerRequests(c.urls)]);
-        return [s?.height ?? NaN, s?.logSize ?? NaN, requests.msg, requests.forward];
+        const [s, metrics] = await Promise.all([leaderStatus(), memberMetrics(c.urls)]);
+        return { height: s?.height ?? NaN, logSize: s?.logSize ?? NaN, metrics };
       },
       settle: async () => {
         await c.waitForQuiet();
@@ -1336,7 +1409,9 @@ ${
         "new terms (max of runs)",
         "committed via member",
       ], cpuRows)
-    }${profileMarkdown(r)}`,
+    }
+
+${blockStagesMarkdown(r)}${profileMarkdown(r)}`,
   });
 
   const f = r.failover;
@@ -1627,6 +1702,51 @@ function idleNote(m: ClusterRun): string {
       ? ": that one thread is the bottleneck."
       : ": the cluster waits (blocks go one at a time through persist → replicate → commit → " +
         "apply) rather than computes.");
+}
+
+/** The ledger's median runs: how long each stage of a block took, from the sites' histograms. */
+function blockStagesMarkdown(r: ClusterBenchResult): string {
+  const rows = r.ledger.filter((s) => s.median).map((s) => {
+    const m = s.median!;
+    const st = m.stagesMs;
+    return [
+      clusterShapeLabel(s.shape),
+      m.blocks > 0 ? fmt((m.wallSeconds * 1000) / m.blocks, 1) : "–",
+      fmt(st.commit, 1),
+      fmt(st.persist, 1),
+      fmt(st.peerMsg, 1),
+      fmt(st.forward, 1),
+      fmt(st.apply, 1),
+    ];
+  });
+  if (rows.length === 0) return "";
+  return `#### Where a block's time went (ours)
+
+Means over the median run, from the sites' own histograms in \`/metrics\`
+(\`edgeledger_raft_proposal_commit_seconds\` on the leader;
+\`edgeledger_raft_persist_seconds\`, \`edgeledger_peer_request_seconds\` and
+\`edgeledger_block_apply_seconds\` on every site). The leader proposes the
+next batch once the previous one is applied, so a block takes about
+propose→commit + apply. Propose→commit covers the leader's durable write,
+the append reaching a follower, that follower's durable write, and its
+acknowledgment reaching the leader; each message rides in a \`/raft/msg\`
+request, one at a time per peer, so the round trip of a request (both sites'
+event loops included) is also how long the next message to that peer may
+wait.
+
+${
+    mdTable([
+      "shape",
+      "ms/block",
+      "propose→commit ms (leader)",
+      "persist ms",
+      "/raft/msg round trip ms",
+      "/raft/forward round trip ms",
+      "apply ms",
+    ], rows)
+  }
+
+`;
 }
 
 function profileMarkdown(r: ClusterBenchResult): string {

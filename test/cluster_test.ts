@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { generateKeyPair } from "../sdk/keys.ts";
 import type { Envelope } from "../sdk/envelope.ts";
+import { histogramTotalsIn } from "../src/api/histogram.ts";
 import { anchorTx } from "./_helpers.ts";
 import {
   adminCall,
@@ -101,6 +102,21 @@ Deno.test({
         assert.equal(counts.get(id), 1, `acknowledged ${id} appears ${counts.get(id) ?? 0} times`);
       }
       assert.equal(new Set(ids).size, ids.length, "no transaction is in the log twice");
+      // Every site timed its durable writes, peer round trips and blocks;
+      // the leader elected after the kill timed its proposals to commit.
+      const metrics = await Promise.all(
+        cluster.sites.map(async (s) => await (await fetch(`${s.url}/metrics`)).text()),
+      );
+      for (const [i, text] of metrics.entries()) {
+        for (const name of ["edgeledger_raft_persist_seconds", "edgeledger_block_apply_seconds"]) {
+          assert.ok(histogramTotalsIn(text, name).count > 0, `${name} on site ${i}`);
+        }
+        assert.match(text, /^edgeledger_peer_request_seconds_count\{route="msg"\} [1-9]/m);
+      }
+      assert.ok(
+        histogramTotalsIn(metrics[next.index], "edgeledger_raft_proposal_commit_seconds").count > 0,
+        "the leader timed its proposals",
+      );
       console.log(
         `  new leader after ${electedMs} ms; ${acked.size} acknowledged writes, ${ackedAfterKill} after the kill`,
       );

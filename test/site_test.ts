@@ -13,6 +13,7 @@ import { parseNote, verifierKey, verifyNote } from "../sdk/note.ts";
 import { SiteKey } from "../src/site/site_key.ts";
 import { blockHash } from "../sdk/block.ts";
 import { STATUS_NS } from "../src/site/site.ts";
+import { histogramTotalsIn } from "../src/api/histogram.ts";
 import { anchorTx, getJson, openTestSite, postJson, testGenesis } from "./_helpers.ts";
 
 const device = generateKeyPair("ed25519");
@@ -32,6 +33,26 @@ Deno.test("site: a submitted data.anchor commits with height, logIndex and an ap
     assert.equal(got.status, 200);
     assert.deepEqual(got.body.tx, env);
     assert.equal(got.body.receipt.logIndex, 0);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("site: /metrics times each block from execution to its durable write, one observation per block", async () => {
+  const t = await openTestSite();
+  try {
+    for (let i = 0; i < 3; i++) {
+      const r = await postJson(t.app, "/v1/txs?wait=commit", await anchorTx(device));
+      assert.equal(r.status, 200);
+    }
+    const res = await t.app.request("/metrics");
+    const text = await res.text();
+    const { count, sum } = histogramTotalsIn(text, "edgeledger_block_apply_seconds");
+    const blocks = Number(text.match(/^edgeledger_blocks_total (\d+)$/m)?.[1]);
+    assert.equal(blocks, 3);
+    assert.equal(count, blocks);
+    assert.ok(sum > 0);
+    assert.match(text, /^edgeledger_block_apply_seconds_bucket\{le="\+Inf"\} 3$/m);
   } finally {
     await t.cleanup();
   }

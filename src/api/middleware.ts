@@ -8,6 +8,7 @@
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { matchedRoutes } from "hono/route";
+import { escapeLabelValue, Histogram } from "./histogram.ts";
 import { knownProblem, problemResponse } from "./problem.ts";
 
 /**
@@ -96,7 +97,11 @@ export interface HttpMetrics {
 export function createHttpMetrics(options: { now?: () => number } = {}): HttpMetrics {
   const now = options.now ?? (() => performance.now());
   const counts = new Map<string, number>();
-  const histograms = new Map<string, { buckets: number[]; sum: number; count: number }>();
+  const durations = new Histogram(
+    "edgeledger_http_request_duration_seconds",
+    "Time to answer an HTTP request.",
+    LATENCY_BUCKETS_SECONDS,
+  );
 
   const middleware: MiddlewareHandler = async (c, next) => {
     const start = now();
@@ -108,19 +113,9 @@ export function createHttpMetrics(options: { now?: () => number } = {}): HttpMet
       const route = handlers.length > 0 ? handlers[handlers.length - 1].path : "unmatched";
       const method = c.req.method;
       const status = c.res.status;
-      const countKey = `method="${method}",route="${escapeLabel(route)}",status="${status}"`;
+      const countKey = `method="${method}",route="${escapeLabelValue(route)}",status="${status}"`;
       counts.set(countKey, (counts.get(countKey) ?? 0) + 1);
-      const histKey = `method="${method}",route="${escapeLabel(route)}"`;
-      let h = histograms.get(histKey);
-      if (!h) {
-        h = { buckets: LATENCY_BUCKETS_SECONDS.map(() => 0), sum: 0, count: 0 };
-        histograms.set(histKey, h);
-      }
-      for (let i = 0; i < LATENCY_BUCKETS_SECONDS.length; i++) {
-        if (seconds <= LATENCY_BUCKETS_SECONDS[i]) h.buckets[i]++;
-      }
-      h.sum += seconds;
-      h.count++;
+      durations.observe(seconds, `method="${method}",route="${escapeLabelValue(route)}"`);
     }
   };
 
@@ -130,26 +125,8 @@ export function createHttpMetrics(options: { now?: () => number } = {}): HttpMet
       "# TYPE edgeledger_http_requests_total counter",
     ];
     for (const [labels, n] of counts) lines.push(`edgeledger_http_requests_total{${labels}} ${n}`);
-    lines.push(
-      "# HELP edgeledger_http_request_duration_seconds Time to answer an HTTP request.",
-      "# TYPE edgeledger_http_request_duration_seconds histogram",
-    );
-    for (const [labels, h] of histograms) {
-      LATENCY_BUCKETS_SECONDS.forEach((le, i) => {
-        lines.push(
-          `edgeledger_http_request_duration_seconds_bucket{${labels},le="${le}"} ${h.buckets[i]}`,
-        );
-      });
-      lines.push(`edgeledger_http_request_duration_seconds_bucket{${labels},le="+Inf"} ${h.count}`);
-      lines.push(`edgeledger_http_request_duration_seconds_sum{${labels}} ${h.sum}`);
-      lines.push(`edgeledger_http_request_duration_seconds_count{${labels}} ${h.count}`);
-    }
-    return lines.join("\n") + "\n";
+    return lines.join("\n") + "\n" + durations.render();
   };
 
   return { middleware, render };
-}
-
-function escapeLabel(value: string): string {
-  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }

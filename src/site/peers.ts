@@ -13,6 +13,7 @@
  */
 import { setImmediate } from "node:timers";
 import { base64urlDecode, base64urlEncode, utf8Encode } from "../../sdk/encoding.ts";
+import { Histogram } from "../api/histogram.ts";
 import { verifyEd25519Native } from "./native_ed25519.ts";
 import type { Entry, Message, Snapshot } from "../consensus/mod.ts";
 import type { SiteKey } from "./site_key.ts";
@@ -159,6 +160,11 @@ export function decodeMessage(w: WireMessage): Message {
 
 // ---- client ----------------------------------------------------------------
 
+/** {@link PeerCounters.requestSeconds}' label set for `/raft/msg`. */
+export const MSG_ROUTE = 'route="msg"';
+/** {@link PeerCounters.requestSeconds}' label set for `/raft/forward`. */
+export const FORWARD_ROUTE = 'route="forward"';
+
 /** A site's peer traffic since it started (Prometheus counters under `/metrics`). */
 export interface PeerCounters {
   /** `/raft/msg` requests sent (each carries queued Raft messages and checkpoint lines). */
@@ -171,6 +177,11 @@ export interface PeerCounters {
   forwardRequests: number;
   /** Transactions in those requests. */
   forwardedTxs: number;
+  /**
+   * Round trip of each answered peer request, by route (`msg`, `forward`):
+   * sending, the peer's handling, and both sites' event loops.
+   */
+  requestSeconds: Histogram;
 }
 
 /** Fresh {@link PeerCounters}. */
@@ -181,6 +192,10 @@ export function peerCounters(): PeerCounters {
     messagesDropped: 0,
     forwardRequests: 0,
     forwardedTxs: 0,
+    requestSeconds: new Histogram(
+      "edgeledger_peer_request_seconds",
+      "Round trip of answered peer requests, by route.",
+    ),
   };
 }
 
@@ -196,7 +211,7 @@ export function peerMetricsText(c: PeerCounters): string {
     `edgeledger_raft_messages_dropped_total ${c.messagesDropped}`,
     "# TYPE edgeledger_forwarded_txs_total counter",
     `edgeledger_forwarded_txs_total ${c.forwardedTxs}`,
-  ].join("\n") + "\n";
+  ].join("\n") + "\n" + c.requestSeconds.render();
 }
 
 /** A checkpoint signature line of the sender's, for the block at `height`. */
@@ -293,7 +308,9 @@ export class PeerSender {
         });
         this.counters.msgRequests++;
         try {
+          const started = performance.now();
           await postSigned(this.peer.url + "/raft/msg", body, this.self, this.key);
+          this.counters.requestSeconds.observe((performance.now() - started) / 1000, MSG_ROUTE);
           this.counters.messagesSent += batch.length;
         } catch {
           this.counters.messagesDropped += batch.length;

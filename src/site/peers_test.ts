@@ -7,7 +7,9 @@ import {
   type CosignLine,
   decodeMessage,
   encodeMessage,
+  FORWARD_ROUTE,
   linesAloneAfterMs,
+  MSG_ROUTE,
   peerCounters,
   type PeerInfo,
   peerMetricsText,
@@ -45,6 +47,7 @@ function recordingPeer(sender: PeerInfo) {
 /** Runs `body` with a sender from site-a to a recording site-b, then stops both. */
 async function withRecordingPeer(
   body: (sender: PeerSender, received: Received[]) => Promise<void>,
+  counters = peerCounters(),
 ): Promise<void> {
   const keyPair = generateKeyPair("ed25519");
   const key = await SiteKey.create(keyPair);
@@ -53,6 +56,7 @@ async function withRecordingPeer(
     { name: "site-b", url: peer.url, publicKey: new Uint8Array(32) },
     "site-a",
     key,
+    counters,
   );
   try {
     await body(sender, peer.received);
@@ -235,14 +239,18 @@ Deno.test("PeerSender: messages to a peer that does not answer are counted dropp
   }
 });
 
-Deno.test("peerMetricsText: one Prometheus counter line per route and count", () => {
-  const text = peerMetricsText({
+Deno.test("peerMetricsText: one Prometheus counter line per route and count, and the round-trip histogram", () => {
+  const counters = {
+    ...peerCounters(),
     msgRequests: 3,
     messagesSent: 5,
     messagesDropped: 1,
     forwardRequests: 7,
     forwardedTxs: 70,
-  });
+  };
+  counters.requestSeconds.observe(0.004, MSG_ROUTE);
+  counters.requestSeconds.observe(0.030, FORWARD_ROUTE);
+  const text = peerMetricsText(counters);
   assert.ok(text.endsWith("\n"));
   for (
     const line of [
@@ -251,8 +259,22 @@ Deno.test("peerMetricsText: one Prometheus counter line per route and count", ()
       "edgeledger_raft_messages_sent_total 5",
       "edgeledger_raft_messages_dropped_total 1",
       "edgeledger_forwarded_txs_total 70",
+      'edgeledger_peer_request_seconds_bucket{route="msg",le="0.005"} 1',
+      'edgeledger_peer_request_seconds_bucket{route="forward",le="0.02"} 0',
+      'edgeledger_peer_request_seconds_count{route="forward"} 1',
     ]
   ) assert.ok(text.split("\n").includes(line), line);
+});
+
+Deno.test("PeerSender: each answered request's round trip is observed under route msg", async () => {
+  const counters = peerCounters();
+  await withRecordingPeer(async (sender, received) => {
+    sender.send([heartbeat(1)]);
+    await until(() => received.length === 1 && counters.messagesSent === 1);
+    assert.equal(counters.requestSeconds.totals(MSG_ROUTE).count, 1);
+    assert.ok(counters.requestSeconds.totals(MSG_ROUTE).sum > 0);
+    assert.equal(counters.requestSeconds.totals(FORWARD_ROUTE).count, 0);
+  }, counters);
 });
 
 Deno.test("PeerSender: messages made in one turn of the event loop leave together in one request", async () => {

@@ -31,8 +31,10 @@ import {
 } from "../consensus/mod.ts";
 import type { Batch } from "../chain/execute.ts";
 import type { RaftStoreApi } from "../storage/raft_store.ts";
+import { Histogram } from "../api/histogram.ts";
 import {
   type CosignLine,
+  FORWARD_ROUTE,
   peerCounters,
   type PeerInfo,
   peerMetricsText,
@@ -65,6 +67,8 @@ interface PendingProposal {
   resolve: () => void;
   reject: (e: Error) => void;
   timer: ReturnType<typeof setTimeout>;
+  /** `performance.now()` when proposed. */
+  proposedAt: number;
 }
 
 /** The consensus host of one site. */
@@ -76,6 +80,14 @@ export class RaftHost implements Sequencer {
   readonly #members: Map<string, PeerInfo>;
   readonly #senders = new Map<string, PeerSender>();
   readonly #traffic = peerCounters();
+  readonly #persistSeconds = new Histogram(
+    "edgeledger_raft_persist_seconds",
+    "Time to make a Ready's entries, snapshot or vote durable (before anything leaves the site).",
+  );
+  readonly #commitSeconds = new Histogram(
+    "edgeledger_raft_proposal_commit_seconds",
+    "Leader: time from proposing a batch to seeing it committed (held durably by a quorum).",
+  );
   readonly #options: Required<RaftHostOptions>;
   readonly #proposals = new Map<string, PendingProposal>();
   readonly #reads = new Map<
@@ -245,7 +257,7 @@ export class RaftHost implements Sequencer {
           this.#proposals.delete(id);
           reject(new Error("Proposal not applied in time"));
         }, this.#options.proposalTimeoutMs);
-        this.#proposals.set(id, { resolve, reject, timer });
+        this.#proposals.set(id, { resolve, reject, timer, proposedAt: performance.now() });
       });
       if (!this.#node.propose(data)) {
         const p = this.#proposals.get(id);
@@ -261,12 +273,15 @@ export class RaftHost implements Sequencer {
     const body = JSON.stringify({ from: this.#self, txs: batch.txs });
     this.#traffic.forwardRequests++;
     this.#traffic.forwardedTxs += batch.txs.length;
+    const started = performance.now();
     await postSigned(leader.url + "/raft/forward", body, this.#self, this.#key);
+    this.#traffic.requestSeconds.observe((performance.now() - started) / 1000, FORWARD_ROUTE);
   }
 
   /** Peer traffic counters as Prometheus text, for `/metrics`. */
   metrics(): string {
-    return peerMetricsText(this.#traffic);
+    return peerMetricsText(this.#traffic) + this.#persistSeconds.render() +
+      this.#commitSeconds.render();
   }
 
   /** Role, term and leader for status. */
@@ -461,7 +476,9 @@ export class RaftHost implements Sequencer {
         const early = !voteChanged && this.#node.status().role === "leader";
         if (early) this.#send(rd.messages);
         // 1. Durable before anything leaves this site.
+        const persistStarted = performance.now();
         await this.#store.persist(rd, { sync: mustSync });
+        if (mustSync) this.#persistSeconds.observe((performance.now() - persistStarted) / 1000);
         if (rd.snapshot) this.#storage.applySnapshot(rd.snapshot);
         this.#storage.append(rd.entries);
         if (rd.hardState) this.#storage.setHardState(rd.hardState);
@@ -469,7 +486,8 @@ export class RaftHost implements Sequencer {
         if (!early) this.#send(rd.messages);
         // 3. Apply.
         if (rd.snapshot) await this.#installSnapshot(rd.snapshot);
-        for (const e of rd.committedEntries) await this.#apply(e);
+        const committedAt = performance.now();
+        for (const e of rd.committedEntries) await this.#apply(e, committedAt);
         for (const rs of rd.readStates) this.#answerRead(rs);
         if (rd.softState?.role !== undefined && rd.softState.role !== "leader") {
           this.#failProposals();
@@ -496,12 +514,14 @@ export class RaftHost implements Sequencer {
     for (const [to, list] of byPeer) this.#senders.get(to)?.send(list);
   }
 
-  async #apply(e: Entry): Promise<void> {
+  async #apply(e: Entry, committedAt: number): Promise<void> {
     if (e.type !== "normal" || e.data.length === 0) {
       await this.#site.markApplied(e.index);
       return;
     }
     const batch = decodeBatch(e.data);
+    const proposed = this.#proposals.get(batch.id);
+    if (proposed) this.#commitSeconds.observe((committedAt - proposed.proposedAt) / 1000);
     if (batch.members !== undefined) await this.#learnMembers(batch.members);
     await this.#site.applyEntry(e.index, batch);
     const p = this.#proposals.get(batch.id);

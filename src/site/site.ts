@@ -31,6 +31,7 @@ import type {
   SubmitOptions,
   TxResult,
 } from "../api/service.ts";
+import { Histogram } from "../api/histogram.ts";
 import { LedgerError } from "../api/service.ts";
 import { assert } from "../chain/assert.ts";
 import { type Batch, executeBatch, leafData, planBatch, stateMapKey } from "../chain/execute.ts";
@@ -241,6 +242,11 @@ export class Site implements LedgerService {
   #closed = false;
   #fatal: unknown = undefined;
   readonly #idle: Array<() => void> = [];
+  /** Execute-and-write time of each block (its predecessor's turn excluded). */
+  readonly #applySeconds = new Histogram(
+    "edgeledger_block_apply_seconds",
+    "Time to execute a batch into a block and write it, from the end of the previous block's execution.",
+  );
   readonly counters = {
     txsCommitted: 0,
     txsRejected: 0,
@@ -814,8 +820,10 @@ export class Site implements LedgerService {
     let text: string;
     let line: string;
     let index: number;
+    let started: number;
     try {
       await previous;
+      started = performance.now();
       index = entryIndex === "next" ? this.#appliedIndex + 1 : entryIndex;
       if (index <= this.#appliedIndex && !options.force) {
         release();
@@ -884,6 +892,7 @@ export class Site implements LedgerService {
     release();
     try {
       await written;
+      this.#applySeconds.observe((performance.now() - started) / 1000);
       // Standings read while the block waited to be written may predate it.
       this.#forgetStandings(out.stateWrites);
     } catch (e) {
@@ -1436,7 +1445,7 @@ export class Site implements LedgerService {
         `edgeledger_admission_refused_total{type="${t}"} ${n}`
       ),
     ];
-    return lines.join("\n") + "\n";
+    return lines.join("\n") + "\n" + this.#applySeconds.render();
   }
 
   // ---- helpers ---------------------------------------------------------
