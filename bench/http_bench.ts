@@ -771,8 +771,10 @@ ${
 const profileCategories: Array<[string, RegExp]> = [
   ["idle (waiting for requests, I/O, timers)", /^\(idle\)$/],
   [
-    "signature verification and key decoding",
-    /^verify$|@noble\/curves|sdk\/(signature|did_key)\.ts/,
+    // Native frames are named by their op: node:crypto's Ed25519 verify and
+    // sign (admission, peer requests, checkpoint lines) and WebCrypto's.
+    "signatures (verify, sign) and key decoding",
+    /^verify$|^op_node_(verify|sign)_|^op_crypto_(verify|sign)|@noble\/curves|sdk\/(signature|did_key)\.ts/,
   ],
   ["storage (libSQL, drizzle, src/storage)", /libsql|drizzle|src\/storage\//],
   [

@@ -257,7 +257,7 @@ function coresSection(r: Results): Section | undefined {
   const profiles = r.http.shapes.filter((s) => s.profile !== undefined);
   const verifyOnMain = profiles.map((s) => ({
     s,
-    pct: profileByCategory(s.profile!.summary).find(([k]) => k.startsWith("signature verification"))
+    pct: profileByCategory(s.profile!.summary).find(([k]) => k.startsWith("signatures"))
       ?.[1] ??
       0,
   }));
@@ -273,8 +273,8 @@ function coresSection(r: Results): Section | undefined {
   const where = verifyOnMain.length === 0
     ? ""
     : ` Admission (schema, canonical JSON, ids and signatures) runs on the site's admission ` +
-      `worker threads (one per core), not on the JavaScript main thread; signature ` +
-      `verification and key decoding take ` +
+      `worker threads (one per core), not on the JavaScript main thread; signatures ` +
+      `(verification, and the site key signing checkpoints) and key decoding take ` +
       verifyOnMain.map(({ s, pct }) =>
         `${fmt(pct)} % of the main thread's time in the ${shapeLabel(s.shape)} profile`
       )
