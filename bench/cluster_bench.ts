@@ -41,6 +41,7 @@ import {
   InspectorProfiler,
   machineBusySeconds,
   median,
+  type ProfileSummary,
   quantile,
   RawHttpConnection,
   type RunCore,
@@ -136,9 +137,18 @@ export interface ClusterShapeResult {
   /** Ledger only, when something failed: every site's `GET /v1/status` right after the runs. */
   statusAfter?: string;
   /** Ledger only, for {@link ClusterBenchOptions.profile}: V8 CPU profiles of an extra run. */
-  profiles?: Array<
-    { role: string; site: string; txPerSec: number; categories: [string, number][] }
-  >;
+  /**
+   * The profiled run's leader and follower: the profile's summary (sorted
+   * into kinds of work when the report is rendered), or, in results saved
+   * before summaries were kept, the kinds of work themselves.
+   */
+  profiles?: Array<{
+    role: string;
+    site: string;
+    txPerSec: number;
+    summary?: ProfileSummary;
+    categories?: [string, number][];
+  }>;
   failure?: string;
 }
 
@@ -592,7 +602,7 @@ async function ledgerShape(
             role: k === 0 ? "leader" : "follower",
             site: c.names[i],
             txPerSec: r.committed / r.wallSeconds,
-            categories: profileByCategory(summarizeProfile(p, root)),
+            summary: summarizeProfile(p, root),
           };
         });
         options.log(
@@ -1754,10 +1764,10 @@ function profileMarkdown(r: ClusterBenchResult): string {
   if (profiled.length === 0) return "";
   return profiled.map((s) => {
     const ps = s.profiles!;
-    const names = ps[0].categories.map(([k]) => k);
-    const rows = names.map((k) => [
+    const kinds = ps.map((p) => p.summary ? profileByCategory(p.summary) : p.categories ?? []);
+    const rows = kinds[0].map(([k]) => [
       k,
-      ...ps.map((p) => fmt(p.categories.find(([n]) => n === k)?.[1] ?? NaN, 1)),
+      ...kinds.map((c) => fmt(c.find(([n]) => n === k)?.[1] ?? NaN, 1)),
     ]);
     return `
 

@@ -72,6 +72,8 @@ export interface Results {
   /** Raw signature verification rates from `bench/verify_bench.ts`, by its names. */
   verify?: Record<string, number>;
   http?: HttpBenchResult;
+  /** The 3-site cluster and etcd (`bench/cluster_bench.ts`, loaded when it runs). */
+  cluster?: unknown;
 }
 
 /** One bench: runs, records into `results`, returns its sections. */
@@ -79,7 +81,7 @@ interface Bench {
   id: string;
   run(results: Results): Promise<Section[]>;
   /** Rebuilds the sections from saved results (`BENCH_RENDER_ONLY=1`); without it they are kept as they are. */
-  render?(results: Results): Section[];
+  render?(results: Results): Section[] | Promise<Section[]>;
 }
 
 const benches: Bench[] = [
@@ -120,7 +122,15 @@ const benches: Bench[] = [
     },
     render: (results) => (results.http ? httpSections(results.http) : []),
   },
-  { id: "cluster", run: async (r) => (await import("./cluster_bench.ts")).benchCluster(r) },
+  {
+    id: "cluster",
+    run: async (r) => (await import("./cluster_bench.ts")).benchCluster(r),
+    render: async (r) => {
+      if (r.cluster === undefined) return [];
+      const { clusterSections } = await import("./cluster_bench.ts");
+      return clusterSections(r.cluster as Parameters<typeof clusterSections>[0]);
+    },
+  },
 ];
 
 function verifySection(rates: Record<string, number>): Section {
@@ -660,7 +670,7 @@ if (import.meta.main) {
   if (renderOnly) {
     // Re-render the sections of the last run from its saved results (no bench runs).
     saved = JSON.parse(await Deno.readTextFile(resultsPath)) as SavedRun;
-    for (const bench of benches) sections.push(...(bench.render?.(saved.results) ?? []));
+    for (const bench of benches) sections.push(...((await bench.render?.(saved.results)) ?? []));
   } else {
     const results: Results = {};
     for (const bench of benches) {
