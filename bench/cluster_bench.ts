@@ -66,6 +66,7 @@ import { fmt, mdTable, type Section } from "./_report.ts";
 import { histogramTotalsIn } from "../src/api/histogram.ts";
 import { base64urlEncode } from "../sdk/encoding.ts";
 import { threadsForSharedMachine } from "../src/site/config.ts";
+import { FORWARD_ROUTE, MSG_ROUTE } from "../src/site/peers.ts";
 import { exportKey, generateKeyPair } from "../sdk/keys.ts";
 
 /** A load shape: `txsPerRequest` per POST, `concurrency` clients over all members. */
@@ -334,8 +335,8 @@ function blockStagesBetween(before: string[], after: string[]): BlockStagesMs {
   return {
     commit: mean("edgeledger_raft_proposal_commit_seconds"),
     persist: mean("edgeledger_raft_persist_seconds"),
-    peerMsg: mean("edgeledger_peer_request_seconds", 'route="msg"'),
-    forward: mean("edgeledger_peer_request_seconds", 'route="forward"'),
+    peerMsg: mean("edgeledger_peer_request_seconds", MSG_ROUTE),
+    forward: mean("edgeledger_peer_request_seconds", FORWARD_ROUTE),
     apply: mean("edgeledger_block_apply_seconds"),
   };
 }
@@ -397,7 +398,7 @@ async function measureShape(
     const membersCores = members.reduce((a, c) => a + c.cores, 0);
     const blocks = chain0 && chain1 ? chain1.height - chain0.height : NaN;
     const requests = (c: ChainSample | undefined, route: string) =>
-      c ? counterSum(c.metrics, `edgeledger_peer_requests_total{route="${route}"}`) : NaN;
+      c ? counterSum(c.metrics, `edgeledger_peer_requests_total{${route}}`) : NaN;
     const result: ClusterRun = {
       txPerSec: r.committed / r.wallSeconds,
       committed: r.committed,
@@ -421,10 +422,10 @@ async function measureShape(
         ? (chain1.logSize - chain0.logSize) / blocks
         : NaN,
       msgRequestsPerBlock: blocks > 0
-        ? (requests(chain1, "msg") - requests(chain0, "msg")) / blocks
+        ? (requests(chain1, MSG_ROUTE) - requests(chain0, MSG_ROUTE)) / blocks
         : NaN,
       forwardRequestsPerBlock: blocks > 0
-        ? (requests(chain1, "forward") - requests(chain0, "forward")) / blocks
+        ? (requests(chain1, FORWARD_ROUTE) - requests(chain0, FORWARD_ROUTE)) / blocks
         : NaN,
       stagesMs: chain0 && chain1 ? blockStagesBetween(chain0.metrics, chain1.metrics) : noStages,
       committedByMember: r.committedByTarget,

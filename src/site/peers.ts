@@ -13,7 +13,7 @@
  */
 import { setImmediate } from "node:timers";
 import { base64urlDecode, base64urlEncode, utf8Encode } from "../../sdk/encoding.ts";
-import { Histogram } from "../api/histogram.ts";
+import { Histogram, labelText } from "../api/histogram.ts";
 import { verifyEd25519Native } from "./native_ed25519.ts";
 import type { Entry, Message, Snapshot } from "../consensus/mod.ts";
 import type { SiteKey } from "./site_key.ts";
@@ -24,8 +24,12 @@ export const PEER_DOMAIN = "edgeledger/peer/v1\n";
 export const peerRequestBytesMax = 8 * 1024 * 1024;
 /** Messages queued per peer before the oldest are dropped (Raft tolerates loss). */
 export const peerQueueMessagesMax = 4096;
-/** Checkpoint lines queued per peer before the oldest are dropped (they are best effort). */
-export const peerQueueLinesMax = 512;
+/**
+ * Checkpoint lines in one peer request, at most: a sender keeps no more
+ * queued per peer (the oldest are dropped; lines are best effort), and a
+ * receiver reads no more from one request.
+ */
+export const cosignLinesPerRequestMax = 512;
 /**
  * Longest a checkpoint line waits for a Raft message to ride with before it
  * goes in a request of its own, ms.
@@ -161,9 +165,9 @@ export function decodeMessage(w: WireMessage): Message {
 // ---- client ----------------------------------------------------------------
 
 /** {@link PeerCounters.requestSeconds}' label set for `/raft/msg`. */
-export const MSG_ROUTE = 'route="msg"';
+export const MSG_ROUTE = labelText({ route: "msg" });
 /** {@link PeerCounters.requestSeconds}' label set for `/raft/forward`. */
-export const FORWARD_ROUTE = 'route="forward"';
+export const FORWARD_ROUTE = labelText({ route: "forward" });
 
 /** A site's peer traffic since it started (Prometheus counters under `/metrics`). */
 export interface PeerCounters {
@@ -203,8 +207,8 @@ export function peerCounters(): PeerCounters {
 export function peerMetricsText(c: PeerCounters): string {
   return [
     "# TYPE edgeledger_peer_requests_total counter",
-    `edgeledger_peer_requests_total{route="msg"} ${c.msgRequests}`,
-    `edgeledger_peer_requests_total{route="forward"} ${c.forwardRequests}`,
+    `edgeledger_peer_requests_total{${MSG_ROUTE}} ${c.msgRequests}`,
+    `edgeledger_peer_requests_total{${FORWARD_ROUTE}} ${c.forwardRequests}`,
     "# TYPE edgeledger_raft_messages_sent_total counter",
     `edgeledger_raft_messages_sent_total ${c.messagesSent}`,
     "# TYPE edgeledger_raft_messages_dropped_total counter",
@@ -264,12 +268,12 @@ export class PeerSender {
     }
   }
 
-  /** Queues checkpoint lines for the peer; drops the oldest beyond {@link peerQueueLinesMax}. */
+  /** Queues checkpoint lines for the peer; drops the oldest beyond {@link cosignLinesPerRequestMax}. */
   sendLines(lines: CosignLine[]): void {
     if (this.#closed || lines.length === 0) return;
     this.#lines.push(...lines);
-    if (this.#lines.length > peerQueueLinesMax) {
-      this.#lines.splice(0, this.#lines.length - peerQueueLinesMax);
+    if (this.#lines.length > cosignLinesPerRequestMax) {
+      this.#lines.splice(0, this.#lines.length - cosignLinesPerRequestMax);
     }
     this.#linesTimer ??= setTimeout(() => {
       this.#linesTimer = undefined;

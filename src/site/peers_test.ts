@@ -5,6 +5,7 @@ import type { Message } from "../consensus/mod.ts";
 import { raftRoutes } from "../api/raft_routes.ts";
 import {
   type CosignLine,
+  cosignLinesPerRequestMax,
   decodeMessage,
   encodeMessage,
   FORWARD_ROUTE,
@@ -111,6 +112,23 @@ Deno.test("PeerSender: a checkpoint line with no Raft message to ride goes alone
     sender.send([heartbeat(4)]);
     await until(() => received.length >= 2);
     assert.equal(received[1].body.lines, undefined);
+  });
+});
+
+Deno.test("PeerSender: beyond cosignLinesPerRequestMax queued lines the oldest are dropped, so a request never carries more than a receiver reads", async () => {
+  await withRecordingPeer(async (sender, received) => {
+    const extra = 40;
+    sender.sendLines(
+      Array.from({ length: cosignLinesPerRequestMax + extra }, (_, i) => ({
+        height: i,
+        line: `l${i}\n`,
+      })),
+    );
+    await until(() => received.length >= 1);
+    const heights = received[0].body.lines?.map((l) => l.height) ?? [];
+    assert.equal(heights.length, cosignLinesPerRequestMax);
+    assert.equal(heights[0], extra);
+    assert.equal(heights.at(-1), cosignLinesPerRequestMax + extra - 1);
   });
 });
 

@@ -80,7 +80,7 @@ import {
   type StatelessVerdict,
 } from "./admission.ts";
 import { AdmissionPool } from "./admission_pool.ts";
-import type { CosignLine } from "./peers.ts";
+import { type CosignLine, cosignLinesPerRequestMax } from "./peers.ts";
 import { checkIntegrity } from "./integrity.ts";
 import { TxIdFilter } from "./tx_id_filter.ts";
 
@@ -194,8 +194,8 @@ const localBlocksInFlightMax = 8;
 const cosignStoreDelayMs = 100;
 /** Newest blocks whose checkpoint text and signature lines are kept in memory. */
 const recentCheckpointsMax = 1024;
-/** Signature lines per cosign message. */
-const cosignLinesPerMessageMax = 512;
+/** Peers' checkpoint lines held in memory before they are written together. */
+const linesToStoreMax = 512;
 /** State keys whose values execution remembers before the cache starts over. */
 const stateCacheKeysMax = 200_000;
 /** Signer standings remembered by admission before the cache starts over. */
@@ -1059,7 +1059,7 @@ export class Site implements LedgerService {
     lines: CosignLine[],
   ): Promise<void> {
     if (this.#closed) return;
-    for (const { height, line } of lines.slice(0, cosignLinesPerMessageMax)) {
+    for (const { height, line } of lines.slice(0, cosignLinesPerRequestMax)) {
       if (!Number.isSafeInteger(height) || height < 0 || typeof line !== "string") continue;
       if (height > this.#head.header.height) {
         if (this.#earlyCosigns.size >= earlyCosignHeightsMax) continue;
@@ -1083,7 +1083,7 @@ export class Site implements LedgerService {
     cp.lines.set(site, line);
     this.#refreshQuorum(height, cp);
     this.#linesToStore.push({ height, site, line });
-    if (this.#linesToStore.length >= cosignLinesPerMessageMax) await this.#storeLines();
+    if (this.#linesToStore.length >= linesToStoreMax) await this.#storeLines();
     else this.#linesTimer ??= setTimeout(() => void this.#storeLines(), cosignStoreDelayMs);
   }
 
