@@ -5,7 +5,7 @@
  *     npx -y deno@2.9.6 run -A bench/cluster_bench.ts            # prints the sections
  *     BENCH_ONLY=cluster npx -y deno@2.9.6 task bench            # into BENCHMARKS.md
  *
- * Parts (`BENCH_CLUSTER_PARTS`, default `ledger,etcd,failover,catchup`):
+ * Parts (`BENCH_CLUSTER_PARTS`, default `ledger,etcd,failover,catchup,floor`):
  *
  * - **ledger**: for each shape a fresh 3-site ledger (`initLocalLedger`,
  *   three `workers/site.ts` processes); closed-loop clients spread
@@ -24,6 +24,8 @@
  *   height equals the leader's is measured (a learner added through admin
  *   routes is measured instead once such a route exists — the bench probes
  *   `POST /v1/admin/members` and says which it measured).
+ * - **floor**: what any implementation of the design spends per write on
+ *   this stack, piece by piece (`floor_bench.ts`), against ours and etcd.
  *
  * Settings: `BENCH_SECONDS` (10), `BENCH_RUNS` (3), `BENCH_WARMUP_SECONDS`
  * (2), `BENCH_CONCURRENCY` (`16,64,256`), `BENCH_BATCH` (`100x16`),
@@ -52,6 +54,7 @@ import {
   TxPool,
 } from "./_load.ts";
 import { profileByCategory } from "./http_bench.ts";
+import { type FloorResult, floorUsPerWrite, runFloorBench } from "./floor_bench.ts";
 import {
   judgeLedger,
   LocalCluster,
@@ -77,7 +80,7 @@ export interface ClusterShape {
 }
 
 /** Parts of the bench that can be run on their own. */
-export type ClusterPart = "ledger" | "etcd" | "failover" | "catchup";
+export type ClusterPart = "ledger" | "etcd" | "failover" | "catchup" | "floor";
 
 /** Settings of {@link runClusterBench}; every bound has its unit in its name. */
 export interface ClusterBenchOptions {
@@ -194,6 +197,8 @@ export interface ClusterBenchResult {
   /** A new site added as a learner through `POST /v1/admin/members`, when the route exists. */
   learner?: CatchupResult;
   learnerFailure?: string;
+  /** The floor (part `floor`). */
+  floor?: FloorResult;
   etcd: EtcdFound;
   envelopeBytes: number;
   signSeconds: number;
@@ -209,10 +214,11 @@ export interface ClusterBenchResult {
 
 /** Reads the settings from the environment (defaults in the module doc). */
 export function clusterBenchOptionsFromEnv(): ClusterBenchOptions {
-  const parts = (Deno.env.get("BENCH_CLUSTER_PARTS") ?? "ledger,etcd,failover,catchup").split(",")
+  const parts = (Deno.env.get("BENCH_CLUSTER_PARTS") ?? "ledger,etcd,failover,catchup,floor")
+    .split(",")
     .map((s) => s.trim()).filter((s) => s !== "");
   for (const p of parts) {
-    if (!["ledger", "etcd", "failover", "catchup"].includes(p)) {
+    if (!["ledger", "etcd", "failover", "catchup", "floor"].includes(p)) {
       throw new Error(`Cannot use BENCH_CLUSTER_PARTS: unknown part ${p}`);
     }
   }
@@ -1198,6 +1204,23 @@ export async function runClusterBench(options: ClusterBenchOptions): Promise<Clu
         if (!options.keep && !failed) await Deno.remove(dir, { recursive: true }).catch(() => {});
       }
     }
+    if (options.parts.includes("floor")) {
+      // Clients as in the ledger's 1-tx shapes (64 when those include it).
+      const single = options.shapes.filter((s) => s.txsPerRequest === 1).map((s) => s.concurrency);
+      result.floor = await runFloorBench({
+        concurrency: single.includes(64) ? 64 : single[0] ?? 64,
+        seconds: options.seconds,
+        warmupSeconds: Math.min(options.warmupSeconds, 2),
+        txsPerBlock: floorTxsPerBlock,
+        prefillTxs: 20_000,
+        storageTxs: 20_000,
+        workDir: base,
+        log,
+      }, async (n) => {
+        await pool.ensure(Math.min(options.poolTxsMax, n));
+        return pool.slice(0, Math.min(pool.size, n));
+      });
+    }
   } finally {
     result.signSeconds = pool.signSeconds;
     result.signedTxs = pool.size;
@@ -1560,8 +1583,114 @@ ${
     }`,
   });
 
+  if (r.floor !== undefined) sections.push({ id: "cluster-floor", markdown: floorMarkdown(r) });
   sections.push({ id: "cluster-limits", markdown: limitsMarkdown(r) });
   return sections;
+}
+
+/** Transactions per block when the floor writes rows: about what 64 clients give (see cluster-cpu). */
+const floorTxsPerBlock = 25;
+
+function floorMarkdown(r: ClusterBenchResult): string {
+  const f = r.floor as FloorResult;
+  const sites = r.options.siteCount;
+  const floor = floorUsPerWrite(f, sites);
+  const http = f.http;
+  const rows = f.storage;
+  const components = mdTable([
+    "work per committed write",
+    "where",
+    "µs CPU each",
+    "times",
+    "µs CPU",
+  ], [
+    [
+      "answer one HTTP request: read the body, parse the JSON, answer a small JSON receipt",
+      "the site the client used",
+      http ? fmt(http.serverUsPerRequest, 1) : "–",
+      1,
+      http ? fmt(http.serverUsPerRequest, 1) : "–",
+    ],
+    [
+      "verify one Ed25519 signature (node:crypto)",
+      "that site",
+      fmt(f.verifyUs, 1),
+      1,
+      fmt(f.verifyUs, 1),
+    ],
+    [
+      `write the transaction's rows (${
+        rows ? fmt(rows.rowsPerTx, 1) : "–"
+      } per transaction: the transaction, its Merkle log nodes, 2 state rows; blocks of ${floorTxsPerBlock}, one SQLite transaction each)`,
+      "every site",
+      rows ? fmt(rows.cpuUsPerTx, 1) : "–",
+      sites,
+      rows ? fmt(sites * rows.cpuUsPerTx, 1) : "–",
+    ],
+    ["**floor**", "", "", "", `**${fmt(floor, 1)}**`],
+  ]);
+  const single = r.options.shapes.filter((s) => s.txsPerRequest === 1);
+  const compare = mdTable(
+    [
+      "shape",
+      "etcd µs CPU/write",
+      "ours µs CPU/write",
+      "floor µs CPU/write",
+      "ours ÷ floor",
+      "etcd ÷ floor (best ours ÷ etcd at the floor)",
+    ],
+    single.map((shape) => {
+      const ours = r.ledger.find((s) => s.shape.id === shape.id)?.median?.clusterCpuUsPerTx ?? NaN;
+      const etcd = r.etcdShapes.find((s) => s.shape.id === shape.id)?.median?.clusterCpuUsPerTx ??
+        NaN;
+      return [
+        clusterShapeLabel(shape),
+        fmt(etcd),
+        fmt(ours),
+        fmt(floor),
+        fmt(ours / floor, 2),
+        fmt(etcd / floor, 2),
+      ];
+    }),
+  );
+  const failures = [
+    f.httpFailure ? `- The HTTP part failed: ${f.httpFailure}` : "",
+    f.storageFailure ? `- The rows part failed: ${f.storageFailure}` : "",
+  ].filter((x) => x !== "").join("\n");
+  return `### The floor: what any implementation of this design spends per write here
+
+Measured piece by piece on this machine (\`bench/floor_bench.ts\`): the least a write costs on
+this stack — one HTTP request and one signature verification on the site a client uses, and the
+transaction's rows on every one of the ${sites} sites. Everything else a site does (the Raft log and
+its messages, execution, hashing, checkpoint signatures, forwarding, the receipt) is left out, so
+this is a lower bound. HTTP: three minimal \`Deno.serve\` processes (\`bench/_floor_server.ts\`) under the
+same load generator and bodies as the ledger${
+    http
+      ? ` (${http.concurrency} clients spread over the three; ${
+        fmt(http.requestsPerSec)
+      } requests/s, load generator ${fmt(http.loadUsPerRequest, 1)} µs/request, ${
+        fmt(http.errors)
+      } errors)`
+      : ""
+  }. Rows: a fresh site database (the real migrations) written through the site's own write path,
+${
+    rows
+      ? `${fmt(rows.txs)} transactions timed after 20,000 written; ${
+        fmt(rows.writtenKiBPerTx, 1)
+      } KiB handed to \`write(2)\` per transaction (WAL frames and checkpoints: each random-key index
+insert rewrites a whole 4 KiB page)`
+      : "not measured"
+  }.
+
+${components}
+
+${compare}
+
+"µs CPU/write" is all members' CPU per committed write (median run, as in _Where the CPU went_).
+On the same cores, ours ÷ etcd is about etcd's µs CPU/write ÷ ours, so it can reach at most about
+etcd ÷ floor: how far even an implementation that did nothing but the floor's work could go against
+etcd on this machine (the bar asks for ${fmt(clusterBars.ratioMin, 1)}); ours ÷ floor is how much of
+our CPU per write is work above the floor.${failures ? "\n\n" + failures : ""}`;
 }
 
 function limitsMarkdown(r: ClusterBenchResult): string {

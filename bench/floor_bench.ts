@@ -1,0 +1,345 @@
+/**
+ * The floor: the work no implementation of this design on this stack can
+ * skip for one committed write, measured on this machine piece by piece.
+ *
+ * - **HTTP**: three minimal `Deno.serve` processes (`_floor_server.ts`:
+ *   read the body, parse it as JSON, answer a small JSON receipt) under the
+ *   cluster bench's own load (closed-loop clients spread over the three,
+ *   the very same envelope bodies): the servers' CPU per request.
+ * - **Signature**: one Ed25519 verification with node:crypto, the site's
+ *   verifier, over a message the size of a signing payload.
+ * - **Rows**: a fresh site database (the real migrations) written through
+ *   the site's own write path (`NativeWriter.writeBlocks`) with the rows a
+ *   block of `data.anchor` transactions carries — the transaction, its
+ *   Merkle log nodes, its two state rows — one SQLite transaction per block
+ *   as every site writes them: CPU and bytes written per transaction.
+ *
+ * A write costs at least one HTTP request and one verification on the site
+ * the client used, and its rows on every site. Everything else a site does
+ * (Raft log and messages, execution, hashing, checkpoints, the receipt) is
+ * left out, so the floor is a lower bound: a system at the floor would
+ * still spend more.
+ *
+ * @module
+ */
+import process from "node:process";
+import { ed25519 } from "@noble/curves/ed25519.js";
+import { envelopeText } from "../src/chain/envelope_text.ts";
+import { ANCHOR_NS, anchorKey, STREAM_NS } from "../src/contracts/data_anchor.ts";
+import { verifyEd25519Native } from "../src/site/native_ed25519.ts";
+import type { BlockWrite } from "../src/storage/chain_store.ts";
+import { openDatabase } from "../src/storage/db.ts";
+import type { Envelope } from "../sdk/envelope.ts";
+import { runSpreadLoop, type Target } from "./_cluster.ts";
+import { CpuSampler } from "./_load.ts";
+
+/** Options of {@link runFloorBench}. */
+export interface FloorOptions {
+  /** Closed-loop clients for the HTTP floor. */
+  concurrency: number;
+  /** Timed seconds of the HTTP floor, after `warmupSeconds`. */
+  seconds: number;
+  warmupSeconds: number;
+  /** Transactions per block (one SQLite transaction) for the rows. */
+  txsPerBlock: number;
+  /** Transactions written before the timed ones (a ledger is never empty). */
+  prefillTxs: number;
+  /** Transactions timed. */
+  storageTxs: number;
+  /** Folder for the database (removed afterwards). */
+  workDir: string;
+  log: (line: string) => void;
+}
+
+/** Minimal HTTP endpoints under load. */
+export interface HttpFloor {
+  concurrency: number;
+  requestsPerSec: number;
+  /** All three servers' CPU per answered request, µs. */
+  serverUsPerRequest: number;
+  /** The load generator's CPU per answered request, µs. */
+  loadUsPerRequest: number;
+  errors: number;
+}
+
+/** A block's rows written through the site's write path. */
+export interface StorageFloor {
+  txsPerBlock: number;
+  /** Transactions timed. */
+  txs: number;
+  /** Rows per transaction (the transaction, Merkle nodes, state). */
+  rowsPerTx: number;
+  cpuUsPerTx: number;
+  /** Bytes handed to `write(2)` per transaction (WAL frames and checkpoints), KiB. */
+  writtenKiBPerTx: number;
+}
+
+/** What {@link runFloorBench} measured; a part that failed says why. */
+export interface FloorResult {
+  http?: HttpFloor;
+  httpFailure?: string;
+  /** One Ed25519 verification, µs (node:crypto). */
+  verifyUs: number;
+  storage?: StorageFloor;
+  storageFailure?: string;
+}
+
+/**
+ * CPU per committed write of a system that did only the floor's work:
+ * one request and one verification, and the rows on each of `sites` sites.
+ * NaN when a part is missing.
+ */
+export function floorUsPerWrite(f: FloorResult, sites: number): number {
+  if (f.http === undefined || f.storage === undefined) return NaN;
+  return f.http.serverUsPerRequest + f.verifyUs + sites * f.storage.cpuUsPerTx;
+}
+
+/** Runs the three measurements; `envelopes(n)` gives n distinct signed envelope texts. */
+export async function runFloorBench(
+  options: FloorOptions,
+  envelopes: (n: number) => Promise<string[]>,
+): Promise<FloorResult> {
+  const result: FloorResult = { verifyUs: measureVerify() };
+  options.log(`  floor: Ed25519 verification ${result.verifyUs.toFixed(1)} µs`);
+  try {
+    // The minimal server keeps nothing, so bodies may repeat.
+    const distinct = await envelopes(20_000);
+    const count = Math.ceil(60_000 * (options.seconds + options.warmupSeconds));
+    const bodies = Array.from({ length: count }, (_, i) => distinct[i % distinct.length]);
+    result.http = await measureHttp(options, bodies);
+    options.log(
+      `  floor: minimal HTTP ${Math.round(result.http.requestsPerSec)} req/s, servers ${
+        result.http.serverUsPerRequest.toFixed(1)
+      } µs CPU/request`,
+    );
+  } catch (e) {
+    result.httpFailure = (e as Error).message;
+    options.log(`  floor: HTTP FAILED: ${result.httpFailure}`);
+  }
+  try {
+    const texts = await envelopes(options.prefillTxs + options.storageTxs);
+    result.storage = await measureStorage(options, texts);
+    options.log(
+      `  floor: rows ${result.storage.cpuUsPerTx.toFixed(1)} µs CPU/tx, ${
+        result.storage.writtenKiBPerTx.toFixed(1)
+      } KiB written/tx`,
+    );
+  } catch (e) {
+    result.storageFailure = (e as Error).message;
+    options.log(`  floor: rows FAILED: ${result.storageFailure}`);
+  }
+  return result;
+}
+
+/** µs per node:crypto Ed25519 verification of a 400-byte message (median of 5 rounds). */
+function measureVerify(): number {
+  const secret = ed25519.utils.randomSecretKey();
+  const publicKey = ed25519.getPublicKey(secret);
+  const message = new TextEncoder().encode("m".repeat(400));
+  const signature = ed25519.sign(message, secret);
+  if (!verifyEd25519Native(publicKey, message, signature)) {
+    throw new Error("node:crypto refused a good Ed25519 signature");
+  }
+  const rounds: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    const n = 2000;
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) verifyEd25519Native(publicKey, message, signature);
+    rounds.push(((performance.now() - t0) * 1000) / n);
+  }
+  return rounds.sort((a, b) => a - b)[2];
+}
+
+async function measureHttp(options: FloorOptions, bodies: string[]): Promise<HttpFloor> {
+  const server = new URL("./_floor_server.ts", import.meta.url).pathname;
+  const children = [0, 1, 2].map(() =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-net", server],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn()
+  );
+  try {
+    const targets: Target[] = await Promise.all(children.map(async (child) => {
+      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      while (!text.includes("\n")) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error("a floor server exited before listening");
+        text += value;
+      }
+      reader.releaseLock();
+      const { port } = JSON.parse(text.split("\n")[0]) as { port: number };
+      return { host: "127.0.0.1", port, path: "/v1/txs" };
+    }));
+    const judge = (status: number, text: string) =>
+      status === 200 && text.includes('"committed"')
+        ? { committed: 1 }
+        : { committed: 0, cause: `http ${status}` };
+    let cursor = 0;
+    const take = (n: number) => bodies.slice(cursor, cursor += n);
+    if (options.warmupSeconds > 0) {
+      await runSpreadLoop({
+        targets,
+        bodies: take(Math.min(bodies.length / 4, 20_000)),
+        concurrency: options.concurrency,
+        durationMs: options.warmupSeconds * 1000,
+        judge,
+      });
+    }
+    const sampler = new CpuSampler([...children.map((c) => c.pid), Deno.pid]);
+    sampler.start();
+    const r = await runSpreadLoop({
+      targets,
+      bodies: bodies.slice(cursor),
+      concurrency: options.concurrency,
+      durationMs: options.seconds * 1000,
+      judge,
+    });
+    const cpu = sampler.stop();
+    if (r.committed === 0) throw new Error(`no request answered (${JSON.stringify(r.errors)})`);
+    const servers = cpu.slice(0, 3).reduce((a, c) => a + c.cores, 0);
+    const perRequest = (cores: number) => (cores * r.wallSeconds * 1e6) / r.committed;
+    return {
+      concurrency: options.concurrency,
+      requestsPerSec: r.committed / r.wallSeconds,
+      serverUsPerRequest: perRequest(servers),
+      loadUsPerRequest: perRequest(cpu[3].cores),
+      errors: Object.values(r.errors).reduce((a, b) => a + b, 0),
+    };
+  } finally {
+    for (const child of children) {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already gone */ }
+      await child.status;
+      await child.stdout.cancel().catch(() => {});
+    }
+  }
+}
+
+/** Bytes this process has handed to write(2) so far (`/proc/self/io` wchar). */
+function bytesWritten(): number {
+  const line = Deno.readTextFileSync("/proc/self/io").split("\n").find((l) =>
+    l.startsWith("wchar:")
+  );
+  return line === undefined ? NaN : Number(line.slice("wchar:".length));
+}
+
+/**
+ * The rows of a block of `data.anchor` transactions, as a site writes them
+ * (sizes as the real ones; hashes random: the floor does not hash).
+ */
+export function anchorBlockWrite(
+  texts: readonly string[],
+  first: { height: number; logIndex: number },
+): BlockWrite {
+  const random = () => crypto.getRandomValues(new Uint8Array(32));
+  const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  const txs: BlockWrite["txs"] = [];
+  const nodes: BlockWrite["nodes"] = [];
+  const stateWrites: BlockWrite["stateWrites"] = [];
+  const height = first.height;
+  texts.forEach((text, k) => {
+    const envelope = JSON.parse(text) as Envelope;
+    const { txId, envelopeJson } = envelopeText(envelope);
+    const logIndex = first.logIndex + k;
+    const body = envelope.body as { stream: string; seq: number };
+    const signer = envelope.signers[0];
+    txs.push({
+      id: txId,
+      logIndex,
+      height,
+      kind: envelope.kind,
+      envelope: envelopeJson,
+      result: JSON.stringify({ status: "applied", stream: body.stream, seq: body.seq, signer }),
+      status: "applied",
+    });
+    // RFC 9162 storage: the leaf, and each subtree the leaf completes.
+    nodes.push({ level: 0, index: logIndex, hash: random() });
+    for (let level = 1, i = logIndex; (i & 1) === 1; level++, i >>= 1) {
+      nodes.push({ level, index: i >> 1, hash: random() });
+    }
+    stateWrites.push({
+      ns: STREAM_NS,
+      key: body.stream,
+      value: JSON.stringify({
+        owner: signer,
+        lastSeq: body.seq,
+        anchors: 1,
+        firstHeight: height,
+        lastHeight: height,
+      }),
+    });
+    stateWrites.push({
+      ns: ANCHOR_NS,
+      key: anchorKey(body.stream, body.seq),
+      value: JSON.stringify({ ...body, txId, height, signer }),
+    });
+  });
+  const hash = hex(random());
+  return {
+    block: {
+      height,
+      hash,
+      prev: hex(random()),
+      time: Date.now(),
+      term: 1,
+      proposer: "site-a",
+      txCount: texts.length,
+      logSize: first.logIndex + texts.length,
+      logRoot: hex(random()),
+      header: JSON.stringify({ height, hash, pad: "h".repeat(300) }),
+      entryIndex: height,
+    },
+    txs,
+    nodes,
+    stateWrites,
+    checkpointLine: { site: "site-a", line: `— site-a ${btoa(hex(random()))}` },
+    meta: { applied_entry: String(height) },
+  };
+}
+
+async function measureStorage(options: FloorOptions, texts: string[]): Promise<StorageFloor> {
+  const { txsPerBlock, prefillTxs } = options;
+  await Deno.mkdir(options.workDir, { recursive: true });
+  const path = `${options.workDir}/floor-${crypto.randomUUID().slice(0, 8)}.db`;
+  const database = await openDatabase(`file:${path}`);
+  try {
+    const native = database.native;
+    if (native === undefined) throw new Error("no native writer for a file: database");
+    await database.setSync("normal");
+    // Blocks are built before the clock starts: the floor times the writes only.
+    const writes: BlockWrite[] = [];
+    for (let i = 0; i + txsPerBlock <= texts.length; i += txsPerBlock) {
+      writes.push(anchorBlockWrite(texts.slice(i, i + txsPerBlock), {
+        height: writes.length + 1,
+        logIndex: i,
+      }));
+    }
+    const prefillBlocks = Math.floor(prefillTxs / txsPerBlock);
+    for (const w of writes.slice(0, prefillBlocks)) native.writeBlocks([w]);
+    const timed = writes.slice(prefillBlocks);
+    if (timed.length === 0) throw new Error("no transactions left to time");
+    const written0 = bytesWritten();
+    const cpu0 = process.cpuUsage();
+    for (const w of timed) native.writeBlocks([w]);
+    const cpu = process.cpuUsage(cpu0);
+    const written = bytesWritten() - written0;
+    const txs = timed.length * txsPerBlock;
+    const rows = timed.reduce(
+      (n, w) => n + w.txs.length + w.nodes.length + w.stateWrites.length,
+      0,
+    );
+    return {
+      txsPerBlock,
+      txs,
+      rowsPerTx: rows / txs,
+      cpuUsPerTx: (cpu.user + cpu.system) / txs,
+      writtenKiBPerTx: written / txs / 1024,
+    };
+  } finally {
+    database.close();
+    for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(path + suffix).catch(() => {});
+  }
+}

@@ -1,0 +1,122 @@
+import assert from "node:assert/strict";
+import { envelopeText } from "../src/chain/envelope_text.ts";
+import { ANCHOR_NS, STREAM_NS } from "../src/contracts/data_anchor.ts";
+import { ChainStore } from "../src/storage/chain_store.ts";
+import { openDatabase } from "../src/storage/db.ts";
+import { signTransactions } from "./_load.ts";
+import { anchorBlockWrite, type FloorResult, floorUsPerWrite } from "./floor_bench.ts";
+
+const texts = await signTransactions({
+  id: 1,
+  algorithm: "ed25519",
+  ledger: "demo",
+  streamPrefix: "floor-test",
+  firstIndex: 0,
+  count: 9,
+});
+
+Deno.test("the floor's block carries a data.anchor block's rows: one per transaction, RFC 9162 nodes, two state rows", () => {
+  const w = anchorBlockWrite(texts, { height: 4, logIndex: 7 });
+  assert.equal(w.block.height, 4);
+  assert.equal(w.block.txCount, 9);
+  assert.deepEqual(w.txs.map((t) => t.logIndex), [7, 8, 9, 10, 11, 12, 13, 14, 15]);
+  assert.deepEqual(w.txs.map((t) => t.id), texts.map((t) => envelopeText(JSON.parse(t)).txId));
+  // Leaves 7..15 and the subtrees each one completes (7 → 3/1/0, 9 → 4, 11 → 5/2, …).
+  const coords = w.nodes.map((n) => `${n.level}/${n.index}`).sort();
+  assert.deepEqual(
+    coords,
+    [
+      ...[7, 8, 9, 10, 11, 12, 13, 14, 15].map((i) => `0/${i}`),
+      "1/3",
+      "2/1",
+      "3/0",
+      "1/4",
+      "1/5",
+      "2/2",
+      "1/6",
+      "1/7",
+      "2/3",
+      "3/1",
+      "4/0",
+    ].sort(),
+  );
+  assert.equal(w.stateWrites.filter((s) => s.ns === STREAM_NS).length, 9);
+  assert.equal(w.stateWrites.filter((s) => s.ns === ANCHOR_NS).length, 9);
+});
+
+Deno.test("the floor's rows are ones a site database takes and serves back", async () => {
+  const dir = await Deno.makeTempDir();
+  const database = await openDatabase(`file:${dir}/floor.db`);
+  try {
+    assert.ok(database.native, "a file: database has the native write path");
+    const first = anchorBlockWrite(texts.slice(0, 4), { height: 1, logIndex: 0 });
+    const second = anchorBlockWrite(texts.slice(4), { height: 2, logIndex: 4 });
+    database.native.writeBlocks([first]);
+    database.native.writeBlocks([second]);
+    const store = new ChainStore(database);
+    const stored = await store.txById(second.txs[0].id);
+    assert.equal(stored?.logIndex, 4);
+    assert.equal(stored?.envelope, second.txs[0].envelope);
+    assert.equal((await store.head())?.height, 2);
+    // The same transaction twice is refused, as a site's database refuses it.
+    assert.throws(() =>
+      database.native!.writeBlocks([anchorBlockWrite(texts.slice(0, 1), {
+        height: 3,
+        logIndex: 9,
+      })])
+    );
+  } finally {
+    database.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the floor per write is one request and one verification plus the rows on every site", () => {
+  const f: FloorResult = {
+    verifyUs: 30,
+    http: {
+      concurrency: 64,
+      requestsPerSec: 1,
+      serverUsPerRequest: 10,
+      loadUsPerRequest: 1,
+      errors: 0,
+    },
+    storage: { txsPerBlock: 25, txs: 1, rowsPerTx: 5, cpuUsPerTx: 40, writtenKiBPerTx: 1 },
+  };
+  assert.equal(floorUsPerWrite(f, 3), 10 + 30 + 3 * 40);
+  assert.equal(floorUsPerWrite(f, 1), 80);
+  assert.ok(Number.isNaN(floorUsPerWrite({ ...f, http: undefined }, 3)));
+  assert.ok(Number.isNaN(floorUsPerWrite({ ...f, storage: undefined }, 3)));
+});
+
+Deno.test("the minimal HTTP endpoint answers a JSON body with a committed receipt and refuses other bodies", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", new URL("./_floor_server.ts", import.meta.url).pathname],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  try {
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    while (!text.includes("\n")) {
+      const { value, done } = await reader.read();
+      assert.ok(!done, "the server printed its port");
+      text += value;
+    }
+    reader.releaseLock();
+    const { port } = JSON.parse(text.split("\n")[0]);
+    const ok = await fetch(`http://127.0.0.1:${port}/v1/txs`, {
+      method: "POST",
+      body: texts[0],
+    });
+    assert.equal(ok.status, 200);
+    assert.equal((await ok.json()).status, "committed");
+    const bad = await fetch(`http://127.0.0.1:${port}/v1/txs`, { method: "POST", body: "{" });
+    assert.equal(bad.status, 400);
+    await bad.body?.cancel();
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+    await child.stdout.cancel().catch(() => {});
+  }
+});
