@@ -1675,7 +1675,7 @@ same load generator and bodies as the ledger${
   }. Rows: a fresh site database (the real migrations) written through the site's own write path,
 ${
     rows
-      ? `${fmt(rows.txs)} transactions timed after 20,000 written; ${
+      ? `${fmt(rows.txs)} transactions timed after ${fmt(rows.prefilledTxs)} written; ${
         fmt(rows.writtenKiBPerTx, 1)
       } KiB handed to \`write(2)\` per transaction (WAL frames and checkpoints: each random-key index
 insert rewrites a whole 4 KiB page)`

@@ -29,6 +29,7 @@ import { ANCHOR_NS, anchorKey, STREAM_NS } from "../src/contracts/data_anchor.ts
 import { verifyEd25519Native } from "../src/site/native_ed25519.ts";
 import type { BlockWrite } from "../src/storage/chain_store.ts";
 import { openDatabase } from "../src/storage/db.ts";
+import { hexEncode } from "../sdk/encoding.ts";
 import type { Envelope } from "../sdk/envelope.ts";
 import { runSpreadLoop, type Target } from "./_cluster.ts";
 import { CpuSampler } from "./_load.ts";
@@ -65,6 +66,8 @@ export interface HttpFloor {
 /** A block's rows written through the site's write path. */
 export interface StorageFloor {
   txsPerBlock: number;
+  /** Transactions written before the timed ones. */
+  prefilledTxs: number;
   /** Transactions timed. */
   txs: number;
   /** Rows per transaction (the transaction, Merkle nodes, state). */
@@ -150,28 +153,49 @@ function measureVerify(): number {
   return rounds.sort((a, b) => a - b)[2];
 }
 
-async function measureHttp(options: FloorOptions, bodies: string[]): Promise<HttpFloor> {
-  const server = new URL("./_floor_server.ts", import.meta.url).pathname;
-  const children = [0, 1, 2].map(() =>
-    new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-net", server],
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn()
-  );
+/** A running minimal endpoint (`_floor_server.ts`) as a child process. */
+export interface FloorServer {
+  target: Target;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** Starts `_floor_server.ts` and waits until it prints the port it listens on. */
+export async function startFloorServer(): Promise<FloorServer> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", new URL("./_floor_server.ts", import.meta.url).pathname],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const stop = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* already gone */ }
+    await child.status;
+    await child.stdout.cancel().catch(() => {});
+  };
   try {
-    const targets: Target[] = await Promise.all(children.map(async (child) => {
-      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-      let text = "";
-      while (!text.includes("\n")) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error("a floor server exited before listening");
-        text += value;
-      }
-      reader.releaseLock();
-      const { port } = JSON.parse(text.split("\n")[0]) as { port: number };
-      return { host: "127.0.0.1", port, path: "/v1/txs" };
-    }));
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    while (!text.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("the floor server exited before listening");
+      text += value;
+    }
+    reader.releaseLock();
+    const { port } = JSON.parse(text.split("\n")[0]) as { port: number };
+    return { target: { host: "127.0.0.1", port, path: "/v1/txs" }, pid: child.pid, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+async function measureHttp(options: FloorOptions, bodies: string[]): Promise<HttpFloor> {
+  const servers: FloorServer[] = [];
+  try {
+    for (let i = 0; i < 3; i++) servers.push(await startFloorServer());
+    const targets = servers.map((s) => s.target);
     const judge = (status: number, text: string) =>
       status === 200 && text.includes('"committed"')
         ? { committed: 1 }
@@ -187,7 +211,7 @@ async function measureHttp(options: FloorOptions, bodies: string[]): Promise<Htt
         judge,
       });
     }
-    const sampler = new CpuSampler([...children.map((c) => c.pid), Deno.pid]);
+    const sampler = new CpuSampler([...servers.map((s) => s.pid), Deno.pid]);
     sampler.start();
     const r = await runSpreadLoop({
       targets,
@@ -198,23 +222,17 @@ async function measureHttp(options: FloorOptions, bodies: string[]): Promise<Htt
     });
     const cpu = sampler.stop();
     if (r.committed === 0) throw new Error(`no request answered (${JSON.stringify(r.errors)})`);
-    const servers = cpu.slice(0, 3).reduce((a, c) => a + c.cores, 0);
+    const serverCores = cpu.slice(0, 3).reduce((a, c) => a + c.cores, 0);
     const perRequest = (cores: number) => (cores * r.wallSeconds * 1e6) / r.committed;
     return {
       concurrency: options.concurrency,
       requestsPerSec: r.committed / r.wallSeconds,
-      serverUsPerRequest: perRequest(servers),
+      serverUsPerRequest: perRequest(serverCores),
       loadUsPerRequest: perRequest(cpu[3].cores),
       errors: Object.values(r.errors).reduce((a, b) => a + b, 0),
     };
   } finally {
-    for (const child of children) {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* already gone */ }
-      await child.status;
-      await child.stdout.cancel().catch(() => {});
-    }
+    for (const server of servers) await server.stop();
   }
 }
 
@@ -235,7 +253,6 @@ export function anchorBlockWrite(
   first: { height: number; logIndex: number },
 ): BlockWrite {
   const random = () => crypto.getRandomValues(new Uint8Array(32));
-  const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
   const txs: BlockWrite["txs"] = [];
   const nodes: BlockWrite["nodes"] = [];
   const stateWrites: BlockWrite["stateWrites"] = [];
@@ -277,25 +294,25 @@ export function anchorBlockWrite(
       value: JSON.stringify({ ...body, txId, height, signer }),
     });
   });
-  const hash = hex(random());
+  const hash = hexEncode(random());
   return {
     block: {
       height,
       hash,
-      prev: hex(random()),
+      prev: hexEncode(random()),
       time: Date.now(),
       term: 1,
       proposer: "site-a",
       txCount: texts.length,
       logSize: first.logIndex + texts.length,
-      logRoot: hex(random()),
+      logRoot: hexEncode(random()),
       header: JSON.stringify({ height, hash, pad: "h".repeat(300) }),
       entryIndex: height,
     },
     txs,
     nodes,
     stateWrites,
-    checkpointLine: { site: "site-a", line: `— site-a ${btoa(hex(random()))}` },
+    checkpointLine: { site: "site-a", line: `— site-a ${btoa(hexEncode(random()))}` },
     meta: { applied_entry: String(height) },
   };
 }
@@ -333,6 +350,7 @@ async function measureStorage(options: FloorOptions, texts: string[]): Promise<S
     );
     return {
       txsPerBlock,
+      prefilledTxs: prefillBlocks * txsPerBlock,
       txs,
       rowsPerTx: rows / txs,
       cpuUsPerTx: (cpu.user + cpu.system) / txs,

@@ -4,7 +4,12 @@ import { ANCHOR_NS, STREAM_NS } from "../src/contracts/data_anchor.ts";
 import { ChainStore } from "../src/storage/chain_store.ts";
 import { openDatabase } from "../src/storage/db.ts";
 import { signTransactions } from "./_load.ts";
-import { anchorBlockWrite, type FloorResult, floorUsPerWrite } from "./floor_bench.ts";
+import {
+  anchorBlockWrite,
+  type FloorResult,
+  floorUsPerWrite,
+  startFloorServer,
+} from "./floor_bench.ts";
 
 const texts = await signTransactions({
   id: 1,
@@ -81,7 +86,14 @@ Deno.test("the floor per write is one request and one verification plus the rows
       loadUsPerRequest: 1,
       errors: 0,
     },
-    storage: { txsPerBlock: 25, txs: 1, rowsPerTx: 5, cpuUsPerTx: 40, writtenKiBPerTx: 1 },
+    storage: {
+      txsPerBlock: 25,
+      prefilledTxs: 0,
+      txs: 1,
+      rowsPerTx: 5,
+      cpuUsPerTx: 40,
+      writtenKiBPerTx: 1,
+    },
   };
   assert.equal(floorUsPerWrite(f, 3), 10 + 30 + 3 * 40);
   assert.equal(floorUsPerWrite(f, 1), 80);
@@ -90,33 +102,16 @@ Deno.test("the floor per write is one request and one verification plus the rows
 });
 
 Deno.test("the minimal HTTP endpoint answers a JSON body with a committed receipt and refuses other bodies", async () => {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", new URL("./_floor_server.ts", import.meta.url).pathname],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
+  const server = await startFloorServer();
   try {
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let text = "";
-    while (!text.includes("\n")) {
-      const { value, done } = await reader.read();
-      assert.ok(!done, "the server printed its port");
-      text += value;
-    }
-    reader.releaseLock();
-    const { port } = JSON.parse(text.split("\n")[0]);
-    const ok = await fetch(`http://127.0.0.1:${port}/v1/txs`, {
-      method: "POST",
-      body: texts[0],
-    });
+    const url = `http://${server.target.host}:${server.target.port}${server.target.path}`;
+    const ok = await fetch(url, { method: "POST", body: texts[0] });
     assert.equal(ok.status, 200);
     assert.equal((await ok.json()).status, "committed");
-    const bad = await fetch(`http://127.0.0.1:${port}/v1/txs`, { method: "POST", body: "{" });
+    const bad = await fetch(url, { method: "POST", body: "{" });
     assert.equal(bad.status, 400);
     await bad.body?.cancel();
   } finally {
-    child.kill("SIGTERM");
-    await child.status;
-    await child.stdout.cancel().catch(() => {});
+    await server.stop();
   }
 });
