@@ -122,7 +122,10 @@ export interface ClusterRun extends RunCore {
   /** Ledger only: blocks in the run and their mean size. */
   blocks: number;
   txsPerBlock: number;
-  /** Ledger only: peer requests per block, all members together (`/raft/msg`, `/raft/forward`). */
+  /**
+   * Ledger only: peer sends per block, all members together: Raft message
+   * frames on `/raft/stream` (or `/raft/msg` requests), and `/raft/forward` requests.
+   */
   msgRequestsPerBlock: number;
   forwardRequestsPerBlock: number;
   /** Ledger only: mean time of each stage of a block, from the members' `/metrics`. */
@@ -313,8 +316,11 @@ export interface BlockStagesMs {
   commit: number;
   /** Every member: making a Ready's entries (or vote) durable. */
   persist: number;
-  /** Every member: round trip of a `/raft/msg` request (Raft messages, checkpoint lines). */
-  peerMsg: number;
+  /**
+   * Every member: how long the oldest Raft message of each frame (or
+   * `/raft/msg` request) waited in the sender's queue before it left.
+   */
+  peerQueue: number;
   /** Followers: round trip of a `/raft/forward` request (admitted transactions to the leader). */
   forward: number;
   /** Every member: executing a committed batch into a block and writing it. */
@@ -341,7 +347,7 @@ function blockStagesBetween(before: string[], after: string[]): BlockStagesMs {
   return {
     commit: mean("edgeledger_raft_proposal_commit_seconds"),
     persist: mean("edgeledger_raft_persist_seconds"),
-    peerMsg: mean("edgeledger_peer_request_seconds", MSG_ROUTE),
+    peerQueue: mean("edgeledger_peer_queue_seconds"),
     forward: mean("edgeledger_peer_request_seconds", FORWARD_ROUTE),
     apply: mean("edgeledger_block_apply_seconds"),
   };
@@ -350,7 +356,7 @@ function blockStagesBetween(before: string[], after: string[]): BlockStagesMs {
 const noStages: BlockStagesMs = {
   commit: NaN,
   persist: NaN,
-  peerMsg: NaN,
+  peerQueue: NaN,
   forward: NaN,
   apply: NaN,
 };
@@ -403,8 +409,13 @@ async function measureShape(
     const loadCpu = cpu[pids.length];
     const membersCores = members.reduce((a, c) => a + c.cores, 0);
     const blocks = chain0 && chain1 ? chain1.height - chain0.height : NaN;
+    // Raft messages leave as frames on a stream, or as `/raft/msg` requests
+    // to a peer without one: both count as "msg" sends.
     const requests = (c: ChainSample | undefined, route: string) =>
-      c ? counterSum(c.metrics, `edgeledger_peer_requests_total{${route}}`) : NaN;
+      c
+        ? counterSum(c.metrics, `edgeledger_peer_requests_total{${route}}`) +
+          (route === MSG_ROUTE ? counterSum(c.metrics, "edgeledger_peer_stream_frames_total") : 0)
+        : NaN;
     const result: ClusterRun = {
       txPerSec: r.committed / r.wallSeconds,
       committed: r.committed,
@@ -449,14 +460,14 @@ async function measureShape(
         `load ${fmt(loadCpu.cores, 2)}, other ${fmt(result.otherCores, 2)}` +
         (Number.isFinite(result.txsPerBlock) ? `, ${fmt(result.txsPerBlock, 1)} txs/block` : "") +
         (Number.isFinite(result.msgRequestsPerBlock)
-          ? `, peer requests/block ${fmt(result.msgRequestsPerBlock, 1)} msg + ${
+          ? `, peer sends/block ${fmt(result.msgRequestsPerBlock, 1)} msg + ${
             fmt(result.forwardRequestsPerBlock, 1)
           } forward`
           : "") +
         (Number.isFinite(result.stagesMs.commit)
           ? `, block stages: propose→commit ${fmt(result.stagesMs.commit, 1)} ms (persist ${
             fmt(result.stagesMs.persist, 1)
-          }, peer round trip ${fmt(result.stagesMs.peerMsg, 1)}), apply ${
+          }, peer queue ${fmt(result.stagesMs.peerQueue, 1)}), apply ${
             fmt(result.stagesMs.apply, 1)
           } ms`
           : "") +
@@ -489,7 +500,7 @@ function medianRun(runs: ClusterRun[]): ClusterRun | undefined {
     stagesMs: {
       commit: m((r) => r.stagesMs.commit),
       persist: m((r) => r.stagesMs.persist),
-      peerMsg: m((r) => r.stagesMs.peerMsg),
+      peerQueue: m((r) => r.stagesMs.peerQueue),
       forward: m((r) => r.stagesMs.forward),
       apply: m((r) => r.stagesMs.apply),
     },
@@ -1420,10 +1431,10 @@ Median run of each shape. "members" lists each member's cores (its busiest
 thread in parentheses; **L** = the Raft leader during that run); "µs
 CPU/write" is all members' CPU per committed write; "leader thread µs" is the
 leader's busiest thread per committed write (1 ÷ that = the most one core
-could do on that thread); "peer requests/block" counts the members'
-\`/raft/msg\` (Raft messages, checkpoint signatures riding along) and
-\`/raft/forward\` requests per block, from their \`/metrics\`; the machine
-has ${cores} cores.
+could do on that thread); "peer sends/block" counts the members' Raft
+message frames on \`/raft/stream\` (checkpoint signatures riding along; a
+\`/raft/msg\` request counts as one) and \`/raft/forward\` requests per
+block, from their \`/metrics\`; the machine has ${cores} cores.
 
 ${
       mdTable([
@@ -1439,7 +1450,7 @@ ${
         "txs/block",
         "ms/block",
         "cluster CPU ms/block",
-        "peer requests/block (msg + forward)",
+        "peer sends/block (msg + forward)",
         "new terms (max of runs)",
         "committed via member",
       ], cpuRows)
@@ -1854,7 +1865,7 @@ function blockStagesMarkdown(r: ClusterBenchResult): string {
       m.blocks > 0 ? fmt((m.wallSeconds * 1000) / m.blocks, 1) : "–",
       fmt(st.commit, 1),
       fmt(st.persist, 1),
-      fmt(st.peerMsg, 1),
+      fmt(st.peerQueue, 1),
       fmt(st.forward, 1),
       fmt(st.apply, 1),
     ];
@@ -1864,15 +1875,16 @@ function blockStagesMarkdown(r: ClusterBenchResult): string {
 
 Means over the median run, from the sites' own histograms in \`/metrics\`
 (\`edgeledger_raft_proposal_commit_seconds\` on the leader;
-\`edgeledger_raft_persist_seconds\`, \`edgeledger_peer_request_seconds\` and
-\`edgeledger_block_apply_seconds\` on every site). The leader proposes the
-next batch once the previous one is applied, so a block takes about
-propose→commit + apply. Propose→commit covers the leader's durable write,
-the append reaching a follower, that follower's durable write, and its
-acknowledgment reaching the leader; each message rides in a \`/raft/msg\`
-request, one at a time per peer, so the round trip of a request (both sites'
-event loops included) is also how long the next message to that peer may
-wait.
+\`edgeledger_raft_persist_seconds\`, \`edgeledger_peer_queue_seconds\`,
+\`edgeledger_peer_request_seconds\` and \`edgeledger_block_apply_seconds\`
+on every site). The leader proposes the next batch once the previous one is
+applied, so a block takes about propose→commit + apply. Propose→commit
+covers the leader's durable write, the append reaching a follower, that
+follower's durable write, and its acknowledgment reaching the leader. Raft
+messages leave as frames on one open \`/raft/stream\` request per peer;
+"peer queue" is how long the oldest message of a frame waited in its
+sender's queue (while the frame before it was signed and written), and the
+rest of a message's trip is the receiving site's event loop getting to it.
 
 ${
     mdTable([
@@ -1880,7 +1892,7 @@ ${
       "ms/block",
       "propose→commit ms (leader)",
       "persist ms",
-      "/raft/msg round trip ms",
+      "peer queue ms",
       "/raft/forward round trip ms",
       "apply ms",
     ], rows)

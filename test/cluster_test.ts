@@ -102,16 +102,24 @@ Deno.test({
         assert.equal(counts.get(id), 1, `acknowledged ${id} appears ${counts.get(id) ?? 0} times`);
       }
       assert.equal(new Set(ids).size, ids.length, "no transaction is in the log twice");
-      // Every site timed its durable writes, peer round trips and blocks;
+      // Every site timed its durable writes, its Raft messages' queue wait
+      // and its blocks, and sent them on streams (again, after the restart);
       // the leader elected after the kill timed its proposals to commit.
       const metrics = await Promise.all(
         cluster.sites.map(async (s) => await (await fetch(`${s.url}/metrics`)).text()),
       );
       for (const [i, text] of metrics.entries()) {
-        for (const name of ["edgeledger_raft_persist_seconds", "edgeledger_block_apply_seconds"]) {
+        for (
+          const name of [
+            "edgeledger_raft_persist_seconds",
+            "edgeledger_block_apply_seconds",
+            "edgeledger_peer_queue_seconds",
+          ]
+        ) {
           assert.ok(histogramTotalsIn(text, name).count > 0, `${name} on site ${i}`);
         }
-        assert.match(text, /^edgeledger_peer_request_seconds_count\{route="msg"\} [1-9]/m);
+        assert.match(text, /^edgeledger_peer_stream_frames_total [1-9]/m);
+        assert.match(text, /^edgeledger_peer_requests_total\{route="msg"\} 0$/m);
       }
       assert.ok(
         histogramTotalsIn(metrics[next.index], "edgeledger_raft_proposal_commit_seconds").count > 0,

@@ -22,6 +22,9 @@ import { Site } from "../src/site/site.ts";
 
 export const VERSION = "0.1.0";
 
+/** Longest a stopping site waits for its open requests to finish, ms. */
+const shutdownWaitMs = 3000;
+
 /**
  * The site's threads: `EDGELEDGER_STORAGE` and `EDGELEDGER_VERIFY_WORKERS`
  * override the config's `storage` and `admissionWorkers`; by default one
@@ -120,6 +123,7 @@ export async function startSite(
           : Promise.resolve();
       },
       replayBlocks: (from, limit) => site.replayBlocks(from, limit),
+      signal: h.stopping,
     });
   }
   // The peer and admin apps serve their routes under their prefixes, so a
@@ -144,9 +148,16 @@ export async function startSite(
     }, handler);
   });
   const stop = async () => {
+    // Closing the host also ends the peers' open streams to this site.
     await host?.close();
     site.endSubscriptions();
-    await server.shutdown();
+    // A peer that neither ends its stream nor answers cannot hold the stop up.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      server.shutdown(),
+      new Promise<void>((r) => timer = setTimeout(r, shutdownWaitMs)),
+    ]);
+    clearTimeout(timer);
     await site.close();
   };
   return { stop, site, url };

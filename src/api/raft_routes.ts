@@ -1,7 +1,8 @@
 /**
- * Site-to-site routes under `/raft/`: Raft messages, transactions forwarded
- * to the leader, checkpoint signatures, and blocks for a catching-up site.
- * Every POST is signed by a member site (see `src/site/peers.ts`); these
+ * Site-to-site routes under `/raft/`: Raft messages (a stream of signed
+ * frames, or one request each), transactions forwarded to the leader,
+ * checkpoint signatures, and blocks for a catching-up site. Every POST and
+ * every frame is signed by a member site (see `src/site/peers.ts`); these
  * routes are not part of the public API and not in `/openapi.json`.
  *
  * @module
@@ -13,12 +14,15 @@ import {
   type CosignLine,
   decodeMessage,
   PeerAuthError,
+  PeerFrameError,
   type PeerInfo,
   peerRequestBytesMax,
+  splitFrame,
+  streamFrames,
   verifyPeerRequest,
   type WireMessage,
 } from "../site/peers.ts";
-import { problemResponse } from "./problem.ts";
+import { knownProblem, problemResponse, toTypeUri } from "./problem.ts";
 
 /** What the peer routes need from a site and its consensus host. */
 export interface PeerService {
@@ -29,6 +33,8 @@ export interface PeerService {
   acceptForwarded(from: string, envelopes: unknown[]): Promise<number>;
   addCosignLines(from: string, lines: CosignLine[]): Promise<void>;
   replayBlocks(from: number, limit: number): Promise<unknown[]>;
+  /** Aborted when the site stops: open `/raft/stream` requests end then. */
+  signal?: AbortSignal;
 }
 
 /** Messages per `/raft/msg` request, at most. */
@@ -39,7 +45,7 @@ const forwardTxsMax = 10_000;
 /** Builds the `/raft` sub-app. Mount with `app.route("/raft", raftRoutes(service))`. */
 export function raftRoutes(service: PeerService) {
   const app = new Hono();
-  app.use(bodyLimit({
+  const limit = bodyLimit({
     maxSize: peerRequestBytesMax,
     onError: (c) =>
       problemResponse(c, {
@@ -48,19 +54,25 @@ export function raftRoutes(service: PeerService) {
         title: "Payload too large",
         detail: `Peer requests are limited to ${peerRequestBytesMax} bytes`,
       }),
-  }));
+  });
+  // A stream is bounded frame by frame instead (it is meant to stay open).
+  app.use((c, next) => c.req.path.endsWith("/stream") ? next() : limit(c, next));
 
   async function signedBody(
     c: { req: { header(n: string): string | undefined; text(): Promise<string> } },
   ) {
     const text = await c.req.text();
     if (text.length > peerRequestBytesMax) throw new PeerAuthError("Peer request too large");
-    const peer = verifyPeerRequest(
+    return verifiedBody(
       c.req.header("x-edgeledger-site") ?? null,
       c.req.header("x-edgeledger-sig") ?? null,
       text,
-      (n) => service.member(n),
     );
+  }
+
+  /** A signed body of a member as an object; throws PeerAuthError or TypeError. */
+  function verifiedBody(site: string | null, sig: string | null, text: string) {
+    const peer = verifyPeerRequest(site, sig, text, (n) => service.member(n));
     let body: Record<string, unknown>;
     try {
       body = JSON.parse(text);
@@ -91,25 +103,77 @@ export function raftRoutes(service: PeerService) {
     throw e;
   };
 
+  /** Hands a `/raft/msg` body (or a frame's) to consensus and the site. */
+  async function takeMessages(peer: PeerInfo, body: Record<string, unknown>): Promise<void> {
+    const wire = body.messages;
+    if (!Array.isArray(wire) || wire.length > messagesPerRequestMax) {
+      throw new TypeError("messages must be an array");
+    }
+    const lines = body.lines;
+    if (lines !== undefined && !Array.isArray(lines)) {
+      throw new TypeError("lines must be an array");
+    }
+    service.receive(peer.name, (wire as WireMessage[]).map(decodeMessage));
+    if (lines !== undefined && lines.length > 0) {
+      await service.addCosignLines(peer.name, lines as CosignLine[]);
+    }
+  }
+
   app.post("/msg", async (c) => {
     try {
       const { peer, body } = await signedBody(c);
-      const wire = body.messages;
-      if (!Array.isArray(wire) || wire.length > messagesPerRequestMax) {
-        throw new TypeError("messages must be an array");
-      }
-      const lines = body.lines;
-      if (lines !== undefined && !Array.isArray(lines)) {
-        throw new TypeError("lines must be an array");
-      }
-      service.receive(peer.name, (wire as WireMessage[]).map(decodeMessage));
-      if (lines !== undefined && lines.length > 0) {
-        await service.addCosignLines(peer.name, lines as CosignLine[]);
-      }
+      await takeMessages(peer, body);
       return c.body(null, 204);
     } catch (e) {
       return fail(c, e);
     }
+  });
+
+  // Answered at once; the frames are read and handed on in order until the
+  // sender ends the request, a frame is refused, or the site stops. The
+  // answer then ends, after a problem line if a frame was refused.
+  app.post("/stream", (c) => {
+    const site = c.req.header("x-edgeledger-site") ?? null;
+    const raw = c.req.raw.body;
+    if (site === null || service.member(site) === undefined || raw === null) {
+      return fail(c, new PeerAuthError(`Site ${site ?? "(unnamed)"} is not a member`));
+    }
+    if (service.signal?.aborted) {
+      return problemResponse(c, knownProblem("unavailable", "This site is stopping"));
+    }
+    const reader = raw.getReader();
+    let answer!: ReadableStreamDefaultController<Uint8Array>;
+    const out = new ReadableStream<Uint8Array>({
+      start: (ctl) => {
+        answer = ctl;
+      },
+      cancel: () => void reader.cancel().catch(() => {}),
+    });
+    const stop = () => void reader.cancel().catch(() => {});
+    service.signal?.addEventListener("abort", stop, { once: true });
+    void (async () => {
+      try {
+        for await (const frame of streamFrames(reader)) {
+          const { sig, body: text } = splitFrame(frame);
+          const { peer, body } = verifiedBody(site, sig, text);
+          await takeMessages(peer, body);
+        }
+      } catch (e) {
+        if (e instanceof PeerAuthError || e instanceof PeerFrameError || e instanceof TypeError) {
+          const slug = e instanceof PeerAuthError ? "forbidden" : "validation";
+          const problem = { ...knownProblem(slug, e.message), type: toTypeUri(slug) };
+          try {
+            answer.enqueue(new TextEncoder().encode(JSON.stringify(problem) + "\n"));
+          } catch { /* the sender is gone */ }
+        }
+      } finally {
+        service.signal?.removeEventListener("abort", stop);
+        try {
+          answer.close();
+        } catch { /* already ended */ }
+      }
+    })();
+    return new Response(out, { status: 200, headers: { "content-type": "application/x-ndjson" } });
   });
 
   app.post("/forward", async (c) => {

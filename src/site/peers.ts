@@ -1,5 +1,5 @@
 /**
- * Site-to-site transport over HTTP: every request is signed by the sending
+ * Site-to-site transport over HTTP: every message is signed by the sending
  * site's Ed25519 key and rejected unless the key belongs to a member.
  *
  * Wire form: `POST <peer>/raft/<kind>` with a JSON body and the headers
@@ -8,6 +8,16 @@
  * fields (entry data, snapshot data) travel as base64url. `/raft/msg`
  * carries `{from, messages, lines?}`: Raft messages and, riding along, the
  * sender's checkpoint signature lines (`{height, line}`) for the receiver.
+ *
+ * Raft messages normally travel on `/raft/stream` instead: one long-lived
+ * request per peer whose body is a stream of frames, one per line —
+ * `<signature> <body>\n`, where body and signature are exactly those of a
+ * `/raft/msg` request (JSON never holds a raw newline). The receiver answers
+ * `200` at once, reads the frames in order, verifies each against the
+ * sender's current key, and ends its answer (after a one-line problem, if a
+ * frame was refused) when it stops reading. A sender no longer waits for one
+ * request's answer before its next messages leave, as etcd's peers stream
+ * theirs; a peer without the route gets `/raft/msg` requests.
  *
  * @module
  */
@@ -37,6 +47,13 @@ export const cosignLinesPerRequestMax = 512;
 export const linesAloneAfterMs = 50;
 /** Time one peer request may take, ms. */
 export const peerRequestTimeoutMs = 5000;
+/**
+ * Bytes a sender lets wait in its stream to a peer before it holds further
+ * messages in its queue (the peer is not reading fast enough).
+ */
+export const streamBufferBytes = 1024 * 1024;
+/** How long a sender uses `/raft/msg` after a peer answered that it has no `/raft/stream`, ms. */
+export const streamRetryAfterMs = 60_000;
 
 /** A member site as peers know it. */
 export interface PeerInfo {
@@ -81,6 +98,82 @@ export function verifyPeerRequest(
   const ok = verifyEd25519Native(peer.publicKey, utf8Encode(PEER_DOMAIN + body), sigBytes);
   if (!ok) throw new PeerAuthError(`Signature of site ${site} does not verify`);
   return peer;
+}
+
+/** A `/raft/stream` body that is not a sequence of well-formed frames. */
+export class PeerFrameError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PeerFrameError";
+  }
+}
+
+/**
+ * Splits a `/raft/stream` body into its frames' text, in order, as they
+ * arrive. Throws {@link PeerFrameError} on a frame longer than
+ * `frameBytesMax`, on text that is not UTF-8, and on a body that ends
+ * inside a frame. Cancels the body when the caller stops early.
+ */
+export async function* streamFrames(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  frameBytesMax: number = peerRequestBytesMax,
+): AsyncGenerator<string> {
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const decode = (bytes: Uint8Array) => {
+    try {
+      return decoder.decode(bytes);
+    } catch {
+      throw new PeerFrameError("Frame is not UTF-8");
+    }
+  };
+  /** The start of a frame whose end has not arrived yet. */
+  let parts: Uint8Array[] = [];
+  let partBytes = 0;
+  let finished = false;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      let start = 0;
+      for (let nl = value.indexOf(10); nl !== -1; nl = value.indexOf(10, start)) {
+        const piece = value.subarray(start, nl);
+        if (partBytes + piece.length > frameBytesMax) {
+          throw new PeerFrameError(`Frame longer than ${frameBytesMax} bytes`);
+        }
+        let frame = piece;
+        if (parts.length > 0) {
+          frame = new Uint8Array(partBytes + piece.length);
+          let at = 0;
+          for (const p of [...parts, piece]) {
+            frame.set(p, at);
+            at += p.length;
+          }
+          parts = [];
+          partBytes = 0;
+        }
+        start = nl + 1;
+        yield decode(frame);
+      }
+      if (start < value.length) {
+        partBytes += value.length - start;
+        if (partBytes > frameBytesMax) {
+          throw new PeerFrameError(`Frame longer than ${frameBytesMax} bytes`);
+        }
+        parts.push(value.subarray(start));
+      }
+    }
+    finished = true;
+    if (partBytes > 0) throw new PeerFrameError("Stream ended inside a frame");
+  } finally {
+    if (!finished) await reader.cancel().catch(() => {});
+  }
+}
+
+/** Splits a frame's text into its signature and body; throws {@link PeerFrameError}. */
+export function splitFrame(frame: string): { sig: string; body: string } {
+  const space = frame.indexOf(" ");
+  if (space <= 0) throw new PeerFrameError("Frame is not '<signature> <body>'");
+  return { sig: frame.slice(0, space), body: frame.slice(space + 1) };
 }
 
 // ---- message encoding ----------------------------------------------------
@@ -173,7 +266,11 @@ export const FORWARD_ROUTE = labelText({ route: "forward" });
 export interface PeerCounters {
   /** `/raft/msg` requests sent (each carries queued Raft messages and checkpoint lines). */
   msgRequests: number;
-  /** Raft messages delivered (their request answered 2xx). */
+  /** `/raft/stream` requests opened (one per peer, again after a peer dropped it). */
+  streamsOpened: number;
+  /** Frames written on streams (each carries what a `/raft/msg` request would). */
+  streamFrames: number;
+  /** Raft messages sent (written on an open stream, or in a request answered 2xx). */
   messagesSent: number;
   /** Raft messages dropped (queue overflow or failed request; Raft resends). */
   messagesDropped: number;
@@ -186,12 +283,19 @@ export interface PeerCounters {
    * sending, the peer's handling, and both sites' event loops.
    */
   requestSeconds: Histogram;
+  /**
+   * How long the oldest message of each frame or `/raft/msg` request waited
+   * in the sender's queue before it left.
+   */
+  queueSeconds: Histogram;
 }
 
 /** Fresh {@link PeerCounters}. */
 export function peerCounters(): PeerCounters {
   return {
     msgRequests: 0,
+    streamsOpened: 0,
+    streamFrames: 0,
     messagesSent: 0,
     messagesDropped: 0,
     forwardRequests: 0,
@@ -199,6 +303,10 @@ export function peerCounters(): PeerCounters {
     requestSeconds: new Histogram(
       "edgeledger_peer_request_seconds",
       "Round trip of answered peer requests, by route.",
+    ),
+    queueSeconds: new Histogram(
+      "edgeledger_peer_queue_seconds",
+      "Wait of the oldest Raft message of each frame or request in the sender's queue.",
     ),
   };
 }
@@ -209,13 +317,17 @@ export function peerMetricsText(c: PeerCounters): string {
     "# TYPE edgeledger_peer_requests_total counter",
     `edgeledger_peer_requests_total{${MSG_ROUTE}} ${c.msgRequests}`,
     `edgeledger_peer_requests_total{${FORWARD_ROUTE}} ${c.forwardRequests}`,
+    "# TYPE edgeledger_peer_streams_opened_total counter",
+    `edgeledger_peer_streams_opened_total ${c.streamsOpened}`,
+    "# TYPE edgeledger_peer_stream_frames_total counter",
+    `edgeledger_peer_stream_frames_total ${c.streamFrames}`,
     "# TYPE edgeledger_raft_messages_sent_total counter",
     `edgeledger_raft_messages_sent_total ${c.messagesSent}`,
     "# TYPE edgeledger_raft_messages_dropped_total counter",
     `edgeledger_raft_messages_dropped_total ${c.messagesDropped}`,
     "# TYPE edgeledger_forwarded_txs_total counter",
     `edgeledger_forwarded_txs_total ${c.forwardedTxs}`,
-  ].join("\n") + "\n" + c.requestSeconds.render();
+  ].join("\n") + "\n" + c.requestSeconds.render() + c.queueSeconds.render();
 }
 
 /** A checkpoint signature line of the sender's, for the block at `height`. */
@@ -224,20 +336,41 @@ export interface CosignLine {
   line: string;
 }
 
+/** The sender's end of an open `/raft/stream` request. */
+interface PeerStream {
+  controller: ReadableStreamDefaultController<Uint8Array>;
+  /** Ends the request (and so the stream). */
+  abort: AbortController;
+  /** False once the peer or this site ended it. */
+  open: boolean;
+}
+
+/** A peer answered that it has no `/raft/stream` route. */
+class StreamUnsupported extends Error {}
+
 /**
  * Sends Raft messages to one peer: queued messages leave together in one
- * signed request; one request is in flight at a time (later messages queue
- * behind it, which batches them under load). Failed requests are dropped:
- * Raft retries by itself. Checkpoint lines ride with the next request; one
- * goes alone only if no request left within {@link linesAloneAfterMs}.
+ * signed frame on the stream to that peer (see the module's wire form);
+ * messages made while a frame is being signed and written queue for the
+ * next, which batches them under load. Messages lost with a stream that
+ * broke, or dropped while there is none, are not resent: Raft retries by
+ * itself. Checkpoint lines ride with the next frame; one goes alone only if
+ * no frame left within {@link linesAloneAfterMs}.
  */
 export class PeerSender {
   readonly #queue: Message[] = [];
+  /** When the oldest queued message was queued (performance.now()). */
+  #oldestAt = 0;
   #lines: CosignLine[] = [];
   #linesTimer: ReturnType<typeof setTimeout> | undefined;
   #busy = false;
   #scheduled = false;
   #closed = false;
+  #stream: PeerStream | undefined;
+  /** Resolves the wait for room in the stream (see `#room`). */
+  #roomMade: (() => void) | undefined;
+  /** Until when this peer gets `/raft/msg` requests (it has no `/raft/stream`). */
+  #requestsUntil = 0;
 
   constructor(
     readonly peer: PeerInfo,
@@ -249,7 +382,8 @@ export class PeerSender {
 
   /** Queues messages; drops the oldest beyond {@link peerQueueMessagesMax}. */
   send(messages: Message[]): void {
-    if (this.#closed) return;
+    if (this.#closed || messages.length === 0) return;
+    if (this.#queue.length === 0) this.#oldestAt = performance.now();
     this.#queue.push(...messages);
     if (this.#queue.length > peerQueueMessagesMax) {
       const excess = this.#queue.length - peerQueueMessagesMax;
@@ -258,7 +392,7 @@ export class PeerSender {
     }
     // A macrotask later: messages made in this turn of the event loop (a
     // commit notice, then the next proposal's append once the block is
-    // applied) leave together in one request.
+    // applied) leave together in one frame.
     if (!this.#busy && !this.#scheduled) {
       this.#scheduled = true;
       setImmediate(() => {
@@ -281,19 +415,21 @@ export class PeerSender {
     }, linesAloneAfterMs);
   }
 
+  /** Stops sending and ends the stream to the peer. */
   close(): void {
     this.#closed = true;
     this.#queue.length = 0;
     this.#lines = [];
     if (this.#linesTimer !== undefined) clearTimeout(this.#linesTimer);
     this.#linesTimer = undefined;
+    this.#endStream(this.#stream);
   }
 
   async #pump(): Promise<void> {
     this.#busy = true;
     try {
       while (!this.#closed && (this.#queue.length > 0 || this.#lines.length > 0)) {
-        // Take messages up to about half the receiver's body limit.
+        // Take messages up to about half the receiver's frame limit.
         let take = 0;
         let bytes = 0;
         while (take < this.#queue.length && (take === 0 || bytes < peerRequestBytesMax / 2)) {
@@ -301,6 +437,8 @@ export class PeerSender {
           take++;
         }
         const batch = this.#queue.splice(0, take);
+        const waitedSince = this.#oldestAt;
+        this.#oldestAt = performance.now();
         const lines = this.#lines;
         this.#lines = [];
         if (this.#linesTimer !== undefined) clearTimeout(this.#linesTimer);
@@ -310,11 +448,17 @@ export class PeerSender {
           messages: batch.map(encodeMessage),
           ...(lines.length > 0 ? { lines } : {}),
         });
-        this.counters.msgRequests++;
+        const observeWait = () => {
+          if (batch.length > 0) {
+            this.counters.queueSeconds.observe((performance.now() - waitedSince) / 1000);
+          }
+        };
         try {
-          const started = performance.now();
-          await postSigned(this.peer.url + "/raft/msg", body, this.self, this.key);
-          this.counters.requestSeconds.observe((performance.now() - started) / 1000, MSG_ROUTE);
+          if (
+            performance.now() < this.#requestsUntil || !(await this.#sendFrame(body, observeWait))
+          ) {
+            await this.#sendRequest(body, observeWait);
+          }
           this.counters.messagesSent += batch.length;
         } catch {
           this.counters.messagesDropped += batch.length;
@@ -325,6 +469,129 @@ export class PeerSender {
     } finally {
       this.#busy = false;
     }
+  }
+
+  /**
+   * Writes one signed frame on the stream to the peer, opening it first if
+   * needed. False when the peer has no `/raft/stream`; throws when the
+   * stream cannot be opened or the peer stopped reading.
+   */
+  async #sendFrame(body: string, onLeave: () => void): Promise<boolean> {
+    let stream: PeerStream;
+    try {
+      stream = await this.#openStream();
+    } catch (e) {
+      if (!(e instanceof StreamUnsupported)) throw e;
+      this.#requestsUntil = performance.now() + streamRetryAfterMs;
+      return false;
+    }
+    if (!(await this.#room(stream))) {
+      this.#endStream(stream);
+      throw new Error(`Peer ${this.peer.name} is not reading its stream`);
+    }
+    const frame = utf8Encode(`${await signPeerBody(body, this.key)} ${body}\n`);
+    if (!stream.open) throw new Error(`Stream to ${this.peer.name} ended`);
+    stream.controller.enqueue(frame);
+    this.counters.streamFrames++;
+    onLeave();
+    return true;
+  }
+
+  /** Posts one signed `/raft/msg` request; throws unless the peer answers 2xx. */
+  async #sendRequest(body: string, onLeave: () => void): Promise<void> {
+    this.counters.msgRequests++;
+    const started = performance.now();
+    onLeave();
+    await postSigned(this.peer.url + "/raft/msg", body, this.self, this.key);
+    this.counters.requestSeconds.observe((performance.now() - started) / 1000, MSG_ROUTE);
+  }
+
+  /** The open stream to the peer, or a new one once the peer answered it. */
+  async #openStream(): Promise<PeerStream> {
+    if (this.#stream?.open) return this.#stream;
+    let controller!: ReadableStreamDefaultController<Uint8Array>;
+    const body = new ReadableStream<Uint8Array>(
+      {
+        start: (c) => {
+          controller = c;
+        },
+        pull: () => this.#roomMade?.(),
+        cancel: () => this.#endStream(stream),
+      },
+      new ByteLengthQueuingStrategy({ highWaterMark: streamBufferBytes }),
+    );
+    const stream: PeerStream = { controller, abort: new AbortController(), open: false };
+    this.#stream = stream;
+    this.counters.streamsOpened++;
+    const timer = setTimeout(() => stream.abort.abort(), peerRequestTimeoutMs);
+    let res: Response;
+    try {
+      res = await fetch(this.peer.url + "/raft/stream", {
+        method: "POST",
+        headers: { "content-type": "application/x-ndjson", "x-edgeledger-site": this.self },
+        body,
+        // Fetch's option for a request body that streams (not in Deno's RequestInit type).
+        duplex: "half",
+        signal: stream.abort.signal,
+      } as RequestInit);
+    } catch (e) {
+      this.#endStream(stream);
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!res.ok) {
+      const text = await res.text().catch(() => "");
+      this.#endStream(stream);
+      if (res.status === 404 || res.status === 405) throw new StreamUnsupported();
+      throw new Error(`Peer ${this.peer.url} answered ${res.status}: ${text.slice(0, 200)}`);
+    }
+    if (this.#closed) {
+      this.#endStream(stream);
+      throw new Error("Sender closed");
+    }
+    stream.open = true;
+    // The peer ends its answer when it stops reading (it restarts, or refused a frame).
+    void (async () => {
+      try {
+        const reader = res.body?.getReader();
+        while (reader !== undefined && !(await reader.read()).done) { /* nothing expected */ }
+      } catch {
+        /* ended */
+      } finally {
+        this.#endStream(stream);
+      }
+    })();
+    return stream;
+  }
+
+  /** Resolves true once the stream has room for a frame; false if it ended or stayed full. */
+  #room(stream: PeerStream): Promise<boolean> {
+    if ((stream.controller.desiredSize ?? 0) > 0) return Promise.resolve(stream.open);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done(false), peerRequestTimeoutMs);
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.#roomMade = undefined;
+        resolve(ok && stream.open);
+      };
+      this.#roomMade = () => done(true);
+    });
+  }
+
+  /**
+   * Ends a stream: its body ends (the peer's server would otherwise wait for
+   * it when it stops), and the request is aborted if it is still opening.
+   */
+  #endStream(stream: PeerStream | undefined): void {
+    if (stream === undefined) return;
+    stream.open = false;
+    if (this.#stream === stream) this.#stream = undefined;
+    this.#roomMade?.();
+    try {
+      stream.controller.close();
+    } catch { /* already ended or cancelled */ }
+    stream.abort.abort();
   }
 }
 

@@ -12,10 +12,13 @@ import {
   linesAloneAfterMs,
   MSG_ROUTE,
   peerCounters,
+  PeerFrameError,
   type PeerInfo,
   peerMetricsText,
   PeerSender,
   signPeerBody,
+  splitFrame,
+  streamFrames,
   verifyPeerRequest,
   wireDecode,
   wireEncode,
@@ -25,20 +28,48 @@ import { SiteKey } from "./site_key.ts";
 interface Received {
   body: { from: string; messages: unknown[]; lines?: CosignLine[] };
   at: number;
+  /** How it came: a frame on `/raft/stream`, or a `/raft/msg` request. */
+  via: "stream" | "msg";
 }
 
-/** A loopback peer that records every signed `/raft/msg` body it gets (and checks its signature). */
-function recordingPeer(sender: PeerInfo) {
+interface RecordingOptions {
+  /** Whether the peer has `/raft/stream` (else it answers 404 there, as an older site). */
+  stream?: boolean;
+  /** Ends each stream after this many frames (as a peer that restarts). */
+  framesPerStream?: number;
+}
+
+/**
+ * A loopback peer that records every signed body it gets, as `/raft/msg`
+ * requests or `/raft/stream` frames (checking each signature).
+ */
+function recordingPeer(sender: PeerInfo, options: RecordingOptions = {}) {
   const received: Received[] = [];
+  const members = (n: string) => (n === sender.name ? sender : undefined);
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    const site = req.headers.get("x-edgeledger-site");
+    if (new URL(req.url).pathname === "/raft/stream") {
+      if (options.stream === false) return new Response("no such route", { status: 404 });
+      const reader = req.body!.getReader();
+      let end!: () => void;
+      const out = new ReadableStream<Uint8Array>({ start: (c) => void (end = () => c.close()) });
+      void (async () => {
+        let n = 0;
+        try {
+          for await (const frame of streamFrames(reader)) {
+            const { sig, body } = splitFrame(frame);
+            verifyPeerRequest(site, sig, body, members);
+            received.push({ body: JSON.parse(body), at: performance.now(), via: "stream" });
+            if (++n === options.framesPerStream) break;
+          }
+        } catch { /* the sender went away */ }
+        end();
+      })();
+      return new Response(out);
+    }
     const text = await req.text();
-    verifyPeerRequest(
-      req.headers.get("x-edgeledger-site"),
-      req.headers.get("x-edgeledger-sig"),
-      text,
-      (n) => (n === sender.name ? sender : undefined),
-    );
-    received.push({ body: JSON.parse(text), at: performance.now() });
+    verifyPeerRequest(site, req.headers.get("x-edgeledger-sig"), text, members);
+    received.push({ body: JSON.parse(text), at: performance.now(), via: "msg" });
     return new Response(null, { status: 204 });
   });
   const url = `http://127.0.0.1:${server.addr.port}`;
@@ -49,10 +80,11 @@ function recordingPeer(sender: PeerInfo) {
 async function withRecordingPeer(
   body: (sender: PeerSender, received: Received[]) => Promise<void>,
   counters = peerCounters(),
+  options: RecordingOptions = {},
 ): Promise<void> {
   const keyPair = generateKeyPair("ed25519");
   const key = await SiteKey.create(keyPair);
-  const peer = recordingPeer({ name: "site-a", url: "", publicKey: keyPair.publicKey });
+  const peer = recordingPeer({ name: "site-a", url: "", publicKey: keyPair.publicKey }, options);
   const sender = new PeerSender(
     { name: "site-b", url: peer.url, publicKey: new Uint8Array(32) },
     "site-a",
@@ -79,7 +111,7 @@ async function until(cond: () => boolean, ms = 3000): Promise<void> {
   }
 }
 
-Deno.test("PeerSender: checkpoint lines ride with the next Raft messages in one signed request", async () => {
+Deno.test("PeerSender: checkpoint lines ride with the next Raft messages in one signed frame", async () => {
   await withRecordingPeer(async (sender, received) => {
     sender.sendLines([{ height: 7, line: "— site-a abc\n" }]);
     sender.send([heartbeat(3)]);
@@ -91,9 +123,11 @@ Deno.test("PeerSender: checkpoint lines ride with the next Raft messages in one 
     assert.equal(body.from, "site-a");
     assert.equal(body.messages.length, 1);
     assert.deepEqual(body.lines, [{ height: 7, line: "— site-a abc\n" }]);
+    assert.equal(received[0].via, "stream");
     assert.deepEqual(sender.counters, {
       ...peerCounters(),
-      msgRequests: 1,
+      streamsOpened: 1,
+      streamFrames: 1,
       messagesSent: 1,
     });
   });
@@ -183,6 +217,157 @@ Deno.test("raft routes: /raft/msg hands its messages to consensus and its checkp
   assert.equal(got.lines.length, 1, "no line from an unsigned request reached the site");
 });
 
+/** A body that hands out `chunks` and then ends (or stays open, when `open`). */
+function bodyOf(chunks: Uint8Array[], open = false): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(c) {
+      for (const chunk of chunks) c.enqueue(chunk);
+      if (!open) c.close();
+    },
+  });
+}
+
+async function framesOf(chunks: Uint8Array[], max?: number): Promise<string[]> {
+  const out: string[] = [];
+  for await (const f of streamFrames(bodyOf(chunks).getReader(), max)) out.push(f);
+  return out;
+}
+
+Deno.test("streamFrames: frames split across chunks, and several in one chunk, come out whole and in order", async () => {
+  const text = new TextEncoder().encode('sig1 {"a":1}\nsig2 {"b":"é"}\nsig3 {}\n');
+  assert.deepEqual(await framesOf([text]), ['sig1 {"a":1}', 'sig2 {"b":"é"}', "sig3 {}"]);
+  // Every split point, including inside the two bytes of "é".
+  for (let cut = 1; cut < text.length; cut++) {
+    assert.deepEqual(
+      await framesOf([text.subarray(0, cut), text.subarray(cut)]),
+      ['sig1 {"a":1}', 'sig2 {"b":"é"}', "sig3 {}"],
+      `cut at ${cut}`,
+    );
+  }
+  assert.deepEqual(await framesOf([]), []);
+});
+
+Deno.test("streamFrames: a frame over the bound, a body that ends inside a frame, and bytes that are not UTF-8 are refused", async () => {
+  const enc = (t: string) => new TextEncoder().encode(t);
+  await assert.rejects(framesOf([enc("x".repeat(11) + "\n")], 10), PeerFrameError);
+  // Over the bound before its end has arrived: refused without waiting for it.
+  await assert.rejects(framesOf([enc("x".repeat(6)), enc("x".repeat(6))], 10), /longer than 10/);
+  await assert.rejects(framesOf([enc("ok\npartial")]), /ended inside a frame/);
+  await assert.rejects(framesOf([new Uint8Array([0x61, 0xff, 0x0a])]), /not UTF-8/);
+  assert.deepEqual(splitFrame("abc {}"), { sig: "abc", body: "{}" });
+  assert.throws(() => splitFrame("{}"), PeerFrameError);
+  assert.throws(() => splitFrame(" {}"), PeerFrameError);
+});
+
+/** Raft routes over a recording service; `signal` is the site's stop. */
+function recordingRoutes(member: PeerInfo, signal?: AbortSignal) {
+  const got: { messages: Message[]; lines: CosignLine[] } = { messages: [], lines: [] };
+  const app = raftRoutes({
+    member: (n) => (n === member.name ? member : undefined),
+    verifierKeyOf: () => undefined,
+    receive: (_from, messages) => void got.messages.push(...messages),
+    acceptForwarded: () => Promise.resolve(0),
+    addCosignLines: (_from, lines) => {
+      got.lines.push(...lines);
+      return Promise.resolve();
+    },
+    replayBlocks: () => Promise.resolve([]),
+    signal,
+  });
+  return { app, got };
+}
+
+function openStream(
+  app: ReturnType<typeof raftRoutes>,
+  site: string,
+  body: ReadableStream<Uint8Array>,
+): Promise<Response> {
+  return Promise.resolve(app.request("/stream", {
+    method: "POST",
+    headers: { "content-type": "application/x-ndjson", "x-edgeledger-site": site },
+    body,
+    duplex: "half",
+  } as RequestInit));
+}
+
+Deno.test("raft routes: /raft/stream hands each verified frame on in order and ends at the first frame that does not verify", async () => {
+  const keyPair = generateKeyPair("ed25519");
+  const key = await SiteKey.create(keyPair);
+  const { app, got } = recordingRoutes({ name: "site-a", url: "", publicKey: keyPair.publicKey });
+  const frame = async (payload: unknown, sign = true) => {
+    const body = JSON.stringify(payload);
+    const sig = sign ? await signPeerBody(body, key) : await signPeerBody(body + " ", key);
+    return new TextEncoder().encode(`${sig} ${body}\n`);
+  };
+  const res = await openStream(
+    app,
+    "site-a",
+    bodyOf([
+      await frame({ from: "site-a", messages: [heartbeat(1)] }),
+      await frame({
+        from: "site-a",
+        messages: [heartbeat(2)],
+        lines: [{ height: 4, line: "l\n" }],
+      }),
+      await frame({ from: "site-a", messages: [heartbeat(3)] }, false),
+      await frame({ from: "site-a", messages: [heartbeat(4)] }),
+    ], true),
+  );
+  assert.equal(res.status, 200);
+  // The answer ends (the body stays open: the route stopped reading it).
+  const answer = await res.text();
+  assert.deepEqual(got.messages.map((m) => m.term), [1, 2]);
+  assert.deepEqual(got.lines, [{ height: 4, line: "l\n" }]);
+  const problem = JSON.parse(answer.trim());
+  assert.equal(problem.status, 403);
+  assert.match(problem.detail, /does not verify/);
+  assert.match(problem.type, /\/forbidden$/);
+
+  // A frame signed by site-a cannot claim to be from another site.
+  const spoof = await openStream(
+    app,
+    "site-a",
+    bodyOf([await frame({ from: "site-b", messages: [heartbeat(9)] })]),
+  );
+  assert.match(await spoof.text(), /does not match the signer/);
+  assert.deepEqual(got.messages.map((m) => m.term), [1, 2]);
+
+  const stranger = await openStream(app, "site-z", bodyOf([]));
+  assert.equal(stranger.status, 403);
+  await stranger.body?.cancel();
+});
+
+Deno.test("raft routes: a malformed frame ends the stream with a validation problem, after the frames before it", async () => {
+  const keyPair = generateKeyPair("ed25519");
+  const key = await SiteKey.create(keyPair);
+  const { app, got } = recordingRoutes({ name: "site-a", url: "", publicKey: keyPair.publicKey });
+  const good = JSON.stringify({ from: "site-a", messages: [heartbeat(1)] });
+  const bad = JSON.stringify({ from: "site-a", messages: "none" });
+  const text = `${await signPeerBody(good, key)} ${good}\n${await signPeerBody(bad, key)} ${bad}\n`;
+  const res = await openStream(app, "site-a", bodyOf([new TextEncoder().encode(text)], true));
+  const problem = JSON.parse((await res.text()).trim());
+  assert.equal(problem.status, 400);
+  assert.match(problem.detail, /messages must be an array/);
+  assert.deepEqual(got.messages.map((m) => m.term), [1]);
+});
+
+Deno.test("raft routes: open streams end when the site stops, and a stopping site opens none", async () => {
+  const keyPair = generateKeyPair("ed25519");
+  const stopping = new AbortController();
+  const { app } = recordingRoutes(
+    { name: "site-a", url: "", publicKey: keyPair.publicKey },
+    stopping.signal,
+  );
+  const res = await openStream(app, "site-a", bodyOf([], true));
+  assert.equal(res.status, 200);
+  const ended = res.text();
+  stopping.abort();
+  assert.equal(await ended, "");
+  const late = await openStream(app, "site-a", bodyOf([], true));
+  assert.equal(late.status, 503);
+  await late.body?.cancel();
+});
+
 Deno.test("wire data: native base64url encodes as the SDK does and decodes back, at every length", () => {
   for (let n = 0; n < 300; n++) {
     const bytes = crypto.getRandomValues(new Uint8Array(n));
@@ -249,7 +434,8 @@ Deno.test("PeerSender: messages to a peer that does not answer are counted dropp
   try {
     sender.send([heartbeat(1), heartbeat(1)]);
     await until(() => counters.messagesDropped === 2);
-    assert.equal(counters.msgRequests, 1);
+    assert.equal(counters.streamsOpened, 1);
+    assert.equal(counters.streamFrames, 0);
     assert.equal(counters.messagesSent, 0);
   } finally {
     sender.close();
@@ -261,6 +447,8 @@ Deno.test("peerMetricsText: one Prometheus counter line per route and count, and
   const counters = {
     ...peerCounters(),
     msgRequests: 3,
+    streamsOpened: 2,
+    streamFrames: 11,
     messagesSent: 5,
     messagesDropped: 1,
     forwardRequests: 7,
@@ -268,12 +456,16 @@ Deno.test("peerMetricsText: one Prometheus counter line per route and count, and
   };
   counters.requestSeconds.observe(0.004, MSG_ROUTE);
   counters.requestSeconds.observe(0.030, FORWARD_ROUTE);
+  counters.queueSeconds.observe(0.0004);
   const text = peerMetricsText(counters);
   assert.ok(text.endsWith("\n"));
   for (
     const line of [
       'edgeledger_peer_requests_total{route="msg"} 3',
       'edgeledger_peer_requests_total{route="forward"} 7',
+      "edgeledger_peer_streams_opened_total 2",
+      "edgeledger_peer_stream_frames_total 11",
+      'edgeledger_peer_queue_seconds_bucket{le="0.0005"} 1',
       "edgeledger_raft_messages_sent_total 5",
       "edgeledger_raft_messages_dropped_total 1",
       "edgeledger_forwarded_txs_total 70",
@@ -284,18 +476,64 @@ Deno.test("peerMetricsText: one Prometheus counter line per route and count, and
   ) assert.ok(text.split("\n").includes(line), line);
 });
 
-Deno.test("PeerSender: each answered request's round trip is observed under route msg", async () => {
+Deno.test("PeerSender: a peer without /raft/stream gets /raft/msg requests, each round trip observed under route msg", async () => {
+  const counters = peerCounters();
+  await withRecordingPeer(
+    async (sender, received) => {
+      sender.send([heartbeat(1)]);
+      await until(() => received.length === 1 && counters.messagesSent === 1);
+      sender.send([heartbeat(2)]);
+      await until(() => received.length === 2 && counters.messagesSent === 2);
+      assert.deepEqual(received.map((r) => r.via), ["msg", "msg"]);
+      // It asked once; the next messages went straight to /raft/msg.
+      assert.equal(counters.streamsOpened, 1);
+      assert.equal(counters.msgRequests, 2);
+      assert.equal(counters.requestSeconds.totals(MSG_ROUTE).count, 2);
+      assert.ok(counters.requestSeconds.totals(MSG_ROUTE).sum > 0);
+      assert.equal(counters.requestSeconds.totals(FORWARD_ROUTE).count, 0);
+      assert.equal(counters.queueSeconds.totals().count, 2);
+    },
+    counters,
+    { stream: false },
+  );
+});
+
+Deno.test("PeerSender: Raft messages leave as signed frames on one long-lived /raft/stream request", async () => {
   const counters = peerCounters();
   await withRecordingPeer(async (sender, received) => {
-    sender.send([heartbeat(1)]);
-    await until(() => received.length === 1 && counters.messagesSent === 1);
-    assert.equal(counters.requestSeconds.totals(MSG_ROUTE).count, 1);
-    assert.ok(counters.requestSeconds.totals(MSG_ROUTE).sum > 0);
-    assert.equal(counters.requestSeconds.totals(FORWARD_ROUTE).count, 0);
+    for (let term = 1; term <= 3; term++) {
+      sender.send([heartbeat(term)]);
+      await until(() => received.length === term);
+    }
+    assert.deepEqual(received.map((r) => r.via), ["stream", "stream", "stream"]);
+    assert.deepEqual(received.map((r) => (r.body.messages[0] as Message).term), [1, 2, 3]);
+    assert.equal(counters.streamsOpened, 1);
+    assert.equal(counters.streamFrames, 3);
+    assert.equal(counters.msgRequests, 0);
+    assert.equal(counters.queueSeconds.totals().count, 3);
   }, counters);
 });
 
-Deno.test("PeerSender: messages made in one turn of the event loop leave together in one request", async () => {
+Deno.test("PeerSender: once a peer ends its stream, the next messages open a new one", async () => {
+  const counters = peerCounters();
+  await withRecordingPeer(
+    async (sender, received) => {
+      sender.send([heartbeat(1)]);
+      await until(() => received.length === 1);
+      // The peer stopped reading after that frame; let the sender see the end.
+      await until(() => counters.streamsOpened === 1);
+      await new Promise((r) => setTimeout(r, 50));
+      sender.send([heartbeat(2)]);
+      await until(() => received.length === 2);
+      assert.equal(counters.streamsOpened, 2);
+      assert.deepEqual(received.map((r) => (r.body.messages[0] as Message).term), [1, 2]);
+    },
+    counters,
+    { framesPerStream: 1 },
+  );
+});
+
+Deno.test("PeerSender: messages made in one turn of the event loop leave together in one frame", async () => {
   await withRecordingPeer(async (sender, received) => {
     sender.send([heartbeat(1)]);
     // Later in the same turn (as a commit notice, then the next proposal's append).

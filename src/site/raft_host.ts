@@ -191,9 +191,17 @@ export class RaftHost implements Sequencer {
     return host;
   }
 
+  /** Aborted once the host stops (peers' open streams to this site end then). */
+  get stopping(): AbortSignal {
+    return this.#stopping.signal;
+  }
+
+  readonly #stopping = new AbortController();
+
   /** Stops ticking and sending; waits for the Ready being handled. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#stopping.abort();
     if (this.#ticker !== undefined) clearInterval(this.#ticker);
     for (const s of this.#senders.values()) s.close();
     for (const p of this.#proposals.values()) {
