@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { setImmediate } from "node:timers";
 import type { Envelope } from "../../sdk/envelope.ts";
 import { base64urlDecode, base64urlEncode, utf8Decode, utf8Encode } from "../../sdk/encoding.ts";
 import type { BlockHeader } from "../../sdk/block.ts";
@@ -43,6 +44,14 @@ import {
 } from "./peers.ts";
 import type { Sequencer, Site } from "./site.ts";
 import type { SiteKey } from "./site_key.ts";
+
+/**
+ * Turns of the event loop a site gives the messages of a Ready before it
+ * applies that Ready's committed entries. Three measured best on the
+ * 3-site bench (2 cores): +9–13 % tx/s at 64 clients and +5–10 % at 256 over
+ * none; one or a 0 ms timer did not help, five no better than three.
+ */
+const turnsBeforeApply = 3;
 
 /** Tuning of the consensus host; every bound has its unit in its name. */
 export interface RaftHostOptions {
@@ -492,6 +501,14 @@ export class RaftHost implements Sequencer {
         if (rd.hardState) this.#storage.setHardState(rd.hardState);
         // 2. Send.
         if (!early) this.#send(rd.messages);
+        // Applying is a long stretch of this thread's time (executing and
+        // writing a block): the messages just sent — an acknowledgment the
+        // leader waits for, the leader's next appends — leave first. Each
+        // turn of the event loop takes them a step further (framed and
+        // signed, handed to the stream, written to the socket).
+        if (rd.messages.length > 0 && rd.committedEntries.length > 0) {
+          for (let i = 0; i < turnsBeforeApply; i++) await new Promise((r) => setImmediate(r));
+        }
         // 3. Apply.
         if (rd.snapshot) await this.#installSnapshot(rd.snapshot);
         const committedAt = performance.now();
