@@ -30,7 +30,7 @@
  * Settings: `BENCH_SECONDS` (10), `BENCH_RUNS` (3), `BENCH_WARMUP_SECONDS`
  * (2), `BENCH_CONCURRENCY` (`16,64,256`), `BENCH_BATCH` (`100x16`),
  * `BENCH_FAILOVER_RUNS` (5), `BENCH_CATCHUP_TXS` (20000),
- * `BENCH_POOL_TXS_MAX` (600000), `BENCH_KEEP=1` (keep data and logs under
+ * `BENCH_POOL_TXS_MAX` (1000000), `BENCH_KEEP=1` (keep data and logs under
  * `.bench/`).
  *
  * @module
@@ -252,7 +252,7 @@ export function clusterBenchOptionsFromEnv(): ClusterBenchOptions {
     warmupSeconds: envNumber("BENCH_WARMUP_SECONDS", 2, 0, 60),
     runs: envNumber("BENCH_RUNS", 3, 1, 21),
     siteCount: 3,
-    poolTxsMax: envNumber("BENCH_POOL_TXS_MAX", 600_000, 1000, 5_000_000),
+    poolTxsMax: envNumber("BENCH_POOL_TXS_MAX", 1_000_000, 1000, 5_000_000),
     signWorkers: envNumber("BENCH_SIGN_WORKERS", navigator.hardwareConcurrency, 1, 64),
     failoverRuns: envNumber("BENCH_FAILOVER_RUNS", 5, 1, 51),
     failoverClients: 6,

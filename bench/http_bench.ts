@@ -14,7 +14,7 @@
  * `BENCH_SECONDS` (10), `BENCH_RUNS` (3), `BENCH_WARMUP_SECONDS` (2),
  * `BENCH_ALGS` (`ed25519,p256`), `BENCH_CONCURRENCY` (`16,64,256`),
  * `BENCH_BATCH` (`100x16`: 100 txs per request, 16 clients),
- * `BENCH_POOL_TXS_MAX` (600000), `BENCH_SITE_FLAGS` (extra `deno run`
+ * `BENCH_POOL_TXS_MAX` (1000000), `BENCH_SITE_FLAGS` (extra `deno run`
  * flags for the site, e.g. `--v8-flags=--prof`), `BENCH_KEEP=1` (keep the
  * ledgers under `.bench/`), `BENCH_PROFILE` (`<alg>/<shape>,…` to
  * CPU-profile, default `ed25519/single-c64,ed25519/batch100-c16`; `none`
@@ -157,7 +157,7 @@ export function httpBenchOptionsFromEnv(): HttpBenchOptions {
     seconds: envNumber("BENCH_SECONDS", 10, 0.5, 600),
     warmupSeconds: envNumber("BENCH_WARMUP_SECONDS", 2, 0, 60),
     runs: envNumber("BENCH_RUNS", 3, 1, 21),
-    poolTxsMax: envNumber("BENCH_POOL_TXS_MAX", 600_000, 1000, 5_000_000),
+    poolTxsMax: envNumber("BENCH_POOL_TXS_MAX", 1_000_000, 1000, 5_000_000),
     signWorkers: envNumber("BENCH_SIGN_WORKERS", navigator.hardwareConcurrency, 1, 64),
     workDir: new URL("../.bench", import.meta.url).pathname,
     keep: Deno.env.get("BENCH_KEEP") === "1",
@@ -467,10 +467,16 @@ async function runShape(
     out.median = medianRun(out.runs);
     out.siteMemory = processMemoryMiB(site.pid);
 
-    if (profiled) {
-      const bodies = await take(
+    const profileBodies = profiled
+      ? await take(
         Math.ceil(estRate * options.profileSeconds * 1.6) + shape.concurrency * perRequest * 4,
-      );
+      )
+      : [];
+    if (profiled && profileBodies.length === 0) {
+      log(`  not profiled ${algorithm} ${shape.id}: no pre-signed txs left (BENCH_POOL_TXS_MAX)`);
+    }
+    if (profiled && profileBodies.length > 0) {
+      const bodies = profileBodies;
       const profiler = await InspectorProfiler.connect(inspectPort);
       try {
         await profiler.start();
