@@ -47,6 +47,19 @@ export function knownProblem(
   return { type: slug, status, title, detail, extra };
 }
 
+/** A problem's JSON members (RFC 9457) for a request to `instance`. */
+export function problemBody(init: ProblemInit, instance: string, requestId: string) {
+  return {
+    ...(init.extra ?? {}),
+    type: toTypeUri(init.type),
+    title: init.title,
+    status: init.status,
+    detail: init.detail,
+    instance,
+    requestId,
+  };
+}
+
 /**
  * Answers `init` as `application/problem+json`, with `instance` = the request
  * path, `requestId` = the request id, `Cache-Control: no-store`,
@@ -56,15 +69,7 @@ export function knownProblem(
  */
 export function problemResponse(c: Context, init: ProblemInit): Response {
   const requestId = (c.get("requestId") as string | undefined) ?? "";
-  const body = {
-    ...(init.extra ?? {}),
-    type: toTypeUri(init.type),
-    title: init.title,
-    status: init.status,
-    detail: init.detail,
-    instance: c.req.path,
-    requestId,
-  };
+  const body = problemBody(init, c.req.path, requestId);
   const headers: Record<string, string> = {
     "Content-Type": PROBLEM_MEDIA_TYPE,
     "Cache-Control": "no-store",

@@ -22,7 +22,8 @@ import {
   verifyPeerRequest,
   type WireMessage,
 } from "../site/peers.ts";
-import { knownProblem, problemResponse, toTypeUri } from "./problem.ts";
+import { knownProblem, problemBody, problemResponse } from "./problem.ts";
+import { utf8Encode } from "../../sdk/encoding.ts";
 
 /** What the peer routes need from a site and its consensus host. */
 export interface PeerService {
@@ -135,9 +136,10 @@ export function raftRoutes(service: PeerService) {
   app.post("/stream", (c) => {
     const site = c.req.header("x-edgeledger-site") ?? null;
     const raw = c.req.raw.body;
-    if (site === null || service.member(site) === undefined || raw === null) {
+    if (site === null || service.member(site) === undefined) {
       return fail(c, new PeerAuthError(`Site ${site ?? "(unnamed)"} is not a member`));
     }
+    if (raw === null) return fail(c, new TypeError("A stream needs a body"));
     if (service.signal?.aborted) {
       return problemResponse(c, knownProblem("unavailable", "This site is stopping"));
     }
@@ -159,11 +161,12 @@ export function raftRoutes(service: PeerService) {
           await takeMessages(peer, body);
         }
       } catch (e) {
+        // Peer routes carry no request id (they skip the public API's middleware).
         if (e instanceof PeerAuthError || e instanceof PeerFrameError || e instanceof TypeError) {
           const slug = e instanceof PeerAuthError ? "forbidden" : "validation";
-          const problem = { ...knownProblem(slug, e.message), type: toTypeUri(slug) };
+          const problem = problemBody(knownProblem(slug, e.message), c.req.path, "");
           try {
-            answer.enqueue(new TextEncoder().encode(JSON.stringify(problem) + "\n"));
+            answer.enqueue(utf8Encode(JSON.stringify(problem) + "\n"));
           } catch { /* the sender is gone */ }
         }
       } finally {

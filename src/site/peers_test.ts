@@ -322,6 +322,9 @@ Deno.test("raft routes: /raft/stream hands each verified frame on in order and e
   assert.equal(problem.status, 403);
   assert.match(problem.detail, /does not verify/);
   assert.match(problem.type, /\/forbidden$/);
+  // The same problem members as any answer of the API.
+  assert.equal(problem.title, "Forbidden");
+  assert.equal(problem.instance, "/stream");
 
   // A frame signed by site-a cannot claim to be from another site.
   const spoof = await openStream(

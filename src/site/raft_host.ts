@@ -47,9 +47,9 @@ import type { SiteKey } from "./site_key.ts";
 
 /**
  * Turns of the event loop a site gives the messages of a Ready before it
- * applies that Ready's committed entries. Three measured best on the
- * 3-site bench (2 cores): +9–13 % tx/s at 64 clients and +5–10 % at 256 over
- * none; one or a 0 ms timer did not help, five no better than three.
+ * applies that Ready's committed entries. On the 3-site bench (2 cores),
+ * three against none: +12–16 % tx/s at 64 clients, about ±2 % at 256; one
+ * turn or a 0 ms timer did not help, five did no better than three.
  */
 const turnsBeforeApply = 3;
 
