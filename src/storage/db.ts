@@ -22,6 +22,8 @@ export interface Database {
    * WAL at every commit; `normal` lets SQLite fsync later (a crash may lose
    * the newest `normal` commits, never earlier ones, and a later `full`
    * commit makes every earlier one durable, as the WAL is sequential).
+   * Applies to the prepared-statement connection ({@link native}) that
+   * carries the write path; drizzle's connection always commits with FULL.
    * No-op for remote databases.
    */
   setSync(mode: "full" | "normal"): Promise<void>;
@@ -61,13 +63,13 @@ export async function openDatabase(url: string, authToken?: string): Promise<Dat
   const db = drizzle(client, { schema });
   await migrate(db, { migrationsFolder: decodeURIComponent(MIGRATIONS_DIR.pathname) });
   const native = path === undefined ? undefined : new NativeWriter(path);
-  let sync: "full" | "normal" = "full";
-  const setSync = async (mode: "full" | "normal") => {
-    if (native === undefined) return;
-    native.setSync(mode);
-    if (mode === sync) return;
-    await client.execute(`PRAGMA synchronous = ${mode === "full" ? "FULL" : "NORMAL"}`);
-    sync = mode;
+  // Only the prepared-statement connection switches: the write path (blocks,
+  // Raft log, checkpoint lines) runs there. drizzle's connection stays at
+  // FULL for the rare writes it still makes (metadata, snapshots), which
+  // saves a statement through the async client twice per block.
+  const setSync = (mode: "full" | "normal") => {
+    native?.setSync(mode);
+    return Promise.resolve();
   };
   const close = () => {
     native?.close();

@@ -73,6 +73,10 @@ export class NativeWriter {
       raftDeleteAll: s("DELETE FROM raft_entries"),
       raftDeleteFrom: s("DELETE FROM raft_entries WHERE idx >= ?"),
       raftEntry: s("INSERT INTO raft_entries (idx, term, type, data) VALUES (?, ?, ?, ?)"),
+      // Switched around every block (Raft log FULL, block rows NORMAL):
+      // compiled once like the rest.
+      syncFull: s("PRAGMA synchronous = FULL"),
+      syncNormal: s("PRAGMA synchronous = NORMAL"),
     };
     const st = this.#s;
     const writeOne = (w: BlockWrite) => {
@@ -123,7 +127,7 @@ export class NativeWriter {
   /** Sets how the next commits reach the disk (see `Database.setSync`). */
   setSync(mode: "full" | "normal"): void {
     if (mode === this.#sync) return;
-    this.#db.exec(`PRAGMA synchronous = ${mode === "full" ? "FULL" : "NORMAL"}`);
+    (mode === "full" ? this.#s.syncFull : this.#s.syncNormal).run();
     this.#sync = mode;
   }
 

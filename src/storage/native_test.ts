@@ -143,3 +143,24 @@ Deno.test("RaftStore.persist() on prepared statements replaces the log's tail an
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("setSync() switches only the write path's connection: drizzle's commits stay FULL", async () => {
+  const t = await tempStore();
+  try {
+    const synchronous = async () =>
+      Number((await t.database.client.execute("PRAGMA synchronous")).rows[0][0]);
+    assert.equal(await synchronous(), 2);
+    await t.database.setSync("normal");
+    await t.store.writeBlocks([block(1, ["a"])], "normal");
+    assert.equal(await synchronous(), 2, "drizzle's connection left FULL");
+    await t.database.setSync("full");
+    await t.store.writeBlocks([block(2, ["b"])], "full");
+    await t.database.setSync("normal");
+    await t.store.setMeta({ probe: "1" });
+    assert.equal(await synchronous(), 2);
+    assert.equal(await t.store.getMeta("probe"), "1");
+    assert.equal((await t.store.head())?.height, 2);
+  } finally {
+    await t.cleanup();
+  }
+});
