@@ -325,7 +325,7 @@ async function measureStorage(options: FloorOptions, texts: string[]): Promise<S
   try {
     const native = database.native;
     if (native === undefined) throw new Error("no native writer for a file: database");
-    await database.setSync("normal");
+    database.setSync("normal");
     // Blocks are built before the clock starts: the floor times the writes only.
     const writes: BlockWrite[] = [];
     for (let i = 0; i + txsPerBlock <= texts.length; i += txsPerBlock) {

@@ -83,7 +83,6 @@ export class ChainStore {
    */
   async writeBlock(write: BlockWrite, sync: "full" | "normal" = "full"): Promise<void> {
     if (this.database.native !== undefined) return await this.writeBlocks([write], sync);
-    await this.database.setSync(sync);
     const db = this.#db;
     // deno-lint-ignore no-explicit-any
     const stmts: any[] = [db.insert(blocks).values(write.block)];
@@ -144,7 +143,7 @@ export class ChainStore {
       for (const w of writes) await this.writeBlock(w, sync);
       return;
     }
-    await this.database.setSync(sync);
+    this.database.setSync(sync);
     try {
       native.writeBlocks(writes);
     } catch (e) {
@@ -286,7 +285,7 @@ export class ChainStore {
     if (lines.length === 0) return;
     const native = this.database.native;
     if (native !== undefined) {
-      await this.database.setSync("normal");
+      this.database.setSync("normal");
       native.addCheckpointLines(lines);
       return;
     }

@@ -26,7 +26,7 @@ export interface Database {
    * carries the write path; drizzle's connection always commits with FULL.
    * No-op for remote databases.
    */
-  setSync(mode: "full" | "normal"): Promise<void>;
+  setSync(mode: "full" | "normal"): void;
   /** Prepared statements for the write path (`file:` databases only). */
   native?: NativeWriter;
   close(): void;
@@ -67,10 +67,7 @@ export async function openDatabase(url: string, authToken?: string): Promise<Dat
   // Raft log, checkpoint lines) runs there. drizzle's connection stays at
   // FULL for the rare writes it still makes (metadata, snapshots), which
   // saves a statement through the async client twice per block.
-  const setSync = (mode: "full" | "normal") => {
-    native?.setSync(mode);
-    return Promise.resolve();
-  };
+  const setSync = (mode: "full" | "normal") => native?.setSync(mode);
   const close = () => {
     native?.close();
     client.close();

@@ -73,10 +73,6 @@ export class NativeWriter {
       raftDeleteAll: s("DELETE FROM raft_entries"),
       raftDeleteFrom: s("DELETE FROM raft_entries WHERE idx >= ?"),
       raftEntry: s("INSERT INTO raft_entries (idx, term, type, data) VALUES (?, ?, ?, ?)"),
-      // Switched around every block (Raft log FULL, block rows NORMAL):
-      // compiled once like the rest.
-      syncFull: s("PRAGMA synchronous = FULL"),
-      syncNormal: s("PRAGMA synchronous = NORMAL"),
     };
     const st = this.#s;
     const writeOne = (w: BlockWrite) => {
@@ -127,8 +123,15 @@ export class NativeWriter {
   /** Sets how the next commits reach the disk (see `Database.setSync`). */
   setSync(mode: "full" | "normal"): void {
     if (mode === this.#sync) return;
-    (mode === "full" ? this.#s.syncFull : this.#s.syncNormal).run();
+    // Not a prepared statement: libSQL's prepared PRAGMA does not reliably
+    // take effect when run (its first run left the level unchanged).
+    this.#db.exec(`PRAGMA synchronous = ${mode === "full" ? "FULL" : "NORMAL"}`);
     this.#sync = mode;
+  }
+
+  /** The write connection's `PRAGMA synchronous` as SQLite reports it (1 NORMAL, 2 FULL). */
+  syncLevel(): number {
+    return Number(Object.values(this.#db.prepare("PRAGMA synchronous").get() as object)[0]);
   }
 
   /** Writes blocks (in order) and everything they carry in one transaction. */

@@ -147,17 +147,21 @@ Deno.test("RaftStore.persist() on prepared statements replaces the log's tail an
 Deno.test("setSync() switches only the write path's connection: drizzle's commits stay FULL", async () => {
   const t = await tempStore();
   try {
-    const synchronous = async () =>
+    const drizzleLevel = async () =>
       Number((await t.database.client.execute("PRAGMA synchronous")).rows[0][0]);
-    assert.equal(await synchronous(), 2);
-    await t.database.setSync("normal");
+    const native = t.database.native!;
+    assert.equal(await drizzleLevel(), 2);
+    assert.equal(native.syncLevel(), 2);
+    t.database.setSync("normal");
+    assert.equal(native.syncLevel(), 1, "the write path commits with NORMAL");
     await t.store.writeBlocks([block(1, ["a"])], "normal");
-    assert.equal(await synchronous(), 2, "drizzle's connection left FULL");
-    await t.database.setSync("full");
+    assert.equal(await drizzleLevel(), 2, "drizzle's connection left FULL");
     await t.store.writeBlocks([block(2, ["b"])], "full");
-    await t.database.setSync("normal");
+    assert.equal(native.syncLevel(), 2, "the write path is back to FULL");
+    t.database.setSync("normal");
     await t.store.setMeta({ probe: "1" });
-    assert.equal(await synchronous(), 2);
+    assert.equal(await drizzleLevel(), 2);
+    assert.equal(native.syncLevel(), 1);
     assert.equal(await t.store.getMeta("probe"), "1");
     assert.equal((await t.store.head())?.height, 2);
   } finally {

@@ -79,7 +79,7 @@ export class RaftStore implements RaftStoreApi {
   ): Promise<void> {
     // The Raft log is what makes an acknowledgment true: fsynced whenever
     // it holds entries, a snapshot, a new term or a vote.
-    await this.#database.setSync(options.sync === false ? "normal" : "full");
+    this.#database.setSync(options.sync === false ? "normal" : "full");
     const native = this.#database.native;
     if (native !== undefined) {
       if (!ready.snapshot && ready.entries.length === 0 && !ready.hardState) return;
@@ -122,8 +122,8 @@ export class RaftStore implements RaftStoreApi {
    * index), in one transaction.
    */
   async saveSnapshot(snapshot: Snapshot, compactIndex: number): Promise<void> {
+    // Through drizzle's connection, which always commits with FULL.
     const db = this.#db;
-    await this.#database.setSync("full");
     await db.batch([
       upsertMeta(db, "raft_snapshot", encodeSnapshot(snapshot)),
       db.delete(raftEntries).where(and(lte(raftEntries.idx, compactIndex))),
