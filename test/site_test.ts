@@ -411,6 +411,28 @@ Deno.test("site: two sites applying the same entries produce identical blocks", 
   }
 });
 
+Deno.test("site: a block of no transactions (its batch was all repeats) replays to the same hash", async () => {
+  const a = await openTestSite();
+  const b = await openTestSite({ genesis: a.options.genesis, key: a.options.key });
+  try {
+    const env = await anchorTx(device);
+    const batch = (time: number) => ({ time, proposer: "site-a", term: 1, txs: [env] });
+    await a.site.applyEntry(1, batch(1_800_000_000_000));
+    // A re-proposed batch (its proposal timed out after it had committed).
+    await a.site.applyEntry(2, batch(1_800_000_000_001));
+    assert.equal(a.site.head.header.height, 2);
+    assert.equal(a.site.head.header.txCount, 0);
+    const blocks = await a.site.replayBlocks(1, 10);
+    assert.deepEqual(blocks.map((x) => x.txs.length), [1, 0]);
+    for (const block of blocks) await b.site.replayBlock(block);
+    assert.equal(b.site.head.hash, a.site.head.hash);
+    assert.equal(b.site.appliedIndex, 2);
+  } finally {
+    await a.cleanup();
+    await b.cleanup();
+  }
+});
+
 Deno.test("site: opening a database with a different genesis is refused", async () => {
   const t = await openTestSite();
   try {

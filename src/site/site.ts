@@ -829,7 +829,10 @@ export class Site implements LedgerService {
         release();
         return;
       }
-      if (batch.txs.length === 0) {
+      // An entry without transactions makes no block — unless it replays
+      // one: a batch whose transactions were all already committed (a
+      // re-proposal) made a block of none, which a peer serves with none.
+      if (batch.txs.length === 0 && !options.force) {
         await this.markApplied(index);
         release();
         return;
