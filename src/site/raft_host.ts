@@ -525,6 +525,7 @@ export class RaftHost implements Sequencer {
       this.#fatal = e;
       console.error(`site ${this.#self}: consensus host stopped:`, e);
       this.#closed = true;
+      this.#site.halt(e);
       if (this.#ticker !== undefined) clearInterval(this.#ticker);
     }
   }

@@ -691,6 +691,17 @@ export class Site implements LedgerService {
     this.#sequencer = sequencer;
   }
 
+  /**
+   * Stops this site taking writes and answering `leader` or `linearizable`
+   * reads (503), and marks it unhealthy in its status: its consensus host
+   * stopped on an error it cannot recover from (a failed durable write, a
+   * snapshot it could not catch up to). Restarting the site recovers from
+   * its Raft log.
+   */
+  halt(reason: unknown): void {
+    this.#fatal ??= reason;
+  }
+
   /** The highest consensus entry applied (durably). */
   get appliedIndex(): number {
     return this.#appliedIndex;
@@ -1302,6 +1313,8 @@ export class Site implements LedgerService {
    */
   async #readBarrier(consistency: Consistency): Promise<void> {
     if (consistency === "stale" || this.#sequencer === undefined) return;
+    // A site whose consensus stopped holds a frozen state: it cannot say it is current.
+    if (this.#fatal !== undefined) this.#assertRunning();
     const c = this.#sequencer.consensusStatus();
     if (consistency === "leader") {
       if (c.role === "leader") return;
