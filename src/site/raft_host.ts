@@ -53,6 +53,9 @@ import type { SiteKey } from "./site_key.ts";
  */
 const turnsBeforeApply = 3;
 
+/** How long snapshot catch-up keeps asking peers for a block none can serve, ms. */
+const installRetryMs = 30_000;
+
 /** Tuning of the consensus host; every bound has its unit in its name. */
 export interface RaftHostOptions {
   /** Milliseconds per Raft tick. */
@@ -110,6 +113,11 @@ export class RaftHost implements Sequencer {
   #again = false;
   #closed = false;
   #lastSnapshotIndex = 0;
+  /**
+   * A snapshot made durable before a crash (or a failed fetch) ended its
+   * catch-up: its blocks are fetched before anything after it is applied.
+   */
+  #unfinishedInstall: Snapshot | undefined;
   #readSeq = 0;
   #fatal: unknown;
 
@@ -173,6 +181,11 @@ export class RaftHost implements Sequencer {
     if (durable.hardState) storage.setHardState(durable.hardState);
     host.#storage = storage;
     host.#lastSnapshotIndex = durable.snapshot?.metadata.index ?? 0;
+    // A snapshot is stored (replacing the log) before its blocks are
+    // fetched; a site whose applied index is behind it stopped mid-way.
+    if (durable.snapshot && site.appliedIndex < durable.snapshot.metadata.index) {
+      host.#unfinishedInstall = durable.snapshot;
+    }
     const seed = crypto.getRandomValues(new Uint32Array(1))[0];
     host.#node = new RaftNode({
       id: self,
@@ -477,6 +490,10 @@ export class RaftHost implements Sequencer {
 
   async #drain(): Promise<void> {
     try {
+      if (this.#unfinishedInstall !== undefined) {
+        await this.#installSnapshot(this.#unfinishedInstall);
+        this.#unfinishedInstall = undefined;
+      }
       while (!this.#closed && this.#node.hasReady()) {
         const rd = this.#node.ready();
         const hs = rd.hardState;
@@ -600,7 +617,9 @@ export class RaftHost implements Sequencer {
     const peers = [...this.#members.values()].filter((m) => m.name !== this.#self);
     const leaderName = this.#node.status().leader;
     peers.sort((a, b) => (a.name === leaderName ? -1 : b.name === leaderName ? 1 : 0));
+    let unreachableSince: number | undefined;
     while (this.#site.head.header.height < target.height) {
+      if (this.#closed) throw new Error("Site is stopping");
       const from = this.#site.head.header.height + 1;
       let blocks: ReplayBlock[] | undefined;
       for (const p of peers) {
@@ -615,8 +634,15 @@ export class RaftHost implements Sequencer {
         } catch { /* try the next peer */ }
       }
       if (!blocks || blocks.length === 0) {
-        throw new Error(`Cannot fetch block ${from} from any peer`);
+        // Peers may be restarting too: keep asking for a while.
+        unreachableSince ??= Date.now();
+        if (Date.now() - unreachableSince > installRetryMs) {
+          throw new Error(`Cannot fetch block ${from} from any peer`);
+        }
+        await new Promise((r) => setTimeout(r, 500));
+        continue;
       }
+      unreachableSince = undefined;
       for (const b of blocks) {
         if (b.header.height > target.height) break;
         await this.#site.replayBlock(b);

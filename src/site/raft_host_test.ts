@@ -3,12 +3,95 @@
  * HTTP server: what it does on restart after a crash.
  */
 import assert from "node:assert/strict";
+import { utf8Encode } from "../../sdk/encoding.ts";
 import { generateKeyPair } from "../../sdk/keys.ts";
 import { anchorTx, openTestSite } from "../../test/_helpers.ts";
 import { RaftHost } from "./raft_host.ts";
+import type { Site } from "./site.ts";
 import type { RaftStoreApi } from "../storage/raft_store.ts";
 
 const device = generateKeyPair("ed25519");
+
+Deno.test("raft host: a restart after a snapshot install was cut short fetches the blocks it is missing before applying later entries", async () => {
+  // The peer's chain: three blocks from entries 1–3.
+  const peer = await openTestSite();
+  const site = await openTestSite({ genesis: peer.options.genesis, key: peer.options.key });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    const url = new URL(req.url);
+    if (url.pathname !== "/raft/blocks") return new Response(null, { status: 404 });
+    const from = Number(url.searchParams.get("from"));
+    const limit = Number(url.searchParams.get("limit"));
+    return Response.json({ blocks: await peer.site.replayBlocks(from, limit) });
+  });
+  let host: RaftHost | undefined;
+  let restarted: Site | undefined;
+  try {
+    for (let i = 1; i <= 3; i++) {
+      const batch = { time: 1_800_000_000_000 + i, proposer: "site-a", term: 1 };
+      await peer.site.applyEntry(i, { ...batch, txs: [await anchorTx(device)] });
+    }
+    const target = peer.site.head;
+    // Before the crash: the leader's snapshot (entry 3, block 3) was made
+    // durable, and no block of it was fetched yet.
+    const voters = ["site-a", "site-b", "site-c"];
+    await site.site.raftStore().persist({
+      snapshot: {
+        metadata: { index: 3, term: 1, confState: { voters, learners: [] } },
+        data: utf8Encode(
+          JSON.stringify({ entryIndex: 3, height: target.header.height, hash: target.hash }),
+        ),
+      },
+      entries: [],
+      hardState: { term: 1, vote: "", commit: 3 },
+    });
+    await site.site.close();
+    restarted = await site.reopen();
+    const members = [
+      { name: "site-a", url: "http://127.0.0.1:1", publicKey: new Uint8Array(32) },
+      {
+        name: "site-b",
+        url: `http://127.0.0.1:${server.addr.port}`,
+        publicKey: generateKeyPair("ed25519").publicKey,
+      },
+    ];
+    host = await RaftHost.start(
+      restarted,
+      restarted.raftStore(),
+      "site-a",
+      restarted.siteKey,
+      members,
+      voters,
+      { tickMs: 1_000_000 },
+    );
+    // Entry 4 arrives from the leader: it must become block 4, on top of the snapshot's chain.
+    const next = { time: 1_800_000_000_010, proposer: "site-b", term: 1, id: "x" };
+    const data = utf8Encode(JSON.stringify({ ...next, txs: [await anchorTx(device)] }));
+    host.receive("site-b", [{
+      type: "app",
+      from: "site-b",
+      to: "site-a",
+      term: 1,
+      prevIndex: 3,
+      prevTerm: 1,
+      entries: [{ index: 4, term: 1, type: "normal", data }],
+      commit: 4,
+    }]);
+    for (let i = 0; i < 500 && restarted.appliedIndex < 4; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(host.fatal, undefined);
+    assert.equal(restarted.appliedIndex, 4);
+    assert.equal(restarted.head.header.height, 4);
+    const blocks = await restarted.blocks(0, 10, "stale");
+    assert.equal(blocks[3].hash, target.hash, "blocks 1–3 are the peer's");
+  } finally {
+    await host?.close();
+    await restarted?.close();
+    await server.shutdown();
+    await peer.cleanup();
+    await site.cleanup();
+  }
+});
 
 Deno.test("raft host: a failed durable write halts the site: unhealthy, no writes, no leader reads", async () => {
   const t = await openTestSite();
