@@ -762,7 +762,9 @@ export class Site implements LedgerService {
 
   /**
    * Re-executes a block fetched from a peer (snapshot catch-up) and checks
-   * that it reproduces the same hash. Throws when it does not.
+   * that it reproduces the same hash. Throws when it does not. A block of no
+   * transactions (its batch held only ones already committed) is replayed
+   * too: it is still a block of the chain.
    */
   async replayBlock(
     b: { hash: string; header: BlockHeader; entryIndex: number; txs: Envelope[] },
