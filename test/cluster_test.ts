@@ -3,9 +3,11 @@
  * leader, and a late site catching up by snapshot.
  */
 import assert from "node:assert/strict";
-import { generateKeyPair } from "../sdk/keys.ts";
+import { generateKeyPair, importKey } from "../sdk/keys.ts";
 import type { Envelope } from "../sdk/envelope.ts";
 import { histogramTotalsIn } from "../src/api/histogram.ts";
+import { signPeerBody } from "../src/site/peers.ts";
+import { SiteKey } from "../src/site/site_key.ts";
 import { anchorTx } from "./_helpers.ts";
 import {
   adminCall,
@@ -184,6 +186,23 @@ Deno.test({
       // The new voter takes writes like any other site.
       const r = await submit(d.url, await anchorTx(device));
       assert.equal(r.body?.status, "committed");
+      // Removed, site-d's key no longer opens any peer route (DESIGN §3).
+      const remove = await adminCall(cluster, "/members/site-d", { method: "DELETE" });
+      assert.equal(remove.status, 200, await remove.text());
+      const dKey = await SiteKey.create(
+        importKey(JSON.parse(await Deno.readTextFile(`${cluster.dir}/site-d/site-key.json`))),
+      );
+      const body = JSON.stringify({ from: "site-d", txs: [await anchorTx(device)] });
+      const forward = await fetch(`${leader.url}/raft/forward`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "x-edgeledger-site": "site-d",
+          "x-edgeledger-sig": await signPeerBody(body, dKey),
+        },
+        body,
+      });
+      assert.equal(forward.status, 403, await forward.text());
       console.log(
         `  site-d caught up ${leaderStatus!.height} blocks (${committed} txs) in ${caughtUpMs} ms`,
       );

@@ -236,9 +236,20 @@ export class RaftHost implements Sequencer {
     while (this.#draining) await new Promise((r) => setTimeout(r, 5));
   }
 
-  /** A member by name (peer authentication). */
+  /**
+   * A member by name, for peer authentication: a site in the directory that
+   * is a voter or learner of the membership in force after the last entry of
+   * this site's log. A removed site's key is refused from the moment its
+   * removal is in the log. A site that is not (yet) a member itself — one
+   * joining, before the snapshot that names it arrives — hears every site of
+   * its directory, or it could never learn that it was added.
+   */
   member(name: string): PeerInfo | undefined {
-    return this.#members.get(name);
+    const info = this.#members.get(name);
+    if (info === undefined || this.#node === undefined) return info;
+    const cs = this.#node.confState();
+    const inConf = (n: string) => cs.voters.includes(n) || cs.learners.includes(n);
+    return inConf(name) || !inConf(this.#self) ? info : undefined;
   }
 
   /** All members. */
