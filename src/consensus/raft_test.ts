@@ -171,3 +171,52 @@ Deno.test("RaftNode: a restarted site resumes its term, vote, commit and members
   assert.deepEqual([st.term, st.vote, st.commitIndex, st.role], [1, "a", 2, "follower"]);
   assert.deepEqual(again.confState(), { voters: ["a"], learners: ["z"] });
 });
+
+Deno.test("raft: a snapshot stepped in between ready and advance puts firstIndex past the applied index until it is installed", () => {
+  // A host awaits while it applies a Ready, and messages keep arriving: a
+  // host snapshotting its applied state must see that the membership at
+  // `applied` is gone (src/site/raft_host.ts #maybeSnapshot).
+  const voters = ["a", "b", "c"];
+  const s = new MemoryStorage({ voters, learners: [] });
+  const n = node("b", voters, s);
+  const entries = [1, 2, 3, 4, 5].map((index) => ({
+    index,
+    term: 1,
+    type: "normal" as const,
+    data: new Uint8Array(),
+  }));
+  n.step({
+    type: "app",
+    from: "a",
+    to: "b",
+    term: 1,
+    prevIndex: 0,
+    prevTerm: 0,
+    entries,
+    commit: 5,
+  });
+  const rd = n.ready();
+  assert.equal(rd.committedEntries.length, 5);
+  n.step({
+    type: "snapshot",
+    from: "a",
+    to: "b",
+    term: 1,
+    snapshot: {
+      metadata: { index: 20, term: 1, confState: { voters, learners: [] } },
+      data: new Uint8Array(),
+    },
+  });
+  s.append(rd.entries);
+  if (rd.hardState) s.setHardState(rd.hardState);
+  n.advance(rd);
+  const st = n.status();
+  assert.equal(st.appliedIndex, 5);
+  assert.ok(st.firstIndex - 1 > st.appliedIndex, `firstIndex ${st.firstIndex}`);
+  assert.throws(() => n.confStateAt(5), AssertionError);
+  // Once installed, the applied index is the snapshot's and snapshotting is safe again.
+  const next = handle(n, s);
+  assert.equal(next.snapshot?.metadata.index, 20);
+  assert.equal(n.status().appliedIndex, 20);
+  assert.deepEqual(n.confStateAt(20).voters, voters);
+});

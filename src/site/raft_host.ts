@@ -607,9 +607,22 @@ export class RaftHost implements Sequencer {
     const applied = this.#site.appliedIndex;
     if (applied - this.#lastSnapshotIndex < this.#options.snapshotEntriesMin) return;
     if (applied > this.#storage.lastIndex()) return;
+    // A snapshot that arrived while this Ready was being applied (it is
+    // installed with the next Ready) moved the log past what this site
+    // applied: the membership at `applied` is no longer known. Nothing to
+    // snapshot until it is installed.
+    if (this.#node.status().firstIndex - 1 > applied) return;
     const head = this.#site.head;
+    // The directory rides along: a site catching up from this snapshot
+    // learns the URLs and keys of sites added before it (their entries are
+    // compacted away, and replayed blocks do not carry them).
     const data = utf8Encode(
-      JSON.stringify({ entryIndex: applied, height: head.header.height, hash: head.hash }),
+      JSON.stringify({
+        entryIndex: applied,
+        height: head.header.height,
+        hash: head.hash,
+        members: this.#directory(),
+      }),
     );
     const snap = this.#storage.createSnapshot(applied, this.#node.confStateAt(applied), data);
     const compactTo = Math.max(0, applied - this.#options.compactKeepEntries);
