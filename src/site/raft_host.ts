@@ -637,7 +637,10 @@ export class RaftHost implements Sequencer {
       entryIndex: number;
       height: number;
       hash: string;
+      /** Absent in snapshots made before sites carried their directory in them. */
+      members?: WireMember[];
     };
+    if (Array.isArray(target.members)) await this.#learnMembers(target.members);
     const peers = [...this.#members.values()].filter((m) => m.name !== this.#self);
     const leaderName = this.#node.status().leader;
     peers.sort((a, b) => (a.name === leaderName ? -1 : b.name === leaderName ? 1 : 0));

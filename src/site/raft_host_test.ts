@@ -12,7 +12,7 @@ import type { RaftStoreApi } from "../storage/raft_store.ts";
 
 const device = generateKeyPair("ed25519");
 
-Deno.test("raft host: a restart after a snapshot install was cut short fetches the blocks it is missing before applying later entries", async () => {
+Deno.test("raft host: a restart after a snapshot install was cut short fetches the blocks it is missing (and learns the directory) before applying later entries", async () => {
   // The peer's chain: three blocks from entries 1–3.
   const peer = await openTestSite();
   const site = await openTestSite({ genesis: peer.options.genesis, key: peer.options.key });
@@ -38,7 +38,13 @@ Deno.test("raft host: a restart after a snapshot install was cut short fetches t
       snapshot: {
         metadata: { index: 3, term: 1, confState: { voters, learners: [] } },
         data: utf8Encode(
-          JSON.stringify({ entryIndex: 3, height: target.header.height, hash: target.hash }),
+          JSON.stringify({
+            entryIndex: 3,
+            height: target.header.height,
+            hash: target.hash,
+            // A site added before the snapshot: its entry is compacted away.
+            members: [{ name: "site-e", url: "http://127.0.0.1:2", publicKey: "A".repeat(43) }],
+          }),
         ),
       },
       entries: [],
@@ -84,6 +90,10 @@ Deno.test("raft host: a restart after a snapshot install was cut short fetches t
     assert.equal(restarted.head.header.height, 4);
     const blocks = await restarted.blocks(0, 10, "stale");
     assert.equal(blocks[3].hash, target.hash, "blocks 1–3 are the peer's");
+    assert.ok(
+      host.members().some((m) => m.name === "site-e"),
+      "the snapshot's directory is learned",
+    );
   } finally {
     await host?.close();
     await restarted?.close();
