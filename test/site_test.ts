@@ -12,7 +12,7 @@ import { parseCheckpoint } from "../sdk/checkpoint.ts";
 import { parseNote, verifierKey, verifyNote } from "../sdk/note.ts";
 import { SiteKey } from "../src/site/site_key.ts";
 import { blockHash } from "../sdk/block.ts";
-import { STATUS_NS } from "../src/site/site.ts";
+import { type Sequencer, type Site, STATUS_NS } from "../src/site/site.ts";
 import { histogramTotalsIn } from "../src/api/histogram.ts";
 import { anchorTx, getJson, openTestSite, postJson, testGenesis } from "./_helpers.ts";
 
@@ -639,5 +639,122 @@ Deno.test("site: a peer's checkpoint lines are verified, then stored together; a
   } finally {
     await reopened?.close();
     await t.cleanup();
+  }
+});
+
+/** Consensus as a site sees it, for a site that is told it leads voters `voters`. */
+function fakeSequencer(
+  site: Site,
+  voters: string[],
+  members: Array<{ name: string; url: string; publicKey: Uint8Array }>,
+): Sequencer {
+  return {
+    propose: (batch) => site.applyEntry(site.appliedIndex + 1, batch),
+    proposalsInFlightMax: 1,
+    consensusStatus: () => ({
+      role: "leader",
+      term: 1,
+      leader: site.name,
+      commitIndex: site.appliedIndex,
+      confState: { voters, learners: [] },
+    }),
+    readBarrier: () => Promise.resolve(),
+    leaderUrl: () => undefined,
+    broadcastCosign: () => {},
+    members: () => members,
+  };
+}
+
+Deno.test("site: in a cluster the checkpoint, its height and the default proof size are the newest a quorum of voters signed, also after a restart", async () => {
+  const keyB = await SiteKey.create(generateKeyPair("ed25519"));
+  const keyC = await SiteKey.create(generateKeyPair("ed25519"));
+  const t = await openTestSite();
+  const members = [
+    { name: "site-a", url: "http://127.0.0.1:1", publicKey: t.site.siteKey.publicKey },
+    { name: "site-b", url: "http://127.0.0.1:2", publicKey: keyB.publicKey },
+    { name: "site-c", url: "http://127.0.0.1:3", publicKey: keyC.publicKey },
+    // Known to the directory, no longer a member.
+    { name: "site-x", url: "http://127.0.0.1:4", publicKey: keyC.publicKey },
+  ];
+  const voters = ["site-a", "site-b", "site-c"];
+  let reopened: Site | undefined;
+  try {
+    // Two blocks, each signed by this site alone.
+    const ids: string[] = [];
+    const texts: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const [r] = await t.site.submit([await anchorTx(device)], {
+        wait: true,
+        waitTimeoutMs: 5000,
+      });
+      ids.push(r.txId!);
+      texts.push(parseNote(await t.site.checkpoint("stale")).text);
+    }
+    await t.site.attachSequencer(fakeSequencer(t.site, voters, members));
+    assert.equal((await t.site.status()).checkpointHeight, 0, "no block has a quorum yet");
+    // site-b co-signs block 1: 2 of 3 voters.
+    await t.site.addCosignLines("site-b", verifierKey("site-b", keyB.publicKey), [
+      { height: 1, line: await keyB.noteLine(texts[0], "site-b") },
+    ]);
+    const note = await t.site.checkpoint("stale");
+    const vks = members.slice(0, 3).map((m) => verifierKey(m.name, m.publicKey));
+    assert.deepEqual(verifyNote(note, vks), ["site-a", "site-b"]);
+    const cp = parseCheckpoint(parseNote(note).text);
+    assert.equal(cp.size, 1);
+    assert.equal((await t.site.status()).checkpointHeight, 1);
+    const p = await t.site.proof(ids[0], undefined, "stale");
+    assert.equal(p?.treeSize, 1);
+    assert.ok(verifyInclusion(
+      leafHash(base64urlDecode(p!.leaf)),
+      p!.logIndex,
+      cp.size,
+      p!.proof.map(hexDecode),
+      cp.rootHash,
+    ));
+    await assert.rejects(() => t.site.proof(ids[1], undefined, "stale"), /not yet in the latest/);
+    assert.equal((await t.site.proof(ids[1], 2, "stale"))?.treeSize, 2);
+    assert.deepEqual((await t.site.sites()).map((s) => s.name), voters);
+    // After a restart the head's note has this site's line alone: block 1's is served.
+    await t.site.close();
+    reopened = await t.reopen();
+    await reopened.attachSequencer(fakeSequencer(reopened, voters, members));
+    assert.equal(await reopened.checkpoint("stale"), note);
+    assert.equal((await reopened.status()).checkpointHeight, 1);
+  } finally {
+    await reopened?.close();
+    await t.cleanup();
+  }
+});
+
+Deno.test("site: a peer's checkpoint line for a block not applied yet counts once it is, a site added after genesis included", async () => {
+  const keyD = await SiteKey.create(generateKeyPair("ed25519"));
+  const t = await openTestSite();
+  const twin = await openTestSite({ genesis: t.options.genesis, key: t.options.key });
+  try {
+    const members = [
+      { name: "site-a", url: "http://127.0.0.1:1", publicKey: t.site.siteKey.publicKey },
+      { name: "site-d", url: "http://127.0.0.1:2", publicKey: keyD.publicKey },
+    ];
+    await t.site.attachSequencer(fakeSequencer(t.site, ["site-a", "site-d"], members));
+    const batch = {
+      time: 1_800_000_000_000,
+      proposer: "site-a",
+      term: 1,
+      txs: [await anchorTx(device)],
+    };
+    // site-d applied block 1 first (here: a twin applying the same entry) and signed it.
+    await twin.site.applyEntry(1, batch);
+    const text = parseNote(await twin.site.checkpoint("stale")).text;
+    await t.site.addCosignLines("site-d", verifierKey("site-d", keyD.publicKey), [
+      { height: 1, line: await keyD.noteLine(text, "site-d") },
+    ]);
+    assert.equal((await t.site.status()).checkpointHeight, 0);
+    await t.site.applyEntry(1, batch);
+    assert.equal((await t.site.status()).checkpointHeight, 1);
+    const vks = members.map((m) => verifierKey(m.name, m.publicKey));
+    assert.deepEqual(verifyNote(await t.site.checkpoint("stale"), vks), ["site-a", "site-d"]);
+  } finally {
+    await t.cleanup();
+    await twin.cleanup();
   }
 });

@@ -203,7 +203,7 @@ export class RaftHost implements Sequencer {
     for (const m of host.#members.values()) {
       if (m.name !== self) host.#senders.set(m.name, new PeerSender(m, self, key, host.#traffic));
     }
-    site.attachSequencer(host);
+    await site.attachSequencer(host);
     host.#ticker = setInterval(() => {
       if (host.#closed) return;
       host.#node.tick();

@@ -146,6 +146,8 @@ export interface Sequencer {
   readBarrier(): Promise<void>;
   leaderUrl(): string | undefined;
   broadcastCosign(lines: CosignLine[]): void;
+  /** Every site of the directory (current members and former ones). */
+  members(): Array<{ name: string; url: string; publicKey: Uint8Array }>;
 }
 
 /** A block waiting to be written (see `Site.#queueWrite`). */
@@ -202,8 +204,15 @@ const stateCacheKeysMax = 200_000;
 const standingsCachedMax = 100_000;
 /** Signers tracked by the rate limiter before windows of past minutes are dropped. */
 const signerWindowsMax = 100_000;
-/** Heights of not-yet-applied blocks whose peer signatures are held. */
+/**
+ * Heights of not-yet-applied blocks whose peer signatures are held; lines
+ * for heights further than this above the head are dropped.
+ */
 const earlyCosignHeightsMax = 4096;
+/** Longest checkpoint signature line taken from a peer, characters (an Ed25519 line is ~120). */
+const cosignLineCharsMax = 1024;
+/** Newest blocks searched for a quorum-signed checkpoint when consensus is attached. */
+const quorumSearchBlocks = 256;
 
 /** State namespace holding signer statuses (`revoked`, `quarantined`) that admission refuses. */
 export const STATUS_NS = "identity.status";
@@ -686,9 +695,31 @@ export class Site implements LedgerService {
     return this.applyEntry("next", batch);
   }
 
-  /** Hands ordering to consensus. */
-  attachSequencer(sequencer: Sequencer): void {
+  /**
+   * Hands ordering to consensus, and from then on serves only checkpoints a
+   * quorum of voters signed: at open the site took its head's note with
+   * whatever lines it had stored, which after a restart may be its own
+   * alone. The newest of the last {@link quorumSearchBlocks} blocks whose
+   * stored lines reach a quorum is served until a newer one does.
+   */
+  async attachSequencer(sequencer: Sequencer): Promise<void> {
     this.#sequencer = sequencer;
+    this.#quorumHeight = 0;
+    const voters = this.#voters();
+    const head = this.#head.header.height;
+    for (let h = head; h >= Math.max(0, head - quorumSearchBlocks); h--) {
+      const lines = (await this.#store.checkpointLines(h)).filter((l) => voters.includes(l.site));
+      if (lines.length < Math.floor(voters.length / 2) + 1) continue;
+      const row = await this.#store.blockByHeight(h);
+      if (row === undefined) break;
+      lines.sort((a, b) => (a.site < b.site ? -1 : a.site > b.site ? 1 : 0));
+      this.#note = assembleNote(
+        this.#checkpointText(headerOf(row), row.hash),
+        lines.map((l) => l.line),
+      );
+      this.#quorumHeight = h;
+      return;
+    }
   }
 
   /**
@@ -964,10 +995,7 @@ export class Site implements LedgerService {
     }
     for (const l of [...this.#listeners]) l(event);
     if (this.#earlyCosigns.size > 0) {
-      await this.#drainEarlyCosigns(out.header.height, (name) => {
-        const s = this.#genesis.sites.find((x) => x.name === name);
-        return s ? verifierKey(s.name, base64urlDecode(s.publicKey)) : undefined;
-      });
+      await this.#drainEarlyCosigns(out.header.height);
     }
   }
 
@@ -1061,7 +1089,10 @@ export class Site implements LedgerService {
   readonly #recentCheckpoints = new Map<number, RecentCheckpoint>();
 
   /** Lines received for blocks this site has not applied yet, by height. */
-  readonly #earlyCosigns = new Map<number, Array<{ site: string; line: string }>>();
+  readonly #earlyCosigns = new Map<
+    number,
+    Array<{ site: string; line: string; key: string }>
+  >();
 
   /**
    * Stores checkpoint signature lines a member site sent for blocks it
@@ -1077,10 +1108,12 @@ export class Site implements LedgerService {
     if (this.#closed) return;
     for (const { height, line } of lines.slice(0, cosignLinesPerRequestMax)) {
       if (!Number.isSafeInteger(height) || height < 0 || typeof line !== "string") continue;
+      if (line.length > cosignLineCharsMax) continue;
       if (height > this.#head.header.height) {
-        if (this.#earlyCosigns.size >= earlyCosignHeightsMax) continue;
-        const l = this.#earlyCosigns.get(height) ?? [];
-        if (l.length < 64) l.push({ site, line });
+        // Held until applied: one line per site per height, a bounded window ahead.
+        if (height > this.#head.header.height + earlyCosignHeightsMax) continue;
+        const l = (this.#earlyCosigns.get(height) ?? []).filter((x) => x.site !== site);
+        l.push({ site, line, key: verifierKeyOfSite });
         this.#earlyCosigns.set(height, l);
         continue;
       }
@@ -1148,19 +1181,17 @@ export class Site implements LedgerService {
     return cp;
   }
 
-  /** Peers' early lines for heights up to `height`, once applied. */
-  async #drainEarlyCosigns(
-    height: number,
-    keyOf: (site: string) => string | undefined,
-  ): Promise<void> {
+  /**
+   * Peers' early lines for heights up to `height`, once applied, verified
+   * against the key their sender was authenticated with (a site added
+   * after genesis included).
+   */
+  async #drainEarlyCosigns(height: number): Promise<void> {
     for (const h of [...this.#earlyCosigns.keys()]) {
       if (h > height) continue;
       const lines = this.#earlyCosigns.get(h)!;
       this.#earlyCosigns.delete(h);
-      for (const l of lines) {
-        const key = keyOf(l.site);
-        if (key) await this.#storeCosign(h, l.site, key, l.line);
-      }
+      for (const l of lines) await this.#storeCosign(h, l.site, l.key, l.line);
     }
   }
 
@@ -1212,7 +1243,18 @@ export class Site implements LedgerService {
     await this.#readBarrier(c);
     const row = await this.#store.txById(txId);
     if (row === undefined) return null;
-    const size = treeSize ?? this.#head.header.logSize;
+    // DESIGN §6: the default is the latest co-signed checkpoint's size, so
+    // the proof verifies against what `GET /v1/checkpoint` serves.
+    const checkpointSize = Number(this.#note.split("\n", 2)[1]);
+    const size = treeSize ?? checkpointSize;
+    if (treeSize === undefined && row.logIndex >= checkpointSize) {
+      throw new LedgerError(
+        "invalid_range",
+        422,
+        "Not in a checkpoint yet",
+        `Transaction ${txId} (log index ${row.logIndex}) is not yet in the latest co-signed checkpoint (tree size ${checkpointSize}); ask again shortly, or pass treeSize (at most ${this.#head.header.logSize})`,
+      );
+    }
     if (!Number.isSafeInteger(size) || size <= row.logIndex || size > this.#head.header.logSize) {
       throw new LedgerError(
         "invalid_range",
@@ -1341,12 +1383,29 @@ export class Site implements LedgerService {
     }
   }
 
+  /**
+   * The sites of the ledger: the genesis sites for a lone site; in a
+   * cluster the current members, voters then learners (added sites
+   * included, removed ones not), each with its checkpoint verifier key.
+   */
   sites(): Promise<SiteView[]> {
-    return Promise.resolve(this.#genesis.sites.map((s) => ({
-      name: s.name,
-      url: s.url,
-      verifierKey: verifierKey(s.name, base64urlDecode(s.publicKey)),
-    })));
+    if (this.#sequencer === undefined) {
+      return Promise.resolve(this.#genesis.sites.map((s) => ({
+        name: s.name,
+        url: s.url,
+        verifierKey: verifierKey(s.name, base64urlDecode(s.publicKey)),
+      })));
+    }
+    const { voters, learners } = this.#sequencer.consensusStatus().confState;
+    const byName = new Map(this.#sequencer.members().map((m) => [m.name, m]));
+    return Promise.resolve(
+      [...voters, ...learners].flatMap((name) => {
+        const m = byName.get(name);
+        return m === undefined
+          ? []
+          : [{ name, url: m.url, verifierKey: verifierKey(name, m.publicKey) }];
+      }),
+    );
   }
 
   async integrity(): Promise<IntegrityReport> {
