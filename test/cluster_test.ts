@@ -186,6 +186,10 @@ Deno.test({
       // The new voter takes writes like any other site.
       const r = await submit(d.url, await anchorTx(device));
       assert.equal(r.body?.status, "committed");
+      const sitesOf = async () =>
+        (await getJson<{ sites: Array<{ name: string }> }>(`${leader.url}/v1/sites`))!.sites
+          .map((s) => s.name);
+      assert.ok((await sitesOf()).includes("site-d"));
       // Removed, site-d's key no longer opens any peer route (DESIGN §3).
       const remove = await adminCall(cluster, "/members/site-d", { method: "DELETE" });
       assert.equal(remove.status, 200, await remove.text());
@@ -203,6 +207,7 @@ Deno.test({
         body,
       });
       assert.equal(forward.status, 403, await forward.text());
+      assert.ok(!(await sitesOf()).includes("site-d"));
       console.log(
         `  site-d caught up ${leaderStatus!.height} blocks (${committed} txs) in ${caughtUpMs} ms`,
       );
