@@ -119,6 +119,13 @@ export class RaftHost implements Sequencer {
    */
   #unfinishedInstall: Snapshot | undefined;
   #readSeq = 0;
+  /**
+   * Read ids are `<site>:<this>:<n>`: unique across restarts, so a leader
+   * never merges a new read into one queued before this site restarted (it
+   * would answer the older, lower index), and an old answer replayed after
+   * a restart matches no read.
+   */
+  readonly #readEpoch = crypto.randomUUID().slice(0, 8);
   #fatal: unknown;
 
   private constructor(
@@ -342,7 +349,7 @@ export class RaftHost implements Sequencer {
    * index; this site waits until it has applied that far.
    */
   async readBarrier(timeoutMs = 3000): Promise<void> {
-    const ctx = `${this.#self}:${++this.#readSeq}`;
+    const ctx = `${this.#self}:${this.#readEpoch}:${++this.#readSeq}`;
     const index = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#reads.delete(ctx);
