@@ -13,7 +13,7 @@ import { Hono } from "hono";
 import { base64urlDecode } from "../sdk/encoding.ts";
 import { verifierKey } from "../sdk/note.ts";
 import { createApp } from "../src/api/app.ts";
-import { adminRoutes } from "../src/api/admin_routes.ts";
+import { adminRoot as mountAdmin } from "../src/api/admin_routes.ts";
 import { raftRoutes } from "../src/api/raft_routes.ts";
 import type { PeerInfo } from "../src/site/peers.ts";
 import { RaftHost } from "../src/site/raft_host.ts";
@@ -78,7 +78,7 @@ export async function startSite(
   // With more than one site in genesis, blocks are ordered by Raft.
   let host: RaftHost | undefined;
   let peerApp: ReturnType<typeof raftRoutes> | undefined;
-  let adminApp: ReturnType<typeof adminRoutes> | undefined;
+  let adminRoot: ReturnType<typeof mountAdmin> | undefined;
   if (loaded.genesis.sites.length > 1 || config.join) {
     const members: PeerInfo[] = loaded.genesis.sites.map((s) => ({
       name: s.name,
@@ -100,7 +100,7 @@ export async function startSite(
       },
     );
     const h = host;
-    adminApp = adminRoutes({
+    adminRoot = mountAdmin({
       addLearner: (m) => h.addLearner(m),
       promote: (n) => h.promote(n),
       remove: (n) => h.remove(n),
@@ -129,7 +129,6 @@ export async function startSite(
   // The peer and admin apps serve their routes under their prefixes, so a
   // request reaches them as it came (no copy of the Request per call).
   const peerRoot = peerApp === undefined ? undefined : new Hono().route("/raft", peerApp);
-  const adminRoot = adminApp === undefined ? undefined : new Hono().route("/v1/admin", adminApp);
   const handler = (req: Request) => {
     // The path starts at the first "/" after the scheme's "//".
     const path = req.url.indexOf("/", req.url.indexOf("//") + 2);

@@ -76,6 +76,8 @@ export const PROBLEM_TYPES = {
   proof_unavailable: { title: "Proof unavailable for that tree size", status: 422 },
   invalid_range: { title: "Invalid range", status: 422 },
   commit_timeout: { title: "Timed out waiting for commit", status: 504 },
+  not_leader: { title: "Not the leader", status: 503 },
+  conflict: { title: "Conflict", status: 409 },
 } as const satisfies Record<string, { title: string; status: number }>;
 
 /** A problem slug from {@link PROBLEM_TYPES}. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { decimalInt, PROBLEM_TYPES, problemTypeUri, ROUTES, SubmitBody } from "./routes.ts";
 
-Deno.test("PROBLEM_TYPES lists every slug the API and the site's admission use, each with a title and status", () => {
+Deno.test("PROBLEM_TYPES lists every slug the API, the admin routes and the site's admission use, each with a title and status", () => {
   const required = [
     "validation",
     "not_found",
@@ -24,6 +24,8 @@ Deno.test("PROBLEM_TYPES lists every slug the API and the site's admission use, 
     "proof_unavailable",
     "invalid_range",
     "commit_timeout",
+    "not_leader",
+    "conflict",
   ];
   for (const slug of required) assert.ok(slug in PROBLEM_TYPES, slug);
   for (const [slug, { title, status }] of Object.entries(PROBLEM_TYPES)) {

@@ -15,10 +15,11 @@
  * @module
  */
 import { type Context, Hono } from "hono";
+import { requestId, type RequestIdVariables } from "hono/request-id";
 import { z } from "zod";
 import { sha256Hex } from "../../sdk/hash.ts";
 import { utf8Encode } from "../../sdk/encoding.ts";
-import { problemResponse } from "./problem.ts";
+import { knownProblem, problemFromError, problemResponse } from "./problem.ts";
 
 /** What the admin routes need from the consensus host. */
 export interface AdminService {
@@ -50,8 +51,19 @@ function sameHex(a: string, b: string): boolean {
 }
 
 /** Builds the `/v1/admin` sub-app. `keyHashes` are the accepted keys' SHA-256 hex. */
-export function adminRoutes(service: AdminService, keyHashes: readonly string[]) {
-  const app = new Hono();
+export function adminRoutes(
+  service: AdminService,
+  keyHashes: readonly string[],
+  logError: (err: unknown, requestId: string) => void = (err, id) =>
+    console.error(`admin request ${id} failed:`, err),
+) {
+  const app = new Hono<{ Variables: RequestIdVariables }>();
+  // Like the public API: every answer has a request id, every error is a problem.
+  app.use(requestId());
+  app.onError((err, c) =>
+    problemResponse(c, problemFromError(err, (e) => logError(e, c.get("requestId") ?? "")))
+  );
+
   const problem = (
     c: Context,
     status: number,
@@ -132,4 +144,27 @@ export function adminRoutes(service: AdminService, keyHashes: readonly string[])
     return await run(c, () => service.transferLeadership(to));
   });
   return app;
+}
+
+/**
+ * The admin routes mounted at `/v1/admin`, as a site serves them: an unknown
+ * admin path is a `not_found` problem too.
+ */
+export function adminRoot(
+  service: AdminService,
+  keyHashes: readonly string[],
+  logError?: (err: unknown, requestId: string) => void,
+) {
+  const root = new Hono<{ Variables: RequestIdVariables }>();
+  root.route("/v1/admin", adminRoutes(service, keyHashes, logError));
+  root.notFound((c) =>
+    problemResponse(
+      c,
+      knownProblem(
+        "not_found",
+        `Cannot find ${c.req.method} ${c.req.path.slice(0, 200)}: no such admin route`,
+      ),
+    )
+  );
+  return root;
 }

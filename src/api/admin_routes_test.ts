@@ -1,0 +1,111 @@
+import assert from "node:assert/strict";
+import { problemTypeUri } from "../../sdk/api/routes.ts";
+import { adminRoot, type AdminService, hashApiKey } from "./admin_routes.ts";
+
+const KEY = "admin-key-0123456789abcdef";
+
+function service(overrides: Partial<AdminService> = {}): AdminService & { calls: string[] } {
+  const calls: string[] = [];
+  return {
+    calls,
+    addLearner: (m) => (calls.push(`add ${m.name}`), Promise.resolve()),
+    promote: (n) => (calls.push(`promote ${n}`), Promise.resolve()),
+    remove: (n) => (calls.push(`remove ${n}`), Promise.resolve()),
+    transferLeadership: (to) => (calls.push(`transfer ${to}`), Promise.resolve()),
+    leaderUrl: () => "http://127.0.0.1:7001",
+    isLeader: () => true,
+    ...overrides,
+  };
+}
+
+function call(app: ReturnType<typeof adminRoot>, path: string, init: RequestInit = {}, key = KEY) {
+  return app.request(`/v1/admin${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+  });
+}
+
+async function problem(res: Response, status: number, slug: string) {
+  assert.equal(res.status, status);
+  assert.equal(res.headers.get("content-type"), "application/problem+json");
+  const body = await res.json();
+  assert.equal(body.type, problemTypeUri(slug));
+  assert.match(body.requestId, /\S/, "a problem names its request id");
+  assert.equal(res.headers.get("x-request-id"), body.requestId);
+  return body;
+}
+
+Deno.test("admin routes: a call without a key is unauthorized, one with another key forbidden", async () => {
+  const s = service();
+  const app = adminRoot(s, [hashApiKey(KEY)]);
+  await problem(
+    await app.request("/v1/admin/members/site-d", { method: "DELETE" }),
+    401,
+    "unauthorized",
+  );
+  await problem(
+    await call(app, "/members/site-d", { method: "DELETE" }, "x".repeat(24)),
+    403,
+    "forbidden",
+  );
+  assert.deepEqual(s.calls, []);
+});
+
+Deno.test("admin routes: each route reaches the service once and answers {ok: true}", async () => {
+  const s = service();
+  const app = adminRoot(s, [hashApiKey(KEY)]);
+  const member = { name: "site-d", url: "http://127.0.0.1:7004", publicKey: "A".repeat(43) };
+  for (
+    const [path, method, body] of [
+      ["/members", "POST", member],
+      ["/members/site-d/promote", "POST", undefined],
+      ["/leader", "POST", { to: "site-b" }],
+      ["/members/site-d", "DELETE", undefined],
+    ] as const
+  ) {
+    const res = await call(app, path, { method, body: body && JSON.stringify(body) });
+    assert.equal(res.status, 200, path);
+    assert.deepEqual(await res.json(), { ok: true });
+  }
+  assert.deepEqual(s.calls, ["add site-d", "promote site-d", "transfer site-b", "remove site-d"]);
+});
+
+Deno.test("admin routes: a follower answers not_leader with the leader's URL", async () => {
+  const app = adminRoot(service({ isLeader: () => false }), [hashApiKey(KEY)]);
+  const body = await problem(
+    await call(app, "/members/site-d", { method: "DELETE" }),
+    409,
+    "not_leader",
+  );
+  assert.equal(body.leaderUrl, "http://127.0.0.1:7001");
+});
+
+Deno.test("admin routes: a change the cluster refuses is a conflict problem carrying the reason", async () => {
+  const app = adminRoot(
+    service({ promote: () => Promise.reject(new Error("Site site-d is too far behind")) }),
+    [hashApiKey(KEY)],
+  );
+  const body = await problem(
+    await call(app, "/members/site-d/promote", { method: "POST" }),
+    409,
+    "conflict",
+  );
+  assert.match(body.detail, /too far behind/);
+});
+
+Deno.test("admin routes: a malformed member is a validation problem naming the field", async () => {
+  const s = service();
+  const app = adminRoot(s, [hashApiKey(KEY)]);
+  const res = await call(app, "/members", {
+    method: "POST",
+    body: JSON.stringify({ name: "site-d", url: "not a url", publicKey: "A".repeat(43) }),
+  });
+  const body = await problem(res, 400, "validation");
+  assert.deepEqual(body.errors.map((e: { path: string }) => e.path), ["url"]);
+  assert.deepEqual(s.calls, []);
+});
+
+Deno.test("admin routes: an unknown admin path is a not_found problem, not plain text", async () => {
+  const app = adminRoot(service(), [hashApiKey(KEY)]);
+  await problem(await call(app, "/nothing-here", { method: "GET" }), 404, "not_found");
+});
