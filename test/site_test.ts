@@ -758,3 +758,29 @@ Deno.test("site: a peer's checkpoint line for a block not applied yet counts onc
     await twin.cleanup();
   }
 });
+
+Deno.test("site: a leader answers which forwarded transactions it refuses and why, and the forwarding site tells its waiting client", async () => {
+  // The leader's clock is two minutes behind: an expiry the follower
+  // accepted is too far in the future for it.
+  const leader = await openTestSite({ clock: () => Date.now() - 120_000 });
+  const follower = await openTestSite();
+  try {
+    const late = await anchorTx(device, { expiresAt: Date.now() + 24 * 3600_000 - 30_000 });
+    const fine = await anchorTx(device);
+    const outcome = await leader.site.acceptForwarded([late, fine]);
+    assert.equal(outcome.accepted, 1);
+    assert.deepEqual(outcome.refused.map((r) => [r.txId, r.problem.type]), [
+      [transactionId(late), "expires_too_far"],
+    ]);
+    // The follower forwards `late` and hears the leader's refusal.
+    const sequencer = fakeSequencer(follower.site, ["site-a", "site-b", "site-c"], []);
+    sequencer.propose = () => Promise.resolve(outcome);
+    await follower.site.attachSequencer(sequencer);
+    const [receipt] = await follower.site.submit([late], { wait: true, waitTimeoutMs: 5000 });
+    assert.equal(receipt.status, "refused");
+    assert.equal(receipt.problem?.type, "expires_too_far");
+  } finally {
+    await leader.cleanup();
+    await follower.cleanup();
+  }
+});

@@ -22,7 +22,7 @@ import {
   verifyPeerRequest,
   type WireMessage,
 } from "../site/peers.ts";
-import { knownProblem, problemBody, problemResponse } from "./problem.ts";
+import { knownProblem, problemBody, problemFromError, problemResponse } from "./problem.ts";
 import { utf8Encode } from "../../sdk/encoding.ts";
 
 /** What the peer routes need from a site and its consensus host. */
@@ -31,7 +31,8 @@ export interface PeerService {
   /** The signed-note verifier key of a member. */
   verifierKeyOf(name: string): string | undefined;
   receive(from: string, messages: Message[]): void;
-  acceptForwarded(from: string, envelopes: unknown[]): Promise<number>;
+  /** `{accepted, refused: [{txId, problem}]}` (see `Site.acceptForwarded`). */
+  acceptForwarded(from: string, envelopes: unknown[]): Promise<unknown>;
   addCosignLines(from: string, lines: CosignLine[]): Promise<void>;
   replayBlocks(from: number, limit: number): Promise<unknown[]>;
   /** Aborted when the site stops: open `/raft/stream` requests end then. */
@@ -101,7 +102,12 @@ export function raftRoutes(service: PeerService) {
         detail: e.message,
       });
     }
-    throw e;
+    // The site's own problems (a leader whose queue is full answers 503 with
+    // Retry-After); anything else is a bug, logged and answered `internal`.
+    return problemResponse(
+      c,
+      problemFromError(e, (err) => console.error(`peer request ${c.req.path} failed:`, err)),
+    );
   };
 
   /** Hands a `/raft/msg` body (or a frame's) to consensus and the site. */
@@ -185,8 +191,7 @@ export function raftRoutes(service: PeerService) {
       if (!Array.isArray(body.txs) || body.txs.length > forwardTxsMax) {
         throw new TypeError("txs must be an array");
       }
-      const accepted = await service.acceptForwarded(peer.name, body.txs);
-      return c.json({ accepted });
+      return c.json(await service.acceptForwarded(peer.name, body.txs) as Record<string, unknown>);
     } catch (e) {
       return fail(c, e);
     }

@@ -24,6 +24,8 @@ import {
   wireEncode,
 } from "./peers.ts";
 import { SiteKey } from "./site_key.ts";
+import { forwardOutcomeOf } from "./raft_host.ts";
+import { LedgerError } from "../api/service.ts";
 
 interface Received {
   body: { from: string; messages: unknown[]; lines?: CosignLine[] };
@@ -175,7 +177,7 @@ Deno.test("raft routes: /raft/msg hands its messages to consensus and its checkp
     member: (n) => (n === "site-a" ? member : undefined),
     verifierKeyOf: () => undefined,
     receive: (_from, messages) => void got.messages.push(...messages),
-    acceptForwarded: () => Promise.resolve(0),
+    acceptForwarded: () => Promise.resolve({ accepted: 0, refused: [] }),
     addCosignLines: (from, lines) => {
       assert.equal(from, "site-a");
       got.lines.push(...lines);
@@ -215,6 +217,65 @@ Deno.test("raft routes: /raft/msg hands its messages to consensus and its checkp
   );
   assert.equal(forged.status, 403);
   assert.equal(got.lines.length, 1, "no line from an unsigned request reached the site");
+});
+
+Deno.test("raft routes: /raft/forward answers the leader's refusals by transaction, and its own problems as problem+json", async () => {
+  const keyPair = generateKeyPair("ed25519");
+  const key = await SiteKey.create(keyPair);
+  const member: PeerInfo = { name: "site-b", url: "", publicKey: keyPair.publicKey };
+  let busy = false;
+  const problem = { type: "expired", title: "Transaction expired", status: 422, detail: "late" };
+  const app = raftRoutes({
+    member: (n) => (n === "site-b" ? member : undefined),
+    verifierKeyOf: () => undefined,
+    receive: () => {},
+    acceptForwarded: (_from, txs) => {
+      if (busy) {
+        throw new LedgerError("unavailable", 503, "Site busy", "Leader queue is full", {
+          retryAfter: 2,
+        });
+      }
+      return Promise.resolve({ accepted: txs.length - 1, refused: [{ txId: "ab", problem }] });
+    },
+    addCosignLines: () => Promise.resolve(),
+    replayBlocks: () => Promise.resolve([]),
+  });
+  const forward = async () => {
+    const body = JSON.stringify({ from: "site-b", txs: [{}, {}] });
+    return await app.request("/forward", {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "x-edgeledger-site": "site-b",
+        "x-edgeledger-sig": await signPeerBody(body, key),
+      },
+      body,
+    });
+  };
+  const ok = await forward();
+  assert.equal(ok.status, 200);
+  const answer = await ok.json();
+  assert.deepEqual(answer, { accepted: 1, refused: [{ txId: "ab", problem }] });
+  assert.deepEqual(forwardOutcomeOf(answer), answer);
+  busy = true;
+  const full = await forward();
+  assert.equal(full.status, 503);
+  assert.equal(full.headers.get("content-type"), "application/problem+json");
+  assert.equal(full.headers.get("retry-after"), "2");
+  assert.match((await full.json()).detail, /queue is full/);
+});
+
+Deno.test("forwardOutcomeOf: an older leader's bare count and malformed refusals are read safely", () => {
+  assert.deepEqual(forwardOutcomeOf({ accepted: 3 }), { accepted: 3, refused: [] });
+  assert.deepEqual(forwardOutcomeOf(undefined), { accepted: 0, refused: [] });
+  const problem = { type: "expired", title: "T", status: 422, detail: "d" };
+  assert.deepEqual(
+    forwardOutcomeOf({
+      accepted: 0,
+      refused: [null, { txId: 1, problem }, { txId: "x" }, { txId: "y", problem, more: 1 }],
+    }).refused,
+    [{ txId: "y", problem }],
+  );
 });
 
 /** A body that hands out `chunks` and then ends (or stays open, when `open`). */
@@ -266,7 +327,7 @@ function recordingRoutes(member: PeerInfo, signal?: AbortSignal) {
     member: (n) => (n === member.name ? member : undefined),
     verifierKeyOf: () => undefined,
     receive: (_from, messages) => void got.messages.push(...messages),
-    acceptForwarded: () => Promise.resolve(0),
+    acceptForwarded: () => Promise.resolve({ accepted: 0, refused: [] }),
     addCosignLines: (_from, lines) => {
       got.lines.push(...lines);
       return Promise.resolve();

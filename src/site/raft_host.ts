@@ -42,7 +42,7 @@ import {
   PeerSender,
   postSigned,
 } from "./peers.ts";
-import type { Sequencer, Site } from "./site.ts";
+import type { ForwardOutcome, Sequencer, Site } from "./site.ts";
 import type { SiteKey } from "./site_key.ts";
 
 /**
@@ -295,7 +295,7 @@ export class RaftHost implements Sequencer {
    * leader) or accepted by the leader (as follower); rejects when neither
    * can happen now, so the site retries the transactions.
    */
-  async propose(batch: Batch & { members?: WireMember[] }): Promise<void> {
+  async propose(batch: Batch & { members?: WireMember[] }): Promise<ForwardOutcome | void> {
     const status = this.#node.status();
     if (status.role === "leader") {
       const id = crypto.randomUUID();
@@ -322,8 +322,9 @@ export class RaftHost implements Sequencer {
     this.#traffic.forwardRequests++;
     this.#traffic.forwardedTxs += batch.txs.length;
     const started = performance.now();
-    await postSigned(leader.url + "/raft/forward", body, this.#self, this.#key);
+    const answer = await postSigned(leader.url + "/raft/forward", body, this.#self, this.#key);
     this.#traffic.requestSeconds.observe((performance.now() - started) / 1000, FORWARD_ROUTE);
+    return forwardOutcomeOf(answer);
   }
 
   /** Peer traffic counters as Prometheus text, for `/metrics`. */
@@ -733,5 +734,25 @@ function mulberry32(seed: number): () => number {
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A leader's answer to `/raft/forward`, checked: `{accepted, refused?}`
+ * (a leader from before refusals were reported sends no `refused`).
+ */
+export function forwardOutcomeOf(answer: unknown): ForwardOutcome {
+  const a = answer as { accepted?: unknown; refused?: unknown } | undefined;
+  const refused = Array.isArray(a?.refused) ? a.refused : [];
+  return {
+    accepted: typeof a?.accepted === "number" ? a.accepted : 0,
+    refused: refused.filter((r): r is ForwardOutcome["refused"][number] =>
+      typeof r?.txId === "string" && typeof r.problem?.type === "string" &&
+      typeof r.problem.title === "string" && typeof r.problem.status === "number" &&
+      typeof r.problem.detail === "string"
+    ).map(({ txId, problem: { type, title, status, detail } }) => ({
+      txId,
+      problem: { type, title, status, detail },
+    })),
   };
 }

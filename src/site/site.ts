@@ -14,6 +14,7 @@ import { formatCheckpoint } from "../../sdk/checkpoint.ts";
 import { canonicalJson } from "../../sdk/canonical_json.ts";
 import { base64urlDecode, base64urlEncode, hexDecode, hexEncode } from "../../sdk/encoding.ts";
 import type { Envelope } from "../../sdk/envelope.ts";
+import { envelopeText } from "../chain/envelope_text.ts";
 import type { KeyPair } from "../../sdk/keys.ts";
 import { assembleNote, verifierKey, verifyNoteWith } from "../../sdk/note.ts";
 import { verifyEd25519Native } from "./native_ed25519.ts";
@@ -126,9 +127,22 @@ export interface SiteOptions {
  * With consensus, the Raft host proposes (as leader) or forwards to the
  * leader (as follower).
  */
+/** What a leader did with transactions a follower forwarded. */
+export interface ForwardOutcome {
+  /** How many joined its pending pool (the others were pending or committed already, or refused). */
+  accepted: number;
+  refused: Array<{
+    txId: string;
+    problem: { type: string; title: string; status: number; detail: string };
+  }>;
+}
+
 export interface Sequencer {
-  /** Resolves once the batch is ordered (see the implementation); rejects to hand it back. */
-  propose(batch: Batch): Promise<void>;
+  /**
+   * Resolves once the batch is ordered (see the implementation), with what
+   * the leader refused when it was forwarded; rejects to hand it back.
+   */
+  propose(batch: Batch): Promise<ForwardOutcome | void>;
   /** Batches handed to `propose` and not yet settled, at most. */
   readonly proposalsInFlightMax: number;
   consensusStatus(): {
@@ -632,7 +646,9 @@ export class Site implements LedgerService {
     const batch: Batch = { time: this.#clock(), proposer: this.name, term: 0, txs };
     this.#applying++;
     let retry = false;
-    this.sequence(batch).catch((e) => {
+    this.sequence(batch).then((outcome) => {
+      if (outcome !== undefined) this.#refusedByLeader(outcome.refused);
+    }, (e) => {
       if (this.#sequencer === undefined) {
         // A block that cannot be written leaves a lone site unable to go on
         // safely; stop accepting writes and report it loudly.
@@ -690,7 +706,7 @@ export class Site implements LedgerService {
    * next entry. With consensus, the sequencer proposes it (leader) or
    * forwards it (follower), and the block is applied from the Raft log.
    */
-  sequence(batch: Batch): Promise<void> {
+  sequence(batch: Batch): Promise<ForwardOutcome | void> {
     if (this.#sequencer) return this.#sequencer.propose(batch);
     return this.applyEntry("next", batch);
   }
@@ -760,18 +776,28 @@ export class Site implements LedgerService {
   /**
    * Admits transactions a member site already verified and forwarded (this
    * site leads): the stateless checks again except signatures, dedupe, then
-   * the pending pool. Refusals are dropped: the forwarding site answered its
-   * client already.
+   * the pending pool. Answers how many joined the pool and, for each one
+   * refused here (by this site's clock, say, where it had passed the
+   * forwarder's), its id and problem: the forwarding site tells its client.
    */
-  async acceptForwarded(envelopes: unknown[]): Promise<number> {
+  async acceptForwarded(envelopes: unknown[]): Promise<ForwardOutcome> {
     this.#assertRunning();
     const now = this.#clock();
     const admitted: Admitted[] = [];
+    const refused: ForwardOutcome["refused"] = [];
     const stateless = await this.#admitStateless(envelopes, now, this.#policy, false);
     for (let i = 0; i < envelopes.length; i++) {
       try {
         admitted.push(stateless(i));
-      } catch { /* the forwarder's client was told */ }
+      } catch (e) {
+        if (!(e instanceof LedgerError)) throw e;
+        const txId = (e.extra.txId as string | undefined) ?? txIdOf(envelopes[i]);
+        if (txId === undefined) continue;
+        refused.push({
+          txId,
+          problem: { type: e.type, title: e.title, status: e.status, detail: e.message },
+        });
+      }
     }
     // One in a block not yet written may pass here: execution leaves such a repeat out.
     const committed = await this.#committedAmong(admitted.map((a) => a.txId));
@@ -788,7 +814,18 @@ export class Site implements LedgerService {
       accepted++;
     }
     this.#schedule();
-    return accepted;
+    return { accepted, refused };
+  }
+
+  /**
+   * Tells the clients waiting here for transactions the leader refused
+   * (see {@link acceptForwarded}) why, as a refused receipt.
+   */
+  #refusedByLeader(refused: ForwardOutcome["refused"]): void {
+    for (const { txId, problem } of refused) {
+      this.#countRefusal(problem.type);
+      this.#resolve(txId, { txId, status: "refused", problem });
+    }
   }
 
   /**
@@ -1779,4 +1816,13 @@ function nodeGetter(nodes: Map<string, Uint8Array>) {
     }
     return n;
   };
+}
+
+/** The id of a forwarded envelope, if it is one (a member admitted it, so it should be). */
+function txIdOf(envelope: unknown): string | undefined {
+  try {
+    return envelopeText(envelope as Envelope).txId;
+  } catch {
+    return undefined;
+  }
 }
