@@ -109,6 +109,7 @@ export async function startSite(
       isLeader: () => h.consensusStatus().role === "leader",
     }, config.adminKeyHashes);
     peerApp = raftRoutes({
+      self: config.name,
       member: (n) => h.member(n),
       verifierKeyOf: (n) => {
         const m = h.member(n);

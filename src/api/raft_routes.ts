@@ -20,6 +20,7 @@ import {
   splitFrame,
   streamFrames,
   verifyPeerRequest,
+  verifyStreamOpen,
   type WireMessage,
 } from "../site/peers.ts";
 import { knownProblem, problemBody, problemFromError, problemResponse } from "./problem.ts";
@@ -27,6 +28,8 @@ import { utf8Encode } from "../../sdk/encoding.ts";
 
 /** What the peer routes need from a site and its consensus host. */
 export interface PeerService {
+  /** This site's name: stream openings are signed for it. */
+  self: string;
   member(name: string): PeerInfo | undefined;
   /** The signed-note verifier key of a member. */
   verifierKeyOf(name: string): string | undefined;
@@ -139,11 +142,31 @@ export function raftRoutes(service: PeerService) {
   // Answered at once; the frames are read and handed on in order until the
   // sender ends the request, a frame is refused, or the site stops. The
   // answer then ends, after a problem line if a frame was refused.
+  /** Ends the stream a member has open, when it opens another. */
+  const openStreams = new Map<string, () => void>();
+
   app.post("/stream", (c) => {
     const site = c.req.header("x-edgeledger-site") ?? null;
+    const openSig = c.req.header("x-edgeledger-sig") ?? null;
     const raw = c.req.raw.body;
-    if (site === null || service.member(site) === undefined) {
-      return fail(c, new PeerAuthError(`Site ${site ?? "(unnamed)"} is not a member`));
+    // An opening is signed (a sender from before that answers 404 falls back to /raft/msg).
+    if (openSig === null) {
+      return problemResponse(
+        c,
+        knownProblem("not_found", "Streams must be opened signed; send /raft/msg requests instead"),
+      );
+    }
+    try {
+      verifyStreamOpen(
+        site,
+        openSig,
+        c.req.header("x-edgeledger-time") ?? null,
+        service.self,
+        Date.now(),
+        (n) => service.member(n),
+      );
+    } catch (e) {
+      return fail(c, e);
     }
     if (raw === null) return fail(c, new TypeError("A stream needs a body"));
     if (service.signal?.aborted) {
@@ -159,6 +182,9 @@ export function raftRoutes(service: PeerService) {
     });
     const stop = () => void reader.cancel().catch(() => {});
     service.signal?.addEventListener("abort", stop, { once: true });
+    // One stream per member: the newest (its sender reopened) replaces the older.
+    openStreams.get(site!)?.();
+    openStreams.set(site!, stop);
     void (async () => {
       try {
         for await (const frame of streamFrames(reader)) {
@@ -176,6 +202,7 @@ export function raftRoutes(service: PeerService) {
           } catch { /* the sender is gone */ }
         }
       } finally {
+        if (openStreams.get(site!) === stop) openStreams.delete(site!);
         service.signal?.removeEventListener("abort", stop);
         try {
           answer.close();

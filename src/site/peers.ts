@@ -12,10 +12,17 @@
  * Raft messages normally travel on `/raft/stream` instead: one long-lived
  * request per peer whose body is a stream of frames, one per line —
  * `<signature> <body>\n`, where body and signature are exactly those of a
- * `/raft/msg` request (JSON never holds a raw newline). The receiver answers
- * `200` at once, reads the frames in order, verifies each against the
- * sender's current key, and ends its answer (after a one-line problem, if a
- * frame was refused) when it stops reading. A sender no longer waits for one
+ * `/raft/msg` request (JSON never holds a raw newline). The opening itself
+ * is signed: `X-Edgeledger-Time: <ms>` and `X-Edgeledger-Sig` over
+ * {@link streamOpenText} (sender, receiver, that time), refused (403) from
+ * a non-member, for another receiver or more than {@link streamOpenSkewMs}
+ * from the receiver's clock, so nobody else can make a site hold a stream
+ * open; an unsigned opening is answered 404, as by a site without streams,
+ * and the sender falls back to requests (as it does after a 403). A
+ * member's newer stream ends its older one. The receiver answers `200` at
+ * once, reads the frames in order, verifies each against the sender's
+ * current key, and ends its answer (after a one-line problem, if a frame
+ * was refused) when it stops reading. A sender no longer waits for one
  * request's answer before its next messages leave, as etcd's peers stream
  * theirs; a peer without the route gets `/raft/msg` requests.
  *
@@ -66,6 +73,41 @@ export interface PeerInfo {
 /** Signs a peer request body. */
 export async function signPeerBody(body: string, key: SiteKey): Promise<string> {
   return base64urlEncode(await key.sign(utf8Encode(PEER_DOMAIN + body)));
+}
+
+/**
+ * How far the time of a stream's opening may be from the receiver's clock,
+ * ms. A sender refused for it sends requests instead (see PeerSender).
+ */
+export const streamOpenSkewMs = 300_000;
+
+/**
+ * What the sender of a `/raft/stream` request signs to open it, as the
+ * "body" of a peer signature: the receiver refuses opens it cannot
+ * authenticate before it reads a byte of the stream.
+ */
+export function streamOpenText(from: string, to: string, timeMs: number): string {
+  return `stream\n${from}\n${to}\n${timeMs}`;
+}
+
+/**
+ * Checks a stream's opening headers: signed by the member `site` for this
+ * receiver (`self`), at a time within {@link streamOpenSkewMs} of `nowMs`.
+ * Throws {@link PeerAuthError}.
+ */
+export function verifyStreamOpen(
+  site: string | null,
+  sig: string | null,
+  time: string | null,
+  self: string,
+  nowMs: number,
+  members: (name: string) => PeerInfo | undefined,
+): PeerInfo {
+  const t = Number(time);
+  if (time === null || !Number.isSafeInteger(t) || Math.abs(nowMs - t) > streamOpenSkewMs) {
+    throw new PeerAuthError("X-Edgeledger-Time is missing or too far from this site's clock");
+  }
+  return verifyPeerRequest(site, sig, streamOpenText(site ?? "", self, t), members);
 }
 
 /** A peer request that failed authentication. */
@@ -526,9 +568,16 @@ export class PeerSender {
     const timer = setTimeout(() => stream.abort.abort(), peerRequestTimeoutMs);
     let res: Response;
     try {
+      const time = Date.now();
+      const openSig = await signPeerBody(streamOpenText(this.self, this.peer.name, time), this.key);
       res = await fetch(this.peer.url + "/raft/stream", {
         method: "POST",
-        headers: { "content-type": "application/x-ndjson", "x-edgeledger-site": this.self },
+        headers: {
+          "content-type": "application/x-ndjson",
+          "x-edgeledger-site": this.self,
+          "x-edgeledger-time": String(time),
+          "x-edgeledger-sig": openSig,
+        },
         body,
         // Fetch's option for a request body that streams (not in Deno's RequestInit type).
         duplex: "half",
@@ -543,7 +592,11 @@ export class PeerSender {
     if (!res.ok) {
       const text = await res.text().catch(() => "");
       this.#endStream(stream);
-      if (res.status === 404 || res.status === 405) throw new StreamUnsupported();
+      // No route (an older site), or an opening it refused (say its clock is
+      // far from ours): requests work all the same, one per frame.
+      if (res.status === 403 || res.status === 404 || res.status === 405) {
+        throw new StreamUnsupported();
+      }
       throw new Error(`Peer ${this.peer.url} answered ${res.status}: ${text.slice(0, 200)}`);
     }
     if (this.#closed) {

@@ -19,7 +19,9 @@ import {
   signPeerBody,
   splitFrame,
   streamFrames,
+  streamOpenText,
   verifyPeerRequest,
+  verifyStreamOpen,
   wireDecode,
   wireEncode,
 } from "./peers.ts";
@@ -37,6 +39,8 @@ interface Received {
 interface RecordingOptions {
   /** Whether the peer has `/raft/stream` (else it answers 404 there, as an older site). */
   stream?: boolean;
+  /** Refuses every stream opening with this status (403: the opening did not verify). */
+  refuseStreamWith?: number;
   /** Ends each stream after this many frames (as a peer that restarts). */
   framesPerStream?: number;
 }
@@ -52,6 +56,18 @@ function recordingPeer(sender: PeerInfo, options: RecordingOptions = {}) {
     const site = req.headers.get("x-edgeledger-site");
     if (new URL(req.url).pathname === "/raft/stream") {
       if (options.stream === false) return new Response("no such route", { status: 404 });
+      if (options.refuseStreamWith !== undefined) {
+        return new Response("refused", { status: options.refuseStreamWith });
+      }
+      const h = (n: string) => req.headers.get(n);
+      verifyStreamOpen(
+        site,
+        h("x-edgeledger-sig"),
+        h("x-edgeledger-time"),
+        "site-b",
+        Date.now(),
+        members,
+      );
       const reader = req.body!.getReader();
       let end!: () => void;
       const out = new ReadableStream<Uint8Array>({ start: (c) => void (end = () => c.close()) });
@@ -174,6 +190,7 @@ Deno.test("raft routes: /raft/msg hands its messages to consensus and its checkp
   const member: PeerInfo = { name: "site-a", url: "", publicKey: keyPair.publicKey };
   const got: { messages: Message[]; lines: CosignLine[] } = { messages: [], lines: [] };
   const app = raftRoutes({
+    self: "site-b",
     member: (n) => (n === "site-a" ? member : undefined),
     verifierKeyOf: () => undefined,
     receive: (_from, messages) => void got.messages.push(...messages),
@@ -226,6 +243,7 @@ Deno.test("raft routes: /raft/forward answers the leader's refusals by transacti
   let busy = false;
   const problem = { type: "expired", title: "Transaction expired", status: 422, detail: "late" };
   const app = raftRoutes({
+    self: "site-a",
     member: (n) => (n === "site-b" ? member : undefined),
     verifierKeyOf: () => undefined,
     receive: () => {},
@@ -324,6 +342,7 @@ Deno.test("streamFrames: a frame over the bound, a body that ends inside a frame
 function recordingRoutes(member: PeerInfo, signal?: AbortSignal) {
   const got: { messages: Message[]; lines: CosignLine[] } = { messages: [], lines: [] };
   const app = raftRoutes({
+    self: "site-b",
     member: (n) => (n === member.name ? member : undefined),
     verifierKeyOf: () => undefined,
     receive: (_from, messages) => void got.messages.push(...messages),
@@ -338,17 +357,25 @@ function recordingRoutes(member: PeerInfo, signal?: AbortSignal) {
   return { app, got };
 }
 
-function openStream(
+/** Opens a stream to routes serving "site-b", signed by `key` (unsigned without one). */
+async function openStream(
   app: ReturnType<typeof raftRoutes>,
   site: string,
   body: ReadableStream<Uint8Array>,
+  key?: SiteKey,
+  opening: { to?: string; time?: number } = {},
 ): Promise<Response> {
-  return Promise.resolve(app.request("/stream", {
+  const time = opening.time ?? Date.now();
+  const signed = key === undefined ? {} : {
+    "x-edgeledger-time": String(time),
+    "x-edgeledger-sig": await signPeerBody(streamOpenText(site, opening.to ?? "site-b", time), key),
+  };
+  return await app.request("/stream", {
     method: "POST",
-    headers: { "content-type": "application/x-ndjson", "x-edgeledger-site": site },
+    headers: { "content-type": "application/x-ndjson", "x-edgeledger-site": site, ...signed },
     body,
     duplex: "half",
-  } as RequestInit));
+  } as RequestInit);
 }
 
 Deno.test("raft routes: /raft/stream hands each verified frame on in order and ends at the first frame that does not verify", async () => {
@@ -373,6 +400,7 @@ Deno.test("raft routes: /raft/stream hands each verified frame on in order and e
       await frame({ from: "site-a", messages: [heartbeat(3)] }, false),
       await frame({ from: "site-a", messages: [heartbeat(4)] }),
     ], true),
+    key,
   );
   assert.equal(res.status, 200);
   // The answer ends (the body stays open: the route stopped reading it).
@@ -392,13 +420,49 @@ Deno.test("raft routes: /raft/stream hands each verified frame on in order and e
     app,
     "site-a",
     bodyOf([await frame({ from: "site-b", messages: [heartbeat(9)] })]),
+    key,
   );
   assert.match(await spoof.text(), /does not match the signer/);
   assert.deepEqual(got.messages.map((m) => m.term), [1, 2]);
 
-  const stranger = await openStream(app, "site-z", bodyOf([]));
+  const stranger = await openStream(app, "site-z", bodyOf([]), key);
   assert.equal(stranger.status, 403);
   await stranger.body?.cancel();
+});
+
+Deno.test("raft routes: a stream is opened signed by a member, for this site, at a time near its clock; a member's newer stream ends its older one", async () => {
+  const keyPair = generateKeyPair("ed25519");
+  const key = await SiteKey.create(keyPair);
+  const other = await SiteKey.create(generateKeyPair("ed25519"));
+  const { app } = recordingRoutes({ name: "site-a", url: "", publicKey: keyPair.publicKey });
+  // Unsigned (a site from before signed openings): 404, so it falls back to /raft/msg.
+  const unsigned = await openStream(app, "site-a", bodyOf([], true));
+  assert.equal(unsigned.status, 404);
+  assert.equal(unsigned.headers.get("content-type"), "application/problem+json");
+  await unsigned.body?.cancel();
+  for (
+    const [what, res] of [
+      ["another key", await openStream(app, "site-a", bodyOf([], true), other)],
+      [
+        "for another site",
+        await openStream(app, "site-a", bodyOf([], true), key, { to: "site-c" }),
+      ],
+      [
+        "an hour old",
+        await openStream(app, "site-a", bodyOf([], true), key, { time: Date.now() - 3600_000 }),
+      ],
+    ] as const
+  ) {
+    assert.equal(res.status, 403, what);
+    await res.body?.cancel();
+  }
+  const first = await openStream(app, "site-a", bodyOf([], true), key);
+  assert.equal(first.status, 200);
+  const firstEnded = first.text();
+  const second = await openStream(app, "site-a", bodyOf([], true), key);
+  assert.equal(second.status, 200);
+  assert.equal(await firstEnded, "", "the older stream ended");
+  await second.body?.cancel();
 });
 
 Deno.test("raft routes: a malformed frame ends the stream with a validation problem, after the frames before it", async () => {
@@ -408,7 +472,12 @@ Deno.test("raft routes: a malformed frame ends the stream with a validation prob
   const good = JSON.stringify({ from: "site-a", messages: [heartbeat(1)] });
   const bad = JSON.stringify({ from: "site-a", messages: "none" });
   const text = `${await signPeerBody(good, key)} ${good}\n${await signPeerBody(bad, key)} ${bad}\n`;
-  const res = await openStream(app, "site-a", bodyOf([new TextEncoder().encode(text)], true));
+  const res = await openStream(
+    app,
+    "site-a",
+    bodyOf([new TextEncoder().encode(text)], true),
+    key,
+  );
   const problem = JSON.parse((await res.text()).trim());
   assert.equal(problem.status, 400);
   assert.match(problem.detail, /messages must be an array/);
@@ -422,12 +491,13 @@ Deno.test("raft routes: open streams end when the site stops, and a stopping sit
     { name: "site-a", url: "", publicKey: keyPair.publicKey },
     stopping.signal,
   );
-  const res = await openStream(app, "site-a", bodyOf([], true));
+  const key = await SiteKey.create(keyPair);
+  const res = await openStream(app, "site-a", bodyOf([], true), key);
   assert.equal(res.status, 200);
   const ended = res.text();
   stopping.abort();
   assert.equal(await ended, "");
-  const late = await openStream(app, "site-a", bodyOf([], true));
+  const late = await openStream(app, "site-a", bodyOf([], true), key);
   assert.equal(late.status, 503);
   await late.body?.cancel();
 });
@@ -559,6 +629,20 @@ Deno.test("PeerSender: a peer without /raft/stream gets /raft/msg requests, each
     },
     counters,
     { stream: false },
+  );
+});
+
+Deno.test("PeerSender: a peer that refuses the stream's opening (its clock far from ours, say) gets /raft/msg requests", async () => {
+  const counters = peerCounters();
+  await withRecordingPeer(
+    async (sender, received) => {
+      sender.send([heartbeat(1)]);
+      await until(() => received.length === 1 && counters.messagesSent === 1);
+      assert.deepEqual(received.map((r) => r.via), ["msg"]);
+      assert.equal(counters.messagesDropped, 0);
+    },
+    counters,
+    { refuseStreamWith: 403 },
   );
 });
 
