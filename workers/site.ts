@@ -15,7 +15,7 @@ import { verifierKey } from "../sdk/note.ts";
 import { createApp } from "../src/api/app.ts";
 import { adminRoot as mountAdmin } from "../src/api/admin_routes.ts";
 import { raftRoutes } from "../src/api/raft_routes.ts";
-import type { PeerInfo } from "../src/site/peers.ts";
+import { type PeerInfo, signPeerBody } from "../src/site/peers.ts";
 import { RaftHost } from "../src/site/raft_host.ts";
 import { loadSiteConfig, type SiteConfig } from "../src/site/config.ts";
 import { Site } from "../src/site/site.ts";
@@ -124,6 +124,7 @@ export async function startSite(
           : Promise.resolve();
       },
       replayBlocks: (from, limit) => site.replayBlocks(from, limit),
+      sign: (body) => signPeerBody(body, site.siteKey),
       signal: h.stopping,
     });
   }

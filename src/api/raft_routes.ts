@@ -38,6 +38,8 @@ export interface PeerService {
   acceptForwarded(from: string, envelopes: unknown[]): Promise<unknown>;
   addCosignLines(from: string, lines: CosignLine[]): Promise<void>;
   replayBlocks(from: number, limit: number): Promise<unknown[]>;
+  /** Signs an answer's body as a peer request body is signed (`signPeerBody`). */
+  sign(body: string): Promise<string>;
   /** Aborted when the site stops: open `/raft/stream` requests end then. */
   signal?: AbortSignal;
 }
@@ -250,7 +252,13 @@ export function raftRoutes(service: PeerService) {
         detail: "from and limit must be non-negative integers",
       });
     }
-    return c.json({ blocks: await service.replayBlocks(from, Math.min(limit, 500)) });
+    // Signed like a peer request, so a catching-up site knows a member sent these blocks.
+    const body = JSON.stringify({ blocks: await service.replayBlocks(from, Math.min(limit, 500)) });
+    return c.body(body, 200, {
+      "content-type": "application/json",
+      "x-edgeledger-site": service.self,
+      "x-edgeledger-sig": await service.sign(body),
+    });
   });
 
   return app;

@@ -11,6 +11,7 @@ import {
   FORWARD_ROUTE,
   linesAloneAfterMs,
   MSG_ROUTE,
+  PeerAuthError,
   peerCounters,
   PeerFrameError,
   type PeerInfo,
@@ -201,6 +202,7 @@ Deno.test("raft routes: /raft/msg hands its messages to consensus and its checkp
       return Promise.resolve();
     },
     replayBlocks: () => Promise.resolve([]),
+    sign: () => Promise.resolve(""),
   });
   const post = async (payload: unknown, sign = true) => {
     const body = JSON.stringify(payload);
@@ -257,6 +259,7 @@ Deno.test("raft routes: /raft/forward answers the leader's refusals by transacti
     },
     addCosignLines: () => Promise.resolve(),
     replayBlocks: () => Promise.resolve([]),
+    sign: () => Promise.resolve(""),
   });
   const forward = async () => {
     const body = JSON.stringify({ from: "site-b", txs: [{}, {}] });
@@ -281,6 +284,36 @@ Deno.test("raft routes: /raft/forward answers the leader's refusals by transacti
   assert.equal(full.headers.get("content-type"), "application/problem+json");
   assert.equal(full.headers.get("retry-after"), "2");
   assert.match((await full.json()).detail, /queue is full/);
+});
+
+Deno.test("raft routes: /raft/blocks answers are signed by this site, so a catching-up site can tell a member sent them", async () => {
+  const keyPair = generateKeyPair("ed25519");
+  const key = await SiteKey.create(keyPair);
+  const blocks = [{ hash: "ab", header: {}, entryIndex: 1, txs: [] }];
+  const app = raftRoutes({
+    self: "site-b",
+    member: () => undefined,
+    verifierKeyOf: () => undefined,
+    receive: () => {},
+    acceptForwarded: () => Promise.resolve({ accepted: 0, refused: [] }),
+    addCosignLines: () => Promise.resolve(),
+    replayBlocks: (from, limit) => Promise.resolve(from === 1 && limit === 200 ? blocks : []),
+    sign: (body) => signPeerBody(body, key),
+  });
+  const res = await app.request("/blocks?from=1&limit=200");
+  assert.equal(res.status, 200);
+  const text = await res.text();
+  assert.deepEqual(JSON.parse(text), { blocks });
+  const signer = { name: "site-b", url: "", publicKey: keyPair.publicKey };
+  const h = (n: string) => res.headers.get(n);
+  assert.equal(
+    verifyPeerRequest(h("x-edgeledger-site"), h("x-edgeledger-sig"), text, () => signer),
+    signer,
+  );
+  assert.throws(
+    () => verifyPeerRequest("site-b", h("x-edgeledger-sig"), text + " ", () => signer),
+    PeerAuthError,
+  );
 });
 
 Deno.test("forwardOutcomeOf: an older leader's bare count and malformed refusals are read safely", () => {
@@ -352,6 +385,7 @@ function recordingRoutes(member: PeerInfo, signal?: AbortSignal) {
       return Promise.resolve();
     },
     replayBlocks: () => Promise.resolve([]),
+    sign: () => Promise.resolve(""),
     signal,
   });
   return { app, got };

@@ -41,6 +41,7 @@ import {
   peerMetricsText,
   PeerSender,
   postSigned,
+  verifyPeerRequest,
 } from "./peers.ts";
 import type { ForwardOutcome, Sequencer, Site } from "./site.ts";
 import type { SiteKey } from "./site_key.ts";
@@ -662,10 +663,18 @@ export class RaftHost implements Sequencer {
           const res = await fetch(`${p.url}/raft/blocks?from=${from}&limit=200`, {
             signal: AbortSignal.timeout(30_000),
           });
-          if (res.ok) {
-            blocks = (await res.json()).blocks as ReplayBlock[];
-            if (blocks.length > 0) break;
-          } else await res.body?.cancel();
+          const text = await res.text();
+          if (!res.ok) continue;
+          // Only blocks a member signed are written (each is re-executed and
+          // must link to the head; the last must be the snapshot's).
+          verifyPeerRequest(
+            res.headers.get("x-edgeledger-site"),
+            res.headers.get("x-edgeledger-sig"),
+            text,
+            (n) => (n === p.name ? this.member(n) : undefined),
+          );
+          blocks = JSON.parse(text).blocks as ReplayBlock[];
+          if (blocks.length > 0) break;
         } catch { /* try the next peer */ }
       }
       if (!blocks || blocks.length === 0) {

@@ -7,28 +7,43 @@ import { utf8Encode } from "../../sdk/encoding.ts";
 import { generateKeyPair } from "../../sdk/keys.ts";
 import { anchorTx, openTestSite } from "../../test/_helpers.ts";
 import { RaftHost } from "./raft_host.ts";
+import { signPeerBody } from "./peers.ts";
+import { SiteKey } from "./site_key.ts";
 import type { Site } from "./site.ts";
 import type { RaftStoreApi } from "../storage/raft_store.ts";
 
 const device = generateKeyPair("ed25519");
 
-Deno.test("raft host: a restart after a snapshot install was cut short fetches the blocks it is missing (and learns the directory) before applying later entries", async () => {
-  // The peer's chain: three blocks from entries 1–3.
-  const peer = await openTestSite();
-  const site = await openTestSite({ genesis: peer.options.genesis, key: peer.options.key });
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+/** A loopback peer answering `/raft/blocks` with `source`'s blocks, signed by `key` as `name`. */
+function blockServer(source: Site, name: string, key: SiteKey) {
+  return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
     const url = new URL(req.url);
     if (url.pathname !== "/raft/blocks") return new Response(null, { status: 404 });
     const from = Number(url.searchParams.get("from"));
     const limit = Number(url.searchParams.get("limit"));
-    return Response.json({ blocks: await peer.site.replayBlocks(from, limit) });
+    const body = JSON.stringify({ blocks: await source.replayBlocks(from, limit) });
+    return new Response(body, {
+      headers: { "x-edgeledger-site": name, "x-edgeledger-sig": await signPeerBody(body, key) },
+    });
   });
+}
+
+Deno.test("raft host: a restart after a snapshot install was cut short fetches the blocks it is missing (and learns the directory) before applying later entries; blocks a member did not sign are not taken", async () => {
+  // The cluster's chain (site-c serves it) and a fork (served as site-b, not signed by site-b).
+  const peer = await openTestSite();
+  const fork = await openTestSite({ genesis: peer.options.genesis, key: peer.options.key });
+  const site = await openTestSite({ genesis: peer.options.genesis, key: peer.options.key });
+  const keyB = await SiteKey.create(generateKeyPair("ed25519"));
+  const keyC = await SiteKey.create(generateKeyPair("ed25519"));
+  const forger = blockServer(fork.site, "site-b", await SiteKey.create(generateKeyPair("ed25519")));
+  const server = blockServer(peer.site, "site-c", keyC);
   let host: RaftHost | undefined;
   let restarted: Site | undefined;
   try {
     for (let i = 1; i <= 3; i++) {
       const batch = { time: 1_800_000_000_000 + i, proposer: "site-a", term: 1 };
       await peer.site.applyEntry(i, { ...batch, txs: [await anchorTx(device)] });
+      await fork.site.applyEntry(i, { ...batch, txs: [await anchorTx(device)] });
     }
     const target = peer.site.head;
     // Before the crash: the leader's snapshot (entry 3, block 3) was made
@@ -54,11 +69,8 @@ Deno.test("raft host: a restart after a snapshot install was cut short fetches t
     restarted = await site.reopen();
     const members = [
       { name: "site-a", url: "http://127.0.0.1:1", publicKey: new Uint8Array(32) },
-      {
-        name: "site-b",
-        url: `http://127.0.0.1:${server.addr.port}`,
-        publicKey: generateKeyPair("ed25519").publicKey,
-      },
+      { name: "site-b", url: `http://127.0.0.1:${forger.addr.port}`, publicKey: keyB.publicKey },
+      { name: "site-c", url: `http://127.0.0.1:${server.addr.port}`, publicKey: keyC.publicKey },
     ];
     host = await RaftHost.start(
       restarted,
@@ -98,7 +110,9 @@ Deno.test("raft host: a restart after a snapshot install was cut short fetches t
     await host?.close();
     await restarted?.close();
     await server.shutdown();
+    await forger.shutdown();
     await peer.cleanup();
+    await fork.cleanup();
     await site.cleanup();
   }
 });
