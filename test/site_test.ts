@@ -784,3 +784,22 @@ Deno.test("site: a leader answers which forwarded transactions it refuses and wh
     await follower.cleanup();
   }
 });
+
+Deno.test("site: a block holds at most batchBytesMax of envelopes; the rest go in the next blocks", async () => {
+  const env = await anchorTx(device);
+  const bytes = new TextEncoder().encode(JSON.stringify(env)).length;
+  const t = await openTestSite({ batchBytesMax: bytes * 2 + bytes / 2, batchDelayMs: 20 });
+  try {
+    const envs = await Promise.all(Array.from({ length: 7 }, () => anchorTx(device)));
+    const receipts = await t.site.submit(envs, { wait: true, waitTimeoutMs: 10_000 });
+    assert.deepEqual(receipts.map((r) => r.status), Array(7).fill("committed"));
+    const blocks = await t.site.blocks(1, 10, "stale");
+    assert.ok(
+      blocks.every((b) => b.header.txCount <= 2),
+      blocks.map((b) => b.header.txCount).join(),
+    );
+    assert.equal(blocks.reduce((n, b) => n + b.header.txCount, 0), 7);
+  } finally {
+    await t.cleanup();
+  }
+});

@@ -64,6 +64,7 @@ export async function startSite(
     genesis: loaded.genesis,
     key: loaded.key,
     batchTxsMax: config.batchTxsMax,
+    batchBytesMax: config.batchBytesMax,
     batchDelayMs: config.batchDelayMs,
     pendingTxsMax: config.pendingTxsMax,
     version: VERSION,

@@ -44,6 +44,8 @@ export const siteConfigSchema = z.strictObject({
   keyFile: z.string().min(1),
   genesisFile: z.string().min(1),
   batchTxsMax: z.number().int().min(1).max(10_000).default(2000),
+  /** Most canonical envelope bytes in one block: a Raft entry must fit a peer frame (8 MiB as base64). */
+  batchBytesMax: z.number().int().min(65_536).max(6 * 1024 * 1024).default(4 * 1024 * 1024),
   batchDelayMs: z.number().int().min(0).max(10_000).default(2),
   pendingTxsMax: z.number().int().min(1).max(1_000_000).default(50_000),
   requestBytesMax: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),

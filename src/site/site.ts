@@ -97,6 +97,11 @@ export interface SiteOptions {
   key: KeyPair;
   /** Most transactions in one block. */
   batchTxsMax?: number;
+  /**
+   * Most canonical envelope bytes in one block (4 MiB by default): a batch
+   * travels whole in one Raft entry, and an entry must fit a peer frame.
+   */
+  batchBytesMax?: number;
   /** Longest a transaction waits for a batch to be cut while the site is idle, ms. */
   batchDelayMs?: number;
   /** Most admitted transactions waiting for a block; beyond, submits get 503. */
@@ -245,6 +250,7 @@ export class Site implements LedgerService {
   readonly #policy: AdmissionPolicy;
   readonly #clock: () => number;
   readonly #batchTxsMax: number;
+  readonly #batchBytesMax: number;
   readonly #batchDelayMs: number;
   readonly #pendingTxsMax: number;
   readonly #version: string;
@@ -293,6 +299,7 @@ export class Site implements LedgerService {
     this.#registry = builtinContracts();
     this.#clock = options.clock ?? Date.now;
     this.#batchTxsMax = options.batchTxsMax ?? 2000;
+    this.#batchBytesMax = options.batchBytesMax ?? 4 * 1024 * 1024;
     this.#batchDelayMs = options.batchDelayMs ?? 2;
     this.#pendingTxsMax = options.pendingTxsMax ?? 50_000;
     this.#version = options.version ?? "0.1.0";
@@ -636,8 +643,12 @@ export class Site implements LedgerService {
     }
     const txs: Envelope[] = [];
     const taken: Array<[string, Pending]> = [];
+    let bytes = 0;
     for (const [id, p] of this.#pending) {
       if (txs.length >= this.#batchTxsMax) break;
+      // The rest wait for the next batch (one transaction alone always goes).
+      if (txs.length > 0 && bytes + p.admitted.bytes > this.#batchBytesMax) break;
+      bytes += p.admitted.bytes;
       txs.push(p.admitted.envelope);
       taken.push([id, p]);
       this.#inFlight.set(id, p);
