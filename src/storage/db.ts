@@ -39,6 +39,9 @@ export function filePathOf(url: string): string | undefined {
 
 const MIGRATIONS_DIR = new URL("../../migrations", import.meta.url);
 
+/** How long a connection waits for another's write lock before SQLITE_BUSY, ms. */
+const busyTimeoutMs = 5000;
+
 /**
  * Opens (creating if needed) the database at `url` — a `file:` path, or a
  * `libsql://`/`http(s)://` URL of a libSQL server — and applies every pending
@@ -54,11 +57,16 @@ export async function openDatabase(url: string, authToken?: string): Promise<Dat
     const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "";
     if (dir !== "") await Deno.mkdir(dir, { recursive: true });
   }
-  const client = createClient({ url, authToken });
+  // One connection, and a busy timeout set when the client opens it: the
+  // client's pool opens connections as it needs them, without the PRAGMAs
+  // below (a second one had busy_timeout 0, so a write through it could fail
+  // at once with SQLITE_BUSY). Nothing here holds a transaction open across
+  // calls, so one connection never waits on itself.
+  const client = createClient({ url, authToken, concurrency: 1, timeout: busyTimeoutMs });
   if (url.startsWith("file:")) {
     await client.execute("PRAGMA journal_mode = WAL");
     await client.execute("PRAGMA synchronous = FULL");
-    await client.execute("PRAGMA busy_timeout = 5000");
+    await client.execute(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
   }
   const db = drizzle(client, { schema });
   await migrate(db, { migrationsFolder: decodeURIComponent(MIGRATIONS_DIR.pathname) });

@@ -168,3 +168,18 @@ Deno.test("setSync() switches only the write path's connection: drizzle's commit
     await t.cleanup();
   }
 });
+
+Deno.test("openDatabase(): every connection of drizzle's client waits for a busy lock, at FULL sync", async () => {
+  const t = await tempStore();
+  try {
+    const c = t.database.client;
+    // Concurrent calls: a pool would open a connection per call in flight.
+    const one = async (sql: string) => Number(Object.values((await c.execute(sql)).rows[0])[0]);
+    const timeouts = await Promise.all([0, 1, 2].map(() => one("PRAGMA busy_timeout")));
+    const syncs = await Promise.all([0, 1, 2].map(() => one("PRAGMA synchronous")));
+    assert.deepEqual(timeouts, [5000, 5000, 5000]);
+    assert.deepEqual(syncs, [2, 2, 2]);
+  } finally {
+    await t.cleanup();
+  }
+});
