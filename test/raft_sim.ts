@@ -5,8 +5,11 @@
  * spare site for membership changes), the Raft limits, the network's drop,
  * delay, duplicate and reorder rates, symmetric and one-way partitions,
  * crashes and restarts, client writes, ReadIndex reads, leadership
- * transfers, membership changes and log compaction. Everything runs in one
- * process on logical time, so a seed replays exactly.
+ * transfers, membership changes and log compaction. In half the seeds a site
+ * may also leave a Ready half-handled while messages and ticks reach its
+ * node, as the real host does while it awaits its disk (those pauses draw
+ * from a PRNG of their own, so seeds without them keep their schedules).
+ * Everything runs in one process on logical time, so a seed replays exactly.
  *
  * Safety is checked after every step (every delivery and every tick):
  * at most one leader per term; no two sites ever commit or apply different
@@ -25,7 +28,14 @@ import type { RaftTestingBugs } from "../src/consensus/raft.ts";
 import { MemoryStorage } from "../src/consensus/storage.ts";
 import { ConfChangeError } from "../src/consensus/errors.ts";
 import { applyConfChange, decodeConfChange } from "../src/consensus/membership.ts";
-import type { ConfChange, Entry, Message, NodeId, Snapshot } from "../src/consensus/types.ts";
+import type {
+  ConfChange,
+  Entry,
+  Message,
+  NodeId,
+  Ready,
+  Snapshot,
+} from "../src/consensus/types.ts";
 
 /** mulberry32: a tiny 32-bit PRNG, good enough to drive a simulation. */
 export function mulberry32(seed: number): () => number {
@@ -106,6 +116,12 @@ interface Site {
   sm: StateMachine;
   restartAt: number;
   checkedCommit: number;
+  /**
+   * A Ready taken and not handled yet. The real host awaits inside its
+   * Ready loop (persisting, applying; src/site/raft_host.ts), so messages
+   * and ticks reach the node between `ready()` and `advance()`.
+   */
+  pending: Ready | undefined;
 }
 
 interface InFlight {
@@ -177,6 +193,9 @@ class Simulation {
   readonly compactRate: number;
   readonly transferRate: number;
   readonly readRate: number;
+  /** Chance that a site leaves a Ready half-handled while the network goes on. */
+  readonly readyPauseRate: number;
+  readonly #pauses: Prng;
   readonly safetyTicks: number;
   readonly livenessTicksBase: number;
 
@@ -233,6 +252,10 @@ class Simulation {
     this.readRate = p.pick([0, 0.05, 0.2]);
     this.safetyTicks = opts.safetyTicks ?? 500;
     this.livenessTicksBase = opts.livenessTicksBase ?? 60 * this.electionTicks;
+    // From a PRNG of its own: a seed that never pauses runs exactly as it did
+    // before pauses existed (the seeds quoted in tests keep their schedules).
+    this.#pauses = new Prng(mulberry32(opts.seed ^ 0x5bd1e995));
+    this.readyPauseRate = this.#pauses.pick([0, 0, 0.2, 0.4]);
 
     for (const id of this.ids) {
       // Every site starts from the same genesis membership; a spare site is
@@ -245,6 +268,7 @@ class Simulation {
         sm: { appliedIndex: 0, ids: [], idSet: new Set() },
         restartAt: -1,
         checkedCommit: 0,
+        pending: undefined,
       };
       this.sites.push(site);
       this.#start(site);
@@ -499,6 +523,7 @@ class Simulation {
       const leaderHunt = this.hostile && s.node?.status().role === "leader" && p.chance(0.15);
       if (s.node && (leaderHunt || p.chance(this.crashRate))) {
         s.node = undefined;
+        s.pending = undefined;
         s.restartAt = this.now + p.int(1, 10 * this.electionTicks);
         this.stats.crashes++;
       } else if (!s.node && this.now >= s.restartAt) {
@@ -580,6 +605,9 @@ class Simulation {
     const applied = s.sm.appliedIndex;
     const first = s.storage.firstIndex();
     if (applied - first < 4) return;
+    // As the host: never in the middle of a Ready, nor at an applied index a
+    // received snapshot has overtaken (its membership there is gone).
+    if (s.pending !== undefined || s.node.status().firstIndex - 1 > applied) return;
     const conf = s.node.confStateAt(applied);
     s.storage.createSnapshot(applied, conf, encodeSm(s.sm));
     s.storage.compact(applied - this.prng.int(0, 3));
@@ -612,9 +640,16 @@ class Simulation {
   /** Handles every Ready of a site, following the contract, then checks. */
   #drain(s: Site): void {
     const node = s.node!;
-    for (let rounds = 0; node.hasReady(); rounds++) {
+    for (let rounds = 0;; rounds++) {
       if (rounds > 100) throw new Violation(`${s.id}: hasReady() never settles`);
-      const rd = node.ready();
+      if (s.pending === undefined) {
+        if (!node.hasReady()) break;
+        s.pending = node.ready();
+      }
+      // The host is still busy with it: what arrives meanwhile steps the node first.
+      if (this.phase === "safety" && this.#pauses.chance(this.readyPauseRate)) break;
+      const rd = s.pending;
+      s.pending = undefined;
       // 1. Persist: snapshot, entries, hard state.
       if (rd.snapshot) s.storage.applySnapshot(rd.snapshot);
       s.storage.append(rd.entries);
@@ -636,7 +671,12 @@ class Simulation {
   /** Durable before reply: a granted vote and an acknowledged append are on disk. */
   #checkDurable(s: Site, m: Message): void {
     const hs = s.storage.hardState();
-    if (m.type === "voteResp" && !m.reject && (hs.term !== m.term || hs.vote !== m.to)) {
+    // A vote may leave after a later term is stored: no other vote in its
+    // term can follow then (a node granted it, then moved on, in one Ready).
+    if (
+      m.type === "voteResp" && !m.reject && hs.term <= m.term &&
+      (hs.term !== m.term || hs.vote !== m.to)
+    ) {
       throw new Violation(
         `durability: ${s.id} granted a vote to ${m.to} in term ${m.term} before persisting it`,
       );
@@ -708,20 +748,25 @@ class Simulation {
         throw new Violation(`election safety: ${prev} and ${s.id} both lead term ${st.term}`);
       }
     }
-    // Every newly committed entry (now durable) must agree with the global record.
+    // Every newly committed entry (now durable) must agree with the global
+    // record. With a Ready pending, the node may know a commit index whose
+    // entries are still in that Ready: check what is durable.
+    const commit = s.pending === undefined
+      ? st.commitIndex
+      : Math.min(st.commitIndex, s.storage.hardState().commit, s.storage.lastIndex());
     const first = s.storage.firstIndex();
     const from = Math.max(s.checkedCommit + 1, first);
-    if (st.commitIndex > s.storage.lastIndex()) {
+    if (commit > s.storage.lastIndex()) {
       throw new Violation(
-        `${s.id}: commit ${st.commitIndex} beyond the persisted log ${s.storage.lastIndex()}`,
+        `${s.id}: commit ${commit} beyond the persisted log ${s.storage.lastIndex()}`,
       );
     }
-    if (from <= st.commitIndex) {
-      for (const e of s.storage.entries(from, st.commitIndex + 1, Infinity)) {
+    if (from <= commit) {
+      for (const e of s.storage.entries(from, commit + 1, Infinity)) {
         this.#record(e.index, entryKey(e), s.id, false);
       }
     }
-    s.checkedCommit = Math.max(s.checkedCommit, st.commitIndex);
+    s.checkedCommit = Math.max(s.checkedCommit, commit);
     if (Deno.env.get("SIM_DEBUG_CONF")) {
       const snap = s.storage.snapshot().metadata;
       let cs = snap.confState;
