@@ -506,6 +506,31 @@ Deno.test("site: the policy's per-signer rate limit refuses the excess with 429 
   }
 });
 
+Deno.test("site: envelopes forged in a signer's name are refused without using up its rate limit", async () => {
+  const key = generateKeyPair("ed25519");
+  const genesis = testGenesis(key);
+  genesis.policies.rateLimits = { signerTxsPerMinuteMax: 3 };
+  const t = await openTestSite({ key, genesis });
+  try {
+    const victim = generateKeyPair("ed25519");
+    const attacker = generateKeyPair("ed25519");
+    for (let i = 0; i < 5; i++) {
+      const forged = await anchorTx(attacker);
+      forged.signers = [victim.did];
+      const r = await postJson(t.app, "/v1/txs", forged);
+      assert.equal(r.status, 422);
+      assert.match(r.body.type, /bad_signature$/);
+    }
+    for (let i = 0; i < 3; i++) {
+      const r = await postJson(t.app, "/v1/txs", await anchorTx(victim));
+      assert.ok(r.status === 200 || r.status === 202, `genuine ${i} answered ${r.status}`);
+    }
+    assert.equal((await postJson(t.app, "/v1/txs", await anchorTx(victim))).status, 429);
+  } finally {
+    await t.cleanup();
+  }
+});
+
 Deno.test("site: with its database in a storage worker, commits, proofs, restart and integrity work alike", async () => {
   const t = await openTestSite({ storage: "worker" });
   let reopened;

@@ -496,7 +496,10 @@ export class Site implements LedgerService {
         receipts[c.i] = { txId: c.admitted.txId, status: "pending" };
       } else {
         try {
-          this.#chargeRateLimit(c.admitted, policy, now);
+          // Refused cheaply when already over (no signature checked for it);
+          // charged only once its signatures verify (below), so envelopes
+          // forged in a signer's name never use up that signer's quota.
+          this.#rateLimit(c.admitted, policy, now, false);
           toVerify.push(c);
         } catch (e) {
           refuse(c.i, e);
@@ -521,6 +524,7 @@ export class Site implements LedgerService {
       try {
         if (verdicts[k] !== undefined) throw verdicts[k];
         if (!this.#isPending(c.admitted.txId)) {
+          this.#rateLimit(c.admitted, policy, now, true);
           if (this.#pending.size + this.#inFlight.size >= this.#pendingTxsMax) {
             throw new LedgerError(
               "unavailable",
@@ -1697,7 +1701,11 @@ export class Site implements LedgerService {
    * rate limit (per site, per clock minute); throws `rate_limited` (429,
    * with the seconds until the window ends) when a signer is over it.
    */
-  #chargeRateLimit(admitted: Admitted, policy: Policy, now: number): void {
+  /**
+   * Refuses (429) a transaction whose signers used up the policy's quota
+   * this minute; with `charge`, counts it against each of them.
+   */
+  #rateLimit(admitted: Admitted, policy: Policy, now: number, charge: boolean): void {
     const max = policy.rateLimits?.signerTxsPerMinuteMax;
     if (max === undefined) return;
     const minute = Math.floor(now / 60_000);
@@ -1722,6 +1730,7 @@ export class Site implements LedgerService {
         );
       }
     }
+    if (!charge) return;
     for (const did of admitted.envelope.signers) {
       const w = this.#signerWindows.get(did);
       this.#signerWindows.set(did, { minute, count: (w?.minute === minute ? w.count : 0) + 1 });
