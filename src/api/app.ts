@@ -85,6 +85,8 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
   const eventsBufferBlocksMax = options.eventsBufferBlocksMax ?? 256;
   const eventsSubscribersMax = options.eventsSubscribersMax ?? 1000;
   const eventsHeartbeatMs = options.eventsHeartbeatMs ?? 15_000;
+  /** How long a stream's last frame may wait for its reader before the connection is dropped, ms. */
+  const eventsEndWriteMs = 1000;
   const version = options.version ?? "0.0.0-dev";
   const logError = options.logError ??
     ((err: unknown, id: string) => console.error(`request ${id} failed:`, err));
@@ -283,7 +285,17 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
             );
           });
           if (endReason !== null && !stream.aborted) {
-            await write(`event: end\ndata: ${JSON.stringify({ reason: endReason })}\n\n`);
+            // A reader that stopped reading (the usual reason to end: a slow
+            // consumer) never takes this frame: give it a moment, then drop
+            // the connection, so its slot and timer are freed.
+            let timer: ReturnType<typeof setTimeout> | undefined;
+            const sent = await Promise.race([
+              write(`event: end\ndata: ${JSON.stringify({ reason: endReason })}\n\n`)
+                .then(() => true),
+              new Promise<false>((r) => (timer = setTimeout(() => r(false), eventsEndWriteMs))),
+            ]);
+            clearTimeout(timer);
+            if (!sent) stream.abort();
           }
         } catch (err) {
           // The 200 is sent already: log the bug and end the stream with a

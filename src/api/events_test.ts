@@ -265,3 +265,21 @@ Deno.test("GET /v1/events: a failing subscription ends the stream with reason in
   assert.deepEqual(logged, [bug]);
   assert.equal(service.activeSubscriptions, 0);
 });
+
+Deno.test("GET /v1/events: a subscriber dropped while it reads nothing is disconnected and frees its slot", async () => {
+  // Three blocks to send: the second frame already waits for the reader.
+  const blocks = [7, 8, 9].map((n) => [env(n)]);
+  const { app, service } = await setup(blocks, { eventsSubscribersMax: 1 });
+  const stalled = await app.request("/v1/events?from=0");
+  await new Promise((r) => setTimeout(r, 10));
+  // The site drops it (a slow consumer); its reader never takes the `end` frame.
+  const [sub] = service.subscribers;
+  service.subscribers.delete(sub);
+  sub.closed = true;
+  sub.onEnd("slow_consumer");
+  await new Promise((r) => setTimeout(r, 1300));
+  const next = await app.request("/v1/events");
+  assert.equal(next.status, 200, "the stalled stream's slot is free again");
+  await closeAndSettle(next.body!.getReader(), service);
+  await stalled.body?.cancel().catch(() => {});
+});
