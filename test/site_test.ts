@@ -828,3 +828,43 @@ Deno.test("site: a block holds at most batchBytesMax of envelopes; the rest go i
     await t.cleanup();
   }
 });
+
+Deno.test("site: with a storage worker, what status reports is readable: its head block and a consistency proof up to its log size, under load", async () => {
+  const t = await openTestSite({ storage: "worker", batchTxsMax: 4 });
+  const errors: string[] = [];
+  let stop = false;
+  try {
+    const k = generateKeyPair("ed25519");
+    const envs = await Promise.all(Array.from({ length: 600 }, () => anchorTx(k)));
+    let polls = 0;
+    const poller = (async () => {
+      while (!stop) {
+        const s = (await getJson(t.app, "/v1/status")).body;
+        if (s.logSize >= 2) {
+          const r = await getJson(t.app, `/v1/consistency?from=1&to=${s.logSize}`);
+          if (r.status !== 200) errors.push(`consistency: ${r.status} ${r.body.detail}`);
+          const b = await getJson(t.app, `/v1/blocks/${s.height}`);
+          if (b.status !== 200) errors.push(`block ${s.height}: ${b.status}`);
+          polls++;
+        }
+        await new Promise((r) => setTimeout(r, 0));
+      }
+    })();
+    const submits = [];
+    for (let i = 0; i < envs.length; i += 40) {
+      submits.push(postJson(t.app, "/v1/txs", { txs: envs.slice(i, i + 40) }));
+    }
+    await Promise.all(submits);
+    for (let i = 0; i < 500 && (await t.site.status()).logSize < envs.length; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    stop = true;
+    await poller;
+    assert.equal((await t.site.status()).logSize, envs.length);
+    assert.ok(polls >= 5, `${polls} polls`);
+    assert.deepEqual(errors, []);
+  } finally {
+    stop = true;
+    await t.cleanup();
+  }
+});

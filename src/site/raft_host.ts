@@ -366,7 +366,9 @@ export class RaftHost implements Sequencer {
       this.#kick();
     });
     const deadline = Date.now() + timeoutMs;
-    while (this.#site.appliedIndex < index) {
+    // Applied and written: with a storage worker a block's rows may still be
+    // on their way to the database after it is applied.
+    while (this.#site.readableIndex < index) {
       if (Date.now() > deadline) throw new Error("Did not apply up to the read index in time");
       await new Promise((r) => setTimeout(r, 2));
     }

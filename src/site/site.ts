@@ -256,6 +256,12 @@ export class Site implements LedgerService {
   readonly #version: string;
 
   #head: { header: BlockHeader; hash: string };
+  /**
+   * The newest block whose write returned, and the entry index stored with
+   * it: what reads of the database see. With a storage worker `#head` and
+   * `#appliedIndex` run ahead of it while blocks are on their way to disk.
+   */
+  #written: { header: BlockHeader; hash: string; appliedIndex: number };
   #frontier: MerkleFrontier;
   #note: string;
   readonly #pending = new Map<string, Pending>();
@@ -309,6 +315,7 @@ export class Site implements LedgerService {
       envelopeBytesMax: options.envelopeBytesMax ?? 65536,
     };
     this.#head = head;
+    this.#written = { ...head, appliedIndex };
     this.#frontier = frontier;
     this.#note = note;
     this.#appliedIndex = appliedIndex;
@@ -764,6 +771,15 @@ export class Site implements LedgerService {
     this.#fatal ??= reason;
   }
 
+  /**
+   * The highest entry whose effects reads see: its block is written (with a
+   * storage worker, {@link appliedIndex} may be ahead while it is on its way).
+   * A linearizable read waits for this one.
+   */
+  get readableIndex(): number {
+    return this.#written.appliedIndex;
+  }
+
   /** The highest consensus entry applied (durably). */
   get appliedIndex(): number {
     return this.#appliedIndex;
@@ -786,6 +802,7 @@ export class Site implements LedgerService {
     await this.#lastWrite.catch(() => {});
     await this.#store.setMeta({ applied_entry: String(entryIndex) });
     this.#appliedIndex = entryIndex;
+    this.#written.appliedIndex = Math.max(this.#written.appliedIndex, entryIndex);
   }
 
   /**
@@ -991,6 +1008,9 @@ export class Site implements LedgerService {
     release();
     try {
       await written;
+      if (out.header.height > this.#written.header.height) {
+        this.#written = { header: out.header, hash: out.hash, appliedIndex: index };
+      }
       this.#applySeconds.observe((performance.now() - started) / 1000);
       // Standings read while the block waited to be written may predate it.
       this.#forgetStandings(out.stateWrites);
@@ -1304,15 +1324,17 @@ export class Site implements LedgerService {
         "invalid_range",
         422,
         "Not in a checkpoint yet",
-        `Transaction ${txId} (log index ${row.logIndex}) is not yet in the latest co-signed checkpoint (tree size ${checkpointSize}); ask again shortly, or pass treeSize (at most ${this.#head.header.logSize})`,
+        `Transaction ${txId} (log index ${row.logIndex}) is not yet in the latest co-signed checkpoint (tree size ${checkpointSize}); ask again shortly, or pass treeSize (at most ${this.#written.header.logSize})`,
       );
     }
-    if (!Number.isSafeInteger(size) || size <= row.logIndex || size > this.#head.header.logSize) {
+    // Against the written log: the Merkle nodes of blocks still on their way are not readable yet.
+    const written = this.#written.header.logSize;
+    if (!Number.isSafeInteger(size) || size <= row.logIndex || size > written) {
       throw new LedgerError(
         "invalid_range",
         422,
         "Invalid tree size",
-        `Cannot prove log index ${row.logIndex} in a tree of size ${size}: need ${row.logIndex} < treeSize <= ${this.#head.header.logSize}`,
+        `Cannot prove log index ${row.logIndex} in a tree of size ${size}: need ${row.logIndex} < treeSize <= ${written}`,
       );
     }
     const nodes = await this.#store.nodes(nodesForInclusion(row.logIndex, size));
@@ -1349,7 +1371,7 @@ export class Site implements LedgerService {
 
   async consistency(from: number, to: number, c: Consistency): Promise<string[]> {
     await this.#readBarrier(c);
-    const size = this.#head.header.logSize;
+    const size = this.#written.header.logSize;
     if (
       !(Number.isSafeInteger(from) && Number.isSafeInteger(to) && 0 < from && from <= to &&
         to <= size)
@@ -1366,7 +1388,9 @@ export class Site implements LedgerService {
   }
 
   status(): Promise<StatusView> {
-    const h = this.#head;
+    // What reads see: the written head (with a storage worker, blocks on
+    // their way to disk are not counted yet).
+    const h = this.#written;
     const c = this.#sequencer?.consensusStatus();
     const role = c === undefined ? "leader" : c.role === "preCandidate" ? "candidate" : c.role;
     const peers = c?.progress === undefined ? undefined : Object.fromEntries(
@@ -1388,8 +1412,8 @@ export class Site implements LedgerService {
       role: role as StatusView["role"],
       term: c?.term ?? h.header.term,
       leader: c === undefined ? this.name : (c.leader ?? null),
-      commitIndex: c?.commitIndex ?? this.#appliedIndex,
-      appliedIndex: this.#appliedIndex,
+      commitIndex: c?.commitIndex ?? h.appliedIndex,
+      appliedIndex: h.appliedIndex,
       height: h.header.height,
       logSize: h.header.logSize,
       head: h.hash,
