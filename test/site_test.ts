@@ -868,3 +868,16 @@ Deno.test("site: with a storage worker, what status reports is readable: its hea
     await t.cleanup();
   }
 });
+
+Deno.test("site: integrity checks run one at a time, shared by concurrent callers", async () => {
+  const t = await openTestSite();
+  try {
+    await t.site.submit([await anchorTx(device)], { wait: true, waitTimeoutMs: 5000 });
+    const [a, b] = await Promise.all([t.site.integrity(), t.site.integrity()]);
+    assert.ok(a.ok);
+    assert.equal(a, b, "one check answered both");
+    assert.notEqual(await t.site.integrity(), a, "a later call checks again");
+  } finally {
+    await t.cleanup();
+  }
+});

@@ -322,15 +322,15 @@ export const listSites = createRoute({
   responses: { 200: json(SiteList, "The sites."), ...COMMON_PROBLEMS },
 });
 
-/** `GET /v1/integrity`: re-verifies the whole chain from this site's database (admin-only later). */
+/** `GET /v1/integrity`: re-verifies the whole chain from this site's database. */
 export const getIntegrity = createRoute({
   method: "get",
   path: "/v1/integrity",
   operationId: "getIntegrity",
   tags: ["cluster"],
   summary: "Run the integrity check",
-  description: "Re-verifies every block and the Merkle log from this site's database. Expensive; " +
-    "will be restricted to admin API keys.",
+  description: "Re-verifies every block and the Merkle log from this site's database. Expensive: " +
+    "one check runs at a time, and requests that arrive while it runs share its report.",
   responses: { 200: json(IntegrityReport, "The report."), ...COMMON_PROBLEMS },
 });
 

@@ -1484,9 +1484,19 @@ export class Site implements LedgerService {
     );
   }
 
+  /**
+   * Re-verifies the whole chain. One check runs at a time, and callers that
+   * ask while it runs share its report: the route is public and the check
+   * reads every block, so requests never multiply it.
+   */
   async integrity(): Promise<IntegrityReport> {
-    return await checkIntegrity(this.#store, this.#genesis);
+    this.#integrityRun ??= checkIntegrity(this.#store, this.#genesis).finally(() => {
+      this.#integrityRun = undefined;
+    });
+    return await this.#integrityRun;
   }
+
+  #integrityRun: Promise<IntegrityReport> | undefined;
 
   async stateGet(ns: string, key: string, c: Consistency): Promise<unknown | undefined> {
     await this.#readBarrier(c);
