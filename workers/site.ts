@@ -73,6 +73,9 @@ export async function startSite(
   });
   const app = createApp(site, {
     requestBytesMax: config.requestBytesMax,
+    ...(config.apiKeys.length > 0 || config.requireApiKey !== "none"
+      ? { apiKeys: { keys: config.apiKeys, require: config.requireApiKey } }
+      : {}),
     version: VERSION,
     metrics: () => site.metrics() + (host?.metrics() ?? ""),
   });

@@ -98,6 +98,9 @@ const COMMON_PROBLEMS = {
   400: problem(
     "`validation`: a parameter or the body failed validation; `errors` names the fields.",
   ),
+  401: problem(
+    "`unauthorized`: an API key this site does not know, or none where it requires one.",
+  ),
   429: problem("`rate_limited`."),
   500: problem("`internal`: a bug; no detail is leaked."),
   503: problem("`unavailable`: the site cannot serve this now (e.g. no leader); retry."),

@@ -31,6 +31,7 @@ import {
 } from "../../sdk/api/routes.ts";
 import { CONTRACT_ROUTES } from "./contract_routes/mod.ts";
 import { explorerHtml } from "./explorer.ts";
+import { type ApiKeyOptions, apiKeys } from "./api_keys.ts";
 import { createHttpMetrics, requestSizeLimit, requireJsonBody } from "./middleware.ts";
 import {
   knownProblem,
@@ -59,6 +60,8 @@ export interface AppOptions {
   explorerTitle?: string;
   /** Receives every unexpected error (a bug) with its request id; default `console.error`. */
   logError?: (err: unknown, requestId: string) => void;
+  /** Tenant API keys under `/v1/` (see `api_keys.ts`); default: none, and none required. */
+  apiKeys?: ApiKeyOptions;
 }
 
 /** `Cache-Control` of answers that never change (blocks, proofs at a given size). */
@@ -134,6 +137,7 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
   app.use(requestId());
   app.use(httpMetrics.middleware);
   app.use(requestSizeLimit({ requestBytesMax }));
+  if (options.apiKeys !== undefined) app.use("/v1/*", apiKeys(options.apiKeys));
   app.use("/v1/txs", requireJsonBody({ methods: ["POST"] }));
 
   const routes = app

@@ -59,6 +59,17 @@ export const siteConfigSchema = z.strictObject({
   compactKeepEntries: z.number().int().min(0).max(1_000_000).default(500),
   /** SHA-256 hex of the admin API keys accepted by `/v1/admin/` (the keys themselves are never stored). */
   adminKeyHashes: z.array(z.string().regex(/^[0-9a-f]{64}$/)).max(16).default([]),
+  /** Tenant API keys for `/v1/` (`deno task apikey <name>` makes one): a name, the key's SHA-256 hex, a budget. */
+  apiKeys: z.array(z.strictObject({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
+    hash: z.string().regex(/^[0-9a-f]{64}$/),
+    requestsPerMinute: z.number().int().min(1).max(10_000_000).default(60_000),
+  })).max(1024).default([]).refine(
+    (keys) => new Set(keys.map((k) => k.name)).size === keys.length,
+    "API key names must be unique",
+  ),
+  /** Which requests without an API key are served: "none" needs no key, "writes" a key for POSTs, "all" for every /v1/ request. */
+  requireApiKey: z.enum(["none", "writes", "all"]).default("none"),
   /** This site joins a running cluster: it is not in genesis and waits to be added as a learner. */
   join: z.boolean().default(false),
   /**

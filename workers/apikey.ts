@@ -1,0 +1,35 @@
+/**
+ * Makes a tenant API key: prints the key (give it to the tenant; it is shown
+ * once and stored nowhere) and the entry to add to each site's `apiKeys`,
+ * which holds only the key's SHA-256.
+ *
+ *     deno task apikey fleet-ops [--per-minute 6000]
+ *
+ * Exits 2 on bad usage.
+ *
+ * @module
+ */
+import { base64urlEncode } from "../sdk/encoding.ts";
+import { hashKey } from "../src/api/api_keys.ts";
+
+/** A new key for `name` and its config entry. */
+export function makeApiKey(name: string, requestsPerMinute = 60_000) {
+  const key = base64urlEncode(crypto.getRandomValues(new Uint8Array(24)));
+  return { key, entry: { name, hash: hashKey(key), requestsPerMinute } };
+}
+
+if (import.meta.main) {
+  const [name] = Deno.args;
+  const i = Deno.args.indexOf("--per-minute");
+  const perMinute = i >= 0 ? Number(Deno.args[i + 1]) : 60_000;
+  if (
+    name === undefined || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name) ||
+    !Number.isInteger(perMinute) || perMinute < 1
+  ) {
+    console.error("usage: deno task apikey <name> [--per-minute N]");
+    Deno.exit(2);
+  }
+  const { key, entry } = makeApiKey(name, perMinute);
+  console.log(`key (give it to ${name}; it is not stored anywhere): ${key}`);
+  console.log(`add to "apiKeys" in each site.json: ${JSON.stringify(entry)}`);
+}
