@@ -14,7 +14,8 @@
  *   (`expired`), or the drop policy dropped it (`dropped`) — each reported by
  *   a callback and in the returned lists.
  * - **Bounded.** At most `sizeMax` entries; when full, `"reject-new"` refuses
- *   the new one ({@link QueueFullError}), `"drop-oldest"` drops the oldest.
+ *   the new one ({@link QueueFullError}), `"drop-oldest"` drops the oldest —
+ *   after the new one is stored, so the store briefly holds `sizeMax + 1`.
  *
  * @module
  */
@@ -32,6 +33,7 @@ import {
   ServerError,
   ValidationError,
 } from "../client/errors.ts";
+import { PROBLEM_TYPE_BASE } from "../api/schemas.ts";
 import { MemoryQueueStore, type QueuedTx, type QueueStore } from "./store.ts";
 
 /**
@@ -301,7 +303,10 @@ export class OfflineQueue {
    * added twice (`"duplicate"`); an already expired envelope is not added and
    * is reported to `onExpired` (`"expired"`). When the queue is full, throws
    * {@link QueueFullError} (`"reject-new"`) or drops the oldest entry,
-   * reported to `onDropped` and in `dropped` (`"drop-oldest"`).
+   * reported to `onDropped` and in `dropped` (`"drop-oldest"`). When the
+   * store fails the call rejects with its error and no entry is lost: a
+   * failed add drops nothing; a failed drop after the add leaves the new
+   * entry queued (enqueueing it again answers `"duplicate"`).
    *
    * @example
    * ```ts
@@ -367,9 +372,14 @@ export class OfflineQueue {
   /**
    * Submits the queued entries, oldest first, in batches of `batchTxsMax`,
    * each after the previous one was answered. Expired entries are removed
-   * and reported first. Stops at the first failure to reach a site (the
-   * failed batch and the rest stay queued, `error` says why). Every entry
-   * that leaves the queue is in the report and was passed to its callback.
+   * and reported first. A batch refused as a whole (e.g. too large) is sent
+   * again one entry at a time. Stops at the first failure to reach a site
+   * (the failed batch and the rest stay queued, `error` says why); only a
+   * site's answer settles an entry. An abort of `signal` during a
+   * submission, or any error that is not an {@link EdgeLedgerError}, also
+   * stops it and rejects with that error, the unanswered entries still
+   * queued. Every entry that leaves the queue is in the report (when one is
+   * returned) and was passed to its callback.
    *
    * @example
    * ```ts
@@ -460,9 +470,22 @@ export class OfflineQueue {
 
   async #remove(ids: string[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.#store.remove(ids);
+    await this.#storeChange(() => this.#store.remove(ids));
     const gone = new Set(ids);
     this.#entries = (await this.#load()).filter((e) => !gone.has(e.txId));
+  }
+
+  /**
+   * Runs one change of the store. When it fails the store may hold the
+   * change in part, so the mirror is dropped and read again from the store.
+   */
+  async #storeChange(change: () => Promise<void>): Promise<void> {
+    try {
+      await change();
+    } catch (e) {
+      this.#entries = undefined;
+      throw e;
+    }
   }
 
   async #enqueue(envelope: Envelope): Promise<EnqueueResult> {
@@ -474,73 +497,92 @@ export class OfflineQueue {
       this.#options.onExpired?.([entry]);
       return { txId, status: "expired", dropped: [] };
     }
-    let dropped: QueuedTx[] = [];
-    if (entries.length >= this.sizeMax) {
-      if (this.dropPolicy === "reject-new") throw new QueueFullError(txId, this.sizeMax);
-      dropped = entries.slice(0, entries.length - this.sizeMax + 1);
-      await this.#remove(dropped.map((e) => e.txId));
+    const dropCount = entries.length + 1 - this.sizeMax;
+    if (dropCount > 0 && this.dropPolicy === "reject-new") {
+      throw new QueueFullError(txId, this.sizeMax);
     }
-    await this.#store.add(entry);
-    this.#entries!.push(entry);
-    if (dropped.length > 0) this.#options.onDropped?.(dropped);
+    // Add BEFORE dropping: a failed add then loses nothing (the oldest entries
+    // are still queued, none is reported dropped). The price is that the
+    // store holds `sizeMax + 1` entries between the add and the removal, or
+    // until the next enqueue if the removal fails or the process stops there
+    // (that enqueue drops the surplus too).
+    await this.#storeChange(() => this.#store.add(entry));
+    entries.push(entry);
+    if (dropCount <= 0) return { txId, status: "queued", dropped: [] };
+    const dropped = entries.slice(0, dropCount);
+    await this.#remove(dropped.map((e) => e.txId));
+    this.#options.onDropped?.(dropped);
     return { txId, status: "queued", dropped };
   }
 
   async #drain(signal?: AbortSignal): Promise<DrainReport> {
     const report: DrainReport = { delivered: [], expired: [], rejected: [], remaining: 0 };
-    const now = this.#now();
-    const expired = (await this.#load()).filter((e) => e.envelope.expiresAt <= now);
-    await this.#remove(expired.map((e) => e.txId));
-    report.expired.push(...expired);
-    while (!signal?.aborted) {
-      const batch = (await this.#load()).slice(0, this.#batchTxsMax);
-      if (batch.length === 0) break;
-      let receipts: Receipt[];
-      try {
-        receipts = await this.#submitter.submit(
-          batch.map((e) => e.envelope),
-          this.#submitOptions(signal),
+    try {
+      const now = this.#now();
+      const expired = (await this.#load()).filter((e) => e.envelope.expiresAt <= now);
+      await this.#remove(expired.map((e) => e.txId));
+      report.expired.push(...expired);
+      while (!signal?.aborted) {
+        const batch = (await this.#load()).slice(0, this.#batchTxsMax);
+        if (batch.length === 0) break;
+        const sent = await this.#submitBatch(batch, signal);
+        const outcome = await this.#settle(
+          batch.slice(0, sent.receipts.length),
+          sent.receipts,
+          report,
         );
-      } catch (e) {
-        if (isTransient(e)) {
-          report.error = e as EdgeLedgerError;
+        if (sent.failure !== undefined) {
+          // Not a refusal by a site: the unanswered entries stay queued.
+          if (!(sent.failure instanceof EdgeLedgerError)) throw sent.failure;
+          report.error = sent.failure;
           break;
         }
-        if (batch.length > 1 && (e instanceof RejectedError || e instanceof ValidationError)) {
-          // The batch as a whole was refused (e.g. too large): go one by one.
-          receipts = [];
-          let stop = false;
-          for (const entry of batch) {
-            try {
-              receipts.push(
-                ...await this.#submitter.submit([entry.envelope], this.#submitOptions(signal)),
-              );
-            } catch (inner) {
-              if (isTransient(inner)) {
-                report.error = inner as EdgeLedgerError;
-                stop = true;
-                break;
-              }
-              receipts.push(refusedReceipt(entry.txId, inner));
-            }
-          }
-          const outcome = await this.#settle(batch.slice(0, receipts.length), receipts, report);
-          if (stop || outcome === "stop") break;
-          continue;
-        }
-        if (e instanceof RejectedError || e instanceof ValidationError) {
-          receipts = [refusedReceipt(batch[0].txId, e)];
-        } else {
-          throw e;
-        }
+        if (outcome === "stop") break;
       }
-      if (await this.#settle(batch, receipts, report) === "stop") break;
+      report.remaining = (await this.#load()).length;
+      return report;
+    } finally {
+      // Also when an abort or a bug ends the drain: what already left the
+      // queue is reported.
+      if (report.expired.length > 0) this.#options.onExpired?.(report.expired);
+      if (report.delivered.length > 0) this.#options.onDelivered?.(report.delivered);
+      if (report.rejected.length > 0) this.#options.onRejected?.(report.rejected);
     }
-    report.remaining = (await this.#load()).length;
-    if (report.expired.length > 0) this.#options.onExpired?.(report.expired);
-    if (report.delivered.length > 0) this.#options.onDelivered?.(report.delivered);
-    if (report.rejected.length > 0) this.#options.onRejected?.(report.rejected);
-    return report;
+  }
+
+  /**
+   * Submits `batch` and answers a receipt for each entry a site answered,
+   * in order: a prefix of `batch`. `failure` is why the rest got no answer —
+   * anything but a site's refusal (no site reachable, rate limited, an
+   * abort, a bug); those entries must stay queued. A batch refused as a
+   * whole (e.g. too large) is sent again one entry at a time.
+   */
+  async #submitBatch(
+    batch: QueuedTx[],
+    signal?: AbortSignal,
+  ): Promise<{ receipts: Receipt[]; failure?: unknown }> {
+    try {
+      return {
+        receipts: await this.#submitter.submit(
+          batch.map((e) => e.envelope),
+          this.#submitOptions(signal),
+        ),
+      };
+    } catch (e) {
+      if (!isRefusal(e)) return { receipts: [], failure: e };
+      if (batch.length === 1) {
+        return isSiteRefusal(e)
+          ? { receipts: [refusedReceipt(batch[0].txId, e)] }
+          : { receipts: [], failure: e };
+      }
+    }
+    const receipts: Receipt[] = [];
+    for (const entry of batch) {
+      const one = await this.#submitBatch([entry], signal);
+      receipts.push(...one.receipts);
+      if (one.failure !== undefined) return { receipts, failure: one.failure };
+    }
+    return { receipts };
   }
 
   /**
@@ -616,10 +658,27 @@ function isTransient(e: unknown): boolean {
   return e instanceof ServerError;
 }
 
-function refusedReceipt(txId: string, e: unknown): Receipt {
-  const problem = e instanceof RejectedError || e instanceof ValidationError
-    ? e.problem
-    : { type: "unknown", title: "Refused", status: 400, detail: String(e) };
+/** True for a 4xx answer, from a site or from anything in front of it. */
+function isRefusal(e: unknown): e is RejectedError | ValidationError {
+  return e instanceof RejectedError || e instanceof ValidationError;
+}
+
+/**
+ * True for a refusal a site stated as one of its problem types: the only
+ * kind that may settle an entry. A 4xx without one (a proxy's 401, 404 or
+ * 413 page) says nothing about the transaction, and neither does a site's
+ * refusal of the request's credentials (401 `unauthorized`: an API key it
+ * does not know or requires; 403 `forbidden`) — the entry waits until the
+ * client is configured right.
+ */
+function isSiteRefusal(e: unknown): e is RejectedError | ValidationError {
+  return isRefusal(e) && e.problem.type.startsWith(PROBLEM_TYPE_BASE) &&
+    e.problem.status !== 401 && e.problem.status !== 403;
+}
+
+/** The receipt of an entry a site refused by a problem answer. */
+function refusedReceipt(txId: string, e: RejectedError | ValidationError): Receipt {
+  const problem = e.problem;
   return {
     txId,
     status: "refused",

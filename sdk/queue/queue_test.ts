@@ -2,10 +2,11 @@ import assert from "node:assert/strict";
 import { createEnvelope, type Envelope, signEnvelope, transactionId } from "../envelope.ts";
 import { generateKeyPair, softwareSigner } from "../keys.ts";
 import type { Receipt } from "../client/client.ts";
-import { NetworkError } from "../client/errors.ts";
+import { NetworkError, RejectedError } from "../client/errors.ts";
 import { FileQueueStore } from "./file_store.ts";
 import { OfflineQueue, QueueFullError, type Submitter } from "./queue.ts";
-import type { QueuedTx } from "./store.ts";
+import { MemoryQueueStore, type QueuedTx } from "./store.ts";
+import { PROBLEM_TYPE_BASE } from "../api/schemas.ts";
 
 const key = generateKeyPair("ed25519");
 
@@ -290,4 +291,130 @@ Deno.test("queue: deliveredWhen admitted removes an entry once a site admits it"
   const queue = new OfflineQueue({ submitter: site, deliveredWhen: "admitted" });
   await queue.enqueue(await envelope(1));
   assert.equal((await queue.drain()).remaining, 0);
+});
+
+/** A site's refusal of a whole request, as the client throws it. */
+function refusal(slug: string, status: number): RejectedError {
+  return new RejectedError(`${status} from http://site: ${slug}`, {
+    problem: {
+      type: `https://edgeledger.dev/problems/${slug}`,
+      title: slug,
+      status,
+      detail: `refused: ${slug}`,
+    },
+  });
+}
+
+Deno.test("queue: an abort during the one-by-one resend keeps every entry no site answered", async () => {
+  const abort = new AbortController();
+  const committed: string[] = [];
+  // Refuses any batch as too large; commits single entries until the caller
+  // aborts, then rejects with the abort's reason, as EdgeLedgerClient does.
+  const site: Submitter = {
+    submit(envelopes, options) {
+      if (envelopes.length > 1) return Promise.reject(refusal("payload_too_large", 413));
+      if (committed.length === 1) abort.abort(new Error("app went to the background"));
+      if (options?.signal?.aborted) return Promise.reject(options.signal.reason);
+      const txId = transactionId(envelopes[0]);
+      committed.push(txId);
+      return Promise.resolve([{
+        txId,
+        status: "committed" as const,
+        height: 1,
+        logIndex: committed.length - 1,
+        result: { status: "applied" as const },
+      }]);
+    },
+  };
+  const delivered: string[] = [];
+  const rejected: string[] = [];
+  const queue = new OfflineQueue({
+    submitter: site,
+    onDelivered: (d) => delivered.push(...d.map((x) => x.entry.txId)),
+    onRejected: (r) => rejected.push(...r.map((x) => x.entry.txId)),
+  });
+  const envelopes = [await envelope(1), await envelope(2), await envelope(3)];
+  for (const e of envelopes) await queue.enqueue(e);
+  await assert.rejects(queue.drain({ signal: abort.signal }), /app went to the background/);
+  assert.deepEqual(delivered, [transactionId(envelopes[0])], "the committed entry is reported");
+  assert.deepEqual(rejected, [], "no site refused anything");
+  assert.deepEqual(
+    (await queue.list()).map((e) => e.txId),
+    envelopes.slice(1).map(transactionId),
+  );
+});
+
+Deno.test("queue: an error that is not a site's refusal stops the one-by-one resend and keeps the entries", async () => {
+  let singles = 0;
+  const site: Submitter = {
+    submit(envelopes) {
+      if (envelopes.length > 1) return Promise.reject(refusal("payload_too_large", 413));
+      singles++;
+      return Promise.reject(new TypeError("a bug in the submitter"));
+    },
+  };
+  const queue = new OfflineQueue({ submitter: site, onRejected: () => assert.fail("rejected") });
+  for (let i = 0; i < 3; i++) await queue.enqueue(await envelope(i));
+  await assert.rejects(queue.drain(), TypeError);
+  assert.equal(singles, 1, "the resend stops at the first failure");
+  assert.equal(await queue.size(), 3);
+});
+
+Deno.test("queue: only a site's problem answer settles an entry; a proxy's 4xx page keeps it queued", async () => {
+  // A 4xx without a problem document, as the client reports a proxy's page.
+  const proxyPage = new RejectedError("401 from http://site: Unauthorized", {
+    problem: { type: "about:blank", title: "Unauthorized", status: 401, detail: "Unauthorized" },
+  });
+  const site: Submitter = { submit: () => Promise.reject(proxyPage) };
+  const queue = new OfflineQueue({ submitter: site });
+  await queue.enqueue(await envelope(1));
+  const report = await queue.drain();
+  assert.equal(report.error, proxyPage);
+  assert.deepEqual(report.rejected, []);
+  assert.equal(report.remaining, 1);
+});
+
+Deno.test("queue: a site refusing the client's API key (401, 403) settles nothing; the entry waits", async () => {
+  for (const [status, slug] of [[401, "unauthorized"], [403, "forbidden"]] as const) {
+    const refusal = new RejectedError(`${status}: Unknown API key`, {
+      problem: { type: PROBLEM_TYPE_BASE + slug, title: "No", status, detail: "Unknown API key" },
+    });
+    const queue = new OfflineQueue({ submitter: { submit: () => Promise.reject(refusal) } });
+    await queue.enqueue(await envelope(1));
+    const report = await queue.drain();
+    assert.equal(report.error, refusal);
+    assert.deepEqual(report.rejected, []);
+    assert.equal(report.remaining, 1, slug);
+  }
+});
+
+Deno.test("queue: drop-oldest loses nothing and reports no drop when the store fails to add", async () => {
+  class FailingAdds extends MemoryQueueStore {
+    failing = false;
+    override add(entry: QueuedTx): Promise<void> {
+      return this.failing ? Promise.reject(new Error("disk full")) : super.add(entry);
+    }
+  }
+  const store = new FailingAdds();
+  const dropped: string[] = [];
+  const queue = new OfflineQueue({
+    submitter: new FakeSite(),
+    store,
+    sizeMax: 2,
+    dropPolicy: "drop-oldest",
+    onDropped: (d) => dropped.push(...d.map((e) => e.txId)),
+  });
+  const [e1, e2, e3] = [await envelope(1), await envelope(2), await envelope(3)];
+  await queue.enqueue(e1);
+  await queue.enqueue(e2);
+  store.failing = true;
+  await assert.rejects(queue.enqueue(e3), /disk full/);
+  assert.deepEqual(dropped, []);
+  assert.deepEqual((await store.list()).map((e) => e.txId), [e1, e2].map(transactionId));
+  assert.deepEqual((await queue.list()).map((e) => e.txId), [e1, e2].map(transactionId));
+  store.failing = false;
+  const r = await queue.enqueue(e3);
+  assert.deepEqual(r.dropped.map((e) => e.txId), [transactionId(e1)]);
+  assert.deepEqual(dropped, [transactionId(e1)]);
+  assert.deepEqual((await store.list()).map((e) => e.txId), [e2, e3].map(transactionId));
 });
