@@ -1036,9 +1036,14 @@ export class EdgeLedgerClient {
       ? declared.content[chosen]?.schema
       : undefined;
     if (jsonSchema !== undefined) {
+      // The whole body first: a read that fails (connection reset, the
+      // attempt's timeout) throws as it is and becomes a NetworkError in
+      // request(), retried like any other; only a body that arrived complete
+      // and does not parse breaks the schema.
+      const text = await response.text();
       let value: unknown;
       try {
-        value = await response.json();
+        value = JSON.parse(text);
       } catch (e) {
         throw this.#schemaError(raw, `the body is not JSON (${errorText(e)})`);
       }
@@ -1071,7 +1076,10 @@ export class EdgeLedgerClient {
     const requestId = response.headers.get("x-request-id") ?? attempt.requestId;
     const retryAfterMs = parseRetryAfterMs(response.headers.get("retry-after"), Date.now());
     let problem: ProblemDetails | undefined;
-    const text = await response.text().catch(() => "");
+    // A body that breaks off is no answer: the read's error is thrown as it
+    // is (a NetworkError in request()), never taken for a 4xx without a
+    // problem document, which would be a refusal.
+    const text = await response.text();
     const type = response.headers.get("content-type") ?? "";
     if (type.includes("json")) {
       try {

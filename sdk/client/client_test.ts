@@ -460,3 +460,63 @@ Deno.test("client: waitForCommit() returns the committed receipt once the site r
   assert.deepEqual(await client.waitForCommit(TX_ID, { timeoutMs: 5000 }), committed);
   assert.equal(s.requests.length, 4);
 });
+
+/** An answer that sends `head` and then breaks off, as on a connection reset mid-body. */
+function brokenOff(head: string, status = 200, type = "application/json"): Response {
+  let sent = false;
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (sent) {
+        controller.error(new TypeError("connection reset by peer"));
+        return;
+      }
+      sent = true;
+      controller.enqueue(new TextEncoder().encode(head));
+    },
+  });
+  return new Response(body, { status, headers: { "content-type": type } });
+}
+
+Deno.test("client: a JSON answer whose body breaks off is a NetworkError, retried at the next site; a complete non-JSON body is a ServerError", async () => {
+  const health = { status: "ok", version: "9" };
+  const s = scripted((_r, _u, n) => n === 1 ? brokenOff('{"status":"o') : json(health));
+  const client = new EdgeLedgerClient({
+    urls: ["http://a", "http://b"],
+    fetch: s.fetch,
+    retry: fast,
+  });
+  assert.deepEqual(await client.health(), health);
+  assert.deepEqual(s.requests.map((r) => new URL(r.url).host), ["a", "b"]);
+
+  const always = scripted(() => brokenOff('{"status":"o'));
+  const c2 = new EdgeLedgerClient({ urls: "http://a", fetch: always.fetch, retry: fast });
+  const e = await c2.health().catch((e) => e);
+  assert.ok(e instanceof NetworkError, String(e));
+  assert.equal(always.requests.length, fast.attemptsMax);
+
+  // The same bytes, complete: the site broke the schema; not retried.
+  const garbled = scripted(() =>
+    new Response('{"status":"o', { headers: { "content-type": "application/json" } })
+  );
+  const c3 = new EdgeLedgerClient({ urls: "http://a", fetch: garbled.fetch, retry: fast });
+  const e3 = await c3.health().catch((e) => e);
+  assert.ok(e3 instanceof ServerError && !(e3 instanceof NetworkError), String(e3));
+  assert.match(e3.message, /not JSON/);
+  assert.equal(garbled.requests.length, 1);
+});
+
+Deno.test("client: a problem answer whose body breaks off is a NetworkError and retried, never a refusal", async () => {
+  const s = scripted((_r, _u, n) =>
+    n === 1
+      ? brokenOff(
+        '{"type":"https://edgeledger.dev/problems/bad_sig',
+        422,
+        "application/problem+json",
+      )
+      : json(receipt, 202)
+  );
+  const client = new EdgeLedgerClient({ urls: "http://a", fetch: s.fetch, retry: fast });
+  // deno-lint-ignore no-explicit-any
+  assert.deepEqual(await client.submit({} as any), receipt);
+  assert.equal(s.requests.length, 2);
+});

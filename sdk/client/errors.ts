@@ -8,7 +8,7 @@
  *
  * | error | when | retried by the client |
  * |---|---|---|
- * | {@link NetworkError} | no answer: connection refused, reset, timeout | yes, failing over to the next site |
+ * | {@link NetworkError} | no answer: connection refused, reset, timeout (also mid-body) | yes, failing over to the next site |
  * | {@link RateLimitedError} | 429 after retries ran out | yes, after `Retry-After` |
  * | {@link ValidationError} | 400 `validation`: the request was malformed | no |
  * | {@link RejectedError} | a domain problem (4xx): bad signature, expired, not found, ... | no |
@@ -88,8 +88,8 @@ export class EdgeLedgerError extends Error {
 
 /**
  * No usable answer arrived: the connection failed, was reset, or the
- * per-request timeout elapsed (`timedOut`). Safe to retry: every client
- * request is idempotent.
+ * per-request timeout elapsed (`timedOut`) — before the answer or while its
+ * body was being read. Safe to retry: every client request is idempotent.
  *
  * @example
  * ```ts
