@@ -457,11 +457,14 @@ export class LightClient {
     const bundle: ReceiptBundle = { txId, tx: view.tx, receipt: view.receipt, proof, checkpoint };
     const from = view.receipt.height;
     if (from !== undefined && from <= height && height - from + 1 <= this.#chainBlocksMax) {
-      const chain: BlockView[] = [];
+      let chain: BlockView[];
       try {
-        for await (const block of source.blocks({ from, to: height + 1 })) {
-          chain.push(block);
-          if (chain.length > this.#chainBlocksMax) break;
+        chain = await this.#fetchChain(source, from, height, "stale");
+        // A replica behind the checkpoint ends before its block; the leader
+        // has every block the checkpoint names. What the leader serves is
+        // checked as is: a chain still short is a broken one.
+        if (chain[chain.length - 1]?.header?.height !== height) {
+          chain = await this.#fetchChain(source, from, height, "leader");
         }
       } catch (e) {
         return unavailable(e, `blocks ${from} to ${height}`, txId);
@@ -469,6 +472,21 @@ export class LightClient {
       bundle.chain = chain;
     }
     return bundle;
+  }
+
+  /** Blocks `[from, to]` as `source` serves them, at most `chainBlocksMax + 1`. */
+  async #fetchChain(
+    source: LightSource,
+    from: number,
+    to: number,
+    consistency: "stale" | "leader",
+  ): Promise<BlockView[]> {
+    const chain: BlockView[] = [];
+    for await (const block of source.blocks({ from, to: to + 1, consistency })) {
+      chain.push(block);
+      if (chain.length > this.#chainBlocksMax) break;
+    }
+    return chain;
   }
 
   async #verifyBundle(bundle: ReceiptBundle, allowOlder: boolean): Promise<Verdict> {

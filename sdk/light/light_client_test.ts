@@ -1,8 +1,13 @@
 import assert from "node:assert/strict";
-import { generateKeyPair } from "../keys.ts";
+import { generateKeyPair, softwareSigner } from "../keys.ts";
 import { assembleNote, signNoteLine, verifierKey } from "../note.ts";
 import { formatCheckpoint } from "../checkpoint.ts";
-import { EMPTY_ROOT } from "../merkle.ts";
+import { EMPTY_ROOT, inclusionProof, leafHash, rootFromLeafHashes } from "../merkle.ts";
+import { canonicalJson } from "../canonical_json.ts";
+import { createEnvelope, type Envelope, signEnvelope, transactionId } from "../envelope.ts";
+import { blockHash, type BlockHeader } from "../block.ts";
+import { base64urlEncode, hexEncode, utf8Encode } from "../encoding.ts";
+import { type BlockView, EdgeLedgerClient } from "../client/client.ts";
 import { NetworkError } from "../client/errors.ts";
 import { FileTrustStore } from "./file_trust_store.ts";
 import { LightClient, type LightSource } from "./light_client.ts";
@@ -98,4 +103,140 @@ Deno.test("LightClient reads the checkpoint from any replica when no leader answ
   assert.equal(verdict.ok, true, verdict.message);
   assert.deepEqual(asked, ["leader", "stale"]);
   assert.equal((await light.trusted())?.size, 0);
+});
+
+/**
+ * An honest ledger of two blocks, one transaction each, with its checkpoint
+ * signed by site-a, served by a source whose `blocks()` returns
+ * `blocksServed(consistency)` of them (a lagging replica returns fewer).
+ * `txId` is the transaction of block 1; `asked` records each `blocks()`
+ * consistency.
+ */
+async function twoBlockLedger(blocksServed: (consistency: string | undefined) => number) {
+  const siteKey = generateKeyPair("ed25519");
+  const author = generateKeyPair("ed25519");
+  const txs: Envelope[] = [];
+  for (let seq = 0; seq < 2; seq++) {
+    const unsigned = createEnvelope({
+      ledger: "demo",
+      kind: "data.anchor",
+      body: { stream: "s", seq, root: "00".repeat(32), count: 1, from: 0, to: 0 },
+      signers: [author.did],
+    });
+    txs.push(await signEnvelope(unsigned, [softwareSigner(author)]));
+  }
+  const result = { status: "applied" as const };
+  const leaves = txs.map((tx) => utf8Encode(canonicalJson({ tx, result })));
+  const hashes = leaves.map(leafHash);
+  const blocks: BlockView[] = [];
+  for (let height = 1; height <= 2; height++) {
+    const header: BlockHeader = {
+      v: 1,
+      ledger: "demo",
+      height,
+      prev: height === 1 ? "ab".repeat(32) : blocks[0].hash,
+      time: height,
+      term: 1,
+      proposer: "site-a",
+      txCount: 1,
+      logSize: height,
+      logRoot: hexEncode(rootFromLeafHashes(hashes.slice(0, height))),
+    };
+    blocks.push({ hash: blockHash(header), header, txIds: [transactionId(txs[height - 1])] });
+  }
+  const text = formatCheckpoint({
+    origin: "edgeledger.test/demo",
+    size: 2,
+    rootHash: rootFromLeafHashes(hashes),
+    height: 2,
+    blockHash: blocks[1].hash,
+  });
+  const note = assembleNote(text, [signNoteLine(text, "site-a", siteKey.secretKey)]);
+  const txId = transactionId(txs[0]);
+  const asked: Array<string | undefined> = [];
+  const source: LightSource = {
+    checkpoint: () => Promise.resolve(note),
+    consistency: () => Promise.reject(new Error("unused")),
+    getTx: () =>
+      Promise.resolve({
+        tx: txs[0] as unknown as Record<string, unknown>,
+        receipt: { txId, status: "committed", height: 1, logIndex: 0, result },
+      }),
+    proof: () =>
+      Promise.resolve({
+        logIndex: 0,
+        treeSize: 2,
+        leaf: base64urlEncode(leaves[0]),
+        proof: inclusionProof(0, hashes).map(hexEncode),
+      }),
+    async *blocks(options) {
+      asked.push(options.consistency);
+      for (const block of blocks.slice(0, blocksServed(options.consistency))) {
+        const h = block.header.height;
+        if (h >= (options.from ?? 0) && h < (options.to ?? Infinity)) yield block;
+      }
+    },
+  };
+  const light = new LightClient({
+    source,
+    trustedKeys: [verifierKey("site-a", siteKey.publicKey)],
+    quorum: 1,
+  });
+  return { light, txId, asked };
+}
+
+Deno.test("LightClient.verify() reads the blocks a lagging replica lacks from the leader; a chain short there too is block_mismatch", async () => {
+  // The replica is one block behind the checkpoint, the leader is not.
+  const lagging = await twoBlockLedger((consistency) => consistency === "leader" ? 2 : 1);
+  const verdict = await lagging.light.verify(lagging.txId);
+  assert.equal(verdict.reason, "ok", verdict.message);
+  assert.equal(verdict.blockVerified, true);
+  assert.deepEqual(lagging.asked, ["stale", "leader"]);
+
+  // Even the leader lacks the checkpoint's block: the chain is broken.
+  const broken = await twoBlockLedger(() => 1);
+  const v2 = await broken.light.verify(broken.txId);
+  assert.equal(v2.reason, "block_mismatch", v2.message);
+  assert.deepEqual(broken.asked, ["stale", "leader"]);
+});
+
+Deno.test("LightClient.verify() reports an answer whose body broke off as unavailable, not malformed", async () => {
+  const site = generateKeyPair("ed25519");
+  const text = formatCheckpoint({
+    origin: "edgeledger.test/demo",
+    size: 0,
+    rootHash: EMPTY_ROOT,
+    height: 0,
+    blockHash: "00".repeat(32),
+  });
+  const note = assembleNote(text, [signNoteLine(text, "site-a", site.secretKey)]);
+  const fetchFn = ((input: URL | RequestInfo) => {
+    const url = new URL(input instanceof Request ? input.url : input);
+    if (url.pathname === "/v1/checkpoint") {
+      return Promise.resolve(new Response(note, { headers: { "content-type": "text/plain" } }));
+    }
+    // The transaction's answer starts, then the connection resets.
+    let sent = false;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent) return controller.error(new TypeError("connection reset by peer"));
+        sent = true;
+        controller.enqueue(utf8Encode('{"tx":{'));
+      },
+    });
+    return Promise.resolve(
+      new Response(body, { headers: { "content-type": "application/json" } }),
+    );
+  }) as typeof fetch;
+  const light = new LightClient({
+    source: new EdgeLedgerClient({
+      urls: "http://a",
+      fetch: fetchFn,
+      retry: { attemptsMax: 2, delayMsBase: 1, delayMsMax: 1 },
+    }),
+    trustedKeys: [verifierKey("site-a", site.publicKey)],
+    quorum: 1,
+  });
+  const verdict = await light.verify("ab".repeat(32));
+  assert.equal(verdict.reason, "unavailable", verdict.message);
 });
