@@ -3,18 +3,52 @@
  * usage of each other's subscribers, a duplicate is refused, fraud signals
  * are flagged, a record is disputed, the statement is computed at close and
  * becomes final once both carriers sign it; each refusal with its code.
+ *
+ * The consortium: carriers `orga` (admin `adminA`, and `site-a`, the site
+ * under test) and `orgb` (admin `adminB`). Their admins open periods; the
+ * keys a period lists (`siteA`, `siteB`) act for their carrier after that.
  */
 import assert from "node:assert/strict";
 import { generateKeyPair, type KeyPair, softwareSigner } from "../sdk/keys.ts";
 import { roamingStatementHash, signStatement, submitUsage } from "../sdk/kinds/roaming.ts";
 import { distanceMetres, fraudFlags } from "../src/contracts/roaming.ts";
 import { ROAMING_LIMITS_DEFAULT } from "../sdk/kinds/roaming.ts";
-import { getJson } from "./_helpers.ts";
-import { applied, openKindsSite, rejected, tx } from "./_kinds_helpers.ts";
+import { base64urlEncode } from "../sdk/encoding.ts";
+import { getJson, openTestSite } from "./_helpers.ts";
+import { applied, OPEN_KINDS, rejected, tx } from "./_kinds_helpers.ts";
 
+const adminA = generateKeyPair("ed25519");
+const adminB = generateKeyPair("ed25519");
 const siteA = generateKeyPair("ed25519");
 const siteB = generateKeyPair("ed25519");
 const stranger = generateKeyPair("ed25519");
+/** Who consents to a period: a governance key of each carrier. */
+const CARRIERS = [adminA, adminB];
+
+/** A site of the two carriers' consortium, every kind under test open. */
+async function openCarriersSite() {
+  const key = generateKeyPair("ed25519");
+  return await openTestSite({
+    key,
+    genesis: {
+      v: 1,
+      ledger: "demo",
+      origin: "edgeledger.test/roaming",
+      time: 1_700_000_000_000,
+      organisations: [
+        { id: "orga", name: "Carrier A", admins: [adminA.did] },
+        { id: "orgb", name: "Carrier B", admins: [adminB.did] },
+      ],
+      sites: [{
+        name: "site-a",
+        org: "orga",
+        publicKey: base64urlEncode(key.publicKey),
+        url: "http://127.0.0.1:1",
+      }],
+      policies: { expiryWindowMs: 24 * 3600 * 1000, openKinds: OPEN_KINDS },
+    },
+  });
+}
 const HOUR = 3600_000;
 const NOW = Date.now();
 const FROM = NOW - 48 * HOUR;
@@ -64,9 +98,9 @@ const record = (body: ReturnType<typeof usage>, key: KeyPair) =>
   submitUsage(body, softwareSigner(key), { ledger: "demo" });
 
 Deno.test("roaming: a period settles — totals per tariff, amounts owed each way, final once both carriers sign", async () => {
-  const t = await openKindsSite();
+  const t = await openCarriersSite();
   try {
-    await applied(t.app, await tx("roaming.open", openBody("p1"), [siteA, siteB]));
+    await applied(t.app, await tx("roaming.open", openBody("p1"), CARRIERS));
     // orga serves orgb's subscriber in Paris; orgb serves orga's in Berlin.
     await applied(
       t.app,
@@ -162,9 +196,9 @@ Deno.test("roaming: a period settles — totals per tariff, amounts owed each wa
 });
 
 Deno.test("roaming: a duplicate record id is refused, and usage only counts once", async () => {
-  const t = await openKindsSite();
+  const t = await openCarriersSite();
   try {
-    await applied(t.app, await tx("roaming.open", openBody("p1"), [siteA, siteB]));
+    await applied(t.app, await tx("roaming.open", openBody("p1"), CARRIERS));
     const body = usage("a-1", "orga", sub1, PARIS, FROM, { voiceMinutes: 5 });
     await applied(t.app, await record(body, siteA));
     await rejected(t.app, await record(body, siteA), "roaming_duplicate_record");
@@ -179,9 +213,9 @@ Deno.test("roaming: a duplicate record id is refused, and usage only counts once
 });
 
 Deno.test("roaming: the same subscriber in two countries too far apart too soon is flagged impossible_travel", async () => {
-  const t = await openKindsSite();
+  const t = await openCarriersSite();
   try {
-    await applied(t.app, await tx("roaming.open", openBody("p1"), [siteA, siteB]));
+    await applied(t.app, await tx("roaming.open", openBody("p1"), CARRIERS));
     await applied(t.app, await record(usage("b-1", "orgb", sub2, BERLIN, FROM), siteB));
     // Berlin to New York (~6400 km) one hour later: faster than 900 km/h.
     const r = await applied(
@@ -207,9 +241,9 @@ Deno.test("roaming: the same subscriber in two countries too far apart too soon 
 });
 
 Deno.test("roaming: usage beyond a plausible rate is flagged", async () => {
-  const t = await openKindsSite();
+  const t = await openCarriersSite();
   try {
-    await applied(t.app, await tx("roaming.open", openBody("p1"), [siteA, siteB]));
+    await applied(t.app, await tx("roaming.open", openBody("p1"), CARRIERS));
     const r = await applied(
       t.app,
       await record(
@@ -224,9 +258,9 @@ Deno.test("roaming: usage beyond a plausible rate is flagged", async () => {
 });
 
 Deno.test("roaming: only the visited carrier records, within the period, for a carrier of the period", async () => {
-  const t = await openKindsSite();
+  const t = await openCarriersSite();
   try {
-    await applied(t.app, await tx("roaming.open", openBody("p1"), [siteA, siteB]));
+    await applied(t.app, await tx("roaming.open", openBody("p1"), CARRIERS));
     await rejected(
       t.app,
       await record(usage("a-1", "orga", sub1, PARIS, FROM), siteB),
@@ -255,9 +289,9 @@ Deno.test("roaming: only the visited carrier records, within the period, for a c
 });
 
 Deno.test("roaming: only the home carrier disputes, once, a record that exists", async () => {
-  const t = await openKindsSite();
+  const t = await openCarriersSite();
   try {
-    await applied(t.app, await tx("roaming.open", openBody("p1"), [siteA, siteB]));
+    await applied(t.app, await tx("roaming.open", openBody("p1"), CARRIERS));
     await applied(t.app, await record(usage("a-1", "orga", sub1, PARIS, FROM, { sms: 1 }), siteA));
     const dispute = { period: "p1", record: "a-1", reason: "fraud_suspected" };
     await rejected(t.app, await tx("roaming.dispute", dispute, [siteA]), "roaming_not_carrier");
@@ -281,16 +315,16 @@ Deno.test("roaming: only the home carrier disputes, once, a record that exists",
 });
 
 Deno.test("roaming: a period opens only with both carriers' signatures, once, and closes only after it ends", async () => {
-  const t = await openKindsSite();
+  const t = await openCarriersSite();
   try {
     await rejected(t.app, await tx("roaming.open", openBody("p1"), [siteA]), "roaming_not_carrier");
-    await applied(t.app, await tx("roaming.open", openBody("p1"), [siteA, siteB]));
+    await applied(t.app, await tx("roaming.open", openBody("p1"), CARRIERS));
     await rejected(
       t.app,
-      await tx("roaming.open", openBody("p1"), [siteA, siteB]),
+      await tx("roaming.open", openBody("p1"), CARRIERS),
       "roaming_period_exists",
     );
-    await applied(t.app, await tx("roaming.open", openBody("p2", NOW + 24 * HOUR), [siteA, siteB]));
+    await applied(t.app, await tx("roaming.open", openBody("p2", NOW + 24 * HOUR), CARRIERS));
     await rejected(
       t.app,
       await tx("roaming.close", { period: "p2" }, [siteA]),
@@ -322,22 +356,97 @@ Deno.test("roaming: distances are integer arithmetic, so every site flags alike"
 });
 
 Deno.test("roaming: a carrier acts through the site key governance registered for its organisation", async () => {
-  const t = await openKindsSite();
+  const t = await openCarriersSite();
   try {
-    // The test genesis registers site-a's key for organisation org-a.
+    // The genesis registers site-a's key for organisation orga.
     const siteKey = t.options.key;
     const body = {
       ...openBody("p1"),
       carriers: [
-        { org: "org-a", tariff: { voiceMinute: "10", dataMb: "2", sms: "1" } },
+        { org: "orga", tariff: { voiceMinute: "10", dataMb: "2", sms: "1" } },
         { org: "orgb", keys: [siteB.did], tariff: { voiceMinute: "12", dataMb: "3", sms: "2" } },
       ],
     };
-    await rejected(t.app, await tx("roaming.open", body, [siteA, siteB]), "roaming_not_carrier");
-    await applied(t.app, await tx("roaming.open", body, [siteKey, siteB]));
-    const usageA = { ...usage("a-1", "orga", sub1, PARIS, FROM, { sms: 1 }), visited: "org-a" };
+    await rejected(t.app, await tx("roaming.open", body, [siteA, adminB]), "roaming_not_carrier");
+    await applied(t.app, await tx("roaming.open", body, [siteKey, adminB]));
+    const usageA = usage("a-1", "orga", sub1, PARIS, FROM, { sms: 1 });
     await rejected(t.app, await tx("roaming.record", usageA, [siteA]), "roaming_not_carrier");
     await applied(t.app, await tx("roaming.record", usageA, [siteKey]));
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("roaming: keys an agreement lists never consent for a carrier to open it; only the carrier's governance keys do", async () => {
+  const t = await openCarriersSite();
+  try {
+    const tariff = { voiceMinute: "1000", dataMb: "0", sms: "0" };
+    // orga's admin names itself as orgb's key and signs alone.
+    const selfDealing = {
+      ...openBody("p1"),
+      carriers: [{ org: "orga", tariff }, { org: "orgb", keys: [adminA.did], tariff }],
+    };
+    await rejected(t.app, await tx("roaming.open", selfDealing, [adminA]), "roaming_not_carrier");
+    // A fresh key listed for orgb is orga's word, not orgb's consent.
+    const proxy = generateKeyPair("ed25519");
+    const viaProxy = {
+      ...openBody("p1"),
+      carriers: [{ org: "orga", tariff }, { org: "orgb", keys: [proxy.did], tariff }],
+    };
+    await rejected(
+      t.app,
+      await tx("roaming.open", viaProxy, [adminA, proxy]),
+      "roaming_not_carrier",
+    );
+    // Nothing opened, so nothing can be billed, closed or signed against orgb.
+    await rejected(
+      t.app,
+      await record(usage("a-1", "orga", sub1, PARIS, FROM, { voiceMinutes: 5 }), adminA),
+      "roaming_period_unknown",
+    );
+    assert.equal((await getJson(t.app, "/v1/roaming/periods/p1")).status, 404);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("roaming: both carriers of a period must be organisations of governance (roaming_unknown_org)", async () => {
+  const t = await openCarriersSite();
+  try {
+    const body = {
+      ...openBody("p1"),
+      carriers: [
+        { org: "orga", tariff: { voiceMinute: "10", dataMb: "2", sms: "1" } },
+        { org: "orgz", keys: [siteB.did], tariff: { voiceMinute: "12", dataMb: "3", sms: "2" } },
+      ],
+    };
+    await rejected(t.app, await tx("roaming.open", body, [adminA, siteB]), "roaming_unknown_org");
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("roaming: a key an agreement lists for one carrier may not act for the other (roaming_key_conflict)", async () => {
+  const t = await openCarriersSite();
+  try {
+    const tariff = { voiceMinute: "10", dataMb: "2", sms: "1" };
+    // orga's admin listed as orgb's key: it would sign for both sides.
+    const adminOfA = {
+      ...openBody("p1"),
+      carriers: [{ org: "orga", tariff }, { org: "orgb", keys: [adminA.did], tariff }],
+    };
+    await rejected(t.app, await tx("roaming.open", adminOfA, CARRIERS), "roaming_key_conflict");
+    // One key listed for both carriers.
+    const shared = {
+      ...openBody("p1"),
+      carriers: [{ org: "orga", keys: [siteA.did], tariff }, {
+        org: "orgb",
+        keys: [siteB.did, siteA.did],
+        tariff,
+      }],
+    };
+    await rejected(t.app, await tx("roaming.open", shared, CARRIERS), "roaming_key_conflict");
+    await applied(t.app, await tx("roaming.open", openBody("p1"), CARRIERS));
   } finally {
     await t.cleanup();
   }

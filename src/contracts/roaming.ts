@@ -14,6 +14,14 @@
  *   subscriber was last served, across periods and carriers, for the
  *   impossible-travel signal.
  *
+ * Who acts for a carrier: governance decides, never the agreement alone. A
+ * period opens only when, for each carrier, a signer is a site or admin key
+ * that `gov.*` registered for that carrier's organisation (its consent).
+ * Keys the agreement lists for a carrier (`carriers[i].keys`) act for it
+ * afterwards (records, disputes, close, sign), because that carrier's
+ * governance key signed the agreement that lists them; they never count
+ * toward opening the period itself.
+ *
  * All arithmetic is integer (BigInt for money and totals; distances with a
  * fixed cosine table and an integer square root), so every site computes
  * the same flags and the same statement.
@@ -39,13 +47,14 @@ import {
 import { gated } from "./_gate.ts";
 import { compositeKey } from "./_keys.ts";
 import { type Contract, Rejection, type StateAccess, type StateKey } from "./contract.ts";
+import { ADMIN_NS, ORG_NS, SITE_KEY_NS } from "./gov.ts";
 
 export const PERIOD_NS = "roaming.period";
 export const RECORD_NS = "roaming.record";
 export const FLAG_NS = "roaming.flag";
 export const SUBSCRIBER_NS = "roaming.sub";
 /** Governance namespaces whose records (`{org}`) tie a site or admin key to an organisation. */
-const GOV_KEY_NAMESPACES = ["gov.siteKey", "gov.admin"] as const;
+const GOV_KEY_NAMESPACES = [SITE_KEY_NS, ADMIN_NS] as const;
 
 /** Usage totals of one visited carrier, decimal strings. */
 export interface UsageTotals {
@@ -156,10 +165,23 @@ function carrierKeys(signers: readonly string[]): StateKey[] {
   return signers.flatMap((s) => GOV_KEY_NAMESPACES.map((ns) => ({ ns, key: s })));
 }
 
-/** Whether `signer` acts for carrier `c`: listed in the period, or registered to its org by gov. */
+/**
+ * Whether governance registered `signer` for organisation `org` (as a site
+ * or admin key). Requires {@link carrierKeys} of `signer` in `touches`.
+ */
+function registeredFor(signer: string, org: string, state: StateAccess): boolean {
+  return GOV_KEY_NAMESPACES.some((ns) => state.get<{ org?: string }>(ns, signer)?.org === org);
+}
+
+/**
+ * Whether `signer` acts for carrier `c` of an opened period: a key the
+ * period lists for it (which that carrier's governance key consented to at
+ * `roaming.open`), or a key governance registered for its organisation.
+ * It never authorises `roaming.open` on its own: there `c.keys` come from
+ * the very body being authorised (see {@link registeredFor}).
+ */
 function actsFor(signer: string, c: RoamingCarrier, state: StateAccess): boolean {
-  if (c.keys?.includes(signer)) return true;
-  return GOV_KEY_NAMESPACES.some((ns) => state.get<{ org?: string }>(ns, signer)?.org === c.org);
+  return c.keys?.includes(signer) === true || registeredFor(signer, c.org, state);
 }
 
 /** The first signer acting for `c`, or undefined. */
@@ -407,13 +429,36 @@ export function computeStatement(p: PeriodState): Statement {
 
 // ---- contracts -----------------------------------------------------------
 
-/** `roaming.open`: both carriers sign the period's agreement. */
+/** Every key the agreement lists for either carrier. */
+function listedKeys(b: RoamingOpenBody): string[] {
+  return b.carriers.flatMap((c) => c.keys ?? []);
+}
+
+/**
+ * `roaming.open`: both carriers sign the period's agreement, each through a
+ * key governance registered for its organisation (its consent); the keys
+ * the agreement lists only act for a carrier once the period is open.
+ *
+ * The rules run in this order so that a transaction that earlier versions
+ * rejected is rejected with the same code and detail (replay must
+ * reproduce old blocks): the period exists; a carrier has no signer even
+ * counting listed keys (the earlier rule); then the rules added since, which
+ * only reject transactions the earlier rule applied: each carrier is an
+ * organisation of governance (`roaming_unknown_org`), signed through a
+ * governance key of its own (`roaming_not_carrier`), and no listed key acts
+ * for the other carrier too (`roaming_key_conflict`).
+ */
 export const roamingOpen: Contract<RoamingOpenBody> = gated({
   kind: "roaming.open",
   body: roamingOpenBody,
   authorize() {},
   touches(tx) {
-    return [{ ns: PERIOD_NS, key: tx.body.period }, ...carrierKeys(tx.signers)];
+    return [
+      { ns: PERIOD_NS, key: tx.body.period },
+      ...tx.body.carriers.map((c) => ({ ns: ORG_NS, key: c.org })),
+      ...carrierKeys(tx.signers),
+      ...carrierKeys(listedKeys(tx.body)),
+    ];
   },
   apply(tx, state) {
     const b = tx.body;
@@ -428,6 +473,38 @@ export const roamingOpen: Contract<RoamingOpenBody> = gated({
         throw new Rejection(
           "roaming_not_carrier",
           `Cannot open roaming period "${b.period}": carrier ${c.org} did not sign`,
+        );
+      }
+    }
+    for (const c of b.carriers) {
+      if (state.get(ORG_NS, c.org) === undefined) {
+        throw new Rejection(
+          "roaming_unknown_org",
+          `Cannot open roaming period "${b.period}": governance has no organisation ${c.org}`,
+        );
+      }
+    }
+    for (const c of b.carriers) {
+      // Consent comes from governance only: the keys this body lists for
+      // `c` are the other party's word, so they cannot consent for `c`.
+      if (!tx.signers.some((s) => registeredFor(s, c.org, state))) {
+        throw new Rejection(
+          "roaming_not_carrier",
+          `Cannot open roaming period "${b.period}": carrier ${c.org} did not sign with a site ` +
+            `or admin key governance registered for it`,
+        );
+      }
+    }
+    for (const [i, c] of b.carriers.entries()) {
+      const other = b.carriers[1 - i];
+      const conflict = (c.keys ?? []).find((k) =>
+        other.keys?.includes(k) === true || registeredFor(k, other.org, state)
+      );
+      if (conflict !== undefined) {
+        throw new Rejection(
+          "roaming_key_conflict",
+          `Cannot open roaming period "${b.period}": key ${conflict} listed for ${c.org} also ` +
+            `acts for ${other.org}`,
         );
       }
     }
