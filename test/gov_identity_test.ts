@@ -294,6 +294,79 @@ Deno.test("gov: removeOrg is rejected org_not_empty while the organisation has a
   }
 });
 
+Deno.test("gov: removeAdmin refuses an organisation's last admin while it has sites or authorities (last_admin)", async () => {
+  const t = await open();
+  try {
+    const [a, c] = [t.f.adminA1, t.f.adminC];
+    // org-b has site-b and an authority: without an admin it could never be emptied.
+    const last = await proposal("gov.removeAdmin", { org: "org-b", did: t.f.adminB.did }, [a, c]);
+    assert.equal(await rejectedCode(t.app, last), "last_admin");
+    const g = await getJson(t.app, "/v1/gov");
+    assert.deepEqual(g.body.organisations[1].admins, [t.f.adminB.did]);
+    // Emptied first, its last admin goes.
+    const siteB = base64urlEncode(t.f.siteB.publicKey);
+    await applied(
+      t.app,
+      await proposal("gov.removeSite", { name: "site-b", org: "org-b", publicKey: siteB }, [a, c]),
+    );
+    await applied(
+      t.app,
+      await proposal("gov.removeAuthority", { did: t.f.authB.did, org: "org-b" }, [a, c]),
+    );
+    await applied(
+      t.app,
+      await proposal("gov.removeAdmin", { org: "org-b", did: t.f.adminB.did }, [a, c]),
+    );
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("gov: an organisation with no admins left is removed by a majority of the others, so two organisations never deadlock", async () => {
+  const k = () => generateKeyPair("ed25519");
+  const [siteKey, adminA, adminB] = [k(), k(), k()];
+  const genesis: GenesisConfig = {
+    v: 1,
+    ledger: LEDGER,
+    origin: "edgeledger.test/gov-two",
+    time: 1_700_000_000_000,
+    organisations: [
+      { id: "org-a", name: "Carrier A", admins: [adminA.did] },
+      { id: "org-b", name: "Carrier B", admins: [adminB.did] },
+    ],
+    sites: [{
+      name: "site-a",
+      org: "org-a",
+      publicKey: base64urlEncode(siteKey.publicKey),
+      url: "http://127.0.0.1:1",
+    }],
+    policies: { expiryWindowMs: 24 * 3600 * 1000, openKinds: [] },
+  };
+  const t = await openTestSite({ genesis, key: siteKey });
+  try {
+    // While org-b has an admin, its removal needs it like any change.
+    const early = await proposal("gov.removeOrg", { id: "org-b" }, [adminA]);
+    assert.equal(await rejectedCode(t.app, early), "no_majority");
+    await applied(
+      t.app,
+      await proposal("gov.removeAdmin", { org: "org-b", did: adminB.did }, [adminA, adminB]),
+    );
+    // org-b can sign nothing now; org-a alone is a majority of the others.
+    const removed = await applied(
+      t.app,
+      await proposal("gov.removeOrg", { id: "org-b" }, [adminA]),
+    );
+    assert.deepEqual(removed.approvedBy, ["org-a"]);
+    const g = await getJson(t.app, "/v1/gov");
+    assert.deepEqual(g.body.organisations.map((o: { id: string }) => o.id), ["org-a"]);
+    assert.equal(g.body.majority, 1);
+    // Governance goes on.
+    await applied(t.app, await proposal("gov.setPolicy", { quarantineOrgsMin: 1 }, [adminA]));
+  } finally {
+    await t.cleanup();
+  }
+});
+
 Deno.test("gov: an unregistered did:key is refused a kind that is not open (unauthorized_signer)", async () => {
   const t = await open();
   try {

@@ -257,19 +257,34 @@ export function approvingOrgs(signers: readonly string[], state: StateAccess): s
   return [...approving].sort();
 }
 
-/** Rejects `no_majority` unless admins of more than half of the organisations signed. */
-function requireMajority(tx: TxContext<unknown>, state: StateAccess): string[] {
-  const total = state.get<ConsortiumRecord>(CONSORTIUM_NS, CONSORTIUM_KEY)?.orgs.length ?? 0;
+/**
+ * Rejects `no_majority` unless admins of more than half of the
+ * organisations signed. `abstaining`, an organisation with no admins left
+ * (so one that cannot sign), is left out of the count when given: see
+ * {@link govRemoveOrg}. The detail of a rejection is the same as before that
+ * exception existed, so old blocks replay byte for byte.
+ */
+function requireMajority(
+  tx: TxContext<unknown>,
+  state: StateAccess,
+  abstaining?: string,
+): string[] {
+  const orgs = state.get<ConsortiumRecord>(CONSORTIUM_NS, CONSORTIUM_KEY)?.orgs ?? [];
+  const total = orgs.length;
   const approving = approvingOrgs(tx.signers, state);
-  if (approving.length * 2 <= total) {
-    throw new Rejection(
-      "no_majority",
-      `Cannot apply ${tx.kind}: approved by ${approving.length} of ${total} organisations (${
-        approving.join(", ") || "none"
-      }); a majority needs ${Math.floor(total / 2) + 1}`,
-    );
+  if (approving.length * 2 > total) return approving;
+  if (
+    abstaining !== undefined && orgs.includes(abstaining) && !approving.includes(abstaining) &&
+    approving.length * 2 > total - 1
+  ) {
+    return approving;
   }
-  return approving;
+  throw new Rejection(
+    "no_majority",
+    `Cannot apply ${tx.kind}: approved by ${approving.length} of ${total} organisations (${
+      approving.join(", ") || "none"
+    }); a majority needs ${Math.floor(total / 2) + 1}`,
+  );
 }
 
 // ---- the kinds ---------------------------------------------------------
@@ -281,6 +296,11 @@ interface GovSpec<B> {
   introduced?: (body: B) => string[];
   /** Kind-specific state keys. */
   touches: (body: B) => StateKey[];
+  /**
+   * An organisation left out of the majority's count for this change (it
+   * has no admin to sign it), read from the kind's own `touches`.
+   */
+  abstaining?: (body: B, state: StateAccess) => string | undefined;
   apply: (tx: TxContext<B>, state: StateAccess) => Record<string, unknown>;
 }
 
@@ -317,7 +337,11 @@ function govKind<B>(spec: GovSpec<B>): Contract<B> & IntroducesSigners<B> {
     },
     apply(tx, state) {
       checkSignerGate(tx, state, introduced(tx.body));
-      const approvedBy = requireMajority(tx as TxContext<unknown>, state);
+      const approvedBy = requireMajority(
+        tx as TxContext<unknown>,
+        state,
+        spec.abstaining?.(tx.body, state),
+      );
       return { ...spec.apply(tx, state), approvedBy };
     },
   };
@@ -379,11 +403,28 @@ export const govAddOrg = govKind<GovAddOrgBody>({
   },
 });
 
-/** `gov.removeOrg`. */
+/**
+ * `gov.removeOrg`: removes an organisation with no admins, sites or
+ * authorities left.
+ *
+ * An organisation with no admins cannot sign anything, yet it counts in
+ * every majority; in a consortium of two, the other one alone could never
+ * reach a majority again, not even to remove it. So the majority for
+ * removing an organisation that has no admins is counted among the other
+ * organisations. An organisation with admins is never removed this way
+ * (`org_not_empty`); {@link govRemoveAdmin} keeps an organisation that still
+ * has sites or authorities from losing its last admin, so the way out is
+ * always: remove its sites and authorities, then its last admin, then the
+ * organisation.
+ */
 export const govRemoveOrg = govKind<GovRemoveOrgBody>({
   kind: "gov.removeOrg",
   body: govRemoveOrgBody,
   touches: (b) => [{ ns: ORG_NS, key: b.id }],
+  abstaining(b, state) {
+    const org = state.get<OrgRecord>(ORG_NS, b.id);
+    return org !== undefined && org.admins.length === 0 ? org.id : undefined;
+  },
   apply(tx, state) {
     const org = getOrg(state, tx.body.id, tx.kind);
     if (org.admins.length + org.sites.length + org.authorities.length > 0) {
@@ -424,7 +465,14 @@ export const govAddAdmin = govKind<GovAddAdminBody>({
   },
 });
 
-/** `gov.removeAdmin`. */
+/**
+ * `gov.removeAdmin`. An organisation's last admin is removed only once the
+ * organisation has no sites or authorities left (`last_admin` otherwise):
+ * an organisation without admins cannot sign, so nothing could remove its
+ * sites and authorities where its vote is needed (any consortium of two),
+ * and `gov.removeOrg` refuses it while it has them. Once its last admin is
+ * gone, the other organisations' majority removes it with `gov.removeOrg`.
+ */
 export const govRemoveAdmin = govKind<GovRemoveAdminBody>({
   kind: "gov.removeAdmin",
   body: govRemoveAdminBody,
@@ -438,7 +486,16 @@ export const govRemoveAdmin = govKind<GovRemoveAdminBody>({
         `Cannot remove admin ${tx.body.did}: not an admin of ${org.id}`,
       );
     }
-    state.put(ORG_NS, org.id, { ...org, admins: sortedWithout(org.admins, tx.body.did) });
+    const admins = sortedWithout(org.admins, tx.body.did);
+    if (admins.length === 0 && org.sites.length + org.authorities.length > 0) {
+      throw new Rejection(
+        "last_admin",
+        `Cannot remove admin ${tx.body.did}: it is the last admin of ${org.id}, which still has ` +
+          `${org.sites.length} sites and ${org.authorities.length} authorities; add another ` +
+          `admin first, or remove those, then this admin, then the organisation (gov.removeOrg)`,
+      );
+    }
+    state.put(ORG_NS, org.id, { ...org, admins });
     state.delete(ADMIN_NS, tx.body.did);
     return { org: org.id, admin: tx.body.did };
   },
