@@ -9,7 +9,8 @@ import { generateKeyPair } from "../sdk/keys.ts";
 import { anchorBody, buildBatch, readingProof } from "../sdk/kinds/readings.ts";
 import { EdgeLedgerClient } from "../sdk/client/client.ts";
 import { getStream, listStreamAnchors } from "../sdk/api/contract_routes/data.ts";
-import { getJson, postJson } from "./_helpers.ts";
+import { seqFloor } from "../src/api/contract_routes/data.ts";
+import { anchorTx, getJson, postJson } from "./_helpers.ts";
 import { applied, openKindsSite, tx } from "./_kinds_helpers.ts";
 
 const vehicle = generateKeyPair("p256");
@@ -157,5 +158,86 @@ Deno.test("data: the SDK client reaches a stream whose name contains '/' through
     assert.equal(page.body.anchors.length, 1);
   } finally {
     await t.cleanup();
+  }
+});
+
+Deno.test("data routes: another stream whose name continues after NUL neither hides a stream's anchors and gaps nor ends its pages early", async () => {
+  const t = await openKindsSite();
+  const owner = generateKeyPair("ed25519");
+  const other = generateKeyPair("ed25519");
+  try {
+    for (const seq of [0, 1, 5]) await applied(t.app, await anchorTx(owner, { stream: "v", seq }));
+    // "v\u00000"'s keys sort before all of "v"'s; "v\u00000000000000000001x"'s between seq 1 and 5.
+    for (const seq of [0, 1, 2]) {
+      await applied(t.app, await anchorTx(other, { stream: "v\u00000", seq }));
+    }
+    await applied(t.app, await anchorTx(other, { stream: "v\u00000000000000000001x", seq: 0 }));
+    const seqs = (body: { anchors: Array<{ stream: string; seq: number }> }) =>
+      body.anchors.map((a) => `${a.stream}:${a.seq}`);
+    const all = await getJson(t.app, "/v1/streams/v/anchors?limit=3");
+    assert.deepEqual(seqs(all.body), ["v:0", "v:1", "v:5"]);
+    assert.equal(all.body.next, "5");
+    // One anchor a page: each page is full and continues from the last seq.
+    const pages: string[] = [];
+    let after: string | null = null;
+    for (let i = 0; i < 5; i++) {
+      const q: string = after === null ? "" : `&after=${after}`;
+      const page = await getJson(t.app, `/v1/streams/v/anchors?limit=1${q}`);
+      pages.push(...seqs(page.body));
+      after = page.body.next;
+      if (after === null) break;
+    }
+    assert.deepEqual(pages, ["v:0", "v:1", "v:5"]);
+    const gaps = await getJson(t.app, "/v1/streams/v/gaps?limit=3");
+    assert.deepEqual(gaps.body.gaps, [{ from: 2, to: 4, missing: 3 }]);
+    assert.equal(gaps.body.scanned, 3);
+    // The other stream still reads as its own.
+    const own = await getJson(t.app, `/v1/streams/${encodeURIComponent("v\u00000")}/anchors`);
+    assert.deepEqual(seqs(own.body), ["v\u00000:0", "v\u00000:1", "v\u00000:2"]);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("data routes: a run of other streams' keys longer than one read is skipped, not taken for the end of the stream", async () => {
+  const t = await openKindsSite();
+  const owner = generateKeyPair("ed25519");
+  const other = generateKeyPair("ed25519");
+  try {
+    // 70 streams "v\u0000!<i>" sort before every anchor of "v": more than one read's rows.
+    await Promise.all(
+      Array.from(
+        { length: 70 },
+        async (_, i) => applied(t.app, await anchorTx(other, { stream: `v\u0000!${i}`, seq: 0 })),
+      ),
+    );
+    for (const seq of [0, 2]) await applied(t.app, await anchorTx(owner, { stream: "v", seq }));
+    // A small page reads few rows at a time, so the run outlasts the first read.
+    const page = await getJson(t.app, "/v1/streams/v/anchors?limit=3");
+    assert.deepEqual(page.body.anchors.map((a: { seq: number }) => a.seq), [0, 2]);
+    assert.equal(page.body.next, null);
+    const gaps = await getJson(t.app, "/v1/streams/v/gaps?limit=3");
+    assert.deepEqual(gaps.body.gaps, [{ from: 1, to: 1, missing: 1 }]);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("data routes: seqFloor() places another stream's key between two consecutive seqs", () => {
+  const hex = (n: number) => n.toString(16).padStart(16, "0");
+  const cases: Array<[string, number]> = [
+    ["", -1],
+    ["0\u00000000000000000000", -1],
+    [`${hex(1)}x`, 1],
+    [`${hex(1)}\u0000${hex(7)}`, 1],
+    ["00000000000000a\u0000", 0x9f],
+    ["000000000000001:", 0x19],
+    ["000000000000001g", 0x1f],
+    ["g", Number.MAX_SAFE_INTEGER],
+  ];
+  for (const [rest, floor] of cases) {
+    assert.equal(seqFloor(rest), floor, JSON.stringify(rest));
+    if (floor >= 0) assert.ok(hex(floor) < rest, JSON.stringify(rest));
+    if (floor < Number.MAX_SAFE_INTEGER) assert.ok(hex(floor + 1) > rest, JSON.stringify(rest));
   }
 });
