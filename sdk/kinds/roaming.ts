@@ -85,11 +85,15 @@ export const periodId = ident(64);
 
 /**
  * `roaming.open`: both carriers agree on a period `[from, until)`, its
- * currency and tariffs. Signed by both (checked at apply, since a carrier's
- * keys may come from governance).
+ * currency and tariffs. Signed by both, each through a key governance
+ * registered for that carrier's organisation (one of its sites or admins;
+ * checked at apply). Keys the body lists for a carrier act for it once the
+ * period is open (records, disputes, close, sign), never to open it.
  *
  * Refused at apply: `roaming_period_exists`, `roaming_not_carrier` (a
- * carrier did not sign).
+ * carrier did not sign), `roaming_unknown_org` (a carrier is not an
+ * organisation of governance), `roaming_key_conflict` (a key acts for both
+ * carriers).
  */
 export const roamingOpenBody = z.strictObject({
   period: periodId,
