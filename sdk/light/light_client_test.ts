@@ -69,7 +69,8 @@ Deno.test("FileTrustStore round-trips the trusted checkpoint and starts empty", 
   }
 });
 
-Deno.test("LightClient reads the checkpoint from any replica when no leader answers", async () => {
+/** A site key and its signed checkpoint of the empty log. */
+function emptyLogNote() {
   const site = generateKeyPair("ed25519");
   const text = formatCheckpoint({
     origin: "edgeledger.test/demo",
@@ -78,7 +79,11 @@ Deno.test("LightClient reads the checkpoint from any replica when no leader answ
     height: 0,
     blockHash: "00".repeat(32),
   });
-  const note = assembleNote(text, [signNoteLine(text, "site-a", site.secretKey)]);
+  return { site, note: assembleNote(text, [signNoteLine(text, "site-a", site.secretKey)]) };
+}
+
+Deno.test("LightClient reads the checkpoint from any replica when no leader answers", async () => {
+  const { site, note } = emptyLogNote();
   const asked: Array<string | undefined> = [];
   const source: LightSource = {
     checkpoint: (options) => {
@@ -201,15 +206,7 @@ Deno.test("LightClient.verify() reads the blocks a lagging replica lacks from th
 });
 
 Deno.test("LightClient.verify() reports an answer whose body broke off as unavailable, not malformed", async () => {
-  const site = generateKeyPair("ed25519");
-  const text = formatCheckpoint({
-    origin: "edgeledger.test/demo",
-    size: 0,
-    rootHash: EMPTY_ROOT,
-    height: 0,
-    blockHash: "00".repeat(32),
-  });
-  const note = assembleNote(text, [signNoteLine(text, "site-a", site.secretKey)]);
+  const { site, note } = emptyLogNote();
   const fetchFn = ((input: URL | RequestInfo) => {
     const url = new URL(input instanceof Request ? input.url : input);
     if (url.pathname === "/v1/checkpoint") {

@@ -17,8 +17,7 @@
 import { type Context, Hono } from "hono";
 import { requestId, type RequestIdVariables } from "hono/request-id";
 import { z } from "zod";
-import { sha256Hex } from "../../sdk/hash.ts";
-import { utf8Encode } from "../../sdk/encoding.ts";
+import { hashKey, sameHex } from "./api_keys.ts";
 import { knownProblem, problemFromError, problemResponse } from "./problem.ts";
 
 /** What the admin routes need from the consensus host. */
@@ -37,18 +36,8 @@ const memberSchema = z.strictObject({
   publicKey: z.string().regex(/^[A-Za-z0-9_-]{43}$/, "must be a base64url Ed25519 key"),
 });
 
-/** SHA-256 hex of an admin API key, the form kept in site configs. */
-export function hashApiKey(key: string): string {
-  return sha256Hex(utf8Encode(key));
-}
-
-/** Constant-time comparison of two equal-length hex strings. */
-function sameHex(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
-  return diff === 0;
-}
+/** SHA-256 hex of an admin API key, the form kept in site configs (as for tenant keys). */
+export const hashApiKey: (key: string) => string = hashKey;
 
 /** Builds the `/v1/admin` sub-app. `keyHashes` are the accepted keys' SHA-256 hex. */
 export function adminRoutes(

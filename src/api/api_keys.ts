@@ -46,7 +46,7 @@ export function hashKey(key: string): string {
 }
 
 /** Equal-length hex strings compared in constant time. */
-function sameHex(a: string, b: string): boolean {
+export function sameHex(a: string, b: string): boolean {
   if (a.length !== b.length) return false;
   let diff = 0;
   for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
