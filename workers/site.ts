@@ -10,14 +10,13 @@
  * @module
  */
 import { Hono } from "hono";
-import { base64urlDecode } from "../sdk/encoding.ts";
 import { verifierKey } from "../sdk/note.ts";
 import { createApp } from "../src/api/app.ts";
 import { adminRoot as mountAdmin } from "../src/api/admin_routes.ts";
 import { raftRoutes } from "../src/api/raft_routes.ts";
 import { type PeerInfo, signPeerBody } from "../src/site/peers.ts";
 import { RaftHost } from "../src/site/raft_host.ts";
-import { loadSiteConfig, type SiteConfig } from "../src/site/config.ts";
+import { clusterDirectory, loadSiteConfig, type SiteConfig } from "../src/site/config.ts";
 import { Site } from "../src/site/site.ts";
 
 export const VERSION = "0.1.0";
@@ -84,11 +83,7 @@ export async function startSite(
   let peerApp: ReturnType<typeof raftRoutes> | undefined;
   let adminRoot: ReturnType<typeof mountAdmin> | undefined;
   if (loaded.genesis.sites.length > 1 || config.join) {
-    const members: PeerInfo[] = loaded.genesis.sites.map((s) => ({
-      name: s.name,
-      url: s.url,
-      publicKey: base64urlDecode(s.publicKey),
-    }));
+    const members: PeerInfo[] = clusterDirectory(loaded.genesis, config.peers);
     host = await RaftHost.start(
       site,
       site.raftStore(),

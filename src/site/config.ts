@@ -29,7 +29,7 @@
  * @module
  */
 import { z } from "zod";
-import { base64urlEncode, utf8Encode } from "../../sdk/encoding.ts";
+import { base64urlDecode, base64urlEncode, utf8Encode } from "../../sdk/encoding.ts";
 import { sha256Hex } from "../../sdk/hash.ts";
 import { exportKey, generateKeyPair, importKey, type KeyPair } from "../../sdk/keys.ts";
 import { type GenesisConfig, genesisSchema } from "../chain/genesis.ts";
@@ -73,6 +73,16 @@ export const siteConfigSchema = z.strictObject({
   /** This site joins a running cluster: it is not in genesis and waits to be added as a learner. */
   join: z.boolean().default(false),
   /**
+   * Sites of the cluster that are not in genesis (added since), so this site
+   * can reach and authenticate them before the snapshot that names them
+   * arrives — say, a joining site whose leader was added after genesis.
+   */
+  peers: z.array(z.strictObject({
+    name: z.string().min(1).max(64),
+    url: z.url(),
+    publicKey: z.string().regex(/^[A-Za-z0-9_-]{43}$/, "must be a base64url Ed25519 key"),
+  })).max(256).default([]),
+  /**
    * Admission worker threads (stateless checks and signature verification);
    * 0 admits on the main thread. Default: one per core.
    */
@@ -97,6 +107,30 @@ export interface LoadedSite {
 }
 
 /** Reads a site config, its genesis and its key. Throws with the file and the field on bad input. */
+/**
+ * The sites a site knows at start: genesis's, then the config's `peers`
+ * (sites added since genesis). Throws when a peer repeats a name.
+ */
+export function clusterDirectory(
+  genesis: GenesisConfig,
+  peers: ReadonlyArray<{ name: string; url: string; publicKey: string }>,
+): Array<{ name: string; url: string; publicKey: Uint8Array }> {
+  const out = genesis.sites.map((s) => ({
+    name: s.name,
+    url: s.url,
+    publicKey: base64urlDecode(s.publicKey),
+  }));
+  for (const p of peers) {
+    if (out.some((m) => m.name === p.name)) {
+      throw new Error(
+        `Cannot use peer ${p.name}: a site of that name is in genesis or listed twice`,
+      );
+    }
+    out.push({ name: p.name, url: p.url, publicKey: base64urlDecode(p.publicKey) });
+  }
+  return out;
+}
+
 export async function loadSiteConfig(path: string): Promise<LoadedSite> {
   const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/") + 1) : "./";
   const resolve = (p: string) => (p.startsWith("/") ? p : dir + p);

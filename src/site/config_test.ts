@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { initLocalLedger, loadSiteConfig, threadsForSharedMachine } from "./config.ts";
+import {
+  clusterDirectory,
+  initLocalLedger,
+  loadSiteConfig,
+  threadsForSharedMachine,
+} from "./config.ts";
+import { base64urlEncode } from "../../sdk/encoding.ts";
+import { generateKeyPair } from "../../sdk/keys.ts";
+import { testGenesis } from "../../test/_helpers.ts";
 import { siteThreads } from "../../workers/site.ts";
 
 Deno.test("threadsForSharedMachine: a site with two cores or more to itself gets a worker per core of its share", () => {
@@ -78,4 +86,19 @@ Deno.test("siteThreads: a malformed EDGELEDGER_STORAGE or EDGELEDGER_VERIFY_WORK
       /EDGELEDGER_VERIFY_WORKERS must be an integer from 0 to 64/,
     );
   }
+});
+
+Deno.test("clusterDirectory: genesis sites first, then the config's peers; a peer repeating a name is refused", () => {
+  const key = generateKeyPair("ed25519");
+  const genesis = testGenesis(key);
+  const peer = {
+    name: "site-d",
+    url: "http://127.0.0.1:7004",
+    publicKey: base64urlEncode(generateKeyPair("ed25519").publicKey),
+  };
+  const dir = clusterDirectory(genesis, [peer]);
+  assert.deepEqual(dir.map((m) => m.name), ["site-a", "site-d"]);
+  assert.equal(base64urlEncode(dir[1].publicKey), peer.publicKey);
+  assert.throws(() => clusterDirectory(genesis, [peer, peer]), /site-d/);
+  assert.throws(() => clusterDirectory(genesis, [{ ...peer, name: "site-a" }]), /site-a/);
 });
