@@ -14,6 +14,7 @@ import { SiteKey } from "../src/site/site_key.ts";
 import { blockHash } from "../sdk/block.ts";
 import { type Sequencer, type Site, STATUS_NS } from "../src/site/site.ts";
 import { histogramTotalsIn } from "../src/api/histogram.ts";
+import { openDatabase } from "../src/storage/db.ts";
 import { anchorTx, getJson, openTestSite, postJson, testGenesis } from "./_helpers.ts";
 
 const device = generateKeyPair("ed25519");
@@ -878,6 +879,44 @@ Deno.test("site: integrity checks run one at a time, shared by concurrent caller
     assert.equal(a, b, "one check answered both");
     assert.notEqual(await t.site.integrity(), a, "a later call checks again");
   } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("site: with a storage worker, a block that fails to write stops the site; no block built on it is written or acknowledged", async () => {
+  const t = await openTestSite({ storage: "worker" });
+  let reopened: Site | undefined;
+  // A connection of the test's own (the site's database is on its worker thread).
+  const side = await openDatabase(t.options.dbUrl);
+  const exec = (sql: string) => side.client.execute(sql);
+  try {
+    await t.site.submit([await anchorTx(device)], { wait: true, waitTimeoutMs: 5000 });
+    const h = t.site.head.header.height;
+    // The disk refuses exactly the next block (as a full disk or an I/O error would).
+    await exec(`CREATE TRIGGER fail_next BEFORE INSERT ON blocks WHEN NEW.height = ${h + 1}
+      BEGIN SELECT RAISE(ABORT, 'simulated I/O error'); END`);
+    const envs = await Promise.all([0, 1, 2, 3].map(() => anchorTx(device)));
+    const results = await Promise.allSettled(
+      envs.map((tx) =>
+        t.site.applyEntry("next", { time: Date.now(), proposer: "site-a", term: 0, txs: [tx] })
+      ),
+    );
+    assert.deepEqual(results.map((r) => r.status), Array(4).fill("rejected"));
+    await exec("DROP TRIGGER fail_next");
+    const stored = await t.site.store.blockRange(0, 100);
+    assert.equal(stored.at(-1)?.height, h, "nothing above the failed block was written");
+    assert.equal((await t.site.status()).healthy, false);
+    await assert.rejects(
+      () => t.site.submit([envs[0]], { wait: false, waitTimeoutMs: 0 }),
+      /cannot write blocks/,
+    );
+    await t.site.close();
+    reopened = await t.reopen({ storage: "worker" });
+    assert.equal(reopened.head.header.height, h);
+    assert.ok((await reopened.integrity()).ok);
+  } finally {
+    side.close();
+    await reopened?.close();
     await t.cleanup();
   }
 });

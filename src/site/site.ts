@@ -631,7 +631,7 @@ export class Site implements LedgerService {
 
   /** Cuts a batch now if one is full or the site is idle past the delay; group commit otherwise. */
   #schedule(): void {
-    if (this.#closed || this.#pending.size === 0) return;
+    if (this.#closed || this.#fatal !== undefined || this.#pending.size === 0) return;
     if (this.#applying >= this.#inFlightMax()) return;
     if (this.#pending.size >= this.#batchTxsMax || this.#batchDelayMs === 0) {
       this.#cut();
@@ -646,7 +646,7 @@ export class Site implements LedgerService {
   }
 
   #cut(): void {
-    if (this.#closed || this.#pending.size === 0) return;
+    if (this.#closed || this.#fatal !== undefined || this.#pending.size === 0) return;
     if (this.#applying >= this.#inFlightMax()) return;
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
@@ -936,6 +936,8 @@ export class Site implements LedgerService {
     let started: number;
     try {
       await previous;
+      // A site that could not write a block executes nothing on top of it.
+      if (this.#fatal !== undefined) throw this.#fatal;
       started = performance.now();
       index = entryIndex === "next" ? this.#appliedIndex + 1 : entryIndex;
       if (index <= this.#appliedIndex && !options.force) {
@@ -1128,6 +1130,9 @@ export class Site implements LedgerService {
    */
   #queueWrite(write: BlockWrite, sync: "full" | "normal"): Promise<void> {
     const done = new Promise<void>((resolve, reject) => {
+      // After a failed write every later block builds on one that is not
+      // in the database: none of them may be written.
+      if (this.#fatal !== undefined) return reject(this.#fatal);
       this.#writeQueue.push({ write, sync, resolve, reject });
       if (this.#writeGroup.length === 0) this.#sendWrites();
     });
@@ -1148,9 +1153,13 @@ export class Site implements LedgerService {
         this.#sendWrites();
       },
       (e) => {
+        // The blocks queued behind the group were executed on top of it:
+        // writing them would leave a gap in the chain under blocks already
+        // reported committed. Refuse them all; the site stops (see applyEntry).
+        this.#fatal ??= e;
         this.#writeGroup = [];
-        for (const g of group) g.reject(e);
-        this.#sendWrites();
+        const queued = this.#writeQueue.splice(0, this.#writeQueue.length);
+        for (const g of [...group, ...queued]) g.reject(e);
       },
     );
   }
