@@ -208,6 +208,11 @@ Deno.test({
       });
       assert.equal(forward.status, 403, await forward.text());
       assert.ok(!(await sitesOf()).includes("site-d"));
+      // Blocks site-d co-signed while it was a member still verify.
+      const integrity = await getJson<{ ok: boolean; firstMismatch?: string }>(
+        `${leader.url}/v1/integrity`,
+      );
+      assert.equal(integrity?.ok, true, integrity?.firstMismatch);
       console.log(
         `  site-d caught up ${leaderStatus!.height} blocks (${committed} txs) in ${caughtUpMs} ms`,
       );

@@ -35,6 +35,15 @@ export async function checkIntegrity(
   const keys = new Map(
     genesis.sites.map((s) => [s.name, verifierKey(s.name, base64urlDecode(s.publicKey))]),
   );
+  // Sites added to the cluster after genesis signed checkpoints too: their
+  // keys are in the directory the consensus host keeps (a name never
+  // changes its key there, and genesis's own entries win).
+  const directory = await store.getMeta("directory");
+  if (directory !== undefined) {
+    for (const m of JSON.parse(directory) as Array<{ name: string; publicKey: string }>) {
+      if (!keys.has(m.name)) keys.set(m.name, verifierKey(m.name, base64urlDecode(m.publicKey)));
+    }
+  }
   const frontier = new MerkleFrontier();
   let parent: { header: BlockHeader; hash: string } | undefined;
   const fail = (what: string): never => {
