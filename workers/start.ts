@@ -13,37 +13,122 @@
 import { initLocalLedger } from "../src/site/config.ts";
 import { writeExampleTx } from "./example_tx.ts";
 
-function flag(name: string, fallback: string): string {
-  const i = Deno.args.indexOf(name);
-  return i >= 0 && Deno.args[i + 1] !== undefined ? Deno.args[i + 1] : fallback;
+const USAGE = "usage: deno task start [--sites N] [--port P] [--data DIR]";
+
+/** `--name value` or `--name=value`; anything else is a usage error (exit 2). */
+function parseFlags(args: string[]): Map<string, string> {
+  const known = new Set(["--sites", "--port", "--data"]);
+  const out = new Map<string, string>();
+  for (let k = 0; k < args.length; k++) {
+    const arg = args[k];
+    const eq = arg.indexOf("=");
+    const name = eq < 0 ? arg : arg.slice(0, eq);
+    const value = eq < 0 ? args[++k] : arg.slice(eq + 1);
+    if (!known.has(name) || value === undefined) {
+      console.error(`${USAGE}\n(cannot use ${JSON.stringify(arg)})`);
+      Deno.exit(2);
+    }
+    out.set(name, value);
+  }
+  return out;
 }
 
-const sites = Number(flag("--sites", Deno.env.get("EDGELEDGER_SITES") ?? "3"));
-const basePort = Number(flag("--port", Deno.env.get("EDGELEDGER_PORT") ?? "7001"));
-const dataDir = flag("--data", Deno.env.get("EDGELEDGER_DATA") ?? "./data");
+const flags = parseFlags(Deno.args);
+const decimal = (v: string) => (/^\d+$/.test(v) ? Number(v) : NaN);
+const sites = decimal(flags.get("--sites") ?? Deno.env.get("EDGELEDGER_SITES") ?? "3");
+const portGiven = flags.get("--port") ?? Deno.env.get("EDGELEDGER_PORT");
+const basePort = decimal(portGiven ?? "7001");
+const dataDir = flags.get("--data") ?? Deno.env.get("EDGELEDGER_DATA") ?? "./data";
 if (!Number.isInteger(sites) || sites < 1 || sites > 9) {
-  console.error("--sites must be an integer from 1 to 9");
+  console.error("--sites (EDGELEDGER_SITES) must be an integer from 1 to 9");
   Deno.exit(2);
 }
-if (!Number.isInteger(basePort) || basePort < 1 || basePort > 65535 - sites) {
-  console.error("--port must be a TCP port");
+if (!Number.isInteger(basePort) || basePort < 1 || basePort + sites - 1 > 65535) {
+  console.error(`--port (EDGELEDGER_PORT) must be a TCP port with room for ${sites} site(s)`);
   Deno.exit(2);
 }
 
-const configs = await initLocalLedger({ dataDir, sites, basePort, host: "127.0.0.1" });
-const siteScript = new URL("./site.ts", import.meta.url).pathname;
+// Signals first: a stop while the sites start must stop the ones started.
 const children: Deno.ChildProcess[] = [];
+/** Exit code once stopped: 0 when asked to stop, 1 when a site failed. */
+let stopping: Promise<never> | undefined;
+let signals = 0;
+/** How long sites get to stop after SIGTERM before they are killed, ms. */
+const stopWaitMs = 10_000;
+
+function stopAll(code: number): Promise<never> {
+  stopping ??= (async () => {
+    for (const c of children) {
+      try {
+        c.kill("SIGTERM");
+      } catch { /* already gone */ }
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = await Promise.race([
+      Promise.all(children.map((c) => c.status)).then(() => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), stopWaitMs))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      console.error(`sites still running after ${stopWaitMs / 1000} s; killing them`);
+      killAll();
+      await Promise.all(children.map((c) => c.status));
+    }
+    Deno.exit(code);
+  })();
+  return stopping;
+}
+
+function killAll(): void {
+  for (const c of children) {
+    try {
+      c.kill("SIGKILL");
+    } catch { /* already gone */ }
+  }
+}
+
+const onSignal = () => {
+  // A second Ctrl-C does not wait any longer.
+  if (++signals > 1) killAll();
+  void stopAll(0);
+};
+Deno.addSignalListener("SIGINT", onSignal);
+Deno.addSignalListener("SIGTERM", onSignal);
+
+const configs = await initLocalLedger({ dataDir, sites, basePort, host: "127.0.0.1" }).catch(
+  (e) => {
+    console.error(`Cannot start: ${(e as Error).message}`);
+    Deno.exit(1);
+  },
+);
+const siteScript = decodeURIComponent(new URL("./site.ts", import.meta.url).pathname);
+const siteName = (config: string) => config.split("/").at(-2) ?? config;
 const urls: string[] = [];
 
 for (const config of configs) {
+  if (stopping) break;
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", siteScript, "--config", config],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
   children.push(child);
-  const url = await firstLine(child, (line) => console.log(line));
-  urls.push(url);
+  try {
+    urls.push(await firstLine(child, (line) => console.log(line)));
+  } catch {
+    const { code } = await child.status;
+    console.error(
+      `site ${siteName(config)} did not start (exit code ${code}): see its error above`,
+    );
+    await stopAll(1);
+  }
+}
+if (stopping) await stopping;
+const firstPort = Number(new URL(urls[0]).port);
+if (portGiven !== undefined && firstPort !== basePort) {
+  console.error(
+    `note: ${dataDir}/ already holds a ledger; its sites keep their ports (${firstPort}…), not --port ${basePort}`,
+  );
 }
 
 const leader = sites > 1 ? await waitForLeader(urls) : "site-a";
@@ -58,29 +143,21 @@ edgeledger is running: ${sites} site(s), leader ${leader}, data in ${dataDir}/
   blocks:      curl -s '${urls[0]}/v1/blocks?from=0&limit=10'
   checkpoint:  curl -s ${urls[0]}/v1/checkpoint
   API docs:    ${urls[0]}/openapi.json
-  explorer:    ${urls[0]}/
-  admin key:   ${dataDir}/admin-api-key.txt  (Authorization: Bearer <key> for /v1/admin/)
+  explorer:    ${urls[0]}/${
+  sites > 1
+    ? `\n  admin key:   ${dataDir}/admin-api-key.txt  (Authorization: Bearer <key> for /v1/admin/ on the leader)`
+    : ""
+}
 `);
 
-let stopping = false;
-async function stopAll() {
-  if (stopping) return;
-  stopping = true;
-  for (const c of children) {
-    try {
-      c.kill("SIGTERM");
-    } catch { /* already gone */ }
-  }
-  await Promise.all(children.map((c) => c.status));
-  Deno.exit(0);
-}
-Deno.addSignalListener("SIGINT", stopAll);
-Deno.addSignalListener("SIGTERM", stopAll);
-const exits = await Promise.race(children.map((c, i) => c.status.then((s) => ({ s, i }))));
+const exited = await Promise.race(children.map((c, i) => c.status.then((s) => ({ s, i }))));
 if (!stopping) {
-  console.error(`site ${configs[exits.i]} exited with code ${exits.s.code}; stopping the others`);
-  await stopAll();
+  console.error(
+    `site ${siteName(configs[exited.i])} exited with code ${exited.s.code}; stopping the others`,
+  );
+  await stopAll(1);
 }
+await stopping;
 
 /** Polls the sites until one reports a leader; returns its name (or "none yet"). */
 async function waitForLeader(siteUrls: string[]): Promise<string> {

@@ -1,0 +1,147 @@
+/**
+ * `deno task start`, the main job, as a user runs it: real processes on
+ * loopback. It starts a cluster that takes a transaction; Ctrl-C stops every
+ * site; starting again resumes the same chain; a stop during startup leaves
+ * nothing running; a site that dies stops the rest with a failing exit code.
+ */
+import assert from "node:assert/strict";
+import { basePort } from "./_cluster.ts";
+
+const START = new URL("../workers/start.ts", import.meta.url).pathname;
+
+interface Started {
+  process: Deno.ChildProcess;
+  /** Everything it printed so far (stdout and stderr). */
+  output: () => string;
+}
+
+function start(args: string[]): Started {
+  const process = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", START, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) text += chunk;
+  };
+  void pump(process.stdout);
+  void pump(process.stderr);
+  return { process, output: () => text };
+}
+
+async function until(what: string, cond: () => boolean, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Whether anything still listens on the port (a site left running). */
+async function listening(port: number): Promise<boolean> {
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function status(port: number) {
+  return await (await fetch(`http://127.0.0.1:${port}/v1/status`)).json();
+}
+
+Deno.test({
+  name:
+    "start: a 3-site cluster takes a transaction; Ctrl-C stops every site with exit 0; starting again resumes the same chain",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const data = await Deno.makeTempDir({ prefix: "edgeledger-start-" });
+    const port = basePort();
+    const args = ["--sites", "3", "--port", String(port), "--data", data];
+    try {
+      const first = start(args);
+      await until("the cluster", () => first.output().includes("edgeledger is running"));
+      for (let i = 0; i < 3; i++) {
+        assert.match(
+          first.output(),
+          new RegExp(`site site-\\w http://127\\.0\\.0\\.1:${port + i}`),
+        );
+      }
+      const res = await fetch(`http://127.0.0.1:${port + 1}/v1/txs?wait=commit`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: await Deno.readTextFile(`${data}/example-tx.json`),
+      });
+      assert.equal((await res.json()).status, "committed");
+      const head = (await status(port)).head;
+      first.process.kill("SIGINT");
+      assert.equal((await first.process.status).code, 0);
+      for (let i = 0; i < 3; i++) {
+        assert.equal(await listening(port + i), false, `site ${i} stopped`);
+      }
+
+      const again = start(args);
+      await until("the restart", () => again.output().includes("edgeledger is running"));
+      const s = await status(port + 2);
+      assert.equal(s.height, 1);
+      assert.equal(s.head, head);
+      again.process.kill("SIGTERM");
+      assert.equal((await again.process.status).code, 0);
+    } finally {
+      await Deno.remove(data, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "start: a stop while the sites are starting leaves no site running",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const data = await Deno.makeTempDir({ prefix: "edgeledger-start-" });
+    const port = basePort();
+    try {
+      const s = start(["--port", String(port), "--data", data]);
+      await until("the first site", () => s.output().includes("site site-a"));
+      s.process.kill("SIGTERM");
+      assert.equal((await s.process.status).code, 0);
+      for (let i = 0; i < 3; i++) assert.equal(await listening(port + i), false, `site ${i}`);
+    } finally {
+      await Deno.remove(data, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "start: a site that dies stops the others and start exits 1, naming the site",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const data = await Deno.makeTempDir({ prefix: "edgeledger-start-" });
+    const port = basePort();
+    try {
+      const s = start(["--port", String(port), "--data", data]);
+      await until("the cluster", () => s.output().includes("edgeledger is running"));
+      // site-b's process: the one listening on port + 1.
+      const pid = Number(
+        new TextDecoder().decode(
+          (await new Deno.Command("sh", {
+            args: ["-c", `pgrep -f "${data}/site-b/site.json"`],
+            stdout: "piped",
+          }).output()).stdout,
+        ).trim().split("\n")[0],
+      );
+      assert.ok(pid > 0, "site-b's pid");
+      Deno.kill(pid, "SIGKILL");
+      assert.equal((await s.process.status).code, 1);
+      assert.match(s.output(), /site site-b exited with code \d+; stopping the others/);
+      for (let i = 0; i < 3; i++) assert.equal(await listening(port + i), false, `site ${i}`);
+    } finally {
+      await Deno.remove(data, { recursive: true }).catch(() => {});
+    }
+  },
+});
