@@ -24,9 +24,9 @@ if (import.meta.main) {
   const perMinute = i >= 0 ? Number(Deno.args[i + 1]) : 60_000;
   if (
     name === undefined || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name) ||
-    !Number.isInteger(perMinute) || perMinute < 1
+    !Number.isInteger(perMinute) || perMinute < 1 || perMinute > 10_000_000
   ) {
-    console.error("usage: deno task apikey <name> [--per-minute N]");
+    console.error("usage: deno task apikey <name> [--per-minute N (1 to 10,000,000)]");
     Deno.exit(2);
   }
   const { key, entry } = makeApiKey(name, perMinute);

@@ -6,7 +6,8 @@ import {
   threadsForSharedMachine,
 } from "./config.ts";
 import { base64urlEncode } from "../../sdk/encoding.ts";
-import { generateKeyPair } from "../../sdk/keys.ts";
+import { generateKeyPair, importKey } from "../../sdk/keys.ts";
+import { writeSiteKey } from "../../workers/sitekey.ts";
 import { testGenesis } from "../../test/_helpers.ts";
 import { siteThreads } from "../../workers/site.ts";
 
@@ -101,4 +102,18 @@ Deno.test("clusterDirectory: genesis sites first, then the config's peers; a pee
   assert.equal(base64urlEncode(dir[1].publicKey), peer.publicKey);
   assert.throws(() => clusterDirectory(genesis, [peer, peer]), /site-d/);
   assert.throws(() => clusterDirectory(genesis, [{ ...peer, name: "site-a" }]), /site-a/);
+});
+
+Deno.test("sitekey: writes a private key the site loads, mode 0600, and never overwrites one", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/site-key.json`;
+    const publicKey = await writeSiteKey(path);
+    assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
+    const loaded = importKey(JSON.parse(await Deno.readTextFile(path)));
+    assert.equal(base64urlEncode(loaded.publicKey), publicKey);
+    await assert.rejects(() => writeSiteKey(path), Deno.errors.AlreadyExists);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
