@@ -57,6 +57,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DaySummary> {
     cluster.stop().finally(() => Deno.exit(130));
   };
   Deno.addSignalListener("SIGINT", stopOnSignal);
+  Deno.addSignalListener("SIGTERM", stopOnSignal);
   try {
     print(
       `cluster up in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${
@@ -72,6 +73,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DaySummary> {
     });
   } finally {
     Deno.removeSignalListener("SIGINT", stopOnSignal);
+    Deno.removeSignalListener("SIGTERM", stopOnSignal);
     await cluster.stop();
     print("cluster stopped and its temp folder removed");
   }

@@ -6,13 +6,14 @@
  *     deno task integrity --config data/site-a/site.json
  *
  * Safe while the site runs (WAL readers do not block the writer). Exits 0
- * when the chain verifies, 1 on a mismatch, 2 on bad usage.
+ * when the chain verifies, 1 on a mismatch, 2 on bad usage (no config, no
+ * database).
  *
  * @module
  */
 import { loadSiteConfig } from "../src/site/config.ts";
 import { checkIntegrity } from "../src/site/integrity.ts";
-import { ChainStore, openDatabase } from "../src/storage/mod.ts";
+import { ChainStore, filePathOf, openDatabase } from "../src/storage/mod.ts";
 
 if (import.meta.main) {
   const i = Deno.args.indexOf("--config");
@@ -21,7 +22,19 @@ if (import.meta.main) {
     console.error("usage: deno task integrity --config <site.json>");
     Deno.exit(2);
   }
-  const loaded = await loadSiteConfig(path);
+  let loaded: Awaited<ReturnType<typeof loadSiteConfig>>;
+  try {
+    loaded = await loadSiteConfig(path);
+  } catch (e) {
+    console.error(`Cannot read the site config ${path}: ${(e as Error).message}`);
+    Deno.exit(2);
+  }
+  // Opening a missing file would create an empty database (and report it broken).
+  const file = filePathOf(loaded.dbUrl);
+  if (file !== undefined && !(await Deno.stat(file).then(() => true, () => false))) {
+    console.error(`Cannot check ${path}: no database at ${file}`);
+    Deno.exit(2);
+  }
   const store = new ChainStore(await openDatabase(loaded.dbUrl, loaded.dbAuthToken));
   try {
     const report = await checkIntegrity(store, loaded.genesis);

@@ -48,6 +48,14 @@ if (!Number.isInteger(basePort) || basePort < 1 || basePort + sites - 1 > 65535)
   Deno.exit(2);
 }
 
+if (sites > 1 && Deno.env.get("EDGELEDGER_DB_URL") !== undefined) {
+  // Every site would inherit it and share one database (and one Raft log).
+  console.error(
+    `EDGELEDGER_DB_URL names one database, and each of the ${sites} sites needs its own: unset it (or run --sites 1)`,
+  );
+  Deno.exit(2);
+}
+
 // Signals first: a stop while the sites start must stop the ones started.
 const children: Deno.ChildProcess[] = [];
 /** Exit code once stopped: 0 when asked to stop, 1 when a site failed. */
