@@ -48,11 +48,24 @@ export async function openWorkerStores(url: string, authToken?: string): Promise
   const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let nextId = 1;
   let dead: Error | undefined;
+  /**
+   * Calls made while `callsInFlightMax` are in flight, in call order: they
+   * are posted in that order as answers make room, so the worker still
+   * answers calls in the order they were made.
+   */
+  const backlog: Array<() => void> = [];
+  const die = (error: Error) => {
+    dead ??= error;
+    for (const w of waiting.values()) w.reject(dead);
+    waiting.clear();
+    for (const send of backlog.splice(0)) send();
+  };
   worker.onmessage = (e: MessageEvent<Answer>) => {
     const a = e.data;
     const w = waiting.get(a.id);
     if (!w) return;
     waiting.delete(a.id);
+    while (backlog.length > 0 && waiting.size < callsInFlightMax) backlog.shift()!();
     if (a.ok) w.resolve(a.value);
     else {
       const err = a.error.name === "StorageConflictError"
@@ -63,23 +76,19 @@ export async function openWorkerStores(url: string, authToken?: string): Promise
   };
   worker.onerror = (e) => {
     e.preventDefault();
-    dead = new Error(`Storage worker failed: ${e.message}`);
-    for (const w of waiting.values()) w.reject(dead);
-    waiting.clear();
+    die(new Error(`Storage worker failed: ${e.message}`));
   };
-  const call = async (
-    target: Call["target"],
-    method: string,
-    args: unknown[],
-  ): Promise<unknown> => {
-    if (dead) throw dead;
-    while (waiting.size >= callsInFlightMax) await new Promise((r) => setTimeout(r, 1));
-    const id = nextId++;
-    return await new Promise((resolve, reject) => {
-      waiting.set(id, { resolve, reject });
-      worker.postMessage({ id, target, method, args } satisfies Call);
+  const call = (target: Call["target"], method: string, args: unknown[]): Promise<unknown> =>
+    new Promise((resolve, reject) => {
+      const send = () => {
+        if (dead) return reject(dead);
+        const id = nextId++;
+        waiting.set(id, { resolve, reject });
+        worker.postMessage({ id, target, method, args } satisfies Call);
+      };
+      if (waiting.size >= callsInFlightMax || backlog.length > 0) backlog.push(send);
+      else send();
     });
-  };
   await call("control", "open", [url, authToken]);
   const proxy = <T extends object>(
     target: "chain" | "raft",
@@ -101,6 +110,8 @@ export async function openWorkerStores(url: string, authToken?: string): Promise
       await call("control", "close", []);
     } finally {
       worker.terminate();
+      // A call made after this (or still waiting) gets an answer: an error.
+      die(new Error("Storage worker closed"));
     }
   };
   const chain = proxy<ChainStoreApi>("chain", { close: () => void close() });
