@@ -53,95 +53,83 @@ async function status(port: number) {
   return await (await fetch(`http://127.0.0.1:${port}/v1/status`)).json();
 }
 
-Deno.test({
-  name:
-    "start: a 3-site cluster takes a transaction; Ctrl-C stops every site with exit 0; starting again resumes the same chain",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const data = await Deno.makeTempDir({ prefix: "edgeledger-start-" });
-    const port = basePort();
+/** A test of start in a fresh data folder on fresh ports. */
+function startTest(name: string, fn: (data: string, port: number) => Promise<void>): void {
+  Deno.test({
+    name,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      const data = await Deno.makeTempDir({ prefix: "edgeledger-start-" });
+      try {
+        await fn(data, basePort());
+      } finally {
+        await Deno.remove(data, { recursive: true }).catch(() => {});
+      }
+    },
+  });
+}
+
+/** Asserts that no site listens on the cluster's three ports any more. */
+async function allStopped(port: number): Promise<void> {
+  for (let i = 0; i < 3; i++) assert.equal(await listening(port + i), false, `site ${i} stopped`);
+}
+
+startTest(
+  "start: a 3-site cluster takes a transaction; Ctrl-C stops every site with exit 0; starting again resumes the same chain",
+  async (data, port) => {
     const args = ["--sites", "3", "--port", String(port), "--data", data];
-    try {
-      const first = start(args);
-      await until("the cluster", () => first.output().includes("edgeledger is running"));
-      for (let i = 0; i < 3; i++) {
-        assert.match(
-          first.output(),
-          new RegExp(`site site-\\w http://127\\.0\\.0\\.1:${port + i}`),
-        );
-      }
-      const res = await fetch(`http://127.0.0.1:${port + 1}/v1/txs?wait=commit`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: await Deno.readTextFile(`${data}/example-tx.json`),
-      });
-      assert.equal((await res.json()).status, "committed");
-      const head = (await status(port)).head;
-      first.process.kill("SIGINT");
-      assert.equal((await first.process.status).code, 0);
-      for (let i = 0; i < 3; i++) {
-        assert.equal(await listening(port + i), false, `site ${i} stopped`);
-      }
-
-      const again = start(args);
-      await until("the restart", () => again.output().includes("edgeledger is running"));
-      const s = await status(port + 2);
-      assert.equal(s.height, 1);
-      assert.equal(s.head, head);
-      again.process.kill("SIGTERM");
-      assert.equal((await again.process.status).code, 0);
-    } finally {
-      await Deno.remove(data, { recursive: true }).catch(() => {});
+    const first = start(args);
+    await until("the cluster", () => first.output().includes("edgeledger is running"));
+    for (let i = 0; i < 3; i++) {
+      assert.match(first.output(), new RegExp(`site site-\\w http://127\\.0\\.0\\.1:${port + i}`));
     }
-  },
-});
+    const res = await fetch(`http://127.0.0.1:${port + 1}/v1/txs?wait=commit`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: await Deno.readTextFile(`${data}/example-tx.json`),
+    });
+    assert.equal((await res.json()).status, "committed");
+    const head = (await status(port)).head;
+    first.process.kill("SIGINT");
+    assert.equal((await first.process.status).code, 0);
+    await allStopped(port);
 
-Deno.test({
-  name: "start: a stop while the sites are starting leaves no site running",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const data = await Deno.makeTempDir({ prefix: "edgeledger-start-" });
-    const port = basePort();
-    try {
-      const s = start(["--port", String(port), "--data", data]);
-      await until("the first site", () => s.output().includes("site site-a"));
-      s.process.kill("SIGTERM");
-      assert.equal((await s.process.status).code, 0);
-      for (let i = 0; i < 3; i++) assert.equal(await listening(port + i), false, `site ${i}`);
-    } finally {
-      await Deno.remove(data, { recursive: true }).catch(() => {});
-    }
+    const again = start(args);
+    await until("the restart", () => again.output().includes("edgeledger is running"));
+    const s = await status(port + 2);
+    assert.equal(s.height, 1);
+    assert.equal(s.head, head);
+    again.process.kill("SIGTERM");
+    assert.equal((await again.process.status).code, 0);
   },
-});
+);
 
-Deno.test({
-  name: "start: a site that dies stops the others and start exits 1, naming the site",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const data = await Deno.makeTempDir({ prefix: "edgeledger-start-" });
-    const port = basePort();
-    try {
-      const s = start(["--port", String(port), "--data", data]);
-      await until("the cluster", () => s.output().includes("edgeledger is running"));
-      // site-b's process: the one listening on port + 1.
-      const pid = Number(
-        new TextDecoder().decode(
-          (await new Deno.Command("sh", {
-            args: ["-c", `pgrep -f "${data}/site-b/site.json"`],
-            stdout: "piped",
-          }).output()).stdout,
-        ).trim().split("\n")[0],
-      );
-      assert.ok(pid > 0, "site-b's pid");
-      Deno.kill(pid, "SIGKILL");
-      assert.equal((await s.process.status).code, 1);
-      assert.match(s.output(), /site site-b exited with code \d+; stopping the others/);
-      for (let i = 0; i < 3; i++) assert.equal(await listening(port + i), false, `site ${i}`);
-    } finally {
-      await Deno.remove(data, { recursive: true }).catch(() => {});
-    }
+startTest(
+  "start: a stop while the sites are starting leaves no site running",
+  async (data, port) => {
+    const s = start(["--port", String(port), "--data", data]);
+    await until("the first site", () => s.output().includes("site site-a"));
+    s.process.kill("SIGTERM");
+    assert.equal((await s.process.status).code, 0);
+    await allStopped(port);
   },
-});
+);
+
+startTest(
+  "start: a site that dies stops the others and start exits 1, naming the site",
+  async (data, port) => {
+    const s = start(["--port", String(port), "--data", data]);
+    await until("the cluster", () => s.output().includes("edgeledger is running"));
+    const pgrep = await new Deno.Command("pgrep", {
+      args: ["-f", `${data}/site-b/site.json`],
+      stdout: "piped",
+    }).output();
+    const pid = Number(new TextDecoder().decode(pgrep.stdout).trim().split("\n")[0]);
+    assert.ok(pid > 0, "site-b's pid");
+    Deno.kill(pid, "SIGKILL");
+    assert.equal((await s.process.status).code, 1);
+    assert.match(s.output(), /site site-b exited with code \d+; stopping the others/);
+    await allStopped(port);
+  },
+);
