@@ -413,7 +413,7 @@ export class EdgeLedgerClient {
         // A site that answers a resubmission with `duplicate` (instead of the
         // existing receipt) still means "already in": return that receipt.
         if (e instanceof RejectedError && e.slug === "duplicate") {
-          return (await this.getTx(transactionId(input as Envelope), call)).receipt;
+          return await this.#receiptOfDuplicate(input as Envelope, call);
         }
         throw e;
       }
@@ -437,12 +437,26 @@ export class EdgeLedgerClient {
         const receipt = res.body.receipts[j];
         const duplicate = receipt.status === "refused" && receipt.problem !== undefined &&
           problemSlug(receipt.problem.type) === "duplicate";
-        out.push(
-          duplicate ? (await this.getTx(transactionId(chunk[j]), call)).receipt : receipt,
-        );
+        out.push(duplicate ? await this.#receiptOfDuplicate(chunk[j], call) : receipt);
       }
     }
     return out;
+  }
+
+  /**
+   * The receipt of an envelope a site called a duplicate: the stored one,
+   * or — when the site read does not know it yet (it is still pending, or
+   * this replica is behind) — a pending receipt: a duplicate is "already
+   * in", never a refusal of the transaction.
+   */
+  async #receiptOfDuplicate(envelope: Envelope, call: CallOptions | undefined): Promise<Receipt> {
+    const txId = transactionId(envelope);
+    try {
+      return (await this.getTx(txId, call)).receipt;
+    } catch (e) {
+      if (e instanceof RejectedError && e.slug === "not_found") return { txId, status: "pending" };
+      throw e;
+    }
   }
 
   /**

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { EdgeLedgerClient, ROUTES } from "./client.ts";
+import { transactionId } from "../envelope.ts";
 import {
   NetworkError,
   RateLimitedError,
@@ -393,6 +394,25 @@ Deno.test("client: a duplicate refusal of one envelope is answered with the exis
   const got = await client.submit(envelope);
   assert.deepEqual(got, committed);
   assert.match(new URL(s.requests[1].url).pathname, /^\/v1\/txs\/[0-9a-f]{64}$/);
+});
+
+Deno.test("client: a duplicate the site cannot show yet (pending, or a replica behind) is a pending receipt, not a refusal", async () => {
+  const s = scripted((req) =>
+    req.method === "POST" ? problem("duplicate", 409) : problem("not_found", 404)
+  );
+  const client = new EdgeLedgerClient({ urls: "http://a", fetch: s.fetch });
+  const envelope = {
+    v: 1 as const,
+    ledger: "demo",
+    kind: "data.anchor",
+    body: {},
+    nonce: "AAAAAAAAAAAAAAAAAAAAAA",
+    expiresAt: 1,
+    signers: ["did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"],
+    sigs: ["x"],
+  };
+  const got = await client.submit(envelope);
+  assert.deepEqual(got, { txId: transactionId(envelope), status: "pending" });
 });
 
 Deno.test("client: request() types input and output from the shared route definition", async () => {
