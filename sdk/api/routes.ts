@@ -103,7 +103,10 @@ const COMMON_PROBLEMS = {
   ),
   429: problem("`rate_limited`."),
   500: problem("`internal`: a bug; no detail is leaked."),
-  503: problem("`unavailable`: the site cannot serve this now (e.g. no leader); retry."),
+  503: problem(
+    "`unavailable`: the site cannot serve this now (e.g. no leader); retry. `not_leader` " +
+      "(with `leader` and `leaderUrl`): a `consistency=leader` read asked of another site.",
+  ),
 } as const;
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({

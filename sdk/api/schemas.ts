@@ -278,10 +278,15 @@ export const BlockPage = z.object({
 /** `GET /v1/consistency` answer: an RFC 9162 consistency proof, hex. */
 export const ConsistencyProof = z.object({ proof: z.array(Hash) }).openapi("ConsistencyProof");
 
-/** `GET /v1/status` answer; sites may add members. */
+/**
+ * `GET /v1/status` answer; sites may add members. DESIGN §6 requires
+ * `ledger`, `site`, `role`, `term`, `leader`, `commitIndex`, `appliedIndex`,
+ * `height` and `logSize` "at least": the members our sites add are optional
+ * here, so a status from any conforming site parses.
+ */
 export const StatusView = z.looseObject({
   ledger: z.string(),
-  origin: z.string(),
+  origin: z.string().optional(),
   site: z.string(),
   role: z.enum(["leader", "follower", "candidate", "learner"]),
   term: z.number().int().min(0),
@@ -290,9 +295,9 @@ export const StatusView = z.looseObject({
   appliedIndex: z.number().int().min(0),
   height: z.number().int().min(0),
   logSize: z.number().int().min(0),
-  head: z.string(),
-  pendingTxs: z.number().int().min(0),
-  version: z.string(),
+  head: z.string().optional(),
+  pendingTxs: z.number().int().min(0).optional(),
+  version: z.string().optional(),
 }).openapi("StatusView");
 
 /** One member site; `verifierKey` in the signed-note `name+hash+base64key` form. */

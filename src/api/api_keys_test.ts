@@ -107,3 +107,10 @@ Deno.test("site config: apiKeys need unique names and SHA-256 hashes; requireApi
     false,
   );
 });
+
+Deno.test("API keys: /openapi.json documents the bearer key as optional security and 401 on the routes", async () => {
+  const doc = await (await setup().app.request("/openapi.json")).json();
+  assert.equal(doc.components.securitySchemes.apiKey.scheme, "bearer");
+  assert.deepEqual(doc.security, [{}, { apiKey: [] }]);
+  assert.ok(doc.paths["/v1/txs"].post.responses["401"]);
+});

@@ -118,6 +118,11 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
     },
   });
 
+  app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", {
+    type: "http",
+    scheme: "bearer",
+    description: "A tenant API key (`deno task apikey <name>` makes one; sites keep its SHA-256).",
+  });
   app.onError((err, c) =>
     problemResponse(c, problemFromError(err, (e) => logError(e, c.get("requestId") ?? "")))
   );
@@ -326,8 +331,12 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
         description:
           "The public HTTP API of an edgeledger site: submit signed transactions, read " +
           "blocks, receipts and proofs, follow committed blocks. Errors are RFC 9457 problems " +
-          "(`application/problem+json`) whose `type` is `https://edgeledger.dev/problems/<slug>`.",
+          "(`application/problem+json`) whose `type` is `https://edgeledger.dev/problems/<slug>`. " +
+          "A tenant sends its API key as `Authorization: Bearer <key>`; whether requests without " +
+          "one are served is each site's choice (`requireApiKey`).",
       },
+      // Keys are optional unless the site requires them: no key, or a bearer key.
+      security: [{}, { apiKey: [] }],
     })
     .get("/", (c) => {
       c.header("Cache-Control", "no-cache");
