@@ -9,11 +9,13 @@
  * when the stream is down), the latest blocks, a block with its
  * transactions, a transaction with its receipt, the co-signed checkpoint and
  * the member sites with their verifier keys. It also lets an auditor check a
- * receipt in the browser, trusting the site for nothing: the inclusion proof
- * is verified per RFC 9162 §2.1.3.2 against the root of the current
- * checkpoint, the leaf is checked to hold the transaction (its id is
- * recomputed), and the checkpoint's Ed25519 note signatures are checked
- * against the sites' verifier keys.
+ * receipt in the browser: the inclusion proof is verified per RFC 9162
+ * §2.1.3.2 against the root of the current checkpoint, the leaf is checked
+ * to hold the transaction (its id is recomputed), and the checkpoint's
+ * Ed25519 note signatures must come from a quorum of the sites. The sites'
+ * keys — and this page — come from the site being checked, so this catches
+ * a wrong proof or a forged note, not a site that lies about its consortium:
+ * that takes keys configured out of band (the SDK's light client).
  *
  * Security: the page renders API data only through DOM text nodes and
  * attributes, never `innerHTML`; links are built from validated heights and
@@ -853,17 +855,24 @@ async function renderCheckpointPanel(panel, siteList, signal) {
       ["Tree size", num(note.size)],
       ["Height", height ? blockLink(height[1]) : undefined],
       ["Root", h("code", { class: "short", title: bytesToHex(note.root) }, shortHash(bytesToHex(note.root)))],
-      ["Signatures", checks ? signatureSummary(checks) : num(note.sigs.length)],
+      ["Signatures", checks ? signatureSummary(checks, siteList.length) : num(note.sigs.length)],
     ]),
     h("p", null, h("a", { href: "#/checkpoint" }, "Show the signed note")));
 }
 
-function signatureSummary(checks) {
+function signatureSummary(checks, siteCount) {
   const verified = checks.filter((c) => c.result === "verified").length;
   const unchecked = checks.filter((c) => c.result === "unchecked").length;
   if (unchecked > 0) return h("span", null, checks.length + " (not checked: this browser has no Ed25519)");
-  const cls = verified === checks.length && verified > 0 ? "ok" : verified > 0 ? "warn" : "bad";
-  return h("span", { class: "badge " + cls }, (cls === "ok" ? "✓ " : "✗ ") + verified + " of " + checks.length + " verified");
+  const quorum = siteQuorum(siteCount);
+  const cls = verified === checks.length && verified >= quorum ? "ok" : verified > 0 ? "warn" : "bad";
+  return h("span", { class: "badge " + cls }, (cls === "ok" ? "✓ " : "✗ ") + verified + " of " + checks.length + " verified" +
+    (siteCount ? " · a quorum is " + quorum + " of " + siteCount + " sites" : ""));
+}
+
+/** Signatures a checkpoint needs from n sites: a majority (at least 1). */
+function siteQuorum(n) {
+  return Math.floor((n || 0) / 2) + 1;
 }
 
 function siteUrl(url, cls) {
@@ -1032,7 +1041,8 @@ async function renderProof(panel, id, receipt, signal) {
     panel.replaceChildren(head, errorBox("Cannot load the inclusion proof.", e));
     return;
   }
-  const v = await verifyProof(id, receipt, proof, note);
+  const sites = await api("/v1/sites", { signal }).then((s) => s.sites, () => null);
+  const v = await verifyProof(id, receipt, proof, note, sites);
   if (signal.aborted) return;
   const ok = v.checks.every((c) => c.ok);
   const verdict = h("p", { class: "verdict callout " + (ok ? "ok" : "bad"), id: "proof-verdict", "data-testid": "proof-verdict", role: "status" },
@@ -1060,9 +1070,20 @@ async function renderProof(panel, id, receipt, signal) {
 }
 
 /** Runs every check of an inclusion proof; each check says what it proves. */
-async function verifyProof(id, receipt, proof, note) {
+async function verifyProof(id, receipt, proof, note, sites) {
   const checks = [];
   const out = { checks, sides: [], leafHash: null, computedRoot: null, leafJson: undefined };
+  // The root proven against is only as good as the signatures on it.
+  const sigs = sites ? await checkNoteSignatures(note, sites) : [];
+  const signers = new Set(sigs.filter((c) => c.result === "verified").map((c) => c.sig.name));
+  const quorum = siteQuorum(sites ? sites.length : 0);
+  checks.push({
+    ok: !!sites && signers.size >= quorum,
+    label: "Checkpoint signed by a quorum of the sites",
+    detail: !sites ? "cannot read the sites' keys"
+      : sigs.some((c) => c.result === "unchecked") ? "this browser cannot check Ed25519"
+      : signers.size + " of " + sites.length + " sites, a quorum is " + quorum,
+  });
   checks.push({ ok: proof.treeSize === note.size, label: "Proof is for the checkpoint's tree size", detail: "proof " + proof.treeSize + ", checkpoint " + note.size });
   checks.push({ ok: proof.logIndex === receipt.logIndex, label: "Proof is for the receipt's log index", detail: String(proof.logIndex) });
   let leaf = null;
@@ -1121,7 +1142,7 @@ async function showCheckpoint(signal) {
         ["Tree size", num(parsed.size)],
         ["Root (hex)", hashCode(bytesToHex(parsed.root))],
         ["Extensions", parsed.extensions.length ? h("ul", { class: "plain" }, parsed.extensions.map((l) => h("li", null, h("code", null, l)))) : "none"],
-        ["Signatures", signatureSummary(checks)],
+        ["Signatures", signatureSummary(checks, sites ? sites.length : 0)],
       ]),
       checks.length ? h("h3", { id: "sigs-h" }, "Signature lines") : null,
       checks.length ? h("div", { class: "table-wrap" }, h("table", { id: "note-sigs", "aria-labelledby": "sigs-h" },
