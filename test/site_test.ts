@@ -5,8 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { base64urlDecode, base64urlEncode, hexDecode } from "../sdk/encoding.ts";
-import { type Envelope, transactionId } from "../sdk/envelope.ts";
-import { generateKeyPair } from "../sdk/keys.ts";
+import { type Envelope, signEnvelope, transactionId } from "../sdk/envelope.ts";
+import { generateKeyPair, softwareSigner } from "../sdk/keys.ts";
+import { govProposal } from "../sdk/kinds/gov.ts";
 import { leafHash, verifyConsistency, verifyInclusion } from "../sdk/merkle.ts";
 import { parseCheckpoint } from "../sdk/checkpoint.ts";
 import { parseNote, verifierKey, verifyNote } from "../sdk/note.ts";
@@ -917,6 +918,31 @@ Deno.test("site: with a storage worker, a block that fails to write stops the si
   } finally {
     side.close();
     await reopened?.close();
+    await t.cleanup();
+  }
+});
+
+Deno.test("site: a leader judges forwarded transactions by the expiry window governance set, as the forwarding site did", async () => {
+  const siteKey = generateKeyPair("ed25519");
+  const admin = generateKeyPair("ed25519");
+  const genesis = testGenesis(siteKey);
+  genesis.organisations[0].admins = [admin.did];
+  const t = await openTestSite({ genesis, key: siteKey });
+  try {
+    const week = 7 * 24 * 3600_000;
+    const set = await signEnvelope(
+      govProposal("gov.setPolicy", { expiryWindowMs: week }, [admin.did], { ledger: "demo" }),
+      [softwareSigner(admin)],
+    );
+    assert.equal(
+      (await t.site.submit([set], { wait: true, waitTimeoutMs: 5000 }))[0].status,
+      "committed",
+    );
+    // Expires in two days: too far for genesis's 24 h, fine for the week governance set.
+    const twoDays = await anchorTx(device, { expiresAt: Date.now() + 48 * 3600_000 });
+    const outcome = await t.site.acceptForwarded([twoDays]);
+    assert.deepEqual(outcome, { accepted: 1, refused: [] });
+  } finally {
     await t.cleanup();
   }
 });

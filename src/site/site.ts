@@ -817,7 +817,10 @@ export class Site implements LedgerService {
     const now = this.#clock();
     const admitted: Admitted[] = [];
     const refused: ForwardOutcome["refused"] = [];
-    const stateless = await this.#admitStateless(envelopes, now, this.#policy, false);
+    // The window governance set now, as the forwarding site used (not genesis's).
+    const policy = await this.#policyNow();
+    const admission = { ...this.#policy, expiryWindowMs: policy.expiryWindowMs };
+    const stateless = await this.#admitStateless(envelopes, now, admission, false);
     for (let i = 0; i < envelopes.length; i++) {
       try {
         admitted.push(stateless(i));
