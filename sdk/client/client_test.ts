@@ -369,6 +369,18 @@ Deno.test("client: subscribe() ends quietly when its signal aborts", async () =>
   assert.deepEqual(got, []);
 });
 
+/** An envelope as submitted (the scripted sites never check it). */
+const SUBMITTED = {
+  v: 1 as const,
+  ledger: "demo",
+  kind: "data.anchor",
+  body: {},
+  nonce: "AAAAAAAAAAAAAAAAAAAAAA",
+  expiresAt: 1,
+  signers: ["did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"],
+  sigs: ["x"],
+};
+
 Deno.test("client: a duplicate refusal of one envelope is answered with the existing receipt", async () => {
   const committed = {
     txId: TX_ID,
@@ -381,16 +393,7 @@ Deno.test("client: a duplicate refusal of one envelope is answered with the exis
     req.method === "POST" ? problem("duplicate", 409) : json({ tx: {}, receipt: committed })
   );
   const client = new EdgeLedgerClient({ urls: "http://a", fetch: s.fetch });
-  const envelope = {
-    v: 1 as const,
-    ledger: "demo",
-    kind: "data.anchor",
-    body: {},
-    nonce: "AAAAAAAAAAAAAAAAAAAAAA",
-    expiresAt: 1,
-    signers: ["did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"],
-    sigs: ["x"],
-  };
+  const envelope = SUBMITTED;
   const got = await client.submit(envelope);
   assert.deepEqual(got, committed);
   assert.match(new URL(s.requests[1].url).pathname, /^\/v1\/txs\/[0-9a-f]{64}$/);
@@ -401,16 +404,7 @@ Deno.test("client: a duplicate the site cannot show yet (pending, or a replica b
     req.method === "POST" ? problem("duplicate", 409) : problem("not_found", 404)
   );
   const client = new EdgeLedgerClient({ urls: "http://a", fetch: s.fetch });
-  const envelope = {
-    v: 1 as const,
-    ledger: "demo",
-    kind: "data.anchor",
-    body: {},
-    nonce: "AAAAAAAAAAAAAAAAAAAAAA",
-    expiresAt: 1,
-    signers: ["did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"],
-    sigs: ["x"],
-  };
+  const envelope = SUBMITTED;
   const got = await client.submit(envelope);
   assert.deepEqual(got, { txId: transactionId(envelope), status: "pending" });
 });
