@@ -32,7 +32,12 @@ import {
 import { CONTRACT_ROUTES } from "./contract_routes/mod.ts";
 import { explorerHtml } from "./explorer.ts";
 import { type ApiKeyOptions, apiKeys } from "./api_keys.ts";
-import { createHttpMetrics, requestSizeLimit, requireJsonBody } from "./middleware.ts";
+import {
+  createHttpMetrics,
+  refuseDuplicateMembers,
+  requestSizeLimit,
+  requireJsonBody,
+} from "./middleware.ts";
 import {
   knownProblem,
   problemFromError,
@@ -144,6 +149,7 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
   app.use(requestSizeLimit({ requestBytesMax }));
   if (options.apiKeys !== undefined) app.use("/v1/*", apiKeys(options.apiKeys));
   app.use("/v1/txs", requireJsonBody({ methods: ["POST"] }));
+  app.use("/v1/txs", refuseDuplicateMembers({ methods: ["POST"] }));
 
   const routes = app
     .openapi(submitTxs, async (c) => {

@@ -210,6 +210,20 @@ Deno.test("POST /v1/txs: a JSON array or malformed JSON body is a validation pro
   await assertProblem(res, 400, "validation");
 });
 
+Deno.test("POST /v1/txs: a body whose object repeats a member name is a validation problem, and reaches no service", async () => {
+  const { app, service } = setup();
+  const envelope = JSON.stringify(sampleEnvelope());
+  // `ledger` twice: JSON.parse would keep the second one silently.
+  const res = await app.request("/v1/txs", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: envelope.slice(0, -1) + ',"ledger":"other"}',
+  });
+  const problem = await assertProblem(res, 400, "validation");
+  assert.match(problem.detail, /repeats the member "ledger"/);
+  assert.equal(service.calls.filter((c) => c.method === "submit").length, 0);
+});
+
 Deno.test("POST /v1/txs: a non-JSON content type is answered 415", async () => {
   const { app, service } = setup();
   const res = await app.request("/v1/txs", {

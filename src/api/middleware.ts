@@ -130,3 +130,81 @@ export function createHttpMetrics(options: { now?: () => number } = {}): HttpMet
 
   return { middleware, render };
 }
+
+/**
+ * The first member name that an object of `text` repeats, or undefined.
+ * `text` is JSON as received (invalid JSON may give any answer; the parser
+ * refuses it anyway). Names are compared decoded, so `"a"` and `"\u0061"`
+ * are the same name.
+ */
+export function duplicateMember(text: string): string | undefined {
+  // One entry per open object (its names so far) or array (null).
+  const open: Array<Set<string> | null> = [];
+  let keyNext = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      let j = i + 1;
+      while (j < text.length && text.charCodeAt(j) !== 0x22) {
+        j += text.charCodeAt(j) === 0x5c ? 2 : 1;
+      }
+      const names = open[open.length - 1];
+      if (keyNext && names) {
+        let name: string;
+        try {
+          name = JSON.parse(text.slice(i, j + 1));
+        } catch {
+          return undefined;
+        }
+        if (names.has(name)) return name;
+        names.add(name);
+        keyNext = false;
+      }
+      i = j;
+    } else if (c === 0x7b) {
+      open.push(new Set());
+      keyNext = true;
+    } else if (c === 0x5b) {
+      open.push(null);
+      keyNext = false;
+    } else if (c === 0x7d || c === 0x5d) {
+      open.pop();
+      keyNext = false;
+    } else if (c === 0x2c) {
+      keyNext = open.length > 0 && open[open.length - 1] !== null;
+    } else if (c === 0x3a) {
+      keyNext = false;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Refuses (400 `validation`) a JSON body in which an object repeats a member
+ * name. JSON.parse keeps the last one silently; I-JSON, which RFC 8785
+ * canonicalization assumes, forbids repeats, and a parser elsewhere that
+ * kept the first would read a different transaction from the one signed.
+ */
+export function refuseDuplicateMembers(
+  options: { methods: string[] } = { methods: ["POST"] },
+): MiddlewareHandler {
+  const methods = new Set(options.methods.map((m) => m.toUpperCase()));
+  return async (c, next) => {
+    if (methods.has(c.req.method)) {
+      // Hono keeps the text: the route's JSON parse reads it again from memory.
+      const name = duplicateMember(await c.req.text());
+      if (name !== undefined) {
+        return problemResponse(
+          c,
+          knownProblem(
+            "validation",
+            `Cannot read the body: an object repeats the member ${
+              JSON.stringify(name.slice(0, 100))
+            } (JSON names must be unique, RFC 7493)`,
+          ),
+        );
+      }
+    }
+    await next();
+  };
+}
