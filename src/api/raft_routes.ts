@@ -141,12 +141,12 @@ export function raftRoutes(service: PeerService) {
     }
   });
 
-  // Answered at once; the frames are read and handed on in order until the
-  // sender ends the request, a frame is refused, or the site stops. The
-  // answer then ends, after a problem line if a frame was refused.
   /** Ends the stream a member has open, when it opens another. */
   const openStreams = new Map<string, () => void>();
 
+  // Answered at once; the frames are read and handed on in order until the
+  // sender ends the request, a frame is refused, or the site stops. The
+  // answer then ends, after a problem line if a frame was refused.
   app.post("/stream", (c) => {
     const site = c.req.header("x-edgeledger-site") ?? null;
     const openSig = c.req.header("x-edgeledger-sig") ?? null;

@@ -10,13 +10,13 @@
  * @module
  */
 import { blockHash, type BlockHeader } from "../../sdk/block.ts";
-import { formatCheckpoint } from "../../sdk/checkpoint.ts";
+import { formatCheckpoint, parseCheckpoint } from "../../sdk/checkpoint.ts";
 import { canonicalJson } from "../../sdk/canonical_json.ts";
 import { base64urlDecode, base64urlEncode, hexDecode, hexEncode } from "../../sdk/encoding.ts";
 import type { Envelope } from "../../sdk/envelope.ts";
 import { envelopeText } from "../chain/envelope_text.ts";
 import type { KeyPair } from "../../sdk/keys.ts";
-import { assembleNote, verifierKey, verifyNoteWith } from "../../sdk/note.ts";
+import { assembleNote, parseNote, verifierKey, verifyNoteWith } from "../../sdk/note.ts";
 import { verifyEd25519Native } from "./native_ed25519.ts";
 import { SiteKey } from "./site_key.ts";
 import type {
@@ -127,11 +127,6 @@ export interface SiteOptions {
   version?: string;
 }
 
-/**
- * Orders batches. Without one, a site orders locally (it is the only site).
- * With consensus, the Raft host proposes (as leader) or forwards to the
- * leader (as follower).
- */
 /** What a leader did with transactions a follower forwarded. */
 export interface ForwardOutcome {
   /** How many joined its pending pool (the others were pending or committed already, or refused). */
@@ -142,6 +137,11 @@ export interface ForwardOutcome {
   }>;
 }
 
+/**
+ * Orders batches. Without one, a site orders locally (it is the only site).
+ * With consensus, the Raft host proposes (as leader) or forwards to the
+ * leader (as follower).
+ */
 export interface Sequencer {
   /**
    * Resolves once the batch is ordered (see the implementation), with what
@@ -743,18 +743,15 @@ export class Site implements LedgerService {
   async attachSequencer(sequencer: Sequencer): Promise<void> {
     this.#sequencer = sequencer;
     this.#quorumHeight = 0;
-    const voters = this.#voters();
     const head = this.#head.header.height;
     for (let h = head; h >= Math.max(0, head - quorumSearchBlocks); h--) {
-      const lines = (await this.#store.checkpointLines(h)).filter((l) => voters.includes(l.site));
-      if (lines.length < Math.floor(voters.length / 2) + 1) continue;
+      const lines = this.#quorumLines(
+        (await this.#store.checkpointLines(h)).map((l) => [l.site, l.line]),
+      );
+      if (lines === undefined) continue;
       const row = await this.#store.blockByHeight(h);
       if (row === undefined) break;
-      lines.sort((a, b) => (a.site < b.site ? -1 : a.site > b.site ? 1 : 0));
-      this.#note = assembleNote(
-        this.#checkpointText(headerOf(row), row.hash),
-        lines.map((l) => l.line),
-      );
+      this.#note = assembleNote(this.#checkpointText(headerOf(row), row.hash), lines);
       this.#quorumHeight = h;
       return;
     }
@@ -1287,13 +1284,22 @@ export class Site implements LedgerService {
   /** Serves `height`'s checkpoint once a quorum of voters signed it (and it is the newest such). */
   #refreshQuorum(height: number, cp: RecentCheckpoint): void {
     if (height <= this.#quorumHeight) return;
-    const voters = this.#voters();
-    const lines = [...cp.lines].filter(([site]) => voters.includes(site))
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, line]) => line);
-    if (lines.length >= Math.floor(voters.length / 2) + 1) {
+    const lines = this.#quorumLines(cp.lines);
+    if (lines !== undefined) {
       this.#quorumHeight = height;
       this.#note = assembleNote(cp.text, lines);
     }
+  }
+
+  /**
+   * The voters' lines among `lines` (site, line), in site order, when they
+   * are a quorum of the voters; undefined when they are not.
+   */
+  #quorumLines(lines: Iterable<[string, string]>): string[] | undefined {
+    const voters = this.#voters();
+    const ours = [...lines].filter(([site]) => voters.includes(site))
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, line]) => line);
+    return ours.length >= Math.floor(voters.length / 2) + 1 ? ours : undefined;
   }
 
   #resolve(txId: string, receipt: Receipt): void {
@@ -1329,7 +1335,7 @@ export class Site implements LedgerService {
     if (row === undefined) return null;
     // DESIGN §6: the default is the latest co-signed checkpoint's size, so
     // the proof verifies against what `GET /v1/checkpoint` serves.
-    const checkpointSize = Number(this.#note.split("\n", 2)[1]);
+    const checkpointSize = parseCheckpoint(parseNote(this.#note).text).size;
     const size = treeSize ?? checkpointSize;
     if (treeSize === undefined && row.logIndex >= checkpointSize) {
       throw new LedgerError(
@@ -1743,13 +1749,10 @@ export class Site implements LedgerService {
   readonly #signerWindows = new Map<string, { minute: number; count: number }>();
 
   /**
-   * Counts one admission for each signer against the policy's per-signer
-   * rate limit (per site, per clock minute); throws `rate_limited` (429,
-   * with the seconds until the window ends) when a signer is over it.
-   */
-  /**
-   * Refuses (429) a transaction whose signers used up the policy's quota
-   * this minute; with `charge`, counts it against each of them.
+   * The policy's per-signer rate limit (per site, per clock minute): throws
+   * `rate_limited` (429, with the seconds until the window ends) when a
+   * signer used up its quota; with `charge`, counts the transaction against
+   * each of its signers.
    */
   #rateLimit(admitted: Admitted, policy: Policy, now: number, charge: boolean): void {
     const max = policy.rateLimits?.signerTxsPerMinuteMax;
