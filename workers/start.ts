@@ -58,7 +58,7 @@ if (sites > 1 && Deno.env.get("EDGELEDGER_DB_URL") !== undefined) {
 
 // Signals first: a stop while the sites start must stop the ones started.
 const children: Deno.ChildProcess[] = [];
-/** Exit code once stopped: 0 when asked to stop, 1 when a site failed. */
+/** Set once stopping: ends the process (exit 0 when asked to stop, 1 when a site failed). */
 let stopping: Promise<never> | undefined;
 let signals = 0;
 /** How long sites get to stop after SIGTERM before they are killed, ms. */
@@ -66,11 +66,7 @@ const stopWaitMs = 10_000;
 
 function stopAll(code: number): Promise<never> {
   stopping ??= (async () => {
-    for (const c of children) {
-      try {
-        c.kill("SIGTERM");
-      } catch { /* already gone */ }
-    }
+    signalAll("SIGTERM");
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = await Promise.race([
       Promise.all(children.map((c) => c.status)).then(() => false),
@@ -79,7 +75,7 @@ function stopAll(code: number): Promise<never> {
     clearTimeout(timer);
     if (timedOut) {
       console.error(`sites still running after ${stopWaitMs / 1000} s; killing them`);
-      killAll();
+      signalAll("SIGKILL");
       await Promise.all(children.map((c) => c.status));
     }
     Deno.exit(code);
@@ -87,17 +83,17 @@ function stopAll(code: number): Promise<never> {
   return stopping;
 }
 
-function killAll(): void {
+function signalAll(signal: Deno.Signal): void {
   for (const c of children) {
     try {
-      c.kill("SIGKILL");
+      c.kill(signal);
     } catch { /* already gone */ }
   }
 }
 
 const onSignal = () => {
   // A second Ctrl-C does not wait any longer.
-  if (++signals > 1) killAll();
+  if (++signals > 1) signalAll("SIGKILL");
   void stopAll(0);
 };
 Deno.addSignalListener("SIGINT", onSignal);
