@@ -10,7 +10,7 @@
  * @module
  */
 import { base64urlEncode } from "../sdk/encoding.ts";
-import { hashKey } from "../src/api/api_keys.ts";
+import { API_KEY_NAME, hashKey } from "../src/api/api_keys.ts";
 
 /** A new key for `name` and its config entry. */
 export function makeApiKey(name: string, requestsPerMinute = 60_000) {
@@ -23,7 +23,7 @@ if (import.meta.main) {
   const i = Deno.args.indexOf("--per-minute");
   const perMinute = i >= 0 ? Number(Deno.args[i + 1]) : 60_000;
   if (
-    name === undefined || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name) ||
+    name === undefined || !API_KEY_NAME.test(name) ||
     !Number.isInteger(perMinute) || perMinute < 1 || perMinute > 10_000_000
   ) {
     console.error("usage: deno task apikey <name> [--per-minute N (1 to 10,000,000)]");

@@ -29,6 +29,9 @@ export interface ApiKeyEntry {
   requestsPerMinute: number;
 }
 
+/** What an API key's name may be (it shows in problems and logs). */
+export const API_KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
 /** Which requests without a key a site serves. */
 export type ApiKeyRequirement = "none" | "writes" | "all";
 

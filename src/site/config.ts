@@ -29,6 +29,7 @@
  * @module
  */
 import { z } from "zod";
+import { API_KEY_NAME } from "../api/api_keys.ts";
 import { base64urlDecode, base64urlEncode, utf8Encode } from "../../sdk/encoding.ts";
 import { sha256Hex } from "../../sdk/hash.ts";
 import { exportKey, generateKeyPair, importKey, type KeyPair } from "../../sdk/keys.ts";
@@ -61,7 +62,7 @@ export const siteConfigSchema = z.strictObject({
   adminKeyHashes: z.array(z.string().regex(/^[0-9a-f]{64}$/)).max(16).default([]),
   /** Tenant API keys for `/v1/` (`deno task apikey <name>` makes one): a name, the key's SHA-256 hex, a budget. */
   apiKeys: z.array(z.strictObject({
-    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
+    name: z.string().regex(API_KEY_NAME),
     hash: z.string().regex(/^[0-9a-f]{64}$/),
     requestsPerMinute: z.number().int().min(1).max(10_000_000).default(60_000),
   })).max(1024).default([]).refine(
