@@ -3,7 +3,9 @@
  * headless Chromium, driven by playwright-core, against a fake in-memory
  * JSON API on 127.0.0.1 whose blocks, log and checkpoint are real (RFC 9162
  * Merkle tree, Ed25519-signed note), so the page's own verification runs for
- * real: a valid proof shows ✓ and a tampered one ✗.
+ * real: a valid proof shows ✓ and a tampered one ✗. A second test pages a
+ * chain of several pages (a small page size, so it stays fast) back to block
+ * 0 and forward again while blocks arrive.
  *
  * Never downloads a browser: without `/usr/bin/chromium` the test is skipped,
  * saying why. Screenshots land in `/tmp/explorer*.png`.
@@ -12,7 +14,7 @@
  */
 
 import assert from "node:assert/strict";
-import { chromium, type Page } from "playwright-core";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { canonicalJson } from "../sdk/canonical_json.ts";
 import {
   base64Encode,
@@ -271,7 +273,11 @@ class FakeSite {
   /** While true, `/v1/events` answers 503: the page must fall back to polling. */
   eventsDown = false;
 
-  constructor(readonly ledger: FakeLedger, readonly sites: SiteKey[]) {}
+  constructor(
+    readonly ledger: FakeLedger,
+    readonly sites: SiteKey[],
+    readonly blocksPerPage?: number,
+  ) {}
 
   /** Sends `block` to every open event stream as an SSE `block` event. */
   push(block: Block): void {
@@ -315,7 +321,8 @@ class FakeSite {
     const ledger = this.ledger;
     const tip = ledger.blocks[ledger.blocks.length - 1];
     if (path === "/") {
-      return new Response(explorerHtml({ title: "demo · edgeledger" }), {
+      const html = explorerHtml({ title: "demo · edgeledger", blocksPerPage: this.blocksPerPage });
+      return new Response(html, {
         headers: { "Content-Type": "text/html; charset=utf-8" },
       });
     }
@@ -507,6 +514,45 @@ const CHROMIUM_ARGS = [
   "--disable-sync",
 ];
 
+/** A headless Chromium on a fresh profile that may reach 127.0.0.1 only; `problems` collects what went wrong. */
+async function openBrowser(): Promise<
+  { context: BrowserContext; page: Page; problems: string[]; close(): Promise<void> }
+> {
+  const userDataDir = await Deno.makeTempDir({ prefix: "explorer-chromium-" });
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1280, height: 900 },
+    colorScheme: "light",
+  });
+  const problems: string[] = [];
+  const page = context.pages()[0] ?? await context.newPage();
+  page.setDefaultTimeout(20_000);
+  page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
+  page.on("console", (m) => {
+    // Expected: 404s where the test asks for what does not exist, 503s
+    // while the test takes the event stream down.
+    if (m.type() === "error" && !/status of (404|503)\b/.test(m.text())) {
+      problems.push(`console: ${m.text()}`);
+    }
+  });
+  // Only loopback: anything else the page asks for is a bug.
+  await context.route((u) => u.hostname !== "127.0.0.1", (route) => {
+    problems.push(`non-loopback request: ${route.request().url()}`);
+    return route.abort();
+  });
+  return {
+    context,
+    page,
+    problems,
+    async close() {
+      await context.close();
+      await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
 async function text(page: Page, selector: string): Promise<string> {
   return (await page.locator(selector).first().textContent() ?? "").trim();
 }
@@ -528,32 +574,9 @@ Deno.test({
       (req) => site.handle(req),
     );
     const base = `http://127.0.0.1:${server.addr.port}`;
-    const userDataDir = await Deno.makeTempDir({ prefix: "explorer-chromium-" });
-    const context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      viewport: { width: 1280, height: 900 },
-      colorScheme: "light",
-    });
-    const problems: string[] = [];
+    const browser = await openBrowser();
+    const { page, problems } = browser;
     try {
-      const page = context.pages()[0] ?? await context.newPage();
-      page.setDefaultTimeout(20_000);
-      page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
-      page.on("console", (m) => {
-        // Expected: 404s where the test asks for what does not exist, 503s
-        // while the test takes the event stream down.
-        if (m.type() === "error" && !/status of (404|503)\b/.test(m.text())) {
-          problems.push(`console: ${m.text()}`);
-        }
-      });
-      // Only loopback: anything else the page asks for is a bug.
-      await context.route((u) => u.hostname !== "127.0.0.1", (route) => {
-        problems.push(`non-loopback request: ${route.request().url()}`);
-        return route.abort();
-      });
-
       await t.step("the status header renders", async () => {
         await page.goto(base + "/");
         await waitText(page, "#st-height", /^3$/);
@@ -740,10 +763,175 @@ Deno.test({
 
       assert.deepEqual(problems, [], "no script error, CSP violation or off-host request");
     } finally {
-      await context.close();
+      await browser.close();
       site.closeStreams();
       await server.shutdown();
-      await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+/** The heights of the block list's rows, top to bottom. */
+async function rowHeights(page: Page): Promise<number[]> {
+  const heights = await page.locator("#blocks tbody tr").evaluateAll((rows) =>
+    rows.map((r) => r.getAttribute("data-height"))
+  );
+  return heights.map(Number);
+}
+
+/** Waits until the block list's rows are exactly `expected` (top to bottom); fails after 10 s. */
+async function waitRows(page: Page, expected: number[]): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  let got = await rowHeights(page);
+  while (got.join() !== expected.join() && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    got = await rowHeights(page);
+  }
+  assert.deepEqual(got, expected);
+}
+
+/** Heights `top` down to `bottom`, inclusive. */
+function down(top: number, bottom: number): number[] {
+  return Array.from({ length: top - bottom + 1 }, (_, i) => top - i);
+}
+
+Deno.test({
+  name:
+    "explorer: in Chromium, pages a chain of many pages back to block 0 and forward again, jumps to a height, and keeps the list one page long while blocks arrive",
+  ignore: !chromiumPresent,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    // 23 blocks (0..22) at 5 a page: pages [18, 22], [13, 17], [8, 12], [3, 7], [0, 2].
+    const PER_PAGE = 5;
+    const ledger = new FakeLedger();
+    for (let i = 1; i <= 22; i++) ledger.append([], T0 + i * 1_000);
+    const keys = [
+      await siteKey("site-a", "http://127.0.0.1:7001"),
+      await siteKey("site-b", "http://127.0.0.1:7002"),
+    ];
+    const site = new FakeSite(ledger, keys, PER_PAGE);
+    site.checkpoint = await signedCheckpoint(ledger, ledger.blocks[22], keys);
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      (req) => site.handle(req),
+    );
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    const browser = await openBrowser();
+    const { page, problems } = browser;
+    const hash = () => new URL(page.url()).hash;
+    const click = (which: string) => page.locator(`#pager-top a[data-page='${which}']`).click();
+    const disabled = (which: string) =>
+      page.locator(`#pager-top span[data-page='${which}'][aria-disabled='true']`).waitFor();
+    const pushNext = (time: number) => site.push(ledger.append([], time));
+    try {
+      await t.step("the latest page is live and holds one page of rows", async () => {
+        await page.goto(base + "/");
+        await waitRows(page, down(22, 18));
+        await waitText(page, "#blocks-range", "Blocks 18–22 of 23");
+        assert.equal(await page.locator("#blocks").getAttribute("data-live"), "true");
+        await disabled("latest");
+        await disabled("newer");
+        assert.equal(
+          await page.locator("#pager-top a[data-page='older']").getAttribute("href"),
+          "#/blocks/17",
+        );
+        await waitText(page, "#live", "Live");
+      });
+
+      await t.step("Older pages back one page at a time, down to block 1 and block 0", async () => {
+        for (const [top, bottom] of [[17, 13], [12, 8], [7, 3], [2, 0]]) {
+          await click("older");
+          await waitRows(page, down(top, bottom));
+          assert.equal(hash(), `#/blocks/${top}`);
+          await waitText(page, "#blocks-h", `Blocks ${bottom}–${top}`);
+        }
+        await page.locator("#blocks tbody tr[data-height='1']").waitFor();
+        assert.equal(await page.locator("#blocks").getAttribute("data-live"), "false");
+        await disabled("older");
+        await disabled("oldest");
+        await waitText(page, "#blocks-newer", "20 newer blocks");
+      });
+
+      await t.step("paged back, new blocks show as a count and the page stays put", async () => {
+        pushNext(T0 + 23_000);
+        pushNext(T0 + 24_000);
+        await waitText(page, "#blocks-newer", "22 newer blocks");
+        await waitText(page, "#blocks-newer", "the newest is block 24");
+        await waitText(page, "#st-height", /^24$/);
+        assert.deepEqual(await rowHeights(page), [2, 1, 0]);
+        await page.screenshot({ path: "/tmp/explorer-paged.png", fullPage: true });
+      });
+
+      await t.step("Newer pages forward again, and the last step is the live list", async () => {
+        for (const top of [7, 12, 17, 22]) {
+          await click("newer");
+          await waitRows(page, down(top, top - PER_PAGE + 1));
+          assert.equal(hash(), `#/blocks/${top}`);
+        }
+        // Blocks 23 and 24 arrived meanwhile: the newer page is the latest one.
+        assert.equal(
+          await page.locator("#pager-top a[data-page='newer']").getAttribute("href"),
+          "#/",
+        );
+        await click("newer");
+        await waitRows(page, down(24, 20));
+        assert.equal(hash(), "#/");
+        assert.equal(await page.locator("#blocks").getAttribute("data-live"), "true");
+      });
+
+      await t.step("the live list stays one page long as blocks arrive on top", async () => {
+        await waitText(page, "#live", "Live");
+        for (let h = 25; h <= 31; h++) pushNext(T0 + h * 1_000);
+        await waitRows(page, down(31, 27));
+        await waitText(page, "#blocks-range", "Blocks 27–31 of 32");
+        assert.equal(
+          await page.locator("#pager-top a[data-page='older']").getAttribute("href"),
+          "#/blocks/26",
+        );
+      });
+
+      await t.step("go to height shows the page that starts at that block", async () => {
+        await page.locator("#jump-h").fill("9");
+        await page.locator("#jump button").click();
+        await waitRows(page, down(9, 5));
+        assert.equal(hash(), "#/blocks/9");
+        await page.locator("#blocks tbody tr[data-height='9'] a").click();
+        await waitText(page, "#view-h", "Block 9");
+        assert.equal(await text(page, "#view .kv dd"), ledger.blocks[9].hash);
+        await page.locator("a[data-page='list']").click();
+        await waitRows(page, down(9, 5));
+
+        await page.locator("#jump-h").fill("999");
+        await page.locator("#jump-h").press("Enter");
+        await waitText(page, "#jump-msg", "There is no block 999 yet: the newest is block 31.");
+        await page.locator("#jump-h").fill("nine");
+        await page.locator("#jump-h").press("Enter");
+        await waitText(page, "#jump-msg", "Enter a block height");
+        assert.equal(hash(), "#/blocks/9");
+      });
+
+      await t.step("Oldest goes to the page that holds block 0", async () => {
+        await click("oldest");
+        await waitRows(page, down(4, 0));
+        assert.equal(hash(), "#/blocks/4");
+      });
+
+      await t.step(
+        "a page link above the head starts at the newest block and says so",
+        async () => {
+          await page.goto(`${base}/#/blocks/500`);
+          await waitRows(page, down(31, 27));
+          await waitText(page, "#view .callout.warn", "There is no block 500 yet");
+          await page.goto(`${base}/#/blocks/x`);
+          await waitText(page, "#view [role=alert]", "Cannot show the blocks below");
+        },
+      );
+
+      assert.deepEqual(problems, [], "no script error, CSP violation or off-host request");
+    } finally {
+      await browser.close();
+      site.closeStreams();
+      await server.shutdown();
     }
   },
 });

@@ -6,12 +6,24 @@
  * `/v1/checkpoint`, `/v1/sites`, `/v1/events`).
  *
  * What it shows: the site's status (live over Server-Sent Events, polling
- * when the stream is down), the latest blocks, a block with its
- * transactions, a transaction with its receipt, the co-signed checkpoint and
- * the member sites with their verifier keys. It also lets an auditor check a
- * receipt in the browser: the inclusion proof is verified per RFC 9162
- * §2.1.3.2 against the root of the current checkpoint, the leaf is checked
- * to hold the transaction (its id is recomputed), and the checkpoint's
+ * when the stream is down), the block list, a block with its transactions, a
+ * transaction with its receipt, the co-signed checkpoint and the member
+ * sites with their verifier keys.
+ *
+ * The block list is paged, so the whole chain can be browsed however long it
+ * is, and it never holds more than one page of rows. At `#/` it shows the
+ * newest page, live: blocks arriving over the event stream go on top and the
+ * oldest row drops off. `#/blocks/{height}` shows the page whose newest row
+ * is that block, fixed while the user reads it; there the live head shows
+ * as a count of newer blocks. Newer/older/latest/oldest links page through
+ * `GET /v1/blocks?from=&limit=` (ascending pages), and a "go to height" form
+ * jumps to any page. The search box finds a block by height or hash and a
+ * transaction by id.
+ *
+ * The page also lets an auditor check a receipt in the browser: the
+ * inclusion proof is verified per RFC 9162 §2.1.3.2 against the root of the
+ * current checkpoint, the leaf is checked to hold the transaction (its id is
+ * recomputed), and the checkpoint's
  * Ed25519 note signatures must come from a quorum of the sites. The sites'
  * keys — and this page — come from the site being checked, so this catches
  * a wrong proof or a forged note, not a site that lies about its consortium:
@@ -28,11 +40,25 @@
 
 import { base64Encode, utf8Encode } from "../../sdk/encoding.ts";
 import { sha256 } from "../../sdk/hash.ts";
+import { assert } from "../chain/assert.ts";
+
+/** Rows per page of the explorer's block list when {@link ExplorerOptions} names none. */
+export const EXPLORER_BLOCKS_PER_PAGE_DEFAULT = 20;
+/** Largest `blocksPerPage` of {@link ExplorerOptions}: the block list's DOM bound. */
+export const EXPLORER_BLOCKS_PER_PAGE_MAX = 100;
 
 /** Options of {@link explorerHtml}. */
 export interface ExplorerOptions {
   /** The page title, shown in the tab and the header; escaped. Default `"edgeledger explorer"`. */
   title?: string;
+  /**
+   * Rows per page of the block list, an integer in
+   * `[1, EXPLORER_BLOCKS_PER_PAGE_MAX]`; the live list at `#/` keeps this
+   * many too. Default {@link EXPLORER_BLOCKS_PER_PAGE_DEFAULT}. It reaches
+   * the page as a `data-` attribute, so the script (and its CSP hash) is the
+   * same whatever the value.
+   */
+  blocksPerPage?: number;
 }
 
 const TITLE_DEFAULT = "edgeledger explorer";
@@ -42,6 +68,8 @@ const TITLE_CHARS_MAX = 200;
  * Returns the explorer page: a complete HTML document with everything
  * inline. The result depends only on `options`, so a caller may build it
  * once and serve it many times (`c.html(explorerHtml({ title }))`).
+ * Requires `options.blocksPerPage`, when given, to be an integer in
+ * `[1, EXPLORER_BLOCKS_PER_PAGE_MAX]` (a programmer error otherwise).
  *
  * @example
  * ```ts
@@ -52,6 +80,11 @@ const TITLE_CHARS_MAX = 200;
 export function explorerHtml(options: ExplorerOptions = {}): string {
   const title = (options.title ?? TITLE_DEFAULT).slice(0, TITLE_CHARS_MAX);
   const t = escapeHtml(title);
+  const perPage = options.blocksPerPage ?? EXPLORER_BLOCKS_PER_PAGE_DEFAULT;
+  assert(
+    Number.isSafeInteger(perPage) && perPage >= 1 && perPage <= EXPLORER_BLOCKS_PER_PAGE_MAX,
+    `explorer blocksPerPage must be an integer in [1, ${EXPLORER_BLOCKS_PER_PAGE_MAX}], got ${perPage}`,
+  );
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -64,7 +97,7 @@ export function explorerHtml(options: ExplorerOptions = {}): string {
 <link rel="icon" href="data:,">
 <style>${CSS}</style>
 </head>
-<body>
+<body data-blocks-per-page="${perPage}">
 <a class="skip" href="#main">Skip to content</a>
 <header class="top">
   <div class="bar">
@@ -230,6 +263,21 @@ code.short { white-space: nowrap; }
 .pager { display: flex; gap: 0.5rem; flex-wrap: wrap; margin: 0 0 1rem; }
 .pager a { padding: 0.25rem 0.7rem; border: 1px solid var(--border); border-radius: 6px; text-decoration: none; font-weight: 600; }
 .pager a:hover { background: var(--accent-bg); }
+.pager[hidden] { display: none; }
+.pager .off { padding: 0.25rem 0.7rem; border: 1px solid var(--border); border-radius: 6px; font-weight: 600; color: var(--muted); opacity: 0.6; }
+.list-head { display: flex; flex-wrap: wrap; align-items: baseline; gap: 0.25rem 0.75rem; margin: 0 0 0.75rem; }
+.list-head h2 { margin: 0; }
+.list-bar { display: flex; flex-wrap: wrap; align-items: center; justify-content: space-between; gap: 0.5rem 1rem; margin: 0 0 0.75rem; }
+.list-bar .pager, .list-foot .pager { margin: 0; }
+.list-foot { margin: 0.75rem 0 0; }
+.jump { display: flex; align-items: center; gap: 0.4rem; }
+.jump input {
+  width: 8rem; min-width: 0; padding: 0.3rem 0.6rem; font: inherit; color: var(--fg);
+  background: var(--bg); border: 1px solid var(--border); border-radius: 6px;
+}
+.jump button { padding: 0.3rem 0.8rem; }
+.jump-msg { margin: 0 0 0.75rem; font-size: 0.9rem; color: var(--bad); }
+.jump-msg:empty { display: none; }
 .badge {
   display: inline-block; padding: 0.05rem 0.5rem; border-radius: 999px; font-size: 0.8rem;
   font-weight: 600; border: 1px solid currentColor; white-space: nowrap;
@@ -242,6 +290,8 @@ code.short { white-space: nowrap; }
 .callout.ok { color: var(--ok); background: var(--ok-bg); }
 .callout.bad { color: var(--bad); background: var(--bad-bg); }
 .callout.warn { color: var(--warn); background: var(--warn-bg); }
+.callout.info { color: var(--accent); background: var(--accent-bg); }
+.callout.slim { padding: 0.4rem 0.8rem; margin: 0 0 0.75rem; }
 .callout p { margin: 0.2rem 0 0; color: var(--fg); }
 .error { color: var(--bad); background: var(--bad-bg); border: 1px solid currentColor; border-radius: 8px; padding: 0.75rem 1rem; }
 .error p { margin: 0.25rem 0 0; color: var(--fg); }
@@ -267,8 +317,8 @@ ul.plain li { margin: 0.15rem 0; }
 // attribute values built from validated heights and hashes.
 
 const SCRIPT = String.raw`
-const BLOCKS_PAGE_MAX = 20;        // blocks fetched per page of the list
-const BLOCKS_LIST_MAX = 500;       // rows the home list keeps, live ones included
+const BLOCKS_PER_PAGE_DEFAULT = 20; // rows of the block list, live or paged back (explorer.ts has the same)
+const BLOCKS_PER_PAGE_MAX = 100;   // the block list's DOM bound: a larger data-blocks-per-page is ignored
 const TX_DETAILS_MAX = 50;         // transactions of a block whose kind/result are fetched
 const TX_FETCH_CONCURRENCY = 6;
 const POLL_MS = 5000;              // status polling while the event stream is down
@@ -280,6 +330,7 @@ const HEIGHT = /^(0|[1-9][0-9]{0,15})$/;
 const TX_PREFIX = "edgeledger/tx/v1\n";
 
 const baseTitle = document.title;
+const BLOCKS_PER_PAGE = blocksPerPage(document.body.dataset.blocksPerPage);
 const view = document.getElementById("view");
 const mainEl = document.getElementById("main");
 const liveEl = document.getElementById("live");
@@ -289,9 +340,8 @@ const enc = new TextEncoder();
 const state = {
   status: null,          // last /v1/status
   live: false,           // the event stream is open
-  homeBlocks: [],        // blocks on the home list, newest first
-  homeBody: null,        // the <tbody> of the home list while it is shown
-  onNewBlocks: null,     // the home page's hook for new blocks (refreshes its checkpoint)
+  list: null,            // the block list while it is shown (see showBlocks)
+  onNewBlocks: null,     // the block list's hook for a higher head (refreshes its checkpoint)
   firstRoute: true,
   focusOnShow: false,    // the next show() moves focus to its heading
 };
@@ -386,6 +436,75 @@ function json(value) {
 function go(hash) {
   if (location.hash === hash) route();
   else location.hash = hash;
+}
+
+// ----- block list paging: pure, no DOM and no I/O ------------------------------------
+
+/** A block height written as text: a decimal without leading zeros that is a safe integer; else null. */
+function parseHeight(text) {
+  const t = String(text ?? "").trim();
+  if (!HEIGHT.test(t)) return null;
+  const n = Number(t);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+/** Rows per page from the page's data-blocks-per-page: an integer in [1, BLOCKS_PER_PAGE_MAX], else the default. */
+function blocksPerPage(attr) {
+  const n = parseHeight(attr);
+  return n !== null && n >= 1 && n <= BLOCKS_PER_PAGE_MAX ? n : BLOCKS_PER_PAGE_DEFAULT;
+}
+
+/**
+ * The page of the block list whose newest row is block top, in a chain whose
+ * newest block is head, size rows a page. Requires top and head to be safe
+ * integers >= 0 and size >= 1; a top above head is clamped to head. The
+ * rows are the heights [bottom, top], newest first: at most size of them.
+ * older is the top of the next older page, null on the page that holds
+ * block 0; newer is the top of the next newer page, null on the page that
+ * holds the head, and head itself when that page is the latest. Paging is
+ * symmetric: the newer page of the older page is this page, and the older
+ * page of the newer page is this page unless the newer one is the head's
+ * (the latest page is aligned on the head, not on this page).
+ * /v1/blocks is ascending, so a page is fetched as from=bottom,
+ * limit=top-bottom+1.
+ */
+function blockPage(top, head, size) {
+  const t = Math.min(top, head);
+  const bottom = Math.max(0, t - size + 1);
+  return {
+    top: t,
+    bottom,
+    older: bottom > 0 ? bottom - 1 : null,
+    newer: t < head ? Math.min(t + size, head) : null,
+    newerBlocks: head - t,
+  };
+}
+
+/**
+ * Where the pager's links go from page (a blockPage of the same head and
+ * size): a "#/..." route, or null when there is nowhere to go. The newer
+ * page that reaches the head is the live list "#/", not a fixed page, and
+ * the live list itself has no "latest" or "newer".
+ */
+function pagerHashes(page, head, size, live) {
+  return {
+    latest: live ? null : "#/",
+    newer: live || page.newer === null ? null : page.newer >= head ? "#/" : "#/blocks/" + page.newer,
+    older: page.older === null ? null : "#/blocks/" + page.older,
+    oldest: page.bottom === 0 ? null : "#/blocks/" + Math.min(size - 1, head),
+  };
+}
+
+/**
+ * Where "go to height" goes: the page whose newest row is that block, or an
+ * error "syntax" (not a height) or "ahead" (above the head; head null means
+ * unknown, so nothing is ahead).
+ */
+function jumpTarget(text, head) {
+  const n = parseHeight(text);
+  if (n === null) return { error: "syntax" };
+  if (head !== null && n > head) return { error: "ahead", height: n };
+  return { hash: "#/blocks/" + n };
 }
 
 // ----- bytes and hashing ------------------------------------------------------
@@ -609,6 +728,7 @@ function errorBox(action, err) {
 // ----- status header, live updates ------------------------------------------------
 
 function renderStatus(s) {
+  const before = state.status ? state.status.height : null;
   state.status = s;
   setText("st-ledger", s.ledger);
   setText("st-site", s.site);
@@ -620,6 +740,8 @@ function renderStatus(s) {
   setText("st-pending", num(s.pendingTxs ?? 0));
   setText("st-leader", s.leader ?? "none");
   setText("st-version", s.version ? "edgeledger " + s.version : "");
+  if (state.list) updateListChrome(state.list);
+  if (before !== null && s.height > before && state.onNewBlocks) state.onNewBlocks();
 }
 
 function setLive(mode, text) {
@@ -686,41 +808,53 @@ function onBlock(block) {
   if (state.status && hd.height > state.status.height) {
     renderStatus(Object.assign({}, state.status, { height: hd.height, logSize: hd.logSize }));
   }
-  const top = state.homeBlocks.length ? state.homeBlocks[0].header.height : null;
+  // A list paged back stays put; its count of newer blocks follows the status.
+  const list = state.list;
+  if (!list || !list.live) return;
+  const top = listTop(list);
   if (top !== null && hd.height > top + 1) {
     // Blocks were missed (the stream opened late or dropped): fetch the gap.
     void fetchNewBlocks(hd.height);
     return;
   }
-  insertBlocks([block], true);
+  insertBlocks(list, [block], true);
 }
 
+/** The newest height on the list, or null while it is empty. */
+function listTop(list) {
+  return list.blocks.length ? list.blocks[0].header.height : null;
+}
+
+/** Brings the live list up to block height: at most one page, fetched from /v1/blocks. */
 async function fetchNewBlocks(height) {
-  const top = state.homeBlocks.length ? state.homeBlocks[0].header.height : null;
-  if (top === null || height <= top) return;
-  const from = Math.max(top + 1, height - BLOCKS_PAGE_MAX + 1);
+  const list = state.list;
+  if (!list || !list.live) return;
+  const top = listTop(list);
+  if (top !== null && height <= top) return;
+  const from = Math.max(top === null ? 0 : top + 1, height - BLOCKS_PER_PAGE + 1);
   try {
-    const page = await api("/v1/blocks?from=" + from + "&limit=" + BLOCKS_PAGE_MAX);
+    const page = await api("/v1/blocks?from=" + from + "&limit=" + BLOCKS_PER_PAGE);
+    if (state.list !== list) return;
     // Too far behind to fill the gap: start the list over from the latest page.
-    if (from > top + 1) state.homeBlocks = [];
-    insertBlocks(page.blocks, true);
+    if (top === null || from > top + 1) list.blocks = [];
+    insertBlocks(list, page.blocks, true);
   } catch { /* the next poll or event tries again */ }
 }
 
-function insertBlocks(blocks, fresh) {
-  const seen = new Set(state.homeBlocks.map((b) => b.header.height));
+/** Adds blocks to the list, newest first, keeping the newest BLOCKS_PER_PAGE of them. */
+function insertBlocks(list, blocks, fresh) {
+  const seen = new Set(list.blocks.map((b) => b.header.height));
   const added = new Set();
   for (const b of blocks) {
-    if (!b || !b.header || seen.has(b.header.height)) continue;
+    if (!b || !b.header || !Number.isSafeInteger(b.header.height) || seen.has(b.header.height)) continue;
     seen.add(b.header.height);
     added.add(b.header.height);
-    state.homeBlocks.push(b);
+    list.blocks.push(b);
   }
   if (added.size === 0) return;
-  state.homeBlocks.sort((a, b) => b.header.height - a.header.height);
-  state.homeBlocks.length = Math.min(state.homeBlocks.length, BLOCKS_LIST_MAX);
-  if (state.homeBody) renderBlockRows(state.homeBody, fresh ? added : new Set());
-  if (fresh && state.onNewBlocks) state.onNewBlocks();
+  list.blocks.sort((a, b) => b.header.height - a.header.height);
+  list.blocks.length = Math.min(list.blocks.length, BLOCKS_PER_PAGE);
+  if (list.body) renderBlockRows(list, fresh ? added : new Set());
 }
 
 // ----- views ----------------------------------------------------------------------
@@ -745,8 +879,8 @@ function markNav(name) {
   }
 }
 
-function renderBlockRows(tbody, fresh) {
-  const rows = state.homeBlocks.map((b) => {
+function renderBlockRows(list, fresh) {
+  const rows = list.blocks.map((b) => {
     const hd = b.header;
     const tr = h("tr", { class: "clickable" + (fresh.has(hd.height) ? " fresh" : ""), "data-height": hd.height },
       h("td", { class: "num" }, blockLink(hd.height, num(hd.height))),
@@ -760,54 +894,127 @@ function renderBlockRows(tbody, fresh) {
     });
     return tr;
   });
-  if (rows.length === 0) rows.push(h("tr", null, h("td", { colspan: 5, class: "muted" }, "No blocks yet.")));
-  tbody.replaceChildren(...rows);
+  if (rows.length === 0) {
+    // A site that joined from a snapshot may hold no blocks below its snapshot.
+    rows.push(h("tr", null, h("td", { colspan: 5, class: "muted" }, list.live
+      ? "No blocks yet."
+      : "This site holds none of blocks " + num(list.page.bottom) + "–" + num(list.page.top) + ".")));
+  }
+  list.body.replaceChildren(...rows);
+  updateListChrome(list);
 }
 
-async function showHome(signal) {
+/** The list's page, pagers, range and (paged back) count of newer blocks, for the current head. */
+function updateListChrome(list) {
+  const top = list.live ? listTop(list) : list.page.top;
+  const known = state.status && Number.isSafeInteger(state.status.height) ? state.status.height : 0;
+  const head = Math.max(known, top ?? 0);
+  const page = blockPage(top ?? head, head, BLOCKS_PER_PAGE);
+  if (list.live) list.page = page;
+  const links = pagerHashes(list.page, head, BLOCKS_PER_PAGE, list.live);
+  // A chain of one page has nowhere to page to: no pager at all.
+  const none = Object.values(links).every((l) => l === null);
+  for (const nav of list.pagers) {
+    nav.hidden = none;
+    nav.replaceChildren(
+      pagerLink(links.latest, "latest", "« Latest"),
+      pagerLink(links.newer, "newer", "‹ Newer"),
+      pagerLink(links.older, "older", "Older ›"),
+      pagerLink(links.oldest, "oldest", "Oldest »"));
+  }
+  // The heading of a page already names its range; the live list's moves.
+  list.range.textContent = list.live
+    ? "Blocks " + num(list.page.bottom) + "–" + num(list.page.top) + " of " + num(head + 1) + ", newest first, live"
+    : "of " + num(head + 1) + " blocks, newest first";
+  if (list.live) return;
+  const n = head - list.page.top;
+  list.newer.replaceChildren(
+    h("strong", null, n === 0 ? "No newer blocks yet" : "▲ " + num(n) + (n === 1 ? " newer block" : " newer blocks")),
+    n === 0 ? "; new ones are counted here as they arrive. " : " above this page; the newest is block " + num(head) + ". ",
+    h("a", { href: "#/" }, "Show the latest blocks"));
+}
+
+/** A pager item: a link to hash, or a disabled label when hash is null. */
+function pagerLink(hash, name, label) {
+  return hash === null
+    ? h("span", { class: "off", "aria-disabled": "true", "data-page": name }, label)
+    : h("a", { href: hash, "data-page": name }, label);
+}
+
+/**
+ * The block list. top null: the latest page at "#/", live (new blocks go on
+ * top, the oldest row drops off). top a height: the fixed page whose newest
+ * row is that block, at "#/blocks/{top}". Either way at most
+ * BLOCKS_PER_PAGE rows.
+ */
+async function showBlocks(top, signal) {
   markNav("home");
   const status = await api("/v1/status", { signal });
+  if (!status || !Number.isSafeInteger(status.height) || status.height < 0) {
+    throw new Error("The site's status has no block height, so its blocks cannot be paged.");
+  }
   renderStatus(status);
-  const from = Math.max(0, status.height - BLOCKS_PAGE_MAX + 1);
-  const page = await api("/v1/blocks?from=" + from + "&limit=" + BLOCKS_PAGE_MAX, { signal });
-  state.homeBlocks = [];
-  insertBlocks(page.blocks, false);
+  const live = top === null;
+  const page = blockPage(live ? status.height : top, status.height, BLOCKS_PER_PAGE);
+  const res = await api("/v1/blocks?from=" + page.bottom + "&limit=" + (page.top - page.bottom + 1), { signal });
+  if (signal.aborted) return;
+  const list = {
+    live,
+    page,
+    blocks: [],
+    body: h("tbody"),
+    pagers: [
+      h("nav", { class: "pager", id: "pager-top", "aria-label": "Block pages" }),
+      h("nav", { class: "pager", id: "pager-bottom", "aria-label": "Block pages, bottom" }),
+    ],
+    range: h("p", { id: "blocks-range", class: "muted small" }),
+    newer: h("p", { id: "blocks-newer", class: "callout info slim" }),
+  };
+  // Only what /v1/blocks returned for this page, newest first.
+  insertBlocks(list, (Array.isArray(res.blocks) ? res.blocks : []).filter((b) =>
+    b && b.header && b.header.height >= page.bottom && b.header.height <= page.top), false);
 
-  const tbody = h("tbody");
-  const older = h("button", { type: "button", class: "secondary" }, "Load older blocks");
-  older.addEventListener("click", async () => {
-    const low = state.homeBlocks.length ? state.homeBlocks[state.homeBlocks.length - 1].header.height : 0;
-    if (low === 0 || state.homeBlocks.length >= BLOCKS_LIST_MAX) { older.disabled = true; return; }
-    older.disabled = true;
-    const f = Math.max(0, low - BLOCKS_PAGE_MAX);
-    try {
-      const p = await api("/v1/blocks?from=" + f + "&limit=" + (low - f));
-      insertBlocks(p.blocks, false);
-      older.disabled = f === 0;
-    } catch (e) {
-      older.after(errorBox("Cannot load older blocks.", e));
-      older.disabled = false;
-    }
+  const jumpInput = h("input", { id: "jump-h", name: "height", type: "text", inputmode: "numeric", autocomplete: "off",
+    spellcheck: "false", placeholder: "Height", "aria-describedby": "jump-msg" });
+  const jumpMsg = h("p", { id: "jump-msg", class: "jump-msg", role: "status", "aria-live": "polite" });
+  const jump = h("form", { id: "jump", class: "jump", novalidate: true, "aria-label": "Go to a block height" },
+    h("label", { for: "jump-h" }, "Go to height"), jumpInput, h("button", { type: "submit", class: "secondary" }, "Go"));
+  jump.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const r = jumpTarget(jumpInput.value, state.status ? state.status.height : null);
+    if (r.hash) { jumpMsg.textContent = ""; go(r.hash); return; }
+    jumpMsg.textContent = r.error === "ahead"
+      ? "There is no block " + num(r.height) + " yet: the newest is block " + num(state.status.height) + "."
+      : "Enter a block height: a whole number such as 12.";
   });
-  const list = h("section", { class: "panel", "aria-labelledby": "blocks-h" },
-    h("h2", { id: "blocks-h" }, "Latest blocks"),
+  const clamped = !live && top > page.top
+    ? h("p", { class: "callout warn slim" }, "There is no block " + num(top) + " yet, so this page starts at the newest.")
+    : null;
+  const heading = live ? "Latest blocks" : "Blocks " + num(page.bottom) + "–" + num(page.top);
+  const listPanel = h("section", { class: "panel", "aria-labelledby": "blocks-h" },
+    h("div", { class: "list-head" }, h("h2", { id: "blocks-h" }, heading), list.range),
+    live ? null : list.newer,
+    clamped,
+    h("div", { class: "list-bar" }, list.pagers[0], jump),
+    jumpMsg,
     h("div", { class: "table-wrap" },
-      h("table", { id: "blocks" },
+      h("table", { id: "blocks", "data-live": live ? "true" : "false" },
         h("thead", null, h("tr", null,
           h("th", { scope: "col", class: "num" }, "Height"),
           h("th", { scope: "col" }, "Time (UTC)"),
           h("th", { scope: "col", class: "num" }, "Txs"),
           h("th", { scope: "col" }, "Hash"),
           h("th", { scope: "col", class: "hide-sm" }, "Proposer"))),
-        tbody)),
-    h("p", null, older));
-  state.homeBody = tbody;
-  renderBlockRows(tbody, new Set());
-  if (state.homeBlocks.length === 0 || state.homeBlocks[state.homeBlocks.length - 1].header.height === 0) older.disabled = true;
+        list.body)),
+    h("div", { class: "list-foot" }, list.pagers[1]));
+  state.list = list;
+  renderBlockRows(list, new Set());
 
   const cpPanel = h("section", { class: "panel", "aria-labelledby": "cp-h" }, h("h2", { id: "cp-h" }, "Checkpoint"), h("p", { class: "muted" }, "Loading…"));
   const sitesPanel = h("section", { class: "panel", "aria-labelledby": "sites-h" }, h("h2", { id: "sites-h" }, "Sites"), h("p", { class: "muted" }, "Loading…"));
-  show("", h("div", { class: "grid" }, list, h("div", null, cpPanel, sitesPanel)));
+  show(live ? "" : heading, h("div", { class: "grid" }, listPanel, h("div", null, cpPanel, sitesPanel)));
+  // A block that arrived while this page loaded moved the head past the list.
+  if (live && state.status && state.status.height > (listTop(list) ?? -1)) void fetchNewBlocks(state.status.height);
 
   let siteList = null;
   let sitesError = null;
@@ -826,6 +1033,7 @@ async function showHome(signal) {
   }
   // Signatures are checked against the sites' keys; new blocks refresh it (debounced).
   await renderCheckpointPanel(cpPanel, siteList, signal);
+  if (signal.aborted) return;
   let timer = 0;
   state.onNewBlocks = () => {
     clearTimeout(timer);
@@ -882,6 +1090,18 @@ function siteUrl(url, cls) {
   return h("span", { class: cls }, String(url));
 }
 
+async function showBlockPage(ref, signal) {
+  const top = parseHeight(ref);
+  if (top === null) {
+    markNav("home");
+    show("Blocks", errorBox("Cannot show the blocks below " + JSON.stringify(ref) + ".",
+      new Error("A page of the block list is named by the height of its newest block, a decimal.")),
+      h("p", null, h("a", { href: "#/" }, "Back to the latest blocks")));
+    return;
+  }
+  await showBlocks(top, signal);
+}
+
 async function showBlock(ref, signal) {
   markNav("");
   let path;
@@ -896,7 +1116,10 @@ async function showBlock(ref, signal) {
   const tip = state.status ? state.status.height : null;
   const pager = h("nav", { class: "pager", "aria-label": "Neighbouring blocks" },
     hd.height > 0 ? blockLink(hd.height - 1, "← Block " + num(hd.height - 1)) : null,
-    tip === null || hd.height < tip ? blockLink(hd.height + 1, "Block " + num(hd.height + 1) + " →") : null);
+    tip === null || hd.height < tip ? blockLink(hd.height + 1, "Block " + num(hd.height + 1) + " →") : null,
+    Number.isSafeInteger(hd.height) && hd.height >= 0
+      ? h("a", { href: "#/blocks/" + hd.height, "data-page": "list" }, "Show in the block list")
+      : null);
   const prev = hd.height > 0 && HEX64.test(String(hd.prev))
     ? blockLink(hd.prev)
     : h("span", { class: "hash muted" }, String(hd.prev) || "none (genesis)");
@@ -1183,7 +1406,7 @@ async function route() {
   const controller = new AbortController();
   navController = controller;
   const signal = controller.signal;
-  state.homeBody = null;
+  state.list = null;
   state.onNewBlocks = null;
   let parts;
   try {
@@ -1195,7 +1418,8 @@ async function route() {
   state.firstRoute = false;
   view.setAttribute("aria-busy", "true");
   try {
-    if (parts.length === 0) await showHome(signal);
+    if (parts.length === 0 || (parts[0] === "blocks" && parts.length === 1)) await showBlocks(null, signal);
+    else if (parts[0] === "blocks" && parts.length === 2) await showBlockPage(parts[1], signal);
     else if (parts[0] === "block" && parts.length === 2) await showBlock(parts[1], signal);
     else if (parts[0] === "tx" && parts.length === 2) await showTx(parts[1].toLowerCase(), signal);
     else if (parts[0] === "checkpoint" && parts.length === 1) await showCheckpoint(signal);
@@ -1206,7 +1430,8 @@ async function route() {
     }
   } catch (e) {
     if (signal.aborted || (e && e.name === "AbortError")) return;
-    const what = parts[0] === "block" ? "block " + parts[1] : parts[0] === "tx" ? "transaction " + shortHash(parts[1]) : "this page";
+    const what = parts[0] === "block" ? "block " + parts[1] : parts[0] === "tx" ? "transaction " + shortHash(parts[1])
+      : parts[0] === "blocks" || parts.length === 0 ? "the blocks" : "this page";
     show("Error", errorBox("Cannot show " + what + ".", e));
   } finally {
     if (navController === controller) view.removeAttribute("aria-busy");

@@ -12,7 +12,12 @@ import {
   verifyInclusion,
 } from "../../sdk/merkle.ts";
 import { assembleNote, signNoteLine, verifierKey } from "../../sdk/note.ts";
-import { explorerHtml } from "./explorer.ts";
+import { AssertionError } from "../chain/assert.ts";
+import {
+  EXPLORER_BLOCKS_PER_PAGE_DEFAULT,
+  EXPLORER_BLOCKS_PER_PAGE_MAX,
+  explorerHtml,
+} from "./explorer.ts";
 
 function inline(html: string, tag: "script" | "style"): string[] {
   const re = new RegExp(`<${tag}\\b[^>]*>([\\s\\S]*?)</${tag}>`, "g");
@@ -106,7 +111,9 @@ Deno.test("explorer script calls every API route it renders, on the same origin"
     assert.ok(script.includes(route), `the script calls ${route}`);
   }
   // The routes the page itself understands, shareable as links.
-  for (const hashRoute of [`"#/block/"`, `"#/tx/"`, `"#/checkpoint"`, `"#/sites"`]) {
+  for (
+    const hashRoute of [`"#/block/"`, `"#/blocks/"`, `"#/tx/"`, `"#/checkpoint"`, `"#/sites"`]
+  ) {
     assert.ok(
       script.includes(hashRoute) || explorerHtml().includes(hashRoute.slice(1, -1)),
       hashRoute,
@@ -296,4 +303,217 @@ Deno.test("page parseCheckpoint() reads an SDK checkpoint note and checkNoteSign
   ]);
   assert.throws(() => page.parseCheckpoint("no blank line\n"), /no blank line/);
   assert.throws(() => page.parseCheckpoint("origin\nseven\nAAAA\n\n"), /tree size/);
+});
+
+// ---------------------------------------------------------------------------
+// The block list's paging, run in Deno: the page's own pure functions.
+
+type BlockPage = {
+  top: number;
+  bottom: number;
+  older: number | null;
+  newer: number | null;
+  newerBlocks: number;
+};
+
+type PagerHashes = {
+  latest: string | null;
+  newer: string | null;
+  older: string | null;
+  oldest: string | null;
+};
+
+/** The script's paging section, as callable JS. */
+interface PagePaging {
+  BLOCKS_PER_PAGE_DEFAULT: number;
+  BLOCKS_PER_PAGE_MAX: number;
+  parseHeight(text: unknown): number | null;
+  blocksPerPage(attr: string | undefined): number;
+  blockPage(top: number, head: number, size: number): BlockPage;
+  pagerHashes(page: BlockPage, head: number, size: number, live: boolean): PagerHashes;
+  jumpTarget(
+    text: string,
+    head: number | null,
+  ): { hash?: string; error?: "syntax" | "ahead"; height?: number };
+}
+
+function pagePaging(): PagePaging {
+  const [script] = inline(explorerHtml(), "script");
+  const constants = script.slice(0, script.indexOf("const baseTitle"));
+  const start = script.indexOf("// ----- block list paging");
+  const end = script.indexOf("// ----- bytes and hashing");
+  assert.ok(start > 0 && end > start, "the script keeps its section markers");
+  const names = "BLOCKS_PER_PAGE_DEFAULT, BLOCKS_PER_PAGE_MAX, parseHeight, blocksPerPage, " +
+    "blockPage, pagerHashes, jumpTarget";
+  return new Function(
+    `${constants}\n${script.slice(start, end)}\nreturn { ${names} };`,
+  )() as PagePaging;
+}
+
+const paging = pagePaging();
+
+/** The pages from the head's page back to block 0, following `older`. */
+function pagesBack(head: number, size: number): BlockPage[] {
+  const pages = [paging.blockPage(head, head, size)];
+  while (pages.at(-1)!.older !== null) {
+    assert.ok(pages.length <= head + 1, "paging back ends");
+    pages.push(paging.blockPage(pages.at(-1)!.older!, head, size));
+  }
+  return pages;
+}
+
+Deno.test("page blockPage(): paging back from the head reaches block 0 through disjoint pages of at most `size` rows that cover every height", () => {
+  for (let head = 0; head <= 40; head++) {
+    for (let size = 1; size <= 7; size++) {
+      const pages = pagesBack(head, size);
+      assert.equal(pages.length, Math.ceil((head + 1) / size), `head ${head} size ${size}`);
+      let next = head;
+      for (const p of pages) {
+        assert.equal(p.top, next, "each page starts right below the previous one");
+        assert.ok(p.top - p.bottom + 1 <= size && p.bottom <= p.top);
+        assert.equal(p.newerBlocks, head - p.top);
+        next = p.bottom - 1;
+      }
+      assert.equal(pages.at(-1)!.bottom, 0);
+      assert.equal(pages.at(-1)!.older, null);
+    }
+  }
+});
+
+Deno.test("page blockPage(): newer retraces the pages that older went through, back to the head", () => {
+  for (let head = 0; head <= 40; head++) {
+    for (let size = 1; size <= 7; size++) {
+      const back = pagesBack(head, size);
+      const forward = [back.at(-1)!];
+      while (forward.at(-1)!.newer !== null) {
+        forward.push(paging.blockPage(forward.at(-1)!.newer!, head, size));
+      }
+      assert.deepEqual(forward, back.toReversed(), `head ${head} size ${size}`);
+      assert.equal(forward.at(-1)!.top, head);
+      assert.equal(forward.at(-1)!.newer, null, "the head's page has no newer page");
+    }
+  }
+});
+
+Deno.test("page blockPage(): a top above the head is clamped to the head, and a page is [bottom, top] of at most size rows", () => {
+  assert.deepEqual(paging.blockPage(500, 22, 5), {
+    top: 22,
+    bottom: 18,
+    older: 17,
+    newer: null,
+    newerBlocks: 0,
+  });
+  assert.deepEqual(paging.blockPage(2, 22, 5), {
+    top: 2,
+    bottom: 0,
+    older: null,
+    newer: 7,
+    newerBlocks: 20,
+  });
+  // Near the head the newer page is the head's, aligned on the head.
+  assert.deepEqual(paging.blockPage(20, 22, 5), {
+    top: 20,
+    bottom: 16,
+    older: 15,
+    newer: 22,
+    newerBlocks: 2,
+  });
+  assert.deepEqual(paging.blockPage(0, 0, 20), {
+    top: 0,
+    bottom: 0,
+    older: null,
+    newer: null,
+    newerBlocks: 0,
+  });
+  // A chain of 100,000 blocks pages in constant work per page.
+  assert.deepEqual(paging.blockPage(99_999, 100_000, 20), {
+    top: 99_999,
+    bottom: 99_980,
+    older: 99_979,
+    newer: 100_000,
+    newerBlocks: 1,
+  });
+});
+
+Deno.test("page pagerHashes(): the newer page that reaches the head is the live list #/, and the live list has no latest or newer", () => {
+  const head = 24;
+  assert.deepEqual(paging.pagerHashes(paging.blockPage(22, head, 5), head, 5, false), {
+    latest: "#/",
+    newer: "#/",
+    older: "#/blocks/17",
+    oldest: "#/blocks/4",
+  });
+  assert.deepEqual(paging.pagerHashes(paging.blockPage(12, head, 5), head, 5, false), {
+    latest: "#/",
+    newer: "#/blocks/17",
+    older: "#/blocks/7",
+    oldest: "#/blocks/4",
+  });
+  assert.deepEqual(paging.pagerHashes(paging.blockPage(2, head, 5), head, 5, false), {
+    latest: "#/",
+    newer: "#/blocks/7",
+    older: null,
+    oldest: null,
+  });
+  assert.deepEqual(paging.pagerHashes(paging.blockPage(head, head, 5), head, 5, true), {
+    latest: null,
+    newer: null,
+    older: "#/blocks/19",
+    oldest: "#/blocks/4",
+  });
+  // A chain shorter than a page has nowhere to page to.
+  assert.deepEqual(paging.pagerHashes(paging.blockPage(3, 3, 5), 3, 5, true), {
+    latest: null,
+    newer: null,
+    older: null,
+    oldest: null,
+  });
+});
+
+Deno.test("page jumpTarget(): goes to the page that starts at a height, refuses text that is not a height and a height above the head", () => {
+  assert.deepEqual(paging.jumpTarget("9", 31), { hash: "#/blocks/9" });
+  assert.deepEqual(paging.jumpTarget(" 31 ", 31), { hash: "#/blocks/31" });
+  assert.deepEqual(paging.jumpTarget("0", 0), { hash: "#/blocks/0" });
+  assert.deepEqual(paging.jumpTarget("100000", null), { hash: "#/blocks/100000" });
+  assert.deepEqual(paging.jumpTarget("32", 31), { error: "ahead", height: 32 });
+  for (const junk of ["", "nine", "-1", "1.5", "012", "1e3", "0x10", "99999999999999999"]) {
+    assert.deepEqual(paging.jumpTarget(junk, 31), { error: "syntax" }, JSON.stringify(junk));
+  }
+});
+
+Deno.test("page parseHeight() accepts only decimal safe integers without leading zeros", () => {
+  assert.equal(paging.parseHeight("0"), 0);
+  assert.equal(paging.parseHeight("12"), 12);
+  assert.equal(paging.parseHeight(String(Number.MAX_SAFE_INTEGER)), Number.MAX_SAFE_INTEGER);
+  assert.equal(paging.parseHeight("9007199254740993"), null, "above 2^53");
+  for (const junk of [undefined, null, "", "01", "-0", "+1", "1 2", "١٢"]) {
+    assert.equal(paging.parseHeight(junk), null, JSON.stringify(junk));
+  }
+});
+
+Deno.test("page blocksPerPage() takes data-blocks-per-page in [1, max] and falls back to the default otherwise", () => {
+  assert.equal(paging.BLOCKS_PER_PAGE_DEFAULT, EXPLORER_BLOCKS_PER_PAGE_DEFAULT);
+  assert.equal(paging.BLOCKS_PER_PAGE_MAX, EXPLORER_BLOCKS_PER_PAGE_MAX);
+  assert.equal(paging.blocksPerPage("5"), 5);
+  assert.equal(paging.blocksPerPage("1"), 1);
+  assert.equal(paging.blocksPerPage(String(EXPLORER_BLOCKS_PER_PAGE_MAX)), 100);
+  for (const bad of [undefined, "", "0", "101", "5000", "abc", "-3"]) {
+    assert.equal(paging.blocksPerPage(bad), EXPLORER_BLOCKS_PER_PAGE_DEFAULT, String(bad));
+  }
+});
+
+Deno.test("explorerHtml() passes blocksPerPage as a data attribute, leaving the script and its CSP hash unchanged", () => {
+  const a = explorerHtml();
+  const b = explorerHtml({ blocksPerPage: 5 });
+  assert.match(a, /<body data-blocks-per-page="20">/);
+  assert.match(b, /<body data-blocks-per-page="5">/);
+  assert.equal(inline(a, "script")[0], inline(b, "script")[0]);
+  assert.equal(cspSources(a).get("script-src"), cspSources(b).get("script-src"));
+});
+
+Deno.test("explorerHtml() refuses a blocksPerPage that is not an integer in [1, EXPLORER_BLOCKS_PER_PAGE_MAX]", () => {
+  for (const bad of [0, -1, 1.5, NaN, EXPLORER_BLOCKS_PER_PAGE_MAX + 1]) {
+    assert.throws(() => explorerHtml({ blocksPerPage: bad }), AssertionError, String(bad));
+  }
+  assert.doesNotThrow(() => explorerHtml({ blocksPerPage: EXPLORER_BLOCKS_PER_PAGE_MAX }));
 });
