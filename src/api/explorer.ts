@@ -282,6 +282,7 @@ code.short { white-space: nowrap; }
   display: inline-block; padding: 0.05rem 0.5rem; border-radius: 999px; font-size: 0.8rem;
   font-weight: 600; border: 1px solid currentColor; white-space: nowrap;
 }
+.kv dd .badge { white-space: normal; } /* a long verdict wraps inside its panel */
 .badge.ok { color: var(--ok); background: var(--ok-bg); }
 .badge.bad { color: var(--bad); background: var(--bad-bg); }
 .badge.warn { color: var(--warn); background: var(--warn-bg); }
