@@ -8,6 +8,10 @@
  * idempotent (a submission is keyed by its transaction id), so the client
  * retries any of them, failing over between the configured sites.
  *
+ * The contracts' state reads are namespaces built on the same call
+ * (`client.gov`, `client.identity`, `client.asset`, `client.custody`,
+ * `client.access`, `client.data`, `client.roaming`; see `contracts.ts`).
+ *
  * @module
  */
 
@@ -45,6 +49,7 @@ import {
   CommitTimeoutError,
   EdgeLedgerError,
   NetworkError,
+  NotFoundError,
   type ProblemDetails,
   problemSlug,
   RateLimitedError,
@@ -59,6 +64,16 @@ import {
   resolveRetryPolicy,
   type RetryPolicy,
 } from "./retry.ts";
+import {
+  AccessResource,
+  AssetResource,
+  CustodyResource,
+  DataResource,
+  GovResource,
+  IdentityResource,
+  RoamingResource,
+} from "./contracts.ts";
+import { fillPath } from "./_path.ts";
 import type { RequestInput, ResponseOf, RouteDefinition } from "./route_types.ts";
 import { SseParser } from "./sse.ts";
 
@@ -327,11 +342,26 @@ const SSE_HEALTHY_CONNECTION_MS = 10_000;
  * });
  * const receipt = await client.submit(signedEnvelope, { wait: "commit" });
  * console.log(receipt.status, receipt.height);
+ * const device = await client.identity.device(signedEnvelope.signers[0]);
  * ```
  */
 export class EdgeLedgerClient {
   /** The sites, normalised (no trailing slash), in failover order. */
   readonly urls: readonly string[];
+  /** `gov.*` state: organisations, sites, authorities, policies (`client.gov.consortium()`). */
+  readonly gov: GovResource;
+  /** `identity.*` state: devices by DID or key, DID documents, devices by name prefix. */
+  readonly identity: IdentityResource;
+  /** `asset.*` state: assets, balances, holders. */
+  readonly asset: AssetResource;
+  /** `custody.*` state: items and their provenance. */
+  readonly custody: CustodyResource;
+  /** `access.*` state: a stream's grants, a reader's grants, access checks. */
+  readonly access: AccessResource;
+  /** `data.*` state: streams, anchors, gaps, reading verification. */
+  readonly data: DataResource;
+  /** `roaming.*` state: periods, usage records, flags, statements. */
+  readonly roaming: RoamingResource;
   readonly #timeoutMs: number;
   readonly #retry: ResolvedRetryPolicy;
   readonly #headers: Record<string, string>;
@@ -356,6 +386,13 @@ export class EdgeLedgerClient {
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.#random = options.random ?? Math.random;
     this.#sendRequestId = options.sendRequestId ?? true;
+    this.gov = new GovResource(this);
+    this.identity = new IdentityResource(this);
+    this.asset = new AssetResource(this);
+    this.custody = new CustodyResource(this);
+    this.access = new AccessResource(this);
+    this.data = new DataResource(this);
+    this.roaming = new RoamingResource(this);
   }
 
   /** The site the next request goes to first. */
@@ -788,6 +825,7 @@ export class EdgeLedgerClient {
         options.onConnect?.(site, after);
         const response = await this.#fetchOnce(
           streamEvents,
+          streamEvents.path,
           { query: q, headers },
           site,
           requestId,
@@ -904,7 +942,9 @@ export class EdgeLedgerClient {
    * Calls any public route by its shared definition (`ROUTES.<name>`) with
    * typed input and a schema-checked, typed answer, retrying and failing over
    * per the client's policy. The named methods above are built on this; use
-   * it for routes added later.
+   * it for routes added later. Path parameters are percent-encoded as one
+   * segment each; one no URL can carry (`""`, `"."`, `".."`) is a
+   * `RangeError` before any attempt.
    *
    * @example
    * ```ts
@@ -918,6 +958,9 @@ export class EdgeLedgerClient {
     options: CallOptions = {},
   ): Promise<RawResponse<ResponseOf<R>>> {
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    // Built once, before any attempt: a parameter no URL can carry is the
+    // caller's mistake (a RangeError now), not a site failure to retry.
+    const path = fillPath(route.path, (input as CallInput).params ?? {});
     const tried = new Set<string>();
     let lastError: EdgeLedgerError | undefined;
     for (let attempt = 0; attempt < this.#retry.attemptsMax; attempt++) {
@@ -930,6 +973,7 @@ export class EdgeLedgerClient {
       try {
         const response = await this.#fetchOnce(
           route,
+          path,
           input as CallInput,
           site,
           requestId,
@@ -981,15 +1025,17 @@ export class EdgeLedgerClient {
     }
   }
 
+  /** One attempt at `route`; `path` is its path with the parameters filled in ({@link fillPath}). */
   async #fetchOnce(
     route: RouteDefinition,
+    path: string,
     input: CallInput,
     site: string,
     requestId: string,
     signal: AbortSignal,
     accept?: string,
   ): Promise<Response> {
-    const url = new URL(site + fillPath(route.path, input.params ?? {}));
+    const url = new URL(site + path);
     for (const [k, v] of Object.entries(input.query ?? {})) {
       if (v !== undefined) url.searchParams.set(k, String(v));
     }
@@ -1120,6 +1166,9 @@ export class EdgeLedgerClient {
           issues: Array.isArray(problem.errors) ? problem.errors as ValidationError["issues"] : [],
         });
       }
+      if (problemSlug(problem.type) === "not_found") {
+        return new NotFoundError(message, { ...base, problem });
+      }
       return new RejectedError(message, { ...base, problem });
     }
     if (status >= 400 && status < 500) {
@@ -1185,12 +1234,4 @@ function errorText(e: unknown): string {
 
 function isJsonMediaType(type: string): boolean {
   return type === "application/json" || type.endsWith("+json");
-}
-
-function fillPath(path: string, params: Record<string, unknown>): string {
-  return path.replace(/\{([A-Za-z0-9_]+)\}/g, (_, name: string) => {
-    const value = params[name];
-    if (value === undefined) throw new TypeError(`Cannot build ${path}: missing parameter ${name}`);
-    return encodeURIComponent(String(value));
-  });
 }

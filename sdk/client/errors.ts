@@ -12,6 +12,7 @@
  * | {@link RateLimitedError} | 429 after retries ran out | yes, after `Retry-After` |
  * | {@link ValidationError} | 400 `validation`: the request was malformed | no |
  * | {@link RejectedError} | a domain problem (4xx): bad signature, expired, not found, ... | no |
+ * | {@link NotFoundError} | the `RejectedError` of a 4xx `not_found`: no such transaction, device, stream, ... | no |
  * | {@link ServerError} | 5xx, or an answer that breaks the API's schema | 502/503/504 yes (failing over), others no |
  * | {@link CommitTimeoutError} | `waitForCommit` ran out of time | no |
  *
@@ -210,6 +211,23 @@ export class RejectedError extends EdgeLedgerError {
     this.status = options.problem.status;
   }
 }
+
+/**
+ * The {@link RejectedError} of a `not_found` problem (404): the transaction,
+ * block, device, asset, item, stream, period or record asked for does not
+ * exist on the replica that answered. `slug` is `"not_found"`. A replica
+ * that is behind may not know something a `consistency: "leader"` read finds.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await client.identity.device(did);
+ * } catch (e) {
+ *   if (e instanceof NotFoundError) console.log(`no device ${did}`);
+ * }
+ * ```
+ */
+export class NotFoundError extends RejectedError {}
 
 /**
  * The site failed (5xx) or answered something the API's schema does not

@@ -1,6 +1,8 @@
 /**
  * The typed HTTP client of edgeledger (DESIGN §6, §7): every public route,
- * typed from the shared route definitions in `sdk/api/routes.ts`, with
+ * typed from the shared route definitions in `sdk/api/routes.ts` and
+ * `sdk/api/contract_routes/` (the contracts' reads as namespaces:
+ * `client.identity.device(did)`, `client.asset.balance(asset, account)`, ...), with
  * retries (exponential backoff, full jitter, `Retry-After`), failover between
  * sites, per-request timeouts, typed errors carrying the request id,
  * `waitForCommit`, cursor pagination and resumable Server-Sent Events.
@@ -20,6 +22,7 @@
  */
 
 export * from "./client.ts";
+export * from "./contracts.ts";
 export * from "./errors.ts";
 export * from "./retry.ts";
 export * from "./sse.ts";
