@@ -12,7 +12,12 @@
  *   committed it (`delivered`; by default the queue waits for commit, so a
  *   site that crashes before committing what it admitted loses nothing), refused it for good (`rejected`), it expired
  *   (`expired`), or the drop policy dropped it (`dropped`) — each reported by
- *   a callback and in the returned lists.
+ *   a callback and in the returned lists. A `duplicate` answer means "already
+ *   in", never a refusal: like the client, the queue takes it for pending
+ *   until a lookup shows the transaction committed, and a `not_found` answer
+ *   to a submission (the lookup of a duplicate a site does not show yet, or a
+ *   request that reached no submit route) refuses no transaction: the entry
+ *   stays queued and is tried again later.
  * - **Bounded.** At most `sizeMax` entries; when full, `"reject-new"` refuses
  *   the new one ({@link QueueFullError}), `"drop-oldest"` drops the oldest —
  *   after the new one is stored, so the store briefly holds `sizeMax + 1`.
@@ -50,6 +55,14 @@ export interface Submitter {
     envelopes: readonly Envelope[],
     options?: { signal?: AbortSignal; wait?: "commit"; waitTimeoutMs?: number },
   ): Promise<Receipt[]>;
+  /**
+   * Looks a transaction up; throws a `not_found` {@link RejectedError} for
+   * one the site does not show. Optional: with it the queue learns what
+   * became of a transaction a site answered `duplicate` (an
+   * `EdgeLedgerClient` does that lookup itself and never answers
+   * `duplicate`); without it such an entry counts as pending.
+   */
+  getTx?(txId: string, options?: { signal?: AbortSignal }): Promise<{ receipt: Receipt }>;
 }
 
 /**
@@ -100,13 +113,17 @@ export interface OfflineQueueOptions {
   onDropped?: (entries: QueuedTx[]) => void;
   /** Called with entries a site accepted, with their receipts. */
   onDelivered?: (delivered: Delivered[]) => void;
-  /** Called with entries a site refused for good (bad signature, wrong ledger, ...). */
+  /**
+   * Called with entries a site refused for good (bad signature, wrong
+   * ledger, ...). Never with a `duplicate` or `not_found` answer: those
+   * keep the entry queued (see {@link OfflineQueue.drain}).
+   */
   onRejected?: (rejected: Rejected[]) => void;
 }
 
 /**
  * An entry a site took: `committed` (or, with `deliveredWhen: "admitted"`,
- * `pending`); a `duplicate` refusal also counts, since it means "already in".
+ * `pending`, which a `duplicate` answer counts as: it means "already in").
  *
  * @example
  * ```ts
@@ -214,8 +231,13 @@ export class QueueFullError extends Error {
   }
 }
 
-/** Refusal slugs that say "not now" rather than "never". */
-const TRANSIENT_SLUGS = new Set(["unavailable", "rate_limited", "internal"]);
+/**
+ * Refusal slugs that say "not now" rather than "never". `not_found` refuses
+ * no transaction: admission never answers it, so it comes from the lookup
+ * of a duplicate a site does not show yet (pending, or a replica behind) or
+ * from a request that reached no submit route.
+ */
+const TRANSIENT_SLUGS = new Set(["unavailable", "rate_limited", "internal", "not_found"]);
 
 /**
  * An offline queue in front of a client.
@@ -350,10 +372,11 @@ export class OfflineQueue {
       return { ...queued, error: report.error };
     }
     try {
-      const [receipt] = await this.#submitter.submit(
+      const [answer] = await this.#submitter.submit(
         [envelope],
         this.#submitOptions(options.signal),
       );
+      const receipt = await this.#receiptOfDuplicate(answer, options.signal);
       const outcome = this.#classify(receipt);
       if (outcome === "delivered") return { txId, status: "submitted", receipt };
       if (outcome === "transient") {
@@ -380,6 +403,14 @@ export class OfflineQueue {
    * stops it and rejects with that error, the unanswered entries still
    * queued. Every entry that leaves the queue is in the report (when one is
    * returned) and was passed to its callback.
+   *
+   * An entry a site answers `duplicate` is looked up (`Submitter.getTx`):
+   * committed, it is delivered with its committed receipt; pending, or not
+   * shown yet (`not_found`), it is pending — delivered with
+   * `deliveredWhen: "admitted"`, else kept and tried again. A `not_found`
+   * answer to the submission itself also keeps the entry. A kept entry stops
+   * the drain with `error` set, so `start()` backs off; it leaves the queue
+   * once committed, or when it expires or the drop policy drops it.
    *
    * @example
    * ```ts
@@ -526,9 +557,11 @@ export class OfflineQueue {
         const batch = (await this.#load()).slice(0, this.#batchTxsMax);
         if (batch.length === 0) break;
         const sent = await this.#submitBatch(batch, signal);
+        const receipts: Receipt[] = [];
+        for (const r of sent.receipts) receipts.push(await this.#receiptOfDuplicate(r, signal));
         const outcome = await this.#settle(
-          batch.slice(0, sent.receipts.length),
-          sent.receipts,
+          batch.slice(0, receipts.length),
+          receipts,
           report,
         );
         if (sent.failure !== undefined) {
@@ -569,7 +602,9 @@ export class OfflineQueue {
         ),
       };
     } catch (e) {
-      if (!isRefusal(e)) return { receipts: [], failure: e };
+      // A site's not_found refuses no transaction (see TRANSIENT_SLUGS):
+      // nothing is settled, and sending one by one would only repeat it.
+      if (!isRefusal(e) || isNotFound(e)) return { receipts: [], failure: e };
       if (batch.length === 1) {
         return isSiteRefusal(e)
           ? { receipts: [refusedReceipt(batch[0].txId, e)] }
@@ -610,6 +645,8 @@ export class OfflineQueue {
         report.error ??= new ServerError(
           receipt.status === "pending"
             ? `Cannot confirm transaction ${entry.txId}: admitted but not committed yet`
+            : problemSlug(receipt.problem?.type ?? "") === "not_found"
+            ? `Cannot confirm transaction ${entry.txId}: no site shows it yet`
             : `Cannot submit transaction ${entry.txId}: ${receipt.problem?.detail ?? "site busy"}`,
           { status: receipt.problem?.status ?? 503 },
         );
@@ -639,14 +676,36 @@ export class OfflineQueue {
       : { signal };
   }
 
+  /**
+   * `receipt`, or for a `duplicate` refusal what a lookup shows, as the
+   * client's `submit` answers one: the stored receipt, or `pending` when no
+   * site shows it yet (`not_found`) or the submitter cannot look it up. A
+   * lookup that fails otherwise is `pending` too (the entry is kept), unless
+   * the error is not an {@link EdgeLedgerError} (an abort, a bug): that ends
+   * the drain, as a submission's would.
+   */
+  async #receiptOfDuplicate(receipt: Receipt, signal?: AbortSignal): Promise<Receipt> {
+    if (!isDuplicate(receipt) || receipt.txId === null) return receipt;
+    const pending: Receipt = { txId: receipt.txId, status: "pending" };
+    if (this.#submitter.getTx === undefined) return pending;
+    try {
+      const found = (await this.#submitter.getTx(receipt.txId, { signal })).receipt;
+      // A stored receipt of another transaction, or one that says duplicate again, proves nothing.
+      return found.txId === receipt.txId && !isDuplicate(found) ? found : pending;
+    } catch (e) {
+      if (!(e instanceof EdgeLedgerError)) throw e;
+      return pending;
+    }
+  }
+
   #classify(receipt: Receipt): "delivered" | "expired" | "rejected" | "transient" {
     if (receipt.status === "committed") return "delivered";
-    if (receipt.status === "pending") {
+    // A duplicate left as it is (no txId to look up) is "already in": pending.
+    if (receipt.status === "pending" || isDuplicate(receipt)) {
       // Admitted but not committed within the wait: keep it; resubmitting is idempotent.
       return this.#deliveredWhen === "admitted" ? "delivered" : "transient";
     }
     const slug = problemSlug(receipt.problem?.type ?? "");
-    if (slug === "duplicate") return "delivered";
     if (slug === "expired") return "expired";
     if (TRANSIENT_SLUGS.has(slug)) return "transient";
     return "rejected";
@@ -655,7 +714,17 @@ export class OfflineQueue {
 
 function isTransient(e: unknown): boolean {
   if (e instanceof NetworkError || e instanceof RateLimitedError) return true;
-  return e instanceof ServerError;
+  return e instanceof ServerError || isNotFound(e);
+}
+
+/** True for a site's `not_found` problem: it refuses no transaction (see `TRANSIENT_SLUGS`). */
+function isNotFound(e: unknown): boolean {
+  return isSiteRefusal(e) && problemSlug(e.problem.type) === "not_found";
+}
+
+/** True for a receipt refusing a transaction as a `duplicate`: "already in". */
+function isDuplicate(receipt: Receipt): boolean {
+  return receipt.status === "refused" && problemSlug(receipt.problem?.type ?? "") === "duplicate";
 }
 
 /** True for a 4xx answer, from a site or from anything in front of it. */

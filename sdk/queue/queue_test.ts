@@ -1,10 +1,16 @@
 import assert from "node:assert/strict";
 import { createEnvelope, type Envelope, signEnvelope, transactionId } from "../envelope.ts";
 import { generateKeyPair, softwareSigner } from "../keys.ts";
-import type { Receipt } from "../client/client.ts";
+import { EdgeLedgerClient, type Receipt } from "../client/client.ts";
 import { NetworkError, RejectedError } from "../client/errors.ts";
 import { FileQueueStore } from "./file_store.ts";
-import { OfflineQueue, QueueFullError, type Submitter } from "./queue.ts";
+import {
+  type Delivered,
+  OfflineQueue,
+  QueueFullError,
+  type Rejected,
+  type Submitter,
+} from "./queue.ts";
 import { MemoryQueueStore, type QueuedTx } from "./store.ts";
 import { PROBLEM_TYPE_BASE } from "../api/schemas.ts";
 
@@ -185,7 +191,7 @@ Deno.test("queue: an already expired envelope is reported and not queued", async
   assert.equal(await queue.size(), 0);
 });
 
-Deno.test("queue: a site's expired refusal is reported as expired; duplicate counts as delivered; others as rejected", async () => {
+Deno.test("queue: a site's expired refusal is reported as expired; duplicate is pending (kept until committed); others as rejected", async () => {
   const site = new FakeSite();
   const [e1, e2, e3] = [await envelope(1), await envelope(2), await envelope(3)];
   site.refuse.set(transactionId(e1), "expired");
@@ -195,11 +201,29 @@ Deno.test("queue: a site's expired refusal is reported as expired; duplicate cou
   for (const e of [e1, e2, e3]) await queue.enqueue(e);
   const report = await queue.drain();
   assert.deepEqual(report.expired.map((e) => e.txId), [transactionId(e1)]);
-  assert.deepEqual(report.delivered.map((d) => d.entry.txId), [transactionId(e2)]);
+  assert.deepEqual(report.delivered, []);
   assert.deepEqual(report.rejected.map((r) => [r.entry.txId, r.slug]), [[
     transactionId(e3),
     "bad_signature",
   ]]);
+  assert.deepEqual((await queue.list()).map((q) => q.txId), [transactionId(e2)]);
+  assert.ok(report.error, "the drain says why an entry is still queued");
+  // Once the site answers the resubmission with the committed receipt, it is delivered.
+  site.refuse.clear();
+  assert.deepEqual((await queue.drain()).delivered.map((d) => d.entry.txId), [transactionId(e2)]);
+});
+
+Deno.test("queue: with deliveredWhen admitted a duplicate is delivered, as a pending transaction is", async () => {
+  const site = new FakeSite();
+  const e = await envelope(1);
+  site.refuse.set(transactionId(e), "duplicate");
+  const queue = new OfflineQueue({ submitter: site, deliveredWhen: "admitted" });
+  await queue.enqueue(e);
+  const report = await queue.drain();
+  assert.deepEqual(report.delivered.map((d) => d.receipt), [{
+    txId: transactionId(e),
+    status: "pending",
+  }]);
   assert.equal(report.remaining, 0);
 });
 
@@ -417,4 +441,165 @@ Deno.test("queue: drop-oldest loses nothing and reports no drop when the store f
   assert.deepEqual(r.dropped.map((e) => e.txId), [transactionId(e1)]);
   assert.deepEqual(dropped, [transactionId(e1)]);
   assert.deepEqual((await store.list()).map((e) => e.txId), [e2, e3].map(transactionId));
+});
+
+/**
+ * A site behind `fetch` that calls every submission a duplicate and answers
+ * lookups from `lookups` in turn (a `Receipt`, or `"not_found"`), the last
+ * one again once they run out; records each request as `METHOD path`.
+ */
+function duplicateSite(lookups: Array<Receipt | "not_found">) {
+  const requests: string[] = [];
+  const json = (body: unknown, status = 200, type = "application/json") =>
+    new Response(JSON.stringify(body), { status, headers: { "content-type": type } });
+  const fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    const request = new Request(input, init);
+    const url = new URL(request.url);
+    requests.push(`${request.method} ${url.pathname}`);
+    if (request.method === "POST" && url.pathname === "/v1/txs") {
+      const { txs } = await request.json() as { txs: Envelope[] };
+      return json({
+        receipts: txs.map((e) => ({
+          txId: transactionId(e),
+          status: "refused",
+          problem: {
+            type: `${PROBLEM_TYPE_BASE}duplicate`,
+            title: "Duplicate transaction",
+            status: 409,
+            detail: `Transaction ${transactionId(e)} was already submitted`,
+          },
+        })),
+      });
+    }
+    const lookup = lookups.length > 1 ? lookups.shift()! : lookups[0];
+    if (lookup === "not_found") {
+      return json(
+        {
+          type: `${PROBLEM_TYPE_BASE}not_found`,
+          title: "Not found",
+          status: 404,
+          detail: "Cannot find the transaction",
+        },
+        404,
+        "application/problem+json",
+      );
+    }
+    return json({ tx: {}, receipt: lookup });
+  };
+  return { fetch: fetch as typeof globalThis.fetch, requests };
+}
+
+Deno.test("queue over EdgeLedgerClient: a duplicate the site cannot show yet (not_found) stays queued and is delivered once its lookup answers committed", async () => {
+  const e = await envelope(1);
+  const txId = transactionId(e);
+  const committed: Receipt = {
+    txId,
+    status: "committed",
+    height: 3,
+    logIndex: 7,
+    result: { status: "applied" },
+  };
+  const site = duplicateSite(["not_found", committed]);
+  const client = new EdgeLedgerClient({ urls: "http://127.0.0.1:9", fetch: site.fetch });
+  const rejected: Rejected[] = [];
+  const delivered: Delivered[] = [];
+  const queue = new OfflineQueue({
+    submitter: client,
+    onRejected: (r) => rejected.push(...r),
+    onDelivered: (d) => delivered.push(...d),
+  });
+  await queue.enqueue(e);
+
+  const first = await queue.drain();
+  assert.deepEqual(first.rejected, [], "a duplicate is never a refusal of the transaction");
+  assert.equal(first.remaining, 1);
+  assert.ok(first.error, "the drain says why the entry is still queued");
+  assert.deepEqual((await queue.list()).map((q) => q.txId), [txId]);
+
+  const second = await queue.drain();
+  assert.deepEqual(second.delivered.map((d) => [d.entry.txId, d.receipt]), [[txId, committed]]);
+  assert.equal(second.remaining, 0);
+  assert.deepEqual(rejected, []);
+  assert.equal(delivered.length, 1);
+  assert.deepEqual(site.requests, [
+    "POST /v1/txs",
+    `GET /v1/txs/${txId}`,
+    "POST /v1/txs",
+    `GET /v1/txs/${txId}`,
+  ]);
+});
+
+/** A site stand-in that answers every submission `duplicate`, and lookups from `lookups` in turn. */
+class DuplicateSite implements Submitter {
+  submissions = 0;
+  lookups: Array<Receipt | "not_found">;
+  constructor(lookups: Array<Receipt | "not_found">) {
+    this.lookups = lookups;
+  }
+  submit(envelopes: readonly Envelope[]): Promise<Receipt[]> {
+    this.submissions++;
+    return Promise.resolve(envelopes.map((e) => ({
+      txId: transactionId(e),
+      status: "refused" as const,
+      problem: {
+        type: `${PROBLEM_TYPE_BASE}duplicate`,
+        title: "Duplicate transaction",
+        status: 409,
+        detail: "already submitted",
+      },
+    })));
+  }
+  getTx(): Promise<{ receipt: Receipt }> {
+    const next = this.lookups.length > 1 ? this.lookups.shift()! : this.lookups[0];
+    if (next === "not_found") return Promise.reject(refusal("not_found", 404));
+    return Promise.resolve({ receipt: next });
+  }
+}
+
+function committedReceipt(txId: string): Receipt {
+  return { txId, status: "committed", height: 3, logIndex: 7, result: { status: "applied" } };
+}
+
+Deno.test("queue: a duplicate whose lookup answers not_found stays queued, never rejected, and is delivered with its committed receipt once the lookup shows it", async () => {
+  const e = await envelope(1);
+  const txId = transactionId(e);
+  const site = new DuplicateSite(["not_found", committedReceipt(txId)]);
+  const rejected: Rejected[] = [];
+  const queue = new OfflineQueue({ submitter: site, onRejected: (r) => rejected.push(...r) });
+  await queue.enqueue(e);
+  const first = await queue.drain();
+  assert.deepEqual(first.rejected, []);
+  assert.deepEqual(first.delivered, []);
+  assert.equal(first.remaining, 1);
+  assert.match(first.error?.message ?? "", /not committed yet/);
+  const second = await queue.drain();
+  assert.deepEqual(second.delivered.map((d) => d.receipt), [committedReceipt(txId)]);
+  assert.equal(second.remaining, 0);
+  assert.deepEqual(rejected, []);
+  assert.equal(site.submissions, 2);
+});
+
+Deno.test("queue: a not_found answer to a submission (a duplicate's lookup passed on) keeps the entry queued, from drain and from send", async () => {
+  const e = await envelope(1);
+  const txId = transactionId(e);
+  // As a submitter that looks a duplicate up and throws the lookup's 404.
+  let lookupShows = false;
+  const submitter: Submitter = {
+    submit: (envelopes) =>
+      lookupShows
+        ? Promise.resolve(envelopes.map((x) => committedReceipt(transactionId(x))))
+        : Promise.reject(refusal("not_found", 404)),
+  };
+  const rejected: Rejected[] = [];
+  const queue = new OfflineQueue({ submitter, onRejected: (r) => rejected.push(...r) });
+  const sent = await queue.send(e);
+  assert.equal(sent.status, "queued");
+  assert.match((sent as { error?: Error }).error?.message ?? "", /not_found/);
+  const report = await queue.drain();
+  assert.deepEqual(report.rejected, []);
+  assert.equal(report.remaining, 1);
+  assert.match(report.error?.message ?? "", /not_found/);
+  lookupShows = true;
+  assert.deepEqual((await queue.drain()).delivered.map((d) => d.entry.txId), [txId]);
+  assert.deepEqual(rejected, []);
 });

@@ -18,6 +18,7 @@ import { type Context, Hono } from "hono";
 import { requestId, type RequestIdVariables } from "hono/request-id";
 import { z } from "zod";
 import { hashKey, sameHex } from "./api_keys.ts";
+import { refuseDuplicateMembers } from "./middleware.ts";
 import { knownProblem, problemFromError, problemResponse } from "./problem.ts";
 
 /** What the admin routes need from the consensus host. */
@@ -78,6 +79,10 @@ export function adminRoutes(
     }
     await next();
   });
+  // After the key check, so nobody without a key has a body read. A repeated
+  // name (say two `publicKey`s) would add a member other than the one a log
+  // or a proxy that reads the first showed.
+  app.use(refuseDuplicateMembers({ methods: ["POST"] }));
 
   const run = async (c: Context, action: () => Promise<void>) => {
     if (!service.isLeader()) {

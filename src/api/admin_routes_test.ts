@@ -109,3 +109,31 @@ Deno.test("admin routes: an unknown admin path is a not_found problem, not plain
   const app = adminRoot(service(), [hashApiKey(KEY)]);
   await problem(await call(app, "/nothing-here", { method: "GET" }), 404, "not_found");
 });
+
+Deno.test("admin routes: a body whose object repeats a member name is a validation problem, and changes no membership", async () => {
+  const s = service();
+  const app = adminRoot(s, [hashApiKey(KEY)]);
+  // Two keys: a proxy or log that read the first would show another member than the one added.
+  const member = JSON.stringify({ name: "site-d", url: "http://127.0.0.1:7004" });
+  for (
+    const [path, body, name] of [
+      [
+        "/members",
+        `${member.slice(0, -1)},"publicKey":"${"A".repeat(43)}","publicKey":"${"B".repeat(43)}"}`,
+        "publicKey",
+      ],
+      ["/leader", '{"to":"site-b","to":"site-c"}', "to"],
+    ]
+  ) {
+    const res = await call(app, path, { method: "POST", body });
+    const problemBody = await problem(res, 400, "validation");
+    assert.match(problemBody.detail, new RegExp(`repeats the member "${name}"`), path);
+  }
+  assert.deepEqual(s.calls, []);
+  // The key is checked before the body is read.
+  await problem(
+    await call(app, "/leader", { method: "POST", body: '{"to":1,"to":2}' }, "x".repeat(24)),
+    403,
+    "forbidden",
+  );
+});

@@ -224,6 +224,20 @@ Deno.test("POST /v1/txs: a body whose object repeats a member name is a validati
   assert.equal(service.calls.filter((c) => c.method === "submit").length, 0);
 });
 
+Deno.test("POST /v1/streams/{stream}/verify-reading: a reading whose object repeats a member name is a validation problem, and reaches no service", async () => {
+  const { app, service } = setup();
+  // JSON.parse would verify {"kmh": 200}; a parser that kept the first would show 50.
+  const res = await app.request("/v1/streams/meter-7/verify-reading", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body:
+      '{"seq":0,"reading":{"json":{"kmh":50,"kmh":200}},"proof":{"index":0,"count":1,"path":[]}}',
+  });
+  const problem = await assertProblem(res, 400, "validation");
+  assert.match(problem.detail, /repeats the member "kmh"/);
+  assert.deepEqual(service.calls, []);
+});
+
 Deno.test("POST /v1/txs: a non-JSON content type is answered 415", async () => {
   const { app, service } = setup();
   const res = await app.request("/v1/txs", {

@@ -131,52 +131,99 @@ export function createHttpMetrics(options: { now?: () => number } = {}): HttpMet
   return { middleware, render };
 }
 
+/** A member name that an object repeats, and where that object is. */
+export interface RepeatedMember {
+  /** The repeated name, decoded. */
+  name: string;
+  /**
+   * The object's place in the document: member names and array indexes from
+   * the root, e.g. `["txs", 3, "body"]`; `[]` for the root object.
+   */
+  path: Array<string | number>;
+}
+
 /**
- * The first member name that an object of `text` repeats, or undefined.
- * `text` is JSON as received (invalid JSON may give any answer; the parser
- * refuses it anyway). Names are compared decoded, so `"a"` and `"\u0061"`
- * are the same name.
+ * Every repeat of a member name in the objects of `text`, in document order
+ * (a name that an object has three times is reported twice). `text` is JSON
+ * as received (invalid JSON may give any answer; the parser refuses it
+ * anyway). Names are compared decoded, so `"a"` and `"\u0061"` are the same
+ * name. One pass over `text`; memory is bounded by the names of the objects
+ * open at once.
  */
-export function duplicateMember(text: string): string | undefined {
-  // One entry per open object (its names so far) or array (null).
-  const open: Array<Set<string> | null> = [];
+export function* repeatedMembers(text: string): Generator<RepeatedMember, void, undefined> {
+  // One entry per open object (its names so far, and the latest) or array
+  // (names null; the index of the current element).
+  const open: Array<{ names: Set<string> | null; name: string; index: number }> = [];
   let keyNext = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
-      let j = i + 1;
-      while (j < text.length && text.charCodeAt(j) !== 0x22) {
-        j += text.charCodeAt(j) === 0x5c ? 2 : 1;
-      }
-      const names = open[open.length - 1];
-      if (keyNext && names) {
-        let name: string;
-        try {
-          name = JSON.parse(text.slice(i, j + 1));
-        } catch {
-          return undefined;
+      // The closing quote: the next one after an even run of backslashes
+      // (indexOf, since strings, base64 above all, are most of a body).
+      let j = text.indexOf('"', i + 1);
+      while (j !== -1 && escaped(text, j)) j = text.indexOf('"', j + 1);
+      if (j === -1) j = text.length;
+      const top = open[open.length - 1];
+      if (keyNext && top?.names) {
+        let name = text.slice(i + 1, j);
+        if (name.includes("\\")) {
+          try {
+            name = JSON.parse(text.slice(i, j + 1));
+          } catch {
+            return;
+          }
         }
-        if (names.has(name)) return name;
-        names.add(name);
+        if (top.names.has(name)) {
+          yield { name, path: open.slice(0, -1).map((o) => o.names ? o.name : o.index) };
+        }
+        top.names.add(name);
+        top.name = name;
         keyNext = false;
       }
       i = j;
     } else if (c === 0x7b) {
-      open.push(new Set());
+      open.push({ names: new Set(), name: "", index: 0 });
       keyNext = true;
     } else if (c === 0x5b) {
-      open.push(null);
+      open.push({ names: null, name: "", index: 0 });
       keyNext = false;
     } else if (c === 0x7d || c === 0x5d) {
       open.pop();
       keyNext = false;
     } else if (c === 0x2c) {
-      keyNext = open.length > 0 && open[open.length - 1] !== null;
+      const top = open[open.length - 1];
+      if (top !== undefined && top.names === null) top.index++;
+      keyNext = top !== undefined && top.names !== null;
     } else if (c === 0x3a) {
       keyNext = false;
     }
   }
+}
+
+/** Whether the character at `at` follows an odd run of backslashes. */
+function escaped(text: string, at: number): boolean {
+  let n = 0;
+  while (at - n - 1 >= 0 && text.charCodeAt(at - n - 1) === 0x5c) n++;
+  return n % 2 === 1;
+}
+
+/**
+ * The first member name that an object of `text` repeats, or undefined (see
+ * {@link repeatedMembers}).
+ */
+export function duplicateMember(text: string): string | undefined {
+  for (const { name } of repeatedMembers(text)) return name;
   return undefined;
+}
+
+/**
+ * The detail of a `validation` problem for a repeated member `name`, as the
+ * API words it wherever it refuses one.
+ */
+export function repeatedMemberDetail(name: string, what = "the body"): string {
+  return `Cannot read ${what}: an object repeats the member ${
+    JSON.stringify(name.slice(0, 100))
+  } (JSON names must be unique, RFC 7493)`;
 }
 
 /**
@@ -196,12 +243,7 @@ export function refuseDuplicateMembers(
       if (name !== undefined) {
         return problemResponse(
           c,
-          knownProblem(
-            "validation",
-            `Cannot read the body: an object repeats the member ${
-              JSON.stringify(name.slice(0, 100))
-            } (JSON names must be unique, RFC 7493)`,
-          ),
+          knownProblem("validation", repeatedMemberDetail(name)),
         );
       }
     }

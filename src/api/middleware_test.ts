@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { duplicateMember } from "./middleware.ts";
+import { duplicateMember, repeatedMembers } from "./middleware.ts";
 
 Deno.test("duplicateMember: JSON with unique names in every object has none, whatever the nesting and the strings", () => {
   fc.assert(
@@ -35,4 +35,21 @@ Deno.test("duplicateMember: a repeated name is found in any object, also written
   assert.equal(duplicateMember('{"a":{"x":1},"b":{"x":2}}'), undefined, "one name per object");
   assert.equal(duplicateMember('{"a":"{\\"a\\":1,\\"a\\":2}"}'), undefined, "inside a string");
   assert.equal(duplicateMember('[{"a":1},{"a":1}]'), undefined, "two objects in an array");
+});
+
+Deno.test("repeatedMembers: every repeat is reported, with the path of the object that repeats it", () => {
+  const text = '{"txs":[{"a":1},{"a":1,"a":2,"a":3},{"b":{"c":[0,{"d":1,"d":2}]}}],"e":1,"e":2}';
+  assert.deepEqual([...repeatedMembers(text)], [
+    { name: "a", path: ["txs", 1] },
+    { name: "a", path: ["txs", 1] },
+    { name: "d", path: ["txs", 2, "b", "c", 1] },
+    { name: "e", path: [] },
+  ]);
+  // Whitespace, and commas and brackets inside strings, move no index.
+  assert.deepEqual([...repeatedMembers('[ "[,]" , 1 ,\n{ "x" : "{,}" , "x" : 0 } ]')], [
+    { name: "x", path: [2] },
+  ]);
+  assert.deepEqual([...repeatedMembers('{"a":"\\"","a":1}')], [{ name: "a", path: [] }]);
+  assert.deepEqual([...repeatedMembers('{"a\\\\":1,"a\\\\":2}')], [{ name: "a\\", path: [] }]);
+  assert.deepEqual([...repeatedMembers(JSON.stringify({ txs: [{ a: 1 }, { a: 2 }] }))], []);
 });

@@ -23,8 +23,11 @@ import {
   verifyStreamOpen,
   type WireMessage,
 } from "../site/peers.ts";
+import type { ForwardOutcome } from "../site/site.ts";
 import { knownProblem, problemBody, problemFromError, problemResponse } from "./problem.ts";
+import { repeatedMemberDetail, repeatedMembers } from "./middleware.ts";
 import { utf8Encode } from "../../sdk/encoding.ts";
+import { type Envelope, transactionId } from "../../sdk/envelope.ts";
 
 /** What the peer routes need from a site and its consensus host. */
 export interface PeerService {
@@ -35,7 +38,7 @@ export interface PeerService {
   verifierKeyOf(name: string): string | undefined;
   receive(from: string, messages: Message[]): void;
   /** `{accepted, refused: [{txId, problem}]}` (see `Site.acceptForwarded`). */
-  acceptForwarded(from: string, envelopes: unknown[]): Promise<unknown>;
+  acceptForwarded(from: string, envelopes: unknown[]): Promise<ForwardOutcome>;
   addCosignLines(from: string, lines: CosignLine[]): Promise<void>;
   replayBlocks(from: number, limit: number): Promise<unknown[]>;
   /** Signs an answer's body as a peer request body is signed (`signPeerBody`). */
@@ -67,6 +70,7 @@ export function raftRoutes(service: PeerService) {
 
   async function signedBody(
     c: { req: { header(n: string): string | undefined; text(): Promise<string> } },
+    options: { perTx?: boolean } = {},
   ) {
     const text = await c.req.text();
     if (text.length > peerRequestBytesMax) throw new PeerAuthError("Peer request too large");
@@ -74,11 +78,25 @@ export function raftRoutes(service: PeerService) {
       c.req.header("x-edgeledger-site") ?? null,
       c.req.header("x-edgeledger-sig") ?? null,
       text,
+      options,
     );
   }
 
-  /** A signed body of a member as an object; throws PeerAuthError or TypeError. */
-  function verifiedBody(site: string | null, sig: string | null, text: string) {
+  /**
+   * A signed body of a member as an object; throws PeerAuthError or
+   * TypeError. A body in which an object repeats a member name is refused
+   * (TypeError), as `POST /v1/txs` refuses one: JSON.parse keeps the last,
+   * a site written in another language may keep the first, and all sites
+   * must read a message alike. With `perTx`, a repeat inside an element of
+   * `txs` refuses only that element instead: its index is in `repeatedTxs`
+   * with the first repeated name.
+   */
+  function verifiedBody(
+    site: string | null,
+    sig: string | null,
+    text: string,
+    options: { perTx?: boolean } = {},
+  ) {
     const peer = verifyPeerRequest(site, sig, text, (n) => service.member(n));
     let body: Record<string, unknown>;
     try {
@@ -86,8 +104,17 @@ export function raftRoutes(service: PeerService) {
     } catch {
       throw new TypeError("Peer request is not JSON");
     }
+    const repeatedTxs = new Map<number, string>();
+    for (const { name, path } of repeatedMembers(text)) {
+      const index = path[1];
+      if (options.perTx && path[0] === "txs" && typeof index === "number") {
+        if (!repeatedTxs.has(index)) repeatedTxs.set(index, name);
+      } else {
+        throw new TypeError(repeatedMemberDetail(name, "the peer request"));
+      }
+    }
     if (body.from !== peer.name) throw new PeerAuthError("Body 'from' does not match the signer");
-    return { peer, body };
+    return { peer, body, repeatedTxs };
   }
 
   const fail = (c: Context, e: unknown) => {
@@ -214,13 +241,31 @@ export function raftRoutes(service: PeerService) {
     return new Response(out, { status: 200, headers: { "content-type": "application/x-ndjson" } });
   });
 
+  // A problem with the request as a whole (signature, not JSON, a repeated
+  // name outside the envelopes, no `txs`) refuses it all; the follower then
+  // retries the batch. A problem with one envelope, a repeated name inside
+  // it included, refuses that envelope alone, by transaction id: the rest
+  // of the batch (other clients' transactions) goes on.
   app.post("/forward", async (c) => {
     try {
-      const { peer, body } = await signedBody(c);
+      const { peer, body, repeatedTxs } = await signedBody(c, { perTx: true });
       if (!Array.isArray(body.txs) || body.txs.length > forwardTxsMax) {
         throw new TypeError("txs must be an array");
       }
-      return c.json(await service.acceptForwarded(peer.name, body.txs) as Record<string, unknown>);
+      const txs: unknown[] = body.txs;
+      const refused: ForwardOutcome["refused"] = [];
+      for (const [index, name] of repeatedTxs) {
+        // The id as this site reads the envelope (the last of each repeated
+        // name); one that has none is left out, as `acceptForwarded` does.
+        const txId = txIdOf(txs[index]);
+        if (txId === undefined) continue;
+        const problem = knownProblem("validation", repeatedMemberDetail(name, "the transaction"));
+        const { type, title, status, detail } = problem;
+        refused.push({ txId, problem: { type, title, status, detail } });
+      }
+      const rest = repeatedTxs.size === 0 ? txs : txs.filter((_, i) => !repeatedTxs.has(i));
+      const answer = await service.acceptForwarded(peer.name, rest);
+      return c.json({ ...answer, refused: [...refused, ...answer.refused] });
     } catch (e) {
       return fail(c, e);
     }
@@ -262,4 +307,13 @@ export function raftRoutes(service: PeerService) {
   });
 
   return app;
+}
+
+/** The transaction id of a forwarded envelope, or undefined if it has none. */
+function txIdOf(envelope: unknown): string | undefined {
+  try {
+    return transactionId(envelope as Envelope);
+  } catch {
+    return undefined;
+  }
 }

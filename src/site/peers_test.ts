@@ -29,6 +29,7 @@ import {
 import { SiteKey } from "./site_key.ts";
 import { forwardOutcomeOf } from "./raft_host.ts";
 import { LedgerError } from "../api/service.ts";
+import { transactionId } from "../../sdk/envelope.ts";
 
 interface Received {
   body: { from: string; messages: unknown[]; lines?: CosignLine[] };
@@ -284,6 +285,116 @@ Deno.test("raft routes: /raft/forward answers the leader's refusals by transacti
   assert.equal(full.headers.get("content-type"), "application/problem+json");
   assert.equal(full.headers.get("retry-after"), "2");
   assert.match((await full.json()).detail, /queue is full/);
+});
+
+Deno.test("raft routes: /raft/forward refuses by transaction id each envelope that repeats a member name, and hands the others to the site", async () => {
+  const keyPair = generateKeyPair("ed25519");
+  const key = await SiteKey.create(keyPair);
+  const member: PeerInfo = { name: "site-b", url: "", publicKey: keyPair.publicKey };
+  const handed: unknown[][] = [];
+  const app = raftRoutes({
+    self: "site-a",
+    member: (n) => (n === "site-b" ? member : undefined),
+    verifierKeyOf: () => undefined,
+    receive: () => {},
+    acceptForwarded: (_from, txs) => {
+      handed.push(txs);
+      return Promise.resolve({ accepted: txs.length, refused: [] });
+    },
+    addCosignLines: () => Promise.resolve(),
+    replayBlocks: () => Promise.resolve([]),
+    sign: () => Promise.resolve(""),
+  });
+  const forward = async (body: string) =>
+    await app.request("/forward", {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "x-edgeledger-site": "site-b",
+        "x-edgeledger-sig": await signPeerBody(body, key),
+      },
+      body,
+    });
+  const envelope = (stream: string) => ({
+    v: 1,
+    ledger: "demo",
+    kind: "data.anchor",
+    body: { stream, seq: 0, root: "00".repeat(32), count: 1, from: 0, to: 1 },
+    nonce: "AAAAAAAAAAAAAAAAAAAAAA",
+    expiresAt: 1,
+    signers: ["did:key:z6Mk"],
+    sigs: ["AA"],
+  });
+  const good = JSON.stringify(envelope("good"));
+  // `ledger` twice at the top; `stream` twice inside the body (written with an escape).
+  const twoLedgers = JSON.stringify(envelope("x")).slice(0, -1) + ',"ledger":"other"}';
+  const twoStreams = JSON.stringify(envelope("y")).replace('"seq"', '"\\u0073tream":"z","seq"');
+  const res = await forward(`{"from":"site-b","txs":[${twoLedgers},${good},${twoStreams}]}`);
+  assert.equal(res.status, 200);
+  const answer = await res.json();
+  // The id of each refused envelope is the one this site reads (the last of each name).
+  assert.deepEqual(answer.refused.map((r: { txId: string }) => r.txId), [
+    transactionId(JSON.parse(twoLedgers)),
+    transactionId(JSON.parse(twoStreams)),
+  ]);
+  for (const [r, name] of [[answer.refused[0], "ledger"], [answer.refused[1], "stream"]]) {
+    assert.equal(r.problem.type, "validation");
+    assert.equal(r.problem.status, 400);
+    assert.match(r.problem.detail, new RegExp(`repeats the member "${name}"`));
+  }
+  assert.equal(answer.accepted, 1);
+  assert.deepEqual(
+    handed,
+    [[JSON.parse(good)]],
+    "only the envelope without repeats reached the site",
+  );
+  assert.deepEqual(forwardOutcomeOf(answer), answer);
+
+  // A repeat outside the envelopes refuses the request as a whole.
+  handed.length = 0;
+  for (
+    const body of [
+      `{"from":"site-b","txs":[${good}],"txs":[]}`,
+      `{"from":"site-b","from":"site-b","txs":[${good}]}`,
+    ]
+  ) {
+    const whole = await forward(body);
+    assert.equal(whole.status, 400, body);
+    assert.equal(whole.headers.get("content-type"), "application/problem+json");
+    assert.match((await whole.json()).detail, /repeats the member "(txs|from)"/);
+  }
+  assert.deepEqual(handed, []);
+});
+
+Deno.test("raft routes: a /raft/msg or /raft/cosign body, or a stream frame, that repeats a member name is refused whole and reaches no site", async () => {
+  const keyPair = generateKeyPair("ed25519");
+  const key = await SiteKey.create(keyPair);
+  const { app, got } = recordingRoutes({ name: "site-a", url: "", publicKey: keyPair.publicKey });
+  const hb = JSON.stringify(encodeMessage(heartbeat(7)));
+  // The heartbeat's `term` twice: a site that kept the first would read term 1.
+  const msg = `{"from":"site-a","messages":[${hb.slice(0, -1)},"term":1}]}`;
+  const cosign = '{"from":"site-a","lines":[{"height":1,"line":"a\\n","height":2}]}';
+  for (const [path, body, name] of [["/msg", msg, "term"], ["/cosign", cosign, "height"]]) {
+    const res = await app.request(path, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "x-edgeledger-site": "site-a",
+        "x-edgeledger-sig": await signPeerBody(body, key),
+      },
+      body,
+    });
+    assert.equal(res.status, 400, path);
+    assert.match((await res.json()).detail, new RegExp(`repeats the member "${name}"`), path);
+  }
+  const good = JSON.stringify({ from: "site-a", messages: [heartbeat(1)] });
+  const text = `${await signPeerBody(good, key)} ${good}\n${await signPeerBody(msg, key)} ${msg}\n`;
+  const res = await openStream(app, "site-a", bodyOf([new TextEncoder().encode(text)], true), key);
+  const problem = JSON.parse((await res.text()).trim());
+  assert.equal(problem.status, 400);
+  assert.match(problem.detail, /repeats the member "term"/);
+  assert.deepEqual(got.messages.map((m) => m.term), [1], "only the frame before it");
+  assert.deepEqual(got.lines, []);
 });
 
 Deno.test("raft routes: /raft/blocks answers are signed by this site, so a catching-up site can tell a member sent them", async () => {
