@@ -24,6 +24,7 @@ export const OPEN_KINDS = [
   "roaming.open",
   "roaming.record",
   "roaming.dispute",
+  "roaming.accept",
   "roaming.close",
   "roaming.sign",
 ];

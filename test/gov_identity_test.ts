@@ -8,7 +8,8 @@
  * signatures of one organisation can be shown to count once), runs
  * `site-a` (the site under test) and an authority for `a/`; `org-b` has a
  * site key (`site-b`, not running) and an authority for `b/`; `org-c` has
- * one admin. Two distinct organisations quarantine a device.
+ * one admin. Two distinct organisations quarantine a device; a report
+ * counts only while its organisation is a member since before it.
  */
 import assert from "node:assert/strict";
 import { getGov } from "../sdk/api/contract_routes/gov.ts";
@@ -725,6 +726,103 @@ Deno.test("identity: un-quarantine by the device's authority restores the key; o
       d.body.events.map((e: { event: string }) => e.event),
       ["registered", "flagged", "flagged", "quarantined", "unquarantined"],
     );
+  } finally {
+    await t.cleanup();
+  }
+});
+
+/** Removes `org-c` the way governance must: its last admin first, then the organisation. */
+async function removeOrgC(t: Awaited<ReturnType<typeof open>>) {
+  const [a, b] = [t.f.adminA1, t.f.adminB];
+  await applied(
+    t.app,
+    await proposal("gov.removeAdmin", { org: "org-c", did: t.f.adminC.did }, [a, b]),
+  );
+  await applied(t.app, await proposal("gov.removeOrg", { id: "org-c" }, [a, b]));
+}
+
+Deno.test("identity: a report from an organisation governance has since removed no longer counts toward quarantine", async () => {
+  const t = await open();
+  try {
+    const cam = generateKeyPair();
+    await applied(t.app, await register(t.f.authA, cam, "a/cam-1"));
+    let r = await flag(t.app, t.f.adminC, "a/cam-1", cam.did);
+    assert.equal(r.distinctOrgs, 1);
+    await removeOrgC(t);
+    // org-a's report would make two organisations with org-c's; org-c is gone.
+    r = await flag(t.app, t.f.siteKey, "a/cam-1", cam.did);
+    assert.equal(r.counted, true);
+    assert.equal(r.droppedReports, 1);
+    assert.equal(r.distinctOrgs, 1);
+    assert.equal(r.threshold, 2);
+    assert.equal(r.deviceStatus, "active");
+    await applied(t.app, await anchorTx(cam));
+    const d = await getJson(t.app, `/v1/devices/${cam.did}`);
+    assert.deepEqual(d.body.reports.map((x: { org: string }) => x.org), ["org-a"]);
+    // A current organisation's report makes two.
+    r = await flag(t.app, t.f.siteB, "a/cam-1", cam.did);
+    assert.equal(r.distinctOrgs, 2);
+    assert.equal(r.deviceStatus, "quarantined");
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("identity: an organisation removed and added again counts only the reports of its new membership", async () => {
+  const t = await open();
+  try {
+    const cam = generateKeyPair();
+    await applied(t.app, await register(t.f.authA, cam, "a/cam-1"));
+    await flag(t.app, t.f.adminC, "a/cam-1", cam.did);
+    await removeOrgC(t);
+    await applied(
+      t.app,
+      await proposal(
+        "gov.addOrg",
+        { id: "org-c", name: "Carrier C again", admins: [t.f.adminC.did] },
+        [t.f.adminA1, t.f.adminB, t.f.adminC],
+      ),
+    );
+    // org-c is a member again, but its report predates this membership.
+    let r = await flag(t.app, t.f.siteKey, "a/cam-1", cam.did);
+    assert.equal(r.droppedReports, 1);
+    assert.equal(r.distinctOrgs, 1);
+    assert.equal(r.threshold, 2);
+    assert.equal(r.deviceStatus, "active");
+    // A report it makes now counts.
+    r = await flag(t.app, t.f.adminC, "a/cam-1", cam.did);
+    assert.equal(r.counted, true);
+    assert.equal(r.distinctOrgs, 2);
+    assert.equal(r.deviceStatus, "quarantined");
+    const d = await getJson(t.app, `/v1/devices/${cam.did}`);
+    assert.deepEqual(d.body.reports.map((x: { org: string }) => x.org), ["org-a", "org-c"]);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("identity: removing an organisation does not lift a quarantine its report helped reach; the authority does", async () => {
+  const t = await open();
+  try {
+    const cam = generateKeyPair();
+    await applied(t.app, await register(t.f.authA, cam, "a/cam-1"));
+    await flag(t.app, t.f.siteKey, "a/cam-1", cam.did);
+    const r = await flag(t.app, t.f.adminC, "a/cam-1", cam.did);
+    assert.equal(r.deviceStatus, "quarantined");
+    await removeOrgC(t);
+    assert.equal((await getJson(t.app, `/v1/devices/${cam.did}`)).body.status, "quarantined");
+    assert.equal(await refusedType(t.app, await anchorTx(cam)), "revoked_signer");
+    const lifted = await applied(
+      t.app,
+      await unquarantineDevice({
+        ledger: LEDGER,
+        device: "a/cam-1",
+        key: cam.did,
+        authority: softwareSigner(t.f.authA),
+      }),
+    );
+    assert.equal(lifted.clearedReports, 2);
+    await applied(t.app, await anchorTx(cam));
   } finally {
     await t.cleanup();
   }

@@ -1,8 +1,10 @@
 /**
  * `roaming.*` end to end on a real site: two carriers open a period, report
- * usage of each other's subscribers, a duplicate is refused, fraud signals
- * are flagged, a record is disputed, the statement is computed at close and
- * becomes final once both carriers sign it; each refusal with its code.
+ * usage of each other's subscribers, a duplicate record id is refused,
+ * usage overlapping recorded usage is held until the home carrier accepts
+ * or disputes it, fraud signals are flagged, a record is disputed, the
+ * statement is computed at close and becomes final once both carriers sign
+ * it; each refusal with its code.
  *
  * The consortium: carriers `orga` (admin `adminA`, and `site-a`, the site
  * under test) and `orgb` (admin `adminB`). Their admins open periods; the
@@ -10,7 +12,13 @@
  */
 import assert from "node:assert/strict";
 import { generateKeyPair, type KeyPair, softwareSigner } from "../sdk/keys.ts";
-import { roamingStatementHash, signStatement, submitUsage } from "../sdk/kinds/roaming.ts";
+import {
+  acceptUsage,
+  ROAMING_SUBSCRIBER_SPANS_MAX,
+  roamingStatementHash,
+  signStatement,
+  submitUsage,
+} from "../sdk/kinds/roaming.ts";
 import { distanceMetres, fraudFlags } from "../src/contracts/roaming.ts";
 import { ROAMING_LIMITS_DEFAULT } from "../sdk/kinds/roaming.ts";
 import { base64urlEncode } from "../sdk/encoding.ts";
@@ -96,6 +104,21 @@ function usage(
 
 const record = (body: ReturnType<typeof usage>, key: KeyPair) =>
   submitUsage(body, softwareSigner(key), { ledger: "demo" });
+
+/** {@link usage} over exactly `[start, end)`. */
+function spanning(
+  rec: string,
+  visited: "orga" | "orgb",
+  imsiHash: string,
+  start: number,
+  end: number,
+  amounts: { voiceMinutes?: number; dataMb?: number; sms?: number },
+) {
+  return { ...usage(rec, visited, imsiHash, PARIS, start, amounts), to: end };
+}
+
+const accept = (rec: string, key: KeyPair) =>
+  acceptUsage("p1", rec, [softwareSigner(key)], { ledger: "demo" });
 
 Deno.test("roaming: a period settles — totals per tariff, amounts owed each way, final once both carriers sign", async () => {
   const t = await openCarriersSite();
@@ -207,6 +230,170 @@ Deno.test("roaming: a duplicate record id is refused, and usage only counts once
     const records = await getJson(t.app, "/v1/roaming/periods/p1/records");
     assert.equal(records.body.records.length, 1);
     assert.equal((await getJson(t.app, "/v1/roaming/periods/p1/records/a-1")).body.home, "orgb");
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("roaming: the same usage under another record id is held (overlapping_usage) and not billed until the home carrier accepts or disputes it", async () => {
+  const t = await openCarriersSite();
+  try {
+    await applied(t.app, await tx("roaming.open", openBody("p1"), CARRIERS));
+    const first = spanning("a-1", "orga", sub1, FROM, FROM + HOUR, { voiceMinutes: 10 });
+    const r1 = await applied(t.app, await record(first, siteA));
+    assert.equal(r1.held, false);
+    // The same hour of the same subscriber's voice, sent again as a-2.
+    const r2 = await applied(t.app, await record({ ...first, record: "a-2" }, siteA));
+    assert.deepEqual(r2.flags, ["overlapping_usage"]);
+    assert.deepEqual(r2.overlaps, ["a-1"]);
+    assert.equal(r2.held, true);
+    // Half of it again: it overlaps both.
+    const half = spanning("a-3", "orga", sub1, FROM + HOUR / 2, FROM + 2 * HOUR, {
+      voiceMinutes: 4,
+    });
+    assert.deepEqual((await applied(t.app, await record(half, siteA))).overlaps, ["a-1", "a-2"]);
+    let totals = (await getJson(t.app, "/v1/roaming/periods/p1")).body.totals.orga;
+    assert.equal(totals.billed.voiceMinutes, "10");
+    assert.equal(totals.held.records, "2");
+    assert.equal(totals.held.voiceMinutes, "14");
+    const flags = await getJson(t.app, "/v1/roaming/periods/p1/flags");
+    assert.deepEqual(flags.body.flags.map((f: { record: string }) => f.record), ["a-2", "a-3"]);
+    const held = await getJson(t.app, "/v1/roaming/periods/p1/records/a-2");
+    assert.equal(held.body.held, true);
+    assert.deepEqual(held.body.overlaps, ["a-1"]);
+
+    // Only the home carrier decides, and only on a held record.
+    await rejected(t.app, await accept("a-2", siteA), "roaming_not_carrier");
+    await rejected(t.app, await accept("a-1", siteB), "roaming_not_held");
+    await rejected(t.app, await accept("zz", siteB), "roaming_record_unknown");
+    await applied(t.app, await accept("a-2", siteB));
+    await rejected(t.app, await accept("a-2", siteB), "roaming_not_held");
+    const accepted = await getJson(t.app, "/v1/roaming/periods/p1/records/a-2");
+    assert.equal(accepted.body.held, undefined);
+    assert.equal(accepted.body.accepted.by, siteB.did);
+    assert.deepEqual(accepted.body.flags, ["overlapping_usage"]);
+    // Disputing a held record moves it from held to disputed.
+    await applied(
+      t.app,
+      await tx("roaming.dispute", { period: "p1", record: "a-3", reason: "duplicate_usage" }, [
+        siteB,
+      ]),
+    );
+    await rejected(t.app, await accept("a-3", siteB), "roaming_not_held");
+    totals = (await getJson(t.app, "/v1/roaming/periods/p1")).body.totals.orga;
+    assert.equal(totals.billed.voiceMinutes, "20");
+    assert.equal(totals.held.records, "0");
+    assert.equal(totals.disputed.voiceMinutes, "4");
+
+    // A record still held at close is not billed; the statement counts it.
+    await applied(t.app, await record({ ...first, record: "a-4" }, siteA));
+    await applied(t.app, await tx("roaming.close", { period: "p1" }, [siteA]));
+    const s = await getJson(t.app, "/v1/roaming/periods/p1/statement");
+    const [a] = s.body.statement.lines;
+    assert.equal(a.records, "2");
+    assert.equal(a.voiceMinutes, "20");
+    assert.equal(a.total, "200");
+    assert.equal(a.heldRecords, "1");
+    assert.equal(a.disputedRecords, "1");
+    assert.equal(a.flaggedRecords, "3");
+    assert.equal(roamingStatementHash(s.body.statement), s.body.statementHash);
+    await rejected(t.app, await accept("a-4", siteB), "roaming_period_closed");
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("roaming: spans that only touch, other services, other subscribers and the other carrier's records are not duplicate usage", async () => {
+  const t = await openCarriersSite();
+  try {
+    await applied(t.app, await tx("roaming.open", openBody("p1"), CARRIERS));
+    const held = async (body: ReturnType<typeof usage>, key = siteA) =>
+      (await applied(t.app, await record(body, key))).held;
+    assert.equal(
+      await held(spanning("a-1", "orga", sub1, FROM, FROM + HOUR, { voiceMinutes: 9 })),
+      false,
+    );
+    // The next hour starts where the first ends: touching, not overlapping.
+    assert.equal(
+      await held(spanning("a-2", "orga", sub1, FROM + HOUR, FROM + 2 * HOUR, { voiceMinutes: 9 })),
+      false,
+    );
+    // The same hour, data and SMS only: other services.
+    assert.equal(
+      await held(spanning("a-3", "orga", sub1, FROM, FROM + HOUR, { dataMb: 50, sms: 2 })),
+      false,
+    );
+    // The same hour of voice for another subscriber.
+    assert.equal(
+      await held(spanning("a-4", "orga", sub2, FROM, FROM + HOUR, { voiceMinutes: 9 })),
+      false,
+    );
+    // The same subscriber and hour, served by the other carrier.
+    assert.equal(
+      await held(spanning("b-1", "orgb", sub1, FROM, FROM + HOUR, { voiceMinutes: 9 }), siteB),
+      false,
+    );
+    // Records without usage carry no service.
+    assert.equal(await held(spanning("a-5", "orga", sub1, FROM, FROM + HOUR, {})), false);
+    // Two SMS at the same instant are the same usage; the next millisecond is not.
+    const at = FROM + 3 * HOUR;
+    assert.equal(await held(spanning("a-6", "orga", sub1, at, at, { sms: 1 })), false);
+    assert.equal(await held(spanning("a-7", "orga", sub1, at + 1, at + 1, { sms: 1 })), false);
+    assert.equal(await held(spanning("a-8", "orga", sub1, at, at, { sms: 1 })), true);
+    const totals = (await getJson(t.app, "/v1/roaming/periods/p1")).body.totals;
+    assert.equal(totals.orga.billed.records, "7");
+    assert.equal(totals.orga.held.records, "1");
+    assert.equal(totals.orgb.billed.records, "1");
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test(`roaming: the duplicate-usage check keeps the last ${ROAMING_SUBSCRIBER_SPANS_MAX} spans per subscriber; a record reaching before a dropped one is held overlap_unchecked`, async () => {
+  const t = await openCarriersSite();
+  try {
+    await applied(t.app, await tx("roaming.open", openBody("p1"), CARRIERS));
+    const TEN_MINUTES = 10 * 60_000;
+    const at = (i: number) => FROM + i * TEN_MINUTES;
+    // One more five-minute record than the limit, in time order: none held.
+    for (let i = 0; i <= ROAMING_SUBSCRIBER_SPANS_MAX; i++) {
+      const r = await applied(
+        t.app,
+        await record(
+          spanning(`s-${i}`, "orga", sub1, at(i), at(i) + TEN_MINUTES / 2, { sms: 1 }),
+          siteA,
+        ),
+      );
+      assert.equal(r.held, false, `s-${i}`);
+    }
+    // s-0's span was dropped: the same usage again cannot be checked against it.
+    const old = await applied(
+      t.app,
+      await record(
+        spanning("x-0", "orga", sub1, at(0), at(0) + TEN_MINUTES / 2, { sms: 1 }),
+        siteA,
+      ),
+    );
+    assert.deepEqual(old.flags, ["overlap_unchecked"]);
+    assert.equal(old.held, true);
+    // After the dropped span's end the check stays exact: a gap is billed, s-5 again is held.
+    const gap = await applied(
+      t.app,
+      await record(
+        spanning("x-1", "orga", sub1, at(0) + TEN_MINUTES / 2, at(1), { sms: 1 }),
+        siteA,
+      ),
+    );
+    assert.deepEqual(gap.flags, []);
+    const dup = await applied(
+      t.app,
+      await record(spanning("x-2", "orga", sub1, at(5), at(5) + 1, { sms: 1 }), siteA),
+    );
+    assert.deepEqual(dup.flags, ["overlapping_usage"]);
+    assert.deepEqual(dup.overlaps, ["s-5"]);
+    const totals = (await getJson(t.app, "/v1/roaming/periods/p1")).body.totals.orga;
+    assert.equal(totals.billed.records, `${ROAMING_SUBSCRIBER_SPANS_MAX + 2}`);
+    assert.equal(totals.held.records, "2");
   } finally {
     await t.cleanup();
   }

@@ -76,7 +76,9 @@ export const rateLimitsSchema = z.strictObject({
  *   except keys the kind itself introduces (DESIGN §5).
  * - `quarantineOrgsMin`: hijack reports from this many distinct
  *   organisations quarantine a device (capped at the number of
- *   organisations, so a one-carrier ledger quarantines on one report).
+ *   organisations, so a one-carrier ledger quarantines on one report);
+ *   only current organisations' reports from their current membership
+ *   count.
  * - `rateLimits`: per-signer limits, or absent for none.
  */
 export const policySchema = z.strictObject({

@@ -75,7 +75,8 @@ export type IdentityRevokeBody = z.infer<typeof identityRevokeBody>;
  * `identity.flag`: a hijack report, signed by ONE reporter that belongs to
  * an organisation (a site key, an admin, an authority, or an active device
  * such as a gateway). Reports from `quarantineOrgsMin` distinct
- * organisations quarantine the device.
+ * organisations quarantine the device; a report counts only while its
+ * organisation is a member without a removal since the report.
  */
 export const identityFlagBody = z.strictObject({
   device: deviceName,

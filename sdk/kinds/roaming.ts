@@ -5,12 +5,14 @@
  * A period is opened by both carriers with each one's tariff (what it
  * charges, as the visited network, per voice minute, MB and SMS, in minor
  * units of `currency`). During the period each visited carrier submits usage
- * records of the other's subscribers (per IMSI hash); duplicates are
- * refused and simple fraud signals are flagged. After the period ends either
- * carrier closes it, which computes the settlement statement; it is final
- * once both carriers have signed its hash. Before close, a carrier may
- * dispute a record of its subscribers, which takes it out of the
- * statement's billed totals.
+ * records of the other's subscribers (per IMSI hash); a record id sent
+ * twice is refused, a record whose usage overlaps usage already recorded
+ * for the same subscriber is held out of the billed totals until the home
+ * carrier accepts or disputes it, and simple fraud signals are flagged.
+ * After the period ends either carrier closes it, which computes the
+ * settlement statement; it is final once both carriers have signed its
+ * hash. Before close, a carrier may dispute a record of its subscribers,
+ * which takes it out of the statement's billed totals.
  *
  * A carrier acts through any key listed for it in the period, or through a
  * site or admin key that governance (`gov.*`) registered for its
@@ -38,6 +40,15 @@ import {
 
 /** Most keys listed for one carrier in a period. */
 export const ROAMING_CARRIER_KEYS_MAX = 8;
+
+/**
+ * Most usage spans the duplicate-usage check keeps per subscriber, visited
+ * carrier and period: the latest-starting ones. A record starting before
+ * the end of a span it dropped (of a service they share) cannot be checked
+ * against that span, so it is held, flagged `overlap_unchecked`; records
+ * sent in time order never are.
+ */
+export const ROAMING_SUBSCRIBER_SPANS_MAX = 32;
 
 /** An organisation id, as in genesis and `gov.*`. */
 export const orgId = z.string().regex(
@@ -110,15 +121,24 @@ export const roamingOpenBody = z.strictObject({
   });
 
 /**
- * `roaming.record`: the visited carrier reports one subscriber's usage over
- * `[from, to]`, where it served them (`country`, ISO 3166-1 alpha-2, and the
- * serving cell's position in microdegrees). The record id is unique within
- * the period.
+ * `roaming.record`: the visited carrier reports one subscriber's usage from
+ * `from` until `to` (the same instant for a single event), where it served
+ * them (`country`, ISO 3166-1 alpha-2, and the serving cell's position in
+ * microdegrees). The record id is unique within the period.
+ *
+ * Duplicate usage is held, not refused: a record that shares a service
+ * (voice, data or SMS: an amount above zero) with a record of the same
+ * subscriber, visited carrier and period whose span `[from, to)` overlaps
+ * its own (an instant `t` is `[t, t + 1)`; spans that only touch do not
+ * overlap) is flagged `overlapping_usage`, lists those records in
+ * `overlaps`, and stays out of the billed totals until the home carrier
+ * accepts it (`roaming.accept`) or disputes it. See
+ * {@link ROAMING_SUBSCRIBER_SPANS_MAX} for `overlap_unchecked`.
  *
  * Refused at apply: `roaming_period_unknown`, `roaming_period_closed`,
  * `roaming_unknown_carrier` (`visited` is not a carrier of the period),
  * `roaming_not_carrier` (no signer acts for `visited`),
- * `roaming_outside_period`, `roaming_duplicate_record`.
+ * `roaming_outside_period`, `roaming_duplicate_record` (the record id).
  */
 export const roamingRecordBody = z.strictObject({
   period: periodId,
@@ -146,7 +166,8 @@ export const disputeReason = z.enum([
 
 /**
  * `roaming.dispute`: the home carrier (the record's other carrier) contests
- * a record while the period is open; the record leaves the billed totals.
+ * a record while the period is open; the record leaves the billed (or held)
+ * totals for the disputed ones.
  *
  * Refused at apply: `roaming_period_unknown`, `roaming_period_closed`,
  * `roaming_record_unknown`, `roaming_not_carrier`, `roaming_already_disputed`.
@@ -155,6 +176,22 @@ export const roamingDisputeBody = z.strictObject({
   period: periodId,
   record: ident(128),
   reason: disputeReason,
+  detail: text(256).optional(),
+});
+
+/**
+ * `roaming.accept`: the home carrier accepts a held record (flagged
+ * `overlapping_usage` or `overlap_unchecked`) as usage it owes for, while
+ * the period is open; the record moves from the held totals to the billed
+ * ones. To refuse it, the home carrier disputes it instead. A record still
+ * held at close is not billed.
+ *
+ * Refused at apply: `roaming_period_unknown`, `roaming_period_closed`,
+ * `roaming_record_unknown`, `roaming_not_carrier`, `roaming_not_held`.
+ */
+export const roamingAcceptBody = z.strictObject({
+  period: periodId,
+  record: ident(128),
   detail: text(256).optional(),
 });
 
@@ -184,6 +221,7 @@ export type RoamingCarrier = z.infer<typeof roamingCarrier>;
 export type RoamingOpenBody = z.infer<typeof roamingOpenBody>;
 export type RoamingRecordBody = z.infer<typeof roamingRecordBody>;
 export type RoamingDisputeBody = z.infer<typeof roamingDisputeBody>;
+export type RoamingAcceptBody = z.infer<typeof roamingAcceptBody>;
 export type RoamingCloseBody = z.infer<typeof roamingCloseBody>;
 export type RoamingSignBody = z.infer<typeof roamingSignBody>;
 
@@ -192,6 +230,7 @@ export const ROAMING_BODIES = {
   "roaming.open": roamingOpenBody,
   "roaming.record": roamingRecordBody,
   "roaming.dispute": roamingDisputeBody,
+  "roaming.accept": roamingAcceptBody,
   "roaming.close": roamingCloseBody,
   "roaming.sign": roamingSignBody,
 } as const;
@@ -203,6 +242,16 @@ export async function submitUsage(
   options: TxOptions,
 ): Promise<Envelope> {
   return await signedTx(roamingRecordBody, "roaming.record", body, [signer], options);
+}
+
+/** A signed `roaming.accept` of held `record` by `signers` (the home carrier's keys). */
+export async function acceptUsage(
+  period: string,
+  record: string,
+  signers: Signer[],
+  options: TxOptions,
+): Promise<Envelope> {
+  return await signedTx(roamingAcceptBody, "roaming.accept", { period, record }, signers, options);
 }
 
 /** A signed `roaming.sign` of `statement` (the hash `GET .../statement` shows) by `signers`. */

@@ -5,7 +5,9 @@
  * State (one namespace per record type, so a prefix range is a listing):
  *
  * - `gov.consortium/orgs` → {@link ConsortiumRecord}: the organisation ids,
- *   sorted; the denominator of every majority.
+ *   sorted; the denominator of every majority. Also the membership epoch
+ *   each organisation joined at, so a hijack report made before an
+ *   organisation was removed never counts for it once it is added again.
  * - `gov.org/<id>` → {@link OrgRecord}.
  * - `gov.admin/<did>` → {@link AdminRecord}: which organisation a key
  *   administers (one organisation per key, so no key counts twice).
@@ -85,6 +87,41 @@ export const ORG_MEMBERS_MAX = 64;
 export interface ConsortiumRecord {
   /** Organisation ids, sorted. */
   orgs: string[];
+  /**
+   * Membership changes applied since genesis: every `gov.addOrg` and
+   * `gov.removeOrg` adds one. Absent (genesis) means 0.
+   */
+  epoch?: number;
+  /**
+   * For each current organisation added after genesis, the `epoch` its
+   * `gov.addOrg` set (absent: a genesis organisation, epoch 0). Keys sorted;
+   * `gov.removeOrg` deletes the entry, so at most one per organisation.
+   */
+  joined?: Record<string, number>;
+}
+
+/**
+ * The membership epoch organisation `org` joined at, or undefined when it is
+ * not a current organisation. Something an organisation did at epoch `e`
+ * (e.g. a hijack report) belongs to its current membership iff `e` is at
+ * least this.
+ */
+export function joinedEpoch(c: ConsortiumRecord | undefined, org: string): number | undefined {
+  if (c === undefined || !c.orgs.includes(org)) return undefined;
+  return c.joined !== undefined && Object.hasOwn(c.joined, org) ? c.joined[org] : 0;
+}
+
+/** `c` after `org` joined (`joined` true) or left, with one more membership change. */
+function withMembership(c: ConsortiumRecord, org: string, joined: boolean): ConsortiumRecord {
+  const epoch = (c.epoch ?? 0) + 1;
+  const entries = Object.entries(c.joined ?? {}).filter(([id]) => id !== org);
+  if (joined) entries.push([org, epoch]);
+  entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return {
+    orgs: joined ? sortedWith(c.orgs, org) : sortedWithout(c.orgs, org),
+    epoch,
+    joined: Object.fromEntries(entries),
+  };
 }
 
 /** `gov.org/<id>`. Lists are sorted. */
@@ -398,7 +435,7 @@ export const govAddOrg = govKind<GovAddOrgBody>({
     };
     state.put(ORG_NS, id, org);
     for (const d of admins) state.put(ADMIN_NS, d, { org: id, since: tx.height } as AdminRecord);
-    state.put(CONSORTIUM_NS, CONSORTIUM_KEY, { orgs: sortedWith(consortium.orgs, id) });
+    state.put(CONSORTIUM_NS, CONSORTIUM_KEY, withMembership(consortium, id, true));
     return { org: id };
   },
 });
@@ -438,7 +475,7 @@ export const govRemoveOrg = govKind<GovRemoveOrgBody>({
       throw new Rejection("last_org", `Cannot remove organisation ${org.id}: it is the last one`);
     }
     state.delete(ORG_NS, org.id);
-    state.put(CONSORTIUM_NS, CONSORTIUM_KEY, { orgs: sortedWithout(consortium.orgs, org.id) });
+    state.put(CONSORTIUM_NS, CONSORTIUM_KEY, withMembership(consortium, org.id, false));
     return { org: org.id };
   },
 });

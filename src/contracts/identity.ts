@@ -53,6 +53,7 @@ import {
   IDENTITY_OWNER_NS,
   IDENTITY_STATUS_NS,
   type IntroducesSigners,
+  joinedEpoch,
   type KeyStatusRecord,
   type OwnerRecord,
   type Policy,
@@ -77,7 +78,10 @@ export interface DeviceKey {
   until?: number;
 }
 
-/** A hijack report counted toward quarantine: the first from each organisation. */
+/**
+ * A hijack report counted toward quarantine: the first from each
+ * organisation during its current membership.
+ */
 export interface HijackReport {
   org: string;
   reporter: string;
@@ -85,6 +89,23 @@ export interface HijackReport {
   txId: string;
   height: number;
   time: number;
+  /**
+   * The consortium's membership epoch when the report applied
+   * (`ConsortiumRecord.epoch`; absent means 0). The report counts while
+   * `org` is an organisation that joined at or before it: not once `org`
+   * is removed, nor after `org` is added again.
+   */
+  epoch?: number;
+}
+
+/**
+ * Whether `r` counts toward quarantine under consortium `c`: its
+ * organisation is a current one, and the report was made during that
+ * organisation's current membership (see {@link joinedEpoch}).
+ */
+export function reportCounts(r: HijackReport, c: ConsortiumRecord | undefined): boolean {
+  const joined = joinedEpoch(c, r.org);
+  return joined !== undefined && (r.epoch ?? 0) >= joined;
 }
 
 /** One entry of a device's history. */
@@ -111,7 +132,12 @@ export interface DeviceRecord {
   registered: { txId: string; height: number; time: number };
   /** Keys, oldest first, at most {@link DEVICE_KEYS_MAX}. */
   keys: DeviceKey[];
-  /** Open hijack reports (one per organisation), cleared by un-quarantine. */
+  /**
+   * Open hijack reports (one per organisation), cleared by un-quarantine.
+   * Each new report first drops those that no longer count (see
+   * {@link reportCounts}); until then a removed organisation's report is
+   * listed but not counted.
+   */
   reports: HijackReport[];
   /** Most recent events, oldest first, at most {@link DEVICE_EVENTS_MAX}. */
   events: DeviceEvent[];
@@ -415,7 +441,8 @@ export const identityFlag: Kind<IdentityFlagBody> = {
     const d = currentDevice(state, tx.kind, name, key);
     requireNotRevoked(d, tx.kind);
     const reporter = tx.signers[0];
-    const orgs = state.get<ConsortiumRecord>(CONSORTIUM_NS, CONSORTIUM_KEY)?.orgs ?? [];
+    const consortium = state.get<ConsortiumRecord>(CONSORTIUM_NS, CONSORTIUM_KEY);
+    const orgs = consortium?.orgs ?? [];
     const org = reporterOrg(state, reporter);
     if (org === undefined || !orgs.includes(org)) {
       throw new Rejection(
@@ -423,10 +450,20 @@ export const identityFlag: Kind<IdentityFlagBody> = {
         `Cannot accept a report on ${name}: ${reporter} speaks for no organisation`,
       );
     }
-    const counted = !d.reports.some((r) => r.org === org);
-    const reports = counted
-      ? [...d.reports, { org, reporter, reason, txId: tx.txId, height: tx.height, time: tx.time }]
-      : d.reports;
+    // Only reports of current organisations, made during their current
+    // membership, count; the others are dropped here, never revived.
+    const live = d.reports.filter((r) => reportCounts(r, consortium));
+    const counted = !live.some((r) => r.org === org);
+    const report: HijackReport = {
+      org,
+      reporter,
+      reason,
+      txId: tx.txId,
+      height: tx.height,
+      time: tx.time,
+      epoch: consortium?.epoch ?? 0,
+    };
+    const reports = counted ? [...live, report] : live;
     const policy = state.get<Policy>(POLICY_NS, POLICY_KEY);
     const threshold = Math.max(
       1,
@@ -447,6 +484,7 @@ export const identityFlag: Kind<IdentityFlagBody> = {
       org,
       counted,
       distinctOrgs: reports.length,
+      droppedReports: d.reports.length - live.length,
       threshold,
       deviceStatus: next.status,
     };

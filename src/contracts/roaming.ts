@@ -4,12 +4,16 @@
  * State:
  *
  * - `roaming.period/<period>` → {@link PeriodState}: the agreement, the
- *   running totals per visited carrier (updated by every record and
- *   dispute, so closing is O(1)), and once closed the statement, its hash
- *   and the carriers' signatures.
+ *   running totals per visited carrier (billed, held and disputed; updated
+ *   by every record, dispute and accept, so closing is O(1)), and once
+ *   closed the statement, its hash and the carriers' signatures.
  * - `roaming.record/<period>\u0001<record>` → {@link UsageRecord}.
  * - `roaming.flag/<period>\u0001<record>` → {@link FlagRecord}: flagged
  *   records only, the fraud desk's queue.
+ * - `roaming.usage/<period>\u0001<visited>\u0001<imsiHash>` →
+ *   {@link UsageIndex}: the latest usage spans of one subscriber served by
+ *   one carrier in one period, at most `ROAMING_SUBSCRIBER_SPANS_MAX`, for
+ *   the duplicate-usage check.
  * - `roaming.sub/<imsiHash>` → {@link SubscriberSighting}: where a
  *   subscriber was last served, across periods and carriers, for the
  *   impossible-travel signal.
@@ -30,6 +34,9 @@
  */
 import {
   ROAMING_LIMITS_DEFAULT,
+  ROAMING_SUBSCRIBER_SPANS_MAX,
+  type RoamingAcceptBody,
+  roamingAcceptBody,
   type RoamingCarrier,
   type RoamingCloseBody,
   roamingCloseBody,
@@ -44,6 +51,7 @@ import {
   roamingSignBody,
   roamingStatementHash,
 } from "../../sdk/kinds/roaming.ts";
+import { assert } from "../chain/assert.ts";
 import { gated } from "./_gate.ts";
 import { compositeKey } from "./_keys.ts";
 import { type Contract, Rejection, type StateAccess, type StateKey } from "./contract.ts";
@@ -53,6 +61,7 @@ export const PERIOD_NS = "roaming.period";
 export const RECORD_NS = "roaming.record";
 export const FLAG_NS = "roaming.flag";
 export const SUBSCRIBER_NS = "roaming.sub";
+export const USAGE_NS = "roaming.usage";
 /** Governance namespaces whose records (`{org}`) tie a site or admin key to an organisation. */
 const GOV_KEY_NAMESPACES = [SITE_KEY_NS, ADMIN_NS] as const;
 
@@ -65,10 +74,15 @@ export interface UsageTotals {
   flagged: string;
 }
 
-/** Totals per visited carrier: billed (undisputed) and disputed. */
+/**
+ * Totals per visited carrier, each record in exactly one: billed, held
+ * (overlapping usage awaiting the home carrier's decision; never billed) or
+ * disputed.
+ */
 export interface CarrierTotals {
   billed: UsageTotals;
   disputed: UsageTotals;
+  held: UsageTotals;
 }
 
 /** One direction of the statement: what `home` owes `visited`. */
@@ -83,6 +97,8 @@ export interface StatementLine {
   charges: { voice: string; data: string; sms: string };
   total: string;
   disputedRecords: string;
+  /** Records still held at close (overlapping usage neither accepted nor disputed): not billed. */
+  heldRecords: string;
   flaggedRecords: string;
 }
 
@@ -122,6 +138,12 @@ export interface PeriodState {
 export interface UsageRecord extends RoamingRecordBody {
   home: string;
   flags: string[];
+  /** With `overlapping_usage`: the records (ids, in span order) whose usage this one overlaps. */
+  overlaps?: string[];
+  /** True while the record is held: flagged `overlapping_usage` or `overlap_unchecked`, and neither accepted nor disputed. */
+  held?: true;
+  /** The home carrier accepted the held record (`roaming.accept`): it is billed. */
+  accepted?: { by: string; detail?: string; txId: string; time: number };
   txId: string;
   height: number;
   disputed?: { by: string; reason: string; detail?: string; txId: string; time: number };
@@ -134,6 +156,7 @@ export interface FlagRecord {
   visited: string;
   imsiHash: string;
   flags: string[];
+  overlaps?: string[];
   txId: string;
 }
 
@@ -152,6 +175,11 @@ export interface SubscriberSighting {
 /** The key of a record (or its flag) in its period. */
 export function recordKey(period: string, record: string): string {
   return compositeKey(period, record);
+}
+
+/** The key of a subscriber's {@link UsageIndex} with one visited carrier in one period. */
+export function usageKey(period: string, visited: string, imsiHash: string): string {
+  return compositeKey(period, visited, imsiHash);
 }
 
 /** The hex hash a statement is signed by (`roamingStatementHash` of the SDK). */
@@ -238,6 +266,160 @@ function addRecord(t: UsageTotals, r: UsageRecord, sign: 1n | -1n): UsageTotals 
     sms: add(t.sms, r.sms),
     flagged: add(t.flagged, r.flags.length > 0 ? 1 : 0),
   };
+}
+
+/** Which totals a record is in: disputed, else held, else billed. */
+type Bucket = keyof CarrierTotals;
+
+function bucketOf(r: UsageRecord): Bucket {
+  return r.disputed !== undefined ? "disputed" : r.held === true ? "held" : "billed";
+}
+
+/**
+ * The totals of carrier `org`. `held` is absent from a period opened before
+ * records could be held; it counts as zero there.
+ */
+function carrierTotals(p: PeriodState, org: string): CarrierTotals {
+  const t = Object.hasOwn(p.totals, org) ? p.totals[org] : undefined;
+  return {
+    billed: t?.billed ?? ZERO_TOTALS,
+    disputed: t?.disputed ?? ZERO_TOTALS,
+    held: t?.held ?? ZERO_TOTALS,
+  };
+}
+
+/**
+ * `p` with record `r` moved between its visited carrier's totals: added to
+ * `to`, and taken from `from` unless `from` is undefined (a new record).
+ * Requires `from !== to`.
+ */
+function moveRecord(
+  p: PeriodState,
+  r: UsageRecord,
+  from: Bucket | undefined,
+  to: Bucket,
+): PeriodState {
+  assert(from !== to, `Cannot move record ${r.record} from ${from} to itself`);
+  const t = carrierTotals(p, r.visited);
+  if (from !== undefined) t[from] = addRecord(t[from], r, -1n);
+  t[to] = addRecord(t[to], r, 1n);
+  return { ...p, totals: { ...p.totals, [r.visited]: t } };
+}
+
+// ---- duplicate usage -----------------------------------------------------
+
+/** A service a record carries: one whose amount is above zero. */
+export type UsageService = "voice" | "data" | "sms";
+
+/** Every service, in the order spans and indexes list them. */
+const USAGE_SERVICES: readonly UsageService[] = ["voice", "data", "sms"];
+
+/** One record's usage as the duplicate-usage check sees it: `[from, end)` of `services`. */
+export interface UsageSpan {
+  record: string;
+  from: number;
+  /** Exclusive; `from < end`. */
+  end: number;
+  services: UsageService[];
+}
+
+/**
+ * `roaming.usage/<period>\u0001<visited>\u0001<imsiHash>`: what the
+ * duplicate-usage check remembers of one subscriber's records with one
+ * visited carrier in one period.
+ */
+export interface UsageIndex {
+  /**
+   * The latest-starting spans, sorted by `from`, then `end`, then record id;
+   * at most `ROAMING_SUBSCRIBER_SPANS_MAX`. Spans with no service are never
+   * kept (they cannot overlap anything).
+   */
+  spans: UsageSpan[];
+  /**
+   * Per service, the greatest `end` of a span dropped from `spans` that
+   * carried it; absent while none was dropped. A dropped span ends at or
+   * before it, so a new span of that service starting at or after it
+   * cannot overlap a dropped one.
+   */
+  droppedUntil: Partial<Record<UsageService, number>>;
+}
+
+/** What the duplicate-usage check found for a new span. */
+export interface UsageCheck {
+  /** The kept spans that overlap it and share a service with it, in `spans` order. */
+  overlaps: string[];
+  /** Whether it starts before `droppedUntil` of a service it carries: it may overlap a dropped span. */
+  unchecked: boolean;
+}
+
+/** The flags that hold a record out of the billed totals. */
+export const HOLD_FLAGS = ["overlapping_usage", "overlap_unchecked"] as const;
+
+/**
+ * The span of a record: `[from, to)`, or `[from, from + 1)` for an instant
+ * (`from === to`, e.g. one SMS), so that two records of the same instant
+ * overlap while records that only touch (`a.to === b.from`) do not.
+ */
+export function usageSpan(r: RoamingRecordBody): UsageSpan {
+  const amounts: Record<UsageService, number> = {
+    voice: r.voiceMinutes,
+    data: r.dataMb,
+    sms: r.sms,
+  };
+  return {
+    record: r.record,
+    from: r.from,
+    end: Math.max(r.to, r.from + 1),
+    services: USAGE_SERVICES.filter((s) => amounts[s] > 0),
+  };
+}
+
+/**
+ * Checks `span` against a subscriber's index (undefined: no record yet).
+ * Exact, never probabilistic: every recorded span that overlaps `span` and
+ * shares a service with it is either in `overlaps` (kept) or makes
+ * `unchecked` true (dropped); neither means no recorded span overlaps it.
+ */
+export function checkUsage(index: UsageIndex | undefined, span: UsageSpan): UsageCheck {
+  if (index === undefined || span.services.length === 0) return { overlaps: [], unchecked: false };
+  const overlaps = index.spans
+    .filter((x) =>
+      x.from < span.end && span.from < x.end && x.services.some((s) => span.services.includes(s))
+    )
+    .map((x) => x.record);
+  const unchecked = span.services.some((s) => {
+    const until = index.droppedUntil[s];
+    return until !== undefined && span.from < until;
+  });
+  return { overlaps, unchecked };
+}
+
+function compareSpans(a: UsageSpan, b: UsageSpan): number {
+  if (a.from !== b.from) return a.from - b.from;
+  if (a.end !== b.end) return a.end - b.end;
+  return a.record < b.record ? -1 : a.record > b.record ? 1 : 0;
+}
+
+/**
+ * The index with `span` added; when that makes one more than
+ * `ROAMING_SUBSCRIBER_SPANS_MAX`, the earliest-starting span (possibly
+ * `span` itself) is dropped and raises `droppedUntil` of its services.
+ * Requires `span` to carry a service.
+ */
+export function indexUsage(index: UsageIndex | undefined, span: UsageSpan): UsageIndex {
+  assert(span.services.length > 0, `Cannot index record ${span.record}: it carries no service`);
+  const spans = [...(index?.spans ?? []), span].sort(compareSpans);
+  const dropped: Partial<Record<UsageService, number>> = { ...index?.droppedUntil };
+  if (spans.length > ROAMING_SUBSCRIBER_SPANS_MAX) {
+    const first = spans.shift()!;
+    for (const s of first.services) dropped[s] = Math.max(dropped[s] ?? first.end, first.end);
+  }
+  assert(spans.length <= ROAMING_SUBSCRIBER_SPANS_MAX, "Cannot keep more spans than the limit");
+  // Services in a fixed order, so every site writes the same JSON.
+  const droppedUntil = Object.fromEntries(
+    USAGE_SERVICES.filter((s) => dropped[s] !== undefined).map((s) => [s, dropped[s]]),
+  );
+  return { spans, droppedUntil };
 }
 
 // ---- fraud signals -------------------------------------------------------
@@ -391,9 +573,7 @@ export function fraudFlags(
 /** The statement of a period from its running totals: O(1) in the number of records. */
 export function computeStatement(p: PeriodState): Statement {
   const line = (c: RoamingCarrier): StatementLine => {
-    const t = Object.hasOwn(p.totals, c.org)
-      ? p.totals[c.org]
-      : { billed: ZERO_TOTALS, disputed: ZERO_TOTALS };
+    const t = carrierTotals(p, c.org);
     const voice = BigInt(t.billed.voiceMinutes) * BigInt(c.tariff.voiceMinute);
     const data = BigInt(t.billed.dataMb) * BigInt(c.tariff.dataMb);
     const sms = BigInt(t.billed.sms) * BigInt(c.tariff.sms);
@@ -407,7 +587,10 @@ export function computeStatement(p: PeriodState): Statement {
       charges: { voice: `${voice}`, data: `${data}`, sms: `${sms}` },
       total: `${voice + data + sms}`,
       disputedRecords: t.disputed.records,
-      flaggedRecords: `${BigInt(t.billed.flagged) + BigInt(t.disputed.flagged)}`,
+      heldRecords: t.held.records,
+      flaggedRecords: `${
+        BigInt(t.billed.flagged) + BigInt(t.disputed.flagged) + BigInt(t.held.flagged)
+      }`,
     };
   };
   const lines: [StatementLine, StatementLine] = [line(p.carriers[0]), line(p.carriers[1])];
@@ -517,7 +700,9 @@ export const roamingOpen: Contract<RoamingOpenBody> = gated({
       limits: b.limits ?? ROAMING_LIMITS_DEFAULT,
       status: "open",
       totals: Object.fromEntries(
-        b.carriers.map((c) => [c.org, { billed: ZERO_TOTALS, disputed: ZERO_TOTALS }]),
+        b.carriers.map((
+          c,
+        ) => [c.org, { billed: ZERO_TOTALS, disputed: ZERO_TOTALS, held: ZERO_TOTALS }]),
       ),
       openedTx: tx.txId,
       openedHeight: tx.height,
@@ -528,18 +713,25 @@ export const roamingOpen: Contract<RoamingOpenBody> = gated({
   },
 });
 
-/** `roaming.record`: the visited carrier reports usage; flags are computed here. */
+/**
+ * `roaming.record`: the visited carrier reports usage; flags are computed
+ * here. A record id already recorded is refused; a record whose usage
+ * overlaps recorded usage of the same subscriber (see {@link checkUsage})
+ * is kept but held: flagged, and counted in the held totals instead of the
+ * billed ones until the home carrier accepts or disputes it.
+ */
 export const roamingRecord: Contract<RoamingRecordBody> = gated({
   kind: "roaming.record",
   body: roamingRecordBody,
   authorize() {},
   touches(tx) {
-    const { period, record, imsiHash } = tx.body;
+    const { period, record, visited, imsiHash } = tx.body;
     return [
       { ns: PERIOD_NS, key: period },
       { ns: RECORD_NS, key: recordKey(period, record) },
       { ns: FLAG_NS, key: recordKey(period, record) },
       { ns: SUBSCRIBER_NS, key: imsiHash },
+      { ns: USAGE_NS, key: usageKey(period, visited, imsiHash) },
       ...carrierKeys(tx.signers),
     ];
   },
@@ -574,11 +766,22 @@ export const roamingRecord: Contract<RoamingRecordBody> = gated({
       );
     }
     const last = state.get<SubscriberSighting>(SUBSCRIBER_NS, r.imsiHash);
-    const flags = fraudFlags(r, last, p.limits);
+    const span = usageSpan(r);
+    const indexKey = usageKey(r.period, r.visited, r.imsiHash);
+    const index = state.get<UsageIndex>(USAGE_NS, indexKey);
+    const { overlaps, unchecked } = checkUsage(index, span);
+    const flags = [
+      ...fraudFlags(r, last, p.limits),
+      ...(overlaps.length > 0 ? ["overlapping_usage"] : []),
+      ...(unchecked ? ["overlap_unchecked"] : []),
+    ];
+    const held = overlaps.length > 0 || unchecked;
     const stored: UsageRecord = {
       ...r,
       home: otherOrg(p, r.visited),
       flags,
+      ...(overlaps.length > 0 ? { overlaps } : {}),
+      ...(held ? { held: true as const } : {}),
       txId: tx.txId,
       height: tx.height,
     };
@@ -590,10 +793,14 @@ export const roamingRecord: Contract<RoamingRecordBody> = gated({
         visited: r.visited,
         imsiHash: r.imsiHash,
         flags,
+        ...(overlaps.length > 0 ? { overlaps } : {}),
         txId: tx.txId,
       };
       state.put(FLAG_NS, key, flag);
     }
+    // Every record with usage is indexed, held or not, so a third copy of
+    // the same usage is held too.
+    if (span.services.length > 0) state.put(USAGE_NS, indexKey, indexUsage(index, span));
     if (last === undefined || r.to >= last.to) {
       const sighting: SubscriberSighting = {
         imsiHash: r.imsiHash,
@@ -607,19 +814,22 @@ export const roamingRecord: Contract<RoamingRecordBody> = gated({
       };
       state.put(SUBSCRIBER_NS, r.imsiHash, sighting);
     }
-    const totals = p.totals[r.visited];
-    state.put(PERIOD_NS, r.period, {
-      ...p,
-      totals: {
-        ...p.totals,
-        [r.visited]: { ...totals, billed: addRecord(totals.billed, stored, 1n) },
-      },
-    });
-    return { period: r.period, record: r.record, flags };
+    state.put(PERIOD_NS, r.period, moveRecord(p, stored, undefined, bucketOf(stored)));
+    return {
+      period: r.period,
+      record: r.record,
+      flags,
+      held,
+      ...(overlaps.length > 0 ? { overlaps } : {}),
+    };
   },
 });
 
-/** `roaming.dispute`: the home carrier contests a record before close. */
+/**
+ * `roaming.dispute`: the home carrier contests a record before close; a
+ * billed or held record moves to the disputed totals (a held one is no
+ * longer held).
+ */
 export const roamingDispute: Contract<RoamingDisputeBody> = gated({
   kind: "roaming.dispute",
   body: roamingDisputeBody,
@@ -655,8 +865,9 @@ export const roamingDispute: Contract<RoamingDisputeBody> = gated({
     if (r.disputed !== undefined) {
       throw new Rejection("roaming_already_disputed", `Cannot dispute record "${record}" twice`);
     }
+    const { held: _held, ...rest } = r;
     const disputed: UsageRecord = {
-      ...r,
+      ...rest,
       disputed: {
         by,
         reason,
@@ -666,18 +877,63 @@ export const roamingDispute: Contract<RoamingDisputeBody> = gated({
       },
     };
     state.put(RECORD_NS, key, disputed);
-    const t = p.totals[r.visited];
-    state.put(PERIOD_NS, period, {
-      ...p,
-      totals: {
-        ...p.totals,
-        [r.visited]: {
-          billed: addRecord(t.billed, r, -1n),
-          disputed: addRecord(t.disputed, r, 1n),
-        },
-      },
-    });
+    state.put(PERIOD_NS, period, moveRecord(p, r, bucketOf(r), "disputed"));
     return { period, record, reason };
+  },
+});
+
+/**
+ * `roaming.accept`: the home carrier accepts a held record as usage it owes
+ * for; it moves from the held totals to the billed ones. Its flags stay.
+ */
+export const roamingAccept: Contract<RoamingAcceptBody> = gated({
+  kind: "roaming.accept",
+  body: roamingAcceptBody,
+  authorize() {},
+  touches(tx) {
+    const { period, record } = tx.body;
+    return [
+      { ns: PERIOD_NS, key: period },
+      { ns: RECORD_NS, key: recordKey(period, record) },
+      ...carrierKeys(tx.signers),
+    ];
+  },
+  apply(tx, state) {
+    const { period, record, detail } = tx.body;
+    const p = loadPeriod(state, period);
+    requireOpen(p);
+    const key = recordKey(period, record);
+    const r = state.get<UsageRecord>(RECORD_NS, key);
+    if (r === undefined) {
+      throw new Rejection(
+        "roaming_record_unknown",
+        `Cannot find record "${record}" in "${period}"`,
+      );
+    }
+    const home = carrierOf(p, r.home)!;
+    const by = signerFor(tx.signers, home, state);
+    if (by === undefined) {
+      throw new Rejection(
+        "roaming_not_carrier",
+        `Cannot accept record "${record}": only its home carrier ${r.home} may`,
+      );
+    }
+    if (bucketOf(r) !== "held") {
+      const why = r.disputed !== undefined
+        ? "it is disputed"
+        : r.accepted !== undefined
+        ? "it is already accepted"
+        : "it overlaps no recorded usage";
+      throw new Rejection("roaming_not_held", `Cannot accept record "${record}": ${why}`);
+    }
+    const { held: _held, ...rest } = r;
+    const accepted: UsageRecord = {
+      ...rest,
+      accepted: { by, ...(detail !== undefined ? { detail } : {}), txId: tx.txId, time: tx.time },
+    };
+    state.put(RECORD_NS, key, accepted);
+    state.put(PERIOD_NS, period, moveRecord(p, r, "held", "billed"));
+    return { period, record };
   },
 });
 
@@ -776,6 +1032,7 @@ export const roamingContracts = [
   roamingOpen,
   roamingRecord,
   roamingDispute,
+  roamingAccept,
   roamingClose,
   roamingSign,
 ] as const;

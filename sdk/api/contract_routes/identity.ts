@@ -76,6 +76,10 @@ export const DeviceView = z.object({
     txId: z.string(),
     height: z.number().int(),
     time: z.number().int(),
+    epoch: z.number().int().optional().openapi({
+      description: "The consortium's membership epoch at the report. It counts only while its " +
+        "organisation is a member that joined at or before this epoch.",
+    }),
   })),
   events: z.array(z.object({
     event: z.string(),

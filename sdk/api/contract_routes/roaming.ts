@@ -46,6 +46,10 @@ export const StatementView = z.object({
     charges: z.object({ voice: Dec, data: Dec, sms: Dec }),
     total: Dec,
     disputedRecords: Dec,
+    heldRecords: Dec.openapi({
+      description: "Records still held at close (overlapping usage neither accepted nor " +
+        "disputed); not billed.",
+    }),
     flaggedRecords: Dec,
   })),
   net: z.object({ from: z.string(), to: z.string(), amount: Dec }),
@@ -74,7 +78,17 @@ export const PeriodView = z.object({
     smsPerHour: z.number().int(),
   }),
   status: z.enum(["open", "closed", "final"]),
-  totals: z.record(z.string(), z.object({ billed: Totals, disputed: Totals })),
+  totals: z.record(
+    z.string(),
+    z.object({
+      billed: Totals,
+      disputed: Totals,
+      held: Totals.optional().openapi({
+        description: "Records held for overlapping usage, awaiting the home carrier's " +
+          "`roaming.accept` or `roaming.dispute`; never billed.",
+      }),
+    }),
+  ),
   openedTx: z.string(),
   openedHeight: z.number().int(),
   statement: StatementView.optional(),
@@ -102,6 +116,18 @@ export const UsageRecordView = z.object({
   dataMb: z.number().int(),
   sms: z.number().int(),
   flags: z.array(z.string()),
+  overlaps: z.array(z.string()).optional().openapi({
+    description: "With the flag `overlapping_usage`: the records whose usage this one overlaps.",
+  }),
+  held: z.literal(true).optional().openapi({
+    description: "Present while the record is held out of the billed totals.",
+  }),
+  accepted: z.object({
+    by: z.string(),
+    detail: z.string().optional(),
+    txId: z.string(),
+    time: z.number().int(),
+  }).optional(),
   txId: z.string(),
   height: z.number().int(),
   disputed: z.object({
@@ -120,6 +146,7 @@ export const FlagView = z.object({
   visited: z.string(),
   imsiHash: z.string(),
   flags: z.array(z.string()),
+  overlaps: z.array(z.string()).optional(),
   txId: z.string(),
 }).openapi("RoamingFlag");
 
@@ -165,7 +192,7 @@ export const getRoamingRecord = createRoute({
   path: "/v1/roaming/periods/{period}/records/{record}",
   operationId: "getRoamingRecord",
   tags: ["roaming"],
-  summary: "One usage record, with its flags and dispute",
+  summary: "One usage record, with its flags, hold and dispute",
   request: {
     params: z.object({ period: PeriodId, record: RecordId }),
     query: z.object({ consistency }),
@@ -183,7 +210,7 @@ export const listRoamingFlags = createRoute({
   path: "/v1/roaming/periods/{period}/flags",
   operationId: "listRoamingFlags",
   tags: ["roaming"],
-  summary: "A period's records flagged by the fraud signals",
+  summary: "A period's records flagged by the fraud signals or held for overlapping usage",
   request: {
     params: z.object({ period: PeriodId }),
     query: z.object({ after: pageAfter, limit: pageLimit, consistency }),
