@@ -37,10 +37,14 @@ export function basePort(): number {
   return 20_000 + Math.floor(Math.random() * 20_000);
 }
 
-/** Starts `n` sites with fast Raft ticks; `overrides` are merged into each site.json. */
+/**
+ * Starts `n` sites with fast Raft ticks; `overrides` are merged into each
+ * site.json, then `siteOverrides[i]` into site i's (e.g. its `db`).
+ */
 export async function startCluster(
   n: number,
   overrides: Record<string, unknown> = {},
+  siteOverrides: ReadonlyArray<Record<string, unknown>> = [],
 ): Promise<TestCluster> {
   const dir = await Deno.makeTempDir({ prefix: "edgeledger-cluster-" });
   const port = basePort();
@@ -51,9 +55,10 @@ export async function startCluster(
     host: "127.0.0.1",
   });
   const tuning = { tickMs: 50, electionTicks: 10, ...overrides };
-  for (const path of configs) {
+  for (const [i, path] of configs.entries()) {
     const c = JSON.parse(await Deno.readTextFile(path));
-    await Deno.writeTextFile(path, JSON.stringify({ ...c, ...tuning }, null, 2));
+    const own = siteOverrides[i] ?? {};
+    await Deno.writeTextFile(path, JSON.stringify({ ...c, ...tuning, ...own }, null, 2));
   }
   const adminKey = (await Deno.readTextFile(`${dir}/admin-api-key.txt`)).trim();
   const sites: SiteProc[] = configs.map((configPath, i) => ({

@@ -289,10 +289,15 @@ export class ChainStore {
       native.addCheckpointLines(lines);
       return;
     }
+    // One batch: one transaction (and one round trip to a server) for all.
+    const stmts = [];
     for (let i = 0; i < lines.length; i += insertRowsMax) {
-      await this.#db.insert(checkpointSigs).values(lines.slice(i, i + insertRowsMax))
-        .onConflictDoNothing();
+      stmts.push(
+        this.#db.insert(checkpointSigs).values(lines.slice(i, i + insertRowsMax))
+          .onConflictDoNothing(),
+      );
     }
+    await this.#db.batch(stmts as [typeof stmts[0], ...typeof stmts]);
   }
 
   /** Counts for status and metrics. */

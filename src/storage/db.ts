@@ -49,7 +49,11 @@ const busyTimeoutMs = 5000;
  *
  * For files: WAL journal and `synchronous=FULL`, so a committed transaction
  * is on disk when the commit returns (a site tells a client "committed" only
- * after that).
+ * after that). For a server: a commit returns once the server answered it,
+ * and the server decides when that is durable (its own sync settings).
+ *
+ * Rejects with the database (its URL without the query, which may hold a
+ * token) and the reason when it cannot be reached or migrated.
  */
 export async function openDatabase(url: string, authToken?: string): Promise<Database> {
   const path = filePathOf(url);
@@ -69,7 +73,23 @@ export async function openDatabase(url: string, authToken?: string): Promise<Dat
     await client.execute(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
   }
   const db = drizzle(client, { schema });
-  await migrate(db, { migrationsFolder: decodeURIComponent(MIGRATIONS_DIR.pathname) });
+  try {
+    await migrate(db, { migrationsFolder: decodeURIComponent(MIGRATIONS_DIR.pathname) });
+  } catch (e) {
+    client.close();
+    // drizzle names only the query that failed (the migrations table's
+    // CREATE), which hides why: a server that refused the token, or that
+    // cannot be reached. Its causes say ("fetch failed: … Connection refused").
+    const reasons: string[] = [];
+    let c: unknown = (e as Error).cause ?? e;
+    for (let depth = 0; c && depth < 4; depth++, c = (c as Error).cause) {
+      const m = (c as Error).message ?? String(c);
+      if (!reasons.some((r) => r.includes(m))) reasons.push(m);
+    }
+    throw new Error(`Cannot open the database ${url.split("?")[0]}: ${reasons.join(": ")}`, {
+      cause: e,
+    });
+  }
   const native = path === undefined ? undefined : new NativeWriter(path);
   // Only the prepared-statement connection switches: the write path (blocks,
   // Raft log, checkpoint lines) runs there. drizzle's connection stays at
