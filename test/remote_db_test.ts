@@ -353,6 +353,25 @@ Deno.test("remote database: an unreachable server is named with the reason when 
   }
 });
 
+Deno.test("remote database: a server that takes a call and never answers fails it after the call limit instead of hanging the site", async () => {
+  // A listener that reads each request and never answers: what a wedged
+  // server or a black-holed connection looks like to the client.
+  const never = Promise.withResolvers<Response>();
+  const hung = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => never.promise);
+  const url = `http://127.0.0.1:${hung.addr.port}`;
+  const started = performance.now();
+  try {
+    await assert.rejects(
+      () => openDatabase(url, undefined, { remoteCallMsMax: 300 }),
+      (e: Error) => e.message.startsWith(`Cannot open the database ${url}: `),
+    );
+    assert.ok(performance.now() - started < 10_000, "the call failed at its limit, not never");
+  } finally {
+    never.resolve(new Response(null, { status: 503 }));
+    await hung.shutdown();
+  }
+});
+
 Deno.test("remote database: the Raft log persists through the server and loads back (entries replaced from a conflicting index, snapshot, hard state)", async () => {
   const dir = await Deno.makeTempDir({ prefix: "edgeledger-hrana-" });
   const server = await startHranaServer({ path: `${dir}/server.db` });

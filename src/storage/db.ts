@@ -43,6 +43,30 @@ const MIGRATIONS_DIR = new URL("../../migrations", import.meta.url);
 const busyTimeoutMs = 5000;
 
 /**
+ * Longest one HTTP call to a libSQL server may take, ms. `@libsql/client`
+ * sets no limit of its own over HTTP, so a server that takes a request and
+ * never answers would hold the site's storage forever; past this the call
+ * fails like an unreachable server (a write then stops the site, see the
+ * README). Large enough for a block of `batchBytesMax` on a slow link.
+ */
+export const REMOTE_CALL_MS_MAX = 30_000;
+
+/** Options of {@link openDatabase}. */
+export interface OpenDatabaseOptions {
+  /** Overrides {@link REMOTE_CALL_MS_MAX} (tests). */
+  remoteCallMsMax?: number;
+}
+
+/** A `fetch` whose every call fails after `ms` (or when the caller's own signal aborts first). */
+function fetchWithin(ms: number): typeof fetch {
+  return (input, init) => {
+    const own = init?.signal ?? (input instanceof Request ? input.signal : undefined);
+    const limit = AbortSignal.timeout(ms);
+    return fetch(input, { ...init, signal: own ? AbortSignal.any([own, limit]) : limit });
+  };
+}
+
+/**
  * Opens (creating if needed) the database at `url` — a `file:` path, or a
  * `libsql://`/`http(s)://` URL of a libSQL server — and applies every pending
  * migration before returning.
@@ -55,7 +79,11 @@ const busyTimeoutMs = 5000;
  * Rejects with the database (its URL without the query, which may hold a
  * token) and the reason when it cannot be reached or migrated.
  */
-export async function openDatabase(url: string, authToken?: string): Promise<Database> {
+export async function openDatabase(
+  url: string,
+  authToken?: string,
+  options: OpenDatabaseOptions = {},
+): Promise<Database> {
   const path = filePathOf(url);
   if (path !== undefined) {
     const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "";
@@ -66,7 +94,15 @@ export async function openDatabase(url: string, authToken?: string): Promise<Dat
   // below (a second one had busy_timeout 0, so a write through it could fail
   // at once with SQLITE_BUSY). Nothing here holds a transaction open across
   // calls, so one connection never waits on itself.
-  const client = createClient({ url, authToken, concurrency: 1, timeout: busyTimeoutMs });
+  const client = createClient({
+    url,
+    authToken,
+    concurrency: 1,
+    timeout: busyTimeoutMs,
+    fetch: path === undefined
+      ? fetchWithin(options.remoteCallMsMax ?? REMOTE_CALL_MS_MAX)
+      : undefined,
+  });
   if (url.startsWith("file:")) {
     await client.execute("PRAGMA journal_mode = WAL");
     await client.execute("PRAGMA synchronous = FULL");
