@@ -221,3 +221,144 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "cluster: SIGTERM on the leader hands leadership over: another site leads at the next term well within an election timeout, and the old leader exits 0 (3 sites)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // An election waits at least 40 ticks of 50 ms without hearing a leader,
+    // and a stopping leader is heard until its consensus closes: without the
+    // hand-off, no other site could lead within 2 s of the signal.
+    const electionMinMs = 40 * 50;
+    const cluster = await startCluster(3, { electionTicks: 40 });
+    try {
+      const first = await leaderIndex(cluster);
+      const old = cluster.sites[first.index];
+      const signalled = Date.now();
+      old.proc.kill("SIGTERM");
+      const next = await waitFor("another site to lead", async () => {
+        const st = await Promise.all(
+          cluster.sites.map((s, i) =>
+            i === first.index
+              ? undefined
+              : getJson<{ role: string; term: number }>(`${s.url}/v1/status`, 1000)
+          ),
+        );
+        const i = st.findIndex((s) => s?.role === "leader");
+        return i >= 0 ? { index: i, term: st[i]!.term, ms: Date.now() - signalled } : undefined;
+      }, 10_000);
+      assert.ok(
+        next.ms < electionMinMs / 2,
+        `a new leader ${next.ms} ms after the signal (an election takes at least ${electionMinMs} ms)`,
+      );
+      assert.equal(next.term, first.term + 1, "one term: the transferee's campaign, no contest");
+      assert.equal((await old.proc.status).code, 0);
+      old.alive = false;
+      const r = await submit(cluster.sites[next.index].url, await anchorTx(device));
+      assert.equal(r.body?.status, "committed", JSON.stringify(r.body));
+      console.log(`  new leader ${next.ms} ms after SIGTERM on the old one`);
+    } finally {
+      await cluster.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "cluster: a leader stopping on SIGTERM answers the wait=commit write it took before the stop with its committed receipt, and a write after the stop began 503 unavailable with Retry-After (3 sites)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // Batches wait 500 ms, so the write is still uncommitted when the stop begins.
+    const cluster = await startCluster(3, { batchDelayMs: 500 });
+    try {
+      const first = await leaderIndex(cluster);
+      const old = cluster.sites[first.index];
+      const inFlight = submit(old.url, await anchorTx(device), 10_000);
+      await waitFor("the write to be admitted", async () => {
+        const s = await getJson<{ pendingTxs: number }>(`${old.url}/v1/status`);
+        return s !== undefined && s.pendingTxs > 0 ? true : undefined;
+      }, 5000);
+      old.proc.kill("SIGTERM");
+      // Writes that reach the site before it handles the signal are admitted
+      // (and drained like the first); the first one it does not admit is the stop's answer.
+      const refused = await waitFor("a write refused by the stopping site", async () => {
+        const res = await fetch(`${old.url}/v1/txs`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(await anchorTx(device)),
+        }).catch(() => undefined);
+        if (res === undefined) {
+          throw new Error("The site stopped listening before it refused a write");
+        }
+        if (res.status === 200 || res.status === 202) {
+          await res.body?.cancel();
+          return undefined;
+        }
+        return {
+          status: res.status,
+          retryAfter: res.headers.get("retry-after"),
+          body: await res.json(),
+        };
+      }, 5000);
+      assert.equal(refused.status, 503, JSON.stringify(refused.body));
+      assert.match(refused.body.type, /\/unavailable$/);
+      assert.equal(refused.retryAfter, "1");
+      const answer = await inFlight;
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      assert.equal(answer.body.status, "committed");
+      assert.equal((await old.proc.status).code, 0);
+      old.alive = false;
+      const other = cluster.sites.find((s) => s.alive)!;
+      await waitFor(
+        "the write on the other sites",
+        () => getJson(`${other.url}/v1/txs/${answer.body.txId}`),
+        5000,
+      );
+    } finally {
+      await cluster.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "cluster: a second signal during a graceful stop ends the site at once (exit 1), but the other signal within a second of the first (a terminal's Ctrl-C echoed by start's SIGTERM) does not",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // A write waiting 10 s for its batch keeps the stop draining for its 5 s.
+    const cluster = await startCluster(1, { batchDelayMs: 10_000 });
+    try {
+      const site = cluster.sites[0];
+      const waiting = submit(site.url, await anchorTx(device), 20_000);
+      await waitFor("the write to be admitted", async () => {
+        const s = await getJson<{ pendingTxs: number }>(`${site.url}/v1/status`);
+        return s !== undefined && s.pendingTxs > 0 ? true : undefined;
+      }, 5000);
+      let exited = false;
+      const status = site.proc.status.then((s) => {
+        exited = true;
+        return s;
+      });
+      site.proc.kill("SIGINT");
+      await new Promise((r) => setTimeout(r, 50));
+      site.proc.kill("SIGTERM");
+      await new Promise((r) => setTimeout(r, 1200));
+      assert.equal(exited, false, "the echoed SIGTERM did not end the stop");
+      const again = Date.now();
+      site.proc.kill("SIGINT");
+      assert.equal((await status).code, 1);
+      site.alive = false;
+      assert.ok(
+        Date.now() - again < 2000,
+        `exited ${Date.now() - again} ms after the second signal`,
+      );
+      await waiting;
+    } finally {
+      await cluster.stop();
+    }
+  },
+});

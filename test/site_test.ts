@@ -946,3 +946,52 @@ Deno.test("site: a leader judges forwarded transactions by the expiry window gov
     await t.cleanup();
   }
 });
+
+Deno.test("site: once a stop begins, new writes answer 503 unavailable with Retry-After, while a commit wait admitted before gets its committed receipt; drain() resolves once it has", async () => {
+  // Batches wait 300 ms: the first write is still uncommitted when the stop begins.
+  const t = await openTestSite({ batchDelayMs: 300 });
+  try {
+    const inFlight = postJson(t.app, "/v1/txs?wait=commit", await anchorTx(device));
+    for (let i = 0; i < 200 && (await t.site.status()).pendingTxs === 0; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal((await t.site.status()).pendingTxs, 1);
+    t.site.stopAdmitting();
+    const late = await postJson(t.app, "/v1/txs?wait=commit", await anchorTx(device));
+    assert.equal(late.status, 503);
+    assert.equal(late.headers.get("content-type"), "application/problem+json");
+    assert.match(late.body.type, /\/unavailable$/);
+    assert.equal(late.body.title, "Site stopping");
+    assert.equal(late.headers.get("retry-after"), "1");
+    const forwarded = t.site.acceptForwarded([await anchorTx(device)]);
+    await assert.rejects(forwarded, /shutting down/, "a peer's forwarded write is refused too");
+    assert.equal(await t.site.drain(5000), true);
+    const answer = await inFlight;
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body.status, "committed");
+    assert.equal((await t.site.status()).height, 1, "the refused writes are in no block");
+    // Reads are still served until the site closes.
+    assert.equal((await getJson(t.app, `/v1/txs/${answer.body.txId}`)).status, 200);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("site: a stop's drain that runs out of time answers the commit waits still open at once with their pending receipt (202), as their own timeout would", async () => {
+  const t = await openTestSite({ batchDelayMs: 60_000 });
+  try {
+    const started = Date.now();
+    const inFlight = postJson(t.app, "/v1/txs?wait=commit&timeoutMs=30000", await anchorTx(device));
+    for (let i = 0; i < 200 && (await t.site.status()).pendingTxs === 0; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    t.site.stopAdmitting();
+    assert.equal(await t.site.drain(100), false);
+    const answer = await inFlight;
+    assert.equal(answer.status, 202);
+    assert.equal(answer.body.status, "pending");
+    assert.ok(Date.now() - started < 10_000, "answered long before its own timeout");
+  } finally {
+    await t.cleanup();
+  }
+});

@@ -4,8 +4,9 @@
  *     deno run -A workers/site.ts --config data/site-a/site.json
  *
  * Opens the site's libSQL database (migrating it), serves the HTTP API, and
- * prints `site <name> <url>` once it listens. SIGINT/SIGTERM stop it cleanly:
- * the block being written completes, then the database closes.
+ * prints `site <name> <url>` once it listens. SIGINT/SIGTERM stop it
+ * gracefully (see {@link startSite}'s `stop`); a second signal stops it at
+ * once.
  *
  * @module
  */
@@ -21,8 +22,26 @@ import { Site } from "../src/site/site.ts";
 
 export const VERSION = "0.1.0";
 
-/** Longest a stopping site waits for its open requests to finish, ms. */
+/**
+ * Longest a stopping leader waits for another site to lead after handing
+ * leadership off, ms (it waits no longer than the transfer is pursued: an
+ * election timeout).
+ */
+const handOffWaitMs = 2000;
+/** Longest a stopping site waits for the writes it admitted to commit, ms. */
+const drainWaitMs = 5000;
+/**
+ * Longest a stopping site waits for its open requests to finish, ms.
+ * (`deno task start` gives a site longer than these three waits together
+ * before it kills it.)
+ */
 const shutdownWaitMs = 3000;
+/**
+ * A second signal of the other kind this soon after the first is the same
+ * stop, ms: a terminal's Ctrl-C reaches `deno task start` and its sites, and
+ * start then sends each site SIGTERM as well.
+ */
+const signalEchoMs = 1000;
 
 /**
  * The site's threads: `EDGELEDGER_STORAGE` and `EDGELEDGER_VERIFY_WORKERS`
@@ -50,7 +69,24 @@ export function siteThreads(
   return { storage, verifyWorkers };
 }
 
-/** Starts one site from its config file; resolves to a stop function. */
+/**
+ * Starts one site from its config file; resolves to a stop function.
+ *
+ * `stop()` is graceful, as etcd's server stops, and every step is bounded:
+ * 1. The site takes no new writes: they answer 503 `unavailable` with
+ *    `Retry-After` (a client retries, or goes to another site).
+ * 2. A leader hands leadership to the most caught-up voter and waits until
+ *    another site leads ({@link handOffWaitMs}), so the cluster is not left
+ *    without a leader for an election timeout.
+ * 3. The writes admitted before the stop commit (on a follower, through the
+ *    new leader) and the requests waiting for them answer
+ *    ({@link drainWaitMs}; after that they answer `pending`).
+ * 4. Event streams end, then peers' streams to this site, then the HTTP
+ *    server drains ({@link shutdownWaitMs}).
+ * 5. Consensus stops; the database closes after the block being written.
+ *
+ * Calling `stop()` again returns the same promise.
+ */
 export async function startSite(
   configPath: string,
 ): Promise<{ stop: () => Promise<void>; site: Site; url: string }> {
@@ -82,6 +118,7 @@ export async function startSite(
   let host: RaftHost | undefined;
   let peerApp: ReturnType<typeof raftRoutes> | undefined;
   let adminRoot: ReturnType<typeof mountAdmin> | undefined;
+  const peerStreamsEnd = new AbortController();
   if (loaded.genesis.sites.length > 1 || config.join) {
     const members: PeerInfo[] = clusterDirectory(loaded.genesis, config.peers);
     host = await RaftHost.start(
@@ -124,7 +161,10 @@ export async function startSite(
       },
       replayBlocks: (from, limit) => site.replayBlocks(from, limit),
       sign: (body) => signPeerBody(body, site.siteKey),
-      signal: h.stopping,
+      // Peers' streams stay open while a stop hands off and drains (the new
+      // leader's appends are how this site's waiting writes commit), and end
+      // before the HTTP server drains.
+      signal: AbortSignal.any([h.stopping, peerStreamsEnd.signal]),
     });
   }
   // The peer and admin apps serve their routes under their prefixes, so a
@@ -147,19 +187,29 @@ export async function startSite(
       onListen: ({ hostname, port }) => resolve(`http://${hostname}:${port}`),
     }, handler);
   });
-  const stop = async () => {
-    // Closing the host also ends the peers' open streams to this site.
-    await host?.close();
-    site.endSubscriptions();
-    // A peer that neither ends its stream nor answers cannot hold the stop up.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      server.shutdown(),
-      new Promise<void>((r) => timer = setTimeout(r, shutdownWaitMs)),
-    ]);
-    clearTimeout(timer);
-    await site.close();
-  };
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    stopping ??= (async () => {
+      site.stopAdmitting();
+      const leader = await host?.handOffLeadership(handOffWaitMs);
+      if (leader !== undefined) console.log(`site ${site.name}: handed leadership to ${leader}`);
+      if (!await site.drain(drainWaitMs)) {
+        console.error(
+          `site ${site.name}: writes still uncommitted after ${drainWaitMs} ms; stopping anyway`,
+        );
+      }
+      site.endSubscriptions();
+      peerStreamsEnd.abort();
+      // A client or peer that neither ends its request nor reads the answer cannot hold the stop up.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        server.shutdown(),
+        new Promise<void>((r) => timer = setTimeout(r, shutdownWaitMs)),
+      ]);
+      clearTimeout(timer);
+      await host?.close();
+      await site.close();
+    })();
   return { stop, site, url };
 }
 
@@ -177,15 +227,24 @@ if (import.meta.main) {
   try {
     const { stop, site, url } = await startSite(configPath);
     console.log(`site ${site.name} ${url}`);
-    let stopping = false;
-    const onSignal = async () => {
-      if (stopping) return;
-      stopping = true;
-      await stop();
+    let first: { signal: Deno.Signal; at: number } | undefined;
+    const onSignal = (signal: Deno.Signal) => async () => {
+      if (first !== undefined) {
+        if (signal !== first.signal && Date.now() - first.at < signalEchoMs) return;
+        console.error(`site ${site.name}: a second signal (${signal}); stopping at once`);
+        Deno.exit(1);
+      }
+      first = { signal, at: Date.now() };
+      try {
+        await stop();
+      } catch (e) {
+        console.error(`site ${site.name}: the stop failed:`, e);
+        Deno.exit(1);
+      }
       Deno.exit(0);
     };
-    Deno.addSignalListener("SIGINT", onSignal);
-    Deno.addSignalListener("SIGTERM", onSignal);
+    Deno.addSignalListener("SIGINT", onSignal("SIGINT"));
+    Deno.addSignalListener("SIGTERM", onSignal("SIGTERM"));
   } catch (e) {
     console.error(`Cannot start site: ${(e as Error).message}`);
     Deno.exit(1);

@@ -61,8 +61,13 @@ const children: Deno.ChildProcess[] = [];
 /** Set once stopping: ends the process (exit 0 when asked to stop, 1 when a site failed). */
 let stopping: Promise<never> | undefined;
 let signals = 0;
-/** How long sites get to stop after SIGTERM before they are killed, ms. */
-const stopWaitMs = 10_000;
+/**
+ * How long sites get to stop after SIGTERM before they are killed, ms: more
+ * than a site's graceful stop waits at most (workers/site.ts: 2 s for a
+ * leader's hand-off, 5 s for admitted writes to commit, 3 s for open
+ * requests), with time left to close its database.
+ */
+const stopWaitMs = 15_000;
 
 function stopAll(code: number): Promise<never> {
   stopping ??= (async () => {

@@ -54,6 +54,9 @@ import type { SiteKey } from "./site_key.ts";
  */
 const turnsBeforeApply = 3;
 
+/** How often a leader handing off before it stops looks whether another site leads, ms. */
+const handOffPollMs = 10;
+
 /** How long snapshot catch-up keeps asking peers for a block none can serve, ms. */
 const installRetryMs = 30_000;
 
@@ -334,9 +337,32 @@ export class RaftHost implements Sequencer {
       this.#commitSeconds.render();
   }
 
-  /** Role, term and leader for status. */
+  /**
+   * Role, term and leader for status; on the leader, each site's progress.
+   * What it says the leader holds is what the leader holds durably: its own
+   * `match` is the last entry it has written, and the commit index the one
+   * of the last Ready it has written. The core counts the leader's own entry
+   * from the moment it appends it, and may commit with it while the write
+   * that makes it durable is still under way (the leader sends its appends
+   * while it writes, thesis §10.2.1). That commit is safe all the same:
+   * nothing outside the core learns of it before the write returns — the
+   * host applies a Ready's committed entries only after it wrote that
+   * Ready, and a commit the core reaches while the write is under way leaves
+   * (in the hard state, in messages, as a read index) only with the next
+   * Ready, taken after the write returned. Status alone could see it earlier.
+   */
   consensusStatus(): Status {
-    return this.#node.status();
+    const s = this.#node.status();
+    const self = s.progress?.[this.#self];
+    if (s.progress === undefined || self === undefined) return s;
+    return {
+      ...s,
+      commitIndex: Math.min(s.commitIndex, this.#storage.hardState().commit),
+      progress: {
+        ...s.progress,
+        [this.#self]: { ...self, match: Math.min(self.match, this.#storage.lastIndex()) },
+      },
+    };
   }
 
   /** The leader's URL, if a leader is known. */
@@ -455,6 +481,36 @@ export class RaftHost implements Sequencer {
     throw new MembershipError(`Leadership did not move to ${to} in time`);
   }
 
+  /**
+   * The first step of this site's graceful stop (etcd's `Stop` does the
+   * same): when it leads and there are other voters, it hands leadership to
+   * the most caught-up of them ({@link handOffTarget}) and waits until
+   * another site leads, so the cluster does not wait out an election
+   * timeout without a leader. Waits at most `waitMs`, and no longer than
+   * the core pursues the transfer (an election timeout). Resolves with the
+   * new leader's name, or undefined when this site did not lead, had no
+   * voter to hand over to, or the hand-off did not finish in time (the site
+   * stops anyway: the others elect a leader after an election timeout).
+   * Never rejects.
+   */
+  async handOffLeadership(waitMs: number): Promise<string | undefined> {
+    if (this.#closed) return undefined;
+    const status = this.#node.status();
+    if (status.role !== "leader") return undefined;
+    const to = handOffTarget(status);
+    if (to === undefined || !this.#node.transferLeadership(to)) return undefined;
+    this.#kick();
+    const deadline = Date.now() + waitMs;
+    while (!this.#closed && Date.now() < deadline) {
+      const s = this.#node.status();
+      if (s.leader !== undefined && s.leader !== this.#self) return s.leader;
+      // Still leading with no transfer under way: the core gave it up.
+      if (s.role === "leader" && s.leadTransferee === undefined) return undefined;
+      await new Promise((r) => setTimeout(r, handOffPollMs));
+    }
+    return undefined;
+  }
+
   #requireLeader(): void {
     if (this.#node.status().role !== "leader") {
       throw new MembershipError(
@@ -525,10 +581,16 @@ export class RaftHost implements Sequencer {
           (hs.term !== persisted.term || hs.vote !== persisted.vote);
         const mustSync = rd.entries.length > 0 || rd.snapshot !== undefined || voteChanged;
         // A leader may send its appends while it writes them itself (thesis
-        // §10.2.1): an entry commits only once a majority holds it durably,
-        // and this site counts itself only after this write returns (the
-        // next Ready is taken after it). Anything else — votes, a new term,
-        // a follower's acknowledgment — leaves only once it is durable.
+        // §10.2.1). The core counts the leader's own copy as soon as it
+        // appends an entry, so it may commit the entry (with one follower's
+        // acknowledgment, say) while this write is under way. Nothing learns
+        // of that commit before the write returns: this Ready's committed
+        // entries are applied after it, and a commit reached meanwhile
+        // leaves only with the next Ready, taken after it — so the world
+        // sees an entry committed only once a majority holds it durably
+        // (consensusStatus reports the durable index too). Anything else —
+        // votes, a new term, a follower's acknowledgment — leaves only once
+        // it is durable.
         const early = !voteChanged && this.#node.status().role === "leader";
         if (early) this.#send(rd.messages);
         // 1. Durable before anything leaves this site.
@@ -734,6 +796,28 @@ export interface ReplayBlock {
 /** Parses an entry's batch; a malformed entry is a broken invariant (every site wrote it the same way). */
 export function decodeBatch(data: Uint8Array): Batch & { id: string; members?: WireMember[] } {
   return JSON.parse(utf8Decode(data)) as Batch & { id: string; members?: WireMember[] };
+}
+
+/**
+ * The voter a stopping leader hands leadership to: of the other voters, those
+ * heard from in the current CheckQuorum round first (one that is down cannot
+ * take over), then the most caught-up (the highest `match`: the transfer
+ * waits until it holds the whole log), then by name. Undefined when
+ * `status` is not a leader's or there is no other voter.
+ */
+export function handOffTarget(
+  status: Pick<Status, "id" | "confState" | "progress">,
+): string | undefined {
+  const progress = status.progress;
+  if (progress === undefined) return undefined;
+  const candidates = status.confState.voters
+    .filter((v) => v !== status.id && progress[v] !== undefined)
+    .map((v) => ({ name: v, ...progress[v] }));
+  candidates.sort((a, b) =>
+    Number(b.recentActive) - Number(a.recentActive) || b.match - a.match ||
+    (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+  );
+  return candidates[0]?.name;
 }
 
 /** A small seeded PRNG for election timeouts (mulberry32). */

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { utf8Encode } from "../../sdk/encoding.ts";
 import { generateKeyPair } from "../../sdk/keys.ts";
 import { anchorTx, openTestSite } from "../../test/_helpers.ts";
-import { RaftHost } from "./raft_host.ts";
+import { handOffTarget, RaftHost } from "./raft_host.ts";
 import { signPeerBody } from "./peers.ts";
 import { SiteKey } from "./site_key.ts";
 import type { Site } from "./site.ts";
@@ -163,4 +163,109 @@ Deno.test("raft host: a failed durable write halts the site: unhealthy, no write
     await host.close();
     await t.cleanup();
   }
+});
+
+Deno.test("raft host: status reports the leader's durable index: its own match and the commit index stay below an entry until its write returns", async () => {
+  const t = await openTestSite();
+  const real = t.site.raftStore();
+  // Once gated, a write of entries waits until released.
+  let gate: Promise<void> | undefined;
+  let release = () => {};
+  let writing = (_last: number) => {};
+  const store: RaftStoreApi = {
+    load: () => real.load(),
+    persist: async (rd, o) => {
+      if (gate !== undefined && rd.entries.length > 0) {
+        writing(rd.entries[rd.entries.length - 1].index);
+        await gate;
+      }
+      await real.persist(rd, o);
+    },
+    saveSnapshot: (s, c) => real.saveSnapshot(s, c),
+  };
+  const host = await RaftHost.start(
+    t.site,
+    store,
+    "site-a",
+    t.site.siteKey,
+    [{ name: "site-a", url: "http://127.0.0.1:1", publicKey: t.site.siteKey.publicKey }],
+    ["site-a"],
+    { tickMs: 5, electionTicks: 4, heartbeatTicks: 1 },
+  );
+  try {
+    for (let i = 0; i < 400 && t.site.appliedIndex === 0; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal(host.consensusStatus().role, "leader");
+    const durable = t.site.appliedIndex;
+    gate = new Promise((r) => (release = r));
+    const written = new Promise<number>((r) => (writing = r));
+    await t.site.submit([await anchorTx(device)], { wait: false, waitTimeoutMs: 0 });
+    const entry = await written;
+    assert.equal(entry, durable + 1);
+    // What /v1/status shows of this site's own progress.
+    const ownMatch = (s: unknown) =>
+      (s as { peers?: Record<string, { match: number }> }).peers?.["site-a"].match;
+    // A lone voter's core commits its entry at once; none of it is on disk yet.
+    const during = await t.site.status();
+    assert.equal(ownMatch(during), durable, "own match while the write is under way");
+    assert.equal(during.commitIndex, durable, "commit index while the write is under way");
+    release();
+    for (let i = 0; i < 400 && t.site.appliedIndex < entry; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const after = await t.site.status();
+    assert.equal(ownMatch(after), entry);
+    assert.equal(after.commitIndex, entry);
+    assert.equal(after.height, 1);
+  } finally {
+    release();
+    await host.close();
+    await t.cleanup();
+  }
+});
+
+Deno.test("raft host: a stopping leader hands off to a voter heard from this round, the most caught-up of them; never to a learner or itself", () => {
+  const pr = (match: number, recentActive: boolean, isLearner = false) => ({
+    match,
+    next: match + 1,
+    state: "replicate" as const,
+    recentActive,
+    isLearner,
+  });
+  const status = (progress: Record<string, ReturnType<typeof pr>>, learners: string[] = []) => ({
+    id: "site-a",
+    confState: {
+      voters: Object.keys(progress).filter((n) => !learners.includes(n)),
+      learners,
+    },
+    progress,
+  });
+  assert.equal(
+    handOffTarget(status({ "site-a": pr(9, true), "site-b": pr(7, true), "site-c": pr(8, true) })),
+    "site-c",
+  );
+  assert.equal(
+    handOffTarget(status({ "site-a": pr(9, true), "site-b": pr(7, true), "site-c": pr(9, false) })),
+    "site-b",
+    "one not heard from may be down",
+  );
+  assert.equal(
+    handOffTarget(status({ "site-a": pr(9, true), "site-b": pr(9, true), "site-c": pr(9, true) })),
+    "site-b",
+  );
+  assert.equal(
+    handOffTarget(
+      status({ "site-a": pr(9, true), "site-b": pr(5, true), "site-d": pr(9, true, true) }, [
+        "site-d",
+      ]),
+    ),
+    "site-b",
+  );
+  assert.equal(handOffTarget(status({ "site-a": pr(9, true) })), undefined);
+  assert.equal(
+    handOffTarget({ id: "site-a", confState: { voters: ["site-a", "site-b"], learners: [] } }),
+    undefined,
+    "not a leader",
+  );
 });

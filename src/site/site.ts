@@ -211,6 +211,8 @@ type Waiter = (receipt: Receipt) => void;
 
 /** Blocks a lone site executes ahead of the one being written. */
 const localBlocksInFlightMax = 8;
+/** How often {@link Site.drain} looks whether the writes it waits for are done, ms. */
+const drainPollMs = 10;
 /** Delay that batches peers' checkpoint signatures into one database write, ms. */
 const cosignStoreDelayMs = 100;
 /** Newest blocks whose checkpoint text and signature lines are kept in memory. */
@@ -427,7 +429,6 @@ export class Site implements LedgerService {
     }
   }
 
-  /** Stops batching, waits for the block being written, and closes the database. */
   /** Ends every event subscription (so open SSE streams finish before the server stops). */
   endSubscriptions(reason = "shutdown"): void {
     for (const end of [...this.#subscriptionEnds]) end(reason);
@@ -435,6 +436,53 @@ export class Site implements LedgerService {
 
   readonly #subscriptionEnds = new Set<(reason: string) => void>();
 
+  /**
+   * The first step of a graceful stop: from now on `submit` and
+   * `acceptForwarded` refuse new writes with 503 `unavailable` ("Site
+   * stopping", `Retry-After: 1`), while the writes admitted before go on to
+   * be ordered and committed, and their commit waits answer as usual (see
+   * {@link drain}). Reads are served until {@link close}.
+   */
+  stopAdmitting(): void {
+    this.#admitting = false;
+  }
+
+  /**
+   * Waits, at most `waitMs`, until the writes admitted before
+   * {@link stopAdmitting} are done: no `submit` is still running (its wait
+   * for commit included) and no admitted transaction still waits to be
+   * ordered (it is applied here, or, on a follower, the leader took it).
+   * When `waitMs` passes first, the commit waits still open answer at once
+   * with their receipts as they stand — `pending`, as when their own
+   * `timeoutMs` passes — so that the HTTP server can drain. Resolves whether
+   * everything finished in time. Requires {@link stopAdmitting} first
+   * (otherwise new writes could keep it busy until `waitMs`).
+   */
+  async drain(waitMs: number): Promise<boolean> {
+    assert(!this.#admitting, "drain() requires stopAdmitting() first");
+    const deadline = Date.now() + waitMs;
+    const busy = () =>
+      this.#submitsRunning > 0 || this.#pending.size > 0 || this.#inFlight.size > 0;
+    // A site that cannot write blocks any more will not get less busy.
+    while (busy() && Date.now() < deadline && !this.#closed && this.#fatal === undefined) {
+      await new Promise((r) => setTimeout(r, drainPollMs));
+    }
+    if (!busy()) return true;
+    this.#commitWaitsEnded = true;
+    for (const end of [...this.#commitWaitEnds]) end();
+    return false;
+  }
+
+  /** False once the site stops taking writes ({@link stopAdmitting}). */
+  #admitting = true;
+  /** Calls of {@link submit} not yet returned. */
+  #submitsRunning = 0;
+  /** Ends each open commit wait now (see {@link drain}). */
+  readonly #commitWaitEnds = new Set<() => void>();
+  /** Set when {@link drain} ran out of time: a commit wait starting later answers at once. */
+  #commitWaitsEnded = false;
+
+  /** Stops batching, waits for the block being written, and closes the database. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.endSubscriptions();
@@ -466,6 +514,15 @@ export class Site implements LedgerService {
 
   async submit(envelopes: unknown[], options: SubmitOptions): Promise<Receipt[]> {
     this.#assertRunning();
+    this.#submitsRunning++;
+    try {
+      return await this.#submit(envelopes, options);
+    } finally {
+      this.#submitsRunning--;
+    }
+  }
+
+  async #submit(envelopes: unknown[], options: SubmitOptions): Promise<Receipt[]> {
     const now = this.#clock();
     const receipts: Receipt[] = new Array(envelopes.length);
     const checked: Array<{ i: number; admitted: Admitted }> = [];
@@ -581,13 +638,22 @@ export class Site implements LedgerService {
         }),
       );
     }
-    if (waits.length === 0) return receipts;
+    if (waits.length === 0 || this.#commitWaitsEnded) {
+      for (const c of cancel) c();
+      return receipts;
+    }
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let end!: () => void;
     await Promise.race([
       Promise.all(waits),
-      new Promise<void>((r) => (timer = setTimeout(r, timeoutMs))),
+      new Promise<void>((r) => {
+        end = r;
+        timer = setTimeout(r, timeoutMs);
+        this.#commitWaitEnds.add(end);
+      }),
     ]);
     clearTimeout(timer);
+    this.#commitWaitEnds.delete(end);
     for (const c of cancel) c();
     return receipts;
   }
@@ -1631,8 +1697,9 @@ export class Site implements LedgerService {
 
   // ---- helpers ---------------------------------------------------------
 
+  /** Throws the 503 a write gets when the site does not take writes now. */
   #assertRunning(): void {
-    if (this.#closed) {
+    if (this.#closed || !this.#admitting) {
       throw new LedgerError("unavailable", 503, "Site stopping", "The site is shutting down", {
         retryAfter: 1,
       });
