@@ -104,7 +104,7 @@ const COMMON_PROBLEMS = {
   429: problem("`rate_limited`."),
   500: problem("`internal`: a bug; no detail is leaked."),
   503: problem(
-    "`unavailable`: the site cannot serve this now (e.g. no leader); retry. `not_leader` " +
+    "`unavailable`: the site cannot serve this now (no leader, a full queue, or the site is stopping); retry after `Retry-After`, here or at another site. `not_leader` " +
       "(with `leader` and `leaderUrl`): a `consistency=leader` read asked of another site.",
   ),
 } as const;
