@@ -786,6 +786,118 @@ Deno.test("site: a peer's checkpoint line for a block not applied yet counts onc
   }
 });
 
+Deno.test("site: a member's line for another block at the same height is a divergence; once a majority of the voters diverged, the site halts", async () => {
+  const keyB = await SiteKey.create(generateKeyPair("ed25519"));
+  const keyC = await SiteKey.create(generateKeyPair("ed25519"));
+  const t = await openTestSite();
+  // The other replicas executed the same height into another block (here: a
+  // twin given another leader time, as a nondeterministic executor would).
+  const other = await openTestSite({ genesis: t.options.genesis, key: t.options.key });
+  try {
+    const members = [
+      { name: "site-a", url: "http://127.0.0.1:1", publicKey: t.site.siteKey.publicKey },
+      { name: "site-b", url: "http://127.0.0.1:2", publicKey: keyB.publicKey },
+      { name: "site-c", url: "http://127.0.0.1:3", publicKey: keyC.publicKey },
+    ];
+    await t.site.attachSequencer(fakeSequencer(t.site, ["site-a", "site-b", "site-c"], members));
+    const tx = await anchorTx(device);
+    const batch = { time: 1_800_000_000_000, proposer: "site-a", term: 1, txs: [tx] };
+    await t.site.applyEntry(1, batch);
+    await other.site.applyEntry(1, { ...batch, time: batch.time + 1 });
+    const ours = t.site.head.hash;
+    const theirs = other.site.head.hash;
+    assert.notEqual(ours, theirs);
+    const theirText = parseNote(await other.site.checkpoint("stale")).text;
+    const lineOf = async (key: SiteKey, name: string) => ({
+      height: 1,
+      line: await key.noteLine(theirText, name),
+    });
+    const metric = () =>
+      Number(/edgeledger_checkpoint_divergent_lines_total (\d+)/.exec(t.site.metrics())![1]);
+
+    // A line that does not verify but names our block is garbled, not a fork;
+    // one from a sender that names no block proves nothing either.
+    await t.site.addCosignLines("site-b", verifierKey("site-b", keyB.publicKey), [
+      { ...(await lineOf(keyB, "site-b")), hash: ours },
+      await lineOf(keyB, "site-b"),
+    ]);
+    assert.equal((await t.site.status()).divergence, undefined);
+    assert.equal(metric(), 0);
+
+    // site-b signed another block: recorded, but site-c may still agree with us.
+    await t.site.addCosignLines("site-b", verifierKey("site-b", keyB.publicKey), [
+      { ...(await lineOf(keyB, "site-b")), hash: theirs },
+    ]);
+    let status = await t.site.status();
+    assert.deepEqual(status.divergence, [{ site: "site-b", height: 1, ours, theirs }]);
+    assert.equal(status.healthy, true);
+    assert.equal(metric(), 1);
+    await t.site.submit([await anchorTx(device)], { wait: true, waitTimeoutMs: 5000 });
+
+    // site-c too: two of three voters hold another chain, so this replica is
+    // the one that diverged, and it stops taking writes.
+    await t.site.addCosignLines("site-c", verifierKey("site-c", keyC.publicKey), [
+      { ...(await lineOf(keyC, "site-c")), hash: theirs },
+    ]);
+    status = await t.site.status();
+    assert.equal(status.healthy, false);
+    assert.deepEqual((status.divergence as Array<{ site: string }>).map((d) => d.site), [
+      "site-b",
+      "site-c",
+    ]);
+    const after = await anchorTx(device);
+    await assert.rejects(
+      () => t.site.submit([after], { wait: true, waitTimeoutMs: 5000 }),
+      (e: Error & { type?: string }) => e.type === "unavailable",
+    );
+  } finally {
+    await t.cleanup();
+    await other.cleanup();
+  }
+});
+
+Deno.test("site: a divergent line for a block not applied yet is judged once the block is", async () => {
+  const keyB = await SiteKey.create(generateKeyPair("ed25519"));
+  const t = await openTestSite();
+  const other = await openTestSite({ genesis: t.options.genesis, key: t.options.key });
+  try {
+    const members = [
+      { name: "site-a", url: "http://127.0.0.1:1", publicKey: t.site.siteKey.publicKey },
+      { name: "site-b", url: "http://127.0.0.1:2", publicKey: keyB.publicKey },
+    ];
+    await t.site.attachSequencer(fakeSequencer(t.site, ["site-a", "site-b"], members));
+    const batch = {
+      time: 1_800_000_000_000,
+      proposer: "site-a",
+      term: 1,
+      txs: [await anchorTx(device)],
+    };
+    await other.site.applyEntry(1, { ...batch, time: batch.time + 1 });
+    const text = parseNote(await other.site.checkpoint("stale")).text;
+    await t.site.addCosignLines("site-b", verifierKey("site-b", keyB.publicKey), [
+      { height: 1, line: await keyB.noteLine(text, "site-b"), hash: other.site.head.hash },
+    ]);
+    assert.equal(
+      (await t.site.status()).divergence,
+      undefined,
+      "not judged before block 1 applies",
+    );
+    await t.site.applyEntry(1, batch);
+    const status = await t.site.status();
+    assert.deepEqual(status.divergence, [{
+      site: "site-b",
+      height: 1,
+      ours: t.site.head.hash,
+      theirs: other.site.head.hash,
+    }]);
+    // One of two voters is not a majority of them: the site goes on.
+    assert.equal(status.healthy, true);
+  } finally {
+    await t.cleanup();
+    await other.cleanup();
+  }
+});
+
 Deno.test("site: a leader answers which forwarded transactions it refuses and why, and the forwarding site tells its waiting client", async () => {
   // The leader's clock is two minutes behind: an expiry the follower
   // accepted is too far in the future for it.

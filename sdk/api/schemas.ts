@@ -298,6 +298,18 @@ export const StatusView = z.looseObject({
   head: z.string().optional(),
   pendingTxs: z.number().int().min(0).optional(),
   version: z.string().optional(),
+  /** False once the site stopped taking writes for good (a failed durable write, a diverged replica). */
+  healthy: z.boolean().optional(),
+  /**
+   * Members that signed another block than this site's at the same height
+   * (the first such height per member); absent when none has.
+   */
+  divergence: z.array(z.object({
+    site: z.string(),
+    height: z.number().int().min(0),
+    ours: z.string(),
+    theirs: z.string(),
+  })).optional(),
 }).openapi("StatusView");
 
 /** One member site; `verifierKey` in the signed-note `name+hash+base64key` form. */

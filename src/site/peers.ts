@@ -372,10 +372,16 @@ export function peerMetricsText(c: PeerCounters): string {
   ].join("\n") + "\n" + c.requestSeconds.render() + c.queueSeconds.render();
 }
 
-/** A checkpoint signature line of the sender's, for the block at `height`. */
+/**
+ * A checkpoint signature line of the sender's, for the block at `height`,
+ * with that block's hash (hex): a receiver whose own block at that height
+ * differs learns that the replicas diverged (a line alone only fails to
+ * verify, which a garbled line does too). Senders before this field omit it.
+ */
 export interface CosignLine {
   height: number;
   line: string;
+  hash?: string;
 }
 
 /** The sender's end of an open `/raft/stream` request. */

@@ -200,8 +200,29 @@ function overlayUnwritten(
 /** A block's checkpoint text and the signature lines held for it, by site. */
 interface RecentCheckpoint {
   text: string;
+  /** The block's hash (hex). */
+  hash: string;
   lines: Map<string, string>;
 }
+
+/**
+ * A member whose checkpoint line was for another block than this site's at
+ * the same height: the two replicas executed the same log into different
+ * blocks (nondeterminism, a mixed-version cluster, a corrupted database).
+ */
+export interface Divergence {
+  site: string;
+  height: number;
+  /** This site's block hash at `height`. */
+  ours: string;
+  /** The block hash the member signed. */
+  theirs: string;
+}
+
+/** Most members whose divergence a site remembers (a consortium has far fewer sites). */
+const divergencesMax = 64;
+/** A block hash as peers send it. */
+const BLOCK_HASH = /^[0-9a-f]{64}$/;
 
 interface Pending {
   admitted: Admitted;
@@ -291,6 +312,8 @@ export class Site implements LedgerService {
     /** Database writes of blocks through the storage worker (a group of blocks is one). */
     blockWrites: 0,
     refused: new Map<string, number>(),
+    /** Members' checkpoint lines for another block than this site's at that height. */
+    divergentLines: 0,
   };
 
   private constructor(
@@ -1093,10 +1116,10 @@ export class Site implements LedgerService {
       this.#quorumHeight = out.header.height;
     } else {
       // The peer senders hold it for their next Raft message (see PeerSender.sendLines).
-      this.#sequencer.broadcastCosign([{ height: out.header.height, line }]);
+      this.#sequencer.broadcastCosign([{ height: out.header.height, line, hash: out.hash }]);
       this.#refreshQuorum(
         out.header.height,
-        this.#rememberCheckpoint(out.header.height, text, line),
+        this.#rememberCheckpoint(out.header.height, text, out.hash, line),
       );
     }
     for (const row of out.txRows) this.#recentlyCommitted.add(row.id);
@@ -1238,7 +1261,7 @@ export class Site implements LedgerService {
   /** Lines received for blocks this site has not applied yet, by height. */
   readonly #earlyCosigns = new Map<
     number,
-    Array<{ site: string; line: string; key: string }>
+    Array<{ site: string; line: string; key: string; hash?: string }>
   >();
 
   /**
@@ -1253,29 +1276,39 @@ export class Site implements LedgerService {
     lines: CosignLine[],
   ): Promise<void> {
     if (this.#closed) return;
-    for (const { height, line } of lines.slice(0, cosignLinesPerRequestMax)) {
+    for (const { height, line, hash: h } of lines.slice(0, cosignLinesPerRequestMax)) {
       if (!Number.isSafeInteger(height) || height < 0 || typeof line !== "string") continue;
       if (line.length > cosignLineCharsMax) continue;
+      const hash = typeof h === "string" && BLOCK_HASH.test(h) ? h : undefined;
       if (height > this.#head.header.height) {
         // Held until applied: one line per site per height, a bounded window ahead.
         if (height > this.#head.header.height + earlyCosignHeightsMax) continue;
         const l = (this.#earlyCosigns.get(height) ?? []).filter((x) => x.site !== site);
-        l.push({ site, line, key: verifierKeyOfSite });
+        l.push({ site, line, key: verifierKeyOfSite, hash });
         this.#earlyCosigns.set(height, l);
         continue;
       }
-      await this.#storeCosign(height, site, verifierKeyOfSite, line);
+      await this.#storeCosign(height, site, verifierKeyOfSite, line, hash);
     }
   }
 
-  async #storeCosign(height: number, site: string, key: string, line: string): Promise<void> {
+  async #storeCosign(
+    height: number,
+    site: string,
+    key: string,
+    line: string,
+    hash?: string,
+  ): Promise<void> {
     const cp = await this.#checkpointAt(height);
     if (cp === undefined || cp.lines.get(site) === line) return;
     let ok: string[] = [];
     try {
       ok = verifyNoteWith(assembleNote(cp.text, [line]), [key], verifyEd25519Native);
     } catch { /* malformed line */ }
-    if (ok.length !== 1) return;
+    if (ok.length !== 1) {
+      if (hash !== undefined && hash !== cp.hash) this.#noteDivergence(site, height, cp.hash, hash);
+      return;
+    }
     cp.lines.set(site, line);
     this.#refreshQuorum(height, cp);
     this.#linesToStore.push({ height, site, line });
@@ -1313,13 +1346,14 @@ export class Site implements LedgerService {
     const lines = await this.#store.checkpointLines(height);
     return {
       text: this.#checkpointText(headerOf(row), row.hash),
+      hash: row.hash,
       lines: new Map(lines.map((l) => [l.site, l.line])),
     };
   }
 
   /** Remembers an applied block's checkpoint text and this site's line (bounded, oldest out). */
-  #rememberCheckpoint(height: number, text: string, line: string): RecentCheckpoint {
-    const cp = { text, lines: new Map([[this.name, line]]) };
+  #rememberCheckpoint(height: number, text: string, hash: string, line: string): RecentCheckpoint {
+    const cp = { text, hash, lines: new Map([[this.name, line]]) };
     this.#recentCheckpoints.set(height, cp);
     if (this.#recentCheckpoints.size > recentCheckpointsMax) {
       const oldest = this.#recentCheckpoints.keys().next().value!;
@@ -1338,7 +1372,41 @@ export class Site implements LedgerService {
       if (h > height) continue;
       const lines = this.#earlyCosigns.get(h)!;
       this.#earlyCosigns.delete(h);
-      for (const l of lines) await this.#storeCosign(h, l.site, l.key, l.line);
+      for (const l of lines) await this.#storeCosign(h, l.site, l.key, l.line, l.hash);
+    }
+  }
+
+  /** The first divergence seen from each member, by site (see {@link Divergence}). */
+  readonly #divergences = new Map<string, Divergence>();
+
+  /**
+   * Records that `site` signed a different block at `height`, says so once
+   * per member, and halts this site once the members that diverged from it
+   * are a majority of the voters: then this replica is the one off the
+   * chain the others agree on (fail-stop, as a replica whose state machine
+   * diverged must not go on executing or serving; etcd raises its CORRUPT
+   * alarm for the same finding). The others go on; this site's checkpoints
+   * lack a quorum meanwhile, so no client trusts its blocks. When the
+   * members are split with no majority on either side, every one of them
+   * halts: none can tell which chain is right.
+   */
+  #noteDivergence(site: string, height: number, ours: string, theirs: string): void {
+    this.counters.divergentLines++;
+    if (this.#divergences.has(site) || this.#divergences.size >= divergencesMax) return;
+    this.#divergences.set(site, { site, height, ours, theirs });
+    console.error(
+      `site ${this.name}: site ${site} signed another block at height ${height} ` +
+        `(theirs ${theirs}, ours ${ours}): the replicas diverged`,
+    );
+    const voters = this.#voters();
+    const against = voters.filter((v) => v !== this.name && this.#divergences.has(v)).length;
+    if (against >= Math.floor(voters.length / 2) + 1) {
+      this.halt(
+        new Error(
+          `Cannot go on: ${against} of ${voters.length} voters signed other blocks than this ` +
+            `site's (first at height ${height}); this replica diverged from the cluster`,
+        ),
+      );
     }
   }
 
@@ -1505,6 +1573,7 @@ export class Site implements LedgerService {
       pendingTxs: this.#pending.size + this.#inFlight.size,
       version: this.#version,
       healthy: this.#fatal === undefined,
+      ...(this.#divergences.size > 0 ? { divergence: [...this.#divergences.values()] } : {}),
       ...(c ? { voters: c.confState.voters, learners: c.confState.learners } : {}),
       ...(peers ? { peers } : {}),
     });
@@ -1687,6 +1756,9 @@ export class Site implements LedgerService {
       `edgeledger_blocks_total ${this.counters.blocks}`,
       "# TYPE edgeledger_block_writes_total counter",
       `edgeledger_block_writes_total ${this.counters.blockWrites}`,
+      "# HELP edgeledger_checkpoint_divergent_lines_total Members' checkpoint lines for another block than this site's at the same height.",
+      "# TYPE edgeledger_checkpoint_divergent_lines_total counter",
+      `edgeledger_checkpoint_divergent_lines_total ${this.counters.divergentLines}`,
       "# TYPE edgeledger_admission_refused_total counter",
       ...[...this.counters.refused].map(([t, n]) =>
         `edgeledger_admission_refused_total{type="${t}"} ${n}`
