@@ -8,6 +8,13 @@
 import assert from "node:assert/strict";
 import { createEnvelope, type Envelope, signEnvelope } from "../sdk/envelope.ts";
 import { generateKeyPair, type KeyPair, softwareSigner } from "../sdk/keys.ts";
+import {
+  flagDevice,
+  registerDevice,
+  revokeDevice,
+  rotateDeviceKey,
+  unquarantineDevice,
+} from "../sdk/kinds/identity.ts";
 import { openTestSite, postJson, testGenesis } from "./_helpers.ts";
 
 /** Every kind these tests submit, open to unregistered signers in their genesis. */
@@ -83,4 +90,75 @@ export async function refused(app: App, env: unknown, type: string): Promise<voi
   const r = await postJson(app, "/v1/txs", env);
   assert.ok(r.status >= 400 && r.status < 500, `expected a refusal, got ${r.status}`);
   assert.equal((r.body.type as string).split("/").pop(), type, JSON.stringify(r.body));
+}
+
+/**
+ * A test site like {@link openKindsSite} with an authority for the device
+ * namespace `a/` (organisation `org-a`, the only one, so one hijack report
+ * by the authority quarantines a device), and the identity steps of a
+ * device's life as one call each, for the key-rotation tests.
+ */
+export async function devicesSite() {
+  const key = generateKeyPair("ed25519");
+  const authority = generateKeyPair("ed25519");
+  const genesis = {
+    ...testGenesis(key, "demo", OPEN_KINDS),
+    authorities: [{ did: authority.did, org: "org-a", name: "Devices", namespaces: ["a/"] }],
+  };
+  const t = await openTestSite({ key, genesis });
+  const ledger = "demo";
+  const by = softwareSigner(authority);
+  return {
+    ...t,
+    authority,
+    /** Registers `device` as `name` (signed by the authority and the device). */
+    register: async (name: string, device: KeyPair) =>
+      await applied(
+        t.app,
+        await registerDevice({
+          ledger,
+          name,
+          attributes: { model: "EV-1" },
+          authority: by,
+          device: softwareSigner(device),
+        }),
+      ),
+    /** Rotates `name` from `current` to `next` (signed by both keys). */
+    rotate: async (name: string, current: KeyPair, next: KeyPair) =>
+      await applied(
+        t.app,
+        await rotateDeviceKey({
+          ledger,
+          device: name,
+          current: softwareSigner(current),
+          next: softwareSigner(next),
+        }),
+      ),
+    /** Revokes `name`, whose current key is `key`, by its authority. */
+    revoke: async (name: string, key: KeyPair) =>
+      await applied(
+        t.app,
+        await revokeDevice({ ledger, device: name, key: key.did, by, reason: "stolen" }),
+      ),
+    /** Quarantines `name`, whose current key is `key`: one report of the only organisation. */
+    quarantine: async (name: string, key: KeyPair) => {
+      const r = await applied(
+        t.app,
+        await flagDevice({
+          ledger,
+          device: name,
+          key: key.did,
+          reporter: by,
+          reason: "C2 traffic",
+        }),
+      );
+      assert.equal(r.deviceStatus, "quarantined");
+    },
+    /** Lifts the quarantine of `name`, whose current key is `key`. */
+    unquarantine: async (name: string, key: KeyPair) =>
+      await applied(
+        t.app,
+        await unquarantineDevice({ ledger, device: name, key: key.did, authority: by }),
+      ),
+  };
 }

@@ -7,7 +7,7 @@ import { generateKeyPair, softwareSigner } from "../sdk/keys.ts";
 import { payTransfer } from "../sdk/kinds/asset.ts";
 import { registerDevice, revokeDevice } from "../sdk/kinds/identity.ts";
 import { getJson, openTestSite, postJson, testGenesis } from "./_helpers.ts";
-import { applied, openKindsSite, refused, rejected, tx } from "./_kinds_helpers.ts";
+import { applied, devicesSite, openKindsSite, refused, rejected, tx } from "./_kinds_helpers.ts";
 
 const issuer = generateKeyPair("ed25519");
 const car = generateKeyPair("p256");
@@ -160,15 +160,21 @@ Deno.test("asset: only the issuer mints, within the maximum supply", async () =>
   });
 });
 
-Deno.test("asset: a transfer not signed by its sender is refused at admission", async () => {
+Deno.test("asset: a transfer signed by neither its sender nor its sender's device is rejected asset_not_owner", async () => {
   await withAsset(async (t) => {
-    await refused(
+    await applied(
+      t.app,
+      await tx("asset.mint", { asset: "kwh", to: car.did, amount: "10" }, [issuer]),
+    );
+    // Whether a signer acts for `from` (after a rotation) depends on state: decided at apply.
+    await rejected(
       t.app,
       await tx("asset.transfer", { asset: "kwh", from: car.did, to: charger.did, amount: "1" }, [
         charger,
       ]),
-      "unauthorized_signer",
+      "asset_not_owner",
     );
+    assert.equal(await balance(t.app, car.did), "10");
     // Amounts are integer decimal strings: no floats, signs or leading zeros.
     for (const amount of ["1.5", "-1", "01", "0", 5]) {
       await refused(
@@ -233,4 +239,145 @@ Deno.test("asset: a transfer admitted before its sender's key was revoked is rej
   } finally {
     await t.cleanup();
   }
+});
+
+// ---- key rotation -------------------------------------------------------
+
+/** A {@link devicesSite} with the asset `kwh` of `issuer`; `fn` runs, then the site closes. */
+async function withDevices(fn: (t: Awaited<ReturnType<typeof devicesSite>>) => Promise<void>) {
+  const t = await devicesSite();
+  try {
+    await applied(
+      t.app,
+      await tx("asset.create", { asset: "kwh", name: "Charging credit", decimals: 3 }, [issuer]),
+    );
+    await fn(t);
+  } finally {
+    await t.cleanup();
+  }
+}
+
+const mint = async (app: Parameters<typeof getJson>[0], to: string, amount: string) =>
+  await applied(app, await tx("asset.mint", { asset: "kwh", to, amount }, [issuer]));
+
+const spend = (from: string, signer: typeof car, amount: string, to = charger.did) =>
+  payTransfer({ ledger: "demo", asset: "kwh", to, amount, signer: softwareSigner(signer), from });
+
+Deno.test("asset: after a rotation the device's new key spends the old key's balance; the old key is refused", async () => {
+  await withDevices(async (t) => {
+    const [k1, k2] = [generateKeyPair("p256"), generateKeyPair("p256")];
+    await t.register("a/car-1", k1);
+    await mint(t.app, k1.did, "5000");
+    await t.rotate("a/car-1", k1, k2);
+    // The balance stays under the old key; the read says which key spends it now.
+    const before = (await getJson(t.app, `/v1/assets/kwh/balances/${k1.did}`)).body;
+    assert.deepEqual(before, {
+      asset: "kwh",
+      account: k1.did,
+      balance: "5000",
+      currentKey: k2.did,
+    });
+    const r = await applied(t.app, await spend(k1.did, k2, "1250"));
+    assert.equal(r.from, k1.did);
+    assert.equal(r.balance, "3750");
+    assert.equal(await balance(t.app, charger.did), "1250");
+    // The old key can no longer act, not even on its own balance.
+    await refused(t.app, await spend(k1.did, k1, "1"), "revoked_signer");
+    // The new key's own balance needs no `currentKey`: it is its own.
+    await mint(t.app, k2.did, "7");
+    const own = (await getJson(t.app, `/v1/assets/kwh/balances/${k2.did}`)).body;
+    assert.equal(own.currentKey, undefined);
+    // Moving the old balance to the new key is an ordinary transfer, signed by the new key.
+    await applied(t.app, await spend(k1.did, k2, "3750", k2.did));
+    assert.equal(await balance(t.app, k1.did), "0");
+    assert.equal(await balance(t.app, k2.did), "3757");
+  });
+});
+
+Deno.test("asset: after two rotations the third key spends what the first and second keys hold", async () => {
+  await withDevices(async (t) => {
+    const [k1, k2, k3] = [generateKeyPair(), generateKeyPair(), generateKeyPair()];
+    await t.register("a/car-1", k1);
+    await mint(t.app, k1.did, "100");
+    await t.rotate("a/car-1", k1, k2);
+    await mint(t.app, k2.did, "50");
+    await t.rotate("a/car-1", k2, k3);
+    await applied(t.app, await spend(k1.did, k3, "100"));
+    await applied(t.app, await spend(k2.did, k3, "50"));
+    assert.equal(await balance(t.app, charger.did), "150");
+    // The middle key, rotated out too, is refused.
+    await refused(t.app, await spend(k2.did, k2, "1"), "revoked_signer");
+  });
+});
+
+Deno.test("asset: a revoked device's balances stay frozen: no key spends them", async () => {
+  await withDevices(async (t) => {
+    const [k1, k2] = [generateKeyPair(), generateKeyPair()];
+    await t.register("a/car-1", k1);
+    await mint(t.app, k1.did, "100");
+    await t.rotate("a/car-1", k1, k2);
+    await mint(t.app, k2.did, "10");
+    await t.revoke("a/car-1", k2);
+    await refused(t.app, await spend(k1.did, k2, "1"), "revoked_signer");
+    await refused(t.app, await spend(k2.did, k2, "1"), "revoked_signer");
+    const frozen = (await getJson(t.app, `/v1/assets/kwh/balances/${k1.did}`)).body;
+    assert.deepEqual(frozen, { asset: "kwh", account: k1.did, balance: "100" });
+    assert.equal(await balance(t.app, k2.did), "10");
+  });
+});
+
+Deno.test("asset: a quarantined device's new key cannot spend the old key's balance until the quarantine is lifted", async () => {
+  await withDevices(async (t) => {
+    const [k1, k2] = [generateKeyPair(), generateKeyPair()];
+    await t.register("a/car-1", k1);
+    await mint(t.app, k1.did, "100");
+    await t.rotate("a/car-1", k1, k2);
+    await t.quarantine("a/car-1", k2);
+    await refused(t.app, await spend(k1.did, k2, "1"), "revoked_signer");
+    assert.equal(
+      (await getJson(t.app, `/v1/assets/kwh/balances/${k1.did}`)).body.currentKey,
+      undefined,
+    );
+    await t.unquarantine("a/car-1", k2);
+    await applied(t.app, await spend(k1.did, k2, "1"));
+    assert.equal(await balance(t.app, k1.did), "99");
+  });
+});
+
+Deno.test("asset: a key that was never the device's key gains nothing from its rotation (asset_not_owner)", async () => {
+  await withDevices(async (t) => {
+    const [k1, k2, van] = [generateKeyPair(), generateKeyPair(), generateKeyPair()];
+    await t.register("a/car-1", k1);
+    await t.register("a/van-1", van);
+    await mint(t.app, k1.did, "100");
+    await t.rotate("a/car-1", k1, k2);
+    // Another registered device, an authority, and a key no device ever had.
+    await rejected(t.app, await spend(k1.did, van, "1"), "asset_not_owner");
+    await rejected(t.app, await spend(k1.did, t.authority, "1"), "asset_not_owner");
+    await rejected(t.app, await spend(k1.did, operator, "1"), "asset_not_owner");
+    assert.equal(await balance(t.app, k1.did), "100");
+  });
+});
+
+Deno.test("asset: an issuer that is a device keeps minting with its new key after a rotation", async () => {
+  await withDevices(async (t) => {
+    const [k1, k2] = [generateKeyPair(), generateKeyPair()];
+    await t.register("a/meter-1", k1);
+    await applied(
+      t.app,
+      await tx("asset.create", { asset: "co2", name: "CO2", decimals: 0 }, [k1]),
+    );
+    await t.rotate("a/meter-1", k1, k2);
+    const r = await applied(
+      t.app,
+      await tx("asset.mint", { asset: "co2", to: charger.did, amount: "5" }, [k2]),
+    );
+    assert.equal(r.supply, "5");
+    assert.equal((await getJson(t.app, "/v1/assets/co2")).body.issuer, k1.did);
+    await rejected(
+      t.app,
+      await tx("asset.mint", { asset: "co2", to: charger.did, amount: "5" }, [operator]),
+      "asset_not_issuer",
+    );
+  });
 });

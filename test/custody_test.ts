@@ -10,7 +10,7 @@ import { generateKeyPair, softwareSigner } from "../sdk/keys.ts";
 import { handoffTx, signHandoff } from "../sdk/kinds/custody.ts";
 import { leafHash, verifyInclusion } from "../sdk/merkle.ts";
 import { anchorTx, getJson } from "./_helpers.ts";
-import { applied, openKindsSite, refused, rejected, tx } from "./_kinds_helpers.ts";
+import { applied, devicesSite, openKindsSite, refused, rejected, tx } from "./_kinds_helpers.ts";
 
 const producer = generateKeyPair("ed25519");
 const courier = generateKeyPair("p256");
@@ -123,7 +123,7 @@ Deno.test("custody: an item handed off across four parties has a provenance with
   }
 });
 
-Deno.test("custody: a hand-off without the receiver's signature is refused at admission (a courier cannot fake delivery)", async () => {
+Deno.test("custody: a hand-off without the receiver's or the giver's signature is refused at admission (a courier cannot fake delivery)", async () => {
   const t = await openKindsSite();
   try {
     await applied(
@@ -140,6 +140,18 @@ Deno.test("custody: a hand-off without the receiver's signature is refused at ad
       await handoff({ item: "i1", step: 1, from: producer.did, to: courier.did }, [courier]),
       "unauthorized_signer",
     );
+    // A second signer may be the giver's device's current key after a rotation, so that one is
+    // decided at apply: here it is not.
+    await rejected(
+      t.app,
+      await handoff({ item: "i1", step: 1, from: producer.did, to: courier.did }, [
+        warehouse,
+        courier,
+      ]),
+      "custody_not_holder",
+    );
+    const item = await getJson(t.app, "/v1/custody/items/i1");
+    assert.equal(item.body.holder, producer.did);
   } finally {
     await t.cleanup();
   }
@@ -236,6 +248,130 @@ Deno.test("custody: a step citing a sensor anchor that does not exist is rejecte
         anchors: [{ stream: "truck-3/temp", seq: 4 }],
       }),
     );
+  } finally {
+    await t.cleanup();
+  }
+});
+
+// ---- key rotation -------------------------------------------------------
+
+Deno.test("custody: after a rotation the holder's new key attaches to and hands off the item the old key held; the old key is refused", async () => {
+  const t = await devicesSite();
+  try {
+    const [k1, k2] = [generateKeyPair("p256"), generateKeyPair("p256")];
+    await t.register("a/courier-1", k1);
+    await applied(
+      t.app,
+      await tx("custody.create", { item: "batch-9", description: "Vaccines" }, [producer]),
+    );
+    await applied(
+      t.app,
+      await handoff({ item: "batch-9", step: 1, from: producer.did, to: k1.did }, [producer, k1]),
+    );
+    await applied(t.app, await anchorTx(truck, { stream: "truck-9/temp", seq: 0 }));
+    await t.rotate("a/courier-1", k1, k2);
+    await applied(
+      t.app,
+      await tx("custody.attach", {
+        item: "batch-9",
+        step: 2,
+        anchors: [{ stream: "truck-9/temp", seq: 0 }],
+      }, [k2]),
+    );
+    await refused(
+      t.app,
+      await handoff({ item: "batch-9", step: 3, from: k1.did, to: pharmacy.did }, [k1, pharmacy]),
+      "revoked_signer",
+    );
+    // The SDK's two-party flow, the giver signing through its device's current key.
+    const unsigned = handoffTx(
+      { item: "batch-9", step: 3, from: k1.did, to: pharmacy.did, location: "Lyon" },
+      { ledger: "demo", giverKey: k2.did },
+    );
+    const partial = await signHandoff(unsigned, softwareSigner(k2));
+    const r = await applied(
+      t.app,
+      await signHandoff(partial, softwareSigner(pharmacy)) as Envelope,
+    );
+    assert.equal(r.holder, pharmacy.did);
+    const history = (await getJson(t.app, "/v1/custody/items/batch-9/history")).body;
+    const last = history.steps.at(-1);
+    assert.equal(last.from, k1.did);
+    assert.equal(last.to, pharmacy.did);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("custody: a giver or taker that rotated: the taker signs as the key it names, and takes the item under its current key", async () => {
+  const t = await devicesSite();
+  try {
+    const [c1, c2, w1, w2] = [
+      generateKeyPair(),
+      generateKeyPair(),
+      generateKeyPair(),
+      generateKeyPair(),
+    ];
+    await t.register("a/courier-1", c1);
+    await t.register("a/warehouse-1", w1);
+    await applied(t.app, await tx("custody.create", { item: "i7", description: "Box" }, [c1]));
+    await t.rotate("a/courier-1", c1, c2);
+    await t.rotate("a/warehouse-1", w1, w2);
+    // Naming the taker's old key: the taker cannot sign as it (its new key is not `to`).
+    await refused(
+      t.app,
+      await handoff({ item: "i7", step: 1, from: c1.did, to: w1.did }, [c2, w2]),
+      "unauthorized_signer",
+    );
+    await applied(
+      t.app,
+      await handoff({ item: "i7", step: 1, from: c1.did, to: w2.did }, [c2, w2]),
+    );
+    assert.equal((await getJson(t.app, "/v1/custody/items/i7")).body.holder, w2.did);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("custody: a revoked holder's items stay frozen, a quarantined holder's new key is refused, and a key that was never the holder's gains nothing", async () => {
+  const t = await devicesSite();
+  try {
+    const [a1, a2, b1, b2, other] = [
+      generateKeyPair(),
+      generateKeyPair(),
+      generateKeyPair(),
+      generateKeyPair(),
+      generateKeyPair(),
+    ];
+    await t.register("a/courier-1", a1);
+    await t.register("a/courier-2", b1);
+    await t.register("a/courier-3", other);
+    await applied(t.app, await tx("custody.create", { item: "ia", description: "A" }, [a1]));
+    await applied(t.app, await tx("custody.create", { item: "ib", description: "B" }, [b1]));
+    await t.rotate("a/courier-1", a1, a2);
+    await t.rotate("a/courier-2", b1, b2);
+    // Another device's key and an unregistered key cannot act for a1.
+    for (const k of [other, generateKeyPair()]) {
+      await rejected(
+        t.app,
+        await handoff({ item: "ia", step: 1, from: a1.did, to: pharmacy.did }, [k, pharmacy]),
+        "custody_not_holder",
+      );
+    }
+    await t.revoke("a/courier-1", a2);
+    await t.quarantine("a/courier-2", b2);
+    await refused(
+      t.app,
+      await handoff({ item: "ia", step: 1, from: a1.did, to: pharmacy.did }, [a2, pharmacy]),
+      "revoked_signer",
+    );
+    await refused(
+      t.app,
+      await handoff({ item: "ib", step: 1, from: b1.did, to: pharmacy.did }, [b2, pharmacy]),
+      "revoked_signer",
+    );
+    assert.equal((await getJson(t.app, "/v1/custody/items/ia")).body.holder, a1.did);
+    assert.equal((await getJson(t.app, "/v1/custody/items/ib")).body.holder, b1.did);
   } finally {
     await t.cleanup();
   }

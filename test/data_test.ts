@@ -11,7 +11,7 @@ import { EdgeLedgerClient } from "../sdk/client/client.ts";
 import { getStream, listStreamAnchors } from "../sdk/api/contract_routes/data.ts";
 import { seqFloor } from "../src/api/contract_routes/data.ts";
 import { anchorTx, getJson, postJson } from "./_helpers.ts";
-import { applied, openKindsSite, tx } from "./_kinds_helpers.ts";
+import { applied, devicesSite, openKindsSite, refused, rejected, tx } from "./_kinds_helpers.ts";
 
 const vehicle = generateKeyPair("p256");
 const STREAM = "truck-17/telemetry";
@@ -239,5 +239,83 @@ Deno.test("data routes: seqFloor() places another stream's key between two conse
     assert.equal(seqFloor(rest), floor, JSON.stringify(rest));
     if (floor >= 0) assert.ok(hex(floor) < rest, JSON.stringify(rest));
     if (floor < Number.MAX_SAFE_INTEGER) assert.ok(hex(floor + 1) > rest, JSON.stringify(rest));
+  }
+});
+
+// ---- key rotation -------------------------------------------------------
+
+Deno.test("data: after a rotation the device's new key continues the old key's stream with the next seq, and after a second rotation the third key does", async () => {
+  const t = await devicesSite();
+  try {
+    const [k1, k2, k3] = [generateKeyPair("p256"), generateKeyPair("p256"), generateKeyPair()];
+    await t.register("a/truck-17", k1);
+    for (const seq of [0, 1]) await applied(t.app, await anchorTx(k1, { stream: STREAM, seq }));
+    await t.rotate("a/truck-17", k1, k2);
+    // The stream keeps its owner and its seq: the new key goes on from the last one.
+    await rejected(
+      t.app,
+      await anchorTx(k2, { stream: STREAM, seq: 1 }),
+      "stream_seq_not_increasing",
+    );
+    const r = await applied(t.app, await anchorTx(k2, { stream: STREAM, seq: 2 }));
+    assert.equal(r.owner, k1.did);
+    await refused(t.app, await anchorTx(k1, { stream: STREAM, seq: 3 }), "revoked_signer");
+    await t.rotate("a/truck-17", k2, k3);
+    await applied(t.app, await anchorTx(k3, { stream: STREAM, seq: 3 }));
+    const s = (await getJson(t.app, `/v1/streams/${enc}`)).body;
+    assert.equal(s.owner, k1.did);
+    assert.equal(s.lastSeq, 3);
+    assert.equal(s.count, 4);
+    const anchors = (await getJson(t.app, `/v1/streams/${enc}/anchors`)).body.anchors;
+    assert.deepEqual(
+      anchors.map((a: { seq: number; signer: string }) => [a.seq, a.signer]),
+      [[0, k1.did], [1, k1.did], [2, k2.did], [3, k3.did]],
+    );
+    const gaps = (await getJson(t.app, `/v1/streams/${enc}/gaps`)).body;
+    assert.deepEqual(gaps.gaps, []);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("data: a revoked device's stream stays frozen, and a quarantined device's new key cannot anchor on it", async () => {
+  const t = await devicesSite();
+  try {
+    const [a1, a2, b1, b2] = [
+      generateKeyPair(),
+      generateKeyPair(),
+      generateKeyPair(),
+      generateKeyPair(),
+    ];
+    await t.register("a/monitor-1", a1);
+    await t.register("a/monitor-2", b1);
+    await applied(t.app, await anchorTx(a1, { stream: "m1/nox", seq: 0 }));
+    await applied(t.app, await anchorTx(b1, { stream: "m2/nox", seq: 0 }));
+    await t.rotate("a/monitor-1", a1, a2);
+    await t.rotate("a/monitor-2", b1, b2);
+    await t.revoke("a/monitor-1", a2);
+    await t.quarantine("a/monitor-2", b2);
+    await refused(t.app, await anchorTx(a2, { stream: "m1/nox", seq: 1 }), "revoked_signer");
+    await refused(t.app, await anchorTx(b2, { stream: "m2/nox", seq: 1 }), "revoked_signer");
+    assert.equal((await getJson(t.app, "/v1/streams/m1%2Fnox")).body.lastSeq, 0);
+    assert.equal((await getJson(t.app, "/v1/streams/m2%2Fnox")).body.lastSeq, 0);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("data: a key that was never the device's key cannot continue its stream after a rotation (stream_not_owner)", async () => {
+  const t = await devicesSite();
+  try {
+    const [k1, k2, other] = [generateKeyPair(), generateKeyPair(), generateKeyPair()];
+    await t.register("a/truck-17", k1);
+    await t.register("a/truck-18", other);
+    await applied(t.app, await anchorTx(k1, { stream: STREAM, seq: 0 }));
+    await t.rotate("a/truck-17", k1, k2);
+    for (const k of [other, t.authority, generateKeyPair()]) {
+      await rejected(t.app, await anchorTx(k, { stream: STREAM, seq: 1 }), "stream_not_owner");
+    }
+  } finally {
+    await t.cleanup();
   }
 });

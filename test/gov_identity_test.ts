@@ -601,6 +601,44 @@ Deno.test("identity: revoke by the owner applies; by anyone else it is rejected 
   }
 });
 
+Deno.test("identity: an owner that is itself a device revokes the devices its old key owns with its new key after a rotation", async () => {
+  const t = await open();
+  try {
+    const [g1, g2, cam, van] = [
+      generateKeyPair(),
+      generateKeyPair(),
+      generateKeyPair(),
+      generateKeyPair(),
+    ];
+    await applied(t.app, await register(t.f.authA, g1, "a/gateway-1"));
+    await applied(t.app, await register(t.f.authA, cam, "a/cam-1", g1.did));
+    await applied(t.app, await register(t.f.authA, van, "a/van-1"));
+    await applied(
+      t.app,
+      await rotateDeviceKey({
+        ledger: LEDGER,
+        device: "a/gateway-1",
+        current: softwareSigner(g1),
+        next: softwareSigner(g2),
+      }),
+    );
+    const revokeBy = async (k: KeyPair) =>
+      await revokeDevice({
+        ledger: LEDGER,
+        device: "a/cam-1",
+        key: cam.did,
+        by: softwareSigner(k),
+      });
+    assert.equal(await refusedType(t.app, await revokeBy(g1)), "revoked_signer");
+    // Another device's key gains nothing from the gateway's rotation.
+    assert.equal(await rejectedCode(t.app, await revokeBy(van)), "not_authority_or_owner");
+    const r = await applied(t.app, await revokeBy(g2));
+    assert.equal(r.by, "owner");
+  } finally {
+    await t.cleanup();
+  }
+});
+
 Deno.test("identity: apply re-checks order: a rotation admitted before a revocation that commits first is rejected", async () => {
   const t = await open();
   try {

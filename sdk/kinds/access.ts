@@ -4,7 +4,9 @@
  * and revokes it. The ledger records consent; it never holds the data.
  *
  * The owner of a stream is the key that owns it under `data.anchor` (its
- * first signer). A grant's id is its transaction id.
+ * first signer). A grant's id is its transaction id. Once a device has
+ * rotated the owner's or the reader's key out, that device's current key
+ * signs in its place.
  *
  * @module
  */

@@ -44,8 +44,9 @@ export const assetCreateBody = z.strictObject({
 /**
  * `asset.mint`: the issuer creates `amount` new units credited to `to`.
  *
- * Refused at apply: `asset_unknown`, `asset_not_issuer` (the issuer did not
- * sign), `asset_supply_exceeded`.
+ * Refused at apply: `asset_unknown`, `asset_not_issuer` (neither the issuer
+ * nor, after a rotation, its device's current key signed),
+ * `asset_supply_exceeded`.
  */
 export const assetMintBody = z.strictObject({
   asset: assetId,
@@ -54,14 +55,14 @@ export const assetMintBody = z.strictObject({
 });
 
 /**
- * `asset.transfer`: moves `amount` from `from` to `to`. `from` must sign
- * (refused at admission with `unauthorized_signer` otherwise). `fee` must
- * equal the asset's fee policy exactly, or be absent when it has none; the
- * sender pays `amount + fee.amount`. `memo` and `ref` are the payer's (e.g.
- * a charging session id).
+ * `asset.transfer`: moves `amount` from `from` to `to`. `from` must sign,
+ * or, once a device has rotated `from` out, that device's current key.
+ * `fee` must equal the asset's fee policy exactly, or be absent when it has
+ * none; the sender pays `amount + fee.amount`. `memo` and `ref` are the
+ * payer's (e.g. a charging session id).
  *
- * Refused at apply: `asset_unknown`, `asset_fee_mismatch`,
- * `asset_insufficient_funds`.
+ * Refused at apply: `asset_unknown`, `asset_not_owner` (no signer acts for
+ * `from`), `asset_fee_mismatch`, `asset_insufficient_funds`.
  */
 export const assetTransferBody = z.strictObject({
   asset: assetId,
@@ -85,8 +86,13 @@ export interface PayTransferOptions extends TxOptions {
   to: string;
   /** Integer decimal string in the asset's smallest unit. */
   amount: string;
-  /** The payer; its did is `from`. */
+  /** The payer; its did is `from` unless `from` is given. */
   signer: Signer;
+  /**
+   * The account to pay from when it is not the signer's own: an earlier key
+   * of the signer's device, which the signer spends for after a rotation.
+   */
+  from?: string;
   /** The asset's fee policy, as `GET /v1/assets/{asset}` shows it; omit when it has none. */
   fee?: AssetFee;
   memo?: string;
@@ -109,7 +115,7 @@ export interface PayTransferOptions extends TxOptions {
 export async function payTransfer(options: PayTransferOptions): Promise<Envelope> {
   const body: AssetTransferBody = {
     asset: options.asset,
-    from: options.signer.did,
+    from: options.from ?? options.signer.did,
     to: options.to,
     amount: options.amount,
     ...(options.fee ? { fee: options.fee } : {}),

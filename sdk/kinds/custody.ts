@@ -56,9 +56,12 @@ export const custodyCreateBody = z.strictObject({
 
 /**
  * `custody.handoff`: `from` (the current holder) gives the item to `to`.
- * Both must sign (refused at admission with `unauthorized_signer`
- * otherwise). `anchors` are sensor anchors of the leg that ends here (e.g.
- * the truck's temperature during the drive).
+ * Both sign: `to` itself, and `from` itself or, once a device has rotated
+ * `from` out, that device's current key. Refused at admission with
+ * `unauthorized_signer` when `to` did not sign, or when no signer but `to`
+ * did; rejected `custody_not_holder` at apply when no signer acts for
+ * `from`. `anchors` are sensor anchors of the leg that ends here (e.g. the
+ * truck's temperature during the drive).
  *
  * Refused at apply: `custody_item_unknown`, `custody_step_mismatch`,
  * `custody_not_holder`, `custody_anchor_unknown`.
@@ -74,8 +77,9 @@ export const custodyHandoffBody = z.strictObject({
 }).refine((b) => b.from !== b.to, { message: "to must differ from from", path: ["to"] });
 
 /**
- * `custody.attach`: the current holder attaches sensor anchors to the
- * current leg.
+ * `custody.attach`: the current holder (or, once a device has rotated it
+ * out, that device's current key) attaches sensor anchors to the current
+ * leg.
  *
  * Refused at apply: `custody_item_unknown`, `custody_step_mismatch`,
  * `custody_not_holder`, `custody_anchor_unknown`.
@@ -109,9 +113,11 @@ export async function createItem(
 }
 
 /**
- * The unsigned hand-off both parties sign: signers are `[from, to]`. One
- * party signs it with `addSignature`, passes the partial envelope (plain
- * JSON) to the other, who adds theirs; see {@link signHandoff}.
+ * The unsigned hand-off both parties sign: signers are `[from, to]`, or
+ * `[giverKey, to]` when the giver's device has rotated `from` out and
+ * `giverKey` is its current key. One party signs it with `addSignature`,
+ * passes the partial envelope (plain JSON) to the other, who adds theirs;
+ * see {@link signHandoff}.
  *
  * @example
  * ```ts
@@ -120,8 +126,12 @@ export async function createItem(
  * const env = await signHandoff(partial, pharmacySigner);     // on the pharmacy's
  * ```
  */
-export function handoffTx(body: CustodyHandoffBody, options: TxOptions): UnsignedEnvelope {
-  return unsignedTx(custodyHandoffBody, "custody.handoff", body, [body.from, body.to], options);
+export function handoffTx(
+  body: CustodyHandoffBody,
+  options: TxOptions & { giverKey?: string },
+): UnsignedEnvelope {
+  const giver = options.giverKey ?? body.from;
+  return unsignedTx(custodyHandoffBody, "custody.handoff", body, [giver, body.to], options);
 }
 
 /** Adds one party's signature to a hand-off; returns the envelope once both signed. */

@@ -15,7 +15,8 @@ const millis = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
  *
  * Rules checked at apply: `seq` exceeds the stream's last `seq`; a stream
  * belongs to the first signer of its first anchor, who must sign every later
- * anchor.
+ * anchor (or, once a device has rotated that key out, the device's current
+ * key, continuing with the next `seq`).
  *
  * @example
  * ```ts

@@ -10,6 +10,12 @@
  * - `access.reader/<reader>\u0001<stream>\u0001<grant id>` → the same record
  *   (a reader's grants).
  *
+ * Owner and reader are did:keys. After a device rotates one of them, its
+ * current key acts in its place ({@link actingSigner}): the new key of a
+ * stream's owner grants and revokes access to the stream, and the new key of
+ * a reader renounces the grants its old key received. Grants keep the keys
+ * they were made with.
+ *
  * @module
  */
 import {
@@ -19,6 +25,7 @@ import {
   accessRevokeBody,
 } from "../../sdk/kinds/access.ts";
 import { gated } from "./_gate.ts";
+import { actingSigner, actingSignerKeys } from "./_holder.ts";
 import { compositeKey } from "./_keys.ts";
 import { type Contract, Rejection } from "./contract.ts";
 import { STREAM_NS, type StreamState } from "./data_anchor.ts";
@@ -63,7 +70,7 @@ export function grantActiveAt(g: GrantRecord, at: number): boolean {
   return g.from <= at && at < end;
 }
 
-/** `access.grant`: signed by the stream's owner. */
+/** `access.grant`: signed by the stream's owner (or its device's current key). */
 export const accessGrant: Contract<AccessGrantBody> = gated({
   kind: "access.grant",
   body: accessGrantBody,
@@ -74,6 +81,7 @@ export const accessGrant: Contract<AccessGrantBody> = gated({
       { ns: STREAM_NS, key: stream },
       { ns: GRANT_NS, key: grantKey(stream, reader, tx.txId) },
       { ns: READER_GRANT_NS, key: readerGrantKey(reader, stream, tx.txId) },
+      ...actingSignerKeys(tx.signers),
     ];
   },
   apply(tx, state) {
@@ -85,7 +93,7 @@ export const accessGrant: Contract<AccessGrantBody> = gated({
         `Cannot grant access to unknown stream "${stream}"`,
       );
     }
-    if (!tx.signers.includes(owned.owner)) {
+    if (actingSigner(owned.owner, tx.signers, state) === undefined) {
       throw new Rejection(
         "access_not_owner",
         `Cannot grant access to stream "${stream}": only its owner ${owned.owner} may`,
@@ -114,7 +122,10 @@ export const accessGrant: Contract<AccessGrantBody> = gated({
   },
 });
 
-/** `access.revoke`: by the stream's owner, or the reader renouncing the grant. */
+/**
+ * `access.revoke`: by the stream's owner, or the reader renouncing the grant
+ * (either through its device's current key after a rotation).
+ */
 export const accessRevoke: Contract<AccessRevokeBody> = gated({
   kind: "access.revoke",
   body: accessRevokeBody,
@@ -124,6 +135,7 @@ export const accessRevoke: Contract<AccessRevokeBody> = gated({
     return [
       { ns: GRANT_NS, key: grantKey(stream, reader, grant) },
       { ns: READER_GRANT_NS, key: readerGrantKey(reader, stream, grant) },
+      ...actingSignerKeys(tx.signers),
     ];
   },
   apply(tx, state) {
@@ -135,7 +147,9 @@ export const accessRevoke: Contract<AccessRevokeBody> = gated({
         `Cannot revoke grant ${grant}: no such grant of stream "${stream}" to ${reader}`,
       );
     }
-    const by = tx.signers.find((s) => s === g.owner) ?? tx.signers.find((s) => s === g.reader);
+    // `by` is the signer that acted: for the owner if one did, else for the reader.
+    const by = actingSigner(g.owner, tx.signers, state) ??
+      actingSigner(g.reader, tx.signers, state);
     if (by === undefined) {
       throw new Rejection(
         "access_not_owner",

@@ -7,6 +7,11 @@
  * asset's holders. A balance that reaches zero is deleted. Amounts are
  * integer decimal strings, computed with BigInt.
  *
+ * An account is a did:key, and so is an issuer. Where a rule says "`D`
+ * signs", the current key of a device that had `D` as an earlier key signs
+ * for it ({@link actingSigner}): a device that rotated its key spends what
+ * its old key holds, and an issuer that is a device keeps minting.
+ *
  * @module
  */
 import {
@@ -19,8 +24,9 @@ import {
   assetTransferBody,
 } from "../../sdk/kinds/asset.ts";
 import { gated } from "./_gate.ts";
+import { actingSigner, actingSignerKeys } from "./_holder.ts";
 import { compositeKey } from "./_keys.ts";
-import { AdmissionRefusal, type Contract, Rejection, type StateAccess } from "./contract.ts";
+import { type Contract, Rejection, type StateAccess } from "./contract.ts";
 
 export const ASSET_NS = "asset.def";
 export const BALANCE_NS = "asset.balance";
@@ -98,7 +104,7 @@ export const assetCreate: Contract<AssetCreateBody> = gated({
   },
 });
 
-/** `asset.mint`: only the issuer may mint, within `maxSupply`. */
+/** `asset.mint`: only the issuer (or its device's current key) may mint, within `maxSupply`. */
 export const assetMint: Contract<AssetMintBody> = gated({
   kind: "asset.mint",
   body: assetMintBody,
@@ -107,12 +113,13 @@ export const assetMint: Contract<AssetMintBody> = gated({
     return [
       { ns: ASSET_NS, key: tx.body.asset },
       { ns: BALANCE_NS, key: balanceKey(tx.body.asset, tx.body.to) },
+      ...actingSignerKeys(tx.signers),
     ];
   },
   apply(tx, state) {
     const { asset, to } = tx.body;
     const def = loadAsset(state, asset);
-    if (!tx.signers.includes(def.issuer)) {
+    if (actingSigner(def.issuer, tx.signers, state) === undefined) {
       throw new Rejection(
         "asset_not_issuer",
         `Cannot mint "${asset}": only its issuer ${def.issuer} may mint`,
@@ -133,24 +140,24 @@ export const assetMint: Contract<AssetMintBody> = gated({
   },
 });
 
-/** `asset.transfer`: the sender signs; the asset's fee, if any, is paid by the sender. */
+/**
+ * `asset.transfer`: the sender signs, or its device's current key after a
+ * rotation; the asset's fee, if any, is paid by the sender.
+ *
+ * Whether a signer acts for `from` depends on state, so it is decided at
+ * apply (`asset_not_owner`), not at admission.
+ */
 export const assetTransfer: Contract<AssetTransferBody> = gated({
   kind: "asset.transfer",
   body: assetTransferBody,
-  authorize(tx) {
-    if (!tx.signers.includes(tx.body.from)) {
-      throw new AdmissionRefusal(
-        "unauthorized_signer",
-        `Cannot transfer from ${tx.body.from}: it must sign the transfer`,
-      );
-    }
-  },
+  authorize() {},
   touches(tx) {
     const { asset, from, to, fee } = tx.body;
     const keys = [
       { ns: ASSET_NS, key: asset },
       { ns: BALANCE_NS, key: balanceKey(asset, from) },
       { ns: BALANCE_NS, key: balanceKey(asset, to) },
+      ...actingSignerKeys(tx.signers),
     ];
     if (fee !== undefined) keys.push({ ns: BALANCE_NS, key: balanceKey(asset, fee.collector) });
     return keys;
@@ -158,6 +165,13 @@ export const assetTransfer: Contract<AssetTransferBody> = gated({
   apply(tx, state) {
     const { asset, from, to, fee } = tx.body;
     const def = loadAsset(state, asset);
+    if (actingSigner(from, tx.signers, state) === undefined) {
+      throw new Rejection(
+        "asset_not_owner",
+        `Cannot transfer from ${from}: only it, or its device's current key after a rotation, ` +
+          `may sign the transfer`,
+      );
+    }
     if (!sameFee(def.fee, fee)) {
       throw new Rejection(
         "asset_fee_mismatch",

@@ -7,6 +7,11 @@
  * the item's provenance in order. A step's `txId` leads to its inclusion
  * proof (`GET /v1/txs/{txId}/proof`).
  *
+ * An item is held by a did:key. After the holder's device rotates that key,
+ * the device's current key signs for it ({@link actingSigner}): it attaches
+ * anchors and gives the item on. A taker always signs as itself: the item
+ * then goes to the key it names in `to`, its current one.
+ *
  * @module
  */
 import {
@@ -19,6 +24,7 @@ import {
   custodyHandoffBody,
 } from "../../sdk/kinds/custody.ts";
 import { gated } from "./_gate.ts";
+import { actingSigner, actingSignerKeys } from "./_holder.ts";
 import { compositeKey, hex16 } from "./_keys.ts";
 import {
   AdmissionRefusal,
@@ -147,16 +153,27 @@ export const custodyCreate: Contract<CustodyCreateBody> = gated({
   },
 });
 
-/** `custody.handoff`: signed by the holder (`from`) and the receiver (`to`). */
+/**
+ * `custody.handoff`: signed by the holder (`from`) and the receiver (`to`).
+ *
+ * The receiver must sign as `to` itself, and the giver needs a signature of
+ * its own: `from`, or a signer other than `to` (both checked at admission,
+ * so the taker alone never gets a hand-off into the log). The giver signs
+ * as `from`, or through its device's current key after a rotation; which
+ * signer acts for `from` depends on state, so that is checked at apply
+ * (`custody_not_holder`).
+ */
 export const custodyHandoff: Contract<CustodyHandoffBody> = gated({
   kind: "custody.handoff",
   body: custodyHandoffBody,
   authorize(tx) {
-    for (const party of [tx.body.from, tx.body.to]) {
-      if (!tx.signers.includes(party)) {
+    const { item, from, to } = tx.body;
+    const giverSigned = tx.signers.includes(from) || tx.signers.some((s) => s !== to);
+    for (const [party, signed] of [[to, tx.signers.includes(to)], [from, giverSigned]] as const) {
+      if (!signed) {
         throw new AdmissionRefusal(
           "unauthorized_signer",
-          `Cannot hand off item "${tx.body.item}": ${party} must sign (giver and taker both sign)`,
+          `Cannot hand off item "${item}": ${party} must sign (giver and taker both sign)`,
         );
       }
     }
@@ -166,6 +183,7 @@ export const custodyHandoff: Contract<CustodyHandoffBody> = gated({
       { ns: ITEM_NS, key: tx.body.item },
       { ns: STEP_NS, key: stepKey(tx.body.item, tx.body.step) },
       ...anchorKeys(tx.body.anchors),
+      ...actingSignerKeys(tx.signers),
     ];
   },
   apply(tx, state) {
@@ -175,6 +193,13 @@ export const custodyHandoff: Contract<CustodyHandoffBody> = gated({
       throw new Rejection(
         "custody_not_holder",
         `Cannot hand off item "${item}" from ${from}: it is held by ${current.holder}`,
+      );
+    }
+    if (actingSigner(from, tx.signers, state) === undefined) {
+      throw new Rejection(
+        "custody_not_holder",
+        `Cannot hand off item "${item}" from ${from}: only it, or its device's current key ` +
+          `after a rotation, may sign for it (giver and taker both sign)`,
       );
     }
     checkAnchors(anchors, state);
@@ -204,7 +229,10 @@ export const custodyHandoff: Contract<CustodyHandoffBody> = gated({
   },
 });
 
-/** `custody.attach`: the holder attaches sensor anchors to the current leg. */
+/**
+ * `custody.attach`: the holder (or its device's current key after a
+ * rotation) attaches sensor anchors to the current leg.
+ */
 export const custodyAttach: Contract<CustodyAttachBody> = gated({
   kind: "custody.attach",
   body: custodyAttachBody,
@@ -214,12 +242,13 @@ export const custodyAttach: Contract<CustodyAttachBody> = gated({
       { ns: ITEM_NS, key: tx.body.item },
       { ns: STEP_NS, key: stepKey(tx.body.item, tx.body.step) },
       ...anchorKeys(tx.body.anchors),
+      ...actingSignerKeys(tx.signers),
     ];
   },
   apply(tx, state) {
     const { item, step, anchors, note } = tx.body;
     const current = itemAt(state, item, step);
-    if (!tx.signers.includes(current.holder)) {
+    if (actingSigner(current.holder, tx.signers, state) === undefined) {
       throw new Rejection(
         "custody_not_holder",
         `Cannot attach anchors to item "${item}": only its holder ${current.holder} may`,

@@ -6,9 +6,15 @@
  * \u0000<seq as 16 hex digits>` → the anchor, so a prefix range lists a
  * stream's anchors in sequence order.
  *
+ * A stream belongs to its first signer for good. After that key's device
+ * rotates it, the device's current key anchors on the stream instead
+ * ({@link actingSigner}): the stream keeps its owner and its `seq`, so the
+ * next anchor simply continues with a larger `seq`.
+ *
  * @module
  */
 import { type DataAnchorBody, dataAnchorBody } from "../../sdk/kinds/data.ts";
+import { actingSigner, actingSignerKeys } from "./_holder.ts";
 import { type Contract, Rejection, type StateKey } from "./contract.ts";
 
 /** Per-stream state. */
@@ -47,6 +53,7 @@ export const dataAnchor: Contract<DataAnchorBody> = {
     return [
       { ns: STREAM_NS, key: tx.body.stream },
       { ns: ANCHOR_NS, key: anchorKey(tx.body.stream, tx.body.seq) },
+      ...actingSignerKeys(tx.signers),
     ];
   },
   apply(tx, state) {
@@ -54,7 +61,7 @@ export const dataAnchor: Contract<DataAnchorBody> = {
     const owner = tx.signers[0];
     const current = state.get<StreamState>(STREAM_NS, stream);
     if (current !== undefined) {
-      if (!tx.signers.includes(current.owner)) {
+      if (actingSigner(current.owner, tx.signers, state) === undefined) {
         throw new Rejection(
           "stream_not_owner",
           `Cannot anchor on stream "${stream}": it belongs to ${current.owner}`,

@@ -177,6 +177,13 @@ export interface KeyStatusRecord {
   org: string;
   /** Why the key stopped being active, e.g. `"rotated"`. */
   reason?: string;
+  /**
+   * On the row of a device's current key: the device's earlier keys, oldest
+   * first, as its record lists them (so at most `DEVICE_KEYS_MAX - 1`;
+   * absent when there are none). While this row is `active`, the key acts
+   * for them: see `actingSigner` in `_holder.ts`.
+   */
+  earlierKeys?: string[];
 }
 
 /** `identity.owner/<did>`. */

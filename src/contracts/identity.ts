@@ -12,7 +12,10 @@
  *   had: `active` for the current key of an active device, `quarantined`
  *   for that of a quarantined one, `revoked` for a revoked device's key and
  *   for every rotated-out key (`reason: "rotated"`). Admission on every
- *   site refuses signers whose row says `revoked` or `quarantined`.
+ *   site refuses signers whose row says `revoked` or `quarantined`. The row
+ *   of a device's current key also lists the device's earlier keys
+ *   (`earlierKeys`, from the record's `keys`): while it is `active`, the
+ *   current key acts for what the device holds under them (`_holder.ts`).
  * - `identity.owner/<did>` → `OwnerRecord`: owners are registered parties.
  *
  * Rules are re-checked at apply against the state at that point of the
@@ -63,6 +66,7 @@ import {
   SITE_KEY_NS,
   type SiteKeyRecord,
 } from "./gov.ts";
+import { actingSigner, actingSignerKeys } from "./_holder.ts";
 
 export const DEVICE_NS = "identity.device";
 
@@ -254,6 +258,27 @@ function keyStatus(
   return r;
 }
 
+/**
+ * The row of `d`'s current key (`d` as it is after the change): its status,
+ * and the device's earlier keys as its record lists them, so that the
+ * current key acts for them while it is active (`_holder.ts`). Written by
+ * every kind that writes the current key's row, so the two never disagree.
+ */
+function currentKeyStatus(
+  d: DeviceRecord,
+  status: KeyStatusRecord["status"],
+  reason?: string,
+): KeyStatusRecord {
+  const r = keyStatus(d, status, reason);
+  const earlier = d.keys.map((k) => k.key).filter((k) => k !== d.key);
+  // The record lists the current key last, once, within DEVICE_KEYS_MAX.
+  if (earlier.length !== d.keys.length - 1 || d.keys.length > DEVICE_KEYS_MAX) {
+    throw new Error(`Assertion failed: device ${d.name} lists its current key once`);
+  }
+  if (earlier.length > 0) r.earlierKeys = earlier;
+  return r;
+}
+
 /** `identity.register`. */
 export const identityRegister: Kind<IdentityRegisterBody> = {
   kind: "identity.register",
@@ -307,7 +332,7 @@ export const identityRegister: Kind<IdentityRegisterBody> = {
       eventsDropped: 0,
     };
     state.put(DEVICE_NS, name, device);
-    state.put(IDENTITY_STATUS_NS, key, keyStatus(device, "active"));
+    state.put(IDENTITY_STATUS_NS, key, currentKeyStatus(device, "active"));
     if (attributes.owner !== undefined) {
       const o = state.get<OwnerRecord>(IDENTITY_OWNER_NS, attributes.owner);
       state.put(
@@ -362,7 +387,7 @@ export const identityRotate: Kind<IdentityRotateBody> = {
     );
     state.put(DEVICE_NS, name, next);
     state.put(IDENTITY_STATUS_NS, key, keyStatus(d, "revoked", "rotated"));
-    state.put(IDENTITY_STATUS_NS, newKey, keyStatus(d, "active"));
+    state.put(IDENTITY_STATUS_NS, newKey, currentKeyStatus(next, "active"));
     return { device: name, key: newKey, previousKey: key };
   },
 };
@@ -376,7 +401,11 @@ export const identityRevoke: Kind<IdentityRevokeBody> = {
     // Who may revoke (a covering authority or the owner) depends on state.
   },
   touches(tx) {
-    return [...deviceKeys(tx.body.device, tx.body.key), ...signerGateKeys(tx.signers)];
+    return [
+      ...deviceKeys(tx.body.device, tx.body.key),
+      ...signerGateKeys(tx.signers),
+      ...actingSignerKeys(tx.signers),
+    ];
   },
   apply(tx, state) {
     const { device: name, key, reason } = tx.body;
@@ -384,7 +413,8 @@ export const identityRevoke: Kind<IdentityRevokeBody> = {
     const d = currentDevice(state, tx.kind, name, key);
     requireNotRevoked(d, tx.kind);
     const owner = d.attributes.owner;
-    const byOwner = owner !== undefined && tx.signers.includes(owner);
+    // An owner that is itself a device key acts through its current key after a rotation.
+    const byOwner = owner !== undefined && actingSigner(owner, tx.signers, state) !== undefined;
     const byAuthority = coveringAuthorities(state, tx.signers, name).covering.length > 0;
     if (!byOwner && !byAuthority) {
       throw new Rejection(
@@ -394,7 +424,7 @@ export const identityRevoke: Kind<IdentityRevokeBody> = {
     }
     const next = withEvent({ ...d, status: "revoked" }, event(tx, "revoked", reason));
     state.put(DEVICE_NS, name, next);
-    state.put(IDENTITY_STATUS_NS, key, keyStatus(d, "revoked", reason ?? "revoked"));
+    state.put(IDENTITY_STATUS_NS, key, currentKeyStatus(next, "revoked", reason ?? "revoked"));
     return { device: name, key, deviceStatus: "revoked", by: byAuthority ? "authority" : "owner" };
   },
 };
@@ -476,7 +506,7 @@ export const identityFlag: Kind<IdentityFlagBody> = {
         { ...next, status: "quarantined" },
         event(tx, "quarantined", reports.map((r) => r.org).join(",")),
       );
-      state.put(IDENTITY_STATUS_NS, key, keyStatus(d, "quarantined", "hijack reports"));
+      state.put(IDENTITY_STATUS_NS, key, currentKeyStatus(next, "quarantined", "hijack reports"));
     }
     state.put(DEVICE_NS, name, next);
     return {
@@ -519,7 +549,7 @@ export const identityUnquarantine: Kind<IdentityUnquarantineBody> = {
       event(tx, "unquarantined", reason),
     );
     state.put(DEVICE_NS, name, next);
-    state.put(IDENTITY_STATUS_NS, key, keyStatus(d, "active"));
+    state.put(IDENTITY_STATUS_NS, key, currentKeyStatus(next, "active"));
     return { device: name, key, deviceStatus: "active", clearedReports: d.reports.length };
   },
 };

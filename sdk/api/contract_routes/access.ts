@@ -9,7 +9,10 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { decimalInt, Did } from "../schemas.ts";
 import { COMMON_PROBLEMS, consistency, json, nextCursor, pageAfter, pageLimit } from "./_common.ts";
 
-/** Most grants of one stream and reader that `GET /v1/streams/{stream}/access` examines. */
+/**
+ * Most grants of one stream and reader key that `GET /v1/streams/{stream}/access`
+ * examines (per key: a device's earlier keys are examined too).
+ */
 export const ACCESS_CHECK_GRANTS_MAX = 1000;
 
 /** A stream name in a path (percent-encoded when it contains `/`). */
@@ -75,7 +78,9 @@ export const checkStreamAccess = createRoute({
   summary: "Whether a reader had access to a stream at time `at`",
   description: "`allowed` is true when a grant's window `[from, min(until, revokedAt))` " +
     `contains \`at\`; \`grants\` are those grants. Examines at most ${ACCESS_CHECK_GRANTS_MAX} ` +
-    "grants of the pair (`truncated` says when there were more).",
+    "grants of the pair (`truncated` says when there were more). When `reader` is the current " +
+    "key of an active device that rotated its key, the grants its earlier keys received count " +
+    "too, and `readerKeys` lists the keys examined (`reader` first).",
   request: {
     params: z.object({ stream: StreamParam }),
     query: z.object({
@@ -93,6 +98,7 @@ export const checkStreamAccess = createRoute({
         allowed: z.boolean(),
         grants: z.array(GrantView),
         truncated: z.boolean(),
+        readerKeys: z.array(z.string()).optional(),
       }).openapi("AccessCheck"),
       "The verdict.",
     ),

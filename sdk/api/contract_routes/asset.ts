@@ -34,11 +34,20 @@ export const AssetView = z.object({
   createdHeight: z.number().int(),
 }).openapi("Asset");
 
-/** One account's balance of one asset; `"0"` for an account that never held it. */
+/**
+ * One account's balance of one asset; `"0"` for an account that never held
+ * it. `currentKey` (single-balance route only) is the key that spends it now
+ * when that is not `account`: the current key of the active device that
+ * rotated `account` out.
+ */
 export const BalanceView = z.object({
   asset: z.string(),
   account: z.string(),
   balance: Amount,
+  currentKey: z.string().optional().openapi({
+    description: "When `account` is an earlier key of an active device: that device's " +
+      "current key, which signs for the account now.",
+  }),
 }).openapi("AssetBalance");
 
 /** `GET /v1/assets/{asset}`. */

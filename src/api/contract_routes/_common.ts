@@ -8,6 +8,8 @@
 import { base64urlDecode, base64urlEncode, utf8Decode, utf8Encode } from "../../../sdk/encoding.ts";
 import { CONTRACT_PAGE_LIMIT_DEFAULT } from "../../../sdk/api/contract_routes/_common.ts";
 import { type Consistency, LedgerError, type LedgerService } from "../service.ts";
+import { IDENTITY_STATUS_NS, type KeyStatusRecord } from "../../contracts/gov.ts";
+import { DEVICE_NS, type DeviceRecord } from "../../contracts/identity.ts";
 
 /** A `not_found` problem (404). */
 export function notFound(detail: string): LedgerError {
@@ -64,4 +66,28 @@ export async function statePage<T>(
     ? encodeCursor(suffixOf ? suffixOf(last.value as T) : last.key.slice(prefix.length))
     : null;
   return { items: rows.map((r) => r.value as T), next };
+}
+
+/**
+ * The key that acts for `did` now when it is not `did` itself: the current
+ * key of the active device whose record lists `did` as an earlier key (the
+ * contracts' rule, `src/contracts/_holder.ts`). Undefined when `did` is a
+ * device's current key, no device's key, a key the device no longer lists,
+ * or a key of a device that is quarantined or revoked (its holdings are
+ * frozen). Two reads.
+ */
+export async function currentKeyFor(
+  service: LedgerService,
+  did: string,
+  consistency: Consistency,
+): Promise<string | undefined> {
+  const row = await service.stateGet(IDENTITY_STATUS_NS, did, consistency) as
+    | KeyStatusRecord
+    | undefined;
+  if (row === undefined) return undefined;
+  const device = await service.stateGet(DEVICE_NS, row.device, consistency) as
+    | DeviceRecord
+    | undefined;
+  if (device === undefined || device.status !== "active" || device.key === did) return undefined;
+  return device.keys.some((k) => k.key === did) ? device.key : undefined;
 }

@@ -17,6 +17,7 @@ import {
   READER_GRANT_NS,
   readerGrantKey,
 } from "../../contracts/access.ts";
+import { IDENTITY_STATUS_NS, type KeyStatusRecord } from "../../contracts/gov.ts";
 import type { ContractRouteRegistrar } from "./mod.ts";
 import { statePage } from "./_common.ts";
 
@@ -55,13 +56,25 @@ export const accessRoutes: ContractRouteRegistrar = (app, service) => {
   app.openapi(checkStreamAccess, async (c) => {
     const { stream } = c.req.valid("param");
     const { reader, at, consistency } = c.req.valid("query");
-    const rows = await service.stateRange(
-      GRANT_NS,
-      grantKey(stream, reader, ""),
-      { limit: ACCESS_CHECK_GRANTS_MAX },
-      consistency,
+    // A reader that is the current key of an active device also has the
+    // grants its device's earlier keys received (the contracts' rule,
+    // `src/contracts/_holder.ts`): at most DEVICE_KEYS_MAX keys in all.
+    const row = await service.stateGet(IDENTITY_STATUS_NS, reader, consistency) as
+      | KeyStatusRecord
+      | undefined;
+    const earlier = row?.status === "active" ? row.earlierKeys ?? [] : [];
+    const readerKeys = [reader, ...earlier];
+    const reads = await Promise.all(readerKeys.map((k) =>
+      service.stateRange(
+        GRANT_NS,
+        grantKey(stream, k, ""),
+        { limit: ACCESS_CHECK_GRANTS_MAX },
+        consistency,
+      )
+    ));
+    const grants = reads.flat().map((r) => r.value as GrantRecord).filter((g) =>
+      grantActiveAt(g, at)
     );
-    const grants = rows.map((r) => r.value as GrantRecord).filter((g) => grantActiveAt(g, at));
     c.header("Cache-Control", "no-cache");
     return c.json({
       stream,
@@ -69,7 +82,8 @@ export const accessRoutes: ContractRouteRegistrar = (app, service) => {
       at,
       allowed: grants.length > 0,
       grants,
-      truncated: rows.length === ACCESS_CHECK_GRANTS_MAX,
+      truncated: reads.some((rows) => rows.length === ACCESS_CHECK_GRANTS_MAX),
+      ...(earlier.length > 0 ? { readerKeys } : {}),
     }, 200);
   });
 };

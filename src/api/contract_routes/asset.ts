@@ -11,7 +11,7 @@ import {
 import { ASSET_NS, type AssetState, BALANCE_NS, balanceKey } from "../../contracts/asset.ts";
 import type { BalanceState } from "../../contracts/asset.ts";
 import type { ContractRouteRegistrar } from "./mod.ts";
-import { notFound, statePage } from "./_common.ts";
+import { currentKeyFor, notFound, statePage } from "./_common.ts";
 
 /** Adds the `asset.*` read routes. */
 export const assetRoutes: ContractRouteRegistrar = (app, service) => {
@@ -26,15 +26,17 @@ export const assetRoutes: ContractRouteRegistrar = (app, service) => {
   app.openapi(getAssetBalance, async (c) => {
     const { asset, account } = c.req.valid("param");
     const { consistency } = c.req.valid("query");
-    const [def, balance] = await Promise.all([
+    const [def, balance, currentKey] = await Promise.all([
       service.stateGet(ASSET_NS, asset, consistency),
       service.stateGet(BALANCE_NS, balanceKey(asset, account), consistency) as Promise<
         BalanceState | undefined
       >,
+      currentKeyFor(service, account, consistency),
     ]);
     if (def === undefined) throw notFound(`Cannot find asset "${asset}"`);
     c.header("Cache-Control", "no-cache");
-    return c.json(balance ?? { asset, account, balance: "0" }, 200);
+    const view = balance ?? { asset, account, balance: "0" };
+    return c.json(currentKey === undefined ? view : { ...view, currentKey }, 200);
   });
   app.openapi(listAssetBalances, async (c) => {
     const { asset } = c.req.valid("param");
