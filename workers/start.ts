@@ -1,29 +1,34 @@
 /**
  * `deno task start`: a local ledger on embedded libSQL files under `./data/`.
  *
- *     npx -y deno@2.9.6 task start [--sites N] [--port 7001] [--data ./data]
+ *     npx -y deno@2.9.6 task start [--sites N] [--port 7001] [--data ./data] [--gateway [PORT]]
  *
  * Creates the ledger on first start (genesis, one key and config per site),
  * starts each site as its own process (`workers/site.ts`), prints
- * `site <name> <url>` per site and how to try it. Ctrl-C stops them all
- * cleanly; starting again resumes the same chain.
+ * `site <name> <url>` per site and how to try it. With `--gateway`
+ * (`EDGELEDGER_GATEWAY`), also one gateway (`workers/gateway.ts`) in front
+ * of the sites, on PORT or the port below the first site's, and prints
+ * `gateway <url>`. Ctrl-C stops them all cleanly; starting again resumes
+ * the same chain.
  *
  * @module
  */
 import { initLocalLedger } from "../src/site/config.ts";
 import { writeExampleTx } from "./example_tx.ts";
 
-const USAGE = "usage: deno task start [--sites N] [--port P] [--data DIR]";
+const USAGE = "usage: deno task start [--sites N] [--port P] [--data DIR] [--gateway [PORT]]";
 
 /** `--name value` or `--name=value`; anything else is a usage error (exit 2). */
 function parseFlags(args: string[]): Map<string, string> {
-  const known = new Set(["--sites", "--port", "--data"]);
+  const known = new Set(["--sites", "--port", "--data", "--gateway"]);
   const out = new Map<string, string>();
   for (let k = 0; k < args.length; k++) {
     const arg = args[k];
     const eq = arg.indexOf("=");
     const name = eq < 0 ? arg : arg.slice(0, eq);
-    const value = eq < 0 ? args[++k] : arg.slice(eq + 1);
+    // `--gateway` alone takes the default port.
+    const bare = name === "--gateway" && eq < 0 && !/^\d/.test(args[k + 1] ?? "");
+    const value = bare ? "" : eq < 0 ? args[++k] : arg.slice(eq + 1);
     if (!known.has(name) || value === undefined) {
       console.error(`${USAGE}\n(cannot use ${JSON.stringify(arg)})`);
       Deno.exit(2);
@@ -39,6 +44,13 @@ const sites = decimal(flags.get("--sites") ?? Deno.env.get("EDGELEDGER_SITES") ?
 const portGiven = flags.get("--port") ?? Deno.env.get("EDGELEDGER_PORT");
 const basePort = decimal(portGiven ?? "7001");
 const dataDir = flags.get("--data") ?? Deno.env.get("EDGELEDGER_DATA") ?? "./data";
+/** The gateway's port: undefined for none, NaN for the default (below the first site's). */
+const gatewayGiven = flags.get("--gateway") ?? Deno.env.get("EDGELEDGER_GATEWAY");
+const gatewayPort = gatewayGiven === undefined ? undefined : decimal(gatewayGiven);
+if (gatewayGiven !== undefined && gatewayGiven !== "" && !(Number(gatewayPort) <= 65535)) {
+  console.error("--gateway (EDGELEDGER_GATEWAY) must be a TCP port, or nothing for the default");
+  Deno.exit(2);
+}
 if (!Number.isInteger(sites) || sites < 1 || sites > 9) {
   console.error("--sites (EDGELEDGER_SITES) must be an integer from 1 to 9");
   Deno.exit(2);
@@ -142,6 +154,7 @@ if (portGiven !== undefined && firstPort !== basePort) {
 
 const leader = sites > 1 ? await waitForLeader(urls) : "site-a";
 const example = await writeExampleTx(urls[0], `${dataDir}/example-tx.json`);
+const gateway = gatewayPort === undefined ? undefined : await startGateway(gatewayPort);
 console.log(`
 edgeledger is running: ${sites} site(s), leader ${leader}, data in ${dataDir}/
 (Ctrl-C stops them all; starting again resumes the same chain)
@@ -153,6 +166,8 @@ edgeledger is running: ${sites} site(s), leader ${leader}, data in ${dataDir}/
   checkpoint:  curl -s ${urls[0]}/v1/checkpoint
   API docs:    ${urls[0]}/openapi.json
   explorer:    ${urls[0]}/${
+  gateway === undefined ? "" : `\n  gateway:     ${gateway}  (one front door for every site)`
+}${
   sites > 1
     ? `\n  admin key:   ${dataDir}/admin-api-key.txt  (Authorization: Bearer <key> for /v1/admin/ on the leader)`
     : ""
@@ -161,9 +176,8 @@ edgeledger is running: ${sites} site(s), leader ${leader}, data in ${dataDir}/
 
 const exited = await Promise.race(children.map((c, i) => c.status.then((s) => ({ s, i }))));
 if (!stopping) {
-  console.error(
-    `site ${siteName(configs[exited.i])} exited with code ${exited.s.code}; stopping the others`,
-  );
+  const what = exited.i < configs.length ? `site ${siteName(configs[exited.i])}` : "the gateway";
+  console.error(`${what} exited with code ${exited.s.code}; stopping the others`);
   await stopAll(1);
 }
 await stopping;
@@ -183,8 +197,36 @@ async function waitForLeader(siteUrls: string[]): Promise<string> {
   return "none yet";
 }
 
-/** Forwards a child's stdout and resolves with the URL of its `site <name> <url>` line. */
-function firstLine(child: Deno.ChildProcess, print: (l: string) => void): Promise<string> {
+/**
+ * Starts `workers/gateway.ts` in front of the sites on `port` (NaN: the
+ * port below the first site's) and resolves with its URL; stops everything
+ * if it does not start.
+ */
+async function startGateway(port: number): Promise<string | undefined> {
+  if (stopping) return await stopping;
+  const script = decodeURIComponent(new URL("./gateway.ts", import.meta.url).pathname);
+  const listen = Number.isNaN(port) ? firstPort - 1 : port;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", script, "--port", String(listen), ...urls.flatMap((u) => ["--site", u])],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  children.push(child);
+  try {
+    return await firstLine(child, (line) => console.log(line), /^gateway (\S+)$/);
+  } catch {
+    const { code } = await child.status;
+    console.error(`the gateway did not start (exit code ${code}): see its error above`);
+    await stopAll(1);
+  }
+}
+
+/** Forwards a child's stdout and resolves with the URL of its first line matching `re` (URL last). */
+function firstLine(
+  child: Deno.ChildProcess,
+  print: (l: string) => void,
+  re = /^site (\S+) (\S+)$/,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     let resolved = false;
     (async () => {
@@ -197,14 +239,14 @@ function firstLine(child: Deno.ChildProcess, print: (l: string) => void): Promis
           const line = buf.slice(0, nl);
           buf = buf.slice(nl + 1);
           print(line);
-          const m = /^site (\S+) (\S+)$/.exec(line);
+          const m = re.exec(line);
           if (m && !resolved) {
             resolved = true;
-            resolve(m[2]);
+            resolve(m[m.length - 1]);
           }
         }
       }
-      if (!resolved) reject(new Error("a site exited before it listened"));
+      if (!resolved) reject(new Error("a process exited before it listened"));
     })().catch(reject);
   });
 }

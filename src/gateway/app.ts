@@ -1,0 +1,264 @@
+/**
+ * The gateway's HTTP app: the public API of the sites behind one front
+ * door, the state-independent admission checks in front of `POST /v1/txs`,
+ * and the gateway's own routes (`GET /v1/gateway`, `/metrics`, `/healthz`).
+ *
+ * A request reaches the submit route through the same middleware, in the
+ * same order, as on a site (`src/api/app.ts`): request id, size limit, JSON
+ * media type, repeated member names, then the route's zod validation with
+ * the same hook. So whatever the gateway refuses is refused with the
+ * problem a site answers — the same functions build it.
+ *
+ * @module
+ */
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context, MiddlewareHandler } from "hono";
+import { requestId, type RequestIdVariables } from "hono/request-id";
+import { COMMIT_WAIT_MS_DEFAULT, submitTxs } from "../../sdk/api/routes.ts";
+import { refuseDuplicateMembers, requestSizeLimit, requireJsonBody } from "../api/middleware.ts";
+import {
+  knownProblem,
+  PROBLEM_MEDIA_TYPE,
+  problemFromError,
+  problemResponse,
+  validationProblem,
+} from "../api/problem.ts";
+import { builtinContracts, type ContractRegistry } from "../contracts/mod.ts";
+import type { GatewayConfig } from "./config.ts";
+import { GatewayMetrics, routeLabel } from "./metrics.ts";
+import { precheckEnvelope } from "./precheck.ts";
+import { forward, type ForwardContext, ForwardRefusal } from "./proxy.ts";
+import type { SitePool } from "./site_pool.ts";
+
+/** Hono environment of the gateway: the request id, the body as received, the site that answered. */
+export type GatewayEnv = {
+  Variables: RequestIdVariables & {
+    body: Uint8Array<ArrayBuffer> | null;
+    site: string | undefined;
+  };
+  Bindings: { remoteAddr?: Deno.Addr } | undefined;
+};
+
+/** Options of {@link createGatewayApp}. */
+export interface GatewayAppOptions {
+  config: GatewayConfig;
+  /** The sites; its `ledger` must be set before the first submission is checked. */
+  pool: SitePool;
+  /** The kinds the sites know; default the built-in contracts. */
+  registry?: ContractRegistry;
+  /** Shown by `/healthz` and `/v1/gateway`. */
+  version?: string;
+  /** This gateway's clock, ms since the epoch (pre-checks judge expiry by it). */
+  now?: () => number;
+  /** Receives every unexpected error (a bug) with its request id; default `console.error`. */
+  logError?: (err: unknown, requestId: string) => void;
+}
+
+/** Longest `Retry-After` the gateway asks for when it has no site, seconds. */
+const RETRY_AFTER_SECONDS_MAX = 5;
+
+/** Reads whose consistency level only the leader (or a ReadIndex through it) serves. */
+const LEADER_READS = new Set(["leader", "linearizable"]);
+
+/**
+ * Builds the gateway's app. Everything under `/v1/` except `/v1/admin/` and
+ * the gateway's own route is forwarded, as are `/` (the explorer) and
+ * `/openapi.json`; anything else, `/raft/` included, is 404 `not_found` here.
+ */
+export function createGatewayApp(options: GatewayAppOptions) {
+  const { config, pool } = options;
+  const registry = options.registry ?? builtinContracts();
+  const version = options.version ?? "0.0.0-dev";
+  const now = options.now ?? Date.now;
+  const logError = options.logError ??
+    ((err: unknown, id: string) => console.error(`request ${id} failed:`, err));
+  const metrics = new GatewayMetrics();
+  const via = `1.1 ${config.name}`;
+  // A site comes back with its next good poll: ask clients to wait about that long.
+  const retryAfterSeconds = Math.min(
+    RETRY_AFTER_SECONDS_MAX,
+    Math.max(1, Math.ceil(config.pollIntervalMs / 1000)),
+  );
+  const forwarding: Omit<ForwardContext, "clientAddress"> = {
+    pool,
+    metrics,
+    via,
+    attemptsMax: config.attemptsMax,
+    inFlightRequestsMax: config.inFlightRequestsMax,
+  };
+  const contextOf = (c: { env: GatewayEnv["Bindings"] }): ForwardContext => {
+    const addr = c.env?.remoteAddr;
+    return { ...forwarding, clientAddress: addr && "hostname" in addr ? addr.hostname : undefined };
+  };
+
+  const app = new OpenAPIHono<GatewayEnv>({
+    // The site's validation hook (src/api/app.ts): the same problem for the same zod failure.
+    defaultHook: (result, c) => {
+      if (!result.success) {
+        return problemResponse(c, validationProblem(result.target, result.error));
+      }
+    },
+  });
+  app.onError((err, c) => {
+    if (err instanceof ForwardRefusal) {
+      return problemResponse(
+        c,
+        knownProblem("unavailable", err.message, { retryAfter: retryAfterSeconds }),
+      );
+    }
+    return problemResponse(c, problemFromError(err, (e) => logError(e, c.get("requestId") ?? "")));
+  });
+  const notFound = (c: Context<GatewayEnv>) =>
+    problemResponse(
+      c,
+      knownProblem(
+        "not_found",
+        `Cannot find ${c.req.method} ${c.req.path.slice(0, 200)}: no such route`,
+      ),
+    );
+  app.notFound(notFound);
+
+  // The site's order (src/api/app.ts): request id, metrics, size limit, the
+  // submit route's media type, then repeated member names.
+  app.use(requestId());
+  app.use(countRequests(metrics));
+  app.use(requestSizeLimit({ requestBytesMax: config.requestBytesMax }));
+  app.use(keepBody());
+  app.use("/v1/txs", requireJsonBody({ methods: ["POST"] }));
+  // A site refuses a repeated member name in every body under /v1/ it
+  // reads; its admin routes (not served here) are another app.
+  const repeatedNames = refuseDuplicateMembers({ methods: ["POST"] });
+  app.use(
+    "/v1/*",
+    (c, next) => c.req.path.startsWith("/v1/admin") ? next() : repeatedNames(c, next),
+  );
+
+  const proxy = async (c: Context<GatewayEnv>) => {
+    // Routing saw the path as sent; the site gets it with dot segments
+    // resolved (`/v1/txs/../admin/x` is `/v1/admin/x` there): judge that one.
+    const url = new URL(c.req.url);
+    if (!isPublicPath(url.pathname)) return notFound(c);
+    const consistency = url.searchParams.get("consistency") ?? "";
+    const method = c.req.method;
+    return await forward(c, contextOf(c), {
+      retryable: method === "GET" || method === "HEAD" ||
+        (method === "POST" && routeLabel(c.req.path) === "/v1/streams/{stream}/verify-reading"),
+      preferLeader: LEADER_READS.has(consistency),
+      responseTimeoutMs: config.responseTimeoutMs,
+      body: c.get("body"),
+    });
+  };
+
+  app.get("/v1/gateway", (c) => {
+    c.header("Cache-Control", "no-store");
+    return c.json({
+      gateway: config.name,
+      version,
+      inFlight: metrics.inFlight,
+      ...pool.view(),
+    }, 200);
+  });
+  app.get("/metrics", (c) => {
+    c.header("Cache-Control", "no-store");
+    c.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    return c.body(metrics.render(pool));
+  });
+  app.get("/healthz", (c) => {
+    // Ready while a site is up: a load balancer in front of several
+    // gateways then skips one that has lost every site.
+    if (pool.upCount() === 0) {
+      return problemResponse(
+        c,
+        knownProblem("unavailable", "No site is up behind this gateway", {
+          retryAfter: retryAfterSeconds,
+        }),
+      );
+    }
+    c.header("Cache-Control", "no-store");
+    return c.json({ status: "ok" as const, version }, 200);
+  });
+  app.all("/v1/admin", notFound);
+  app.all("/v1/admin/*", notFound);
+  app.openapi(submitTxs, async (c) => {
+    const { wait, timeoutMs } = c.req.valid("query");
+    const validated = c.req.valid("json");
+    if (config.precheck && pool.ledger !== undefined && !("txs" in validated)) {
+      // As on a site: the parsed JSON as sent, not zod's copy of it.
+      await precheckEnvelope(await c.req.json(), {
+        ledger: pool.ledger,
+        registry,
+        now: now(),
+        expiredGraceMs: config.expiredGraceMs,
+      });
+    }
+    const commitWaitMs = wait === "commit" ? timeoutMs ?? COMMIT_WAIT_MS_DEFAULT : 0;
+    const answer = await forward(c, contextOf(c), {
+      retryable: true,
+      preferLeader: false,
+      responseTimeoutMs: config.responseTimeoutMs + commitWaitMs,
+      body: c.get("body"),
+    });
+    // The site's answer as it sent it: the route types what the site builds, not this relay.
+    return answer as never;
+  });
+  app.all("/v1/*", proxy);
+  app.get("/", proxy);
+  app.get("/openapi.json", proxy);
+
+  return { app, metrics };
+}
+
+/**
+ * Whether a site would serve `path` (as it receives it) from its public
+ * API: `/`, `/openapi.json` and `/v1/` except `/v1/admin/`; never `/raft/`.
+ * Judged on the path and on its percent-decoded form, so no spelling of a
+ * peer or admin route gets through.
+ */
+export function isPublicPath(path: string): boolean {
+  let decoded = path;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch { /* not decodable: judged as it is */ }
+  const hidden = /^\/+(raft(\/|$)|v1\/+admin(\/|$))/i;
+  if (hidden.test(path) || hidden.test(decoded)) return false;
+  return path === "/" || path === "/openapi.json" || path.startsWith("/v1/");
+}
+
+/** Keeps the request body as received (bytes, not text), to forward it unchanged. */
+function keepBody(): MiddlewareHandler<GatewayEnv> {
+  return async (c, next) => {
+    // Read as bytes first: later reads (text, JSON) derive from them, and
+    // the bytes go to the site untouched (never re-encoded from text).
+    c.set("body", c.req.raw.body === null ? null : new Uint8Array(await c.req.arrayBuffer()));
+    await next();
+  };
+}
+
+/**
+ * Counts every answer by method, route, status and site; a submission the
+ * gateway refused (a 4xx answered here) also counts by its problem type.
+ */
+function countRequests(metrics: GatewayMetrics): MiddlewareHandler<GatewayEnv> {
+  return async (c, next) => {
+    try {
+      await next();
+    } finally {
+      const route = routeLabel(c.req.path);
+      const site = c.get("site") ?? "gateway";
+      const status = c.res.status;
+      metrics.request(c.req.method, route, status, site);
+      if (
+        site === "gateway" && route === "/v1/txs" && c.req.method === "POST" &&
+        status >= 400 && status < 500 &&
+        c.res.headers.get("content-type") === PROBLEM_MEDIA_TYPE
+      ) {
+        try {
+          const { type } = await c.res.clone().json();
+          metrics.refusal(String(type).slice(String(type).lastIndexOf("/") + 1));
+        } catch {
+          metrics.refusal("unknown");
+        }
+      }
+    }
+  };
+}

@@ -1,0 +1,256 @@
+/**
+ * The gateway's configuration: a JSON file, environment variables and
+ * command-line flags, merged in that order (a flag wins) and validated by one
+ * zod schema, so every source is held to the same rules and a bad value is
+ * named in one line.
+ *
+ * Every key has a flag (`--kebab-case`, `--name value` or `--name=value`) and
+ * an environment variable (`EDGELEDGER_GATEWAY_SNAKE_CASE`); list keys take a
+ * comma-separated value there, and `--site` may also be repeated.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+const SITES_MISSING =
+  'Must name at least one site URL (--site, EDGELEDGER_GATEWAY_SITES or "sites" in the config)';
+
+/** The gateway config file's schema; units are in the names, every limit bounded. */
+export const gatewayConfigSchema = z.strictObject({
+  /** Interface to listen on. */
+  host: z.string().min(1).default("127.0.0.1"),
+  /** TCP port to listen on; 0 picks a free one (the `gateway <url>` line says which). */
+  port: z.number().int().min(0).max(65535).default(7000),
+  /** This gateway's name in `Via` headers. */
+  name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, {
+    error: "Must be 1–64 letters, digits, dots, dashes or underscores",
+  }).default("edgeledger-gateway"),
+  /** Base URLs of the sites (http or https, no path); at least one. */
+  sites: z.array(z.string(), {
+    error: (issue) => issue.input === undefined ? SITES_MISSING : undefined,
+  }).min(1, { error: SITES_MISSING }).max(64).transform((urls, ctx) => {
+    const out: string[] = [];
+    for (const [i, u] of urls.entries()) {
+      const url = siteUrl(u);
+      if (url === undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: [i],
+          message: `"${u.slice(0, 200)}" is not an http(s) base URL without query or fragment`,
+        });
+      } else if (out.includes(url)) {
+        ctx.addIssue({ code: "custom", path: [i], message: `${url} is listed twice` });
+      } else out.push(url);
+    }
+    return out;
+  }),
+  /**
+   * The "nearest" sites (a subset of `sites`): while one of them is healthy,
+   * requests go to them only; the others take over when none is.
+   */
+  preferredSites: z.array(z.string()).max(64).default([]),
+  /** The ledger id; learned from the sites' `/v1/status` when absent. */
+  ledger: z.string().min(1).max(128).optional(),
+  /** How often each site's `/v1/status` is polled, ms. */
+  pollIntervalMs: z.number().int().min(50).max(60_000).default(1000),
+  /** Longest a status poll may take, ms. */
+  pollTimeoutMs: z.number().int().min(50).max(60_000).default(1000),
+  /**
+   * Longest a site may take to start answering a forwarded request (its
+   * response headers), ms; `POST /v1/txs?wait=commit` adds its commit wait.
+   */
+  responseTimeoutMs: z.number().int().min(100).max(300_000).default(10_000),
+  /** Most sites one request is tried on (first try included); retries only where safe. */
+  attemptsMax: z.number().int().min(1).max(16).default(3),
+  /**
+   * Largest request body, bytes; larger answers 413 as a site does. Keep it
+   * equal to the sites' `requestBytesMax` (so the gateway never refuses a
+   * body a site would take).
+   */
+  requestBytesMax: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  /** Requests (event streams included) forwarded at once; one more answers 503. */
+  inFlightRequestsMax: z.number().int().min(1).max(1_000_000).default(10_000),
+  /**
+   * How far a site's clock may lag this gateway's, ms: an envelope is refused
+   * `expired` here only when it expired longer ago than that.
+   */
+  expiredGraceMs: z.number().int().min(0).max(3_600_000).default(30_000),
+  /** Longest the gateway waits at start for a site to tell it the ledger, ms. */
+  startupWaitMs: z.number().int().min(0).max(600_000).default(30_000),
+  /** Run the stateless admission checks on single envelopes before forwarding them. */
+  precheck: z.boolean().default(true),
+}).superRefine((c, ctx) => {
+  for (const [i, u] of c.preferredSites.entries()) {
+    const url = siteUrl(u);
+    if (url === undefined || !c.sites.includes(url)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["preferredSites", i],
+        message: `"${u.slice(0, 200)}" is not one of the sites`,
+      });
+    }
+  }
+}).transform((c) => ({ ...c, preferredSites: c.preferredSites.map((u) => siteUrl(u)!) }));
+
+/** A validated gateway configuration (defaults filled in, site URLs normalised). */
+export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
+
+/** A configuration the gateway cannot start with; the message is one line. */
+export class GatewayConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "GatewayConfigError";
+  }
+}
+
+/** `--help` was asked for: the caller prints {@link GATEWAY_USAGE} and exits 0. */
+export class GatewayHelpRequested extends Error {
+  constructor() {
+    super(GATEWAY_USAGE);
+    this.name = "GatewayHelpRequested";
+  }
+}
+
+type Kind = "string" | "int" | "bool" | "list";
+
+/** Each key's type as flags and environment variables carry it. */
+const KEYS: Record<string, Kind> = {
+  host: "string",
+  port: "int",
+  name: "string",
+  sites: "list",
+  preferredSites: "list",
+  ledger: "string",
+  pollIntervalMs: "int",
+  pollTimeoutMs: "int",
+  responseTimeoutMs: "int",
+  attemptsMax: "int",
+  requestBytesMax: "int",
+  inFlightRequestsMax: "int",
+  expiredGraceMs: "int",
+  startupWaitMs: "int",
+  precheck: "bool",
+};
+
+const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
+const envName = (key: string) => "EDGELEDGER_GATEWAY_" + key.replace(/[A-Z]/g, "_$&").toUpperCase();
+
+/** One line of usage, plus the flags. */
+export const GATEWAY_USAGE = "usage: deno task gateway --site <url> [--site <url>...] " +
+  "[--config gateway.json] [--port 7000] [--host 127.0.0.1] [--ledger <id>] " +
+  "[" + Object.keys(KEYS).filter((k) => !["sites", "host", "port", "ledger"].includes(k))
+  .map((k) => `--${kebab(k)} <${KEYS[k] === "list" ? "a,b" : KEYS[k]}>`).join("] [") + "]";
+
+/**
+ * Merges the config file (`--config` or `EDGELEDGER_GATEWAY_CONFIG`), the
+ * environment and `args`, then validates. Throws {@link GatewayConfigError}
+ * with a one-line message for an unknown flag, a value of the wrong type, an
+ * unreadable file or a value the schema refuses; {@link GatewayHelpRequested}
+ * for `--help`.
+ */
+export async function loadGatewayConfig(
+  args: readonly string[],
+  env: (name: string) => string | undefined = (n) => Deno.env.get(n),
+  readTextFile: (path: string) => Promise<string> = Deno.readTextFile,
+): Promise<GatewayConfig> {
+  const flags = parseFlags(args);
+  const configPath = flags.config ?? env("EDGELEDGER_GATEWAY_CONFIG");
+  delete flags.config;
+  let fromFile: Record<string, unknown> = {};
+  if (configPath !== undefined) {
+    let text: string;
+    try {
+      text = await readTextFile(configPath);
+    } catch (e) {
+      throw new GatewayConfigError(`Cannot read ${configPath}: ${(e as Error).message}`);
+    }
+    try {
+      fromFile = JSON.parse(text);
+    } catch (e) {
+      throw new GatewayConfigError(`Cannot parse ${configPath}: ${(e as Error).message}`);
+    }
+    if (typeof fromFile !== "object" || fromFile === null || Array.isArray(fromFile)) {
+      throw new GatewayConfigError(`Cannot use ${configPath}: it must hold a JSON object`);
+    }
+  }
+  const fromEnv: Record<string, unknown> = {};
+  for (const key of Object.keys(KEYS)) {
+    const v = env(envName(key));
+    if (v !== undefined) fromEnv[key] = convert(key, v, envName(key));
+  }
+  const merged = { ...fromFile, ...fromEnv, ...flags.values };
+  const parsed = gatewayConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue.path.length > 0 ? issue.path.join(".") : "config";
+    throw new GatewayConfigError(`${where}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+/** Flags to config values (`--site` accumulates); `config` is the file's path. */
+function parseFlags(args: readonly string[]): { config?: string; values: Record<string, unknown> } {
+  const byFlag = new Map(Object.keys(KEYS).map((k) => [`--${kebab(k)}`, k]));
+  byFlag.set("--site", "sites");
+  const out: { config?: string; values: Record<string, unknown> } = { values: {} };
+  for (let k = 0; k < args.length; k++) {
+    const arg = args[k];
+    if (arg === "--help" || arg === "-h") throw new GatewayHelpRequested();
+    const eq = arg.indexOf("=");
+    const flag = eq < 0 ? arg : arg.slice(0, eq);
+    const value = eq < 0 ? args[++k] : arg.slice(eq + 1);
+    if (flag !== "--config" && !byFlag.has(flag)) {
+      throw new GatewayConfigError(
+        `Unknown flag ${JSON.stringify(arg.slice(0, 100))} (see --help)`,
+      );
+    }
+    if (value === undefined) throw new GatewayConfigError(`Flag ${flag} needs a value`);
+    if (flag === "--config") {
+      out.config = value;
+      continue;
+    }
+    const key = byFlag.get(flag)!;
+    const converted = convert(key, value, flag);
+    if (flag === "--site") {
+      out.values.sites = [
+        ...(out.values.sites as string[] | undefined ?? []),
+        ...converted as string[],
+      ];
+    } else out.values[key] = converted;
+  }
+  return out;
+}
+
+function convert(key: string, value: string, source: string): unknown {
+  switch (KEYS[key]) {
+    case "int":
+      if (!/^(0|[1-9][0-9]{0,15})$/.test(value.trim())) {
+        throw new GatewayConfigError(`${source} must be a non-negative integer, not "${value}"`);
+      }
+      return Number(value.trim());
+    case "bool":
+      if (value !== "true" && value !== "false") {
+        throw new GatewayConfigError(`${source} must be true or false, not "${value}"`);
+      }
+      return value === "true";
+    case "list":
+      return value.split(",").map((s) => s.trim()).filter((s) => s !== "");
+    default:
+      return value;
+  }
+}
+
+/** `u` as a base URL without a trailing slash, or undefined when it is not one. */
+function siteUrl(u: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(u);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return undefined;
+  if (url.search !== "" || url.hash !== "" || url.username !== "" || url.password !== "") {
+    return undefined;
+  }
+  return url.href.replace(/\/+$/, "");
+}

@@ -1,0 +1,94 @@
+import assert from "node:assert/strict";
+import { GatewayConfigError, GatewayHelpRequested, loadGatewayConfig } from "./config.ts";
+
+const noEnv = () => undefined;
+const noFile = () => Promise.reject(new Error("No such file"));
+
+Deno.test("loadGatewayConfig() fills defaults and normalises site URLs", async () => {
+  const c = await loadGatewayConfig(["--site", "http://127.0.0.1:7001/"], noEnv, noFile);
+  assert.deepEqual(c.sites, ["http://127.0.0.1:7001"]);
+  assert.equal(c.port, 7000);
+  assert.equal(c.host, "127.0.0.1");
+  assert.equal(c.ledger, undefined);
+  assert.equal(c.attemptsMax, 3);
+  assert.equal(c.requestBytesMax, 1024 * 1024);
+  assert.equal(c.precheck, true);
+});
+
+Deno.test("loadGatewayConfig(): a flag wins over the environment, which wins over the file", async () => {
+  const file = JSON.stringify({
+    sites: ["http://a:1", "http://b:1"],
+    port: 1,
+    host: "0.0.0.0",
+    ledger: "fromfile",
+  });
+  const env = (n: string) =>
+    ({
+      EDGELEDGER_GATEWAY_CONFIG: "/etc/gw.json",
+      EDGELEDGER_GATEWAY_PORT: "2",
+      EDGELEDGER_GATEWAY_LEDGER: "fromenv",
+    })[n];
+  const c = await loadGatewayConfig(
+    ["--port=3", "--preferred-sites", "http://b:1", "--precheck", "false"],
+    env,
+    (path) => path === "/etc/gw.json" ? Promise.resolve(file) : noFile(),
+  );
+  assert.equal(c.port, 3);
+  assert.equal(c.ledger, "fromenv");
+  assert.equal(c.host, "0.0.0.0");
+  assert.deepEqual(c.sites, ["http://a:1", "http://b:1"]);
+  assert.deepEqual(c.preferredSites, ["http://b:1"]);
+  assert.equal(c.precheck, false);
+});
+
+Deno.test("loadGatewayConfig(): --site repeats, and EDGELEDGER_GATEWAY_SITES takes a comma list", async () => {
+  const flags = await loadGatewayConfig(
+    ["--site", "http://a:1", "--site", "http://b:1"],
+    noEnv,
+    noFile,
+  );
+  assert.deepEqual(flags.sites, ["http://a:1", "http://b:1"]);
+  const env = await loadGatewayConfig(
+    [],
+    (n) => n === "EDGELEDGER_GATEWAY_SITES" ? "http://a:1, http://b:1" : undefined,
+    noFile,
+  );
+  assert.deepEqual(env.sites, ["http://a:1", "http://b:1"]);
+});
+
+Deno.test("loadGatewayConfig() refuses bad values with one line naming the key", async () => {
+  const refuses = async (args: string[], re: RegExp, file?: string) => {
+    await assert.rejects(
+      loadGatewayConfig(args, noEnv, file === undefined ? noFile : () => Promise.resolve(file)),
+      (e) => e instanceof GatewayConfigError && re.test(e.message) && !e.message.includes("\n"),
+    );
+  };
+  await refuses([], /^sites: Must name at least one site URL/);
+  await refuses(["--site", "ftp://x"], /^sites\.0: "ftp:\/\/x" is not an http\(s\) base URL/);
+  await refuses(
+    ["--site", "http://a:1", "--site", "http://a:1/"],
+    /^sites\.1: http:\/\/a:1 is listed twice/,
+  );
+  await refuses(["--site", "http://a:1?x=1"], /^sites\.0:/);
+  await refuses(
+    ["--site", "http://a:1", "--preferred-sites", "http://b:1"],
+    /^preferredSites\.0: "http:\/\/b:1" is not one of the sites/,
+  );
+  await refuses(["--site", "http://a:1", "--port", "70000"], /^port:/);
+  await refuses(["--site", "http://a:1", "--port", "-1"], /^--port must be a non-negative integer/);
+  await refuses(["--site", "http://a:1", "--attempts-max", "0"], /^attemptsMax:/);
+  await refuses(["--site", "http://a:1", "--precheck", "yes"], /^--precheck must be true or false/);
+  await refuses(["--site", "http://a:1", "--nope", "1"], /^Unknown flag "--nope"/);
+  await refuses(["--site"], /^Flag --site needs a value/);
+  await refuses(["--config", "x.json"], /^Cannot parse x\.json/, "{");
+  await refuses(["--config", "x.json"], /^Cannot use x\.json: it must hold a JSON object/, "[]");
+  await refuses(
+    ["--config", "x.json"],
+    /^config: Unrecognized key: "bogus"/,
+    '{"sites":["http://a:1"],"bogus":1}',
+  );
+});
+
+Deno.test("loadGatewayConfig() answers --help with the usage", async () => {
+  await assert.rejects(loadGatewayConfig(["--help"], noEnv, noFile), GatewayHelpRequested);
+});

@@ -1,0 +1,61 @@
+/**
+ * The admission checks a gateway may run before forwarding one envelope:
+ * those whose verdict cannot depend on ledger state, governed policy or
+ * which site judges. They are the site's own functions
+ * (`src/site/admission.ts`), so a refusal here is the problem a site
+ * would answer — type, status, title, detail and extras.
+ *
+ * Run here: the strict envelope schema, canonical JSON, the envelope size
+ * (the protocol's {@link ENVELOPE_BYTES_MAX}; a site may only be stricter),
+ * the ledger, the kind, the body schema, the kind's stateless authorisation
+ * rule (e.g. a missing co-signer), expiry in the past
+ * (with a grace for clocks that disagree) and every signature.
+ *
+ * Left to the site: the expiry window (`expires_too_far`: governed policy),
+ * who may submit a kind (open kinds, registration, revocation: state),
+ * duplicates, rate limits and capacity.
+ *
+ * @module
+ */
+import { type Envelope, ENVELOPE_BYTES_MAX } from "../../sdk/envelope.ts";
+import { LedgerError } from "../api/service.ts";
+import type { ContractRegistry } from "../contracts/mod.ts";
+import { type Admitted, checkSignatures, checkStateless } from "../site/admission.ts";
+
+/** What {@link precheckEnvelope} needs. */
+export interface PrecheckOptions {
+  /** The ledger the sites serve. */
+  ledger: string;
+  registry: ContractRegistry;
+  /** This gateway's clock, ms since the epoch. */
+  now: number;
+  /** How far a site's clock may lag this one, ms: `expired` is refused only past it. */
+  expiredGraceMs: number;
+}
+
+/**
+ * Throws the {@link LedgerError} a site would answer when `raw` (one parsed
+ * envelope, exactly as received) fails a state-independent admission check;
+ * returns its transaction id otherwise. Checks run in the site's order, the
+ * signatures last.
+ */
+export async function precheckEnvelope(raw: unknown, options: PrecheckOptions): Promise<string> {
+  const policy = {
+    ledger: options.ledger,
+    // The window is governed policy (state): the site judges `expires_too_far`.
+    expiryWindowMs: Number.POSITIVE_INFINITY,
+    envelopeBytesMax: ENVELOPE_BYTES_MAX,
+  };
+  let admitted: Admitted;
+  try {
+    admitted = checkStateless(raw, options.now, policy, options.registry);
+  } catch (e) {
+    // Expired by this clock: refuse only when no site's clock can lag this
+    // far; otherwise judge the rest as of the grace and let the site decide.
+    if (!(e instanceof LedgerError) || e.type !== "expired") throw e;
+    if ((raw as Envelope).expiresAt < options.now - options.expiredGraceMs) throw e;
+    admitted = checkStateless(raw, options.now - options.expiredGraceMs, policy, options.registry);
+  }
+  await checkSignatures(admitted);
+  return admitted.txId;
+}

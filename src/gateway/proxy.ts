@@ -1,0 +1,285 @@
+/**
+ * Forwarding one request to a site and streaming its answer back unchanged,
+ * with failover: a request that is safe to repeat is tried on another site
+ * when a site refuses the connection, does not start answering in time, or
+ * answers 503.
+ *
+ * What is safe to repeat: reads (`GET`, `HEAD`, and `POST
+ * /v1/streams/{stream}/verify-reading`, which only computes a verdict) and
+ * `POST /v1/txs`, whose transactions are keyed by their id (DESIGN §2, §6):
+ * a second site given the same envelope answers the same receipt. Nothing
+ * else is retried, since the gateway cannot know whether a site acted on it.
+ *
+ * @module
+ */
+import type { Context } from "hono";
+import type { GatewayMetrics, RetryReason } from "./metrics.ts";
+import type { SitePool, SiteState } from "./site_pool.ts";
+
+/** Headers that belong to one connection (RFC 9110 §7.6.1), never forwarded either way. */
+const HOP_BY_HOP = [
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+];
+
+/** Statuses whose responses carry no body (Fetch standard). */
+const NULL_BODY_STATUSES = new Set([204, 205, 304]);
+
+/** How one request is forwarded. */
+export interface ForwardOptions {
+  /** May be tried on another site (see the module doc). */
+  retryable: boolean;
+  /** Try the leader first (reads with `consistency=leader` or `linearizable`). */
+  preferLeader: boolean;
+  /** Longest a site may take to send its response headers, ms. */
+  responseTimeoutMs: number;
+  /** The request body as received, or null. */
+  body: Uint8Array<ArrayBuffer> | null;
+}
+
+/** What forwarding needs from the gateway. */
+export interface ForwardContext {
+  pool: SitePool;
+  metrics: GatewayMetrics;
+  /** This gateway's `Via` entry, e.g. `1.1 edgeledger-gateway`. */
+  via: string;
+  /** Most sites one request is tried on. */
+  attemptsMax: number;
+  /** Most requests forwarded at once. */
+  inFlightRequestsMax: number;
+  /** The client's address, for `X-Forwarded-For`, when known. */
+  clientAddress?: string;
+}
+
+/** Why forwarding answered on its own; the caller turns it into a problem. */
+export class ForwardRefusal extends Error {
+  constructor(
+    readonly reason: "no_site" | "busy" | "failed",
+    detail: string,
+  ) {
+    super(detail);
+    this.name = "ForwardRefusal";
+  }
+}
+
+/**
+ * Forwards `c`'s request and answers the site's response: its status and
+ * headers (hop-by-hop ones dropped, `Via` and `X-Edgeledger-Site` added) and
+ * its body as a stream, so event streams flow as the site sends them.
+ * Throws {@link ForwardRefusal} when no site answered. Sets `c`'s `site`
+ * variable to the URL of the site that answered.
+ */
+export async function forward(
+  c: Context,
+  ctx: ForwardContext,
+  options: ForwardOptions,
+): Promise<Response> {
+  const { pool, metrics } = ctx;
+  if (metrics.inFlight >= ctx.inFlightRequestsMax) {
+    throw new ForwardRefusal(
+      "busy",
+      `The gateway already forwards ${ctx.inFlightRequestsMax} requests; retry shortly`,
+    );
+  }
+  const incoming = new URL(c.req.url);
+  const headers = requestHeaders(c.req.raw.headers, c.get("requestId") as string, ctx);
+  const tried = new Set<SiteState>();
+  const attemptsMax = options.retryable ? ctx.attemptsMax : 1;
+  /** The previous try's failure: counted as a retry once another try starts. */
+  let failed: { site: SiteState; reason: RetryReason; message: string } | undefined;
+  for (let attempt = 0; attempt < attemptsMax && !pool.closing.aborted; attempt++) {
+    const site = pool.pick(tried, options.preferLeader);
+    if (site === undefined) break;
+    if (failed !== undefined) metrics.retry(failed.site.url, failed.reason);
+    tried.add(site);
+    const outcome = await tryOnce(c, ctx, site, incoming, headers, options);
+    if (outcome instanceof Response) {
+      const more = attempt + 1 < attemptsMax && pool.canPick(tried);
+      if (outcome.status === 503 && options.retryable && more) {
+        // Busy, no leader, or not the leader: another site may serve it.
+        await outcome.body?.cancel().catch(() => {});
+        failed = { site, reason: "unavailable", message: `${site.url} answered 503` };
+        continue;
+      }
+      c.set("site", site.url);
+      return outcome;
+    }
+    failed = { site, ...outcome };
+  }
+  if (tried.size === 0) {
+    throw new ForwardRefusal("no_site", "Cannot forward the request: no site is up");
+  }
+  throw new ForwardRefusal(
+    "failed",
+    `Cannot forward the request: ${tried.size} site(s) tried, none answered (${failed?.message})`,
+  );
+}
+
+/** A try that got no response: why, for the retry metric and the final problem. */
+interface Failure {
+  reason: RetryReason;
+  message: string;
+}
+
+/**
+ * One try on `site`: the response (its body wrapped so the site's in-flight
+ * count drops when the body ends) or why there was none. A site that refused
+ * the connection or did not answer in time is marked down.
+ */
+async function tryOnce(
+  c: Context,
+  ctx: ForwardContext,
+  site: SiteState,
+  incoming: URL,
+  headers: Headers,
+  options: ForwardOptions,
+): Promise<Response | Failure> {
+  const { pool, metrics } = ctx;
+  const timeout = new AbortController();
+  const timer = setTimeout(
+    () => timeout.abort(new DOMException("No response in time", "TimeoutError")),
+    options.responseTimeoutMs,
+  );
+  // The wait for the site's answer is bounded by the timeout, not by the
+  // client: Deno.serve's request signal also fires once an answer is sent
+  // (and reading it warns), so a client that leaves is noticed once the
+  // answer streams (its body is cancelled, see tracked()).
+  const started = performance.now();
+  site.inFlight++;
+  metrics.inFlight++;
+  let done = false;
+  const finish = (stream: boolean) => {
+    if (done) return;
+    done = true;
+    if (stream) site.streams--;
+    else site.inFlight--;
+    metrics.inFlight--;
+  };
+  let upstream: Response;
+  try {
+    upstream = await fetch(site.url + incoming.pathname + incoming.search, {
+      method: c.req.method,
+      headers,
+      body: options.body,
+      redirect: "manual",
+      signal: AbortSignal.any([timeout.signal, pool.closing]),
+    });
+  } catch (e) {
+    finish(false);
+    const timedOut = timeout.signal.aborted;
+    const message = timedOut
+      ? `${site.url} sent no response within ${options.responseTimeoutMs} ms`
+      : `${site.url}: ${oneLine((e as Error).message)}`;
+    if (!pool.closing.aborted) pool.markDown(site, message);
+    return { reason: timedOut ? "timeout" : "connect", message };
+  } finally {
+    clearTimeout(timer);
+  }
+  metrics.upstream(site.url, (performance.now() - started) / 1000);
+  const stream = (upstream.headers.get("content-type") ?? "").startsWith("text/event-stream");
+  if (stream) {
+    // A long-lived stream is not load: count it apart from requests in flight.
+    site.inFlight--;
+    site.streams++;
+  }
+  const out = responseHeaders(upstream.headers, ctx.via);
+  out.set("X-Edgeledger-Site", site.name ?? site.url);
+  // A status that has no body (204, 304, a HEAD's answer) must be answered without one.
+  const bodyless = c.req.method === "HEAD" || NULL_BODY_STATUSES.has(upstream.status);
+  if (bodyless) await upstream.body?.cancel().catch(() => {});
+  const body = bodyless || upstream.body === null
+    ? null
+    : tracked(upstream.body, () => finish(stream), () => stream || pool.closing.aborted);
+  if (body === null) finish(stream);
+  return new Response(body, {
+    status: upstream.status,
+    statusText: upstream.statusText,
+    headers: out,
+  });
+}
+
+/**
+ * The headers sent to a site: the client's, minus hop-by-hop ones and
+ * `Host`, with this request's id (so the site logs and answers the same
+ * one), `Via` and `X-Forwarded-For` appended, and identity encoding (the
+ * body streams back byte for byte).
+ */
+function requestHeaders(from: Headers, requestId: string, ctx: ForwardContext): Headers {
+  const out = new Headers(from);
+  for (const name of connectionHeaders(from)) out.delete(name);
+  out.delete("host");
+  out.delete("content-length");
+  out.set("accept-encoding", "identity");
+  out.set("x-request-id", requestId);
+  const via = from.get("via");
+  out.set("via", via ? `${via}, ${ctx.via}` : ctx.via);
+  if (ctx.clientAddress !== undefined) {
+    const xff = from.get("x-forwarded-for");
+    out.set("x-forwarded-for", xff ? `${xff}, ${ctx.clientAddress}` : ctx.clientAddress);
+  }
+  return out;
+}
+
+/** The site's response headers for the client: hop-by-hop ones dropped, `Via` appended. */
+function responseHeaders(from: Headers, via: string): Headers {
+  const out = new Headers(from);
+  for (const name of connectionHeaders(from)) out.delete(name);
+  // A body the fetch decoded no longer has the length the site sent.
+  if (from.has("content-encoding")) out.delete("content-length");
+  const upstreamVia = from.get("via");
+  out.set("via", upstreamVia ? `${upstreamVia}, ${via}` : via);
+  return out;
+}
+
+/** Hop-by-hop header names, with those the `Connection` header lists. */
+function connectionHeaders(headers: Headers): string[] {
+  const listed = (headers.get("connection") ?? "").split(",").map((s) => s.trim().toLowerCase());
+  return [...HOP_BY_HOP, ...listed.filter((s) => s !== "")];
+}
+
+/**
+ * `body` passed through chunk by chunk (the reader pulls only as the client
+ * reads, so a slow client slows the site's stream rather than filling
+ * memory); `end` runs once when it ends, fails, or the client goes away.
+ * When the site's side fails mid-body and `endCleanly()` (an event stream,
+ * or the gateway stopping), the body ends as if the site had closed it — an
+ * event stream's client resumes with `Last-Event-ID`; any other body fails,
+ * so the client sees it cut.
+ */
+function tracked(
+  body: ReadableStream<Uint8Array>,
+  end: () => void,
+  endCleanly: () => boolean,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { value, done } = await reader.read();
+        if (done) {
+          end();
+          controller.close();
+        } else controller.enqueue(value);
+      } catch (e) {
+        end();
+        if (endCleanly()) controller.close();
+        else controller.error(e);
+      }
+    },
+    async cancel(reason) {
+      end();
+      await reader.cancel(reason).catch(() => {});
+    },
+  }, { highWaterMark: 0 });
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s+/g, " ").slice(0, 300);
+}

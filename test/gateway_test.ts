@@ -1,0 +1,838 @@
+/**
+ * The gateway (`workers/gateway.ts`) in front of real sites on loopback: a
+ * site in this process (its own app over `Deno.serve`), counting fakes for
+ * failover, a 3-site Raft cluster of real processes, and `task start
+ * --gateway`.
+ *
+ * What a site would refuse, the gateway refuses with the site's exact
+ * problem — checked by sending the same bytes to a site directly — and the
+ * site's own request metrics show the junk never reached it.
+ */
+import assert from "node:assert/strict";
+import { EdgeLedgerClient } from "../sdk/client/mod.ts";
+import { createEnvelope, type Envelope, signEnvelope } from "../sdk/envelope.ts";
+import { generateKeyPair, softwareSigner } from "../sdk/keys.ts";
+import { gatewayConfigSchema, LedgerUnknownError } from "../src/gateway/mod.ts";
+import { type RunningGateway, startGateway } from "../workers/gateway.ts";
+import { anchorTx, openTestSite } from "./_helpers.ts";
+import { basePort, startCluster, statuses, waitFor } from "./_cluster.ts";
+import { freePort } from "./sdk_site_helpers.ts";
+
+const JSON_HEADERS = { "content-type": "application/json" };
+
+/** A gateway config for tests: port 0, fast polls, then `extra`. */
+function config(sites: string[], extra: Record<string, unknown> = {}) {
+  return gatewayConfigSchema.parse({
+    port: 0,
+    sites,
+    pollIntervalMs: 100,
+    pollTimeoutMs: 500,
+    ...extra,
+  });
+}
+
+/** A one-site ledger in this process, served on a loopback port. */
+async function servedSite() {
+  const t = await openTestSite();
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, t.app.fetch);
+  return {
+    ...t,
+    url: `http://127.0.0.1:${server.addr.port}`,
+    /** `POST` requests the site has answered (any route), from its own metrics. */
+    async posts(): Promise<number> {
+      const text = await (await t.app.request("/metrics")).text();
+      let n = 0;
+      for (const line of text.split("\n")) {
+        if (line.startsWith('edgeledger_http_requests_total{method="POST",')) {
+          n += Number(line.slice(line.lastIndexOf(" ") + 1));
+        }
+      }
+      return n;
+    },
+    async close() {
+      await server.shutdown();
+      await t.cleanup();
+    },
+  };
+}
+
+type Site = Awaited<ReturnType<typeof servedSite>>;
+
+/** A test with one in-process site and a gateway in front of it. */
+function withSite(
+  name: string,
+  fn: (site: Site, gw: RunningGateway) => Promise<void>,
+  extra: Record<string, unknown> = {},
+): void {
+  Deno.test({
+    name,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      const site = await servedSite();
+      const gw = await startGateway(config([site.url], extra));
+      try {
+        await fn(site, gw);
+      } finally {
+        await gw.stop();
+        await site.close();
+      }
+    },
+  });
+}
+
+async function answer(res: Response) {
+  const text = await res.text();
+  const type = res.headers.get("content-type") ?? "";
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: type.includes("json") ? JSON.parse(text) : text,
+  };
+}
+
+/** Flips one character of signature 0 (still valid base64url). */
+function badSignature(env: Envelope): Envelope {
+  const sig = env.sigs[0];
+  const flipped = sig.slice(0, 10) + (sig[10] === "A" ? "B" : "A") + sig.slice(11);
+  return { ...env, sigs: [flipped, ...env.sigs.slice(1)] };
+}
+
+async function signed(
+  options: Parameters<typeof createEnvelope>[0],
+  key = generateKeyPair("ed25519"),
+) {
+  return await signEnvelope(createEnvelope({ ...options, signers: [key.did] }), [
+    softwareSigner(key),
+  ]);
+}
+
+withSite(
+  "gateway: a transaction submitted through the gateway commits, reads back through it, and says which site served it",
+  async (site, gw) => {
+    const env = await anchorTx(generateKeyPair("ed25519"));
+    const res = await fetch(`${gw.url}/v1/txs?wait=commit`, {
+      method: "POST",
+      headers: JSON_HEADERS,
+      body: JSON.stringify(env),
+    });
+    const receipt = await answer(res);
+    assert.equal(receipt.status, 200, JSON.stringify(receipt.body));
+    assert.equal(receipt.body.status, "committed");
+    assert.equal(res.headers.get("x-edgeledger-site"), "site-a");
+    assert.equal(res.headers.get("via"), "1.1 edgeledger-gateway");
+    assert.equal(res.headers.get("cache-control"), "no-store");
+
+    const read = await answer(await fetch(`${gw.url}/v1/txs/${receipt.body.txId}`));
+    assert.equal(read.status, 200);
+    assert.deepEqual(read.body.tx, env);
+    assert.equal(read.body.receipt.height, receipt.body.height);
+    const proof = await answer(
+      await fetch(`${gw.url}/v1/txs/${receipt.body.txId}/proof?treeSize=1`),
+    );
+    assert.equal(proof.status, 200);
+    assert.equal(proof.headers.get("cache-control"), "public, max-age=31536000, immutable");
+
+    // The checkpoint is a text/plain signed note, byte for byte the site's.
+    const viaGateway = await fetch(`${gw.url}/v1/checkpoint`);
+    assert.equal(viaGateway.headers.get("content-type"), "text/plain; charset=utf-8");
+    assert.equal(await viaGateway.text(), await (await site.app.request("/v1/checkpoint")).text());
+
+    // A site's 404 problem comes back as the site sent it.
+    const missing = await answer(await fetch(`${gw.url}/v1/txs/${"0".repeat(64)}`));
+    assert.equal(missing.status, 404);
+    assert.equal(missing.headers.get("content-type"), "application/problem+json");
+    assert.equal(missing.headers.get("x-edgeledger-site"), "site-a");
+  },
+);
+
+withSite(
+  "gateway: the request id is the client's when valid, else one the gateway makes and the site keeps",
+  async (_site, gw) => {
+    const given = await fetch(`${gw.url}/v1/status`, { headers: { "x-request-id": "trace-42_a" } });
+    await given.body?.cancel();
+    assert.equal(given.headers.get("x-request-id"), "trace-42_a");
+    assert.equal(given.headers.get("x-edgeledger-site"), "site-a");
+    // The site echoes the id it was sent: the gateway's, for a client that sent none.
+    const made = await fetch(`${gw.url}/v1/status`);
+    await made.body?.cancel();
+    assert.match(made.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
+    const refused = await answer(
+      await fetch(`${gw.url}/v1/txs`, {
+        method: "POST",
+        headers: { ...JSON_HEADERS, "x-request-id": "bad id!" },
+        body: "{",
+      }),
+    );
+    assert.equal(refused.status, 400);
+    assert.match(refused.body.requestId, /^[0-9a-f-]{36}$/);
+    assert.equal(refused.headers.get("x-request-id"), refused.body.requestId);
+  },
+);
+
+withSite(
+  "gateway: refuses a bad signature, a wrong ledger, an unknown kind, a bad body, a repeated member name and other junk with the site's exact problem, and the site never sees them",
+  async (site, gw) => {
+    const key = generateKeyPair("ed25519");
+    const good = await anchorTx(key);
+    const now = Date.now();
+    const cases: Array<{ name: string; body: string; headers?: Record<string, string> }> = [
+      { name: "bad signature", body: JSON.stringify(badSignature(good)) },
+      { name: "wrong ledger", body: JSON.stringify(await anchorTx(key, { ledger: "other" })) },
+      {
+        name: "unknown kind",
+        body: JSON.stringify(
+          await signed({ ledger: "demo", kind: "nope.kind", body: { a: 1 }, signers: [] }),
+        ),
+      },
+      {
+        name: "body failing its kind's schema",
+        body: JSON.stringify(
+          await signed({ ledger: "demo", kind: "data.anchor", body: { stream: "s" }, signers: [] }),
+        ),
+      },
+      {
+        name: "expired long ago",
+        body: JSON.stringify(await anchorTx(key, { expiresAt: now - 3_600_000 })),
+      },
+      {
+        name: "envelope over 64 KiB",
+        body: JSON.stringify({
+          ...good,
+          body: { ...good.body as object, stream: "x".repeat(70_000) },
+        }),
+      },
+      { name: "unknown envelope field", body: JSON.stringify({ ...good, extra: 1 }) },
+      {
+        name: "repeated member name",
+        body: JSON.stringify(good).replace('{"v":1,', '{"v":1,"v":1,'),
+      },
+      { name: "malformed JSON", body: '{"v":1,' },
+      { name: "not JSON", body: JSON.stringify(good), headers: { "content-type": "text/plain" } },
+      { name: "request over 1 MiB", body: JSON.stringify({ pad: "x".repeat(1_100_000) }) },
+      { name: "empty batch", body: '{"txs":[]}' },
+    ];
+    const verify = "/v1/streams/s/verify-reading";
+    cases.push({ name: "repeated member name in a reading to verify", body: '{"seq":0,"seq":1}' });
+    for (const c of cases) {
+      const init = { method: "POST", headers: c.headers ?? JSON_HEADERS, body: c.body };
+      const path = c.name.endsWith("to verify") ? verify : "/v1/txs";
+      const direct = await answer(await site.app.request(path, init));
+      const before = await site.posts();
+      const viaGateway = await answer(await fetch(`${gw.url}${path}`, init));
+      assert.equal(await site.posts(), before, `${c.name}: reached the site`);
+      assert.ok(direct.status >= 400, `${c.name}: the site refuses it (${direct.status})`);
+      assert.equal(viaGateway.status, direct.status, c.name);
+      assert.equal(viaGateway.headers.get("content-type"), "application/problem+json", c.name);
+      assert.equal(viaGateway.headers.get("x-edgeledger-site"), null, c.name);
+      const { requestId: _a, detail: d1, ...site_ } = direct.body;
+      const { requestId: _b, detail: d2, ...gateway } = viaGateway.body;
+      assert.deepEqual(gateway, site_, c.name);
+      if (c.name === "expired long ago") {
+        // The detail quotes each one's clock.
+        assert.match(d2, /^Transaction expired at \d+; now is \d+$/);
+      } else assert.equal(d2, d1, c.name);
+    }
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    for (const type of ["bad_signature", "wrong_ledger", "unknown_kind", "validation"]) {
+      assert.match(
+        metrics,
+        new RegExp(`edgeledger_gateway_precheck_refusals_total\\{type="${type}"\\} \\d`),
+      );
+    }
+  },
+);
+
+withSite(
+  "gateway: leaves to the site what depends on its clock, policy or state: a just-expired envelope, the expiry window, and a batch's envelopes",
+  async (site, gw) => {
+    const key = generateKeyPair("ed25519");
+    const post = async (body: unknown) => {
+      const before = await site.posts();
+      const res = await answer(
+        await fetch(`${gw.url}/v1/txs`, {
+          method: "POST",
+          headers: JSON_HEADERS,
+          body: JSON.stringify(body),
+        }),
+      );
+      assert.equal(await site.posts(), before + 1, "forwarded");
+      assert.equal(res.headers.get("x-edgeledger-site"), "site-a");
+      return res;
+    };
+    // Expired 5 s ago by the gateway's clock: inside the grace for a lagging site clock.
+    const justExpired = await post(await anchorTx(key, { expiresAt: Date.now() - 5000 }));
+    assert.equal(justExpired.status, 422);
+    assert.equal(justExpired.body.type, "https://edgeledger.dev/problems/expired");
+    // The window is governed policy.
+    const tooFar = await post(await anchorTx(key, { expiresAt: Date.now() + 48 * 3600_000 }));
+    assert.equal(tooFar.body.type, "https://edgeledger.dev/problems/expires_too_far");
+    // A batch is answered per envelope by the site: forwarded as sent.
+    const ok = await anchorTx(key);
+    const batch = await post({ txs: [ok, badSignature(await anchorTx(key))] });
+    assert.equal(batch.status, 200);
+    assert.equal(batch.body.receipts[0].status, "pending");
+    assert.equal(batch.body.receipts[1].status, "refused");
+    assert.equal(
+      batch.body.receipts[1].problem.type,
+      "https://edgeledger.dev/problems/bad_signature",
+    );
+  },
+);
+
+withSite(
+  "gateway: /raft/* and /v1/admin/* are not exposed (404 problem+json, nothing forwarded)",
+  async (site, gw) => {
+    for (
+      const [method, path] of [
+        ["POST", "/raft/msg"],
+        ["POST", "/raft/stream"],
+        ["GET", "/raft/blocks"],
+        ["POST", "/v1/admin/members"],
+        ["DELETE", "/v1/admin/members/site-b"],
+        ["POST", "/v1/admin/leader"],
+        ["GET", "/v1/admin"],
+      ]
+    ) {
+      const res = await answer(
+        await fetch(`${gw.url}${path}`, {
+          method,
+          headers: JSON_HEADERS,
+          body: method === "POST" ? "{}" : undefined,
+        }),
+      );
+      assert.equal(res.status, 404, `${method} ${path}`);
+      assert.equal(res.headers.get("content-type"), "application/problem+json");
+      assert.equal(res.body.type, "https://edgeledger.dev/problems/not_found");
+      assert.equal(res.headers.get("x-edgeledger-site"), null);
+    }
+    // Spelled so a router takes it for a public path, but a site would not.
+    for (
+      const path of [
+        "/v1/txs/../admin/members",
+        "/v1/txs/%2e%2e/admin/members",
+        "/v1/../raft/msg",
+        "/v1/%61dmin/members",
+        "/v1/admin%2Fmembers",
+      ]
+    ) {
+      const head = await rawRequest(gw.url, "POST", path);
+      assert.match(head, /^HTTP\/1\.1 404 /, path);
+      assert.doesNotMatch(head, /x-edgeledger-site/i, path);
+    }
+    assert.equal(await site.posts(), 0);
+  },
+);
+
+/** Sends `method path` as written (no client-side normalisation); answers the response head. */
+async function rawRequest(base: string, method: string, path: string): Promise<string> {
+  const { hostname, port } = new URL(base);
+  const conn = await Deno.connect({ hostname, port: Number(port) });
+  await conn.write(
+    new TextEncoder().encode(
+      `${method} ${path} HTTP/1.1\r\nHost: ${hostname}\r\nConnection: close\r\n` +
+        "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+    ),
+  );
+  let text = "";
+  for await (const chunk of conn.readable.pipeThrough(new TextDecoderStream())) text += chunk;
+  return text.slice(0, text.indexOf("\r\n\r\n"));
+}
+
+withSite(
+  "gateway: Server-Sent Events flow through the gateway and resume after Last-Event-ID",
+  async (_site, gw) => {
+    const key = generateKeyPair("ed25519");
+    const first = new AbortController();
+    const res = await fetch(`${gw.url}/v1/events?from=1`, { signal: first.signal });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type") ?? "", /^text\/event-stream/);
+    assert.equal(res.headers.get("x-edgeledger-site"), "site-a");
+    const frames = sseFrames(res.body!);
+    for (let i = 0; i < 3; i++) {
+      const r = await fetch(`${gw.url}/v1/txs?wait=commit`, {
+        method: "POST",
+        headers: JSON_HEADERS,
+        body: JSON.stringify(await anchorTx(key)),
+      });
+      assert.equal((await r.json()).status, "committed");
+    }
+    const ids: string[] = [];
+    while (ids.length < 3) {
+      const f = (await frames.next()).value!;
+      if (f.event === "block") ids.push(f.id!);
+    }
+    assert.deepEqual(ids, ["1", "2", "3"]);
+    const view = async () => (await (await fetch(`${gw.url}/v1/gateway`)).json()).sites[0];
+    assert.equal((await view()).streams, 1);
+    first.abort();
+    await frames.return(undefined);
+    await waitFor(
+      "the stream to close",
+      async () => (await view()).streams === 0 || undefined,
+      5000,
+    );
+
+    const resumed = await fetch(`${gw.url}/v1/events`, { headers: { "last-event-id": "1" } });
+    const again = sseFrames(resumed.body!);
+    const next: string[] = [];
+    while (next.length < 2) {
+      const f = (await again.next()).value!;
+      if (f.event === "block") next.push(f.id!);
+    }
+    assert.deepEqual(next, ["2", "3"]);
+    await again.return(undefined);
+  },
+);
+
+withSite(
+  "gateway: the SDK client works unchanged against the gateway's URL",
+  async (_site, gw) => {
+    const client = new EdgeLedgerClient({ urls: [gw.url], timeoutMs: 5000 });
+    const status = await client.status();
+    assert.equal(status.ledger, "demo");
+    const key = generateKeyPair("p256");
+    const receipt = await client.submit(await anchorTx(key), { wait: "commit" });
+    assert.equal(receipt.status, "committed");
+    const view = await client.getTx(receipt.txId!);
+    assert.equal(view.receipt.height, receipt.height);
+    await waitFor("a proof", async () => {
+      try {
+        return await client.proof(receipt.txId!);
+      } catch {
+        return undefined;
+      }
+    }, 5000);
+    assert.match(await client.checkpoint(), /^edgeledger\.test\/demo\n/);
+    const stop = new AbortController();
+    for await (const block of client.subscribe({ fromHeight: 1, signal: stop.signal })) {
+      assert.equal(block.height, 1);
+      stop.abort();
+    }
+    await assert.rejects(
+      client.submit(badSignature(await anchorTx(key))),
+      (e: Error & { problem?: { type: string } }) => /bad_signature/.test(e.problem?.type ?? ""),
+    );
+  },
+);
+
+/** Parses an SSE body into frames (`event`, `id`, `data`). */
+async function* sseFrames(body: ReadableStream<Uint8Array>) {
+  let buf = "";
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buf += value;
+      let end: number;
+      while ((end = buf.indexOf("\n\n")) >= 0) {
+        const frame: { event?: string; id?: string; data?: string } = {};
+        for (const line of buf.slice(0, end).split("\n")) {
+          const m = /^(event|id|data): ?(.*)$/.exec(line);
+          if (m) frame[m[1] as "event"] = m[2];
+        }
+        buf = buf.slice(end + 2);
+        yield frame;
+      }
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+}
+
+// ---- failover, against counting fakes --------------------------------------
+
+/** A stand-in site: answers `/v1/status` for `ledger`, anything else with `handle`. */
+function fakeSite(
+  name: string,
+  handle: (req: Request) => Response | Promise<Response> = () => Response.json({ from: name }),
+  ledger = "demo",
+) {
+  const seen: string[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+    const { pathname } = new URL(req.url);
+    if (pathname === "/v1/status") {
+      return Response.json({
+        ledger,
+        site: name,
+        role: "follower",
+        term: 1,
+        leader: null,
+        commitIndex: 0,
+        appliedIndex: 0,
+        height: 0,
+        logSize: 0,
+      });
+    }
+    seen.push(`${req.method} ${pathname}`);
+    return handle(req);
+  });
+  let open = true;
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    seen,
+    async close() {
+      if (!open) return;
+      open = false;
+      await server.shutdown();
+    },
+  };
+}
+
+type Fake = ReturnType<typeof fakeSite>;
+
+/** Two fakes, the first preferred, and a gateway whose view does not refresh during the test. */
+function withFakes(
+  name: string,
+  handlers: [
+    (req: Request) => Response | Promise<Response>,
+    (req: Request) => Response | Promise<Response>,
+  ],
+  fn: (a: Fake, b: Fake, gw: RunningGateway) => Promise<void>,
+  extra: Record<string, unknown> = {},
+): void {
+  Deno.test({
+    name,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      const a = fakeSite("site-a", handlers[0]);
+      const b = fakeSite("site-b", handlers[1]);
+      const gw = await startGateway(
+        config([a.url, b.url], {
+          preferredSites: [a.url],
+          pollIntervalMs: 60_000,
+          ledger: "demo",
+          ...extra,
+        }),
+      );
+      await gw.pool.pollAll();
+      try {
+        await fn(a, b, gw);
+      } finally {
+        await gw.stop();
+        await a.close();
+        await b.close();
+      }
+    },
+  });
+}
+
+const fromSite = (name: string) => () => Response.json({ from: name });
+
+withFakes(
+  "gateway: a GET and a POST /v1/txs are retried on another site when the first is down, and the answer names the site that served it",
+  [
+    fromSite("site-a"),
+    (req) =>
+      req.method === "POST"
+        ? new Response(req.body, { status: 202, headers: JSON_HEADERS })
+        : Response.json({ from: "site-b" }),
+  ],
+  async (a, b, gw) => {
+    await a.close();
+    const read = await fetch(`${gw.url}/v1/blocks/1`);
+    assert.deepEqual(await read.json(), { from: "site-b" });
+    assert.equal(read.headers.get("x-edgeledger-site"), "site-b");
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    assert.match(
+      metrics,
+      new RegExp(`edgeledger_gateway_retries_total\\{site="${a.url}",reason="connect"\\} 1`),
+    );
+    assert.match(metrics, new RegExp(`edgeledger_gateway_site_up\\{site="${a.url}"\\} 0`));
+
+    // A failed site is skipped until a poll brings it back; POST /v1/txs goes to b, bytes unchanged.
+    const envelope = JSON.stringify({ txs: [await anchorTx(generateKeyPair("ed25519"))] }, null, 1);
+    const write = await fetch(`${gw.url}/v1/txs`, {
+      method: "POST",
+      headers: JSON_HEADERS,
+      body: envelope,
+    });
+    assert.equal(write.status, 202);
+    assert.equal(await write.text(), envelope);
+    assert.deepEqual(b.seen, ["GET /v1/blocks/1", "POST /v1/txs"]);
+    const view = await (await fetch(`${gw.url}/v1/gateway`)).json();
+    assert.equal(view.sites[0].up, false);
+    assert.match(view.sites[0].lastError, /127\.0\.0\.1/);
+  },
+);
+
+withFakes(
+  "gateway: a 503 from a site or no answer within responseTimeoutMs is retried on another site; a request unsafe to repeat is not",
+  [
+    async (req) => {
+      const { pathname } = new URL(req.url);
+      if (pathname === "/v1/slow") await new Promise((r) => setTimeout(r, 2000));
+      return Response.json({ type: "x" }, { status: 503, headers: { "retry-after": "7" } });
+    },
+    fromSite("site-b"),
+  ],
+  async (a, b, gw) => {
+    const busy = await fetch(`${gw.url}/v1/sites`);
+    assert.deepEqual(await busy.json(), { from: "site-b" });
+    const slow = await fetch(`${gw.url}/v1/slow`);
+    assert.deepEqual(await slow.json(), { from: "site-b" });
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    assert.match(
+      metrics,
+      /edgeledger_gateway_retries_total\{site="[^"]+",reason="unavailable"\} 1/,
+    );
+    assert.match(metrics, /edgeledger_gateway_retries_total\{site="[^"]+",reason="timeout"\} 1/);
+    // The timed-out site is down now; a poll brings it back.
+    await gw.pool.pollAll();
+    // DELETE is not safe to repeat: the site's 503 comes back as it is, Retry-After included.
+    const unsafe = await fetch(`${gw.url}/v1/things/1`, { method: "DELETE" });
+    assert.equal(unsafe.status, 503);
+    assert.equal(unsafe.headers.get("retry-after"), "7");
+    assert.equal(unsafe.headers.get("x-edgeledger-site"), "site-a");
+    await unsafe.body?.cancel();
+    assert.ok(!b.seen.includes("DELETE /v1/things/1"));
+    assert.ok(a.seen.includes("DELETE /v1/things/1"));
+  },
+  { responseTimeoutMs: 300 },
+);
+
+withFakes(
+  "gateway: a request goes to the site with the fewest requests in flight, and to the preferred sites while one is up",
+  [
+    async () => {
+      await new Promise((r) => setTimeout(r, 400));
+      return Response.json({ from: "site-a" });
+    },
+    fromSite("site-b"),
+  ],
+  async (a, b, gw) => {
+    const siteOf = async (res: Promise<Response>) => {
+      const r = await res;
+      await r.body?.cancel();
+      return r.headers.get("x-edgeledger-site");
+    };
+    // No preference: a tie goes round robin (site-a first), then the idle site.
+    const slow = siteOf(fetch(`${gw.url}/v1/blocks/1`));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await siteOf(fetch(`${gw.url}/v1/blocks/2`)), "site-b");
+    assert.equal(await slow, "site-a");
+
+    // site-a preferred ("nearest"): it takes every request while it is up, busy or not.
+    const near = await startGateway(
+      config([a.url, b.url], { preferredSites: [a.url], ledger: "demo", pollIntervalMs: 60_000 }),
+    );
+    try {
+      const first = siteOf(fetch(`${near.url}/v1/blocks/1`));
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(await siteOf(fetch(`${near.url}/v1/blocks/2`)), "site-a");
+      assert.equal(await first, "site-a");
+    } finally {
+      await near.stop();
+    }
+  },
+  { preferredSites: [] },
+);
+
+Deno.test({
+  name:
+    "gateway: with no site up it answers 503 problem+json with Retry-After, and /healthz says so",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const gw = await startGateway(config([`http://127.0.0.1:${freePort()}`], { ledger: "demo" }));
+    try {
+      await gw.pool.pollAll();
+      for (const path of ["/v1/status", "/v1/txs/" + "0".repeat(64), "/healthz"]) {
+        const res = await answer(await fetch(`${gw.url}${path}`));
+        assert.equal(res.status, 503, path);
+        assert.equal(res.headers.get("content-type"), "application/problem+json");
+        assert.equal(res.headers.get("retry-after"), "1");
+        assert.equal(res.body.type, "https://edgeledger.dev/problems/unavailable");
+      }
+      const view = await (await fetch(`${gw.url}/v1/gateway`)).json();
+      assert.equal(view.sitesUp, 0);
+      assert.match(view.sites[0].lastError, /GET \/v1\/status failed/);
+    } finally {
+      await gw.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "gateway: refuses to start when the sites disagree on the ledger, or when none answers",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const a = fakeSite("site-a", undefined, "demo");
+    const b = fakeSite("site-b", undefined, "other");
+    try {
+      await assert.rejects(
+        startGateway(config([a.url, b.url])),
+        (e) => e instanceof LedgerUnknownError && e.disagreement && /disagree/.test(e.message),
+      );
+      await assert.rejects(
+        startGateway(config([`http://127.0.0.1:${freePort()}`], { startupWaitMs: 200 })),
+        (e) => e instanceof LedgerUnknownError && !e.disagreement,
+      );
+      // Configured for "other": a site serving "demo" is kept down.
+      const gw = await startGateway(config([a.url, b.url], { ledger: "other" }));
+      await gw.pool.pollAll();
+      const view = await (await fetch(`${gw.url}/v1/gateway`)).json();
+      assert.deepEqual(view.sites.map((s: { up: boolean }) => s.up), [false, true]);
+      assert.match(view.sites[0].lastError, /serves ledger "demo", not "other"/);
+      await gw.stop();
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  },
+});
+
+const GATEWAY = new URL("../workers/gateway.ts", import.meta.url).pathname;
+
+Deno.test("gateway: a bad config exits 2 with a one-line message", async () => {
+  for (
+    const [args, message] of [
+      [[], /^Cannot start gateway: sites: Must name at least one site URL/],
+      [
+        ["--site", "ftp://x"],
+        /^Cannot start gateway: sites\.0: "ftp:\/\/x" is not an http\(s\) base URL/,
+      ],
+      [
+        ["--site", "http://127.0.0.1:1", "--port", "seven"],
+        /^Cannot start gateway: --port must be/,
+      ],
+      [
+        ["--site", "http://127.0.0.1:1", "--bogus", "1"],
+        /^Cannot start gateway: Unknown flag "--bogus"/,
+      ],
+      [
+        ["--config", "/nonexistent/gateway.json"],
+        /^Cannot start gateway: Cannot read \/nonexistent/,
+      ],
+    ] as Array<[string[], RegExp]>
+  ) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", GATEWAY, ...args],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 2, `${args.join(" ")}: ${stderr}`);
+    assert.match(stderr, message);
+    assert.equal(stderr.trim().split("\n").length, 1, stderr);
+  }
+});
+
+// ---- a real cluster ----------------------------------------------------------
+
+Deno.test({
+  name:
+    "gateway: in front of a 3-site Raft cluster, a write commits and reads back through it, and when a site dies its requests are served by another",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const cluster = await startCluster(3);
+    let gw: RunningGateway | undefined;
+    try {
+      await waitFor("a leader", async () => {
+        const all = await statuses(cluster);
+        return all.some((s) => s?.role === "leader") || undefined;
+      });
+      const urls = cluster.sites.map((s) => s.url);
+      // The view does not refresh during the test: the dead site is found by forwarding.
+      gw = await startGateway(config(urls, { preferredSites: [urls[0]], pollIntervalMs: 60_000 }));
+      const client = new EdgeLedgerClient({
+        urls: [gw.url],
+        timeoutMs: 5000,
+        retry: { attemptsMax: 20, delayMsBase: 100, delayMsMax: 500 },
+      });
+      const key = generateKeyPair("ed25519");
+      const env = await anchorTx(key, { stream: "gw", seq: 0 });
+      const res = await fetch(`${gw.url}/v1/txs?wait=commit`, {
+        method: "POST",
+        headers: JSON_HEADERS,
+        body: JSON.stringify(env),
+      });
+      const receipt = await res.json();
+      assert.equal(receipt.status, "committed", JSON.stringify(receipt));
+      assert.equal(res.headers.get("x-edgeledger-site"), "site-a");
+
+      await cluster.kill(0);
+      const read = await fetch(`${gw.url}/v1/txs/${receipt.txId}`);
+      assert.equal(read.status, 200);
+      assert.match(read.headers.get("x-edgeledger-site") ?? "", /^site-[bc]$/);
+      assert.equal((await read.json()).receipt.height, receipt.height);
+      const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+      assert.match(
+        metrics,
+        new RegExp(`edgeledger_gateway_retries_total\\{site="${urls[0]}",reason="connect"\\} 1`),
+      );
+
+      // Writes go on through the survivors (a new leader, if site-a led).
+      const second = await client.submit(await anchorTx(key, { stream: "gw", seq: 1 }), {
+        wait: "commit",
+      });
+      assert.equal(second.status, "committed");
+      assert.equal((await client.getTx(second.txId!)).receipt.status, "committed");
+    } finally {
+      await gw?.stop();
+      await cluster.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "gateway: start --gateway puts one gateway in front of the local cluster and prints its URL",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const data = await Deno.makeTempDir({ prefix: "edgeledger-start-gw-" });
+    const port = basePort();
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("../workers/start.ts", import.meta.url).pathname,
+        "--sites",
+        "1",
+        "--port",
+        String(port),
+        "--data",
+        data,
+        "--gateway",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    let output = "";
+    const pump = async (s: ReadableStream<Uint8Array>) => {
+      for await (const chunk of s.pipeThrough(new TextDecoderStream())) output += chunk;
+    };
+    void pump(child.stdout);
+    void pump(child.stderr);
+    try {
+      await waitFor(
+        "the cluster",
+        () => Promise.resolve(output.includes("edgeledger is running") || undefined),
+        60_000,
+      );
+      const m = /^gateway (http:\/\/127\.0\.0\.1:(\d+))$/m.exec(output);
+      assert.ok(m, output);
+      assert.equal(Number(m[2]), port - 1);
+      const res = await fetch(`${m[1]}/v1/txs?wait=commit`, {
+        method: "POST",
+        headers: JSON_HEADERS,
+        body: await Deno.readTextFile(`${data}/example-tx.json`),
+      });
+      assert.equal((await res.json()).status, "committed");
+      assert.equal(res.headers.get("x-edgeledger-site"), "site-a");
+      child.kill("SIGINT");
+      assert.equal((await child.status).code, 0);
+    } finally {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+      await child.status;
+      await Deno.remove(data, { recursive: true }).catch(() => {});
+    }
+  },
+});

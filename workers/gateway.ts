@@ -1,0 +1,123 @@
+/**
+ * Entry point of a gateway, the stateless ingress in front of the sites:
+ *
+ *     deno run -A workers/gateway.ts --site http://pop-1:7001 --site http://pop-2:7001
+ *     deno run -A workers/gateway.ts --config /etc/edgeledger/gateway.json
+ *
+ * Learns the ledger from the sites (unless configured), serves the public
+ * API on `--port` (default 7000) and prints `gateway <url>` once it
+ * listens. A bad config exits 2 with one line; sites that disagree on the
+ * ledger exit 2, no site answering within `startupWaitMs` exits 1.
+ * SIGINT/SIGTERM stop it (open event streams are ended).
+ *
+ * @module
+ */
+import {
+  createGatewayApp,
+  GATEWAY_USAGE,
+  type GatewayConfig,
+  GatewayConfigError,
+  GatewayHelpRequested,
+  LedgerUnknownError,
+  loadGatewayConfig,
+  resolveLedger,
+  SitePool,
+} from "../src/gateway/mod.ts";
+
+/**
+ * The release, as `/healthz` and `/v1/gateway` show it: the sites' (see
+ * `workers/site.ts`), not imported from there, which would load the
+ * storage layer into a process that has no database.
+ */
+export const VERSION = "0.1.0";
+
+/** Longest a stopping gateway waits for its open requests to finish, ms. */
+const shutdownWaitMs = 3000;
+
+/** A running gateway. */
+export interface RunningGateway {
+  url: string;
+  pool: SitePool;
+  /** Stops polling, ends forwarded requests and closes the listener. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a gateway: learns (or checks) the ledger, takes a first view of
+ * the sites, then listens. Throws {@link LedgerUnknownError} when the ledger
+ * cannot be learned.
+ */
+export async function startGateway(config: GatewayConfig): Promise<RunningGateway> {
+  const via = `1.1 ${config.name}`;
+  const pool = new SitePool({
+    urls: config.sites,
+    preferred: config.preferredSites,
+    pollIntervalMs: config.pollIntervalMs,
+    pollTimeoutMs: config.pollTimeoutMs,
+    via,
+  });
+  if (config.ledger !== undefined) {
+    pool.ledger = config.ledger;
+    // A first view before the first request (a restarted gateway serves at once).
+    await pool.pollAll();
+  } else {
+    await resolveLedger(pool, {
+      waitMs: config.startupWaitMs,
+      pollIntervalMs: config.pollIntervalMs,
+    });
+  }
+  pool.start();
+  const { app } = createGatewayApp({ config, pool, version: VERSION });
+  let server!: Deno.HttpServer;
+  const url = await new Promise<string>((resolve) => {
+    server = Deno.serve(
+      {
+        hostname: config.host,
+        port: config.port,
+        onListen: ({ hostname, port }) => resolve(`http://${hostname}:${port}`),
+      },
+      (req, info) => app.fetch(req, info),
+    );
+  });
+  const stop = async () => {
+    await pool.close();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      server.shutdown(),
+      new Promise<void>((r) => timer = setTimeout(r, shutdownWaitMs)),
+    ]);
+    clearTimeout(timer);
+  };
+  return { url, pool, stop };
+}
+
+if (import.meta.main) {
+  let config: GatewayConfig;
+  try {
+    config = await loadGatewayConfig(Deno.args);
+  } catch (e) {
+    if (e instanceof GatewayHelpRequested) {
+      console.log(GATEWAY_USAGE);
+      Deno.exit(0);
+    }
+    if (!(e instanceof GatewayConfigError)) throw e;
+    console.error(`Cannot start gateway: ${e.message}`);
+    Deno.exit(2);
+  }
+  try {
+    const { url, stop } = await startGateway(config);
+    console.log(`gateway ${url}`);
+    let stopping = false;
+    const onSignal = async () => {
+      if (stopping) return;
+      stopping = true;
+      await stop();
+      Deno.exit(0);
+    };
+    Deno.addSignalListener("SIGINT", onSignal);
+    Deno.addSignalListener("SIGTERM", onSignal);
+  } catch (e) {
+    console.error(`Cannot start gateway: ${(e as Error).message}`);
+    Deno.exit(e instanceof LedgerUnknownError && e.disagreement ? 2 : 1);
+  }
+}
