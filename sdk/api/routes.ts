@@ -73,6 +73,7 @@ export const PROBLEM_TYPES = {
   duplicate: { title: "Duplicate transaction", status: 409 },
   envelope_too_large: { title: "Envelope too large", status: 413 },
   unauthorized_signer: { title: "Signer is not authorised for this kind", status: 422 },
+  unsupported_rules: { title: "Rules version not supported by this site", status: 422 },
   proof_unavailable: { title: "Proof unavailable for that tree size", status: 422 },
   invalid_range: { title: "Invalid range", status: 422 },
   commit_timeout: { title: "Timed out waiting for commit", status: 504 },
@@ -148,7 +149,8 @@ export const submitTxs = createRoute({
     422: problem(
       "Admission refused the envelope: `invalid_envelope`, `wrong_ledger`, `unknown_kind`, " +
         "`invalid_body`, `expired`, `expires_too_far`, `bad_signature`, `revoked_signer`, " +
-        "`unauthorized_signer`.",
+        "`unauthorized_signer`, `unsupported_rules` (a `gov.setRules` for a rules version this " +
+        "site's software cannot execute: upgrade it first).",
     ),
     504: problem("`commit_timeout`."),
   },

@@ -21,6 +21,7 @@ Deno.test("PROBLEM_TYPES lists every slug the API, the admin routes and the site
     "duplicate",
     "envelope_too_large",
     "unauthorized_signer",
+    "unsupported_rules",
     "proof_unavailable",
     "invalid_range",
     "commit_timeout",

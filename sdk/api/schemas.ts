@@ -298,7 +298,11 @@ export const StatusView = z.looseObject({
   head: z.string().optional(),
   pendingTxs: z.number().int().min(0).optional(),
   version: z.string().optional(),
-  /** False once the site stopped taking writes for good (a failed durable write, a diverged replica). */
+  /**
+   * False once the site stopped taking writes for good (a failed durable
+   * write, a diverged replica, a block under a rules version it does not
+   * support).
+   */
   healthy: z.boolean().optional(),
   /**
    * Members that signed another block than this site's at the same height
@@ -310,6 +314,22 @@ export const StatusView = z.looseObject({
     ours: z.string(),
     theirs: z.string(),
   })).optional(),
+  /**
+   * Rules versions: `active` is in force at `height`, `supported` is the
+   * highest this site's software executes, `scheduled` an activation
+   * governance set for a later height (`gov.setRules`). A site stops before
+   * executing a block whose version it does not support, so
+   * `scheduled.version > supported` asks for an upgrade before
+   * `scheduled.height`.
+   */
+  rules: z.object({
+    active: z.number().int().min(1),
+    supported: z.number().int().min(1),
+    scheduled: z.object({
+      version: z.number().int().min(1),
+      height: z.number().int().min(0),
+    }).optional(),
+  }).optional(),
 }).openapi("StatusView");
 
 /** One member site; `verifierKey` in the signed-note `name+hash+base64key` form. */

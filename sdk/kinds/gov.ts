@@ -8,6 +8,8 @@
  * organisations in state at that point of the log (one multi-signer
  * envelope; pass it between the carriers with `addSignature`). Keys a change
  * adds (a new admin, a new authority) must co-sign it, proving possession.
+ * `gov.setRules` schedules a new version of the contract rules at a block
+ * height.
  *
  * @module
  */
@@ -168,6 +170,28 @@ export const govSetPolicyBody = z.strictObject({
 }).refine((b) => Object.keys(b).length > 0, "must set at least one policy field");
 export type GovSetPolicyBody = z.infer<typeof govSetPolicyBody>;
 
+/** The highest rules version a body or a genesis may name. */
+export const RULES_VERSION_MAX = 65_535;
+
+/** A rules version: 1 is the rules every ledger starts with. */
+export const rulesVersion = z.number().int().min(1).max(RULES_VERSION_MAX);
+
+/**
+ * `gov.setRules`: schedules the ledger's contract rules `version` to take
+ * effect at block `height`: that block and every later one execute under it.
+ * At apply, `height` must lie above the block the change is in, and
+ * `version` above the version in force and above any version still
+ * scheduled (which it then replaces); one activation waits at a time.
+ * Sites refuse at admission a version their software cannot execute: every
+ * site is upgraded first, then the change is proposed (docs/governance.md,
+ * "Upgrading the rules").
+ */
+export const govSetRulesBody = z.strictObject({
+  version: rulesVersion.min(2),
+  height: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+});
+export type GovSetRulesBody = z.infer<typeof govSetRulesBody>;
+
 /** Every `gov.*` kind's body schema. */
 export const GOV_BODIES = {
   "gov.addOrg": govAddOrgBody,
@@ -179,6 +203,7 @@ export const GOV_BODIES = {
   "gov.addAuthority": govAddAuthorityBody,
   "gov.removeAuthority": govRemoveAuthorityBody,
   "gov.setPolicy": govSetPolicyBody,
+  "gov.setRules": govSetRulesBody,
 } as const;
 
 /** A `gov.*` kind. */

@@ -77,6 +77,17 @@ export interface StatusView {
   /** Transactions admitted and waiting for a block. */
   pendingTxs: number;
   version: string;
+  /**
+   * Rules versions: the one in force at `height`, the highest this site's
+   * software executes, and an activation governance scheduled for a later
+   * height. `scheduled.version > supported` means this site will stop
+   * before block `scheduled.height` unless it is upgraded.
+   */
+  rules?: {
+    active: number;
+    supported: number;
+    scheduled?: { version: number; height: number };
+  };
   [extra: string]: unknown;
 }
 

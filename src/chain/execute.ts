@@ -17,8 +17,8 @@ import { canonicalJson } from "../../sdk/canonical_json.ts";
 import { blockHash, type BlockHeader } from "../../sdk/block.ts";
 import type { Envelope } from "../../sdk/envelope.ts";
 import { hexEncode, utf8Encode } from "../../sdk/encoding.ts";
-import type { ContractRegistry, StateAccess, StateKey } from "../contracts/mod.ts";
-import { Rejection } from "../contracts/mod.ts";
+import type { ContractRegistry, RulesRecord, StateAccess, StateKey } from "../contracts/mod.ts";
+import { checkRules, Rejection } from "../contracts/mod.ts";
 import { assert } from "./assert.ts";
 import { envelopeText } from "./envelope_text.ts";
 import type { MerkleFrontier } from "./merkle_log.ts";
@@ -147,6 +147,11 @@ export interface Prefetched {
   committed: ReadonlySet<string>;
   /** JSON text of each present state key, keyed by {@link stateMapKey}. */
   state: ReadonlyMap<string, string>;
+  /**
+   * `gov.rules/current` as of the parent block (undefined when absent).
+   * Hosts keep it in memory: only a block's state writes change it.
+   */
+  rules: RulesRecord | undefined;
 }
 
 /** The map key for a state key. */
@@ -162,6 +167,11 @@ export function stateMapKey(ns: string, key: string): string {
  * transaction already committed, or repeated within the batch, is left out;
  * one that expired before the block's time is recorded as rejected; a
  * contract's {@link Rejection} is recorded as rejected with nothing it wrote.
+ *
+ * The block executes under the rules version in force at its height
+ * (`prefetched.rules`); every transaction sees it as `tx.rules`. Throws
+ * `UnsupportedRulesError` before applying anything (and leaves `frontier`
+ * as it was) when that version is above `registry.rulesSupported`.
  */
 export function executeBatch(
   parent: Parent,
@@ -173,6 +183,7 @@ export function executeBatch(
 ): BlockOutcome {
   assert(parent.header.logSize === frontier.size, "frontier size must match the parent's logSize");
   const height = parent.header.height + 1;
+  const rules = checkRules(prefetched.rules, height, registry.rulesSupported);
   const time = Math.max(parent.header.time, batch.time);
   const overlay = new Map<string, string | null>();
   const seen = new Set<string>();
@@ -187,7 +198,7 @@ export function executeBatch(
       continue;
     }
     seen.add(planned.txId);
-    const result = applyOne(planned, { time, height }, overlay, prefetched.state, registry);
+    const result = applyOne(planned, { time, height, rules }, overlay, prefetched.state, registry);
     const resultJson = canonicalJson(result);
     const envelopeJson = planned.envelopeJson;
     const logIndex = frontier.size;
@@ -249,7 +260,7 @@ export function leafText(envelopeJson: string, resultJson: string): string {
 
 function applyOne(
   planned: PlannedTx,
-  block: { time: number; height: number },
+  block: { time: number; height: number; rules: number },
   overlay: Map<string, string | null>,
   base: ReadonlyMap<string, string>,
   registry: ContractRegistry,
@@ -301,6 +312,7 @@ function applyOne(
       signers: planned.envelope.signers,
       time: block.time,
       height: block.height,
+      rules: block.rules,
     }, access);
     return { ...out, status: "applied" };
   } catch (e) {

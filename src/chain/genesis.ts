@@ -19,6 +19,7 @@ import {
   type Policy,
   QUARANTINE_ORGS_MIN_DEFAULT,
   rateLimitsSchema,
+  rulesVersion,
   siteKeyDid,
 } from "../../sdk/kinds/gov.ts";
 import {
@@ -35,6 +36,7 @@ import {
   SITE_NS,
   type SiteRecord,
 } from "../contracts/gov.ts";
+import { RULES_KEY, RULES_NS, type RulesRecord } from "../contracts/rules.ts";
 
 const name = z.string().regex(
   /^[a-z0-9][a-z0-9._-]{0,63}$/,
@@ -79,6 +81,12 @@ export const genesisSchema = z.strictObject({
     name: z.string().min(1).max(128),
     namespaces: z.array(namespacePrefix).min(1).max(16),
   })).max(256).optional(),
+  /**
+   * The rules version block 1 on executes under (default 1). A site whose
+   * software supports a lower version refuses to open the ledger. Absent,
+   * it is not written, so existing genesis files keep their hash.
+   */
+  rules: rulesVersion.optional(),
 }).superRefine((g, ctx) => {
   // Optional fields are checked here so that existing genesis files (which
   // lack them) parse to the same value and keep their hash.
@@ -153,7 +161,8 @@ export interface GenesisStateWrite {
  * The first `gov.*` state, derived from the config and written with block 0
  * (the config hash in block 0 commits to it): the consortium's organisation
  * list, each organisation with its admins, sites and authorities, the
- * admin, site-key and authority indexes, and the policy record. Sorted by
+ * admin, site-key and authority indexes, the policy record, and with a
+ * genesis `rules` the rules record (in force from height 0). Sorted by
  * (ns, key), so every site writes the same rows in the same order.
  */
 export function genesisState(config: GenesisConfig): GenesisStateWrite[] {
@@ -213,6 +222,10 @@ export function genesisState(config: GenesisConfig): GenesisStateWrite[] {
     ...(config.policies.rateLimits ? { rateLimits: config.policies.rateLimits } : {}),
   };
   writes.push({ ns: POLICY_NS, key: POLICY_KEY, value: policy });
+  if (config.rules !== undefined) {
+    const rules: RulesRecord = { version: config.rules, height: 0 };
+    writes.push({ ns: RULES_NS, key: RULES_KEY, value: rules });
+  }
   return writes.sort((a, b) => cmp(a.ns, b.ns) || cmp(a.key, b.key));
 }
 

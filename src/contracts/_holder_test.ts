@@ -61,6 +61,7 @@ function ledger() {
         signers,
         time: height,
         height,
+        rules: 1,
       };
       return contract.apply(tx, view(contract.touches(tx)));
     },

@@ -38,7 +38,20 @@ export interface TxContext<B> {
   /** The block's time (ms), never decreasing along the chain. */
   time: number;
   height: number;
+  /**
+   * The rules version the block executes under (`src/contracts/rules.ts`):
+   * the latest activation at a height `<= height`, 1 unless governance or
+   * genesis set another. A rule change is written `if (tx.rules >= 2) …
+   * else …`, keeping the old branch for blocks executed before it.
+   */
+  rules: number;
 }
+
+/**
+ * The transaction as admission and planning see it: no block yet, so no
+ * time, height or rules version.
+ */
+export type TxView<B> = Omit<TxContext<B>, "time" | "height" | "rules">;
 
 /**
  * A deterministic refusal during apply. The transaction is recorded in the
@@ -72,9 +85,18 @@ export interface Contract<B = unknown> {
    * (type `unauthorized_signer`) when the signer set cannot be right for this
    * kind whatever the state, e.g. a missing co-signer.
    */
-  authorize(tx: Omit<TxContext<B>, "time" | "height">): void;
-  /** Every state key `apply` may read or write for this transaction. */
-  touches(tx: Omit<TxContext<B>, "time" | "height">): StateKey[];
+  authorize(tx: TxView<B>): void;
+  /**
+   * Every state key `apply` may read or write for this transaction, whatever
+   * the rules version (a key only a newer version reads is declared always).
+   */
+  touches(tx: TxView<B>): StateKey[];
+  /**
+   * The rules version a site's software must support to admit this
+   * transaction (absent: any). Admission only: it depends on the site's
+   * software, which `apply` never may.
+   */
+  rulesNeeded?(body: B): number;
   /**
    * Applies the transaction. Returns kind-specific output merged into the
    * recorded result, or throws {@link Rejection}.

@@ -16,6 +16,8 @@
  * - `gov.authority/<did>` → {@link AuthorityRecord}: namespace prefixes the
  *   key may register devices under.
  * - `gov.policy/current` → {@link Policy}.
+ * - `gov.rules/current` → `RulesRecord` (`rules.ts`): the rules version in
+ *   force and the one `gov.setRules` scheduled.
  *
  * The first state comes from genesis (`genesisState` in
  * `src/chain/genesis.ts`). A change applies only if, at its point in the
@@ -48,6 +50,8 @@ import {
   govRemoveSiteBody,
   type GovSetPolicyBody,
   govSetPolicyBody,
+  type GovSetRulesBody,
+  govSetRulesBody,
   type Policy,
   policySchema,
   siteKeyDid,
@@ -60,7 +64,9 @@ import {
   type StateAccess,
   type StateKey,
   type TxContext,
+  type TxView,
 } from "./contract.ts";
+import { activationAt, RULES_KEY, RULES_NS, type RulesRecord, scheduledAfter } from "./rules.ts";
 
 export type { Policy };
 
@@ -235,13 +241,13 @@ export function standingOf(did: string, get: StateReader): Standing | undefined 
  * them (and they sign it, proving possession).
  */
 export interface IntroducesSigners<B> {
-  introducedSigners(tx: Omit<TxContext<B>, "time" | "height">): string[];
+  introducedSigners(tx: TxView<B>): string[];
 }
 
 /** The signers `contract` introduces for this transaction (none for most kinds). */
 export function introducedSignersOf(
   contract: Contract,
-  tx: Omit<TxContext<unknown>, "time" | "height">,
+  tx: TxView<unknown>,
 ): string[] {
   const f = (contract as Partial<IntroducesSigners<unknown>>).introducedSigners;
   return f === undefined ? [] : f(tx);
@@ -346,6 +352,8 @@ interface GovSpec<B> {
    */
   abstaining?: (body: B, state: StateAccess) => string | undefined;
   apply: (tx: TxContext<B>, state: StateAccess) => Record<string, unknown>;
+  /** See `Contract.rulesNeeded`. */
+  rulesNeeded?: (body: B) => number;
 }
 
 /** A `gov.*` contract: proof-of-possession shape at admission, gate + majority + change at apply. */
@@ -355,6 +363,7 @@ function govKind<B>(spec: GovSpec<B>): Contract<B> & IntroducesSigners<B> {
     kind: spec.kind,
     body: spec.body,
     introducedSigners: (tx) => introduced(tx.body),
+    ...(spec.rulesNeeded ? { rulesNeeded: spec.rulesNeeded } : {}),
     authorize(tx) {
       const added = introduced(tx.body);
       for (const d of added) {
@@ -685,6 +694,50 @@ export const govSetPolicy = govKind<GovSetPolicyBody>({
   },
 });
 
+/**
+ * `gov.setRules`: schedules rules version `version` for block `height` on.
+ *
+ * Decided from state alone, like every apply (whether this site's software
+ * supports the version is admission's question, never apply's): `height`
+ * must lie above this block (`rules_height_not_future`), `version` above
+ * the version in force and above a version still scheduled
+ * (`rules_version_not_newer`). A change with a higher version than the one
+ * scheduled replaces it (its result names it in `replaced`), so at most one
+ * activation waits; one whose height was reached is folded into the
+ * version in force.
+ */
+export const govSetRules = govKind<GovSetRulesBody>({
+  kind: "gov.setRules",
+  body: govSetRulesBody,
+  touches: () => [{ ns: RULES_NS, key: RULES_KEY }],
+  rulesNeeded: (b) => b.version,
+  apply(tx, state) {
+    const { version, height } = tx.body;
+    const record = state.get<RulesRecord>(RULES_NS, RULES_KEY);
+    if (height <= tx.height) {
+      throw new Rejection(
+        "rules_height_not_future",
+        `Cannot schedule rules version ${version} at height ${height}: it is not in the future ` +
+          `(this is block ${tx.height}); name a height above it`,
+      );
+    }
+    const active = activationAt(record, tx.height);
+    const pending = scheduledAfter(record, tx.height);
+    const newest = pending ?? active;
+    if (version <= newest.version) {
+      throw new Rejection(
+        "rules_version_not_newer",
+        `Cannot schedule rules version ${version}: version ${newest.version} is ${
+          pending ? `already scheduled at height ${pending.height}` : "in force"
+        }; a change names a higher version`,
+      );
+    }
+    const next: RulesRecord = { ...active, scheduled: { version, height } };
+    state.put(RULES_NS, RULES_KEY, next);
+    return { rules: { version, height }, ...(pending ? { replaced: pending } : {}) };
+  },
+});
+
 /** Every `gov.*` contract. */
 export const GOV_CONTRACTS: readonly Contract<never>[] = [
   govAddOrg,
@@ -696,6 +749,7 @@ export const GOV_CONTRACTS: readonly Contract<never>[] = [
   govAddAuthority,
   govRemoveAuthority,
   govSetPolicy,
+  govSetRules,
 ] as unknown as Contract<never>[];
 
 /**
@@ -707,13 +761,14 @@ export const GOV_CONTRACTS: readonly Contract<never>[] = [
  * can wrap every other built-in kind with it.
  */
 export function withSignerGate<B>(contract: Contract<B>): Contract<B> & IntroducesSigners<B> {
-  const introduced = (tx: Omit<TxContext<B>, "time" | "height">) =>
-    introducedSignersOf(contract as Contract, tx as Omit<TxContext<unknown>, "time" | "height">);
+  const introduced = (tx: TxView<B>) =>
+    introducedSignersOf(contract as Contract, tx as TxView<unknown>);
   return {
     kind: contract.kind,
     body: contract.body,
     introducedSigners: introduced,
     authorize: (tx) => contract.authorize(tx),
+    ...(contract.rulesNeeded ? { rulesNeeded: contract.rulesNeeded } : {}),
     touches: (tx) => [...signerGateKeys(tx.signers), ...contract.touches(tx)],
     apply(tx, state) {
       checkSignerGate(tx, state, introduced(tx));

@@ -33,7 +33,7 @@ function memoryState(rows: Array<[string, string, unknown]>): StateAccess {
 const body = { stream: "s", seq: 0, root: "ab".repeat(32), count: 1, from: 0, to: 0 };
 
 function anchorBy(did: string) {
-  return { txId: "t", kind: "data.anchor", body, signers: [did], time: 1, height: 1 };
+  return { txId: "t", kind: "data.anchor", body, signers: [did], time: 1, height: 1, rules: 1 };
 }
 
 Deno.test("standingOf() puts a revoked or quarantined key row above every role", () => {

@@ -89,6 +89,7 @@ const problemTitles: Record<string, string> = {
   bad_signature: "Bad signature",
   revoked_signer: "Revoked signer",
   unauthorized_signer: "Unauthorized signer",
+  unsupported_rules: "Rules version not supported",
 };
 
 /** A refusal as the API reports it (422 unless stated). */
@@ -104,7 +105,8 @@ export function refusal(
 /**
  * Parses and checks one raw envelope against everything that does not
  * depend on order: size, strict schema, ledger, kind, body, authorisation,
- * expiry window, and signatures. Duplicates and revocation are the
+ * the rules version the kind needs (`unsupported_rules`), expiry window,
+ * and signatures. Duplicates and revocation are the
  * caller's (they need storage). Throws {@link LedgerError}.
  */
 export function checkStateless(
@@ -171,6 +173,19 @@ export function checkStateless(
   } catch (e) {
     if (e instanceof AdmissionRefusal) throw refusal(e.type, e.message, { txId });
     throw e;
+  }
+  // A site refuses to carry a change to rules its own software cannot
+  // execute: once that version is in force it would halt. Per-site by
+  // design (apply never asks what the software supports).
+  const rulesNeeded = contract.rulesNeeded?.(body.data);
+  if (rulesNeeded !== undefined && rulesNeeded > registry.rulesSupported) {
+    throw refusal(
+      "unsupported_rules",
+      `Cannot accept ${envelope.kind} for rules version ${rulesNeeded}: this site's software ` +
+        `supports up to ${registry.rulesSupported}; upgrade every site's software first, then ` +
+        `submit the proposal`,
+      { txId, rulesSupported: registry.rulesSupported },
+    );
   }
   if (envelope.expiresAt < now) {
     throw refusal("expired", `Transaction expired at ${envelope.expiresAt}; now is ${now}`, {

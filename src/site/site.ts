@@ -56,8 +56,15 @@ import {
   type Policy,
   POLICY_KEY,
   POLICY_NS,
+  RULES_KEY,
+  RULES_NS,
+  RULES_VERSION_SUPPORTED,
+  rulesAt,
+  type RulesRecord,
+  scheduledAfter,
   standingKeys,
   standingOf,
+  UnsupportedRulesError,
 } from "../contracts/mod.ts";
 import {
   type BlockRow,
@@ -125,6 +132,13 @@ export interface SiteOptions {
   /** Injected clock (ms); defaults to `Date.now`. */
   clock?: () => number;
   version?: string;
+  /**
+   * The contracts this site executes and the highest rules version they
+   * implement; `builtinContracts()` by default. Tests inject a registry with
+   * a stub contract or another `rulesSupported`; admission workers build the
+   * built-in one, so an injected registry needs `verifyWorkers: 0`.
+   */
+  contracts?: ContractRegistry;
 }
 
 /** What a leader did with transactions a follower forwarded. */
@@ -327,7 +341,7 @@ export class Site implements LedgerService {
     this.name = options.name;
     this.#store = store;
     this.#genesis = options.genesis;
-    this.#registry = builtinContracts();
+    this.#registry = options.contracts ?? builtinContracts();
     this.#clock = options.clock ?? Date.now;
     this.#batchTxsMax = options.batchTxsMax ?? 2000;
     this.#batchBytesMax = options.batchBytesMax ?? 4 * 1024 * 1024;
@@ -360,6 +374,18 @@ export class Site implements LedgerService {
     }
     if (me !== undefined && me.publicKey !== base64urlEncode(options.key.publicKey)) {
       throw new Error(`Cannot open site ${options.name}: key does not match genesis`);
+    }
+    const rulesSupported = options.contracts?.rulesSupported ?? RULES_VERSION_SUPPORTED;
+    if ((options.genesis.rules ?? 1) > rulesSupported) {
+      throw new Error(
+        `Cannot open site ${options.name}: the genesis sets rules version ${options.genesis.rules}; ` +
+          `this site supports up to ${rulesSupported} — upgrade it`,
+      );
+    }
+    if (options.contracts !== undefined && (options.verifyWorkers ?? 0) > 0) {
+      throw new Error(
+        `Cannot open site ${options.name}: an injected contract registry needs verifyWorkers: 0`,
+      );
     }
     const siteKey = await SiteKey.create(options.key);
     const workerStores = options.storage === "worker"
@@ -444,6 +470,8 @@ export class Site implements LedgerService {
         for (const id of await store.txIdPage(lo, lo + 10_000)) site.#committedFilter.add(id);
       }
       site.#quorumHeight = header.height;
+      const rules = await store.stateValues([{ ns: RULES_NS, key: RULES_KEY }]);
+      site.#setRules(rules.get(stateMapKey(RULES_NS, RULES_KEY)) ?? null);
       return site;
     } catch (e) {
       if (workerStores) await workerStores.close();
@@ -850,8 +878,9 @@ export class Site implements LedgerService {
    * Stops this site taking writes and answering `leader` or `linearizable`
    * reads (503), and marks it unhealthy in its status: its consensus host
    * stopped on an error it cannot recover from (a failed durable write, a
-   * snapshot it could not catch up to). Restarting the site recovers from
-   * its Raft log.
+   * snapshot it could not catch up to, a block under a rules version this
+   * software does not support). Restarting the site recovers from its Raft
+   * log (after an upgrade, for the last).
    */
   halt(reason: unknown): void {
     this.#fatal ??= reason;
@@ -1058,7 +1087,14 @@ export class Site implements LedgerService {
       overlayUnwritten(unwritten, committed, fetched);
       const state = this.#stateAsOfHead(plan.keys, fetched);
       const frontier = cloneFrontier(this.#frontier);
-      out = executeBatch(parent, batch, plan, { committed, state }, this.#registry, frontier);
+      out = executeBatch(
+        parent,
+        batch,
+        plan,
+        { committed, state, rules: this.#rules },
+        this.#registry,
+        frontier,
+      );
       assert(out.header.prev === parent.hash, "a new block links to its parent");
       assert(out.header.height === parent.header.height + 1, "heights increase by one");
       assert(out.header.time >= parent.header.time, "block time never decreases");
@@ -1088,11 +1124,15 @@ export class Site implements LedgerService {
         if (w.ns === POLICY_NS && w.key === POLICY_KEY) {
           this.#consortiumPolicy = this.#policyFrom(w.value);
         }
+        if (w.ns === RULES_NS && w.key === RULES_KEY) this.#setRules(w.value);
       }
       this.#frontier = frontier;
       this.#head = { header: out.header, hash: out.hash };
       this.#appliedIndex = Math.max(index, this.#appliedIndex);
     } catch (e) {
+      // The ledger moved on to rules this software lacks: nothing of the
+      // block was executed, and no later block can be. Stop until upgraded.
+      if (e instanceof UnsupportedRulesError) this.halt(e);
       release();
       throw e;
     }
@@ -1573,6 +1613,7 @@ export class Site implements LedgerService {
       pendingTxs: this.#pending.size + this.#inFlight.size,
       version: this.#version,
       healthy: this.#fatal === undefined,
+      rules: this.#rulesView(h.header.height),
       ...(this.#divergences.size > 0 ? { divergence: [...this.#divergences.values()] } : {}),
       ...(c ? { voters: c.confState.voters, learners: c.confState.learners } : {}),
       ...(peers ? { peers } : {}),
@@ -1852,6 +1893,36 @@ export class Site implements LedgerService {
       if (s !== undefined) out.set(d, s);
     }
     return out;
+  }
+
+  /** `gov.rules/current` as of the newest executed block (undefined: absent, version 1). */
+  #rules: RulesRecord | undefined;
+
+  /**
+   * Takes the rules record a block (or the database at open) holds, and
+   * warns when it schedules a version this software cannot execute, so
+   * operators upgrade before the height arrives (status shows it too).
+   */
+  #setRules(value: string | null): void {
+    this.#rules = value === null ? undefined : JSON.parse(value) as RulesRecord;
+    const next = scheduledAfter(this.#rules, this.#head.header.height);
+    if (next !== undefined && next.version > this.#registry.rulesSupported) {
+      console.warn(
+        `site ${this.name}: the ledger scheduled rules version ${next.version} at height ` +
+          `${next.height}; this site supports up to ${this.#registry.rulesSupported} and will ` +
+          `stop before block ${next.height} — upgrade it before then`,
+      );
+    }
+  }
+
+  /** `status().rules`: the version in force at `height`, what this site supports, what waits. */
+  #rulesView(height: number): StatusView["rules"] {
+    const scheduled = scheduledAfter(this.#rules, height);
+    return {
+      active: rulesAt(this.#rules, height),
+      supported: this.#registry.rulesSupported,
+      ...(scheduled ? { scheduled } : {}),
+    };
   }
 
   /** The policy as of the newest executed block; undefined until first read. */

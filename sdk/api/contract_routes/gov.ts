@@ -1,7 +1,7 @@
 /**
  * Read routes of the `gov.*` kinds: the consortium as governance last left
- * it — organisations with their admins, sites and authorities, and the
- * policies.
+ * it — organisations with their admins, sites and authorities, the
+ * policies, and the rules versions (in force and scheduled).
  *
  * @module
  */
@@ -52,12 +52,31 @@ export const PolicyView = z.object({
   rateLimits: z.object({ signerTxsPerMinuteMax: z.number().int() }).optional(),
 }).openapi("Policy");
 
+/** A rules version and the block height it is in force from. */
+export const RulesActivationView = z.object({
+  version: z.number().int().min(1),
+  height: z.number().int().min(0),
+}).openapi("RulesActivation");
+
+/**
+ * The ledger's contract rules versions as of the head block: the one in
+ * force (`active`, since block `since`) and the one `gov.setRules`
+ * scheduled for a later block, if any.
+ */
+export const RulesView = z.object({
+  active: z.number().int().min(1),
+  since: z.number().int().min(0),
+  scheduled: RulesActivationView.optional(),
+}).openapi("Rules");
+
 /** `GET /v1/gov`'s answer. `policy` is null on a ledger created before governance state. */
 export const GovView = z.object({
   organisations: z.array(OrgView),
   sites: z.array(GovSiteView),
   authorities: z.array(AuthorityView),
   policy: PolicyView.nullable(),
+  /** Absent from sites older than rules versions (they run version 1). */
+  rules: RulesView.optional(),
   /** Signatures of admins of this many organisations make a proposal pass. */
   majority: z.number().int(),
 }).openapi("Governance");
@@ -68,7 +87,7 @@ export const getGov = createRoute({
   path: "/v1/gov",
   operationId: "getGov",
   tags: ["governance"],
-  summary: "Organisations, sites, authorities and policies",
+  summary: "Organisations, sites, authorities, policies and rules versions",
   request: { query: z.object({ consistency }) },
   responses: {
     200: {

@@ -15,6 +15,13 @@ import {
   SITE_NS,
   type SiteRecord,
 } from "../../contracts/gov.ts";
+import {
+  activationAt,
+  RULES_KEY,
+  RULES_NS,
+  type RulesRecord,
+  scheduledAfter,
+} from "../../contracts/rules.ts";
 import type { Consistency, LedgerService } from "../service.ts";
 import type { ContractRouteRegistrar } from "./mod.ts";
 
@@ -39,18 +46,25 @@ async function all<T>(service: LedgerService, ns: string, consistency: Consisten
 export const govRoutes: ContractRouteRegistrar = (app, service) => {
   app.openapi(getGov, async (c) => {
     const { consistency } = c.req.valid("query");
-    const [organisations, sites, authorities, policy] = await Promise.all([
+    const [organisations, sites, authorities, policy, rules] = await Promise.all([
       all<OrgRecord>(service, ORG_NS, consistency),
       all<SiteRecord>(service, SITE_NS, consistency),
       all<AuthorityRecord>(service, AUTHORITY_NS, consistency),
       service.stateGet(POLICY_NS, POLICY_KEY, consistency) as Promise<Policy | undefined>,
+      service.stateGet(RULES_NS, RULES_KEY, consistency) as Promise<RulesRecord | undefined>,
     ]);
+    // The head read after the state: at least the block that wrote it, so a
+    // scheduled height already reached is shown in force, not as scheduled.
+    const { height } = await service.status();
+    const active = activationAt(rules, height);
+    const scheduled = scheduledAfter(rules, height);
     c.header("Cache-Control", "no-cache");
     return c.json({
       organisations,
       sites,
       authorities,
       policy: policy ?? null,
+      rules: { active: active.version, since: active.height, ...(scheduled ? { scheduled } : {}) },
       majority: Math.floor(organisations.length / 2) + 1,
     }, 200);
   });
