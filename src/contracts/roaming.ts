@@ -844,24 +844,7 @@ export const roamingDispute: Contract<RoamingDisputeBody> = gated({
   },
   apply(tx, state) {
     const { period, record, reason, detail } = tx.body;
-    const p = loadPeriod(state, period);
-    requireOpen(p);
-    const key = recordKey(period, record);
-    const r = state.get<UsageRecord>(RECORD_NS, key);
-    if (r === undefined) {
-      throw new Rejection(
-        "roaming_record_unknown",
-        `Cannot find record "${record}" in "${period}"`,
-      );
-    }
-    const home = carrierOf(p, r.home)!;
-    const by = signerFor(tx.signers, home, state);
-    if (by === undefined) {
-      throw new Rejection(
-        "roaming_not_carrier",
-        `Cannot dispute record "${record}": only its home carrier ${r.home} may`,
-      );
-    }
+    const { p, key, r, by } = homeCarrierRecord(tx, state, "dispute");
     if (r.disputed !== undefined) {
       throw new Rejection("roaming_already_disputed", `Cannot dispute record "${record}" twice`);
     }
@@ -883,6 +866,34 @@ export const roamingDispute: Contract<RoamingDisputeBody> = gated({
 });
 
 /**
+ * The open period, the record `tx.body` names and the signer acting for the
+ * record's home carrier: what a dispute and an accept both need first.
+ * Throws the rejection that says which of them is missing.
+ */
+function homeCarrierRecord(
+  tx: { body: { period: string; record: string }; signers: readonly string[] },
+  state: StateAccess,
+  action: "dispute" | "accept",
+): { p: PeriodState; key: string; r: UsageRecord; by: string } {
+  const { period, record } = tx.body;
+  const p = loadPeriod(state, period);
+  requireOpen(p);
+  const key = recordKey(period, record);
+  const r = state.get<UsageRecord>(RECORD_NS, key);
+  if (r === undefined) {
+    throw new Rejection("roaming_record_unknown", `Cannot find record "${record}" in "${period}"`);
+  }
+  const by = signerFor(tx.signers, carrierOf(p, r.home)!, state);
+  if (by === undefined) {
+    throw new Rejection(
+      "roaming_not_carrier",
+      `Cannot ${action} record "${record}": only its home carrier ${r.home} may`,
+    );
+  }
+  return { p, key, r, by };
+}
+
+/**
  * `roaming.accept`: the home carrier accepts a held record as usage it owes
  * for; it moves from the held totals to the billed ones. Its flags stay.
  */
@@ -900,24 +911,7 @@ export const roamingAccept: Contract<RoamingAcceptBody> = gated({
   },
   apply(tx, state) {
     const { period, record, detail } = tx.body;
-    const p = loadPeriod(state, period);
-    requireOpen(p);
-    const key = recordKey(period, record);
-    const r = state.get<UsageRecord>(RECORD_NS, key);
-    if (r === undefined) {
-      throw new Rejection(
-        "roaming_record_unknown",
-        `Cannot find record "${record}" in "${period}"`,
-      );
-    }
-    const home = carrierOf(p, r.home)!;
-    const by = signerFor(tx.signers, home, state);
-    if (by === undefined) {
-      throw new Rejection(
-        "roaming_not_carrier",
-        `Cannot accept record "${record}": only its home carrier ${r.home} may`,
-      );
-    }
+    const { p, key, r, by } = homeCarrierRecord(tx, state, "accept");
     if (bucketOf(r) !== "held") {
       const why = r.disputed !== undefined
         ? "it is disputed"
