@@ -19,7 +19,13 @@ import { createClient } from "@libsql/client";
 import { ChainStore, openDatabase, StorageConflictError } from "../src/storage/mod.ts";
 import { RaftStore } from "../src/storage/raft_store.ts";
 import type { SiteOptions } from "../src/site/site.ts";
-import { anchorTx, getJson, openTestSite, postJson } from "./_helpers.ts";
+import {
+  anchorTx,
+  checkStorageWorkerRoundTrip,
+  getJson,
+  openTestSite,
+  postJson,
+} from "./_helpers.ts";
 import { startHranaServer } from "./_hrana_server.ts";
 import {
   adminCall,
@@ -173,22 +179,9 @@ Deno.test("remote database: restart mid-stream loses nothing committed, applies 
 
 Deno.test("remote database: with a storage worker (what workers/site.ts uses), commits, restart and integrity work alike", async () => {
   const t = await remoteSite({ storage: "worker" });
-  let reopened;
   try {
-    const envs = await Promise.all(Array.from({ length: 20 }, () => anchorTx(device)));
-    const r = await postJson(t.app, "/v1/txs?wait=commit", { txs: envs });
-    assert.ok(r.body.receipts.every((x: { status: string }) => x.status === "committed"));
-    const p = await getJson(t.app, `/v1/txs/${r.body.receipts[7].txId}/proof`);
-    assert.equal(p.status, 200);
-    const again = await postJson(t.app, "/v1/txs?wait=commit", envs[3]);
-    assert.equal(again.body.logIndex, r.body.receipts[3].logIndex);
-    await t.site.close();
-    reopened = await t.reopen({ storage: "worker" });
-    assert.equal((await reopened.status()).logSize, 20);
-    const report = await reopened.integrity();
-    assert.ok(report.ok, report.firstMismatch);
+    await checkStorageWorkerRoundTrip(t, device);
   } finally {
-    await reopened?.close();
     await t.cleanup();
   }
 });

@@ -16,7 +16,14 @@ import { blockHash } from "../sdk/block.ts";
 import { type Sequencer, type Site, STATUS_NS } from "../src/site/site.ts";
 import { histogramTotalsIn } from "../src/api/histogram.ts";
 import { openDatabase } from "../src/storage/db.ts";
-import { anchorTx, getJson, openTestSite, postJson, testGenesis } from "./_helpers.ts";
+import {
+  anchorTx,
+  checkStorageWorkerRoundTrip,
+  getJson,
+  openTestSite,
+  postJson,
+  testGenesis,
+} from "./_helpers.ts";
 
 const device = generateKeyPair("ed25519");
 
@@ -535,21 +542,9 @@ Deno.test("site: envelopes forged in a signer's name are refused without using u
 
 Deno.test("site: with its database in a storage worker, commits, proofs, restart and integrity work alike", async () => {
   const t = await openTestSite({ storage: "worker" });
-  let reopened;
   try {
-    const envs = await Promise.all(Array.from({ length: 20 }, () => anchorTx(device)));
-    const r = await postJson(t.app, "/v1/txs?wait=commit", { txs: envs });
-    assert.ok(r.body.receipts.every((x: { status: string }) => x.status === "committed"));
-    const p = await getJson(t.app, `/v1/txs/${r.body.receipts[7].txId}/proof`);
-    assert.equal(p.status, 200);
-    const again = await postJson(t.app, "/v1/txs?wait=commit", envs[3]);
-    assert.equal(again.body.logIndex, r.body.receipts[3].logIndex);
-    await t.site.close();
-    reopened = await t.reopen({ storage: "worker" });
-    assert.equal((await reopened.status()).logSize, 20);
-    assert.ok((await reopened.integrity()).ok);
+    await checkStorageWorkerRoundTrip(t, device);
   } finally {
-    await reopened?.close();
     await t.cleanup();
   }
 });
