@@ -18,12 +18,16 @@ export interface SiteProc {
   url: string;
   proc: Deno.ChildProcess;
   alive: boolean;
+  /** What the process wrote to stderr (its last 64 KiB). */
+  stderr: string;
 }
 
 /** A cluster under a temp folder. */
 export interface TestCluster {
   dir: string;
   sites: SiteProc[];
+  /** A `fetch` that reaches the sites (over TLS: one that trusts the cluster's CA). */
+  fetch: typeof fetch;
   adminKey: string;
   start(i: number): Promise<void>;
   kill(i: number, signal?: Deno.Signal): Promise<void>;
@@ -37,14 +41,24 @@ export function basePort(): number {
   return 20_000 + Math.floor(Math.random() * 20_000);
 }
 
+/** Options of {@link startCluster}. */
+export interface ClusterOptions {
+  /** Serve every site over HTTPS with these files (see `initLocalLedger`). */
+  tls?: { certFile: string; keyFile: string; caFile?: string };
+  /** How the test reaches the sites (default `fetch`): over TLS, one that trusts their CA. */
+  fetch?: typeof fetch;
+}
+
 /**
  * Starts `n` sites with fast Raft ticks; `overrides` are merged into each
- * site.json, then `siteOverrides[i]` into site i's (e.g. its `db`).
+ * site.json, then `siteOverrides[i]` into site i's (e.g. its `db`). A site
+ * given its own `tls` there serves `https://`, and genesis says so.
  */
 export async function startCluster(
   n: number,
   overrides: Record<string, unknown> = {},
   siteOverrides: ReadonlyArray<Record<string, unknown>> = [],
+  options: ClusterOptions = {},
 ): Promise<TestCluster> {
   const dir = await Deno.makeTempDir({ prefix: "edgeledger-cluster-" });
   const port = basePort();
@@ -53,20 +67,34 @@ export async function startCluster(
     sites: n,
     basePort: port,
     host: "127.0.0.1",
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
   });
+  const scheme = options.tls === undefined ? "http" : "https";
+  const urls = configs.map((_, i) => `${scheme}://127.0.0.1:${port + i}`);
   const tuning = { tickMs: 50, electionTicks: 10, ...overrides };
   for (const [i, path] of configs.entries()) {
     const c = JSON.parse(await Deno.readTextFile(path));
     const own = siteOverrides[i] ?? {};
-    await Deno.writeTextFile(path, JSON.stringify({ ...c, ...tuning, ...own }, null, 2));
+    // A site given its own `tls` serves https.
+    const url = own.tls !== undefined && own.url === undefined
+      ? { url: urls[i].replace(/^http:/, "https:") }
+      : {};
+    await Deno.writeTextFile(path, JSON.stringify({ ...c, ...tuning, ...url, ...own }, null, 2));
+    urls[i] = (own.url as string | undefined) ?? url.url ?? urls[i];
+  }
+  if (urls.some((u, i) => u !== `${scheme}://127.0.0.1:${port + i}`)) {
+    const genesis = JSON.parse(await Deno.readTextFile(`${dir}/genesis.json`));
+    genesis.sites.forEach((s: { url: string }, i: number) => s.url = urls[i]);
+    await Deno.writeTextFile(`${dir}/genesis.json`, JSON.stringify(genesis, null, 2));
   }
   const adminKey = (await Deno.readTextFile(`${dir}/admin-api-key.txt`)).trim();
   const sites: SiteProc[] = configs.map((configPath, i) => ({
     name: `site-${String.fromCharCode(97 + i)}`,
     configPath,
-    url: `http://127.0.0.1:${port + i}`,
+    url: urls[i],
     proc: undefined as unknown as Deno.ChildProcess,
     alive: false,
+    stderr: "",
   }));
 
   const launch = async (s: SiteProc) => {
@@ -81,6 +109,7 @@ export async function startCluster(
       const dec = new TextDecoder();
       for await (const chunk of s.proc.stderr) {
         const text = dec.decode(chunk);
+        s.stderr = (s.stderr + text).slice(-65_536);
         if (Deno.env.get("CLUSTER_LOG")) console.error(`[${s.name}] ${text}`);
       }
     })().catch(() => {});
@@ -90,6 +119,7 @@ export async function startCluster(
   const cluster: TestCluster = {
     dir,
     sites,
+    fetch: options.fetch ?? fetch,
     adminKey,
     async start(i) {
       await launch(sites[i]);
@@ -133,6 +163,7 @@ export async function startCluster(
         url: c.url,
         proc: undefined as unknown as Deno.ChildProcess,
         alive: false,
+        stderr: "",
       };
       sites.push(s);
       await launch(s);
@@ -183,9 +214,10 @@ async function waitForLine(
 export async function getJson<T = Record<string, unknown>>(
   url: string,
   timeoutMs = 2000,
+  fetchFn: typeof fetch = fetch,
 ): Promise<T | undefined> {
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const res = await fetchFn(url, { signal: AbortSignal.timeout(timeoutMs) });
     if (!res.ok) {
       await res.body?.cancel();
       return undefined;
@@ -218,14 +250,14 @@ export async function statuses(cluster: TestCluster) {
       s.alive
         ? getJson<
           { role: string; term: number; leader: string | null; height: number; site: string }
-        >(`${s.url}/v1/status`)
+        >(`${s.url}/v1/status`, undefined, cluster.fetch)
         : undefined
     ),
   );
 }
 
 /** Every block hash of a site, ascending from height 0. */
-export async function blockHashes(url: string): Promise<string[]> {
+export async function blockHashes(url: string, fetchFn: typeof fetch = fetch): Promise<string[]> {
   const out: string[] = [];
   let from = 0;
   for (;;) {
@@ -234,6 +266,7 @@ export async function blockHashes(url: string): Promise<string[]> {
     >(
       `${url}/v1/blocks?from=${from}&limit=1000`,
       10_000,
+      fetchFn,
     );
     if (!page) throw new Error(`Cannot read blocks from ${url}`);
     out.push(...page.blocks.map((b) => b.hash));

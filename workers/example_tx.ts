@@ -10,9 +10,16 @@ import { exportKey, generateKeyPair, importKey, softwareSigner } from "../sdk/ke
 import { leafHash, rootFromLeafHashes } from "../sdk/merkle.ts";
 import { hexEncode, utf8Encode } from "../sdk/encoding.ts";
 
-/** Signs a `data.anchor` for the ledger served at `siteUrl` and writes it to `path`. */
-export async function writeExampleTx(siteUrl: string, path: string): Promise<string> {
-  const status = await (await fetch(`${siteUrl}/v1/status`)).json() as { ledger: string };
+/**
+ * Signs a `data.anchor` for the ledger served at `siteUrl` (asked through
+ * `fetchFn`: over TLS, one that trusts the site's CA) and writes it to `path`.
+ */
+export async function writeExampleTx(
+  siteUrl: string,
+  path: string,
+  fetchFn: typeof fetch = fetch,
+): Promise<string> {
+  const status = await (await fetchFn(`${siteUrl}/v1/status`)).json() as { ledger: string };
   const keyPath = path.replace(/\.json$/, "-key.json");
   let key;
   try {

@@ -5,8 +5,9 @@
  *     deno run -A workers/gateway.ts --config /etc/edgeledger/gateway.json
  *
  * Learns the ledger from the sites (unless configured), serves the public
- * API on `--port` (default 7000) and prints `gateway <url>` once it
- * listens. A bad config exits 2 with one line; sites that disagree on the
+ * API on `--port` (default 7000; HTTPS with `tls`) and prints
+ * `gateway <url>` once it listens. A bad config (a TLS file missing or
+ * unusable included) exits 2 with one line; sites that disagree on the
  * ledger exit 2, no site answering within `startupWaitMs` exits 1.
  * SIGINT/SIGTERM stop it (open event streams are ended).
  *
@@ -23,6 +24,14 @@ import {
   resolveLedger,
   SitePool,
 } from "../src/gateway/mod.ts";
+import {
+  fetchVia,
+  readCaCerts,
+  readServeTls,
+  serveError,
+  TlsConfigError,
+  trustingClient,
+} from "../src/site/tls.ts";
 
 /**
  * The release, as `/healthz` and `/v1/gateway` show it: the sites' (see
@@ -43,11 +52,17 @@ export interface RunningGateway {
 }
 
 /**
- * Starts a gateway: learns (or checks) the ledger, takes a first view of
- * the sites, then listens. Throws {@link LedgerUnknownError} when the ledger
+ * Starts a gateway: reads its TLS files, learns (or checks) the ledger,
+ * takes a first view of the sites, then listens. Throws
+ * {@link TlsConfigError} when a TLS file is missing or unusable (or the key
+ * is not the certificate's), {@link LedgerUnknownError} when the ledger
  * cannot be learned.
  */
 export async function startGateway(config: GatewayConfig): Promise<RunningGateway> {
+  const tls = config.tls === undefined ? undefined : await readServeTls(config.tls);
+  const caCerts = config.caFile === undefined ? undefined : await readCaCerts(config.caFile);
+  // One client for every request to the sites, closed when the gateway stops.
+  const client = trustingClient(caCerts);
   const via = `1.1 ${config.name}`;
   const pool = new SitePool({
     urls: config.sites,
@@ -55,40 +70,53 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
     pollIntervalMs: config.pollIntervalMs,
     pollTimeoutMs: config.pollTimeoutMs,
     via,
+    fetch: fetchVia(client),
   });
-  if (config.ledger !== undefined) {
-    pool.ledger = config.ledger;
-    // A first view before the first request (a restarted gateway serves at once).
-    await pool.pollAll();
-  } else {
-    await resolveLedger(pool, {
-      waitMs: config.startupWaitMs,
-      pollIntervalMs: config.pollIntervalMs,
-    });
-  }
-  pool.start();
-  const { app } = createGatewayApp({ config, pool, version: VERSION });
-  let server!: Deno.HttpServer;
-  const url = await new Promise<string>((resolve) => {
-    server = Deno.serve(
-      {
-        hostname: config.host,
-        port: config.port,
-        onListen: ({ hostname, port }) => resolve(`http://${hostname}:${port}`),
-      },
-      (req, info) => app.fetch(req, info),
-    );
-  });
+  let server: Deno.HttpServer | undefined;
   const stop = async () => {
     await pool.close();
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
-      server.shutdown(),
+      server?.shutdown(),
       new Promise<void>((r) => timer = setTimeout(r, shutdownWaitMs)),
     ]);
     clearTimeout(timer);
+    client?.close();
   };
-  return { url, pool, stop };
+  try {
+    if (config.ledger !== undefined) {
+      pool.ledger = config.ledger;
+      // A first view before the first request (a restarted gateway serves at once).
+      await pool.pollAll();
+    } else {
+      await resolveLedger(pool, {
+        waitMs: config.startupWaitMs,
+        pollIntervalMs: config.pollIntervalMs,
+      });
+    }
+    pool.start();
+    const { app } = createGatewayApp({ config, pool, version: VERSION });
+    const scheme = tls === undefined ? "http" : "https";
+    const url = await new Promise<string>((resolve) => {
+      try {
+        server = Deno.serve(
+          {
+            hostname: config.host,
+            port: config.port,
+            ...(tls === undefined ? {} : { cert: tls.cert, key: tls.key }),
+            onListen: ({ hostname, port }) => resolve(`${scheme}://${hostname}:${port}`),
+          },
+          (req, info) => app.fetch(req, info),
+        );
+      } catch (e) {
+        throw serveError(e, tls);
+      }
+    });
+    return { url, pool, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
 }
 
 if (import.meta.main) {
@@ -118,6 +146,8 @@ if (import.meta.main) {
     Deno.addSignalListener("SIGTERM", onSignal);
   } catch (e) {
     console.error(`Cannot start gateway: ${(e as Error).message}`);
-    Deno.exit(e instanceof LedgerUnknownError && e.disagreement ? 2 : 1);
+    const badConfig = e instanceof TlsConfigError ||
+      (e instanceof LedgerUnknownError && e.disagreement);
+    Deno.exit(badConfig ? 2 : 1);
   }
 }

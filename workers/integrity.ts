@@ -12,7 +12,7 @@
  * @module
  */
 import { loadSiteConfig } from "../src/site/config.ts";
-import { checkIntegrity } from "../src/site/integrity.ts";
+import { checkIntegrity, integrityLines } from "../src/site/integrity.ts";
 import { ChainStore, filePathOf, openDatabase } from "../src/storage/mod.ts";
 
 if (import.meta.main) {
@@ -38,14 +38,7 @@ if (import.meta.main) {
   const store = new ChainStore(await openDatabase(loaded.dbUrl, loaded.dbAuthToken));
   try {
     const report = await checkIntegrity(store, loaded.genesis);
-    if (report.ok) {
-      console.log(
-        `ok: ${report.blocksChecked} blocks and ${report.txsChecked} transactions verify (${report.durationMs} ms)`,
-      );
-    } else {
-      console.log(`MISMATCH: ${report.firstMismatch}`);
-      console.log(`(${report.blocksChecked} blocks verified before it)`);
-    }
+    for (const line of integrityLines(report)) console.log(line);
     Deno.exitCode = report.ok ? 0 : 1;
   } finally {
     store.close();

@@ -3,10 +3,10 @@
  *
  *     deno run -A workers/site.ts --config data/site-a/site.json
  *
- * Opens the site's libSQL database (migrating it), serves the HTTP API, and
- * prints `site <name> <url>` once it listens. SIGINT/SIGTERM stop it
- * gracefully (see {@link startSite}'s `stop`); a second signal stops it at
- * once.
+ * Opens the site's libSQL database (migrating it), serves the HTTP API
+ * (HTTPS with `tls` in the config), and prints `site <name> <url>` once it
+ * listens. SIGINT/SIGTERM stop it gracefully (see {@link startSite}'s
+ * `stop`); a second signal stops it at once.
  *
  * @module
  */
@@ -15,10 +15,12 @@ import { verifierKey } from "../sdk/note.ts";
 import { createApp } from "../src/api/app.ts";
 import { adminRoot as mountAdmin } from "../src/api/admin_routes.ts";
 import { raftRoutes } from "../src/api/raft_routes.ts";
+import { SiteBackups } from "../src/site/backup.ts";
 import { type PeerInfo, signPeerBody } from "../src/site/peers.ts";
 import { RaftHost } from "../src/site/raft_host.ts";
 import { clusterDirectory, loadSiteConfig, type SiteConfig } from "../src/site/config.ts";
 import { Site } from "../src/site/site.ts";
+import { serveError, trustingClient } from "../src/site/tls.ts";
 
 export const VERSION = "0.1.0";
 
@@ -83,7 +85,8 @@ export function siteThreads(
  *    ({@link drainWaitMs}; after that they answer `pending`).
  * 4. Event streams end, then peers' streams to this site, then the HTTP
  *    server drains ({@link shutdownWaitMs}).
- * 5. Consensus stops; the database closes after the block being written.
+ * 5. Consensus stops; the database closes after the block being written;
+ *    the site's peer client (`caFile`) closes.
  *
  * Calling `stop()` again returns the same promise.
  */
@@ -106,6 +109,8 @@ export async function startSite(
     joining: config.join,
     ...siteThreads(config),
   });
+  // One client for every request this site makes to its peers (`caFile`).
+  const peerClient = trustingClient(loaded.caCerts);
   const app = createApp(site, {
     requestBytesMax: config.requestBytesMax,
     ...(config.apiKeys.length > 0 || config.requireApiKey !== "none"
@@ -118,6 +123,7 @@ export async function startSite(
   let host: RaftHost | undefined;
   let peerApp: ReturnType<typeof raftRoutes> | undefined;
   let adminRoot: ReturnType<typeof mountAdmin> | undefined;
+  const backups = new SiteBackups(loaded.dbUrl, config.name, loaded.genesis.ledger);
   const peerStreamsEnd = new AbortController();
   if (loaded.genesis.sites.length > 1 || config.join) {
     const members: PeerInfo[] = clusterDirectory(loaded.genesis, config.peers);
@@ -133,6 +139,7 @@ export async function startSite(
         electionTicks: config.electionTicks,
         snapshotEntriesMin: config.snapshotEntriesMin,
         compactKeepEntries: config.compactKeepEntries,
+        httpClient: peerClient,
       },
     );
     const h = host;
@@ -143,6 +150,7 @@ export async function startSite(
       transferLeadership: (to) => h.transferLeadership(to),
       leaderUrl: () => h.leaderUrl(),
       isLeader: () => h.consensusStatus().role === "leader",
+      backup: () => backups.take(),
     }, config.adminKeyHashes);
     peerApp = raftRoutes({
       self: config.name,
@@ -167,6 +175,17 @@ export async function startSite(
       signal: AbortSignal.any([h.stopping, peerStreamsEnd.signal]),
     });
   }
+  // A lone site has no membership to change, but serves its backups.
+  const lone = () => Promise.reject(new Error("A lone site has no cluster membership to change"));
+  adminRoot ??= mountAdmin({
+    addLearner: lone,
+    promote: lone,
+    remove: lone,
+    transferLeadership: lone,
+    leaderUrl: () => undefined,
+    isLeader: () => true,
+    backup: () => backups.take(),
+  }, config.adminKeyHashes);
   // The peer and admin apps serve their routes under their prefixes, so a
   // request reaches them as it came (no copy of the Request per call).
   const peerRoot = peerApp === undefined ? undefined : new Hono().route("/raft", peerApp);
@@ -180,13 +199,25 @@ export async function startSite(
     return app.fetch(req);
   };
   let server!: Deno.HttpServer;
-  const url = await new Promise<string>((resolve) => {
-    server = Deno.serve({
-      hostname: config.host,
-      port: config.port,
-      onListen: ({ hostname, port }) => resolve(`http://${hostname}:${port}`),
-    }, handler);
-  });
+  const tls = loaded.tls;
+  const scheme = tls === undefined ? "http" : "https";
+  let url: string;
+  try {
+    url = await new Promise<string>((resolve) => {
+      server = Deno.serve({
+        hostname: config.host,
+        port: config.port,
+        ...(tls === undefined ? {} : { cert: tls.cert, key: tls.key }),
+        onListen: ({ hostname, port }) => resolve(`${scheme}://${hostname}:${port}`),
+      }, handler);
+    });
+  } catch (e) {
+    // A key that does not belong to the certificate, a port in use: nothing is left running.
+    await host?.close();
+    await site.close();
+    peerClient?.close();
+    throw serveError(e, tls);
+  }
   let stopping: Promise<void> | undefined;
   const stop = () =>
     stopping ??= (async () => {
@@ -209,6 +240,7 @@ export async function startSite(
       clearTimeout(timer);
       await host?.close();
       await site.close();
+      peerClient?.close();
     })();
   return { stop, site, url };
 }

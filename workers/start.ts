@@ -1,33 +1,40 @@
 /**
  * `deno task start`: a local ledger on embedded libSQL files under `./data/`.
  *
- *     npx -y deno@2.9.6 task start [--sites N] [--port 7001] [--data ./data] [--gateway [PORT]]
+ *     npx -y deno@2.9.6 task start [--sites N] [--port 7001] [--data ./data] [--gateway [PORT]] [--tls]
  *
  * Creates the ledger on first start (genesis, one key and config per site),
  * starts each site as its own process (`workers/site.ts`), prints
  * `site <name> <url>` per site and how to try it. With `--gateway`
  * (`EDGELEDGER_GATEWAY`), also one gateway (`workers/gateway.ts`) in front
  * of the sites, on PORT or the port below the first site's, and prints
- * `gateway <url>`. Ctrl-C stops them all cleanly; starting again resumes
- * the same chain.
+ * `gateway <url>`. With `--tls` (`EDGELEDGER_TLS=1`) a new ledger's sites
+ * (and the gateway) serve HTTPS with a local CA made by `openssl` under
+ * `<data>/tls/`. Ctrl-C stops them all cleanly; starting again resumes the
+ * same chain.
  *
  * @module
  */
+import { normalize } from "node:path";
 import { initLocalLedger } from "../src/site/config.ts";
+import { fetchVia, readCaCerts, trustingClient } from "../src/site/tls.ts";
 import { writeExampleTx } from "./example_tx.ts";
+import { makeCa, makeCert, opensslPresent } from "./local_tls.ts";
 
-const USAGE = "usage: deno task start [--sites N] [--port P] [--data DIR] [--gateway [PORT]]";
+const USAGE =
+  "usage: deno task start [--sites N] [--port P] [--data DIR] [--gateway [PORT]] [--tls]";
 
 /** `--name value` or `--name=value`; anything else is a usage error (exit 2). */
 function parseFlags(args: string[]): Map<string, string> {
-  const known = new Set(["--sites", "--port", "--data", "--gateway"]);
+  const known = new Set(["--sites", "--port", "--data", "--gateway", "--tls"]);
   const out = new Map<string, string>();
   for (let k = 0; k < args.length; k++) {
     const arg = args[k];
     const eq = arg.indexOf("=");
     const name = eq < 0 ? arg : arg.slice(0, eq);
-    // `--gateway` alone takes the default port.
-    const bare = name === "--gateway" && eq < 0 && !/^\d/.test(args[k + 1] ?? "");
+    // `--gateway` alone takes the default port; `--tls` takes no value.
+    const bare = eq < 0 &&
+      (name === "--tls" || (name === "--gateway" && !/^\d/.test(args[k + 1] ?? "")));
     const value = bare ? "" : eq < 0 ? args[++k] : arg.slice(eq + 1);
     if (!known.has(name) || value === undefined) {
       console.error(`${USAGE}\n(cannot use ${JSON.stringify(arg)})`);
@@ -47,6 +54,12 @@ const dataDir = flags.get("--data") ?? Deno.env.get("EDGELEDGER_DATA") ?? "./dat
 /** The gateway's port: undefined for none, NaN for the default (below the first site's). */
 const gatewayGiven = flags.get("--gateway") ?? Deno.env.get("EDGELEDGER_GATEWAY");
 const gatewayPort = gatewayGiven === undefined ? undefined : decimal(gatewayGiven);
+const tlsGiven = flags.get("--tls") ?? Deno.env.get("EDGELEDGER_TLS");
+if (tlsGiven !== undefined && !["", "1", "true", "0", "false"].includes(tlsGiven)) {
+  console.error("--tls takes no value (EDGELEDGER_TLS: 1 or 0)");
+  Deno.exit(2);
+}
+const tlsWanted = tlsGiven !== undefined && tlsGiven !== "0" && tlsGiven !== "false";
 if (gatewayGiven !== undefined && gatewayGiven !== "" && !(Number(gatewayPort) <= 65535)) {
   console.error("--gateway (EDGELEDGER_GATEWAY) must be a TCP port, or nothing for the default");
   Deno.exit(2);
@@ -116,11 +129,25 @@ const onSignal = () => {
 Deno.addSignalListener("SIGINT", onSignal);
 Deno.addSignalListener("SIGTERM", onSignal);
 
-const configs = await initLocalLedger({ dataDir, sites, basePort, host: "127.0.0.1" }).catch(
-  (e) => {
-    console.error(`Cannot start: ${(e as Error).message}`);
-    Deno.exit(1);
-  },
+const configs = await (async () => {
+  const fresh = await Deno.stat(`${dataDir}/genesis.json`).then(() => false, () => true);
+  const tls = tlsWanted && fresh ? await localTls(`${dataDir}/tls`) : undefined;
+  return await initLocalLedger({ dataDir, sites, basePort, host: "127.0.0.1", tls });
+})().catch((e) => {
+  console.error(`Cannot start: ${(e as Error).message}`);
+  Deno.exit(1);
+});
+/** The ledger's TLS, as its first site's config says (a ledger keeps what it was made with). */
+const served = await servedTls(configs[0]);
+if (tlsWanted && served === undefined) {
+  console.error(
+    `Cannot start with --tls: ${dataDir}/ holds a ledger whose sites serve plain HTTP; remove ${dataDir} to start a new one`,
+  );
+  Deno.exit(2);
+}
+/** How start reaches its sites: over TLS, trusting the local CA. */
+const siteFetch = fetchVia(
+  trustingClient(served === undefined ? undefined : await readCaCerts(served.caFile)),
 );
 const siteScript = decodeURIComponent(new URL("./site.ts", import.meta.url).pathname);
 const siteName = (config: string) => config.split("/").at(-2) ?? config;
@@ -153,21 +180,24 @@ if (portGiven !== undefined && firstPort !== basePort) {
 }
 
 const leader = sites > 1 ? await waitForLeader(urls) : "site-a";
-const example = await writeExampleTx(urls[0], `${dataDir}/example-tx.json`);
+const example = await writeExampleTx(urls[0], `${dataDir}/example-tx.json`, siteFetch);
+const curl = served === undefined ? "curl -s" : `curl -s --cacert ${served.caFile}`;
 const gateway = gatewayPort === undefined ? undefined : await startGateway(gatewayPort);
 console.log(`
 edgeledger is running: ${sites} site(s), leader ${leader}, data in ${dataDir}/
 (Ctrl-C stops them all; starting again resumes the same chain)
 
-  status:      curl -s ${urls[0]}/v1/status
-  submit:      curl -s -X POST -H 'content-type: application/json' \\
+  status:      ${curl} ${urls[0]}/v1/status
+  submit:      ${curl} -X POST -H 'content-type: application/json' \\
                  --data @${example} '${urls[0]}/v1/txs?wait=commit'
-  blocks:      curl -s '${urls[0]}/v1/blocks?from=0&limit=10'
-  checkpoint:  curl -s ${urls[0]}/v1/checkpoint
+  blocks:      ${curl} '${urls[0]}/v1/blocks?from=0&limit=10'
+  checkpoint:  ${curl} ${urls[0]}/v1/checkpoint
   API docs:    ${urls[0]}/openapi.json
   explorer:    ${urls[0]}/${
-  gateway === undefined ? "" : `\n  gateway:     ${gateway}  (one front door for every site)`
-}${
+  served === undefined
+    ? ""
+    : `\n  local CA:    ${served.caFile}  (trust it: curl --cacert, NODE_EXTRA_CA_CERTS, DENO_CERT)`
+}${gateway === undefined ? "" : `\n  gateway:     ${gateway}  (one front door for every site)`}${
   sites > 1
     ? `\n  admin key:   ${dataDir}/admin-api-key.txt  (Authorization: Bearer <key> for /v1/admin/ on the leader)`
     : ""
@@ -188,7 +218,7 @@ async function waitForLeader(siteUrls: string[]): Promise<string> {
   while (Date.now() < deadline) {
     for (const u of siteUrls) {
       try {
-        const s = await (await fetch(`${u}/v1/status`)).json();
+        const s = await (await siteFetch(`${u}/v1/status`)).json();
         if (s.leader) return s.leader;
       } catch { /* not up yet */ }
     }
@@ -206,8 +236,24 @@ async function startGateway(port: number): Promise<string | undefined> {
   if (stopping) return await stopping;
   const script = decodeURIComponent(new URL("./gateway.ts", import.meta.url).pathname);
   const listen = Number.isNaN(port) ? firstPort - 1 : port;
+  const tlsArgs = served === undefined ? [] : [
+    "--tls-cert-file",
+    served.certFile,
+    "--tls-key-file",
+    served.keyFile,
+    "--ca-file",
+    served.caFile,
+  ];
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", script, "--port", String(listen), ...urls.flatMap((u) => ["--site", u])],
+    args: [
+      "run",
+      "-A",
+      script,
+      "--port",
+      String(listen),
+      ...urls.flatMap((u) => ["--site", u]),
+      ...tlsArgs,
+    ],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -249,4 +295,37 @@ function firstLine(
       if (!resolved) reject(new Error("a process exited before it listened"));
     })().catch(reject);
   });
+}
+
+/**
+ * The local CA and the one certificate every site serves (127.0.0.1 and
+ * localhost), made once under `dir`; their paths as a site's config names
+ * them (relative to its folder, a sibling of `dir`).
+ */
+async function localTls(
+  dir: string,
+): Promise<{ certFile: string; keyFile: string; caFile: string }> {
+  if (!opensslPresent()) {
+    throw new Error("--tls needs the openssl CLI to make a local CA (apt-get install -y openssl)");
+  }
+  await Deno.mkdir(dir, { recursive: true });
+  const ca = await makeCa(dir, "ca", 365);
+  await makeCert(dir, ca, "site", "IP:127.0.0.1,DNS:localhost", 365);
+  const rel = `../${dir.slice(dir.lastIndexOf("/") + 1)}`;
+  return { certFile: `${rel}/site.pem`, keyFile: `${rel}/site.key`, caFile: `${rel}/ca.pem` };
+}
+
+/** The TLS files of a site's config, as paths from here; undefined when it serves plain HTTP. */
+async function servedTls(
+  configPath: string,
+): Promise<{ certFile: string; keyFile: string; caFile: string } | undefined> {
+  const config = JSON.parse(await Deno.readTextFile(configPath));
+  if (config.tls === undefined || config.caFile === undefined) return undefined;
+  const dir = configPath.slice(0, configPath.lastIndexOf("/") + 1);
+  const resolve = (p: string) => normalize(p.startsWith("/") ? p : dir + p);
+  return {
+    certFile: resolve(config.tls.certFile),
+    keyFile: resolve(config.tls.keyFile),
+    caFile: resolve(config.caFile),
+  };
 }

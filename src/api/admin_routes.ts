@@ -8,9 +8,10 @@
  * | `POST /v1/admin/members/{name}/promote` | make a caught-up learner a voter |
  * | `DELETE /v1/admin/members/{name}` | remove a site |
  * | `POST /v1/admin/leader` `{to}` | transfer leadership |
+ * | `GET /v1/admin/backup` | a consistent copy of this site's database (`application/vnd.sqlite3`) |
  *
  * Membership changes are made by the leader; another site answers 409
- * `not_leader` with the leader's URL.
+ * `not_leader` with the leader's URL. Any site serves its own backup.
  *
  * @module
  */
@@ -29,6 +30,18 @@ export interface AdminService {
   transferLeadership(to: string): Promise<void>;
   leaderUrl(): string | undefined;
   isLeader(): boolean;
+  /**
+   * A copy of the site's database to stream, made now; throws a `conflict`
+   * `LedgerError` while another one runs. Absent: the site serves none.
+   */
+  backup?(): Promise<BackupDownload>;
+}
+
+/** A database copy as the backup route streams it (see `site/backup.ts`). */
+export interface BackupDownload {
+  body: ReadableStream<Uint8Array>;
+  info: { height: number; head: string; appliedIndex: number; bytes: number };
+  filename: string;
 }
 
 const memberSchema = z.strictObject({
@@ -129,6 +142,21 @@ export function adminRoutes(
   });
   app.post("/members/:name/promote", (c) => run(c, () => service.promote(c.req.param("name"))));
   app.delete("/members/:name", (c) => run(c, () => service.remove(c.req.param("name"))));
+  app.get("/backup", async (c) => {
+    if (service.backup === undefined) {
+      return problem(c, 404, "not_found", "Not found", "This site serves no backups");
+    }
+    const b = await service.backup();
+    return c.body(b.body, 200, {
+      "Content-Type": "application/vnd.sqlite3",
+      "Content-Length": String(b.info.bytes),
+      "Content-Disposition": `attachment; filename="${b.filename}"`,
+      "Cache-Control": "no-store",
+      "X-Edgeledger-Backup-Height": String(b.info.height),
+      "X-Edgeledger-Backup-Head": b.info.head,
+      "X-Edgeledger-Backup-Applied-Index": String(b.info.appliedIndex),
+    });
+  });
   app.post("/leader", async (c) => {
     const body = await c.req.json().catch(() => undefined) as { to?: unknown } | undefined;
     if (typeof body?.to !== "string") {

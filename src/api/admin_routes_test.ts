@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { problemTypeUri } from "../../sdk/api/routes.ts";
 import { adminRoot, type AdminService, hashApiKey } from "./admin_routes.ts";
+import { LedgerError } from "./service.ts";
 
 const KEY = "admin-key-0123456789abcdef";
 
@@ -136,4 +137,53 @@ Deno.test("admin routes: a body whose object repeats a member name is a validati
     403,
     "forbidden",
   );
+});
+
+Deno.test("admin routes: GET /backup needs the admin key, and streams the copy as application/vnd.sqlite3 with its size, height, head and file name", async () => {
+  const bytes = new Uint8Array(300_000).map((_, i) => i % 251);
+  let taken = 0;
+  const app = adminRoot(
+    service({
+      backup: () => {
+        taken++;
+        return Promise.resolve({
+          body: new Blob([bytes]).stream(),
+          info: { height: 12, head: "ab".repeat(32), appliedIndex: 40, bytes: bytes.length },
+          filename: "demo-site-a-12.db",
+        });
+      },
+    }),
+    [hashApiKey(KEY)],
+  );
+  await problem(await app.request("/v1/admin/backup"), 401, "unauthorized");
+  await problem(await call(app, "/backup", {}, "x".repeat(24)), 403, "forbidden");
+  assert.equal(taken, 0, "no copy is made for a caller without the key");
+  const res = await call(app, "/backup");
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-type"), "application/vnd.sqlite3");
+  assert.equal(res.headers.get("content-length"), String(bytes.length));
+  assert.equal(
+    res.headers.get("content-disposition"),
+    'attachment; filename="demo-site-a-12.db"',
+  );
+  assert.equal(res.headers.get("x-edgeledger-backup-height"), "12");
+  assert.equal(res.headers.get("x-edgeledger-backup-head"), "ab".repeat(32));
+  assert.equal(res.headers.get("x-edgeledger-backup-applied-index"), "40");
+  assert.equal(res.headers.get("cache-control"), "no-store");
+  assert.deepEqual(new Uint8Array(await res.arrayBuffer()), bytes);
+});
+
+Deno.test("admin routes: a backup refused while another runs is a 409 conflict problem, and a site without backups answers not_found", async () => {
+  const busy = adminRoot(
+    service({
+      backup: () =>
+        Promise.reject(
+          new LedgerError("conflict", 409, "Backup running", "A backup is already running"),
+        ),
+    }),
+    [hashApiKey(KEY)],
+  );
+  const body = await problem(await call(busy, "/backup"), 409, "conflict");
+  assert.equal(body.detail, "A backup is already running");
+  await problem(await call(adminRoot(service(), [hashApiKey(KEY)]), "/backup"), 404, "not_found");
 });

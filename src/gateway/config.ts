@@ -6,11 +6,16 @@
  *
  * Every key has a flag (`--kebab-case`, `--name value` or `--name=value`) and
  * an environment variable (`EDGELEDGER_GATEWAY_SNAKE_CASE`); list keys take a
- * comma-separated value there, and `--site` may also be repeated.
+ * comma-separated value there, and `--site` may also be repeated. `tls`'s
+ * two files are `--tls-cert-file` and `--tls-key-file`
+ * (`EDGELEDGER_GATEWAY_TLS_CERT_FILE`, `_TLS_KEY_FILE`). Relative file paths
+ * in the config file resolve against its folder, others against the working
+ * directory.
  *
  * @module
  */
 import { z } from "zod";
+import { tlsFilesSchema } from "../site/tls.ts";
 
 const SITES_MISSING =
   'Must name at least one site URL (--site, EDGELEDGER_GATEWAY_SITES or "sites" in the config)';
@@ -79,6 +84,10 @@ export const gatewayConfigSchema = z.strictObject({
   startupWaitMs: z.number().int().min(0).max(600_000).default(30_000),
   /** Run the stateless admission checks on single envelopes before forwarding them. */
   precheck: z.boolean().default(true),
+  /** Serve HTTPS to clients with this PEM certificate chain and key; plain HTTP without. */
+  tls: tlsFilesSchema.optional(),
+  /** PEM CA certificates trusted, besides Deno's root store, for `https://` sites. */
+  caFile: z.string().min(1).optional(),
 }).superRefine((c, ctx) => {
   for (const [i, u] of c.preferredSites.entries()) {
     const url = siteUrl(u);
@@ -130,7 +139,51 @@ const KEYS: Record<string, Kind> = {
   expiredGraceMs: "int",
   startupWaitMs: "int",
   precheck: "bool",
+  caFile: "string",
+  // Flags and variables only: they set `tls.certFile` and `tls.keyFile`.
+  tlsCertFile: "string",
+  tlsKeyFile: "string",
 };
+
+/** Moves `tlsCertFile` and `tlsKeyFile` (flags, environment) into a `tls` object. */
+function foldTls(values: Record<string, unknown>): Record<string, unknown> {
+  const { tlsCertFile, tlsKeyFile, ...rest } = values;
+  if (tlsCertFile === undefined && tlsKeyFile === undefined) return rest;
+  return {
+    ...rest,
+    tls: {
+      ...(tlsCertFile === undefined ? {} : { certFile: tlsCertFile }),
+      ...(tlsKeyFile === undefined ? {} : { keyFile: tlsKeyFile }),
+    },
+  };
+}
+
+/** `tls` of each source, a later source's files winning (`undefined` when none has one). */
+function mergeTls(...sources: Record<string, unknown>[]): unknown {
+  const given = sources.map((s) => s.tls).filter((t) => t !== undefined);
+  if (given.length === 0) return undefined;
+  if (given.some((t) => typeof t !== "object" || t === null || Array.isArray(t))) {
+    return given.at(-1);
+  }
+  return Object.assign({}, ...given);
+}
+
+/** The config file's relative `tls` and `caFile` paths, resolved against its folder. */
+function resolveFilePaths(fromFile: Record<string, unknown>, configPath: string) {
+  const dir = configPath.includes("/") ? configPath.slice(0, configPath.lastIndexOf("/") + 1) : "";
+  const resolve = (p: unknown) =>
+    typeof p === "string" && p !== "" && !p.startsWith("/") ? dir + p : p;
+  const out = { ...fromFile };
+  if (out.caFile !== undefined) out.caFile = resolve(out.caFile);
+  const tls = out.tls;
+  if (typeof tls === "object" && tls !== null && !Array.isArray(tls)) {
+    const t = { ...tls } as Record<string, unknown>;
+    if (t.certFile !== undefined) t.certFile = resolve(t.certFile);
+    if (t.keyFile !== undefined) t.keyFile = resolve(t.keyFile);
+    out.tls = t;
+  }
+  return out;
+}
 
 const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
 const envName = (key: string) => "EDGELEDGER_GATEWAY_" + key.replace(/[A-Z]/g, "_$&").toUpperCase();
@@ -172,13 +225,18 @@ export async function loadGatewayConfig(
     if (typeof fromFile !== "object" || fromFile === null || Array.isArray(fromFile)) {
       throw new GatewayConfigError(`Cannot use ${configPath}: it must hold a JSON object`);
     }
+    fromFile = resolveFilePaths(fromFile, configPath);
   }
-  const fromEnv: Record<string, unknown> = {};
+  let fromEnv: Record<string, unknown> = {};
   for (const key of Object.keys(KEYS)) {
     const v = env(envName(key));
     if (v !== undefined) fromEnv[key] = convert(key, v, envName(key));
   }
-  const merged = { ...fromFile, ...fromEnv, ...flags.values };
+  fromEnv = foldTls(fromEnv);
+  const fromFlags = foldTls(flags.values);
+  const merged = { ...fromFile, ...fromEnv, ...fromFlags };
+  const tls = mergeTls(fromFile, fromEnv, fromFlags);
+  if (tls !== undefined) merged.tls = tls;
   const parsed = gatewayConfigSchema.safeParse(merged);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

@@ -92,3 +92,37 @@ Deno.test("loadGatewayConfig() refuses bad values with one line naming the key",
 Deno.test("loadGatewayConfig() answers --help with the usage", async () => {
   await assert.rejects(loadGatewayConfig(["--help"], noEnv, noFile), GatewayHelpRequested);
 });
+
+Deno.test("loadGatewayConfig(): tls and caFile come from the file (paths relative to it), the environment or flags, a flag winning per file", async () => {
+  const file = JSON.stringify({
+    sites: ["https://a:1"],
+    tls: { certFile: "gw.pem", keyFile: "/keys/gw.key" },
+    caFile: "ca.pem",
+  });
+  const read = (path: string) => path === "/etc/gw/gw.json" ? Promise.resolve(file) : noFile();
+  const fromFile = await loadGatewayConfig(["--config", "/etc/gw/gw.json"], noEnv, read);
+  assert.deepEqual(fromFile.tls, { certFile: "/etc/gw/gw.pem", keyFile: "/keys/gw.key" });
+  assert.equal(fromFile.caFile, "/etc/gw/ca.pem");
+  const env = (n: string) =>
+    ({
+      EDGELEDGER_GATEWAY_TLS_KEY_FILE: "env.key",
+      EDGELEDGER_GATEWAY_CA_FILE: "env-ca.pem",
+    })[n];
+  const merged = await loadGatewayConfig(
+    ["--config", "/etc/gw/gw.json", "--tls-cert-file", "flag.pem"],
+    env,
+    read,
+  );
+  assert.deepEqual(merged.tls, { certFile: "flag.pem", keyFile: "env.key" });
+  assert.equal(merged.caFile, "env-ca.pem");
+  const none = await loadGatewayConfig(["--site", "http://a:1"], noEnv, noFile);
+  assert.equal(none.tls, undefined);
+  assert.equal(none.caFile, undefined);
+});
+
+Deno.test("loadGatewayConfig() refuses half a tls pair with one line naming the key", async () => {
+  await assert.rejects(
+    loadGatewayConfig(["--site", "https://a:1", "--tls-cert-file", "gw.pem"], noEnv, noFile),
+    (e) => e instanceof GatewayConfigError && /^tls\.keyFile:/.test(e.message),
+  );
+});

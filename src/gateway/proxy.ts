@@ -164,7 +164,7 @@ async function tryOnce(
   };
   let upstream: Response;
   try {
-    upstream = await fetch(site.url + incoming.pathname + incoming.search, {
+    upstream = await pool.fetch(site.url + incoming.pathname + incoming.search, {
       method: c.req.method,
       headers,
       body: options.body,

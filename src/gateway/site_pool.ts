@@ -88,6 +88,10 @@ export interface SitePoolOptions {
   pollTimeoutMs: number;
   /** `Via` sent with polls. */
   via: string;
+  /**
+   * How the gateway reaches the sites, for polls and forwarded requests (a
+   * `fetch` through a client that trusts the sites' CA). Default `fetch`.
+   */
   fetch?: typeof fetch;
   now?: () => number;
 }
@@ -129,6 +133,11 @@ export class SitePool {
       reportedLeader: null,
       servedLedger: null,
     }));
+  }
+
+  /** The `fetch` that reaches the sites (see {@link SitePoolOptions.fetch}). */
+  get fetch(): typeof fetch {
+    return this.#fetch;
   }
 
   /** Aborts when the pool closes: forwarded requests end with it. */

@@ -24,7 +24,9 @@
  *
  * Relative paths resolve against the config file's folder. Environment
  * variables `EDGELEDGER_DB_URL` and `EDGELEDGER_DB_AUTH_TOKEN` override `db`
- * (for a `libsql://` server).
+ * (for a `libsql://` server). `tls` (`{certFile, keyFile}`) serves HTTPS,
+ * and `caFile` adds CA certificates the site trusts when it connects to
+ * peers (see `tls.ts`).
  *
  * @module
  */
@@ -34,6 +36,7 @@ import { base64urlDecode, base64urlEncode, utf8Encode } from "../../sdk/encoding
 import { sha256Hex } from "../../sdk/hash.ts";
 import { exportKey, generateKeyPair, importKey, type KeyPair } from "../../sdk/keys.ts";
 import { type GenesisConfig, genesisSchema } from "../chain/genesis.ts";
+import { readCaCerts, readServeTls, type ServeTls, tlsFilesSchema } from "./tls.ts";
 
 /** The site config file's schema. */
 export const siteConfigSchema = z.strictObject({
@@ -93,6 +96,24 @@ export const siteConfigSchema = z.strictObject({
    * requests) or `inline` (the main thread: no cross-thread hand-offs).
    */
   storage: z.enum(["worker", "inline"]).default("worker"),
+  /**
+   * Serve HTTPS with this PEM certificate chain and key (then `url` starts
+   * with `https://`). Without it the site serves plain HTTP.
+   */
+  tls: tlsFilesSchema.optional(),
+  /**
+   * PEM CA certificates the site trusts, besides Deno's root store, when it
+   * connects to peers whose URL is `https://` (a consortium's private CA).
+   */
+  caFile: z.string().min(1).optional(),
+}).superRefine((c, ctx) => {
+  if (c.tls !== undefined && !c.url.startsWith("https://")) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["url"],
+      message: "must start with https:// when tls is set (peers reach the site over TLS)",
+    });
+  }
 });
 
 /** A parsed site config with paths resolved. */
@@ -105,9 +126,12 @@ export interface LoadedSite {
   key: KeyPair;
   dbUrl: string;
   dbAuthToken?: string;
+  /** The certificate chain and key to serve HTTPS with (`tls`), read from their files. */
+  tls?: ServeTls;
+  /** The extra CA certificates for connections to peers (`caFile`), one PEM each. */
+  caCerts?: string[];
 }
 
-/** Reads a site config, its genesis and its key. Throws with the file and the field on bad input. */
 /**
  * The sites a site knows at start: genesis's, then the config's `peers`
  * (sites added since genesis). Throws when a peer repeats a name.
@@ -132,6 +156,11 @@ export function clusterDirectory(
   return out;
 }
 
+/**
+ * Reads a site config, its genesis, its key and its TLS files. Throws with
+ * the file and the field on bad input (a TLS file: a one-line
+ * `TlsConfigError`).
+ */
 export async function loadSiteConfig(path: string): Promise<LoadedSite> {
   const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/") + 1) : "./";
   const resolve = (p: string) => (p.startsWith("/") ? p : dir + p);
@@ -140,12 +169,27 @@ export async function loadSiteConfig(path: string): Promise<LoadedSite> {
   const genesis = parseJsonFile(genesisPath, await Deno.readTextFile(genesisPath), genesisSchema);
   const keyPath = resolve(config.keyFile);
   const key = importKey(JSON.parse(await Deno.readTextFile(keyPath)));
+  const tls = config.tls === undefined ? undefined : await readServeTls({
+    certFile: resolve(config.tls.certFile),
+    keyFile: resolve(config.tls.keyFile),
+  });
+  const caCerts = config.caFile === undefined
+    ? undefined
+    : await readCaCerts(resolve(config.caFile));
   const envDb = Deno.env.get("EDGELEDGER_DB_URL");
   const dbUrl = envDb ??
     (config.db.startsWith("file:") && !config.db.startsWith("file:/")
       ? "file:" + resolve(config.db.slice("file:".length))
       : config.db);
-  return { config, genesis, key, dbUrl, dbAuthToken: Deno.env.get("EDGELEDGER_DB_AUTH_TOKEN") };
+  return {
+    config,
+    genesis,
+    key,
+    dbUrl,
+    dbAuthToken: Deno.env.get("EDGELEDGER_DB_AUTH_TOKEN"),
+    ...(tls === undefined ? {} : { tls }),
+    ...(caCerts === undefined ? {} : { caCerts }),
+  };
 }
 
 function parseJsonFile<T>(path: string, text: string, schema: z.ZodType<T>): T {
@@ -197,6 +241,13 @@ export interface LocalLedgerOptions {
   ledger?: string;
   /** Cores of this machine, shared by the sites (default: `navigator.hardwareConcurrency`). */
   cores?: number;
+  /**
+   * Serve every site over HTTPS: each config gets these `tls` and `caFile`
+   * paths as given (relative ones resolve against each site's folder) and
+   * an `https://` URL, in its config and in genesis. One certificate serves
+   * all the sites when it names `host`.
+   */
+  tls?: { certFile: string; keyFile: string; caFile?: string };
 }
 
 /**
@@ -247,7 +298,11 @@ export async function initLocalLedger(options: LocalLedgerOptions): Promise<stri
       mode: 0o600,
     });
     const port = basePort + i;
-    const url = `http://${host}:${port}`;
+    const url = `${options.tls === undefined ? "http" : "https"}://${host}:${port}`;
+    const tls = options.tls === undefined ? {} : {
+      tls: { certFile: options.tls.certFile, keyFile: options.tls.keyFile },
+      ...(options.tls.caFile === undefined ? {} : { caFile: options.tls.caFile }),
+    };
     const config = {
       name,
       host,
@@ -258,6 +313,7 @@ export async function initLocalLedger(options: LocalLedgerOptions): Promise<stri
       genesisFile: "../genesis.json",
       adminKeyHashes: [adminApiKeyHash],
       ...threads,
+      ...tls,
     };
     await Deno.writeTextFile(`${siteDir}/site.json`, JSON.stringify(config, null, 2) + "\n");
     sites.push({ name, org: "local", publicKey: base64urlEncode(key.publicKey), url });

@@ -3,6 +3,7 @@ import {
   clusterDirectory,
   initLocalLedger,
   loadSiteConfig,
+  siteConfigSchema,
   threadsForSharedMachine,
 } from "./config.ts";
 import { base64urlEncode } from "../../sdk/encoding.ts";
@@ -113,6 +114,68 @@ Deno.test("sitekey: writes a private key the site loads, mode 0600, and never ov
     const loaded = importKey(JSON.parse(await Deno.readTextFile(path)));
     assert.equal(base64urlEncode(loaded.publicKey), publicKey);
     await assert.rejects(() => writeSiteKey(path), Deno.errors.AlreadyExists);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("siteConfigSchema: tls needs an https:// url; an https:// url without tls is allowed (TLS ends in front of the site)", () => {
+  const base = {
+    name: "site-a",
+    port: 7001,
+    url: "http://127.0.0.1:7001",
+    db: "file:ledger.db",
+    keyFile: "k.json",
+    genesisFile: "g.json",
+  };
+  const tls = { certFile: "site.pem", keyFile: "site.key" };
+  const refused = siteConfigSchema.safeParse({ ...base, tls });
+  assert.equal(refused.success, false);
+  assert.deepEqual(refused.error?.issues[0].path, ["url"]);
+  assert.ok(siteConfigSchema.safeParse({ ...base, url: "https://127.0.0.1:7001", tls }).success);
+  assert.ok(siteConfigSchema.safeParse({ ...base, url: "https://127.0.0.1:7001" }).success);
+  assert.equal(
+    siteConfigSchema.safeParse({ ...base, tls: { certFile: "site.pem" } }).success,
+    false,
+  );
+});
+
+Deno.test("initLocalLedger: with tls every site gets an https:// URL (config and genesis) and the TLS files; loadSiteConfig reads them relative to the config", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "edgeledger-config-tls-" });
+  try {
+    const paths = await initLocalLedger({
+      dataDir: dir,
+      sites: 2,
+      basePort: 17101,
+      host: "127.0.0.1",
+      cores: 8,
+      tls: { certFile: "../site.pem", keyFile: "../site.key", caFile: "../ca.pem" },
+    });
+    // Not a real certificate: loadSiteConfig checks only that the files hold PEM.
+    const pem = (label: string) => `-----BEGIN ${label}-----\nAAAA\n-----END ${label}-----\n`;
+    await Deno.writeTextFile(`${dir}/site.pem`, pem("CERTIFICATE"));
+    await Deno.writeTextFile(`${dir}/site.key`, pem("PRIVATE KEY"));
+    await Deno.writeTextFile(`${dir}/ca.pem`, pem("CERTIFICATE") + pem("CERTIFICATE"));
+    const genesis = JSON.parse(await Deno.readTextFile(`${dir}/genesis.json`));
+    assert.deepEqual(
+      genesis.sites.map((s: { url: string }) => s.url),
+      ["https://127.0.0.1:17101", "https://127.0.0.1:17102"],
+    );
+    const loaded = await loadSiteConfig(paths[1]);
+    assert.equal(loaded.config.url, "https://127.0.0.1:17102");
+    assert.equal(loaded.tls?.certFile, `${dir}/site-b/../site.pem`);
+    assert.equal(loaded.tls?.cert, pem("CERTIFICATE"));
+    assert.equal(loaded.caCerts?.length, 2);
+    const plain = await initLocalLedger({
+      dataDir: `${dir}/plain`,
+      sites: 1,
+      basePort: 17201,
+      host: "127.0.0.1",
+    });
+    const p = await loadSiteConfig(plain[0]);
+    assert.equal(p.config.url, "http://127.0.0.1:17201");
+    assert.equal(p.tls, undefined);
+    assert.equal(p.caCerts, undefined);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -24,6 +24,18 @@ const pageBlocksMax = 200;
 
 class Mismatch extends Error {}
 
+/** What `deno task integrity` prints for a report: one line, or two for a mismatch. */
+export function integrityLines(report: IntegrityReport): string[] {
+  return report.ok
+    ? [
+      `ok: ${report.blocksChecked} blocks and ${report.txsChecked} transactions verify (${report.durationMs} ms)`,
+    ]
+    : [
+      `MISMATCH: ${report.firstMismatch}`,
+      `(${report.blocksChecked} blocks verified before it)`,
+    ];
+}
+
 /** Walks the chain from block 0 to the head. Never throws for a mismatch: reports it. */
 export async function checkIntegrity(
   store: ChainStoreApi,

@@ -391,6 +391,8 @@ interface PeerStream {
   abort: AbortController;
   /** False once the peer or this site ended it. */
   open: boolean;
+  /** Fetch cancelled the body: the request failed or ended. */
+  cancelled: boolean;
 }
 
 /** A peer answered that it has no `/raft/stream` route. */
@@ -419,6 +421,8 @@ export class PeerSender {
   #roomMade: (() => void) | undefined;
   /** Until when this peer gets `/raft/msg` requests (it has no `/raft/stream`). */
   #requestsUntil = 0;
+  /** The last failure was the peer's TLS certificate (said once, until a message gets through). */
+  #untrusted = false;
 
   constructor(
     readonly peer: PeerInfo,
@@ -426,6 +430,11 @@ export class PeerSender {
     readonly key: SiteKey,
     /** Where this sender counts its traffic (shared by a site's senders). */
     readonly counters: PeerCounters = peerCounters(),
+    /**
+     * The site's client for its peer connections (the CA certificates it
+     * trusts for `https://` peers); the default `fetch` without one.
+     */
+    readonly client?: Deno.HttpClient,
   ) {}
 
   /** Queues messages; drops the oldest beyond {@link peerQueueMessagesMax}. */
@@ -461,6 +470,23 @@ export class PeerSender {
       this.#linesTimer = undefined;
       if (!this.#busy) void this.#pump();
     }, linesAloneAfterMs);
+  }
+
+  /**
+   * Says once (until a message gets through again) that the peer's TLS
+   * certificate is not trusted: unlike a peer that is down, it is a
+   * configuration to fix (`caFile`, or the peer's certificate).
+   */
+  #warnUntrusted(e: unknown): void {
+    const err = e as { message?: string; cause?: { message?: string } } | undefined;
+    const reason = `${err?.message ?? ""} ${err?.cause?.message ?? ""}`;
+    if (this.#untrusted || !/certificate/i.test(reason)) return;
+    this.#untrusted = true;
+    const detail = /[^:]*certificate[^\n]*$/i.exec(reason)?.[0].trim() ?? reason.trim();
+    console.error(
+      `site ${this.self}: cannot reach peer ${this.peer.name} at ${this.peer.url}: ` +
+        `its TLS certificate is not trusted (${detail}); messages to it are dropped until it is`,
+    );
   }
 
   /** Stops sending and ends the stream to the peer. */
@@ -508,8 +534,10 @@ export class PeerSender {
             await this.#sendRequest(body, observeWait);
           }
           this.counters.messagesSent += batch.length;
-        } catch {
+          this.#untrusted = false;
+        } catch (e) {
           this.counters.messagesDropped += batch.length;
+          this.#warnUntrusted(e);
           // Back off briefly so a dead peer does not spin this loop.
           await new Promise((r) => setTimeout(r, 50));
         }
@@ -550,7 +578,14 @@ export class PeerSender {
     this.counters.msgRequests++;
     const started = performance.now();
     onLeave();
-    await postSigned(this.peer.url + "/raft/msg", body, this.self, this.key);
+    await postSigned(
+      this.peer.url + "/raft/msg",
+      body,
+      this.self,
+      this.key,
+      peerRequestTimeoutMs,
+      this.client,
+    );
     this.counters.requestSeconds.observe((performance.now() - started) / 1000, MSG_ROUTE);
   }
 
@@ -564,11 +599,23 @@ export class PeerSender {
           controller = c;
         },
         pull: () => this.#roomMade?.(),
-        cancel: () => this.#endStream(stream),
+        // Fetch cancels the body when the request fails or ends. While the
+        // request is opening, fetch then settles with its own error, which
+        // says why (a refused connection, an untrusted TLS certificate):
+        // aborting it here would replace that error with an AbortError.
+        cancel: () => {
+          stream.cancelled = true;
+          if (stream.open) this.#endStream(stream);
+        },
       },
       new ByteLengthQueuingStrategy({ highWaterMark: streamBufferBytes }),
     );
-    const stream: PeerStream = { controller, abort: new AbortController(), open: false };
+    const stream: PeerStream = {
+      controller,
+      abort: new AbortController(),
+      open: false,
+      cancelled: false,
+    };
     this.#stream = stream;
     this.counters.streamsOpened++;
     const timer = setTimeout(() => stream.abort.abort(), peerRequestTimeoutMs);
@@ -588,6 +635,7 @@ export class PeerSender {
         // Fetch's option for a request body that streams (not in Deno's RequestInit type).
         duplex: "half",
         signal: stream.abort.signal,
+        client: this.client,
       } as RequestInit);
     } catch (e) {
       this.#endStream(stream);
@@ -605,9 +653,9 @@ export class PeerSender {
       }
       throw new Error(`Peer ${this.peer.url} answered ${res.status}: ${text.slice(0, 200)}`);
     }
-    if (this.#closed) {
+    if (this.#closed || stream.cancelled) {
       this.#endStream(stream);
-      throw new Error("Sender closed");
+      throw new Error(this.#closed ? "Sender closed" : `Stream to ${this.peer.name} ended`);
     }
     stream.open = true;
     // The peer ends its answer when it stops reading (it restarts, or refused a frame).
@@ -663,15 +711,20 @@ function approxWireBytes(m: Message): number {
   return 256;
 }
 
-/** POSTs a signed JSON body to a peer; resolves with the parsed answer; throws on non-2xx. */
+/**
+ * POSTs a signed JSON body to a peer (through `client`, the site's peer
+ * client, when given); resolves with the parsed answer; throws on non-2xx.
+ */
 export async function postSigned(
   url: string,
   body: string,
   self: string,
   key: SiteKey,
   timeoutMs = peerRequestTimeoutMs,
+  client?: Deno.HttpClient,
 ): Promise<unknown> {
   const res = await fetch(url, {
+    client,
     method: "POST",
     headers: {
       "content-type": "application/json",

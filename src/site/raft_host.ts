@@ -77,6 +77,13 @@ export interface RaftHostOptions {
   snapshotEntriesMin?: number;
   /** Entries kept below a snapshot for slow followers. */
   compactKeepEntries?: number;
+  /**
+   * The client every request to a peer goes through (streams, messages,
+   * forwards, block catch-up): it carries the CA certificates the site
+   * trusts for `https://` peers. The caller owns it and closes it after
+   * {@link RaftHost.close}. Default: the default `fetch`.
+   */
+  httpClient?: Deno.HttpClient;
 }
 
 interface PendingProposal {
@@ -104,7 +111,8 @@ export class RaftHost implements Sequencer {
     "edgeledger_raft_proposal_commit_seconds",
     "Leader: time from proposing a batch to seeing it committed (held durably by a quorum).",
   );
-  readonly #options: Required<RaftHostOptions>;
+  readonly #options: Required<Omit<RaftHostOptions, "httpClient">>;
+  readonly #client: Deno.HttpClient | undefined;
   readonly #proposals = new Map<string, PendingProposal>();
   readonly #reads = new Map<
     string,
@@ -155,6 +163,7 @@ export class RaftHost implements Sequencer {
       snapshotEntriesMin: options.snapshotEntriesMin ?? 2000,
       compactKeepEntries: options.compactKeepEntries ?? 500,
     };
+    this.#client = options.httpClient;
   }
 
   /**
@@ -212,7 +221,9 @@ export class RaftHost implements Sequencer {
       applied: Math.max(site.appliedIndex, storage.firstIndex() - 1),
     });
     for (const m of host.#members.values()) {
-      if (m.name !== self) host.#senders.set(m.name, new PeerSender(m, self, key, host.#traffic));
+      if (m.name !== self) {
+        host.#senders.set(m.name, new PeerSender(m, self, key, host.#traffic, host.#client));
+      }
     }
     await site.attachSequencer(host);
     host.#ticker = setInterval(() => {
@@ -326,7 +337,14 @@ export class RaftHost implements Sequencer {
     this.#traffic.forwardRequests++;
     this.#traffic.forwardedTxs += batch.txs.length;
     const started = performance.now();
-    const answer = await postSigned(leader.url + "/raft/forward", body, this.#self, this.#key);
+    const answer = await postSigned(
+      leader.url + "/raft/forward",
+      body,
+      this.#self,
+      this.#key,
+      undefined,
+      this.#client,
+    );
     this.#traffic.requestSeconds.observe((performance.now() - started) / 1000, FORWARD_ROUTE);
     return forwardOutcomeOf(answer);
   }
@@ -412,7 +430,10 @@ export class RaftHost implements Sequencer {
       const info = { name: m.name, url: m.url, publicKey: base64urlDecode(m.publicKey) };
       this.#members.set(m.name, info);
       if (m.name !== this.#self) {
-        this.#senders.set(m.name, new PeerSender(info, this.#self, this.#key, this.#traffic));
+        this.#senders.set(
+          m.name,
+          new PeerSender(info, this.#self, this.#key, this.#traffic, this.#client),
+        );
       }
       changed = true;
     }
@@ -726,6 +747,7 @@ export class RaftHost implements Sequencer {
         try {
           const res = await fetch(`${p.url}/raft/blocks?from=${from}&limit=200`, {
             signal: AbortSignal.timeout(30_000),
+            client: this.#client,
           });
           const text = await res.text();
           if (!res.ok) continue;

@@ -1,0 +1,481 @@
+/**
+ * Backups and restores of a site's database, as an operator runs them:
+ * `deno task backup` ({@link backupToFile}), `GET /v1/admin/backup`
+ * ({@link SiteBackups}) and `deno task restore` ({@link restoreDatabase}).
+ *
+ * A copy is the database as of one commit (see `storage/backup.ts`): the
+ * chain up to some height, with its applied Raft index and its Raft log as
+ * they stood then. It is judged by the integrity check a running site's
+ * database is judged by ({@link checkIntegrity}), after a check that it
+ * holds this config's ledger (the check a site makes when it opens a
+ * database).
+ *
+ * @module
+ */
+import { type GenesisConfig, genesisConfigHash } from "../chain/genesis.ts";
+import { type IntegrityReport, LedgerError } from "../api/service.ts";
+import {
+  BackupError,
+  databaseInUse,
+  dirOf,
+  exists,
+  foldWal,
+  fsyncDir,
+  fsyncFile,
+  localDatabasePath,
+  notSqliteFile,
+  openCopy,
+  publishNoClobber,
+  SIDE_FILE_SUFFIXES,
+  vacuumInto,
+} from "../storage/backup.ts";
+import { ChainStore, type ChainStoreApi } from "../storage/chain_store.ts";
+import { checkIntegrity } from "./integrity.ts";
+
+export { integrityLines } from "./integrity.ts";
+
+export { BackupError } from "../storage/backup.ts";
+
+/** What a copy holds, as a restore or a download reports it. */
+export interface CopyInfo {
+  /** Height of its newest block. */
+  height: number;
+  /** Hash of its newest block. */
+  head: string;
+  /** The Raft entry index applied with its newest block (0 for a lone site). */
+  appliedIndex: number;
+  /** The genesis config hash it was created for, if it holds a ledger at all. */
+  genesisHash: string | undefined;
+  /** Its size in bytes. */
+  bytes: number;
+}
+
+/** Reads what a database holds: its head, applied index and genesis. Requires block 0 stored. */
+export async function describeCopy(
+  store: ChainStoreApi,
+  bytes: number,
+): Promise<CopyInfo> {
+  const head = await store.head();
+  if (head === undefined) {
+    throw new BackupError("not_a_database", "Cannot use the copy: it holds no blocks");
+  }
+  const applied = Number(await store.getMeta("applied_entry") ?? "0");
+  return {
+    height: head.height,
+    head: head.hash,
+    // As a site computes it on open: a block's entry index can run ahead of
+    // the meta value written with an earlier block.
+    appliedIndex: Math.max(applied, head.entryIndex),
+    genesisHash: await store.getMeta("genesis_hash"),
+    bytes,
+  };
+}
+
+/**
+ * Checks that a copy's database holds the ledger of `genesis` (the check
+ * `Site.open` makes) and re-verifies its whole chain. Throws
+ * {@link BackupError} `other_ledger` for another ledger's copy (or a
+ * database that holds no ledger); a chain that does not verify is the
+ * report's `firstMismatch`.
+ */
+export async function verifyCopy(
+  store: ChainStoreApi,
+  genesis: GenesisConfig,
+  bytes: number,
+): Promise<{ info: CopyInfo; report: IntegrityReport }> {
+  let info: CopyInfo;
+  try {
+    info = await describeCopy(store, bytes);
+  } catch (e) {
+    if (e instanceof BackupError) throw e;
+    throw new BackupError(
+      "not_a_database",
+      `Cannot read the copy as a site database: ${(e as Error).message}`,
+      { cause: e },
+    );
+  }
+  const ours = genesisConfigHash(genesis);
+  if (info.genesisHash === undefined) {
+    throw new BackupError("other_ledger", "The copy holds no ledger (no genesis is stored in it)");
+  }
+  if (info.genesisHash !== ours) {
+    throw new BackupError(
+      "other_ledger",
+      `The copy holds another ledger (genesis ${info.genesisHash.slice(0, 12)}…); ` +
+        `this site's genesis file describes ledger ${genesis.ledger} (genesis ${
+          ours.slice(0, 12)
+        }…)`,
+    );
+  }
+  return { info, report: await checkIntegrity(store, genesis) };
+}
+
+/**
+ * Writes a consistent copy of the site database at `dbUrl` to `outPath`
+ * while the site runs. Never replaces a file: throws {@link BackupError}
+ * `exists` when `outPath` exists (before any work, and again, atomically,
+ * when the copy is put in place). The copy is written under a temporary
+ * name beside `outPath` (`<out>.partial-<id>`), fsynced, then given its
+ * name, so a crash leaves no partial file under the final name. Throws
+ * `remote` for a libSQL server's database and `missing` when there is no
+ * database file.
+ */
+export async function backupToFile(dbUrl: string, outPath: string): Promise<{ bytes: number }> {
+  const source = localDatabasePath(dbUrl, "back up");
+  if (!(await exists(source))) {
+    throw new BackupError("missing", `Cannot back up ${source}: no database there`);
+  }
+  if (await exists(outPath)) {
+    throw new BackupError(
+      "exists",
+      `Cannot back up to ${outPath}: the file exists (choose another name, or remove it first)`,
+    );
+  }
+  const tmp = `${outPath}.partial-${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    await vacuumInto(source, tmp);
+    await fsyncFile(tmp);
+    await publishNoClobber(tmp, outPath);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+  return { bytes: (await Deno.stat(outPath)).size };
+}
+
+/** Opens a copy without changing it and verifies it (see {@link verifyCopy}). */
+export async function verifyCopyFile(
+  path: string,
+  genesis: GenesisConfig,
+): Promise<{ info: CopyInfo; report: IntegrityReport }> {
+  const bytes = (await Deno.stat(path)).size;
+  const store = new ChainStore(await openCopy(path));
+  try {
+    return await verifyCopy(store, genesis, bytes);
+  } finally {
+    store.close();
+  }
+}
+
+/** A copy being downloaded: its bytes as a stream, and what it holds. */
+export interface BackupDownload {
+  body: ReadableStream<Uint8Array>;
+  info: CopyInfo;
+  /** A file name for `Content-Disposition`: `<ledger>-<site>-<height>.db`. */
+  filename: string;
+}
+
+/** Bytes read from the copy per chunk of a download. */
+const downloadChunkBytes = 256 * 1024;
+/**
+ * Longest a download may wait for its reader, ms: a client that neither
+ * reads nor disconnects would otherwise hold the site's one backup slot.
+ */
+const downloadIdleMsMax = 60_000;
+
+/**
+ * The backups a running site serves (`GET /v1/admin/backup`): one at a
+ * time. Each is a copy made into a temporary file beside the database
+ * (`<db>.backup-<id>.tmp`), streamed from disk in chunks, and deleted as
+ * soon as it is open (so nothing is left behind once the download ends,
+ * however it ends); a copy a crash left behind is deleted by the next
+ * backup.
+ */
+export class SiteBackups {
+  #running = false;
+
+  /** `dbUrl` is the site's database; `name` and `ledger` name the files. */
+  constructor(
+    readonly dbUrl: string,
+    readonly name: string,
+    readonly ledger: string,
+  ) {}
+
+  /** True while a backup is being made or downloaded. */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /**
+   * Makes a copy and returns it as a stream; the slot is free again once
+   * the stream ends, is cancelled or idles past {@link downloadIdleMsMax}.
+   * Throws a 409 `conflict` {@link LedgerError} while another backup runs
+   * and for a database on a libSQL server.
+   */
+  async take(): Promise<BackupDownload> {
+    let path: string;
+    try {
+      path = localDatabasePath(this.dbUrl, "back up");
+    } catch (e) {
+      throw new LedgerError("conflict", 409, "Cannot back up", (e as Error).message);
+    }
+    if (this.#running) {
+      throw new LedgerError(
+        "conflict",
+        409,
+        "Backup running",
+        "A backup of this site is already running; retry once it has ended",
+      );
+    }
+    this.#running = true;
+    let tmp: string | undefined;
+    try {
+      await this.#removeLeftovers(path);
+      tmp = `${path}.backup-${crypto.randomUUID().slice(0, 8)}.tmp`;
+      await vacuumInto(path, tmp);
+      const file = await Deno.open(tmp, { read: true });
+      const bytes = (await file.stat()).size;
+      let info: CopyInfo;
+      try {
+        const store = new ChainStore(await openCopy(tmp));
+        try {
+          info = await describeCopy(store, bytes);
+        } finally {
+          store.close();
+        }
+      } catch (e) {
+        file.close();
+        throw e;
+      }
+      // Unlinked while open, the file lives on until the stream closes it.
+      let unlinked = false;
+      try {
+        await Deno.remove(tmp);
+        unlinked = true;
+      } catch { /* a platform that cannot: removed when the stream ends */ }
+      const toRemove = unlinked ? undefined : tmp;
+      tmp = undefined;
+      return {
+        body: this.#stream(file, toRemove),
+        info,
+        filename: `${safeName(this.ledger)}-${safeName(this.name)}-${info.height}.db`,
+      };
+    } catch (e) {
+      this.#running = false;
+      if (tmp !== undefined) await Deno.remove(tmp).catch(() => {});
+      throw e;
+    }
+  }
+
+  #stream(file: Deno.FsFile, toRemove: string | undefined): ReadableStream<Uint8Array> {
+    let done = false;
+    let idle: ReturnType<typeof setTimeout> | undefined;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(idle);
+      try {
+        file.close();
+      } catch { /* closed */ }
+      if (toRemove !== undefined) Deno.remove(toRemove).catch(() => {});
+      this.#running = false;
+    };
+    return new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        idle = setTimeout(() => {
+          finish();
+          controller.error(new Error("Backup download idle too long"));
+        }, downloadIdleMsMax);
+      },
+      pull: async (controller) => {
+        if (done) return;
+        clearTimeout(idle);
+        try {
+          const buf = new Uint8Array(downloadChunkBytes);
+          const n = await file.read(buf);
+          if (n === null) {
+            finish();
+            controller.close();
+            return;
+          }
+          controller.enqueue(buf.subarray(0, n));
+          idle = setTimeout(() => {
+            finish();
+            controller.error(new Error("Backup download idle too long"));
+          }, downloadIdleMsMax);
+        } catch (e) {
+          finish();
+          controller.error(e);
+        }
+      },
+      cancel: () => finish(),
+    });
+  }
+
+  /** Removes copies an earlier run left beside the database (the caller holds the slot). */
+  async #removeLeftovers(path: string): Promise<void> {
+    const dir = dirOf(path);
+    const prefix = path.slice(path.lastIndexOf("/") + 1) + ".backup-";
+    try {
+      for await (const e of Deno.readDir(dir)) {
+        if (e.isFile && e.name.startsWith(prefix) && e.name.endsWith(".tmp")) {
+          await Deno.remove(`${dir}/${e.name}`).catch(() => {});
+        }
+      }
+    } catch { /* an unreadable folder: VACUUM INTO will say so */ }
+  }
+}
+
+function safeName(s: string): string {
+  return s.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 64);
+}
+
+/** True when something on this machine listens on `host:port` (a running site, say). */
+export function portInUse(host: string, port: number): boolean {
+  if (port === 0) return false;
+  try {
+    Deno.listen({ hostname: host, port }).close();
+    return false;
+  } catch (e) {
+    return e instanceof Deno.errors.AddrInUse;
+  }
+}
+
+/** What {@link restoreDatabase} did. */
+export interface RestoreResult {
+  /** The database file restored into. */
+  path: string;
+  info: CopyInfo;
+  report: IntegrityReport;
+  /** Where the database it replaced was kept (with its side files, if any), if there was one. */
+  replaced?: string;
+}
+
+/**
+ * Puts a copy in place as a stopped site's database.
+ *
+ * Refuses, changing nothing, when: the database is on a libSQL server
+ * (`remote`); the copy is missing or is a live WAL database rather than a
+ * copy (`missing`, `in_use`); something listens on the site's `listen`
+ * address or holds the database open (`in_use`: the site runs); the copy
+ * holds another ledger than `genesis` (`other_ledger`); or it does not
+ * verify (the returned report is not ok and nothing is replaced).
+ *
+ * Otherwise the copy is copied beside the database, made one file in
+ * rollback-journal mode, migrated and verified there, and fsynced; the
+ * database it replaces is kept as
+ * `<db>.replaced-<time>` (its WAL folded in first, or its `-wal`, `-shm`
+ * and `-journal` files kept under the same new name; `-2`, `-3`, … is
+ * added to a name already taken) — never deleted; then
+ * the copy takes the database's name with one atomic rename. `from` itself
+ * is never changed.
+ */
+export async function restoreDatabase(options: {
+  dbUrl: string;
+  genesis: GenesisConfig;
+  from: string;
+  /** The site's listening address, probed to tell whether it runs. */
+  listen?: { host: string; port: number };
+  /** Clock for the `.replaced-<time>` name. */
+  now?: () => Date;
+}): Promise<RestoreResult> {
+  const target = localDatabasePath(options.dbUrl, "restore into");
+  const from = options.from;
+  const fromStat = await Deno.stat(from).catch(() => undefined);
+  if (fromStat === undefined || !fromStat.isFile) {
+    throw new BackupError("missing", `Cannot restore from ${from}: no such file`);
+  }
+  if (await exists(from + "-wal")) {
+    throw new BackupError(
+      "in_use",
+      `Cannot restore from ${from}: it has a -wal file beside it, so it is a live database ` +
+        "rather than a copy (make one with deno task backup)",
+    );
+  }
+  const targetExists = await exists(target);
+  if (targetExists && (await Deno.realPath(target)) === (await Deno.realPath(from))) {
+    throw new BackupError("exists", `Cannot restore ${from} onto itself`);
+  }
+  const refuseIfRunning = () => {
+    const l = options.listen;
+    if (l !== undefined && portInUse(l.host, l.port)) {
+      throw new BackupError(
+        "in_use",
+        `Cannot restore into ${target}: something listens on ${l.host}:${l.port} ` +
+          "(is the site running? stop it first)",
+      );
+    }
+  };
+  refuseIfRunning();
+  // A file that is no database (what a restore may be for) is not in use,
+  // and SQLite is not let near a file without its header.
+  const foreign = targetExists && await notSqliteFile(target);
+  let held = false;
+  try {
+    held = targetExists && !foreign && databaseInUse(target);
+  } catch (e) {
+    if (!unreadable(e)) throw e;
+  }
+  if (held) {
+    throw new BackupError(
+      "in_use",
+      `Cannot restore into ${target}: the database is in use (is the site running? stop it first)`,
+    );
+  }
+  await Deno.mkdir(dirOf(target), { recursive: true });
+  const tmp = `${target}.restoring-${crypto.randomUUID().slice(0, 8)}`;
+  const removeTmp = async () => {
+    for (const p of [tmp, ...SIDE_FILE_SUFFIXES.map((s) => tmp + s)]) {
+      await Deno.remove(p).catch(() => {});
+    }
+  };
+  try {
+    await Deno.copyFile(from, tmp);
+    // One file in rollback-journal mode (a copy from VACUUM INTO already
+    // is), then migrated as the site would migrate it and verified as it
+    // will be used.
+    await foldWal(tmp);
+    const store = new ChainStore(await openCopy(tmp, { migrate: true }));
+    let verified: { info: CopyInfo; report: IntegrityReport };
+    try {
+      verified = await verifyCopy(store, options.genesis, fromStat.size);
+    } finally {
+      store.close();
+    }
+    if (!verified.report.ok) return { path: target, ...verified };
+    await fsyncFile(tmp);
+    // Again at the last moment: the site may have been started meanwhile.
+    refuseIfRunning();
+    let replaced: string | undefined;
+    if (targetExists) {
+      // A database that is not one (the reason for a restore, perhaps) is
+      // kept as it is, side files and all.
+      try {
+        if (!foreign) await foldWal(target);
+      } catch (e) {
+        if (!unreadable(e)) throw e;
+      }
+      const base = `${target}.replaced-${stamp((options.now ?? (() => new Date()))())}`;
+      replaced = base;
+      for (let n = 2; await exists(replaced); n++) replaced = `${base}-${n}`;
+      // Side files first: a -wal or -journal left beside the copy would be
+      // applied to it by SQLite.
+      for (const s of SIDE_FILE_SUFFIXES) {
+        if (await exists(target + s)) await Deno.rename(target + s, replaced + s);
+      }
+      try {
+        await Deno.link(target, replaced);
+      } catch (e) {
+        if (e instanceof Deno.errors.AlreadyExists) throw e;
+        // No hard links here: a copy, as durable as the link would be.
+        await Deno.copyFile(target, replaced);
+        await fsyncFile(replaced);
+      }
+    }
+    await Deno.rename(tmp, target);
+    await fsyncDir(dirOf(target));
+    return { path: target, ...verified, replaced };
+  } finally {
+    await removeTmp();
+  }
+}
+
+/** Whether `e` says the file is not a readable SQLite database. */
+function unreadable(e: unknown): boolean {
+  return e instanceof BackupError && e.reason === "not_a_database";
+}
+
+/** `2025-01-31T12:00:00.000Z` as `20250131T120000Z`: sortable, and safe in a file name. */
+function stamp(d: Date): string {
+  return d.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+}

@@ -1,0 +1,155 @@
+/**
+ * TLS for sites and gateways, opt-in: the PEM files a server presents
+ * (`tls: {certFile, keyFile}`) and the extra CA certificates it trusts when
+ * it connects to other sites (`caFile`), read once at start with errors that
+ * name the file and say what is wrong with it, in one line.
+ *
+ * TLS adds confidentiality and lets a client authenticate the server it
+ * talks to. It does not replace the peer signatures of `peers.ts`: a Raft
+ * message is still signed by its sender's site key inside the TLS
+ * connection, so a site authenticates its peers by key, never by
+ * certificate (no client certificates are asked for).
+ *
+ * @module
+ */
+import { z } from "zod";
+
+/** `tls` in a site's or a gateway's config: the PEM files it serves HTTPS with. */
+export const tlsFilesSchema = z.strictObject({
+  /** PEM certificate chain: the server's certificate first, then any intermediates. */
+  certFile: z.string().min(1),
+  /** PEM private key of that certificate (PKCS#8, PKCS#1 or SEC1). */
+  keyFile: z.string().min(1),
+});
+
+/** The PEM files a server presents. */
+export type TlsFiles = z.infer<typeof tlsFilesSchema>;
+
+/** What `Deno.serve` takes to serve HTTPS, and the files it came from (for errors). */
+export interface ServeTls {
+  cert: string;
+  key: string;
+  certFile: string;
+  keyFile: string;
+}
+
+/** A TLS file that cannot be used: missing, unreadable or not the PEM it should be. One line. */
+export class TlsConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "TlsConfigError";
+  }
+}
+
+/** Largest PEM file read, bytes: a chain or a CA bundle is a few KiB, the system store about 200. */
+export const pemFileBytesMax = 1024 * 1024;
+
+const CERTIFICATE_PEM = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+const PRIVATE_KEY_PEM = /-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----/;
+
+/**
+ * Reads a server's certificate chain and key. `field` names the config key
+ * in errors (`tls`). Throws {@link TlsConfigError} when a file is missing,
+ * unreadable, or holds no PEM certificate (resp. private key), or when the
+ * key is encrypted. Whether the key belongs to the certificate is checked
+ * when the server starts ({@link serveError}).
+ */
+export async function readServeTls(files: TlsFiles, field = "tls"): Promise<ServeTls> {
+  const cert = await readPem(files.certFile, `${field}.certFile`);
+  if (cert.match(CERTIFICATE_PEM) === null) {
+    throw new TlsConfigError(
+      `Cannot use ${field}.certFile ${files.certFile}: it holds no PEM certificate`,
+    );
+  }
+  const key = await readPem(files.keyFile, `${field}.keyFile`);
+  const keyHeader = PRIVATE_KEY_PEM.exec(key);
+  if (keyHeader === null) {
+    throw new TlsConfigError(
+      `Cannot use ${field}.keyFile ${files.keyFile}: it holds no PEM private key`,
+    );
+  }
+  if (keyHeader[0].includes("ENCRYPTED")) {
+    throw new TlsConfigError(
+      `Cannot use ${field}.keyFile ${files.keyFile}: the key is encrypted (store it unencrypted, mode 0600)`,
+    );
+  }
+  return { cert, key, certFile: files.certFile, keyFile: files.keyFile };
+}
+
+/**
+ * Reads the CA certificates of `path`, one PEM string each (a bundle may
+ * hold several). Throws {@link TlsConfigError} when the file is missing,
+ * unreadable or holds no PEM certificate (Deno would otherwise ignore it).
+ */
+export async function readCaCerts(path: string, field = "caFile"): Promise<string[]> {
+  const certs = (await readPem(path, field)).match(CERTIFICATE_PEM);
+  if (certs === null) {
+    throw new TlsConfigError(`Cannot use ${field} ${path}: it holds no PEM certificate`);
+  }
+  return [...certs];
+}
+
+/**
+ * The client a server uses for its own connections (a site's to its peers,
+ * a gateway's to sites): one that also trusts `caCerts`, or undefined (the
+ * default `fetch`, with Deno's root store) when there are none. The caller
+ * closes it when it stops.
+ */
+export function trustingClient(
+  caCerts: readonly string[] | undefined,
+): Deno.HttpClient | undefined {
+  return caCerts === undefined ? undefined : Deno.createHttpClient({ caCerts: [...caCerts] });
+}
+
+/** A `fetch` whose every request goes through `client` (the default `fetch` without one). */
+export function fetchVia(client: Deno.HttpClient | undefined): typeof fetch {
+  if (client === undefined) return (input, init) => fetch(input, init);
+  return (input, init) => fetch(input, { ...init, client });
+}
+
+/**
+ * The error of a server that could not start with `tls`: Deno's reason (for
+ * a key that does not belong to the certificate, "keys may not be
+ * consistent: KeyMismatch") with the files it was given. An error of the
+ * address (in use, not available, not allowed) is returned as it is.
+ */
+export function serveError(e: unknown, tls: ServeTls | undefined, field = "tls"): Error {
+  const reason = oneLine((e as Error)?.message ?? String(e));
+  const notTls = e instanceof Deno.errors.AddrInUse || e instanceof Deno.errors.AddrNotAvailable ||
+    e instanceof Deno.errors.PermissionDenied;
+  if (tls === undefined || notTls) return e instanceof Error ? e : new Error(reason);
+  return new TlsConfigError(
+    `Cannot serve HTTPS with ${field}.certFile ${tls.certFile} and ${field}.keyFile ${tls.keyFile}: ${reason}`,
+  );
+}
+
+async function readPem(path: string, field: string): Promise<string> {
+  let bytes: Uint8Array;
+  try {
+    const info = await Deno.stat(path);
+    if (!info.isFile) throw new TlsConfigError(`Cannot read ${field} ${path}: not a file`);
+    if (info.size > pemFileBytesMax) {
+      throw new TlsConfigError(
+        `Cannot read ${field} ${path}: larger than ${pemFileBytesMax} bytes`,
+      );
+    }
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    if (e instanceof TlsConfigError) throw e;
+    const reason = e instanceof Deno.errors.NotFound
+      ? "no such file"
+      : e instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : oneLine((e as Error).message);
+    throw new TlsConfigError(`Cannot read ${field} ${path}: ${reason}`);
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new TlsConfigError(`Cannot read ${field} ${path}: not PEM text (DER is not supported)`);
+  }
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s+/g, " ").trim().slice(0, 300);
+}

@@ -1,0 +1,124 @@
+import assert from "node:assert/strict";
+import {
+  pemFileBytesMax,
+  readCaCerts,
+  readServeTls,
+  serveError,
+  TlsConfigError,
+  trustingClient,
+} from "./tls.ts";
+
+const pem = (label: string, body = "AAAA") =>
+  `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "edgeledger-tls-unit-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Rejects with a one-line TlsConfigError whose message matches `re`. */
+async function refuses(p: Promise<unknown>, re: RegExp): Promise<void> {
+  await assert.rejects(
+    p,
+    (e) => e instanceof TlsConfigError && re.test(e.message) && !e.message.includes("\n"),
+  );
+}
+
+Deno.test("readServeTls() reads a PEM chain and key and keeps their paths", async () => {
+  await withDir(async (dir) => {
+    const chain = pem("CERTIFICATE", "AAAA") + pem("CERTIFICATE", "BBBB");
+    await Deno.writeTextFile(`${dir}/c.pem`, chain);
+    await Deno.writeTextFile(`${dir}/k.pem`, pem("EC PRIVATE KEY"));
+    const tls = await readServeTls({ certFile: `${dir}/c.pem`, keyFile: `${dir}/k.pem` });
+    assert.deepEqual(tls, {
+      cert: chain,
+      key: pem("EC PRIVATE KEY"),
+      certFile: `${dir}/c.pem`,
+      keyFile: `${dir}/k.pem`,
+    });
+  });
+});
+
+Deno.test("readServeTls() refuses a missing file, a file without PEM, and an encrypted key, naming the key and the file", async () => {
+  await withDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/c.pem`, pem("CERTIFICATE"));
+    await Deno.writeTextFile(`${dir}/k.pem`, pem("PRIVATE KEY"));
+    await Deno.writeTextFile(`${dir}/enc.pem`, pem("ENCRYPTED PRIVATE KEY"));
+    await Deno.writeTextFile(`${dir}/text.pem`, "hello\n");
+    await Deno.writeFile(`${dir}/der.pem`, new Uint8Array([0x30, 0x82, 0xff, 0xfe]));
+    const files = (certFile: string, keyFile: string) => ({
+      certFile: `${dir}/${certFile}`,
+      keyFile: `${dir}/${keyFile}`,
+    });
+    await refuses(
+      readServeTls(files("none.pem", "k.pem")),
+      /^Cannot read tls\.certFile \S+\/none\.pem: no such file$/,
+    );
+    await refuses(
+      readServeTls(files("c.pem", "none.pem")),
+      /^Cannot read tls\.keyFile \S+\/none\.pem: no such file$/,
+    );
+    await refuses(
+      readServeTls(files("text.pem", "k.pem")),
+      /^Cannot use tls\.certFile \S+\/text\.pem: it holds no PEM certificate$/,
+    );
+    await refuses(
+      readServeTls(files("c.pem", "c.pem")),
+      /^Cannot use tls\.keyFile \S+\/c\.pem: it holds no PEM private key$/,
+    );
+    await refuses(readServeTls(files("c.pem", "enc.pem")), /the key is encrypted/);
+    await refuses(readServeTls(files("der.pem", "k.pem")), /not PEM text/);
+    await refuses(readServeTls(files(".", "k.pem")), /^Cannot read tls\.certFile \S+: not a file$/);
+  });
+});
+
+Deno.test("readServeTls() refuses a file larger than pemFileBytesMax", async () => {
+  await withDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/big.pem`, "x".repeat(pemFileBytesMax + 1));
+    await refuses(
+      readServeTls({ certFile: `${dir}/big.pem`, keyFile: `${dir}/big.pem` }),
+      /larger than 1048576 bytes/,
+    );
+  });
+});
+
+Deno.test("readCaCerts() splits a bundle into one PEM per certificate and refuses a file with none", async () => {
+  await withDir(async (dir) => {
+    await Deno.writeTextFile(
+      `${dir}/bundle.pem`,
+      "# our CAs\n" + pem("CERTIFICATE", "AAAA") + "junk\n" + pem("CERTIFICATE", "BBBB"),
+    );
+    assert.deepEqual(await readCaCerts(`${dir}/bundle.pem`), [
+      pem("CERTIFICATE", "AAAA").trim(),
+      pem("CERTIFICATE", "BBBB").trim(),
+    ]);
+    await Deno.writeTextFile(`${dir}/key.pem`, pem("PRIVATE KEY"));
+    await refuses(
+      readCaCerts(`${dir}/key.pem`),
+      /^Cannot use caFile \S+\/key\.pem: it holds no PEM certificate$/,
+    );
+    await refuses(readCaCerts(`${dir}/none.pem`), /^Cannot read caFile \S+: no such file$/);
+  });
+});
+
+Deno.test("serveError() names the TLS files with Deno's reason, and passes address errors through", () => {
+  const tls = { cert: "", key: "", certFile: "/c.pem", keyFile: "/k.pem" };
+  const e = serveError(new Error("keys may not be consistent: KeyMismatch"), tls);
+  assert.ok(e instanceof TlsConfigError);
+  assert.equal(
+    e.message,
+    "Cannot serve HTTPS with tls.certFile /c.pem and tls.keyFile /k.pem: keys may not be consistent: KeyMismatch",
+  );
+  const inUse = new Deno.errors.AddrInUse("Address already in use");
+  assert.equal(serveError(inUse, tls), inUse);
+  const plain = new Error("boom");
+  assert.equal(serveError(plain, undefined), plain);
+});
+
+Deno.test("trustingClient() makes no client without CA certificates", () => {
+  assert.equal(trustingClient(undefined), undefined);
+});

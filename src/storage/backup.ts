@@ -1,0 +1,297 @@
+/**
+ * Online copies of a site's `file:` database, and the file handling a
+ * restore needs: the SQL and the SQLite file rules (WAL, journals, locks)
+ * of backups live here, as all SQL does.
+ *
+ * A copy is made with SQLite's `VACUUM INTO` on a connection of its own: one
+ * read transaction, so the copy is the database as of one commit (a block
+ * and its applied position are one transaction, so the copy ends at a block
+ * boundary), and in WAL mode it never blocks the site's writer (the WAL only
+ * grows while the copy runs, as no checkpoint can pass the reader). The
+ * statement runs in a worker thread: libSQL's embedded driver blocks the
+ * thread that calls it, and a site must keep serving meanwhile.
+ *
+ * @module
+ */
+import { createClient } from "@libsql/client";
+import { drizzle } from "drizzle-orm/libsql";
+import { migrate } from "drizzle-orm/libsql/migrator";
+// @ts-types="./libsql_native.d.ts"
+import Libsql from "libsql";
+import type { Database } from "./db.ts";
+import * as schema from "./schema.ts";
+
+/** Why a backup or restore step refused to go on: an operating error, for the caller to report. */
+export class BackupError extends Error {
+  constructor(
+    readonly reason:
+      | "remote"
+      | "missing"
+      | "exists"
+      | "in_use"
+      | "not_a_database"
+      | "other_ledger"
+      | "failed",
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "BackupError";
+  }
+}
+
+const MIGRATIONS_DIR = new URL("../../migrations", import.meta.url);
+
+/** How long a probe waits for another connection's lock before calling the database in use, ms. */
+const lockWaitMs = 200;
+
+/** The files SQLite may keep beside a database, by the suffix added to its name. */
+export const SIDE_FILE_SUFFIXES = ["-wal", "-shm", "-journal"] as const;
+
+/**
+ * The path of a `file:` database URL. Throws {@link BackupError} `remote`
+ * for a libSQL server's URL: copying the server's database is the server's
+ * job (its own backups or replicas), not a site's.
+ */
+export function localDatabasePath(url: string, action: string): string {
+  if (!url.startsWith("file:")) {
+    throw new BackupError(
+      "remote",
+      `Cannot ${action} ${url.split("?")[0]}: the database is on a libSQL server; ` +
+        "backups and restores of it are the server's job (use its own backup tools)",
+    );
+  }
+  return decodeURIComponent(url.slice("file:".length));
+}
+
+/** True when `path` names an existing file system entry (of any kind). */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/**
+ * Writes a consistent copy of the database at `sourcePath` to `targetPath`
+ * with `VACUUM INTO`, in a worker thread. Requires `targetPath` not to
+ * exist (SQLite refuses to write into an existing non-empty file). The copy
+ * is a plain rollback-journal database, not yet fsynced.
+ */
+export async function vacuumInto(sourcePath: string, targetPath: string): Promise<void> {
+  const worker = new Worker(new URL("./backup_worker_main.ts", import.meta.url).href, {
+    type: "module",
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      worker.onmessage = (e: MessageEvent<{ ok: boolean; message?: string }>) =>
+        e.data.ok ? resolve() : reject(
+          new BackupError("failed", `Cannot copy ${sourcePath}: ${e.data.message}`),
+        );
+      worker.onerror = (e) => {
+        e.preventDefault();
+        reject(new BackupError("failed", `Cannot copy ${sourcePath}: ${e.message}`));
+      };
+      worker.postMessage({ source: sourcePath, target: targetPath });
+    });
+  } finally {
+    worker.terminate();
+  }
+}
+
+/** Flushes a file's contents to disk. */
+export async function fsyncFile(path: string): Promise<void> {
+  const f = await Deno.open(path, { read: true, write: true });
+  try {
+    await f.sync();
+  } finally {
+    f.close();
+  }
+}
+
+/** Makes the entries of `dir` (a rename, a new link) durable, where the platform allows it. */
+export async function fsyncDir(dir: string): Promise<void> {
+  let d: Deno.FsFile;
+  try {
+    d = await Deno.open(dir, { read: true });
+  } catch {
+    return; // Not every platform opens folders (Windows); their renames are durable anyway.
+  }
+  try {
+    await d.sync();
+  } catch {
+    /* same */
+  } finally {
+    d.close();
+  }
+}
+
+/** The folder part of a path ("." for a bare name). */
+export function dirOf(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
+}
+
+/**
+ * Gives `tmpPath` the name `finalPath` without ever replacing a file of
+ * that name: a hard link fails when the name exists, which a rename would
+ * not. Falls back to a check and a rename where hard links are not
+ * supported. Removes `tmpPath` on success; throws {@link BackupError}
+ * `exists` (leaving `tmpPath` to the caller) when `finalPath` exists.
+ */
+export async function publishNoClobber(tmpPath: string, finalPath: string): Promise<void> {
+  try {
+    await Deno.link(tmpPath, finalPath);
+    await Deno.remove(tmpPath);
+  } catch (e) {
+    if (e instanceof Deno.errors.AlreadyExists) {
+      throw new BackupError("exists", `Cannot write ${finalPath}: the file exists`);
+    }
+    if (await exists(finalPath)) {
+      throw new BackupError("exists", `Cannot write ${finalPath}: the file exists`);
+    }
+    await Deno.rename(tmpPath, finalPath);
+  }
+  await fsyncDir(dirOf(finalPath));
+}
+
+/** The `file:` URL of a path, percent-encoded so that `filePathOf` and libSQL give the path back. */
+export function fileUrlOf(path: string): string {
+  return "file:" + encodeURI(path).replace(/[?#]/g, encodeURIComponent);
+}
+
+/**
+ * Opens a copy (a rollback-journal file, as `VACUUM INTO` writes them) to
+ * read it through the repositories. Without `migrate` it changes nothing:
+ * no migration, no journal mode, no PRAGMA — reads of a rollback-journal
+ * file write nothing; with it, pending migrations are applied first (to a
+ * copy being restored, so that a copy made by an older version reads as
+ * the site will read it). Either way the file stays in rollback-journal
+ * mode, where a connection holds no lock between transactions and leaves
+ * no side file, so the copy can be moved once closed. Requires the file to
+ * exist (SQLite would create an empty one).
+ */
+export async function openCopy(
+  path: string,
+  options: { migrate?: boolean } = {},
+): Promise<Database> {
+  if (!(await exists(path))) throw new BackupError("missing", `Cannot open ${path}: no such file`);
+  const url = fileUrlOf(path);
+  const client = createClient({ url, concurrency: 1 });
+  const db = drizzle(client, { schema });
+  if (options.migrate) {
+    try {
+      await migrate(db, { migrationsFolder: decodeURIComponent(MIGRATIONS_DIR.pathname) });
+    } catch (e) {
+      client.close();
+      throw notADatabase(path, e);
+    }
+  }
+  return { db, client, url, setSync: () => {}, close: () => client.close() };
+}
+
+/**
+ * The probes here run with `exec` only, never a prepared statement: libSQL
+ * finalizes a statement when it is garbage-collected, and until then its
+ * closed connection lingers and keeps holding a WAL database open.
+ *
+ * True when another connection holds `path` open — a running site keeps
+ * its WAL-mode database open, holding a shared lock on it for as long as it
+ * runs. Probes by asking for an exclusive lock and giving it back at once;
+ * the data is not changed. Requires the file to exist.
+ */
+export function databaseInUse(path: string): boolean {
+  let db: Libsql | undefined;
+  try {
+    db = new Libsql(path);
+    db.exec(`PRAGMA busy_timeout = ${lockWaitMs}`);
+    db.exec("PRAGMA locking_mode = EXCLUSIVE");
+    db.exec("BEGIN EXCLUSIVE");
+    db.exec("ROLLBACK");
+    return false;
+  } catch (e) {
+    if (isLocked(e)) return true;
+    throw notADatabase(path, e);
+  } finally {
+    db?.close();
+  }
+}
+
+/**
+ * Takes `path` out of WAL mode: folds the WAL into the database file and
+ * deletes the `-wal` and `-shm` files, so the database is one file that can
+ * be moved by itself. SQLite allows this only to the sole connection, so it
+ * doubles as a proof that no site has the database open. Throws
+ * {@link BackupError} `in_use` when another connection has it, and
+ * `not_a_database` when the file is not a readable SQLite database.
+ */
+export async function foldWal(path: string): Promise<void> {
+  let db: Libsql | undefined;
+  const inUse = () =>
+    new BackupError(
+      "in_use",
+      `Cannot replace ${path}: the database is in use (is the site running?)`,
+    );
+  try {
+    db = new Libsql(path);
+    db.exec(`PRAGMA busy_timeout = ${lockWaitMs}`);
+    db.exec("PRAGMA journal_mode = DELETE");
+  } catch (e) {
+    if (isLocked(e)) throw inUse();
+    throw notADatabase(path, e);
+  } finally {
+    db?.close();
+  }
+  // The header says which mode the file is in (bytes 18 and 19: 1 rollback
+  // journal, 2 WAL); a change SQLite declined leaves 2.
+  if (await walHeader(path)) throw inUse();
+}
+
+/**
+ * True when `path` is a non-empty file that does not start with SQLite's
+ * header string: no database, and SQLite must not be let near it (opening
+ * it deletes a `-wal` file beside it, which a restore keeps). An empty file
+ * may be a WAL database whose pages are all still in its `-wal`.
+ */
+export async function notSqliteFile(path: string): Promise<boolean> {
+  const f = await Deno.open(path, { read: true });
+  try {
+    const head = new Uint8Array(16);
+    let got = 0;
+    while (got < head.length) {
+      const n = await f.read(head.subarray(got));
+      if (n === null) break;
+      got += n;
+    }
+    return got > 0 && new TextDecoder().decode(head.subarray(0, got)) !== "SQLite format 3\u0000";
+  } finally {
+    f.close();
+  }
+}
+
+/** True when the database header at `path` says WAL mode. */
+async function walHeader(path: string): Promise<boolean> {
+  const f = await Deno.open(path, { read: true });
+  try {
+    const header = new Uint8Array(20);
+    const n = await f.read(header);
+    return n !== null && n >= 20 && (header[18] === 2 || header[19] === 2);
+  } finally {
+    f.close();
+  }
+}
+
+function isLocked(e: unknown): boolean {
+  return /database is locked|SQLITE_BUSY|SQLITE_LOCKED/i.test(String((e as Error)?.message ?? e));
+}
+
+function notADatabase(path: string, e: unknown): BackupError {
+  return new BackupError(
+    "not_a_database",
+    `Cannot read ${path} as a SQLite database: ${(e as Error)?.message ?? e}`,
+    { cause: e },
+  );
+}

@@ -1,0 +1,479 @@
+/**
+ * Backups and restores: `deno task backup` and `GET /v1/admin/backup` on
+ * sites that keep committing, `deno task restore` into a lone site and into
+ * a site of a 3-site cluster, and what the commands refuse.
+ */
+import assert from "node:assert/strict";
+import { generateKeyPair } from "../sdk/keys.ts";
+import { LedgerError } from "../src/api/service.ts";
+import { backupToFile, restoreDatabase, SiteBackups, verifyCopyFile } from "../src/site/backup.ts";
+import { initLocalLedger, loadSiteConfig } from "../src/site/config.ts";
+import { Site } from "../src/site/site.ts";
+import { openCopy } from "../src/storage/backup.ts";
+import { ChainStore } from "../src/storage/chain_store.ts";
+import { anchorTx, openTestSite } from "./_helpers.ts";
+import { adminCall, blockHashes, getJson, startCluster, statuses, waitFor } from "./_cluster.ts";
+
+const device = generateKeyPair("ed25519");
+const dec = new TextDecoder();
+
+/** Runs `workers/<script>` with `args`; its exit code and output (stdout, then stderr). */
+async function cli(script: string, args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(`../workers/${script}`, import.meta.url).pathname, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env,
+  }).output();
+  return { code: out.code, text: dec.decode(out.stdout) + dec.decode(out.stderr) };
+}
+
+async function submit(url: string, body: unknown, timeoutMs = 10_000) {
+  try {
+    const res = await fetch(`${url}/v1/txs?wait=commit&timeoutMs=${timeoutMs}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs + 2000),
+    });
+    return { status: res.status, body: await res.json() };
+  } catch {
+    return { status: 0, body: undefined };
+  }
+}
+
+/** Submits `rounds` batches of `size` anchors to `url`, each waiting for its commit. */
+async function commitBatches(url: string, rounds: number, size = 20) {
+  for (let i = 0; i < rounds; i++) {
+    const txs = await Promise.all(Array.from({ length: size }, () => anchorTx(device)));
+    const r = await submit(url, { txs });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  }
+}
+
+/** Every block hash a copy holds, ascending from height 0. */
+async function copyHashes(path: string): Promise<string[]> {
+  const store = new ChainStore(await openCopy(path));
+  try {
+    return (await store.blockRange(0, 1_000_000)).map((b) => b.hash);
+  } finally {
+    store.close();
+  }
+}
+
+async function namesIn(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) out.push(e.name);
+  return out;
+}
+
+async function height(url: string): Promise<number> {
+  return (await getJson<{ height: number }>(`${url}/v1/status`))!.height;
+}
+
+const backupLine =
+  /^backup .+: height (\d+), head ([0-9a-f]{64}), applied index (\d+), (\d+) bytes/m;
+
+Deno.test({
+  name:
+    "backup: a copy taken while a site commits continuously is a consistent prefix: it verifies, each of its blocks is the live site's block at that height, and no partial file is left",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const cluster = await startCluster(1);
+    try {
+      const site = cluster.sites[0];
+      const { genesis } = await loadSiteConfig(site.configPath);
+      let stop = false;
+      let committed = 0;
+      const writers = Array.from({ length: 4 }, async () => {
+        while (!stop) {
+          const txs = await Promise.all(Array.from({ length: 10 }, () => anchorTx(device)));
+          const r = await submit(site.url, { txs });
+          if (r.status === 200) committed += txs.length;
+        }
+      });
+      await waitFor("blocks before the backup", async () => (await height(site.url)) >= 5);
+      const copies: Array<{ path: string; height: number; head: string }> = [];
+      for (let i = 0; i < 3; i++) {
+        const path = `${cluster.dir}/copy-${i}.db`;
+        const before = committed;
+        const r = await cli("backup.ts", ["--config", site.configPath, "--out", path]);
+        assert.equal(r.code, 0, r.text);
+        const m = backupLine.exec(r.text);
+        assert.ok(m, r.text);
+        assert.match(r.text, /^ok: \d+ blocks and \d+ transactions verify/m);
+        copies.push({ path, height: Number(m[1]), head: m[2] });
+        await waitFor("commits after the backup", () => Promise.resolve(committed > before));
+      }
+      stop = true;
+      await Promise.all(writers);
+      const live = await blockHashes(site.url);
+      for (const c of copies) {
+        assert.ok(c.height < live.length - 1, "the site went on committing after the copy");
+        const { info, report } = await verifyCopyFile(c.path, genesis);
+        assert.equal(report.ok, true, report.firstMismatch);
+        assert.equal(info.height, c.height);
+        assert.equal(info.head, c.head);
+        const hashes = await copyHashes(c.path);
+        assert.equal(hashes.length, c.height + 1, "blocks 0..height, none missing");
+        assert.deepEqual(hashes, live.slice(0, c.height + 1));
+      }
+      assert.ok(copies[2].height > copies[0].height, "later copies hold more blocks");
+      assert.deepEqual(
+        (await namesIn(cluster.dir)).filter((n) => n.includes(".partial-")),
+        [],
+      );
+      console.log(
+        `  copies at heights ${
+          copies.map((c) => c.height).join(", ")
+        } while ${committed} txs committed`,
+      );
+    } finally {
+      await cluster.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "backup route: GET /v1/admin/backup requires the admin key, streams a database that opens and passes integrity, and refuses a second concurrent backup with 409",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const cluster = await startCluster(1);
+    try {
+      const site = cluster.sites[0];
+      const { genesis } = await loadSiteConfig(site.configPath);
+      await commitBatches(site.url, 5);
+      const url = `${site.url}/v1/admin/backup`;
+      const auth = { authorization: `Bearer ${cluster.adminKey}` };
+      const anon = await fetch(url);
+      assert.equal(anon.status, 401);
+      await anon.body?.cancel();
+      const wrong = await fetch(url, { headers: { authorization: `Bearer ${"x".repeat(32)}` } });
+      assert.equal(wrong.status, 403);
+      await wrong.body?.cancel();
+
+      // Two at once: one copy is made, the other is refused while it runs.
+      let pair: Response[] = [];
+      for (let attempt = 0; attempt < 5; attempt++) {
+        pair = await Promise.all([fetch(url, { headers: auth }), fetch(url, { headers: auth })]);
+        if (pair.some((r) => r.status === 409)) break;
+        for (const r of pair) await r.body?.cancel();
+      }
+      const ok = pair.find((r) => r.status === 200)!;
+      const refused = pair.find((r) => r.status === 409);
+      assert.ok(ok && refused, `statuses ${pair.map((r) => r.status)}`);
+      assert.equal(refused.headers.get("content-type"), "application/problem+json");
+      const problem = await refused.json();
+      assert.match(problem.type, /\/conflict$/);
+      assert.match(problem.detail, /already running/);
+
+      assert.equal(ok.headers.get("content-type"), "application/vnd.sqlite3");
+      assert.match(
+        ok.headers.get("content-disposition")!,
+        /^attachment; filename="demo-site-a-\d+\.db"$/,
+      );
+      const h = Number(ok.headers.get("x-edgeledger-backup-height"));
+      const head = ok.headers.get("x-edgeledger-backup-head");
+      const path = `${cluster.dir}/download.db`;
+      await Deno.writeFile(path, ok.body!);
+      assert.equal((await Deno.stat(path)).size, Number(ok.headers.get("content-length")));
+      const { info, report } = await verifyCopyFile(path, genesis);
+      assert.equal(report.ok, true, report.firstMismatch);
+      assert.equal(info.height, h);
+      assert.equal(info.head, head);
+      assert.equal((await blockHashes(site.url))[h], head);
+
+      // The slot is free again once a download ends, or is cancelled.
+      const cancelled = await fetch(url, { headers: auth });
+      assert.equal(cancelled.status, 200);
+      await cancelled.body!.cancel();
+      await waitFor("the slot after a cancelled download", async () => {
+        const r = await fetch(url, { headers: auth });
+        await r.body?.cancel();
+        return r.status === 200 ? true : undefined;
+      }, 10_000);
+      await waitFor("no copy left beside the database", async () => {
+        const left = (await namesIn(`${cluster.dir}/site-a`)).filter((n) => n.includes(".backup-"));
+        return left.length === 0 ? true : undefined;
+      }, 5000);
+    } finally {
+      await cluster.stop();
+    }
+  },
+});
+
+Deno.test("site backups: one at a time — the slot is held from the copy until its stream ends or is cancelled, and the copy is off the disk once open", async () => {
+  const t = await openTestSite();
+  try {
+    await t.site.submit(await Promise.all(Array.from({ length: 5 }, () => anchorTx(device))), {
+      wait: true,
+      waitTimeoutMs: 10_000,
+    });
+    const backups = new SiteBackups(t.options.dbUrl, "site-a", "demo");
+    const isConflict = (e: unknown) => e instanceof LedgerError && e.status === 409;
+    // Asked twice at once: the second is refused while the first copies.
+    const [a, b] = await Promise.allSettled([backups.take(), backups.take()]);
+    assert.equal(a.status, "fulfilled");
+    assert.ok(b.status === "rejected" && isConflict(b.reason));
+    const first = (a as PromiseFulfilledResult<Awaited<ReturnType<SiteBackups["take"]>>>).value;
+    assert.equal(first.info.height, 1);
+    assert.equal(first.filename, "demo-site-a-1.db");
+    // Streaming: still one at a time, and nothing is left beside the database.
+    await assert.rejects(backups.take(), isConflict);
+    assert.deepEqual((await namesIn(t.dir)).filter((n) => n.includes(".backup-")), []);
+    const bytes = new Uint8Array(await new Response(first.body).arrayBuffer());
+    assert.equal(bytes.length, first.info.bytes);
+    assert.equal(backups.running, false);
+    await Deno.writeFile(`${t.dir}/copy.db`, bytes);
+    const { report } = await verifyCopyFile(`${t.dir}/copy.db`, t.options.genesis);
+    assert.equal(report.ok, true, report.firstMismatch);
+    const second = await backups.take();
+    await second.body.cancel();
+    assert.equal(backups.running, false);
+    // A remote database is the server's to back up.
+    await assert.rejects(
+      new SiteBackups("http://127.0.0.1:9", "site-a", "demo").take(),
+      (e) => isConflict(e) && /server's job/.test((e as Error).message),
+    );
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("restore: a database that cannot be read is replaced by the copy and kept, with its side files, under the replaced name", async () => {
+  const t = await openTestSite();
+  try {
+    await t.site.submit(await Promise.all(Array.from({ length: 5 }, () => anchorTx(device))), {
+      wait: true,
+      waitTimeoutMs: 10_000,
+    });
+    const copy = `${t.dir}/copy.db`;
+    await backupToFile(t.options.dbUrl, copy);
+    await Deno.mkdir(`${t.dir}/lost`);
+    const target = `${t.dir}/lost/ledger.db`;
+    await Deno.writeTextFile(target, "x".repeat(8192));
+    await Deno.writeTextFile(`${target}-wal`, "y".repeat(4096));
+    const result = await restoreDatabase({
+      dbUrl: `file:${target}`,
+      genesis: t.options.genesis,
+      from: copy,
+      now: () => new Date("2025-06-01T12:00:00Z"),
+    });
+    assert.equal(result.report.ok, true, result.report.firstMismatch);
+    assert.equal(result.info.height, 1);
+    assert.equal(result.replaced, `${target}.replaced-20250601T120000Z`);
+    assert.equal(await Deno.readTextFile(result.replaced!), "x".repeat(8192));
+    assert.equal(await Deno.readTextFile(`${result.replaced}-wal`), "y".repeat(4096));
+    assert.deepEqual((await namesIn(`${t.dir}/lost`)).sort(), [
+      "ledger.db",
+      "ledger.db.replaced-20250601T120000Z",
+      "ledger.db.replaced-20250601T120000Z-wal",
+    ]);
+    const { report } = await verifyCopyFile(target, t.options.genesis);
+    assert.equal(report.ok, true, report.firstMismatch);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test({
+  name:
+    "restore: a lone site restored from a copy resumes the chain from the copy's height, and the database it replaced is kept",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const cluster = await startCluster(1);
+    try {
+      const site = cluster.sites[0];
+      await commitBatches(site.url, 3);
+      const copy = `${cluster.dir}/copy.db`;
+      const b = await cli("backup.ts", ["--config", site.configPath, "--out", copy]);
+      assert.equal(b.code, 0, b.text);
+      const copyHeight = Number(backupLine.exec(b.text)![1]);
+      const before = await blockHashes(site.url);
+      assert.equal(before.length - 1, copyHeight);
+      await commitBatches(site.url, 2);
+      const lostHeight = await height(site.url);
+      assert.ok(lostHeight > copyHeight);
+
+      const running = await cli("restore.ts", ["--config", site.configPath, "--from", copy]);
+      assert.equal(running.code, 2, running.text);
+      assert.match(running.text, /is the site running\?/);
+
+      await cluster.kill(0, "SIGTERM");
+      const r = await cli("restore.ts", ["--config", site.configPath, "--from", copy]);
+      assert.equal(r.code, 0, r.text);
+      assert.match(r.text, new RegExp(`height ${copyHeight}, head ${before[copyHeight]}`));
+      const replaced = (await namesIn(`${cluster.dir}/site-a`)).filter((n) =>
+        /^ledger\.db\.replaced-\d{8}T\d{6}Z$/.test(n)
+      );
+      assert.equal(replaced.length, 1, r.text);
+      assert.equal(
+        (await copyHashes(`${cluster.dir}/site-a/${replaced[0]}`)).length - 1,
+        lostHeight,
+        "the replaced database is kept whole",
+      );
+
+      await cluster.start(0);
+      assert.equal(await height(site.url), copyHeight);
+      const res = await submit(site.url, await anchorTx(device));
+      assert.equal(res.body?.status, "committed", JSON.stringify(res.body));
+      assert.equal(res.body.height, copyHeight + 1);
+      const after = await blockHashes(site.url);
+      assert.deepEqual(after.slice(0, copyHeight + 1), before);
+      const next = await getJson<{ header: { prev: string } }>(
+        `${site.url}/v1/blocks/${copyHeight + 1}`,
+      );
+      assert.equal(next?.header.prev, before[copyHeight]);
+      const integrity = await getJson<{ ok: boolean }>(`${site.url}/v1/integrity`);
+      assert.equal(integrity?.ok, true);
+    } finally {
+      await cluster.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "restore: a site of a 3-site cluster restored from an older copy (removed, restored, added back as a learner) catches up from the others, holds identical block hashes and votes again",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // Compacting after 10 entries: by the time site-c is back the leader's
+    // log no longer holds what the copy lacks, so it catches up by snapshot.
+    const cluster = await startCluster(3, { snapshotEntriesMin: 10, compactKeepEntries: 2 });
+    try {
+      await waitFor("a leader", async () => {
+        const st = await statuses(cluster);
+        return st.some((s) => s?.role === "leader") ? true : undefined;
+      });
+      const c = cluster.sites[2];
+      const { genesis } = await loadSiteConfig(c.configPath);
+      const publicKey = genesis.sites.find((s) => s.name === "site-c")!.publicKey;
+      await commitBatches(cluster.sites[0].url, 5);
+      await waitFor("site-c at the others' height", async () => {
+        const hs = (await statuses(cluster)).map((s) => s?.height);
+        return hs.every((h) => h === hs[0]) ? true : undefined;
+      });
+      const copy = `${cluster.dir}/site-c-copy.db`;
+      const b = await cli("backup.ts", ["--config", c.configPath, "--out", copy]);
+      assert.equal(b.code, 0, b.text);
+      const copyHeight = Number(backupLine.exec(b.text)![1]);
+      await commitBatches(cluster.sites[0].url, 15);
+
+      // site-c's disk is lost: it stops, and leaves the cluster.
+      await cluster.kill(2, "SIGKILL");
+      const removed = await adminCall(cluster, "/members/site-c", { method: "DELETE" });
+      assert.equal(removed.status, 200, await removed.text());
+      await commitBatches(cluster.sites[1].url, 5);
+      const r = await cli("restore.ts", ["--config", c.configPath, "--from", copy]);
+      assert.equal(r.code, 0, r.text);
+      assert.match(r.text, /DELETE \/v1\/admin\/members\/site-c/);
+      await cluster.start(2);
+      const added = await adminCall(cluster, "/members", {
+        method: "POST",
+        body: { name: "site-c", url: c.url, publicKey },
+      });
+      assert.equal(added.status, 200, await added.text());
+      const target = await height(cluster.sites[0].url);
+      assert.ok(target > copyHeight + 15, `${target} vs the copy's ${copyHeight}`);
+      await waitFor("the restored site to catch up", async () => {
+        const h = await getJson<{ height: number }>(`${c.url}/v1/status`);
+        return h && h.height >= target ? true : undefined;
+      }, 30_000);
+      const promoted = await adminCall(cluster, "/members/site-c/promote", { method: "POST" });
+      assert.equal(promoted.status, 200, await promoted.text());
+      // A voter again, it takes writes: one through it commits everywhere.
+      const w = await submit(c.url, await anchorTx(device));
+      assert.equal(w.body?.status, "committed", JSON.stringify(w.body));
+      await waitFor("every site at one height", async () => {
+        const hs = (await statuses(cluster)).map((s) => s?.height);
+        return hs.every((h) => h !== undefined && h === hs[0]) ? true : undefined;
+      });
+      const st = await getJson<{ voters: string[] }>(`${c.url}/v1/status`);
+      assert.deepEqual(st?.voters, ["site-a", "site-b", "site-c"]);
+      const [ha, hb, hc] = await Promise.all(cluster.sites.map((s) => blockHashes(s.url)));
+      assert.deepEqual(hc, ha);
+      assert.deepEqual(hb, ha);
+      const integrity = await getJson<{ ok: boolean; firstMismatch?: string }>(
+        `${c.url}/v1/integrity`,
+        10_000,
+      );
+      assert.equal(integrity?.ok, true, integrity?.firstMismatch);
+      console.log(`  site-c restored at height ${copyHeight}, caught up to ${target}`);
+    } finally {
+      await cluster.stop();
+    }
+  },
+});
+
+Deno.test("backup and restore commands refuse an existing output file, a database on a libSQL server, and on restore a copy of another ledger or a file that is no database, changing nothing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "edgeledger-backup-cli-" });
+  try {
+    const [config] = await initLocalLedger({
+      dataDir: `${dir}/one`,
+      sites: 1,
+      basePort: 1,
+      host: "127.0.0.1",
+    });
+    const [otherConfig] = await initLocalLedger({
+      dataDir: `${dir}/other`,
+      sites: 1,
+      basePort: 1,
+      host: "127.0.0.1",
+    });
+    // The other ledger's site has written its block 0; this one's disk is
+    // lost: it has no database.
+    const loaded = await loadSiteConfig(otherConfig);
+    const site = await Site.open({
+      name: "site-a",
+      dbUrl: loaded.dbUrl,
+      genesis: loaded.genesis,
+      key: loaded.key,
+    });
+    await site.close();
+    const db = `${dir}/one/site-a/ledger.db`;
+    const untouched = async () =>
+      assert.deepEqual(
+        (await namesIn(`${dir}/one/site-a`)).filter((n) => n.includes(".db")),
+        [],
+        "no database is created, restored or replaced",
+      );
+
+    // An existing output file is never replaced.
+    await Deno.writeTextFile(`${dir}/taken.db`, "keep me");
+    const exists = await cli("backup.ts", ["--config", otherConfig, "--out", `${dir}/taken.db`]);
+    assert.equal(exists.code, 2, exists.text);
+    assert.match(exists.text, /the file exists/);
+    assert.equal(await Deno.readTextFile(`${dir}/taken.db`), "keep me");
+
+    // A database on a libSQL server: its backups are the server's job.
+    const remote = { EDGELEDGER_DB_URL: "http://127.0.0.1:9" };
+    const rb = await cli("backup.ts", ["--config", config, "--out", `${dir}/r.db`], remote);
+    assert.equal(rb.code, 2, rb.text);
+    assert.match(rb.text, /libSQL server.*the server's job/);
+    assert.equal(await Deno.stat(`${dir}/r.db`).then(() => true, () => false), false);
+    const rr = await cli("restore.ts", ["--config", config, "--from", `${dir}/taken.db`], remote);
+    assert.equal(rr.code, 2, rr.text);
+    assert.match(rr.text, /libSQL server.*the server's job/);
+
+    // A copy of another ledger is refused before anything is replaced.
+    const otherCopy = `${dir}/other-copy.db`;
+    const ob = await cli("backup.ts", ["--config", otherConfig, "--out", otherCopy]);
+    assert.equal(ob.code, 0, ob.text);
+    const wrong = await cli("restore.ts", ["--config", config, "--from", otherCopy]);
+    assert.equal(wrong.code, 1, wrong.text);
+    assert.match(wrong.text, /holds another ledger/);
+    await untouched();
+    // Nor is a file that is no database at all.
+    const junk = await cli("restore.ts", ["--config", config, "--from", `${dir}/taken.db`]);
+    assert.equal(junk.code, 1, junk.text);
+    await untouched();
+    assert.equal(await Deno.stat(db).then(() => true, () => false), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
