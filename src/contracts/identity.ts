@@ -66,6 +66,7 @@ import {
   SITE_KEY_NS,
   type SiteKeyRecord,
 } from "./gov.ts";
+import { assert } from "../chain/assert.ts";
 import { actingSigner, actingSignerKeys } from "./_holder.ts";
 
 export const DEVICE_NS = "identity.device";
@@ -272,9 +273,10 @@ function currentKeyStatus(
   const r = keyStatus(d, status, reason);
   const earlier = d.keys.map((k) => k.key).filter((k) => k !== d.key);
   // The record lists the current key last, once, within DEVICE_KEYS_MAX.
-  if (earlier.length !== d.keys.length - 1 || d.keys.length > DEVICE_KEYS_MAX) {
-    throw new Error(`Assertion failed: device ${d.name} lists its current key once`);
-  }
+  assert(
+    earlier.length === d.keys.length - 1 && d.keys.length <= DEVICE_KEYS_MAX,
+    `device ${d.name} lists its current key once, within ${DEVICE_KEYS_MAX} keys`,
+  );
   if (earlier.length > 0) r.earlierKeys = earlier;
   return r;
 }
