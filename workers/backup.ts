@@ -17,29 +17,18 @@
  *
  * @module
  */
-import { loadSiteConfig } from "../src/site/config.ts";
+import { commandInput } from "./_cli.ts";
 import { BackupError, backupToFile, integrityLines, verifyCopyFile } from "../src/site/backup.ts";
-
-function argValue(args: readonly string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
 
 /** Runs the command; resolves to the exit code. */
 export async function runBackup(args: readonly string[]): Promise<number> {
-  const configPath = argValue(args, "--config");
-  const out = argValue(args, "--out");
-  if (!configPath || !out) {
-    console.error("usage: deno task backup --config <site.json> --out <file>");
-    return 2;
-  }
-  let loaded: Awaited<ReturnType<typeof loadSiteConfig>>;
-  try {
-    loaded = await loadSiteConfig(configPath);
-  } catch (e) {
-    console.error(`Cannot read the site config ${configPath}: ${(e as Error).message}`);
-    return 2;
-  }
+  const input = await commandInput(
+    args,
+    "--out",
+    "deno task backup --config <site.json> --out <file>",
+  );
+  if (input === 2) return 2;
+  const { configPath, loaded, value: out } = input;
   try {
     const started = performance.now();
     await backupToFile(loaded.dbUrl, out);

@@ -18,29 +18,18 @@
  *
  * @module
  */
-import { loadSiteConfig } from "../src/site/config.ts";
+import { commandInput } from "./_cli.ts";
 import { BackupError, integrityLines, restoreDatabase } from "../src/site/backup.ts";
-
-function argValue(args: readonly string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
 
 /** Runs the command; resolves to the exit code. */
 export async function runRestore(args: readonly string[]): Promise<number> {
-  const configPath = argValue(args, "--config");
-  const from = argValue(args, "--from");
-  if (!configPath || !from) {
-    console.error("usage: deno task restore --config <site.json> --from <copy>");
-    return 2;
-  }
-  let loaded: Awaited<ReturnType<typeof loadSiteConfig>>;
-  try {
-    loaded = await loadSiteConfig(configPath);
-  } catch (e) {
-    console.error(`Cannot read the site config ${configPath}: ${(e as Error).message}`);
-    return 2;
-  }
+  const input = await commandInput(
+    args,
+    "--from",
+    "deno task restore --config <site.json> --from <copy>",
+  );
+  if (input === 2) return 2;
+  const { configPath, loaded, value: from } = input;
   try {
     const result = await restoreDatabase({
       dbUrl: loaded.dbUrl,

@@ -1,0 +1,45 @@
+/**
+ * What the operator commands (`task backup`, `task restore`) share: reading
+ * `--flag value` arguments and the site config they act on. Internal to
+ * `workers/`.
+ *
+ * @module
+ */
+import { loadSiteConfig } from "../src/site/config.ts";
+
+/** The value after `name` in `args`, if `name` is there. */
+export function argValue(args: readonly string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+/** A command's site config and the value of its one other required flag. */
+export interface CommandInput {
+  configPath: string;
+  loaded: Awaited<ReturnType<typeof loadSiteConfig>>;
+  value: string;
+}
+
+/**
+ * Reads `--config` and `flag` from `args` and loads the config. Resolves to
+ * the exit code 2 (after printing `usage`, or why the config cannot be read)
+ * when either flag is missing or the config is unreadable.
+ */
+export async function commandInput(
+  args: readonly string[],
+  flag: string,
+  usage: string,
+): Promise<CommandInput | 2> {
+  const configPath = argValue(args, "--config");
+  const value = argValue(args, flag);
+  if (!configPath || !value) {
+    console.error(`usage: ${usage}`);
+    return 2;
+  }
+  try {
+    return { configPath, loaded: await loadSiteConfig(configPath), value };
+  } catch (e) {
+    console.error(`Cannot read the site config ${configPath}: ${(e as Error).message}`);
+    return 2;
+  }
+}
