@@ -53,6 +53,7 @@ import {
 } from "../api/contract_routes/roaming.ts";
 import type { CallOptions, Consistency, EdgeLedgerClient, RawResponse } from "./client.ts";
 import { ServerError } from "./errors.ts";
+import { abortReason } from "./_signals.ts";
 import type { BodyOf, ResponseOf } from "./route_types.ts";
 
 // ---- options ------------------------------------------------------------
@@ -470,13 +471,16 @@ type Requester = Pick<EdgeLedgerClient, "request">;
  * fetches the page after cursor `after` (undefined: the first), `split`
  * takes its items and `next` cursor. Ends when `next` is null. A cursor the
  * iteration has already used would repeat pages forever, so it is refused
- * as a {@link ServerError} (the cursors are remembered, one per page).
+ * as a {@link ServerError} (the cursors are remembered, one per page). Once
+ * `signal` is aborted no further item is yielded, not even the rest of a
+ * page already fetched: the iteration throws the abort reason.
  */
 async function* follow<P, T>(
   what: string,
   first: string | undefined,
   load: (after: string | undefined) => Promise<RawResponse<P>>,
   split: (page: P) => { items: readonly T[]; next: string | null },
+  signal: AbortSignal | undefined,
 ): AsyncGenerator<T, void, undefined> {
   const used = new Set<string>();
   let after = first;
@@ -484,7 +488,10 @@ async function* follow<P, T>(
   for (;;) {
     const res = await load(after);
     const { items, next } = split(res.body);
-    for (const item of items) yield item;
+    for (const item of items) {
+      if (signal?.aborted) throw abortReason(signal);
+      yield item;
+    }
     if (next === null) return;
     if (used.has(next)) {
       throw new ServerError(
@@ -641,6 +648,7 @@ export class IdentityResource {
           },
         }, options),
       (page) => ({ items: page.devices, next: page.next }),
+      options.signal,
     );
   }
 }
@@ -738,6 +746,7 @@ export class AssetResource {
           query: { after, limit: options.pageSize, consistency: options.consistency },
         }, options),
       (page) => ({ items: page.balances, next: page.next }),
+      options.signal,
     );
   }
 }
@@ -832,6 +841,7 @@ export class CustodyResource {
           },
         }, options),
       (page) => ({ items: page.steps, next: page.next }),
+      options.signal,
     );
   }
 }
@@ -908,6 +918,7 @@ export class AccessResource {
           },
         }, options),
       (page) => ({ items: page.grants, next: page.next }),
+      options.signal,
     );
   }
 
@@ -948,6 +959,7 @@ export class AccessResource {
           query: { after, limit: options.pageSize, consistency: options.consistency },
         }, options),
       (page) => ({ items: page.grants, next: page.next }),
+      options.signal,
     );
   }
 
@@ -1052,6 +1064,7 @@ export class DataResource {
           query: { after, limit: options.pageSize, consistency: options.consistency },
         }, options),
       (page) => ({ items: page.anchors, next: page.next }),
+      options.signal,
     );
   }
 
@@ -1113,6 +1126,7 @@ export class DataResource {
           },
         }, options),
       (page) => ({ items: [page], next: page.next }),
+      options.signal,
     );
   }
 
@@ -1219,6 +1233,7 @@ export class RoamingResource {
           query: { after, limit: options.pageSize, consistency: options.consistency },
         }, options),
       (page) => ({ items: page.records, next: page.next }),
+      options.signal,
     );
   }
 
@@ -1281,6 +1296,7 @@ export class RoamingResource {
           query: { after, limit: options.pageSize, consistency: options.consistency },
         }, options),
       (page) => ({ items: page.flags, next: page.next }),
+      options.signal,
     );
   }
 

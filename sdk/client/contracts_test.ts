@@ -501,6 +501,23 @@ Deno.test("contracts: a contract read honours the per-call timeoutMs and the cal
   assert.equal(s.requests.length, fast.attemptsMax + 1, "not retried after the abort");
 });
 
+Deno.test("contracts: a listing aborted by its signal yields no further item, not even the rest of the page it holds", async () => {
+  const s = scripted((_req, url) =>
+    twoPages("flags", [flag("r1"), flag("r2"), flag("r3")], [flag("r4")])(url)
+  );
+  const stop = new AbortController();
+  const seen: string[] = [];
+  const error = await (async () => {
+    for await (const f of s.client.roaming.flags("p1", { signal: stop.signal })) {
+      seen.push(f.record);
+      stop.abort(new Error("stop"));
+    }
+  })().catch((e) => e);
+  assert.equal(error?.message, "stop");
+  assert.deepEqual(seen, ["r1"]);
+  assert.equal(s.requests.length, 1);
+});
+
 Deno.test("contracts: a listing whose next cursor repeats an earlier page's ends in a ServerError instead of looping", async () => {
   const s = scripted((_req, url) =>
     json({

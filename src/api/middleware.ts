@@ -137,7 +137,8 @@ export interface RepeatedMember {
   name: string;
   /**
    * The object's place in the document: member names and array indexes from
-   * the root, e.g. `["txs", 3, "body"]`; `[]` for the root object.
+   * the root, e.g. `["txs", 3, "body"]`; `[]` for the root object. At most
+   * `pathLengthMax` entries (the first ones) when that option is given.
    */
   path: Array<string | number>;
 }
@@ -148,9 +149,16 @@ export interface RepeatedMember {
  * as received (invalid JSON may give any answer; the parser refuses it
  * anyway). Names are compared decoded, so `"a"` and `"\u0061"` are the same
  * name. One pass over `text`; memory is bounded by the names of the objects
- * open at once.
+ * open at once. Each report copies its path, so iterating every report costs
+ * O(text + reports × path length): a caller that reads every report of a
+ * body it does not trust bounds the path with `pathLengthMax` (otherwise a
+ * deeply nested object with many repeats costs time quadratic in the size).
  */
-export function* repeatedMembers(text: string): Generator<RepeatedMember, void, undefined> {
+export function* repeatedMembers(
+  text: string,
+  options: { pathLengthMax?: number } = {},
+): Generator<RepeatedMember, void, undefined> {
+  const pathLengthMax = options.pathLengthMax ?? Infinity;
   // One entry per open object (its names so far, and the latest) or array
   // (names null; the index of the current element).
   const open: Array<{ names: Set<string> | null; name: string; index: number }> = [];
@@ -174,7 +182,8 @@ export function* repeatedMembers(text: string): Generator<RepeatedMember, void, 
           }
         }
         if (top.names.has(name)) {
-          yield { name, path: open.slice(0, -1).map((o) => o.names ? o.name : o.index) };
+          const path = open.slice(0, Math.min(open.length - 1, pathLengthMax));
+          yield { name, path: path.map((o) => o.names ? o.name : o.index) };
         }
         top.names.add(name);
         top.name = name;

@@ -53,3 +53,25 @@ Deno.test("repeatedMembers: every repeat is reported, with the path of the objec
   assert.deepEqual([...repeatedMembers('{"a\\\\":1,"a\\\\":2}')], [{ name: "a\\", path: [] }]);
   assert.deepEqual([...repeatedMembers(JSON.stringify({ txs: [{ a: 1 }, { a: 2 }] }))], []);
 });
+
+Deno.test("repeatedMembers: pathLengthMax keeps the first entries of each path, so reading every repeat of a deep body stays linear", () => {
+  const text = '{"txs":[{"b":{"c":[0,{"d":1,"d":2}]}}]}';
+  assert.deepEqual([...repeatedMembers(text, { pathLengthMax: 2 })], [{
+    name: "d",
+    path: ["txs", 0],
+  }]);
+  assert.deepEqual([...repeatedMembers(text, { pathLengthMax: 0 })], [{ name: "d", path: [] }]);
+  // 40,000 open arrays around an object with 10,000 repeats: copying the whole
+  // path for each repeat took seconds; the first two entries take milliseconds.
+  const depth = 40_000;
+  const inner = '{"a":0' + ',"a":0'.repeat(10_000) + "}";
+  const deep = '{"txs":[' + "[".repeat(depth) + inner + "]".repeat(depth) + "]}";
+  const started = performance.now();
+  let count = 0;
+  for (const { path } of repeatedMembers(deep, { pathLengthMax: 2 })) {
+    assert.equal(path.length, 2);
+    count++;
+  }
+  assert.equal(count, 10_000);
+  assert.ok(performance.now() - started < 1000, `took ${performance.now() - started} ms`);
+});

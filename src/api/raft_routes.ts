@@ -105,7 +105,9 @@ export function raftRoutes(service: PeerService) {
       throw new TypeError("Peer request is not JSON");
     }
     const repeatedTxs = new Map<number, string>();
-    for (const { name, path } of repeatedMembers(text)) {
+    // Only `txs` and the index matter here: a longer path would make a body
+    // with many repeats deep inside cost time quadratic in its size.
+    for (const { name, path } of repeatedMembers(text, { pathLengthMax: 2 })) {
       const index = path[1];
       if (options.perTx && path[0] === "txs" && typeof index === "number") {
         if (!repeatedTxs.has(index)) repeatedTxs.set(index, name);
