@@ -279,6 +279,80 @@ Deno.test("restore: a database that cannot be read is replaced by the copy and k
   }
 });
 
+Deno.test("restore: side files of a lost database (its -wal, -journal) are moved away even when the database file itself is gone, so SQLite never applies them to the copy", async () => {
+  const t = await openTestSite();
+  try {
+    await t.site.submit(await Promise.all(Array.from({ length: 5 }, () => anchorTx(device))), {
+      wait: true,
+      waitTimeoutMs: 10_000,
+    });
+    const copy = `${t.dir}/copy.db`;
+    await backupToFile(t.options.dbUrl, copy);
+    // The database file is lost; its WAL (live frames of a real site
+    // database, which SQLite would replay onto whatever file takes the
+    // name) and a journal are left beside where it was.
+    await t.site.submit(await Promise.all(Array.from({ length: 5 }, () => anchorTx(device))), {
+      wait: true,
+      waitTimeoutMs: 10_000,
+    });
+    await Deno.mkdir(`${t.dir}/lost`);
+    const target = `${t.dir}/lost/ledger.db`;
+    const wal = await Deno.readFile(`${t.dir}/ledger.db-wal`);
+    assert.ok(wal.length > 32, "the live site's WAL holds frames");
+    await Deno.writeFile(`${target}-wal`, wal);
+    await Deno.writeTextFile(`${target}-journal`, "j".repeat(512));
+    const result = await restoreDatabase({
+      dbUrl: `file:${target}`,
+      genesis: t.options.genesis,
+      from: copy,
+      now: () => new Date("2025-06-01T12:00:00Z"),
+    });
+    assert.equal(result.report.ok, true, result.report.firstMismatch);
+    assert.equal(result.replaced, `${target}.replaced-20250601T120000Z`);
+    assert.deepEqual((await namesIn(`${t.dir}/lost`)).sort(), [
+      "ledger.db",
+      "ledger.db.replaced-20250601T120000Z-journal",
+      "ledger.db.replaced-20250601T120000Z-wal",
+    ]);
+    assert.deepEqual(await Deno.readFile(`${result.replaced}-wal`), wal);
+    const { info, report } = await verifyCopyFile(target, t.options.genesis);
+    assert.equal(report.ok, true, report.firstMismatch);
+    assert.equal(info.height, 1);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("restore: an empty database file's -wal is kept under the replaced name, not deleted by SQLite", async () => {
+  const t = await openTestSite();
+  try {
+    await t.site.submit(await Promise.all(Array.from({ length: 5 }, () => anchorTx(device))), {
+      wait: true,
+      waitTimeoutMs: 10_000,
+    });
+    const copy = `${t.dir}/copy.db`;
+    await backupToFile(t.options.dbUrl, copy);
+    await Deno.mkdir(`${t.dir}/lost`);
+    const target = `${t.dir}/lost/ledger.db`;
+    // A crash can leave a database file empty while its pages sit in the
+    // WAL; SQLite deletes the -wal of an empty file it opens.
+    await Deno.writeFile(target, new Uint8Array(0));
+    await Deno.writeTextFile(`${target}-wal`, "w".repeat(4096));
+    const result = await restoreDatabase({
+      dbUrl: `file:${target}`,
+      genesis: t.options.genesis,
+      from: copy,
+      now: () => new Date("2025-06-01T12:00:00Z"),
+    });
+    assert.equal(result.report.ok, true, result.report.firstMismatch);
+    assert.equal(result.replaced, `${target}.replaced-20250601T120000Z`);
+    assert.equal((await Deno.stat(result.replaced!)).size, 0);
+    assert.equal(await Deno.readTextFile(`${result.replaced}-wal`), "w".repeat(4096));
+  } finally {
+    await t.cleanup();
+  }
+});
+
 Deno.test({
   name:
     "restore: a lone site restored from a copy resumes the chain from the copy's height, and the database it replaced is kept",

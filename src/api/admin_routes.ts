@@ -147,7 +147,7 @@ export function adminRoutes(
       return problem(c, 404, "not_found", "Not found", "This site serves no backups");
     }
     const b = await service.backup();
-    return c.body(b.body, 200, {
+    const headers = {
       "Content-Type": "application/vnd.sqlite3",
       "Content-Length": String(b.info.bytes),
       "Content-Disposition": `attachment; filename="${b.filename}"`,
@@ -155,7 +155,14 @@ export function adminRoutes(
       "X-Edgeledger-Backup-Height": String(b.info.height),
       "X-Edgeledger-Backup-Head": b.info.head,
       "X-Edgeledger-Backup-Applied-Index": String(b.info.appliedIndex),
-    });
+    };
+    // Hono answers HEAD from this handler and drops the body unread: let the
+    // copy go now rather than hold the site's one backup slot until it idles out.
+    if (c.req.method === "HEAD") {
+      await b.body.cancel();
+      return c.body(null, 200, headers);
+    }
+    return c.body(b.body, 200, headers);
   });
   app.post("/leader", async (c) => {
     const body = await c.req.json().catch(() => undefined) as { to?: unknown } | undefined;

@@ -187,3 +187,28 @@ Deno.test("admin routes: a backup refused while another runs is a 409 conflict p
   assert.equal(body.detail, "A backup is already running");
   await problem(await call(adminRoot(service(), [hashApiKey(KEY)]), "/backup"), 404, "not_found");
 });
+
+Deno.test("admin routes: HEAD /backup lets the copy go at once (its stream is cancelled), so the one backup slot is not held", async () => {
+  let cancelled = false;
+  const app = adminRoot(
+    service({
+      backup: () =>
+        Promise.resolve({
+          body: new ReadableStream<Uint8Array>({
+            pull: (c) => c.enqueue(new Uint8Array(16)),
+            cancel: () => {
+              cancelled = true;
+            },
+          }),
+          info: { height: 12, head: "ab".repeat(32), appliedIndex: 40, bytes: 16 },
+          filename: "demo-site-a-12.db",
+        }),
+    }),
+    [hashApiKey(KEY)],
+  );
+  const res = await call(app, "/backup", { method: "HEAD" });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("x-edgeledger-backup-height"), "12");
+  assert.equal(res.body, null);
+  assert.equal(cancelled, true);
+});

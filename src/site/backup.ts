@@ -337,7 +337,7 @@ export interface RestoreResult {
   path: string;
   info: CopyInfo;
   report: IntegrityReport;
-  /** Where the database it replaced was kept (with its side files, if any), if there was one. */
+  /** Where the database it replaced (or side files left without it) was kept, if there was one. */
   replaced?: string;
 }
 
@@ -355,8 +355,9 @@ export interface RestoreResult {
  * rollback-journal mode, migrated and verified there, and fsynced; the
  * database it replaces is kept as
  * `<db>.replaced-<time>` (its WAL folded in first, or its `-wal`, `-shm`
- * and `-journal` files kept under the same new name; `-2`, `-3`, … is
- * added to a name already taken) — never deleted; then
+ * and `-journal` files kept under the same new name, as are side files
+ * left without their database; `-2`, `-3`, … is added to a name already
+ * taken) — never deleted; then
  * the copy takes the database's name with one atomic rename. `from` itself
  * is never changed.
  */
@@ -437,29 +438,40 @@ export async function restoreDatabase(options: {
     // Again at the last moment: the site may have been started meanwhile.
     refuseIfRunning();
     let replaced: string | undefined;
-    if (targetExists) {
+    // Side files without their database (a lost disk may leave a -wal
+    // behind) are kept too: SQLite would apply them to the copy.
+    const sideFiles = async () => {
+      const found = [];
+      for (const s of SIDE_FILE_SUFFIXES) if (await exists(target + s)) found.push(s);
+      return found;
+    };
+    if (targetExists || (await sideFiles()).length > 0) {
       // A database that is not one (the reason for a restore, perhaps) is
       // kept as it is, side files and all.
       try {
-        if (!foreign) await foldWal(target);
+        if (targetExists && !foreign) await foldWal(target);
       } catch (e) {
         if (!unreadable(e)) throw e;
       }
       const base = `${target}.replaced-${stamp((options.now ?? (() => new Date()))())}`;
+      const taken = async (p: string) => {
+        for (const s of ["", ...SIDE_FILE_SUFFIXES]) if (await exists(p + s)) return true;
+        return false;
+      };
       replaced = base;
-      for (let n = 2; await exists(replaced); n++) replaced = `${base}-${n}`;
+      for (let n = 2; await taken(replaced); n++) replaced = `${base}-${n}`;
       // Side files first: a -wal or -journal left beside the copy would be
       // applied to it by SQLite.
-      for (const s of SIDE_FILE_SUFFIXES) {
-        if (await exists(target + s)) await Deno.rename(target + s, replaced + s);
-      }
-      try {
-        await Deno.link(target, replaced);
-      } catch (e) {
-        if (e instanceof Deno.errors.AlreadyExists) throw e;
-        // No hard links here: a copy, as durable as the link would be.
-        await Deno.copyFile(target, replaced);
-        await fsyncFile(replaced);
+      for (const s of await sideFiles()) await Deno.rename(target + s, replaced + s);
+      if (targetExists) {
+        try {
+          await Deno.link(target, replaced);
+        } catch (e) {
+          if (e instanceof Deno.errors.AlreadyExists) throw e;
+          // No hard links here: a copy, as durable as the link would be.
+          await Deno.copyFile(target, replaced);
+          await fsyncFile(replaced);
+        }
       }
     }
     await Deno.rename(tmp, target);

@@ -251,10 +251,10 @@ export async function foldWal(path: string): Promise<void> {
 }
 
 /**
- * True when `path` is a non-empty file that does not start with SQLite's
- * header string: no database, and SQLite must not be let near it (opening
- * it deletes a `-wal` file beside it, which a restore keeps). An empty file
- * may be a WAL database whose pages are all still in its `-wal`.
+ * True when `path` does not start with SQLite's header string, an empty
+ * file included: no database, and SQLite must not be let near it (opening
+ * it deletes a `-wal` file beside it, which a restore keeps; SQLite deletes
+ * the `-wal` of an empty file, where a crash may have left all its pages).
  */
 export async function notSqliteFile(path: string): Promise<boolean> {
   const f = await Deno.open(path, { read: true });
@@ -266,7 +266,7 @@ export async function notSqliteFile(path: string): Promise<boolean> {
       if (n === null) break;
       got += n;
     }
-    return got > 0 && new TextDecoder().decode(head.subarray(0, got)) !== "SQLite format 3\u0000";
+    return new TextDecoder().decode(head.subarray(0, got)) !== "SQLite format 3\u0000";
   } finally {
     f.close();
   }
