@@ -10,6 +10,7 @@ import { base64urlEncode } from "../../sdk/encoding.ts";
 import { generateKeyPair, importKey } from "../../sdk/keys.ts";
 import { writeSiteKey } from "../../workers/sitekey.ts";
 import { testGenesis } from "../../test/_helpers.ts";
+import { CA_CERT_PEM } from "../../test/_pem_fixture.ts";
 import { siteThreads } from "../../workers/site.ts";
 
 Deno.test("threadsForSharedMachine: a site with two cores or more to itself gets a worker per core of its share", () => {
@@ -151,11 +152,12 @@ Deno.test("initLocalLedger: with tls every site gets an https:// URL (config and
       cores: 8,
       tls: { certFile: "../site.pem", keyFile: "../site.key", caFile: "../ca.pem" },
     });
-    // Not a real certificate: loadSiteConfig checks only that the files hold PEM.
+    // Not a real certificate and key: loadSiteConfig checks only that they hold PEM
+    // (the CA certificates must load, so they are real).
     const pem = (label: string) => `-----BEGIN ${label}-----\nAAAA\n-----END ${label}-----\n`;
     await Deno.writeTextFile(`${dir}/site.pem`, pem("CERTIFICATE"));
     await Deno.writeTextFile(`${dir}/site.key`, pem("PRIVATE KEY"));
-    await Deno.writeTextFile(`${dir}/ca.pem`, pem("CERTIFICATE") + pem("CERTIFICATE"));
+    await Deno.writeTextFile(`${dir}/ca.pem`, CA_CERT_PEM + CA_CERT_PEM);
     const genesis = JSON.parse(await Deno.readTextFile(`${dir}/genesis.json`));
     assert.deepEqual(
       genesis.sites.map((s: { url: string }) => s.url),

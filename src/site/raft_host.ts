@@ -745,8 +745,9 @@ export class RaftHost implements Sequencer {
       let blocks: ReplayBlock[] | undefined;
       for (const p of peers) {
         try {
+          // A stop does not wait out a peer that does not answer.
           const res = await fetch(`${p.url}/raft/blocks?from=${from}&limit=200`, {
-            signal: AbortSignal.timeout(30_000),
+            signal: AbortSignal.any([AbortSignal.timeout(30_000), this.#stopping.signal]),
             client: this.#client,
           });
           const text = await res.text();

@@ -269,3 +269,63 @@ Deno.test("raft host: a stopping leader hands off to a voter heard from this rou
     "not a leader",
   );
 });
+
+Deno.test("raft host: close() during a snapshot catch-up does not wait out a peer that never answers /raft/blocks", async () => {
+  const t = await openTestSite();
+  // A peer that takes the request and never answers it.
+  let release!: () => void;
+  const never = new Promise<void>((r) => (release = r));
+  const silent = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async () => {
+      await never;
+      return new Response(null, { status: 503 });
+    },
+  );
+  const voters = ["site-a", "site-b"];
+  // A snapshot made durable before a crash, none of its blocks fetched yet.
+  await t.site.raftStore().persist({
+    snapshot: {
+      metadata: { index: 3, term: 1, confState: { voters, learners: [] } },
+      data: utf8Encode(JSON.stringify({ entryIndex: 3, height: 3, hash: "00".repeat(32) })),
+    },
+    entries: [],
+    hardState: { term: 1, vote: "", commit: 3 },
+  });
+  await t.site.close();
+  const restarted = await t.reopen();
+  const errors = console.error;
+  console.error = () => {};
+  let host: RaftHost | undefined;
+  try {
+    host = await RaftHost.start(
+      restarted,
+      restarted.raftStore(),
+      "site-a",
+      restarted.siteKey,
+      [
+        { name: "site-a", url: "http://127.0.0.1:1", publicKey: restarted.siteKey.publicKey },
+        {
+          name: "site-b",
+          url: `http://127.0.0.1:${silent.addr.port}`,
+          publicKey: new Uint8Array(32),
+        },
+      ],
+      voters,
+      { tickMs: 1_000_000 },
+    );
+    // The catch-up is waiting on the silent peer.
+    await new Promise((r) => setTimeout(r, 200));
+    const started = Date.now();
+    await host.close();
+    const tookMs = Date.now() - started;
+    assert.ok(tookMs < 3000, `close() took ${tookMs} ms`);
+  } finally {
+    console.error = errors;
+    await host?.close();
+    await restarted.close();
+    release();
+    await silent.shutdown();
+    await t.cleanup();
+  }
+});

@@ -46,6 +46,7 @@ export const pemFileBytesMax = 1024 * 1024;
 
 const CERTIFICATE_PEM = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 const PRIVATE_KEY_PEM = /-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----/;
+const LEGACY_ENCRYPTED = /^Proc-Type:\s*4,\s*ENCRYPTED/m;
 
 /**
  * Reads a server's certificate chain and key. `field` names the config key
@@ -68,7 +69,8 @@ export async function readServeTls(files: TlsFiles, field = "tls"): Promise<Serv
       `Cannot use ${field}.keyFile ${files.keyFile}: it holds no PEM private key`,
     );
   }
-  if (keyHeader[0].includes("ENCRYPTED")) {
+  // PKCS#8 says so in its label; the legacy PKCS#1/SEC1 form in a header line.
+  if (keyHeader[0].includes("ENCRYPTED") || LEGACY_ENCRYPTED.test(key)) {
     throw new TlsConfigError(
       `Cannot use ${field}.keyFile ${files.keyFile}: the key is encrypted (store it unencrypted, mode 0600)`,
     );
@@ -79,12 +81,21 @@ export async function readServeTls(files: TlsFiles, field = "tls"): Promise<Serv
 /**
  * Reads the CA certificates of `path`, one PEM string each (a bundle may
  * hold several). Throws {@link TlsConfigError} when the file is missing,
- * unreadable or holds no PEM certificate (Deno would otherwise ignore it).
+ * unreadable or holds no PEM certificate (Deno would otherwise ignore it),
+ * or a certificate Deno cannot load (it would otherwise fail later without
+ * naming the file).
  */
 export async function readCaCerts(path: string, field = "caFile"): Promise<string[]> {
   const certs = (await readPem(path, field)).match(CERTIFICATE_PEM);
   if (certs === null) {
     throw new TlsConfigError(`Cannot use ${field} ${path}: it holds no PEM certificate`);
+  }
+  try {
+    Deno.createHttpClient({ caCerts: [...certs] }).close();
+  } catch (e) {
+    throw new TlsConfigError(
+      `Cannot use ${field} ${path}: ${oneLine((e as Error)?.message ?? String(e))}`,
+    );
   }
   return [...certs];
 }

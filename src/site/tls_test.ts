@@ -7,9 +7,13 @@ import {
   TlsConfigError,
   trustingClient,
 } from "./tls.ts";
+import { CA_CERT_PEM } from "../../test/_pem_fixture.ts";
 
 const pem = (label: string, body = "AAAA") =>
   `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
+
+/** The body of a real CA certificate: Deno loads it as a trust anchor. */
+const CA_BODY = CA_CERT_PEM.split("\n").slice(1, -2).join("");
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "edgeledger-tls-unit-" });
@@ -90,11 +94,11 @@ Deno.test("readCaCerts() splits a bundle into one PEM per certificate and refuse
   await withDir(async (dir) => {
     await Deno.writeTextFile(
       `${dir}/bundle.pem`,
-      "# our CAs\n" + pem("CERTIFICATE", "AAAA") + "junk\n" + pem("CERTIFICATE", "BBBB"),
+      "# our CAs\n" + pem("CERTIFICATE", CA_BODY) + "junk\n" + pem("CERTIFICATE", CA_BODY),
     );
     assert.deepEqual(await readCaCerts(`${dir}/bundle.pem`), [
-      pem("CERTIFICATE", "AAAA").trim(),
-      pem("CERTIFICATE", "BBBB").trim(),
+      pem("CERTIFICATE", CA_BODY).trim(),
+      pem("CERTIFICATE", CA_BODY).trim(),
     ]);
     await Deno.writeTextFile(`${dir}/key.pem`, pem("PRIVATE KEY"));
     await refuses(
@@ -121,4 +125,25 @@ Deno.test("serveError() names the TLS files with Deno's reason, and passes addre
 
 Deno.test("trustingClient() makes no client without CA certificates", () => {
   assert.equal(trustingClient(undefined), undefined);
+});
+
+Deno.test("readCaCerts() refuses a certificate that does not decode, naming the file", async () => {
+  await withDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/bad.pem`, pem("CERTIFICATE", "AAAA"));
+    await refuses(readCaCerts(`${dir}/bad.pem`), /^Cannot use caFile \S+\/bad\.pem: .*BadEncoding/);
+  });
+});
+
+Deno.test("readServeTls() refuses a key encrypted in the legacy PEM form (Proc-Type: 4,ENCRYPTED)", async () => {
+  await withDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/c.pem`, pem("CERTIFICATE"));
+    await Deno.writeTextFile(
+      `${dir}/k.pem`,
+      pem("RSA PRIVATE KEY", "Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA"),
+    );
+    await refuses(
+      readServeTls({ certFile: `${dir}/c.pem`, keyFile: `${dir}/k.pem` }),
+      /^Cannot use tls\.keyFile \S+\/k\.pem: the key is encrypted/,
+    );
+  });
 });
