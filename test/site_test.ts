@@ -851,7 +851,55 @@ Deno.test("site: a member's line for another block at the same height is a diver
   }
 });
 
-Deno.test("site: a divergent line for a block not applied yet is judged once the block is", async () => {
+Deno.test("site: a diverged member that signs this site's block again (it was replaced) no longer counts towards a majority against it", async () => {
+  const keyB = await SiteKey.create(generateKeyPair("ed25519"));
+  const keyC = await SiteKey.create(generateKeyPair("ed25519"));
+  const t = await openTestSite();
+  const other = await openTestSite({ genesis: t.options.genesis, key: t.options.key });
+  try {
+    const members = [
+      { name: "site-a", url: "http://127.0.0.1:1", publicKey: t.site.siteKey.publicKey },
+      { name: "site-b", url: "http://127.0.0.1:2", publicKey: keyB.publicKey },
+      { name: "site-c", url: "http://127.0.0.1:3", publicKey: keyC.publicKey },
+    ];
+    const batch = {
+      time: 1_800_000_000_000,
+      proposer: "site-a",
+      term: 1,
+      txs: [await anchorTx(device)],
+    };
+    await t.site.applyEntry(1, batch);
+    await other.site.applyEntry(1, { ...batch, time: batch.time + 1 });
+    // Block 1's text before the sequencer: then the note is the head's.
+    const ourText = parseNote(await t.site.checkpoint("stale")).text;
+    await t.site.attachSequencer(fakeSequencer(t.site, ["site-a", "site-b", "site-c"], members));
+    const theirText = parseNote(await other.site.checkpoint("stale")).text;
+    const ours = t.site.head.hash;
+    const theirs = other.site.head.hash;
+    // site-c diverged at block 1 ...
+    await t.site.addCosignLines("site-c", verifierKey("site-c", keyC.publicKey), [
+      { height: 1, line: await keyC.noteLine(theirText, "site-c"), hash: theirs },
+    ]);
+    assert.equal((await t.site.status()).divergence !== undefined, true);
+    // ... was replaced, caught up, and signs our block 1.
+    await t.site.addCosignLines("site-c", verifierKey("site-c", keyC.publicKey), [
+      { height: 1, line: await keyC.noteLine(ourText, "site-c"), hash: ours },
+    ]);
+    assert.equal((await t.site.status()).divergence, undefined);
+    // Now site-b diverges: one of three voters, so this site goes on.
+    await t.site.addCosignLines("site-b", verifierKey("site-b", keyB.publicKey), [
+      { height: 1, line: await keyB.noteLine(theirText, "site-b"), hash: theirs },
+    ]);
+    const status = await t.site.status();
+    assert.deepEqual(status.divergence, [{ site: "site-b", height: 1, ours, theirs }]);
+    assert.equal(status.healthy, true);
+  } finally {
+    await t.cleanup();
+    await other.cleanup();
+  }
+});
+
+Deno.test("site: a divergent line for a block not applied yet is judged once the block is; two voters split one against one both halt", async () => {
   const keyB = await SiteKey.create(generateKeyPair("ed25519"));
   const t = await openTestSite();
   const other = await openTestSite({ genesis: t.options.genesis, key: t.options.key });
@@ -885,8 +933,9 @@ Deno.test("site: a divergent line for a block not applied yet is judged once the
       ours: t.site.head.hash,
       theirs: other.site.head.hash,
     }]);
-    // One of two voters is not a majority of them: the site goes on.
-    assert.equal(status.healthy, true);
+    // One of two voters diverged: neither side is a majority, so this site
+    // halts (and so does the other, by the same rule).
+    assert.equal(status.healthy, false);
   } finally {
     await t.cleanup();
     await other.cleanup();

@@ -1349,6 +1349,13 @@ export class Site implements LedgerService {
       if (hash !== undefined && hash !== cp.hash) this.#noteDivergence(site, height, cp.hash, hash);
       return;
     }
+    // A member that signed our block at or above the height it diverged at
+    // is on our chain again (blocks chain by hash, so a diverged replica's
+    // later blocks never match): it was replaced, as the README says to do.
+    // Its old divergence must neither stay in status nor count towards a
+    // majority against this site.
+    const d = this.#divergences.get(site);
+    if (d !== undefined && d.height <= height) this.#divergences.delete(site);
     cp.lines.set(site, line);
     this.#refreshQuorum(height, cp);
     this.#linesToStore.push({ height, site, line });
@@ -1416,22 +1423,35 @@ export class Site implements LedgerService {
     }
   }
 
-  /** The first divergence seen from each member, by site (see {@link Divergence}). */
+  /**
+   * The first divergence seen from each member, by site (see
+   * {@link Divergence}), until the member signs this site's block at or above
+   * that height (see #storeCosign).
+   */
   readonly #divergences = new Map<string, Divergence>();
 
   /**
    * Records that `site` signed a different block at `height`, says so once
-   * per member, and halts this site once the members that diverged from it
-   * are a majority of the voters: then this replica is the one off the
-   * chain the others agree on (fail-stop, as a replica whose state machine
-   * diverged must not go on executing or serving; etcd raises its CORRUPT
-   * alarm for the same finding). The others go on; this site's checkpoints
-   * lack a quorum meanwhile, so no client trusts its blocks. When the
-   * members are split with no majority on either side, every one of them
-   * halts: none can tell which chain is right.
+   * per member, and halts this site (fail-stop, as a replica whose state
+   * machine diverged must not go on executing or serving; etcd raises its
+   * CORRUPT alarm for the same finding) once the voters not known to have
+   * diverged from it, itself included, are no longer a strict majority.
+   * With three voters, one diverged: the other two go on (they are the
+   * majority), the diverged one halts. With the voters split evenly (one
+   * against one, two against two) every site halts: none can tell which
+   * chain is right, and no checkpoint could reach a quorum of signatures
+   * anyway, so taking writes would only hand out receipts no client can
+   * ever verify.
    */
   #noteDivergence(site: string, height: number, ours: string, theirs: string): void {
     this.counters.divergentLines++;
+    // Records of sites no longer members neither count nor may fill the bound.
+    const conf = this.#sequencer?.consensusStatus().confState;
+    if (conf !== undefined) {
+      for (const s of this.#divergences.keys()) {
+        if (!conf.voters.includes(s) && !conf.learners.includes(s)) this.#divergences.delete(s);
+      }
+    }
     if (this.#divergences.has(site) || this.#divergences.size >= divergencesMax) return;
     this.#divergences.set(site, { site, height, ours, theirs });
     console.error(
@@ -1440,7 +1460,7 @@ export class Site implements LedgerService {
     );
     const voters = this.#voters();
     const against = voters.filter((v) => v !== this.name && this.#divergences.has(v)).length;
-    if (against >= Math.floor(voters.length / 2) + 1) {
+    if (voters.length - against <= voters.length / 2) {
       this.halt(
         new Error(
           `Cannot go on: ${against} of ${voters.length} voters signed other blocks than this ` +
