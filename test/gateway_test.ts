@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { EdgeLedgerClient } from "../sdk/client/mod.ts";
 import { createEnvelope, type Envelope, signEnvelope } from "../sdk/envelope.ts";
 import { generateKeyPair, softwareSigner } from "../sdk/keys.ts";
+import { RULES_VERSION_SUPPORTED } from "../src/contracts/rules.ts";
 import { gatewayConfigSchema, LedgerUnknownError } from "../src/gateway/mod.ts";
 import { type RunningGateway, startGateway } from "../workers/gateway.ts";
 import { anchorTx, openTestSite } from "./_helpers.ts";
@@ -628,6 +629,44 @@ withFakes(
     }
   },
   { preferredSites: [] },
+);
+
+withFakes(
+  "gateway: a method no site routes (TRACE, TRACK, a lower-case get with a body) is 404 here, never forwarded, and marks no site down",
+  [fromSite("site-a"), fromSite("site-b")],
+  async (a, b, gw) => {
+    // fetch cannot send these; a failure of the gateway's own must never be blamed on a site.
+    for (const method of ["TRACE", "TRACK", "trace", "get", "head", "FOO"]) {
+      const head = await rawRequest(gw.url, method, "/v1/blocks/1");
+      assert.match(head, /^HTTP\/1\.1 404 /, method);
+      assert.match(head, /content-type: application\/problem\+json/i, method);
+    }
+    assert.deepEqual([...a.seen, ...b.seen], []);
+    const view = await (await fetch(`${gw.url}/v1/gateway`)).json();
+    assert.deepEqual(view.sites.map((s: { up: boolean }) => s.up), [true, true]);
+    assert.equal(view.sitesUp, 2);
+    const read = await fetch(`${gw.url}/v1/blocks/1`);
+    assert.deepEqual(await read.json(), { from: "site-a" });
+  },
+);
+
+withFakes(
+  "gateway: leaves unsupported_rules to the sites: a gov.setRules for a rules version newer than the gateway's software is forwarded",
+  [(req) => new Response(req.body, { status: 202, headers: JSON_HEADERS }), fromSite("site-b")],
+  async (a, _b, gw) => {
+    // A site whose software is newer takes it (the upgrade's order: sites first, then the proposal).
+    const env = await signed({
+      ledger: "demo",
+      kind: "gov.setRules",
+      body: { version: RULES_VERSION_SUPPORTED + 1, height: 100 },
+      signers: [],
+    });
+    const body = JSON.stringify(env);
+    const res = await fetch(`${gw.url}/v1/txs`, { method: "POST", headers: JSON_HEADERS, body });
+    assert.equal(res.status, 202);
+    assert.equal(await res.text(), body);
+    assert.deepEqual(a.seen, ["POST /v1/txs"]);
+  },
 );
 
 Deno.test({

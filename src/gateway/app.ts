@@ -57,13 +57,22 @@ export interface GatewayAppOptions {
 /** Longest `Retry-After` the gateway asks for when it has no site, seconds. */
 const RETRY_AFTER_SECONDS_MAX = 5;
 
+/**
+ * The methods forwarded, spelled as a site routes them (upper case). Any
+ * other (`TRACE`, `get`, `FOO`) matches no route of a site, which answers
+ * 404; `fetch` cannot even send some of them (`TRACE`, `TRACK`, a lower-case
+ * `get` with a body), and that failure must never be taken for the site's.
+ */
+const FORWARDED_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+
 /** Reads whose consistency level only the leader (or a ReadIndex through it) serves. */
 const LEADER_READS = new Set(["leader", "linearizable"]);
 
 /**
  * Builds the gateway's app. Everything under `/v1/` except `/v1/admin/` and
  * the gateway's own route is forwarded, as are `/` (the explorer) and
- * `/openapi.json`; anything else, `/raft/` included, is 404 `not_found` here.
+ * `/openapi.json`; anything else, `/raft/` included, is 404 `not_found` here,
+ * as is a method a site has no route for (see {@link FORWARDED_METHODS}).
  */
 export function createGatewayApp(options: GatewayAppOptions) {
   const { config, pool } = options;
@@ -138,6 +147,7 @@ export function createGatewayApp(options: GatewayAppOptions) {
     // resolved (`/v1/txs/../admin/x` is `/v1/admin/x` there): judge that one.
     const url = new URL(c.req.url);
     if (!isPublicPath(url.pathname)) return notFound(c);
+    if (!FORWARDED_METHODS.has(c.req.method)) return notFound(c);
     const consistency = url.searchParams.get("consistency") ?? "";
     const method = c.req.method;
     return await forward(c, contextOf(c), {

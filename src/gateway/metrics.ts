@@ -3,9 +3,10 @@
  * status and the site that answered, retries, pre-check refusals by problem
  * type, upstream latency, and each site's state as gauges.
  *
- * Label values are bounded: `route` is a route template of the public API
- * (`/v1/txs/{txId}`), one of the gateway's own routes, or `other`; `site` is
- * a configured site URL or `gateway` (answered here).
+ * Label values are bounded: `method` is one of HTTP's methods (RFC 9110
+ * §9.3, and `PATCH`) or `other`; `route` is a route template of the public
+ * API (`/v1/txs/{txId}`), one of the gateway's own routes, or `other`;
+ * `site` is a configured site URL or `gateway` (answered here).
  *
  * @module
  */
@@ -62,6 +63,24 @@ export function routeLabel(path: string): string {
   return "other";
 }
 
+/** Methods labelled as they are; a client may send any token as a method. */
+const METHODS = new Set([
+  "GET",
+  "HEAD",
+  "POST",
+  "PUT",
+  "PATCH",
+  "DELETE",
+  "OPTIONS",
+  "CONNECT",
+  "TRACE",
+]);
+
+/** The method label of `method`: itself when {@link METHODS} has it, else `other`. */
+export function methodLabel(method: string): string {
+  return METHODS.has(method) ? method : "other";
+}
+
 /** Why a request was tried again on another site. */
 export type RetryReason = "connect" | "timeout" | "unavailable";
 
@@ -80,7 +99,10 @@ export class GatewayMetrics {
 
   /** One answered request (`site`: the site URL, or `gateway` when answered here). */
   request(method: string, route: string, status: number, site: string): void {
-    bump(this.#requests, labelText({ method, route, status: String(status), site }));
+    bump(
+      this.#requests,
+      labelText({ method: methodLabel(method), route, status: String(status), site }),
+    );
   }
 
   /** One retry after `site` failed with `reason`. */

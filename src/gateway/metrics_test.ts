@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { routeLabel } from "./metrics.ts";
+import { GatewayMetrics, routeLabel } from "./metrics.ts";
+import { SitePool } from "./site_pool.ts";
 
 Deno.test("routeLabel() names the API's route template, literal segments first, else other", () => {
   assert.equal(routeLabel("/v1/txs"), "/v1/txs");
@@ -10,4 +11,23 @@ Deno.test("routeLabel() names the API's route template, literal segments first, 
   assert.equal(routeLabel("/v1/gateway"), "/v1/gateway");
   assert.equal(routeLabel("/raft/msg"), "other");
   assert.equal(routeLabel("/v1/txs/a/b/c"), "other");
+});
+
+Deno.test("GatewayMetrics labels a method outside HTTP's own as other, so clients cannot grow the label set", () => {
+  const metrics = new GatewayMetrics();
+  for (const method of ["FOO1", "FOO2", "get", "GET"]) {
+    metrics.request(method, "other", 404, "gateway");
+  }
+  const pool = new SitePool({
+    urls: ["http://127.0.0.1:1"],
+    pollIntervalMs: 1000,
+    pollTimeoutMs: 1000,
+    via: "1.1 test",
+  });
+  const lines = metrics.render(pool).split("\n")
+    .filter((l) => l.startsWith("edgeledger_gateway_requests_total{"));
+  assert.deepEqual(lines, [
+    'edgeledger_gateway_requests_total{method="other",route="other",status="404",site="gateway"} 3',
+    'edgeledger_gateway_requests_total{method="GET",route="other",status="404",site="gateway"} 1',
+  ]);
 });

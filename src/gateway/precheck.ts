@@ -12,8 +12,10 @@
  * (with a grace for clocks that disagree) and every signature.
  *
  * Left to the site: the expiry window (`expires_too_far`: governed policy),
- * who may submit a kind (open kinds, registration, revocation: state),
- * duplicates, rate limits and capacity.
+ * whether its software supports the rules version a `gov.setRules` needs
+ * (`unsupported_rules`: the site's software, which may be newer than this
+ * gateway's), who may submit a kind (open kinds, registration, revocation:
+ * state), duplicates, rate limits and capacity.
  *
  * @module
  */
@@ -50,6 +52,9 @@ export async function precheckEnvelope(raw: unknown, options: PrecheckOptions): 
   try {
     admitted = checkStateless(raw, options.now, policy, options.registry);
   } catch (e) {
+    // Which rules versions a site can execute is its software's answer, not
+    // this gateway's: the site judges this envelope (and the checks after).
+    if (e instanceof LedgerError && e.type === "unsupported_rules") return e.extra.txId as string;
     // Expired by this clock: refuse only when no site's clock can lag this
     // far; otherwise judge the rest as of the grace and let the site decide.
     if (!(e instanceof LedgerError) || e.type !== "expired") throw e;
