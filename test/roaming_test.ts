@@ -19,7 +19,13 @@ import {
   signStatement,
   submitUsage,
 } from "../sdk/kinds/roaming.ts";
-import { distanceMetres, fraudFlags } from "../src/contracts/roaming.ts";
+import {
+  distanceMetres,
+  fraudFlags,
+  type PairIndex,
+  ROAMING_PAIR_PERIODS_MAX,
+  withPeriod,
+} from "../src/contracts/roaming.ts";
 import { ROAMING_LIMITS_DEFAULT } from "../sdk/kinds/roaming.ts";
 import { base64urlEncode } from "../sdk/encoding.ts";
 import { getJson, openTestSite } from "./_helpers.ts";
@@ -511,7 +517,11 @@ Deno.test("roaming: a period opens only with both carriers' signatures, once, an
       await tx("roaming.open", openBody("p1"), CARRIERS),
       "roaming_period_exists",
     );
-    await applied(t.app, await tx("roaming.open", openBody("p2", NOW + 24 * HOUR), CARRIERS));
+    // The same carriers' next period starts where p1 ends: periods of a pair never overlap.
+    await applied(
+      t.app,
+      await tx("roaming.open", { ...openBody("p2", NOW + 24 * HOUR), from: UNTIL }, CARRIERS),
+    );
     await rejected(
       t.app,
       await tx("roaming.close", { period: "p2" }, [siteA]),
@@ -530,6 +540,58 @@ Deno.test("roaming: a period opens only with both carriers' signatures, once, an
   } finally {
     await t.cleanup();
   }
+});
+
+Deno.test("roaming: two periods of the same carriers may not overlap in time, so the same usage cannot be billed in both", async () => {
+  const t = await openCarriersSite();
+  try {
+    await applied(t.app, await tx("roaming.open", openBody("p1"), CARRIERS));
+    // Any overlap with [FROM, UNTIL), inside, around or across either end, is refused.
+    for (
+      const [from, until] of [[FROM + HOUR, UNTIL - HOUR], [FROM - HOUR, UNTIL + HOUR], [
+        FROM - HOUR,
+        FROM + 1,
+      ], [UNTIL - 1, UNTIL + HOUR]]
+    ) {
+      await rejected(
+        t.app,
+        await tx("roaming.open", { ...openBody(`x${from}`, until), from }, CARRIERS),
+        "roaming_period_overlap",
+      );
+    }
+    // Touching periods are fine, before and after.
+    await applied(
+      t.app,
+      await tx("roaming.open", { ...openBody("p0", FROM), from: FROM - 24 * HOUR }, CARRIERS),
+    );
+    await applied(
+      t.app,
+      await tx("roaming.open", { ...openBody("p2", UNTIL + HOUR), from: UNTIL }, CARRIERS),
+    );
+    // The carriers in the other order are the same pair.
+    const swapped = openBody("p3", UNTIL + 2 * HOUR);
+    await rejected(
+      t.app,
+      await tx(
+        "roaming.open",
+        { ...swapped, from: UNTIL, carriers: [swapped.carriers[1], swapped.carriers[0]] },
+        CARRIERS,
+      ),
+      "roaming_period_overlap",
+    );
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("withPeriod() keeps the pair's latest periods by start and remembers the end of those it drops", () => {
+  let index: PairIndex = { periods: [] };
+  for (let i = ROAMING_PAIR_PERIODS_MAX; i >= 0; i--) {
+    index = withPeriod(index, { period: `p${i}`, from: i * 10, until: i * 10 + 5 });
+  }
+  assert.equal(index.periods.length, ROAMING_PAIR_PERIODS_MAX);
+  assert.deepEqual(index.periods[0], { period: "p1", from: 10, until: 15 });
+  assert.equal(index.droppedUntil, 5);
 });
 
 Deno.test("roaming: distances are integer arithmetic, so every site flags alike", () => {

@@ -101,8 +101,10 @@ export const periodId = ident(64);
  * checked at apply). Keys the body lists for a carrier act for it once the
  * period is open (records, disputes, close, sign), never to open it.
  *
- * Refused at apply: `roaming_period_exists`, `roaming_not_carrier` (a
- * carrier did not sign), `roaming_unknown_org` (a carrier is not an
+ * Refused at apply: `roaming_period_exists`, `roaming_period_overlap` (the
+ * same two carriers have a period overlapping `[from, until)`: records lie
+ * inside their period, so non-overlapping periods keep the same usage out
+ * of two statements), `roaming_not_carrier` (a carrier did not sign), `roaming_unknown_org` (a carrier is not an
  * organisation of governance), `roaming_key_conflict` (a key acts for both
  * carriers).
  */

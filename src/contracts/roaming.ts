@@ -62,6 +62,32 @@ export const RECORD_NS = "roaming.record";
 export const FLAG_NS = "roaming.flag";
 export const SUBSCRIBER_NS = "roaming.sub";
 export const USAGE_NS = "roaming.usage";
+export const PAIR_NS = "roaming.pair";
+
+/**
+ * Periods one pair of carriers keeps in its index (`roaming.pair`), newest
+ * `from` last. A period that starts before the end of one dropped from the
+ * index is refused, so overlap is still decided exactly.
+ */
+export const ROAMING_PAIR_PERIODS_MAX = 64;
+
+/**
+ * `roaming.pair/<org>\u0001<org>` (the two ids sorted): the periods the pair
+ * opened, so that no two of them overlap in time — every record lies inside
+ * its period, so the same usage can be in only one period, where the
+ * duplicate-usage check sees it.
+ */
+export interface PairIndex {
+  /** `[from, until)` of the pair's latest periods, by `from`; at most ROAMING_PAIR_PERIODS_MAX. */
+  periods: Array<{ period: string; from: number; until: number }>;
+  /** The latest `until` of a period dropped from `periods`, if any. */
+  droppedUntil?: number;
+}
+
+/** The `roaming.pair` key of two organisations, whichever order they come in. */
+function pairKey(a: string, b: string): string {
+  return a < b ? compositeKey(a, b) : compositeKey(b, a);
+}
 /** Governance namespaces whose records (`{org}`) tie a site or admin key to an organisation. */
 const GOV_KEY_NAMESPACES = [SITE_KEY_NS, ADMIN_NS] as const;
 
@@ -636,8 +662,10 @@ export const roamingOpen: Contract<RoamingOpenBody> = gated({
   body: roamingOpenBody,
   authorize() {},
   touches(tx) {
+    const [a, b] = tx.body.carriers;
     return [
       { ns: PERIOD_NS, key: tx.body.period },
+      { ns: PAIR_NS, key: pairKey(a.org, b.org) },
       ...tx.body.carriers.map((c) => ({ ns: ORG_NS, key: c.org })),
       ...carrierKeys(tx.signers),
       ...carrierKeys(listedKeys(tx.body)),
@@ -691,6 +719,24 @@ export const roamingOpen: Contract<RoamingOpenBody> = gated({
         );
       }
     }
+    const pair = pairKey(b.carriers[0].org, b.carriers[1].org);
+    const index = state.get<PairIndex>(PAIR_NS, pair) ?? { periods: [] };
+    const clash = index.periods.find((q) => q.from < b.until && b.from < q.until);
+    if (clash !== undefined) {
+      throw new Rejection(
+        "roaming_period_overlap",
+        `Cannot open roaming period "${b.period}": [${b.from}, ${b.until}) overlaps period ` +
+          `"${clash.period}" [${clash.from}, ${clash.until}) of the same carriers`,
+      );
+    }
+    if (index.droppedUntil !== undefined && b.from < index.droppedUntil) {
+      throw new Rejection(
+        "roaming_period_overlap",
+        `Cannot open roaming period "${b.period}": it starts before ${index.droppedUntil}, the end ` +
+          `of an earlier period of the same carriers no longer indexed`,
+      );
+    }
+    state.put(PAIR_NS, pair, withPeriod(index, { period: b.period, from: b.from, until: b.until }));
     const p: PeriodState = {
       period: b.period,
       carriers: b.carriers,
@@ -712,6 +758,20 @@ export const roamingOpen: Contract<RoamingOpenBody> = gated({
     return { period: b.period };
   },
 });
+
+/** `index` with `q` added in `from` order, the earliest dropped past ROAMING_PAIR_PERIODS_MAX. */
+export function withPeriod(
+  index: PairIndex,
+  q: { period: string; from: number; until: number },
+): PairIndex {
+  const periods = [...index.periods, q].sort((x, y) => x.from - y.from);
+  let droppedUntil = index.droppedUntil;
+  while (periods.length > ROAMING_PAIR_PERIODS_MAX) {
+    const dropped = periods.shift()!;
+    droppedUntil = Math.max(droppedUntil ?? dropped.until, dropped.until);
+  }
+  return { periods, ...(droppedUntil !== undefined ? { droppedUntil } : {}) };
+}
 
 /**
  * `roaming.record`: the visited carrier reports usage; flags are computed
