@@ -636,6 +636,17 @@ Deno.test("GET /openapi.json: an OpenAPI 3.1 document listing every route", asyn
   assert.ok(doc.paths["/v1/checkpoint"].get.responses["200"].content["text/plain"]);
 });
 
+Deno.test("GET /metrics: a method outside HTTP's own is labelled other, so clients cannot grow the label set", async () => {
+  const { app } = setup({ metrics: () => "" });
+  for (const m of ["FOO1", "FOO2", "BREW"]) await app.request("/v1/status", { method: m });
+  const text = await (await app.request("/metrics")).text();
+  assert.doesNotMatch(text, /FOO1|FOO2|BREW/);
+  assert.match(
+    text,
+    /edgeledger_http_requests_total\{method="other",route="[^"]*",status="\d+"\} 3\n/,
+  );
+});
+
 Deno.test("GET /metrics: counts requests by route pattern and status, a latency histogram, and the site's gauges", async () => {
   const { app } = setup({ metrics: () => "edgeledger_site_height 7\n" });
   await app.request("/v1/status");

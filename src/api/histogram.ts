@@ -133,3 +133,21 @@ export function histogramTotalsIn(
   }
   return { count, sum };
 }
+
+/** Methods labelled as they are; a client may send any token as a method. */
+const METHODS = new Set([
+  "GET",
+  "HEAD",
+  "POST",
+  "PUT",
+  "PATCH",
+  "DELETE",
+  "OPTIONS",
+  "CONNECT",
+  "TRACE",
+]);
+
+/** The method label of `method`: itself when {@link METHODS} has it, else `other`. */
+export function methodLabel(method: string): string {
+  return METHODS.has(method) ? method : "other";
+}

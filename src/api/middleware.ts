@@ -8,7 +8,7 @@
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { matchedRoutes } from "hono/route";
-import { escapeLabelValue, Histogram } from "./histogram.ts";
+import { escapeLabelValue, Histogram, methodLabel } from "./histogram.ts";
 import { knownProblem, problemResponse } from "./problem.ts";
 
 /**
@@ -111,7 +111,8 @@ export function createHttpMetrics(options: { now?: () => number } = {}): HttpMet
       const seconds = (now() - start) / 1000;
       const handlers = matchedRoutes(c).filter((r) => r.method !== "ALL");
       const route = handlers.length > 0 ? handlers[handlers.length - 1].path : "unmatched";
-      const method = c.req.method;
+      // A client may send any token as a method: the label set stays bounded.
+      const method = methodLabel(c.req.method);
       const status = c.res.status;
       const countKey = `method="${method}",route="${escapeLabelValue(route)}",status="${status}"`;
       counts.set(countKey, (counts.get(countKey) ?? 0) + 1);

@@ -18,7 +18,9 @@ import { DATA_ROUTES } from "../../sdk/api/contract_routes/data.ts";
 import { GOV_ROUTES } from "../../sdk/api/contract_routes/gov.ts";
 import { IDENTITY_ROUTES } from "../../sdk/api/contract_routes/identity.ts";
 import { ROAMING_ROUTES } from "../../sdk/api/contract_routes/roaming.ts";
-import { Histogram, labelText } from "../api/histogram.ts";
+import { Histogram, labelText, methodLabel } from "../api/histogram.ts";
+
+export { methodLabel };
 import { LATENCY_BUCKETS_SECONDS } from "../api/middleware.ts";
 import type { SitePool } from "./site_pool.ts";
 
@@ -61,24 +63,6 @@ function literalLength(template: string): number {
 export function routeLabel(path: string): string {
   for (const { template, re } of TEMPLATES) if (re.test(path)) return template;
   return "other";
-}
-
-/** Methods labelled as they are; a client may send any token as a method. */
-const METHODS = new Set([
-  "GET",
-  "HEAD",
-  "POST",
-  "PUT",
-  "PATCH",
-  "DELETE",
-  "OPTIONS",
-  "CONNECT",
-  "TRACE",
-]);
-
-/** The method label of `method`: itself when {@link METHODS} has it, else `other`. */
-export function methodLabel(method: string): string {
-  return METHODS.has(method) ? method : "other";
 }
 
 /** Why a request was tried again on another site. */
