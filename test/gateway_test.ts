@@ -724,6 +724,34 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "gateway: a site whose status names it in a way no header can carry is kept down, not served through",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const bad = fakeSite("site\nx");
+    const good = fakeSite("site-b");
+    try {
+      const gw = await startGateway(config([bad.url, good.url]));
+      await gw.pool.pollAll();
+      const view = await (await fetch(`${gw.url}/v1/gateway`)).json();
+      assert.deepEqual(view.sites.map((s: { up: boolean }) => s.up), [false, true]);
+      assert.match(view.sites[0].lastError, /no header can carry/);
+      for (let i = 0; i < 3; i++) {
+        const res = await fetch(`${gw.url}/v1/blocks`);
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.get("x-edgeledger-site"), "site-b");
+        await res.body?.cancel();
+      }
+      await gw.stop();
+    } finally {
+      await bad.close();
+      await good.close();
+    }
+  },
+});
+
 const GATEWAY = new URL("../workers/gateway.ts", import.meta.url).pathname;
 
 Deno.test("gateway: a bad config exits 2 with a one-line message", async () => {

@@ -12,6 +12,9 @@
  */
 import { StatusView } from "../../sdk/api/schemas.ts";
 
+/** A site name as a gateway passes it on: visible ASCII, as genesis names are (1–128 chars). */
+const SITE_NAME = /^[\x21-\x7e]{1,128}$/;
+
 /** What the gateway knows about one site. */
 export interface SiteState {
   /** The configured base URL (no trailing slash): the site's identity here. */
@@ -267,6 +270,14 @@ export class SitePool {
       const parsed = StatusView.safeParse(await res.json());
       if (!parsed.success) return this.#down(site, "GET /v1/status answered no status");
       const status = parsed.data;
+      // The name goes out in a header (X-Edgeledger-Site): one no header can
+      // carry would make answering every request this site serves throw.
+      if (!SITE_NAME.test(status.site)) {
+        return this.markDown(
+          site,
+          `reports a site name no header can carry: ${JSON.stringify(status.site)}`,
+        );
+      }
       site.servedLedger = status.ledger;
       site.name = status.site;
       site.role = status.role;
