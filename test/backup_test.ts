@@ -440,12 +440,17 @@ Deno.test({
 
       // site-c's disk is lost: it stops, and leaves the cluster.
       await cluster.kill(2, "SIGKILL");
+      // Still a member: restoring now would let a voter's log go back in time.
+      const early = await cli("restore.ts", ["--config", c.configPath, "--from", copy]);
+      assert.equal(early.code, 2, early.text);
+      assert.match(early.text, /still list it as a member/);
+      assert.match(early.text, /DELETE \/v1\/admin\/members\/site-c/);
       const removed = await adminCall(cluster, "/members/site-c", { method: "DELETE" });
       assert.equal(removed.status, 200, await removed.text());
       await commitBatches(cluster.sites[1].url, 5);
       const r = await cli("restore.ts", ["--config", c.configPath, "--from", copy]);
       assert.equal(r.code, 0, r.text);
-      assert.match(r.text, /DELETE \/v1\/admin\/members\/site-c/);
+      assert.match(r.text, /add it back as a learner/);
       await cluster.start(2);
       const added = await adminCall(cluster, "/members", {
         method: "POST",
@@ -482,6 +487,31 @@ Deno.test({
       await cluster.stop();
     }
   },
+});
+
+Deno.test("restore: a cluster site is not restored while no other site can say it left the cluster, unless --removed says so", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "edgeledger-restore-" });
+  try {
+    // Three sites' configs, none of them running: nobody answers GET /v1/sites.
+    const [, , configC] = await initLocalLedger({
+      dataDir: dir,
+      sites: 3,
+      basePort: 20_000 + Math.floor(Math.random() * 20_000),
+      host: "127.0.0.1",
+    });
+    const copy = `${dir}/copy.db`;
+    await Deno.writeTextFile(copy, "not checked before the membership question");
+    const r = await cli("restore.ts", ["--config", configC, "--from", copy]);
+    assert.equal(r.code, 2, r.text);
+    assert.match(r.text, /no other site answered/);
+    assert.match(r.text, /--removed/);
+    // With --removed the command goes on to judge the copy itself (this one is no database).
+    const forced = await cli("restore.ts", ["--config", configC, "--from", copy, "--removed"]);
+    assert.equal(forced.code, 1, forced.text);
+    assert.doesNotMatch(forced.text, /no other site answered/);
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
 });
 
 Deno.test("backup and restore commands refuse an existing output file, a database on a libSQL server, and on restore a copy of another ledger or a file that is no database, changing nothing", async () => {

@@ -11,15 +11,62 @@
  * database it replaces is kept as `<db>.replaced-<time>`, never deleted;
  * the copy is never changed. See {@link restoreDatabase}.
  *
+ * A cluster site must be out of the cluster first: Raft lets no member's log
+ * go back in time (a voter that forgot entries it acknowledged could help
+ * elect a leader that lacks them), so the command asks the other sites'
+ * `GET /v1/sites` and refuses while any lists this site as a member. When
+ * none answers, it refuses unless `--removed` says the site was removed.
+ *
  * Exits 0 once restored; 1 when the copy is refused (another ledger, not a
  * site database, a chain that does not verify) or the restore failed; 2 on
- * bad usage: no config, no copy, the site running, a database on a libSQL
- * server (restoring that is the server's job).
+ * bad usage: no config, no copy, the site running, a cluster site still a
+ * member (or no other site answering without `--removed`), a database on a
+ * libSQL server (restoring that is the server's job).
  *
  * @module
  */
 import { commandInput } from "./_cli.ts";
 import { BackupError, integrityLines, restoreDatabase } from "../src/site/backup.ts";
+import { clusterDirectory, type LoadedSite } from "../src/site/config.ts";
+import { fetchVia, trustingClient } from "../src/site/tls.ts";
+
+/** Longest one other site may take to answer `GET /v1/sites`, ms. */
+const sitesAnswerMsMax = 3000;
+
+/**
+ * What the other sites of `loaded`'s cluster say of its membership: the
+ * names of those that list it as a member, and how many answered at all.
+ */
+export async function membershipSeen(
+  loaded: LoadedSite,
+): Promise<{ listedBy: string[]; answered: number }> {
+  const name = loaded.config.name;
+  const others = clusterDirectory(loaded.genesis, loaded.config.peers ?? [])
+    .filter((m) => m.name !== name);
+  const client = trustingClient(loaded.caCerts);
+  const get = fetchVia(client);
+  try {
+    const answers = await Promise.all(others.map(async (m) => {
+      try {
+        const res = await get(`${m.url}/v1/sites`, {
+          signal: AbortSignal.timeout(sitesAnswerMsMax),
+        });
+        if (!res.ok) {
+          await res.body?.cancel();
+          return undefined;
+        }
+        const body = await res.json() as { sites?: Array<{ name?: unknown }> };
+        return { site: m.name, lists: (body.sites ?? []).some((s) => s.name === name) };
+      } catch {
+        return undefined;
+      }
+    }));
+    const got = answers.filter((a) => a !== undefined);
+    return { listedBy: got.filter((a) => a.lists).map((a) => a.site), answered: got.length };
+  } finally {
+    client?.close();
+  }
+}
 
 /** Runs the command; resolves to the exit code. */
 export async function runRestore(args: readonly string[]): Promise<number> {
@@ -30,6 +77,28 @@ export async function runRestore(args: readonly string[]): Promise<number> {
   );
   if (input === 2) return 2;
   const { configPath, loaded, value: from } = input;
+  const name = loaded.config.name;
+  const cluster = loaded.genesis.sites.length > 1 || loaded.config.join;
+  if (cluster) {
+    const seen = await membershipSeen(loaded);
+    if (seen.listedBy.length > 0) {
+      console.error(
+        `Cannot restore ${name}: ${seen.listedBy.join(", ")} still list${
+          seen.listedBy.length === 1 ? "s" : ""
+        } it as a member. A member's log must not go back in time: remove it first (on the ` +
+          `leader: DELETE /v1/admin/members/${name}), then restore, start it, and add it back ` +
+          "as a learner. Nothing was replaced.",
+      );
+      return 2;
+    }
+    if (seen.answered === 0 && !args.includes("--removed")) {
+      console.error(
+        `Cannot restore ${name}: no other site answered to say whether it is still a member. ` +
+          `If ${name} was removed from the cluster, run again with --removed. Nothing was replaced.`,
+      );
+      return 2;
+    }
+  }
   try {
     const result = await restoreDatabase({
       dbUrl: loaded.dbUrl,
@@ -52,13 +121,9 @@ export async function runRestore(args: readonly string[]): Promise<number> {
         ? "there was no database to replace"
         : `the replaced database is kept as ${result.replaced}`,
     );
-    const name = loaded.config.name;
-    if (loaded.genesis.sites.length > 1 || loaded.config.join) {
-      // Raft lets no member's log go back in time: a voter that forgot
-      // entries it acknowledged could help elect a leader that lacks them.
+    if (cluster) {
       console.log(
-        `next: make sure ${name} is out of the cluster (on the leader: ` +
-          `DELETE /v1/admin/members/${name}), start it, add it back as a learner ` +
+        `next: start ${name} (it is out of the cluster), add it back as a learner ` +
           `(POST /v1/admin/members), and promote it once it has caught up on the blocks after ${info.height}`,
       );
     } else {
