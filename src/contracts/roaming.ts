@@ -894,14 +894,7 @@ export const roamingDispute: Contract<RoamingDisputeBody> = gated({
   kind: "roaming.dispute",
   body: roamingDisputeBody,
   authorize() {},
-  touches(tx) {
-    const { period, record } = tx.body;
-    return [
-      { ns: PERIOD_NS, key: period },
-      { ns: RECORD_NS, key: recordKey(period, record) },
-      ...carrierKeys(tx.signers),
-    ];
-  },
+  touches: (tx) => recordActionKeys(tx),
   apply(tx, state) {
     const { period, record, reason, detail } = tx.body;
     const { p, key, r, by } = homeCarrierRecord(tx, state, "dispute");
@@ -924,6 +917,18 @@ export const roamingDispute: Contract<RoamingDisputeBody> = gated({
     return { period, record, reason };
   },
 });
+
+/** What a dispute or an accept reads: the period, the record, the signers' carrier keys. */
+function recordActionKeys(
+  tx: { body: { period: string; record: string }; signers: readonly string[] },
+): StateKey[] {
+  const { period, record } = tx.body;
+  return [
+    { ns: PERIOD_NS, key: period },
+    { ns: RECORD_NS, key: recordKey(period, record) },
+    ...carrierKeys(tx.signers),
+  ];
+}
 
 /**
  * The open period, the record `tx.body` names and the signer acting for the
@@ -961,14 +966,7 @@ export const roamingAccept: Contract<RoamingAcceptBody> = gated({
   kind: "roaming.accept",
   body: roamingAcceptBody,
   authorize() {},
-  touches(tx) {
-    const { period, record } = tx.body;
-    return [
-      { ns: PERIOD_NS, key: period },
-      { ns: RECORD_NS, key: recordKey(period, record) },
-      ...carrierKeys(tx.signers),
-    ];
-  },
+  touches: (tx) => recordActionKeys(tx),
   apply(tx, state) {
     const { period, record, detail } = tx.body;
     const { p, key, r, by } = homeCarrierRecord(tx, state, "accept");
