@@ -5,7 +5,9 @@
  * Merkle tree, Ed25519-signed note), so the page's own verification runs for
  * real: a valid proof shows ✓ and a tampered one ✗. A second test pages a
  * chain of several pages (a small page size, so it stays fast) back to block
- * 0 and forward again while blocks arrive.
+ * 0 and forward again while blocks arrive. A third shows and clears the
+ * status callouts (stopped site, diverged replicas) and the RULES item as the
+ * status changes, fast-forwarding the page's clock to its next refresh.
  *
  * Never downloads a browser: without `/usr/bin/chromium` the test is skipped,
  * saying why. Screenshots land in `/tmp/explorer*.png`.
@@ -272,6 +274,8 @@ class FakeSite {
   checkpoint = "";
   /** While true, `/v1/events` answers 503: the page must fall back to polling. */
   eventsDown = false;
+  /** Fields merged over `/v1/status`'s answer: `healthy`, `divergence`, `rules`. */
+  status: Json = {};
 
   constructor(
     readonly ledger: FakeLedger,
@@ -341,6 +345,7 @@ class FakeSite {
         head: tip.hash,
         pendingTxs: 1,
         version: "0.1.0-test",
+        ...this.status,
       });
     }
     if (path === "/v1/blocks") {
@@ -924,6 +929,118 @@ Deno.test({
           await waitText(page, "#view .callout.warn", "There is no block 500 yet");
           await page.goto(`${base}/#/blocks/x`);
           await waitText(page, "#view [role=alert]", "Cannot show the blocks below");
+        },
+      );
+
+      assert.deepEqual(problems, [], "no script error, CSP violation or off-host request");
+    } finally {
+      await browser.close();
+      site.closeStreams();
+      await server.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "explorer: in Chromium, the status header shows a stopped site, diverged replicas and a needed rules upgrade, and clears each when the next status refresh says so",
+  ignore: !chromiumPresent,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const { ledger, site } = await fixture();
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      (req) => site.handle(req),
+    );
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    const browser = await openBrowser();
+    const { page, problems } = browser;
+    // The page refreshes its status every 15 s while live (5 s polling):
+    // the test moves the page's clock on instead of waiting.
+    const nextRefresh = () => page.clock.fastForward(16_000);
+    const ours = ledger.blocks[2].hash;
+    const theirs = "e".repeat(64);
+    const gone = (selector: string) => page.locator(selector).waitFor({ state: "detached" });
+    try {
+      await t.step("a healthy site without rules shows no callout and no RULES item", async () => {
+        await page.clock.install();
+        await page.goto(base + "/");
+        await waitText(page, "#st-height", /^3$/);
+        await page.locator("#blocks tbody tr[data-height='0']").waitFor();
+        assert.equal(await page.locator("#notices > *").count(), 0);
+        assert.equal(await page.locator("#st-rules-item").isVisible(), false);
+      });
+
+      await t.step(
+        "healthy: false, a divergence and a scheduled rules version above the supported one all show on refresh",
+        async () => {
+          site.status = {
+            healthy: false,
+            divergence: [
+              { site: "site-b", height: 2, ours, theirs },
+              { site: XSS, height: 3, ours: ledger.blocks[3].hash, theirs },
+            ],
+            rules: { active: 1, supported: 1, scheduled: { version: 2, height: 1000 } },
+          };
+          await nextRefresh();
+          await waitText(page, "#notice-stopped", "This site has stopped taking writes");
+          assert.match(await text(page, "#notice-stopped"), /its log says why/);
+          assert.match(await text(page, "#notice-stopped"), /Reads still work/);
+          assert.equal(await page.locator("#notice-stopped").getAttribute("class"), "callout bad");
+
+          await waitText(page, "#notice-diverged", "The replicas diverged");
+          const row = page.locator("#notice-diverged li[data-site='site-b']");
+          const rowText = (await row.textContent() ?? "").replace(/\s+/g, " ");
+          assert.equal(
+            rowText,
+            `site-b at height 2: this site's block ${ours.slice(0, 10)}…${ours.slice(-4)}, ` +
+              `theirs ${"e".repeat(10)}…eeee`,
+          );
+          assert.equal(await row.locator("a.hash").getAttribute("href"), `#/block/${ours}`);
+          assert.equal(await row.locator("code.short").getAttribute("title"), theirs);
+          // A member name is text, never markup.
+          assert.match(await text(page, "#notice-diverged li:nth-child(2)"), /^<img src=x/);
+          assert.equal(await page.evaluate(() => "__xss" in globalThis), false);
+
+          await waitText(page, "#st-rules .badge.warn", "v1 · v2 at height 1,000");
+          await waitText(
+            page,
+            "#st-rules-upgrade",
+            "This site must be upgraded before height 1,000",
+          );
+          assert.equal(await text(page, "#status #st-rules-item dt"), "Rules");
+          await page.screenshot({ path: "/tmp/explorer-notices.png", fullPage: true });
+        },
+      );
+
+      await t.step("the callouts stay up across views and go when the status clears", async () => {
+        await page.locator("a[data-nav='sites']").click();
+        await waitText(page, "#view-h", "Sites");
+        assert.equal(await page.locator("#notices > .callout").count(), 2);
+
+        site.status = {
+          healthy: true,
+          rules: { active: 1, supported: 2, scheduled: { version: 2, height: 1000 } },
+        };
+        await nextRefresh();
+        await gone("#notice-stopped");
+        await gone("#notice-diverged");
+        // Scheduled, but this site supports it: shown, not flagged.
+        await waitText(page, "#st-rules", /^v1 · v2 at height 1,000$/);
+        assert.equal(await page.locator("#st-rules .badge, #st-rules-upgrade").count(), 0);
+      });
+
+      await t.step(
+        "the RULES item follows the active version and hides when rules are absent",
+        async () => {
+          site.status = { rules: { active: 2, supported: 2 } };
+          await nextRefresh();
+          await waitText(page, "#st-rules", /^v2$/);
+          site.status = {};
+          await nextRefresh();
+          await page.locator("#st-rules-item").waitFor({ state: "hidden" });
+          assert.equal(await page.locator("#notices > *").count(), 0);
         },
       );
 

@@ -6,7 +6,10 @@
  * `/v1/checkpoint`, `/v1/sites`, `/v1/events`).
  *
  * What it shows: the site's status (live over Server-Sent Events, polling
- * when the stream is down), the block list, a block with its transactions, a
+ * when the stream is down) with its rules version, callouts above every view
+ * while the site has stopped taking writes or a member signed another block
+ * than this site's at the same height (see `statusNotices` in the script),
+ * the block list, a block with its transactions, a
  * transaction with its receipt, the co-signed checkpoint and the member
  * sites with their verifier keys.
  *
@@ -120,6 +123,7 @@ export function explorerHtml(options: ExplorerOptions = {}): string {
     <div><dt>Log size</dt><dd id="st-logsize">…</dd></div>
     <div><dt>Pending</dt><dd id="st-pending">…</dd></div>
     <div><dt>Leader</dt><dd id="st-leader">…</dd></div>
+    <div id="st-rules-item" hidden><dt>Rules</dt><dd id="st-rules">…</dd></div>
   </dl>
   <nav aria-label="Sections">
     <ul>
@@ -130,6 +134,7 @@ export function explorerHtml(options: ExplorerOptions = {}): string {
   </nav>
 </header>
 <main id="main" tabindex="-1">
+  <div id="notices" class="notices"></div>
   <div id="view"><p class="muted">Loading…</p></div>
   <noscript><p class="error">The explorer needs JavaScript. The JSON API is at <code>/v1/status</code>.</p></noscript>
 </main>
@@ -227,6 +232,11 @@ button:disabled { opacity: 0.6; cursor: default; }
 .stats div { display: flex; flex-direction: column; min-width: 4.5rem; }
 .stats dt { font-size: 0.72rem; text-transform: uppercase; letter-spacing: 0.04em; color: var(--muted); }
 .stats dd { margin: 0; font-weight: 600; font-variant-numeric: tabular-nums; }
+.stats div[hidden] { display: none; }
+.stats .note { display: block; font-size: 0.8rem; font-weight: 600; color: var(--warn); }
+.notices:empty { display: none; }
+.notices .callout ul { margin: 0.35rem 0 0; padding-left: 1.25rem; color: var(--fg); }
+.notices .callout li { margin: 0.15rem 0; overflow-wrap: anywhere; }
 .top nav ul { display: flex; gap: 0.25rem; list-style: none; margin: 0.5rem auto 0; padding: 0; max-width: 1200px; }
 .top nav a { display: inline-block; padding: 0.45rem 0.8rem; text-decoration: none; color: var(--muted); border-bottom: 3px solid transparent; font-weight: 600; }
 .top nav a[aria-current="page"] { color: var(--fg); border-bottom-color: var(--accent); }
@@ -326,6 +336,7 @@ const POLL_MS = 5000;              // status polling while the event stream is d
 const STATUS_REFRESH_MS = 15000;   // status refresh while live (role, term, pending change without blocks)
 const CHECKPOINT_REFRESH_DELAY_MS = 1000; // after new blocks, before re-reading the checkpoint (sites co-sign it)
 const PROOF_HASHES_MAX = 64;       // an audit path is at most 63 hashes for any tree of safe-integer size
+const DIVERGED_SHOWN_MAX = 16;     // members named in the divergence callout; the rest are counted
 const HEX64 = /^[0-9a-f]{64}$/;
 const HEIGHT = /^(0|[1-9][0-9]{0,15})$/;
 const TX_PREFIX = "edgeledger/tx/v1\n";
@@ -345,6 +356,7 @@ const state = {
   onNewBlocks: null,     // the block list's hook for a higher head (refreshes its checkpoint)
   firstRoute: true,
   focusOnShow: false,    // the next show() moves focus to its heading
+  noticesKey: null,      // what the callouts above the view say (see renderNotices)
 };
 
 // ----- DOM helpers: API data becomes text nodes, never parsed as HTML ---------
@@ -437,6 +449,42 @@ function json(value) {
 function go(hash) {
   if (location.hash === hash) route();
   else location.hash = hash;
+}
+
+// ----- status notices: pure, no DOM and no I/O -----------------------------------
+
+/**
+ * What the status header shows beyond the plain fields of a /v1/status
+ * answer s (any value: a malformed field shows nothing rather than throwing).
+ * stopped is true only for healthy === false: a site too old to send the
+ * field is not called stopped. diverged holds the well-formed divergence
+ * entries, at most DIVERGED_SHOWN_MAX of them; more counts the ones left
+ * out. rules is null when s has no well-formed rules; else active, scheduled
+ * ({ version, height } or null) and upgradeBefore, the height before which
+ * this site must be upgraded because the scheduled version is above the
+ * highest it supports (null when it is not).
+ */
+function statusNotices(s) {
+  const st = s && typeof s === "object" ? s : {};
+  const isCount = (n) => Number.isSafeInteger(n) && n >= 0;
+  const entries = Array.isArray(st.divergence) ? st.divergence.filter((d) =>
+    d && typeof d === "object" && typeof d.site === "string" && isCount(d.height) &&
+    typeof d.ours === "string" && typeof d.theirs === "string") : [];
+  const diverged = entries.slice(0, DIVERGED_SHOWN_MAX)
+    .map((d) => ({ site: d.site, height: d.height, ours: d.ours, theirs: d.theirs }));
+  let rules = null;
+  const r = st.rules;
+  if (r && typeof r === "object" && isCount(r.active) && isCount(r.supported)) {
+    const sc = r.scheduled;
+    const scheduled = sc && typeof sc === "object" && isCount(sc.version) && isCount(sc.height)
+      ? { version: sc.version, height: sc.height } : null;
+    rules = {
+      active: r.active,
+      scheduled,
+      upgradeBefore: scheduled && scheduled.version > r.supported ? scheduled.height : null,
+    };
+  }
+  return { stopped: st.healthy === false, diverged, more: entries.length - diverged.length, rules };
 }
 
 // ----- block list paging: pure, no DOM and no I/O ------------------------------------
@@ -741,8 +789,50 @@ function renderStatus(s) {
   setText("st-pending", num(s.pendingTxs ?? 0));
   setText("st-leader", s.leader ?? "none");
   setText("st-version", s.version ? "edgeledger " + s.version : "");
+  renderNotices(s);
   if (state.list) updateListChrome(state.list);
   if (before !== null && s.height > before && state.onNewBlocks) state.onNewBlocks();
+}
+
+/**
+ * The callouts above the view and the RULES item, from s. The callouts are
+ * rebuilt only when what they say changes, so a refresh that changes
+ * nothing does not make a screen reader announce them again.
+ */
+function renderNotices(s) {
+  const n = statusNotices(s);
+  const item = document.getElementById("st-rules-item");
+  const dd = document.getElementById("st-rules");
+  item.hidden = n.rules === null;
+  if (n.rules) {
+    const r = n.rules;
+    const value = "v" + r.active + (r.scheduled ? " · v" + r.scheduled.version + " at height " + num(r.scheduled.height) : "");
+    if (r.upgradeBefore === null) dd.replaceChildren(value);
+    else dd.replaceChildren(h("span", { class: "badge warn" }, value), h("span", { class: "note", id: "st-rules-upgrade" },
+      "This site must be upgraded before height " + num(r.upgradeBefore)));
+  }
+  const key = JSON.stringify([n.stopped, n.diverged, n.more]);
+  if (key === state.noticesKey) return;
+  state.noticesKey = key;
+  const notices = [];
+  if (n.stopped) {
+    notices.push(h("div", { class: "callout bad", id: "notice-stopped", role: "alert" },
+      h("strong", null, "This site has stopped taking writes: its log says why, and an operator must act."),
+      h("p", null, "A site stops for good on a failed durable write, a block under a rules version it does not support, " +
+        "or a replica that diverged. Reads still work, but what this page shows may be stale.")));
+  }
+  if (n.diverged.length) {
+    notices.push(h("div", { class: "callout bad", id: "notice-diverged", role: "alert" },
+      h("strong", null, "The replicas diverged: " + (n.diverged.length + n.more === 1 ? "a member" : "members") +
+        " signed another block than this site's at the same height."),
+      h("ul", null, n.diverged.map((d) => h("li", { "data-site": d.site },
+        h("strong", null, d.site), " at height ", blockLink(d.height, num(d.height)), ": this site's block ",
+        HEX64.test(d.ours) ? blockLink(d.ours, shortHash(d.ours)) : h("code", { class: "short", title: d.ours }, shortHash(d.ours)),
+        ", theirs ", h("code", { class: "short", title: d.theirs }, shortHash(d.theirs))))),
+      n.more ? h("p", null, "And " + num(n.more) + (n.more === 1 ? " more member" : " more members") + "; /v1/status lists them all.") : null,
+      h("p", null, "At most one of the chains can be the ledger: compare the sites' logs before trusting either.")));
+  }
+  document.getElementById("notices").replaceChildren(...notices);
 }
 
 function setLive(mode, text) {

@@ -517,3 +517,114 @@ Deno.test("explorerHtml() refuses a blocksPerPage that is not an integer in [1, 
   }
   assert.doesNotThrow(() => explorerHtml({ blocksPerPage: EXPLORER_BLOCKS_PER_PAGE_MAX }));
 });
+
+// ---------------------------------------------------------------------------
+// The status header's notices: the page's pure statusNotices(), run in Deno.
+
+interface StatusNotices {
+  stopped: boolean;
+  diverged: { site: string; height: number; ours: string; theirs: string }[];
+  more: number;
+  rules: {
+    active: number;
+    scheduled: { version: number; height: number } | null;
+    upgradeBefore: number | null;
+  } | null;
+}
+
+function pageNotices(): { statusNotices(s: unknown): StatusNotices; DIVERGED_SHOWN_MAX: number } {
+  const [script] = inline(explorerHtml(), "script");
+  const constants = script.slice(0, script.indexOf("const baseTitle"));
+  const start = script.indexOf("// ----- status notices");
+  const end = script.indexOf("// ----- block list paging");
+  assert.ok(start > 0 && end > start, "the script keeps its section markers");
+  return new Function(
+    `${constants}\n${script.slice(start, end)}\nreturn { statusNotices, DIVERGED_SHOWN_MAX };`,
+  )() as { statusNotices(s: unknown): StatusNotices; DIVERGED_SHOWN_MAX: number };
+}
+
+const notices = pageNotices();
+const BASE_STATUS = { ledger: "demo", site: "site-a", role: "leader", term: 2, height: 40 };
+const OURS = "ab".repeat(32);
+const THEIRS = "cd".repeat(32);
+
+Deno.test("page statusNotices(): a site is called stopped only when it says healthy: false (an older site without the field is not)", () => {
+  assert.equal(notices.statusNotices({ ...BASE_STATUS, healthy: false }).stopped, true);
+  assert.equal(notices.statusNotices({ ...BASE_STATUS, healthy: true }).stopped, false);
+  assert.equal(notices.statusNotices(BASE_STATUS).stopped, false);
+  for (const junk of [null, undefined, "x", 3, [], { healthy: "false" }, { healthy: 0 }]) {
+    const n = notices.statusNotices(junk);
+    assert.deepEqual(n, { stopped: false, diverged: [], more: 0, rules: null }, String(junk));
+  }
+});
+
+Deno.test("page statusNotices(): names each diverged member with height and both hashes, skips malformed entries, and bounds the list", () => {
+  const d = { site: "site-b", height: 12, ours: OURS, theirs: THEIRS };
+  assert.deepEqual(notices.statusNotices({ ...BASE_STATUS, divergence: [d] }).diverged, [d]);
+  assert.deepEqual(notices.statusNotices({ ...BASE_STATUS, divergence: [] }).diverged, []);
+  assert.deepEqual(notices.statusNotices(BASE_STATUS).diverged, []);
+  const malformed = [
+    null,
+    "site-c",
+    { ...d, site: 7 },
+    { ...d, height: -1 },
+    { ...d, height: 1.5 },
+    { ...d, ours: null },
+    { site: "site-c", height: 3, ours: OURS },
+  ];
+  const n = notices.statusNotices({ ...BASE_STATUS, divergence: [...malformed, d] });
+  assert.deepEqual(n.diverged, [d]);
+  assert.equal(n.more, 0);
+  // Only the four fields: nothing else the site sends reaches the page.
+  assert.deepEqual(
+    notices.statusNotices({ divergence: [{ ...d, extra: "<b>" }] }).diverged,
+    [d],
+  );
+  const many = Array.from({ length: notices.DIVERGED_SHOWN_MAX + 3 }, (_, i) => ({
+    ...d,
+    site: `site-${i}`,
+  }));
+  const bounded = notices.statusNotices({ divergence: many });
+  assert.equal(bounded.diverged.length, notices.DIVERGED_SHOWN_MAX);
+  assert.equal(bounded.more, 3);
+  assert.equal(notices.statusNotices({ divergence: { length: 1, 0: d } }).diverged.length, 0);
+});
+
+Deno.test("page statusNotices(): rules show the active version and a scheduled one, and ask for an upgrade only when the scheduled version is above the supported one", () => {
+  assert.deepEqual(notices.statusNotices({ rules: { active: 1, supported: 1 } }).rules, {
+    active: 1,
+    scheduled: null,
+    upgradeBefore: null,
+  });
+  assert.deepEqual(
+    notices.statusNotices({
+      rules: { active: 1, supported: 2, scheduled: { version: 2, height: 500 } },
+    }).rules,
+    { active: 1, scheduled: { version: 2, height: 500 }, upgradeBefore: null },
+  );
+  assert.deepEqual(
+    notices.statusNotices({
+      rules: { active: 1, supported: 1, scheduled: { version: 2, height: 500 } },
+    }).rules,
+    { active: 1, scheduled: { version: 2, height: 500 }, upgradeBefore: 500 },
+  );
+  // A malformed schedule is not shown; malformed rules are no rules.
+  assert.deepEqual(
+    notices.statusNotices({
+      rules: { active: 2, supported: 2, scheduled: { version: "3", height: 9 } },
+    }).rules,
+    { active: 2, scheduled: null, upgradeBefore: null },
+  );
+  for (const junk of [null, 2, { active: 1 }, { active: "1", supported: 1 }]) {
+    assert.equal(notices.statusNotices({ rules: junk }).rules, null, JSON.stringify(junk));
+  }
+});
+
+Deno.test("explorerHtml() has a hidden RULES item in the status bar and an empty notices area above the view", () => {
+  const html = explorerHtml();
+  assert.match(html, /<div id="st-rules-item" hidden><dt>Rules<\/dt><dd id="st-rules">/);
+  assert.match(
+    html,
+    /<main id="main"[^>]*>\s*<div id="notices" class="notices"><\/div>\s*<div id="view">/,
+  );
+});
