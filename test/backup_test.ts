@@ -243,15 +243,21 @@ Deno.test("site backups: one at a time — the slot is held from the copy until 
   }
 });
 
+/** Commits five transactions on `t`'s site (block 1) and backs it up to `<dir>/copy.db`. */
+async function commitAndCopy(t: Awaited<ReturnType<typeof openTestSite>>): Promise<string> {
+  await t.site.submit(await Promise.all(Array.from({ length: 5 }, () => anchorTx(device))), {
+    wait: true,
+    waitTimeoutMs: 10_000,
+  });
+  const copy = `${t.dir}/copy.db`;
+  await backupToFile(t.options.dbUrl, copy);
+  return copy;
+}
+
 Deno.test("restore: a database that cannot be read is replaced by the copy and kept, with its side files, under the replaced name", async () => {
   const t = await openTestSite();
   try {
-    await t.site.submit(await Promise.all(Array.from({ length: 5 }, () => anchorTx(device))), {
-      wait: true,
-      waitTimeoutMs: 10_000,
-    });
-    const copy = `${t.dir}/copy.db`;
-    await backupToFile(t.options.dbUrl, copy);
+    const copy = await commitAndCopy(t);
     await Deno.mkdir(`${t.dir}/lost`);
     const target = `${t.dir}/lost/ledger.db`;
     await Deno.writeTextFile(target, "x".repeat(8192));
@@ -282,12 +288,7 @@ Deno.test("restore: a database that cannot be read is replaced by the copy and k
 Deno.test("restore: side files of a lost database (its -wal, -journal) are moved away even when the database file itself is gone, so SQLite never applies them to the copy", async () => {
   const t = await openTestSite();
   try {
-    await t.site.submit(await Promise.all(Array.from({ length: 5 }, () => anchorTx(device))), {
-      wait: true,
-      waitTimeoutMs: 10_000,
-    });
-    const copy = `${t.dir}/copy.db`;
-    await backupToFile(t.options.dbUrl, copy);
+    const copy = await commitAndCopy(t);
     // The database file is lost; its WAL (live frames of a real site
     // database, which SQLite would replay onto whatever file takes the
     // name) and a journal are left beside where it was.
@@ -326,12 +327,7 @@ Deno.test("restore: side files of a lost database (its -wal, -journal) are moved
 Deno.test("restore: an empty database file's -wal is kept under the replaced name, not deleted by SQLite", async () => {
   const t = await openTestSite();
   try {
-    await t.site.submit(await Promise.all(Array.from({ length: 5 }, () => anchorTx(device))), {
-      wait: true,
-      waitTimeoutMs: 10_000,
-    });
-    const copy = `${t.dir}/copy.db`;
-    await backupToFile(t.options.dbUrl, copy);
+    const copy = await commitAndCopy(t);
     await Deno.mkdir(`${t.dir}/lost`);
     const target = `${t.dir}/lost/ledger.db`;
     // A crash can leave a database file empty while its pages sit in the
