@@ -664,6 +664,26 @@ Deno.test("site: a peer's checkpoint lines are verified, then stored together; a
   }
 });
 
+/** `site` as `site-a` and `peers` (name, key) as the other members, at made-up URLs. */
+function membersOf(
+  site: Site,
+  peers: Array<[string, SiteKey]>,
+): Array<{ name: string; url: string; publicKey: Uint8Array }> {
+  return [
+    { name: "site-a", url: "http://127.0.0.1:1", publicKey: site.siteKey.publicKey },
+    ...peers.map(([name, key], i) => ({
+      name,
+      url: `http://127.0.0.1:${i + 2}`,
+      publicKey: key.publicKey,
+    })),
+  ];
+}
+
+/** A Raft entry's batch of one fresh data.anchor, at a fixed leader time. */
+async function oneAnchorBatch() {
+  return { time: 1_800_000_000_000, proposer: "site-a", term: 1, txs: [await anchorTx(device)] };
+}
+
 /** Consensus as a site sees it, for a site that is told it leads voters `voters`. */
 function fakeSequencer(
   site: Site,
@@ -753,17 +773,9 @@ Deno.test("site: a peer's checkpoint line for a block not applied yet counts onc
   const t = await openTestSite();
   const twin = await openTestSite({ genesis: t.options.genesis, key: t.options.key });
   try {
-    const members = [
-      { name: "site-a", url: "http://127.0.0.1:1", publicKey: t.site.siteKey.publicKey },
-      { name: "site-d", url: "http://127.0.0.1:2", publicKey: keyD.publicKey },
-    ];
+    const members = membersOf(t.site, [["site-d", keyD]]);
     await t.site.attachSequencer(fakeSequencer(t.site, ["site-a", "site-d"], members));
-    const batch = {
-      time: 1_800_000_000_000,
-      proposer: "site-a",
-      term: 1,
-      txs: [await anchorTx(device)],
-    };
+    const batch = await oneAnchorBatch();
     // site-d applied block 1 first (here: a twin applying the same entry) and signed it.
     await twin.site.applyEntry(1, batch);
     const text = parseNote(await twin.site.checkpoint("stale")).text;
@@ -789,11 +801,7 @@ Deno.test("site: a member's line for another block at the same height is a diver
   // twin given another leader time, as a nondeterministic executor would).
   const other = await openTestSite({ genesis: t.options.genesis, key: t.options.key });
   try {
-    const members = [
-      { name: "site-a", url: "http://127.0.0.1:1", publicKey: t.site.siteKey.publicKey },
-      { name: "site-b", url: "http://127.0.0.1:2", publicKey: keyB.publicKey },
-      { name: "site-c", url: "http://127.0.0.1:3", publicKey: keyC.publicKey },
-    ];
+    const members = membersOf(t.site, [["site-b", keyB], ["site-c", keyC]]);
     await t.site.attachSequencer(fakeSequencer(t.site, ["site-a", "site-b", "site-c"], members));
     const tx = await anchorTx(device);
     const batch = { time: 1_800_000_000_000, proposer: "site-a", term: 1, txs: [tx] };
@@ -857,17 +865,8 @@ Deno.test("site: a diverged member that signs this site's block again (it was re
   const t = await openTestSite();
   const other = await openTestSite({ genesis: t.options.genesis, key: t.options.key });
   try {
-    const members = [
-      { name: "site-a", url: "http://127.0.0.1:1", publicKey: t.site.siteKey.publicKey },
-      { name: "site-b", url: "http://127.0.0.1:2", publicKey: keyB.publicKey },
-      { name: "site-c", url: "http://127.0.0.1:3", publicKey: keyC.publicKey },
-    ];
-    const batch = {
-      time: 1_800_000_000_000,
-      proposer: "site-a",
-      term: 1,
-      txs: [await anchorTx(device)],
-    };
+    const members = membersOf(t.site, [["site-b", keyB], ["site-c", keyC]]);
+    const batch = await oneAnchorBatch();
     await t.site.applyEntry(1, batch);
     await other.site.applyEntry(1, { ...batch, time: batch.time + 1 });
     // Block 1's text before the sequencer: then the note is the head's.
@@ -904,17 +903,9 @@ Deno.test("site: a divergent line for a block not applied yet is judged once the
   const t = await openTestSite();
   const other = await openTestSite({ genesis: t.options.genesis, key: t.options.key });
   try {
-    const members = [
-      { name: "site-a", url: "http://127.0.0.1:1", publicKey: t.site.siteKey.publicKey },
-      { name: "site-b", url: "http://127.0.0.1:2", publicKey: keyB.publicKey },
-    ];
+    const members = membersOf(t.site, [["site-b", keyB]]);
     await t.site.attachSequencer(fakeSequencer(t.site, ["site-a", "site-b"], members));
-    const batch = {
-      time: 1_800_000_000_000,
-      proposer: "site-a",
-      term: 1,
-      txs: [await anchorTx(device)],
-    };
+    const batch = await oneAnchorBatch();
     await other.site.applyEntry(1, { ...batch, time: batch.time + 1 });
     const text = parseNote(await other.site.checkpoint("stale")).text;
     await t.site.addCosignLines("site-b", verifierKey("site-b", keyB.publicKey), [
