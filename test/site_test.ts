@@ -515,6 +515,34 @@ Deno.test("site: the policy's per-signer rate limit refuses the excess with 429 
   }
 });
 
+Deno.test("site: the leader counts forwarded transactions against the per-signer limit too, so it holds for the cluster, not per site", async () => {
+  const key = generateKeyPair("ed25519");
+  const genesis = testGenesis(key);
+  genesis.policies.rateLimits = { signerTxsPerMinuteMax: 3 };
+  const t = await openTestSite({ key, genesis });
+  try {
+    const busy = generateKeyPair("ed25519");
+    // One admitted here, then four forwarded by other sites (each within its own count).
+    const own = await postJson(t.app, "/v1/txs", await anchorTx(busy));
+    assert.ok(own.status === 200 || own.status === 202, `own submit answered ${own.status}`);
+    const forwarded = await Promise.all(Array.from({ length: 4 }, () => anchorTx(busy)));
+    const outcome = await t.site.acceptForwarded(forwarded);
+    assert.equal(outcome.accepted, 2);
+    assert.deepEqual(
+      outcome.refused.map((r) => [r.txId, r.problem.type, r.problem.status]),
+      forwarded.slice(2).map((e) => [transactionId(e), "rate_limited", 429]),
+    );
+    // The same forward again (its answer was lost): nothing charged twice, nothing new.
+    const again = await t.site.acceptForwarded(forwarded.slice(0, 2));
+    assert.deepEqual(again, { accepted: 0, refused: [] });
+    // Another signer is not affected.
+    const other = await t.site.acceptForwarded([await anchorTx(generateKeyPair("ed25519"))]);
+    assert.equal(other.accepted, 1);
+  } finally {
+    await t.cleanup();
+  }
+});
+
 Deno.test("site: envelopes forged in a signer's name are refused without using up its rate limit", async () => {
   const key = generateKeyPair("ed25519");
   const genesis = testGenesis(key);

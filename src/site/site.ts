@@ -959,6 +959,21 @@ export class Site implements LedgerService {
           retryAfter: 1,
         });
       }
+      // Every admitted transaction of the cluster passes the leader: charged
+      // here too, the policy's per-signer limit holds for the cluster, not
+      // per site (each site's own count stays an early filter). A forward
+      // retried after a lost answer finds its transactions pending above,
+      // so none is charged twice.
+      try {
+        this.#rateLimit(a, policy, now, true);
+      } catch (e) {
+        if (!(e instanceof LedgerError)) throw e;
+        refused.push({
+          txId: a.txId,
+          problem: { type: e.type, title: e.title, status: e.status, detail: e.message },
+        });
+        continue;
+      }
       this.#pending.set(a.txId, { admitted: a });
       this.#admittedEnvelopes.set(a.envelope, a);
       accepted++;
@@ -1979,7 +1994,9 @@ export class Site implements LedgerService {
   readonly #signerWindows = new Map<string, { minute: number; count: number }>();
 
   /**
-   * The policy's per-signer rate limit (per site, per clock minute): throws
+   * The policy's per-signer rate limit (per clock minute; counted by each
+   * site for what it admits, and by the leader for the whole cluster, see
+   * {@link acceptForwarded}): throws
    * `rate_limited` (429, with the seconds until the window ends) when a
    * signer used up its quota; with `charge`, counts the transaction against
    * each of its signers.
