@@ -311,6 +311,9 @@ export class RaftHost implements Sequencer {
    * can happen now, so the site retries the transactions.
    */
   async propose(batch: Batch & { members?: WireMember[] }): Promise<ForwardOutcome | void> {
+    // A retry timer may fire while the host closes: nothing new starts then
+    // (a proposal would wait out its timeout, a forward its request's).
+    if (this.#closed) throw new Error("Site is stopping");
     const status = this.#node.status();
     if (status.role === "leader") {
       const id = crypto.randomUUID();

@@ -165,6 +165,38 @@ Deno.test("raft host: a failed durable write halts the site: unhealthy, no write
   }
 });
 
+Deno.test("raft host: once closed it starts no proposal, which would only wait out its timeout", async () => {
+  const t = await openTestSite();
+  const host = await RaftHost.start(
+    t.site,
+    t.site.raftStore(),
+    "site-a",
+    t.site.siteKey,
+    [{ name: "site-a", url: "http://127.0.0.1:1", publicKey: t.site.siteKey.publicKey }],
+    ["site-a"],
+    { tickMs: 5, electionTicks: 4, heartbeatTicks: 1 },
+  );
+  try {
+    for (let i = 0; i < 400 && host.consensusStatus().role !== "leader"; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal(host.consensusStatus().role, "leader");
+    await host.close();
+    const started = performance.now();
+    await assert.rejects(
+      () => host.propose({ time: Date.now(), proposer: "site-a", term: 1, txs: [] }),
+      /stopping/,
+    );
+    assert.ok(
+      performance.now() - started < 1000,
+      "refused at once, not after the proposal timeout",
+    );
+  } finally {
+    await host.close();
+    await t.cleanup();
+  }
+});
+
 Deno.test("raft host: status reports the leader's durable index: its own match and the commit index stay below an entry until its write returns", async () => {
   const t = await openTestSite();
   const real = t.site.raftStore();
