@@ -213,12 +213,15 @@ Deno.test("rules: a site that supports only version 1 warns when version 2 is sc
     );
 
     // Restarted with the same software: it opens (blocks up to H-1 are
-    // fine), warns again, and stops again before executing block H.
+    // fine, stale reads serve them), warns again, and is halted at once,
+    // since the next block is H.
     await old.site.close();
     const restart = await warnings(() => old.reopen());
     reopened = restart.value;
     assert.equal(restart.lines.length, 1);
     assert.equal(reopened.head.header.height, H - 1);
+    assert.equal((await reopened.status()).healthy, false, "halted at open, not at block H");
+    assert.equal((await reopened.blockByHeight(H - 1, "stale"))?.header.height, H - 1);
     assert.deepEqual((await reopened.status()).rules, {
       active: 1,
       supported: 1,

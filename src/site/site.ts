@@ -52,6 +52,7 @@ import {
 } from "../chain/merkle_log.ts";
 import {
   builtinContracts,
+  checkRules,
   type ContractRegistry,
   type Policy,
   POLICY_KEY,
@@ -472,6 +473,16 @@ export class Site implements LedgerService {
       site.#quorumHeight = header.height;
       const rules = await store.stateValues([{ ns: RULES_NS, key: RULES_KEY }]);
       site.#setRules(rules.get(stateMapKey(RULES_NS, RULES_KEY)) ?? null);
+      // Software older than the rules the ledger has moved to (a downgrade)
+      // could not execute the next block: say so now, not at that block.
+      // Opening still succeeds, so stale reads of what it holds keep working.
+      try {
+        checkRules(site.#rules, header.height + 1, site.#registry.rulesSupported);
+      } catch (e) {
+        if (!(e instanceof UnsupportedRulesError)) throw e;
+        console.error(`site ${site.name}: ${e.message}`);
+        site.halt(e);
+      }
       return site;
     } catch (e) {
       if (workerStores) await workerStores.close();
