@@ -491,7 +491,7 @@ export class EdgeLedgerClient {
     try {
       return (await this.getTx(txId, call)).receipt;
     } catch (e) {
-      if (e instanceof RejectedError && e.slug === "not_found") return { txId, status: "pending" };
+      if (e instanceof NotFoundError) return { txId, status: "pending" };
       throw e;
     }
   }
@@ -531,7 +531,7 @@ export class EdgeLedgerClient {
         } catch (e) {
           if (bound.timedOut()) break;
           if (options.signal?.aborted) throw abortReason(options.signal);
-          if (e instanceof RejectedError && e.slug === "not_found") lastError = e;
+          if (e instanceof NotFoundError) lastError = e;
           else if (e instanceof NetworkError || e instanceof ServerError) lastError = e;
           else throw e;
         }
@@ -556,7 +556,7 @@ export class EdgeLedgerClient {
 
   /**
    * The signed envelope of transaction `txId` and its receipt. Throws
-   * {@link RejectedError} with `slug === "not_found"` for an unknown id.
+   * {@link NotFoundError} for an unknown id.
    *
    * @example
    * ```ts
@@ -599,7 +599,7 @@ export class EdgeLedgerClient {
 
   /**
    * One block, by height (a number) or by hash (64 lowercase hex
-   * characters). Throws {@link RejectedError} `not_found` when absent.
+   * characters). Throws {@link NotFoundError} when absent.
    *
    * @example
    * ```ts

@@ -44,7 +44,7 @@ import {
   type Receipt,
 } from "../client/client.ts";
 import { blockHash } from "../block.ts";
-import { EdgeLedgerError, RejectedError, ServerError } from "../client/errors.ts";
+import { EdgeLedgerError, NotFoundError, RejectedError, ServerError } from "../client/errors.ts";
 import { MemoryTrustStore, type TrustedCheckpoint, type TrustStore } from "./trust_store.ts";
 
 /**
@@ -424,7 +424,7 @@ export class LightClient {
     try {
       view = await withLeaderRetry((consistency) => source.getTx(txId, { consistency }));
     } catch (e) {
-      if (e instanceof RejectedError && e.slug === "not_found") {
+      if (e instanceof NotFoundError) {
         return fail("tx_not_found", "the site does not know this transaction", txId);
       }
       return unavailable(e, "the transaction", txId);
