@@ -378,9 +378,6 @@ export interface UsageCheck {
   unchecked: boolean;
 }
 
-/** The flags that hold a record out of the billed totals. */
-export const HOLD_FLAGS = ["overlapping_usage", "overlap_unchecked"] as const;
-
 /**
  * The span of a record: `[from, to)`, or `[from, from + 1)` for an instant
  * (`from === to`, e.g. one SMS), so that two records of the same instant

@@ -19,8 +19,6 @@ import { GOV_ROUTES } from "../../sdk/api/contract_routes/gov.ts";
 import { IDENTITY_ROUTES } from "../../sdk/api/contract_routes/identity.ts";
 import { ROAMING_ROUTES } from "../../sdk/api/contract_routes/roaming.ts";
 import { Histogram, labelText, methodLabel } from "../api/histogram.ts";
-
-export { methodLabel };
 import { LATENCY_BUCKETS_SECONDS } from "../api/middleware.ts";
 import type { SitePool } from "./site_pool.ts";
 

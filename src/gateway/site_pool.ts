@@ -11,6 +11,7 @@
  * @module
  */
 import { StatusView } from "../../sdk/api/schemas.ts";
+import { assert } from "../chain/assert.ts";
 
 /** A site name as a gateway passes it on: visible ASCII, as genesis names are (1–128 chars). */
 const SITE_NAME = /^[\x21-\x7e]{1,128}$/;
@@ -359,9 +360,4 @@ export async function resolveLedger(
 
 function oneLine(s: string): string {
   return s.replace(/\s+/g, " ").slice(0, 300);
-}
-
-/** A broken invariant: a bug, so stop. */
-function assert(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new Error(`Assertion failed: ${message}`);
 }
