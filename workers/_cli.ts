@@ -1,11 +1,11 @@
 /**
- * What the operator commands (`task backup`, `task restore`) share: reading
- * `--flag value` arguments and the site config they act on. Internal to
- * `workers/`.
+ * What the operator commands (`task backup`, `task restore`, `task
+ * integrity`) share: reading `--flag value` arguments and the site config
+ * they act on. Internal to `workers/`.
  *
  * @module
  */
-import { loadSiteConfig } from "../src/site/config.ts";
+import { type LoadedSite, loadSiteConfig } from "../src/site/config.ts";
 
 /** The value after `name` in `args`, if `name` is there. */
 export function argValue(args: readonly string[], name: string): string | undefined {
@@ -13,11 +13,37 @@ export function argValue(args: readonly string[], name: string): string | undefi
   return i >= 0 ? args[i + 1] : undefined;
 }
 
-/** A command's site config and the value of its one other required flag. */
-export interface CommandInput {
+/** A command's site config (`--config`), loaded. */
+export interface CommandConfig {
   configPath: string;
-  loaded: Awaited<ReturnType<typeof loadSiteConfig>>;
+  loaded: LoadedSite;
+}
+
+/** A command's site config and the value of its one other required flag. */
+export interface CommandInput extends CommandConfig {
   value: string;
+}
+
+/**
+ * Reads `--config` from `args` and loads the config. Resolves to the exit
+ * code 2 (after printing `usage`, or why the config cannot be read) when the
+ * flag is missing or the config is unreadable.
+ */
+export async function commandConfig(
+  args: readonly string[],
+  usage: string,
+): Promise<CommandConfig | 2> {
+  const configPath = argValue(args, "--config");
+  if (!configPath) {
+    console.error(`usage: ${usage}`);
+    return 2;
+  }
+  try {
+    return { configPath, loaded: await loadSiteConfig(configPath) };
+  } catch (e) {
+    console.error(`Cannot read the site config ${configPath}: ${(e as Error).message}`);
+    return 2;
+  }
 }
 
 /**
@@ -30,16 +56,11 @@ export async function commandInput(
   flag: string,
   usage: string,
 ): Promise<CommandInput | 2> {
-  const configPath = argValue(args, "--config");
   const value = argValue(args, flag);
-  if (!configPath || !value) {
+  if (!value) {
     console.error(`usage: ${usage}`);
     return 2;
   }
-  try {
-    return { configPath, loaded: await loadSiteConfig(configPath), value };
-  } catch (e) {
-    console.error(`Cannot read the site config ${configPath}: ${(e as Error).message}`);
-    return 2;
-  }
+  const config = await commandConfig(args, usage);
+  return config === 2 ? 2 : { ...config, value };
 }

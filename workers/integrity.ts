@@ -11,24 +11,14 @@
  *
  * @module
  */
-import { loadSiteConfig } from "../src/site/config.ts";
+import { commandConfig } from "./_cli.ts";
 import { checkIntegrity, integrityLines } from "../src/site/integrity.ts";
 import { ChainStore, filePathOf, openDatabase } from "../src/storage/mod.ts";
 
 if (import.meta.main) {
-  const i = Deno.args.indexOf("--config");
-  const path = i >= 0 ? Deno.args[i + 1] : undefined;
-  if (!path) {
-    console.error("usage: deno task integrity --config <site.json>");
-    Deno.exit(2);
-  }
-  let loaded: Awaited<ReturnType<typeof loadSiteConfig>>;
-  try {
-    loaded = await loadSiteConfig(path);
-  } catch (e) {
-    console.error(`Cannot read the site config ${path}: ${(e as Error).message}`);
-    Deno.exit(2);
-  }
+  const input = await commandConfig(Deno.args, "deno task integrity --config <site.json>");
+  if (input === 2) Deno.exit(2);
+  const { configPath: path, loaded } = input;
   // Opening a missing file would create an empty database (and report it broken).
   const file = filePathOf(loaded.dbUrl);
   if (file !== undefined && !(await Deno.stat(file).then(() => true, () => false))) {
