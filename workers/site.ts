@@ -13,7 +13,7 @@
 import { Hono } from "hono";
 import { verifierKey } from "../sdk/note.ts";
 import { createApp } from "../src/api/app.ts";
-import { adminRoot as mountAdmin } from "../src/api/admin_routes.ts";
+import { adminRoot, type AdminService } from "../src/api/admin_routes.ts";
 import { raftRoutes } from "../src/api/raft_routes.ts";
 import { SiteBackups } from "../src/site/backup.ts";
 import { type PeerInfo, signPeerBody } from "../src/site/peers.ts";
@@ -122,7 +122,7 @@ export async function startSite(
   // With more than one site in genesis, blocks are ordered by Raft.
   let host: RaftHost | undefined;
   let peerApp: ReturnType<typeof raftRoutes> | undefined;
-  let adminRoot: ReturnType<typeof mountAdmin> | undefined;
+  let membership: Omit<AdminService, "backup"> | undefined;
   const backups = new SiteBackups(loaded.dbUrl, config.name, loaded.genesis.ledger);
   const peerStreamsEnd = new AbortController();
   if (loaded.genesis.sites.length > 1 || config.join) {
@@ -143,15 +143,14 @@ export async function startSite(
       },
     );
     const h = host;
-    adminRoot = mountAdmin({
+    membership = {
       addLearner: (m) => h.addLearner(m),
       promote: (n) => h.promote(n),
       remove: (n) => h.remove(n),
       transferLeadership: (to) => h.transferLeadership(to),
       leaderUrl: () => h.leaderUrl(),
       isLeader: () => h.consensusStatus().role === "leader",
-      backup: () => backups.take(),
-    }, config.adminKeyHashes);
+    };
     peerApp = raftRoutes({
       self: config.name,
       member: (n) => h.member(n),
@@ -177,13 +176,15 @@ export async function startSite(
   }
   // A lone site has no membership to change, but serves its backups.
   const lone = () => Promise.reject(new Error("A lone site has no cluster membership to change"));
-  adminRoot ??= mountAdmin({
-    addLearner: lone,
-    promote: lone,
-    remove: lone,
-    transferLeadership: lone,
-    leaderUrl: () => undefined,
-    isLeader: () => true,
+  const admin = adminRoot({
+    ...(membership ?? {
+      addLearner: lone,
+      promote: lone,
+      remove: lone,
+      transferLeadership: lone,
+      leaderUrl: () => undefined,
+      isLeader: () => true,
+    }),
     backup: () => backups.take(),
   }, config.adminKeyHashes);
   // The peer and admin apps serve their routes under their prefixes, so a
@@ -193,9 +194,7 @@ export async function startSite(
     // The path starts at the first "/" after the scheme's "//".
     const path = req.url.indexOf("/", req.url.indexOf("//") + 2);
     if (peerRoot !== undefined && req.url.startsWith("/raft/", path)) return peerRoot.fetch(req);
-    if (adminRoot !== undefined && req.url.startsWith("/v1/admin/", path)) {
-      return adminRoot.fetch(req);
-    }
+    if (req.url.startsWith("/v1/admin/", path)) return admin.fetch(req);
     return app.fetch(req);
   };
   let server!: Deno.HttpServer;
