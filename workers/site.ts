@@ -154,10 +154,6 @@ export async function startSite(
     peerApp = raftRoutes({
       self: config.name,
       member: (n) => h.member(n),
-      verifierKeyOf: (n) => {
-        const m = h.member(n);
-        return m ? verifierKey(m.name, m.publicKey) : undefined;
-      },
       receive: (from, messages) => h.receive(from, messages),
       acceptForwarded: (_from, envelopes) => site.acceptForwarded(envelopes),
       addCosignLines: (from, lines) => {

@@ -34,8 +34,6 @@ export interface PeerService {
   /** This site's name: stream openings are signed for it. */
   self: string;
   member(name: string): PeerInfo | undefined;
-  /** The signed-note verifier key of a member. */
-  verifierKeyOf(name: string): string | undefined;
   receive(from: string, messages: Message[]): void;
   /** `{accepted, refused: [{txId, problem}]}` (see `Site.acceptForwarded`). */
   acceptForwarded(from: string, envelopes: unknown[]): Promise<ForwardOutcome>;

@@ -194,7 +194,6 @@ Deno.test("raft routes: /raft/msg hands its messages to consensus and its checkp
   const app = raftRoutes({
     self: "site-b",
     member: (n) => (n === "site-a" ? member : undefined),
-    verifierKeyOf: () => undefined,
     receive: (_from, messages) => void got.messages.push(...messages),
     acceptForwarded: () => Promise.resolve({ accepted: 0, refused: [] }),
     addCosignLines: (from, lines) => {
@@ -248,7 +247,6 @@ Deno.test("raft routes: /raft/forward answers the leader's refusals by transacti
   const app = raftRoutes({
     self: "site-a",
     member: (n) => (n === "site-b" ? member : undefined),
-    verifierKeyOf: () => undefined,
     receive: () => {},
     acceptForwarded: (_from, txs) => {
       if (busy) {
@@ -295,7 +293,6 @@ Deno.test("raft routes: /raft/forward refuses by transaction id each envelope th
   const app = raftRoutes({
     self: "site-a",
     member: (n) => (n === "site-b" ? member : undefined),
-    verifierKeyOf: () => undefined,
     receive: () => {},
     acceptForwarded: (_from, txs) => {
       handed.push(txs);
@@ -373,7 +370,6 @@ Deno.test("raft routes: /raft/forward reads every repeat in a deeply nested enve
   const app = raftRoutes({
     self: "site-a",
     member: (n) => (n === "site-b" ? member : undefined),
-    verifierKeyOf: () => undefined,
     receive: () => {},
     acceptForwarded: (_from, txs) => Promise.resolve({ accepted: txs.length, refused: [] }),
     addCosignLines: () => Promise.resolve(),
@@ -442,7 +438,6 @@ Deno.test("raft routes: /raft/blocks answers are signed by this site, so a catch
   const app = raftRoutes({
     self: "site-b",
     member: () => undefined,
-    verifierKeyOf: () => undefined,
     receive: () => {},
     acceptForwarded: () => Promise.resolve({ accepted: 0, refused: [] }),
     addCosignLines: () => Promise.resolve(),
@@ -526,7 +521,6 @@ function recordingRoutes(member: PeerInfo, signal?: AbortSignal) {
   const app = raftRoutes({
     self: "site-b",
     member: (n) => (n === member.name ? member : undefined),
-    verifierKeyOf: () => undefined,
     receive: (_from, messages) => void got.messages.push(...messages),
     acceptForwarded: () => Promise.resolve({ accepted: 0, refused: [] }),
     addCosignLines: (_from, lines) => {
