@@ -599,7 +599,7 @@ export class Site implements LedgerService {
       receipts[i] = {
         txId: (e.extra.txId as string | undefined) ?? null,
         status: "refused",
-        problem: { type: e.type, title: e.title, status: e.status, detail: e.message },
+        problem: receiptProblem(e),
       };
     };
     const stateless = await this.#admitStateless(envelopes, now, admission, true);
@@ -956,7 +956,7 @@ export class Site implements LedgerService {
         if (txId === undefined) continue;
         refused.push({
           txId,
-          problem: { type: e.type, title: e.title, status: e.status, detail: e.message },
+          problem: receiptProblem(e),
         });
       }
     }
@@ -981,7 +981,7 @@ export class Site implements LedgerService {
         if (!(e instanceof LedgerError)) throw e;
         refused.push({
           txId: a.txId,
-          problem: { type: e.type, title: e.title, status: e.status, detail: e.message },
+          problem: receiptProblem(e),
         });
         continue;
       }
@@ -2152,4 +2152,11 @@ function txIdOf(envelope: unknown): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A refusal as a receipt (or a forward's answer) carries it: the problem's summary. */
+function receiptProblem(
+  e: LedgerError,
+): { type: string; title: string; status: number; detail: string } {
+  return { type: e.type, title: e.title, status: e.status, detail: e.message };
 }
