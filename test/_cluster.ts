@@ -36,6 +36,61 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
+/**
+ * Runs `workers/<script>` with `args` (and `env` added to this process's) to
+ * its end; its exit code and output (stdout, then stderr).
+ */
+export async function runWorker(
+  script: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; text: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(`../workers/${script}`, import.meta.url).pathname, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env,
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, text: dec.decode(out.stdout) + dec.decode(out.stderr) };
+}
+
+/** A worker process started by {@link spawnWorker}. */
+export interface SpawnedWorker {
+  process: Deno.ChildProcess;
+  /** Everything it printed so far (stdout and stderr). */
+  output: () => string;
+}
+
+/** Starts `workers/<script>` with `args`, collecting what it prints; the caller stops it. */
+export function spawnWorker(script: string, args: string[]): SpawnedWorker {
+  const process = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(`../workers/${script}`, import.meta.url).pathname, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) text += chunk;
+  };
+  void pump(process.stdout);
+  void pump(process.stderr);
+  return { process, output: () => text };
+}
+
+/** Waits until what `worker` printed includes `text`, or throws after `timeoutMs`. */
+export async function waitForOutput(
+  worker: SpawnedWorker,
+  text: string,
+  timeoutMs = 60_000,
+): Promise<void> {
+  await waitFor(
+    `"${text}" in the output`,
+    () => Promise.resolve(worker.output().includes(text)),
+    timeoutMs,
+  );
+}
+
 /** A free-ish port range start for this process's clusters. */
 export function basePort(): number {
   return 20_000 + Math.floor(Math.random() * 20_000);
@@ -225,6 +280,24 @@ export async function getJson<T = Record<string, unknown>>(
     return await res.json() as T;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * POSTs `body` to `url`'s `/v1/txs?wait=commit`; its status and parsed body,
+ * or status 0 when the site does not answer within `timeoutMs` (plus 2 s).
+ */
+export async function submitCommit(url: string, body: unknown, timeoutMs = 5000) {
+  try {
+    const res = await fetch(`${url}/v1/txs?wait=commit&timeoutMs=${timeoutMs}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs + 2000),
+    });
+    return { status: res.status, body: await res.json() };
+  } catch {
+    return { status: 0, body: undefined };
   }
 }
 

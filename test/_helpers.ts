@@ -4,11 +4,13 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import { base64urlEncode, hexEncode } from "../sdk/encoding.ts";
-import { createEnvelope, type Envelope, signEnvelope } from "../sdk/envelope.ts";
+import { createEnvelope, type Envelope, signEnvelope, transactionId } from "../sdk/envelope.ts";
 import { generateKeyPair, type KeyPair, softwareSigner } from "../sdk/keys.ts";
 import { createApp } from "../src/api/app.ts";
 import type { GenesisConfig } from "../src/chain/genesis.ts";
+import { loadSiteConfig } from "../src/site/config.ts";
 import { Site, type SiteOptions } from "../src/site/site.ts";
 
 /** A genesis with one site named `site-a` whose key is `siteKey`; `openKinds` defaults to `["data.anchor"]`. */
@@ -60,6 +62,18 @@ export async function openTestSite(overrides: Partial<SiteOptions> = {}) {
   };
 }
 
+/** Opens the site of `configPath` in-process and closes it: its database then exists and holds block 0. */
+export async function writeBlockZero(configPath: string): Promise<void> {
+  const loaded = await loadSiteConfig(configPath);
+  const site = await Site.open({
+    name: loaded.config.name,
+    dbUrl: loaded.dbUrl,
+    genesis: loaded.genesis,
+    key: loaded.key,
+  });
+  await site.close();
+}
+
 let streamCounter = 0;
 
 /** A signed `data.anchor` by `key` on `stream` with `seq`. */
@@ -108,7 +122,11 @@ export async function getJson(
   app: { request: (input: string, init?: RequestInit) => Response | Promise<Response> },
   path: string,
 ) {
-  const res = await app.request(path);
+  return await readAnswer(await app.request(path));
+}
+
+/** A response's status, headers and body: parsed JSON when its type says JSON, else text. */
+export async function readAnswer(res: Response) {
   const text = await res.text();
   const type = res.headers.get("content-type") ?? "";
   return {
@@ -147,6 +165,53 @@ export async function checkStorageWorkerRoundTrip(
     if (logSize !== 20) throw new Error(`Reopened with log size ${logSize}, not 20`);
     const report = await reopened.integrity();
     if (!report.ok) throw new Error(`Integrity: ${report.firstMismatch}`);
+  } finally {
+    await reopened.close();
+  }
+}
+
+/**
+ * The restart every database must survive: 20 transactions committed, 20
+ * more submitted without waiting, the site closed while they may be in
+ * flight (then `afterClose` runs), and the reopened site keeps the 20,
+ * commits all 40 on resubmission with one log index each, chains its head
+ * to its parent and passes its integrity check. Closes the reopened site;
+ * `t.cleanup` is the caller's.
+ */
+export async function checkRestartMidStream(
+  t: Awaited<ReturnType<typeof openTestSite>>,
+  device: KeyPair,
+  afterClose: () => void = () => {},
+): Promise<void> {
+  const envs: Envelope[] = [];
+  for (let i = 0; i < 40; i++) envs.push(await anchorTx(device));
+  const committed = await postJson(t.app, "/v1/txs?wait=commit", { txs: envs.slice(0, 20) });
+  assert.ok(committed.body.receipts.every((r: { status: string }) => r.status === "committed"));
+  // Submit more without waiting, then stop while they may be in flight.
+  await postJson(t.app, "/v1/txs", { txs: envs.slice(20) });
+  const before = await t.site.status();
+  await t.site.close();
+  afterClose();
+  const reopened = await t.reopen();
+  try {
+    const after = await reopened.status();
+    assert.ok(after.height >= before.height - 1);
+    for (const e of envs.slice(0, 20)) {
+      const got = await reopened.getTx(transactionId(e), "stale");
+      assert.equal(got?.receipt.status, "committed");
+    }
+    // Resubmitting everything commits what was lost in flight, once.
+    const again = await reopened.submit(envs, { wait: true, waitTimeoutMs: 10_000 });
+    assert.ok(again.every((r) => r.status === "committed"));
+    const indexes = new Set(again.map((r) => r.logIndex));
+    assert.equal(indexes.size, 40, "each transaction holds one log index");
+    const status = await reopened.status();
+    assert.equal(status.logSize, 40);
+    const head = await reopened.blockByHeight(status.height, "stale");
+    const parent = await reopened.blockByHeight(status.height - 1, "stale");
+    assert.equal(head?.header.prev, parent?.hash);
+    const report = await reopened.integrity();
+    assert.ok(report.ok, report.firstMismatch);
   } finally {
     await reopened.close();
   }

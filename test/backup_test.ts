@@ -8,45 +8,26 @@ import { generateKeyPair } from "../sdk/keys.ts";
 import { LedgerError } from "../src/api/service.ts";
 import { backupToFile, restoreDatabase, SiteBackups, verifyCopyFile } from "../src/site/backup.ts";
 import { initLocalLedger, loadSiteConfig } from "../src/site/config.ts";
-import { Site } from "../src/site/site.ts";
 import { openCopy } from "../src/storage/backup.ts";
 import { ChainStore } from "../src/storage/chain_store.ts";
-import { anchorTx, openTestSite } from "./_helpers.ts";
-import { adminCall, blockHashes, getJson, startCluster, statuses, waitFor } from "./_cluster.ts";
+import { anchorTx, openTestSite, writeBlockZero } from "./_helpers.ts";
+import {
+  adminCall,
+  blockHashes,
+  getJson,
+  runWorker,
+  startCluster,
+  statuses,
+  submitCommit,
+  waitFor,
+} from "./_cluster.ts";
 
 const device = generateKeyPair("ed25519");
-const dec = new TextDecoder();
-
-/** Runs `workers/<script>` with `args`; its exit code and output (stdout, then stderr). */
-async function cli(script: string, args: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(`../workers/${script}`, import.meta.url).pathname, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env,
-  }).output();
-  return { code: out.code, text: dec.decode(out.stdout) + dec.decode(out.stderr) };
-}
-
-async function submit(url: string, body: unknown, timeoutMs = 10_000) {
-  try {
-    const res = await fetch(`${url}/v1/txs?wait=commit&timeoutMs=${timeoutMs}`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(timeoutMs + 2000),
-    });
-    return { status: res.status, body: await res.json() };
-  } catch {
-    return { status: 0, body: undefined };
-  }
-}
-
 /** Submits `rounds` batches of `size` anchors to `url`, each waiting for its commit. */
 async function commitBatches(url: string, rounds: number, size = 20) {
   for (let i = 0; i < rounds; i++) {
     const txs = await Promise.all(Array.from({ length: size }, () => anchorTx(device)));
-    const r = await submit(url, { txs });
+    const r = await submitCommit(url, { txs }, 10_000);
     assert.equal(r.status, 200, JSON.stringify(r.body));
   }
 }
@@ -89,7 +70,7 @@ Deno.test({
       const writers = Array.from({ length: 4 }, async () => {
         while (!stop) {
           const txs = await Promise.all(Array.from({ length: 10 }, () => anchorTx(device)));
-          const r = await submit(site.url, { txs });
+          const r = await submitCommit(site.url, { txs }, 10_000);
           if (r.status === 200) committed += txs.length;
         }
       });
@@ -98,7 +79,7 @@ Deno.test({
       for (let i = 0; i < 3; i++) {
         const path = `${cluster.dir}/copy-${i}.db`;
         const before = committed;
-        const r = await cli("backup.ts", ["--config", site.configPath, "--out", path]);
+        const r = await runWorker("backup.ts", ["--config", site.configPath, "--out", path]);
         assert.equal(r.code, 0, r.text);
         const m = backupLine.exec(r.text);
         assert.ok(m, r.text);
@@ -360,7 +341,7 @@ Deno.test({
       const site = cluster.sites[0];
       await commitBatches(site.url, 3);
       const copy = `${cluster.dir}/copy.db`;
-      const b = await cli("backup.ts", ["--config", site.configPath, "--out", copy]);
+      const b = await runWorker("backup.ts", ["--config", site.configPath, "--out", copy]);
       assert.equal(b.code, 0, b.text);
       const copyHeight = Number(backupLine.exec(b.text)![1]);
       const before = await blockHashes(site.url);
@@ -369,12 +350,12 @@ Deno.test({
       const lostHeight = await height(site.url);
       assert.ok(lostHeight > copyHeight);
 
-      const running = await cli("restore.ts", ["--config", site.configPath, "--from", copy]);
+      const running = await runWorker("restore.ts", ["--config", site.configPath, "--from", copy]);
       assert.equal(running.code, 2, running.text);
       assert.match(running.text, /is the site running\?/);
 
       await cluster.kill(0, "SIGTERM");
-      const r = await cli("restore.ts", ["--config", site.configPath, "--from", copy]);
+      const r = await runWorker("restore.ts", ["--config", site.configPath, "--from", copy]);
       assert.equal(r.code, 0, r.text);
       assert.match(r.text, new RegExp(`height ${copyHeight}, head ${before[copyHeight]}`));
       const replaced = (await namesIn(`${cluster.dir}/site-a`)).filter((n) =>
@@ -389,7 +370,7 @@ Deno.test({
 
       await cluster.start(0);
       assert.equal(await height(site.url), copyHeight);
-      const res = await submit(site.url, await anchorTx(device));
+      const res = await submitCommit(site.url, await anchorTx(device), 10_000);
       assert.equal(res.body?.status, "committed", JSON.stringify(res.body));
       assert.equal(res.body.height, copyHeight + 1);
       const after = await blockHashes(site.url);
@@ -429,7 +410,7 @@ Deno.test({
         return hs.every((h) => h === hs[0]) ? true : undefined;
       });
       const copy = `${cluster.dir}/site-c-copy.db`;
-      const b = await cli("backup.ts", ["--config", c.configPath, "--out", copy]);
+      const b = await runWorker("backup.ts", ["--config", c.configPath, "--out", copy]);
       assert.equal(b.code, 0, b.text);
       const copyHeight = Number(backupLine.exec(b.text)![1]);
       await commitBatches(cluster.sites[0].url, 15);
@@ -437,14 +418,14 @@ Deno.test({
       // site-c's disk is lost: it stops, and leaves the cluster.
       await cluster.kill(2, "SIGKILL");
       // Still a member: restoring now would let a voter's log go back in time.
-      const early = await cli("restore.ts", ["--config", c.configPath, "--from", copy]);
+      const early = await runWorker("restore.ts", ["--config", c.configPath, "--from", copy]);
       assert.equal(early.code, 2, early.text);
       assert.match(early.text, /still list it as a member/);
       assert.match(early.text, /DELETE \/v1\/admin\/members\/site-c/);
       const removed = await adminCall(cluster, "/members/site-c", { method: "DELETE" });
       assert.equal(removed.status, 200, await removed.text());
       await commitBatches(cluster.sites[1].url, 5);
-      const r = await cli("restore.ts", ["--config", c.configPath, "--from", copy]);
+      const r = await runWorker("restore.ts", ["--config", c.configPath, "--from", copy]);
       assert.equal(r.code, 0, r.text);
       assert.match(r.text, /add it back as a learner/);
       await cluster.start(2);
@@ -462,7 +443,7 @@ Deno.test({
       const promoted = await adminCall(cluster, "/members/site-c/promote", { method: "POST" });
       assert.equal(promoted.status, 200, await promoted.text());
       // A voter again, it takes writes: one through it commits everywhere.
-      const w = await submit(c.url, await anchorTx(device));
+      const w = await submitCommit(c.url, await anchorTx(device), 10_000);
       assert.equal(w.body?.status, "committed", JSON.stringify(w.body));
       await waitFor("every site at one height", async () => {
         const hs = (await statuses(cluster)).map((s) => s?.height);
@@ -497,12 +478,18 @@ Deno.test("restore: a cluster site is not restored while no other site can say i
     });
     const copy = `${dir}/copy.db`;
     await Deno.writeTextFile(copy, "not checked before the membership question");
-    const r = await cli("restore.ts", ["--config", configC, "--from", copy]);
+    const r = await runWorker("restore.ts", ["--config", configC, "--from", copy]);
     assert.equal(r.code, 2, r.text);
     assert.match(r.text, /no other site answered/);
     assert.match(r.text, /--removed/);
     // With --removed the command goes on to judge the copy itself (this one is no database).
-    const forced = await cli("restore.ts", ["--config", configC, "--from", copy, "--removed"]);
+    const forced = await runWorker("restore.ts", [
+      "--config",
+      configC,
+      "--from",
+      copy,
+      "--removed",
+    ]);
     assert.equal(forced.code, 1, forced.text);
     assert.doesNotMatch(forced.text, /no other site answered/);
   } finally {
@@ -527,14 +514,7 @@ Deno.test("backup and restore commands refuse an existing output file, a databas
     });
     // The other ledger's site has written its block 0; this one's disk is
     // lost: it has no database.
-    const loaded = await loadSiteConfig(otherConfig);
-    const site = await Site.open({
-      name: "site-a",
-      dbUrl: loaded.dbUrl,
-      genesis: loaded.genesis,
-      key: loaded.key,
-    });
-    await site.close();
+    await writeBlockZero(otherConfig);
     const db = `${dir}/one/site-a/ledger.db`;
     const untouched = async () =>
       assert.deepEqual(
@@ -545,31 +525,40 @@ Deno.test("backup and restore commands refuse an existing output file, a databas
 
     // An existing output file is never replaced.
     await Deno.writeTextFile(`${dir}/taken.db`, "keep me");
-    const exists = await cli("backup.ts", ["--config", otherConfig, "--out", `${dir}/taken.db`]);
+    const exists = await runWorker("backup.ts", [
+      "--config",
+      otherConfig,
+      "--out",
+      `${dir}/taken.db`,
+    ]);
     assert.equal(exists.code, 2, exists.text);
     assert.match(exists.text, /the file exists/);
     assert.equal(await Deno.readTextFile(`${dir}/taken.db`), "keep me");
 
     // A database on a libSQL server: its backups are the server's job.
     const remote = { EDGELEDGER_DB_URL: "http://127.0.0.1:9" };
-    const rb = await cli("backup.ts", ["--config", config, "--out", `${dir}/r.db`], remote);
+    const rb = await runWorker("backup.ts", ["--config", config, "--out", `${dir}/r.db`], remote);
     assert.equal(rb.code, 2, rb.text);
     assert.match(rb.text, /libSQL server.*the server's job/);
     assert.equal(await Deno.stat(`${dir}/r.db`).then(() => true, () => false), false);
-    const rr = await cli("restore.ts", ["--config", config, "--from", `${dir}/taken.db`], remote);
+    const rr = await runWorker(
+      "restore.ts",
+      ["--config", config, "--from", `${dir}/taken.db`],
+      remote,
+    );
     assert.equal(rr.code, 2, rr.text);
     assert.match(rr.text, /libSQL server.*the server's job/);
 
     // A copy of another ledger is refused before anything is replaced.
     const otherCopy = `${dir}/other-copy.db`;
-    const ob = await cli("backup.ts", ["--config", otherConfig, "--out", otherCopy]);
+    const ob = await runWorker("backup.ts", ["--config", otherConfig, "--out", otherCopy]);
     assert.equal(ob.code, 0, ob.text);
-    const wrong = await cli("restore.ts", ["--config", config, "--from", otherCopy]);
+    const wrong = await runWorker("restore.ts", ["--config", config, "--from", otherCopy]);
     assert.equal(wrong.code, 1, wrong.text);
     assert.match(wrong.text, /holds another ledger/);
     await untouched();
     // Nor is a file that is no database at all.
-    const junk = await cli("restore.ts", ["--config", config, "--from", `${dir}/taken.db`]);
+    const junk = await runWorker("restore.ts", ["--config", config, "--from", `${dir}/taken.db`]);
     assert.equal(junk.code, 1, junk.text);
     await untouched();
     assert.equal(await Deno.stat(db).then(() => true, () => false), false);

@@ -15,25 +15,12 @@ import {
   getJson,
   startCluster,
   statuses,
+  submitCommit,
   txIdsInLog,
   waitFor,
 } from "./_cluster.ts";
 
 const device = generateKeyPair("ed25519");
-
-async function submit(url: string, body: unknown, timeoutMs = 5000) {
-  try {
-    const res = await fetch(`${url}/v1/txs?wait=commit&timeoutMs=${timeoutMs}`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(timeoutMs + 2000),
-    });
-    return { status: res.status, body: await res.json() };
-  } catch {
-    return { status: 0, body: undefined };
-  }
-}
 
 async function leaderIndex(cluster: Awaited<ReturnType<typeof startCluster>>, minTerm = 0) {
   return await waitFor("a leader", async () => {
@@ -62,7 +49,7 @@ Deno.test({
           const site = cluster.sites[(w + k++) % 3];
           if (!site.alive) continue;
           const env: Envelope = await anchorTx(device);
-          const r = await submit(site.url, env);
+          const r = await submitCommit(site.url, env);
           if (r.status === 200 && r.body?.status === "committed") {
             acked.add(r.body.txId);
             if (killedAt > 0) ackedAfterKill++;
@@ -149,7 +136,7 @@ Deno.test({
       let committed = 0;
       for (let round = 0; round < 40; round++) {
         const txs = await Promise.all(Array.from({ length: 50 }, () => anchorTx(device)));
-        const r = await submit(cluster.sites[round % 3].url, { txs }, 10_000);
+        const r = await submitCommit(cluster.sites[round % 3].url, { txs }, 10_000);
         assert.equal(r.status, 200, JSON.stringify(r.body));
         committed += r.body.receipts.filter((x: { status: string }) =>
           x.status === "committed"
@@ -184,7 +171,7 @@ Deno.test({
       const st = await getJson<{ voters: string[] }>(`${d.url}/v1/status`);
       assert.ok(st?.voters.includes("site-d"));
       // The new voter takes writes like any other site.
-      const r = await submit(d.url, await anchorTx(device));
+      const r = await submitCommit(d.url, await anchorTx(device));
       assert.equal(r.body?.status, "committed");
       const sitesOf = async () =>
         (await getJson<{ sites: Array<{ name: string }> }>(`${leader.url}/v1/sites`))!.sites
@@ -256,7 +243,7 @@ Deno.test({
       assert.equal(next.term, first.term + 1, "one term: the transferee's campaign, no contest");
       assert.equal((await old.proc.status).code, 0);
       old.alive = false;
-      const r = await submit(cluster.sites[next.index].url, await anchorTx(device));
+      const r = await submitCommit(cluster.sites[next.index].url, await anchorTx(device));
       assert.equal(r.body?.status, "committed", JSON.stringify(r.body));
       console.log(`  new leader ${next.ms} ms after SIGTERM on the old one`);
     } finally {
@@ -276,7 +263,7 @@ Deno.test({
     try {
       const first = await leaderIndex(cluster);
       const old = cluster.sites[first.index];
-      const inFlight = submit(old.url, await anchorTx(device), 10_000);
+      const inFlight = submitCommit(old.url, await anchorTx(device), 10_000);
       await waitFor("the write to be admitted", async () => {
         const s = await getJson<{ pendingTxs: number }>(`${old.url}/v1/status`);
         return s !== undefined && s.pendingTxs > 0 ? true : undefined;
@@ -333,7 +320,7 @@ Deno.test({
     const cluster = await startCluster(1, { batchDelayMs: 10_000 });
     try {
       const site = cluster.sites[0];
-      const waiting = submit(site.url, await anchorTx(device), 20_000);
+      const waiting = submitCommit(site.url, await anchorTx(device), 20_000);
       await waitFor("the write to be admitted", async () => {
         const s = await getJson<{ pendingTxs: number }>(`${site.url}/v1/status`);
         return s !== undefined && s.pendingTxs > 0 ? true : undefined;

@@ -15,8 +15,15 @@ import { generateKeyPair, softwareSigner } from "../sdk/keys.ts";
 import { RULES_VERSION_SUPPORTED } from "../src/contracts/rules.ts";
 import { gatewayConfigSchema, LedgerUnknownError } from "../src/gateway/mod.ts";
 import { type RunningGateway, startGateway } from "../workers/gateway.ts";
-import { anchorTx, openTestSite } from "./_helpers.ts";
-import { basePort, startCluster, statuses, waitFor } from "./_cluster.ts";
+import { anchorTx, openTestSite, readAnswer } from "./_helpers.ts";
+import {
+  basePort,
+  spawnWorker,
+  startCluster,
+  statuses,
+  waitFor,
+  waitForOutput,
+} from "./_cluster.ts";
 import { freePort } from "./sdk_site_helpers.ts";
 
 const JSON_HEADERS = { "content-type": "application/json" };
@@ -82,16 +89,6 @@ function withSite(
   });
 }
 
-async function answer(res: Response) {
-  const text = await res.text();
-  const type = res.headers.get("content-type") ?? "";
-  return {
-    status: res.status,
-    headers: res.headers,
-    body: type.includes("json") ? JSON.parse(text) : text,
-  };
-}
-
 /** Flips one character of signature 0 (still valid base64url). */
 function badSignature(env: Envelope): Envelope {
   const sig = env.sigs[0];
@@ -117,18 +114,18 @@ withSite(
       headers: JSON_HEADERS,
       body: JSON.stringify(env),
     });
-    const receipt = await answer(res);
+    const receipt = await readAnswer(res);
     assert.equal(receipt.status, 200, JSON.stringify(receipt.body));
     assert.equal(receipt.body.status, "committed");
     assert.equal(res.headers.get("x-edgeledger-site"), "site-a");
     assert.equal(res.headers.get("via"), "1.1 edgeledger-gateway");
     assert.equal(res.headers.get("cache-control"), "no-store");
 
-    const read = await answer(await fetch(`${gw.url}/v1/txs/${receipt.body.txId}`));
+    const read = await readAnswer(await fetch(`${gw.url}/v1/txs/${receipt.body.txId}`));
     assert.equal(read.status, 200);
     assert.deepEqual(read.body.tx, env);
     assert.equal(read.body.receipt.height, receipt.body.height);
-    const proof = await answer(
+    const proof = await readAnswer(
       await fetch(`${gw.url}/v1/txs/${receipt.body.txId}/proof?treeSize=1`),
     );
     assert.equal(proof.status, 200);
@@ -140,7 +137,7 @@ withSite(
     assert.equal(await viaGateway.text(), await (await site.app.request("/v1/checkpoint")).text());
 
     // A site's 404 problem comes back as the site sent it.
-    const missing = await answer(await fetch(`${gw.url}/v1/txs/${"0".repeat(64)}`));
+    const missing = await readAnswer(await fetch(`${gw.url}/v1/txs/${"0".repeat(64)}`));
     assert.equal(missing.status, 404);
     assert.equal(missing.headers.get("content-type"), "application/problem+json");
     assert.equal(missing.headers.get("x-edgeledger-site"), "site-a");
@@ -158,7 +155,7 @@ withSite(
     const made = await fetch(`${gw.url}/v1/status`);
     await made.body?.cancel();
     assert.match(made.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
-    const refused = await answer(
+    const refused = await readAnswer(
       await fetch(`${gw.url}/v1/txs`, {
         method: "POST",
         headers: { ...JSON_HEADERS, "x-request-id": "bad id!" },
@@ -218,9 +215,9 @@ withSite(
     for (const c of cases) {
       const init = { method: "POST", headers: c.headers ?? JSON_HEADERS, body: c.body };
       const path = c.name.endsWith("to verify") ? verify : "/v1/txs";
-      const direct = await answer(await site.app.request(path, init));
+      const direct = await readAnswer(await site.app.request(path, init));
       const before = await site.posts();
-      const viaGateway = await answer(await fetch(`${gw.url}${path}`, init));
+      const viaGateway = await readAnswer(await fetch(`${gw.url}${path}`, init));
       assert.equal(await site.posts(), before, `${c.name}: reached the site`);
       assert.ok(direct.status >= 400, `${c.name}: the site refuses it (${direct.status})`);
       assert.equal(viaGateway.status, direct.status, c.name);
@@ -250,7 +247,7 @@ withSite(
     const key = generateKeyPair("ed25519");
     const post = async (body: unknown) => {
       const before = await site.posts();
-      const res = await answer(
+      const res = await readAnswer(
         await fetch(`${gw.url}/v1/txs`, {
           method: "POST",
           headers: JSON_HEADERS,
@@ -295,7 +292,7 @@ withSite(
         ["GET", "/v1/admin"],
       ]
     ) {
-      const res = await answer(
+      const res = await readAnswer(
         await fetch(`${gw.url}${path}`, {
           method,
           headers: JSON_HEADERS,
@@ -679,7 +676,7 @@ Deno.test({
     try {
       await gw.pool.pollAll();
       for (const path of ["/v1/status", "/v1/txs/" + "0".repeat(64), "/healthz"]) {
-        const res = await answer(await fetch(`${gw.url}${path}`));
+        const res = await readAnswer(await fetch(`${gw.url}${path}`));
         assert.equal(res.status, 503, path);
         assert.equal(res.headers.get("content-type"), "application/problem+json");
         assert.equal(res.headers.get("retry-after"), "1");
@@ -854,36 +851,20 @@ Deno.test({
   async fn() {
     const data = await Deno.makeTempDir({ prefix: "edgeledger-start-gw-" });
     const port = basePort();
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        new URL("../workers/start.ts", import.meta.url).pathname,
-        "--sites",
-        "1",
-        "--port",
-        String(port),
-        "--data",
-        data,
-        "--gateway",
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    let output = "";
-    const pump = async (s: ReadableStream<Uint8Array>) => {
-      for await (const chunk of s.pipeThrough(new TextDecoderStream())) output += chunk;
-    };
-    void pump(child.stdout);
-    void pump(child.stderr);
+    const start = spawnWorker("start.ts", [
+      "--sites",
+      "1",
+      "--port",
+      String(port),
+      "--data",
+      data,
+      "--gateway",
+    ]);
+    const child = start.process;
     try {
-      await waitFor(
-        "the cluster",
-        () => Promise.resolve(output.includes("edgeledger is running") || undefined),
-        60_000,
-      );
-      const m = /^gateway (http:\/\/127\.0\.0\.1:(\d+))$/m.exec(output);
-      assert.ok(m, output);
+      await waitForOutput(start, "edgeledger is running");
+      const m = /^gateway (http:\/\/127\.0\.0\.1:(\d+))$/m.exec(start.output());
+      assert.ok(m, start.output());
       assert.equal(Number(m[2]), port - 1);
       const res = await fetch(`${m[1]}/v1/txs?wait=commit`, {
         method: "POST",

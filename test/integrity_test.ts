@@ -4,9 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { generateKeyPair } from "../sdk/keys.ts";
-import { anchorTx, getJson, openTestSite } from "./_helpers.ts";
-import { initLocalLedger, loadSiteConfig } from "../src/site/config.ts";
-import { Site } from "../src/site/site.ts";
+import { anchorTx, getJson, openTestSite, writeBlockZero } from "./_helpers.ts";
+import { runWorker } from "./_cluster.ts";
+import { initLocalLedger } from "../src/site/config.ts";
 
 const device = generateKeyPair("ed25519");
 
@@ -150,23 +150,7 @@ Deno.test("integrity: a forged checkpoint signature is caught", async () => {
 
 Deno.test("integrity command: exit 0 for a sound chain, 2 (and no database created) for a config whose database does not exist", async () => {
   const dir = await Deno.makeTempDir({ prefix: "edgeledger-integrity-" });
-  const run = async (config: string) => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        new URL("../workers/integrity.ts", import.meta.url).pathname,
-        "--config",
-        config,
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    return {
-      code: out.code,
-      text: new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr),
-    };
-  };
+  const run = (config: string) => runWorker("integrity.ts", ["--config", config]);
   try {
     const [config] = await initLocalLedger({
       dataDir: dir,
@@ -179,14 +163,7 @@ Deno.test("integrity command: exit 0 for a sound chain, 2 (and no database creat
     assert.match(missing.text, /no database at/);
     assert.equal(await Deno.stat(`${dir}/site-a/ledger.db`).then(() => true, () => false), false);
     // The site's first start writes block 0; then the chain verifies.
-    const loaded = await loadSiteConfig(config);
-    const site = await Site.open({
-      name: "site-a",
-      dbUrl: loaded.dbUrl,
-      genesis: loaded.genesis,
-      key: loaded.key,
-    });
-    await site.close();
+    await writeBlockZero(config);
     const ok = await run(config);
     assert.equal(ok.code, 0, ok.text);
     assert.match(ok.text, /^ok: 1 blocks/m);

@@ -7,7 +7,6 @@
  */
 import assert from "node:assert/strict";
 import { base64urlDecode, hexDecode } from "../sdk/encoding.ts";
-import { type Envelope, transactionId } from "../sdk/envelope.ts";
 import { generateKeyPair } from "../sdk/keys.ts";
 import { leafHash, verifyConsistency, verifyInclusion } from "../sdk/merkle.ts";
 import { parseCheckpoint } from "../sdk/checkpoint.ts";
@@ -21,6 +20,7 @@ import { RaftStore } from "../src/storage/raft_store.ts";
 import type { SiteOptions } from "../src/site/site.ts";
 import {
   anchorTx,
+  checkRestartMidStream,
   checkStorageWorkerRoundTrip,
   getJson,
   openTestSite,
@@ -33,6 +33,7 @@ import {
   getJson as getUrl,
   startCluster,
   statuses,
+  submitCommit,
   waitFor,
 } from "./_cluster.ts";
 
@@ -136,43 +137,13 @@ Deno.test("remote database: a site on an http:// libSQL URL migrates through the
 
 Deno.test("remote database: restart mid-stream loses nothing committed, applies nothing twice, and the chain continues", async () => {
   const t = await remoteSite();
-  let reopened;
   try {
-    const envs: Envelope[] = [];
-    for (let i = 0; i < 40; i++) envs.push(await anchorTx(device));
-    const committed = await postJson(t.app, "/v1/txs?wait=commit", { txs: envs.slice(0, 20) });
-    assert.ok(committed.body.receipts.every((r: { status: string }) => r.status === "committed"));
-    // Submit more without waiting, then stop while they may be in flight.
-    await postJson(t.app, "/v1/txs", { txs: envs.slice(20) });
-    const before = await t.site.status();
-    await t.site.close();
-    assert.equal(t.server.stats.streamsOpen(), 0, "the closed site left no stream open");
-    reopened = await t.reopen();
-    const after = await reopened.status();
-    assert.ok(after.height >= before.height - 1);
-    for (const e of envs.slice(0, 20)) {
-      const got = await reopened.getTx(transactionId(e), "stale");
-      assert.equal(got?.receipt.status, "committed");
-    }
-    // Resubmitting everything commits what was lost in flight, once.
-    const again = await reopened.submit(envs, { wait: true, waitTimeoutMs: 10_000 });
-    assert.ok(again.every((r) => r.status === "committed"));
-    assert.equal(
-      new Set(again.map((r) => r.logIndex)).size,
-      40,
-      "each transaction holds one index",
-    );
-    const status = await reopened.status();
-    assert.equal(status.logSize, 40);
-    const head = await reopened.blockByHeight(status.height, "stale");
-    const parent = await reopened.blockByHeight(status.height - 1, "stale");
-    assert.equal(head?.header.prev, parent?.hash);
-    const report = await reopened.integrity();
-    assert.ok(report.ok, report.firstMismatch);
+    await checkRestartMidStream(t, device, () => {
+      assert.equal(t.server.stats.streamsOpen(), 0, "the closed site left no stream open");
+    });
     const rows = readSqliteFile(t.serverFile, "SELECT count(*), count(DISTINCT id) FROM txs");
     assert.deepEqual(rows[0].map(Number), [40, 40], "no transaction stored twice");
   } finally {
-    await reopened?.close();
     await t.cleanup();
   }
 });
@@ -432,15 +403,6 @@ Deno.test({
       { db: server.url },
     ]);
     try {
-      const submit = async (url: string, env: Envelope) => {
-        const res = await fetch(`${url}/v1/txs?wait=commit&timeoutMs=5000`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify(env),
-          signal: AbortSignal.timeout(8000),
-        });
-        return { status: res.status, body: await res.json() };
-      };
       const leaderIs = (name?: string) =>
         waitFor(`${name ?? "a"} leader`, async () => {
           const st = await statuses(cluster);
@@ -458,7 +420,7 @@ Deno.test({
       let committed = 0;
       // Writes through every site, the remote-backed one included.
       for (let i = 0; i < 6; i++) {
-        const r = await submit(cluster.sites[i % 3].url, await anchorTx(device));
+        const r = await submitCommit(cluster.sites[i % 3].url, await anchorTx(device));
         assert.equal(r.body.status, "committed", JSON.stringify(r.body));
         committed++;
       }
@@ -471,7 +433,7 @@ Deno.test({
       await cluster.kill(2);
       await leaderIs();
       for (let i = 0; i < 24; i++) {
-        const r = await submit(cluster.sites[i % 2].url, await anchorTx(device));
+        const r = await submitCommit(cluster.sites[i % 2].url, await anchorTx(device));
         assert.equal(r.body.status, "committed", JSON.stringify(r.body));
         committed++;
       }
@@ -492,7 +454,7 @@ Deno.test({
       assert.equal(moved.status, 200, await moved.text());
       await leaderIs("site-c");
       for (let i = 0; i < 6; i++) {
-        const r = await submit(cluster.sites[i % 3].url, await anchorTx(device));
+        const r = await submitCommit(cluster.sites[i % 3].url, await anchorTx(device));
         assert.equal(r.body.status, "committed", JSON.stringify(r.body));
         committed++;
       }

@@ -18,6 +18,7 @@ import { histogramTotalsIn } from "../src/api/histogram.ts";
 import { openDatabase } from "../src/storage/db.ts";
 import {
   anchorTx,
+  checkRestartMidStream,
   checkStorageWorkerRoundTrip,
   getJson,
   openTestSite,
@@ -340,37 +341,9 @@ Deno.test("site: block time never decreases when the leader's clock goes backwar
 
 Deno.test("site: restart mid-stream loses nothing committed, applies nothing twice, and the chain continues", async () => {
   const t = await openTestSite();
-  let reopened;
   try {
-    const envs: Envelope[] = [];
-    for (let i = 0; i < 40; i++) envs.push(await anchorTx(device));
-    const committed = await postJson(t.app, "/v1/txs?wait=commit", { txs: envs.slice(0, 20) });
-    assert.ok(committed.body.receipts.every((r: { status: string }) => r.status === "committed"));
-    // Submit more without waiting, then stop while they may be in flight.
-    await postJson(t.app, "/v1/txs", { txs: envs.slice(20) });
-    const before = await t.site.status();
-    await t.site.close();
-    reopened = await t.reopen();
-    const after = await reopened.status();
-    assert.ok(after.height >= before.height - 1);
-    for (const e of envs.slice(0, 20)) {
-      const got = await reopened.getTx(transactionId(e), "stale");
-      assert.equal(got?.receipt.status, "committed");
-    }
-    // Resubmitting everything commits what was lost in flight, once.
-    const again = await reopened.submit(envs, { wait: true, waitTimeoutMs: 10_000 });
-    assert.ok(again.every((r) => r.status === "committed"));
-    const indexes = new Set(again.map((r) => r.logIndex));
-    assert.equal(indexes.size, 40, "each transaction holds one log index");
-    const status = await reopened.status();
-    assert.equal(status.logSize, 40);
-    const head = await reopened.blockByHeight(status.height, "stale");
-    const parent = await reopened.blockByHeight(status.height - 1, "stale");
-    assert.equal(head?.header.prev, parent?.hash);
-    const report = await reopened.integrity();
-    assert.ok(report.ok, report.firstMismatch);
+    await checkRestartMidStream(t, device);
   } finally {
-    await reopened?.close();
     await t.cleanup();
   }
 });

@@ -5,38 +5,9 @@
  * nothing running; a site that dies stops the rest with a failing exit code.
  */
 import assert from "node:assert/strict";
-import { basePort } from "./_cluster.ts";
+import { basePort, spawnWorker, waitForOutput } from "./_cluster.ts";
 
-const START = new URL("../workers/start.ts", import.meta.url).pathname;
-
-interface Started {
-  process: Deno.ChildProcess;
-  /** Everything it printed so far (stdout and stderr). */
-  output: () => string;
-}
-
-function start(args: string[]): Started {
-  const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", START, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) text += chunk;
-  };
-  void pump(process.stdout);
-  void pump(process.stderr);
-  return { process, output: () => text };
-}
-
-async function until(what: string, cond: () => boolean, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const start = (args: string[]) => spawnWorker("start.ts", args);
 
 /** Whether anything still listens on the port (a site left running). */
 async function listening(port: number): Promise<boolean> {
@@ -80,7 +51,7 @@ startTest(
   async (data, port) => {
     const args = ["--sites", "3", "--port", String(port), "--data", data];
     const first = start(args);
-    await until("the cluster", () => first.output().includes("edgeledger is running"));
+    await waitForOutput(first, "edgeledger is running");
     for (let i = 0; i < 3; i++) {
       assert.match(first.output(), new RegExp(`site site-\\w http://127\\.0\\.0\\.1:${port + i}`));
     }
@@ -96,7 +67,7 @@ startTest(
     await allStopped(port);
 
     const again = start(args);
-    await until("the restart", () => again.output().includes("edgeledger is running"));
+    await waitForOutput(again, "edgeledger is running");
     const s = await status(port + 2);
     assert.equal(s.height, 1);
     assert.equal(s.head, head);
@@ -109,7 +80,7 @@ startTest(
   "start: a stop while the sites are starting leaves no site running",
   async (data, port) => {
     const s = start(["--port", String(port), "--data", data]);
-    await until("the first site", () => s.output().includes("site site-a"));
+    await waitForOutput(s, "site site-a");
     s.process.kill("SIGTERM");
     assert.equal((await s.process.status).code, 0);
     await allStopped(port);
@@ -120,7 +91,7 @@ startTest(
   "start: a site that dies stops the others and start exits 1, naming the site",
   async (data, port) => {
     const s = start(["--port", String(port), "--data", data]);
-    await until("the cluster", () => s.output().includes("edgeledger is running"));
+    await waitForOutput(s, "edgeledger is running");
     const pgrep = await new Deno.Command("pgrep", {
       args: ["-f", `${data}/site-b/site.json`],
       stdout: "piped",

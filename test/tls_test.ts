@@ -22,10 +22,12 @@ import {
   basePort,
   blockHashes,
   getJson,
+  spawnWorker,
   startCluster,
   statuses,
   type TestCluster,
   waitFor,
+  waitForOutput,
 } from "./_cluster.ts";
 import { makeCa, makeCert, OPENSSL_MISSING, opensslPresent, trustingFetch } from "./_tls.ts";
 
@@ -484,36 +486,21 @@ tlsTest(
   async () => {
     const data = await Deno.makeTempDir({ prefix: "edgeledger-start-tls-" });
     const port = basePort();
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        START_SCRIPT,
-        "--sites",
-        "1",
-        "--port",
-        String(port),
-        "--data",
-        data,
-        "--gateway",
-        "--tls",
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    let out = "";
-    const pump = async (s: ReadableStream<Uint8Array>) => {
-      for await (const chunk of s.pipeThrough(new TextDecoderStream())) out += chunk;
-    };
-    void pump(child.stdout);
-    void pump(child.stderr);
+    const start = spawnWorker("start.ts", [
+      "--sites",
+      "1",
+      "--port",
+      String(port),
+      "--data",
+      data,
+      "--gateway",
+      "--tls",
+    ]);
+    const child = start.process;
     let trusting: ReturnType<typeof trustingFetch> | undefined;
     try {
-      await waitFor(
-        "start",
-        () => Promise.resolve(out.includes("edgeledger is running") || undefined),
-        60_000,
-      );
+      await waitForOutput(start, "edgeledger is running");
+      const out = start.output();
       assert.match(out, new RegExp(`^site site-a https://127\\.0\\.0\\.1:${port}$`, "m"));
       assert.match(out, new RegExp(`^gateway https://127\\.0\\.0\\.1:${port - 1}$`, "m"));
       assert.ok(
