@@ -591,6 +591,122 @@ withFakes(
   { responseTimeoutMs: 300 },
 );
 
+const encoder = new TextEncoder();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A body that sends `chunks`, `pauseMs` apart, then stays open and silent unless `close`. */
+function pacedBody(chunks: string[], pauseMs: number, close: boolean): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    async start(controller) {
+      for (const [i, chunk] of chunks.entries()) {
+        if (i > 0) await sleep(pauseMs);
+        controller.enqueue(encoder.encode(chunk));
+      }
+      if (close) controller.close();
+    },
+  });
+}
+
+withFakes(
+  "gateway: a site that stalls in the middle of a response body is cut off after bodyIdleTimeoutMs: the client's connection is aborted and the site is marked down",
+  [
+    () => new Response(pacedBody(['{"from":', '"site-a"'], 100, false), { headers: JSON_HEADERS }),
+    fromSite("site-b"),
+  ],
+  async (_a, _b, gw) => {
+    const res = await fetch(`${gw.url}/v1/blocks/1`, { signal: AbortSignal.timeout(3000) });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("x-edgeledger-site"), "site-a");
+    const started = performance.now();
+    await assert.rejects(res.text());
+    const waitedMs = performance.now() - started;
+    // Cut by the gateway, not by this client's own 3 s timeout.
+    assert.ok(waitedMs >= 250 && waitedMs < 2500, `cut after ${Math.round(waitedMs)} ms`);
+    const view = await (await fetch(`${gw.url}/v1/gateway`)).json();
+    assert.equal(view.sites[0].up, false);
+    assert.match(view.sites[0].lastError, /sent no more of its response body within 300 ms$/);
+    assert.equal(view.sites[0].inFlight, 0);
+    assert.equal(view.inFlight, 0);
+    // Down until its next good poll: the next request goes to the other site.
+    const next = await fetch(`${gw.url}/v1/blocks/1`);
+    assert.deepEqual(await next.json(), { from: "site-b" });
+  },
+  { bodyIdleTimeoutMs: 300 },
+);
+
+const MIB = 1024 * 1024;
+/** Enough to fill every buffer between site and client, so a client that stops reading holds the site up. */
+const BIG_BODY_CHUNKS = 64;
+
+/** `chunks` MiB, sent as fast as they are taken. */
+function bigBody(chunks: number): ReadableStream<Uint8Array> {
+  let sent = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (sent++ < chunks) controller.enqueue(new Uint8Array(MIB).fill(120));
+      else controller.close();
+    },
+  });
+}
+
+withFakes(
+  "gateway: bodyIdleTimeoutMs bounds a site's pauses, not how long a whole body takes nor how slowly the client reads",
+  [
+    (req) =>
+      new URL(req.url).pathname === "/v1/blocks/paced"
+        ? new Response(pacedBody(["a", "b", "c", "d", "e", "f"], 150, true))
+        : new Response(bigBody(BIG_BODY_CHUNKS)),
+    fromSite("site-b"),
+  ],
+  async (_a, _b, gw) => {
+    // Six chunks 150 ms apart: 750 ms in all, each pause under the 300 ms limit.
+    const paced = await fetch(`${gw.url}/v1/blocks/paced`);
+    assert.equal(await paced.text(), "abcdef");
+    // A client that stops reading for longer than the limit holds the site
+    // up (back pressure), which is not the site stalling.
+    const big = await fetch(`${gw.url}/v1/blocks/big`);
+    const reader = big.body!.getReader();
+    let bytes = (await reader.read()).value!.length;
+    await sleep(800);
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      bytes += value.length;
+    }
+    assert.equal(bytes, BIG_BODY_CHUNKS * MIB);
+    const view = await (await fetch(`${gw.url}/v1/gateway`)).json();
+    assert.equal(view.sites[0].up, true, view.sites[0].lastError);
+  },
+  { bodyIdleTimeoutMs: 300 },
+);
+
+withFakes(
+  "gateway: an event stream whose site sends nothing for eventsIdleTimeoutMs ends as if the site had closed it, and the site is marked down; shorter pauses pass",
+  [
+    () =>
+      new Response(
+        pacedBody(["id: 1\nevent: block\ndata: {}\n\n", ": heartbeat\n\n"], 400, false),
+        { headers: { "content-type": "text/event-stream" } },
+      ),
+    fromSite("site-b"),
+  ],
+  async (_a, _b, gw) => {
+    const started = performance.now();
+    const res = await fetch(`${gw.url}/v1/events`, { signal: AbortSignal.timeout(3000) });
+    assert.equal(res.headers.get("x-edgeledger-site"), "site-a");
+    // A 400 ms pause, longer than bodyIdleTimeoutMs, passes: the stream
+    // ends cleanly 600 ms after the heartbeat, so the client resumes.
+    assert.equal(await res.text(), "id: 1\nevent: block\ndata: {}\n\n: heartbeat\n\n");
+    const tookMs = performance.now() - started;
+    assert.ok(tookMs >= 900 && tookMs < 2500, `ended after ${Math.round(tookMs)} ms`);
+    const view = await (await fetch(`${gw.url}/v1/gateway`)).json();
+    assert.equal(view.sites[0].up, false);
+    assert.match(view.sites[0].lastError, /sent nothing on an event stream for 600 ms$/);
+    assert.equal(view.sites[0].streams, 0);
+  },
+  { bodyIdleTimeoutMs: 200, eventsIdleTimeoutMs: 600 },
+);
+
 withFakes(
   "gateway: a request goes to the site with the fewest requests in flight, and to the preferred sites while one is up",
   [

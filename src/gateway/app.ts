@@ -94,6 +94,8 @@ export function createGatewayApp(options: GatewayAppOptions) {
     via,
     attemptsMax: config.attemptsMax,
     inFlightRequestsMax: config.inFlightRequestsMax,
+    bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
+    eventsIdleTimeoutMs: config.eventsIdleTimeoutMs,
   };
   const contextOf = (c: { env: GatewayEnv["Bindings"] }): ForwardContext => {
     const addr = c.env?.remoteAddr;

@@ -65,6 +65,21 @@ export const gatewayConfigSchema = z.strictObject({
    * response headers), ms; `POST /v1/txs?wait=commit` adds its commit wait.
    */
   responseTimeoutMs: z.number().int().min(100).max(300_000).default(10_000),
+  /**
+   * Longest a site may leave a response body unfinished without sending a
+   * byte, ms, once its headers are in. Counted only while the client waits
+   * for more (a slow client never makes a site look stalled). Past it the
+   * client's connection is cut (its status is already sent) and the site is
+   * marked down. Event streams are judged by `eventsIdleTimeoutMs` instead.
+   */
+  bodyIdleTimeoutMs: z.number().int().min(100).max(300_000).default(10_000),
+  /**
+   * Longest an event stream (`text/event-stream`) may go without a byte
+   * from its site, ms. A site sends a heartbeat comment every 15 s, so keep
+   * it well above that. Past it the stream ends as if the site had closed it
+   * (the client resumes with `Last-Event-ID`) and the site is marked down.
+   */
+  eventsIdleTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
   /** Most sites one request is tried on (first try included); retries only where safe. */
   attemptsMax: z.number().int().min(1).max(16).default(3),
   /**
@@ -133,6 +148,8 @@ const KEYS: Record<string, Kind> = {
   pollIntervalMs: "int",
   pollTimeoutMs: "int",
   responseTimeoutMs: "int",
+  bodyIdleTimeoutMs: "int",
+  eventsIdleTimeoutMs: "int",
   attemptsMax: "int",
   requestBytesMax: "int",
   inFlightRequestsMax: "int",

@@ -13,6 +13,8 @@ Deno.test("loadGatewayConfig() fills defaults and normalises site URLs", async (
   assert.equal(c.attemptsMax, 3);
   assert.equal(c.requestBytesMax, 1024 * 1024);
   assert.equal(c.precheck, true);
+  assert.equal(c.bodyIdleTimeoutMs, 10_000);
+  assert.equal(c.eventsIdleTimeoutMs, 60_000);
 });
 
 Deno.test("loadGatewayConfig(): a flag wins over the environment, which wins over the file", async () => {

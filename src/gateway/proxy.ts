@@ -10,9 +10,14 @@
  * a second site given the same envelope answers the same receipt. Nothing
  * else is retried, since the gateway cannot know whether a site acted on it.
  *
+ * A site that stalls once its response has started (no body byte within
+ * an idle limit) is cut off and marked down; that response is never
+ * retried, as its status has reached the client already.
+ *
  * @module
  */
 import type { Context } from "hono";
+import { assert } from "../chain/assert.ts";
 import type { GatewayMetrics, RetryReason } from "./metrics.ts";
 import type { SitePool, SiteState } from "./site_pool.ts";
 
@@ -54,6 +59,13 @@ export interface ForwardContext {
   attemptsMax: number;
   /** Most requests forwarded at once. */
   inFlightRequestsMax: number;
+  /**
+   * Longest a site may leave a response body (not an event stream) without
+   * sending a byte while the client waits for more, ms.
+   */
+  bodyIdleTimeoutMs: number;
+  /** The same for an event stream (`text/event-stream`), ms: longer than the sites' heartbeat. */
+  eventsIdleTimeoutMs: number;
   /** The client's address, for `X-Forwarded-For`, when known. */
   clientAddress?: string;
 }
@@ -131,7 +143,8 @@ interface Failure {
 /**
  * One try on `site`: the response (its body wrapped so the site's in-flight
  * count drops when the body ends) or why there was none. A site that refused
- * the connection or did not answer in time is marked down.
+ * the connection, did not answer in time, or stalled in the middle of its
+ * body is marked down.
  */
 async function tryOnce(
   c: Context,
@@ -194,9 +207,18 @@ async function tryOnce(
   // A status that has no body (204, 304, a HEAD's answer) must be answered without one.
   const bodyless = c.req.method === "HEAD" || NULL_BODY_STATUSES.has(upstream.status);
   if (bodyless) await upstream.body?.cancel().catch(() => {});
-  const body = bodyless || upstream.body === null
-    ? null
-    : tracked(upstream.body, () => finish(stream), () => stream || pool.closing.aborted);
+  const idleMs = stream ? ctx.eventsIdleTimeoutMs : ctx.bodyIdleTimeoutMs;
+  const body = bodyless || upstream.body === null ? null : tracked(upstream.body, idleMs, {
+    end: () => finish(stream),
+    stalled: () => {
+      const why = stream
+        ? `${site.url} sent nothing on an event stream for ${idleMs} ms`
+        : `${site.url} sent no more of its response body within ${idleMs} ms`;
+      if (!pool.closing.aborted) pool.markDown(site, why);
+      return why;
+    },
+    endCleanly: () => stream || pool.closing.aborted,
+  });
   if (body === null) finish(stream);
   return new Response(body, {
     status: upstream.status,
@@ -244,33 +266,63 @@ function connectionHeaders(headers: Headers): string[] {
   return [...HOP_BY_HOP, ...listed.filter((s) => s !== "")];
 }
 
+/** What {@link tracked} tells its caller. */
+interface TrackedHooks {
+  /** Runs once, when the body ends, fails, stalls, or the client goes away. */
+  end: () => void;
+  /**
+   * Runs when the site sent nothing for the idle limit, before the body is
+   * cut; answers why (one line), for the error the body fails with.
+   */
+  stalled: () => string;
+  /** Whether a failure or stall ends the body as if the site had closed it. */
+  endCleanly: () => boolean;
+}
+
 /**
  * `body` passed through chunk by chunk (the reader pulls only as the client
  * reads, so a slow client slows the site's stream rather than filling
- * memory); `end` runs once when it ends, fails, or the client goes away.
- * When the site's side fails mid-body and `endCleanly()` (an event stream,
- * or the gateway stopping), the body ends as if the site had closed it — an
- * event stream's client resumes with `Last-Event-ID`; any other body fails,
- * so the client sees it cut.
+ * memory). Each read from the site may take at most `idleMs`: the clock
+ * runs only while the client waits for the next chunk, so a slow client
+ * never counts against the site. A read that takes longer is a stalled site:
+ * `stalled()` runs and the site's body is cancelled. When the site's side
+ * fails or stalls mid-body and `endCleanly()` (an event stream, or the
+ * gateway stopping), the body ends as if the site had closed it — an event
+ * stream's client resumes with `Last-Event-ID`; any other body fails, so the
+ * client's connection is cut and it sees the answer incomplete.
+ * Requires `idleMs > 0`.
  */
 function tracked(
   body: ReadableStream<Uint8Array>,
-  end: () => void,
-  endCleanly: () => boolean,
+  idleMs: number,
+  hooks: TrackedHooks,
 ): ReadableStream<Uint8Array> {
+  assert(idleMs > 0, "tracked() needs a positive idle limit");
+  const { end, stalled, endCleanly } = hooks;
   const reader = body.getReader();
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const idle = new Promise<"idle">((resolve) => timer = setTimeout(resolve, idleMs, "idle"));
       try {
-        const { value, done } = await reader.read();
-        if (done) {
+        // The losing read settles once the body is cancelled below; race() has handled it.
+        const read = await Promise.race([reader.read(), idle]);
+        if (read === "idle") {
+          end();
+          const e = new DOMException(`Cannot finish the response: ${stalled()}`, "TimeoutError");
+          void reader.cancel(e).catch(() => {});
+          if (endCleanly()) controller.close();
+          else controller.error(e);
+        } else if (read.done) {
           end();
           controller.close();
-        } else controller.enqueue(value);
+        } else controller.enqueue(read.value);
       } catch (e) {
         end();
         if (endCleanly()) controller.close();
         else controller.error(e);
+      } finally {
+        clearTimeout(timer);
       }
     },
     async cancel(reason) {
