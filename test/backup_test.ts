@@ -8,7 +8,7 @@ import { generateKeyPair } from "../sdk/keys.ts";
 import { LedgerError } from "../src/api/service.ts";
 import { backupToFile, restoreDatabase, SiteBackups, verifyCopyFile } from "../src/site/backup.ts";
 import { initLocalLedger, loadSiteConfig } from "../src/site/config.ts";
-import { openCopy } from "../src/storage/backup.ts";
+import { exists, lockRestores, openCopy, partialIdleMsMin } from "../src/storage/backup.ts";
 import { ChainStore } from "../src/storage/chain_store.ts";
 import { anchorTx, openTestSite, writeBlockZero } from "./_helpers.ts";
 import {
@@ -562,6 +562,111 @@ Deno.test("backup and restore commands refuse an existing output file, a databas
     assert.equal(junk.code, 1, junk.text);
     await untouched();
     assert.equal(await Deno.stat(db).then(() => true, () => false), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** `s` as a regular expression that matches it literally. */
+function escaped(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** Writes each of `names` in `dir`, last modified `ageMs` ago. */
+async function filesAged(dir: string, names: string[], ageMs: number): Promise<void> {
+  const at = new Date(Date.now() - ageMs);
+  for (const name of names) {
+    await Deno.writeTextFile(`${dir}/${name}`, name);
+    await Deno.utime(`${dir}/${name}`, at, at);
+  }
+}
+
+Deno.test("backup command: removes, and names, the partial files crashed backups left beside --out once no write has touched them for a day, and keeps a newer one another backup may be writing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "edgeledger-backup-cli-" });
+  try {
+    const [config] = await initLocalLedger({
+      dataDir: `${dir}/one`,
+      sites: 1,
+      basePort: 1,
+      host: "127.0.0.1",
+    });
+    await writeBlockZero(config);
+    await Deno.mkdir(`${dir}/backups`);
+    await filesAged(`${dir}/backups`, ["old.db.partial-0123abcd"], partialIdleMsMin + 60_000);
+    await filesAged(`${dir}/backups`, ["running.db.partial-89abcdef"], 60_000);
+    await filesAged(`${dir}/backups`, ["notes.partial-0123abcd.txt"], 2 * partialIdleMsMin);
+    const r = await runWorker("backup.ts", ["--config", config, "--out", `${dir}/backups/new.db`]);
+    assert.equal(r.code, 0, r.text);
+    assert.match(
+      r.text,
+      new RegExp(
+        `^removed ${escaped(`${dir}/backups/old.db.partial-0123abcd`)}: left by a backup`,
+        "m",
+      ),
+    );
+    assert.equal(r.text.match(/^removed /gm)?.length, 1, r.text);
+    assert.deepEqual((await namesIn(`${dir}/backups`)).sort(), [
+      "new.db",
+      "notes.partial-0123abcd.txt",
+      "running.db.partial-89abcdef",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("restore command: removes, and names, what a restore that did not finish left beside the database, and while another restore into the folder runs it is refused (exit 2), removing nothing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "edgeledger-backup-cli-" });
+  try {
+    const [config] = await initLocalLedger({
+      dataDir: `${dir}/one`,
+      sites: 1,
+      basePort: 1,
+      host: "127.0.0.1",
+    });
+    await writeBlockZero(config);
+    const { dbUrl } = await loadSiteConfig(config);
+    const copy = `${dir}/copy.db`;
+    await backupToFile(dbUrl, copy);
+    // The site's disk is lost: its database goes to a new folder (this
+    // process may still hold the old one open).
+    const siteDir = `${dir}/lost`;
+    await Deno.mkdir(siteDir);
+    const env = { EDGELEDGER_DB_URL: `file:${siteDir}/ledger.db` };
+    const leftovers = [
+      "ledger.db.restoring-0123abcd",
+      "ledger.db.restoring-0123abcd-journal",
+      "ledger.db.restoring-0123abcd-wal",
+    ];
+    await filesAged(siteDir, leftovers, 0);
+    await filesAged(siteDir, ["other.db.restoring-0123abcd"], 0);
+
+    // Another restore holds the folder: its files may be in use, so none goes.
+    const held = await lockRestores(`${siteDir}/ledger.db`);
+    assert.ok(held, "this platform locks folders");
+    let r: Awaited<ReturnType<typeof runWorker>>;
+    try {
+      r = await runWorker("restore.ts", ["--config", config, "--from", copy], env);
+    } finally {
+      held.release();
+    }
+    assert.equal(r.code, 2, r.text);
+    assert.match(r.text, /another restore into .*lost is running/);
+    for (const name of leftovers) assert.equal(await exists(`${siteDir}/${name}`), true, name);
+
+    r = await runWorker("restore.ts", ["--config", config, "--from", copy], env);
+    assert.equal(r.code, 0, r.text);
+    for (const name of leftovers) {
+      assert.match(
+        r.text,
+        new RegExp(`^removed ${escaped(`${siteDir}/${name}`)}: left by a restore`, "m"),
+      );
+      assert.equal(await exists(`${siteDir}/${name}`), false, name);
+    }
+    assert.equal(r.text.match(/^removed /gm)?.length, leftovers.length, r.text);
+    assert.equal(await exists(`${siteDir}/other.db.restoring-0123abcd`), true);
+    assert.match(r.text, /^restored .*: height 0, /m);
+    assert.deepEqual((await namesIn(siteDir)).sort(), ["ledger.db", "other.db.restoring-0123abcd"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

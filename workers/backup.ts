@@ -8,7 +8,10 @@
  * writes go on; see `src/storage/backup.ts`), written under a temporary
  * name beside `--out`, fsynced, then given its name. It prints the copy's
  * height, head hash, applied Raft index and size, then runs the checks of
- * `deno task integrity` on the copy.
+ * `deno task integrity` on the copy. First it removes, and names, the
+ * partial files of crashed backups in `--out`'s folder that have gone a day
+ * without a write (see `removeStalePartials`): never one a running backup
+ * writes.
  *
  * Exits 0 when the copy verifies; 1 when it does not (the copy is kept, for
  * a look) or the copy failed; 2 on bad usage: no config, no database, an
@@ -19,6 +22,7 @@
  */
 import { commandInput } from "./_cli.ts";
 import { BackupError, backupToFile, integrityLines, verifyCopyFile } from "../src/site/backup.ts";
+import { removeStalePartials } from "../src/storage/backup.ts";
 
 /** Runs the command; resolves to the exit code. */
 export async function runBackup(args: readonly string[]): Promise<number> {
@@ -30,6 +34,9 @@ export async function runBackup(args: readonly string[]): Promise<number> {
   if (input === 2) return 2;
   const { configPath, loaded, value: out } = input;
   try {
+    for (const path of await removeStalePartials(out)) {
+      console.log(`removed ${path}: left by a backup that did not finish (no write for a day)`);
+    }
     const started = performance.now();
     await backupToFile(loaded.dbUrl, out);
     const { info, report } = await verifyCopyFile(out, loaded.genesis);

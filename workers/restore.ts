@@ -11,6 +11,11 @@
  * database it replaces is kept as `<db>.replaced-<time>`, never deleted;
  * the copy is never changed. See {@link restoreDatabase}.
  *
+ * One restore at a time goes into a database's folder: the command holds a
+ * lock on it while it runs (another restore meanwhile exits 2). Under it,
+ * it first removes, and names, what an earlier restore that did not finish
+ * left beside the database (`<db>.restoring-<id>` and its side files).
+ *
  * A cluster site must be out of the cluster first: Raft lets no member's log
  * go back in time (a voter that forgot entries it acknowledged could help
  * elect a leader that lacks them), so the command asks the other sites'
@@ -29,6 +34,12 @@ import { commandInput } from "./_cli.ts";
 import { BackupError, integrityLines, restoreDatabase } from "../src/site/backup.ts";
 import { clusterDirectory, type LoadedSite } from "../src/site/config.ts";
 import { fetchVia, trustingClient } from "../src/site/tls.ts";
+import {
+  localDatabasePath,
+  lockRestores,
+  partialIdleMsMin,
+  removeRestoreLeftovers,
+} from "../src/storage/backup.ts";
 
 /** Longest one other site may take to answer `GET /v1/sites`, ms. */
 const sitesAnswerMsMax = 3000;
@@ -99,7 +110,20 @@ export async function runRestore(args: readonly string[]): Promise<number> {
       return 2;
     }
   }
+  let lock: { release(): void } | undefined;
   try {
+    const dbPath = localDatabasePath(loaded.dbUrl, "restore into");
+    lock = await lockRestores(dbPath);
+    // Under the lock no other restore writes here, so what one left is
+    // garbage; without it (no folder lock on this platform) only what has
+    // gone a day without a write, as for a backup's partial files.
+    const leftovers = await removeRestoreLeftovers(
+      dbPath,
+      lock === undefined ? { idleMsMin: partialIdleMsMin } : {},
+    );
+    for (const path of leftovers) {
+      console.log(`removed ${path}: left by a restore that did not finish`);
+    }
     const result = await restoreDatabase({
       dbUrl: loaded.dbUrl,
       genesis: loaded.genesis,
@@ -140,6 +164,8 @@ export async function runRestore(args: readonly string[]): Promise<number> {
     }
     console.error(`Cannot restore ${configPath}: ${(e as Error).message}`);
     return 1;
+  } finally {
+    lock?.release();
   }
 }
 

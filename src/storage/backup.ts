@@ -158,6 +158,137 @@ export async function publishNoClobber(tmpPath: string, finalPath: string): Prom
   await fsyncDir(dirOf(finalPath));
 }
 
+/**
+ * Least time a backup's partial file must have gone unmodified before
+ * another backup removes it as a crashed backup's leftover, ms. A file last
+ * modified that long ago was created at least that long ago, and no backup
+ * runs for a day (a running one writes its file throughout `VACUUM INTO`,
+ * then names it within seconds), so no running backup loses its file.
+ */
+export const partialIdleMsMin = 24 * 60 * 60 * 1000;
+
+/** What follows `.partial-` in a backup's partial file name (`<out>.partial-<id>`). */
+const PARTIAL_ID = /^[0-9a-f]{8}$/;
+
+/** What follows `<db>.restoring-` in a restore's files: its id, and a SQLite side file's suffix. */
+const RESTORING_REST = /^[0-9a-f]{8}(-wal|-shm|-journal)?$/;
+
+/**
+ * Removes the partial files crashed backups left in `outPath`'s folder —
+ * `<name>.partial-<id>` (`<id>` 8 lowercase hex digits), whatever the
+ * output's name — that have gone unmodified for at least `idleMsMin`
+ * (default {@link partialIdleMsMin}), so a file another backup is writing is
+ * never removed. Nothing else is touched. Answers the paths removed; a
+ * folder that cannot be read, or a file that cannot be removed, is left as
+ * it is (the backup goes on).
+ */
+export async function removeStalePartials(
+  outPath: string,
+  options: { idleMsMin?: number; now?: number } = {},
+): Promise<string[]> {
+  return await removeLeftovers(
+    outPath,
+    (name) => {
+      const at = name.lastIndexOf(".partial-");
+      return at > 0 && PARTIAL_ID.test(name.slice(at + ".partial-".length));
+    },
+    options.idleMsMin ?? partialIdleMsMin,
+    options.now ?? Date.now(),
+  );
+}
+
+/**
+ * Removes what restores into the database at `dbPath` that did not finish
+ * left beside it: `<db>.restoring-<id>` and its `-wal`, `-shm` and
+ * `-journal` files. Never another database's files, nor a
+ * `<db>.replaced-<time>` (a database a restore kept). Requires that no
+ * other restore into `dbPath` runs: hold {@link lockRestores}; where the
+ * folder cannot be locked, pass `idleMsMin` so that only files unmodified
+ * that long are removed. Answers the paths removed (see
+ * {@link removeStalePartials} for what cannot be).
+ */
+export async function removeRestoreLeftovers(
+  dbPath: string,
+  options: { idleMsMin?: number; now?: number } = {},
+): Promise<string[]> {
+  const prefix = dbPath.slice(dbPath.lastIndexOf("/") + 1) + ".restoring-";
+  return await removeLeftovers(
+    dbPath,
+    (name) => name.startsWith(prefix) && RESTORING_REST.test(name.slice(prefix.length)),
+    options.idleMsMin ?? 0,
+    options.now ?? Date.now(),
+  );
+}
+
+/**
+ * Takes the lock that lets one restore at a time into `dbPath`'s folder (an
+ * exclusive advisory lock on the folder, created if missing): released by
+ * `release()` or when the process ends, however it ends, so a crash never
+ * leaves it held. Throws {@link BackupError} `in_use` while another restore
+ * holds it. Answers undefined where a folder cannot be locked (a platform
+ * that cannot open one, such as Windows).
+ */
+export async function lockRestores(dbPath: string): Promise<{ release(): void } | undefined> {
+  const dir = dirOf(dbPath);
+  await Deno.mkdir(dir, { recursive: true });
+  let folder: Deno.FsFile;
+  try {
+    folder = await Deno.open(dir, { read: true });
+  } catch {
+    return undefined;
+  }
+  let locked: boolean;
+  try {
+    locked = await folder.tryLock(true);
+  } catch {
+    folder.close();
+    return undefined;
+  }
+  if (!locked) {
+    folder.close();
+    throw new BackupError(
+      "in_use",
+      `Cannot restore into ${dbPath}: another restore into ${dir} is running`,
+    );
+  }
+  // Closing the folder gives the lock back.
+  return { release: () => folder.close() };
+}
+
+/**
+ * Removes the files beside `path` whose names `ours()` accepts and that
+ * have gone unmodified for at least `idleMsMin` (0: all of them, however
+ * new); answers the paths removed, spelled as `path` is.
+ */
+async function removeLeftovers(
+  path: string,
+  ours: (name: string) => boolean,
+  idleMsMin: number,
+  now: number,
+): Promise<string[]> {
+  const dir = dirOf(path);
+  const spelled = path.slice(0, path.lastIndexOf("/") + 1);
+  const names: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) if (e.isFile && ours(e.name)) names.push(e.name);
+  } catch {
+    return []; // No folder (nothing to remove), or one that cannot be read.
+  }
+  const removed: string[] = [];
+  for (const name of names.sort()) {
+    const leftover = spelled + name;
+    try {
+      if (idleMsMin > 0) {
+        const modified = (await Deno.lstat(leftover)).mtime;
+        if (modified === null || now - modified.getTime() < idleMsMin) continue;
+      }
+      await Deno.remove(leftover);
+      removed.push(leftover);
+    } catch { /* removed meanwhile, or not ours to remove: left as it is */ }
+  }
+  return removed;
+}
+
 /** The `file:` URL of a path, percent-encoded so that `filePathOf` and libSQL give the path back. */
 export function fileUrlOf(path: string): string {
   return "file:" + encodeURI(path).replace(/[?#]/g, encodeURIComponent);

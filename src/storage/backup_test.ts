@@ -7,7 +7,11 @@ import {
   exists,
   foldWal,
   localDatabasePath,
+  lockRestores,
+  partialIdleMsMin,
   publishNoClobber,
+  removeRestoreLeftovers,
+  removeStalePartials,
   vacuumInto,
 } from "./backup.ts";
 
@@ -123,4 +127,114 @@ Deno.test("storage backup: a libSQL server's database is refused as remote", () 
     );
   }
   assert.equal(localDatabasePath("file:/a%20b/ledger.db", "back up"), "/a b/ledger.db");
+});
+
+/** Writes each of `names` in `dir`, last modified `ageMs` ago. */
+async function filesAged(dir: string, names: string[], ageMs: number): Promise<void> {
+  const at = new Date(Date.now() - ageMs);
+  for (const name of names) {
+    await Deno.writeTextFile(`${dir}/${name}`, name);
+    await Deno.utime(`${dir}/${name}`, at, at);
+  }
+}
+
+async function namesIn(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) out.push(e.name);
+  return out.sort();
+}
+
+Deno.test("storage backup: removeStalePartials() removes partial files no backup has written for a day, keeps a newer one a running backup may be writing, and no other name", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "edgeledger-backup-" });
+  try {
+    const day = partialIdleMsMin;
+    await filesAged(dir, ["a.db.partial-0123abcd", "b.db.partial-89abcdef"], day + 60_000);
+    await filesAged(dir, ["c.db.partial-00ff00ff"], day - 60_000);
+    // Not a partial file of ours, however old.
+    const others = [
+      "a.db",
+      "a.db.partial-0123abcd.txt",
+      "a.db.partial-0123ABCD",
+      "a.db.partial-0123abc",
+      ".partial-0123abcd",
+      "ledger.db.restoring-0123abcd",
+      "ledger.db.replaced-20250601T120000Z",
+    ];
+    await filesAged(dir, others, 10 * day);
+    await Deno.mkdir(`${dir}/d.db.partial-01234567`);
+
+    const removed = await removeStalePartials(`${dir}/new.db`);
+    assert.deepEqual(removed, [`${dir}/a.db.partial-0123abcd`, `${dir}/b.db.partial-89abcdef`]);
+    assert.deepEqual(
+      await namesIn(dir),
+      [...others, "c.db.partial-00ff00ff", "d.db.partial-01234567"].sort(),
+    );
+    // A day later the newer one is stale too.
+    assert.deepEqual(await removeStalePartials(`${dir}/new.db`, { now: Date.now() + day }), [
+      `${dir}/c.db.partial-00ff00ff`,
+    ]);
+    // No folder: nothing to remove.
+    assert.deepEqual(await removeStalePartials(`${dir}/missing/new.db`), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("storage backup: removeRestoreLeftovers() removes that database's restoring copies and their side files, new or old, and never a replaced database or another database's files", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "edgeledger-backup-" });
+  try {
+    const ours = [
+      "ledger.db.restoring-0123abcd",
+      "ledger.db.restoring-0123abcd-journal",
+      "ledger.db.restoring-0123abcd-shm",
+      "ledger.db.restoring-0123abcd-wal",
+      "ledger.db.restoring-89abcdef",
+    ];
+    await filesAged(dir, ours, 0);
+    const others = [
+      "ledger.db",
+      "ledger.db-wal",
+      "ledger.db.replaced-20250601T120000Z",
+      "ledger.db.restoring-0123abcd.bak",
+      "ledger.db.restoring-0123abcd-other",
+      "ledger.db.restoring-xyz",
+      "other.db.restoring-0123abcd",
+      "xledger.db.restoring-0123abcd",
+      "ledger.db.partial-0123abcd",
+    ];
+    await filesAged(dir, others, 0);
+    const removed = await removeRestoreLeftovers(`${dir}/ledger.db`);
+    assert.deepEqual(removed, ours.map((n) => `${dir}/${n}`));
+    assert.deepEqual(await namesIn(dir), others.sort());
+    // Where no lock can be held, only what has gone unmodified long enough.
+    await filesAged(dir, ["ledger.db.restoring-00000000"], 0);
+    await filesAged(dir, ["ledger.db.restoring-11111111"], 2 * partialIdleMsMin);
+    assert.deepEqual(
+      await removeRestoreLeftovers(`${dir}/ledger.db`, { idleMsMin: partialIdleMsMin }),
+      [`${dir}/ledger.db.restoring-11111111`],
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("storage backup: lockRestores() lets one restore into a folder at a time: another is refused with in_use until the first releases it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "edgeledger-backup-" });
+  try {
+    const first = await lockRestores(`${dir}/site/ledger.db`);
+    assert.ok(first, "this platform locks folders");
+    assert.equal(await exists(`${dir}/site`), true);
+    await assert.rejects(
+      lockRestores(`${dir}/site/other.db`),
+      (e) =>
+        e instanceof BackupError && e.reason === "in_use" &&
+        /another restore into .*\/site is running/.test(e.message),
+    );
+    first.release();
+    const second = await lockRestores(`${dir}/site/ledger.db`);
+    assert.ok(second);
+    second.release();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
