@@ -18,7 +18,12 @@ import { raftRoutes } from "../src/api/raft_routes.ts";
 import { SiteBackups } from "../src/site/backup.ts";
 import { type PeerInfo, signPeerBody } from "../src/site/peers.ts";
 import { RaftHost } from "../src/site/raft_host.ts";
-import { clusterDirectory, loadSiteConfig, type SiteConfig } from "../src/site/config.ts";
+import {
+  clusterDirectory,
+  type LoadedSite,
+  loadSiteConfig,
+  type SiteConfig,
+} from "../src/site/config.ts";
 import { Site } from "../src/site/site.ts";
 import { serveError, trustingClient } from "../src/site/tls.ts";
 
@@ -72,7 +77,10 @@ export function siteThreads(
 }
 
 /**
- * Starts one site from its config file; resolves to a stop function.
+ * Starts one site from its config file; resolves to a stop function. A
+ * start that fails part-way closes what it had opened (the Raft host, the
+ * peer client, the site with its database and threads), newest first, and
+ * throws the step's error; a failure to close one is logged, not thrown.
  *
  * `stop()` is graceful, as etcd's server stops, and every step is bounded:
  * 1. The site takes no new writes: they answer 503 `unavailable` with
@@ -94,6 +102,40 @@ export async function startSite(
   configPath: string,
 ): Promise<{ stop: () => Promise<void>; site: Site; url: string }> {
   const loaded = await loadSiteConfig(configPath);
+  const opened: Opened[] = [];
+  try {
+    return await openAndServe(loaded, opened);
+  } catch (e) {
+    // Else an embedder that goes on (a test) keeps the database, its threads and the Raft ticker.
+    for (const { what, close } of opened.reverse()) {
+      try {
+        await close();
+      } catch (closeError) {
+        console.error(
+          `site ${loaded.config.name}: cannot close the ${what} after a failed start:`,
+          closeError,
+        );
+      }
+    }
+    throw e;
+  }
+}
+
+/** Something a start opened, and how to close it. */
+interface Opened {
+  what: string;
+  close: () => void | Promise<void>;
+}
+
+/**
+ * The steps of {@link startSite}: each thing it opens is pushed on
+ * `opened` as soon as it is open, so that a later step's failure can close
+ * it (newest first).
+ */
+async function openAndServe(
+  loaded: LoadedSite,
+  opened: Opened[],
+): Promise<{ stop: () => Promise<void>; site: Site; url: string }> {
   const { config } = loaded;
   const site = await Site.open({
     name: config.name,
@@ -109,8 +151,12 @@ export async function startSite(
     joining: config.join,
     ...siteThreads(config),
   });
+  opened.push({ what: "site", close: () => site.close() });
   // One client for every request this site makes to its peers (`caFile`).
   const peerClient = trustingClient(loaded.caCerts);
+  if (peerClient !== undefined) {
+    opened.push({ what: "peer client", close: () => peerClient.close() });
+  }
   const app = createApp(site, {
     requestBytesMax: config.requestBytesMax,
     ...(config.apiKeys.length > 0 || config.requireApiKey !== "none"
@@ -143,6 +189,7 @@ export async function startSite(
       },
     );
     const h = host;
+    opened.push({ what: "Raft host", close: () => h.close() });
     membership = {
       addLearner: (m) => h.addLearner(m),
       promote: (n) => h.promote(n),
@@ -207,10 +254,7 @@ export async function startSite(
       }, handler);
     });
   } catch (e) {
-    // A key that does not belong to the certificate, a port in use: nothing is left running.
-    await host?.close();
-    await site.close();
-    peerClient?.close();
+    // A key that does not belong to the certificate, a port in use (startSite closes what is open).
     throw serveError(e, tls);
   }
   let stopping: Promise<void> | undefined;

@@ -163,29 +163,28 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
       const raw = await c.req.json() as Record<string, unknown>;
       const batch = "txs" in validated;
       const envelopes = batch ? raw.txs as unknown[] : [raw];
-      const receipts = (await service.submit(envelopes, {
+      const receipts = await service.submit(envelopes, {
         wait: wait === "commit",
         waitTimeoutMs: timeoutMs ?? COMMIT_WAIT_MS_DEFAULT,
-      })).map(withProblemUri);
+      });
       assert(
         receipts.length === envelopes.length,
         `LedgerService.submit() returned ${receipts.length} receipts for ${envelopes.length} envelopes`,
       );
       c.header("Cache-Control", "no-store");
-      if (batch) return c.json({ receipts }, 200);
+      if (batch) return c.json({ receipts: receipts.map(servedReceipt) }, 200);
       const [receipt] = receipts;
       if (receipt.status === "refused") {
         assert(receipt.problem !== undefined, "A refused receipt must carry its problem");
         const { type, status, title, detail } = receipt.problem;
-        throw new LedgerError(
-          type,
-          status,
-          title,
-          detail,
-          receipt.txId === null ? {} : { txId: receipt.txId },
-        );
+        // As the site's own refusal of a single envelope is answered (thrown from submit).
+        throw new LedgerError(type, status, title, detail, {
+          ...(receipt.txId === null ? {} : { txId: receipt.txId }),
+          ...(receipt.retryAfter === undefined ? {} : { retryAfter: receipt.retryAfter }),
+        });
       }
-      return receipt.status === "committed" ? c.json(receipt, 200) : c.json(receipt, 202);
+      const served = servedReceipt(receipt);
+      return served.status === "committed" ? c.json(served, 200) : c.json(served, 202);
     })
     .openapi(getTx, async (c) => {
       const { txId } = c.req.valid("param");
@@ -193,7 +192,7 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
       const found = await service.getTx(txId, consistency);
       if (!found) throw notFound(`Cannot find transaction ${txId}`);
       c.header("Cache-Control", "no-cache");
-      return c.json({ tx: found.tx, receipt: withProblemUri(found.receipt) }, 200);
+      return c.json({ tx: found.tx, receipt: servedReceipt(found.receipt) }, 200);
     })
     .openapi(getTxProof, async (c) => {
       const { txId } = c.req.valid("param");
@@ -380,10 +379,16 @@ function notFound(detail: string): LedgerError {
   return new LedgerError("not_found", 404, "Not found", detail);
 }
 
-/** The receipt with its problem `type` as a URI (the site may give a bare slug). */
-function withProblemUri(receipt: Receipt): Receipt {
-  if (!receipt.problem) return receipt;
-  return { ...receipt, problem: { ...receipt.problem, type: toTypeUri(receipt.problem.type) } };
+/**
+ * A receipt as served: its problem `type` as a URI (the site may give a
+ * bare slug), and without `retryAfter` (not a member of a receipt's JSON).
+ */
+function servedReceipt(receipt: Receipt): Receipt {
+  // Only a refused receipt has a problem, and a retryAfter.
+  const problem = receipt.problem;
+  if (!problem) return receipt;
+  const { retryAfter: _retryAfter, ...served } = receipt;
+  return { ...served, problem: { ...problem, type: toTypeUri(problem.type) } };
 }
 
 type TxFilter = ((tx: BlockEvent["txs"][number]) => boolean) | null;

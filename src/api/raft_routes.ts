@@ -23,7 +23,7 @@ import {
   verifyStreamOpen,
   type WireMessage,
 } from "../site/peers.ts";
-import type { ForwardOutcome } from "../site/site.ts";
+import type { ForwardOutcome, LeaderRefusal } from "../site/site.ts";
 import { knownProblem, problemBody, problemFromError, problemResponse } from "./problem.ts";
 import { repeatedMemberDetail, repeatedMembers } from "./middleware.ts";
 import { utf8Encode } from "../../sdk/encoding.ts";
@@ -35,7 +35,10 @@ export interface PeerService {
   self: string;
   member(name: string): PeerInfo | undefined;
   receive(from: string, messages: Message[]): void;
-  /** `{accepted, refused: [{txId, problem}]}` (see `Site.acceptForwarded`). */
+  /**
+   * `{accepted, refused: [{txId, index, problem, retryAfter?}]}`, `index`
+   * into `envelopes` (see `Site.acceptForwarded`).
+   */
   acceptForwarded(from: string, envelopes: unknown[]): Promise<ForwardOutcome>;
   addCosignLines(from: string, lines: CosignLine[]): Promise<void>;
   replayBlocks(from: number, limit: number): Promise<unknown[]>;
@@ -244,8 +247,10 @@ export function raftRoutes(service: PeerService) {
   // A problem with the request as a whole (signature, not JSON, a repeated
   // name outside the envelopes, no `txs`) refuses it all; the follower then
   // retries the batch. A problem with one envelope, a repeated name inside
-  // it included, refuses that envelope alone, by transaction id: the rest
-  // of the batch (other clients' transactions) goes on.
+  // it included, refuses that envelope alone, by its position in `txs` and
+  // its transaction id (null if it has none): the rest of the batch (other
+  // clients' transactions) goes on. Every envelope is taken or refused, so
+  // no client of the follower waits for an answer that never comes.
   app.post("/forward", async (c) => {
     try {
       const { peer, body, repeatedTxs } = await signedBody(c, { perTx: true });
@@ -253,19 +258,21 @@ export function raftRoutes(service: PeerService) {
         throw new TypeError("txs must be an array");
       }
       const txs: unknown[] = body.txs;
-      const refused: ForwardOutcome["refused"] = [];
+      const refused: LeaderRefusal[] = [];
       for (const [index, name] of repeatedTxs) {
-        // The id as this site reads the envelope (the last of each repeated
-        // name); one that has none is left out, as `acceptForwarded` does.
-        const txId = txIdOf(txs[index]);
-        if (txId === undefined) continue;
         const problem = knownProblem("validation", repeatedMemberDetail(name, "the transaction"));
         const { type, title, status, detail } = problem;
-        refused.push({ txId, problem: { type, title, status, detail } });
+        // The id as this site reads the envelope (the last of each repeated name).
+        refused.push({ txId: txIdOf(txs[index]), index, problem: { type, title, status, detail } });
       }
-      const rest = repeatedTxs.size === 0 ? txs : txs.filter((_, i) => !repeatedTxs.has(i));
-      const answer = await service.acceptForwarded(peer.name, rest);
-      return c.json({ ...answer, refused: [...refused, ...answer.refused] });
+      if (repeatedTxs.size === 0) return c.json(await service.acceptForwarded(peer.name, txs));
+      /** Where each envelope handed to the site is in `txs`. */
+      const positions = [...txs.keys()].filter((i) => !repeatedTxs.has(i));
+      const answer = await service.acceptForwarded(peer.name, positions.map((i) => txs[i]));
+      for (const r of answer.refused) {
+        refused.push(r.index === undefined ? r : { ...r, index: positions[r.index] });
+      }
+      return c.json({ ...answer, refused });
     } catch (e) {
       return fail(c, e);
     }
@@ -309,11 +316,11 @@ export function raftRoutes(service: PeerService) {
   return app;
 }
 
-/** The transaction id of a forwarded envelope, or undefined if it has none. */
-function txIdOf(envelope: unknown): string | undefined {
+/** The transaction id of a forwarded envelope, or null if it has none. */
+function txIdOf(envelope: unknown): string | null {
   try {
     return transactionId(envelope as Envelope);
   } catch {
-    return undefined;
+    return null;
   }
 }

@@ -39,6 +39,12 @@ export interface Receipt {
   logIndex?: number;
   result?: TxResult;
   problem?: { type: string; title: string; status: number; detail: string };
+  /**
+   * Seconds until a retry of a refused transaction can succeed (a rate
+   * limit's window ends), when its refusal says. Not part of a receipt's
+   * JSON: a single refused envelope's problem carries it, as `Retry-After`.
+   */
+  retryAfter?: number;
 }
 
 /** A block header exactly as hashed (DESIGN §2, "Blocks"); the protocol's type. */

@@ -363,6 +363,55 @@ Deno.test("raft routes: /raft/forward refuses by transaction id each envelope th
   assert.deepEqual(handed, []);
 });
 
+Deno.test("raft routes: /raft/forward answers every envelope it refuses by its position in txs, one that repeats a name and has no transaction id included", async () => {
+  const keyPair = generateKeyPair("ed25519");
+  const key = await SiteKey.create(keyPair);
+  const member: PeerInfo = { name: "site-b", url: "", publicKey: keyPair.publicKey };
+  const handed: unknown[][] = [];
+  const rateLimited = { type: "rate_limited", title: "Rate limited", status: 429, detail: "d" };
+  const app = raftRoutes({
+    self: "site-a",
+    member: (n) => (n === "site-b" ? member : undefined),
+    receive: () => {},
+    // Refuses the second envelope it is handed, by its position among those.
+    acceptForwarded: (_from, txs) => {
+      handed.push(txs);
+      return Promise.resolve({
+        accepted: txs.length - 1,
+        refused: [{ txId: "cd", index: 1, problem: rateLimited, retryAfter: 15 }],
+      });
+    },
+    addCosignLines: () => Promise.resolve(),
+    replayBlocks: () => Promise.resolve([]),
+    sign: () => Promise.resolve(""),
+  });
+  // `nonce` twice, the last a lone surrogate: no JSON canonical form, so no id.
+  const noId = '{"v":1,"nonce":"AAAAAAAAAAAAAAAAAAAAAA","sigs":[],"nonce":"\\ud800"}';
+  const body = `{"from":"site-b","txs":[{"v":1},${noId},{"v":2},{"v":3}]}`;
+  const res = await app.request("/forward", {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "x-edgeledger-site": "site-b",
+      "x-edgeledger-sig": await signPeerBody(body, key),
+    },
+    body,
+  });
+  assert.equal(res.status, 200);
+  const answer = await res.json();
+  assert.deepEqual(handed, [[{ v: 1 }, { v: 2 }, { v: 3 }]]);
+  assert.equal(answer.accepted, 2);
+  assert.equal(answer.refused.length, 2);
+  const [repeated, limited] = answer.refused;
+  assert.equal(repeated.txId, null);
+  assert.equal(repeated.index, 1);
+  assert.equal(repeated.problem.type, "validation");
+  assert.match(repeated.problem.detail, /repeats the member "nonce"/);
+  // The site's position 1 is the envelope at 2 in the forward.
+  assert.deepEqual(limited, { txId: "cd", index: 2, problem: rateLimited, retryAfter: 15 });
+  assert.deepEqual(forwardOutcomeOf(answer), answer);
+});
+
 Deno.test("raft routes: /raft/forward reads every repeat in a deeply nested envelope in linear time", async () => {
   const keyPair = generateKeyPair("ed25519");
   const key = await SiteKey.create(keyPair);
@@ -395,8 +444,13 @@ Deno.test("raft routes: /raft/forward reads every repeat in a deeply nested enve
   });
   const ms = performance.now() - started;
   assert.equal(res.status, 200);
-  // The element has no transaction id: it is left out, as acceptForwarded leaves one out.
-  assert.deepEqual(await res.json(), { accepted: 0, refused: [] });
+  // The element has no transaction id: it is refused by its position.
+  const answer = await res.json();
+  assert.equal(answer.accepted, 0);
+  assert.deepEqual(
+    answer.refused.map((r: { txId: unknown; index: number }) => [r.txId, r.index]),
+    [[null, 0]],
+  );
   assert.ok(ms < 1500, `took ${ms.toFixed(0)} ms`);
 });
 
@@ -470,6 +524,34 @@ Deno.test("forwardOutcomeOf: an older leader's bare count and malformed refusals
       refused: [null, { txId: 1, problem }, { txId: "x" }, { txId: "y", problem, more: 1 }],
     }).refused,
     [{ txId: "y", problem }],
+  );
+});
+
+Deno.test("forwardOutcomeOf: a refusal names its envelope by id or by position, and keeps a positive whole Retry-After", () => {
+  const problem = { type: "rate_limited", title: "T", status: 429, detail: "d" };
+  assert.deepEqual(
+    forwardOutcomeOf({
+      accepted: 0,
+      refused: [
+        { txId: "a", index: 0, problem, retryAfter: 15 },
+        { txId: null, index: 1, problem },
+        // Named neither way: nobody to tell.
+        { txId: null, problem },
+        { txId: null, index: -1, problem },
+        { txId: null, index: 1.5, problem },
+        // A position or Retry-After that is no count is left out, not the refusal.
+        { txId: "b", index: "2", problem, retryAfter: 0 },
+        { txId: "c", problem, retryAfter: 2.5 },
+        { txId: "d", problem, retryAfter: "15" },
+      ],
+    }).refused,
+    [
+      { txId: "a", index: 0, problem, retryAfter: 15 },
+      { txId: null, index: 1, problem },
+      { txId: "b", problem },
+      { txId: "c", problem },
+      { txId: "d", problem },
+    ],
   );
 });
 

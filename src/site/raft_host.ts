@@ -43,7 +43,7 @@ import {
   postSigned,
   verifyPeerRequest,
 } from "./peers.ts";
-import type { ForwardOutcome, Sequencer, Site } from "./site.ts";
+import { type ForwardOutcome, retryAfterOf, type Sequencer, type Site } from "./site.ts";
 import type { SiteKey } from "./site_key.ts";
 
 /**
@@ -860,20 +860,35 @@ function mulberry32(seed: number): () => number {
 
 /**
  * A leader's answer to `/raft/forward`, checked: `{accepted, refused?}`
- * (a leader from before refusals were reported sends no `refused`).
+ * (a leader from before refusals were reported sends no `refused`; one from
+ * before `index` and `retryAfter`, refusals without them). A refusal that
+ * names its envelope neither by id nor by position is left out, as is a
+ * malformed one.
  */
 export function forwardOutcomeOf(answer: unknown): ForwardOutcome {
   const a = answer as { accepted?: unknown; refused?: unknown } | undefined;
-  const refused = Array.isArray(a?.refused) ? a.refused : [];
+  const refused: unknown[] = Array.isArray(a?.refused) ? a.refused : [];
   return {
     accepted: typeof a?.accepted === "number" ? a.accepted : 0,
-    refused: refused.filter((r): r is ForwardOutcome["refused"][number] =>
-      typeof r?.txId === "string" && typeof r.problem?.type === "string" &&
-      typeof r.problem.title === "string" && typeof r.problem.status === "number" &&
-      typeof r.problem.detail === "string"
-    ).map(({ txId, problem: { type, title, status, detail } }) => ({
-      txId,
-      problem: { type, title, status, detail },
-    })),
+    refused: refused.flatMap((r) => {
+      const { txId, index, problem: p, retryAfter } = (r ?? {}) as Record<string, unknown>;
+      const problem = (p ?? {}) as Record<string, unknown>;
+      const at = Number.isSafeInteger(index) && (index as number) >= 0
+        ? index as number
+        : undefined;
+      const named = typeof txId === "string" || (txId === null && at !== undefined);
+      if (
+        !named || typeof problem.type !== "string" || typeof problem.title !== "string" ||
+        typeof problem.status !== "number" || typeof problem.detail !== "string"
+      ) return [];
+      const { type, title, status, detail } = problem;
+      const seconds = retryAfterOf(retryAfter);
+      return [{
+        txId: txId as string | null,
+        ...(at === undefined ? {} : { index: at }),
+        problem: { type, title, status, detail },
+        ...(seconds === undefined ? {} : { retryAfter: seconds }),
+      }];
+    }),
   };
 }

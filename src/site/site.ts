@@ -142,14 +142,34 @@ export interface SiteOptions {
   contracts?: ContractRegistry;
 }
 
+/**
+ * One forwarded envelope the leader refused: the forwarding site tells its
+ * client (see {@link Site.acceptForwarded}).
+ */
+export interface LeaderRefusal {
+  /** The transaction id as the leader reads the envelope; null when it has none (malformed). */
+  txId: string | null;
+  /**
+   * Where the envelope is in the forward's `txs`, `0 <= index < txs.length`:
+   * the forwarding site finds its client by it even when the leader read no
+   * id. Leaders from before this member send none; the id is used then.
+   */
+  index?: number;
+  problem: { type: string; title: string; status: number; detail: string };
+  /**
+   * Seconds until a retry can succeed (a rate limit's window ends), when
+   * the refusal says: the forwarding site answers it as `Retry-After`, as
+   * it answers its own refusal.
+   */
+  retryAfter?: number;
+}
+
 /** What a leader did with transactions a follower forwarded. */
 export interface ForwardOutcome {
   /** How many joined its pending pool (the others were pending or committed already, or refused). */
   accepted: number;
-  refused: Array<{
-    txId: string;
-    problem: { type: string; title: string; status: number; detail: string };
-  }>;
+  /** Every envelope it refused, each once. */
+  refused: LeaderRefusal[];
 }
 
 /**
@@ -394,6 +414,7 @@ export class Site implements LedgerService {
       : undefined;
     const store: ChainStoreApi = workerStores?.chain ??
       new ChainStore(await openDatabase(options.dbUrl, options.dbAuthToken));
+    let site: Site | undefined;
     try {
       const configHash = genesisConfigHash(options.genesis);
       const stored = await store.getMeta("genesis_hash");
@@ -451,7 +472,7 @@ export class Site implements LedgerService {
         "the stored Merkle log matches the head's logRoot",
       );
       const applied = Number(await store.getMeta("applied_entry") ?? "0");
-      const site = new Site(
+      site = new Site(
         options,
         store,
         { header, hash: row.hash },
@@ -485,6 +506,11 @@ export class Site implements LedgerService {
       }
       return site;
     } catch (e) {
+      // What this open started, newest first: its threads would keep the process alive.
+      if (site !== undefined) {
+        site.#admissionPool?.close();
+        site.#reader?.close();
+      }
       if (workerStores) await workerStores.close();
       else store.close();
       throw e;
@@ -797,7 +823,7 @@ export class Site implements LedgerService {
     this.#applying++;
     let retry = false;
     this.sequence(batch).then((outcome) => {
-      if (outcome !== undefined) this.#refusedByLeader(outcome.refused);
+      if (outcome !== undefined) this.#refusedByLeader(outcome.refused, taken.map(([id]) => id));
     }, (e) => {
       if (this.#sequencer === undefined) {
         // A block that cannot be written leaves a lone site unable to go on
@@ -936,34 +962,33 @@ export class Site implements LedgerService {
    * site leads): the stateless checks again except signatures, dedupe, then
    * the pending pool. Answers how many joined the pool and, for each one
    * refused here (by this site's clock, say, where it had passed the
-   * forwarder's), its id and problem: the forwarding site tells its client.
+   * forwarder's), its position in `envelopes`, its id (null if it has
+   * none), its problem and, for a rate limit, the seconds until a retry
+   * can succeed: the forwarding site tells its client. Every envelope is
+   * either refused or taken (newly, or pending or committed already).
    */
   async acceptForwarded(envelopes: unknown[]): Promise<ForwardOutcome> {
     this.#assertRunning();
     const now = this.#clock();
-    const admitted: Admitted[] = [];
-    const refused: ForwardOutcome["refused"] = [];
+    const admitted: Array<{ index: number; admitted: Admitted }> = [];
+    const refused: LeaderRefusal[] = [];
     // The window governance set now, as the forwarding site used (not genesis's).
     const policy = await this.#policyNow();
     const admission = { ...this.#policy, expiryWindowMs: policy.expiryWindowMs };
     const stateless = await this.#admitStateless(envelopes, now, admission, false);
     for (let i = 0; i < envelopes.length; i++) {
       try {
-        admitted.push(stateless(i));
+        admitted.push({ index: i, admitted: stateless(i) });
       } catch (e) {
         if (!(e instanceof LedgerError)) throw e;
-        const txId = (e.extra.txId as string | undefined) ?? txIdOf(envelopes[i]);
-        if (txId === undefined) continue;
-        refused.push({
-          txId,
-          problem: receiptProblem(e),
-        });
+        const txId = (e.extra.txId as string | undefined) ?? txIdOf(envelopes[i]) ?? null;
+        refused.push(leaderRefusal(e, txId, i));
       }
     }
     // One in a block not yet written may pass here: execution leaves such a repeat out.
-    const committed = await this.#committedAmong(admitted.map((a) => a.txId));
+    const committed = await this.#committedAmong(admitted.map(({ admitted: a }) => a.txId));
     let accepted = 0;
-    for (const a of admitted) {
+    for (const { index, admitted: a } of admitted) {
       if (committed.has(a.txId) || this.#isPending(a.txId)) continue;
       if (this.#pending.size + this.#inFlight.size >= this.#pendingTxsMax) {
         throw new LedgerError("unavailable", 503, "Site busy", "Leader queue is full", {
@@ -979,10 +1004,7 @@ export class Site implements LedgerService {
         this.#rateLimit(a, policy, now, true);
       } catch (e) {
         if (!(e instanceof LedgerError)) throw e;
-        refused.push({
-          txId: a.txId,
-          problem: receiptProblem(e),
-        });
+        refused.push(leaderRefusal(e, a.txId, index));
         continue;
       }
       this.#pending.set(a.txId, { admitted: a });
@@ -995,12 +1017,22 @@ export class Site implements LedgerService {
 
   /**
    * Tells the clients waiting here for transactions the leader refused
-   * (see {@link acceptForwarded}) why, as a refused receipt.
+   * (see {@link acceptForwarded}) why, as a refused receipt. `forwarded`
+   * holds this site's ids of the batch's transactions, in the order they
+   * were forwarded: a refusal names its transaction by position there (the
+   * leader may have read no id, or another one), or else by the leader's id.
    */
-  #refusedByLeader(refused: ForwardOutcome["refused"]): void {
-    for (const { txId, problem } of refused) {
+  #refusedByLeader(refused: LeaderRefusal[], forwarded: readonly string[]): void {
+    for (const { txId: theirs, index, problem, retryAfter } of refused) {
+      const txId = (index === undefined ? undefined : forwarded[index]) ?? theirs;
+      if (txId === null) continue;
       this.#countRefusal(problem.type);
-      this.#resolve(txId, { txId, status: "refused", problem });
+      this.#resolve(txId, {
+        txId,
+        status: "refused",
+        problem,
+        ...(retryAfter === undefined ? {} : { retryAfter }),
+      });
     }
   }
 
@@ -2159,4 +2191,24 @@ function receiptProblem(
   e: LedgerError,
 ): { type: string; title: string; status: number; detail: string } {
   return { type: e.type, title: e.title, status: e.status, detail: e.message };
+}
+
+/** `value` as `Retry-After` seconds: a positive integer, else undefined. */
+export function retryAfterOf(value: unknown): number | undefined {
+  return typeof value === "number" && Number.isSafeInteger(value) && value > 0 ? value : undefined;
+}
+
+/**
+ * A refusal of the forwarded envelope at `index` as a forward's answer
+ * carries it, with the seconds until a retry can succeed when the refusal
+ * has them (a rate limit's, see `Site.#rateLimit`).
+ */
+function leaderRefusal(e: LedgerError, txId: string | null, index: number): LeaderRefusal {
+  const retryAfter = retryAfterOf(e.extra.retryAfter);
+  return {
+    txId,
+    index,
+    problem: receiptProblem(e),
+    ...(retryAfter === undefined ? {} : { retryAfter }),
+  };
 }

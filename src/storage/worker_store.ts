@@ -89,7 +89,14 @@ export async function openWorkerStores(url: string, authToken?: string): Promise
       if (waiting.size >= callsInFlightMax || backlog.length > 0) backlog.push(send);
       else send();
     });
-  await call("control", "open", [url, authToken]);
+  try {
+    await call("control", "open", [url, authToken]);
+  } catch (e) {
+    // A database that cannot be opened leaves no thread behind (it would keep the process alive).
+    worker.terminate();
+    die(new Error("Storage worker closed"));
+    throw e;
+  }
   const proxy = <T extends object>(
     target: "chain" | "raft",
     extra: Record<string, unknown> = {},
