@@ -314,6 +314,14 @@ export interface RawResponse<T> {
   status: number;
   /** The body, parsed and checked against the route's response schema. */
   body: T;
+  /**
+   * The body exactly as the site sent it (the JSON or text that `body` was
+   * parsed from), for a caller that must pass the answer on unchanged — a
+   * command line's `--json`, an audit log. `body` may differ from it: the
+   * schema drops members it does not declare, and object members come out
+   * in the schema's order.
+   */
+  text: string;
   /** The response headers. */
   headers: Headers;
   /** The `X-Request-Id` the site answered with (or the one the client sent). */
@@ -1074,6 +1082,7 @@ export class EdgeLedgerClient {
     const raw: RawResponse<unknown> = {
       status: response.status,
       body: undefined,
+      text: "",
       headers: response.headers,
       requestId,
       site: attempt.site,
@@ -1101,6 +1110,7 @@ export class EdgeLedgerClient {
       // request(), retried like any other; only a body that arrived complete
       // and does not parse breaks the schema.
       const text = await response.text();
+      raw.text = text;
       let value: unknown;
       try {
         value = JSON.parse(text);
@@ -1117,7 +1127,8 @@ export class EdgeLedgerClient {
       }
       raw.body = parsed.data;
     } else if (chosen === "text/plain") {
-      raw.body = await response.text();
+      raw.text = await response.text();
+      raw.body = raw.text;
     } else {
       await response.body?.cancel();
       throw this.#schemaError(raw, "the route declares no body the client can read");

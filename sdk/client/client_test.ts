@@ -423,6 +423,26 @@ Deno.test("client: request() types input and output from the shared route defini
   await client.request(ROUTES.getBlock, {}).catch(() => {});
 });
 
+Deno.test("client: request() keeps the answer's text exactly as the site sent it", async () => {
+  // Spacing, member order and a member the schema does not declare survive
+  // in `text`; `body` is the parsed, schema-checked value.
+  const sent = '{ "sites": [ {"verifierKey": "site-a+00000000+AQ", "url": "http://a",' +
+    ' "name": "site-a", "org": "org-a"} ] }';
+  const s = scripted(() => new Response(sent, { headers: { "content-type": "application/json" } }));
+  const client = new EdgeLedgerClient({ urls: "http://a", fetch: s.fetch });
+  const res = await client.request(ROUTES.listSites, {});
+  assert.equal(res.text, sent);
+  assert.deepEqual(res.body, {
+    sites: [{ name: "site-a", url: "http://a", verifierKey: "site-a+00000000+AQ" }],
+  });
+  const note = "origin\n1\nAA==\n\n— a b\n";
+  const t = scripted(() => new Response(note, { headers: { "content-type": "text/plain" } }));
+  const text = await new EdgeLedgerClient({ urls: "http://a", fetch: t.fetch })
+    .request(ROUTES.getCheckpoint, { query: {} });
+  assert.equal(text.text, note);
+  assert.equal(text.body, note);
+});
+
 Deno.test("client: subscribe() refuses a negative fromHeight", async () => {
   const client = new EdgeLedgerClient({ urls: "http://a", fetch: scripted(() => json({})).fetch });
   await assert.rejects(() => client.subscribe({ fromHeight: -1 }).next(), RangeError);

@@ -47,6 +47,9 @@ import { blockHash } from "../block.ts";
 import { EdgeLedgerError, NotFoundError, RejectedError, ServerError } from "../client/errors.ts";
 import { MemoryTrustStore, type TrustedCheckpoint, type TrustStore } from "./trust_store.ts";
 
+/** Default longest hash chain fetched to prove a transaction's block. */
+export const CHAIN_BLOCKS_MAX_DEFAULT = 1000;
+
 /**
  * Why a verification failed — stable codes a program can branch on:
  *
@@ -291,7 +294,7 @@ export class LightClient {
     this.origin = options.origin;
     this.#source = options.source;
     this.#store = options.store ?? new MemoryTrustStore();
-    this.#chainBlocksMax = options.chainBlocksMax ?? 1000;
+    this.#chainBlocksMax = options.chainBlocksMax ?? CHAIN_BLOCKS_MAX_DEFAULT;
   }
 
   /**
@@ -360,7 +363,14 @@ export class LightClient {
     // is then requested at the size this client has verified.
     const accepted = await this.#locked(() => this.#acceptCheckpoint(note, source, false));
     if ("reason" in accepted) return { ...accepted, txId };
-    const bundle = await this.#fetchProof(source, txId, note, accepted.size, accepted.height);
+    const bundle = await fetchProof(
+      source,
+      txId,
+      note,
+      accepted.size,
+      accepted.height,
+      this.#chainBlocksMax,
+    );
     if ("reason" in bundle) return bundle;
     return this.#checkReceipt(bundle, accepted);
   }
@@ -369,7 +379,8 @@ export class LightClient {
    * Fetches what proves `txId` (checkpoint, envelope, receipt, proof at the
    * checkpoint's size) without verifying it; store it and verify it later
    * with {@link LightClient.verifyBundle}, e.g. offline. A failed fetch is a
-   * verdict (`unavailable`, `tx_not_found`, `tx_not_committed`, ...).
+   * verdict (`unavailable`, `tx_not_found`, `tx_not_committed`, ...). The
+   * same as {@link fetchReceiptBundle}, which needs no light client.
    *
    * @example
    * ```ts
@@ -378,28 +389,17 @@ export class LightClient {
    * ```
    */
   async fetchBundle(txId: string): Promise<ReceiptBundle | Verdict> {
-    const source = this.#requireSource("fetchBundle");
-    let checkpoint: string;
-    try {
-      checkpoint = await latestCheckpoint(source);
-    } catch (e) {
-      return unavailable(e, "the latest checkpoint", txId);
-    }
-    let size: number;
-    let height: number;
-    try {
-      ({ size, height } = parseCheckpoint(parseNote(checkpoint).text));
-    } catch (e) {
-      return fail("checkpoint_malformed", `the checkpoint does not parse: ${errorText(e)}`, txId);
-    }
-    return await this.#fetchProof(source, txId, checkpoint, size, height);
+    return await fetchReceiptBundle(this.#requireSource("fetchBundle"), txId, {
+      chainBlocksMax: this.#chainBlocksMax,
+    });
   }
 
   /**
-   * Verifies a bundle from {@link LightClient.fetchBundle}. Its checkpoint
-   * may be older than the trusted one (a receipt kept for later), in which
-   * case it must be provably a prefix of the trusted tree: that needs a
-   * `source` for the consistency proof; without one it is refused as
+   * Verifies a bundle from {@link LightClient.fetchBundle} or
+   * {@link fetchReceiptBundle}. Its checkpoint may be older than the trusted
+   * one (a receipt kept for later), in which case it must be provably a
+   * prefix of the trusted tree: that needs a `source` for the consistency
+   * proof; without one it is refused as
    * `consistency_proof_invalid`.
    *
    * @example
@@ -412,82 +412,6 @@ export class LightClient {
   }
 
   // ---- internals --------------------------------------------------------
-
-  async #fetchProof(
-    source: LightSource,
-    txId: string,
-    checkpoint: string,
-    size: number,
-    height: number,
-  ): Promise<ReceiptBundle | Verdict> {
-    let view;
-    try {
-      view = await withLeaderRetry((consistency) => source.getTx(txId, { consistency }));
-    } catch (e) {
-      if (e instanceof NotFoundError) {
-        return fail("tx_not_found", "the site does not know this transaction", txId);
-      }
-      return unavailable(e, "the transaction", txId);
-    }
-    if (view.receipt.status !== "committed") {
-      return fail(
-        "tx_not_committed",
-        `the transaction is ${view.receipt.status}, not yet in a block`,
-        txId,
-      );
-    }
-    if (size === 0) {
-      return fail("tx_not_committed", "the checkpoint covers an empty log", txId);
-    }
-    let proof: ProofView;
-    try {
-      proof = await withLeaderRetry((consistency) =>
-        source.proof(txId, { treeSize: size, consistency })
-      );
-    } catch (e) {
-      if (e instanceof RejectedError && e.slug === "proof_unavailable") {
-        return fail(
-          "tx_not_committed",
-          `the checkpoint (size ${size}) does not cover the transaction yet: ${e.message}`,
-          txId,
-        );
-      }
-      return unavailable(e, "the inclusion proof", txId);
-    }
-    const bundle: ReceiptBundle = { txId, tx: view.tx, receipt: view.receipt, proof, checkpoint };
-    const from = view.receipt.height;
-    if (from !== undefined && from <= height && height - from + 1 <= this.#chainBlocksMax) {
-      let chain: BlockView[];
-      try {
-        chain = await this.#fetchChain(source, from, height, "stale");
-        // A replica behind the checkpoint ends before its block; the leader
-        // has every block the checkpoint names. What the leader serves is
-        // checked as is: a chain still short is a broken one.
-        if (chain[chain.length - 1]?.header?.height !== height) {
-          chain = await this.#fetchChain(source, from, height, "leader");
-        }
-      } catch (e) {
-        return unavailable(e, `blocks ${from} to ${height}`, txId);
-      }
-      bundle.chain = chain;
-    }
-    return bundle;
-  }
-
-  /** Blocks `[from, to]` as `source` serves them, at most `chainBlocksMax + 1`. */
-  async #fetchChain(
-    source: LightSource,
-    from: number,
-    to: number,
-    consistency: "stale" | "leader",
-  ): Promise<BlockView[]> {
-    const chain: BlockView[] = [];
-    for await (const block of source.blocks({ from, to: to + 1, consistency })) {
-      chain.push(block);
-      if (chain.length > this.#chainBlocksMax) break;
-    }
-    return chain;
-  }
 
   async #verifyBundle(bundle: ReceiptBundle, allowOlder: boolean): Promise<Verdict> {
     const accepted = await this.#locked(() =>
@@ -815,6 +739,128 @@ export async function verifyTransaction(
 ): Promise<Verdict> {
   const source = new EdgeLedgerClient({ ...options.client, urls: options.urls });
   return await new LightClient({ ...options, source }).verify(txId);
+}
+
+/**
+ * Fetches what proves transaction `txId` — the latest checkpoint, the
+ * envelope and receipt, the inclusion proof at the checkpoint's tree size
+ * and the blocks from the transaction's block to the checkpoint's — without
+ * verifying any of it and without any trusted keys: a {@link ReceiptBundle}
+ * to keep and verify later, offline, with {@link LightClient.verifyBundle}.
+ * A fetch that fails is a verdict: `unavailable`, `response_malformed`,
+ * `checkpoint_malformed`, `tx_not_found`, or `tx_not_committed` (pending, or
+ * committed after the latest checkpoint: ask again a moment later).
+ * `chainBlocksMax` (default 1000) bounds the blocks fetched; a longer chain
+ * is left out of the bundle.
+ *
+ * @example
+ * ```ts
+ * const bundle = await fetchReceiptBundle(new EdgeLedgerClient({ urls }), txId);
+ * if (!("reason" in bundle)) await Deno.writeTextFile("receipt.json", JSON.stringify(bundle));
+ * ```
+ */
+export async function fetchReceiptBundle(
+  source: LightSource,
+  txId: string,
+  options: { chainBlocksMax?: number } = {},
+): Promise<ReceiptBundle | Verdict> {
+  const chainBlocksMax = options.chainBlocksMax ?? CHAIN_BLOCKS_MAX_DEFAULT;
+  let checkpoint: string;
+  try {
+    checkpoint = await latestCheckpoint(source);
+  } catch (e) {
+    return unavailable(e, "the latest checkpoint", txId);
+  }
+  let size: number;
+  let height: number;
+  try {
+    ({ size, height } = parseCheckpoint(parseNote(checkpoint).text));
+  } catch (e) {
+    return fail("checkpoint_malformed", `the checkpoint does not parse: ${errorText(e)}`, txId);
+  }
+  return await fetchProof(source, txId, checkpoint, size, height, chainBlocksMax);
+}
+
+/**
+ * The envelope, receipt, inclusion proof at `size` and blocks up to `height`
+ * of `txId`, against `checkpoint` (of tree size `size` at block `height`).
+ */
+async function fetchProof(
+  source: LightSource,
+  txId: string,
+  checkpoint: string,
+  size: number,
+  height: number,
+  chainBlocksMax: number,
+): Promise<ReceiptBundle | Verdict> {
+  let view;
+  try {
+    view = await withLeaderRetry((consistency) => source.getTx(txId, { consistency }));
+  } catch (e) {
+    if (e instanceof NotFoundError) {
+      return fail("tx_not_found", "the site does not know this transaction", txId);
+    }
+    return unavailable(e, "the transaction", txId);
+  }
+  if (view.receipt.status !== "committed") {
+    return fail(
+      "tx_not_committed",
+      `the transaction is ${view.receipt.status}, not yet in a block`,
+      txId,
+    );
+  }
+  if (size === 0) {
+    return fail("tx_not_committed", "the checkpoint covers an empty log", txId);
+  }
+  let proof: ProofView;
+  try {
+    proof = await withLeaderRetry((consistency) =>
+      source.proof(txId, { treeSize: size, consistency })
+    );
+  } catch (e) {
+    if (e instanceof RejectedError && e.slug === "proof_unavailable") {
+      return fail(
+        "tx_not_committed",
+        `the checkpoint (size ${size}) does not cover the transaction yet: ${e.message}`,
+        txId,
+      );
+    }
+    return unavailable(e, "the inclusion proof", txId);
+  }
+  const bundle: ReceiptBundle = { txId, tx: view.tx, receipt: view.receipt, proof, checkpoint };
+  const from = view.receipt.height;
+  if (from !== undefined && from <= height && height - from + 1 <= chainBlocksMax) {
+    let chain: BlockView[];
+    try {
+      chain = await fetchChain(source, from, height, "stale", chainBlocksMax);
+      // A replica behind the checkpoint ends before its block; the leader
+      // has every block the checkpoint names. What the leader serves is
+      // checked as is: a chain still short is a broken one.
+      if (chain[chain.length - 1]?.header?.height !== height) {
+        chain = await fetchChain(source, from, height, "leader", chainBlocksMax);
+      }
+    } catch (e) {
+      return unavailable(e, `blocks ${from} to ${height}`, txId);
+    }
+    bundle.chain = chain;
+  }
+  return bundle;
+}
+
+/** Blocks `[from, to]` as `source` serves them, at most `chainBlocksMax + 1`. */
+async function fetchChain(
+  source: LightSource,
+  from: number,
+  to: number,
+  consistency: "stale" | "leader",
+  chainBlocksMax: number,
+): Promise<BlockView[]> {
+  const chain: BlockView[] = [];
+  for await (const block of source.blocks({ from, to: to + 1, consistency })) {
+    chain.push(block);
+    if (chain.length > chainBlocksMax) break;
+  }
+  return chain;
 }
 
 /**

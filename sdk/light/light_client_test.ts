@@ -8,9 +8,9 @@ import { createEnvelope, type Envelope, signEnvelope, transactionId } from "../e
 import { blockHash, type BlockHeader } from "../block.ts";
 import { base64urlEncode, hexEncode, utf8Encode } from "../encoding.ts";
 import { type BlockView, EdgeLedgerClient } from "../client/client.ts";
-import { NetworkError } from "../client/errors.ts";
+import { NetworkError, NotFoundError } from "../client/errors.ts";
 import { FileTrustStore } from "./file_trust_store.ts";
-import { LightClient, type LightSource } from "./light_client.ts";
+import { fetchReceiptBundle, LightClient, type LightSource } from "./light_client.ts";
 
 const keyA = verifierKey("site-a", generateKeyPair("ed25519").publicKey);
 const keyB = verifierKey("site-b", generateKeyPair("ed25519").publicKey);
@@ -187,7 +187,7 @@ async function twoBlockLedger(blocksServed: (consistency: string | undefined) =>
     trustedKeys: [verifierKey("site-a", siteKey.publicKey)],
     quorum: 1,
   });
-  return { light, txId, asked };
+  return { light, txId, asked, source, siteKey };
 }
 
 Deno.test("LightClient.verify() reads the blocks a lagging replica lacks from the leader; a chain short there too is block_mismatch", async () => {
@@ -236,4 +236,52 @@ Deno.test("LightClient.verify() reports an answer whose body broke off as unavai
   });
   const verdict = await light.verify("ab".repeat(32));
   assert.equal(verdict.reason, "unavailable", verdict.message);
+});
+
+Deno.test("fetchReceiptBundle() needs no trusted keys, and its bundle verifies with no source", async () => {
+  const ledger = await twoBlockLedger(() => 2);
+  const bundle = await fetchReceiptBundle(ledger.source, ledger.txId);
+  assert.ok(!("reason" in bundle), JSON.stringify(bundle));
+  assert.equal(bundle.txId, ledger.txId);
+  assert.equal(bundle.proof.treeSize, 2);
+  assert.deepEqual(bundle.chain?.map((b) => b.header.height), [1, 2]);
+  // Offline: a light client without a source, trusting the site's key.
+  const offline = new LightClient({
+    trustedKeys: [verifierKey("site-a", ledger.siteKey.publicKey)],
+    quorum: 1,
+  });
+  const verdict = await offline.verifyBundle(JSON.parse(JSON.stringify(bundle)));
+  assert.equal(verdict.reason, "ok", verdict.message);
+  assert.equal(verdict.blockVerified, true);
+  // A chain longer than chainBlocksMax is left out of the bundle.
+  const short = await fetchReceiptBundle(ledger.source, ledger.txId, { chainBlocksMax: 1 });
+  assert.ok(!("reason" in short));
+  assert.equal(short.chain, undefined);
+});
+
+Deno.test("fetchReceiptBundle() answers tx_not_found for a transaction no site knows", async () => {
+  const { note } = emptyLogNote();
+  const source: LightSource = {
+    checkpoint: () => Promise.resolve(note),
+    consistency: () => Promise.reject(new Error("unused")),
+    getTx: () =>
+      Promise.reject(
+        new NotFoundError("404", {
+          problem: {
+            type: "https://edgeledger.dev/problems/not_found",
+            title: "Not found",
+            status: 404,
+            detail: "no such transaction",
+          },
+        }),
+      ),
+    proof: () => Promise.reject(new Error("unused")),
+    blocks: () => ({
+      [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error("unused")) }),
+    }),
+  };
+  const verdict = await fetchReceiptBundle(source, "ab".repeat(32));
+  assert.ok("reason" in verdict);
+  assert.equal(verdict.reason, "tx_not_found");
+  assert.equal(verdict.ok, false);
 });

@@ -1,0 +1,224 @@
+/**
+ * What a verifier trusts, kept as a small JSON document (a trust file): the
+ * consortium's site verifier keys, how many of them must sign a checkpoint,
+ * and the log's origin. These are the {@link LightClient} options that must
+ * come from configuration, never from the sites being checked.
+ *
+ * ```json
+ * { "v": 1, "origin": "edgeledger.local/demo", "quorum": 2,
+ *   "trustedKeys": ["site-a+2a850ea9+AfV8…", "site-b+…", "site-c+…"] }
+ * ```
+ *
+ * A trust file is only as good as where its keys came from:
+ * {@link trustConfigFromGenesis} takes them from the consortium's genesis
+ * file (as good as the copy you hold), {@link trustConfigFromSites} from a
+ * site's member list (trust on first use: as good as the site you asked and
+ * the connection to it). It is not a `TrustStore`, which keeps the last
+ * checkpoint a light client trusted.
+ *
+ * Pure and portable (no file access): read and write the JSON yourself.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { base64urlDecode } from "../encoding.ts";
+import { parseVerifierKey, verifierKey } from "../note.ts";
+
+/** The `v` of a trust file this SDK writes and reads. */
+export const TRUST_CONFIG_VERSION = 1;
+/** Most site keys a trust file may hold (a genesis names at most 64 sites). */
+export const TRUSTED_KEYS_MAX = 64;
+/** Longest origin line, in characters (as in a genesis). */
+export const ORIGIN_CHARS_MAX = 256;
+
+/**
+ * A trust file's content: pass `trustedKeys`, `quorum` and `origin` to a
+ * {@link LightClient}.
+ *
+ * @example
+ * ```ts
+ * const trust: TrustConfig = parseTrustConfig(JSON.parse(text));
+ * const light = new LightClient({ trustedKeys: trust.trustedKeys, quorum: trust.quorum, origin: trust.origin });
+ * ```
+ */
+export interface TrustConfig {
+  /** Format version, {@link TRUST_CONFIG_VERSION}. */
+  v: 1;
+  /** The log's origin line (`edgeledger.local/demo`); checkpoints of other logs are refused. */
+  origin: string;
+  /** How many distinct trusted keys must sign a checkpoint (1 ≤ quorum ≤ distinct names). */
+  quorum: number;
+  /** The site verifier keys, `name+hash+base64key`, one per site name. */
+  trustedKeys: string[];
+}
+
+/** Thrown for a trust file, genesis or member list that cannot give a {@link TrustConfig}. */
+export class TrustConfigError extends Error {
+  /** Creates a trust config error with a sentence-case message. */
+  constructor(message: string) {
+    super(message);
+    this.name = "TrustConfigError";
+  }
+}
+
+const origin = z.string().min(1).max(ORIGIN_CHARS_MAX).regex(
+  /^[^\s+][^\n+]*$/,
+  "must be one line, not starting with a space, without '+'",
+);
+
+const trustConfigSchema = z.strictObject({
+  v: z.literal(TRUST_CONFIG_VERSION),
+  origin,
+  quorum: z.number().int().min(1),
+  trustedKeys: z.array(z.string()).min(1).max(TRUSTED_KEYS_MAX),
+}).superRefine((t, ctx) => {
+  const names = new Set<string>();
+  t.trustedKeys.forEach((key, i) => {
+    let name: string;
+    try {
+      name = parseVerifierKey(key).name;
+    } catch (e) {
+      ctx.addIssue({ code: "custom", path: ["trustedKeys", i], message: (e as Error).message });
+      return;
+    }
+    if (names.has(name)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["trustedKeys", i],
+        message: `a second key for site ${name}`,
+      });
+    }
+    names.add(name);
+  });
+  if (names.size === t.trustedKeys.length && t.quorum > names.size) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["quorum"],
+      message: `must be at most the ${names.size} trusted site(s)`,
+    });
+  }
+});
+
+/**
+ * Validates an untrusted value (a parsed trust file) as a
+ * {@link TrustConfig}: strict (an unknown member is refused), `v` = 1, a
+ * one-line origin, 1–{@link TRUSTED_KEYS_MAX} well-formed verifier keys with
+ * distinct names, and `1 ≤ quorum ≤` their number. Throws
+ * {@link TrustConfigError} naming the first bad member.
+ *
+ * @example
+ * ```ts
+ * const trust = parseTrustConfig(JSON.parse(await Deno.readTextFile("trust.json")));
+ * ```
+ */
+export function parseTrustConfig(value: unknown): TrustConfig {
+  const result = trustConfigSchema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const where = issue.path.length > 0 ? ` at ${issue.path.join(".")}` : "";
+    throw new TrustConfigError(`Invalid trust config${where}: ${issue.message}`);
+  }
+  return { ...result.data, trustedKeys: [...result.data.trustedKeys] };
+}
+
+/**
+ * The smallest majority of `n` sites, `⌊n/2⌋ + 1`: how many voting sites
+ * sign a checkpoint before a site serves it. Requires `n ≥ 1`.
+ *
+ * @example
+ * ```ts
+ * majorityQuorum(3); // 2
+ * ```
+ */
+export function majorityQuorum(n: number): number {
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new RangeError(`Cannot compute a quorum of ${n} sites: need at least 1`);
+  }
+  return Math.floor(n / 2) + 1;
+}
+
+/**
+ * A trust config from a member list as `GET /v1/sites` serves it
+ * (`client.sites()`): trust on first use, as good as the site that answered.
+ * With `voters` (the `voters` of `GET /v1/status`), only those sites' keys
+ * are trusted, since only voters' signatures make a checkpoint; `quorum`
+ * defaults to a majority of the trusted keys. Throws
+ * {@link TrustConfigError} when a voter is missing from `sites` or the
+ * result is invalid.
+ *
+ * @example
+ * ```ts
+ * const status = await client.status();
+ * const trust = trustConfigFromSites(await client.sites(), { origin: status.origin! });
+ * ```
+ */
+export function trustConfigFromSites(
+  sites: readonly { name: string; verifierKey: string }[],
+  options: { origin: string; voters?: readonly string[]; quorum?: number },
+): TrustConfig {
+  let chosen = [...sites];
+  if (options.voters !== undefined) {
+    const missing = options.voters.filter((v) => !sites.some((s) => s.name === v));
+    if (missing.length > 0) {
+      throw new TrustConfigError(
+        `Cannot trust the member list: voter(s) ${missing.join(", ")} not listed`,
+      );
+    }
+    chosen = sites.filter((s) => options.voters!.includes(s.name));
+  }
+  if (chosen.length === 0) throw new TrustConfigError("Cannot trust the member list: no sites");
+  return parseTrustConfig({
+    v: TRUST_CONFIG_VERSION,
+    origin: options.origin,
+    quorum: options.quorum ?? majorityQuorum(chosen.length),
+    trustedKeys: chosen.map((s) => s.verifierKey),
+  });
+}
+
+/** The members of a genesis config a trust config needs; others are ignored. */
+const genesisTrustSchema = z.object({
+  origin,
+  sites: z.array(z.object({
+    name: z.string(),
+    publicKey: z.string().regex(/^[A-Za-z0-9_-]{43}$/, "must be a base64url Ed25519 key"),
+  })).min(1).max(TRUSTED_KEYS_MAX),
+});
+
+/**
+ * A trust config from the consortium's genesis config (parsed JSON): every
+ * genesis site's key (`sites[].name`, `sites[].publicKey`), the genesis
+ * `origin`, and by default a majority of those sites as the quorum. As good
+ * as the genesis file you hold; sites added or removed since genesis are
+ * not in it. Throws {@link TrustConfigError} for a value that is not such a
+ * genesis.
+ *
+ * @example
+ * ```ts
+ * const trust = trustConfigFromGenesis(JSON.parse(await Deno.readTextFile("genesis.json")));
+ * ```
+ */
+export function trustConfigFromGenesis(
+  genesis: unknown,
+  options: { quorum?: number } = {},
+): TrustConfig {
+  const result = genesisTrustSchema.safeParse(genesis);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const where = issue.path.length > 0 ? ` at ${issue.path.join(".")}` : "";
+    throw new TrustConfigError(`Cannot read the genesis${where}: ${issue.message}`);
+  }
+  const { sites } = result.data;
+  let trustedKeys: string[];
+  try {
+    trustedKeys = sites.map((s) => verifierKey(s.name, base64urlDecode(s.publicKey)));
+  } catch (e) {
+    throw new TrustConfigError(`Cannot read the genesis: ${(e as Error).message}`);
+  }
+  return parseTrustConfig({
+    v: TRUST_CONFIG_VERSION,
+    origin: result.data.origin,
+    quorum: options.quorum ?? majorityQuorum(sites.length),
+    trustedKeys,
+  });
+}
