@@ -1,0 +1,356 @@
+/**
+ * The developer command line (`workers/cli.ts`) end to end: each command
+ * runs as its own process (`deno run` with the task's permissions) against
+ * a real one-site ledger on 127.0.0.1, started and stopped here.
+ */
+import assert from "node:assert/strict";
+import { canonicalJson } from "../sdk/canonical_json.ts";
+import { parseEnvelope, transactionId } from "../sdk/envelope.ts";
+import { generateKeyPair, importKey } from "../sdk/keys.ts";
+import { verifierKey } from "../sdk/note.ts";
+import { anchorTx } from "./_helpers.ts";
+import { freePort, startLocalSite } from "./sdk_site_helpers.ts";
+
+const CLI = new URL("../workers/cli.ts", import.meta.url).pathname;
+const ROOT = new URL("..", import.meta.url).pathname;
+/** The permissions `deno task cli` grants. */
+const TASK_PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
+
+interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the command line to its end with `permissions`, `env` and `stdin`. */
+async function cli(
+  args: string[],
+  options: { env?: Record<string, string>; stdin?: string; permissions?: string[] } = {},
+): Promise<CliRun> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", ...(options.permissions ?? TASK_PERMISSIONS), CLI, ...args],
+    cwd: ROOT,
+    // Relative paths resolve against INIT_CWD, as under `deno task`.
+    env: { INIT_CWD: ROOT, ...options.env },
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** Asserts exit 0 and an empty or note-only stderr. */
+function ok(run: CliRun): CliRun {
+  assert.equal(run.code, 0, `exit ${run.code}: ${run.stderr}`);
+  return run;
+}
+
+/** Asserts `code` and that stderr is exactly one line (no stack trace). */
+function failsWith(run: CliRun, code: number, pattern: RegExp): void {
+  assert.equal(run.code, code, `stdout: ${run.stdout}\nstderr: ${run.stderr}`);
+  assert.equal(run.stderr.trimEnd().split("\n").length, 1, run.stderr);
+  assert.doesNotMatch(run.stderr, /\n\s+at /);
+  assert.match(run.stderr.trimEnd(), pattern);
+}
+
+Deno.test("cli: a developer's round trip against a one-site ledger", async (t) => {
+  const { site, dataDir, cleanup } = await startLocalSite();
+  const dir = await Deno.makeTempDir({ prefix: "edgeledger-cli-" });
+  const env = { EDGELEDGER_URL: site.url };
+  const key = `${dir}/device.json`;
+  const now = Date.now();
+  const anchor = (seq: number) =>
+    JSON.stringify({
+      stream: "cli/truck-17",
+      seq,
+      root: "ab".repeat(32),
+      count: 1,
+      from: now,
+      to: now,
+    });
+  let txId = "";
+  try {
+    await t.step("key new writes a 0600 private key file and prints its did:key", async () => {
+      const r = ok(await cli(["key", "new", "--out", key], { env }));
+      const did = r.stdout.trim();
+      assert.equal(importKey(JSON.parse(await Deno.readTextFile(key))).did, did);
+      assert.equal((await Deno.stat(key)).mode! & 0o777, 0o600);
+      const shown = ok(await cli(["key", "show", key, "--json"], { env }));
+      assert.equal(JSON.parse(shown.stdout).did, did);
+    });
+
+    await t.step(
+      "tx sign data.anchor takes the ledger from the site and prints the txId",
+      async () => {
+        const r = ok(
+          await cli(
+            [
+              "tx",
+              "sign",
+              "data.anchor",
+              "--key",
+              key,
+              "--payload",
+              anchor(0),
+              "--out",
+              `${dir}/tx.json`,
+            ],
+            { env },
+          ),
+        );
+        const envelope = parseEnvelope(JSON.parse(await Deno.readTextFile(`${dir}/tx.json`)));
+        assert.equal(envelope.ledger, "demo");
+        txId = r.stdout.trim();
+        assert.equal(txId, transactionId(envelope));
+      },
+    );
+
+    await t.step("tx submit --wait prints the committed receipt", async () => {
+      const r = ok(await cli(["tx", "submit", `${dir}/tx.json`, "--wait"], { env }));
+      assert.match(
+        r.stdout,
+        new RegExp(`^${txId} committed at height \\d+, log index 0: applied\n$`),
+      );
+    });
+
+    await t.step(
+      "tx submit reads standard input, and --json prints a receipt that parses",
+      async () => {
+        const signed = ok(
+          await cli(["tx", "sign", "data.anchor", "--key", key, "--payload", anchor(1)], { env }),
+        );
+        const r = ok(
+          await cli(["tx", "submit", "-", "--wait", "--json"], { env, stdin: signed.stdout }),
+        );
+        const receipt = JSON.parse(r.stdout);
+        assert.equal(receipt.status, "committed");
+        assert.equal(receipt.logIndex, 1);
+        assert.equal(signed.stderr, `txId ${receipt.txId}\n`);
+      },
+    );
+
+    await t.step("tx get --json prints exactly the JSON the site answered", async () => {
+      const r = ok(await cli(["tx", "get", txId, "--json", "--consistency", "leader"], { env }));
+      const direct = await (await fetch(`${site.url}/v1/txs/${txId}`)).text();
+      assert.equal(r.stdout, direct + "\n");
+      const human = ok(await cli(["tx", "get", txId], { env }));
+      assert.match(human.stdout, /^txId +[0-9a-f]{64}\nstatus +committed\n/);
+    });
+
+    await t.step("status, sites and checkpoint print what the site serves", async () => {
+      const status = JSON.parse(ok(await cli(["status", "--json"], { env })).stdout);
+      assert.equal(status.role, "leader");
+      const sites = ok(await cli(["sites", "--json"], { env }));
+      assert.equal(sites.stdout, (await (await fetch(`${site.url}/v1/sites`)).text()) + "\n");
+      const note = ok(await cli(["checkpoint"], { env }));
+      assert.match(note.stdout, /^edgeledger\.local\/demo\n\d+\n/);
+      assert.match(note.stdout, /\n— site-a \S+\n$/);
+      const parsed = JSON.parse(ok(await cli(["checkpoint", "--json"], { env })).stdout);
+      assert.deepEqual(parsed.signatures, ["site-a"]);
+    });
+
+    await t.step("proof writes a self-contained bundle of the transaction", async () => {
+      const r = ok(await cli(["proof", txId, "--out", `${dir}/bundle.json`], { env }));
+      assert.match(r.stdout, /log index 0 \(block \d+\) in the checkpoint of 2 transactions/);
+      const bundle = JSON.parse(await Deno.readTextFile(`${dir}/bundle.json`));
+      assert.equal(bundle.txId, txId);
+      assert.equal(bundle.proof.proof.length, 1);
+    });
+
+    await t.step(
+      "trust init --url writes the site's keys and says it is trust on first use",
+      async () => {
+        const r = ok(
+          await cli(["trust", "init", "--url", site.url, "--out", `${dir}/trust-url.json`], {
+            env,
+          }),
+        );
+        assert.match(
+          r.stdout,
+          /1 site key\(s\) \(site-a\), quorum 1, origin edgeledger\.local\/demo/,
+        );
+        assert.match(r.stderr, /trust on first use/);
+      },
+    );
+
+    await t.step("trust init --genesis trusts the same keys as the site serves", async () => {
+      ok(
+        await cli(
+          ["trust", "init", "--genesis", `${dataDir}/genesis.json`, "--out", `${dir}/trust.json`],
+          { env },
+        ),
+      );
+      assert.deepEqual(
+        JSON.parse(await Deno.readTextFile(`${dir}/trust.json`)),
+        JSON.parse(await Deno.readTextFile(`${dir}/trust-url.json`)),
+      );
+    });
+
+    // verify runs without network permission: it cannot reach anything.
+    const offline = ["--allow-read"];
+
+    await t.step("verify proves a bundle offline (no network permission) and exits 0", async () => {
+      const r = ok(
+        await cli(["verify", `${dir}/bundle.json`, "--trust", `${dir}/trust.json`], {
+          permissions: offline,
+        }),
+      );
+      assert.match(
+        r.stdout,
+        new RegExp(`^Transaction ${txId} is in ledger edgeledger\\.local/demo`),
+      );
+      const json = ok(
+        await cli(["verify", `${dir}/bundle.json`, "--trust", `${dir}/trust.json`, "--json"], {
+          permissions: offline,
+        }),
+      );
+      const verdict = JSON.parse(json.stdout);
+      assert.equal(verdict.ok, true);
+      assert.equal(verdict.blockVerified, true);
+    });
+
+    await t.step(
+      "verify refuses a bundle with a tampered audit path: exit 1, the reason",
+      async () => {
+        const bundle = JSON.parse(await Deno.readTextFile(`${dir}/bundle.json`));
+        const node: string = bundle.proof.proof[0];
+        bundle.proof.proof[0] = node.slice(0, -1) + (node.endsWith("0") ? "1" : "0");
+        await Deno.writeTextFile(`${dir}/tampered.json`, JSON.stringify(bundle));
+        const r = await cli(["verify", `${dir}/tampered.json`, "--trust", `${dir}/trust.json`], {
+          permissions: offline,
+        });
+        failsWith(r, 1, /^Cannot verify transaction [0-9a-f]{64}: .*\(inclusion_proof_invalid\)$/);
+        assert.equal(r.stdout, "");
+      },
+    );
+
+    await t.step(
+      "verify refuses a bundle whose receipt was edited: exit 1, receipt_mismatch",
+      async () => {
+        const bundle = JSON.parse(await Deno.readTextFile(`${dir}/bundle.json`));
+        bundle.receipt.result.status = "rejected";
+        const r = await cli(["verify", "-", "--trust", `${dir}/trust.json`], {
+          permissions: offline,
+          stdin: JSON.stringify(bundle),
+        });
+        failsWith(r, 1, /\(receipt_mismatch\)$/);
+      },
+    );
+
+    await t.step(
+      "verify with a trust file lacking the ledger's sites fails the quorum",
+      async () => {
+        const stranger = verifierKey("site-a", generateKeyPair("ed25519").publicKey);
+        await Deno.writeTextFile(
+          `${dir}/stranger.json`,
+          canonicalJson({
+            v: 1,
+            origin: "edgeledger.local/demo",
+            quorum: 1,
+            trustedKeys: [stranger],
+          }),
+        );
+        const r = await cli(["verify", `${dir}/bundle.json`, "--trust", `${dir}/stranger.json`], {
+          permissions: offline,
+        });
+        failsWith(r, 1, /validly signed by 0 trusted site\(s\).*\(checkpoint_quorum_not_met\)$/);
+      },
+    );
+
+    await t.step(
+      "tx submit of an expired envelope exits 1 with the site's problem type",
+      async () => {
+        const expired = await anchorTx(generateKeyPair(), { expiresAt: Date.now() - 60_000 });
+        await Deno.writeTextFile(`${dir}/expired.json`, JSON.stringify(expired));
+        const r = await cli(["tx", "submit", `${dir}/expired.json`], { env });
+        failsWith(
+          r,
+          1,
+          new RegExp(
+            `^Cannot submit transaction ${
+              transactionId(expired)
+            }: expired \\(422\\): .*\\[${site.url}, request \\S+\\]$`,
+          ),
+        );
+      },
+    );
+
+    await t.step(
+      "tx submit of an envelope with a forged signature exits 1 with bad_signature",
+      async () => {
+        const envelope = await anchorTx(generateKeyPair());
+        const other = await anchorTx(generateKeyPair());
+        envelope.sigs = other.sigs;
+        const r = await cli(["tx", "submit", "-"], { env, stdin: JSON.stringify(envelope) });
+        failsWith(r, 1, /: bad_signature \(422\): /);
+      },
+    );
+
+    await t.step(
+      "tx get and proof of an unknown transaction exit 1, naming not_found",
+      async () => {
+        const unknown = "ee".repeat(32);
+        failsWith(await cli(["tx", "get", unknown], { env }), 1, /: not_found \(404\): /);
+        failsWith(await cli(["proof", unknown], { env }), 1, /\(tx_not_found\)$/);
+      },
+    );
+
+    await t.step("usage errors exit 2 with one line", async () => {
+      failsWith(await cli(["tx", "sign"], { env }), 2, /^Missing <kind>/);
+      failsWith(await cli(["tx", "submit", "--nope"], { env }), 2, /^Unknown flag --nope/);
+      failsWith(await cli(["tx", "get", "xyz"], { env }), 2, /is not a transaction id/);
+      failsWith(await cli(["proof", txId, "--timeout", "soon"], { env }), 2, /--timeout must be/);
+    });
+
+    await t.step("watch prints committed blocks and transactions, and Ctrl-C exits 0", async () => {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "--no-prompt", ...TASK_PERMISSIONS, CLI, "watch", "--from", "0"],
+        cwd: ROOT,
+        env,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      let stdout = "";
+      let stderr = "";
+      const pumps = Promise.all([
+        (async () => {
+          for await (const s of child.stdout.pipeThrough(new TextDecoderStream())) stdout += s;
+        })(),
+        (async () => {
+          for await (const s of child.stderr.pipeThrough(new TextDecoderStream())) stderr += s;
+        })(),
+      ]);
+      try {
+        const deadline = Date.now() + 20_000;
+        while (!stdout.includes(`  tx ${txId} data.anchor log index 0: applied`)) {
+          if (Date.now() > deadline) throw new Error(`watch printed: ${stdout}${stderr}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        assert.match(stdout, /^block 0 [0-9a-f]{64} 0 txs /);
+        assert.match(stderr, new RegExp(`^Watching ${site.url} from height 0\n`));
+      } finally {
+        child.kill("SIGINT");
+        const status = await child.status;
+        await pumps;
+        assert.equal(status.code, 0, stderr);
+      }
+    });
+  } finally {
+    await cleanup();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: a site that does not answer exits 1 with one line naming its URL", async () => {
+  const url = `http://127.0.0.1:${freePort()}`;
+  const r = await cli(["status", "--url", url]);
+  failsWith(r, 1, new RegExp(`^Cannot read the site's status: Cannot reach ${url}`));
+});

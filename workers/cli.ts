@@ -1,0 +1,194 @@
+/**
+ * `edgeledger`, the developer command line, in the spirit of etcdctl and
+ * rekor-cli: keys, signing and submitting transactions, reading the
+ * cluster, fetching proofs and verifying them offline, following blocks.
+ * A thin layer over the SDK (see `cli/commands.ts`).
+ *
+ *     npx -y deno@2.9.6 task cli <command> [flags]
+ *     npx -y deno@2.9.6 task cli --help
+ *
+ * Exit codes: 0 ok, 1 the operation failed (a site's problem, a failed
+ * verification, a file that cannot be read), 2 a usage error. A failure is
+ * one line on standard error; results go to standard output.
+ *
+ * @module
+ */
+import { type CliIo, COMMANDS, PROGRAM, VALUE_FLAGS } from "./cli/commands.ts";
+import { UsageError } from "./cli/args.ts";
+import { INPUT_BYTES_MAX } from "./cli/files.ts";
+import { CliError } from "./cli/output.ts";
+import { concatBytes } from "../sdk/encoding.ts";
+
+export type { CliIo } from "./cli/commands.ts";
+
+/** The words that group commands (`key new`, `tx sign`, `trust init`). */
+const GROUPS = new Set(
+  COMMANDS.filter((c) => c.name.includes(" ")).map((c) => c.name.split(" ")[0]),
+);
+
+/** The top-level help: the commands and what every command shares. */
+export function topHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    `${PROGRAM} — the developer command line of an edgeledger ledger`,
+    "",
+    `usage: ${PROGRAM} <command> [flags]`,
+    "       (from a checkout: npx -y deno@2.9.6 task cli <command> [flags])",
+    "",
+    "Commands:",
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    "",
+    "Commands that talk to a site take:",
+    "  --url URL      a site's base URL, repeatable for failover (default $EDGELEDGER_URL,",
+    "                 comma-separated, or http://127.0.0.1:7001)",
+    "  --api-key KEY  the API key (default $EDGELEDGER_API_KEY)",
+    "Every command takes:",
+    "  --json         print JSON: the API's answer as it came (watch: one event per line)",
+    "  --help         its usage and flags",
+    "",
+    "Exit codes: 0 ok, 1 the operation failed, 2 usage error.",
+    `Run '${PROGRAM} <command> --help' for a command's flags.`,
+  ].join("\n");
+}
+
+function groupHelp(group: string): string {
+  const members = COMMANDS.filter((c) => c.name.startsWith(`${group} `));
+  const width = Math.max(...members.map((c) => c.name.length));
+  return [
+    `usage: ${PROGRAM} ${group} <command> [flags]`,
+    "",
+    "Commands:",
+    ...members.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+  ].join("\n");
+}
+
+/**
+ * The command's words in `argv` (the first one or two arguments that are
+ * not flags or flag values) and the arguments left for the command.
+ */
+function locate(argv: readonly string[]): { words: string[]; rest: string[] } {
+  const picked: number[] = [];
+  for (let i = 0; i < argv.length && picked.length < 2; i++) {
+    const arg = argv[i];
+    if (arg === "--") break;
+    if (arg.startsWith("--")) {
+      if (!arg.includes("=") && VALUE_FLAGS.has(arg.slice(2))) i++;
+      continue;
+    }
+    if (arg.startsWith("-") && arg !== "-") continue;
+    // The second word only completes a group ("tx sign"); otherwise it is an argument.
+    if (picked.length === 1 && !GROUPS.has(argv[picked[0]])) break;
+    picked.push(i);
+  }
+  return {
+    words: picked.map((i) => argv[i]),
+    rest: argv.filter((_, i) => !picked.includes(i)),
+  };
+}
+
+/**
+ * Runs the command line on `argv` (the arguments after the program's name)
+ * and resolves to the exit code: 0 ok, 1 the operation failed, 2 usage.
+ * Expected failures are one line on `io.stderr`, never a stack trace.
+ */
+export async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  const wantsHelp = argv.includes("--help") || argv.includes("-h");
+  let { words, rest } = locate(argv);
+  if (words[0] === "help") {
+    // `help tx sign` is `tx sign --help`.
+    ({ words } = locate(argv.slice(argv.indexOf("help") + 1)));
+    if (words.length === 0) {
+      io.stdout(topHelp() + "\n");
+      return 0;
+    }
+    rest = ["--help"];
+  }
+  if (words.length === 0) {
+    if (wantsHelp) {
+      io.stdout(topHelp() + "\n");
+      return 0;
+    }
+    io.stderr(topHelp() + "\n");
+    return 2;
+  }
+  const name = words.join(" ");
+  const found = COMMANDS.find((c) => c.name === name);
+  if (found === undefined) {
+    if (GROUPS.has(words[0]) && words.length === 1) {
+      if (wantsHelp) {
+        io.stdout(groupHelp(words[0]) + "\n");
+        return 0;
+      }
+      io.stderr(`Missing a ${words[0]} command\n${groupHelp(words[0])}\n`);
+      return 2;
+    }
+    io.stderr(`Unknown command "${name}"; run '${PROGRAM} --help' for the commands\n`);
+    return 2;
+  }
+  try {
+    return await found.run(io, rest);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.stderr(`${e.message}; see '${PROGRAM} ${found.name} --help'\n`);
+      return 2;
+    }
+    if (e instanceof CliError) {
+      io.stderr(e.message + "\n");
+      return e.exitCode;
+    }
+    throw e;
+  }
+}
+
+/** Writes all of `text` to a synchronous stream. */
+function writeAll(stream: { writeSync(p: Uint8Array): number }, text: string): void {
+  let bytes = new TextEncoder().encode(text);
+  while (bytes.length > 0) bytes = bytes.subarray(stream.writeSync(bytes));
+}
+
+if (import.meta.main) {
+  // `deno task` runs in the folder of deno.json: relative paths the user
+  // typed mean the folder they typed them in (INIT_CWD).
+  if (Deno.permissions.querySync({ name: "env", variable: "INIT_CWD" }).state === "granted") {
+    const initCwd = Deno.env.get("INIT_CWD");
+    if (initCwd) Deno.chdir(initCwd);
+  }
+  const io: CliIo = {
+    stdout(text) {
+      try {
+        writeAll(Deno.stdout, text);
+      } catch (e) {
+        // The reader went away (`… | head`): nothing more to say.
+        if (e instanceof Deno.errors.BrokenPipe) Deno.exit(0);
+        throw e;
+      }
+    },
+    stderr: (text) => writeAll(Deno.stderr, text),
+    env: (name) => Deno.env.get(name),
+    async readStdin() {
+      const chunks: Uint8Array[] = [];
+      let bytes = 0;
+      for await (const chunk of Deno.stdin.readable) {
+        bytes += chunk.length;
+        if (bytes > INPUT_BYTES_MAX) {
+          throw new CliError(`Cannot read standard input: larger than ${INPUT_BYTES_MAX} bytes`);
+        }
+        chunks.push(chunk);
+      }
+      return new TextDecoder().decode(concatBytes(...chunks));
+    },
+    onInterrupt(handler) {
+      Deno.addSignalListener("SIGINT", handler);
+      return () => Deno.removeSignalListener("SIGINT", handler);
+    },
+  };
+  let code: number;
+  try {
+    code = await run(Deno.args, io);
+  } catch (e) {
+    // Not an operating failure: a bug. Say so, with the trace to report.
+    io.stderr(`Internal error (please report it): ${(e as Error)?.stack ?? String(e)}\n`);
+    code = 1;
+  }
+  Deno.exit(code);
+}

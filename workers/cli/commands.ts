@@ -1,0 +1,922 @@
+/**
+ * The developer command line's commands. Each is a thin layer over the SDK
+ * (`sdk/mod.ts`): keys and envelopes are built and signed by it, every
+ * request goes through its client (retries, failover, typed errors), proof
+ * bundles are fetched and verified by its light client, trust files are its
+ * trust configs. Nothing here speaks the protocol itself.
+ *
+ * @module
+ */
+import {
+  type Algorithm,
+  ALGORITHMS,
+  base64urlEncode,
+  buildTx,
+  canonicalJson,
+  type Consistency,
+  EdgeLedgerClient,
+  EnvelopeError,
+  envelopeJson,
+  fetchReceiptBundle,
+  generateKeyPair,
+  hexEncode,
+  type Kind,
+  knownKinds,
+  LightClient,
+  parseCheckpoint,
+  parseEnvelope,
+  parseNote,
+  parseTrustConfig,
+  type ReceiptBundle,
+  ROUTES,
+  signEnvelope,
+  softwareSigner,
+  transactionId,
+  type TrustConfig,
+  TrustConfigError,
+  trustConfigFromGenesis,
+  trustConfigFromSites,
+} from "../../sdk/mod.ts";
+import {
+  type FlagSpecs,
+  type FlagValues,
+  parseArgs,
+  parseCount,
+  parseDuration,
+  UsageError,
+} from "./args.ts";
+import { keyFileText, readJsonInput, readKeyFile, writeOutput } from "./files.ts";
+import {
+  attempt,
+  CliError,
+  fields,
+  formatBlockEvent,
+  formatReceipt,
+  formatSites,
+  formatStatus,
+  formatTx,
+  formatVerdictFailure,
+} from "./output.ts";
+
+/** The program's name in usage lines. */
+export const PROGRAM = "edgeledger";
+/** The site asked when neither `--url` nor `EDGELEDGER_URL` names one. */
+export const DEFAULT_URL = "http://127.0.0.1:7001";
+/** How long `tx submit --wait` waits for commit by default. */
+export const COMMIT_WAIT_MS_DEFAULT = 30_000;
+/** How long `proof` waits by default for a checkpoint that covers the transaction. */
+export const PROOF_WAIT_MS_DEFAULT = 10_000;
+/** Pause between `proof`'s attempts while the checkpoint does not cover the transaction yet. */
+const PROOF_POLL_MS = 250;
+
+/** What a command reads and writes besides files: the process's streams and environment. */
+export interface CliIo {
+  /** Writes `text` to standard output as is. */
+  stdout(text: string): void;
+  /** Writes `text` to standard error as is. */
+  stderr(text: string): void;
+  /** An environment variable, or undefined. */
+  env(name: string): string | undefined;
+  /** The whole of standard input, as text. */
+  readStdin(): Promise<string>;
+  /**
+   * Calls `handler` on Ctrl-C (SIGINT) until the returned function is
+   * called; without a handler, Ctrl-C ends the process as usual.
+   */
+  onInterrupt(handler: () => void): () => void;
+}
+
+/** One command: its name, its one-line summary, its help, and how it runs. */
+export interface Command {
+  /** The words that call it, e.g. `tx sign`. */
+  readonly name: string;
+  /** One line for the command list. */
+  readonly summary: string;
+  /** The flags it takes. */
+  readonly flags: FlagSpecs;
+  /** The full help text. */
+  help(): string;
+  /** Parses `argv` (the arguments after the command's name) and runs; resolves to the exit code. */
+  run(io: CliIo, argv: readonly string[]): Promise<number>;
+}
+
+/** A command's definition; {@link command} turns it into a {@link Command}. */
+interface CommandSpec<S extends FlagSpecs> {
+  name: string;
+  /** The usage line after the program's name. */
+  usage: string;
+  summary: string;
+  /** Paragraphs of help, already wrapped. */
+  description: string;
+  /** The positional arguments it takes, `[min, max]`, and their names for errors. */
+  arity: readonly [number, number];
+  argNames: readonly string[];
+  flags: S;
+  run(ctx: Context, flags: FlagValues<S>, args: string[]): Promise<number>;
+}
+
+/** What a running command prints with. */
+export class Context {
+  /** The process's streams and environment. */
+  readonly io: CliIo;
+
+  /** Wraps `io`. */
+  constructor(io: CliIo) {
+    this.io = io;
+  }
+
+  /** Prints `text` and a newline (unless it ends with one) on standard output. */
+  out(text: string): void {
+    this.io.stdout(text.endsWith("\n") ? text : text + "\n");
+  }
+
+  /** Prints one line on standard error: progress and notes, never results. */
+  note(text: string): void {
+    this.io.stderr(text + "\n");
+  }
+}
+
+function command<S extends FlagSpecs>(spec: CommandSpec<S>): Command {
+  return {
+    name: spec.name,
+    summary: spec.summary,
+    flags: spec.flags,
+    help: () => commandHelp(spec),
+    async run(io: CliIo, argv: readonly string[]): Promise<number> {
+      const parsed = parseArgs(argv, spec.flags);
+      if (parsed.help) {
+        io.stdout(commandHelp(spec) + "\n");
+        return 0;
+      }
+      const [min, max] = spec.arity;
+      if (parsed.positionals.length < min) {
+        throw new UsageError(`Missing ${spec.argNames[parsed.positionals.length]}`);
+      }
+      if (parsed.positionals.length > max) {
+        throw new UsageError(`Unexpected argument "${parsed.positionals[max]}"`);
+      }
+      return await spec.run(new Context(io), parsed.flags, parsed.positionals);
+    },
+  };
+}
+
+function commandHelp(spec: CommandSpec<FlagSpecs>): string {
+  const flags = Object.entries(spec.flags).map(([name, f]) => [
+    `--${name}${f.value ? ` ${f.value}` : ""}${f.multiple ? " …" : ""}`,
+    f.help,
+  ]);
+  const width = Math.max(...flags.map(([f]) => f.length));
+  return [
+    `usage: ${PROGRAM} ${spec.usage}`,
+    "",
+    spec.description,
+    "",
+    "Flags:",
+    ...flags.map(([f, h]) => `  ${f.padEnd(width)}  ${h}`),
+    `  ${"--help".padEnd(width)}  this help`,
+  ].join("\n");
+}
+
+// ---- shared flags ----------------------------------------------------------
+
+const JSON_FLAG = {
+  json: { type: "boolean", help: "print JSON (the API's answer as it came, where there is one)" },
+} as const;
+
+const SITE_FLAGS = {
+  url: {
+    type: "string",
+    multiple: true,
+    value: "URL",
+    help: `a site's base URL; repeat for failover (default $EDGELEDGER_URL, comma-separated, ` +
+      `or ${DEFAULT_URL})`,
+  },
+  "api-key": {
+    type: "string",
+    value: "KEY",
+    help: "API key, sent as Authorization: Bearer KEY (default $EDGELEDGER_API_KEY)",
+  },
+} as const;
+
+const CONSISTENCY_FLAG = {
+  consistency: {
+    type: "string",
+    value: "LEVEL",
+    help: "stale (this site's replica; the default), leader, or linearizable",
+  },
+} as const;
+
+const CONSISTENCIES: readonly Consistency[] = ["stale", "leader", "linearizable"];
+
+/** The client of `--url` (or `EDGELEDGER_URL`, or {@link DEFAULT_URL}) and `--api-key`. */
+export function clientFrom(
+  io: CliIo,
+  flags: { url: string[]; "api-key": string | undefined },
+): EdgeLedgerClient {
+  const fromEnv = (io.env("EDGELEDGER_URL") ?? "").split(",").map((u) => u.trim())
+    .filter((u) => u !== "");
+  const urls = flags.url.length > 0 ? flags.url : fromEnv.length > 0 ? fromEnv : [DEFAULT_URL];
+  const apiKey = flags["api-key"] ?? io.env("EDGELEDGER_API_KEY");
+  for (const url of urls) {
+    if (!/^https?:\/\/[^/]+/.test(url)) {
+      throw new UsageError(`"${url}" is not a site URL (http:// or https://)`);
+    }
+  }
+  return new EdgeLedgerClient({
+    urls,
+    headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {},
+  });
+}
+
+function consistencyOf(value: string | undefined): Consistency | undefined {
+  if (value === undefined) return undefined;
+  if (!(CONSISTENCIES as readonly string[]).includes(value)) {
+    throw new UsageError(`Flag --consistency must be one of ${CONSISTENCIES.join(", ")}`);
+  }
+  return value as Consistency;
+}
+
+/** `text` broken at spaces into lines of at most `width` characters. */
+function wrap(text: string, width = 92): string {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line !== "" && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === "" ? word : `${line} ${word}`;
+    }
+  }
+  return [...lines, line].join("\n");
+}
+
+function required(value: string | undefined, flag: string): string {
+  if (value === undefined || value === "") throw new UsageError(`Flag ${flag} is required`);
+  return value;
+}
+
+function txIdOf(value: string): string {
+  if (!/^[0-9a-f]{64}$/.test(value)) {
+    throw new UsageError(`"${value}" is not a transaction id (64 lowercase hex characters)`);
+  }
+  return value;
+}
+
+// ---- keys ------------------------------------------------------------------
+
+const keyNew = command({
+  name: "key new",
+  usage: "key new --out FILE [--alg ed25519|p256|secp256k1] [--force]",
+  summary: "Make a signing key, write it to a file (mode 0600), print its did:key",
+  description: [
+    "Makes a key pair and writes the private key to FILE as a private JWK (the format the SDK's",
+    "exportKey writes, as task start does for its keys), readable by its owner only, then prints",
+    "the key's did:key. Refuses an existing FILE unless --force. Ed25519 is the default;",
+    "p256 is what secure elements sign with.",
+  ].join("\n"),
+  arity: [0, 0],
+  argNames: [],
+  flags: {
+    out: { type: "string", value: "FILE", help: "where to write the private key (required)" },
+    alg: { type: "string", value: "ALG", help: "ed25519 (default), p256 or secp256k1" },
+    force: { type: "boolean", help: "replace FILE if it exists" },
+    ...JSON_FLAG,
+  },
+  async run(ctx, flags) {
+    const out = required(flags.out, "--out");
+    const alg = flags.alg ?? "ed25519";
+    if (!(ALGORITHMS as readonly string[]).includes(alg)) {
+      throw new UsageError(`Flag --alg must be one of ${ALGORITHMS.join(", ")}, not "${alg}"`);
+    }
+    const key = generateKeyPair(alg as Algorithm);
+    await writeOutput(out, keyFileText(key), {
+      what: "key file",
+      replace: flags.force,
+      mode: 0o600,
+    });
+    if (flags.json) {
+      ctx.out(JSON.stringify({
+        did: key.did,
+        algorithm: key.algorithm,
+        publicKey: base64urlEncode(key.publicKey),
+        file: out,
+      }));
+    } else {
+      ctx.out(key.did);
+      ctx.note(`Wrote the ${key.algorithm} private key to ${out} (mode 0600); keep it secret`);
+    }
+    return 0;
+  },
+});
+
+const keyShow = command({
+  name: "key show",
+  usage: "key show FILE",
+  summary: "Show a key file's did:key, algorithm and public key",
+  description: [
+    "Reads a key file (a private JWK, as key new and task start write them) and shows its",
+    "did:key, algorithm and public key (base64url). Never prints the private key.",
+  ].join("\n"),
+  arity: [1, 1],
+  argNames: ["FILE (the key file)"],
+  flags: { ...JSON_FLAG },
+  async run(ctx, flags, [path]) {
+    const key = await readKeyFile(ctx.io, path, (line) => ctx.note(line));
+    const view = {
+      did: key.did,
+      algorithm: key.algorithm,
+      publicKey: base64urlEncode(key.publicKey),
+    };
+    ctx.out(
+      flags.json ? JSON.stringify(view) : fields([
+        ["did:key", view.did],
+        ["algorithm", view.algorithm],
+        ["public key", view.publicKey],
+      ]),
+    );
+    return 0;
+  },
+});
+
+// ---- the cluster -----------------------------------------------------------
+
+const status = command({
+  name: "status",
+  usage: "status [--url URL …]",
+  summary: "A site's status: role, term, leader, height, log size, health",
+  description: "Shows GET /v1/status of the first site that answers.",
+  arity: [0, 0],
+  argNames: [],
+  flags: { ...SITE_FLAGS, ...JSON_FLAG },
+  async run(ctx, flags) {
+    const client = clientFrom(ctx.io, flags);
+    const res = await attempt(
+      "Cannot read the site's status",
+      () => client.request(ROUTES.getStatus, {}),
+    );
+    ctx.out(flags.json ? res.text : formatStatus(res.body, res.site));
+    return 0;
+  },
+});
+
+const sites = command({
+  name: "sites",
+  usage: "sites [--url URL …]",
+  summary: "The member sites and their checkpoint verifier keys",
+  description: [
+    "Shows GET /v1/sites: the member sites (voters, then learners) with their checkpoint",
+    "verifier keys. To trust these keys, see trust init.",
+  ].join("\n"),
+  arity: [0, 0],
+  argNames: [],
+  flags: { ...SITE_FLAGS, ...JSON_FLAG },
+  async run(ctx, flags) {
+    const client = clientFrom(ctx.io, flags);
+    const res = await attempt(
+      "Cannot read the member sites",
+      () => client.request(ROUTES.listSites, {}),
+    );
+    ctx.out(flags.json ? res.text : formatSites(res.body.sites));
+    return 0;
+  },
+});
+
+const checkpoint = command({
+  name: "checkpoint",
+  usage: "checkpoint [--consistency LEVEL] [--url URL …]",
+  summary: "The latest co-signed checkpoint (a C2SP signed note)",
+  description: [
+    "Prints the latest checkpoint as the site serves it: a C2SP signed note (origin, tree size,",
+    "root hash, height, block hash, then one signature line per site). Not verified: verify does",
+    "that for a proof bundle. --json prints its fields parsed, the note included.",
+  ].join("\n"),
+  arity: [0, 0],
+  argNames: [],
+  flags: { ...CONSISTENCY_FLAG, ...SITE_FLAGS, ...JSON_FLAG },
+  async run(ctx, flags) {
+    const consistency = consistencyOf(flags.consistency);
+    const client = clientFrom(ctx.io, flags);
+    const res = await attempt(
+      "Cannot read the checkpoint",
+      () => client.request(ROUTES.getCheckpoint, { query: { consistency } }),
+    );
+    if (!flags.json) {
+      ctx.io.stdout(res.text);
+      return 0;
+    }
+    let parsed;
+    try {
+      const note = parseNote(res.text);
+      parsed = { note, checkpoint: parseCheckpoint(note.text) };
+    } catch (e) {
+      throw new CliError(`Cannot read the checkpoint from ${res.site}: ${(e as Error).message}`);
+    }
+    ctx.out(JSON.stringify({
+      origin: parsed.checkpoint.origin,
+      size: parsed.checkpoint.size,
+      rootHash: hexEncode(parsed.checkpoint.rootHash),
+      height: parsed.checkpoint.height,
+      blockHash: parsed.checkpoint.blockHash,
+      signatures: parsed.note.signatures.map((s) => s.name),
+      note: res.text,
+    }));
+    return 0;
+  },
+});
+
+// ---- transactions ------------------------------------------------------------
+
+const txSign = command({
+  name: "tx sign",
+  usage: "tx sign <kind> --key FILE … --payload JSON|@FILE [--ledger NAME] [--expires-in 1h] " +
+    "[--out FILE]",
+  summary: "Build and sign a transaction envelope",
+  description: [
+    "Builds an envelope of <kind> whose body is the payload (checked against the kind's schema",
+    "first), signs it with every --key (in signer order: kinds such as custody hand-offs need",
+    "several), and prints the envelope as canonical JSON on standard output and its transaction",
+    "id on standard error. With --out it writes the envelope to FILE and prints the id. The",
+    "ledger's name comes from --ledger, or else from the site's status.",
+    "",
+    wrap(`Kinds: ${knownKinds().join(", ")}.`),
+  ].join("\n"),
+  arity: [1, 1],
+  argNames: ["<kind> (e.g. data.anchor)"],
+  flags: {
+    key: { type: "string", multiple: true, value: "FILE", help: "a signer's key file (required)" },
+    payload: {
+      type: "string",
+      value: "JSON|@FILE",
+      help: "the body: JSON text, @FILE, or @- for standard input (required)",
+    },
+    ledger: { type: "string", value: "NAME", help: "the ledger's name (default: from --url)" },
+    "expires-in": {
+      type: "string",
+      value: "DURATION",
+      help: "lifetime, e.g. 10m or 2h (default 1h; sites refuse more than their window, 24h)",
+    },
+    out: { type: "string", value: "FILE", help: "write the envelope to FILE" },
+    ...SITE_FLAGS,
+    ...JSON_FLAG,
+  },
+  async run(ctx, flags, [kind]) {
+    if (!(knownKinds() as string[]).includes(kind)) {
+      throw new UsageError(`Unknown kind "${kind}"; the kinds are ${knownKinds().join(", ")}`);
+    }
+    if (flags.key.length === 0) throw new UsageError("Flag --key is required");
+    const payload = required(flags.payload, "--payload");
+    const ttlMs = flags["expires-in"] === undefined
+      ? undefined
+      : parseDuration(flags["expires-in"], "--expires-in");
+    let body: unknown;
+    if (payload.startsWith("@")) {
+      body = await readJsonInput(ctx.io, payload.slice(1), "payload");
+    } else {
+      try {
+        body = JSON.parse(payload);
+      } catch (e) {
+        throw new UsageError(`Flag --payload is not JSON: ${(e as Error).message}`);
+      }
+    }
+    const keys = [];
+    for (const path of flags.key) keys.push(await readKeyFile(ctx.io, path, (l) => ctx.note(l)));
+    let ledger = flags.ledger;
+    if (ledger === undefined) {
+      const client = clientFrom(ctx.io, flags);
+      ledger = (await attempt(
+        "Cannot read the ledger's name from the site (pass --ledger to sign offline)",
+        () => client.status(),
+      )).ledger;
+    }
+    let envelope;
+    try {
+      const unsigned = buildTx(kind as Kind, body as never, {
+        ledger,
+        signers: keys.map((k) => k.did),
+        ttlMs,
+      });
+      envelope = await signEnvelope(unsigned, keys.map(softwareSigner));
+    } catch (e) {
+      if (e instanceof EnvelopeError) {
+        throw new CliError(`Cannot build the ${kind} transaction: ${e.message}`);
+      }
+      throw e;
+    }
+    const txId = transactionId(envelope);
+    const text = envelopeJson(envelope);
+    if (flags.out !== undefined) {
+      await writeOutput(flags.out, text + "\n", { what: "envelope", replace: true });
+    }
+    if (flags.json) {
+      ctx.out(canonicalJson({ txId, envelope }));
+    } else if (flags.out !== undefined) {
+      ctx.out(txId);
+      ctx.note(`Wrote the signed envelope to ${flags.out}`);
+    } else {
+      ctx.out(text);
+      ctx.note(`txId ${txId}`);
+    }
+    return 0;
+  },
+});
+
+const txSubmit = command({
+  name: "tx submit",
+  usage: "tx submit FILE|- [--wait [--timeout 30s]]",
+  summary: "Submit a signed envelope and print its receipt",
+  description: [
+    "Submits the signed envelope in FILE (- reads standard input) and prints its receipt.",
+    "Submitting the same envelope again is safe: it is the same transaction. With --wait it",
+    "waits until the transaction is committed and prints the committed receipt, exiting 1 if",
+    "its contract rejected it. A site's refusal exits 1 with the problem's type and detail.",
+  ].join("\n"),
+  arity: [1, 1],
+  argNames: ["FILE (the signed envelope, or - for standard input)"],
+  flags: {
+    wait: { type: "boolean", help: "wait for the commit" },
+    timeout: {
+      type: "string",
+      value: "DURATION",
+      help: `how long --wait waits (default ${COMMIT_WAIT_MS_DEFAULT / 1000}s)`,
+    },
+    ...SITE_FLAGS,
+    ...JSON_FLAG,
+  },
+  async run(ctx, flags, [path]) {
+    if (flags.timeout !== undefined && !flags.wait) {
+      throw new UsageError("Flag --timeout needs --wait");
+    }
+    const timeoutMs = flags.timeout === undefined
+      ? COMMIT_WAIT_MS_DEFAULT
+      : parseDuration(flags.timeout, "--timeout");
+    const client = clientFrom(ctx.io, flags);
+    const value = await readJsonInput(ctx.io, path, "envelope");
+    let envelope;
+    try {
+      envelope = parseEnvelope(value);
+    } catch (e) {
+      if (e instanceof EnvelopeError) {
+        throw new CliError(
+          `Cannot read the envelope ${path === "-" ? "from standard input" : path}: ${e.message}`,
+        );
+      }
+      throw e;
+    }
+    const txId = transactionId(envelope);
+    let receipt = await attempt(
+      `Cannot submit transaction ${txId}`,
+      () => client.submit(envelope),
+    );
+    if (flags.wait && receipt.status !== "committed") {
+      receipt = await attempt(
+        `Cannot confirm transaction ${txId}`,
+        () => client.waitForCommit(txId, { timeoutMs }),
+      );
+    }
+    ctx.out(flags.json ? JSON.stringify(receipt) : formatReceipt(receipt));
+    if (flags.wait && receipt.result?.status === "rejected") {
+      ctx.note(
+        `Transaction ${txId} was committed, but its contract rejected it` +
+          `${receipt.result.code ? ` (${receipt.result.code})` : ""}` +
+          `${receipt.result.detail ? `: ${receipt.result.detail}` : ""}`,
+      );
+      return 1;
+    }
+    return 0;
+  },
+});
+
+const txGet = command({
+  name: "tx get",
+  usage: "tx get TXID [--consistency LEVEL]",
+  summary: "A transaction's envelope and receipt",
+  description: "Shows GET /v1/txs/{TXID}: the signed envelope as submitted, and its receipt.",
+  arity: [1, 1],
+  argNames: ["TXID (the transaction id)"],
+  flags: { ...CONSISTENCY_FLAG, ...SITE_FLAGS, ...JSON_FLAG },
+  async run(ctx, flags, [id]) {
+    const txId = txIdOf(id);
+    const consistency = consistencyOf(flags.consistency);
+    const client = clientFrom(ctx.io, flags);
+    const res = await attempt(
+      `Cannot read transaction ${txId}`,
+      () => client.request(ROUTES.getTx, { params: { txId }, query: { consistency } }),
+    );
+    ctx.out(flags.json ? res.text : formatTx(res.body));
+    return 0;
+  },
+});
+
+// ---- proofs and trust ----------------------------------------------------------
+
+const proof = command({
+  name: "proof",
+  usage: "proof TXID [--out FILE] [--timeout 10s]",
+  summary: "Fetch a transaction's proof bundle, to verify offline",
+  description: [
+    "Fetches what proves that the transaction is in the ledger — its envelope and receipt, its",
+    "inclusion proof against the latest co-signed checkpoint, the checkpoint, and the blocks",
+    "from the transaction's block to the checkpoint's — and writes it as one JSON bundle",
+    "(standard output, or FILE). Nothing is verified here: verify checks the bundle, offline.",
+    "A transaction committed after the latest checkpoint is asked for again until --timeout.",
+  ].join("\n"),
+  arity: [1, 1],
+  argNames: ["TXID (the transaction id)"],
+  flags: {
+    out: { type: "string", value: "FILE", help: "write the bundle to FILE" },
+    timeout: {
+      type: "string",
+      value: "DURATION",
+      help: `how long to wait for a checkpoint that covers the transaction ` +
+        `(default ${PROOF_WAIT_MS_DEFAULT / 1000}s)`,
+    },
+    ...SITE_FLAGS,
+    ...JSON_FLAG,
+  },
+  async run(ctx, flags, [id]) {
+    const txId = txIdOf(id);
+    const waitMs = flags.timeout === undefined
+      ? PROOF_WAIT_MS_DEFAULT
+      : parseDuration(flags.timeout, "--timeout");
+    const client = clientFrom(ctx.io, flags);
+    const deadline = Date.now() + waitMs;
+    let bundle: ReceiptBundle;
+    for (;;) {
+      // A site that cannot be reached is a verdict (unavailable), not an exception.
+      const got = await fetchReceiptBundle(client, txId);
+      if (!("reason" in got)) {
+        bundle = got;
+        break;
+      }
+      if (got.reason !== "tx_not_committed" || Date.now() + PROOF_POLL_MS > deadline) {
+        const why = got.message.replace(/^Cannot verify (the checkpoint|transaction \S+): /, "");
+        throw new CliError(
+          `Cannot fetch the proof of transaction ${txId}: ${why.replace(/\.$/, "")} ` +
+            `(${got.reason})`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, PROOF_POLL_MS));
+    }
+    const text = JSON.stringify(bundle, null, 2) + "\n";
+    if (flags.out === undefined) {
+      ctx.io.stdout(text);
+      return 0;
+    }
+    await writeOutput(flags.out, text, { what: "proof bundle", replace: true });
+    const cp = parseCheckpoint(parseNote(bundle.checkpoint).text);
+    const summary = {
+      file: flags.out,
+      txId,
+      logIndex: bundle.proof.logIndex,
+      height: bundle.receipt.height,
+      treeSize: cp.size,
+      checkpointHeight: cp.height,
+    };
+    ctx.out(
+      flags.json ? JSON.stringify(summary) : `Wrote the proof of transaction ${txId} to ` +
+        `${flags.out}: log index ${summary.logIndex} (block ${summary.height}) in the ` +
+        `checkpoint of ${cp.size} transactions at height ${cp.height}`,
+    );
+    return 0;
+  },
+});
+
+const verify = command({
+  name: "verify",
+  usage: "verify BUNDLE|- --trust FILE",
+  summary: "Verify a proof bundle offline against a trust file",
+  description: [
+    "Verifies a proof bundle (from proof) with no network access, trusting only the trust file",
+    "(from trust init): the checkpoint must carry valid signatures of a quorum of the trusted site",
+    "keys and be of the trusted origin; the leaf must hold the transaction, with valid signatures,",
+    "and match its receipt; the RFC 9162 inclusion proof must lead to the checkpoint's root; and",
+    "the blocks must chain from the transaction's block to the checkpoint's. Exits 0 when all",
+    "hold, 1 with the first failure and its reason code otherwise.",
+  ].join("\n"),
+  arity: [1, 1],
+  argNames: ["BUNDLE (the proof bundle, or - for standard input)"],
+  flags: {
+    trust: {
+      type: "string",
+      value: "FILE",
+      help: "the trust file: site keys, quorum, origin (required)",
+    },
+    ...JSON_FLAG,
+  },
+  async run(ctx, flags, [path]) {
+    const trustPath = required(flags.trust, "--trust");
+    const bundle = await readJsonInput(ctx.io, path, "proof bundle");
+    if (!isBundleShaped(bundle)) {
+      throw new CliError(
+        `Cannot read the proof bundle ${path === "-" ? "from standard input" : path}: ` +
+          "not a proof bundle (an object with txId, tx, receipt, proof and checkpoint)",
+      );
+    }
+    const trust = await readTrustFile(ctx, trustPath);
+    const light = new LightClient({
+      trustedKeys: trust.trustedKeys,
+      quorum: trust.quorum,
+      origin: trust.origin,
+    });
+    const verdict = await light.verifyBundle(bundle);
+    if (flags.json) ctx.out(JSON.stringify(verdict));
+    else if (verdict.ok) ctx.out(verdict.message);
+    if (!verdict.ok) {
+      ctx.note(formatVerdictFailure(verdict));
+      return 1;
+    }
+    return 0;
+  },
+});
+
+function isBundleShaped(value: unknown): value is ReceiptBundle {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const b = value as Record<string, unknown>;
+  return typeof b.txId === "string" && typeof b.checkpoint === "string" &&
+    typeof b.tx === "object" && b.tx !== null && typeof b.receipt === "object" &&
+    b.receipt !== null && typeof b.proof === "object" && b.proof !== null;
+}
+
+async function readTrustFile(ctx: Context, path: string): Promise<TrustConfig> {
+  const value = await readJsonInput(ctx.io, path, "trust file");
+  try {
+    return parseTrustConfig(value);
+  } catch (e) {
+    if (e instanceof TrustConfigError) {
+      throw new CliError(`Cannot read the trust file ${path}: ${e.message}`);
+    }
+    throw e;
+  }
+}
+
+const trustInit = command({
+  name: "trust init",
+  usage: "trust init (--url URL | --genesis FILE) --out FILE [--quorum N] [--force]",
+  summary: "Write a trust file from a site's member list or from the genesis",
+  description: [
+    "Writes the trust file verify needs: the site keys to trust, how many must sign a checkpoint",
+    "(default: a majority of them) and the log's origin.",
+    "",
+    "--genesis FILE takes every site key from the consortium's genesis file: as good as the copy",
+    "you hold (sites added or removed since genesis are not in it).",
+    "",
+    "--url takes the voting sites' keys from GET /v1/sites of that site (trust on first use): the",
+    "file is only as good as that URL and the connection to it. A site that lies here can make",
+    "verify accept its forgeries, so compare the keys with your consortium's configuration.",
+  ].join("\n"),
+  arity: [0, 0],
+  argNames: [],
+  flags: {
+    genesis: { type: "string", value: "FILE", help: "the consortium's genesis.json" },
+    out: { type: "string", value: "FILE", help: "where to write the trust file (required)" },
+    quorum: {
+      type: "string",
+      value: "N",
+      help: "signatures a checkpoint needs (default: majority)",
+    },
+    force: { type: "boolean", help: "replace FILE if it exists" },
+    url: {
+      type: "string",
+      multiple: true,
+      value: "URL",
+      help: "the site whose member list to trust (trust on first use; repeat for failover)",
+    },
+    "api-key": SITE_FLAGS["api-key"],
+    ...JSON_FLAG,
+  },
+  async run(ctx, flags) {
+    if ((flags.url.length > 0) === (flags.genesis !== undefined)) {
+      throw new UsageError(
+        "Give either --url (trust the keys a site serves) or --genesis FILE (trust the genesis)",
+      );
+    }
+    const out = required(flags.out, "--out");
+    const quorum = flags.quorum === undefined ? undefined : parseCount(flags.quorum, "--quorum");
+    if (quorum === 0) throw new UsageError("Flag --quorum must be at least 1");
+    let trust: TrustConfig;
+    if (flags.genesis !== undefined) {
+      const genesis = await readJsonInput(ctx.io, flags.genesis, "genesis");
+      trust = trustOrFail(() => trustConfigFromGenesis(genesis, { quorum }));
+    } else {
+      const client = clientFrom(ctx.io, flags);
+      const status = await attempt("Cannot read the site's status", () => client.status());
+      const members = await attempt("Cannot read the member sites", () => client.sites());
+      const voters = (status as { voters?: unknown }).voters;
+      let origin = status.origin;
+      if (origin === undefined) {
+        const note = await attempt("Cannot read the checkpoint", () => client.checkpoint());
+        origin = trustOrFail(() => parseCheckpoint(parseNote(note).text).origin);
+      }
+      trust = trustOrFail(() =>
+        trustConfigFromSites(members, {
+          origin: origin!,
+          voters: Array.isArray(voters) && voters.every((v) => typeof v === "string")
+            ? voters
+            : undefined,
+          quorum,
+        })
+      );
+      ctx.note(
+        `Trusting the site keys ${client.currentUrl} served (trust on first use): the trust file ` +
+          "is only as good as that URL; check the keys against your consortium's genesis",
+      );
+    }
+    await writeOutput(out, JSON.stringify(trust, null, 2) + "\n", {
+      what: "trust file",
+      replace: flags.force,
+    });
+    const names = trust.trustedKeys.map((k) => k.slice(0, k.indexOf("+")));
+    ctx.out(
+      flags.json ? JSON.stringify(trust) : `Wrote ${out}: ${names.length} site key(s) ` +
+        `(${names.join(", ")}), quorum ${trust.quorum}, origin ${trust.origin}`,
+    );
+    return 0;
+  },
+});
+
+function trustOrFail<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw new CliError(`Cannot build the trust file: ${(e as Error).message}`);
+  }
+}
+
+// ---- events --------------------------------------------------------------------
+
+const watch = command({
+  name: "watch",
+  usage: "watch [--kinds K1,K2] [--signer DID] [--from HEIGHT]",
+  summary: "Follow committed blocks as they happen (Ctrl-C stops)",
+  description: [
+    "Prints each committed block as it happens (one line, then one line per transaction), from",
+    "the block after the current head or from --from. With --kinds or --signer, only blocks with",
+    "a matching transaction, and only the matches. Reconnects (failing over between --url sites)",
+    "and resumes after the last block it printed, so no block is missed or repeated. Ctrl-C",
+    "stops it (exit 0). --json prints one block event per line.",
+  ].join("\n"),
+  arity: [0, 0],
+  argNames: [],
+  flags: {
+    kinds: { type: "string", value: "K1,K2", help: "only these transaction kinds" },
+    signer: { type: "string", value: "DID", help: "only transactions signed by this did:key" },
+    from: { type: "string", value: "HEIGHT", help: "start at this height (0: the whole chain)" },
+    ...SITE_FLAGS,
+    ...JSON_FLAG,
+  },
+  async run(ctx, flags) {
+    let kinds: string[] | undefined;
+    if (flags.kinds !== undefined) {
+      kinds = flags.kinds.split(",").map((k) => k.trim()).filter((k) => k !== "");
+      if (kinds.length === 0) throw new UsageError("Flag --kinds names no kind");
+    }
+    const fromHeight = flags.from === undefined ? undefined : parseCount(flags.from, "--from");
+    const client = clientFrom(ctx.io, flags);
+    const stop = new AbortController();
+    const release = ctx.io.onInterrupt(() => stop.abort());
+    try {
+      const events = client.subscribe({
+        kinds,
+        signer: flags.signer,
+        fromHeight,
+        signal: stop.signal,
+        onConnect: (site, after) => ctx.note(`Watching ${site} from height ${after + 1}`),
+      });
+      await attempt("Cannot follow the committed blocks", async () => {
+        for await (const event of events) {
+          ctx.out(flags.json ? JSON.stringify(event) : formatBlockEvent(event));
+        }
+      });
+    } finally {
+      release();
+    }
+    return 0;
+  },
+});
+
+/** Every command, in the order the help lists them. */
+export const COMMANDS: readonly Command[] = [
+  keyNew,
+  keyShow,
+  status,
+  sites,
+  checkpoint,
+  txSign,
+  txSubmit,
+  txGet,
+  proof,
+  verify,
+  trustInit,
+  watch,
+];
+
+/**
+ * Every flag that takes a value, in any command: what lets the command's
+ * words be found among flags given before them (`--url URL status`).
+ */
+export const VALUE_FLAGS: ReadonlySet<string> = new Set(
+  COMMANDS.flatMap((c) =>
+    Object.entries(c.flags).filter(([, f]) => f.type === "string").map(([name]) => name)
+  ),
+);

@@ -1,0 +1,138 @@
+/**
+ * The command line's files: reading inputs (a path, or `-` for standard
+ * input), JSON, key files, and writing outputs — a new file, or one that
+ * replaces another atomically (temporary file, then rename). Every failure
+ * is a {@link CliError} naming the file.
+ *
+ * @module
+ */
+import { exportKey, importKey, type KeyPair } from "../../sdk/mod.ts";
+import { CliError } from "./output.ts";
+
+/** Largest input read from a file or standard input: 16 MiB. */
+export const INPUT_BYTES_MAX = 16 * 1024 * 1024;
+
+/** Where inputs come from; standard input is read only when a path is `-`. */
+export interface InputSource {
+  /** The whole of standard input, as text. */
+  readStdin(): Promise<string>;
+}
+
+/** `path`'s text, or standard input's for `-`. `what` names the input in errors ("envelope"). */
+export async function readInput(source: InputSource, path: string, what: string): Promise<string> {
+  const name = path === "-" ? "from standard input" : path;
+  let text: string;
+  try {
+    if (path === "-") {
+      text = await source.readStdin();
+    } else {
+      const info = await Deno.stat(path);
+      if (!info.isFile) throw new CliError(`Cannot read the ${what} ${name}: not a file`);
+      if (info.size > INPUT_BYTES_MAX) {
+        throw new CliError(`Cannot read the ${what} ${name}: larger than ${INPUT_BYTES_MAX} bytes`);
+      }
+      text = await Deno.readTextFile(path);
+    }
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    throw new CliError(`Cannot read the ${what} ${name}: ${fileErrorText(e)}`);
+  }
+  if (text.length > INPUT_BYTES_MAX) {
+    throw new CliError(`Cannot read the ${what} ${name}: larger than ${INPUT_BYTES_MAX} bytes`);
+  }
+  return text;
+}
+
+/** `path`'s content (or standard input's for `-`) parsed as JSON. */
+export async function readJsonInput(
+  source: InputSource,
+  path: string,
+  what: string,
+): Promise<unknown> {
+  const text = await readInput(source, path, what);
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    const name = path === "-" ? "from standard input" : path;
+    throw new CliError(`Cannot read the ${what} ${name}: not JSON (${(e as Error).message})`);
+  }
+}
+
+/**
+ * A key file: a private JWK as `exportKey` writes it (what `key new`,
+ * `task start` and `task sitekey` write). `warn` is told when the file is
+ * readable by others than its owner.
+ */
+export async function readKeyFile(
+  source: InputSource,
+  path: string,
+  warn: (line: string) => void,
+): Promise<KeyPair> {
+  const jwk = await readJsonInput(source, path, "key file");
+  let key: KeyPair;
+  try {
+    key = importKey(jwk);
+  } catch (e) {
+    throw new CliError(`Cannot read the key file ${path}: ${(e as Error).message}`);
+  }
+  if (path !== "-") {
+    const mode = (await Deno.stat(path)).mode;
+    if (mode !== null && (mode & 0o077) !== 0) {
+      warn(
+        `Warning: the key file ${path} is readable by others (mode ${
+          (mode & 0o777).toString(8).padStart(4, "0")
+        }); run chmod 600 ${path}`,
+      );
+    }
+  }
+  return key;
+}
+
+/** The text of a key file for `key`: its private JWK, as `task start` writes one. */
+export function keyFileText(key: KeyPair): string {
+  return JSON.stringify(exportKey(key), null, 2) + "\n";
+}
+
+/**
+ * Writes `text` to `path`. Without `replace`, only as a new file (an
+ * existing one is refused: pass --force); with it, atomically over any
+ * existing file (a temporary file beside it, then a rename), so a crash
+ * never leaves half a file. `mode` applies to the file written.
+ */
+export async function writeOutput(
+  path: string,
+  text: string,
+  options: { what: string; replace: boolean; mode?: number },
+): Promise<void> {
+  if (!options.replace) {
+    try {
+      await Deno.writeTextFile(path, text, { createNew: true, mode: options.mode });
+    } catch (e) {
+      if (e instanceof Deno.errors.AlreadyExists) {
+        throw new CliError(
+          `Cannot write the ${options.what} ${path}: it exists (pass --force to replace it)`,
+        );
+      }
+      throw new CliError(`Cannot write the ${options.what} ${path}: ${fileErrorText(e)}`);
+    }
+    return;
+  }
+  const suffix = Array.from(crypto.getRandomValues(new Uint8Array(6)))
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
+  const tmp = `${path}.tmp-${suffix}`;
+  try {
+    await Deno.writeTextFile(tmp, text, { createNew: true, mode: options.mode });
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw new CliError(`Cannot write the ${options.what} ${path}: ${fileErrorText(e)}`);
+  }
+}
+
+/** A file operation's error as a short phrase. */
+function fileErrorText(e: unknown): string {
+  if (e instanceof Deno.errors.NotFound) return "no such file or directory";
+  if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (e instanceof Deno.errors.IsADirectory) return "is a directory";
+  return e instanceof Error ? e.message : String(e);
+}

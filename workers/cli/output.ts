@@ -1,0 +1,211 @@
+/**
+ * What the command line prints: its failures as one line each, and the
+ * human-readable forms of the API's answers. Pure: strings in, strings out.
+ *
+ * @module
+ */
+import {
+  type BlockEvent,
+  CommitTimeoutError,
+  EdgeLedgerError,
+  NetworkError,
+  problemSlug,
+  RateLimitedError,
+  type Receipt,
+  RejectedError,
+  ServerError,
+  type SiteView,
+  type StatusView,
+  type TxView,
+  ValidationError,
+} from "../../sdk/client/mod.ts";
+import type { Verdict } from "../../sdk/light/mod.ts";
+
+/** A failure of the operation (exit code 1 unless said otherwise), described in one line. */
+export class CliError extends Error {
+  /** The process's exit code: 1 (the operation failed) by default. */
+  readonly exitCode: number;
+
+  /** `message` is one sentence-case line: the action, then what went wrong. */
+  constructor(message: string, exitCode = 1) {
+    super(message);
+    this.name = "CliError";
+    this.exitCode = exitCode;
+  }
+}
+
+/**
+ * One line for a failed client call: `action`, then the site's problem
+ * (type slug, HTTP status, detail) when it sent one, else what failed, and
+ * the site and request id to quote to its operator.
+ *
+ * @example
+ * ```ts
+ * describeClientError("Cannot submit transaction 3f2a…", e);
+ * // "Cannot submit transaction 3f2a…: expired (422): Transaction expired at … [http://127.0.0.1:7001, request 9c…]"
+ * ```
+ */
+export function describeClientError(action: string, e: EdgeLedgerError): string {
+  const where = [e.site, e.requestId ? `request ${e.requestId}` : undefined]
+    .filter((x) => x !== undefined).join(", ");
+  const suffix = where ? ` [${where}]` : "";
+  if (e instanceof CommitTimeoutError) return `${e.message}${suffix}`;
+  const problem = e instanceof RejectedError || e instanceof ValidationError ||
+      e instanceof RateLimitedError || e instanceof ServerError
+    ? e.problem
+    : undefined;
+  if (problem !== undefined) {
+    let detail = problem.detail;
+    if (e instanceof ValidationError && e.issues.length > 0 && !detail.includes(e.issues[0].path)) {
+      detail += ` (${e.issues[0].path}: ${e.issues[0].message})`;
+    }
+    return `${action}: ${problemSlug(problem.type)} (${problem.status}): ${detail}${suffix}`;
+  }
+  if (e instanceof NetworkError) return `${action}: ${e.message}`;
+  return `${action}: ${e.message}${suffix}`;
+}
+
+/** Runs `fn`; a client error becomes a {@link CliError} that starts with `action`. */
+export async function attempt<T>(action: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof EdgeLedgerError) throw new CliError(describeClientError(action, e));
+    throw e;
+  }
+}
+
+/** Rows of `[label, value]` as aligned lines; rows whose value is undefined are left out. */
+export function fields(rows: ReadonlyArray<readonly [string, unknown]>): string {
+  const shown = rows.filter(([, v]) => v !== undefined);
+  const width = Math.max(0, ...shown.map(([k]) => k.length));
+  return shown.map(([k, v]) => `${k.padEnd(width)}  ${text(v)}`).join("\n");
+}
+
+function text(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (Array.isArray(value) && value.every((v) => typeof v === "string")) return value.join(", ");
+  return JSON.stringify(value);
+}
+
+/** A site's status, one field a line. `url` is the site that answered. */
+export function formatStatus(status: StatusView, url: string): string {
+  const s = status as StatusView & { voters?: unknown; learners?: unknown };
+  return fields([
+    ["site", `${s.site} (${url})`],
+    ["ledger", s.ledger],
+    ["origin", s.origin],
+    ["role", s.role],
+    ["term", s.term],
+    ["leader", s.leader ?? "none"],
+    ["voters", Array.isArray(s.voters) ? s.voters : undefined],
+    ["learners", Array.isArray(s.learners) && s.learners.length > 0 ? s.learners : undefined],
+    ["height", s.height],
+    ["head", s.head],
+    ["log size", s.logSize],
+    ["commit index", s.commitIndex],
+    ["applied index", s.appliedIndex],
+    ["pending txs", s.pendingTxs],
+    ["healthy", s.healthy === undefined ? undefined : s.healthy ? "yes" : "no"],
+    [
+      "rules",
+      s.rules === undefined
+        ? undefined
+        : `version ${s.rules.active} (supports ${s.rules.supported}` +
+          (s.rules.scheduled
+            ? `; version ${s.rules.scheduled.version} from height ${s.rules.scheduled.height})`
+            : ")"),
+    ],
+    [
+      "divergence",
+      s.divergence?.length
+        ? s.divergence.map((d) => `${d.site} at height ${d.height}`).join(", ")
+        : undefined,
+    ],
+    ["version", s.version],
+  ]);
+}
+
+/** The member sites as a table: name, URL, checkpoint verifier key. */
+export function formatSites(sites: readonly SiteView[]): string {
+  const rows = [
+    ["NAME", "URL", "VERIFIER KEY"],
+    ...sites.map((s) => [s.name, s.url, s.verifierKey]),
+  ];
+  const widths = [0, 1].map((i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => `${r[0].padEnd(widths[0])}  ${r[1].padEnd(widths[1])}  ${r[2]}`)
+    .join("\n");
+}
+
+/** What a receipt says, in one line: `<txId> committed at height …, log index …: applied`. */
+export function formatReceipt(receipt: Receipt): string {
+  const id = receipt.txId ?? "(no id)";
+  switch (receipt.status) {
+    case "committed":
+      return `${id} committed at height ${receipt.height}, log index ${receipt.logIndex}: ` +
+        describeResult(receipt.result);
+    case "pending":
+      return `${id} pending: admitted, not yet in a block`;
+    case "refused":
+      return `${id} refused: ${
+        receipt.problem
+          ? `${
+            problemSlug(receipt.problem.type)
+          } (${receipt.problem.status}): ${receipt.problem.detail}`
+          : "no reason given"
+      }`;
+  }
+}
+
+/** `applied`, or `rejected <code>: <detail>`, of a committed transaction's result. */
+export function describeResult(result: Receipt["result"]): string {
+  if (result === undefined) return "no result";
+  if (result.status === "applied") return "applied";
+  return `rejected by its contract${result.code ? ` (${result.code})` : ""}` +
+    (result.detail ? `: ${result.detail}` : "");
+}
+
+/** A transaction and its receipt, one field a line, the body as JSON. */
+export function formatTx(view: TxView): string {
+  const tx = view.tx as {
+    kind?: unknown;
+    ledger?: unknown;
+    signers?: unknown;
+    expiresAt?: unknown;
+    body?: unknown;
+  };
+  const r = view.receipt;
+  return fields([
+    ["txId", r.txId ?? undefined],
+    ["status", r.status],
+    ["height", r.height],
+    ["log index", r.logIndex],
+    ["result", r.result === undefined ? undefined : describeResult(r.result)],
+    ["kind", tx.kind],
+    ["ledger", tx.ledger],
+    ["signers", tx.signers],
+    [
+      "expires",
+      typeof tx.expiresAt === "number" ? new Date(tx.expiresAt).toISOString() : undefined,
+    ],
+    ["body", tx.body],
+  ]);
+}
+
+/** One line per committed block, then one indented line per (matching) transaction. */
+export function formatBlockEvent(event: BlockEvent): string {
+  const count = event.header.txCount;
+  const lines = [
+    `block ${event.height} ${event.hash} ${count} tx${count === 1 ? "" : "s"} ` +
+    new Date(event.header.time).toISOString(),
+  ];
+  for (const tx of event.txs) {
+    lines.push(`  tx ${tx.txId} ${tx.kind} log index ${tx.logIndex}: ${describeResult(tx.result)}`);
+  }
+  return lines.join("\n");
+}
+
+/** A failed verification in one line: its message, then its reason code. */
+export function formatVerdictFailure(verdict: Verdict): string {
+  return `${verdict.message.replace(/\.$/, "")} (${verdict.reason})`;
+}
