@@ -12,6 +12,43 @@ import { createApp } from "../src/api/app.ts";
 import type { GenesisConfig } from "../src/chain/genesis.ts";
 import { loadSiteConfig } from "../src/site/config.ts";
 import { Site, type SiteOptions } from "../src/site/site.ts";
+import { createLogger, type Logger } from "../src/log.ts";
+
+/**
+ * The log of what a test runs in its own process (sites, hosts,
+ * gateways): errors only, so a test's output stays quiet, unless
+ * `CLUSTER_LOG` is set (then everything, as cluster tests echo their sites').
+ */
+export function testLogger(context?: Record<string, string>): Logger {
+  return createLogger({ level: Deno.env.get("CLUSTER_LOG") ? "debug" : "error", context });
+}
+
+/** A logger that keeps every record, as its JSON line and parsed. */
+export interface RecordingLogger {
+  log: Logger;
+  /** The JSON lines written, in order. */
+  lines: string[];
+  /** Each line parsed. */
+  records: Array<Record<string, unknown>>;
+  /** The records whose `msg` is `msg`. */
+  said(msg: string): Array<Record<string, unknown>>;
+}
+
+/** A JSON logger at `debug` with `context` that records what it writes (see {@link RecordingLogger}). */
+export function recordingLogger(context?: Record<string, string>): RecordingLogger {
+  const lines: string[] = [];
+  const records: Array<Record<string, unknown>> = [];
+  const log = createLogger({
+    level: "debug",
+    format: "json",
+    context,
+    write: (line) => {
+      lines.push(line);
+      records.push(JSON.parse(line));
+    },
+  });
+  return { log, lines, records, said: (msg) => records.filter((r) => r.msg === msg) };
+}
 
 /** A genesis with one site named `site-a` whose key is `siteKey`; `openKinds` defaults to `["data.anchor"]`. */
 export function testGenesis(
@@ -35,7 +72,10 @@ export function testGenesis(
   };
 }
 
-/** A fresh site on a temp database; `reopen` opens the same files again. */
+/**
+ * A fresh site on a temp database; `reopen` opens the same files again. It
+ * logs through {@link testLogger} unless `overrides` gives a `log`.
+ */
 export async function openTestSite(overrides: Partial<SiteOptions> = {}) {
   const dir = await Deno.makeTempDir({ prefix: "edgeledger-test-" });
   const key = generateKeyPair("ed25519");
@@ -46,6 +86,7 @@ export async function openTestSite(overrides: Partial<SiteOptions> = {}) {
     genesis,
     key,
     batchDelayMs: 1,
+    log: testLogger({ site: overrides.name ?? "site-a" }),
     ...overrides,
   };
   const site = await Site.open(base);

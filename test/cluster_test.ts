@@ -211,7 +211,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "cluster: SIGTERM on the leader hands leadership over: another site leads at the next term well within an election timeout, and the old leader exits 0 (3 sites)",
+    "cluster: SIGTERM on the leader hands leadership over: another site leads at the next term well within an election timeout, and the old leader exits 0 (3 sites); their json logs say so, once each",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -219,7 +219,11 @@ Deno.test({
     // and a stopping leader is heard until its consensus closes: without the
     // hand-off, no other site could lead within 2 s of the signal.
     const electionMinMs = 40 * 50;
-    const cluster = await startCluster(3, { electionTicks: 40 });
+    const cluster = await startCluster(3, { electionTicks: 40, log: { format: "json" } });
+    /** Site `i`'s log records whose `msg` is `msg` (a site logs one JSON object per line). */
+    const said = (i: number, msg: string) =>
+      cluster.sites[i].stderr.split("\n").filter((l) => l.startsWith("{") && l.endsWith("}"))
+        .map((l) => JSON.parse(l)).filter((r) => r.msg === msg);
     try {
       const first = await leaderIndex(cluster);
       const old = cluster.sites[first.index];
@@ -245,6 +249,19 @@ Deno.test({
       old.alive = false;
       const r = await submitCommit(cluster.sites[next.index].url, await anchorTx(device));
       assert.equal(r.body?.status, "committed", JSON.stringify(r.body));
+      const newLeader = cluster.sites[next.index].name;
+      const elected = said(next.index, "became leader").filter((e) => e.term === next.term);
+      assert.equal(elected.length, 1, cluster.sites[next.index].stderr);
+      assert.deepEqual([elected[0].level, elected[0].site], ["info", newLeader]);
+      const stopping = said(first.index, "stopping: new writes are refused");
+      assert.deepEqual(stopping.map((s) => s.reason), ["SIGTERM"]);
+      assert.deepEqual(said(first.index, "leadership transfer started").map((s) => s.to), [
+        newLeader,
+      ]);
+      assert.deepEqual(said(first.index, "leadership transfer finished").map((s) => s.to), [
+        newLeader,
+      ]);
+      assert.equal(said(first.index, "stopped").length, 1);
       console.log(`  new leader ${next.ms} ms after SIGTERM on the old one`);
     } finally {
       await cluster.stop();

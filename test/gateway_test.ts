@@ -28,13 +28,17 @@ import { freePort } from "./sdk_site_helpers.ts";
 
 const JSON_HEADERS = { "content-type": "application/json" };
 
-/** A gateway config for tests: port 0, fast polls, then `extra`. */
+/**
+ * A gateway config for tests: port 0, fast polls, a log of errors only
+ * (everything with `CLUSTER_LOG`), then `extra`.
+ */
 function config(sites: string[], extra: Record<string, unknown> = {}) {
   return gatewayConfigSchema.parse({
     port: 0,
     sites,
     pollIntervalMs: 100,
     pollTimeoutMs: 500,
+    log: { level: Deno.env.get("CLUSTER_LOG") ? "debug" : "error" },
     ...extra,
   });
 }

@@ -26,7 +26,13 @@ import type { Batch } from "../src/chain/execute.ts";
 import { builtinContractList, type Contract, ContractRegistry } from "../src/contracts/mod.ts";
 import { RaftHost } from "../src/site/raft_host.ts";
 import type { Site } from "../src/site/site.ts";
-import { getJson, openTestSite, postJson } from "./_helpers.ts";
+import {
+  getJson,
+  openTestSite,
+  postJson,
+  type RecordingLogger,
+  recordingLogger,
+} from "./_helpers.ts";
 
 const LEDGER = "demo";
 
@@ -104,16 +110,15 @@ async function rejectedCode(app: App, env: Envelope): Promise<string> {
   return r.result.code as string;
 }
 
-/** Collects `console.warn` lines while `f` runs. */
-async function warnings<T>(f: () => Promise<T>): Promise<{ value: T; lines: string[] }> {
-  const lines: string[] = [];
-  const warn = console.warn;
-  console.warn = (...args: unknown[]) => void lines.push(args.join(" "));
-  try {
-    return { value: await f(), lines };
-  } finally {
-    console.warn = warn;
-  }
+/** The messages of the warnings `rec` took while `f` ran. */
+async function warnings<T>(
+  rec: RecordingLogger,
+  f: () => Promise<T>,
+): Promise<{ value: T; lines: string[] }> {
+  const from = rec.records.length;
+  const value = await f();
+  const lines = rec.records.slice(from).filter((r) => r.level === "warn").map((r) => String(r.msg));
+  return { value, lines };
 }
 
 const unsupportedAt = (block: number, height: number) =>
@@ -123,8 +128,14 @@ const unsupportedAt = (block: number, height: number) =>
 let batchTime = Date.now();
 const batch = (txs: Envelope[]): Batch => ({ time: batchTime++, proposer: "site-a", term: 1, txs });
 
-Deno.test("rules: gov.setRules activates version 2 at exactly its height: block H-1 executes under 1, block H under 2; /v1/status and GET /v1/gov show it scheduled, then active", async () => {
-  const t = await openTestSite({ genesis: genesis(), key: siteKey, contracts: software(2) });
+Deno.test("rules: gov.setRules activates version 2 at exactly its height: block H-1 executes under 1, block H under 2; /v1/status and GET /v1/gov show it scheduled, then active; the log says so once each", async () => {
+  const rec = recordingLogger({ site: "site-a" });
+  const t = await openTestSite({
+    genesis: genesis(),
+    key: siteKey,
+    contracts: software(2),
+    log: rec.log,
+  });
   try {
     let status = await getJson(t.app, "/v1/status");
     assert.deepEqual(status.body.rules, { active: 1, supported: 2 });
@@ -156,6 +167,11 @@ Deno.test("rules: gov.setRules activates version 2 at exactly its height: block 
     assert.deepEqual(status.body.rules, { active: 2, supported: 2 });
     gov = await getJson(t.app, "/v1/gov");
     assert.deepEqual(gov.body.rules, { active: 2, since: H });
+    assert.deepEqual(
+      rec.records.filter((r) => /^rules version/.test(r.msg as string))
+        .map((r) => [r.level, r.msg, r.version, r.height]),
+      [["info", "rules version scheduled", 2, H], ["info", "rules version activated", 2, H]],
+    );
   } finally {
     await t.cleanup();
   }
@@ -163,10 +179,14 @@ Deno.test("rules: gov.setRules activates version 2 at exactly its height: block 
 
 Deno.test("rules: a site that supports only version 1 warns when version 2 is scheduled, halts at its height without executing any of that block (healthy: false), and halts there again after a restart", async () => {
   const upgraded = await openTestSite({ genesis: genesis(), key: siteKey, contracts: software(2) });
-  const old = await openTestSite({ genesis: genesis(), key: siteKey, contracts: software(1) });
+  const rec = recordingLogger({ site: "site-a" });
+  const old = await openTestSite({
+    genesis: genesis(),
+    key: siteKey,
+    contracts: software(1),
+    log: rec.log,
+  });
   let reopened: Site | undefined;
-  const errors = console.error;
-  console.error = () => {};
   try {
     const H = 3;
     const entries = [
@@ -176,7 +196,7 @@ Deno.test("rules: a site that supports only version 1 warns when version 2 is sc
     ];
     const blockH = entries[2].txs[0];
     await upgraded.site.applyEntry(1, entries[0]);
-    const { lines } = await warnings(() => old.site.applyEntry(1, entries[0]));
+    const { lines } = await warnings(rec, () => old.site.applyEntry(1, entries[0]));
     assert.equal(lines.length, 1);
     assert.match(
       lines[0],
@@ -216,7 +236,7 @@ Deno.test("rules: a site that supports only version 1 warns when version 2 is sc
     // fine, stale reads serve them), warns again, and is halted at once,
     // since the next block is H.
     await old.site.close();
-    const restart = await warnings(() => old.reopen());
+    const restart = await warnings(rec, () => old.reopen());
     reopened = restart.value;
     assert.equal(restart.lines.length, 1);
     assert.equal(reopened.head.header.height, H - 1);
@@ -235,8 +255,14 @@ Deno.test("rules: a site that supports only version 1 warns when version 2 is sc
     // A later entry is refused with the same reason.
     const later = batch([await stubTx()]);
     await assert.rejects(() => reopened!.applyEntry(4, later), { message: unsupportedAt(H, H) });
+    // Each site halted once (the first, then the reopened one), saying why.
+    const halted = rec.said("site halted");
+    assert.equal(halted.length, 2);
+    for (const h of halted) {
+      assert.equal(h.reason, "its software does not support the ledger's rules");
+      assert.equal((h.error as { message: string }).message, unsupportedAt(H, H));
+    }
   } finally {
-    console.error = errors;
     await reopened?.close();
     await upgraded.cleanup();
     await old.cleanup();
@@ -244,7 +270,13 @@ Deno.test("rules: a site that supports only version 1 warns when version 2 is sc
 });
 
 Deno.test("rules: under consensus, a site that cannot execute the activated version stops its consensus host at that block, and again when restarted from its Raft log", async () => {
-  const t = await openTestSite({ genesis: genesis(), key: siteKey, contracts: software(1) });
+  const rec = recordingLogger({ site: "site-a" });
+  const t = await openTestSite({
+    genesis: genesis(),
+    key: siteKey,
+    contracts: software(1),
+    log: rec.log,
+  });
   const keyB = k();
   const keyC = k();
   const members = [
@@ -253,11 +285,6 @@ Deno.test("rules: under consensus, a site that cannot execute the activated vers
     { name: "site-c", url: "http://127.0.0.1:3", publicKey: keyC.publicKey },
   ];
   const voters = ["site-a", "site-b", "site-c"];
-  const errors = console.error;
-  const warn = console.warn;
-  const logged: string[] = [];
-  console.error = (...args: unknown[]) => void logged.push(args.map(String).join(" "));
-  console.warn = () => {};
   let host: RaftHost | undefined;
   let reopened: Site | undefined;
   const waitFatal = async (h: RaftHost) => {
@@ -298,7 +325,13 @@ Deno.test("rules: under consensus, a site that cannot execute the activated vers
     }]);
     await waitFatal(host);
     assert.equal((host.fatal as Error | undefined)?.message, unsupportedAt(3, 3));
-    assert.ok(logged.some((l) => l.includes(unsupportedAt(3, 3))), "the reason is logged");
+    assert.ok(
+      rec.records.some((r) =>
+        r.level === "error" && r.reason === "its software does not support the ledger's rules" &&
+        (r.error as { message: string }).message === unsupportedAt(3, 3)
+      ),
+      "the reason is logged",
+    );
     assert.equal(t.site.head.header.height, 2);
     assert.equal(t.site.appliedIndex, 2);
     assert.equal((await t.site.status()).healthy, false);
@@ -325,8 +358,6 @@ Deno.test("rules: under consensus, a site that cannot execute the activated vers
     );
     assert.equal((await reopened.status()).healthy, false);
   } finally {
-    console.error = errors;
-    console.warn = warn;
     await host?.close();
     await reopened?.close();
     await t.cleanup();

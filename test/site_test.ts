@@ -23,8 +23,10 @@ import {
   getJson,
   openTestSite,
   postJson,
+  recordingLogger,
   testGenesis,
 } from "./_helpers.ts";
+import { silentLogger } from "../src/log.ts";
 
 const device = generateKeyPair("ed25519");
 
@@ -794,10 +796,11 @@ Deno.test("site: a peer's checkpoint line for a block not applied yet counts onc
   }
 });
 
-Deno.test("site: a member's line for another block at the same height is a divergence; once a majority of the voters diverged, the site halts", async () => {
+Deno.test("site: a member's line for another block at the same height is a divergence; once a majority of the voters diverged, the site halts; each divergence and the halt are logged once", async () => {
   const keyB = await SiteKey.create(generateKeyPair("ed25519"));
   const keyC = await SiteKey.create(generateKeyPair("ed25519"));
-  const t = await openTestSite();
+  const rec = recordingLogger({ site: "site-a" });
+  const t = await openTestSite({ log: rec.log });
   // The other replicas executed the same height into another block (here: a
   // twin given another leader time, as a nondeterministic executor would).
   const other = await openTestSite({ genesis: t.options.genesis, key: t.options.key });
@@ -836,6 +839,12 @@ Deno.test("site: a member's line for another block at the same height is a diver
     assert.deepEqual(status.divergence, [{ site: "site-b", height: 1, ours, theirs }]);
     assert.equal(status.healthy, true);
     assert.equal(metric(), 1);
+    const diverged = "checkpoint divergence: a member signed another block at this height";
+    assert.deepEqual(
+      rec.said(diverged).map((r) => [r.level, r.peer, r.height, r.ours, r.theirs]),
+      [["error", "site-b", 1, ours, theirs]],
+    );
+    assert.equal(rec.said("site halted").length, 0);
     await t.site.submit([await anchorTx(device)], { wait: true, waitTimeoutMs: 5000 });
 
     // site-c too: two of three voters hold another chain, so this replica is
@@ -854,6 +863,11 @@ Deno.test("site: a member's line for another block at the same height is a diver
       () => t.site.submit([after], { wait: true, waitTimeoutMs: 5000 }),
       (e: Error & { type?: string }) => e.type === "unavailable",
     );
+    assert.deepEqual(rec.said(diverged).map((r) => r.peer), ["site-b", "site-c"]);
+    const halted = rec.said("site halted");
+    assert.equal(halted.length, 1);
+    assert.equal(halted[0].reason, "the replicas diverged");
+    assert.match((halted[0].error as { message: string }).message, /^Cannot go on: 2 of 3 voters/);
   } finally {
     await t.cleanup();
     await other.cleanup();
@@ -863,7 +877,7 @@ Deno.test("site: a member's line for another block at the same height is a diver
 Deno.test("site: a diverged member that signs this site's block again (it was replaced) no longer counts towards a majority against it", async () => {
   const keyB = await SiteKey.create(generateKeyPair("ed25519"));
   const keyC = await SiteKey.create(generateKeyPair("ed25519"));
-  const t = await openTestSite();
+  const t = await openTestSite({ log: silentLogger });
   const other = await openTestSite({ genesis: t.options.genesis, key: t.options.key });
   try {
     const members = membersOf(t.site, [["site-b", keyB], ["site-c", keyC]]);
@@ -901,7 +915,7 @@ Deno.test("site: a diverged member that signs this site's block again (it was re
 
 Deno.test("site: a divergent line for a block not applied yet is judged once the block is; two voters split one against one both halt", async () => {
   const keyB = await SiteKey.create(generateKeyPair("ed25519"));
-  const t = await openTestSite();
+  const t = await openTestSite({ log: silentLogger });
   const other = await openTestSite({ genesis: t.options.genesis, key: t.options.key });
   try {
     const members = membersOf(t.site, [["site-b", keyB]]);
@@ -1032,8 +1046,9 @@ Deno.test("site: integrity checks run one at a time, shared by concurrent caller
   }
 });
 
-Deno.test("site: with a storage worker, a block that fails to write stops the site; no block built on it is written or acknowledged", async () => {
-  const t = await openTestSite({ storage: "worker" });
+Deno.test("site: with a storage worker, a block that fails to write stops the site; no block built on it is written or acknowledged; the halt is logged once, naming the block", async () => {
+  const rec = recordingLogger({ site: "site-a" });
+  const t = await openTestSite({ storage: "worker", log: rec.log });
   let reopened: Site | undefined;
   // A connection of the test's own (the site's database is on its worker thread).
   const side = await openDatabase(t.options.dbUrl);
@@ -1059,6 +1074,10 @@ Deno.test("site: with a storage worker, a block that fails to write stops the si
       () => t.site.submit([envs[0]], { wait: false, waitTimeoutMs: 0 }),
       /cannot write blocks/,
     );
+    const halted = rec.said("site halted");
+    assert.equal(halted.length, 1);
+    assert.equal(halted[0].reason, `cannot write block ${h + 1}`);
+    assert.match((halted[0].error as { message: string }).message, /simulated I\/O error/);
     await t.site.close();
     reopened = await t.reopen({ storage: "worker" });
     assert.equal(reopened.head.header.height, h);

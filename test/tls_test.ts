@@ -17,7 +17,7 @@ import { generateKeyPair } from "../sdk/keys.ts";
 import { gatewayConfigSchema } from "../src/gateway/mod.ts";
 import { initLocalLedger } from "../src/site/config.ts";
 import { type RunningGateway, startGateway } from "../workers/gateway.ts";
-import { anchorTx } from "./_helpers.ts";
+import { anchorTx, testLogger } from "./_helpers.ts";
 import {
   basePort,
   blockHashes,
@@ -328,14 +328,17 @@ tlsTest(
     let gw: RunningGateway | undefined;
     try {
       await leaderOf(cluster);
-      gw = await startGateway(gatewayConfigSchema.parse({
-        port: 0,
-        sites: cluster.sites.map((s) => s.url),
-        pollIntervalMs: 100,
-        pollTimeoutMs: 1000,
-        tls: p.site,
-        caFile: p.ca.caFile,
-      }));
+      gw = await startGateway(
+        gatewayConfigSchema.parse({
+          port: 0,
+          sites: cluster.sites.map((s) => s.url),
+          pollIntervalMs: 100,
+          pollTimeoutMs: 1000,
+          tls: p.site,
+          caFile: p.ca.caFile,
+        }),
+        { log: testLogger({ gateway: "gw" }) },
+      );
       assert.match(gw.url, /^https:\/\/127\.0\.0\.1:\d+$/);
       await waitFor("the gateway to see every site up", async () => {
         const view = await (await p.fetch(`${gw!.url}/v1/gateway`)).json();

@@ -9,7 +9,8 @@
  * `gateway <url>` once it listens. A bad config (a TLS file missing or
  * unusable included) exits 2 with one line; sites that disagree on the
  * ledger exit 2, no site answering within `startupWaitMs` exits 1.
- * SIGINT/SIGTERM stop it (open event streams are ended).
+ * SIGINT/SIGTERM stop it (open event streams are ended). Its log (sites
+ * going down and up, errors) goes to stderr, as the config's `log` says.
  *
  * @module
  */
@@ -32,6 +33,7 @@ import {
   TlsConfigError,
   trustingClient,
 } from "../src/site/tls.ts";
+import { createLogger, type Logger } from "../src/log.ts";
 
 /**
  * The release, as `/healthz` and `/v1/gateway` show it: the sites' (see
@@ -56,9 +58,14 @@ export interface RunningGateway {
  * takes a first view of the sites, then listens. Throws
  * {@link TlsConfigError} when a TLS file is missing or unusable (or the key
  * is not the certificate's), {@link LedgerUnknownError} when the ledger
- * cannot be learned.
+ * cannot be learned. `log` replaces the logger the config's `log` describes
+ * (stderr, with the gateway's name).
  */
-export async function startGateway(config: GatewayConfig): Promise<RunningGateway> {
+export async function startGateway(
+  config: GatewayConfig,
+  options: { log?: Logger } = {},
+): Promise<RunningGateway> {
+  const log = options.log ?? createLogger({ ...config.log, context: { gateway: config.name } });
   const tls = config.tls === undefined ? undefined : await readServeTls(config.tls);
   const caCerts = config.caFile === undefined ? undefined : await readCaCerts(config.caFile);
   // One client for every request to the sites, closed when the gateway stops.
@@ -71,6 +78,7 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
     pollTimeoutMs: config.pollTimeoutMs,
     via,
     fetch: fetchVia(client),
+    log,
   });
   let server: Deno.HttpServer | undefined;
   const stop = async () => {
@@ -95,7 +103,7 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
       });
     }
     pool.start();
-    const { app } = createGatewayApp({ config, pool, version: VERSION });
+    const { app } = createGatewayApp({ config, pool, version: VERSION, log });
     const scheme = tls === undefined ? "http" : "https";
     const url = await new Promise<string>((resolve) => {
       try {
@@ -111,6 +119,13 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
       } catch (e) {
         throw serveError(e, tls);
       }
+    });
+    log.info("gateway started", {
+      url,
+      ledger: pool.ledger,
+      version: VERSION,
+      sitesUp: pool.upCount(),
+      sites: config.sites.length,
     });
     return { url, pool, stop };
   } catch (e) {

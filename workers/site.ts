@@ -5,8 +5,10 @@
  *
  * Opens the site's libSQL database (migrating it), serves the HTTP API
  * (HTTPS with `tls` in the config), and prints `site <name> <url>` once it
- * listens. SIGINT/SIGTERM stop it gracefully (see {@link startSite}'s
- * `stop`); a second signal stops it at once.
+ * listens (on stdout, which scripts read; its log goes to stderr, as the
+ * config's `log` says). SIGINT/SIGTERM stop it gracefully (see
+ * {@link startSite}'s `stop`); a second signal stops it at once. A site that
+ * cannot start prints one line, `Cannot start site: <why>`, and exits 1.
  *
  * @module
  */
@@ -26,6 +28,7 @@ import {
 } from "../src/site/config.ts";
 import { Site } from "../src/site/site.ts";
 import { serveError, trustingClient } from "../src/site/tls.ts";
+import { createLogger, logConfigWithEnv, type Logger } from "../src/log.ts";
 
 export const VERSION = "0.1.0";
 
@@ -77,10 +80,23 @@ export function siteThreads(
 }
 
 /**
+ * The site's logger: the config's `log`, overridden by `EDGELEDGER_LOG_LEVEL`
+ * and `EDGELEDGER_LOG_FORMAT`, on stderr, with the site's name. Throws a
+ * one-line Error naming a variable whose value is not a level or format.
+ */
+export function siteLogger(
+  config: Pick<SiteConfig, "name" | "log">,
+  env: (name: string) => string | undefined = (n) => Deno.env.get(n),
+): Logger {
+  return createLogger({ ...logConfigWithEnv(config.log, env), context: { site: config.name } });
+}
+
+/**
  * Starts one site from its config file; resolves to a stop function. A
  * start that fails part-way closes what it had opened (the Raft host, the
  * peer client, the site with its database and threads), newest first, and
  * throws the step's error; a failure to close one is logged, not thrown.
+ * `log` replaces the logger the config describes ({@link siteLogger}).
  *
  * `stop()` is graceful, as etcd's server stops, and every step is bounded:
  * 1. The site takes no new writes: they answer 503 `unavailable` with
@@ -96,25 +112,25 @@ export function siteThreads(
  * 5. Consensus stops; the database closes after the block being written;
  *    the site's peer client (`caFile`) closes.
  *
- * Calling `stop()` again returns the same promise.
+ * Each step is logged; `why` (a signal, say) goes with the first. Calling
+ * `stop()` again returns the same promise.
  */
 export async function startSite(
   configPath: string,
-): Promise<{ stop: () => Promise<void>; site: Site; url: string }> {
+  options: { log?: Logger } = {},
+): Promise<{ stop: (why?: string) => Promise<void>; site: Site; url: string }> {
   const loaded = await loadSiteConfig(configPath);
+  const log = options.log ?? siteLogger(loaded.config);
   const opened: Opened[] = [];
   try {
-    return await openAndServe(loaded, opened);
+    return await openAndServe(loaded, log, opened);
   } catch (e) {
     // Else an embedder that goes on (a test) keeps the database, its threads and the Raft ticker.
     for (const { what, close } of opened.reverse()) {
       try {
         await close();
       } catch (closeError) {
-        console.error(
-          `site ${loaded.config.name}: cannot close the ${what} after a failed start:`,
-          closeError,
-        );
+        log.error("cannot close after a failed start", { what, error: closeError });
       }
     }
     throw e;
@@ -134,10 +150,12 @@ interface Opened {
  */
 async function openAndServe(
   loaded: LoadedSite,
+  log: Logger,
   opened: Opened[],
-): Promise<{ stop: () => Promise<void>; site: Site; url: string }> {
+): Promise<{ stop: (why?: string) => Promise<void>; site: Site; url: string }> {
   const { config } = loaded;
   const site = await Site.open({
+    log,
     name: config.name,
     dbUrl: loaded.dbUrl,
     dbAuthToken: loaded.dbAuthToken,
@@ -164,6 +182,7 @@ async function openAndServe(
       : {}),
     version: VERSION,
     metrics: () => site.metrics() + (host?.metrics() ?? ""),
+    log,
   });
   // With more than one site in genesis, blocks are ordered by Raft.
   let host: RaftHost | undefined;
@@ -211,6 +230,7 @@ async function openAndServe(
       },
       replayBlocks: (from, limit) => site.replayBlocks(from, limit),
       sign: (body) => signPeerBody(body, site.siteKey),
+      log,
       // Peers' streams stay open while a stop hands off and drains (the new
       // leader's appends are how this site's waiting writes commit), and end
       // before the HTTP server drains.
@@ -219,17 +239,21 @@ async function openAndServe(
   }
   // A lone site has no membership to change, but serves its backups.
   const lone = () => Promise.reject(new Error("A lone site has no cluster membership to change"));
-  const admin = adminRoot({
-    ...(membership ?? {
-      addLearner: lone,
-      promote: lone,
-      remove: lone,
-      transferLeadership: lone,
-      leaderUrl: () => undefined,
-      isLeader: () => true,
-    }),
-    backup: () => backups.take(),
-  }, config.adminKeyHashes);
+  const admin = adminRoot(
+    {
+      ...(membership ?? {
+        addLearner: lone,
+        promote: lone,
+        remove: lone,
+        transferLeadership: lone,
+        leaderUrl: () => undefined,
+        isLeader: () => true,
+      }),
+      backup: () => backups.take(),
+    },
+    config.adminKeyHashes,
+    (err, id) => log.error("admin request failed", { requestId: id, error: err }),
+  );
   // The peer and admin apps serve their routes under their prefixes, so a
   // request reaches them as it came (no copy of the Request per call).
   const peerRoot = peerApp === undefined ? undefined : new Hono().route("/raft", peerApp);
@@ -258,30 +282,43 @@ async function openAndServe(
     throw serveError(e, tls);
   }
   let stopping: Promise<void> | undefined;
-  const stop = () =>
+  const stop = (why?: string) =>
     stopping ??= (async () => {
+      const started = performance.now();
+      log.info("stopping: new writes are refused", { reason: why });
       site.stopAdmitting();
-      const leader = await host?.handOffLeadership(handOffWaitMs);
-      if (leader !== undefined) console.log(`site ${site.name}: handed leadership to ${leader}`);
-      if (!await site.drain(drainWaitMs)) {
-        console.error(
-          `site ${site.name}: writes still uncommitted after ${drainWaitMs} ms; stopping anyway`,
-        );
+      // A leader hands off first (the host logs the transfer).
+      await host?.handOffLeadership(handOffWaitMs);
+      if (await site.drain(drainWaitMs)) {
+        log.info("stopping: admitted writes done", { tookMs: since(started) });
+      } else {
+        log.warn("stopping: writes still uncommitted; stopping anyway", { waitedMs: drainWaitMs });
       }
       site.endSubscriptions();
       peerStreamsEnd.abort();
       // A client or peer that neither ends its request nor reads the answer cannot hold the stop up.
       let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        server.shutdown(),
-        new Promise<void>((r) => timer = setTimeout(r, shutdownWaitMs)),
+      const drained = await Promise.race([
+        server.shutdown().then(() => true),
+        new Promise<boolean>((r) => timer = setTimeout(() => r(false), shutdownWaitMs)),
       ]);
       clearTimeout(timer);
+      if (!drained) {
+        log.warn("stopping: open requests did not finish; closing anyway", {
+          waitedMs: shutdownWaitMs,
+        });
+      }
       await host?.close();
       await site.close();
       peerClient?.close();
+      log.info("stopped", { tookMs: since(started) });
     })();
   return { stop, site, url };
+}
+
+/** Whole milliseconds since `started` (a `performance.now()`). */
+function since(started: number): number {
+  return Math.round(performance.now() - started);
 }
 
 function argValue(name: string): string | undefined {
@@ -298,18 +335,28 @@ if (import.meta.main) {
   try {
     const { stop, site, url } = await startSite(configPath);
     console.log(`site ${site.name} ${url}`);
+    const status = await site.status();
+    site.log.info("site started", {
+      url,
+      ledger: status.ledger,
+      version: VERSION,
+      height: status.height,
+      appliedIndex: status.appliedIndex,
+      voters: status.voters,
+      learners: status.learners,
+    });
     let first: { signal: Deno.Signal; at: number } | undefined;
     const onSignal = (signal: Deno.Signal) => async () => {
       if (first !== undefined) {
         if (signal !== first.signal && Date.now() - first.at < signalEchoMs) return;
-        console.error(`site ${site.name}: a second signal (${signal}); stopping at once`);
+        site.log.warn("a second signal: stopping at once", { signal });
         Deno.exit(1);
       }
       first = { signal, at: Date.now() };
       try {
-        await stop();
+        await stop(signal);
       } catch (e) {
-        console.error(`site ${site.name}: the stop failed:`, e);
+        site.log.error("the stop failed", { error: e });
         Deno.exit(1);
       }
       Deno.exit(0);

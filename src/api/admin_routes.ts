@@ -21,6 +21,7 @@ import { z } from "zod";
 import { hashKey, sameHex } from "./api_keys.ts";
 import { refuseDuplicateMembers } from "./middleware.ts";
 import { knownProblem, problemFromError, problemResponse } from "./problem.ts";
+import { createLogger } from "../log.ts";
 
 /** What the admin routes need from the consensus host. */
 export interface AdminService {
@@ -58,7 +59,7 @@ export function adminRoutes(
   service: AdminService,
   keyHashes: readonly string[],
   logError: (err: unknown, requestId: string) => void = (err, id) =>
-    console.error(`admin request ${id} failed:`, err),
+    createLogger().error("admin request failed", { requestId: id, error: err }),
 ) {
   const app = new Hono<{ Variables: RequestIdVariables }>();
   // Like the public API: every answer has a request id, every error is a problem.

@@ -31,6 +31,7 @@ import {
 } from "../../sdk/api/routes.ts";
 import { CONTRACT_ROUTES } from "./contract_routes/mod.ts";
 import { explorerHtml } from "./explorer.ts";
+import { createLogger, type Logger } from "../log.ts";
 import { type ApiKeyOptions, apiKeys } from "./api_keys.ts";
 import {
   createHttpMetrics,
@@ -63,8 +64,13 @@ export interface AppOptions {
   metrics?: () => string;
   /** Title of the web explorer served at `/`. */
   explorerTitle?: string;
-  /** Receives every unexpected error (a bug) with its request id; default `console.error`. */
+  /**
+   * Receives every unexpected error (a bug) with its request id; default:
+   * a `request failed` record of `log`.
+   */
   logError?: (err: unknown, requestId: string) => void;
+  /** Where `logError` writes by default; default: stderr. */
+  log?: Logger;
   /** Tenant API keys under `/v1/` (see `api_keys.ts`); default: none, and none required. */
   apiKeys?: ApiKeyOptions;
 }
@@ -96,8 +102,9 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
   /** How long a stream's last frame may wait for its reader before the connection is dropped, ms. */
   const eventsEndWriteMs = 1000;
   const version = options.version ?? "0.0.0-dev";
+  const log = options.log ?? createLogger();
   const logError = options.logError ??
-    ((err: unknown, id: string) => console.error(`request ${id} failed:`, err));
+    ((err: unknown, id: string) => log.error("request failed", { requestId: id, error: err }));
   assert(
     Number.isInteger(requestBytesMax) && requestBytesMax > 0,
     "requestBytesMax must be a positive integer",

@@ -28,6 +28,7 @@ import { knownProblem, problemBody, problemFromError, problemResponse } from "./
 import { repeatedMemberDetail, repeatedMembers } from "./middleware.ts";
 import { utf8Encode } from "../../sdk/encoding.ts";
 import { type Envelope, transactionId } from "../../sdk/envelope.ts";
+import { createLogger, type Logger } from "../log.ts";
 
 /** What the peer routes need from a site and its consensus host. */
 export interface PeerService {
@@ -46,6 +47,8 @@ export interface PeerService {
   sign(body: string): Promise<string>;
   /** Aborted when the site stops: open `/raft/stream` requests end then. */
   signal?: AbortSignal;
+  /** Hears of a peer request that failed on a bug; default: stderr. */
+  log?: Logger;
 }
 
 /** Messages per `/raft/msg` request, at most. */
@@ -56,6 +59,7 @@ const forwardTxsMax = 10_000;
 /** Builds the `/raft` sub-app. Mount with `app.route("/raft", raftRoutes(service))`. */
 export function raftRoutes(service: PeerService) {
   const app = new Hono();
+  const log = service.log ?? createLogger({ context: { site: service.self } });
   const limit = bodyLimit({
     maxSize: peerRequestBytesMax,
     onError: (c) =>
@@ -141,7 +145,10 @@ export function raftRoutes(service: PeerService) {
     // Retry-After); anything else is a bug, logged and answered `internal`.
     return problemResponse(
       c,
-      problemFromError(e, (err) => console.error(`peer request ${c.req.path} failed:`, err)),
+      problemFromError(
+        e,
+        (err) => log.error("peer request failed", { path: c.req.path, error: err }),
+      ),
     );
   };
 

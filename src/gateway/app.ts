@@ -29,6 +29,7 @@ import { GatewayMetrics, routeLabel } from "./metrics.ts";
 import { precheckEnvelope } from "./precheck.ts";
 import { forward, type ForwardContext, ForwardRefusal } from "./proxy.ts";
 import type { SitePool } from "./site_pool.ts";
+import { createLogger, type Logger } from "../log.ts";
 
 /** Hono environment of the gateway: the request id, the body as received, the site that answered. */
 export type GatewayEnv = {
@@ -50,8 +51,13 @@ export interface GatewayAppOptions {
   version?: string;
   /** This gateway's clock, ms since the epoch (pre-checks judge expiry by it). */
   now?: () => number;
-  /** Receives every unexpected error (a bug) with its request id; default `console.error`. */
+  /**
+   * Receives every unexpected error (a bug) with its request id; default:
+   * a `request failed` record of `log`.
+   */
   logError?: (err: unknown, requestId: string) => void;
+  /** Where `logError` writes by default; default: stderr. */
+  log?: Logger;
 }
 
 /** Longest `Retry-After` the gateway asks for when it has no site, seconds. */
@@ -79,8 +85,9 @@ export function createGatewayApp(options: GatewayAppOptions) {
   const registry = options.registry ?? builtinContracts();
   const version = options.version ?? "0.0.0-dev";
   const now = options.now ?? Date.now;
+  const log = options.log ?? createLogger();
   const logError = options.logError ??
-    ((err: unknown, id: string) => console.error(`request ${id} failed:`, err));
+    ((err: unknown, id: string) => log.error("request failed", { requestId: id, error: err }));
   const metrics = new GatewayMetrics();
   const via = `1.1 ${config.name}`;
   // A site comes back with its next good poll: ask clients to wait about that long.

@@ -8,14 +8,17 @@
  * an environment variable (`EDGELEDGER_GATEWAY_SNAKE_CASE`); list keys take a
  * comma-separated value there, and `--site` may also be repeated. `tls`'s
  * two files are `--tls-cert-file` and `--tls-key-file`
- * (`EDGELEDGER_GATEWAY_TLS_CERT_FILE`, `_TLS_KEY_FILE`). Relative file paths
- * in the config file resolve against its folder, others against the working
- * directory.
+ * (`EDGELEDGER_GATEWAY_TLS_CERT_FILE`, `_TLS_KEY_FILE`), and `log`'s two
+ * keys `--log-level` and `--log-format` (`EDGELEDGER_GATEWAY_LOG_LEVEL`,
+ * `_LOG_FORMAT`; the sites' `EDGELEDGER_LOG_LEVEL` and `EDGELEDGER_LOG_FORMAT`
+ * count too, below those). Relative file paths in the config file resolve
+ * against its folder, others against the working directory.
  *
  * @module
  */
 import { z } from "zod";
 import { tlsFilesSchema } from "../site/tls.ts";
+import { logConfigSchema } from "../log.ts";
 
 const SITES_MISSING =
   'Must name at least one site URL (--site, EDGELEDGER_GATEWAY_SITES or "sites" in the config)';
@@ -103,6 +106,8 @@ export const gatewayConfigSchema = z.strictObject({
   tls: tlsFilesSchema.optional(),
   /** PEM CA certificates trusted, besides Deno's root store, for `https://` sites. */
   caFile: z.string().min(1).optional(),
+  /** What the gateway logs (`level`: the least severe written) and how (`format`: `text` or `json`). */
+  log: logConfigSchema,
 }).superRefine((c, ctx) => {
   for (const [i, u] of c.preferredSites.entries()) {
     const url = siteUrl(u);
@@ -157,27 +162,42 @@ const KEYS: Record<string, Kind> = {
   startupWaitMs: "int",
   precheck: "bool",
   caFile: "string",
-  // Flags and variables only: they set `tls.certFile` and `tls.keyFile`.
+  // Flags and variables only: they set `tls.certFile` and `tls.keyFile`,
+  // `log.level` and `log.format`.
   tlsCertFile: "string",
   tlsKeyFile: "string",
+  logLevel: "string",
+  logFormat: "string",
 };
 
-/** Moves `tlsCertFile` and `tlsKeyFile` (flags, environment) into a `tls` object. */
+/**
+ * Moves `tlsCertFile` and `tlsKeyFile` (flags, environment) into a `tls`
+ * object, and `logLevel` and `logFormat` into a `log` object.
+ */
 function foldTls(values: Record<string, unknown>): Record<string, unknown> {
-  const { tlsCertFile, tlsKeyFile, ...rest } = values;
-  if (tlsCertFile === undefined && tlsKeyFile === undefined) return rest;
-  return {
-    ...rest,
-    tls: {
+  const { tlsCertFile, tlsKeyFile, logLevel, logFormat, ...rest } = values;
+  const out: Record<string, unknown> = rest;
+  if (tlsCertFile !== undefined || tlsKeyFile !== undefined) {
+    out.tls = {
       ...(tlsCertFile === undefined ? {} : { certFile: tlsCertFile }),
       ...(tlsKeyFile === undefined ? {} : { keyFile: tlsKeyFile }),
-    },
-  };
+    };
+  }
+  if (logLevel !== undefined || logFormat !== undefined) {
+    out.log = {
+      ...(logLevel === undefined ? {} : { level: logLevel }),
+      ...(logFormat === undefined ? {} : { format: logFormat }),
+    };
+  }
+  return out;
 }
 
-/** `tls` of each source, a later source's files winning (`undefined` when none has one). */
-function mergeTls(...sources: Record<string, unknown>[]): unknown {
-  const given = sources.map((s) => s.tls).filter((t) => t !== undefined);
+/**
+ * The object `key` (`tls`, `log`) of each source, merged member by member, a
+ * later source winning (`undefined` when none has one).
+ */
+function mergeObject(key: string, ...sources: Record<string, unknown>[]): unknown {
+  const given = sources.map((s) => s[key]).filter((t) => t !== undefined);
   if (given.length === 0) return undefined;
   if (given.some((t) => typeof t !== "object" || t === null || Array.isArray(t))) {
     return given.at(-1);
@@ -250,10 +270,17 @@ export async function loadGatewayConfig(
     if (v !== undefined) fromEnv[key] = convert(key, v, envName(key));
   }
   fromEnv = foldTls(fromEnv);
+  // What the sites read too: below the gateway's own variables.
+  const fromSitesEnv = foldTls({
+    logLevel: env("EDGELEDGER_LOG_LEVEL"),
+    logFormat: env("EDGELEDGER_LOG_FORMAT"),
+  });
   const fromFlags = foldTls(flags.values);
   const merged = { ...fromFile, ...fromEnv, ...fromFlags };
-  const tls = mergeTls(fromFile, fromEnv, fromFlags);
+  const tls = mergeObject("tls", fromFile, fromEnv, fromFlags);
   if (tls !== undefined) merged.tls = tls;
+  const log = mergeObject("log", fromFile, fromSitesEnv, fromEnv, fromFlags);
+  if (log !== undefined) merged.log = log;
   const parsed = gatewayConfigSchema.safeParse(merged);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

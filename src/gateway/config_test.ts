@@ -128,3 +128,60 @@ Deno.test("loadGatewayConfig() refuses half a tls pair with one line naming the 
     (e) => e instanceof GatewayConfigError && /^tls\.keyFile:/.test(e.message),
   );
 });
+
+Deno.test("loadGatewayConfig(): log comes from the file, EDGELEDGER_LOG_*, EDGELEDGER_GATEWAY_LOG_* and --log-level/--log-format, each winning over the one before; default info as text", async () => {
+  const defaults = await loadGatewayConfig(["--site", "http://a:1"], noEnv, noFile);
+  assert.deepEqual(defaults.log, { level: "info", format: "text" });
+  const file = JSON.stringify({ sites: ["http://a:1"], log: { level: "warn", format: "json" } });
+  const read = (path: string) => path === "gw.json" ? Promise.resolve(file) : noFile();
+  const fromFile = await loadGatewayConfig(["--config", "gw.json"], noEnv, read);
+  assert.deepEqual(fromFile.log, { level: "warn", format: "json" });
+  const sitesEnv = (n: string) => ({ EDGELEDGER_LOG_LEVEL: "error" })[n];
+  assert.deepEqual((await loadGatewayConfig(["--config", "gw.json"], sitesEnv, read)).log, {
+    level: "error",
+    format: "json",
+  });
+  const gatewayEnv = (n: string) =>
+    ({ EDGELEDGER_LOG_LEVEL: "error", EDGELEDGER_GATEWAY_LOG_LEVEL: "debug" })[n];
+  assert.deepEqual((await loadGatewayConfig(["--config", "gw.json"], gatewayEnv, read)).log, {
+    level: "debug",
+    format: "json",
+  });
+  const flags = await loadGatewayConfig(
+    ["--config", "gw.json", "--log-format", "text", "--log-level=info"],
+    gatewayEnv,
+    read,
+  );
+  assert.deepEqual(flags.log, { level: "info", format: "text" });
+});
+
+Deno.test("loadGatewayConfig() refuses a bad log level or format, and an unknown key in log, with one line naming the key", async () => {
+  const refuses = async (args: string[], re: RegExp, file?: string) => {
+    await assert.rejects(
+      loadGatewayConfig(args, noEnv, file === undefined ? noFile : () => Promise.resolve(file)),
+      (e) => e instanceof GatewayConfigError && re.test(e.message) && !e.message.includes("\n"),
+    );
+  };
+  await refuses(
+    ["--site", "http://a:1", "--log-level", "loud"],
+    /^log\.level: must be "debug", "info", "warn" or "error"$/,
+  );
+  await refuses(
+    ["--site", "http://a:1", "--log-format", "xml"],
+    /^log\.format: must be "text" or "json"$/,
+  );
+  await refuses(
+    ["--config", "x.json"],
+    /^log: Unrecognized key: "colour"/,
+    '{"sites":["http://a:1"],"log":{"colour":true}}',
+  );
+  await assert.rejects(
+    loadGatewayConfig(
+      ["--site", "http://a:1"],
+      (n) => n === "EDGELEDGER_LOG_FORMAT" ? "yaml" : undefined,
+      noFile,
+    ),
+    (e) =>
+      e instanceof GatewayConfigError && /^log\.format: must be "text" or "json"$/.test(e.message),
+  );
+});

@@ -12,6 +12,7 @@
  */
 import { StatusView } from "../../sdk/api/schemas.ts";
 import { assert } from "../chain/assert.ts";
+import { createLogger, type Logger } from "../log.ts";
 
 /** A site name as a gateway passes it on: visible ASCII, as genesis names are (1–128 chars). */
 const SITE_NAME = /^[\x21-\x7e]{1,128}$/;
@@ -98,6 +99,8 @@ export interface SitePoolOptions {
    */
   fetch?: typeof fetch;
   now?: () => number;
+  /** Hears when a site goes down (with why) and comes up, once per change; default: stderr. */
+  log?: Logger;
 }
 
 /** The sites behind a gateway, polled on an interval. */
@@ -114,12 +117,16 @@ export class SitePool {
   /** The poll on its way to each site: at most one per site. */
   readonly #polls = new Map<SiteState, Promise<void>>();
   readonly #closing = new AbortController();
+  readonly #log: Logger;
+  /** Whether each site was last logged up or down (none yet: neither). */
+  readonly #logged = new Map<SiteState, boolean>();
 
   constructor(options: SitePoolOptions) {
     assert(options.urls.length > 0, "SitePool needs at least one site");
     this.#options = options;
     this.#fetch = options.fetch ?? fetch;
     this.#now = options.now ?? Date.now;
+    this.#log = options.log ?? createLogger();
     const preferred = new Set(options.preferred ?? []);
     this.sites = options.urls.map((url) => ({
       url,
@@ -217,11 +224,31 @@ export class SitePool {
     return this.sites.some((s) => s.up && !tried.has(s));
   }
 
-  /** Marks `site` down after a forwarded request failed on it; its next good poll brings it back. */
+  /**
+   * Marks `site` down after a forwarded request failed on it; its next good
+   * poll brings it back. Logged when the site was up (or not yet seen).
+   */
   markDown(site: SiteState, reason: string): void {
     site.up = false;
     site.lastError = reason;
     site.lastErrorAt = this.#now();
+    if (this.#logged.get(site) === false) return;
+    this.#logged.set(site, false);
+    this.#log.warn("site down", { url: site.url, name: site.name ?? undefined, reason });
+  }
+
+  /** Marks `site` up after a good poll; logged when it was down (or not yet seen). */
+  #markUp(site: SiteState): void {
+    site.up = true;
+    site.lastSeenAt = this.#now();
+    if (this.#logged.get(site) === true) return;
+    this.#logged.set(site, true);
+    this.#log.info("site up", {
+      url: site.url,
+      name: site.name ?? undefined,
+      role: site.role ?? undefined,
+      term: site.term ?? undefined,
+    });
   }
 
   /** The view `GET /v1/gateway` shows. */
@@ -292,8 +319,7 @@ export class SitePool {
         );
       }
       if (status.healthy === false) return this.markDown(site, "reports itself unhealthy");
-      site.up = true;
-      site.lastSeenAt = this.#now();
+      this.#markUp(site);
     } catch (e) {
       if (this.#closed) return;
       const err = e as Error;

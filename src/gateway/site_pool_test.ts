@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { type Candidate, chooseSite } from "./site_pool.ts";
+import { type Candidate, chooseSite, SitePool } from "./site_pool.ts";
+import { recordingLogger } from "../../test/_helpers.ts";
 
 const site = (over: Partial<Candidate> = {}): Candidate => ({
   up: true,
@@ -47,4 +48,57 @@ Deno.test("chooseSite() sends leader reads to the leader when it is up and untri
   assert.equal(chooseSite(sites, none, true, 0), 1);
   assert.equal(chooseSite(sites, none, false, 0), 2);
   assert.equal(chooseSite(sites, (i) => i === 1, true, 0), 2);
+});
+
+Deno.test("SitePool logs a site going down once, with why, however many polls fail, and coming up once", async () => {
+  const rec = recordingLogger({ gateway: "gw" });
+  let answer: "status" | "refused" | "unhealthy" = "refused";
+  const status = (healthy: boolean) => ({
+    ledger: "demo",
+    site: "site-a",
+    role: "leader",
+    term: 3,
+    leader: "site-a",
+    commitIndex: 1,
+    appliedIndex: 1,
+    height: 1,
+    logSize: 1,
+    healthy,
+  });
+  const pool = new SitePool({
+    urls: ["http://127.0.0.1:7001"],
+    pollIntervalMs: 1000,
+    pollTimeoutMs: 1000,
+    via: "1.1 test",
+    log: rec.log,
+    fetch: (() => {
+      if (answer === "refused") return Promise.reject(new TypeError("Connection refused"));
+      return Promise.resolve(Response.json(status(answer === "status")));
+    }) as typeof fetch,
+  });
+  pool.ledger = "demo";
+  for (let i = 0; i < 3; i++) await pool.pollAll();
+  answer = "status";
+  for (let i = 0; i < 3; i++) await pool.pollAll();
+  pool.markDown(pool.sites[0], "connection refused while forwarding");
+  pool.markDown(pool.sites[0], "connection refused while forwarding");
+  answer = "unhealthy";
+  await pool.pollAll();
+  await pool.close();
+  assert.deepEqual(
+    rec.records.map((r) => [r.level, r.msg, r.reason ?? null]),
+    [
+      ["warn", "site down", "GET /v1/status failed: Connection refused"],
+      ["info", "site up", null],
+      ["warn", "site down", "connection refused while forwarding"],
+    ],
+  );
+  const up = rec.said("site up")[0];
+  assert.deepEqual([up.gateway, up.url, up.name, up.role, up.term], [
+    "gw",
+    "http://127.0.0.1:7001",
+    "site-a",
+    "leader",
+    3,
+  ]);
 });

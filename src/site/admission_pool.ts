@@ -9,6 +9,7 @@
  * @module
  */
 import { LedgerError } from "../api/service.ts";
+import { createLogger, type Logger } from "../log.ts";
 import type { AdmissionPolicy, StatelessVerdict } from "./admission.ts";
 
 /** Jobs queued per worker before callers wait for room. */
@@ -56,20 +57,23 @@ export class AdmissionPool {
   /** Jobs each worker was given since the pool started. */
   readonly #given: number[] = [];
   readonly #workerUrl: string;
+  readonly #log: Logger;
 
   /**
    * Starts `size` workers (`1 <= size <= 16`). `workerUrl` replaces the
-   * admission worker's module (tests).
+   * admission worker's module (tests); `log` hears of a worker that died
+   * (default: stderr).
    */
   constructor(
     readonly size: number,
-    options: { workerUrl?: string } = {},
+    options: { workerUrl?: string; log?: Logger } = {},
   ) {
     if (!Number.isInteger(size) || size < 1 || size > 16) {
       throw new RangeError("AdmissionPool: size must be an integer in [1, 16]");
     }
     this.#workerUrl = options.workerUrl ??
       new URL("./admission_worker_main.ts", import.meta.url).href;
+    this.#log = options.log ?? createLogger();
     for (let i = 0; i < size; i++) {
       this.#workers.push(this.#startWorker(i));
       this.#queued.push([]);
@@ -102,7 +106,7 @@ export class AdmissionPool {
    * clients retry), and a new worker takes its place and its queue.
    */
   #replaceWorker(index: number, why: string): void {
-    console.error(`admission worker ${index} failed (${why}); starting another`);
+    this.#log.error("admission worker failed; starting another", { worker: index, reason: why });
     this.#workers[index].terminate();
     const lost = [...this.#sent[index]];
     this.#sent[index].clear();

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { base64urlDecode, base64urlEncode } from "../../sdk/encoding.ts";
 import { generateKeyPair } from "../../sdk/keys.ts";
-import { anchorTx } from "../../test/_helpers.ts";
+import { anchorTx, recordingLogger } from "../../test/_helpers.ts";
 import { builtinContracts } from "../contracts/mod.ts";
 import { admitStateless } from "./admission.ts";
 import { AdmissionPool } from "./admission_pool.ts";
@@ -110,9 +110,10 @@ Deno.test("AdmissionPool gives a light load to its first worker and spreads a ba
   }
 });
 
-Deno.test("AdmissionPool answers the jobs of a worker that died unavailable and goes on with a new one", async () => {
+Deno.test("AdmissionPool answers the jobs of a worker that died unavailable and goes on with a new one, logging it once", async () => {
   const workerUrl = new URL("./testdata/failing_admission_worker.ts", import.meta.url).href;
-  const pool = new AdmissionPool(1, { workerUrl });
+  const rec = recordingLogger();
+  const pool = new AdmissionPool(1, { workerUrl, log: rec.log });
   try {
     const env = await anchorTx(generateKeyPair("ed25519"));
     // Queued in one turn, so both travel in the message that kills the worker.
@@ -125,6 +126,10 @@ Deno.test("AdmissionPool answers the jobs of a worker that died unavailable and 
     }
     const after = await pool.admit(env, Date.now(), policy, true);
     assert.equal(after.ok && after.signatures?.ok, true);
+    const failed = rec.said("admission worker failed; starting another");
+    assert.equal(failed.length, 1);
+    assert.equal(failed[0].worker, 0);
+    assert.match(failed[0].reason as string, /admission worker crashed/);
   } finally {
     pool.close();
   }

@@ -26,7 +26,9 @@
  * variables `EDGELEDGER_DB_URL` and `EDGELEDGER_DB_AUTH_TOKEN` override `db`
  * (for a `libsql://` server). `tls` (`{certFile, keyFile}`) serves HTTPS,
  * and `caFile` adds CA certificates the site trusts when it connects to
- * peers (see `tls.ts`).
+ * peers (see `tls.ts`). `log` (`{level, format}`) sets what the site logs
+ * and how (see `../log.ts`); `EDGELEDGER_LOG_LEVEL` and
+ * `EDGELEDGER_LOG_FORMAT` override it.
  *
  * @module
  */
@@ -36,6 +38,7 @@ import { base64urlDecode, base64urlEncode, utf8Encode } from "../../sdk/encoding
 import { sha256Hex } from "../../sdk/hash.ts";
 import { exportKey, generateKeyPair, importKey, type KeyPair } from "../../sdk/keys.ts";
 import { type GenesisConfig, genesisSchema } from "../chain/genesis.ts";
+import { logConfigSchema } from "../log.ts";
 import { readCaCerts, readServeTls, type ServeTls, tlsFilesSchema } from "./tls.ts";
 
 /** The site config file's schema. */
@@ -106,6 +109,8 @@ export const siteConfigSchema = z.strictObject({
    * connects to peers whose URL is `https://` (a consortium's private CA).
    */
   caFile: z.string().min(1).optional(),
+  /** What the site logs (`level`: the least severe written) and how (`format`: `text` or `json`). */
+  log: logConfigSchema,
 }).superRefine((c, ctx) => {
   if (c.tls !== undefined && !c.url.startsWith("https://")) {
     ctx.addIssue({

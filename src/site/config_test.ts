@@ -11,7 +11,7 @@ import { generateKeyPair, importKey } from "../../sdk/keys.ts";
 import { writeSiteKey } from "../../workers/sitekey.ts";
 import { testGenesis } from "../../test/_helpers.ts";
 import { CA_CERT_PEM } from "../../test/_pem_fixture.ts";
-import { siteThreads } from "../../workers/site.ts";
+import { siteLogger, siteThreads } from "../../workers/site.ts";
 
 Deno.test("threadsForSharedMachine: a site with two cores or more to itself gets a worker per core of its share", () => {
   assert.deepEqual(threadsForSharedMachine(1, 2), { admissionWorkers: 2, storage: "worker" });
@@ -138,6 +138,60 @@ Deno.test("siteConfigSchema: tls needs an https:// url; an https:// url without 
   assert.equal(
     siteConfigSchema.safeParse({ ...base, tls: { certFile: "site.pem" } }).success,
     false,
+  );
+});
+
+Deno.test("siteConfigSchema: log defaults to info as text; an unknown key in log is refused, and a bad level with the levels named", async () => {
+  const base = {
+    name: "site-a",
+    port: 7001,
+    url: "http://127.0.0.1:7001",
+    db: "file:ledger.db",
+    keyFile: "k.json",
+    genesisFile: "g.json",
+  };
+  assert.deepEqual(siteConfigSchema.parse(base).log, { level: "info", format: "text" });
+  assert.deepEqual(siteConfigSchema.parse({ ...base, log: { format: "json" } }).log, {
+    level: "info",
+    format: "json",
+  });
+  const unknown = siteConfigSchema.safeParse({ ...base, log: { level: "info", file: "x.log" } });
+  assert.equal(unknown.success, false);
+  assert.deepEqual(unknown.error?.issues[0].path, ["log"]);
+  assert.match(unknown.error!.issues[0].message, /file/);
+  // As a site reads its file: one line naming the file, the key and the values allowed.
+  const dir = await Deno.makeTempDir({ prefix: "edgeledger-config-log-" });
+  try {
+    const path = `${dir}/site.json`;
+    await Deno.writeTextFile(path, JSON.stringify({ ...base, log: { level: "verbose" } }));
+    await assert.rejects(
+      () => loadSiteConfig(path),
+      (e: Error) =>
+        e.message ===
+          `Cannot read ${path}: log.level: must be "debug", "info", "warn" or "error"`,
+    );
+    await Deno.writeTextFile(path, JSON.stringify({ ...base, log: { format: "yaml" } }));
+    await assert.rejects(() => loadSiteConfig(path), /log\.format: must be "text" or "json"/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("siteLogger: EDGELEDGER_LOG_LEVEL overrides the config's log level; a bad EDGELEDGER_LOG_LEVEL or EDGELEDGER_LOG_FORMAT is refused by name", () => {
+  const env = (vars: Record<string, string>) => (n: string) => vars[n];
+  const config = { name: "site-a", log: { level: "warn" as const, format: "text" as const } };
+  const fromConfig = siteLogger(config, env({}));
+  assert.equal(fromConfig.enabled("info"), false);
+  assert.equal(fromConfig.enabled("warn"), true);
+  const fromEnv = siteLogger(config, env({ EDGELEDGER_LOG_LEVEL: "debug" }));
+  assert.equal(fromEnv.enabled("debug"), true);
+  assert.throws(
+    () => siteLogger(config, env({ EDGELEDGER_LOG_LEVEL: "trace" })),
+    /EDGELEDGER_LOG_LEVEL must be "debug", "info", "warn" or "error", not "trace"/,
+  );
+  assert.throws(
+    () => siteLogger(config, env({ EDGELEDGER_LOG_FORMAT: "logfmt" })),
+    /EDGELEDGER_LOG_FORMAT must be "text" or "json", not "logfmt"/,
   );
 });
 

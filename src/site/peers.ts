@@ -31,6 +31,7 @@
 import { setImmediate } from "node:timers";
 import { base64urlDecode, base64urlEncode, utf8Encode } from "../../sdk/encoding.ts";
 import { Histogram, labelText } from "../api/histogram.ts";
+import { createLogger, type Logger } from "../log.ts";
 import { verifyEd25519Native } from "./native_ed25519.ts";
 import type { Entry, Message, Snapshot } from "../consensus/mod.ts";
 import type { SiteKey } from "./site_key.ts";
@@ -406,6 +407,10 @@ class StreamUnsupported extends Error {}
  * broke, or dropped while there is none, are not resent: Raft retries by
  * itself. Checkpoint lines ride with the next frame; one goes alone only if
  * no frame left within {@link linesAloneAfterMs}.
+ *
+ * It logs when the peer becomes unreachable (the first failed send after one
+ * that got through, with the reason) and when it is reachable again, never
+ * per failed retry.
  */
 export class PeerSender {
   readonly #queue: Message[] = [];
@@ -423,6 +428,8 @@ export class PeerSender {
   #requestsUntil = 0;
   /** The last failure was the peer's TLS certificate (said once, until a message gets through). */
   #untrusted = false;
+  /** Since when sends to the peer fail (`performance.now()`); undefined while they get through. */
+  #unreachableSince: number | undefined;
 
   constructor(
     readonly peer: PeerInfo,
@@ -435,6 +442,8 @@ export class PeerSender {
      * trusts for `https://` peers); the default `fetch` without one.
      */
     readonly client?: Deno.HttpClient,
+    /** Hears when the peer becomes unreachable and reachable again; default: stderr. */
+    readonly log: Logger = createLogger({ context: { site: self } }),
   ) {}
 
   /** Queues messages; drops the oldest beyond {@link peerQueueMessagesMax}. */
@@ -473,20 +482,43 @@ export class PeerSender {
   }
 
   /**
-   * Says once (until a message gets through again) that the peer's TLS
-   * certificate is not trusted: unlike a peer that is down, it is a
-   * configuration to fix (`caFile`, or the peer's certificate).
+   * A send failed: says that the peer is unreachable, with why, when the
+   * send before got through (once per transition, not per retry). That the
+   * peer's TLS certificate is not trusted is said once too (until a message
+   * gets through again), even while the peer is already unreachable: unlike
+   * a peer that is down, it is a configuration to fix (`caFile`, or the
+   * peer's certificate).
    */
-  #warnUntrusted(e: unknown): void {
+  #sendFailed(e: unknown): void {
     const err = e as { message?: string; cause?: { message?: string } } | undefined;
-    const reason = `${err?.message ?? ""} ${err?.cause?.message ?? ""}`;
-    if (this.#untrusted || !/certificate/i.test(reason)) return;
-    this.#untrusted = true;
-    const detail = /[^:]*certificate[^\n]*$/i.exec(reason)?.[0].trim() ?? reason.trim();
-    console.error(
-      `site ${this.self}: cannot reach peer ${this.peer.name} at ${this.peer.url}: ` +
-        `its TLS certificate is not trusted (${detail}); messages to it are dropped until it is`,
-    );
+    const reason = [err?.message, err?.cause?.message].filter((m) => m).join(": ");
+    const untrusted = /certificate/i.test(reason);
+    const first = this.#unreachableSince === undefined;
+    this.#unreachableSince ??= performance.now();
+    if (untrusted && !this.#untrusted) {
+      this.#untrusted = true;
+      const detail = /[^:]*certificate[^\n]*$/i.exec(reason)?.[0].trim() ?? reason;
+      this.log.error(
+        `cannot reach peer ${this.peer.name} at ${this.peer.url}: its TLS certificate is not ` +
+          `trusted (${detail}); messages to it are dropped until it is`,
+        { peer: this.peer.name, url: this.peer.url },
+      );
+    } else if (first) {
+      this.log.warn("peer unreachable", {
+        peer: this.peer.name,
+        url: this.peer.url,
+        reason: reason.replace(/\s+/g, " ").slice(0, 300),
+      });
+    }
+  }
+
+  /** A send got through: says that the peer is reachable again, if it was not. */
+  #sendSucceeded(): void {
+    this.#untrusted = false;
+    if (this.#unreachableSince === undefined) return;
+    const downMs = Math.round(performance.now() - this.#unreachableSince);
+    this.#unreachableSince = undefined;
+    this.log.info("peer reachable again", { peer: this.peer.name, downMs });
   }
 
   /** Stops sending and ends the stream to the peer. */
@@ -534,10 +566,10 @@ export class PeerSender {
             await this.#sendRequest(body, observeWait);
           }
           this.counters.messagesSent += batch.length;
-          this.#untrusted = false;
+          this.#sendSucceeded();
         } catch (e) {
           this.counters.messagesDropped += batch.length;
-          this.#warnUntrusted(e);
+          if (!this.#closed) this.#sendFailed(e);
           // Back off briefly so a dead peer does not spin this loop.
           await new Promise((r) => setTimeout(r, 50));
         }

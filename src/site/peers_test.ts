@@ -30,6 +30,8 @@ import { SiteKey } from "./site_key.ts";
 import { forwardOutcomeOf } from "./raft_host.ts";
 import { LedgerError } from "../api/service.ts";
 import { transactionId } from "../../sdk/envelope.ts";
+import { silentLogger } from "../log.ts";
+import { recordingLogger } from "../../test/_helpers.ts";
 
 interface Received {
   body: { from: string; messages: unknown[]; lines?: CosignLine[] };
@@ -45,6 +47,8 @@ interface RecordingOptions {
   refuseStreamWith?: number;
   /** Ends each stream after this many frames (as a peer that restarts). */
   framesPerStream?: number;
+  /** The loopback port to listen on (default: any free one). */
+  port?: number;
 }
 
 /**
@@ -54,7 +58,8 @@ interface RecordingOptions {
 function recordingPeer(sender: PeerInfo, options: RecordingOptions = {}) {
   const received: Received[] = [];
   const members = (n: string) => (n === sender.name ? sender : undefined);
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+  const port = options.port ?? 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, async (req) => {
     const site = req.headers.get("x-edgeledger-site");
     if (new URL(req.url).pathname === "/raft/stream") {
       if (options.stream === false) return new Response("no such route", { status: 404 });
@@ -811,18 +816,24 @@ Deno.test("decodeMessage: an append whose entry data is not base64url is a malfo
   assert.throws(() => decodeMessage({ ...wire, entries: "x" }), /entries/);
 });
 
-Deno.test("PeerSender: messages to a peer that does not answer are counted dropped", async () => {
-  const keyPair = generateKeyPair("ed25519");
-  const counters = peerCounters();
-  // A port nobody listens on (bound, then released).
+/** A loopback port nobody listens on (bound, then released). */
+function closedPort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
+  return port;
+}
+
+Deno.test("PeerSender: messages to a peer that does not answer are counted dropped", async () => {
+  const keyPair = generateKeyPair("ed25519");
+  const counters = peerCounters();
   const sender = new PeerSender(
-    { name: "site-b", url: `http://127.0.0.1:${port}`, publicKey: new Uint8Array(32) },
+    { name: "site-b", url: `http://127.0.0.1:${closedPort()}`, publicKey: new Uint8Array(32) },
     "site-a",
     await SiteKey.create(keyPair),
     counters,
+    undefined,
+    silentLogger,
   );
   try {
     sender.send([heartbeat(1), heartbeat(1)]);
@@ -832,6 +843,52 @@ Deno.test("PeerSender: messages to a peer that does not answer are counted dropp
     assert.equal(counters.messagesSent, 0);
   } finally {
     sender.close();
+    await new Promise((r) => setTimeout(r, 60)); // the back-off timer
+  }
+});
+
+Deno.test("PeerSender: a peer out of reach is logged unreachable once, with the reason, not per failed retry; once a message gets through, reachable again, once", async () => {
+  const keyPair = generateKeyPair("ed25519");
+  const counters = peerCounters();
+  const rec = recordingLogger({ site: "site-a" });
+  const port = closedPort();
+  const sender = new PeerSender(
+    { name: "site-b", url: `http://127.0.0.1:${port}`, publicKey: new Uint8Array(32) },
+    "site-a",
+    await SiteKey.create(keyPair),
+    counters,
+    undefined,
+    rec.log,
+  );
+  let peer: ReturnType<typeof recordingPeer> | undefined;
+  try {
+    for (let i = 1; i <= 5; i++) {
+      sender.send([heartbeat(i)]);
+      await until(() => counters.messagesDropped === i);
+    }
+    const unreachable = rec.said("peer unreachable");
+    assert.equal(unreachable.length, 1, "five failed sends, one record");
+    assert.equal(unreachable[0].level, "warn");
+    assert.equal(unreachable[0].peer, "site-b");
+    assert.equal(unreachable[0].url, `http://127.0.0.1:${port}`);
+    assert.match(unreachable[0].reason as string, /refused|connect/i);
+    assert.equal(rec.said("peer reachable again").length, 0);
+
+    // The peer comes up on its address.
+    peer = recordingPeer({ name: "site-a", url: "", publicKey: keyPair.publicKey }, { port });
+    for (let i = 6; i <= 8; i++) {
+      sender.send([heartbeat(i)]);
+      await until(() => peer!.received.length === i - 5);
+    }
+    const back = rec.said("peer reachable again");
+    assert.equal(back.length, 1);
+    assert.equal(back[0].level, "info");
+    assert.equal(back[0].peer, "site-b");
+    assert.equal(typeof back[0].downMs, "number");
+    assert.equal(rec.said("peer unreachable").length, 1);
+  } finally {
+    sender.close();
+    await peer?.close();
     await new Promise((r) => setTimeout(r, 60)); // the back-off timer
   }
 });

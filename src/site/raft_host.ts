@@ -22,17 +22,21 @@ import { base64urlDecode, base64urlEncode, utf8Decode, utf8Encode } from "../../
 import type { BlockHeader } from "../../sdk/block.ts";
 import {
   type ConfState,
+  decodeConfChange,
   type Entry,
   MemoryStorage,
   type Message,
   RaftNode,
   type ReadState,
+  type Ready,
+  type Role,
   type Snapshot,
   type Status,
 } from "../consensus/mod.ts";
 import type { Batch } from "../chain/execute.ts";
 import type { RaftStoreApi } from "../storage/raft_store.ts";
 import { Histogram } from "../api/histogram.ts";
+import { type Logger, SlowWriteWarning } from "../log.ts";
 import {
   type CosignLine,
   FORWARD_ROUTE,
@@ -60,6 +64,13 @@ const handOffPollMs = 10;
 /** How long snapshot catch-up keeps asking peers for a block none can serve, ms. */
 const installRetryMs = 30_000;
 
+/**
+ * Entries a peer's log may be behind the leader's commit index before the
+ * leader warns that it falls behind; it says the peer caught up once it is
+ * within half of that again.
+ */
+const peerLagEntriesWarn = 1000;
+
 /** Tuning of the consensus host; every bound has its unit in its name. */
 export interface RaftHostOptions {
   /** Milliseconds per Raft tick. */
@@ -84,6 +95,8 @@ export interface RaftHostOptions {
    * {@link RaftHost.close}. Default: the default `fetch`.
    */
   httpClient?: Deno.HttpClient;
+  /** Where consensus events go (elections, membership, snapshots, peers). Default: the site's. */
+  log?: Logger;
 }
 
 interface PendingProposal {
@@ -111,8 +124,18 @@ export class RaftHost implements Sequencer {
     "edgeledger_raft_proposal_commit_seconds",
     "Leader: time from proposing a batch to seeing it committed (held durably by a quorum).",
   );
-  readonly #options: Required<Omit<RaftHostOptions, "httpClient">>;
+  readonly #options: Required<Omit<RaftHostOptions, "httpClient" | "log">>;
   readonly #client: Deno.HttpClient | undefined;
+  readonly #log: Logger;
+  /** Warns of Raft persists slower than a second (an fsync, mostly). */
+  readonly #slowPersists: SlowWriteWarning;
+  /** This site's role, the leader it knows and the term, as last logged (see #logTransitions). */
+  #role: Role = "follower";
+  #leader: string | undefined;
+  #term = 0;
+  /** Peers the leader said fall behind (see #watchPeers). */
+  readonly #behind = new Set<string>();
+  #ticks = 0;
   readonly #proposals = new Map<string, PendingProposal>();
   readonly #reads = new Map<
     string,
@@ -164,6 +187,8 @@ export class RaftHost implements Sequencer {
       compactKeepEntries: options.compactKeepEntries ?? 500,
     };
     this.#client = options.httpClient;
+    this.#log = options.log ?? site.log;
+    this.#slowPersists = new SlowWriteWarning(this.#log, "raft");
   }
 
   /**
@@ -220,15 +245,18 @@ export class RaftHost implements Sequencer {
       preVote: true,
       applied: Math.max(site.appliedIndex, storage.firstIndex() - 1),
     });
+    const status = host.#node.status();
+    host.#role = status.role;
+    host.#leader = status.leader;
+    host.#term = status.term;
     for (const m of host.#members.values()) {
-      if (m.name !== self) {
-        host.#senders.set(m.name, new PeerSender(m, self, key, host.#traffic, host.#client));
-      }
+      if (m.name !== self) host.#senders.set(m.name, host.#sender(m));
     }
     await site.attachSequencer(host);
     host.#ticker = setInterval(() => {
       if (host.#closed) return;
       host.#node.tick();
+      if (++host.#ticks % host.#options.electionTicks === 0) host.#watchPeers();
       host.#kick();
     }, host.#options.tickMs);
     host.#kick();
@@ -355,7 +383,15 @@ export class RaftHost implements Sequencer {
   /** Peer traffic counters as Prometheus text, for `/metrics`. */
   metrics(): string {
     return peerMetricsText(this.#traffic) + this.#persistSeconds.render() +
-      this.#commitSeconds.render();
+      this.#commitSeconds.render() +
+      "# HELP edgeledger_slow_raft_persists_total Raft persists that took longer than a second.\n" +
+      "# TYPE edgeledger_slow_raft_persists_total counter\n" +
+      `edgeledger_slow_raft_persists_total ${this.#slowPersists.count}\n`;
+  }
+
+  /** A sender to `peer`, counting into this site's traffic and logging through its log. */
+  #sender(peer: PeerInfo): PeerSender {
+    return new PeerSender(peer, this.#self, this.#key, this.#traffic, this.#client, this.#log);
   }
 
   /**
@@ -432,12 +468,7 @@ export class RaftHost implements Sequencer {
       if (this.#members.has(m.name)) continue;
       const info = { name: m.name, url: m.url, publicKey: base64urlDecode(m.publicKey) };
       this.#members.set(m.name, info);
-      if (m.name !== this.#self) {
-        this.#senders.set(
-          m.name,
-          new PeerSender(info, this.#self, this.#key, this.#traffic, this.#client),
-        );
-      }
+      if (m.name !== this.#self) this.#senders.set(m.name, this.#sender(info));
       changed = true;
     }
     if (changed) await this.#site.store.setMeta({ directory: JSON.stringify(this.#directory()) });
@@ -496,13 +527,24 @@ export class RaftHost implements Sequencer {
     if (!this.#node.transferLeadership(to)) {
       throw new MembershipError(`Cannot transfer leadership to ${to} now`);
     }
+    const started = this.#transferStarted(to);
     this.#kick();
     const deadline = Date.now() + this.#options.proposalTimeoutMs;
     while (Date.now() < deadline) {
-      if (this.#node.status().leader === to) return;
+      if (this.#node.status().leader === to) {
+        this.#log.info("leadership transfer finished", { to, tookMs: since(started) });
+        return;
+      }
       await new Promise((r) => setTimeout(r, 20));
     }
+    this.#log.warn("leadership transfer did not finish in time", { to, waitedMs: since(started) });
     throw new MembershipError(`Leadership did not move to ${to} in time`);
+  }
+
+  /** Says that a transfer to `to` started; returns when (`performance.now()`). */
+  #transferStarted(to: string): number {
+    this.#log.info("leadership transfer started", { to, term: this.#node.status().term });
+    return performance.now();
   }
 
   /**
@@ -523,15 +565,20 @@ export class RaftHost implements Sequencer {
     if (status.role !== "leader") return undefined;
     const to = handOffTarget(status);
     if (to === undefined || !this.#node.transferLeadership(to)) return undefined;
+    const started = this.#transferStarted(to);
     this.#kick();
     const deadline = Date.now() + waitMs;
     while (!this.#closed && Date.now() < deadline) {
       const s = this.#node.status();
-      if (s.leader !== undefined && s.leader !== this.#self) return s.leader;
+      if (s.leader !== undefined && s.leader !== this.#self) {
+        this.#log.info("leadership transfer finished", { to: s.leader, tookMs: since(started) });
+        return s.leader;
+      }
       // Still leading with no transfer under way: the core gave it up.
-      if (s.role === "leader" && s.leadTransferee === undefined) return undefined;
+      if (s.role === "leader" && s.leadTransferee === undefined) break;
       await new Promise((r) => setTimeout(r, handOffPollMs));
     }
+    this.#log.warn("leadership transfer did not finish in time", { to, waitedMs: since(started) });
     return undefined;
   }
 
@@ -593,7 +640,7 @@ export class RaftHost implements Sequencer {
   async #drain(): Promise<void> {
     try {
       if (this.#unfinishedInstall !== undefined) {
-        await this.#installSnapshot(this.#unfinishedInstall);
+        await this.#installSnapshot(this.#unfinishedInstall, true);
         this.#unfinishedInstall = undefined;
       }
       while (!this.#closed && this.#node.hasReady()) {
@@ -620,10 +667,16 @@ export class RaftHost implements Sequencer {
         // 1. Durable before anything leaves this site.
         const persistStarted = performance.now();
         await this.#store.persist(rd, { sync: mustSync });
-        if (mustSync) this.#persistSeconds.observe((performance.now() - persistStarted) / 1000);
+        if (mustSync) {
+          const ms = performance.now() - persistStarted;
+          this.#persistSeconds.observe(ms / 1000);
+          this.#slowPersists.observe(ms);
+        }
         if (rd.snapshot) this.#storage.applySnapshot(rd.snapshot);
         this.#storage.append(rd.entries);
         if (rd.hardState) this.#storage.setHardState(rd.hardState);
+        // Said once durable: a term or vote logged is one this site holds.
+        this.#logTransitions(rd);
         // 2. Send.
         if (!early) this.#send(rd.messages);
         // Applying is a long stretch of this thread's time (executing and
@@ -635,7 +688,7 @@ export class RaftHost implements Sequencer {
           for (let i = 0; i < turnsBeforeApply; i++) await new Promise((r) => setImmediate(r));
         }
         // 3. Apply.
-        if (rd.snapshot) await this.#installSnapshot(rd.snapshot);
+        if (rd.snapshot) await this.#installSnapshot(rd.snapshot, false);
         const committedAt = performance.now();
         for (const e of rd.committedEntries) await this.#apply(e, committedAt);
         for (const rs of rd.readStates) this.#answerRead(rs);
@@ -648,16 +701,108 @@ export class RaftHost implements Sequencer {
       }
     } catch (e) {
       this.#fatal = e;
-      console.error(`site ${this.#self}: consensus host stopped:`, e);
       this.#closed = true;
-      this.#site.halt(e);
+      this.#site.halt(e, "consensus host stopped");
       if (this.#ticker !== undefined) clearInterval(this.#ticker);
+    }
+  }
+
+  /**
+   * Logs what a Ready says changed, once per change: this site's role (it
+   * leads, steps down, starts an election), the leader it follows (or that
+   * it knows none), and a term that moved with neither. A Ready carries a
+   * soft state only when the role or the leader changed, and a term only
+   * when the hard state did, so a Ready with neither costs two comparisons.
+   */
+  #logTransitions(rd: Ready): void {
+    const term = rd.hardState?.term ?? this.#term;
+    const ss = rd.softState;
+    if (ss === undefined && term === this.#term) return;
+    const previous = { role: this.#role, leader: this.#leader, term: this.#term };
+    this.#term = term;
+    let said = false;
+    if (ss !== undefined) {
+      this.#role = ss.role;
+      this.#leader = ss.leader;
+      if (ss.role !== previous.role) {
+        if (ss.role === "leader") {
+          this.#log.info("became leader", { term });
+          said = true;
+        } else if (previous.role === "leader") {
+          const quorumLost = term === previous.term;
+          this.#log[quorumLost ? "warn" : "info"]("stepped down", {
+            term,
+            role: ss.role,
+            reason: quorumLost ? "no quorum heard from in an election timeout" : "a higher term",
+          });
+          said = true;
+        }
+        if (ss.role === "candidate") {
+          this.#log.info("election started", { term });
+          said = true;
+        } else if (ss.role === "preCandidate") {
+          this.#log.debug("pre-vote started", { term });
+        }
+      }
+      if (ss.leader !== previous.leader && ss.role !== "leader") {
+        if (ss.leader !== undefined) {
+          this.#log.info("following leader", { leader: ss.leader, term });
+          said = true;
+        } else if (
+          previous.leader !== undefined && previous.leader !== this.#self &&
+          ss.role !== "candidate"
+        ) {
+          // In a new term an election elsewhere is moving leadership (info);
+          // in the same term this site stopped hearing its leader (warn). A
+          // candidate's own election says it already.
+          this.#log[term === previous.term ? "warn" : "info"]("leader lost", {
+            leader: previous.leader,
+            term,
+          });
+          said = true;
+        }
+      }
+    }
+    if (!said && term !== previous.term) {
+      this.#log.info("term changed", { term, previousTerm: previous.term });
+    }
+  }
+
+  /**
+   * On the leader, once per election timeout: says when a peer's log falls
+   * {@link peerLagEntriesWarn} entries or more behind the commit index, and
+   * when it is within half of that again (once each way).
+   */
+  #watchPeers(): void {
+    const s = this.#node.status();
+    if (s.role !== "leader" || s.progress === undefined) {
+      this.#behind.clear();
+      return;
+    }
+    for (const name of this.#behind) if (s.progress[name] === undefined) this.#behind.delete(name);
+    for (const [name, p] of Object.entries(s.progress)) {
+      if (name === this.#self) continue;
+      const lag = Math.max(0, s.commitIndex - p.match);
+      if (!this.#behind.has(name) && lag >= peerLagEntriesWarn) {
+        this.#behind.add(name);
+        this.#log.warn("peer falling behind", { peer: name, lag, match: p.match, state: p.state });
+      } else if (this.#behind.has(name) && lag < peerLagEntriesWarn / 2) {
+        this.#behind.delete(name);
+        this.#log.info("peer caught up", { peer: name, lag, match: p.match });
+      }
     }
   }
 
   #send(messages: Message[]): void {
     const byPeer = new Map<string, Message[]>();
     for (const m of messages) {
+      if (m.type === "snapshot") {
+        this.#log.info("sending snapshot", {
+          to: m.to,
+          index: m.snapshot.metadata.index,
+          term: m.term,
+        });
+      }
       const list = byPeer.get(m.to) ?? [];
       list.push(m);
       byPeer.set(m.to, list);
@@ -666,6 +811,7 @@ export class RaftHost implements Sequencer {
   }
 
   async #apply(e: Entry, committedAt: number): Promise<void> {
+    if (e.type === "confChange") this.#logConfChange(e);
     if (e.type !== "normal" || e.data.length === 0) {
       await this.#site.markApplied(e.index);
       return;
@@ -681,6 +827,19 @@ export class RaftHost implements Sequencer {
       this.#proposals.delete(batch.id);
       p.resolve();
     }
+  }
+
+  /** Says which membership change a committed entry made, and the membership after it. */
+  #logConfChange(e: Entry): void {
+    const cc = decodeConfChange(e.data);
+    // A change takes effect when appended, and one at a time: the
+    // membership in force includes it.
+    const { voters, learners } = this.#node.confState();
+    const fields = { member: cc.node, index: e.index, voters, learners };
+    if (cc.type === "addLearner") this.#log.info("learner added", fields);
+    else if (cc.type === "promote") this.#log.info("learner promoted to voter", fields);
+    else if (cc.node === this.#self) this.#log.warn("this site was removed", fields);
+    else this.#log.info("member removed", fields);
   }
 
   #answerRead(rs: ReadState): void {
@@ -726,10 +885,18 @@ export class RaftHost implements Sequencer {
     await this.#store.saveSnapshot(snap, compactTo);
     this.#storage.compact(Math.min(compactTo, snap.metadata.index));
     this.#lastSnapshotIndex = applied;
+    this.#log.info("took snapshot", {
+      index: applied,
+      height: head.header.height,
+      compactedTo: compactTo,
+    });
   }
 
-  /** Catches up to a snapshot pointer by fetching and re-executing the blocks it covers. */
-  async #installSnapshot(snap: Snapshot): Promise<void> {
+  /**
+   * Catches up to a snapshot pointer by fetching and re-executing the blocks
+   * it covers; `resumed` when a restart finishes an install a crash cut short.
+   */
+  async #installSnapshot(snap: Snapshot, resumed: boolean): Promise<void> {
     const target = JSON.parse(utf8Decode(snap.data)) as {
       entryIndex: number;
       height: number;
@@ -741,6 +908,15 @@ export class RaftHost implements Sequencer {
     const peers = [...this.#members.values()].filter((m) => m.name !== this.#self);
     const leaderName = this.#node.status().leader;
     peers.sort((a, b) => (a.name === leaderName ? -1 : b.name === leaderName ? 1 : 0));
+    const started = performance.now();
+    const fromHeight = this.#site.head.header.height;
+    this.#log.info("installing snapshot", {
+      index: snap.metadata.index,
+      height: target.height,
+      blocks: Math.max(0, target.height - fromHeight),
+      leader: leaderName,
+      resumed,
+    });
     let unreachableSince: number | undefined;
     while (this.#site.head.header.height < target.height) {
       if (this.#closed) throw new Error("Site is stopping");
@@ -787,6 +963,12 @@ export class RaftHost implements Sequencer {
     }
     await this.#site.markApplied(snap.metadata.index);
     this.#lastSnapshotIndex = snap.metadata.index;
+    this.#log.info("installed snapshot", {
+      index: snap.metadata.index,
+      height: target.height,
+      blocks: target.height - fromHeight,
+      tookMs: since(started),
+    });
   }
 
   /** Set when the host stopped on an error it cannot recover from. */
@@ -844,6 +1026,11 @@ export function handOffTarget(
     (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
   );
   return candidates[0]?.name;
+}
+
+/** Whole milliseconds since `started` (a `performance.now()`). */
+function since(started: number): number {
+  return Math.round(performance.now() - started);
 }
 
 /** A small seeded PRNG for election timeouts (mulberry32). */

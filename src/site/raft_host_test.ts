@@ -3,9 +3,10 @@
  * HTTP server: what it does on restart after a crash.
  */
 import assert from "node:assert/strict";
-import { utf8Encode } from "../../sdk/encoding.ts";
+import { base64urlEncode, utf8Encode } from "../../sdk/encoding.ts";
 import { generateKeyPair } from "../../sdk/keys.ts";
-import { anchorTx, openTestSite } from "../../test/_helpers.ts";
+import { anchorTx, openTestSite, recordingLogger } from "../../test/_helpers.ts";
+import { silentLogger } from "../log.ts";
 import { handOffTarget, RaftHost } from "./raft_host.ts";
 import { signPeerBody } from "./peers.ts";
 import { SiteKey } from "./site_key.ts";
@@ -117,8 +118,9 @@ Deno.test("raft host: a restart after a snapshot install was cut short fetches t
   }
 });
 
-Deno.test("raft host: a failed durable write halts the site: unhealthy, no writes, no leader reads", async () => {
-  const t = await openTestSite();
+Deno.test("raft host: a failed durable write halts the site: unhealthy, no writes, no leader reads; the halt is logged once with why", async () => {
+  const rec = recordingLogger({ site: "site-a" });
+  const t = await openTestSite({ log: rec.log });
   const real = t.site.raftStore();
   let fail = false;
   const store: RaftStoreApi = {
@@ -127,8 +129,6 @@ Deno.test("raft host: a failed durable write halts the site: unhealthy, no write
       fail ? Promise.reject(new Error("SQLITE_FULL: disk is full")) : real.persist(rd, o),
     saveSnapshot: (s, c) => real.saveSnapshot(s, c),
   };
-  const errors = console.error;
-  console.error = () => {};
   const host = await RaftHost.start(
     t.site,
     store,
@@ -158,8 +158,88 @@ Deno.test("raft host: a failed durable write halts the site: unhealthy, no write
     );
     await assert.rejects(() => t.site.blocks(0, 1, "leader"), /cannot write blocks/);
     await t.site.blocks(0, 1, "stale");
+    const halted = rec.said("site halted");
+    assert.equal(halted.length, 1);
+    assert.equal(halted[0].level, "error");
+    assert.equal(halted[0].reason, "consensus host stopped");
+    assert.equal((halted[0].error as { message: string }).message, "SQLITE_FULL: disk is full");
   } finally {
-    console.error = errors;
+    await host.close();
+    await t.cleanup();
+  }
+});
+
+/** A loopback port nobody listens on (bound, then released). */
+function closedPort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+Deno.test("raft host: the json log says once that this site became leader, with the term, and each membership change with the member and the membership after it; a learner out of reach is logged unreachable once, not per heartbeat", async () => {
+  const rec = recordingLogger({ site: "site-a" });
+  const t = await openTestSite({ log: rec.log });
+  const host = await RaftHost.start(
+    t.site,
+    t.site.raftStore(),
+    "site-a",
+    t.site.siteKey,
+    [{ name: "site-a", url: "http://127.0.0.1:1", publicKey: t.site.siteKey.publicKey }],
+    ["site-a"],
+    { tickMs: 5, electionTicks: 4, heartbeatTicks: 1 },
+  );
+  try {
+    for (let i = 0; i < 400 && host.consensusStatus().role !== "leader"; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const { role, term } = host.consensusStatus();
+    assert.equal(role, "leader");
+    assert.ok(term >= 1);
+    const elected = rec.said("became leader");
+    assert.equal(elected.length, 1);
+    assert.deepEqual(Object.keys(elected[0]), ["time", "level", "site", "msg", "term"]);
+    assert.deepEqual({ ...elected[0], time: undefined }, {
+      time: undefined,
+      level: "info",
+      site: "site-a",
+      msg: "became leader",
+      term,
+    });
+    assert.ok(!Number.isNaN(Date.parse(elected[0].time as string)));
+
+    // A learner whose site is down: the change commits (learners do not vote).
+    await host.addLearner({
+      name: "site-b",
+      url: `http://127.0.0.1:${closedPort()}`,
+      publicKey: base64urlEncode(generateKeyPair("ed25519").publicKey),
+    });
+    const added = rec.said("learner added");
+    assert.equal(added.length, 1);
+    assert.equal(added[0].level, "info");
+    assert.equal(added[0].member, "site-b");
+    assert.deepEqual(added[0].voters, ["site-a"]);
+    assert.deepEqual(added[0].learners, ["site-b"]);
+    // The leader sends site-b heartbeats every tick, each one dropped.
+    await new Promise((r) => setTimeout(r, 300));
+    const dropped = Number(
+      /^edgeledger_raft_messages_dropped_total (\d+)$/m.exec(host.metrics())?.[1],
+    );
+    assert.ok(dropped >= 10, `${dropped} messages dropped`);
+    const unreachable = rec.said("peer unreachable");
+    assert.equal(unreachable.length, 1, JSON.stringify(unreachable));
+    assert.equal(unreachable[0].peer, "site-b");
+    assert.match(unreachable[0].reason as string, /refused|connect/i);
+
+    await host.remove("site-b");
+    const removed = rec.said("member removed");
+    assert.equal(removed.length, 1);
+    assert.equal(removed[0].member, "site-b");
+    assert.deepEqual(removed[0].learners, []);
+    // Once per transition: nothing else about leadership came up meanwhile.
+    assert.equal(rec.said("became leader").length, 1);
+    assert.equal(rec.said("term changed").length, 0);
+  } finally {
     await host.close();
     await t.cleanup();
   }
@@ -325,9 +405,8 @@ Deno.test("raft host: close() during a snapshot catch-up does not wait out a pee
     hardState: { term: 1, vote: "", commit: 3 },
   });
   await t.site.close();
-  const restarted = await t.reopen();
-  const errors = console.error;
-  console.error = () => {};
+  // The catch-up that close() ends halts the site: expected here, not worth a line.
+  const restarted = await t.reopen({ log: silentLogger });
   let host: RaftHost | undefined;
   try {
     host = await RaftHost.start(
@@ -353,7 +432,6 @@ Deno.test("raft host: close() during a snapshot catch-up does not wait out a pee
     const tookMs = Date.now() - started;
     assert.ok(tookMs < 3000, `close() took ${tookMs} ms`);
   } finally {
-    console.error = errors;
     await host?.close();
     await restarted.close();
     release();

@@ -34,6 +34,7 @@ import type {
 } from "../api/service.ts";
 import { Histogram } from "../api/histogram.ts";
 import { LedgerError } from "../api/service.ts";
+import { createLogger, type Logger, SlowWriteWarning } from "../log.ts";
 import { assert } from "../chain/assert.ts";
 import { type Batch, executeBatch, leafData, planBatch, stateMapKey } from "../chain/execute.ts";
 import {
@@ -51,6 +52,7 @@ import {
   nodesForRoot,
 } from "../chain/merkle_log.ts";
 import {
+  activationAt,
   builtinContracts,
   checkRules,
   type ContractRegistry,
@@ -140,6 +142,12 @@ export interface SiteOptions {
    * built-in one, so an injected registry needs `verifyWorkers: 0`.
    */
   contracts?: ContractRegistry;
+  /**
+   * Where the site's events go (a halt, a divergence, a slow disk, a rules
+   * upgrade; its consensus host logs through it too). Default: `info` and
+   * up, as text on stderr, with the site's name.
+   */
+  log?: Logger;
 }
 
 /**
@@ -312,6 +320,9 @@ export class Site implements LedgerService {
   readonly #batchDelayMs: number;
   readonly #pendingTxsMax: number;
   readonly #version: string;
+  readonly #log: Logger;
+  /** Warns of block writes slower than a second (the fsync of a lone site's block, mostly). */
+  readonly #slowBlockWrites: SlowWriteWarning;
 
   #head: { header: BlockHeader; hash: string };
   /**
@@ -369,6 +380,8 @@ export class Site implements LedgerService {
     this.#batchDelayMs = options.batchDelayMs ?? 2;
     this.#pendingTxsMax = options.pendingTxsMax ?? 50_000;
     this.#version = options.version ?? "0.1.0";
+    this.#log = options.log ?? createLogger({ context: { site: options.name } });
+    this.#slowBlockWrites = new SlowWriteWarning(this.#log, "blocks");
     this.#policy = {
       ledger: options.genesis.ledger,
       expiryWindowMs: options.genesis.policies.expiryWindowMs,
@@ -485,7 +498,7 @@ export class Site implements LedgerService {
       if (workerStores !== undefined && path !== undefined) site.#reader = new NativeReader(path);
       site.#siteKey = siteKey;
       if ((options.verifyWorkers ?? 0) > 0) {
-        site.#admissionPool = new AdmissionPool(options.verifyWorkers!);
+        site.#admissionPool = new AdmissionPool(options.verifyWorkers!, { log: site.#log });
       }
       site.#note = await site.#buildNote(header, row.hash);
       for (let lo = 0; lo < header.logSize; lo += 10_000) {
@@ -493,7 +506,7 @@ export class Site implements LedgerService {
       }
       site.#quorumHeight = header.height;
       const rules = await store.stateValues([{ ns: RULES_NS, key: RULES_KEY }]);
-      site.#setRules(rules.get(stateMapKey(RULES_NS, RULES_KEY)) ?? null);
+      site.#setRules(rules.get(stateMapKey(RULES_NS, RULES_KEY)) ?? null, false);
       // Software older than the rules the ledger has moved to (a downgrade)
       // could not execute the next block: say so now, not at that block.
       // Opening still succeeds, so stale reads of what it holds keep working.
@@ -501,8 +514,7 @@ export class Site implements LedgerService {
         checkRules(site.#rules, header.height + 1, site.#registry.rulesSupported);
       } catch (e) {
         if (!(e instanceof UnsupportedRulesError)) throw e;
-        console.error(`site ${site.name}: ${e.message}`);
-        site.halt(e);
+        site.halt(e, "its software does not support the ledger's rules");
       }
       return site;
     } catch (e) {
@@ -828,8 +840,7 @@ export class Site implements LedgerService {
       if (this.#sequencer === undefined) {
         // A block that cannot be written leaves a lone site unable to go on
         // safely; stop accepting writes and report it loudly.
-        this.#fatal = e;
-        console.error(`site ${this.name}: cannot apply block ${this.#head.header.height + 1}:`, e);
+        this.halt(e, `cannot apply block ${this.#head.header.height + 1}`);
         return;
       }
       // Consensus could not order the batch now (no leader, leadership
@@ -917,10 +928,19 @@ export class Site implements LedgerService {
    * stopped on an error it cannot recover from (a failed durable write, a
    * snapshot it could not catch up to, a block under a rules version this
    * software does not support). Restarting the site recovers from its Raft
-   * log (after an upgrade, for the last).
+   * log (after an upgrade, for the last). The first `reason` is logged, with
+   * `why` (what the site was doing): it is the one that stopped the site,
+   * and later calls change nothing.
    */
-  halt(reason: unknown): void {
-    this.#fatal ??= reason;
+  halt(reason: unknown, why = "a fatal error"): void {
+    if (this.#fatal !== undefined) return;
+    this.#fatal = reason;
+    this.#log.error("site halted", { reason: why, error: reason });
+  }
+
+  /** Where this site's events go (its consensus host logs through it too). */
+  get log(): Logger {
+    return this.#log;
   }
 
   /**
@@ -1168,8 +1188,10 @@ export class Site implements LedgerService {
       };
       const sync = this.#sequencer === undefined ? "full" : "normal";
       if (this.#workerStores === undefined) {
+        const writeStarted = performance.now();
         written = this.#store.writeBlock(write, sync);
         await written;
+        this.#slowBlockWrites.observe(performance.now() - writeStarted);
       } else {
         written = this.#queueWrite(write, sync);
       }
@@ -1182,7 +1204,7 @@ export class Site implements LedgerService {
         if (w.ns === POLICY_NS && w.key === POLICY_KEY) {
           this.#consortiumPolicy = this.#policyFrom(w.value);
         }
-        if (w.ns === RULES_NS && w.key === RULES_KEY) this.#setRules(w.value);
+        if (w.ns === RULES_NS && w.key === RULES_KEY) this.#setRules(w.value, true);
       }
       this.#frontier = frontier;
       this.#head = { header: out.header, hash: out.hash };
@@ -1190,7 +1212,9 @@ export class Site implements LedgerService {
     } catch (e) {
       // The ledger moved on to rules this software lacks: nothing of the
       // block was executed, and no later block can be. Stop until upgraded.
-      if (e instanceof UnsupportedRulesError) this.halt(e);
+      if (e instanceof UnsupportedRulesError) {
+        this.halt(e, "its software does not support the ledger's rules");
+      }
       release();
       throw e;
     }
@@ -1206,7 +1230,7 @@ export class Site implements LedgerService {
     } catch (e) {
       // The head moved on in memory; the database did not. Nothing can
       // continue safely on this site: stop it and say so.
-      this.#fatal = e;
+      this.halt(e, `cannot write block ${out.header.height}`);
       throw e;
     }
     if (this.#sequencer === undefined) {
@@ -1223,6 +1247,13 @@ export class Site implements LedgerService {
     for (const row of out.txRows) this.#recentlyCommitted.add(row.id);
     if (this.#recentlyCommitted.size > 100_000) this.#recentlyCommitted.clear();
     this.counters.blocks++;
+    const activation = activationAt(this.#rules, out.header.height);
+    if (activation.height === out.header.height && out.header.height > 0) {
+      this.#log.info("rules version activated", {
+        version: activation.version,
+        height: activation.height,
+      });
+    }
 
     const event: BlockEvent = {
       height: out.header.height,
@@ -1333,8 +1364,10 @@ export class Site implements LedgerService {
     this.#writeGroup = group;
     const sync = group.some((g) => g.sync === "full") ? "full" : "normal";
     this.counters.blockWrites++;
+    const started = performance.now();
     this.#store.writeBlocks(group.map((g) => g.write), sync).then(
       () => {
+        this.#slowBlockWrites.observe(performance.now() - started);
         this.#writeGroup = [];
         for (const g of group) g.resolve();
         this.#sendWrites();
@@ -1343,7 +1376,7 @@ export class Site implements LedgerService {
         // The blocks queued behind the group were executed on top of it:
         // writing them would leave a gap in the chain under blocks already
         // reported committed. Refuse them all; the site stops (see applyEntry).
-        this.#fatal ??= e;
+        this.halt(e, `cannot write block ${group[0].write.block.height}`);
         this.#writeGroup = [];
         const queued = this.#writeQueue.splice(0, this.#writeQueue.length);
         for (const g of [...group, ...queued]) g.reject(e);
@@ -1435,7 +1468,7 @@ export class Site implements LedgerService {
     try {
       await this.#store.addCheckpointLines(lines);
     } catch (e) {
-      console.error(`site ${this.name}: cannot store ${lines.length} checkpoint lines:`, e);
+      this.#log.error("cannot store peers' checkpoint lines", { lines: lines.length, error: e });
     }
   }
 
@@ -1512,10 +1545,12 @@ export class Site implements LedgerService {
     }
     if (this.#divergences.has(site) || this.#divergences.size >= divergencesMax) return;
     this.#divergences.set(site, { site, height, ours, theirs });
-    console.error(
-      `site ${this.name}: site ${site} signed another block at height ${height} ` +
-        `(theirs ${theirs}, ours ${ours}): the replicas diverged`,
-    );
+    this.#log.error("checkpoint divergence: a member signed another block at this height", {
+      peer: site,
+      height,
+      theirs,
+      ours,
+    });
     const voters = this.#voters();
     const against = voters.filter((v) => v !== this.name && this.#divergences.has(v)).length;
     if (voters.length - against <= voters.length / 2) {
@@ -1524,6 +1559,7 @@ export class Site implements LedgerService {
           `Cannot go on: ${against} of ${voters.length} voters signed other blocks than this ` +
             `site's (first at height ${height}); this replica diverged from the cluster`,
         ),
+        "the replicas diverged",
       );
     }
   }
@@ -1835,7 +1871,7 @@ export class Site implements LedgerService {
           }
         }
       } catch (e) {
-        console.error(`site ${this.name}: subscription failed:`, e);
+        this.#log.error("event subscription failed", { error: e });
         end("error");
       } finally {
         pumping = false;
@@ -1878,6 +1914,9 @@ export class Site implements LedgerService {
       "# HELP edgeledger_checkpoint_divergent_lines_total Members' checkpoint lines for another block than this site's at the same height.",
       "# TYPE edgeledger_checkpoint_divergent_lines_total counter",
       `edgeledger_checkpoint_divergent_lines_total ${this.counters.divergentLines}`,
+      "# HELP edgeledger_slow_block_writes_total Block writes that took longer than a second.",
+      "# TYPE edgeledger_slow_block_writes_total counter",
+      `edgeledger_slow_block_writes_total ${this.#slowBlockWrites.count}`,
       "# TYPE edgeledger_admission_refused_total counter",
       ...[...this.counters.refused].map(([t, n]) =>
         `edgeledger_admission_refused_total{type="${t}"} ${n}`
@@ -1977,19 +2016,29 @@ export class Site implements LedgerService {
   #rules: RulesRecord | undefined;
 
   /**
-   * Takes the rules record a block (or the database at open) holds, and
-   * warns when it schedules a version this software cannot execute, so
-   * operators upgrade before the height arrives (status shows it too).
+   * Takes the rules record a block (`fromBlock`) or the database at open
+   * holds. Says when a block schedules a version, and warns when the version
+   * waiting is one this software cannot execute, so operators upgrade
+   * before the height arrives (status shows it too).
    */
-  #setRules(value: string | null): void {
+  #setRules(value: string | null, fromBlock: boolean): void {
     this.#rules = value === null ? undefined : JSON.parse(value) as RulesRecord;
     const next = scheduledAfter(this.#rules, this.#head.header.height);
-    if (next !== undefined && next.version > this.#registry.rulesSupported) {
-      console.warn(
-        `site ${this.name}: the ledger scheduled rules version ${next.version} at height ` +
-          `${next.height}; this site supports up to ${this.#registry.rulesSupported} and will ` +
-          `stop before block ${next.height} — upgrade it before then`,
+    if (next === undefined) return;
+    const supported = this.#registry.rulesSupported;
+    if (next.version > supported) {
+      this.#log.warn(
+        `the ledger scheduled rules version ${next.version} at height ${next.height}; this ` +
+          `site supports up to ${supported} and will stop before block ${next.height} — ` +
+          `upgrade it before then`,
+        { version: next.version, height: next.height, supported },
       );
+    } else if (fromBlock) {
+      this.#log.info("rules version scheduled", {
+        version: next.version,
+        height: next.height,
+        supported,
+      });
     }
   }
 
