@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { canonicalJson } from "../sdk/canonical_json.ts";
+import { base64urlEncode } from "../sdk/encoding.ts";
 import { parseEnvelope, transactionId } from "../sdk/envelope.ts";
 import { generateKeyPair, importKey } from "../sdk/keys.ts";
 import { verifierKey } from "../sdk/note.ts";
@@ -22,16 +23,25 @@ interface CliRun {
   stderr: string;
 }
 
-/** Runs the command line to its end with `permissions`, `env` and `stdin`. */
+/**
+ * Runs the command line to its end with `permissions`, `env` and `stdin`, in
+ * `cwd` (default: the repo, as `deno task` does, with INIT_CWD the repo too).
+ */
 async function cli(
   args: string[],
-  options: { env?: Record<string, string>; stdin?: string; permissions?: string[] } = {},
+  options: {
+    env?: Record<string, string>;
+    stdin?: string;
+    permissions?: string[];
+    cwd?: string;
+  } = {},
 ): Promise<CliRun> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--no-prompt", ...(options.permissions ?? TASK_PERMISSIONS), CLI, ...args],
-    cwd: ROOT,
-    // Relative paths resolve against INIT_CWD, as under `deno task`.
-    env: { INIT_CWD: ROOT, ...options.env },
+    cwd: options.cwd ?? ROOT,
+    // Relative paths resolve against INIT_CWD, as under `deno task`; the
+    // developer's own EDGELEDGER_URL and EDGELEDGER_API_KEY stay out.
+    env: { INIT_CWD: ROOT, EDGELEDGER_URL: "", EDGELEDGER_API_KEY: "", ...options.env },
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
@@ -46,10 +56,77 @@ async function cli(
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
-/** Asserts exit 0 and an empty or note-only stderr. */
+/** Asserts exit 0 and no stack trace on stderr (notes may be there). */
 function ok(run: CliRun): CliRun {
   assert.equal(run.code, 0, `exit ${run.code}: ${run.stderr}`);
+  assert.doesNotMatch(run.stderr, /\n\s+at /);
   return run;
+}
+
+/**
+ * A proxy in front of `target` that records each request's path, query and
+ * Authorization header, to see what the command line sent. GET only.
+ */
+function recordingProxy(target: string) {
+  const seen: { path: string; query: URLSearchParams; authorization: string | null }[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    const url = new URL(req.url);
+    seen.push({
+      path: url.pathname,
+      query: url.searchParams,
+      authorization: req.headers.get("authorization"),
+    });
+    const headers = new Headers(req.headers);
+    headers.delete("host");
+    const upstream = await fetch(target + url.pathname + url.search, { headers });
+    return new Response(upstream.body, { status: upstream.status, headers: upstream.headers });
+  });
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    seen,
+    close: () => server.shutdown(),
+  };
+}
+
+/**
+ * Runs `watch` with `args` until its standard output satisfies `done` (20 s
+ * at most), then Ctrl-C; resolves to what it printed and its exit code.
+ */
+async function watchUntil(
+  args: string[],
+  env: Record<string, string>,
+  done: (stdout: string) => boolean,
+): Promise<CliRun> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", ...TASK_PERMISSIONS, CLI, "watch", ...args],
+    cwd: ROOT,
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let stdout = "";
+  let stderr = "";
+  const pumps = Promise.all([
+    (async () => {
+      for await (const s of child.stdout.pipeThrough(new TextDecoderStream())) stdout += s;
+    })(),
+    (async () => {
+      for await (const s of child.stderr.pipeThrough(new TextDecoderStream())) stderr += s;
+    })(),
+  ]);
+  try {
+    const deadline = Date.now() + 20_000;
+    while (!done(stdout)) {
+      if (Date.now() > deadline) throw new Error(`watch printed: ${stdout}${stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    child.kill("SIGINT");
+  }
+  const status = await child.status;
+  await pumps;
+  return { code: status.code, stdout, stderr };
 }
 
 /** Asserts `code` and that stderr is exactly one line (no stack trace). */
@@ -204,8 +281,16 @@ Deno.test("cli: a developer's round trip against a one-site ledger", async (t) =
       );
       assert.match(
         r.stdout,
-        new RegExp(`^Transaction ${txId} is in ledger edgeledger\\.local/demo`),
+        new RegExp(
+          `^Transaction ${txId} is in ledger edgeledger\\.local/demo at log index 0 \\(block \\d+\\), ` +
+            "applied\\.\n" +
+            "Proven against the checkpoint of 2 transactions at height \\d+, signed by 1 trusted " +
+            "site\\(s\\) \\(site-a; quorum 1\\)\\.\n" +
+            "No earlier checkpoint was compared: verify keeps no state between runs, .*\n$",
+        ),
       );
+      // What a stateful light client would say is not what a stateless check did.
+      assert.doesNotMatch(r.stdout, /first checkpoint this client trusts/);
       const json = ok(
         await cli(["verify", `${dir}/bundle.json`, "--trust", `${dir}/trust.json`, "--json"], {
           permissions: offline,
@@ -214,6 +299,8 @@ Deno.test("cli: a developer's round trip against a one-site ledger", async (t) =
       const verdict = JSON.parse(json.stdout);
       assert.equal(verdict.ok, true);
       assert.equal(verdict.blockVerified, true);
+      assert.equal(verdict.checkpointConsistency, "unchecked");
+      assert.equal(verdict.message, r.stdout.trim().replaceAll("\n", " "));
     });
 
     await t.step(
@@ -310,37 +397,75 @@ Deno.test("cli: a developer's round trip against a one-site ledger", async (t) =
     });
 
     await t.step("watch prints committed blocks and transactions, and Ctrl-C exits 0", async () => {
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "--no-prompt", ...TASK_PERMISSIONS, CLI, "watch", "--from", "0"],
-        cwd: ROOT,
+      const line = `  tx ${txId} data.anchor log index 0: applied`;
+      const r = await watchUntil(["--from", "0"], env, (out) => out.includes(line));
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^block 0 [0-9a-f]{64} 0 txs /);
+      assert.match(r.stderr, new RegExp(`^Watching ${site.url} from height 0\n`));
+    });
+
+    await t.step("watch --kinds prints only blocks with a transaction of those kinds", async () => {
+      const line = `  tx ${txId} data.anchor log index 0: applied`;
+      const r = await watchUntil(
+        ["--from", "0", "--kinds", "data.anchor"],
         env,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      let stdout = "";
-      let stderr = "";
-      const pumps = Promise.all([
-        (async () => {
-          for await (const s of child.stdout.pipeThrough(new TextDecoderStream())) stdout += s;
-        })(),
-        (async () => {
-          for await (const s of child.stderr.pipeThrough(new TextDecoderStream())) stderr += s;
-        })(),
-      ]);
+        (out) => out.includes(line),
+      );
+      assert.equal(r.code, 0, r.stderr);
+      // The genesis block holds no data.anchor: left out, unlike without --kinds.
+      assert.doesNotMatch(r.stdout, /^block 0 /m);
+      assert.match(r.stdout, /^block \d+ [0-9a-f]{64} 1 tx /);
+      for (const tx of r.stdout.split("\n").filter((l) => l.startsWith("  tx "))) {
+        assert.match(tx, / data\.anchor log index /);
+      }
+    });
+
+    await t.step(
+      "--url repeats for failover, and so does EDGELEDGER_URL (comma-separated)",
+      async () => {
+        const down = `http://127.0.0.1:${freePort()}`;
+        const flags = ok(await cli(["status", "--url", down, "--url", site.url], { env: {} }));
+        assert.match(flags.stdout, new RegExp(`^site +site-a \\(${site.url}\\)\n`));
+        const fromEnv = ok(
+          await cli(["status"], { env: { EDGELEDGER_URL: `${down}, ${site.url}` } }),
+        );
+        assert.match(fromEnv.stdout, new RegExp(`^site +site-a \\(${site.url}\\)\n`));
+      },
+    );
+
+    await t.step("the API key comes from --api-key, else EDGELEDGER_API_KEY", async () => {
+      const proxy = recordingProxy(site.url);
       try {
-        const deadline = Date.now() + 20_000;
-        while (!stdout.includes(`  tx ${txId} data.anchor log index 0: applied`)) {
-          if (Date.now() > deadline) throw new Error(`watch printed: ${stdout}${stderr}`);
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        assert.match(stdout, /^block 0 [0-9a-f]{64} 0 txs /);
-        assert.match(stderr, new RegExp(`^Watching ${site.url} from height 0\n`));
+        ok(await cli(["status", "--url", proxy.url], { env: { EDGELEDGER_API_KEY: "k-env" } }));
+        ok(
+          await cli(["sites", "--url", proxy.url, "--api-key", "k-flag"], {
+            env: { EDGELEDGER_API_KEY: "k-env" },
+          }),
+        );
+        ok(await cli(["status", "--url", proxy.url], { env: {} }));
+        assert.deepEqual(proxy.seen.map((r) => [r.path, r.authorization]), [
+          ["/v1/status", "Bearer k-env"],
+          ["/v1/sites", "Bearer k-flag"],
+          ["/v1/status", null],
+        ]);
       } finally {
-        child.kill("SIGINT");
-        const status = await child.status;
-        await pumps;
-        assert.equal(status.code, 0, stderr);
+        await proxy.close();
+      }
+    });
+
+    await t.step("tx get and checkpoint send --consistency to the site", async () => {
+      const proxy = recordingProxy(site.url);
+      try {
+        ok(await cli(["tx", "get", txId, "--consistency", "linearizable", "--url", proxy.url]));
+        ok(await cli(["checkpoint", "--consistency", "leader", "--url", proxy.url]));
+        ok(await cli(["tx", "get", txId, "--url", proxy.url]));
+        assert.deepEqual(proxy.seen.map((r) => [r.path, r.query.get("consistency")]), [
+          [`/v1/txs/${txId}`, "linearizable"],
+          ["/v1/checkpoint", "leader"],
+          [`/v1/txs/${txId}`, null],
+        ]);
+      } finally {
+        await proxy.close();
       }
     });
   } finally {
@@ -353,4 +478,75 @@ Deno.test("cli: a site that does not answer exits 1 with one line naming its URL
   const url = `http://127.0.0.1:${freePort()}`;
   const r = await cli(["status", "--url", url]);
   failsWith(r, 1, new RegExp(`^Cannot read the site's status: Cannot reach ${url}`));
+});
+
+Deno.test("cli: relative paths are the user's folder: INIT_CWD under deno task, else the working folder", async () => {
+  const here = await Deno.makeTempDir({ prefix: "edgeledger-cli-here-" });
+  const elsewhere = await Deno.makeTempDir({ prefix: "edgeledger-cli-elsewhere-" });
+  try {
+    // `deno run workers/cli.ts` in `here`, with an INIT_CWD an enclosing npm script left.
+    ok(
+      await cli(["key", "new", "--out", "direct.json"], {
+        cwd: here,
+        env: { INIT_CWD: elsewhere },
+      }),
+    );
+    assert.ok((await Deno.stat(`${here}/direct.json`)).isFile);
+    await assert.rejects(() => Deno.stat(`${elsewhere}/direct.json`), Deno.errors.NotFound);
+    // `deno task cli` typed in `elsewhere`: the task runs in the repo, INIT_CWD names `elsewhere`.
+    ok(await cli(["key", "new", "--out", "task.json"], { env: { INIT_CWD: elsewhere } }));
+    assert.ok((await Deno.stat(`${elsewhere}/task.json`)).isFile);
+    await assert.rejects(() => Deno.stat(`${ROOT}/task.json`), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(here, { recursive: true });
+    await Deno.remove(elsewhere, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "cli: a write cut short (the process killed mid-file) leaves no half file at the name",
+  ignore: Deno.build.os === "windows",
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "edgeledger-cli-" });
+    try {
+      // A genesis of 64 sites with long names makes a trust file of about 150 KB.
+      const genesis = {
+        origin: "edgeledger.test/demo",
+        sites: Array.from({ length: 64 }, (_, i) => ({
+          name: `site-${String(i).padStart(2, "0")}-${"x".repeat(2300)}`,
+          publicKey: base64urlEncode(generateKeyPair().publicKey),
+        })),
+      };
+      await Deno.writeTextFile(`${dir}/genesis.json`, JSON.stringify(genesis));
+      const args = ["trust", "init", "--genesis", `${dir}/genesis.json`, "--out"];
+      // Compiled and cached first, so the run below writes no cache of its own.
+      ok(await cli([...args, `${dir}/warm.json`]));
+      // A file size limit of 100 blocks (51 or 102 KB: 512 or 1024 bytes a block, by
+      // shell), above the 32 KB of Deno's cache files: the kernel kills the process
+      // (SIGXFSZ) part-way through the trust file.
+      const limited = await new Deno.Command("sh", {
+        args: [
+          "-c",
+          'ulimit -f 100 && exec "$0" run --no-prompt --no-code-cache "$@"',
+          Deno.execPath(),
+          ...TASK_PERMISSIONS,
+          CLI,
+          ...args,
+          `${dir}/trust.json`,
+        ],
+        cwd: ROOT,
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      assert.notEqual(limited.code, 0);
+      const names = [...Deno.readDirSync(dir)].map((e) => e.name);
+      assert.ok(!names.includes("trust.json"), "a half-written trust.json");
+      // Killed while writing the temporary file (not before, in Deno's own start-up).
+      assert.ok(names.some((n) => n.startsWith("trust.json.tmp-")), names.join(", "));
+      // So nothing stands in the way of writing it again.
+      ok(await cli([...args, `${dir}/trust.json`]));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

@@ -146,12 +146,34 @@ function writeAll(stream: { writeSync(p: Uint8Array): number }, text: string): v
   while (bytes.length > 0) bytes = bytes.subarray(stream.writeSync(bytes));
 }
 
+/**
+ * The folder relative paths mean: the one the user typed them in. `deno
+ * task` runs the command line in the folder of deno.json and names the
+ * user's folder in INIT_CWD; run any other way (`deno run workers/cli.ts`
+ * from elsewhere) the working folder is the user's, and an INIT_CWD left in
+ * the environment by an enclosing npm or deno task names another folder.
+ * So INIT_CWD counts only while the working folder is deno.json's.
+ */
+export function userFolder(cwd: string, initCwd: string | undefined, taskFolder: string): string {
+  return initCwd && cwd === taskFolder ? initCwd : cwd;
+}
+
 if (import.meta.main) {
-  // `deno task` runs in the folder of deno.json: relative paths the user
-  // typed mean the folder they typed them in (INIT_CWD).
-  if (Deno.permissions.querySync({ name: "env", variable: "INIT_CWD" }).state === "granted") {
-    const initCwd = Deno.env.get("INIT_CWD");
-    if (initCwd) Deno.chdir(initCwd);
+  const granted = (d: Deno.PermissionDescriptor) =>
+    Deno.permissions.querySync(d).state === "granted";
+  // Asked only when granted: a plain `deno run` must not prompt for them.
+  if (granted({ name: "env", variable: "INIT_CWD" }) && granted({ name: "read" })) {
+    try {
+      const cwd = Deno.realPathSync(Deno.cwd());
+      const folder = userFolder(
+        cwd,
+        Deno.env.get("INIT_CWD"),
+        Deno.realPathSync(new URL("..", import.meta.url)),
+      );
+      if (folder !== cwd) Deno.chdir(folder);
+    } catch {
+      // An INIT_CWD that is gone: paths stay relative to the working folder.
+    }
   }
   const io: CliIo = {
     stdout(text) {

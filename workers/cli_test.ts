@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { type CliIo, run } from "./cli.ts";
+import { type CliIo, run, userFolder } from "./cli.ts";
 import { parseArgs, parseCount, parseDuration, UsageError } from "./cli/args.ts";
 import { COMMANDS } from "./cli/commands.ts";
+import { formatVerified } from "./cli/output.ts";
 import { base64urlEncode } from "../sdk/encoding.ts";
 import { parseEnvelope, transactionId, verifyEnvelopeSignatures } from "../sdk/envelope.ts";
 import { exportKey, generateKeyPair, importKey } from "../sdk/keys.ts";
@@ -94,6 +95,15 @@ Deno.test("parseDuration() reads an integer and a unit, and nothing else", () =>
   for (const bad of ["10", "0s", "-1m", "1.5h", "m", "31d", " 1m"]) {
     assert.throws(() => parseDuration(bad, "--t"), UsageError, bad);
   }
+});
+
+Deno.test("parseDuration() refuses a duration above the flag's limit, naming it", () => {
+  assert.equal(parseDuration("1d", "--timeout", 86_400_000), 86_400_000);
+  assert.throws(
+    () => parseDuration("25h", "--timeout", 86_400_000),
+    /Flag --timeout must be .*at most 1d\), not "25h"/,
+  );
+  assert.throws(() => parseDuration("31d", "--t"), /at most 30d/);
 });
 
 Deno.test("parseCount() reads a whole number without leading zeros", () => {
@@ -189,6 +199,15 @@ Deno.test("cli: --consistency accepts only stale, leader and linearizable", asyn
   assert.match(r.err, /Flag --consistency must be one of stale, leader, linearizable/);
 });
 
+Deno.test("userFolder(): INIT_CWD counts only under deno task (working folder = deno.json's)", () => {
+  // `deno task cli` from /home/me/work: the task runs in the repo, INIT_CWD is the user's folder.
+  assert.equal(userFolder("/repo", "/home/me/work", "/repo"), "/home/me/work");
+  // `deno run /repo/workers/cli.ts` from /tmp/x, with an INIT_CWD left by an enclosing npm script.
+  assert.equal(userFolder("/tmp/x", "/home/me/other", "/repo"), "/tmp/x");
+  assert.equal(userFolder("/repo", undefined, "/repo"), "/repo");
+  assert.equal(userFolder("/repo", "", "/repo"), "/repo");
+});
+
 // ---- keys --------------------------------------------------------------------
 
 Deno.test("key new: writes a private JWK with mode 0600 and prints its did:key", async () => {
@@ -211,6 +230,7 @@ Deno.test("key new: refuses to overwrite a file unless --force, which replaces i
     assert.equal(refused.code, 1);
     assert.match(refused.err, /it exists \(pass --force to replace it\)/);
     assert.equal(await Deno.readTextFile(path), "precious");
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["k.json"]);
     const forced = await cli(["key", "new", "--out", path, "--force", "--alg", "p256"]);
     assert.equal(forced.code, 0, forced.err);
     assert.equal(importKey(JSON.parse(await Deno.readTextFile(path))).algorithm, "p256");
@@ -266,6 +286,31 @@ Deno.test("key show: warns about a key file others can read, and refuses one tha
     const missing = await cli(["key", "show", `${dir}/none.json`]);
     assert.equal(missing.code, 1);
     assert.match(missing.err, /no such file or directory/);
+  });
+});
+
+Deno.test("key show and tx sign --key never quote a key file that is not JSON (it holds the secret)", async () => {
+  await withTempDir(async (dir) => {
+    // A raw base64url secret key, or a JWK cut short: the JSON parser's message quotes the text.
+    const secret = base64urlEncode(generateKeyPair().secretKey);
+    await Deno.writeTextFile(`${dir}/raw.key`, secret + "\n", { mode: 0o600 });
+    const cut = JSON.stringify(exportKey(generateKeyPair()));
+    await Deno.writeTextFile(`${dir}/cut.json`, cut.slice(0, cut.length - 10), { mode: 0o600 });
+    const runs = [
+      await cli(["key", "show", `${dir}/raw.key`]),
+      await cli(["key", "show", "-"], {}, secret),
+      await cli(["tx", "sign", "data.anchor", "--key", `${dir}/raw.key`, "--payload", "{}"]),
+      await cli(["key", "show", `${dir}/cut.json`]),
+    ];
+    for (const r of runs) {
+      assert.equal(r.code, 1, r.err);
+      assert.match(r.err, /^Cannot read the key file .*: not JSON\n$/);
+      assert.ok(!r.err.includes(secret.slice(0, 6)), r.err);
+    }
+    // Other inputs still say why they are not JSON.
+    await Deno.writeTextFile(`${dir}/b.json`, "{x");
+    const bundle = await cli(["verify", `${dir}/b.json`, "--trust", `${dir}/t.json`]);
+    assert.match(bundle.err, /not JSON \(.+\)/);
   });
 });
 
@@ -388,6 +433,17 @@ Deno.test("tx sign: an unknown kind, a payload that is not JSON, or no --key is 
   assert.match(noKey.err, /^Flag --key is required/);
 });
 
+Deno.test("tx sign: standard input feeds one of --key - and --payload @-, not both", async () => {
+  const key = JSON.stringify(exportKey(generateKeyPair()));
+  const both = ["--key", "-", "--payload", "@-"];
+  const twoKeys = ["--key", "-", "--key", "-", "--payload", JSON.stringify(ANCHOR)];
+  for (const args of [both, twoKeys]) {
+    const r = await cli(["tx", "sign", "data.anchor", ...args, "--ledger", "demo"], {}, key);
+    assert.equal(r.code, 2, r.err);
+    assert.match(r.err, /^Only one of --key - and --payload @- can read standard input/);
+  }
+});
+
 // ---- tx submit, verify and trust init without a site ----------------------------
 
 Deno.test("tx submit: an envelope that is not one exits 1 before any request", async () => {
@@ -398,6 +454,15 @@ Deno.test("tx submit: an envelope that is not one exits 1 before any request", a
   const timeout = await cli(["tx", "submit", "-", "--timeout", "5s"]);
   assert.equal(timeout.code, 2);
   assert.match(timeout.err, /--timeout needs --wait/);
+});
+
+Deno.test("tx submit --wait and proof refuse a --timeout longer than a day (a timer would fire at once)", async () => {
+  const submit = await cli(["tx", "submit", "-", "--wait", "--timeout", "30d"], {}, "{}");
+  assert.equal(submit.code, 2);
+  assert.match(submit.err, /^Flag --timeout must be .*at most 1d\), not "30d"/);
+  const proof = await cli(["proof", "ab".repeat(32), "--timeout", "25d"]);
+  assert.equal(proof.code, 2);
+  assert.match(proof.err, /^Flag --timeout must be .*at most 1d/);
 });
 
 Deno.test("verify: needs --trust, a proof bundle, and a valid trust file", async () => {
@@ -434,6 +499,42 @@ Deno.test("verify: needs --trust, a proof bundle, and a valid trust file", async
     assert.equal(JSON.parse(malformed.out).reason, "checkpoint_malformed");
     assert.match(malformed.err, /\(checkpoint_malformed\)\n$/);
   });
+});
+
+Deno.test("formatVerified() says what a stateless verify proved, and that no earlier checkpoint was compared", () => {
+  const verdict = {
+    ok: true,
+    reason: "ok" as const,
+    message: "… it is the first checkpoint this client trusts.",
+    txId: "ab".repeat(32),
+    logIndex: 0,
+    height: 1,
+    result: { status: "rejected", code: "seq_gap" },
+    checkpoint: {
+      origin: "o/demo",
+      size: 1,
+      rootHash: "00".repeat(32),
+      height: 1,
+      blockHash: "11".repeat(32),
+      note: "",
+      signers: ["site-a", "site-c"],
+    },
+    checkpointConsistency: "unchecked" as const,
+    blockVerified: false,
+  };
+  assert.equal(
+    formatVerified(verdict, 2),
+    [
+      `Transaction ${"ab".repeat(32)} is in ledger o/demo at log index 0 (block 1), rejected by ` +
+      "its contract (seq_gap).",
+      "Proven against the checkpoint of 1 transaction at height 1, signed by 2 trusted site(s) " +
+      "(site-a, site-c; quorum 2).",
+      "Its block height is the site's word: the bundle holds no blocks that prove it.",
+      "No earlier checkpoint was compared: verify keeps no state between runs, so it cannot tell " +
+      "a rolled-back or forked log (the SDK's LightClient with a TrustStore can).",
+    ].join("\n"),
+  );
+  assert.throws(() => formatVerified({ ok: false, reason: "block_mismatch", message: "" }, 1));
 });
 
 Deno.test("trust init: --genesis trusts every genesis site, a majority as quorum", async () => {

@@ -12,7 +12,9 @@
  * 2. It extends the last checkpoint this client trusted (kept in a
  *    {@link TrustStore}): not smaller, not a different root at the same
  *    size, not a different block at the same height, and an RFC 9162
- *    consistency proof from the trusted tree to it verifies.
+ *    consistency proof from the trusted tree to it verifies. A client that
+ *    trusts no checkpoint yet has nothing to compare it with: its verdict
+ *    says so (`checkpointConsistency: "unchecked"`).
  * 3. The leaf the site serves is canonical `{"tx", "result"}` JSON whose
  *    envelope has the asked transaction id and valid signatures, and equals
  *    the envelope and result of the receipt.
@@ -103,6 +105,25 @@ export type VerifyReason =
   | "block_mismatch";
 
 /**
+ * How a checkpoint that passed verification compares with the one the
+ * light client trusted before it (the one in its {@link TrustStore}):
+ *
+ * | value | meaning |
+ * |---|---|
+ * | `unchecked` | the client trusted no checkpoint yet, so none was compared: a new client, or a store that keeps nothing between runs — a stateless check, which cannot tell a rolled-back or forked log |
+ * | `same_tree` | the same tree (size and root) as the trusted checkpoint |
+ * | `extends` | a larger tree that an RFC 9162 consistency proof shows extends the trusted one |
+ * | `prefix` | a smaller tree (a kept bundle's) that a consistency proof shows the trusted one extends |
+ *
+ * @example
+ * ```ts
+ * const v = await light.verifyBundle(bundle);
+ * if (v.ok && v.checkpointConsistency === "unchecked") console.warn("no earlier checkpoint compared");
+ * ```
+ */
+export type CheckpointConsistency = "unchecked" | "same_tree" | "extends" | "prefix";
+
+/**
  * A checkpoint that passed verification.
  *
  * @example
@@ -142,6 +163,11 @@ export interface Verdict {
   result?: Record<string, unknown>;
   /** The checkpoint the proof was checked against, when it passed. */
   checkpoint?: VerifiedCheckpoint;
+  /**
+   * How that checkpoint compares with the one this client trusted before,
+   * when it passed; `unchecked` when there was none to compare it with.
+   */
+  checkpointConsistency?: CheckpointConsistency;
   /**
    * True when the transaction's block was proven too: the hash chain from
    * its block to the checkpoint's block verified and the block holds the
@@ -336,6 +362,7 @@ export class LightClient {
         `signed by ${describeSigners(accepted.signers, this.quorum)}` +
         `${accepted.previous}.`,
       checkpoint: stripPrevious(accepted),
+      checkpointConsistency: accepted.consistency,
     };
   }
 
@@ -424,7 +451,7 @@ export class LightClient {
   /** Checks the receipt, leaf and inclusion proof of `bundle` against an accepted checkpoint. */
   async #checkReceipt(
     bundle: ReceiptBundle,
-    accepted: VerifiedCheckpoint & { previous: string },
+    accepted: AcceptedCheckpoint,
   ): Promise<Verdict> {
     const { txId } = bundle;
     const cp = stripPrevious(accepted);
@@ -551,6 +578,7 @@ export class LightClient {
       height: receipt.height,
       result: leaf.result,
       checkpoint: cp,
+      checkpointConsistency: accepted.consistency,
       blockVerified,
     };
   }
@@ -563,7 +591,7 @@ export class LightClient {
     note: string,
     source: LightSource | undefined,
     allowOlder: boolean,
-  ): Promise<(VerifiedCheckpoint & { previous: string }) | Verdict> {
+  ): Promise<AcceptedCheckpoint | Verdict> {
     let body;
     try {
       body = parseCheckpoint(parseNote(note).text);
@@ -597,7 +625,11 @@ export class LightClient {
     const trusted = await this.#store.load();
     if (trusted === undefined) {
       await this.#store.save(stripSigners(cp));
-      return { ...cp, previous: "; it is the first checkpoint this client trusts" };
+      return {
+        ...cp,
+        consistency: "unchecked",
+        previous: "; it is the first checkpoint this client trusts",
+      };
     }
     if (trusted.origin !== cp.origin) {
       return fail(
@@ -643,7 +675,11 @@ export class LightClient {
         );
       }
       if (cp.height > trusted.height) await this.#store.save(stripSigners(cp));
-      return { ...cp, previous: "; it matches the trusted checkpoint's tree" };
+      return {
+        ...cp,
+        consistency: "same_tree",
+        previous: "; it matches the trusted checkpoint's tree",
+      };
     }
     // Different sizes: the smaller tree must be a prefix of the larger.
     const [small, large] = cp.size < trusted.size ? [cp, trusted] : [trusted, cp];
@@ -690,11 +726,13 @@ export class LightClient {
       await this.#store.save(stripSigners(cp));
       return {
         ...cp,
+        consistency: "extends",
         previous: `; it extends the previously trusted checkpoint of size ${trusted.size}`,
       };
     }
     return {
       ...cp,
+      consistency: "prefix",
       previous: `; it is a prefix of the trusted checkpoint of size ${trusted.size}`,
     };
   }
@@ -975,8 +1013,17 @@ function stripSigners(cp: VerifiedCheckpoint): TrustedCheckpoint {
   return rest;
 }
 
-function stripPrevious(cp: VerifiedCheckpoint & { previous: string }): VerifiedCheckpoint {
-  const { previous: _previous, ...rest } = cp;
+/**
+ * A checkpoint that passed verification, with how it compares with the one
+ * trusted before (`consistency`) and that as a clause of a verdict's message.
+ */
+type AcceptedCheckpoint = VerifiedCheckpoint & {
+  consistency: CheckpointConsistency;
+  previous: string;
+};
+
+function stripPrevious(cp: AcceptedCheckpoint): VerifiedCheckpoint {
+  const { consistency: _consistency, previous: _previous, ...rest } = cp;
   return rest;
 }
 

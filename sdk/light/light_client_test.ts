@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { generateKeyPair, softwareSigner } from "../keys.ts";
 import { assembleNote, signNoteLine, verifierKey } from "../note.ts";
 import { formatCheckpoint } from "../checkpoint.ts";
-import { EMPTY_ROOT, inclusionProof, leafHash, rootFromLeafHashes } from "../merkle.ts";
+import {
+  consistencyProof,
+  EMPTY_ROOT,
+  inclusionProof,
+  leafHash,
+  rootFromLeafHashes,
+} from "../merkle.ts";
 import { canonicalJson } from "../canonical_json.ts";
 import { createEnvelope, type Envelope, signEnvelope, transactionId } from "../envelope.ts";
 import { blockHash, type BlockHeader } from "../block.ts";
@@ -11,6 +17,7 @@ import { type BlockView, EdgeLedgerClient } from "../client/client.ts";
 import { NetworkError, NotFoundError } from "../client/errors.ts";
 import { FileTrustStore } from "./file_trust_store.ts";
 import { fetchReceiptBundle, LightClient, type LightSource } from "./light_client.ts";
+import { MemoryTrustStore } from "./trust_store.ts";
 
 const keyA = verifierKey("site-a", generateKeyPair("ed25519").publicKey);
 const keyB = verifierKey("site-b", generateKeyPair("ed25519").publicKey);
@@ -187,7 +194,7 @@ async function twoBlockLedger(blocksServed: (consistency: string | undefined) =>
     trustedKeys: [verifierKey("site-a", siteKey.publicKey)],
     quorum: 1,
   });
-  return { light, txId, asked, source, siteKey };
+  return { light, txId, asked, source, siteKey, hashes, blocks };
 }
 
 Deno.test("LightClient.verify() reads the blocks a lagging replica lacks from the leader; a chain short there too is block_mismatch", async () => {
@@ -284,4 +291,44 @@ Deno.test("fetchReceiptBundle() answers tx_not_found for a transaction no site k
   assert.ok("reason" in verdict);
   assert.equal(verdict.reason, "tx_not_found");
   assert.equal(verdict.ok, false);
+});
+
+Deno.test("LightClient verdicts say how the checkpoint compares with the one trusted before: unchecked, same_tree, extends", async () => {
+  const ledger = await twoBlockLedger(() => 2);
+  const bundle = await fetchReceiptBundle(ledger.source, ledger.txId);
+  assert.ok(!("reason" in bundle), JSON.stringify(bundle));
+  const trustedKeys = [verifierKey("site-a", ledger.siteKey.publicKey)];
+  // A fresh client trusts nothing yet: no earlier checkpoint was compared.
+  const fresh = new LightClient({ trustedKeys, quorum: 1 });
+  const first = await fresh.verifyBundle(bundle);
+  assert.equal(first.reason, "ok", first.message);
+  assert.equal(first.checkpointConsistency, "unchecked");
+  // The same client again: the checkpoint it now trusts, the same tree.
+  const again = await fresh.verifyBundle(bundle);
+  assert.equal(again.checkpointConsistency, "same_tree", again.message);
+  // A client that trusted the one-block tree: a consistency proof shows the extension.
+  const header1 = ledger.blocks[0].header;
+  const store = new MemoryTrustStore({
+    origin: "edgeledger.test/demo",
+    size: 1,
+    rootHash: header1.logRoot,
+    height: 1,
+    blockHash: ledger.blocks[0].hash,
+    note: "(the checkpoint of size 1)",
+  });
+  const source: LightSource = {
+    ...ledger.source,
+    consistency: (from, to) =>
+      Promise.resolve({ proof: consistencyProof(from, ledger.hashes.slice(0, to)).map(hexEncode) }),
+  };
+  const extended = await new LightClient({ source, trustedKeys, quorum: 1, store })
+    .verifyBundle(bundle);
+  assert.equal(extended.reason, "ok", extended.message);
+  assert.equal(extended.checkpointConsistency, "extends");
+  // A failed verification claims nothing about it.
+  const stranger = new LightClient({
+    trustedKeys: [verifierKey("site-a", generateKeyPair("ed25519").publicKey)],
+    quorum: 1,
+  });
+  assert.equal((await stranger.verifyBundle(bundle)).checkpointConsistency, undefined);
 });

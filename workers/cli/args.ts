@@ -137,20 +137,24 @@ export const DURATION_MS_MAX = 30 * 86_400_000;
 
 /**
  * A duration such as `500ms`, `30s`, `10m`, `2h` or `1d`, in milliseconds:
- * an integer and a unit, at most {@link DURATION_MS_MAX}. Throws
- * {@link UsageError} naming `flag` otherwise.
+ * an integer and a unit, above 0 and at most `maxMs` (default
+ * {@link DURATION_MS_MAX}). Throws {@link UsageError} naming `flag`
+ * otherwise.
  *
  * @example
  * ```ts
  * parseDuration("10m", "--expires-in"); // 600000
  * ```
  */
-export function parseDuration(text: string, flag: string): number {
+export function parseDuration(text: string, flag: string, maxMs = DURATION_MS_MAX): number {
   const m = /^([0-9]{1,9})(ms|s|m|h|d)$/.exec(text);
   const ms = m ? Number(m[1]) * DURATION_UNITS_MS[m[2]] : NaN;
-  if (!(ms > 0 && ms <= DURATION_MS_MAX)) {
+  if (!(ms > 0 && ms <= maxMs)) {
+    const [unit, unitMs] = Object.entries(DURATION_UNITS_MS)
+      .filter(([, u]) => maxMs % u === 0).at(-1)!;
     throw new UsageError(
-      `Flag ${flag} must be a duration like 30s, 10m or 2h (above 0, at most 30d), not "${text}"`,
+      `Flag ${flag} must be a duration like 30s, 10m or 2h (above 0, at most ` +
+        `${maxMs / unitMs}${unit}), not "${text}"`,
     );
   }
   return ms;

@@ -56,6 +56,8 @@ import {
   formatStatus,
   formatTx,
   formatVerdictFailure,
+  formatVerified,
+  transactions,
 } from "./output.ts";
 
 /** The program's name in usage lines. */
@@ -66,6 +68,11 @@ export const DEFAULT_URL = "http://127.0.0.1:7001";
 export const COMMIT_WAIT_MS_DEFAULT = 30_000;
 /** How long `proof` waits by default for a checkpoint that covers the transaction. */
 export const PROOF_WAIT_MS_DEFAULT = 10_000;
+/**
+ * Longest `--timeout`: a day. A timer holds at most 2^31 − 1 ms (about 24.8
+ * days); a longer one would fire at once.
+ */
+export const TIMEOUT_MS_MAX = 86_400_000;
 /** Pause between `proof`'s attempts while the checkpoint does not cover the transaction yet. */
 const PROOF_POLL_MS = 250;
 
@@ -466,6 +473,10 @@ const txSign = command({
     }
     if (flags.key.length === 0) throw new UsageError("Flag --key is required");
     const payload = required(flags.payload, "--payload");
+    // Standard input can be read once: a second reader would find it empty.
+    if (flags.key.filter((k) => k === "-").length + (payload === "@-" ? 1 : 0) > 1) {
+      throw new UsageError("Only one of --key - and --payload @- can read standard input");
+    }
     const ttlMs = flags["expires-in"] === undefined
       ? undefined
       : parseDuration(flags["expires-in"], "--expires-in");
@@ -549,7 +560,7 @@ const txSubmit = command({
     }
     const timeoutMs = flags.timeout === undefined
       ? COMMIT_WAIT_MS_DEFAULT
-      : parseDuration(flags.timeout, "--timeout");
+      : parseDuration(flags.timeout, "--timeout", TIMEOUT_MS_MAX);
     const client = clientFrom(ctx.io, flags);
     const value = await readJsonInput(ctx.io, path, "envelope");
     let envelope;
@@ -638,7 +649,7 @@ const proof = command({
     const txId = txIdOf(id);
     const waitMs = flags.timeout === undefined
       ? PROOF_WAIT_MS_DEFAULT
-      : parseDuration(flags.timeout, "--timeout");
+      : parseDuration(flags.timeout, "--timeout", TIMEOUT_MS_MAX);
     const client = clientFrom(ctx.io, flags);
     const deadline = Date.now() + waitMs;
     let bundle: ReceiptBundle;
@@ -676,7 +687,7 @@ const proof = command({
     ctx.out(
       flags.json ? JSON.stringify(summary) : `Wrote the proof of transaction ${txId} to ` +
         `${flags.out}: log index ${summary.logIndex} (block ${summary.height}) in the ` +
-        `checkpoint of ${cp.size} transactions at height ${cp.height}`,
+        `checkpoint of ${transactions(cp.size)} at height ${cp.height}`,
     );
     return 0;
   },
@@ -692,7 +703,8 @@ const verify = command({
     "keys and be of the trusted origin; the leaf must hold the transaction, with valid signatures,",
     "and match its receipt; the RFC 9162 inclusion proof must lead to the checkpoint's root; and",
     "the blocks must chain from the transaction's block to the checkpoint's. Exits 0 when all",
-    "hold, 1 with the first failure and its reason code otherwise.",
+    "hold, 1 with the first failure and its reason code otherwise. It keeps no state between runs,",
+    "so no earlier checkpoint is compared: a rolled-back or forked log goes unnoticed here.",
   ].join("\n"),
   arity: [1, 1],
   argNames: ["BUNDLE (the proof bundle, or - for standard input)"],
@@ -720,12 +732,17 @@ const verify = command({
       origin: trust.origin,
     });
     const verdict = await light.verifyBundle(bundle);
-    if (flags.json) ctx.out(JSON.stringify(verdict));
-    else if (verdict.ok) ctx.out(verdict.message);
     if (!verdict.ok) {
+      if (flags.json) ctx.out(JSON.stringify(verdict));
       ctx.note(formatVerdictFailure(verdict));
       return 1;
     }
+    // Said from the verdict's fields: a fresh light client's message would
+    // call the checkpoint "the first this client trusts", yet none is kept.
+    const message = formatVerified(verdict, trust.quorum);
+    ctx.out(
+      flags.json ? JSON.stringify({ ...verdict, message: message.replaceAll("\n", " ") }) : message,
+    );
     return 0;
   },
 });

@@ -1,8 +1,8 @@
 /**
  * The command line's files: reading inputs (a path, or `-` for standard
- * input), JSON, key files, and writing outputs — a new file, or one that
- * replaces another atomically (temporary file, then rename). Every failure
- * is a {@link CliError} naming the file.
+ * input), JSON, key files, and writing outputs atomically — a new file, or
+ * one that replaces another (temporary file, flush, then link or rename).
+ * Every failure is a {@link CliError} naming the file.
  *
  * @module
  */
@@ -43,18 +43,24 @@ export async function readInput(source: InputSource, path: string, what: string)
   return text;
 }
 
-/** `path`'s content (or standard input's for `-`) parsed as JSON. */
+/**
+ * `path`'s content (or standard input's for `-`) parsed as JSON. With
+ * `secret`, a parse error does not say why: the parser's message quotes the
+ * text, which in a key file is the private key.
+ */
 export async function readJsonInput(
   source: InputSource,
   path: string,
   what: string,
+  options: { secret?: boolean } = {},
 ): Promise<unknown> {
   const text = await readInput(source, path, what);
   try {
     return JSON.parse(text);
   } catch (e) {
     const name = path === "-" ? "from standard input" : path;
-    throw new CliError(`Cannot read the ${what} ${name}: not JSON (${(e as Error).message})`);
+    const why = options.secret ? "" : ` (${(e as Error).message})`;
+    throw new CliError(`Cannot read the ${what} ${name}: not JSON${why}`);
   }
 }
 
@@ -68,7 +74,7 @@ export async function readKeyFile(
   path: string,
   warn: (line: string) => void,
 ): Promise<KeyPair> {
-  const jwk = await readJsonInput(source, path, "key file");
+  const jwk = await readJsonInput(source, path, "key file", { secret: true });
   let key: KeyPair;
   try {
     key = importKey(jwk);
@@ -94,38 +100,42 @@ export function keyFileText(key: KeyPair): string {
 }
 
 /**
- * Writes `text` to `path`. Without `replace`, only as a new file (an
- * existing one is refused: pass --force); with it, atomically over any
- * existing file (a temporary file beside it, then a rename), so a crash
- * never leaves half a file. `mode` applies to the file written.
+ * Writes `text` to `path` so that a crash never leaves half a file there:
+ * into a temporary file beside it (created with `mode`), flushed to disk,
+ * then given its name — by a rename over any existing file with `replace`,
+ * else by a hard link that refuses an existing one (pass --force).
  */
 export async function writeOutput(
   path: string,
   text: string,
   options: { what: string; replace: boolean; mode?: number },
 ): Promise<void> {
-  if (!options.replace) {
-    try {
-      await Deno.writeTextFile(path, text, { createNew: true, mode: options.mode });
-    } catch (e) {
-      if (e instanceof Deno.errors.AlreadyExists) {
-        throw new CliError(
-          `Cannot write the ${options.what} ${path}: it exists (pass --force to replace it)`,
-        );
-      }
-      throw new CliError(`Cannot write the ${options.what} ${path}: ${fileErrorText(e)}`);
-    }
-    return;
-  }
   const suffix = Array.from(crypto.getRandomValues(new Uint8Array(6)))
     .map((b) => b.toString(16).padStart(2, "0")).join("");
   const tmp = `${path}.tmp-${suffix}`;
   try {
-    await Deno.writeTextFile(tmp, text, { createNew: true, mode: options.mode });
-    await Deno.rename(tmp, path);
+    const file = await Deno.open(tmp, { write: true, createNew: true, mode: options.mode });
+    try {
+      const bytes = new TextEncoder().encode(text);
+      for (let written = 0; written < bytes.length;) {
+        written += await file.write(bytes.subarray(written));
+      }
+      await file.sync();
+    } finally {
+      file.close();
+    }
+    if (options.replace) await Deno.rename(tmp, path);
+    else await Deno.link(tmp, path);
   } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
+    if (e instanceof Deno.errors.AlreadyExists && !options.replace) {
+      throw new CliError(
+        `Cannot write the ${options.what} ${path}: it exists (pass --force to replace it)`,
+      );
+    }
     throw new CliError(`Cannot write the ${options.what} ${path}: ${fileErrorText(e)}`);
+  } finally {
+    // After a rename there is nothing left to remove; after a link, the second name.
+    await Deno.remove(tmp).catch(() => {});
   }
 }
 

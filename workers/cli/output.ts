@@ -20,6 +20,7 @@ import {
   ValidationError,
 } from "../../sdk/client/mod.ts";
 import type { Verdict } from "../../sdk/light/mod.ts";
+import { assert } from "../../src/chain/assert.ts";
 
 /** A failure of the operation (exit code 1 unless said otherwise), described in one line. */
 export class CliError extends Error {
@@ -203,6 +204,54 @@ export function formatBlockEvent(event: BlockEvent): string {
     lines.push(`  tx ${tx.txId} ${tx.kind} log index ${tx.logIndex}: ${describeResult(tx.result)}`);
   }
   return lines.join("\n");
+}
+
+/**
+ * What a passing verdict proved, from its fields, one sentence a line: the
+ * transaction's place and outcome, the checkpoint and who signed it, whether
+ * its block was proven, and how the checkpoint compares with one trusted
+ * before — for `verify`, which keeps no state, that none was compared (the
+ * SDK's message would call it "the first checkpoint this client trusts").
+ * `quorum` is the trust file's. Requires `verdict.ok`.
+ */
+export function formatVerified(verdict: Verdict, quorum: number): string {
+  const cp = verdict.checkpoint;
+  assert(
+    verdict.ok && cp !== undefined,
+    `formatVerified() needs a passing verdict: ${verdict.reason}`,
+  );
+  const lines = [
+    `Transaction ${verdict.txId} is in ledger ${cp.origin} at log index ${verdict.logIndex} ` +
+    `(block ${verdict.height}), ${describeResult(verdict.result as Receipt["result"])}.`,
+    `Proven against the checkpoint of ${transactions(cp.size)} at height ${cp.height}, signed by ` +
+    `${cp.signers.length} trusted site(s) (${cp.signers.join(", ")}; quorum ${quorum}).`,
+  ];
+  if (!verdict.blockVerified) {
+    lines.push("Its block height is the site's word: the bundle holds no blocks that prove it.");
+  }
+  switch (verdict.checkpointConsistency) {
+    case "unchecked":
+      lines.push(
+        "No earlier checkpoint was compared: verify keeps no state between runs, so it cannot " +
+          "tell a rolled-back or forked log (the SDK's LightClient with a TrustStore can).",
+      );
+      break;
+    case "same_tree":
+      lines.push("It is the same tree as the checkpoint trusted before.");
+      break;
+    case "extends":
+      lines.push("A consistency proof shows it extends the checkpoint trusted before.");
+      break;
+    case "prefix":
+      lines.push("A consistency proof shows the checkpoint trusted before extends it.");
+      break;
+  }
+  return lines.join("\n");
+}
+
+/** `1 transaction`, `2 transactions`. */
+export function transactions(n: number): string {
+  return `${n} transaction${n === 1 ? "" : "s"}`;
 }
 
 /** A failed verification in one line: its message, then its reason code. */
