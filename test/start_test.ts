@@ -77,6 +77,23 @@ startTest(
 );
 
 startTest(
+  "start: a terminal's Ctrl-C, which reaches start twice (from the terminal and passed on by deno task), stops every site gracefully instead of killing them",
+  async (data, port) => {
+    const s = start(["--sites", "3", "--port", String(port), "--data", data]);
+    await waitForOutput(s, "edgeledger is running");
+    s.process.kill("SIGINT");
+    await new Promise((r) => setTimeout(r, 5));
+    s.process.kill("SIGINT");
+    assert.equal((await s.process.status).code, 0);
+    // Each site says it stopped (its last line): a killed one says nothing.
+    for (const name of ["site-a", "site-b", "site-c"]) {
+      await waitForOutput(s, `${name} stopped`, 5000);
+    }
+    await allStopped(port);
+  },
+);
+
+startTest(
   "start: a stop while the sites are starting leaves no site running",
   async (data, port) => {
     const s = start(["--port", String(port), "--data", data]);

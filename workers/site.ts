@@ -47,9 +47,10 @@ const drainWaitMs = 5000;
  */
 const shutdownWaitMs = 3000;
 /**
- * A second signal of the other kind this soon after the first is the same
- * stop, ms: a terminal's Ctrl-C reaches `deno task start` and its sites, and
- * start then sends each site SIGTERM as well.
+ * A second signal this soon after the first is the same stop, ms: a
+ * terminal's Ctrl-C reaches a site directly and again through what started
+ * it — `deno task` passes the SIGINT on to its child, `deno task start`
+ * sends each site SIGTERM.
  */
 const signalEchoMs = 1000;
 
@@ -348,7 +349,7 @@ if (import.meta.main) {
     let first: { signal: Deno.Signal; at: number } | undefined;
     const onSignal = (signal: Deno.Signal) => async () => {
       if (first !== undefined) {
-        if (signal !== first.signal && Date.now() - first.at < signalEchoMs) return;
+        if (Date.now() - first.at < signalEchoMs) return;
         site.log.warn("a second signal: stopping at once", { signal });
         Deno.exit(1);
       }

@@ -85,7 +85,11 @@ if (sites > 1 && Deno.env.get("EDGELEDGER_DB_URL") !== undefined) {
 const children: Deno.ChildProcess[] = [];
 /** Set once stopping: ends the process (exit 0 when asked to stop, 1 when a site failed). */
 let stopping: Promise<never> | undefined;
-let signals = 0;
+/**
+ * A second signal this soon after the first is its echo, ms (as a site
+ * tells them apart, workers/site.ts).
+ */
+const signalEchoMs = 1000;
 /**
  * How long sites get to stop after SIGTERM before they are killed, ms: more
  * than a site's graceful stop waits at most (workers/site.ts: 2 s for a
@@ -121,9 +125,16 @@ function signalAll(signal: Deno.Signal): void {
   }
 }
 
+/** When the first signal came (`performance.now()`), to tell a second Ctrl-C from its echo. */
+let firstSignalAt: number | undefined;
+
 const onSignal = () => {
-  // A second Ctrl-C does not wait any longer.
-  if (++signals > 1) signalAll("SIGKILL");
+  // A terminal's Ctrl-C reaches this process twice: from the terminal, and
+  // passed on by `deno task`. Only a later one is a second Ctrl-C, which
+  // does not wait any longer.
+  const now = performance.now();
+  firstSignalAt ??= now;
+  if (now - firstSignalAt >= signalEchoMs) signalAll("SIGKILL");
   void stopAll(0);
 };
 Deno.addSignalListener("SIGINT", onSignal);
