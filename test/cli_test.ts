@@ -241,6 +241,19 @@ Deno.test("cli: a developer's round trip against a one-site ledger", async (t) =
       assert.equal(bundle.proof.proof.length, 1);
     });
 
+    await t.step("proof --out refuses an existing file (exit 2); --force replaces it", async () => {
+      await Deno.writeTextFile(`${dir}/old.json`, "stale");
+      failsWith(
+        await cli(["proof", txId, "--out", `${dir}/old.json`], { env }),
+        2,
+        /^Cannot write the proof bundle .*old\.json: it exists \(pass --force to replace it\)$/,
+      );
+      assert.equal(await Deno.readTextFile(`${dir}/old.json`), "stale");
+      ok(await cli(["proof", txId, "--out", `${dir}/old.json`, "--force"], { env }));
+      assert.equal(JSON.parse(await Deno.readTextFile(`${dir}/old.json`)).txId, txId);
+      assert.ok(![...Deno.readDirSync(dir)].some((e) => e.name.includes(".tmp-")));
+    });
+
     await t.step(
       "trust init --url writes the site's keys and says it is trust on first use",
       async () => {
@@ -385,7 +398,15 @@ Deno.test("cli: a developer's round trip against a one-site ledger", async (t) =
       async () => {
         const unknown = "ee".repeat(32);
         failsWith(await cli(["tx", "get", unknown], { env }), 1, /: not_found \(404\): /);
-        failsWith(await cli(["proof", unknown], { env }), 1, /\(tx_not_found\)$/);
+        // The SDK's reason without its "Cannot verify transaction …:" (Verdict.detail).
+        failsWith(
+          await cli(["proof", unknown], { env }),
+          1,
+          new RegExp(
+            `^Cannot fetch the proof of transaction ${unknown}: the site does not know this ` +
+              "transaction \\(tx_not_found\\)$",
+          ),
+        );
       },
     );
 
@@ -401,7 +422,8 @@ Deno.test("cli: a developer's round trip against a one-site ledger", async (t) =
       const r = await watchUntil(["--from", "0"], env, (out) => out.includes(line));
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^block 0 [0-9a-f]{64} 0 txs /);
-      assert.match(r.stderr, new RegExp(`^Watching ${site.url} from height 0\n`));
+      // Said once: a connection that holds prints nothing more.
+      assert.equal(r.stderr, `Watching ${site.url} from height 0\n`);
     });
 
     await t.step("watch --kinds prints only blocks with a transaction of those kinds", async () => {
@@ -478,6 +500,62 @@ Deno.test("cli: a site that does not answer exits 1 with one line naming its URL
   const url = `http://127.0.0.1:${freePort()}`;
   const r = await cli(["status", "--url", url]);
   failsWith(r, 1, new RegExp(`^Cannot read the site's status: Cannot reach ${url}`));
+});
+
+Deno.test("cli: run without --allow-env, EDGELEDGER_* read as unset: no prompt, no stack trace", async () => {
+  const url = `http://127.0.0.1:${freePort()}`;
+  const r = await cli(["status", "--url", url], {
+    permissions: ["--allow-net", "--allow-read", "--allow-write"],
+    env: { EDGELEDGER_API_KEY: "k" },
+  });
+  failsWith(r, 1, new RegExp(`^Cannot read the site's status: Cannot reach ${url}`));
+});
+
+Deno.test("cli: a Deno permission it was run without is one line naming the permission and its flag (exit 2)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "edgeledger-cli-" });
+  try {
+    const url = `http://127.0.0.1:${freePort()}`;
+    const noNet = { permissions: ["--allow-read", "--allow-write", "--allow-env"] };
+    const net = (s: string) =>
+      new RegExp(
+        `^Cannot connect to ${s}: it needs the net permission \\(run deno with --allow-net, as ` +
+          "task cli does\\)$",
+      );
+    failsWith(await cli(["status", "--url", url], noNet), 2, net(url));
+    // The event stream, unlike other requests, would pass Deno's error on as is.
+    failsWith(await cli(["watch", "--from", "0", "--url", url], noNet), 2, net(url));
+    failsWith(await cli(["proof", "ab".repeat(32), "--url", url], noNet), 2, net(url));
+
+    const key = `${dir}/k.json`;
+    ok(await cli(["key", "new", "--out", key]));
+    failsWith(
+      await cli(["key", "show", key], { permissions: ["--allow-env"] }),
+      2,
+      /^Cannot read the key file .*k\.json: it needs the read permission \(run deno with --allow-read, as task cli does\)$/,
+    );
+    failsWith(
+      await cli(["key", "new", "--out", `${dir}/new.json`], {
+        permissions: ["--allow-read", "--allow-env"],
+      }),
+      2,
+      /^Cannot write the key file .*new\.json: it needs the write permission \(run deno with --allow-write, as task cli does\)$/,
+    );
+    failsWith(
+      await cli(["key", "new", "--out", `${dir}/new.json`], { permissions: ["--allow-env"] }),
+      2,
+      /: it needs the write and read permissions \(run deno with --allow-write --allow-read, as task cli does\)$/,
+    );
+    failsWith(
+      await cli(["tx", "sign", "data.anchor", "--key", key, "--payload", "{}", "--ledger", "x"], {
+        permissions: [],
+      }),
+      2,
+      /^Cannot read the key file .*: it needs the read permission/,
+    );
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["k.json"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("cli: relative paths are the user's folder: INIT_CWD under deno task, else the working folder", async () => {

@@ -8,8 +8,12 @@
  *     npx -y deno@2.9.6 task cli --help
  *
  * Exit codes: 0 ok, 1 the operation failed (a site's problem, a failed
- * verification, a file that cannot be read), 2 a usage error. A failure is
- * one line on standard error; results go to standard output.
+ * verification, a file that cannot be read), 2 a usage error — how it was
+ * called must change: a wrong flag, an output file that exists without
+ * --force, a Deno permission it was run without. A failure is one line on
+ * standard error; results go to standard output. It never prompts for a
+ * permission: without --allow-env the EDGELEDGER_* variables read as unset
+ * (see `cli/permissions.ts`).
  *
  * @module
  */
@@ -17,6 +21,7 @@ import { type CliIo, COMMANDS, PROGRAM, VALUE_FLAGS } from "./cli/commands.ts";
 import { UsageError } from "./cli/args.ts";
 import { INPUT_BYTES_MAX } from "./cli/files.ts";
 import { CliError } from "./cli/output.ts";
+import { granted } from "./cli/permissions.ts";
 import { concatBytes } from "../sdk/encoding.ts";
 
 export type { CliIo } from "./cli/commands.ts";
@@ -46,7 +51,9 @@ export function topHelp(): string {
     "  --json         print JSON: the API's answer as it came (watch: one event per line)",
     "  --help         its usage and flags",
     "",
-    "Exit codes: 0 ok, 1 the operation failed, 2 usage error.",
+    "Exit codes: 0 ok, 1 the operation failed, 2 usage error (a wrong flag, an output file",
+    "that exists without --force, a Deno permission not granted: task cli grants net, read,",
+    "write and env; without env, $EDGELEDGER_* are ignored).",
     `Run '${PROGRAM} <command> --help' for a command's flags.`,
   ].join("\n");
 }
@@ -88,8 +95,9 @@ function locate(argv: readonly string[]): { words: string[]; rest: string[] } {
 
 /**
  * Runs the command line on `argv` (the arguments after the program's name)
- * and resolves to the exit code: 0 ok, 1 the operation failed, 2 usage.
- * Expected failures are one line on `io.stderr`, never a stack trace.
+ * and resolves to the exit code: 0 ok, 1 the operation failed, 2 usage (a
+ * missing Deno permission included). Expected failures are one line on
+ * `io.stderr`, never a stack trace.
  */
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const wantsHelp = argv.includes("--help") || argv.includes("-h");
@@ -136,6 +144,11 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       io.stderr(e.message + "\n");
       return e.exitCode;
     }
+    if (e instanceof Deno.errors.NotCapable) {
+      // A permission no check foresaw; Deno's message names it and its flag.
+      io.stderr(`Cannot run ${PROGRAM} ${found.name}: ${e.message}\n`);
+      return 2;
+    }
     throw e;
   }
 }
@@ -159,8 +172,6 @@ export function userFolder(cwd: string, initCwd: string | undefined, taskFolder:
 }
 
 if (import.meta.main) {
-  const granted = (d: Deno.PermissionDescriptor) =>
-    Deno.permissions.querySync(d).state === "granted";
   // Asked only when granted: a plain `deno run` must not prompt for them.
   if (granted({ name: "env", variable: "INIT_CWD" }) && granted({ name: "read" })) {
     try {
@@ -186,7 +197,9 @@ if (import.meta.main) {
       }
     },
     stderr: (text) => writeAll(Deno.stderr, text),
-    env: (name) => Deno.env.get(name),
+    // Without the env permission (or with it for other variables only) a
+    // variable is unset: read only when granted, so never a prompt or an error.
+    env: (name) => granted({ name: "env", variable: name }) ? Deno.env.get(name) : undefined,
     async readStdin() {
       const chunks: Uint8Array[] = [];
       let bytes = 0;

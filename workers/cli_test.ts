@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { type CliIo, run, userFolder } from "./cli.ts";
 import { parseArgs, parseCount, parseDuration, UsageError } from "./cli/args.ts";
 import { COMMANDS } from "./cli/commands.ts";
-import { formatVerified } from "./cli/output.ts";
+import { ConnectionNotes, formatVerified } from "./cli/output.ts";
 import { base64urlEncode } from "../sdk/encoding.ts";
 import { parseEnvelope, transactionId, verifyEnvelopeSignatures } from "../sdk/envelope.ts";
 import { exportKey, generateKeyPair, importKey } from "../sdk/keys.ts";
@@ -222,13 +222,16 @@ Deno.test("key new: writes a private JWK with mode 0600 and prints its did:key",
   });
 });
 
-Deno.test("key new: refuses to overwrite a file unless --force, which replaces it as 0600", async () => {
+Deno.test("key new: refuses to overwrite a file unless --force (exit 2), which replaces it as 0600", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/k.json`;
     await Deno.writeTextFile(path, "precious", { mode: 0o644 });
     const refused = await cli(["key", "new", "--out", path]);
-    assert.equal(refused.code, 1);
-    assert.match(refused.err, /it exists \(pass --force to replace it\)/);
+    assert.equal(refused.code, 2);
+    assert.equal(
+      refused.err,
+      `Cannot write the key file ${path}: it exists (pass --force to replace it)\n`,
+    );
     assert.equal(await Deno.readTextFile(path), "precious");
     assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["k.json"]);
     const forced = await cli(["key", "new", "--out", path, "--force", "--alg", "p256"]);
@@ -372,6 +375,57 @@ Deno.test("tx sign: reads the payload from @FILE and writes the envelope to --ou
   });
 });
 
+Deno.test("tx sign --out: refuses an existing file unless --force (exit 2, naming it and --force), which replaces it", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/k.json`, JSON.stringify(exportKey(generateKeyPair())), {
+      mode: 0o600,
+    });
+    const out = `${dir}/tx.json`;
+    await Deno.writeTextFile(out, "precious");
+    const sign = (...extra: string[]) =>
+      cli([
+        "tx",
+        "sign",
+        "data.anchor",
+        "--key",
+        `${dir}/k.json`,
+        "--payload",
+        JSON.stringify(ANCHOR),
+        "--ledger",
+        "demo",
+        "--out",
+        out,
+        ...extra,
+      ]);
+    const refused = await sign();
+    assert.equal(refused.code, 2);
+    assert.equal(
+      refused.err,
+      `Cannot write the envelope ${out}: it exists (pass --force to replace it)\n`,
+    );
+    assert.equal(refused.out, "");
+    assert.equal(await Deno.readTextFile(out), "precious");
+    const forced = await sign("--force");
+    assert.equal(forced.code, 0, forced.err);
+    const envelope = parseEnvelope(JSON.parse(await Deno.readTextFile(out)));
+    assert.equal(transactionId(envelope), forced.out.trim());
+    // Replaced by a rename: no temporary file is left beside it.
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["k.json", "tx.json"]);
+    const noOut = await cli([
+      "tx",
+      "sign",
+      "data.anchor",
+      "--key",
+      "k",
+      "--payload",
+      "{}",
+      "--force",
+    ]);
+    assert.equal(noOut.code, 2);
+    assert.match(noOut.err, /^Flag --force needs --out/);
+  });
+});
+
 Deno.test("tx sign: several --key sign in the order given", async () => {
   await withTempDir(async (dir) => {
     const a = generateKeyPair();
@@ -463,6 +517,24 @@ Deno.test("tx submit --wait and proof refuse a --timeout longer than a day (a ti
   const proof = await cli(["proof", "ab".repeat(32), "--timeout", "25d"]);
   assert.equal(proof.code, 2);
   assert.match(proof.err, /^Flag --timeout must be .*at most 1d/);
+});
+
+Deno.test("proof --out: refuses an existing file before asking any site (exit 2, naming it and --force)", async () => {
+  await withTempDir(async (dir) => {
+    const out = `${dir}/bundle.json`;
+    await Deno.writeTextFile(out, "precious");
+    // Nothing listens at the URL: the refusal comes before any request.
+    const r = await cli(["proof", "ab".repeat(32), "--out", out, "--url", "http://127.0.0.1:9"]);
+    assert.equal(r.code, 2);
+    assert.equal(
+      r.err,
+      `Cannot write the proof bundle ${out}: it exists (pass --force to replace it)\n`,
+    );
+    assert.equal(await Deno.readTextFile(out), "precious");
+    const noOut = await cli(["proof", "ab".repeat(32), "--force"]);
+    assert.equal(noOut.code, 2);
+    assert.match(noOut.err, /^Flag --force needs --out/);
+  });
 });
 
 Deno.test("verify: needs --trust, a proof bundle, and a valid trust file", async () => {
@@ -574,8 +646,11 @@ Deno.test("trust init: --genesis trusts every genesis site, a majority as quorum
       "--out",
       `${dir}/t.json`,
     ]);
-    assert.equal(again.code, 1);
-    assert.match(again.err, /it exists/);
+    assert.equal(again.code, 2);
+    assert.equal(
+      again.err,
+      `Cannot write the trust file ${dir}/t.json: it exists (pass --force to replace it)\n`,
+    );
     const tooMany = await cli([
       "trust",
       "init",
@@ -615,4 +690,157 @@ Deno.test("watch: --from and --kinds are checked before connecting", async () =>
   const kinds = await cli(["watch", "--kinds", ","]);
   assert.equal(kinds.code, 2);
   assert.match(kinds.err, /--kinds names no kind/);
+});
+
+Deno.test("watch: --signer must be a did:key, checked with the SDK's parser before connecting (exit 2)", async () => {
+  // The last two pass the site's own check (did:key:z + base58), not the SDK's.
+  for (const bad of ["did:web:example.com", "z6Mk", "did:key:z6Mk", "did:key:z111111"]) {
+    const r = await cli(["watch", "--signer", bad, "--url", "http://127.0.0.1:9"]);
+    assert.equal(r.code, 2, `${bad}: ${r.err}`);
+    assert.match(
+      r.err,
+      /^Flag --signer must be a did:key, not ".+" \(Cannot decode did:key: .+\); see/,
+    );
+    assert.equal(r.err.trim().split("\n").length, 1);
+  }
+  // A did:key passes: the failure is then the (unreachable) site's.
+  const good = await cli([
+    "watch",
+    "--signer",
+    generateKeyPair("p256").did,
+    "--url",
+    "http://127.0.0.1:9",
+  ]);
+  assert.equal(good.code, 1, good.err);
+  assert.match(good.err, /^Cannot follow the committed blocks: /);
+});
+
+/** A block event as a site streams it: an empty block at `height`. */
+function blockEvent(height: number) {
+  const header = {
+    v: 1,
+    ledger: "demo",
+    height,
+    prev: "00".repeat(32),
+    time: 0,
+    term: 1,
+    proposer: "site-a",
+    txCount: 0,
+    logSize: 0,
+    logRoot: "00".repeat(32),
+  };
+  return { height, hash: "ab".repeat(32), header, txs: [] };
+}
+
+/**
+ * A site whose event stream answers each connection with the next step of
+ * `script`: a status (it is down), or blocks followed by the stream's end
+ * (`close`: it drops) or by nothing (`stay`: it stays open). Past the
+ * script, 503.
+ */
+function scriptedEventsSite(
+  script: ReadonlyArray<number | { blocks: number[]; then: "close" | "stay" }>,
+) {
+  let connections = 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    if (new URL(req.url).pathname !== "/v1/events") return new Response("no", { status: 404 });
+    const step = script[connections++] ?? 503;
+    if (typeof step === "number") return new Response("down", { status: step });
+    const frames = step.blocks.map((h) =>
+      `event: block\nid: ${h}\ndata: ${JSON.stringify(blockEvent(h))}\n\n`
+    );
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        for (const f of frames) c.enqueue(new TextEncoder().encode(f));
+        if (step.then === "close") c.close();
+      },
+    });
+    return new Response(body, { headers: { "content-type": "text/event-stream" } });
+  });
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    connections: () => connections,
+    close: () => server.shutdown(),
+  };
+}
+
+/** Runs `watch` in this process until its standard output satisfies `done` (10 s at most), then Ctrl-C. */
+async function watchUntil(args: string[], done: (out: string) => boolean) {
+  let out = "";
+  let err = "";
+  let interrupt: (() => void) | undefined;
+  const io: CliIo = {
+    stdout: (text) => void (out += text),
+    stderr: (text) => void (err += text),
+    env: () => undefined,
+    readStdin: () => Promise.resolve(""),
+    onInterrupt(handler) {
+      interrupt = handler;
+      return () => void (interrupt = undefined);
+    },
+  };
+  let finished = false;
+  const running = run(["watch", ...args], io).finally(() => void (finished = true));
+  const deadline = Date.now() + 10_000;
+  while (!done(out) && !finished) {
+    if (Date.now() > deadline) {
+      interrupt?.();
+      await running;
+      throw new Error(`watch printed: ${out}${err}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  interrupt?.();
+  return { code: await running, out, err };
+}
+
+Deno.test("watch: says where it starts once, then one line when the stream drops and one when it is back, never one per retry", async () => {
+  // Down at first, then a block and a drop, down twice, then back for good.
+  const site = scriptedEventsSite([
+    503,
+    { blocks: [0], then: "close" },
+    503,
+    503,
+    { blocks: [1], then: "stay" },
+  ]);
+  try {
+    const r = await watchUntil(
+      ["--url", site.url, "--from", "0"],
+      (out) => out.includes("block 1 "),
+    );
+    assert.equal(r.code, 0, r.err);
+    assert.equal(site.connections(), 5);
+    assert.match(r.out, /^block 0 (ab){32} 0 txs .*\nblock 1 (ab){32} 0 txs /);
+    assert.equal(
+      r.err,
+      [
+        `Watching ${site.url} from height 0`,
+        `Cannot connect to ${site.url}; retrying`,
+        `Connected to ${site.url}`,
+        `Lost the connection to ${site.url}; reconnecting`,
+        `Reconnected to ${site.url}; resuming from height 1`,
+        "",
+      ].join("\n"),
+    );
+  } finally {
+    await site.close();
+  }
+});
+
+Deno.test("ConnectionNotes: one line per change of the connection, naming the site that dropped and the one that answered", () => {
+  const lines: string[] = [];
+  const notes = new ConnectionNotes((line) => lines.push(line));
+  notes.connecting("http://a", 9);
+  notes.opened();
+  // The stream drops; a then b fail over and over; b answers.
+  notes.connecting("http://b", 12);
+  notes.connecting("http://a", 12);
+  notes.connecting("http://b", 12);
+  notes.opened();
+  assert.deepEqual(lines, [
+    "Watching http://a from height 10",
+    "Lost the connection to http://a; reconnecting",
+    "Reconnected to http://b; resuming from height 13",
+  ]);
+  assert.throws(() => new ConnectionNotes(() => {}).opened());
 });

@@ -153,6 +153,13 @@ export interface Verdict {
   reason: VerifyReason;
   /** One or two sentences saying what was proven, or what failed and why. */
   message: string;
+  /**
+   * On a failure, why, without the subject: `message` is `Cannot verify
+   * <the checkpoint | transaction <txId>>: <detail>.` For a caller that names
+   * the subject itself (`Cannot fetch the proof of …: <detail>`). Absent when
+   * `ok`.
+   */
+  detail?: string;
   /** The transaction checked, when there was one. */
   txId?: string;
   /** Its log index, when proven. */
@@ -986,7 +993,7 @@ function checkChain(
 
 function fail(reason: VerifyReason, why: string, txId?: string): Verdict {
   const subject = txId === undefined ? "the checkpoint" : `transaction ${txId}`;
-  return { ok: false, reason, message: `Cannot verify ${subject}: ${why}.`, txId };
+  return { ok: false, reason, message: `Cannot verify ${subject}: ${why}.`, detail: why, txId };
 }
 
 function unavailable(e: unknown, what: string, txId?: string): Verdict {

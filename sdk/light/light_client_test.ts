@@ -293,6 +293,44 @@ Deno.test("fetchReceiptBundle() answers tx_not_found for a transaction no site k
   assert.equal(verdict.ok, false);
 });
 
+Deno.test("Verdict.detail is a failure's reason without its subject: message is 'Cannot verify <subject>: <detail>.'", async () => {
+  const txId = "ab".repeat(32);
+  const source: LightSource = {
+    checkpoint: () => Promise.resolve("not a note"),
+    consistency: () => Promise.reject(new Error("unused")),
+    getTx: () => Promise.reject(new Error("unused")),
+    proof: () => Promise.reject(new Error("unused")),
+    blocks: () => ({
+      [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error("unused")) }),
+    }),
+  };
+  const fetched = await fetchReceiptBundle(source, txId);
+  assert.ok("reason" in fetched);
+  assert.equal(fetched.reason, "checkpoint_malformed");
+  assert.match(fetched.detail ?? "", /^the checkpoint does not parse: /);
+  assert.equal(fetched.message, `Cannot verify transaction ${txId}: ${fetched.detail}.`);
+  // The same for a verdict on a bundle, and none on a pass.
+  const light = new LightClient({ trustedKeys: [keyA], quorum: 1 });
+  const verdict = await light.verifyBundle({
+    txId,
+    tx: {},
+    receipt: { txId, status: "committed" },
+    proof: { logIndex: 0, treeSize: 1, leaf: "", proof: [] },
+    checkpoint: "not a note",
+  });
+  assert.equal(verdict.reason, "checkpoint_malformed");
+  assert.ok(verdict.detail !== undefined && verdict.detail !== "");
+  assert.ok(verdict.message.endsWith(`: ${verdict.detail}.`), verdict.message);
+  const ledger = await twoBlockLedger(() => 2);
+  const passed = await new LightClient({
+    source: ledger.source,
+    trustedKeys: [verifierKey("site-a", ledger.siteKey.publicKey)],
+    quorum: 1,
+  }).verify(ledger.txId);
+  assert.equal(passed.reason, "ok", passed.message);
+  assert.equal(passed.detail, undefined);
+});
+
 Deno.test("LightClient verdicts say how the checkpoint compares with the one trusted before: unchecked, same_tree, extends", async () => {
   const ledger = await twoBlockLedger(() => 2);
   const bundle = await fetchReceiptBundle(ledger.source, ledger.txId);

@@ -14,6 +14,8 @@ import {
   buildTx,
   canonicalJson,
   type Consistency,
+  decodeDidKey,
+  DidKeyError,
   EdgeLedgerClient,
   EnvelopeError,
   envelopeJson,
@@ -45,10 +47,11 @@ import {
   parseDuration,
   UsageError,
 } from "./args.ts";
-import { keyFileText, readJsonInput, readKeyFile, writeOutput } from "./files.ts";
+import { checkOutput, keyFileText, readJsonInput, readKeyFile, writeOutput } from "./files.ts";
 import {
   attempt,
   CliError,
+  ConnectionNotes,
   fields,
   formatBlockEvent,
   formatReceipt,
@@ -59,6 +62,7 @@ import {
   formatVerified,
   transactions,
 } from "./output.ts";
+import { requirePermissions } from "./permissions.ts";
 
 /** The program's name in usage lines. */
 export const PROGRAM = "edgeledger";
@@ -215,23 +219,32 @@ const CONSISTENCY_FLAG = {
 
 const CONSISTENCIES: readonly Consistency[] = ["stale", "leader", "linearizable"];
 
-/** The client of `--url` (or `EDGELEDGER_URL`, or {@link DEFAULT_URL}) and `--api-key`. */
+/**
+ * The client of `--url` (or `EDGELEDGER_URL`, or {@link DEFAULT_URL}) and
+ * `--api-key`, fetching with `fetch` when given. Throws a usage error for a
+ * URL that is not http(s), and a permission error (exit code 2) unless the
+ * net permission is granted for every site: failover may reach any of them.
+ */
 export function clientFrom(
   io: CliIo,
   flags: { url: string[]; "api-key": string | undefined },
+  options: { fetch?: typeof fetch } = {},
 ): EdgeLedgerClient {
   const fromEnv = (io.env("EDGELEDGER_URL") ?? "").split(",").map((u) => u.trim())
     .filter((u) => u !== "");
   const urls = flags.url.length > 0 ? flags.url : fromEnv.length > 0 ? fromEnv : [DEFAULT_URL];
   const apiKey = flags["api-key"] ?? io.env("EDGELEDGER_API_KEY");
   for (const url of urls) {
-    if (!/^https?:\/\/[^/]+/.test(url)) {
+    const host = /^https?:\/\/[^/]+/.test(url) ? URL.parse(url)?.host : undefined;
+    if (host === undefined) {
       throw new UsageError(`"${url}" is not a site URL (http:// or https://)`);
     }
+    requirePermissions(`Cannot connect to ${url}`, [{ name: "net", host }]);
   }
   return new EdgeLedgerClient({
     urls,
     headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {},
+    fetch: options.fetch,
   });
 }
 
@@ -279,8 +292,8 @@ const keyNew = command({
   description: [
     "Makes a key pair and writes the private key to FILE as a private JWK (the format the SDK's",
     "exportKey writes, as task start does for its keys), readable by its owner only, then prints",
-    "the key's did:key. Refuses an existing FILE unless --force. Ed25519 is the default;",
-    "p256 is what secure elements sign with.",
+    "the key's did:key. Refuses an existing FILE (exit 2) unless --force. Ed25519 is the",
+    "default; p256 is what secure elements sign with.",
   ].join("\n"),
   arity: [0, 0],
   argNames: [],
@@ -437,14 +450,15 @@ const checkpoint = command({
 const txSign = command({
   name: "tx sign",
   usage: "tx sign <kind> --key FILE … --payload JSON|@FILE [--ledger NAME] [--expires-in 1h] " +
-    "[--out FILE]",
+    "[--out FILE [--force]]",
   summary: "Build and sign a transaction envelope",
   description: [
     "Builds an envelope of <kind> whose body is the payload (checked against the kind's schema",
     "first), signs it with every --key (in signer order: kinds such as custody hand-offs need",
     "several), and prints the envelope as canonical JSON on standard output and its transaction",
-    "id on standard error. With --out it writes the envelope to FILE and prints the id. The",
-    "ledger's name comes from --ledger, or else from the site's status.",
+    "id on standard error. With --out it writes the envelope to FILE and prints the id; it",
+    "refuses an existing FILE (exit 2) unless --force. The ledger's name comes from --ledger, or",
+    "else from the site's status.",
     "",
     wrap(`Kinds: ${knownKinds().join(", ")}.`),
   ].join("\n"),
@@ -464,6 +478,7 @@ const txSign = command({
       help: "lifetime, e.g. 10m or 2h (default 1h; sites refuse more than their window, 24h)",
     },
     out: { type: "string", value: "FILE", help: "write the envelope to FILE" },
+    force: { type: "boolean", help: "with --out, replace FILE if it exists" },
     ...SITE_FLAGS,
     ...JSON_FLAG,
   },
@@ -480,6 +495,9 @@ const txSign = command({
     const ttlMs = flags["expires-in"] === undefined
       ? undefined
       : parseDuration(flags["expires-in"], "--expires-in");
+    if (flags.force && flags.out === undefined) throw new UsageError("Flag --force needs --out");
+    const output = { what: "envelope", replace: flags.force };
+    if (flags.out !== undefined) await checkOutput(flags.out, output);
     let body: unknown;
     if (payload.startsWith("@")) {
       body = await readJsonInput(ctx.io, payload.slice(1), "payload");
@@ -517,7 +535,7 @@ const txSign = command({
     const txId = transactionId(envelope);
     const text = envelopeJson(envelope);
     if (flags.out !== undefined) {
-      await writeOutput(flags.out, text + "\n", { what: "envelope", replace: true });
+      await writeOutput(flags.out, text + "\n", output);
     }
     if (flags.json) {
       ctx.out(canonicalJson({ txId, envelope }));
@@ -623,19 +641,21 @@ const txGet = command({
 
 const proof = command({
   name: "proof",
-  usage: "proof TXID [--out FILE] [--timeout 10s]",
+  usage: "proof TXID [--out FILE [--force]] [--timeout 10s]",
   summary: "Fetch a transaction's proof bundle, to verify offline",
   description: [
     "Fetches what proves that the transaction is in the ledger — its envelope and receipt, its",
     "inclusion proof against the latest co-signed checkpoint, the checkpoint, and the blocks",
     "from the transaction's block to the checkpoint's — and writes it as one JSON bundle",
-    "(standard output, or FILE). Nothing is verified here: verify checks the bundle, offline.",
-    "A transaction committed after the latest checkpoint is asked for again until --timeout.",
+    "(standard output, or FILE: refused if it exists, exit 2, unless --force). Nothing is",
+    "verified here: verify checks the bundle, offline. A transaction committed after the latest",
+    "checkpoint is asked for again until --timeout.",
   ].join("\n"),
   arity: [1, 1],
   argNames: ["TXID (the transaction id)"],
   flags: {
     out: { type: "string", value: "FILE", help: "write the bundle to FILE" },
+    force: { type: "boolean", help: "with --out, replace FILE if it exists" },
     timeout: {
       type: "string",
       value: "DURATION",
@@ -650,6 +670,9 @@ const proof = command({
     const waitMs = flags.timeout === undefined
       ? PROOF_WAIT_MS_DEFAULT
       : parseDuration(flags.timeout, "--timeout", TIMEOUT_MS_MAX);
+    if (flags.force && flags.out === undefined) throw new UsageError("Flag --force needs --out");
+    const output = { what: "proof bundle", replace: flags.force };
+    if (flags.out !== undefined) await checkOutput(flags.out, output);
     const client = clientFrom(ctx.io, flags);
     const deadline = Date.now() + waitMs;
     let bundle: ReceiptBundle;
@@ -661,9 +684,10 @@ const proof = command({
         break;
       }
       if (got.reason !== "tx_not_committed" || Date.now() + PROOF_POLL_MS > deadline) {
-        const why = got.message.replace(/^Cannot verify (the checkpoint|transaction \S+): /, "");
+        // The verdict's detail is its message without "Cannot verify …: ": the
+        // subject is said here.
         throw new CliError(
-          `Cannot fetch the proof of transaction ${txId}: ${why.replace(/\.$/, "")} ` +
+          `Cannot fetch the proof of transaction ${txId}: ${got.detail ?? got.message} ` +
             `(${got.reason})`,
         );
       }
@@ -674,7 +698,7 @@ const proof = command({
       ctx.io.stdout(text);
       return 0;
     }
-    await writeOutput(flags.out, text, { what: "proof bundle", replace: true });
+    await writeOutput(flags.out, text, output);
     const cp = parseCheckpoint(parseNote(bundle.checkpoint).text);
     const summary = {
       file: flags.out,
@@ -773,7 +797,8 @@ const trustInit = command({
   summary: "Write a trust file from a site's member list or from the genesis",
   description: [
     "Writes the trust file verify needs: the site keys to trust, how many must sign a checkpoint",
-    "(default: a majority of them) and the log's origin.",
+    "(default: a majority of them) and the log's origin. Refuses an existing FILE (exit 2) unless",
+    "--force.",
     "",
     "--genesis FILE takes every site key from the consortium's genesis file: as good as the copy",
     "you hold (sites added or removed since genesis are not in it).",
@@ -811,6 +836,8 @@ const trustInit = command({
     const out = required(flags.out, "--out");
     const quorum = flags.quorum === undefined ? undefined : parseCount(flags.quorum, "--quorum");
     if (quorum === 0) throw new UsageError("Flag --quorum must be at least 1");
+    const output = { what: "trust file", replace: flags.force };
+    await checkOutput(out, output);
     let trust: TrustConfig;
     if (flags.genesis !== undefined) {
       const genesis = await readJsonInput(ctx.io, flags.genesis, "genesis");
@@ -839,10 +866,7 @@ const trustInit = command({
           "is only as good as that URL; check the keys against your consortium's genesis",
       );
     }
-    await writeOutput(out, JSON.stringify(trust, null, 2) + "\n", {
-      what: "trust file",
-      replace: flags.force,
-    });
+    await writeOutput(out, JSON.stringify(trust, null, 2) + "\n", output);
     const names = trust.trustedKeys.map((k) => k.slice(0, k.indexOf("+")));
     ctx.out(
       flags.json ? JSON.stringify(trust) : `Wrote ${out}: ${names.length} site key(s) ` +
@@ -869,9 +893,11 @@ const watch = command({
   description: [
     "Prints each committed block as it happens (one line, then one line per transaction), from",
     "the block after the current head or from --from. With --kinds or --signer, only blocks with",
-    "a matching transaction, and only the matches. Reconnects (failing over between --url sites)",
-    "and resumes after the last block it printed, so no block is missed or repeated. Ctrl-C",
-    "stops it (exit 0). --json prints one block event per line.",
+    "a matching transaction, and only the matches (--signer is checked as a did:key first).",
+    "Reconnects (failing over between --url sites) and resumes after the last block it printed,",
+    "so no block is missed or repeated; standard error says once where it starts, then one line",
+    "when the connection drops and one when it is back, never one per retry. Ctrl-C stops it",
+    "(exit 0). --json prints one block event per line.",
   ].join("\n"),
   arity: [0, 0],
   argNames: [],
@@ -888,8 +914,28 @@ const watch = command({
       kinds = flags.kinds.split(",").map((k) => k.trim()).filter((k) => k !== "");
       if (kinds.length === 0) throw new UsageError("Flag --kinds names no kind");
     }
+    if (flags.signer !== undefined) {
+      try {
+        decodeDidKey(flags.signer);
+      } catch (e) {
+        if (!(e instanceof DidKeyError)) throw e;
+        throw new UsageError(
+          `Flag --signer must be a did:key, not "${flags.signer}" (${e.message})`,
+        );
+      }
+    }
     const fromHeight = flags.from === undefined ? undefined : parseCount(flags.from, "--from");
-    const client = clientFrom(ctx.io, flags);
+    const notes = new ConnectionNotes((line) => ctx.note(line));
+    // The client says when it starts a connection (onConnect), not when one
+    // opens: its fetch is watched for the event stream's answer.
+    const client = clientFrom(ctx.io, flags, {
+      fetch: async (input, init) => {
+        const response = await fetch(input, init);
+        const url = new URL(input instanceof Request ? input.url : input);
+        if (response.ok && url.pathname.endsWith(ROUTES.streamEvents.path)) notes.opened();
+        return response;
+      },
+    });
     const stop = new AbortController();
     const release = ctx.io.onInterrupt(() => stop.abort());
     try {
@@ -898,7 +944,7 @@ const watch = command({
         signer: flags.signer,
         fromHeight,
         signal: stop.signal,
-        onConnect: (site, after) => ctx.note(`Watching ${site} from height ${after + 1}`),
+        onConnect: (site, after) => notes.connecting(site, after),
       });
       await attempt("Cannot follow the committed blocks", async () => {
         for await (const event of events) {

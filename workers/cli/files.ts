@@ -2,12 +2,15 @@
  * The command line's files: reading inputs (a path, or `-` for standard
  * input), JSON, key files, and writing outputs atomically — a new file, or
  * one that replaces another (temporary file, flush, then link or rename).
- * Every failure is a {@link CliError} naming the file.
+ * Every failure is a {@link CliError} naming the file: a missing Deno
+ * permission a {@link PermissionError}, an output that exists and may not be
+ * replaced one with exit code 2 that names --force.
  *
  * @module
  */
 import { exportKey, importKey, type KeyPair } from "../../sdk/mod.ts";
 import { CliError } from "./output.ts";
+import { PermissionError, requirePermissions } from "./permissions.ts";
 
 /** Largest input read from a file or standard input: 16 MiB. */
 export const INPUT_BYTES_MAX = 16 * 1024 * 1024;
@@ -21,6 +24,7 @@ export interface InputSource {
 /** `path`'s text, or standard input's for `-`. `what` names the input in errors ("envelope"). */
 export async function readInput(source: InputSource, path: string, what: string): Promise<string> {
   const name = path === "-" ? "from standard input" : path;
+  if (path !== "-") requirePermissions(`Cannot read the ${what} ${name}`, [{ name: "read", path }]);
   let text: string;
   try {
     if (path === "-") {
@@ -35,6 +39,9 @@ export async function readInput(source: InputSource, path: string, what: string)
     }
   } catch (e) {
     if (e instanceof CliError) throw e;
+    if (e instanceof Deno.errors.NotCapable) {
+      throw new PermissionError(`Cannot read the ${what} ${name}`, ["read"]);
+    }
     throw new CliError(`Cannot read the ${what} ${name}: ${fileErrorText(e)}`);
   }
   if (text.length > INPUT_BYTES_MAX) {
@@ -99,17 +106,51 @@ export function keyFileText(key: KeyPair): string {
   return JSON.stringify(exportKey(key), null, 2) + "\n";
 }
 
+/** How {@link writeOutput} and {@link checkOutput} treat an output file. */
+export interface OutputOptions {
+  /** The file's name in errors ("key file", "proof bundle"). */
+  what: string;
+  /** Replace an existing file (`--force`); without it one is refused. */
+  replace: boolean;
+}
+
+/**
+ * Checks, before a command does its work (a fetch, a signature), what
+ * {@link writeOutput} will: that the read and write permissions are granted
+ * for `path`, and — unless `replace` — that nothing is there yet, refused
+ * with exit code 2 naming --force. Only an early answer: {@link writeOutput}
+ * refuses an existing file again, atomically.
+ */
+export async function checkOutput(path: string, options: OutputOptions): Promise<void> {
+  requirePermissions(`Cannot write the ${options.what} ${path}`, [
+    { name: "write", path },
+    { name: "read", path },
+  ]);
+  if (options.replace) return;
+  try {
+    await Deno.lstat(path);
+  } catch {
+    // Nothing there (or nothing to say yet): writeOutput reports what it finds.
+    return;
+  }
+  throw existsError(path, options.what);
+}
+
 /**
  * Writes `text` to `path` so that a crash never leaves half a file there:
  * into a temporary file beside it (created with `mode`), flushed to disk,
  * then given its name — by a rename over any existing file with `replace`,
- * else by a hard link that refuses an existing one (pass --force).
+ * else by a hard link that refuses an existing one (exit code 2, naming
+ * --force). Needs the write and read permissions for `path`'s folder (a
+ * link and a rename read the temporary file's name).
  */
 export async function writeOutput(
   path: string,
   text: string,
-  options: { what: string; replace: boolean; mode?: number },
+  options: OutputOptions & { mode?: number },
 ): Promise<void> {
+  const action = `Cannot write the ${options.what} ${path}`;
+  requirePermissions(action, [{ name: "write", path }, { name: "read", path }]);
   const suffix = Array.from(crypto.getRandomValues(new Uint8Array(6)))
     .map((b) => b.toString(16).padStart(2, "0")).join("");
   const tmp = `${path}.tmp-${suffix}`;
@@ -128,15 +169,22 @@ export async function writeOutput(
     else await Deno.link(tmp, path);
   } catch (e) {
     if (e instanceof Deno.errors.AlreadyExists && !options.replace) {
-      throw new CliError(
-        `Cannot write the ${options.what} ${path}: it exists (pass --force to replace it)`,
-      );
+      throw existsError(path, options.what);
     }
-    throw new CliError(`Cannot write the ${options.what} ${path}: ${fileErrorText(e)}`);
+    if (e instanceof Deno.errors.NotCapable) throw new PermissionError(action, ["write", "read"]);
+    throw new CliError(`${action}: ${fileErrorText(e)}`);
   } finally {
     // After a rename there is nothing left to remove; after a link, the second name.
     await Deno.remove(tmp).catch(() => {});
   }
+}
+
+/** An output that exists and may not be replaced: how it was called must change (exit code 2). */
+function existsError(path: string, what: string): CliError {
+  return new CliError(
+    `Cannot write the ${what} ${path}: it exists (pass --force to replace it)`,
+    2,
+  );
 }
 
 /** A file operation's error as a short phrase. */

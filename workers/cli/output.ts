@@ -1,6 +1,8 @@
 /**
- * What the command line prints: its failures as one line each, and the
- * human-readable forms of the API's answers. Pure: strings in, strings out.
+ * What the command line prints: its failures as one line each, the
+ * human-readable forms of the API's answers, and `watch`'s notes on its
+ * connection. No I/O of its own: strings in, strings (or lines to a
+ * callback) out.
  *
  * @module
  */
@@ -66,13 +68,72 @@ export function describeClientError(action: string, e: EdgeLedgerError): string 
   return `${action}: ${e.message}${suffix}`;
 }
 
-/** Runs `fn`; a client error becomes a {@link CliError} that starts with `action`. */
+/**
+ * Runs `fn`; a client error becomes a {@link CliError} that starts with
+ * `action`. A request Deno refused for want of a permission (a site the net
+ * permission does not cover) is not the site's failure: its `NotCapable`
+ * error is thrown on, for the command line to report as a permission error.
+ */
 export async function attempt<T>(action: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof EdgeLedgerError) throw new CliError(describeClientError(action, e));
+    if (e instanceof EdgeLedgerError) {
+      if (e.cause instanceof Deno.errors.NotCapable) throw e.cause;
+      throw new CliError(describeClientError(action, e));
+    }
     throw e;
+  }
+}
+
+/**
+ * What `watch` says about its connection, one line each to `note`: where it
+ * starts, then only when the connection changes — it could not connect at
+ * first, it connected after all, an open stream dropped, it is back — never
+ * once per retry. Fed by the client's `onConnect` ({@link connecting}: an
+ * attempt starts) and by the event stream's answer ({@link opened}).
+ */
+export class ConnectionNotes {
+  readonly #note: (line: string) => void;
+  /** The attempt under way: its site and the height it resumes after. */
+  #attempt: { site: string; after: number } | undefined;
+  /** `open` while a stream is open; `failing` after a failed attempt; `starting` before either. */
+  #state: "starting" | "open" | "failing" = "starting";
+  /** The site of the last stream that opened, once one has. */
+  #openedSite: string | undefined;
+
+  /** Lines go to `note`, without their newline. */
+  constructor(note: (line: string) => void) {
+    this.#note = note;
+  }
+
+  /** A connection attempt to `site` starts, resuming after `after` (-1: from height 0). */
+  connecting(site: string, after: number): void {
+    if (this.#attempt === undefined) {
+      this.#note(`Watching ${site} from height ${after + 1}`);
+    } else if (this.#state === "open") {
+      this.#note(`Lost the connection to ${this.#openedSite}; reconnecting`);
+      this.#state = "failing";
+    } else if (this.#state === "starting") {
+      this.#note(`Cannot connect to ${this.#attempt.site}; retrying`);
+      this.#state = "failing";
+    }
+    this.#attempt = { site, after };
+  }
+
+  /** The attempt under way opened its event stream. Requires a {@link connecting} first. */
+  opened(): void {
+    assert(this.#attempt !== undefined, "ConnectionNotes.opened() before connecting()");
+    const { site, after } = this.#attempt;
+    if (this.#state === "failing") {
+      this.#note(
+        this.#openedSite === undefined
+          ? `Connected to ${site}`
+          : `Reconnected to ${site}; resuming from height ${after + 1}`,
+      );
+    }
+    this.#state = "open";
+    this.#openedSite = site;
   }
 }
 
