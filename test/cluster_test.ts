@@ -271,6 +271,52 @@ Deno.test({
 
 Deno.test({
   name:
+    "cluster: SIGTERM on every site at once (a Ctrl-C on the whole local cluster): the leader gives its hand-off up once the voter is gone instead of waiting it out, every site exits 0, and none logs a warning; every line of the json logs is JSON (3 sites)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const cluster = await startCluster(3, { log: { format: "json" } });
+    try {
+      const first = await leaderIndex(cluster);
+      const r = await submitCommit(cluster.sites[first.index].url, await anchorTx(device));
+      assert.equal(r.body?.status, "committed", JSON.stringify(r.body));
+      for (const s of cluster.sites) s.proc.kill("SIGTERM");
+      const codes = await Promise.all(cluster.sites.map(async (s) => (await s.proc.status).code));
+      for (const s of cluster.sites) s.alive = false;
+      assert.deepEqual(codes, [0, 0, 0]);
+      await waitFor(
+        "each site's last log line",
+        () =>
+          Promise.resolve(
+            cluster.sites.every((s) => s.stderr.includes('"msg":"stopped"')) || undefined,
+          ),
+      );
+      const logs = cluster.sites.map((s) =>
+        s.stderr.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l))
+      );
+      const all = logs.flat();
+      const loud = all.filter((x) => x.level === "warn" || x.level === "error");
+      assert.deepEqual(loud, [], "no warning: every peer that went away was stopping too");
+      // (That a stopping site refuses the hand-off is raft_host_test's: here a
+      // hand-off may reach a site before its own signal does.)
+      // The leader did not wait out its hand-off (2 s, and a warning): the voter went away (or,
+      // had the hand-off reached it before its own signal, took over).
+      const leader = logs[first.index];
+      const handOff = leader.filter((x) =>
+        /^leadership transfer (abandoned|finished)$/.test(x.msg)
+      );
+      assert.equal(handOff.length, 1, JSON.stringify(leader));
+      const stopped = leader.filter((x) => x.msg === "stopped");
+      assert.equal(stopped.length, 1);
+      console.log(`  the leader stopped in ${stopped[0].tookMs} ms`);
+    } finally {
+      await cluster.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
     "cluster: a leader stopping on SIGTERM answers the wait=commit write it took before the stop with its committed receipt, and a write after the stop began 503 unavailable with Retry-After (3 sites)",
   sanitizeResources: false,
   sanitizeOps: false,

@@ -638,6 +638,53 @@ withFakes(
   { bodyIdleTimeoutMs: 300 },
 );
 
+Deno.test({
+  name:
+    "gateway: a response it cuts because its site stalled mid-body is one warning line in its log (the site, the request id, why), not Deno's stack trace on stderr",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const site = fakeSite(
+      "site-a",
+      () =>
+        new Response(pacedBody(['{"from":', '"site-a"'], 100, false), { headers: JSON_HEADERS }),
+    );
+    const gw = spawnWorker("gateway.ts", [
+      ...["--site", site.url, "--port", "0", "--ledger", "demo"],
+      ...["--body-idle-timeout-ms", "300", "--poll-interval-ms", "60000", "--log-format", "json"],
+    ]);
+    try {
+      await waitForOutput(gw, "gateway http");
+      const url = /^gateway (\S+)$/m.exec(gw.output())![1];
+      const res = await fetch(`${url}/v1/blocks/1`, {
+        headers: { "x-request-id": "req-stalled" },
+        signal: AbortSignal.timeout(5000),
+      });
+      assert.equal(res.status, 200);
+      await assert.rejects(res.text());
+      await waitForOutput(gw, '"msg":"response cut"', 5000);
+      gw.process.kill("SIGTERM");
+      assert.equal((await gw.process.status).code, 0);
+      const lines = gw.output().split("\n").filter((l) => l !== "" && !l.startsWith("gateway "));
+      assert.doesNotMatch(gw.output(), /^\s+at /m, "no stack trace");
+      // Every line of its stderr is one JSON record.
+      const records = lines.map((l) => JSON.parse(l));
+      const cut = records.filter((r) => r.msg === "response cut");
+      assert.equal(cut.length, 1, gw.output());
+      assert.equal(cut[0].level, "warn");
+      assert.equal(cut[0].site, site.url);
+      assert.equal(cut[0].requestId, "req-stalled");
+      assert.match(cut[0].reason, /sent no more of its response body within 300 ms$/);
+    } finally {
+      try {
+        gw.process.kill("SIGKILL");
+      } catch { /* exited */ }
+      await gw.process.status;
+      await site.close();
+    }
+  },
+});
+
 const MIB = 1024 * 1024;
 /** Enough to fill every buffer between site and client, so a client that stops reading holds the site up. */
 const BIG_BODY_CHUNKS = 64;

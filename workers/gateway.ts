@@ -23,6 +23,7 @@ import {
   LedgerUnknownError,
   loadGatewayConfig,
   resolveLedger,
+  ResponseCut,
   SitePool,
 } from "../src/gateway/mod.ts";
 import {
@@ -113,6 +114,21 @@ export async function startGateway(
             port: config.port,
             ...(tls === undefined ? {} : { cert: tls.cert, key: tls.key }),
             onListen: ({ hostname, port }) => resolve(`${scheme}://${hostname}:${port}`),
+            // A body cut part-way (its status went out already) comes here:
+            // one line in the log, where Deno's default prints a stack trace.
+            // The app answers every other error itself (app.onError).
+            onError: (e) => {
+              if (e instanceof ResponseCut) {
+                log.warn("response cut", {
+                  site: e.site,
+                  requestId: e.requestId,
+                  reason: e.reason,
+                });
+              } else {
+                log.error("request failed", { error: e });
+              }
+              return new Response(null, { status: 500 });
+            },
           },
           (req, info) => app.fetch(req, info),
         );

@@ -103,8 +103,9 @@ export function siteLogger(
  * 1. The site takes no new writes: they answer 503 `unavailable` with
  *    `Retry-After` (a client retries, or goes to another site).
  * 2. A leader hands leadership to the most caught-up voter and waits until
- *    another site leads ({@link handOffWaitMs}), so the cluster is not left
- *    without a leader for an election timeout.
+ *    another site leads ({@link handOffWaitMs}; not once that voter is out
+ *    of reach), so the cluster is not left without a leader for an election
+ *    timeout. From here on the site takes no leadership itself.
  * 3. The writes admitted before the stop commit (on a follower, through the
  *    new leader) and the requests waiting for them answer
  *    ({@link drainWaitMs}; after that they answer `pending`).

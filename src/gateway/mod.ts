@@ -23,7 +23,13 @@ export {
 export { createGatewayApp, type GatewayAppOptions, type GatewayEnv, isPublicPath } from "./app.ts";
 export { GatewayMetrics, routeLabel } from "./metrics.ts";
 export { precheckEnvelope, type PrecheckOptions } from "./precheck.ts";
-export { forward, type ForwardContext, type ForwardOptions, ForwardRefusal } from "./proxy.ts";
+export {
+  forward,
+  type ForwardContext,
+  type ForwardOptions,
+  ForwardRefusal,
+  ResponseCut,
+} from "./proxy.ts";
 export {
   type Candidate,
   chooseSite,

@@ -134,6 +134,28 @@ export async function forward(
   );
 }
 
+/**
+ * A response body cut part-way: its site stalled or failed after the status
+ * had gone to the client. The body fails with it, so the client's
+ * connection is cut and it sees the answer incomplete; the server that
+ * sends the body logs it as one line (see `workers/gateway.ts`), not as a
+ * stack trace.
+ */
+export class ResponseCut extends Error {
+  constructor(
+    /** The URL of the site whose body was cut. */
+    readonly site: string,
+    /** The id of the request it answered. */
+    readonly requestId: string,
+    /** Why, in one line (what the site did). */
+    readonly reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(`Cannot finish the response: ${reason}`, options);
+    this.name = "ResponseCut";
+  }
+}
+
 /** A try that got no response: why, for the retry metric and the final problem. */
 interface Failure {
   reason: RetryReason;
@@ -209,6 +231,8 @@ async function tryOnce(
   if (bodyless) await upstream.body?.cancel().catch(() => {});
   const idleMs = stream ? ctx.eventsIdleTimeoutMs : ctx.bodyIdleTimeoutMs;
   const body = bodyless || upstream.body === null ? null : tracked(upstream.body, idleMs, {
+    site: site.url,
+    requestId: c.get("requestId") as string,
     end: () => finish(stream),
     stalled: () => {
       const why = stream
@@ -266,8 +290,12 @@ function connectionHeaders(headers: Headers): string[] {
   return [...HOP_BY_HOP, ...listed.filter((s) => s !== "")];
 }
 
-/** What {@link tracked} tells its caller. */
+/** What {@link tracked} tells its caller, and whose body it passes (for a {@link ResponseCut}). */
 interface TrackedHooks {
+  /** The site's URL. */
+  site: string;
+  /** The request's id. */
+  requestId: string;
   /** Runs once, when the body ends, fails, stalls, or the client goes away. */
   end: () => void;
   /**
@@ -288,9 +316,9 @@ interface TrackedHooks {
  * `stalled()` runs and the site's body is cancelled. When the site's side
  * fails or stalls mid-body and `endCleanly()` (an event stream, or the
  * gateway stopping), the body ends as if the site had closed it — an event
- * stream's client resumes with `Last-Event-ID`; any other body fails, so the
- * client's connection is cut and it sees the answer incomplete.
- * Requires `idleMs > 0`.
+ * stream's client resumes with `Last-Event-ID`; any other body fails with a
+ * {@link ResponseCut}, so the client's connection is cut and it sees the
+ * answer incomplete. Requires `idleMs > 0`.
  */
 function tracked(
   body: ReadableStream<Uint8Array>,
@@ -299,6 +327,8 @@ function tracked(
 ): ReadableStream<Uint8Array> {
   assert(idleMs > 0, "tracked() needs a positive idle limit");
   const { end, stalled, endCleanly } = hooks;
+  const cut = (why: string, cause?: unknown) =>
+    new ResponseCut(hooks.site, hooks.requestId, why, { cause });
   const reader = body.getReader();
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -309,7 +339,7 @@ function tracked(
         const read = await Promise.race([reader.read(), idle]);
         if (read === "idle") {
           end();
-          const e = new DOMException(`Cannot finish the response: ${stalled()}`, "TimeoutError");
+          const e = cut(stalled());
           void reader.cancel(e).catch(() => {});
           if (endCleanly()) controller.close();
           else controller.error(e);
@@ -320,7 +350,7 @@ function tracked(
       } catch (e) {
         end();
         if (endCleanly()) controller.close();
-        else controller.error(e);
+        else controller.error(cut(`${hooks.site} failed: ${oneLine(String(e))}`, e));
       } finally {
         clearTimeout(timer);
       }

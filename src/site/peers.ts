@@ -409,8 +409,8 @@ class StreamUnsupported extends Error {}
  * no frame left within {@link linesAloneAfterMs}.
  *
  * It logs when the peer becomes unreachable (the first failed send after one
- * that got through, with the reason) and when it is reachable again, never
- * per failed retry.
+ * that got through, with the reason; at `info` once this site is stopping)
+ * and when it is reachable again, never per failed retry.
  */
 export class PeerSender {
   readonly #queue: Message[] = [];
@@ -430,6 +430,8 @@ export class PeerSender {
   #untrusted = false;
   /** Since when sends to the peer fail (`performance.now()`); undefined while they get through. */
   #unreachableSince: number | undefined;
+  /** This site is stopping (see {@link siteStopping}). */
+  #siteStopping = false;
 
   constructor(
     readonly peer: PeerInfo,
@@ -499,12 +501,11 @@ export class PeerSender {
       this.#untrusted = true;
       const detail = /[^:]*certificate[^\n]*$/i.exec(reason)?.[0].trim() ?? reason;
       this.log.error(
-        `cannot reach peer ${this.peer.name} at ${this.peer.url}: its TLS certificate is not ` +
-          `trusted (${detail}); messages to it are dropped until it is`,
-        { peer: this.peer.name, url: this.peer.url },
+        "peer unreachable: its TLS certificate is not trusted; messages to it are dropped until it is",
+        { peer: this.peer.name, url: this.peer.url, reason: detail },
       );
     } else if (first) {
-      this.log.warn("peer unreachable", {
+      this.log[this.#siteStopping ? "info" : "warn"]("peer unreachable", {
         peer: this.peer.name,
         url: this.peer.url,
         reason: reason.replace(/\s+/g, " ").slice(0, 300),
@@ -519,6 +520,21 @@ export class PeerSender {
     const downMs = Math.round(performance.now() - this.#unreachableSince);
     this.#unreachableSince = undefined;
     this.log.info("peer reachable again", { peer: this.peer.name, downMs });
+  }
+
+  /** Whether the last send to the peer failed (and none got through since). */
+  get unreachable(): boolean {
+    return this.#unreachableSince !== undefined;
+  }
+
+  /**
+   * This site's graceful stop began: a peer that goes away from now on is
+   * logged unreachable at `info`, not `warn`. Peers often stop with it (a
+   * Ctrl-C on a whole local cluster), and a site on its way out has no
+   * cluster left to be degraded; the peers that stay say it at `warn`.
+   */
+  siteStopping(): void {
+    this.#siteStopping = true;
   }
 
   /** Stops sending and ends the stream to the peer. */

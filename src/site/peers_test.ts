@@ -893,6 +893,32 @@ Deno.test("PeerSender: a peer out of reach is logged unreachable once, with the 
   }
 });
 
+Deno.test("PeerSender: once its site is stopping, a peer that goes away is logged unreachable at info, not warn (peers stop with it); unreachable says so", async () => {
+  const rec = recordingLogger({ site: "site-a" });
+  const counters = peerCounters();
+  const sender = new PeerSender(
+    { name: "site-b", url: `http://127.0.0.1:${closedPort()}`, publicKey: new Uint8Array(32) },
+    "site-a",
+    await SiteKey.create(generateKeyPair("ed25519")),
+    counters,
+    undefined,
+    rec.log,
+  );
+  try {
+    assert.equal(sender.unreachable, false);
+    sender.siteStopping();
+    sender.send([heartbeat(1)]);
+    await until(() => counters.messagesDropped === 1);
+    assert.equal(sender.unreachable, true);
+    assert.deepEqual(rec.said("peer unreachable").map((r) => [r.level, r.peer]), [
+      ["info", "site-b"],
+    ]);
+  } finally {
+    sender.close();
+    await new Promise((r) => setTimeout(r, 60)); // the back-off timer
+  }
+});
+
 Deno.test("peerMetricsText: one Prometheus counter line per route and count, and the round-trip histogram", () => {
   const counters = {
     ...peerCounters(),

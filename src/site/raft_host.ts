@@ -64,13 +64,6 @@ const handOffPollMs = 10;
 /** How long snapshot catch-up keeps asking peers for a block none can serve, ms. */
 const installRetryMs = 30_000;
 
-/**
- * Entries a peer's log may be behind the leader's commit index before the
- * leader warns that it falls behind; it says the peer caught up once it is
- * within half of that again.
- */
-const peerLagEntriesWarn = 1000;
-
 /** Tuning of the consensus host; every bound has its unit in its name. */
 export interface RaftHostOptions {
   /** Milliseconds per Raft tick. */
@@ -88,6 +81,12 @@ export interface RaftHostOptions {
   snapshotEntriesMin?: number;
   /** Entries kept below a snapshot for slow followers. */
   compactKeepEntries?: number;
+  /**
+   * Entries a peer's log may be behind the leader's commit index before the
+   * leader says it falls behind (default 1000); it says the peer caught up
+   * once it is within half of that again.
+   */
+  peerLagEntriesWarn?: number;
   /**
    * The client every request to a peer goes through (streams, messages,
    * forwards, block catch-up): it carries the CA certificates the site
@@ -135,6 +134,8 @@ export class RaftHost implements Sequencer {
   #term = 0;
   /** Peers the leader said fall behind (see #watchPeers). */
   readonly #behind = new Set<string>();
+  /** This site's graceful stop began (see {@link handOffLeadership}): it takes no leadership. */
+  #leaving = false;
   #ticks = 0;
   readonly #proposals = new Map<string, PendingProposal>();
   readonly #reads = new Map<
@@ -185,6 +186,7 @@ export class RaftHost implements Sequencer {
       proposalTimeoutMs: options.proposalTimeoutMs ?? 5000,
       snapshotEntriesMin: options.snapshotEntriesMin ?? 2000,
       compactKeepEntries: options.compactKeepEntries ?? 500,
+      peerLagEntriesWarn: options.peerLagEntriesWarn ?? 1000,
     };
     this.#client = options.httpClient;
     this.#log = options.log ?? site.log;
@@ -310,8 +312,13 @@ export class RaftHost implements Sequencer {
   /** Steps messages received from a peer into the core. Unknown recipients are ignored. */
   receive(from: string, messages: Message[]): void {
     if (this.#closed) return;
+    const leaving = this.#leaving;
     for (const m of messages) {
       if (m.from !== from || m.to !== this.#self) continue;
+      // A stopping site would lead only to leave without a hand-off (its
+      // own came before), so the cluster would wait out an election
+      // timeout: it refuses leadership, and the transfer to it lapses.
+      if (leaving && m.type === "timeoutNow") continue;
       this.#node.step(m);
     }
     this.#kick();
@@ -391,7 +398,16 @@ export class RaftHost implements Sequencer {
 
   /** A sender to `peer`, counting into this site's traffic and logging through its log. */
   #sender(peer: PeerInfo): PeerSender {
-    return new PeerSender(peer, this.#self, this.#key, this.#traffic, this.#client, this.#log);
+    const sender = new PeerSender(
+      peer,
+      this.#self,
+      this.#key,
+      this.#traffic,
+      this.#client,
+      this.#log,
+    );
+    if (this.#leaving) sender.siteStopping();
+    return sender;
   }
 
   /**
@@ -552,14 +568,23 @@ export class RaftHost implements Sequencer {
    * same): when it leads and there are other voters, it hands leadership to
    * the most caught-up of them ({@link handOffTarget}) and waits until
    * another site leads, so the cluster does not wait out an election
-   * timeout without a leader. Waits at most `waitMs`, and no longer than
-   * the core pursues the transfer (an election timeout). Resolves with the
-   * new leader's name, or undefined when this site did not lead, had no
-   * voter to hand over to, or the hand-off did not finish in time (the site
-   * stops anyway: the others elect a leader after an election timeout).
-   * Never rejects.
+   * timeout without a leader. Waits at most `waitMs`, no longer than the
+   * core pursues the transfer (an election timeout), and no longer than the
+   * voter is reachable: one that goes away (it stops too, as on a Ctrl-C of
+   * a whole local cluster) cannot take over. Resolves with the new leader's
+   * name, or undefined when this site did not lead, had no voter to hand
+   * over to, or the hand-off did not finish (the site stops anyway: the
+   * others elect a leader after an election timeout). Never rejects.
+   *
+   * Every site calls it when its stop begins, leader or not: from then on
+   * it refuses leadership (a `timeoutNow` is dropped), and peers that go
+   * away are logged at `info` ({@link PeerSender.siteStopping}).
    */
   async handOffLeadership(waitMs: number): Promise<string | undefined> {
+    if (!this.#leaving) {
+      this.#leaving = true;
+      for (const s of this.#senders.values()) s.siteStopping();
+    }
     if (this.#closed) return undefined;
     const status = this.#node.status();
     if (status.role !== "leader") return undefined;
@@ -576,6 +601,14 @@ export class RaftHost implements Sequencer {
       }
       // Still leading with no transfer under way: the core gave it up.
       if (s.role === "leader" && s.leadTransferee === undefined) break;
+      if (this.#senders.get(to)?.unreachable) {
+        this.#log.info("leadership transfer abandoned", {
+          to,
+          reason: "the voter is unreachable",
+          waitedMs: since(started),
+        });
+        return undefined;
+      }
       await new Promise((r) => setTimeout(r, handOffPollMs));
     }
     this.#log.warn("leadership transfer did not finish in time", { to, waitedMs: since(started) });
@@ -770,8 +803,10 @@ export class RaftHost implements Sequencer {
 
   /**
    * On the leader, once per election timeout: says when a peer's log falls
-   * {@link peerLagEntriesWarn} entries or more behind the commit index, and
-   * when it is within half of that again (once each way).
+   * `peerLagEntriesWarn` entries or more behind the commit index, and when
+   * it is within half of that again (once each way). A voter behind is a
+   * warning (the quorum has less to spare); a learner behind is `info`: a
+   * site just added starts from nothing and catches up by design.
    */
   #watchPeers(): void {
     const s = this.#node.status();
@@ -779,14 +814,22 @@ export class RaftHost implements Sequencer {
       this.#behind.clear();
       return;
     }
+    const lagMax = this.#options.peerLagEntriesWarn;
     for (const name of this.#behind) if (s.progress[name] === undefined) this.#behind.delete(name);
     for (const [name, p] of Object.entries(s.progress)) {
       if (name === this.#self) continue;
       const lag = Math.max(0, s.commitIndex - p.match);
-      if (!this.#behind.has(name) && lag >= peerLagEntriesWarn) {
+      if (!this.#behind.has(name) && lag >= lagMax) {
         this.#behind.add(name);
-        this.#log.warn("peer falling behind", { peer: name, lag, match: p.match, state: p.state });
-      } else if (this.#behind.has(name) && lag < peerLagEntriesWarn / 2) {
+        const learner = s.confState.learners.includes(name);
+        this.#log[learner ? "info" : "warn"]("peer falling behind", {
+          peer: name,
+          learner,
+          lag,
+          match: p.match,
+          state: p.state,
+        });
+      } else if (this.#behind.has(name) && lag < lagMax / 2) {
         this.#behind.delete(name);
         this.#log.info("peer caught up", { peer: name, lag, match: p.match });
       }
@@ -811,8 +854,8 @@ export class RaftHost implements Sequencer {
   }
 
   async #apply(e: Entry, committedAt: number): Promise<void> {
-    if (e.type === "confChange") this.#logConfChange(e);
     if (e.type !== "normal" || e.data.length === 0) {
+      if (e.type === "confChange") this.#logConfChange(e);
       await this.#site.markApplied(e.index);
       return;
     }

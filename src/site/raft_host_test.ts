@@ -12,6 +12,7 @@ import { signPeerBody } from "./peers.ts";
 import { SiteKey } from "./site_key.ts";
 import type { Site } from "./site.ts";
 import type { RaftStoreApi } from "../storage/raft_store.ts";
+import type { Message } from "../consensus/mod.ts";
 
 const device = generateKeyPair("ed25519");
 
@@ -245,6 +246,48 @@ Deno.test("raft host: the json log says once that this site became leader, with 
   }
 });
 
+Deno.test("raft host: a learner behind the commit index is logged falling behind once, at info (a site just added catches up by design), not as a warning", async () => {
+  const rec = recordingLogger({ site: "site-a" });
+  const t = await openTestSite({ log: rec.log });
+  const host = await RaftHost.start(
+    t.site,
+    t.site.raftStore(),
+    "site-a",
+    t.site.siteKey,
+    [{ name: "site-a", url: "http://127.0.0.1:1", publicKey: t.site.siteKey.publicKey }],
+    ["site-a"],
+    { tickMs: 5, electionTicks: 4, heartbeatTicks: 1, peerLagEntriesWarn: 4 },
+  );
+  try {
+    for (let i = 0; i < 400 && host.consensusStatus().role !== "leader"; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal(host.consensusStatus().role, "leader");
+    for (let i = 0; i < 4; i++) {
+      await host.propose({ time: Date.now(), proposer: "site-a", term: 1, txs: [] });
+    }
+    // A site added, down: it never catches up (its entries are all dropped).
+    await host.addLearner({
+      name: "site-b",
+      url: `http://127.0.0.1:${closedPort()}`,
+      publicKey: base64urlEncode(generateKeyPair("ed25519").publicKey),
+    });
+    // The leader looks every election timeout (20 ms): many times over.
+    await new Promise((r) => setTimeout(r, 300));
+    const behind = rec.said("peer falling behind");
+    assert.equal(behind.length, 1, JSON.stringify(behind));
+    assert.deepEqual([behind[0].level, behind[0].peer, behind[0].learner], [
+      "info",
+      "site-b",
+      true,
+    ]);
+    assert.ok((behind[0].lag as number) >= 4);
+  } finally {
+    await host.close();
+    await t.cleanup();
+  }
+});
+
 Deno.test("raft host: once closed it starts no proposal, which would only wait out its timeout", async () => {
   const t = await openTestSite();
   const host = await RaftHost.start(
@@ -332,6 +375,59 @@ Deno.test("raft host: status reports the leader's durable index: its own match a
     assert.equal(after.height, 1);
   } finally {
     release();
+    await host.close();
+    await t.cleanup();
+  }
+});
+
+Deno.test("raft host: once its stop began, a site refuses leadership: a leader's timeoutNow starts no election there (before, it does at once)", async () => {
+  const t = await openTestSite();
+  const peer = (name: string) => ({
+    name,
+    url: `http://127.0.0.1:${closedPort()}`,
+    publicKey: generateKeyPair("ed25519").publicKey,
+  });
+  // No tick fires during the test: only the messages given move the core.
+  const host = await RaftHost.start(
+    t.site,
+    t.site.raftStore(),
+    "site-a",
+    t.site.siteKey,
+    [
+      { name: "site-a", url: "http://127.0.0.1:1", publicKey: t.site.siteKey.publicKey },
+      peer("site-b"),
+      peer("site-c"),
+    ],
+    ["site-a", "site-b", "site-c"],
+    { tickMs: 1_000_000 },
+  );
+  const fromB = (m: { type: "heartbeat" | "timeoutNow"; term: number }): Message =>
+    m.type === "heartbeat"
+      ? { type: "heartbeat", from: "site-b", to: "site-a", term: m.term, commit: 0, ctx: undefined }
+      : { type: "timeoutNow", from: "site-b", to: "site-a", term: m.term };
+  const until = async (cond: () => boolean) => {
+    for (let i = 0; i < 400 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(cond(), JSON.stringify(host.consensusStatus()));
+  };
+  const now = () => {
+    const s = host.consensusStatus();
+    return [s.role, s.term, s.leader];
+  };
+  try {
+    host.receive("site-b", [fromB({ type: "heartbeat", term: 1 })]);
+    await until(() => host.consensusStatus().leader === "site-b");
+    // Before the stop: site-b hands leadership over, and this site campaigns at once.
+    host.receive("site-b", [fromB({ type: "timeoutNow", term: 1 })]);
+    await until(() => host.consensusStatus().term === 2);
+    assert.equal(host.consensusStatus().role, "candidate");
+    host.receive("site-b", [fromB({ type: "heartbeat", term: 2 })]);
+    await until(() => host.consensusStatus().leader === "site-b");
+    // The stop begins (a follower has nothing to hand off); the same hand-off is refused.
+    assert.equal(await host.handOffLeadership(1000), undefined);
+    host.receive("site-b", [fromB({ type: "timeoutNow", term: 2 })]);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(now(), ["follower", 2, "site-b"]);
+  } finally {
     await host.close();
     await t.cleanup();
   }

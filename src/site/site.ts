@@ -1247,12 +1247,14 @@ export class Site implements LedgerService {
     for (const row of out.txRows) this.#recentlyCommitted.add(row.id);
     if (this.#recentlyCommitted.size > 100_000) this.#recentlyCommitted.clear();
     this.counters.blocks++;
-    const activation = activationAt(this.#rules, out.header.height);
-    if (activation.height === out.header.height && out.header.height > 0) {
-      this.#log.info("rules version activated", {
-        version: activation.version,
-        height: activation.height,
-      });
+    // Per block: comparisons only; the activation is looked up when one may be at this block.
+    const rules = this.#rules;
+    const h = out.header.height;
+    if (rules !== undefined && h > 0 && (rules.scheduled?.height === h || rules.height === h)) {
+      const activation = activationAt(rules, h);
+      if (activation.height === h) {
+        this.#log.info("rules version activated", { version: activation.version, height: h });
+      }
     }
 
     const event: BlockEvent = {
@@ -2027,10 +2029,9 @@ export class Site implements LedgerService {
     if (next === undefined) return;
     const supported = this.#registry.rulesSupported;
     if (next.version > supported) {
+      // The message stays the same (a log store counts it); the fields say which.
       this.#log.warn(
-        `the ledger scheduled rules version ${next.version} at height ${next.height}; this ` +
-          `site supports up to ${supported} and will stop before block ${next.height} — ` +
-          `upgrade it before then`,
+        "rules version scheduled that this site cannot execute: upgrade it before that height",
         { version: next.version, height: next.height, supported },
       );
     } else if (fromBlock) {
