@@ -93,8 +93,18 @@ export async function waitForOutput(
 
 /** A free-ish port range start for this process's clusters. */
 export function basePort(): number {
-  return 20_000 + Math.floor(Math.random() * 20_000);
+  // Below Linux's ephemeral range (32768 up), where the connections tests
+  // and sites open take their local ports, and clear of the usual servers.
+  return 10_000 + Math.floor(Math.random() * 22_000);
 }
+
+/** Whether a site that did not start says its port was taken (by another test, say). */
+function portTaken(stderr: string): boolean {
+  return /address already in use|AddrInUse/i.test(stderr);
+}
+
+/** Tries {@link startCluster} takes, each on new ports, when a site's port was taken. */
+const clusterStartTries = 3;
 
 /** Options of {@link startCluster}. */
 export interface ClusterOptions {
@@ -114,6 +124,25 @@ export async function startCluster(
   overrides: Record<string, unknown> = {},
   siteOverrides: ReadonlyArray<Record<string, unknown>> = [],
   options: ClusterOptions = {},
+): Promise<TestCluster> {
+  // Ports are picked at random and test files run in parallel: one may be taken.
+  for (let tries = 1;; tries++) {
+    try {
+      return await startClusterOnce(n, overrides, siteOverrides, options);
+    } catch (e) {
+      if (!(e instanceof PortTaken) || tries >= clusterStartTries) throw e;
+    }
+  }
+}
+
+/** A site could not start because its port was taken. */
+class PortTaken extends Error {}
+
+async function startClusterOnce(
+  n: number,
+  overrides: Record<string, unknown>,
+  siteOverrides: ReadonlyArray<Record<string, unknown>>,
+  options: ClusterOptions,
 ): Promise<TestCluster> {
   const dir = await Deno.makeTempDir({ prefix: "edgeledger-cluster-" });
   const port = basePort();
@@ -160,7 +189,7 @@ export async function startCluster(
     }).spawn();
     s.alive = true;
     // Drain stderr so the child never blocks on a full pipe; keep it for failures.
-    void (async () => {
+    const stderrRead = (async () => {
       const dec = new TextDecoder();
       for await (const chunk of s.proc.stderr) {
         const text = dec.decode(chunk);
@@ -168,7 +197,14 @@ export async function startCluster(
         if (Deno.env.get("CLUSTER_LOG")) console.error(`[${s.name}] ${text}`);
       }
     })().catch(() => {});
-    await waitForLine(s.proc, /^site \S+ \S+$/, 30_000);
+    try {
+      await waitForLine(s.proc, /^site \S+ \S+$/, 30_000);
+    } catch (e) {
+      // A site that exited has said why on stderr: read all of it.
+      await Promise.race([stderrRead, new Promise((r) => setTimeout(r, 2000))]);
+      if (portTaken(s.stderr)) throw new PortTaken(`${s.name}: ${s.stderr.trim()}`);
+      throw new Error(`${(e as Error).message} (${s.name}): ${s.stderr.trim().slice(-2000)}`);
+    }
   };
 
   const cluster: TestCluster = {
