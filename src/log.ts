@@ -105,7 +105,7 @@ const RANK: Readonly<Record<LogLevel, number>> = { debug: 0, info: 1, warn: 2, e
 /** A logger that writes records as {@link LoggerOptions} say. */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const least = RANK[options.level ?? "info"];
-  const json = options.format === "json";
+  const lineOf = options.format === "json" ? jsonLine : textLine;
   const context = options.context ?? {};
   const write = options.write ?? writeStderr;
   const now = options.now ?? Date.now;
@@ -115,14 +115,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       const all = fields === undefined ? bound : { ...bound, ...fields };
       let line: string;
       try {
-        line = json
-          ? jsonLine(now(), level, context, msg, all)
-          : textLine(now(), level, context, msg, all);
+        line = lineOf(now(), level, context, msg, all);
       } catch (e) {
         // A field no encoder takes (a cycle, say) must not cost the record.
-        line = json
-          ? jsonLine(now(), level, context, msg, { logError: String(e) })
-          : textLine(now(), level, context, msg, { logError: String(e) });
+        line = lineOf(now(), level, context, msg, { logError: String(e) });
       }
       try {
         write(line);

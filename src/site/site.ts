@@ -835,7 +835,7 @@ export class Site implements LedgerService {
     this.#applying++;
     let retry = false;
     this.sequence(batch).then((outcome) => {
-      if (outcome !== undefined) this.#refusedByLeader(outcome.refused, taken.map(([id]) => id));
+      if (outcome !== undefined) this.#refusedByLeader(outcome.refused, taken);
     }, (e) => {
       if (this.#sequencer === undefined) {
         // A block that cannot be written leaves a lone site unable to go on
@@ -990,7 +990,9 @@ export class Site implements LedgerService {
   async acceptForwarded(envelopes: unknown[]): Promise<ForwardOutcome> {
     this.#assertRunning();
     const now = this.#clock();
-    const admitted: Array<{ index: number; admitted: Admitted }> = [];
+    const admitted: Admitted[] = [];
+    /** Where each of `admitted` is in `envelopes`. */
+    const admittedAt: number[] = [];
     const refused: LeaderRefusal[] = [];
     // The window governance set now, as the forwarding site used (not genesis's).
     const policy = await this.#policyNow();
@@ -998,7 +1000,8 @@ export class Site implements LedgerService {
     const stateless = await this.#admitStateless(envelopes, now, admission, false);
     for (let i = 0; i < envelopes.length; i++) {
       try {
-        admitted.push({ index: i, admitted: stateless(i) });
+        admitted.push(stateless(i));
+        admittedAt.push(i);
       } catch (e) {
         if (!(e instanceof LedgerError)) throw e;
         const txId = (e.extra.txId as string | undefined) ?? txIdOf(envelopes[i]) ?? null;
@@ -1006,9 +1009,10 @@ export class Site implements LedgerService {
       }
     }
     // One in a block not yet written may pass here: execution leaves such a repeat out.
-    const committed = await this.#committedAmong(admitted.map(({ admitted: a }) => a.txId));
+    const committed = await this.#committedAmong(admitted.map((a) => a.txId));
     let accepted = 0;
-    for (const { index, admitted: a } of admitted) {
+    for (let k = 0; k < admitted.length; k++) {
+      const a = admitted[k];
       if (committed.has(a.txId) || this.#isPending(a.txId)) continue;
       if (this.#pending.size + this.#inFlight.size >= this.#pendingTxsMax) {
         throw new LedgerError("unavailable", 503, "Site busy", "Leader queue is full", {
@@ -1024,7 +1028,7 @@ export class Site implements LedgerService {
         this.#rateLimit(a, policy, now, true);
       } catch (e) {
         if (!(e instanceof LedgerError)) throw e;
-        refused.push(leaderRefusal(e, a.txId, index));
+        refused.push(leaderRefusal(e, a.txId, admittedAt[k]));
         continue;
       }
       this.#pending.set(a.txId, { admitted: a });
@@ -1038,13 +1042,16 @@ export class Site implements LedgerService {
   /**
    * Tells the clients waiting here for transactions the leader refused
    * (see {@link acceptForwarded}) why, as a refused receipt. `forwarded`
-   * holds this site's ids of the batch's transactions, in the order they
+   * holds the batch's transactions with this site's ids, in the order they
    * were forwarded: a refusal names its transaction by position there (the
    * leader may have read no id, or another one), or else by the leader's id.
    */
-  #refusedByLeader(refused: LeaderRefusal[], forwarded: readonly string[]): void {
+  #refusedByLeader(
+    refused: LeaderRefusal[],
+    forwarded: ReadonlyArray<readonly [string, Pending]>,
+  ): void {
     for (const { txId: theirs, index, problem, retryAfter } of refused) {
-      const txId = (index === undefined ? undefined : forwarded[index]) ?? theirs;
+      const txId = (index === undefined ? undefined : forwarded[index]?.[0]) ?? theirs;
       if (txId === null) continue;
       this.#countRefusal(problem.type);
       this.#resolve(txId, {
