@@ -23,6 +23,15 @@ import {
 } from "./_cluster.ts";
 
 const device = generateKeyPair("ed25519");
+/**
+ * Writes the config of a one-site ledger in `dataDir` and returns its path;
+ * the site never listens (commands run on its files), so its port is moot.
+ */
+async function oneSiteLedger(dataDir: string): Promise<string> {
+  const [config] = await initLocalLedger({ dataDir, sites: 1, basePort: 1, host: "127.0.0.1" });
+  return config;
+}
+
 /** Submits `rounds` batches of `size` anchors to `url`, each waiting for its commit. */
 async function commitBatches(url: string, rounds: number, size = 20) {
   for (let i = 0; i < rounds; i++) {
@@ -500,18 +509,8 @@ Deno.test("restore: a cluster site is not restored while no other site can say i
 Deno.test("backup and restore commands refuse an existing output file, a database on a libSQL server, and on restore a copy of another ledger or a file that is no database, changing nothing", async () => {
   const dir = await Deno.makeTempDir({ prefix: "edgeledger-backup-cli-" });
   try {
-    const [config] = await initLocalLedger({
-      dataDir: `${dir}/one`,
-      sites: 1,
-      basePort: 1,
-      host: "127.0.0.1",
-    });
-    const [otherConfig] = await initLocalLedger({
-      dataDir: `${dir}/other`,
-      sites: 1,
-      basePort: 1,
-      host: "127.0.0.1",
-    });
+    const config = await oneSiteLedger(`${dir}/one`);
+    const otherConfig = await oneSiteLedger(`${dir}/other`);
     // The other ledger's site has written its block 0; this one's disk is
     // lost: it has no database.
     await writeBlockZero(otherConfig);
@@ -584,12 +583,7 @@ async function filesAged(dir: string, names: string[], ageMs: number): Promise<v
 Deno.test("backup command: removes, and names, the partial files crashed backups left beside --out once no write has touched them for a day, and keeps a newer one another backup may be writing", async () => {
   const dir = await Deno.makeTempDir({ prefix: "edgeledger-backup-cli-" });
   try {
-    const [config] = await initLocalLedger({
-      dataDir: `${dir}/one`,
-      sites: 1,
-      basePort: 1,
-      host: "127.0.0.1",
-    });
+    const config = await oneSiteLedger(`${dir}/one`);
     await writeBlockZero(config);
     await Deno.mkdir(`${dir}/backups`);
     await filesAged(`${dir}/backups`, ["old.db.partial-0123abcd"], partialIdleMsMin + 60_000);
@@ -618,12 +612,7 @@ Deno.test("backup command: removes, and names, the partial files crashed backups
 Deno.test("restore command: removes, and names, what a restore that did not finish left beside the database, and while another restore into the folder runs it is refused (exit 2), removing nothing", async () => {
   const dir = await Deno.makeTempDir({ prefix: "edgeledger-backup-cli-" });
   try {
-    const [config] = await initLocalLedger({
-      dataDir: `${dir}/one`,
-      sites: 1,
-      basePort: 1,
-      host: "127.0.0.1",
-    });
+    const config = await oneSiteLedger(`${dir}/one`);
     await writeBlockZero(config);
     const { dbUrl } = await loadSiteConfig(config);
     const copy = `${dir}/copy.db`;

@@ -120,42 +120,41 @@ Deno.test("sitekey: writes a private key the site loads, mode 0600, and never ov
   }
 });
 
+/** A site config with only the keys `siteConfigSchema` requires. */
+const siteBase = {
+  name: "site-a",
+  port: 7001,
+  url: "http://127.0.0.1:7001",
+  db: "file:ledger.db",
+  keyFile: "k.json",
+  genesisFile: "g.json",
+};
+
 Deno.test("siteConfigSchema: tls needs an https:// url; an https:// url without tls is allowed (TLS ends in front of the site)", () => {
-  const base = {
-    name: "site-a",
-    port: 7001,
-    url: "http://127.0.0.1:7001",
-    db: "file:ledger.db",
-    keyFile: "k.json",
-    genesisFile: "g.json",
-  };
   const tls = { certFile: "site.pem", keyFile: "site.key" };
-  const refused = siteConfigSchema.safeParse({ ...base, tls });
+  const refused = siteConfigSchema.safeParse({ ...siteBase, tls });
   assert.equal(refused.success, false);
   assert.deepEqual(refused.error?.issues[0].path, ["url"]);
-  assert.ok(siteConfigSchema.safeParse({ ...base, url: "https://127.0.0.1:7001", tls }).success);
-  assert.ok(siteConfigSchema.safeParse({ ...base, url: "https://127.0.0.1:7001" }).success);
+  assert.ok(
+    siteConfigSchema.safeParse({ ...siteBase, url: "https://127.0.0.1:7001", tls }).success,
+  );
+  assert.ok(siteConfigSchema.safeParse({ ...siteBase, url: "https://127.0.0.1:7001" }).success);
   assert.equal(
-    siteConfigSchema.safeParse({ ...base, tls: { certFile: "site.pem" } }).success,
+    siteConfigSchema.safeParse({ ...siteBase, tls: { certFile: "site.pem" } }).success,
     false,
   );
 });
 
 Deno.test("siteConfigSchema: log defaults to info as text; an unknown key in log is refused, and a bad level with the levels named", async () => {
-  const base = {
-    name: "site-a",
-    port: 7001,
-    url: "http://127.0.0.1:7001",
-    db: "file:ledger.db",
-    keyFile: "k.json",
-    genesisFile: "g.json",
-  };
-  assert.deepEqual(siteConfigSchema.parse(base).log, { level: "info", format: "text" });
-  assert.deepEqual(siteConfigSchema.parse({ ...base, log: { format: "json" } }).log, {
+  assert.deepEqual(siteConfigSchema.parse(siteBase).log, { level: "info", format: "text" });
+  assert.deepEqual(siteConfigSchema.parse({ ...siteBase, log: { format: "json" } }).log, {
     level: "info",
     format: "json",
   });
-  const unknown = siteConfigSchema.safeParse({ ...base, log: { level: "info", file: "x.log" } });
+  const unknown = siteConfigSchema.safeParse({
+    ...siteBase,
+    log: { level: "info", file: "x.log" },
+  });
   assert.equal(unknown.success, false);
   assert.deepEqual(unknown.error?.issues[0].path, ["log"]);
   assert.match(unknown.error!.issues[0].message, /file/);
@@ -163,14 +162,14 @@ Deno.test("siteConfigSchema: log defaults to info as text; an unknown key in log
   const dir = await Deno.makeTempDir({ prefix: "edgeledger-config-log-" });
   try {
     const path = `${dir}/site.json`;
-    await Deno.writeTextFile(path, JSON.stringify({ ...base, log: { level: "verbose" } }));
+    await Deno.writeTextFile(path, JSON.stringify({ ...siteBase, log: { level: "verbose" } }));
     await assert.rejects(
       () => loadSiteConfig(path),
       (e: Error) =>
         e.message ===
           `Cannot read ${path}: log.level: must be "debug", "info", "warn" or "error"`,
     );
-    await Deno.writeTextFile(path, JSON.stringify({ ...base, log: { format: "yaml" } }));
+    await Deno.writeTextFile(path, JSON.stringify({ ...siteBase, log: { format: "yaml" } }));
     await assert.rejects(() => loadSiteConfig(path), /log\.format: must be "text" or "json"/);
   } finally {
     await Deno.remove(dir, { recursive: true });

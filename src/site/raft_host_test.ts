@@ -7,7 +7,7 @@ import { base64urlEncode, utf8Encode } from "../../sdk/encoding.ts";
 import { generateKeyPair } from "../../sdk/keys.ts";
 import { anchorTx, openTestSite, recordingLogger } from "../../test/_helpers.ts";
 import { silentLogger } from "../log.ts";
-import { handOffTarget, RaftHost } from "./raft_host.ts";
+import { handOffTarget, RaftHost, type RaftHostOptions } from "./raft_host.ts";
 import { signPeerBody } from "./peers.ts";
 import { SiteKey } from "./site_key.ts";
 import type { Site } from "./site.ts";
@@ -28,6 +28,33 @@ function blockServer(source: Site, name: string, key: SiteKey) {
       headers: { "x-edgeledger-site": name, "x-edgeledger-sig": await signPeerBody(body, key) },
     });
   });
+}
+
+/**
+ * Starts the consensus host of `t`'s site as the only voter, ticking every
+ * 5 ms (an election takes 20 ms), on `store` (the site's own by default).
+ */
+function startLoneVoter(
+  t: Awaited<ReturnType<typeof openTestSite>>,
+  store: RaftStoreApi = t.site.raftStore(),
+  options: RaftHostOptions = {},
+): Promise<RaftHost> {
+  return RaftHost.start(
+    t.site,
+    store,
+    "site-a",
+    t.site.siteKey,
+    [{ name: "site-a", url: "http://127.0.0.1:1", publicKey: t.site.siteKey.publicKey }],
+    ["site-a"],
+    { tickMs: 5, electionTicks: 4, heartbeatTicks: 1, ...options },
+  );
+}
+
+/** Waits up to 2 s for `host` to lead; the caller asserts that it does. */
+async function untilLeader(host: RaftHost): Promise<void> {
+  for (let i = 0; i < 400 && host.consensusStatus().role !== "leader"; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 Deno.test("raft host: a restart after a snapshot install was cut short fetches the blocks it is missing (and learns the directory) before applying later entries; blocks a member did not sign are not taken", async () => {
@@ -130,19 +157,9 @@ Deno.test("raft host: a failed durable write halts the site: unhealthy, no write
       fail ? Promise.reject(new Error("SQLITE_FULL: disk is full")) : real.persist(rd, o),
     saveSnapshot: (s, c) => real.saveSnapshot(s, c),
   };
-  const host = await RaftHost.start(
-    t.site,
-    store,
-    "site-a",
-    t.site.siteKey,
-    [{ name: "site-a", url: "http://127.0.0.1:1", publicKey: t.site.siteKey.publicKey }],
-    ["site-a"],
-    { tickMs: 5, electionTicks: 4, heartbeatTicks: 1 },
-  );
+  const host = await startLoneVoter(t, store);
   try {
-    for (let i = 0; i < 400 && host.consensusStatus().role !== "leader"; i++) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await untilLeader(host);
     assert.equal(host.consensusStatus().role, "leader");
     await t.site.blocks(0, 1, "leader");
     fail = true;
@@ -181,19 +198,9 @@ function closedPort(): number {
 Deno.test("raft host: the json log says once that this site became leader, with the term, and each membership change with the member and the membership after it; a learner out of reach is logged unreachable once, not per heartbeat", async () => {
   const rec = recordingLogger({ site: "site-a" });
   const t = await openTestSite({ log: rec.log });
-  const host = await RaftHost.start(
-    t.site,
-    t.site.raftStore(),
-    "site-a",
-    t.site.siteKey,
-    [{ name: "site-a", url: "http://127.0.0.1:1", publicKey: t.site.siteKey.publicKey }],
-    ["site-a"],
-    { tickMs: 5, electionTicks: 4, heartbeatTicks: 1 },
-  );
+  const host = await startLoneVoter(t);
   try {
-    for (let i = 0; i < 400 && host.consensusStatus().role !== "leader"; i++) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await untilLeader(host);
     const { role, term } = host.consensusStatus();
     assert.equal(role, "leader");
     assert.ok(term >= 1);
@@ -249,19 +256,9 @@ Deno.test("raft host: the json log says once that this site became leader, with 
 Deno.test("raft host: a learner behind the commit index is logged falling behind once, at info (a site just added catches up by design), not as a warning", async () => {
   const rec = recordingLogger({ site: "site-a" });
   const t = await openTestSite({ log: rec.log });
-  const host = await RaftHost.start(
-    t.site,
-    t.site.raftStore(),
-    "site-a",
-    t.site.siteKey,
-    [{ name: "site-a", url: "http://127.0.0.1:1", publicKey: t.site.siteKey.publicKey }],
-    ["site-a"],
-    { tickMs: 5, electionTicks: 4, heartbeatTicks: 1, peerLagEntriesWarn: 4 },
-  );
+  const host = await startLoneVoter(t, undefined, { peerLagEntriesWarn: 4 });
   try {
-    for (let i = 0; i < 400 && host.consensusStatus().role !== "leader"; i++) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await untilLeader(host);
     assert.equal(host.consensusStatus().role, "leader");
     for (let i = 0; i < 4; i++) {
       await host.propose({ time: Date.now(), proposer: "site-a", term: 1, txs: [] });
@@ -290,19 +287,9 @@ Deno.test("raft host: a learner behind the commit index is logged falling behind
 
 Deno.test("raft host: once closed it starts no proposal, which would only wait out its timeout", async () => {
   const t = await openTestSite();
-  const host = await RaftHost.start(
-    t.site,
-    t.site.raftStore(),
-    "site-a",
-    t.site.siteKey,
-    [{ name: "site-a", url: "http://127.0.0.1:1", publicKey: t.site.siteKey.publicKey }],
-    ["site-a"],
-    { tickMs: 5, electionTicks: 4, heartbeatTicks: 1 },
-  );
+  const host = await startLoneVoter(t);
   try {
-    for (let i = 0; i < 400 && host.consensusStatus().role !== "leader"; i++) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await untilLeader(host);
     assert.equal(host.consensusStatus().role, "leader");
     await host.close();
     const started = performance.now();
@@ -338,15 +325,7 @@ Deno.test("raft host: status reports the leader's durable index: its own match a
     },
     saveSnapshot: (s, c) => real.saveSnapshot(s, c),
   };
-  const host = await RaftHost.start(
-    t.site,
-    store,
-    "site-a",
-    t.site.siteKey,
-    [{ name: "site-a", url: "http://127.0.0.1:1", publicKey: t.site.siteKey.publicKey }],
-    ["site-a"],
-    { tickMs: 5, electionTicks: 4, heartbeatTicks: 1 },
-  );
+  const host = await startLoneVoter(t, store);
   try {
     for (let i = 0; i < 400 && t.site.appliedIndex === 0; i++) {
       await new Promise((r) => setTimeout(r, 5));
