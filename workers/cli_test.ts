@@ -37,6 +37,11 @@ async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
+/** Writes `key` (a new Ed25519 key by default) to `path` as a key file, mode 0600. */
+async function writeKey(path: string, key = generateKeyPair()): Promise<void> {
+  await Deno.writeTextFile(path, JSON.stringify(exportKey(key)), { mode: 0o600 });
+}
+
 const SPECS = {
   out: { type: "string", value: "FILE", help: "" },
   key: { type: "string", multiple: true, value: "FILE", help: "" },
@@ -259,7 +264,7 @@ Deno.test("key new: --alg takes ed25519, p256 or secp256k1 only, and --out is re
 Deno.test("key show: prints the did:key, algorithm and public key, never the secret", async () => {
   await withTempDir(async (dir) => {
     const key = generateKeyPair("ed25519");
-    await Deno.writeTextFile(`${dir}/k.json`, JSON.stringify(exportKey(key)), { mode: 0o600 });
+    await writeKey(`${dir}/k.json`, key);
     const r = await cli(["key", "show", `${dir}/k.json`, "--json"]);
     assert.equal(r.code, 0, r.err);
     assert.deepEqual(JSON.parse(r.out), {
@@ -321,23 +326,25 @@ Deno.test("key show and tx sign --key never quote a key file that is not JSON (i
 
 const ANCHOR = { stream: "unit/s", seq: 0, root: "ab".repeat(32), count: 1, from: 1, to: 2 };
 
+/** The arguments of `tx sign data.anchor` offline (ledger "demo") with one key, then `extra`. */
+function signAnchor(keyPath: string, payload: unknown, ...extra: string[]): string[] {
+  const sign = [
+    "tx",
+    "sign",
+    "data.anchor",
+    "--key",
+    keyPath,
+    "--payload",
+    JSON.stringify(payload),
+  ];
+  return [...sign, "--ledger", "demo", ...extra];
+}
+
 Deno.test("tx sign: prints a canonical signed envelope on stdout and its txId on stderr", async () => {
   await withTempDir(async (dir) => {
     const key = generateKeyPair("ed25519");
-    await Deno.writeTextFile(`${dir}/k.json`, JSON.stringify(exportKey(key)), { mode: 0o600 });
-    const r = await cli([
-      "tx",
-      "sign",
-      "data.anchor",
-      "--key",
-      `${dir}/k.json`,
-      "--payload",
-      JSON.stringify(ANCHOR),
-      "--ledger",
-      "demo",
-      "--expires-in",
-      "10m",
-    ]);
+    await writeKey(`${dir}/k.json`, key);
+    const r = await cli(signAnchor(`${dir}/k.json`, ANCHOR, "--expires-in", "10m"));
     assert.equal(r.code, 0, r.err);
     const envelope = parseEnvelope(JSON.parse(r.out));
     assert.deepEqual(envelope.body, ANCHOR);
@@ -352,7 +359,7 @@ Deno.test("tx sign: prints a canonical signed envelope on stdout and its txId on
 Deno.test("tx sign: reads the payload from @FILE and writes the envelope to --out", async () => {
   await withTempDir(async (dir) => {
     const key = generateKeyPair("p256");
-    await Deno.writeTextFile(`${dir}/k.json`, JSON.stringify(exportKey(key)), { mode: 0o600 });
+    await writeKey(`${dir}/k.json`, key);
     await Deno.writeTextFile(`${dir}/body.json`, JSON.stringify(ANCHOR));
     const r = await cli([
       "tx",
@@ -377,26 +384,11 @@ Deno.test("tx sign: reads the payload from @FILE and writes the envelope to --ou
 
 Deno.test("tx sign --out: refuses an existing file unless --force (exit 2, naming it and --force), which replaces it", async () => {
   await withTempDir(async (dir) => {
-    await Deno.writeTextFile(`${dir}/k.json`, JSON.stringify(exportKey(generateKeyPair())), {
-      mode: 0o600,
-    });
+    await writeKey(`${dir}/k.json`);
     const out = `${dir}/tx.json`;
     await Deno.writeTextFile(out, "precious");
     const sign = (...extra: string[]) =>
-      cli([
-        "tx",
-        "sign",
-        "data.anchor",
-        "--key",
-        `${dir}/k.json`,
-        "--payload",
-        JSON.stringify(ANCHOR),
-        "--ledger",
-        "demo",
-        "--out",
-        out,
-        ...extra,
-      ]);
+      cli(signAnchor(`${dir}/k.json`, ANCHOR, "--out", out, ...extra));
     const refused = await sign();
     assert.equal(refused.code, 2);
     assert.equal(
@@ -430,8 +422,8 @@ Deno.test("tx sign: several --key sign in the order given", async () => {
   await withTempDir(async (dir) => {
     const a = generateKeyPair();
     const b = generateKeyPair();
-    await Deno.writeTextFile(`${dir}/a.json`, JSON.stringify(exportKey(a)), { mode: 0o600 });
-    await Deno.writeTextFile(`${dir}/b.json`, JSON.stringify(exportKey(b)), { mode: 0o600 });
+    await writeKey(`${dir}/a.json`, a);
+    await writeKey(`${dir}/b.json`, b);
     const body = { item: "pallet-7", step: 1, from: a.did, to: b.did };
     const r = await cli([
       "tx",
@@ -455,20 +447,8 @@ Deno.test("tx sign: several --key sign in the order given", async () => {
 
 Deno.test("tx sign: a body that fails the kind's schema exits 1 naming the field", async () => {
   await withTempDir(async (dir) => {
-    await Deno.writeTextFile(`${dir}/k.json`, JSON.stringify(exportKey(generateKeyPair())), {
-      mode: 0o600,
-    });
-    const r = await cli([
-      "tx",
-      "sign",
-      "data.anchor",
-      "--key",
-      `${dir}/k.json`,
-      "--payload",
-      JSON.stringify({ ...ANCHOR, root: "nothex" }),
-      "--ledger",
-      "demo",
-    ]);
+    await writeKey(`${dir}/k.json`);
+    const r = await cli(signAnchor(`${dir}/k.json`, { ...ANCHOR, root: "nothex" }));
     assert.equal(r.code, 1);
     assert.match(r.err, /^Cannot build the data\.anchor transaction: .*body\.root/);
     assert.equal(r.out, "");

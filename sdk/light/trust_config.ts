@@ -115,11 +115,16 @@ const trustConfigSchema = z.strictObject({
 export function parseTrustConfig(value: unknown): TrustConfig {
   const result = trustConfigSchema.safeParse(value);
   if (!result.success) {
-    const issue = result.error.issues[0];
-    const where = issue.path.length > 0 ? ` at ${issue.path.join(".")}` : "";
-    throw new TrustConfigError(`Invalid trust config${where}: ${issue.message}`);
+    throw new TrustConfigError(`Invalid trust config${firstIssue(result.error)}`);
   }
   return { ...result.data, trustedKeys: [...result.data.trustedKeys] };
+}
+
+/** A schema error's first issue, as it ends a message: ` at <path>: <why>`. */
+function firstIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  const where = issue.path.length > 0 ? ` at ${issue.path.join(".")}` : "";
+  return `${where}: ${issue.message}`;
 }
 
 /**
@@ -204,9 +209,7 @@ export function trustConfigFromGenesis(
 ): TrustConfig {
   const result = genesisTrustSchema.safeParse(genesis);
   if (!result.success) {
-    const issue = result.error.issues[0];
-    const where = issue.path.length > 0 ? ` at ${issue.path.join(".")}` : "";
-    throw new TrustConfigError(`Cannot read the genesis${where}: ${issue.message}`);
+    throw new TrustConfigError(`Cannot read the genesis${firstIssue(result.error)}`);
   }
   const { sites } = result.data;
   let trustedKeys: string[];

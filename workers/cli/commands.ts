@@ -22,6 +22,7 @@ import {
   fetchReceiptBundle,
   generateKeyPair,
   hexEncode,
+  type KeyPair,
   type Kind,
   knownKinds,
   LightClient,
@@ -47,7 +48,14 @@ import {
   parseDuration,
   UsageError,
 } from "./args.ts";
-import { checkOutput, keyFileText, readJsonInput, readKeyFile, writeOutput } from "./files.ts";
+import {
+  checkOutput,
+  inputName,
+  keyFileText,
+  readJsonInput,
+  readKeyFile,
+  writeOutput,
+} from "./files.ts";
 import {
   attempt,
   CliError,
@@ -285,6 +293,11 @@ function txIdOf(value: string): string {
 
 // ---- keys ------------------------------------------------------------------
 
+/** What `key new` and `key show` say of a key: never its private half. */
+function keyView(key: KeyPair): { did: string; algorithm: Algorithm; publicKey: string } {
+  return { did: key.did, algorithm: key.algorithm, publicKey: base64urlEncode(key.publicKey) };
+}
+
 const keyNew = command({
   name: "key new",
   usage: "key new --out FILE [--alg ed25519|p256|secp256k1] [--force]",
@@ -316,12 +329,7 @@ const keyNew = command({
       mode: 0o600,
     });
     if (flags.json) {
-      ctx.out(JSON.stringify({
-        did: key.did,
-        algorithm: key.algorithm,
-        publicKey: base64urlEncode(key.publicKey),
-        file: out,
-      }));
+      ctx.out(JSON.stringify({ ...keyView(key), file: out }));
     } else {
       ctx.out(key.did);
       ctx.note(`Wrote the ${key.algorithm} private key to ${out} (mode 0600); keep it secret`);
@@ -343,11 +351,7 @@ const keyShow = command({
   flags: { ...JSON_FLAG },
   async run(ctx, flags, [path]) {
     const key = await readKeyFile(ctx.io, path, (line) => ctx.note(line));
-    const view = {
-      did: key.did,
-      algorithm: key.algorithm,
-      publicKey: base64urlEncode(key.publicKey),
-    };
+    const view = keyView(key);
     ctx.out(
       flags.json ? JSON.stringify(view) : fields([
         ["did:key", view.did],
@@ -587,7 +591,7 @@ const txSubmit = command({
     } catch (e) {
       if (e instanceof EnvelopeError) {
         throw new CliError(
-          `Cannot read the envelope ${path === "-" ? "from standard input" : path}: ${e.message}`,
+          `Cannot read the envelope ${inputName(path)}: ${e.message}`,
         );
       }
       throw e;
@@ -745,7 +749,7 @@ const verify = command({
     const bundle = await readJsonInput(ctx.io, path, "proof bundle");
     if (!isBundleShaped(bundle)) {
       throw new CliError(
-        `Cannot read the proof bundle ${path === "-" ? "from standard input" : path}: ` +
+        `Cannot read the proof bundle ${inputName(path)}: ` +
           "not a proof bundle (an object with txId, tx, receipt, proof and checkpoint)",
       );
     }

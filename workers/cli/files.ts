@@ -21,9 +21,14 @@ export interface InputSource {
   readStdin(): Promise<string>;
 }
 
+/** How errors name the input at `path`: the path, or "from standard input" for `-`. */
+export function inputName(path: string): string {
+  return path === "-" ? "from standard input" : path;
+}
+
 /** `path`'s text, or standard input's for `-`. `what` names the input in errors ("envelope"). */
 export async function readInput(source: InputSource, path: string, what: string): Promise<string> {
-  const name = path === "-" ? "from standard input" : path;
+  const name = inputName(path);
   if (path !== "-") requirePermissions(`Cannot read the ${what} ${name}`, [{ name: "read", path }]);
   let text: string;
   try {
@@ -65,9 +70,8 @@ export async function readJsonInput(
   try {
     return JSON.parse(text);
   } catch (e) {
-    const name = path === "-" ? "from standard input" : path;
     const why = options.secret ? "" : ` (${(e as Error).message})`;
-    throw new CliError(`Cannot read the ${what} ${name}: not JSON${why}`);
+    throw new CliError(`Cannot read the ${what} ${inputName(path)}: not JSON${why}`);
   }
 }
 
