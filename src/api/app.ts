@@ -39,6 +39,7 @@ import {
   requestSizeLimit,
   requireJsonBody,
 } from "./middleware.ts";
+import { processMetricsText } from "./process_metrics.ts";
 import {
   knownProblem,
   problemFromError,
@@ -365,7 +366,9 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
         `edgeledger_http_event_streams ${eventsSubscribers}`,
         "",
       ].join("\n");
-      return c.body(httpMetrics.render() + events + (options.metrics?.() ?? ""));
+      return c.body(
+        httpMetrics.render() + events + (options.metrics?.() ?? "") + processMetricsText(),
+      );
     });
 
   // Read routes of the built-in contracts (identity, assets, custody, ...).

@@ -647,7 +647,7 @@ Deno.test("GET /metrics: a method outside HTTP's own is labelled other, so clien
   );
 });
 
-Deno.test("GET /metrics: counts requests by route pattern and status, a latency histogram, and the site's gauges", async () => {
+Deno.test("GET /metrics: counts requests by route pattern and status, a latency histogram, the site's gauges and the process's", async () => {
   const { app } = setup({ metrics: () => "edgeledger_site_height 7\n" });
   await app.request("/v1/status");
   await app.request("/v1/blocks/0");
@@ -683,7 +683,9 @@ Deno.test("GET /metrics: counts requests by route pattern and status, a latency 
   );
   assert.ok(!text.includes("/v1/blocks/99"));
   assert.match(text, /\nedgeledger_http_event_streams 0\n/);
-  assert.ok(text.endsWith("edgeledger_site_height 7\n"));
+  // The site's own metrics, then the process's.
+  assert.match(text, /\nedgeledger_site_height 7\n# HELP process_cpu_seconds_total /);
+  assert.match(text, /\nprocess_resident_memory_bytes \d+\n/);
 });
 
 Deno.test("a LedgerError with a non-error status is treated as a bug: 500 internal, logged", async () => {

@@ -15,6 +15,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import { requestId, type RequestIdVariables } from "hono/request-id";
 import { COMMIT_WAIT_MS_DEFAULT, submitTxs } from "../../sdk/api/routes.ts";
+import { processMetricsText } from "../api/process_metrics.ts";
 import { refuseDuplicateMembers, requestSizeLimit, requireJsonBody } from "../api/middleware.ts";
 import {
   knownProblem,
@@ -180,7 +181,7 @@ export function createGatewayApp(options: GatewayAppOptions) {
   app.get("/metrics", (c) => {
     c.header("Cache-Control", "no-store");
     c.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-    return c.body(metrics.render(pool));
+    return c.body(metrics.render(pool) + processMetricsText());
   });
   app.get("/healthz", (c) => {
     // Ready while a site is up: a load balancer in front of several

@@ -357,17 +357,23 @@ export function peerCounters(): PeerCounters {
 /** {@link PeerCounters} as Prometheus text (ends with a newline). */
 export function peerMetricsText(c: PeerCounters): string {
   return [
+    "# HELP edgeledger_peer_requests_total Requests this site sent to peers, by route.",
     "# TYPE edgeledger_peer_requests_total counter",
     `edgeledger_peer_requests_total{${MSG_ROUTE}} ${c.msgRequests}`,
     `edgeledger_peer_requests_total{${FORWARD_ROUTE}} ${c.forwardRequests}`,
+    "# HELP edgeledger_peer_streams_opened_total Message streams this site opened to peers.",
     "# TYPE edgeledger_peer_streams_opened_total counter",
     `edgeledger_peer_streams_opened_total ${c.streamsOpened}`,
+    "# HELP edgeledger_peer_stream_frames_total Signed frames of Raft messages this site sent on its streams.",
     "# TYPE edgeledger_peer_stream_frames_total counter",
     `edgeledger_peer_stream_frames_total ${c.streamFrames}`,
+    "# HELP edgeledger_raft_messages_sent_total Raft messages this site sent to peers.",
     "# TYPE edgeledger_raft_messages_sent_total counter",
     `edgeledger_raft_messages_sent_total ${c.messagesSent}`,
+    "# HELP edgeledger_raft_messages_dropped_total Raft messages dropped: a full queue to a peer or a failed send (Raft sends what matters again).",
     "# TYPE edgeledger_raft_messages_dropped_total counter",
     `edgeledger_raft_messages_dropped_total ${c.messagesDropped}`,
+    "# HELP edgeledger_forwarded_txs_total Admitted transactions this site forwarded to the leader.",
     "# TYPE edgeledger_forwarded_txs_total counter",
     `edgeledger_forwarded_txs_total ${c.forwardedTxs}`,
   ].join("\n") + "\n" + c.requestSeconds.render() + c.queueSeconds.render();

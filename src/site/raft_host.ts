@@ -35,7 +35,7 @@ import {
 } from "../consensus/mod.ts";
 import type { Batch } from "../chain/execute.ts";
 import type { RaftStoreApi } from "../storage/raft_store.ts";
-import { Histogram } from "../api/histogram.ts";
+import { escapeLabelValue, Histogram } from "../api/histogram.ts";
 import { type Logger, SlowWriteWarning } from "../log.ts";
 import {
   type CosignLine,
@@ -137,6 +137,11 @@ export class RaftHost implements Sequencer {
   /** This site's graceful stop began (see {@link handOffLeadership}): it takes no leadership. */
   #leaving = false;
   #ticks = 0;
+  /** Counters for `/metrics` (see #stateMetrics). */
+  #leaderChanges = 0;
+  #proposalsFailed = 0;
+  #snapshotsSent = 0;
+  #snapshotsInstalled = 0;
   readonly #proposals = new Map<string, PendingProposal>();
   readonly #reads = new Map<
     string,
@@ -356,6 +361,7 @@ export class RaftHost implements Sequencer {
       const done = new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => {
           this.#proposals.delete(id);
+          this.#proposalsFailed++;
           reject(new Error("Proposal not applied in time"));
         }, this.#options.proposalTimeoutMs);
         this.#proposals.set(id, { resolve, reject, timer, proposedAt: performance.now() });
@@ -387,13 +393,98 @@ export class RaftHost implements Sequencer {
     return forwardOutcomeOf(answer);
   }
 
-  /** Peer traffic counters as Prometheus text, for `/metrics`. */
+  /** Peer traffic counters and the consensus state as Prometheus text, for `/metrics`. */
   metrics(): string {
     return peerMetricsText(this.#traffic) + this.#persistSeconds.render() +
       this.#commitSeconds.render() +
       "# HELP edgeledger_slow_raft_persists_total Raft persists that took longer than a second.\n" +
       "# TYPE edgeledger_slow_raft_persists_total counter\n" +
-      `edgeledger_slow_raft_persists_total ${this.#slowPersists.count}\n`;
+      `edgeledger_slow_raft_persists_total ${this.#slowPersists.count}\n` +
+      this.#stateMetrics();
+  }
+
+  /**
+   * The consensus state as gauges and counters, named after etcd's
+   * (`etcd_server_has_leader`, `…_is_leader`, `…_leader_changes_seen_total`,
+   * `…_proposals_failed_total`): what docs/monitoring.md alerts on. Peer
+   * gauges come from the sites this one sends to every heartbeat, so their
+   * value is current: the leader's for every peer, a follower's for its
+   * leader. Match index and lag only on the leader, which alone tracks them.
+   */
+  #stateMetrics(): string {
+    const s = this.consensusStatus();
+    const { voters, learners } = s.confState;
+    const lines = [
+      "# HELP edgeledger_raft_term This site's current Raft term.",
+      "# TYPE edgeledger_raft_term gauge",
+      `edgeledger_raft_term ${s.term}`,
+      "# HELP edgeledger_raft_has_leader Whether this site knows a leader of its term (1) or not (0).",
+      "# TYPE edgeledger_raft_has_leader gauge",
+      `edgeledger_raft_has_leader ${s.leader === undefined ? 0 : 1}`,
+      "# HELP edgeledger_raft_is_leader Whether this site is the leader (1) or not (0).",
+      "# TYPE edgeledger_raft_is_leader gauge",
+      `edgeledger_raft_is_leader ${s.role === "leader" ? 1 : 0}`,
+      "# HELP edgeledger_raft_is_learner Whether this site is a non-voting learner (1) or not (0).",
+      "# TYPE edgeledger_raft_is_learner gauge",
+      `edgeledger_raft_is_learner ${learners.includes(this.#self) ? 1 : 0}`,
+      "# HELP edgeledger_raft_leader_changes_total Times this site saw leadership go to a site (itself included) other than the one it knew.",
+      "# TYPE edgeledger_raft_leader_changes_total counter",
+      `edgeledger_raft_leader_changes_total ${this.#leaderChanges}`,
+      "# HELP edgeledger_raft_proposals_failed_total Batches this site proposed as leader that were not applied (leadership lost, or timed out); their transactions are retried.",
+      "# TYPE edgeledger_raft_proposals_failed_total counter",
+      `edgeledger_raft_proposals_failed_total ${this.#proposalsFailed}`,
+      "# HELP edgeledger_raft_commit_index Highest log index this site knows is committed.",
+      "# TYPE edgeledger_raft_commit_index gauge",
+      `edgeledger_raft_commit_index ${s.commitIndex}`,
+      "# HELP edgeledger_raft_applied_index Highest log index this site has applied to its blocks.",
+      "# TYPE edgeledger_raft_applied_index gauge",
+      `edgeledger_raft_applied_index ${this.#site.appliedIndex}`,
+      "# HELP edgeledger_raft_voters Voting members in this site's configuration.",
+      "# TYPE edgeledger_raft_voters gauge",
+      `edgeledger_raft_voters ${voters.length}`,
+      "# HELP edgeledger_raft_learners Non-voting members (learners) in this site's configuration.",
+      "# TYPE edgeledger_raft_learners gauge",
+      `edgeledger_raft_learners ${learners.length}`,
+      "# HELP edgeledger_raft_snapshots_sent_total Snapshots this site sent to peers that were too far behind.",
+      "# TYPE edgeledger_raft_snapshots_sent_total counter",
+      `edgeledger_raft_snapshots_sent_total ${this.#snapshotsSent}`,
+      "# HELP edgeledger_raft_snapshots_installed_total Snapshots this site caught up from.",
+      "# TYPE edgeledger_raft_snapshots_installed_total counter",
+      `edgeledger_raft_snapshots_installed_total ${this.#snapshotsInstalled}`,
+    ];
+    const peers = s.role === "leader"
+      ? [...this.#senders.keys()]
+      : s.leader !== undefined && this.#senders.has(s.leader)
+      ? [s.leader]
+      : [];
+    lines.push(
+      "# HELP edgeledger_raft_peer_reachable Whether this site's last message to the peer got through (1) or failed (0); the leader's view of each peer, a follower's of its leader.",
+      "# TYPE edgeledger_raft_peer_reachable gauge",
+      ...peers.sort().map((p) =>
+        `edgeledger_raft_peer_reachable{peer="${escapeLabelValue(p)}"} ${
+          this.#senders.get(p)?.unreachable ? 0 : 1
+        }`
+      ),
+    );
+    const progress = s.role === "leader" && s.progress !== undefined
+      ? Object.entries(s.progress).filter(([name]) => name !== this.#self)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      : [];
+    lines.push(
+      "# HELP edgeledger_raft_peer_match_index On the leader: highest log index known to be held by the peer.",
+      "# TYPE edgeledger_raft_peer_match_index gauge",
+      ...progress.map(([name, p]) =>
+        `edgeledger_raft_peer_match_index{peer="${escapeLabelValue(name)}"} ${p.match}`
+      ),
+      "# HELP edgeledger_raft_peer_lag_entries On the leader: committed entries the peer does not hold yet.",
+      "# TYPE edgeledger_raft_peer_lag_entries gauge",
+      ...progress.map(([name, p]) =>
+        `edgeledger_raft_peer_lag_entries{peer="${escapeLabelValue(name)}"} ${
+          Math.max(0, s.commitIndex - p.match)
+        }`
+      ),
+    );
+    return lines.join("\n") + "\n";
   }
 
   /** A sender to `peer`, counting into this site's traffic and logging through its log. */
@@ -757,6 +848,7 @@ export class RaftHost implements Sequencer {
     if (ss !== undefined) {
       this.#role = ss.role;
       this.#leader = ss.leader;
+      if (ss.leader !== undefined && ss.leader !== previous.leader) this.#leaderChanges++;
       if (ss.role !== previous.role) {
         if (ss.role === "leader") {
           this.#log.info("became leader", { term });
@@ -840,6 +932,7 @@ export class RaftHost implements Sequencer {
     const byPeer = new Map<string, Message[]>();
     for (const m of messages) {
       if (m.type === "snapshot") {
+        this.#snapshotsSent++;
         this.#log.info("sending snapshot", {
           to: m.to,
           index: m.snapshot.metadata.index,
@@ -897,6 +990,7 @@ export class RaftHost implements Sequencer {
     for (const [id, p] of this.#proposals) {
       clearTimeout(p.timer);
       this.#proposals.delete(id);
+      this.#proposalsFailed++;
       p.reject(new Error("Lost leadership before the batch was applied"));
     }
   }
@@ -1006,6 +1100,7 @@ export class RaftHost implements Sequencer {
     }
     await this.#site.markApplied(snap.metadata.index);
     this.#lastSnapshotIndex = snap.metadata.index;
+    this.#snapshotsInstalled++;
     this.#log.info("installed snapshot", {
       index: snap.metadata.index,
       height: target.height,

@@ -32,7 +32,7 @@ import type {
   SubmitOptions,
   TxResult,
 } from "../api/service.ts";
-import { Histogram } from "../api/histogram.ts";
+import { Histogram, labelText } from "../api/histogram.ts";
 import { LedgerError } from "../api/service.ts";
 import { createLogger, type Logger, SlowWriteWarning } from "../log.ts";
 import { assert } from "../chain/assert.ts";
@@ -1906,18 +1906,25 @@ export class Site implements LedgerService {
   metrics(): string {
     const h = this.#head.header;
     const lines = [
+      "# HELP edgeledger_height Height of the newest block this site applied.",
       "# TYPE edgeledger_height gauge",
       `edgeledger_height ${h.height}`,
+      "# HELP edgeledger_log_size Transactions in the Merkle log as of the newest applied block.",
       "# TYPE edgeledger_log_size gauge",
       `edgeledger_log_size ${h.logSize}`,
+      "# HELP edgeledger_pending_txs Admitted transactions not yet in a block (waiting or on their way to the leader).",
       "# TYPE edgeledger_pending_txs gauge",
       `edgeledger_pending_txs ${this.#pending.size + this.#inFlight.size}`,
+      "# HELP edgeledger_txs_applied_total Transactions this site wrote into blocks as applied.",
       "# TYPE edgeledger_txs_applied_total counter",
       `edgeledger_txs_applied_total ${this.counters.txsCommitted}`,
+      "# HELP edgeledger_txs_rejected_total Transactions this site wrote into blocks as rejected (by a rule that depends on order).",
       "# TYPE edgeledger_txs_rejected_total counter",
       `edgeledger_txs_rejected_total ${this.counters.txsRejected}`,
+      "# HELP edgeledger_blocks_total Blocks this site applied since it started.",
       "# TYPE edgeledger_blocks_total counter",
       `edgeledger_blocks_total ${this.counters.blocks}`,
+      "# HELP edgeledger_block_writes_total Durable writes of blocks to the database (one write may carry several blocks).",
       "# TYPE edgeledger_block_writes_total counter",
       `edgeledger_block_writes_total ${this.counters.blockWrites}`,
       "# HELP edgeledger_checkpoint_divergent_lines_total Members' checkpoint lines for another block than this site's at the same height.",
@@ -1926,12 +1933,54 @@ export class Site implements LedgerService {
       "# HELP edgeledger_slow_block_writes_total Block writes that took longer than a second.",
       "# TYPE edgeledger_slow_block_writes_total counter",
       `edgeledger_slow_block_writes_total ${this.#slowBlockWrites.count}`,
+      "# HELP edgeledger_admission_refused_total Submissions refused at admission, by problem type.",
       "# TYPE edgeledger_admission_refused_total counter",
       ...[...this.counters.refused].map(([t, n]) =>
         `edgeledger_admission_refused_total{type="${t}"} ${n}`
       ),
+      ...this.#healthMetrics(),
     ];
     return lines.join("\n") + "\n" + this.#applySeconds.render();
+  }
+
+  /**
+   * What an operator alerts on, as gauges (see docs/monitoring.md): the
+   * site's identity, whether it still writes blocks, how far the co-signed
+   * checkpoint trails the head, whether a member signed another block, and
+   * the rules versions (a scheduled one above the supported one halts the
+   * site when it activates).
+   */
+  #healthMetrics(): string[] {
+    const height = this.#written.header.height;
+    const rules = this.#rulesView(height);
+    const info = labelText({
+      site: this.name,
+      ledger: this.#genesis.ledger,
+      version: this.#version,
+    });
+    return [
+      "# HELP edgeledger_site_info The site's name, ledger and software version (always 1).",
+      "# TYPE edgeledger_site_info gauge",
+      `edgeledger_site_info{${info}} 1`,
+      "# HELP edgeledger_site_healthy Whether the site writes blocks (1) or has halted on an error it cannot recover from (0).",
+      "# TYPE edgeledger_site_healthy gauge",
+      `edgeledger_site_healthy ${this.#fatal === undefined ? 1 : 0}`,
+      "# HELP edgeledger_checkpoint_height Height of the newest checkpoint signed by a quorum of sites.",
+      "# TYPE edgeledger_checkpoint_height gauge",
+      `edgeledger_checkpoint_height ${this.#quorumHeight}`,
+      "# HELP edgeledger_checkpoint_divergent_members Members seen signing another block than this site's at the same height.",
+      "# TYPE edgeledger_checkpoint_divergent_members gauge",
+      `edgeledger_checkpoint_divergent_members ${this.#divergences.size}`,
+      "# HELP edgeledger_rules_active The rules version the head block executed under.",
+      "# TYPE edgeledger_rules_active gauge",
+      `edgeledger_rules_active ${rules.active}`,
+      "# HELP edgeledger_rules_supported The newest rules version this site's software implements.",
+      "# TYPE edgeledger_rules_supported gauge",
+      `edgeledger_rules_supported ${rules.supported}`,
+      "# HELP edgeledger_rules_scheduled The rules version scheduled to activate at a later height (0 when none).",
+      "# TYPE edgeledger_rules_scheduled gauge",
+      `edgeledger_rules_scheduled ${rules.scheduled?.version ?? 0}`,
+    ];
   }
 
   // ---- helpers ---------------------------------------------------------
@@ -2051,7 +2100,7 @@ export class Site implements LedgerService {
   }
 
   /** `status().rules`: the version in force at `height`, what this site supports, what waits. */
-  #rulesView(height: number): StatusView["rules"] {
+  #rulesView(height: number): NonNullable<StatusView["rules"]> {
     const scheduled = scheduledAfter(this.#rules, height);
     return {
       active: rulesAt(this.#rules, height),
