@@ -807,6 +807,30 @@ Deno.test("watch: says where it starts once, then one line when the stream drops
   }
 });
 
+Deno.test("watch: a 200 answer that is not an event stream (a proxy's page) is a failed attempt, not a connection", async () => {
+  // A text/plain 200 first, then the event stream.
+  const site = scriptedEventsSite([200, { blocks: [0], then: "stay" }]);
+  try {
+    const r = await watchUntil(
+      ["--url", site.url, "--from", "0"],
+      (out) => out.includes("block 0 "),
+    );
+    assert.equal(r.code, 0, r.err);
+    assert.equal(site.connections(), 2);
+    assert.equal(
+      r.err,
+      [
+        `Watching ${site.url} from height 0`,
+        `Cannot connect to ${site.url}; retrying`,
+        `Connected to ${site.url}`,
+        "",
+      ].join("\n"),
+    );
+  } finally {
+    await site.close();
+  }
+});
+
 Deno.test("ConnectionNotes: one line per change of the connection, naming the site that dropped and the one that answered", () => {
   const lines: string[] = [];
   const notes = new ConnectionNotes((line) => lines.push(line));

@@ -297,8 +297,59 @@ export interface SubscribeOptions {
   idleMsMax?: number;
   /** Consecutive failed connection attempts before the iterator throws. Default 100. */
   reconnectAttemptsMax?: number;
-  /** Called on every (re)connection with the height it resumes after (-1 for none). */
+  /**
+   * Called when a connection attempt starts — every attempt, a failed one
+   * included — with the site and the height it resumes after (-1 for none).
+   * Like `onOpen`'s, an exception it throws ends the subscription: the
+   * iterator throws it.
+   */
   onConnect?: (site: string, afterHeight: number) => void;
+  /**
+   * Called when a site's event stream is open: its answer was accepted — a
+   * 2xx status, of type `text/event-stream`, with a body — and no event has
+   * been read from it yet (whether one ever comes or not). It fires at most
+   * once per connection, after that connection's `onConnect`: once for the
+   * first stream, then once per reconnection that opens one. It never fires
+   * for an attempt that fails before that — no answer, a refusal (a 503, a
+   * 429, ...) or an answer that is not an event stream (e.g. a proxy's HTML
+   * page with status 200) — so between two `onOpen` calls there may be many
+   * `onConnect` calls. Like `onConnect`'s, an exception it throws ends the
+   * subscription: the connection is closed and the iterator throws it (it
+   * is never taken for a connection failure and retried).
+   */
+  onOpen?: (open: SubscriptionOpen) => void;
+}
+
+/**
+ * What {@link SubscribeOptions.onOpen} is told of an event stream that opened.
+ *
+ * @example
+ * ```ts
+ * const onOpen = ({ site, afterHeight, reconnect }: SubscriptionOpen) =>
+ *   console.log(`${reconnect ? "Back" : "Open"} on ${site}, from height ${afterHeight + 1}`);
+ * client.subscribe({ onOpen });
+ * ```
+ */
+export interface SubscriptionOpen {
+  /** The base URL of the site whose stream opened (as `onConnect` named it). */
+  site: string;
+  /**
+   * The `Last-Event-ID` the connection sent, i.e. the height it resumes
+   * after: `String(afterHeight)`, or undefined when it sent none (it starts at
+   * height 0).
+   */
+  lastEventId: string | undefined;
+  /** The height the stream resumes after, as `onConnect` had it (-1 for none). */
+  afterHeight: number;
+  /**
+   * False for the first stream this subscription opened; true for every
+   * later one (it opened again after a stream dropped, ended, or went
+   * silent). Failed attempts do not count: a subscription whose first
+   * attempts were refused is not reconnecting when one finally opens.
+   */
+  reconnect: boolean;
+  /** The `X-Request-Id` the site answered with (or the one the client sent). */
+  requestId: string;
 }
 
 /**
@@ -768,10 +819,14 @@ export class EdgeLedgerClient {
    * saw via `Last-Event-ID`. With `kinds`/`signer`, blocks without a matching
    * transaction are skipped and `txs` holds only the matches.
    *
+   * A connection counts as failed when it gets no answer, a retryable
+   * refusal, or an answer that is not an event stream. `onConnect` is told of
+   * every attempt, `onOpen` of every stream that opened.
+   *
    * The iterator ends without error when `signal` aborts or the loop breaks;
-   * it throws after `reconnectAttemptsMax` consecutive failed connections or
-   * on a non-retryable error (e.g. a {@link ValidationError} for a bad
-   * filter).
+   * it throws after `reconnectAttemptsMax` consecutive failed connections, on
+   * a non-retryable error (e.g. a {@link ValidationError} for a bad filter),
+   * or with what `onConnect` or `onOpen` threw.
    *
    * @example
    * ```ts
@@ -807,6 +862,7 @@ export class EdgeLedgerClient {
     if (options.signer !== undefined) query.signer = options.signer;
     let failures = 0;
     let lastError: unknown;
+    let opened = false;
     while (!outer?.aborted) {
       const site = this.urls[this.#current];
       const requestId = newRequestId();
@@ -830,7 +886,7 @@ export class EdgeLedgerClient {
         const headers: Record<string, string> = after >= 0
           ? { "last-event-id": String(after) }
           : {};
-        options.onConnect?.(site, after);
+        callHook(options.onConnect, site, after);
         const response = await this.#fetchOnce(
           streamEvents,
           streamEvents.path,
@@ -845,9 +901,17 @@ export class EdgeLedgerClient {
           if (!isRetryableError(error)) throw error;
           throw new SubscribeRetry(error);
         }
-        if (response.body === null) {
+        const type = mediaTypeOf(response.headers);
+        if (response.body === null || type !== "text/event-stream") {
+          // A proxy's or captive portal's page, say: retried like a site that is down.
+          await response.body?.cancel().catch(() => {});
+          const got = response.body === null
+            ? "no body"
+            : type === ""
+            ? "no content type"
+            : `content type "${type}"`;
           throw new SubscribeRetry(
-            new ServerError("Cannot subscribe: the site sent no event stream", {
+            new ServerError(`Cannot subscribe: the site sent no event stream (${got})`, {
               status: response.status,
               requestId,
               site,
@@ -855,6 +919,14 @@ export class EdgeLedgerClient {
           );
         }
         openedAt = Date.now();
+        callHook(options.onOpen, {
+          site,
+          lastEventId: headers["last-event-id"],
+          afterHeight: after,
+          reconnect: opened,
+          requestId: response.headers.get("x-request-id") ?? requestId,
+        });
+        opened = true;
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
         const parser = new SseParser();
         try {
@@ -891,6 +963,9 @@ export class EdgeLedgerClient {
         // A clean end of stream: reconnect at once the first time.
         lastError = new NetworkError("Event stream ended", { site, requestId });
       } catch (e) {
+        // A hook's exception is the caller's, whatever its type: never a
+        // connection failure to retry, nor swallowed by an abort.
+        if (e instanceof HookFailure) throw e.error;
         if (outer?.aborted) return;
         if (e instanceof SubscribeRetry) lastError = e.error;
         else if (e instanceof NetworkError || isAbortLike(e)) {
@@ -1093,8 +1168,7 @@ export class EdgeLedgerClient {
     }
     // The schema of the media type the site answered with; a JSON answer
     // (`application/json` or `*+json`) may use any JSON type the route declares.
-    const mediaType = (response.headers.get("content-type") ?? "").split(";")[0].trim()
-      .toLowerCase();
+    const mediaType = mediaTypeOf(response.headers);
     const declaredTypes = Object.keys(declared.content);
     const chosen = declared.content[mediaType] !== undefined
       ? mediaType
@@ -1229,6 +1303,25 @@ interface CallInput {
 
 class SubscribeRetry {
   constructor(readonly error: EdgeLedgerError) {}
+}
+
+/** An exception of a caller's hook, carried past the subscription's retry handling unchanged. */
+class HookFailure {
+  constructor(readonly error: unknown) {}
+}
+
+/** Calls `hook` (if any) with `args`; what it throws comes out as a {@link HookFailure}. */
+function callHook<A extends unknown[]>(hook: ((...args: A) => void) | undefined, ...args: A): void {
+  try {
+    hook?.(...args);
+  } catch (e) {
+    throw new HookFailure(e);
+  }
+}
+
+/** The media type of `Content-Type`, lowercase and without parameters; "" when there is none. */
+function mediaTypeOf(headers: Headers): string {
+  return (headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
 }
 
 function isRetryableError(error: EdgeLedgerError): boolean {

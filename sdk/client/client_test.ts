@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { EdgeLedgerClient, ROUTES } from "./client.ts";
+import { EdgeLedgerClient, ROUTES, type SubscriptionOpen } from "./client.ts";
 import { transactionId } from "../envelope.ts";
 import {
   NetworkError,
@@ -367,6 +367,189 @@ Deno.test("client: subscribe() ends quietly when its signal aborts", async () =>
   const got = [];
   for await (const e of client.subscribe({ fromHeight: 0, signal: abort.signal })) got.push(e);
   assert.deepEqual(got, []);
+});
+
+/** One answer of {@link eventsSite}: a status with a body and its type, or an event stream. */
+type EventsAnswer =
+  | { status: number; type: string; body: string }
+  | { frames: string[]; then: "close" | "stay" };
+
+/** A `block` event frame at `height`, as a site streams it. */
+function blockFrame(height: number): string {
+  return `event: block\nid: ${height}\ndata: ${JSON.stringify(blockEvent(height))}\n\n`;
+}
+
+/**
+ * A site on 127.0.0.1 (port 0) whose `/v1/events` answers connection n with
+ * `script[n]`, and with the last step past its end. Each answer carries
+ * `X-Request-Id: rid-<n>`.
+ */
+function eventsSite(script: readonly EventsAnswer[]) {
+  const lastEventIds: Array<string | null> = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    const n = lastEventIds.push(req.headers.get("last-event-id")) - 1;
+    const step = script[Math.min(n, script.length - 1)];
+    const headers = { "x-request-id": `rid-${n}` };
+    if ("status" in step) {
+      return new Response(step.body, {
+        status: step.status,
+        headers: { ...headers, "content-type": step.type },
+      });
+    }
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        for (const f of step.frames) c.enqueue(new TextEncoder().encode(f));
+        if (step.then === "close") c.close();
+      },
+    });
+    return new Response(body, { headers: { ...headers, "content-type": "text/event-stream" } });
+  });
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    /** The `Last-Event-ID` of each connection, in order (null: none sent). */
+    lastEventIds,
+    close: () => server.shutdown(),
+  };
+}
+
+Deno.test("client: subscribe() onOpen fires once per accepted event stream, before its first event or without one, and again on each reconnect with the Last-Event-ID it resumed from", async () => {
+  const site = eventsSite([
+    // Opens, sends only a heartbeat, ends; opens again with block 5, ends;
+    // opens again with block 6 and stays.
+    { frames: [": heartbeat\n\n"], then: "close" },
+    { frames: [blockFrame(5)], then: "close" },
+    { frames: [blockFrame(6)], then: "stay" },
+  ]);
+  try {
+    const client = new EdgeLedgerClient({ urls: site.url, retry: fast });
+    const log: string[] = [];
+    for await (
+      const e of client.subscribe({
+        fromHeight: 5,
+        onConnect: (s, after) => log.push(`connect ${s === site.url} ${after}`),
+        onOpen: (o) => log.push(`open ${JSON.stringify(o).replace(site.url, "SITE")}`),
+      })
+    ) {
+      log.push(`block ${e.height}`);
+      if (e.height === 6) break;
+    }
+    const open = (lastEventId: string, afterHeight: number, reconnect: boolean, n: number) =>
+      `open ${
+        JSON.stringify({ site: "SITE", lastEventId, afterHeight, reconnect, requestId: `rid-${n}` })
+      }`;
+    assert.deepEqual(log, [
+      "connect true 4",
+      open("4", 4, false, 0),
+      "connect true 4",
+      open("4", 4, true, 1),
+      "block 5",
+      "connect true 5",
+      open("5", 5, true, 2),
+      "block 6",
+    ]);
+    assert.deepEqual(site.lastEventIds, ["4", "4", "5"]);
+  } finally {
+    await site.close();
+  }
+});
+
+Deno.test("client: subscribe() onOpen never fires for a refused answer (503) or a 200 that is not an event stream; both are failed attempts", async () => {
+  const site = eventsSite([
+    { status: 503, type: "text/plain", body: "down" },
+    { status: 200, type: "application/json", body: "{}" },
+    { status: 200, type: "text/html", body: "<p>Sign in to the Wi-Fi</p>" },
+    { frames: [blockFrame(0)], then: "stay" },
+  ]);
+  try {
+    const client = new EdgeLedgerClient({ urls: site.url, retry: fast });
+    let connects = 0;
+    const opens: SubscriptionOpen[] = [];
+    for await (
+      const e of client.subscribe({
+        fromHeight: 0,
+        onConnect: () => connects++,
+        onOpen: (o) => opens.push(o),
+      })
+    ) {
+      assert.equal(e.height, 0);
+      break;
+    }
+    assert.equal(connects, 4);
+    // The first stream that opened, after three failed attempts: not a reconnect.
+    assert.deepEqual(opens, [
+      {
+        site: site.url,
+        lastEventId: undefined,
+        afterHeight: -1,
+        reconnect: false,
+        requestId: "rid-3",
+      },
+    ]);
+  } finally {
+    await site.close();
+  }
+});
+
+Deno.test("client: subscribe() counts a 200 that is not an event stream as a failed connection", async () => {
+  const site = eventsSite([{ status: 200, type: "application/json", body: "{}" }]);
+  try {
+    const client = new EdgeLedgerClient({ urls: site.url, retry: fast });
+    await assert.rejects(
+      () => client.subscribe({ fromHeight: 0, reconnectAttemptsMax: 2 }).next(),
+      (e) => {
+        assert.ok(e instanceof ServerError, String(e));
+        assert.equal(e.status, 200);
+        assert.match(
+          e.message,
+          /^Cannot subscribe: the site sent no event stream \(content type "application\/json"\)$/,
+        );
+        return true;
+      },
+    );
+    assert.equal(site.lastEventIds.length, 2);
+  } finally {
+    await site.close();
+  }
+});
+
+Deno.test("client: subscribe() ends with what onOpen or onConnect threw, a TypeError included, without retrying", async () => {
+  const site = eventsSite([{ frames: [blockFrame(0)], then: "stay" }]);
+  // Closes a stream a subscription left open (it would keep the site from shutting down).
+  const stop = new AbortController();
+  try {
+    const client = new EdgeLedgerClient({ urls: site.url, retry: fast });
+    const fromOpen = new TypeError("onOpen failed");
+    await assert.rejects(
+      () =>
+        client.subscribe({
+          fromHeight: 0,
+          reconnectAttemptsMax: 3,
+          signal: stop.signal,
+          onOpen: () => {
+            throw fromOpen;
+          },
+        }).next(),
+      (e) => e === fromOpen,
+    );
+    assert.equal(site.lastEventIds.length, 1);
+    const fromConnect = new TypeError("onConnect failed");
+    await assert.rejects(
+      () =>
+        client.subscribe({
+          fromHeight: 0,
+          reconnectAttemptsMax: 3,
+          signal: stop.signal,
+          onConnect: () => {
+            throw fromConnect;
+          },
+        }).next(),
+      (e) => e === fromConnect,
+    );
+    assert.equal(site.lastEventIds.length, 1);
+  } finally {
+    stop.abort();
+    await site.close();
+  }
 });
 
 /** An envelope as submitted (the scripted sites never check it). */

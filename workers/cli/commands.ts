@@ -229,14 +229,13 @@ const CONSISTENCIES: readonly Consistency[] = ["stale", "leader", "linearizable"
 
 /**
  * The client of `--url` (or `EDGELEDGER_URL`, or {@link DEFAULT_URL}) and
- * `--api-key`, fetching with `fetch` when given. Throws a usage error for a
- * URL that is not http(s), and a permission error (exit code 2) unless the
- * net permission is granted for every site: failover may reach any of them.
+ * `--api-key`. Throws a usage error for a URL that is not http(s), and a
+ * permission error (exit code 2) unless the net permission is granted for
+ * every site: failover may reach any of them.
  */
 export function clientFrom(
   io: CliIo,
   flags: { url: string[]; "api-key": string | undefined },
-  options: { fetch?: typeof fetch } = {},
 ): EdgeLedgerClient {
   const fromEnv = (io.env("EDGELEDGER_URL") ?? "").split(",").map((u) => u.trim())
     .filter((u) => u !== "");
@@ -252,7 +251,6 @@ export function clientFrom(
   return new EdgeLedgerClient({
     urls,
     headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {},
-    fetch: options.fetch,
   });
 }
 
@@ -930,16 +928,7 @@ const watch = command({
     }
     const fromHeight = flags.from === undefined ? undefined : parseCount(flags.from, "--from");
     const notes = new ConnectionNotes((line) => ctx.note(line));
-    // The client says when it starts a connection (onConnect), not when one
-    // opens: its fetch is watched for the event stream's answer.
-    const client = clientFrom(ctx.io, flags, {
-      fetch: async (input, init) => {
-        const response = await fetch(input, init);
-        const url = new URL(input instanceof Request ? input.url : input);
-        if (response.ok && url.pathname.endsWith(ROUTES.streamEvents.path)) notes.opened();
-        return response;
-      },
-    });
+    const client = clientFrom(ctx.io, flags);
     const stop = new AbortController();
     const release = ctx.io.onInterrupt(() => stop.abort());
     try {
@@ -949,6 +938,7 @@ const watch = command({
         fromHeight,
         signal: stop.signal,
         onConnect: (site, after) => notes.connecting(site, after),
+        onOpen: () => notes.opened(),
       });
       await attempt("Cannot follow the committed blocks", async () => {
         for await (const event of events) {

@@ -90,8 +90,8 @@ export async function attempt<T>(action: string, fn: () => Promise<T>): Promise<
  * What `watch` says about its connection, one line each to `note`: where it
  * starts, then only when the connection changes — it could not connect at
  * first, it connected after all, an open stream dropped, it is back — never
- * once per retry. Fed by the client's `onConnect` ({@link connecting}: an
- * attempt starts) and by the event stream's answer ({@link opened}).
+ * once per retry. Fed by the subscription's `onConnect` ({@link connecting}:
+ * an attempt starts) and `onOpen` ({@link opened}: its event stream opened).
  */
 export class ConnectionNotes {
   readonly #note: (line: string) => void;
