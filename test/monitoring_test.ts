@@ -155,18 +155,47 @@ function valueOf(
   )?.value;
 }
 
-/** Metric names the alert rules' expressions read (a histogram's as its family). */
-function namesInRules(rules: string): Set<string> {
-  const names = new Set<string>();
-  for (const line of rules.split("\n")) {
+/** The PromQL expressions of a rules file (one `expr:` per line, as alerts.yml writes them). */
+function exprsInRules(rules: string): string[] {
+  return rules.split("\n").flatMap((line) => {
     const expr = /^\s*expr:\s*(.*)$/.exec(line)?.[1];
-    if (expr === undefined) continue;
+    return expr === undefined ? [] : [expr];
+  });
+}
+
+/**
+ * The PromQL expressions of a Grafana dashboard (its panels' targets and
+ * its query variables), with Grafana's variables replaced by what they
+ * stand for in a plain Prometheus query.
+ */
+function exprsInDashboard(dashboard: {
+  panels: Array<{ targets?: Array<{ expr: string }> }>;
+  templating: { list: Array<{ query?: unknown; definition?: string }> };
+}): string[] {
+  const raw = [
+    ...dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)),
+    ...dashboard.templating.list.flatMap((v) =>
+      v.definition === undefined ? [] : [/^label_values\((.*), \w+\)$/.exec(v.definition)![1]]
+    ),
+  ];
+  return raw.map((e) =>
+    e.replaceAll("$__rate_interval", "5m").replaceAll("$job", "edgeledger")
+      .replaceAll("$instance", ".+")
+  );
+}
+
+/** Metric names that `exprs` read (a histogram's as its family). */
+function metricNamesIn(exprs: readonly string[]): Set<string> {
+  const names = new Set<string>();
+  for (const expr of exprs) {
     for (const m of expr.matchAll(/\b((?:edgeledger|process|deno)_[a-z0-9_]+)\b/g)) {
       names.add(m[1].replace(/_bucket$/, ""));
     }
   }
   return names;
 }
+
+const DASHBOARD = new URL("../docs/monitoring/dashboard.json", import.meta.url).pathname;
 
 async function scrape(url: string): Promise<{ text: string; families: Map<string, Family> }> {
   const res = await fetch(`${url}/metrics`);
@@ -197,7 +226,7 @@ Deno.test("parseExposition() refuses what Prometheus refuses (the test's own par
   }
 });
 
-Deno.test("namesInRules() finds every metric an expression reads, histograms as their family", () => {
+Deno.test("metricNamesIn(exprsInRules()) finds every metric an expression reads, histograms as their family", () => {
   const rules = [
     "      - alert: X",
     "        expr: histogram_quantile(0.99, rate(edgeledger_a_seconds_bucket[5m])) > 1",
@@ -205,9 +234,48 @@ Deno.test("namesInRules() finds every metric an expression reads, histograms as 
     "        summary: edgeledger_not_an_expr",
   ].join("\n");
   assert.deepEqual(
-    [...namesInRules(rules)].sort(),
+    [...metricNamesIn(exprsInRules(rules))].sort(),
     ["edgeledger_a_seconds", "process_max_fds", "process_open_fds"],
   );
+});
+
+Deno.test("exprsInDashboard() takes panels' and variables' queries, with Grafana's variables replaced", () => {
+  const exprs = exprsInDashboard({
+    panels: [{
+      targets: [{ expr: 'rate(a_total{job="$job", instance=~"$instance"}[$__rate_interval])' }],
+    }, {}],
+    templating: {
+      list: [{ definition: 'label_values(b{job="$job"}, instance)' }, { query: "prometheus" }],
+    },
+  });
+  assert.deepEqual(exprs, [
+    'rate(a_total{job="edgeledger", instance=~".+"}[5m])',
+    'b{job="edgeledger"}',
+  ]);
+});
+
+Deno.test({
+  name: "dashboard.json: every query of the Grafana dashboard is valid PromQL (promtool)",
+  ignore: PROMTOOL === undefined,
+  async fn() {
+    const exprs = exprsInDashboard(JSON.parse(await Deno.readTextFile(DASHBOARD)));
+    assert.ok(exprs.length >= 25, `only ${exprs.length} queries`);
+    // promtool parses expressions only inside rules: one recording rule each.
+    const rules = "groups:\n  - name: dashboard\n    rules:\n" +
+      exprs.map((e, i) =>
+        `      - record: dashboard:query_${i}\n        expr: ${JSON.stringify(e)}\n`
+      )
+        .join("");
+    const file = await Deno.makeTempFile({ suffix: ".yml" });
+    try {
+      await Deno.writeTextFile(file, rules);
+      const check = await promtool(["check", "rules", file]);
+      assert.equal(check.code, 0, check.out);
+      assert.match(check.out, new RegExp(`SUCCESS: ${exprs.length} rules found`));
+    } finally {
+      await Deno.remove(file);
+    }
+  },
 });
 
 Deno.test({
@@ -225,7 +293,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "metrics: a cluster's sites and a gateway export every metric the alert rules read, in valid exposition format; the consensus gauges name one leader and follow its death (3 sites)",
+    "metrics: a cluster's sites and a gateway export every metric the alert rules and the dashboard read, in valid exposition format; the consensus gauges name one leader and follow its death (3 sites)",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -267,8 +335,14 @@ Deno.test({
       const sites = await Promise.all(cluster.sites.map((s) => scrape(s.url)));
       const gw = await scrape(gateway.url);
       // What every alert reads is there.
-      const wanted = namesInRules(await Deno.readTextFile(RULES));
-      assert.ok(wanted.size >= 15, `only ${wanted.size} names found in the rules`);
+      const wanted = metricNamesIn([
+        ...exprsInRules(await Deno.readTextFile(RULES)),
+        ...exprsInDashboard(JSON.parse(await Deno.readTextFile(DASHBOARD))),
+      ]);
+      assert.ok(
+        wanted.size >= 30,
+        `only ${wanted.size} names found in the rules and the dashboard`,
+      );
       for (const name of wanted) {
         const where = name.startsWith("edgeledger_gateway_") ? [gw] : sites;
         for (const s of where) assert.ok(s.families.has(name), `${name} is not exported`);
