@@ -29,9 +29,16 @@ export interface TestCluster {
   /** A `fetch` that reaches the sites (over TLS: one that trusts the cluster's CA). */
   fetch: typeof fetch;
   adminKey: string;
+  /** Starts site `i` again, on its port: a restart does not move (its URL is in genesis). */
   start(i: number): Promise<void>;
   kill(i: number, signal?: Deno.Signal): Promise<void>;
+  /** Writes a joining site's config on `port` under the cluster's folder; its public key. */
   addSiteConfig(name: string, port: number): Promise<string>;
+  /**
+   * Starts a site that never ran from its config and adds it to `sites`.
+   * When its port was taken, it moves to a new one ({@link startOnFreePort}):
+   * its config's `port` and `url` are rewritten; use the returned `url`.
+   */
   startConfig(name: string, configPath: string): Promise<SiteProc>;
   stop(): Promise<void>;
 }
@@ -60,6 +67,8 @@ export interface SpawnedWorker {
   process: Deno.ChildProcess;
   /** Everything it printed so far (stdout and stderr). */
   output: () => string;
+  /** Resolves once both its stdout and stderr have ended: `output()` is then all it printed. */
+  outputEnded: Promise<void>;
 }
 
 /** Starts `workers/<script>` with `args`, collecting what it prints; the caller stops it. */
@@ -73,9 +82,11 @@ export function spawnWorker(script: string, args: string[]): SpawnedWorker {
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     for await (const chunk of stream.pipeThrough(new TextDecoderStream())) text += chunk;
   };
-  void pump(process.stdout);
-  void pump(process.stderr);
-  return { process, output: () => text };
+  const outputEnded = Promise.all([pump(process.stdout), pump(process.stderr)]).then(
+    () => {},
+    () => {},
+  );
+  return { process, output: () => text, outputEnded };
 }
 
 /** Waits until what `worker` printed includes `text`, or throws after `timeoutMs`. */
@@ -91,20 +102,200 @@ export async function waitForOutput(
   );
 }
 
-/** A free-ish port range start for this process's clusters. */
+// ---- ports -------------------------------------------------------------------
+//
+// Test files run in parallel, and every test that starts a process on a port
+// it chose races the others for that port. Two rules keep that rare and
+// harmless:
+//
+// 1. Chosen ports come from [testPortMin, testPortMax), below Linux's
+//    ephemeral range (32768–60999, net.ipv4.ip_local_port_range), where every
+//    outgoing connection of the tests and their sites takes its local port.
+//    Here only other tests' chosen ports compete, never a connection.
+// 2. A first start that finds its port taken moves to a new one
+//    (startOnFreePort, spawnWorkerOnPort). A restart keeps its port: a
+//    ledger's sites keep the URLs genesis gave them.
+//
+// A test that binds port 0 in its own process (Deno.serve, Deno.listen) and
+// reads the port back needs neither.
+
+/** The least port a test chooses (clear of the usual servers below it). */
+export const testPortMin = 10_000;
+/**
+ * The port a test's choice stays below: room above it for a base port's
+ * neighbours (up to 9 sites of `task start`, the gateway one below the first)
+ * before the ephemeral range starts at 32768.
+ */
+export const testPortMax = 32_000;
+
+/**
+ * A random port in `[testPortMin, testPortMax)` to start a process on (a
+ * cluster's first site; its others take the ports above). It may be taken:
+ * start on it with {@link startOnFreePort}.
+ */
 export function basePort(): number {
-  // Below Linux's ephemeral range (32768 up), where the connections tests
-  // and sites open take their local ports, and clear of the usual servers.
-  return 10_000 + Math.floor(Math.random() * 22_000);
+  return testPortMin + Math.floor(Math.random() * (testPortMax - testPortMin));
 }
 
-/** Whether a site that did not start says its port was taken (by another test, say). */
-function portTaken(stderr: string): boolean {
-  return /address already in use|AddrInUse/i.test(stderr);
+/** How many tries to find a closed port {@link closedPort} makes. */
+const closedPortTriesMax = 20;
+
+/**
+ * A port in `[testPortMin, testPortMax)` on which nothing listens now: for
+ * the URL of a site that is down (a connection is refused). Not to start a
+ * process on (use {@link startOnFreePort}). Below the ephemeral range no
+ * outgoing connection takes it as its local port; a closed port in that
+ * range could be, and a connection to it from that very port would reach
+ * itself (TCP simultaneous open) instead of being refused. Only another
+ * test's chosen port, drawn at random, can take it meanwhile.
+ */
+export function closedPort(): number {
+  for (let tries = 0; tries < closedPortTriesMax; tries++) {
+    const port = basePort();
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+      return port;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AddrInUse)) throw e;
+    }
+  }
+  throw new Error(`Cannot find a closed port: ${closedPortTriesMax} tries were all in use`);
 }
 
-/** Tries {@link startCluster} takes, each on new ports, when a site's port was taken. */
-const clusterStartTries = 3;
+/** A process (or a listener of this one) could not start because its port was taken. */
+export class PortTakenError extends Error {
+  override name = "PortTakenError";
+}
+
+/** Whether what a process printed says its address (its port) was already in use. */
+export function portTaken(output: string): boolean {
+  return /address already in use|AddrInUse/i.test(output);
+}
+
+/** How many ports {@link startOnFreePort} tries by default, each new. */
+export const portTriesMax = 3;
+
+/** How a start picks its ports ({@link startOnFreePort}). */
+export interface PortOptions {
+  /** Picks each try's port (default {@link basePort}); a test injects its own. */
+  pick?: () => number;
+  /** Tries at most, each on a port of its own (default {@link portTriesMax}). */
+  triesMax?: number;
+}
+
+/**
+ * Starts something on a port of its own: calls `start(port)` with a port
+ * from `pick`, and when it throws {@link PortTakenError} (a process said its
+ * address is in use) or `Deno.errors.AddrInUse` (a listener in this process),
+ * calls it again on a new port, `triesMax` tries in all. Throws the last
+ * try's error, and at once any other error.
+ *
+ * Requires `start` to have stopped and removed what it began before it
+ * throws, and to make each try new (a ledger keeps the ports it was made
+ * with: give each try its own data folder). Only a first start may move: a
+ * restart must use its port as it is.
+ */
+export async function startOnFreePort<T>(
+  start: (port: number) => Promise<T>,
+  options: PortOptions = {},
+): Promise<T> {
+  const pick = options.pick ?? basePort;
+  const triesMax = options.triesMax ?? portTriesMax;
+  for (let tries = 1;; tries++) {
+    try {
+      return await start(pick());
+    } catch (e) {
+      const taken = e instanceof PortTakenError || e instanceof Deno.errors.AddrInUse;
+      if (!taken || tries >= triesMax) throw e;
+    }
+  }
+}
+
+/** A worker started by {@link spawnWorkerOnPort}: on `port`, with `args`. */
+export interface WorkerOnPort {
+  worker: SpawnedWorker;
+  port: number;
+  args: string[];
+}
+
+/** How long a worker that did not get ready gets to stop on SIGTERM before SIGKILL, ms. */
+const workerStopWaitMs = 20_000;
+
+/**
+ * Starts `workers/<script>` with `args(port)` on a port of
+ * {@link startOnFreePort} and waits until its output includes `ready`. A
+ * worker that ends before that, saying its address was in use (`task start`
+ * passes on its sites' and gateway's errors), is started again: `args` is
+ * called with a new port (give each its own `--data` folder). Any other early
+ * end, or no `ready` within `timeoutMs`, throws with what it printed (a
+ * worker still running is stopped first). The caller stops the worker it gets.
+ */
+export async function spawnWorkerOnPort(
+  script: string,
+  args: (port: number) => string[],
+  ready: string,
+  options: PortOptions & { timeoutMs?: number } = {},
+): Promise<WorkerOnPort> {
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  return await startOnFreePort(async (port) => {
+    const argv = args(port);
+    const worker = spawnWorker(script, argv);
+    await waitUntilReady(worker, `${script} on port ${port}`, ready, timeoutMs);
+    return { worker, port, args: argv };
+  }, options);
+}
+
+/**
+ * Waits until `worker`'s output includes `ready`; throws {@link PortTakenError}
+ * when it ended before saying its address was in use, else an error with its
+ * output (stopping it if it still runs).
+ */
+async function waitUntilReady(
+  worker: SpawnedWorker,
+  what: string,
+  ready: string,
+  timeoutMs: number,
+): Promise<void> {
+  let exited: Deno.CommandStatus | undefined;
+  const status = worker.process.status.then((s) => exited = s);
+  try {
+    await waitFor(
+      `"${ready}" from ${what}`,
+      () => Promise.resolve(worker.output().includes(ready) || exited !== undefined || undefined),
+      timeoutMs,
+    );
+  } catch (e) {
+    await stopWorker(worker);
+    throw new Error(`${(e as Error).message}: ${worker.output().trim().slice(-2000)}`);
+  }
+  if (exited === undefined) return;
+  await status;
+  await worker.outputEnded;
+  const output = worker.output();
+  if (output.includes(ready)) return;
+  if (portTaken(output)) throw new PortTakenError(`${what}: ${output.trim().slice(-2000)}`);
+  throw new Error(
+    `${what} exited with code ${exited.code} before "${ready}": ${output.trim().slice(-2000)}`,
+  );
+}
+
+/** SIGTERM (a `task start` stops its sites), then SIGKILL after {@link workerStopWaitMs}. */
+async function stopWorker(worker: SpawnedWorker): Promise<void> {
+  const signal = (s: Deno.Signal) => {
+    try {
+      worker.process.kill(s);
+    } catch { /* exited */ }
+  };
+  signal("SIGTERM");
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    worker.process.status,
+    new Promise((r) => timer = setTimeout(r, workerStopWaitMs)),
+  ]);
+  clearTimeout(timer);
+  signal("SIGKILL");
+  await worker.process.status;
+}
 
 /** Options of {@link startCluster}. */
 export interface ClusterOptions {
@@ -112,6 +303,8 @@ export interface ClusterOptions {
   tls?: { certFile: string; keyFile: string; caFile?: string };
   /** How the test reaches the sites (default `fetch`): over TLS, one that trusts their CA. */
   fetch?: typeof fetch;
+  /** How the first site's port is picked, and how often ({@link startOnFreePort}). */
+  ports?: PortOptions;
 }
 
 /**
@@ -125,27 +318,22 @@ export async function startCluster(
   siteOverrides: ReadonlyArray<Record<string, unknown>> = [],
   options: ClusterOptions = {},
 ): Promise<TestCluster> {
-  // Ports are picked at random and test files run in parallel: one may be taken.
-  for (let tries = 1;; tries++) {
-    try {
-      return await startClusterOnce(n, overrides, siteOverrides, options);
-    } catch (e) {
-      if (!(e instanceof PortTaken) || tries >= clusterStartTries) throw e;
-    }
-  }
+  // A site whose port was taken stops the try; the next is on new ports and a new folder.
+  return await startOnFreePort(
+    (port) => startClusterOnce(n, overrides, siteOverrides, options, port),
+    options.ports,
+  );
 }
 
-/** A site could not start because its port was taken. */
-class PortTaken extends Error {}
-
+/** {@link startCluster} on sites' ports from `port` up; throws PortTakenError when one was taken. */
 async function startClusterOnce(
   n: number,
   overrides: Record<string, unknown>,
   siteOverrides: ReadonlyArray<Record<string, unknown>>,
   options: ClusterOptions,
+  port: number,
 ): Promise<TestCluster> {
   const dir = await Deno.makeTempDir({ prefix: "edgeledger-cluster-" });
-  const port = basePort();
   const configs = await initLocalLedger({
     dataDir: dir,
     sites: n,
@@ -202,7 +390,11 @@ async function startClusterOnce(
     } catch (e) {
       // A site that exited has said why on stderr: read all of it.
       await Promise.race([stderrRead, new Promise((r) => setTimeout(r, 2000))]);
-      if (portTaken(s.stderr)) throw new PortTaken(`${s.name}: ${s.stderr.trim()}`);
+      if (portTaken(s.stderr)) {
+        s.alive = false;
+        await s.proc.status;
+        throw new PortTakenError(`${s.name}: ${s.stderr.trim()}`);
+      }
       throw new Error(`${(e as Error).message} (${s.name}): ${s.stderr.trim().slice(-2000)}`);
     }
   };
@@ -248,17 +440,34 @@ async function startClusterOnce(
     },
     async startConfig(name, configPath) {
       const c = JSON.parse(await Deno.readTextFile(configPath));
-      const s: SiteProc = {
-        name,
-        configPath,
-        url: c.url,
-        proc: undefined as unknown as Deno.ChildProcess,
-        alive: false,
-        stderr: "",
-      };
-      sites.push(s);
-      await launch(s);
-      return s;
+      // The config's port first; a site that never ran may move (a restart is start(i)).
+      let first = true;
+      const pick = () => first ? (first = false, c.port as number) : basePort();
+      return await startOnFreePort(async (port) => {
+        if (port !== c.port) {
+          const { protocol, hostname } = new URL(c.url);
+          c.port = port;
+          c.url = `${protocol}//${hostname}:${port}`;
+          await Deno.writeTextFile(configPath, JSON.stringify(c, null, 2));
+        }
+        const s: SiteProc = {
+          name,
+          configPath,
+          url: c.url,
+          proc: undefined as unknown as Deno.ChildProcess,
+          alive: false,
+          stderr: "",
+        };
+        sites.push(s);
+        try {
+          await launch(s);
+        } catch (e) {
+          // It exited: the next try is a site of its own.
+          if (e instanceof PortTakenError) sites.splice(sites.indexOf(s), 1);
+          throw e;
+        }
+        return s;
+      }, { pick });
     },
     async stop() {
       await Promise.all(sites.map((_, i) => cluster.kill(i, "SIGTERM")));

@@ -14,6 +14,7 @@ import { anchorTx, openTestSite, writeBlockZero } from "./_helpers.ts";
 import {
   adminCall,
   blockHashes,
+  closedPort,
   getJson,
   runWorker,
   startCluster,
@@ -482,7 +483,8 @@ Deno.test("restore: a cluster site is not restored while no other site can say i
     const [, , configC] = await initLocalLedger({
       dataDir: dir,
       sites: 3,
-      basePort: 20_000 + Math.floor(Math.random() * 20_000),
+      // Below the ephemeral range, where no connection of this or another test takes a port.
+      basePort: closedPort(),
       host: "127.0.0.1",
     });
     const copy = `${dir}/copy.db`;

@@ -10,7 +10,8 @@ import { parseEnvelope, transactionId } from "../sdk/envelope.ts";
 import { generateKeyPair, importKey } from "../sdk/keys.ts";
 import { verifierKey } from "../sdk/note.ts";
 import { anchorTx } from "./_helpers.ts";
-import { freePort, startLocalSite } from "./sdk_site_helpers.ts";
+import { closedPort } from "./_cluster.ts";
+import { startLocalSite } from "./sdk_site_helpers.ts";
 
 const CLI = new URL("../workers/cli.ts", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -445,7 +446,7 @@ Deno.test("cli: a developer's round trip against a one-site ledger", async (t) =
     await t.step(
       "--url repeats for failover, and so does EDGELEDGER_URL (comma-separated)",
       async () => {
-        const down = `http://127.0.0.1:${freePort()}`;
+        const down = `http://127.0.0.1:${closedPort()}`;
         const flags = ok(await cli(["status", "--url", down, "--url", site.url], { env: {} }));
         assert.match(flags.stdout, new RegExp(`^site +site-a \\(${site.url}\\)\n`));
         const fromEnv = ok(
@@ -497,13 +498,13 @@ Deno.test("cli: a developer's round trip against a one-site ledger", async (t) =
 });
 
 Deno.test("cli: a site that does not answer exits 1 with one line naming its URL", async () => {
-  const url = `http://127.0.0.1:${freePort()}`;
+  const url = `http://127.0.0.1:${closedPort()}`;
   const r = await cli(["status", "--url", url]);
   failsWith(r, 1, new RegExp(`^Cannot read the site's status: Cannot reach ${url}`));
 });
 
 Deno.test("cli: run without --allow-env, EDGELEDGER_* read as unset: no prompt, no stack trace", async () => {
-  const url = `http://127.0.0.1:${freePort()}`;
+  const url = `http://127.0.0.1:${closedPort()}`;
   const r = await cli(["status", "--url", url], {
     permissions: ["--allow-net", "--allow-read", "--allow-write"],
     env: { EDGELEDGER_API_KEY: "k" },
@@ -514,7 +515,7 @@ Deno.test("cli: run without --allow-env, EDGELEDGER_* read as unset: no prompt, 
 Deno.test("cli: a Deno permission it was run without is one line naming the permission and its flag (exit 2)", async () => {
   const dir = await Deno.makeTempDir({ prefix: "edgeledger-cli-" });
   try {
-    const url = `http://127.0.0.1:${freePort()}`;
+    const url = `http://127.0.0.1:${closedPort()}`;
     const noNet = { permissions: ["--allow-read", "--allow-write", "--allow-env"] };
     const net = (s: string) =>
       new RegExp(

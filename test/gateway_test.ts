@@ -17,14 +17,14 @@ import { gatewayConfigSchema, LedgerUnknownError } from "../src/gateway/mod.ts";
 import { type RunningGateway, startGateway } from "../workers/gateway.ts";
 import { anchorTx, openTestSite, readAnswer } from "./_helpers.ts";
 import {
-  basePort,
+  closedPort,
   spawnWorker,
+  spawnWorkerOnPort,
   startCluster,
   statuses,
   waitFor,
   waitForOutput,
 } from "./_cluster.ts";
-import { freePort } from "./sdk_site_helpers.ts";
 
 const JSON_HEADERS = { "content-type": "application/json" };
 
@@ -841,7 +841,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const gw = await startGateway(config([`http://127.0.0.1:${freePort()}`], { ledger: "demo" }));
+    const gw = await startGateway(config([`http://127.0.0.1:${closedPort()}`], { ledger: "demo" }));
     try {
       await gw.pool.pollAll();
       for (const path of ["/v1/status", "/v1/txs/" + "0".repeat(64), "/healthz"]) {
@@ -873,7 +873,7 @@ Deno.test({
         (e) => e instanceof LedgerUnknownError && e.disagreement && /disagree/.test(e.message),
       );
       await assert.rejects(
-        startGateway(config([`http://127.0.0.1:${freePort()}`], { startupWaitMs: 200 })),
+        startGateway(config([`http://127.0.0.1:${closedPort()}`], { startupWaitMs: 200 })),
         (e) => e instanceof LedgerUnknownError && !e.disagreement,
       );
       // Configured for "other": a site serving "demo" is kept down.
@@ -1018,20 +1018,20 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const data = await Deno.makeTempDir({ prefix: "edgeledger-start-gw-" });
-    const port = basePort();
-    const start = spawnWorker("start.ts", [
-      "--sites",
-      "1",
-      "--port",
-      String(port),
-      "--data",
-      data,
-      "--gateway",
-    ]);
+    const root = await Deno.makeTempDir({ prefix: "edgeledger-start-gw-" });
+    // Each try (a new port if one was taken) makes its ledger in a folder of its own.
+    const dataOf = (port: number) => `${root}/data-${port}`;
+    const { worker: start, port } = await spawnWorkerOnPort(
+      "start.ts",
+      (port) => ["--sites", "1", "--port", String(port), "--data", dataOf(port), "--gateway"],
+      "edgeledger is running",
+    ).catch(async (e) => {
+      await Deno.remove(root, { recursive: true }).catch(() => {});
+      throw e;
+    });
+    const data = dataOf(port);
     const child = start.process;
     try {
-      await waitForOutput(start, "edgeledger is running");
       const m = /^gateway (http:\/\/127\.0\.0\.1:(\d+))$/m.exec(start.output());
       assert.ok(m, start.output());
       assert.equal(Number(m[2]), port - 1);
@@ -1049,7 +1049,7 @@ Deno.test({
         child.kill("SIGKILL");
       } catch { /* gone */ }
       await child.status;
-      await Deno.remove(data, { recursive: true }).catch(() => {});
+      await Deno.remove(root, { recursive: true }).catch(() => {});
     }
   },
 });

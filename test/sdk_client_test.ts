@@ -15,7 +15,8 @@ import { hexDecode } from "../sdk/encoding.ts";
 import { parseCheckpoint } from "../sdk/checkpoint.ts";
 import { parseNote, verifyNote } from "../sdk/note.ts";
 import { verifyConsistency } from "../sdk/merkle.ts";
-import { freePort, startLocalSite } from "./sdk_site_helpers.ts";
+import { closedPort } from "./_cluster.ts";
+import { startLocalSite } from "./sdk_site_helpers.ts";
 
 const RESOURCES = { sanitizeResources: false, sanitizeOps: false };
 
@@ -246,7 +247,7 @@ Deno.test({
   fn: async () => {
     const { site, cleanup } = await startLocalSite();
     try {
-      const dead = `http://127.0.0.1:${freePort()}`;
+      const dead = `http://127.0.0.1:${closedPort()}`;
       const client = new EdgeLedgerClient({
         urls: [dead, site.url],
         retry: { attemptsMax: 3, delayMsBase: 5000, delayMsMax: 5000 },

@@ -1,19 +1,24 @@
 /**
  * Starts real edgeledger sites for the SDK's tests: a local ledger under a
- * temporary folder, each site a `workers/site.ts` process on a free loopback
- * port, stopped with SIGTERM and restartable on the same data.
+ * temporary folder, each site a `workers/site.ts` process on a loopback port
+ * of `startOnFreePort` (test/_cluster.ts), stopped with SIGTERM and
+ * restartable on the same data and port.
  *
  * @module
  */
 
 import { initLocalLedger } from "../src/site/config.ts";
+import { type PortOptions, portTaken, PortTakenError, startOnFreePort } from "./_cluster.ts";
 
 /** A running (or stopped) site process. */
 export interface SiteProcess {
   name: string;
   url: string;
   configPath: string;
-  /** Starts the process again on the same config (same port, same chain). */
+  /**
+   * Starts the process again on the same config (same port, same chain).
+   * Throws PortTakenError when the site says its port is taken.
+   */
   start(): Promise<void>;
   /** SIGTERM, then waits for the exit. */
   stop(): Promise<void>;
@@ -22,27 +27,32 @@ export interface SiteProcess {
   running(): boolean;
 }
 
-/** A port nothing listens on right now. */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
-/** Creates a one-site local ledger in a fresh temporary folder and starts it. */
-export async function startLocalSite(): Promise<
+/**
+ * Creates a one-site local ledger in a fresh temporary folder and starts it.
+ * When its port was taken, the ledger is made again in a new folder on a new
+ * port ({@link startOnFreePort}, `ports` picks them); its restarts keep the
+ * port it started on.
+ */
+export async function startLocalSite(ports: PortOptions = {}): Promise<
   { site: SiteProcess; dataDir: string; cleanup: () => Promise<void> }
 > {
-  const dataDir = await Deno.makeTempDir({ prefix: "edgeledger-sdk-" });
-  const [configPath] = await initLocalLedger({
-    dataDir,
-    sites: 1,
-    basePort: freePort(),
-    host: "127.0.0.1",
-  });
-  const site = siteProcess(configPath);
-  await site.start();
+  const { site, dataDir } = await startOnFreePort(async (port) => {
+    const dataDir = await Deno.makeTempDir({ prefix: "edgeledger-sdk-" });
+    try {
+      const [configPath] = await initLocalLedger({
+        dataDir,
+        sites: 1,
+        basePort: port,
+        host: "127.0.0.1",
+      });
+      const site = siteProcess(configPath);
+      await site.start();
+      return { site, dataDir };
+    } catch (e) {
+      await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+      throw e;
+    }
+  }, ports);
   return {
     site,
     dataDir,
@@ -53,7 +63,13 @@ export async function startLocalSite(): Promise<
   };
 }
 
-/** A handle on `workers/site.ts --config <configPath>`. */
+/** The most of a site's stderr kept to tell why it did not start, in characters. */
+const stderrKeptMax = 65_536;
+
+/**
+ * A handle on `workers/site.ts --config <configPath>`. The site's stderr
+ * (its log) is passed on to this process's.
+ */
 export function siteProcess(configPath: string): SiteProcess {
   let child: Deno.ChildProcess | undefined;
   let status: Promise<Deno.CommandStatus> | undefined;
@@ -73,17 +89,33 @@ export function siteProcess(configPath: string): SiteProcess {
           configPath,
         ],
         stdout: "piped",
-        stderr: "inherit",
+        stderr: "piped",
         cwd: new URL("..", import.meta.url).pathname,
       });
-      child = cmd.spawn();
-      status = child.status;
-      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      const proc = cmd.spawn();
+      child = proc;
+      status = proc.status;
+      // Passed on as it comes, and the last of it kept: a site that exits says why there.
+      let stderr = "";
+      const stderrEnded = (async () => {
+        const dec = new TextDecoder();
+        for await (const chunk of proc.stderr) {
+          for (let at = 0; at < chunk.length;) at += await Deno.stderr.write(chunk.subarray(at));
+          stderr = (stderr + dec.decode(chunk, { stream: true })).slice(-stderrKeptMax);
+        }
+      })().catch(() => {});
+      const reader = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = "";
       const deadline = Date.now() + 60_000;
       while (Date.now() < deadline) {
         const { value, done } = await reader.read();
-        if (done) throw new Error(`Site ${configPath} exited before listening: ${buffer}`);
+        if (done) {
+          await status;
+          await stderrEnded;
+          child = undefined;
+          const why = `Site ${configPath} exited before listening: ${buffer}${stderr.trim()}`;
+          throw portTaken(stderr) ? new PortTakenError(why) : new Error(why);
+        }
         buffer += value;
         const m = buffer.match(/^site (\S+) (\S+)$/m);
         if (m) {

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { startSite } from "../workers/site.ts";
-import { basePort } from "./_cluster.ts";
+import { basePort, startOnFreePort } from "./_cluster.ts";
 import { writeBlockZero } from "./_helpers.ts";
 import { initLocalLedger } from "../src/site/config.ts";
 import { openDatabase } from "../src/storage/db.ts";
@@ -19,13 +19,14 @@ const startScript = new URL("./testdata/start_site.ts", import.meta.url).pathnam
 const processEndMs = 20_000;
 
 /**
- * A two-site ledger in a temp folder; site-a's config with `overrides`
- * (default: its database in a storage worker and one admission worker, so
- * that a thread left running keeps a process alive).
+ * A two-site ledger in a temp folder, its sites on `port` and up; site-a's
+ * config with `overrides` (default: its database in a storage worker and one
+ * admission worker, so that a thread left running keeps a process alive).
+ * The starts here fail before they listen, so any port does, save for a test
+ * that holds site-a's port itself.
  */
-async function siteAConfig(overrides: Record<string, unknown> = {}) {
+async function siteAConfig(overrides: Record<string, unknown> = {}, port = basePort()) {
   const dir = await Deno.makeTempDir({ prefix: "edgeledger-start-" });
-  const port = basePort();
   const [path] = await initLocalLedger({
     dataDir: dir,
     sites: 2,
@@ -73,9 +74,17 @@ Deno.test({
   sanitizeOps: true,
   sanitizeResources: true,
   fn: async () => {
-    const { dir, path, port } = await siteAConfig({ storage: "inline", admissionWorkers: 0 });
-    try {
+    // This test takes site-a's port; one another test holds already is traded for a new one.
+    const { dir, path, taken } = await startOnFreePort(async (port) => {
       const taken = Deno.listen({ hostname: "127.0.0.1", port });
+      try {
+        return { ...await siteAConfig({ storage: "inline", admissionWorkers: 0 }, port), taken };
+      } catch (e) {
+        taken.close();
+        throw e;
+      }
+    });
+    try {
       try {
         await assert.rejects(() => startSite(path), Deno.errors.AddrInUse);
       } finally {

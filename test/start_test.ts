@@ -5,7 +5,7 @@
  * nothing running; a site that dies stops the rest with a failing exit code.
  */
 import assert from "node:assert/strict";
-import { basePort, spawnWorker, waitForOutput } from "./_cluster.ts";
+import { spawnWorker, spawnWorkerOnPort, waitForOutput } from "./_cluster.ts";
 
 const start = (args: string[]) => spawnWorker("start.ts", args);
 
@@ -24,21 +24,37 @@ async function status(port: number) {
   return await (await fetch(`http://127.0.0.1:${port}/v1/status`)).json();
 }
 
-/** A test of start in a fresh data folder on fresh ports. */
-function startTest(name: string, fn: (data: string, port: number) => Promise<void>): void {
+/** A test of start in a fresh temp folder, which holds the data folders of its starts. */
+function startTest(name: string, fn: (root: string) => Promise<void>): void {
   Deno.test({
     name,
     sanitizeOps: false,
     sanitizeResources: false,
     async fn() {
-      const data = await Deno.makeTempDir({ prefix: "edgeledger-start-" });
+      const root = await Deno.makeTempDir({ prefix: "edgeledger-start-" });
       try {
-        await fn(data, basePort());
+        await fn(root);
       } finally {
-        await Deno.remove(data, { recursive: true }).catch(() => {});
+        await Deno.remove(root, { recursive: true }).catch(() => {});
       }
     },
   });
+}
+
+/**
+ * Starts `task start` with `args` on fresh ports (`--port`) and a fresh data
+ * folder under `root` (`--data`), and waits for `ready` in its output; a
+ * start whose ports were taken moves to new ones, in a new folder
+ * (spawnWorkerOnPort). `args` is then what starts it again on the same ledger.
+ */
+async function startFresh(root: string, args: string[], ready: string) {
+  const data = (port: number) => `${root}/data-${port}`;
+  const started = await spawnWorkerOnPort(
+    "start.ts",
+    (port) => [...args, "--port", String(port), "--data", data(port)],
+    ready,
+  );
+  return { s: started.worker, port: started.port, data: data(started.port), args: started.args };
 }
 
 /** Asserts that no site listens on the cluster's three ports any more. */
@@ -48,10 +64,12 @@ async function allStopped(port: number): Promise<void> {
 
 startTest(
   "start: a 3-site cluster takes a transaction; Ctrl-C stops every site with exit 0; starting again resumes the same chain",
-  async (data, port) => {
-    const args = ["--sites", "3", "--port", String(port), "--data", data];
-    const first = start(args);
-    await waitForOutput(first, "edgeledger is running");
+  async (root) => {
+    const { s: first, port, data, args } = await startFresh(
+      root,
+      ["--sites", "3"],
+      "edgeledger is running",
+    );
     for (let i = 0; i < 3; i++) {
       assert.match(first.output(), new RegExp(`site site-\\w http://127\\.0\\.0\\.1:${port + i}`));
     }
@@ -78,9 +96,8 @@ startTest(
 
 startTest(
   "start: a terminal's Ctrl-C, which reaches start twice (from the terminal and passed on by deno task), stops every site gracefully instead of killing them",
-  async (data, port) => {
-    const s = start(["--sites", "3", "--port", String(port), "--data", data]);
-    await waitForOutput(s, "edgeledger is running");
+  async (root) => {
+    const { s, port } = await startFresh(root, ["--sites", "3"], "edgeledger is running");
     s.process.kill("SIGINT");
     await new Promise((r) => setTimeout(r, 5));
     s.process.kill("SIGINT");
@@ -95,9 +112,8 @@ startTest(
 
 startTest(
   "start: a stop while the sites are starting leaves no site running",
-  async (data, port) => {
-    const s = start(["--port", String(port), "--data", data]);
-    await waitForOutput(s, "site site-a");
+  async (root) => {
+    const { s, port } = await startFresh(root, [], "site site-a");
     s.process.kill("SIGTERM");
     assert.equal((await s.process.status).code, 0);
     await allStopped(port);
@@ -106,9 +122,8 @@ startTest(
 
 startTest(
   "start: a site that dies stops the others and start exits 1, naming the site",
-  async (data, port) => {
-    const s = start(["--port", String(port), "--data", data]);
-    await waitForOutput(s, "edgeledger is running");
+  async (root) => {
+    const { s, port, data } = await startFresh(root, [], "edgeledger is running");
     const pgrep = await new Deno.Command("pgrep", {
       args: ["-f", `${data}/site-b/site.json`],
       stdout: "piped",

@@ -22,12 +22,11 @@ import {
   basePort,
   blockHashes,
   getJson,
-  spawnWorker,
+  spawnWorkerOnPort,
   startCluster,
   statuses,
   type TestCluster,
   waitFor,
-  waitForOutput,
 } from "./_cluster.ts";
 import { makeCa, makeCert, OPENSSL_MISSING, opensslPresent, trustingFetch } from "./_tls.ts";
 
@@ -377,7 +376,11 @@ async function run(script: string, args: string[]) {
   return { code: out.code, stderr: new TextDecoder().decode(out.stderr).trim() };
 }
 
-/** A one-site ledger whose config gets `extra`; the config's path. */
+/**
+ * A one-site ledger whose config gets `extra`; the config's path. Its site
+ * fails before it listens (TLS files are read and checked before the port is
+ * bound), so its port may be taken.
+ */
 async function siteConfig(dir: string, extra: Record<string, unknown>): Promise<string> {
   const [path] = await initLocalLedger({
     dataDir: dir,
@@ -492,22 +495,24 @@ const START_SCRIPT = new URL("../workers/start.ts", import.meta.url).pathname;
 tlsTest(
   "tls: start --tls makes a local CA and serves the site and the gateway over HTTPS, printing curl lines that trust the CA",
   async () => {
-    const data = await Deno.makeTempDir({ prefix: "edgeledger-start-tls-" });
-    const port = basePort();
-    const start = spawnWorker("start.ts", [
-      "--sites",
-      "1",
-      "--port",
-      String(port),
-      "--data",
-      data,
-      "--gateway",
-      "--tls",
-    ]);
+    const root = await Deno.makeTempDir({ prefix: "edgeledger-start-tls-" });
+    // Each try (a new port if one was taken) makes its ledger and CA in a folder of its own.
+    const dataOf = (port: number) => `${root}/data-${port}`;
+    const { worker: start, port } = await spawnWorkerOnPort(
+      "start.ts",
+      (port) => [
+        ...["--sites", "1", "--port", String(port), "--data", dataOf(port)],
+        ...["--gateway", "--tls"],
+      ],
+      "edgeledger is running",
+    ).catch(async (e) => {
+      await Deno.remove(root, { recursive: true }).catch(() => {});
+      throw e;
+    });
+    const data = dataOf(port);
     const child = start.process;
     let trusting: ReturnType<typeof trustingFetch> | undefined;
     try {
-      await waitForOutput(start, "edgeledger is running");
       const out = start.output();
       assert.match(out, new RegExp(`^site site-a https://127\\.0\\.0\\.1:${port}$`, "m"));
       assert.match(out, new RegExp(`^gateway https://127\\.0\\.0\\.1:${port - 1}$`, "m"));
@@ -532,7 +537,7 @@ tlsTest(
       } catch { /* exited */ }
       await child.status;
       trusting?.client.close();
-      await Deno.remove(data, { recursive: true }).catch(() => {});
+      await Deno.remove(root, { recursive: true }).catch(() => {});
     }
   },
 );

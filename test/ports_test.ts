@@ -1,0 +1,177 @@
+/**
+ * How tests start processes on ports they choose (test/_cluster.ts): a first
+ * start whose port was taken, here by this test, moves to a new port instead
+ * of failing; with one try it fails saying the port was taken. Ports come
+ * from below Linux's ephemeral range, and a closed one is refused.
+ */
+import assert from "node:assert/strict";
+import {
+  basePort,
+  closedPort,
+  PortTakenError,
+  spawnWorkerOnPort,
+  startCluster,
+  startOnFreePort,
+  testPortMax,
+  testPortMin,
+} from "./_cluster.ts";
+import { startLocalSite } from "./sdk_site_helpers.ts";
+
+/** The first port of Linux's ephemeral range (net.ipv4.ip_local_port_range's default). */
+const ephemeralPortMin = 32_768;
+
+/** A `pick` that gives `ports` first, then {@link basePort}'s; `picked` lists what it gave. */
+function picks(...ports: number[]) {
+  const picked: number[] = [];
+  return {
+    picked,
+    pick: () => {
+      const port = ports.shift() ?? basePort();
+      picked.push(port);
+      return port;
+    },
+  };
+}
+
+/** Holds a loopback port (one the system gives) until `close()`: a port another test took. */
+function takenPort(): { port: number; close: () => void } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  return { port: (listener.addr as Deno.NetAddr).port, close: () => listener.close() };
+}
+
+const PROCESSES = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test("startOnFreePort(): a start whose port was taken runs again on the next pick; any other error, and the last try's, is thrown as it is", async () => {
+  const { pick, picked } = picks(11_001, 11_002, 11_003);
+  const port = await startOnFreePort((p) => {
+    if (p === 11_001) return Promise.reject(new PortTakenError("site-a: address in use"));
+    if (p === 11_002) return Promise.reject(new Deno.errors.AddrInUse("listen"));
+    return Promise.resolve(p);
+  }, { pick });
+  assert.equal(port, 11_003);
+  assert.deepEqual(picked, [11_001, 11_002, 11_003]);
+
+  const always = picks();
+  await assert.rejects(
+    startOnFreePort((p) => Promise.reject(new PortTakenError(`${p} taken`)), {
+      pick: always.pick,
+      triesMax: 2,
+    }),
+    PortTakenError,
+  );
+  assert.equal(always.picked.length, 2);
+
+  const other = picks();
+  await assert.rejects(
+    startOnFreePort(() => Promise.reject(new Error("Cannot read genesis")), { pick: other.pick }),
+    /^Error: Cannot read genesis$/,
+  );
+  assert.equal(other.picked.length, 1, "a failure that is not a taken port is not tried again");
+});
+
+Deno.test("basePort() and closedPort() stay below the ephemeral range; nothing accepts a connection on closedPort()", async () => {
+  assert.ok(testPortMax + 9 < ephemeralPortMin, "room for 9 sites above a base port");
+  for (let i = 0; i < 1000; i++) {
+    const port = basePort();
+    assert.ok(Number.isInteger(port) && port >= testPortMin && port < testPortMax, `${port}`);
+  }
+  const port = closedPort();
+  assert.ok(port >= testPortMin && port < testPortMax, `${port}`);
+  await assert.rejects(
+    Deno.connect({ hostname: "127.0.0.1", port }),
+    Deno.errors.ConnectionRefused,
+  );
+});
+
+Deno.test({
+  name:
+    "startLocalSite(): a site whose first port is taken starts on a new one (with one try, it fails: the port was taken)",
+  ...PROCESSES,
+  async fn() {
+    const taken = takenPort();
+    try {
+      await assert.rejects(
+        startLocalSite({ pick: picks(taken.port).pick, triesMax: 1 }),
+        (e) => e instanceof PortTakenError && /address already in use/i.test(e.message),
+      );
+
+      const { pick, picked } = picks(taken.port);
+      const { site, cleanup } = await startLocalSite({ pick });
+      try {
+        assert.equal(picked.length, 2);
+        assert.equal(site.url, `http://127.0.0.1:${picked[1]}`);
+        const status = await (await fetch(`${site.url}/v1/status`)).json();
+        assert.equal(status.site, "site-a");
+        // A restart keeps the port it started on.
+        await site.stop();
+        await site.start();
+        assert.equal(site.url, `http://127.0.0.1:${picked[1]}`);
+      } finally {
+        await cleanup();
+      }
+    } finally {
+      taken.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "spawnWorkerOnPort(): a gateway whose first port is taken (it says its address is in use and exits) starts on a new one",
+  ...PROCESSES,
+  async fn() {
+    const taken = takenPort();
+    const site = `http://127.0.0.1:${closedPort()}`;
+    const args = (port: number) => ["--site", site, "--port", String(port), "--ledger", "demo"];
+    try {
+      await assert.rejects(
+        spawnWorkerOnPort("gateway.ts", args, "gateway http", {
+          pick: picks(taken.port).pick,
+          triesMax: 1,
+        }),
+        (e) => e instanceof PortTakenError && /address already in use/i.test(e.message),
+      );
+
+      const { pick, picked } = picks(taken.port);
+      const gw = await spawnWorkerOnPort("gateway.ts", args, "gateway http", { pick });
+      try {
+        assert.deepEqual(picked, [taken.port, gw.port]);
+        assert.notEqual(gw.port, taken.port);
+        assert.deepEqual(gw.args, args(gw.port));
+        assert.match(
+          gw.worker.output(),
+          new RegExp(`^gateway http://127\\.0\\.0\\.1:${gw.port}$`, "m"),
+        );
+        const view = await (await fetch(`http://127.0.0.1:${gw.port}/v1/gateway`)).json();
+        assert.equal(view.sitesUp, 0);
+      } finally {
+        gw.worker.process.kill("SIGTERM");
+        await gw.worker.process.status;
+      }
+    } finally {
+      taken.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "startCluster(): a cluster whose first site's port is taken starts on new ports",
+  ...PROCESSES,
+  async fn() {
+    const taken = takenPort();
+    try {
+      const { pick, picked } = picks(taken.port);
+      const cluster = await startCluster(1, {}, [], { ports: { pick } });
+      try {
+        assert.equal(picked.length, 2);
+        assert.equal(cluster.sites[0].url, `http://127.0.0.1:${picked[1]}`);
+        const status = await (await fetch(`${cluster.sites[0].url}/v1/status`)).json();
+        assert.equal(status.site, "site-a");
+      } finally {
+        await cluster.stop();
+      }
+    } finally {
+      taken.close();
+    }
+  },
+});
