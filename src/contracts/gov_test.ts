@@ -3,7 +3,7 @@
  */
 import assert from "node:assert/strict";
 import { generateKeyPair } from "../../sdk/keys.ts";
-import { Rejection, type StateAccess } from "./contract.ts";
+import { Rejection } from "./contract.ts";
 import { dataAnchor } from "./data_anchor.ts";
 import {
   ADMIN_NS,
@@ -13,22 +13,7 @@ import {
   standingOf,
   withSignerGate,
 } from "./gov.ts";
-
-function memoryState(rows: Array<[string, string, unknown]>): StateAccess {
-  const m = new Map(rows.map(([ns, key, v]) => [`${ns}\u0000${key}`, JSON.stringify(v)]));
-  return {
-    get<T>(ns: string, key: string) {
-      const v = m.get(`${ns}\u0000${key}`);
-      return v === undefined ? undefined : JSON.parse(v) as T;
-    },
-    put(ns, key, value) {
-      m.set(`${ns}\u0000${key}`, JSON.stringify(value));
-    },
-    delete(ns, key) {
-      m.delete(`${ns}\u0000${key}`);
-    },
-  };
-}
+import { memoryState } from "./_memory_state.ts";
 
 const body = { stream: "s", seq: 0, root: "ab".repeat(32), count: 1, from: 0, to: 0 };
 

@@ -27,22 +27,7 @@ import {
   scheduledAfter,
   UnsupportedRulesError,
 } from "./rules.ts";
-
-function memoryState(rows: Array<[string, string, unknown]>): StateAccess {
-  const m = new Map(rows.map(([ns, key, v]) => [`${ns}\u0000${key}`, JSON.stringify(v)]));
-  return {
-    get<T>(ns: string, key: string) {
-      const v = m.get(`${ns}\u0000${key}`);
-      return v === undefined ? undefined : JSON.parse(v) as T;
-    },
-    put(ns, key, value) {
-      m.set(`${ns}\u0000${key}`, JSON.stringify(value));
-    },
-    delete(ns, key) {
-      m.delete(`${ns}\u0000${key}`);
-    },
-  };
-}
+import { memoryState } from "./_memory_state.ts";
 
 const [adminA, adminB, adminC] = [
   generateKeyPair().did,
