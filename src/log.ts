@@ -11,7 +11,9 @@
  *
  * - `text`, for a terminal: `<ISO time> <LEVEL> <context> <message> k=v…`
  *   (a value with a space, a quote or `=` is a JSON string; an object or a
- *   list is JSON; an error is its message).
+ *   list is JSON; an error is its message, after its name unless that is
+ *   `Error`, then its causes the same way: `"<message>; cause: TypeError:
+ *   <message>"`, at most four).
  * - `json`, for log aggregation: `{"time", "level", "site", "msg", …fields}`,
  *   an error as `{name, message, stack}` (and its `cause`).
  *
@@ -59,6 +61,23 @@ export const logConfigSchema = z.strictObject({
 export type LogConfig = z.output<typeof logConfigSchema>;
 
 /**
+ * Why `value` cannot be a `log` config's `member`, as the end of a one-line
+ * message whose start says where the value came from — `EDGELEDGER_LOG_LEVEL
+ * must be "debug", "info", "warn" or "error", not "loud"` — or undefined
+ * when it can be.
+ */
+export function logValueProblem(member: keyof LogConfig, value: unknown): string | undefined {
+  const allowed: readonly unknown[] = member === "level" ? LOG_LEVELS : LOG_FORMATS;
+  if (allowed.includes(value)) return undefined;
+  const rule = member === "level"
+    ? 'must be "debug", "info", "warn" or "error"'
+    : 'must be "text" or "json"';
+  // An environment variable or a flag may be long: the start says enough.
+  const shown = typeof value === "string" ? value.slice(0, 100) : value;
+  return `${rule}, not ${JSON.stringify(shown)?.slice(0, 102) ?? String(shown)}`;
+}
+
+/**
  * `config` with the environment's overrides, `EDGELEDGER_LOG_LEVEL` and
  * `EDGELEDGER_LOG_FORMAT`. Throws an Error with a one-line message naming
  * the variable when its value is not a level or a format.
@@ -69,14 +88,10 @@ export function logConfigWithEnv(
 ): LogConfig {
   const level = env("EDGELEDGER_LOG_LEVEL");
   const format = env("EDGELEDGER_LOG_FORMAT");
-  if (level !== undefined && !(LOG_LEVELS as readonly string[]).includes(level)) {
-    throw new Error(
-      `EDGELEDGER_LOG_LEVEL must be "debug", "info", "warn" or "error", not "${level}"`,
-    );
-  }
-  if (format !== undefined && !(LOG_FORMATS as readonly string[]).includes(format)) {
-    throw new Error(`EDGELEDGER_LOG_FORMAT must be "text" or "json", not "${format}"`);
-  }
+  const levelProblem = level === undefined ? undefined : logValueProblem("level", level);
+  if (levelProblem !== undefined) throw new Error(`EDGELEDGER_LOG_LEVEL ${levelProblem}`);
+  const formatProblem = format === undefined ? undefined : logValueProblem("format", format);
+  if (formatProblem !== undefined) throw new Error(`EDGELEDGER_LOG_FORMAT ${formatProblem}`);
   return {
     level: (level as LogLevel | undefined) ?? config.level,
     format: (format as LogFormat | undefined) ?? config.format,
@@ -188,7 +203,7 @@ function jsonValue(_key: string, value: unknown): unknown {
   return value;
 }
 
-/** Causes followed, at most: a chain of errors is short, a cycle is not. */
+/** Causes followed, at most (in both formats): a chain of errors is short, a cycle is not. */
 const causeDepthMax = 4;
 
 function errorObject(e: Error, depth: number): Record<string, unknown> {
@@ -225,14 +240,28 @@ function textLine(
 const BARE = /^[!#-<>-[\]-~]+$/;
 
 function textValue(v: unknown): string {
-  if (v instanceof Error) {
-    return JSON.stringify(v.name === "Error" ? v.message : `${v.name}: ${v.message}`);
-  }
+  if (v instanceof Error) return JSON.stringify(errorText(v));
   if (typeof v === "string") return BARE.test(v) ? v : JSON.stringify(v);
   if (typeof v === "number" || typeof v === "boolean" || typeof v === "bigint" || v === null) {
     return String(v);
   }
   return JSON.stringify(v, jsonValue) ?? String(v);
+}
+
+/**
+ * `e` in one line's worth of text: its name (unless plain `Error`) and
+ * message, then each cause the same way after `; cause: ` (a cause that is
+ * not an Error as `String()` makes it), at most {@link causeDepthMax}.
+ */
+function errorText(e: Error): string {
+  const head = (x: Error) => x.name === "Error" ? x.message : `${x.name}: ${x.message}`;
+  let text = head(e);
+  let cause = e.cause;
+  for (let depth = 0; cause !== undefined && depth < causeDepthMax; depth++) {
+    text += `; cause: ${cause instanceof Error ? head(cause) : String(cause)}`;
+    cause = cause instanceof Error ? cause.cause : undefined;
+  }
+  return text;
 }
 
 /**

@@ -5,6 +5,7 @@ import {
   logConfigWithEnv,
   type LogFormat,
   type LogLevel,
+  logValueProblem,
   silentLogger,
   SlowWriteWarning,
 } from "./log.ts";
@@ -186,4 +187,36 @@ Deno.test("SlowWriteWarning: a write over the threshold warns with how long it t
     ["raft", 1500, 1000, 1],
   );
   assert.deepEqual([second.tookMs, second.slowWrites, second.slowestMs], [3000, 6, 3000]);
+});
+
+Deno.test("log: text: an error shows its cause chain after its message, each cause's name (unless Error) and message, at most four deep (a cycle included)", () => {
+  const { log, lines } = capture("text");
+  const disk = Object.assign(new Error("disk is full"), { code: "ENOSPC" });
+  const write = new TypeError("Cannot write block 12", { cause: disk });
+  log.error("site halted", { error: new Error("Cannot apply batch 3", { cause: write }) });
+  log.warn("peer unreachable", { error: new Error("Cannot reach site-b", { cause: "timeout" }) });
+  const cycle: Error = new RangeError("again");
+  cycle.cause = cycle;
+  log.warn("x", { error: cycle });
+  assert.deepEqual(lines, [
+    '2025-06-01T12:00:00.123Z ERROR site-a site halted error="Cannot apply batch 3; cause: TypeError: Cannot write block 12; cause: disk is full"',
+    '2025-06-01T12:00:00.123Z WARN  site-a peer unreachable error="Cannot reach site-b; cause: timeout"',
+    `2025-06-01T12:00:00.123Z WARN  site-a x error="RangeError: again${
+      "; cause: RangeError: again".repeat(4)
+    }"`,
+  ]);
+});
+
+Deno.test("logValueProblem() says what a level or a format must be and the value it is not, for a message that starts with where the value came from", () => {
+  assert.equal(logValueProblem("level", "warn"), undefined);
+  assert.equal(logValueProblem("format", "json"), undefined);
+  assert.equal(
+    logValueProblem("level", "loud"),
+    'must be "debug", "info", "warn" or "error", not "loud"',
+  );
+  assert.equal(logValueProblem("format", 3), 'must be "text" or "json", not 3');
+  assert.equal(
+    logValueProblem("format", "x".repeat(500))?.length,
+    'must be "text" or "json", not '.length + 102,
+  );
 });

@@ -9,8 +9,10 @@
  * `gateway <url>` once it listens. A bad config (a TLS file missing or
  * unusable included) exits 2 with one line; sites that disagree on the
  * ledger exit 2, no site answering within `startupWaitMs` exits 1.
- * SIGINT/SIGTERM stop it (open event streams are ended). Its log (sites
- * going down and up, errors) goes to stderr, as the config's `log` says.
+ * SIGINT/SIGTERM stop it (see {@link RunningGateway}'s `stop`), as a site
+ * stops: a second signal within a second of the first is its echo, a later
+ * one stops it at once (exit 1). Its log (its start and stop, sites going
+ * down and up, errors) goes to stderr, as the config's `log` says.
  *
  * @module
  */
@@ -45,13 +47,36 @@ export const VERSION = "0.1.0";
 
 /** Longest a stopping gateway waits for its open requests to finish, ms. */
 const shutdownWaitMs = 3000;
+/**
+ * A second signal this soon after the first is the same stop, ms (as a site
+ * tells them apart, `workers/site.ts`): a terminal's Ctrl-C reaches the
+ * gateway directly and again through what started it — `deno task` passes
+ * the SIGINT on, `deno task start` sends SIGTERM.
+ */
+const signalEchoMs = 1000;
 
 /** A running gateway. */
 export interface RunningGateway {
   url: string;
   pool: SitePool;
-  /** Stops polling, ends forwarded requests and closes the listener. */
-  stop(): Promise<void>;
+  /** What it logs to. */
+  log: Logger;
+  /**
+   * Stops polling, ends forwarded requests and event streams, and closes the
+   * listener once open requests finish (at most {@link shutdownWaitMs}).
+   * Logs `stopping: forwarding ends` (with `why`, a signal say) and
+   * `stopped`, at `info`, and a warning when open requests did not finish in
+   * time. Calling it again returns the same promise.
+   */
+  stop(why?: string): Promise<void>;
+}
+
+/**
+ * The gateway's logger as its config's `log` says (the environment's and
+ * the flags' overrides are in it already), on stderr, with its name.
+ */
+export function gatewayLogger(config: Pick<GatewayConfig, "name" | "log">): Logger {
+  return createLogger({ ...config.log, context: { gateway: config.name } });
 }
 
 /**
@@ -66,7 +91,7 @@ export async function startGateway(
   config: GatewayConfig,
   options: { log?: Logger } = {},
 ): Promise<RunningGateway> {
-  const log = options.log ?? createLogger({ ...config.log, context: { gateway: config.name } });
+  const log = options.log ?? gatewayLogger(config);
   const tls = config.tls === undefined ? undefined : await readServeTls(config.tls);
   const caCerts = config.caFile === undefined ? undefined : await readCaCerts(config.caFile);
   // One client for every request to the sites, closed when the gateway stops.
@@ -82,16 +107,30 @@ export async function startGateway(
     log,
   });
   let server: Deno.HttpServer | undefined;
-  const stop = async () => {
+  /** Closes what is open; answers whether open requests finished in time. */
+  const close = async (): Promise<boolean> => {
     await pool.close();
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      server?.shutdown(),
-      new Promise<void>((r) => timer = setTimeout(r, shutdownWaitMs)),
+    const drained = await Promise.race([
+      (server?.shutdown() ?? Promise.resolve()).then(() => true),
+      new Promise<boolean>((r) => timer = setTimeout(() => r(false), shutdownWaitMs)),
     ]);
     clearTimeout(timer);
     client?.close();
+    return drained;
   };
+  let stopping: Promise<void> | undefined;
+  const stop = (why?: string) =>
+    stopping ??= (async () => {
+      const started = performance.now();
+      log.info("stopping: forwarding ends", { reason: why });
+      if (!await close()) {
+        log.warn("stopping: open requests did not finish; closing anyway", {
+          waitedMs: shutdownWaitMs,
+        });
+      }
+      log.info("stopped", { tookMs: Math.round(performance.now() - started) });
+    })();
   try {
     if (config.ledger !== undefined) {
       pool.ledger = config.ledger;
@@ -143,9 +182,10 @@ export async function startGateway(
       sitesUp: pool.upCount(),
       sites: config.sites.length,
     });
-    return { url, pool, stop };
+    return { url, pool, log, stop };
   } catch (e) {
-    await stop();
+    // Nothing was started that an operator saw: close without logging a stop.
+    await close();
     throw e;
   }
 }
@@ -164,17 +204,26 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   try {
-    const { url, stop } = await startGateway(config);
+    const { url, log, stop } = await startGateway(config);
     console.log(`gateway ${url}`);
-    let stopping = false;
-    const onSignal = async () => {
-      if (stopping) return;
-      stopping = true;
-      await stop();
+    let first: { signal: Deno.Signal; at: number } | undefined;
+    const onSignal = (signal: Deno.Signal) => async () => {
+      if (first !== undefined) {
+        if (Date.now() - first.at < signalEchoMs) return;
+        log.warn("a second signal: stopping at once", { signal });
+        Deno.exit(1);
+      }
+      first = { signal, at: Date.now() };
+      try {
+        await stop(signal);
+      } catch (e) {
+        log.error("the stop failed", { error: e });
+        Deno.exit(1);
+      }
       Deno.exit(0);
     };
-    Deno.addSignalListener("SIGINT", onSignal);
-    Deno.addSignalListener("SIGTERM", onSignal);
+    Deno.addSignalListener("SIGINT", onSignal("SIGINT"));
+    Deno.addSignalListener("SIGTERM", onSignal("SIGTERM"));
   } catch (e) {
     console.error(`Cannot start gateway: ${(e as Error).message}`);
     const badConfig = e instanceof TlsConfigError ||

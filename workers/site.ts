@@ -9,6 +9,9 @@
  * config's `log` says). SIGINT/SIGTERM stop it gracefully (see
  * {@link startSite}'s `stop`); a second signal stops it at once. A site that
  * cannot start prints one line, `Cannot start site: <why>`, and exits 1.
+ * An error while it serves — a response body that fails part-way included —
+ * is one line of that log, never a stack trace from Deno (see
+ * {@link serveErrorLogger}).
  *
  * @module
  */
@@ -29,6 +32,7 @@ import {
 import { Site } from "../src/site/site.ts";
 import { serveError, trustingClient } from "../src/site/tls.ts";
 import { createLogger, logConfigWithEnv, type Logger } from "../src/log.ts";
+import { AssertionError } from "../src/chain/assert.ts";
 
 export const VERSION = "0.1.0";
 
@@ -137,6 +141,115 @@ export async function startSite(
     }
     throw e;
   }
+}
+
+/**
+ * A response body that failed part-way: its status had gone to the client,
+ * so the client's connection is cut and it sees the answer incomplete.
+ * {@link watchBody} logs it where it fails and hands it to `Deno.serve`,
+ * whose `onError` ({@link serveErrorLogger}) then knows it is logged.
+ */
+export class ResponseBodyError extends Error {
+  constructor(
+    /** `METHOD /path` of the request it answered. */
+    readonly route: string,
+    /** The id of the request it answered (`X-Request-Id`), when it had one. */
+    readonly requestId: string | undefined,
+    options: ErrorOptions,
+  ) {
+    super(`Cannot finish the response to ${route}`, options);
+    this.name = "ResponseBodyError";
+  }
+}
+
+/** Whether `e` is what a bug throws (a broken invariant, a wrong type) rather than a condition. */
+function isBug(e: unknown): boolean {
+  return e instanceof AssertionError || e instanceof TypeError || e instanceof RangeError ||
+    e instanceof ReferenceError || e instanceof SyntaxError;
+}
+
+/**
+ * `res` with its body watched, for a route whose body streams (a backup
+ * download, an event stream). `Deno.serve` hands an error of the body to
+ * `onError` only once its write to the client returns — for a client that
+ * stopped reading, when it leaves — so the body is watched here:
+ * - a body that fails is logged as it fails, once, as `response cut` with
+ *   the route, the request id and the error: a warning, or an error when
+ *   the error is a bug's ({@link isBug}); the body the client gets then
+ *   fails with a {@link ResponseBodyError}, which `onError` does not log again;
+ * - a client that leaves before the end (Deno cancels the body) is normal:
+ *   a `debug` line, `client left mid-response`, and the body is cancelled.
+ * The body is passed on chunk by chunk as the client reads, as it came.
+ */
+export function watchBody(res: Response, route: string, log: Logger): Response {
+  const body = res.body;
+  if (body === null) return res;
+  const requestId = res.headers.get("x-request-id") ?? undefined;
+  const reader = body.getReader();
+  let ended = false;
+  let out!: ReadableStreamDefaultController<Uint8Array>;
+  const failed = (e: unknown) => {
+    // A body cancelled meanwhile ends as done; whatever it does after is nobody's concern.
+    if (ended) return;
+    ended = true;
+    log[isBug(e) ? "error" : "warn"]("response cut", { route, requestId, error: e });
+    out.error(new ResponseBodyError(route, requestId, { cause: e }));
+  };
+  // Fails as the body fails, whether or not the client is reading.
+  reader.closed.catch(failed);
+  const watched = new ReadableStream<Uint8Array>({
+    start(controller) {
+      out = controller;
+    },
+    async pull(controller) {
+      let read: ReadableStreamReadResult<Uint8Array>;
+      try {
+        read = await reader.read();
+      } catch (e) {
+        return failed(e);
+      }
+      if (ended) return;
+      if (read.done) {
+        ended = true;
+        controller.close();
+      } else controller.enqueue(read.value);
+    },
+    async cancel(reason) {
+      if (ended) return;
+      ended = true;
+      log.debug("client left mid-response", { route, requestId, reason: String(reason) });
+      await reader.cancel(reason).catch(() => {});
+    },
+  }, { highWaterMark: 0 });
+  return new Response(watched, {
+    status: res.status,
+    statusText: res.statusText,
+    headers: res.headers,
+  });
+}
+
+/**
+ * A site's `onError` for `Deno.serve`, in place of Deno's, which prints the
+ * error's stack trace on stderr: a {@link ResponseBodyError} was logged
+ * where it failed; any other error (a handler's that escaped its app, a
+ * body not watched) is our bug, one `request failed` error line. Answers a
+ * bare 500, which reaches the client only when no status had gone yet.
+ */
+export function serveErrorLogger(log: Logger): (error: unknown) => Response {
+  return (error) => {
+    if (!(error instanceof ResponseBodyError)) log.error("request failed", { error });
+    return new Response(null, { status: 500 });
+  };
+}
+
+/** Longest route logged, characters: a path is the client's to choose. */
+const routeCharsMax = 200;
+
+/** `METHOD /path` of `req` (no query), whose path starts at `pathAt` in its URL. */
+function routeOf(req: Request, pathAt: number): string {
+  const query = req.url.indexOf("?", pathAt);
+  const path = req.url.slice(pathAt, query < 0 ? undefined : query);
+  return `${req.method} ${path.slice(0, routeCharsMax)}`;
 }
 
 /** Something a start opened, and how to close it. */
@@ -259,11 +372,17 @@ async function openAndServe(
   // The peer and admin apps serve their routes under their prefixes, so a
   // request reaches them as it came (no copy of the Request per call).
   const peerRoot = peerApp === undefined ? undefined : new Hono().route("/raft", peerApp);
+  // The routes whose bodies stream to a client (a backup download, an event
+  // stream) are watched (watchBody); the others' bodies are whole, and the
+  // peers' stream is the Raft path's own.
+  const watched = async (res: Response | Promise<Response>, req: Request, path: number) =>
+    watchBody(await res, routeOf(req, path), log);
   const handler = (req: Request) => {
     // The path starts at the first "/" after the scheme's "//".
     const path = req.url.indexOf("/", req.url.indexOf("//") + 2);
     if (peerRoot !== undefined && req.url.startsWith("/raft/", path)) return peerRoot.fetch(req);
-    if (req.url.startsWith("/v1/admin/", path)) return admin.fetch(req);
+    if (req.url.startsWith("/v1/admin/", path)) return watched(admin.fetch(req), req, path);
+    if (req.url.startsWith("/v1/events", path)) return watched(app.fetch(req), req, path);
     return app.fetch(req);
   };
   let server!: Deno.HttpServer;
@@ -277,6 +396,7 @@ async function openAndServe(
         port: config.port,
         ...(tls === undefined ? {} : { cert: tls.cert, key: tls.key }),
         onListen: ({ hostname, port }) => resolve(`${scheme}://${hostname}:${port}`),
+        onError: serveErrorLogger(log),
       }, handler);
     });
   } catch (e) {

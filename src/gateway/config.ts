@@ -12,13 +12,15 @@
  * keys `--log-level` and `--log-format` (`EDGELEDGER_GATEWAY_LOG_LEVEL`,
  * `_LOG_FORMAT`; the sites' `EDGELEDGER_LOG_LEVEL` and `EDGELEDGER_LOG_FORMAT`
  * count too, below those). Relative file paths in the config file resolve
- * against its folder, others against the working directory.
+ * against its folder, others against the working directory. A bad log level
+ * or format is named by where it came from: the flag, the variable, or the
+ * config file's key.
  *
  * @module
  */
 import { z } from "zod";
 import { tlsFilesSchema } from "../site/tls.ts";
-import { logConfigSchema } from "../log.ts";
+import { type LogConfig, logConfigSchema, logValueProblem } from "../log.ts";
 
 const SITES_MISSING =
   'Must name at least one site URL (--site, EDGELEDGER_GATEWAY_SITES or "sites" in the config)';
@@ -281,6 +283,12 @@ export async function loadGatewayConfig(
   if (tls !== undefined) merged.tls = tls;
   const log = mergeObject("log", fromFile, fromSitesEnv, fromEnv, fromFlags);
   if (log !== undefined) merged.log = log;
+  checkLogValues([
+    [fromFile, (m) => `log.${m} in ${configPath}`],
+    [fromSitesEnv, (m) => m === "level" ? "EDGELEDGER_LOG_LEVEL" : "EDGELEDGER_LOG_FORMAT"],
+    [fromEnv, (m) => envName(m === "level" ? "logLevel" : "logFormat")],
+    [fromFlags, (m) => m === "level" ? "--log-level" : "--log-format"],
+  ]);
   const parsed = gatewayConfigSchema.safeParse(merged);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -288,6 +296,30 @@ export async function loadGatewayConfig(
     throw new GatewayConfigError(`${where}: ${issue.message}`);
   }
   return parsed.data;
+}
+
+/**
+ * Throws a {@link GatewayConfigError} naming the source of the log level or
+ * format in force when that value is not one (the schema would name only
+ * `log.level`). `sources` are each source's values (its `log` object, if
+ * any) and how it names a member, lowest first: the last that sets a member
+ * is the one in force.
+ */
+function checkLogValues(
+  sources: Array<[Record<string, unknown>, (member: keyof LogConfig) => string]>,
+): void {
+  for (const member of ["level", "format"] as const) {
+    for (const [values, name] of sources.toReversed()) {
+      const log = values.log;
+      // A `log` that is not an object is the schema's to refuse.
+      if (typeof log !== "object" || log === null || Array.isArray(log)) continue;
+      const value = (log as Record<string, unknown>)[member];
+      if (value === undefined) continue;
+      const problem = logValueProblem(member, value);
+      if (problem !== undefined) throw new GatewayConfigError(`${name(member)} ${problem}`);
+      break;
+    }
+  }
 }
 
 /** Flags to config values (`--site` accumulates); `config` is the file's path. */
