@@ -9,7 +9,9 @@ import assert from "node:assert/strict";
 import { closedPort, type SpawnedWorker, spawnWorker, waitFor, waitForOutput } from "./_cluster.ts";
 
 /** A gateway with JSON logs on a free port, in front of a site nothing answers for. */
-async function startGatewayProcess(): Promise<SpawnedWorker & { url: string }> {
+async function startGatewayProcess(
+  extraArgs: string[] = [],
+): Promise<SpawnedWorker & { url: string }> {
   const gw = spawnWorker("gateway.ts", [
     "--site",
     `http://127.0.0.1:${closedPort()}`,
@@ -19,6 +21,7 @@ async function startGatewayProcess(): Promise<SpawnedWorker & { url: string }> {
     "0",
     "--log-format",
     "json",
+    ...extraArgs,
   ]);
   // Its `gateway <url>` line (stdout) and its log (stderr) come through pipes of their own.
   await waitForOutput(gw, '"msg":"gateway started"', 30_000);
@@ -156,4 +159,51 @@ Deno.test("gateway: a bad log level or format in the environment exits 2 with on
     assert.equal(out.code, 2, stderr);
     assert.equal(stderr.trim(), message);
   }
+});
+
+Deno.test({
+  name:
+    "gateway: a client that leaves in the middle of its request body is one debug line, client left mid-request, never an error (sized and chunked bodies)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const gw = await startGatewayProcess(["--log-level", "debug"]);
+    try {
+      const { hostname, port } = new URL(gw.url);
+      for (
+        const head of [
+          "Content-Length: 1000\r\n\r\n{",
+          "Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\n",
+        ]
+      ) {
+        const conn = await Deno.connect({ hostname, port: Number(port) });
+        await conn.write(
+          new TextEncoder().encode(
+            "POST /v1/txs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + head,
+          ),
+        );
+        await new Promise((r) => setTimeout(r, 200));
+        conn.close();
+      }
+      await waitFor(
+        "two client left mid-request lines",
+        () =>
+          Promise.resolve(
+            records(gw.output()).filter((r) => r.msg === "client left mid-request").length === 2 ||
+              undefined,
+          ),
+        10_000,
+      );
+      const loud = records(gw.output()).filter((r) => r.level === "error" || r.level === "warn");
+      // The site it fronts is down: that warning is expected, nothing else.
+      assert.deepEqual(loud.filter((r) => r.msg !== "site down"), []);
+      for (const r of records(gw.output()).filter((r) => r.msg === "client left mid-request")) {
+        assert.equal(r.level, "debug");
+        assert.equal(typeof r.requestId, "string");
+      }
+    } finally {
+      gw.process.kill("SIGTERM");
+      await gw.process.status;
+    }
+  },
 });

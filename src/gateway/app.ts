@@ -119,6 +119,16 @@ export function createGatewayApp(options: GatewayAppOptions) {
     },
   });
   app.onError((err, c) => {
+    if (err instanceof Deno.errors.BadResource && c.get("body") === undefined) {
+      // The request's body could not be read to its end (by the size limit
+      // or keepBody): its connection ended first — the client left, or the
+      // gateway is stopping. Nobody may read the answer; not our error.
+      log.debug("client left mid-request", { requestId: c.get("requestId") ?? "", error: err });
+      return problemResponse(
+        c,
+        knownProblem("validation", "Cannot read the request body: the connection ended first"),
+      );
+    }
     if (err instanceof ForwardRefusal) {
       return problemResponse(
         c,
