@@ -199,7 +199,7 @@ Deno.test("site: an error no route handled (a handler's that escaped its app) is
 
 Deno.test({
   name:
-    "site: a real site logs an event stream's client that leaves as one debug line with the route and the request id, and its stderr holds nothing but its log lines",
+    "site: a real site logs an event stream's client that leaves as one debug line with the route and the request id, a client that leaves mid-request-body as one debug line too (never an error), and its stderr holds nothing but its log lines",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -230,6 +230,30 @@ Deno.test({
       const conn = await rawGet(port, "/v1/events?from=0", 4096);
       conn.close();
       await waitForOutput(site, '"msg":"client left mid-response"', 10_000);
+      // Clients that leave in the middle of a request body, sized and chunked.
+      for (
+        const head of [
+          "Content-Length: 1000\r\n\r\n{",
+          "Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\n",
+        ]
+      ) {
+        const c = await Deno.connect({ hostname: "127.0.0.1", port });
+        await c.write(
+          new TextEncoder().encode(
+            "POST /v1/txs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + head,
+          ),
+        );
+        await new Promise((r) => setTimeout(r, 200));
+        c.close();
+      }
+      await waitFor(
+        "two client left mid-request lines",
+        () =>
+          Promise.resolve(
+            site.output().split('"msg":"client left mid-request"').length === 3 || undefined,
+          ),
+        10_000,
+      );
       site.process.kill("SIGTERM");
       await site.process.status;
       await site.outputEnded;
@@ -246,6 +270,9 @@ Deno.test({
       assert.equal(left[0].level, "debug");
       assert.equal(left[0].route, "GET /v1/events");
       assert.match(left[0].requestId, /^[0-9a-f-]{36}$/);
+      const leftMidRequest = records.filter((r) => r.msg === "client left mid-request");
+      assert.equal(leftMidRequest.length, 2, site.output());
+      for (const r of leftMidRequest) assert.equal(r.level, "debug");
       assert.equal(records.filter((r) => r.level === "warn" || r.level === "error").length, 0);
     } finally {
       try {

@@ -41,6 +41,8 @@ import {
 } from "./middleware.ts";
 import { processMetricsText } from "./process_metrics.ts";
 import {
+  clientLeftMidBody,
+  clientLeftProblem,
   knownProblem,
   problemFromError,
   problemResponse,
@@ -136,9 +138,13 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
     scheme: "bearer",
     description: "A tenant API key (`deno task apikey <name>` makes one; sites keep its SHA-256).",
   });
-  app.onError((err, c) =>
-    problemResponse(c, problemFromError(err, (e) => logError(e, c.get("requestId") ?? "")))
-  );
+  app.onError((err, c) => {
+    if (clientLeftMidBody(err, c.req.raw)) {
+      log.debug("client left mid-request", { requestId: c.get("requestId") ?? "", error: err });
+      return problemResponse(c, clientLeftProblem());
+    }
+    return problemResponse(c, problemFromError(err, (e) => logError(e, c.get("requestId") ?? "")));
+  });
   app.notFound((c) =>
     problemResponse(
       c,

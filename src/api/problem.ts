@@ -177,3 +177,19 @@ export function problemFromError(err: unknown, report: (err: unknown) => void): 
   report(err);
   return knownProblem("internal", "The request failed because of an internal error; it was logged");
 }
+
+/**
+ * Whether `err` means the client's connection ended while its request body
+ * was being read (Deno's `BadResource` for the body's stream): the client
+ * left, or the server is stopping. Nobody may read the answer, and it is no
+ * error of the server's: a debug line at most, and a 400 `validation`
+ * ({@link clientLeftProblem}).
+ */
+export function clientLeftMidBody(err: unknown, req: Request): boolean {
+  return err instanceof Deno.errors.BadResource && req.bodyUsed;
+}
+
+/** The answer to a request whose body ended before it was read ({@link clientLeftMidBody}). */
+export function clientLeftProblem(): ProblemInit {
+  return knownProblem("validation", "Cannot read the request body: the connection ended first");
+}

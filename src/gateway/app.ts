@@ -18,6 +18,8 @@ import { COMMIT_WAIT_MS_DEFAULT, submitTxs } from "../../sdk/api/routes.ts";
 import { processMetricsText } from "../api/process_metrics.ts";
 import { refuseDuplicateMembers, requestSizeLimit, requireJsonBody } from "../api/middleware.ts";
 import {
+  clientLeftMidBody,
+  clientLeftProblem,
   knownProblem,
   PROBLEM_MEDIA_TYPE,
   problemFromError,
@@ -119,15 +121,10 @@ export function createGatewayApp(options: GatewayAppOptions) {
     },
   });
   app.onError((err, c) => {
-    if (err instanceof Deno.errors.BadResource && c.get("body") === undefined) {
-      // The request's body could not be read to its end (by the size limit
-      // or keepBody): its connection ended first — the client left, or the
-      // gateway is stopping. Nobody may read the answer; not our error.
+    // The client left (or the gateway is stopping) while its body was read.
+    if (c.get("body") === undefined && clientLeftMidBody(err, c.req.raw)) {
       log.debug("client left mid-request", { requestId: c.get("requestId") ?? "", error: err });
-      return problemResponse(
-        c,
-        knownProblem("validation", "Cannot read the request body: the connection ended first"),
-      );
+      return problemResponse(c, clientLeftProblem());
     }
     if (err instanceof ForwardRefusal) {
       return problemResponse(
