@@ -1,8 +1,9 @@
 /**
  * `edgeledger`, the developer command line, in the spirit of etcdctl and
  * rekor-cli: keys, signing and submitting transactions, reading the
- * cluster, fetching proofs and verifying them offline, following blocks.
- * A thin layer over the SDK (see `cli/commands.ts`).
+ * cluster, fetching proofs and verifying them offline, following blocks;
+ * and for operators, membership changes, leadership transfer and backups
+ * with the admin key. A thin layer over the SDK (see `cli/commands.ts`).
  *
  *     npx -y deno@2.9.6 task cli <command> [flags]
  *     npx -y deno@2.9.6 task cli --help
@@ -26,7 +27,7 @@ import { concatBytes } from "../sdk/encoding.ts";
 
 export type { CliIo } from "./cli/commands.ts";
 
-/** The words that group commands (`key new`, `tx sign`, `trust init`). */
+/** The words that group commands (`key new`, `tx sign`, `trust init`, `member add`). */
 const GROUPS = new Set(
   COMMANDS.filter((c) => c.name.includes(" ")).map((c) => c.name.split(" ")[0]),
 );
@@ -47,6 +48,9 @@ export function topHelp(): string {
     "  --url URL      a site's base URL, repeatable for failover (default $EDGELEDGER_URL,",
     "                 comma-separated, or http://127.0.0.1:7001)",
     "  --api-key KEY  the API key (default $EDGELEDGER_API_KEY)",
+    "Operator commands (member add, promote and remove, leader transfer, backup) take:",
+    "  --admin-key-file FILE  the admin API key's file (default $EDGELEDGER_ADMIN_KEY); no",
+    "                         flag takes the key itself: it would land in shell history",
     "Every command takes:",
     "  --json         print JSON: the API's answer as it came (watch: one event per line)",
     "  --help         its usage and flags",

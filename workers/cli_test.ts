@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { type CliIo, run, userFolder } from "./cli.ts";
 import { parseArgs, parseCount, parseDuration, UsageError } from "./cli/args.ts";
+import { membersView } from "./cli/admin.ts";
 import { COMMANDS } from "./cli/commands.ts";
-import { ConnectionNotes, formatVerified } from "./cli/output.ts";
+import { ConnectionNotes, formatMembers, formatVerified } from "./cli/output.ts";
 import { base64urlEncode } from "../sdk/encoding.ts";
 import { parseEnvelope, transactionId, verifyEnvelopeSignatures } from "../sdk/envelope.ts";
 import { exportKey, generateKeyPair, importKey } from "../sdk/keys.ts";
@@ -847,4 +848,744 @@ Deno.test("ConnectionNotes: one line per change of the connection, naming the si
     "Reconnected to http://b; resuming from height 13",
   ]);
   assert.throws(() => new ConnectionNotes(() => {}).opened());
+});
+
+// ---- operators: membership, leadership, backups ----------------------------------
+
+const ADMIN_KEY = "k".repeat(24);
+
+/** One request a {@link scriptedSite} received. */
+interface SeenRequest {
+  method: string;
+  path: string;
+  authorization: string | null;
+  body: string;
+}
+
+/** A site on 127.0.0.1 that answers each request with `handler`, and records it. */
+function scriptedSite(handler: (req: SeenRequest) => Response | Promise<Response>) {
+  const seen: SeenRequest[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    const r = {
+      method: req.method,
+      path: new URL(req.url).pathname,
+      authorization: req.headers.get("authorization"),
+      body: await req.text(),
+    };
+    seen.push(r);
+    return await handler(r);
+  });
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    seen,
+    admin: () => seen.filter((r) => r.path.startsWith("/v1/admin/")),
+    close: () => server.shutdown(),
+  };
+}
+
+/** A `/v1/status` answer of site `site` whose leader is `leader`. */
+function statusOf(site: string, leader: string | null, extra: Record<string, unknown> = {}) {
+  return Response.json({
+    ledger: "demo",
+    site,
+    role: site === leader ? "leader" : "follower",
+    term: 3,
+    leader,
+    commitIndex: 57,
+    appliedIndex: 57,
+    height: 9,
+    logSize: 9,
+    ...extra,
+  });
+}
+
+/** A problem document as sites answer one. */
+function problemOf(status: number, slug: string, detail: string, extra = {}) {
+  return new Response(
+    JSON.stringify({
+      type: `https://edgeledger.dev/problems/${slug}`,
+      title: slug,
+      status,
+      detail,
+      instance: "/v1/admin",
+      requestId: crypto.randomUUID(),
+      ...extra,
+    }),
+    { status, headers: { "content-type": "application/problem+json" } },
+  );
+}
+
+/**
+ * A new site's public key as `task sitekey` prints it, one that does not
+ * start with "--" (a flag's value may not: `--public-key=--…` passes one).
+ */
+function sitePublicKey(): string {
+  for (;;) {
+    const pk = base64urlEncode(generateKeyPair().publicKey);
+    if (!pk.startsWith("--")) return pk;
+  }
+}
+
+/** A URL nothing listens at. */
+function closedUrl(): string {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return `http://127.0.0.1:${port}`;
+}
+
+Deno.test("member add: needs NAME, --peer-url and exactly one of --public-key and --key-file (exit 2, before any request)", async () => {
+  const site = scriptedSite(() => statusOf("site-a", "site-a"));
+  try {
+    const env = { EDGELEDGER_ADMIN_KEY: ADMIN_KEY };
+    const base = ["member", "add", "--url", site.url];
+    const pk = sitePublicKey();
+    const cases: Array<[string[], RegExp]> = [
+      [[...base, "--peer-url", "http://127.0.0.1:7004", "--public-key", pk], /^Missing NAME/],
+      [[...base, "site-d", "--public-key", pk], /^Flag --peer-url is required/],
+      [
+        [...base, "site-d", "--peer-url", "ftp://x", "--public-key", pk],
+        /--peer-url must be an http/,
+      ],
+      [
+        [...base, "Site D", "--peer-url", "http://x:1", "--public-key", pk],
+        /NAME must be a site name/,
+      ],
+      [
+        [...base, "site-d", "--peer-url", "http://x:1"],
+        /^Give either --public-key B64URL or --key-file/,
+      ],
+      [
+        [...base, "site-d", "--peer-url", "http://x:1", "--public-key", pk, "--key-file", "k.json"],
+        /^Give either --public-key/,
+      ],
+      [
+        [...base, "site-d", "--peer-url", "http://x:1", "--public-key", "not-a-key"],
+        /^Flag --public-key must be a base64url Ed25519 public key \(43 characters\); see/,
+      ],
+    ];
+    for (const [args, expected] of cases) {
+      const r = await cli(args, env);
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.err}`);
+      assert.match(r.err, expected);
+      assert.match(r.err, /see 'edgeledger member add --help'\n$/);
+    }
+    // The value of --public-key is never quoted: pasted there by mistake, it may be a private key.
+    assert.doesNotMatch((await cli(cases[6][0], env)).err, /not-a-key/);
+    assert.deepEqual(site.seen, []);
+  } finally {
+    await site.close();
+  }
+});
+
+Deno.test("admin commands: a missing admin key is a usage error (exit 2) naming --admin-key-file and $EDGELEDGER_ADMIN_KEY, before any request", async () => {
+  const site = scriptedSite(() => statusOf("site-a", "site-a"));
+  try {
+    await withTempDir(async (dir) => {
+      const pk = sitePublicKey();
+      for (
+        const args of [
+          ["member", "add", "site-d", "--peer-url", "http://127.0.0.1:7004", "--public-key", pk],
+          ["member", "promote", "site-d"],
+          ["member", "remove", "site-d"],
+          ["leader", "transfer", "site-b"],
+          ["backup", "--out", `${dir}/copy.db`],
+        ]
+      ) {
+        // An empty variable counts as unset.
+        const r = await cli([...args, "--url", site.url], { EDGELEDGER_ADMIN_KEY: "" });
+        assert.equal(r.code, 2, `${args.join(" ")}: ${r.err}`);
+        assert.match(
+          r.err,
+          /^Missing the admin key: pass --admin-key-file FILE or set \$EDGELEDGER_ADMIN_KEY; see/,
+        );
+      }
+      const short = await cli(["member", "promote", "site-d", "--url", site.url], {
+        EDGELEDGER_ADMIN_KEY: "short",
+      });
+      assert.equal(short.code, 2);
+      assert.match(short.err, /^\$EDGELEDGER_ADMIN_KEY holds no admin key/);
+      assert.ok(!short.err.includes("short"), "the variable was quoted");
+      assert.deepEqual(site.seen, []);
+      assert.deepEqual(await Array.fromAsync(Deno.readDir(dir)), []);
+    });
+  } finally {
+    await site.close();
+  }
+});
+
+Deno.test("admin commands: no flag takes the admin key itself, and the refusal never quotes it", async () => {
+  const secret = "s3cr3t-admin-key-value-0123456789";
+  for (
+    const args of [
+      ["member", "promote", "site-d", "--admin-key", secret],
+      ["backup", "--out", "x.db", `--admin-key=${secret}`],
+      // Before the command: the key is not taken for the command's name either.
+      ["--admin-key", secret, "member", "remove", "site-d"],
+    ]
+  ) {
+    const r = await cli(args);
+    assert.equal(r.code, 2, r.err);
+    assert.match(
+      r.err,
+      /^There is no flag --admin-key: a key on the command line lands in shell history; pass --admin-key-file FILE or set \$EDGELEDGER_ADMIN_KEY; see/,
+    );
+    assert.ok(!r.err.includes(secret) && !r.out.includes(secret));
+  }
+  // Every operator command's help says where the key comes from, and why not from a flag.
+  for (
+    const name of ["member add", "member promote", "member remove", "leader transfer", "backup"]
+  ) {
+    const help = (await cli([...name.split(" "), "--help"])).out;
+    assert.match(help, /--admin-key-file FILE/, name);
+    assert.match(help, /\$EDGELEDGER_ADMIN_KEY/, name);
+    assert.match(help, /shell history/, name);
+  }
+  assert.match((await cli(["--help"])).out, /--admin-key-file FILE .*\n.*shell history/);
+});
+
+Deno.test("admin commands: the admin key file is read trimmed and sent only to admin routes; the public reads carry the API key", async () => {
+  const site = scriptedSite((r) =>
+    r.path === "/v1/status" ? statusOf("site-a", "site-a") : Response.json({ ok: true })
+  );
+  try {
+    await withTempDir(async (dir) => {
+      await Deno.writeTextFile(`${dir}/admin.txt`, `${ADMIN_KEY}\n`, { mode: 0o600 });
+      const r = await cli([
+        "member",
+        "promote",
+        "site-d",
+        "--admin-key-file",
+        `${dir}/admin.txt`,
+        "--api-key",
+        "tenant-key",
+        "--url",
+        site.url,
+      ]);
+      assert.equal(r.code, 0, r.err);
+      assert.equal(r.out, "Promoted site-d to voter\n");
+      assert.equal(r.err, "");
+      assert.deepEqual(site.seen.map((s) => [s.method, s.path, s.authorization]), [
+        ["GET", "/v1/status", "Bearer tenant-key"],
+        ["POST", "/v1/admin/members/site-d/promote", `Bearer ${ADMIN_KEY}`],
+      ]);
+      // A file others can read is used, with a warning; one that holds no key is never quoted.
+      await Deno.chmod(`${dir}/admin.txt`, 0o644);
+      const shared = await cli([
+        "member",
+        "remove",
+        "site-d",
+        "--url",
+        site.url,
+        "--admin-key-file",
+        `${dir}/admin.txt`,
+      ]);
+      assert.equal(shared.code, 0, shared.err);
+      assert.match(
+        shared.err,
+        /^Warning: the admin key file .*admin\.txt is readable by others \(mode 0644\); run chmod 600/,
+      );
+      await Deno.writeTextFile(`${dir}/bad.txt`, "two words\n");
+      const bad = await cli([
+        "member",
+        "remove",
+        "site-d",
+        "--url",
+        site.url,
+        "--admin-key-file",
+        `${dir}/bad.txt`,
+      ]);
+      assert.equal(bad.code, 1);
+      assert.equal(
+        bad.err,
+        `Cannot read the admin key file ${dir}/bad.txt: it holds no admin key (one line of 16 to 256 characters without spaces)\n`,
+      );
+      const missing = await cli([
+        "member",
+        "remove",
+        "site-d",
+        "--url",
+        site.url,
+        "--admin-key-file",
+        `${dir}/none.txt`,
+      ]);
+      assert.equal(missing.code, 1);
+      assert.match(missing.err, /^Cannot read the admin key file .*none\.txt: no such file/);
+    });
+  } finally {
+    await site.close();
+  }
+});
+
+Deno.test("member add --key-file: sends the key file's public key (its JWK x) and never its private part, and refuses a key that is not Ed25519", async () => {
+  const site = scriptedSite((r) =>
+    r.path === "/v1/status" ? statusOf("site-a", "site-a") : Response.json({ ok: true })
+  );
+  try {
+    await withTempDir(async (dir) => {
+      const key = generateKeyPair("ed25519");
+      const jwk = exportKey(key) as { x: string; d: string };
+      await Deno.writeTextFile(`${dir}/site-key.json`, JSON.stringify(jwk) + "\n", { mode: 0o600 });
+      const env = { EDGELEDGER_ADMIN_KEY: ADMIN_KEY };
+      const args = [
+        "member",
+        "add",
+        "site-d",
+        "--peer-url",
+        "http://127.0.0.1:7004",
+        "--url",
+        site.url,
+      ];
+      const r = await cli([...args, "--key-file", `${dir}/site-key.json`], env);
+      assert.equal(r.code, 0, r.err);
+      const [add] = site.admin();
+      assert.deepEqual(JSON.parse(add.body), {
+        name: "site-d",
+        url: "http://127.0.0.1:7004",
+        publicKey: jwk.x,
+      });
+      assert.equal(jwk.x, base64urlEncode(key.publicKey));
+      assert.equal(
+        r.out,
+        `Added site-d (http://127.0.0.1:7004) as a learner, public key ${jwk.x}\n`,
+      );
+      assert.match(r.err, /promote it \(member promote site-d\) once member list shows its lag/);
+      for (const text of [r.out, r.err, ...site.seen.map((s) => s.body)]) {
+        assert.ok(!text.includes(jwk.d), "the private key leaked");
+      }
+      const json = await cli([...args, "--key-file", `${dir}/site-key.json`, "--json"], env);
+      assert.deepEqual(JSON.parse(json.out), {
+        change: "add",
+        name: "site-d",
+        role: "learner",
+        url: "http://127.0.0.1:7004",
+        publicKey: jwk.x,
+        site: site.url,
+      });
+      await writeKey(`${dir}/p256.json`, generateKeyPair("p256"));
+      const p256 = await cli([...args, "--key-file", `${dir}/p256.json`], env);
+      assert.equal(p256.code, 1);
+      assert.match(
+        p256.err,
+        /^Cannot use the key file .*p256\.json: it holds a p256 key, and site keys are Ed25519/,
+      );
+      // A key file whose public part does not match its private part is refused, unquoted.
+      const other = exportKey(generateKeyPair()) as { x: string };
+      await Deno.writeTextFile(`${dir}/mixed.json`, JSON.stringify({ ...jwk, x: other.x }), {
+        mode: 0o600,
+      });
+      const mixed = await cli([...args, "--key-file", `${dir}/mixed.json`], env);
+      assert.equal(mixed.code, 1);
+      assert.match(mixed.err, /public key does not match the secret key/);
+      assert.ok(!mixed.err.includes(jwk.d));
+      assert.equal(site.admin().length, 2);
+    });
+  } finally {
+    await site.close();
+  }
+});
+
+Deno.test("member promote: sends the admin key to the leader only (found through a follower's status and member list), and follows a not_leader answer's leaderUrl once, no further", async () => {
+  const env = { EDGELEDGER_ADMIN_KEY: ADMIN_KEY };
+  const notLeader = (leaderUrl: string) =>
+    problemOf(409, "not_leader", "Membership changes are made by the leader", { leaderUrl });
+  let cLeads = true;
+  // c leads now; b led when a last heard, and names c; a is a follower that still names b.
+  const c = scriptedSite(() => cLeads ? Response.json({ ok: true }) : notLeader(b.url));
+  const b = scriptedSite(() => notLeader(c.url));
+  const a = scriptedSite((r) =>
+    r.path === "/v1/status"
+      ? statusOf("site-a", "site-b")
+      : r.path === "/v1/sites"
+      ? Response.json({
+        sites: [
+          { name: "site-a", url: a.url, verifierKey: "site-a+00000000+AA" },
+          { name: "site-b", url: b.url, verifierKey: "site-b+00000000+AA" },
+        ],
+      })
+      : Response.json({ ok: true })
+  );
+  try {
+    const r = await cli(["member", "promote", "site-d", "--url", a.url, "--json"], env);
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(JSON.parse(r.out), {
+      change: "promote",
+      name: "site-d",
+      role: "voter",
+      site: c.url,
+    });
+    assert.deepEqual(a.seen.map((s) => [s.path, s.authorization]), [
+      ["/v1/status", null],
+      ["/v1/sites", null],
+    ]);
+    assert.deepEqual(b.seen.map((s) => [s.method, s.path, s.authorization]), [
+      ["POST", "/v1/admin/members/site-d/promote", `Bearer ${ADMIN_KEY}`],
+    ]);
+    assert.equal(c.admin().length, 1);
+    // Leadership moving on and on: one hop, then the site's problem.
+    cLeads = false;
+    const moving = await cli(["member", "promote", "site-d", "--url", a.url], env);
+    assert.equal(moving.code, 1);
+    assert.match(
+      moving.err,
+      new RegExp(
+        `^Cannot promote site site-d: not_leader \\(409\\): Membership changes are made by the ` +
+          `leader \\[${c.url}, request `,
+      ),
+    );
+    assert.equal(b.admin().length, 2);
+    assert.equal(c.admin().length, 2);
+    assert.equal(a.admin().length, 0);
+  } finally {
+    await a.close();
+    await b.close();
+    await c.close();
+  }
+});
+
+Deno.test("admin changes: a site that knows of no leader, or does not answer, exits 1 before any change is sent", async () => {
+  const env = { EDGELEDGER_ADMIN_KEY: ADMIN_KEY };
+  const site = scriptedSite(() => statusOf("site-a", null));
+  try {
+    const r = await cli(["leader", "transfer", "site-b", "--url", site.url], env);
+    assert.equal(r.code, 1);
+    assert.equal(
+      r.err,
+      "Cannot hand leadership to site-b: no site leads now (site-a knows of no leader; an " +
+        "election may be under way): try again in a moment\n",
+    );
+    assert.deepEqual(site.admin(), []);
+    const down = closedUrl();
+    const gone = await cli(["member", "remove", "site-d", "--url", down], env);
+    assert.equal(gone.code, 1);
+    assert.match(gone.err, new RegExp(`^Cannot remove site site-d: Cannot reach ${down}`));
+  } finally {
+    await site.close();
+  }
+});
+
+Deno.test("leader transfer: a refusal exits 1 with the problem type and detail; the leader-to-be leading already changes nothing", async () => {
+  const env = { EDGELEDGER_ADMIN_KEY: ADMIN_KEY };
+  const site = scriptedSite((r) =>
+    r.path === "/v1/status"
+      ? statusOf("site-a", "site-a")
+      : problemOf(409, "conflict", "Cannot transfer leadership to site-z now")
+  );
+  try {
+    const r = await cli(["leader", "transfer", "site-z", "--url", site.url], env);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.err,
+      /^Cannot hand leadership to site-z: conflict \(409\): Cannot transfer leadership to site-z now \[/,
+    );
+    assert.deepEqual(JSON.parse(site.admin()[0].body), { to: "site-z" });
+    const self = await cli(["leader", "transfer", "site-a", "--url", site.url], env);
+    assert.equal(self.code, 0, self.err);
+    assert.equal(self.out, "site-a leads already\n");
+    assert.equal(site.admin().length, 1);
+  } finally {
+    await site.close();
+  }
+});
+
+Deno.test("membersView(): voters then learners, each one's match and lag from the leader's status", () => {
+  const sites = [
+    { name: "site-a", url: "http://a", verifierKey: "" },
+    { name: "site-b", url: "http://b", verifierKey: "" },
+    { name: "site-d", url: "http://d", verifierKey: "" },
+  ];
+  const peers = {
+    "site-a": { match: 57, next: 58, lag: 0 },
+    "site-b": { match: 55, next: 58, lag: 2 },
+    "site-d": { match: 12, next: 13, lag: 45 },
+  };
+  const leader = {
+    ledger: "demo",
+    site: "site-a",
+    role: "leader" as const,
+    term: 3,
+    leader: "site-a",
+    commitIndex: 57,
+    appliedIndex: 57,
+    height: 9,
+    logSize: 9,
+    voters: ["site-a", "site-b"],
+    learners: ["site-d"],
+    peers,
+  };
+  const view = membersView(leader, sites, "http://a");
+  assert.deepEqual(view.members, [
+    { name: "site-a", role: "voter", url: "http://a", leader: true, match: 57, lag: 0 },
+    { name: "site-b", role: "voter", url: "http://b", leader: false, match: 55, lag: 2 },
+    { name: "site-d", role: "learner", url: "http://d", leader: false, match: 12, lag: 45 },
+  ]);
+  assert.equal(view.fromLeader, true);
+  assert.equal(
+    formatMembers(view),
+    [
+      "NAME    ROLE     LEADER  URL       MATCH  LAG",
+      "site-a  voter    yes     http://a  57     0",
+      "site-b  voter            http://b  55     2",
+      "site-d  learner          http://d  12     45",
+      "Leader site-a, term 3, commit index 57",
+    ].join("\n"),
+  );
+  // A follower's view: no match or lag, and it says whose view it is.
+  const follower = membersView(
+    { ...leader, site: "site-b", role: "follower", peers: undefined },
+    sites,
+    "http://b",
+  );
+  assert.ok(follower.members.every((m) => m.match === null && m.lag === null));
+  assert.equal(
+    formatMembers(follower),
+    [
+      "NAME    ROLE     LEADER  URL       MATCH  LAG",
+      "site-a  voter    yes     http://a  -      -",
+      "site-b  voter            http://b  -      -",
+      "site-d  learner          http://d  -      -",
+      "Leader site-a, term 3, commit index 57; http://b's view (not the leader's): match and " +
+      "lag unknown",
+    ].join("\n"),
+  );
+  // A lone site runs no consensus: it is its one voter, and leads.
+  const lone = membersView(
+    { ...leader, voters: undefined, learners: undefined, peers: undefined } as never,
+    sites.slice(0, 1),
+    "http://a",
+  );
+  assert.deepEqual(lone.members, [
+    { name: "site-a", role: "voter", url: "http://a", leader: true, match: null, lag: null },
+  ]);
+  assert.throws(
+    () => membersView({ ...leader, voters: "site-a" } as never, sites, "http://a"),
+    /Cannot read the members from http:\/\/a: its status breaks the API schema: voters/,
+  );
+});
+
+Deno.test("member list: asks the leader a follower names, and shows each member's match and lag", async () => {
+  const sitesOf = (a: string, b: string) =>
+    Response.json({
+      sites: [
+        { name: "site-a", url: a, verifierKey: "site-a+00000000+AA" },
+        { name: "site-b", url: b, verifierKey: "site-b+00000000+AA" },
+      ],
+    });
+  const consensus = { voters: ["site-a", "site-b"], learners: [] };
+  const leader = scriptedSite((r) =>
+    r.path === "/v1/sites" ? sitesOf(follower.url, leader.url) : statusOf("site-b", "site-b", {
+      ...consensus,
+      peers: { "site-a": { match: 50, lag: 7 }, "site-b": { match: 57, lag: 0 } },
+    })
+  );
+  const follower = scriptedSite((r) =>
+    r.path === "/v1/sites"
+      ? sitesOf(follower.url, leader.url)
+      : statusOf("site-a", "site-b", consensus)
+  );
+  try {
+    const r = await cli(["member", "list", "--url", follower.url, "--json"]);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.err, "");
+    const view = JSON.parse(r.out);
+    assert.equal(view.leader, "site-b");
+    assert.equal(view.site, leader.url);
+    assert.deepEqual(
+      view.members.map((
+        m: { name: string; leader: boolean; match: number; lag: number },
+      ) => [m.name, m.leader, m.match, m.lag]),
+      [
+        ["site-a", false, 50, 7],
+        ["site-b", true, 57, 0],
+      ],
+    );
+    // The leader gone: the follower's view, said on stderr, still exit 0.
+    await leader.close();
+    const alone = await cli(["member", "list", "--url", follower.url]);
+    assert.equal(alone.code, 0, alone.err);
+    assert.match(alone.out, /^NAME {4}ROLE {3}LEADER {2}URL/);
+    assert.match(
+      alone.err,
+      /^Cannot ask the leader site-b: Cannot reach .*; match and lag unknown, showing site-a's view\n$/,
+    );
+  } finally {
+    await follower.close();
+    await leader.close().catch(() => {});
+  }
+});
+
+/** The start of an SQLite database file, then `n` more bytes: what a backup's bytes begin with. */
+function sqliteBytes(n: number): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(16 + n);
+  bytes.set(new TextEncoder().encode("SQLite format 3\0"));
+  for (let i = 16; i < bytes.length; i++) bytes[i] = i % 251;
+  return bytes;
+}
+
+const BACKUP_HEADERS = {
+  "content-type": "application/vnd.sqlite3",
+  "content-disposition": 'attachment; filename="demo-site-a-9.db"',
+  "x-edgeledger-backup-height": "9",
+  "x-edgeledger-backup-head": "ab".repeat(32),
+  "x-edgeledger-backup-applied-index": "12",
+};
+
+Deno.test("backup --out: refuses an existing file before asking any site (exit 2, naming it and --force)", async () => {
+  await withTempDir(async (dir) => {
+    const site = scriptedSite(() => new Response(null, { status: 500 }));
+    try {
+      await Deno.writeTextFile(`${dir}/copy.db`, "precious");
+      const r = await cli(["backup", "--out", `${dir}/copy.db`, "--url", site.url], {
+        EDGELEDGER_ADMIN_KEY: ADMIN_KEY,
+      });
+      assert.equal(r.code, 2);
+      assert.equal(
+        r.err,
+        `Cannot write the backup ${dir}/copy.db: it exists (pass --force to replace it)\n`,
+      );
+      assert.equal(await Deno.readTextFile(`${dir}/copy.db`), "precious");
+      assert.deepEqual(site.seen, []);
+      const noOut = await cli(["backup"], { EDGELEDGER_ADMIN_KEY: ADMIN_KEY });
+      assert.equal(noOut.code, 2);
+      assert.match(noOut.err, /^Flag --out is required/);
+    } finally {
+      await site.close();
+    }
+  });
+});
+
+Deno.test("backup: streams the copy of the first --url site that answers to --out (mode 0600) and prints what the headers say it holds", async () => {
+  const bytes = sqliteBytes(300_000);
+  const site = scriptedSite(() =>
+    new Response(bytes, { headers: { ...BACKUP_HEADERS, "content-length": String(bytes.length) } })
+  );
+  try {
+    await withTempDir(async (dir) => {
+      const env = { EDGELEDGER_ADMIN_KEY: ADMIN_KEY };
+      const down = closedUrl();
+      const r = await cli(
+        ["backup", "--out", `${dir}/copy.db`, "--url", down, "--url", site.url],
+        env,
+      );
+      assert.equal(r.code, 0, r.err);
+      assert.equal(
+        r.out,
+        `Wrote the backup of ${site.url} to ${dir}/copy.db: height 9, head ${"ab".repeat(32)}, ` +
+          `applied index 12, ${bytes.length} bytes\n`,
+      );
+      assert.deepEqual(await Deno.readFile(`${dir}/copy.db`), bytes);
+      assert.equal((await Deno.stat(`${dir}/copy.db`)).mode! & 0o777, 0o600);
+      assert.deepEqual(site.seen.map((s) => [s.path, s.authorization]), [
+        ["/v1/admin/backup", `Bearer ${ADMIN_KEY}`],
+      ]);
+      const json = await cli([
+        "backup",
+        "--out",
+        `${dir}/copy.db`,
+        "--force",
+        "--url",
+        site.url,
+        "--json",
+      ], env);
+      assert.equal(json.code, 0, json.err);
+      assert.deepEqual(JSON.parse(json.out), {
+        file: `${dir}/copy.db`,
+        site: site.url,
+        filename: "demo-site-a-9.db",
+        height: 9,
+        head: "ab".repeat(32),
+        appliedIndex: 12,
+        bytes: bytes.length,
+      });
+      assert.deepEqual((await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name), ["copy.db"]);
+    });
+  } finally {
+    await site.close();
+  }
+});
+
+Deno.test("backup: a download that breaks off, is short, or is not a database leaves nothing under --out, nor a temporary file", async () => {
+  const bytes = sqliteBytes(100_000);
+  let mode = "";
+  const site = scriptedSite(() => {
+    switch (mode) {
+      case "breaks": {
+        const body = new ReadableStream<Uint8Array>({
+          start(c) {
+            // Less than its Content-Length: the connection ends mid-body.
+            c.enqueue(bytes.subarray(0, 50_000));
+            c.close();
+          },
+        });
+        return new Response(body, {
+          headers: { ...BACKUP_HEADERS, "content-length": String(bytes.length) },
+        });
+      }
+      case "html":
+        return new Response("<html>proxy login</html>", {
+          headers: { "content-type": "text/html" },
+        });
+      default: // "not sqlite": the right type and length, the wrong bytes
+        return new Response(new Uint8Array(1000), { headers: BACKUP_HEADERS });
+    }
+  });
+  try {
+    await withTempDir(async (dir) => {
+      const env = { EDGELEDGER_ADMIN_KEY: ADMIN_KEY };
+      const expected: Array<[string, RegExp]> = [
+        ["breaks", /^Cannot download a backup: the download from .* broke off after \d+ bytes: /],
+        [
+          "html",
+          /^Cannot download a backup: .* answered with text\/html, not a database \(application\/vnd\.sqlite3\)\n$/,
+        ],
+        [
+          "not sqlite",
+          /^Cannot download a backup: the download from .* is not an SQLite database\n$/,
+        ],
+      ];
+      for (const [what, message] of expected) {
+        mode = what;
+        const r = await cli(["backup", "--out", `${dir}/copy.db`, "--url", site.url], env);
+        assert.equal(r.code, 1, `${what}: ${r.err}`);
+        assert.match(r.err, message, what);
+        assert.deepEqual(await Array.fromAsync(Deno.readDir(dir)), [], what);
+      }
+    });
+  } finally {
+    await site.close();
+  }
+});
+
+Deno.test("backup: a site's refusal exits 1 with its problem type and detail; a busy site (409) is not failed over", async () => {
+  const busy = scriptedSite(() =>
+    problemOf(409, "conflict", "A backup of this site is already running; retry once it has ended")
+  );
+  const other = scriptedSite(() => new Response(sqliteBytes(10), { headers: BACKUP_HEADERS }));
+  try {
+    await withTempDir(async (dir) => {
+      const r = await cli([
+        "backup",
+        "--out",
+        `${dir}/copy.db`,
+        "--url",
+        busy.url,
+        "--url",
+        other.url,
+      ], {
+        EDGELEDGER_ADMIN_KEY: ADMIN_KEY,
+      });
+      assert.equal(r.code, 1);
+      assert.match(
+        r.err,
+        new RegExp(
+          `^Cannot download a backup: conflict \\(409\\): A backup of this site is already running; retry once it has ended \\[${busy.url}, request `,
+        ),
+      );
+      assert.deepEqual(other.seen, []);
+      assert.deepEqual(await Array.fromAsync(Deno.readDir(dir)), []);
+    });
+  } finally {
+    await busy.close();
+    await other.close();
+  }
 });

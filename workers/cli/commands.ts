@@ -3,7 +3,9 @@
  * (`sdk/mod.ts`): keys and envelopes are built and signed by it, every
  * request goes through its client (retries, failover, typed errors), proof
  * bundles are fetched and verified by its light client, trust files are its
- * trust configs. Nothing here speaks the protocol itself.
+ * trust configs. Nothing here speaks the protocol itself. The operator
+ * commands (`member …`, `leader transfer`, `backup`) call the admin routes
+ * through the same client (see `admin.ts`).
  *
  * @module
  */
@@ -31,6 +33,8 @@ import {
   parseNote,
   parseTrustConfig,
   type ReceiptBundle,
+  type RequestInput,
+  type RouteDefinition,
   ROUTES,
   signEnvelope,
   softwareSigner,
@@ -40,6 +44,18 @@ import {
   trustConfigFromGenesis,
   trustConfigFromSites,
 } from "../../sdk/mod.ts";
+import {
+  ADMIN_KEY_ENV,
+  ADMIN_ROUTES,
+  adminKeyFrom,
+  BACKUP_IDLE_MS_MAX,
+  callLeader,
+  downloadBackup,
+  leaderForChange,
+  memberPublicKey,
+  readMembers,
+  siteNameOf,
+} from "./admin.ts";
 import {
   type FlagSpecs,
   type FlagValues,
@@ -61,7 +77,9 @@ import {
   CliError,
   ConnectionNotes,
   fields,
+  formatBackup,
   formatBlockEvent,
+  formatMembers,
   formatReceipt,
   formatSites,
   formatStatus,
@@ -162,6 +180,7 @@ function command<S extends FlagSpecs>(spec: CommandSpec<S>): Command {
     flags: spec.flags,
     help: () => commandHelp(spec),
     async run(io: CliIo, argv: readonly string[]): Promise<number> {
+      refuseSecretFlags(argv);
       const parsed = parseArgs(argv, spec.flags);
       if (parsed.help) {
         io.stdout(commandHelp(spec) + "\n");
@@ -177,6 +196,32 @@ function command<S extends FlagSpecs>(spec: CommandSpec<S>): Command {
       return await spec.run(new Context(io), parsed.flags, parsed.positionals);
     },
   };
+}
+
+/**
+ * Flags that would carry a secret on the command line, which no command
+ * takes: a flag's value lands in shell history and in `ps`. Each names what
+ * to use instead.
+ */
+export const SECRET_FLAGS: Readonly<Record<string, string>> = {
+  "admin-key": `pass --admin-key-file FILE or set $${ADMIN_KEY_ENV}`,
+};
+
+/**
+ * Throws a usage error for a {@link SECRET_FLAGS} flag in `argv`, saying
+ * what to use instead and never quoting its value.
+ */
+function refuseSecretFlags(argv: readonly string[]): void {
+  for (const arg of argv) {
+    if (arg === "--") return;
+    const name = arg.startsWith("--") ? arg.slice(2).split("=")[0] : undefined;
+    if (name !== undefined && Object.hasOwn(SECRET_FLAGS, name)) {
+      throw new UsageError(
+        `There is no flag --${name}: a key on the command line lands in shell history; ` +
+          SECRET_FLAGS[name],
+      );
+    }
+  }
 }
 
 function commandHelp(spec: CommandSpec<FlagSpecs>): string {
@@ -237,10 +282,19 @@ export function clientFrom(
   io: CliIo,
   flags: { url: string[]; "api-key": string | undefined },
 ): EdgeLedgerClient {
+  return new EdgeLedgerClient({ urls: siteUrls(io, flags), headers: apiKeyHeaders(io, flags) });
+}
+
+/**
+ * The sites of `--url` (or `EDGELEDGER_URL`, or {@link DEFAULT_URL}), in
+ * failover order. Throws a usage error for a URL that is not http(s), and a
+ * permission error (exit code 2) unless the net permission is granted for
+ * every site.
+ */
+export function siteUrls(io: CliIo, flags: { url: string[] }): string[] {
   const fromEnv = (io.env("EDGELEDGER_URL") ?? "").split(",").map((u) => u.trim())
     .filter((u) => u !== "");
   const urls = flags.url.length > 0 ? flags.url : fromEnv.length > 0 ? fromEnv : [DEFAULT_URL];
-  const apiKey = flags["api-key"] ?? io.env("EDGELEDGER_API_KEY");
   for (const url of urls) {
     const host = /^https?:\/\/[^/]+/.test(url) ? URL.parse(url)?.host : undefined;
     if (host === undefined) {
@@ -248,10 +302,16 @@ export function clientFrom(
     }
     requirePermissions(`Cannot connect to ${url}`, [{ name: "net", host }]);
   }
-  return new EdgeLedgerClient({
-    urls,
-    headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {},
-  });
+  return urls;
+}
+
+/** The `Authorization` header of `--api-key` (or `EDGELEDGER_API_KEY`), if one is given. */
+function apiKeyHeaders(
+  io: CliIo,
+  flags: { "api-key": string | undefined },
+): Record<string, string> {
+  const apiKey = flags["api-key"] ?? io.env("EDGELEDGER_API_KEY");
+  return apiKey ? { authorization: `Bearer ${apiKey}` } : {};
 }
 
 function consistencyOf(value: string | undefined): Consistency | undefined {
@@ -952,6 +1012,300 @@ const watch = command({
   },
 });
 
+// ---- operators: membership, leadership, backups ------------------------------------
+
+const ADMIN_KEY_FLAG = {
+  "admin-key-file": {
+    type: "string",
+    value: "FILE",
+    help: `the admin API key's file (default $${ADMIN_KEY_ENV}); the key itself is never a flag, ` +
+      "which would land in shell history",
+  },
+} as const;
+
+/** The paragraph every command that needs the admin key ends its help with. */
+const ADMIN_KEY_HELP = [
+  `It needs the admin API key: from --admin-key-file FILE (task start writes`,
+  `data/admin-api-key.txt), else $${ADMIN_KEY_ENV}. No flag takes the key itself: a`,
+  "flag's value lands in shell history and in ps.",
+].join("\n");
+
+/** The paragraph of the commands that find the leader themselves. */
+const LEADER_HELP = [
+  "Changes are made by the leader, which it finds itself: it asks the first --url site that",
+  "answers for GET /v1/status and, when that site does not lead, takes the leader's URL from its",
+  "GET /v1/sites; the admin key goes to the leader only. A site that has just lost leadership",
+  "answers 409 not_leader with the new leader's URL, which it follows once. Each change is sent",
+  "once, never repeated: after a lost answer, run member list to see whether it was made.",
+].join("\n");
+
+/**
+ * Runs an admin change: reads the admin key (before any request), finds the
+ * leader through `--url` ({@link leaderForChange}), and sends `route` to it
+ * ({@link callLeader}). Resolves to the base URL of the site that made the
+ * change.
+ */
+async function adminChange<R extends RouteDefinition>(
+  ctx: Context,
+  flags: { url: string[]; "api-key": string | undefined; "admin-key-file": string | undefined },
+  action: string,
+  route: R,
+  input: RequestInput<R>,
+): Promise<string> {
+  const adminKey = await adminKeyFrom(ctx.io, flags["admin-key-file"], (l) => ctx.note(l));
+  const client = clientFrom(ctx.io, flags);
+  const target = await leaderForChange(client, action);
+  return (await callLeader(target.url, adminKey, route, input, action)).site;
+}
+
+const memberList = command({
+  name: "member list",
+  usage: "member list [--url URL …]",
+  summary: "The members: voters and learners, URLs, who leads, each one's match index and lag",
+  description: [
+    "Lists the member sites: each one's role (voter or learner), URL (from GET /v1/sites), and,",
+    "from the leader's GET /v1/status, the leader's match index of it and how many entries it is",
+    "behind the commit index (its lag: a learner is ready to promote once it is about 0). It asks",
+    "the first --url site that answers and, when that is not the leader, the leader it names.",
+    "Without a leader to ask, it shows that site's view, without match and lag, and says why on",
+    "standard error. Needs no admin key: these are public reads.",
+  ].join("\n"),
+  arity: [0, 0],
+  argNames: [],
+  flags: { ...SITE_FLAGS, ...JSON_FLAG },
+  async run(ctx, flags) {
+    const client = clientFrom(ctx.io, flags);
+    const view = await readMembers(client, apiKeyHeaders(ctx.io, flags), (l) => ctx.note(l));
+    ctx.out(flags.json ? JSON.stringify(view) : formatMembers(view));
+    return 0;
+  },
+});
+
+const memberAdd = command({
+  name: "member add",
+  usage: "member add NAME --peer-url URL (--public-key B64URL | --key-file FILE)",
+  summary: "Add a site as a non-voting learner (admin key)",
+  description: [
+    "Adds the site NAME, reachable by the other sites at --peer-url, as a learner: it receives",
+    "the log (by snapshot when it is far behind) but does not vote. Start the new site first",
+    '(its site.json with "join": true); promote it once member list shows it caught up.',
+    "",
+    "Its public key comes from --public-key (base64url, as task sitekey prints it) or from its key",
+    "file, --key-file (the private JWK task sitekey writes: only its public part, x, is sent, once",
+    "the SDK has checked that it matches the private key; nothing of the key is ever printed).",
+    "",
+    "--peer-url is the new site's URL; --url, as everywhere, names the sites to ask.",
+    "",
+    LEADER_HELP,
+    "",
+    ADMIN_KEY_HELP,
+  ].join("\n"),
+  arity: [1, 1],
+  argNames: ["NAME (the new site's name)"],
+  flags: {
+    "peer-url": {
+      type: "string",
+      value: "URL",
+      help: "the new site's URL, as the other sites reach it (required)",
+    },
+    "public-key": {
+      type: "string",
+      value: "B64URL",
+      help: "the new site's Ed25519 public key, base64url",
+    },
+    "key-file": {
+      type: "string",
+      value: "FILE",
+      help: "the new site's key file (task sitekey's); only its public key is read out",
+    },
+    ...ADMIN_KEY_FLAG,
+    ...SITE_FLAGS,
+    ...JSON_FLAG,
+  },
+  async run(ctx, flags, [nameArg]) {
+    const name = siteNameOf(nameArg);
+    const peerUrl = required(flags["peer-url"], "--peer-url");
+    if (!/^https?:\/\/[^/]+/.test(peerUrl) || URL.parse(peerUrl) === null) {
+      throw new UsageError(`Flag --peer-url must be an http:// or https:// URL, not "${peerUrl}"`);
+    }
+    const publicKey = await memberPublicKey(ctx.io, flags, (l) => ctx.note(l));
+    const madeBy = await adminChange(
+      ctx,
+      flags,
+      `Cannot add site ${name}`,
+      ADMIN_ROUTES.addMember,
+      { body: { name, url: peerUrl, publicKey } },
+    );
+    if (flags.json) {
+      ctx.out(
+        JSON.stringify({
+          change: "add",
+          name,
+          role: "learner",
+          url: peerUrl,
+          publicKey,
+          site: madeBy,
+        }),
+      );
+    } else {
+      ctx.out(`Added ${name} (${peerUrl}) as a learner, public key ${publicKey}`);
+      ctx.note(
+        `${name} now catches up from the others; promote it (member promote ${name}) once ` +
+          "member list shows its lag at about 0",
+      );
+    }
+    return 0;
+  },
+});
+
+const memberPromote = command({
+  name: "member promote",
+  usage: "member promote NAME",
+  summary: "Make a caught-up learner a voter (admin key)",
+  description: [
+    "Promotes the learner NAME to voter. The leader refuses (409 conflict, exit 1) while another",
+    "membership change is under way or the learner has not caught up: see member list.",
+    "",
+    LEADER_HELP,
+    "",
+    ADMIN_KEY_HELP,
+  ].join("\n"),
+  arity: [1, 1],
+  argNames: ["NAME (the learner)"],
+  flags: { ...ADMIN_KEY_FLAG, ...SITE_FLAGS, ...JSON_FLAG },
+  async run(ctx, flags, [nameArg]) {
+    const name = siteNameOf(nameArg);
+    const madeBy = await adminChange(
+      ctx,
+      flags,
+      `Cannot promote site ${name}`,
+      ADMIN_ROUTES.promoteMember,
+      { params: { name } },
+    );
+    ctx.out(
+      flags.json
+        ? JSON.stringify({ change: "promote", name, role: "voter", site: madeBy })
+        : `Promoted ${name} to voter`,
+    );
+    return 0;
+  },
+});
+
+const memberRemove = command({
+  name: "member remove",
+  usage: "member remove NAME",
+  summary: "Remove a site from the cluster (admin key)",
+  description: [
+    "Removes the site NAME, voter or learner. From the moment its removal is in the log, every",
+    "site refuses its key. Removing the leader works too (it steps down once its removal",
+    "commits), but moving leadership away first (leader transfer) spares the cluster an election.",
+    "",
+    LEADER_HELP,
+    "",
+    ADMIN_KEY_HELP,
+  ].join("\n"),
+  arity: [1, 1],
+  argNames: ["NAME (the site to remove)"],
+  flags: { ...ADMIN_KEY_FLAG, ...SITE_FLAGS, ...JSON_FLAG },
+  async run(ctx, flags, [nameArg]) {
+    const name = siteNameOf(nameArg);
+    const madeBy = await adminChange(
+      ctx,
+      flags,
+      `Cannot remove site ${name}`,
+      ADMIN_ROUTES.removeMember,
+      { params: { name } },
+    );
+    ctx.out(
+      flags.json
+        ? JSON.stringify({ change: "remove", name, site: madeBy })
+        : `Removed ${name} from the cluster`,
+    );
+    return 0;
+  },
+});
+
+const leaderTransfer = command({
+  name: "leader transfer",
+  usage: "leader transfer NAME",
+  summary: "Hand leadership to a voter (admin key)",
+  description: [
+    "Asks the leader to hand leadership to the voter NAME, and waits until NAME leads (the",
+    "leader answers then; 409 conflict, exit 1, when it cannot now or NAME did not take over in",
+    "time). When NAME leads already, it says so and changes nothing.",
+    "",
+    LEADER_HELP,
+    "",
+    ADMIN_KEY_HELP,
+  ].join("\n"),
+  arity: [1, 1],
+  argNames: ["NAME (the voter to lead)"],
+  flags: { ...ADMIN_KEY_FLAG, ...SITE_FLAGS, ...JSON_FLAG },
+  async run(ctx, flags, [nameArg]) {
+    const name = siteNameOf(nameArg);
+    const action = `Cannot hand leadership to ${name}`;
+    const adminKey = await adminKeyFrom(ctx.io, flags["admin-key-file"], (l) => ctx.note(l));
+    const client = clientFrom(ctx.io, flags);
+    const target = await leaderForChange(client, action);
+    const from = target.status.leader;
+    let site = target.url;
+    if (from !== name) {
+      site = (await callLeader(target.url, adminKey, ADMIN_ROUTES.transferLeader, {
+        body: { to: name },
+      }, action)).site;
+    }
+    if (flags.json) {
+      ctx.out(JSON.stringify({ change: "transfer", leader: name, previous: from, site }));
+    } else {
+      ctx.out(from === name ? `${name} leads already` : `Leadership moved from ${from} to ${name}`);
+    }
+    return 0;
+  },
+});
+
+const backup = command({
+  name: "backup",
+  usage: "backup --out FILE [--force] [--url URL …]",
+  summary: "Download a consistent copy of a site's database (admin key)",
+  description: [
+    "Streams GET /v1/admin/backup of the first --url site that answers to FILE: a copy of that",
+    "site's database as of one commit, ending at a block, made while the site goes on. FILE is",
+    "written whole or not at all (mode 0600): a download that breaks off, stalls for",
+    `${BACKUP_IDLE_MS_MAX / 1000} s or is interrupted leaves nothing; an existing FILE is refused`,
+    "(exit 2) unless --force. It prints what the copy holds, as the site's answer says: height,",
+    "head block hash, applied index, size. The copy is not verified here: task restore verifies",
+    "one before it puts it in place (and task integrity checks a site's database).",
+    "",
+    ADMIN_KEY_HELP,
+  ].join("\n"),
+  arity: [0, 0],
+  argNames: [],
+  flags: {
+    out: { type: "string", value: "FILE", help: "where to write the copy (required)" },
+    force: { type: "boolean", help: "replace FILE if it exists" },
+    ...ADMIN_KEY_FLAG,
+    url: SITE_FLAGS.url,
+    ...JSON_FLAG,
+  },
+  async run(ctx, flags) {
+    const out = required(flags.out, "--out");
+    const output = { what: "backup", replace: flags.force };
+    const urls = siteUrls(ctx.io, flags);
+    await checkOutput(out, output);
+    const adminKey = await adminKeyFrom(ctx.io, flags["admin-key-file"], (l) => ctx.note(l));
+    const stop = new AbortController();
+    const release = ctx.io.onInterrupt(() => stop.abort());
+    let info;
+    try {
+      info = await downloadBackup(urls, adminKey, out, { ...output, signal: stop.signal });
+    } finally {
+      release();
+    }
+    ctx.out(flags.json ? JSON.stringify(info) : formatBackup(info));
+    return 0;
+  },
+});
+
 /** Every command, in the order the help lists them. */
 export const COMMANDS: readonly Command[] = [
   keyNew,
@@ -966,14 +1320,23 @@ export const COMMANDS: readonly Command[] = [
   verify,
   trustInit,
   watch,
+  memberList,
+  memberAdd,
+  memberPromote,
+  memberRemove,
+  leaderTransfer,
+  backup,
 ];
 
 /**
- * Every flag that takes a value, in any command: what lets the command's
- * words be found among flags given before them (`--url URL status`).
+ * Every flag that takes a value, in any command, and the refused
+ * {@link SECRET_FLAGS}: what lets the command's words be found among flags
+ * given before them (`--url URL status`).
  */
-export const VALUE_FLAGS: ReadonlySet<string> = new Set(
-  COMMANDS.flatMap((c) =>
+export const VALUE_FLAGS: ReadonlySet<string> = new Set([
+  ...COMMANDS.flatMap((c) =>
     Object.entries(c.flags).filter(([, f]) => f.type === "string").map(([name]) => name)
   ),
-);
+  // Refused, but their value is still not a command's word (nor quoted as one).
+  ...Object.keys(SECRET_FLAGS),
+]);

@@ -1,7 +1,8 @@
 /**
  * The command line's files: reading inputs (a path, or `-` for standard
- * input), JSON, key files, and writing outputs atomically — a new file, or
- * one that replaces another (temporary file, flush, then link or rename).
+ * input), JSON, key files, and writing outputs atomically — a text or a
+ * download, as a new file or one that replaces another (temporary file,
+ * flush, then link or rename).
  * Every failure is a {@link CliError} naming the file: a missing Deno
  * permission a {@link PermissionError}, an output that exists and may not be
  * replaced one with exit code 2 that names --force.
@@ -92,17 +93,28 @@ export async function readKeyFile(
   } catch (e) {
     throw new CliError(`Cannot read the key file ${path}: ${(e as Error).message}`);
   }
-  if (path !== "-") {
-    const mode = (await Deno.stat(path)).mode;
-    if (mode !== null && (mode & 0o077) !== 0) {
-      warn(
-        `Warning: the key file ${path} is readable by others (mode ${
-          (mode & 0o777).toString(8).padStart(4, "0")
-        }); run chmod 600 ${path}`,
-      );
-    }
-  }
+  if (path !== "-") await warnIfReadableByOthers(path, "key file", warn);
   return key;
+}
+
+/**
+ * Tells `warn` when the secret file at `path` (a key file, an admin key
+ * file) is readable by others than its owner: one line naming it and the
+ * chmod that fixes it. `what` names the file ("key file").
+ */
+export async function warnIfReadableByOthers(
+  path: string,
+  what: string,
+  warn: (line: string) => void,
+): Promise<void> {
+  const mode = (await Deno.stat(path)).mode;
+  if (mode !== null && (mode & 0o077) !== 0) {
+    warn(
+      `Warning: the ${what} ${path} is readable by others (mode ${
+        (mode & 0o777).toString(8).padStart(4, "0")
+      }); run chmod 600 ${path}`,
+    );
+  }
 }
 
 /** The text of a key file for `key`: its private JWK, as `task start` writes one. */
@@ -141,29 +153,41 @@ export async function checkOutput(path: string, options: OutputOptions): Promise
 }
 
 /**
- * Writes `text` to `path` so that a crash never leaves half a file there:
+ * What {@link writeOutput} writes: all of a text, or the chunks of a stream
+ * as they come (a download). A stream that throws stops the write: nothing
+ * is left under the output's name.
+ */
+export type OutputContent = string | AsyncIterable<Uint8Array>;
+
+/**
+ * Writes `content` to `path` so that a crash never leaves half a file there:
  * into a temporary file beside it (created with `mode`), flushed to disk,
  * then given its name — by a rename over any existing file with `replace`,
  * else by a hard link that refuses an existing one (exit code 2, naming
  * --force). Needs the write and read permissions for `path`'s folder (a
- * link and a rename read the temporary file's name).
+ * link and a rename read the temporary file's name). Resolves to the bytes
+ * written. A {@link CliError} thrown by a streamed `content` (a download
+ * that broke off, a check that failed) is thrown on as it is, after the
+ * temporary file is removed; any other failure names the file.
  */
 export async function writeOutput(
   path: string,
-  text: string,
+  content: OutputContent,
   options: OutputOptions & { mode?: number },
-): Promise<void> {
+): Promise<number> {
   const action = `Cannot write the ${options.what} ${path}`;
   requirePermissions(action, [{ name: "write", path }, { name: "read", path }]);
   const suffix = Array.from(crypto.getRandomValues(new Uint8Array(6)))
     .map((b) => b.toString(16).padStart(2, "0")).join("");
   const tmp = `${path}.tmp-${suffix}`;
+  let written = 0;
   try {
     const file = await Deno.open(tmp, { write: true, createNew: true, mode: options.mode });
     try {
-      const bytes = new TextEncoder().encode(text);
-      for (let written = 0; written < bytes.length;) {
-        written += await file.write(bytes.subarray(written));
+      const chunks = typeof content === "string" ? [new TextEncoder().encode(content)] : content;
+      for await (const bytes of chunks) {
+        for (let at = 0; at < bytes.length;) at += await file.write(bytes.subarray(at));
+        written += bytes.length;
       }
       await file.sync();
     } finally {
@@ -172,6 +196,7 @@ export async function writeOutput(
     if (options.replace) await Deno.rename(tmp, path);
     else await Deno.link(tmp, path);
   } catch (e) {
+    if (e instanceof CliError) throw e;
     if (e instanceof Deno.errors.AlreadyExists && !options.replace) {
       throw existsError(path, options.what);
     }
@@ -181,6 +206,7 @@ export async function writeOutput(
     // After a rename there is nothing left to remove; after a link, the second name.
     await Deno.remove(tmp).catch(() => {});
   }
+  return written;
 }
 
 /** An output that exists and may not be replaced: how it was called must change (exit code 2). */

@@ -23,6 +23,7 @@ import {
 } from "../../sdk/client/mod.ts";
 import type { Verdict } from "../../sdk/light/mod.ts";
 import { assert } from "../../src/chain/assert.ts";
+import type { BackupInfo, MembersView } from "./admin.ts";
 
 /** A failure of the operation (exit code 1 unless said otherwise), described in one line. */
 export class CliError extends Error {
@@ -197,6 +198,49 @@ export function formatSites(sites: readonly SiteView[]): string {
   const widths = [0, 1].map((i) => Math.max(...rows.map((r) => r[i].length)));
   return rows.map((r) => `${r[0].padEnd(widths[0])}  ${r[1].padEnd(widths[1])}  ${r[2]}`)
     .join("\n");
+}
+
+/** `rows` (a header first) as aligned columns, two spaces apart, without trailing spaces. */
+export function table(rows: ReadonlyArray<readonly string[]>): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd())
+    .join("\n");
+}
+
+/**
+ * The members as a table — name, role (voter or learner), whether it leads,
+ * URL, the leader's match index of it and its lag behind the commit index
+ * (`-` when no leader answered) — then a line naming the leader, its term
+ * and commit index, and whose view it is when it is not the leader's.
+ */
+export function formatMembers(view: MembersView): string {
+  const rows = [
+    ["NAME", "ROLE", "LEADER", "URL", "MATCH", "LAG"],
+    ...view.members.map((m) => [
+      m.name,
+      m.role,
+      m.leader ? "yes" : "",
+      m.url ?? "-",
+      m.match === null ? "-" : String(m.match),
+      m.lag === null ? "-" : String(m.lag),
+    ]),
+  ];
+  const summary = view.leader === null
+    ? `No leader (term ${view.term}); ${view.site}'s view`
+    : `Leader ${view.leader}, term ${view.term}, commit index ${view.commitIndex}` +
+      (view.fromLeader ? "" : `; ${view.site}'s view (not the leader's): match and lag unknown`);
+  return `${table(rows)}\n${summary}`;
+}
+
+/** What `backup` wrote, in one line: where from, where to, and what the copy holds. */
+export function formatBackup(info: BackupInfo): string {
+  const holds = [
+    info.height === undefined ? undefined : `height ${info.height}`,
+    info.head === undefined ? undefined : `head ${info.head}`,
+    info.appliedIndex === undefined ? undefined : `applied index ${info.appliedIndex}`,
+    `${info.bytes} bytes`,
+  ].filter((x) => x !== undefined);
+  return `Wrote the backup of ${info.site} to ${info.file}: ${holds.join(", ")}`;
 }
 
 /** What a receipt says, in one line: `<txId> committed at height …, log index …: applied`. */

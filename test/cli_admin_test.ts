@@ -1,0 +1,329 @@
+/**
+ * The command line's operator commands (`member …`, `leader transfer`,
+ * `backup`) end to end: each runs as its own process (`deno run` with the
+ * permissions `task cli` grants) against a real cluster of site processes
+ * on 127.0.0.1, with the admin key file the ledger's setup wrote.
+ */
+import assert from "node:assert/strict";
+import { generateKeyPair } from "../sdk/keys.ts";
+import { verifyCopyFile } from "../src/site/backup.ts";
+import { loadSiteConfig } from "../src/site/config.ts";
+import { anchorTx } from "./_helpers.ts";
+import {
+  blockHashes,
+  startCluster,
+  statuses,
+  submitCommit,
+  type TestCluster,
+  waitFor,
+} from "./_cluster.ts";
+
+const CLI = new URL("../workers/cli.ts", import.meta.url).pathname;
+const ROOT = new URL("..", import.meta.url).pathname;
+/** The permissions `deno task cli` grants. */
+const TASK_PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
+
+const device = generateKeyPair("ed25519");
+
+interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the command line to its end in the repo (as `deno task` does), with
+ * the developer's own EDGELEDGER_* variables kept out and `env` added.
+ */
+async function cli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", ...TASK_PERMISSIONS, CLI, ...args],
+    cwd: ROOT,
+    env: {
+      INIT_CWD: ROOT,
+      EDGELEDGER_URL: "",
+      EDGELEDGER_API_KEY: "",
+      EDGELEDGER_ADMIN_KEY: "",
+      ...env,
+    },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** Asserts exit 0 and no stack trace on stderr (notes may be there). */
+function ok(run: CliRun): CliRun {
+  assert.equal(run.code, 0, `exit ${run.code}: ${run.stderr}`);
+  assert.doesNotMatch(run.stderr, /\n\s+at /);
+  return run;
+}
+
+/** The index and status of the site that leads now (and, with `not`, is not that one). */
+async function leaderOf(cluster: TestCluster, not?: string) {
+  return await waitFor("a leader", async () => {
+    const st = await statuses(cluster);
+    const i = st.findIndex((s) => s?.role === "leader" && s.site !== not);
+    return i >= 0 ? { index: i, status: st[i]! } : undefined;
+  }, 30_000);
+}
+
+interface MembersJson {
+  leader: string | null;
+  fromLeader: boolean;
+  site: string;
+  members: Array<{
+    name: string;
+    role: string;
+    url: string | null;
+    leader: boolean;
+    match: number | null;
+    lag: number | null;
+  }>;
+}
+
+/** `member list --json` asked of `url`. */
+async function members(url: string): Promise<MembersJson> {
+  return JSON.parse(ok(await cli(["member", "list", "--url", url, "--json"])).stdout);
+}
+
+Deno.test({
+  name:
+    "cli admin: member list names the leader; a learner added with --key-file catches up, is promoted, takes leadership by leader transfer, and is removed (3 sites + 1)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const cluster = await startCluster(3);
+    try {
+      const adminKeyFile = `${cluster.dir}/admin-api-key.txt`;
+      const admin = ["--admin-key-file", adminKeyFile];
+      for (let i = 0; i < 5; i++) {
+        const r = await submitCommit(cluster.sites[i % 3].url, await anchorTx(device));
+        assert.equal(r.body?.status, "committed", JSON.stringify(r.body));
+      }
+      const first = await leaderOf(cluster);
+      const follower = cluster.sites[(first.index + 1) % 3];
+
+      // Asked of a follower, member list finds the leader and shows its progress of each member.
+      const listed = await members(follower.url);
+      assert.equal(listed.leader, first.status.site);
+      assert.equal(listed.fromLeader, true);
+      assert.equal(listed.site, cluster.sites[first.index].url);
+      assert.deepEqual(
+        listed.members.map((m) => [m.name, m.role, m.url, m.leader]),
+        cluster.sites.map((s) => [s.name, "voter", s.url, s.name === first.status.site]),
+      );
+      assert.ok(listed.members.every((m) => typeof m.match === "number" && m.match > 0));
+      const table = ok(await cli(["member", "list", "--url", follower.url])).stdout;
+      assert.match(table, /^NAME {4}ROLE {3}LEADER {2}URL/);
+      assert.match(table, new RegExp(`^${first.status.site} +voter +yes +http`, "m"));
+      assert.match(
+        table,
+        new RegExp(`^Leader ${first.status.site}, term \\d+, commit index \\d+$`, "m"),
+      );
+
+      // A new PoP: its key file as task sitekey writes it, its config, started, then added.
+      const port = Number(new URL(cluster.sites[2].url).port) + 1;
+      const publicKey = await cluster.addSiteConfig("site-d", port);
+      const keyFile = `${cluster.dir}/site-d/site-key.json`;
+      // Like every site of the consortium it takes the admin key: once it leads, changes go to it.
+      const dConfig = `${cluster.dir}/site-d/site.json`;
+      const { adminKeyHashes } = JSON.parse(await Deno.readTextFile(cluster.sites[0].configPath));
+      const config = JSON.parse(await Deno.readTextFile(dConfig));
+      await Deno.writeTextFile(dConfig, JSON.stringify({ ...config, adminKeyHashes }, null, 2));
+      const d = await cluster.startConfig("site-d", dConfig);
+      const add = ok(
+        await cli([
+          "member",
+          "add",
+          "site-d",
+          "--peer-url",
+          d.url,
+          "--key-file",
+          keyFile,
+          ...admin,
+          "--url",
+          follower.url,
+        ]),
+      );
+      assert.equal(add.stdout, `Added site-d (${d.url}) as a learner, public key ${publicKey}\n`);
+      const { d: secret } = JSON.parse(await Deno.readTextFile(keyFile));
+      assert.ok(!add.stdout.includes(secret) && !add.stderr.includes(secret));
+
+      // It catches up: the leader's match index of it reaches the commit index.
+      const caughtUp = await waitFor("site-d to catch up", async () => {
+        const view = await members(cluster.sites[0].url);
+        const row = view.members.find((m) => m.name === "site-d");
+        return view.fromLeader && row?.role === "learner" && row.lag === 0 ? row : undefined;
+      }, 60_000);
+      assert.equal(caughtUp.url, d.url);
+
+      const promote = ok(await cli(["member", "promote", "site-d", ...admin, "--url", d.url]));
+      assert.equal(promote.stdout, "Promoted site-d to voter\n");
+      assert.equal(
+        (await members(follower.url)).members.find((m) => m.name === "site-d")?.role,
+        "voter",
+      );
+
+      const leaderNow = (await leaderOf(cluster)).status.site;
+      const transfer = ok(
+        await cli(["leader", "transfer", "site-d", ...admin, "--url", follower.url]),
+      );
+      assert.equal(transfer.stdout, `Leadership moved from ${leaderNow} to site-d\n`);
+      const afterTransfer = await members(cluster.sites[0].url);
+      assert.equal(afterTransfer.leader, "site-d");
+      assert.equal(afterTransfer.site, d.url);
+      assert.equal(
+        ok(await cli(["leader", "transfer", "site-d", ...admin, "--url", d.url])).stdout,
+        "site-d leads already\n",
+      );
+
+      // Removing the leader itself: it steps down once its removal commits.
+      const remove = ok(
+        await cli(["member", "remove", "site-d", ...admin, "--url", cluster.sites[0].url]),
+      );
+      assert.equal(remove.stdout, "Removed site-d from the cluster\n");
+      const next = await leaderOf(cluster, "site-d");
+      const finalView = await waitFor("a member list without site-d", async () => {
+        const view = await members(cluster.sites[0].url);
+        return view.fromLeader && view.leader === next.status.site ? view : undefined;
+      }, 30_000);
+      assert.deepEqual(finalView.members.map((m) => m.name), ["site-a", "site-b", "site-c"]);
+      // The cluster goes on without it.
+      const r = await submitCommit(cluster.sites[0].url, await anchorTx(device));
+      assert.equal(r.body?.status, "committed", JSON.stringify(r.body));
+    } finally {
+      await cluster.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "cli admin: a wrong admin key exits 1 with the site's forbidden problem and changes nothing; a missing one exits 2 (3 sites)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const cluster = await startCluster(3);
+    try {
+      await leaderOf(cluster);
+      const url = cluster.sites[1].url;
+      const wrongFile = `${cluster.dir}/wrong-admin-key.txt`;
+      await Deno.writeTextFile(wrongFile, "x".repeat(32) + "\n", { mode: 0o600 });
+      const before = await members(url);
+
+      const viaFile = await cli([
+        "member",
+        "remove",
+        "site-c",
+        "--admin-key-file",
+        wrongFile,
+        "--url",
+        url,
+      ]);
+      assert.equal(viaFile.code, 1, viaFile.stderr);
+      assert.match(
+        viaFile.stderr,
+        /^Cannot remove site site-c: forbidden \(403\): This API key may not administer the cluster \[http:\/\/127\.0\.0\.1:\d+, request [0-9a-f-]+\]\n$/,
+      );
+      const viaEnv = await cli(["leader", "transfer", "site-c", "--url", url], {
+        EDGELEDGER_ADMIN_KEY: "y".repeat(32),
+      });
+      assert.equal(viaEnv.code, 1, viaEnv.stderr);
+      assert.match(viaEnv.stderr, /^Cannot hand leadership to site-c: forbidden \(403\): /);
+      const backup = await cli([
+        "backup",
+        "--out",
+        `${cluster.dir}/copy.db`,
+        "--admin-key-file",
+        wrongFile,
+        "--url",
+        url,
+      ]);
+      assert.equal(backup.code, 1, backup.stderr);
+      assert.match(backup.stderr, /^Cannot download a backup: forbidden \(403\): /);
+      await assert.rejects(Deno.stat(`${cluster.dir}/copy.db`), Deno.errors.NotFound);
+
+      const missing = await cli(["member", "promote", "site-c", "--url", url]);
+      assert.equal(missing.code, 2, missing.stderr);
+      assert.equal(
+        missing.stderr,
+        "Missing the admin key: pass --admin-key-file FILE or set $EDGELEDGER_ADMIN_KEY; see " +
+          "'edgeledger member promote --help'\n",
+      );
+      for (const run of [viaFile, viaEnv, backup, missing]) {
+        assert.equal(run.stdout, "");
+        assert.doesNotMatch(run.stderr, /\n\s+at /);
+      }
+      const after = await members(url);
+      assert.deepEqual(
+        after.members.map((m) => [m.name, m.role]),
+        before.members.map((m) => [m.name, m.role]),
+      );
+    } finally {
+      await cluster.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "cli admin: backup writes a copy of a cluster site that the backup verifier accepts, at the height and head it printed, and refuses an existing --out without --force (3 sites)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const cluster = await startCluster(3);
+    try {
+      await leaderOf(cluster);
+      for (let i = 0; i < 4; i++) {
+        const r = await submitCommit(cluster.sites[i % 3].url, await anchorTx(device));
+        assert.equal(r.body?.status, "committed", JSON.stringify(r.body));
+      }
+      const site = cluster.sites[2];
+      const { genesis } = await loadSiteConfig(site.configPath);
+      const out = `${cluster.dir}/backups/site-c.db`;
+      await Deno.mkdir(`${cluster.dir}/backups`);
+      const admin = ["--admin-key-file", `${cluster.dir}/admin-api-key.txt`];
+      const r = ok(await cli(["backup", "--out", out, ...admin, "--url", site.url, "--json"]));
+      const printed = JSON.parse(r.stdout);
+      assert.equal(printed.file, out);
+      assert.equal(printed.site, site.url);
+      assert.match(printed.filename, /^demo-site-c-\d+\.db$/);
+      assert.equal(printed.bytes, (await Deno.stat(out)).size);
+      assert.equal((await Deno.stat(out)).mode! & 0o777, 0o600);
+
+      const { info, report } = await verifyCopyFile(out, genesis);
+      assert.equal(report.ok, true, report.firstMismatch);
+      assert.ok(info.height >= 4, `height ${info.height}`);
+      assert.equal(info.height, printed.height);
+      assert.equal(info.head, printed.head);
+      assert.equal(info.appliedIndex, printed.appliedIndex);
+      assert.equal((await blockHashes(site.url))[info.height], info.head);
+
+      const again = await cli(["backup", "--out", out, ...admin, "--url", site.url]);
+      assert.equal(again.code, 2);
+      assert.equal(
+        again.stderr,
+        `Cannot write the backup ${out}: it exists (pass --force to replace it)\n`,
+      );
+      const forced = ok(
+        await cli(["backup", "--out", out, "--force", ...admin, "--url", site.url]),
+      );
+      assert.match(
+        forced.stdout,
+        new RegExp(
+          `^Wrote the backup of ${site.url} to ${out}: height \\d+, head [0-9a-f]{64}, applied index \\d+, \\d+ bytes\\n$`,
+        ),
+      );
+      assert.equal((await verifyCopyFile(out, genesis)).report.ok, true);
+      assert.deepEqual(
+        (await Array.fromAsync(Deno.readDir(`${cluster.dir}/backups`))).map((e) => e.name),
+        ["site-c.db"],
+      );
+    } finally {
+      await cluster.stop();
+    }
+  },
+});
