@@ -84,7 +84,11 @@ Deno.test("parseArgs() refuses an unknown flag, short or long", () => {
 
 Deno.test("parseArgs() refuses a value flag without its value", () => {
   assert.throws(() => parseArgs(["--out"], SPECS), /Flag --out needs a value \(FILE\)/);
-  assert.throws(() => parseArgs(["--out", "--force"], SPECS), /needs a value/);
+  assert.throws(
+    () => parseArgs(["--out", "--force"], SPECS),
+    /needs a value \(FILE\); for a value that starts with --, --out=VALUE/,
+  );
+  assert.equal(parseArgs(["--out=--x"], SPECS).flags.out, "--x");
 });
 
 Deno.test("parseArgs() refuses a value for a boolean flag and a single flag given twice", () => {

@@ -112,7 +112,11 @@ export function parseArgs<S extends FlagSpecs>(
     } else {
       const next = argv[i + 1];
       if (next === undefined || next.startsWith("--")) {
-        throw new UsageError(`Flag --${name} needs a value${spec.value ? ` (${spec.value})` : ""}`);
+        // A value that starts with "--" (a base64url key may) goes after "=".
+        const hint = next === undefined ? "" : `; for a value that starts with --, --${name}=VALUE`;
+        throw new UsageError(
+          `Flag --${name} needs a value${spec.value ? ` (${spec.value})` : ""}${hint}`,
+        );
       }
       value = next;
       i++;
