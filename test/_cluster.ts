@@ -32,7 +32,10 @@ export interface TestCluster {
   /** Starts site `i` again, on its port: a restart does not move (its URL is in genesis). */
   start(i: number): Promise<void>;
   kill(i: number, signal?: Deno.Signal): Promise<void>;
-  /** Writes a joining site's config on `port` under the cluster's folder; its public key. */
+  /**
+   * Writes a joining site's config on `port` under the cluster's folder,
+   * taking the admin key as the others do; its public key.
+   */
   addSiteConfig(name: string, port: number): Promise<string>;
   /**
    * Starts a site that never ran from its config and adds it to `sites`.
@@ -424,6 +427,9 @@ async function startClusterOnce(
         mode: 0o600,
       });
       const url = `http://127.0.0.1:${sitePort}`;
+      // Like every site of the consortium it takes the admin key (once it
+      // leads, membership changes go to it).
+      const { adminKeyHashes } = JSON.parse(await Deno.readTextFile(sites[0].configPath));
       const config = {
         name,
         host: "127.0.0.1",
@@ -433,6 +439,7 @@ async function startClusterOnce(
         keyFile: "site-key.json",
         genesisFile: "../genesis.json",
         join: true,
+        ...(adminKeyHashes === undefined ? {} : { adminKeyHashes }),
         ...tuning,
       };
       await Deno.writeTextFile(`${siteDir}/site.json`, JSON.stringify(config, null, 2));
