@@ -25,6 +25,16 @@ const batchMax = 256;
  */
 const spillJobs = 16;
 
+/** What a worker posts once its module has loaded, before any answer. */
+export const ADMISSION_WORKER_READY = "edgeledger/admission-worker-ready";
+
+/**
+ * Longest wait before starting again a worker that failed before it loaded,
+ * ms: doubled from 250 ms per failure in a row, so a module that cannot load
+ * (a file it may not read) does not respawn in a tight loop.
+ */
+const respawnDelayMsMax = 5_000;
+
 /** One job: a raw envelope to admit at `now` under `policy`. */
 export interface AdmissionJob {
   id: number;
@@ -58,6 +68,14 @@ export class AdmissionPool {
   readonly #given: number[] = [];
   readonly #workerUrl: string;
   readonly #log: Logger;
+  /** Whether each worker has loaded (posted {@link ADMISSION_WORKER_READY}). */
+  readonly #loaded: boolean[] = [];
+  /** Failures before loading in a row, per worker (see {@link respawnDelayMsMax}). */
+  readonly #loadFailures: number[] = [];
+  /** Set while a worker waits to be started again (its jobs queue meanwhile). */
+  readonly #respawnTimers: Array<ReturnType<typeof setTimeout> | undefined> = [];
+  /** Settles {@link ready}: every worker loaded, or one failed before it did. */
+  readonly #started = Promise.withResolvers<void>();
 
   /**
    * Starts `size` workers (`1 <= size <= 16`). `workerUrl` replaces the
@@ -74,7 +92,11 @@ export class AdmissionPool {
     this.#workerUrl = options.workerUrl ??
       new URL("./admission_worker_main.ts", import.meta.url).href;
     this.#log = options.log ?? createLogger();
+    this.#started.promise.catch(() => {}); // read by ready(), if anyone asks
     for (let i = 0; i < size; i++) {
+      this.#loaded.push(false);
+      this.#loadFailures.push(0);
+      this.#respawnTimers.push(undefined);
       this.#workers.push(this.#startWorker(i));
       this.#queued.push([]);
       this.#sent.push(new Set());
@@ -82,9 +104,43 @@ export class AdmissionPool {
     }
   }
 
+  /**
+   * Resolves once every worker has loaded its module; rejects when one fails
+   * before it did (its module or a module it imports cannot load: a file the
+   * process may not read, say) or none of that happens within `timeoutMs` —
+   * so a site that could never admit a transaction fails at start, not
+   * with a 503 for each. After it resolved, a worker that dies is started
+   * again.
+   */
+  async ready(timeoutMs = 30_000): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        this.#started.promise,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new Error(`Cannot start the admission workers: not loaded in ${timeoutMs} ms`),
+              ),
+            timeoutMs,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   #startWorker(index: number): Worker {
     const w = new Worker(this.#workerUrl, { type: "module" });
-    w.onmessage = (e: MessageEvent<AdmissionAnswer[]>) => {
+    w.onmessage = (e: MessageEvent<AdmissionAnswer[] | typeof ADMISSION_WORKER_READY>) => {
+      if (e.data === ADMISSION_WORKER_READY) {
+        this.#loaded[index] = true;
+        this.#loadFailures[index] = 0;
+        if (this.#loaded.every((l) => l)) this.#started.resolve();
+        return;
+      }
       for (const answer of e.data) {
         this.#sent[index].delete(answer.id);
         const done = this.#waiting.get(answer.id);
@@ -106,7 +162,7 @@ export class AdmissionPool {
    * clients retry), and a new worker takes its place and its queue.
    */
   #replaceWorker(index: number, why: string): void {
-    this.#log.error("admission worker failed; starting another", { worker: index, reason: why });
+    const loaded = this.#loaded[index];
     this.#workers[index].terminate();
     const lost = [...this.#sent[index]];
     this.#sent[index].clear();
@@ -115,9 +171,31 @@ export class AdmissionPool {
       this.#waiting.delete(id);
       done?.reject(workerFailed());
     }
+    if (!loaded) {
+      // Its module did not load: at start, the pool fails; later (a file
+      // gone during an upgrade, say) it is tried again after a pause.
+      this.#started.reject(new Error(`Cannot start the admission workers: ${why}`));
+      this.#loadFailures[index]++;
+    }
+    this.#loaded[index] = false;
     if (this.#closed) return;
-    this.#workers[index] = this.#startWorker(index);
-    this.#send(index);
+    const failures = this.#loadFailures[index];
+    this.#log.error(
+      loaded ? "admission worker failed; starting another" : "admission worker failed to load",
+      { worker: index, reason: why, ...(loaded ? {} : { failuresInARow: failures }) },
+    );
+    if (failures === 0) {
+      this.#workers[index] = this.#startWorker(index);
+      this.#send(index);
+      return;
+    }
+    const delay = Math.min(respawnDelayMsMax, 250 * 2 ** (failures - 1));
+    this.#respawnTimers[index] = setTimeout(() => {
+      this.#respawnTimers[index] = undefined;
+      if (this.#closed) return;
+      this.#workers[index] = this.#startWorker(index);
+      this.#send(index);
+    }, delay);
   }
 
   /**
@@ -178,7 +256,8 @@ export class AdmissionPool {
 
   #send(index: number): void {
     const jobs = this.#queued[index];
-    if (this.#closed || jobs.length === 0) return;
+    // A worker waiting to be started again gets its queue when it is.
+    if (this.#closed || jobs.length === 0 || this.#respawnTimers[index] !== undefined) return;
     this.#queued[index] = [];
     for (const j of jobs) this.#sent[index].add(j.id);
     this.#workers[index].postMessage(jobs);
@@ -187,6 +266,7 @@ export class AdmissionPool {
   /** Stops the workers; pending jobs reject with `unavailable`. */
   close(): void {
     this.#closed = true;
+    for (const t of this.#respawnTimers) clearTimeout(t);
     for (const w of this.#workers) w.terminate();
     for (const done of this.#waiting.values()) done.reject(stopping());
     this.#waiting.clear();

@@ -134,3 +134,34 @@ Deno.test("AdmissionPool answers the jobs of a worker that died unavailable and 
     pool.close();
   }
 });
+
+Deno.test("AdmissionPool.ready() resolves once every worker has loaded", async () => {
+  const pool = new AdmissionPool(2);
+  try {
+    await pool.ready(30_000);
+    const env = await anchorTx(generateKeyPair("ed25519"));
+    const v = await pool.admit(env, Date.now(), policy, true);
+    assert.equal(v.ok && v.signatures?.ok, true);
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("AdmissionPool.ready() rejects when a worker's module cannot load, and such a worker is not started again in a tight loop", async () => {
+  const workerUrl = new URL("./testdata/unloadable_admission_worker.ts", import.meta.url).href;
+  const rec = recordingLogger();
+  const pool = new AdmissionPool(1, { workerUrl, log: rec.log });
+  try {
+    await assert.rejects(
+      () => pool.ready(30_000),
+      /Cannot start the admission workers: .*this admission worker cannot load/,
+    );
+    // Tries again after 250 ms, 500 ms, 1 s, …: a handful in a second, not hundreds.
+    await new Promise((r) => setTimeout(r, 1000));
+    const failed = rec.said("admission worker failed to load");
+    assert.ok(failed.length >= 2 && failed.length <= 4, `${failed.length} load failures logged`);
+    assert.deepEqual(failed.map((f) => f.failuresInARow), failed.map((_, i) => i + 1));
+  } finally {
+    pool.close();
+  }
+});

@@ -7,7 +7,11 @@
 /// <reference lib="deno.worker" />
 import { builtinContracts } from "../contracts/mod.ts";
 import { admitStateless } from "./admission.ts";
-import type { AdmissionAnswer, AdmissionJob } from "./admission_pool.ts";
+import {
+  ADMISSION_WORKER_READY,
+  type AdmissionAnswer,
+  type AdmissionJob,
+} from "./admission_pool.ts";
 
 const registry = builtinContracts();
 
@@ -24,3 +28,7 @@ self.onmessage = async (e: MessageEvent<AdmissionJob[]>) => {
   );
   self.postMessage(answers);
 };
+
+// Loaded: the pool waits for this before it counts the worker as started
+// (a module that cannot load — a file it may not read — fails the start).
+self.postMessage(ADMISSION_WORKER_READY);

@@ -499,6 +499,8 @@ export class Site implements LedgerService {
       site.#siteKey = siteKey;
       if ((options.verifyWorkers ?? 0) > 0) {
         site.#admissionPool = new AdmissionPool(options.verifyWorkers!, { log: site.#log });
+        // A site that could not admit anything must not start (a 503 per transaction).
+        await site.#admissionPool.ready();
       }
       site.#note = await site.#buildNote(header, row.hash);
       for (let lo = 0; lo < header.logSize; lo += 10_000) {
