@@ -238,3 +238,48 @@ Deno.test("storage backup: lockRestores() lets one restore into a folder at a ti
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("storage backup: vacuumInto() never writes the database it copies — a crashed site's WAL stays as it was, and the copy holds its rows", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "edgeledger-backup-ro-" });
+  try {
+    const source = `${dir}/ledger.db`;
+    // A process that writes in WAL mode and ends without closing: its rows are in the -wal only.
+    const script = `${dir}/writer.ts`;
+    await Deno.writeTextFile(
+      script,
+      `import Libsql from "libsql";
+const db = new Libsql(${JSON.stringify(source)});
+db.exec("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (x); INSERT INTO t VALUES (1), (2), (3);");
+Deno.exit(0);
+`,
+    );
+    const ran = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--no-check",
+        `--config=${new URL("../../deno.json", import.meta.url).pathname}`,
+        script,
+      ],
+    }).output();
+    assert.equal(ran.code, 0, new TextDecoder().decode(ran.stderr));
+    const before = {
+      db: await Deno.readFile(source),
+      wal: await Deno.readFile(`${source}-wal`),
+    };
+    assert.ok(before.wal.length > 0, "the writer's rows are in its WAL");
+
+    await vacuumInto(source, `${dir}/copy.db`);
+
+    assert.deepEqual(await Deno.readFile(source), before.db, "the database file changed");
+    assert.deepEqual(await Deno.readFile(`${source}-wal`), before.wal, "the WAL changed");
+    const copy = new Libsql(`${dir}/copy.db`);
+    try {
+      assert.deepEqual(copy.prepare("SELECT x FROM t ORDER BY x").raw().all(), [[1], [2], [3]]);
+    } finally {
+      copy.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

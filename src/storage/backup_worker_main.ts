@@ -11,7 +11,10 @@ import Libsql from "libsql";
 self.onmessage = (e: MessageEvent<{ source: string; target: string }>) => {
   let db: Libsql | undefined;
   try {
-    db = new Libsql(e.data.source);
+    // Read-only (SQLite's `mode=ro`): a copy never writes the database it
+    // copies — no checkpoint of its WAL when it closes, as a last connection
+    // of a stopped site's database otherwise would.
+    db = new Libsql(readOnlyUri(e.data.source));
     // A reader waits for nothing in WAL mode; the timeout covers the moment
     // a checkpoint or the first connection's recovery holds a lock.
     db.exec("PRAGMA busy_timeout = 5000");
@@ -28,3 +31,9 @@ self.onmessage = (e: MessageEvent<{ source: string; target: string }>) => {
     db?.close();
   }
 };
+
+/** `path` as an SQLite URI filename opened read-only (`%`, `?` and `#` escaped). */
+function readOnlyUri(path: string): string {
+  const escaped = path.replace(/[%?#]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `file:${escaped}?mode=ro`;
+}
