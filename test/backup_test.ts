@@ -662,3 +662,38 @@ Deno.test("restore command: removes, and names, what a restore that did not fini
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test({
+  name:
+    "backup and integrity commands read no private key: they work with a config whose site key and TLS key files are not there",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const cluster = await startCluster(1);
+    try {
+      const site = cluster.sites[0];
+      const r = await submitCommit(site.url, await anchorTx(device));
+      assert.equal(r.status, 200);
+      // The same config beside it (its database path is relative to it), without its keys.
+      const config = JSON.parse(await Deno.readTextFile(site.configPath));
+      const keyless = site.configPath.replace(/site\.json$/, "keyless.json");
+      await Deno.writeTextFile(
+        keyless,
+        JSON.stringify({
+          ...config,
+          url: config.url.replace(/^http:/, "https:"),
+          keyFile: "no-such-key.json",
+          tls: { certFile: "no-such-cert.pem", keyFile: "no-such-tls-key.pem" },
+        }),
+      );
+      const copy = `${cluster.dir}/keyless-copy.db`;
+      const b = await runWorker("backup.ts", ["--config", keyless, "--out", copy]);
+      assert.equal(b.code, 0, b.text);
+      assert.match(b.text, /^ok: \d+ blocks and 1 transactions verify/m);
+      const i = await runWorker("integrity.ts", ["--config", keyless]);
+      assert.equal(i.code, 0, i.text);
+    } finally {
+      await cluster.stop();
+    }
+  },
+});

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type LoadedSite, loadSiteConfig } from "../src/site/config.ts";
+import { type LoadedSiteFiles, loadSiteFiles } from "../src/site/config.ts";
 
 /** The value after `name` in `args`, if `name` is there. */
 export function argValue(args: readonly string[], name: string): string | undefined {
@@ -16,7 +16,7 @@ export function argValue(args: readonly string[], name: string): string | undefi
 /** A command's site config (`--config`), loaded. */
 export interface CommandConfig {
   configPath: string;
-  loaded: LoadedSite;
+  loaded: LoadedSiteFiles;
 }
 
 /** A command's site config and the value of its one other required flag. */
@@ -39,7 +39,7 @@ export async function commandConfig(
     return 2;
   }
   try {
-    return { configPath, loaded: await loadSiteConfig(configPath) };
+    return { configPath, loaded: await loadSiteFiles(configPath) };
   } catch (e) {
     console.error(`Cannot read the site config ${configPath}: ${(e as Error).message}`);
     return 2;

@@ -32,7 +32,7 @@
  */
 import { commandInput } from "./_cli.ts";
 import { BackupError, integrityLines, restoreDatabase } from "../src/site/backup.ts";
-import { clusterDirectory, type LoadedSite } from "../src/site/config.ts";
+import { clusterDirectory, type LoadedSiteFiles } from "../src/site/config.ts";
 import { fetchVia, trustingClient } from "../src/site/tls.ts";
 import {
   localDatabasePath,
@@ -49,7 +49,7 @@ const sitesAnswerMsMax = 3000;
  * names of those that list it as a member, and how many answered at all.
  */
 export async function membershipSeen(
-  loaded: LoadedSite,
+  loaded: LoadedSiteFiles,
 ): Promise<{ listedBy: string[]; answered: number }> {
   const name = loaded.config.name;
   const others = clusterDirectory(loaded.genesis, loaded.config.peers ?? [])

@@ -125,14 +125,21 @@ export const siteConfigSchema = z.strictObject({
 export type SiteConfig = z.infer<typeof siteConfigSchema>;
 
 /** Everything a site needs to start, loaded from disk. */
-export interface LoadedSite {
-  config: SiteConfig;
-  genesis: GenesisConfig;
+export interface LoadedSite extends LoadedSiteFiles {
   key: KeyPair;
-  dbUrl: string;
-  dbAuthToken?: string;
   /** The certificate chain and key to serve HTTPS with (`tls`), read from their files. */
   tls?: ServeTls;
+}
+
+/**
+ * What the operator commands (backup, restore, integrity) read of a site's
+ * config: no private key, neither the site's nor its TLS key.
+ */
+export interface LoadedSiteFiles {
+  config: SiteConfig;
+  genesis: GenesisConfig;
+  dbUrl: string;
+  dbAuthToken?: string;
   /** The extra CA certificates for connections to peers (`caFile`), one PEM each. */
   caCerts?: string[];
 }
@@ -167,17 +174,27 @@ export function clusterDirectory(
  * `TlsConfigError`).
  */
 export async function loadSiteConfig(path: string): Promise<LoadedSite> {
-  const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/") + 1) : "./";
-  const resolve = (p: string) => (p.startsWith("/") ? p : dir + p);
+  const files = await loadSiteFiles(path);
+  const resolve = resolverFor(path);
+  const key = importKey(JSON.parse(await Deno.readTextFile(resolve(files.config.keyFile))));
+  const tls = files.config.tls === undefined ? undefined : await readServeTls({
+    certFile: resolve(files.config.tls.certFile),
+    keyFile: resolve(files.config.tls.keyFile),
+  });
+  return { ...files, key, ...(tls === undefined ? {} : { tls }) };
+}
+
+/**
+ * Reads a site config, its genesis and its CA certificates, and where its
+ * database is — what the operator commands need, and never a private key
+ * (so a backup can run where the site's key may not be read). Throws with
+ * the file and the field on bad input.
+ */
+export async function loadSiteFiles(path: string): Promise<LoadedSiteFiles> {
+  const resolve = resolverFor(path);
   const config = parseJsonFile(path, await Deno.readTextFile(path), siteConfigSchema);
   const genesisPath = resolve(config.genesisFile);
   const genesis = parseJsonFile(genesisPath, await Deno.readTextFile(genesisPath), genesisSchema);
-  const keyPath = resolve(config.keyFile);
-  const key = importKey(JSON.parse(await Deno.readTextFile(keyPath)));
-  const tls = config.tls === undefined ? undefined : await readServeTls({
-    certFile: resolve(config.tls.certFile),
-    keyFile: resolve(config.tls.keyFile),
-  });
   const caCerts = config.caFile === undefined
     ? undefined
     : await readCaCerts(resolve(config.caFile));
@@ -189,12 +206,16 @@ export async function loadSiteConfig(path: string): Promise<LoadedSite> {
   return {
     config,
     genesis,
-    key,
     dbUrl,
     dbAuthToken: Deno.env.get("EDGELEDGER_DB_AUTH_TOKEN"),
-    ...(tls === undefined ? {} : { tls }),
     ...(caCerts === undefined ? {} : { caCerts }),
   };
+}
+
+/** Resolves a path in the config at `path` against the config's folder. */
+function resolverFor(path: string): (p: string) => string {
+  const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/") + 1) : "./";
+  return (p) => (p.startsWith("/") ? p : dir + p);
 }
 
 function parseJsonFile<T>(path: string, text: string, schema: z.ZodType<T>): T {
