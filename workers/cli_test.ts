@@ -8,6 +8,7 @@ import { base64urlEncode } from "../sdk/encoding.ts";
 import { parseEnvelope, transactionId, verifyEnvelopeSignatures } from "../sdk/envelope.ts";
 import { exportKey, generateKeyPair, importKey } from "../sdk/keys.ts";
 import { verifierKey } from "../sdk/note.ts";
+import { closedPort } from "../test/_cluster.ts";
 
 /** An in-memory terminal: what the command printed, and the environment it saw. */
 function terminal(env: Record<string, string> = {}, stdin = "") {
@@ -930,12 +931,13 @@ function sitePublicKey(): string {
   }
 }
 
-/** A URL nothing listens at. */
+/**
+ * A URL nothing listens at, on a port below the ephemeral range (see
+ * closedPort()): a closed port the system gave could be taken meanwhile by
+ * an outgoing connection, even this test's own.
+ */
 function closedUrl(): string {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return `http://127.0.0.1:${port}`;
+  return `http://127.0.0.1:${closedPort()}`;
 }
 
 Deno.test("member add: needs NAME, --peer-url and exactly one of --public-key and --key-file (exit 2, before any request)", async () => {
@@ -1591,5 +1593,86 @@ Deno.test("backup: a site's refusal exits 1 with its problem type and detail; a 
   } finally {
     await busy.close();
     await other.close();
+  }
+});
+
+Deno.test("backup: a copy that cannot be written (no such folder) lets the site's download go at once, not when the process ends", async () => {
+  // A bare HTTP/1.1 site: it sends the answer's head and first bytes, then
+  // waits for the client to close the connection (as a site's streamed
+  // backup waits for its reader, holding its one backup slot meanwhile).
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let conn: Deno.Conn | undefined;
+  const letGo = (async () => {
+    conn = await listener.accept();
+    const buf = new Uint8Array(64 * 1024);
+    await conn.read(buf);
+    const first = sqliteBytes(4096);
+    const head = "HTTP/1.1 200 OK\r\ncontent-type: application/vnd.sqlite3\r\n" +
+      `content-length: ${first.length + 1_000_000}\r\n\r\n`;
+    await conn.write(new TextEncoder().encode(head));
+    await conn.write(first);
+    try {
+      while ((await conn.read(buf)) !== null) { /* the client sends nothing more */ }
+    } catch {
+      // Reset by the client: let go too.
+    }
+    return true;
+  })();
+  try {
+    await withTempDir(async (dir) => {
+      const url = `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`;
+      const r = await cli(["backup", "--out", `${dir}/missing/copy.db`, "--url", url], {
+        EDGELEDGER_ADMIN_KEY: ADMIN_KEY,
+      });
+      assert.equal(r.code, 1, r.err);
+      assert.match(
+        r.err,
+        /^Cannot write the backup .*\/missing\/copy\.db: no such file or directory\n$/,
+      );
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const closed = await Promise.race([
+        letGo,
+        new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), 3000)),
+      ]);
+      clearTimeout(timer);
+      assert.equal(closed, true, "the download's connection is still open");
+    });
+  } finally {
+    listener.close();
+    conn?.close();
+    await letGo.catch(() => {});
+  }
+});
+
+Deno.test("member add --public-key: refuses 43 base64url characters that are no Ed25519 public key (not a point on the curve), unquoted, before any request", async () => {
+  const site = scriptedSite((r) =>
+    r.path === "/v1/status" ? statusOf("site-a", "site-a") : Response.json({ ok: true })
+  );
+  try {
+    // 32 bytes, so the right length, but no point of the curve: no site could sign with it.
+    const notAPoint = base64urlEncode(new Uint8Array(32).fill(2));
+    const r = await cli(
+      [
+        "member",
+        "add",
+        "site-d",
+        "--peer-url",
+        "http://127.0.0.1:7004",
+        "--url",
+        site.url,
+        "--public-key",
+        notAPoint,
+      ],
+      { EDGELEDGER_ADMIN_KEY: ADMIN_KEY },
+    );
+    assert.equal(r.code, 2, r.err);
+    assert.match(
+      r.err,
+      /^Flag --public-key must be a base64url Ed25519 public key \(43 characters\); see/,
+    );
+    assert.ok(!r.err.includes(notAPoint));
+    assert.deepEqual(site.seen, []);
+  } finally {
+    await site.close();
   }
 });

@@ -147,6 +147,32 @@ Deno.test("AdmissionPool.ready() resolves once every worker has loaded", async (
   }
 });
 
+Deno.test("AdmissionPool.ready() waits for a worker that loads slowly, and rejects when one has not loaded within its timeout", async () => {
+  const slowWorker = (loadMs: number) =>
+    new URL(`./testdata/slow_admission_worker.ts?loadMs=${loadMs}`, import.meta.url).href;
+  const slow = new AdmissionPool(2, { workerUrl: slowWorker(400) });
+  try {
+    const started = performance.now();
+    await slow.ready(30_000);
+    const waitedMs = performance.now() - started;
+    assert.ok(waitedMs >= 350, `ready() resolved after ${waitedMs} ms, before the workers loaded`);
+    const env = await anchorTx(generateKeyPair("ed25519"));
+    const v = await slow.admit(env, Date.now(), policy, true);
+    assert.equal(v.ok && v.signatures?.ok, true);
+  } finally {
+    slow.close();
+  }
+  const late = new AdmissionPool(1, { workerUrl: slowWorker(5_000) });
+  try {
+    await assert.rejects(
+      () => late.ready(50),
+      /^Error: Cannot start the admission workers: not loaded in 50 ms$/,
+    );
+  } finally {
+    late.close();
+  }
+});
+
 Deno.test("AdmissionPool.ready() rejects when a worker's module cannot load, and such a worker is not started again in a tight loop", async () => {
   const workerUrl = new URL("./testdata/unloadable_admission_worker.ts", import.meta.url).href;
   const rec = recordingLogger();

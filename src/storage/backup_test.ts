@@ -283,3 +283,37 @@ Deno.exit(0);
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("storage backup: vacuumInto() copies a database whose path holds URI characters (?, #, %, %41) or starts with // (a path, never a URI authority), and opens nothing else", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "edgeledger-backup-uri-" });
+  try {
+    const names = ["a?mode=rwc.db", "b#frag.db", "c%.db", "d%41.db"];
+    for (const name of names) {
+      const source = `${dir}/${name}`;
+      const db = new Libsql(source);
+      db.exec(`CREATE TABLE t (x TEXT); INSERT INTO t VALUES ('${name}')`);
+      db.close();
+    }
+    // `//tmp/…` names the same file as `/tmp/…` (POSIX); as a URI it would be host "tmp".
+    const sources = [...names.map((n) => `${dir}/${n}`), `/${dir}/${names[0]}`];
+    for (const [i, source] of sources.entries()) {
+      const copy = `${dir}/copy-${i}.db`;
+      await vacuumInto(source, copy);
+      const db = new Libsql(copy);
+      try {
+        assert.deepEqual(
+          db.prepare("SELECT x FROM t").raw().all(),
+          [[names[i] ?? names[0]]],
+          source,
+        );
+      } finally {
+        db.close();
+      }
+    }
+    // Read-only: no file was made under a name the URI would have misread.
+    const made = (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
+    assert.deepEqual(made, [...names, ...sources.map((_, i) => `copy-${i}.db`)].sort());
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

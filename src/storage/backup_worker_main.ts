@@ -32,8 +32,12 @@ self.onmessage = (e: MessageEvent<{ source: string; target: string }>) => {
   }
 };
 
-/** `path` as an SQLite URI filename opened read-only (`%`, `?` and `#` escaped). */
+/**
+ * `path` as an SQLite URI filename opened read-only: `%`, `?` and `#`
+ * escaped, and an absolute path given an empty authority (`file:///…`), so
+ * that one starting with `//` is still a path and not a host.
+ */
 function readOnlyUri(path: string): string {
   const escaped = path.replace(/[%?#]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-  return `file:${escaped}?mode=ro`;
+  return `${path.startsWith("/") ? "file://" : "file:"}${escaped}?mode=ro`;
 }

@@ -18,7 +18,6 @@
  */
 import { z } from "zod";
 import {
-  base64urlDecode,
   base64urlEncode,
   EdgeLedgerClient,
   EdgeLedgerError,
@@ -31,6 +30,7 @@ import {
   type RouteDefinition,
   ROUTES,
   ServerError,
+  siteKeyDid,
   type SiteView,
   type StatusView,
 } from "../../sdk/mod.ts";
@@ -201,13 +201,9 @@ export async function memberPublicKey(
   return base64urlEncode(key.publicKey);
 }
 
+/** True for a base64url Ed25519 public key, a point on the curve (the SDK's {@link siteKeyDid}). */
 function isEd25519PublicKey(text: string): boolean {
-  if (!/^[A-Za-z0-9_-]{43}$/.test(text)) return false;
-  try {
-    return base64urlDecode(text).length === 32;
-  } catch {
-    return false;
-  }
+  return /^[A-Za-z0-9_-]{43}$/.test(text) && siteKeyDid(text) !== undefined;
 }
 
 // ---- finding the leader --------------------------------------------------------------
@@ -599,6 +595,9 @@ export async function downloadBackup(
       };
     } finally {
       clearTimeout(timer);
+      // A body not read to its end (the copy could not be written, say) is
+      // let go now: the site holds its one backup slot while a reader is there.
+      abort.abort();
     }
   }
   throw new CliError(describeClientError(action, lastError!));
