@@ -18,6 +18,7 @@
 import { type Context, Hono } from "hono";
 import { requestId, type RequestIdVariables } from "hono/request-id";
 import { z } from "zod";
+import { siteKeyDid } from "../../sdk/kinds/gov.ts";
 import { hashKey, sameHex } from "./api_keys.ts";
 import { refuseDuplicateMembers } from "./middleware.ts";
 import { knownProblem, problemFromError, problemResponse } from "./problem.ts";
@@ -48,7 +49,10 @@ export interface BackupDownload {
 const memberSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/),
   url: z.url(),
-  publicKey: z.string().regex(/^[A-Za-z0-9_-]{43}$/, "must be a base64url Ed25519 key"),
+  publicKey: z.string().regex(/^[A-Za-z0-9_-]{43}$/, "must be a base64url Ed25519 key")
+    // 32 bytes that are no point on the curve would add a member whose
+    // signatures can never verify.
+    .refine((k) => siteKeyDid(k) !== undefined, "must be an Ed25519 public key (a curve point)"),
 });
 
 /** SHA-256 hex of an admin API key, the form kept in site configs (as for tenant keys). */

@@ -106,6 +106,19 @@ Deno.test("admin routes: a malformed member is a validation problem naming the f
   assert.deepEqual(s.calls, []);
 });
 
+Deno.test("admin routes: a public key of 32 bytes that are no Ed25519 curve point is a validation problem, and adds no member", async () => {
+  const s = service();
+  const app = adminRoot(s, [hashApiKey(KEY)]);
+  const notAPoint = "AgIC".repeat(10) + "AgI"; // 32 bytes of 0x02
+  const res = await call(app, "/members", {
+    method: "POST",
+    body: JSON.stringify({ name: "site-d", url: "http://127.0.0.1:7004", publicKey: notAPoint }),
+  });
+  const body = await problem(res, 400, "validation");
+  assert.deepEqual(body.errors.map((e: { path: string }) => e.path), ["publicKey"]);
+  assert.deepEqual(s.calls, []);
+});
+
 Deno.test("admin routes: an unknown admin path is a not_found problem, not plain text", async () => {
   const app = adminRoot(service(), [hashApiKey(KEY)]);
   await problem(await call(app, "/nothing-here", { method: "GET" }), 404, "not_found");
