@@ -176,7 +176,8 @@ export function clusterDirectory(
 export async function loadSiteConfig(path: string): Promise<LoadedSite> {
   const files = await loadSiteFiles(path);
   const resolve = resolverFor(path);
-  const key = importKey(JSON.parse(await Deno.readTextFile(resolve(files.config.keyFile))));
+  const keyPath = resolve(files.config.keyFile);
+  const key = keyFromFile(keyPath, await Deno.readTextFile(keyPath));
   const tls = files.config.tls === undefined ? undefined : await readServeTls({
     certFile: resolve(files.config.tls.certFile),
     keyFile: resolve(files.config.tls.keyFile),
@@ -210,6 +211,29 @@ export async function loadSiteFiles(path: string): Promise<LoadedSiteFiles> {
     dbAuthToken: Deno.env.get("EDGELEDGER_DB_AUTH_TOKEN"),
     ...(caCerts === undefined ? {} : { caCerts }),
   };
+}
+
+/**
+ * The site key in `text`, the content of the key file at `path` (a private
+ * JWK). Its errors name the file and never quote it: what is in a key file
+ * is a private key, even when it is not a well-formed one.
+ */
+function keyFromFile(path: string, text: string): KeyPair {
+  let jwk: unknown;
+  try {
+    jwk = JSON.parse(text);
+  } catch {
+    throw new Error(
+      `Cannot read the site key ${path}: it is not JSON (a private JWK, as task sitekey writes)`,
+    );
+  }
+  try {
+    return importKey(jwk as Parameters<typeof importKey>[0]);
+  } catch {
+    throw new Error(
+      `Cannot read the site key ${path}: it holds no private key JWK (as task sitekey writes)`,
+    );
+  }
 }
 
 /** Resolves a path in the config at `path` against the config's folder. */

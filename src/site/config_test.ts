@@ -235,3 +235,36 @@ Deno.test("initLocalLedger: with tls every site gets an https:// URL (config and
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("loadSiteConfig: a site key file that is not JSON, or no private key, is refused naming the file and quoting nothing of it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "edgeledger-config-key-" });
+  try {
+    const [configPath] = await initLocalLedger({
+      dataDir: dir,
+      sites: 1,
+      basePort: 7001,
+      host: "127.0.0.1",
+    });
+    const keyPath = `${dir}/site-a/site-key.json`;
+    const secret = "SECRETSECRETSECRET";
+    for (
+      const [text, why] of [
+        [`{"kty":"OKP","crv":"Ed25519","d":"${secret}`, /it is not JSON/],
+        [`{"kty":"OKP","crv":"Ed25519","d":"${secret}"}`, /it holds no private key JWK/],
+      ] as const
+    ) {
+      await Deno.writeTextFile(keyPath, text);
+      await assert.rejects(
+        () => loadSiteConfig(configPath),
+        (e: Error) => {
+          assert.match(e.message, why);
+          assert.ok(e.message.includes(keyPath), e.message);
+          assert.ok(!e.message.includes("SECRET"), e.message);
+          return true;
+        },
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
