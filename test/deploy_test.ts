@@ -518,13 +518,28 @@ async function checkUnitsRun(tls: boolean): Promise<void> {
     const named = `${d.dir}/backups/${SITE}/${SITE}-\\d{8}T\\d{6}Z\\.db`;
     assert.match(ran.text, new RegExp(`^backup ${named}: height [1-9]`, "m"));
     assert.match(ran.text, /^ok: /m);
+    const fresh = [];
+    for await (const e of Deno.readDir(`${d.dir}/backups/${SITE}`)) fresh.push(e.name);
+    assert.equal(fresh.length, 1, fresh.join(", "));
+    // A copy 15 days old goes; one 13 days old stays, and so does a file the backup did not name.
+    const dayS = 24 * 3600;
+    const aged = { [`${SITE}-20200101T031500Z.db`]: 15, [`${SITE}-20200103T031500Z.db`]: 13 };
+    for (const [name, days] of Object.entries({ ...aged, "notes-20200101.db": 30 })) {
+      const path = `${d.dir}/backups/${SITE}/${name}`;
+      await Deno.writeTextFile(path, "");
+      const at = Date.now() / 1000 - days * dayS;
+      await Deno.utime(path, at, at);
+    }
     for (const post of backup.post) {
       const pruned = await runToEnd(backup, post);
       assert.equal(pruned.code, 0, pruned.text);
     }
     const kept = [];
     for await (const e of Deno.readDir(`${d.dir}/backups/${SITE}`)) kept.push(e.name);
-    assert.equal(kept.length, 1, kept.join(", "));
+    assert.deepEqual(
+      kept.sort(),
+      [fresh[0], `${SITE}-20200103T031500Z.db`, "notes-20200101.db"].sort(),
+    );
 
     // SIGTERM: the gateway, then the site, each exit 0 within its unit's TimeoutStopSec.
     const gwStop = await stopByTerm(gw.proc, gw.cmd.timeoutStopMs);

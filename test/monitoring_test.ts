@@ -5,15 +5,18 @@
  * consensus gauges must say who leads and follow a leader's death; and,
  * where Prometheus' `promtool` is installed (CI installs it; Debian:
  * `apt-get install prometheus`), the rules must load and pass their unit
- * tests (docs/monitoring/alerts_test.yml) and every scrape must pass
- * `promtool check metrics`.
+ * tests (docs/monitoring/alerts_test.yml), every scrape must pass
+ * `promtool check metrics`, and the dashboard's stats must evaluate, over
+ * series made up here, to what their titles say.
  */
 import assert from "node:assert/strict";
+import { base64urlEncode } from "../sdk/encoding.ts";
 import { generateKeyPair } from "../sdk/keys.ts";
 import { gatewayConfigSchema } from "../src/gateway/mod.ts";
+import { RaftHost } from "../src/site/raft_host.ts";
 import { startGateway } from "../workers/gateway.ts";
-import { anchorTx } from "./_helpers.ts";
-import { startCluster, submitCommit, waitFor } from "./_cluster.ts";
+import { anchorTx, openTestSite } from "./_helpers.ts";
+import { closedPort, startCluster, submitCommit, waitFor } from "./_cluster.ts";
 
 const RULES = new URL("../docs/monitoring/alerts.yml", import.meta.url).pathname;
 const RULES_TESTS = new URL("../docs/monitoring/alerts_test.yml", import.meta.url).pathname;
@@ -278,6 +281,98 @@ Deno.test({
   },
 });
 
+/** A dashboard target: its query, and whether Grafana runs it at one instant or over the range. */
+interface Target {
+  expr: string;
+  instant?: boolean;
+  range?: boolean;
+}
+
+/** The one target of the panel titled `title` in dashboard.json. */
+async function panelTarget(title: string): Promise<Target> {
+  const dashboard = JSON.parse(await Deno.readTextFile(DASHBOARD));
+  const panels = dashboard.panels.filter((p: { title: string }) => p.title === title);
+  assert.equal(panels.length, 1, `one panel titled ${title}`);
+  assert.equal(panels[0].targets.length, 1, `${title}: one target`);
+  return panels[0].targets[0];
+}
+
+/**
+ * Checks with promtool's unit tests that `expr` (Grafana's variables
+ * replaced as {@link exprsInDashboard} does) evaluates at `at` over `series`
+ * to exactly `want` (labels as PromQL writes them, `{}` for none); throws
+ * with what it got otherwise.
+ */
+async function assertEvaluates(
+  series: Array<{ series: string; values: string }>,
+  expr: string,
+  at: string,
+  want: Array<{ labels: string; value: number }>,
+): Promise<void> {
+  const [plain] = exprsInDashboard({ panels: [{ targets: [{ expr }] }], templating: { list: [] } });
+  // JSON is YAML: promtool reads it as its unit-test file.
+  const test = {
+    rule_files: [],
+    evaluation_interval: "15s",
+    tests: [{
+      interval: "15s",
+      input_series: series,
+      promql_expr_test: [{ expr: plain, eval_time: at, exp_samples: want }],
+    }],
+  };
+  const file = await Deno.makeTempFile({ suffix: ".yml" });
+  try {
+    await Deno.writeTextFile(file, JSON.stringify(test));
+    const run = await promtool(["test", "rules", file]);
+    assert.equal(run.code, 0, `${plain}\n${run.out}`);
+  } finally {
+    await Deno.remove(file);
+  }
+}
+
+Deno.test({
+  name:
+    "dashboard.json: the Leader stat names the site that leads now (its site label, at one instant), after an election too",
+  ignore: PROMTOOL === undefined,
+  async fn() {
+    const target = await panelTarget("Leader");
+    // Over a range, every site that led in it would be listed (each one's last value is 1).
+    assert.equal(target.instant, true, "the Leader stat is an instant query");
+    assert.equal(target.range, false, "the Leader stat is not a range query");
+    const info = (i: string, site: string) =>
+      `edgeledger_site_info{job="edgeledger",instance="${i}",site="${site}",ledger="demo",version="0.1.0"}`;
+    const series = [
+      { series: info("a:7001", "pop-paris"), values: "1x20" },
+      { series: info("b:7001", "pop-lyon"), values: "1x20" },
+      {
+        series: 'edgeledger_raft_is_leader{job="edgeledger",instance="a:7001"}',
+        values: "1x8 0x12",
+      },
+      {
+        series: 'edgeledger_raft_is_leader{job="edgeledger",instance="b:7001"}',
+        values: "0x8 1x12",
+      },
+    ];
+    await assertEvaluates(series, target.expr, "1m", [{ labels: '{site="pop-paris"}', value: 1 }]);
+    await assertEvaluates(series, target.expr, "4m", [{ labels: '{site="pop-lyon"}', value: 1 }]);
+  },
+});
+
+Deno.test({
+  name: "dashboard.json: the Sites up stat counts the sites that answer scrapes, 0 when none does",
+  ignore: PROMTOOL === undefined,
+  async fn() {
+    const { expr } = await panelTarget("Sites up");
+    const series = [
+      { series: 'up{job="edgeledger",instance="a:7001"}', values: "1 1 0 0" },
+      { series: 'up{job="edgeledger",instance="b:7001"}', values: "1 0 0 0" },
+    ];
+    await assertEvaluates(series, expr, "0s", [{ labels: "{}", value: 2 }]);
+    await assertEvaluates(series, expr, "15s", [{ labels: "{}", value: 1 }]);
+    await assertEvaluates(series, expr, "45s", [{ labels: "{}", value: 0 }]);
+  },
+});
+
 Deno.test({
   name: "alerts.yml: promtool loads the rules and every alert fires as alerts_test.yml says",
   ignore: PROMTOOL === undefined,
@@ -291,9 +386,56 @@ Deno.test({
   },
 });
 
+Deno.test("metrics: the leader's peer gauges cover the members of its configuration only: a removed member (one that was down, say) leaves them", async () => {
+  const t = await openTestSite();
+  // The only voter, ticking every 5 ms: it leads within an election (20 ms).
+  const host = await RaftHost.start(
+    t.site,
+    t.site.raftStore(),
+    "site-a",
+    t.site.siteKey,
+    [{ name: "site-a", url: "http://127.0.0.1:1", publicKey: t.site.siteKey.publicKey }],
+    ["site-a"],
+    { tickMs: 5, electionTicks: 4, heartbeatTicks: 1 },
+  );
+  /** The leader's reachable gauges (peer=value), and the peers of its lag gauges. */
+  const gauges = () => {
+    const f = parseExposition(host.metrics());
+    return [
+      f.get("edgeledger_raft_peer_reachable")!.samples.map((s) => `${s.labels.peer}=${s.value}`),
+      f.get("edgeledger_raft_peer_lag_entries")!.samples.map((s) => s.labels.peer),
+    ];
+  };
+  try {
+    await waitFor(
+      "site-a to lead",
+      () => Promise.resolve(host.consensusStatus().role === "leader" || undefined),
+      10_000,
+    );
+    // A learner whose site is down: the leader's heartbeats to it fail.
+    await host.addLearner({
+      name: "site-b",
+      url: `http://127.0.0.1:${closedPort()}`,
+      publicKey: base64urlEncode(generateKeyPair("ed25519").publicKey),
+    });
+    await waitFor(
+      "site-b reported unreachable",
+      () => Promise.resolve(gauges()[0].includes("site-b=0") || undefined),
+      10_000,
+    );
+    assert.deepEqual(gauges(), [["site-b=0"], ["site-b"]]);
+    // Removed, it is no peer of the leader's any more: no gauge says it is down.
+    await host.remove("site-b");
+    assert.deepEqual(gauges(), [[], []]);
+  } finally {
+    await host.close();
+    await t.cleanup();
+  }
+});
+
 Deno.test({
   name:
-    "metrics: a cluster's sites and a gateway export every metric the alert rules and the dashboard read, in valid exposition format; the consensus gauges name one leader and follow its death (3 sites)",
+    "metrics: a cluster's sites and a gateway export every metric the alert rules and the dashboard read, in valid exposition format; the consensus gauges name one leader, see a frozen follower, and follow the leader's death (3 sites)",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -405,6 +547,32 @@ Deno.test({
       assert.equal(
         valueOf(gw.families, "edgeledger_gateway_site_up", { site: cluster.sites[first].url }),
         1,
+      );
+
+      // A follower cut off silently (frozen: its connections stay open, nothing answers, no send
+      // fails): the leader reports it unreachable once it has not heard from it for two election
+      // timeouts, and reachable again once it answers.
+      const frozen = [0, 1, 2].find((i) => i !== first)!;
+      const leaderGauge = async () =>
+        valueOf(
+          (await scrape(cluster.sites[first].url)).families,
+          "edgeledger_raft_peer_reachable",
+          { peer: names[frozen] },
+        );
+      cluster.sites[frozen].proc.kill("SIGSTOP");
+      try {
+        await waitFor(
+          "the leader to report the frozen follower unreachable",
+          async () => await leaderGauge() === 0 || undefined,
+          10_000,
+        );
+      } finally {
+        cluster.sites[frozen].proc.kill("SIGCONT");
+      }
+      await waitFor(
+        "the leader to report it reachable again",
+        async () => await leaderGauge() === 1 || undefined,
+        10_000,
       );
 
       // The leader dies: a survivor leads, counts the change, and reports the old one unreachable.

@@ -137,6 +137,8 @@ export class RaftHost implements Sequencer {
   /** This site's graceful stop began (see {@link handOffLeadership}): it takes no leadership. */
   #leaving = false;
   #ticks = 0;
+  /** The tick at which each peer was last heard from (see {@link receive}; for `/metrics`). */
+  readonly #heardAt = new Map<string, number>();
   /** Counters for `/metrics` (see #stateMetrics). */
   #leaderChanges = 0;
   #proposalsFailed = 0;
@@ -317,6 +319,7 @@ export class RaftHost implements Sequencer {
   /** Steps messages received from a peer into the core. Unknown recipients are ignored. */
   receive(from: string, messages: Message[]): void {
     if (this.#closed) return;
+    this.#heardAt.set(from, this.#ticks);
     const leaving = this.#leaving;
     for (const m of messages) {
       if (m.from !== from || m.to !== this.#self) continue;
@@ -408,9 +411,23 @@ export class RaftHost implements Sequencer {
    * (`etcd_server_has_leader`, `…_is_leader`, `…_leader_changes_seen_total`,
    * `…_proposals_failed_total`): what docs/monitoring.md alerts on. Peer
    * gauges come from the sites this one sends to every heartbeat, so their
-   * value is current: the leader's for every peer, a follower's for its
-   * leader. Match index and lag only on the leader, which alone tracks them.
+   * value is current: the leader's for every other member of its
+   * configuration, a follower's for its leader. Match index and lag only on
+   * the leader, which alone tracks them.
    */
+  /**
+   * Whether `peer` answers: the last send to it succeeded, and a message
+   * from it arrived within two election timeouts — a peer cut off silently
+   * (a host powered off, a link that drops packets) fails no send until
+   * TCP gives up, but stops being heard at once. Holds for the peers this
+   * site exchanges heartbeats with: the leader's members, a follower's leader.
+   */
+  #peerReachable(peer: string): boolean {
+    if (this.#senders.get(peer)?.unreachable) return false;
+    const heard = this.#heardAt.get(peer);
+    return heard !== undefined && this.#ticks - heard <= 2 * this.#options.electionTicks;
+  }
+
   #stateMetrics(): string {
     const s = this.consensusStatus();
     const { voters, learners } = s.confState;
@@ -427,7 +444,7 @@ export class RaftHost implements Sequencer {
       "# HELP edgeledger_raft_is_learner Whether this site is a non-voting learner (1) or not (0).",
       "# TYPE edgeledger_raft_is_learner gauge",
       `edgeledger_raft_is_learner ${learners.includes(this.#self) ? 1 : 0}`,
-      "# HELP edgeledger_raft_leader_changes_total Times this site saw leadership go to a site (itself included) other than the one it knew.",
+      "# HELP edgeledger_raft_leader_changes_total Times this site learned of a leader (itself included) after knowing none or another: its first, and one elected again after a time with none, count.",
       "# TYPE edgeledger_raft_leader_changes_total counter",
       `edgeledger_raft_leader_changes_total ${this.#leaderChanges}`,
       "# HELP edgeledger_raft_proposals_failed_total Batches this site proposed as leader that were not applied (leadership lost, or timed out); their transactions are retried.",
@@ -452,17 +469,19 @@ export class RaftHost implements Sequencer {
       "# TYPE edgeledger_raft_snapshots_installed_total counter",
       `edgeledger_raft_snapshots_installed_total ${this.#snapshotsInstalled}`,
     ];
+    // The members of the configuration, not every site in the directory: a
+    // removed site keeps its sender (and its last send's outcome) forever.
     const peers = s.role === "leader"
-      ? [...this.#senders.keys()]
+      ? [...voters, ...learners].filter((p) => p !== this.#self && this.#senders.has(p))
       : s.leader !== undefined && this.#senders.has(s.leader)
       ? [s.leader]
       : [];
     lines.push(
-      "# HELP edgeledger_raft_peer_reachable Whether this site's last message to the peer got through (1) or failed (0); the leader's view of each peer, a follower's of its leader.",
+      "# HELP edgeledger_raft_peer_reachable Whether this site's last send to the peer succeeded and it heard from the peer within two election timeouts (1), or not (0); the leader's view of each member, a follower's of its leader (they exchange messages every heartbeat).",
       "# TYPE edgeledger_raft_peer_reachable gauge",
       ...peers.sort().map((p) =>
         `edgeledger_raft_peer_reachable{peer="${escapeLabelValue(p)}"} ${
-          this.#senders.get(p)?.unreachable ? 0 : 1
+          this.#peerReachable(p) ? 1 : 0
         }`
       ),
     );
