@@ -402,6 +402,15 @@ interface PeerStream {
   cancelled: boolean;
 }
 
+/**
+ * How long sends to a peer must keep failing before it is logged
+ * unreachable, ms: a shorter blip — a peer restarting, the sites of a whole
+ * cluster stopping a few milliseconds apart — is no operator event. The
+ * `unreachable` state itself (metrics, a hand-off that gives up) is
+ * immediate; a TLS certificate not trusted is logged at once.
+ */
+export const peerUnreachableLogAfterMs = 1000;
+
 /** A peer answered that it has no `/raft/stream` route. */
 class StreamUnsupported extends Error {}
 
@@ -414,9 +423,10 @@ class StreamUnsupported extends Error {}
  * itself. Checkpoint lines ride with the next frame; one goes alone only if
  * no frame left within {@link linesAloneAfterMs}.
  *
- * It logs when the peer becomes unreachable (the first failed send after one
- * that got through, with the reason; at `info` once this site is stopping)
- * and when it is reachable again, never per failed retry.
+ * It logs when the peer becomes unreachable (sends have failed for
+ * {@link peerUnreachableLogAfterMs} since one got through, with the reason;
+ * at `info` once this site is stopping) and when it is reachable again after
+ * that, never per failed retry.
  */
 export class PeerSender {
   readonly #queue: Message[] = [];
@@ -438,6 +448,12 @@ export class PeerSender {
   #unreachableSince: number | undefined;
   /** This site is stopping (see {@link siteStopping}). */
   #siteStopping = false;
+  /** Why the last send failed (for the log). */
+  #unreachableReason = "";
+  /** Says the peer unreachable once sends have failed long enough (see #sendFailed). */
+  #unreachableTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The peer was said unreachable (so its return is said too). */
+  #unreachableSaid = false;
 
   constructor(
     readonly peer: PeerInfo,
@@ -503,19 +519,27 @@ export class PeerSender {
     const untrusted = /certificate/i.test(reason);
     const first = this.#unreachableSince === undefined;
     this.#unreachableSince ??= performance.now();
+    this.#unreachableReason = reason;
     if (untrusted && !this.#untrusted) {
       this.#untrusted = true;
+      this.#unreachableSaid = true;
       const detail = /[^:]*certificate[^\n]*$/i.exec(reason)?.[0].trim() ?? reason;
       this.log.error(
         "peer unreachable: its TLS certificate is not trusted; messages to it are dropped until it is",
         { peer: this.peer.name, url: this.peer.url, reason: detail },
       );
-    } else if (first) {
-      this.log[this.#siteStopping ? "info" : "warn"]("peer unreachable", {
-        peer: this.peer.name,
-        url: this.peer.url,
-        reason: reason.replace(/\s+/g, " ").slice(0, 300),
-      });
+    } else if (first && !this.#unreachableSaid) {
+      this.#unreachableTimer = setTimeout(() => {
+        this.#unreachableTimer = undefined;
+        if (this.#closed || this.#unreachableSince === undefined || this.#unreachableSaid) return;
+        this.#unreachableSaid = true;
+        this.log[this.#siteStopping ? "info" : "warn"]("peer unreachable", {
+          peer: this.peer.name,
+          url: this.peer.url,
+          reason: this.#unreachableReason.replace(/\s+/g, " ").slice(0, 300),
+          forMs: Math.round(performance.now() - this.#unreachableSince),
+        });
+      }, peerUnreachableLogAfterMs);
     }
   }
 
@@ -523,8 +547,12 @@ export class PeerSender {
   #sendSucceeded(): void {
     this.#untrusted = false;
     if (this.#unreachableSince === undefined) return;
+    clearTimeout(this.#unreachableTimer);
+    this.#unreachableTimer = undefined;
     const downMs = Math.round(performance.now() - this.#unreachableSince);
     this.#unreachableSince = undefined;
+    if (!this.#unreachableSaid) return;
+    this.#unreachableSaid = false;
     this.log.info("peer reachable again", { peer: this.peer.name, downMs });
   }
 
@@ -549,6 +577,7 @@ export class PeerSender {
     this.#queue.length = 0;
     this.#lines = [];
     if (this.#linesTimer !== undefined) clearTimeout(this.#linesTimer);
+    clearTimeout(this.#unreachableTimer);
     this.#linesTimer = undefined;
     this.#endStream(this.#stream);
   }

@@ -17,6 +17,7 @@ import {
   type PeerInfo,
   peerMetricsText,
   PeerSender,
+  peerUnreachableLogAfterMs,
   signPeerBody,
   splitFrame,
   streamFrames,
@@ -866,8 +867,13 @@ Deno.test("PeerSender: a peer out of reach is logged unreachable once, with the 
       sender.send([heartbeat(i)]);
       await until(() => counters.messagesDropped === i);
     }
+    assert.equal(sender.unreachable, true);
+    // Said once the sends have failed for peerUnreachableLogAfterMs, not before.
+    assert.equal(rec.said("peer unreachable").length, 0);
+    await until(() => rec.said("peer unreachable").length > 0, peerUnreachableLogAfterMs + 2000);
     const unreachable = rec.said("peer unreachable");
     assert.equal(unreachable.length, 1, "five failed sends, one record");
+    assert.ok((unreachable[0].forMs as number) >= peerUnreachableLogAfterMs - 5);
     assert.equal(unreachable[0].level, "warn");
     assert.equal(unreachable[0].peer, "site-b");
     assert.equal(unreachable[0].url, `http://127.0.0.1:${port}`);
@@ -893,6 +899,39 @@ Deno.test("PeerSender: a peer out of reach is logged unreachable once, with the 
   }
 });
 
+Deno.test("PeerSender: a peer out of reach for less than peerUnreachableLogAfterMs (a restart, a whole cluster stopping) is not logged, neither gone nor back; unreachable says so meanwhile", async () => {
+  const keyPair = generateKeyPair("ed25519");
+  const counters = peerCounters();
+  const rec = recordingLogger({ site: "site-a" });
+  const port = closedPort();
+  const sender = new PeerSender(
+    { name: "site-b", url: `http://127.0.0.1:${port}`, publicKey: new Uint8Array(32) },
+    "site-a",
+    await SiteKey.create(keyPair),
+    counters,
+    undefined,
+    rec.log,
+  );
+  let peer: ReturnType<typeof recordingPeer> | undefined;
+  try {
+    sender.send([heartbeat(1)]);
+    await until(() => counters.messagesDropped === 1);
+    assert.equal(sender.unreachable, true);
+    // Back well within the grace.
+    peer = recordingPeer({ name: "site-a", url: "", publicKey: keyPair.publicKey }, { port });
+    sender.send([heartbeat(2)]);
+    await until(() => peer!.received.length === 1);
+    assert.equal(sender.unreachable, false);
+    await new Promise((r) => setTimeout(r, peerUnreachableLogAfterMs + 200));
+    assert.deepEqual(rec.said("peer unreachable"), []);
+    assert.deepEqual(rec.said("peer reachable again"), []);
+  } finally {
+    sender.close();
+    await peer?.close();
+    await new Promise((r) => setTimeout(r, 60)); // the back-off timer
+  }
+});
+
 Deno.test("PeerSender: once its site is stopping, a peer that goes away is logged unreachable at info, not warn (peers stop with it); unreachable says so", async () => {
   const rec = recordingLogger({ site: "site-a" });
   const counters = peerCounters();
@@ -910,6 +949,7 @@ Deno.test("PeerSender: once its site is stopping, a peer that goes away is logge
     sender.send([heartbeat(1)]);
     await until(() => counters.messagesDropped === 1);
     assert.equal(sender.unreachable, true);
+    await until(() => rec.said("peer unreachable").length > 0, peerUnreachableLogAfterMs + 2000);
     assert.deepEqual(rec.said("peer unreachable").map((r) => [r.level, r.peer]), [
       ["info", "site-b"],
     ]);

@@ -234,6 +234,11 @@ Deno.test("raft host: the json log says once that this site became leader, with 
       /^edgeledger_raft_messages_dropped_total (\d+)$/m.exec(host.metrics())?.[1],
     );
     assert.ok(dropped >= 10, `${dropped} messages dropped`);
+    // Said once the heartbeats have failed for a second (peerUnreachableLogAfterMs).
+    for (const until = Date.now() + 5_000; rec.said("peer unreachable").length === 0;) {
+      assert.ok(Date.now() < until, "site-b was not logged unreachable");
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const unreachable = rec.said("peer unreachable");
     assert.equal(unreachable.length, 1, JSON.stringify(unreachable));
     assert.equal(unreachable[0].peer, "site-b");
