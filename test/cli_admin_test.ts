@@ -17,49 +17,9 @@ import {
   type TestCluster,
   waitFor,
 } from "./_cluster.ts";
-
-const CLI = new URL("../workers/cli.ts", import.meta.url).pathname;
-const ROOT = new URL("..", import.meta.url).pathname;
-/** The permissions `deno task cli` grants. */
-const TASK_PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
+import { cli, ok } from "./_cli.ts";
 
 const device = generateKeyPair("ed25519");
-
-interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * Runs the command line to its end in the repo (as `deno task` does), with
- * the developer's own EDGELEDGER_* variables kept out and `env` added.
- */
-async function cli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", ...TASK_PERMISSIONS, CLI, ...args],
-    cwd: ROOT,
-    env: {
-      INIT_CWD: ROOT,
-      EDGELEDGER_URL: "",
-      EDGELEDGER_API_KEY: "",
-      EDGELEDGER_ADMIN_KEY: "",
-      ...env,
-    },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-/** Asserts exit 0 and no stack trace on stderr (notes may be there). */
-function ok(run: CliRun): CliRun {
-  assert.equal(run.code, 0, `exit ${run.code}: ${run.stderr}`);
-  assert.doesNotMatch(run.stderr, /\n\s+at /);
-  return run;
-}
 
 /** The index and status of the site that leads now (and, with `not`, is not that one). */
 async function leaderOf(cluster: TestCluster, not?: string) {
@@ -224,7 +184,7 @@ Deno.test({
         /^Cannot remove site site-c: forbidden \(403\): This API key may not administer the cluster \[http:\/\/127\.0\.0\.1:\d+, request [0-9a-f-]+\]\n$/,
       );
       const viaEnv = await cli(["leader", "transfer", "site-c", "--url", url], {
-        EDGELEDGER_ADMIN_KEY: "y".repeat(32),
+        env: { EDGELEDGER_ADMIN_KEY: "y".repeat(32) },
       });
       assert.equal(viaEnv.code, 1, viaEnv.stderr);
       assert.match(viaEnv.stderr, /^Cannot hand leadership to site-c: forbidden \(403\): /);

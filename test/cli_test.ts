@@ -11,58 +11,8 @@ import { generateKeyPair, importKey } from "../sdk/keys.ts";
 import { verifierKey } from "../sdk/note.ts";
 import { anchorTx } from "./_helpers.ts";
 import { closedPort } from "./_cluster.ts";
+import { CLI, cli, type CliRun, ok, ROOT, TASK_PERMISSIONS } from "./_cli.ts";
 import { startLocalSite } from "./sdk_site_helpers.ts";
-
-const CLI = new URL("../workers/cli.ts", import.meta.url).pathname;
-const ROOT = new URL("..", import.meta.url).pathname;
-/** The permissions `deno task cli` grants. */
-const TASK_PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
-
-interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * Runs the command line to its end with `permissions`, `env` and `stdin`, in
- * `cwd` (default: the repo, as `deno task` does, with INIT_CWD the repo too).
- */
-async function cli(
-  args: string[],
-  options: {
-    env?: Record<string, string>;
-    stdin?: string;
-    permissions?: string[];
-    cwd?: string;
-  } = {},
-): Promise<CliRun> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", ...(options.permissions ?? TASK_PERMISSIONS), CLI, ...args],
-    cwd: options.cwd ?? ROOT,
-    // Relative paths resolve against INIT_CWD, as under `deno task`; the
-    // developer's own EDGELEDGER_URL and EDGELEDGER_API_KEY stay out.
-    env: { INIT_CWD: ROOT, EDGELEDGER_URL: "", EDGELEDGER_API_KEY: "", ...options.env },
-    stdin: options.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (options.stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(options.stdin));
-    await writer.close();
-  }
-  const out = await child.output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-/** Asserts exit 0 and no stack trace on stderr (notes may be there). */
-function ok(run: CliRun): CliRun {
-  assert.equal(run.code, 0, `exit ${run.code}: ${run.stderr}`);
-  assert.doesNotMatch(run.stderr, /\n\s+at /);
-  return run;
-}
 
 /**
  * A proxy in front of `target` that records each request's path, query and

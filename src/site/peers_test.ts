@@ -848,7 +848,12 @@ Deno.test("PeerSender: messages to a peer that does not answer are counted dropp
   }
 });
 
-Deno.test("PeerSender: a peer out of reach is logged unreachable once, with the reason, not per failed retry; once a message gets through, reachable again, once", async () => {
+/**
+ * A sender from site-a to site-b on a port where nothing listens (yet), with
+ * its counters and a recording log; `keyPair` is site-a's, for a peer that
+ * comes up on `port` later.
+ */
+async function senderToClosedPort() {
   const keyPair = generateKeyPair("ed25519");
   const counters = peerCounters();
   const rec = recordingLogger({ site: "site-a" });
@@ -861,6 +866,11 @@ Deno.test("PeerSender: a peer out of reach is logged unreachable once, with the 
     undefined,
     rec.log,
   );
+  return { keyPair, counters, rec, port, sender };
+}
+
+Deno.test("PeerSender: a peer out of reach is logged unreachable once, with the reason, not per failed retry; once a message gets through, reachable again, once", async () => {
+  const { keyPair, counters, rec, port, sender } = await senderToClosedPort();
   let peer: ReturnType<typeof recordingPeer> | undefined;
   try {
     for (let i = 1; i <= 5; i++) {
@@ -900,18 +910,7 @@ Deno.test("PeerSender: a peer out of reach is logged unreachable once, with the 
 });
 
 Deno.test("PeerSender: a peer out of reach for less than peerUnreachableLogAfterMs (a restart, a whole cluster stopping) is not logged, neither gone nor back; unreachable says so meanwhile", async () => {
-  const keyPair = generateKeyPair("ed25519");
-  const counters = peerCounters();
-  const rec = recordingLogger({ site: "site-a" });
-  const port = closedPort();
-  const sender = new PeerSender(
-    { name: "site-b", url: `http://127.0.0.1:${port}`, publicKey: new Uint8Array(32) },
-    "site-a",
-    await SiteKey.create(keyPair),
-    counters,
-    undefined,
-    rec.log,
-  );
+  const { keyPair, counters, rec, port, sender } = await senderToClosedPort();
   let peer: ReturnType<typeof recordingPeer> | undefined;
   try {
     sender.send([heartbeat(1)]);
