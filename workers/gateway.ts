@@ -37,6 +37,7 @@ import {
   trustingClient,
 } from "../src/site/tls.ts";
 import { createLogger, type Logger } from "../src/log.ts";
+import { stopOnSignals } from "./_signals.ts";
 
 /**
  * The release, as `/healthz` and `/v1/gateway` show it: the sites' (see
@@ -47,14 +48,6 @@ export const VERSION = "0.1.0";
 
 /** Longest a stopping gateway waits for its open requests to finish, ms. */
 const shutdownWaitMs = 3000;
-/**
- * A second signal this soon after the first is the same stop, ms (as a site
- * tells them apart, `workers/site.ts`): a terminal's Ctrl-C reaches the
- * gateway directly and again through what started it — `deno task` passes
- * the SIGINT on, `deno task start` sends SIGTERM.
- */
-const signalEchoMs = 1000;
-
 /** A running gateway. */
 export interface RunningGateway {
   url: string;
@@ -206,24 +199,7 @@ if (import.meta.main) {
   try {
     const { url, log, stop } = await startGateway(config);
     console.log(`gateway ${url}`);
-    let first: { signal: Deno.Signal; at: number } | undefined;
-    const onSignal = (signal: Deno.Signal) => async () => {
-      if (first !== undefined) {
-        if (Date.now() - first.at < signalEchoMs) return;
-        log.warn("a second signal: stopping at once", { signal });
-        Deno.exit(1);
-      }
-      first = { signal, at: Date.now() };
-      try {
-        await stop(signal);
-      } catch (e) {
-        log.error("the stop failed", { error: e });
-        Deno.exit(1);
-      }
-      Deno.exit(0);
-    };
-    Deno.addSignalListener("SIGINT", onSignal("SIGINT"));
-    Deno.addSignalListener("SIGTERM", onSignal("SIGTERM"));
+    stopOnSignals(stop, log);
   } catch (e) {
     console.error(`Cannot start gateway: ${(e as Error).message}`);
     const badConfig = e instanceof TlsConfigError ||

@@ -33,6 +33,7 @@ import { Site } from "../src/site/site.ts";
 import { serveError, trustingClient } from "../src/site/tls.ts";
 import { createLogger, logConfigWithEnv, type Logger } from "../src/log.ts";
 import { AssertionError } from "../src/chain/assert.ts";
+import { stopOnSignals } from "./_signals.ts";
 
 export const VERSION = "0.1.0";
 
@@ -50,13 +51,6 @@ const drainWaitMs = 5000;
  * before it kills it.)
  */
 const shutdownWaitMs = 3000;
-/**
- * A second signal this soon after the first is the same stop, ms: a
- * terminal's Ctrl-C reaches a site directly and again through what started
- * it — `deno task` passes the SIGINT on to its child, `deno task start`
- * sends each site SIGTERM.
- */
-const signalEchoMs = 1000;
 
 /**
  * The site's threads: `EDGELEDGER_STORAGE` and `EDGELEDGER_VERIFY_WORKERS`
@@ -467,24 +461,7 @@ if (import.meta.main) {
       voters: status.voters,
       learners: status.learners,
     });
-    let first: { signal: Deno.Signal; at: number } | undefined;
-    const onSignal = (signal: Deno.Signal) => async () => {
-      if (first !== undefined) {
-        if (Date.now() - first.at < signalEchoMs) return;
-        site.log.warn("a second signal: stopping at once", { signal });
-        Deno.exit(1);
-      }
-      first = { signal, at: Date.now() };
-      try {
-        await stop(signal);
-      } catch (e) {
-        site.log.error("the stop failed", { error: e });
-        Deno.exit(1);
-      }
-      Deno.exit(0);
-    };
-    Deno.addSignalListener("SIGINT", onSignal("SIGINT"));
-    Deno.addSignalListener("SIGTERM", onSignal("SIGTERM"));
+    stopOnSignals(stop, site.log);
   } catch (e) {
     console.error(`Cannot start site: ${(e as Error).message}`);
     Deno.exit(1);
