@@ -1077,44 +1077,22 @@ Deno.test("admin commands: the admin key file is read trimmed and sent only to a
       ]);
       // A file others can read is used, with a warning; one that holds no key is never quoted.
       await Deno.chmod(`${dir}/admin.txt`, 0o644);
-      const shared = await cli([
-        "member",
-        "remove",
-        "site-d",
-        "--url",
-        site.url,
-        "--admin-key-file",
-        `${dir}/admin.txt`,
-      ]);
+      const removeWith = (keyFile: string) =>
+        cli(["member", "remove", "site-d", "--url", site.url, "--admin-key-file", keyFile]);
+      const shared = await removeWith(`${dir}/admin.txt`);
       assert.equal(shared.code, 0, shared.err);
       assert.match(
         shared.err,
         /^Warning: the admin key file .*admin\.txt is readable by others \(mode 0644\); run chmod 600/,
       );
       await Deno.writeTextFile(`${dir}/bad.txt`, "two words\n");
-      const bad = await cli([
-        "member",
-        "remove",
-        "site-d",
-        "--url",
-        site.url,
-        "--admin-key-file",
-        `${dir}/bad.txt`,
-      ]);
+      const bad = await removeWith(`${dir}/bad.txt`);
       assert.equal(bad.code, 1);
       assert.equal(
         bad.err,
         `Cannot read the admin key file ${dir}/bad.txt: it holds no admin key (one line of 16 to 256 characters without spaces)\n`,
       );
-      const missing = await cli([
-        "member",
-        "remove",
-        "site-d",
-        "--url",
-        site.url,
-        "--admin-key-file",
-        `${dir}/none.txt`,
-      ]);
+      const missing = await removeWith(`${dir}/none.txt`);
       assert.equal(missing.code, 1);
       assert.match(missing.err, /^Cannot read the admin key file .*none\.txt: no such file/);
     });

@@ -18,6 +18,7 @@
 import { normalize } from "node:path";
 import { initLocalLedger } from "../src/site/config.ts";
 import { fetchVia, readCaCerts, trustingClient } from "../src/site/tls.ts";
+import { signalEchoMs } from "./_signals.ts";
 import { writeExampleTx } from "./example_tx.ts";
 import { makeCa, makeCert, opensslPresent } from "./local_tls.ts";
 
@@ -85,11 +86,6 @@ if (sites > 1 && Deno.env.get("EDGELEDGER_DB_URL") !== undefined) {
 const children: Deno.ChildProcess[] = [];
 /** Set once stopping: ends the process (exit 0 when asked to stop, 1 when a site failed). */
 let stopping: Promise<never> | undefined;
-/**
- * A second signal this soon after the first is its echo, ms (as a site
- * tells them apart, workers/site.ts).
- */
-const signalEchoMs = 1000;
 /**
  * How long sites get to stop after SIGTERM before they are killed, ms: more
  * than a site's graceful stop waits at most (workers/site.ts: 2 s for a

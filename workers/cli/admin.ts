@@ -224,7 +224,7 @@ export function siteClient(
   headers: Record<string, string>,
   options: { once?: boolean; timeoutMs?: number } = {},
 ): EdgeLedgerClient {
-  const host = /^https?:\/\/[^/]+/.test(url) ? URL.parse(url)?.host : undefined;
+  const host = httpHost(url);
   if (host === undefined) throw new CliError(`Cannot use the site URL "${url}": not http(s)`);
   requirePermissions(`Cannot connect to ${url}`, [{ name: "net", host }]);
   return new EdgeLedgerClient({
@@ -233,6 +233,11 @@ export function siteClient(
     timeoutMs: options.timeoutMs,
     retry: options.once ? { attemptsMax: 1 } : undefined,
   });
+}
+
+/** The host of an http:// or https:// URL; undefined for any other text. */
+export function httpHost(url: string): string | undefined {
+  return /^https?:\/\/[^/]+/.test(url) ? URL.parse(url)?.host : undefined;
 }
 
 /** Where an admin change goes: the leader, as the site that answered named it. */

@@ -51,6 +51,7 @@ import {
   BACKUP_IDLE_MS_MAX,
   callLeader,
   downloadBackup,
+  httpHost,
   leaderForChange,
   memberPublicKey,
   readMembers,
@@ -296,7 +297,7 @@ export function siteUrls(io: CliIo, flags: { url: string[] }): string[] {
     .filter((u) => u !== "");
   const urls = flags.url.length > 0 ? flags.url : fromEnv.length > 0 ? fromEnv : [DEFAULT_URL];
   for (const url of urls) {
-    const host = /^https?:\/\/[^/]+/.test(url) ? URL.parse(url)?.host : undefined;
+    const host = httpHost(url);
     if (host === undefined) {
       throw new UsageError(`"${url}" is not a site URL (http:// or https://)`);
     }
@@ -1125,7 +1126,7 @@ const memberAdd = command({
   async run(ctx, flags, [nameArg]) {
     const name = siteNameOf(nameArg);
     const peerUrl = required(flags["peer-url"], "--peer-url");
-    if (!/^https?:\/\/[^/]+/.test(peerUrl) || URL.parse(peerUrl) === null) {
+    if (httpHost(peerUrl) === undefined) {
       throw new UsageError(`Flag --peer-url must be an http:// or https:// URL, not "${peerUrl}"`);
     }
     const publicKey = await memberPublicKey(ctx.io, flags, (l) => ctx.note(l));
