@@ -176,7 +176,7 @@ const KEYS: Record<string, Kind> = {
  * Moves `tlsCertFile` and `tlsKeyFile` (flags, environment) into a `tls`
  * object, and `logLevel` and `logFormat` into a `log` object.
  */
-function foldTls(values: Record<string, unknown>): Record<string, unknown> {
+function foldNested(values: Record<string, unknown>): Record<string, unknown> {
   const { tlsCertFile, tlsKeyFile, logLevel, logFormat, ...rest } = values;
   const out: Record<string, unknown> = rest;
   if (tlsCertFile !== undefined || tlsKeyFile !== undefined) {
@@ -271,13 +271,13 @@ export async function loadGatewayConfig(
     const v = env(envName(key));
     if (v !== undefined) fromEnv[key] = convert(key, v, envName(key));
   }
-  fromEnv = foldTls(fromEnv);
+  fromEnv = foldNested(fromEnv);
   // What the sites read too: below the gateway's own variables.
-  const fromSitesEnv = foldTls({
+  const fromSitesEnv = foldNested({
     logLevel: env("EDGELEDGER_LOG_LEVEL"),
     logFormat: env("EDGELEDGER_LOG_FORMAT"),
   });
-  const fromFlags = foldTls(flags.values);
+  const fromFlags = foldNested(flags.values);
   const merged = { ...fromFile, ...fromEnv, ...fromFlags };
   const tls = mergeObject("tls", fromFile, fromEnv, fromFlags);
   if (tls !== undefined) merged.tls = tls;

@@ -33,6 +33,7 @@ import { LedgerError } from "../api/service.ts";
 import { transactionId } from "../../sdk/envelope.ts";
 import { silentLogger } from "../log.ts";
 import { recordingLogger } from "../../test/_helpers.ts";
+import { closedPort } from "../../test/_cluster.ts";
 
 interface Received {
   body: { from: string; messages: unknown[]; lines?: CosignLine[] };
@@ -816,14 +817,6 @@ Deno.test("decodeMessage: an append whose entry data is not base64url is a malfo
   assert.throws(() => decodeMessage(broken), /not unpadded base64url/);
   assert.throws(() => decodeMessage({ ...wire, entries: "x" }), /entries/);
 });
-
-/** A loopback port nobody listens on (bound, then released). */
-function closedPort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 Deno.test("PeerSender: messages to a peer that does not answer are counted dropped", async () => {
   const keyPair = generateKeyPair("ed25519");

@@ -415,19 +415,6 @@ export class RaftHost implements Sequencer {
    * configuration, a follower's for its leader. Match index and lag only on
    * the leader, which alone tracks them.
    */
-  /**
-   * Whether `peer` answers: the last send to it succeeded, and a message
-   * from it arrived within two election timeouts — a peer cut off silently
-   * (a host powered off, a link that drops packets) fails no send until
-   * TCP gives up, but stops being heard at once. Holds for the peers this
-   * site exchanges heartbeats with: the leader's members, a follower's leader.
-   */
-  #peerReachable(peer: string): boolean {
-    if (this.#senders.get(peer)?.unreachable) return false;
-    const heard = this.#heardAt.get(peer);
-    return heard !== undefined && this.#ticks - heard <= 2 * this.#options.electionTicks;
-  }
-
   #stateMetrics(): string {
     const s = this.consensusStatus();
     const { voters, learners } = s.confState;
@@ -504,6 +491,19 @@ export class RaftHost implements Sequencer {
       ),
     );
     return lines.join("\n") + "\n";
+  }
+
+  /**
+   * Whether `peer` answers: the last send to it succeeded, and a message
+   * from it arrived within two election timeouts — a peer cut off silently
+   * (a host powered off, a link that drops packets) fails no send until
+   * TCP gives up, but stops being heard at once. Holds for the peers this
+   * site exchanges heartbeats with: the leader's members, a follower's leader.
+   */
+  #peerReachable(peer: string): boolean {
+    if (this.#senders.get(peer)?.unreachable) return false;
+    const heard = this.#heardAt.get(peer);
+    return heard !== undefined && this.#ticks - heard <= 2 * this.#options.electionTicks;
   }
 
   /** A sender to `peer`, counting into this site's traffic and logging through its log. */

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { base64urlEncode, utf8Encode } from "../../sdk/encoding.ts";
 import { generateKeyPair } from "../../sdk/keys.ts";
 import { anchorTx, openTestSite, recordingLogger } from "../../test/_helpers.ts";
+import { closedPort } from "../../test/_cluster.ts";
 import { silentLogger } from "../log.ts";
 import { handOffTarget, RaftHost, type RaftHostOptions } from "./raft_host.ts";
 import { signPeerBody } from "./peers.ts";
@@ -186,14 +187,6 @@ Deno.test("raft host: a failed durable write halts the site: unhealthy, no write
     await t.cleanup();
   }
 });
-
-/** A loopback port nobody listens on (bound, then released). */
-function closedPort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 Deno.test("raft host: the json log says once that this site became leader, with the term, and each membership change with the member and the membership after it; a learner out of reach is logged unreachable once, not per heartbeat", async () => {
   const rec = recordingLogger({ site: "site-a" });
