@@ -177,6 +177,33 @@ export async function readAnswer(res: Response) {
   };
 }
 
+/** How a request body that never comes in full starts: sized, and chunked. */
+export const PARTIAL_BODY_HEADS = [
+  "Content-Length: 1000\r\n\r\n{",
+  "Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\n",
+];
+
+/**
+ * Opens a `POST /v1/txs` to `url` whose body never comes in full (`head`: its
+ * length or chunking header and the start of the body) and waits until the
+ * server has read the request; the caller closes the connection.
+ */
+export async function openPartialRequest(
+  url: string,
+  head = PARTIAL_BODY_HEADS[0],
+): Promise<Deno.TcpConn> {
+  const { hostname, port } = new URL(url);
+  const conn = await Deno.connect({ hostname, port: Number(port) });
+  await conn.write(
+    new TextEncoder().encode(
+      "POST /v1/txs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + head,
+    ),
+  );
+  // Until the server reads the request.
+  await new Promise((r) => setTimeout(r, 200));
+  return conn;
+}
+
 /**
  * The round trip every database must carry for a site with a storage
  * worker: 20 transactions committed in one batch, a proof, an idempotent

@@ -6,7 +6,15 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { closedPort, type SpawnedWorker, spawnWorker, waitFor, waitForOutput } from "./_cluster.ts";
+import {
+  closedPort,
+  runWorker,
+  type SpawnedWorker,
+  spawnWorker,
+  waitFor,
+  waitForOutput,
+} from "./_cluster.ts";
+import { openPartialRequest, PARTIAL_BODY_HEADS } from "./_helpers.ts";
 
 /** A gateway with JSON logs on a free port, in front of a site nothing answers for. */
 async function startGatewayProcess(
@@ -38,21 +46,6 @@ function records(output: string): Array<Record<string, unknown>> {
   return output.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
 }
 
-/** Opens a `POST /v1/txs` to `url` whose body never comes in full: it keeps a stop draining. */
-async function openRequest(url: string): Promise<Deno.TcpConn> {
-  const { hostname, port } = new URL(url);
-  const conn = await Deno.connect({ hostname, port: Number(port) });
-  await conn.write(
-    new TextEncoder().encode(
-      "POST /v1/txs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
-        "Content-Length: 1000\r\n\r\n{",
-    ),
-  );
-  // Until the gateway reads the request.
-  await new Promise((r) => setTimeout(r, 200));
-  return conn;
-}
-
 Deno.test({
   name:
     "gateway: SIGINT, with the signals that echo it within a second (deno task's SIGINT, start's SIGTERM), logs stopping and stopped at info, once each, and exits 0",
@@ -60,7 +53,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     const gw = await startGatewayProcess();
-    const conn = await openRequest(gw.url);
+    const conn = await openPartialRequest(gw.url);
     try {
       gw.process.kill("SIGINT");
       await new Promise((r) => setTimeout(r, 20));
@@ -106,7 +99,7 @@ Deno.test({
   async fn() {
     const gw = await startGatewayProcess();
     // The stop drains for its 3 s.
-    const conn = await openRequest(gw.url);
+    const conn = await openPartialRequest(gw.url);
     try {
       gw.process.kill("SIGTERM");
       await waitForOutput(gw, '"msg":"stopping: forwarding ends"', 5000);
@@ -136,7 +129,6 @@ Deno.test({
 });
 
 Deno.test("gateway: a bad log level or format in the environment exits 2 with one line naming the variable", async () => {
-  const gateway = new URL("../workers/gateway.ts", import.meta.url).pathname;
   for (
     const [env, message] of [
       [
@@ -149,15 +141,9 @@ Deno.test("gateway: a bad log level or format in the environment exits 2 with on
       ],
     ] as Array<[Record<string, string>, string]>
   ) {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", gateway, "--site", "http://127.0.0.1:1"],
-      env,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stderr = new TextDecoder().decode(out.stderr);
-    assert.equal(out.code, 2, stderr);
-    assert.equal(stderr.trim(), message);
+    const out = await runWorker("gateway.ts", ["--site", "http://127.0.0.1:1"], env);
+    assert.equal(out.code, 2, out.text);
+    assert.equal(out.text.trim(), message);
   }
 });
 
@@ -169,22 +155,7 @@ Deno.test({
   async fn() {
     const gw = await startGatewayProcess(["--log-level", "debug"]);
     try {
-      const { hostname, port } = new URL(gw.url);
-      for (
-        const head of [
-          "Content-Length: 1000\r\n\r\n{",
-          "Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\n",
-        ]
-      ) {
-        const conn = await Deno.connect({ hostname, port: Number(port) });
-        await conn.write(
-          new TextEncoder().encode(
-            "POST /v1/txs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + head,
-          ),
-        );
-        await new Promise((r) => setTimeout(r, 200));
-        conn.close();
-      }
+      for (const head of PARTIAL_BODY_HEADS) (await openPartialRequest(gw.url, head)).close();
       await waitFor(
         "two client left mid-request lines",
         () =>

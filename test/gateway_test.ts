@@ -667,6 +667,8 @@ Deno.test({
       await waitForOutput(gw, '"msg":"response cut"', 5000);
       gw.process.kill("SIGTERM");
       assert.equal((await gw.process.status).code, 0);
+      // Its last lines may still be on their way through the pipe.
+      await gw.outputEnded;
       const lines = gw.output().split("\n").filter((l) => l !== "" && !l.startsWith("gateway "));
       assert.doesNotMatch(gw.output(), /^\s+at /m, "no stack trace");
       // Every line of its stderr is one JSON record.

@@ -17,29 +17,39 @@
 import assert from "node:assert/strict";
 import { serveErrorLogger, watchBody } from "../workers/site.ts";
 import { initLocalLedger } from "../src/site/config.ts";
-import { recordingLogger } from "./_helpers.ts";
+import { openPartialRequest, PARTIAL_BODY_HEADS, recordingLogger } from "./_helpers.ts";
+import type { Logger } from "../src/log.ts";
 import { basePort, spawnWorker, waitFor, waitForOutput } from "./_cluster.ts";
 
 const encoder = new TextEncoder();
 
 /**
- * Serves `body()` as the watched body of a 200 to `GET /v1/admin/backup`
- * with request id `req-1`, with a site's `onError`, on a loopback port.
+ * Serves `handler` on a loopback port with a site's `onError`, both logging
+ * to a recording logger of site `site-a`.
  */
-function serveWatched(body: () => ReadableStream<Uint8Array>) {
+function serveLogged(handler: (log: Logger) => Response) {
   const rec = recordingLogger({ site: "site-a" });
   const server = Deno.serve({
     hostname: "127.0.0.1",
     port: 0,
     onListen: () => {},
     onError: serveErrorLogger(rec.log),
-  }, () =>
+  }, () => handler(rec.log));
+  return { ...rec, server, port: server.addr.port };
+}
+
+/**
+ * Serves `body()` as the watched body of a 200 to `GET /v1/admin/backup`
+ * with request id `req-1`, with a site's `onError`, on a loopback port.
+ */
+function serveWatched(body: () => ReadableStream<Uint8Array>) {
+  return serveLogged((log) =>
     watchBody(
       new Response(body(), { headers: { "x-request-id": "req-1" } }),
       "GET /v1/admin/backup",
-      rec.log,
-    ));
-  return { ...rec, server, port: server.addr.port };
+      log,
+    )
+  );
 }
 
 /** A TCP client that sends a GET for `path` and reads no more than `read` bytes of the answer. */
@@ -175,25 +185,19 @@ Deno.test("site: a client that leaves in the middle of a streamed body is one de
 });
 
 Deno.test("site: an error no route handled (a handler's that escaped its app) is one error line, request failed, and a 500", async () => {
-  const rec = recordingLogger({ site: "site-a" });
-  const server = Deno.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    onListen: () => {},
-    onError: serveErrorLogger(rec.log),
-  }, () => {
+  const t = serveLogged(() => {
     throw new RangeError("Invalid array length");
   });
   try {
-    const res = await fetch(`http://127.0.0.1:${server.addr.port}/v1/status`);
+    const res = await fetch(`http://127.0.0.1:${t.port}/v1/status`);
     assert.equal(res.status, 500);
     await res.body?.cancel();
     assert.deepEqual(
-      rec.records.map((r) => [r.level, r.msg, (r.error as { message: string }).message]),
+      t.records.map((r) => [r.level, r.msg, (r.error as { message: string }).message]),
       [["error", "request failed", "Invalid array length"]],
     );
   } finally {
-    await server.shutdown();
+    await t.server.shutdown();
   }
 });
 
@@ -231,21 +235,7 @@ Deno.test({
       conn.close();
       await waitForOutput(site, '"msg":"client left mid-response"', 10_000);
       // Clients that leave in the middle of a request body, sized and chunked.
-      for (
-        const head of [
-          "Content-Length: 1000\r\n\r\n{",
-          "Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\n",
-        ]
-      ) {
-        const c = await Deno.connect({ hostname: "127.0.0.1", port });
-        await c.write(
-          new TextEncoder().encode(
-            "POST /v1/txs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + head,
-          ),
-        );
-        await new Promise((r) => setTimeout(r, 200));
-        c.close();
-      }
+      for (const head of PARTIAL_BODY_HEADS) (await openPartialRequest(url, head)).close();
       await waitFor(
         "two client left mid-request lines",
         () =>

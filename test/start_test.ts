@@ -132,6 +132,8 @@ startTest(
     assert.ok(pid > 0, "site-b's pid");
     Deno.kill(pid, "SIGKILL");
     assert.equal((await s.process.status).code, 1);
+    // Its last lines may still be on their way through the pipe.
+    await s.outputEnded;
     assert.match(s.output(), /site site-b exited with code \d+; stopping the others/);
     await allStopped(port);
   },
