@@ -157,7 +157,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "cli admin: a wrong admin key exits 1 with the site's forbidden problem and changes nothing; a missing one exits 2 (3 sites)",
+    "cli admin: a wrong admin key exits 1 with the site's forbidden problem and changes nothing; a missing one exits 2; a key pasted as --admin-key-file is refused without being echoed (3 sites)",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -208,7 +208,33 @@ Deno.test({
         "Missing the admin key: pass --admin-key-file FILE or set $EDGELEDGER_ADMIN_KEY; see " +
           "'edgeledger member promote --help'\n",
       );
-      for (const run of [viaFile, viaEnv, backup, missing]) {
+      // The key pasted where its file's path goes: refused before any request, never echoed.
+      const pastedKey = "k3Y_pasted-in-place-of-a-path0123";
+      const pasted = await cli([
+        "member",
+        "promote",
+        "site-c",
+        "--admin-key-file",
+        pastedKey,
+        "--url",
+        url,
+      ]);
+      assert.equal(pasted.code, 2, pasted.stderr);
+      assert.match(pasted.stderr, /^--admin-key-file takes the path of a file that holds the key/);
+      assert.doesNotMatch(pasted.stderr, new RegExp(pastedKey));
+      // A missing file that is a path is named, as any missing input is.
+      const typo = await cli([
+        "member",
+        "promote",
+        "site-c",
+        "--admin-key-file",
+        `${cluster.dir}/no-such-key.txt`,
+        "--url",
+        url,
+      ]);
+      assert.equal(typo.code, 1, typo.stderr);
+      assert.match(typo.stderr, /^Cannot read the admin key file \S+\/no-such-key\.txt: /);
+      for (const run of [viaFile, viaEnv, backup, missing, pasted, typo]) {
         assert.equal(run.stdout, "");
         assert.doesNotMatch(run.stderr, /\n\s+at /);
       }

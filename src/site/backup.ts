@@ -17,11 +17,8 @@ import { type IntegrityReport, LedgerError } from "../api/service.ts";
 import {
   BackupError,
   databaseInUse,
-  dirOf,
   exists,
   foldWal,
-  fsyncDir,
-  fsyncFile,
   localDatabasePath,
   notSqliteFile,
   openCopy,
@@ -30,6 +27,7 @@ import {
   vacuumInto,
 } from "../storage/backup.ts";
 import { ChainStore, type ChainStoreApi } from "../storage/chain_store.ts";
+import { dirOf, fsyncDir, fsyncFile } from "../storage/durable_files.ts";
 import { checkIntegrity } from "./integrity.ts";
 
 export { integrityLines } from "./integrity.ts";

@@ -20,6 +20,7 @@ import { migrate } from "drizzle-orm/libsql/migrator";
 import Libsql from "libsql";
 import type { Database } from "./db.ts";
 import * as schema from "./schema.ts";
+import { dirOf, fsyncDir } from "./durable_files.ts";
 
 /** Why a backup or restore step refused to go on: an operating error, for the caller to report. */
 export class BackupError extends Error {
@@ -100,39 +101,6 @@ export async function vacuumInto(sourcePath: string, targetPath: string): Promis
   } finally {
     worker.terminate();
   }
-}
-
-/** Flushes a file's contents to disk. */
-export async function fsyncFile(path: string): Promise<void> {
-  const f = await Deno.open(path, { read: true, write: true });
-  try {
-    await f.sync();
-  } finally {
-    f.close();
-  }
-}
-
-/** Makes the entries of `dir` (a rename, a new link) durable, where the platform allows it. */
-export async function fsyncDir(dir: string): Promise<void> {
-  let d: Deno.FsFile;
-  try {
-    d = await Deno.open(dir, { read: true });
-  } catch {
-    return; // Not every platform opens folders (Windows); their renames are durable anyway.
-  }
-  try {
-    await d.sync();
-  } catch {
-    /* same */
-  } finally {
-    d.close();
-  }
-}
-
-/** The folder part of a path ("." for a bare name). */
-export function dirOf(path: string): string {
-  const i = path.lastIndexOf("/");
-  return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
 }
 
 /**

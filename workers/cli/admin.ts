@@ -70,6 +70,13 @@ export async function adminKeyFrom(
   warn: (line: string) => void,
 ): Promise<string> {
   if (file !== undefined) {
+    if (await looksLikeKeyNotFile(file)) {
+      throw new UsageError(
+        "--admin-key-file takes the path of a file that holds the key, and no file has the name " +
+          "given (it looks like the key itself, so it is not repeated here): write the key to a " +
+          `file readable only by you, or set $${ADMIN_KEY_ENV}`,
+      );
+    }
     const key = (await readInput(io, file, "admin key file")).trim();
     if (!ADMIN_KEY.test(key)) {
       throw new CliError(
@@ -92,6 +99,23 @@ export async function adminKeyFrom(
   throw new UsageError(
     `Missing the admin key: pass --admin-key-file FILE or set $${ADMIN_KEY_ENV}`,
   );
+}
+
+/**
+ * Whether `--admin-key-file`'s value is most likely the key pasted in place
+ * of a path: no such file, and a key's shape with nothing of a path's (no
+ * `/`, no `.`). Such a value is never echoed in an error: it would put the
+ * key in a terminal's scroll-back and in CI logs.
+ */
+async function looksLikeKeyNotFile(value: string): Promise<boolean> {
+  if (value === "-" || !ADMIN_KEY.test(value) || /[/.]/.test(value)) return false;
+  try {
+    await Deno.lstat(value);
+    return false;
+  } catch (e) {
+    // Anything but "no such file" (a permission, say) the read that follows reports.
+    return e instanceof Deno.errors.NotFound;
+  }
 }
 
 // ---- the admin routes ------------------------------------------------------------

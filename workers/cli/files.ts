@@ -10,6 +10,7 @@
  * @module
  */
 import { exportKey, importKey, type KeyPair } from "../../sdk/mod.ts";
+import { dirOf, fsyncDir } from "../../src/storage/durable_files.ts";
 import { CliError } from "./output.ts";
 import { PermissionError, requirePermissions } from "./permissions.ts";
 
@@ -195,6 +196,8 @@ export async function writeOutput(
     }
     if (options.replace) await Deno.rename(tmp, path);
     else await Deno.link(tmp, path);
+    // The new name itself survives a crash only once its folder is flushed too.
+    await fsyncDir(dirOf(path));
   } catch (e) {
     if (e instanceof CliError) throw e;
     if (e instanceof Deno.errors.AlreadyExists && !options.replace) {
