@@ -754,12 +754,19 @@ export class RaftHost implements Sequencer {
   }
 
   /**
-   * Sends checkpoint signature lines to every peer (best effort): they ride
-   * with the next Raft messages to that peer, or go alone shortly after.
+   * Sends checkpoint signature lines to every other member of the
+   * configuration (best effort): they ride with the next Raft messages to
+   * that peer, or go alone shortly after. A removed site keeps its
+   * directory entry and sender, but is sent nothing more.
    */
   broadcastCosign(lines: CosignLine[]): void {
     if (lines.length === 0 || this.#closed) return;
-    for (const s of this.#senders.values()) s.sendLines(lines);
+    const { voters, learners } = this.#node.confState();
+    for (const members of [voters, learners]) {
+      for (const name of members) {
+        if (name !== this.#self) this.#senders.get(name)?.sendLines(lines);
+      }
+    }
   }
 
   // ---- the Ready loop --------------------------------------------------------

@@ -512,3 +512,53 @@ Deno.test("raft host: close() during a snapshot catch-up does not wait out a pee
     await t.cleanup();
   }
 });
+
+Deno.test("raft host: checkpoint signatures go to the configuration's members only: a removed site is sent none", async () => {
+  // site-b's stand-in counts what reaches it over its Raft stream, which it
+  // answers at once (as a site does) with a body it keeps open while reading.
+  let received = 0;
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (req) => {
+      let end = () => {};
+      void (async () => {
+        try {
+          for await (const chunk of req.body ?? []) received += chunk.length;
+        } catch { /* the sender closed its stream */ }
+        end();
+      })();
+      return new Response(new ReadableStream({ start: (c) => void (end = () => c.close()) }));
+    },
+  );
+  const t = await openTestSite();
+  const host = await startLoneVoter(t);
+  const line = (height: number) => [{ height, line: `— site-a ${"x".repeat(40)}\n` }];
+  /** Bytes site-b receives within `ms` after one broadcast. */
+  const after = async (height: number, ms: number) => {
+    const before = received;
+    host.broadcastCosign(line(height));
+    await new Promise((r) => setTimeout(r, ms));
+    return received - before;
+  };
+  try {
+    await untilLeader(host);
+    await host.addLearner({
+      name: "site-b",
+      url: `http://127.0.0.1:${server.addr.port}`,
+      publicKey: base64urlEncode(generateKeyPair("ed25519").publicKey),
+    });
+    // A member: the lines reach it (they go alone after 50 ms without a Raft message).
+    let got = 0;
+    for (let h = 1; got === 0 && h < 20; h++) got = await after(h, 200);
+    assert.ok(got > 0, "a learner was sent no checkpoint signature");
+
+    await host.remove("site-b");
+    // Heartbeats to a removed site stop with the change; let any in flight land.
+    await new Promise((r) => setTimeout(r, 300));
+    for (let h = 100; h < 105; h++) assert.equal(await after(h, 200), 0, `line ${h} was sent`);
+  } finally {
+    await host.close();
+    await t.cleanup();
+    await server.shutdown();
+  }
+});
