@@ -53,6 +53,14 @@ import { MemoryTrustStore, type TrustedCheckpoint, type TrustStore } from "./tru
 export const CHAIN_BLOCKS_MAX_DEFAULT = 1000;
 
 /**
+ * Default longest wait, ms, for a co-signed checkpoint that covers a
+ * transaction committed after the latest one: sites co-sign each block
+ * within moments of applying it, so one asked about a transaction right
+ * after its commit is usually a few tens of milliseconds behind.
+ */
+export const CHECKPOINT_WAIT_MS_DEFAULT = 5000;
+
+/**
  * Why a verification failed — stable codes a program can branch on:
  *
  * | reason | meaning |
@@ -67,7 +75,7 @@ export const CHAIN_BLOCKS_MAX_DEFAULT = 1000;
  * | `checkpoint_fork` | same size with another root, or same height with another block |
  * | `consistency_proof_invalid` | it does not provably extend the last trusted checkpoint |
  * | `tx_not_found` | no site knows the transaction |
- * | `tx_not_committed` | known but not yet in a block |
+ * | `tx_not_committed` | known but not yet in a block, or in one the latest co-signed checkpoint does not cover yet (after `checkpointWaitMs`) |
  * | `receipt_malformed` | the receipt lacks what a committed receipt must have |
  * | `proof_tree_size_mismatch` | the proof is for another tree size than the checkpoint |
  * | `leaf_malformed` | the leaf is not canonical `{"tx","result"}` JSON |
@@ -275,6 +283,12 @@ export interface LightClientOptions {
    * the checkpoint's block). Default 1000.
    */
   chainBlocksMax?: number;
+  /**
+   * How long `verify` waits, ms, for a checkpoint that covers a transaction
+   * committed after the latest one (checking again with growing pauses)
+   * before answering `tx_not_committed`. Default 5000; 0 does not wait.
+   */
+  checkpointWaitMs?: number;
   /** Where the last trusted checkpoint is kept. Default: in memory. */
   store?: TrustStore;
 }
@@ -303,6 +317,7 @@ export class LightClient {
   readonly #source: LightSource | undefined;
   readonly #store: TrustStore;
   readonly #chainBlocksMax: number;
+  readonly #checkpointWaitMs: number;
   #lock: Promise<unknown> = Promise.resolve();
 
   /** Throws a `RangeError` for a malformed trusted key or an impossible quorum. */
@@ -328,6 +343,7 @@ export class LightClient {
     this.#source = options.source;
     this.#store = options.store ?? new MemoryTrustStore();
     this.#chainBlocksMax = options.chainBlocksMax ?? CHAIN_BLOCKS_MAX_DEFAULT;
+    this.#checkpointWaitMs = checkpointWaitOption(options.checkpointWaitMs, "create light client");
   }
 
   /**
@@ -387,26 +403,33 @@ export class LightClient {
    */
   async verify(txId: string): Promise<Verdict> {
     const source = this.#requireSource("verify");
-    let note: string;
-    try {
-      note = await latestCheckpoint(source);
-    } catch (e) {
-      return unavailable(e, "the latest checkpoint", txId);
+    const waitUntil = Date.now() + this.#checkpointWaitMs;
+    for (let pauseMs = CHECKPOINT_PAUSE_MS_FIRST;; pauseMs *= 2) {
+      let note: string;
+      try {
+        note = await latestCheckpoint(source);
+      } catch (e) {
+        return unavailable(e, "the latest checkpoint", txId);
+      }
+      // The checkpoint first: a lie there is the one to report, and the proof
+      // is then requested at the size this client has verified.
+      const accepted = await this.#locked(() => this.#acceptCheckpoint(note, source, false));
+      if ("reason" in accepted) return { ...accepted, txId };
+      const bundle = await fetchProof(
+        source,
+        txId,
+        note,
+        accepted.size,
+        accepted.height,
+        this.#chainBlocksMax,
+      );
+      if (bundle instanceof NotCovered) {
+        if (!(await pauseUntil(waitUntil, pauseMs))) return bundle.verdict;
+        continue;
+      }
+      if ("reason" in bundle) return bundle;
+      return this.#checkReceipt(bundle, accepted);
     }
-    // The checkpoint first: a lie there is the one to report, and the proof
-    // is then requested at the size this client has verified.
-    const accepted = await this.#locked(() => this.#acceptCheckpoint(note, source, false));
-    if ("reason" in accepted) return { ...accepted, txId };
-    const bundle = await fetchProof(
-      source,
-      txId,
-      note,
-      accepted.size,
-      accepted.height,
-      this.#chainBlocksMax,
-    );
-    if ("reason" in bundle) return bundle;
-    return this.#checkReceipt(bundle, accepted);
   }
 
   /**
@@ -425,6 +448,7 @@ export class LightClient {
   async fetchBundle(txId: string): Promise<ReceiptBundle | Verdict> {
     return await fetchReceiptBundle(this.#requireSource("fetchBundle"), txId, {
       chainBlocksMax: this.#chainBlocksMax,
+      checkpointWaitMs: this.#checkpointWaitMs,
     });
   }
 
@@ -794,9 +818,10 @@ export async function verifyTransaction(
  * to keep and verify later, offline, with {@link LightClient.verifyBundle}.
  * A fetch that fails is a verdict: `unavailable`, `response_malformed`,
  * `checkpoint_malformed`, `tx_not_found`, or `tx_not_committed` (pending, or
- * committed after the latest checkpoint: ask again a moment later).
- * `chainBlocksMax` (default 1000) bounds the blocks fetched; a longer chain
- * is left out of the bundle.
+ * committed after the latest co-signed checkpoint and still not covered
+ * after `checkpointWaitMs`, default 5000: the checkpoint is fetched again
+ * with growing pauses until one covers it). `chainBlocksMax` (default 1000)
+ * bounds the blocks fetched; a longer chain is left out of the bundle.
  *
  * @example
  * ```ts
@@ -807,23 +832,58 @@ export async function verifyTransaction(
 export async function fetchReceiptBundle(
   source: LightSource,
   txId: string,
-  options: { chainBlocksMax?: number } = {},
+  options: { chainBlocksMax?: number; checkpointWaitMs?: number } = {},
 ): Promise<ReceiptBundle | Verdict> {
   const chainBlocksMax = options.chainBlocksMax ?? CHAIN_BLOCKS_MAX_DEFAULT;
-  let checkpoint: string;
-  try {
-    checkpoint = await latestCheckpoint(source);
-  } catch (e) {
-    return unavailable(e, "the latest checkpoint", txId);
+  const waitUntil = Date.now() +
+    checkpointWaitOption(options.checkpointWaitMs, "fetch the receipt bundle");
+  for (let pauseMs = CHECKPOINT_PAUSE_MS_FIRST;; pauseMs *= 2) {
+    let checkpoint: string;
+    try {
+      checkpoint = await latestCheckpoint(source);
+    } catch (e) {
+      return unavailable(e, "the latest checkpoint", txId);
+    }
+    let size: number;
+    let height: number;
+    try {
+      ({ size, height } = parseCheckpoint(parseNote(checkpoint).text));
+    } catch (e) {
+      return fail("checkpoint_malformed", `the checkpoint does not parse: ${errorText(e)}`, txId);
+    }
+    const bundle = await fetchProof(source, txId, checkpoint, size, height, chainBlocksMax);
+    if (!(bundle instanceof NotCovered)) return bundle;
+    if (!(await pauseUntil(waitUntil, pauseMs))) return bundle.verdict;
   }
-  let size: number;
-  let height: number;
-  try {
-    ({ size, height } = parseCheckpoint(parseNote(checkpoint).text));
-  } catch (e) {
-    return fail("checkpoint_malformed", `the checkpoint does not parse: ${errorText(e)}`, txId);
+}
+
+/** First pause before asking again for a checkpoint that covers a transaction, ms (then doubled). */
+const CHECKPOINT_PAUSE_MS_FIRST = 25;
+
+/** `checkpointWaitMs` as given (a whole number of ms ≥ 0), or its default. */
+function checkpointWaitOption(value: number | undefined, action: string): number {
+  if (value === undefined) return CHECKPOINT_WAIT_MS_DEFAULT;
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(`Cannot ${action}: checkpointWaitMs must be a whole number >= 0`);
   }
-  return await fetchProof(source, txId, checkpoint, size, height, chainBlocksMax);
+  return value;
+}
+
+/** Pauses `ms` (less if `until` comes first) and says true, or says false at once if `until` passed. */
+async function pauseUntil(until: number, ms: number): Promise<boolean> {
+  const left = until - Date.now();
+  if (left <= 0) return false;
+  await new Promise((r) => setTimeout(r, Math.min(ms, left)));
+  return true;
+}
+
+/**
+ * A transaction committed after the latest co-signed checkpoint (its
+ * co-signatures are still being exchanged): worth asking again shortly;
+ * `verdict` is the answer once the wait is over.
+ */
+class NotCovered {
+  constructor(readonly verdict: Verdict) {}
 }
 
 /**
@@ -837,7 +897,7 @@ async function fetchProof(
   size: number,
   height: number,
   chainBlocksMax: number,
-): Promise<ReceiptBundle | Verdict> {
+): Promise<ReceiptBundle | Verdict | NotCovered> {
   let view;
   try {
     view = await withLeaderRetry((consistency) => source.getTx(txId, { consistency }));
@@ -854,8 +914,16 @@ async function fetchProof(
       txId,
     );
   }
-  if (size === 0) {
-    return fail("tx_not_committed", "the checkpoint covers an empty log", txId);
+  const logIndex = view.receipt.logIndex;
+  if (size === 0 || (logIndex !== undefined && logIndex >= size)) {
+    return new NotCovered(fail(
+      "tx_not_committed",
+      `the transaction (log index ${
+        logIndex ?? "unknown"
+      }) is committed but not yet in the latest co-signed ` +
+        `checkpoint (tree size ${size}): ask again shortly`,
+      txId,
+    ));
   }
   let proof: ProofView;
   try {
@@ -863,12 +931,15 @@ async function fetchProof(
       source.proof(txId, { treeSize: size, consistency })
     );
   } catch (e) {
-    if (e instanceof RejectedError && e.slug === "proof_unavailable") {
-      return fail(
+    // The site's answer for a size that does not include the transaction.
+    if (
+      e instanceof RejectedError && (e.slug === "invalid_range" || e.slug === "proof_unavailable")
+    ) {
+      return new NotCovered(fail(
         "tx_not_committed",
         `the checkpoint (size ${size}) does not cover the transaction yet: ${e.message}`,
         txId,
-      );
+      ));
     }
     return unavailable(e, "the inclusion proof", txId);
   }

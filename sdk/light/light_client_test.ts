@@ -14,7 +14,7 @@ import { createEnvelope, type Envelope, signEnvelope, transactionId } from "../e
 import { blockHash, type BlockHeader } from "../block.ts";
 import { base64urlEncode, hexEncode, utf8Encode } from "../encoding.ts";
 import { type BlockView, EdgeLedgerClient } from "../client/client.ts";
-import { NetworkError, NotFoundError } from "../client/errors.ts";
+import { NetworkError, NotFoundError, RejectedError } from "../client/errors.ts";
 import { FileTrustStore } from "./file_trust_store.ts";
 import { fetchReceiptBundle, LightClient, type LightSource } from "./light_client.ts";
 import { MemoryTrustStore } from "./trust_store.ts";
@@ -194,7 +194,7 @@ async function twoBlockLedger(blocksServed: (consistency: string | undefined) =>
     trustedKeys: [verifierKey("site-a", siteKey.publicKey)],
     quorum: 1,
   });
-  return { light, txId, asked, source, siteKey, hashes, blocks };
+  return { light, txId, asked, source, siteKey, hashes, blocks, txs, leaves, note, result };
 }
 
 Deno.test("LightClient.verify() reads the blocks a lagging replica lacks from the leader; a chain short there too is block_mismatch", async () => {
@@ -369,4 +369,112 @@ Deno.test("LightClient verdicts say how the checkpoint compares with the one tru
     quorum: 1,
   });
   assert.equal((await stranger.verifyBundle(bundle)).checkpointConsistency, undefined);
+});
+
+/**
+ * The two-block ledger asked about its second transaction (log index 1) by
+ * a source whose checkpoint covers only the first block for the first
+ * `behind` times it is asked — as right after the second one's commit,
+ * before the sites have exchanged its co-signatures — and whose proof
+ * route answers `invalid_range` for the first `refused` requests.
+ */
+async function justCommitted(behind: number, refused = 0) {
+  const ledger = await twoBlockLedger(() => 2);
+  const text = formatCheckpoint({
+    origin: "edgeledger.test/demo",
+    size: 1,
+    rootHash: rootFromLeafHashes(ledger.hashes.slice(0, 1)),
+    height: 1,
+    blockHash: ledger.blocks[0].hash,
+  });
+  const older = assembleNote(text, [signNoteLine(text, "site-a", ledger.siteKey.secretKey)]);
+  const txId = transactionId(ledger.txs[1]);
+  const asked = { checkpoints: 0, proofs: 0 };
+  const source: LightSource = {
+    ...ledger.source,
+    checkpoint: () => Promise.resolve(asked.checkpoints++ < behind ? older : ledger.note),
+    consistency: (from) =>
+      Promise.resolve({ proof: consistencyProof(from, ledger.hashes).map(hexEncode) }),
+    getTx: () =>
+      Promise.resolve({
+        tx: ledger.txs[1] as unknown as Record<string, unknown>,
+        receipt: { txId, status: "committed", height: 2, logIndex: 1, result: ledger.result },
+      }),
+    proof: (_id, options) => {
+      if (asked.proofs++ < refused || (options?.treeSize ?? 0) < 2) {
+        return Promise.reject(
+          new RejectedError("422", {
+            problem: {
+              type: "https://edgeledger.dev/problems/invalid_range",
+              title: "Invalid tree size",
+              status: 422,
+              detail: "Cannot prove log index 1 in a tree of size 1",
+            },
+          }),
+        );
+      }
+      return Promise.resolve({
+        logIndex: 1,
+        treeSize: 2,
+        leaf: base64urlEncode(ledger.leaves[1]),
+        proof: inclusionProof(1, ledger.hashes).map(hexEncode),
+      });
+    },
+  };
+  const trust = { trustedKeys: [verifierKey("site-a", ledger.siteKey.publicKey)], quorum: 1 };
+  return { source, txId, asked, trust };
+}
+
+Deno.test("LightClient.verify() of a transaction committed after the latest co-signed checkpoint waits for one that covers it (checkpointWaitMs), then verifies", async () => {
+  const t = await justCommitted(3);
+  const verdict = await new LightClient({ source: t.source, ...t.trust }).verify(t.txId);
+  assert.equal(verdict.reason, "ok", verdict.message);
+  assert.equal(t.asked.checkpoints, 4);
+  // The proof was asked for only at a size that covers the transaction.
+  assert.equal(t.asked.proofs, 1);
+
+  // A proof a site refuses for its size (a replica whose log is behind) is waited out too.
+  const refusing = await justCommitted(0, 2);
+  const late = await new LightClient({ source: refusing.source, ...refusing.trust }).verify(
+    refusing.txId,
+  );
+  assert.equal(late.reason, "ok", late.message);
+  assert.equal(refusing.asked.proofs, 3);
+});
+
+Deno.test("LightClient.verify() answers tx_not_committed, saying the checkpoint does not cover it yet, once checkpointWaitMs is over", async () => {
+  const t = await justCommitted(Infinity);
+  const started = Date.now();
+  const light = new LightClient({ source: t.source, ...t.trust, checkpointWaitMs: 300 });
+  const verdict = await light.verify(t.txId);
+  assert.equal(verdict.ok, false);
+  assert.equal(verdict.reason, "tx_not_committed");
+  assert.match(
+    verdict.message,
+    /log index 1\) is committed but not yet in the latest co-signed checkpoint \(tree size 1\)/,
+  );
+  assert.ok(Date.now() - started >= 300);
+  assert.ok(t.asked.checkpoints >= 3, `${t.asked.checkpoints} checkpoints asked for`);
+  assert.equal(t.asked.proofs, 0);
+
+  const now = await justCommitted(Infinity);
+  const once = new LightClient({ source: now.source, ...now.trust, checkpointWaitMs: 0 });
+  assert.equal((await once.verify(now.txId)).reason, "tx_not_committed");
+  assert.equal(now.asked.checkpoints, 1);
+  assert.throws(
+    () => new LightClient({ source: now.source, ...now.trust, checkpointWaitMs: -1 }),
+    /checkpointWaitMs must be a whole number >= 0/,
+  );
+});
+
+Deno.test("fetchReceiptBundle() of a transaction committed after the latest co-signed checkpoint waits for one that covers it", async () => {
+  const t = await justCommitted(2);
+  const bundle = await fetchReceiptBundle(t.source, t.txId);
+  assert.ok(!("reason" in bundle), JSON.stringify(bundle));
+  assert.equal(bundle.proof.treeSize, 2);
+  assert.equal(t.asked.checkpoints, 3);
+  const never = await justCommitted(Infinity);
+  const verdict = await fetchReceiptBundle(never.source, never.txId, { checkpointWaitMs: 0 });
+  assert.ok("reason" in verdict);
+  assert.equal(verdict.reason, "tx_not_committed");
 });
