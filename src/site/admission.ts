@@ -59,6 +59,9 @@ export type StatelessVerdict =
 
 const SIGNING_DOMAIN_BYTES = utf8Encode(SIGNING_DOMAIN).length;
 
+/** How many bad fields an `invalid_body` detail names (all are in its `errors`). */
+const INVALID_BODY_FIELDS_NAMED_MAX = 2;
+
 /** Admission settings from genesis policy and site config. */
 export interface AdmissionPolicy {
   ledger: string;
@@ -160,12 +163,18 @@ export function checkStateless(
   }
   const body = contract.body.safeParse(envelope.body);
   if (!body.success) {
-    throw refusal("invalid_body", `Body does not match ${envelope.kind}`, {
+    const errors = body.error.issues.map((i) => ({
+      path: ["body", ...i.path].join("."),
+      message: i.message,
+    }));
+    // The detail names the first bad fields, as a `validation` detail does,
+    // because a batch's refused receipt carries the detail but not `errors`.
+    const named = errors.slice(0, INVALID_BODY_FIELDS_NAMED_MAX)
+      .map((e) => `${e.path}: ${e.message}`);
+    if (errors.length > named.length) named.push(`${errors.length - named.length} more`);
+    throw refusal("invalid_body", `Body does not match ${envelope.kind}: ${named.join("; ")}`, {
       txId,
-      errors: body.error.issues.map((i) => ({
-        path: ["body", ...i.path].join("."),
-        message: i.message,
-      })),
+      errors,
     });
   }
   try {
@@ -259,15 +268,9 @@ export function refusalError(r: RefusalData): LedgerError {
 export async function checkSignatures(admitted: Admitted): Promise<void> {
   const verdict = admitted.signatures ??
     await verifyEnvelopeSignatures(admitted.envelope, admitted.payload, verifySignatureNative);
-  if (!verdict.ok) {
-    throw refusal(
-      "bad_signature",
-      `Signature ${verdict.index} (${
-        admitted.envelope.signers[verdict.index]
-      }) does not verify: ${verdict.reason}`,
-      { txId: admitted.txId },
-    );
-  }
+  // The verdict's reason is a whole sentence that names the signature (and
+  // its signer when there is one), so it is the detail as it stands.
+  if (!verdict.ok) throw refusal("bad_signature", verdict.reason, { txId: admitted.txId });
 }
 
 /**

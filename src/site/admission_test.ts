@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { canonicalJson } from "../../sdk/canonical_json.ts";
 import { generateKeyPair } from "../../sdk/keys.ts";
+import { base64urlDecode, base64urlEncode } from "../../sdk/encoding.ts";
 import { transactionId } from "../../sdk/envelope.ts";
 import { builtinContracts } from "../contracts/mod.ts";
 import { anchorTx } from "../../test/_helpers.ts";
-import { checkStateless } from "./admission.ts";
+import { checkSignatures, checkStateless } from "./admission.ts";
 
 const policy = { ledger: "demo", expiryWindowMs: 24 * 3600_000, envelopeBytesMax: 65536 };
 
@@ -43,4 +44,34 @@ Deno.test("checkStateless() gives the JCS of the whole envelope, built from the 
       assert.equal(admitted.envelopeJson, canonicalJson(env), `${alg} ${stream}`);
     }
   }
+});
+
+Deno.test("checkSignatures() refuses a tampered signature with a detail that says so once", async () => {
+  for (const alg of ["ed25519", "p256", "secp256k1"] as const) {
+    const key = generateKeyPair(alg);
+    const env = await anchorTx(key);
+    const sig = base64urlDecode(env.sigs[0]);
+    sig[5] ^= 1;
+    const tampered = { ...env, sigs: [base64urlEncode(sig)] };
+    const admitted = checkStateless(tampered, Date.now(), policy, builtinContracts());
+    await assert.rejects(checkSignatures(admitted), (e: Error & { type?: string }) => {
+      assert.equal(e.type, "bad_signature", alg);
+      assert.equal(e.message, `Signature 0 by ${env.signers[0]} does not verify`, alg);
+      return true;
+    });
+  }
+});
+
+Deno.test("checkStateless() refuses a body that fails its kind's schema with a detail naming the bad field", async () => {
+  const env = await anchorTx(generateKeyPair("ed25519"));
+  const bad = { ...env, body: { ...(env.body as Record<string, unknown>), root: "XYZ" } };
+  assert.throws(
+    () => checkStateless(bad, Date.now(), policy, builtinContracts()),
+    (e: Error & { type?: string; extra?: { errors?: { path: string }[] } }) => {
+      assert.equal(e.type, "invalid_body");
+      assert.match(e.message, /^Body does not match data\.anchor: body\.root: \S/);
+      assert.equal(e.extra?.errors?.[0].path, "body.root");
+      return true;
+    },
+  );
 });

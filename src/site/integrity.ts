@@ -142,7 +142,7 @@ export async function checkIntegrity(
           }
           sigChecks.push(
             verifyEnvelopeSignatures(envelope).then((v) => {
-              if (!v.ok) fail(`${where}: signature ${v.index} does not verify (${v.reason})`);
+              if (!v.ok) fail(`${where}: ${v.reason}`);
             }),
           );
           created.push(...frontier.append(leafHash(leafData(tx.envelope, tx.result))));
