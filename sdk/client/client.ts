@@ -47,6 +47,7 @@ import {
 } from "./_signals.ts";
 import {
   CommitTimeoutError,
+  describeProblem,
   EdgeLedgerError,
   NetworkError,
   NotFoundError,
@@ -1235,8 +1236,9 @@ export class EdgeLedgerClient {
       }
     }
     const detail = problem?.detail ?? (text.slice(0, 200) || response.statusText);
+    // The message names the bad fields too: `invalid_body` lists them only in `errors`.
     const message = `${response.status} from ${attempt.site}: ${
-      problem ? `${problem.title}: ${detail}` : detail
+      problem ? `${problem.title}: ${describeProblem(problem)}` : detail
     }`;
     const base = { requestId, site: attempt.site };
     const status = response.status;

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { EdgeLedgerClient, ROUTES, type SubscriptionOpen } from "./client.ts";
 import { transactionId } from "../envelope.ts";
 import {
+  describeProblem,
   NetworkError,
   RateLimitedError,
   RejectedError,
@@ -211,6 +212,42 @@ Deno.test("client: a domain problem is a RejectedError with its type and slug, n
   assert.equal(e.status, 422);
   assert.equal(e.problem.txId, TX_ID);
   assert.equal(s.requests.length, 1);
+});
+
+Deno.test("client: a RejectedError's message names the first two bad fields of its problem, which stays intact", async () => {
+  const errors = [
+    { path: "body.root", message: "must be 64 lowercase hex characters" },
+    { path: "body.count", message: "Too small: expected number to be >=1" },
+    { path: "body.to", message: "Invalid input: expected number, received string" },
+  ];
+  const s = scripted(() =>
+    problem("invalid_body", 422, { detail: "Body does not match data.anchor", errors })
+  );
+  const client = new EdgeLedgerClient({ urls: "http://a", fetch: s.fetch, retry: fast });
+  // deno-lint-ignore no-explicit-any
+  const e = await client.submit({} as any).catch((e) => e);
+  assert.ok(e instanceof RejectedError);
+  assert.equal(
+    e.message,
+    "422 from http://a: invalid_body: Body does not match data.anchor (body.root: must be 64 " +
+      "lowercase hex characters; body.count: Too small: expected number to be >=1; 1 more)",
+  );
+  assert.equal(e.problem.detail, "Body does not match data.anchor");
+  assert.deepEqual(e.problem.errors, errors);
+});
+
+Deno.test("describeProblem() does not repeat a field the detail already names, and skips malformed errors", () => {
+  const base = { type: "https://edgeledger.dev/problems/validation", title: "t", status: 400 };
+  const issue = { path: "query.limit", message: "Too big" };
+  assert.equal(
+    describeProblem({ ...base, detail: "query.limit: Too big", errors: [issue] }),
+    "query.limit: Too big",
+  );
+  assert.equal(describeProblem({ ...base, detail: "d" }), "d");
+  assert.equal(
+    describeProblem({ ...base, detail: "d", errors: [7, { path: 1 }, issue] }),
+    "d (query.limit: Too big)",
+  );
 });
 
 Deno.test("client: a 500 is a ServerError and is not retried; a 502 is retried", async () => {

@@ -310,3 +310,35 @@ export class CommitTimeoutError extends EdgeLedgerError {
 export function problemSlug(type: string): string {
   return type.startsWith(PROBLEM_TYPE_BASE) ? type.slice(PROBLEM_TYPE_BASE.length) : type;
 }
+
+/**
+ * A problem's `detail`, followed by the first `fieldsMax` of its field
+ * `errors` (`path: message`) that the detail does not already name, and how
+ * many more there are: what an error message needs to say which field
+ * failed. `invalid_body` names the bad fields only in `errors`; a
+ * `validation` detail already names them, so it comes back unchanged.
+ * Entries of `errors` that are not `{path, message}` strings are skipped.
+ *
+ * @example
+ * ```ts
+ * describeProblem({
+ *   type: "https://edgeledger.dev/problems/invalid_body",
+ *   title: "Invalid body",
+ *   status: 422,
+ *   detail: "Body does not match data.anchor",
+ *   errors: [{ path: "body.root", message: "must be 64 lowercase hex characters" }],
+ * }); // "Body does not match data.anchor (body.root: must be 64 lowercase hex characters)"
+ * ```
+ */
+export function describeProblem(problem: ProblemDetails, fieldsMax = 2): string {
+  const errors = Array.isArray(problem.errors) ? problem.errors as unknown[] : [];
+  const unnamed = errors.filter((e): e is FieldIssue =>
+    typeof (e as FieldIssue)?.path === "string" &&
+    typeof (e as FieldIssue).message === "string" &&
+    !problem.detail.includes((e as FieldIssue).path)
+  );
+  if (unnamed.length === 0) return problem.detail;
+  const shown = unnamed.slice(0, fieldsMax).map((e) => `${e.path}: ${e.message}`);
+  if (unnamed.length > shown.length) shown.push(`${unnamed.length - shown.length} more`);
+  return `${problem.detail} (${shown.join("; ")})`;
+}

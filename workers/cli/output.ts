@@ -9,6 +9,7 @@
 import {
   type BlockEvent,
   CommitTimeoutError,
+  describeProblem,
   EdgeLedgerError,
   NetworkError,
   problemSlug,
@@ -59,11 +60,9 @@ export function describeClientError(action: string, e: EdgeLedgerError): string 
     ? e.problem
     : undefined;
   if (problem !== undefined) {
-    let detail = problem.detail;
-    if (e instanceof ValidationError && e.issues.length > 0 && !detail.includes(e.issues[0].path)) {
-      detail += ` (${e.issues[0].path}: ${e.issues[0].message})`;
-    }
-    return `${action}: ${problemSlug(problem.type)} (${problem.status}): ${detail}${suffix}`;
+    return `${action}: ${problemSlug(problem.type)} (${problem.status}): ${
+      describeProblem(problem)
+    }${suffix}`;
   }
   if (e instanceof NetworkError) return `${action}: ${e.message}`;
   return `${action}: ${e.message}${suffix}`;
