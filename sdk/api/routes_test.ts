@@ -51,6 +51,24 @@ Deno.test("decimalInt() accepts only plain decimal integers in range", () => {
   assert.equal(schema.parse("42"), 42);
 });
 
+Deno.test("decimalInt() calls a decimal beyond its max too big however many digits it has, and a malformed one malformed", () => {
+  const messages = (schema: ReturnType<typeof decimalInt>, value: string) =>
+    schema.safeParse(value).error?.issues.map((i) => i.message);
+  const largest = Number.MAX_SAFE_INTEGER;
+  for (const big of ["99999999999999999999", "9007199254740992", "9".repeat(400)]) {
+    assert.deepEqual(messages(decimalInt(0), big), [`Too big: expected number to be <=${largest}`]);
+    assert.deepEqual(messages(decimalInt(1, 1000), big), ["Too big: expected number to be <=1000"]);
+  }
+  assert.equal(decimalInt(0).parse(String(largest)), largest);
+  for (const bad of ["-1", "01", "1e30", "0x10", "9".repeat(20) + "x"]) {
+    assert.deepEqual(
+      messages(decimalInt(0), bad),
+      ["Must be a decimal integer without sign, exponent or leading zero"],
+      bad,
+    );
+  }
+});
+
 Deno.test("SubmitBody: an object is one envelope, { txs } a batch of 1..1000 objects, nothing else", () => {
   assert.ok(SubmitBody.safeParse({ v: 1, anything: true }).success);
   assert.ok(SubmitBody.safeParse({ txs: [{}] }).success);

@@ -6,8 +6,9 @@
  * §6's routes table keep their shape; fields may only be added.
  *
  * Numbers that arrive in a path, query string or header are strict decimal
- * integers (`0` or no leading zero, no sign, no exponent, at most 16 digits):
- * `"1e3"`, `"0x10"`, `" 5"` and `"05"` are refused, so every SDK parses them
+ * integers (`0` or no leading zero, no sign, no exponent) no larger than
+ * `Number.MAX_SAFE_INTEGER`: `"1e3"`, `"0x10"`, `" 5"` and `"05"` are refused
+ * as malformed, a longer run of digits as too big, so every SDK parses them
  * alike.
  *
  * @module
@@ -31,21 +32,43 @@ export const EVENTS_KINDS_MAX = 32;
 /** The prefix of every problem `type` URI; the slug follows it. */
 export const PROBLEM_TYPE_BASE = "https://edgeledger.dev/problems/";
 
-const DECIMAL = /^(0|[1-9][0-9]{0,15})$/;
+const DECIMAL = /^(0|[1-9][0-9]*)$/;
+/** Digits of `Number.MAX_SAFE_INTEGER`: a decimal with more is above every `max`. */
+const SAFE_DIGITS_MAX = String(Number.MAX_SAFE_INTEGER).length;
 
 /**
  * A strict decimal integer carried as a string (path, query or header),
- * parsed to a number in `[min, max]`. Refuses signs, exponents, hex, spaces
- * and leading zeros.
+ * parsed to a number in `[min, max]`; requires `max <= Number.MAX_SAFE_INTEGER`.
+ * Refuses signs, exponents, hex, spaces and leading zeros as malformed; a
+ * well-formed number above `max`, however many digits it has, as too big
+ * (the issue names `max`), and one below `min` as too small.
  */
 export function decimalInt(
   min: number,
   max: number = Number.MAX_SAFE_INTEGER,
 ): z.ZodPipe<z.ZodPipe<z.ZodString, z.ZodTransform<number, string>>, z.ZodNumber> {
   return z.string()
-    .regex(DECIMAL, { error: "Must be a decimal integer without sign, exponent or leading zero" })
+    .regex(DECIMAL, {
+      error: "Must be a decimal integer without sign, exponent or leading zero",
+      abort: true,
+    })
+    .check((ctx) => {
+      // Number() would round so long a decimal (past 308 digits, to
+      // Infinity, which is not a number to zod), so it is judged here.
+      if (ctx.value.length > SAFE_DIGITS_MAX) {
+        ctx.issues.push({
+          code: "too_big",
+          origin: "number",
+          maximum: max,
+          inclusive: true,
+          input: ctx.value,
+        });
+      }
+    })
     .transform(Number)
-    .pipe(z.number().int().min(min).max(max));
+    // One issue for a number above `max`: int() alone would also call one
+    // above MAX_SAFE_INTEGER too big, naming a different limit.
+    .pipe(z.number().min(min).max(max, { abort: true }).int());
 }
 
 /** Lowercase hex SHA-256 (64 characters): transaction ids and block hashes. */

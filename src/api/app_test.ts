@@ -392,6 +392,36 @@ Deno.test("GET /v1/blocks/{height}: accepts only decimal heights", async () => {
   }
 });
 
+Deno.test("GET /v1/blocks/{height}: a height beyond MAX_SAFE_INTEGER is too big, naming the largest allowed", async () => {
+  const { app } = setup();
+  const largest = Number.MAX_SAFE_INTEGER;
+  for (const h of ["99999999999999999999", String(largest + 1), "9".repeat(400)]) {
+    const problem = await assertProblem(await app.request(`/v1/blocks/${h}`), 400, "validation");
+    assert.equal(problem.detail, `path.height: Too big: expected number to be <=${largest}`, h);
+  }
+});
+
+Deno.test("GET /v1/blocks: a from or limit of more digits than any allowed value is too big, naming the largest", async () => {
+  const { app } = setup();
+  for (
+    const [query, detail] of [
+      ["limit=99999999999999999999", "query.limit: Too big: expected number to be <=1000"],
+      ["limit=9999", "query.limit: Too big: expected number to be <=1000"],
+      [
+        "from=99999999999999999999",
+        `query.from: Too big: expected number to be <=${Number.MAX_SAFE_INTEGER}`,
+      ],
+    ]
+  ) {
+    const problem = await assertProblem(
+      await app.request(`/v1/blocks?${query}`),
+      400,
+      "validation",
+    );
+    assert.equal(problem.detail, detail, query);
+  }
+});
+
 Deno.test("GET /v1/blocks/{height}: a missing block is a not_found problem, not cached", async () => {
   const { app } = setup();
   await assertProblem(await app.request("/v1/blocks/7"), 404, "not_found");
