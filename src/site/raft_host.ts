@@ -647,9 +647,30 @@ export class RaftHost implements Sequencer {
     await this.#confChange({ type: "remove", node: name });
   }
 
-  /** Hands leadership to `to` (leader only); resolves when `to` leads or after a timeout. */
+  /**
+   * Hands leadership to `to` (leader only); resolves when `to` leads or after
+   * a timeout. Requires `to` to be a voter of the configuration: a learner,
+   * a name that is no member, or this site itself is refused with a message
+   * that says which, since none of them is a state that passes.
+   */
   async transferLeadership(to: string): Promise<void> {
     this.#requireLeader();
+    const conf = this.#node.confState();
+    if (conf.learners.includes(to)) {
+      throw new MembershipError(
+        `Cannot transfer leadership to ${to}: it is a learner; promote it to a voter first`,
+      );
+    }
+    if (!conf.voters.includes(to)) {
+      throw new MembershipError(
+        `Cannot transfer leadership to ${to}: ${to} is not a voting member: the voters are ${
+          conf.voters.join(", ")
+        }`,
+      );
+    }
+    if (to === this.#self) {
+      throw new MembershipError(`Cannot transfer leadership to ${to}: it leads already`);
+    }
     if (!this.#node.transferLeadership(to)) {
       throw new MembershipError(`Cannot transfer leadership to ${to} now`);
     }

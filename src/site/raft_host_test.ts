@@ -562,3 +562,45 @@ Deno.test("raft host: checkpoint signatures go to the configuration's members on
     await server.shutdown();
   }
 });
+
+Deno.test("raft host: leadership goes only to a voter: a name that is no member is refused naming the voters, a learner told to be promoted first", async () => {
+  const t = await openTestSite();
+  const host = await startLoneVoter(t);
+  try {
+    await untilLeader(host);
+    await host.addLearner({
+      name: "site-b",
+      url: `http://127.0.0.1:${closedPort()}`,
+      publicKey: base64urlEncode(generateKeyPair("ed25519").publicKey),
+    });
+    const started = performance.now();
+    await assert.rejects(
+      () => host.transferLeadership("site-z"),
+      {
+        name: "MembershipError",
+        message:
+          "Cannot transfer leadership to site-z: site-z is not a voting member: the voters are site-a",
+      },
+    );
+    await assert.rejects(
+      () => host.transferLeadership("site-b"),
+      {
+        name: "MembershipError",
+        message:
+          "Cannot transfer leadership to site-b: it is a learner; promote it to a voter first",
+      },
+    );
+    await assert.rejects(
+      () => host.transferLeadership("site-a"),
+      {
+        name: "MembershipError",
+        message: "Cannot transfer leadership to site-a: it leads already",
+      },
+    );
+    assert.ok(performance.now() - started < 1000, "refused at once, not after a timeout");
+    assert.equal(host.consensusStatus().role, "leader");
+  } finally {
+    await host.close();
+    await t.cleanup();
+  }
+});
