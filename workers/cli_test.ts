@@ -1020,6 +1020,48 @@ Deno.test("admin commands: a missing admin key is a usage error (exit 2) naming 
   }
 });
 
+Deno.test("admin commands: $EDGELEDGER_ADMIN_KEY holding a file's path is refused before any request, pointing to --admin-key-file; a key with a dot that names no file goes to the site", async () => {
+  const site = scriptedSite((r) =>
+    r.path === "/v1/status" ? statusOf("site-a", "site-a") : Response.json({ ok: true })
+  );
+  try {
+    await withTempDir(async (dir) => {
+      const keyFile = `${dir}/admin-api-key.txt`;
+      await Deno.writeTextFile(keyFile, `${ADMIN_KEY}\n`, { mode: 0o600 });
+      const asPath = await cli(["member", "promote", "site-d", "--url", site.url], {
+        EDGELEDGER_ADMIN_KEY: keyFile,
+      });
+      assert.equal(asPath.code, 2, asPath.err);
+      assert.match(
+        asPath.err,
+        new RegExp(
+          "^\\$EDGELEDGER_ADMIN_KEY holds a file's path; it takes the key itself: " +
+            `use --admin-key-file ${keyFile.replaceAll(".", "\\.")}; see`,
+        ),
+      );
+      assert.deepEqual(site.seen, []);
+
+      // A key may hold a dot or a slash: only an existing file's name is taken for a path.
+      const dotted = "k.e/y".repeat(5);
+      const key = await cli(["member", "promote", "site-d", "--url", site.url], {
+        EDGELEDGER_ADMIN_KEY: dotted,
+      });
+      assert.equal(key.code, 0, key.err);
+      assert.deepEqual(site.admin().map((r) => r.authorization), [`Bearer ${dotted}`]);
+    });
+  } finally {
+    await site.close();
+  }
+});
+
+Deno.test("admin commands: the help says --admin-key-file names a file holding the key and $EDGELEDGER_ADMIN_KEY holds the key itself", async () => {
+  const says =
+    /a file holding the admin API key \(else the key itself from\s+\$EDGELEDGER_ADMIN_KEY\)/;
+  assert.match((await cli(["member", "promote", "--help"])).out, says);
+  assert.match((await cli(["--help"])).out, says);
+  assert.doesNotMatch((await cli(["--help"])).out, /admin API key's file/);
+});
+
 Deno.test("admin commands: no flag takes the admin key itself, and the refusal never quotes it", async () => {
   const secret = "s3cr3t-admin-key-value-0123456789";
   for (
@@ -1047,7 +1089,7 @@ Deno.test("admin commands: no flag takes the admin key itself, and the refusal n
     assert.match(help, /\$EDGELEDGER_ADMIN_KEY/, name);
     assert.match(help, /shell history/, name);
   }
-  assert.match((await cli(["--help"])).out, /--admin-key-file FILE .*\n.*shell history/);
+  assert.match((await cli(["--help"])).out, /--admin-key-file FILE .*\n(.*\n)?.*shell history/);
 });
 
 Deno.test("admin commands: the admin key file is read trimmed and sent only to admin routes; the public reads carry the API key", async () => {

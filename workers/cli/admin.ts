@@ -19,6 +19,7 @@
 import { z } from "zod";
 import {
   base64urlEncode,
+  describeProblem,
   EdgeLedgerClient,
   EdgeLedgerError,
   NetworkError,
@@ -57,12 +58,13 @@ const ADMIN_KEY = /^\S{16,256}$/;
 
 /**
  * The admin API key: the content of `file` (trimmed; `-` reads standard
- * input) when given, else `$EDGELEDGER_ADMIN_KEY`. There is deliberately no
- * flag that takes the key itself: a flag's value lands in shell history and
- * in `ps`. Throws {@link UsageError} when neither is there or the variable
- * holds no key, {@link CliError} when the file cannot be read or holds no
- * key; neither ever quotes what it read. `warn` is told when the file is
- * readable by others than its owner.
+ * input) when given, else `$EDGELEDGER_ADMIN_KEY`, which holds the key
+ * itself. There is deliberately no flag that takes the key itself: a flag's
+ * value lands in shell history and in `ps`. Throws {@link UsageError} when
+ * neither is there, or the variable holds no key or the path of a file (the
+ * one case where it is quoted: it is then no key), {@link CliError} when the
+ * file cannot be read or holds no key; neither ever quotes a key. `warn` is
+ * told when the file is readable by others than its owner.
  */
 export async function adminKeyFrom(
   io: InputSource & { env(name: string): string | undefined },
@@ -89,6 +91,13 @@ export async function adminKeyFrom(
   }
   const fromEnv = io.env(ADMIN_KEY_ENV)?.trim();
   if (fromEnv) {
+    // A site would answer such a key 403 forbidden, which does not say why.
+    if (await isFilePath(fromEnv)) {
+      throw new UsageError(
+        `$${ADMIN_KEY_ENV} holds a file's path; it takes the key itself: ` +
+          `use --admin-key-file ${fromEnv}`,
+      );
+    }
     if (!ADMIN_KEY.test(fromEnv)) {
       throw new UsageError(
         `$${ADMIN_KEY_ENV} holds no admin key (16 to 256 characters without spaces)`,
@@ -115,6 +124,21 @@ async function looksLikeKeyNotFile(value: string): Promise<boolean> {
   } catch (e) {
     // Anything but "no such file" (a permission, say) the read that follows reports.
     return e instanceof Deno.errors.NotFound;
+  }
+}
+
+/**
+ * Whether `$EDGELEDGER_ADMIN_KEY`'s value is the path of a file rather than
+ * a key: it has something of a path (a `/` or a `.`) and names an existing
+ * file. Anything that cannot be checked (no read permission) counts as a
+ * key, for the site to judge.
+ */
+async function isFilePath(value: string): Promise<boolean> {
+  if (!/[/.]/.test(value)) return false;
+  try {
+    return (await Deno.stat(value)).isFile;
+  } catch {
+    return false;
   }
 }
 
@@ -711,7 +735,9 @@ async function refusalOf(
     }
   }
   const detail = problem?.detail ?? (text.slice(0, 200) || res.statusText);
-  const message = `${res.status} from ${at.site}: ${problem ? `${problem.title}: ` : ""}${detail}`;
+  const message = `${res.status} from ${at.site}: ${
+    problem ? `${problem.title}: ${describeProblem(problem)}` : detail
+  }`;
   if (res.status >= 400 && res.status < 500) {
     return new RejectedError(message, {
       ...at,

@@ -1019,16 +1019,16 @@ const ADMIN_KEY_FLAG = {
   "admin-key-file": {
     type: "string",
     value: "FILE",
-    help: `the admin API key's file (default $${ADMIN_KEY_ENV}); the key itself is never a flag, ` +
-      "which would land in shell history",
+    help: `a file holding the admin API key (else the key itself from $${ADMIN_KEY_ENV}); ` +
+      "the key itself is never a flag, which would land in shell history",
   },
 } as const;
 
 /** The paragraph every command that needs the admin key ends its help with. */
 const ADMIN_KEY_HELP = [
   `It needs the admin API key: from --admin-key-file FILE (task start writes`,
-  `data/admin-api-key.txt), else $${ADMIN_KEY_ENV}. No flag takes the key itself: a`,
-  "flag's value lands in shell history and in ps.",
+  `data/admin-api-key.txt), else the key itself from $${ADMIN_KEY_ENV}. No flag takes`,
+  "the key itself: a flag's value lands in shell history and in ps.",
 ].join("\n");
 
 /** The paragraph of the commands that find the leader themselves. */
@@ -1232,8 +1232,9 @@ const leaderTransfer = command({
   summary: "Hand leadership to a voter (admin key)",
   description: [
     "Asks the leader to hand leadership to the voter NAME, and waits until NAME leads (the",
-    "leader answers then; 409 conflict, exit 1, when it cannot now or NAME did not take over in",
-    "time). When NAME leads already, it says so and changes nothing.",
+    "leader answers then; 409 conflict, exit 1, when NAME is not a voter (a learner must be",
+    "promoted first), cannot take over now or did not take over in time). When NAME leads",
+    "already, it says so and changes nothing.",
     "",
     LEADER_HELP,
     "",
