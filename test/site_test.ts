@@ -87,6 +87,32 @@ Deno.test("site: resubmitting a committed transaction returns its receipt and ne
   }
 });
 
+Deno.test("site: a receipt is the same bytes whether the commit wait, a resubmission or a read answers it (a rejected result's keys too)", async () => {
+  const t = await openTestSite();
+  const post = async (env: unknown) => {
+    const res = await t.app.request("/v1/txs?wait=commit", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(env),
+    });
+    return await res.text();
+  };
+  try {
+    const stream = "truck-9/temp";
+    await post(await anchorTx(device, { stream, seq: 3 }));
+    // Rejected by its contract: a result of several keys, made in the contract's order.
+    const env = await anchorTx(device, { stream, seq: 3 });
+    const first = await post(env);
+    assert.equal(JSON.parse(first).result.status, "rejected", first);
+    assert.ok(Object.keys(JSON.parse(first).result).length > 1, first);
+    assert.equal(await post(env), first);
+    const read = await (await t.app.request(`/v1/txs/${JSON.parse(first).txId}`)).json();
+    assert.equal(JSON.stringify(read.receipt), first);
+  } finally {
+    await t.cleanup();
+  }
+});
+
 Deno.test("site: the same transaction submitted concurrently is committed once", async () => {
   const t = await openTestSite();
   try {
