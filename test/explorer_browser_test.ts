@@ -519,8 +519,13 @@ const CHROMIUM_ARGS = [
   "--disable-sync",
 ];
 
-/** A headless Chromium on a fresh profile that may reach 127.0.0.1 only; `problems` collects what went wrong. */
-async function openBrowser(): Promise<
+/**
+ * A headless Chromium on a fresh profile that may reach 127.0.0.1 only;
+ * `problems` collects what went wrong. Console errors matching `expected`
+ * are not problems: by default the 404s a test asks for and the 503s of an
+ * event stream it takes down.
+ */
+async function openBrowser(expected = /status of (404|503)\b/): Promise<
   { context: BrowserContext; page: Page; problems: string[]; close(): Promise<void> }
 > {
   const userDataDir = await Deno.makeTempDir({ prefix: "explorer-chromium-" });
@@ -536,9 +541,7 @@ async function openBrowser(): Promise<
   page.setDefaultTimeout(20_000);
   page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
   page.on("console", (m) => {
-    // Expected: 404s where the test asks for what does not exist, 503s
-    // while the test takes the event stream down.
-    if (m.type() === "error" && !/status of (404|503)\b/.test(m.text())) {
+    if (m.type() === "error" && !expected.test(m.text())) {
       problems.push(`console: ${m.text()}`);
     }
   });
@@ -601,7 +604,11 @@ Deno.test({
         const row = page.locator("#blocks tbody tr[data-height='2']");
         assert.match(await row.textContent() ?? "", /2025-11-24 16:00:02/);
         assert.ok((await row.textContent() ?? "").includes(ledger.blocks[2].hash.slice(0, 10)));
-        await waitText(page, "#cp-h + dl", "✓ 2 of 2 verified");
+        await waitText(
+          page,
+          "#cp-h + dl",
+          "✓ signed by 2 sites (site-a, site-b), all signatures verify · a quorum is 2 of 3 sites",
+        );
       });
 
       await t.step("a new block arrives live over SSE", async () => {
@@ -719,11 +726,154 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "a height above the newest block says which block is the newest and links to it, from the search box, a link or go to height",
+        async () => {
+          const asked: string[] = [];
+          const onRequest = (r: { url(): string }) => asked.push(new URL(r.url()).pathname);
+          page.on("request", onRequest);
+          await page.goto(base + "/");
+          await waitText(page, "#st-height", /^4$/);
+          for (
+            const [typed, label] of [["999999", "999,999 yet"], [
+              "9999999999999999",
+              "9,999,999,999,999,999",
+            ]]
+          ) {
+            await page.locator("#q").fill(typed);
+            await page.locator("#q").press("Enter");
+            await waitText(
+              page,
+              "#search-msg",
+              `There is no block ${label}: the newest is block 4. Show block 4`,
+            );
+            assert.equal(new URL(page.url()).hash, "", "the search stays on the page");
+          }
+          await page.locator("#search-msg a[data-newest]").click();
+          await waitText(page, "#view-h", "Block 4");
+          assert.equal(new URL(page.url()).hash, "#/block/4");
+          assert.equal(await text(page, "#search-msg"), "");
+
+          for (
+            const [hash, words] of [
+              ["#/block/999999", "There is no block 999,999 yet: the newest is block 4."],
+              [
+                "#/block/9999999999999999",
+                "There is no block 9,999,999,999,999,999: the newest is block 4.",
+              ],
+            ]
+          ) {
+            await page.goto(`${base}/${hash}`);
+            await waitText(page, "#no-block", words);
+            assert.equal(await page.locator("#view [role=alert]").count(), 0, "not an error");
+            assert.equal(
+              await page.locator("#view a[data-newest]").getAttribute("href"),
+              "#/block/4",
+            );
+            assert.equal(await page.locator("#view #back-home").getAttribute("href"), "#/");
+          }
+          // No block can be that high: the site is not asked for it.
+          assert.ok(!asked.some((p) => p.includes("9999999999999999")), asked.join(" "));
+          await page.goto(`${base}/#/blocks/9999999999999999`);
+          await page.locator("#blocks tbody tr[data-height='4']").waitFor();
+          await waitText(
+            page,
+            "#blocks-clamped",
+            "There is no block 9,999,999,999,999,999: the newest is block 4. This page starts there.",
+          );
+          page.off("request", onRequest);
+        },
+      );
+
+      await t.step(
+        "search and go to height read leading zeros as the number: 002 is block 2",
+        async () => {
+          await page.locator("#q").fill("002");
+          await page.locator("#q").press("Enter");
+          await waitText(page, "#view-h", "Block 2");
+          assert.equal(new URL(page.url()).hash, "#/block/2");
+        },
+      );
+
+      await t.step(
+        "every error page says what failed and links back to the latest blocks",
+        async () => {
+          for (
+            const [hash, what] of [
+              ["#/block/abc", 'Cannot show block "abc".'],
+              ["#/tx/zzz", 'Cannot show transaction "zzz".'],
+              [`#/tx/${"f".repeat(64)}`, "Cannot find transaction"],
+              ["#/nonsense/x", "There is no such page."],
+              ["#/blocks/-5", 'Cannot show the blocks below "-5".'],
+            ]
+          ) {
+            await page.goto(`${base}/${hash}`);
+            await waitText(page, "#view [role=alert]", what);
+            assert.equal(await page.locator("#view #back-home").getAttribute("href"), "#/", hash);
+            // Only a site that did not answer is worth trying again.
+            assert.equal(await page.locator("#view #retry").count(), 0, hash);
+          }
+          await page.locator("#back-home").click();
+          await page.locator("#blocks tbody tr[data-height='0']").waitFor();
+          assert.equal(new URL(page.url()).hash, "#/");
+        },
+      );
+
       await t.step("API errors read as messages", async () => {
-        await page.goto(`${base}/#/block/99`);
-        await waitText(page, "#view [role=alert]", "Cannot find block at height 99");
+        await page.goto(`${base}/#/tx/${"f".repeat(64)}`);
+        await waitText(page, "#view [role=alert]", "Cannot find transaction");
         assert.match(await text(page, "#view [role=alert]"), /Request id: [0-9a-f-]{36}/);
       });
+
+      await t.step(
+        "on a 390 px phone a block's transaction table fits: short ids (the full id is the title and link), the result column in view",
+        async () => {
+          await page.setViewportSize({ width: 390, height: 844 });
+          await page.goto(`${base}/#/block/2`);
+          await waitText(page, `#block-txs tr[data-tx='${ids.transfer}'] .result`, "✗ rejected");
+          await waitText(page, `#block-txs tr[data-tx='${ids.handoff}'] .result`, "✓ applied");
+          const fit = await page.locator("#block-txs").evaluate((table) => {
+            const wrap = table.parentElement!;
+            return {
+              scrolls: wrap.scrollWidth > wrap.clientWidth,
+              resultRight: Math.max(
+                ...[...table.querySelectorAll("td.result")].map((td) =>
+                  td.getBoundingClientRect().right
+                ),
+              ),
+              idHeight: Math.max(
+                ...[...table.querySelectorAll("tbody td:nth-child(2) a")].map((a) =>
+                  a.getBoundingClientRect().height
+                ),
+              ),
+              // One line of the id's text: its font size times the page's 1.5 line height.
+              lineHeight: 1.5 * parseFloat(
+                table.ownerDocument.defaultView!.getComputedStyle(
+                  table.querySelector("tbody td:nth-child(2) a")!,
+                ).fontSize,
+              ),
+            };
+          });
+          await page.screenshot({ path: "/tmp/explorer-block-mobile.png", fullPage: true });
+          assert.equal(
+            fit.scrolls,
+            false,
+            `the table does not scroll sideways: ${JSON.stringify(fit)}`,
+          );
+          assert.ok(fit.resultRight <= 390, `the result column ends at ${fit.resultRight} px`);
+          assert.ok(fit.idHeight <= fit.lineHeight * 1.5, `an id is ${fit.idHeight} px tall`);
+          const link = page.locator(`#block-txs tr[data-tx='${ids.transfer}'] td:nth-child(2) a`);
+          assert.equal(await link.getAttribute("title"), ids.transfer);
+          assert.equal(await link.getAttribute("href"), `#/tx/${ids.transfer}`);
+          assert.equal(
+            (await link.innerText()).trim(),
+            `${ids.transfer.slice(0, 10)}…${ids.transfer.slice(-4)}`,
+          );
+          // On a wide screen the id is shown in full.
+          await page.setViewportSize({ width: 1280, height: 900 });
+          assert.equal((await link.innerText()).trim(), ids.transfer);
+        },
+      );
 
       await t.step(
         "checkpoint and sites pages: signatures verified, unsafe URLs not linked",
@@ -731,6 +881,22 @@ Deno.test({
           await page.goto(`${base}/#/checkpoint`);
           await waitText(page, "#note-sigs", "✓ verified");
           assert.equal(await page.locator("#note-sigs tbody tr").count(), 2);
+          // The summary counts sites, not lines, and names them.
+          assert.equal(
+            await text(page, "#sig-summary"),
+            "✓ signed by 2 sites (site-a, site-b), all signatures verify · a quorum is 2 of 3 sites",
+          );
+          // The note's height and block lines link to the block.
+          const b3 = ledger.blocks[3];
+          assert.equal(await text(page, "#note-extensions li:nth-child(1)"), "height 3");
+          assert.equal(
+            await page.locator("#note-extensions a[href='#/block/3']").textContent(),
+            "3",
+          );
+          assert.equal(
+            await page.locator(`#note-extensions a[href='#/block/${b3.hash}']`).textContent(),
+            b3.hash,
+          );
           await page.screenshot({ path: "/tmp/explorer-checkpoint.png", fullPage: true });
           assert.ok((await text(page, "#note-text")).startsWith(ORIGIN + "\n5\n"));
           await page.goto(`${base}/#/sites`);
@@ -909,10 +1075,26 @@ Deno.test({
         await page.locator("#jump-h").fill("999");
         await page.locator("#jump-h").press("Enter");
         await waitText(page, "#jump-msg", "There is no block 999 yet: the newest is block 31.");
+        assert.equal(await page.locator("#jump-msg a[data-newest]").getAttribute("href"), "#/");
+        // Beyond the safe integers: the same answer, not a refusal to read the number.
+        await page.locator("#jump-h").fill("9999999999999999");
+        await page.locator("#jump-h").press("Enter");
+        await waitText(
+          page,
+          "#jump-msg",
+          "There is no block 9,999,999,999,999,999: the newest is block 31.",
+        );
         await page.locator("#jump-h").fill("nine");
         await page.locator("#jump-h").press("Enter");
         await waitText(page, "#jump-msg", "Enter a block height");
         assert.equal(hash(), "#/blocks/9");
+        // Leading zeros are the number.
+        await page.locator("#jump-h").fill("007");
+        await page.locator("#jump-h").press("Enter");
+        await waitRows(page, down(7, 3));
+        assert.equal(hash(), "#/blocks/7");
+        await page.goto(`${base}/#/blocks/9`);
+        await waitRows(page, down(9, 5));
       });
 
       await t.step("Oldest goes to the page that holds block 0", async () => {
@@ -1049,6 +1231,94 @@ Deno.test({
       await browser.close();
       site.closeStreams();
       await server.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "explorer: in Chromium, a view that failed because the site did not answer offers Try again, and loads by itself once the site answers again",
+  ignore: !chromiumPresent,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    // 23 blocks at 5 a page, so "Older" has a page to go to.
+    const ledger = new FakeLedger();
+    for (let i = 1; i <= 22; i++) ledger.append([], T0 + i * 1_000);
+    const keys = [
+      await siteKey("site-a", "http://127.0.0.1:7001"),
+      await siteKey("site-b", "http://127.0.0.1:7002"),
+    ];
+    const site = new FakeSite(ledger, keys, 5);
+    site.checkpoint = await signedCheckpoint(ledger, ledger.blocks[22], keys);
+    const serve = (port: number) =>
+      Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, (req) => site.handle(req));
+    let server = serve(0);
+    const port = server.addr.port;
+    let up = true;
+    const stop = async () => {
+      site.closeStreams();
+      await server.shutdown();
+      up = false;
+    };
+    const start = () => {
+      server = serve(port);
+      up = true;
+    };
+    const base = `http://127.0.0.1:${port}`;
+    // While the site is down, the page's requests are refused: expected.
+    const browser = await openBrowser(/status of (404|503)\b|ERR_CONNECTION_REFUSED/);
+    const { page, problems } = browser;
+    try {
+      await t.step(
+        "with the site down, Older shows why it failed, Try again and the way back",
+        async () => {
+          await page.goto(base + "/");
+          await waitRows(page, down(22, 18));
+          await waitText(page, "#live", "Live");
+          await stop();
+          await waitText(page, "#live", /Reconnecting|Polling|Offline/);
+          await page.locator("#pager-top a[data-page='older']").click();
+          await waitText(page, "#view [role=alert]", "Cannot show the blocks.");
+          await waitText(page, "#view [role=alert]", "The site did not answer");
+          assert.equal(await text(page, "#retry"), "Try again");
+          await waitText(page, "#retry-note", "loads again by itself when the site answers");
+          assert.equal(await page.locator("#view #back-home").getAttribute("href"), "#/");
+          assert.equal(new URL(page.url()).hash, "#/blocks/17");
+        },
+      );
+
+      await t.step(
+        "Try again while the site is still down tries, and fails the same way",
+        async () => {
+          await page.locator("#view [role=alert]").evaluate((el) =>
+            el.setAttribute("data-old", "")
+          );
+          await page.locator("#retry").click();
+          await page.locator("#view [role=alert]:not([data-old])").waitFor();
+          await waitText(page, "#view [role=alert]", "The site did not answer");
+          await page.locator("#retry").waitFor();
+        },
+      );
+
+      await t.step(
+        "when the site answers again, the view loads by itself, as the header goes live",
+        async () => {
+          start();
+          // The next status poll (5 s) or the event stream's reconnect, whichever comes first.
+          await page.locator("#blocks tbody tr[data-height='13']").waitFor();
+          await waitRows(page, down(17, 13));
+          assert.equal(new URL(page.url()).hash, "#/blocks/17");
+          assert.equal(await page.locator("#view [role=alert]").count(), 0);
+          await waitText(page, "#live", "Live");
+        },
+      );
+
+      assert.deepEqual(problems, [], "no script error, CSP violation or off-host request");
+    } finally {
+      await browser.close();
+      site.closeStreams();
+      if (up) await server.shutdown();
     }
   },
 });

@@ -21,7 +21,13 @@
  * as a count of newer blocks. Newer/older/latest/oldest links page through
  * `GET /v1/blocks?from=&limit=` (ascending pages), and a "go to height" form
  * jumps to any page. The search box finds a block by height or hash and a
- * transaction by id.
+ * transaction by id. A height no block has yet, typed or linked, is not an
+ * error: the page names the newest block and links to it.
+ *
+ * Every view that cannot be shown says why and links back to the latest
+ * blocks; when the site did not answer it also offers "Try again", and loads
+ * by itself once the site answers again (a status poll or the event stream
+ * reopening).
  *
  * The page also lets an auditor check a receipt in the browser: the
  * inclusion proof is verified per RFC 9162 §2.1.3.2 against the root of the
@@ -258,9 +264,14 @@ tbody tr.clickable:hover { background: var(--accent-bg); }
 tr.fresh { animation: fresh 2.5s ease-out; }
 @keyframes fresh { from { background: var(--fresh); } to { background: transparent; } }
 @media (prefers-reduced-motion: reduce) { tr.fresh { animation: none; } }
-code.short { white-space: nowrap; }
+code.short, .show-sm { white-space: nowrap; }
+.show-sm, .kind-sm { display: none; }
 @media (max-width: 640px) {
   .hide-sm { display: none; }
+  .show-sm { display: inline; }
+  /* A block's transactions fit a phone: ids are short, the kind goes under the result. */
+  #block-txs .badge { white-space: normal; }
+  #block-txs .kind-sm { display: block; margin-top: 0.2rem; overflow-wrap: anywhere; }
   th, td { padding: 0.4rem 0.35rem; }
   .panel { padding: 0.85rem 0.75rem; }
   main { padding: 1rem 0.6rem 1.5rem; }
@@ -288,6 +299,7 @@ code.short { white-space: nowrap; }
 .jump button { padding: 0.3rem 0.8rem; }
 .jump-msg { margin: 0 0 0.75rem; font-size: 0.9rem; color: var(--bad); }
 .jump-msg:empty { display: none; }
+.error-links { display: flex; flex-wrap: wrap; align-items: center; gap: 0.5rem 1rem; margin: 0.75rem 0 0; }
 .badge {
   display: inline-block; padding: 0.05rem 0.5rem; border-radius: 999px; font-size: 0.8rem;
   font-weight: 600; border: 1px solid currentColor; white-space: nowrap;
@@ -338,7 +350,9 @@ const CHECKPOINT_REFRESH_DELAY_MS = 1000; // after new blocks, before re-reading
 const PROOF_HASHES_MAX = 64;       // an audit path is at most 63 hashes for any tree of safe-integer size
 const DIVERGED_SHOWN_MAX = 16;     // members named in the divergence callout; the rest are counted
 const HEX64 = /^[0-9a-f]{64}$/;
-const HEIGHT = /^(0|[1-9][0-9]{0,15})$/;
+const DECIMAL = /^(0|[1-9][0-9]*)$/; // a number as the site writes it: no leading zeros (any size: see readHeight)
+const DIGITS = /^[0-9]+$/;           // a number as a user may type it: "007" is 7
+const HEIGHT_DIGITS_SHOWN_MAX = 20;  // digits of an impossible height repeated back to the user; the rest is "…"
 const TX_PREFIX = "edgeledger/tx/v1\n";
 
 const baseTitle = document.title;
@@ -357,6 +371,8 @@ const state = {
   firstRoute: true,
   focusOnShow: false,    // the next show() moves focus to its heading
   noticesKey: null,      // what the callouts above the view say (see renderNotices)
+  routeHash: "",         // the route last shown or failed, which "Try again" loads
+  retryView: false,      // the view failed because the site did not answer: load it again when it does
 };
 
 // ----- DOM helpers: API data becomes text nodes, never parsed as HTML ---------
@@ -430,16 +446,29 @@ function hashCode(hex) {
   return h("code", { class: "hash" }, String(hex));
 }
 
+/** A link to a block by height (a decimal safe integer as the site writes it) or hash; other text stays text. */
 function blockLink(ref, label) {
   const s = String(ref);
-  if (!HEIGHT.test(s) && !HEX64.test(s)) return h("span", { class: "hash" }, s);
-  return h("a", { href: "#/block/" + s, class: HEX64.test(s) ? "hash" : null }, label ?? s);
+  const isHeight = DECIMAL.test(s) && parseHeight(s) !== null;
+  if (!isHeight && !HEX64.test(s)) return h("span", { class: "hash" }, s);
+  return h("a", { href: "#/block/" + s, class: isHeight ? null : "hash" }, label ?? s);
 }
 
 function txLink(id, label) {
   const s = String(id);
   if (!HEX64.test(s)) return h("span", { class: "hash" }, s);
   return h("a", { href: "#/tx/" + s, class: "hash" }, label ?? s);
+}
+
+/**
+ * A transaction id for a table row: in full on wide screens, shortened on
+ * narrow ones, where the full id is the link's title and target.
+ */
+function txLinkShortSm(id) {
+  const s = String(id);
+  if (!HEX64.test(s)) return h("span", { class: "hash" }, s);
+  return h("a", { href: "#/tx/" + s, class: "hash", title: s },
+    h("span", { class: "hide-sm" }, s), h("span", { class: "show-sm" }, shortHash(s)));
 }
 
 function json(value) {
@@ -489,12 +518,25 @@ function statusNotices(s) {
 
 // ----- block list paging: pure, no DOM and no I/O ------------------------------------
 
-/** A block height written as text: a decimal without leading zeros that is a safe integer; else null. */
-function parseHeight(text) {
+/**
+ * A block height in text (spaces around it ignored; leading zeros allowed,
+ * "007" is 7): { height } when it is a safe integer, { beyond } (its digits
+ * without leading zeros) when it is a decimal above Number.MAX_SAFE_INTEGER,
+ * which no block can have, and null when it is not a decimal. A height is
+ * never rounded: "9007199254740993" is beyond, not 9007199254740992.
+ */
+function readHeight(text) {
   const t = String(text ?? "").trim();
-  if (!HEIGHT.test(t)) return null;
-  const n = Number(t);
-  return Number.isSafeInteger(n) ? n : null;
+  if (!DIGITS.test(t)) return null;
+  const digits = t.replace(/^0+(?=[0-9])/, "");
+  const n = Number(digits);
+  return Number.isSafeInteger(n) ? { height: n } : { beyond: digits };
+}
+
+/** A block height in text as readHeight reads it, when it is a safe integer; else null. */
+function parseHeight(text) {
+  const r = readHeight(text);
+  return r !== null && r.beyond === undefined ? r.height : null;
 }
 
 /** Rows per page from the page's data-blocks-per-page: an integer in [1, BLOCKS_PER_PAGE_MAX], else the default. */
@@ -545,15 +587,66 @@ function pagerHashes(page, head, size, live) {
 }
 
 /**
- * Where "go to height" goes: the page whose newest row is that block, or an
- * error "syntax" (not a height) or "ahead" (above the head; head null means
- * unknown, so nothing is ahead).
+ * Where a height typed by a user points, given head, the newest block's
+ * height (null while it is not known): { height }, a block that may exist;
+ * { error: "ahead", digits } when no block has that height — it is above
+ * head, or beyond the safe integers, which needs no head to know — where
+ * digits is the height without leading zeros; { error: "syntax" } when the
+ * text is not a decimal.
  */
+function heightTarget(text, head) {
+  const r = readHeight(text);
+  if (r === null) return { error: "syntax" };
+  if (r.beyond !== undefined) return { error: "ahead", digits: r.beyond };
+  if (head !== null && r.height > head) return { error: "ahead", digits: String(r.height) };
+  return { height: r.height };
+}
+
+/** Where "go to height" goes: the page whose newest row is that block ({ hash }), or heightTarget's error. */
 function jumpTarget(text, head) {
-  const n = parseHeight(text);
-  if (n === null) return { error: "syntax" };
-  if (head !== null && n > head) return { error: "ahead", height: n };
-  return { hash: "#/blocks/" + n };
+  const t = heightTarget(text, head);
+  return t.error ? t : { hash: "#/blocks/" + t.height };
+}
+
+/**
+ * Where the search box goes for raw, given head as for heightTarget: a
+ * block height is { hash } of its block or heightTarget's "ahead"; 64 hex
+ * characters (case and a "0x" prefix ignored; 64 digits are hex too, no
+ * height is that long) are { hex }, lowercase, for a block hash or a
+ * transaction id the site must look up; anything else is { error: "syntax" },
+ * and blank text is null.
+ */
+function searchTarget(raw, head) {
+  const q = String(raw ?? "").trim();
+  if (q === "") return null;
+  if (DIGITS.test(q) && q.length !== 64) {
+    const t = heightTarget(q, head);
+    return t.error ? t : { hash: "#/block/" + t.height };
+  }
+  const hex = q.toLowerCase().replace(/^0x/, "");
+  return HEX64.test(hex) ? { hex } : { error: "syntax" };
+}
+
+/**
+ * A height's digits (no leading zeros) for a sentence, grouped like num()
+ * ("1,000"); more than HEIGHT_DIGITS_SHOWN_MAX digits are cut, ungrouped,
+ * with "…".
+ */
+function heightLabel(digits) {
+  const d = String(digits);
+  if (d.length > HEIGHT_DIGITS_SHOWN_MAX) return d.slice(0, HEIGHT_DIGITS_SHOWN_MAX) + "…";
+  return d.replace(/\B(?=([0-9]{3})+$)/g, ",");
+}
+
+/**
+ * What the search box, "go to height" and the block views say of a height
+ * no block has (digits as heightTarget gives them), naming the newest block
+ * when head is known. A height beyond the safe integers is not "yet".
+ */
+function aheadText(digits, head) {
+  const never = !Number.isSafeInteger(Number(digits));
+  return "There is no block " + heightLabel(digits) + (never ? "" : " yet") +
+    (head === null ? "." : ": the newest is block " + heightLabel(String(head)) + ".");
 }
 
 // ----- bytes and hashing ------------------------------------------------------
@@ -668,7 +761,9 @@ function parseCheckpoint(text) {
   const lines = body.slice(0, -1).split("\n");
   if (lines.length < 3) throw new Error("Cannot read the checkpoint: it has fewer than 3 lines");
   const [origin, sizeLine, rootLine] = lines;
-  if (!HEIGHT.test(sizeLine)) throw new Error("Cannot read the checkpoint: tree size " + JSON.stringify(sizeLine) + " is not a decimal");
+  if (!DECIMAL.test(sizeLine) || !Number.isSafeInteger(Number(sizeLine))) {
+    throw new Error("Cannot read the checkpoint: tree size " + JSON.stringify(sizeLine) + " is not a decimal safe integer");
+  }
   let root;
   try { root = b64ToBytes(rootLine, false); } catch { root = null; }
   if (!root || root.length !== 32) throw new Error("Cannot read the checkpoint: root hash is not 32 bytes of base64");
@@ -764,6 +859,14 @@ async function api(path, opts) {
   }
 }
 
+/**
+ * True when err says the site did not answer, or a proxy in front of it said
+ * so (502, 503, 504): the same request may work later.
+ */
+function notAnswered(err) {
+  return err instanceof ApiError && (err.status === 0 || err.status === 502 || err.status === 503 || err.status === 504);
+}
+
 function errorBox(action, err) {
   const problem = err && err.problem;
   return h("div", { class: "error", role: "alert" },
@@ -835,6 +938,18 @@ function renderNotices(s) {
   document.getElementById("notices").replaceChildren(...notices);
 }
 
+/**
+ * The site answered: a status refresh succeeded or the event stream opened.
+ * A view that failed because the site did not answer loads again, quietly
+ * (focus stays where it is); at most once per failure, so a view that keeps
+ * failing is tried again at the next status refresh, not in a loop.
+ */
+function siteAnswered() {
+  if (!state.retryView) return;
+  state.retryView = false;
+  void route({ again: true, quiet: true });
+}
+
 function setLive(mode, text) {
   liveEl.className = "live " + mode;
   liveEl.textContent = text;
@@ -846,6 +961,7 @@ async function refreshStatus() {
     const before = state.status ? state.status.height : null;
     renderStatus(s);
     if (!state.live && liveEl.classList.contains("off")) setLive("poll", "Polling");
+    siteAnswered();
     if (before !== null && s.height > before) await fetchNewBlocks(s.height);
   } catch {
     if (!state.live) setLive("off", "Offline");
@@ -875,7 +991,7 @@ function streamDown(label) {
 function startEvents() {
   if (typeof EventSource !== "function") { setLive("poll", "Polling"); return; }
   const es = new EventSource("/v1/events");
-  es.addEventListener("open", () => { state.live = true; setLive("on", "Live"); });
+  es.addEventListener("open", () => { state.live = true; setLive("on", "Live"); siteAnswered(); });
   es.addEventListener("error", () => {
     // EventSource retries by itself while CONNECTING; polling covers the gap.
     streamDown(es.readyState === EventSource.CLOSED ? "Polling" : "Reconnecting…");
@@ -963,6 +1079,27 @@ function show(title, ...nodes) {
   }
 }
 
+/** A link to the live block list; it reloads the list even when it is the current route. */
+function backHome() {
+  return h("a", { href: "#/", id: "back-home", onclick: (ev) => { ev.preventDefault(); go("#/"); } }, "Back to the latest blocks");
+}
+
+/**
+ * Shows a view that could not be shown: what failed and why, and a way back
+ * to the latest blocks. When the site did not answer (notAnswered) it also
+ * offers "Try again", and the view loads again by itself when the site next
+ * answers (siteAnswered).
+ */
+function showError(title, action, err) {
+  const retry = notAnswered(err);
+  state.retryView = retry;
+  show(title, errorBox(action, err),
+    retry ? h("p", { class: "muted small", id: "retry-note" }, "This page loads again by itself when the site answers.") : null,
+    h("p", { class: "error-links" },
+      retry ? h("button", { type: "button", class: "secondary", id: "retry", onclick: () => void route({ again: true }) }, "Try again") : null,
+      backHome()));
+}
+
 function markNav(name) {
   for (const a of document.querySelectorAll("nav a[data-nav]")) {
     if (a.dataset.nav === name) a.setAttribute("aria-current", "page");
@@ -1035,10 +1172,12 @@ function pagerLink(hash, name, label) {
 /**
  * The block list. top null: the latest page at "#/", live (new blocks go on
  * top, the oldest row drops off). top a height: the fixed page whose newest
- * row is that block, at "#/blocks/{top}". Either way at most
+ * row is that block, at "#/blocks/{top}"; a top above the head shows the
+ * head's page with a note that names asked, the height the route named
+ * (digits, which may be beyond the safe integers). Either way at most
  * BLOCKS_PER_PAGE rows.
  */
-async function showBlocks(top, signal) {
+async function showBlocks(top, signal, asked) {
   markNav("home");
   const status = await api("/v1/status", { signal });
   if (!status || !Number.isSafeInteger(status.height) || status.height < 0) {
@@ -1074,12 +1213,11 @@ async function showBlocks(top, signal) {
     ev.preventDefault();
     const r = jumpTarget(jumpInput.value, state.status ? state.status.height : null);
     if (r.hash) { jumpMsg.textContent = ""; go(r.hash); return; }
-    jumpMsg.textContent = r.error === "ahead"
-      ? "There is no block " + num(r.height) + " yet: the newest is block " + num(state.status.height) + "."
-      : "Enter a block height: a whole number such as 12.";
+    if (r.error === "ahead") jumpMsg.replaceChildren(...notYet(r.digits, state.status ? state.status.height : null, "latest"));
+    else jumpMsg.textContent = "Enter a block height: a whole number such as 12.";
   });
   const clamped = !live && top > page.top
-    ? h("p", { class: "callout warn slim" }, "There is no block " + num(top) + " yet, so this page starts at the newest.")
+    ? h("p", { class: "callout warn slim", id: "blocks-clamped" }, aheadText(asked ?? String(top), status.height) + " This page starts there.")
     : null;
   const heading = live ? "Latest blocks" : "Blocks " + num(page.bottom) + "–" + num(page.top);
   const listPanel = h("section", { class: "panel", "aria-labelledby": "blocks-h" },
@@ -1159,13 +1297,32 @@ async function renderCheckpointPanel(panel, siteList, signal) {
     h("p", null, h("a", { href: "#/checkpoint" }, "Show the signed note")));
 }
 
+/**
+ * A checkpoint extension line; the tlog-checkpoint lines "height N" and
+ * "block HASH" link to that block.
+ */
+function extensionLine(line) {
+  const m = /^(height|block) (\S+)$/.exec(line);
+  const link = m && (m[1] === "height" ? DECIMAL.test(m[2]) && parseHeight(m[2]) !== null : HEX64.test(m[2]));
+  return link ? h("code", null, m[1] + " ", blockLink(m[2])) : h("code", null, line);
+}
+
+/**
+ * The verdict on a checkpoint's signature lines (checks, from
+ * checkNoteSignatures) in words about sites, not lines: which member sites'
+ * signatures verify, whether every line does, and the quorum of siteCount.
+ */
 function signatureSummary(checks, siteCount) {
-  const verified = checks.filter((c) => c.result === "verified").length;
   const unchecked = checks.filter((c) => c.result === "unchecked").length;
   if (unchecked > 0) return h("span", null, checks.length + " (not checked: this browser has no Ed25519)");
+  const names = [...new Set(checks.filter((c) => c.result === "verified").map((c) => String(c.sig.name)))];
+  const failed = checks.filter((c) => c.result !== "verified").length;
   const quorum = siteQuorum(siteCount);
-  const cls = verified === checks.length && verified >= quorum ? "ok" : verified > 0 ? "warn" : "bad";
-  return h("span", { class: "badge " + cls }, (cls === "ok" ? "✓ " : "✗ ") + verified + " of " + checks.length + " verified" +
+  const cls = failed === 0 && names.length >= quorum ? "ok" : names.length > 0 ? "warn" : "bad";
+  const sites = names.length === 0 ? "no site" : names.length + (names.length === 1 ? " site (" : " sites (") + names.join(", ") + ")";
+  const lines = failed === 0 ? "all signatures verify"
+    : failed + " of " + checks.length + (checks.length === 1 ? " signature" : " signatures") + (failed === 1 ? " does" : " do") + " not verify";
+  return h("span", { class: "badge " + cls, id: "sig-summary" }, (cls === "ok" ? "✓ " : "✗ ") + "signed by " + sites + ", " + lines +
     (siteCount ? " · a quorum is " + quorum + " of " + siteCount + " sites" : ""));
 }
 
@@ -1182,27 +1339,76 @@ function siteUrl(url, cls) {
 }
 
 async function showBlockPage(ref, signal) {
-  const top = parseHeight(ref);
-  if (top === null) {
+  const r = readHeight(ref);
+  if (r === null) {
     markNav("home");
-    show("Blocks", errorBox("Cannot show the blocks below " + JSON.stringify(ref) + ".",
-      new Error("A page of the block list is named by the height of its newest block, a decimal.")),
-      h("p", null, h("a", { href: "#/" }, "Back to the latest blocks")));
+    showError("Blocks", "Cannot show the blocks below " + JSON.stringify(ref) + ".",
+      new Error("A page of the block list is named by the height of its newest block, a decimal."));
     return;
   }
-  await showBlocks(top, signal);
+  // A height beyond the safe integers is above any head: the head's page, with the note.
+  if (r.beyond !== undefined) await showBlocks(Number.MAX_SAFE_INTEGER, signal, r.beyond);
+  else await showBlocks(r.height, signal, String(r.height));
+}
+
+/**
+ * What the search box and "go to height" say of a height no block has
+ * (aheadText), with a link to the newest: to the latest blocks when to is
+ * "latest", else to the newest block itself. No link while head is null.
+ */
+function notYet(digits, head, to) {
+  if (head === null) return [aheadText(digits, null)];
+  return [aheadText(digits, head), " ", to === "latest"
+    ? h("a", { href: "#/", "data-newest": "" }, "Show the latest blocks")
+    : h("a", { href: "#/block/" + head, "data-newest": "" }, "Show block " + num(head))];
+}
+
+/**
+ * Shows that no block has height digits yet, with a link to the newest, when
+ * the site's status (read now, as the head moves) says digits is above its
+ * head; returns true then. Returns false, showing nothing, when the head is
+ * at or above digits: the block is missing, not ahead, and the caller says so.
+ */
+async function showNoBlock(digits, signal) {
+  const status = await api("/v1/status", { signal });
+  if (signal.aborted) return true;
+  if (!status || !Number.isSafeInteger(status.height) || status.height < 0) return false;
+  renderStatus(status);
+  const n = Number(digits);
+  if (Number.isSafeInteger(n) && n <= status.height) return false;
+  const label = heightLabel(digits);
+  show("Block " + label,
+    h("section", { class: "panel", "aria-labelledby": "view-h" },
+      h("h2", { id: "view-h", tabindex: "-1" }, "Block " + label),
+      h("p", { class: "callout warn", id: "no-block" }, aheadText(digits, status.height)),
+      h("p", { class: "error-links" },
+        h("a", { href: "#/block/" + status.height, "data-newest": "" }, "Show block " + num(status.height)),
+        backHome())));
+  return true;
 }
 
 async function showBlock(ref, signal) {
   markNav("");
-  let path;
-  if (HEIGHT.test(ref)) path = "/v1/blocks/" + ref;
-  else if (HEX64.test(ref.toLowerCase())) path = "/v1/blocks/by-hash/" + ref.toLowerCase();
-  else {
-    show("Block", errorBox("Cannot show block " + JSON.stringify(ref) + ".", new Error("A block is named by its height (a decimal) or its hash (64 hex characters).")));
+  const hex = ref.toLowerCase();
+  const r = HEX64.test(hex) ? null : readHeight(ref);
+  if (r === null && !HEX64.test(hex)) {
+    showError("Block", "Cannot show block " + JSON.stringify(ref) + ".",
+      new Error("A block is named by its height (a decimal) or its hash (64 hex characters)."));
     return;
   }
-  const block = await api(path, { signal });
+  // No block has a height beyond the safe integers: the site is not asked for one.
+  if (r !== null && r.beyond !== undefined) {
+    if (!await showNoBlock(r.beyond, signal)) throw new Error("The site's status has no block height.");
+    return;
+  }
+  let block;
+  try {
+    block = await api(r !== null ? "/v1/blocks/" + r.height : "/v1/blocks/by-hash/" + hex, { signal });
+  } catch (e) {
+    // A height above the head is not missing, only not there yet.
+    if (r !== null && e instanceof ApiError && e.status === 404 && await showNoBlock(String(r.height), signal)) return;
+    throw e;
+  }
   const hd = block.header;
   const tip = state.status ? state.status.height : null;
   const pager = h("nav", { class: "pager", "aria-label": "Neighbouring blocks" },
@@ -1217,8 +1423,8 @@ async function showBlock(ref, signal) {
   const firstIndex = hd.logSize - block.txIds.length;
   const rows = block.txIds.map((id, i) => h("tr", { "data-tx": id },
     h("td", { class: "num" }, num(firstIndex + i)),
-    h("td", null, txLink(id)),
-    h("td", { class: "kind" }, h("span", { class: "muted" }, i < TX_DETAILS_MAX ? "…" : "")),
+    h("td", { class: "txid" }, txLinkShortSm(id)),
+    h("td", { class: "kind hide-sm" }, h("span", { class: "muted" }, i < TX_DETAILS_MAX ? "…" : "")),
     h("td", { class: "result" }, "")));
   const txTable = block.txIds.length === 0
     ? h("p", { class: "muted" }, "This block has no transactions.")
@@ -1227,8 +1433,8 @@ async function showBlock(ref, signal) {
       h("thead", null, h("tr", null,
         h("th", { scope: "col", class: "num" }, "Log index"),
         h("th", { scope: "col" }, "Transaction id"),
-        h("th", { scope: "col" }, "Kind"),
-        h("th", { scope: "col" }, "Result"))),
+        h("th", { scope: "col", class: "hide-sm" }, "Kind"),
+        h("th", { scope: "col" }, "Result", h("span", { class: "show-sm" }, " and kind")))),
       h("tbody", null, rows)));
   show("Block " + hd.height,
     h("section", { class: "panel", "aria-labelledby": "view-h" },
@@ -1256,8 +1462,10 @@ async function showBlock(ref, signal) {
       const id = tr.getAttribute("data-tx");
       try {
         const t = await api("/v1/txs/" + id, { signal });
-        tr.querySelector(".kind").replaceChildren(h("code", null, String(t.tx && t.tx.kind)));
-        tr.querySelector(".result").replaceChildren(resultBadge(t.receipt));
+        const kind = String(t.tx && t.tx.kind);
+        tr.querySelector(".kind").replaceChildren(h("code", null, kind));
+        // On a narrow screen the kind column hides and the kind goes under the result.
+        tr.querySelector(".result").replaceChildren(resultBadge(t.receipt), h("span", { class: "kind-sm" }, h("code", null, kind)));
       } catch (e) {
         if (e && e.name === "AbortError") return;
         tr.querySelector(".kind").replaceChildren(h("span", { class: "muted" }, "unavailable"));
@@ -1277,7 +1485,7 @@ function resultBadge(receipt) {
 async function showTx(id, signal) {
   markNav("");
   if (!HEX64.test(id)) {
-    show("Transaction", errorBox("Cannot show transaction " + JSON.stringify(id) + ".", new Error("A transaction id is 64 lowercase hex characters.")));
+    showError("Transaction", "Cannot show transaction " + JSON.stringify(id) + ".", new Error("A transaction id is 64 hex characters."));
     return;
   }
   const { tx, receipt } = await api("/v1/txs/" + id, { signal });
@@ -1455,7 +1663,7 @@ async function showCheckpoint(signal) {
         ["Origin", String(parsed.origin)],
         ["Tree size", num(parsed.size)],
         ["Root (hex)", hashCode(bytesToHex(parsed.root))],
-        ["Extensions", parsed.extensions.length ? h("ul", { class: "plain" }, parsed.extensions.map((l) => h("li", null, h("code", null, l)))) : "none"],
+        ["Extensions", parsed.extensions.length ? h("ul", { class: "plain", id: "note-extensions" }, parsed.extensions.map((l) => h("li", null, extensionLine(l)))) : "none"],
         ["Signatures", signatureSummary(checks, sites ? sites.length : 0)],
       ]),
       checks.length ? h("h3", { id: "sigs-h" }, "Signature lines") : null,
@@ -1488,11 +1696,19 @@ async function showSites(signal) {
 
 let navController = null;
 
-async function route() {
+/**
+ * Shows the view of the route in location.hash. opts.again: load the route
+ * last shown (or failed) again, whatever the fragment now is; opts.quiet:
+ * keep the focus where it is (a reload the user did not ask for).
+ */
+async function route(opts) {
   // Routes are "#/..."; any other fragment (the skip link's "#main") is not a
   // page, so keep the current view (or show the home page on first load).
-  const hash = location.hash.startsWith("#/") || state.firstRoute ? location.hash : null;
+  const again = !!(opts && opts.again);
+  const hash = again ? state.routeHash : location.hash.startsWith("#/") || state.firstRoute ? location.hash : null;
   if (hash === null) return;
+  state.routeHash = hash;
+  state.retryView = false;
   if (navController) navController.abort();
   const controller = new AbortController();
   navController = controller;
@@ -1505,7 +1721,7 @@ async function route() {
   } catch {
     parts = ["?"];
   }
-  state.focusOnShow = !state.firstRoute;
+  state.focusOnShow = !state.firstRoute && !(opts && opts.quiet);
   state.firstRoute = false;
   view.setAttribute("aria-busy", "true");
   try {
@@ -1517,29 +1733,32 @@ async function route() {
     else if (parts[0] === "sites" && parts.length === 1) await showSites(signal);
     else {
       markNav("");
-      show("Not found", errorBox("There is no such page.", new Error("Try a block height, a block hash or a transaction id in the search box.")), h("p", null, h("a", { href: "#/" }, "Back to the latest blocks")));
+      showError("Not found", "There is no such page.", new Error("Try a block height, a block hash or a transaction id in the search box."));
     }
   } catch (e) {
     if (signal.aborted || (e && e.name === "AbortError")) return;
     const what = parts[0] === "block" ? "block " + parts[1] : parts[0] === "tx" ? "transaction " + shortHash(parts[1])
-      : parts[0] === "blocks" || parts.length === 0 ? "the blocks" : "this page";
-    show("Error", errorBox("Cannot show " + what + ".", e));
+      : parts[0] === "blocks" || parts.length === 0 ? "the blocks"
+      : parts[0] === "checkpoint" ? "the checkpoint" : parts[0] === "sites" ? "the sites" : "this page";
+    showError("Error", "Cannot show " + what + ".", e);
   } finally {
     if (navController === controller) view.removeAttribute("aria-busy");
   }
 }
 
 async function search(raw) {
-  const q = raw.trim();
   searchMsg.textContent = "";
-  if (q === "") return;
+  const head = state.status && Number.isSafeInteger(state.status.height) ? state.status.height : null;
+  const target = searchTarget(raw, head);
+  if (target === null) return;
   const input = document.getElementById("q");
-  if (HEIGHT.test(q)) { input.value = ""; go("#/block/" + q); return; }
-  const hex = q.toLowerCase().replace(/^0x/, "");
-  if (!HEX64.test(hex)) {
+  if (target.hash) { input.value = ""; go(target.hash); return; }
+  if (target.error === "ahead") { searchMsg.replaceChildren(...notYet(target.digits, head, "block")); return; }
+  if (target.error) {
     searchMsg.textContent = "Enter a block height (e.g. 12), a block hash or a transaction id (64 hex characters).";
     return;
   }
+  const hex = target.hex;
   try {
     await api("/v1/txs/" + hex);
     input.value = "";

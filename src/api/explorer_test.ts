@@ -303,6 +303,14 @@ Deno.test("page parseCheckpoint() reads an SDK checkpoint note and checkNoteSign
   ]);
   assert.throws(() => page.parseCheckpoint("no blank line\n"), /no blank line/);
   assert.throws(() => page.parseCheckpoint("origin\nseven\nAAAA\n\n"), /tree size/);
+  // A size the page cannot hold exactly, or not written canonically, is not read as a number.
+  for (const size of ["9999999999999999", "9007199254740992", "07"]) {
+    assert.throws(
+      () => page.parseCheckpoint(note.replace("\n7\n", `\n${size}\n`)),
+      /tree size/,
+      size,
+    );
+  }
 });
 
 // ---------------------------------------------------------------------------
@@ -323,18 +331,26 @@ type PagerHashes = {
   oldest: string | null;
 };
 
+type HeightError = { error: "syntax" } | { error: "ahead"; digits: string };
+
 /** The script's paging section, as callable JS. */
 interface PagePaging {
   BLOCKS_PER_PAGE_DEFAULT: number;
   BLOCKS_PER_PAGE_MAX: number;
+  HEIGHT_DIGITS_SHOWN_MAX: number;
+  readHeight(text: unknown): { height: number } | { beyond: string } | null;
   parseHeight(text: unknown): number | null;
   blocksPerPage(attr: string | undefined): number;
   blockPage(top: number, head: number, size: number): BlockPage;
   pagerHashes(page: BlockPage, head: number, size: number, live: boolean): PagerHashes;
-  jumpTarget(
-    text: string,
+  heightTarget(text: string, head: number | null): { height: number } | HeightError;
+  jumpTarget(text: string, head: number | null): { hash: string } | HeightError;
+  searchTarget(
+    raw: string,
     head: number | null,
-  ): { hash?: string; error?: "syntax" | "ahead"; height?: number };
+  ): { hash: string } | { hex: string } | HeightError | null;
+  heightLabel(digits: string): string;
+  aheadText(digits: string, head: number | null): string;
 }
 
 function pagePaging(): PagePaging {
@@ -343,8 +359,9 @@ function pagePaging(): PagePaging {
   const start = script.indexOf("// ----- block list paging");
   const end = script.indexOf("// ----- bytes and hashing");
   assert.ok(start > 0 && end > start, "the script keeps its section markers");
-  const names = "BLOCKS_PER_PAGE_DEFAULT, BLOCKS_PER_PAGE_MAX, parseHeight, blocksPerPage, " +
-    "blockPage, pagerHashes, jumpTarget";
+  const names = "BLOCKS_PER_PAGE_DEFAULT, BLOCKS_PER_PAGE_MAX, HEIGHT_DIGITS_SHOWN_MAX, " +
+    "readHeight, parseHeight, blocksPerPage, blockPage, pagerHashes, heightTarget, jumpTarget, " +
+    "searchTarget, heightLabel, aheadText";
   return new Function(
     `${constants}\n${script.slice(start, end)}\nreturn { ${names} };`,
   )() as PagePaging;
@@ -475,18 +492,109 @@ Deno.test("page jumpTarget(): goes to the page that starts at a height, refuses 
   assert.deepEqual(paging.jumpTarget(" 31 ", 31), { hash: "#/blocks/31" });
   assert.deepEqual(paging.jumpTarget("0", 0), { hash: "#/blocks/0" });
   assert.deepEqual(paging.jumpTarget("100000", null), { hash: "#/blocks/100000" });
-  assert.deepEqual(paging.jumpTarget("32", 31), { error: "ahead", height: 32 });
-  for (const junk of ["", "nine", "-1", "1.5", "012", "1e3", "0x10", "99999999999999999"]) {
+  assert.deepEqual(paging.jumpTarget("32", 31), { error: "ahead", digits: "32" });
+  for (const junk of ["", "nine", "-1", "1.5", "1e3", "0x10", "+1", "1 2"]) {
     assert.deepEqual(paging.jumpTarget(junk, 31), { error: "syntax" }, JSON.stringify(junk));
   }
 });
 
-Deno.test("page parseHeight() accepts only decimal safe integers without leading zeros", () => {
+Deno.test("page jumpTarget() and searchTarget() read leading zeros as the number: 007 is block 7", () => {
+  assert.deepEqual(paging.jumpTarget("007", 31), { hash: "#/blocks/7" });
+  assert.deepEqual(paging.jumpTarget("012", 31), { hash: "#/blocks/12" });
+  assert.deepEqual(paging.jumpTarget("000", 31), { hash: "#/blocks/0" });
+  assert.deepEqual(paging.searchTarget("007", 31), { hash: "#/block/7" });
+  assert.deepEqual(paging.searchTarget(" 0032 ", 31), { error: "ahead", digits: "32" });
+});
+
+Deno.test("page heightTarget(): a height beyond Number.MAX_SAFE_INTEGER is ahead of any head, known or not, and never rounded", () => {
+  const max = String(Number.MAX_SAFE_INTEGER);
+  for (const head of [31, null]) {
+    for (
+      const digits of [
+        "9007199254740992",
+        "9007199254740993",
+        "9999999999999999",
+        "1" + "0".repeat(40),
+      ]
+    ) {
+      assert.deepEqual(
+        paging.heightTarget(digits, head),
+        { error: "ahead", digits },
+        `${digits} ${head}`,
+      );
+      assert.deepEqual(paging.jumpTarget(digits, head), { error: "ahead", digits });
+      assert.deepEqual(paging.searchTarget(digits, head), { error: "ahead", digits });
+    }
+  }
+  assert.deepEqual(paging.heightTarget("00" + "9".repeat(16), 31), {
+    error: "ahead",
+    digits: "9".repeat(16),
+  });
+  assert.deepEqual(paging.heightTarget(max, null), { height: Number.MAX_SAFE_INTEGER });
+  assert.deepEqual(paging.heightTarget(max, 31), { error: "ahead", digits: max });
+});
+
+Deno.test("page searchTarget(): heights go to their block, 64 hex characters (any case, 0x, or all digits) are looked up, the rest is refused", () => {
+  const hex = "ab".repeat(32);
+  assert.equal(paging.searchTarget("   ", 31), null);
+  assert.deepEqual(paging.searchTarget("12", 31), { hash: "#/block/12" });
+  assert.deepEqual(paging.searchTarget("12", null), { hash: "#/block/12" });
+  assert.deepEqual(paging.searchTarget("999999", 31), { error: "ahead", digits: "999999" });
+  assert.deepEqual(paging.searchTarget(hex.toUpperCase(), 31), { hex });
+  assert.deepEqual(paging.searchTarget("0x" + hex, 31), { hex });
+  assert.deepEqual(paging.searchTarget("1".repeat(64), 31), { hex: "1".repeat(64) });
+  for (const junk of ["hello", "-1", "ab".repeat(31), "1".repeat(63) + "g", "1.5"]) {
+    assert.deepEqual(paging.searchTarget(junk, 31), { error: "syntax" }, junk);
+  }
+});
+
+Deno.test("page aheadText() names the newest block, and a height no block can ever have is not 'yet'", () => {
+  assert.equal(
+    paging.aheadText("999999", 31),
+    "There is no block 999,999 yet: the newest is block 31.",
+  );
+  assert.equal(
+    paging.aheadText("32", 1234),
+    "There is no block 32 yet: the newest is block 1,234.",
+  );
+  assert.equal(paging.aheadText("32", null), "There is no block 32 yet.");
+  assert.equal(
+    paging.aheadText("9999999999999999", 31),
+    "There is no block 9,999,999,999,999,999: the newest is block 31.",
+  );
+  // A pasted wall of digits is cut, not repeated back in full.
+  const wall = "1".repeat(500);
+  assert.equal(
+    paging.heightLabel(wall),
+    "1".repeat(paging.HEIGHT_DIGITS_SHOWN_MAX) + "…",
+  );
+  assert.equal(paging.heightLabel("0"), "0");
+  assert.equal(paging.heightLabel("1000"), "1,000");
+});
+
+Deno.test("page readHeight() reads safe integers (leading zeros allowed) as numbers and larger decimals as beyond, never rounded", () => {
+  assert.deepEqual(paging.readHeight("0"), { height: 0 });
+  assert.deepEqual(paging.readHeight(" 12 "), { height: 12 });
+  assert.deepEqual(paging.readHeight("007"), { height: 7 });
+  assert.deepEqual(paging.readHeight("0000"), { height: 0 });
+  assert.deepEqual(paging.readHeight(String(Number.MAX_SAFE_INTEGER)), {
+    height: Number.MAX_SAFE_INTEGER,
+  });
+  assert.deepEqual(paging.readHeight("9007199254740993"), { beyond: "9007199254740993" });
+  assert.deepEqual(paging.readHeight("09007199254740992"), { beyond: "9007199254740992" });
+  for (const junk of [undefined, null, "", "-0", "+1", "1 2", "1.0", "1e3", "١٢", "0x1"]) {
+    assert.equal(paging.readHeight(junk), null, JSON.stringify(junk));
+  }
+});
+
+Deno.test("page parseHeight() accepts decimal safe integers, leading zeros included, and nothing larger", () => {
   assert.equal(paging.parseHeight("0"), 0);
   assert.equal(paging.parseHeight("12"), 12);
+  assert.equal(paging.parseHeight("01"), 1);
   assert.equal(paging.parseHeight(String(Number.MAX_SAFE_INTEGER)), Number.MAX_SAFE_INTEGER);
   assert.equal(paging.parseHeight("9007199254740993"), null, "above 2^53");
-  for (const junk of [undefined, null, "", "01", "-0", "+1", "1 2", "١٢"]) {
+  assert.equal(paging.parseHeight("9999999999999999"), null, "16 digits above the safe range");
+  for (const junk of [undefined, null, "", "-0", "+1", "1 2", "١٢"]) {
     assert.equal(paging.parseHeight(junk), null, JSON.stringify(junk));
   }
 });
