@@ -205,6 +205,44 @@ export async function openPartialRequest(
 }
 
 /**
+ * Requests that no route of a site or a gateway handles and for which
+ * Deno.serve makes a body stream although none is sent: a method it does not
+ * know (`PROPFIND`) and a known one in lower case (`get`, which `fetch`
+ * would send upper-cased). Each a whole HTTP/1.1 request, closing the connection.
+ */
+export const BODYLESS_UNROUTED_HEADS = [
+  "PROPFIND /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+  "get /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+];
+
+/** Sends `request` (raw HTTP/1.1 that closes the connection) to `port` on loopback; the answer as text. */
+export async function rawExchange(port: number, request: string): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(new TextEncoder().encode(request));
+    return await new Response(conn.readable).text();
+  } catch (e) {
+    conn.close();
+    throw e;
+  }
+}
+
+/** POSTs `body` as JSON to `url` + `path` with no `Content-Length`: a chunked body on the wire. */
+export async function postChunked(url: string, path: string, body: string): Promise<Response> {
+  const bytes = new TextEncoder().encode(body);
+  return await fetch(url + path, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: new ReadableStream({
+      start(controller) {
+        controller.enqueue(bytes);
+        controller.close();
+      },
+    }),
+  });
+}
+
+/**
  * The round trip every database must carry for a site with a storage
  * worker: 20 transactions committed in one batch, a proof, an idempotent
  * resubmission answered at the same log index, a restart (also with a

@@ -14,7 +14,13 @@ import {
   waitFor,
   waitForOutput,
 } from "./_cluster.ts";
-import { openPartialRequest, PARTIAL_BODY_HEADS } from "./_helpers.ts";
+import {
+  BODYLESS_UNROUTED_HEADS,
+  openPartialRequest,
+  PARTIAL_BODY_HEADS,
+  postChunked,
+  rawExchange,
+} from "./_helpers.ts";
 
 /** A gateway with JSON logs on a free port, in front of a site nothing answers for. */
 async function startGatewayProcess(
@@ -176,5 +182,35 @@ Deno.test({
       gw.process.kill("SIGTERM");
       await gw.process.status;
     }
+  },
+});
+
+Deno.test({
+  name:
+    "gateway: a method no route handles (PROPFIND, a lower-case get) and a chunked request body are answered without Deno printing its request.signal warning: stderr holds nothing but JSON log lines",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const gw = await startGatewayProcess();
+    try {
+      const port = Number(new URL(gw.url).port);
+      for (const head of BODYLESS_UNROUTED_HEADS) {
+        assert.match(await rawExchange(port, head), /^HTTP\/1\.1 404 /, head);
+      }
+      const chunked = await postChunked(gw.url, "/v1/txs", "{}");
+      assert.equal(chunked.status, 422, "the chunked body was read, and judged");
+      await chunked.body?.cancel();
+      // Deno's warning goes out with the answer; give it its turn before the stop.
+      await new Promise((r) => setTimeout(r, 200));
+    } finally {
+      gw.process.kill("SIGTERM");
+      await gw.process.status;
+      await gw.outputEnded;
+    }
+    const lines = gw.output().split("\n").filter((l) => l !== "" && !l.startsWith("gateway "));
+    for (const line of lines) {
+      assert.ok(line.startsWith("{"), `a line that is not a JSON log record: ${line}`);
+    }
+    assert.doesNotMatch(gw.output(), /request\.signal/);
   },
 });

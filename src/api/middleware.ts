@@ -5,24 +5,20 @@
  * @module
  */
 
-import type { MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
+import type { Context, MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
 import { escapeLabelValue, Histogram, methodLabel } from "./histogram.ts";
 import { knownProblem, problemResponse } from "./problem.ts";
 
 /**
  * Refuses a request body larger than `requestBytesMax` with a 413
- * `payload_too_large` problem. A body with `Content-Length` is judged by the
- * header; a chunked body (no `Content-Length`) is read and counted, and cut
- * as soon as it passes the limit, so at most `requestBytesMax` bytes are ever
- * buffered.
+ * `payload_too_large` problem (see {@link bodySizeLimit}).
  */
 export function requestSizeLimit(options: { requestBytesMax: number }): MiddlewareHandler {
   const { requestBytesMax } = options;
-  return bodyLimit({
-    maxSize: requestBytesMax,
-    onError: (c) =>
+  return bodySizeLimit({
+    bytesMax: requestBytesMax,
+    tooLarge: (c) =>
       problemResponse(
         c,
         knownProblem(
@@ -32,6 +28,65 @@ export function requestSizeLimit(options: { requestBytesMax: number }): Middlewa
         ),
       ),
   });
+}
+
+/**
+ * Answers `tooLarge(c)` to a request whose body is larger than `bytesMax`.
+ * A body with `Content-Length` is judged by the header; a chunked body (no
+ * `Content-Length`) is read and counted, and cut as soon as it passes the
+ * limit, so at most `bytesMax` bytes are ever buffered. The bytes of a
+ * chunked body that fits go to Hono's body cache, from which `c.req.json()`,
+ * `text()` and `arrayBuffer()` answer.
+ *
+ * Hono's `bodyLimit` does the same, but hands the bytes on in a copy of the
+ * request (`new Request(raw, { body })`), and copying a request `Deno.serve`
+ * made reads its `signal`: Deno 2.9 then prints a warning on stderr (a line
+ * outside the log, which breaks a JSON log), for a chunked body and for a
+ * method Deno gives a body stream without one (`PROPFIND`, a lower-case
+ * `get`). Nothing downstream needs the copy: the request is left as it came.
+ */
+export function bodySizeLimit(options: {
+  bytesMax: number;
+  tooLarge: (c: Context) => Response | Promise<Response>;
+}): MiddlewareHandler {
+  const { bytesMax, tooLarge } = options;
+  return async (c, next) => {
+    const raw = c.req.raw;
+    if (raw.body === null) return await next();
+    const length = raw.headers.get("content-length");
+    if (length !== null && !raw.headers.has("transfer-encoding")) {
+      // As Hono's bodyLimit judges it: a length that is no number is Deno's to refuse.
+      return parseInt(length, 10) > bytesMax ? await tooLarge(c) : await next();
+    }
+    const reader = raw.body.getReader();
+    let size = 0;
+    let buffer = new Uint8Array(0);
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      const offset = size;
+      size += value.length;
+      if (size > bytesMax) return await tooLarge(c);
+      if (size > buffer.length) {
+        const grown = new Uint8Array(Math.min(bytesMax, Math.max(size, buffer.length * 2)));
+        grown.set(buffer.subarray(0, offset));
+        buffer = grown;
+      }
+      buffer.set(value, offset);
+    }
+    cacheBody(c, buffer.slice(0, size).buffer);
+    await next();
+  };
+}
+
+/**
+ * Gives Hono `bytes` as the request's body, already read: its later reads
+ * (`c.req.json()`, `text()`, `arrayBuffer()`, a validator's) answer from it.
+ * Hono keeps each read as a promise (`HonoRequest`'s body cache), whatever
+ * the cache's type says.
+ */
+function cacheBody(c: Context, bytes: ArrayBuffer): void {
+  (c.req.bodyCache as Record<string, unknown>).arrayBuffer = Promise.resolve(bytes);
 }
 
 const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;

@@ -8,7 +8,6 @@
  * @module
  */
 import { type Context, Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import type { Message } from "../consensus/mod.ts";
 import {
   type CosignLine,
@@ -25,7 +24,7 @@ import {
 } from "../site/peers.ts";
 import type { ForwardOutcome, LeaderRefusal } from "../site/site.ts";
 import { knownProblem, problemBody, problemFromError, problemResponse } from "./problem.ts";
-import { repeatedMemberDetail, repeatedMembers } from "./middleware.ts";
+import { bodySizeLimit, repeatedMemberDetail, repeatedMembers } from "./middleware.ts";
 import { utf8Encode } from "../../sdk/encoding.ts";
 import { type Envelope, transactionId } from "../../sdk/envelope.ts";
 import { createLogger, type Logger } from "../log.ts";
@@ -60,9 +59,9 @@ const forwardTxsMax = 10_000;
 export function raftRoutes(service: PeerService) {
   const app = new Hono();
   const log = service.log ?? createLogger({ context: { site: service.self } });
-  const limit = bodyLimit({
-    maxSize: peerRequestBytesMax,
-    onError: (c) =>
+  const limit = bodySizeLimit({
+    bytesMax: peerRequestBytesMax,
+    tooLarge: (c) =>
       problemResponse(c, {
         type: "payload_too_large",
         status: 413,
