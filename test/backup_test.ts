@@ -568,6 +568,72 @@ Deno.test("backup and restore commands refuse an existing output file, a databas
   }
 });
 
+Deno.test("backup command: an --out whose folder does not exist is refused (exit 2) naming that folder, before anything is copied, and the folder is not created", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "edgeledger-backup-cli-" });
+  try {
+    const config = await oneSiteLedger(`${dir}/one`);
+    await writeBlockZero(config);
+    const out = `${dir}/backups/x.db`;
+    const r = await runWorker("backup.ts", ["--config", config, "--out", out]);
+    assert.equal(r.code, 2, r.text);
+    assert.equal(
+      r.text.trim(),
+      `Cannot back up to ${out}: the folder ${dir}/backups does not exist (create it first)`,
+    );
+    assert.equal(await exists(`${dir}/backups`), false, "the folder is not created");
+    // A file where the folder should be is no folder either.
+    await Deno.writeTextFile(`${dir}/file`, "");
+    const onFile = await runWorker("backup.ts", ["--config", config, "--out", `${dir}/file/x.db`]);
+    assert.equal(onFile.code, 2, onFile.text);
+    assert.match(onFile.text, /the folder .*\/file does not exist|\/file is not a folder/);
+    assert.doesNotMatch(r.text + onFile.text, /partial|SQLite|unable to open/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("restore command: a --from that is no database (a genesis file) is refused (exit 1) naming that file, not the copy the restore works on, and nothing is restored", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "edgeledger-backup-cli-" });
+  try {
+    // The site's disk is lost: it has no database (and none held open by this process).
+    const config = await oneSiteLedger(`${dir}/one`);
+    const from = `${dir}/one/genesis.json`;
+    const r = await runWorker("restore.ts", ["--config", config, "--from", from]);
+    assert.equal(r.code, 1, r.text);
+    assert.equal(
+      r.text.trim(),
+      `Cannot restore from ${from}: it is not a SQLite database (make a copy with deno task backup)`,
+    );
+    assert.deepEqual(
+      (await namesIn(`${dir}/one/site-a`)).filter((n) => n.includes(".db")),
+      [],
+      "no database is restored, no restoring copy left",
+    );
+    // A file with SQLite's header and nothing SQLite can read after it.
+    const broken = `${dir}/broken.db`;
+    await Deno.writeTextFile(broken, "SQLite format 3\u0000" + "x".repeat(200));
+    const b = await runWorker("restore.ts", ["--config", config, "--from", broken]);
+    assert.equal(b.code, 1, b.text);
+    assert.match(
+      b.text.trim(),
+      new RegExp(`^Cannot restore from ${escaped(broken)}: SQLite cannot read it \\(`),
+    );
+    assert.doesNotMatch(b.text, /restoring/);
+    assert.deepEqual((await namesIn(`${dir}/one/site-a`)).filter((n) => n.includes(".db")), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("restore command: its usage line names every flag it takes, --removed included", async () => {
+  const r = await runWorker("restore.ts", []);
+  assert.equal(r.code, 2, r.text);
+  assert.equal(
+    r.text.trim(),
+    "usage: deno task restore --config <site.json> --from <copy> [--removed]",
+  );
+});
+
 /** `s` as a regular expression that matches it literally. */
 function escaped(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");

@@ -15,8 +15,9 @@
  *
  * Exits 0 when the copy verifies; 1 when it does not (the copy is kept, for
  * a look) or the copy failed; 2 on bad usage: no config, no database, an
- * `--out` that exists (never replaced), a database on a libSQL server
- * (backing that up is the server's job).
+ * `--out` that exists (never replaced) or whose folder does not exist
+ * (never created: checked before anything is copied), a database on a
+ * libSQL server (backing that up is the server's job).
  *
  * @module
  */

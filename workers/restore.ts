@@ -22,11 +22,13 @@
  * `GET /v1/sites` and refuses while any lists this site as a member. When
  * none answers, it refuses unless `--removed` says the site was removed.
  *
- * Exits 0 once restored; 1 when the copy is refused (another ledger, not a
- * site database, a chain that does not verify) or the restore failed; 2 on
- * bad usage: no config, no copy, the site running, a cluster site still a
- * member (or no other site answering without `--removed`), a database on a
- * libSQL server (restoring that is the server's job).
+ * Exits 0 once restored; 1 when the copy is refused (another ledger, no
+ * SQLite database or not a site database — named as `--from`, never as the
+ * temporary copy the restore works on — a chain that does not verify) or
+ * the restore failed; 2 on bad usage: no config, no copy, the site running,
+ * a cluster site still a member (or no other site answering without
+ * `--removed`), a database on a libSQL server (restoring that is the
+ * server's job).
  *
  * @module
  */
@@ -84,7 +86,7 @@ export async function runRestore(args: readonly string[]): Promise<number> {
   const input = await commandInput(
     args,
     "--from",
-    "deno task restore --config <site.json> --from <copy>",
+    "deno task restore --config <site.json> --from <copy> [--removed]",
   );
   if (input === 2) return 2;
   const { configPath, loaded, value: from } = input;

@@ -115,14 +115,17 @@ export async function verifyCopy(
  * when the copy is put in place). The copy is written under a temporary
  * name beside `outPath` (`<out>.partial-<id>`), fsynced, then given its
  * name, so a crash leaves no partial file under the final name. Throws
- * `remote` for a libSQL server's database and `missing` when there is no
- * database file.
+ * `remote` for a libSQL server's database, and `missing` when there is no
+ * database file or `outPath`'s folder does not exist (it is never created:
+ * a mistyped folder must not collect backups). Both are checked before
+ * anything is copied.
  */
 export async function backupToFile(dbUrl: string, outPath: string): Promise<{ bytes: number }> {
   const source = localDatabasePath(dbUrl, "back up");
   if (!(await exists(source))) {
     throw new BackupError("missing", `Cannot back up ${source}: no database there`);
   }
+  await requireFolder(outPath);
   if (await exists(outPath)) {
     throw new BackupError(
       "exists",
@@ -139,6 +142,34 @@ export async function backupToFile(dbUrl: string, outPath: string): Promise<{ by
     throw e;
   }
   return { bytes: (await Deno.stat(outPath)).size };
+}
+
+/**
+ * Throws {@link BackupError} `missing`, naming the folder, when the folder
+ * `outPath` is to be written in does not exist or is not a folder: SQLite
+ * would say only that it cannot open the temporary file it was given.
+ */
+async function requireFolder(outPath: string): Promise<void> {
+  const folder = dirOf(outPath);
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(folder);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
+      throw new BackupError(
+        "missing",
+        `Cannot back up to ${outPath}: the folder ${folder} does not exist (create it first)`,
+      );
+    }
+    throw new BackupError(
+      "failed",
+      `Cannot back up to ${outPath}: cannot read the folder ${folder}: ${(e as Error).message}`,
+      { cause: e },
+    );
+  }
+  if (!info.isDirectory) {
+    throw new BackupError("missing", `Cannot back up to ${outPath}: ${folder} is not a folder`);
+  }
 }
 
 /** Opens a copy without changing it and verifies it (see {@link verifyCopy}). */
@@ -344,10 +375,12 @@ export interface RestoreResult {
  *
  * Refuses, changing nothing, when: the database is on a libSQL server
  * (`remote`); the copy is missing or is a live WAL database rather than a
- * copy (`missing`, `in_use`); something listens on the site's `listen`
- * address or holds the database open (`in_use`: the site runs); the copy
- * holds another ledger than `genesis` (`other_ledger`); or it does not
- * verify (the returned report is not ok and nothing is replaced).
+ * copy (`missing`, `in_use`); the copy is no SQLite database, or one SQLite
+ * cannot read (`not_a_database`, naming `from`, never the temporary copy);
+ * something listens on the site's `listen` address or holds the database
+ * open (`in_use`: the site runs); the copy holds another ledger than
+ * `genesis` (`other_ledger`); or it does not verify (the returned report is
+ * not ok and nothing is replaced).
  *
  * Otherwise the copy is copied beside the database, made one file in
  * rollback-journal mode, migrated and verified there, and fsynced; the
@@ -373,6 +406,12 @@ export async function restoreDatabase(options: {
   const fromStat = await Deno.stat(from).catch(() => undefined);
   if (fromStat === undefined || !fromStat.isFile) {
     throw new BackupError("missing", `Cannot restore from ${from}: no such file`);
+  }
+  if (await notSqliteFile(from)) {
+    throw new BackupError(
+      "not_a_database",
+      `Cannot restore from ${from}: it is not a SQLite database (make a copy with deno task backup)`,
+    );
   }
   if (await exists(from + "-wal")) {
     throw new BackupError(
@@ -422,9 +461,21 @@ export async function restoreDatabase(options: {
     await Deno.copyFile(from, tmp);
     // One file in rollback-journal mode (a copy from VACUUM INTO already
     // is), then migrated as the site would migrate it and verified as it
-    // will be used.
-    await foldWal(tmp);
-    const store = new ChainStore(await openCopy(tmp, { migrate: true }));
+    // will be used. What SQLite cannot read is the copy's fault: named as
+    // `from`, never as the temporary file.
+    let store: ChainStore;
+    try {
+      await foldWal(tmp);
+      store = new ChainStore(await openCopy(tmp, { migrate: true }));
+    } catch (e) {
+      if (!unreadable(e)) throw e;
+      const reason = ((e as Error).cause as Error | undefined)?.message ?? (e as Error).message;
+      throw new BackupError(
+        "not_a_database",
+        `Cannot restore from ${from}: SQLite cannot read it (${reason.replace(/\s+/g, " ")})`,
+        { cause: e },
+      );
+    }
     let verified: { info: CopyInfo; report: IntegrityReport };
     try {
       verified = await verifyCopy(store, options.genesis, fromStat.size);
