@@ -5,7 +5,8 @@
  * nothing running; a site that dies stops the rest with a failing exit code.
  */
 import assert from "node:assert/strict";
-import { spawnWorker, spawnWorkerOnPort, waitForOutput } from "./_cluster.ts";
+import { initLocalLedger } from "../src/site/config.ts";
+import { closedPort, spawnWorker, spawnWorkerOnPort, waitForOutput } from "./_cluster.ts";
 
 const start = (args: string[]) => spawnWorker("start.ts", args);
 
@@ -136,5 +137,36 @@ startTest(
     await s.outputEnded;
     assert.match(s.output(), /site site-b exited with code \d+; stopping the others/);
     await allStopped(port);
+  },
+);
+
+startTest(
+  "start: a data folder that holds a ledger of another number of sites is refused (exit 1), first suggesting --sites N to resume that ledger, then removing the folder for a new one, starting nothing",
+  async (root) => {
+    const data = `${root}/data`;
+    // A 1-site ledger, as `start --sites 1` made it; nothing listens on its port.
+    const port = closedPort();
+    await initLocalLedger({ dataDir: data, sites: 1, basePort: port, host: "127.0.0.1" });
+    const s = start(["--data", data]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const status = await Promise.race([
+      s.process.status,
+      new Promise<undefined>((r) => timer = setTimeout(() => r(undefined), 30_000)),
+    ]);
+    clearTimeout(timer);
+    if (status === undefined) {
+      s.process.kill("SIGKILL");
+      await s.process.status;
+      assert.fail(`start did not refuse the folder: ${s.output()}`);
+    }
+    await s.outputEnded;
+    assert.equal(status.code, 1, s.output());
+    assert.equal(
+      s.output().trim(),
+      `Cannot start 3 sites: ${data} holds a ledger of 1 site (${data}/genesis.json). ` +
+        "To resume it, run with --sites 1; to start a new ledger of 3 sites instead, " +
+        `remove ${data} first (its chain and keys go with it).`,
+    );
+    assert.equal(await listening(port), false);
   },
 );

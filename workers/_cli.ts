@@ -41,7 +41,13 @@ export async function commandConfig(
   try {
     return { configPath, loaded: await loadSiteFiles(configPath) };
   } catch (e) {
-    console.error(`Cannot read the site config ${configPath}: ${(e as Error).message}`);
+    // The config's errors name the config file ("Cannot read <config>: genesisFile …").
+    const message = (e as Error).message;
+    console.error(
+      message.includes(configPath)
+        ? message
+        : `Cannot read the site config ${configPath}: ${message}`,
+    );
     return 2;
   }
 }

@@ -16,7 +16,7 @@
  * @module
  */
 import { normalize } from "node:path";
-import { initLocalLedger } from "../src/site/config.ts";
+import { initLocalLedger, LedgerSizeError, sitesCount } from "../src/site/config.ts";
 import { fetchVia, readCaCerts, trustingClient } from "../src/site/tls.ts";
 import { signalEchoMs } from "./_signals.ts";
 import { writeExampleTx } from "./example_tx.ts";
@@ -141,7 +141,16 @@ const configs = await (async () => {
   const tls = tlsWanted && fresh ? await localTls(`${dataDir}/tls`) : undefined;
   return await initLocalLedger({ dataDir, sites, basePort, host: "127.0.0.1", tls });
 })().catch((e) => {
-  console.error(`Cannot start: ${(e as Error).message}`);
+  if (e instanceof LedgerSizeError) {
+    // Resuming is what a start on a data folder usually means: said first.
+    console.error(
+      `Cannot start ${sitesCount(e.asked)}: ${dataDir} holds a ledger of ${sitesCount(e.held)} ` +
+        `(${e.genesisPath}). To resume it, run with --sites ${e.held}; to start a new ledger ` +
+        `of ${
+          sitesCount(e.asked)
+        } instead, remove ${dataDir} first (its chain and keys go with it).`,
+    );
+  } else console.error(`Cannot start: ${(e as Error).message}`);
   Deno.exit(1);
 });
 /** The ledger's TLS, as its first site's config says (a ledger keeps what it was made with). */

@@ -237,8 +237,9 @@ export const GATEWAY_USAGE = "usage: deno task gateway --site <url> [--site <url
  * Merges the config file (`--config` or `EDGELEDGER_GATEWAY_CONFIG`), the
  * environment and `args`, then validates. Throws {@link GatewayConfigError}
  * with a one-line message for an unknown flag, a value of the wrong type, an
- * unreadable file or a value the schema refuses; {@link GatewayHelpRequested}
- * for `--help`.
+ * unreadable file or a value the schema refuses (named with the file when
+ * the file set it: `Cannot use gw.json: Unrecognized key: "sitez"`);
+ * {@link GatewayHelpRequested} for `--help`.
  */
 export async function loadGatewayConfig(
   args: readonly string[],
@@ -292,8 +293,20 @@ export async function loadGatewayConfig(
   const parsed = gatewayConfigSchema.safeParse(merged);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const where = issue.path.length > 0 ? issue.path.join(".") : "config";
-    throw new GatewayConfigError(`${where}: ${issue.message}`);
+    const where = issue.path.join(".");
+    // A key the value in force came from the config file alone (an unknown
+    // key can come from nowhere else): the message names the file.
+    const key = issue.path[0];
+    const fromFileOnly = configPath !== undefined &&
+      (key === undefined ||
+        (typeof key === "string" && key in fromFile && !(key in fromEnv) &&
+          !(key in fromFlags) && !(key in fromSitesEnv)));
+    if (fromFileOnly) {
+      throw new GatewayConfigError(
+        `Cannot use ${configPath}: ${where === "" ? "" : `${where}: `}${issue.message}`,
+      );
+    }
+    throw new GatewayConfigError(`${where || "config"}: ${issue.message}`);
   }
   return parsed.data;
 }

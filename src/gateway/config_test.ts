@@ -84,10 +84,35 @@ Deno.test("loadGatewayConfig() refuses bad values with one line naming the key",
   await refuses(["--site"], /^Flag --site needs a value/);
   await refuses(["--config", "x.json"], /^Cannot parse x\.json/, "{");
   await refuses(["--config", "x.json"], /^Cannot use x\.json: it must hold a JSON object/, "[]");
+});
+
+Deno.test("loadGatewayConfig() refuses a value the config file set, an unknown key included, with one line naming the file and the key", async () => {
+  const refuses = async (args: string[], message: string, file: string) => {
+    await assert.rejects(
+      loadGatewayConfig(args, noEnv, () => Promise.resolve(file)),
+      (e) => e instanceof GatewayConfigError && e.message === message,
+    );
+  };
   await refuses(
-    ["--config", "x.json"],
-    /^config: Unrecognized key: "bogus"/,
+    ["--config", "gw/x.json"],
+    'Cannot use gw/x.json: Unrecognized key: "bogus"',
     '{"sites":["http://a:1"],"bogus":1}',
+  );
+  await refuses(
+    ["--config", "gw/x.json"],
+    'Cannot use gw/x.json: log: Unrecognized key: "colour"',
+    '{"sites":["http://a:1"],"log":{"colour":true}}',
+  );
+  await refuses(
+    ["--config", "gw/x.json"],
+    "Cannot use gw/x.json: pollIntervalMs: Too small: expected number to be >=50",
+    '{"sites":["http://a:1"],"pollIntervalMs":1}',
+  );
+  // A flag that sets the key is what is judged, and named as before.
+  await refuses(
+    ["--config", "gw/x.json", "--poll-interval-ms", "2"],
+    "pollIntervalMs: Too small: expected number to be >=50",
+    '{"sites":["http://a:1"],"pollIntervalMs":100}',
   );
 });
 
@@ -216,16 +241,5 @@ Deno.test("loadGatewayConfig() refuses a bad log level or format with one line n
     [...site, "--log-level", "loud"],
     { EDGELEDGER_GATEWAY_LOG_LEVEL: "warn" },
     `--log-level must be ${levels}, not "loud"`,
-  );
-});
-
-Deno.test("loadGatewayConfig() refuses an unknown key in log with one line naming the key", async () => {
-  await assert.rejects(
-    loadGatewayConfig(
-      ["--config", "x.json"],
-      noEnv,
-      () => Promise.resolve('{"sites":["http://a:1"],"log":{"colour":true}}'),
-    ),
-    (e) => e instanceof GatewayConfigError && /^log: Unrecognized key: "colour"/.test(e.message),
   );
 });

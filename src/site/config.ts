@@ -177,7 +177,7 @@ export async function loadSiteConfig(path: string): Promise<LoadedSite> {
   const files = await loadSiteFiles(path);
   const resolve = resolverFor(path);
   const keyPath = resolve(files.config.keyFile);
-  const key = keyFromFile(keyPath, await Deno.readTextFile(keyPath));
+  const key = keyFromFile(keyPath, await readNamedFile(path, "keyFile", keyPath));
   const tls = files.config.tls === undefined ? undefined : await readServeTls({
     certFile: resolve(files.config.tls.certFile),
     keyFile: resolve(files.config.tls.keyFile),
@@ -193,9 +193,13 @@ export async function loadSiteConfig(path: string): Promise<LoadedSite> {
  */
 export async function loadSiteFiles(path: string): Promise<LoadedSiteFiles> {
   const resolve = resolverFor(path);
-  const config = parseJsonFile(path, await Deno.readTextFile(path), siteConfigSchema);
+  const config = parseJsonFile(path, await readFileText(path, path), siteConfigSchema);
   const genesisPath = resolve(config.genesisFile);
-  const genesis = parseJsonFile(genesisPath, await Deno.readTextFile(genesisPath), genesisSchema);
+  const genesis = parseJsonFile(
+    genesisPath,
+    await readNamedFile(path, "genesisFile", genesisPath),
+    genesisSchema,
+  );
   const caCerts = config.caFile === undefined
     ? undefined
     : await readCaCerts(resolve(config.caFile));
@@ -233,6 +237,31 @@ function keyFromFile(path: string, text: string): KeyPair {
     throw new Error(
       `Cannot read the site key ${path}: it holds no private key JWK (as task sitekey writes)`,
     );
+  }
+}
+
+/**
+ * The text of the file at `path`, which the key `key` of the config at
+ * `configPath` names. Throws naming both when it cannot be read:
+ * "Cannot read data/site-a/site.json: genesisFile data/genesis.jsn: no such file".
+ */
+async function readNamedFile(configPath: string, key: string, path: string): Promise<string> {
+  return await readFileText(path, `${configPath}: ${key} ${path}`);
+}
+
+/** The text of the file at `path`; throws "Cannot read <what>: <why>" in one line. */
+async function readFileText(path: string, what: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    const why = e instanceof Deno.errors.NotFound
+      ? "no such file"
+      : e instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : e instanceof Deno.errors.IsADirectory
+      ? "a folder, not a file"
+      : (e as Error).message.replace(/\s+/g, " ");
+    throw new Error(`Cannot read ${what}: ${why}`, { cause: e });
   }
 }
 
@@ -301,6 +330,32 @@ export interface LocalLedgerOptions {
 }
 
 /**
+ * {@link initLocalLedger} found a ledger of another number of sites in its
+ * data folder: the caller either resumes it with `held` sites or removes the
+ * folder for a new ledger of `asked` (a command line says which of its
+ * flags does that).
+ */
+export class LedgerSizeError extends Error {
+  constructor(
+    readonly dataDir: string,
+    readonly genesisPath: string,
+    readonly asked: number,
+    readonly held: number,
+  ) {
+    super(
+      `Cannot start ${sitesCount(asked)}: ${dataDir} holds a ledger of ${sitesCount(held)} ` +
+        `(${genesisPath}); start ${held} to resume it, or remove ${dataDir} to start a new ledger`,
+    );
+    this.name = "LedgerSizeError";
+  }
+}
+
+/** `1 site`, `3 sites`. */
+export function sitesCount(n: number): string {
+  return `${n} site${n === 1 ? "" : "s"}`;
+}
+
+/**
  * Creates (once) a local ledger under `dataDir`: one Ed25519 key and config
  * per site and a genesis naming them, with `data.anchor` open to any
  * did:key, an admin key of the `local` organisation (`admin-key.json`) and
@@ -308,7 +363,8 @@ export interface LocalLedgerOptions {
  * (`authority-key.json`), both private JWKs with mode 0600. With several
  * sites, each config sets the threads of {@link threadsForSharedMachine}
  * (they all run on this machine). Existing files are kept, so a restart
- * resumes the same chain. Returns the config paths.
+ * resumes the same chain; throws {@link LedgerSizeError} when they are a
+ * ledger of another number of sites. Returns the config paths.
  */
 export async function initLocalLedger(options: LocalLedgerOptions): Promise<string[]> {
   const { dataDir, host, basePort } = options;
@@ -323,10 +379,7 @@ export async function initLocalLedger(options: LocalLedgerOptions): Promise<stri
   if (existing !== undefined) {
     const genesis = genesisSchema.parse(JSON.parse(existing));
     if (genesis.sites.length !== options.sites) {
-      throw new Error(
-        `Cannot start ${options.sites} sites: ${genesisPath} was created for ${genesis.sites.length}; ` +
-          `remove ${dataDir} to start a new ledger`,
-      );
+      throw new LedgerSizeError(dataDir, genesisPath, options.sites, genesis.sites.length);
     }
     for (const s of genesis.sites) paths.push(`${dataDir}/${s.name}/site.json`);
     return paths;

@@ -268,3 +268,44 @@ Deno.test("loadSiteConfig: a site key file that is not JSON, or no private key, 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("loadSiteConfig: a genesisFile or keyFile that does not exist is refused in one line naming the config file, the key and the path; so is a config file that does not exist", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "edgeledger-config-files-" });
+  try {
+    const [configPath] = await initLocalLedger({
+      dataDir: dir,
+      sites: 1,
+      basePort: 7001,
+      host: "127.0.0.1",
+    });
+    const config = JSON.parse(await Deno.readTextFile(configPath));
+    const refuses = async (changes: Record<string, unknown>, message: string) => {
+      await Deno.writeTextFile(configPath, JSON.stringify({ ...config, ...changes }));
+      await assert.rejects(
+        () => loadSiteConfig(configPath),
+        (e: Error) => {
+          assert.equal(e.message, message);
+          return true;
+        },
+      );
+    };
+    await refuses(
+      { genesisFile: "../genesis.jsn" },
+      `Cannot read ${configPath}: genesisFile ${dir}/site-a/../genesis.jsn: no such file`,
+    );
+    await refuses(
+      { keyFile: "site-key.jsn" },
+      `Cannot read ${configPath}: keyFile ${dir}/site-a/site-key.jsn: no such file`,
+    );
+    await refuses(
+      { genesisFile: "." },
+      `Cannot read ${configPath}: genesisFile ${dir}/site-a/.: a folder, not a file`,
+    );
+    await assert.rejects(
+      () => loadSiteConfig(`${dir}/site-a/site.jsn`),
+      (e: Error) => e.message === `Cannot read ${dir}/site-a/site.jsn: no such file`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
