@@ -488,6 +488,42 @@ Deno.test({
   },
 });
 
+tlsTest(
+  "tls: a gateway without caFile in front of a site whose certificate comes from a CA it does not trust says why and what to set (caFile), in its site-down line and its startup failure (exit 1)",
+  async () => {
+    const p = await pki();
+    // A site's TLS: any answer would do, the handshake never gets that far.
+    const server = Deno.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      cert: await Deno.readTextFile(p.site.certFile),
+      key: await Deno.readTextFile(p.site.keyFile),
+      onListen: () => {},
+    }, () => new Response("unreachable"));
+    try {
+      const site = `https://127.0.0.1:${server.addr.port}`;
+      const r = await run(GATEWAY_SCRIPT, [
+        ...["--site", site, "--port", "0", "--log-format", "json"],
+        ...["--startup-wait-ms", "300", "--poll-interval-ms", "100"],
+      ]);
+      assert.equal(r.code, 1, r.stderr);
+      const why = "GET /v1/status failed: its TLS certificate is not trusted " +
+        "(invalid peer certificate: UnknownIssuer): give the gateway the CA that signed it (caFile, --ca-file)";
+      const lines = r.stderr.split("\n");
+      const down = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
+        .filter((rec) => rec.msg === "site down");
+      assert.deepEqual(down.map((rec) => [rec.level, rec.url, rec.reason]), [["warn", site, why]]);
+      assert.equal(
+        lines.at(-1),
+        `Cannot start gateway: No site answered GET /v1/status within 300 ms (${site}: ${why})`,
+      );
+    } finally {
+      await server.shutdown();
+      await p.cleanup();
+    }
+  },
+);
+
 // ---- deno task start --tls -----------------------------------------------------
 
 const START_SCRIPT = new URL("../workers/start.ts", import.meta.url).pathname;

@@ -19,7 +19,7 @@
 import type { Context } from "hono";
 import { assert } from "../chain/assert.ts";
 import type { GatewayMetrics, RetryReason } from "./metrics.ts";
-import type { SitePool, SiteState } from "./site_pool.ts";
+import { siteFetchFailure, type SitePool, type SiteState } from "./site_pool.ts";
 
 /** Headers that belong to one connection (RFC 9110 §7.6.1), never forwarded either way. */
 const HOP_BY_HOP = [
@@ -211,7 +211,7 @@ async function tryOnce(
     const timedOut = timeout.signal.aborted;
     const message = timedOut
       ? `${site.url} sent no response within ${options.responseTimeoutMs} ms`
-      : `${site.url}: ${oneLine((e as Error).message)}`;
+      : `${site.url}: ${siteFetchFailure(e)}`;
     if (!pool.closing.aborted) pool.markDown(site, message);
     return { reason: timedOut ? "timeout" : "connect", message };
   } finally {

@@ -13,6 +13,7 @@
 import { StatusView } from "../../sdk/api/schemas.ts";
 import { assert } from "../chain/assert.ts";
 import { createLogger, type Logger } from "../log.ts";
+import { fetchFailure } from "../site/tls.ts";
 
 /** A site name as a gateway passes it on: visible ASCII, as genesis names are (1–128 chars). */
 const SITE_NAME = /^[\x21-\x7e]{1,128}$/;
@@ -327,7 +328,7 @@ export class SitePool {
         site,
         err.name === "TimeoutError"
           ? `GET /v1/status took longer than ${this.#options.pollTimeoutMs} ms`
-          : `GET /v1/status failed: ${oneLine(err.message)}`,
+          : `GET /v1/status failed: ${siteFetchFailure(e)}`,
       );
     }
   }
@@ -336,6 +337,24 @@ export class SitePool {
     site.servedLedger = null;
     this.markDown(site, reason);
   }
+}
+
+/**
+ * Why a request to a site failed, in one line, for the log and
+ * `/v1/gateway`: Deno's reason (see {@link fetchFailure}: its bare `fetch
+ * failed` says nothing), and for a certificate the gateway does not trust,
+ * what to set — a site that is up but untrusted stays down until then.
+ */
+export function siteFetchFailure(e: unknown): string {
+  const failure = fetchFailure(e);
+  if (failure.unknownIssuer) {
+    return `its TLS certificate is not trusted (${failure.certificate}): ` +
+      "give the gateway the CA that signed it (caFile, --ca-file)";
+  }
+  if (failure.certificate !== undefined) {
+    return `its TLS certificate is refused (${failure.certificate})`;
+  }
+  return failure.reason;
 }
 
 /** The ledger could not be learned: the message is one line. */
@@ -382,8 +401,4 @@ export async function resolveLedger(
       setTimeout(r, Math.min(options.pollIntervalMs, deadline - Date.now()))
     );
   }
-}
-
-function oneLine(s: string): string {
-  return s.replace(/\s+/g, " ").slice(0, 300);
 }

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { type Candidate, chooseSite, SitePool } from "./site_pool.ts";
+import {
+  type Candidate,
+  chooseSite,
+  LedgerUnknownError,
+  resolveLedger,
+  SitePool,
+} from "./site_pool.ts";
 import { recordingLogger } from "../../test/_helpers.ts";
 
 const site = (over: Partial<Candidate> = {}): Candidate => ({
@@ -101,4 +107,40 @@ Deno.test("SitePool logs a site going down once, with why, however many polls fa
     "leader",
     3,
   ]);
+});
+
+Deno.test("SitePool: a site whose TLS certificate the gateway does not trust is down with why and what to set (caFile), in its site-down line and in the startup failure, never a bare 'fetch failed'", async () => {
+  const rec = recordingLogger({ gateway: "gw" });
+  const untrusted = () =>
+    new TypeError("fetch failed", {
+      cause: new Error(
+        "error sending request for url (https://127.0.0.1:7001/v1/status): client error (Connect): invalid peer certificate: UnknownIssuer",
+      ),
+    });
+  const pool = new SitePool({
+    urls: ["https://127.0.0.1:7001"],
+    pollIntervalMs: 50,
+    pollTimeoutMs: 1000,
+    via: "1.1 test",
+    log: rec.log,
+    fetch: (() => Promise.reject(untrusted())) as typeof fetch,
+  });
+  const why = "GET /v1/status failed: its TLS certificate is not trusted " +
+    "(invalid peer certificate: UnknownIssuer): give the gateway the CA that signed it (caFile, --ca-file)";
+  try {
+    await assert.rejects(
+      resolveLedger(pool, { waitMs: 120, pollIntervalMs: 50 }),
+      (e) =>
+        e instanceof LedgerUnknownError &&
+        e.message ===
+          `No site answered GET /v1/status within 120 ms (https://127.0.0.1:7001: ${why})`,
+    );
+    assert.deepEqual(
+      rec.records.map((r) => [r.level, r.msg, r.reason]),
+      [["warn", "site down", why]],
+    );
+    assert.equal(pool.view().sites[0].lastError, why);
+  } finally {
+    await pool.close();
+  }
 });

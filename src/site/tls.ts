@@ -118,6 +118,43 @@ export function fetchVia(client: Deno.HttpClient | undefined): typeof fetch {
   return (input, init) => fetch(input, { ...init, client });
 }
 
+/** Why a `fetch` failed, as {@link fetchFailure} reads it. */
+export interface FetchFailure {
+  /** The reason in one line (at most 300 characters), without the URL. */
+  reason: string;
+  /**
+   * The server's TLS certificate was refused, and why (rustls's words:
+   * `invalid peer certificate: UnknownIssuer`): a configuration to fix — the
+   * CA certificates the client trusts, or the server's certificate — not a
+   * server that is down.
+   */
+  certificate?: string;
+  /** The certificate's issuer is not trusted (`UnknownIssuer`): the client lacks its CA. */
+  unknownIssuer: boolean;
+}
+
+/**
+ * Why a `fetch` failed. Deno rejects with a bare `TypeError: fetch failed`;
+ * the reason is in its `cause` ("error sending request for url (…): client
+ * error (Connect): tcp connect error: Connection refused (os error 111)",
+ * "…: invalid peer certificate: UnknownIssuer"), which this digs out, as a
+ * site's peer sender does. An error without a cause (a timeout's) is its
+ * own message.
+ */
+export function fetchFailure(e: unknown): FetchFailure {
+  const err = e as { message?: unknown; cause?: { message?: unknown } } | undefined;
+  const parts = [err?.message, err?.cause?.message]
+    .filter((m): m is string => typeof m === "string" && m !== "")
+    .map((m) => m.replace(/^error sending request for url \([^)]*\): /, ""));
+  const joined = parts.length > 0 ? parts.join(": ") : String(e);
+  const certificate = /[^:]*certificate[^\n]*$/i.exec(joined)?.[0].trim();
+  return {
+    reason: oneLine(joined),
+    ...(certificate === undefined ? {} : { certificate: oneLine(certificate) }),
+    unknownIssuer: certificate !== undefined && /UnknownIssuer/.test(certificate),
+  };
+}
+
 /**
  * The error of a server that could not start with `tls`: Deno's reason (for
  * a key that does not belong to the certificate, "keys may not be

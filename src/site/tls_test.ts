@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  fetchFailure,
   pemFileBytesMax,
   readCaCerts,
   readServeTls,
@@ -146,4 +147,34 @@ Deno.test("readServeTls() refuses a key encrypted in the legacy PEM form (Proc-T
       /^Cannot use tls\.keyFile \S+\/k\.pem: the key is encrypted/,
     );
   });
+});
+
+Deno.test("fetchFailure() digs the reason out of Deno's bare 'fetch failed' (its cause), without the URL, and says when the server's certificate was refused", () => {
+  const failed = (cause: string) => new TypeError("fetch failed", { cause: new Error(cause) });
+  const refused = fetchFailure(
+    failed(
+      "error sending request for url (http://127.0.0.1:9/v1/status): client error (Connect): tcp connect error: Connection refused (os error 111)",
+    ),
+  );
+  assert.deepEqual(refused, {
+    reason:
+      "fetch failed: client error (Connect): tcp connect error: Connection refused (os error 111)",
+    unknownIssuer: false,
+  });
+  const untrusted = fetchFailure(
+    failed(
+      "error sending request for url (https://127.0.0.1:9/v1/status): client error (Connect): invalid peer certificate: UnknownIssuer",
+    ),
+  );
+  assert.equal(untrusted.certificate, "invalid peer certificate: UnknownIssuer");
+  assert.equal(untrusted.unknownIssuer, true);
+  const expired = fetchFailure(failed("client error (Connect): invalid peer certificate: Expired"));
+  assert.equal(expired.certificate, "invalid peer certificate: Expired");
+  assert.equal(expired.unknownIssuer, false);
+  // No cause: the error's own message, in one line.
+  assert.equal(
+    fetchFailure(new DOMException("Signal timed out.\n", "TimeoutError")).reason,
+    "Signal timed out.",
+  );
+  assert.equal(fetchFailure("x".repeat(400)).reason.length, 300);
 });
