@@ -187,6 +187,8 @@ Deno.test({
             quorum: 2,
             origin: status.origin,
             store,
+            // A lie stays a lie: no waiting for a checkpoint that might mend it.
+            checkpointWaitMs: 0,
           });
           const verdict = await light.verify(txId);
           lie = {};

@@ -285,8 +285,10 @@ export interface LightClientOptions {
   chainBlocksMax?: number;
   /**
    * How long `verify` waits, ms, for a checkpoint that covers a transaction
-   * committed after the latest one (checking again with growing pauses)
-   * before answering `tx_not_committed`. Default 5000; 0 does not wait.
+   * committed after the latest one, or for one signed by a quorum when the
+   * site serves one short of it (checking again with growing pauses), before
+   * answering `tx_not_committed` (or `checkpoint_quorum_not_met`). Default
+   * 5000; 0 does not wait.
    */
   checkpointWaitMs?: number;
   /** Where the last trusted checkpoint is kept. Default: in memory. */
@@ -414,7 +416,18 @@ export class LightClient {
       // The checkpoint first: a lie there is the one to report, and the proof
       // is then requested at the size this client has verified.
       const accepted = await this.#locked(() => this.#acceptCheckpoint(note, source, false));
-      if ("reason" in accepted) return { ...accepted, txId };
+      if ("reason" in accepted) {
+        // Sites co-sign a block moments after applying it: a site that has
+        // not yet received its peers' signatures serves a checkpoint short of
+        // a quorum (its own, at a cluster's start). A later one is checked
+        // afresh; only once the wait is over is this failure the answer.
+        if (
+          accepted.reason === "checkpoint_quorum_not_met" && await pauseUntil(waitUntil, pauseMs)
+        ) {
+          continue;
+        }
+        return { ...accepted, txId };
+      }
       const bundle = await fetchProof(
         source,
         txId,

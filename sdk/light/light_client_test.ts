@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { generateKeyPair, softwareSigner } from "../keys.ts";
-import { assembleNote, signNoteLine, verifierKey } from "../note.ts";
+import { assembleNote, parseNote, signNoteLine, verifierKey } from "../note.ts";
 import { formatCheckpoint } from "../checkpoint.ts";
 import {
   consistencyProof,
@@ -477,4 +477,32 @@ Deno.test("fetchReceiptBundle() of a transaction committed after the latest co-s
   const verdict = await fetchReceiptBundle(never.source, never.txId, { checkpointWaitMs: 0 });
   assert.ok("reason" in verdict);
   assert.equal(verdict.reason, "tx_not_committed");
+});
+
+Deno.test("LightClient.verify() waits for a checkpoint signed by a quorum when the site serves one short of it (co-signatures still on their way), then verifies; past checkpointWaitMs it answers checkpoint_quorum_not_met", async () => {
+  const ledger = await twoBlockLedger(() => 2);
+  const text = parseNote(ledger.note).text;
+  // The same checkpoint with no signature of a trusted site: short of the quorum.
+  const stranger = generateKeyPair("ed25519");
+  const unsigned = assembleNote(text, [signNoteLine(text, "site-z", stranger.secretKey)]);
+  let asked = 0;
+  let shortFor = 3;
+  const source: LightSource = {
+    ...ledger.source,
+    checkpoint: () => Promise.resolve(asked++ < shortFor ? unsigned : ledger.note),
+  };
+  const trust = { trustedKeys: [verifierKey("site-a", ledger.siteKey.publicKey)], quorum: 1 };
+  const verdict = await new LightClient({ source, ...trust }).verify(ledger.txId);
+  assert.equal(verdict.reason, "ok", verdict.message);
+  assert.equal(asked, 4);
+
+  asked = 0;
+  shortFor = Infinity;
+  const started = Date.now();
+  const never = await new LightClient({ source, ...trust, checkpointWaitMs: 200 }).verify(
+    ledger.txId,
+  );
+  assert.equal(never.reason, "checkpoint_quorum_not_met", never.message);
+  assert.ok(Date.now() - started >= 200);
+  assert.ok(asked >= 2, `${asked} checkpoints asked for`);
 });
