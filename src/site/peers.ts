@@ -389,6 +389,12 @@ export interface CosignLine {
   height: number;
   line: string;
   hash?: string;
+  /**
+   * The sender serves no quorum-signed checkpoint yet (a new cluster's
+   * block 0, say) and asks for the receiver's line for this block in
+   * return. Senders before this field omit it; receivers before it ignore it.
+   */
+  again?: boolean;
 }
 
 /** The sender's end of an open `/raft/stream` request. */

@@ -298,6 +298,11 @@ const earlyCosignHeightsMax = 4096;
 const cosignLineCharsMax = 1024;
 /** Newest blocks searched for a quorum-signed checkpoint when consensus is attached. */
 const quorumSearchBlocks = 256;
+/**
+ * How often a cluster site that serves no quorum-signed checkpoint sends its
+ * peers its head's signature line again, ms (see Site.attachSequencer).
+ */
+const headCosignEveryMs = 500;
 
 /** State namespace holding signer statuses (`revoked`, `quarantined`) that admission refuses. */
 export const STATUS_NS = "identity.status";
@@ -342,6 +347,14 @@ export class Site implements LedgerService {
   #sequencer: Sequencer | undefined;
   /** Heights known to carry a quorum of checkpoint signatures, newest last. */
   #quorumHeight = 0;
+  /**
+   * Whether the served note carries a quorum of signatures (this site's own
+   * is one for a lone site); false on a cluster site until its peers' lines
+   * for some block arrive.
+   */
+  #quorumFound = false;
+  /** Sends the head's line to the peers while no quorum is found ({@link Site.attachSequencer}). */
+  #headCosignTimer: ReturnType<typeof setInterval> | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   #fatal: unknown = undefined;
@@ -507,6 +520,7 @@ export class Site implements LedgerService {
         for (const id of await store.txIdPage(lo, lo + 10_000)) site.#committedFilter.add(id);
       }
       site.#quorumHeight = header.height;
+      site.#quorumFound = true;
       const rules = await store.stateValues([{ ns: RULES_NS, key: RULES_KEY }]);
       site.#setRules(rules.get(stateMapKey(RULES_NS, RULES_KEY)) ?? null, false);
       // Software older than the rules the ledger has moved to (a downgrade)
@@ -590,6 +604,7 @@ export class Site implements LedgerService {
     this.endSubscriptions();
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
+    clearInterval(this.#headCosignTimer);
     while (this.#applying > 0) await new Promise<void>((r) => this.#idle.push(r));
     await this.#storeLines();
     for (const l of [...this.#listeners]) this.#listeners.delete(l);
@@ -910,6 +925,7 @@ export class Site implements LedgerService {
   async attachSequencer(sequencer: Sequencer): Promise<void> {
     this.#sequencer = sequencer;
     this.#quorumHeight = 0;
+    this.#quorumFound = false;
     const head = this.#head.header.height;
     for (let h = head; h >= Math.max(0, head - quorumSearchBlocks); h--) {
       const lines = this.#quorumLines(
@@ -920,8 +936,30 @@ export class Site implements LedgerService {
       if (row === undefined) break;
       this.#note = assembleNote(this.#checkpointText(headerOf(row), row.hash), lines);
       this.#quorumHeight = h;
+      this.#quorumFound = true;
       return;
     }
+    // None: a new cluster's block 0, which no site applies through consensus
+    // (so none sent its line for it), or a head whose peers' lines were lost.
+    // Until peers' lines come, what this site serves carries its own alone —
+    // no co-signed checkpoint. It sends its head's line, marked `again`,
+    // every headCosignEveryMs until it has a quorum; a peer answers such a
+    // line with its own (#answerAgain), so a site that started last hears
+    // from peers that reached their quorum before it was up.
+    const own = (await this.#store.checkpointLines(head)).find((l) => l.site === this.name);
+    if (own === undefined) return;
+    const hash = this.#head.hash;
+    const send = () => {
+      if (this.#closed || this.#quorumFound) {
+        clearInterval(this.#headCosignTimer);
+        this.#headCosignTimer = undefined;
+        return;
+      }
+      sequencer.broadcastCosign([{ height: head, line: own.line, hash, again: true }]);
+    };
+    clearInterval(this.#headCosignTimer);
+    this.#headCosignTimer = setInterval(send, headCosignEveryMs);
+    send();
   }
 
   /**
@@ -1416,7 +1454,7 @@ export class Site implements LedgerService {
     lines: CosignLine[],
   ): Promise<void> {
     if (this.#closed) return;
-    for (const { height, line, hash: h } of lines.slice(0, cosignLinesPerRequestMax)) {
+    for (const { height, line, hash: h, again } of lines.slice(0, cosignLinesPerRequestMax)) {
       if (!Number.isSafeInteger(height) || height < 0 || typeof line !== "string") continue;
       if (line.length > cosignLineCharsMax) continue;
       const hash = typeof h === "string" && BLOCK_HASH.test(h) ? h : undefined;
@@ -1428,7 +1466,19 @@ export class Site implements LedgerService {
         this.#earlyCosigns.set(height, l);
         continue;
       }
-      await this.#storeCosign(height, site, verifierKeyOfSite, line, hash);
+      await this.#storeCosign(height, site, verifierKeyOfSite, line, hash, again === true);
+    }
+  }
+
+  /**
+   * Answers a peer's line sent `again` (its site serves no quorum-signed
+   * checkpoint: see attachSequencer) with this site's own line for that
+   * block, sent without `again`, so an answer is never answered.
+   */
+  #answerAgain(height: number, cp: RecentCheckpoint): void {
+    const ours = cp.lines.get(this.name);
+    if (ours !== undefined) {
+      this.#sequencer?.broadcastCosign([{ height, line: ours, hash: cp.hash }]);
     }
   }
 
@@ -1438,9 +1488,14 @@ export class Site implements LedgerService {
     key: string,
     line: string,
     hash?: string,
+    again = false,
   ): Promise<void> {
     const cp = await this.#checkpointAt(height);
-    if (cp === undefined || cp.lines.get(site) === line) return;
+    if (cp === undefined) return;
+    if (cp.lines.get(site) === line) {
+      if (again) this.#answerAgain(height, cp);
+      return;
+    }
     let ok: string[] = [];
     try {
       ok = verifyNoteWith(assembleNote(cp.text, [line]), [key], verifyEd25519Native);
@@ -1458,6 +1513,7 @@ export class Site implements LedgerService {
     if (d !== undefined && d.height <= height) this.#divergences.delete(site);
     cp.lines.set(site, line);
     this.#refreshQuorum(height, cp);
+    if (again) this.#answerAgain(height, cp);
     this.#linesToStore.push({ height, site, line });
     if (this.#linesToStore.length >= linesToStoreMax) await this.#storeLines();
     else this.#linesTimer ??= setTimeout(() => void this.#storeLines(), cosignStoreDelayMs);
@@ -1580,10 +1636,11 @@ export class Site implements LedgerService {
 
   /** Serves `height`'s checkpoint once a quorum of voters signed it (and it is the newest such). */
   #refreshQuorum(height: number, cp: RecentCheckpoint): void {
-    if (height <= this.#quorumHeight) return;
+    if (this.#quorumFound && height <= this.#quorumHeight) return;
     const lines = this.#quorumLines(cp.lines);
     if (lines !== undefined) {
       this.#quorumHeight = height;
+      this.#quorumFound = true;
       this.#note = assembleNote(cp.text, lines);
     }
   }

@@ -1,0 +1,82 @@
+/**
+ * What `GET /v1/checkpoint` serves on a cluster: a checkpoint co-signed by
+ * a quorum of the voters (DESIGN: "the latest co-signed checkpoint"), also
+ * before the first transaction, and on a site that started after its peers
+ * had already reached their quorum.
+ */
+import assert from "node:assert/strict";
+// @ts-types="../src/storage/libsql_native.d.ts"
+import Libsql from "libsql";
+import { LightClient } from "../sdk/light/light_client.ts";
+import { trustConfigFromGenesis } from "../sdk/light/trust_config.ts";
+import { EdgeLedgerClient } from "../sdk/client/client.ts";
+import { startCluster, type TestCluster, waitFor } from "./_cluster.ts";
+
+/** Signature lines of the checkpoint `url` serves. */
+async function signatureCount(url: string): Promise<number> {
+  const note = await (await fetch(`${url}/v1/checkpoint`)).text();
+  return note.split("\n").filter((l) => l.startsWith("— ")).length;
+}
+
+/** Waits until every running site serves a checkpoint of at least two lines; then checks each with the light client. */
+async function everySiteCoSigned(cluster: TestCluster, sites: number[]): Promise<void> {
+  await waitFor("a co-signed checkpoint on every site", async () => {
+    const counts = await Promise.all(sites.map((i) => signatureCount(cluster.sites[i].url)));
+    return counts.every((n) => n >= 2) || undefined;
+  }, 15_000);
+  const trust = trustConfigFromGenesis(
+    JSON.parse(await Deno.readTextFile(`${cluster.dir}/genesis.json`)),
+  );
+  for (const i of sites) {
+    const light = new LightClient({
+      // A follower answers the light client's `leader` read 503 at once: no retry, it reads `stale`.
+      source: new EdgeLedgerClient({ urls: [cluster.sites[i].url], retry: { attemptsMax: 1 } }),
+      ...trust,
+      checkpointWaitMs: 0,
+    });
+    const verdict = await light.updateCheckpoint();
+    assert.equal(verdict.ok, true, `${cluster.sites[i].name}: ${verdict.message}`);
+    assert.equal(verdict.checkpoint?.height, 0);
+  }
+}
+
+Deno.test({
+  name:
+    "checkpoint: a new cluster serves block 0's checkpoint co-signed by a quorum from every site before any transaction (it served each site's own signature alone)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const cluster = await startCluster(3);
+    try {
+      await everySiteCoSigned(cluster, [0, 1, 2]);
+    } finally {
+      await cluster.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "checkpoint: a site that holds no peer's signature for its head asks again, and peers that reached their quorum long before answer",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const cluster = await startCluster(3);
+    try {
+      await everySiteCoSigned(cluster, [0, 1, 2]);
+      // site-c forgets its peers' lines: restarted, it finds no quorum among
+      // its blocks and has only its own line for its head, as a site that
+      // started after its peers had exchanged theirs.
+      await cluster.kill(2);
+      const db = new Libsql(`${cluster.dir}/site-c/ledger.db`);
+      db.exec("DELETE FROM checkpoint_sigs WHERE site != 'site-c'");
+      const left = db.prepare("SELECT COUNT(*) AS n FROM checkpoint_sigs").get() as { n: number };
+      db.close();
+      assert.equal(left.n, 1);
+      await cluster.start(2);
+      await everySiteCoSigned(cluster, [0, 1, 2]);
+    } finally {
+      await cluster.stop();
+    }
+  },
+});
