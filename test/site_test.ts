@@ -113,6 +113,47 @@ Deno.test("site: a receipt is the same bytes whether the commit wait, a resubmis
   }
 });
 
+Deno.test("site: a live block event carries the same result bytes as the event read back from storage (a rejected result's keys too)", async () => {
+  const t = await openTestSite();
+  try {
+    const stream = "truck-10/temp";
+    const first = await postJson(
+      t.app,
+      "/v1/txs?wait=commit",
+      await anchorTx(device, { stream, seq: 4 }),
+    );
+    const live: string[] = [];
+    let seen!: () => void;
+    const got = new Promise<void>((r) => seen = r);
+    const stop = t.site.subscribe(first.body.height, (ev) => {
+      live.push(JSON.stringify(ev.txs.map((x) => x.result)));
+      seen();
+    }, () => {});
+    // Rejected by its contract: a result of several keys, made in the contract's order.
+    const again = await postJson(
+      t.app,
+      "/v1/txs?wait=commit",
+      await anchorTx(device, { stream, seq: 4 }),
+    );
+    assert.equal(again.body.result.status, "rejected");
+    await got;
+    stop();
+    const stored: string[] = [];
+    let read!: () => void;
+    const done = new Promise<void>((r) => read = r);
+    const stop2 = t.site.subscribe(first.body.height, (ev) => {
+      stored.push(JSON.stringify(ev.txs.map((x) => x.result)));
+      read();
+    }, () => {});
+    await done;
+    stop2();
+    assert.equal(live[0], stored[0]);
+    assert.ok(Object.keys(JSON.parse(live[0])[0]).length > 1, live[0]);
+  } finally {
+    await t.cleanup();
+  }
+});
+
 Deno.test("site: the same transaction submitted concurrently is committed once", async () => {
   const t = await openTestSite();
   try {

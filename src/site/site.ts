@@ -1310,8 +1310,12 @@ export class Site implements LedgerService {
       header: out.header,
       txs: [],
     };
+    // An event from the stored canonical result, as a resumed stream reads it
+    // back (the live result's keys are in the order the contract made them):
+    // parsed only when someone listens.
+    const canonical = this.#listeners.size > 0;
     for (const [k, row] of out.txRows.entries()) {
-      const result = out.results[k] as TxResult;
+      const result = (canonical ? JSON.parse(row.result) : out.results[k]) as TxResult;
       if (row.status === "applied") this.counters.txsCommitted++;
       else this.counters.txsRejected++;
       const envelope = this.#inFlight.get(row.id)?.admitted.envelope;
