@@ -35,6 +35,7 @@ import { createLogger, type Logger } from "../log.ts";
 import { verifyEd25519Native } from "./native_ed25519.ts";
 import type { Entry, Message, Snapshot } from "../consensus/mod.ts";
 import type { SiteKey } from "./site_key.ts";
+import { fetchFailure } from "./tls.ts";
 
 /** Domain separator of peer request signatures. */
 export const PEER_DOMAIN = "edgeledger/peer/v1\n";
@@ -520,19 +521,18 @@ export class PeerSender {
    * peer's certificate).
    */
   #sendFailed(e: unknown): void {
-    const err = e as { message?: string; cause?: { message?: string } } | undefined;
-    const reason = [err?.message, err?.cause?.message].filter((m) => m).join(": ");
-    const untrusted = /certificate/i.test(reason);
+    const failure = fetchFailure(e);
+    const reason = failure.reason;
+    const untrusted = failure.certificate !== undefined;
     const first = this.#unreachableSince === undefined;
     this.#unreachableSince ??= performance.now();
     this.#unreachableReason = reason;
     if (untrusted && !this.#untrusted) {
       this.#untrusted = true;
       this.#unreachableSaid = true;
-      const detail = /[^:]*certificate[^\n]*$/i.exec(reason)?.[0].trim() ?? reason;
       this.log.error(
         "peer unreachable: its TLS certificate is not trusted; messages to it are dropped until it is",
-        { peer: this.peer.name, url: this.peer.url, reason: detail },
+        { peer: this.peer.name, url: this.peer.url, reason: failure.certificate },
       );
     } else if (first && !this.#unreachableSaid) {
       this.#unreachableTimer = setTimeout(() => {
@@ -542,7 +542,7 @@ export class PeerSender {
         this.log[this.#siteStopping ? "info" : "warn"]("peer unreachable", {
           peer: this.peer.name,
           url: this.peer.url,
-          reason: this.#unreachableReason.replace(/\s+/g, " ").slice(0, 300),
+          reason: this.#unreachableReason,
           forMs: Math.round(performance.now() - this.#unreachableSince),
         });
       }, peerUnreachableLogAfterMs);
