@@ -338,7 +338,21 @@ export function describeProblem(problem: ProblemDetails, fieldsMax = 2): string 
     !problem.detail.includes((e as FieldIssue).path)
   );
   if (unnamed.length === 0) return problem.detail;
-  const shown = unnamed.slice(0, fieldsMax).map((e) => `${e.path}: ${e.message}`);
-  if (unnamed.length > shown.length) shown.push(`${unnamed.length - shown.length} more`);
-  return `${problem.detail} (${shown.join("; ")})`;
+  return `${problem.detail} (${fieldIssuesText(unnamed, fieldsMax)})`;
+}
+
+/**
+ * The first `fieldsMax` of `issues` as `path: message`, joined with `; `,
+ * and how many more there are: `body.root: must be 64 lowercase hex
+ * characters; body.count: Too small; 1 more`.
+ *
+ * @example
+ * ```ts
+ * fieldIssuesText([{ path: "body.seq", message: "Too small" }]); // "body.seq: Too small"
+ * ```
+ */
+export function fieldIssuesText(issues: readonly FieldIssue[], fieldsMax = 2): string {
+  const shown = issues.slice(0, fieldsMax).map((e) => `${e.path}: ${e.message}`);
+  if (issues.length > shown.length) shown.push(`${issues.length - shown.length} more`);
+  return shown.join("; ");
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import { utf8Encode } from "../../sdk/encoding.ts";
+import { fieldIssuesText } from "../../sdk/client/errors.ts";
 import {
   type Envelope,
   ENVELOPE_BYTES_MAX,
@@ -169,10 +170,8 @@ export function checkStateless(
     }));
     // The detail names the first bad fields, as a `validation` detail does,
     // because a batch's refused receipt carries the detail but not `errors`.
-    const named = errors.slice(0, INVALID_BODY_FIELDS_NAMED_MAX)
-      .map((e) => `${e.path}: ${e.message}`);
-    if (errors.length > named.length) named.push(`${errors.length - named.length} more`);
-    throw refusal("invalid_body", `Body does not match ${envelope.kind}: ${named.join("; ")}`, {
+    const named = fieldIssuesText(errors, INVALID_BODY_FIELDS_NAMED_MAX);
+    throw refusal("invalid_body", `Body does not match ${envelope.kind}: ${named}`, {
       txId,
       errors,
     });
