@@ -1310,12 +1310,15 @@ export class Site implements LedgerService {
       header: out.header,
       txs: [],
     };
-    // An event from the stored canonical result, as a resumed stream reads it
-    // back (the live result's keys are in the order the contract made them):
-    // parsed only when someone listens.
-    const canonical = this.#listeners.size > 0;
+    // Events and receipts carry each result as stored (canonical), as a
+    // resumed stream, a repeated submission and a read of the transaction
+    // read it back, so every path answers the same bytes (the live result's
+    // keys are in the order the contract made them). Parsed once, and only
+    // when someone listens or waits on the transaction.
+    const listened = this.#listeners.size > 0;
     for (const [k, row] of out.txRows.entries()) {
-      const result = (canonical ? JSON.parse(row.result) : out.results[k]) as TxResult;
+      const waited = this.#waiters.has(row.id);
+      const stored = listened || waited ? JSON.parse(row.result) as TxResult : undefined;
       if (row.status === "applied") this.counters.txsCommitted++;
       else this.counters.txsRejected++;
       const envelope = this.#inFlight.get(row.id)?.admitted.envelope;
@@ -1324,13 +1327,9 @@ export class Site implements LedgerService {
         kind: row.kind,
         signers: envelope?.signers ?? (JSON.parse(row.envelope) as Envelope).signers,
         logIndex: row.logIndex,
-        result,
+        result: stored ?? out.results[k] as TxResult,
       });
-      // From the stored canonical text, as a repeat of the submission or a
-      // read of the transaction answers it, so the receipt is byte for byte
-      // the same whichever answers (the live result's keys are in the order
-      // the contract made them). Parsed only for a transaction someone waits on.
-      if (this.#waiters.has(row.id)) this.#resolve(row.id, receiptOf(row));
+      if (waited) this.#resolve(row.id, receiptOf(row, stored));
     }
     if (out.duplicates.length > 0) {
       const existing = await this.#committedReceipts(out.duplicates);
@@ -2291,14 +2290,14 @@ export class Site implements LedgerService {
   }
 }
 
-/** The receipt of a committed transaction row. */
-export function receiptOf(row: TxRowStored): Receipt {
+/** The receipt of a committed transaction row; `result` is its stored result when already parsed. */
+export function receiptOf(row: TxRowStored, result?: TxResult): Receipt {
   return {
     txId: row.id,
     status: "committed",
     height: row.height,
     logIndex: row.logIndex,
-    result: JSON.parse(row.result) as TxResult,
+    result: result ?? JSON.parse(row.result) as TxResult,
   };
 }
 
