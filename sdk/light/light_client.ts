@@ -405,8 +405,7 @@ export class LightClient {
    */
   async verify(txId: string): Promise<Verdict> {
     const source = this.#requireSource("verify");
-    const waitUntil = Date.now() + this.#checkpointWaitMs;
-    for (let pauseMs = CHECKPOINT_PAUSE_MS_FIRST;; pauseMs *= 2) {
+    return await untilSettled(this.#checkpointWaitMs, async () => {
       let note: string;
       try {
         note = await latestCheckpoint(source);
@@ -421,12 +420,8 @@ export class LightClient {
         // not yet received its peers' signatures serves a checkpoint short of
         // a quorum (its own, at a cluster's start). A later one is checked
         // afresh; only once the wait is over is this failure the answer.
-        if (
-          accepted.reason === "checkpoint_quorum_not_met" && await pauseUntil(waitUntil, pauseMs)
-        ) {
-          continue;
-        }
-        return { ...accepted, txId };
+        const verdict = { ...accepted, txId };
+        return accepted.reason === "checkpoint_quorum_not_met" ? new NotYet(verdict) : verdict;
       }
       const bundle = await fetchProof(
         source,
@@ -436,13 +431,9 @@ export class LightClient {
         accepted.height,
         this.#chainBlocksMax,
       );
-      if (bundle instanceof NotCovered) {
-        if (!(await pauseUntil(waitUntil, pauseMs))) return bundle.verdict;
-        continue;
-      }
-      if ("reason" in bundle) return bundle;
+      if (bundle instanceof NotYet || "reason" in bundle) return bundle;
       return this.#checkReceipt(bundle, accepted);
-    }
+    });
   }
 
   /**
@@ -848,9 +839,8 @@ export async function fetchReceiptBundle(
   options: { chainBlocksMax?: number; checkpointWaitMs?: number } = {},
 ): Promise<ReceiptBundle | Verdict> {
   const chainBlocksMax = options.chainBlocksMax ?? CHAIN_BLOCKS_MAX_DEFAULT;
-  const waitUntil = Date.now() +
-    checkpointWaitOption(options.checkpointWaitMs, "fetch the receipt bundle");
-  for (let pauseMs = CHECKPOINT_PAUSE_MS_FIRST;; pauseMs *= 2) {
+  const waitMs = checkpointWaitOption(options.checkpointWaitMs, "fetch the receipt bundle");
+  return await untilSettled(waitMs, async () => {
     let checkpoint: string;
     try {
       checkpoint = await latestCheckpoint(source);
@@ -864,10 +854,8 @@ export async function fetchReceiptBundle(
     } catch (e) {
       return fail("checkpoint_malformed", `the checkpoint does not parse: ${errorText(e)}`, txId);
     }
-    const bundle = await fetchProof(source, txId, checkpoint, size, height, chainBlocksMax);
-    if (!(bundle instanceof NotCovered)) return bundle;
-    if (!(await pauseUntil(waitUntil, pauseMs))) return bundle.verdict;
-  }
+    return await fetchProof(source, txId, checkpoint, size, height, chainBlocksMax);
+  });
 }
 
 /** First pause before asking again for a checkpoint that covers a transaction, ms (then doubled). */
@@ -882,20 +870,32 @@ function checkpointWaitOption(value: number | undefined, action: string): number
   return value;
 }
 
-/** Pauses `ms` (less if `until` comes first) and says true, or says false at once if `until` passed. */
-async function pauseUntil(until: number, ms: number): Promise<boolean> {
-  const left = until - Date.now();
-  if (left <= 0) return false;
-  await new Promise((r) => setTimeout(r, Math.min(ms, left)));
-  return true;
+/**
+ * Runs `attempt` until it answers something other than {@link NotYet},
+ * pausing between attempts (25 ms, then doubled) for at most `waitMs` in
+ * all; a `NotYet` after that gives its verdict.
+ */
+async function untilSettled<T>(
+  waitMs: number,
+  attempt: () => Promise<T | NotYet>,
+): Promise<T | Verdict> {
+  const until = Date.now() + waitMs;
+  for (let pauseMs = CHECKPOINT_PAUSE_MS_FIRST;; pauseMs *= 2) {
+    const answer = await attempt();
+    if (!(answer instanceof NotYet)) return answer;
+    const left = until - Date.now();
+    if (left <= 0) return answer.verdict;
+    await new Promise((r) => setTimeout(r, Math.min(pauseMs, left)));
+  }
 }
 
 /**
- * A transaction committed after the latest co-signed checkpoint (its
- * co-signatures are still being exchanged): worth asking again shortly;
- * `verdict` is the answer once the wait is over.
+ * An answer that may change in a moment, as sites exchange co-signatures: a
+ * transaction committed after the latest co-signed checkpoint, or a
+ * checkpoint short of a quorum. Worth asking again shortly; `verdict` is
+ * the answer once the wait is over.
  */
-class NotCovered {
+class NotYet {
   constructor(readonly verdict: Verdict) {}
 }
 
@@ -910,7 +910,7 @@ async function fetchProof(
   size: number,
   height: number,
   chainBlocksMax: number,
-): Promise<ReceiptBundle | Verdict | NotCovered> {
+): Promise<ReceiptBundle | Verdict | NotYet> {
   let view;
   try {
     view = await withLeaderRetry((consistency) => source.getTx(txId, { consistency }));
@@ -929,7 +929,7 @@ async function fetchProof(
   }
   const logIndex = view.receipt.logIndex;
   if (size === 0 || (logIndex !== undefined && logIndex >= size)) {
-    return new NotCovered(fail(
+    return new NotYet(fail(
       "tx_not_committed",
       `the transaction (log index ${
         logIndex ?? "unknown"
@@ -948,7 +948,7 @@ async function fetchProof(
     if (
       e instanceof RejectedError && (e.slug === "invalid_range" || e.slug === "proof_unavailable")
     ) {
-      return new NotCovered(fail(
+      return new NotYet(fail(
         "tx_not_committed",
         `the checkpoint (size ${size}) does not cover the transaction yet: ${e.message}`,
         txId,
