@@ -42,39 +42,30 @@ async function everySiteCoSigned(cluster: TestCluster, sites: number[]): Promise
 
 Deno.test({
   name:
-    "checkpoint: a new cluster serves block 0's checkpoint co-signed by a quorum from every site before any transaction (it served each site's own signature alone)",
+    "checkpoint: a new cluster serves block 0's checkpoint co-signed by a quorum from every site before any transaction (it served each site's own signature alone); a site that holds no peer's signature for its head asks again, and peers that reached their quorum long before answer",
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn() {
+  async fn(t) {
     const cluster = await startCluster(3);
     try {
-      await everySiteCoSigned(cluster, [0, 1, 2]);
-    } finally {
-      await cluster.stop();
-    }
-  },
-});
-
-Deno.test({
-  name:
-    "checkpoint: a site that holds no peer's signature for its head asks again, and peers that reached their quorum long before answer",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    const cluster = await startCluster(3);
-    try {
-      await everySiteCoSigned(cluster, [0, 1, 2]);
-      // site-c forgets its peers' lines: restarted, it finds no quorum among
-      // its blocks and has only its own line for its head, as a site that
-      // started after its peers had exchanged theirs.
-      await cluster.kill(2);
-      const db = new Libsql(`${cluster.dir}/site-c/ledger.db`);
-      db.exec("DELETE FROM checkpoint_sigs WHERE site != 'site-c'");
-      const left = db.prepare("SELECT COUNT(*) AS n FROM checkpoint_sigs").get() as { n: number };
-      db.close();
-      assert.equal(left.n, 1);
-      await cluster.start(2);
-      await everySiteCoSigned(cluster, [0, 1, 2]);
+      await t.step("a new idle cluster is co-signed on every site", async () => {
+        await everySiteCoSigned(cluster, [0, 1, 2]);
+      });
+      await t.step("a site restarted without its peers' lines gets them again", async () => {
+        // site-c forgets its peers' lines: restarted, it finds no quorum among
+        // its blocks and has only its own line for its head, as a site that
+        // started after its peers had exchanged theirs.
+        await cluster.kill(2);
+        const db = new Libsql(`${cluster.dir}/site-c/ledger.db`);
+        db.exec("DELETE FROM checkpoint_sigs WHERE site != 'site-c'");
+        const left = db.prepare("SELECT COUNT(*) AS n FROM checkpoint_sigs").get() as {
+          n: number;
+        };
+        db.close();
+        assert.equal(left.n, 1);
+        await cluster.start(2);
+        await everySiteCoSigned(cluster, [0, 1, 2]);
+      });
     } finally {
       await cluster.stop();
     }
