@@ -193,8 +193,48 @@ Deno.test({
         },
         body,
       });
-      assert.equal(forward.status, 403, await forward.text());
+      // ... and it is told so (410), with the index of its removal.
+      const refusal = await forward.json();
+      assert.equal(forward.status, 410, JSON.stringify(refusal));
+      assert.equal(refusal.type, "https://edgeledger.dev/problems/member_removed");
+      assert.ok(Number.isSafeInteger(refusal.removedAt), JSON.stringify(refusal));
       assert.ok(!(await sitesOf()).includes("site-d"));
+      // Site-d, still running, learns that it was removed (it applied its
+      // removal, or a peer answered so), and says it everywhere it is asked;
+      // restarted on the same data, it stays out.
+      const dIndex = cluster.sites.indexOf(d);
+      for (const round of ["running", "restarted"]) {
+        d.stderr = "";
+        if (round === "restarted") {
+          await cluster.kill(dIndex, "SIGTERM");
+          await cluster.start(dIndex);
+        }
+        const dStatus = await waitFor(`site-d (${round}) to know it was removed`, async () => {
+          const s = await getJson<{ removed?: boolean; height: number }>(`${d.url}/v1/status`);
+          return s?.removed === true ? s : undefined;
+        }, 15_000);
+        const write = await fetch(`${d.url}/v1/txs`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(await anchorTx(device)),
+        });
+        const writeProblem = await write.json();
+        assert.equal(write.status, 503, JSON.stringify(writeProblem));
+        assert.equal(writeProblem.title, "Site removed");
+        assert.match(writeProblem.detail, /site-d was removed from the cluster/);
+        const current = await fetch(`${d.url}/v1/blocks/1?consistency=linearizable`);
+        assert.equal(current.status, 503);
+        await current.body?.cancel();
+        // What it holds stays readable.
+        assert.ok(await getJson(`${d.url}/v1/blocks/${dStatus.height}`));
+        const metrics = await (await fetch(`${d.url}/metrics`)).text();
+        assert.match(metrics, /^edgeledger_site_removed 1$/m);
+        const said = d.stderr.split("\n").filter((l) =>
+          l.includes("this site was removed from the cluster")
+        );
+        assert.equal(said.length, 1, `said once (${round}): ${d.stderr.slice(-2000)}`);
+        assert.match(said[0], / ERROR /);
+      }
       // Blocks site-d co-signed while it was a member still verify.
       const integrity = await getJson<{ ok: boolean; firstMismatch?: string }>(
         `${leader.url}/v1/integrity`,

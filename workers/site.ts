@@ -329,6 +329,7 @@ async function openAndServe(
     peerApp = raftRoutes({
       self: config.name,
       member: (n) => h.member(n),
+      removedMember: (n) => h.removedMember(n),
       receive: (from, messages) => h.receive(from, messages),
       acceptForwarded: (_from, envelopes) => site.acceptForwarded(envelopes),
       addCosignLines: (from, lines) => {

@@ -328,6 +328,12 @@ export const StatusView = z.looseObject({
    */
   healthy: z.boolean().optional(),
   /**
+   * True on a site that was removed from the cluster and still runs: it
+   * takes no part any more (refuses writes and current reads, serves
+   * `stale` reads of what it holds); stop it. Absent otherwise.
+   */
+  removed: z.boolean().optional(),
+  /**
    * Members that signed another block than this site's at the same height
    * (the first such height per member); absent when none has.
    */

@@ -12,10 +12,13 @@ import type { Message } from "../consensus/mod.ts";
 import {
   type CosignLine,
   decodeMessage,
+  memberRemovedType,
   PeerAuthError,
   PeerFrameError,
   type PeerInfo,
+  PeerRemovedError,
   peerRequestBytesMax,
+  type RemovedMember,
   splitFrame,
   streamFrames,
   verifyPeerRequest,
@@ -34,6 +37,11 @@ export interface PeerService {
   /** This site's name: stream openings are signed for it. */
   self: string;
   member(name: string): PeerInfo | undefined;
+  /**
+   * A site no member now whose removal this site applied, with the key it
+   * had: it is answered 410 (see `src/site/peers.ts`) so that it learns it.
+   */
+  removedMember?(name: string): RemovedMember | undefined;
   receive(from: string, messages: Message[]): void;
   /**
    * `{accepted, refused: [{txId, index, problem, retryAfter?}]}`, `index`
@@ -72,6 +80,9 @@ export function raftRoutes(service: PeerService) {
   // A stream is bounded frame by frame instead (it is meant to stay open).
   app.use((c, next) => c.req.path.endsWith("/stream") ? next() : limit(c, next));
 
+  const members = (n: string) => service.member(n);
+  const removedMember = (n: string) => service.removedMember?.(n);
+
   async function signedBody(
     c: { req: { header(n: string): string | undefined; text(): Promise<string> } },
     options: { perTx?: boolean } = {},
@@ -101,7 +112,7 @@ export function raftRoutes(service: PeerService) {
     text: string,
     options: { perTx?: boolean } = {},
   ) {
-    const peer = verifyPeerRequest(site, sig, text, (n) => service.member(n));
+    const peer = verifyPeerRequest(site, sig, text, members, removedMember);
     let body: Record<string, unknown>;
     try {
       body = JSON.parse(text);
@@ -124,6 +135,7 @@ export function raftRoutes(service: PeerService) {
   }
 
   const fail = (c: Context, e: unknown) => {
+    if (e instanceof PeerRemovedError) return problemResponse(c, removedProblem(e));
     if (e instanceof PeerAuthError) {
       return problemResponse(c, {
         type: "forbidden",
@@ -201,7 +213,8 @@ export function raftRoutes(service: PeerService) {
         c.req.header("x-edgeledger-time") ?? null,
         service.self,
         Date.now(),
-        (n) => service.member(n),
+        members,
+        removedMember,
       );
     } catch (e) {
       return fail(c, e);
@@ -234,7 +247,11 @@ export function raftRoutes(service: PeerService) {
         // Peer routes carry no request id (they skip the public API's middleware).
         if (e instanceof PeerAuthError || e instanceof PeerFrameError || e instanceof TypeError) {
           const slug = e instanceof PeerAuthError ? "forbidden" : "validation";
-          const problem = problemBody(knownProblem(slug, e.message), c.req.path, "");
+          const problem = problemBody(
+            e instanceof PeerRemovedError ? removedProblem(e) : knownProblem(slug, e.message),
+            c.req.path,
+            "",
+          );
           try {
             answer.enqueue(utf8Encode(JSON.stringify(problem) + "\n"));
           } catch { /* the sender is gone */ }
@@ -320,6 +337,17 @@ export function raftRoutes(service: PeerService) {
   });
 
   return app;
+}
+
+/** The answer to a removed member (peer routes only: no public route serves it). */
+function removedProblem(e: PeerRemovedError) {
+  return {
+    type: memberRemovedType,
+    status: 410,
+    title: "Site removed from the cluster",
+    detail: e.message,
+    extra: { removedAt: e.index },
+  };
 }
 
 /** The transaction id of a forwarded envelope, or null if it has none. */

@@ -26,6 +26,14 @@
  * request's answer before its next messages leave, as etcd's peers stream
  * theirs; a peer without the route gets `/raft/msg` requests.
  *
+ * A site whose removal from the membership a receiver has applied (so it
+ * is committed) is answered `410` with the problem type
+ * {@link memberRemovedType} instead of `403`, on every route and on a
+ * stream's opening, once its signature verifies against the key it had:
+ * the sender learns that it is no member any more, and stops (see
+ * `RaftHost`), as a removed etcd member does. Receivers before this answer
+ * `403`, which a sender keeps treating as before.
+ *
  * @module
  */
 import { setImmediate } from "node:timers";
@@ -104,12 +112,13 @@ export function verifyStreamOpen(
   self: string,
   nowMs: number,
   members: (name: string) => PeerInfo | undefined,
+  removed?: (name: string) => RemovedMember | undefined,
 ): PeerInfo {
   const t = Number(time);
   if (time === null || !Number.isSafeInteger(t) || Math.abs(nowMs - t) > streamOpenSkewMs) {
     throw new PeerAuthError("X-Edgeledger-Time is missing or too far from this site's clock");
   }
-  return verifyPeerRequest(site, sig, streamOpenText(site ?? "", self, t), members);
+  return verifyPeerRequest(site, sig, streamOpenText(site ?? "", self, t), members, removed);
 }
 
 /** A peer request that failed authentication. */
@@ -120,28 +129,92 @@ export class PeerAuthError extends Error {
   }
 }
 
+/** The problem type a receiver answers a removed member with (HTTP 410, peer routes only). */
+export const memberRemovedType = "https://edgeledger.dev/problems/member_removed";
+
+/** A site that was a member, and the log index of its removal (committed). */
+export interface RemovedMember {
+  info: PeerInfo;
+  index: number;
+}
+
+/**
+ * A peer request whose sender proved it is a site that was removed from
+ * the membership (its signature verifies against the key it had): answered
+ * 410 {@link memberRemovedType}, so the sender learns it.
+ */
+export class PeerRemovedError extends PeerAuthError {
+  constructor(readonly site: string, readonly index: number) {
+    super(`Site ${site} was removed from the cluster (log index ${index}); it is no member now`);
+    this.name = "PeerRemovedError";
+  }
+}
+
+/** A peer answered that this site was removed from the cluster (410 {@link memberRemovedType}). */
+export class MemberRemovedAnswer extends Error {
+  constructor(readonly peer: string, readonly detail: string) {
+    super(`Peer ${peer} answered that this site was removed from the cluster: ${detail}`);
+    this.name = "MemberRemovedAnswer";
+  }
+}
+
+/**
+ * The {@link MemberRemovedAnswer} in a peer's answer `res` (already read as
+ * `text`), if it is one: a 410 whose problem type is {@link memberRemovedType}.
+ */
+export function memberRemovedAnswer(
+  peer: string,
+  res: Response,
+  text: string,
+): MemberRemovedAnswer | undefined {
+  if (res.status !== 410) return undefined;
+  let problem: { type?: unknown; detail?: unknown };
+  try {
+    problem = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (problem?.type !== memberRemovedType) return undefined;
+  return new MemberRemovedAnswer(peer, typeof problem.detail === "string" ? problem.detail : "");
+}
+
 /**
  * Verifies a peer request: the named sender must be a member and the
- * signature must be its key's over the exact body. Throws {@link PeerAuthError}.
+ * signature must be its key's over the exact body. Throws {@link PeerAuthError};
+ * {@link PeerRemovedError} when `removed` knows the sender as a removed
+ * member and the signature is that member's.
  */
 export function verifyPeerRequest(
   site: string | null,
   sig: string | null,
   body: string,
   members: (name: string) => PeerInfo | undefined,
+  removed?: (name: string) => RemovedMember | undefined,
 ): PeerInfo {
   if (!site || !sig) throw new PeerAuthError("Missing X-Edgeledger-Site or X-Edgeledger-Sig");
   const peer = members(site);
-  if (peer === undefined) throw new PeerAuthError(`Site ${site} is not a member`);
+  if (peer === undefined) {
+    const gone = removed?.(site);
+    if (gone !== undefined && signatureVerifies(gone.info, sig, body)) {
+      throw new PeerRemovedError(site, gone.index);
+    }
+    throw new PeerAuthError(`Site ${site} is not a member`);
+  }
+  if (!signatureVerifies(peer, sig, body)) {
+    throw new PeerAuthError(`Signature of site ${site} does not verify`);
+  }
+  return peer;
+}
+
+/** Whether `sig` (base64url) is `peer`'s signature over a peer request's `body`. */
+function signatureVerifies(peer: PeerInfo, sig: string, body: string): boolean {
   let sigBytes: Uint8Array;
   try {
     sigBytes = base64urlDecode(sig);
   } catch {
-    throw new PeerAuthError("Signature is not base64url");
+    return false;
   }
-  const ok = verifyEd25519Native(peer.publicKey, utf8Encode(PEER_DOMAIN + body), sigBytes);
-  if (!ok) throw new PeerAuthError(`Signature of site ${site} does not verify`);
-  return peer;
+  return verifyEd25519Native(peer.publicKey, utf8Encode(PEER_DOMAIN + body), sigBytes);
 }
 
 /** A `/raft/stream` body that is not a sequence of well-formed frames. */
@@ -475,6 +548,11 @@ export class PeerSender {
     readonly client?: Deno.HttpClient,
     /** Hears when the peer becomes unreachable and reachable again; default: stderr. */
     readonly log: Logger = createLogger({ context: { site: self } }),
+    /**
+     * Hears that the peer answered this site was removed from the cluster
+     * (its messages to the peer are dropped, as to an unreachable one).
+     */
+    readonly onRemoved?: (answer: MemberRemovedAnswer) => void,
   ) {}
 
   /** Queues messages; drops the oldest beyond {@link peerQueueMessagesMax}. */
@@ -626,7 +704,10 @@ export class PeerSender {
           this.#sendSucceeded();
         } catch (e) {
           this.counters.messagesDropped += batch.length;
-          if (!this.#closed) this.#sendFailed(e);
+          // Named by the peer's name (a request's answer knows its URL only).
+          if (e instanceof MemberRemovedAnswer) {
+            this.onRemoved?.(new MemberRemovedAnswer(this.peer.name, e.detail));
+          } else if (!this.#closed) this.#sendFailed(e);
           // Back off briefly so a dead peer does not spin this loop.
           await new Promise((r) => setTimeout(r, 50));
         }
@@ -735,6 +816,8 @@ export class PeerSender {
     if (!res.ok) {
       const text = await res.text().catch(() => "");
       this.#endStream(stream);
+      const removed = memberRemovedAnswer(this.peer.name, res, text);
+      if (removed !== undefined) throw removed;
       // No route (an older site), or an opening it refused (say its clock is
       // far from ours): requests work all the same, one per frame.
       if (res.status === 403 || res.status === 404 || res.status === 405) {
@@ -824,6 +907,9 @@ export async function postSigned(
     signal: AbortSignal.timeout(timeoutMs),
   });
   const text = await res.text();
-  if (!res.ok) throw new Error(`Peer ${url} answered ${res.status}: ${text.slice(0, 200)}`);
+  if (!res.ok) {
+    throw memberRemovedAnswer(url, res, text) ??
+      new Error(`Peer ${url} answered ${res.status}: ${text.slice(0, 200)}`);
+  }
   return text ? JSON.parse(text) : undefined;
 }

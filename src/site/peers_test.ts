@@ -10,6 +10,9 @@ import {
   encodeMessage,
   FORWARD_ROUTE,
   linesAloneAfterMs,
+  MemberRemovedAnswer,
+  memberRemovedAnswer,
+  memberRemovedType,
   MSG_ROUTE,
   PeerAuthError,
   peerCounters,
@@ -1066,4 +1069,115 @@ Deno.test("PeerSender: messages made in one turn of the event loop leave togethe
     assert.equal(received.length, 1);
     assert.deepEqual(received[0].body.messages.map((m) => (m as Message).term), [1, 2]);
   });
+});
+
+Deno.test("raft routes: a removed member, proven by the key it had, is answered 410 member_removed with its removal's index on every route and on a stream's opening; another key claiming its name gets 403", async () => {
+  const keyPair = generateKeyPair("ed25519");
+  const key = await SiteKey.create(keyPair);
+  const other = await SiteKey.create(generateKeyPair("ed25519"));
+  const info = { name: "site-d", url: "", publicKey: keyPair.publicKey };
+  const { app: plain } = recordingRoutes({
+    name: "site-a",
+    url: "",
+    publicKey: new Uint8Array(32),
+  });
+  const app = raftRoutes({
+    self: "site-b",
+    member: () => undefined,
+    removedMember: (n) => (n === "site-d" ? { info, index: 46 } : undefined),
+    receive: () => assert.fail("a removed member's messages reach no site"),
+    acceptForwarded: () => assert.fail("a removed member's forward reaches no site"),
+    addCosignLines: () => assert.fail("a removed member's lines reach no site"),
+    replayBlocks: () => Promise.resolve([]),
+    sign: () => Promise.resolve(""),
+  });
+  const post = async (routes: typeof app, path: string, signer: SiteKey) => {
+    const body = JSON.stringify({ from: "site-d", messages: [], txs: [], lines: [] });
+    return await routes.request(path, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "x-edgeledger-site": "site-d",
+        "x-edgeledger-sig": await signPeerBody(body, signer),
+      },
+      body,
+    });
+  };
+  for (const path of ["/msg", "/forward", "/cosign"]) {
+    const res = await post(app, path, key);
+    const problem = await res.json();
+    assert.equal(res.status, 410, `${path}: ${JSON.stringify(problem)}`);
+    assert.equal(problem.type, memberRemovedType);
+    assert.equal(problem.removedAt, 46);
+    assert.match(problem.detail, /site-d was removed from the cluster \(log index 46\)/);
+    const spoofed = await post(app, path, other);
+    assert.equal(spoofed.status, 403, path);
+    assert.match((await spoofed.json()).detail, /not a member/);
+    // A site that knows of no removal answers as before.
+    const unknown = await post(plain, path, key);
+    assert.equal(unknown.status, 403, path);
+    await unknown.body?.cancel();
+  }
+  const opened = await openStream(app, "site-d", bodyOf([], true), key);
+  assert.equal(opened.status, 410);
+  assert.equal((await opened.json()).type, memberRemovedType);
+  const spoofedOpen = await openStream(app, "site-d", bodyOf([], true), other);
+  assert.equal(spoofedOpen.status, 403);
+  await spoofedOpen.body?.cancel();
+});
+
+Deno.test("memberRemovedAnswer: only a 410 whose problem type is member_removed says this site was removed (not a 410 from a proxy, not another type)", () => {
+  const res = (status: number) => new Response(null, { status });
+  const problem = JSON.stringify({ type: memberRemovedType, detail: "gone at 46" });
+  const answer = memberRemovedAnswer("site-b", res(410), problem);
+  assert.ok(answer instanceof MemberRemovedAnswer);
+  assert.equal(answer.peer, "site-b");
+  assert.equal(answer.detail, "gone at 46");
+  assert.equal(memberRemovedAnswer("site-b", res(403), problem), undefined);
+  assert.equal(memberRemovedAnswer("site-b", res(410), "<html>Gone</html>"), undefined);
+  assert.equal(
+    memberRemovedAnswer("site-b", res(410), JSON.stringify({ type: "about:blank" })),
+    undefined,
+  );
+});
+
+Deno.test("PeerSender: a peer that answers this site was removed (410 member_removed), at a stream's opening or to a /raft/msg request, is heard through onRemoved by the peer's name, and is not logged unreachable", async () => {
+  for (const via of ["stream", "msg"] as const) {
+    const gone = JSON.stringify({ type: memberRemovedType, detail: "removed at 46" });
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+      const stream = new URL(req.url).pathname === "/raft/stream";
+      if (stream && via === "msg") return new Response("no such route", { status: 404 });
+      return new Response(gone, {
+        status: 410,
+        headers: { "content-type": "application/problem+json" },
+      });
+    });
+    const heard: MemberRemovedAnswer[] = [];
+    const { log, said } = recordingLogger();
+    const sender = new PeerSender(
+      {
+        name: "site-b",
+        url: `http://127.0.0.1:${server.addr.port}`,
+        publicKey: new Uint8Array(32),
+      },
+      "site-d",
+      await SiteKey.create(generateKeyPair("ed25519")),
+      peerCounters(),
+      undefined,
+      log,
+      (answer) => heard.push(answer),
+    );
+    try {
+      sender.send([heartbeat(1)]);
+      await until(() => heard.length === 1);
+      assert.equal(heard[0].peer, "site-b", via);
+      assert.equal(heard[0].detail, "removed at 46", via);
+      assert.equal(sender.unreachable, false, via);
+      await new Promise((r) => setTimeout(r, peerUnreachableLogAfterMs + 100));
+      assert.deepEqual(said("peer unreachable"), [], via);
+    } finally {
+      sender.close();
+      await server.shutdown();
+    }
+  }
 });

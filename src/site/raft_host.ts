@@ -40,11 +40,13 @@ import { type Logger, SlowWriteWarning } from "../log.ts";
 import {
   type CosignLine,
   FORWARD_ROUTE,
+  MemberRemovedAnswer,
   peerCounters,
   type PeerInfo,
   peerMetricsText,
   PeerSender,
   postSigned,
+  type RemovedMember,
   verifyPeerRequest,
 } from "./peers.ts";
 import { type ForwardOutcome, retryAfterOf, type Sequencer, type Site } from "./site.ts";
@@ -170,6 +172,16 @@ export class RaftHost implements Sequencer {
    */
   readonly #readEpoch = crypto.randomUUID().slice(0, 8);
   #fatal: unknown;
+  /**
+   * Sites whose removal this site applied (so it is committed), by name,
+   * with the log index of the removal; persisted. A site added again
+   * leaves it. See {@link removedMember}.
+   */
+  readonly #removedAt = new Map<string, number>();
+  /** This site was removed from the cluster: it takes no part any more (see #retire). */
+  #removed = false;
+  /** A probe of whether this site's removal is applied is under way (see #probeRemoval). */
+  #probing = false;
 
   private constructor(
     site: Site,
@@ -228,6 +240,12 @@ export class RaftHost implements Sequencer {
         }
       }
     }
+    const removed = await site.store.getMeta("removed_members");
+    if (removed !== undefined) {
+      for (const [name, index] of Object.entries(JSON.parse(removed) as Record<string, number>)) {
+        host.#removedAt.set(name, index);
+      }
+    }
     const initial: ConfState = { voters: [...voters].sort(), learners: [] };
     const storage = new MemoryStorage(durable.snapshot?.metadata.confState ?? initial);
     if (durable.snapshot) storage.applySnapshot(durable.snapshot);
@@ -262,10 +280,19 @@ export class RaftHost implements Sequencer {
       if (m.name !== self) host.#senders.set(m.name, host.#sender(m));
     }
     await site.attachSequencer(host);
+    // Removed before it stopped: it stays out (it would campaign alone).
+    const removedAt = host.#removedAt.get(self);
+    if (removedAt !== undefined) {
+      host.#retire({ index: removedAt });
+      return host;
+    }
     host.#ticker = setInterval(() => {
       if (host.#closed) return;
       host.#node.tick();
-      if (++host.#ticks % host.#options.electionTicks === 0) host.#watchPeers();
+      if (++host.#ticks % host.#options.electionTicks === 0) {
+        host.#watchPeers();
+        host.#probeRemoval();
+      }
       host.#kick();
     }, host.#options.tickMs);
     host.#kick();
@@ -311,6 +338,55 @@ export class RaftHost implements Sequencer {
     return inConf(name) || !inConf(this.#self) ? info : undefined;
   }
 
+  /**
+   * A site that is no member now and whose removal this site applied, with
+   * the key it had: the peer routes answer it 410, so that it learns it was
+   * removed and stops (a site that missed its own removal would otherwise
+   * campaign alone forever, refused by all). Only an applied — committed —
+   * removal counts: one still uncommitted may yet be undone by a new leader.
+   */
+  removedMember(name: string): RemovedMember | undefined {
+    const index = this.#removedAt.get(name);
+    const info = this.#members.get(name);
+    if (index === undefined || info === undefined || this.member(name) !== undefined) {
+      return undefined;
+    }
+    return { info, index };
+  }
+
+  /** Whether this site was removed from the cluster (it takes no part any more). */
+  get removed(): boolean {
+    return this.#removed;
+  }
+
+  /**
+   * This site was removed from the cluster: it applied its own removal
+   * (`index`), or a peer that applied it answered so (`by`). It stops for
+   * good with this data folder — no ticks, so no campaigns; nothing sent,
+   * nothing received — and the site refuses writes and current reads with a
+   * message that says so; stale reads of what it holds go on. Proposals
+   * and reads waiting here fail. Logged once, at `error`: an operator
+   * should stop it (to bring it back: a new data folder, then add it again).
+   */
+  #retire(how: { index?: number; by?: MemberRemovedAnswer }): void {
+    if (this.#removed) return;
+    this.#removed = true;
+    if (this.#ticker !== undefined) clearInterval(this.#ticker);
+    this.#ticker = undefined;
+    for (const s of this.#senders.values()) s.close();
+    for (const [id, p] of this.#proposals) {
+      clearTimeout(p.timer);
+      this.#proposals.delete(id);
+      p.reject(new Error("This site was removed from the cluster"));
+    }
+    for (const r of this.#reads.values()) clearTimeout(r.timer);
+    this.#reads.clear();
+    this.#site.retire({
+      ...(how.index !== undefined ? { index: how.index } : {}),
+      ...(how.by !== undefined ? { by: how.by.peer, detail: how.by.detail } : {}),
+    });
+  }
+
   /** All members. */
   members(): PeerInfo[] {
     return [...this.#members.values()];
@@ -318,7 +394,7 @@ export class RaftHost implements Sequencer {
 
   /** Steps messages received from a peer into the core. Unknown recipients are ignored. */
   receive(from: string, messages: Message[]): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#removed) return;
     this.#heardAt.set(from, this.#ticks);
     const leaving = this.#leaving;
     for (const m of messages) {
@@ -357,6 +433,7 @@ export class RaftHost implements Sequencer {
     // A retry timer may fire while the host closes: nothing new starts then
     // (a proposal would wait out its timeout, a forward its request's).
     if (this.#closed) throw new Error("Site is stopping");
+    if (this.#removed) throw new Error("This site was removed from the cluster");
     const status = this.#node.status();
     if (status.role === "leader") {
       const id = crypto.randomUUID();
@@ -384,14 +461,22 @@ export class RaftHost implements Sequencer {
     this.#traffic.forwardRequests++;
     this.#traffic.forwardedTxs += batch.txs.length;
     const started = performance.now();
-    const answer = await postSigned(
-      leader.url + "/raft/forward",
-      body,
-      this.#self,
-      this.#key,
-      undefined,
-      this.#client,
-    );
+    let answer: unknown;
+    try {
+      answer = await postSigned(
+        leader.url + "/raft/forward",
+        body,
+        this.#self,
+        this.#key,
+        undefined,
+        this.#client,
+      );
+    } catch (e) {
+      if (e instanceof MemberRemovedAnswer) {
+        this.#retire({ by: new MemberRemovedAnswer(leader.name, e.detail) });
+      }
+      throw e;
+    }
     this.#traffic.requestSeconds.observe((performance.now() - started) / 1000, FORWARD_ROUTE);
     return forwardOutcomeOf(answer);
   }
@@ -515,6 +600,7 @@ export class RaftHost implements Sequencer {
       this.#traffic,
       this.#client,
       this.#log,
+      (answer) => this.#retire({ by: answer }),
     );
     if (this.#leaving) sender.siteStopping();
     return sender;
@@ -947,6 +1033,34 @@ export class RaftHost implements Sequencer {
    * warning (the quorum has less to spare); a learner behind is `info`: a
    * site just added starts from nothing and catches up by design.
    */
+  /**
+   * A site whose log holds its own removal, not yet applied, takes no part
+   * (the core does not campaign without its membership) and is sent
+   * nothing more: it would never apply the removal, and never hear of it.
+   * Once per election timeout it asks its peers (an empty signed
+   * `/raft/msg`): one that applied the removal answers 410 and this site
+   * retires; one for which it is still a member (the removal was not
+   * committed, and a new leader will overwrite it) answers 204.
+   */
+  #probeRemoval(): void {
+    if (this.#removed || this.#probing || this.#closed) return;
+    const conf = this.#node.confState();
+    const inConf = conf.voters.includes(this.#self) || conf.learners.includes(this.#self);
+    if (inConf || this.#storage.lastIndex() <= this.#site.appliedIndex) return;
+    this.#probing = true;
+    const body = JSON.stringify({ from: this.#self, messages: [] });
+    const peers = [...this.#members.values()].filter((m) => m.name !== this.#self);
+    void Promise.all(peers.map(async (m) => {
+      try {
+        await postSigned(m.url + "/raft/msg", body, this.#self, this.#key, undefined, this.#client);
+      } catch (e) {
+        if (e instanceof MemberRemovedAnswer) {
+          this.#retire({ by: new MemberRemovedAnswer(m.name, e.detail) });
+        }
+      }
+    })).finally(() => this.#probing = false);
+  }
+
   #watchPeers(): void {
     const s = this.#node.status();
     if (s.role !== "leader" || s.progress === undefined) {
@@ -995,7 +1109,7 @@ export class RaftHost implements Sequencer {
 
   async #apply(e: Entry, committedAt: number): Promise<void> {
     if (e.type !== "normal" || e.data.length === 0) {
-      if (e.type === "confChange") this.#logConfChange(e);
+      if (e.type === "confChange") await this.#applyConfChange(e);
       await this.#site.markApplied(e.index);
       return;
     }
@@ -1012,6 +1126,26 @@ export class RaftHost implements Sequencer {
     }
   }
 
+  /**
+   * Keeps which sites were removed (so they are answered 410, see
+   * {@link removedMember}) before the entry counts as applied: applying
+   * it again after a crash finds the same. A site that applies its own
+   * removal retires.
+   */
+  async #applyConfChange(e: Entry): Promise<void> {
+    this.#logConfChange(e);
+    const cc = decodeConfChange(e.data);
+    const had = this.#removedAt.get(cc.node);
+    if (cc.type === "remove") this.#removedAt.set(cc.node, e.index);
+    else this.#removedAt.delete(cc.node);
+    if (had !== this.#removedAt.get(cc.node)) {
+      await this.#site.store.setMeta({
+        removed_members: JSON.stringify(Object.fromEntries(this.#removedAt)),
+      });
+    }
+    if (cc.type === "remove" && cc.node === this.#self) this.#retire({ index: e.index });
+  }
+
   /** Says which membership change a committed entry made, and the membership after it. */
   #logConfChange(e: Entry): void {
     const cc = decodeConfChange(e.data);
@@ -1021,8 +1155,8 @@ export class RaftHost implements Sequencer {
     const fields = { member: cc.node, index: e.index, voters, learners };
     if (cc.type === "addLearner") this.#log.info("learner added", fields);
     else if (cc.type === "promote") this.#log.info("learner promoted to voter", fields);
-    else if (cc.node === this.#self) this.#log.warn("this site was removed", fields);
-    else this.#log.info("member removed", fields);
+    // This site's own removal: said once it retires (see #retire).
+    else if (cc.node !== this.#self) this.#log.info("member removed", fields);
   }
 
   #answerRead(rs: ReadState): void {

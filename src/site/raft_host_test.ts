@@ -604,3 +604,67 @@ Deno.test("raft host: leadership goes only to a voter: a name that is no member 
     await t.cleanup();
   }
 });
+
+Deno.test("raft host: a removal, once applied, is kept across a restart (the removed site is answered 410); a site added again leaves it", async () => {
+  const t = await openTestSite();
+  const b = generateKeyPair("ed25519");
+  const member = {
+    name: "site-b",
+    url: `http://127.0.0.1:${closedPort()}`,
+    publicKey: base64urlEncode(b.publicKey),
+  };
+  let host = await startLoneVoter(t);
+  try {
+    await untilLeader(host);
+    await host.addLearner(member);
+    assert.equal(host.removedMember("site-b"), undefined, "a member is not removed");
+    await host.remove("site-b");
+    const gone = host.removedMember("site-b");
+    assert.ok(gone !== undefined && gone.index > 0);
+    assert.deepEqual(gone.info.publicKey, b.publicKey, "known by the key it had");
+    assert.equal(host.removedMember("site-z"), undefined, "a name never a member is not removed");
+    await host.close();
+    host = await startLoneVoter(t);
+    await untilLeader(host);
+    assert.equal(host.removedMember("site-b")?.index, gone.index, "kept across a restart");
+    await host.addLearner(member);
+    assert.equal(host.removedMember("site-b"), undefined, "added again, it is a member");
+    await host.close();
+    host = await startLoneVoter(t);
+    assert.equal(host.removedMember("site-b"), undefined, "and stays one after a restart");
+  } finally {
+    await host.close();
+    await t.cleanup();
+  }
+});
+
+Deno.test("raft host: a site that applied its own removal stays out when restarted on that data: it never campaigns, refuses writes and current reads saying it was removed, serves stale reads, says so once at error", async () => {
+  const rec = recordingLogger({ site: "site-a" });
+  const t = await openTestSite({ log: rec.log });
+  // What applying the removal of site-a at log index 7 left in its database.
+  await t.site.store.setMeta({ removed_members: JSON.stringify({ "site-a": 7 }) });
+  const host = await startLoneVoter(t);
+  try {
+    await new Promise((r) => setTimeout(r, 100)); // five election timeouts of a lone voter
+    assert.equal(host.removed, true);
+    assert.notEqual(host.consensusStatus().role, "leader");
+    assert.equal(host.consensusStatus().term, 0, "it never campaigned");
+    const status = await t.site.status();
+    assert.equal(status.removed, true);
+    assert.equal(status.healthy, true, "removed is not broken");
+    await assert.rejects(
+      async () => t.site.submit([await anchorTx(device)], { wait: false, waitTimeoutMs: 0 }),
+      /was removed from the cluster at log index 7/,
+    );
+    await assert.rejects(() => t.site.blocks(0, 1, "linearizable"), /was removed from the cluster/);
+    await t.site.blocks(0, 1, "stale");
+    assert.match(t.site.metrics(), /^edgeledger_site_removed 1$/m);
+    const said = rec.records.filter((r) => String(r.msg).startsWith("this site was removed"));
+    assert.equal(said.length, 1);
+    assert.equal(said[0].level, "error");
+    assert.equal(said[0].index, 7);
+  } finally {
+    await host.close();
+    await t.cleanup();
+  }
+});
