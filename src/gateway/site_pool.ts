@@ -320,6 +320,7 @@ export class SitePool {
         );
       }
       if (status.healthy === false) return this.markDown(site, "reports itself unhealthy");
+      if (status.removed === true) return this.markDown(site, "was removed from the cluster");
       this.#markUp(site);
     } catch (e) {
       if (this.#closed) return;

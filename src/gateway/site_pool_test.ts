@@ -109,6 +109,43 @@ Deno.test("SitePool logs a site going down once, with why, however many polls fa
   ]);
 });
 
+Deno.test("SitePool: a site that says it was removed from the cluster takes no requests, with why", async () => {
+  const rec = recordingLogger({ gateway: "gw" });
+  let removed = false;
+  const pool = new SitePool({
+    urls: ["http://127.0.0.1:7001"],
+    pollIntervalMs: 1000,
+    pollTimeoutMs: 1000,
+    via: "1.1 test",
+    log: rec.log,
+    fetch: (() =>
+      Promise.resolve(Response.json({
+        ledger: "demo",
+        site: "site-d",
+        role: "follower",
+        term: 3,
+        leader: null,
+        commitIndex: 1,
+        appliedIndex: 1,
+        height: 1,
+        logSize: 1,
+        healthy: true,
+        ...(removed ? { removed } : {}),
+      }))) as typeof fetch,
+  });
+  pool.ledger = "demo";
+  try {
+    await pool.pollAll();
+    assert.equal(pool.sites[0].up, true);
+    removed = true;
+    await pool.pollAll();
+    assert.equal(pool.sites[0].up, false);
+    assert.equal(rec.said("site down")[0]?.reason, "was removed from the cluster");
+  } finally {
+    await pool.close();
+  }
+});
+
 Deno.test("SitePool: a site whose TLS certificate the gateway does not trust is down with why and what to set (caFile), in its site-down line and in the startup failure, never a bare 'fetch failed'", async () => {
   const rec = recordingLogger({ gateway: "gw" });
   const untrusted = () =>
