@@ -11,6 +11,7 @@ import { loadSiteConfig } from "../src/site/config.ts";
 import { anchorTx } from "./_helpers.ts";
 import {
   blockHashes,
+  closedPort,
   startCluster,
   statuses,
   submitCommit,
@@ -44,6 +45,16 @@ interface MembersJson {
   }>;
 }
 
+/** `GET /v1/sites` of `url`: each member's name and URL. */
+async function getSites(url: string): Promise<Array<{ name: string; url: string }> | undefined> {
+  const res = await fetch(`${url}/v1/sites`).catch(() => undefined);
+  if (res === undefined || !res.ok) {
+    await res?.body?.cancel();
+    return undefined;
+  }
+  return (await res.json()).sites;
+}
+
 /** `member list --json` asked of `url`. */
 async function members(url: string): Promise<MembersJson> {
   return JSON.parse(ok(await cli(["member", "list", "--url", url, "--json"])).stdout);
@@ -51,7 +62,7 @@ async function members(url: string): Promise<MembersJson> {
 
 Deno.test({
   name:
-    "cli admin: member list names the leader; a learner added with --key-file catches up, is promoted, takes leadership by leader transfer, and is removed (3 sites + 1)",
+    "cli admin: member list names the leader; a learner added with --key-file catches up, is promoted, moves to a new URL (member update) and is reached there, takes leadership by leader transfer, and is removed, which it learns (3 sites + 1)",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -122,6 +133,47 @@ Deno.test({
         "voter",
       );
 
+      // The PoP moves: the cluster learns its new URL, then it restarts there.
+      const movedUrl = `http://127.0.0.1:${closedPort()}`;
+      const move = ok(
+        await cli(["member", "update", "site-d", "--peer-url", movedUrl, ...admin, "--url", d.url]),
+      );
+      assert.equal(move.stdout, `Moved site-d to ${movedUrl}\n`);
+      const dIndex = cluster.sites.indexOf(d);
+      await cluster.kill(dIndex, "SIGTERM");
+      const dConfig = JSON.parse(await Deno.readTextFile(d.configPath));
+      dConfig.url = movedUrl;
+      dConfig.port = Number(new URL(movedUrl).port);
+      await Deno.writeTextFile(d.configPath, JSON.stringify(dConfig, null, 2));
+      d.url = movedUrl;
+      await cluster.start(dIndex);
+      for (const site of cluster.sites) {
+        const listed = await waitFor(`${site.name} to list site-d's new URL`, async () => {
+          const view = await getSites(site.url);
+          return view?.find((m) => m.name === "site-d")?.url === movedUrl ? view : undefined;
+        }, 15_000);
+        assert.ok(listed);
+      }
+      // Reached there: it takes writes, which the leader replicates back to it.
+      const viaMoved = await submitCommit(movedUrl, await anchorTx(device));
+      assert.equal(viaMoved.body?.status, "committed", JSON.stringify(viaMoved.body));
+      assert.equal(
+        ok(
+          await cli([
+            "member",
+            "update",
+            "site-d",
+            "--peer-url",
+            movedUrl,
+            ...admin,
+            "--url",
+            cluster.sites[0].url,
+          ]),
+        ).stdout,
+        `Moved site-d to ${movedUrl}\n`,
+        "the URL it has already: nothing changes, and it says so the same way",
+      );
+
       const leaderNow = (await leaderOf(cluster)).status.site;
       const transfer = ok(
         await cli(["leader", "transfer", "site-d", ...admin, "--url", follower.url]),
@@ -146,6 +198,11 @@ Deno.test({
         return view.fromLeader && view.leader === next.status.site ? view : undefined;
       }, 30_000);
       assert.deepEqual(finalView.members.map((m) => m.name), ["site-a", "site-b", "site-c"]);
+      // It applied its own removal: it says so, and takes no part any more.
+      await waitFor("site-d to say it was removed", async () => {
+        const st = await (await fetch(`${d.url}/v1/status`)).json();
+        return st.removed === true || undefined;
+      }, 15_000);
       // The cluster goes on without it.
       const r = await submitCommit(cluster.sites[0].url, await anchorTx(device));
       assert.equal(r.body?.status, "committed", JSON.stringify(r.body));

@@ -7,6 +7,7 @@
  * | `POST /v1/admin/members` `{name, url, publicKey}` | add a site as a non-voting learner |
  * | `POST /v1/admin/members/{name}/promote` | make a caught-up learner a voter |
  * | `DELETE /v1/admin/members/{name}` | remove a site |
+ * | `PATCH /v1/admin/members/{name}` `{url}` | move a member to a new URL |
  * | `POST /v1/admin/leader` `{to}` | transfer leadership |
  * | `GET /v1/admin/backup` | a consistent copy of this site's database (`application/vnd.sqlite3`) |
  *
@@ -29,6 +30,8 @@ export interface AdminService {
   addLearner(member: { name: string; url: string; publicKey: string }): Promise<void>;
   promote(name: string): Promise<void>;
   remove(name: string): Promise<void>;
+  /** Moves a member to a new URL (see `RaftHost.updateMemberUrl`). */
+  updateMemberUrl(name: string, url: string): Promise<void>;
   transferLeadership(to: string): Promise<void>;
   leaderUrl(): string | undefined;
   isLeader(): boolean;
@@ -53,6 +56,11 @@ const memberSchema = z.strictObject({
     // 32 bytes that are no point on the curve would add a member whose
     // signatures can never verify.
     .refine((k) => siteKeyDid(k) !== undefined, "must be an Ed25519 public key (a curve point)"),
+});
+
+/** `PATCH /v1/admin/members/{name}`: the member's new URL, as the other sites reach it. */
+const moveSchema = z.strictObject({
+  url: z.url().refine((u) => /^https?:\/\//.test(u), "must be an http:// or https:// URL"),
 });
 
 /** SHA-256 hex of an admin API key, the form kept in site configs (as for tenant keys). */
@@ -100,7 +108,7 @@ export function adminRoutes(
   // After the key check, so nobody without a key has a body read. A repeated
   // name (say two `publicKey`s) would add a member other than the one a log
   // or a proxy that reads the first showed.
-  app.use(refuseDuplicateMembers({ methods: ["POST"] }));
+  app.use(refuseDuplicateMembers({ methods: ["POST", "PATCH"] }));
 
   const run = async (c: Context, action: () => Promise<void>) => {
     if (!service.isLeader()) {
@@ -147,6 +155,22 @@ export function adminRoutes(
   });
   app.post("/members/:name/promote", (c) => run(c, () => service.promote(c.req.param("name"))));
   app.delete("/members/:name", (c) => run(c, () => service.remove(c.req.param("name"))));
+  app.patch("/members/:name", async (c) => {
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      return problem(c, 400, "validation", "Invalid request", "Body must be JSON");
+    }
+    const parsed = moveSchema.safeParse(body);
+    if (!parsed.success) {
+      return problem(c, 400, "validation", "Invalid request", "Body must be {url}", {
+        errors: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
+      });
+    }
+    const name = c.req.param("name");
+    return await run(c, () => service.updateMemberUrl(name, parsed.data.url));
+  });
   app.get("/backup", async (c) => {
     if (service.backup === undefined) {
       return problem(c, 404, "not_found", "Not found", "This site serves no backups");

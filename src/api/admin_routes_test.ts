@@ -12,6 +12,7 @@ function service(overrides: Partial<AdminService> = {}): AdminService & { calls:
     addLearner: (m) => (calls.push(`add ${m.name}`), Promise.resolve()),
     promote: (n) => (calls.push(`promote ${n}`), Promise.resolve()),
     remove: (n) => (calls.push(`remove ${n}`), Promise.resolve()),
+    updateMemberUrl: (n, url) => (calls.push(`move ${n} ${url}`), Promise.resolve()),
     transferLeadership: (to) => (calls.push(`transfer ${to}`), Promise.resolve()),
     leaderUrl: () => "http://127.0.0.1:7001",
     isLeader: () => true,
@@ -61,6 +62,7 @@ Deno.test("admin routes: each route reaches the service once and answers {ok: tr
       ["/members", "POST", member],
       ["/members/site-d/promote", "POST", undefined],
       ["/leader", "POST", { to: "site-b" }],
+      ["/members/site-d", "PATCH", { url: "https://pop-4.example:7443" }],
       ["/members/site-d", "DELETE", undefined],
     ] as const
   ) {
@@ -68,7 +70,13 @@ Deno.test("admin routes: each route reaches the service once and answers {ok: tr
     assert.equal(res.status, 200, path);
     assert.deepEqual(await res.json(), { ok: true });
   }
-  assert.deepEqual(s.calls, ["add site-d", "promote site-d", "transfer site-b", "remove site-d"]);
+  assert.deepEqual(s.calls, [
+    "add site-d",
+    "promote site-d",
+    "transfer site-b",
+    "move site-d https://pop-4.example:7443",
+    "remove site-d",
+  ]);
 });
 
 Deno.test("admin routes: a follower answers not_leader with the leader's URL", async () => {
@@ -103,6 +111,29 @@ Deno.test("admin routes: a malformed member is a validation problem naming the f
   });
   const body = await problem(res, 400, "validation");
   assert.deepEqual(body.errors.map((e: { path: string }) => e.path), ["url"]);
+  assert.deepEqual(s.calls, []);
+});
+
+Deno.test("admin routes: a member's new URL must be an http(s) URL and the only field; a repeated one is refused", async () => {
+  const s = service();
+  const app = adminRoot(s, [hashApiKey(KEY)]);
+  for (
+    const body of [
+      JSON.stringify({ url: "ftp://pop-4.example" }),
+      JSON.stringify({ url: "not a url" }),
+      JSON.stringify({ url: "http://pop-4.example:7004", name: "site-e" }),
+      JSON.stringify({}),
+    ]
+  ) {
+    const res = await call(app, "/members/site-d", { method: "PATCH", body });
+    const problemBody = await problem(res, 400, "validation");
+    assert.match(problemBody.detail, /Body must be \{url\}/, body);
+  }
+  const repeated = await call(app, "/members/site-d", {
+    method: "PATCH",
+    body: '{"url":"http://a.example:7004","url":"http://b.example:7004"}',
+  });
+  assert.match((await problem(repeated, 400, "validation")).detail, /repeats the member "url"/);
   assert.deepEqual(s.calls, []);
 });
 

@@ -229,16 +229,11 @@ export class RaftHost implements Sequencer {
     const host = new RaftHost(site, store, self, key, members, options);
     const durable = await store.load();
     const directory = await site.store.getMeta("directory");
+    // The directory the log built wins over genesis and the config's
+    // `peers` (a member's URL may have moved since, see updateMemberUrl),
+    // for a name with the same key: keys never change.
     if (directory !== undefined) {
-      for (const m of JSON.parse(directory) as WireMember[]) {
-        if (!host.#members.has(m.name)) {
-          host.#members.set(m.name, {
-            name: m.name,
-            url: m.url,
-            publicKey: base64urlDecode(m.publicKey),
-          });
-        }
-      }
+      for (const m of JSON.parse(directory) as WireMember[]) host.#upsertMember(m);
     }
     const removed = await site.store.getMeta("removed_members");
     if (removed !== undefined) {
@@ -671,19 +666,46 @@ export class RaftHost implements Sequencer {
 
   /**
    * Adds sites to the directory (name, URL, key) so they can be sent to and
-   * authenticated; persisted, and carried in snapshots for sites that join
-   * later. Existing names keep their entry (keys never change silently).
+   * authenticated, or moves a known one to a new URL; persisted, and carried
+   * in snapshots for sites that join later. A known name keeps its key (keys
+   * never change silently).
    */
   async #learnMembers(members: WireMember[]): Promise<void> {
     let changed = false;
     for (const m of members) {
-      if (this.#members.has(m.name)) continue;
-      const info = { name: m.name, url: m.url, publicKey: base64urlDecode(m.publicKey) };
-      this.#members.set(m.name, info);
-      if (m.name !== this.#self) this.#senders.set(m.name, this.#sender(info));
+      const before = this.#members.get(m.name);
+      if (!this.#upsertMember(m)) continue;
       changed = true;
+      const info = this.#members.get(m.name)!;
+      if (before !== undefined) {
+        this.#log.info("member moved", { member: m.name, from: before.url, to: info.url });
+      }
+      if (m.name === this.#self) continue;
+      // A sender to the new URL (its stream to the old one ends); none to a
+      // removed site, which is sent nothing (see broadcastCosign).
+      this.#senders.get(m.name)?.close();
+      this.#senders.set(m.name, this.#sender(info));
     }
     if (changed) await this.#site.store.setMeta({ directory: JSON.stringify(this.#directory()) });
+  }
+
+  /**
+   * Puts `m` in the directory: a new name with its URL and key; a known one
+   * takes the new URL when the key is the same (a key never changes: an
+   * entry with another is ignored, and the leader refuses to propose one).
+   * Whether the directory changed.
+   */
+  #upsertMember(m: WireMember): boolean {
+    const known = this.#members.get(m.name);
+    if (known !== undefined) {
+      if (known.url === m.url || base64urlEncode(known.publicKey) !== m.publicKey) return false;
+    }
+    this.#members.set(m.name, {
+      name: m.name,
+      url: m.url,
+      publicKey: base64urlDecode(m.publicKey),
+    });
+    return true;
   }
 
   #directory(): WireMember[] {
@@ -731,6 +753,31 @@ export class RaftHost implements Sequencer {
   async remove(name: string): Promise<void> {
     this.#requireLeader();
     await this.#confChange({ type: "remove", node: name });
+  }
+
+  /**
+   * Moves a member to a new URL (leader only), as `etcdctl member update`
+   * does: a directory entry with the same name and key and the new URL goes
+   * through the log, so every site — and a site that joins later, by
+   * snapshot — sends to the new URL once it applies it. Resolves once
+   * applied here; a URL the member has already changes nothing. The site
+   * itself is then restarted at the new address (its config's `url`).
+   */
+  async updateMemberUrl(name: string, url: string): Promise<void> {
+    this.#requireLeader();
+    const conf = this.#node.confState();
+    const known = this.#members.get(name);
+    if (known === undefined || !(conf.voters.includes(name) || conf.learners.includes(name))) {
+      throw new MembershipError(`Site ${name} is not a member`);
+    }
+    if (known.url === url) return;
+    await this.propose({
+      time: Date.now(),
+      proposer: this.#self,
+      term: 0,
+      txs: [],
+      members: [{ name, url, publicKey: base64urlEncode(known.publicKey) }],
+    });
   }
 
   /**

@@ -668,3 +668,48 @@ Deno.test("raft host: a site that applied its own removal stays out when restart
     await t.cleanup();
   }
 });
+
+Deno.test("raft host: a member moved to a new URL keeps it across a restart, over the URL genesis names; a name with another key never takes an entry", async () => {
+  const t = await openTestSite();
+  const url = (host: RaftHost, name: string) => host.members().find((m) => m.name === name)?.url;
+  let host = await startLoneVoter(t);
+  try {
+    await untilLeader(host);
+    assert.equal(url(host, "site-a"), "http://127.0.0.1:1", "genesis's URL");
+    await host.updateMemberUrl("site-a", "https://pop-1.example:7443");
+    assert.equal(url(host, "site-a"), "https://pop-1.example:7443");
+    await assert.rejects(
+      () => host.updateMemberUrl("site-z", "https://pop-9.example:7443"),
+      /site-z is not a member/,
+    );
+    // A site added, removed, then added again at a new URL (same key) is there.
+    const b = generateKeyPair("ed25519");
+    const member = {
+      name: "site-b",
+      url: "http://127.0.0.1:9",
+      publicKey: base64urlEncode(b.publicKey),
+    };
+    await host.addLearner(member);
+    await host.remove("site-b");
+    // Another key under a known name is refused, and never replaces the entry.
+    await assert.rejects(
+      () =>
+        host.addLearner({
+          ...member,
+          url: "https://evil.example",
+          publicKey: base64urlEncode(generateKeyPair("ed25519").publicKey),
+        }),
+      /known with another key/,
+    );
+    assert.equal(url(host, "site-b"), "http://127.0.0.1:9");
+    await host.addLearner({ ...member, url: "https://pop-2.example:7443" });
+    assert.equal(url(host, "site-b"), "https://pop-2.example:7443");
+    await host.close();
+    host = await startLoneVoter(t);
+    assert.equal(url(host, "site-a"), "https://pop-1.example:7443", "the log's URL, not genesis's");
+    assert.equal(url(host, "site-b"), "https://pop-2.example:7443");
+  } finally {
+    await host.close();
+    await t.cleanup();
+  }
+});

@@ -182,6 +182,12 @@ export const ADMIN_ROUTES = {
     request: { params: NameParam },
     responses: done,
   },
+  updateMember: {
+    method: "patch",
+    path: "/v1/admin/members/{name}",
+    request: { params: NameParam, body: jsonBody(z.object({ url: z.string() })) },
+    responses: done,
+  },
   transferLeader: {
     method: "post",
     path: "/v1/admin/leader",

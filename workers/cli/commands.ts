@@ -1226,6 +1226,60 @@ const memberRemove = command({
   },
 });
 
+const memberUpdate = command({
+  name: "member update",
+  usage: "member update NAME --peer-url URL",
+  summary: "Move a member to a new URL (admin key)",
+  description: [
+    "Tells the cluster that the member NAME is now reached at --peer-url, as etcdctl member update",
+    "does: the new URL goes through the log, so every site (and a site that joins later) sends",
+    "to it from then on; its key stays the same. Then restart NAME at the new address (its",
+    "site.json's url and port): until then the others cannot reach it. A URL the member has",
+    "already changes nothing.",
+    "",
+    "--peer-url is the member's new URL; --url, as everywhere, names the sites to ask.",
+    "",
+    LEADER_HELP,
+    "",
+    ADMIN_KEY_HELP,
+  ].join("\n"),
+  arity: [1, 1],
+  argNames: ["NAME (the member that moves)"],
+  flags: {
+    "peer-url": {
+      type: "string",
+      value: "URL",
+      help: "the member's new URL, as the other sites reach it (required)",
+    },
+    ...ADMIN_KEY_FLAG,
+    ...SITE_FLAGS,
+    ...JSON_FLAG,
+  },
+  async run(ctx, flags, [nameArg]) {
+    const name = siteNameOf(nameArg);
+    const peerUrl = required(flags["peer-url"], "--peer-url");
+    if (httpHost(peerUrl) === undefined) {
+      throw new UsageError(`Flag --peer-url must be an http:// or https:// URL, not "${peerUrl}"`);
+    }
+    const madeBy = await adminChange(
+      ctx,
+      flags,
+      `Cannot move site ${name}`,
+      ADMIN_ROUTES.updateMember,
+      { params: { name }, body: { url: peerUrl } },
+    );
+    if (flags.json) {
+      ctx.out(JSON.stringify({ change: "update", name, url: peerUrl, site: madeBy }));
+    } else {
+      ctx.out(`Moved ${name} to ${peerUrl}`);
+      ctx.note(
+        `Restart ${name} at ${peerUrl} (its site.json's url and port) if it is not there yet`,
+      );
+    }
+    return 0;
+  },
+});
+
 const leaderTransfer = command({
   name: "leader transfer",
   usage: "leader transfer NAME",
@@ -1326,6 +1380,7 @@ export const COMMANDS: readonly Command[] = [
   memberAdd,
   memberPromote,
   memberRemove,
+  memberUpdate,
   leaderTransfer,
   backup,
 ];
