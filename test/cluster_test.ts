@@ -201,7 +201,7 @@ Deno.test({
       assert.ok(!(await sitesOf()).includes("site-d"));
       // Site-d, still running, learns that it was removed (it applied its
       // removal, or a peer answered so), and says it everywhere it is asked;
-      // restarted on the same data, it stays out.
+      // restarted on the same data, it stays out — until it is added again.
       const dIndex = cluster.sites.indexOf(d);
       for (const round of ["running", "restarted"]) {
         d.stderr = "";
@@ -235,6 +235,23 @@ Deno.test({
         assert.equal(said.length, 1, `said once (${round}): ${d.stderr.slice(-2000)}`);
         assert.match(said[0], / ERROR /);
       }
+      // Added again, it takes part again: it catches up and takes writes.
+      const again = await adminCall(cluster, "/members", {
+        method: "POST",
+        body: { name: "site-d", url: d.url, publicKey },
+      });
+      assert.equal(again.status, 200, await again.text());
+      await waitFor("site-d to take part again", async () => {
+        const s = await getJson<{ removed?: boolean; role: string }>(`${d.url}/v1/status`);
+        return s !== undefined && s.removed === undefined && s.role === "learner" ? s : undefined;
+      }, 15_000);
+      assert.match(d.stderr, /this site was added to the cluster again/);
+      const back = await submitCommit(d.url, await anchorTx(device), 10_000);
+      assert.equal(back.body?.status, "committed", JSON.stringify(back.body));
+      assert.match(
+        await (await fetch(`${d.url}/metrics`)).text(),
+        /^edgeledger_site_removed 0$/m,
+      );
       // Blocks site-d co-signed while it was a member still verify.
       const integrity = await getJson<{ ok: boolean; firstMismatch?: string }>(
         `${leader.url}/v1/integrity`,

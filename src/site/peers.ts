@@ -152,9 +152,19 @@ export class PeerRemovedError extends PeerAuthError {
 
 /** A peer answered that this site was removed from the cluster (410 {@link memberRemovedType}). */
 export class MemberRemovedAnswer extends Error {
-  constructor(readonly peer: string, readonly detail: string) {
+  constructor(
+    readonly peer: string,
+    readonly detail: string,
+    /** The log index of the removal, as the peer applied it. */
+    readonly index: number,
+  ) {
     super(`Peer ${peer} answered that this site was removed from the cluster: ${detail}`);
     this.name = "MemberRemovedAnswer";
+  }
+
+  /** The same answer, named by the peer's name (a request's answer knows its URL only). */
+  from(peer: string): MemberRemovedAnswer {
+    return new MemberRemovedAnswer(peer, this.detail, this.index);
   }
 }
 
@@ -168,14 +178,20 @@ export function memberRemovedAnswer(
   text: string,
 ): MemberRemovedAnswer | undefined {
   if (res.status !== 410) return undefined;
-  let problem: { type?: unknown; detail?: unknown };
+  let problem: { type?: unknown; detail?: unknown; removedAt?: unknown };
   try {
     problem = JSON.parse(text);
   } catch {
     return undefined;
   }
-  if (problem?.type !== memberRemovedType) return undefined;
-  return new MemberRemovedAnswer(peer, typeof problem.detail === "string" ? problem.detail : "");
+  if (problem?.type !== memberRemovedType || !Number.isSafeInteger(problem.removedAt)) {
+    return undefined;
+  }
+  return new MemberRemovedAnswer(
+    peer,
+    typeof problem.detail === "string" ? problem.detail : "",
+    problem.removedAt as number,
+  );
 }
 
 /**
@@ -704,10 +720,8 @@ export class PeerSender {
           this.#sendSucceeded();
         } catch (e) {
           this.counters.messagesDropped += batch.length;
-          // Named by the peer's name (a request's answer knows its URL only).
-          if (e instanceof MemberRemovedAnswer) {
-            this.onRemoved?.(new MemberRemovedAnswer(this.peer.name, e.detail));
-          } else if (!this.#closed) this.#sendFailed(e);
+          if (e instanceof MemberRemovedAnswer) this.onRemoved?.(e.from(this.peer.name));
+          else if (!this.#closed) this.#sendFailed(e);
           // Back off briefly so a dead peer does not spin this loop.
           await new Promise((r) => setTimeout(r, 50));
         }

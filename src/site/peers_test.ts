@@ -1126,13 +1126,19 @@ Deno.test("raft routes: a removed member, proven by the key it had, is answered 
   await spoofedOpen.body?.cancel();
 });
 
-Deno.test("memberRemovedAnswer: only a 410 whose problem type is member_removed says this site was removed (not a 410 from a proxy, not another type)", () => {
+Deno.test("memberRemovedAnswer: only a 410 whose problem type is member_removed, with the removal's index, says this site was removed (not a 410 from a proxy, not another type)", () => {
   const res = (status: number) => new Response(null, { status });
-  const problem = JSON.stringify({ type: memberRemovedType, detail: "gone at 46" });
+  const problem = JSON.stringify({ type: memberRemovedType, detail: "gone at 46", removedAt: 46 });
   const answer = memberRemovedAnswer("site-b", res(410), problem);
   assert.ok(answer instanceof MemberRemovedAnswer);
   assert.equal(answer.peer, "site-b");
   assert.equal(answer.detail, "gone at 46");
+  assert.equal(answer.index, 46);
+  assert.equal(
+    memberRemovedAnswer("site-b", res(410), JSON.stringify({ type: memberRemovedType })),
+    undefined,
+    "no index of the removal",
+  );
   assert.equal(memberRemovedAnswer("site-b", res(403), problem), undefined);
   assert.equal(memberRemovedAnswer("site-b", res(410), "<html>Gone</html>"), undefined);
   assert.equal(
@@ -1143,7 +1149,11 @@ Deno.test("memberRemovedAnswer: only a 410 whose problem type is member_removed 
 
 Deno.test("PeerSender: a peer that answers this site was removed (410 member_removed), at a stream's opening or to a /raft/msg request, is heard through onRemoved by the peer's name, and is not logged unreachable", async () => {
   for (const via of ["stream", "msg"] as const) {
-    const gone = JSON.stringify({ type: memberRemovedType, detail: "removed at 46" });
+    const gone = JSON.stringify({
+      type: memberRemovedType,
+      detail: "removed at 46",
+      removedAt: 46,
+    });
     const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
       const stream = new URL(req.url).pathname === "/raft/stream";
       if (stream && via === "msg") return new Response("no such route", { status: 404 });
@@ -1172,6 +1182,7 @@ Deno.test("PeerSender: a peer that answers this site was removed (410 member_rem
       await until(() => heard.length === 1);
       assert.equal(heard[0].peer, "site-b", via);
       assert.equal(heard[0].detail, "removed at 46", via);
+      assert.equal(heard[0].index, 46, via);
       assert.equal(sender.unreachable, false, via);
       await new Promise((r) => setTimeout(r, peerUnreachableLogAfterMs + 100));
       assert.deepEqual(said("peer unreachable"), [], via);

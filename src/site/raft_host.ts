@@ -178,8 +178,10 @@ export class RaftHost implements Sequencer {
    * leaves it. See {@link removedMember}.
    */
   readonly #removedAt = new Map<string, number>();
-  /** This site was removed from the cluster: it takes no part any more (see #retire). */
+  /** This site was removed from the cluster: it takes no part (see #retire). */
   #removed = false;
+  /** The log index of this site's removal while {@link #removed} (see #rejoinIfAdded). */
+  #removedSelfAt = 0;
   /** A probe of whether this site's removal is applied is under way (see #probeRemoval). */
   #probing = false;
 
@@ -275,15 +277,13 @@ export class RaftHost implements Sequencer {
       if (m.name !== self) host.#senders.set(m.name, host.#sender(m));
     }
     await site.attachSequencer(host);
-    // Removed before it stopped: it stays out (it would campaign alone).
+    // Removed before it stopped: it stays out (it would campaign alone) until added again.
     const removedAt = host.#removedAt.get(self);
-    if (removedAt !== undefined) {
-      host.#retire({ index: removedAt });
-      return host;
-    }
+    if (removedAt !== undefined) host.#retire({ index: removedAt });
     host.#ticker = setInterval(() => {
       if (host.#closed) return;
-      host.#node.tick();
+      // A removed site does not tick: no election timeout, so it never campaigns.
+      if (!host.#removed) host.#node.tick();
       if (++host.#ticks % host.#options.electionTicks === 0) {
         host.#watchPeers();
         host.#probeRemoval();
@@ -356,19 +356,20 @@ export class RaftHost implements Sequencer {
 
   /**
    * This site was removed from the cluster: it applied its own removal
-   * (`index`), or a peer that applied it answered so (`by`). It stops for
-   * good with this data folder — no ticks, so no campaigns; nothing sent,
-   * nothing received — and the site refuses writes and current reads with a
-   * message that says so; stale reads of what it holds go on. Proposals
-   * and reads waiting here fail. Logged once, at `error`: an operator
-   * should stop it (to bring it back: a new data folder, then add it again).
+   * (`index`), or a peer that applied it answered so (`by`). It stops taking
+   * part — it no longer ticks, so it never campaigns, and the site refuses
+   * writes and current reads with a message that says so; stale reads of
+   * what it holds go on. Proposals and reads waiting here fail. It still
+   * hears a leader: added again (a restored site is), it gets the log or a
+   * snapshot that names it and takes part again (#rejoinIfAdded). Logged
+   * once, at `error`: an operator should stop it, or add it again.
    */
   #retire(how: { index?: number; by?: MemberRemovedAnswer }): void {
     if (this.#removed) return;
+    // A peer that has not applied this site's addition since (it lags) still says removed.
+    if (how.by !== undefined && this.#addedSince(how.by.index)) return;
     this.#removed = true;
-    if (this.#ticker !== undefined) clearInterval(this.#ticker);
-    this.#ticker = undefined;
-    for (const s of this.#senders.values()) s.close();
+    this.#removedSelfAt = how.index ?? how.by?.index ?? 0;
     for (const [id, p] of this.#proposals) {
       clearTimeout(p.timer);
       this.#proposals.delete(id);
@@ -382,6 +383,23 @@ export class RaftHost implements Sequencer {
     });
   }
 
+  /**
+   * Whether this site has applied past the removal at `index` and is a
+   * member again (it was added back).
+   */
+  #addedSince(index: number): boolean {
+    const conf = this.#node.confState();
+    return this.#site.appliedIndex > index &&
+      (conf.voters.includes(this.#self) || conf.learners.includes(this.#self));
+  }
+
+  /** A removed site that was added again (see #retire) takes part again. */
+  #rejoinIfAdded(): void {
+    if (!this.#removed || !this.#addedSince(this.#removedSelfAt)) return;
+    this.#removed = false;
+    this.#site.rejoin();
+  }
+
   /** All members. */
   members(): PeerInfo[] {
     return [...this.#members.values()];
@@ -389,7 +407,7 @@ export class RaftHost implements Sequencer {
 
   /** Steps messages received from a peer into the core. Unknown recipients are ignored. */
   receive(from: string, messages: Message[]): void {
-    if (this.#closed || this.#removed) return;
+    if (this.#closed) return;
     this.#heardAt.set(from, this.#ticks);
     const leaving = this.#leaving;
     for (const m of messages) {
@@ -468,7 +486,7 @@ export class RaftHost implements Sequencer {
       );
     } catch (e) {
       if (e instanceof MemberRemovedAnswer) {
-        this.#retire({ by: new MemberRemovedAnswer(leader.name, e.detail) });
+        this.#retire({ by: e.from(leader.name) });
       }
       throw e;
     }
@@ -999,6 +1017,7 @@ export class RaftHost implements Sequencer {
         if (rd.softState?.role !== undefined && rd.softState.role !== "leader") {
           this.#failProposals();
         }
+        this.#rejoinIfAdded();
         // 4. Advance.
         this.#node.advance(rd);
         await this.#maybeSnapshot();
@@ -1102,7 +1121,7 @@ export class RaftHost implements Sequencer {
         await postSigned(m.url + "/raft/msg", body, this.#self, this.#key, undefined, this.#client);
       } catch (e) {
         if (e instanceof MemberRemovedAnswer) {
-          this.#retire({ by: new MemberRemovedAnswer(m.name, e.detail) });
+          this.#retire({ by: e.from(m.name) });
         }
       }
     })).finally(() => this.#probing = false);

@@ -981,8 +981,8 @@ export class Site implements LedgerService {
   }
 
   /**
-   * This site was removed from the cluster (its consensus host retired, see
-   * `RaftHost`): it refuses writes and `leader` or `linearizable` reads with
+   * This site was removed from the cluster (its consensus host stopped
+   * taking part, see `RaftHost`): until it is added again, it refuses writes and `leader` or `linearizable` reads with
    * a 503 that says so, serves `stale` reads of what it holds, and says
    * `removed` in its status and metrics. `index` is the log index of the
    * removal when this site applied it; `by` the peer that answered so
@@ -992,10 +992,17 @@ export class Site implements LedgerService {
     if (this.#removed !== undefined) return;
     this.#removed = how;
     this.#log.error(
-      "this site was removed from the cluster: it takes no part in it any more; stop it " +
-        "(to bring it back, start it on a new data folder and add it again)",
+      "this site was removed from the cluster: it takes no part in it any more; stop it, " +
+        "or add it again to bring it back",
       how,
     );
+  }
+
+  /** This removed site was added to the cluster again (see {@link retire}): it takes part again. */
+  rejoin(): void {
+    if (this.#removed === undefined) return;
+    this.#removed = undefined;
+    this.#log.info("this site was added to the cluster again", {});
   }
 
   /** Where this site's events go (its consensus host logs through it too). */
