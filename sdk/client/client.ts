@@ -1070,6 +1070,20 @@ export class EdgeLedgerClient {
         if (!isRetryableError(error)) throw error;
         // A 429 is about the caller, not the site: wait, same site.
         sameSite = error instanceof RateLimitedError;
+        // A `leader` read asked of a follower that names the leader: the
+        // leader next, at once, when it is one of this client's sites (a URL
+        // the answer names is never sent this client's keys otherwise);
+        // when it is none, asking this follower again cannot help.
+        const leader = leaderNamed(error);
+        if (leader !== undefined) {
+          const at = this.urls.indexOf(leader.replace(/\/+$/, ""));
+          if (at >= 0 && !tried.has(this.urls[at])) {
+            lastError = error;
+            this.#current = at;
+            continue;
+          }
+          if (at < 0 && this.urls.every((u) => tried.has(u))) throw error;
+        }
       } catch (e) {
         if (options.signal?.aborted) throw abortReason(options.signal);
         if (e instanceof EdgeLedgerError) throw e;
@@ -1093,7 +1107,7 @@ export class EdgeLedgerClient {
       if (hintMs !== undefined && hintMs > this.#retry.retryAfterMsMax) break;
       // Another site that has not failed in this call is worth trying at once.
       const freshSite = !sameSite && !tried.has(this.urls[this.#current]) &&
-        error instanceof NetworkError;
+        (error instanceof NetworkError || leaderNamed(error) !== undefined);
       const delayMs = freshSite
         ? 0
         : Math.max(hintMs ?? 0, backoffDelayMs(attempt, this.#retry, this.#random));
@@ -1324,6 +1338,18 @@ function callHook<A extends unknown[]>(hook: ((...args: A) => void) | undefined,
 /** The media type of `Content-Type`, lowercase and without parameters; "" when there is none. */
 function mediaTypeOf(headers: Headers): string {
   return (headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
+}
+
+/**
+ * The leader's URL a `not_leader` answer names (a read at `consistency=leader`
+ * asked of another site), or undefined: another answer, or no leader known
+ * (an election: worth asking again after `Retry-After`).
+ */
+function leaderNamed(error: EdgeLedgerError): string | undefined {
+  if (!(error instanceof ServerError) || error.problem === undefined) return undefined;
+  if (problemSlug(error.problem.type) !== "not_leader") return undefined;
+  const url = error.problem.leaderUrl;
+  return typeof url === "string" && /^https?:\/\//.test(url) ? url : undefined;
 }
 
 function isRetryableError(error: EdgeLedgerError): boolean {

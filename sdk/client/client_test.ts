@@ -67,6 +67,50 @@ Deno.test("client: a 503 is retried after its Retry-After and then succeeds", as
   assert.equal(s.requests.length, 2);
 });
 
+/** A follower's answer to a `leader` read: 503 not_leader naming `leaderUrl`, Retry-After 1. */
+function notLeader(leaderUrl: string | null) {
+  return problem("not_leader", 503, { leader: "site-a", leaderUrl }, { "retry-after": "1" });
+}
+
+const note = () => new Response("demo\n1\nroot\n\n", { headers: { "content-type": "text/plain" } });
+
+Deno.test("client: a leader read asked of a follower that names the leader among the client's sites goes there at once", async () => {
+  const s = scripted((_r, u) => u.host === "b" ? notLeader("http://a/") : note());
+  const client = new EdgeLedgerClient({
+    urls: ["http://b", "http://c", "http://a"],
+    fetch: s.fetch,
+  });
+  const started = Date.now();
+  assert.equal(await client.checkpoint({ consistency: "leader" }), "demo\n1\nroot\n\n");
+  assert.ok(Date.now() - started < 500, "no Retry-After wait");
+  assert.deepEqual(s.requests.map((r) => new URL(r.url).host), ["b", "a"]);
+});
+
+Deno.test("client: a follower naming a leader that is none of the client's sites fails at once (not_leader), without asking it again; the next site of the client is asked first", async () => {
+  const s = scripted((_r, u) => u.host === "c" ? note() : notLeader("http://elsewhere:7001"));
+  const one = new EdgeLedgerClient({ urls: "http://b", fetch: s.fetch });
+  const started = Date.now();
+  const e = await one.checkpoint({ consistency: "leader" }).catch((e) => e);
+  assert.ok(e instanceof ServerError, String(e));
+  assert.equal(e.problem?.leaderUrl, "http://elsewhere:7001");
+  assert.ok(Date.now() - started < 500, "no Retry-After wait");
+  assert.equal(s.requests.length, 1, "never sent to the URL the answer names");
+  // With another site configured, that one is asked next, at once.
+  const two = new EdgeLedgerClient({ urls: ["http://b", "http://c"], fetch: s.fetch });
+  const again = Date.now();
+  assert.equal(await two.checkpoint({ consistency: "leader" }), "demo\n1\nroot\n\n");
+  assert.ok(Date.now() - again < 500, "no Retry-After wait");
+});
+
+Deno.test("client: not_leader with no leader known (an election) is retried after its Retry-After", async () => {
+  const s = scripted((_r, _u, n) => n === 1 ? notLeader(null) : note());
+  const client = new EdgeLedgerClient({ urls: "http://b", fetch: s.fetch, retry: fast });
+  const started = Date.now();
+  assert.equal(await client.checkpoint({ consistency: "leader" }), "demo\n1\nroot\n\n");
+  assert.ok(Date.now() - started >= 950, "waited for Retry-After");
+  assert.equal(s.requests.length, 2);
+});
+
 Deno.test("client: submit sends one envelope as the body and returns the typed receipt", async () => {
   const s = scripted(() => json(receipt, 202));
   const client = new EdgeLedgerClient({ urls: "http://a/", fetch: s.fetch });
