@@ -30,9 +30,9 @@
  * is committed) is answered `410` with the problem type
  * {@link memberRemovedType} instead of `403`, on every route and on a
  * stream's opening, once its signature verifies against the key it had:
- * the sender learns that it is no member any more, and stops (see
- * `RaftHost`), as a removed etcd member does. Receivers before this answer
- * `403`, which a sender keeps treating as before.
+ * the sender learns that it is no member any more and stops taking part
+ * until it is added again (see `RaftHost`), as a removed etcd member stops.
+ * Receivers before this answer `403`, which a sender keeps treating as before.
  *
  * @module
  */

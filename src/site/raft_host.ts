@@ -1093,13 +1093,6 @@ export class RaftHost implements Sequencer {
   }
 
   /**
-   * On the leader, once per election timeout: says when a peer's log falls
-   * `peerLagEntriesWarn` entries or more behind the commit index, and when
-   * it is within half of that again (once each way). A voter behind is a
-   * warning (the quorum has less to spare); a learner behind is `info`: a
-   * site just added starts from nothing and catches up by design.
-   */
-  /**
    * A site whose log holds its own removal, not yet applied, takes no part
    * (the core does not campaign without its membership) and is sent
    * nothing more: it would never apply the removal, and never hear of it.
@@ -1127,6 +1120,13 @@ export class RaftHost implements Sequencer {
     })).finally(() => this.#probing = false);
   }
 
+  /**
+   * On the leader, once per election timeout: says when a peer's log falls
+   * `peerLagEntriesWarn` entries or more behind the commit index, and when
+   * it is within half of that again (once each way). A voter behind is a
+   * warning (the quorum has less to spare); a learner behind is `info`: a
+   * site just added starts from nothing and catches up by design.
+   */
   #watchPeers(): void {
     const s = this.#node.status();
     if (s.role !== "leader" || s.progress === undefined) {
