@@ -19,6 +19,7 @@ import {
   PeerFrameError,
   type PeerInfo,
   peerMetricsText,
+  peerRequestBytesMax,
   PeerSender,
   peerUnreachableLogAfterMs,
   signPeerBody,
@@ -1191,4 +1192,33 @@ Deno.test("PeerSender: a peer that answers this site was removed (410 member_rem
       await server.shutdown();
     }
   }
+});
+
+Deno.test("raft routes: a peer request over peerRequestBytesMax is refused 413 before it is read as JSON or reaches the site, with or without a Content-Length", async () => {
+  const keyPair = generateKeyPair("ed25519");
+  const key = await SiteKey.create(keyPair);
+  const { app, got } = recordingRoutes({ name: "site-a", url: "", publicKey: keyPair.publicKey });
+  const body = JSON.stringify({
+    from: "site-a",
+    messages: [heartbeat(1)],
+    pad: "x".repeat(peerRequestBytesMax),
+  });
+  const sig = await signPeerBody(body, key);
+  for (const chunked of [false, true]) {
+    const res = await app.request("/msg", {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "x-edgeledger-site": "site-a",
+        "x-edgeledger-sig": sig,
+      },
+      body: chunked ? bodyOf([new TextEncoder().encode(body)]) : body,
+      ...(chunked ? { duplex: "half" } : {}),
+    } as RequestInit);
+    assert.equal(res.status, 413, `chunked: ${chunked}`);
+    const problem = await res.json();
+    assert.match(problem.type, /\/payload_too_large$/);
+    assert.match(problem.detail, new RegExp(`${peerRequestBytesMax} bytes`));
+  }
+  assert.deepEqual(got.messages, []);
 });
