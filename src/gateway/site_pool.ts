@@ -121,6 +121,8 @@ export class SitePool {
   readonly #log: Logger;
   /** Whether each site was last logged up or down (none yet: neither). */
   readonly #logged = new Map<SiteState, boolean>();
+  /** Sites whose last poll failed on their TLS certificate (see everyCertificateRefused). */
+  readonly #certificateRefused = new Set<SiteState>();
 
   constructor(options: SitePoolOptions) {
     assert(options.urls.length > 0, "SitePool needs at least one site");
@@ -284,6 +286,7 @@ export class SitePool {
   }
 
   async #poll(site: SiteState): Promise<void> {
+    this.#certificateRefused.delete(site);
     try {
       const res = await this.#fetch(`${site.url}/v1/status`, {
         headers: { accept: "application/json", via: this.#options.via },
@@ -325,6 +328,7 @@ export class SitePool {
     } catch (e) {
       if (this.#closed) return;
       const err = e as Error;
+      if (fetchFailure(e).certificate !== undefined) this.#certificateRefused.add(site);
       this.#down(
         site,
         err.name === "TimeoutError"
@@ -337,6 +341,15 @@ export class SitePool {
   #down(site: SiteState, reason: string): void {
     site.servedLedger = null;
     this.markDown(site, reason);
+  }
+
+  /**
+   * Whether every site's last poll failed on its TLS certificate: a
+   * configuration to fix (`caFile`, or the sites' certificates), not sites
+   * still starting.
+   */
+  everyCertificateRefused(): boolean {
+    return this.sites.every((s) => this.#certificateRefused.has(s));
   }
 }
 
@@ -370,8 +383,9 @@ export class LedgerUnknownError extends Error {
  * Learns the ledger from the sites: polls them (every `pollIntervalMs`, for
  * at most `waitMs`) until at least one answers, then sets `pool.ledger` to
  * what the answering sites serve. Throws {@link LedgerUnknownError} when the
- * sites that answered disagree (`disagreement`), or when none answered in
- * time. A site that answers later with another ledger is kept down.
+ * sites that answered disagree (`disagreement`), when none answered in
+ * time, or at once when every site's TLS certificate was refused (waiting
+ * would not change that). A site that answers later with another ledger is kept down.
  */
 export async function resolveLedger(
   pool: SitePool,
@@ -391,10 +405,17 @@ export async function resolveLedger(
       pool.ledger = ledger;
       return ledger;
     }
-    if (Date.now() >= deadline) {
-      const errors = pool.sites.map((s) => `${s.url}: ${s.lastError}`).join("; ");
+    const errors = () => pool.sites.map((s) => `${s.url}: ${s.lastError}`).join("; ");
+    // Waiting would not help: the gateway trusts none of them.
+    if (pool.everyCertificateRefused()) {
       throw new LedgerUnknownError(
-        `No site answered GET /v1/status within ${options.waitMs} ms (${errors})`,
+        `No site's TLS certificate is trusted, so none can tell the ledger (${errors()})`,
+        false,
+      );
+    }
+    if (Date.now() >= deadline) {
+      throw new LedgerUnknownError(
+        `No site answered GET /v1/status within ${options.waitMs} ms (${errors()})`,
         false,
       );
     }
