@@ -274,7 +274,7 @@ class FakeSite {
   checkpoint = "";
   /** While true, `/v1/events` answers 503: the page must fall back to polling. */
   eventsDown = false;
-  /** Fields merged over `/v1/status`'s answer: `healthy`, `divergence`, `rules`. */
+  /** Fields merged over `/v1/status`'s answer: `healthy`, `removed`, `divergence`, `rules`. */
   status: Json = {};
 
   constructor(
@@ -1211,6 +1211,17 @@ Deno.test({
         // Scheduled, but this site supports it: shown, not flagged.
         await waitText(page, "#st-rules", /^v1 · v2 at height 1,000$/);
         assert.equal(await page.locator("#st-rules .badge, #st-rules-upgrade").count(), 0);
+      });
+
+      await t.step("a site removed from the cluster says so, until it is added again", async () => {
+        site.status = { healthy: true, removed: true };
+        await nextRefresh();
+        await waitText(page, "#notice-removed", "This site was removed from the cluster");
+        assert.match(await text(page, "#notice-removed"), /Use another site of the consortium/);
+        assert.equal(await page.locator("#notices > .callout").count(), 1);
+        site.status = { healthy: true };
+        await nextRefresh();
+        await gone("#notice-removed");
       });
 
       await t.step(

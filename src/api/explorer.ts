@@ -486,7 +486,7 @@ function go(hash) {
  * What the status header shows beyond the plain fields of a /v1/status
  * answer s (any value: a malformed field shows nothing rather than throwing).
  * stopped is true only for healthy === false: a site too old to send the
- * field is not called stopped. diverged holds the well-formed divergence
+ * field is not called stopped; removed only for removed === true. diverged holds the well-formed divergence
  * entries, at most DIVERGED_SHOWN_MAX of them; more counts the ones left
  * out. rules is null when s has no well-formed rules; else active, scheduled
  * ({ version, height } or null) and upgradeBefore, the height before which
@@ -513,7 +513,13 @@ function statusNotices(s) {
       upgradeBefore: scheduled && scheduled.version > r.supported ? scheduled.height : null,
     };
   }
-  return { stopped: st.healthy === false, diverged, more: entries.length - diverged.length, rules };
+  return {
+    stopped: st.healthy === false,
+    removed: st.removed === true,
+    diverged,
+    more: entries.length - diverged.length,
+    rules,
+  };
 }
 
 // ----- block list paging: pure, no DOM and no I/O ------------------------------------
@@ -914,7 +920,7 @@ function renderNotices(s) {
     else dd.replaceChildren(h("span", { class: "badge warn" }, value), h("span", { class: "note", id: "st-rules-upgrade" },
       "This site must be upgraded before height " + num(r.upgradeBefore)));
   }
-  const key = JSON.stringify([n.stopped, n.diverged, n.more]);
+  const key = JSON.stringify([n.stopped, n.removed, n.diverged, n.more]);
   if (key === state.noticesKey) return;
   state.noticesKey = key;
   const notices = [];
@@ -923,6 +929,12 @@ function renderNotices(s) {
       h("strong", null, "This site has stopped taking writes: its log says why, and an operator must act."),
       h("p", null, "A site stops for good on a failed durable write, a block under a rules version it does not support, " +
         "or a replica that diverged. Reads still work, but what this page shows may be stale.")));
+  }
+  if (n.removed) {
+    notices.push(h("div", { class: "callout bad", id: "notice-removed", role: "alert" },
+      h("strong", null, "This site was removed from the cluster: it takes no part in it any more."),
+      h("p", null, "It refuses writes and current reads, and what this page shows stops at its last block. " +
+        "Use another site of the consortium; an operator should stop this one, or add it again.")));
   }
   if (n.diverged.length) {
     notices.push(h("div", { class: "callout bad", id: "notice-diverged", role: "alert" },

@@ -631,6 +631,7 @@ Deno.test("explorerHtml() refuses a blocksPerPage that is not an integer in [1, 
 
 interface StatusNotices {
   stopped: boolean;
+  removed: boolean;
   diverged: { site: string; height: number; ours: string; theirs: string }[];
   more: number;
   rules: {
@@ -662,8 +663,19 @@ Deno.test("page statusNotices(): a site is called stopped only when it says heal
   assert.equal(notices.statusNotices(BASE_STATUS).stopped, false);
   for (const junk of [null, undefined, "x", 3, [], { healthy: "false" }, { healthy: 0 }]) {
     const n = notices.statusNotices(junk);
-    assert.deepEqual(n, { stopped: false, diverged: [], more: 0, rules: null }, String(junk));
+    assert.deepEqual(
+      n,
+      { stopped: false, removed: false, diverged: [], more: 0, rules: null },
+      String(junk),
+    );
   }
+});
+
+Deno.test("page statusNotices(): a site is called removed only when it says removed: true", () => {
+  assert.equal(notices.statusNotices({ ...BASE_STATUS, removed: true }).removed, true);
+  assert.equal(notices.statusNotices({ ...BASE_STATUS, removed: "true" }).removed, false);
+  assert.equal(notices.statusNotices(BASE_STATUS).removed, false);
+  assert.equal(notices.statusNotices({ ...BASE_STATUS, removed: true }).stopped, false);
 });
 
 Deno.test("page statusNotices(): names each diverged member with height and both hashes, skips malformed entries, and bounds the list", () => {
