@@ -25,6 +25,7 @@ import { EdgeLedgerClient } from "../sdk/client/client.ts";
 import { LightClient } from "../sdk/light/light_client.ts";
 import { trustConfigFromGenesis } from "../sdk/light/trust_config.ts";
 import { anchorTx } from "./_helpers.ts";
+import { mulberry32 } from "./raft_sim.ts";
 import {
   blockHashes,
   getJson,
@@ -41,18 +42,6 @@ const device = generateKeyPair("ed25519");
 function envInt(name: string): number | undefined {
   const v = Deno.env.get(name);
   return v === undefined || v === "" ? undefined : Number(v);
-}
-
-/** mulberry32: a small seeded PRNG for the fault schedule. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -110,7 +99,7 @@ Deno.test({
     const seconds = envInt("SOAK_SECONDS") ?? 20;
     const seed = envInt("SOAK_SEED") ?? Math.floor(Math.random() * 1_000_000);
     const sites = envInt("SOAK_SITES") ?? 3;
-    const random = prng(seed);
+    const random = mulberry32(seed);
     const repro = `SOAK_SEED=${seed} SOAK_SITES=${sites} SOAK_SECONDS=${seconds}`;
     const cluster = await startCluster(sites, { snapshotEntriesMin: 200, compactKeepEntries: 50 });
     const submitted = new Set<string>();

@@ -131,45 +131,42 @@ export function adminRoutes(
     }
   };
 
-  app.post("/members", async (c) => {
+  /**
+   * The JSON body of `c` checked by `schema`, or the 400 validation problem
+   * to answer (`shape` names what the body must be; `errors` the fields).
+   */
+  const bodyOf = async <T>(
+    c: Context,
+    schema: z.ZodType<T>,
+    shape: string,
+  ): Promise<{ data: T } | { refusal: Response }> => {
     let body: unknown;
     try {
       body = await c.req.json();
     } catch {
-      return problem(c, 400, "validation", "Invalid request", "Body must be JSON");
+      return { refusal: problem(c, 400, "validation", "Invalid request", "Body must be JSON") };
     }
-    const parsed = memberSchema.safeParse(body);
-    if (!parsed.success) {
-      return problem(
-        c,
-        400,
-        "validation",
-        "Invalid request",
-        "Body must be {name, url, publicKey}",
-        {
-          errors: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
-        },
-      );
-    }
-    return await run(c, () => service.addLearner(parsed.data));
+    const parsed = schema.safeParse(body);
+    if (parsed.success) return { data: parsed.data };
+    return {
+      refusal: problem(c, 400, "validation", "Invalid request", `Body must be ${shape}`, {
+        errors: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
+      }),
+    };
+  };
+
+  app.post("/members", async (c) => {
+    const body = await bodyOf(c, memberSchema, "{name, url, publicKey}");
+    if ("refusal" in body) return body.refusal;
+    return await run(c, () => service.addLearner(body.data));
   });
   app.post("/members/:name/promote", (c) => run(c, () => service.promote(c.req.param("name"))));
   app.delete("/members/:name", (c) => run(c, () => service.remove(c.req.param("name"))));
   app.patch("/members/:name", async (c) => {
-    let body: unknown;
-    try {
-      body = await c.req.json();
-    } catch {
-      return problem(c, 400, "validation", "Invalid request", "Body must be JSON");
-    }
-    const parsed = moveSchema.safeParse(body);
-    if (!parsed.success) {
-      return problem(c, 400, "validation", "Invalid request", "Body must be {url}", {
-        errors: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
-      });
-    }
+    const body = await bodyOf(c, moveSchema, "{url}");
+    if ("refusal" in body) return body.refusal;
     const name = c.req.param("name");
-    return await run(c, () => service.updateMemberUrl(name, parsed.data.url));
+    return await run(c, () => service.updateMemberUrl(name, body.data.url));
   });
   app.get("/backup", async (c) => {
     if (service.backup === undefined) {

@@ -56,10 +56,9 @@ Deno.test("chooseSite() sends leader reads to the leader when it is up and untri
   assert.equal(chooseSite(sites, (i) => i === 1, true, 0), 2);
 });
 
-Deno.test("SitePool logs a site going down once, with why, however many polls fail, and coming up once", async () => {
-  const rec = recordingLogger({ gateway: "gw" });
-  let answer: "status" | "refused" | "unhealthy" = "refused";
-  const status = (healthy: boolean) => ({
+/** A healthy leader's `/v1/status` of ledger "demo", with `fields` over it. */
+function siteStatus(fields: Record<string, unknown>) {
+  return {
     ledger: "demo",
     site: "site-a",
     role: "leader",
@@ -69,8 +68,15 @@ Deno.test("SitePool logs a site going down once, with why, however many polls fa
     appliedIndex: 1,
     height: 1,
     logSize: 1,
-    healthy,
-  });
+    healthy: true,
+    ...fields,
+  };
+}
+
+Deno.test("SitePool logs a site going down once, with why, however many polls fail, and coming up once", async () => {
+  const rec = recordingLogger({ gateway: "gw" });
+  let answer: "status" | "refused" | "unhealthy" = "refused";
+  const status = (healthy: boolean) => siteStatus({ healthy });
   const pool = new SitePool({
     urls: ["http://127.0.0.1:7001"],
     pollIntervalMs: 1000,
@@ -119,19 +125,7 @@ Deno.test("SitePool: a site that says it was removed from the cluster takes no r
     via: "1.1 test",
     log: rec.log,
     fetch: (() =>
-      Promise.resolve(Response.json({
-        ledger: "demo",
-        site: "site-d",
-        role: "follower",
-        term: 3,
-        leader: null,
-        commitIndex: 1,
-        appliedIndex: 1,
-        height: 1,
-        logSize: 1,
-        healthy: true,
-        ...(removed ? { removed } : {}),
-      }))) as typeof fetch,
+      Promise.resolve(Response.json(siteStatus(removed ? { removed } : {})))) as typeof fetch,
   });
   pool.ledger = "demo";
   try {

@@ -1082,6 +1082,15 @@ const memberList = command({
   },
 });
 
+/** `--peer-url`, required, as an http(s) URL: a member's URL as the other sites reach it. */
+function peerUrlOf(flags: { "peer-url"?: string }): string {
+  const peerUrl = required(flags["peer-url"], "--peer-url");
+  if (httpHost(peerUrl) === undefined) {
+    throw new UsageError(`Flag --peer-url must be an http:// or https:// URL, not "${peerUrl}"`);
+  }
+  return peerUrl;
+}
+
 const memberAdd = command({
   name: "member add",
   usage: "member add NAME --peer-url URL (--public-key B64URL | --key-file FILE)",
@@ -1125,10 +1134,7 @@ const memberAdd = command({
   },
   async run(ctx, flags, [nameArg]) {
     const name = siteNameOf(nameArg);
-    const peerUrl = required(flags["peer-url"], "--peer-url");
-    if (httpHost(peerUrl) === undefined) {
-      throw new UsageError(`Flag --peer-url must be an http:// or https:// URL, not "${peerUrl}"`);
-    }
+    const peerUrl = peerUrlOf(flags);
     const publicKey = await memberPublicKey(ctx.io, flags, (l) => ctx.note(l));
     const madeBy = await adminChange(
       ctx,
@@ -1257,10 +1263,7 @@ const memberUpdate = command({
   },
   async run(ctx, flags, [nameArg]) {
     const name = siteNameOf(nameArg);
-    const peerUrl = required(flags["peer-url"], "--peer-url");
-    if (httpHost(peerUrl) === undefined) {
-      throw new UsageError(`Flag --peer-url must be an http:// or https:// URL, not "${peerUrl}"`);
-    }
+    const peerUrl = peerUrlOf(flags);
     const madeBy = await adminChange(
       ctx,
       flags,
