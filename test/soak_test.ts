@@ -2,8 +2,9 @@
  * A cluster of real site processes under a seeded schedule of faults while
  * clients write throughout: sites killed (SIGKILL) and restarted, frozen
  * (SIGSTOP, then SIGCONT: a host that stalls, or a link that drops
- * everything for a while), stopped gracefully and restarted, and leadership
- * handed around — one fault at a time, so a majority of voters always runs.
+ * everything for a while), stopped gracefully and restarted, removed from
+ * the membership while running and added back, and leadership handed
+ * around — one fault at a time, so a majority of voters always runs.
  * Then the cluster heals and the checks are Raft's promises as a client sees
  * them: every acknowledged write is in the ledger exactly once, nothing is
  * there that no client sent, every site holds the same blocks and passes its
@@ -46,7 +47,7 @@ function envInt(name: string): number | undefined {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-type Fault = "kill" | "freeze" | "restart" | "transfer";
+type Fault = "kill" | "freeze" | "restart" | "transfer" | "rejoin";
 
 /** Runs one fault on a site of `cluster` chosen by `random`; resolves once it has healed. */
 async function fault(cluster: TestCluster, kind: Fault, random: () => number): Promise<string> {
@@ -87,12 +88,77 @@ async function fault(cluster: TestCluster, kind: Fault, random: () => number): P
       } catch { /* not a problem document */ }
       return `leadership to ${site.name}: ${res?.status ?? 0}${why}`;
     }
+    case "rejoin":
+      return await removeAndAddBack(cluster, i);
   }
+}
+
+/** Asks the leader (found, or named by a `not_leader` answer) for an admin change; its answer. */
+async function leaderAdmin(
+  cluster: TestCluster,
+  path: string,
+  method: string,
+  body?: unknown,
+): Promise<{ status: number; detail?: string }> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const leader = (await statuses(cluster)).find((s) => s?.role === "leader");
+    const url = cluster.sites.find((s) => s.name === leader?.site)?.url;
+    if (url !== undefined) {
+      const res = await fetch(`${url}/v1/admin${path}`, {
+        method,
+        headers: {
+          "content-type": "application/json",
+          authorization: `Bearer ${cluster.adminKey}`,
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      }).catch(() => undefined);
+      if (res !== undefined) {
+        const answer = await res.json().catch(() => ({}));
+        // Leadership moved meanwhile: ask the new leader.
+        if (!String(answer.type ?? "").endsWith("/not_leader")) {
+          return { status: res.status, detail: answer.detail };
+        }
+      }
+    }
+    await sleep(100);
+  }
+  throw new Error(`No leader took ${method} ${path}`);
+}
+
+/**
+ * Removes site `i` from the cluster while it runs, waits until it says it
+ * was removed, adds it back as a learner (same name, key and URL), and
+ * promotes it once it caught up: a removed site takes part again.
+ */
+async function removeAndAddBack(cluster: TestCluster, i: number): Promise<string> {
+  const site = cluster.sites[i];
+  const removal = await leaderAdmin(cluster, `/members/${site.name}`, "DELETE");
+  if (removal.status !== 200) return `remove ${site.name}: ${removal.status} ${removal.detail}`;
+  await waitFor(`${site.name} to say it was removed`, async () => {
+    const st = await getJson<{ removed?: boolean }>(`${site.url}/v1/status`);
+    return st?.removed === true || undefined;
+  }, 15_000);
+  const genesis = JSON.parse(await Deno.readTextFile(`${cluster.dir}/genesis.json`));
+  const publicKey = genesis.sites.find((s: { name: string }) => s.name === site.name).publicKey;
+  const added = await leaderAdmin(cluster, "/members", "POST", {
+    name: site.name,
+    url: site.url,
+    publicKey,
+  });
+  assert.equal(added.status, 200, `add ${site.name} back: ${added.detail}`);
+  // Promoted once caught up: the leader refuses (409) until then.
+  await waitFor(`${site.name} to be promoted`, async () => {
+    const promoted = await leaderAdmin(cluster, `/members/${site.name}/promote`, "POST");
+    return promoted.status === 200 || undefined;
+  }, 30_000);
+  const st = await getJson<{ removed?: boolean; voters: string[] }>(`${site.url}/v1/status`);
+  assert.equal(st?.removed, undefined, `${site.name} takes part again`);
+  return `removed ${site.name}, added it back, promoted`;
 }
 
 Deno.test({
   name:
-    "soak: under kills, freezes, restarts and leadership transfers, one at a time, every acknowledged write is in the ledger exactly once, nothing else is, every site holds the same blocks, and receipts verify against each site's checkpoint",
+    "soak: under kills, freezes, restarts, removals and re-additions, and leadership transfers, one at a time, every acknowledged write is in the ledger exactly once, nothing else is, every site holds the same blocks, and receipts verify against each site's checkpoint",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -131,7 +197,7 @@ Deno.test({
           }
         }
       });
-      const faults: Fault[] = ["kill", "freeze", "restart", "transfer"];
+      const faults: Fault[] = ["kill", "freeze", "restart", "transfer", "rejoin"];
       const until = Date.now() + seconds * 1000;
       while (Date.now() < until) {
         const before = acked.size;
