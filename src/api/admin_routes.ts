@@ -12,7 +12,10 @@
  * | `GET /v1/admin/backup` | a consistent copy of this site's database (`application/vnd.sqlite3`) |
  *
  * Membership changes are made by the leader; another site answers 409
- * `not_leader` with the leader's URL. Any site serves its own backup.
+ * `not_leader` with the leader's URL. A change the cluster refuses is 409
+ * `conflict`; one proposed but not applied within the proposal timeout is
+ * 504 `commit_timeout` (it may still take effect). Any site serves its own
+ * backup.
  *
  * @module
  */
@@ -24,6 +27,7 @@ import { hashKey, sameHex } from "./api_keys.ts";
 import { refuseDuplicateMembers } from "./middleware.ts";
 import { knownProblem, problemFromError, problemResponse } from "./problem.ts";
 import { createLogger } from "../log.ts";
+import { MembershipTimeout } from "../site/raft_host.ts";
 
 /** What the admin routes need from the consensus host. */
 export interface AdminService {
@@ -127,6 +131,10 @@ export function adminRoutes(
       await action();
       return c.json({ ok: true });
     } catch (e) {
+      // Proposed, not applied in time: not refused, so not a conflict.
+      if (e instanceof MembershipTimeout) {
+        return problem(c, 504, "commit_timeout", "Change not applied in time", e.message);
+      }
       return problem(c, 409, "conflict", "Cannot change membership now", (e as Error).message);
     }
   };

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { problemTypeUri } from "../../sdk/api/routes.ts";
 import { adminRoot, type AdminService, hashApiKey } from "./admin_routes.ts";
 import { LedgerError } from "./service.ts";
+import { MembershipTimeout } from "../site/raft_host.ts";
 
 const KEY = "admin-key-0123456789abcdef";
 
@@ -100,6 +101,22 @@ Deno.test("admin routes: a change the cluster refuses is a conflict problem carr
     "conflict",
   );
   assert.match(body.detail, /too far behind/);
+});
+
+Deno.test("admin routes: a change proposed but not applied in time is 504 commit_timeout, not a conflict: it may still take effect", async () => {
+  const app = adminRoot(
+    service({
+      remove: () =>
+        Promise.reject(new MembershipTimeout("The change (remove site-d) … may still take effect")),
+    }),
+    [hashApiKey(KEY)],
+  );
+  const body = await problem(
+    await call(app, "/members/site-d", { method: "DELETE" }),
+    504,
+    "commit_timeout",
+  );
+  assert.match(body.detail, /may still take effect/);
 });
 
 Deno.test("admin routes: a malformed member is a validation problem naming the field", async () => {

@@ -455,7 +455,7 @@ export class RaftHost implements Sequencer {
         const timer = setTimeout(() => {
           this.#proposals.delete(id);
           this.#proposalsFailed++;
-          reject(new Error("Proposal not applied in time"));
+          reject(new ProposalTimeout("Proposal not applied in time"));
         }, this.#options.proposalTimeoutMs);
         this.#proposals.set(id, { resolve, reject, timer, proposedAt: performance.now() });
       });
@@ -751,13 +751,7 @@ export class RaftHost implements Sequencer {
     if (known && base64urlEncode(known.publicKey) !== member.publicKey) {
       throw new MembershipError(`Site ${member.name} is known with another key`);
     }
-    await this.propose({
-      time: Date.now(),
-      proposer: this.#self,
-      term: 0,
-      txs: [],
-      members: [member],
-    });
+    await this.#proposeDirectory(member, `add ${member.name}`);
     await this.#confChange({ type: "addLearner", node: member.name });
   }
 
@@ -789,13 +783,34 @@ export class RaftHost implements Sequencer {
       throw new MembershipError(`Site ${name} is not a member`);
     }
     if (known.url === url) return;
-    await this.propose({
-      time: Date.now(),
-      proposer: this.#self,
-      term: 0,
-      txs: [],
-      members: [{ name, url, publicKey: base64urlEncode(known.publicKey) }],
-    });
+    await this.#proposeDirectory(
+      { name, url, publicKey: base64urlEncode(known.publicKey) },
+      `move ${name} to ${url}`,
+    );
+  }
+
+  /**
+   * Proposes a directory entry (a site's name, URL and key) and waits until
+   * it is applied here; {@link MembershipTimeout} when it was proposed but
+   * not applied in time (it may still be).
+   */
+  async #proposeDirectory(member: WireMember, what: string): Promise<void> {
+    try {
+      await this.propose({
+        time: Date.now(),
+        proposer: this.#self,
+        term: 0,
+        txs: [],
+        members: [member],
+      });
+    } catch (e) {
+      if (!(e instanceof ProposalTimeout)) throw e;
+      throw new MembershipTimeout(
+        `The change (${what}) was proposed but not applied within ${this.#options.proposalTimeoutMs} ms: ` +
+          "it may still take effect; check the membership (GET /v1/status: voters, learners, " +
+          "or GET /v1/sites) before asking again",
+      );
+    }
   }
 
   /**
@@ -919,7 +934,11 @@ export class RaftHost implements Sequencer {
     const deadline = Date.now() + this.#options.proposalTimeoutMs;
     while (this.#site.appliedIndex < target) {
       if (Date.now() > deadline) {
-        throw new MembershipError(`Membership change ${cc.type} ${cc.node} not applied in time`);
+        throw new MembershipTimeout(
+          `The change (${cc.type} ${cc.node}) is in the leader's log at index ${target} but was ` +
+            `not applied within ${this.#options.proposalTimeoutMs} ms: it may still take effect; ` +
+            "check the membership (GET /v1/status: voters, learners) before asking again",
+        );
       }
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -1375,6 +1394,26 @@ export class MembershipError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "MembershipError";
+  }
+}
+
+/**
+ * A membership change (or a member's new URL) was proposed but not applied
+ * within the proposal timeout: unlike a refusal, it may still take effect.
+ * The admin routes answer it 504 `commit_timeout`.
+ */
+export class MembershipTimeout extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "MembershipTimeout";
+  }
+}
+
+/** A proposal not applied within the proposal timeout (it may still be). */
+export class ProposalTimeout extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ProposalTimeout";
   }
 }
 

@@ -8,7 +8,7 @@ import { generateKeyPair } from "../../sdk/keys.ts";
 import { anchorTx, openTestSite, recordingLogger } from "../../test/_helpers.ts";
 import { closedPort } from "../../test/_cluster.ts";
 import { silentLogger } from "../log.ts";
-import { handOffTarget, RaftHost, type RaftHostOptions } from "./raft_host.ts";
+import { handOffTarget, MembershipTimeout, RaftHost, type RaftHostOptions } from "./raft_host.ts";
 import { signPeerBody } from "./peers.ts";
 import { SiteKey } from "./site_key.ts";
 import type { Site } from "./site.ts";
@@ -708,6 +708,44 @@ Deno.test("raft host: a member moved to a new URL keeps it across a restart, ove
     host = await startLoneVoter(t);
     assert.equal(url(host, "site-a"), "https://pop-1.example:7443", "the log's URL, not genesis's");
     assert.equal(url(host, "site-b"), "https://pop-2.example:7443");
+  } finally {
+    await host.close();
+    await t.cleanup();
+  }
+});
+
+Deno.test("raft host: a membership change proposed but not applied in time is a MembershipTimeout saying it may still take effect, not a refusal; it does take effect", async () => {
+  const t = await openTestSite();
+  const real = t.site.raftStore();
+  let slow = false;
+  const store: RaftStoreApi = {
+    load: () => real.load(),
+    // A disk that stalls: each Raft write takes 300 ms, past the 100 ms proposal timeout.
+    persist: async (rd, o) => {
+      if (slow) await new Promise((r) => setTimeout(r, 300));
+      return await real.persist(rd, o);
+    },
+    saveSnapshot: (s, c) => real.saveSnapshot(s, c),
+  };
+  const host = await startLoneVoter(t, store, { proposalTimeoutMs: 100 });
+  const member = {
+    name: "site-b",
+    url: `http://127.0.0.1:${closedPort()}`,
+    publicKey: base64urlEncode(generateKeyPair("ed25519").publicKey),
+  };
+  try {
+    await untilLeader(host);
+    slow = true;
+    const e = await host.addLearner(member).catch((e) => e);
+    assert.ok(e instanceof MembershipTimeout, String(e));
+    assert.match(e.message, /add site-b\) was proposed but not applied within 100 ms/);
+    assert.match(e.message, /may still take effect/);
+    slow = false;
+    // It did: the directory entry is applied once the write returns.
+    for (let i = 0; i < 200 && !host.members().some((m) => m.name === "site-b"); i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.ok(host.members().some((m) => m.name === "site-b"));
   } finally {
     await host.close();
     await t.cleanup();
