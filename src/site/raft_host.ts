@@ -320,17 +320,24 @@ export class RaftHost implements Sequencer {
   /**
    * A member by name, for peer authentication: a site in the directory that
    * is a voter or learner of the membership in force after the last entry of
-   * this site's log. A removed site's key is refused from the moment its
-   * removal is in the log. A site that is not (yet) a member itself — one
-   * joining, before the snapshot that names it arrives — hears every site of
-   * its directory, or it could never learn that it was added.
+   * this site's log, or one whose removal this site has not applied yet. A
+   * removed site's key is refused from the moment its removal is applied
+   * here (committed): an entry that removes it but is not committed yet may
+   * be undone by a new leader whose log lacks it, and if that leader is the
+   * removed site, this site must hear it to learn so (refusing it, a site
+   * whose log held the removal waited for that leader forever, a candidate
+   * no one voted for — found by the soak). A site that is not (yet) a
+   * member itself — one joining, before the snapshot that names it arrives —
+   * hears every site of its directory, or it could never learn that it was
+   * added.
    */
   member(name: string): PeerInfo | undefined {
     const info = this.#members.get(name);
     if (info === undefined || this.#node === undefined) return info;
     const cs = this.#node.confState();
     const inConf = (n: string) => cs.voters.includes(n) || cs.learners.includes(n);
-    return inConf(name) || !inConf(this.#self) ? info : undefined;
+    if (inConf(name) || !inConf(this.#self)) return info;
+    return this.#removedAt.has(name) ? undefined : info;
   }
 
   /**

@@ -751,3 +751,43 @@ Deno.test("raft host: a membership change proposed but not applied in time is a 
     await t.cleanup();
   }
 });
+
+Deno.test("raft host: a site's removal not yet applied leaves its key heard (a new leader may undo it, and must be heard); once applied it is refused, and answered as removed", async () => {
+  const t = await openTestSite();
+  const real = t.site.raftStore();
+  let slow = false;
+  const store: RaftStoreApi = {
+    load: () => real.load(),
+    persist: async (rd, o) => {
+      if (slow) await new Promise((r) => setTimeout(r, 300));
+      return await real.persist(rd, o);
+    },
+    saveSnapshot: (s, c) => real.saveSnapshot(s, c),
+  };
+  const host = await startLoneVoter(t, store);
+  try {
+    await untilLeader(host);
+    await host.addLearner({
+      name: "site-b",
+      url: `http://127.0.0.1:${closedPort()}`,
+      publicKey: base64urlEncode(generateKeyPair("ed25519").publicKey),
+    });
+    assert.ok(host.member("site-b"));
+    slow = true;
+    const removal = host.remove("site-b");
+    // In force from its append (Raft's rule for a membership change), not applied yet.
+    for (let i = 0; i < 100 && host.consensusStatus().confState.learners.includes("site-b"); i++) {
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    assert.deepEqual(host.consensusStatus().confState.learners, []);
+    assert.ok(host.member("site-b"), "heard while its removal is not applied");
+    assert.equal(host.removedMember("site-b"), undefined);
+    slow = false;
+    await removal;
+    assert.equal(host.member("site-b"), undefined, "refused once applied");
+    assert.ok(host.removedMember("site-b"));
+  } finally {
+    await host.close();
+    await t.cleanup();
+  }
+});

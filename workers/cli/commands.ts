@@ -1203,7 +1203,7 @@ const memberRemove = command({
   usage: "member remove NAME",
   summary: "Remove a site from the cluster (admin key)",
   description: [
-    "Removes the site NAME, voter or learner. From the moment its removal is in the log, every",
+    "Removes the site NAME, voter or learner. From the moment a site applies its removal, that",
     "site refuses its key. Removing the leader works too (it steps down once its removal",
     "commits), but moving leadership away first (leader transfer) spares the cluster an election.",
     "",
