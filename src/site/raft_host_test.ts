@@ -51,6 +51,23 @@ function startLoneVoter(
   );
 }
 
+/** `t`'s Raft store, whose writes each take 300 ms while `stalled` (a disk that stalls). */
+function stallingStore(t: Awaited<ReturnType<typeof openTestSite>>) {
+  const real = t.site.raftStore();
+  const disk = {
+    stalled: false,
+    store: {
+      load: () => real.load(),
+      persist: async (rd, o) => {
+        if (disk.stalled) await new Promise((r) => setTimeout(r, 300));
+        return await real.persist(rd, o);
+      },
+      saveSnapshot: (snap, c) => real.saveSnapshot(snap, c),
+    } as RaftStoreApi,
+  };
+  return disk;
+}
+
 /** Waits up to 2 s for `host` to lead; the caller asserts that it does. */
 async function untilLeader(host: RaftHost): Promise<void> {
   for (let i = 0; i < 400 && host.consensusStatus().role !== "leader"; i++) {
@@ -716,18 +733,9 @@ Deno.test("raft host: a member moved to a new URL keeps it across a restart, ove
 
 Deno.test("raft host: a membership change proposed but not applied in time is a MembershipTimeout saying it may still take effect, not a refusal; it does take effect", async () => {
   const t = await openTestSite();
-  const real = t.site.raftStore();
-  let slow = false;
-  const store: RaftStoreApi = {
-    load: () => real.load(),
-    // A disk that stalls: each Raft write takes 300 ms, past the 100 ms proposal timeout.
-    persist: async (rd, o) => {
-      if (slow) await new Promise((r) => setTimeout(r, 300));
-      return await real.persist(rd, o);
-    },
-    saveSnapshot: (s, c) => real.saveSnapshot(s, c),
-  };
-  const host = await startLoneVoter(t, store, { proposalTimeoutMs: 100 });
+  // Each Raft write takes 300 ms while stalled, past the 100 ms proposal timeout.
+  const disk = stallingStore(t);
+  const host = await startLoneVoter(t, disk.store, { proposalTimeoutMs: 100 });
   const member = {
     name: "site-b",
     url: `http://127.0.0.1:${closedPort()}`,
@@ -735,12 +743,12 @@ Deno.test("raft host: a membership change proposed but not applied in time is a 
   };
   try {
     await untilLeader(host);
-    slow = true;
+    disk.stalled = true;
     const e = await host.addLearner(member).catch((e) => e);
     assert.ok(e instanceof MembershipTimeout, String(e));
     assert.match(e.message, /add site-b\) was proposed but not applied within 100 ms/);
     assert.match(e.message, /may still take effect/);
-    slow = false;
+    disk.stalled = false;
     // It did: the directory entry is applied once the write returns.
     for (let i = 0; i < 200 && !host.members().some((m) => m.name === "site-b"); i++) {
       await new Promise((r) => setTimeout(r, 5));
@@ -754,17 +762,8 @@ Deno.test("raft host: a membership change proposed but not applied in time is a 
 
 Deno.test("raft host: a site's removal not yet applied leaves its key heard (a new leader may undo it, and must be heard); once applied it is refused, and answered as removed", async () => {
   const t = await openTestSite();
-  const real = t.site.raftStore();
-  let slow = false;
-  const store: RaftStoreApi = {
-    load: () => real.load(),
-    persist: async (rd, o) => {
-      if (slow) await new Promise((r) => setTimeout(r, 300));
-      return await real.persist(rd, o);
-    },
-    saveSnapshot: (s, c) => real.saveSnapshot(s, c),
-  };
-  const host = await startLoneVoter(t, store);
+  const disk = stallingStore(t);
+  const host = await startLoneVoter(t, disk.store);
   try {
     await untilLeader(host);
     await host.addLearner({
@@ -773,7 +772,7 @@ Deno.test("raft host: a site's removal not yet applied leaves its key heard (a n
       publicKey: base64urlEncode(generateKeyPair("ed25519").publicKey),
     });
     assert.ok(host.member("site-b"));
-    slow = true;
+    disk.stalled = true;
     const removal = host.remove("site-b");
     // In force from its append (Raft's rule for a membership change), not applied yet.
     for (let i = 0; i < 100 && host.consensusStatus().confState.learners.includes("site-b"); i++) {
@@ -782,7 +781,7 @@ Deno.test("raft host: a site's removal not yet applied leaves its key heard (a n
     assert.deepEqual(host.consensusStatus().confState.learners, []);
     assert.ok(host.member("site-b"), "heard while its removal is not applied");
     assert.equal(host.removedMember("site-b"), undefined);
-    slow = false;
+    disk.stalled = false;
     await removal;
     assert.equal(host.member("site-b"), undefined, "refused once applied");
     assert.ok(host.removedMember("site-b"));
