@@ -10,11 +10,13 @@ import { blockHash, type BlockHeader } from "../../sdk/block.ts";
 import { canonicalJson } from "../../sdk/canonical_json.ts";
 import { formatCheckpoint } from "../../sdk/checkpoint.ts";
 import { base64urlDecode, bytesEqual, hexDecode, hexEncode } from "../../sdk/encoding.ts";
-import { type Envelope, transactionId, verifyEnvelopeSignatures } from "../../sdk/envelope.ts";
+import { type Envelope, verifyEnvelopeSignatures } from "../../sdk/envelope.ts";
 import { leafHash } from "../../sdk/merkle.ts";
-import { assembleNote, verifierKey, verifyNote } from "../../sdk/note.ts";
+import { assembleNote, verifierKey, verifyNoteWith } from "../../sdk/note.ts";
 import type { IntegrityReport } from "../api/service.ts";
+import { envelopeText } from "../chain/envelope_text.ts";
 import { leafData } from "../chain/execute.ts";
+import { verifyEd25519Native, verifySignatureNative } from "./native_ed25519.ts";
 import { genesisBlock, type GenesisConfig } from "../chain/genesis.ts";
 import { MerkleFrontier } from "../chain/merkle_log.ts";
 import type { ChainStoreApi } from "../storage/mod.ts";
@@ -125,10 +127,15 @@ export async function checkIntegrity(
           } catch {
             return fail(`${where}: envelope is not JSON`);
           }
-          if (canonicalJson(envelope) !== tx.envelope) {
-            fail(`${where}: envelope is not canonical JSON`);
+          // One canonicalization gives both texts (checked against the SDK's in its tests).
+          let texts: ReturnType<typeof envelopeText>;
+          try {
+            texts = envelopeText(envelope);
+          } catch {
+            return fail(`${where}: envelope is not canonical JSON`);
           }
-          if (transactionId(envelope) !== tx.id) {
+          if (texts.envelopeJson !== tx.envelope) fail(`${where}: envelope is not canonical JSON`);
+          if (texts.txId !== tx.id) {
             fail(`${where}: id ${tx.id.slice(0, 12)}… does not match its envelope`);
           }
           let result: { status?: unknown };
@@ -141,7 +148,7 @@ export async function checkIntegrity(
             fail(`${where}: result does not match its status`);
           }
           sigChecks.push(
-            verifyEnvelopeSignatures(envelope).then((v) => {
+            verifyEnvelopeSignatures(envelope, undefined, verifySignatureNative).then((v) => {
               if (!v.ok) fail(`${where}: ${v.reason}`);
             }),
           );
@@ -171,7 +178,7 @@ export async function checkIntegrity(
         for (const l of lines) {
           const key = keys.get(l.site);
           if (key === undefined) fail(`${at}: checkpoint signed by unknown site ${l.site}`);
-          const ok = verifyNote(assembleNote(text, [l.line]), [key!]);
+          const ok = verifyNoteWith(assembleNote(text, [l.line]), [key!], verifyEd25519Native);
           if (ok.length !== 1) {
             fail(`${at}: checkpoint signature of site ${l.site} does not verify`);
           }
