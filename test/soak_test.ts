@@ -5,8 +5,10 @@
  * everything for a while), stopped gracefully and restarted, removed from
  * the membership while running and added back, and leadership handed
  * around — one fault at a time, so a majority of voters always runs.
- * Then the cluster heals and the checks are Raft's promises as a client sees
- * them: every acknowledged write is in the ledger exactly once, nothing is
+ * Throughout, a linearizable read at another site sees a write once it is
+ * acknowledged. Then the cluster heals and the checks are Raft's promises
+ * as a client sees them: every acknowledged write is in the ledger exactly
+ * once, nothing is
  * there that no client sent, every site holds the same blocks and passes its
  * own integrity check, and acknowledged writes verify with the light client
  * against each site's co-signed checkpoint.
@@ -210,6 +212,19 @@ Deno.test({
       });
       // Each writer retries an unacknowledged envelope at other sites (the
       // transaction id makes a resubmission idempotent) before a new one.
+      /** Linearizable reads of acknowledged writes: answered, and the ones that missed the write. */
+      let readsAnswered = 0;
+      const readsMissed: string[] = [];
+      const readBack = async (site: TestCluster["sites"][number], txId: string) => {
+        if (!site.alive) return;
+        const res = await fetch(`${site.url}/v1/txs/${txId}?consistency=linearizable`, {
+          signal: AbortSignal.timeout(5000),
+        }).catch(() => undefined);
+        // 503 (no quorum now, a removed site) or no answer (a frozen one): no answer to judge.
+        if (res?.status === 200) readsAnswered++;
+        if (res?.status === 404) readsMissed.push(`${site.name} missed ${txId}`);
+        await res?.body?.cancel();
+      };
       const writers = Array.from({ length: 8 }, async (_, w) => {
         let k = w;
         while (!stop) {
@@ -222,6 +237,10 @@ Deno.test({
             const r = await submitCommit(site.url, env, 4000);
             if (r.status === 200 && r.body?.status === "committed") {
               acked.add(r.body.txId);
+              // Linearizable: a read at another site, once it answers, sees the write.
+              if (acked.size % 4 === 0) {
+                await readBack(cluster.sites[k % cluster.sites.length], r.body.txId);
+              }
               break;
             }
             await sleep(50);
@@ -243,6 +262,12 @@ Deno.test({
       }
       stop = true;
       await Promise.all(writers);
+      assert.deepEqual(
+        readsMissed,
+        [],
+        `linearizable reads that missed a committed write (${repro})`,
+      );
+      assert.ok(readsAnswered > 0, "no linearizable read was answered");
       const t0 = Date.now();
       const phase = (what: string) => console.log(`  ${what} after ${Date.now() - t0} ms`);
 
@@ -296,7 +321,7 @@ Deno.test({
       phase("verified");
       const maxTerm = Math.max(...(await statuses(cluster)).map((s) => s?.term ?? 0));
       console.log(
-        `  ${repro}: ${done.length} faults, ${acked.size} acknowledged writes (${submitted.size} submitted), ${ids.length} transactions in ${
+        `  ${repro}: ${done.length} faults, ${acked.size} acknowledged writes (${submitted.size} submitted), ${readsAnswered} linearizable reads of them, ${ids.length} transactions in ${
           hashes[0].length
         } blocks, term ${maxTerm}`,
       );
