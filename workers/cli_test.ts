@@ -1696,3 +1696,23 @@ Deno.test("member add --public-key: refuses 43 base64url characters that are no 
     await site.close();
   }
 });
+
+Deno.test("member remove: a change the leader proposed but did not apply in time exits 1 with its commit_timeout, asked once (a retry would propose it again)", async () => {
+  const env = { EDGELEDGER_ADMIN_KEY: ADMIN_KEY };
+  const site = scriptedSite((r) =>
+    r.path === "/v1/status"
+      ? statusOf("site-a", "site-a")
+      : problemOf(504, "commit_timeout", "The change (remove site-d) … may still take effect")
+  );
+  try {
+    const r = await cli(["member", "remove", "site-d", "--url", site.url], env);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.err,
+      /^Cannot remove site site-d: commit_timeout \(504\): The change \(remove site-d\) … may still take effect \[/,
+    );
+    assert.equal(site.admin().length, 1, "asked once");
+  } finally {
+    await site.close();
+  }
+});
