@@ -178,10 +178,8 @@ export class RaftHost implements Sequencer {
    * leaves it. See {@link removedMember}.
    */
   readonly #removedAt = new Map<string, number>();
-  /** This site was removed from the cluster: it takes no part (see #retire). */
-  #removed = false;
-  /** The log index of this site's removal while {@link #removed} (see #rejoinIfAdded). */
-  #removedSelfAt = 0;
+  /** Set while this site is removed from the cluster: it takes no part (see #retire). */
+  #removal: Removal | undefined;
   /** A probe of whether this site's removal is applied is under way (see #probeRemoval). */
   #probing = false;
 
@@ -283,7 +281,7 @@ export class RaftHost implements Sequencer {
     host.#ticker = setInterval(() => {
       if (host.#closed) return;
       // A removed site does not tick: no election timeout, so it never campaigns.
-      if (!host.#removed) host.#node.tick();
+      if (host.#removal === undefined) host.#node.tick();
       if (++host.#ticks % host.#options.electionTicks === 0) {
         host.#watchPeers();
         host.#probeRemoval();
@@ -356,9 +354,9 @@ export class RaftHost implements Sequencer {
     return { info, index };
   }
 
-  /** Whether this site was removed from the cluster (it takes no part any more). */
-  get removed(): boolean {
-    return this.#removed;
+  /** Set while this site is removed from the cluster: it takes no part until added again. */
+  get removal(): Removal | undefined {
+    return this.#removal;
   }
 
   /**
@@ -371,12 +369,13 @@ export class RaftHost implements Sequencer {
    * snapshot that names it and takes part again (#rejoinIfAdded). Logged
    * once, at `error`: an operator should stop it, or add it again.
    */
-  #retire(how: { index?: number; by?: MemberRemovedAnswer }): void {
-    if (this.#removed) return;
+  #retire(how: { index: number } | { by: MemberRemovedAnswer }): void {
+    if (this.#removal !== undefined) return;
     // A peer that has not applied this site's addition since (it lags) still says removed.
-    if (how.by !== undefined && this.#addedSince(how.by.index)) return;
-    this.#removed = true;
-    this.#removedSelfAt = how.index ?? how.by?.index ?? 0;
+    if ("by" in how && this.#addedSince(how.by.index)) return;
+    this.#removal = "by" in how
+      ? { index: how.by.index, by: how.by.peer, detail: how.by.detail }
+      : { index: how.index };
     for (const [id, p] of this.#proposals) {
       clearTimeout(p.timer);
       this.#proposals.delete(id);
@@ -384,10 +383,11 @@ export class RaftHost implements Sequencer {
     }
     for (const r of this.#reads.values()) clearTimeout(r.timer);
     this.#reads.clear();
-    this.#site.retire({
-      ...(how.index !== undefined ? { index: how.index } : {}),
-      ...(how.by !== undefined ? { by: how.by.peer, detail: how.by.detail } : {}),
-    });
+    this.#log.error(
+      "this site was removed from the cluster: it takes no part in it any more; stop it, " +
+        "or add it again to bring it back",
+      { ...this.#removal },
+    );
   }
 
   /**
@@ -402,9 +402,9 @@ export class RaftHost implements Sequencer {
 
   /** A removed site that was added again (see #retire) takes part again. */
   #rejoinIfAdded(): void {
-    if (!this.#removed || !this.#addedSince(this.#removedSelfAt)) return;
-    this.#removed = false;
-    this.#site.rejoin();
+    if (this.#removal === undefined || !this.#addedSince(this.#removal.index)) return;
+    this.#removal = undefined;
+    this.#log.info("this site was added to the cluster again", {});
   }
 
   /** All members. */
@@ -453,7 +453,7 @@ export class RaftHost implements Sequencer {
     // A retry timer may fire while the host closes: nothing new starts then
     // (a proposal would wait out its timeout, a forward its request's).
     if (this.#closed) throw new Error("Site is stopping");
-    if (this.#removed) throw new Error("This site was removed from the cluster");
+    if (this.#removal !== undefined) throw new Error("This site was removed from the cluster");
     const status = this.#node.status();
     if (status.role === "leader") {
       const id = crypto.randomUUID();
@@ -1128,7 +1128,7 @@ export class RaftHost implements Sequencer {
    * committed, and a new leader will overwrite it) answers 204.
    */
   #probeRemoval(): void {
-    if (this.#removed || this.#probing || this.#closed) return;
+    if (this.#removal !== undefined || this.#probing || this.#closed) return;
     const conf = this.#node.confState();
     const inConf = conf.voters.includes(this.#self) || conf.learners.includes(this.#self);
     if (inConf || this.#storage.lastIndex() <= this.#site.appliedIndex) return;
@@ -1402,6 +1402,17 @@ export class MembershipError extends Error {
     super(message);
     this.name = "MembershipError";
   }
+}
+
+/**
+ * This site's removal from the cluster, while it lasts: the log index of the
+ * removal, and the peer that answered so (`by`, with its `detail`) when this
+ * site did not apply it itself.
+ */
+export interface Removal {
+  index: number;
+  by?: string;
+  detail?: string;
 }
 
 /**

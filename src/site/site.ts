@@ -210,6 +210,11 @@ export interface Sequencer {
   broadcastCosign(lines: CosignLine[]): void;
   /** Every site of the directory (current members and former ones). */
   members(): Array<{ name: string; url: string; publicKey: Uint8Array }>;
+  /**
+   * Set while this site is removed from the cluster (the log index of the
+   * removal): it then refuses writes and current reads (see `RaftHost`).
+   */
+  readonly removal?: { index: number } | undefined;
 }
 
 /** A block waiting to be written (see `Site.#queueWrite`). */
@@ -358,8 +363,6 @@ export class Site implements LedgerService {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   #fatal: unknown = undefined;
-  /** Set once this site was removed from the cluster (see {@link retire}). */
-  #removed: { index?: number; by?: string } | undefined;
   readonly #idle: Array<() => void> = [];
   /** Execute-and-write time of each block (its predecessor's turn excluded). */
   readonly #applySeconds = new Histogram(
@@ -978,31 +981,6 @@ export class Site implements LedgerService {
     if (this.#fatal !== undefined) return;
     this.#fatal = reason;
     this.#log.error("site halted", { reason: why, error: reason });
-  }
-
-  /**
-   * This site was removed from the cluster (its consensus host stopped
-   * taking part, see `RaftHost`): until it is added again, it refuses writes and `leader` or `linearizable` reads with
-   * a 503 that says so, serves `stale` reads of what it holds, and says
-   * `removed` in its status and metrics. `index` is the log index of the
-   * removal when this site applied it; `by` the peer that answered so
-   * otherwise. Logged once, at `error`.
-   */
-  retire(how: { index?: number; by?: string; detail?: string }): void {
-    if (this.#removed !== undefined) return;
-    this.#removed = how;
-    this.#log.error(
-      "this site was removed from the cluster: it takes no part in it any more; stop it, " +
-        "or add it again to bring it back",
-      how,
-    );
-  }
-
-  /** This removed site was added to the cluster again (see {@link retire}): it takes part again. */
-  rejoin(): void {
-    if (this.#removed === undefined) return;
-    this.#removed = undefined;
-    this.#log.info("this site was added to the cluster again", {});
   }
 
   /** Where this site's events go (its consensus host logs through it too). */
@@ -1823,7 +1801,7 @@ export class Site implements LedgerService {
       pendingTxs: this.#pending.size + this.#inFlight.size,
       version: this.#version,
       healthy: this.#fatal === undefined,
-      ...(this.#removed !== undefined ? { removed: true } : {}),
+      ...(this.#sequencer?.removal !== undefined ? { removed: true } : {}),
       rules: this.#rulesView(h.header.height),
       ...(this.#divergences.size > 0 ? { divergence: [...this.#divergences.values()] } : {}),
       ...(c ? { voters: c.confState.voters, learners: c.confState.learners } : {}),
@@ -1840,7 +1818,7 @@ export class Site implements LedgerService {
     if (consistency === "stale" || this.#sequencer === undefined) return;
     // A site whose consensus stopped holds a frozen state: it cannot say it is current.
     if (this.#fatal !== undefined) this.#assertRunning();
-    if (this.#removed !== undefined) throw this.#removedProblem();
+    this.#assertMember();
     const c = this.#sequencer.consensusStatus();
     if (consistency === "leader") {
       if (c.role === "leader") return;
@@ -2056,7 +2034,7 @@ export class Site implements LedgerService {
       `edgeledger_site_healthy ${this.#fatal === undefined ? 1 : 0}`,
       "# HELP edgeledger_site_removed Whether this site was removed from the cluster and still runs (1): it takes no part any more; stop it.",
       "# TYPE edgeledger_site_removed gauge",
-      `edgeledger_site_removed ${this.#removed === undefined ? 0 : 1}`,
+      `edgeledger_site_removed ${this.#sequencer?.removal === undefined ? 0 : 1}`,
       "# HELP edgeledger_checkpoint_height Height of the newest checkpoint signed by a quorum of sites.",
       "# TYPE edgeledger_checkpoint_height gauge",
       `edgeledger_checkpoint_height ${this.#quorumHeight}`,
@@ -2092,17 +2070,21 @@ export class Site implements LedgerService {
         "The site cannot write blocks; see its log",
       );
     }
-    if (this.#removed !== undefined) throw this.#removedProblem();
+    this.#assertMember();
   }
 
-  /** The 503 a removed site answers writes and current reads with (see {@link retire}). */
-  #removedProblem(): LedgerError {
-    const at = this.#removed?.index === undefined ? "" : ` at log index ${this.#removed.index}`;
-    return new LedgerError(
+  /**
+   * Throws the 503 a site removed from the cluster answers writes and current
+   * reads with, while it is removed (until it is added again, see `RaftHost`).
+   */
+  #assertMember(): void {
+    const removal = this.#sequencer?.removal;
+    if (removal === undefined) return;
+    throw new LedgerError(
       "unavailable",
       503,
       "Site removed",
-      `Site ${this.name} was removed from the cluster${at}; send to a member (GET /v1/sites lists them)`,
+      `Site ${this.name} was removed from the cluster at log index ${removal.index}; send to a member (GET /v1/sites lists them)`,
     );
   }
 
