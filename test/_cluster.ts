@@ -574,7 +574,14 @@ export async function statuses(cluster: TestCluster) {
     cluster.sites.map((s) =>
       s.alive
         ? getJson<
-          { role: string; term: number; leader: string | null; height: number; site: string }
+          {
+            role: string;
+            term: number;
+            leader: string | null;
+            height: number;
+            site: string;
+            storageLow?: Array<{ site: string; freeBytes: number; freeBytesMin: number }>;
+          }
         >(`${s.url}/v1/status`, undefined, cluster.fetch)
         : undefined
     ),

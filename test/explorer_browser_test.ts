@@ -1225,6 +1225,33 @@ Deno.test({
       });
 
       await t.step(
+        "sites low on disk space are named in a callout while writes are paused",
+        async () => {
+          site.status = {
+            healthy: true,
+            storageLow: [{
+              site: "site-c",
+              freeBytes: 100 * 1024 * 1024,
+              freeBytesMin: 512 * 1024 * 1024,
+            }],
+          };
+          await nextRefresh();
+          await waitText(
+            page,
+            "#notice-storage",
+            "New transactions are paused: a site of the cluster is low on disk space.",
+          );
+          assert.equal(
+            await text(page, "#notice-storage li[data-site='site-c']"),
+            "site-c: 100 MiB free, under its minimum of 512 MiB",
+          );
+          site.status = { healthy: true };
+          await nextRefresh();
+          await gone("#notice-storage");
+        },
+      );
+
+      await t.step(
         "the RULES item follows the active version and hides when rules are absent",
         async () => {
           site.status = { rules: { active: 2, supported: 2 } };

@@ -11,8 +11,9 @@ import { generateKeyPair } from "../sdk/keys.ts";
 import { createApp } from "../src/api/app.ts";
 import { raftRoutes } from "../src/api/raft_routes.ts";
 import { signPeerBody } from "../src/site/peers.ts";
+import { silentLogger } from "../src/log.ts";
 import { forwardOutcomeOf } from "../src/site/raft_host.ts";
-import { type Sequencer, Site } from "../src/site/site.ts";
+import { type Sequencer, Site, type SiteOptions } from "../src/site/site.ts";
 import { anchorTx, postJson, testGenesis } from "./_helpers.ts";
 
 /** Per-signer admissions per minute in these tests' policy. */
@@ -27,6 +28,7 @@ const signerTxsPerMinuteMax = 3;
 async function leaderAndMember(
   clock: () => number,
   wire: (body: string) => string = (body) => body,
+  leaderOptions: Partial<SiteOptions> = {},
 ) {
   const dir = await Deno.makeTempDir({ prefix: "edgeledger-forward-" });
   const leaderKey = generateKeyPair("ed25519");
@@ -45,6 +47,7 @@ async function leaderAndMember(
     name: "site-a",
     dbUrl: `file:${dir}/a.db`,
     key: leaderKey,
+    ...leaderOptions,
   });
   const member = await Site.open({
     ...common,
@@ -179,6 +182,30 @@ Deno.test("forward: a client whose envelope reached the leader repeating a membe
     assert.match(res.body.detail, /repeats the member "nonce"/);
     assert.equal(res.body.txId, transactionId(env), "the member's id for its client's envelope");
     assert.ok(performance.now() - started < 2000, "answered at once, not at the wait's end");
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("forward: while the leader's disk is low, a member's client gets 503 insufficient_storage naming the leader, with Retry-After; the envelope is not ordered", async () => {
+  const MiB = 1024 * 1024;
+  const t = await leaderAndMember(Date.now, undefined, {
+    diskFreeBytesMin: 512 * MiB,
+    diskFreeBytes: () => Promise.resolve(100 * MiB),
+    log: silentLogger,
+  });
+  try {
+    const env = await anchorTx(generateKeyPair("ed25519"));
+    const r = await postJson(t.memberApp, "/v1/txs?wait=commit&timeoutMs=5000", env);
+    assert.equal(r.status, 503);
+    assert.match(r.body.type, /\/insufficient_storage$/);
+    assert.match(
+      r.body.detail,
+      /site-a has 100 MiB free on its data volume, under its minimum of 512 MiB/,
+    );
+    assert.equal(r.headers.get("retry-after"), "30");
+    assert.equal(r.body.txId, transactionId(env));
+    assert.equal((await t.leader.status()).height, 0);
   } finally {
     await t.cleanup();
   }

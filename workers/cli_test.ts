@@ -3,7 +3,7 @@ import { type CliIo, run, userFolder } from "./cli.ts";
 import { parseArgs, parseCount, parseDuration, UsageError } from "./cli/args.ts";
 import { membersView } from "./cli/admin.ts";
 import { COMMANDS } from "./cli/commands.ts";
-import { ConnectionNotes, formatMembers, formatVerified } from "./cli/output.ts";
+import { ConnectionNotes, formatMembers, formatStatus, formatVerified } from "./cli/output.ts";
 import { base64urlEncode } from "../sdk/encoding.ts";
 import { parseEnvelope, transactionId, verifyEnvelopeSignatures } from "../sdk/envelope.ts";
 import { exportKey, generateKeyPair, importKey } from "../sdk/keys.ts";
@@ -1715,4 +1715,41 @@ Deno.test("member remove: a change the leader proposed but did not apply in time
   } finally {
     await site.close();
   }
+});
+
+Deno.test("formatStatus() shows the disk's free space and minimum, and which sites pause writes for want of it; nothing of either when the status has neither", () => {
+  const MiB = 1024 * 1024;
+  const base = {
+    ledger: "demo",
+    site: "site-a",
+    role: "leader" as const,
+    term: 2,
+    leader: "site-a",
+    commitIndex: 9,
+    appliedIndex: 9,
+    height: 4,
+    logSize: 7,
+  };
+  const plain = formatStatus(base, "http://127.0.0.1:7001");
+  assert.doesNotMatch(plain, /disk free|writes paused|removed/);
+  const low = formatStatus({
+    ...base,
+    storage: { freeBytes: 100 * MiB, freeBytesMin: 512 * MiB, low: true },
+    storageLow: [
+      { site: "site-a", freeBytes: 100 * MiB, freeBytesMin: 512 * MiB },
+      { site: "site-c", freeBytes: 1536 * MiB, freeBytesMin: 2048 * MiB },
+    ],
+  }, "http://127.0.0.1:7001");
+  assert.match(low, /^disk free +100 MiB \(minimum 512 MiB; under it\)$/m);
+  assert.match(
+    low,
+    /^writes paused +low disk space at site-a \(100 MiB free\), site-c \(1\.5 GiB free\)$/m,
+  );
+  const ok = formatStatus({
+    ...base,
+    storage: { freeBytes: 20 * 1024 * MiB, freeBytesMin: 512 * MiB, low: false },
+  }, "http://127.0.0.1:7001");
+  assert.match(ok, /^disk free +20 GiB \(minimum 512 MiB\)$/m);
+  assert.doesNotMatch(ok, /writes paused/);
+  assert.match(formatStatus({ ...base, removed: true }, "u"), /^removed +yes: /m);
 });

@@ -274,6 +274,8 @@ async function openAndServe(
     batchBytesMax: config.batchBytesMax,
     batchDelayMs: config.batchDelayMs,
     pendingTxsMax: config.pendingTxsMax,
+    diskFreeBytesMin: config.diskFreeBytesMin,
+    diskCheckIntervalMs: config.diskCheckIntervalMs,
     version: VERSION,
     joining: config.join,
     ...siteThreads(config),
@@ -332,6 +334,7 @@ async function openAndServe(
       member: (n) => h.member(n),
       removedMember: (n) => h.removedMember(n),
       receive: (from, messages) => h.receive(from, messages),
+      peerStorage: (from, state) => h.peerStorage(from, state),
       acceptForwarded: (_from, envelopes) => site.acceptForwarded(envelopes),
       addCosignLines: (from, lines) => {
         const m = h.member(from);

@@ -78,6 +78,7 @@ export const PROBLEM_TYPES = {
   invalid_range: { title: "Invalid range", status: 422 },
   commit_timeout: { title: "Timed out waiting for commit", status: 504 },
   not_leader: { title: "Not the leader", status: 503 },
+  insufficient_storage: { title: "Insufficient storage", status: 503 },
   conflict: { title: "Conflict", status: 409 },
 } as const satisfies Record<string, { title: string; status: number }>;
 
@@ -105,7 +106,7 @@ const COMMON_PROBLEMS = {
   429: problem("`rate_limited`."),
   500: problem("`internal`: a bug; no detail is leaked."),
   503: problem(
-    "`unavailable`: the site cannot serve this now (no leader, a full queue, or the site is stopping); retry after `Retry-After`, here or at another site. `not_leader` " +
+    "`unavailable`: the site cannot serve this now (no leader, a full queue, or the site is stopping); retry after `Retry-After`, here or at another site. `insufficient_storage` (with `sites`): a write while a site of the cluster is low on disk space; retry after `Retry-After`. `not_leader` " +
       "(with `leader` and `leaderUrl`): a `consistency=leader` read asked of another site.",
   ),
 } as const;

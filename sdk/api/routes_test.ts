@@ -26,6 +26,7 @@ Deno.test("PROBLEM_TYPES lists every slug the API, the admin routes and the site
     "invalid_range",
     "commit_timeout",
     "not_leader",
+    "insufficient_storage",
     "conflict",
   ];
   for (const slug of required) assert.ok(slug in PROBLEM_TYPES, slug);

@@ -334,6 +334,26 @@ export const StatusView = z.looseObject({
    */
   removed: z.boolean().optional(),
   /**
+   * This site's data volume: bytes free, the minimum under which it refuses
+   * new transactions (and makes its cluster refuse them), and whether it is
+   * under it. Absent on a site with no guard (a remote database).
+   */
+  storage: z.object({
+    freeBytes: z.number().int().min(0),
+    freeBytesMin: z.number().int().min(0),
+    low: z.boolean(),
+  }).optional(),
+  /**
+   * The sites of the cluster under their free-space minimum as this site
+   * knows (itself included): new transactions are refused (503
+   * `insufficient_storage`) while any is. Absent when none is.
+   */
+  storageLow: z.array(z.object({
+    site: z.string(),
+    freeBytes: z.number().int().min(0),
+    freeBytesMin: z.number().int().min(0),
+  })).optional(),
+  /**
    * Members that signed another block than this site's at the same height
    * (the first such height per member); absent when none has.
    */

@@ -1355,9 +1355,15 @@ function leaderNamed(error: EdgeLedgerError): string | undefined {
 function isRetryableError(error: EdgeLedgerError): boolean {
   if (error instanceof NetworkError || error instanceof RateLimitedError) return true;
   if (!(error instanceof ServerError) || !RETRYABLE_STATUSES.has(error.status)) return false;
+  if (error.problem === undefined) return true;
   // A site that waited for commit in vain answers 504 commit_timeout: the
-  // transaction is admitted; retrying would only wait again.
-  return error.problem === undefined || problemSlug(error.problem.type) !== "commit_timeout";
+  // transaction is admitted; retrying would only wait again. One answering
+  // 503 insufficient_storage speaks for the whole cluster (a site is low on
+  // disk space, for minutes or hours): another site, or this one in 30 s,
+  // answers the same, so the caller hears it at once (an offline queue
+  // keeps the transaction for later).
+  const slug = problemSlug(error.problem.type);
+  return slug !== "commit_timeout" && slug !== "insufficient_storage";
 }
 
 function errorText(e: unknown): string {

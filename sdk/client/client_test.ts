@@ -67,6 +67,25 @@ Deno.test("client: a 503 is retried after its Retry-After and then succeeds", as
   assert.equal(s.requests.length, 2);
 });
 
+Deno.test("client: a 503 insufficient_storage (the cluster pauses writes for want of disk space) is thrown at once as a ServerError, not retried here or at another site", async () => {
+  const s = scripted(() =>
+    problem("insufficient_storage", 503, { sites: [{ site: "site-c" }] }, { "retry-after": "30" })
+  );
+  const client = new EdgeLedgerClient({
+    urls: ["http://a", "http://b"],
+    fetch: s.fetch,
+    retry: fast,
+  });
+  const started = Date.now();
+  const got = await client.getTx(TX_ID).catch((e) => e);
+  assert.ok(got instanceof ServerError);
+  assert.equal(got.status, 503);
+  assert.equal(got.retryAfterMs, 30_000);
+  assert.match(got.problem?.type ?? "", /insufficient_storage$/);
+  assert.equal(s.requests.length, 1);
+  assert.ok(Date.now() - started < 1000, "no wait");
+});
+
 /** A follower's answer to a `leader` read: 503 not_leader naming `leaderUrl`, Retry-After 1. */
 function notLeader(leaderUrl: string | null) {
   return problem("not_leader", 503, { leader: "site-a", leaderUrl }, { "retry-after": "1" });

@@ -237,7 +237,13 @@ export class QueueFullError extends Error {
  * of a duplicate a site does not show yet (pending, or a replica behind) or
  * from a request that reached no submit route.
  */
-const TRANSIENT_SLUGS = new Set(["unavailable", "rate_limited", "internal", "not_found"]);
+const TRANSIENT_SLUGS = new Set([
+  "unavailable",
+  "rate_limited",
+  "internal",
+  "not_found",
+  "insufficient_storage",
+]);
 
 /**
  * An offline queue in front of a client.
@@ -707,7 +713,8 @@ export class OfflineQueue {
     }
     const slug = problemSlug(receipt.problem?.type ?? "");
     if (slug === "expired") return "expired";
-    if (TRANSIENT_SLUGS.has(slug)) return "transient";
+    // A server's problem (5xx) says "not now" whatever its slug.
+    if (TRANSIENT_SLUGS.has(slug) || (receipt.problem?.status ?? 0) >= 500) return "transient";
     return "rejected";
   }
 }

@@ -32,6 +32,8 @@ class FakeSite implements Submitter {
   down = false;
   received: string[] = [];
   refuse = new Map<string, string>();
+  /** The status of a refusal's problem, by slug (422 when not set). */
+  refuseStatus = new Map<string, number>();
   batches: number[] = [];
   /** Answer `pending` even when asked to wait for commit. */
   slow = false;
@@ -48,7 +50,7 @@ class FakeSite implements Submitter {
           problem: {
             type: `https://edgeledger.dev/problems/${slug}`,
             title: slug,
-            status: 422,
+            status: this.refuseStatus.get(slug) ?? 422,
             detail: `refused: ${slug}`,
           },
         };
@@ -237,6 +239,23 @@ Deno.test("queue: a transient per-item refusal (unavailable) keeps it and what f
   const report = await queue.drain();
   assert.equal(report.remaining, 2);
   assert.ok(report.error);
+  site.refuse.clear();
+  assert.equal((await queue.drain()).remaining, 0);
+  assert.deepEqual(site.received, [e1, e2].map(transactionId));
+});
+
+Deno.test("queue: a per-item refusal for want of disk space (insufficient_storage), or any with a 5xx problem, keeps the entry queued", async () => {
+  const site = new FakeSite();
+  const [e1, e2] = [await envelope(1), await envelope(2)];
+  site.refuse.set(transactionId(e1), "insufficient_storage");
+  site.refuseStatus.set("insufficient_storage", 503);
+  site.refuse.set(transactionId(e2), "some_future_outage");
+  site.refuseStatus.set("some_future_outage", 502);
+  const queue = new OfflineQueue({ submitter: site, batchTxsMax: 2 });
+  await queue.enqueue(e1);
+  await queue.enqueue(e2);
+  const report = await queue.drain();
+  assert.equal(report.remaining, 2);
   site.refuse.clear();
   assert.equal((await queue.drain()).remaining, 0);
   assert.deepEqual(site.received, [e1, e2].map(transactionId));

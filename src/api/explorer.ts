@@ -513,13 +513,29 @@ function statusNotices(s) {
       upgradeBefore: scheduled && scheduled.version > r.supported ? scheduled.height : null,
     };
   }
+  const lows = Array.isArray(st.storageLow) ? st.storageLow.filter((x) =>
+    x && typeof x === "object" && typeof x.site === "string" && isCount(x.freeBytes) &&
+    isCount(x.freeBytesMin)) : [];
+  const storageLow = lows.slice(0, DIVERGED_SHOWN_MAX)
+    .map((x) => ({ site: x.site, freeBytes: x.freeBytes, freeBytesMin: x.freeBytesMin }));
   return {
     stopped: st.healthy === false,
     removed: st.removed === true,
     diverged,
     more: entries.length - diverged.length,
     rules,
+    storageLow,
   };
+}
+
+/** n bytes for a person, in binary units: "512 MiB", "1.5 GiB". */
+function bytesText(n) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
+  const t = u === 0 || v >= 100 ? String(Math.round(v)) : v.toFixed(1).replace(/\.0$/, "");
+  return t + " " + units[u];
 }
 
 // ----- block list paging: pure, no DOM and no I/O ------------------------------------
@@ -920,7 +936,7 @@ function renderNotices(s) {
     else dd.replaceChildren(h("span", { class: "badge warn" }, value), h("span", { class: "note", id: "st-rules-upgrade" },
       "This site must be upgraded before height " + num(r.upgradeBefore)));
   }
-  const key = JSON.stringify([n.stopped, n.removed, n.diverged, n.more]);
+  const key = JSON.stringify([n.stopped, n.removed, n.diverged, n.more, n.storageLow]);
   if (key === state.noticesKey) return;
   state.noticesKey = key;
   const notices = [];
@@ -935,6 +951,15 @@ function renderNotices(s) {
       h("strong", null, "This site was removed from the cluster: it takes no part in it any more."),
       h("p", null, "It refuses writes and current reads, and what this page shows stops at its last block. " +
         "Use another site of the consortium; an operator should stop this one, or add it again.")));
+  }
+  if (n.storageLow.length) {
+    notices.push(h("div", { class: "callout warn", id: "notice-storage", role: "alert" },
+      h("strong", null, "New transactions are paused: " + (n.storageLow.length === 1 ? "a site" : "sites") +
+        " of the cluster " + (n.storageLow.length === 1 ? "is" : "are") + " low on disk space."),
+      h("ul", null, n.storageLow.map((x) => h("li", { "data-site": x.site },
+        h("strong", null, x.site), ": " + bytesText(x.freeBytes) + " free, under its minimum of " +
+          bytesText(x.freeBytesMin)))),
+      h("p", null, "Reads, receipts and proofs go on. Writes resume by themselves once the site has room again.")));
   }
   if (n.diverged.length) {
     notices.push(h("div", { class: "callout bad", id: "notice-diverged", role: "alert" },

@@ -639,6 +639,7 @@ interface StatusNotices {
     scheduled: { version: number; height: number } | null;
     upgradeBefore: number | null;
   } | null;
+  storageLow: { site: string; freeBytes: number; freeBytesMin: number }[];
 }
 
 function pageNotices(): { statusNotices(s: unknown): StatusNotices; DIVERGED_SHOWN_MAX: number } {
@@ -665,7 +666,7 @@ Deno.test("page statusNotices(): a site is called stopped only when it says heal
     const n = notices.statusNotices(junk);
     assert.deepEqual(
       n,
-      { stopped: false, removed: false, diverged: [], more: 0, rules: null },
+      { stopped: false, removed: false, diverged: [], more: 0, rules: null, storageLow: [] },
       String(junk),
     );
   }
@@ -676,6 +677,29 @@ Deno.test("page statusNotices(): a site is called removed only when it says remo
   assert.equal(notices.statusNotices({ ...BASE_STATUS, removed: "true" }).removed, false);
   assert.equal(notices.statusNotices(BASE_STATUS).removed, false);
   assert.equal(notices.statusNotices({ ...BASE_STATUS, removed: true }).stopped, false);
+});
+
+Deno.test("page statusNotices(): lists the sites low on disk space, well-formed entries only, with their three fields", () => {
+  const low = { site: "site-c", freeBytes: 100 * 1024 * 1024, freeBytesMin: 512 * 1024 * 1024 };
+  assert.deepEqual(notices.statusNotices({ ...BASE_STATUS, storageLow: [low] }).storageLow, [low]);
+  assert.deepEqual(notices.statusNotices(BASE_STATUS).storageLow, []);
+  assert.deepEqual(notices.statusNotices({ ...BASE_STATUS, storageLow: "site-c" }).storageLow, []);
+  const malformed = [null, "site-c", { ...low, site: 3 }, { ...low, freeBytes: -1 }, {
+    site: "site-d",
+    freeBytes: 1,
+  }];
+  assert.deepEqual(
+    notices.statusNotices({ storageLow: [...malformed, { ...low, extra: "<b>" }] }).storageLow,
+    [low],
+  );
+  const many = Array.from({ length: notices.DIVERGED_SHOWN_MAX + 3 }, (_, i) => ({
+    ...low,
+    site: `site-${i}`,
+  }));
+  assert.equal(
+    notices.statusNotices({ storageLow: many }).storageLow.length,
+    notices.DIVERGED_SHOWN_MAX,
+  );
 });
 
 Deno.test("page statusNotices(): names each diverged member with height and both hashes, skips malformed entries, and bounds the list", () => {

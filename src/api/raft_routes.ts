@@ -31,6 +31,7 @@ import { bodySizeLimit, repeatedMemberDetail, repeatedMembers } from "./middlewa
 import { utf8Encode } from "../../sdk/encoding.ts";
 import { type Envelope, transactionId } from "../../sdk/envelope.ts";
 import { createLogger, type Logger } from "../log.ts";
+import { parseStorageReport, type StorageState } from "../site/disk_space.ts";
 
 /** What the peer routes need from a site and its consensus host. */
 export interface PeerService {
@@ -43,6 +44,8 @@ export interface PeerService {
    */
   removedMember?(name: string): RemovedMember | undefined;
   receive(from: string, messages: Message[]): void;
+  /** What a peer's frame said of its disk: its `storage` member, undefined when it has none. */
+  peerStorage?(from: string, state: StorageState | undefined): void;
   /**
    * `{accepted, refused: [{txId, index, problem, retryAfter?}]}`, `index`
    * into `envelopes` (see `Site.acceptForwarded`).
@@ -173,6 +176,8 @@ export function raftRoutes(service: PeerService) {
     if (lines !== undefined && !Array.isArray(lines)) {
       throw new TypeError("lines must be an array");
     }
+    const storage = parseStorageReport(body.storage);
+    service.peerStorage?.(peer.name, storage);
     service.receive(peer.name, (wire as WireMessage[]).map(decodeMessage));
     if (lines !== undefined && lines.length > 0) {
       await service.addCosignLines(peer.name, lines as CosignLine[]);

@@ -56,6 +56,14 @@ export const siteConfigSchema = z.strictObject({
   batchDelayMs: z.number().int().min(0).max(10_000).default(2),
   pendingTxsMax: z.number().int().min(1).max(1_000_000).default(50_000),
   requestBytesMax: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  /**
+   * Below this many bytes free on the database's volume the site refuses new
+   * transactions, and so does its cluster, until it has more (a `file:`
+   * database only; 0: never). See the README's "Disk space".
+   */
+  diskFreeBytesMin: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(512 * 1024 * 1024),
+  /** How often the free space is read, ms. */
+  diskCheckIntervalMs: z.number().int().min(100).max(600_000).default(5000),
   /** Milliseconds per Raft tick (clusters only). */
   tickMs: z.number().int().min(5).max(1000).default(50),
   /** Raft election timeout base, in ticks (randomised to [n, 2n)). */

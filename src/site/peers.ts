@@ -43,6 +43,7 @@ import { createLogger, type Logger } from "../log.ts";
 import { verifyEd25519Native } from "./native_ed25519.ts";
 import type { Entry, Message, Snapshot } from "../consensus/mod.ts";
 import type { SiteKey } from "./site_key.ts";
+import type { StorageState } from "./disk_space.ts";
 import { fetchFailure } from "./tls.ts";
 
 /** Domain separator of peer request signatures. */
@@ -569,6 +570,11 @@ export class PeerSender {
      * (its messages to the peer are dropped, as to an unreachable one).
      */
     readonly onRemoved?: (answer: MemberRemovedAnswer) => void,
+    /**
+     * This site's disk verdict (see `disk_space.ts`): while it is low, every
+     * frame says so (`storage`), and a frame without it says it is not.
+     */
+    readonly storage?: () => StorageState | undefined,
   ) {}
 
   /** Queues messages; drops the oldest beyond {@link peerQueueMessagesMax}. */
@@ -700,10 +706,12 @@ export class PeerSender {
         this.#lines = [];
         if (this.#linesTimer !== undefined) clearTimeout(this.#linesTimer);
         this.#linesTimer = undefined;
+        const storage = this.storage?.();
         const body = JSON.stringify({
           from: this.self,
           messages: batch.map(encodeMessage),
           ...(lines.length > 0 ? { lines } : {}),
+          ...(storage?.low ? { storage } : {}),
         });
         const observeWait = () => {
           if (batch.length > 0) {

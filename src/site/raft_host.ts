@@ -49,7 +49,14 @@ import {
   type RemovedMember,
   verifyPeerRequest,
 } from "./peers.ts";
-import { type ForwardOutcome, retryAfterOf, type Sequencer, type Site } from "./site.ts";
+import {
+  type ForwardOutcome,
+  retryAfterOf,
+  type Sequencer,
+  type Site,
+  type StorageLowSite,
+} from "./site.ts";
+import type { StorageState } from "./disk_space.ts";
 import type { SiteKey } from "./site_key.ts";
 
 /**
@@ -141,6 +148,12 @@ export class RaftHost implements Sequencer {
   #ticks = 0;
   /** The tick at which each peer was last heard from (see {@link receive}; for `/metrics`). */
   readonly #heardAt = new Map<string, number>();
+  /**
+   * What each peer said of its disk on its latest frame, and at which tick:
+   * a peer low on space makes this site refuse new transactions (see
+   * {@link storageLow}).
+   */
+  readonly #peerStorage = new Map<string, { state: StorageState; tick: number }>();
   /** Counters for `/metrics` (see #stateMetrics). */
   #leaderChanges = 0;
   #proposalsFailed = 0;
@@ -412,6 +425,33 @@ export class RaftHost implements Sequencer {
     return [...this.#members.values()];
   }
 
+  /**
+   * Takes what a peer's frame said of its disk (`storage`, see
+   * `disk_space.ts`): a frame without it says the peer is not low.
+   */
+  peerStorage(from: string, state: StorageState | undefined): void {
+    if (state?.low) this.#peerStorage.set(from, { state, tick: this.#ticks });
+    else this.#peerStorage.delete(from);
+  }
+
+  /**
+   * The members of the configuration whose latest frame said they are low
+   * on space, heard from within two election timeouts (one that went
+   * silent — halted on a full disk, say — no longer holds the cluster's
+   * writes: the others go on without it).
+   */
+  storageLow(): StorageLowSite[] {
+    if (this.#peerStorage.size === 0) return [];
+    const conf = this.#node.confState();
+    const out: StorageLowSite[] = [];
+    for (const [site, { state, tick }] of this.#peerStorage) {
+      if (!conf.voters.includes(site) && !conf.learners.includes(site)) continue;
+      if (this.#ticks - tick > 2 * this.#options.electionTicks) continue;
+      out.push({ site, ...state });
+    }
+    return out;
+  }
+
   /** Steps messages received from a peer into the core. Unknown recipients are ignored. */
   receive(from: string, messages: Message[]): void {
     if (this.#closed) return;
@@ -621,6 +661,7 @@ export class RaftHost implements Sequencer {
       this.#client,
       this.#log,
       (answer) => this.#retire({ by: answer }),
+      () => this.#site.storageState(),
     );
     if (this.#leaving) sender.siteStopping();
     return sender;

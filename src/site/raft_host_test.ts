@@ -12,6 +12,7 @@ import { handOffTarget, MembershipTimeout, RaftHost, type RaftHostOptions } from
 import { signPeerBody } from "./peers.ts";
 import { SiteKey } from "./site_key.ts";
 import type { Site } from "./site.ts";
+import type { LedgerError } from "../api/service.ts";
 import type { RaftStoreApi } from "../storage/raft_store.ts";
 import type { Message } from "../consensus/mod.ts";
 
@@ -785,6 +786,62 @@ Deno.test("raft host: a site's removal not yet applied leaves its key heard (a n
     await removal;
     assert.equal(host.member("site-b"), undefined, "refused once applied");
     assert.ok(host.removedMember("site-b"));
+  } finally {
+    await host.close();
+    await t.cleanup();
+  }
+});
+
+Deno.test("raft host: a member whose latest frame said it is low on disk space makes the site refuse new transactions naming it, until it says otherwise or goes unheard for two election timeouts; a non-member's word counts for nothing", async () => {
+  const t = await openTestSite();
+  const host = await startLoneVoter(t);
+  try {
+    await untilLeader(host);
+    await host.addLearner({
+      name: "site-b",
+      url: `http://127.0.0.1:${closedPort()}`,
+      publicKey: base64urlEncode(generateKeyPair("ed25519").publicKey),
+    });
+    const low = { freeBytes: 100 * 1024 * 1024, freeBytesMin: 512 * 1024 * 1024, low: true };
+    host.peerStorage("site-z", low);
+    assert.deepEqual(host.storageLow(), []);
+    host.peerStorage("site-b", low);
+    assert.deepEqual(host.storageLow(), [{ site: "site-b", ...low }]);
+    const refused = await anchorTx(device);
+    await assert.rejects(
+      () => t.site.submit([refused], { wait: false, waitTimeoutMs: 0 }),
+      (e: LedgerError) => {
+        assert.equal(e.type, "insufficient_storage");
+        assert.equal(e.status, 503);
+        assert.equal(e.extra.retryAfter, 30);
+        assert.deepEqual(e.extra.sites, [
+          { site: "site-b", freeBytes: low.freeBytes, freeBytesMin: low.freeBytesMin },
+        ]);
+        assert.equal(
+          e.message,
+          "New transactions are paused: site-b has 100 MiB free on its data volume, under its " +
+            "minimum of 512 MiB. They are taken again once it has more; reads go on",
+        );
+        return true;
+      },
+    );
+    assert.deepEqual((await t.site.status()).storageLow, [
+      { site: "site-b", freeBytes: low.freeBytes, freeBytesMin: low.freeBytesMin },
+    ]);
+    // A frame without `storage`: not low any more.
+    host.peerStorage("site-b", undefined);
+    assert.deepEqual(host.storageLow(), []);
+    const [ok] = await t.site.submit([refused], { wait: false, waitTimeoutMs: 0 });
+    assert.equal(ok.status, "pending");
+    // A member low and then silent (halted on a full disk, say) holds writes two election timeouts at most.
+    host.peerStorage("site-b", low);
+    assert.equal(host.storageLow().length, 1);
+    const deadline = Date.now() + 2000;
+    while (host.storageLow().length > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.deepEqual(host.storageLow(), []);
+    assert.equal((await t.site.status()).storageLow, undefined);
   } finally {
     await host.close();
     await t.cleanup();

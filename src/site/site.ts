@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { dirname } from "node:path";
 import { blockHash, type BlockHeader } from "../../sdk/block.ts";
 import { formatCheckpoint, parseCheckpoint } from "../../sdk/checkpoint.ts";
 import { canonicalJson } from "../../sdk/canonical_json.ts";
@@ -93,6 +94,7 @@ import {
 import { AdmissionPool } from "./admission_pool.ts";
 import { type CosignLine, cosignLinesPerRequestMax } from "./peers.ts";
 import { checkIntegrity } from "./integrity.ts";
+import { DiskSpaceGuard, formatBytes, type StorageState } from "./disk_space.ts";
 import { TxIdFilter } from "./tx_id_filter.ts";
 
 /** Limits and timing of a site; every bound has its unit in its name. */
@@ -118,6 +120,17 @@ export interface SiteOptions {
   pendingTxsMax?: number;
   /** Most canonical bytes of one envelope. */
   envelopeBytesMax?: number;
+  /**
+   * Refuse new transactions while the volume of a `file:` database has fewer
+   * bytes free than this, and make the cluster refuse them too (see
+   * `disk_space.ts`); 0 (the default here; a config file's is 512 MiB)
+   * never does.
+   */
+  diskFreeBytesMin?: number;
+  /** How often the free space is read, ms (default 5000). */
+  diskCheckIntervalMs?: number;
+  /** Reads the free bytes of the volume holding a path (default: statfs). Tests inject one. */
+  diskFreeBytes?: (path: string) => Promise<number>;
   /**
    * Where the database connection lives: `inline` (this thread; tests) or
    * `worker` (a storage worker thread, so fsyncs never stall request
@@ -215,6 +228,17 @@ export interface Sequencer {
    * removal): it then refuses writes and current reads (see `RaftHost`).
    */
   readonly removal?: { index: number } | undefined;
+  /**
+   * The members that said on their latest Raft frames that their volume is
+   * low on space (see `disk_space.ts`): new transactions are refused while
+   * any is.
+   */
+  storageLow?(): StorageLowSite[];
+}
+
+/** A member that refuses new transactions for want of space, as it said. */
+export interface StorageLowSite extends StorageState {
+  site: string;
 }
 
 /** A block waiting to be written (see `Site.#queueWrite`). */
@@ -361,6 +385,8 @@ export class Site implements LedgerService {
   /** Sends the head's line to the peers while no quorum is found ({@link Site.attachSequencer}). */
   #headCosignTimer: ReturnType<typeof setInterval> | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Watches the free space of a `file:` database's volume (see `disk_space.ts`). */
+  #disk: DiskSpaceGuard | undefined;
   #closed = false;
   #fatal: unknown = undefined;
   readonly #idle: Array<() => void> = [];
@@ -514,6 +540,16 @@ export class Site implements LedgerService {
       site.#workerStores = workerStores;
       const path = filePathOf(options.dbUrl);
       if (workerStores !== undefined && path !== undefined) site.#reader = new NativeReader(path);
+      if (path !== undefined && (options.diskFreeBytesMin ?? 0) > 0) {
+        site.#disk = new DiskSpaceGuard({
+          path: dirname(path),
+          freeBytesMin: options.diskFreeBytesMin!,
+          intervalMs: options.diskCheckIntervalMs ?? 5000,
+          freeBytes: options.diskFreeBytes,
+          log: site.#log,
+        });
+        await site.#disk.start();
+      }
       site.#siteKey = siteKey;
       if ((options.verifyWorkers ?? 0) > 0) {
         site.#admissionPool = new AdmissionPool(options.verifyWorkers!, { log: site.#log });
@@ -541,6 +577,7 @@ export class Site implements LedgerService {
     } catch (e) {
       // What this open started, newest first: its threads would keep the process alive.
       if (site !== undefined) {
+        site.#disk?.stop();
         site.#admissionPool?.close();
         site.#reader?.close();
       }
@@ -610,6 +647,7 @@ export class Site implements LedgerService {
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     clearInterval(this.#headCosignTimer);
+    this.#disk?.stop();
     while (this.#applying > 0) await new Promise<void>((r) => this.#idle.push(r));
     await this.#storeLines();
     for (const l of [...this.#listeners]) this.#listeners.delete(l);
@@ -636,6 +674,11 @@ export class Site implements LedgerService {
 
   async submit(envelopes: unknown[], options: SubmitOptions): Promise<Receipt[]> {
     this.#assertRunning();
+    const storage = this.#storageRefusal();
+    if (storage !== undefined) {
+      this.#countRefusal(storage.type);
+      throw storage;
+    }
     this.#submitsRunning++;
     try {
       return await this.#submit(envelopes, options);
@@ -1034,6 +1077,13 @@ export class Site implements LedgerService {
    */
   async acceptForwarded(envelopes: unknown[]): Promise<ForwardOutcome> {
     this.#assertRunning();
+    const storage = this.#storageRefusal();
+    if (storage !== undefined) {
+      return {
+        accepted: 0,
+        refused: envelopes.map((e, i) => leaderRefusal(storage, txIdOf(e) ?? null, i)),
+      };
+    }
     const now = this.#clock();
     const admitted: Admitted[] = [];
     /** Where each of `admitted` is in `envelopes`. */
@@ -1785,6 +1835,7 @@ export class Site implements LedgerService {
         },
       ]),
     );
+    const lowSites = this.storageLowSites();
     return Promise.resolve({
       ledger: this.#genesis.ledger,
       origin: this.#genesis.origin,
@@ -1802,6 +1853,16 @@ export class Site implements LedgerService {
       version: this.#version,
       healthy: this.#fatal === undefined,
       ...(this.#sequencer?.removal !== undefined ? { removed: true } : {}),
+      ...(this.#disk !== undefined ? { storage: this.#disk.state } : {}),
+      ...(lowSites.length > 0
+        ? {
+          storageLow: lowSites.map(({ site, freeBytes, freeBytesMin }) => ({
+            site,
+            freeBytes,
+            freeBytesMin,
+          })),
+        }
+        : {}),
       rules: this.#rulesView(h.header.height),
       ...(this.#divergences.size > 0 ? { divergence: [...this.#divergences.values()] } : {}),
       ...(c ? { voters: c.confState.voters, learners: c.confState.learners } : {}),
@@ -2035,6 +2096,7 @@ export class Site implements LedgerService {
       "# HELP edgeledger_site_removed Whether this site was removed from the cluster and still runs (1): it takes no part any more; stop it.",
       "# TYPE edgeledger_site_removed gauge",
       `edgeledger_site_removed ${this.#sequencer?.removal === undefined ? 0 : 1}`,
+      ...this.#storageMetrics(),
       "# HELP edgeledger_checkpoint_height Height of the newest checkpoint signed by a quorum of sites.",
       "# TYPE edgeledger_checkpoint_height gauge",
       `edgeledger_checkpoint_height ${this.#quorumHeight}`,
@@ -2085,6 +2147,74 @@ export class Site implements LedgerService {
       503,
       "Site removed",
       `Site ${this.name} was removed from the cluster at log index ${removal.index}; send to a member (GET /v1/sites lists them)`,
+    );
+  }
+
+  /**
+   * What this site and the members it heard from say of their disks (see
+   * `disk_space.ts`): each one low on space, this site first.
+   */
+  storageLowSites(): StorageLowSite[] {
+    const own = this.#disk?.state;
+    const out: StorageLowSite[] = own?.low ? [{ site: this.name, ...own }] : [];
+    for (const s of this.#sequencer?.storageLow?.() ?? []) {
+      if (s.site !== this.name) out.push(s);
+    }
+    return out;
+  }
+
+  /** The disk gauges of `/metrics` (see `disk_space.ts`). */
+  #storageMetrics(): string[] {
+    const out: string[] = [];
+    const own = this.#disk?.state;
+    if (own !== undefined) {
+      out.push(
+        "# HELP edgeledger_disk_free_bytes Bytes free for the site on its database's volume.",
+        "# TYPE edgeledger_disk_free_bytes gauge",
+        `edgeledger_disk_free_bytes ${own.freeBytes}`,
+        "# HELP edgeledger_disk_free_bytes_min Below this many free bytes the site (and its cluster) refuses new transactions.",
+        "# TYPE edgeledger_disk_free_bytes_min gauge",
+        `edgeledger_disk_free_bytes_min ${own.freeBytesMin}`,
+        "# HELP edgeledger_disk_low Whether this site is under its free-space minimum (1): it and its cluster refuse new transactions.",
+        "# TYPE edgeledger_disk_low gauge",
+        `edgeledger_disk_low ${own.low ? 1 : 0}`,
+      );
+    }
+    out.push(
+      "# HELP edgeledger_storage_low_sites Sites of the cluster under their free-space minimum, as this site knows (this one included): new transactions are refused while above 0.",
+      "# TYPE edgeledger_storage_low_sites gauge",
+      `edgeledger_storage_low_sites ${this.storageLowSites().length}`,
+    );
+    return out;
+  }
+
+  /** This site's own disk verdict (see `disk_space.ts`); undefined without a guard. */
+  storageState(): StorageState | undefined {
+    return this.#disk?.state;
+  }
+
+  /**
+   * The 503 `insufficient_storage` new transactions get while this site or a
+   * member it heard from is low on disk space, naming them; undefined while
+   * none is.
+   */
+  #storageRefusal(): LedgerError | undefined {
+    const low = this.storageLowSites();
+    if (low.length === 0) return undefined;
+    const which = low.map((s) =>
+      `${s.site} has ${formatBytes(s.freeBytes)} free on its data volume, under its minimum of ${
+        formatBytes(s.freeBytesMin)
+      }`
+    ).join("; ");
+    return new LedgerError(
+      "insufficient_storage",
+      503,
+      "Insufficient storage",
+      `New transactions are paused: ${which}. They are taken again once it has more; reads go on`,
+      {
+        retryAfter: storageRetryAfterSeconds,
+        sites: low.map(({ site, freeBytes, freeBytesMin }) => ({ site, freeBytes, freeBytesMin })),
+      },
     );
   }
 
@@ -2377,6 +2507,9 @@ function txIdOf(envelope: unknown): string | undefined {
     return undefined;
   }
 }
+
+/** The `Retry-After` of a write refused for want of disk space, seconds. */
+export const storageRetryAfterSeconds = 30;
 
 /** A refusal as a receipt (or a forward's answer) carries it: the problem's summary. */
 function receiptProblem(

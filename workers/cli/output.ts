@@ -24,6 +24,7 @@ import {
 } from "../../sdk/client/mod.ts";
 import type { Verdict } from "../../sdk/light/mod.ts";
 import { assert } from "../../src/chain/assert.ts";
+import { formatBytes } from "../../src/site/disk_space.ts";
 import type { BackupInfo, MembersView } from "./admin.ts";
 
 /** A failure of the operation (exit code 1 unless said otherwise), described in one line. */
@@ -169,6 +170,21 @@ export function formatStatus(status: StatusView, url: string): string {
     ["applied index", s.appliedIndex],
     ["pending txs", s.pendingTxs],
     ["healthy", s.healthy === undefined ? undefined : s.healthy ? "yes" : "no"],
+    ["removed", s.removed ? "yes: it takes no part in the cluster any more" : undefined],
+    [
+      "disk free",
+      s.storage === undefined
+        ? undefined
+        : `${formatBytes(s.storage.freeBytes)} (minimum ${formatBytes(s.storage.freeBytesMin)}` +
+          (s.storage.low ? "; under it)" : ")"),
+    ],
+    [
+      "writes paused",
+      s.storageLow?.length
+        ? "low disk space at " +
+          s.storageLow.map((x) => `${x.site} (${formatBytes(x.freeBytes)} free)`).join(", ")
+        : undefined,
+    ],
     [
       "rules",
       s.rules === undefined

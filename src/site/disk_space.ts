@@ -1,0 +1,171 @@
+/**
+ * The free space on a site's data volume, and whether it is too low to take
+ * writes.
+ *
+ * A site whose disk fills cannot write the block of an entry its cluster
+ * committed: it halts (a fail-stop, see `Site.halt`), and sites of one
+ * consortium usually have disks of one size, so they fill together. As
+ * etcd's space quota raises an alarm that makes the whole cluster refuse
+ * writes, a site whose volume has less than its minimum free refuses new
+ * transactions, says so to its peers on every Raft frame, and a leader that
+ * hears it refuses new transactions for the whole cluster (see
+ * `RaftHost.storageLow`) — before any site runs out. Reads, membership
+ * changes and the entries already committed go on. Writes resume by
+ * themselves once the volume has its minimum free again plus a margin
+ * ({@link recoveryMarginBytes}), so one that hovers at the line does not flap.
+ *
+ * @module
+ */
+import { promises as fs } from "node:fs";
+import type { Logger } from "../log.ts";
+
+/** What a site says of its volume (the `storage` of `/v1/status`, and of its Raft frames when low). */
+export interface StorageState {
+  /** Bytes free for this site's process on the volume of its database (statfs `bavail`). */
+  freeBytes: number;
+  /** Below this, the site refuses new transactions; 0: never. */
+  freeBytesMin: number;
+  /** True while the site refuses new transactions for want of space. */
+  low: boolean;
+}
+
+/** Options of {@link DiskSpaceGuard}. */
+export interface DiskSpaceGuardOptions {
+  /** A path on the volume to watch (the database's folder). */
+  path: string;
+  /** Refuse new transactions while fewer bytes than this are free; 0 turns the guard off. */
+  freeBytesMin: number;
+  /** How often to look, in milliseconds. */
+  intervalMs: number;
+  /** Reads the free bytes at `path` (default: statfs). Tests inject one. */
+  freeBytes?: (path: string) => Promise<number>;
+  log: Logger;
+  /** Called after each look whose verdict (low or not) changed. */
+  onChange?: (state: StorageState) => void;
+}
+
+/**
+ * How much more than the minimum must be free before writes resume: a
+ * tenth of the minimum, at least 16 MiB.
+ */
+export function recoveryMarginBytes(freeBytesMin: number): number {
+  return Math.max(Math.ceil(freeBytesMin / 10), 16 * 1024 * 1024);
+}
+
+/** Bytes free for an unprivileged process on the volume holding `path`. */
+export async function statfsFreeBytes(path: string): Promise<number> {
+  const s = await fs.statfs(path);
+  return Number(s.bavail) * Number(s.bsize);
+}
+
+/** Watches the free space of one volume (see the module's doc). */
+export class DiskSpaceGuard {
+  readonly #options: DiskSpaceGuardOptions;
+  readonly #read: (path: string) => Promise<number>;
+  #state: StorageState;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  /** A failed look was logged (once, until one succeeds). */
+  #failureSaid = false;
+  #checking: Promise<void> | undefined;
+
+  constructor(options: DiskSpaceGuardOptions) {
+    if (!Number.isSafeInteger(options.freeBytesMin) || options.freeBytesMin < 0) {
+      throw new RangeError(
+        `freeBytesMin must be a whole number of bytes ≥ 0, not ${options.freeBytesMin}`,
+      );
+    }
+    this.#options = options;
+    this.#read = options.freeBytes ?? statfsFreeBytes;
+    this.#state = { freeBytes: 0, freeBytesMin: options.freeBytesMin, low: false };
+  }
+
+  /** The verdict of the last look. */
+  get state(): StorageState {
+    return this.#state;
+  }
+
+  /** Looks once now, then every `intervalMs` until {@link stop}. */
+  async start(): Promise<void> {
+    await this.check();
+    this.#timer ??= setInterval(() => void this.check(), this.#options.intervalMs);
+    Deno.unrefTimer(this.#timer);
+  }
+
+  stop(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /**
+   * Reads the free space and updates the verdict. A volume that cannot be
+   * read keeps the last verdict (logged once, until a read succeeds).
+   */
+  check(): Promise<void> {
+    this.#checking ??= this.#check().finally(() => this.#checking = undefined);
+    return this.#checking;
+  }
+
+  async #check(): Promise<void> {
+    const { path, freeBytesMin, log } = this.#options;
+    let free: number;
+    try {
+      free = await this.#read(path);
+    } catch (e) {
+      if (!this.#failureSaid) {
+        this.#failureSaid = true;
+        log.warn("cannot read the free space of the data volume", { path, error: e });
+      }
+      return;
+    }
+    this.#failureSaid = false;
+    const was = this.#state.low;
+    const low = freeBytesMin > 0 &&
+      (was ? free < freeBytesMin + recoveryMarginBytes(freeBytesMin) : free < freeBytesMin);
+    this.#state = { freeBytes: free, freeBytesMin, low };
+    if (low === was) return;
+    if (low) {
+      log.error("disk space low: this site and its cluster refuse new transactions", {
+        path,
+        freeBytes: free,
+        freeBytesMin,
+      });
+    } else {
+      log.info("disk space recovered: new transactions are taken again", {
+        path,
+        freeBytes: free,
+        freeBytesMin,
+      });
+    }
+    this.#options.onChange?.(this.#state);
+  }
+}
+
+/**
+ * The `storage` member of a peer's Raft frame: undefined when absent (the
+ * peer is not low on space), the state when well formed; TypeError else.
+ */
+export function parseStorageReport(value: unknown): StorageState | undefined {
+  if (value === undefined) return undefined;
+  const v = value as Record<string, unknown>;
+  const bytes = (x: unknown) => typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
+  if (
+    typeof value !== "object" || value === null || Array.isArray(value) ||
+    !bytes(v.freeBytes) || !bytes(v.freeBytesMin) || typeof v.low !== "boolean"
+  ) {
+    throw new TypeError("storage must be {freeBytes, freeBytesMin, low}");
+  }
+  return { freeBytes: v.freeBytes as number, freeBytesMin: v.freeBytesMin as number, low: v.low };
+}
+
+/** `bytes` for a person: `812 MiB`, `1.5 GiB`. */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  const text = u === 0 || v >= 100 ? Math.round(v).toString() : v.toFixed(1).replace(/\.0$/, "");
+  return `${text} ${units[u]}`;
+}

@@ -1,0 +1,162 @@
+import assert from "node:assert/strict";
+import { createLogger } from "../log.ts";
+import {
+  DiskSpaceGuard,
+  formatBytes,
+  parseStorageReport,
+  recoveryMarginBytes,
+  statfsFreeBytes,
+} from "./disk_space.ts";
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+/** A guard over a volume whose free bytes the test sets, and what it logged. */
+function guardOver(freeBytesMin: number, start: number) {
+  let free: number | Error = start;
+  const records: Array<Record<string, unknown>> = [];
+  const changes: boolean[] = [];
+  const guard = new DiskSpaceGuard({
+    path: "/data",
+    freeBytesMin,
+    intervalMs: 60_000,
+    freeBytes: (path) => {
+      assert.equal(path, "/data");
+      return free instanceof Error ? Promise.reject(free) : Promise.resolve(free);
+    },
+    log: createLogger({
+      format: "json",
+      level: "debug",
+      write: (line) => records.push(JSON.parse(line)),
+    }),
+    onChange: (s) => changes.push(s.low),
+  });
+  return {
+    guard,
+    records,
+    changes,
+    set(v: number | Error) {
+      free = v;
+    },
+  };
+}
+
+Deno.test("a volume under the minimum is low; it is no longer low only above the minimum plus the margin", async () => {
+  const t = guardOver(GiB, 2 * GiB);
+  await t.guard.check();
+  assert.deepEqual(t.guard.state, { freeBytes: 2 * GiB, freeBytesMin: GiB, low: false });
+  t.set(GiB - 1);
+  await t.guard.check();
+  assert.equal(t.guard.state.low, true);
+  // Back at the minimum, and just under minimum + margin: still low (no flapping).
+  t.set(GiB);
+  await t.guard.check();
+  assert.equal(t.guard.state.low, true);
+  t.set(GiB + recoveryMarginBytes(GiB) - 1);
+  await t.guard.check();
+  assert.equal(t.guard.state.low, true);
+  t.set(GiB + recoveryMarginBytes(GiB));
+  await t.guard.check();
+  assert.equal(t.guard.state.low, false);
+  assert.deepEqual(t.changes, [true, false]);
+  const said = t.records.map((r) => `${r.level} ${r.msg}`);
+  assert.deepEqual(said, [
+    "error disk space low: this site and its cluster refuse new transactions",
+    "info disk space recovered: new transactions are taken again",
+  ]);
+  assert.equal(t.records[0].freeBytes, GiB - 1);
+});
+
+Deno.test("the recovery margin is a tenth of the minimum, at least 16 MiB", () => {
+  assert.equal(recoveryMarginBytes(GiB), Math.ceil(GiB / 10));
+  assert.equal(recoveryMarginBytes(10 * MiB), 16 * MiB);
+});
+
+Deno.test("a minimum of 0 never makes a volume low, even a full one", async () => {
+  const t = guardOver(0, 0);
+  await t.guard.check();
+  assert.deepEqual(t.guard.state, { freeBytes: 0, freeBytesMin: 0, low: false });
+});
+
+Deno.test("a volume that cannot be read keeps the last verdict and is logged once until a read succeeds", async () => {
+  const t = guardOver(GiB, 10 * MiB);
+  await t.guard.check();
+  assert.equal(t.guard.state.low, true);
+  t.set(new Error("EIO"));
+  await t.guard.check();
+  await t.guard.check();
+  assert.equal(t.guard.state.low, true);
+  assert.equal(t.records.filter((r) => r.level === "warn").length, 1);
+  t.set(10 * MiB);
+  await t.guard.check();
+  t.set(new Error("EIO"));
+  await t.guard.check();
+  assert.equal(t.records.filter((r) => r.level === "warn").length, 2);
+});
+
+Deno.test("a guard refuses a minimum that is not a whole number of bytes", () => {
+  for (const bad of [-1, 1.5, Number.NaN]) {
+    assert.throws(() => guardOver(bad, 0), RangeError);
+  }
+});
+
+Deno.test("start() looks at once and then on its interval until stop()", async () => {
+  let reads = 0;
+  const guard = new DiskSpaceGuard({
+    path: "/data",
+    freeBytesMin: GiB,
+    intervalMs: 20,
+    freeBytes: () => Promise.resolve(++reads > 3 ? 0 : 2 * GiB),
+    log: createLogger({ write: () => {} }),
+  });
+  await guard.start();
+  assert.equal(reads, 1);
+  assert.equal(guard.state.low, false);
+  const deadline = Date.now() + 5000;
+  while (!guard.state.low && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  guard.stop();
+  assert.equal(guard.state.low, true);
+  const after = reads;
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(reads, after);
+});
+
+Deno.test("statfsFreeBytes reads a real volume's free bytes", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const free = await statfsFreeBytes(dir);
+    assert.ok(Number.isSafeInteger(free) && free > 0, String(free));
+    await assert.rejects(statfsFreeBytes(`${dir}/missing`));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a peer's storage report is absent, well formed, or refused", () => {
+  assert.equal(parseStorageReport(undefined), undefined);
+  assert.deepEqual(
+    parseStorageReport({ freeBytes: 5, freeBytesMin: 10, low: true }),
+    { freeBytes: 5, freeBytesMin: 10, low: true },
+  );
+  for (
+    const bad of [
+      null,
+      [],
+      "low",
+      { freeBytes: -1, freeBytesMin: 10, low: true },
+      { freeBytes: 1.5, freeBytesMin: 10, low: true },
+      { freeBytes: 5, low: true },
+      { freeBytes: 5, freeBytesMin: 10, low: "yes" },
+    ]
+  ) {
+    assert.throws(() => parseStorageReport(bad), TypeError, JSON.stringify(bad));
+  }
+});
+
+Deno.test("formatBytes says bytes in binary units", () => {
+  assert.equal(formatBytes(0), "0 B");
+  assert.equal(formatBytes(1023), "1023 B");
+  assert.equal(formatBytes(512 * MiB), "512 MiB");
+  assert.equal(formatBytes(1.5 * GiB), "1.5 GiB");
+  assert.equal(formatBytes(GiB), "1 GiB");
+});
