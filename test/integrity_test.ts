@@ -173,3 +173,72 @@ Deno.test("integrity command: exit 0 for a sound chain, 2 (and no database creat
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** A lone site holding `blocks` blocks of one transaction each, applied as entries 1, 2, … */
+async function siteWithBlocks(blocks: number) {
+  const t = await openTestSite();
+  const start = Date.now();
+  for (let i = 1; i <= blocks; i++) {
+    await t.site.applyEntry(i, {
+      time: start + i,
+      proposer: "site-a",
+      term: 1,
+      txs: [await anchorTx(device)],
+    });
+  }
+  return t;
+}
+
+Deno.test("integrity: a transaction row that no block holds, at a height the chain has, is caught", async () => {
+  const t = await siteWithChain();
+  try {
+    const env = await anchorTx(device);
+    await exec(
+      t,
+      "INSERT INTO txs (id, log_index, height, kind, envelope, result, status) VALUES (?, 25, 2, 'data.anchor', ?, '{}', 'applied')",
+      ["ab".repeat(32), JSON.stringify(env)],
+    );
+    const report = await t.site.integrity();
+    assert.equal(report.ok, false);
+    assert.match(
+      report.firstMismatch!,
+      /^transactions table holds 1 row\(s\) outside the chain's log of 20 transactions \(up to block \d+\)$/,
+    );
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("integrity: a long check lets the site's event loop turn every few milliseconds, and blocks written while it runs do not fail it", async () => {
+  const t = await siteWithBlocks(600);
+  try {
+    let last = performance.now();
+    let longestGapMs = 0;
+    const probe = setInterval(() => {
+      const now = performance.now();
+      longestGapMs = Math.max(longestGapMs, now - last);
+      last = now;
+    }, 2);
+    const started = performance.now();
+    const running = t.site.integrity();
+    // The site goes on writing blocks (its database on this thread) meanwhile.
+    for (let i = 601; i <= 610; i++) {
+      await t.site.applyEntry(i, {
+        time: Date.now() + 1_000_000 + i,
+        proposer: "site-a",
+        term: 1,
+        txs: [await anchorTx(device)],
+      });
+    }
+    const report = await running;
+    const tookMs = performance.now() - started;
+    clearInterval(probe);
+    assert.equal(report.ok, true, report.firstMismatch);
+    assert.ok(report.blocksChecked >= 601, String(report.blocksChecked));
+    // Without turns the loop would stall for the whole check (here ≥ 0.4 s).
+    assert.ok(tookMs > 200, `the check took ${tookMs} ms: too short to tell`);
+    assert.ok(longestGapMs < 150, `the event loop stalled ${longestGapMs.toFixed(0)} ms`);
+  } finally {
+    await t.cleanup();
+  }
+});

@@ -9,7 +9,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { and, asc, eq, gt, gte, inArray, lt, or, sql } from "drizzle-orm";
+import { and, asc, eq, gt, gte, inArray, lt, lte, or, sql } from "drizzle-orm";
 import type { Database, Db } from "./db.ts";
 import type { CheckpointLineRow } from "./native.ts";
 import { blocks, checkpointSigs, merkleNodes, meta, state, txs } from "./schema.ts";
@@ -301,10 +301,17 @@ export class ChainStore {
   }
 
   /** Counts for status and metrics. */
-  async counts(): Promise<{ txs: number; blocks: number }> {
-    const [t] = await this.#db.select({ n: sql<number>`count(*)` }).from(txs);
-    const [b] = await this.#db.select({ n: sql<number>`count(*)` }).from(blocks);
-    return { txs: Number(t.n), blocks: Number(b.n) };
+  /**
+   * Transaction rows that no block up to `height` (whose log holds
+   * `logSize` transactions) accounts for and no later block can: at a
+   * log index below 0, or at one from `logSize` on while placed at a height
+   * up to `height`. Rows of blocks written after that one are not counted.
+   */
+  async strayTxCount(logSize: number, height: number): Promise<number> {
+    const [t] = await this.#db.select({ n: sql<number>`count(*)` }).from(txs).where(
+      or(lt(txs.logIndex, 0), and(gte(txs.logIndex, logSize), lte(txs.height, height))),
+    );
+    return Number(t.n);
   }
 
   close(): void {
