@@ -8,7 +8,13 @@ import { generateKeyPair } from "../sdk/keys.ts";
 import { LedgerError } from "../src/api/service.ts";
 import { backupToFile, restoreDatabase, SiteBackups, verifyCopyFile } from "../src/site/backup.ts";
 import { initLocalLedger, loadSiteConfig } from "../src/site/config.ts";
-import { exists, lockRestores, openCopy, partialIdleMsMin } from "../src/storage/backup.ts";
+import {
+  BackupError,
+  exists,
+  lockRestores,
+  openCopy,
+  partialIdleMsMin,
+} from "../src/storage/backup.ts";
 import { ChainStore } from "../src/storage/chain_store.ts";
 import { anchorTx, openTestSite, writeBlockZero } from "./_helpers.ts";
 import {
@@ -589,6 +595,63 @@ Deno.test("backup command: an --out whose folder does not exist is refused (exit
     assert.doesNotMatch(r.text + onFile.text, /partial|SQLite|unable to open/);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("backup command: a copy onto the site's own volume that would not leave the site its diskFreeBytesMin is refused (exit 1) before anything is copied, saying how much it needs", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "edgeledger-backup-cli-" });
+  try {
+    const config = await oneSiteLedger(`${dir}/one`);
+    await writeBlockZero(config);
+    const c = JSON.parse(await Deno.readTextFile(config));
+    await Deno.writeTextFile(
+      config,
+      JSON.stringify({ ...c, diskFreeBytesMin: Number.MAX_SAFE_INTEGER }),
+    );
+    await Deno.mkdir(`${dir}/backups`);
+    const out = `${dir}/backups/x.db`;
+    const r = await runWorker("backup.ts", ["--config", config, "--out", out]);
+    assert.equal(r.code, 1, r.text);
+    assert.match(
+      r.text.trim(),
+      /^Cannot back up .*ledger\.db into .*\/backups: the copy may take \d+ (B|KiB|MiB) and the site keeps 8192 TiB free on that volume \(diskFreeBytesMin\), but it has .* free; copy to another volume, or make room$/,
+    );
+    assert.deepEqual([...Deno.readDirSync(`${dir}/backups`)], [], "nothing was written");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("site backups and backupToFile: a copy the volume cannot take (with the site's minimum kept free beside the database) is refused before it is made; with room it is made", async () => {
+  const t = await openTestSite();
+  try {
+    await t.site.submit([await anchorTx(device)], { wait: true, waitTimeoutMs: 10_000 });
+    const MiB = 1024 * 1024;
+    const dbBytes = (await Deno.stat(`${t.dir}/ledger.db`)).size;
+    let free = dbBytes + 100 * MiB;
+    const room = { reserveBytes: 512 * MiB, freeBytes: () => Promise.resolve(free) };
+    const backups = new SiteBackups(t.options.dbUrl, "site-a", "demo", room);
+    await assert.rejects(backups.take(), (e) => {
+      assert.ok(e instanceof LedgerError);
+      assert.equal(e.status, 503);
+      assert.equal(e.type, "insufficient_storage");
+      assert.match(e.message, /the site keeps 512 MiB free on that volume \(diskFreeBytesMin\)/);
+      return true;
+    });
+    assert.equal(backups.running, false, "the slot is free again");
+    assert.deepEqual((await namesIn(t.dir)).filter((n) => n.includes(".backup-")), []);
+    await assert.rejects(
+      backupToFile(t.options.dbUrl, `${t.dir}/copy.db`, room),
+      (e) => e instanceof BackupError && e.reason === "no_space",
+    );
+    assert.equal(await exists(`${t.dir}/copy.db`), false);
+    free = dbBytes + 1024 * MiB;
+    const taken = await backups.take();
+    await taken.body.cancel();
+    await backupToFile(t.options.dbUrl, `${t.dir}/copy.db`, room);
+    assert.equal(await exists(`${t.dir}/copy.db`), true);
+  } finally {
+    await t.cleanup();
   }
 });
 

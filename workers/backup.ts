@@ -17,7 +17,9 @@
  * a look) or the copy failed; 2 on bad usage: no config, no database, an
  * `--out` that exists (never replaced) or whose folder does not exist
  * (never created: checked before anything is copied), a database on a
- * libSQL server (backing that up is the server's job).
+ * libSQL server (backing that up is the server's job). Also 1, before
+ * anything is copied, when `--out`'s volume has no room for the copy (on
+ * the site's own volume: and the site's `diskFreeBytesMin` left free).
  *
  * @module
  */
@@ -39,7 +41,7 @@ export async function runBackup(args: readonly string[]): Promise<number> {
       console.log(`removed ${path}: left by a backup that did not finish (no write for a day)`);
     }
     const started = performance.now();
-    await backupToFile(loaded.dbUrl, out);
+    await backupToFile(loaded.dbUrl, out, { reserveBytes: loaded.config.diskFreeBytesMin });
     const { info, report } = await verifyCopyFile(out, loaded.genesis);
     console.log(
       `backup ${out}: height ${info.height}, head ${info.head}, applied index ${info.appliedIndex}, ` +

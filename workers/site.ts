@@ -299,7 +299,9 @@ async function openAndServe(
   let host: RaftHost | undefined;
   let peerApp: ReturnType<typeof raftRoutes> | undefined;
   let membership: Omit<AdminService, "backup"> | undefined;
-  const backups = new SiteBackups(loaded.dbUrl, config.name, loaded.genesis.ledger);
+  const backups = new SiteBackups(loaded.dbUrl, config.name, loaded.genesis.ledger, {
+    reserveBytes: config.diskFreeBytesMin,
+  });
   const peerStreamsEnd = new AbortController();
   if (loaded.genesis.sites.length > 1 || config.join) {
     const members: PeerInfo[] = clusterDirectory(loaded.genesis, config.peers);

@@ -29,6 +29,7 @@ import {
 import { ChainStore, type ChainStoreApi } from "../storage/chain_store.ts";
 import { dirOf, fsyncDir, fsyncFile } from "../storage/durable_files.ts";
 import { checkIntegrity } from "./integrity.ts";
+import { formatBytes, statfsFreeBytes, storageRetryAfterSeconds } from "./disk_space.ts";
 
 export { integrityLines } from "./integrity.ts";
 
@@ -108,6 +109,48 @@ export async function verifyCopy(
   return { info, report: await checkIntegrity(store, genesis) };
 }
 
+/** Where a copy goes and what must stay free there (see {@link requireRoomForCopy}). */
+export interface CopyRoom {
+  /**
+   * Bytes the site keeps free on its database's volume (its
+   * `diskFreeBytesMin`): a copy on that volume leaves them free too.
+   */
+  reserveBytes?: number;
+  /** Reads the free bytes of the volume holding a path (default: statfs). Tests inject one. */
+  freeBytes?: (path: string) => Promise<number>;
+}
+
+/**
+ * Throws {@link BackupError} `no_space` when the volume of `folder` cannot
+ * take a copy of the database at `source`: at most the database and its
+ * WAL, plus, when that volume is the database's own, the site's
+ * `reserveBytes` — a copy that filled the site's volume would stop the site
+ * (a block it cannot write halts it), and pause its cluster's writes
+ * before that (see `disk_space.ts`).
+ */
+export async function requireRoomForCopy(
+  source: string,
+  folder: string,
+  room: CopyRoom = {},
+): Promise<void> {
+  let need = 0;
+  for (const suffix of ["", "-wal"]) {
+    need += await Deno.stat(source + suffix).then((s) => s.size, () => 0);
+  }
+  const sameVolume = (await Deno.stat(folder)).dev === (await Deno.stat(dirOf(source))).dev;
+  const reserve = sameVolume ? room.reserveBytes ?? 0 : 0;
+  const free = await (room.freeBytes ?? statfsFreeBytes)(folder);
+  if (free >= need + reserve) return;
+  throw new BackupError(
+    "no_space",
+    `Cannot back up ${source} into ${folder}: the copy may take ${formatBytes(need)}` +
+      (reserve > 0
+        ? ` and the site keeps ${formatBytes(reserve)} free on that volume (diskFreeBytesMin)`
+        : "") +
+      `, but it has ${formatBytes(free)} free; copy to another volume, or make room`,
+  );
+}
+
 /**
  * Writes a consistent copy of the site database at `dbUrl` to `outPath`
  * while the site runs. Never replaces a file: throws {@link BackupError}
@@ -117,10 +160,15 @@ export async function verifyCopy(
  * name, so a crash leaves no partial file under the final name. Throws
  * `remote` for a libSQL server's database, and `missing` when there is no
  * database file or `outPath`'s folder does not exist (it is never created:
- * a mistyped folder must not collect backups). Both are checked before
- * anything is copied.
+ * a mistyped folder must not collect backups), and `no_space` when that
+ * folder's volume cannot take the copy ({@link requireRoomForCopy}). All
+ * are checked before anything is copied.
  */
-export async function backupToFile(dbUrl: string, outPath: string): Promise<{ bytes: number }> {
+export async function backupToFile(
+  dbUrl: string,
+  outPath: string,
+  room: CopyRoom = {},
+): Promise<{ bytes: number }> {
   const source = localDatabasePath(dbUrl, "back up");
   if (!(await exists(source))) {
     throw new BackupError("missing", `Cannot back up ${source}: no database there`);
@@ -132,6 +180,7 @@ export async function backupToFile(dbUrl: string, outPath: string): Promise<{ by
       `Cannot back up to ${outPath}: the file exists (choose another name, or remove it first)`,
     );
   }
+  await requireRoomForCopy(source, dirOf(outPath), room);
   const tmp = `${outPath}.partial-${crypto.randomUUID().slice(0, 8)}`;
   try {
     await vacuumInto(source, tmp);
@@ -218,6 +267,8 @@ export class SiteBackups {
     readonly dbUrl: string,
     readonly name: string,
     readonly ledger: string,
+    /** What a copy beside the database must leave free (the site's `diskFreeBytesMin`). */
+    readonly room: CopyRoom = {},
   ) {}
 
   /** True while a backup is being made or downloaded. */
@@ -229,7 +280,8 @@ export class SiteBackups {
    * Makes a copy and returns it as a stream; the slot is free again once
    * the stream ends, is cancelled or idles past {@link downloadIdleMsMax}.
    * Throws a 409 `conflict` {@link LedgerError} while another backup runs
-   * and for a database on a libSQL server.
+   * and for a database on a libSQL server, and a 503 `insufficient_storage`
+   * when the copy would not leave the site its free-space minimum.
    */
   async take(): Promise<BackupDownload> {
     let path: string;
@@ -250,6 +302,14 @@ export class SiteBackups {
     let tmp: string | undefined;
     try {
       await this.#removeLeftovers(path);
+      try {
+        await requireRoomForCopy(path, dirOf(path), this.room);
+      } catch (e) {
+        if (!(e instanceof BackupError)) throw e;
+        throw new LedgerError("insufficient_storage", 503, "Cannot back up", e.message, {
+          retryAfter: storageRetryAfterSeconds,
+        });
+      }
       tmp = `${path}.backup-${crypto.randomUUID().slice(0, 8)}.tmp`;
       await vacuumInto(path, tmp);
       const file = await Deno.open(tmp, { read: true });

@@ -19,6 +19,9 @@
 import { promises as fs } from "node:fs";
 import type { Logger } from "../log.ts";
 
+/** The `Retry-After` of a write refused for want of disk space, seconds. */
+export const storageRetryAfterSeconds = 30;
+
 /** What a site says of its volume (the `storage` of `/v1/status`, and of its Raft frames when low). */
 export interface StorageState {
   /** Bytes free for this site's process on the volume of its database (statfs `bavail`). */

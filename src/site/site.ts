@@ -94,7 +94,12 @@ import {
 import { AdmissionPool } from "./admission_pool.ts";
 import { type CosignLine, cosignLinesPerRequestMax } from "./peers.ts";
 import { checkIntegrity } from "./integrity.ts";
-import { DiskSpaceGuard, formatBytes, type StorageState } from "./disk_space.ts";
+import {
+  DiskSpaceGuard,
+  formatBytes,
+  storageRetryAfterSeconds,
+  type StorageState,
+} from "./disk_space.ts";
 import { TxIdFilter } from "./tx_id_filter.ts";
 
 /** Limits and timing of a site; every bound has its unit in its name. */
@@ -2507,9 +2512,6 @@ function txIdOf(envelope: unknown): string | undefined {
     return undefined;
   }
 }
-
-/** The `Retry-After` of a write refused for want of disk space, seconds. */
-export const storageRetryAfterSeconds = 30;
 
 /** A refusal as a receipt (or a forward's answer) carries it: the problem's summary. */
 function receiptProblem(

@@ -32,6 +32,7 @@ export class BackupError extends Error {
       | "in_use"
       | "not_a_database"
       | "other_ledger"
+      | "no_space"
       | "failed",
     message: string,
     options?: ErrorOptions,
