@@ -502,6 +502,11 @@ async function checkUnitsRun(tls: boolean): Promise<void> {
     assert.equal(receipt.status, "committed");
     assert.equal(res.headers.get("x-edgeledger-site"), SITE);
 
+    // The site reads its data volume's free space (statfs) under the unit's permissions.
+    const status = await (await d.fetch(`${siteUrl}/v1/status`)).json();
+    assert.ok(status.storage?.freeBytes > 0, JSON.stringify(status.storage));
+    assert.equal(status.storage.low, false);
+
     // The admin backup: a temporary copy beside the database, streamed.
     const backupRes = await d.fetch(`${siteUrl}/v1/admin/backup`, {
       headers: { authorization: `Bearer ${d.adminKey}` },

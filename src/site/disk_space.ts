@@ -87,9 +87,25 @@ export class DiskSpaceGuard {
     return this.#state;
   }
 
-  /** Looks once now, then every `intervalMs` until {@link stop}. */
+  /**
+   * Looks once now, then every `intervalMs` until {@link stop}. Throws when
+   * that first look fails — a volume the site cannot read the space of
+   * (Deno refuses `statfs` without `--allow-sys=statfs`) would leave it
+   * unguarded without a word; later failures keep the last verdict.
+   */
   async start(): Promise<void> {
-    await this.check();
+    const { path } = this.#options;
+    let free: number;
+    try {
+      free = await this.#read(path);
+    } catch (e) {
+      throw new Error(
+        `Cannot read the free space of ${path}: ${(e as Error).message} ` +
+          `(a site needs --allow-sys=statfs; or set diskFreeBytesMin to 0 to run unguarded)`,
+        { cause: e },
+      );
+    }
+    this.#judge(free);
     this.#timer ??= setInterval(() => void this.check(), this.#options.intervalMs);
     Deno.unrefTimer(this.#timer);
   }
@@ -109,7 +125,7 @@ export class DiskSpaceGuard {
   }
 
   async #check(): Promise<void> {
-    const { path, freeBytesMin, log } = this.#options;
+    const { path, log } = this.#options;
     let free: number;
     try {
       free = await this.#read(path);
@@ -121,6 +137,12 @@ export class DiskSpaceGuard {
       return;
     }
     this.#failureSaid = false;
+    this.#judge(free);
+  }
+
+  /** Takes a reading of `free` bytes: the verdict, said when it changes. */
+  #judge(free: number): void {
+    const { path, freeBytesMin, log } = this.#options;
     const was = this.#state.low;
     const low = freeBytesMin > 0 &&
       (was ? free < freeBytesMin + recoveryMarginBytes(freeBytesMin) : free < freeBytesMin);

@@ -121,6 +121,21 @@ Deno.test("start() looks at once and then on its interval until stop()", async (
   assert.equal(reads, after);
 });
 
+Deno.test("start() throws, saying what to grant, when the first look fails (Deno refuses statfs without --allow-sys=statfs)", async () => {
+  const guard = new DiskSpaceGuard({
+    path: "/data",
+    freeBytesMin: GiB,
+    intervalMs: 20,
+    freeBytes: () => Promise.reject(new Error('Requires sys access to "statfs"')),
+    log: createLogger({ write: () => {} }),
+  });
+  await assert.rejects(
+    guard.start(),
+    /^Error: Cannot read the free space of \/data: Requires sys access to "statfs" \(a site needs --allow-sys=statfs; or set diskFreeBytesMin to 0 to run unguarded\)$/,
+  );
+  guard.stop();
+});
+
 Deno.test("statfsFreeBytes reads a real volume's free bytes", async () => {
   const dir = await Deno.makeTempDir();
   try {
