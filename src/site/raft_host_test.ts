@@ -69,6 +69,16 @@ function stallingStore(t: Awaited<ReturnType<typeof openTestSite>>) {
   return disk;
 }
 
+/** Waits for `host` to lead, then adds `site-b`, out of reach, as a learner. */
+async function leadWithLearner(host: RaftHost): Promise<void> {
+  await untilLeader(host);
+  await host.addLearner({
+    name: "site-b",
+    url: `http://127.0.0.1:${closedPort()}`,
+    publicKey: base64urlEncode(generateKeyPair("ed25519").publicKey),
+  });
+}
+
 /** Waits up to 2 s for `host` to lead; the caller asserts that it does. */
 async function untilLeader(host: RaftHost): Promise<void> {
   for (let i = 0; i < 400 && host.consensusStatus().role !== "leader"; i++) {
@@ -585,12 +595,7 @@ Deno.test("raft host: leadership goes only to a voter: a name that is no member 
   const t = await openTestSite();
   const host = await startLoneVoter(t);
   try {
-    await untilLeader(host);
-    await host.addLearner({
-      name: "site-b",
-      url: `http://127.0.0.1:${closedPort()}`,
-      publicKey: base64urlEncode(generateKeyPair("ed25519").publicKey),
-    });
+    await leadWithLearner(host);
     const started = performance.now();
     await assert.rejects(
       () => host.transferLeadership("site-z"),
@@ -796,12 +801,7 @@ Deno.test("raft host: a member whose latest frame said it is low on disk space m
   const t = await openTestSite();
   const host = await startLoneVoter(t);
   try {
-    await untilLeader(host);
-    await host.addLearner({
-      name: "site-b",
-      url: `http://127.0.0.1:${closedPort()}`,
-      publicKey: base64urlEncode(generateKeyPair("ed25519").publicKey),
-    });
+    await leadWithLearner(host);
     const low = { freeBytes: 100 * 1024 * 1024, freeBytesMin: 512 * 1024 * 1024, low: true };
     host.peerStorage("site-z", low);
     assert.deepEqual(host.storageLow(), []);
