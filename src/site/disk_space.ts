@@ -55,10 +55,15 @@ export function recoveryMarginBytes(freeBytesMin: number): number {
   return Math.max(Math.ceil(freeBytesMin / 10), 16 * 1024 * 1024);
 }
 
-/** Bytes free for an unprivileged process on the volume holding `path`. */
+/**
+ * Bytes free for an unprivileged process on the volume holding `path`:
+ * available blocks times the fragment size, as `df` counts them (the
+ * block size only where no fragment size is given).
+ */
 export async function statfsFreeBytes(path: string): Promise<number> {
-  const s = await fs.statfs(path);
-  return Number(s.bavail) * Number(s.bsize);
+  const s = await fs.statfs(path) as { bavail: number | bigint; bsize: number | bigint };
+  const frsize = Number((s as { frsize?: number | bigint }).frsize ?? 0);
+  return Number(s.bavail) * (frsize > 0 ? frsize : Number(s.bsize));
 }
 
 /** Watches the free space of one volume (see the module's doc). */
