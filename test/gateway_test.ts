@@ -597,6 +597,46 @@ withFakes(
   { responseTimeoutMs: 300 },
 );
 
+withFakes(
+  "gateway: a 503 insufficient_storage (the cluster pauses writes for want of disk space) is passed on from the first site, not asked of the others",
+  [
+    () =>
+      new Response(
+        JSON.stringify({
+          type: "https://edgeledger.dev/problems/insufficient_storage",
+          title: "Insufficient storage",
+          status: 503,
+          detail: "New transactions are paused: site-c has 100 MiB free",
+          sites: [{ site: "site-c", freeBytes: 104857600, freeBytesMin: 536870912 }],
+        }),
+        {
+          status: 503,
+          headers: { "content-type": "application/problem+json", "retry-after": "30" },
+        },
+      ),
+    fromSite("site-b"),
+  ],
+  async (a, b, gw) => {
+    const write = await fetch(`${gw.url}/v1/txs`, {
+      method: "POST",
+      headers: JSON_HEADERS,
+      body: JSON.stringify(await anchorTx(generateKeyPair("ed25519"))),
+    });
+    assert.equal(write.status, 503);
+    assert.equal(write.headers.get("retry-after"), "30");
+    assert.equal(write.headers.get("x-edgeledger-site"), "site-a");
+    const body = await write.json();
+    assert.match(body.type, /\/insufficient_storage$/);
+    assert.equal(body.sites[0].site, "site-c");
+    assert.deepEqual(a.seen, ["POST /v1/txs"]);
+    assert.deepEqual(b.seen, [], "the next site is not asked");
+    assert.doesNotMatch(
+      await (await fetch(`${gw.url}/metrics`)).text(),
+      /edgeledger_gateway_retries_total\{[^}]*reason="unavailable"/,
+    );
+  },
+);
+
 const encoder = new TextEncoder();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -115,8 +115,14 @@ export async function forward(
     if (outcome instanceof Response) {
       const more = attempt + 1 < attemptsMax && pool.canPick(tried);
       if (outcome.status === 503 && options.retryable && more) {
-        // Busy, no leader, or not the leader: another site may serve it.
-        await outcome.body?.cancel().catch(() => {});
+        // Busy, no leader, or not the leader: another site may serve it —
+        // unless the cluster pauses writes for want of disk space, which
+        // every site answers alike (its problem is passed on as it came).
+        const clusterWide = await clusterWideRefusal(outcome);
+        if (clusterWide !== undefined) {
+          c.set("site", site.url);
+          return clusterWide;
+        }
         failed = { site, reason: "unavailable", message: `${site.url} answered 503` };
         continue;
       }
@@ -132,6 +138,40 @@ export async function forward(
     "failed",
     `Cannot forward the request: ${tried.size} site(s) tried, none answered (${failed?.message})`,
   );
+}
+
+/** The most bytes of a 503's body read to tell whether it speaks for the whole cluster. */
+const refusalBytesMax = 16 * 1024;
+
+/**
+ * `response` (a 503) rebuilt with its body when it is a problem every site
+ * would answer alike — `insufficient_storage`: the cluster pauses writes
+ * for want of disk space (README, "Disk space") — else undefined, its body
+ * consumed. Only a small problem document is read.
+ */
+async function clusterWideRefusal(response: Response): Promise<Response | undefined> {
+  const type = response.headers.get("content-type") ?? "";
+  const length = Number(response.headers.get("content-length") ?? NaN);
+  if (!type.startsWith("application/problem+json") || !(length <= refusalBytesMax)) {
+    await response.body?.cancel().catch(() => {});
+    return undefined;
+  }
+  let text: string;
+  try {
+    text = await response.text();
+  } catch {
+    return undefined;
+  }
+  let slug: unknown;
+  try {
+    slug = (JSON.parse(text) as { type?: unknown }).type;
+  } catch {
+    return undefined;
+  }
+  if (typeof slug !== "string" || !slug.endsWith("/problems/insufficient_storage")) {
+    return undefined;
+  }
+  return new Response(text, { status: response.status, headers: response.headers });
 }
 
 /**
