@@ -43,8 +43,6 @@ export interface DiskSpaceGuardOptions {
   /** Reads the free bytes at `path` (default: statfs). Tests inject one. */
   freeBytes?: (path: string) => Promise<number>;
   log: Logger;
-  /** Called after each look whose verdict (low or not) changed. */
-  onChange?: (state: StorageState) => void;
 }
 
 /**
@@ -166,7 +164,6 @@ export class DiskSpaceGuard {
         freeBytesMin,
       });
     }
-    this.#options.onChange?.(this.#state);
   }
 }
 
