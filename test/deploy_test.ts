@@ -546,6 +546,25 @@ async function checkUnitsRun(tls: boolean): Promise<void> {
       [fresh[0], `${SITE}-20200103T031500Z.db`, "notes-20200101.db"].sort(),
     );
 
+    if (tls) {
+      // ExecReload's SIGHUP: each reads its certificate files again under its unit's permissions.
+      // (This gateway serves plain HTTP: it says there is nothing to reload, and goes on.)
+      const verdicts = [
+        [site, '"tls certificate unchanged"'],
+        [gw.proc, '"tls reload: no tls configured, nothing to reload"'],
+      ] as const;
+      for (const [proc, said] of verdicts) {
+        proc.child.kill("SIGHUP");
+        await waitFor(
+          "the reload's verdict in the log",
+          () => Promise.resolve(proc.stderr().includes(said) || undefined),
+          10_000,
+        ).catch((e) => {
+          throw new Error(`${(e as Error).message}: ${proc.stderr().slice(-2000)}`);
+        });
+      }
+    }
+
     // SIGTERM: the gateway, then the site, each exit 0 within its unit's TimeoutStopSec.
     const gwStop = await stopByTerm(gw.proc, gw.cmd.timeoutStopMs);
     assert.equal(gwStop?.code, 0, `the gateway: ${gw.proc.stderr().slice(-2000)}`);

@@ -486,6 +486,8 @@ Deno.test({
         `only ${wanted.size} names found in the rules and the dashboard`,
       );
       for (const name of wanted) {
+        // Only a server with `tls` exports these: tls_reload_test reads them from a site's.
+        if (name.startsWith("edgeledger_tls_")) continue;
         const where = name.startsWith("edgeledger_gateway_") ? [gw] : sites;
         for (const s of where) assert.ok(s.families.has(name), `${name} is not exported`);
       }

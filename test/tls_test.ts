@@ -356,6 +356,17 @@ tlsTest(
       assert.match(read.headers.get("x-edgeledger-site") ?? "", /^site-[abc]$/);
       await read.body?.cancel();
       await assert.rejects(() => fetch(`${gw!.url}/healthz`));
+      // Its certificate's expiry, for EdgeledgerTlsCertExpiresSoon; a reload of unchanged files changes nothing.
+      const expiry = metric(
+        await metricsOf(p.fetch, gw.url),
+        "edgeledger_tls_cert_expiry_timestamp_seconds",
+      );
+      assert.ok(expiry * 1000 > Date.now(), String(expiry));
+      assert.equal(await gw.reloadTls("test"), "unchanged");
+      assert.equal(
+        metric(await metricsOf(p.fetch, gw.url), "edgeledger_tls_cert_reloads_total"),
+        0,
+      );
     } finally {
       await gw?.stop();
       await cluster.stop();

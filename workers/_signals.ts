@@ -1,6 +1,7 @@
 /**
  * The graceful stop of a long-running process (a site, a gateway) on SIGINT
- * or SIGTERM, and what a second signal means. Internal to `workers/`.
+ * or SIGTERM, what a second signal means, and the TLS reload on SIGHUP.
+ * Internal to `workers/`.
  *
  * @module
  */
@@ -39,4 +40,16 @@ export function stopOnSignals(stop: (signal: Deno.Signal) => Promise<void>, log:
   };
   Deno.addSignalListener("SIGINT", onSignal("SIGINT"));
   Deno.addSignalListener("SIGTERM", onSignal("SIGTERM"));
+}
+
+/**
+ * On SIGHUP (systemd's `ExecReload`, an ACME client's deploy hook), reads the
+ * TLS certificate files again and serves them if they changed (the server
+ * logs what it did); nothing else reloads.
+ */
+export function reloadOnHangup(reload: (trigger: string) => Promise<unknown>, log: Logger): void {
+  Deno.addSignalListener(
+    "SIGHUP",
+    () => void reload("SIGHUP").catch((e) => log.error("the tls reload failed", { error: e })),
+  );
 }

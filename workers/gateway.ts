@@ -32,12 +32,12 @@ import {
   fetchVia,
   readCaCerts,
   readServeTls,
-  serveError,
   TlsConfigError,
   trustingClient,
 } from "../src/site/tls.ts";
+import { HttpsServer, type ReloadOutcome } from "../src/site/https_server.ts";
 import { createLogger, type Logger } from "../src/log.ts";
-import { stopOnSignals } from "./_signals.ts";
+import { reloadOnHangup, stopOnSignals } from "./_signals.ts";
 
 /**
  * The release, as `/healthz` and `/v1/gateway` show it: the sites' (see
@@ -62,6 +62,8 @@ export interface RunningGateway {
    * time. Calling it again returns the same promise.
    */
   stop(why?: string): Promise<void>;
+  /** Reads the TLS certificate files again and serves them if they changed (SIGHUP). */
+  reloadTls(trigger?: string): Promise<ReloadOutcome>;
 }
 
 /**
@@ -99,7 +101,7 @@ export async function startGateway(
     fetch: fetchVia(client),
     log,
   });
-  let server: Deno.HttpServer | undefined;
+  let server: HttpsServer | undefined;
   /** Closes what is open; answers whether open requests finished in time. */
   const close = async (): Promise<boolean> => {
     await pool.close();
@@ -136,38 +138,39 @@ export async function startGateway(
       });
     }
     pool.start();
-    const { app } = createGatewayApp({ config, pool, version: VERSION, log });
-    const scheme = tls === undefined ? "http" : "https";
-    const url = await new Promise<string>((resolve) => {
-      try {
-        server = Deno.serve(
-          {
-            hostname: config.host,
-            port: config.port,
-            ...(tls === undefined ? {} : { cert: tls.cert, key: tls.key }),
-            onListen: ({ hostname, port }) => resolve(`${scheme}://${hostname}:${port}`),
-            // A body cut part-way (its status went out already) comes here:
-            // one line in the log, where Deno's default prints a stack trace.
-            // The app answers every other error itself (app.onError).
-            onError: (e) => {
-              if (e instanceof ResponseCut) {
-                log.warn("response cut", {
-                  site: e.site,
-                  requestId: e.requestId,
-                  reason: e.reason,
-                });
-              } else {
-                log.error("request failed", { error: e });
-              }
-              return new Response(null, { status: 500 });
-            },
-          },
-          (req, info) => app.fetch(req, info),
-        );
-      } catch (e) {
-        throw serveError(e, tls);
-      }
+    const { app } = createGatewayApp({
+      config,
+      pool,
+      version: VERSION,
+      log,
+      metrics: () => server?.metricsText() ?? "",
     });
+    server = await HttpsServer.start({
+      hostname: config.host,
+      port: config.port,
+      tls,
+      checkIntervalMs: config.tls?.checkIntervalMs,
+      // A body cut part-way (its status went out already) comes here:
+      // one line in the log, where Deno's default prints a stack trace.
+      // The app answers every other error itself (app.onError).
+      onError: (e) => {
+        if (e instanceof ResponseCut) {
+          log.warn("response cut", {
+            site: e.site,
+            requestId: e.requestId,
+            reason: e.reason,
+          });
+        } else {
+          log.error("request failed", { error: e });
+        }
+        return new Response(null, { status: 500 });
+      },
+      handler: (req, info) => app.fetch(req, info),
+      log,
+      // Another process took the address in a reload's gap: nothing serves.
+      onListenLost: () => void stop("listener lost").finally(() => Deno.exit(1)),
+    });
+    const url = server.url;
     log.info("gateway started", {
       url,
       ledger: pool.ledger,
@@ -175,7 +178,8 @@ export async function startGateway(
       sitesUp: pool.upCount(),
       sites: config.sites.length,
     });
-    return { url, pool, log, stop };
+    const served = server;
+    return { url, pool, log, stop, reloadTls: (trigger) => served.reload(trigger) };
   } catch (e) {
     // Nothing was started that an operator saw: close without logging a stop.
     await close();
@@ -197,9 +201,10 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   try {
-    const { url, log, stop } = await startGateway(config);
+    const { url, log, stop, reloadTls } = await startGateway(config);
     console.log(`gateway ${url}`);
     stopOnSignals(stop, log);
+    reloadOnHangup(reloadTls, log);
   } catch (e) {
     console.error(`Cannot start gateway: ${(e as Error).message}`);
     const badConfig = e instanceof TlsConfigError ||

@@ -30,10 +30,11 @@ import {
   type SiteConfig,
 } from "../src/site/config.ts";
 import { Site } from "../src/site/site.ts";
-import { serveError, trustingClient } from "../src/site/tls.ts";
+import { trustingClient } from "../src/site/tls.ts";
+import { HttpsServer, type ReloadOutcome } from "../src/site/https_server.ts";
 import { createLogger, logConfigWithEnv, type Logger } from "../src/log.ts";
 import { AssertionError } from "../src/chain/assert.ts";
-import { stopOnSignals } from "./_signals.ts";
+import { reloadOnHangup, stopOnSignals } from "./_signals.ts";
 
 export const VERSION = "0.1.0";
 
@@ -90,6 +91,16 @@ export function siteLogger(
   return createLogger({ ...logConfigWithEnv(config.log, env), context: { site: config.name } });
 }
 
+/** A site started by {@link startSite}. */
+export interface RunningSite {
+  /** Stops it gracefully (see {@link startSite}). */
+  stop: (why?: string) => Promise<void>;
+  site: Site;
+  url: string;
+  /** Reads the TLS certificate files again and serves them if they changed (SIGHUP). */
+  reloadTls: (trigger?: string) => Promise<ReloadOutcome>;
+}
+
 /**
  * Starts one site from its config file; resolves to a stop function. A
  * start that fails part-way closes what it had opened (the Raft host, the
@@ -118,7 +129,7 @@ export function siteLogger(
 export async function startSite(
   configPath: string,
   options: { log?: Logger } = {},
-): Promise<{ stop: (why?: string) => Promise<void>; site: Site; url: string }> {
+): Promise<RunningSite> {
   const loaded = await loadSiteConfig(configPath);
   const log = options.log ?? siteLogger(loaded.config);
   const opened: Opened[] = [];
@@ -261,7 +272,7 @@ async function openAndServe(
   loaded: LoadedSite,
   log: Logger,
   opened: Opened[],
-): Promise<{ stop: (why?: string) => Promise<void>; site: Site; url: string }> {
+): Promise<RunningSite> {
   const { config } = loaded;
   const site = await Site.open({
     log,
@@ -286,13 +297,15 @@ async function openAndServe(
   if (peerClient !== undefined) {
     opened.push({ what: "peer client", close: () => peerClient.close() });
   }
+  // Set once it listens: its certificate's lines join `/metrics`.
+  const served: { server?: HttpsServer } = {};
   const app = createApp(site, {
     requestBytesMax: config.requestBytesMax,
     ...(config.apiKeys.length > 0 || config.requireApiKey !== "none"
       ? { apiKeys: { keys: config.apiKeys, require: config.requireApiKey } }
       : {}),
     version: VERSION,
-    metrics: () => site.metrics() + (host?.metrics() ?? ""),
+    metrics: () => site.metrics() + (host?.metrics() ?? "") + (served.server?.metricsText() ?? ""),
     log,
   });
   // With more than one site in genesis, blocks are ordered by Raft.
@@ -387,24 +400,21 @@ async function openAndServe(
     if (req.url.startsWith("/v1/events", path)) return watched(app.fetch(req), req, path);
     return app.fetch(req);
   };
-  let server!: Deno.HttpServer;
-  const tls = loaded.tls;
-  const scheme = tls === undefined ? "http" : "https";
-  let url: string;
-  try {
-    url = await new Promise<string>((resolve) => {
-      server = Deno.serve({
-        hostname: config.host,
-        port: config.port,
-        ...(tls === undefined ? {} : { cert: tls.cert, key: tls.key }),
-        onListen: ({ hostname, port }) => resolve(`${scheme}://${hostname}:${port}`),
-        onError: serveErrorLogger(log),
-      }, handler);
-    });
-  } catch (e) {
-    // A key that does not belong to the certificate, a port in use (startSite closes what is open).
-    throw serveError(e, tls);
-  }
+  // A key that does not belong to the certificate, a port in use: startSite closes what is open.
+  const server = await HttpsServer.start({
+    hostname: config.host,
+    port: config.port,
+    tls: loaded.tls,
+    checkIntervalMs: config.tls?.checkIntervalMs,
+    handler,
+    onError: serveErrorLogger(log),
+    log,
+    // Another process took the address in a reload's gap: the site serves
+    // nothing any more, so it stops (a supervisor starts it again).
+    onListenLost: () => void stop("listener lost").finally(() => Deno.exit(1)),
+  });
+  served.server = server;
+  const url = server.url;
   let stopping: Promise<void> | undefined;
   const stop = (why?: string) =>
     stopping ??= (async () => {
@@ -437,7 +447,7 @@ async function openAndServe(
       peerClient?.close();
       log.info("stopped", { tookMs: since(started) });
     })();
-  return { stop, site, url };
+  return { stop, site, url, reloadTls: (trigger) => server.reload(trigger) };
 }
 
 /** Whole milliseconds since `started` (a `performance.now()`). */
@@ -457,7 +467,7 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   try {
-    const { stop, site, url } = await startSite(configPath);
+    const { stop, site, url, reloadTls } = await startSite(configPath);
     console.log(`site ${site.name} ${url}`);
     const status = await site.status();
     site.log.info("site started", {
@@ -470,6 +480,7 @@ if (import.meta.main) {
       learners: status.learners,
     });
     stopOnSignals(stop, site.log);
+    reloadOnHangup(reloadTls, site.log);
   } catch (e) {
     console.error(`Cannot start site: ${(e as Error).message}`);
     Deno.exit(1);

@@ -61,6 +61,8 @@ export interface GatewayAppOptions {
   logError?: (err: unknown, requestId: string) => void;
   /** Where `logError` writes by default; default: stderr. */
   log?: Logger;
+  /** More Prometheus text for `/metrics` (the TLS certificate's); ends with a newline. */
+  metrics?: () => string;
 }
 
 /** Longest `Retry-After` the gateway asks for when it has no site, seconds. */
@@ -188,7 +190,7 @@ export function createGatewayApp(options: GatewayAppOptions) {
   app.get("/metrics", (c) => {
     c.header("Cache-Control", "no-store");
     c.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-    return c.body(metrics.render(pool) + processMetricsText());
+    return c.body(metrics.render(pool) + (options.metrics?.() ?? "") + processMetricsText());
   });
   app.get("/healthz", (c) => {
     // Ready while a site is up: a load balancer in front of several

@@ -20,6 +20,11 @@ export const tlsFilesSchema = z.strictObject({
   certFile: z.string().min(1),
   /** PEM private key of that certificate (PKCS#8, PKCS#1 or SEC1). */
   keyFile: z.string().min(1),
+  /**
+   * How often the server looks for renewed files, ms (see `https_server.ts`);
+   * 0: only on SIGHUP. Default 60 s.
+   */
+  checkIntervalMs: z.number().int().min(0).max(86_400_000).optional(),
 });
 
 /** The PEM files a server presents. */
