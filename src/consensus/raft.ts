@@ -757,6 +757,7 @@ export class RaftNode {
     const r = log.maybeAppend(m.prevIndex, m.prevTerm, m.commit, m.entries);
     if (r !== undefined) {
       if (r.appendedFrom > 0) {
+        this.#dropAcksFrom(r.appendedFrom);
         this.#confs.truncateFrom(r.appendedFrom);
         this.#confs.appendEntries(m.entries.slice(r.appendedFrom - m.prevIndex - 1));
       }
@@ -810,9 +811,26 @@ export class RaftNode {
       this.#replyApp(m.from, meta.index);
       return;
     }
+    // Our entries past the commit index are gone, whatever their index.
+    this.#dropAcksFrom(this.#log.committed + 1);
     this.#log.restore(m.snapshot);
     this.#confs.reset(meta.index, meta.confState);
     this.#replyApp(m.from, meta.index);
+  }
+
+  /**
+   * Withdraws the acknowledgments not yet handed out in a Ready of entries
+   * at `index` or above, which this node has just replaced (a conflicting
+   * append, a snapshot). The Ready that carries an acknowledgment persists
+   * the log as it is when the Ready is made, so one queued before the
+   * replacement would be sent after the entries it acknowledges were
+   * overwritten: a leader of the older term could count a copy the follower
+   * no longer holds towards committing them. Dropping it is as safe as
+   * losing the message; the newer entries are acknowledged on their own.
+   * Acknowledgments already handed out in a Ready were durable when sent.
+   */
+  #dropAcksFrom(index: number): void {
+    this.#msgs = this.#msgs.filter((q) => q.type !== "appResp" || q.reject || q.index < index);
   }
 
   // ---------------------------------------------------------------- leader

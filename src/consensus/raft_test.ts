@@ -111,6 +111,70 @@ Deno.test("RaftNode: an AppMessage from an older term is answered with the newer
   assert.equal(rd.messages[0].term, 5);
 });
 
+Deno.test("RaftNode: durable before reply — an acknowledgment of entries a newer leader overwrote before the Ready was made is never sent", () => {
+  const s = new MemoryStorage({ voters: ["a", "b", "c"], learners: [] });
+  const n = node("b", ["a", "b", "c"], s);
+  const entries = (term: number, from: number, count: number) =>
+    Array.from({ length: count }, (_, k) => ({
+      index: from + k,
+      term,
+      type: "normal" as const,
+      data: new Uint8Array([term]),
+    }));
+  // Leader a (term 1) sends entries 1..3: b acknowledges 3 — in the next Ready.
+  n.step({
+    type: "app",
+    from: "a",
+    to: "b",
+    term: 1,
+    prevIndex: 0,
+    prevTerm: 0,
+    entries: entries(1, 1, 3),
+    commit: 0,
+  });
+  // Before that Ready is made, leader c (term 2) replaces them from index 2.
+  n.step({
+    type: "app",
+    from: "c",
+    to: "b",
+    term: 2,
+    prevIndex: 1,
+    prevTerm: 1,
+    entries: entries(2, 2, 1),
+    commit: 0,
+  });
+  const rd = handle(n, s);
+  assert.deepEqual(rd.entries.map((e) => [e.index, e.term]), [[1, 1], [2, 2]]);
+  const acks = rd.messages.filter((m) => m.type === "appResp" && !m.reject);
+  // Only c's is sent: a (still in term 1) must not count b's copy of entries 2..3 of term 1.
+  assert.deepEqual(acks.map((m) => [m.to, m.term, (m as { index: number }).index]), [["c", 2, 2]]);
+
+  // The same for a snapshot that replaces the log after an acknowledgment was queued.
+  n.step({
+    type: "app",
+    from: "c",
+    to: "b",
+    term: 2,
+    prevIndex: 2,
+    prevTerm: 2,
+    entries: entries(2, 3, 2),
+    commit: 0,
+  });
+  n.step({
+    type: "snapshot",
+    from: "d",
+    to: "b",
+    term: 3,
+    snapshot: {
+      metadata: { index: 6, term: 3, confState: { voters: ["a", "b", "c"], learners: [] } },
+      data: new Uint8Array(),
+    },
+  });
+  const rd2 = handle(n, s);
+  const acks2 = rd2.messages.filter((m) => m.type === "appResp" && !m.reject);
+  assert.deepEqual(acks2.map((m) => [m.to, (m as { index: number }).index]), [["d", 6]]);
+});
+
 Deno.test("RaftNode: a rejection carries the conflicting term and its first index (fast back-off hint)", () => {
   const s = new MemoryStorage({ voters: ["a", "b"], learners: [] });
   s.append([1, 2, 2, 2, 2].map((t, k) => ({
