@@ -10,9 +10,9 @@
 import assert from "node:assert/strict";
 import { generateKeyPair } from "../sdk/keys.ts";
 import { certificateInfo, HttpsServer } from "../src/site/https_server.ts";
-import { readServeTls, TlsConfigError } from "../src/site/tls.ts";
+import { fetchVia, readServeTls, ReloadingClient, TlsConfigError } from "../src/site/tls.ts";
 import { anchorTx, recordingLogger } from "./_helpers.ts";
-import { startCluster, statuses, waitFor } from "./_cluster.ts";
+import { blockHashes, startCluster, statuses, waitFor } from "./_cluster.ts";
 import { type LocalCert, makeCa, makeCert, OPENSSL_MISSING, opensslPresent } from "./_tls.ts";
 
 if (!opensslPresent) console.warn(`tls_reload_test: ${OPENSSL_MISSING}`);
@@ -223,6 +223,71 @@ tlsTest(
 );
 
 tlsTest(
+  "tls reload: a client whose caFile gains a CA trusts servers certified by it from then on; a CA file that cannot be used keeps the trust in service",
+  async () => {
+    const p = await twoCas();
+    const rec = recordingLogger();
+    const server = await startServer(await readServeTls(p.b), rec.log, 0);
+    const caFile = `${p.dir}/trusted.pem`;
+    await Deno.copyFile(p.caA.caFile, caFile);
+    const client = await ReloadingClient.open(
+      caFile,
+      [await Deno.readTextFile(caFile)],
+      rec.log,
+      50,
+    );
+    const get = fetchVia(client.source);
+    const answer = async () => {
+      try {
+        return await (await get(server.url, { signal: AbortSignal.timeout(5000) })).text();
+      } catch (e) {
+        return `error: ${(e as Error).message} ${(e as Error).cause ?? ""}`;
+      }
+    };
+    try {
+      assert.match(await answer(), /^error: .*UnknownIssuer/);
+      // The consortium adds its new CA to the bundle: looked at, read, trusted.
+      await Deno.writeTextFile(
+        caFile,
+        (await Deno.readTextFile(p.caA.caFile)) + (await Deno.readTextFile(p.caB.caFile)),
+      );
+      await waitFor(
+        "the new CA trusted",
+        async () => (await answer()) === "ok" || undefined,
+        10_000,
+      );
+      const said = rec.said("tls ca file reloaded");
+      assert.equal(said.length, 1);
+      assert.equal(said[0].certificates, 2);
+      assert.equal(metric(client.metricsText(), "edgeledger_tls_ca_reloads_total"), 1);
+
+      // A bundle that is not PEM: the trust in service stays, said once, failing until fixed.
+      await Deno.writeTextFile(caFile, "garbage\n");
+      await waitFor(
+        "the bad file reported",
+        () =>
+          Promise.resolve(
+            metric(client.metricsText(), "edgeledger_tls_ca_reload_failing") === 1 || undefined,
+          ),
+        10_000,
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(rec.said("tls ca file not reloaded: the one in service stays").length, 1);
+      assert.equal(await answer(), "ok");
+      // Back to the first CA alone: the second is no longer trusted on new connections.
+      await Deno.copyFile(p.caA.caFile, caFile);
+      assert.equal(await client.reload("SIGHUP"), "reloaded");
+      assert.match(await answer(), /^error: .*UnknownIssuer/);
+      assert.equal(metric(client.metricsText(), "edgeledger_tls_ca_reload_failing"), 0);
+    } finally {
+      await client.close();
+      await server.shutdown();
+      await Deno.remove(p.dir, { recursive: true }).catch(() => {});
+    }
+  },
+);
+
+tlsTest(
   "tls reload: a site in a 3-site cluster reloads a renewed certificate on SIGHUP, and the cluster goes on committing through it",
   async () => {
     const dir = await Deno.makeTempDir({ prefix: "edgeledger-tls-reload-cluster-" });
@@ -281,6 +346,86 @@ tlsTest(
         return st.every((s) => s !== undefined && s.height >= height) || undefined;
       }, 20_000);
       assert.ok(cluster.sites.every((s) => s.alive));
+    } finally {
+      await cluster.stop();
+      client.close();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+);
+
+tlsTest(
+  "tls reload: a cluster moves to a new CA without a restart (trust both, serve the new certificates, drop the old CA, each on SIGHUP), and a site restarted afterwards reaches and is reached by the others over the new CA alone",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "edgeledger-tls-ca-rotation-" });
+    const oldCa = await makeCa(dir, "old-ca");
+    const newCa = await makeCa(dir, "new-ca");
+    const oldCert = await makeCert(dir, oldCa, "old");
+    const newCert = await makeCert(dir, newCa, "new");
+    const served = { certFile: `${dir}/site.pem`, keyFile: `${dir}/site.key` };
+    const caFile = `${dir}/trusted.pem`;
+    await install(oldCert, served);
+    await Deno.copyFile(oldCa.caFile, caFile);
+    const [oldPem, newPem] = [
+      await Deno.readTextFile(oldCa.caFile),
+      await Deno.readTextFile(newCa.caFile),
+    ];
+    const client = Deno.createHttpClient({ caCerts: [oldPem, newPem] });
+    const trusted: typeof fetch = (input, init) => fetch(input, { ...init, client });
+    const cluster = await startCluster(3, {}, [], { tls: { ...served, caFile }, fetch: trusted });
+    const hangUp = async (said: string) => {
+      const before = cluster.sites.map((s) => s.stderr.split(said).length);
+      for (const s of cluster.sites) s.proc.kill("SIGHUP");
+      await waitFor(
+        `"${said}" from every site`,
+        () =>
+          Promise.resolve(
+            cluster.sites.every((s, i) => s.stderr.split(said).length > before[i]) || undefined,
+          ),
+        10_000,
+      );
+    };
+    const submit = async (i: number) => {
+      const res = await trusted(`${cluster.sites[i].url}/v1/txs?wait=commit`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(await anchorTx(generateKeyPair("ed25519"))),
+      });
+      const body = await res.json();
+      assert.equal(body.status, "committed", JSON.stringify(body));
+      return body.height as number;
+    };
+    try {
+      await submit(0);
+      // 1. Trust both CAs.
+      await Deno.writeTextFile(caFile, oldPem + newPem);
+      await hangUp("tls ca file reloaded");
+      // 2. Serve certificates of the new CA.
+      await install(newCert, served);
+      await hangUp("tls certificate reloaded");
+      await submit(1);
+      // 3. Drop the old CA.
+      await Deno.writeTextFile(caFile, newPem);
+      await hangUp("tls ca file reloaded");
+      for (const s of cluster.sites) {
+        const text = await (await trusted(`${s.url}/metrics`)).text();
+        assert.equal(metric(text, "edgeledger_tls_ca_reloads_total"), 2, s.name);
+        assert.equal(metric(text, "edgeledger_tls_cert_reloads_total"), 1, s.name);
+      }
+      // A site down meanwhile comes back: new connections both ways, the new CA alone.
+      await cluster.kill(2);
+      let height = 0;
+      for (let k = 0; k < 3; k++) height = await submit(0);
+      await cluster.start(2);
+      await waitFor("every site at the last write's height", async () => {
+        const st = await statuses(cluster);
+        return st.every((s) => s !== undefined && s.height >= height) || undefined;
+      }, 30_000);
+      const [a, b, c] = await Promise.all(cluster.sites.map((s) => blockHashes(s.url, trusted)));
+      assert.deepEqual(b, a);
+      assert.deepEqual(c, a);
+      // A client that trusts only the old CA reaches no site now.
+      assert.match(await fetchTrusting(oldCa.caFile, cluster.sites[0].url), /UnknownIssuer/);
     } finally {
       await cluster.stop();
       client.close();

@@ -362,7 +362,7 @@ tlsTest(
         "edgeledger_tls_cert_expiry_timestamp_seconds",
       );
       assert.ok(expiry * 1000 > Date.now(), String(expiry));
-      assert.equal(await gw.reloadTls("test"), "unchanged");
+      assert.deepEqual(await gw.reloadTls("test"), { certificate: "unchanged", ca: "unchanged" });
       assert.equal(
         metric(await metricsOf(p.fetch, gw.url), "edgeledger_tls_cert_reloads_total"),
         0,

@@ -32,10 +32,10 @@ import {
   fetchVia,
   readCaCerts,
   readServeTls,
+  ReloadingClient,
   TlsConfigError,
-  trustingClient,
 } from "../src/site/tls.ts";
-import { HttpsServer, type ReloadOutcome } from "../src/site/https_server.ts";
+import { HttpsServer, type TlsReload } from "../src/site/https_server.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { reloadOnHangup, stopOnSignals } from "./_signals.ts";
 
@@ -62,8 +62,11 @@ export interface RunningGateway {
    * time. Calling it again returns the same promise.
    */
   stop(why?: string): Promise<void>;
-  /** Reads the TLS certificate files again and serves them if they changed (SIGHUP). */
-  reloadTls(trigger?: string): Promise<ReloadOutcome>;
+  /**
+   * Reads the TLS certificate files and the CA file again and puts them in
+   * service if they changed (SIGHUP).
+   */
+  reloadTls(trigger?: string): Promise<TlsReload>;
 }
 
 /**
@@ -89,8 +92,14 @@ export async function startGateway(
   const log = options.log ?? gatewayLogger(config);
   const tls = config.tls === undefined ? undefined : await readServeTls(config.tls);
   const caCerts = config.caFile === undefined ? undefined : await readCaCerts(config.caFile);
-  // One client for every request to the sites, closed when the gateway stops.
-  const client = trustingClient(caCerts);
+  // One client for every request to the sites (read again when `caFile`
+  // changes), closed when the gateway stops.
+  const client = await ReloadingClient.open(
+    config.caFile,
+    caCerts,
+    log,
+    config.tls?.checkIntervalMs,
+  );
   const via = `1.1 ${config.name}`;
   const pool = new SitePool({
     urls: config.sites,
@@ -98,7 +107,7 @@ export async function startGateway(
     pollIntervalMs: config.pollIntervalMs,
     pollTimeoutMs: config.pollTimeoutMs,
     via,
-    fetch: fetchVia(client),
+    fetch: fetchVia(client.source),
     log,
   });
   let server: HttpsServer | undefined;
@@ -111,7 +120,7 @@ export async function startGateway(
       new Promise<boolean>((r) => timer = setTimeout(() => r(false), shutdownWaitMs)),
     ]);
     clearTimeout(timer);
-    client?.close();
+    await client.close();
     return drained;
   };
   let stopping: Promise<void> | undefined;
@@ -143,7 +152,7 @@ export async function startGateway(
       pool,
       version: VERSION,
       log,
-      metrics: () => server?.metricsText() ?? "",
+      metrics: () => (server?.metricsText() ?? "") + client.metricsText(),
     });
     server = await HttpsServer.start({
       hostname: config.host,
@@ -179,7 +188,11 @@ export async function startGateway(
       sites: config.sites.length,
     });
     const served = server;
-    return { url, pool, log, stop, reloadTls: (trigger) => served.reload(trigger) };
+    const reloadTls = async (trigger?: string) => ({
+      certificate: await served.reload(trigger),
+      ca: await client.reload(trigger),
+    });
+    return { url, pool, log, stop, reloadTls };
   } catch (e) {
     // Nothing was started that an operator saw: close without logging a stop.
     await close();

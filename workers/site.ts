@@ -30,8 +30,8 @@ import {
   type SiteConfig,
 } from "../src/site/config.ts";
 import { Site } from "../src/site/site.ts";
-import { trustingClient } from "../src/site/tls.ts";
-import { HttpsServer, type ReloadOutcome } from "../src/site/https_server.ts";
+import { ReloadingClient } from "../src/site/tls.ts";
+import { HttpsServer, type TlsReload } from "../src/site/https_server.ts";
 import { createLogger, logConfigWithEnv, type Logger } from "../src/log.ts";
 import { AssertionError } from "../src/chain/assert.ts";
 import { reloadOnHangup, stopOnSignals } from "./_signals.ts";
@@ -97,8 +97,11 @@ export interface RunningSite {
   stop: (why?: string) => Promise<void>;
   site: Site;
   url: string;
-  /** Reads the TLS certificate files again and serves them if they changed (SIGHUP). */
-  reloadTls: (trigger?: string) => Promise<ReloadOutcome>;
+  /**
+   * Reads the TLS certificate files and the CA file again and puts them in
+   * service if they changed (SIGHUP).
+   */
+  reloadTls: (trigger?: string) => Promise<TlsReload>;
 }
 
 /**
@@ -292,11 +295,15 @@ async function openAndServe(
     ...siteThreads(config),
   });
   opened.push({ what: "site", close: () => site.close() });
-  // One client for every request this site makes to its peers (`caFile`).
-  const peerClient = trustingClient(loaded.caCerts);
-  if (peerClient !== undefined) {
-    opened.push({ what: "peer client", close: () => peerClient.close() });
-  }
+  // One client for every request this site makes to its peers (`caFile`,
+  // read again when it changes).
+  const peerClient = await ReloadingClient.open(
+    loaded.caFile,
+    loaded.caCerts,
+    log,
+    config.tls?.checkIntervalMs,
+  );
+  opened.push({ what: "peer client", close: () => peerClient.close() });
   // Set once it listens: its certificate's lines join `/metrics`.
   const served: { server?: HttpsServer } = {};
   const app = createApp(site, {
@@ -305,7 +312,9 @@ async function openAndServe(
       ? { apiKeys: { keys: config.apiKeys, require: config.requireApiKey } }
       : {}),
     version: VERSION,
-    metrics: () => site.metrics() + (host?.metrics() ?? "") + (served.server?.metricsText() ?? ""),
+    metrics: () =>
+      site.metrics() + (host?.metrics() ?? "") + (served.server?.metricsText() ?? "") +
+      peerClient.metricsText(),
     log,
   });
   // With more than one site in genesis, blocks are ordered by Raft.
@@ -330,7 +339,7 @@ async function openAndServe(
         electionTicks: config.electionTicks,
         snapshotEntriesMin: config.snapshotEntriesMin,
         compactKeepEntries: config.compactKeepEntries,
-        httpClient: peerClient,
+        httpClient: peerClient.source,
       },
     );
     const h = host;
@@ -444,10 +453,14 @@ async function openAndServe(
       }
       await host?.close();
       await site.close();
-      peerClient?.close();
+      await peerClient.close();
       log.info("stopped", { tookMs: since(started) });
     })();
-  return { stop, site, url, reloadTls: (trigger) => server.reload(trigger) };
+  const reloadTls = async (trigger?: string) => ({
+    certificate: await server.reload(trigger),
+    ca: await peerClient.reload(trigger),
+  });
+  return { stop, site, url, reloadTls };
 }
 
 /** Whole milliseconds since `started` (a `performance.now()`). */

@@ -150,6 +150,8 @@ export interface LoadedSiteFiles {
   dbAuthToken?: string;
   /** The extra CA certificates for connections to peers (`caFile`), one PEM each. */
   caCerts?: string[];
+  /** The path of `caFile`, resolved against the config's folder. */
+  caFile?: string;
 }
 
 /**
@@ -208,9 +210,8 @@ export async function loadSiteFiles(path: string): Promise<LoadedSiteFiles> {
     await readNamedFile(path, "genesisFile", genesisPath),
     genesisSchema,
   );
-  const caCerts = config.caFile === undefined
-    ? undefined
-    : await readCaCerts(resolve(config.caFile));
+  const caFile = config.caFile === undefined ? undefined : resolve(config.caFile);
+  const caCerts = caFile === undefined ? undefined : await readCaCerts(caFile);
   const envDb = Deno.env.get("EDGELEDGER_DB_URL");
   const dbUrl = envDb ??
     (config.db.startsWith("file:") && !config.db.startsWith("file:/")
@@ -221,7 +222,7 @@ export async function loadSiteFiles(path: string): Promise<LoadedSiteFiles> {
     genesis,
     dbUrl,
     dbAuthToken: Deno.env.get("EDGELEDGER_DB_AUTH_TOKEN"),
-    ...(caCerts === undefined ? {} : { caCerts }),
+    ...(caCerts === undefined ? {} : { caCerts, caFile }),
   };
 }
 

@@ -143,6 +143,16 @@ Deno.test("siteConfigSchema: tls needs an https:// url; an https:// url without 
     siteConfigSchema.safeParse({ ...siteBase, tls: { certFile: "site.pem" } }).success,
     false,
   );
+  // How often renewed files are looked for: whole milliseconds, 0 (SIGHUP only) to a day.
+  const https = { ...siteBase, url: "https://127.0.0.1:7001" };
+  for (const checkIntervalMs of [0, 60_000, 86_400_000]) {
+    assert.ok(siteConfigSchema.safeParse({ ...https, tls: { ...tls, checkIntervalMs } }).success);
+  }
+  for (const checkIntervalMs of [-1, 1.5, 86_400_001, "60000"]) {
+    const bad = siteConfigSchema.safeParse({ ...https, tls: { ...tls, checkIntervalMs } });
+    assert.equal(bad.success, false, String(checkIntervalMs));
+    assert.deepEqual(bad.error?.issues[0].path, ["tls", "checkIntervalMs"]);
+  }
 });
 
 Deno.test("siteConfigSchema: log defaults to info as text; an unknown key in log is refused, and a bad level with the levels named", async () => {

@@ -24,10 +24,16 @@
  */
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { Logger } from "../log.ts";
+import { FileReloader, oneLine, type ReloadOutcome } from "./file_reloader.ts";
 import { readServeTls, serveError, type ServeTls, TlsConfigError } from "./tls.ts";
 
-/** How often the certificate files are looked at by default, ms. */
-export const tlsCheckIntervalMsDefault = 60_000;
+export type { ReloadOutcome };
+
+/** What a server's SIGHUP did: to its certificate, and to the CA file it trusts. */
+export interface TlsReload {
+  certificate: ReloadOutcome;
+  ca: ReloadOutcome;
+}
 
 /** Longest a reload waits for the old listener to free the address, ms. */
 export const relistenWaitMs = 5_000;
@@ -41,9 +47,6 @@ export interface CertificateInfo {
   /** SHA-256 of its DER, lowercase hex. */
   fingerprint: string;
 }
-
-/** How a {@link HttpsServer.reload} ended. */
-export type ReloadOutcome = "reloaded" | "unchanged" | "failed";
 
 /** What starts a {@link HttpsServer}. */
 export interface HttpsServerOptions {
@@ -101,6 +104,12 @@ export function certificateInfo(tls: ServeTls, field = "tls"): CertificateInfo {
   };
 }
 
+/** What a server serves HTTPS with, and what it says about it. */
+interface Served {
+  tls: ServeTls;
+  info: CertificateInfo | undefined;
+}
+
 /** Deno's HTTP server on one address, reloading its TLS certificate in place. */
 export class HttpsServer {
   /** The URL it listens on (`https://` with TLS). */
@@ -109,17 +118,8 @@ export class HttpsServer {
   readonly #field: string;
   readonly #port: number;
   #server: Deno.HttpServer;
-  #tls: ServeTls | undefined;
-  #info: CertificateInfo | undefined;
-  /** Size and mtime of the files last loaded (or last found unusable). */
-  #loadedStamp = "";
-  #failedStamp: string | undefined;
-  #timer: ReturnType<typeof setInterval> | undefined;
-  #reloading: Promise<ReloadOutcome> = Promise.resolve("unchanged");
+  #files: FileReloader<Served> | undefined;
   readonly #draining = new Set<Promise<void>>();
-  #closed = false;
-  #reloads = 0;
-  #failures = 0;
 
   private constructor(options: HttpsServerOptions, server: Deno.HttpServer, url: string) {
     this.#options = options;
@@ -127,7 +127,6 @@ export class HttpsServer {
     this.#server = server;
     this.url = url;
     this.#port = Number(new URL(url).port);
-    this.#tls = options.tls;
   }
 
   /**
@@ -147,113 +146,64 @@ export class HttpsServer {
       }
     });
     const s = new HttpsServer(options, server, url);
-    if (options.tls !== undefined) {
-      // Deno took the pair, so the key is the certificate's; a certificate
-      // it takes but node:crypto cannot read only goes without its expiry.
-      try {
-        s.#info = certificateInfo(options.tls, s.#field);
-      } catch (e) {
-        options.log.warn("tls certificate not readable for its expiry", { reason: oneLine(e) });
-      }
-      s.#loadedStamp = await filesStamp(options.tls);
-      const every = options.checkIntervalMs ?? tlsCheckIntervalMsDefault;
-      if (every > 0) {
-        s.#timer = setInterval(() => void s.#check(), every);
-        Deno.unrefTimer(s.#timer);
-      }
+    const tls = options.tls;
+    if (tls === undefined) return s;
+    // Deno took the pair, so the key is the certificate's; a certificate
+    // it takes but node:crypto cannot read only goes without its expiry.
+    let info: CertificateInfo | undefined;
+    try {
+      info = certificateInfo(tls, s.#field);
+    } catch (e) {
+      options.log.warn("tls certificate not readable for its expiry", { reason: oneLine(e) });
     }
+    s.#files = await FileReloader.watch<Served>({
+      what: "tls certificate",
+      metric: "tls_cert",
+      metricHelp: "TLS certificates",
+      paths: () => [tls.certFile, tls.keyFile],
+      load: async () => {
+        const next = await readServeTls({ certFile: tls.certFile, keyFile: tls.keyFile }, s.#field);
+        return { tls: next, info: certificateInfo(next, s.#field) };
+      },
+      same: (a, b) => a.tls.cert === b.tls.cert && a.tls.key === b.tls.key,
+      apply: (next) => s.#relisten(next.tls),
+      describe: ({ tls, info }) => ({
+        certFile: tls.certFile,
+        ...(info === undefined
+          ? {}
+          : { serial: info.serial, notAfter: new Date(info.notAfter).toISOString() }),
+      }),
+      failure: (e) => e instanceof TlsConfigError,
+      log: options.log,
+      checkIntervalMs: options.checkIntervalMs,
+    }, { tls, info });
     return s;
   }
 
   /** The certificate in service (undefined without TLS, or when unreadable). */
   get certificate(): CertificateInfo | undefined {
-    return this.#info;
+    return this.#files?.value.info;
   }
 
   /**
    * Reads the certificate files again and, when they changed and are
-   * usable, serves them from now on. Without TLS, "unchanged". Calls run
-   * one after another.
+   * usable, serves them from now on. Without TLS, "unchanged" (logged).
+   * Calls run one after another.
    */
   reload(trigger = "reload"): Promise<ReloadOutcome> {
-    return this.#queue(trigger, false);
+    if (this.#files === undefined) {
+      this.#options.log.info("tls reload: no tls configured, nothing to reload", { trigger });
+      return Promise.resolve("unchanged");
+    }
+    return this.#files.reload(trigger);
   }
 
-  #queue(trigger: string, quietIfSeen: boolean): Promise<ReloadOutcome> {
-    const run = this.#reloading
-      .catch(() => "failed" as const)
-      .then(() => this.#reload(trigger, quietIfSeen));
-    this.#reloading = run;
-    return run;
-  }
-
-  async #check(): Promise<void> {
-    if (this.#tls === undefined || this.#closed) return;
-    const stamp = await filesStamp(this.#tls);
-    if (stamp === this.#loadedStamp || stamp === this.#failedStamp) return;
-    // A lost listener was logged and handed to onListenLost.
-    await this.#queue("files changed", true).catch(() => {});
-  }
-
-  async #reload(trigger: string, quietIfSeen: boolean): Promise<ReloadOutcome> {
-    const current = this.#tls;
-    const log = this.#options.log;
-    if (current === undefined) {
-      log.info("tls reload: no tls configured, nothing to reload", { trigger });
-    }
-    if (current === undefined || this.#closed) return "unchanged";
-    const stamp = await filesStamp(current);
-    let next: ServeTls;
-    let info: CertificateInfo;
-    try {
-      next = await readServeTls(
-        { certFile: current.certFile, keyFile: current.keyFile },
-        this.#field,
-      );
-      info = certificateInfo(next, this.#field);
-    } catch (e) {
-      if (!(e instanceof TlsConfigError)) throw e;
-      this.#failures++;
-      if (!(quietIfSeen && stamp === this.#failedStamp)) {
-        log.error("tls certificate not reloaded: the one in service stays", {
-          trigger,
-          reason: e.message,
-          ...this.#describe(this.#info),
-        });
-      }
-      this.#failedStamp = stamp;
-      return "failed";
-    }
-    if (next.cert === current.cert && next.key === current.key) {
-      this.#loadedStamp = stamp;
-      this.#failedStamp = undefined;
-      log.info("tls certificate unchanged", { trigger, ...this.#describe(this.#info) });
-      return "unchanged";
-    }
-    try {
-      await this.#relisten(next);
-    } catch (e) {
-      // The new pair was refused by Deno's TLS (after the checks above) and
-      // the old one listens again; or nothing listens any more.
-      this.#failures++;
-      this.#failedStamp = stamp;
-      log.error("tls certificate not reloaded: the one in service stays", {
-        trigger,
-        reason: oneLine(e),
-        ...this.#describe(this.#info),
-      });
-      return "failed";
-    }
-    this.#tls = next;
-    this.#info = info;
-    this.#loadedStamp = stamp;
-    this.#failedStamp = undefined;
-    this.#reloads++;
-    log.info("tls certificate reloaded", { trigger, ...this.#describe(info) });
-    return "reloaded";
-  }
-
-  /** Stops the listener in service and listens again with `next` (or the old pair, failing that). */
+  /**
+   * Stops the listener in service and listens again with `next`. When Deno
+   * refuses `next` the old pair listens again and this throws a
+   * {@link TlsConfigError}; when the address cannot be had again, it calls
+   * `onListenLost` and throws.
+   */
   async #relisten(next: ServeTls): Promise<void> {
     const old = this.#server;
     const drained = old.shutdown().catch(() => {});
@@ -264,11 +214,12 @@ export class HttpsServer {
     } catch (e) {
       if (e instanceof Deno.errors.AddrInUse) return this.#lost(e);
       try {
-        this.#server = await this.#listenAgain(this.#tls);
+        this.#server = await this.#listenAgain(this.#files?.value.tls);
       } catch (again) {
         return this.#lost(again);
       }
-      throw serveError(e, next, this.#field);
+      const refused = serveError(e, next, this.#field);
+      throw refused instanceof TlsConfigError ? refused : new TlsConfigError(refused.message);
     }
   }
 
@@ -294,38 +245,15 @@ export class HttpsServer {
     throw error;
   }
 
-  #describe(info: CertificateInfo | undefined): Record<string, unknown> {
-    const tls = this.#tls;
-    return {
-      ...(tls === undefined ? {} : { certFile: tls.certFile }),
-      ...(info === undefined
-        ? {}
-        : { serial: info.serial, notAfter: new Date(info.notAfter).toISOString() }),
-    };
-  }
-
   /** Prometheus lines about the certificate (none without TLS); ends with a newline. */
   metricsText(): string {
-    if (this.#tls === undefined) return "";
-    const lines = [
-      "# HELP edgeledger_tls_cert_reloads_total Renewed TLS certificates put in service without a restart.",
-      "# TYPE edgeledger_tls_cert_reloads_total counter",
-      `edgeledger_tls_cert_reloads_total ${this.#reloads}`,
-      "# HELP edgeledger_tls_cert_reload_failures_total Reloads whose certificate files could not be used (the one in service stayed).",
-      "# TYPE edgeledger_tls_cert_reload_failures_total counter",
-      `edgeledger_tls_cert_reload_failures_total ${this.#failures}`,
-      "# HELP edgeledger_tls_cert_reload_failing 1 while the certificate files differ from the certificate in service and cannot be used.",
-      "# TYPE edgeledger_tls_cert_reload_failing gauge",
-      `edgeledger_tls_cert_reload_failing ${this.#failedStamp === undefined ? 0 : 1}`,
-    ];
-    if (this.#info !== undefined) {
-      lines.push(
-        "# HELP edgeledger_tls_cert_expiry_timestamp_seconds When the TLS certificate in service expires (Unix time).",
-        "# TYPE edgeledger_tls_cert_expiry_timestamp_seconds gauge",
-        `edgeledger_tls_cert_expiry_timestamp_seconds ${Math.floor(this.#info.notAfter / 1000)}`,
-      );
-    }
-    return lines.join("\n") + "\n";
+    if (this.#files === undefined) return "";
+    const info = this.#files.value.info;
+    return this.#files.metricsText() + (info === undefined ? "" : [
+      "# HELP edgeledger_tls_cert_expiry_timestamp_seconds When the TLS certificate in service expires (Unix time).",
+      "# TYPE edgeledger_tls_cert_expiry_timestamp_seconds gauge",
+      `edgeledger_tls_cert_expiry_timestamp_seconds ${Math.floor(info.notAfter / 1000)}`,
+    ].join("\n") + "\n");
   }
 
   /**
@@ -333,9 +261,7 @@ export class HttpsServer {
    * (the one in service and any still draining after a reload).
    */
   async shutdown(): Promise<void> {
-    this.#closed = true;
-    clearInterval(this.#timer);
-    await this.#reloading.catch(() => {});
+    await this.#files?.close();
     await Promise.all([this.#server.shutdown(), ...this.#draining]);
   }
 }
@@ -353,22 +279,4 @@ function serve(
     onListen,
     onError: options.onError,
   }, options.handler);
-}
-
-/** Size and modification time of both files ("missing" for one that cannot be looked at). */
-async function filesStamp(tls: ServeTls): Promise<string> {
-  const one = async (path: string) => {
-    try {
-      const s = await Deno.stat(path);
-      return `${s.size}:${s.mtime?.getTime() ?? 0}:${s.ino ?? 0}`;
-    } catch {
-      return "missing";
-    }
-  };
-  return `${await one(tls.certFile)}|${await one(tls.keyFile)}`;
-}
-
-function oneLine(e: unknown): string {
-  const m = e instanceof Error ? e.message : String(e);
-  return m.replace(/\s+/g, " ").trim().slice(0, 300);
 }

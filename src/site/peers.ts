@@ -44,7 +44,7 @@ import { verifyEd25519Native } from "./native_ed25519.ts";
 import type { Entry, Message, Snapshot } from "../consensus/mod.ts";
 import type { SiteKey } from "./site_key.ts";
 import type { StorageState } from "./disk_space.ts";
-import { fetchFailure } from "./tls.ts";
+import { clientOf, type ClientSource, fetchFailure } from "./tls.ts";
 
 /** Domain separator of peer request signatures. */
 export const PEER_DOMAIN = "edgeledger/peer/v1\n";
@@ -560,9 +560,10 @@ export class PeerSender {
     readonly counters: PeerCounters = peerCounters(),
     /**
      * The site's client for its peer connections (the CA certificates it
-     * trusts for `https://` peers); the default `fetch` without one.
+     * trusts for `https://` peers; a function: asked at each connection);
+     * the default `fetch` without one.
      */
-    readonly client?: Deno.HttpClient,
+    readonly client?: ClientSource,
     /** Hears when the peer becomes unreachable and reachable again; default: stderr. */
     readonly log: Logger = createLogger({ context: { site: self } }),
     /**
@@ -776,7 +777,7 @@ export class PeerSender {
       this.self,
       this.key,
       peerRequestTimeoutMs,
-      this.client,
+      clientOf(this.client),
     );
     this.counters.requestSeconds.observe((performance.now() - started) / 1000, MSG_ROUTE);
   }
@@ -827,7 +828,7 @@ export class PeerSender {
         // Fetch's option for a request body that streams (not in Deno's RequestInit type).
         duplex: "half",
         signal: stream.abort.signal,
-        client: this.client,
+        client: clientOf(this.client),
       } as RequestInit);
     } catch (e) {
       this.#endStream(stream);

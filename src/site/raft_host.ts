@@ -58,6 +58,7 @@ import {
 } from "./site.ts";
 import type { StorageState } from "./disk_space.ts";
 import type { SiteKey } from "./site_key.ts";
+import { clientOf, type ClientSource } from "./tls.ts";
 
 /**
  * Turns of the event loop a site gives the messages of a Ready before it
@@ -100,9 +101,10 @@ export interface RaftHostOptions {
    * The client every request to a peer goes through (streams, messages,
    * forwards, block catch-up): it carries the CA certificates the site
    * trusts for `https://` peers. The caller owns it and closes it after
-   * {@link RaftHost.close}. Default: the default `fetch`.
+   * {@link RaftHost.close}; a function is asked at each request (a client
+   * renewed when the CA file changes). Default: the default `fetch`.
    */
-  httpClient?: Deno.HttpClient;
+  httpClient?: ClientSource;
   /** Where consensus events go (elections, membership, snapshots, peers). Default: the site's. */
   log?: Logger;
 }
@@ -133,7 +135,7 @@ export class RaftHost implements Sequencer {
     "Leader: time from proposing a batch to seeing it committed (held durably by a quorum).",
   );
   readonly #options: Required<Omit<RaftHostOptions, "httpClient" | "log">>;
-  readonly #client: Deno.HttpClient | undefined;
+  readonly #client: ClientSource;
   readonly #log: Logger;
   /** Warns of Raft persists slower than a second (an fsync, mostly). */
   readonly #slowPersists: SlowWriteWarning;
@@ -529,7 +531,7 @@ export class RaftHost implements Sequencer {
         this.#self,
         this.#key,
         undefined,
-        this.#client,
+        clientOf(this.#client),
       );
     } catch (e) {
       if (e instanceof MemberRemovedAnswer) {
@@ -1178,7 +1180,14 @@ export class RaftHost implements Sequencer {
     const peers = [...this.#members.values()].filter((m) => m.name !== this.#self);
     void Promise.all(peers.map(async (m) => {
       try {
-        await postSigned(m.url + "/raft/msg", body, this.#self, this.#key, undefined, this.#client);
+        await postSigned(
+          m.url + "/raft/msg",
+          body,
+          this.#self,
+          this.#key,
+          undefined,
+          clientOf(this.#client),
+        );
       } catch (e) {
         if (e instanceof MemberRemovedAnswer) {
           this.#retire({ by: e.from(m.name) });
@@ -1378,7 +1387,7 @@ export class RaftHost implements Sequencer {
           // A stop does not wait out a peer that does not answer.
           const res = await fetch(`${p.url}/raft/blocks?from=${from}&limit=200`, {
             signal: AbortSignal.any([AbortSignal.timeout(30_000), this.#stopping.signal]),
-            client: this.#client,
+            client: clientOf(this.#client),
           });
           const text = await res.text();
           if (!res.ok) continue;

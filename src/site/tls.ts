@@ -13,6 +13,8 @@
  * @module
  */
 import { z } from "zod";
+import type { Logger } from "../log.ts";
+import { FileReloader, type ReloadOutcome } from "./file_reloader.ts";
 
 /** `tls` in a site's or a gateway's config: the PEM files it serves HTTPS with. */
 export const tlsFilesSchema = z.strictObject({
@@ -117,10 +119,99 @@ export function trustingClient(
   return caCerts === undefined ? undefined : Deno.createHttpClient({ caCerts: [...caCerts] });
 }
 
-/** A `fetch` whose every request goes through `client` (the default `fetch` without one). */
-export function fetchVia(client: Deno.HttpClient | undefined): typeof fetch {
+/** A client, or where to find the current one (a {@link ReloadingClient}'s). */
+export type ClientSource = Deno.HttpClient | (() => Deno.HttpClient | undefined) | undefined;
+
+/** The client `source` stands for now. */
+export function clientOf(source: ClientSource): Deno.HttpClient | undefined {
+  return typeof source === "function" ? source() : source;
+}
+
+/**
+ * A `fetch` whose every request goes through `client` (the default `fetch`
+ * without one; a function: the client it answers at each request).
+ */
+export function fetchVia(client: ClientSource): typeof fetch {
   if (client === undefined) return (input, init) => fetch(input, init);
-  return (input, init) => fetch(input, { ...init, client });
+  return (input, init) => {
+    const c = clientOf(client);
+    return fetch(input, c === undefined ? init : { ...init, client: c });
+  };
+}
+
+/**
+ * The client a server uses for its own connections (a site's to its peers,
+ * a gateway's to sites) when it has a `caFile`: read again when the file
+ * changes (looked at every `checkIntervalMs`, and on {@link reload}), so a
+ * consortium can add a new CA, and later drop the old one, without
+ * restarting its sites. New connections trust the new certificates;
+ * connections already open (a Raft stream) go on until they end. A file
+ * that cannot be used keeps the trust in service (see `file_reloader.ts`).
+ */
+export class ReloadingClient {
+  #client: Deno.HttpClient | undefined;
+  readonly #files: FileReloader<string[]> | undefined;
+
+  private constructor(client: Deno.HttpClient | undefined, files?: FileReloader<string[]>) {
+    this.#client = client;
+    this.#files = files;
+  }
+
+  /** The client for `caCerts` (read from `caFile`); the default `fetch`'s without them. */
+  static async open(
+    caFile: string | undefined,
+    caCerts: string[] | undefined,
+    log: Logger,
+    checkIntervalMs?: number,
+  ): Promise<ReloadingClient> {
+    if (caFile === undefined || caCerts === undefined) return new ReloadingClient(undefined);
+    let self: ReloadingClient | undefined;
+    const files = await FileReloader.watch<string[]>({
+      what: "tls ca file",
+      metric: "tls_ca",
+      metricHelp: "CA files",
+      paths: () => [caFile],
+      load: () => readCaCerts(caFile),
+      same: (a, b) => a.length === b.length && a.every((c, i) => c === b[i]),
+      apply: (next) => {
+        const old = self!.#client;
+        self!.#client = Deno.createHttpClient({ caCerts: [...next] });
+        // Requests under way on the old client go on; none start on it again.
+        old?.close();
+        return Promise.resolve();
+      },
+      describe: (certs) => ({ caFile, certificates: certs.length }),
+      failure: (e) => e instanceof TlsConfigError,
+      log,
+      checkIntervalMs,
+    }, caCerts);
+    self = new ReloadingClient(Deno.createHttpClient({ caCerts: [...caCerts] }), files);
+    return self;
+  }
+
+  /** The client to use now (undefined: the default `fetch`'s). */
+  get client(): Deno.HttpClient | undefined {
+    return this.#client;
+  }
+
+  /** This client as a {@link ClientSource}: what it is at each request. */
+  readonly source = (): Deno.HttpClient | undefined => this.#client;
+
+  /** Reads the CA file again; "unchanged" without one. */
+  reload(trigger = "reload"): Promise<ReloadOutcome> {
+    return this.#files?.reload(trigger) ?? Promise.resolve("unchanged");
+  }
+
+  /** Prometheus lines about the CA file (none without one). */
+  metricsText(): string {
+    return this.#files?.metricsText() ?? "";
+  }
+
+  /** Stops looking at the file and closes the client. */
+  async close(): Promise<void> {
+    await this.#files?.close();
+    this.#client?.close();
+  }
 }
 
 /** Why a `fetch` failed, as {@link fetchFailure} reads it. */
