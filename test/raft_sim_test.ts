@@ -5,6 +5,8 @@
  *   SIM_SEED=1234  npx -y deno@2.9.6 test -A test/raft_sim_test.ts   (replay one seed)
  *   SIM_SEED_BASE=100000 shifts the first seed of a sweep.
  *   SIM_TICKS=3000 lengthens the faulty phase of each seed (default 500).
+ *   SIM_HOSTILE=1 runs every seed hostile: 5 voters, one entry per message, more
+ *     partitions and crashes, leaders crashed on purpose.
  *   SIM_STACK=1 adds the stack trace of the failing check to the report.
  */
 
@@ -21,9 +23,12 @@ function envInt(name: string): number | undefined {
   return n;
 }
 
+const hostile = Deno.env.get("SIM_HOSTILE") === "1";
+
 function repro(seed: number): string {
   const ticks = envInt("SIM_TICKS") === undefined ? "" : `SIM_TICKS=${envInt("SIM_TICKS")} `;
-  return `seed=${seed}\nrepro: ${ticks}SIM_SEED=${seed} npx -y deno@2.9.6 test -A test/raft_sim_test.ts`;
+  const mode = hostile ? "SIM_HOSTILE=1 " : "";
+  return `seed=${seed}\nrepro: ${mode}${ticks}SIM_SEED=${seed} npx -y deno@2.9.6 test -A test/raft_sim_test.ts`;
 }
 
 Deno.test("raft sim: safety after every step and liveness after healing, over many seeds", () => {
@@ -36,7 +41,7 @@ Deno.test("raft sim: safety after every step and liveness after healing, over ma
   const failures: SimResult[] = [];
   let crashes = 0, confChanges = 0, snapshots = 0, reads = 0, acked = 0, maxTerm = 0;
   for (const seed of seeds) {
-    const r = runSimulation({ seed, safetyTicks: envInt("SIM_TICKS") });
+    const r = runSimulation({ seed, safetyTicks: envInt("SIM_TICKS"), hostile });
     crashes += r.stats.crashes;
     confChanges += r.stats.confChanges;
     snapshots += r.stats.snapshotsSent;
@@ -51,7 +56,9 @@ Deno.test("raft sim: safety after every step and liveness after healing, over ma
   }
   if (one !== undefined) {
     console.log(
-      JSON.stringify(runSimulation({ seed: one, safetyTicks: envInt("SIM_TICKS") }).stats),
+      JSON.stringify(
+        runSimulation({ seed: one, safetyTicks: envInt("SIM_TICKS"), hostile }).stats,
+      ),
     );
   }
   console.log(
