@@ -1,8 +1,9 @@
 /**
  * TLS for sites and gateways, opt-in: the PEM files a server presents
  * (`tls: {certFile, keyFile}`) and the extra CA certificates it trusts when
- * it connects to other sites (`caFile`), read once at start with errors that
- * name the file and say what is wrong with it, in one line.
+ * it connects to other sites (`caFile`), read at start with errors that
+ * name the file and say what is wrong with it, in one line, and again when
+ * they change ({@link ReloadingClient}, `https_server.ts`).
  *
  * TLS adds confidentiality and lets a client authenticate the server it
  * talks to. It does not replace the peer signatures of `peers.ts`: a Raft
