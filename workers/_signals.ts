@@ -44,8 +44,8 @@ export function stopOnSignals(stop: (signal: Deno.Signal) => Promise<void>, log:
 
 /**
  * On SIGHUP (systemd's `ExecReload`, an ACME client's deploy hook), reads the
- * TLS certificate files again and serves them if they changed (the server
- * logs what it did); nothing else reloads.
+ * TLS certificate files and the CA file again and puts them in service if
+ * they changed (each logs what it did); nothing else reloads.
  */
 export function reloadOnHangup(reload: (trigger: string) => Promise<unknown>, log: Logger): void {
   Deno.addSignalListener(

@@ -35,7 +35,7 @@ import {
   ReloadingClient,
   TlsConfigError,
 } from "../src/site/tls.ts";
-import { HttpsServer, type TlsReload } from "../src/site/https_server.ts";
+import { HttpsServer, reloadTls, type TlsReload } from "../src/site/https_server.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { reloadOnHangup, stopOnSignals } from "./_signals.ts";
 
@@ -188,11 +188,13 @@ export async function startGateway(
       sites: config.sites.length,
     });
     const served = server;
-    const reloadTls = async (trigger?: string) => ({
-      certificate: await served.reload(trigger),
-      ca: await client.reload(trigger),
-    });
-    return { url, pool, log, stop, reloadTls };
+    return {
+      url,
+      pool,
+      log,
+      stop,
+      reloadTls: (trigger) => reloadTls(served, client, trigger),
+    };
   } catch (e) {
     // Nothing was started that an operator saw: close without logging a stop.
     await close();

@@ -31,7 +31,7 @@ import {
 } from "../src/site/config.ts";
 import { Site } from "../src/site/site.ts";
 import { ReloadingClient } from "../src/site/tls.ts";
-import { HttpsServer, type TlsReload } from "../src/site/https_server.ts";
+import { HttpsServer, reloadTls, type TlsReload } from "../src/site/https_server.ts";
 import { createLogger, logConfigWithEnv, type Logger } from "../src/log.ts";
 import { AssertionError } from "../src/chain/assert.ts";
 import { reloadOnHangup, stopOnSignals } from "./_signals.ts";
@@ -456,11 +456,12 @@ async function openAndServe(
       await peerClient.close();
       log.info("stopped", { tookMs: since(started) });
     })();
-  const reloadTls = async (trigger?: string) => ({
-    certificate: await server.reload(trigger),
-    ca: await peerClient.reload(trigger),
-  });
-  return { stop, site, url, reloadTls };
+  return {
+    stop,
+    site,
+    url,
+    reloadTls: (trigger) => reloadTls(server, peerClient, trigger),
+  };
 }
 
 /** Whole milliseconds since `started` (a `performance.now()`). */

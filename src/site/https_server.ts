@@ -25,7 +25,13 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { Logger } from "../log.ts";
 import { FileReloader, oneLine, type ReloadOutcome } from "./file_reloader.ts";
-import { readServeTls, serveError, type ServeTls, TlsConfigError } from "./tls.ts";
+import {
+  readServeTls,
+  type ReloadingClient,
+  serveError,
+  type ServeTls,
+  TlsConfigError,
+} from "./tls.ts";
 
 export type { ReloadOutcome };
 
@@ -33,6 +39,15 @@ export type { ReloadOutcome };
 export interface TlsReload {
   certificate: ReloadOutcome;
   ca: ReloadOutcome;
+}
+
+/** A server's SIGHUP: its certificate files, then the CA file its client trusts. */
+export async function reloadTls(
+  server: HttpsServer,
+  client: ReloadingClient,
+  trigger?: string,
+): Promise<TlsReload> {
+  return { certificate: await server.reload(trigger), ca: await client.reload(trigger) };
 }
 
 /** Longest a reload waits for the old listener to free the address, ms. */
@@ -44,8 +59,6 @@ export interface CertificateInfo {
   notAfter: number;
   /** Its serial number, hex. */
   serial: string;
-  /** SHA-256 of its DER, lowercase hex. */
-  fingerprint: string;
 }
 
 /** What starts a {@link HttpsServer}. */
@@ -100,7 +113,6 @@ export function certificateInfo(tls: ServeTls, field = "tls"): CertificateInfo {
   return {
     notAfter: cert.validToDate.getTime(),
     serial: cert.serialNumber.toLowerCase(),
-    fingerprint: cert.fingerprint256.replaceAll(":", "").toLowerCase(),
   };
 }
 

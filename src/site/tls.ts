@@ -15,7 +15,7 @@
  */
 import { z } from "zod";
 import type { Logger } from "../log.ts";
-import { FileReloader, type ReloadOutcome } from "./file_reloader.ts";
+import { FileReloader, oneLine, type ReloadOutcome } from "./file_reloader.ts";
 
 /** `tls` in a site's or a gateway's config: the PEM files it serves HTTPS with. */
 export const tlsFilesSchema = z.strictObject({
@@ -151,11 +151,10 @@ export function fetchVia(client: ClientSource): typeof fetch {
  */
 export class ReloadingClient {
   #client: Deno.HttpClient | undefined;
-  readonly #files: FileReloader<string[]> | undefined;
+  #files: FileReloader<string[]> | undefined;
 
-  private constructor(client: Deno.HttpClient | undefined, files?: FileReloader<string[]>) {
+  private constructor(client: Deno.HttpClient | undefined) {
     this.#client = client;
-    this.#files = files;
   }
 
   /** The client for `caCerts` (read from `caFile`); the default `fetch`'s without them. */
@@ -166,17 +165,17 @@ export class ReloadingClient {
     checkIntervalMs?: number,
   ): Promise<ReloadingClient> {
     if (caFile === undefined || caCerts === undefined) return new ReloadingClient(undefined);
-    let self: ReloadingClient | undefined;
-    const files = await FileReloader.watch<string[]>({
+    const c = new ReloadingClient(Deno.createHttpClient({ caCerts: [...caCerts] }));
+    c.#files = await FileReloader.watch<string[]>({
       what: "tls ca file",
       metric: "tls_ca",
       metricHelp: "CA files",
       paths: () => [caFile],
       load: () => readCaCerts(caFile),
-      same: (a, b) => a.length === b.length && a.every((c, i) => c === b[i]),
+      same: (a, b) => a.length === b.length && a.every((cert, i) => cert === b[i]),
       apply: (next) => {
-        const old = self!.#client;
-        self!.#client = Deno.createHttpClient({ caCerts: [...next] });
+        const old = c.#client;
+        c.#client = Deno.createHttpClient({ caCerts: [...next] });
         // Requests under way on the old client go on; none start on it again.
         old?.close();
         return Promise.resolve();
@@ -186,13 +185,7 @@ export class ReloadingClient {
       log,
       checkIntervalMs,
     }, caCerts);
-    self = new ReloadingClient(Deno.createHttpClient({ caCerts: [...caCerts] }), files);
-    return self;
-  }
-
-  /** The client to use now (undefined: the default `fetch`'s). */
-  get client(): Deno.HttpClient | undefined {
-    return this.#client;
+    return c;
   }
 
   /** This client as a {@link ClientSource}: what it is at each request. */
@@ -293,8 +286,4 @@ async function readPem(path: string, field: string): Promise<string> {
   } catch {
     throw new TlsConfigError(`Cannot read ${field} ${path}: not PEM text (DER is not supported)`);
   }
-}
-
-function oneLine(s: string): string {
-  return s.replace(/\s+/g, " ").trim().slice(0, 300);
 }
