@@ -54,7 +54,7 @@ import {
   TxPool,
 } from "./_load.ts";
 import { profileByCategory } from "./http_bench.ts";
-import { type FloorResult, floorUsPerWrite, runFloorBench } from "./floor_bench.ts";
+import { type FloorResult, floorUsPerWrite, runFloorBench, storageAt } from "./floor_bench.ts";
 import {
   judgeLedger,
   LocalCluster,
@@ -1222,7 +1222,7 @@ export async function runClusterBench(options: ClusterBenchOptions): Promise<Clu
         concurrency: single.includes(64) ? 64 : single[0] ?? 64,
         seconds: options.seconds,
         warmupSeconds: Math.min(options.warmupSeconds, 2),
-        txsPerBlock: floorTxsPerBlock,
+        blockSizes: floorBlockSizes(result.ledger),
         prefillTxs: 20_000,
         storageTxs: 20_000,
         workDir: base,
@@ -1599,15 +1599,23 @@ ${
   return sections;
 }
 
-/** Transactions per block when the floor writes rows: about what 64 clients give (see cluster-cpu). */
-const floorTxsPerBlock = 25;
+/**
+ * Block sizes the floor writes its Raft entries and rows at: the median
+ * transactions per block of each one-transaction shape the ledger ran
+ * (rounded), or 25 — about what 64 clients give — without them.
+ */
+export function floorBlockSizes(ledger: readonly ClusterShapeResult[]): number[] {
+  const sizes = ledger
+    .filter((s) => s.shape.txsPerRequest === 1 && s.median !== undefined)
+    .map((s) => Math.max(1, Math.round(s.median!.txsPerBlock)))
+    .filter((n) => Number.isFinite(n));
+  return sizes.length > 0 ? [...new Set(sizes)].sort((a, b) => a - b) : [25];
+}
 
 function floorMarkdown(r: ClusterBenchResult): string {
   const f = r.floor as FloorResult;
   const sites = r.options.siteCount;
-  const floor = floorUsPerWrite(f, sites);
   const http = f.http;
-  const rows = f.storage;
   const components = mdTable([
     "work per committed write",
     "where",
@@ -1630,20 +1638,52 @@ function floorMarkdown(r: ClusterBenchResult): string {
       fmt(f.verifyUs, 1),
     ],
     [
-      `write the transaction's rows (${
-        rows ? fmt(rows.rowsPerTx, 1) : "–"
-      } per transaction: the transaction, its Merkle log nodes, 2 state rows; blocks of ${floorTxsPerBlock}, one SQLite transaction each)`,
+      "decode the transaction's JSON text, hash its RFC 9162 leaf and one interior node",
       "every site",
-      rows ? fmt(rows.cpuUsPerTx, 1) : "–",
+      fmt(f.applyUs, 1),
       sites,
-      rows ? fmt(sites * rows.cpuUsPerTx, 1) : "–",
+      fmt(sites * f.applyUs, 1),
     ],
-    ["**floor**", "", "", "", `**${fmt(floor, 1)}**`],
+    [
+      "make its Raft entry durable (one entry per block, `synchronous = FULL`): per block size below",
+      "every site",
+      "",
+      sites,
+      "",
+    ],
+    [
+      "write its rows (the transaction, its Merkle log nodes, 2 state rows; one SQLite transaction per block): per block size below",
+      "every site",
+      "",
+      sites,
+      "",
+    ],
   ]);
+  const perBlock = mdTable(
+    [
+      "txs per block",
+      "Raft entry µs CPU/tx",
+      "entry KiB",
+      "rows µs CPU/tx",
+      "rows per tx",
+      "KiB to `write(2)` per tx",
+      "per site µs CPU/tx (with decode and hash)",
+    ],
+    f.storage.map((s) => [
+      fmt(s.txsPerBlock),
+      fmt(s.raftCpuUsPerTx, 1),
+      fmt(s.entryKiB, 1),
+      fmt(s.cpuUsPerTx, 1),
+      fmt(s.rowsPerTx, 1),
+      fmt(s.writtenKiBPerTx, 1),
+      fmt(f.applyUs + s.raftCpuUsPerTx + s.cpuUsPerTx, 1),
+    ]),
+  );
   const single = r.options.shapes.filter((s) => s.txsPerRequest === 1);
   const compare = mdTable(
     [
       "shape",
+      "txs per block",
       "etcd µs CPU/write",
       "ours µs CPU/write",
       "floor µs CPU/write",
@@ -1651,31 +1691,40 @@ function floorMarkdown(r: ClusterBenchResult): string {
       "etcd ÷ floor (best ours ÷ etcd at the floor)",
     ],
     single.map((shape) => {
-      const ours = r.ledger.find((s) => s.shape.id === shape.id)?.median?.clusterCpuUsPerTx ?? NaN;
+      const ours = r.ledger.find((s) => s.shape.id === shape.id)?.median;
       const etcd = r.etcdShapes.find((s) => s.shape.id === shape.id)?.median?.clusterCpuUsPerTx ??
         NaN;
+      const size = ours !== undefined && Number.isFinite(ours.txsPerBlock)
+        ? ours.txsPerBlock
+        : f.storage[0]?.txsPerBlock ?? NaN;
+      const floor = floorUsPerWrite(f, sites, size);
+      const oursUs = ours?.clusterCpuUsPerTx ?? NaN;
       return [
         clusterShapeLabel(shape),
+        fmt(storageAt(f, size)?.txsPerBlock ?? NaN),
         fmt(etcd),
-        fmt(ours),
+        fmt(oursUs),
         fmt(floor),
-        fmt(ours / floor, 2),
+        fmt(oursUs / floor, 2),
         fmt(etcd / floor, 2),
       ];
     }),
   );
   const failures = [
     f.httpFailure ? `- The HTTP part failed: ${f.httpFailure}` : "",
-    f.storageFailure ? `- The rows part failed: ${f.storageFailure}` : "",
+    f.storageFailure ? `- The storage part failed: ${f.storageFailure}` : "",
   ].filter((x) => x !== "").join("\n");
+  const timed = f.storage[0];
   return `### The floor: what any implementation of this design spends per write here
 
 Measured piece by piece on this machine (\`bench/floor_bench.ts\`): the least a write costs on
-this stack — one HTTP request and one signature verification on the site a client uses, and the
-transaction's rows on every one of the ${sites} sites. Everything else a site does (the Raft log and
-its messages, execution, hashing, checkpoint signatures, forwarding, the receipt) is left out, so
-this is a lower bound. HTTP: three minimal \`Deno.serve\` processes (\`bench/_floor_server.ts\`) under the
-same load generator and bodies as the ledger${
+this stack — one HTTP request and one signature verification on the site a client uses; on every
+one of the ${sites} sites, decoding the transaction and hashing it into the Merkle log, making its
+Raft entry durable before acknowledging it (DESIGN §3–4) and writing its rows. Everything else a
+site does (Raft messages, forwarding to the leader, executing the contract, block headers,
+checkpoint signatures, the receipt) is left out, so this is a lower bound. HTTP: three minimal
+\`Deno.serve\` processes (\`bench/_floor_server.ts\`) under the same load generator and bodies as the
+ledger${
     http
       ? ` (${http.concurrency} clients spread over the three; ${
         fmt(http.requestsPerSec)
@@ -1683,25 +1732,31 @@ same load generator and bodies as the ledger${
         fmt(http.errors)
       } errors)`
       : ""
-  }. Rows: a fresh site database (the real migrations) written through the site's own write path,
-${
-    rows
-      ? `${fmt(rows.txs)} transactions timed after ${fmt(rows.prefilledTxs)} written; ${
-        fmt(rows.writtenKiBPerTx, 1)
-      } KiB handed to \`write(2)\` per transaction (WAL frames and checkpoints: each random-key index
-insert rewrites a whole 4 KiB page)`
-      : "not measured"
+  }. Raft entry and rows: a fresh site database (the real migrations) written through the site's
+own write paths, an entry (FULL) then its block's rows (NORMAL) as a site does, at the block size
+each shape below ran at${
+    timed
+      ? `; ${fmt(timed.txs)} transactions timed after ${
+        fmt(timed.prefilledTxs)
+      } written (the bytes to \`write(2)\` are WAL frames and checkpoints: each random-key index insert
+rewrites a whole 4 KiB page)`
+      : " — not measured"
   }.
 
 ${components}
 
+${perBlock}
+
 ${compare}
 
-"µs CPU/write" is all members' CPU per committed write (median run, as in _Where the CPU went_).
-On the same cores, ours ÷ etcd is about etcd's µs CPU/write ÷ ours, so it can reach at most about
-etcd ÷ floor: how far even an implementation that did nothing but the floor's work could go against
-etcd on this machine (the bar asks for ${fmt(clusterBars.ratioMin, 1)}); ours ÷ floor is how much of
-our CPU per write is work above the floor.${failures ? "\n\n" + failures : ""}`;
+"µs CPU/write" is all members' CPU per committed write (median run, as in _Where the CPU went_);
+the floor is taken at the block size that shape ran at. On the same cores, ours ÷ etcd is about
+etcd's µs CPU/write ÷ ours, so it can reach at most about etcd ÷ floor: how far even an
+implementation that did nothing but the floor's work could go against etcd on this machine (the bar
+asks for ${
+    fmt(clusterBars.ratioMin, 1)
+  }); ours ÷ floor is how much of our CPU per write is work above
+the floor.${failures ? "\n\n" + failures : ""}`;
 }
 
 function limitsMarkdown(r: ClusterBenchResult): string {

@@ -8,27 +8,40 @@
  *   the very same envelope bodies): the servers' CPU per request.
  * - **Signature**: one Ed25519 verification with node:crypto, the site's
  *   verifier, over a message the size of a signing payload.
- * - **Rows**: a fresh site database (the real migrations) written through
- *   the site's own write path (`NativeWriter.writeBlocks`) with the rows a
- *   block of `data.anchor` transactions carries — the transaction, its
- *   Merkle log nodes, its two state rows — one SQLite transaction per block
- *   as every site writes them: CPU and bytes written per transaction.
+ * - **Apply's least**: decoding the transaction's JSON text and hashing it
+ *   into the RFC 9162 log (its leaf and, on average, one interior node) —
+ *   what every site must do to apply it, before executing anything.
+ * - **Raft log**: every site makes each entry durable in its database
+ *   before it acknowledges it (DESIGN §3–4): the entry holding a block's
+ *   transaction texts written through the site's own Raft write path
+ *   (`NativeWriter.persistRaft`, `synchronous = FULL`), one SQLite
+ *   transaction per entry.
+ * - **Rows**: the same fresh site database (the real migrations) written
+ *   through the site's own write path (`NativeWriter.writeBlocks`) with the
+ *   rows a block of `data.anchor` transactions carries — the transaction,
+ *   its Merkle log nodes, its two state rows — one SQLite transaction per
+ *   block as every site writes them: CPU and bytes written per transaction.
+ *   Entries and blocks alternate as on a site, at each block size asked for
+ *   (the per-block costs shrink per transaction as blocks grow).
  *
  * A write costs at least one HTTP request and one verification on the site
- * the client used, and its rows on every site. Everything else a site does
- * (Raft log and messages, execution, hashing, checkpoints, the receipt) is
- * left out, so the floor is a lower bound: a system at the floor would
- * still spend more.
+ * the client used, and its decoding, hashing, Raft entry and rows on every
+ * site. Everything else a site does (Raft messages and forwarding,
+ * executing the contract, block headers, checkpoints, the receipt) is left
+ * out, so the floor is a lower bound: a system at the floor would still
+ * spend more.
  *
  * @module
  */
 import process from "node:process";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { envelopeText } from "../src/chain/envelope_text.ts";
+import { leafText } from "../src/chain/execute.ts";
+import { leafHashNative, nodeHashNative } from "../src/chain/native_hash.ts";
 import { ANCHOR_NS, anchorKey, STREAM_NS } from "../src/contracts/data_anchor.ts";
 import { verifyEd25519Native } from "../src/site/native_ed25519.ts";
 import type { BlockWrite } from "../src/storage/chain_store.ts";
-import { openDatabase } from "../src/storage/db.ts";
+import { type Database, openDatabase } from "../src/storage/db.ts";
 import { hexEncode } from "../sdk/encoding.ts";
 import type { Envelope } from "../sdk/envelope.ts";
 import { runSpreadLoop, type Target } from "./_cluster.ts";
@@ -41,8 +54,8 @@ export interface FloorOptions {
   /** Timed seconds of the HTTP floor, after `warmupSeconds`. */
   seconds: number;
   warmupSeconds: number;
-  /** Transactions per block (one SQLite transaction) for the rows. */
-  txsPerBlock: number;
+  /** Transactions per block (one Raft entry, one SQLite transaction each) to measure the rows at. */
+  blockSizes: number[];
   /** Transactions written before the timed ones (a ledger is never empty). */
   prefillTxs: number;
   /** Transactions timed. */
@@ -63,7 +76,7 @@ export interface HttpFloor {
   errors: number;
 }
 
-/** A block's rows written through the site's write path. */
+/** A block's Raft entry and rows written through the site's write paths. */
 export interface StorageFloor {
   txsPerBlock: number;
   /** Transactions written before the timed ones. */
@@ -72,7 +85,12 @@ export interface StorageFloor {
   txs: number;
   /** Rows per transaction (the transaction, Merkle nodes, state). */
   rowsPerTx: number;
+  /** CPU per transaction of the rows. */
   cpuUsPerTx: number;
+  /** CPU per transaction of making the block's Raft entry durable. */
+  raftCpuUsPerTx: number;
+  /** Size of one Raft entry (the block's transaction texts), KiB. */
+  entryKiB: number;
   /** Bytes handed to `write(2)` per transaction (WAL frames and checkpoints), KiB. */
   writtenKiBPerTx: number;
 }
@@ -83,18 +101,37 @@ export interface FloorResult {
   httpFailure?: string;
   /** One Ed25519 verification, µs (node:crypto). */
   verifyUs: number;
-  storage?: StorageFloor;
+  /** Decoding one transaction text and hashing it into the log (leaf and one node), µs. */
+  applyUs: number;
+  /** One per block size measured. */
+  storage: StorageFloor[];
   storageFailure?: string;
 }
 
+/** The storage measurement nearest `txsPerBlock` (the smaller on a tie). */
+export function storageAt(f: FloorResult, txsPerBlock: number): StorageFloor | undefined {
+  let best: StorageFloor | undefined;
+  for (const s of f.storage) {
+    const d = Math.abs(s.txsPerBlock - txsPerBlock);
+    const bestD = best === undefined ? Infinity : Math.abs(best.txsPerBlock - txsPerBlock);
+    if (d < bestD || (d === bestD && best !== undefined && s.txsPerBlock < best.txsPerBlock)) {
+      best = s;
+    }
+  }
+  return best;
+}
+
 /**
- * CPU per committed write of a system that did only the floor's work:
- * one request and one verification, and the rows on each of `sites` sites.
- * NaN when a part is missing.
+ * CPU per committed write of a system that did only the floor's work, with
+ * blocks of `txsPerBlock`: one request and one verification, and on each of
+ * `sites` sites the decoding and hashing, the Raft entry and the rows. NaN
+ * when a part is missing.
  */
-export function floorUsPerWrite(f: FloorResult, sites: number): number {
-  if (f.http === undefined || f.storage === undefined) return NaN;
-  return f.http.serverUsPerRequest + f.verifyUs + sites * f.storage.cpuUsPerTx;
+export function floorUsPerWrite(f: FloorResult, sites: number, txsPerBlock: number): number {
+  const storage = storageAt(f, txsPerBlock);
+  if (f.http === undefined || storage === undefined) return NaN;
+  const perSite = f.applyUs + storage.raftCpuUsPerTx + storage.cpuUsPerTx;
+  return f.http.serverUsPerRequest + f.verifyUs + sites * perSite;
 }
 
 /** Runs the three measurements; `envelopes(n)` gives n distinct signed envelope texts. */
@@ -102,7 +139,7 @@ export async function runFloorBench(
   options: FloorOptions,
   envelopes: (n: number) => Promise<string[]>,
 ): Promise<FloorResult> {
-  const result: FloorResult = { verifyUs: measureVerify() };
+  const result: FloorResult = { verifyUs: measureVerify(), applyUs: NaN, storage: [] };
   options.log(`  floor: Ed25519 verification ${result.verifyUs.toFixed(1)} µs`);
   try {
     // The minimal server keeps nothing, so bodies may repeat.
@@ -121,12 +158,18 @@ export async function runFloorBench(
   }
   try {
     const texts = await envelopes(options.prefillTxs + options.storageTxs);
-    result.storage = await measureStorage(options, texts);
-    options.log(
-      `  floor: rows ${result.storage.cpuUsPerTx.toFixed(1)} µs CPU/tx, ${
-        result.storage.writtenKiBPerTx.toFixed(1)
-      } KiB written/tx`,
-    );
+    result.applyUs = measureApply(texts.slice(0, 2000));
+    options.log(`  floor: decode and hash ${result.applyUs.toFixed(1)} µs/tx`);
+    for (const txsPerBlock of options.blockSizes) {
+      const s = await measureStorage(options, txsPerBlock, texts);
+      result.storage.push(s);
+      options.log(
+        `  floor: blocks of ${txsPerBlock}: Raft entry ${s.raftCpuUsPerTx.toFixed(1)} µs CPU/tx, ` +
+          `rows ${s.cpuUsPerTx.toFixed(1)} µs CPU/tx, ${
+            s.writtenKiBPerTx.toFixed(1)
+          } KiB written/tx`,
+      );
+    }
   } catch (e) {
     result.storageFailure = (e as Error).message;
     options.log(`  floor: rows FAILED: ${result.storageFailure}`);
@@ -150,6 +193,31 @@ function measureVerify(): number {
     for (let i = 0; i < n; i++) verifyEd25519Native(publicKey, message, signature);
     rounds.push(((performance.now() - t0) * 1000) / n);
   }
+  return rounds.sort((a, b) => a - b)[2];
+}
+
+/**
+ * µs per transaction to decode its text and hash it into an RFC 9162 log:
+ * `JSON.parse`, the leaf hash of its leaf text, one interior node hash
+ * (a log of n leaves has n − 1 interior nodes). Median of 5 rounds.
+ */
+export function measureApply(texts: readonly string[]): number {
+  if (texts.length === 0) throw new Error("no transaction texts to decode");
+  const result = '{"status":"applied"}';
+  const rounds: number[] = [];
+  let sink = 0;
+  for (let r = 0; r < 5; r++) {
+    const t0 = performance.now();
+    let previous: Uint8Array = new Uint8Array(32);
+    for (const text of texts) {
+      const envelope = JSON.parse(text) as Envelope;
+      const leaf = leafHashNative(leafText(text, result));
+      previous = nodeHashNative(previous, leaf);
+      sink += envelope.kind.length;
+    }
+    rounds.push(((performance.now() - t0) * 1000) / texts.length);
+  }
+  if (sink === 0) throw new Error("decoded nothing");
   return rounds.sort((a, b) => a - b)[2];
 }
 
@@ -317,43 +385,66 @@ export function anchorBlockWrite(
   };
 }
 
-async function measureStorage(options: FloorOptions, texts: string[]): Promise<StorageFloor> {
-  const { txsPerBlock, prefillTxs } = options;
+export async function measureStorage(
+  options: FloorOptions,
+  txsPerBlock: number,
+  texts: string[],
+  inspect?: (database: Database) => Promise<void>,
+): Promise<StorageFloor> {
+  const { prefillTxs } = options;
   await Deno.mkdir(options.workDir, { recursive: true });
   const path = `${options.workDir}/floor-${crypto.randomUUID().slice(0, 8)}.db`;
   const database = await openDatabase(`file:${path}`);
   try {
     const native = database.native;
     if (native === undefined) throw new Error("no native writer for a file: database");
-    database.setSync("normal");
-    // Blocks are built before the clock starts: the floor times the writes only.
-    const writes: BlockWrite[] = [];
+    // Entries and blocks are built before the clock starts: the floor times the writes only.
+    const utf8 = new TextEncoder();
+    const writes: Array<{ entry: Uint8Array; block: BlockWrite }> = [];
     for (let i = 0; i + txsPerBlock <= texts.length; i += txsPerBlock) {
-      writes.push(anchorBlockWrite(texts.slice(i, i + txsPerBlock), {
-        height: writes.length + 1,
-        logIndex: i,
-      }));
+      const batch = texts.slice(i, i + txsPerBlock);
+      writes.push({
+        entry: utf8.encode(batch.join("\n")),
+        block: anchorBlockWrite(batch, { height: writes.length + 1, logIndex: i }),
+      });
     }
+    // As a site: the entry durable (FULL) before it is acknowledged, the block's rows after commit (NORMAL).
+    const write = (k: number, w: { entry: Uint8Array; block: BlockWrite }, cpu: number[]) => {
+      const t0 = process.cpuUsage();
+      database.setSync("full");
+      native.persistRaft({ entries: [{ index: k + 1, term: 1, type: "normal", data: w.entry }] });
+      const t1 = process.cpuUsage(t0);
+      database.setSync("normal");
+      native.writeBlocks([w.block]);
+      const t2 = process.cpuUsage(t0);
+      cpu[0] += t1.user + t1.system;
+      cpu[1] += t2.user + t2.system - (t1.user + t1.system);
+    };
     const prefillBlocks = Math.floor(prefillTxs / txsPerBlock);
-    for (const w of writes.slice(0, prefillBlocks)) native.writeBlocks([w]);
-    const timed = writes.slice(prefillBlocks);
-    if (timed.length === 0) throw new Error("no transactions left to time");
+    const ignored = [0, 0];
+    for (let k = 0; k < prefillBlocks && k < writes.length; k++) write(k, writes[k], ignored);
+    const timed = writes.length - prefillBlocks;
+    if (timed <= 0) throw new Error("no transactions left to time");
+    const cpu = [0, 0];
     const written0 = bytesWritten();
-    const cpu0 = process.cpuUsage();
-    for (const w of timed) native.writeBlocks([w]);
-    const cpu = process.cpuUsage(cpu0);
+    for (let k = prefillBlocks; k < writes.length; k++) write(k, writes[k], cpu);
     const written = bytesWritten() - written0;
-    const txs = timed.length * txsPerBlock;
-    const rows = timed.reduce(
+    const timedWrites = writes.slice(prefillBlocks).map((w) => w.block);
+    const txs = timed * txsPerBlock;
+    const rows = timedWrites.reduce(
       (n, w) => n + w.txs.length + w.nodes.length + w.stateWrites.length,
       0,
     );
+    const entryBytes = writes.slice(prefillBlocks).reduce((n, w) => n + w.entry.length, 0);
+    await inspect?.(database);
     return {
       txsPerBlock,
       prefilledTxs: prefillBlocks * txsPerBlock,
       txs,
       rowsPerTx: rows / txs,
-      cpuUsPerTx: (cpu.user + cpu.system) / txs,
+      cpuUsPerTx: cpu[1] / txs,
+      raftCpuUsPerTx: cpu[0] / txs,
+      entryKiB: entryBytes / timed / 1024,
       writtenKiBPerTx: written / txs / 1024,
     };
   } finally {

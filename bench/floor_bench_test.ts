@@ -3,12 +3,18 @@ import { envelopeText } from "../src/chain/envelope_text.ts";
 import { ANCHOR_NS, STREAM_NS } from "../src/contracts/data_anchor.ts";
 import { ChainStore } from "../src/storage/chain_store.ts";
 import { openDatabase } from "../src/storage/db.ts";
+import { RaftStore } from "../src/storage/raft_store.ts";
 import { signTransactions } from "./_load.ts";
+import { type ClusterShapeResult, floorBlockSizes } from "./cluster_bench.ts";
 import {
   anchorBlockWrite,
   type FloorResult,
   floorUsPerWrite,
+  measureApply,
+  measureStorage,
   startFloorServer,
+  storageAt,
+  type StorageFloor,
 } from "./floor_bench.ts";
 
 const texts = await signTransactions({
@@ -76,9 +82,27 @@ Deno.test("the floor's rows are ones a site database takes and serves back", asy
   }
 });
 
-Deno.test("the floor per write is one request and one verification plus the rows on every site", () => {
+function storageFloor(
+  txsPerBlock: number,
+  raftCpuUsPerTx: number,
+  cpuUsPerTx: number,
+): StorageFloor {
+  return {
+    txsPerBlock,
+    prefilledTxs: 0,
+    txs: 1,
+    rowsPerTx: 5,
+    cpuUsPerTx,
+    raftCpuUsPerTx,
+    entryKiB: 1,
+    writtenKiBPerTx: 1,
+  };
+}
+
+Deno.test("the floor per write is one request and one verification plus decoding, the Raft entry and the rows on every site, at the nearest block size", () => {
   const f: FloorResult = {
     verifyUs: 30,
+    applyUs: 5,
     http: {
       concurrency: 64,
       requestsPerSec: 1,
@@ -86,19 +110,91 @@ Deno.test("the floor per write is one request and one verification plus the rows
       loadUsPerRequest: 1,
       errors: 0,
     },
-    storage: {
-      txsPerBlock: 25,
-      prefilledTxs: 0,
-      txs: 1,
-      rowsPerTx: 5,
-      cpuUsPerTx: 40,
-      writtenKiBPerTx: 1,
-    },
+    storage: [storageFloor(8, 20, 50), storageFloor(25, 6, 40), storageFloor(100, 2, 35)],
   };
-  assert.equal(floorUsPerWrite(f, 3), 10 + 30 + 3 * 40);
-  assert.equal(floorUsPerWrite(f, 1), 80);
-  assert.ok(Number.isNaN(floorUsPerWrite({ ...f, http: undefined }, 3)));
-  assert.ok(Number.isNaN(floorUsPerWrite({ ...f, storage: undefined }, 3)));
+  assert.equal(floorUsPerWrite(f, 3, 25), 10 + 30 + 3 * (5 + 6 + 40));
+  assert.equal(floorUsPerWrite(f, 1, 110), 10 + 30 + (5 + 2 + 35));
+  assert.equal(floorUsPerWrite(f, 3, 7.6), 10 + 30 + 3 * (5 + 20 + 50));
+  // Halfway between two sizes: the smaller block (the dearer one) is taken.
+  assert.equal(storageAt(f, 62.5)?.txsPerBlock, 25);
+  assert.ok(Number.isNaN(floorUsPerWrite({ ...f, http: undefined }, 3, 25)));
+  assert.ok(Number.isNaN(floorUsPerWrite({ ...f, storage: [] }, 3, 25)));
+});
+
+Deno.test("the floor writes at the block sizes the ledger's one-transaction shapes ran at, or 25 without them", () => {
+  const shape = (txsPerRequest: number, txsPerBlock: number | undefined) =>
+    ({
+      shape: { txsPerRequest },
+      median: txsPerBlock === undefined ? undefined : { txsPerBlock },
+    }) as unknown as ClusterShapeResult;
+  assert.deepEqual(floorBlockSizes([]), [25]);
+  assert.deepEqual(
+    floorBlockSizes([shape(1, 109.9), shape(1, 7.6), shape(100, 734.6), shape(1, undefined)]),
+    [8, 110],
+  );
+  assert.deepEqual(floorBlockSizes([shape(1, 0.2), shape(1, 1.4)]), [1]);
+});
+
+Deno.test("decoding and hashing a transaction into the log takes a positive time per transaction and refuses no texts", () => {
+  const us = measureApply(texts);
+  assert.ok(us > 0 && Number.isFinite(us), `${us}`);
+  assert.throws(() => measureApply([]), /no transaction texts/);
+});
+
+Deno.test("the floor's Raft entries and rows land in a site database as a site writes them: entries readable by the Raft store, blocks by the chain store", async () => {
+  const many = await signTransactions({
+    id: 2,
+    algorithm: "ed25519",
+    ledger: "demo",
+    streamPrefix: "floor-test-storage",
+    firstIndex: 0,
+    count: 60,
+  });
+  const dir = await Deno.makeTempDir();
+  try {
+    const s = await measureStorage(
+      {
+        concurrency: 1,
+        seconds: 0,
+        warmupSeconds: 0,
+        blockSizes: [10],
+        prefillTxs: 20,
+        storageTxs: 40,
+        workDir: dir,
+        log: () => {},
+      },
+      10,
+      many,
+    );
+    assert.equal(s.txsPerBlock, 10);
+    assert.equal(s.prefilledTxs, 20);
+    assert.equal(s.txs, 40);
+    assert.ok(s.cpuUsPerTx > 0 && s.raftCpuUsPerTx > 0, JSON.stringify(s));
+    // An entry is the block's ten transaction texts, one per line.
+    const expected = new TextEncoder().encode(many.slice(0, 10).join("\n")).length / 1024;
+    assert.ok(Math.abs(s.entryKiB - expected) < 0.2, `${s.entryKiB} vs ${expected}`);
+    // The database is removed afterwards.
+    assert.deepEqual([...Deno.readDirSync(dir)], []);
+    await assert.rejects(
+      measureStorage(
+        {
+          concurrency: 1,
+          seconds: 0,
+          warmupSeconds: 0,
+          blockSizes: [10],
+          prefillTxs: 60,
+          storageTxs: 0,
+          workDir: dir,
+          log: () => {},
+        },
+        10,
+        many,
+      ),
+      /no transactions left to time/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("the minimal HTTP endpoint answers a JSON body with a committed receipt and refuses other bodies", async () => {
