@@ -165,6 +165,15 @@ Deno.test("the floor's Raft entries and rows land in a site database as a site w
       },
       10,
       many,
+      async (database) => {
+        // Six entries of ten texts each, one per line, and six blocks.
+        const { entries } = await new RaftStore(database).load();
+        assert.deepEqual(entries.map((e) => e.index), [1, 2, 3, 4, 5, 6]);
+        assert.deepEqual(new TextDecoder().decode(entries[5].data).split("\n"), many.slice(50, 60));
+        const chain = new ChainStore(database);
+        assert.equal((await chain.head())?.height, 6);
+        assert.equal((await chain.txById(envelopeText(JSON.parse(many[59])).txId))?.logIndex, 59);
+      },
     );
     assert.equal(s.txsPerBlock, 10);
     assert.equal(s.prefilledTxs, 20);
