@@ -134,7 +134,7 @@ export function floorUsPerWrite(f: FloorResult, sites: number, txsPerBlock: numb
   return f.http.serverUsPerRequest + f.verifyUs + sites * perSite;
 }
 
-/** Runs the three measurements; `envelopes(n)` gives n distinct signed envelope texts. */
+/** Runs the measurements; `envelopes(n)` gives n distinct signed envelope texts. */
 export async function runFloorBench(
   options: FloorOptions,
   envelopes: (n: number) => Promise<string[]>,
