@@ -4,7 +4,7 @@
  *
  * A certificate is renewed by replacing its two files (certbot, an ACME
  * client, cert-manager's mounted secret). The server notices — it looks at
- * the files' size and modification time every `tls.checkIntervalMs`, and
+ * the files' size, modification time and inode every `tls.checkIntervalMs`, and
  * again at once on `reload()` (a site or gateway calls it on SIGHUP) — reads
  * them, and checks them as at start plus one more thing: that the key is the
  * certificate's. Files that fail keep the old certificate in service; the

@@ -109,10 +109,10 @@ export async function readCaCerts(path: string, field = "caFile"): Promise<strin
 }
 
 /**
- * The client a server uses for its own connections (a site's to its peers,
- * a gateway's to sites): one that also trusts `caCerts`, or undefined (the
- * default `fetch`, with Deno's root store) when there are none. The caller
- * closes it when it stops.
+ * A client that also trusts `caCerts`, or undefined (the default `fetch`,
+ * with Deno's root store) when there are none: for a command's connections
+ * (`task start`, `task restore`); a running server's is a
+ * {@link ReloadingClient}, built on it. The caller closes it when done.
  */
 export function trustingClient(
   caCerts: readonly string[] | undefined,
@@ -165,7 +165,7 @@ export class ReloadingClient {
     checkIntervalMs?: number,
   ): Promise<ReloadingClient> {
     if (caFile === undefined || caCerts === undefined) return new ReloadingClient(undefined);
-    const c = new ReloadingClient(Deno.createHttpClient({ caCerts: [...caCerts] }));
+    const c = new ReloadingClient(trustingClient(caCerts));
     c.#files = await FileReloader.watch<string[]>({
       what: "tls ca file",
       metric: "tls_ca",
@@ -175,7 +175,7 @@ export class ReloadingClient {
       same: (a, b) => a.length === b.length && a.every((cert, i) => cert === b[i]),
       apply: (next) => {
         const old = c.#client;
-        c.#client = Deno.createHttpClient({ caCerts: [...next] });
+        c.#client = trustingClient(next);
         // Requests under way on the old client go on; none start on it again.
         old?.close();
         return Promise.resolve();
