@@ -639,7 +639,8 @@ export async function adminCall(
       headers: { "content-type": "application/json", authorization: `Bearer ${cluster.adminKey}` },
       body: init.body === undefined ? undefined : JSON.stringify(init.body),
     });
-    if (res.status !== 409) return res;
+    // 503 not_leader (follow it), or 409 conflict (another change under way: wait).
+    if (res.status !== 503 && res.status !== 409) return res;
     const problem = await res.json();
     if (problem.type?.endsWith("/not_leader") && problem.leaderUrl) url = problem.leaderUrl;
     await new Promise((r) => setTimeout(r, 200));

@@ -350,6 +350,7 @@ async function openAndServe(
       remove: (n) => h.remove(n),
       updateMemberUrl: (n, url) => h.updateMemberUrl(n, url),
       transferLeadership: (to) => h.transferLeadership(to),
+      leader: () => h.consensusStatus().leader,
       leaderUrl: () => h.leaderUrl(),
       isLeader: () => h.consensusStatus().role === "leader",
     };
@@ -385,6 +386,7 @@ async function openAndServe(
         remove: lone,
         updateMemberUrl: lone,
         transferLeadership: lone,
+        leader: () => config.name,
         leaderUrl: () => undefined,
         isLeader: () => true,
       }),

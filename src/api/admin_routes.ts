@@ -11,8 +11,10 @@
  * | `POST /v1/admin/leader` `{to}` | transfer leadership |
  * | `GET /v1/admin/backup` | a consistent copy of this site's database (`application/vnd.sqlite3`) |
  *
- * Membership changes are made by the leader; another site answers 409
- * `not_leader` with the leader's URL. A change the cluster refuses is 409
+ * Membership changes are made by the leader; another site answers 503
+ * `not_leader` with the leader's name and URL (`leader`, `leaderUrl`; null
+ * while none is known), as a `consistency=leader` read does — one status per
+ * problem type, the one `PROBLEM_TYPES` gives. A change the cluster refuses is 409
  * `conflict`; one proposed but not applied within the proposal timeout is
  * 504 `commit_timeout` (it may still take effect). Any site serves its own
  * backup.
@@ -37,6 +39,8 @@ export interface AdminService {
   /** Moves a member to a new URL (see `RaftHost.updateMemberUrl`). */
   updateMemberUrl(name: string, url: string): Promise<void>;
   transferLeadership(to: string): Promise<void>;
+  /** The leader's name, if a leader is known. */
+  leader(): string | undefined;
   leaderUrl(): string | undefined;
   isLeader(): boolean;
   /**
@@ -118,13 +122,11 @@ export function adminRoutes(
     if (!service.isLeader()) {
       return problem(
         c,
-        409,
+        503,
         "not_leader",
         "Not the leader",
         "Membership changes are made by the leader",
-        {
-          leaderUrl: service.leaderUrl() ?? null,
-        },
+        { leader: service.leader() ?? null, leaderUrl: service.leaderUrl() ?? null, retryAfter: 1 },
       );
     }
     try {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { problemTypeUri } from "../../sdk/api/routes.ts";
+import { PROBLEM_TYPES, problemTypeUri } from "../../sdk/api/routes.ts";
 import { adminRoot, type AdminService, hashApiKey } from "./admin_routes.ts";
 import { LedgerError } from "./service.ts";
 import { MembershipTimeout } from "../site/raft_host.ts";
@@ -15,6 +15,7 @@ function service(overrides: Partial<AdminService> = {}): AdminService & { calls:
     remove: (n) => (calls.push(`remove ${n}`), Promise.resolve()),
     updateMemberUrl: (n, url) => (calls.push(`move ${n} ${url}`), Promise.resolve()),
     transferLeadership: (to) => (calls.push(`transfer ${to}`), Promise.resolve()),
+    leader: () => "site-a",
     leaderUrl: () => "http://127.0.0.1:7001",
     isLeader: () => true,
     ...overrides,
@@ -33,6 +34,10 @@ async function problem(res: Response, status: number, slug: string) {
   assert.equal(res.headers.get("content-type"), "application/problem+json");
   const body = await res.json();
   assert.equal(body.type, problemTypeUri(slug));
+  // One status per problem type: the one the SDK's catalogue gives.
+  if (slug in PROBLEM_TYPES) {
+    assert.equal(status, PROBLEM_TYPES[slug as keyof typeof PROBLEM_TYPES].status, slug);
+  }
   assert.match(body.requestId, /\S/, "a problem names its request id");
   assert.equal(res.headers.get("x-request-id"), body.requestId);
   return body;
@@ -80,14 +85,28 @@ Deno.test("admin routes: each route reaches the service once and answers {ok: tr
   ]);
 });
 
-Deno.test("admin routes: a follower answers not_leader with the leader's URL", async () => {
+Deno.test("admin routes: a follower answers 503 not_leader naming the leader and its URL, the status PROBLEM_TYPES gives the type, with Retry-After", async () => {
   const app = adminRoot(service({ isLeader: () => false }), [hashApiKey(KEY)]);
+  const res = await call(app, "/members/site-d", { method: "DELETE" });
+  assert.equal(res.headers.get("retry-after"), "1");
+  const body = await problem(res, PROBLEM_TYPES.not_leader.status, "not_leader");
+  assert.equal(body.status, 503);
+  assert.equal(body.leader, "site-a");
+  assert.equal(body.leaderUrl, "http://127.0.0.1:7001");
+});
+
+Deno.test("admin routes: a follower that knows no leader says so (null leader and URL) rather than naming one", async () => {
+  const app = adminRoot(
+    service({ isLeader: () => false, leader: () => undefined, leaderUrl: () => undefined }),
+    [hashApiKey(KEY)],
+  );
   const body = await problem(
-    await call(app, "/members/site-d", { method: "DELETE" }),
-    409,
+    await call(app, "/members/site-d/promote", { method: "POST" }),
+    503,
     "not_leader",
   );
-  assert.equal(body.leaderUrl, "http://127.0.0.1:7001");
+  assert.equal(body.leader, null);
+  assert.equal(body.leaderUrl, null);
 });
 
 Deno.test("admin routes: a change the cluster refuses is a conflict problem carrying the reason", async () => {

@@ -157,7 +157,7 @@ const jsonBody = <T extends z.ZodType>(schema: T) => ({
  * The admin routes the command line calls, as route definitions the SDK's
  * client takes (`client.request(ADMIN_ROUTES.promoteMember, …)`). Their
  * bodies are checked by the site (`src/api/admin_routes.ts`); a site that is
- * not the leader answers a change with 409 `not_leader` and `leaderUrl`.
+ * not the leader answers a change with 503 `not_leader` and `leaderUrl`.
  * `GET /v1/admin/backup` streams a database, which the client does not read:
  * see {@link downloadBackup}.
  */
@@ -334,7 +334,7 @@ export async function leaderForChange(
 /**
  * Sends an admin change (`route`, `input`, the admin key) to the leader at
  * `url` ({@link leaderForChange}), one attempt, and when that site answers
- * 409 `not_leader` naming the leader's URL — leadership moved since — once
+ * 503 `not_leader` naming the leader's URL — leadership moved since — once
  * more to that URL. Resolves to the answer of the site that made the
  * change; throws {@link CliError} starting with `action` otherwise: the
  * site's problem type and detail, or an unanswered change that may have
@@ -362,9 +362,7 @@ export async function callLeader<R extends RouteDefinition>(
               "change may have been made (see member list)",
           );
         }
-        const next = e instanceof RejectedError && e.slug === "not_leader"
-          ? e.problem.leaderUrl
-          : undefined;
+        const next = leaderUrlNamed(e);
         if (
           hop >= LEADER_HOPS_MAX || typeof next !== "string" ||
           next.replace(/\/+$/, "") === target
@@ -375,6 +373,16 @@ export async function callLeader<R extends RouteDefinition>(
       }
     }
   });
+}
+
+/**
+ * The leader's URL a `not_leader` problem names, or undefined. Sites answer
+ * it with 503; sites of earlier releases answered 409, and are followed too.
+ */
+function leaderUrlNamed(e: unknown): unknown {
+  const problem = e instanceof RejectedError || e instanceof ServerError ? e.problem : undefined;
+  if (problem === undefined || !problem.type.endsWith("/not_leader")) return undefined;
+  return problem.leaderUrl;
 }
 
 // ---- the member list ------------------------------------------------------------------

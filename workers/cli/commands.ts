@@ -1036,7 +1036,7 @@ const LEADER_HELP = [
   "Changes are made by the leader, which it finds itself: it asks the first --url site that",
   "answers for GET /v1/status and, when that site does not lead, takes the leader's URL from its",
   "GET /v1/sites; the admin key goes to the leader only. A site that has just lost leadership",
-  "answers 409 not_leader with the new leader's URL, which it follows once. Each change is sent",
+  "answers 503 not_leader with the new leader's URL, which it follows once. Each change is sent",
   "once, never repeated: after a lost answer, or a 504 commit_timeout (proposed, not applied in",
   "time: it may still take effect), run member list to see whether it was made.",
 ].join("\n");

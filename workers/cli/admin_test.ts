@@ -1,0 +1,89 @@
+import assert from "node:assert/strict";
+import { ADMIN_ROUTES, callLeader } from "./admin.ts";
+import { CliError } from "./output.ts";
+
+const KEY = "admin-key-0123456789abcdef";
+
+/** A site on loopback answering every request with `answer(url)`; the requests it got. */
+function fakeSite(answer: (self: string) => { status: number; body: unknown }) {
+  const seen: { method: string; path: string; auth: string | null }[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+    const url = new URL(req.url);
+    seen.push({ method: req.method, path: url.pathname, auth: req.headers.get("authorization") });
+    const { status, body } = answer(`http://127.0.0.1:${server.addr.port}`);
+    const problem = status >= 400;
+    return new Response(JSON.stringify(body), {
+      status,
+      headers: {
+        "content-type": problem ? "application/problem+json" : "application/json",
+        ...(status === 503 ? { "retry-after": "1" } : {}),
+      },
+    });
+  });
+  return { url: `http://127.0.0.1:${server.addr.port}`, seen, stop: () => server.shutdown() };
+}
+
+function notLeader(status: number, leaderUrl: string | null) {
+  return {
+    status,
+    body: {
+      type: "https://edgeledger.dev/problems/not_leader",
+      title: "Not the leader",
+      status,
+      detail: "Membership changes are made by the leader",
+      leader: leaderUrl === null ? null : "site-b",
+      leaderUrl,
+      instance: "/v1/admin/members/site-d",
+      requestId: "r1",
+    },
+  };
+}
+
+const removeD = { params: { name: "site-d" } };
+
+Deno.test("callLeader: a 503 not_leader naming the leader's URL is followed once, and the leader's answer is the command's", async () => {
+  const leader = fakeSite(() => ({ status: 200, body: { ok: true } }));
+  const follower = fakeSite(() => notLeader(503, leader.url));
+  try {
+    const res = await callLeader(follower.url, KEY, ADMIN_ROUTES.removeMember, removeD, "remove");
+    assert.equal(res.site, leader.url);
+    assert.deepEqual(res.body, { ok: true });
+    assert.equal(follower.seen.length, 1, "the follower is asked once, never again");
+    assert.deepEqual(leader.seen, [
+      { method: "DELETE", path: "/v1/admin/members/site-d", auth: `Bearer ${KEY}` },
+    ]);
+  } finally {
+    await follower.stop();
+    await leader.stop();
+  }
+});
+
+Deno.test("callLeader: a site of an earlier release answering 409 not_leader is followed too", async () => {
+  const leader = fakeSite(() => ({ status: 200, body: { ok: true } }));
+  const follower = fakeSite(() => notLeader(409, leader.url));
+  try {
+    const res = await callLeader(follower.url, KEY, ADMIN_ROUTES.removeMember, removeD, "remove");
+    assert.equal(res.site, leader.url);
+    assert.equal(leader.seen.length, 1);
+  } finally {
+    await follower.stop();
+    await leader.stop();
+  }
+});
+
+Deno.test("callLeader: not_leader with no leader known, or naming the site itself, fails with the problem after one request: a change is never repeated blindly", async () => {
+  const noLeader = fakeSite(() => notLeader(503, null));
+  const itself = fakeSite((self) => notLeader(503, self));
+  try {
+    for (const site of [noLeader, itself]) {
+      await assert.rejects(
+        callLeader(site.url, KEY, ADMIN_ROUTES.removeMember, removeD, "remove"),
+        (e: unknown) => e instanceof CliError && /^remove: .*not_leader/s.test(e.message),
+      );
+      assert.equal(site.seen.length, 1, site.url);
+    }
+  } finally {
+    await noLeader.stop();
+    await itself.stop();
+  }
+});
