@@ -120,6 +120,26 @@ Deno.test("integrity: a corrupted stored Merkle node is caught", async () => {
   }
 });
 
+Deno.test("integrity: a proof that needs a deleted stored Merkle node is a logged 500 internal, not the client's proof_unavailable, and the check names the node", async () => {
+  const t = await siteWithChain();
+  try {
+    const first = (await t.site.store.txsByLogRange(0, 1))[0];
+    const before = await getJson(t.app, `/v1/txs/${first.id}/proof?treeSize=20`);
+    assert.equal(before.status, 200);
+    // Leaf 0's audit path in a tree of 20 starts leaf 1, node 1/1, …
+    await exec(t, "DELETE FROM merkle_nodes WHERE level = 1 AND idx = 1");
+    const after = await getJson(t.app, `/v1/txs/${first.id}/proof?treeSize=20`);
+    assert.equal(after.status, 500);
+    assert.equal(after.body.type, "https://edgeledger.dev/problems/internal");
+    assert.doesNotMatch(after.body.detail, /merkle|node/i, "nothing of the store leaks");
+    const report = await t.site.integrity();
+    assert.equal(report.ok, false);
+    assert.match(report.firstMismatch!, /1\/1/);
+  } finally {
+    await t.cleanup();
+  }
+});
+
 Deno.test("integrity: a deleted transaction row is caught", async () => {
   const t = await siteWithChain();
   try {

@@ -178,7 +178,7 @@ export class FakeLedgerService implements LedgerService {
             null,
             new LedgerError(
               "invalid_envelope",
-              400,
+              422,
               "Malformed transaction envelope",
               "Cannot admit the envelope: it is not an object",
             ),

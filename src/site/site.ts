@@ -2492,11 +2492,10 @@ function cloneFrontier(f: MerkleFrontier): MerkleFrontier {
 function nodeGetter(nodes: Map<string, Uint8Array>) {
   return (level: number, index: number): Uint8Array => {
     const n = nodes.get(`${level}/${index}`);
+    // The site's own storage is damaged: an internal error (logged with
+    // this, answered as `internal`), not the client's `proof_unavailable`.
     if (n === undefined) {
-      throw new LedgerError(
-        "proof_unavailable",
-        500,
-        "Proof unavailable",
+      throw new Error(
         `The stored Merkle log lacks node ${level}/${index}; run the integrity check`,
       );
     }
