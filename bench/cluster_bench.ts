@@ -1732,7 +1732,16 @@ ledger${
         fmt(http.errors)
       } errors)`
       : ""
-  }. Raft entry and rows: a fresh site database (the real migrations) written through the site's
+  }.${
+    http && f.guardedHttp
+      ? ` Not in the floor: the same endpoints on the guarded listener a gateway uses by default
+(Node's server with per-connection deadlines, \`src/site/guarded_server.ts\`) spend ${
+        fmt(f.guardedHttp.serverUsPerRequest, 1)
+      } µs CPU/request (${fmt(f.guardedHttp.requestsPerSec)} requests/s), ${
+        fmt(f.guardedHttp.serverUsPerRequest / http.serverUsPerRequest, 2)
+      }× Deno's.`
+      : ""
+  } Raft entry and rows: a fresh site database (the real migrations) written through the site's
 own write paths, an entry (FULL) then its block's rows (NORMAL) as a site does, at the block size
 each shape below ran at${
     timed

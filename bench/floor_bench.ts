@@ -98,6 +98,11 @@ export interface StorageFloor {
 /** What {@link runFloorBench} measured; a part that failed says why. */
 export interface FloorResult {
   http?: HttpFloor;
+  /**
+   * The same minimal endpoints on the guarded listener a gateway uses
+   * (`src/site/guarded_server.ts`): not in the floor, a site's cost of it.
+   */
+  guardedHttp?: HttpFloor;
   httpFailure?: string;
   /** One Ed25519 verification, µs (node:crypto). */
   verifyUs: number;
@@ -146,12 +151,23 @@ export async function runFloorBench(
     const distinct = await envelopes(20_000);
     const count = Math.ceil(60_000 * (options.seconds + options.warmupSeconds));
     const bodies = Array.from({ length: count }, (_, i) => distinct[i % distinct.length]);
-    result.http = await measureHttp(options, bodies);
+    result.http = await measureHttp(options, bodies, "deno");
     options.log(
       `  floor: minimal HTTP ${Math.round(result.http.requestsPerSec)} req/s, servers ${
         result.http.serverUsPerRequest.toFixed(1)
       } µs CPU/request`,
     );
+    // Not part of the floor: what a gateway's guarded listener costs instead.
+    try {
+      result.guardedHttp = await measureHttp(options, bodies, "guarded");
+      options.log(
+        `  floor: the same on the guarded listener ${
+          Math.round(result.guardedHttp.requestsPerSec)
+        } req/s, servers ${result.guardedHttp.serverUsPerRequest.toFixed(1)} µs CPU/request`,
+      );
+    } catch (e) {
+      options.log(`  floor: guarded HTTP FAILED: ${(e as Error).message}`);
+    }
   } catch (e) {
     result.httpFailure = (e as Error).message;
     options.log(`  floor: HTTP FAILED: ${result.httpFailure}`);
@@ -229,9 +245,18 @@ export interface FloorServer {
 }
 
 /** Starts `_floor_server.ts` and waits until it prints the port it listens on. */
-export async function startFloorServer(): Promise<FloorServer> {
+export async function startFloorServer(
+  server: "deno" | "guarded" = "deno",
+): Promise<FloorServer> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", new URL("./_floor_server.ts", import.meta.url).pathname],
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      "--allow-env",
+      new URL("./_floor_server.ts", import.meta.url).pathname,
+      server,
+    ],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -259,10 +284,14 @@ export async function startFloorServer(): Promise<FloorServer> {
   }
 }
 
-async function measureHttp(options: FloorOptions, bodies: string[]): Promise<HttpFloor> {
+async function measureHttp(
+  options: FloorOptions,
+  bodies: string[],
+  server: "deno" | "guarded",
+): Promise<HttpFloor> {
   const servers: FloorServer[] = [];
   try {
-    for (let i = 0; i < 3; i++) servers.push(await startFloorServer());
+    for (let i = 0; i < 3; i++) servers.push(await startFloorServer(server));
     const targets = servers.map((s) => s.target);
     const judge = (status: number, text: string) =>
       status === 200 && text.includes('"committed"')

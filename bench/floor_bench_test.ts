@@ -220,3 +220,18 @@ Deno.test("the minimal HTTP endpoint answers a JSON body with a committed receip
     await server.stop();
   }
 });
+
+Deno.test("the minimal HTTP endpoint on the guarded listener answers as the Deno one does", async () => {
+  const server = await startFloorServer("guarded");
+  try {
+    const url = `http://${server.target.host}:${server.target.port}${server.target.path}`;
+    const ok = await fetch(url, { method: "POST", body: texts[0] });
+    assert.equal(ok.status, 200);
+    assert.equal((await ok.json()).status, "committed");
+    const bad = await fetch(url, { method: "POST", body: "{" });
+    assert.equal(bad.status, 400);
+    await bad.body?.cancel();
+  } finally {
+    await server.stop();
+  }
+});

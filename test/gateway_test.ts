@@ -840,13 +840,14 @@ withFakes(
 );
 
 withFakes(
-  "gateway: a method no site routes (TRACE, TRACK, a lower-case get with a body) is 404 here, never forwarded, and marks no site down",
+  "gateway: a method no site routes (TRACE, TRACK, a lower-case get with a body) is a problem here — 404 from the app, or 400 from the HTTP parser for a method it does not know — never forwarded, and marks no site down",
   [fromSite("site-a"), fromSite("site-b")],
   async (a, b, gw) => {
     // fetch cannot send these; a failure of the gateway's own must never be blamed on a site.
-    for (const method of ["TRACE", "TRACK", "trace", "get", "head", "FOO"]) {
+    const status = { TRACE: 404, TRACK: 400, trace: 400, get: 400, head: 400, FOO: 400 };
+    for (const [method, code] of Object.entries(status)) {
       const head = await rawRequest(gw.url, method, "/v1/blocks/1");
-      assert.match(head, /^HTTP\/1\.1 404 /, method);
+      assert.match(head, new RegExp(`^HTTP/1\\.1 ${code} `), method);
       assert.match(head, /content-type: application\/problem\+json/i, method);
     }
     assert.deepEqual([...a.seen, ...b.seen], []);
@@ -1098,3 +1099,60 @@ Deno.test({
     }
   },
 });
+
+withFakes(
+  "gateway: a client trickling its headers, or idle after an answer, is closed at the gateway's deadline and counted in /metrics; nothing of the trickled request is forwarded",
+  [fromSite("site-a"), fromSite("site-b")],
+  async (a, b, gw) => {
+    const { port } = new URL(gw.url);
+    const hold = async (text: string, everyMs: number) => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(port) });
+      const t0 = performance.now();
+      let closedAt: number | undefined;
+      const reading = (async () => {
+        const buf = new Uint8Array(4096);
+        try {
+          while ((await conn.read(buf)) !== null) { /* the answer, if any */ }
+        } catch { /* reset */ }
+        closedAt = performance.now() - t0;
+      })();
+      for (const ch of text) {
+        if (closedAt !== undefined) break;
+        await conn.write(new TextEncoder().encode(ch)).catch(() => {});
+        await new Promise((r) => setTimeout(r, everyMs));
+      }
+      while (closedAt === undefined && performance.now() - t0 < 5000) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      try {
+        conn.close();
+      } catch { /* closed */ }
+      await reading;
+      return closedAt;
+    };
+    const [trickled, idle] = await Promise.all([
+      hold("GET /v1/blocks/1 HTTP/1.1\r\nHost: x\r\nX-Pad: " + "a".repeat(80), 50),
+      hold("GET /v1/blocks/1 HTTP/1.1\r\nHost: x\r\n\r\n", 0),
+    ]);
+    assert.ok(trickled !== undefined && trickled < 2500, `trickled: ${trickled}`);
+    assert.ok(idle !== undefined && idle < 2500, `idle: ${idle}`);
+    assert.deepEqual(a.seen, ["GET /v1/blocks/1"], "only the whole request was forwarded");
+    assert.deepEqual(b.seen, []);
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    assert.match(metrics, /^edgeledger_http_connections_closed_total\{reason="headers"\} 1$/m);
+    assert.match(metrics, /^edgeledger_http_connections_closed_total\{reason="keepalive"\} 1$/m);
+    assert.match(metrics, /^edgeledger_http_connections \d+$/m);
+  },
+  { clientHeadersTimeoutMs: 600, clientKeepAliveTimeoutMs: 600 },
+);
+
+withFakes(
+  "gateway: with guardClientConnections false it serves with Deno's server: no client connection metrics",
+  [fromSite("site-a"), fromSite("site-b")],
+  async (_a, _b, gw) => {
+    assert.deepEqual(await (await fetch(`${gw.url}/v1/blocks/1`)).json(), { from: "site-a" });
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    assert.doesNotMatch(metrics, /edgeledger_http_connections/);
+  },
+  { guardClientConnections: false },
+);

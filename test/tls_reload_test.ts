@@ -9,6 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { generateKeyPair } from "../sdk/keys.ts";
+import { defaultConnectionLimits } from "../src/site/guarded_server.ts";
 import { certificateInfo, HttpsServer } from "../src/site/https_server.ts";
 import { fetchVia, readServeTls, ReloadingClient, TlsConfigError } from "../src/site/tls.ts";
 import { anchorTx, recordingLogger } from "./_helpers.ts";
@@ -60,11 +61,15 @@ async function twoCas() {
   return { dir, caA, caB, a, b, served };
 }
 
-/** A server on a free loopback port that answers "ok", and streams ticks on /stream. */
+/**
+ * A server on a free loopback port that answers "ok", and streams ticks on
+ * /stream; `guarded`: on the listener a gateway uses (Node's, connection limits).
+ */
 function startServer(
   tls: Awaited<ReturnType<typeof readServeTls>>,
   log: ReturnType<typeof recordingLogger>["log"],
   checkIntervalMs: number,
+  guarded = false,
 ) {
   return HttpsServer.start({
     hostname: "127.0.0.1",
@@ -72,6 +77,7 @@ function startServer(
     tls,
     checkIntervalMs,
     log,
+    limits: guarded ? defaultConnectionLimits : undefined,
     onError: () => new Response(null, { status: 500 }),
     handler: (req) => {
       if (new URL(req.url).pathname !== "/stream") return new Response("ok");
@@ -89,119 +95,128 @@ function startServer(
   });
 }
 
-tlsTest(
-  "tls reload: renewed certificate files are served once the server looks at them, without a restart, and a connection opened before keeps streaming",
-  async () => {
-    const p = await twoCas();
-    const rec = recordingLogger();
-    const server = await startServer(await readServeTls(p.served), rec.log, 100);
-    const streamClient = Deno.createHttpClient({
-      caCerts: [await Deno.readTextFile(p.caA.caFile)],
-    });
-    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-    try {
-      const url = server.url;
-      assert.equal(await fetchTrusting(p.caA.caFile, url), "ok");
-      assert.match(await fetchTrusting(p.caB.caFile, url), /^error: .*UnknownIssuer/);
-      const before = server.certificate!;
-      assert.equal(before.serial, certificateInfo(await readServeTls(p.a)).serial);
-      assert.match(server.metricsText(), /^edgeledger_tls_cert_reloads_total 0$/m);
+for (const guarded of [false, true]) {
+  tlsTest(
+    "tls reload: renewed certificate files are served once the server looks at them, without a restart, and a connection opened before keeps streaming" +
+      (guarded ? " (the guarded listener a gateway uses: in place)" : ""),
+    async () => {
+      const p = await twoCas();
+      const rec = recordingLogger();
+      const server = await startServer(await readServeTls(p.served), rec.log, 100, guarded);
+      const streamClient = Deno.createHttpClient({
+        caCerts: [await Deno.readTextFile(p.caA.caFile)],
+      });
+      let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+      try {
+        const url = server.url;
+        assert.equal(await fetchTrusting(p.caA.caFile, url), "ok");
+        assert.match(await fetchTrusting(p.caB.caFile, url), /^error: .*UnknownIssuer/);
+        const before = server.certificate!;
+        assert.equal(before.serial, certificateInfo(await readServeTls(p.a)).serial);
+        assert.match(server.metricsText(), /^edgeledger_tls_cert_reloads_total 0$/m);
 
-      const stream = await fetch(`${url}/stream`, { client: streamClient });
-      reader = stream.body!.getReader();
-      assert.equal((await reader.read()).done, false);
+        const stream = await fetch(`${url}/stream`, { client: streamClient });
+        reader = stream.body!.getReader();
+        assert.equal((await reader.read()).done, false);
 
-      await install(p.b, p.served);
-      await waitFor(
-        "the renewed certificate in service",
-        async () => (await fetchTrusting(p.caB.caFile, url)) === "ok" || undefined,
-        10_000,
-      );
-      // New connections get the new certificate only.
-      assert.match(await fetchTrusting(p.caA.caFile, url), /^error: .*UnknownIssuer/);
-      // The stream opened before goes on over its connection.
-      for (let k = 0; k < 3; k++) assert.equal((await reader.read()).done, false);
-      await reader.cancel();
+        await install(p.b, p.served);
+        await waitFor(
+          "the renewed certificate in service",
+          async () => (await fetchTrusting(p.caB.caFile, url)) === "ok" || undefined,
+          10_000,
+        );
+        // New connections get the new certificate only.
+        assert.match(await fetchTrusting(p.caA.caFile, url), /^error: .*UnknownIssuer/);
+        // The stream opened before goes on over its connection.
+        for (let k = 0; k < 3; k++) assert.equal((await reader.read()).done, false);
+        await reader.cancel();
 
-      const after = certificateInfo(await readServeTls(p.b));
-      assert.deepEqual(server.certificate, after);
-      assert.notEqual(after.serial, before.serial);
-      const text = server.metricsText();
-      assert.equal(metric(text, "edgeledger_tls_cert_reloads_total"), 1);
-      assert.equal(metric(text, "edgeledger_tls_cert_reload_failures_total"), 0);
-      assert.equal(metric(text, "edgeledger_tls_cert_reload_failing"), 0);
-      assert.equal(
-        metric(text, "edgeledger_tls_cert_expiry_timestamp_seconds"),
-        Math.floor(after.notAfter / 1000),
-      );
-      const said = rec.said("tls certificate reloaded");
-      assert.equal(said.length, 1);
-      assert.equal(said[0].trigger, "files changed");
-      assert.equal(said[0].serial, after.serial);
-      // Nothing changed since: a reload says so and keeps what it serves.
-      assert.equal(await server.reload("test"), "unchanged");
-      assert.equal(metric(server.metricsText(), "edgeledger_tls_cert_reloads_total"), 1);
-    } finally {
-      // Else the server's graceful shutdown waits for the stream forever.
-      await reader?.cancel().catch(() => {});
-      streamClient.close();
-      await server.shutdown();
-      await Deno.remove(p.dir, { recursive: true }).catch(() => {});
-    }
-  },
-);
+        const after = certificateInfo(await readServeTls(p.b));
+        assert.deepEqual(server.certificate, after);
+        assert.notEqual(after.serial, before.serial);
+        const text = server.metricsText();
+        assert.equal(metric(text, "edgeledger_tls_cert_reloads_total"), 1);
+        assert.equal(metric(text, "edgeledger_tls_cert_reload_failures_total"), 0);
+        assert.equal(metric(text, "edgeledger_tls_cert_reload_failing"), 0);
+        assert.equal(
+          metric(text, "edgeledger_tls_cert_expiry_timestamp_seconds"),
+          Math.floor(after.notAfter / 1000),
+        );
+        const said = rec.said("tls certificate reloaded");
+        assert.equal(said.length, 1);
+        assert.equal(said[0].trigger, "files changed");
+        assert.equal(said[0].serial, after.serial);
+        // Nothing changed since: a reload says so and keeps what it serves.
+        assert.equal(await server.reload("test"), "unchanged");
+        assert.equal(metric(server.metricsText(), "edgeledger_tls_cert_reloads_total"), 1);
+      } finally {
+        // Else the server's graceful shutdown waits for the stream forever.
+        await reader?.cancel().catch(() => {});
+        streamClient.close();
+        await server.shutdown();
+        await Deno.remove(p.dir, { recursive: true }).catch(() => {});
+      }
+    },
+  );
+}
 
-tlsTest(
-  "tls reload: files that do not fit together keep the certificate in service, are logged once and reported failing until fixed",
-  async () => {
-    const p = await twoCas();
-    const rec = recordingLogger();
-    const server = await startServer(await readServeTls(p.served), rec.log, 50);
-    try {
-      const url = server.url;
-      // The new certificate, the old key: an ACME client caught between its two writes.
-      await install(p.b, p.served, "cert");
-      await waitFor(
-        "the mismatch reported",
-        () =>
-          Promise.resolve(
-            metric(server.metricsText(), "edgeledger_tls_cert_reload_failing") === 1 || undefined,
-          ),
-        10_000,
-      );
-      // Several more looks at the same files: one error line, not one per look.
-      await new Promise((r) => setTimeout(r, 400));
-      const errors = rec.said("tls certificate not reloaded: the one in service stays");
-      assert.equal(errors.length, 1, JSON.stringify(errors));
-      assert.match(String(errors[0].reason), /is not the key of the certificate in tls\.certFile/);
-      assert.equal(errors[0].serial, certificateInfo(await readServeTls(p.a)).serial);
-      assert.equal(metric(server.metricsText(), "edgeledger_tls_cert_reload_failures_total"), 1);
-      assert.equal(await fetchTrusting(p.caA.caFile, url), "ok");
-      // A reload asked for explicitly says it again.
-      assert.equal(await server.reload("SIGHUP"), "failed");
-      assert.equal(rec.said("tls certificate not reloaded: the one in service stays").length, 2);
+for (const guarded of [false, true]) {
+  tlsTest(
+    "tls reload: files that do not fit together keep the certificate in service, are logged once and reported failing until fixed" +
+      (guarded ? " (the guarded listener a gateway uses: in place)" : ""),
+    async () => {
+      const p = await twoCas();
+      const rec = recordingLogger();
+      const server = await startServer(await readServeTls(p.served), rec.log, 50, guarded);
+      try {
+        const url = server.url;
+        // The new certificate, the old key: an ACME client caught between its two writes.
+        await install(p.b, p.served, "cert");
+        await waitFor(
+          "the mismatch reported",
+          () =>
+            Promise.resolve(
+              metric(server.metricsText(), "edgeledger_tls_cert_reload_failing") === 1 || undefined,
+            ),
+          10_000,
+        );
+        // Several more looks at the same files: one error line, not one per look.
+        await new Promise((r) => setTimeout(r, 400));
+        const errors = rec.said("tls certificate not reloaded: the one in service stays");
+        assert.equal(errors.length, 1, JSON.stringify(errors));
+        assert.match(
+          String(errors[0].reason),
+          /is not the key of the certificate in tls\.certFile/,
+        );
+        assert.equal(errors[0].serial, certificateInfo(await readServeTls(p.a)).serial);
+        assert.equal(metric(server.metricsText(), "edgeledger_tls_cert_reload_failures_total"), 1);
+        assert.equal(await fetchTrusting(p.caA.caFile, url), "ok");
+        // A reload asked for explicitly says it again.
+        assert.equal(await server.reload("SIGHUP"), "failed");
+        assert.equal(rec.said("tls certificate not reloaded: the one in service stays").length, 2);
 
-      // A file that is not PEM at all is refused the same way.
-      await Deno.writeTextFile(p.served.keyFile, "not a key\n");
-      assert.equal(await server.reload("SIGHUP"), "failed");
-      assert.equal(await fetchTrusting(p.caA.caFile, url), "ok");
+        // A file that is not PEM at all is refused the same way.
+        await Deno.writeTextFile(p.served.keyFile, "not a key\n");
+        assert.equal(await server.reload("SIGHUP"), "failed");
+        assert.equal(await fetchTrusting(p.caA.caFile, url), "ok");
 
-      // The key arrives: the pair is served.
-      await install(p.b, p.served, "key");
-      await waitFor(
-        "the fixed pair in service",
-        async () => (await fetchTrusting(p.caB.caFile, url)) === "ok" || undefined,
-        10_000,
-      );
-      const text = server.metricsText();
-      assert.equal(metric(text, "edgeledger_tls_cert_reload_failing"), 0);
-      assert.equal(metric(text, "edgeledger_tls_cert_reloads_total"), 1);
-    } finally {
-      await server.shutdown();
-      await Deno.remove(p.dir, { recursive: true }).catch(() => {});
-    }
-  },
-);
+        // The key arrives: the pair is served.
+        await install(p.b, p.served, "key");
+        await waitFor(
+          "the fixed pair in service",
+          async () => (await fetchTrusting(p.caB.caFile, url)) === "ok" || undefined,
+          10_000,
+        );
+        const text = server.metricsText();
+        assert.equal(metric(text, "edgeledger_tls_cert_reload_failing"), 0);
+        assert.equal(metric(text, "edgeledger_tls_cert_reloads_total"), 1);
+      } finally {
+        await server.shutdown();
+        await Deno.remove(p.dir, { recursive: true }).catch(() => {});
+      }
+    },
+  );
+}
 
 tlsTest(
   "tls reload: certificateInfo refuses a key that is not the certificate's, naming both files",

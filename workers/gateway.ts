@@ -175,6 +175,15 @@ export async function startGateway(
         return new Response(null, { status: 500 });
       },
       handler: (req, info) => app.fetch(req, info),
+      limits: config.guardClientConnections
+        ? {
+          headersTimeoutMs: config.clientHeadersTimeoutMs,
+          idleTimeoutMs: config.clientIdleTimeoutMs,
+          keepAliveTimeoutMs: config.clientKeepAliveTimeoutMs,
+          maxConnections: config.clientConnectionsMax,
+          maxConnectionsPerAddress: config.clientConnectionsPerAddressMax,
+        }
+        : undefined,
       log,
       // Another process took the address in a reload's gap: nothing serves.
       onListenLost: () => void stop("listener lost").finally(() => Deno.exit(1)),

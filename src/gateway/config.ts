@@ -102,6 +102,26 @@ export const gatewayConfigSchema = z.strictObject({
   expiredGraceMs: z.number().int().min(0).max(3_600_000).default(30_000),
   /** Longest the gateway waits at start for a site to tell it the ledger, ms. */
   startupWaitMs: z.number().int().min(0).max(600_000).default(30_000),
+  /**
+   * Close slow and idle clients (`src/site/guarded_server.ts`): with it the
+   * gateway listens with Node's server and the five `client…` limits below;
+   * without, with Deno's, which spends less CPU per request but has no
+   * connection timeouts at all (then only behind a proxy that has them).
+   */
+  guardClientConnections: z.boolean().default(true),
+  /** A client's TLS handshake and first request headers within this after it connects, ms. */
+  clientHeadersTimeoutMs: z.number().int().min(100).max(300_000).default(10_000),
+  /** Longest pause while a client sends a request body, ms. */
+  clientIdleTimeoutMs: z.number().int().min(100).max(3_600_000).default(30_000),
+  /** Longest an idle kept-alive client connection waits for its next request, ms. */
+  clientKeepAliveTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
+  /** Client connections open at once; one more is closed at once. */
+  clientConnectionsMax: z.number().int().min(1).max(1_000_000).default(20_000),
+  /**
+   * Client connections open at once from one address. Behind a proxy or a
+   * NAT every client has the same address: raise it there.
+   */
+  clientConnectionsPerAddressMax: z.number().int().min(1).max(1_000_000).default(1024),
   /** Run the stateless admission checks on single envelopes before forwarding them. */
   precheck: z.boolean().default(true),
   /** Serve HTTPS to clients with this PEM certificate chain and key; plain HTTP without. */
@@ -163,6 +183,12 @@ const KEYS: Record<string, Kind> = {
   expiredGraceMs: "int",
   startupWaitMs: "int",
   precheck: "bool",
+  guardClientConnections: "bool",
+  clientHeadersTimeoutMs: "int",
+  clientIdleTimeoutMs: "int",
+  clientKeepAliveTimeoutMs: "int",
+  clientConnectionsMax: "int",
+  clientConnectionsPerAddressMax: "int",
   caFile: "string",
   // Flags and variables only: they set `tls.certFile` and `tls.keyFile`,
   // `log.level` and `log.format`.

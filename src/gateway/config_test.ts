@@ -243,3 +243,37 @@ Deno.test("loadGatewayConfig() refuses a bad log level or format with one line n
     `--log-level must be ${levels}, not "loud"`,
   );
 });
+
+Deno.test("loadGatewayConfig(): client connections are guarded by default, with bounded deadlines and caps a flag or variable can change", async () => {
+  const d = await loadGatewayConfig(["--site", "http://a:1"], noEnv, noFile);
+  assert.equal(d.guardClientConnections, true);
+  assert.deepEqual(
+    [
+      d.clientHeadersTimeoutMs,
+      d.clientIdleTimeoutMs,
+      d.clientKeepAliveTimeoutMs,
+      d.clientConnectionsMax,
+      d.clientConnectionsPerAddressMax,
+    ],
+    [10_000, 30_000, 60_000, 20_000, 1024],
+  );
+  const c = await loadGatewayConfig(
+    [
+      "--site",
+      "http://a:1",
+      "--guard-client-connections",
+      "false",
+      "--client-headers-timeout-ms",
+      "2000",
+    ],
+    (n) => ({ EDGELEDGER_GATEWAY_CLIENT_CONNECTIONS_PER_ADDRESS_MAX: "50000" })[n],
+    noFile,
+  );
+  assert.equal(c.guardClientConnections, false);
+  assert.equal(c.clientHeadersTimeoutMs, 2000);
+  assert.equal(c.clientConnectionsPerAddressMax, 50_000);
+  await assert.rejects(
+    loadGatewayConfig(["--site", "http://a:1", "--client-headers-timeout-ms", "0"], noEnv, noFile),
+    (e: unknown) => e instanceof GatewayConfigError && /clientHeadersTimeoutMs/.test(e.message),
+  );
+});

@@ -12,7 +12,9 @@
  * until the files are fixed (an ACME client that writes the certificate
  * before the key is seen between the two, then fixed).
  *
- * Deno's server takes its certificate when it starts listening, so a
+ * With connection `limits` the server is Node's, as `guarded_server.ts`
+ * runs it, and a reload hands it the new pair in place. Without, it is
+ * Deno's, which takes its certificate when it starts listening, so a
  * reload starts a new one on the same address: the old one stops accepting
  * and is shut down gracefully — requests in flight finish, and long-lived
  * ones (a peer's Raft stream, an event stream) go on over the old
@@ -25,6 +27,7 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { Logger } from "../log.ts";
 import { FileReloader, oneLine, type ReloadOutcome } from "./file_reloader.ts";
+import { type ConnectionLimits, type CutReason, GuardedServer } from "./guarded_server.ts";
 import {
   readServeTls,
   type ReloadingClient,
@@ -50,6 +53,14 @@ export async function reloadTls(
   return { certificate: await server.reload(trigger), ca: await client.reload(trigger) };
 }
 
+const CUT_REASONS: readonly CutReason[] = [
+  "headers",
+  "body",
+  "keepalive",
+  "max_connections",
+  "max_per_address",
+];
+
 /** Longest a reload waits for the old listener to free the address, ms. */
 export const relistenWaitMs = 5_000;
 
@@ -74,6 +85,13 @@ export interface HttpsServerOptions {
   handler: Deno.ServeHandler;
   onError: (error: unknown) => Response | Promise<Response>;
   log: Logger;
+  /**
+   * Deadlines and caps per connection (`guarded_server.ts`): with them the
+   * server is Node's, which closes slow and idle clients and takes a renewed
+   * certificate in place; without them, Deno's (less CPU per request, no
+   * connection timeouts).
+   */
+  limits?: ConnectionLimits;
   /**
    * Called when a reload could not listen on the address again (another
    * process took it in the gap): the server serves nothing any more, and the
@@ -129,11 +147,15 @@ export class HttpsServer {
   readonly #options: HttpsServerOptions;
   readonly #field: string;
   readonly #port: number;
-  #server: Deno.HttpServer;
+  #server: Deno.HttpServer | GuardedServer;
   #files: FileReloader<Served> | undefined;
   readonly #draining = new Set<Promise<void>>();
 
-  private constructor(options: HttpsServerOptions, server: Deno.HttpServer, url: string) {
+  private constructor(
+    options: HttpsServerOptions,
+    server: Deno.HttpServer | GuardedServer,
+    url: string,
+  ) {
     this.#options = options;
     this.#field = options.field ?? "tls";
     this.#server = server;
@@ -147,16 +169,25 @@ export class HttpsServer {
    */
   static async start(options: HttpsServerOptions): Promise<HttpsServer> {
     const scheme = options.tls === undefined ? "http" : "https";
-    let server!: Deno.HttpServer;
-    const url = await new Promise<string>((resolve, reject) => {
-      try {
-        server = serve(options, options.port, options.tls, ({ hostname, port }) => {
-          resolve(`${scheme}://${hostname}:${port}`);
-        });
-      } catch (e) {
-        reject(serveError(e, options.tls, options.field));
-      }
-    });
+    let server!: Deno.HttpServer | GuardedServer;
+    const url = options.limits === undefined
+      ? await new Promise<string>((resolve, reject) => {
+        try {
+          server = serve(options, options.port, options.tls, ({ hostname, port }) => {
+            resolve(`${scheme}://${hostname}:${port}`);
+          });
+        } catch (e) {
+          reject(serveError(e, options.tls, options.field));
+        }
+      })
+      : await (async () => {
+        try {
+          server = await GuardedServer.listen({ ...options, limits: options.limits! });
+        } catch (e) {
+          throw serveError(e, options.tls, options.field);
+        }
+        return `${scheme}://${server.addr.hostname}:${server.addr.port}`;
+      })();
     const s = new HttpsServer(options, server, url);
     const tls = options.tls;
     if (tls === undefined) return s;
@@ -218,6 +249,15 @@ export class HttpsServer {
    */
   async #relisten(next: ServeTls): Promise<void> {
     const old = this.#server;
+    // Node's server takes the new pair in place: no second listener, no gap.
+    if (old instanceof GuardedServer) {
+      try {
+        return old.setTls(next);
+      } catch (e) {
+        const refused = serveError(e, next, this.#field);
+        throw refused instanceof TlsConfigError ? refused : new TlsConfigError(refused.message);
+      }
+    }
     const drained = old.shutdown().catch(() => {});
     this.#draining.add(drained);
     void drained.finally(() => this.#draining.delete(drained));
@@ -257,8 +297,31 @@ export class HttpsServer {
     throw error;
   }
 
-  /** Prometheus lines about the certificate (none without TLS); ends with a newline. */
+  /**
+   * Prometheus lines about the connections (with `limits`) and the
+   * certificate (with TLS); "" or ends with a newline.
+   */
   metricsText(): string {
+    return this.#connectionsText() + this.#certificateText();
+  }
+
+  #connectionsText(): string {
+    const server = this.#server;
+    if (!(server instanceof GuardedServer)) return "";
+    const cuts = server.cuts();
+    return [
+      "# HELP edgeledger_http_connections Open client connections.",
+      "# TYPE edgeledger_http_connections gauge",
+      `edgeledger_http_connections ${server.connections}`,
+      "# HELP edgeledger_http_connections_closed_total Connections the server closed: a deadline passed (headers, body, keepalive) or a cap was reached (max_connections, max_per_address).",
+      "# TYPE edgeledger_http_connections_closed_total counter",
+      ...CUT_REASONS.map((r) =>
+        `edgeledger_http_connections_closed_total{reason="${r}"} ${cuts.get(r) ?? 0}`
+      ),
+    ].join("\n") + "\n";
+  }
+
+  #certificateText(): string {
     if (this.#files === undefined) return "";
     const info = this.#files.value.info;
     return this.#files.metricsText() + (info === undefined ? "" : [
