@@ -80,6 +80,8 @@ interface Guard {
   timer: ReturnType<typeof setTimeout> | undefined;
   /** Requests on this connection whose answers are not finished. */
   active: number;
+  /** While a request body arrives: the socket's idle timeout is the body deadline. */
+  readingBody: boolean;
 }
 
 const GUARD = Symbol("edgeledger.guard");
@@ -172,8 +174,13 @@ export class GuardedServer {
     const requestSocket = options.tls === undefined ? "connection" : "secureConnection";
     server.on(requestSocket, (socket: GuardedSocket) => {
       if (socket.destroyed) return; // over a cap
-      socket[GUARD] = { timer: undefined, active: 0 };
+      const guard: Guard = { timer: undefined, active: 0, readingBody: false };
+      socket[GUARD] = guard;
       this.#guarded.add(socket);
+      // One listener per connection; each body only sets the socket's clock.
+      socket.on("timeout", () => {
+        if (guard.readingBody) this.#cut(socket, "body");
+      });
       socket.once("close", () => {
         this.#disarm(socket);
         this.#guarded.delete(socket);
@@ -189,11 +196,18 @@ export class GuardedServer {
         this.#active++;
         // While a body arrives: no pause beyond the idle limit.
         if (hasBody(incoming) && !incoming.complete) {
-          socket.setTimeout(limits.idleTimeoutMs, () => this.#cut(socket, "body"));
-          incoming.once("end", () => socket.setTimeout(0));
+          guard.readingBody = true;
+          socket.setTimeout(limits.idleTimeoutMs);
+          incoming.once("end", () => {
+            guard.readingBody = false;
+            socket.setTimeout(0);
+          });
         }
         outgoing.once("close", () => {
-          socket.setTimeout(0);
+          if (guard.readingBody) {
+            guard.readingBody = false;
+            socket.setTimeout(0);
+          }
           guard.active--;
           this.#active--;
           if (guard.active === 0 && !socket.destroyed) {
@@ -272,7 +286,7 @@ export class GuardedServer {
       const req = new Request(`${scheme}://${host}${incoming.url ?? "/"}`, {
         method: standIn ? (withBody ? "POST" : "GET") : method,
         headers,
-        body: withBody ? bodyOf(incoming) : null,
+        body: withBody ? await requestBody(incoming) : null,
         signal: gone.signal,
         // @ts-ignore: a streamed request body needs it (Fetch's RequestInit.duplex)
         duplex: "half",
@@ -395,6 +409,51 @@ export class GuardedServer {
     for (const socket of [...this.#guarded, ...this.#sockets]) socket.destroy();
     await this.#closed;
   }
+}
+
+/** Largest body read whole before the handler runs, bytes; a larger or chunked one streams. */
+const BUFFERED_BODY_BYTES_MAX = 64 * 1024;
+
+/**
+ * A request's body for its `Request`: a small one with a stated length read
+ * whole first (cheaper than a stream, and the handler is the same), any
+ * other streamed ({@link bodyOf}). A client that leaves before its body is
+ * in gets a stream failing as {@link bodyOf}'s would, for the handler to say so.
+ */
+async function requestBody(
+  incoming: http.IncomingMessage,
+): Promise<Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array>> {
+  const length = Number(incoming.headers["content-length"]);
+  const chunked = incoming.headers["transfer-encoding"] !== undefined;
+  if (chunked || !(length <= BUFFERED_BODY_BYTES_MAX)) return bodyOf(incoming);
+  const chunks: Uint8Array[] = [];
+  const whole = await new Promise<boolean>((resolve) => {
+    incoming.on("data", (chunk: Uint8Array) => chunks.push(chunk));
+    incoming.once("end", () => resolve(true));
+    incoming.once("error", () => resolve(false));
+    incoming.once("close", () => resolve(incoming.complete));
+  });
+  if (!whole) {
+    // What came, then the failure, as the stream would have given them (a
+    // body read up to a failure counts as used; one failing at once would not).
+    return new ReadableStream({
+      start(controller) {
+        for (const chunk of chunks.length > 0 ? chunks : [new Uint8Array(0)]) {
+          controller.enqueue(chunk);
+        }
+      },
+      pull(controller) {
+        controller.error(new Deno.errors.BadResource("the client closed the connection mid-body"));
+      },
+    });
+  }
+  const body = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, at);
+    at += chunk.length;
+  }
+  return body;
 }
 
 /**

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import process from "node:process";
 import tls from "node:tls";
 import { X509Certificate } from "node:crypto";
 import {
@@ -357,6 +358,58 @@ Deno.test("guarded server: a request Node's parser refuses (a method it does not
       assert.match(head, new RegExp(`x-request-id: ${problem.requestId}`, "i"));
     }
   } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("guarded server: a client that leaves mid-body — a small sized body, a large one, a chunked one — fails the handler's read with BadResource, the body counted as used, as Deno's server does", async () => {
+  const seen: string[] = [];
+  const { server } = await start({
+    limits: { ...LIMITS, idleTimeoutMs: 10_000 },
+    handler: async (req) => {
+      try {
+        await req.text();
+        seen.push("read whole");
+      } catch (e) {
+        seen.push(`${(e as Error).constructor.name} used=${req.bodyUsed}`);
+      }
+      return new Response("x");
+    },
+  });
+  try {
+    for (
+      const head of ["Content-Length: 100", "Content-Length: 200000", "Transfer-Encoding: chunked"]
+    ) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+      const start = head.startsWith("Transfer") ? "4\r\n0123\r\n" : "0123";
+      await conn.write(encode(`POST / HTTP/1.1\r\nHost: x\r\n${head}\r\n\r\n${start}`));
+      await sleep(150);
+      conn.close();
+      await sleep(150);
+    }
+    assert.deepEqual(seen, Array(3).fill("BadResource used=true"));
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("guarded server: many requests with bodies on one kept-alive connection add no listeners per request (no MaxListeners warning)", async () => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.name);
+  process.on("warning", onWarning);
+  const { server, url } = await start();
+  const client = Deno.createHttpClient({ poolMaxIdlePerHost: 1 });
+  try {
+    for (let i = 0; i < 30; i++) {
+      const res = await fetch(`${url}/echo`, { method: "POST", body: "x".repeat(100), client });
+      assert.equal((await res.json()).n, 100);
+    }
+    await sleep(50);
+    assert.equal(server.connections, 1, "one kept-alive connection");
+    assert.deepEqual(warnings, []);
+  } finally {
+    process.off("warning", onWarning);
+    client.close();
     await server.shutdown();
   }
 });
