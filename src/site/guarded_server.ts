@@ -271,6 +271,13 @@ export class GuardedServer {
     const method = incoming.method ?? "GET";
     const scheme = options.tls === undefined ? "http" : "https";
     const host = incoming.headers.host ?? `${this.addr.hostname}:${this.addr.port}`;
+    const target = incoming.url ?? "/";
+    // A path, or the absolute form a proxy may send; anything else ("*") is not a resource here.
+    const absolute = /^https?:\/\//i.test(target);
+    if (!target.startsWith("/") && !absolute) {
+      socket.end(badRequestText({ code: "not a resource path" } as NodeJS.ErrnoException));
+      return;
+    }
     let res: Response;
     try {
       const headers = new Headers();
@@ -284,7 +291,7 @@ export class GuardedServer {
       const standIn = FORBIDDEN_METHODS.has(upper) || (NORMALIZED_METHODS.has(upper) &&
         method !== upper) ||
         ((upper === "GET" || upper === "HEAD") && withBody);
-      const req = new Request(`${scheme}://${host}${incoming.url ?? "/"}`, {
+      const req = new Request(absolute ? target : `${scheme}://${host}${target}`, {
         method: standIn ? (withBody ? "POST" : "GET") : method,
         headers,
         body: withBody ? await requestBody(incoming) : null,
@@ -319,7 +326,15 @@ export class GuardedServer {
     });
     const cookies = res.headers.getSetCookie();
     if (cookies.length > 0) head["set-cookie"] = cookies;
-    outgoing.writeHead(res.status, res.statusText || undefined, head);
+    try {
+      outgoing.writeHead(res.status, res.statusText || undefined, head);
+    } catch (e) {
+      // A head Node will not write (a status outside 100–999): the handler's bug, reported.
+      void Promise.resolve(options.onError(e)).catch(() => {});
+      await res.body?.cancel().catch(() => {});
+      outgoing.destroy();
+      return;
+    }
     if (res.body === null || method === "HEAD") {
       await res.body?.cancel().catch(() => {});
       outgoing.end();

@@ -413,3 +413,22 @@ Deno.test("guarded server: many requests with bodies on one kept-alive connectio
     await server.shutdown();
   }
 });
+
+Deno.test("guarded server: a request target in absolute form reaches the handler with that URL; an asterisk one is a 400 problem", async () => {
+  const { server } = await start({ handler: (req) => new Response(new URL(req.url).pathname) });
+  try {
+    const exchange = async (line: string) => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+      await conn.write(encode(`${line}\r\nHost: x\r\nConnection: close\r\n\r\n`));
+      return await new Response(conn.readable).text();
+    };
+    const absolute = await exchange("GET http://example.test/v1/status HTTP/1.1");
+    assert.match(absolute, /^HTTP\/1\.1 200 /);
+    assert.match(absolute, /\r\n\/v1\/status\r\n/);
+    const asterisk = await exchange("OPTIONS * HTTP/1.1");
+    assert.match(asterisk, /^HTTP\/1\.1 400 /);
+    assert.match(asterisk, /problems\/validation/);
+  } finally {
+    await server.shutdown();
+  }
+});
