@@ -26,7 +26,8 @@
  * variables `EDGELEDGER_DB_URL` and `EDGELEDGER_DB_AUTH_TOKEN` override `db`
  * (for a `libsql://` server). `tls` (`{certFile, keyFile}`) serves HTTPS,
  * and `caFile` adds CA certificates the site trusts when it connects to
- * peers (see `tls.ts`). `log` (`{level, format}`) sets what the site logs
+ * peers (see `tls.ts`). `clientConnections` makes the site close slow and
+ * idle clients (see `guarded_server.ts`). `log` (`{level, format}`) sets what the site logs
  * and how (see `../log.ts`); `EDGELEDGER_LOG_LEVEL` and
  * `EDGELEDGER_LOG_FORMAT` override it.
  *
@@ -117,6 +118,26 @@ export const siteConfigSchema = z.strictObject({
    * connects to peers whose URL is `https://` (a consortium's private CA).
    */
   caFile: z.string().min(1).optional(),
+  /**
+   * Close slow and idle clients, as a gateway does (`guarded_server.ts`):
+   * with it the site listens with Node's server and these deadlines and
+   * caps; without (the default), with Deno's, which spends less CPU per
+   * request but has no connection timeouts — for a site devices reach only
+   * through gateways or a proxy. Peers' streams under `/raft/` may pause
+   * between messages; the other limits apply to them too.
+   */
+  clientConnections: z.strictObject({
+    /** A new connection's TLS handshake and first request headers within this, ms. */
+    headersTimeoutMs: z.number().int().min(100).max(300_000).default(10_000),
+    /** Longest pause while a client sends a request body, ms. */
+    idleTimeoutMs: z.number().int().min(100).max(3_600_000).default(30_000),
+    /** Longest an idle kept-alive connection waits for its next request, ms. */
+    keepAliveTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
+    /** Connections open at once (peers' included); one more is closed at once. */
+    max: z.number().int().min(16).max(1_000_000).default(20_000),
+    /** Connections open at once from one address (raise it behind a proxy or NAT). */
+    maxPerAddress: z.number().int().min(4).max(1_000_000).default(1024),
+  }).optional(),
   /** What the site logs (`level`: the least severe written) and how (`format`: `text` or `json`). */
   log: logConfigSchema,
 }).superRefine((c, ctx) => {

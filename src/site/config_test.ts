@@ -319,3 +319,26 @@ Deno.test("loadSiteConfig: a genesisFile or keyFile that does not exist is refus
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("siteConfigSchema: clientConnections is off unless set; set, each limit defaults and is bounded, and an unknown key is refused", () => {
+  assert.equal(siteConfigSchema.parse(siteBase).clientConnections, undefined);
+  assert.deepEqual(
+    siteConfigSchema.parse({ ...siteBase, clientConnections: {} }).clientConnections,
+    {
+      headersTimeoutMs: 10_000,
+      idleTimeoutMs: 30_000,
+      keepAliveTimeoutMs: 60_000,
+      max: 20_000,
+      maxPerAddress: 1024,
+    },
+  );
+  for (
+    const bad of [{ headersTimeoutMs: 0 }, { max: 1 }, { maxPerAddress: 2.5 }, { idleTimeout: 5 }]
+  ) {
+    assert.equal(
+      siteConfigSchema.safeParse({ ...siteBase, clientConnections: bad }).success,
+      false,
+      JSON.stringify(bad),
+    );
+  }
+});

@@ -1,7 +1,7 @@
 /**
  * An HTTP(S) listener that bounds what a connection may hold, for servers
  * that face devices on the Internet (a gateway by default; a site that opts
- * in with `connections`).
+ * in with `clientConnections`).
  *
  * Deno's own server (`Deno.serve`) has no connection timeouts: a client that
  * sends its headers a byte at a time, connects and sends nothing, stops
@@ -74,6 +74,12 @@ export interface GuardedServerOptions {
   handler: Deno.ServeHandler;
   /** Answers a handler that threw, and hears a response body that failed part-way. */
   onError: (error: unknown) => Response | Promise<Response>;
+  /**
+   * Paths whose request bodies may pause without limit (a site's peer
+   * streams, which are quiet between Raft messages); the body deadline
+   * spares them. Other deadlines and the caps still apply.
+   */
+  quietBodies?: (path: string) => boolean;
 }
 
 /** Per-connection state, on the socket the requests arrive on. */
@@ -196,7 +202,8 @@ export class GuardedServer {
         guard.active++;
         this.#active++;
         // While a body arrives: no pause beyond the idle limit.
-        if (hasBody(incoming) && !incoming.complete) {
+        const quiet = options.quietBodies?.((incoming.url ?? "/").split("?")[0]) ?? false;
+        if (hasBody(incoming) && !incoming.complete && !quiet) {
           guard.readingBody = true;
           socket.setTimeout(limits.idleTimeoutMs);
           incoming.once("end", () => {
@@ -340,6 +347,9 @@ export class GuardedServer {
       outgoing.end();
       return;
     }
+    // The head goes out now, as Deno's server sends it: a stream's first
+    // bytes may be long in coming (a peer's stream answer, an event stream).
+    outgoing.flushHeaders();
     const reader = res.body.getReader();
     const closed = new Promise<void>((resolve) => outgoing.once("close", () => resolve()));
     void closed.then(() => reader.cancel().catch(() => {}));

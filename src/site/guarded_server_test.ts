@@ -31,7 +31,7 @@ function handler(): Deno.ServeHandler {
       await sleep(1200);
       return new Response("slow");
     }
-    if (url.pathname === "/echo") {
+    if (url.pathname.endsWith("/echo")) {
       let n = 0;
       for await (const chunk of req.body!) n += chunk.length;
       return Response.json({ n, from: (info.remoteAddr as Deno.NetAddr).hostname, url: req.url });
@@ -48,6 +48,18 @@ function handler(): Deno.ServeHandler {
           },
         }),
         { headers: { "content-type": "text/event-stream" } },
+      );
+    }
+    if (url.pathname === "/quiet") {
+      // A stream whose first bytes come after a second (an event stream between events).
+      return new Response(
+        new ReadableStream({
+          async pull(c) {
+            await sleep(1000);
+            c.enqueue(encode("late"));
+            c.close();
+          },
+        }),
       );
     }
     if (url.pathname === "/broken") {
@@ -428,6 +440,41 @@ Deno.test("guarded server: a request target in absolute form reaches the handler
     const asterisk = await exchange("OPTIONS * HTTP/1.1");
     assert.match(asterisk, /^HTTP\/1\.1 400 /);
     assert.match(asterisk, /problems\/validation/);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("guarded server: a body on a quiet path (a site's peer stream) may pause past the body deadline; elsewhere the same pause is cut", async () => {
+  const { server } = await start({ quietBodies: (path) => path.startsWith("/raft/") });
+  try {
+    const pause = (path: string) =>
+      holdOpen(
+        server.addr.port,
+        `POST ${path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n0123\r\n`,
+        { waitMs: 1500 },
+      );
+    const [quiet, loud] = await Promise.all([pause("/raft/echo"), pause("/echo")]);
+    assert.equal(quiet.closedAfterMs, undefined, "the quiet stream was cut");
+    assert.ok(
+      loud.closedAfterMs !== undefined && loud.closedAfterMs < 1200,
+      `${loud.closedAfterMs}`,
+    );
+    assert.equal(server.cuts().get("body"), 1);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("guarded server: a streamed answer's head goes out at once, before its first bytes (a quiet event stream, a peer stream's answer)", async () => {
+  const { server, url } = await start();
+  try {
+    const t0 = performance.now();
+    const res = await fetch(`${url}/quiet`);
+    const headAfter = performance.now() - t0;
+    assert.equal(res.status, 200);
+    assert.ok(headAfter < 600, `the head came after ${headAfter} ms`);
+    assert.equal(await res.text(), "late");
   } finally {
     await server.shutdown();
   }

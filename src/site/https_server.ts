@@ -92,6 +92,8 @@ export interface HttpsServerOptions {
    * connection timeouts).
    */
   limits?: ConnectionLimits;
+  /** With `limits`: paths whose request bodies may pause without limit (see `guarded_server.ts`). */
+  quietBodies?: (path: string) => boolean;
   /**
    * Called when a reload could not listen on the address again (another
    * process took it in the gap): the server serves nothing any more, and the
