@@ -347,16 +347,24 @@ export class GuardedServer {
       outgoing.end();
       return;
     }
-    // The head goes out now, as Deno's server sends it: a stream's first
-    // bytes may be long in coming (a peer's stream answer, an event stream).
-    outgoing.flushHeaders();
     const reader = res.body.getReader();
     const closed = new Promise<void>((resolve) => outgoing.once("close", () => resolve()));
     void closed.then(() => reader.cancel().catch(() => {}));
+    // A body already in memory leaves with its head in one write; one whose
+    // first bytes are not there within a few microtasks (a peer stream's
+    // answer, a quiet event stream) gets its head sent now, as Deno's
+    // server sends it.
+    let next: Promise<ReadableStreamReadResult<Uint8Array>> | undefined = reader.read();
+    const ready = await Promise.race([
+      next.then(() => true, () => true),
+      Promise.resolve().then(() => Promise.resolve()).then(() => false),
+    ]);
+    if (!ready) outgoing.flushHeaders();
     for (;;) {
       let chunk: ReadableStreamReadResult<Uint8Array>;
       try {
-        chunk = await reader.read();
+        chunk = await (next ?? reader.read());
+        next = undefined;
       } catch (e) {
         if (outgoing.destroyed) return; // the client left: not the body's fault
         void Promise.resolve(options.onError(e)).catch(() => {});
