@@ -488,7 +488,10 @@ Deno.test({
       for (const name of wanted) {
         // Only a server with `tls` exports these: tls_reload_test reads them from a site's.
         if (name.startsWith("edgeledger_tls_")) continue;
-        const where = name.startsWith("edgeledger_gateway_") ? [gw] : sites;
+        // A gateway guards its client connections by default, a site only with clientConnections.
+        const gatewayOnly = name.startsWith("edgeledger_gateway_") ||
+          name.startsWith("edgeledger_http_connections");
+        const where = gatewayOnly ? [gw] : sites;
         for (const s of where) assert.ok(s.families.has(name), `${name} is not exported`);
       }
       for (
