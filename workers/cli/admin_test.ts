@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ADMIN_ROUTES, callLeader } from "./admin.ts";
 import { CliError } from "./output.ts";
+import { EdgeLedgerClient } from "../../sdk/mod.ts";
 
 const KEY = "admin-key-0123456789abcdef";
 
@@ -84,5 +85,24 @@ Deno.test("callLeader: not_leader with no leader known, or naming the site itsel
   } finally {
     await noLeader.stop();
     await itself.stop();
+  }
+});
+
+Deno.test("the SDK client follows an admin route's 503 not_leader to the leader it names when that site is in its list", async () => {
+  const leader = fakeSite(() => ({ status: 200, body: { ok: true } }));
+  const follower = fakeSite(() => notLeader(503, leader.url));
+  try {
+    const client = new EdgeLedgerClient({
+      urls: [follower.url, leader.url],
+      headers: { authorization: `Bearer ${KEY}` },
+    });
+    const res = await client.request(ADMIN_ROUTES.removeMember, removeD);
+    assert.equal(res.site, leader.url);
+    assert.deepEqual(res.body, { ok: true });
+    assert.equal(follower.seen.length, 1);
+    assert.equal(leader.seen.length, 1);
+  } finally {
+    await follower.stop();
+    await leader.stop();
   }
 });
