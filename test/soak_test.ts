@@ -17,6 +17,7 @@
  *
  *   SOAK_SECONDS=600 npx -y deno@2.9.6 test -A test/soak_test.ts
  *   SOAK_SEED=7 SOAK_SITES=5 …   replays a schedule, or runs five sites
+ *   SOAK_GUARDED=1 …              sites guard their connections (2 s deadlines)
  *
  * The schedule is seeded (the processes are not: a failure is a lead to
  * replay, not a guaranteed repro); a failure prints the seed.
@@ -199,8 +200,23 @@ Deno.test({
     const seed = envInt("SOAK_SEED") ?? Math.floor(Math.random() * 1_000_000);
     const sites = envInt("SOAK_SITES") ?? 3;
     const random = mulberry32(seed);
-    const repro = `SOAK_SEED=${seed} SOAK_SITES=${sites} SOAK_SECONDS=${seconds}`;
-    const cluster = await startCluster(sites, { snapshotEntriesMin: 200, compactKeepEntries: 50 });
+    // Sites that guard their connections, with deadlines short enough to meet the faults.
+    const guarded = Deno.env.get("SOAK_GUARDED") === "1";
+    const repro = `SOAK_SEED=${seed} SOAK_SITES=${sites} SOAK_SECONDS=${seconds}` +
+      (guarded ? " SOAK_GUARDED=1" : "");
+    const cluster = await startCluster(sites, {
+      snapshotEntriesMin: 200,
+      compactKeepEntries: 50,
+      ...(guarded
+        ? {
+          clientConnections: {
+            headersTimeoutMs: 2000,
+            idleTimeoutMs: 2000,
+            keepAliveTimeoutMs: 2000,
+          },
+        }
+        : {}),
+    });
     const submitted = new Set<string>();
     const acked = new Set<string>();
     const done: string[] = [];
