@@ -26,7 +26,7 @@
  * A renewed TLS certificate is put in service in place (`setTls`): new
  * connections get it at once, with no gap in which the address refuses.
  *
- * The price is CPU: a minimal endpoint costs about 65 µs per request here
+ * The price is CPU: a minimal endpoint costs about 63 µs per request here
  * against Deno's 15 (BENCHMARKS.md, the floor section; Node's server as
  * Deno provides it is most of it), which is why sites keep Deno's server
  * and face devices through gateways.
