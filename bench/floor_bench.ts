@@ -100,7 +100,8 @@ export interface FloorResult {
   http?: HttpFloor;
   /**
    * The same minimal endpoints on the guarded listener a gateway uses
-   * (`src/site/guarded_server.ts`): not in the floor, a site's cost of it.
+   * (`src/site/guarded_server.ts`): not in the floor; what that listener
+   * costs per request instead of Deno's.
    */
   guardedHttp?: HttpFloor;
   httpFailure?: string;

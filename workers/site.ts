@@ -420,17 +420,9 @@ async function openAndServe(
     handler,
     onError: serveErrorLogger(log),
     log,
-    ...(config.clientConnections === undefined ? {} : {
-      limits: {
-        headersTimeoutMs: config.clientConnections.headersTimeoutMs,
-        idleTimeoutMs: config.clientConnections.idleTimeoutMs,
-        keepAliveTimeoutMs: config.clientConnections.keepAliveTimeoutMs,
-        maxConnections: config.clientConnections.max,
-        maxConnectionsPerAddress: config.clientConnections.maxPerAddress,
-      },
-      // A peer's stream is quiet between Raft messages.
-      quietBodies: (path: string) => path.startsWith("/raft/"),
-    }),
+    limits: config.clientConnections,
+    // A peer's stream is quiet between Raft messages.
+    quietBodies: (path: string) => path.startsWith("/raft/"),
     // Another process took the address in a reload's gap: the site serves
     // nothing any more, so it stops (a supervisor starts it again).
     onListenLost: () => void stop("listener lost").finally(() => Deno.exit(1)),

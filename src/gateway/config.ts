@@ -19,6 +19,7 @@
  * @module
  */
 import { z } from "zod";
+import { connectionLimitSchemas } from "../site/guarded_server.ts";
 import { tlsFilesSchema } from "../site/tls.ts";
 import { type LogConfig, logConfigSchema, logValueProblem } from "../log.ts";
 
@@ -110,18 +111,18 @@ export const gatewayConfigSchema = z.strictObject({
    */
   guardClientConnections: z.boolean().default(true),
   /** A client's TLS handshake and first request headers within this after it connects, ms. */
-  clientHeadersTimeoutMs: z.number().int().min(100).max(300_000).default(10_000),
+  clientHeadersTimeoutMs: connectionLimitSchemas.headersTimeoutMs,
   /** Longest pause while a client sends a request body, ms. */
-  clientIdleTimeoutMs: z.number().int().min(100).max(3_600_000).default(30_000),
+  clientIdleTimeoutMs: connectionLimitSchemas.idleTimeoutMs,
   /** Longest an idle kept-alive client connection waits for its next request, ms. */
-  clientKeepAliveTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
+  clientKeepAliveTimeoutMs: connectionLimitSchemas.keepAliveTimeoutMs,
   /** Client connections open at once; one more is closed at once. */
-  clientConnectionsMax: z.number().int().min(1).max(1_000_000).default(20_000),
+  clientConnectionsMax: connectionLimitSchemas.maxConnections,
   /**
    * Client connections open at once from one address. Behind a proxy or a
    * NAT every client has the same address: raise it there.
    */
-  clientConnectionsPerAddressMax: z.number().int().min(1).max(1_000_000).default(1024),
+  clientConnectionsPerAddressMax: connectionLimitSchemas.maxConnectionsPerAddress,
   /** Run the stateless admission checks on single envelopes before forwarding them. */
   precheck: z.boolean().default(true),
   /** Serve HTTPS to clients with this PEM certificate chain and key; plain HTTP without. */

@@ -40,6 +40,7 @@ import { sha256Hex } from "../../sdk/hash.ts";
 import { exportKey, generateKeyPair, importKey, type KeyPair } from "../../sdk/keys.ts";
 import { type GenesisConfig, genesisSchema } from "../chain/genesis.ts";
 import { logConfigSchema } from "../log.ts";
+import { connectionLimitSchemas } from "./guarded_server.ts";
 import { readCaCerts, readServeTls, type ServeTls, tlsFilesSchema } from "./tls.ts";
 
 /** The site config file's schema. */
@@ -124,20 +125,10 @@ export const siteConfigSchema = z.strictObject({
    * caps; without (the default), with Deno's, which spends less CPU per
    * request but has no connection timeouts — for a site devices reach only
    * through gateways or a proxy. Peers' streams under `/raft/` may pause
-   * between messages; the other limits apply to them too.
+   * between messages; the other limits apply to them too. Keys and defaults:
+   * `ConnectionLimits`, `defaultConnectionLimits`.
    */
-  clientConnections: z.strictObject({
-    /** A new connection's TLS handshake and first request headers within this, ms. */
-    headersTimeoutMs: z.number().int().min(100).max(300_000).default(10_000),
-    /** Longest pause while a client sends a request body, ms. */
-    idleTimeoutMs: z.number().int().min(100).max(3_600_000).default(30_000),
-    /** Longest an idle kept-alive connection waits for its next request, ms. */
-    keepAliveTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
-    /** Connections open at once (peers' included); one more is closed at once. */
-    max: z.number().int().min(16).max(1_000_000).default(20_000),
-    /** Connections open at once from one address (raise it behind a proxy or NAT). */
-    maxPerAddress: z.number().int().min(4).max(1_000_000).default(1024),
-  }).optional(),
+  clientConnections: z.strictObject(connectionLimitSchemas).optional(),
   /** What the site logs (`level`: the least severe written) and how (`format`: `text` or `json`). */
   log: logConfigSchema,
 }).superRefine((c, ctx) => {

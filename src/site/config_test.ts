@@ -328,12 +328,17 @@ Deno.test("siteConfigSchema: clientConnections is off unless set; set, each limi
       headersTimeoutMs: 10_000,
       idleTimeoutMs: 30_000,
       keepAliveTimeoutMs: 60_000,
-      max: 20_000,
-      maxPerAddress: 1024,
+      maxConnections: 20_000,
+      maxConnectionsPerAddress: 1024,
     },
   );
   for (
-    const bad of [{ headersTimeoutMs: 0 }, { max: 1 }, { maxPerAddress: 2.5 }, { idleTimeout: 5 }]
+    const bad of [
+      { headersTimeoutMs: 0 },
+      { maxConnections: 1 },
+      { maxConnectionsPerAddress: 2.5 },
+      { idleTimeout: 5 },
+    ]
   ) {
     assert.equal(
       siteConfigSchema.safeParse({ ...siteBase, clientConnections: bad }).success,

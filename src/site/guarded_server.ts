@@ -36,6 +36,7 @@
 import http from "node:http";
 import https from "node:https";
 import type { Socket } from "node:net";
+import { z } from "zod";
 import { problemTypeUri } from "../../sdk/api/routes.ts";
 import type { ServeTls } from "./tls.ts";
 
@@ -59,11 +60,39 @@ export const defaultConnectionLimits: ConnectionLimits = {
   idleTimeoutMs: 30_000,
   keepAliveTimeoutMs: 60_000,
   maxConnections: 20_000,
-  maxConnectionsPerAddress: 512,
+  maxConnectionsPerAddress: 1024,
 };
 
+/**
+ * Each limit's config schema, bounded and defaulting to
+ * {@link defaultConnectionLimits}: a gateway's `client…` keys and a site's
+ * `clientConnections` are made of these.
+ */
+export const connectionLimitSchemas = {
+  headersTimeoutMs: z.number().int().min(100).max(300_000)
+    .default(defaultConnectionLimits.headersTimeoutMs),
+  idleTimeoutMs: z.number().int().min(100).max(3_600_000)
+    .default(defaultConnectionLimits.idleTimeoutMs),
+  keepAliveTimeoutMs: z.number().int().min(100).max(3_600_000)
+    .default(defaultConnectionLimits.keepAliveTimeoutMs),
+  // A site's peers hold connections too: never fewer than a few.
+  maxConnections: z.number().int().min(16).max(1_000_000)
+    .default(defaultConnectionLimits.maxConnections),
+  maxConnectionsPerAddress: z.number().int().min(4).max(1_000_000)
+    .default(defaultConnectionLimits.maxConnectionsPerAddress),
+};
+
+/** Why the server closed connections, as `/metrics` labels them. */
+export const CUT_REASONS = [
+  "headers",
+  "body",
+  "keepalive",
+  "max_connections",
+  "max_per_address",
+] as const;
+
 /** Why a connection was closed by the server rather than by its client. */
-export type CutReason = "headers" | "body" | "keepalive" | "max_connections" | "max_per_address";
+export type CutReason = typeof CUT_REASONS[number];
 
 /** What starts a {@link GuardedServer}. */
 export interface GuardedServerOptions {
@@ -270,8 +299,11 @@ export class GuardedServer {
     incoming: http.IncomingMessage,
     outgoing: http.ServerResponse,
   ): Promise<void> {
+    // One listener for the answer's end: the handler's `completed`, the
+    // request's signal (aborted when the client went first), the writer's stop.
+    const closed = new Promise<void>((resolve) => outgoing.once("close", () => resolve()));
     const gone = new AbortController();
-    outgoing.once("close", () => {
+    void closed.then(() => {
       if (!outgoing.writableFinished) gone.abort(new Error("the client closed the connection"));
     });
     const socket = incoming.socket;
@@ -313,7 +345,7 @@ export class GuardedServer {
           hostname: socket.remoteAddress ?? "",
           port: socket.remotePort ?? 0,
         },
-        completed: new Promise<void>((resolve) => outgoing.once("close", () => resolve())),
+        completed: closed,
       };
       res = await options.handler(req, info);
     } catch (e) {
@@ -348,7 +380,6 @@ export class GuardedServer {
       return;
     }
     const reader = res.body.getReader();
-    const closed = new Promise<void>((resolve) => outgoing.once("close", () => resolve()));
     void closed.then(() => reader.cancel().catch(() => {}));
     // A body already in memory leaves with its head in one write; one whose
     // first bytes are not there within a few microtasks (a peer stream's

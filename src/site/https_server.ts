@@ -27,7 +27,7 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { Logger } from "../log.ts";
 import { FileReloader, oneLine, type ReloadOutcome } from "./file_reloader.ts";
-import { type ConnectionLimits, type CutReason, GuardedServer } from "./guarded_server.ts";
+import { type ConnectionLimits, CUT_REASONS, GuardedServer } from "./guarded_server.ts";
 import {
   readServeTls,
   type ReloadingClient,
@@ -52,14 +52,6 @@ export async function reloadTls(
 ): Promise<TlsReload> {
   return { certificate: await server.reload(trigger), ca: await client.reload(trigger) };
 }
-
-const CUT_REASONS: readonly CutReason[] = [
-  "headers",
-  "body",
-  "keepalive",
-  "max_connections",
-  "max_per_address",
-];
 
 /** Longest a reload waits for the old listener to free the address, ms. */
 export const relistenWaitMs = 5_000;
