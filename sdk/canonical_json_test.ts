@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
+import canonicalize from "canonicalize";
 import { canonicalBytes, canonicalJson } from "./canonical_json.ts";
 import { utf8Decode } from "./encoding.ts";
 
@@ -104,4 +106,56 @@ Deno.test("canonicalJson() throws TypeError for values JSON cannot carry", () =>
 Deno.test("canonicalBytes() is the UTF-8 of canonicalJson()", () => {
   const v = { "é": "€", n: -0 };
   assert.equal(utf8Decode(canonicalBytes(v)), '{"n":0,"é":"€"}');
+});
+
+/** Any code point, now and then a lone surrogate or an escape-worthy control character. */
+const jsonStringUnit = fc.oneof(
+  { weight: 8, arbitrary: fc.string({ unit: "binary", minLength: 1, maxLength: 1 }) },
+  { weight: 1, arbitrary: fc.constantFrom("\ud800", "\udfff", "\u0000", "\u001f", '"', "\\") },
+);
+
+Deno.test("canonicalJson() matches the canonicalize package on any JSON value", () => {
+  fc.assert(
+    fc.property(fc.jsonValue({ maxDepth: 6, stringUnit: jsonStringUnit }), (value) => {
+      let reference: string | undefined;
+      try {
+        reference = canonicalize(value);
+      } catch {
+        // Lone surrogates: the reference refuses them too.
+      }
+      if (reference === undefined) assert.throws(() => canonicalJson(value), TypeError);
+      else assert.equal(canonicalJson(value), reference);
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+Deno.test("canonicalJson() names where a refused value sits", () => {
+  assert.throws(
+    () => canonicalJson({ a: [1, { b: NaN }] }),
+    { name: "TypeError", message: "Cannot canonicalize value.a[1].b: NaN is not a finite number" },
+  );
+  assert.throws(
+    () => canonicalJson({ a: [1, undefined] }),
+    { message: "Cannot canonicalize value.a[1]: undefined in an array" },
+  );
+  const cyclic: unknown[] = [];
+  cyclic.push({ again: cyclic });
+  assert.throws(() => canonicalJson(cyclic), {
+    message: "Cannot canonicalize value[0].again: circular reference",
+  });
+  let deep: unknown = 1;
+  for (let i = 0; i < 129; i++) deep = [deep];
+  assert.throws(() => canonicalJson(deep), { message: /nesting too deep/ });
+  let fine: unknown = 1;
+  for (let i = 0; i < 128; i++) fine = [fine];
+  assert.equal(canonicalJson(fine), "[".repeat(128) + "1" + "]".repeat(128));
+});
+
+Deno.test("canonicalJson() keeps a container met twice without a cycle", () => {
+  const shared = { x: 1 };
+  assert.equal(
+    canonicalJson({ a: shared, b: [shared, shared] }),
+    '{"a":{"x":1},"b":[{"x":1},{"x":1}]}',
+  );
 });

@@ -6,7 +6,7 @@
  * signed notes, and block headers.
  *
  * Pure and portable: web-standard APIs plus @noble/curves, @noble/hashes,
- * @scure/base, canonicalize and zod, so it runs unchanged in Deno, Node 20+,
+ * @scure/base and zod, so it runs unchanged in Deno, Node 20+,
  * browsers and React Native.
  *
  * @example
