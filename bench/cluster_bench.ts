@@ -54,7 +54,13 @@ import {
   TxPool,
 } from "./_load.ts";
 import { profileByCategory } from "./http_bench.ts";
-import { type FloorResult, floorUsPerWrite, runFloorBench, storageAt } from "./floor_bench.ts";
+import {
+  executeBlockTxs,
+  type FloorResult,
+  floorUsPerWrite,
+  runFloorBench,
+  storageAt,
+} from "./floor_bench.ts";
 import {
   judgeLedger,
   LocalCluster,
@@ -1740,6 +1746,13 @@ ledger${
       } µs CPU/request (${fmt(f.guardedHttp.requestsPerSec)} requests/s), ${
         fmt(f.guardedHttp.serverUsPerRequest / http.serverUsPerRequest, 2)
       }× Deno's.`
+      : ""
+  }${
+    f.ours
+      ? ` Also not in the floor, on the same envelopes: a site's own admission checks short of the
+signature (\`checkStateless\`) spend ${fmt(f.ours.admitUs, 1)} µs per transaction, and decoding,
+planning and executing them in blocks of ${executeBlockTxs} (\`planBatch\`, \`executeBatch\`: what
+the floor's decoding and hashing stand for) ${fmt(f.ours.executeUs, 1)} µs.`
       : ""
   } Raft entry and rows: a fresh site database (the real migrations) written through the site's
 own write paths, an entry (FULL) then its block's rows (NORMAL) as a site does, at the block size

@@ -35,8 +35,13 @@
  */
 import process from "node:process";
 import { ed25519 } from "@noble/curves/ed25519.js";
+import { blockHash, type BlockHeader } from "../sdk/block.ts";
+import { EMPTY_ROOT } from "../sdk/merkle.ts";
 import { envelopeText } from "../src/chain/envelope_text.ts";
-import { leafText } from "../src/chain/execute.ts";
+import { executeBatch, leafText, planBatch } from "../src/chain/execute.ts";
+import { MerkleFrontier } from "../src/chain/merkle_log.ts";
+import { builtinContracts } from "../src/contracts/mod.ts";
+import { checkStateless } from "../src/site/admission.ts";
 import { leafHashNative, nodeHashNative } from "../src/chain/native_hash.ts";
 import { ANCHOR_NS, anchorKey, STREAM_NS } from "../src/contracts/data_anchor.ts";
 import { verifyEd25519Native } from "../src/site/native_ed25519.ts";
@@ -45,7 +50,7 @@ import { type Database, openDatabase } from "../src/storage/db.ts";
 import { hexEncode } from "../sdk/encoding.ts";
 import type { Envelope } from "../sdk/envelope.ts";
 import { runSpreadLoop, type Target } from "./_cluster.ts";
-import { CpuSampler } from "./_load.ts";
+import { CpuSampler, txTtlMs } from "./_load.ts";
 
 /** Options of {@link runFloorBench}. */
 export interface FloorOptions {
@@ -109,6 +114,14 @@ export interface FloorResult {
   verifyUs: number;
   /** Decoding one transaction text and hashing it into the log (leaf and one node), µs. */
   applyUs: number;
+  /**
+   * Not in the floor: what a site's own code spends on the same texts, µs
+   * per transaction — admission's checks without the signature
+   * (`checkStateless` short of it), and decoding, planning and executing
+   * blocks of {@link executeBlockTxs} (`planBatch`, `executeBatch`), which
+   * the floor's `applyUs` stands for.
+   */
+  ours?: { admitUs: number; executeUs: number };
   /** One per block size measured. */
   storage: StorageFloor[];
   storageFailure?: string;
@@ -177,6 +190,15 @@ export async function runFloorBench(
     const texts = await envelopes(options.prefillTxs + options.storageTxs);
     result.applyUs = measureApply(texts.slice(0, 2000));
     options.log(`  floor: decode and hash ${result.applyUs.toFixed(1)} µs/tx`);
+    try {
+      result.ours = measureOurs(texts.slice(0, executeBlockTxs * 20));
+      options.log(
+        `  not floor: our stateless admission ${result.ours.admitUs.toFixed(1)} µs/tx, ` +
+          `decode, plan and execute ${result.ours.executeUs.toFixed(1)} µs/tx`,
+      );
+    } catch (e) {
+      options.log(`  not floor: our execution FAILED: ${(e as Error).message}`);
+    }
     for (const txsPerBlock of options.blockSizes) {
       const s = await measureStorage(options, txsPerBlock, texts);
       result.storage.push(s);
@@ -236,6 +258,80 @@ export function measureApply(texts: readonly string[]): number {
   }
   if (sink === 0) throw new Error("decoded nothing");
   return rounds.sort((a, b) => a - b)[2];
+}
+
+/** Transactions per block in {@link measureOurs}: the 256-client shape's blocks. */
+export const executeBlockTxs = 109;
+
+/**
+ * µs per transaction of a site's own code on `texts` (median of 5 rounds):
+ * admission's stateless checks (signatures excepted: the floor counts the
+ * verification) and, in blocks of {@link executeBlockTxs}, decoding,
+ * planning and executing them on fresh state, each block on the last.
+ * Requires `data.anchor` texts of one ledger, all of which apply.
+ */
+export function measureOurs(texts: readonly string[]): { admitUs: number; executeUs: number } {
+  if (texts.length < executeBlockTxs) throw new Error("too few transaction texts to execute");
+  const registry = builtinContracts();
+  const first = JSON.parse(texts[0]) as Envelope;
+  const policy = { ledger: first.ledger, expiryWindowMs: txTtlMs * 2, envelopeBytesMax: 65_536 };
+  const genesis: BlockHeader = {
+    v: 1,
+    ledger: first.ledger,
+    // A parent at height 1 (any block hash will do as its prev): genesis
+    // headers carry their config's hash instead.
+    height: 1,
+    prev: "ab".repeat(32),
+    time: 0,
+    term: 0,
+    proposer: "floor",
+    txCount: 0,
+    logSize: 0,
+    logRoot: hexEncode(EMPTY_ROOT),
+  };
+  const admit = () => {
+    const now = Date.now();
+    for (const text of texts) checkStateless(JSON.parse(text), now, policy, registry);
+  };
+  let applied = 0;
+  const execute = () => {
+    const frontier = new MerkleFrontier();
+    let parent = { header: genesis, hash: blockHash(genesis) };
+    for (let i = 0; i + executeBlockTxs <= texts.length; i += executeBlockTxs) {
+      const txs = texts.slice(i, i + executeBlockTxs).map((t) => JSON.parse(t) as Envelope);
+      const batch = { time: Date.now(), proposer: "floor", term: 1, txs };
+      const plan = planBatch(batch, registry);
+      const out = executeBatch(
+        parent,
+        batch,
+        plan,
+        {
+          committed: new Set(),
+          state: new Map(),
+          rules: undefined,
+        },
+        registry,
+        frontier,
+      );
+      applied += out.results.filter((r) => r.status === "applied").length;
+      parent = { header: out.header, hash: out.hash };
+    }
+  };
+  const executed = Math.floor(texts.length / executeBlockTxs) * executeBlockTxs;
+  const median = (f: () => void, n: number) => {
+    const rounds: number[] = [];
+    for (let r = 0; r < 5; r++) {
+      const t0 = performance.now();
+      f();
+      rounds.push(((performance.now() - t0) * 1000) / n);
+    }
+    return rounds.sort((a, b) => a - b)[2];
+  };
+  const result = { admitUs: median(admit, texts.length), executeUs: median(execute, executed) };
+  if (applied !== 5 * executed) {
+    throw new Error(`${5 * executed - applied} of ${5 * executed} transactions did not apply`);
+  }
+  return result;
 }
 
 /** A running minimal endpoint (`_floor_server.ts`) as a child process. */

@@ -8,9 +8,11 @@ import { signTransactions } from "./_load.ts";
 import { type ClusterShapeResult, floorBlockSizes } from "./cluster_bench.ts";
 import {
   anchorBlockWrite,
+  executeBlockTxs,
   type FloorResult,
   floorUsPerWrite,
   measureApply,
+  measureOurs,
   measureStorage,
   startFloorServer,
   storageAt,
@@ -139,6 +141,29 @@ Deno.test("decoding and hashing a transaction into the log takes a positive time
   const us = measureApply(texts);
   assert.ok(us > 0 && Number.isFinite(us), `${us}`);
   assert.throws(() => measureApply([]), /no transaction texts/);
+});
+
+Deno.test("our own admission and execution are timed on transactions that all pass and all apply, and refuse to time ones that do not", async () => {
+  const block = await signTransactions({
+    id: 2,
+    algorithm: "ed25519",
+    ledger: "demo",
+    streamPrefix: "ours-test",
+    firstIndex: 0,
+    count: executeBlockTxs,
+  });
+  const ours = measureOurs(block);
+  for (const us of [ours.admitUs, ours.executeUs]) {
+    assert.ok(us > 0 && Number.isFinite(us), `${us}`);
+  }
+  assert.throws(() => measureOurs(block.slice(1)), /too few/);
+  // The same stream and seq twice: the second anchor is rejected, so nothing is timed as applied.
+  const repeat = JSON.parse(block[0]);
+  repeat.nonce = JSON.parse(block[1]).nonce;
+  assert.throws(
+    () => measureOurs([...block.slice(0, -1), JSON.stringify(repeat)]),
+    /did not apply/,
+  );
 });
 
 Deno.test("the floor's Raft entries and rows land in a site database as a site writes them: entries readable by the Raft store, blocks by the chain store", async () => {
