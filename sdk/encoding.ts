@@ -66,6 +66,46 @@ export function base64urlDecode(s: string): Uint8Array {
   }
 }
 
+/** Each base64url character's 6-bit value, indexed by char code; -1 for characters outside it. */
+const BASE64URL_VALUES: Int8Array = (() => {
+  const values = new Int8Array(128).fill(-1);
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  for (let i = 0; i < alphabet.length; i++) values[alphabet.charCodeAt(i)] = i;
+  return values;
+})();
+
+/**
+ * The number of bytes `s` decodes to when {@link base64urlDecode} accepts
+ * it, else undefined — the same verdict without building the bytes, for
+ * checks that only need to know (a schema's refinements run on every
+ * envelope a site admits). Accepts exactly what `base64urlDecode` accepts:
+ * characters of `[A-Za-z0-9_-]` only, a length that is not 1 more than a
+ * multiple of 4, and zero bits past the last whole byte.
+ *
+ * @example
+ * ```ts
+ * base64urlByteLength("-_8"); // 2
+ * base64urlByteLength("AB"); // undefined (a non-zero trailing bit)
+ * ```
+ */
+export function base64urlByteLength(s: string): number | undefined {
+  if (typeof s !== "string") return undefined;
+  const n = s.length;
+  const rest = n % 4;
+  if (rest === 1) return undefined;
+  let last = 0;
+  for (let i = 0; i < n; i++) {
+    const code = s.charCodeAt(i);
+    last = code < 128 ? BASE64URL_VALUES[code] : -1;
+    if (last < 0) return undefined;
+  }
+  // Two characters carry 12 bits for one byte, three 18 bits for two: the
+  // 4 or 2 bits left over must be zero, as the decoder requires.
+  if (rest === 2 && (last & 0x0f) !== 0) return undefined;
+  if (rest === 3 && (last & 0x03) !== 0) return undefined;
+  return (n - rest) / 4 * 3 + (rest === 0 ? 0 : rest - 1);
+}
+
 /**
  * Encodes bytes as standard, padded base64 (RFC 4648 §4), as used in C2SP
  * signed notes and checkpoints.

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import {
   base64Decode,
   base64Encode,
+  base64urlByteLength,
   base64urlDecode,
   base64urlEncode,
   bytesEqual,
@@ -34,6 +36,36 @@ Deno.test("base64urlDecode() rejects padding, invalid characters and non-canonic
   }
   // deno-lint-ignore no-explicit-any
   assert.throws(() => base64urlDecode(1 as any), EncodingError);
+});
+
+Deno.test("base64urlByteLength() gives base64urlDecode()'s verdict and length on any string", () => {
+  const decoderVerdict = (s: string) => {
+    try {
+      return base64urlDecode(s).length;
+    } catch {
+      return undefined;
+    }
+  };
+  // Mostly the alphabet, now and then a character outside it (padding, '+', '/', a space, non-ASCII).
+  const char = fc.oneof(
+    { weight: 20, arbitrary: fc.constantFrom(..."AQgwBCDPZaz09-_") },
+    { weight: 1, arbitrary: fc.constantFrom("=", "+", "/", " ", "\n", "Ä", "\u0100", "\u{1F600}") },
+  );
+  fc.assert(
+    fc.property(fc.array(char, { maxLength: 40 }).map((cs) => cs.join("")), (s) => {
+      assert.equal(base64urlByteLength(s), decoderVerdict(s), JSON.stringify(s));
+    }),
+    { numRuns: 5000 },
+  );
+  for (let n = 0; n <= 70; n++) {
+    const encoded = base64urlEncode(crypto.getRandomValues(new Uint8Array(n)));
+    assert.equal(base64urlByteLength(encoded), n);
+  }
+  for (const bad of ["AA==", "A", "AB", "AAF", "-_9"]) {
+    assert.equal(base64urlByteLength(bad), undefined);
+  }
+  // deno-lint-ignore no-explicit-any
+  assert.equal(base64urlByteLength(1 as any), undefined);
 });
 
 Deno.test("base64Decode() accepts only canonical padded standard base64", () => {

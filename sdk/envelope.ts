@@ -19,7 +19,13 @@
 import { z } from "zod";
 import { canonicalBytes, canonicalJson } from "./canonical_json.ts";
 import { type Algorithm, decodeDidKey, isDidKey } from "./did_key.ts";
-import { base64urlDecode, base64urlEncode, concatBytes, utf8Encode } from "./encoding.ts";
+import {
+  base64urlByteLength,
+  base64urlDecode,
+  base64urlEncode,
+  concatBytes,
+  utf8Encode,
+} from "./encoding.ts";
 import { sha256Hex } from "./hash.ts";
 import type { Signer } from "./keys.ts";
 import { verifySignature } from "./signature.ts";
@@ -91,12 +97,8 @@ export class EnvelopeError extends Error {
 }
 
 function decodesTo(s: string, bytes?: number): boolean {
-  try {
-    const b = base64urlDecode(s);
-    return bytes === undefined || b.length === bytes;
-  } catch {
-    return false;
-  }
+  const length = base64urlByteLength(s);
+  return length !== undefined && (bytes === undefined || length === bytes);
 }
 
 const baseSchema = z.object({
