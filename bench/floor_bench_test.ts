@@ -19,14 +19,19 @@ import {
   type StorageFloor,
 } from "./floor_bench.ts";
 
-const texts = await signTransactions({
-  id: 1,
-  algorithm: "ed25519",
-  ledger: "demo",
-  streamPrefix: "floor-test",
-  firstIndex: 0,
-  count: 9,
-});
+/** `count` data.anchor texts for ledger "demo", each on its own stream `${streamPrefix}/i`. */
+function signed(streamPrefix: string, count: number): Promise<string[]> {
+  return signTransactions({
+    id: 1,
+    algorithm: "ed25519",
+    ledger: "demo",
+    streamPrefix,
+    firstIndex: 0,
+    count,
+  });
+}
+
+const texts = await signed("floor-test", 9);
 
 Deno.test("the floor's block carries a data.anchor block's rows: one per transaction, RFC 9162 nodes, two state rows", () => {
   const w = anchorBlockWrite(texts, { height: 4, logIndex: 7 });
@@ -144,14 +149,7 @@ Deno.test("decoding and hashing a transaction into the log takes a positive time
 });
 
 Deno.test("our own admission and execution are timed on transactions that all pass and all apply, and refuse to time ones that do not", async () => {
-  const block = await signTransactions({
-    id: 2,
-    algorithm: "ed25519",
-    ledger: "demo",
-    streamPrefix: "ours-test",
-    firstIndex: 0,
-    count: executeBlockTxs,
-  });
+  const block = await signed("ours-test", executeBlockTxs);
   const ours = measureOurs(block);
   for (const us of [ours.admitUs, ours.executeUs]) {
     assert.ok(us > 0 && Number.isFinite(us), `${us}`);
@@ -167,14 +165,7 @@ Deno.test("our own admission and execution are timed on transactions that all pa
 });
 
 Deno.test("the floor's Raft entries and rows land in a site database as a site writes them: entries readable by the Raft store, blocks by the chain store", async () => {
-  const many = await signTransactions({
-    id: 2,
-    algorithm: "ed25519",
-    ledger: "demo",
-    streamPrefix: "floor-test-storage",
-    firstIndex: 0,
-    count: 60,
-  });
+  const many = await signed("floor-test-storage", 60);
   const dir = await Deno.makeTempDir();
   try {
     const s = await measureStorage(
