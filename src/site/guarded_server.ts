@@ -37,7 +37,8 @@ import http from "node:http";
 import https from "node:https";
 import type { Socket } from "node:net";
 import { z } from "zod";
-import { problemTypeUri } from "../../sdk/api/routes.ts";
+import { concatBytes, utf8Encode } from "../../sdk/encoding.ts";
+import { knownProblem, PROBLEM_MEDIA_TYPE, problemBody } from "../api/problem.ts";
 import type { ServeTls } from "./tls.ts";
 
 /** The deadlines and caps of a {@link GuardedServer}. */
@@ -512,13 +513,7 @@ async function requestBody(
       },
     });
   }
-  const body = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, at);
-    at += chunk.length;
-  }
-  return body;
+  return concatBytes(...chunks) as Uint8Array<ArrayBuffer>;
 }
 
 /**
@@ -558,16 +553,16 @@ function bodyOf(incoming: http.IncomingMessage): ReadableStream<Uint8Array> {
 /** The whole answer to a request Node's parser refused: 400, a `validation` problem. */
 function badRequestText(error: NodeJS.ErrnoException): string {
   const requestId = crypto.randomUUID();
-  const body = JSON.stringify({
-    type: problemTypeUri("validation"),
-    title: "Bad request",
-    status: 400,
-    detail: `The request is not HTTP/1.1 this server reads (${error.code ?? "parse error"})`,
-    instance: "",
+  const body = JSON.stringify(problemBody(
+    knownProblem(
+      "validation",
+      `The request is not HTTP/1.1 this server reads (${error.code ?? "parse error"})`,
+    ),
+    "",
     requestId,
-  });
-  return "HTTP/1.1 400 Bad Request\r\nContent-Type: application/problem+json\r\n" +
-    `Content-Length: ${new TextEncoder().encode(body).length}\r\nX-Request-Id: ${requestId}\r\n` +
+  ));
+  return `HTTP/1.1 400 Bad Request\r\nContent-Type: ${PROBLEM_MEDIA_TYPE}\r\n` +
+    `Content-Length: ${utf8Encode(body).length}\r\nX-Request-Id: ${requestId}\r\n` +
     `Cache-Control: no-store\r\nConnection: close\r\n\r\n${body}`;
 }
 
