@@ -417,6 +417,78 @@ Deno.test("site: restart mid-stream loses nothing committed, applies nothing twi
   }
 });
 
+/**
+ * Commits 30 transactions, restarts the site with a filter filled two ids a
+ * page, and resubmits the one whose id the walk reaches last before the
+ * walk is done: it must get its receipt, not a second log index.
+ */
+async function checkDuplicateWhileFilterFills(storage: "inline" | "worker"): Promise<void> {
+  const t = await openTestSite({ txIdFilterPageIds: 2, storage });
+  try {
+    const envs: Envelope[] = [];
+    for (let i = 0; i < 30; i++) envs.push(await anchorTx(device));
+    const first = await t.site.submit(envs, { wait: true, waitTimeoutMs: 10_000 });
+    await t.site.close();
+    const rec = recordingLogger();
+    const reopened = await t.reopen({ log: rec.log });
+    try {
+      assert.equal(
+        reopened.txIdFilter().loaded,
+        false,
+        "the site serves before its filter is filled",
+      );
+      assert.match(await reopened.metrics(), /^edgeledger_txid_filter_filled 0$/m);
+      const ids = envs.map((e) => transactionId(e));
+      const last = ids.indexOf([...ids].sort().at(-1)!);
+      const again = await reopened.submit([envs[last]], { wait: true, waitTimeoutMs: 10_000 });
+      assert.deepEqual(again[0], first[last]);
+      await reopened.whenTxIdFilterFilled();
+      assert.deepEqual(
+        { loaded: reopened.txIdFilter().loaded, ids: reopened.txIdFilter().ids },
+        { loaded: true, ids: 30 },
+      );
+      assert.equal(rec.said("transaction id filter filled")[0]?.ids, 30);
+      const metrics = await reopened.metrics();
+      assert.match(metrics, /^edgeledger_txid_filter_filled 1$/m);
+      assert.match(metrics, /^edgeledger_txid_filter_ids 30$/m);
+      assert.match(metrics, /^edgeledger_txid_filter_bytes 2097152$/m);
+      assert.deepEqual(await reopened.submit(envs, { wait: true, waitTimeoutMs: 10_000 }), first);
+      assert.equal((await reopened.status()).logSize, 30);
+    } finally {
+      await reopened.close();
+    }
+  } finally {
+    await t.cleanup();
+  }
+}
+
+Deno.test("site: a restarted site answers a duplicate with its receipt while its committed-id filter is still filling", async () => {
+  await checkDuplicateWhileFilterFills("inline");
+});
+
+Deno.test("site: the committed-id filter fills through the storage worker too", async () => {
+  await checkDuplicateWhileFilterFills("worker");
+});
+
+Deno.test("site: closing a site while its committed-id filter fills stops the walk without an error", async () => {
+  const t = await openTestSite();
+  try {
+    await t.site.submit(await Promise.all([1, 2, 3, 4].map(() => anchorTx(device))), {
+      wait: true,
+      waitTimeoutMs: 10_000,
+    });
+    await t.site.close();
+    const rec = recordingLogger();
+    const reopened = await t.reopen({ log: rec.log, txIdFilterPageIds: 1 });
+    assert.equal(reopened.txIdFilter().loaded, false);
+    await reopened.close();
+    assert.deepEqual(rec.said("transaction id filter not filled"), []);
+    assert.deepEqual(rec.said("transaction id filter filled"), []);
+  } finally {
+    await t.cleanup();
+  }
+});
+
 Deno.test("site: replaying an already applied entry is ignored", async () => {
   const t = await openTestSite();
   try {

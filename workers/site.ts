@@ -290,6 +290,7 @@ async function openAndServe(
     pendingTxsMax: config.pendingTxsMax,
     diskFreeBytesMin: config.diskFreeBytesMin,
     diskCheckIntervalMs: config.diskCheckIntervalMs,
+    txIdFilterBytesMax: config.txIdFilterBytesMax,
     version: VERSION,
     joining: config.join,
     ...siteThreads(config),

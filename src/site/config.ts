@@ -41,6 +41,7 @@ import { exportKey, generateKeyPair, importKey, type KeyPair } from "../../sdk/k
 import { type GenesisConfig, genesisSchema } from "../chain/genesis.ts";
 import { logConfigSchema } from "../log.ts";
 import { connectionLimitSchemas } from "./guarded_server.ts";
+import { TX_ID_FILTER_BYTES_MAX_DEFAULT } from "./tx_id_filter.ts";
 import { readCaCerts, readServeTls, type ServeTls, tlsFilesSchema } from "./tls.ts";
 
 /** The site config file's schema. */
@@ -66,6 +67,12 @@ export const siteConfigSchema = z.strictObject({
   diskFreeBytesMin: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(512 * 1024 * 1024),
   /** How often the free space is read, ms. */
   diskCheckIntervalMs: z.number().int().min(100).max(600_000).default(5000),
+  /**
+   * Most memory the filter of committed transaction ids grows to: about 1.2
+   * bytes per id; past it, more duplicate checks read the database.
+   */
+  txIdFilterBytesMax: z.number().int().min(2 * 1024 * 1024).max(1024 * 1024 * 1024)
+    .default(TX_ID_FILTER_BYTES_MAX_DEFAULT),
   /** Milliseconds per Raft tick (clusters only). */
   tickMs: z.number().int().min(5).max(1000).default(50),
   /** Raft election timeout base, in ticks (randomised to [n, 2n)). */

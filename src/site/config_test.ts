@@ -155,6 +155,21 @@ Deno.test("siteConfigSchema: tls needs an https:// url; an https:// url without 
   }
 });
 
+Deno.test("siteConfigSchema: txIdFilterBytesMax defaults to 256 MiB and is bounded by one first layer (2 MiB) and 1 GiB", () => {
+  assert.equal(siteConfigSchema.parse(siteBase).txIdFilterBytesMax, 256 * 1024 * 1024);
+  for (const ok of [2 * 1024 * 1024, 1024 * 1024 * 1024]) {
+    assert.equal(
+      siteConfigSchema.parse({ ...siteBase, txIdFilterBytesMax: ok }).txIdFilterBytesMax,
+      ok,
+    );
+  }
+  for (const bad of [2 * 1024 * 1024 - 1, 1024 * 1024 * 1024 + 1, 3e6 + 0.5, "268435456"]) {
+    const refused = siteConfigSchema.safeParse({ ...siteBase, txIdFilterBytesMax: bad });
+    assert.equal(refused.success, false, String(bad));
+    assert.deepEqual(refused.error?.issues[0].path, ["txIdFilterBytesMax"]);
+  }
+});
+
 Deno.test("siteConfigSchema: log defaults to info as text; an unknown key in log is refused, and a bad level with the levels named", async () => {
   assert.deepEqual(siteConfigSchema.parse(siteBase).log, { level: "info", format: "text" });
   assert.deepEqual(siteConfigSchema.parse({ ...siteBase, log: { format: "json" } }).log, {

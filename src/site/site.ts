@@ -134,6 +134,13 @@ export interface SiteOptions {
   diskFreeBytesMin?: number;
   /** How often the free space is read, ms (default 5000). */
   diskCheckIntervalMs?: number;
+  /**
+   * Most bytes the filter of committed transaction ids grows to (default
+   * 256 MiB, about 211 million ids; see `tx_id_filter.ts`).
+   */
+  txIdFilterBytesMax?: number;
+  /** Ids read per page while that filter is filled at start (default 5000, a few ms each). */
+  txIdFilterPageIds?: number;
   /** Reads the free bytes of the volume holding a path (default: statfs). Tests inject one. */
   diskFreeBytes?: (path: string) => Promise<number>;
   /**
@@ -309,6 +316,7 @@ type Waiter = (receipt: Receipt) => void;
 
 /** Blocks a lone site executes ahead of the one being written. */
 const localBlocksInFlightMax = 8;
+
 /** How often {@link Site.drain} looks whether the writes it waits for are done, ms. */
 const drainPollMs = 10;
 /** Delay that batches peers' checkpoint signatures into one database write, ms. */
@@ -436,6 +444,8 @@ export class Site implements LedgerService {
       expiryWindowMs: options.genesis.policies.expiryWindowMs,
       envelopeBytesMax: options.envelopeBytesMax ?? 65536,
     };
+    this.#committedFilter = new TxIdFilter({ bytesMax: options.txIdFilterBytesMax });
+    this.#committedFilterPageIds = options.txIdFilterPageIds ?? 5000;
     this.#head = head;
     this.#written = { ...head, appliedIndex };
     this.#frontier = frontier;
@@ -562,9 +572,6 @@ export class Site implements LedgerService {
         await site.#admissionPool.ready();
       }
       site.#note = await site.#buildNote(header, row.hash);
-      for (let lo = 0; lo < header.logSize; lo += 10_000) {
-        for (const id of await store.txIdPage(lo, lo + 10_000)) site.#committedFilter.add(id);
-      }
       site.#quorumHeight = header.height;
       site.#quorumFound = true;
       const rules = await store.stateValues([{ ns: RULES_NS, key: RULES_KEY }]);
@@ -578,6 +585,8 @@ export class Site implements LedgerService {
         if (!(e instanceof UnsupportedRulesError)) throw e;
         site.halt(e, "its software does not support the ledger's rules");
       }
+      // Last, when nothing can fail any more: close waits for it.
+      site.#committedFilterLoad = site.#loadCommittedFilter();
       return site;
     } catch (e) {
       // What this open started, newest first: its threads would keep the process alive.
@@ -654,6 +663,7 @@ export class Site implements LedgerService {
     clearInterval(this.#headCosignTimer);
     this.#disk?.stop();
     while (this.#applying > 0) await new Promise<void>((r) => this.#idle.push(r));
+    await this.#committedFilterLoad;
     await this.#storeLines();
     for (const l of [...this.#listeners]) this.#listeners.delete(l);
     this.#admissionPool?.close();
@@ -956,7 +966,63 @@ export class Site implements LedgerService {
   /** Settles when the block being executed has been executed (see applyEntry). */
   #executing: Promise<void> = Promise.resolve();
   /** Every committed transaction id (a Bloom filter; see {@link TxIdFilter}). */
-  readonly #committedFilter = new TxIdFilter(24);
+  readonly #committedFilter: TxIdFilter;
+  readonly #committedFilterPageIds: number;
+  /** Settles when the start-up walk filling {@link #committedFilter} has ended. */
+  #committedFilterLoad: Promise<void> = Promise.resolve();
+
+  /**
+   * Fills the committed-id filter from the database while the site serves,
+   * so that a site starts in the same time whatever its ledger's size (the
+   * walk takes seconds per million transactions). Until it ends the filter
+   * says "maybe" to every id: admission and planning then ask the database,
+   * which is correct, only slower. An id committed during the walk is added
+   * by apply, whichever page the walk is on.
+   */
+  async #loadCommittedFilter(): Promise<void> {
+    const started = performance.now();
+    const pageIds = this.#committedFilterPageIds;
+    let after = "";
+    try {
+      for (;;) {
+        const ids = await this.#store.txIdsAfter(after, pageIds);
+        if (this.#closed) return;
+        for (const id of ids) this.#committedFilter.add(id);
+        if (ids.length < pageIds) break;
+        after = ids[ids.length - 1];
+        // A database on this thread answers synchronously: let requests in between pages.
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+    } catch (e) {
+      if (this.#closed) return;
+      this.#log.warn("transaction id filter not filled: every admission asks the database", {
+        error: e instanceof Error ? e.message : String(e),
+      });
+      return;
+    }
+    this.#committedFilter.markLoaded();
+    this.#log.info("transaction id filter filled", {
+      ids: this.#committedFilter.count,
+      bytes: this.#committedFilter.bytes,
+      ms: Math.round(performance.now() - started),
+    });
+  }
+
+  /** The committed-id filter's state: whether it is filled, how many ids, its memory. */
+  txIdFilter(): { loaded: boolean; ids: number; bytes: number; falsePositiveRate: number } {
+    const f = this.#committedFilter;
+    return {
+      loaded: f.loaded,
+      ids: f.count,
+      bytes: f.bytes,
+      falsePositiveRate: f.falsePositiveRate(),
+    };
+  }
+
+  /** Settles when the start-up filling of the committed-id filter has ended (tests, benches). */
+  whenTxIdFilterFilled(): Promise<void> {
+    return this.#committedFilterLoad;
+  }
 
   /**
    * Orders a batch. With a single site, ordering is local: the batch is the
@@ -2045,6 +2111,20 @@ export class Site implements LedgerService {
       "# HELP edgeledger_log_size Transactions in the Merkle log as of the newest applied block.",
       "# TYPE edgeledger_log_size gauge",
       `edgeledger_log_size ${h.logSize}`,
+      "# HELP edgeledger_txid_filter_filled Whether the filter of committed transaction ids holds them all (1) or is still being filled after a start (0: admission asks the database for every id).",
+      "# TYPE edgeledger_txid_filter_filled gauge",
+      `edgeledger_txid_filter_filled ${this.#committedFilter.loaded ? 1 : 0}`,
+      "# HELP edgeledger_txid_filter_ids Transaction ids in the committed-id filter.",
+      "# TYPE edgeledger_txid_filter_ids gauge",
+      `edgeledger_txid_filter_ids ${this.#committedFilter.count}`,
+      "# HELP edgeledger_txid_filter_bytes Memory the committed-id filter holds.",
+      "# TYPE edgeledger_txid_filter_bytes gauge",
+      `edgeledger_txid_filter_bytes ${this.#committedFilter.bytes}`,
+      "# HELP edgeledger_txid_filter_false_positive_ratio Estimated share of new transaction ids the filter cannot rule out, each costing a database read (1 while it is filled).",
+      "# TYPE edgeledger_txid_filter_false_positive_ratio gauge",
+      `edgeledger_txid_filter_false_positive_ratio ${
+        this.#committedFilter.falsePositiveRate().toPrecision(3)
+      }`,
       "# HELP edgeledger_pending_txs Admitted transactions not yet in a block (waiting or on their way to the leader).",
       "# TYPE edgeledger_pending_txs gauge",
       `edgeledger_pending_txs ${this.#pending.size + this.#inFlight.size}`,

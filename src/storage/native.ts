@@ -159,6 +159,11 @@ export class NativeWriter {
     return this.#reader.stateValues(keys);
   }
 
+  /** Up to `limit` committed transaction ids above `after`, in id order. */
+  txIdsAfter(after: string, limit: number): string[] {
+    return this.#reader.txIdsAfter(after, limit);
+  }
+
   close(): void {
     this.#db.close();
   }
@@ -174,6 +179,7 @@ export class NativeReader {
   readonly #db: Libsql | undefined;
   readonly #stateIn: Statement;
   readonly #txsIn: Statement;
+  readonly #idsAfter: Statement;
 
   /** Opens its own connection to `path`, or shares `connection`. */
   constructor(source: string | Libsql) {
@@ -188,6 +194,8 @@ export class NativeReader {
     this.#txsIn = db.prepare(
       "SELECT j.key FROM json_each(?) AS j JOIN txs AS t ON t.id = j.value",
     ).raw();
+    // The primary key's index covers `id`: the walk never reads the table.
+    this.#idsAfter = db.prepare("SELECT id FROM txs WHERE id > ? ORDER BY id LIMIT ?").raw();
   }
 
   /** Which of `ids` are committed transactions. */
@@ -196,6 +204,11 @@ export class NativeReader {
     if (ids.length === 0) return found;
     for (const [i] of this.#txsIn.all(JSON.stringify(ids)) as Array<[number]>) found.add(ids[i]);
     return found;
+  }
+
+  /** Up to `limit` committed transaction ids above `after`, in id order. */
+  txIdsAfter(after: string, limit: number): string[] {
+    return (this.#idsAfter.all(after, limit) as Array<[string]>).map((r) => r[0]);
   }
 
   /** Current values of state keys, keyed `ns\0key`; absent keys are missing. */

@@ -94,6 +94,27 @@ Deno.test("writeBlocks() writes nothing of a group when one block conflicts", as
   }
 });
 
+Deno.test("txIdsAfter() walks committed ids in id order a page at a time, alike on prepared statements and through drizzle", async () => {
+  const t = await tempStore();
+  try {
+    await t.store.writeBlocks([block(1, ["c3", "a1", "e5"]), block(2, ["b2", "d4"])]);
+    const viaDrizzle = new ChainStore({ ...t.database, native: undefined });
+    for (const store of [t.store, viaDrizzle]) {
+      const pages: string[][] = [];
+      let after = "";
+      for (;;) {
+        const page = await store.txIdsAfter(after, 2);
+        pages.push(page);
+        if (page.length < 2) break;
+        after = page[page.length - 1];
+      }
+      assert.deepEqual(pages, [["a1", "b2"], ["c3", "d4"], ["e5"]]);
+    }
+  } finally {
+    await t.cleanup();
+  }
+});
+
 Deno.test("NativeReader on its own connection sees what the writer committed, and deletions", async () => {
   const t = await tempStore();
   const reader = new NativeReader(t.path);
