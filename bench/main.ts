@@ -38,6 +38,12 @@ import {
   shapeLabel,
   type ShapeResult,
 } from "./http_bench.ts";
+import {
+  ledgerBenchOptionsFromEnv,
+  type LedgerBenchResult,
+  ledgerSections,
+  runLedgerBench,
+} from "./ledger_bench.ts";
 
 /** Where the report goes. */
 const reportPath = new URL("../BENCHMARKS.md", import.meta.url).pathname;
@@ -63,6 +69,8 @@ export const layout: ReportLayout = [
   "http-profile",
   "cores",
   "limits",
+  // One site as its ledger grows (bench/ledger_bench.ts).
+  "ledger",
   // The 3-site Raft cluster vs etcd (bench/cluster_bench.ts).
   "cluster-*",
 ];
@@ -72,6 +80,8 @@ export interface Results {
   /** Raw signature verification rates from `bench/verify_bench.ts`, by its names. */
   verify?: Record<string, number>;
   http?: HttpBenchResult;
+  /** One site filled to a large ledger (`bench/ledger_bench.ts`). */
+  ledger?: LedgerBenchResult;
   /** The 3-site cluster and etcd (`bench/cluster_bench.ts`, loaded when it runs). */
   cluster?: unknown;
 }
@@ -121,6 +131,14 @@ const benches: Bench[] = [
       return httpSections(results.http);
     },
     render: (results) => (results.http ? httpSections(results.http) : []),
+  },
+  {
+    id: "ledger",
+    async run(results) {
+      results.ledger = await runLedgerBench(ledgerBenchOptionsFromEnv());
+      return ledgerSections(results.ledger);
+    },
+    render: (results) => (results.ledger ? ledgerSections(results.ledger) : []),
   },
   {
     id: "cluster",

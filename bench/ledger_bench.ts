@@ -1,0 +1,254 @@
+/**
+ * One site as its ledger grows: what a carrier's PoP meets after months of
+ * traffic rather than on a fresh ledger.
+ *
+ *     BENCH_ONLY=ledger npx -y deno@2.9.6 task bench
+ *
+ * A lone site (`workers/site.ts` on a new ledger under `.bench/`) is filled to
+ * `BENCH_LEDGER_TXS` (1,000,000) Ed25519 `data.anchor` transactions, 100 per
+ * request from 16 closed-loop clients, one chunk of `BENCH_LEDGER_CHUNK_TXS`
+ * (100,000) at a time (each chunk signed before it is sent, so the rate is
+ * the site's); each chunk's committed rate is recorded with the ledger's
+ * size when it began. Then the site is stopped and started
+ * `BENCH_LEDGER_RESTARTS` (3) times, timing how long until it answers
+ * `GET /v1/status` and until its filter of committed ids is filled again
+ * (`edgeledger_txid_filter_filled 1` on `/metrics`), the same as on the empty
+ * ledger at the beginning. `BENCH_KEEP=1` keeps the ledger.
+ *
+ * @module
+ */
+import { initLocalLedger } from "../src/site/config.ts";
+import { envNumber, freePort, median, runClosedLoop, spawnSite, TxPool } from "./_load.ts";
+import { fmt, mdTable, type Section } from "./_report.ts";
+
+/** Settings of {@link runLedgerBench}. */
+export interface LedgerBenchOptions {
+  /** Transactions the ledger is filled to. */
+  txs: number;
+  /** Transactions signed and sent per chunk (a multiple of 100). */
+  chunkTxs: number;
+  /** Restarts timed on the full ledger (and on the empty one). */
+  restarts: number;
+  signWorkers: number;
+  /** Where the ledger goes. */
+  workDir: string;
+  keep: boolean;
+  log: (line: string) => void;
+}
+
+/** One start of the site. */
+export interface StartTiming {
+  /** From spawning the process to its first answer to `GET /v1/status`, ms. */
+  answeringMs: number;
+  /** From spawning to `edgeledger_txid_filter_filled 1`, ms. */
+  filterFilledMs: number;
+  filterIds: number;
+  filterBytes: number;
+  filterFalsePositiveRatio: number;
+}
+
+/** What {@link runLedgerBench} measured. */
+export interface LedgerBenchResult {
+  options: Omit<LedgerBenchOptions, "log" | "workDir" | "keep">;
+  /** Each chunk: the ledger's size when it began, and its committed rate. */
+  chunks: Array<{ logSizeBefore: number; committed: number; seconds: number; errors: number }>;
+  emptyStarts: StartTiming[];
+  fullStarts: StartTiming[];
+  /** The database's files (main and WAL) after the fill, bytes. */
+  databaseBytes: number;
+  logSize: number;
+}
+
+/** Defaults, overridden by `BENCH_LEDGER_TXS`, `BENCH_LEDGER_CHUNK_TXS`, `BENCH_LEDGER_RESTARTS`. */
+export function ledgerBenchOptionsFromEnv(
+  log = (l: string) => console.error(l),
+): LedgerBenchOptions {
+  const chunkTxs = envNumber("BENCH_LEDGER_CHUNK_TXS", 100_000, 100, 10_000_000);
+  if (chunkTxs % 100 !== 0) {
+    throw new Error(`Cannot use BENCH_LEDGER_CHUNK_TXS=${chunkTxs}: expected a multiple of 100`);
+  }
+  return {
+    txs: envNumber("BENCH_LEDGER_TXS", 1_000_000, 100, 1_000_000_000),
+    chunkTxs,
+    restarts: envNumber("BENCH_LEDGER_RESTARTS", 3, 1, 100),
+    signWorkers: envNumber("BENCH_SIGN_WORKERS", 2, 1, 64),
+    workDir: new URL("../.bench/ledger", import.meta.url).pathname,
+    keep: Deno.env.get("BENCH_KEEP") === "1",
+    log,
+  };
+}
+
+/** Fills a lone site's ledger and times its starts before and after (see the module doc). */
+export async function runLedgerBench(o: LedgerBenchOptions): Promise<LedgerBenchResult> {
+  await Deno.remove(o.workDir, { recursive: true }).catch(() => {});
+  const [config] = await initLocalLedger({
+    dataDir: o.workDir,
+    sites: 1,
+    basePort: freePort(),
+    host: "127.0.0.1",
+  });
+  const logPath = `${o.workDir}/site.log`;
+  const result: LedgerBenchResult = {
+    options: { txs: o.txs, chunkTxs: o.chunkTxs, restarts: o.restarts, signWorkers: o.signWorkers },
+    chunks: [],
+    emptyStarts: [],
+    fullStarts: [],
+    databaseBytes: 0,
+    logSize: 0,
+  };
+  try {
+    for (let i = 0; i < o.restarts; i++) result.emptyStarts.push(await timedStart(config, logPath));
+    const site = await spawnSite(config, logPath);
+    try {
+      const ledger = (await status(site.url)).ledger;
+      for (;;) {
+        const logSizeBefore = (await status(site.url)).logSize;
+        if (logSizeBefore >= o.txs) break;
+        const want = Math.min(o.chunkTxs, Math.ceil((o.txs - logSizeBefore) / 100) * 100);
+        const pool = new TxPool("ed25519", ledger, o.signWorkers);
+        let bodies: string[];
+        try {
+          await pool.ensure(want);
+          bodies = [];
+          for (let i = 0; i + 100 <= want; i += 100) {
+            bodies.push(`{"txs":[${pool.slice(i, i + 100).join(",")}]}`);
+          }
+        } finally {
+          pool.close();
+        }
+        const r = await runClosedLoop({
+          url: `${site.url}/v1/txs?wait=commit`,
+          bodies,
+          txsPerRequest: 100,
+          concurrency: 16,
+          durationMs: 3_600_000,
+        });
+        const errors = Object.values(r.errors).reduce((a, b) => a + b, 0) + r.pending;
+        result.chunks.push({
+          logSizeBefore,
+          committed: r.committed,
+          seconds: r.wallSeconds,
+          errors,
+        });
+        o.log(
+          `  ledger at ${fmt(logSizeBefore)}: ${fmt(r.committed / r.wallSeconds)} tx/s` +
+            (errors > 0 ? ` (${errors} failed: ${JSON.stringify(r.errors)})` : ""),
+        );
+        if (r.committed === 0) {
+          throw new Error(
+            `No transaction committed at ledger size ${logSizeBefore}: ${r.errorExamples[0]}`,
+          );
+        }
+      }
+      result.logSize = (await status(site.url)).logSize;
+    } finally {
+      await site.stop(60_000);
+    }
+    for (let i = 0; i < o.restarts; i++) {
+      const t = await timedStart(config, logPath);
+      result.fullStarts.push(t);
+      o.log(
+        `  start with ${fmt(t.filterIds)} ids: answering ${fmt(t.answeringMs)} ms, filter filled ${
+          fmt(t.filterFilledMs)
+        } ms`,
+      );
+    }
+    const dbDir = `${o.workDir}/site-a`;
+    for (const f of ["ledger.db", "ledger.db-wal"]) {
+      result.databaseBytes += await Deno.stat(`${dbDir}/${f}`).then((s) => s.size, () => 0);
+    }
+    return result;
+  } finally {
+    if (!o.keep) await Deno.remove(o.workDir, { recursive: true }).catch(() => {});
+  }
+}
+
+async function timedStart(config: string, logPath: string): Promise<StartTiming> {
+  const t0 = performance.now();
+  const site = await spawnSite(config, logPath);
+  try {
+    await status(site.url);
+    const answeringMs = performance.now() - t0;
+    for (;;) {
+      const metrics = await (await fetch(`${site.url}/metrics`)).text();
+      const gauge = (name: string) =>
+        Number(new RegExp(`^${name} (\\S+)$`, "m").exec(metrics)?.[1]);
+      if (gauge("edgeledger_txid_filter_filled") === 1) {
+        return {
+          answeringMs,
+          filterFilledMs: performance.now() - t0,
+          filterIds: gauge("edgeledger_txid_filter_ids"),
+          filterBytes: gauge("edgeledger_txid_filter_bytes"),
+          filterFalsePositiveRatio: gauge("edgeledger_txid_filter_false_positive_ratio"),
+        };
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    await site.stop(60_000);
+  }
+}
+
+async function status(url: string): Promise<{ ledger: string; logSize: number }> {
+  const res = await fetch(`${url}/v1/status`, { signal: AbortSignal.timeout(30_000) });
+  if (!res.ok) throw new Error(`GET ${url}/v1/status answered ${res.status}: ${await res.text()}`);
+  return await res.json();
+}
+
+/** The report's section for {@link LedgerBenchResult}. */
+export function ledgerSections(r: LedgerBenchResult): Section[] {
+  const rates = r.chunks.map((c) => c.committed / c.seconds);
+  const first = rates[0];
+  const lastThird = rates.slice(Math.floor((rates.length * 2) / 3));
+  const startRow = (label: string, starts: StartTiming[]) => [
+    label,
+    fmt(median(starts.map((s) => s.filterIds))),
+    fmt(median(starts.map((s) => s.answeringMs))),
+    fmt(median(starts.map((s) => s.filterFilledMs))),
+    fmt(median(starts.map((s) => s.filterBytes)) / 2 ** 20, 1),
+    fmt(median(starts.map((s) => s.filterFalsePositiveRatio)) * 100, 2),
+  ];
+  const markdown = `## One site as its ledger grows
+
+\`BENCH_ONLY=ledger npx -y deno@2.9.6 task bench\` (\`bench/ledger_bench.ts\`): a lone site filled
+to ${fmt(r.logSize)} Ed25519 \`data.anchor\` transactions, 100 per request from 16 clients, in
+chunks of ${fmt(r.options.chunkTxs)} signed before each is sent; then stopped and started
+${r.options.restarts} times, as it was on the empty ledger. The database is ${
+    fmt(r.databaseBytes / 2 ** 30, 2)
+  } GiB on disk (${fmt(r.databaseBytes / Math.max(1, r.logSize))} bytes per transaction).
+
+${
+    mdTable(
+      ["ledger size at the chunk's start", "committed tx/s", "÷ first chunk", "failed"],
+      r.chunks.map((c, i) => [
+        fmt(c.logSizeBefore),
+        fmt(rates[i]),
+        fmt(rates[i] / first, 2),
+        fmt(c.errors),
+      ]),
+    )
+  }
+
+Last third of the chunks: median ${fmt(median(lastThird))} tx/s, ${
+    fmt(median(lastThird) / first, 2)
+  }× the first chunk's.
+
+Starts (medians of ${r.options.restarts}). A site answers as soon as its head is read; its filter
+of committed transaction ids (which spares admission a database read for every new id) fills in
+the background, and until it has, every admission asks the database.
+
+${
+    mdTable(
+      [
+        "ledger",
+        "ids",
+        "answering after (ms)",
+        "filter filled after (ms)",
+        "filter (MiB)",
+        "filter false positives (%)",
+      ],
+      [startRow("empty", r.emptyStarts), startRow("filled", r.fullStarts)],
+    )
+  }`;
+  return [{ id: "ledger", markdown }];
+}

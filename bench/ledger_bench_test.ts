@@ -1,0 +1,37 @@
+import assert from "node:assert/strict";
+import { ledgerSections, runLedgerBench } from "./ledger_bench.ts";
+
+Deno.test("ledger bench: fills a real site chunk by chunk, times its starts, and reports both", async () => {
+  const workDir = await Deno.makeTempDir({ prefix: "edgeledger-ledger-bench-" });
+  const lines: string[] = [];
+  try {
+    const r = await runLedgerBench({
+      txs: 600,
+      chunkTxs: 300,
+      restarts: 1,
+      signWorkers: 1,
+      workDir,
+      keep: false,
+      log: (l) => lines.push(l),
+    });
+    assert.equal(r.logSize, 600);
+    assert.deepEqual(r.chunks.map((c) => [c.logSizeBefore, c.committed, c.errors]), [
+      [0, 300, 0],
+      [300, 300, 0],
+    ]);
+    assert.equal(r.emptyStarts[0].filterIds, 0);
+    assert.equal(r.fullStarts[0].filterIds, 600);
+    assert.ok(r.fullStarts[0].answeringMs <= r.fullStarts[0].filterFilledMs);
+    assert.ok(r.databaseBytes > 600 * 500, `${r.databaseBytes} bytes for 600 transactions`);
+    const [section] = ledgerSections(r);
+    assert.match(section.markdown, /filled\s*\|\s*600\s*\|/);
+    assert.match(section.markdown, /^\| 300 +\|/m);
+    await assert.rejects(
+      Deno.stat(workDir),
+      Deno.errors.NotFound,
+      "the ledger is removed unless kept",
+    );
+  } finally {
+    await Deno.remove(workDir, { recursive: true }).catch(() => {});
+  }
+});
