@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { ledgerSections, runLedgerBench } from "./ledger_bench.ts";
+import { growthSections, runGrowthBench } from "./growth_bench.ts";
 
-Deno.test("ledger bench: fills a real site chunk by chunk, times its starts, and reports both", async () => {
-  const workDir = await Deno.makeTempDir({ prefix: "edgeledger-ledger-bench-" });
+Deno.test("growth bench: fills a real site chunk by chunk, times its starts, and reports both", async () => {
+  const workDir = await Deno.makeTempDir({ prefix: "edgeledger-growth-bench-" });
   const lines: string[] = [];
   try {
-    const r = await runLedgerBench({
+    const r = await runGrowthBench({
       txs: 600,
       chunkTxs: 300,
       restarts: 1,
@@ -23,7 +23,7 @@ Deno.test("ledger bench: fills a real site chunk by chunk, times its starts, and
     assert.equal(r.fullStarts[0].filterIds, 600);
     assert.ok(r.fullStarts[0].answeringMs <= r.fullStarts[0].filterFilledMs);
     assert.ok(r.databaseBytes > 600 * 500, `${r.databaseBytes} bytes for 600 transactions`);
-    const [section] = ledgerSections(r);
+    const [section] = growthSections(r);
     assert.match(section.markdown, /filled\s*\|\s*600\s*\|/);
     assert.match(section.markdown, /^\| 300 +\|/m);
     await assert.rejects(

@@ -2,15 +2,15 @@
  * One site as its ledger grows: what a carrier's PoP meets after months of
  * traffic rather than on a fresh ledger.
  *
- *     BENCH_ONLY=ledger npx -y deno@2.9.6 task bench
+ *     BENCH_ONLY=growth npx -y deno@2.9.6 task bench
  *
  * A lone site (`workers/site.ts` on a new ledger under `.bench/`) is filled to
- * `BENCH_LEDGER_TXS` (1,000,000) Ed25519 `data.anchor` transactions, 100 per
- * request from 16 closed-loop clients, one chunk of `BENCH_LEDGER_CHUNK_TXS`
+ * `BENCH_GROWTH_TXS` (1,000,000) Ed25519 `data.anchor` transactions, 100 per
+ * request from 16 closed-loop clients, one chunk of `BENCH_GROWTH_CHUNK_TXS`
  * (100,000) at a time (each chunk signed before it is sent, so the rate is
  * the site's); each chunk's committed rate is recorded with the ledger's
  * size when it began. Then the site is stopped and started
- * `BENCH_LEDGER_RESTARTS` (3) times, timing how long until it answers
+ * `BENCH_GROWTH_RESTARTS` (3) times, timing how long until it answers
  * `GET /v1/status` and until its filter of committed ids is filled again
  * (`edgeledger_txid_filter_filled 1` on `/metrics`), the same as on the empty
  * ledger at the beginning. `BENCH_KEEP=1` keeps the ledger.
@@ -21,8 +21,8 @@ import { initLocalLedger } from "../src/site/config.ts";
 import { envNumber, freePort, median, runClosedLoop, spawnSite, TxPool } from "./_load.ts";
 import { fmt, mdTable, type Section } from "./_report.ts";
 
-/** Settings of {@link runLedgerBench}. */
-export interface LedgerBenchOptions {
+/** Settings of {@link runGrowthBench}. */
+export interface GrowthBenchOptions {
   /** Transactions the ledger is filled to. */
   txs: number;
   /** Transactions signed and sent per chunk (a multiple of 100). */
@@ -47,9 +47,9 @@ export interface StartTiming {
   filterFalsePositiveRatio: number;
 }
 
-/** What {@link runLedgerBench} measured. */
-export interface LedgerBenchResult {
-  options: Omit<LedgerBenchOptions, "log" | "workDir" | "keep">;
+/** What {@link runGrowthBench} measured. */
+export interface GrowthBenchResult {
+  options: Omit<GrowthBenchOptions, "log" | "workDir" | "keep">;
   /** Each chunk: the ledger's size when it began, and its committed rate. */
   chunks: Array<{ logSizeBefore: number; committed: number; seconds: number; errors: number }>;
   emptyStarts: StartTiming[];
@@ -59,27 +59,27 @@ export interface LedgerBenchResult {
   logSize: number;
 }
 
-/** Defaults, overridden by `BENCH_LEDGER_TXS`, `BENCH_LEDGER_CHUNK_TXS`, `BENCH_LEDGER_RESTARTS`. */
-export function ledgerBenchOptionsFromEnv(
+/** Defaults, overridden by `BENCH_GROWTH_TXS`, `BENCH_GROWTH_CHUNK_TXS`, `BENCH_GROWTH_RESTARTS`. */
+export function growthBenchOptionsFromEnv(
   log = (l: string) => console.error(l),
-): LedgerBenchOptions {
-  const chunkTxs = envNumber("BENCH_LEDGER_CHUNK_TXS", 100_000, 100, 10_000_000);
+): GrowthBenchOptions {
+  const chunkTxs = envNumber("BENCH_GROWTH_CHUNK_TXS", 100_000, 100, 10_000_000);
   if (chunkTxs % 100 !== 0) {
-    throw new Error(`Cannot use BENCH_LEDGER_CHUNK_TXS=${chunkTxs}: expected a multiple of 100`);
+    throw new Error(`Cannot use BENCH_GROWTH_CHUNK_TXS=${chunkTxs}: expected a multiple of 100`);
   }
   return {
-    txs: envNumber("BENCH_LEDGER_TXS", 1_000_000, 100, 1_000_000_000),
+    txs: envNumber("BENCH_GROWTH_TXS", 1_000_000, 100, 1_000_000_000),
     chunkTxs,
-    restarts: envNumber("BENCH_LEDGER_RESTARTS", 3, 1, 100),
+    restarts: envNumber("BENCH_GROWTH_RESTARTS", 3, 1, 100),
     signWorkers: envNumber("BENCH_SIGN_WORKERS", 2, 1, 64),
-    workDir: new URL("../.bench/ledger", import.meta.url).pathname,
+    workDir: new URL("../.bench/growth", import.meta.url).pathname,
     keep: Deno.env.get("BENCH_KEEP") === "1",
     log,
   };
 }
 
 /** Fills a lone site's ledger and times its starts before and after (see the module doc). */
-export async function runLedgerBench(o: LedgerBenchOptions): Promise<LedgerBenchResult> {
+export async function runGrowthBench(o: GrowthBenchOptions): Promise<GrowthBenchResult> {
   await Deno.remove(o.workDir, { recursive: true }).catch(() => {});
   const [config] = await initLocalLedger({
     dataDir: o.workDir,
@@ -88,7 +88,7 @@ export async function runLedgerBench(o: LedgerBenchOptions): Promise<LedgerBench
     host: "127.0.0.1",
   });
   const logPath = `${o.workDir}/site.log`;
-  const result: LedgerBenchResult = {
+  const result: GrowthBenchResult = {
     options: { txs: o.txs, chunkTxs: o.chunkTxs, restarts: o.restarts, signWorkers: o.signWorkers },
     chunks: [],
     emptyStarts: [],
@@ -195,8 +195,8 @@ async function status(url: string): Promise<{ ledger: string; logSize: number }>
   return await res.json();
 }
 
-/** The report's section for {@link LedgerBenchResult}. */
-export function ledgerSections(r: LedgerBenchResult): Section[] {
+/** The report's section for {@link GrowthBenchResult}. */
+export function growthSections(r: GrowthBenchResult): Section[] {
   const rates = r.chunks.map((c) => c.committed / c.seconds);
   const first = rates[0];
   const lastThird = rates.slice(Math.floor((rates.length * 2) / 3));
@@ -210,7 +210,7 @@ export function ledgerSections(r: LedgerBenchResult): Section[] {
   ];
   const markdown = `## One site as its ledger grows
 
-\`BENCH_ONLY=ledger npx -y deno@2.9.6 task bench\` (\`bench/ledger_bench.ts\`): a lone site filled
+\`BENCH_ONLY=growth npx -y deno@2.9.6 task bench\` (\`bench/growth_bench.ts\`): a lone site filled
 to ${fmt(r.logSize)} Ed25519 \`data.anchor\` transactions, 100 per request from 16 clients, in
 chunks of ${fmt(r.options.chunkTxs)} signed before each is sent; then stopped and started
 ${r.options.restarts} times, as it was on the empty ledger. The database is ${
@@ -229,7 +229,9 @@ ${
     )
   }
 
-Last third of the chunks: median ${fmt(median(lastThird))} tx/s, ${
+From ${
+    fmt(r.chunks[r.chunks.length - lastThird.length]?.logSizeBefore ?? 0)
+  } transactions on: median ${fmt(median(lastThird))} tx/s, ${
     fmt(median(lastThird) / first, 2)
   }× the first chunk's.
 
@@ -250,5 +252,5 @@ ${
       [startRow("empty", r.emptyStarts), startRow("filled", r.fullStarts)],
     )
   }`;
-  return [{ id: "ledger", markdown }];
+  return [{ id: "growth", markdown }];
 }
