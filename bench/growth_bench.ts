@@ -18,7 +18,17 @@
  * @module
  */
 import { initLocalLedger } from "../src/site/config.ts";
-import { envNumber, freePort, median, runClosedLoop, spawnSite, TxPool } from "./_load.ts";
+import { transactionId } from "../sdk/envelope.ts";
+import {
+  envNumber,
+  freePort,
+  median,
+  processMemoryMiB,
+  quantile,
+  runClosedLoop,
+  spawnSite,
+  TxPool,
+} from "./_load.ts";
 import { fmt, mdTable, type Section } from "./_report.ts";
 
 /** Settings of {@link runGrowthBench}. */
@@ -47,6 +57,23 @@ export interface StartTiming {
   filterFalsePositiveRatio: number;
 }
 
+/** Reads of committed transactions with their proofs, at one ledger size. */
+export interface ReadTiming {
+  logSize: number;
+  /** `GET /v1/txs/{id}` then `GET /v1/txs/{id}/proof` per transaction, this many transactions. */
+  txs: number;
+  /** Latency of one read (either request), ms. */
+  p50Ms: number;
+  p99Ms: number;
+  /** Requests answered per second, with {@link readClients} clients. */
+  requestsPerSecond: number;
+}
+
+/** Clients reading at once in {@link ReadTiming}. */
+const readClients = 8;
+/** Transaction ids each chunk contributes to the reads' sample. */
+const sampledPerChunk = 200;
+
 /** What {@link runGrowthBench} measured. */
 export interface GrowthBenchResult {
   options: Omit<GrowthBenchOptions, "log" | "workDir" | "keep">;
@@ -54,6 +81,10 @@ export interface GrowthBenchResult {
   chunks: Array<{ logSizeBefore: number; committed: number; seconds: number; errors: number }>;
   emptyStarts: StartTiming[];
   fullStarts: StartTiming[];
+  /** Reads of random committed transactions after the first chunk and after the fill. */
+  reads: ReadTiming[];
+  /** The site's resident memory at the end of the fill, and after a start once its filter filled, MiB. */
+  rssMiB: { filled: number; restarted: number };
   /** The database's files (main and WAL) after the fill, bytes. */
   databaseBytes: number;
   logSize: number;
@@ -93,6 +124,8 @@ export async function runGrowthBench(o: GrowthBenchOptions): Promise<GrowthBench
     chunks: [],
     emptyStarts: [],
     fullStarts: [],
+    reads: [],
+    rssMiB: { filled: NaN, restarted: NaN },
     databaseBytes: 0,
     logSize: 0,
   };
@@ -101,6 +134,7 @@ export async function runGrowthBench(o: GrowthBenchOptions): Promise<GrowthBench
     const site = await spawnSite(config, logPath);
     try {
       const ledger = (await status(site.url)).ledger;
+      const sample: string[] = [];
       for (;;) {
         const logSizeBefore = (await status(site.url)).logSize;
         if (logSizeBefore >= o.txs) break;
@@ -113,6 +147,8 @@ export async function runGrowthBench(o: GrowthBenchOptions): Promise<GrowthBench
           for (let i = 0; i + 100 <= want; i += 100) {
             bodies.push(`{"txs":[${pool.slice(i, i + 100).join(",")}]}`);
           }
+          const step = Math.max(1, Math.floor(want / sampledPerChunk));
+          for (let i = 0; i < want; i += step) sample.push(transactionId(JSON.parse(pool.at(i))));
         } finally {
           pool.close();
         }
@@ -139,13 +175,21 @@ export async function runGrowthBench(o: GrowthBenchOptions): Promise<GrowthBench
             `No transaction committed at ledger size ${logSizeBefore}: ${r.errorExamples[0]}`,
           );
         }
+        if (result.chunks.length === 1) result.reads.push(await timedReads(site.url, sample));
       }
       result.logSize = (await status(site.url)).logSize;
+      if (result.chunks.length > 1) result.reads.push(await timedReads(site.url, sample));
+      for (const r of result.reads) {
+        o.log(`  reads at ${fmt(r.logSize)}: p50 ${fmt(r.p50Ms, 2)} ms, p99 ${fmt(r.p99Ms, 2)} ms`);
+      }
+      result.rssMiB.filled = processMemoryMiB(site.pid).rssMiB;
     } finally {
       await site.stop(60_000);
     }
     for (let i = 0; i < o.restarts; i++) {
-      const t = await timedStart(config, logPath);
+      const t = await timedStart(config, logPath, (pid) => {
+        result.rssMiB.restarted = processMemoryMiB(pid).rssMiB;
+      });
       result.fullStarts.push(t);
       o.log(
         `  start with ${fmt(t.filterIds)} ids: answering ${fmt(t.answeringMs)} ms, filter filled ${
@@ -163,7 +207,47 @@ export async function runGrowthBench(o: GrowthBenchOptions): Promise<GrowthBench
   }
 }
 
-async function timedStart(config: string, logPath: string): Promise<StartTiming> {
+/**
+ * Reads each sampled transaction and its proof, in a random order, from
+ * {@link readClients} clients; every answer must be 200.
+ */
+async function timedReads(url: string, ids: readonly string[]): Promise<ReadTiming> {
+  const order = [...ids];
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  const latencies: number[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: readClients }, async () => {
+    while (next < order.length) {
+      const id = order[next++];
+      for (const path of [`/v1/txs/${id}`, `/v1/txs/${id}/proof`]) {
+        const started = performance.now();
+        const res = await fetch(`${url}${path}`);
+        const body = await res.text();
+        if (res.status !== 200) throw new Error(`GET ${path} answered ${res.status}: ${body}`);
+        latencies.push(performance.now() - started);
+      }
+    }
+  }));
+  const seconds = (performance.now() - t0) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    logSize: (await status(url)).logSize,
+    txs: order.length,
+    p50Ms: quantile(latencies, 0.5),
+    p99Ms: quantile(latencies, 0.99),
+    requestsPerSecond: latencies.length / seconds,
+  };
+}
+
+async function timedStart(
+  config: string,
+  logPath: string,
+  whenFilled: (pid: number) => void = () => {},
+): Promise<StartTiming> {
   const t0 = performance.now();
   const site = await spawnSite(config, logPath);
   try {
@@ -174,6 +258,7 @@ async function timedStart(config: string, logPath: string): Promise<StartTiming>
       const gauge = (name: string) =>
         Number(new RegExp(`^${name} (\\S+)$`, "m").exec(metrics)?.[1]);
       if (gauge("edgeledger_txid_filter_filled") === 1) {
+        whenFilled(site.pid);
         return {
           answeringMs,
           filterFilledMs: performance.now() - t0,
@@ -234,6 +319,22 @@ From ${
   } transactions on: median ${fmt(median(lastThird))} tx/s, ${
     fmt(median(lastThird) / first, 2)
   }× the first chunk's.
+
+Reads of ${fmt(r.reads[0]?.txs ?? 0)} committed transactions picked across the ledger, each
+\`GET /v1/txs/{id}\` and then its \`/proof\`, from ${readClients} clients:
+
+${
+    mdTable(
+      ["ledger size", "p50 (ms)", "p99 (ms)", "requests/s"],
+      r.reads.map((
+        x,
+      ) => [fmt(x.logSize), fmt(x.p50Ms, 2), fmt(x.p99Ms, 2), fmt(x.requestsPerSecond)]),
+    )
+  }
+
+The site's resident memory: ${fmt(r.rssMiB.filled)} MiB at the end of the fill, ${
+    fmt(r.rssMiB.restarted)
+  } MiB after a start on the filled ledger, once its filter filled.
 
 Starts (medians of ${r.options.restarts}). A site answers as soon as its head is read; its filter
 of committed transaction ids (which spares admission a database read for every new id) fills in

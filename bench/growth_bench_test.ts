@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { growthSections, runGrowthBench } from "./growth_bench.ts";
 
-Deno.test("growth bench: fills a real site chunk by chunk, times its starts, and reports both", async () => {
+Deno.test("growth bench: fills a real site chunk by chunk, reads it back with proofs, times its starts, and reports them", async () => {
   const workDir = await Deno.makeTempDir({ prefix: "edgeledger-growth-bench-" });
   const lines: string[] = [];
   try {
@@ -23,9 +23,13 @@ Deno.test("growth bench: fills a real site chunk by chunk, times its starts, and
     assert.equal(r.fullStarts[0].filterIds, 600);
     assert.ok(r.fullStarts[0].answeringMs <= r.fullStarts[0].filterFilledMs);
     assert.ok(r.databaseBytes > 600 * 500, `${r.databaseBytes} bytes for 600 transactions`);
+    assert.deepEqual(r.reads.map((x) => [x.logSize, x.txs]), [[300, 300], [600, 600]]);
+    assert.ok(r.reads.every((x) => x.p50Ms > 0 && x.p50Ms <= x.p99Ms && x.requestsPerSecond > 0));
+    assert.ok(r.rssMiB.filled > 10 && r.rssMiB.restarted > 10, JSON.stringify(r.rssMiB));
     const [section] = growthSections(r);
     assert.match(section.markdown, /filled\s*\|\s*600\s*\|/);
     assert.match(section.markdown, /^\| 300 +\|/m);
+    assert.match(section.markdown, /^\| 600 +\| +[\d.]+ \| +[\d.]+ \| +[\d,]+ \|$/m);
     await assert.rejects(
       Deno.stat(workDir),
       Deno.errors.NotFound,
