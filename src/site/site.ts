@@ -316,7 +316,6 @@ type Waiter = (receipt: Receipt) => void;
 
 /** Blocks a lone site executes ahead of the one being written. */
 const localBlocksInFlightMax = 8;
-
 /** How often {@link Site.drain} looks whether the writes it waits for are done, ms. */
 const drainPollMs = 10;
 /** Delay that batches peers' checkpoint signatures into one database write, ms. */
@@ -1796,7 +1795,7 @@ export class Site implements LedgerService {
 
   async getTx(txId: string, c: Consistency) {
     await this.#readBarrier(c);
-    const row = await this.#store.txById(txId);
+    const row = await this.#txRow(txId);
     if (row === undefined) {
       const p = this.#pending.get(txId) ?? this.#inFlight.get(txId);
       if (p === undefined) return null;
@@ -1814,7 +1813,7 @@ export class Site implements LedgerService {
     c: Consistency,
   ): Promise<ProofView | null> {
     await this.#readBarrier(c);
-    const row = await this.#store.txById(txId);
+    const row = await this.#txRow(txId);
     if (row === undefined) return null;
     // DESIGN §6: the default is the latest co-signed checkpoint's size, so
     // the proof verifies against what `GET /v1/checkpoint` serves.
@@ -1838,7 +1837,7 @@ export class Site implements LedgerService {
         `Cannot prove log index ${row.logIndex} in a tree of size ${size}: need ${row.logIndex} < treeSize <= ${written}`,
       );
     }
-    const nodes = await this.#store.nodes(nodesForInclusion(row.logIndex, size));
+    const nodes = await this.#nodesAt(nodesForInclusion(row.logIndex, size));
     const proof = inclusionProofAt(row.logIndex, size, nodeGetter(nodes));
     return {
       logIndex: row.logIndex,
@@ -1884,7 +1883,7 @@ export class Site implements LedgerService {
         `Cannot prove consistency from ${from} to ${to}: need 0 < from <= to <= ${size}`,
       );
     }
-    const nodes = await this.#store.nodes(nodesForConsistency(from, to));
+    const nodes = await this.#nodesAt(nodesForConsistency(from, to));
     return consistencyProofAt(from, to, nodeGetter(nodes)).map(hexEncode);
   }
 
@@ -2120,7 +2119,7 @@ export class Site implements LedgerService {
       "# HELP edgeledger_txid_filter_bytes Memory the committed-id filter holds.",
       "# TYPE edgeledger_txid_filter_bytes gauge",
       `edgeledger_txid_filter_bytes ${this.#committedFilter.bytes}`,
-      "# HELP edgeledger_txid_filter_false_positive_ratio Estimated share of new transaction ids the filter cannot rule out, each costing a database read (1 while it is filled).",
+      "# HELP edgeledger_txid_filter_false_positive_ratio Estimated share of new transaction ids the filter cannot rule out, each costing a database read (1 while it is being filled).",
       "# TYPE edgeledger_txid_filter_false_positive_ratio gauge",
       `edgeledger_txid_filter_false_positive_ratio ${
         this.#committedFilter.falsePositiveRate().toPrecision(3)
@@ -2310,12 +2309,32 @@ export class Site implements LedgerService {
   async #committedReceipts(ids: string[]): Promise<Map<string, Receipt>> {
     const out = new Map<string, Receipt>();
     if (ids.length === 0) return out;
+    // Through the store: with a storage worker, behind the writes in flight.
     const found = await this.#store.committedIds(ids);
     for (const id of found) {
       const row = await this.#store.txById(id);
       if (row) out.set(id, receiptOf(row));
     }
     return out;
+  }
+
+  /**
+   * A committed transaction's row for a read route: on the main-thread
+   * reader when there is one (a storage worker's site), a prepared statement
+   * instead of a hop to the worker. It sees every block whose write
+   * returned, so every receipt a client was given.
+   */
+  async #txRow(id: string): Promise<TxRowStored | undefined> {
+    return this.#reader !== undefined ? this.#reader.txById(id) : await this.#store.txById(id);
+  }
+
+  /** Merkle nodes at `coords`, keyed `level/index`, read as {@link #txRow} reads. */
+  async #nodesAt(
+    coords: ReadonlyArray<{ level: number; index: number }>,
+  ): Promise<Map<string, Uint8Array>> {
+    return this.#reader !== undefined
+      ? this.#reader.nodes(coords)
+      : await this.#store.nodes(coords);
   }
 
   /** Each signer's standing (`revoked`, `quarantined`, `active`; absent = unregistered). */

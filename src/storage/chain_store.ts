@@ -175,6 +175,7 @@ export class ChainStore {
   }
 
   async txById(id: string): Promise<TxRowStored | undefined> {
+    if (this.database.native !== undefined) return this.database.native.txById(id);
     return (await this.#db.select().from(txs).where(eq(txs.id, id)))[0];
   }
 
@@ -223,6 +224,7 @@ export class ChainStore {
   async nodes(
     coords: ReadonlyArray<{ level: number; index: number }>,
   ): Promise<Map<string, Uint8Array>> {
+    if (this.database.native !== undefined) return this.database.native.nodes(coords);
     const out = new Map<string, Uint8Array>();
     for (let i = 0; i < coords.length; i += 200) {
       const part = coords.slice(i, i + 200);

@@ -17,7 +17,7 @@
 import { Buffer } from "node:buffer";
 // @ts-types="./libsql_native.d.ts"
 import Libsql from "libsql";
-import type { BlockWrite } from "./chain_store.ts";
+import type { BlockWrite, TxRowStored } from "./chain_store.ts";
 
 type Statement = ReturnType<Libsql["prepare"]>;
 
@@ -164,6 +164,16 @@ export class NativeWriter {
     return this.#reader.txIdsAfter(after, limit);
   }
 
+  /** A committed transaction's row. */
+  txById(id: string): TxRowStored | undefined {
+    return this.#reader.txById(id);
+  }
+
+  /** Merkle nodes at `coords`, keyed `level/index`; absent ones are missing. */
+  nodes(coords: ReadonlyArray<{ level: number; index: number }>): Map<string, Uint8Array> {
+    return this.#reader.nodes(coords);
+  }
+
   close(): void {
     this.#db.close();
   }
@@ -180,6 +190,8 @@ export class NativeReader {
   readonly #stateIn: Statement;
   readonly #txsIn: Statement;
   readonly #idsAfter: Statement;
+  readonly #txById: Statement;
+  readonly #nodesIn: Statement;
 
   /** Opens its own connection to `path`, or shares `connection`. */
   constructor(source: string | Libsql) {
@@ -196,6 +208,13 @@ export class NativeReader {
     ).raw();
     // The primary key's index covers `id`: the walk never reads the table.
     this.#idsAfter = db.prepare("SELECT id FROM txs WHERE id > ? ORDER BY id LIMIT ?").raw();
+    this.#txById = db.prepare(
+      "SELECT id, log_index, height, kind, envelope, result, status FROM txs WHERE id = ?",
+    ).raw();
+    this.#nodesIn = db.prepare(
+      "SELECT n.level, n.idx, n.hash FROM json_each(?) AS j JOIN merkle_nodes AS n " +
+        "ON n.level = json_extract(j.value, '$[0]') AND n.idx = json_extract(j.value, '$[1]')",
+    ).raw();
   }
 
   /** Which of `ids` are committed transactions. */
@@ -209,6 +228,27 @@ export class NativeReader {
   /** Up to `limit` committed transaction ids above `after`, in id order. */
   txIdsAfter(after: string, limit: number): string[] {
     return (this.#idsAfter.all(after, limit) as Array<[string]>).map((r) => r[0]);
+  }
+
+  /** A committed transaction's row, as drizzle's `txs` gives it. */
+  txById(id: string): TxRowStored | undefined {
+    const row = this.#txById.get(id) as
+      | [string, number, number, string, string, string, TxRowStored["status"]]
+      | undefined;
+    if (row === undefined) return undefined;
+    const [txId, logIndex, height, kind, envelope, result, status] = row;
+    return { id: txId, logIndex, height, kind, envelope, result, status };
+  }
+
+  /** Merkle nodes at `coords`, keyed `level/index`; absent ones are missing. */
+  nodes(coords: ReadonlyArray<{ level: number; index: number }>): Map<string, Uint8Array> {
+    const out = new Map<string, Uint8Array>();
+    if (coords.length === 0) return out;
+    const rows = this.#nodesIn.all(JSON.stringify(coords.map((c) => [c.level, c.index]))) as Array<
+      [number, number, Uint8Array]
+    >;
+    for (const [level, index, hash] of rows) out.set(`${level}/${index}`, new Uint8Array(hash));
+    return out;
   }
 
   /** Current values of state keys, keyed `ns\0key`; absent keys are missing. */

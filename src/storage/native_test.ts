@@ -115,6 +115,29 @@ Deno.test("txIdsAfter() walks committed ids in id order a page at a time, alike 
   }
 });
 
+Deno.test("txById() and nodes() on prepared statements answer what drizzle's reads answer, misses included", async () => {
+  const t = await tempStore();
+  const reader = new NativeReader(t.path);
+  try {
+    await t.store.writeBlocks([block(1, ["a1", "a2"]), block(2, ["b1"])]);
+    const viaDrizzle = new ChainStore({ ...t.database, native: undefined });
+    const coords = [{ level: 0, index: 10 }, { level: 0, index: 20 }, { level: 3, index: 0 }];
+    for (const id of ["a1", "a2", "b1", "zz"]) {
+      const expected = await viaDrizzle.txById(id);
+      assert.deepEqual(await t.store.txById(id), expected, id);
+      assert.deepEqual(reader.txById(id), expected, id);
+    }
+    const expected = await viaDrizzle.nodes(coords);
+    assert.deepEqual([...expected.keys()].sort(), ["0/10", "0/20"]);
+    assert.deepEqual(await t.store.nodes(coords), expected);
+    assert.deepEqual(reader.nodes(coords), expected);
+    assert.deepEqual(reader.nodes([]), new Map());
+  } finally {
+    reader.close();
+    await t.cleanup();
+  }
+});
+
 Deno.test("NativeReader on its own connection sees what the writer committed, and deletions", async () => {
   const t = await tempStore();
   const reader = new NativeReader(t.path);
