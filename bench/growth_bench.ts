@@ -78,7 +78,14 @@ const sampledPerChunk = 200;
 export interface GrowthBenchResult {
   options: Omit<GrowthBenchOptions, "log" | "workDir" | "keep">;
   /** Each chunk: the ledger's size when it began, and its committed rate. */
-  chunks: Array<{ logSizeBefore: number; committed: number; seconds: number; errors: number }>;
+  chunks: Array<{
+    logSizeBefore: number;
+    committed: number;
+    seconds: number;
+    errors: number;
+    /** The site's resident memory when the chunk was committed, MiB. */
+    rssMiB: number;
+  }>;
   emptyStarts: StartTiming[];
   fullStarts: StartTiming[];
   /** Reads of random committed transactions after the first chunk and after the fill. */
@@ -165,9 +172,12 @@ export async function runGrowthBench(o: GrowthBenchOptions): Promise<GrowthBench
           committed: r.committed,
           seconds: r.wallSeconds,
           errors,
+          rssMiB: processMemoryMiB(site.pid).rssMiB,
         });
         o.log(
-          `  ledger at ${fmt(logSizeBefore)}: ${fmt(r.committed / r.wallSeconds)} tx/s` +
+          `  ledger at ${fmt(logSizeBefore)}: ${fmt(r.committed / r.wallSeconds)} tx/s, site ${
+            fmt(processMemoryMiB(site.pid).rssMiB)
+          } MiB` +
             (errors > 0 ? ` (${errors} failed: ${JSON.stringify(r.errors)})` : ""),
         );
         if (r.committed === 0) {
