@@ -153,7 +153,7 @@ the file is rewritten by every run.`;
   } else {
     lines = [
       ...earlier,
-      `- Then ${only.join(", ")} again: \`${run.command}\`, ${when(run)}, ${run.tree}`,
+      `- Then ${only.join(", ")}: \`${run.command}\`, ${when(run)}, ${run.tree}`,
     ];
   }
   return `${head}\n\n${lines.join("\n")}`;

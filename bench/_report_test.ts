@@ -31,7 +31,7 @@ Deno.test("reportPreamble: a run of some benches keeps the runs the other sectio
   const after = reportPreamble(partial, ["growth"], before);
   assert.deepEqual(bullets(after), [
     ...bullets(reportPreamble(full)),
-    "- Then growth again: `BENCH_ONLY=growth npx -y deno@2.9.6 task bench`, 2026-12-05T03:12:55Z (took 159 s), commit a3a32f2",
+    "- Then growth: `BENCH_ONLY=growth npx -y deno@2.9.6 task bench`, 2026-12-05T03:12:55Z (took 159 s), commit a3a32f2",
   ]);
   assert.deepEqual(
     bullets(reportPreamble(partial, [], after)),

@@ -314,12 +314,19 @@ ${r.options.restarts} times, as it was on the empty ledger. The database is ${
 
 ${
     mdTable(
-      ["ledger size at the chunk's start", "committed tx/s", "÷ first chunk", "failed"],
+      [
+        "ledger size at the chunk's start",
+        "committed tx/s",
+        "÷ first chunk",
+        "failed",
+        "site RSS (MiB)",
+      ],
       r.chunks.map((c, i) => [
         fmt(c.logSizeBefore),
         fmt(rates[i]),
         fmt(rates[i] / first, 2),
         fmt(c.errors),
+        fmt(c.rssMiB),
       ]),
     )
   }
@@ -330,19 +337,25 @@ From ${
     fmt(median(lastThird) / first, 2)
   }× the first chunk's.
 
-Reads of ${fmt(r.reads[0]?.txs ?? 0)} committed transactions picked across the ledger, each
-\`GET /v1/txs/{id}\` and then its \`/proof\`, from ${readClients} clients:
+Reads of committed transactions picked across the ledger (200 from each chunk), each
+\`GET /v1/txs/{id}\` and then its \`/proof\`, in a random order from ${readClients} clients:
 
 ${
     mdTable(
-      ["ledger size", "p50 (ms)", "p99 (ms)", "requests/s"],
-      r.reads.map((
-        x,
-      ) => [fmt(x.logSize), fmt(x.p50Ms, 2), fmt(x.p99Ms, 2), fmt(x.requestsPerSecond)]),
+      ["ledger size", "transactions read", "p50 (ms)", "p99 (ms)", "requests/s"],
+      r.reads.map((x) => [
+        fmt(x.logSize),
+        fmt(x.txs),
+        fmt(x.p50Ms, 2),
+        fmt(x.p99Ms, 2),
+        fmt(x.requestsPerSecond),
+      ]),
     )
   }
 
-The site's resident memory: ${fmt(r.rssMiB.filled)} MiB at the end of the fill, ${
+The site's resident memory (its admission and storage workers included): ${
+    fmt(r.rssMiB.filled)
+  } MiB at the end of the fill, ${
     fmt(r.rssMiB.restarted)
   } MiB after a start on the filled ledger, once its filter filled.
 

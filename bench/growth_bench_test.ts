@@ -28,8 +28,8 @@ Deno.test("growth bench: fills a real site chunk by chunk, reads it back with pr
     assert.ok(r.rssMiB.filled > 10 && r.rssMiB.restarted > 10, JSON.stringify(r.rssMiB));
     const [section] = growthSections(r);
     assert.match(section.markdown, /filled\s*\|\s*600\s*\|/);
-    assert.match(section.markdown, /^\| 300 +\|/m);
-    assert.match(section.markdown, /^\| 600 +\| +[\d.]+ \| +[\d.]+ \| +[\d,]+ \|$/m);
+    assert.match(section.markdown, /^\| +300 +\| +[\d,]+ \| +[\d.]+ \| +0 \| +[\d,]+ \|$/m);
+    assert.match(section.markdown, /^\| 600 +\| +600 \| +[\d.]+ \| +[\d.]+ \| +[\d,]+ \|$/m);
     await assert.rejects(
       Deno.stat(workDir),
       Deno.errors.NotFound,
