@@ -68,7 +68,7 @@ export const siteConfigSchema = z.strictObject({
   /** How often the free space is read, ms. */
   diskCheckIntervalMs: z.number().int().min(100).max(600_000).default(5000),
   /**
-   * Most memory the filter of committed transaction ids grows to: about 1.2
+   * Most memory the filter of committed transaction ids grows to: 1.3 to 2.5
    * bytes per id; past it, more duplicate checks read the database.
    */
   txIdFilterBytesMax: z.number().int().min(2 * 1024 * 1024).max(1024 * 1024 * 1024)
