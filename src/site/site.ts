@@ -79,7 +79,7 @@ import {
   type TxRowStored,
 } from "../storage/mod.ts";
 import { filePathOf } from "../storage/db.ts";
-import { NativeReader } from "../storage/native.ts";
+import { NativeReader, type RowReads } from "../storage/native.ts";
 import { RaftStore, type RaftStoreApi } from "../storage/raft_store.ts";
 import { openWorkerStores, type WorkerStores } from "../storage/worker_store.ts";
 import {
@@ -356,6 +356,13 @@ export class Site implements LedgerService {
   #admissionPool: AdmissionPool | undefined;
   /** Main-thread point reads when a storage worker writes a `file:` database. */
   #reader: NativeReader | undefined;
+  /**
+   * Where read routes read committed rows: the main-thread reader with a
+   * storage worker (prepared statements instead of a hop to the worker and
+   * drizzle's query builder there), else the store. It sees every block
+   * whose write returned, so every receipt a client was given.
+   */
+  #rowReads: RowReads;
   readonly #genesis: GenesisConfig;
   #siteKey!: SiteKey;
   readonly #registry: ContractRegistry;
@@ -428,6 +435,7 @@ export class Site implements LedgerService {
   ) {
     this.name = options.name;
     this.#store = store;
+    this.#rowReads = store;
     this.#genesis = options.genesis;
     this.#registry = options.contracts ?? builtinContracts();
     this.#clock = options.clock ?? Date.now;
@@ -553,7 +561,10 @@ export class Site implements LedgerService {
       );
       site.#workerStores = workerStores;
       const path = filePathOf(options.dbUrl);
-      if (workerStores !== undefined && path !== undefined) site.#reader = new NativeReader(path);
+      if (workerStores !== undefined && path !== undefined) {
+        site.#reader = new NativeReader(path);
+        site.#rowReads = site.#reader;
+      }
       if (path !== undefined && (options.diskFreeBytesMin ?? 0) > 0) {
         site.#disk = new DiskSpaceGuard({
           path: dirname(path),
@@ -1795,7 +1806,7 @@ export class Site implements LedgerService {
 
   async getTx(txId: string, c: Consistency) {
     await this.#readBarrier(c);
-    const row = await this.#txRow(txId);
+    const row = await this.#rowReads.txById(txId);
     if (row === undefined) {
       const p = this.#pending.get(txId) ?? this.#inFlight.get(txId);
       if (p === undefined) return null;
@@ -1813,7 +1824,7 @@ export class Site implements LedgerService {
     c: Consistency,
   ): Promise<ProofView | null> {
     await this.#readBarrier(c);
-    const row = await this.#txRow(txId);
+    const row = await this.#rowReads.txById(txId);
     if (row === undefined) return null;
     // DESIGN §6: the default is the latest co-signed checkpoint's size, so
     // the proof verifies against what `GET /v1/checkpoint` serves.
@@ -1837,7 +1848,7 @@ export class Site implements LedgerService {
         `Cannot prove log index ${row.logIndex} in a tree of size ${size}: need ${row.logIndex} < treeSize <= ${written}`,
       );
     }
-    const nodes = await this.#nodesAt(nodesForInclusion(row.logIndex, size));
+    const nodes = await this.#rowReads.nodes(nodesForInclusion(row.logIndex, size));
     const proof = inclusionProofAt(row.logIndex, size, nodeGetter(nodes));
     return {
       logIndex: row.logIndex,
@@ -1849,19 +1860,19 @@ export class Site implements LedgerService {
 
   async blockByHeight(height: number, c: Consistency): Promise<BlockView | null> {
     await this.#readBarrier(c);
-    const row = await this.#store.blockByHeight(height);
+    const row = await this.#rowReads.blockByHeight(height);
     return row ? (await this.#views([row]))[0] : null;
   }
 
   async blockByHash(hash: string, c: Consistency): Promise<BlockView | null> {
     await this.#readBarrier(c);
-    const row = await this.#store.blockByHash(hash);
+    const row = await this.#rowReads.blockByHash(hash);
     return row ? (await this.#views([row]))[0] : null;
   }
 
   async blocks(from: number, limit: number, c: Consistency): Promise<BlockView[]> {
     await this.#readBarrier(c);
-    return await this.#views(await this.#store.blockRange(from, limit));
+    return await this.#views(await this.#rowReads.blockRange(from, limit));
   }
 
   async checkpoint(c: Consistency): Promise<string> {
@@ -1883,7 +1894,7 @@ export class Site implements LedgerService {
         `Cannot prove consistency from ${from} to ${to}: need 0 < from <= to <= ${size}`,
       );
     }
-    const nodes = await this.#nodesAt(nodesForConsistency(from, to));
+    const nodes = await this.#rowReads.nodes(nodesForConsistency(from, to));
     return consistencyProofAt(from, to, nodeGetter(nodes)).map(hexEncode);
   }
 
@@ -2318,25 +2329,6 @@ export class Site implements LedgerService {
     return out;
   }
 
-  /**
-   * A committed transaction's row for a read route: on the main-thread
-   * reader when there is one (a storage worker's site), a prepared statement
-   * instead of a hop to the worker. It sees every block whose write
-   * returned, so every receipt a client was given.
-   */
-  async #txRow(id: string): Promise<TxRowStored | undefined> {
-    return this.#reader !== undefined ? this.#reader.txById(id) : await this.#store.txById(id);
-  }
-
-  /** Merkle nodes at `coords`, keyed `level/index`, read as {@link #txRow} reads. */
-  async #nodesAt(
-    coords: ReadonlyArray<{ level: number; index: number }>,
-  ): Promise<Map<string, Uint8Array>> {
-    return this.#reader !== undefined
-      ? this.#reader.nodes(coords)
-      : await this.#store.nodes(coords);
-  }
-
   /** Each signer's standing (`revoked`, `quarantined`, `active`; absent = unregistered). */
   /**
    * Signer standings as of the applied state, remembered until a block
@@ -2518,7 +2510,7 @@ export class Site implements LedgerService {
   }
 
   async #views(rows: BlockRow[]): Promise<BlockView[]> {
-    const ids = await this.#store.txIdsOfBlocks(rows.map((r) => r.height));
+    const ids = await this.#rowReads.txIdsOfBlocks(rows.map((r) => r.height));
     return rows.map((r) => ({ hash: r.hash, header: headerOf(r), txIds: ids.get(r.height) ?? [] }));
   }
 

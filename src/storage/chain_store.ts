@@ -160,15 +160,18 @@ export class ChainStore {
   }
 
   async blockByHeight(height: number): Promise<BlockRow | undefined> {
+    if (this.database.native !== undefined) return this.database.native.blockByHeight(height);
     return (await this.#db.select().from(blocks).where(eq(blocks.height, height)))[0];
   }
 
   async blockByHash(hash: string): Promise<BlockRow | undefined> {
+    if (this.database.native !== undefined) return this.database.native.blockByHash(hash);
     return (await this.#db.select().from(blocks).where(eq(blocks.hash, hash)))[0];
   }
 
   /** Blocks with `from <= height < from + limit`, ascending. */
   async blockRange(from: number, limit: number): Promise<BlockRow[]> {
+    if (this.database.native !== undefined) return this.database.native.blockRange(from, limit);
     return await this.#db.select().from(blocks)
       .where(and(gte(blocks.height, from), lt(blocks.height, from + limit)))
       .orderBy(asc(blocks.height));
@@ -188,6 +191,7 @@ export class ChainStore {
 
   /** Ids and kinds of a block's transactions in log order. */
   async txIdsOfBlocks(heights: number[]): Promise<Map<number, string[]>> {
+    if (this.database.native !== undefined) return this.database.native.txIdsOfBlocks(heights);
     const out = new Map<number, string[]>(heights.map((h) => [h, []]));
     if (heights.length === 0) return out;
     const rows = await this.#db.select({ id: txs.id, height: txs.height }).from(txs)

@@ -17,9 +17,60 @@
 import { Buffer } from "node:buffer";
 // @ts-types="./libsql_native.d.ts"
 import Libsql from "libsql";
-import type { BlockWrite, TxRowStored } from "./chain_store.ts";
+import type { BlockRow, BlockWrite, TxRowStored } from "./chain_store.ts";
 
 type Statement = ReturnType<Libsql["prepare"]>;
+
+/**
+ * The committed rows a site's read routes ask for: answered at once on
+ * prepared statements ({@link NativeReader}) or later by a store.
+ */
+export interface RowReads {
+  txById(id: string): TxRowStored | undefined | Promise<TxRowStored | undefined>;
+  nodes(
+    coords: ReadonlyArray<{ level: number; index: number }>,
+  ): Map<string, Uint8Array> | Promise<Map<string, Uint8Array>>;
+  blockByHeight(height: number): BlockRow | undefined | Promise<BlockRow | undefined>;
+  blockByHash(hash: string): BlockRow | undefined | Promise<BlockRow | undefined>;
+  blockRange(from: number, limit: number): BlockRow[] | Promise<BlockRow[]>;
+  txIdsOfBlocks(heights: number[]): Map<number, string[]> | Promise<Map<number, string[]>>;
+}
+
+/** The `blocks` columns in `BlockRow`'s order. */
+const blockColumns =
+  "height, hash, prev, time, term, proposer, tx_count, log_size, log_root, header, entry_index";
+
+type BlockTuple = [
+  number,
+  string,
+  string,
+  number,
+  number,
+  string,
+  number,
+  number,
+  string,
+  string,
+  number,
+];
+
+function blockRowOf(t: BlockTuple): BlockRow {
+  const [height, hash, prev, time, term, proposer, txCount, logSize, logRoot, header, entryIndex] =
+    t;
+  return {
+    height,
+    hash,
+    prev,
+    time,
+    term,
+    proposer,
+    txCount,
+    logSize,
+    logRoot,
+    header,
+    entryIndex,
+  };
+}
 
 /** One site's checkpoint signature line for a block. */
 export interface CheckpointLineRow {
@@ -174,6 +225,26 @@ export class NativeWriter {
     return this.#reader.nodes(coords);
   }
 
+  /** See {@link NativeReader.blockByHeight}. */
+  blockByHeight(height: number): BlockRow | undefined {
+    return this.#reader.blockByHeight(height);
+  }
+
+  /** See {@link NativeReader.blockByHash}. */
+  blockByHash(hash: string): BlockRow | undefined {
+    return this.#reader.blockByHash(hash);
+  }
+
+  /** See {@link NativeReader.blockRange}. */
+  blockRange(from: number, limit: number): BlockRow[] {
+    return this.#reader.blockRange(from, limit);
+  }
+
+  /** See {@link NativeReader.txIdsOfBlocks}. */
+  txIdsOfBlocks(heights: number[]): Map<number, string[]> {
+    return this.#reader.txIdsOfBlocks(heights);
+  }
+
   close(): void {
     this.#db.close();
   }
@@ -185,13 +256,17 @@ export class NativeWriter {
  * worker opens one on its main thread: reads then never queue behind a
  * write on its way to disk (WAL readers see the last committed state).
  */
-export class NativeReader {
+export class NativeReader implements RowReads {
   readonly #db: Libsql | undefined;
   readonly #stateIn: Statement;
   readonly #txsIn: Statement;
   readonly #idsAfter: Statement;
   readonly #txById: Statement;
   readonly #nodesIn: Statement;
+  readonly #blockByHeight: Statement;
+  readonly #blockByHash: Statement;
+  readonly #blockRange: Statement;
+  readonly #txIdsOfBlocks: Statement;
 
   /** Opens its own connection to `path`, or shares `connection`. */
   constructor(source: string | Libsql) {
@@ -214,6 +289,14 @@ export class NativeReader {
     this.#nodesIn = db.prepare(
       "SELECT n.level, n.idx, n.hash FROM json_each(?) AS j JOIN merkle_nodes AS n " +
         "ON n.level = json_extract(j.value, '$[0]') AND n.idx = json_extract(j.value, '$[1]')",
+    ).raw();
+    this.#blockByHeight = db.prepare(`SELECT ${blockColumns} FROM blocks WHERE height = ?`).raw();
+    this.#blockByHash = db.prepare(`SELECT ${blockColumns} FROM blocks WHERE hash = ?`).raw();
+    this.#blockRange = db.prepare(
+      `SELECT ${blockColumns} FROM blocks WHERE height >= ? AND height < ? ORDER BY height`,
+    ).raw();
+    this.#txIdsOfBlocks = db.prepare(
+      "SELECT height, id FROM txs WHERE height IN (SELECT value FROM json_each(?)) ORDER BY log_index",
     ).raw();
   }
 
@@ -248,6 +331,37 @@ export class NativeReader {
       [number, number, Uint8Array]
     >;
     for (const [level, index, hash] of rows) out.set(`${level}/${index}`, new Uint8Array(hash));
+    return out;
+  }
+
+  /** The block at `height`, as drizzle's `blocks` gives it. */
+  blockByHeight(height: number): BlockRow | undefined {
+    const t = this.#blockByHeight.get(height) as BlockTuple | undefined;
+    return t === undefined ? undefined : blockRowOf(t);
+  }
+
+  /** The block whose hash is `hash`. */
+  blockByHash(hash: string): BlockRow | undefined {
+    const t = this.#blockByHash.get(hash) as BlockTuple | undefined;
+    return t === undefined ? undefined : blockRowOf(t);
+  }
+
+  /** Blocks with `from <= height < from + limit`, ascending. */
+  blockRange(from: number, limit: number): BlockRow[] {
+    return (this.#blockRange.all(from, from + limit) as BlockTuple[]).map(blockRowOf);
+  }
+
+  /** Each block's transaction ids in log order. */
+  txIdsOfBlocks(heights: number[]): Map<number, string[]> {
+    const out = new Map<number, string[]>(heights.map((h) => [h, []]));
+    if (heights.length === 0) return out;
+    for (
+      const [height, id] of this.#txIdsOfBlocks.all(JSON.stringify(heights)) as Array<
+        [number, string]
+      >
+    ) {
+      out.get(height)?.push(id);
+    }
     return out;
   }
 

@@ -115,7 +115,7 @@ Deno.test("txIdsAfter() walks committed ids in id order a page at a time, alike 
   }
 });
 
-Deno.test("txById() and nodes() on prepared statements answer what drizzle's reads answer, misses included", async () => {
+Deno.test("txById(), nodes() and the block reads on prepared statements answer what drizzle's reads answer, misses included", async () => {
   const t = await tempStore();
   const reader = new NativeReader(t.path);
   try {
@@ -132,6 +132,18 @@ Deno.test("txById() and nodes() on prepared statements answer what drizzle's rea
     assert.deepEqual(await t.store.nodes(coords), expected);
     assert.deepEqual(reader.nodes(coords), expected);
     assert.deepEqual(reader.nodes([]), new Map());
+    for (const height of [1, 2, 3]) {
+      const row = await viaDrizzle.blockByHeight(height);
+      assert.deepEqual(await t.store.blockByHeight(height), row, `block ${height}`);
+      assert.deepEqual(reader.blockByHeight(height), row, `block ${height}`);
+      assert.deepEqual(reader.blockByHash(`hash-${height}`), row, `block hash-${height}`);
+    }
+    assert.deepEqual(reader.blockRange(0, 10), await viaDrizzle.blockRange(0, 10));
+    assert.deepEqual(await t.store.blockRange(2, 5), await viaDrizzle.blockRange(2, 5));
+    const ids = await viaDrizzle.txIdsOfBlocks([2, 1, 7]);
+    assert.deepEqual([...ids], [[2, ["b1"]], [1, ["a1", "a2"]], [7, []]]);
+    assert.deepEqual(reader.txIdsOfBlocks([2, 1, 7]), ids);
+    assert.deepEqual(await t.store.txIdsOfBlocks([2, 1, 7]), ids);
   } finally {
     reader.close();
     await t.cleanup();
