@@ -160,25 +160,29 @@ export class ChainStore {
   }
 
   async blockByHeight(height: number): Promise<BlockRow | undefined> {
-    if (this.database.native !== undefined) return this.database.native.blockByHeight(height);
+    if (this.database.native !== undefined) {
+      return this.database.native.reader.blockByHeight(height);
+    }
     return (await this.#db.select().from(blocks).where(eq(blocks.height, height)))[0];
   }
 
   async blockByHash(hash: string): Promise<BlockRow | undefined> {
-    if (this.database.native !== undefined) return this.database.native.blockByHash(hash);
+    if (this.database.native !== undefined) return this.database.native.reader.blockByHash(hash);
     return (await this.#db.select().from(blocks).where(eq(blocks.hash, hash)))[0];
   }
 
   /** Blocks with `from <= height < from + limit`, ascending. */
   async blockRange(from: number, limit: number): Promise<BlockRow[]> {
-    if (this.database.native !== undefined) return this.database.native.blockRange(from, limit);
+    if (this.database.native !== undefined) {
+      return this.database.native.reader.blockRange(from, limit);
+    }
     return await this.#db.select().from(blocks)
       .where(and(gte(blocks.height, from), lt(blocks.height, from + limit)))
       .orderBy(asc(blocks.height));
   }
 
   async txById(id: string): Promise<TxRowStored | undefined> {
-    if (this.database.native !== undefined) return this.database.native.txById(id);
+    if (this.database.native !== undefined) return this.database.native.reader.txById(id);
     return (await this.#db.select().from(txs).where(eq(txs.id, id)))[0];
   }
 
@@ -191,7 +195,9 @@ export class ChainStore {
 
   /** Ids and kinds of a block's transactions in log order. */
   async txIdsOfBlocks(heights: number[]): Promise<Map<number, string[]>> {
-    if (this.database.native !== undefined) return this.database.native.txIdsOfBlocks(heights);
+    if (this.database.native !== undefined) {
+      return this.database.native.reader.txIdsOfBlocks(heights);
+    }
     const out = new Map<number, string[]>(heights.map((h) => [h, []]));
     if (heights.length === 0) return out;
     const rows = await this.#db.select({ id: txs.id, height: txs.height }).from(txs)
@@ -206,7 +212,9 @@ export class ChainStore {
    * the table's size, so filling the site's id filter at start reads little.
    */
   async txIdsAfter(after: string, limit: number): Promise<string[]> {
-    if (this.database.native !== undefined) return this.database.native.txIdsAfter(after, limit);
+    if (this.database.native !== undefined) {
+      return this.database.native.reader.txIdsAfter(after, limit);
+    }
     const rows = await this.#db.select({ id: txs.id }).from(txs)
       .where(gt(txs.id, after)).orderBy(asc(txs.id)).limit(limit);
     return rows.map((r) => r.id);
@@ -228,7 +236,7 @@ export class ChainStore {
   async nodes(
     coords: ReadonlyArray<{ level: number; index: number }>,
   ): Promise<Map<string, Uint8Array>> {
-    if (this.database.native !== undefined) return this.database.native.nodes(coords);
+    if (this.database.native !== undefined) return this.database.native.reader.nodes(coords);
     const out = new Map<string, Uint8Array>();
     for (let i = 0; i < coords.length; i += 200) {
       const part = coords.slice(i, i + 200);

@@ -210,39 +210,9 @@ export class NativeWriter {
     return this.#reader.stateValues(keys);
   }
 
-  /** Up to `limit` committed transaction ids above `after`, in id order. */
-  txIdsAfter(after: string, limit: number): string[] {
-    return this.#reader.txIdsAfter(after, limit);
-  }
-
-  /** A committed transaction's row. */
-  txById(id: string): TxRowStored | undefined {
-    return this.#reader.txById(id);
-  }
-
-  /** Merkle nodes at `coords`, keyed `level/index`; absent ones are missing. */
-  nodes(coords: ReadonlyArray<{ level: number; index: number }>): Map<string, Uint8Array> {
-    return this.#reader.nodes(coords);
-  }
-
-  /** See {@link NativeReader.blockByHeight}. */
-  blockByHeight(height: number): BlockRow | undefined {
-    return this.#reader.blockByHeight(height);
-  }
-
-  /** See {@link NativeReader.blockByHash}. */
-  blockByHash(hash: string): BlockRow | undefined {
-    return this.#reader.blockByHash(hash);
-  }
-
-  /** See {@link NativeReader.blockRange}. */
-  blockRange(from: number, limit: number): BlockRow[] {
-    return this.#reader.blockRange(from, limit);
-  }
-
-  /** See {@link NativeReader.txIdsOfBlocks}. */
-  txIdsOfBlocks(heights: number[]): Map<number, string[]> {
-    return this.#reader.txIdsOfBlocks(heights);
+  /** Point and range reads on this connection's prepared statements (it sees every commit). */
+  get reader(): NativeReader {
+    return this.#reader;
   }
 
   close(): void {
