@@ -1268,17 +1268,14 @@ export class Site implements LedgerService {
 
   /** Blocks with the envelopes that produced them, for a peer catching up. */
   async replayBlocks(from: number, limit: number) {
-    const rows = await this.#store.blockRange(from, Math.min(limit, 500));
+    const rows = await this.#rowReads.blockRange(from, Math.min(limit, 500));
     if (rows.length === 0) return [];
-    const lo = rows[0].logSize - rows[0].txCount;
-    const txRows = await this.#store.txsByLogRange(lo, rows[rows.length - 1].logSize);
+    const byHeight = await this.#txsOfBlocks(rows);
     return rows.map((r) => ({
       hash: r.hash,
       header: headerOf(r),
       entryIndex: r.entryIndex,
-      txs: txRows.filter((t) => t.height === r.height).map((t) =>
-        JSON.parse(t.envelope) as Envelope
-      ),
+      txs: (byHeight.get(r.height) ?? []).map((t) => JSON.parse(t.envelope) as Envelope),
     }));
   }
 
@@ -2514,19 +2511,23 @@ export class Site implements LedgerService {
     return rows.map((r) => ({ hash: r.hash, header: headerOf(r), txIds: ids.get(r.height) ?? [] }));
   }
 
-  async #eventsFromStore(from: number, count: number): Promise<BlockEvent[]> {
-    const rows = await this.#store.blockRange(from, count);
-    if (rows.length === 0) return [];
-    const first = rows[0];
-    const last = rows[rows.length - 1];
-    const lo = first.logSize - first.txCount;
-    const txRows = await this.#store.txsByLogRange(lo, last.logSize);
+  /** The transactions of consecutive blocks `rows`, by height, in log order. */
+  async #txsOfBlocks(rows: BlockRow[]): Promise<Map<number, TxRowStored[]>> {
+    const lo = rows[0].logSize - rows[0].txCount;
+    const txRows = await this.#rowReads.txsByLogRange(lo, rows[rows.length - 1].logSize);
     const byHeight = new Map<number, TxRowStored[]>();
     for (const t of txRows) {
-      const l = byHeight.get(t.height) ?? [];
-      l.push(t);
-      byHeight.set(t.height, l);
+      const l = byHeight.get(t.height);
+      if (l === undefined) byHeight.set(t.height, [t]);
+      else l.push(t);
     }
+    return byHeight;
+  }
+
+  async #eventsFromStore(from: number, count: number): Promise<BlockEvent[]> {
+    const rows = await this.#rowReads.blockRange(from, count);
+    if (rows.length === 0) return [];
+    const byHeight = await this.#txsOfBlocks(rows);
     return rows.map((r) => ({
       height: r.height,
       hash: r.hash,

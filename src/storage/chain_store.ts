@@ -188,6 +188,9 @@ export class ChainStore {
 
   /** Committed transactions with `lo <= logIndex < hi`, in log order. */
   async txsByLogRange(lo: number, hi: number): Promise<TxRowStored[]> {
+    if (this.database.native !== undefined) {
+      return this.database.native.reader.txsByLogRange(lo, hi);
+    }
     return await this.#db.select().from(txs)
       .where(and(gte(txs.logIndex, lo), lt(txs.logIndex, hi)))
       .orderBy(asc(txs.logIndex));

@@ -34,6 +34,17 @@ export interface RowReads {
   blockByHash(hash: string): BlockRow | undefined | Promise<BlockRow | undefined>;
   blockRange(from: number, limit: number): BlockRow[] | Promise<BlockRow[]>;
   txIdsOfBlocks(heights: number[]): Map<number, string[]> | Promise<Map<number, string[]>>;
+  txsByLogRange(lo: number, hi: number): TxRowStored[] | Promise<TxRowStored[]>;
+}
+
+/** The `txs` columns in `TxRowStored`'s order. */
+const txColumns = "id, log_index, height, kind, envelope, result, status";
+
+type TxTuple = [string, number, number, string, string, string, TxRowStored["status"]];
+
+function txRowOf(t: TxTuple): TxRowStored {
+  const [id, logIndex, height, kind, envelope, result, status] = t;
+  return { id, logIndex, height, kind, envelope, result, status };
 }
 
 /** The `blocks` columns in `BlockRow`'s order. */
@@ -237,6 +248,7 @@ export class NativeReader implements RowReads {
   readonly #blockByHash: Statement;
   readonly #blockRange: Statement;
   readonly #txIdsOfBlocks: Statement;
+  readonly #txsByLogRange: Statement;
 
   /** Opens its own connection to `path`, or shares `connection`. */
   constructor(source: string | Libsql) {
@@ -253,8 +265,9 @@ export class NativeReader implements RowReads {
     ).raw();
     // The primary key's index covers `id`: the walk never reads the table.
     this.#idsAfter = db.prepare("SELECT id FROM txs WHERE id > ? ORDER BY id LIMIT ?").raw();
-    this.#txById = db.prepare(
-      "SELECT id, log_index, height, kind, envelope, result, status FROM txs WHERE id = ?",
+    this.#txById = db.prepare(`SELECT ${txColumns} FROM txs WHERE id = ?`).raw();
+    this.#txsByLogRange = db.prepare(
+      `SELECT ${txColumns} FROM txs WHERE log_index >= ? AND log_index < ? ORDER BY log_index`,
     ).raw();
     this.#nodesIn = db.prepare(
       "SELECT n.level, n.idx, n.hash FROM json_each(?) AS j JOIN merkle_nodes AS n " +
@@ -285,12 +298,13 @@ export class NativeReader implements RowReads {
 
   /** A committed transaction's row, as drizzle's `txs` gives it. */
   txById(id: string): TxRowStored | undefined {
-    const row = this.#txById.get(id) as
-      | [string, number, number, string, string, string, TxRowStored["status"]]
-      | undefined;
-    if (row === undefined) return undefined;
-    const [txId, logIndex, height, kind, envelope, result, status] = row;
-    return { id: txId, logIndex, height, kind, envelope, result, status };
+    const t = this.#txById.get(id) as TxTuple | undefined;
+    return t === undefined ? undefined : txRowOf(t);
+  }
+
+  /** Committed transactions with `lo <= logIndex < hi`, in log order. */
+  txsByLogRange(lo: number, hi: number): TxRowStored[] {
+    return (this.#txsByLogRange.all(lo, hi) as TxTuple[]).map(txRowOf);
   }
 
   /** Merkle nodes at `coords`, keyed `level/index`; absent ones are missing. */

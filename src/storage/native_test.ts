@@ -144,6 +144,12 @@ Deno.test("txById(), nodes() and the block reads on prepared statements answer w
     assert.deepEqual([...ids], [[2, ["b1"]], [1, ["a1", "a2"]], [7, []]]);
     assert.deepEqual(reader.txIdsOfBlocks([2, 1, 7]), ids);
     assert.deepEqual(await t.store.txIdsOfBlocks([2, 1, 7]), ids);
+    for (const [lo, hi] of [[0, 100], [10, 12], [11, 21], [30, 40]]) {
+      const expected = await viaDrizzle.txsByLogRange(lo, hi);
+      assert.deepEqual(reader.txsByLogRange(lo, hi), expected, `[${lo}, ${hi})`);
+      assert.deepEqual(await t.store.txsByLogRange(lo, hi), expected, `[${lo}, ${hi})`);
+    }
+    assert.deepEqual((await viaDrizzle.txsByLogRange(0, 100)).map((r) => r.id), ["a1", "a2", "b1"]);
   } finally {
     reader.close();
     await t.cleanup();
