@@ -556,6 +556,36 @@ Deno.test("site: a block of no transactions (its batch was all repeats) replays 
   }
 });
 
+Deno.test("site: a peer's catch-up answer stops adding blocks past its byte cap, but always holds one, and the rest follows from where it stopped", async () => {
+  const a = await openTestSite();
+  const b = await openTestSite({ genesis: a.options.genesis, key: a.options.key });
+  try {
+    for (let h = 1; h <= 6; h++) {
+      const txs = await Promise.all([1, 2, 3].map(() => anchorTx(device)));
+      await a.site.applyEntry(h, { time: 1_800_000_000_000 + h, proposer: "site-a", term: 1, txs });
+    }
+    const all = await a.site.replayBlocks(1, 10);
+    assert.deepEqual(all.map((x) => x.txs.length), [3, 3, 3, 3, 3, 3]);
+    const blockBytes = (await a.site.store.txsByLogRange(0, 3))
+      .reduce((n, t) => n + t.envelope.length, 0);
+    // Two blocks' envelopes reach the cap: the answer stops after the second.
+    const capped = await a.site.replayBlocks(1, 10, 2 * blockBytes - 1);
+    assert.deepEqual(capped.map((x) => x.header.height), [1, 2]);
+    assert.deepEqual(capped, all.slice(0, 2));
+    assert.deepEqual((await a.site.replayBlocks(1, 10, 1)).map((x) => x.header.height), [1]);
+    // A peer asking again from its head gets the rest and reaches the same chain.
+    for (let from = 1; from <= 6;) {
+      const part = await a.site.replayBlocks(from, 10, 2 * blockBytes - 1);
+      for (const block of part) await b.site.replayBlock(block);
+      from = b.site.head.header.height + 1;
+    }
+    assert.equal(b.site.head.hash, a.site.head.hash);
+  } finally {
+    await a.cleanup();
+    await b.cleanup();
+  }
+});
+
 Deno.test("site: opening a database with a different genesis is refused", async () => {
   const t = await openTestSite();
   try {

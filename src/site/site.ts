@@ -316,6 +316,10 @@ type Waiter = (receipt: Receipt) => void;
 
 /** Blocks a lone site executes ahead of the one being written. */
 const localBlocksInFlightMax = 8;
+/** Envelope characters past which {@link Site.replayBlocks} answers no more blocks. */
+const replayBytesMax = 8 * 1024 * 1024;
+/** Transactions {@link Site.replayBlocks} reads at once (more when one block holds more). */
+const replayReadTxsMax = 500;
 /** How often {@link Site.drain} looks whether the writes it waits for are done, ms. */
 const drainPollMs = 10;
 /** Delay that batches peers' checkpoint signatures into one database write, ms. */
@@ -1266,17 +1270,38 @@ export class Site implements LedgerService {
     }
   }
 
-  /** Blocks with the envelopes that produced them, for a peer catching up. */
-  async replayBlocks(from: number, limit: number) {
+  /**
+   * Blocks with the envelopes that produced them, for a peer catching up:
+   * up to `limit` (at most 500) from `from`, and fewer once their envelopes
+   * pass `bytesMax` (always the first block), so one answer stays a few MiB
+   * however large the blocks — a peer asks again from where it got to.
+   */
+  async replayBlocks(from: number, limit: number, bytesMax = replayBytesMax) {
     const rows = await this.#rowReads.blockRange(from, Math.min(limit, 500));
-    if (rows.length === 0) return [];
-    const byHeight = await this.#txsOfBlocks(rows);
-    return rows.map((r) => ({
-      hash: r.hash,
-      header: headerOf(r),
-      entryIndex: r.entryIndex,
-      txs: (byHeight.get(r.height) ?? []).map((t) => JSON.parse(t.envelope) as Envelope),
-    }));
+    const out: Array<{ hash: string; header: BlockHeader; entryIndex: number; txs: Envelope[] }> =
+      [];
+    let bytes = 0;
+    // Read in groups of a few hundred transactions, so the cap also bounds what is read.
+    for (let i = 0; i < rows.length && (out.length === 0 || bytes < bytesMax);) {
+      let j = i + 1;
+      let txs = rows[i].txCount;
+      while (j < rows.length && txs + rows[j].txCount <= replayReadTxsMax) txs += rows[j++].txCount;
+      const group = rows.slice(i, j);
+      const byHeight = await this.#txsOfBlocks(group);
+      for (const r of group) {
+        if (out.length > 0 && bytes >= bytesMax) break;
+        const stored = byHeight.get(r.height) ?? [];
+        for (const t of stored) bytes += t.envelope.length;
+        out.push({
+          hash: r.hash,
+          header: headerOf(r),
+          entryIndex: r.entryIndex,
+          txs: stored.map((t) => JSON.parse(t.envelope) as Envelope),
+        });
+      }
+      i = j;
+    }
+    return out;
   }
 
   /**
