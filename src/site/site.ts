@@ -1015,7 +1015,9 @@ export class Site implements LedgerService {
       return;
     }
     this.#committedFilter.markLoaded();
-    this.#log.info("transaction id filter filled", {
+    // Worth an operator's eye on a ledger with history; on a new one, noise.
+    const level = this.#committedFilter.count > 0 ? "info" : "debug";
+    this.#log[level]("transaction id filter filled", {
       ids: this.#committedFilter.count,
       bytes: this.#committedFilter.bytes,
       ms: Math.round(performance.now() - started),
