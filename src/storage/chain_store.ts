@@ -11,7 +11,7 @@
 import { Buffer } from "node:buffer";
 import { and, asc, eq, gt, gte, inArray, lt, lte, or, sql } from "drizzle-orm";
 import type { Database, Db } from "./db.ts";
-import type { CheckpointLineRow } from "./native.ts";
+import type { CheckpointLineRow, NativeReader } from "./native.ts";
 import { blocks, checkpointSigs, merkleNodes, meta, state, txs } from "./schema.ts";
 
 /** A stored block row. */
@@ -56,6 +56,11 @@ export class ChainStore {
 
   constructor(readonly database: Database) {
     this.#db = database.db;
+  }
+
+  /** Reads on the write connection's prepared statements (a `file:` database), else undefined: drizzle. */
+  get #nativeReads(): NativeReader | undefined {
+    return this.database.native?.reader;
   }
 
   /** Reads one meta value, or undefined. */
@@ -160,37 +165,36 @@ export class ChainStore {
   }
 
   async blockByHeight(height: number): Promise<BlockRow | undefined> {
-    if (this.database.native !== undefined) {
-      return this.database.native.reader.blockByHeight(height);
-    }
+    const native = this.#nativeReads;
+    if (native !== undefined) return native.blockByHeight(height);
     return (await this.#db.select().from(blocks).where(eq(blocks.height, height)))[0];
   }
 
   async blockByHash(hash: string): Promise<BlockRow | undefined> {
-    if (this.database.native !== undefined) return this.database.native.reader.blockByHash(hash);
+    const native = this.#nativeReads;
+    if (native !== undefined) return native.blockByHash(hash);
     return (await this.#db.select().from(blocks).where(eq(blocks.hash, hash)))[0];
   }
 
   /** Blocks with `from <= height < from + limit`, ascending. */
   async blockRange(from: number, limit: number): Promise<BlockRow[]> {
-    if (this.database.native !== undefined) {
-      return this.database.native.reader.blockRange(from, limit);
-    }
+    const native = this.#nativeReads;
+    if (native !== undefined) return native.blockRange(from, limit);
     return await this.#db.select().from(blocks)
       .where(and(gte(blocks.height, from), lt(blocks.height, from + limit)))
       .orderBy(asc(blocks.height));
   }
 
   async txById(id: string): Promise<TxRowStored | undefined> {
-    if (this.database.native !== undefined) return this.database.native.reader.txById(id);
+    const native = this.#nativeReads;
+    if (native !== undefined) return native.txById(id);
     return (await this.#db.select().from(txs).where(eq(txs.id, id)))[0];
   }
 
   /** Committed transactions with `lo <= logIndex < hi`, in log order. */
   async txsByLogRange(lo: number, hi: number): Promise<TxRowStored[]> {
-    if (this.database.native !== undefined) {
-      return this.database.native.reader.txsByLogRange(lo, hi);
-    }
+    const native = this.#nativeReads;
+    if (native !== undefined) return native.txsByLogRange(lo, hi);
     return await this.#db.select().from(txs)
       .where(and(gte(txs.logIndex, lo), lt(txs.logIndex, hi)))
       .orderBy(asc(txs.logIndex));
@@ -198,9 +202,8 @@ export class ChainStore {
 
   /** Ids and kinds of a block's transactions in log order. */
   async txIdsOfBlocks(heights: number[]): Promise<Map<number, string[]>> {
-    if (this.database.native !== undefined) {
-      return this.database.native.reader.txIdsOfBlocks(heights);
-    }
+    const native = this.#nativeReads;
+    if (native !== undefined) return native.txIdsOfBlocks(heights);
     const out = new Map<number, string[]>(heights.map((h) => [h, []]));
     if (heights.length === 0) return out;
     const rows = await this.#db.select({ id: txs.id, height: txs.height }).from(txs)
@@ -215,9 +218,8 @@ export class ChainStore {
    * the table's size, so filling the site's id filter at start reads little.
    */
   async txIdsAfter(after: string, limit: number): Promise<string[]> {
-    if (this.database.native !== undefined) {
-      return this.database.native.reader.txIdsAfter(after, limit);
-    }
+    const native = this.#nativeReads;
+    if (native !== undefined) return native.txIdsAfter(after, limit);
     const rows = await this.#db.select({ id: txs.id }).from(txs)
       .where(gt(txs.id, after)).orderBy(asc(txs.id)).limit(limit);
     return rows.map((r) => r.id);
@@ -225,7 +227,8 @@ export class ChainStore {
 
   /** The subset of `ids` already committed. */
   async committedIds(ids: readonly string[]): Promise<Set<string>> {
-    if (this.database.native !== undefined) return this.database.native.committedIds(ids);
+    const native = this.#nativeReads;
+    if (native !== undefined) return native.committedIds(ids);
     const found = new Set<string>();
     for (let i = 0; i < ids.length; i += insertRowsMax) {
       const rows = await this.#db.select({ id: txs.id }).from(txs)
@@ -239,7 +242,8 @@ export class ChainStore {
   async nodes(
     coords: ReadonlyArray<{ level: number; index: number }>,
   ): Promise<Map<string, Uint8Array>> {
-    if (this.database.native !== undefined) return this.database.native.reader.nodes(coords);
+    const native = this.#nativeReads;
+    if (native !== undefined) return native.nodes(coords);
     const out = new Map<string, Uint8Array>();
     for (let i = 0; i < coords.length; i += 200) {
       const part = coords.slice(i, i + 200);
@@ -256,7 +260,8 @@ export class ChainStore {
   async stateValues(
     keys: ReadonlyArray<{ ns: string; key: string }>,
   ): Promise<Map<string, string>> {
-    if (this.database.native !== undefined) return this.database.native.stateValues(keys);
+    const native = this.#nativeReads;
+    if (native !== undefined) return native.stateValues(keys);
     const out = new Map<string, string>();
     for (let i = 0; i < keys.length; i += 200) {
       const part = keys.slice(i, i + 200);

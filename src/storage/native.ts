@@ -211,16 +211,6 @@ export class NativeWriter {
     this.#persistRaft(write);
   }
 
-  /** Which of `ids` are committed transactions. */
-  committedIds(ids: readonly string[]): Set<string> {
-    return this.#reader.committedIds(ids);
-  }
-
-  /** Current values of state keys, keyed `ns\0key`; absent keys are missing. */
-  stateValues(keys: ReadonlyArray<{ ns: string; key: string }>): Map<string, string> {
-    return this.#reader.stateValues(keys);
-  }
-
   /** Point and range reads on this connection's prepared statements (it sees every commit). */
   get reader(): NativeReader {
     return this.#reader;
