@@ -19,6 +19,7 @@
  */
 import { initLocalLedger } from "../src/site/config.ts";
 import { transactionId } from "../sdk/envelope.ts";
+import { getSiteStatus } from "./_cluster.ts";
 import {
   envNumber,
   freePort,
@@ -140,10 +141,10 @@ export async function runGrowthBench(o: GrowthBenchOptions): Promise<GrowthBench
     for (let i = 0; i < o.restarts; i++) result.emptyStarts.push(await timedStart(config, logPath));
     const site = await spawnSite(config, logPath);
     try {
-      const ledger = (await status(site.url)).ledger;
+      const ledger = (await getSiteStatus(site.url, 30_000)).ledger;
       const sample: string[] = [];
       for (;;) {
-        const logSizeBefore = (await status(site.url)).logSize;
+        const logSizeBefore = (await getSiteStatus(site.url, 30_000)).logSize;
         if (logSizeBefore >= o.txs) break;
         const want = Math.min(o.chunkTxs, Math.ceil((o.txs - logSizeBefore) / 100) * 100);
         const pool = new TxPool("ed25519", ledger, o.signWorkers);
@@ -187,7 +188,7 @@ export async function runGrowthBench(o: GrowthBenchOptions): Promise<GrowthBench
         }
         if (result.chunks.length === 1) result.reads.push(await timedReads(site.url, sample));
       }
-      result.logSize = (await status(site.url)).logSize;
+      result.logSize = (await getSiteStatus(site.url, 30_000)).logSize;
       if (result.chunks.length > 1) result.reads.push(await timedReads(site.url, sample));
       for (const r of result.reads) {
         o.log(`  reads at ${fmt(r.logSize)}: p50 ${fmt(r.p50Ms, 2)} ms, p99 ${fmt(r.p99Ms, 2)} ms`);
@@ -245,7 +246,7 @@ async function timedReads(url: string, ids: readonly string[]): Promise<ReadTimi
   const seconds = (performance.now() - t0) / 1000;
   latencies.sort((a, b) => a - b);
   return {
-    logSize: (await status(url)).logSize,
+    logSize: (await getSiteStatus(url, 30_000)).logSize,
     txs: order.length,
     p50Ms: quantile(latencies, 0.5),
     p99Ms: quantile(latencies, 0.99),
@@ -261,7 +262,7 @@ async function timedStart(
   const t0 = performance.now();
   const site = await spawnSite(config, logPath);
   try {
-    await status(site.url);
+    await getSiteStatus(site.url, 30_000);
     const answeringMs = performance.now() - t0;
     for (;;) {
       const metrics = await (await fetch(`${site.url}/metrics`)).text();
@@ -282,12 +283,6 @@ async function timedStart(
   } finally {
     await site.stop(60_000);
   }
-}
-
-async function status(url: string): Promise<{ ledger: string; logSize: number }> {
-  const res = await fetch(`${url}/v1/status`, { signal: AbortSignal.timeout(30_000) });
-  if (!res.ok) throw new Error(`GET ${url}/v1/status answered ${res.status}: ${await res.text()}`);
-  return await res.json();
 }
 
 /** The report's section for {@link GrowthBenchResult}. */
