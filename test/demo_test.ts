@@ -9,6 +9,8 @@ import assert from "node:assert/strict";
 import { KIND_BODIES } from "../sdk/mod.ts";
 import { runDemo, type UseCaseResult } from "../workers/demo.ts";
 import { startDemoCluster } from "../workers/demo/cluster.ts";
+import { loadSiteConfig } from "../src/site/config.ts";
+import { checkByReplay } from "../src/site/replay_check.ts";
 
 /** The use cases of the day, in order. */
 const USE_CASES = [
@@ -51,7 +53,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "demo: --url skips use cases whose kinds the build lacks, and a rerun on the same ledger succeeds",
+    "demo: --url skips use cases whose kinds the build lacks, a rerun on the same ledger succeeds, and every site's state is what re-executing its chain gives",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -83,6 +85,17 @@ Deno.test({
       });
       assert.ok(rerun.ok, `rerun failed: ${failed(rerun.useCases)}\n${again.join("\n")}`);
       for (const u of rerun.useCases) assert.equal(u.status, "ok", `${u.id}: ${u.detail}`);
+
+      // Every kind's state, on every site, is what re-executing the chain gives.
+      for (const name of ["site-a", "site-b", "site-c"]) {
+        const { genesis } = await loadSiteConfig(`${cluster.dataDir}/${name}/site.json`);
+        const report = await checkByReplay({
+          dbPath: `${cluster.dataDir}/${name}/ledger.db`,
+          genesis,
+        });
+        assert.equal(report.ok, true, `${name}: ${report.firstMismatch}`);
+        assert.ok(report.txsReplayed >= 300, `${name}: ${report.txsReplayed} transactions`);
+      }
     } finally {
       await cluster.stop();
     }

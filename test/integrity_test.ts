@@ -4,9 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { generateKeyPair } from "../sdk/keys.ts";
-import { anchorTx, getJson, openTestSite, writeBlockZero } from "./_helpers.ts";
+import { anchorTx, getJson, openTestSite, testLogger, writeBlockZero } from "./_helpers.ts";
 import { runWorker } from "./_cluster.ts";
-import { initLocalLedger } from "../src/site/config.ts";
+import { initLocalLedger, loadSiteConfig } from "../src/site/config.ts";
+import { Site } from "../src/site/site.ts";
 
 const device = generateKeyPair("ed25519");
 
@@ -260,5 +261,76 @@ Deno.test("integrity: a long check lets the site's event loop turn every few mil
     assert.ok(longestGapMs < 150, `the event loop stalled ${longestGapMs.toFixed(0)} ms`);
   } finally {
     await t.cleanup();
+  }
+});
+
+Deno.test("integrity command --replay: exit 0 when re-executing the chain gives its state, 1 naming a state row edited behind the site's back (which the plain check passes), 2 for --scratch alone or a scratch folder that does not exist", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "edgeledger-integrity-" });
+  const run = (...args: string[]) => runWorker("integrity.ts", ["--config", config, ...args]);
+  let config = "";
+  try {
+    [config] = await initLocalLedger({ dataDir: dir, sites: 1, basePort: 1, host: "127.0.0.1" });
+    const loaded = await loadSiteConfig(config);
+    const site = await Site.open({
+      name: loaded.config.name,
+      dbUrl: loaded.dbUrl,
+      genesis: loaded.genesis,
+      key: loaded.key,
+      log: testLogger(),
+    });
+    const stream = `cmd-${crypto.randomUUID().slice(0, 8)}`;
+    try {
+      for (let seq = 0; seq < 3; seq++) {
+        await site.submit([await anchorTx(device, { stream, seq }), await anchorTx(device)], {
+          wait: true,
+          waitTimeoutMs: 10_000,
+        });
+      }
+    } finally {
+      await site.close();
+    }
+    const ok = await run("--replay", "--scratch", dir);
+    assert.equal(ok.code, 0, ok.text);
+    assert.match(ok.text, /^ok: \d+ blocks and 6 transactions verify/m);
+    assert.match(
+      ok.text,
+      /^ok: re-executing 3 blocks and 6 transactions gives the same blocks and the same \d+ state rows/m,
+    );
+
+    const edit = await Site.open({
+      name: loaded.config.name,
+      dbUrl: loaded.dbUrl,
+      genesis: loaded.genesis,
+      key: loaded.key,
+      log: testLogger(),
+    });
+    try {
+      await edit.store.database.client.execute({
+        sql: "UPDATE state SET value = json_set(value, '$.lastSeq', 0) WHERE key = ?",
+        args: [stream],
+      });
+    } finally {
+      await edit.close();
+    }
+    const plain = await run();
+    assert.equal(plain.code, 0, plain.text);
+    const caught = await run("--replay");
+    assert.equal(caught.code, 1, caught.text);
+    assert.match(
+      caught.text,
+      new RegExp(
+        `^MISMATCH: state \\S+ "${stream}": the database holds \\{.*"lastSeq":0.*\\}, re-executing the chain gives \\{.*"lastSeq":2.*\\}$`,
+        "m",
+      ),
+    );
+
+    const alone = await run("--scratch", dir);
+    assert.equal(alone.code, 2, alone.text);
+    assert.match(alone.text, /--scratch goes with --replay/);
+    const nowhere = await run("--replay", "--scratch", `${dir}/missing`);
+    assert.equal(nowhere.code, 2, nowhere.text);
+    assert.match(nowhere.text, /Cannot replay into .*\/missing: no such folder/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

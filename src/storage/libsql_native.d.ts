@@ -15,6 +15,8 @@ declare class Database {
   prepare(sql: string): LibsqlStatement;
   transaction<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void;
   close(): void;
+  /** Whether a transaction is open on the connection. */
+  readonly inTransaction: boolean;
 }
 
 export default Database;

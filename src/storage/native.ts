@@ -367,3 +367,72 @@ function openConnection(path: string): Libsql {
 function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
+
+/** A row of the `state` table. */
+export interface StateRow {
+  ns: string;
+  key: string;
+  value: string;
+}
+
+/**
+ * One consistent view of a `file:` database for a long read (the replay
+ * check walks a whole chain): its own connection, `query_only`, and one read
+ * transaction from the first read to {@link close}, so what a site that goes
+ * on running commits meanwhile is not seen — the view is the database as of
+ * one commit, as a backup's copy is. In WAL mode it does not hold up the
+ * site's writes (the WAL grows while it is open: no checkpoint can pass it).
+ */
+export class NativeSnapshot {
+  readonly #db: Libsql;
+  readonly #statePage: Statement;
+  readonly #stateFirst: Statement;
+  readonly #head: Statement;
+  /** The committed rows, as the read routes read them, within the view. */
+  readonly reads: NativeReader;
+
+  constructor(path: string) {
+    const db = new Libsql(path);
+    try {
+      db.exec("PRAGMA busy_timeout = 5000");
+      db.exec("PRAGMA query_only = ON");
+      this.reads = new NativeReader(db);
+      this.#stateFirst = db.prepare("SELECT ns, key, value FROM state ORDER BY ns, key LIMIT ?")
+        .raw();
+      this.#statePage = db.prepare(
+        "SELECT ns, key, value FROM state WHERE (ns, key) > (?, ?) ORDER BY ns, key LIMIT ?",
+      ).raw();
+      this.#head = db.prepare("SELECT max(height) FROM blocks").raw();
+      // Deferred: the view is fixed by the first read below.
+      db.exec("BEGIN");
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+    this.#db = db;
+  }
+
+  /** The height of the newest block in the view. */
+  headHeight(): number {
+    const [[height]] = this.#head.all() as Array<[number | null]>;
+    return height ?? -1;
+  }
+
+  /** Up to `limit` state rows after `after` (from the first when absent), in `(ns, key)` order. */
+  statePage(after: { ns: string; key: string } | undefined, limit: number): StateRow[] {
+    const rows =
+      (after === undefined
+        ? this.#stateFirst.all(limit)
+        : this.#statePage.all(after.ns, after.key, limit)) as Array<[string, string, string]>;
+    return rows.map(([ns, key, value]) => ({ ns, key, value }));
+  }
+
+  /** Ends the read transaction and closes the connection. */
+  close(): void {
+    try {
+      if (this.#db.inTransaction) this.#db.exec("ROLLBACK");
+    } finally {
+      this.#db.close();
+    }
+  }
+}
