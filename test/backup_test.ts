@@ -19,6 +19,7 @@ import { ChainStore } from "../src/storage/chain_store.ts";
 import { anchorTx, openTestSite, writeBlockZero } from "./_helpers.ts";
 import {
   adminCall,
+  basePort,
   blockHashes,
   closedPort,
   getJson,
@@ -443,7 +444,10 @@ Deno.test({
       await commitBatches(cluster.sites[1].url, 5);
       const r = await runWorker("restore.ts", ["--config", c.configPath, "--from", copy]);
       assert.equal(r.code, 0, r.text);
-      assert.match(r.text, /add it back as a learner/);
+      assert.match(
+        r.text,
+        /add it as a learner \(POST \/v1\/admin\/members with its name, URL and key: back, if it was one\)/,
+      );
       await cluster.start(2);
       const added = await adminCall(cluster, "/members", {
         method: "POST",
@@ -476,6 +480,108 @@ Deno.test({
       );
       assert.equal(integrity?.ok, true, integrity?.firstMismatch);
       console.log(`  site-c restored at height ${copyHeight}, caught up to ${target}`);
+    } finally {
+      await cluster.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "restore --replay: a new site starts from another site's copy — one with an edited state row is refused, replacing nothing; the sound one joins as a learner, executes only the blocks after the copy, and holds identical block hashes",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const cluster = await startCluster(3, { snapshotEntriesMin: 10, compactKeepEntries: 2 });
+    try {
+      await waitFor("a leader", async () => {
+        const st = await statuses(cluster);
+        return st.some((s) => s?.role === "leader") ? true : undefined;
+      });
+      await commitBatches(cluster.sites[0].url, 10);
+      // The copy comes from site-b, over HTTP, as an operator would fetch it.
+      const res = await fetch(`${cluster.sites[1].url}/v1/admin/backup`, {
+        headers: { authorization: `Bearer ${cluster.adminKey}` },
+      });
+      assert.equal(res.status, 200);
+      const copyHeight = Number(res.headers.get("x-edgeledger-backup-height"));
+      const copy = `${cluster.dir}/site-b-copy.db`;
+      await Deno.writeFile(copy, res.body!);
+      const forged = `${cluster.dir}/site-b-forged.db`;
+      await Deno.copyFile(copy, forged);
+      const store = new ChainStore(await openCopy(forged));
+      try {
+        const { rows } = await store.database.client.execute(
+          "SELECT ns, key FROM state WHERE ns = 'data.stream' ORDER BY key LIMIT 1",
+        );
+        await store.database.client.execute({
+          sql: "UPDATE state SET value = json_set(value, '$.lastSeq', 7) WHERE ns = ? AND key = ?",
+          args: [rows[0].ns, rows[0].key],
+        });
+      } finally {
+        store.close();
+      }
+      await commitBatches(cluster.sites[0].url, 5);
+
+      const publicKey = await cluster.addSiteConfig("site-d", basePort());
+      const dConfig = `${cluster.dir}/site-d/site.json`;
+      const refused = await runWorker("restore.ts", [
+        "--config",
+        dConfig,
+        "--from",
+        forged,
+        "--replay",
+        "--scratch",
+        cluster.dir,
+      ]);
+      assert.equal(refused.code, 1, refused.text);
+      assert.match(refused.text, /^ok: \d+ blocks and \d+ transactions verify/m);
+      assert.match(
+        refused.text,
+        /^MISMATCH: state data\.stream "[^"]+": the database holds \{.*"lastSeq":7.*\}, re-executing the chain gives \{.*"lastSeq":0.*\}$/m,
+      );
+      assert.match(
+        refused.text,
+        /re-executing its chain does not give its state; nothing was replaced/,
+      );
+      assert.equal(await exists(`${cluster.dir}/site-d/ledger.db`), false);
+
+      const r = await runWorker("restore.ts", ["--config", dConfig, "--from", copy, "--replay"]);
+      assert.equal(r.code, 0, r.text);
+      assert.match(
+        r.text,
+        /^ok: re-executing \d+ blocks and 200 transactions gives the same blocks/m,
+      );
+      assert.match(r.text, /add it as a learner/);
+      const d = await cluster.startConfig("site-d", dConfig);
+      const added = await adminCall(cluster, "/members", {
+        method: "POST",
+        body: { name: "site-d", url: d.url, publicKey },
+      });
+      assert.equal(added.status, 200, await added.text());
+      const target = await height(cluster.sites[0].url);
+      await waitFor("the new site to catch up", async () => {
+        const h = await getJson<{ height: number }>(`${d.url}/v1/status`);
+        return h && h.height >= target ? true : undefined;
+      }, 30_000);
+      const promoted = await adminCall(cluster, "/members/site-d/promote", { method: "POST" });
+      assert.equal(promoted.status, 200, await promoted.text());
+      const w = await submitCommit(d.url, await anchorTx(device), 10_000);
+      assert.equal(w.body?.status, "committed", JSON.stringify(w.body));
+      const all = [...cluster.sites.slice(0, 3), d];
+      await waitFor("every site at one height", async () => {
+        const hs = await Promise.all(all.map((s) => height(s.url).catch(() => -1)));
+        return hs.every((h) => h === hs[0]) ? true : undefined;
+      });
+      const [ha, hd] = await Promise.all([blockHashes(cluster.sites[0].url), blockHashes(d.url)]);
+      assert.deepEqual(hd, ha);
+      // It executed the blocks after the copy, not the ones the copy held.
+      const metrics = await (await fetch(`${d.url}/metrics`)).text();
+      const executed = Number(/^edgeledger_blocks_total (\d+)$/m.exec(metrics)?.[1]);
+      assert.equal(executed, ha.length - 1 - copyHeight);
+      console.log(
+        `  site-d started from site-b's copy at height ${copyHeight}, executed ${executed} blocks`,
+      );
     } finally {
       await cluster.stop();
     }
@@ -688,12 +794,12 @@ Deno.test("restore command: a --from that is no database (a genesis file) is ref
   }
 });
 
-Deno.test("restore command: its usage line names every flag it takes, --removed included", async () => {
+Deno.test("restore command: its usage line names every flag it takes, --removed and --replay included", async () => {
   const r = await runWorker("restore.ts", []);
   assert.equal(r.code, 2, r.text);
   assert.equal(
     r.text.trim(),
-    "usage: deno task restore --config <site.json> --from <copy> [--removed]",
+    "usage: deno task restore --config <site.json> --from <copy> [--removed] [--replay [--scratch <dir>]]",
   );
 });
 

@@ -20,20 +20,30 @@
  * go back in time (a voter that forgot entries it acknowledged could help
  * elect a leader that lacks them), so the command asks the other sites'
  * `GET /v1/sites` and refuses while any lists this site as a member. When
- * none answers, it refuses unless `--removed` says the site was removed.
+ * none answers, it refuses unless `--removed` says the site was removed
+ * (or was never added). A new site may start from a copy of another
+ * site's database in the same way, as a new member.
+ *
+ * With `--replay` the copy's chain is also re-executed from genesis into a
+ * scratch database (under `--scratch`, default the system's temporary
+ * folder) and its state compared row by row before it is put in place —
+ * for a copy that came from another operator's site, whose state rows the
+ * integrity checks cannot vouch for (see `src/site/replay_check.ts`).
  *
  * Exits 0 once restored; 1 when the copy is refused (another ledger, no
  * SQLite database or not a site database — named as `--from`, never as the
- * temporary copy the restore works on — a chain that does not verify) or
- * the restore failed; 2 on bad usage: no config, no copy, the site running,
- * a cluster site still a member (or no other site answering without
- * `--removed`), a database on a libSQL server (restoring that is the
- * server's job).
+ * temporary copy the restore works on — a chain that does not verify, a
+ * state that re-executing does not give, no room for the replay's scratch
+ * database) or the restore failed; 2 on bad usage: no config, no copy, the
+ * site running, a cluster site still a member (or no other site answering
+ * without `--removed`), a database on a libSQL server (restoring that is
+ * the server's job), a `--scratch` folder that does not exist.
  *
  * @module
  */
-import { commandInput } from "./_cli.ts";
+import { argValue, commandInput } from "./_cli.ts";
 import { BackupError, integrityLines, restoreDatabase } from "../src/site/backup.ts";
+import { ReplayCheckError, replayLines } from "../src/site/replay_check.ts";
 import { clusterDirectory, type LoadedSiteFiles } from "../src/site/config.ts";
 import { fetchVia, trustingClient } from "../src/site/tls.ts";
 import {
@@ -42,6 +52,9 @@ import {
   partialIdleMsMin,
   removeRestoreLeftovers,
 } from "../src/storage/backup.ts";
+
+const usage =
+  "deno task restore --config <site.json> --from <copy> [--removed] [--replay [--scratch <dir>]]";
 
 /** Longest one other site may take to answer `GET /v1/sites`, ms. */
 const sitesAnswerMsMax = 3000;
@@ -86,10 +99,23 @@ export async function runRestore(args: readonly string[]): Promise<number> {
   const input = await commandInput(
     args,
     "--from",
-    "deno task restore --config <site.json> --from <copy> [--removed]",
+    usage,
   );
   if (input === 2) return 2;
   const { configPath, loaded, value: from } = input;
+  const replay = args.includes("--replay");
+  const scratchDir = argValue(args, "--scratch");
+  if (scratchDir !== undefined && !replay) {
+    console.error(`usage: ${usage} (--scratch goes with --replay)`);
+    return 2;
+  }
+  if (
+    scratchDir !== undefined &&
+    !(await Deno.stat(scratchDir).then((s) => s.isDirectory, () => false))
+  ) {
+    console.error(`Cannot replay into ${scratchDir}: no such folder. Nothing was replaced.`);
+    return 2;
+  }
   const name = loaded.config.name;
   const cluster = loaded.genesis.sites.length > 1 || loaded.config.join;
   if (cluster) {
@@ -107,7 +133,8 @@ export async function runRestore(args: readonly string[]): Promise<number> {
     if (seen.answered === 0 && !args.includes("--removed")) {
       console.error(
         `Cannot restore ${name}: no other site answered to say whether it is still a member. ` +
-          `If ${name} was removed from the cluster, run again with --removed. Nothing was replaced.`,
+          `If ${name} was removed from the cluster (or was never added: a new site), run again ` +
+          "with --removed. Nothing was replaced.",
       );
       return 2;
     }
@@ -131,12 +158,31 @@ export async function runRestore(args: readonly string[]): Promise<number> {
       genesis: loaded.genesis,
       from,
       listen: { host: loaded.config.host, port: loaded.config.port },
+      ...(replay
+        ? {
+          replay: {
+            ...(scratchDir === undefined ? {} : { scratchDir }),
+            progress: (height: number, head: number) =>
+              console.log(`replayed to block ${height} of ${head}`),
+          },
+        }
+        : {}),
     });
     const { info, report } = result;
     for (const line of integrityLines(report)) console.log(line);
     if (!report.ok) {
       console.error(`Cannot restore from ${from}: the copy does not verify; nothing was replaced`);
       return 1;
+    }
+    if (result.replay !== undefined) {
+      for (const line of replayLines(result.replay)) console.log(line);
+      if (!result.replay.ok) {
+        console.error(
+          `Cannot restore from ${from}: re-executing its chain does not give its state; ` +
+            "nothing was replaced",
+        );
+        return 1;
+      }
     }
     console.log(
       `restored ${from} into ${result.path}: height ${info.height}, head ${info.head}, ` +
@@ -149,8 +195,9 @@ export async function runRestore(args: readonly string[]): Promise<number> {
     );
     if (cluster) {
       console.log(
-        `next: start ${name} (it is out of the cluster), add it back as a learner ` +
-          `(POST /v1/admin/members), and promote it once it has caught up on the blocks after ${info.height}`,
+        `next: start ${name} (it is not a member), add it as a learner (POST /v1/admin/members ` +
+          `with its name, URL and key: back, if it was one), and promote it once it has caught up ` +
+          `on the blocks after ${info.height}`,
       );
     } else {
       console.log(
@@ -160,6 +207,10 @@ export async function runRestore(args: readonly string[]): Promise<number> {
     }
     return 0;
   } catch (e) {
+    if (e instanceof ReplayCheckError) {
+      console.error(`${e.message}. Nothing was replaced.`);
+      return 1;
+    }
     if (e instanceof BackupError) {
       console.error(e.message);
       return ["remote", "missing", "exists", "in_use"].includes(e.reason) ? 2 : 1;

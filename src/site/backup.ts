@@ -29,6 +29,7 @@ import {
 import { ChainStore, type ChainStoreApi } from "../storage/chain_store.ts";
 import { dirOf, fsyncDir, fsyncFile } from "../storage/durable_files.ts";
 import { checkIntegrity } from "./integrity.ts";
+import { checkByReplay, type ReplayReport } from "./replay_check.ts";
 import { formatBytes, statfsFreeBytes, storageRetryAfterSeconds } from "./disk_space.ts";
 
 export { integrityLines } from "./integrity.ts";
@@ -428,6 +429,8 @@ export interface RestoreResult {
   report: IntegrityReport;
   /** Where the database it replaced (or side files left without it) was kept, if there was one. */
   replaced?: string;
+  /** The replay check's report, when one was asked for and the copy verified. */
+  replay?: ReplayReport;
 }
 
 /**
@@ -440,7 +443,9 @@ export interface RestoreResult {
  * something listens on the site's `listen` address or holds the database
  * open (`in_use`: the site runs); the copy holds another ledger than
  * `genesis` (`other_ledger`); or it does not verify (the returned report is
- * not ok and nothing is replaced).
+ * not ok and nothing is replaced), or, with `replay`, re-executing its chain
+ * does not give its state ({@link checkByReplay}: the returned `replay`
+ * report is not ok and nothing is replaced).
  *
  * Otherwise the copy is copied beside the database, made one file in
  * rollback-journal mode, migrated and verified there, and fsynced; the
@@ -460,6 +465,12 @@ export async function restoreDatabase(options: {
   listen?: { host: string; port: number };
   /** Clock for the `.replaced-<time>` name. */
   now?: () => Date;
+  /**
+   * Also re-execute the copy's chain and compare its state before putting
+   * it in place (for a copy from another operator's site): where the
+   * scratch database goes, and progress.
+   */
+  replay?: { scratchDir?: string; progress?: (height: number, head: number) => void };
 }): Promise<RestoreResult> {
   const target = localDatabasePath(options.dbUrl, "restore into");
   const from = options.from;
@@ -543,6 +554,11 @@ export async function restoreDatabase(options: {
       store.close();
     }
     if (!verified.report.ok) return { path: target, ...verified };
+    let replay: ReplayReport | undefined;
+    if (options.replay !== undefined) {
+      replay = await checkByReplay({ dbPath: tmp, genesis: options.genesis, ...options.replay });
+      if (!replay.ok) return { path: target, ...verified, replay };
+    }
     await fsyncFile(tmp);
     // Again at the last moment: the site may have been started meanwhile.
     refuseIfRunning();
@@ -585,7 +601,7 @@ export async function restoreDatabase(options: {
     }
     await Deno.rename(tmp, target);
     await fsyncDir(dirOf(target));
-    return { path: target, ...verified, replaced };
+    return { path: target, ...verified, replaced, ...(replay === undefined ? {} : { replay }) };
   } finally {
     await removeTmp();
   }
