@@ -13,7 +13,9 @@
  * `BENCH_GROWTH_RESTARTS` (3) times, timing how long until it answers
  * `GET /v1/status` and until its filter of committed ids is filled again
  * (`edgeledger_txid_filter_filled 1` on `/metrics`), the same as on the empty
- * ledger at the beginning. `BENCH_KEEP=1` keeps the ledger.
+ * ledger at the beginning. Last, `deno task integrity --replay` runs on the
+ * stopped site's database: the integrity check and the replay check, each
+ * timed. `BENCH_KEEP=1` keeps the ledger.
  *
  * @module
  */
@@ -96,6 +98,8 @@ export interface GrowthBenchResult {
   /** The database's files (main and WAL) after the fill, bytes. */
   databaseBytes: number;
   logSize: number;
+  /** `deno task integrity --replay` on the filled ledger: each check's own duration, ms. */
+  checks: { integrityMs: number; replayMs: number; stateRows: number };
 }
 
 /** Defaults, overridden by `BENCH_GROWTH_TXS`, `BENCH_GROWTH_CHUNK_TXS`, `BENCH_GROWTH_RESTARTS`. */
@@ -136,6 +140,7 @@ export async function runGrowthBench(o: GrowthBenchOptions): Promise<GrowthBench
     rssMiB: { filled: NaN, restarted: NaN },
     databaseBytes: 0,
     logSize: 0,
+    checks: { integrityMs: NaN, replayMs: NaN, stateRows: NaN },
   };
   try {
     for (let i = 0; i < o.restarts; i++) result.emptyStarts.push(await timedStart(config, logPath));
@@ -212,10 +217,46 @@ export async function runGrowthBench(o: GrowthBenchOptions): Promise<GrowthBench
     for (const f of ["ledger.db", "ledger.db-wal"]) {
       result.databaseBytes += await Deno.stat(`${dbDir}/${f}`).then((s) => s.size, () => 0);
     }
+    result.checks = await timedChecks(config, o.workDir);
+    o.log(
+      `  integrity ${fmt(result.checks.integrityMs)} ms, replay ${fmt(result.checks.replayMs)} ms`,
+    );
     return result;
   } finally {
     if (!o.keep) await Deno.remove(o.workDir, { recursive: true }).catch(() => {});
   }
+}
+
+/** Runs `deno task integrity --replay` on the ledger of `config`; what its two "ok" lines say. */
+async function timedChecks(
+  config: string,
+  scratchDir: string,
+): Promise<GrowthBenchResult["checks"]> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../workers/integrity.ts", import.meta.url).pathname,
+      "--config",
+      config,
+      "--replay",
+      "--scratch",
+      scratchDir,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  const integrity = /^ok: \d+ blocks and \d+ transactions verify \((\d+) ms\)$/m.exec(text);
+  const replay = /^ok: re-executing .* the same (\d+) state rows \((\d+) ms\)$/m.exec(text);
+  if (out.code !== 0 || integrity === null || replay === null) {
+    throw new Error(`deno task integrity --replay exited ${out.code}: ${text}`);
+  }
+  return {
+    integrityMs: Number(integrity[1]),
+    replayMs: Number(replay[2]),
+    stateRows: Number(replay[1]),
+  };
 }
 
 /**
@@ -370,6 +411,15 @@ ${
       ],
       [startRow("empty", r.emptyStarts), startRow("filled", r.fullStarts)],
     )
-  }`;
+  }
+
+\`deno task integrity --replay\` on the stopped site's ledger: the integrity check (every block,
+signature, log leaf and root, checkpoint) took ${fmt(r.checks.integrityMs / 1000, 1)} s (${
+    fmt(r.logSize / (r.checks.integrityMs / 1000))
+  } transactions/s); re-executing the chain into a scratch database and comparing its ${
+    fmt(r.checks.stateRows)
+  } state rows took ${fmt(r.checks.replayMs / 1000, 1)} s (${
+    fmt(r.logSize / (r.checks.replayMs / 1000))
+  } transactions/s).`;
   return [{ id: "growth", markdown }];
 }

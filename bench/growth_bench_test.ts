@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { growthSections, runGrowthBench } from "./growth_bench.ts";
 
-Deno.test("growth bench: fills a real site chunk by chunk, reads it back with proofs, times its starts, and reports them", async () => {
+Deno.test("growth bench: fills a real site chunk by chunk, reads it back with proofs, times its starts and its integrity and replay checks, and reports them", async () => {
   const workDir = await Deno.makeTempDir({ prefix: "edgeledger-growth-bench-" });
   const lines: string[] = [];
   try {
@@ -26,10 +26,14 @@ Deno.test("growth bench: fills a real site chunk by chunk, reads it back with pr
     assert.deepEqual(r.reads.map((x) => [x.logSize, x.txs]), [[300, 300], [600, 600]]);
     assert.ok(r.reads.every((x) => x.p50Ms > 0 && x.p50Ms <= x.p99Ms && x.requestsPerSecond > 0));
     assert.ok(r.rssMiB.filled > 10 && r.rssMiB.restarted > 10, JSON.stringify(r.rssMiB));
+    // 600 anchors on 600 streams: an anchor row and a stream row each.
+    assert.ok(r.checks.stateRows >= 1200, JSON.stringify(r.checks));
+    assert.ok(r.checks.integrityMs >= 0 && r.checks.replayMs > 0, JSON.stringify(r.checks));
     const [section] = growthSections(r);
     assert.match(section.markdown, /filled\s*\|\s*600\s*\|/);
     assert.match(section.markdown, /^\| +300 +\| +[\d,]+ \| +[\d.]+ \| +0 \| +[\d,]+ \|$/m);
     assert.match(section.markdown, /^\| 600 +\| +600 \| +[\d.]+ \| +[\d.]+ \| +[\d,]+ \|$/m);
+    assert.match(section.markdown, /comparing its [\d,]+ state rows took [\d.]+ s/);
     await assert.rejects(
       Deno.stat(workDir),
       Deno.errors.NotFound,
