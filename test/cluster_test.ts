@@ -6,7 +6,10 @@ import assert from "node:assert/strict";
 import { generateKeyPair, importKey } from "../sdk/keys.ts";
 import type { Envelope } from "../sdk/envelope.ts";
 import { histogramTotalsIn } from "../src/api/histogram.ts";
+import { loadSiteConfig } from "../src/site/config.ts";
 import { signPeerBody } from "../src/site/peers.ts";
+import { checkByReplay } from "../src/site/replay_check.ts";
+import { filePathOf } from "../src/storage/db.ts";
 import { SiteKey } from "../src/site/site_key.ts";
 import { anchorTx } from "./_helpers.ts";
 import {
@@ -32,7 +35,7 @@ async function leaderIndex(cluster: Awaited<ReturnType<typeof startCluster>>, mi
 
 Deno.test({
   name:
-    "cluster: after SIGKILL of the leader a new leader is elected, writes continue, and every acknowledged write is on every site exactly once (3 sites)",
+    "cluster: after SIGKILL of the leader a new leader is elected, writes continue, every acknowledged write is on every site exactly once, and every site's state is what re-executing the chain gives (3 sites)",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -91,6 +94,13 @@ Deno.test({
         assert.equal(counts.get(id), 1, `acknowledged ${id} appears ${counts.get(id) ?? 0} times`);
       }
       assert.equal(new Set(ids).size, ids.length, "no transaction is in the log twice");
+      // Each site's state, the killed one's included, is what re-executing the chain gives.
+      for (const s of cluster.sites) {
+        const { genesis, dbUrl } = await loadSiteConfig(s.configPath);
+        const report = await checkByReplay({ dbPath: filePathOf(dbUrl)!, genesis });
+        assert.equal(report.ok, true, `${s.name}: ${report.firstMismatch}`);
+        assert.equal(report.txsReplayed, ids.length, s.name);
+      }
       // Every site timed its durable writes, its Raft messages' queue wait
       // and its blocks, and sent them on streams (again, after the restart);
       // the leader elected after the kill timed its proposals to commit.

@@ -11,6 +11,7 @@ import { runDemo, type UseCaseResult } from "../workers/demo.ts";
 import { startDemoCluster } from "../workers/demo/cluster.ts";
 import { loadSiteConfig } from "../src/site/config.ts";
 import { checkByReplay } from "../src/site/replay_check.ts";
+import { filePathOf } from "../src/storage/db.ts";
 
 /** The use cases of the day, in order. */
 const USE_CASES = [
@@ -88,11 +89,8 @@ Deno.test({
 
       // Every kind's state, on every site, is what re-executing the chain gives.
       for (const name of ["site-a", "site-b", "site-c"]) {
-        const { genesis } = await loadSiteConfig(`${cluster.dataDir}/${name}/site.json`);
-        const report = await checkByReplay({
-          dbPath: `${cluster.dataDir}/${name}/ledger.db`,
-          genesis,
-        });
+        const { genesis, dbUrl } = await loadSiteConfig(`${cluster.dataDir}/${name}/site.json`);
+        const report = await checkByReplay({ dbPath: filePathOf(dbUrl)!, genesis });
         assert.equal(report.ok, true, `${name}: ${report.firstMismatch}`);
         assert.ok(report.txsReplayed >= 300, `${name}: ${report.txsReplayed} transactions`);
       }
