@@ -10,6 +10,8 @@ import { loadSiteConfig } from "../src/site/config.ts";
 import { signPeerBody } from "../src/site/peers.ts";
 import { checkByReplay } from "../src/site/replay_check.ts";
 import { filePathOf } from "../src/storage/db.ts";
+// @ts-types="../src/storage/libsql_native.d.ts"
+import Libsql from "libsql";
 import { SiteKey } from "../src/site/site_key.ts";
 import { anchorTx } from "./_helpers.ts";
 import {
@@ -476,6 +478,85 @@ Deno.test({
         `exited ${Date.now() - again} ms after the second signal`,
       );
       await waiting;
+    } finally {
+      await cluster.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "cluster: every site hashes its contract state every stateCheckBlocks blocks and agrees with its peers; a state row edited on one site's disk is found at the next checked height — it names both peers, they name it, in status and /metrics",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const cluster = await startCluster(3, { stateCheckBlocks: 4 });
+    try {
+      await leaderIndex(cluster);
+      const commitTo = async (height: number) => {
+        for (;;) {
+          const st = await getJson<{ height: number }>(`${cluster.sites[0].url}/v1/status`);
+          if (st!.height >= height) return;
+          const txs = await Promise.all(Array.from({ length: 3 }, () => anchorTx(device)));
+          const r = await submitCommit(cluster.sites[0].url, { txs }, 10_000);
+          assert.equal(r.status, 200, JSON.stringify(r.body));
+        }
+      };
+      const gauge = async (url: string, name: string) => {
+        const text = await (await fetch(`${url}/metrics`)).text();
+        return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1]);
+      };
+      await commitTo(4);
+      await waitFor("every site to hash its state at 4", async () => {
+        const hs = await Promise.all(
+          cluster.sites.map((s) => gauge(s.url, "edgeledger_state_check_height")),
+        );
+        return hs.every((h) => h >= 4) ? true : undefined;
+      }, 20_000);
+      for (const s of cluster.sites) {
+        assert.equal(await gauge(s.url, "edgeledger_state_divergent_members"), 0, s.name);
+      }
+
+      // A state row of site-c edited behind its back, while it runs.
+      const { dbUrl } = await loadSiteConfig(cluster.sites[2].configPath);
+      const db = new Libsql(filePathOf(dbUrl)!);
+      try {
+        db.exec("PRAGMA busy_timeout = 5000");
+        db.exec(
+          "UPDATE state SET value = json_set(value, '$.lastSeq', 41) WHERE rowid = " +
+            "(SELECT rowid FROM state WHERE ns = 'data.stream' LIMIT 1)",
+        );
+      } finally {
+        db.close();
+      }
+      const check = await getJson<{ height: number }>(`${cluster.sites[0].url}/v1/status`);
+      const next = (Math.floor(check!.height / 4) + 1) * 4;
+      await commitTo(next);
+      type Verdict = { site: string; height: number; ours: string; theirs: string };
+      const divergence = async (url: string) =>
+        (await getJson<{ stateDivergence?: Verdict[] }>(`${url}/v1/status`))?.stateDivergence ??
+          [];
+      const [a, b, c] = await waitFor(
+        "the edited site and its peers to name each other",
+        async () => {
+          const all = await Promise.all(cluster.sites.map((s) => divergence(s.url)));
+          return all[2].length === 2 && all[0].length === 1 && all[1].length === 1
+            ? all
+            : undefined;
+        },
+        30_000,
+      );
+      assert.deepEqual(c.map((v) => v.site), ["site-a", "site-b"]);
+      assert.deepEqual(a.map((v) => v.site), ["site-c"]);
+      assert.deepEqual(b.map((v) => v.site), ["site-c"]);
+      assert.ok(c.every((v) => v.height >= next && v.ours !== v.theirs));
+      assert.equal(a[0].theirs, c[0].ours, "site-a holds site-c's hash as site-c computed it");
+      assert.equal(a[0].ours, b[0].ours, "the untouched sites agree");
+      assert.equal(await gauge(cluster.sites[2].url, "edgeledger_state_divergent_members"), 2);
+      assert.equal(await gauge(cluster.sites[0].url, "edgeledger_state_divergent_members"), 1);
+      // Reads and writes go on: the check reports, it does not stop anyone.
+      const w = await submitCommit(cluster.sites[1].url, await anchorTx(device), 10_000);
+      assert.equal(w.body?.status, "committed", JSON.stringify(w.body));
     } finally {
       await cluster.stop();
     }

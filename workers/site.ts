@@ -291,6 +291,8 @@ async function openAndServe(
     diskFreeBytesMin: config.diskFreeBytesMin,
     diskCheckIntervalMs: config.diskCheckIntervalMs,
     txIdFilterBytesMax: config.txIdFilterBytesMax,
+    // A lone site has nobody to compare its state with.
+    stateCheckBlocks: loaded.genesis.sites.length > 1 || config.join ? config.stateCheckBlocks : 0,
     version: VERSION,
     joining: config.join,
     ...siteThreads(config),
@@ -369,6 +371,7 @@ async function openAndServe(
           : Promise.resolve();
       },
       replayBlocks: (from, limit) => site.replayBlocks(from, limit),
+      stateDigest: (height) => site.stateChecks.answer(height),
       sign: (body) => signPeerBody(body, site.siteKey),
       log,
       // Peers' streams stay open while a stop hands off and drains (the new

@@ -364,6 +364,17 @@ export const StatusView = z.looseObject({
     theirs: z.string(),
   })).optional(),
   /**
+   * Members whose contract state hashed differently from this site's at the
+   * newest height both hashed (the state check, every `stateCheckBlocks`
+   * blocks); absent when none did.
+   */
+  stateDivergence: z.array(z.object({
+    site: z.string(),
+    height: z.number().int().min(0),
+    ours: z.string(),
+    theirs: z.string(),
+  })).optional(),
+  /**
    * Rules versions: `active` is in force at `height`, `supported` is the
    * highest this site's software executes, `scheduled` an activation
    * governance set for a later height (`gov.setRules`). A site stops before

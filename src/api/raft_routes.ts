@@ -32,6 +32,7 @@ import { utf8Encode } from "../../sdk/encoding.ts";
 import { type Envelope, transactionId } from "../../sdk/envelope.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { parseStorageReport, type StorageState } from "../site/disk_space.ts";
+import type { StateDigestAnswer } from "../site/state_check.ts";
 
 /** What the peer routes need from a site and its consensus host. */
 export interface PeerService {
@@ -53,6 +54,8 @@ export interface PeerService {
   acceptForwarded(from: string, envelopes: unknown[]): Promise<ForwardOutcome>;
   addCosignLines(from: string, lines: CosignLine[]): Promise<void>;
   replayBlocks(from: number, limit: number): Promise<unknown[]>;
+  /** This site's state hash at a height (`state_check.ts`); absent: the route answers 404. */
+  stateDigest?(height: number): StateDigestAnswer;
   /** Signs an answer's body as a peer request body is signed (`signPeerBody`). */
   sign(body: string): Promise<string>;
   /** Aborted when the site stops: open `/raft/stream` requests end then. */
@@ -334,6 +337,26 @@ export function raftRoutes(service: PeerService) {
     }
     // Signed like a peer request, so a catching-up site knows a member sent these blocks.
     const body = JSON.stringify({ blocks: await service.replayBlocks(from, Math.min(limit, 500)) });
+    return c.body(body, 200, {
+      "content-type": "application/json",
+      "x-edgeledger-site": service.self,
+      "x-edgeledger-sig": await service.sign(body),
+    });
+  });
+
+  // A peer's state hash at a height, signed like the blocks (see `state_check.ts`).
+  app.get("/state", async (c) => {
+    const height = Number(c.req.query("height"));
+    if (service.stateDigest === undefined) return c.body(null, 404);
+    if (!Number.isSafeInteger(height) || height < 1) {
+      return problemResponse(c, {
+        type: "validation",
+        status: 400,
+        title: "Invalid request",
+        detail: "height must be a positive integer",
+      });
+    }
+    const body = JSON.stringify(service.stateDigest(height));
     return c.body(body, 200, {
       "content-type": "application/json",
       "x-edgeledger-site": service.self,

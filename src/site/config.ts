@@ -73,6 +73,12 @@ export const siteConfigSchema = z.strictObject({
    */
   txIdFilterBytesMax: z.number().int().min(2 * 1024 * 1024).max(1024 * 1024 * 1024)
     .default(TX_ID_FILTER_BYTES_MAX_DEFAULT),
+  /**
+   * Every this many blocks each cluster site hashes its contract state and
+   * compares the hash with its peers' (see the README's "State check"); 0:
+   * never.
+   */
+  stateCheckBlocks: z.number().int().min(0).max(1_000_000_000).default(100_000),
   /** Milliseconds per Raft tick (clusters only). */
   tickMs: z.number().int().min(5).max(1000).default(50),
   /** Raft election timeout base, in ticks (randomised to [n, 2n)). */

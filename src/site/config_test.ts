@@ -170,6 +170,16 @@ Deno.test("siteConfigSchema: txIdFilterBytesMax defaults to 256 MiB and is bound
   }
 });
 
+Deno.test("siteConfigSchema: stateCheckBlocks defaults to 100,000, 0 turns the state check off, and a negative or fractional count is refused", () => {
+  assert.equal(siteConfigSchema.parse(siteBase).stateCheckBlocks, 100_000);
+  assert.equal(siteConfigSchema.parse({ ...siteBase, stateCheckBlocks: 0 }).stateCheckBlocks, 0);
+  for (const bad of [-1, 2.5, "100"]) {
+    const refused = siteConfigSchema.safeParse({ ...siteBase, stateCheckBlocks: bad });
+    assert.equal(refused.success, false, String(bad));
+    assert.deepEqual(refused.error?.issues[0].path, ["stateCheckBlocks"]);
+  }
+});
+
 Deno.test("siteConfigSchema: log defaults to info as text; an unknown key in log is refused, and a bad level with the levels named", async () => {
   assert.deepEqual(siteConfigSchema.parse(siteBase).log, { level: "info", format: "text" });
   assert.deepEqual(siteConfigSchema.parse({ ...siteBase, log: { format: "json" } }).log, {

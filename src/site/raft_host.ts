@@ -57,6 +57,7 @@ import {
   type StorageLowSite,
 } from "./site.ts";
 import type { StorageState } from "./disk_space.ts";
+import { parseStateDigestAnswer, type StateDigestAnswer } from "./state_check.ts";
 import type { SiteKey } from "./site_key.ts";
 import { clientOf, type ClientSource } from "./tls.ts";
 
@@ -290,6 +291,10 @@ export class RaftHost implements Sequencer {
       if (m.name !== self) host.#senders.set(m.name, host.#sender(m));
     }
     await site.attachSequencer(host);
+    site.stateChecks.attachPeers({
+      others: () => [...host.#members.keys()].filter((n) => n !== self),
+      fetch: (member, height, signal) => host.#fetchStateDigest(member, height, signal),
+    });
     // Removed before it stopped: it stays out (it would campaign alone) until added again.
     const removedAt = host.#removedAt.get(self);
     if (removedAt !== undefined) host.#retire({ index: removedAt });
@@ -1430,6 +1435,33 @@ export class RaftHost implements Sequencer {
       blocks: target.height - fromHeight,
       tookMs: since(started),
     });
+  }
+
+  /**
+   * A member's state hash at `height` (`GET /raft/state`, its answer signed
+   * by its key and refused otherwise). A peer without the route says `none`.
+   */
+  async #fetchStateDigest(
+    member: string,
+    height: number,
+    signal: AbortSignal,
+  ): Promise<StateDigestAnswer> {
+    const m = this.#members.get(member);
+    if (m === undefined) return { status: "none" };
+    const res = await fetch(`${m.url}/raft/state?height=${height}`, {
+      signal: AbortSignal.any([AbortSignal.timeout(10_000), signal, this.#stopping.signal]),
+      client: clientOf(this.#client),
+    });
+    const text = await res.text();
+    if (res.status === 404) return { status: "none" };
+    if (!res.ok) throw new Error(`${m.name} answered ${res.status}`);
+    verifyPeerRequest(
+      res.headers.get("x-edgeledger-site"),
+      res.headers.get("x-edgeledger-sig"),
+      text,
+      (n) => (n === m.name ? this.member(n) : undefined),
+    );
+    return parseStateDigestAnswer(text, height);
   }
 
   /** Set when the host stopped on an error it cannot recover from. */

@@ -143,6 +143,7 @@ export async function checkByReplay(options: {
       storage: "inline",
       verifyWorkers: 0,
       diskFreeBytesMin: 0,
+      stateCheckBlocks: 0,
       log: createLogger({ level: "error", context: { site: "replay-check" } }),
       ...(options.contracts === undefined ? {} : { contracts: options.contracts }),
     });

@@ -101,6 +101,7 @@ import {
   type StorageState,
 } from "./disk_space.ts";
 import { TxIdFilter } from "./tx_id_filter.ts";
+import { StateChecks } from "./state_check.ts";
 
 /** Limits and timing of a site; every bound has its unit in its name. */
 export interface SiteOptions {
@@ -143,6 +144,14 @@ export interface SiteOptions {
   txIdFilterPageIds?: number;
   /** Reads the free bytes of the volume holding a path (default: statfs). Tests inject one. */
   diskFreeBytes?: (path: string) => Promise<number>;
+  /**
+   * Hash the contract state at every height that is a multiple of this and
+   * compare it with the peers' (see `state_check.ts`); 0 (the default here;
+   * a config file's is 100,000) never does.
+   */
+  stateCheckBlocks?: number;
+  /** How soon a peer that has not hashed a checked height yet is asked again, ms (default 5000). */
+  stateCheckRetryMs?: number;
   /**
    * Where the database connection lives: `inline` (this thread; tests) or
    * `worker` (a storage worker thread, so fsyncs never stall request
@@ -410,6 +419,8 @@ export class Site implements LedgerService {
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** Watches the free space of a `file:` database's volume (see `disk_space.ts`). */
   #disk: DiskSpaceGuard | undefined;
+  /** Hashes of the contract state every `stateCheckBlocks`, against the peers' (see `state_check.ts`). */
+  readonly #stateChecks: StateChecks;
   #closed = false;
   #fatal: unknown = undefined;
   readonly #idle: Array<() => void> = [];
@@ -455,6 +466,13 @@ export class Site implements LedgerService {
       expiryWindowMs: options.genesis.policies.expiryWindowMs,
       envelopeBytesMax: options.envelopeBytesMax ?? 65536,
     };
+    this.#stateChecks = new StateChecks({
+      everyBlocks: options.stateCheckBlocks ?? 0,
+      path: filePathOf(options.dbUrl),
+      log: this.#log,
+      head: () => this.#written.header.height,
+      retryMs: options.stateCheckRetryMs,
+    });
     this.#committedFilter = new TxIdFilter({ bytesMax: options.txIdFilterBytesMax });
     this.#committedFilterPageIds = options.txIdFilterPageIds ?? 5000;
     this.#head = head;
@@ -677,6 +695,7 @@ export class Site implements LedgerService {
     clearInterval(this.#headCosignTimer);
     this.#disk?.stop();
     while (this.#applying > 0) await new Promise<void>((r) => this.#idle.push(r));
+    await this.#stateChecks.close();
     await this.#committedFilterLoad;
     await this.#storeLines();
     for (const l of [...this.#listeners]) this.#listeners.delete(l);
@@ -692,6 +711,11 @@ export class Site implements LedgerService {
    */
   get store(): ChainStore {
     return this.#store as ChainStore;
+  }
+
+  /** The state checks: the peer route answers from them, the consensus host attaches the peers. */
+  get stateChecks(): StateChecks {
+    return this.#stateChecks;
   }
 
   /** The Raft log's repository, on the same database connection as the chain's. */
@@ -1425,6 +1449,11 @@ export class Site implements LedgerService {
       release();
       throw e;
     }
+    if (this.#stateChecks.due(out.header.height)) {
+      // The check's view must hold exactly this block: the next block waits
+      // for this one's write (a failed write is handled below).
+      if (await written.then(() => true, () => false)) this.#stateChecks.start(out.header.height);
+    }
     release();
     try {
       await written;
@@ -1941,6 +1970,7 @@ export class Site implements LedgerService {
       ]),
     );
     const lowSites = this.storageLowSites();
+    const stateDivergence = this.#stateChecks.divergent();
     return Promise.resolve({
       ledger: this.#genesis.ledger,
       origin: this.#genesis.origin,
@@ -1970,6 +2000,7 @@ export class Site implements LedgerService {
         : {}),
       rules: this.#rulesView(h.header.height),
       ...(this.#divergences.size > 0 ? { divergence: [...this.#divergences.values()] } : {}),
+      ...(stateDivergence.length > 0 ? { stateDivergence } : {}),
       ...(c ? { voters: c.confState.voters, learners: c.confState.learners } : {}),
       ...(peers ? { peers } : {}),
     });
@@ -2222,6 +2253,7 @@ export class Site implements LedgerService {
       "# HELP edgeledger_checkpoint_divergent_members Members seen signing another block than this site's at the same height.",
       "# TYPE edgeledger_checkpoint_divergent_members gauge",
       `edgeledger_checkpoint_divergent_members ${this.#divergences.size}`,
+      ...this.#stateChecks.metrics(),
       "# HELP edgeledger_rules_active The rules version the head block executed under.",
       "# TYPE edgeledger_rules_active gauge",
       `edgeledger_rules_active ${rules.active}`,

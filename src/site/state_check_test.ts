@@ -1,0 +1,187 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { generateKeyPair } from "../../sdk/keys.ts";
+import { anchorTx, openTestSite, recordingLogger } from "../../test/_helpers.ts";
+import { NativeSnapshot } from "../storage/native.ts";
+import {
+  hashState,
+  parseStateDigestAnswer,
+  StateChecks,
+  type StateDigestAnswer,
+} from "./state_check.ts";
+
+const device = generateKeyPair("ed25519");
+
+/** Blocks of `size` anchors each until the site's height is at least `height`. */
+async function commitTo(
+  t: Awaited<ReturnType<typeof openTestSite>>,
+  height: number,
+  size = 3,
+): Promise<void> {
+  while (t.site.head.header.height < height) {
+    const envs = await Promise.all(Array.from({ length: size }, () => anchorTx(device)));
+    await t.site.submit(envs, { wait: true, waitTimeoutMs: 10_000 });
+  }
+}
+
+async function exec(t: Awaited<ReturnType<typeof openTestSite>>, sql: string, args: unknown[]) {
+  // deno-lint-ignore no-explicit-any
+  await t.site.store.database.client.execute({ sql, args: args as any });
+}
+
+Deno.test("state hash: SHA-256 over every row in (ns, key) order, each field as its UTF-8 length, a colon and its bytes, paged; one changed value changes it", async () => {
+  const t = await openTestSite();
+  try {
+    await commitTo(t, 3);
+    await exec(t, "INSERT INTO state (ns, key, value) VALUES ('zz.test', ?, ?)", [
+      "caf\u00e9\u0000\u{1F4E1}",
+      '{"name":"\u00e9t\u00e9"}',
+    ]);
+    // More rows than one page, inserted out of order.
+    for (let i = 2499; i >= 0; i--) {
+      await exec(t, "INSERT INTO state (ns, key, value) VALUES ('zz.test', ?, ?)", [
+        `k${String(i).padStart(5, "0")}`,
+        `{"i":${i}}`,
+      ]);
+    }
+    const { rows } = await t.site.store.database.client.execute(
+      "SELECT ns, key, value FROM state ORDER BY ns, key",
+    );
+    const expected = createHash("sha256");
+    const field = (v: unknown) => {
+      const bytes = new TextEncoder().encode(String(v));
+      return `${bytes.length}:${String(v)}`;
+    };
+    for (const r of rows) expected.update(field(r.ns) + field(r.key) + field(r.value));
+    const path = `${t.dir}/ledger.db`;
+    const first = new NativeSnapshot(path);
+    const got = await hashState(first).finally(() => first.close());
+    assert.equal(got.rows, rows.length);
+    assert.equal(got.hash, expected.digest("hex"));
+
+    await exec(t, "UPDATE state SET value = '{\"i\":-1}' WHERE key = 'k01234'", []);
+    const second = new NativeSnapshot(path);
+    const changed = await hashState(second).finally(() => second.close());
+    assert.equal(changed.rows, got.rows);
+    assert.notEqual(changed.hash, got.hash);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("state digest answers: a digest for another height, a hash that is no SHA-256 or an unknown status is refused", () => {
+  const hash = "ab".repeat(32);
+  assert.deepEqual(
+    parseStateDigestAnswer(
+      JSON.stringify({ status: "ok", digest: { height: 5, hash, rows: 2 } }),
+      5,
+    ),
+    { status: "ok", digest: { height: 5, hash, rows: 2 } },
+  );
+  assert.deepEqual(parseStateDigestAnswer('{"status":"pending"}', 5), { status: "pending" });
+  assert.deepEqual(parseStateDigestAnswer('{"status":"none"}', 5), { status: "none" });
+  for (
+    const bad of [
+      { status: "ok", digest: { height: 6, hash, rows: 2 } },
+      { status: "ok", digest: { height: 5, hash: "AB".repeat(32), rows: 2 } },
+      { status: "ok", digest: { height: 5, hash, rows: -1 } },
+      { status: "ok" },
+      { status: "later" },
+    ]
+  ) {
+    assert.throws(() => parseStateDigestAnswer(JSON.stringify(bad), 5), /Not a state digest/);
+  }
+});
+
+Deno.test("state check: a site hashes its state as of each multiple of stateCheckBlocks, says pending for one it has not reached and none for others, and compares with its peers — one that differs is named in status, metrics and an error log line, one that agrees or has none is not", async () => {
+  const rec = recordingLogger({ site: "site-a" });
+  const t = await openTestSite({ stateCheckBlocks: 2, stateCheckRetryMs: 50, log: rec.log });
+  try {
+    // Peers: one agrees, one differs, one is pending once then agrees, one never has it.
+    let pendingOnce = true;
+    const asked: string[] = [];
+    t.site.stateChecks.attachPeers({
+      others: () => ["site-b", "site-c", "site-d", "site-e"],
+      fetch: (member, height): Promise<StateDigestAnswer> => {
+        asked.push(`${member}@${height}`);
+        const ours = t.site.stateChecks.answer(height);
+        assert.equal(ours.status, "ok");
+        const digest = (ours as { digest: { height: number; hash: string; rows: number } }).digest;
+        if (member === "site-c") {
+          return Promise.resolve({ status: "ok", digest: { ...digest, hash: "00".repeat(32) } });
+        }
+        if (member === "site-d" && pendingOnce) {
+          pendingOnce = false;
+          return Promise.resolve({ status: "pending" });
+        }
+        if (member === "site-e") return Promise.resolve({ status: "none" });
+        return Promise.resolve({ status: "ok", digest });
+      },
+    });
+    assert.deepEqual(t.site.stateChecks.answer(2), { status: "pending" }, "not reached yet");
+    assert.deepEqual(t.site.stateChecks.answer(3), { status: "none" }, "not a checked height");
+    await commitTo(t, 2, 3);
+    // The hash at 2 is the state as of block 2, even once later blocks are written.
+    const at2 = await waitAnswer(t.site.stateChecks, 2);
+    const snap = new NativeSnapshot(`${t.dir}/ledger.db`);
+    const now = await hashState(snap).finally(() => snap.close());
+    assert.equal(at2.hash, now.hash, "nothing was written after block 2 yet");
+    await commitTo(t, 3, 3);
+    assert.deepEqual(t.site.stateChecks.answer(2).status, "ok");
+    const later = new NativeSnapshot(`${t.dir}/ledger.db`);
+    assert.notEqual((await hashState(later).finally(() => later.close())).hash, at2.hash);
+
+    const status = await waitFor(async () => {
+      const s = await t.site.status();
+      return (s.stateDivergence as unknown[] | undefined)?.length === 1 &&
+          asked.filter((a) => a === "site-d@2").length === 2
+        ? s
+        : undefined;
+    });
+    assert.deepEqual(status.stateDivergence, [{
+      site: "site-c",
+      height: 2,
+      ours: at2.hash,
+      theirs: "00".repeat(32),
+    }]);
+    const metrics = t.site.metrics();
+    assert.match(metrics, /^edgeledger_state_check_height 2$/m);
+    assert.match(metrics, /^edgeledger_state_divergent_members 1$/m);
+    const [line] = rec.said("state differs from a member's");
+    assert.equal(line.level, "error");
+    assert.equal(line.member, "site-c");
+    assert.equal(line.height, 2);
+    assert.equal(rec.said("state differs from a member's").length, 1);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("state check: off (stateCheckBlocks 0, the default of a site opened in code) it hashes nothing and answers none", async () => {
+  const t = await openTestSite();
+  try {
+    await commitTo(t, 4);
+    assert.equal(t.site.stateChecks.due(2), false);
+    assert.deepEqual(t.site.stateChecks.answer(2), { status: "none" });
+    assert.match(t.site.metrics(), /^edgeledger_state_check_height 0$/m);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function waitAnswer(checks: StateChecks, height: number) {
+  return waitFor(() => {
+    const a = checks.answer(height);
+    return Promise.resolve(a.status === "ok" ? a.digest : undefined);
+  });
+}
