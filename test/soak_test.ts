@@ -10,8 +10,10 @@
  * as a client sees them: every acknowledged write is in the ledger exactly
  * once, nothing is
  * there that no client sent, every site holds the same blocks and passes its
- * own integrity check, and acknowledged writes verify with the light client
- * against each site's co-signed checkpoint.
+ * own integrity check, its state is what re-executing the chain gives, the
+ * sites' own state checks (every 100 blocks here) never saw a difference,
+ * and acknowledged writes verify with the light client against each site's
+ * co-signed checkpoint.
  *
  * 20 seconds of faults in the default suite; a long soak:
  *
@@ -210,6 +212,8 @@ Deno.test({
     const cluster = await startCluster(sites, {
       snapshotEntriesMin: 200,
       compactKeepEntries: 50,
+      // The state check runs throughout, through every fault: it must never see a difference.
+      stateCheckBlocks: 100,
       ...(guarded
         ? {
           clientConnections: {
@@ -328,6 +332,14 @@ Deno.test({
         const { genesis, dbUrl } = await loadSiteConfig(s.configPath);
         const report = await checkByReplay({ dbPath: filePathOf(dbUrl)!, genesis });
         assert.equal(report.ok, true, `${s.name}: ${report.firstMismatch} (${repro})`);
+      }
+      // The sites' own state checks agreed all along.
+      for (const s of cluster.sites) {
+        const st = await getJson<{ stateDivergence?: unknown[] }>(`${s.url}/v1/status`);
+        assert.deepEqual(st?.stateDivergence, undefined, `${s.name}'s state check (${repro})`);
+        const metrics = await (await fetch(`${s.url}/metrics`)).text();
+        const checked = Number(/^edgeledger_state_check_height (\d+)$/m.exec(metrics)?.[1]);
+        assert.ok(checked >= 100, `${s.name} hashed its state at ${checked} (${repro})`);
       }
       phase("checked the log, integrity and state");
       const trust = trustConfigFromGenesis(
