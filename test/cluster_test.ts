@@ -506,12 +506,22 @@ Deno.test({
         const text = await (await fetch(`${url}/metrics`)).text();
         return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1]);
       };
+      const agreed = async (url: string) => {
+        const text = await (await fetch(`${url}/metrics`)).text();
+        return Number(
+          /^edgeledger_state_comparisons_total\{result="agreed"\} (\d+)$/m.exec(text)?.[1],
+        );
+      };
       await commitTo(4);
       await waitFor("every site to hash its state at 4", async () => {
         const hs = await Promise.all(
           cluster.sites.map((s) => gauge(s.url, "edgeledger_state_check_height")),
         );
         return hs.every((h) => h >= 4) ? true : undefined;
+      }, 20_000);
+      await waitFor("every site to compare its hash with both peers'", async () => {
+        const n = await Promise.all(cluster.sites.map((s) => agreed(s.url)));
+        return n.every((x) => x >= 2) ? true : undefined;
       }, 20_000);
       for (const s of cluster.sites) {
         assert.equal(await gauge(s.url, "edgeledger_state_divergent_members"), 0, s.name);

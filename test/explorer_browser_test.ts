@@ -1163,6 +1163,7 @@ Deno.test({
               { site: "site-b", height: 2, ours, theirs },
               { site: XSS, height: 3, ours: ledger.blocks[3].hash, theirs },
             ],
+            stateDivergence: [{ site: "site-c", height: 2, ours: "a".repeat(64), theirs }],
             rules: { active: 1, supported: 1, scheduled: { version: 2, height: 1000 } },
           };
           await nextRefresh();
@@ -1185,6 +1186,19 @@ Deno.test({
           assert.match(await text(page, "#notice-diverged li:nth-child(2)"), /^<img src=x/);
           assert.equal(await page.evaluate(() => "__xss" in globalThis), false);
 
+          await waitText(
+            page,
+            "#notice-state-diverged",
+            "This site's contract state differs from a member's at the same height.",
+          );
+          const stateRow = page.locator("#notice-state-diverged li[data-site='site-c']");
+          assert.equal(
+            (await stateRow.textContent() ?? "").replace(/\s+/g, " "),
+            `site-c at height 2: this site's state hash ${"a".repeat(10)}…aaaa, ` +
+              `theirs ${"e".repeat(10)}…eeee`,
+          );
+          assert.match(await text(page, "#notice-state-diverged"), /task integrity --replay/);
+
           await waitText(page, "#st-rules .badge.warn", "v1 · v2 at height 1,000");
           await waitText(
             page,
@@ -1199,7 +1213,7 @@ Deno.test({
       await t.step("the callouts stay up across views and go when the status clears", async () => {
         await page.locator("a[data-nav='sites']").click();
         await waitText(page, "#view-h", "Sites");
-        assert.equal(await page.locator("#notices > .callout").count(), 2);
+        assert.equal(await page.locator("#notices > .callout").count(), 3);
 
         site.status = {
           healthy: true,
@@ -1208,6 +1222,7 @@ Deno.test({
         await nextRefresh();
         await gone("#notice-stopped");
         await gone("#notice-diverged");
+        await gone("#notice-state-diverged");
         // Scheduled, but this site supports it: shown, not flagged.
         await waitText(page, "#st-rules", /^v1 · v2 at height 1,000$/);
         assert.equal(await page.locator("#st-rules .badge, #st-rules-upgrade").count(), 0);

@@ -488,7 +488,8 @@ function go(hash) {
  * stopped is true only for healthy === false: a site too old to send the
  * field is not called stopped; removed only for removed === true. diverged holds the well-formed divergence
  * entries, at most DIVERGED_SHOWN_MAX of them; more counts the ones left
- * out. rules is null when s has no well-formed rules; else active, scheduled
+ * out; stateDiverged and stateMore the same for stateDivergence (the state
+ * check: members whose contract state hashed differently). rules is null when s has no well-formed rules; else active, scheduled
  * ({ version, height } or null) and upgradeBefore, the height before which
  * this site must be upgraded because the scheduled version is above the
  * highest it supports (null when it is not).
@@ -496,11 +497,15 @@ function go(hash) {
 function statusNotices(s) {
   const st = s && typeof s === "object" ? s : {};
   const isCount = (n) => Number.isSafeInteger(n) && n >= 0;
-  const entries = Array.isArray(st.divergence) ? st.divergence.filter((d) =>
+  const wellFormed = (list) => Array.isArray(list) ? list.filter((d) =>
     d && typeof d === "object" && typeof d.site === "string" && isCount(d.height) &&
     typeof d.ours === "string" && typeof d.theirs === "string") : [];
-  const diverged = entries.slice(0, DIVERGED_SHOWN_MAX)
+  const shown = (list) => list.slice(0, DIVERGED_SHOWN_MAX)
     .map((d) => ({ site: d.site, height: d.height, ours: d.ours, theirs: d.theirs }));
+  const entries = wellFormed(st.divergence);
+  const diverged = shown(entries);
+  const stateEntries = wellFormed(st.stateDivergence);
+  const stateDiverged = shown(stateEntries);
   let rules = null;
   const r = st.rules;
   if (r && typeof r === "object" && isCount(r.active) && isCount(r.supported)) {
@@ -523,6 +528,8 @@ function statusNotices(s) {
     removed: st.removed === true,
     diverged,
     more: entries.length - diverged.length,
+    stateDiverged,
+    stateMore: stateEntries.length - stateDiverged.length,
     rules,
     storageLow,
   };
@@ -936,7 +943,7 @@ function renderNotices(s) {
     else dd.replaceChildren(h("span", { class: "badge warn" }, value), h("span", { class: "note", id: "st-rules-upgrade" },
       "This site must be upgraded before height " + num(r.upgradeBefore)));
   }
-  const key = JSON.stringify([n.stopped, n.removed, n.diverged, n.more, n.storageLow]);
+  const key = JSON.stringify([n.stopped, n.removed, n.diverged, n.more, n.stateDiverged, n.stateMore, n.storageLow]);
   if (key === state.noticesKey) return;
   state.noticesKey = key;
   const notices = [];
@@ -971,6 +978,18 @@ function renderNotices(s) {
         ", theirs ", h("code", { class: "short", title: d.theirs }, shortHash(d.theirs))))),
       n.more ? h("p", null, "And " + num(n.more) + (n.more === 1 ? " more member" : " more members") + "; /v1/status lists them all.") : null,
       h("p", null, "At most one of the chains can be the ledger: compare the sites' logs before trusting either.")));
+  }
+  if (n.stateDiverged.length) {
+    notices.push(h("div", { class: "callout bad", id: "notice-state-diverged", role: "alert" },
+      h("strong", null, "This site's contract state differs from " +
+        (n.stateDiverged.length + n.stateMore === 1 ? "a member's" : "members'") + " at the same height."),
+      h("ul", null, n.stateDiverged.map((d) => h("li", { "data-site": d.site },
+        h("strong", null, d.site), " at height ", blockLink(d.height, num(d.height)), ": this site's state hash ",
+        h("code", { class: "short", title: d.ours }, shortHash(d.ours)),
+        ", theirs ", h("code", { class: "short", title: d.theirs }, shortHash(d.theirs))))),
+      n.stateMore ? h("p", null, "And " + num(n.stateMore) + (n.stateMore === 1 ? " more member" : " more members") + "; /v1/status lists them all.") : null,
+      h("p", null, "One of them holds a corrupted or edited state row: balances, revocations and grants read here may be wrong. " +
+        "Blocks, receipts and proofs are not affected. An operator finds the row with task integrity --replay.")));
   }
   document.getElementById("notices").replaceChildren(...notices);
 }

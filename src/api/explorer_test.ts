@@ -634,6 +634,8 @@ interface StatusNotices {
   removed: boolean;
   diverged: { site: string; height: number; ours: string; theirs: string }[];
   more: number;
+  stateDiverged: { site: string; height: number; ours: string; theirs: string }[];
+  stateMore: number;
   rules: {
     active: number;
     scheduled: { version: number; height: number } | null;
@@ -666,7 +668,16 @@ Deno.test("page statusNotices(): a site is called stopped only when it says heal
     const n = notices.statusNotices(junk);
     assert.deepEqual(
       n,
-      { stopped: false, removed: false, diverged: [], more: 0, rules: null, storageLow: [] },
+      {
+        stopped: false,
+        removed: false,
+        diverged: [],
+        more: 0,
+        stateDiverged: [],
+        stateMore: 0,
+        rules: null,
+        storageLow: [],
+      },
       String(junk),
     );
   }
@@ -732,6 +743,25 @@ Deno.test("page statusNotices(): names each diverged member with height and both
   assert.equal(bounded.diverged.length, notices.DIVERGED_SHOWN_MAX);
   assert.equal(bounded.more, 3);
   assert.equal(notices.statusNotices({ divergence: { length: 1, 0: d } }).diverged.length, 0);
+});
+
+Deno.test("page statusNotices(): names each member whose state hash differed (stateDivergence) apart from diverged blocks, skips malformed entries, and bounds the list", () => {
+  const d = { site: "site-c", height: 100_000, ours: OURS, theirs: THEIRS };
+  const n = notices.statusNotices({
+    ...BASE_STATUS,
+    stateDivergence: [null, { ...d, ours: 1 }, d],
+  });
+  assert.deepEqual(n.stateDiverged, [d]);
+  assert.equal(n.stateMore, 0);
+  assert.deepEqual(n.diverged, [], "a state difference is not a diverged block");
+  assert.deepEqual(notices.statusNotices(BASE_STATUS).stateDiverged, []);
+  const many = Array.from({ length: notices.DIVERGED_SHOWN_MAX + 2 }, (_, i) => ({
+    ...d,
+    site: `site-${i}`,
+  }));
+  const bounded = notices.statusNotices({ stateDivergence: many });
+  assert.equal(bounded.stateDiverged.length, notices.DIVERGED_SHOWN_MAX);
+  assert.equal(bounded.stateMore, 2);
 });
 
 Deno.test("page statusNotices(): rules show the active version and a scheduled one, and ask for an upgrade only when the scheduled version is above the supported one", () => {

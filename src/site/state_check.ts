@@ -139,6 +139,8 @@ export class StateChecks {
   readonly #verdicts = new Map<string, StateVerdict>();
   readonly #stop = new AbortController();
   #lastMs = 0;
+  /** Peers' hashes compared with this site's: the same, or not. */
+  readonly #compared = { agreed: 0, differed: 0 };
 
   /**
    * `everyBlocks` 0 checks nothing; so does a database that is not a local
@@ -258,6 +260,7 @@ export class StateChecks {
     if (known !== undefined && known.height > ours.height) return;
     const verdict = { site: member, height: ours.height, ours: ours.hash, theirs: theirs.hash };
     this.#verdicts.set(member, verdict);
+    this.#compared[theirs.hash === ours.hash ? "agreed" : "differed"]++;
     if (theirs.hash !== ours.hash) {
       this.#log.error("state differs from a member's", {
         height: ours.height,
@@ -296,6 +299,10 @@ export class StateChecks {
       "# HELP edgeledger_state_check_seconds Time the newest state hash took.",
       "# TYPE edgeledger_state_check_seconds gauge",
       `edgeledger_state_check_seconds ${(this.#lastMs / 1000).toFixed(3)}`,
+      "# HELP edgeledger_state_comparisons_total Peers' state hashes compared with this site's at the same height, by result.",
+      "# TYPE edgeledger_state_comparisons_total counter",
+      `edgeledger_state_comparisons_total{result="agreed"} ${this.#compared.agreed}`,
+      `edgeledger_state_comparisons_total{result="differed"} ${this.#compared.differed}`,
       "# HELP edgeledger_state_divergent_members Members whose contract state differed from this site's at the newest height both hashed.",
       "# TYPE edgeledger_state_divergent_members gauge",
       `edgeledger_state_divergent_members ${this.divergent().length}`,

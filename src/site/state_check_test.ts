@@ -147,6 +147,9 @@ Deno.test("state check: a site hashes its state as of each multiple of stateChec
     const metrics = t.site.metrics();
     assert.match(metrics, /^edgeledger_state_check_height 2$/m);
     assert.match(metrics, /^edgeledger_state_divergent_members 1$/m);
+    // site-b and site-d agreed, site-c differed, site-e had none.
+    assert.match(metrics, /^edgeledger_state_comparisons_total\{result="agreed"\} 2$/m);
+    assert.match(metrics, /^edgeledger_state_comparisons_total\{result="differed"\} 1$/m);
     const [line] = rec.said("state differs from a member's");
     assert.equal(line.level, "error");
     assert.equal(line.member, "site-c");
