@@ -1753,3 +1753,30 @@ Deno.test("formatStatus() shows the disk's free space and minimum, and which sit
   assert.doesNotMatch(ok, /writes paused/);
   assert.match(formatStatus({ ...base, removed: true }, "u"), /^removed +yes: /m);
 });
+
+Deno.test("formatStatus() names the members whose contract state hashed differently (the state check), and says nothing of it when none did", () => {
+  const base = {
+    ledger: "demo",
+    site: "site-c",
+    role: "follower" as const,
+    term: 2,
+    leader: "site-a",
+    commitIndex: 9,
+    appliedIndex: 9,
+    height: 4,
+    logSize: 7,
+  };
+  assert.doesNotMatch(formatStatus(base, "u"), /state differs/);
+  const hash = (c: string) => c.repeat(64);
+  const out = formatStatus({
+    ...base,
+    stateDivergence: [
+      { site: "site-a", height: 100_000, ours: hash("a"), theirs: hash("b") },
+      { site: "site-b", height: 100_000, ours: hash("a"), theirs: hash("b") },
+    ],
+  }, "u");
+  assert.match(
+    out,
+    /^state differs +from site-a's at height 100000, from site-b's at height 100000 \(task integrity --replay on each names the row\)$/m,
+  );
+});

@@ -200,6 +200,13 @@ export function formatStatus(status: StatusView, url: string): string {
         ? s.divergence.map((d) => `${d.site} at height ${d.height}`).join(", ")
         : undefined,
     ],
+    [
+      "state differs",
+      s.stateDivergence?.length
+        ? s.stateDivergence.map((d) => `from ${d.site}'s at height ${d.height}`).join(", ") +
+          " (task integrity --replay on each names the row)"
+        : undefined,
+    ],
     ["version", s.version],
   ]);
 }
