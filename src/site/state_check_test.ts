@@ -160,6 +160,25 @@ Deno.test("state check: a site hashes its state as of each multiple of stateChec
   }
 });
 
+Deno.test("state check: with a storage worker writing the blocks, the hash at a checked height is the state as of that block too", async () => {
+  const t = await openTestSite({ stateCheckBlocks: 3, storage: "worker" });
+  try {
+    await commitTo(t, 3, 4);
+    const at3 = await waitAnswer(t.site.stateChecks, 3);
+    const snap = new NativeSnapshot(`${t.dir}/ledger.db`);
+    const now = await hashState(snap).finally(() => snap.close());
+    assert.equal(now.hash, at3.hash);
+    assert.equal(now.rows, at3.rows);
+    await commitTo(t, 4, 4);
+    assert.equal(
+      (t.site.stateChecks.answer(3) as { digest: { hash: string } }).digest.hash,
+      at3.hash,
+    );
+  } finally {
+    await t.cleanup();
+  }
+});
+
 Deno.test("state check: off (stateCheckBlocks 0, the default of a site opened in code) it hashes nothing and answers none", async () => {
   const t = await openTestSite();
   try {
