@@ -144,8 +144,9 @@ export class StateChecks {
 
   /**
    * `everyBlocks` 0 checks nothing; so does a database that is not a local
-   * file (`path` undefined). `retryMs` and `triesMax`: how often and how
-   * many times a peer that has not hashed the height yet is asked again.
+   * file (`path` undefined). A peer that has not hashed the height yet is
+   * asked again after 100 ms, then twice as long each time up to `retryMs`
+   * (5 s), `triesMax` (120) times in all.
    */
   constructor(options: {
     everyBlocks: number;
@@ -242,8 +243,10 @@ export class StateChecks {
           }
           if (answer?.status === "none") return;
           if (answer?.status === "ok") return this.#judge(member, ours, answer.digest);
+          // A peer a few blocks behind answers within moments; one that is down, later.
+          const delay = Math.min(this.#retryMs, 100 * 2 ** tries);
           await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, this.#retryMs);
+            const timer = setTimeout(resolve, delay);
             this.#stop.signal.addEventListener("abort", () => {
               clearTimeout(timer);
               resolve();
