@@ -8,6 +8,8 @@ import { anchorTx, getJson, openTestSite, testLogger, writeBlockZero } from "./_
 import { runWorker } from "./_cluster.ts";
 import { initLocalLedger, loadSiteConfig } from "../src/site/config.ts";
 import { Site } from "../src/site/site.ts";
+import { checkIntegrity } from "../src/site/integrity.ts";
+import { SignaturePool } from "../src/site/signature_pool.ts";
 
 const device = generateKeyPair("ed25519");
 
@@ -332,5 +334,44 @@ Deno.test("integrity command --replay: exit 0 when re-executing the chain gives 
     assert.match(nowhere.text, /Cannot replay into .*\/missing: no such folder/);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("integrity: signatures checked on worker threads (SignaturePool) give the same findings — a forged signature in an earlier block is reported before an edited result in a later one, whichever thread checks, with the blocks verified before it", async () => {
+  const t = await siteWithChain();
+  const pool = new SignaturePool(2);
+  try {
+    const clean = await checkIntegrity(t.site.store, t.options.genesis, {
+      verifySignatures: pool.verify,
+    });
+    assert.equal(clean.ok, true, clean.firstMismatch);
+    assert.equal(clean.txsChecked, 20);
+
+    const [a, b] = await t.site.store.txsByLogRange(3, 5);
+    const forged = b.envelope.replace(
+      JSON.parse(b.envelope).sigs[0],
+      JSON.parse(a.envelope).sigs[0],
+    );
+    await exec(t, "UPDATE txs SET envelope = ? WHERE id = ?", [forged, b.id]);
+    const later = (await t.site.store.txsByLogRange(17, 18))[0];
+    await exec(t, "UPDATE txs SET result = ? WHERE id = ?", [
+      later.result.replace('"seq":0', '"seq":1'),
+      later.id,
+    ]);
+    const blockOf4 = (await t.site.store.txsByLogRange(4, 5))[0].height;
+    for (const options of [{}, { verifySignatures: pool.verify }]) {
+      const report = await checkIntegrity(t.site.store, t.options.genesis, options);
+      assert.equal(report.ok, false);
+      assert.match(
+        report.firstMismatch!,
+        new RegExp(
+          `^block ${blockOf4}: transaction at log index 4: Signature 0 by did:key:\\S+ does not verify$`,
+        ),
+      );
+      assert.equal(report.blocksChecked, blockOf4, "block 0 up to the forged one's");
+    }
+  } finally {
+    pool.close();
+    await t.cleanup();
   }
 });

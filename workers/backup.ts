@@ -25,6 +25,7 @@
  */
 import { commandInput } from "./_cli.ts";
 import { BackupError, backupToFile, integrityLines, verifyCopyFile } from "../src/site/backup.ts";
+import { SignaturePool } from "../src/site/signature_pool.ts";
 import { removeStalePartials } from "../src/storage/backup.ts";
 
 /** Runs the command; resolves to the exit code. */
@@ -42,7 +43,10 @@ export async function runBackup(args: readonly string[]): Promise<number> {
     }
     const started = performance.now();
     await backupToFile(loaded.dbUrl, out, { reserveBytes: loaded.config.diskFreeBytesMin });
-    const { info, report } = await verifyCopyFile(out, loaded.genesis);
+    const pool = new SignaturePool();
+    const { info, report } = await verifyCopyFile(out, loaded.genesis, pool.verify).finally(
+      () => pool.close(),
+    );
     console.log(
       `backup ${out}: height ${info.height}, head ${info.head}, applied index ${info.appliedIndex}, ` +
         `${info.bytes} bytes (${Math.round(performance.now() - started)} ms)`,

@@ -22,6 +22,7 @@
 import { argValue, commandConfig } from "./_cli.ts";
 import { checkIntegrity, integrityLines } from "../src/site/integrity.ts";
 import { checkByReplay, ReplayCheckError, replayLines } from "../src/site/replay_check.ts";
+import { SignaturePool } from "../src/site/signature_pool.ts";
 import { ChainStore, filePathOf, openDatabase } from "../src/storage/mod.ts";
 
 const usage = "deno task integrity --config <site.json> [--replay [--scratch <dir>]]";
@@ -57,11 +58,14 @@ export async function runIntegrity(args: readonly string[]): Promise<number> {
     return 2;
   }
   const store = new ChainStore(await openDatabase(loaded.dbUrl, loaded.dbAuthToken));
+  // Signatures are checked on every core while this thread walks the chain.
+  const pool = new SignaturePool();
   try {
-    const report = await checkIntegrity(store, loaded.genesis);
+    const report = await checkIntegrity(store, loaded.genesis, { verifySignatures: pool.verify });
     for (const line of integrityLines(report)) console.log(line);
     if (!report.ok) return 1;
   } finally {
+    pool.close();
     store.close();
   }
   if (!replay) return 0;

@@ -44,6 +44,7 @@
 import { argValue, commandInput } from "./_cli.ts";
 import { BackupError, integrityLines, restoreDatabase } from "../src/site/backup.ts";
 import { ReplayCheckError, replayLines } from "../src/site/replay_check.ts";
+import { SignaturePool } from "../src/site/signature_pool.ts";
 import { clusterDirectory, type LoadedSiteFiles } from "../src/site/config.ts";
 import { fetchVia, trustingClient } from "../src/site/tls.ts";
 import {
@@ -140,6 +141,7 @@ export async function runRestore(args: readonly string[]): Promise<number> {
     }
   }
   let lock: { release(): void } | undefined;
+  let pool: SignaturePool | undefined;
   try {
     const dbPath = localDatabasePath(loaded.dbUrl, "restore into");
     lock = await lockRestores(dbPath);
@@ -153,7 +155,9 @@ export async function runRestore(args: readonly string[]): Promise<number> {
     for (const path of leftovers) {
       console.log(`removed ${path}: left by a restore that did not finish`);
     }
+    pool = new SignaturePool();
     const result = await restoreDatabase({
+      verifySignatures: pool.verify,
       dbUrl: loaded.dbUrl,
       genesis: loaded.genesis,
       from,
@@ -218,6 +222,7 @@ export async function runRestore(args: readonly string[]): Promise<number> {
     console.error(`Cannot restore ${configPath}: ${(e as Error).message}`);
     return 1;
   } finally {
+    pool?.close();
     lock?.release();
   }
 }

@@ -30,6 +30,7 @@ import { ChainStore, type ChainStoreApi } from "../storage/chain_store.ts";
 import { dirOf, fsyncDir, fsyncFile } from "../storage/durable_files.ts";
 import { checkIntegrity } from "./integrity.ts";
 import { checkByReplay, type ReplayReport } from "./replay_check.ts";
+import type { VerifySignatures } from "./signature_pool.ts";
 import { formatBytes, statfsFreeBytes, storageRetryAfterSeconds } from "./disk_space.ts";
 
 export { integrityLines } from "./integrity.ts";
@@ -82,6 +83,7 @@ export async function verifyCopy(
   store: ChainStoreApi,
   genesis: GenesisConfig,
   bytes: number,
+  verifySignatures?: VerifySignatures,
 ): Promise<{ info: CopyInfo; report: IntegrityReport }> {
   let info: CopyInfo;
   try {
@@ -107,7 +109,14 @@ export async function verifyCopy(
         }…)`,
     );
   }
-  return { info, report: await checkIntegrity(store, genesis) };
+  return {
+    info,
+    report: await checkIntegrity(
+      store,
+      genesis,
+      verifySignatures === undefined ? {} : { verifySignatures },
+    ),
+  };
 }
 
 /** Where a copy goes and what must stay free there (see {@link requireRoomForCopy}). */
@@ -226,11 +235,12 @@ async function requireFolder(outPath: string): Promise<void> {
 export async function verifyCopyFile(
   path: string,
   genesis: GenesisConfig,
+  verifySignatures?: VerifySignatures,
 ): Promise<{ info: CopyInfo; report: IntegrityReport }> {
   const bytes = (await Deno.stat(path)).size;
   const store = new ChainStore(await openCopy(path));
   try {
-    return await verifyCopy(store, genesis, bytes);
+    return await verifyCopy(store, genesis, bytes, verifySignatures);
   } finally {
     store.close();
   }
@@ -471,6 +481,8 @@ export async function restoreDatabase(options: {
    * scratch database goes, and progress.
    */
   replay?: { scratchDir?: string; progress?: (height: number, head: number) => void };
+  /** How the copy's signatures are checked (default: on this thread; see `signature_pool.ts`). */
+  verifySignatures?: VerifySignatures;
 }): Promise<RestoreResult> {
   const target = localDatabasePath(options.dbUrl, "restore into");
   const from = options.from;
@@ -549,7 +561,7 @@ export async function restoreDatabase(options: {
     }
     let verified: { info: CopyInfo; report: IntegrityReport };
     try {
-      verified = await verifyCopy(store, options.genesis, fromStat.size);
+      verified = await verifyCopy(store, options.genesis, fromStat.size, options.verifySignatures);
     } finally {
       store.close();
     }

@@ -11,13 +11,18 @@ import { blockHash, type BlockHeader } from "../../sdk/block.ts";
 import { canonicalJson } from "../../sdk/canonical_json.ts";
 import { formatCheckpoint } from "../../sdk/checkpoint.ts";
 import { base64urlDecode, bytesEqual, hexDecode, hexEncode } from "../../sdk/encoding.ts";
-import { type Envelope, verifyEnvelopeSignatures } from "../../sdk/envelope.ts";
+import { type Envelope, SIGNING_DOMAIN } from "../../sdk/envelope.ts";
 import { leafHash } from "../../sdk/merkle.ts";
 import { assembleNote, verifierKey, verifyNoteWith } from "../../sdk/note.ts";
 import type { IntegrityReport } from "../api/service.ts";
 import { envelopeText } from "../chain/envelope_text.ts";
 import { leafData } from "../chain/execute.ts";
-import { verifyEd25519Native, verifySignatureNative } from "./native_ed25519.ts";
+import { verifyEd25519Native } from "./native_ed25519.ts";
+import {
+  type SignatureJob,
+  type VerifySignatures,
+  verifySignaturesHere,
+} from "./signature_pool.ts";
 import { genesisBlock, type GenesisConfig } from "../chain/genesis.ts";
 import { MerkleFrontier } from "../chain/merkle_log.ts";
 import type { ChainStoreApi } from "../storage/mod.ts";
@@ -37,6 +42,8 @@ const pageBlocksMax = 200;
 export const integritySliceMs = 5;
 
 class Mismatch extends Error {}
+/** A signature that does not verify (found a few blocks behind the walk). */
+class SignatureMismatch extends Mismatch {}
 
 /** What `deno task integrity` prints for a report: one line, or two for a mismatch. */
 export function integrityLines(report: IntegrityReport): string[] {
@@ -50,14 +57,37 @@ export function integrityLines(report: IntegrityReport): string[] {
     ];
 }
 
-/** Walks the chain from block 0 to the head. Never throws for a mismatch: reports it. */
+/** Blocks whose signatures may be under check at once while the walk goes on. */
+const signatureBlocksInFlightMax = 8;
+
+/**
+ * Walks the chain from block 0 to the head. Never throws for a mismatch:
+ * reports it. `verifySignatures` checks envelopes' signatures (default: on
+ * this thread; the commands pass a `SignaturePool`'s, so they are
+ * checked on other cores while this walk goes on — a few blocks behind it,
+ * and a signature that fails is still reported before any later finding).
+ */
 export async function checkIntegrity(
   store: ChainStoreApi,
   genesis: GenesisConfig,
+  options: { verifySignatures?: VerifySignatures } = {},
 ): Promise<IntegrityReport> {
   const started = performance.now();
+  const verifySignatures = options.verifySignatures ?? verifySignaturesHere;
   let blocksChecked = 0;
   let txsChecked = 0;
+  /** Blocks whose signatures are being checked, oldest first: a mismatch's message, if any. */
+  const signing: Array<{ height: number; lo: number; found: Promise<string | undefined> }> = [];
+  const settleOldest = async () => {
+    const oldest = signing.shift()!;
+    const found = await oldest.found;
+    if (found !== undefined) {
+      // Counted as verified once walked: those from this block on were not.
+      blocksChecked = oldest.height;
+      txsChecked = oldest.lo;
+      throw new SignatureMismatch(found);
+    }
+  };
   const keys = new Map(
     genesis.sites.map((s) => [s.name, verifierKey(s.name, base64urlDecode(s.publicKey))]),
   );
@@ -133,7 +163,7 @@ export async function checkIntegrity(
           fail(`${at}: holds ${txs.length} transactions, header says ${header.txCount}`);
         }
         const created: Array<{ level: number; index: number; hash: Uint8Array }> = [];
-        const sigChecks: Array<Promise<void>> = [];
+        const jobs: SignatureJob[] = [];
         for (let k = 0; k < txs.length; k++) {
           const tx = txs[k];
           const where = `${at}: transaction at log index ${lo + k}`;
@@ -164,14 +194,26 @@ export async function checkIntegrity(
           if (canonicalJson(result) !== tx.result || result.status !== tx.status) {
             fail(`${where}: result does not match its status`);
           }
-          sigChecks.push(
-            verifyEnvelopeSignatures(envelope, undefined, verifySignatureNative).then((v) => {
-              if (!v.ok) fail(`${where}: ${v.reason}`);
-            }),
-          );
+          jobs.push({
+            payload: SIGNING_DOMAIN + texts.unsignedJson,
+            signers: envelope.signers,
+            sigs: envelope.sigs,
+          });
           created.push(...frontier.append(leafHash(leafData(tx.envelope, tx.result))));
         }
-        await Promise.all(sigChecks);
+        const height = header.height;
+        const found = jobs.length === 0
+          ? Promise.resolve(undefined)
+          : verifySignatures(jobs).then((verdicts) => {
+            const k = verdicts.findIndex((v) => !v.ok);
+            return k < 0
+              ? undefined
+              : `block ${height}: transaction at log index ${lo + k}: ${verdicts[k].reason}`;
+          });
+        // Awaited in turn by settleOldest; a pool that failed must not go unheard meanwhile.
+        found.catch(() => {});
+        signing.push({ height, lo, found });
+        while (signing.length > signatureBlocksInFlightMax) await settleOldest();
         if (hexEncode(frontier.root()) !== header.logRoot) {
           fail(`${at}: logRoot does not match the log's leaves`);
         }
@@ -206,6 +248,7 @@ export async function checkIntegrity(
       }
       if (rows.length < pageBlocksMax) break;
     }
+    while (signing.length > 0) await settleOldest();
     if (parent === undefined) return fail("no genesis block is stored");
     // Blocks the site wrote while the check ran are past its end; a row
     // that none of the blocks checked, nor a later one, can hold is not.
@@ -224,11 +267,24 @@ export async function checkIntegrity(
     };
   } catch (e) {
     if (!(e instanceof Mismatch)) throw e;
+    // A signature of an earlier block (or of this one: signatures come
+    // before its log root) that fails is the first thing that does not match;
+    // those still under check after a signature mismatch are of later blocks.
+    let first = e;
+    while (!(e instanceof SignatureMismatch) && signing.length > 0) {
+      try {
+        await settleOldest();
+      } catch (earlier) {
+        if (!(earlier instanceof Mismatch)) throw earlier;
+        first = earlier;
+        break;
+      }
+    }
     return {
       ok: false,
       blocksChecked,
       txsChecked,
-      firstMismatch: e.message,
+      firstMismatch: first.message,
       durationMs: Math.round(performance.now() - started),
     };
   }
