@@ -103,16 +103,21 @@ export async function openTestSite(overrides: Partial<SiteOptions> = {}) {
   };
 }
 
-/** Opens the site of `configPath` in-process and closes it: its database then exists and holds block 0. */
-export async function writeBlockZero(configPath: string): Promise<void> {
+/** Opens the site of `configPath` in-process (no HTTP, no consensus), logging through {@link testLogger}. */
+export async function openSiteOf(configPath: string): Promise<Site> {
   const loaded = await loadSiteConfig(configPath);
-  const site = await Site.open({
+  return await Site.open({
     name: loaded.config.name,
     dbUrl: loaded.dbUrl,
     genesis: loaded.genesis,
     key: loaded.key,
+    log: testLogger(),
   });
-  await site.close();
+}
+
+/** Opens the site of `configPath` in-process and closes it: its database then exists and holds block 0. */
+export async function writeBlockZero(configPath: string): Promise<void> {
+  await (await openSiteOf(configPath)).close();
 }
 
 let streamCounter = 0;

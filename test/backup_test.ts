@@ -69,6 +69,22 @@ async function height(url: string): Promise<number> {
   return (await getJson<{ height: number }>(`${url}/v1/status`))!.height;
 }
 
+/**
+ * Three sites that compact their Raft log after 10 entries (so a site
+ * further behind catches up by snapshot), once one of them leads.
+ */
+async function snapshottingCluster() {
+  const cluster = await startCluster(3, { snapshotEntriesMin: 10, compactKeepEntries: 2 });
+  await waitFor("a leader", async () => {
+    const st = await statuses(cluster);
+    return st.some((s) => s?.role === "leader") ? true : undefined;
+  }).catch(async (e) => {
+    await cluster.stop();
+    throw e;
+  });
+  return cluster;
+}
+
 const backupLine =
   /^backup .+: height (\d+), head ([0-9a-f]{64}), applied index (\d+), (\d+) bytes/m;
 
@@ -412,12 +428,8 @@ Deno.test({
   async fn() {
     // Compacting after 10 entries: by the time site-c is back the leader's
     // log no longer holds what the copy lacks, so it catches up by snapshot.
-    const cluster = await startCluster(3, { snapshotEntriesMin: 10, compactKeepEntries: 2 });
+    const cluster = await snapshottingCluster();
     try {
-      await waitFor("a leader", async () => {
-        const st = await statuses(cluster);
-        return st.some((s) => s?.role === "leader") ? true : undefined;
-      });
       const c = cluster.sites[2];
       const { genesis } = await loadSiteConfig(c.configPath);
       const publicKey = genesis.sites.find((s) => s.name === "site-c")!.publicKey;
@@ -492,12 +504,8 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const cluster = await startCluster(3, { snapshotEntriesMin: 10, compactKeepEntries: 2 });
+    const cluster = await snapshottingCluster();
     try {
-      await waitFor("a leader", async () => {
-        const st = await statuses(cluster);
-        return st.some((s) => s?.role === "leader") ? true : undefined;
-      });
       await commitBatches(cluster.sites[0].url, 10);
       // The copy comes from site-b, over HTTP, as an operator would fetch it.
       const res = await fetch(`${cluster.sites[1].url}/v1/admin/backup`, {

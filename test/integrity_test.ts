@@ -4,10 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { generateKeyPair } from "../sdk/keys.ts";
-import { anchorTx, getJson, openTestSite, testLogger, writeBlockZero } from "./_helpers.ts";
+import { anchorTx, getJson, openSiteOf, openTestSite, writeBlockZero } from "./_helpers.ts";
 import { runWorker } from "./_cluster.ts";
-import { initLocalLedger, loadSiteConfig } from "../src/site/config.ts";
-import { Site } from "../src/site/site.ts";
+import { initLocalLedger } from "../src/site/config.ts";
 import { checkIntegrity } from "../src/site/integrity.ts";
 import { SignaturePool } from "../src/site/signature_pool.ts";
 
@@ -272,14 +271,7 @@ Deno.test("integrity command --replay: exit 0 when re-executing the chain gives 
   let config = "";
   try {
     [config] = await initLocalLedger({ dataDir: dir, sites: 1, basePort: 1, host: "127.0.0.1" });
-    const loaded = await loadSiteConfig(config);
-    const site = await Site.open({
-      name: loaded.config.name,
-      dbUrl: loaded.dbUrl,
-      genesis: loaded.genesis,
-      key: loaded.key,
-      log: testLogger(),
-    });
+    const site = await openSiteOf(config);
     const stream = `cmd-${crypto.randomUUID().slice(0, 8)}`;
     try {
       for (let seq = 0; seq < 3; seq++) {
@@ -299,13 +291,7 @@ Deno.test("integrity command --replay: exit 0 when re-executing the chain gives 
       /^ok: re-executing 3 blocks and 6 transactions gives the same blocks and the same \d+ state rows/m,
     );
 
-    const edit = await Site.open({
-      name: loaded.config.name,
-      dbUrl: loaded.dbUrl,
-      genesis: loaded.genesis,
-      key: loaded.key,
-      log: testLogger(),
-    });
+    const edit = await openSiteOf(config);
     try {
       await edit.store.database.client.execute({
         sql: "UPDATE state SET value = json_set(value, '$.lastSeq', 0) WHERE key = ?",

@@ -1717,19 +1717,22 @@ Deno.test("member remove: a change the leader proposed but did not apply in time
   }
 });
 
+/** A status with the fields every site sends, for formatStatus(). */
+const STATUS_BASE = {
+  ledger: "demo",
+  site: "site-a",
+  role: "leader" as const,
+  term: 2,
+  leader: "site-a",
+  commitIndex: 9,
+  appliedIndex: 9,
+  height: 4,
+  logSize: 7,
+};
+
 Deno.test("formatStatus() shows the disk's free space and minimum, and which sites pause writes for want of it; nothing of either when the status has neither", () => {
   const MiB = 1024 * 1024;
-  const base = {
-    ledger: "demo",
-    site: "site-a",
-    role: "leader" as const,
-    term: 2,
-    leader: "site-a",
-    commitIndex: 9,
-    appliedIndex: 9,
-    height: 4,
-    logSize: 7,
-  };
+  const base = STATUS_BASE;
   const plain = formatStatus(base, "http://127.0.0.1:7001");
   assert.doesNotMatch(plain, /disk free|writes paused|removed/);
   const low = formatStatus({
@@ -1755,17 +1758,7 @@ Deno.test("formatStatus() shows the disk's free space and minimum, and which sit
 });
 
 Deno.test("formatStatus() names the members whose contract state hashed differently (the state check), and says nothing of it when none did", () => {
-  const base = {
-    ledger: "demo",
-    site: "site-c",
-    role: "follower" as const,
-    term: 2,
-    leader: "site-a",
-    commitIndex: 9,
-    appliedIndex: 9,
-    height: 4,
-    logSize: 7,
-  };
+  const base = { ...STATUS_BASE, site: "site-c", role: "follower" as const };
   assert.doesNotMatch(formatStatus(base, "u"), /state differs/);
   const hash = (c: string) => c.repeat(64);
   const out = formatStatus({
