@@ -75,8 +75,8 @@ export const siteConfigSchema = z.strictObject({
     .default(TX_ID_FILTER_BYTES_MAX_DEFAULT),
   /**
    * Every this many blocks each cluster site hashes its contract state and
-   * compares the hash with its peers' (see the README's "State check"); 0:
-   * never.
+   * compares the hash with its peers' (the state check: see the README's
+   * "Running a cluster" and `state_check.ts`); 0: never.
    */
   stateCheckBlocks: z.number().int().min(0).max(1_000_000_000).default(100_000),
   /** Milliseconds per Raft tick (clusters only). */

@@ -17,10 +17,10 @@
  * The hash is SHA-256 over every state row in `(ns, key)` order, each field
  * (`ns`, `key`, `value`) as its UTF-8 length in decimal, a colon and its
  * UTF-8 bytes (netstrings without the comma: keys may hold any character,
- * so no separator would do). The site takes a view of
- * its database right after the block's write (the next block waits for
- * that moment, never for the hashing) and hashes it in the background, a
- * page at a time with a turn of the event loop every few milliseconds.
+ * so no separator would do). The site takes a view of its database right
+ * after the block's write (the next block waits for that moment, never for
+ * the hashing) and hashes it in the background, a page at a time with a
+ * turn of the event loop every few milliseconds.
  *
  * @module
  */

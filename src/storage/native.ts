@@ -377,7 +377,8 @@ export interface StateRow {
 
 /**
  * One consistent view of a `file:` database for a long read (the replay
- * check walks a whole chain): its own connection, `query_only`, and one read
+ * check walks a whole chain, the state check hashes every state row): its
+ * own connection, `query_only`, and one read
  * transaction from the first read to {@link close}, so what a site that goes
  * on running commits meanwhile is not seen — the view is the database as of
  * one commit, as a backup's copy is. In WAL mode it does not hold up the
