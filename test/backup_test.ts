@@ -802,6 +802,43 @@ Deno.test("restore command: a --from that is no database (a genesis file) is ref
   }
 });
 
+Deno.test("restore command: --scratch without --replay, or a --scratch folder that does not exist, is refused (exit 2) before anything is restored", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "edgeledger-backup-cli-" });
+  try {
+    const config = await oneSiteLedger(`${dir}/one`);
+    const from = `${dir}/copy.db`;
+    await Deno.writeTextFile(from, "never read");
+    const alone = await runWorker("restore.ts", [
+      "--config",
+      config,
+      "--from",
+      from,
+      "--scratch",
+      dir,
+    ]);
+    assert.equal(alone.code, 2, alone.text);
+    assert.match(alone.text, /--scratch goes with --replay/);
+    const nowhere = await runWorker("restore.ts", [
+      "--config",
+      config,
+      "--from",
+      from,
+      "--replay",
+      "--scratch",
+      `${dir}/missing`,
+    ]);
+    assert.equal(nowhere.code, 2, nowhere.text);
+    assert.equal(
+      nowhere.text.trim(),
+      `Cannot replay into ${dir}/missing: no such folder. Nothing was replaced.`,
+    );
+    assert.equal(await exists(`${dir}/missing`), false);
+    assert.deepEqual((await namesIn(`${dir}/one/site-a`)).filter((n) => n.includes(".db")), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("restore command: its usage line names every flag it takes, --removed and --replay included", async () => {
   const r = await runWorker("restore.ts", []);
   assert.equal(r.code, 2, r.text);
