@@ -75,6 +75,9 @@ const handOffPollMs = 10;
 /** How long snapshot catch-up keeps asking peers for a block none can serve, ms. */
 const installRetryMs = 30_000;
 
+/** Membership changes whose index and term a site keeps (see RaftHost#confChange). */
+const appliedConfChangesKept = 64;
+
 /** Tuning of the consensus host; every bound has its unit in its name. */
 export interface RaftHostOptions {
   /** Milliseconds per Raft tick. */
@@ -196,6 +199,12 @@ export class RaftHost implements Sequencer {
   readonly #removedAt = new Map<string, number>();
   /** Set while this site is removed from the cluster: it takes no part (see #retire). */
   #removal: Removal | undefined;
+  /**
+   * The term of each membership change applied lately, by index: a change
+   * this leader proposed took effect only if the entry applied at its index
+   * is its own (see #confChange).
+   */
+  readonly #appliedConfChanges = new Map<number, number>();
   /** A probe of whether this site's removal is applied is under way (see #probeRemoval). */
   #probing = false;
 
@@ -978,7 +987,8 @@ export class RaftHost implements Sequencer {
   async #confChange(
     cc: { type: "addLearner" | "promote" | "remove"; node: string },
   ): Promise<void> {
-    const before = this.#node.status().lastIndex;
+    // The change is appended at the next index, in this term.
+    const { lastIndex: before, term } = this.#node.status();
     if (!this.#node.proposeConfChange(cc)) {
       throw new MembershipError(
         `Cannot ${cc.type} ${cc.node} now (one change at a time; learners must catch up first)`,
@@ -996,6 +1006,16 @@ export class RaftHost implements Sequencer {
         );
       }
       await new Promise((r) => setTimeout(r, 10));
+    }
+    // A leader that lost its majority before the change committed: the next
+    // leader's entries took its index, and what was applied there is not it.
+    if (this.#appliedConfChanges.get(target) !== term) {
+      throw new MembershipTimeout(
+        `The change (${cc.type} ${cc.node}) was proposed at index ${target}, but what this site ` +
+          "applied there is not it (a leader change replaced it before it committed, or this " +
+          "site caught up past it by snapshot): check the membership (GET /v1/status: voters, " +
+          "learners) before asking the leader again",
+      );
     }
   }
 
@@ -1281,6 +1301,11 @@ export class RaftHost implements Sequencer {
    */
   async #applyConfChange(e: Entry): Promise<void> {
     this.#logConfChange(e);
+    this.#appliedConfChanges.set(e.index, e.term);
+    for (const index of this.#appliedConfChanges.keys()) {
+      if (this.#appliedConfChanges.size <= appliedConfChangesKept) break;
+      this.#appliedConfChanges.delete(index);
+    }
     const cc = decodeConfChange(e.data);
     const had = this.#removedAt.get(cc.node);
     if (cc.type === "remove") this.#removedAt.set(cc.node, e.index);
