@@ -22,18 +22,15 @@
  * @module
  */
 import { generateKeyPair } from "../../sdk/keys.ts";
-import type { Envelope } from "../../sdk/envelope.ts";
 import { statfsFreeBytes } from "./disk_space.ts";
 import type { GenesisConfig } from "../chain/genesis.ts";
 import type { ContractRegistry } from "../contracts/mod.ts";
 import { createLogger } from "../log.ts";
 import { NativeSnapshot, type StateRow } from "../storage/native.ts";
-import type { BlockRow } from "../storage/chain_store.ts";
-import { headerOf, Site } from "./site.ts";
+import type { ReplayBlock } from "./raft_host.ts";
+import { blocksWithEnvelopes, Site } from "./site.ts";
 
-/** Most transactions read from the checked database at once. */
-const pageTxsMax = 2000;
-/** Most block headers read at once. */
+/** Blocks read at once (fewer when their envelopes pass a few MiB). */
 const pageBlocksMax = 200;
 /** State rows compared per page. */
 const statePageRows = 1000;
@@ -156,26 +153,21 @@ export async function checkByReplay(options: {
     }
     let lastProgress = performance.now();
     for (let from = 1; from <= report.height;) {
-      const headers = snapshot.reads.blockRange(
+      const blocks = await blocksWithEnvelopes(
+        snapshot.reads,
         from,
         Math.min(pageBlocksMax, report.height - from + 1),
       );
-      if (headers.length === 0 || headers[0].height !== from) return done(`block ${from}: missing`);
-      // A page of whole blocks, a few thousand transactions at most (always one block).
-      let end = 1;
-      let txs = headers[0].txCount;
-      while (
-        end < headers.length && headers[end].height === from + end &&
-        txs + headers[end].txCount <= pageTxsMax
-      ) {
-        txs += headers[end++].txCount;
+      if (blocks.length === 0) return done(`block ${from}: missing`);
+      for (const block of blocks) {
+        // Heights follow each other: a gap is a block the database lacks.
+        if (block.header.height !== from) return done(`block ${from}: missing`);
+        const mismatch = await replayOne(site, snapshot, block);
+        if (mismatch !== undefined) return done(mismatch);
+        report.blocksReplayed++;
+        report.txsReplayed += block.txs.length;
+        from++;
       }
-      const page = headers.slice(0, end);
-      const mismatch = await replayPage(site, snapshot, page);
-      if (mismatch !== undefined) return done(mismatch);
-      report.blocksReplayed += page.length;
-      report.txsReplayed += txs;
-      from += page.length;
       if (options.progress && performance.now() - lastProgress > 5000) {
         lastProgress = performance.now();
         options.progress(from - 1, report.height);
@@ -197,46 +189,36 @@ export async function checkByReplay(options: {
   }
 }
 
-/** Replays `page` onto `site`; the first block that does not come out the same, described. */
-async function replayPage(
+/** Replays `block` onto `site`; if it does not come out the same, what differs. */
+async function replayOne(
   site: Site,
   snapshot: NativeSnapshot,
-  page: BlockRow[],
+  block: ReplayBlock,
 ): Promise<string | undefined> {
-  const first = page[0];
-  const last = page[page.length - 1];
-  const rows = snapshot.reads.txsByLogRange(first.logSize - first.txCount, last.logSize);
-  let at = 0;
-  for (const block of page) {
-    const own = rows.slice(at, at + block.txCount);
-    at += block.txCount;
-    if (own.length !== block.txCount || own.some((t) => t.height !== block.height)) {
-      return `block ${block.height}: its ${block.txCount} transactions are not all in the database`;
-    }
-    const envelopes = own.map((t) => JSON.parse(t.envelope) as Envelope);
-    try {
-      await site.replayBlock({
-        hash: block.hash,
-        header: headerOf(block),
-        entryIndex: block.entryIndex,
-        txs: envelopes,
-      });
-    } catch (e) {
-      const head = site.head;
-      if (head.header.height !== block.height || head.hash === block.hash) throw e;
-      // Executed, and not to the same block: name the first result that differs.
-      const results = await Promise.all(own.map((t) => site.store.txById(t.id)));
-      const differs = own.findIndex((t, i) => results[i]?.result !== t.result);
-      return `block ${block.height}: re-executing it gives block ${head.hash}, the database holds ` +
-        `${block.hash}` +
-        (differs < 0
-          ? " (the same results: its header differs)"
-          : ` (transaction ${own[differs].id}: the database holds the result ${
-            quote(own[differs].result)
-          }, re-executing gives ${quote(results[differs]?.result ?? "none")})`);
-    }
+  const { height, txCount } = block.header;
+  if (block.txs.length !== txCount) {
+    return `block ${height}: its ${txCount} transactions are not all in the database`;
   }
-  return undefined;
+  try {
+    await site.replayBlock(block);
+    return undefined;
+  } catch (e) {
+    const head = site.head;
+    if (head.header.height !== height || head.hash === block.hash) throw e;
+  }
+  // Executed, and not to the same block: name the first result that differs.
+  const head = site.head;
+  const lo = block.header.logSize - txCount;
+  const stored = snapshot.reads.txsByLogRange(lo, block.header.logSize);
+  const results = await Promise.all(stored.map((t) => site.store.txById(t.id)));
+  const differs = stored.findIndex((t, i) => results[i]?.result !== t.result);
+  return `block ${height}: re-executing it gives block ${head.hash}, the database holds ` +
+    `${block.hash}` +
+    (differs < 0
+      ? " (the same results: its header differs)"
+      : ` (transaction ${stored[differs].id}: the database holds the result ${
+        quote(stored[differs].result)
+      }, re-executing gives ${quote(results[differs]?.result ?? "none")})`);
 }
 
 /**

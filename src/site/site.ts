@@ -102,6 +102,7 @@ import {
 } from "./disk_space.ts";
 import { TxIdFilter } from "./tx_id_filter.ts";
 import { StateChecks } from "./state_check.ts";
+import type { ReplayBlock } from "./raft_host.ts";
 
 /** Limits and timing of a site; every bound has its unit in its name. */
 export interface SiteOptions {
@@ -1275,9 +1276,7 @@ export class Site implements LedgerService {
    * transactions (its batch held only ones already committed) is replayed
    * too: it is still a block of the chain.
    */
-  async replayBlock(
-    b: { hash: string; header: BlockHeader; entryIndex: number; txs: Envelope[] },
-  ): Promise<void> {
+  async replayBlock(b: ReplayBlock): Promise<void> {
     if (b.header.height !== this.#head.header.height + 1) {
       throw new Error(
         `Cannot replay block ${b.header.height}: head is ${this.#head.header.height}`,
@@ -1297,37 +1296,11 @@ export class Site implements LedgerService {
   }
 
   /**
-   * Blocks with the envelopes that produced them, for a peer catching up:
-   * up to `limit` (at most 500) from `from`, and fewer once their envelopes
-   * pass `bytesMax` (always the first block), so one answer stays a few MiB
-   * however large the blocks — a peer asks again from where it got to.
+   * Blocks with the envelopes that produced them, for a peer catching up
+   * (see {@link blocksWithEnvelopes}).
    */
-  async replayBlocks(from: number, limit: number, bytesMax = replayBytesMax) {
-    const rows = await this.#rowReads.blockRange(from, Math.min(limit, 500));
-    const out: Array<{ hash: string; header: BlockHeader; entryIndex: number; txs: Envelope[] }> =
-      [];
-    let bytes = 0;
-    // Read in groups of a few hundred transactions, so the cap also bounds what is read.
-    for (let i = 0; i < rows.length && (out.length === 0 || bytes < bytesMax);) {
-      let j = i + 1;
-      let txs = rows[i].txCount;
-      while (j < rows.length && txs + rows[j].txCount <= replayReadTxsMax) txs += rows[j++].txCount;
-      const group = rows.slice(i, j);
-      const byHeight = await this.#txsOfBlocks(group);
-      for (const r of group) {
-        if (out.length > 0 && bytes >= bytesMax) break;
-        const stored = byHeight.get(r.height) ?? [];
-        for (const t of stored) bytes += t.envelope.length;
-        out.push({
-          hash: r.hash,
-          header: headerOf(r),
-          entryIndex: r.entryIndex,
-          txs: stored.map((t) => JSON.parse(t.envelope) as Envelope),
-        });
-      }
-      i = j;
-    }
-    return out;
+  replayBlocks(from: number, limit: number, bytesMax = replayBytesMax): Promise<ReplayBlock[]> {
+    return blocksWithEnvelopes(this.#rowReads, from, limit, bytesMax);
   }
 
   /**
@@ -2570,23 +2543,10 @@ export class Site implements LedgerService {
     return rows.map((r) => ({ hash: r.hash, header: headerOf(r), txIds: ids.get(r.height) ?? [] }));
   }
 
-  /** The transactions of consecutive blocks `rows`, by height, in log order. */
-  async #txsOfBlocks(rows: BlockRow[]): Promise<Map<number, TxRowStored[]>> {
-    const lo = rows[0].logSize - rows[0].txCount;
-    const txRows = await this.#rowReads.txsByLogRange(lo, rows[rows.length - 1].logSize);
-    const byHeight = new Map<number, TxRowStored[]>();
-    for (const t of txRows) {
-      const l = byHeight.get(t.height);
-      if (l === undefined) byHeight.set(t.height, [t]);
-      else l.push(t);
-    }
-    return byHeight;
-  }
-
   async #eventsFromStore(from: number, count: number): Promise<BlockEvent[]> {
     const rows = await this.#rowReads.blockRange(from, count);
     if (rows.length === 0) return [];
-    const byHeight = await this.#txsOfBlocks(rows);
+    const byHeight = await txsOfBlocks(this.#rowReads, rows);
     return rows.map((r) => ({
       height: r.height,
       hash: r.hash,
@@ -2611,6 +2571,60 @@ export function receiptOf(row: TxRowStored, result?: TxResult): Receipt {
     logIndex: row.logIndex,
     result: result ?? JSON.parse(row.result) as TxResult,
   };
+}
+
+/**
+ * Blocks from `from` with the envelopes that produced them, as `reads`
+ * holds them: up to `limit` (at most 500), and fewer once their envelopes
+ * pass `bytesMax` (always the first block), so one answer stays a few MiB
+ * however large the blocks — a peer asks again from where it got to. Read a
+ * few hundred transactions at a time, so the cap also bounds what is read.
+ */
+export async function blocksWithEnvelopes(
+  reads: RowReads,
+  from: number,
+  limit: number,
+  bytesMax = replayBytesMax,
+): Promise<ReplayBlock[]> {
+  const rows = await reads.blockRange(from, Math.min(limit, 500));
+  const out: ReplayBlock[] = [];
+  let bytes = 0;
+  for (let i = 0; i < rows.length && (out.length === 0 || bytes < bytesMax);) {
+    let j = i + 1;
+    let txs = rows[i].txCount;
+    while (j < rows.length && txs + rows[j].txCount <= replayReadTxsMax) txs += rows[j++].txCount;
+    const group = rows.slice(i, j);
+    const byHeight = await txsOfBlocks(reads, group);
+    for (const r of group) {
+      if (out.length > 0 && bytes >= bytesMax) break;
+      const stored = byHeight.get(r.height) ?? [];
+      for (const t of stored) bytes += t.envelope.length;
+      out.push({
+        hash: r.hash,
+        header: headerOf(r),
+        entryIndex: r.entryIndex,
+        txs: stored.map((t) => JSON.parse(t.envelope) as Envelope),
+      });
+    }
+    i = j;
+  }
+  return out;
+}
+
+/** The transactions of consecutive blocks `rows`, by height, in log order. */
+async function txsOfBlocks(
+  reads: RowReads,
+  rows: BlockRow[],
+): Promise<Map<number, TxRowStored[]>> {
+  const lo = rows[0].logSize - rows[0].txCount;
+  const txRows = await reads.txsByLogRange(lo, rows[rows.length - 1].logSize);
+  const byHeight = new Map<number, TxRowStored[]>();
+  for (const t of txRows) {
+    const l = byHeight.get(t.height);
+    if (l === undefined) byHeight.set(t.height, [t]);
+    else l.push(t);
+  }
+  return byHeight;
 }
 
 /** The header of a stored block, parsed from the exact JCS text that was hashed. */

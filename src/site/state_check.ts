@@ -133,7 +133,8 @@ export class StateChecks {
   readonly #retryMs: number;
   readonly #triesMax: number;
   readonly #digests = new Map<number, StateDigest>();
-  #hashing: number | undefined;
+  /** Heights being hashed now (checks close together may overlap). */
+  readonly #hashing = new Set<number>();
   readonly #running = new Set<Promise<void>>();
   #peers: StateCheckPeers | undefined;
   readonly #verdicts = new Map<string, StateVerdict>();
@@ -194,7 +195,7 @@ export class StateChecks {
       this.#log.warn("state check skipped", { height, error: e });
       return;
     }
-    this.#hashing = height;
+    this.#hashing.add(height);
     const started = performance.now();
     const run = (async () => {
       try {
@@ -210,7 +211,7 @@ export class StateChecks {
         return;
       } finally {
         snapshot.close();
-        if (this.#hashing === height) this.#hashing = undefined;
+        this.#hashing.delete(height);
       }
       await this.#compare(height);
     })();
@@ -222,7 +223,7 @@ export class StateChecks {
   answer(height: number): StateDigestAnswer {
     const digest = this.#digests.get(height);
     if (digest !== undefined) return { status: "ok", digest };
-    if (height === this.#hashing) return { status: "pending" };
+    if (this.#hashing.has(height)) return { status: "pending" };
     if (this.due(height) && height > this.#head()) return { status: "pending" };
     return { status: "none" };
   }
