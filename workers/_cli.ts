@@ -70,3 +70,33 @@ export async function commandInput(
   const config = await commandConfig(args, usage);
   return config === 2 ? 2 : { ...config, value };
 }
+
+/** What `--replay [--scratch <dir>]` asks of `task integrity` and `task restore`. */
+export interface ReplayArgs {
+  replay: boolean;
+  scratchDir?: string;
+}
+
+/**
+ * Reads `--replay` and `--scratch <dir>` from `args`. Resolves to the exit
+ * code 2, after saying why (`refused` ends that line), for `--scratch`
+ * without `--replay` or a `--scratch` folder that does not exist.
+ */
+export async function replayArgs(
+  args: readonly string[],
+  usage: string,
+  refused = "",
+): Promise<ReplayArgs | 2> {
+  const replay = args.includes("--replay");
+  const scratchDir = argValue(args, "--scratch");
+  if (scratchDir === undefined) return { replay };
+  if (!replay) {
+    console.error(`usage: ${usage} (--scratch goes with --replay)`);
+    return 2;
+  }
+  if (!(await Deno.stat(scratchDir).then((s) => s.isDirectory, () => false))) {
+    console.error(`Cannot replay into ${scratchDir}: no such folder${refused}`);
+    return 2;
+  }
+  return { replay, scratchDir };
+}

@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { argValue, commandConfig } from "./_cli.ts";
+import { commandConfig, replayArgs } from "./_cli.ts";
 import { checkIntegrity, integrityLines } from "../src/site/integrity.ts";
 import { checkByReplay, ReplayCheckError, replayLines } from "../src/site/replay_check.ts";
 import { SignaturePool } from "../src/site/signature_pool.ts";
@@ -32,23 +32,13 @@ export async function runIntegrity(args: readonly string[]): Promise<number> {
   const input = await commandConfig(args, usage);
   if (input === 2) return 2;
   const { configPath: path, loaded } = input;
-  const replay = args.includes("--replay");
-  const scratchDir = argValue(args, "--scratch");
-  if (scratchDir !== undefined && !replay) {
-    console.error(`usage: ${usage} (--scratch goes with --replay)`);
-    return 2;
-  }
+  const flags = await replayArgs(args, usage);
+  if (flags === 2) return 2;
+  const { replay, scratchDir } = flags;
   // Opening a missing file would create an empty database (and report it broken).
   const file = filePathOf(loaded.dbUrl);
   if (file !== undefined && !(await Deno.stat(file).then(() => true, () => false))) {
     console.error(`Cannot check ${path}: no database at ${file}`);
-    return 2;
-  }
-  if (
-    scratchDir !== undefined &&
-    !(await Deno.stat(scratchDir).then((s) => s.isDirectory, () => false))
-  ) {
-    console.error(`Cannot replay into ${scratchDir}: no such folder`);
     return 2;
   }
   if (replay && file === undefined) {

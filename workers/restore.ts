@@ -41,7 +41,7 @@
  *
  * @module
  */
-import { argValue, commandInput } from "./_cli.ts";
+import { commandInput, replayArgs } from "./_cli.ts";
 import { BackupError, integrityLines, restoreDatabase } from "../src/site/backup.ts";
 import { ReplayCheckError, replayLines } from "../src/site/replay_check.ts";
 import { SignaturePool } from "../src/site/signature_pool.ts";
@@ -104,19 +104,9 @@ export async function runRestore(args: readonly string[]): Promise<number> {
   );
   if (input === 2) return 2;
   const { configPath, loaded, value: from } = input;
-  const replay = args.includes("--replay");
-  const scratchDir = argValue(args, "--scratch");
-  if (scratchDir !== undefined && !replay) {
-    console.error(`usage: ${usage} (--scratch goes with --replay)`);
-    return 2;
-  }
-  if (
-    scratchDir !== undefined &&
-    !(await Deno.stat(scratchDir).then((s) => s.isDirectory, () => false))
-  ) {
-    console.error(`Cannot replay into ${scratchDir}: no such folder. Nothing was replaced.`);
-    return 2;
-  }
+  const flags = await replayArgs(args, usage, ". Nothing was replaced.");
+  if (flags === 2) return 2;
+  const { replay, scratchDir } = flags;
   const name = loaded.config.name;
   const cluster = loaded.genesis.sites.length > 1 || loaded.config.join;
   if (cluster) {
