@@ -847,3 +847,65 @@ Deno.test("raft host: a member whose latest frame said it is low on disk space m
     await t.cleanup();
   }
 });
+
+Deno.test("raft host: a membership change answers ok only if the entry applied at its index is its own: a new leader's entry that took that index before it committed makes it a MembershipTimeout, and the change never happened", async () => {
+  const t = await openTestSite();
+  // Elections slow enough (1 s) that CheckQuorum does not step the leader down mid-test.
+  const host = await startLoneVoter(t, undefined, { electionTicks: 200, proposalTimeoutMs: 3000 });
+  const closed = () => `http://127.0.0.1:${closedPort()}`;
+  const newKey = () => base64urlEncode(generateKeyPair("ed25519").publicKey);
+  try {
+    await untilLeader(host);
+    await host.addLearner({ name: "site-b", url: closed(), publicKey: newKey() });
+    await host.addLearner({ name: "site-c", url: closed(), publicKey: newKey() });
+    // site-b (out of reach; played by this test) becomes a voter: its acknowledgment commits it.
+    const promoteB = host.promote("site-b");
+    const { term, lastIndex } = host.consensusStatus();
+    const ack = (index: number): Message => ({
+      type: "appResp",
+      from: "site-b",
+      to: "site-a",
+      term,
+      index,
+      reject: false,
+      conflictTerm: 0,
+      conflictIndex: 0,
+    });
+    host.receive("site-b", [ack(lastIndex)]);
+    await promoteB;
+    assert.deepEqual(host.consensusStatus().confState, {
+      voters: ["site-a", "site-b"],
+      learners: ["site-c"],
+    });
+    // The promotion of site-c is appended here, and needs site-b to commit.
+    const promoteC = host.promote("site-c").then(() => "ok", (e) => e);
+    const at = host.consensusStatus().lastIndex;
+    assert.deepEqual(host.consensusStatus().confState.voters, ["site-a", "site-b", "site-c"]);
+    // site-b wins the next term without it, and its own (empty) entry takes that index, committed.
+    const app: Message = {
+      type: "app",
+      from: "site-b",
+      to: "site-a",
+      term: term + 1,
+      prevIndex: at - 1,
+      prevTerm: term,
+      entries: [{ index: at, term: term + 1, type: "normal", data: new Uint8Array() }],
+      commit: at,
+    };
+    host.receive("site-b", [app]);
+    const outcome = await promoteC;
+    assert.ok(outcome instanceof MembershipTimeout, String(outcome));
+    assert.match(
+      outcome.message,
+      /\(promote site-c\) was proposed at index \d+, but what this site applied there is not it/,
+    );
+    const status = host.consensusStatus();
+    assert.equal(status.role, "follower");
+    assert.equal(status.leader, "site-b");
+    assert.deepEqual(status.confState, { voters: ["site-a", "site-b"], learners: ["site-c"] });
+    assert.ok(t.site.appliedIndex >= at);
+  } finally {
+    await host.close();
+    await t.cleanup();
+  }
+});
