@@ -333,8 +333,8 @@ Deno.test({
         const report = await checkByReplay({ dbPath: filePathOf(dbUrl)!, genesis });
         assert.equal(report.ok, true, `${s.name}: ${report.firstMismatch} (${repro})`);
       }
-      // The sites' own state checks agreed all along (a site restarted since
-      // the last checked height has hashed nothing since: 0).
+      // The sites' own state checks agreed all along, and every site hashed
+      // (a restart keeps what a site hashed and found).
       const checked: number[] = [];
       let agreed = 0;
       for (const s of cluster.sites) {
@@ -346,7 +346,7 @@ Deno.test({
           /^edgeledger_state_comparisons_total\{result="agreed"\} (\d+)$/m.exec(metrics)?.[1],
         );
       }
-      assert.ok(Math.max(...checked) >= 100, `state hashed at ${checked} (${repro})`);
+      assert.ok(Math.min(...checked) >= 100, `state hashed at ${checked} (${repro})`);
       assert.ok(agreed > 0, `no state hashes were compared (${repro})`);
       phase("checked the log, integrity and state");
       const trust = trustConfigFromGenesis(

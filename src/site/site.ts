@@ -473,6 +473,7 @@ export class Site implements LedgerService {
       log: this.#log,
       head: () => this.#written.header.height,
       retryMs: options.stateCheckRetryMs,
+      save: (json) => this.#store.setMeta({ state_checks: json }),
     });
     this.#committedFilter = new TxIdFilter({ bytesMax: options.txIdFilterBytesMax });
     this.#committedFilterPageIds = options.txIdFilterPageIds ?? 5000;
@@ -599,6 +600,7 @@ export class Site implements LedgerService {
         await site.#disk.start();
       }
       site.#siteKey = siteKey;
+      site.#stateChecks.restore(await store.getMeta("state_checks"));
       if ((options.verifyWorkers ?? 0) > 0) {
         site.#admissionPool = new AdmissionPool(options.verifyWorkers!, { log: site.#log });
         // A site that could not admit anything must not start (a 503 per transaction).

@@ -14,6 +14,11 @@
  * members whose state differs on `/metrics` and in `/v1/status`, and
  * `task integrity --replay` on each site then names the row.
  *
+ * A site keeps its latest hashes and each member's verdict in its database
+ * (meta `state_checks`), as etcd keeps its CORRUPT alarm in its backend: a
+ * restart neither clears a difference found nor forgets the hashes peers
+ * may still ask for, and a comparison the restart cut short is finished.
+ *
  * The hash is SHA-256 over every state row in `(ns, key)` order, each field
  * (`ns`, `key`, `value`) as its UTF-8 length in decimal, a colon and its
  * UTF-8 bytes (netstrings without the comma: keys may hold any character,
@@ -123,6 +128,14 @@ function byteLength(s: string): number {
   return Buffer.byteLength(s, "utf8");
 }
 
+/** What a site keeps of its state checks across restarts (meta `state_checks`). */
+interface SavedStateChecks {
+  digests: StateDigest[];
+  verdicts: StateVerdict[];
+  /** How long the newest hash took, ms. */
+  ms: number;
+}
+
 /** A site's state checks: its own hashes, and how its peers' compare. */
 export class StateChecks {
   readonly #everyBlocks: number;
@@ -142,12 +155,16 @@ export class StateChecks {
   #lastMs = 0;
   /** Peers' hashes compared with this site's: the same, or not. */
   readonly #compared = { agreed: 0, differed: 0 };
+  readonly #save: ((json: string) => Promise<void>) | undefined;
+  /** The last save, which the next one follows. */
+  #saving: Promise<void> = Promise.resolve();
 
   /**
    * `everyBlocks` 0 checks nothing; so does a database that is not a local
    * file (`path` undefined). A peer that has not hashed the height yet is
    * asked again after 100 ms, then twice as long each time up to `retryMs`
-   * (5 s), `triesMax` (120) times in all.
+   * (5 s), `triesMax` (120) times in all. `save` keeps what {@link restore}
+   * reads back (the site's meta `state_checks`).
    */
   constructor(options: {
     everyBlocks: number;
@@ -156,6 +173,7 @@ export class StateChecks {
     head: () => number;
     retryMs?: number;
     triesMax?: number;
+    save?: (json: string) => Promise<void>;
   }) {
     this.#everyBlocks = options.everyBlocks;
     this.#path = options.path;
@@ -163,6 +181,41 @@ export class StateChecks {
     this.#head = options.head;
     this.#retryMs = options.retryMs ?? 5000;
     this.#triesMax = options.triesMax ?? 120;
+    this.#save = options.save;
+  }
+
+  /**
+   * Takes back what an earlier run saved: its hashes (peers may still ask
+   * for them) and each member's verdict (a difference stays reported until
+   * a later comparison with that member agrees). A site that checks
+   * nothing now takes nothing back; what cannot be read is said once and
+   * left (the next check starts afresh).
+   */
+  restore(json: string | undefined): void {
+    if (json === undefined || this.#everyBlocks === 0 || this.#path === undefined) return;
+    try {
+      const saved = JSON.parse(json) as SavedStateChecks;
+      for (const d of saved.digests) this.#digests.set(d.height, d);
+      for (const v of saved.verdicts) this.#verdicts.set(v.site, v);
+      this.#lastMs = saved.ms;
+    } catch (e) {
+      this.#log.warn("cannot read the saved state checks; starting afresh", { error: e });
+    }
+  }
+
+  /** Saves the hashes and verdicts, after any save still under way (best effort: said at warn). */
+  #persist(): void {
+    const save = this.#save;
+    if (save === undefined) return;
+    const saved: SavedStateChecks = {
+      digests: [...this.#digests.values()],
+      verdicts: [...this.#verdicts.values()],
+      ms: Math.round(this.#lastMs),
+    };
+    const json = JSON.stringify(saved);
+    this.#saving = this.#saving.then(() => save(json)).catch((e) => {
+      if (!this.#stop.signal.aborted) this.#log.warn("cannot save the state checks", { error: e });
+    });
   }
 
   /** Whether `height` is one this site hashes. */
@@ -171,9 +224,24 @@ export class StateChecks {
       height % this.#everyBlocks === 0 && !this.#stop.signal.aborted;
   }
 
-  /** Compare with these peers from now on. */
+  /**
+   * Compare with these peers from now on; the newest hash taken back by
+   * {@link restore} is compared with each member that has no verdict at its
+   * height yet (a restart cut that comparison short).
+   */
   attachPeers(peers: StateCheckPeers): void {
     this.#peers = peers;
+    const latest = this.latest();
+    if (latest === undefined || this.#stop.signal.aborted) return;
+    const behind = peers.others().filter((m) =>
+      (this.#verdicts.get(m)?.height ?? 0) < latest.height
+    );
+    if (behind.length > 0) this.#track(this.#compare(latest.height, behind));
+  }
+
+  #track(run: Promise<void>): void {
+    this.#running.add(run);
+    void run.finally(() => this.#running.delete(run));
   }
 
   /**
@@ -206,6 +274,7 @@ export class StateChecks {
           this.#digests.delete(h);
         }
         this.#log.debug("state hashed", { height, rows, hash, ms: Math.round(this.#lastMs) });
+        this.#persist();
       } catch (e) {
         if (!this.#stop.signal.aborted) this.#log.warn("state check failed", { height, error: e });
         return;
@@ -215,8 +284,7 @@ export class StateChecks {
       }
       await this.#compare(height);
     })();
-    this.#running.add(run);
-    void run.finally(() => this.#running.delete(run));
+    this.#track(run);
   }
 
   /** What this site says of its hash at `height` (the peer route's answer). */
@@ -228,13 +296,13 @@ export class StateChecks {
     return { status: "none" };
   }
 
-  /** Asks every peer for its hash at `height` until each has answered, or gave up. */
-  async #compare(height: number): Promise<void> {
+  /** Asks every peer (or `members`) for its hash at `height` until each has answered, or gave up. */
+  async #compare(height: number, members?: string[]): Promise<void> {
     const ours = this.#digests.get(height);
     if (ours === undefined || this.#peers === undefined) return;
     const peers = this.#peers;
     await Promise.all(
-      peers.others().map(async (member) => {
+      (members ?? peers.others()).map(async (member) => {
         for (let tries = 0; tries < this.#triesMax && !this.#stop.signal.aborted; tries++) {
           let answer: StateDigestAnswer | undefined;
           try {
@@ -264,6 +332,7 @@ export class StateChecks {
     if (known !== undefined && known.height > ours.height) return;
     const verdict = { site: member, height: ours.height, ours: ours.hash, theirs: theirs.hash };
     this.#verdicts.set(member, verdict);
+    this.#persist();
     this.#compared[theirs.hash === ours.hash ? "agreed" : "differed"]++;
     if (theirs.hash !== ours.hash) {
       this.#log.error("state differs from a member's", {
@@ -313,9 +382,10 @@ export class StateChecks {
     ];
   }
 
-  /** Stops hashing and asking; resolves once nothing runs. */
+  /** Stops hashing and asking; resolves once nothing runs and the last save returned. */
   async close(): Promise<void> {
     this.#stop.abort();
     await Promise.all([...this.#running]);
+    await this.#saving;
   }
 }

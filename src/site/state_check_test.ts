@@ -7,8 +7,10 @@ import {
   hashState,
   parseStateDigestAnswer,
   StateChecks,
+  type StateDigest,
   type StateDigestAnswer,
 } from "./state_check.ts";
+import type { Site } from "./site.ts";
 
 const device = generateKeyPair("ed25519");
 
@@ -156,6 +158,89 @@ Deno.test("state check: a site hashes its state as of each multiple of stateChec
     assert.equal(line.height, 2);
     assert.equal(rec.said("state differs from a member's").length, 1);
   } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("state check: a restart keeps the hashes peers may ask for and each member's verdict (a difference stays reported), and finishes a comparison it cut short", async () => {
+  const t = await openTestSite({ stateCheckBlocks: 2, stateCheckRetryMs: 20 });
+  let reopened: Site | undefined;
+  try {
+    // site-c differs; site-d has not hashed height 2 yet when the site stops.
+    t.site.stateChecks.attachPeers({
+      others: () => ["site-b", "site-c", "site-d"],
+      fetch: (member, height): Promise<StateDigestAnswer> => {
+        const ours = t.site.stateChecks.answer(height) as { digest: StateDigest };
+        if (member === "site-c") {
+          return Promise.resolve({
+            status: "ok",
+            digest: { ...ours.digest, hash: "00".repeat(32) },
+          });
+        }
+        if (member === "site-d") return Promise.resolve({ status: "pending" });
+        return Promise.resolve({ status: "ok", digest: ours.digest });
+      },
+    });
+    await commitTo(t, 2, 3);
+    const at2 = await waitAnswer(t.site.stateChecks, 2);
+    await waitFor(async () =>
+      ((await t.site.status()).stateDivergence as unknown[] | undefined)?.length === 1
+        ? true
+        : undefined
+    );
+    await t.site.close();
+
+    reopened = await t.reopen();
+    const checks = reopened.stateChecks;
+    // Before any peer is attached (or asked): what the first run found.
+    assert.deepEqual(checks.answer(2), { status: "ok", digest: at2 });
+    assert.deepEqual((await reopened.status()).stateDivergence, [
+      { site: "site-c", height: 2, ours: at2.hash, theirs: "00".repeat(32) },
+    ]);
+    assert.match(reopened.metrics(), /^edgeledger_state_check_height 2$/m);
+    assert.match(reopened.metrics(), /^edgeledger_state_divergent_members 1$/m);
+    // Attached, it asks only the member with no verdict at 2 (site-d), which now has it.
+    const asked: string[] = [];
+    checks.attachPeers({
+      others: () => ["site-b", "site-c", "site-d"],
+      fetch: (member, height): Promise<StateDigestAnswer> => {
+        asked.push(`${member}@${height}`);
+        return Promise.resolve({ status: "ok", digest: at2 });
+      },
+    });
+    await waitFor(() =>
+      Promise.resolve(/result="agreed"\} 1$/m.test(reopened!.metrics()) ? true : undefined)
+    );
+    assert.deepEqual(asked, ["site-d@2"]);
+    assert.equal(checks.divergent().length, 1, "site-c's difference stands until it agrees");
+  } finally {
+    await reopened?.close();
+    await t.cleanup();
+  }
+});
+
+Deno.test("state check: a site that checks nothing now takes back no verdict saved by an earlier run that did", async () => {
+  const t = await openTestSite({ stateCheckBlocks: 2 });
+  let reopened: Site | undefined;
+  try {
+    t.site.stateChecks.attachPeers({
+      others: () => ["site-c"],
+      fetch: (_member, height) => {
+        const ours = t.site.stateChecks.answer(height) as { digest: StateDigest };
+        return Promise.resolve({ status: "ok", digest: { ...ours.digest, hash: "00".repeat(32) } });
+      },
+    });
+    await commitTo(t, 2);
+    await waitFor(() =>
+      Promise.resolve(t.site.stateChecks.divergent().length === 1 ? true : undefined)
+    );
+    await t.site.close();
+    reopened = await t.reopen({ stateCheckBlocks: 0 });
+    assert.deepEqual(reopened.stateChecks.divergent(), []);
+    assert.deepEqual(reopened.stateChecks.answer(2), { status: "none" });
+    assert.match(reopened.metrics(), /^edgeledger_state_check_height 0$/m);
+  } finally {
+    await reopened?.close();
     await t.cleanup();
   }
 });
