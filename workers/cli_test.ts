@@ -1082,7 +1082,14 @@ Deno.test("admin commands: no flag takes the admin key itself, and the refusal n
   }
   // Every operator command's help says where the key comes from, and why not from a flag.
   for (
-    const name of ["member add", "member promote", "member remove", "leader transfer", "backup"]
+    const name of [
+      "member add",
+      "member promote",
+      "member remove",
+      "member rotate-key",
+      "leader transfer",
+      "backup",
+    ]
   ) {
     const help = (await cli([...name.split(" "), "--help"])).out;
     assert.match(help, /--admin-key-file FILE/, name);
@@ -1266,6 +1273,47 @@ Deno.test("member promote: sends the admin key to the leader only (found through
     await a.close();
     await b.close();
     await c.close();
+  }
+});
+
+Deno.test("member rotate-key: sends the admin key to the member named (its URL from the first site's list) only, and prints the retired and the new key; a name no site lists exits 1 before anything is sent", async () => {
+  const env = { EDGELEDGER_ADMIN_KEY: ADMIN_KEY };
+  const b = scriptedSite(() =>
+    Response.json({ site: "site-b", previous: "A".repeat(43), publicKey: "B".repeat(43) })
+  );
+  const a = scriptedSite((r) =>
+    r.path === "/v1/sites"
+      ? Response.json({
+        sites: [
+          { name: "site-a", url: a.url, verifierKey: "site-a+00000000+AA" },
+          { name: "site-b", url: b.url, verifierKey: "site-b+00000000+AA" },
+        ],
+      })
+      : Response.json({ ok: true })
+  );
+  try {
+    const r = await cli(["member", "rotate-key", "site-b", "--url", a.url], env);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out, `Rotated the key of site-b: ${"A".repeat(43)} → ${"B".repeat(43)}\n`);
+    assert.match(r.err, /site-key\.rotated\.json/);
+    assert.deepEqual(a.seen.map((x) => [x.path, x.authorization]), [["/v1/sites", null]]);
+    assert.deepEqual(b.seen.map((x) => [x.method, x.path, x.authorization]), [
+      ["POST", "/v1/admin/site-key", `Bearer ${ADMIN_KEY}`],
+    ]);
+    const json = await cli(["member", "rotate-key", "site-b", "--url", a.url, "--json"], env);
+    assert.deepEqual(JSON.parse(json.out), {
+      change: "rotate-key",
+      name: "site-b",
+      previous: "A".repeat(43),
+      publicKey: "B".repeat(43),
+    });
+    const unknown = await cli(["member", "rotate-key", "site-z", "--url", a.url], env);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.err, /^Cannot rotate the key of site-z: .* lists no member of that name/);
+    assert.equal(b.seen.length, 2);
+  } finally {
+    await a.close();
+    await b.close();
   }
 });
 

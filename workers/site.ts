@@ -21,7 +21,9 @@ import { createApp } from "../src/api/app.ts";
 import { adminRoot, type AdminService } from "../src/api/admin_routes.ts";
 import { raftRoutes } from "../src/api/raft_routes.ts";
 import { SiteBackups } from "../src/site/backup.ts";
-import { type PeerInfo, signPeerBody } from "../src/site/peers.ts";
+import { keyChainHeaders, type PeerInfo, signPeerBody } from "../src/site/peers.ts";
+import { memberKeysAt, rotatedKeyPaths } from "../src/site/key_rotation.ts";
+import { filePathOf } from "../src/storage/db.ts";
 import { RaftHost } from "../src/site/raft_host.ts";
 import {
   clusterDirectory,
@@ -277,6 +279,9 @@ async function openAndServe(
   opened: Opened[],
 ): Promise<RunningSite> {
   const { config } = loaded;
+  // A site on a local file keeps a rotated key beside its database.
+  const dbPath = filePathOf(loaded.dbUrl);
+  const rotatedKeys = dbPath === undefined ? undefined : rotatedKeyPaths(dbPath);
   const site = await Site.open({
     log,
     name: config.name,
@@ -284,6 +289,7 @@ async function openAndServe(
     dbAuthToken: loaded.dbAuthToken,
     genesis: loaded.genesis,
     key: loaded.key,
+    ...(rotatedKeys === undefined ? {} : { rotatedKeys }),
     batchTxsMax: config.batchTxsMax,
     batchBytesMax: config.batchBytesMax,
     batchDelayMs: config.batchDelayMs,
@@ -343,6 +349,7 @@ async function openAndServe(
         snapshotEntriesMin: config.snapshotEntriesMin,
         compactKeepEntries: config.compactKeepEntries,
         httpClient: peerClient.source,
+        ...(rotatedKeys === undefined ? {} : { rotatedKeys }),
       },
     );
     const h = host;
@@ -356,6 +363,8 @@ async function openAndServe(
       leader: () => h.consensusStatus().leader,
       leaderUrl: () => h.leaderUrl(),
       isLeader: () => h.consensusStatus().role === "leader",
+      rotateKey: () => h.rotateKey(),
+      self: config.name,
     };
     peerApp = raftRoutes({
       self: config.name,
@@ -364,15 +373,21 @@ async function openAndServe(
       receive: (from, messages) => h.receive(from, messages),
       peerStorage: (from, state) => h.peerStorage(from, state),
       acceptForwarded: (_from, envelopes) => site.acceptForwarded(envelopes),
-      addCosignLines: (from, lines) => {
+      addCosignLines: (from, lines, signer) => {
         const m = h.member(from);
-        return m
-          ? site.addCosignLines(from, verifierKey(m.name, m.publicKey), lines)
-          : Promise.resolve();
+        if (m === undefined) return Promise.resolve();
+        // The key the lines came with (a rotated one this site has not
+        // applied yet, see peers.ts), and the keys the member signed with.
+        const keysAt = (height: number) =>
+          [...(signer === undefined ? [] : [signer.publicKey]), ...memberKeysAt(m, height)]
+            .map((k) => verifierKey(m.name, k));
+        return site.addCosignLines(from, keysAt, lines);
       },
       replayBlocks: (from, limit) => site.replayBlocks(from, limit),
       stateDigest: (height) => site.stateChecks.answer(height),
       sign: (body) => signPeerBody(body, site.siteKey),
+      signedHeaders: () => keyChainHeaders(site.siteKey),
+      rotateMemberKey: (from, rotation) => h.rotateMemberKey(from, rotation),
       log,
       // Peers' streams stay open while a stop hands off and drains (the new
       // leader's appends are how this site's waiting writes commit), and end

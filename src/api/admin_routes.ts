@@ -9,6 +9,7 @@
  * | `DELETE /v1/admin/members/{name}` | remove a site |
  * | `PATCH /v1/admin/members/{name}` `{url}` | move a member to a new URL |
  * | `POST /v1/admin/leader` `{to}` | transfer leadership |
+ * | `POST /v1/admin/site-key` | rotate this site's own key (any member; see `site/key_rotation.ts`) |
  * | `GET /v1/admin/backup` | a consistent copy of this site's database (`application/vnd.sqlite3`) |
  *
  * Membership changes are made by the leader; another site answers 503
@@ -43,6 +44,13 @@ export interface AdminService {
   leader(): string | undefined;
   leaderUrl(): string | undefined;
   isLeader(): boolean;
+  /**
+   * Rotates this site's own key (see `RaftHost.rotateKey`): the retired and
+   * the new key, base64url. Absent: the site has none to rotate (a lone site).
+   */
+  rotateKey?(): Promise<{ previous: string; publicKey: string }>;
+  /** This site's name (in the rotation's answer). */
+  self?: string;
   /**
    * A copy of the site's database to stream, made now; throws a `conflict`
    * `LedgerError` while another one runs. Absent: the site serves none.
@@ -199,6 +207,27 @@ export function adminRoutes(
       return c.body(null, 200, headers);
     }
     return c.body(b.body, 200, headers);
+  });
+  // Any member rotates its own key (the leader puts it in the log for it).
+  app.post("/site-key", async (c) => {
+    if (service.rotateKey === undefined) {
+      return problem(
+        c,
+        409,
+        "conflict",
+        "Cannot rotate the key",
+        "A lone site has no membership to record a new key in; it keeps the key genesis names",
+      );
+    }
+    try {
+      const r = await service.rotateKey();
+      return c.json({ site: service.self ?? null, ...r });
+    } catch (e) {
+      if (e instanceof MembershipTimeout) {
+        return problem(c, 504, "commit_timeout", "Rotation not applied in time", e.message);
+      }
+      return problem(c, 409, "conflict", "Cannot rotate the key now", (e as Error).message);
+    }
   });
   app.post("/leader", async (c) => {
     const body = await c.req.json().catch(() => undefined) as { to?: unknown } | undefined;

@@ -292,3 +292,41 @@ Deno.test("admin routes: HEAD /backup lets the copy go at once (its stream is ca
   assert.equal(res.body, null);
   assert.equal(cancelled, true);
 });
+
+Deno.test("admin routes: POST /site-key rotates the key of the site asked (any member, not only the leader), answering the retired and the new key; a lone site, a refusal and a timeout are problems", async () => {
+  const keys = { previous: "A".repeat(43), publicKey: "B".repeat(43) };
+  let calls = 0;
+  const app = adminRoot(
+    service({
+      isLeader: () => false,
+      self: "site-b",
+      rotateKey: () => (calls++, Promise.resolve(keys)),
+    }),
+    [hashApiKey(KEY)],
+  );
+  const ok = await call(app, "/site-key", { method: "POST" });
+  assert.equal(ok.status, 200);
+  assert.deepEqual(await ok.json(), { site: "site-b", ...keys });
+  assert.equal(calls, 1);
+  await problem(await app.request("/v1/admin/site-key", { method: "POST" }), 401, "unauthorized");
+  assert.equal(calls, 1);
+
+  const lone = adminRoot(service(), [hashApiKey(KEY)]);
+  const body = await problem(await call(lone, "/site-key", { method: "POST" }), 409, "conflict");
+  assert.match(body.detail, /A lone site has no membership/);
+  const refused = adminRoot(
+    service({
+      rotateKey: () => Promise.reject(new Error("A rotation of this site's key is under way")),
+    }),
+    [hashApiKey(KEY)],
+  );
+  assert.match(
+    (await problem(await call(refused, "/site-key", { method: "POST" }), 409, "conflict")).detail,
+    /under way/,
+  );
+  const late = adminRoot(
+    service({ rotateKey: () => Promise.reject(new MembershipTimeout("may still take effect")) }),
+    [hashApiKey(KEY)],
+  );
+  await problem(await call(late, "/site-key", { method: "POST" }), 504, "commit_timeout");
+});

@@ -33,6 +33,7 @@ import { type Envelope, transactionId } from "../../sdk/envelope.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { parseStorageReport, type StorageState } from "../site/disk_space.ts";
 import type { StateDigestAnswer } from "../site/state_check.ts";
+import { MembershipError, MembershipTimeout } from "../site/raft_host.ts";
 
 /** What the peer routes need from a site and its consensus host. */
 export interface PeerService {
@@ -52,12 +53,20 @@ export interface PeerService {
    * into `envelopes` (see `Site.acceptForwarded`).
    */
   acceptForwarded(from: string, envelopes: unknown[]): Promise<ForwardOutcome>;
-  addCosignLines(from: string, lines: CosignLine[]): Promise<void>;
+  /** `signer`: the member as its request was authenticated (its key, a rotated one included). */
+  addCosignLines(from: string, lines: CosignLine[], signer?: PeerInfo): Promise<void>;
   replayBlocks(from: number, limit: number): Promise<unknown[]>;
   /** This site's state hash at a height (`state_check.ts`); absent: the route answers 404. */
   stateDigest?(height: number): StateDigestAnswer;
   /** Signs an answer's body as a peer request body is signed (`signPeerBody`). */
   sign(body: string): Promise<string>;
+  /** The headers an answer carries besides its signature: this site's key chain, once it rotated. */
+  signedHeaders?(): Record<string, string>;
+  /**
+   * A member's key rotation, sent by that member (leader only): proposed,
+   * and resolved once applied here (see `RaftHost.rotateMemberKey`).
+   */
+  rotateMemberKey?(from: string, rotation: unknown): Promise<void>;
   /** Aborted when the site stops: open `/raft/stream` requests end then. */
   signal?: AbortSignal;
   /** Hears of a peer request that failed on a bug; default: stderr. */
@@ -100,6 +109,7 @@ export function raftRoutes(service: PeerService) {
       c.req.header("x-edgeledger-sig") ?? null,
       text,
       options,
+      c.req.header("x-edgeledger-key-chain") ?? null,
     );
   }
 
@@ -117,8 +127,9 @@ export function raftRoutes(service: PeerService) {
     sig: string | null,
     text: string,
     options: { perTx?: boolean } = {},
+    keyChain: string | null = null,
   ) {
-    const peer = verifyPeerRequest(site, sig, text, members, removedMember);
+    const peer = verifyPeerRequest(site, sig, text, members, removedMember, keyChain);
     let body: Record<string, unknown>;
     try {
       body = JSON.parse(text);
@@ -183,7 +194,7 @@ export function raftRoutes(service: PeerService) {
     service.peerStorage?.(peer.name, storage);
     service.receive(peer.name, (wire as WireMessage[]).map(decodeMessage));
     if (lines !== undefined && lines.length > 0) {
-      await service.addCosignLines(peer.name, lines as CosignLine[]);
+      await service.addCosignLines(peer.name, lines as CosignLine[], peer);
     }
   }
 
@@ -206,6 +217,7 @@ export function raftRoutes(service: PeerService) {
   app.post("/stream", (c) => {
     const site = c.req.header("x-edgeledger-site") ?? null;
     const openSig = c.req.header("x-edgeledger-sig") ?? null;
+    const keyChain = c.req.header("x-edgeledger-key-chain") ?? null;
     const raw = c.req.raw.body;
     // An opening is signed (a sender from before that answers 404 falls back to /raft/msg).
     if (openSig === null) {
@@ -223,6 +235,7 @@ export function raftRoutes(service: PeerService) {
         Date.now(),
         members,
         removedMember,
+        keyChain,
       );
     } catch (e) {
       return fail(c, e);
@@ -248,7 +261,7 @@ export function raftRoutes(service: PeerService) {
       try {
         for await (const frame of streamFrames(reader)) {
           const { sig, body: text } = splitFrame(frame);
-          const { peer, body } = verifiedBody(site, sig, text);
+          const { peer, body } = verifiedBody(site, sig, text, {}, keyChain);
           await takeMessages(peer, body);
         }
       } catch (e) {
@@ -314,10 +327,7 @@ export function raftRoutes(service: PeerService) {
     try {
       const { peer, body } = await signedBody(c);
       if (!Array.isArray(body.lines)) throw new TypeError("lines must be an array");
-      await service.addCosignLines(
-        peer.name,
-        body.lines as CosignLine[],
-      );
+      await service.addCosignLines(peer.name, body.lines as CosignLine[], peer);
       return c.body(null, 204);
     } catch (e) {
       return fail(c, e);
@@ -341,6 +351,7 @@ export function raftRoutes(service: PeerService) {
       "content-type": "application/json",
       "x-edgeledger-site": service.self,
       "x-edgeledger-sig": await service.sign(body),
+      ...service.signedHeaders?.(),
     });
   });
 
@@ -361,7 +372,26 @@ export function raftRoutes(service: PeerService) {
       "content-type": "application/json",
       "x-edgeledger-site": service.self,
       "x-edgeledger-sig": await service.sign(body),
+      ...service.signedHeaders?.(),
     });
+  });
+
+  // A member's own key rotation, sent by it to the leader (see `key_rotation.ts`).
+  app.post("/rotate-key", async (c) => {
+    try {
+      const { peer, body } = await signedBody(c);
+      if (service.rotateMemberKey === undefined) return c.body(null, 404);
+      await service.rotateMemberKey(peer.name, body.rotation);
+      return c.body(null, 204);
+    } catch (e) {
+      if (e instanceof MembershipTimeout) {
+        return problemResponse(c, knownProblem("commit_timeout", e.message));
+      }
+      if (e instanceof MembershipError) {
+        return problemResponse(c, knownProblem("conflict", e.message));
+      }
+      return fail(c, e);
+    }
   });
 
   return app;

@@ -18,6 +18,8 @@ import type { IntegrityReport } from "../api/service.ts";
 import { envelopeText } from "../chain/envelope_text.ts";
 import { leafData } from "../chain/execute.ts";
 import { verifyEd25519Native } from "./native_ed25519.ts";
+import { memberKeysAt, type RetiredKey } from "./key_rotation.ts";
+import type { WireMember } from "./raft_host.ts";
 import {
   type SignatureJob,
   type VerifySignatures,
@@ -88,18 +90,29 @@ export async function checkIntegrity(
       throw new SignatureMismatch(found);
     }
   };
-  const keys = new Map(
-    genesis.sites.map((s) => [s.name, verifierKey(s.name, base64urlDecode(s.publicKey))]),
+  // Each site's keys: genesis's, or — for a site added to the cluster since,
+  // or one that rotated its key — the directory the consensus host keeps,
+  // where a rotated key's predecessors are kept with the last block each
+  // signed (a key retired at height h verifies no checkpoint above h).
+  const members = new Map<string, { publicKey: Uint8Array; retired?: RetiredKey[] }>(
+    genesis.sites.map((s) => [s.name, { publicKey: base64urlDecode(s.publicKey) }]),
   );
-  // Sites added to the cluster after genesis signed checkpoints too: their
-  // keys are in the directory the consensus host keeps (a name never
-  // changes its key there, and genesis's own entries win).
   const directory = await store.getMeta("directory");
   if (directory !== undefined) {
-    for (const m of JSON.parse(directory) as Array<{ name: string; publicKey: string }>) {
-      if (!keys.has(m.name)) keys.set(m.name, verifierKey(m.name, base64urlDecode(m.publicKey)));
+    for (const m of JSON.parse(directory) as WireMember[]) {
+      members.set(m.name, {
+        publicKey: base64urlDecode(m.publicKey),
+        retired: (m.retired ?? []).map((r) => ({
+          publicKey: base64urlDecode(r.publicKey),
+          untilHeight: r.untilHeight,
+        })),
+      });
     }
   }
+  const keysAt = (site: string, height: number): string[] | undefined => {
+    const m = members.get(site);
+    return m === undefined ? undefined : memberKeysAt(m, height).map((k) => verifierKey(site, k));
+  };
   const frontier = new MerkleFrontier();
   let parent: { header: BlockHeader; hash: string } | undefined;
   const fail = (what: string): never => {
@@ -235,9 +248,9 @@ export async function checkIntegrity(
           blockHash: row.hash,
         });
         for (const l of lines) {
-          const key = keys.get(l.site);
-          if (key === undefined) fail(`${at}: checkpoint signed by unknown site ${l.site}`);
-          const ok = verifyNoteWith(assembleNote(text, [l.line]), [key!], verifyEd25519Native);
+          const keys = keysAt(l.site, header.height);
+          if (keys === undefined) fail(`${at}: checkpoint signed by unknown site ${l.site}`);
+          const ok = verifyNoteWith(assembleNote(text, [l.line]), keys!, verifyEd25519Native);
           if (ok.length !== 1) {
             fail(`${at}: checkpoint signature of site ${l.site} does not verify`);
           }

@@ -45,6 +45,13 @@ import type { Entry, Message, Snapshot } from "../consensus/mod.ts";
 import type { SiteKey } from "./site_key.ts";
 import type { StorageState } from "./disk_space.ts";
 import { clientOf, type ClientSource, fetchFailure } from "./tls.ts";
+import {
+  decodeKeyChain,
+  encodeKeyChain,
+  keyAfterChain,
+  type KeyRotation,
+  type RetiredKey,
+} from "./key_rotation.ts";
 
 /** Domain separator of peer request signatures. */
 export const PEER_DOMAIN = "edgeledger/peer/v1\n";
@@ -79,6 +86,10 @@ export interface PeerInfo {
   url: string;
   /** Ed25519 public key. */
   publicKey: Uint8Array;
+  /** The rotations that led to `publicKey`, oldest first (see `key_rotation.ts`). */
+  rotations?: KeyRotation[];
+  /** Keys it retired, oldest first, each with the last block height it signed. */
+  retired?: RetiredKey[];
 }
 
 /** Signs a peer request body. */
@@ -114,12 +125,20 @@ export function verifyStreamOpen(
   nowMs: number,
   members: (name: string) => PeerInfo | undefined,
   removed?: (name: string) => RemovedMember | undefined,
+  keyChain?: string | null,
 ): PeerInfo {
   const t = Number(time);
   if (time === null || !Number.isSafeInteger(t) || Math.abs(nowMs - t) > streamOpenSkewMs) {
     throw new PeerAuthError("X-Edgeledger-Time is missing or too far from this site's clock");
   }
-  return verifyPeerRequest(site, sig, streamOpenText(site ?? "", self, t), members, removed);
+  return verifyPeerRequest(
+    site,
+    sig,
+    streamOpenText(site ?? "", self, t),
+    members,
+    removed,
+    keyChain,
+  );
 }
 
 /** A peer request that failed authentication. */
@@ -207,6 +226,7 @@ export function verifyPeerRequest(
   body: string,
   members: (name: string) => PeerInfo | undefined,
   removed?: (name: string) => RemovedMember | undefined,
+  keyChain?: string | null,
 ): PeerInfo {
   if (!site || !sig) throw new PeerAuthError("Missing X-Edgeledger-Site or X-Edgeledger-Sig");
   const peer = members(site);
@@ -217,10 +237,24 @@ export function verifyPeerRequest(
     }
     throw new PeerAuthError(`Site ${site} is not a member`);
   }
-  if (!signatureVerifies(peer, sig, body)) {
-    throw new PeerAuthError(`Signature of site ${site} does not verify`);
+  if (signatureVerifies(peer, sig, body)) return peer;
+  // A member that rotated its key before this site applied the rotation:
+  // its chain, followed from the key known here, leads to the one it signs with.
+  const chain = decodeKeyChain(keyChain);
+  if (chain.length > 0) {
+    const known = base64urlEncode(peer.publicKey);
+    const key = keyAfterChain(site, known, chain);
+    if (key !== undefined && key !== known) {
+      const rotated = { ...peer, publicKey: base64urlDecode(key) };
+      if (signatureVerifies(rotated, sig, body)) return rotated;
+    }
   }
-  return peer;
+  throw new PeerAuthError(`Signature of site ${site} does not verify`);
+}
+
+/** The `X-Edgeledger-Key-Chain` header of a site that rotated its key (none before). */
+export function keyChainHeaders(key: SiteKey): Record<string, string> {
+  return key.chain.length === 0 ? {} : { "x-edgeledger-key-chain": encodeKeyChain(key.chain) };
 }
 
 /** Whether `sig` (base64url) is `peer`'s signature over a peer request's `body`. */
@@ -823,6 +857,7 @@ export class PeerSender {
           "x-edgeledger-site": this.self,
           "x-edgeledger-time": String(time),
           "x-edgeledger-sig": openSig,
+          ...keyChainHeaders(this.key),
         },
         body,
         // Fetch's option for a request body that streams (not in Deno's RequestInit type).
@@ -925,6 +960,7 @@ export async function postSigned(
       "content-type": "application/json",
       "x-edgeledger-site": self,
       "x-edgeledger-sig": await signPeerBody(body, key),
+      ...keyChainHeaders(key),
     },
     body,
     signal: AbortSignal.timeout(timeoutMs),

@@ -58,8 +58,17 @@ import {
 } from "./site.ts";
 import type { StorageState } from "./disk_space.ts";
 import { parseStateDigestAnswer, type StateDigestAnswer } from "./state_check.ts";
-import type { SiteKey } from "./site_key.ts";
+import { SiteKey } from "./site_key.ts";
 import { clientOf, type ClientSource } from "./tls.ts";
+import { generateKeyPair, type KeyPair } from "../../sdk/keys.ts";
+import {
+  keyAfterChain,
+  type KeyRotation,
+  readRotatedKey,
+  rotationVerifies,
+  signRotation,
+  writeRotatedKey,
+} from "./key_rotation.ts";
 
 /**
  * Turns of the event loop a site gives the messages of a Ready before it
@@ -111,6 +120,12 @@ export interface RaftHostOptions {
   httpClient?: ClientSource;
   /** Where consensus events go (elections, membership, snapshots, peers). Default: the site's. */
   log?: Logger;
+  /**
+   * Where this site keeps its key once rotated, and the key of a rotation
+   * under way (`rotatedKeyPaths` of its database file); without them it
+   * cannot rotate its key ({@link RaftHost.rotateKey}).
+   */
+  rotatedKeys?: { current: string; next: string };
 }
 
 interface PendingProposal {
@@ -138,7 +153,12 @@ export class RaftHost implements Sequencer {
     "edgeledger_raft_proposal_commit_seconds",
     "Leader: time from proposing a batch to seeing it committed (held durably by a quorum).",
   );
-  readonly #options: Required<Omit<RaftHostOptions, "httpClient" | "log">>;
+  readonly #options: Required<Omit<RaftHostOptions, "httpClient" | "log" | "rotatedKeys">>;
+  readonly #rotatedKeys: { current: string; next: string } | undefined;
+  /** The key of this site's rotation under way (in the `next` file), until applied. */
+  #pendingKey: KeyPair | undefined;
+  /** This site's own key rotation is under way (one at a time). */
+  #rotating = false;
   readonly #client: ClientSource;
   readonly #log: Logger;
   /** Warns of Raft persists slower than a second (an fsync, mostly). */
@@ -233,6 +253,7 @@ export class RaftHost implements Sequencer {
       peerLagEntriesWarn: options.peerLagEntriesWarn ?? 1000,
     };
     this.#client = options.httpClient;
+    this.#rotatedKeys = options.rotatedKeys;
     this.#log = options.log ?? site.log;
     this.#slowPersists = new SlowWriteWarning(this.#log, "raft");
   }
@@ -258,7 +279,21 @@ export class RaftHost implements Sequencer {
     // `peers` (a member's URL may have moved since, see updateMemberUrl),
     // for a name with the same key: keys never change.
     if (directory !== undefined) {
-      for (const m of JSON.parse(directory) as WireMember[]) host.#upsertMember(m);
+      for (const m of JSON.parse(directory) as WireMember[]) host.#upsertMember(m, 0);
+    }
+    // A rotated key: the chain that leads to it goes with every peer request;
+    // the key of a rotation under way is taken once the log applies it.
+    const me = host.#members.get(self);
+    if (me !== undefined && base64urlEncode(me.publicKey) === base64urlEncode(key.publicKey)) {
+      key.setChain(me.rotations ?? []);
+    }
+    if (host.#rotatedKeys !== undefined) {
+      const next = await readRotatedKey(host.#rotatedKeys.next);
+      if (
+        next !== undefined && base64urlEncode(next.publicKey) !== base64urlEncode(key.publicKey)
+      ) {
+        host.#pendingKey = next;
+      }
     }
     const removed = await site.store.getMeta("removed_members");
     if (removed !== undefined) {
@@ -754,13 +789,26 @@ export class RaftHost implements Sequencer {
    */
   async #learnMembers(members: WireMember[]): Promise<void> {
     let changed = false;
+    // The last block signed with a key this entry retires (an entry with
+    // members makes no block, so every site counts the same).
+    const height = this.#site.head.header.height;
     for (const m of members) {
       const before = this.#members.get(m.name);
-      if (!this.#upsertMember(m)) continue;
+      if (!this.#upsertMember(m, height)) continue;
       changed = true;
       const info = this.#members.get(m.name)!;
-      if (before !== undefined) {
+      if (before !== undefined && before.url !== info.url) {
         this.#log.info("member moved", { member: m.name, from: before.url, to: info.url });
+      }
+      if (before !== undefined && !sameKey(before.publicKey, info.publicKey)) {
+        this.#log.info("member key rotated", {
+          member: m.name,
+          previous: base64urlEncode(before.publicKey),
+          publicKey: base64urlEncode(info.publicKey),
+          untilHeight: height,
+        });
+        if (m.name === this.#self) await this.#adoptKey(info);
+        continue;
       }
       if (m.name === this.#self) continue;
       // A sender to the new URL (its stream to the old one ends); none to a
@@ -773,19 +821,43 @@ export class RaftHost implements Sequencer {
 
   /**
    * Puts `m` in the directory: a new name with its URL and key; a known one
-   * takes the new URL when the key is the same (a key never changes: an
-   * entry with another is ignored, and the leader refuses to propose one).
-   * Whether the directory changed.
+   * takes the new URL when the key is the same, and a new key only through
+   * its chain of rotations from the key known here, each step signed by
+   * both keys (see `key_rotation.ts`) — any other key for a known name is
+   * ignored, and the leader refuses to propose one. The key it retires
+   * signed up to block `height`, unless `m` says (a directory read back or
+   * carried in a snapshot). Whether the directory changed.
    */
-  #upsertMember(m: WireMember): boolean {
+  #upsertMember(m: WireMember, height: number): boolean {
     const known = this.#members.get(m.name);
+    const rotations = m.rotations ?? known?.rotations;
+    let retired = m.retired?.map((r) => ({
+      publicKey: base64urlDecode(r.publicKey),
+      untilHeight: r.untilHeight,
+    })) ?? known?.retired;
     if (known !== undefined) {
-      if (known.url === m.url || base64urlEncode(known.publicKey) !== m.publicKey) return false;
+      const knownKey = base64urlEncode(known.publicKey);
+      if (knownKey !== m.publicKey) {
+        const chain = m.rotations ?? [];
+        if (
+          !chain.some((r) => r.previous === knownKey) ||
+          keyAfterChain(m.name, knownKey, chain) !== m.publicKey
+        ) {
+          return false;
+        }
+        if (m.retired === undefined) {
+          retired = [...(known.retired ?? []), { publicKey: known.publicKey, untilHeight: height }];
+        }
+      } else if (known.url === m.url) {
+        return false;
+      }
     }
     this.#members.set(m.name, {
       name: m.name,
       url: m.url,
       publicKey: base64urlDecode(m.publicKey),
+      ...(rotations === undefined || rotations.length === 0 ? {} : { rotations }),
+      ...(retired === undefined || retired.length === 0 ? {} : { retired }),
     });
     return true;
   }
@@ -795,7 +867,51 @@ export class RaftHost implements Sequencer {
       name: m.name,
       url: m.url,
       publicKey: base64urlEncode(m.publicKey),
+      ...(m.rotations === undefined ? {} : { rotations: m.rotations }),
+      ...(m.retired === undefined ? {} : {
+        retired: m.retired.map((r) => ({
+          publicKey: base64urlEncode(r.publicKey),
+          untilHeight: r.untilHeight,
+        })),
+      }),
     }));
+  }
+
+  /**
+   * This site's key was rotated (an entry applied here): it signs with the
+   * new key from the next block on, keeps it in its data folder, and
+   * reopens its streams so that they carry the chain. A key it does not
+   * hold halts it: it could sign nothing any member would take.
+   */
+  async #adoptKey(info: PeerInfo): Promise<void> {
+    const wanted = base64urlEncode(info.publicKey);
+    if (base64urlEncode(this.#key.publicKey) === wanted) return;
+    const pending = this.#pendingKey;
+    if (pending === undefined || base64urlEncode(pending.publicKey) !== wanted) {
+      this.#site.halt(
+        new Error(
+          `This site's key was rotated to ${wanted}, which it does not hold: ` +
+            "it cannot sign for the cluster any more; rebuild it under a new key",
+        ),
+        "its key was rotated to one it does not hold",
+      );
+      return;
+    }
+    this.#key.replace(pending, info.rotations ?? []);
+    this.#pendingKey = undefined;
+    if (this.#rotatedKeys !== undefined) {
+      try {
+        await Deno.rename(this.#rotatedKeys.next, this.#rotatedKeys.current);
+      } catch (e) {
+        // The next file is still there and holds the key: a restart takes it.
+        this.#log.warn("cannot move the rotated key in place", { error: e });
+      }
+    }
+    this.#log.info("site key rotated: signing with the new key", { publicKey: wanted });
+    for (const [name, sender] of this.#senders) {
+      sender.close();
+      this.#senders.set(name, this.#sender(this.#members.get(name)!));
+    }
   }
 
   /**
@@ -850,6 +966,100 @@ export class RaftHost implements Sequencer {
     await this.#proposeDirectory(
       { name, url, publicKey: base64urlEncode(known.publicKey) },
       `move ${name} to ${url}`,
+    );
+  }
+
+  /**
+   * Rotates this site's own key: makes a new one, keeps it in the data
+   * folder (`next`), signs the rotation with both keys and has the leader
+   * put it in the log (itself, or through `POST /raft/rotate-key`); resolves
+   * once this site applied it and signs with the new key. The key it
+   * retires signed up to the height the answer gives.
+   */
+  async rotateKey(): Promise<{ previous: string; publicKey: string }> {
+    if (this.#rotatedKeys === undefined) {
+      throw new MembershipError(
+        "This site cannot rotate its key: it keeps no data folder of its own (its database is not a local file)",
+      );
+    }
+    if (this.#removal !== undefined) {
+      throw new MembershipError(`Site ${this.#self} was removed from the cluster`);
+    }
+    if (this.#rotating) throw new MembershipError("A rotation of this site's key is under way");
+    this.#rotating = true;
+    try {
+      // A rotation asked again (the first timed out, say) proposes the same
+      // key: the first may still be applied, and this site must hold its key.
+      let next = this.#pendingKey;
+      if (next === undefined) {
+        next = generateKeyPair("ed25519");
+        await writeRotatedKey(this.#rotatedKeys.next, next);
+        this.#pendingKey = next;
+      }
+      const rotation = await signRotation(this.#self, this.#key, await SiteKey.create(next));
+      const leader = this.#node.status().leader;
+      if (leader === this.#self) {
+        await this.rotateMemberKey(this.#self, rotation);
+      } else {
+        const url = this.leaderUrl();
+        if (url === undefined) throw new MembershipError("No leader is known; try again shortly");
+        const body = JSON.stringify({ from: this.#self, rotation });
+        await postSigned(
+          `${url}/raft/rotate-key`,
+          body,
+          this.#self,
+          this.#key,
+          this.#options.proposalTimeoutMs + 5000,
+          clientOf(this.#client),
+        );
+      }
+      const deadline = Date.now() + this.#options.proposalTimeoutMs;
+      while (base64urlEncode(this.#key.publicKey) !== rotation.publicKey) {
+        if (this.#site.fatal !== undefined) throw this.#site.fatal;
+        if (Date.now() > deadline) {
+          throw new MembershipTimeout(
+            `The rotation of ${this.#self}'s key is in the leader's log but was not applied here ` +
+              `within ${this.#options.proposalTimeoutMs} ms: it may still take effect; check ` +
+              "GET /v1/sites before asking again",
+          );
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return { previous: rotation.previous, publicKey: rotation.publicKey };
+    } finally {
+      this.#rotating = false;
+    }
+  }
+
+  /**
+   * Puts a member's key rotation in the log (leader only; `from` is the
+   * member, authenticated by its current key): checked against the key
+   * known here for it, both signatures; resolves once applied here.
+   */
+  async rotateMemberKey(from: string, rotation: unknown): Promise<void> {
+    this.#requireLeader();
+    const conf = this.#node.confState();
+    const known = this.#members.get(from);
+    if (known === undefined || !(conf.voters.includes(from) || conf.learners.includes(from))) {
+      throw new MembershipError(`Site ${from} is not a member`);
+    }
+    const r = rotation as KeyRotation;
+    if (
+      !rotationVerifies(r) || r.name !== from || r.previous !== base64urlEncode(known.publicKey)
+    ) {
+      throw new TypeError(
+        `The key rotation of ${from} does not verify: it must be signed by its current key and ` +
+          "by the new one",
+      );
+    }
+    await this.#proposeDirectory(
+      {
+        name: from,
+        url: known.url,
+        publicKey: r.publicKey,
+        rotations: [...(known.rotations ?? []), r],
+      },
+      `rotate the key of ${from}`,
     );
   }
 
@@ -1428,6 +1638,8 @@ export class RaftHost implements Sequencer {
             res.headers.get("x-edgeledger-sig"),
             text,
             (n) => (n === p.name ? this.member(n) : undefined),
+            undefined,
+            res.headers.get("x-edgeledger-key-chain"),
           );
           blocks = JSON.parse(text).blocks as ReplayBlock[];
           if (blocks.length > 0) break;
@@ -1485,6 +1697,8 @@ export class RaftHost implements Sequencer {
       res.headers.get("x-edgeledger-sig"),
       text,
       (n) => (n === m.name ? this.member(n) : undefined),
+      undefined,
+      res.headers.get("x-edgeledger-key-chain"),
     );
     return parseStateDigestAnswer(text, height);
   }
@@ -1501,6 +1715,18 @@ export interface WireMember {
   url: string;
   /** Ed25519 public key, base64url. */
   publicKey: string;
+  /** The rotations that led to `publicKey`, oldest first (absent: never rotated). */
+  rotations?: KeyRotation[];
+  /**
+   * The keys it retired and the last height each signed (in the directory
+   * a site keeps and in snapshots; an entry that rotates a key has none:
+   * each site counts the height when it applies it).
+   */
+  retired?: Array<{ publicKey: string; untilHeight: number }>;
+}
+
+function sameKey(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** A membership operation that cannot be done now; the message says why. */

@@ -11,6 +11,7 @@ import { silentLogger } from "../log.ts";
 import { handOffTarget, MembershipTimeout, RaftHost, type RaftHostOptions } from "./raft_host.ts";
 import { signPeerBody } from "./peers.ts";
 import { SiteKey } from "./site_key.ts";
+import { readRotatedKey, rotatedKeyPaths } from "./key_rotation.ts";
 import type { Site } from "./site.ts";
 import type { LedgerError } from "../api/service.ts";
 import type { RaftStoreApi } from "../storage/raft_store.ts";
@@ -905,6 +906,84 @@ Deno.test("raft host: a membership change answers ok only if the entry applied a
     assert.deepEqual(status.confState, { voters: ["site-a", "site-b"], learners: ["site-c"] });
     assert.ok(t.site.appliedIndex >= at);
   } finally {
+    await host.close();
+    await t.cleanup();
+  }
+});
+
+Deno.test("raft host: a site rotates its own key — signed by the old key and the new one, through the log — and signs with the new key from the next block on; a restart on its old key file takes the rotated key from its data folder; the chain verifies with each block's key", async () => {
+  const t = await openTestSite();
+  const rotatedKeys = rotatedKeyPaths(`${t.dir}/ledger.db`);
+  const host = await startLoneVoter(t, undefined, { rotatedKeys });
+  let reopened: Site | undefined;
+  let host2: RaftHost | undefined;
+  try {
+    await untilLeader(host);
+    const [before] = await t.site.submit([await anchorTx(device)], {
+      wait: true,
+      waitTimeoutMs: 5000,
+    });
+    const old = base64urlEncode(t.site.siteKey.publicKey);
+    const r = await host.rotateKey();
+    assert.equal(r.previous, old);
+    assert.notEqual(r.publicKey, old);
+    assert.equal(base64urlEncode(t.site.siteKey.publicKey), r.publicKey, "the site signs with it");
+    assert.equal(t.site.siteKey.chain.length, 1);
+    const me = host.member("site-a")!;
+    assert.equal(base64urlEncode(me.publicKey), r.publicKey);
+    assert.deepEqual(me.retired?.map((k) => [base64urlEncode(k.publicKey), k.untilHeight]), [
+      [old, before.height],
+    ]);
+    // The key is kept in the data folder; the rotation in progress is done.
+    assert.equal(
+      base64urlEncode((await readRotatedKey(rotatedKeys.current))!.publicKey),
+      r.publicKey,
+    );
+    assert.equal(await readRotatedKey(rotatedKeys.next), undefined);
+    const [after] = await t.site.submit([await anchorTx(device)], {
+      wait: true,
+      waitTimeoutMs: 5000,
+    });
+    assert.equal(after.height, before.height! + 1);
+    assert.equal((await t.site.integrity()).ok, true, "block 1 under the old key, block 2 the new");
+    await host.close();
+    await t.site.close();
+
+    // The config still names the old key file: the rotated key is taken instead.
+    reopened = await t.reopen({ rotatedKeys });
+    assert.equal(base64urlEncode(reopened.siteKey.publicKey), r.publicKey);
+    host2 = await RaftHost.start(
+      reopened,
+      reopened.raftStore(),
+      "site-a",
+      reopened.siteKey,
+      [{ name: "site-a", url: "http://127.0.0.1:1", publicKey: t.options.key.publicKey }],
+      ["site-a"],
+      { tickMs: 5, electionTicks: 4, heartbeatTicks: 1, rotatedKeys },
+    );
+    assert.equal(reopened.siteKey.chain.length, 1, "the chain goes with its peer requests");
+    await untilLeader(host2);
+    const [third] = await reopened.submit([await anchorTx(device)], {
+      wait: true,
+      waitTimeoutMs: 5000,
+    });
+    assert.equal(third.height, before.height! + 2);
+    assert.equal((await reopened.integrity()).ok, true);
+    // Without the data folder's key it cannot start: its config's key is retired.
+    await host2.close();
+    await reopened.close();
+    reopened = undefined;
+    await Deno.remove(rotatedKeys.current);
+    await assert.rejects(
+      () => t.reopen({ rotatedKeys }),
+      new RegExp(
+        `Cannot open site site-a: its key does not match the one its last key rotation gave it ` +
+          `\\(${r.publicKey}\\); neither its keyFile nor .*site-key\\.rotated\\.json holds it`,
+      ),
+    );
+  } finally {
+    await host2?.close();
+    await reopened?.close();
     await host.close();
     await t.cleanup();
   }

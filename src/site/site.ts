@@ -102,6 +102,7 @@ import {
 } from "./disk_space.ts";
 import { TxIdFilter } from "./tx_id_filter.ts";
 import { StateChecks } from "./state_check.ts";
+import { readRotatedKey } from "./key_rotation.ts";
 import type { ReplayBlock } from "./raft_host.ts";
 
 /** Limits and timing of a site; every bound has its unit in its name. */
@@ -112,8 +113,15 @@ export interface SiteOptions {
   dbUrl: string;
   dbAuthToken?: string;
   genesis: GenesisConfig;
-  /** The site's Ed25519 key; its public half must match genesis. */
+  /**
+   * The site's Ed25519 key (its config's `keyFile`); its public half must
+   * be the one the membership has for it — genesis's, or the last its
+   * rotations gave it, which the site keeps in its data folder
+   * (`rotatedKeys`, see `key_rotation.ts`) and takes from there instead.
+   */
   key: KeyPair;
+  /** Where a rotated key is kept (`rotatedKeyPaths` of the database file). */
+  rotatedKeys?: { current: string; next: string };
   /** Most transactions in one block. */
   batchTxsMax?: number;
   /**
@@ -496,9 +504,6 @@ export class Site implements LedgerService {
         `Cannot open site ${options.name}: not in genesis (set "join": true to join a cluster)`,
       );
     }
-    if (me !== undefined && me.publicKey !== base64urlEncode(options.key.publicKey)) {
-      throw new Error(`Cannot open site ${options.name}: key does not match genesis`);
-    }
     const rulesSupported = options.contracts?.rulesSupported ?? RULES_VERSION_SUPPORTED;
     if ((options.genesis.rules ?? 1) > rulesSupported) {
       throw new Error(
@@ -511,7 +516,6 @@ export class Site implements LedgerService {
         `Cannot open site ${options.name}: an injected contract registry needs verifyWorkers: 0`,
       );
     }
-    const siteKey = await SiteKey.create(options.key);
     const workerStores = options.storage === "worker"
       ? await openWorkerStores(options.dbUrl, options.dbAuthToken)
       : undefined;
@@ -519,6 +523,7 @@ export class Site implements LedgerService {
       new ChainStore(await openDatabase(options.dbUrl, options.dbAuthToken));
     let site: Site | undefined;
     try {
+      const siteKey = await SiteKey.create(await siteKeyOf(options, store));
       const configHash = genesisConfigHash(options.genesis);
       const stored = await store.getMeta("genesis_hash");
       if (stored !== undefined && stored !== configHash) {
@@ -1124,6 +1129,11 @@ export class Site implements LedgerService {
     send();
   }
 
+  /** Why the site halted, or undefined while it runs (see {@link halt}). */
+  get fatal(): unknown {
+    return this.#fatal;
+  }
+
   /**
    * Stops this site taking writes and answering `leader` or `linearizable`
    * reads (503), and marks it unhealthy in its status: its consensus host
@@ -1606,7 +1616,7 @@ export class Site implements LedgerService {
   /** Lines received for blocks this site has not applied yet, by height. */
   readonly #earlyCosigns = new Map<
     number,
-    Array<{ site: string; line: string; key: string; hash?: string }>
+    Array<{ site: string; line: string; keys: string[]; hash?: string }>
   >();
 
   /**
@@ -1614,13 +1624,17 @@ export class Site implements LedgerService {
    * applied. Each is verified against that site's key over this site's own
    * checkpoint text for the height, so a line for a different (forked) block
    * never counts. Lines for heights not applied yet wait (bounded).
+   * `keysOfSite` is that site's verifier key, or its keys that may sign a
+   * given height (one that rotated its key signed earlier blocks with the
+   * key it retired).
    */
   async addCosignLines(
     site: string,
-    verifierKeyOfSite: string,
+    keysOfSite: string | ((height: number) => string[]),
     lines: CosignLine[],
   ): Promise<void> {
     if (this.#closed) return;
+    const keysAt = typeof keysOfSite === "string" ? () => [keysOfSite] : keysOfSite;
     for (const { height, line, hash: h, again } of lines.slice(0, cosignLinesPerRequestMax)) {
       if (!Number.isSafeInteger(height) || height < 0 || typeof line !== "string") continue;
       if (line.length > cosignLineCharsMax) continue;
@@ -1629,11 +1643,11 @@ export class Site implements LedgerService {
         // Held until applied: one line per site per height, a bounded window ahead.
         if (height > this.#head.header.height + earlyCosignHeightsMax) continue;
         const l = (this.#earlyCosigns.get(height) ?? []).filter((x) => x.site !== site);
-        l.push({ site, line, key: verifierKeyOfSite, hash });
+        l.push({ site, line, keys: keysAt(height), hash });
         this.#earlyCosigns.set(height, l);
         continue;
       }
-      await this.#storeCosign(height, site, verifierKeyOfSite, line, hash, again === true);
+      await this.#storeCosign(height, site, keysAt(height), line, hash, again === true);
     }
   }
 
@@ -1652,7 +1666,7 @@ export class Site implements LedgerService {
   async #storeCosign(
     height: number,
     site: string,
-    key: string,
+    keys: string[],
     line: string,
     hash?: string,
     again = false,
@@ -1665,7 +1679,7 @@ export class Site implements LedgerService {
     }
     let ok: string[] = [];
     try {
-      ok = verifyNoteWith(assembleNote(cp.text, [line]), [key], verifyEd25519Native);
+      ok = verifyNoteWith(assembleNote(cp.text, [line]), keys, verifyEd25519Native);
     } catch { /* malformed line */ }
     if (ok.length !== 1) {
       if (hash !== undefined && hash !== cp.hash) this.#noteDivergence(site, height, cp.hash, hash);
@@ -1742,7 +1756,7 @@ export class Site implements LedgerService {
       if (h > height) continue;
       const lines = this.#earlyCosigns.get(h)!;
       this.#earlyCosigns.delete(h);
-      for (const l of lines) await this.#storeCosign(h, l.site, l.key, l.line, l.hash);
+      for (const l of lines) await this.#storeCosign(h, l.site, l.keys, l.line, l.hash);
     }
   }
 
@@ -2704,4 +2718,45 @@ function leaderRefusal(e: LedgerError, txId: string | null, index: number): Lead
     problem: receiptProblem(e),
     ...(retryAfter === undefined ? {} : { retryAfter }),
   };
+}
+
+/**
+ * The key a site signs with: the one the membership has for it — its entry
+ * in the directory the consensus host keeps (after a rotation, the last key
+ * it gave), else genesis's — among its config's key and the keys kept in
+ * its data folder by a rotation (`key_rotation.ts`). A rotation applied but
+ * whose key was not yet moved in place (a crash between the two) is
+ * finished here. A joining site the membership does not name yet takes its
+ * config's key.
+ */
+async function siteKeyOf(options: SiteOptions, store: ChainStoreApi): Promise<KeyPair> {
+  const directory = await store.getMeta("directory");
+  const listed = directory === undefined
+    ? undefined
+    : (JSON.parse(directory) as Array<{ name: string; publicKey: string }>)
+      .find((m) => m.name === options.name);
+  const inGenesis = options.genesis.sites.find((s) => s.name === options.name);
+  const expected = listed?.publicKey ?? inGenesis?.publicKey;
+  if (expected === undefined) return options.key;
+  if (base64urlEncode(options.key.publicKey) === expected) return options.key;
+  const paths = options.rotatedKeys;
+  if (paths !== undefined) {
+    const current = await readRotatedKey(paths.current);
+    if (current !== undefined && base64urlEncode(current.publicKey) === expected) return current;
+    const next = await readRotatedKey(paths.next);
+    if (next !== undefined && base64urlEncode(next.publicKey) === expected) {
+      await Deno.rename(paths.next, paths.current);
+      return next;
+    }
+  }
+  throw new Error(
+    `Cannot open site ${options.name}: its key does not match the one ` +
+      `${
+        listed !== undefined && listed.publicKey !== inGenesis?.publicKey
+          ? "its last key rotation gave it"
+          : "genesis names"
+      } ` +
+      `(${expected})` +
+      (paths === undefined ? "" : `; neither its keyFile nor ${paths.current} holds it`),
+  );
 }

@@ -12,17 +12,48 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 import type { KeyPair } from "../../sdk/keys.ts";
 import { signNoteLineWith } from "../../sdk/note.ts";
 import { nativeEd25519Signer } from "./native_ed25519.ts";
+import type { KeyRotation } from "./key_rotation.ts";
 
-/** An Ed25519 signer over the site's key. */
+/**
+ * An Ed25519 signer over the site's key. One object serves the whole site
+ * (checkpoints, peer requests and streams, signed answers), so a key
+ * rotation ({@link replace}) takes effect everywhere at once.
+ */
 export class SiteKey {
-  readonly publicKey: Uint8Array;
-  readonly #sign: (message: Uint8Array) => Uint8Array;
-  readonly #native: boolean;
+  #publicKey: Uint8Array;
+  #sign: (message: Uint8Array) => Uint8Array;
+  #native: boolean;
+  #chain: readonly KeyRotation[] = [];
 
   private constructor(keyPair: KeyPair, native: ((message: Uint8Array) => Uint8Array) | undefined) {
-    this.publicKey = keyPair.publicKey;
+    this.#publicKey = keyPair.publicKey;
     this.#native = native !== undefined;
     this.#sign = native ?? ((m) => ed25519.sign(m, keyPair.secretKey));
+  }
+
+  /** The public key signatures verify against now. */
+  get publicKey(): Uint8Array {
+    return this.#publicKey;
+  }
+
+  /** The rotations that led to this key, oldest first (sent to peers: see `key_rotation.ts`). */
+  get chain(): readonly KeyRotation[] {
+    return this.#chain;
+  }
+
+  /** Sets the chain of rotations that led to the key held now. */
+  setChain(chain: readonly KeyRotation[]): void {
+    this.#chain = [...chain];
+  }
+
+  /** Signs with `keyPair` from now on (a rotation applied), `chain` leading to it. */
+  replace(keyPair: KeyPair, chain: readonly KeyRotation[]): void {
+    if (keyPair.algorithm !== "ed25519") throw new TypeError("A site key must be an Ed25519 key");
+    const native = this.#native ? nativeEd25519Signer(keyPair.secretKey) : undefined;
+    this.#sign = native ?? ((m) => ed25519.sign(m, keyPair.secretKey));
+    this.#native = native !== undefined;
+    this.#publicKey = keyPair.publicKey;
+    this.#chain = [...chain];
   }
 
   /**

@@ -194,6 +194,26 @@ export const ADMIN_ROUTES = {
     request: { body: jsonBody(z.object({ to: z.string() })) },
     responses: done,
   },
+  /** Sent to the member itself: it rotates its own key (the leader records it). */
+  rotateSiteKey: {
+    method: "post",
+    path: "/v1/admin/site-key",
+    request: {},
+    responses: {
+      200: {
+        description: "Rotated: the site signs with the new key.",
+        content: {
+          "application/json": {
+            schema: z.object({
+              site: z.string().nullable(),
+              previous: z.string(),
+              publicKey: z.string(),
+            }),
+          },
+        },
+      },
+    },
+  },
 } as const satisfies Record<string, RouteDefinition>;
 
 /**

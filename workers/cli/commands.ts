@@ -1323,6 +1323,55 @@ const leaderTransfer = command({
   },
 });
 
+const memberRotateKey = command({
+  name: "member rotate-key",
+  usage: "member rotate-key NAME",
+  summary: "Replace a member's site key with a new one it makes (admin key)",
+  description: [
+    "Asks the member NAME to rotate its own Ed25519 key, without leaving the cluster: it makes a",
+    "new key, keeps it in its data folder (site-key.rotated.json, beside its database), signs the",
+    "change with the old key and the new one, and the leader puts it in the log. The answer",
+    "comes once NAME signs with the new key; from then on every member refuses the old one, and",
+    "checkpoints up to that block stay verifiable with it. NAME's URL comes from the first --url",
+    "site's GET /v1/sites; the admin key goes to NAME only. Refresh the trust files of offline",
+    "verifiers afterwards (trust init --url).",
+    "",
+    ADMIN_KEY_HELP,
+  ].join("\n"),
+  arity: [1, 1],
+  argNames: ["NAME (the member whose key is replaced)"],
+  flags: { ...ADMIN_KEY_FLAG, ...SITE_FLAGS, ...JSON_FLAG },
+  async run(ctx, flags, [nameArg]) {
+    const name = siteNameOf(nameArg);
+    const action = `Cannot rotate the key of ${name}`;
+    const adminKey = await adminKeyFrom(ctx.io, flags["admin-key-file"], (l) => ctx.note(l));
+    const client = clientFrom(ctx.io, flags);
+    const listed = await attempt(action, () => client.request(ROUTES.listSites, {}));
+    const url = listed.body.sites.find((s) => s.name === name)?.url;
+    if (url === undefined) {
+      throw new CliError(`${action}: ${listed.site} lists no member of that name`);
+    }
+    const r = (await callLeader(url, adminKey, ADMIN_ROUTES.rotateSiteKey, {}, action)).body;
+    ctx.out(
+      flags.json
+        ? JSON.stringify({
+          change: "rotate-key",
+          name,
+          previous: r.previous,
+          publicKey: r.publicKey,
+        })
+        : `Rotated the key of ${name}: ${r.previous} → ${r.publicKey}`,
+    );
+    if (!flags.json) {
+      ctx.note(
+        `Back up ${name}'s data folder's site-key.rotated.json with its database; refresh ` +
+          "offline verifiers' trust files (trust init --url)",
+      );
+    }
+    return 0;
+  },
+});
+
 const backup = command({
   name: "backup",
   usage: "backup --out FILE [--force] [--url URL …]",
@@ -1385,6 +1434,7 @@ export const COMMANDS: readonly Command[] = [
   memberPromote,
   memberRemove,
   memberUpdate,
+  memberRotateKey,
   leaderTransfer,
   backup,
 ];

@@ -1,0 +1,93 @@
+import assert from "node:assert/strict";
+import { base64urlEncode } from "../../sdk/encoding.ts";
+import { generateKeyPair } from "../../sdk/keys.ts";
+import {
+  decodeKeyChain,
+  encodeKeyChain,
+  keyAfterChain,
+  type KeyRotation,
+  memberKeysAt,
+  rotationVerifies,
+  signRotation,
+} from "./key_rotation.ts";
+import { keyChainHeaders, signPeerBody, verifyPeerRequest } from "./peers.ts";
+import { SiteKey } from "./site_key.ts";
+
+const keyOf = async () => await SiteKey.create(generateKeyPair("ed25519"));
+const b64 = (k: SiteKey) => base64urlEncode(k.publicKey);
+
+Deno.test("key rotation: a statement signed by the retiring key and by the new one verifies; one signature swapped, the name changed, or a key replaced does not", async () => {
+  const [k1, k2, k3] = [await keyOf(), await keyOf(), await keyOf()];
+  const r = await signRotation("site-b", k1, k2);
+  assert.equal(r.previous, b64(k1));
+  assert.equal(r.publicKey, b64(k2));
+  assert.equal(rotationVerifies(r), true);
+  assert.equal(rotationVerifies({ ...r, previousSig: r.newSig }), false, "the new key alone");
+  assert.equal(rotationVerifies({ ...r, name: "site-c" }), false);
+  assert.equal(rotationVerifies({ ...r, publicKey: b64(k3) }), false, "another new key");
+  assert.equal(rotationVerifies({ ...r, publicKey: r.previous }), false, "no change");
+  assert.equal(rotationVerifies({ ...r, previous: "short" }), false);
+  assert.equal(rotationVerifies(null as unknown as KeyRotation), false);
+});
+
+Deno.test("key rotation: a chain is followed from the key a site knows, each step checked — through every later rotation, not from one it never held, not past a forged step", async () => {
+  const [k1, k2, k3, evil] = [await keyOf(), await keyOf(), await keyOf(), await keyOf()];
+  const chain = [await signRotation("site-b", k1, k2), await signRotation("site-b", k2, k3)];
+  assert.equal(keyAfterChain("site-b", b64(k1), chain), b64(k3), "two rotations behind");
+  assert.equal(keyAfterChain("site-b", b64(k2), chain), b64(k3), "one behind");
+  assert.equal(keyAfterChain("site-b", b64(k3), chain), b64(k3), "up to date");
+  assert.equal(keyAfterChain("site-b", b64(evil), chain), b64(evil), "not on the chain");
+  assert.equal(keyAfterChain("site-c", b64(k1), chain), undefined, "another site's chain");
+  // A step signed by the old key only (whoever took k2 cannot hand it to a key it lacks).
+  const forged = { ...(await signRotation("site-b", k2, evil)), newSig: chain[1].newSig };
+  assert.equal(keyAfterChain("site-b", b64(k1), [chain[0], forged]), undefined);
+  // Header form: round trip; anything unreadable is no chain.
+  assert.deepEqual(decodeKeyChain(encodeKeyChain(chain)), chain);
+  assert.deepEqual(decodeKeyChain("not base64 json"), []);
+  assert.deepEqual(decodeKeyChain(undefined), []);
+});
+
+Deno.test("key rotation: a peer request signed with a rotated key is taken by a site that has not applied the rotation when its chain leads there from the key it knows; without the chain, or with a chain to another key, it is refused", async () => {
+  const [k1, k2, other] = [await keyOf(), await keyOf(), await keyOf()];
+  const known = { name: "site-b", url: "http://127.0.0.1:1", publicKey: k1.publicKey };
+  const members = (n: string) => (n === "site-b" ? known : undefined);
+  k2.setChain([await signRotation("site-b", k1, k2)]);
+  const body = JSON.stringify({ from: "site-b", messages: [] });
+  const sig = await signPeerBody(body, k2);
+  const chain = keyChainHeaders(k2)["x-edgeledger-key-chain"];
+  assert.ok(chain);
+  const peer = verifyPeerRequest("site-b", sig, body, members, undefined, chain);
+  assert.equal(base64urlEncode(peer.publicKey), b64(k2), "authenticated as its new key");
+  assert.throws(() => verifyPeerRequest("site-b", sig, body, members), /does not verify/);
+  other.setChain([await signRotation("site-b", k1, other)]);
+  assert.throws(
+    () =>
+      verifyPeerRequest(
+        "site-b",
+        sig,
+        body,
+        members,
+        undefined,
+        keyChainHeaders(other)["x-edgeledger-key-chain"],
+      ),
+    /does not verify/,
+  );
+  // A key never rotated sends no chain.
+  assert.deepEqual(keyChainHeaders(k1), {});
+});
+
+Deno.test("key rotation: a checkpoint of block h verifies with the key a member holds and with each it retired at or after h", async () => {
+  const [k1, k2, k3] = [await keyOf(), await keyOf(), await keyOf()];
+  const m = {
+    publicKey: k3.publicKey,
+    retired: [{ publicKey: k1.publicKey, untilHeight: 10 }, {
+      publicKey: k2.publicKey,
+      untilHeight: 20,
+    }],
+  };
+  const at = (h: number) => memberKeysAt(m, h).map((k) => base64urlEncode(k));
+  assert.deepEqual(at(5), [b64(k3), b64(k1), b64(k2)]);
+  assert.deepEqual(at(10), [b64(k3), b64(k1), b64(k2)]);
+  assert.deepEqual(at(11), [b64(k3), b64(k2)]);
+  assert.deepEqual(at(21), [b64(k3)]);
+});

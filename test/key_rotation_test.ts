@@ -1,0 +1,156 @@
+/**
+ * Site key rotation on a cluster of real processes: members rotate their
+ * keys while clients write, one of them down meanwhile.
+ */
+import assert from "node:assert/strict";
+import { verifierKey, verifyNoteWith } from "../sdk/note.ts";
+import { base64urlDecode } from "../sdk/encoding.ts";
+import { generateKeyPair } from "../sdk/keys.ts";
+import { verifyEd25519Native } from "../src/site/native_ed25519.ts";
+import { anchorTx } from "./_helpers.ts";
+import {
+  blockHashes,
+  getJson,
+  startCluster,
+  statuses,
+  submitCommit,
+  txIdsInLog,
+  waitFor,
+} from "./_cluster.ts";
+
+const device = generateKeyPair("ed25519");
+
+type SiteList = { sites: Array<{ name: string; verifierKey: string }> };
+
+Deno.test({
+  name:
+    "cluster: members rotate their keys while clients write — a follower twice, then the leader while a third site is down, which hears it through the key chain when it comes back; no write is lost, checkpoints carry the new keys' signatures, each site verifies its whole chain, and a restart takes the rotated key",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const cluster = await startCluster(3);
+    const rotate = async (i: number) => {
+      const res = await cluster.fetch(`${cluster.sites[i].url}/v1/admin/site-key`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${cluster.adminKey}` },
+      });
+      const body = await res.json();
+      assert.equal(res.status, 200, JSON.stringify(body));
+      assert.equal(body.site, cluster.sites[i].name);
+      return body as { site: string; previous: string; publicKey: string };
+    };
+    const leader = async () =>
+      await waitFor("a leader", async () => {
+        const st = await statuses(cluster);
+        const i = st.findIndex((s) => s?.role === "leader");
+        return i >= 0 ? i : undefined;
+      });
+    let stop = false;
+    try {
+      const lead = await leader();
+      const follower = (lead + 1) % 3;
+      const third = (lead + 2) % 3;
+      const acked = new Set<string>();
+      const writers = Array.from({ length: 4 }, async (_, w) => {
+        for (let n = 0; !stop; n++) {
+          const site = cluster.sites[(w + n) % 3];
+          if (!site.alive) continue;
+          const tx = await anchorTx(device);
+          const r = await submitCommit(site.url, tx, 10_000).catch(() => undefined);
+          if (r?.status === 200) acked.add(r.body.txId);
+          else await new Promise((res) => setTimeout(res, 20));
+        }
+      });
+      const ackedAtLeast = (n: number) =>
+        waitFor(`${n} writes`, () => Promise.resolve(acked.size >= n ? true : undefined), 30_000);
+      await ackedAtLeast(20);
+
+      const first = await rotate(follower);
+      await ackedAtLeast(acked.size + 20);
+      const second = await rotate(follower);
+      assert.equal(second.previous, first.publicKey);
+      await ackedAtLeast(acked.size + 20);
+
+      // The third site is down while the leader rotates: when it comes back,
+      // the leader's appends are signed with a key it has not heard of yet.
+      await cluster.kill(third, "SIGTERM");
+      const leaderRotation = await rotate(lead);
+      await ackedAtLeast(acked.size + 20);
+      await cluster.start(third);
+      await ackedAtLeast(acked.size + 40);
+      stop = true;
+      await Promise.all(writers);
+
+      const expected = new Map([
+        [cluster.sites[follower].name, second.publicKey],
+        [cluster.sites[lead].name, leaderRotation.publicKey],
+      ]);
+      const head = await waitFor("every site at the same height", async () => {
+        const st = await statuses(cluster);
+        const hs = st.map((s) => s?.height);
+        return hs.every((h) => h !== undefined && h === hs[0]) ? hs[0] : undefined;
+      }, 30_000);
+      for (const s of cluster.sites) {
+        // The new keys are the members' keys everywhere.
+        const { sites } = (await getJson<SiteList>(`${s.url}/v1/sites`))!;
+        for (const [name, key] of expected) {
+          const listed = sites.find((x) => x.name === name)!;
+          assert.equal(
+            listed.verifierKey,
+            verifierKey(name, base64urlDecode(key)),
+            `${s.name}: ${name}`,
+          );
+        }
+        // Its latest checkpoint is signed by a quorum of the current keys.
+        const note = await (await cluster.fetch(`${s.url}/v1/checkpoint`)).text();
+        const names = verifyNoteWith(note, sites.map((x) => x.verifierKey), verifyEd25519Native);
+        assert.ok(names.length >= 2, `${s.name}: checkpoint signed by ${names} (${note})`);
+        // Every block's checkpoint verifies with the key its signer held then.
+        const integrity = await getJson<{ ok: boolean; blocks: number }>(
+          `${s.url}/v1/integrity`,
+          60_000,
+        );
+        assert.equal(integrity!.ok, true, `${s.name}: ${JSON.stringify(integrity)}`);
+      }
+      // A checkpoint after the rotations carries the rotated sites' new keys.
+      const note = await (await cluster.fetch(`${cluster.sites[lead].url}/v1/checkpoint`)).text();
+      const { sites } = (await getJson<SiteList>(`${cluster.sites[lead].url}/v1/sites`))!;
+      const byLeader = verifyNoteWith(
+        note,
+        [verifierKey(cluster.sites[lead].name, base64urlDecode(leaderRotation.publicKey))],
+        verifyEd25519Native,
+      );
+      assert.deepEqual(byLeader, [cluster.sites[lead].name]);
+
+      // Every acknowledged write is in every site's log, once; the chains are identical.
+      const hashes = await Promise.all(cluster.sites.map((s) => blockHashes(s.url)));
+      assert.ok(hashes[0].length >= head);
+      for (const h of hashes) assert.deepEqual(h, hashes[0]);
+      for (const s of cluster.sites) {
+        const ids = await txIdsInLog(s.url);
+        assert.equal(new Set(ids).size, ids.length, `${s.name}: a transaction twice`);
+        const inLog = new Set(ids);
+        for (const id of acked) assert.ok(inLog.has(id), `${s.name} lacks ${id}`);
+      }
+
+      // Restarted on its config (which still names its first key file), the
+      // follower signs with the key its rotations gave it.
+      await cluster.kill(follower, "SIGTERM");
+      await cluster.start(follower);
+      const tx = await anchorTx(device);
+      const r = await submitCommit(cluster.sites[follower].url, tx, 10_000);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      await waitFor("the follower's signature on a new checkpoint", async () => {
+        const text = await (await cluster.fetch(`${cluster.sites[follower].url}/v1/checkpoint`))
+          .text();
+        const key = sites.find((x) => x.name === cluster.sites[follower].name)!.verifierKey;
+        const ok = verifyNoteWith(text, [key], verifyEd25519Native);
+        const st = await getJson<{ height: number }>(`${cluster.sites[follower].url}/v1/status`);
+        return ok.length === 1 && st!.height > head ? true : undefined;
+      }, 20_000);
+    } finally {
+      stop = true;
+      await cluster.stop();
+    }
+  },
+});
