@@ -157,6 +157,7 @@ export class RaftHost implements Sequencer {
   readonly #rotatedKeys: { current: string; next: string } | undefined;
   /** The key of this site's rotation under way (in the `next` file), until applied. */
   #pendingKey: KeyPair | undefined;
+
   /** This site's own key rotation is under way (one at a time). */
   #rotating = false;
   readonly #client: ClientSource;
@@ -288,12 +289,9 @@ export class RaftHost implements Sequencer {
       key.setChain(me.rotations ?? []);
     }
     if (host.#rotatedKeys !== undefined) {
+      const inUse = base64urlEncode(key.publicKey);
       const next = await readRotatedKey(host.#rotatedKeys.next);
-      if (
-        next !== undefined && base64urlEncode(next.publicKey) !== base64urlEncode(key.publicKey)
-      ) {
-        host.#pendingKey = next;
-      }
+      if (next !== undefined && base64urlEncode(next.publicKey) !== inUse) host.#pendingKey = next;
     }
     const removed = await site.store.getMeta("removed_members");
     if (removed !== undefined) {
@@ -885,29 +883,41 @@ export class RaftHost implements Sequencer {
    */
   async #adoptKey(info: PeerInfo): Promise<void> {
     const wanted = base64urlEncode(info.publicKey);
-    if (base64urlEncode(this.#key.publicKey) === wanted) return;
-    const pending = this.#pendingKey;
-    if (pending === undefined || base64urlEncode(pending.publicKey) !== wanted) {
-      this.#site.halt(
-        new Error(
-          `This site's key was rotated to ${wanted}, which it does not hold: ` +
-            "it cannot sign for the cluster any more; rebuild it under a new key",
-        ),
-        "its key was rotated to one it does not hold",
-      );
+    const inUse = base64urlEncode(this.#key.publicKey);
+    if (inUse === wanted) {
+      this.#key.setChain(info.rotations ?? []);
       return;
     }
-    this.#key.replace(pending, info.rotations ?? []);
-    this.#pendingKey = undefined;
-    if (this.#rotatedKeys !== undefined) {
-      try {
-        await Deno.rename(this.#rotatedKeys.next, this.#rotatedKeys.current);
-      } catch (e) {
-        // The next file is still there and holds the key: a restart takes it.
-        this.#log.warn("cannot move the rotated key in place", { error: e });
+    const pending = this.#pendingKey;
+    if (pending !== undefined && base64urlEncode(pending.publicKey) === wanted) {
+      this.#key.replace(pending, info.rotations ?? []);
+      this.#pendingKey = undefined;
+      if (this.#rotatedKeys !== undefined) {
+        try {
+          await Deno.rename(this.#rotatedKeys.next, this.#rotatedKeys.current);
+        } catch (e) {
+          // The next file is still there and holds the key: a restart takes it.
+          this.#log.warn("cannot move the rotated key in place", { error: e });
+        }
       }
+      this.#rotated(wanted);
+      return;
     }
-    this.#log.info("site key rotated: signing with the new key", { publicKey: wanted });
+    // A site restored from a copy made before its later rotations applies
+    // them again, already on the newest key its data folder keeps.
+    if (!(info.rotations ?? []).some((r) => r.previous === inUse)) return;
+    this.#site.halt(
+      new Error(
+        `This site's key was rotated to ${wanted}, which it does not hold: ` +
+          "it cannot sign for the cluster any more; rebuild it under a new key",
+      ),
+      "its key was rotated to one it does not hold",
+    );
+  }
+
+  /** Says the site signs with `publicKey` now, and reopens its streams to carry the chain. */
+  #rotated(publicKey: string): void {
+    this.#log.info("site key rotated: signing with the new key", { publicKey });
     for (const [name, sender] of this.#senders) {
       sender.close();
       this.#senders.set(name, this.#sender(this.#members.get(name)!));

@@ -2721,13 +2721,14 @@ function leaderRefusal(e: LedgerError, txId: string | null, index: number): Lead
 }
 
 /**
- * The key a site signs with: the one the membership has for it — its entry
- * in the directory the consensus host keeps (after a rotation, the last key
- * it gave), else genesis's — among its config's key and the keys kept in
- * its data folder by a rotation (`key_rotation.ts`). A rotation applied but
- * whose key was not yet moved in place (a crash between the two) is
- * finished here. A joining site the membership does not name yet takes its
- * config's key.
+ * The key a site signs with. Once it rotated, the last key the log gave it,
+ * which it keeps in its data folder (`key_rotation.ts`) — even when its
+ * database is a copy made before that rotation (it applies it again); a
+ * rotation applied but whose key was not yet moved in place (a crash
+ * between the two) is finished here. Else its config's key, which must be
+ * the one the membership has for it (genesis's, or the directory's for a
+ * site added since); a joining site the membership does not name yet
+ * takes its config's key.
  */
 async function siteKeyOf(options: SiteOptions, store: ChainStoreApi): Promise<KeyPair> {
   const directory = await store.getMeta("directory");
@@ -2737,17 +2738,18 @@ async function siteKeyOf(options: SiteOptions, store: ChainStoreApi): Promise<Ke
       .find((m) => m.name === options.name);
   const inGenesis = options.genesis.sites.find((s) => s.name === options.name);
   const expected = listed?.publicKey ?? inGenesis?.publicKey;
-  if (expected === undefined) return options.key;
-  if (base64urlEncode(options.key.publicKey) === expected) return options.key;
   const paths = options.rotatedKeys;
   if (paths !== undefined) {
-    const current = await readRotatedKey(paths.current);
-    if (current !== undefined && base64urlEncode(current.publicKey) === expected) return current;
     const next = await readRotatedKey(paths.next);
     if (next !== undefined && base64urlEncode(next.publicKey) === expected) {
       await Deno.rename(paths.next, paths.current);
       return next;
     }
+    const current = await readRotatedKey(paths.current);
+    if (current !== undefined) return current;
+  }
+  if (expected === undefined || base64urlEncode(options.key.publicKey) === expected) {
+    return options.key;
   }
   throw new Error(
     `Cannot open site ${options.name}: its key does not match the one ` +
