@@ -3,8 +3,9 @@
  * clients write throughout: sites killed (SIGKILL) and restarted, frozen
  * (SIGSTOP, then SIGCONT: a host that stalls, or a link that drops
  * everything for a while), stopped gracefully and restarted, removed from
- * the membership while running and added back, and leadership handed
- * around — one fault at a time, so a majority of voters always runs.
+ * the membership while running and added back, leadership handed around,
+ * and site keys rotated — one fault at a time, so a majority of voters
+ * always runs.
  * Throughout, a linearizable read at another site sees a write once it is
  * acknowledged. Then the cluster heals and the checks are Raft's promises
  * as a client sees them: every acknowledged write is in the ledger exactly
@@ -29,7 +30,9 @@ import { generateKeyPair } from "../sdk/keys.ts";
 import { type Envelope, transactionId } from "../sdk/envelope.ts";
 import { EdgeLedgerClient } from "../sdk/client/client.ts";
 import { LightClient } from "../sdk/light/light_client.ts";
-import { trustConfigFromGenesis } from "../sdk/light/trust_config.ts";
+import { trustConfigFromSites } from "../sdk/light/trust_config.ts";
+import { parseVerifierKey } from "../sdk/note.ts";
+import { base64urlEncode } from "../sdk/encoding.ts";
 import { loadSiteConfig } from "../src/site/config.ts";
 import { checkByReplay } from "../src/site/replay_check.ts";
 import { filePathOf } from "../src/storage/db.ts";
@@ -55,7 +58,7 @@ function envInt(name: string): number | undefined {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-type Fault = "kill" | "freeze" | "restart" | "transfer" | "rejoin";
+type Fault = "kill" | "freeze" | "restart" | "transfer" | "rejoin" | "rotate";
 
 /** Runs one fault on a site of `cluster` chosen by `random`; resolves once it has healed. */
 async function fault(cluster: TestCluster, kind: Fault, random: () => number): Promise<string> {
@@ -98,7 +101,23 @@ async function fault(cluster: TestCluster, kind: Fault, random: () => number): P
     }
     case "rejoin":
       return await removeAndAddBack(cluster, i);
+    case "rotate": {
+      // Any member rotates its own key; a 504 may still take effect, a 409 did not happen.
+      const res = await fetch(`${site.url}/v1/admin/site-key`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${cluster.adminKey}` },
+      }).catch(() => undefined);
+      const answer = res === undefined ? undefined : await res.json().catch(() => ({}));
+      return `rotate ${site.name}'s key: ${res?.status ?? 0}${
+        res?.ok ? ` ${answer.previous} → ${answer.publicKey}` : ` ${answer?.detail ?? "no answer"}`
+      }`;
+    }
   }
+}
+
+/** The Ed25519 key (base64url) in a verifier key `name+hash+base64(0x01 ‖ key)`. */
+function keyOfVerifier(verifierKey: string): string {
+  return base64urlEncode(parseVerifierKey(verifierKey).publicKey);
 }
 
 /** Asks the leader (found, or named by a `not_leader` answer) for an admin change; its answer. */
@@ -155,6 +174,13 @@ async function removeAndAddBack(cluster: TestCluster, i: number): Promise<string
   // A 200 means applied on the leader: the site must leave. A 504 (proposed,
   // not applied in time) may take effect or be undone by a new leader: what
   // counts is the membership, and the removal is asked again if it stayed.
+  // Added back with the key it has (rotated, maybe: the log's, not genesis's).
+  const listed = await getJson<{ sites: Array<{ name: string; verifierKey: string }> }>(
+    `${site.url}/v1/sites`,
+  );
+  const own = listed?.sites.find((s) => s.name === site.name);
+  if (own === undefined) return `remove ${site.name}: it does not list itself as a member`;
+  const publicKey = keyOfVerifier(own.verifierKey);
   const answers: number[] = [];
   for (let attempt = 0; (await membership()) !== "none"; attempt++) {
     if (attempt === 5) return `remove ${site.name}: not removed (${answers.join(", ")})`;
@@ -173,8 +199,6 @@ async function removeAndAddBack(cluster: TestCluster, i: number): Promise<string
     const st = await getJson<{ removed?: boolean }>(`${site.url}/v1/status`);
     return st?.removed === true || undefined;
   }, 15_000);
-  const genesis = JSON.parse(await Deno.readTextFile(`${cluster.dir}/genesis.json`));
-  const publicKey = genesis.sites.find((s: { name: string }) => s.name === site.name).publicKey;
   await waitFor(`${site.name} added back`, async () => {
     const now = await membership();
     if (now === undefined) return undefined; // an election: ask again
@@ -270,7 +294,7 @@ Deno.test({
           }
         }
       });
-      const faults: Fault[] = ["kill", "freeze", "restart", "transfer", "rejoin"];
+      const faults: Fault[] = ["kill", "freeze", "restart", "transfer", "rejoin", "rotate"];
       const until = Date.now() + seconds * 1000;
       while (Date.now() < until) {
         const before = acked.size;
@@ -349,9 +373,26 @@ Deno.test({
       assert.ok(Math.min(...checked) >= 100, `state hashed at ${checked} (${repro})`);
       assert.ok(agreed > 0, `no state hashes were compared (${repro})`);
       phase("checked the log, integrity and state");
-      const trust = trustConfigFromGenesis(
-        JSON.parse(await Deno.readTextFile(`${cluster.dir}/genesis.json`)),
+      // Every site lists the same keys (rotated ones included); light clients trust those.
+      const lists = await Promise.all(
+        cluster.sites.map((s) =>
+          getJson<{ sites: Array<{ name: string; verifierKey: string }> }>(`${s.url}/v1/sites`)
+        ),
       );
+      const keys = (l: (typeof lists)[number]) =>
+        JSON.stringify(l!.sites.map((x) => [x.name, x.verifierKey]).sort());
+      for (const l of lists) assert.equal(keys(l), keys(lists[0]), `site keys (${repro})`);
+      const genesis = JSON.parse(await Deno.readTextFile(`${cluster.dir}/genesis.json`));
+      const rotatedNow = lists[0]!.sites.filter((x) =>
+        keyOfVerifier(x.verifierKey) !==
+          genesis.sites.find((g: { name: string }) => g.name === x.name)?.publicKey
+      ).map((x) => x.name);
+      // A rotation answered 200 took effect: that site no longer has its genesis key.
+      for (const d of done) {
+        const m = /^rotate (\S+)'s key: 200 /.exec(d);
+        if (m) assert.ok(rotatedNow.includes(m[1]), `${m[1]} kept its genesis key (${repro})`);
+      }
+      const trust = trustConfigFromSites(lists[0]!.sites, { origin: genesis.origin });
       const sample = [...acked].filter((_, n) => n % Math.max(1, Math.floor(acked.size / 5)) === 0);
       for (const s of cluster.sites) {
         const light = new LightClient({
@@ -368,7 +409,7 @@ Deno.test({
       console.log(
         `  ${repro}: ${done.length} faults, ${acked.size} acknowledged writes (${submitted.size} submitted), ${readsAnswered} linearizable reads of them, ${ids.length} transactions in ${
           hashes[0].length
-        } blocks, term ${maxTerm}`,
+        } blocks, term ${maxTerm}, keys rotated on ${rotatedNow.join(", ") || "no site"}`,
       );
       if (Deno.env.get("SOAK_VERBOSE")) { for (const d of done) console.log(`    ${d}`); }
     } catch (e) {
