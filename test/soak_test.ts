@@ -221,7 +221,7 @@ async function removeAndAddBack(cluster: TestCluster, i: number): Promise<string
 
 Deno.test({
   name:
-    "soak: under kills, freezes, restarts, removals and re-additions, and leadership transfers, one at a time, every acknowledged write is in the ledger exactly once, nothing else is, every site holds the same blocks, and receipts verify against each site's checkpoint",
+    "soak: under kills, freezes, restarts, removals and re-additions, leadership transfers and key rotations, one at a time, every acknowledged write is in the ledger exactly once, nothing else is, every site holds the same blocks, and receipts verify against each site's checkpoint",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {

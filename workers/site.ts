@@ -378,9 +378,13 @@ async function openAndServe(
         if (m === undefined) return Promise.resolve();
         // The key the lines came with (a rotated one this site has not
         // applied yet, see peers.ts), and the keys the member signed with.
+        // A retired key signs only the heights it was in force for (not its grace).
+        const ahead = signer !== undefined &&
+            !(m.retired ?? []).some((r) => r.publicKey.every((b, i) => b === signer.publicKey[i]))
+          ? [signer.publicKey]
+          : [];
         const keysAt = (height: number) =>
-          [...(signer === undefined ? [] : [signer.publicKey]), ...memberKeysAt(m, height)]
-            .map((k) => verifierKey(m.name, k));
+          [...ahead, ...memberKeysAt(m, height)].map((k) => verifierKey(m.name, k));
         return site.addCosignLines(from, keysAt, lines);
       },
       replayBlocks: (from, limit) => site.replayBlocks(from, limit),
@@ -388,6 +392,7 @@ async function openAndServe(
       sign: (body) => signPeerBody(body, site.siteKey),
       signedHeaders: () => keyChainHeaders(site.siteKey),
       rotateMemberKey: (from, rotation) => h.rotateMemberKey(from, rotation),
+      keyHeard: (name, publicKey) => h.keyHeard(name, publicKey),
       log,
       // Peers' streams stay open while a stop hands off and drains (the new
       // leader's appends are how this site's waiting writes commit), and end

@@ -36,6 +36,7 @@ import {
   ProofView,
   Receipt,
   ReceiptList,
+  SiteKeys,
   SiteList,
   StatusView,
   SubmitBody,
@@ -331,6 +332,24 @@ export const listSites = createRoute({
   responses: { 200: json(SiteList, "The sites."), ...COMMON_PROBLEMS },
 });
 
+/** `GET /v1/sites/{name}/keys`: a member's key, its rotations and its retired keys. */
+export const getSiteKeys = createRoute({
+  method: "get",
+  path: "/v1/sites/{name}/keys",
+  operationId: "getSiteKeys",
+  tags: ["cluster"],
+  summary: "A member site's keys",
+  description: "The key the site signs with now, the rotations that led to it (each signed by " +
+    "the key it retired and the new one, so a verifier that trusts an earlier key can follow " +
+    "them offline), and its retired keys with the last block height each signed.",
+  request: { params: z.object({ name: z.string().min(1).max(64) }) },
+  responses: {
+    200: json(SiteKeys, "The site's keys."),
+    404: problem("`not_found`: no member of that name."),
+    ...COMMON_PROBLEMS,
+  },
+});
+
 /** `GET /v1/integrity`: re-verifies the whole chain from this site's database. */
 export const getIntegrity = createRoute({
   method: "get",
@@ -415,6 +434,7 @@ export const ROUTES = {
   getConsistency,
   getStatus,
   listSites,
+  getSiteKeys,
   getIntegrity,
   streamEvents,
   getHealth,

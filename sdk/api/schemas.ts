@@ -402,6 +402,37 @@ export const SiteView = z.object({
 /** `GET /v1/sites` answer. */
 export const SiteList = z.object({ sites: z.array(SiteView) }).openapi("SiteList");
 
+const Base64urlKey = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
+const Base64urlSig = z.string().regex(/^[A-Za-z0-9_-]{86}$/);
+
+/**
+ * One rotation of a site's key (see `sdk/key_rotation.ts`): the statement
+ * `edgeledger/site-key-rotation/v1\n<name>\n<previous>\n<publicKey>\n`
+ * signed by the previous key and by the new one (Ed25519, base64url).
+ */
+export const KeyRotationView = z.object({
+  name: z.string(),
+  previous: Base64urlKey,
+  publicKey: Base64urlKey,
+  previousSig: Base64urlSig,
+  newSig: Base64urlSig,
+}).openapi("KeyRotation");
+
+/**
+ * `GET /v1/sites/{name}/keys` answer: the member's key now, the chain of
+ * rotations that led to it from the key it started with (oldest first),
+ * and each key it retired with the last block height it signed.
+ */
+export const SiteKeys = z.object({
+  name: z.string(),
+  verifierKey: z.string(),
+  rotations: z.array(KeyRotationView),
+  retired: z.array(z.object({
+    verifierKey: z.string(),
+    untilHeight: z.number().int().min(0),
+  })),
+}).openapi("SiteKeys");
+
 /** `GET /v1/integrity` answer; `ok: false` names the first mismatch. */
 export const IntegrityReport = z.object({
   ok: z.boolean(),

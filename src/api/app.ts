@@ -21,6 +21,7 @@ import {
   getConsistency,
   getHealth,
   getIntegrity,
+  getSiteKeys,
   getStatus,
   getTx,
   getTxProof,
@@ -262,6 +263,13 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
       const sites = await service.sites();
       c.header("Cache-Control", "no-cache");
       return c.json({ sites }, 200);
+    })
+    .openapi(getSiteKeys, async (c) => {
+      const { name } = c.req.valid("param");
+      const keys = await service.siteKeys(name);
+      if (keys === undefined) throw notFound(`No member site is named ${name}`);
+      c.header("Cache-Control", "no-cache");
+      return c.json(keys, 200);
     })
     .openapi(getIntegrity, async (c) => {
       const report = await service.integrity();

@@ -551,6 +551,29 @@ Deno.test("GET /v1/sites: answers {sites: [{name, url, verifierKey}]}", async ()
   assert.deepEqual(await res.json(), { sites: service.sitesList });
 });
 
+Deno.test("GET /v1/sites/{name}/keys: answers the member's key, rotations and retired keys; a name no member has is 404 not_found", async () => {
+  const { app, service } = setup();
+  const keys = {
+    name: "site-a",
+    verifierKey: "site-a+1a2b3c4d+AWVkZ2VsZWRnZXI",
+    rotations: [{
+      name: "site-a",
+      previous: "A".repeat(43),
+      publicKey: "B".repeat(43),
+      previousSig: "C".repeat(86),
+      newSig: "D".repeat(86),
+    }],
+    retired: [{ verifierKey: "site-a+00000000+AQ", untilHeight: 7 }],
+  };
+  service.siteKeysByName.set("site-a", keys);
+  const res = await app.request("/v1/sites/site-a/keys");
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), keys);
+  const missing = await app.request("/v1/sites/site-z/keys");
+  assert.equal(missing.status, 404);
+  assert.match((await missing.json()).detail, /No member site is named site-z/);
+});
+
 Deno.test("GET /v1/integrity: answers the integrity report", async () => {
   const { app } = setup();
   const res = await app.request("/v1/integrity");

@@ -60,6 +60,8 @@ export interface PeerService {
   stateDigest?(height: number): StateDigestAnswer;
   /** Signs an answer's body as a peer request body is signed (`signPeerBody`). */
   sign(body: string): Promise<string>;
+  /** A member was heard signing with `publicKey` (it ends the grace of a retired key: see `PeerInfo`). */
+  keyHeard?(name: string, publicKey: Uint8Array): void;
   /** The headers an answer carries besides its signature: this site's key chain, once it rotated. */
   signedHeaders?(): Record<string, string>;
   /**
@@ -130,6 +132,7 @@ export function raftRoutes(service: PeerService) {
     keyChain: string | null = null,
   ) {
     const peer = verifyPeerRequest(site, sig, text, members, removedMember, keyChain);
+    if (peer.graceKey !== undefined) service.keyHeard?.(peer.name, peer.publicKey);
     let body: Record<string, unknown>;
     try {
       body = JSON.parse(text);

@@ -103,6 +103,20 @@ export interface SiteView {
   verifierKey: string;
 }
 
+/** A member's keys: now, the rotations that led there, and the retired ones (`GET /v1/sites/{name}/keys`). */
+export interface SiteKeysView {
+  name: string;
+  verifierKey: string;
+  rotations: Array<{
+    name: string;
+    previous: string;
+    publicKey: string;
+    previousSig: string;
+    newSig: string;
+  }>;
+  retired: Array<{ verifierKey: string; untilHeight: number }>;
+}
+
 /** One finding of the integrity check; `ok: false` names the first mismatch. */
 export interface IntegrityReport {
   ok: boolean;
@@ -165,6 +179,8 @@ export interface LedgerService {
   consistency(from: number, to: number, consistency: Consistency): Promise<string[]>;
   status(): Promise<StatusView>;
   sites(): Promise<SiteView[]>;
+  /** A member's keys, or undefined when no member has that name. */
+  siteKeys(name: string): Promise<SiteKeysView | undefined>;
   /** Re-verifies the whole chain from the database. */
   integrity(): Promise<IntegrityReport>;
   /**

@@ -18,6 +18,7 @@ import type {
   LedgerService,
   ProofView,
   Receipt,
+  SiteKeysView,
   SiteView,
   StatusView,
   SubmitOptions,
@@ -339,6 +340,14 @@ export class FakeLedgerService implements LedgerService {
   async sites(): Promise<SiteView[]> {
     await this.#record("sites", []);
     return this.sitesList;
+  }
+
+  /** What `siteKeys(name)` answers, by name (none: not found). */
+  readonly siteKeysByName = new Map<string, SiteKeysView>();
+
+  async siteKeys(name: string): Promise<SiteKeysView | undefined> {
+    await this.#record("siteKeys", [name]);
+    return this.siteKeysByName.get(name);
   }
 
   async integrity(): Promise<IntegrityReport> {

@@ -4,12 +4,10 @@
  * after a removal, a new site and a catch-up.
  *
  * A rotation is a statement signed twice — by the key it retires (the
- * member authorises it) and by the key it brings (the member holds it):
- *
- *     edgeledger/site-key-rotation/v1\n<name>\n<previous key>\n<new key>\n
- *
- * (keys in base64url). The leader checks both signatures against the key
- * it knows for that member before proposing it; every site applies it from
+ * member authorises it) and by the key it brings (the member holds it; see
+ * `sdk/key_rotation.ts`, with which anyone can check one). The leader
+ * checks both signatures against the key it knows for that member before
+ * proposing it; every site applies it from
  * the log (a directory entry with the new key and the member's whole chain
  * of rotations), so all agree from which block on the new key signs. A
  * member keeps its chain: it sends it with every peer request and stream
@@ -21,32 +19,24 @@
  *
  * The new key lives in the site's data folder (`site-key.rotated.json`,
  * mode 0600), beside its database, because the deployment kit keeps the
- * config folder read-only to the site; at start a site takes whichever of
- * its config's key and that file the membership names for it.
+ * config folder read-only to the site; at start a site signs with that
+ * file's key once it has one (see `siteKeyOf` in `site.ts`).
  *
  * @module
  */
 import { dirname, join } from "node:path";
 import { base64urlDecode, base64urlEncode, utf8Decode, utf8Encode } from "../../sdk/encoding.ts";
 import { exportKey, importKey, type KeyPair } from "../../sdk/keys.ts";
+import {
+  keyAfterChain as keyAfterChainWith,
+  type KeyRotation,
+  rotationText,
+  rotationVerifies as rotationVerifiesWith,
+} from "../../sdk/key_rotation.ts";
 import { verifyEd25519Native } from "./native_ed25519.ts";
 import type { SiteKey } from "./site_key.ts";
 
-/** Domain separator of rotation statements. */
-export const ROTATION_DOMAIN = "edgeledger/site-key-rotation/v1\n";
-
-/** A member's change of key, signed by both keys (see the module doc). */
-export interface KeyRotation {
-  name: string;
-  /** The retired key, base64url. */
-  previous: string;
-  /** The new key, base64url. */
-  publicKey: string;
-  /** Signature of the statement by the previous key, base64url. */
-  previousSig: string;
-  /** Signature of the statement by the new key, base64url. */
-  newSig: string;
-}
+export { type KeyRotation, rotationText } from "../../sdk/key_rotation.ts";
 
 /** A key a member retired, and the last block height it signed a checkpoint for. */
 export interface RetiredKey {
@@ -68,11 +58,6 @@ export function memberKeysAt(
   ];
 }
 
-/** The statement both keys sign. */
-export function rotationText(name: string, previous: string, publicKey: string): string {
-  return `${ROTATION_DOMAIN}${name}\n${previous}\n${publicKey}\n`;
-}
-
 /** A rotation of `name` from `previous` to `next`, signed by both. */
 export async function signRotation(
   name: string,
@@ -91,45 +76,18 @@ export async function signRotation(
   };
 }
 
-/** Whether `r` is well formed and both of its signatures verify. */
+/** Whether `r` is well formed and both of its signatures verify (natively). */
 export function rotationVerifies(r: KeyRotation): boolean {
-  try {
-    if (
-      typeof r !== "object" || r === null || typeof r.name !== "string" ||
-      typeof r.previous !== "string" || typeof r.publicKey !== "string" ||
-      r.previous === r.publicKey
-    ) {
-      return false;
-    }
-    const prev = base64urlDecode(r.previous);
-    const pub = base64urlDecode(r.publicKey);
-    if (prev.length !== 32 || pub.length !== 32) return false;
-    const text = utf8Encode(rotationText(r.name, r.previous, r.publicKey));
-    return verifyEd25519Native(prev, text, base64urlDecode(r.previousSig)) &&
-      verifyEd25519Native(pub, text, base64urlDecode(r.newSig));
-  } catch {
-    return false;
-  }
+  return rotationVerifiesWith(r, verifyEd25519Native);
 }
 
-/**
- * The key `name` holds after following `chain` from `known` (base64url),
- * each step checked; `known` itself when the chain does not pass through
- * it; undefined when a step after it does not verify.
- */
+/** `keyAfterChain` of the SDK, with signatures checked natively. */
 export function keyAfterChain(
   name: string,
   known: string,
   chain: readonly KeyRotation[],
 ): string | undefined {
-  const start = chain.findIndex((r) => r.previous === known);
-  if (start < 0) return known;
-  let key = known;
-  for (const r of chain.slice(start)) {
-    if (r.name !== name || r.previous !== key || !rotationVerifies(r)) return undefined;
-    key = r.publicKey;
-  }
-  return key;
+  return keyAfterChainWith(name, known, chain, verifyEd25519Native);
 }
 
 /** A chain as the `X-Edgeledger-Key-Chain` header carries it (base64url of its JSON). */

@@ -34,6 +34,12 @@
  * until it is added again (see `RaftHost`), as a removed etcd member stops.
  * Receivers before this answer `403`, which a sender keeps treating as before.
  *
+ * A site that rotated its key (`key_rotation.ts`) adds
+ * `X-Edgeledger-Key-Chain` to every request, stream opening and signed
+ * answer: a receiver whose directory still holds an older key of that site
+ * follows the chain from it, each step checked, to the key the signature
+ * is made with.
+ *
  * @module
  */
 import { setImmediate } from "node:timers";
@@ -90,6 +96,13 @@ export interface PeerInfo {
   rotations?: KeyRotation[];
   /** Keys it retired, oldest first, each with the last block height it signed. */
   retired?: RetiredKey[];
+  /**
+   * The key it retired last, still taken on peer routes until it is heard
+   * signing with its new one: a member may be behind its own rotation (it
+   * switches keys when it applies it), and refusing it then could leave the
+   * cluster without the vote or acknowledgment that would let it catch up.
+   */
+  graceKey?: Uint8Array;
 }
 
 /** Signs a peer request body. */
@@ -248,6 +261,11 @@ export function verifyPeerRequest(
       const rotated = { ...peer, publicKey: base64urlDecode(key) };
       if (signatureVerifies(rotated, sig, body)) return rotated;
     }
+  }
+  // A member behind its own rotation (see PeerInfo.graceKey).
+  if (peer.graceKey !== undefined) {
+    const behind = { ...peer, publicKey: peer.graceKey };
+    if (signatureVerifies(behind, sig, body)) return behind;
   }
   throw new PeerAuthError(`Signature of site ${site} does not verify`);
 }

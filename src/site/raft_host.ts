@@ -157,7 +157,6 @@ export class RaftHost implements Sequencer {
   readonly #rotatedKeys: { current: string; next: string } | undefined;
   /** The key of this site's rotation under way (in the `next` file), until applied. */
   #pendingKey: KeyPair | undefined;
-
   /** This site's own key rotation is under way (one at a time). */
   #rotating = false;
   readonly #client: ClientSource;
@@ -278,7 +277,7 @@ export class RaftHost implements Sequencer {
     const directory = await site.store.getMeta("directory");
     // The directory the log built wins over genesis and the config's
     // `peers` (a member's URL may have moved since, see updateMemberUrl),
-    // for a name with the same key: keys never change.
+    // for a name with the same key or one its rotations lead to.
     if (directory !== undefined) {
       for (const m of JSON.parse(directory) as WireMember[]) host.#upsertMember(m, 0);
     }
@@ -398,6 +397,17 @@ export class RaftHost implements Sequencer {
     const inConf = (n: string) => cs.voters.includes(n) || cs.learners.includes(n);
     if (inConf(name) || !inConf(this.#self)) return info;
     return this.#removedAt.has(name) ? undefined : info;
+  }
+
+  /**
+   * `name` was heard signing with `publicKey`: once that is its current key,
+   * the key it retired last is no longer taken from it (see PeerInfo.graceKey).
+   */
+  keyHeard(name: string, publicKey: Uint8Array): void {
+    const m = this.#members.get(name);
+    if (m?.graceKey === undefined || !sameKey(m.publicKey, publicKey)) return;
+    m.graceKey = undefined;
+    this.#log.debug("member heard with its new key", { member: name });
   }
 
   /**
@@ -846,16 +856,34 @@ export class RaftHost implements Sequencer {
         if (m.retired === undefined) {
           retired = [...(known.retired ?? []), { publicKey: known.publicKey, untilHeight: height }];
         }
+        this.#members.set(m.name, {
+          name: m.name,
+          url: m.url,
+          publicKey: base64urlDecode(m.publicKey),
+          ...(rotations === undefined || rotations.length === 0 ? {} : { rotations }),
+          ...(retired === undefined || retired.length === 0 ? {} : { retired }),
+          // Heard with its retired key until heard with this one (PeerInfo.graceKey).
+          ...(m.name === this.#self ? {} : { graceKey: retired!.at(-1)!.publicKey }),
+        });
+        return true;
       } else if (known.url === m.url) {
         return false;
       }
     }
+    // A member first known here with retired keys (a directory read back at
+    // start, a snapshot) is heard with the last of them until heard with its key.
+    const graceKey = m.name === this.#self
+      ? undefined
+      : known !== undefined
+      ? known.graceKey
+      : retired?.at(-1)?.publicKey;
     this.#members.set(m.name, {
       name: m.name,
       url: m.url,
       publicKey: base64urlDecode(m.publicKey),
       ...(rotations === undefined || rotations.length === 0 ? {} : { rotations }),
       ...(retired === undefined || retired.length === 0 ? {} : { retired }),
+      ...(graceKey === undefined ? {} : { graceKey }),
     });
     return true;
   }

@@ -9,9 +9,9 @@ import { anchorTx, openTestSite, recordingLogger } from "../../test/_helpers.ts"
 import { closedPort } from "../../test/_cluster.ts";
 import { silentLogger } from "../log.ts";
 import { handOffTarget, MembershipTimeout, RaftHost, type RaftHostOptions } from "./raft_host.ts";
-import { signPeerBody } from "./peers.ts";
+import { signPeerBody, verifyPeerRequest } from "./peers.ts";
 import { SiteKey } from "./site_key.ts";
-import { readRotatedKey, rotatedKeyPaths } from "./key_rotation.ts";
+import { memberKeysAt, readRotatedKey, rotatedKeyPaths, signRotation } from "./key_rotation.ts";
 import type { Site } from "./site.ts";
 import type { LedgerError } from "../api/service.ts";
 import type { RaftStoreApi } from "../storage/raft_store.ts";
@@ -984,6 +984,66 @@ Deno.test("raft host: a site rotates its own key — signed by the old key and t
   } finally {
     await host2?.close();
     await reopened?.close();
+    await host.close();
+    await t.cleanup();
+  }
+});
+
+Deno.test("raft host: the leader records a member's rotation only with both signatures over that member's current key; the member's retired key is still heard until it is heard with the new one, and signs no checkpoint above the rotation", async () => {
+  const t = await openTestSite();
+  const host = await startLoneVoter(t);
+  try {
+    await untilLeader(host);
+    const k0 = await SiteKey.create(generateKeyPair("ed25519"));
+    const k1 = await SiteKey.create(generateKeyPair("ed25519"));
+    const stranger = await SiteKey.create(generateKeyPair("ed25519"));
+    await host.addLearner({
+      name: "site-b",
+      url: `http://127.0.0.1:${closedPort()}`,
+      publicKey: base64urlEncode(k0.publicKey),
+    });
+    // Signed by a key that is not site-b's: refused, nothing proposed.
+    await assert.rejects(
+      async () => host.rotateMemberKey("site-b", await signRotation("site-b", stranger, k1)),
+      /does not verify: it must be signed by its current key and by the new one/,
+    );
+    // Signed by its key only, not by the new one.
+    const half = await signRotation("site-b", k0, k1);
+    await assert.rejects(
+      () => host.rotateMemberKey("site-b", { ...half, newSig: half.previousSig }),
+      /does not verify/,
+    );
+    await assert.rejects(
+      async () => host.rotateMemberKey("site-z", await signRotation("site-z", k0, k1)),
+      /Site site-z is not a member/,
+    );
+    const { height } = t.site.head.header;
+    await host.rotateMemberKey("site-b", await signRotation("site-b", k0, k1));
+    const b = host.member("site-b")!;
+    assert.equal(base64urlEncode(b.publicKey), base64urlEncode(k1.publicKey));
+    assert.equal(base64urlEncode(b.graceKey!), base64urlEncode(k0.publicKey));
+    assert.deepEqual(memberKeysAt(b, height).map(base64urlEncode), [
+      base64urlEncode(k1.publicKey),
+      base64urlEncode(k0.publicKey),
+    ]);
+    assert.deepEqual(memberKeysAt(b, height + 1).map(base64urlEncode), [
+      base64urlEncode(k1.publicKey),
+    ]);
+    // Its retired key still authenticates it, until it signs with the new one.
+    const body = JSON.stringify({ from: "site-b", messages: [] });
+    const members = (n: string) => host.member(n);
+    verifyPeerRequest("site-b", await signPeerBody(body, k0), body, members);
+    host.keyHeard("site-b", k0.publicKey);
+    verifyPeerRequest("site-b", await signPeerBody(body, k0), body, members);
+    host.keyHeard("site-b", k1.publicKey);
+    assert.equal(host.member("site-b")!.graceKey, undefined);
+    assert.throws(
+      () => verifyPeerRequest("site-b", "x", body, members),
+      /does not verify/,
+    );
+    const old = await signPeerBody(body, k0);
+    assert.throws(() => verifyPeerRequest("site-b", old, body, members), /does not verify/);
+  } finally {
     await host.close();
     await t.cleanup();
   }

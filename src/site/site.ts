@@ -28,6 +28,7 @@ import type {
   LedgerService,
   ProofView,
   Receipt,
+  SiteKeysView,
   SiteView,
   StatusView,
   SubmitOptions,
@@ -92,7 +93,7 @@ import {
   type StatelessVerdict,
 } from "./admission.ts";
 import { AdmissionPool } from "./admission_pool.ts";
-import { type CosignLine, cosignLinesPerRequestMax } from "./peers.ts";
+import { type CosignLine, cosignLinesPerRequestMax, type PeerInfo } from "./peers.ts";
 import { checkIntegrity } from "./integrity.ts";
 import {
   DiskSpaceGuard,
@@ -252,7 +253,7 @@ export interface Sequencer {
   leaderUrl(): string | undefined;
   broadcastCosign(lines: CosignLine[]): void;
   /** Every site of the directory (current members and former ones). */
-  members(): Array<{ name: string; url: string; publicKey: Uint8Array }>;
+  members(): PeerInfo[];
   /**
    * Set while this site is removed from the cluster (the log index of the
    * removal): it then refuses writes and current reads (see `RaftHost`).
@@ -2052,6 +2053,37 @@ export class Site implements LedgerService {
           : [{ name, url: m.url, verifierKey: verifierKey(name, m.publicKey) }];
       }),
     );
+  }
+
+  /**
+   * A member's keys (see {@link sites}: a removed site is none): the key it
+   * signs with now, the rotations that led to it, and its retired keys with
+   * the last height each signed.
+   */
+  siteKeys(name: string): Promise<SiteKeysView | undefined> {
+    const vk = (k: Uint8Array) => verifierKey(name, k);
+    if (this.#sequencer === undefined) {
+      const s = this.#genesis.sites.find((x) => x.name === name);
+      return Promise.resolve(
+        s === undefined
+          ? undefined
+          : { name, verifierKey: vk(base64urlDecode(s.publicKey)), rotations: [], retired: [] },
+      );
+    }
+    const { voters, learners } = this.#sequencer.consensusStatus().confState;
+    const m = this.#sequencer.members().find((x) => x.name === name);
+    if (m === undefined || !(voters.includes(name) || learners.includes(name))) {
+      return Promise.resolve(undefined);
+    }
+    return Promise.resolve({
+      name,
+      verifierKey: vk(m.publicKey),
+      rotations: [...(m.rotations ?? [])],
+      retired: (m.retired ?? []).map((r) => ({
+        verifierKey: vk(r.publicKey),
+        untilHeight: r.untilHeight,
+      })),
+    });
   }
 
   /**
