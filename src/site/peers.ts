@@ -245,7 +245,14 @@ export function verifyPeerRequest(
   const peer = members(site);
   if (peer === undefined) {
     const gone = removed?.(site);
-    if (gone !== undefined && signatureVerifies(gone.info, sig, body)) {
+    const graced = gone?.info.graceKey === undefined
+      ? undefined
+      : { ...gone.info, publicKey: gone.info.graceKey };
+    if (
+      gone !== undefined &&
+      (signatureVerifies(gone.info, sig, body) ||
+        (graced !== undefined && signatureVerifies(graced, sig, body)))
+    ) {
       throw new PeerRemovedError(site, gone.index);
     }
     throw new PeerAuthError(`Site ${site} is not a member`);
