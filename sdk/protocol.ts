@@ -33,4 +33,5 @@ export * from "./envelope.ts";
 export * from "./merkle.ts";
 export * from "./checkpoint.ts";
 export * from "./note.ts";
+export * from "./key_rotation.ts";
 export * from "./block.ts";

@@ -7,6 +7,9 @@ import { verifierKey, verifyNoteWith } from "../sdk/note.ts";
 import { base64urlDecode } from "../sdk/encoding.ts";
 import { generateKeyPair } from "../sdk/keys.ts";
 import { verifyEd25519Native } from "../src/site/native_ed25519.ts";
+import { EdgeLedgerClient } from "../sdk/client/client.ts";
+import { LightClient } from "../sdk/light/light_client.ts";
+import { followKeyRotations, trustConfigFromGenesis } from "../sdk/light/trust_config.ts";
 import { anchorTx } from "./_helpers.ts";
 import {
   blockHashes,
@@ -132,6 +135,34 @@ Deno.test({
         const inLog = new Set(ids);
         for (const id of acked) assert.ok(inLog.has(id), `${s.name} lacks ${id}`);
       }
+
+      // A light client pinned to genesis's keys no longer reaches its quorum (two of the three
+      // rotated); following the rotations from those keys, each step checked, it does.
+      const genesis = JSON.parse(await Deno.readTextFile(`${cluster.dir}/genesis.json`));
+      const pinned = trustConfigFromGenesis(genesis);
+      const client = new EdgeLedgerClient({
+        urls: [cluster.sites[third].url],
+        fetch: cluster.fetch,
+      });
+      const someTx = [...acked][0];
+      const stale = await new LightClient({ source: client, ...pinned }).verify(someTx);
+      assert.equal(stale.ok, false);
+      assert.equal(stale.reason, "checkpoint_quorum_not_met");
+      const update = await followKeyRotations(
+        pinned,
+        await client.sites(),
+        (n) => client.siteKeys(n),
+      );
+      assert.deepEqual(
+        update.rotated.map((r) => [r.name, r.to]).sort(),
+        [
+          [cluster.sites[follower].name, second.publicKey],
+          [cluster.sites[lead].name, leaderRotation.publicKey],
+        ].sort(),
+      );
+      assert.deepEqual(update.unreachable, []);
+      const fresh = await new LightClient({ source: client, ...update.trust }).verify(someTx);
+      assert.equal(fresh.ok, true, fresh.message);
 
       // Restarted on its config (which still names its first key file), the
       // follower signs with the key its rotations gave it.

@@ -4,9 +4,10 @@ import { parseArgs, parseCount, parseDuration, UsageError } from "./cli/args.ts"
 import { membersView } from "./cli/admin.ts";
 import { COMMANDS } from "./cli/commands.ts";
 import { ConnectionNotes, formatMembers, formatStatus, formatVerified } from "./cli/output.ts";
-import { base64urlEncode } from "../sdk/encoding.ts";
+import { base64urlEncode, utf8Encode } from "../sdk/encoding.ts";
+import { rotationText } from "../sdk/key_rotation.ts";
 import { parseEnvelope, transactionId, verifyEnvelopeSignatures } from "../sdk/envelope.ts";
-import { exportKey, generateKeyPair, importKey } from "../sdk/keys.ts";
+import { exportKey, generateKeyPair, importKey, signSync } from "../sdk/keys.ts";
 import { verifierKey } from "../sdk/note.ts";
 import { closedPort } from "../test/_cluster.ts";
 
@@ -649,6 +650,87 @@ Deno.test("trust init: --genesis trusts every genesis site, a majority as quorum
     ]);
     assert.equal(tooMany.code, 1);
     assert.match(tooMany.err, /^Cannot build the trust file: .*quorum/);
+  });
+});
+
+Deno.test("trust update: follows a trusted site's rotation (both signatures checked) into the file; an unreachable key is kept and named, exit 1; nothing to follow leaves the file as it was", async () => {
+  await withTempDir(async (dir) => {
+    const [a0, a1, b0, b9] = [
+      generateKeyPair(),
+      generateKeyPair(),
+      generateKeyPair(),
+      generateKeyPair(),
+    ];
+    const b64 = (k: ReturnType<typeof generateKeyPair>) => base64urlEncode(k.publicKey);
+    const text = utf8Encode(rotationText("site-a", b64(a0), b64(a1)));
+    const rotation = {
+      name: "site-a",
+      previous: b64(a0),
+      publicKey: b64(a1),
+      previousSig: base64urlEncode(signSync(a0, text)),
+      newSig: base64urlEncode(signSync(a1, text)),
+    };
+    let bKey = b0;
+    const sitesOf = () => [
+      {
+        name: "site-a",
+        url: "http://127.0.0.1:1",
+        verifierKey: verifierKey("site-a", a1.publicKey),
+      },
+      {
+        name: "site-b",
+        url: "http://127.0.0.1:1",
+        verifierKey: verifierKey("site-b", bKey.publicKey),
+      },
+    ];
+    const site = scriptedSite((r) => {
+      if (r.path === "/v1/sites") return Response.json({ sites: sitesOf() });
+      const name = /^\/v1\/sites\/([^/]+)\/keys$/.exec(r.path)?.[1];
+      const listed = sitesOf().find((s) => s.name === name)!;
+      return Response.json({
+        name,
+        verifierKey: listed.verifierKey,
+        rotations: name === "site-a" ? [rotation] : [],
+        retired: [],
+      });
+    });
+    try {
+      const file = `${dir}/trust.json`;
+      const trust = {
+        v: 1,
+        origin: "edgeledger.test/demo",
+        quorum: 2,
+        trustedKeys: [verifierKey("site-a", a0.publicKey), verifierKey("site-b", b0.publicKey)],
+      };
+      await Deno.writeTextFile(file, JSON.stringify(trust));
+      const r = await cli(["trust", "update", file, "--url", site.url]);
+      assert.equal(r.code, 0, r.err);
+      assert.equal(
+        r.out,
+        `site-a: ${b64(a0)} → ${
+          b64(a1)
+        }\nUpdated ${file}: 1 key(s) followed to their rotated keys\n`,
+      );
+      assert.deepEqual(JSON.parse(await Deno.readTextFile(file)).trustedKeys, [
+        verifierKey("site-a", a1.publicKey),
+        verifierKey("site-b", b0.publicKey),
+      ]);
+      const same = await cli(["trust", "update", file, "--url", site.url]);
+      assert.equal(same.code, 0, same.err);
+      assert.match(same.out, /is up to date: no trusted site rotated its key/);
+      // site-b now lists a key no chain from the trusted one reaches: kept, named, exit 1.
+      bKey = b9;
+      const before = await Deno.readTextFile(file);
+      const stray = await cli(["trust", "update", file, "--url", site.url]);
+      assert.equal(stray.code, 1);
+      assert.match(
+        stray.err,
+        /No chain of rotations leads from the trusted key to the key now of: site-b/,
+      );
+      assert.equal(await Deno.readTextFile(file), before);
+    } finally {
+      await site.close();
+    }
   });
 });
 
@@ -1295,7 +1377,7 @@ Deno.test("member rotate-key: sends the admin key to the member named (its URL f
     const r = await cli(["member", "rotate-key", "site-b", "--url", a.url], env);
     assert.equal(r.code, 0, r.err);
     assert.equal(r.out, `Rotated the key of site-b: ${"A".repeat(43)} → ${"B".repeat(43)}\n`);
-    assert.match(r.err, /site-key\.rotated\.json/);
+    assert.match(r.err, /site-key\.rotated\.json.*trust update FILE/);
     assert.deepEqual(a.seen.map((x) => [x.path, x.authorization]), [["/v1/sites", null]]);
     assert.deepEqual(b.seen.map((x) => [x.method, x.path, x.authorization]), [
       ["POST", "/v1/admin/site-key", `Bearer ${ADMIN_KEY}`],

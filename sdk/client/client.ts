@@ -26,6 +26,7 @@ import {
   getConsistency,
   getHealth,
   getIntegrity,
+  getSiteKeys,
   getStatus,
   getTx,
   getTxProof,
@@ -133,6 +134,9 @@ export type StatusView = ResponseOf<typeof getStatus>;
  * ```
  */
 export type SiteView = ResponseOf<typeof listSites>["sites"][number];
+
+/** A member's keys: now, the rotations that led there, the retired ones (`GET /v1/sites/{name}/keys`). */
+export type SiteKeys = ResponseOf<typeof getSiteKeys>;
 /**
  * `GET /v1/consistency`.
  *
@@ -783,6 +787,21 @@ export class EdgeLedgerClient {
    */
   async sites(options: CallOptions = {}): Promise<SiteView[]> {
     return (await this.request(listSites, {}, options)).body.sites;
+  }
+
+  /**
+   * A member's keys: the one it signs with now, the rotations that led to
+   * it (each signed by the key it retired and by the new one) and its
+   * retired keys. As with {@link sites}, take no trust from the answer:
+   * follow the rotations from a key you trust (`followKeyRotations`).
+   *
+   * @example
+   * ```ts
+   * const { verifierKey, rotations } = await client.siteKeys("site-b");
+   * ```
+   */
+  async siteKeys(name: string, options: CallOptions = {}): Promise<SiteKeys> {
+    return (await this.request(getSiteKeys, { params: { name } }, options)).body;
   }
 
   /**

@@ -22,7 +22,8 @@
  */
 
 import { z } from "zod";
-import { base64urlDecode } from "../encoding.ts";
+import { base64urlDecode, base64urlEncode } from "../encoding.ts";
+import { keyAfterChain, type KeyRotation } from "../key_rotation.ts";
 import { parseVerifierKey, verifierKey } from "../note.ts";
 
 /** The `v` of a trust file this SDK writes and reads. */
@@ -224,4 +225,83 @@ export function trustConfigFromGenesis(
     quorum: options.quorum ?? majorityQuorum(sites.length),
     trustedKeys,
   });
+}
+
+/** What {@link followKeyRotations} changed, and what it could not. */
+export interface KeyRotationUpdate {
+  /** The trust config with each followed site's key replaced by its current one. */
+  trust: TrustConfig;
+  /** Sites whose trusted key a chain of rotations led from to the key they hold now. */
+  rotated: Array<{ name: string; from: string; to: string }>;
+  /**
+   * Sites whose key now no chain from the trusted key leads to (a chain
+   * that does not verify, or a site re-added under a new key): left as
+   * they were, to be checked out of band.
+   */
+  unreachable: string[];
+  /** Trusted sites the member list does not name (removed, or not listed by that site): kept. */
+  unlisted: string[];
+}
+
+/**
+ * Follows the key rotations of the sites a trust config trusts (see
+ * `sdk/key_rotation.ts`): for each trusted site whose listed key is not the
+ * trusted one, `keysOf(name)` gives its chain of rotations, which is
+ * followed from the trusted key, each step's two signatures checked; when
+ * it leads to the listed key, that key replaces the trusted one. Nothing is
+ * taken on the server's word: a new key is trusted only through signatures
+ * of a key trusted already (whoever held an old key could sign a chain
+ * from it — as they could sign checkpoints with it while you trusted it).
+ * Sites the trust config does not name are never added.
+ *
+ * @example
+ * ```ts
+ * const { trust: next, rotated } = await followKeyRotations(
+ *   trust,
+ *   await client.sites(),
+ *   (name) => client.siteKeys(name),
+ * );
+ * ```
+ */
+export async function followKeyRotations(
+  trust: TrustConfig,
+  sites: readonly { name: string; verifierKey: string }[],
+  keysOf: (name: string) => Promise<{ verifierKey: string; rotations: readonly KeyRotation[] }>,
+): Promise<KeyRotationUpdate> {
+  const rotated: KeyRotationUpdate["rotated"] = [];
+  const unreachable: string[] = [];
+  const unlisted: string[] = [];
+  const trustedKeys: string[] = [];
+  for (const trusted of trust.trustedKeys) {
+    const { name, publicKey } = parseVerifierKey(trusted);
+    const listed = sites.find((s) => s.name === name);
+    if (listed === undefined) {
+      unlisted.push(name);
+      trustedKeys.push(trusted);
+      continue;
+    }
+    if (listed.verifierKey === trusted) {
+      trustedKeys.push(trusted);
+      continue;
+    }
+    const keys = await keysOf(name);
+    const from = base64urlEncode(publicKey);
+    const to = keyAfterChain(name, from, keys.rotations);
+    if (
+      to === undefined || to === from || keys.verifierKey !== listed.verifierKey ||
+      verifierKey(name, base64urlDecode(to)) !== listed.verifierKey
+    ) {
+      unreachable.push(name);
+      trustedKeys.push(trusted);
+      continue;
+    }
+    rotated.push({ name, from, to });
+    trustedKeys.push(listed.verifierKey);
+  }
+  return {
+    trust: parseTrustConfig({ ...trust, trustedKeys }),
+    rotated,
+    unreachable,
+    unlisted,
+  };
 }

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
-import { base64urlEncode } from "../encoding.ts";
-import { generateKeyPair } from "../keys.ts";
+import { base64urlEncode, utf8Encode } from "../encoding.ts";
+import { generateKeyPair, signSync } from "../keys.ts";
 import { verifierKey } from "../note.ts";
+import { rotationText } from "../key_rotation.ts";
 import {
+  followKeyRotations,
   majorityQuorum,
   parseTrustConfig,
   TrustConfigError,
@@ -95,4 +97,67 @@ Deno.test("trustConfigFromGenesis() derives each site's verifier key from its ge
   );
   assert.throws(() => trustConfigFromGenesis({ sites: genesis.sites }), /at origin/);
   assert.throws(() => trustConfigFromGenesis(genesis, { quorum: 4 }), /at quorum/);
+});
+
+Deno.test("followKeyRotations() replaces a trusted key by the one its chain of rotations leads to, each step signed by both keys; a site no chain reaches, or one not listed, keeps its key; an untrusted site is never added", async () => {
+  const k = Array.from({ length: 5 }, () => generateKeyPair("ed25519"));
+  const b64 = (i: number) => base64urlEncode(k[i].publicKey);
+  const rotation = (name: string, from: number, to: number) => {
+    const text = utf8Encode(rotationText(name, b64(from), b64(to)));
+    return {
+      name,
+      previous: b64(from),
+      publicKey: b64(to),
+      previousSig: base64urlEncode(signSync(k[from], text)),
+      newSig: base64urlEncode(signSync(k[to], text)),
+    };
+  };
+  const vk = (name: string, i: number) => verifierKey(name, k[i].publicKey);
+  const trust = parseTrustConfig({
+    v: 1,
+    origin: "o/demo",
+    quorum: 2,
+    trustedKeys: [vk("site-a", 0), vk("site-b", 1), vk("site-c", 2), vk("site-gone", 4)],
+  });
+  // site-a rotated twice (0 → 3 → 4 is not its; 0 → 3); site-b did not; site-c is listed with a
+  // key nothing leads to from 2 (its chain is a stranger's); site-d was never trusted.
+  const sites = [
+    { name: "site-a", verifierKey: vk("site-a", 3) },
+    { name: "site-b", verifierKey: vk("site-b", 1) },
+    { name: "site-c", verifierKey: vk("site-c", 4) },
+    { name: "site-d", verifierKey: vk("site-d", 4) },
+  ];
+  const chains: Record<string, ReturnType<typeof rotation>[]> = {
+    "site-a": [rotation("site-a", 0, 3)],
+    "site-c": [rotation("site-c", 3, 4)],
+  };
+  const asked: string[] = [];
+  const update = await followKeyRotations(trust, sites, (name) => {
+    asked.push(name);
+    return Promise.resolve({
+      verifierKey: sites.find((s) => s.name === name)!.verifierKey,
+      rotations: chains[name] ?? [],
+    });
+  });
+  assert.deepEqual(asked, ["site-a", "site-c"]);
+  assert.deepEqual(update.rotated, [{ name: "site-a", from: b64(0), to: b64(3) }]);
+  assert.deepEqual(update.unreachable, ["site-c"]);
+  assert.deepEqual(update.unlisted, ["site-gone"]);
+  assert.deepEqual(update.trust.trustedKeys, [
+    vk("site-a", 3),
+    vk("site-b", 1),
+    vk("site-c", 2),
+    vk("site-gone", 4),
+  ]);
+  assert.equal(update.trust.quorum, 2);
+  // A chain whose new key did not sign is followed no further.
+  const forged = { ...rotation("site-a", 0, 3), newSig: rotation("site-a", 0, 3).previousSig };
+  const refused = await followKeyRotations(trust, sites, (name) =>
+    Promise.resolve({
+      verifierKey: sites.find((s) => s.name === name)!.verifierKey,
+      rotations: name === "site-a" ? [forged] : chains[name] ?? [],
+    }));
+  assert.deepEqual(refused.rotated, []);
+  assert.deepEqual(refused.unreachable, ["site-a", "site-c"]);
+  assert.equal(refused.trust.trustedKeys[0], vk("site-a", 0));
 });

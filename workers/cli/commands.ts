@@ -22,6 +22,7 @@ import {
   EnvelopeError,
   envelopeJson,
   fetchReceiptBundle,
+  followKeyRotations,
   generateKeyPair,
   hexEncode,
   type KeyPair,
@@ -939,6 +940,62 @@ const trustInit = command({
   },
 });
 
+const trustUpdate = command({
+  name: "trust update",
+  usage: "trust update FILE [--url URL …]",
+  summary: "Follow the trusted sites' key rotations into a trust file",
+  description: [
+    "Brings the trust file FILE up to date with the key rotations of the sites it trusts",
+    "(member rotate-key): for each trusted site whose key in GET /v1/sites is another one, it",
+    "reads the site's rotations (GET /v1/sites/NAME/keys) and follows them from the key FILE",
+    "trusts, checking each step's two signatures (the retired key's and the new key's); when they",
+    "lead to the site's key now, that key replaces the trusted one. Nothing is taken on the",
+    "site's word: a key is trusted only through signatures of a key FILE trusts already. Sites",
+    "FILE does not trust are never added, and a site whose key no chain reaches (re-added under",
+    "a new key, say) keeps its old key and is named on standard error (exit 1): check it out of",
+    "band. FILE is replaced whole (mode 0600) only when a key changed.",
+  ].join("\n"),
+  arity: [1, 1],
+  argNames: ["FILE (the trust file)"],
+  flags: { ...SITE_FLAGS, ...JSON_FLAG },
+  async run(ctx, flags, [path]) {
+    const trust = await readTrustFile(ctx, path);
+    const client = clientFrom(ctx.io, flags);
+    const sites = await attempt("Cannot read the member sites", () => client.sites());
+    const update = await attempt(
+      "Cannot read a site's keys",
+      () => followKeyRotations(trust, sites, (name) => client.siteKeys(name)),
+    );
+    if (update.rotated.length > 0) {
+      await writeOutput(path, JSON.stringify(update.trust, null, 2) + "\n", {
+        what: "trust file",
+        replace: true,
+      });
+    }
+    if (flags.json) {
+      ctx.out(JSON.stringify({ ...update, file: path }));
+    } else {
+      for (const r of update.rotated) ctx.out(`${r.name}: ${r.from} → ${r.to}`);
+      ctx.out(
+        update.rotated.length > 0
+          ? `Updated ${path}: ${update.rotated.length} key(s) followed to their rotated keys`
+          : `${path} is up to date: no trusted site rotated its key`,
+      );
+      if (update.unlisted.length > 0) {
+        ctx.note(`Not in the member list (kept): ${update.unlisted.join(", ")}`);
+      }
+    }
+    if (update.unreachable.length > 0) {
+      ctx.note(
+        `No chain of rotations leads from the trusted key to the key now of: ` +
+          `${update.unreachable.join(", ")} (kept as they were; check them out of band)`,
+      );
+      return 1;
+    }
+    return 0;
+  },
+});
+
 function trustOrFail<T>(fn: () => T): T {
   try {
     return fn();
@@ -1334,7 +1391,7 @@ const memberRotateKey = command({
     "comes once NAME signs with the new key; from then on every member refuses the old one, and",
     "checkpoints up to that block stay verifiable with it. NAME's URL comes from the first --url",
     "site's GET /v1/sites; the admin key goes to NAME only. Refresh the trust files of offline",
-    "verifiers afterwards (trust init --url).",
+    "verifiers afterwards (trust update FILE follows the rotation from the key they trust).",
     "",
     ADMIN_KEY_HELP,
   ].join("\n"),
@@ -1365,7 +1422,7 @@ const memberRotateKey = command({
     if (!flags.json) {
       ctx.note(
         `Back up ${name}'s data folder's site-key.rotated.json with its database; refresh ` +
-          "offline verifiers' trust files (trust init --url)",
+          "offline verifiers' trust files (trust update FILE)",
       );
     }
     return 0;
@@ -1428,6 +1485,7 @@ export const COMMANDS: readonly Command[] = [
   proof,
   verify,
   trustInit,
+  trustUpdate,
   watch,
   memberList,
   memberAdd,
