@@ -971,6 +971,17 @@ function scriptedSite(handler: (req: SeenRequest) => Response | Promise<Response
 }
 
 /** A `/v1/status` answer of site `site` whose leader is `leader`. */
+/** A `GET /v1/sites` answer listing each site of `urls` (by name) with a placeholder key. */
+function sitesAnswer(urls: Record<string, string>): Response {
+  return Response.json({
+    sites: Object.entries(urls).map(([name, url]) => ({
+      name,
+      url,
+      verifierKey: `${name}+00000000+AA`,
+    })),
+  });
+}
+
 function statusOf(site: string, leader: string | null, extra: Record<string, unknown> = {}) {
   return Response.json({
     ledger: "demo",
@@ -1312,12 +1323,7 @@ Deno.test("member promote: sends the admin key to the leader only (found through
     r.path === "/v1/status"
       ? statusOf("site-a", "site-b")
       : r.path === "/v1/sites"
-      ? Response.json({
-        sites: [
-          { name: "site-a", url: a.url, verifierKey: "site-a+00000000+AA" },
-          { name: "site-b", url: b.url, verifierKey: "site-b+00000000+AA" },
-        ],
-      })
+      ? sitesAnswer({ "site-a": a.url, "site-b": b.url })
       : Response.json({ ok: true })
   );
   try {
@@ -1365,12 +1371,7 @@ Deno.test("member rotate-key: sends the admin key to the member named (its URL f
   );
   const a = scriptedSite((r) =>
     r.path === "/v1/sites"
-      ? Response.json({
-        sites: [
-          { name: "site-a", url: a.url, verifierKey: "site-a+00000000+AA" },
-          { name: "site-b", url: b.url, verifierKey: "site-b+00000000+AA" },
-        ],
-      })
+      ? sitesAnswer({ "site-a": a.url, "site-b": b.url })
       : Response.json({ ok: true })
   );
   try {

@@ -843,6 +843,10 @@ export class RaftHost implements Sequencer {
       publicKey: base64urlDecode(r.publicKey),
       untilHeight: r.untilHeight,
     })) ?? known?.retired;
+    // Heard with the key it retired last until heard with its new one
+    // (PeerInfo.graceKey): so is a member first known here with retired
+    // keys (a directory read back at start, a snapshot).
+    let graceKey = known !== undefined ? known.graceKey : retired?.at(-1)?.publicKey;
     if (known !== undefined) {
       const knownKey = base64urlEncode(known.publicKey);
       if (knownKey !== m.publicKey) {
@@ -856,27 +860,12 @@ export class RaftHost implements Sequencer {
         if (m.retired === undefined) {
           retired = [...(known.retired ?? []), { publicKey: known.publicKey, untilHeight: height }];
         }
-        this.#members.set(m.name, {
-          name: m.name,
-          url: m.url,
-          publicKey: base64urlDecode(m.publicKey),
-          ...(rotations === undefined || rotations.length === 0 ? {} : { rotations }),
-          ...(retired === undefined || retired.length === 0 ? {} : { retired }),
-          // Heard with its retired key until heard with this one (PeerInfo.graceKey).
-          ...(m.name === this.#self ? {} : { graceKey: retired!.at(-1)!.publicKey }),
-        });
-        return true;
+        graceKey = retired!.at(-1)!.publicKey;
       } else if (known.url === m.url) {
         return false;
       }
     }
-    // A member first known here with retired keys (a directory read back at
-    // start, a snapshot) is heard with the last of them until heard with its key.
-    const graceKey = m.name === this.#self
-      ? undefined
-      : known !== undefined
-      ? known.graceKey
-      : retired?.at(-1)?.publicKey;
+    if (m.name === this.#self) graceKey = undefined;
     this.#members.set(m.name, {
       name: m.name,
       url: m.url,
