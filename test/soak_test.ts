@@ -414,7 +414,14 @@ Deno.test({
       if (Deno.env.get("SOAK_VERBOSE")) { for (const d of done) console.log(`    ${d}`); }
     } catch (e) {
       console.error(`soak failed: ${repro}\n${done.length} faults:\n  ${done.join("\n  ")}`);
-      console.error(JSON.stringify(await statuses(cluster).catch(() => [])));
+      const st = await statuses(cluster).catch(() => []);
+      console.error(JSON.stringify(st));
+      // A site that does not answer: what it said last.
+      cluster.sites.forEach((s, i) => {
+        if (st[i] !== undefined) return;
+        const tail = s.stderr.trimEnd().split("\n").slice(-30).join("\n");
+        console.error(`${s.name} (${s.alive ? "running" : "not running"}) said last:\n${tail}`);
+      });
       throw e;
     } finally {
       stop = true;
