@@ -518,23 +518,30 @@ async function requestBody(
 
 /**
  * A Node request body as a web stream: chunks as they come, the socket
- * paused while the handler has not read what it holds (64 KiB).
+ * paused while the handler has not read what it holds (64 KiB). Once the
+ * handler stops reading (cancels the stream: a peer stream that a newer one
+ * replaced), the rest of the body is drained and dropped — a stream that
+ * ended takes nothing more, and its end is no error.
  */
 function bodyOf(incoming: http.IncomingMessage): ReadableStream<Uint8Array> {
+  let ended = false;
   return new ReadableStream<Uint8Array>({
     start(controller) {
       incoming.on("data", (chunk: Uint8Array) => {
+        if (ended) return;
         controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
         if ((controller.desiredSize ?? 0) <= 0) incoming.pause();
       });
-      incoming.once("end", () => controller.close());
+      incoming.once("end", () => {
+        if (ended) return;
+        ended = true;
+        controller.close();
+      });
       // As Deno's server says it (the API tells a client that left by it).
       const left = () => {
-        try {
-          controller.error(
-            new Deno.errors.BadResource("the client closed the connection mid-body"),
-          );
-        } catch { /* closed already */ }
+        if (ended) return;
+        ended = true;
+        controller.error(new Deno.errors.BadResource("the client closed the connection mid-body"));
       };
       incoming.once("error", left);
       incoming.once("close", () => {
@@ -545,6 +552,7 @@ function bodyOf(incoming: http.IncomingMessage): ReadableStream<Uint8Array> {
       incoming.resume();
     },
     cancel() {
+      ended = true;
       incoming.resume();
     },
   }, new ByteLengthQueuingStrategy({ highWaterMark: 64 * 1024 }));

@@ -479,3 +479,44 @@ Deno.test("guarded server: a streamed answer's head goes out at once, before its
     await server.shutdown();
   }
 });
+
+Deno.test("guarded server: a handler that stops reading a streamed body (cancels it) while the client goes on sending it, and ends it, is no error: what comes after is dropped and the server serves on", async () => {
+  const cancelled = Promise.withResolvers<void>();
+  const { server, url } = await start({
+    handler: (req) => {
+      if (new URL(req.url).pathname === "/next") return new Response("next");
+      // Answered at once, read until the handler stops reading (as a peer stream
+      // a newer one from the same member replaces), closed a little later.
+      void (async () => {
+        const reader = req.body!.getReader();
+        await reader.read();
+        await reader.cancel();
+        cancelled.resolve();
+      })();
+      return new Response(
+        new ReadableStream({
+          async start(c) {
+            c.enqueue(encode("open\n"));
+            await sleep(400);
+            c.close();
+          },
+        }),
+      );
+    },
+  });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  try {
+    await conn.write(
+      encode("POST /stream HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n0123\r\n"),
+    );
+    await cancelled.promise;
+    // More body after the handler stopped reading, then its end.
+    for (let i = 0; i < 20; i++) await conn.write(encode("4\r\nabcd\r\n"));
+    await conn.write(encode("0\r\n\r\n"));
+    await sleep(100);
+    assert.equal(await (await fetch(`${url}/next`)).text(), "next");
+  } finally {
+    conn.close();
+    await server.shutdown();
+  }
+});
