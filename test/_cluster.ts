@@ -5,6 +5,7 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import { exportKey, generateKeyPair } from "../sdk/keys.ts";
 import { base64urlEncode } from "../sdk/encoding.ts";
 import { initLocalLedger } from "../src/site/config.ts";
@@ -646,4 +647,35 @@ export async function adminCall(
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`Admin call ${path} kept failing`);
+}
+
+/**
+ * Brings a restored site (`cluster.sites[i]`, started on its copy after its
+ * removal) back as `README.md` says: adds it as a learner with `publicKey`,
+ * waits until it reached the height the first site has then, promotes it,
+ * and commits `tx` through it. The height it caught up to.
+ */
+export async function addBackRestored(
+  cluster: TestCluster,
+  i: number,
+  publicKey: string,
+  tx: unknown,
+): Promise<number> {
+  const site = cluster.sites[i];
+  const added = await adminCall(cluster, "/members", {
+    method: "POST",
+    body: { name: site.name, url: site.url, publicKey },
+  });
+  assert.equal(added.status, 200, await added.text());
+  const target = (await getJson<{ height: number }>(`${cluster.sites[0].url}/v1/status`))!.height;
+  await waitFor("the restored site to catch up", async () => {
+    const h = await getJson<{ height: number }>(`${site.url}/v1/status`);
+    return h && h.height >= target ? true : undefined;
+  }, 30_000);
+  const promoted = await adminCall(cluster, `/members/${site.name}/promote`, { method: "POST" });
+  assert.equal(promoted.status, 200, await promoted.text());
+  // A voter again, it takes writes: one through it commits everywhere.
+  const w = await submitCommit(site.url, tx, 10_000);
+  assert.equal(w.body?.status, "committed", JSON.stringify(w.body));
+  return target;
 }

@@ -18,6 +18,7 @@ import {
 import { ChainStore } from "../src/storage/chain_store.ts";
 import { anchorTx, openTestSite, writeBlockZero } from "./_helpers.ts";
 import {
+  addBackRestored,
   adminCall,
   basePort,
   blockHashes,
@@ -461,22 +462,8 @@ Deno.test({
         /add it as a learner \(POST \/v1\/admin\/members with its name, URL and key: back, if it was one\)/,
       );
       await cluster.start(2);
-      const added = await adminCall(cluster, "/members", {
-        method: "POST",
-        body: { name: "site-c", url: c.url, publicKey },
-      });
-      assert.equal(added.status, 200, await added.text());
-      const target = await height(cluster.sites[0].url);
+      const target = await addBackRestored(cluster, 2, publicKey, await anchorTx(device));
       assert.ok(target > copyHeight + 15, `${target} vs the copy's ${copyHeight}`);
-      await waitFor("the restored site to catch up", async () => {
-        const h = await getJson<{ height: number }>(`${c.url}/v1/status`);
-        return h && h.height >= target ? true : undefined;
-      }, 30_000);
-      const promoted = await adminCall(cluster, "/members/site-c/promote", { method: "POST" });
-      assert.equal(promoted.status, 200, await promoted.text());
-      // A voter again, it takes writes: one through it commits everywhere.
-      const w = await submitCommit(c.url, await anchorTx(device), 10_000);
-      assert.equal(w.body?.status, "committed", JSON.stringify(w.body));
       await waitFor("every site at one height", async () => {
         const hs = (await statuses(cluster)).map((s) => s?.height);
         return hs.every((h) => h !== undefined && h === hs[0]) ? true : undefined;

@@ -12,6 +12,7 @@ import { LightClient } from "../sdk/light/light_client.ts";
 import { followKeyRotations, trustConfigFromGenesis } from "../sdk/light/trust_config.ts";
 import { anchorTx } from "./_helpers.ts";
 import {
+  addBackRestored,
   adminCall,
   blockHashes,
   getJson,
@@ -239,21 +240,7 @@ Deno.test({
       // The copy's directory names its old key; its data folder keeps the rotated one, which it
       // signs with.
       await cluster.start(2);
-      const added = await adminCall(cluster, "/members", {
-        method: "POST",
-        body: { name: "site-c", url: c.url, publicKey: rotation.publicKey },
-      });
-      assert.equal(added.status, 200, await added.text());
-      const target = (await getJson<{ height: number }>(`${cluster.sites[0].url}/v1/status`))!
-        .height;
-      await waitFor("the restored site to catch up", async () => {
-        const h = await getJson<{ height: number }>(`${c.url}/v1/status`);
-        return h && h.height >= target ? true : undefined;
-      }, 30_000);
-      const promoted = await adminCall(cluster, "/members/site-c/promote", { method: "POST" });
-      assert.equal(promoted.status, 200, await promoted.text());
-      const w = await submitCommit(c.url, await anchorTx(device), 10_000);
-      assert.equal(w.body?.status, "committed", JSON.stringify(w.body));
+      await addBackRestored(cluster, 2, rotation.publicKey, await anchorTx(device));
       // It signs with its rotated key (its own checkpoint carries its line); its chain verifies.
       await waitFor("site-c's signature with its rotated key", async () => {
         const note = await (await cluster.fetch(`${c.url}/v1/checkpoint`)).text();
