@@ -9,6 +9,10 @@ import assert from "node:assert/strict";
 import { exportKey, generateKeyPair } from "../sdk/keys.ts";
 import { base64urlEncode } from "../sdk/encoding.ts";
 import { initLocalLedger } from "../src/site/config.ts";
+import { anchorTx } from "./_helpers.ts";
+
+/** Signs the anchors {@link commitBatches} sends. */
+const batchSigner = generateKeyPair("ed25519");
 
 const siteScript = new URL("../workers/site.ts", import.meta.url).pathname;
 
@@ -678,4 +682,29 @@ export async function addBackRestored(
   const w = await submitCommit(site.url, tx, 10_000);
   assert.equal(w.body?.status, "committed", JSON.stringify(w.body));
   return target;
+}
+
+/** Submits `rounds` batches of `size` anchors to `url`, each waiting for its commit. */
+export async function commitBatches(url: string, rounds: number, size = 20) {
+  for (let i = 0; i < rounds; i++) {
+    const txs = await Promise.all(Array.from({ length: size }, () => anchorTx(batchSigner)));
+    const r = await submitCommit(url, { txs }, 10_000);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  }
+}
+
+/**
+ * Three sites that compact their Raft log after 10 entries (so a site
+ * further behind catches up by snapshot), once one of them leads.
+ */
+export async function snapshottingCluster() {
+  const cluster = await startCluster(3, { snapshotEntriesMin: 10, compactKeepEntries: 2 });
+  await waitFor("a leader", async () => {
+    const st = await statuses(cluster);
+    return st.some((s) => s?.role === "leader") ? true : undefined;
+  }).catch(async (e) => {
+    await cluster.stop();
+    throw e;
+  });
+  return cluster;
 }

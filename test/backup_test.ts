@@ -23,8 +23,10 @@ import {
   basePort,
   blockHashes,
   closedPort,
+  commitBatches,
   getJson,
   runWorker,
+  snapshottingCluster,
   startCluster,
   statuses,
   submitCommit,
@@ -39,15 +41,6 @@ const device = generateKeyPair("ed25519");
 async function oneSiteLedger(dataDir: string): Promise<string> {
   const [config] = await initLocalLedger({ dataDir, sites: 1, basePort: 1, host: "127.0.0.1" });
   return config;
-}
-
-/** Submits `rounds` batches of `size` anchors to `url`, each waiting for its commit. */
-async function commitBatches(url: string, rounds: number, size = 20) {
-  for (let i = 0; i < rounds; i++) {
-    const txs = await Promise.all(Array.from({ length: size }, () => anchorTx(device)));
-    const r = await submitCommit(url, { txs }, 10_000);
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-  }
 }
 
 /** Every block hash a copy holds, ascending from height 0. */
@@ -68,22 +61,6 @@ async function namesIn(dir: string): Promise<string[]> {
 
 async function height(url: string): Promise<number> {
   return (await getJson<{ height: number }>(`${url}/v1/status`))!.height;
-}
-
-/**
- * Three sites that compact their Raft log after 10 entries (so a site
- * further behind catches up by snapshot), once one of them leads.
- */
-async function snapshottingCluster() {
-  const cluster = await startCluster(3, { snapshotEntriesMin: 10, compactKeepEntries: 2 });
-  await waitFor("a leader", async () => {
-    const st = await statuses(cluster);
-    return st.some((s) => s?.role === "leader") ? true : undefined;
-  }).catch(async (e) => {
-    await cluster.stop();
-    throw e;
-  });
-  return cluster;
 }
 
 const backupLine =

@@ -15,8 +15,10 @@ import {
   addBackRestored,
   adminCall,
   blockHashes,
+  commitBatches,
   getJson,
   runWorker,
+  snapshottingCluster,
   startCluster,
   statuses,
   submitCommit,
@@ -196,21 +198,10 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     // Compacting after 10 entries: the restored site catches up by snapshot.
-    const cluster = await startCluster(3, { snapshotEntriesMin: 10, compactKeepEntries: 2 });
+    const cluster = await snapshottingCluster();
     try {
       const c = cluster.sites[2];
-      const commit = async (url: string, rounds: number) => {
-        for (let i = 0; i < rounds; i++) {
-          const txs = await Promise.all(Array.from({ length: 10 }, () => anchorTx(device)));
-          const r = await submitCommit(url, { txs }, 10_000);
-          assert.equal(r.status, 200, JSON.stringify(r.body));
-        }
-      };
-      await waitFor("a leader", async () => {
-        const st = await statuses(cluster);
-        return st.some((s) => s?.role === "leader") ? true : undefined;
-      });
-      await commit(cluster.sites[0].url, 3);
+      await commitBatches(cluster.sites[0].url, 3, 10);
       await waitFor("site-c at the others' height", async () => {
         const hs = (await statuses(cluster)).map((s) => s?.height);
         return hs.every((h) => h === hs[0]) ? true : undefined;
@@ -225,7 +216,7 @@ Deno.test({
       });
       const rotation = await res.json();
       assert.equal(res.status, 200, JSON.stringify(rotation));
-      await commit(cluster.sites[0].url, 15);
+      await commitBatches(cluster.sites[0].url, 15, 10);
 
       // site-c's database is lost, its data folder's rotated key kept: removed, restored, added back.
       await cluster.kill(2, "SIGKILL");

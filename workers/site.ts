@@ -17,6 +17,7 @@
  */
 import { Hono } from "hono";
 import { verifierKey } from "../sdk/note.ts";
+import { bytesEqual } from "../sdk/encoding.ts";
 import { createApp } from "../src/api/app.ts";
 import { adminRoot, type AdminService } from "../src/api/admin_routes.ts";
 import { raftRoutes } from "../src/api/raft_routes.ts";
@@ -380,7 +381,7 @@ async function openAndServe(
         // applied yet, see peers.ts), and the keys the member signed with.
         // A retired key signs only the heights it was in force for (not its grace).
         const ahead = signer !== undefined &&
-            !(m.retired ?? []).some((r) => r.publicKey.every((b, i) => b === signer.publicKey[i]))
+            !(m.retired ?? []).some((r) => bytesEqual(r.publicKey, signer.publicKey))
           ? [signer.publicKey]
           : [];
         const keysAt = (height: number) =>

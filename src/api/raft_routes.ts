@@ -94,6 +94,14 @@ export function raftRoutes(service: PeerService) {
         detail: `Peer requests are limited to ${peerRequestBytesMax} bytes`,
       }),
   });
+  /** A JSON answer signed as a peer request body is (`verifyPeerAnswer` checks it). */
+  const signedAnswer = async (c: Context, body: string) =>
+    c.body(body, 200, {
+      "content-type": "application/json",
+      "x-edgeledger-site": service.self,
+      "x-edgeledger-sig": await service.sign(body),
+      ...service.signedHeaders?.(),
+    });
   // A stream is bounded frame by frame instead (it is meant to stay open).
   app.use((c, next) => c.req.path.endsWith("/stream") ? next() : limit(c, next));
 
@@ -350,12 +358,7 @@ export function raftRoutes(service: PeerService) {
     }
     // Signed like a peer request, so a catching-up site knows a member sent these blocks.
     const body = JSON.stringify({ blocks: await service.replayBlocks(from, Math.min(limit, 500)) });
-    return c.body(body, 200, {
-      "content-type": "application/json",
-      "x-edgeledger-site": service.self,
-      "x-edgeledger-sig": await service.sign(body),
-      ...service.signedHeaders?.(),
-    });
+    return await signedAnswer(c, body);
   });
 
   // A peer's state hash at a height, signed like the blocks (see `state_check.ts`).
@@ -371,12 +374,7 @@ export function raftRoutes(service: PeerService) {
       });
     }
     const body = JSON.stringify(service.stateDigest(height));
-    return c.body(body, 200, {
-      "content-type": "application/json",
-      "x-edgeledger-site": service.self,
-      "x-edgeledger-sig": await service.sign(body),
-      ...service.signedHeaders?.(),
-    });
+    return await signedAnswer(c, body);
   });
 
   // A member's own key rotation, sent by it to the leader (see `key_rotation.ts`).

@@ -7,15 +7,17 @@
  * member authorises it) and by the key it brings (the member holds it; see
  * `sdk/key_rotation.ts`, with which anyone can check one). The leader
  * checks both signatures against the key it knows for that member before
- * proposing it; every site applies it from
- * the log (a directory entry with the new key and the member's whole chain
- * of rotations), so all agree from which block on the new key signs. A
- * member keeps its chain: it sends it with every peer request and stream
- * (`X-Edgeledger-Key-Chain`), so a site that has not applied the rotation
- * yet still hears it — it follows the chain from the key it knows, checking
- * each step, to the key the request is signed with. A leaked old key gains
- * nothing there: whoever holds it could sign as the member to that site
- * anyway, until it applies the rotation.
+ * proposing it; every site applies it from the log (a directory entry with
+ * the new key and the member's whole chain of rotations), so all agree from
+ * which block on the new key signs. A member keeps its chain: it sends it
+ * with every peer request and stream (`X-Edgeledger-Key-Chain`), so a site
+ * that has not applied the rotation yet still hears it — it follows the
+ * chain from the key it knows, checking each step, to the key the request
+ * is signed with (whoever holds the old key could sign as the member to
+ * that site anyway, until it applies the rotation). The other way round, a
+ * member behind its own rotation still signs with its old key: sites take
+ * that key on peer routes until they hear the member with its new one
+ * (`PeerInfo.graceKey`), never for a checkpoint above the rotation.
  *
  * The new key lives in the site's data folder (`site-key.rotated.json`,
  * mode 0600), beside its database, because the deployment kit keeps the

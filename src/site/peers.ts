@@ -277,6 +277,27 @@ export function verifyPeerRequest(
   throw new PeerAuthError(`Signature of site ${site} does not verify`);
 }
 
+/**
+ * Checks a signed answer (`/raft/blocks`, `/raft/state`) from the member
+ * `name`, by its headers and body text as a peer request is checked (its
+ * key chain included); throws {@link PeerAuthError} otherwise.
+ */
+export function verifyPeerAnswer(
+  res: Response,
+  text: string,
+  name: string,
+  members: (name: string) => PeerInfo | undefined,
+): PeerInfo {
+  return verifyPeerRequest(
+    res.headers.get("x-edgeledger-site"),
+    res.headers.get("x-edgeledger-sig"),
+    text,
+    (n) => (n === name ? members(n) : undefined),
+    undefined,
+    res.headers.get("x-edgeledger-key-chain"),
+  );
+}
+
 /** The `X-Edgeledger-Key-Chain` header of a site that rotated its key (none before). */
 export function keyChainHeaders(key: SiteKey): Record<string, string> {
   return key.chain.length === 0 ? {} : { "x-edgeledger-key-chain": encodeKeyChain(key.chain) };

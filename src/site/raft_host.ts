@@ -18,7 +18,13 @@
  */
 import { setImmediate } from "node:timers";
 import type { Envelope } from "../../sdk/envelope.ts";
-import { base64urlDecode, base64urlEncode, utf8Decode, utf8Encode } from "../../sdk/encoding.ts";
+import {
+  base64urlDecode,
+  base64urlEncode,
+  bytesEqual,
+  utf8Decode,
+  utf8Encode,
+} from "../../sdk/encoding.ts";
 import type { BlockHeader } from "../../sdk/block.ts";
 import {
   type ConfState,
@@ -47,7 +53,7 @@ import {
   PeerSender,
   postSigned,
   type RemovedMember,
-  verifyPeerRequest,
+  verifyPeerAnswer,
 } from "./peers.ts";
 import {
   type ForwardOutcome,
@@ -284,7 +290,7 @@ export class RaftHost implements Sequencer {
     // A rotated key: the chain that leads to it goes with every peer request;
     // the key of a rotation under way is taken once the log applies it.
     const me = host.#members.get(self);
-    if (me !== undefined && base64urlEncode(me.publicKey) === base64urlEncode(key.publicKey)) {
+    if (me !== undefined && bytesEqual(me.publicKey, key.publicKey)) {
       key.setChain(me.rotations ?? []);
     }
     if (host.#rotatedKeys !== undefined) {
@@ -405,7 +411,7 @@ export class RaftHost implements Sequencer {
    */
   keyHeard(name: string, publicKey: Uint8Array): void {
     const m = this.#members.get(name);
-    if (m?.graceKey === undefined || !sameKey(m.publicKey, publicKey)) return;
+    if (m?.graceKey === undefined || !bytesEqual(m.publicKey, publicKey)) return;
     m.graceKey = undefined;
     this.#log.debug("member heard with its new key", { member: name });
   }
@@ -808,7 +814,7 @@ export class RaftHost implements Sequencer {
       if (before !== undefined && before.url !== info.url) {
         this.#log.info("member moved", { member: m.name, from: before.url, to: info.url });
       }
-      if (before !== undefined && !sameKey(before.publicKey, info.publicKey)) {
+      if (before !== undefined && !bytesEqual(before.publicKey, info.publicKey)) {
         this.#log.info("member key rotated", {
           member: m.name,
           previous: base64urlEncode(before.publicKey),
@@ -1660,14 +1666,7 @@ export class RaftHost implements Sequencer {
           if (!res.ok) continue;
           // Only blocks a member signed are written (each is re-executed and
           // must link to the head; the last must be the snapshot's).
-          verifyPeerRequest(
-            res.headers.get("x-edgeledger-site"),
-            res.headers.get("x-edgeledger-sig"),
-            text,
-            (n) => (n === p.name ? this.member(n) : undefined),
-            undefined,
-            res.headers.get("x-edgeledger-key-chain"),
-          );
+          verifyPeerAnswer(res, text, p.name, (n) => this.member(n));
           blocks = JSON.parse(text).blocks as ReplayBlock[];
           if (blocks.length > 0) break;
         } catch { /* try the next peer */ }
@@ -1719,14 +1718,7 @@ export class RaftHost implements Sequencer {
     const text = await res.text();
     if (res.status === 404) return { status: "none" };
     if (!res.ok) throw new Error(`${m.name} answered ${res.status}`);
-    verifyPeerRequest(
-      res.headers.get("x-edgeledger-site"),
-      res.headers.get("x-edgeledger-sig"),
-      text,
-      (n) => (n === m.name ? this.member(n) : undefined),
-      undefined,
-      res.headers.get("x-edgeledger-key-chain"),
-    );
+    verifyPeerAnswer(res, text, m.name, (n) => this.member(n));
     return parseStateDigestAnswer(text, height);
   }
 
@@ -1750,10 +1742,6 @@ export interface WireMember {
    * each site counts the height when it applies it).
    */
   retired?: Array<{ publicKey: string; untilHeight: number }>;
-}
-
-function sameKey(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** A membership operation that cannot be done now; the message says why. */
