@@ -10,12 +10,21 @@ import Libsql from "libsql";
 import { LightClient } from "../sdk/light/light_client.ts";
 import { trustConfigFromGenesis } from "../sdk/light/trust_config.ts";
 import { EdgeLedgerClient } from "../sdk/client/client.ts";
-import { startCluster, type TestCluster, waitFor } from "./_cluster.ts";
+import { commitBatches, getJson, startCluster, type TestCluster, waitFor } from "./_cluster.ts";
 
 /** Signature lines of the checkpoint `url` serves. */
 async function signatureCount(url: string): Promise<number> {
   const note = await (await fetch(`${url}/v1/checkpoint`)).text();
   return note.split("\n").filter((l) => l.startsWith("— ")).length;
+}
+
+/** The height and the signing sites' key names of the checkpoint `url` serves. */
+async function servedCheckpoint(url: string): Promise<{ height: number; signers: string[] }> {
+  const note = await (await fetch(`${url}/v1/checkpoint`)).text();
+  const height = Number(/^height (\d+)$/m.exec(note)?.[1]);
+  const signers = note.split("\n").filter((l) => l.startsWith("— ")).map((l) => l.split(" ")[1])
+    .sort();
+  return { height, signers };
 }
 
 /** Waits until every running site serves a checkpoint of at least two lines; then checks each with the light client. */
@@ -42,7 +51,7 @@ async function everySiteCoSigned(cluster: TestCluster, sites: number[]): Promise
 
 Deno.test({
   name:
-    "checkpoint: a new cluster serves block 0's checkpoint co-signed by a quorum from every site before any transaction (it served each site's own signature alone); a site that holds no peer's signature for its head asks again, and peers that reached their quorum long before answer",
+    "checkpoint: a new cluster serves block 0's checkpoint co-signed by a quorum from every site before any transaction (it served each site's own signature alone); a site that holds no peer's signature for its head asks again, and peers that reached their quorum long before answer; a line that comes after the quorum is added to the served checkpoint",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
@@ -66,6 +75,22 @@ Deno.test({
         await cluster.start(2);
         await everySiteCoSigned(cluster, [0, 1, 2]);
       });
+      await t.step(
+        "a line that comes after the quorum is added: once quiet, every site serves its head's checkpoint signed by all three voters",
+        async () => {
+          await commitBatches(cluster.sites[1].url, 3, 5);
+          const head = (await getJson<{ height: number }>(`${cluster.sites[1].url}/v1/status`))!
+            .height;
+          await waitFor("every site's checkpoint of the head signed by all three", async () => {
+            const served = await Promise.all(
+              cluster.sites.map((s) => servedCheckpoint(s.url)),
+            );
+            return served.every((c) => c.height >= head && c.signers.length === 3) || undefined;
+          }, 15_000);
+          const served = await Promise.all(cluster.sites.map((s) => servedCheckpoint(s.url)));
+          assert.equal(new Set(served.map((c) => c.signers.join())).size, 1);
+        },
+      );
     } finally {
       await cluster.stop();
     }

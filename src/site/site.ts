@@ -1816,9 +1816,15 @@ export class Site implements LedgerService {
     return this.#sequencer?.consensusStatus().confState.voters ?? [this.name];
   }
 
-  /** Serves `height`'s checkpoint once a quorum of voters signed it (and it is the newest such). */
+  /**
+   * Serves `height`'s checkpoint once a quorum of voters signed it (and it
+   * is the newest such), with every voter's line held for it: a line that
+   * comes after the quorum is added to the served note (DESIGN §2: one line
+   * per site that applied the block), so a quiet cluster's checkpoint
+   * carries all its voters' signatures.
+   */
   #refreshQuorum(height: number, cp: RecentCheckpoint): void {
-    if (this.#quorumFound && height <= this.#quorumHeight) return;
+    if (this.#quorumFound && height < this.#quorumHeight) return;
     const lines = this.#quorumLines(cp.lines);
     if (lines !== undefined) {
       this.#quorumHeight = height;
