@@ -54,7 +54,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "demo: --url skips use cases whose kinds the build lacks, a rerun on the same ledger succeeds, and every site's state is what re-executing its chain gives",
+    "demo: --url skips use cases whose kinds the build lacks, a rerun on the same ledger succeeds — its light client following two sites' key rotations from genesis's keys — and every site's state is what re-executing its chain gives",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -76,6 +76,22 @@ Deno.test({
       assert.ok(lines.includes("    skipped: roaming.close not available in this build"));
       assert.ok(partial.ok, `demo failed: ${failed(partial.useCases)}\n${lines.join("\n")}`);
 
+      // Two of the three sites rotate their keys: the light client, trusting
+      // genesis's keys, follows their rotations (two genesis keys alone no
+      // longer reach the quorum of new checkpoints).
+      const adminApiKey = (await Deno.readTextFile(`${cluster.dataDir}/admin-api-key.txt`)).trim();
+      const rotatedKeys: string[] = [];
+      for (const url of cluster.urls.slice(0, 2)) {
+        const res = await fetch(`${url}/v1/admin/site-key`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${adminApiKey}` },
+        });
+        const body = await res.json();
+        assert.equal(res.status, 200, JSON.stringify(body));
+        rotatedKeys.push(body.site);
+      }
+      assert.deepEqual(rotatedKeys, ["site-a", "site-b"]);
+
       // Same ledger again: the second carrier exists, and the demo acts for it with its kept keys.
       const again: string[] = [];
       const rerun = await runDemo({
@@ -86,6 +102,13 @@ Deno.test({
       });
       assert.ok(rerun.ok, `rerun failed: ${failed(rerun.useCases)}\n${again.join("\n")}`);
       for (const u of rerun.useCases) assert.equal(u.status, "ok", `${u.id}: ${u.detail}`);
+      assert.equal(rerun.verdict?.ok, true, rerun.verdict?.message);
+      for (const name of rotatedKeys) {
+        assert.ok(
+          again.some((l) => l.includes(`followed ${name}'s key rotations`)),
+          `${name}'s rotation not followed:\n${again.join("\n")}`,
+        );
+      }
 
       // Every kind's state, on every site, is what re-executing the chain gives.
       for (const name of ["site-a", "site-b", "site-c"]) {

@@ -24,7 +24,6 @@ import {
 import {
   addSignature,
   anchorBody,
-  base64urlDecode,
   buildBatch,
   createAsset,
   createEnvelope,
@@ -33,6 +32,7 @@ import {
   type Envelope,
   exportKey,
   flagDevice,
+  followKeyRotations,
   generateKeyPair,
   govProposal,
   grantAccess,
@@ -58,10 +58,10 @@ import {
   signStatement,
   softwareSigner,
   submitUsage,
+  trustConfigFromGenesis,
   type UnsignedEnvelope,
   utf8Encode,
   type Verdict,
-  verifierKey,
   verifyReading,
 } from "../../sdk/mod.ts";
 import { ms, Report, short, shortDid, type UseCaseResult } from "./report.ts";
@@ -1063,12 +1063,26 @@ export async function runDay(options: DayOptions): Promise<DaySummary> {
   if (lastOk === undefined) {
     report.line("✗ no receipt to verify (no use case committed one)");
   } else {
-    const trustedKeys = genesis.sites.map((s) => verifierKey(s.name, base64urlDecode(s.publicKey)));
-    const quorum = Math.floor(genesis.sites.length / 2) + 1;
-    const light = new LightClient({ source: client, trustedKeys, quorum, origin: genesis.origin });
+    const pinned = trustConfigFromGenesis(genesis);
     report.line(
-      `trusting ${trustedKeys.length} site keys from genesis (not from the sites), quorum ${quorum}, origin ${genesis.origin}`,
+      `trusting ${pinned.trustedKeys.length} site keys from genesis (not from the sites), quorum ${pinned.quorum}, origin ${pinned.origin}`,
     );
+    // A site that rotated its key signs new checkpoints with its new one: the
+    // trust moves to it only through rotations signed by the key genesis names.
+    const followed = await followKeyRotations(
+      pinned,
+      await client.sites(),
+      (name) => client.siteKeys(name),
+    );
+    for (const r of followed.rotated) {
+      report.line(
+        `followed ${r.name}'s key rotations (signed by the key it had): now ${short(r.to)}`,
+      );
+    }
+    for (const name of followed.unreachable) {
+      report.line(`✗ ${name}'s key changed with no rotation signed by the key genesis names: kept`);
+    }
+    const light = new LightClient({ source: client, ...followed.trust });
     const deadline = Date.now() + CHECKPOINT_WAIT_MS_MAX;
     for (;;) {
       verdict = await light.verify(lastOk);
