@@ -276,6 +276,8 @@ class FakeSite {
   eventsDown = false;
   /** Fields merged over `/v1/status`'s answer: `healthy`, `removed`, `divergence`, `rules`. */
   status: Json = {};
+  /** Keys each member retired, with the last height each signed (`/v1/sites/{name}/keys`). */
+  retired = new Map<string, Array<{ verifierKey: string; untilHeight: number }>>();
 
   constructor(
     readonly ledger: FakeLedger,
@@ -406,6 +408,18 @@ class FakeSite {
           ...this.sites.map((s) => ({ name: s.name, url: s.url, verifierKey: verifierKey(s) })),
           { name: "site-x", url: "javascript:window.__xss=2", verifierKey: "site-x+00000000+AQ==" },
         ],
+      });
+    }
+    m = /^\/v1\/sites\/([^/]+)\/keys$/.exec(path);
+    if (m) {
+      const key = this.sites.find((s) => s.name === decodeURIComponent(m![1]));
+      if (key === undefined) return problem(404, "Not found", `Cannot find site ${m[1]}`);
+      // The page reads only the current and retired keys; rotations are the SDK's to check.
+      return Response.json({
+        name: key.name,
+        verifierKey: verifierKey(key),
+        rotations: [],
+        retired: this.retired.get(key.name) ?? [],
       });
     }
     if (path === "/v1/events") {
@@ -576,7 +590,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
-    const { ledger, site, tx, ids } = await fixture();
+    const { ledger, site, tx, ids, keys } = await fixture();
     const server = Deno.serve(
       { hostname: "127.0.0.1", port: 0, onListen: () => {} },
       (req) => site.handle(req),
@@ -903,6 +917,66 @@ Deno.test({
           await waitText(page, "#sites", "site-x");
           assert.equal(await page.locator("#sites a[href^='javascript']").count(), 0);
           assert.equal(await page.locator("#sites a[href='http://127.0.0.1:7001/']").count(), 1);
+          assert.equal(
+            await text(page, "#sites tr[data-site='site-a'] .retired"),
+            "none (never rotated)",
+          );
+          assert.equal(await text(page, "#sites tr[data-site='site-x'] .retired"), "—");
+        },
+      );
+
+      await t.step(
+        "a site that rotated its key: its line verifies by the key it retired at or after the checkpoint's height, not by one retired before; the Sites page lists the retired key and its last block",
+        async () => {
+          const [, oldB] = keys;
+          const newB = await siteKey("site-b", oldB.url);
+          site.sites[1] = newB;
+          site.retired.set("site-b", [{ verifierKey: verifierKey(oldB), untilHeight: 3 }]);
+          try {
+            // The checkpoint of block 3 was signed by site-b's old key, its last block.
+            await page.goto(`${base}/#/checkpoint`);
+            await waitText(page, "#sig-summary", "signed by");
+            assert.equal(
+              await text(page, "#sig-summary"),
+              "✓ signed by 2 sites (site-a, site-b), all signatures verify · a quorum is 2 of 3 sites",
+            );
+            assert.equal(
+              await text(page, "#note-sigs tbody tr:nth-child(2) td:nth-child(3)"),
+              "✓ verified by a key the site retired after block 3",
+            );
+            assert.equal(
+              await page.locator("#note-sigs tbody tr:nth-child(2) a[href='#/block/3']").count(),
+              1,
+            );
+            await page.goto(`${base}/#/sites`);
+            await waitText(page, "#sites tr[data-site='site-b'] .retired", "signed blocks up to 3");
+            assert.equal(
+              await text(page, "#sites tr[data-site='site-b'] .retired"),
+              `${verifierKey(oldB)} signed blocks up to 3`,
+            );
+            assert.ok(
+              (await text(page, "#sites tr[data-site='site-b'] td:nth-child(3)")).includes(
+                verifierKey(newB),
+              ),
+            );
+
+            // Retired before block 3: the old key's line on block 3 counts for nothing.
+            site.retired.set("site-b", [{ verifierKey: verifierKey(oldB), untilHeight: 2 }]);
+            await page.goto(`${base}/#/blocks`);
+            await page.goto(`${base}/#/checkpoint`);
+            await waitText(page, "#sig-summary", "signed by");
+            assert.equal(
+              await text(page, "#sig-summary"),
+              "✗ signed by 1 site (site-a), 1 of 2 signatures does not verify · a quorum is 2 of 3 sites",
+            );
+            assert.equal(
+              await text(page, "#note-sigs tbody tr:nth-child(2) td:nth-child(3)"),
+              "unknown key",
+            );
+          } finally {
+            site.sites[1] = oldB;
+            site.retired.delete("site-b");
+          }
         },
       );
 

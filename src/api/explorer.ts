@@ -3,7 +3,7 @@
  * self-contained HTML page — inline CSS and one inline ES module, no external
  * asset, no build step — that reads the site's own public JSON API on the
  * same origin (`/v1/status`, `/v1/blocks`, `/v1/txs/{id}`, `/v1/txs/{id}/proof`,
- * `/v1/checkpoint`, `/v1/sites`, `/v1/events`).
+ * `/v1/checkpoint`, `/v1/sites`, `/v1/sites/{name}/keys`, `/v1/events`).
  *
  * What it shows: the site's status (live over Server-Sent Events, polling
  * when the stream is down) with its rules version, callouts above every view
@@ -11,7 +11,7 @@
  * than this site's at the same height (see `statusNotices` in the script),
  * the block list, a block with its transactions, a
  * transaction with its receipt, the co-signed checkpoint and the member
- * sites with their verifier keys.
+ * sites with their verifier keys and the keys they retired by rotation.
  *
  * The block list is paged, so the whole chain can be browsed however long it
  * is, and it never holds more than one page of rows. At `#/` it shows the
@@ -33,7 +33,9 @@
  * inclusion proof is verified per RFC 9162 §2.1.3.2 against the root of the
  * current checkpoint, the leaf is checked to hold the transaction (its id is
  * recomputed), and the checkpoint's
- * Ed25519 note signatures must come from a quorum of the sites. The sites'
+ * Ed25519 note signatures must come from a quorum of the sites (a line by
+ * a key its site retired counts for checkpoints up to the last block that
+ * key signed). The sites'
  * keys — and this page — come from the site being checked, so this catches
  * a wrong proof or a forged note, not a site that lies about its consortium:
  * that takes keys configured out of band (the SDK's light client).
@@ -820,9 +822,37 @@ function parseVerifierKey(vkey) {
 
 let ed25519Supported = null;
 
+/** The note's "height N" extension line as a number; null without one. */
+function noteHeight(note) {
+  const line = note.extensions.find((l) => /^height \d+$/.test(l));
+  return line ? parseHeight(line.slice(7)) : null;
+}
+
 /**
- * Checks each signature line of the note against the sites' verifier keys.
- * Per line: "verified", "bad" (wrong signature or key hash), "unknown" (no
+ * A member's retired key that may have signed the checkpoint of height
+ * with key hash keyHash (a site that rotated its key signed blocks up to
+ * the rotation with the old one: GET /v1/sites/{name}/keys lists each
+ * retired key with the last height it signed), as {key, untilHeight}; null
+ * when none does or the keys cannot be read.
+ */
+async function retiredKeyFor(name, keyHash, height) {
+  if (height === null) return null;
+  let keys;
+  try { keys = await api("/v1/sites/" + encodeURIComponent(name) + "/keys"); } catch { return null; }
+  for (const r of (keys && Array.isArray(keys.retired)) ? keys.retired : []) {
+    const key = parseVerifierKey(r.verifierKey);
+    if (key && key.name === name && key.keyHash === keyHash && r.untilHeight >= height) {
+      return { key, untilHeight: r.untilHeight };
+    }
+  }
+  return null;
+}
+
+/**
+ * Checks each signature line of the note against the sites' verifier keys,
+ * and a member's line with another key hash against the keys it retired at
+ * or after the note's height. Per line: "verified" (with retiredUntil when
+ * by a retired key), "bad" (wrong signature or key hash), "unknown" (no
  * site has that name and key hash), "malformed", or "unchecked" (this
  * browser's WebCrypto has no Ed25519).
  */
@@ -831,7 +861,12 @@ async function checkNoteSignatures(note, sites) {
   const out = [];
   for (const sig of note.sigs) {
     if (!sig.name) { out.push({ sig, result: "malformed" }); continue; }
-    const key = keys.find((k) => k.name === sig.name && k.keyHash === sig.keyHash);
+    let key = keys.find((k) => k.name === sig.name && k.keyHash === sig.keyHash);
+    let retiredUntil;
+    if (!key && keys.some((k) => k.name === sig.name)) {
+      const retired = await retiredKeyFor(sig.name, sig.keyHash, noteHeight(note));
+      if (retired) { key = retired.key; retiredUntil = retired.untilHeight; }
+    }
     if (!key) { out.push({ sig, result: "unknown" }); continue; }
     // The key hash must match the key, or a site could be named with another's hash.
     const expected = bytesToHex((await sha256(concat(enc.encode(key.name + "\n"), key.raw))).slice(0, 4));
@@ -841,7 +876,7 @@ async function checkNoteSignatures(note, sites) {
       const ck = await crypto.subtle.importKey("raw", key.publicKey, { name: "Ed25519" }, false, ["verify"]);
       ed25519Supported = true;
       const ok = await crypto.subtle.verify({ name: "Ed25519" }, ck, sig.sig, enc.encode(note.body));
-      out.push({ sig, result: ok ? "verified" : "bad" });
+      out.push({ sig, result: ok ? "verified" : "bad", retiredUntil: ok ? retiredUntil : undefined });
     } catch {
       ed25519Supported = false;
       out.push({ sig, result: "unchecked" });
@@ -1728,7 +1763,8 @@ async function showCheckpoint(signal) {
         h("tbody", null, checks.map((c) => h("tr", null,
           h("td", null, c.sig.name ? String(c.sig.name) : h("code", null, c.sig.line)),
           h("td", null, c.sig.keyHash ? h("code", null, c.sig.keyHash) : "—"),
-          h("td", null, h("span", { class: "badge " + LABELS[c.result][0] }, LABELS[c.result][1]))))))) : null,
+          h("td", null, h("span", { class: "badge " + LABELS[c.result][0] }, LABELS[c.result][1]),
+            c.retiredUntil !== undefined ? h("span", { class: "muted small" }, " by a key the site retired after block ", blockLink(String(c.retiredUntil))) : null)))))) : null,
       h("h3", null, "Signed note"),
       h("pre", { id: "note-text" }, h("code", null, text))));
 }
@@ -1736,16 +1772,30 @@ async function showCheckpoint(signal) {
 async function showSites(signal) {
   markNav("sites");
   const { sites } = await api("/v1/sites", { signal });
+  // Each member's rotations: which keys it retired, and the last block each signed.
+  const histories = await Promise.all(sites.map((s) =>
+    api("/v1/sites/" + encodeURIComponent(String(s.name)) + "/keys", { signal }).catch(() => null)));
+  if (signal.aborted) return;
   show("Sites",
     h("section", { class: "panel", "aria-labelledby": "view-h" },
       h("h2", { id: "view-h", tabindex: "-1" }, "Sites"),
-      h("p", { class: "muted" }, "The consortium's member sites. A verifier key (name+hash+key) checks that site's checkpoint signatures."),
+      h("p", { class: "muted" }, "The consortium's member sites. A verifier key (name+hash+key) checks that site's checkpoint signatures; a site that rotated its key signed the blocks up to each rotation with the key it retired then (each rotation is signed by the old key and the new one)."),
       h("div", { class: "table-wrap" }, h("table", { id: "sites" },
-        h("thead", null, h("tr", null, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "URL"), h("th", { scope: "col" }, "Verifier key"))),
-        h("tbody", null, sites.map((s) => h("tr", null,
+        h("thead", null, h("tr", null, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "URL"), h("th", { scope: "col" }, "Verifier key"), h("th", { scope: "col" }, "Retired keys"))),
+        h("tbody", null, sites.map((s, i) => h("tr", { "data-site": String(s.name) },
           h("td", null, h("strong", null, String(s.name)), state.status && s.name === state.status.site ? h("span", { class: "muted small" }, " (this site)") : null),
           h("td", null, siteUrl(s.url)),
-          h("td", null, h("code", { class: "hash" }, String(s.verifierKey))))))))));
+          h("td", null, h("code", { class: "hash" }, String(s.verifierKey))),
+          h("td", { class: "retired" }, retiredKeys(histories[i])))))))));
+}
+
+/** A member's retired keys (GET /v1/sites/{name}/keys), each with the last block it signed. */
+function retiredKeys(keys) {
+  if (!keys || !Array.isArray(keys.retired)) return h("span", { class: "muted" }, "—");
+  if (keys.retired.length === 0) return h("span", { class: "muted" }, "none (never rotated)");
+  return h("ul", { class: "plain" }, keys.retired.map((r) => h("li", null,
+    h("code", { class: "hash" }, String(r.verifierKey)),
+    h("span", { class: "muted small" }, " signed blocks up to "), blockLink(String(r.untilHeight)))));
 }
 
 // ----- routing and search -----------------------------------------------------------
