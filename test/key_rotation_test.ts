@@ -32,7 +32,7 @@ type SiteList = { sites: Array<{ name: string; verifierKey: string }> };
 
 Deno.test({
   name:
-    "cluster: members rotate their keys while clients write — a follower twice, then the leader while a third site is down, which hears it through the key chain when it comes back; no write is lost, checkpoints carry the new keys' signatures, each site verifies its whole chain, and a restart takes the rotated key",
+    "cluster: members rotate their keys while clients write — a follower twice, then the leader while a third site is down, which hears it through the key chain when it comes back; no write is lost, checkpoints carry the new keys' signatures, each site verifies its whole chain, a light client follows the rotations from genesis's keys (by hand or by itself), and a restart takes the rotated key",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -168,6 +168,17 @@ Deno.test({
       assert.deepEqual(update.unreachable, []);
       const fresh = await new LightClient({ source: client, ...update.trust }).verify(someTx);
       assert.equal(fresh.ok, true, fresh.message);
+      // A light client told to follow rotations does the same by itself, from genesis's keys.
+      const followed: string[][] = [];
+      const following = new LightClient({
+        source: client,
+        ...pinned,
+        keyRotations: { source: client, onChange: (keys) => void followed.push(keys) },
+      });
+      const verdict = await following.verify(someTx);
+      assert.equal(verdict.ok, true, verdict.message);
+      assert.deepEqual(followed, [update.trust.trustedKeys]);
+      assert.deepEqual(following.trustedKeys(), update.trust.trustedKeys);
 
       // Restarted on its config (which still names its first key file), the
       // follower signs with the key its rotations gave it.

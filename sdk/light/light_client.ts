@@ -48,6 +48,8 @@ import {
 import { blockHash } from "../block.ts";
 import { EdgeLedgerError, NotFoundError, RejectedError, ServerError } from "../client/errors.ts";
 import { MemoryTrustStore, type TrustedCheckpoint, type TrustStore } from "./trust_store.ts";
+import { followKeyRotationsOf, type KeyRotationUpdate } from "./trust_config.ts";
+import type { KeyRotation } from "../key_rotation.ts";
 
 /** Default longest hash chain fetched to prove a transaction's block. */
 export const CHAIN_BLOCKS_MAX_DEFAULT = 1000;
@@ -293,7 +295,47 @@ export interface LightClientOptions {
   checkpointWaitMs?: number;
   /** Where the last trusted checkpoint is kept. Default: in memory. */
   store?: TrustStore;
+  /**
+   * Follow the trusted sites' key rotations (see `followKeyRotations`):
+   * when a checkpoint falls short of the quorum because a trusted site
+   * signed it with a key this client does not know, the client reads the
+   * sites' rotations from `source` (an `EdgeLedgerClient` is one) and
+   * replaces a trusted key only through a chain of rotations signed by it,
+   * then checks the checkpoint again. Sites are never added. `onChange`
+   * gets the new trusted keys (persist them to keep them across restarts;
+   * until it resolves the verdict waits, and if it throws, so does the
+   * call that followed the rotation). At most one look every `intervalMs`
+   * (default 10000) while nothing changes. Off by default: a pinned trust
+   * file then answers `checkpoint_quorum_not_met` until it is updated.
+   */
+  keyRotations?: {
+    source: KeyRotationSource;
+    onChange?: (
+      trustedKeys: string[],
+      rotated: KeyRotationUpdate["rotated"],
+    ) => void | Promise<void>;
+    intervalMs?: number;
+  };
 }
+
+/**
+ * Where a light client reads the sites' key rotations from
+ * (`GET /v1/sites`, `GET /v1/sites/{name}/keys`); an `EdgeLedgerClient` is one.
+ *
+ * @example
+ * ```ts
+ * const keyRotations: LightClientOptions["keyRotations"] = { source: client satisfies KeyRotationSource };
+ * ```
+ */
+export interface KeyRotationSource {
+  /** The current members with their verifier keys. */
+  sites(): Promise<readonly { name: string; verifierKey: string }[]>;
+  /** A member's key and the chain of rotations that led to it. */
+  siteKeys(name: string): Promise<{ verifierKey: string; rotations: readonly KeyRotation[] }>;
+}
+
+/** Default least pause between two looks at the sites' key rotations, ms. */
+const KEY_ROTATION_INTERVAL_MS_DEFAULT = 10_000;
 
 /**
  * Verifies receipts against a quorum of trusted site keys.
@@ -315,8 +357,11 @@ export class LightClient {
   readonly quorum: number;
   /** The required origin line, if one was configured. */
   readonly origin: string | undefined;
-  readonly #trustedKeys: string[];
+  #trustedKeys: string[];
   readonly #source: LightSource | undefined;
+  readonly #keyRotations: LightClientOptions["keyRotations"];
+  /** When the sites' key rotations were last read (performance.now()), if ever. */
+  #rotationsReadAt: number | undefined;
   readonly #store: TrustStore;
   readonly #chainBlocksMax: number;
   readonly #checkpointWaitMs: number;
@@ -346,6 +391,26 @@ export class LightClient {
     this.#store = options.store ?? new MemoryTrustStore();
     this.#chainBlocksMax = options.chainBlocksMax ?? CHAIN_BLOCKS_MAX_DEFAULT;
     this.#checkpointWaitMs = checkpointWaitOption(options.checkpointWaitMs, "create light client");
+    const interval = options.keyRotations?.intervalMs;
+    if (interval !== undefined && !(Number.isInteger(interval) && interval >= 0)) {
+      throw new RangeError(
+        "Cannot create light client: keyRotations.intervalMs must be a whole number >= 0",
+      );
+    }
+    this.#keyRotations = options.keyRotations;
+  }
+
+  /**
+   * The verifier keys this client trusts now: the configured ones, with
+   * each key rotation it followed (see `keyRotations`) applied.
+   *
+   * @example
+   * ```ts
+   * await Deno.writeTextFile("trusted-keys.json", JSON.stringify(light.trustedKeys()));
+   * ```
+   */
+  trustedKeys(): string[] {
+    return [...this.#trustedKeys];
   }
 
   /**
@@ -619,6 +684,61 @@ export class LightClient {
   }
 
   /**
+   * Whether `note` carries a line of a trusted site by a key this client
+   * does not trust for it (a rotated key, or a forged one: following the
+   * rotations tells which) and rotations are followed at all.
+   */
+  #signedByUnknownKey(note: string): boolean {
+    if (this.#keyRotations === undefined) return false;
+    let lines;
+    try {
+      lines = parseNote(note).signatures;
+    } catch {
+      return false;
+    }
+    const known = this.#trustedKeys.map((k) => parseVerifierKey(k));
+    return lines.some((l) =>
+      known.some((k) => k.name === l.name) &&
+      !known.some((k) => k.name === l.name && hexEncode(k.keyHash) === hexEncode(l.keyHash))
+    );
+  }
+
+  /**
+   * Follows the trusted sites' key rotations (see `keyRotations`), at most
+   * once per interval: "" when a trusted key changed, else why not, as a
+   * clause for the verdict's message.
+   */
+  async #followKeyRotations(): Promise<string> {
+    const options = this.#keyRotations!;
+    const now = performance.now();
+    const interval = options.intervalMs ?? KEY_ROTATION_INTERVAL_MS_DEFAULT;
+    if (this.#rotationsReadAt !== undefined && now - this.#rotationsReadAt < interval) {
+      return "; the sites' key rotations were read moments ago";
+    }
+    this.#rotationsReadAt = now;
+    let update;
+    try {
+      const sites = await options.source.sites();
+      update = await followKeyRotationsOf(
+        this.#trustedKeys,
+        sites,
+        (name) => options.source.siteKeys(name),
+      );
+    } catch (e) {
+      return `; cannot read the sites' key rotations: ${errorText(e)}`;
+    }
+    if (update.rotated.length === 0) {
+      return update.unreachable.length > 0
+        ? `; no chain of rotations signed by the trusted key leads to the key of ` +
+          update.unreachable.join(", ")
+        : "; no trusted site rotated its key";
+    }
+    this.#trustedKeys = update.trustedKeys;
+    await options.onChange?.([...update.trustedKeys], update.rotated);
+    return "";
+  }
+
+  /**
    * Verifies `note` as a checkpoint and, when it is newer than the trusted
    * one, trusts it. Requires the caller to hold the lock.
    */
@@ -639,13 +759,18 @@ export class LightClient {
         `the checkpoint is for log "${body.origin}", not "${this.origin}"`,
       );
     }
-    const signers = verifyNote(note, this.#trustedKeys);
+    let signers = verifyNote(note, this.#trustedKeys);
+    let followed = "";
+    if (signers.length < this.quorum && this.#signedByUnknownKey(note)) {
+      followed = await this.#followKeyRotations();
+      if (followed === "") signers = verifyNote(note, this.#trustedKeys);
+    }
     if (signers.length < this.quorum) {
       return fail(
         "checkpoint_quorum_not_met",
         `the checkpoint is validly signed by ${signers.length} trusted site(s)` +
           `${signers.length ? ` (${signers.join(", ")})` : ""}, fewer than the quorum of ` +
-          `${this.quorum}`,
+          `${this.quorum}${followed}`,
       );
     }
     const cp: VerifiedCheckpoint = {

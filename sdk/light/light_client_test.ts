@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { generateKeyPair, softwareSigner } from "../keys.ts";
+import { generateKeyPair, signSync, softwareSigner } from "../keys.ts";
+import { rotationText } from "../key_rotation.ts";
 import { assembleNote, parseNote, signNoteLine, verifierKey } from "../note.ts";
 import { formatCheckpoint } from "../checkpoint.ts";
 import {
@@ -505,4 +506,142 @@ Deno.test("LightClient.verify() waits for a checkpoint signed by a quorum when t
   assert.equal(never.reason, "checkpoint_quorum_not_met", never.message);
   assert.ok(Date.now() - started >= 200);
   assert.ok(asked >= 2, `${asked} checkpoints asked for`);
+});
+
+/**
+ * site-a's keys 0 → 1 (a rotation signed by both), site-b's key, and the
+ * empty log's checkpoint signed by site-a's key `signer` and by site-b.
+ */
+function rotatedSite(signer: "rotated" | "stranger") {
+  const [a0, a1, stranger, b] = Array.from({ length: 4 }, () => generateKeyPair("ed25519"));
+  const b64 = (k: { publicKey: Uint8Array }) => base64urlEncode(k.publicKey);
+  const rotation = (from: typeof a0, to: typeof a0) => {
+    const text = utf8Encode(rotationText("site-a", b64(from), b64(to)));
+    return {
+      name: "site-a",
+      previous: b64(from),
+      publicKey: b64(to),
+      previousSig: base64urlEncode(signSync(from, text)),
+      newSig: base64urlEncode(signSync(to, text)),
+    };
+  };
+  const aNow = signer === "rotated" ? a1 : stranger;
+  const text = formatCheckpoint({
+    origin: "edgeledger.test/demo",
+    size: 0,
+    rootHash: EMPTY_ROOT,
+    height: 0,
+    blockHash: "00".repeat(32),
+  });
+  const note = assembleNote(text, [
+    signNoteLine(text, "site-a", aNow.secretKey),
+    signNoteLine(text, "site-b", b.secretKey),
+  ]);
+  const vkA = (k: typeof a0) => verifierKey("site-a", k.publicKey);
+  const sites = [
+    { name: "site-a", url: "http://127.0.0.1:7001", verifierKey: vkA(aNow) },
+    {
+      name: "site-b",
+      url: "http://127.0.0.1:7002",
+      verifierKey: verifierKey("site-b", b.publicKey),
+    },
+  ];
+  // The stranger's "chain" is signed by its own key only: no step from a0.
+  const chain = signer === "rotated" ? [rotation(a0, a1)] : [rotation(a1, stranger)];
+  const asked: string[] = [];
+  const keySource = {
+    sites: () => {
+      asked.push("sites");
+      return Promise.resolve(sites);
+    },
+    siteKeys: (name: string) => {
+      asked.push(name);
+      return Promise.resolve({
+        verifierKey: sites.find((s) => s.name === name)!.verifierKey,
+        rotations: name === "site-a" ? chain : [],
+      });
+    },
+  };
+  const source: LightSource = {
+    checkpoint: () => Promise.resolve(note),
+    consistency: () => Promise.reject(new Error("unused")),
+    getTx: () => Promise.reject(new Error("unused")),
+    proof: () => Promise.reject(new Error("unused")),
+    blocks: () => ({
+      [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error("unused")) }),
+    }),
+  };
+  return {
+    source,
+    keySource,
+    asked,
+    trustedKeys: [vkA(a0), sites[1].verifierKey],
+    nowA: vkA(aNow),
+    from: b64(a0),
+    to: b64(aNow),
+  };
+}
+
+Deno.test("LightClient with keyRotations follows a trusted site's rotation signed by its trusted key when a checkpoint is short of the quorum, and reports the new keys", async () => {
+  const { source, keySource, asked, trustedKeys, nowA, from, to } = rotatedSite("rotated");
+  // Without following rotations, site-a's line by its new key does not count.
+  const pinned = new LightClient({ source, trustedKeys, quorum: 2 });
+  const refused = await pinned.updateCheckpoint();
+  assert.equal(refused.reason, "checkpoint_quorum_not_met");
+  assert.deepEqual(asked, []);
+
+  const changes: unknown[] = [];
+  const light = new LightClient({
+    source,
+    trustedKeys,
+    quorum: 2,
+    keyRotations: {
+      source: keySource,
+      onChange: (keys, rotated) => {
+        changes.push({ keys, rotated });
+      },
+    },
+  });
+  const verdict = await light.updateCheckpoint();
+  assert.equal(verdict.ok, true, verdict.message);
+  assert.deepEqual(verdict.checkpoint?.signers, ["site-a", "site-b"]);
+  assert.deepEqual(asked, ["sites", "site-a"]);
+  assert.deepEqual(changes, [{
+    keys: [nowA, trustedKeys[1]],
+    rotated: [{ name: "site-a", from, to }],
+  }]);
+  assert.deepEqual(light.trustedKeys(), [nowA, trustedKeys[1]]);
+  // Trusted now: the next checkpoint needs no look at the rotations.
+  assert.equal((await light.updateCheckpoint()).ok, true);
+  assert.deepEqual(asked, ["sites", "site-a"]);
+});
+
+Deno.test("LightClient with keyRotations keeps its key when no chain signed by it leads to the key that signed, and looks again only after intervalMs", async () => {
+  const { source, keySource, asked, trustedKeys } = rotatedSite("stranger");
+  const light = new LightClient({
+    source,
+    trustedKeys,
+    quorum: 2,
+    keyRotations: { source: keySource, intervalMs: 60_000 },
+  });
+  const first = await light.updateCheckpoint();
+  assert.equal(first.reason, "checkpoint_quorum_not_met");
+  assert.match(
+    first.message,
+    /no chain of rotations signed by the trusted key leads to the key of site-a/,
+  );
+  assert.deepEqual(light.trustedKeys(), trustedKeys);
+  const again = await light.updateCheckpoint();
+  assert.equal(again.reason, "checkpoint_quorum_not_met");
+  assert.match(again.message, /read moments ago/);
+  assert.deepEqual(asked, ["sites", "site-a"]);
+  assert.throws(
+    () =>
+      new LightClient({
+        trustedKeys,
+        quorum: 1,
+        keyRotations: { source: keySource, intervalMs: -1 },
+      }),
+    /intervalMs must be a whole number/,
+  );
 });

@@ -268,11 +268,25 @@ export async function followKeyRotations(
   sites: readonly { name: string; verifierKey: string }[],
   keysOf: (name: string) => Promise<{ verifierKey: string; rotations: readonly KeyRotation[] }>,
 ): Promise<KeyRotationUpdate> {
+  const { trustedKeys, ...outcome } = await followKeyRotationsOf(trust.trustedKeys, sites, keysOf);
+  return { trust: parseTrustConfig({ ...trust, trustedKeys }), ...outcome };
+}
+
+/**
+ * {@link followKeyRotations} over a list of trusted verifier keys (as a
+ * `LightClient` holds them): the keys with each followed site's replaced,
+ * in the same order, and what was followed, unreachable or unlisted.
+ */
+export async function followKeyRotationsOf(
+  trustedList: readonly string[],
+  sites: readonly { name: string; verifierKey: string }[],
+  keysOf: (name: string) => Promise<{ verifierKey: string; rotations: readonly KeyRotation[] }>,
+): Promise<Omit<KeyRotationUpdate, "trust"> & { trustedKeys: string[] }> {
   const rotated: KeyRotationUpdate["rotated"] = [];
   const unreachable: string[] = [];
   const unlisted: string[] = [];
   const trustedKeys: string[] = [];
-  for (const trusted of trust.trustedKeys) {
+  for (const trusted of trustedList) {
     const { name, publicKey } = parseVerifierKey(trusted);
     const listed = sites.find((s) => s.name === name);
     if (listed === undefined) {
@@ -298,10 +312,5 @@ export async function followKeyRotations(
     rotated.push({ name, from, to });
     trustedKeys.push(listed.verifierKey);
   }
-  return {
-    trust: parseTrustConfig({ ...trust, trustedKeys }),
-    rotated,
-    unreachable,
-    unlisted,
-  };
+  return { trustedKeys, rotated, unreachable, unlisted };
 }
