@@ -297,16 +297,17 @@ export interface LightClientOptions {
   store?: TrustStore;
   /**
    * Follow the trusted sites' key rotations (see `followKeyRotations`):
-   * when a checkpoint falls short of the quorum because a trusted site
-   * signed it with a key this client does not know, the client reads the
-   * sites' rotations from `source` (an `EdgeLedgerClient` is one) and
-   * replaces a trusted key only through a chain of rotations signed by it,
-   * then checks the checkpoint again. Sites are never added. `onChange`
+   * when a checkpoint carries a trusted site's signature by a key this
+   * client does not know, the client reads the sites' rotations from
+   * `source` (an `EdgeLedgerClient` is one) and replaces a trusted key only
+   * through a chain of rotations signed by it, then checks the checkpoint
+   * with the keys it trusts now. Sites are never added. `onChange`
    * gets the new trusted keys (persist them to keep them across restarts;
    * until it resolves the verdict waits, and if it throws, so does the
    * call that followed the rotation). At most one look every `intervalMs`
-   * (default 10000) while nothing changes. Off by default: a pinned trust
-   * file then answers `checkpoint_quorum_not_met` until it is updated.
+   * (default 10000). Off by default: a pinned trust file then answers
+   * `checkpoint_quorum_not_met` once too many of its sites rotated, until
+   * it is updated.
    */
   keyRotations?: {
     source: KeyRotationSource;
@@ -684,9 +685,9 @@ export class LightClient {
   }
 
   /**
-   * Whether `note` carries a line of a trusted site by a key this client
-   * does not trust for it (a rotated key, or a forged one: following the
-   * rotations tells which) and rotations are followed at all.
+   * Whether rotations are followed at all and `note` carries a line of a
+   * trusted site by a key this client does not trust for it (a rotated
+   * key, one retired already, or a forged one: following tells which).
    */
   #signedByUnknownKey(note: string): boolean {
     if (this.#keyRotations === undefined) return false;
@@ -759,12 +760,12 @@ export class LightClient {
         `the checkpoint is for log "${body.origin}", not "${this.origin}"`,
       );
     }
-    let signers = verifyNote(note, this.#trustedKeys);
+    // A trusted site that signed with a key this client does not know may
+    // have rotated: follow it now, whether or not the others reach the
+    // quorum, so a retired key stops being trusted as soon as it is seen.
     let followed = "";
-    if (signers.length < this.quorum && this.#signedByUnknownKey(note)) {
-      followed = await this.#followKeyRotations();
-      if (followed === "") signers = verifyNote(note, this.#trustedKeys);
-    }
+    if (this.#signedByUnknownKey(note)) followed = await this.#followKeyRotations();
+    const signers = verifyNote(note, this.#trustedKeys);
     if (signers.length < this.quorum) {
       return fail(
         "checkpoint_quorum_not_met",

@@ -582,7 +582,7 @@ function rotatedSite(signer: "rotated" | "stranger") {
   };
 }
 
-Deno.test("LightClient with keyRotations follows a trusted site's rotation signed by its trusted key when a checkpoint is short of the quorum, and reports the new keys", async () => {
+Deno.test("LightClient with keyRotations follows a trusted site's rotation signed by its trusted key when a checkpoint carries that site's line by a key it does not know (short of the quorum or not), and reports the new keys", async () => {
   const { source, keySource, asked, trustedKeys, nowA, from, to } = rotatedSite("rotated");
   // Without following rotations, site-a's line by its new key does not count.
   const pinned = new LightClient({ source, trustedKeys, quorum: 2 });
@@ -614,6 +614,20 @@ Deno.test("LightClient with keyRotations follows a trusted site's rotation signe
   // Trusted now: the next checkpoint needs no look at the rotations.
   assert.equal((await light.updateCheckpoint()).ok, true);
   assert.deepEqual(asked, ["sites", "site-a"]);
+
+  // Following does not wait for the quorum to fail: with site-b alone enough,
+  // site-a's line by a key not trusted still moves the trust to it.
+  const { source: s2, keySource: k2, trustedKeys: t2, nowA: a2 } = rotatedSite("rotated");
+  const early = new LightClient({
+    source: s2,
+    trustedKeys: t2,
+    quorum: 1,
+    keyRotations: { source: k2 },
+  });
+  const first = await early.updateCheckpoint();
+  assert.equal(first.ok, true, first.message);
+  assert.deepEqual(first.checkpoint?.signers, ["site-a", "site-b"]);
+  assert.deepEqual(early.trustedKeys(), [a2, t2[1]]);
 });
 
 Deno.test("LightClient with keyRotations keeps its key when no chain signed by it leads to the key that signed, and looks again only after intervalMs", async () => {
