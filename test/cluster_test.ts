@@ -572,3 +572,56 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "cluster: GET /readyz is 200 on every site of a healthy cluster (naming the leader); a site left without a majority answers 503 unavailable naming no leader, and is ready again once a peer is back (3 sites)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const cluster = await startCluster(3);
+    const ready = async (i: number) => {
+      const res = await fetch(`${cluster.sites[i].url}/readyz`);
+      return { status: res.status, body: await res.json() };
+    };
+    try {
+      const first = await leaderIndex(cluster);
+      const leaderName = cluster.sites[first.index].name;
+      await waitFor("every site ready", async () => {
+        const all = await Promise.all([0, 1, 2].map(ready));
+        return all.every((r) => r.status === 200 && r.body.leader === leaderName) || undefined;
+      });
+      const answers = await Promise.all([0, 1, 2].map(ready));
+      assert.deepEqual(
+        answers.map((r) => r.body.role).sort(),
+        ["follower", "follower", "leader"],
+      );
+
+      // The leader and another site go: the one left knows no leader once its election timeout
+      // passes (its pre-votes go unanswered).
+      const alone = (first.index + 1) % 3;
+      await cluster.kill(first.index);
+      await cluster.kill((first.index + 2) % 3);
+      const notReady = await waitFor("the site left alone not ready", async () => {
+        const r = await ready(alone);
+        return r.status === 503 ? r.body : undefined;
+      }, 10_000);
+      assert.equal(notReady.type, "https://edgeledger.dev/problems/unavailable");
+      assert.match(notReady.detail, /^Not ready: no leader is known/);
+      assert.deepEqual(notReady.checks, {
+        running: true,
+        member: true,
+        leader: false,
+        applied: true,
+      });
+
+      await cluster.start(first.index);
+      await waitFor("the site left alone ready again", async () => {
+        const r = await ready(alone);
+        return r.status === 200 || undefined;
+      }, 15_000);
+    } finally {
+      await cluster.stop();
+    }
+  },
+});

@@ -880,14 +880,14 @@ withFakes(
 
 Deno.test({
   name:
-    "gateway: with no site up it answers 503 problem+json with Retry-After, and /healthz says so",
+    "gateway: with no site up it answers 503 problem+json with Retry-After, and /healthz and /readyz say so",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
     const gw = await startGateway(config([`http://127.0.0.1:${closedPort()}`], { ledger: "demo" }));
     try {
       await gw.pool.pollAll();
-      for (const path of ["/v1/status", "/v1/txs/" + "0".repeat(64), "/healthz"]) {
+      for (const path of ["/v1/status", "/v1/txs/" + "0".repeat(64), "/healthz", "/readyz"]) {
         const res = await readAnswer(await fetch(`${gw.url}${path}`));
         assert.equal(res.status, 503, path);
         assert.equal(res.headers.get("content-type"), "application/problem+json");
@@ -1001,7 +1001,7 @@ Deno.test("gateway: a bad config exits 2 with a one-line message", async () => {
 
 Deno.test({
   name:
-    "gateway: in front of a 3-site Raft cluster, a write commits and reads back through it, and when a site dies its requests are served by another",
+    "gateway: in front of a 3-site Raft cluster it is ready (/healthz, /readyz), a write commits and reads back through it, and when a site dies its requests are served by another",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -1015,6 +1015,13 @@ Deno.test({
       const urls = cluster.sites.map((s) => s.url);
       // The view does not refresh during the test: the dead site is found by forwarding.
       gw = await startGateway(config(urls, { preferredSites: [urls[0]], pollIntervalMs: 60_000 }));
+      // Its own probes: ready while a site is up (not forwarded: a site's /readyz is its own).
+      const gwUrl = gw.url;
+      for (const path of ["/healthz", "/readyz"]) {
+        const probe: Response = await fetch(`${gwUrl}${path}`);
+        assert.equal(probe.status, 200, path);
+        assert.equal((await probe.json()).status, "ok", path);
+      }
       const client = new EdgeLedgerClient({
         urls: [gw.url],
         timeoutMs: 5000,

@@ -34,6 +34,8 @@ import {
   Problem,
   PROBLEM_TYPE_BASE,
   ProofView,
+  Ready,
+  READY_APPLY_LAG_MAX,
   Receipt,
   ReceiptList,
   SiteKeys,
@@ -422,6 +424,28 @@ export const getHealth = createRoute({
   responses: { 200: json(Health, "The process serves HTTP.") },
 });
 
+/** `GET /readyz`: readiness, for load balancers and orchestrators. */
+export const getReady = createRoute({
+  method: "get",
+  path: "/readyz",
+  operationId: "getReady",
+  tags: ["operations"],
+  summary: "Readiness",
+  description:
+    "200 while the site can take traffic: it has not stopped taking writes, is a member of the " +
+    "cluster, knows a leader, and has no more than " + READY_APPLY_LAG_MAX + " committed Raft " +
+    "entries left to apply. Otherwise 503 `unavailable`, whose `detail` names every check that " +
+    "failed and whose `checks` says which passed. Unlike `/healthz` (the process answers), a " +
+    "site that is not ready may still serve `stale` reads.",
+  responses: {
+    200: json(Ready, "The site is ready for traffic."),
+    503: problem(
+      "`unavailable`: not ready; `detail` names the failed checks, `checks` " +
+        "(`running`, `member`, `leader`, `applied`) which passed.",
+    ),
+  },
+});
+
 /** Every route of the public API, for clients and documentation tooling. */
 export const ROUTES = {
   submitTxs,
@@ -438,4 +462,5 @@ export const ROUTES = {
   getIntegrity,
   streamEvents,
   getHealth,
+  getReady,
 } as const;

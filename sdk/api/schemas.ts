@@ -464,3 +464,18 @@ export const Health = z.object({
   status: z.literal("ok"),
   version: z.string(),
 }).openapi("Health");
+
+/**
+ * `GET /readyz` answer of a site ready for traffic: it takes writes (it has
+ * not stopped, is a member, knows a leader) and has applied what it knows
+ * to be committed, give or take `READY_APPLY_LAG_MAX` entries.
+ */
+export const Ready = z.object({
+  status: z.literal("ready"),
+  version: z.string(),
+  role: z.enum(["leader", "follower", "learner"]),
+  leader: z.string(),
+}).openapi("Ready");
+
+/** Committed Raft entries a site may have left to apply and still be ready (`GET /readyz`). */
+export const READY_APPLY_LAG_MAX = 1000;

@@ -21,12 +21,14 @@ import {
   getConsistency,
   getHealth,
   getIntegrity,
+  getReady,
   getSiteKeys,
   getStatus,
   getTx,
   getTxProof,
   listBlocks,
   listSites,
+  PROBLEM_TYPES,
   streamEvents,
   submitTxs,
 } from "../../sdk/api/routes.ts";
@@ -50,7 +52,14 @@ import {
   toTypeUri,
   validationProblem,
 } from "./problem.ts";
-import { type BlockEvent, LedgerError, type LedgerService, type Receipt } from "./service.ts";
+import {
+  type BlockEvent,
+  LedgerError,
+  type LedgerService,
+  type Receipt,
+  type StatusView,
+} from "./service.ts";
+import { READY_APPLY_LAG_MAX } from "../../sdk/api/schemas.ts";
 
 /** Options of {@link createApp}. Every limit has a default; units are in the names. */
 export interface AppOptions {
@@ -352,6 +361,22 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
       c.header("Cache-Control", "no-store");
       return c.json({ status: "ok" as const, version }, 200);
     })
+    .openapi(getReady, async (c) => {
+      const status = await service.status();
+      const { checks, failed } = readiness(status);
+      // (A null leader or a candidate is in `failed` already; the type needs it said here.)
+      if (failed.length > 0 || status.leader === null || status.role === "candidate") {
+        const { title } = PROBLEM_TYPES.unavailable;
+        throw new LedgerError("unavailable", 503, title, `Not ready: ${failed.join("; ")}`, {
+          checks,
+        });
+      }
+      c.header("Cache-Control", "no-store");
+      return c.json(
+        { status: "ready" as const, version, role: status.role, leader: status.leader },
+        200,
+      );
+    })
     .doc31("/openapi.json", {
       openapi: "3.1.0",
       info: {
@@ -435,4 +460,31 @@ function sseFrame(event: BlockEvent, filter: TxFilter): string {
   if (filter !== null && txs.length === 0) return `id: ${event.height}\n\n`;
   const data = JSON.stringify(filter === null ? event : { ...event, txs });
   return `event: block\nid: ${event.height}\ndata: ${data}\n\n`;
+}
+
+/**
+ * The readiness checks of `GET /readyz` on a site's status: each check's
+ * verdict, and a sentence for each that failed.
+ */
+export function readiness(status: StatusView): {
+  checks: { running: boolean; member: boolean; leader: boolean; applied: boolean };
+  failed: string[];
+} {
+  const lag = status.commitIndex - status.appliedIndex;
+  const checks = {
+    running: status.healthy !== false,
+    member: status.removed !== true,
+    leader: status.leader !== null && status.role !== "candidate",
+    applied: lag <= READY_APPLY_LAG_MAX,
+  };
+  const failed: string[] = [];
+  if (!checks.running) {
+    failed.push("the site stopped taking writes (its log and /v1/status say why)");
+  }
+  if (!checks.member) failed.push("the site was removed from the cluster");
+  if (!checks.leader) failed.push("no leader is known (an election, or no majority reachable)");
+  if (!checks.applied) {
+    failed.push(`${lag} committed Raft entries are left to apply (at most ${READY_APPLY_LAG_MAX})`);
+  }
+  return { checks, failed };
 }

@@ -3,6 +3,7 @@ import { type AppOptions, createApp } from "./app.ts";
 import { FakeLedgerService, fakeTxId, sampleEnvelope } from "./testing.ts";
 import { LedgerError } from "./service.ts";
 import { PROBLEM_TYPE_BASE, ROUTES } from "../../sdk/api/routes.ts";
+import { READY_APPLY_LAG_MAX } from "../../sdk/api/schemas.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -587,6 +588,51 @@ Deno.test("GET /healthz: answers ok with the version, without calling the servic
   assert.equal(res.status, 200);
   assert.deepEqual(await res.json(), { status: "ok", version: "1.2.3" });
   assert.equal(service.calls.length, 0);
+});
+
+Deno.test("GET /readyz: ready (200, role and leader) while the site runs, is a member, knows a leader and has applied what is committed", async () => {
+  const { app } = setup({ version: "1.2.3" });
+  const res = await app.request("/readyz");
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("cache-control"), "no-store");
+  assert.deepEqual(await res.json(), {
+    status: "ready",
+    version: "1.2.3",
+    role: "leader",
+    leader: "site-a",
+  });
+});
+
+Deno.test("GET /readyz: 503 unavailable naming every failed check — stopped, removed, no leader, too far behind — with which checks passed", async () => {
+  const { app, service } = setup();
+  service.statusOverride = { healthy: false, removed: true, leader: null, role: "follower" };
+  const problem = await assertProblem(await app.request("/readyz"), 503, "unavailable");
+  assert.equal(
+    problem.detail,
+    "Not ready: the site stopped taking writes (its log and /v1/status say why); the site was " +
+      "removed from the cluster; no leader is known (an election, or no majority reachable)",
+  );
+  assert.deepEqual(problem.checks, { running: false, member: false, leader: false, applied: true });
+
+  // A candidate knows no leader; a site with more than READY_APPLY_LAG_MAX entries to apply is
+  // catching up; at exactly the bound it is ready.
+  service.statusOverride = { role: "candidate", leader: null };
+  assert.equal((await app.request("/readyz")).status, 503);
+  service.statusOverride = { commitIndex: READY_APPLY_LAG_MAX + 5, appliedIndex: 4 };
+  const behind = await assertProblem(await app.request("/readyz"), 503, "unavailable");
+  assert.equal(
+    behind.detail,
+    `Not ready: ${
+      READY_APPLY_LAG_MAX + 1
+    } committed Raft entries are left to apply (at most ${READY_APPLY_LAG_MAX})`,
+  );
+  assert.deepEqual(behind.checks, { running: true, member: true, leader: true, applied: false });
+  service.statusOverride = {
+    commitIndex: READY_APPLY_LAG_MAX + 4,
+    appliedIndex: 4,
+    role: "follower",
+  };
+  assert.equal((await app.request("/readyz")).status, 200);
 });
 
 // ---------------------------------------------------------------------------

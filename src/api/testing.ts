@@ -317,6 +317,9 @@ export class FakeLedgerService implements LedgerService {
     return from === to ? [] : ["cd".repeat(32)];
   }
 
+  /** Fields merged over what `status()` answers (a stopped, removed or lagging site). */
+  statusOverride: Partial<StatusView> = {};
+
   async status(): Promise<StatusView> {
     await this.#record("status", []);
     const head = this.chain[this.chain.length - 1];
@@ -334,6 +337,7 @@ export class FakeLedgerService implements LedgerService {
       head: head.hash,
       pendingTxs: this.pending.length,
       version: "test",
+      ...this.statusOverride,
     };
   }
 

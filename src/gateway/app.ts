@@ -1,7 +1,7 @@
 /**
  * The gateway's HTTP app: the public API of the sites behind one front
  * door, the state-independent admission checks in front of `POST /v1/txs`,
- * and the gateway's own routes (`GET /v1/gateway`, `/metrics`, `/healthz`).
+ * and the gateway's own routes (`GET /v1/gateway`, `/metrics`, `/healthz`, `/readyz`).
  *
  * A request reaches the submit route through the same middleware, in the
  * same order, as on a site (`src/api/app.ts`): request id, size limit, JSON
@@ -192,9 +192,10 @@ export function createGatewayApp(options: GatewayAppOptions) {
     c.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
     return c.body(metrics.render(pool) + (options.metrics?.() ?? "") + processMetricsText());
   });
-  app.get("/healthz", (c) => {
-    // Ready while a site is up: a load balancer in front of several
-    // gateways then skips one that has lost every site.
+  // Ready while a site is up (`/healthz`, and `/readyz` as on a site): a
+  // load balancer in front of several gateways then skips one that has
+  // lost every site.
+  app.on("GET", ["/healthz", "/readyz"], (c) => {
     if (pool.upCount() === 0) {
       return problemResponse(
         c,

@@ -23,7 +23,7 @@ import { LATENCY_BUCKETS_SECONDS } from "../api/middleware.ts";
 import type { SitePool } from "./site_pool.ts";
 
 /** The gateway's own routes, labelled as they are. */
-export const GATEWAY_ROUTES = ["/v1/gateway", "/metrics", "/healthz"] as const;
+export const GATEWAY_ROUTES = ["/v1/gateway", "/metrics", "/healthz", "/readyz"] as const;
 
 const API_ROUTES: ReadonlyArray<{ path: string }> = [
   ...Object.values(ROUTES),
