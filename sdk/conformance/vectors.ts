@@ -1,0 +1,342 @@
+/**
+ * Conformance vectors of the wire protocol (DESIGN §2), for SDKs written in
+ * other languages (Swift, Kotlin, …): fixed inputs and the exact bytes this
+ * SDK derives from them — canonical JSON, did:keys, signing payloads,
+ * transaction ids, signatures, leaf data, Merkle roots and proofs, block
+ * hashes, the genesis hash, checkpoints, signed-note lines and verifier
+ * keys, site key rotations. Keys come from fixed seeds and every signature
+ * here is deterministic (Ed25519; ECDSA per RFC 6979, low-S), so the file is
+ * the same on every run. `protocol_v1.json` beside this module is its
+ * output, kept in the repository; `deno task vectors` writes it again, and
+ * `vectors_test.ts` fails when the two differ (a change of the protocol's
+ * bytes must be deliberate) and checks every vector by means other than the
+ * code that made it.
+ *
+ * @example
+ * ```ts
+ * const vectors = buildVectors();
+ * console.log(vectors.envelopes[0].txId);
+ * ```
+ *
+ * @module
+ */
+import { canonicalJson } from "../canonical_json.ts";
+import { base64Encode, base64urlEncode, hexEncode, utf8Encode } from "../encoding.ts";
+import { sha256, sha256Hex } from "../hash.ts";
+import { type Algorithm, encodeDidKey } from "../did_key.ts";
+import { type KeyPair, keyPairFromSecret, signSync } from "../keys.ts";
+import {
+  type Envelope,
+  signingPayload,
+  transactionId,
+  type UnsignedEnvelope,
+} from "../envelope.ts";
+import { consistencyProof, inclusionProof, leafHash, rootFromLeafHashes } from "../merkle.ts";
+import { blockHash, type BlockHeader } from "../block.ts";
+import { formatCheckpoint } from "../checkpoint.ts";
+import { assembleNote, signNoteLine, verifierKey } from "../note.ts";
+import { rotationText } from "../key_rotation.ts";
+
+/** The vector file's format version; bump it when a section changes shape. */
+export const VECTORS_VERSION = 1;
+
+/** A 32-byte secret key from a one-byte seed: SHA-256 of `"edgeledger/vectors/" + seed`. */
+function secretOf(seed: string): Uint8Array {
+  return sha256(utf8Encode(`edgeledger/vectors/${seed}`));
+}
+
+function keyOf(algorithm: Algorithm, seed: string): KeyPair {
+  return keyPairFromSecret(algorithm, secretOf(seed));
+}
+
+/** JSON values whose canonical form (RFC 8785) is easy to get wrong. */
+const CANONICAL_INPUTS: unknown[] = [
+  { b: 2, a: 1, c: { z: null, y: [true, false] } },
+  // Keys sort by UTF-16 code units: "" < "A" < "a" < "€" (0x20AC) < "😀" (0xD83D 0xDE00).
+  { "\u20ac": 1, "\ud83d\ude00": 2, "a": 3, "A": 4, "": 5 },
+  [1, 1.5, -0, 0.1, 1e21, 1e-7, 123456789012345680000, 5e-324, -1.7976931348623157e308],
+  'line\nbreak "quoted" \\ tab\t control\u0001 non-ascii é 😀',
+  { nested: { deeper: { deepest: [{}, [], ""] } } },
+];
+
+/** Merkle leaves: UTF-8 of `leaf-0` … `leaf-6`. */
+const MERKLE_LEAVES = Array.from({ length: 7 }, (_, i) => `leaf-${i}`);
+
+/** Everything in `protocol_v1.json`. */
+export function buildVectors() {
+  const hex = hexEncode;
+
+  // ---- canonical JSON ---------------------------------------------------------------------
+  const canonical = CANONICAL_INPUTS.map((input) => ({ input, output: canonicalJson(input) }));
+
+  // ---- did:key ----------------------------------------------------------------------------
+  const algorithms: Algorithm[] = ["ed25519", "p256", "secp256k1"];
+  const didKeys = algorithms.map((algorithm) => {
+    const kp = keyOf(algorithm, `did-${algorithm}`);
+    return {
+      algorithm,
+      secretKeyHex: hex(kp.secretKey),
+      publicKeyHex: hex(kp.publicKey),
+      did: encodeDidKey(algorithm, kp.publicKey),
+    };
+  });
+
+  // ---- envelopes: one per algorithm, and one with two signers -----------------------------
+  const signersOf = (seeds: Array<[Algorithm, string]>) => seeds.map(([a, s]) => keyOf(a, s));
+  const envelopeCase = (description: string, keys: KeyPair[], unsignedRest: {
+    kind: string;
+    body: unknown;
+    nonce: string;
+    expiresAt: number;
+  }) => {
+    const unsigned: UnsignedEnvelope = {
+      v: 1,
+      ledger: "demo",
+      kind: unsignedRest.kind,
+      body: unsignedRest.body,
+      nonce: unsignedRest.nonce,
+      expiresAt: unsignedRest.expiresAt,
+      signers: keys.map((k) => k.did),
+    } as UnsignedEnvelope;
+    const payload = signingPayload(unsigned);
+    const sigs = keys.map((k) => base64urlEncode(signSync(k, payload)));
+    const signed = { ...unsigned, sigs } as Envelope;
+    return {
+      description,
+      signers: keys.map((k) => ({ algorithm: k.algorithm, secretKeyHex: hex(k.secretKey) })),
+      unsigned,
+      signingPayload: new TextDecoder().decode(payload),
+      txId: transactionId(unsigned),
+      signed,
+    };
+  };
+  const nonce = (i: number) => base64urlEncode(sha256(utf8Encode(`nonce-${i}`)).slice(0, 16));
+  const anchorBody = (stream: string, seq: number) => ({
+    stream,
+    seq,
+    root: sha256Hex(utf8Encode(`${stream}/${seq}`)),
+    count: 60,
+    from: 1_764_000_000_000,
+    to: 1_764_000_060_000,
+  });
+  const envelopes = [
+    envelopeCase(
+      "data.anchor signed with Ed25519",
+      signersOf([["ed25519", "device-ed25519"]]),
+      {
+        kind: "data.anchor",
+        body: anchorBody("truck-42/temp", 0),
+        nonce: nonce(0),
+        expiresAt: 1_764_003_600_000,
+      },
+    ),
+    envelopeCase(
+      "data.anchor signed with ECDSA P-256 (RFC 6979, low-S, r||s)",
+      signersOf([["p256", "device-p256"]]),
+      {
+        kind: "data.anchor",
+        body: anchorBody("meter-7/kwh", 3),
+        nonce: nonce(1),
+        expiresAt: 1_764_003_600_000,
+      },
+    ),
+    envelopeCase(
+      "data.anchor signed with ECDSA secp256k1 (RFC 6979, low-S, r||s)",
+      signersOf([["secp256k1", "device-secp256k1"]]),
+      {
+        kind: "data.anchor",
+        body: anchorBody("car-9/odo", 1),
+        nonce: nonce(2),
+        expiresAt: 1_764_003_600_000,
+      },
+    ),
+    envelopeCase(
+      "custody.handoff signed by two signers in order (Ed25519, then P-256)",
+      signersOf([["ed25519", "courier"], ["p256", "warehouse"]]),
+      {
+        kind: "custody.handoff",
+        body: {
+          item: "pallet-42",
+          step: 1,
+          from: keyOf("ed25519", "courier").did,
+          to: keyOf("p256", "warehouse").did,
+        },
+        nonce: nonce(3),
+        expiresAt: 1_764_003_600_000,
+      },
+    ),
+  ];
+
+  // ---- leaves -----------------------------------------------------------------------------
+  const leaves = [
+    { tx: envelopes[0].signed, result: { status: "applied" } },
+    {
+      tx: envelopes[1].signed,
+      result: { status: "rejected", code: "stream_seq", detail: "Cannot anchor seq 3: expected 0" },
+    },
+  ].map(({ tx, result }) => {
+    const data = canonicalJson({ tx, result });
+    return { tx, result, leafData: data, leafHashHex: hex(leafHash(utf8Encode(data))) };
+  });
+
+  // ---- Merkle tree (RFC 9162) ---------------------------------------------------------------
+  const leafHashes = MERKLE_LEAVES.map((l) => leafHash(utf8Encode(l)));
+  const merkle = {
+    leaves: MERKLE_LEAVES,
+    leafHashesHex: leafHashes.map(hex),
+    roots: Array.from({ length: MERKLE_LEAVES.length + 1 }, (_, size) => ({
+      size,
+      rootHex: hex(rootFromLeafHashes(leafHashes.slice(0, size))),
+    })),
+    inclusion: [1, 2, 3, 5, 7].flatMap((size) =>
+      Array.from({ length: size }, (_, index) => ({
+        index,
+        size,
+        proofHex: inclusionProof(index, leafHashes.slice(0, size)).map(hex),
+      }))
+    ),
+    consistency: [[1, 2], [1, 7], [2, 7], [3, 7], [4, 7], [6, 7], [3, 5], [7, 7]].map((
+      [size1, size2],
+    ) => ({
+      size1,
+      size2,
+      proofHex: size1 === size2 ? [] : consistencyProof(size1, leafHashes.slice(0, size2)).map(hex),
+    })),
+  };
+
+  // ---- genesis and blocks -------------------------------------------------------------------
+  const siteA = keyOf("ed25519", "site-a");
+  const siteB = keyOf("ed25519", "site-b");
+  const genesis = {
+    v: 1,
+    ledger: "demo",
+    origin: "edgeledger.example/demo",
+    time: 1_764_000_000_000,
+    organisations: [{ id: "carrier-a", name: "Carrier A" }],
+    sites: [
+      {
+        name: "site-a",
+        org: "carrier-a",
+        publicKey: base64urlEncode(siteA.publicKey),
+        url: "https://pop-a.example.net",
+      },
+      {
+        name: "site-b",
+        org: "carrier-a",
+        publicKey: base64urlEncode(siteB.publicKey),
+        url: "https://pop-b.example.net",
+      },
+    ],
+    policies: { expiryWindowMs: 86_400_000, openKinds: ["data.anchor"] },
+  };
+  const genesisPrev = sha256Hex(utf8Encode("edgeledger/genesis/v1\n" + canonicalJson(genesis)));
+  const header: BlockHeader = {
+    v: 1,
+    ledger: "demo",
+    height: 1,
+    prev: sha256Hex(utf8Encode("block 0 stands here")),
+    time: 1_764_000_001_000,
+    term: 2,
+    proposer: "site-a",
+    txCount: 2,
+    logSize: 2,
+    logRoot: hex(
+      rootFromLeafHashes(leaves.map((l) => leafHash(utf8Encode(l.leafData)))),
+    ),
+  };
+  const block = {
+    header,
+    hashedText: "edgeledger/block/v1\n" + canonicalJson(header),
+    hash: blockHash(header),
+  };
+
+  // ---- checkpoint and signed note -----------------------------------------------------------
+  const rootHash = rootFromLeafHashes(leafHashes);
+  const text = formatCheckpoint({
+    origin: genesis.origin,
+    size: MERKLE_LEAVES.length,
+    rootHash,
+    height: 5,
+    blockHash: block.hash,
+  });
+  const lines = [
+    signNoteLine(text, "site-a", siteA.secretKey),
+    signNoteLine(text, "site-b", siteB.secretKey),
+  ];
+  const checkpoint = {
+    origin: genesis.origin,
+    size: MERKLE_LEAVES.length,
+    rootBase64: base64Encode(rootHash),
+    height: 5,
+    blockHash: block.hash,
+    text,
+    sites: [
+      {
+        name: "site-a",
+        secretKeyHex: hex(siteA.secretKey),
+        verifierKey: verifierKey("site-a", siteA.publicKey),
+      },
+      {
+        name: "site-b",
+        secretKeyHex: hex(siteB.secretKey),
+        verifierKey: verifierKey("site-b", siteB.publicKey),
+      },
+    ],
+    signatureLines: lines,
+    note: assembleNote(text, lines),
+  };
+
+  // ---- a site key rotation ------------------------------------------------------------------
+  const siteA2 = keyOf("ed25519", "site-a-rotated");
+  const previous = base64urlEncode(siteA.publicKey);
+  const next = base64urlEncode(siteA2.publicKey);
+  const statement = rotationText("site-a", previous, next);
+  const rotation = {
+    name: "site-a",
+    previousSecretKeyHex: hex(siteA.secretKey),
+    newSecretKeyHex: hex(siteA2.secretKey),
+    statement,
+    rotation: {
+      name: "site-a",
+      previous,
+      publicKey: next,
+      previousSig: base64urlEncode(signSync(siteA, utf8Encode(statement))),
+      newSig: base64urlEncode(signSync(siteA2, utf8Encode(statement))),
+    },
+    verifierKeyAfter: verifierKey("site-a", siteA2.publicKey),
+  };
+
+  return {
+    v: VECTORS_VERSION,
+    description:
+      "edgeledger wire protocol (DESIGN §2) conformance vectors: inputs and the exact outputs " +
+      "an implementation must derive. Hex is lowercase; base64url has no padding; base64 is " +
+      "padded (signed-note lines, checkpoint roots). See sdk/conformance/README.md.",
+    canonicalJson: canonical,
+    didKeys,
+    envelopes,
+    leaves,
+    merkle,
+    genesis: {
+      config: genesis,
+      hashedText: "edgeledger/genesis/v1\n" + canonicalJson(genesis),
+      prev: genesisPrev,
+    },
+    block,
+    checkpoint,
+    keyRotation: rotation,
+  };
+}
+
+/** The vectors as the file holds them: 2-space JSON and a final newline. */
+export function vectorsFileText(): string {
+  return JSON.stringify(buildVectors(), null, 2) + "\n";
+}
+
+/** Where the vectors are kept, beside this module. */
+export const VECTORS_FILE = new URL("./protocol_v1.json", import.meta.url);
+
+if (import.meta.main) {
+  await Deno.writeTextFile(VECTORS_FILE, vectorsFileText());
+  console.log(`Wrote ${VECTORS_FILE.pathname}`);
+}

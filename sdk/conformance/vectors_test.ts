@@ -1,0 +1,252 @@
+/**
+ * The conformance vectors (`protocol_v1.json`): the file is what the SDK
+ * derives today, and every vector holds when checked by other means — the
+ * `canonicalize` package for canonical JSON, `node:crypto` (OpenSSL) for
+ * SHA-256, key derivation and every signature, an RFC 9162 tree computed
+ * here from its definition, the server's own genesis and block code.
+ */
+import assert from "node:assert/strict";
+import {
+  createECDH,
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  ECDH,
+  verify,
+} from "node:crypto";
+import { Buffer } from "node:buffer";
+import canonicalize from "canonicalize";
+import { buildVectors, VECTORS_FILE, vectorsFileText } from "./vectors.ts";
+import { base64Decode, base64urlDecode, hexDecode, hexEncode, utf8Encode } from "../encoding.ts";
+import { decodeDidKey } from "../did_key.ts";
+import { type Envelope, verifyEnvelopeSignatures } from "../envelope.ts";
+import { verifyConsistency, verifyInclusion } from "../merkle.ts";
+import { parseCheckpoint } from "../checkpoint.ts";
+import { parseNote, verifyNote } from "../note.ts";
+import { keyAfterChain, rotationVerifies } from "../key_rotation.ts";
+import { KIND_BODIES } from "../kinds/mod.ts";
+import { genesisBlock, genesisConfigHash, genesisSchema } from "../../src/chain/genesis.ts";
+
+const vectors = buildVectors();
+const file = JSON.parse(await Deno.readTextFile(VECTORS_FILE)) as typeof vectors;
+
+const sha256Node = (...parts: Uint8Array[]) => {
+  const h = createHash("sha256");
+  for (const p of parts) h.update(p);
+  return new Uint8Array(h.digest());
+};
+
+/** An Ed25519 public key object from its 32 raw bytes. */
+const ed25519Public = (raw: Uint8Array) =>
+  createPublicKey({
+    key: { kty: "OKP", crv: "Ed25519", x: Buffer.from(raw).toString("base64url") },
+    format: "jwk",
+  });
+
+/** An ECDSA public key object from its compressed SEC1 bytes. */
+const ecdsaPublic = (curve: "prime256v1" | "secp256k1", compressed: Uint8Array) => {
+  const point = new Uint8Array(
+    ECDH.convertKey(Buffer.from(compressed), curve, undefined, undefined, "uncompressed") as Buffer,
+  );
+  return createPublicKey({
+    key: {
+      kty: "EC",
+      crv: curve === "prime256v1" ? "P-256" : "secp256k1",
+      x: Buffer.from(point.slice(1, 33)).toString("base64url"),
+      y: Buffer.from(point.slice(33, 65)).toString("base64url"),
+    },
+    format: "jwk",
+  });
+};
+
+/** Checks one signature with OpenSSL: Ed25519 raw, or ECDSA P1363 over SHA-256. */
+function opensslVerifies(
+  algorithm: string,
+  publicKey: Uint8Array,
+  message: Uint8Array,
+  signature: Uint8Array,
+): boolean {
+  if (algorithm === "ed25519") return verify(null, message, ed25519Public(publicKey), signature);
+  const curve = algorithm === "p256" ? "prime256v1" : "secp256k1";
+  return verify(
+    "sha256",
+    message,
+    { key: ecdsaPublic(curve, publicKey), dsaEncoding: "ieee-p1363" },
+    signature,
+  );
+}
+
+Deno.test("conformance: protocol_v1.json is what the SDK derives today (run `deno task vectors` after a deliberate protocol change)", async () => {
+  assert.equal(await Deno.readTextFile(VECTORS_FILE), vectorsFileText());
+});
+
+Deno.test("conformance: canonical JSON vectors agree with the canonicalize package (RFC 8785)", () => {
+  assert.ok(file.canonicalJson.length >= 5);
+  for (const { input, output } of file.canonicalJson) assert.equal(output, canonicalize(input));
+});
+
+Deno.test("conformance: each did:key holds the public key OpenSSL derives from the secret key", () => {
+  for (const v of file.didKeys) {
+    const secret = hexDecode(v.secretKeyHex);
+    let publicKey: Uint8Array;
+    if (v.algorithm === "ed25519") {
+      const pkcs8 = new Uint8Array([
+        ...hexDecode("302e020100300506032b657004220420"),
+        ...secret,
+      ]);
+      const jwk = createPublicKey(
+        createPrivateKey({ key: Buffer.from(pkcs8), format: "der", type: "pkcs8" }),
+      )
+        .export({ format: "jwk" });
+      publicKey = base64urlDecode(jwk.x!);
+    } else {
+      const ecdh = createECDH(v.algorithm === "p256" ? "prime256v1" : "secp256k1");
+      ecdh.setPrivateKey(Buffer.from(secret));
+      publicKey = new Uint8Array(ecdh.getPublicKey(undefined, "compressed"));
+    }
+    assert.equal(v.publicKeyHex, hexEncode(publicKey), v.algorithm);
+    const decoded = decodeDidKey(v.did);
+    assert.equal(decoded.algorithm, v.algorithm);
+    assert.equal(hexEncode(decoded.publicKey), v.publicKeyHex);
+  }
+});
+
+Deno.test("conformance: envelope vectors — the payload is the domain and JCS of the unsigned envelope, the id its SHA-256, every signature verifies with OpenSSL, the body is its kind's", async () => {
+  assert.equal(file.envelopes.length, 4);
+  for (const e of file.envelopes) {
+    assert.equal(e.signingPayload, "edgeledger/tx/v1\n" + canonicalize(e.unsigned), e.description);
+    assert.equal(e.txId, hexEncode(sha256Node(utf8Encode(e.signingPayload))));
+    assert.deepEqual({ ...e.signed, sigs: undefined }, { ...e.unsigned, sigs: undefined });
+    assert.equal(e.signed.sigs.length, e.unsigned.signers.length);
+    e.signed.signers.forEach((did: string, i: number) => {
+      const { algorithm, publicKey } = decodeDidKey(did);
+      assert.equal(algorithm, e.signers[i].algorithm);
+      assert.ok(
+        opensslVerifies(
+          algorithm,
+          publicKey,
+          utf8Encode(e.signingPayload),
+          base64urlDecode(e.signed.sigs[i]),
+        ),
+        `${e.description}: signature ${i}`,
+      );
+    });
+    assert.deepEqual(await verifyEnvelopeSignatures(e.signed as Envelope), { ok: true });
+    const kind = e.unsigned.kind as keyof typeof KIND_BODIES;
+    assert.equal(KIND_BODIES[kind].safeParse(e.unsigned.body).success, true, e.description);
+  }
+});
+
+/** RFC 9162 §2.1.1's MTH, straight from the definition. */
+function mth(leaves: Uint8Array[]): Uint8Array {
+  if (leaves.length === 0) return sha256Node();
+  if (leaves.length === 1) return sha256Node(new Uint8Array([0]), leaves[0]);
+  let k = 1;
+  while (k * 2 < leaves.length) k *= 2;
+  return sha256Node(new Uint8Array([1]), mth(leaves.slice(0, k)), mth(leaves.slice(k)));
+}
+
+Deno.test("conformance: leaf and Merkle vectors — leaf data is JCS of {tx, result}, roots are RFC 9162's MTH, every inclusion and consistency proof verifies", () => {
+  for (const l of file.leaves) {
+    assert.equal(l.leafData, canonicalize({ tx: l.tx, result: l.result }));
+    assert.equal(
+      l.leafHashHex,
+      hexEncode(sha256Node(new Uint8Array([0]), utf8Encode(l.leafData))),
+    );
+  }
+  const leaves = file.merkle.leaves.map((s: string) => utf8Encode(s));
+  file.merkle.leafHashesHex.forEach((h: string, i: number) =>
+    assert.equal(h, hexEncode(sha256Node(new Uint8Array([0]), leaves[i])))
+  );
+  for (const { size, rootHex } of file.merkle.roots) {
+    assert.equal(rootHex, hexEncode(mth(leaves.slice(0, size))), `root of ${size}`);
+  }
+  const root = (size: number) => hexDecode(file.merkle.roots[size].rootHex);
+  const leafHashes = file.merkle.leafHashesHex.map(hexDecode);
+  for (const { index, size, proofHex } of file.merkle.inclusion) {
+    assert.ok(
+      verifyInclusion(leafHashes[index], index, size, proofHex.map(hexDecode), root(size)),
+      `inclusion of ${index} in ${size}`,
+    );
+  }
+  assert.ok(file.merkle.inclusion.length >= 18);
+  for (const { size1, size2, proofHex } of file.merkle.consistency) {
+    assert.ok(
+      verifyConsistency(size1, size2, proofHex.map(hexDecode), root(size1), root(size2)),
+      `consistency ${size1} → ${size2}`,
+    );
+  }
+});
+
+Deno.test("conformance: genesis and block vectors — a valid genesis whose hash block 0 carries as prev, a header hashed with its domain", () => {
+  const config = genesisSchema.parse(file.genesis.config);
+  assert.equal(
+    file.genesis.hashedText,
+    "edgeledger/genesis/v1\n" + canonicalize(file.genesis.config),
+  );
+  assert.equal(file.genesis.prev, hexEncode(sha256Node(utf8Encode(file.genesis.hashedText))));
+  assert.equal(file.genesis.prev, genesisConfigHash(config));
+  assert.equal(genesisBlock(config).header.prev, file.genesis.prev);
+  assert.equal(file.block.hashedText, "edgeledger/block/v1\n" + canonicalize(file.block.header));
+  assert.equal(file.block.hash, hexEncode(sha256Node(utf8Encode(file.block.hashedText))));
+});
+
+Deno.test("conformance: checkpoint vectors — the text parses back to its fields, each signature line verifies with OpenSSL over it, each verifier key's hash is SHA-256(name, newline, 0x01, key)", () => {
+  const c = file.checkpoint;
+  const parsed = parseCheckpoint(c.text);
+  assert.deepEqual(
+    [parsed.origin, parsed.size, parsed.height, parsed.blockHash],
+    [c.origin, c.size, c.height, c.blockHash],
+  );
+  assert.equal(
+    c.rootBase64,
+    Buffer.from(file.merkle.roots[c.size].rootHex, "hex").toString("base64"),
+  );
+  assert.equal(hexEncode(parsed.rootHash), file.merkle.roots[c.size].rootHex);
+  // Each signature line ends with its newline; a blank line parts them from the text.
+  assert.equal(c.note, c.text + "\n" + c.signatureLines.join(""));
+  const { signatures } = parseNote(c.note);
+  c.sites.forEach((site: { name: string; verifierKey: string }, i: number) => {
+    // name+hash+key, where the base64 key may itself hold "+": split on the first two only.
+    const [name, hash] = site.verifierKey.split("+", 2);
+    const key = site.verifierKey.slice(name.length + hash.length + 2);
+    const raw = base64Decode(key);
+    assert.equal(name, site.name);
+    assert.equal(raw[0], 1);
+    assert.equal(hash, hexEncode(sha256Node(utf8Encode(`${name}\n`), raw).slice(0, 4)));
+    assert.equal(hexEncode(signatures[i].keyHash), hash);
+    assert.ok(
+      opensslVerifies("ed25519", raw.slice(1), utf8Encode(c.text), signatures[i].signature),
+    );
+  });
+  assert.deepEqual(verifyNote(c.note, c.sites.map((s: { verifierKey: string }) => s.verifierKey)), [
+    "site-a",
+    "site-b",
+  ]);
+});
+
+Deno.test("conformance: key rotation vector — the statement, signed by the old key and the new one (OpenSSL), leads from one to the other", () => {
+  const r = file.keyRotation;
+  assert.equal(
+    r.statement,
+    `edgeledger/site-key-rotation/v1\n${r.name}\n${r.rotation.previous}\n${r.rotation.publicKey}\n`,
+  );
+  for (
+    const [key, sig] of [[r.rotation.previous, r.rotation.previousSig], [
+      r.rotation.publicKey,
+      r.rotation.newSig,
+    ]]
+  ) {
+    assert.ok(
+      opensslVerifies(
+        "ed25519",
+        base64urlDecode(key),
+        utf8Encode(r.statement),
+        base64urlDecode(sig),
+      ),
+    );
+  }
+  assert.equal(rotationVerifies(r.rotation), true);
+  assert.equal(keyAfterChain(r.name, r.rotation.previous, [r.rotation]), r.rotation.publicKey);
+  assert.equal(r.verifierKeyAfter.split("+")[0], r.name);
+});
