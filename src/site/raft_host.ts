@@ -938,13 +938,19 @@ export class RaftHost implements Sequencer {
     );
   }
 
-  /** Says the site signs with `publicKey` now, and reopens its streams to carry the chain. */
+  /**
+   * Says the site signs with `publicKey` now, reopens its streams to carry
+   * the chain, and signs its head's checkpoint again with the new key.
+   */
   #rotated(publicKey: string): void {
     this.#log.info("site key rotated: signing with the new key", { publicKey });
     for (const [name, sender] of this.#senders) {
       sender.close();
       this.#senders.set(name, this.#sender(this.#members.get(name)!));
     }
+    void this.#site.signHeadAgain().catch((e) =>
+      this.#log.warn("cannot sign the head's checkpoint with the new key", { error: e })
+    );
   }
 
   /**

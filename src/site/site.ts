@@ -1701,6 +1701,27 @@ export class Site implements LedgerService {
     else this.#linesTimer ??= setTimeout(() => void this.#storeLines(), cosignStoreDelayMs);
   }
 
+  /**
+   * Signs the head's checkpoint again, with the key the site holds now: run
+   * once it rotated its key, so that a quiet cluster's newest checkpoint
+   * (signed with the retired key, and served until the next block) carries
+   * a line verifiers that followed the rotation know. The line replaces
+   * this site's in the served note and goes to the peers, which take it
+   * once they applied the rotation (a member's current key may sign any
+   * height). The stored line stays the one the block was written with.
+   */
+  async signHeadAgain(): Promise<void> {
+    if (this.#closed || this.#sequencer === undefined) return;
+    const { header, hash } = this.#written;
+    const cp = await this.#checkpointAt(header.height);
+    if (cp === undefined || cp.hash !== hash) return;
+    const line = await this.#siteKey.noteLine(cp.text, this.name);
+    if (cp.lines.get(this.name) === line) return;
+    cp.lines.set(this.name, line);
+    this.#refreshQuorum(header.height, cp);
+    this.#sequencer.broadcastCosign([{ height: header.height, line, hash }]);
+  }
+
   /** Peers' verified checkpoint lines not yet in the database (served from memory meanwhile). */
   #linesToStore: Array<{ height: number; site: string; line: string }> = [];
   #linesTimer: ReturnType<typeof setTimeout> | undefined;
