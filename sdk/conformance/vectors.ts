@@ -21,9 +21,16 @@
  * @module
  */
 import { canonicalJson } from "../canonical_json.ts";
-import { base64Encode, base64urlEncode, hexEncode, utf8Encode } from "../encoding.ts";
+import {
+  base64Encode,
+  base64urlDecode,
+  base64urlEncode,
+  hexDecode,
+  hexEncode,
+  utf8Encode,
+} from "../encoding.ts";
 import { sha256, sha256Hex } from "../hash.ts";
-import { type Algorithm, encodeDidKey } from "../did_key.ts";
+import { type Algorithm, decodeDidKey, encodeDidKey } from "../did_key.ts";
 import { type KeyPair, keyPairFromSecret, signSync } from "../keys.ts";
 import {
   type Envelope,
@@ -58,6 +65,25 @@ const CANONICAL_INPUTS: unknown[] = [
   'line\nbreak "quoted" \\ tab\t control\u0001 non-ascii é 😀',
   { nested: { deeper: { deepest: [{}, [], ""] } } },
 ];
+
+/** The group orders of P-256 and secp256k1, and Ed25519's L. */
+const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+const ED25519_L = 2n ** 252n + 27742317777372353535851937790883648493n;
+
+const bigOf = (bytes: Uint8Array) => BigInt("0x" + hexEncode(bytes));
+const bytes32Of = (n: bigint) => hexDecode(n.toString(16).padStart(64, "0"));
+
+/** An ECDSA `r||s` with `s` replaced by `n − s`: the same signature's other form. */
+function highS(sig: Uint8Array, n: bigint): Uint8Array {
+  return new Uint8Array([...sig.slice(0, 32), ...bytes32Of(n - bigOf(sig.slice(32)))]);
+}
+
+/** An Ed25519 `R||S` with `S` (little-endian) replaced by `S + L`. */
+function unreducedS(sig: Uint8Array): Uint8Array {
+  const s = bigOf(sig.slice(32).reverse()) + ED25519_L;
+  return new Uint8Array([...sig.slice(0, 32), ...bytes32Of(s).reverse()]);
+}
 
 /** Merkle leaves: UTF-8 of `leaf-0` … `leaf-6`. */
 const MERKLE_LEAVES = Array.from({ length: 7 }, (_, i) => `leaf-${i}`);
@@ -165,6 +191,54 @@ export function buildVectors() {
         expiresAt: 1_764_003_600_000,
       },
     ),
+  ];
+
+  // ---- signatures a verifier must accept or refuse -----------------------------------------
+  const sigOf = (i: number) => base64urlDecode(envelopes[i].signed.sigs[0]);
+  const payloadOf = (i: number) => envelopes[i].signingPayload;
+  const keyHexOf = (i: number) => hex(decodeDidKey(envelopes[i].unsigned.signers[0]).publicKey);
+  const signatures = [
+    {
+      description: "P-256, envelope 1's signature with s replaced by n − s (high-S): accepted",
+      algorithm: "p256",
+      publicKeyHex: keyHexOf(1),
+      message: payloadOf(1),
+      signatureHex: hex(highS(sigOf(1), P256_N)),
+      valid: true,
+    },
+    {
+      description: "secp256k1, envelope 2's signature with s replaced by n − s (high-S): accepted",
+      algorithm: "secp256k1",
+      publicKeyHex: keyHexOf(2),
+      message: payloadOf(2),
+      signatureHex: hex(highS(sigOf(2), SECP256K1_N)),
+      valid: true,
+    },
+    {
+      description:
+        "Ed25519, envelope 0's signature with S replaced by S + L (not reduced): refused, as RFC 8032 §5.1.7 says",
+      algorithm: "ed25519",
+      publicKeyHex: keyHexOf(0),
+      message: payloadOf(0),
+      signatureHex: hex(unreducedS(sigOf(0))),
+      valid: false,
+    },
+    {
+      description: "Ed25519, envelope 0's signature over envelope 1's payload: refused",
+      algorithm: "ed25519",
+      publicKeyHex: keyHexOf(0),
+      message: payloadOf(1),
+      signatureHex: hex(sigOf(0)),
+      valid: false,
+    },
+    {
+      description: "P-256, envelope 1's signature with r = 0: refused",
+      algorithm: "p256",
+      publicKeyHex: keyHexOf(1),
+      message: payloadOf(1),
+      signatureHex: hex(new Uint8Array([...new Uint8Array(32), ...sigOf(1).slice(32)])),
+      valid: false,
+    },
   ];
 
   // ---- leaves -----------------------------------------------------------------------------
@@ -315,6 +389,7 @@ export function buildVectors() {
     canonicalJson: canonical,
     didKeys,
     envelopes,
+    signatures,
     leaves,
     merkle,
     genesis: {

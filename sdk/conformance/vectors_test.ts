@@ -1,8 +1,9 @@
 /**
  * The conformance vectors (`protocol_v1.json`): the file is what the SDK
  * derives today, and every vector holds when checked by other means — the
- * `canonicalize` package for canonical JSON, `node:crypto` (OpenSSL) for
- * SHA-256, key derivation and every signature, an RFC 9162 tree computed
+ * `canonicalize` package for canonical JSON, `node:crypto` (Deno's own
+ * implementation, not the SDK's @noble code) for SHA-256, key derivation
+ * and every signature, an RFC 9162 tree computed
  * here from its definition, the server's own genesis and block code.
  */
 import assert from "node:assert/strict";
@@ -19,6 +20,7 @@ import canonicalize from "canonicalize";
 import { buildVectors, VECTORS_FILE, vectorsFileText } from "./vectors.ts";
 import { base64Decode, base64urlDecode, hexDecode, hexEncode, utf8Encode } from "../encoding.ts";
 import { decodeDidKey } from "../did_key.ts";
+import { verifySignature, verifySignatureReference } from "../signature.ts";
 import { type Envelope, verifyEnvelopeSignatures } from "../envelope.ts";
 import { verifyConsistency, verifyInclusion } from "../merkle.ts";
 import { parseCheckpoint } from "../checkpoint.ts";
@@ -59,8 +61,18 @@ const ecdsaPublic = (curve: "prime256v1" | "secp256k1", compressed: Uint8Array) 
   });
 };
 
-/** Checks one signature with OpenSSL: Ed25519 raw, or ECDSA P1363 over SHA-256. */
-function opensslVerifies(
+const ORDERS = {
+  p256: 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n,
+  secp256k1: 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n,
+};
+
+/**
+ * Checks one signature with `node:crypto`: Ed25519 raw, or ECDSA P1363
+ * over SHA-256. The protocol takes an ECDSA signature in either of its two
+ * forms, (r, s) and (r, n − s); `node:crypto`'s secp256k1 takes the low one
+ * only, so the high form is turned into it first.
+ */
+function nodeVerifies(
   algorithm: string,
   publicKey: Uint8Array,
   message: Uint8Array,
@@ -68,11 +80,14 @@ function opensslVerifies(
 ): boolean {
   if (algorithm === "ed25519") return verify(null, message, ed25519Public(publicKey), signature);
   const curve = algorithm === "p256" ? "prime256v1" : "secp256k1";
+  const n = ORDERS[algorithm as "p256" | "secp256k1"];
+  const s = BigInt("0x" + hexEncode(signature.slice(32)));
+  const low = s > n / 2n ? hexDecode((n - s).toString(16).padStart(64, "0")) : signature.slice(32);
   return verify(
     "sha256",
     message,
     { key: ecdsaPublic(curve, publicKey), dsaEncoding: "ieee-p1363" },
-    signature,
+    new Uint8Array([...signature.slice(0, 32), ...low]),
   );
 }
 
@@ -85,7 +100,7 @@ Deno.test("conformance: canonical JSON vectors agree with the canonicalize packa
   for (const { input, output } of file.canonicalJson) assert.equal(output, canonicalize(input));
 });
 
-Deno.test("conformance: each did:key holds the public key OpenSSL derives from the secret key", () => {
+Deno.test("conformance: each did:key holds the public key node:crypto derives from the secret key", () => {
   for (const v of file.didKeys) {
     const secret = hexDecode(v.secretKeyHex);
     let publicKey: Uint8Array;
@@ -111,7 +126,7 @@ Deno.test("conformance: each did:key holds the public key OpenSSL derives from t
   }
 });
 
-Deno.test("conformance: envelope vectors — the payload is the domain and JCS of the unsigned envelope, the id its SHA-256, every signature verifies with OpenSSL, the body is its kind's", async () => {
+Deno.test("conformance: envelope vectors — the payload is the domain and JCS of the unsigned envelope, the id its SHA-256, every signature verifies with node:crypto, the body is its kind's", async () => {
   assert.equal(file.envelopes.length, 4);
   for (const e of file.envelopes) {
     assert.equal(e.signingPayload, "edgeledger/tx/v1\n" + canonicalize(e.unsigned), e.description);
@@ -122,7 +137,7 @@ Deno.test("conformance: envelope vectors — the payload is the domain and JCS o
       const { algorithm, publicKey } = decodeDidKey(did);
       assert.equal(algorithm, e.signers[i].algorithm);
       assert.ok(
-        opensslVerifies(
+        nodeVerifies(
           algorithm,
           publicKey,
           utf8Encode(e.signingPayload),
@@ -134,6 +149,21 @@ Deno.test("conformance: envelope vectors — the payload is the domain and JCS o
     assert.deepEqual(await verifyEnvelopeSignatures(e.signed as Envelope), { ok: true });
     const kind = e.unsigned.kind as keyof typeof KIND_BODIES;
     assert.equal(KIND_BODIES[kind].safeParse(e.unsigned.body).success, true, e.description);
+  }
+});
+
+Deno.test("conformance: signature vectors — high-S ECDSA accepted; an unreduced Ed25519 S, another message, r = 0 refused — by the SDK's reference and fast verifiers and by node:crypto alike", async () => {
+  assert.deepEqual(file.signatures.map((v) => v.valid), [true, true, false, false, false]);
+  for (const v of file.signatures) {
+    const args = [
+      v.algorithm as "ed25519" | "p256" | "secp256k1",
+      hexDecode(v.publicKeyHex),
+      utf8Encode(v.message),
+      hexDecode(v.signatureHex),
+    ] as const;
+    assert.equal(verifySignatureReference(...args), v.valid, `${v.description} (reference)`);
+    assert.equal(await verifySignature(...args), v.valid, `${v.description} (SDK)`);
+    assert.equal(nodeVerifies(...args), v.valid, `${v.description} (node:crypto)`);
   }
 });
 
@@ -191,7 +221,7 @@ Deno.test("conformance: genesis and block vectors — a valid genesis whose hash
   assert.equal(file.block.hash, hexEncode(sha256Node(utf8Encode(file.block.hashedText))));
 });
 
-Deno.test("conformance: checkpoint vectors — the text parses back to its fields, each signature line verifies with OpenSSL over it, each verifier key's hash is SHA-256(name, newline, 0x01, key)", () => {
+Deno.test("conformance: checkpoint vectors — the text parses back to its fields, each signature line verifies with node:crypto over it, each verifier key's hash is SHA-256(name, newline, 0x01, key)", () => {
   const c = file.checkpoint;
   const parsed = parseCheckpoint(c.text);
   assert.deepEqual(
@@ -216,7 +246,7 @@ Deno.test("conformance: checkpoint vectors — the text parses back to its field
     assert.equal(hash, hexEncode(sha256Node(utf8Encode(`${name}\n`), raw).slice(0, 4)));
     assert.equal(hexEncode(signatures[i].keyHash), hash);
     assert.ok(
-      opensslVerifies("ed25519", raw.slice(1), utf8Encode(c.text), signatures[i].signature),
+      nodeVerifies("ed25519", raw.slice(1), utf8Encode(c.text), signatures[i].signature),
     );
   });
   assert.deepEqual(verifyNote(c.note, c.sites.map((s: { verifierKey: string }) => s.verifierKey)), [
@@ -225,7 +255,7 @@ Deno.test("conformance: checkpoint vectors — the text parses back to its field
   ]);
 });
 
-Deno.test("conformance: key rotation vector — the statement, signed by the old key and the new one (OpenSSL), leads from one to the other", () => {
+Deno.test("conformance: key rotation vector — the statement, signed by the old key and the new one (node:crypto), leads from one to the other", () => {
   const r = file.keyRotation;
   assert.equal(
     r.statement,
@@ -238,7 +268,7 @@ Deno.test("conformance: key rotation vector — the statement, signed by the old
     ]]
   ) {
     assert.ok(
-      opensslVerifies(
+      nodeVerifies(
         "ed25519",
         base64urlDecode(key),
         utf8Encode(r.statement),
