@@ -1069,20 +1069,30 @@ export async function runDay(options: DayOptions): Promise<DaySummary> {
     );
     // A site that rotated its key signs new checkpoints with its new one: the
     // trust moves to it only through rotations signed by the key genesis names.
-    const followed = await followKeyRotations(
-      pinned,
-      await client.sites(),
-      (name) => client.siteKeys(name),
-    );
-    for (const r of followed.rotated) {
+    let trust = pinned;
+    try {
+      const followed = await followKeyRotations(
+        pinned,
+        await client.sites(),
+        (name) => client.siteKeys(name),
+      );
+      for (const r of followed.rotated) {
+        report.line(
+          `followed ${r.name}'s key rotations (signed by the key it had): now ${short(r.to)}`,
+        );
+      }
+      for (const name of followed.unreachable) {
+        report.line(
+          `✗ ${name}'s key changed with no rotation signed by the key genesis names: kept`,
+        );
+      }
+      trust = followed.trust;
+    } catch (e) {
       report.line(
-        `followed ${r.name}'s key rotations (signed by the key it had): now ${short(r.to)}`,
+        `✗ cannot read the sites' key rotations (${(e as Error).message}): genesis's keys`,
       );
     }
-    for (const name of followed.unreachable) {
-      report.line(`✗ ${name}'s key changed with no rotation signed by the key genesis names: kept`);
-    }
-    const light = new LightClient({ source: client, ...followed.trust });
+    const light = new LightClient({ source: client, ...trust });
     const deadline = Date.now() + CHECKPOINT_WAIT_MS_MAX;
     for (;;) {
       verdict = await light.verify(lastOk);
