@@ -77,16 +77,19 @@ Deno.test("FileTrustStore round-trips the trusted checkpoint and starts empty", 
   }
 });
 
+/** The checkpoint text of the empty log at block 0. */
+const EMPTY_LOG_TEXT = formatCheckpoint({
+  origin: "edgeledger.test/demo",
+  size: 0,
+  rootHash: EMPTY_ROOT,
+  height: 0,
+  blockHash: "00".repeat(32),
+});
+
 /** A site key and its signed checkpoint of the empty log. */
 function emptyLogNote() {
   const site = generateKeyPair("ed25519");
-  const text = formatCheckpoint({
-    origin: "edgeledger.test/demo",
-    size: 0,
-    rootHash: EMPTY_ROOT,
-    height: 0,
-    blockHash: "00".repeat(32),
-  });
+  const text = EMPTY_LOG_TEXT;
   return { site, note: assembleNote(text, [signNoteLine(text, "site-a", site.secretKey)]) };
 }
 
@@ -526,13 +529,7 @@ function rotatedSite(signer: "rotated" | "stranger") {
     };
   };
   const aNow = signer === "rotated" ? a1 : stranger;
-  const text = formatCheckpoint({
-    origin: "edgeledger.test/demo",
-    size: 0,
-    rootHash: EMPTY_ROOT,
-    height: 0,
-    blockHash: "00".repeat(32),
-  });
+  const text = EMPTY_LOG_TEXT;
   const note = assembleNote(text, [
     signNoteLine(text, "site-a", aNow.secretKey),
     signNoteLine(text, "site-b", b.secretKey),
