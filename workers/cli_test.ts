@@ -1888,6 +1888,14 @@ Deno.test("formatStatus() shows the disk's free space and minimum, and which sit
   assert.match(formatStatus({ ...base, removed: true }, "u"), /^removed +yes: /m);
 });
 
+Deno.test("formatStatus() says whether the site is ready as GET /readyz judges it, naming what fails", () => {
+  assert.match(formatStatus(STATUS_BASE, "u"), /^ready +yes$/m);
+  assert.match(
+    formatStatus({ ...STATUS_BASE, leader: null, role: "follower", healthy: false }, "u"),
+    /^ready +no: the site stopped taking writes \(its log and \/v1\/status say why\); no leader is known \(an election, or no majority reachable\)$/m,
+  );
+});
+
 Deno.test("formatStatus() names the members whose contract state hashed differently (the state check), and says nothing of it when none did", () => {
   const base = { ...STATUS_BASE, site: "site-c", role: "follower" as const };
   assert.doesNotMatch(formatStatus(base, "u"), /state differs/);

@@ -52,14 +52,8 @@ import {
   toTypeUri,
   validationProblem,
 } from "./problem.ts";
-import {
-  type BlockEvent,
-  LedgerError,
-  type LedgerService,
-  type Receipt,
-  type StatusView,
-} from "./service.ts";
-import { READY_APPLY_LAG_MAX } from "../../sdk/api/schemas.ts";
+import { type BlockEvent, LedgerError, type LedgerService, type Receipt } from "./service.ts";
+import { readiness } from "../../sdk/api/readiness.ts";
 
 /** Options of {@link createApp}. Every limit has a default; units are in the names. */
 export interface AppOptions {
@@ -460,31 +454,4 @@ function sseFrame(event: BlockEvent, filter: TxFilter): string {
   if (filter !== null && txs.length === 0) return `id: ${event.height}\n\n`;
   const data = JSON.stringify(filter === null ? event : { ...event, txs });
   return `event: block\nid: ${event.height}\ndata: ${data}\n\n`;
-}
-
-/**
- * The readiness checks of `GET /readyz` on a site's status: each check's
- * verdict, and a sentence for each that failed.
- */
-export function readiness(status: StatusView): {
-  checks: { running: boolean; member: boolean; leader: boolean; applied: boolean };
-  failed: string[];
-} {
-  const lag = status.commitIndex - status.appliedIndex;
-  const checks = {
-    running: status.healthy !== false,
-    member: status.removed !== true,
-    leader: status.leader !== null && status.role !== "candidate",
-    applied: lag <= READY_APPLY_LAG_MAX,
-  };
-  const failed: string[] = [];
-  if (!checks.running) {
-    failed.push("the site stopped taking writes (its log and /v1/status say why)");
-  }
-  if (!checks.member) failed.push("the site was removed from the cluster");
-  if (!checks.leader) failed.push("no leader is known (an election, or no majority reachable)");
-  if (!checks.applied) {
-    failed.push(`${lag} committed Raft entries are left to apply (at most ${READY_APPLY_LAG_MAX})`);
-  }
-  return { checks, failed };
 }

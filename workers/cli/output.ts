@@ -23,6 +23,7 @@ import {
   ValidationError,
 } from "../../sdk/client/mod.ts";
 import type { Verdict } from "../../sdk/light/mod.ts";
+import { readiness } from "../../sdk/api/readiness.ts";
 import { assert } from "../../src/chain/assert.ts";
 import { formatBytes } from "../../src/site/disk_space.ts";
 import type { BackupInfo, MembersView } from "./admin.ts";
@@ -154,6 +155,8 @@ function text(value: unknown): string {
 /** A site's status, one field a line. `url` is the site that answered. */
 export function formatStatus(status: StatusView, url: string): string {
   const s = status as StatusView & { voters?: unknown; learners?: unknown };
+  // What GET /readyz would answer, from the same status.
+  const ready = readiness(s).failed;
   return fields([
     ["site", `${s.site} (${url})`],
     ["ledger", s.ledger],
@@ -170,6 +173,7 @@ export function formatStatus(status: StatusView, url: string): string {
     ["applied index", s.appliedIndex],
     ["pending txs", s.pendingTxs],
     ["healthy", s.healthy === undefined ? undefined : s.healthy ? "yes" : "no"],
+    ["ready", ready.length === 0 ? "yes" : `no: ${ready.join("; ")}`],
     ["removed", s.removed ? "yes: it takes no part in the cluster any more" : undefined],
     [
       "disk free",
