@@ -32,6 +32,7 @@ export * from "./kinds/mod.ts";
 export * from "./kinds/build.ts";
 export { PROBLEM_TYPES, problemTypeUri, ROUTES } from "./api/routes.ts";
 export type { ProblemSlug } from "./api/routes.ts";
+export { type Readiness, readiness } from "./api/readiness.ts";
 export * from "./client/mod.ts";
 export * from "./queue/mod.ts";
 export * from "./light/mod.ts";
