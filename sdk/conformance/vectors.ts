@@ -360,6 +360,116 @@ export function buildVectors() {
     note: assembleNote(text, lines),
   };
 
+  // ---- receipt bundles: what a light client verifies offline ---------------------------------
+  // The log of `leaves` (envelope 0 applied, envelope 1 rejected) is block 1 above; its
+  // checkpoint is signed by site-a and site-b.
+  const blockText = formatCheckpoint({
+    origin: genesis.origin,
+    size: 2,
+    rootHash: hexDecode(header.logRoot),
+    height: header.height,
+    blockHash: block.hash,
+  });
+  const signedBy = (keys: KeyPair[], names: string[], body = blockText) =>
+    assembleNote(body, keys.map((k, i) => signNoteLine(body, names[i], k.secretKey)));
+  const bothSigned = signedBy([siteA, siteB], ["site-a", "site-b"]);
+  const leafHashOf = (i: number) => leafHash(utf8Encode(leaves[i].leafData));
+  const bundleOf = (i: number) => ({
+    txId: envelopes[i].txId,
+    tx: envelopes[i].signed as Record<string, unknown>,
+    receipt: {
+      txId: envelopes[i].txId,
+      status: "committed" as const,
+      height: header.height,
+      logIndex: i,
+      result: leaves[i].result as Record<string, unknown>,
+    },
+    proof: {
+      logIndex: i,
+      treeSize: 2,
+      leaf: base64urlEncode(utf8Encode(leaves[i].leafData)),
+      proof: [hex(leafHashOf(1 - i))],
+    },
+    checkpoint: bothSigned,
+    chain: [{ hash: block.hash, header, txIds: [envelopes[0].txId, envelopes[1].txId] }],
+  });
+  const valid = bundleOf(0);
+  const otherOrigin = formatCheckpoint({
+    origin: "edgeledger.example/other",
+    size: 2,
+    rootHash: hexDecode(header.logRoot),
+    height: header.height,
+    blockHash: block.hash,
+  });
+  const receiptBundles = {
+    trust: {
+      v: 1,
+      origin: genesis.origin,
+      quorum: 2,
+      trustedKeys: [
+        verifierKey("site-a", siteA.publicKey),
+        verifierKey("site-b", siteB.publicKey),
+      ],
+    },
+    cases: [
+      { description: "envelope 0's receipt: valid", bundle: valid, reason: "ok" },
+      {
+        description: "envelope 1's receipt (rejected by its contract, still in the log): valid",
+        bundle: bundleOf(1),
+        reason: "ok",
+      },
+      {
+        description: "the checkpoint signed by site-a alone: short of the quorum of 2",
+        bundle: { ...valid, checkpoint: signedBy([siteA], ["site-a"]) },
+        reason: "checkpoint_quorum_not_met",
+      },
+      {
+        description: "the checkpoint signed by site-a and by a key site-b never had",
+        bundle: {
+          ...valid,
+          checkpoint: signedBy([siteA, keyOf("ed25519", "stranger")], ["site-a", "site-b"]),
+        },
+        reason: "checkpoint_quorum_not_met",
+      },
+      {
+        description: "a checkpoint of another log (origin), signed by both",
+        bundle: {
+          ...valid,
+          checkpoint: signedBy([siteA, siteB], ["site-a", "site-b"], otherOrigin),
+        },
+        reason: "checkpoint_origin_mismatch",
+      },
+      {
+        description: "the inclusion proof's sibling is another hash",
+        bundle: { ...valid, proof: { ...valid.proof, proof: [hex(leafHash(utf8Encode("x")))] } },
+        reason: "inclusion_proof_invalid",
+      },
+      {
+        description: "the receipt says rejected where the proven leaf says applied",
+        bundle: {
+          ...valid,
+          receipt: { ...valid.receipt, result: { status: "rejected", code: "x", detail: "x" } },
+        },
+        reason: "receipt_mismatch",
+      },
+      {
+        description:
+          "the receipt names block 2, after the checkpoint's block 1 that holds its log index",
+        bundle: { ...valid, receipt: { ...valid.receipt, height: 2 } },
+        reason: "receipt_mismatch",
+      },
+      {
+        description:
+          "the chain's block altered (time + 1): it no longer hashes to the checkpoint's block",
+        bundle: {
+          ...valid,
+          chain: [{ ...valid.chain[0], header: { ...header, time: header.time + 1 } }],
+        },
+        reason: "block_mismatch",
+      },
+    ],
+  };
+
   // ---- a site key rotation ------------------------------------------------------------------
   const siteA2 = keyOf("ed25519", "site-a-rotated");
   const previous = base64urlEncode(siteA.publicKey);
@@ -399,6 +509,7 @@ export function buildVectors() {
     },
     block,
     checkpoint,
+    receiptBundles,
     keyRotation: rotation,
   };
 }

@@ -26,6 +26,7 @@ import { verifyConsistency, verifyInclusion } from "../merkle.ts";
 import { parseCheckpoint } from "../checkpoint.ts";
 import { parseNote, verifyNote } from "../note.ts";
 import { keyAfterChain, rotationVerifies } from "../key_rotation.ts";
+import { LightClient, type ReceiptBundle } from "../light/light_client.ts";
 import { KIND_BODIES } from "../kinds/mod.ts";
 import { genesisBlock, genesisConfigHash, genesisSchema } from "../../src/chain/genesis.ts";
 
@@ -253,6 +254,40 @@ Deno.test("conformance: checkpoint vectors — the text parses back to its field
     "site-a",
     "site-b",
   ]);
+});
+
+Deno.test("conformance: receipt bundles — the light client accepts the valid ones and refuses each altered one with its reason; the valid ones hold by hand too", async () => {
+  const { trust, cases } = file.receiptBundles;
+  assert.deepEqual(cases.map((c) => c.reason).filter((r) => r === "ok").length, 2);
+  for (const c of cases) {
+    const light = new LightClient({ ...trust, checkpointWaitMs: 0 });
+    const verdict = await light.verifyBundle(c.bundle as ReceiptBundle);
+    assert.equal(verdict.reason, c.reason, `${c.description}: ${verdict.message}`);
+    if (c.reason !== "ok") continue;
+    // By hand: the leaf is JCS of the envelope and the receipt's result, under the signed root.
+    const b = c.bundle;
+    const leaf = base64urlDecode(b.proof.leaf);
+    assert.equal(
+      new TextDecoder().decode(leaf),
+      canonicalize({ tx: b.tx, result: b.receipt.result }),
+    );
+    const cp = parseCheckpoint(parseNote(b.checkpoint).text);
+    assert.ok(
+      verifyInclusion(
+        sha256Node(new Uint8Array([0]), leaf),
+        b.proof.logIndex,
+        cp.size,
+        b.proof.proof.map(hexDecode),
+        cp.rootHash,
+      ),
+    );
+    assert.deepEqual(verifyNote(b.checkpoint, trust.trustedKeys), ["site-a", "site-b"]);
+    assert.equal(cp.blockHash, b.chain[0].hash);
+    assert.equal(
+      cp.blockHash,
+      hexEncode(sha256Node(utf8Encode("edgeledger/block/v1\n" + canonicalize(b.chain[0].header)))),
+    );
+  }
 });
 
 Deno.test("conformance: key rotation vector — the statement, signed by the old key and the new one (node:crypto), leads from one to the other", () => {
