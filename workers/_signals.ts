@@ -1,6 +1,6 @@
 /**
  * The graceful stop of a long-running process (a site, a gateway) on SIGINT
- * or SIGTERM, what a second signal means, and the TLS reload on SIGHUP.
+ * or SIGTERM, what a second signal means, and the reload on SIGHUP.
  * Internal to `workers/`.
  *
  * @module
@@ -43,13 +43,14 @@ export function stopOnSignals(stop: (signal: Deno.Signal) => Promise<void>, log:
 }
 
 /**
- * On SIGHUP (systemd's `ExecReload`, an ACME client's deploy hook), reads the
- * TLS certificate files and the CA file again and puts them in service if
- * they changed (each logs what it did); nothing else reloads.
+ * On SIGHUP (systemd's `ExecReload`, an ACME client's deploy hook), runs
+ * `reload`: a site puts its config's tenant and admin keys in service, then
+ * reads the TLS certificate files and the CA file again (each logs what it
+ * did); a gateway reloads TLS only. Nothing else reloads.
  */
 export function reloadOnHangup(reload: (trigger: string) => Promise<unknown>, log: Logger): void {
   Deno.addSignalListener(
     "SIGHUP",
-    () => void reload("SIGHUP").catch((e) => log.error("the tls reload failed", { error: e })),
+    () => void reload("SIGHUP").catch((e) => log.error("the reload failed", { error: e })),
   );
 }

@@ -30,10 +30,12 @@ import {
   clusterDirectory,
   type LoadedSite,
   loadSiteConfig,
+  loadSiteFiles,
   type SiteConfig,
 } from "../src/site/config.ts";
 import { Site } from "../src/site/site.ts";
 import { ReloadingClient } from "../src/site/tls.ts";
+import { AccessKeys } from "../src/site/access_keys.ts";
 import { HttpsServer, reloadTls, type TlsReload } from "../src/site/https_server.ts";
 import { createLogger, logConfigWithEnv, type Logger } from "../src/log.ts";
 import { AssertionError } from "../src/chain/assert.ts";
@@ -105,6 +107,8 @@ export interface RunningSite {
    * service if they changed (SIGHUP).
    */
   reloadTls: (trigger?: string) => Promise<TlsReload>;
+  /** Puts the config file's tenant and admin keys in service (SIGHUP); see {@link reloadKeys}. */
+  reloadKeys: (trigger?: string) => Promise<"reloaded" | "unchanged" | "failed">;
 }
 
 /**
@@ -140,7 +144,7 @@ export async function startSite(
   const log = options.log ?? siteLogger(loaded.config);
   const opened: Opened[] = [];
   try {
-    return await openAndServe(loaded, log, opened);
+    return await openAndServe(configPath, loaded, log, opened);
   } catch (e) {
     // Else an embedder that goes on (a test) keeps the database, its threads and the Raft ticker.
     for (const { what, close } of opened.reverse()) {
@@ -275,6 +279,7 @@ interface Opened {
  * it (newest first).
  */
 async function openAndServe(
+  configPath: string,
   loaded: LoadedSite,
   log: Logger,
   opened: Opened[],
@@ -316,11 +321,11 @@ async function openAndServe(
   opened.push({ what: "peer client", close: () => peerClient.close() });
   // Set once it listens: its certificate's lines join `/metrics`.
   const served: { server?: HttpsServer } = {};
+  // Tenant and admin keys, read on every request: a SIGHUP puts the config's current ones in service.
+  const accessKeys = new AccessKeys(config);
   const app = createApp(site, {
     requestBytesMax: config.requestBytesMax,
-    ...(config.apiKeys.length > 0 || config.requireApiKey !== "none"
-      ? { apiKeys: { keys: config.apiKeys, require: config.requireApiKey } }
-      : {}),
+    apiKeys: accessKeys.api,
     version: VERSION,
     metrics: () =>
       site.metrics() + (host?.metrics() ?? "") + (served.server?.metricsText() ?? "") +
@@ -417,7 +422,7 @@ async function openAndServe(
       }),
       backup: () => backups.take(),
     },
-    config.adminKeyHashes,
+    accessKeys.admin,
     (err, id) => log.error("admin request failed", { requestId: id, error: err }),
   );
   // The peer and admin apps serve their routes under their prefixes, so a
@@ -491,7 +496,39 @@ async function openAndServe(
     site,
     url,
     reloadTls: (trigger) => reloadTls(server, peerClient, trigger),
+    reloadKeys: (trigger = "SIGHUP") => reloadKeys(configPath, accessKeys, log, trigger),
   };
+}
+
+/**
+ * Reads the site's config file again and puts its tenant and admin keys in
+ * service ({@link AccessKeys}); logs what changed (key names, never keys),
+ * or why nothing was: a config that does not load leaves the keys in use
+ * as they were. Other settings take effect at the next start.
+ */
+export async function reloadKeys(
+  configPath: string,
+  keys: AccessKeys,
+  log: Logger,
+  trigger: string,
+): Promise<"reloaded" | "unchanged" | "failed"> {
+  let config;
+  try {
+    config = (await loadSiteFiles(configPath)).config;
+  } catch (e) {
+    log.error("access keys not reloaded: the config does not load; the keys in use stay", {
+      trigger,
+      error: e,
+    });
+    return "failed";
+  }
+  const change = keys.replace(config);
+  if (change === undefined) {
+    log.info("access keys unchanged", { trigger });
+    return "unchanged";
+  }
+  log.info("access keys reloaded", { trigger, ...change });
+  return "reloaded";
 }
 
 /** Whole milliseconds since `started` (a `performance.now()`). */
@@ -511,7 +548,7 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   try {
-    const { stop, site, url, reloadTls } = await startSite(configPath);
+    const { stop, site, url, reloadTls, reloadKeys } = await startSite(configPath);
     console.log(`site ${site.name} ${url}`);
     const status = await site.status();
     site.log.info("site started", {
@@ -524,7 +561,10 @@ if (import.meta.main) {
       learners: status.learners,
     });
     stopOnSignals(stop, site.log);
-    reloadOnHangup(reloadTls, site.log);
+    reloadOnHangup(async (trigger) => {
+      await reloadKeys(trigger);
+      await reloadTls(trigger);
+    }, site.log);
   } catch (e) {
     console.error(`Cannot start site: ${(e as Error).message}`);
     Deno.exit(1);

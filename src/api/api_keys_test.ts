@@ -114,3 +114,24 @@ Deno.test("API keys: /openapi.json documents the bearer key as optional security
   assert.deepEqual(doc.security, [{}, { apiKey: [] }]);
   assert.ok(doc.paths["/v1/txs"].post.responses["401"]);
 });
+
+Deno.test("API keys: with no keys and none required, any request passes, Authorization header or not (as with no key options at all)", async () => {
+  const { app } = setup({ keys: [] });
+  assert.equal((await get(app, "someone-elses-token-0123456789")).status, 200);
+  assert.equal((await get(app)).status, 200);
+});
+
+Deno.test("API keys: the options are read on every request — keys replaced in them (a SIGHUP reload) judge the next request", async () => {
+  const options: ApiKeyOptions = {
+    keys: [{ name: "fleet", hash: hashKey(FLEET), requestsPerMinute: 100 }],
+    require: "writes",
+  };
+  const app = createApp(new FakeLedgerService(), { apiKeys: options });
+  assert.equal((await get(app, FLEET)).status, 200);
+  assert.equal((await submit(app)).status, 401);
+  options.keys = [{ name: "other", hash: hashKey(OTHER), requestsPerMinute: 100 }];
+  options.require = "none";
+  await problem(await get(app, FLEET), 401, "unauthorized");
+  assert.equal((await get(app, OTHER)).status, 200);
+  assert.notEqual((await submit(app)).status, 401);
+});
