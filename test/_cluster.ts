@@ -593,6 +593,15 @@ export async function statuses(cluster: TestCluster) {
   );
 }
 
+/** The index and term of the site that leads now, at a term above `minTerm`, once one does. */
+export async function leaderIndex(cluster: TestCluster, minTerm = 0) {
+  return await waitFor("a leader", async () => {
+    const st = await statuses(cluster);
+    const i = st.findIndex((s) => s?.role === "leader" && s.term > minTerm);
+    return i >= 0 ? { index: i, term: st[i]!.term } : undefined;
+  });
+}
+
 /** Every block hash of a site, ascending from height 0. */
 export async function blockHashes(url: string, fetchFn: typeof fetch = fetch): Promise<string[]> {
   const out: string[] = [];
@@ -691,6 +700,23 @@ export async function commitBatches(url: string, rounds: number, size = 20) {
     const r = await submitCommit(url, { txs }, 10_000);
     assert.equal(r.status, 200, JSON.stringify(r.body));
   }
+}
+
+/**
+ * Waits until every site holds the same height, then copies site `i`'s
+ * database with `task backup` (its `--config`) to `<dir>/<name>-copy.db`:
+ * the copy's path and what the command printed.
+ */
+export async function copyOfCaughtUp(cluster: TestCluster, i: number) {
+  const site = cluster.sites[i];
+  await waitFor(`${site.name} at the others' height`, async () => {
+    const hs = (await statuses(cluster)).map((s) => s?.height);
+    return hs.every((h) => h === hs[0]) ? true : undefined;
+  });
+  const copy = `${cluster.dir}/${site.name}-copy.db`;
+  const b = await runWorker("backup.ts", ["--config", site.configPath, "--out", copy]);
+  assert.equal(b.code, 0, b.text);
+  return { copy, output: b.text };
 }
 
 /**

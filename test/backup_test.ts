@@ -24,6 +24,7 @@ import {
   blockHashes,
   closedPort,
   commitBatches,
+  copyOfCaughtUp,
   getJson,
   runWorker,
   snapshottingCluster,
@@ -412,14 +413,8 @@ Deno.test({
       const { genesis } = await loadSiteConfig(c.configPath);
       const publicKey = genesis.sites.find((s) => s.name === "site-c")!.publicKey;
       await commitBatches(cluster.sites[0].url, 5);
-      await waitFor("site-c at the others' height", async () => {
-        const hs = (await statuses(cluster)).map((s) => s?.height);
-        return hs.every((h) => h === hs[0]) ? true : undefined;
-      });
-      const copy = `${cluster.dir}/site-c-copy.db`;
-      const b = await runWorker("backup.ts", ["--config", c.configPath, "--out", copy]);
-      assert.equal(b.code, 0, b.text);
-      const copyHeight = Number(backupLine.exec(b.text)![1]);
+      const { copy, output } = await copyOfCaughtUp(cluster, 2);
+      const copyHeight = Number(backupLine.exec(output)![1]);
       await commitBatches(cluster.sites[0].url, 15);
 
       // site-c's disk is lost: it stops, and leaves the cluster.

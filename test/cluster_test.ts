@@ -18,6 +18,7 @@ import {
   adminCall,
   blockHashes,
   getJson,
+  leaderIndex,
   startCluster,
   statuses,
   submitCommit,
@@ -26,14 +27,6 @@ import {
 } from "./_cluster.ts";
 
 const device = generateKeyPair("ed25519");
-
-async function leaderIndex(cluster: Awaited<ReturnType<typeof startCluster>>, minTerm = 0) {
-  return await waitFor("a leader", async () => {
-    const st = await statuses(cluster);
-    const i = st.findIndex((s) => s?.role === "leader" && s.term > minTerm);
-    return i >= 0 ? { index: i, term: st[i]!.term } : undefined;
-  });
-}
 
 Deno.test({
   name:

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { hashKey } from "../src/api/api_keys.ts";
 import { anchorTx } from "./_helpers.ts";
-import { startCluster, statuses, submitCommit, waitFor } from "./_cluster.ts";
+import { leaderIndex, startCluster, submitCommit, waitFor } from "./_cluster.ts";
 import { generateKeyPair } from "../sdk/keys.ts";
 
 const OLD = "fleet-old-key-0123456789abcdef";
@@ -41,10 +41,7 @@ Deno.test({
       site.stderr.split("\n").filter((l) => l.startsWith("{") && l.endsWith("}"))
         .map((l) => JSON.parse(l)).filter((r) => r.msg === msg);
     try {
-      await waitFor("a leader", async () => {
-        const st = await statuses(cluster);
-        return st.some((s) => s?.role === "leader") || undefined;
-      });
+      await leaderIndex(cluster);
       assert.equal(await status(OLD), 200);
       assert.equal(await status(NEW), 401);
       assert.equal(await members(cluster.adminKey), 400);

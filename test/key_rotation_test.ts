@@ -16,7 +16,9 @@ import {
   adminCall,
   blockHashes,
   commitBatches,
+  copyOfCaughtUp,
   getJson,
+  leaderIndex,
   runWorker,
   snapshottingCluster,
   startCluster,
@@ -47,12 +49,7 @@ Deno.test({
       assert.equal(body.site, cluster.sites[i].name);
       return body as { site: string; previous: string; publicKey: string };
     };
-    const leader = async () =>
-      await waitFor("a leader", async () => {
-        const st = await statuses(cluster);
-        const i = st.findIndex((s) => s?.role === "leader");
-        return i >= 0 ? i : undefined;
-      });
+    const leader = async () => (await leaderIndex(cluster)).index;
     let stop = false;
     try {
       const lead = await leader();
@@ -213,13 +210,7 @@ Deno.test({
     try {
       const c = cluster.sites[2];
       await commitBatches(cluster.sites[0].url, 3, 10);
-      await waitFor("site-c at the others' height", async () => {
-        const hs = (await statuses(cluster)).map((s) => s?.height);
-        return hs.every((h) => h === hs[0]) ? true : undefined;
-      });
-      const copy = `${cluster.dir}/site-c-copy.db`;
-      const b = await runWorker("backup.ts", ["--config", c.configPath, "--out", copy]);
-      assert.equal(b.code, 0, b.text);
+      const { copy } = await copyOfCaughtUp(cluster, 2);
       // Rotated after the copy was made; more blocks follow.
       const res = await cluster.fetch(`${c.url}/v1/admin/site-key`, {
         method: "POST",
@@ -273,10 +264,7 @@ Deno.test({
   async fn() {
     const cluster = await startCluster(3);
     try {
-      await waitFor("a leader", async () => {
-        const st = await statuses(cluster);
-        return st.some((s) => s?.role === "leader") || undefined;
-      });
+      await leaderIndex(cluster);
       await commitBatches(cluster.sites[0].url, 1, 3);
       const head = (await getJson<{ height: number }>(`${cluster.sites[0].url}/v1/status`))!.height;
       const res = await cluster.fetch(`${cluster.sites[1].url}/v1/admin/site-key`, {
