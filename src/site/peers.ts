@@ -245,19 +245,18 @@ export function verifyPeerRequest(
   const peer = members(site);
   if (peer === undefined) {
     const gone = removed?.(site);
-    const graced = gone?.info.graceKey === undefined
-      ? undefined
-      : { ...gone.info, publicKey: gone.info.graceKey };
+    // Signed by the removed member (with its key, or the one it retired last).
     if (
       gone !== undefined &&
-      (signatureVerifies(gone.info, sig, body) ||
-        (graced !== undefined && signatureVerifies(graced, sig, body)))
+      [gone.info.publicKey, gone.info.graceKey].some((k) =>
+        k !== undefined && signatureVerifies(k, sig, body)
+      )
     ) {
       throw new PeerRemovedError(site, gone.index);
     }
     throw new PeerAuthError(`Site ${site} is not a member`);
   }
-  if (signatureVerifies(peer, sig, body)) return peer;
+  if (signatureVerifies(peer.publicKey, sig, body)) return peer;
   // A member that rotated its key before this site applied the rotation:
   // its chain, followed from the key known here, leads to the one it signs with.
   const chain = decodeKeyChain(keyChain);
@@ -265,14 +264,14 @@ export function verifyPeerRequest(
     const known = base64urlEncode(peer.publicKey);
     const key = keyAfterChain(site, known, chain);
     if (key !== undefined && key !== known) {
-      const rotated = { ...peer, publicKey: base64urlDecode(key) };
-      if (signatureVerifies(rotated, sig, body)) return rotated;
+      const publicKey = base64urlDecode(key);
+      if (signatureVerifies(publicKey, sig, body)) return { ...peer, publicKey };
     }
   }
   // A member behind its own rotation (see PeerInfo.graceKey).
-  if (peer.graceKey !== undefined) {
-    const behind = { ...peer, publicKey: peer.graceKey };
-    if (signatureVerifies(behind, sig, body)) return behind;
+  const grace = peer.graceKey;
+  if (grace !== undefined && signatureVerifies(grace, sig, body)) {
+    return { ...peer, publicKey: grace };
   }
   throw new PeerAuthError(`Signature of site ${site} does not verify`);
 }
@@ -303,15 +302,15 @@ export function keyChainHeaders(key: SiteKey): Record<string, string> {
   return key.chain.length === 0 ? {} : { "x-edgeledger-key-chain": encodeKeyChain(key.chain) };
 }
 
-/** Whether `sig` (base64url) is `peer`'s signature over a peer request's `body`. */
-function signatureVerifies(peer: PeerInfo, sig: string, body: string): boolean {
+/** Whether `sig` (base64url) is `publicKey`'s signature over a peer request's `body`. */
+function signatureVerifies(publicKey: Uint8Array, sig: string, body: string): boolean {
   let sigBytes: Uint8Array;
   try {
     sigBytes = base64urlDecode(sig);
   } catch {
     return false;
   }
-  return verifyEd25519Native(peer.publicKey, utf8Encode(PEER_DOMAIN + body), sigBytes);
+  return verifyEd25519Native(publicKey, utf8Encode(PEER_DOMAIN + body), sigBytes);
 }
 
 /** A `/raft/stream` body that is not a sequence of well-formed frames. */
