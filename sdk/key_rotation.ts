@@ -91,3 +91,87 @@ export function keyAfterChain(
   }
   return key;
 }
+
+/** Domain separator of retirement statements. */
+export const RETIREMENT_DOMAIN = "edgeledger/site-key-retirement/v1\n";
+
+/**
+ * The last block height a retired key signed, vouched for by a later key of
+ * the same site: the site signs, once its rotation is in the log,
+ *
+ *     edgeledger/site-key-retirement/v1\n<name>\n<retired key>\n<untilHeight>\n
+ *
+ * with the key that replaced the retired one (or a later one of its chain).
+ * A verifier that follows the chain to a key it trusts can then keep the
+ * retired key for checkpoints up to that height — and no higher, whatever a
+ * holder of the old key signs later — so receipts made before the rotation
+ * still verify.
+ */
+export interface KeyRetirement {
+  /** The retired Ed25519 key, base64url. */
+  publicKey: string;
+  /** The last block height it signed a checkpoint for. */
+  untilHeight: number;
+  /** The key that signed the statement (base64url), one the chain leads to from `publicKey`. */
+  signer: string;
+  /** Ed25519 signature of the statement by `signer`, base64url. */
+  signature: string;
+}
+
+/** The statement a retirement's signer signs. */
+export function retirementText(name: string, publicKey: string, untilHeight: number): string {
+  return `${RETIREMENT_DOMAIN}${name}\n${publicKey}\n${untilHeight}\n`;
+}
+
+/**
+ * Whether `r` is a well-formed retirement of one of `name`'s keys signed by
+ * a key that `chain` (the site's rotations, oldest first) leads to from the
+ * retired key — its successor or a later one — and the signature verifies.
+ * Never throws.
+ */
+export function retirementVerifies(
+  name: string,
+  r: KeyRetirement,
+  chain: readonly KeyRotation[],
+  verify: Ed25519Verify = referenceVerify,
+): boolean {
+  try {
+    if (
+      typeof r !== "object" || r === null || typeof r.publicKey !== "string" ||
+      typeof r.signer !== "string" || typeof r.signature !== "string" ||
+      !Number.isSafeInteger(r.untilHeight) || r.untilHeight < 0
+    ) {
+      return false;
+    }
+    if (!laterKeys(name, r.publicKey, chain, verify).includes(r.signer)) return false;
+    const signer = base64urlDecode(r.signer);
+    if (signer.length !== 32) return false;
+    const text = utf8Encode(retirementText(name, r.publicKey, r.untilHeight));
+    return verify(signer, text, base64urlDecode(r.signature));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The keys `chain` leads to from `key` (base64url), in order, each step
+ * checked: [] when the chain does not pass through `key`; it stops at the
+ * first step that does not verify or is another site's.
+ */
+function laterKeys(
+  name: string,
+  key: string,
+  chain: readonly KeyRotation[],
+  verify: Ed25519Verify,
+): string[] {
+  const start = chain.findIndex((r) => r?.previous === key);
+  if (start < 0) return [];
+  const keys: string[] = [];
+  let at = key;
+  for (const r of chain.slice(start)) {
+    if (r.name !== name || r.previous !== at || !rotationVerifies(r, verify)) break;
+    at = r.publicKey;
+    keys.push(at);
+  }
+  return keys;
+}

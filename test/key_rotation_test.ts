@@ -3,12 +3,13 @@
  * keys while clients write, one of them down meanwhile.
  */
 import assert from "node:assert/strict";
-import { verifierKey, verifyNoteWith } from "../sdk/note.ts";
-import { base64urlDecode } from "../sdk/encoding.ts";
+import { parseVerifierKey, verifierKey, verifyNoteWith } from "../sdk/note.ts";
+import { base64urlDecode, base64urlEncode } from "../sdk/encoding.ts";
 import { generateKeyPair } from "../sdk/keys.ts";
 import { verifyEd25519Native } from "../src/site/native_ed25519.ts";
 import { EdgeLedgerClient } from "../sdk/client/client.ts";
-import { LightClient } from "../sdk/light/light_client.ts";
+import { fetchReceiptBundle, LightClient, type ReceiptBundle } from "../sdk/light/light_client.ts";
+import { retirementVerifies } from "../sdk/key_rotation.ts";
 import { followKeyRotations, trustConfigFromGenesis } from "../sdk/light/trust_config.ts";
 import { anchorTx } from "./_helpers.ts";
 import {
@@ -69,6 +70,13 @@ Deno.test({
       const ackedAtLeast = (n: number) =>
         waitFor(`${n} writes`, () => Promise.resolve(acked.size >= n ? true : undefined), 30_000);
       await ackedAtLeast(20);
+      // A receipt bundle kept from before the rotations (its checkpoint signed by the old keys).
+      const early = await fetchReceiptBundle(
+        new EdgeLedgerClient({ urls: [cluster.sites[lead].url], fetch: cluster.fetch }),
+        [...acked][0],
+      );
+      assert.ok(!("reason" in early), JSON.stringify(early));
+      const earlyBundle = early as ReceiptBundle;
 
       const first = await rotate(follower);
       await ackedAtLeast(acked.size + 20);
@@ -165,6 +173,37 @@ Deno.test({
       assert.deepEqual(update.unreachable, []);
       const fresh = await new LightClient({ source: client, ...update.trust }).verify(someTx);
       assert.equal(fresh.ok, true, fresh.message);
+      // Each retired key's last height is signed by a later key of its site
+      // (the rotation's answer waits for it), so the update keeps the keys it
+      // replaced — the follower's two, the leader's one — for what they signed.
+      for (const [i, rotations] of [[follower, 2], [lead, 1]] as const) {
+        const name = cluster.sites[i].name;
+        const keys = await client.siteKeys(name);
+        assert.equal(keys.retired.length, rotations, name);
+        for (const r of keys.retired) {
+          const publicKey = base64urlEncode(parseVerifierKey(r.verifierKey).publicKey);
+          assert.ok(r.signer !== undefined && r.signature !== undefined, JSON.stringify(r));
+          assert.equal(
+            retirementVerifies(name, { ...r, publicKey } as never, keys.rotations),
+            true,
+            `${name}: ${JSON.stringify(r)}`,
+          );
+        }
+        assert.deepEqual(
+          update.rotated.find((x) => x.name === name)!.retired,
+          keys.retired.map((r) => ({ key: r.verifierKey, untilHeight: r.untilHeight })),
+        );
+      }
+      assert.equal(update.trust.retiredKeys?.length, 3);
+      // The bundle kept from before: its checkpoint's signers retired their
+      // keys since, so the updated keys alone fall short; with the retired
+      // keys kept for the heights they signed, it verifies offline.
+      const currentOnly = await new LightClient({ ...update.trust, retiredKeys: [] })
+        .verifyBundle(earlyBundle);
+      assert.equal(currentOnly.ok, false);
+      assert.equal(currentOnly.reason, "checkpoint_quorum_not_met");
+      const kept = await new LightClient({ ...update.trust }).verifyBundle(earlyBundle);
+      assert.equal(kept.ok, true, kept.message);
       // A light client told to follow rotations does the same by itself, from genesis's keys.
       const followed: string[][] = [];
       const following = new LightClient({
@@ -176,6 +215,7 @@ Deno.test({
       assert.equal(verdict.ok, true, verdict.message);
       assert.deepEqual(followed, [update.trust.trustedKeys]);
       assert.deepEqual(following.trustedKeys(), update.trust.trustedKeys);
+      assert.deepEqual(following.retiredKeys(), update.trust.retiredKeys);
 
       // Restarted on its config (which still names its first key file), the
       // follower signs with the key its rotations gave it.

@@ -5,7 +5,7 @@ import { membersView } from "./cli/admin.ts";
 import { COMMANDS } from "./cli/commands.ts";
 import { ConnectionNotes, formatMembers, formatStatus, formatVerified } from "./cli/output.ts";
 import { base64urlEncode, utf8Encode } from "../sdk/encoding.ts";
-import { rotationText } from "../sdk/key_rotation.ts";
+import { retirementText, rotationText } from "../sdk/key_rotation.ts";
 import { parseEnvelope, transactionId, verifyEnvelopeSignatures } from "../sdk/envelope.ts";
 import { exportKey, generateKeyPair, importKey, signSync } from "../sdk/keys.ts";
 import { verifierKey } from "../sdk/note.ts";
@@ -653,7 +653,7 @@ Deno.test("trust init: --genesis trusts every genesis site, a majority as quorum
   });
 });
 
-Deno.test("trust update: follows a trusted site's rotation (both signatures checked) into the file; an unreachable key is kept and named, exit 1; nothing to follow leaves the file as it was", async () => {
+Deno.test("trust update: follows a trusted site's rotation (both signatures checked) into the file, keeping the retired key up to the block the site signed for it; an unreachable key is kept and named, exit 1; nothing to follow leaves the file as it was", async () => {
   await withTempDir(async (dir) => {
     const [a0, a1, b0, b9] = [
       generateKeyPair(),
@@ -669,6 +669,15 @@ Deno.test("trust update: follows a trusted site's rotation (both signatures chec
       publicKey: b64(a1),
       previousSig: base64urlEncode(signSync(a0, text)),
       newSig: base64urlEncode(signSync(a1, text)),
+    };
+    // site-a vouched, with its new key, for the last block its old key signed.
+    const retired = {
+      verifierKey: verifierKey("site-a", a0.publicKey),
+      untilHeight: 41,
+      signer: b64(a1),
+      signature: base64urlEncode(
+        signSync(a1, utf8Encode(retirementText("site-a", b64(a0), 41))),
+      ),
     };
     let bKey = b0;
     const sitesOf = () => [
@@ -691,7 +700,7 @@ Deno.test("trust update: follows a trusted site's rotation (both signatures chec
         name,
         verifierKey: listed.verifierKey,
         rotations: name === "site-a" ? [rotation] : [],
-        retired: [],
+        retired: name === "site-a" ? [retired] : [],
       });
     });
     try {
@@ -709,12 +718,14 @@ Deno.test("trust update: follows a trusted site's rotation (both signatures chec
         r.out,
         `site-a: ${b64(a0)} → ${
           b64(a1)
-        }\nUpdated ${file}: 1 key(s) followed to their rotated keys\n`,
+        } (the retired key counts for checkpoints up to block 41)\nUpdated ${file}: 1 key(s) followed to their rotated keys\n`,
       );
-      assert.deepEqual(JSON.parse(await Deno.readTextFile(file)).trustedKeys, [
+      const updated = JSON.parse(await Deno.readTextFile(file));
+      assert.deepEqual(updated.trustedKeys, [
         verifierKey("site-a", a1.publicKey),
         verifierKey("site-b", b0.publicKey),
       ]);
+      assert.deepEqual(updated.retiredKeys, [{ key: retired.verifierKey, untilHeight: 41 }]);
       const same = await cli(["trust", "update", file, "--url", site.url]);
       assert.equal(same.code, 0, same.err);
       assert.match(same.out, /is up to date: no trusted site rotated its key/);

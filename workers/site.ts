@@ -398,6 +398,7 @@ async function openAndServe(
       sign: (body) => signPeerBody(body, site.siteKey),
       signedHeaders: () => keyChainHeaders(site.siteKey),
       rotateMemberKey: (from, rotation) => h.rotateMemberKey(from, rotation),
+      signMemberRetirements: (from, retirements) => h.signMemberRetirements(from, retirements),
       keyHeard: (name, publicKey) => h.keyHeard(name, publicKey),
       log,
       // Peers' streams stay open while a stop hands off and drains (the new

@@ -421,7 +421,8 @@ export const KeyRotationView = z.object({
 /**
  * `GET /v1/sites/{name}/keys` answer: the member's key now, the chain of
  * rotations that led to it from the key it started with (oldest first),
- * and each key it retired with the last block height it signed.
+ * and each key it retired with the last block height it signed, vouched for
+ * by a later key once the site has signed it.
  */
 export const SiteKeys = z.object({
   name: z.string(),
@@ -430,6 +431,14 @@ export const SiteKeys = z.object({
   retired: z.array(z.object({
     verifierKey: z.string(),
     untilHeight: z.number().int().min(0),
+    /**
+     * The later key of the site (base64url) that signed the retirement
+     * statement `edgeledger/site-key-retirement/v1\n<name>\n<retired key>\n<untilHeight>\n`;
+     * absent until the site has signed it (moments after the rotation).
+     */
+    signer: z.string().optional(),
+    /** Ed25519 signature of that statement by `signer`, base64url. */
+    signature: z.string().optional(),
   })),
 }).openapi("SiteKeys");
 

@@ -42,7 +42,7 @@ import { consistencyProof, inclusionProof, leafHash, rootFromLeafHashes } from "
 import { blockHash, type BlockHeader } from "../block.ts";
 import { formatCheckpoint } from "../checkpoint.ts";
 import { assembleNote, signNoteLine, verifierKey } from "../note.ts";
-import { rotationText } from "../key_rotation.ts";
+import { retirementText, rotationText } from "../key_rotation.ts";
 
 /** The vector file's format version; bump it when a section changes shape. */
 export const VECTORS_VERSION = 1;
@@ -488,6 +488,20 @@ export function buildVectors() {
       newSig: base64urlEncode(signSync(siteA2, utf8Encode(statement))),
     },
     verifierKeyAfter: verifierKey("site-a", siteA2.publicKey),
+    // The retired key's last height, signed by the new key once the rotation is in the log.
+    retirement: (() => {
+      const untilHeight = 1402;
+      const text = retirementText("site-a", previous, untilHeight);
+      return {
+        statement: text,
+        retired: {
+          verifierKey: verifierKey("site-a", siteA.publicKey),
+          untilHeight,
+          signer: next,
+          signature: base64urlEncode(signSync(siteA2, utf8Encode(text))),
+        },
+      };
+    })(),
   };
 
   return {

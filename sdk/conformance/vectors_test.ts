@@ -25,7 +25,7 @@ import { type Envelope, verifyEnvelopeSignatures } from "../envelope.ts";
 import { verifyConsistency, verifyInclusion } from "../merkle.ts";
 import { parseCheckpoint } from "../checkpoint.ts";
 import { parseNote, verifyNote } from "../note.ts";
-import { keyAfterChain, rotationVerifies } from "../key_rotation.ts";
+import { keyAfterChain, retirementVerifies, rotationVerifies } from "../key_rotation.ts";
 import { LightClient, type ReceiptBundle } from "../light/light_client.ts";
 import { KIND_BODIES } from "../kinds/mod.ts";
 import { genesisBlock, genesisConfigHash, genesisSchema } from "../../src/chain/genesis.ts";
@@ -314,4 +314,27 @@ Deno.test("conformance: key rotation vector — the statement, signed by the old
   assert.equal(rotationVerifies(r.rotation), true);
   assert.equal(keyAfterChain(r.name, r.rotation.previous, [r.rotation]), r.rotation.publicKey);
   assert.equal(r.verifierKeyAfter.split("+")[0], r.name);
+});
+
+Deno.test("conformance: key retirement vector — the retired key's last height, signed by the key that replaced it (node:crypto)", () => {
+  const r = file.keyRotation;
+  const t = r.retirement;
+  assert.equal(
+    t.statement,
+    `edgeledger/site-key-retirement/v1\n${r.name}\n${r.rotation.previous}\n${t.retired.untilHeight}\n`,
+  );
+  assert.equal(t.retired.signer, r.rotation.publicKey);
+  assert.ok(
+    nodeVerifies(
+      "ed25519",
+      base64urlDecode(t.retired.signer),
+      utf8Encode(t.statement),
+      base64urlDecode(t.retired.signature),
+    ),
+  );
+  assert.equal(
+    retirementVerifies(r.name, { ...t.retired, publicKey: r.rotation.previous }, [r.rotation]),
+    true,
+  );
+  assert.equal(t.retired.verifierKey.split("+")[0], r.name);
 });

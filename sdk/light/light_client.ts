@@ -48,8 +48,13 @@ import {
 import { blockHash } from "../block.ts";
 import { EdgeLedgerError, NotFoundError, RejectedError, ServerError } from "../client/errors.ts";
 import { MemoryTrustStore, type TrustedCheckpoint, type TrustStore } from "./trust_store.ts";
-import { followKeyRotationsOf, type KeyRotationUpdate } from "./trust_config.ts";
-import type { KeyRotation } from "../key_rotation.ts";
+import {
+  followKeyRotationsOf,
+  type KeyRotationUpdate,
+  type RetiredVerifierKey,
+  type SiteKeyHistory,
+  verifierKeysAt,
+} from "./trust_config.ts";
 
 /** Default longest hash chain fetched to prove a transaction's block. */
 export const CHAIN_BLOCKS_MAX_DEFAULT = 1000;
@@ -276,6 +281,13 @@ export interface LightClientOptions {
    * configuration you trust — never from the sites being checked.
    */
   trustedKeys: readonly string[];
+  /**
+   * Keys the trusted sites retired, each counted for checkpoints up to the
+   * last block height it signed (a trust file's `retiredKeys`, kept by
+   * `followKeyRotations` from heights the sites signed with their later
+   * keys), so receipts made before a rotation still verify. Default: none.
+   */
+  retiredKeys?: readonly RetiredVerifierKey[];
   /** How many distinct trusted keys must sign a checkpoint (1 ≤ quorum ≤ trustedKeys.length). */
   quorum: number;
   /** The log's origin line (`edgeledger.local/demo`); when set, other origins are refused. */
@@ -301,8 +313,10 @@ export interface LightClientOptions {
    * client does not know, the client reads the sites' rotations from
    * `source` (an `EdgeLedgerClient` is one) and replaces a trusted key only
    * through a chain of rotations signed by it, then checks the checkpoint
-   * with the keys it trusts now. Sites are never added. `onChange`
-   * gets the new trusted keys (persist them to keep them across restarts;
+   * with the keys it trusts now; a replaced key whose last height the site
+   * signed with its new key joins the retired keys. Sites are never added.
+   * `onChange` gets the new trusted keys and retired keys (persist them to
+   * keep them across restarts;
    * until it resolves the verdict waits, and if it throws, so does the
    * call that followed the rotation). At most one look every `intervalMs`
    * (default 10000). Off by default: a pinned trust file then answers
@@ -314,6 +328,7 @@ export interface LightClientOptions {
     onChange?: (
       trustedKeys: string[],
       rotated: KeyRotationUpdate["rotated"],
+      retiredKeys: RetiredVerifierKey[],
     ) => void | Promise<void>;
     intervalMs?: number;
   };
@@ -331,8 +346,8 @@ export interface LightClientOptions {
 export interface KeyRotationSource {
   /** The current members with their verifier keys. */
   sites(): Promise<readonly { name: string; verifierKey: string }[]>;
-  /** A member's key and the chain of rotations that led to it. */
-  siteKeys(name: string): Promise<{ verifierKey: string; rotations: readonly KeyRotation[] }>;
+  /** A member's key, the chain of rotations that led to it, and its retired keys. */
+  siteKeys(name: string): Promise<SiteKeyHistory>;
 }
 
 /** Default least pause between two looks at the sites' key rotations, ms. */
@@ -359,6 +374,7 @@ export class LightClient {
   /** The required origin line, if one was configured. */
   readonly origin: string | undefined;
   #trustedKeys: string[];
+  #retiredKeys: RetiredVerifierKey[];
   readonly #source: LightSource | undefined;
   readonly #keyRotations: LightClientOptions["keyRotations"];
   /** When the sites' key rotations were last read (performance.now()), if ever. */
@@ -386,6 +402,22 @@ export class LightClient {
         `Cannot create light client: quorum must be in [1, ${names.size}] (distinct trusted names)`,
       );
     }
+    this.#retiredKeys = [];
+    for (const r of options.retiredKeys ?? []) {
+      try {
+        parseVerifierKey(r.key);
+      } catch (e) {
+        throw new RangeError(
+          `Cannot create light client: bad retired key ${r.key}: ${(e as Error).message}`,
+        );
+      }
+      if (!Number.isSafeInteger(r.untilHeight) || r.untilHeight < 0) {
+        throw new RangeError(
+          `Cannot create light client: retired key ${r.key} needs an untilHeight >= 0`,
+        );
+      }
+      this.#retiredKeys.push({ key: r.key, untilHeight: r.untilHeight });
+    }
     this.quorum = options.quorum;
     this.origin = options.origin;
     this.#source = options.source;
@@ -412,6 +444,14 @@ export class LightClient {
    */
   trustedKeys(): string[] {
     return [...this.#trustedKeys];
+  }
+
+  /**
+   * The retired keys this client counts for the checkpoints they signed:
+   * the configured ones, and those kept from rotations it followed.
+   */
+  retiredKeys(): RetiredVerifierKey[] {
+    return this.#retiredKeys.map((r) => ({ ...r }));
   }
 
   /**
@@ -697,7 +737,8 @@ export class LightClient {
     } catch {
       return false;
     }
-    const known = this.#trustedKeys.map((k) => parseVerifierKey(k));
+    const known = [...this.#trustedKeys, ...this.#retiredKeys.map((r) => r.key)]
+      .map((k) => parseVerifierKey(k));
     return lines.some((l) =>
       known.some((k) => k.name === l.name) &&
       !known.some((k) => k.name === l.name && hexEncode(k.keyHash) === hexEncode(l.keyHash))
@@ -735,7 +776,10 @@ export class LightClient {
         : "; no trusted site rotated its key";
     }
     this.#trustedKeys = update.trustedKeys;
-    await options.onChange?.([...update.trustedKeys], update.rotated);
+    for (const r of update.rotated.flatMap((x) => x.retired)) {
+      if (!this.#retiredKeys.some((k) => k.key === r.key)) this.#retiredKeys.push(r);
+    }
+    await options.onChange?.([...update.trustedKeys], update.rotated, this.retiredKeys());
     return "";
   }
 
@@ -765,7 +809,10 @@ export class LightClient {
     // quorum, so a retired key stops being trusted as soon as it is seen.
     let followed = "";
     if (this.#signedByUnknownKey(note)) followed = await this.#followKeyRotations();
-    const signers = verifyNote(note, this.#trustedKeys);
+    const signers = verifyNote(
+      note,
+      verifierKeysAt(this.#trustedKeys, this.#retiredKeys, body.height),
+    );
     if (signers.length < this.quorum) {
       return fail(
         "checkpoint_quorum_not_met",

@@ -605,7 +605,7 @@ Deno.test("LightClient with keyRotations follows a trusted site's rotation signe
   assert.deepEqual(asked, ["sites", "site-a"]);
   assert.deepEqual(changes, [{
     keys: [nowA, trustedKeys[1]],
-    rotated: [{ name: "site-a", from, to }],
+    rotated: [{ name: "site-a", from, to, retired: [] }],
   }]);
   assert.deepEqual(light.trustedKeys(), [nowA, trustedKeys[1]]);
   // Trusted now: the next checkpoint needs no look at the rotations.
@@ -654,5 +654,54 @@ Deno.test("LightClient with keyRotations keeps its key when no chain signed by i
         keyRotations: { source: keySource, intervalMs: -1 },
       }),
     /intervalMs must be a whole number/,
+  );
+});
+
+Deno.test("LightClient counts a retired key's signature on checkpoints up to the last height it signed, never above it, and a site once whichever of its keys signed", async () => {
+  const [a0, a1, b] = Array.from({ length: 3 }, () => generateKeyPair("ed25519"));
+  const noteAt = (height: number, signers: Array<[string, typeof a0]>) => {
+    const text = formatCheckpoint({
+      origin: "edgeledger.test/demo",
+      size: 0,
+      rootHash: EMPTY_ROOT,
+      height,
+      blockHash: "00".repeat(32),
+    });
+    return assembleNote(text, signers.map(([name, k]) => signNoteLine(text, name, k.secretKey)));
+  };
+  const sourceOf = (note: string): LightSource => ({
+    checkpoint: () => Promise.resolve(note),
+    consistency: () => Promise.reject(new Error("unused")),
+    getTx: () => Promise.reject(new Error("unused")),
+    proof: () => Promise.reject(new Error("unused")),
+    blocks: () => ({
+      [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error("unused")) }),
+    }),
+  });
+  const trust = {
+    trustedKeys: [verifierKey("site-a", a1.publicKey), verifierKey("site-b", b.publicKey)],
+    retiredKeys: [{ key: verifierKey("site-a", a0.publicKey), untilHeight: 7 }],
+    quorum: 2,
+  };
+  const byOld = (height: number) => noteAt(height, [["site-a", a0], ["site-b", b]]);
+  for (const height of [0, 7]) {
+    const v = await new LightClient({ source: sourceOf(byOld(height)), ...trust })
+      .updateCheckpoint();
+    assert.equal(v.ok, true, `height ${height}: ${v.message}`);
+    assert.deepEqual(v.checkpoint?.signers, ["site-a", "site-b"]);
+  }
+  const above = await new LightClient({ source: sourceOf(byOld(8)), ...trust }).updateCheckpoint();
+  assert.equal(above.reason, "checkpoint_quorum_not_met", "a retired key above its height");
+  const pinned = await new LightClient({ source: sourceOf(byOld(7)), ...trust, retiredKeys: [] })
+    .updateCheckpoint();
+  assert.equal(pinned.reason, "checkpoint_quorum_not_met", "without the retired key");
+  // Both of site-a's keys signed: it counts once, short of a quorum of 2 alone.
+  const twice = noteAt(3, [["site-a", a0], ["site-a", a1]]);
+  const once = await new LightClient({ source: sourceOf(twice), ...trust }).updateCheckpoint();
+  assert.equal(once.reason, "checkpoint_quorum_not_met");
+  assert.deepEqual(new LightClient(trust).retiredKeys(), trust.retiredKeys);
+  assert.throws(
+    () => new LightClient({ ...trust, retiredKeys: [{ key: "site-a+x", untilHeight: 1 }] }),
+    /bad retired key/,
   );
 });

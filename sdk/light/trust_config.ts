@@ -6,8 +6,14 @@
  *
  * ```json
  * { "v": 1, "origin": "edgeledger.local/demo", "quorum": 2,
- *   "trustedKeys": ["site-a+2a850ea9+AfV8…", "site-b+…", "site-c+…"] }
+ *   "trustedKeys": ["site-a+2a850ea9+AfV8…", "site-b+…", "site-c+…"],
+ *   "retiredKeys": [{ "key": "site-b+91c3d0e2+AX2k…", "untilHeight": 1402 }] }
  * ```
+ *
+ * `retiredKeys` (optional) are keys the sites replaced, each good for the
+ * checkpoints up to the last block height it signed — a height the site
+ * vouched for with its later key, checked when {@link followKeyRotations}
+ * kept it — so receipts made before a rotation still verify.
  *
  * A trust file is only as good as where its keys came from:
  * {@link trustConfigFromGenesis} takes them from the consortium's genesis
@@ -23,7 +29,7 @@
 
 import { z } from "zod";
 import { base64urlDecode, base64urlEncode } from "../encoding.ts";
-import { keyAfterChain, type KeyRotation } from "../key_rotation.ts";
+import { keyAfterChain, type KeyRotation, retirementVerifies } from "../key_rotation.ts";
 import { parseVerifierKey, verifierKey } from "../note.ts";
 
 /** The `v` of a trust file this SDK writes and reads. */
@@ -32,6 +38,46 @@ export const TRUST_CONFIG_VERSION = 1;
 export const TRUSTED_KEYS_MAX = 64;
 /** Longest origin line, in characters (as in a genesis). */
 export const ORIGIN_CHARS_MAX = 256;
+/** Most retired keys a trust file may hold. */
+export const RETIRED_KEYS_MAX = 1024;
+
+/**
+ * A key a site retired, as a verifier keeps it: its verifier key
+ * (`name+hash+base64key`) and the last block height it signed a checkpoint
+ * for; it counts for checkpoints up to that height only.
+ */
+export interface RetiredVerifierKey {
+  key: string;
+  untilHeight: number;
+}
+
+/**
+ * The verifier keys that may sign the checkpoint of block `height`: every
+ * trusted key, and each retired one whose last height is `height` or above
+ * (after its site's trusted key).
+ *
+ * @example
+ * ```ts
+ * const names = verifyNote(note, verifierKeysAt(trust.trustedKeys, trust.retiredKeys ?? [], checkpoint.height));
+ * ```
+ */
+export function verifierKeysAt(
+  trustedKeys: readonly string[],
+  retiredKeys: readonly RetiredVerifierKey[],
+  height: number,
+): string[] {
+  const usable = retiredKeys.filter((r) => r.untilHeight >= height && !trustedKeys.includes(r.key))
+    .map((r) => ({ key: r.key, name: r.key.slice(0, r.key.indexOf("+")) }));
+  // Each after the trusted key of its site, so signers come in the trusted keys' order.
+  const names = trustedKeys.map((k) => k.slice(0, k.indexOf("+")));
+  return [
+    ...trustedKeys.flatMap((
+      k,
+      i,
+    ) => [k, ...usable.filter((r) => r.name === names[i]).map((r) => r.key)]),
+    ...usable.filter((r) => !names.includes(r.name)).map((r) => r.key),
+  ];
+}
 
 /**
  * A trust file's content: pass `trustedKeys`, `quorum` and `origin` to a
@@ -52,6 +98,11 @@ export interface TrustConfig {
   quorum: number;
   /** The site verifier keys, `name+hash+base64key`, one per site name. */
   trustedKeys: string[];
+  /**
+   * Keys the trusted sites retired, each with the last block height it
+   * signed (see {@link RetiredVerifierKey}); absent when none is kept.
+   */
+  retiredKeys?: RetiredVerifierKey[];
 }
 
 /** Thrown for a trust file, genesis or member list that cannot give a {@link TrustConfig}. */
@@ -73,6 +124,10 @@ const trustConfigSchema = z.strictObject({
   origin,
   quorum: z.number().int().min(1),
   trustedKeys: z.array(z.string()).min(1).max(TRUSTED_KEYS_MAX),
+  retiredKeys: z.array(z.strictObject({
+    key: z.string(),
+    untilHeight: z.number().int().min(0),
+  })).max(RETIRED_KEYS_MAX).optional(),
 }).superRefine((t, ctx) => {
   const names = new Set<string>();
   t.trustedKeys.forEach((key, i) => {
@@ -92,6 +147,25 @@ const trustConfigSchema = z.strictObject({
     }
     names.add(name);
   });
+  (t.retiredKeys ?? []).forEach((r, i) => {
+    try {
+      parseVerifierKey(r.key);
+    } catch (e) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["retiredKeys", i, "key"],
+        message: (e as Error).message,
+      });
+      return;
+    }
+    if (t.trustedKeys.includes(r.key)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["retiredKeys", i, "key"],
+        message: "a trusted key is not retired",
+      });
+    }
+  });
   if (names.size === t.trustedKeys.length && t.quorum > names.size) {
     ctx.addIssue({
       code: "custom",
@@ -105,7 +179,8 @@ const trustConfigSchema = z.strictObject({
  * Validates an untrusted value (a parsed trust file) as a
  * {@link TrustConfig}: strict (an unknown member is refused), `v` = 1, a
  * one-line origin, 1–{@link TRUSTED_KEYS_MAX} well-formed verifier keys with
- * distinct names, and `1 ≤ quorum ≤` their number. Throws
+ * distinct names, `1 ≤ quorum ≤` their number, and well-formed retired
+ * keys (none of them a trusted one). Throws
  * {@link TrustConfigError} naming the first bad member.
  *
  * @example
@@ -118,7 +193,14 @@ export function parseTrustConfig(value: unknown): TrustConfig {
   if (!result.success) {
     throw new TrustConfigError(`Invalid trust config${firstIssue(result.error)}`);
   }
-  return { ...result.data, trustedKeys: [...result.data.trustedKeys] };
+  const { retiredKeys, ...rest } = result.data;
+  return {
+    ...rest,
+    trustedKeys: [...rest.trustedKeys],
+    ...(retiredKeys === undefined || retiredKeys.length === 0
+      ? {}
+      : { retiredKeys: retiredKeys.map((r) => ({ ...r })) }),
+  };
 }
 
 /** A schema error's first issue, as it ends a message: ` at <path>: <why>`. */
@@ -227,12 +309,34 @@ export function trustConfigFromGenesis(
   });
 }
 
+/** A member's keys as `GET /v1/sites/{name}/keys` serves them (`client.siteKeys(name)`). */
+export interface SiteKeyHistory {
+  verifierKey: string;
+  rotations: readonly KeyRotation[];
+  /** Retired keys with their last heights, signed by a later key once the site vouched for them. */
+  retired?: readonly {
+    verifierKey: string;
+    untilHeight: number;
+    signer?: string;
+    signature?: string;
+  }[];
+}
+
 /** What {@link followKeyRotations} changed, and what it could not. */
 export interface KeyRotationUpdate {
-  /** The trust config with each followed site's key replaced by its current one. */
+  /**
+   * The trust config with each followed site's key replaced by its current
+   * one, and the keys it replaced kept as retired ones where the site
+   * vouched for their last heights.
+   */
   trust: TrustConfig;
-  /** Sites whose trusted key a chain of rotations led from to the key they hold now. */
-  rotated: Array<{ name: string; from: string; to: string }>;
+  /**
+   * Sites whose trusted key a chain of rotations led from to the key they
+   * hold now; `retired` lists the keys of the way kept with the last height
+   * each signed (a key whose height the site has not signed yet is not
+   * kept: receipts it signed then verify with the trust file of before).
+   */
+  rotated: Array<{ name: string; from: string; to: string; retired: RetiredVerifierKey[] }>;
   /**
    * Sites whose key now no chain from the trusted key leads to (a chain
    * that does not verify, or a site re-added under a new key): left as
@@ -266,10 +370,22 @@ export interface KeyRotationUpdate {
 export async function followKeyRotations(
   trust: TrustConfig,
   sites: readonly { name: string; verifierKey: string }[],
-  keysOf: (name: string) => Promise<{ verifierKey: string; rotations: readonly KeyRotation[] }>,
+  keysOf: (name: string) => Promise<SiteKeyHistory>,
 ): Promise<KeyRotationUpdate> {
   const { trustedKeys, ...outcome } = await followKeyRotationsOf(trust.trustedKeys, sites, keysOf);
-  return { trust: parseTrustConfig({ ...trust, trustedKeys }), ...outcome };
+  const kept = trust.retiredKeys ?? [];
+  const retiredKeys = [
+    ...kept,
+    ...outcome.rotated.flatMap((r) => r.retired).filter((r) => !kept.some((k) => k.key === r.key)),
+  ];
+  return {
+    trust: parseTrustConfig({
+      ...trust,
+      trustedKeys,
+      ...(retiredKeys.length === 0 ? {} : { retiredKeys }),
+    }),
+    ...outcome,
+  };
 }
 
 /**
@@ -280,7 +396,7 @@ export async function followKeyRotations(
 export async function followKeyRotationsOf(
   trustedList: readonly string[],
   sites: readonly { name: string; verifierKey: string }[],
-  keysOf: (name: string) => Promise<{ verifierKey: string; rotations: readonly KeyRotation[] }>,
+  keysOf: (name: string) => Promise<SiteKeyHistory>,
 ): Promise<Omit<KeyRotationUpdate, "trust"> & { trustedKeys: string[] }> {
   const rotated: KeyRotationUpdate["rotated"] = [];
   const unreachable: string[] = [];
@@ -309,8 +425,42 @@ export async function followKeyRotationsOf(
       trustedKeys.push(trusted);
       continue;
     }
-    rotated.push({ name, from, to });
+    rotated.push({ name, from, to, retired: signedRetirements(name, from, to, keys) });
     trustedKeys.push(listed.verifierKey);
   }
   return { trustedKeys, rotated, unreachable, unlisted };
+}
+
+/**
+ * The keys `keys.rotations` leads through from `from` to `to` (`from`
+ * included, `to` not) whose retirement the site signed with a later key of
+ * that chain, each with its last height.
+ */
+function signedRetirements(
+  name: string,
+  from: string,
+  to: string,
+  keys: SiteKeyHistory,
+): RetiredVerifierKey[] {
+  const out: RetiredVerifierKey[] = [];
+  let key = from;
+  while (key !== to) {
+    const step = keys.rotations.find((r) => r.previous === key);
+    if (step === undefined) break;
+    const vk = verifierKey(name, base64urlDecode(key));
+    const r = (keys.retired ?? []).find((x) => x.verifierKey === vk);
+    if (
+      r !== undefined && typeof r.signer === "string" && typeof r.signature === "string" &&
+      retirementVerifies(name, {
+        publicKey: key,
+        untilHeight: r.untilHeight,
+        signer: r.signer,
+        signature: r.signature,
+      }, keys.rotations)
+    ) {
+      out.push({ key: vk, untilHeight: r.untilHeight });
+    }
+    key = step.publicKey;
+  }
+  return out;
 }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { base64urlEncode, utf8Encode } from "../encoding.ts";
 import { generateKeyPair, signSync } from "../keys.ts";
 import { verifierKey } from "../note.ts";
-import { rotationText } from "../key_rotation.ts";
+import { retirementText, rotationText } from "../key_rotation.ts";
 import {
   followKeyRotations,
   majorityQuorum,
@@ -10,6 +10,7 @@ import {
   TrustConfigError,
   trustConfigFromGenesis,
   trustConfigFromSites,
+  verifierKeysAt,
 } from "./trust_config.ts";
 
 const keyPairs = ["site-a", "site-b", "site-c"].map((name) => ({
@@ -140,7 +141,7 @@ Deno.test("followKeyRotations() replaces a trusted key by the one its chain of r
     });
   });
   assert.deepEqual(asked, ["site-a", "site-c"]);
-  assert.deepEqual(update.rotated, [{ name: "site-a", from: b64(0), to: b64(3) }]);
+  assert.deepEqual(update.rotated, [{ name: "site-a", from: b64(0), to: b64(3), retired: [] }]);
   assert.deepEqual(update.unreachable, ["site-c"]);
   assert.deepEqual(update.unlisted, ["site-gone"]);
   assert.deepEqual(update.trust.trustedKeys, [
@@ -160,4 +161,112 @@ Deno.test("followKeyRotations() replaces a trusted key by the one its chain of r
   assert.deepEqual(refused.rotated, []);
   assert.deepEqual(refused.unreachable, ["site-a", "site-c"]);
   assert.equal(refused.trust.trustedKeys[0], vk("site-a", 0));
+});
+
+Deno.test("parseTrustConfig() keeps well-formed retired keys and refuses a malformed one, a trusted key listed as retired, or a negative height", () => {
+  const retired = verifierKey("site-a", generateKeyPair("ed25519").publicKey);
+  const withRetired = { ...good, retiredKeys: [{ key: retired, untilHeight: 12 }] };
+  assert.deepEqual(parseTrustConfig(JSON.parse(JSON.stringify(withRetired))), withRetired);
+  assert.deepEqual(parseTrustConfig({ ...good, retiredKeys: [] }), good, "an empty list is none");
+  assert.throws(
+    () => parseTrustConfig({ ...good, retiredKeys: [{ key: "site-a+zz", untilHeight: 1 }] }),
+    /at retiredKeys\.0\.key/,
+  );
+  assert.throws(
+    () => parseTrustConfig({ ...good, retiredKeys: [{ key: keys[0], untilHeight: 1 }] }),
+    /a trusted key is not retired/,
+  );
+  assert.throws(
+    () => parseTrustConfig({ ...good, retiredKeys: [{ key: retired, untilHeight: -1 }] }),
+    /at retiredKeys\.0\.untilHeight/,
+  );
+  assert.throws(
+    () => parseTrustConfig({ ...good, retiredKeys: [{ key: retired, untilHeight: 1, x: 1 }] }),
+    TrustConfigError,
+  );
+});
+
+Deno.test("verifierKeysAt() gives the trusted keys and each retired key whose last height is the checkpoint's or above", () => {
+  const retired = [{ key: "site-a+old", untilHeight: 10 }, { key: "site-b+old", untilHeight: 4 }];
+  assert.deepEqual(verifierKeysAt(["site-b+new", "site-a+new"], retired, 4), [
+    "site-b+new",
+    "site-b+old",
+    "site-a+new",
+    "site-a+old",
+  ]);
+  assert.deepEqual(verifierKeysAt(["site-a+new"], retired, 4), [
+    "site-a+new",
+    "site-a+old",
+    "site-b+old",
+  ]);
+  assert.deepEqual(verifierKeysAt(["site-a+new"], retired, 10), ["site-a+new", "site-a+old"]);
+  assert.deepEqual(verifierKeysAt(["site-a+new"], retired, 11), ["site-a+new"]);
+});
+
+Deno.test("followKeyRotations() keeps each key it replaces as a retired key up to the last height the site signed with a later key of its chain; one unsigned, signed for another height or by a stranger is not kept, and kept ones stay once", async () => {
+  const k = Array.from({ length: 4 }, () => generateKeyPair("ed25519"));
+  const b64 = (i: number) => base64urlEncode(k[i].publicKey);
+  const vk = (i: number) => verifierKey("site-a", k[i].publicKey);
+  const rotation = (from: number, to: number) => {
+    const text = utf8Encode(rotationText("site-a", b64(from), b64(to)));
+    return {
+      name: "site-a",
+      previous: b64(from),
+      publicKey: b64(to),
+      previousSig: base64urlEncode(signSync(k[from], text)),
+      newSig: base64urlEncode(signSync(k[to], text)),
+    };
+  };
+  const retirement = (
+    i: number,
+    untilHeight: number,
+    signer: number,
+    signedHeight = untilHeight,
+  ) => ({
+    verifierKey: vk(i),
+    untilHeight,
+    signer: b64(signer),
+    signature: base64urlEncode(
+      signSync(k[signer], utf8Encode(retirementText("site-a", b64(i), signedHeight))),
+    ),
+  });
+  const b = verifierKey("site-b", generateKeyPair("ed25519").publicKey);
+  const trust = parseTrustConfig({ v: 1, origin: "o/demo", quorum: 2, trustedKeys: [vk(0), b] });
+  const sites = [{ name: "site-a", verifierKey: vk(2) }, { name: "site-b", verifierKey: b }];
+  const follow = (retired: unknown[], from = trust) =>
+    followKeyRotations(from, sites, () =>
+      Promise.resolve({
+        verifierKey: vk(2),
+        rotations: [rotation(0, 1), rotation(1, 2)],
+        retired: retired as never,
+      }));
+
+  // 0 retired at 10 (signed by 1), 1 retired at 20 (signed by 2): both kept.
+  const both = await follow([retirement(0, 10, 1), retirement(1, 20, 2)]);
+  assert.deepEqual(both.rotated, [{
+    name: "site-a",
+    from: b64(0),
+    to: b64(2),
+    retired: [{ key: vk(0), untilHeight: 10 }, { key: vk(1), untilHeight: 20 }],
+  }]);
+  assert.deepEqual(both.trust.trustedKeys, [vk(2), b]);
+  assert.deepEqual(both.trust.retiredKeys, both.rotated[0].retired);
+
+  // Not kept: unsigned; a signature of another height; signed by a key off the chain (3).
+  const { signer: _s, signature: _g, ...unsigned } = retirement(0, 10, 1);
+  const none = await follow([unsigned, retirement(1, 20, 2, 21), retirement(0, 10, 3)]);
+  assert.deepEqual(none.rotated[0].retired, []);
+  assert.equal(none.trust.retiredKeys, undefined);
+  assert.deepEqual(none.trust.trustedKeys, [vk(2), b], "the rotation is followed all the same");
+
+  // Retired keys the trust file held stay, once.
+  const earlier = {
+    key: verifierKey("site-b", generateKeyPair("ed25519").publicKey),
+    untilHeight: 3,
+  };
+  const again = await follow([retirement(0, 10, 1)], {
+    ...trust,
+    retiredKeys: [earlier, { key: vk(0), untilHeight: 10 }],
+  });
+  assert.deepEqual(again.trust.retiredKeys, [earlier, { key: vk(0), untilHeight: 10 }]);
 });

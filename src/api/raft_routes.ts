@@ -69,6 +69,12 @@ export interface PeerService {
    * and resolved once applied here (see `RaftHost.rotateMemberKey`).
    */
   rotateMemberKey?(from: string, rotation: unknown): Promise<void>;
+  /**
+   * The signed retirements of a member's old keys, sent by that member
+   * (leader only): proposed, and resolved once applied here (see
+   * `RaftHost.signMemberRetirements`).
+   */
+  signMemberRetirements?(from: string, retirements: unknown): Promise<void>;
   /** Aborted when the site stops: open `/raft/stream` requests end then. */
   signal?: AbortSignal;
   /** Hears of a peer request that failed on a bug; default: stderr. */
@@ -377,23 +383,37 @@ export function raftRoutes(service: PeerService) {
     return await signedAnswer(c, body);
   });
 
-  // A member's own key rotation, sent by it to the leader (see `key_rotation.ts`).
-  app.post("/rotate-key", async (c) => {
-    try {
-      const { peer, body } = await signedBody(c);
-      if (service.rotateMemberKey === undefined) return c.body(null, 404);
-      await service.rotateMemberKey(peer.name, body.rotation);
-      return c.body(null, 204);
-    } catch (e) {
-      if (e instanceof MembershipTimeout) {
-        return problemResponse(c, knownProblem("commit_timeout", e.message));
+  // A member's own key rotation, and then the signed retirement of the key it
+  // replaced, sent by it to the leader (see `key_rotation.ts`).
+  const keyChange = (
+    path: string,
+    apply: ((from: string, body: Record<string, unknown>) => Promise<void>) | undefined,
+  ) =>
+    app.post(path, async (c) => {
+      try {
+        const { peer, body } = await signedBody(c);
+        if (apply === undefined) return c.body(null, 404);
+        await apply(peer.name, body);
+        return c.body(null, 204);
+      } catch (e) {
+        if (e instanceof MembershipTimeout) {
+          return problemResponse(c, knownProblem("commit_timeout", e.message));
+        }
+        if (e instanceof MembershipError) {
+          return problemResponse(c, knownProblem("conflict", e.message));
+        }
+        return fail(c, e);
       }
-      if (e instanceof MembershipError) {
-        return problemResponse(c, knownProblem("conflict", e.message));
-      }
-      return fail(c, e);
-    }
-  });
+    });
+  keyChange(
+    "/rotate-key",
+    service.rotateMemberKey && ((from, body) => service.rotateMemberKey!(from, body.rotation)),
+  );
+  keyChange(
+    "/retired-key",
+    service.signMemberRetirements &&
+      ((from, body) => service.signMemberRetirements!(from, body.retirements)),
+  );
 
   return app;
 }

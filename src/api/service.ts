@@ -114,7 +114,12 @@ export interface SiteKeysView {
     previousSig: string;
     newSig: string;
   }>;
-  retired: Array<{ verifierKey: string; untilHeight: number }>;
+  /**
+   * Each key it retired, the last height it signed, and — once the member
+   * vouched for that height with a later key — the statement's signer and
+   * signature (see `sdk/key_rotation.ts`).
+   */
+  retired: Array<{ verifierKey: string; untilHeight: number; signer?: string; signature?: string }>;
 }
 
 /** One finding of the integrity check; `ok: false` names the first mismatch. */

@@ -31,19 +31,29 @@ import { base64urlDecode, base64urlEncode, utf8Decode, utf8Encode } from "../../
 import { exportKey, importKey, type KeyPair } from "../../sdk/keys.ts";
 import {
   keyAfterChain as keyAfterChainWith,
+  type KeyRetirement,
   type KeyRotation,
+  retirementText,
+  retirementVerifies as retirementVerifiesWith,
   rotationText,
   rotationVerifies as rotationVerifiesWith,
 } from "../../sdk/key_rotation.ts";
 import { verifyEd25519Native } from "./native_ed25519.ts";
 import type { SiteKey } from "./site_key.ts";
 
-export { type KeyRotation, rotationText } from "../../sdk/key_rotation.ts";
+export { type KeyRetirement, type KeyRotation, rotationText } from "../../sdk/key_rotation.ts";
 
-/** A key a member retired, and the last block height it signed a checkpoint for. */
+/**
+ * A key a member retired, and the last block height it signed a checkpoint
+ * for; once the member has signed that height with a later key, the
+ * statement (`sdk/key_rotation.ts`, {@link KeyRetirement}), which lets a
+ * verifier keep the retired key for checkpoints up to that height.
+ */
 export interface RetiredKey {
   publicKey: Uint8Array;
   untilHeight: number;
+  /** The later key that signed the retirement, and its signature (base64url); absent until then. */
+  signed?: { signer: string; signature: string };
 }
 
 /**
@@ -76,6 +86,35 @@ export async function signRotation(
     previousSig: base64urlEncode(await previous.sign(text)),
     newSig: base64urlEncode(await next.sign(text)),
   };
+}
+
+/**
+ * The retirement of `retired` (the last height it signed, `untilHeight`),
+ * signed by `signer`, a later key of member `name`.
+ */
+export async function signRetirement(
+  name: string,
+  retired: Uint8Array,
+  untilHeight: number,
+  signer: SiteKey,
+): Promise<KeyRetirement> {
+  const publicKey = base64urlEncode(retired);
+  const text = utf8Encode(retirementText(name, publicKey, untilHeight));
+  return {
+    publicKey,
+    untilHeight,
+    signer: base64urlEncode(signer.publicKey),
+    signature: base64urlEncode(await signer.sign(text)),
+  };
+}
+
+/** `retirementVerifies` of the SDK, with signatures checked natively. */
+export function retirementVerifies(
+  name: string,
+  r: KeyRetirement,
+  chain: readonly KeyRotation[],
+): boolean {
+  return retirementVerifiesWith(name, r, chain, verifyEd25519Native);
 }
 
 /** Whether `r` is well formed and both of its signatures verify (natively). */

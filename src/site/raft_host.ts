@@ -69,9 +69,13 @@ import { clientOf, type ClientSource } from "./tls.ts";
 import { generateKeyPair, type KeyPair } from "../../sdk/keys.ts";
 import {
   keyAfterChain,
+  type KeyRetirement,
   type KeyRotation,
   readRotatedKey,
+  type RetiredKey,
+  retirementVerifies,
   rotationVerifies,
+  signRetirement,
   signRotation,
   writeRotatedKey,
 } from "./key_rotation.ts";
@@ -352,6 +356,7 @@ export class RaftHost implements Sequencer {
       if (++host.#ticks % host.#options.electionTicks === 0) {
         host.#watchPeers();
         host.#probeRemoval();
+        host.#publishRetirements();
       }
       host.#kick();
     }, host.#options.tickMs);
@@ -811,6 +816,17 @@ export class RaftHost implements Sequencer {
       if (!this.#upsertMember(m, height)) continue;
       changed = true;
       const info = this.#members.get(m.name)!;
+      if (
+        before !== undefined && before.url === info.url &&
+        bytesEqual(before.publicKey, info.publicKey)
+      ) {
+        this.#log.info("member key retirement signed", {
+          member: m.name,
+          retired: (info.retired ?? []).filter((r) => r.signed !== undefined)
+            .map((r) => ({ publicKey: base64urlEncode(r.publicKey), untilHeight: r.untilHeight })),
+        });
+        continue;
+      }
       if (before !== undefined && before.url !== info.url) {
         this.#log.info("member moved", { member: m.name, from: before.url, to: info.url });
       }
@@ -845,10 +861,7 @@ export class RaftHost implements Sequencer {
   #upsertMember(m: WireMember, height: number): boolean {
     const known = this.#members.get(m.name);
     const rotations = m.rotations ?? known?.rotations;
-    let retired = m.retired?.map((r) => ({
-      publicKey: base64urlDecode(r.publicKey),
-      untilHeight: r.untilHeight,
-    })) ?? known?.retired;
+    let retired = m.retired?.map(retiredFromWire) ?? known?.retired;
     // Heard with the key it retired last until heard with its new one
     // (PeerInfo.graceKey): so is a member first known here with retired
     // keys (a directory read back at start, a snapshot).
@@ -867,6 +880,12 @@ export class RaftHost implements Sequencer {
           retired = [...(known.retired ?? []), { publicKey: known.publicKey, untilHeight: height }];
         }
         graceKey = retired!.at(-1)!.publicKey;
+      } else if (known.retired !== undefined && m.retired !== undefined) {
+        // The same key with retirements: only signatures of retirements
+        // (an entry of the leader's, a snapshot) are taken, where they verify.
+        const signed = withRetirementSignatures(m.name, known, m.retired);
+        if (signed === undefined && known.url === m.url) return false;
+        retired = signed ?? known.retired;
       } else if (known.url === m.url) {
         return false;
       }
@@ -889,12 +908,7 @@ export class RaftHost implements Sequencer {
       url: m.url,
       publicKey: base64urlEncode(m.publicKey),
       ...(m.rotations === undefined ? {} : { rotations: m.rotations }),
-      ...(m.retired === undefined ? {} : {
-        retired: m.retired.map((r) => ({
-          publicKey: base64urlEncode(r.publicKey),
-          untilHeight: r.untilHeight,
-        })),
-      }),
+      ...(m.retired === undefined ? {} : { retired: m.retired.map(retiredToWire) }),
     }));
   }
 
@@ -950,6 +964,103 @@ export class RaftHost implements Sequencer {
     }
     void this.#site.signHeadAgain().catch((e) =>
       this.#log.warn("cannot sign the head's checkpoint with the new key", { error: e })
+    );
+    this.#publishRetirements();
+  }
+
+  /**
+   * Signs, with the key this site holds now, the last height of each key it
+   * retired that no later key has vouched for yet, and has the leader put
+   * the signatures in the log (itself, or through `POST /raft/retired-key`),
+   * so verifiers can keep a retired key for the checkpoints it signed (see
+   * `sdk/key_rotation.ts`). One attempt at a time; a failed one is tried
+   * again at the next election timeout's watch.
+   */
+  #publishRetirements(): void {
+    if (this.#publishing || this.#closed || this.#removal !== undefined) return;
+    const me = this.#members.get(this.#self);
+    // Behind its own rotation, it holds a key the log has retired: it waits.
+    if (me === undefined || !bytesEqual(me.publicKey, this.#key.publicKey)) return;
+    const unsigned = (me.retired ?? []).filter((r) => r.signed === undefined);
+    if (unsigned.length === 0) return;
+    const leader = this.#node.status().leader;
+    if (leader === undefined) return;
+    this.#publishing = true;
+    void (async () => {
+      const retirements = await Promise.all(
+        unsigned.map((r) => signRetirement(this.#self, r.publicKey, r.untilHeight, this.#key)),
+      );
+      if (leader === this.#self) {
+        await this.signMemberRetirements(this.#self, retirements);
+        return;
+      }
+      const url = this.leaderUrl();
+      if (url === undefined) return;
+      await postSigned(
+        `${url}/raft/retired-key`,
+        JSON.stringify({ from: this.#self, retirements }),
+        this.#self,
+        this.#key,
+        this.#options.proposalTimeoutMs + 5000,
+        clientOf(this.#client),
+      );
+    })().catch((e) => {
+      if (!this.#closed) {
+        this.#log.warn("cannot publish the retirement of this site's old key yet", { error: e });
+      }
+    }).finally(() => {
+      this.#publishing = false;
+    });
+  }
+
+  #publishing = false;
+
+  /**
+   * Puts the signed retirements of a member's keys in the log (leader only;
+   * `from` is the member, authenticated by its current key): each must name
+   * a key the directory says it retired, with the same last height, signed
+   * by a later key of its chain. Resolves once applied here.
+   */
+  async signMemberRetirements(from: string, retirements: unknown): Promise<void> {
+    this.#requireLeader();
+    const conf = this.#node.confState();
+    const known = this.#members.get(from);
+    if (known === undefined || !(conf.voters.includes(from) || conf.learners.includes(from))) {
+      throw new MembershipError(`Site ${from} is not a member`);
+    }
+    if (!Array.isArray(retirements) || retirements.length === 0 || retirements.length > 64) {
+      throw new TypeError("retirements must be a list of 1 to 64 signed key retirements");
+    }
+    const wire = (retirements as KeyRetirement[]).map((r) => ({
+      publicKey: r?.publicKey,
+      untilHeight: r?.untilHeight,
+      signer: r?.signer,
+      signature: r?.signature,
+    }));
+    const signed = withRetirementSignatures(from, known, wire);
+    const after = signed ?? known.retired ?? [];
+    // Each one given is signed once this entry applies (now, or already).
+    const refused = wire.find((w) =>
+      !after.some((r) =>
+        r.signed !== undefined && base64urlEncode(r.publicKey) === w.publicKey &&
+        r.untilHeight === w.untilHeight
+      )
+    );
+    if (refused !== undefined) {
+      throw new TypeError(
+        `A key retirement of ${from} does not verify: each must name a key it retired, with ` +
+          "the last height the cluster recorded, signed by a later key of its chain",
+      );
+    }
+    if (signed === undefined) return;
+    await this.#proposeDirectory(
+      {
+        name: from,
+        url: known.url,
+        publicKey: base64urlEncode(known.publicKey),
+        retired: signed.map(retiredToWire),
+      },
+      `sign the retirement of ${from}'s old key`,
     );
   }
 
@@ -1062,6 +1173,16 @@ export class RaftHost implements Sequencer {
               "GET /v1/sites before asking again",
           );
         }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      // Then the retired key's last height, signed with the new key (see
+      // #publishRetirements), so that verifiers refreshed from the answer on
+      // keep the old key for what it signed; the rotation stands either way,
+      // and the signature comes later when this wait runs out.
+      while (Date.now() < deadline && !this.#closed && this.#site.fatal === undefined) {
+        const me = this.#members.get(this.#self);
+        const last = me?.retired?.find((r) => base64urlEncode(r.publicKey) === rotation.previous);
+        if (last === undefined || last.signed !== undefined) break;
         await new Promise((r) => setTimeout(r, 10));
       }
       return { previous: rotation.previous, publicKey: rotation.publicKey };
@@ -1747,7 +1868,61 @@ export interface WireMember {
    * a site keeps and in snapshots; an entry that rotates a key has none:
    * each site counts the height when it applies it).
    */
-  retired?: Array<{ publicKey: string; untilHeight: number }>;
+  retired?: Array<{ publicKey: string; untilHeight: number; signer?: string; signature?: string }>;
+}
+
+/** A retired key as a directory entry carries it. */
+function retiredFromWire(r: NonNullable<WireMember["retired"]>[number]): RetiredKey {
+  return {
+    publicKey: base64urlDecode(r.publicKey),
+    untilHeight: r.untilHeight,
+    ...(typeof r.signer === "string" && typeof r.signature === "string"
+      ? { signed: { signer: r.signer, signature: r.signature } }
+      : {}),
+  };
+}
+
+function retiredToWire(r: RetiredKey): NonNullable<WireMember["retired"]>[number] {
+  return {
+    publicKey: base64urlEncode(r.publicKey),
+    untilHeight: r.untilHeight,
+    ...(r.signed === undefined ? {} : r.signed),
+  };
+}
+
+/**
+ * `known`'s retired keys with the signatures of `wire` (retirements as an
+ * entry carries them) added where one names a retired key without one,
+ * with its last height, and verifies by a later key of `known`'s chain;
+ * undefined when none is added.
+ */
+function withRetirementSignatures(
+  name: string,
+  known: { retired?: RetiredKey[]; rotations?: KeyRotation[] },
+  wire: ReadonlyArray<
+    { publicKey?: unknown; untilHeight?: unknown; signer?: unknown; signature?: unknown }
+  >,
+): RetiredKey[] | undefined {
+  let added = false;
+  const retired = (known.retired ?? []).map((r) => {
+    if (r.signed !== undefined) return r;
+    const publicKey = base64urlEncode(r.publicKey);
+    const w = wire.find((x) =>
+      x?.publicKey === publicKey && x.untilHeight === r.untilHeight &&
+      typeof x.signer === "string" && typeof x.signature === "string"
+    );
+    if (w === undefined) return r;
+    const candidate = {
+      publicKey,
+      untilHeight: r.untilHeight,
+      signer: w.signer as string,
+      signature: w.signature as string,
+    };
+    if (!retirementVerifies(name, candidate, known.rotations ?? [])) return r;
+    added = true;
+    return { ...r, signed: { signer: candidate.signer, signature: candidate.signature } };
+  });
+  return added ? retired : undefined;
 }
 
 /** A membership operation that cannot be done now; the message says why. */

@@ -2109,6 +2109,7 @@ export class Site implements LedgerService {
       retired: (m.retired ?? []).map((r) => ({
         verifierKey: vk(r.publicKey),
         untilHeight: r.untilHeight,
+        ...(r.signed ?? {}),
       })),
     });
   }

@@ -816,6 +816,7 @@ const verify = command({
     const trust = await readTrustFile(ctx, trustPath);
     const light = new LightClient({
       trustedKeys: trust.trustedKeys,
+      retiredKeys: trust.retiredKeys,
       quorum: trust.quorum,
       origin: trust.origin,
     });
@@ -949,7 +950,10 @@ const trustUpdate = command({
     "(member rotate-key): for each trusted site whose key in GET /v1/sites is another one, it",
     "reads the site's rotations (GET /v1/sites/NAME/keys) and follows them from the key FILE",
     "trusts, checking each step's two signatures (the retired key's and the new key's); when they",
-    "lead to the site's key now, that key replaces the trusted one. Nothing is taken on the",
+    "lead to the site's key now, that key replaces the trusted one. The key it replaces is kept",
+    "in retiredKeys for the checkpoints up to the last block it signed, once the site has signed",
+    "that height with its new key (moments after the rotation), so receipts made before the",
+    "rotation still verify. Nothing is taken on the",
     "site's word: a key is trusted only through signatures of a key FILE trusts already. Sites",
     "FILE does not trust are never added, and a site whose key no chain reaches (re-added under",
     "a new key, say) keeps its old key and is named on standard error (exit 1): check it out of",
@@ -975,7 +979,15 @@ const trustUpdate = command({
     if (flags.json) {
       ctx.out(JSON.stringify({ ...update, file: path }));
     } else {
-      for (const r of update.rotated) ctx.out(`${r.name}: ${r.from} → ${r.to}`);
+      for (const r of update.rotated) {
+        const heights = r.retired.map((k) => k.untilHeight);
+        const kept = heights.length === 0
+          ? " (the retired key's last block is not signed yet: not kept)"
+          : heights.length === 1
+          ? ` (the retired key counts for checkpoints up to block ${heights[0]})`
+          : ` (the retired keys count for checkpoints up to blocks ${heights.join(", ")})`;
+        ctx.out(`${r.name}: ${r.from} → ${r.to}${kept}`);
+      }
       ctx.out(
         update.rotated.length > 0
           ? `Updated ${path}: ${update.rotated.length} key(s) followed to their rotated keys`
