@@ -10,6 +10,10 @@ import { verifyEd25519Native } from "../src/site/native_ed25519.ts";
 import { EdgeLedgerClient } from "../sdk/client/client.ts";
 import { fetchReceiptBundle, LightClient, type ReceiptBundle } from "../sdk/light/light_client.ts";
 import { retirementVerifies } from "../sdk/key_rotation.ts";
+import { readRotatedKey, signRetirement } from "../src/site/key_rotation.ts";
+import { SiteKey } from "../src/site/site_key.ts";
+import { signPeerBody } from "../src/site/peers.ts";
+import { dirname, join } from "node:path";
 import { followKeyRotations, trustConfigFromGenesis } from "../sdk/light/trust_config.ts";
 import { anchorTx } from "./_helpers.ts";
 import {
@@ -195,6 +199,39 @@ Deno.test({
         );
       }
       assert.equal(update.trust.retiredKeys?.length, 3);
+      // The leader takes a retirement only as the log recorded it: another
+      // height, though signed by the site's key now, is refused (a holder of
+      // that key cannot stretch its old key); the recorded one again changes nothing.
+      const fName = cluster.sites[follower].name;
+      const fKey = await SiteKey.create(
+        (await readRotatedKey(
+          join(dirname(cluster.sites[follower].configPath), "site-key.rotated.json"),
+        ))!,
+      );
+      const [firstRetired] = (await client.siteKeys(fName)).retired;
+      const oldKey = parseVerifierKey(firstRetired.verifierKey).publicKey;
+      const leaderUrl = cluster.sites[(await leaderIndex(cluster)).index].url;
+      const postRetirement = async (untilHeight: number) => {
+        const body = JSON.stringify({
+          from: fName,
+          retirements: [await signRetirement(fName, oldKey, untilHeight, fKey)],
+        });
+        return await cluster.fetch(`${leaderUrl}/raft/retired-key`, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            "x-edgeledger-site": fName,
+            "x-edgeledger-sig": await signPeerBody(body, fKey),
+          },
+          body,
+        });
+      };
+      const stretched = await postRetirement(firstRetired.untilHeight + 1000);
+      assert.equal(stretched.status, 400);
+      assert.match((await stretched.json()).detail, /does not verify/);
+      const again = await postRetirement(firstRetired.untilHeight);
+      assert.equal(again.status, 204, await again.text());
+      assert.deepEqual((await client.siteKeys(fName)).retired[0], firstRetired);
       // The bundle kept from before: its checkpoint's signers retired their
       // keys since, so the updated keys alone fall short; with the retired
       // keys kept for the heights they signed, it verifies offline.
