@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { initLocalLedger } from "../src/site/config.ts";
-import { closedPort, spawnWorker, spawnWorkerOnPort, waitForOutput } from "./_cluster.ts";
+import { closedPort, spawnWorker, spawnWorkerOnPort, waitFor, waitForOutput } from "./_cluster.ts";
 
 const start = (args: string[]) => spawnWorker("start.ts", args);
 
@@ -92,6 +92,26 @@ startTest(
     assert.equal(s.head, head);
     again.process.kill("SIGTERM");
     assert.equal((await again.process.status).code, 0);
+  },
+);
+
+startTest(
+  "start: SIGHUP is passed on to every site, which reloads its keys and goes on serving",
+  async (root) => {
+    const { s, port } = await startFresh(root, ["--sites", "3"], "edgeledger is running");
+    assert.match(s.output(), new RegExp(`kill -HUP ${s.process.pid} has every site reload`));
+    s.process.kill("SIGHUP");
+    await waitForOutput(s, "SIGHUP: asking every site to reload", 5000);
+    // Each site logs its reload (its name in the line); none stopped.
+    await waitFor("every site's reload", () => {
+      const lines = s.output().split("\n").filter((l) => l.includes("access keys unchanged"));
+      const names = ["site-a", "site-b", "site-c"].filter((n) => lines.some((l) => l.includes(n)));
+      return Promise.resolve(names.length === 3 ? true : undefined);
+    }, 10_000);
+    for (let i = 0; i < 3; i++) assert.equal((await status(port + i)).role !== undefined, true);
+    s.process.kill("SIGTERM");
+    assert.equal((await s.process.status).code, 0);
+    await allStopped(port);
   },
 );
 

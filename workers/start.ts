@@ -135,6 +135,13 @@ const onSignal = () => {
 };
 Deno.addSignalListener("SIGINT", onSignal);
 Deno.addSignalListener("SIGTERM", onSignal);
+// A reload, as systemd's `ExecReload` sends one to a deployed site: each site
+// (and the gateway) reads its keys and certificates again and goes on.
+Deno.addSignalListener("SIGHUP", () => {
+  if (stopping) return;
+  console.log("SIGHUP: asking every site to reload its keys and certificates");
+  signalAll("SIGHUP");
+});
 
 const configs = await (async () => {
   const fresh = await Deno.stat(`${dataDir}/genesis.json`).then(() => false, () => true);
@@ -201,7 +208,8 @@ const curl = served === undefined ? "curl -s" : `curl -s --cacert ${served.caFil
 const gateway = gatewayPort === undefined ? undefined : await startGateway(gatewayPort);
 console.log(`
 edgeledger is running: ${sites} site(s), leader ${leader}, data in ${dataDir}/
-(Ctrl-C stops them all; starting again resumes the same chain)
+(Ctrl-C stops them all; starting again resumes the same chain;
+ kill -HUP ${Deno.pid} has every site reload its keys and certificates)
 
   status:      ${curl} ${urls[0]}/v1/status
   submit:      ${curl} -X POST -H 'content-type: application/json' \\
