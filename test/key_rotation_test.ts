@@ -335,7 +335,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "cluster: a site that rotates its key on a quiet cluster signs the head's checkpoint again with the new key, so every site serves that head verified by the current keys alone — no new block needed",
+    "cluster: a site that rotates its key on a quiet cluster signs the head's checkpoint again with the new key, so every site serves that head verified by the current keys alone — no new block needed, nor after the rotated site restarts",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -366,6 +366,19 @@ Deno.test({
       // Nothing was committed meanwhile: the head is the block signed before the rotation.
       const st = await statuses(cluster);
       for (const s of st) assert.equal(s?.height, head);
+      // Restarted, the rotated site (whose database keeps its old key's line
+      // for that block) signs the head again with the key it holds.
+      await cluster.kill(1, "SIGTERM");
+      await cluster.start(1);
+      await waitFor(
+        "the restarted site's head checkpoint verified by the current keys",
+        async () => {
+          const n = await (await cluster.fetch(`${cluster.sites[1].url}/v1/checkpoint`)).text();
+          return (n.includes(`\nheight ${head}\n`) &&
+            verifyNoteWith(n, current, verifyEd25519Native).length === 3) || undefined;
+        },
+        15_000,
+      );
     } finally {
       await cluster.stop();
     }

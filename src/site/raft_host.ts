@@ -346,6 +346,14 @@ export class RaftHost implements Sequencer {
       others: () => [...host.#members.keys()].filter((n) => n !== self),
       fetch: (member, height, signal) => host.#fetchStateDigest(member, height, signal),
     });
+    // A site that rotated its key may hold its old key's line for the head
+    // (a quiet cluster's, stored before the rotation): it signs it again.
+    const rotatedMe = host.#members.get(self);
+    if (rotatedMe?.retired !== undefined && bytesEqual(rotatedMe.publicKey, key.publicKey)) {
+      void site.signHeadAgain().catch((e) =>
+        host.#log.warn("cannot sign the head's checkpoint with the current key", { error: e })
+      );
+    }
     // Removed before it stopped: it stays out (it would campaign alone) until added again.
     const removedAt = host.#removedAt.get(self);
     if (removedAt !== undefined) host.#retire({ index: removedAt });
