@@ -653,7 +653,7 @@ Deno.test("trust init: --genesis trusts every genesis site, a majority as quorum
   });
 });
 
-Deno.test("trust update: follows a trusted site's rotation (both signatures checked) into the file, keeping the retired key up to the block the site signed for it; an unreachable key is kept and named, exit 1; nothing to follow leaves the file as it was", async () => {
+Deno.test("trust update: follows a trusted site's rotation (both signatures checked) into the file, keeping the retired key up to the block the site signed for it (named and left as it was, exit 1, until the site has signed it); an unreachable key is kept and named, exit 1; nothing to follow leaves the file as it was", async () => {
   await withTempDir(async (dir) => {
     const [a0, a1, b0, b9] = [
       generateKeyPair(),
@@ -679,6 +679,9 @@ Deno.test("trust update: follows a trusted site's rotation (both signatures chec
         signSync(a1, utf8Encode(retirementText("site-a", b64(a0), 41))),
       ),
     };
+    // Until site-a has signed it, /keys serves the retired key without a signature.
+    const { signer: _signer, signature: _signature, ...unsignedRetired } = retired;
+    let retiredServed: typeof unsignedRetired = unsignedRetired;
     let bKey = b0;
     const sitesOf = () => [
       {
@@ -700,7 +703,7 @@ Deno.test("trust update: follows a trusted site's rotation (both signatures chec
         name,
         verifierKey: listed.verifierKey,
         rotations: name === "site-a" ? [rotation] : [],
-        retired: name === "site-a" ? [retired] : [],
+        retired: name === "site-a" ? [retiredServed] : [],
       });
     });
     try {
@@ -712,6 +715,13 @@ Deno.test("trust update: follows a trusted site's rotation (both signatures chec
         trustedKeys: [verifierKey("site-a", a0.publicKey), verifierKey("site-b", b0.publicKey)],
       };
       await Deno.writeTextFile(file, JSON.stringify(trust));
+      // Rotated moments ago: not followed yet, named, exit 1; the file is as it was.
+      const early = await cli(["trust", "update", file, "--url", site.url]);
+      assert.equal(early.code, 1);
+      assert.equal(early.out, `${file} is unchanged\n`);
+      assert.match(early.err, /last block of the key they retired not signed yet: site-a .*again/);
+      assert.deepEqual(JSON.parse(await Deno.readTextFile(file)), trust);
+      retiredServed = retired;
       const r = await cli(["trust", "update", file, "--url", site.url]);
       assert.equal(r.code, 0, r.err);
       assert.equal(

@@ -333,10 +333,18 @@ export interface KeyRotationUpdate {
   /**
    * Sites whose trusted key a chain of rotations led from to the key they
    * hold now; `retired` lists the keys of the way kept with the last height
-   * each signed (a key whose height the site has not signed yet is not
-   * kept: receipts it signed then verify with the trust file of before).
+   * each signed.
    */
   rotated: Array<{ name: string; from: string; to: string; retired: RetiredVerifierKey[] }>;
+  /**
+   * Sites that rotated moments ago: the chain leads to their key now, but
+   * the last height of a key they retired is not signed yet (the site
+   * signs it once the rotation is in the log). With `awaitRetirements`
+   * (a trust file's default) they keep their trusted key: ask again
+   * shortly; without it they are followed (in `rotated`) and that key is
+   * not kept.
+   */
+  pending: string[];
   /**
    * Sites whose key now no chain from the trusted key leads to (a chain
    * that does not verify, or a site re-added under a new key): left as
@@ -356,7 +364,11 @@ export interface KeyRotationUpdate {
  * taken on the server's word: a new key is trusted only through signatures
  * of a key trusted already (whoever held an old key could sign a chain
  * from it — as they could sign checkpoints with it while you trusted it).
- * Sites the trust config does not name are never added.
+ * Sites the trust config does not name are never added. Each key it
+ * replaces is kept in `retiredKeys` for the checkpoints up to the last
+ * height the site signed for it with a later key; a site that has not
+ * signed that height yet keeps its trusted key (`pending`) unless
+ * `options.awaitRetirements` is false.
  *
  * @example
  * ```ts
@@ -371,8 +383,11 @@ export async function followKeyRotations(
   trust: TrustConfig,
   sites: readonly { name: string; verifierKey: string }[],
   keysOf: (name: string) => Promise<SiteKeyHistory>,
+  options: { awaitRetirements?: boolean } = {},
 ): Promise<KeyRotationUpdate> {
-  const { trustedKeys, ...outcome } = await followKeyRotationsOf(trust.trustedKeys, sites, keysOf);
+  const { trustedKeys, ...outcome } = await followKeyRotationsOf(trust.trustedKeys, sites, keysOf, {
+    awaitRetirements: options.awaitRetirements ?? true,
+  });
   const kept = trust.retiredKeys ?? [];
   const retiredKeys = [
     ...kept,
@@ -391,14 +406,19 @@ export async function followKeyRotations(
 /**
  * {@link followKeyRotations} over a list of trusted verifier keys (as a
  * `LightClient` holds them): the keys with each followed site's replaced,
- * in the same order, and what was followed, unreachable or unlisted.
+ * in the same order, and what was followed, pending, unreachable or
+ * unlisted. Without `options.awaitRetirements` (the default here) a site
+ * whose retired key's last height is not signed yet is followed all the
+ * same (a light client must count its new key's signatures now).
  */
 export async function followKeyRotationsOf(
   trustedList: readonly string[],
   sites: readonly { name: string; verifierKey: string }[],
   keysOf: (name: string) => Promise<SiteKeyHistory>,
+  options: { awaitRetirements?: boolean } = {},
 ): Promise<Omit<KeyRotationUpdate, "trust"> & { trustedKeys: string[] }> {
   const rotated: KeyRotationUpdate["rotated"] = [];
+  const pending: string[] = [];
   const unreachable: string[] = [];
   const unlisted: string[] = [];
   const trustedKeys: string[] = [];
@@ -425,24 +445,32 @@ export async function followKeyRotationsOf(
       trustedKeys.push(trusted);
       continue;
     }
-    rotated.push({ name, from, to, retired: signedRetirements(name, from, to, keys) });
+    const { retired, unsigned } = signedRetirements(name, from, to, keys);
+    if (unsigned > 0 && options.awaitRetirements === true) {
+      pending.push(name);
+      trustedKeys.push(trusted);
+      continue;
+    }
+    rotated.push({ name, from, to, retired });
     trustedKeys.push(listed.verifierKey);
   }
-  return { trustedKeys, rotated, unreachable, unlisted };
+  return { trustedKeys, rotated, pending, unreachable, unlisted };
 }
 
 /**
  * The keys `keys.rotations` leads through from `from` to `to` (`from`
  * included, `to` not) whose retirement the site signed with a later key of
- * that chain, each with its last height.
+ * that chain, each with its last height; and how many of the others the
+ * site has not signed yet (one whose signature does not verify is dropped).
  */
 function signedRetirements(
   name: string,
   from: string,
   to: string,
   keys: SiteKeyHistory,
-): RetiredVerifierKey[] {
+): { retired: RetiredVerifierKey[]; unsigned: number } {
   const out: RetiredVerifierKey[] = [];
+  let unsigned = 0;
   let key = from;
   while (key !== to) {
     const step = keys.rotations.find((r) => r.previous === key);
@@ -459,8 +487,10 @@ function signedRetirements(
       }, keys.rotations)
     ) {
       out.push({ key: vk, untilHeight: r.untilHeight });
+    } else if (r === undefined || r.signer === undefined || r.signature === undefined) {
+      unsigned++;
     }
     key = step.publicKey;
   }
-  return out;
+  return { retired: out, unsigned };
 }

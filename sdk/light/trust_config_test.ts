@@ -133,17 +133,19 @@ Deno.test("followKeyRotations() replaces a trusted key by the one its chain of r
     "site-c": [rotation("site-c", 3, 4)],
   };
   const asked: string[] = [];
+  // (These sites serve no retired keys: followed without waiting for their signed heights.)
   const update = await followKeyRotations(trust, sites, (name) => {
     asked.push(name);
     return Promise.resolve({
       verifierKey: sites.find((s) => s.name === name)!.verifierKey,
       rotations: chains[name] ?? [],
     });
-  });
+  }, { awaitRetirements: false });
   assert.deepEqual(asked, ["site-a", "site-c"]);
   assert.deepEqual(update.rotated, [{ name: "site-a", from: b64(0), to: b64(3), retired: [] }]);
   assert.deepEqual(update.unreachable, ["site-c"]);
   assert.deepEqual(update.unlisted, ["site-gone"]);
+  assert.deepEqual(update.pending, []);
   assert.deepEqual(update.trust.trustedKeys, [
     vk("site-a", 3),
     vk("site-b", 1),
@@ -157,7 +159,7 @@ Deno.test("followKeyRotations() replaces a trusted key by the one its chain of r
     Promise.resolve({
       verifierKey: sites.find((s) => s.name === name)!.verifierKey,
       rotations: name === "site-a" ? [forged] : chains[name] ?? [],
-    }));
+    }), { awaitRetirements: false });
   assert.deepEqual(refused.rotated, []);
   assert.deepEqual(refused.unreachable, ["site-a", "site-c"]);
   assert.equal(refused.trust.trustedKeys[0], vk("site-a", 0));
@@ -203,7 +205,7 @@ Deno.test("verifierKeysAt() gives the trusted keys and each retired key whose la
   assert.deepEqual(verifierKeysAt(["site-a+new"], retired, 11), ["site-a+new"]);
 });
 
-Deno.test("followKeyRotations() keeps each key it replaces as a retired key up to the last height the site signed with a later key of its chain; one unsigned, signed for another height or by a stranger is not kept, and kept ones stay once", async () => {
+Deno.test("followKeyRotations() keeps each key it replaces as a retired key up to the last height the site signed with a later key of its chain; one not signed yet leaves the site pending (unless told not to wait), one signed for another height or by a stranger is not kept, and those the file held stay", async () => {
   const k = Array.from({ length: 4 }, () => generateKeyPair("ed25519"));
   const b64 = (i: number) => base64urlEncode(k[i].publicKey);
   const vk = (i: number) => verifierKey("site-a", k[i].publicKey);
@@ -233,13 +235,18 @@ Deno.test("followKeyRotations() keeps each key it replaces as a retired key up t
   const b = verifierKey("site-b", generateKeyPair("ed25519").publicKey);
   const trust = parseTrustConfig({ v: 1, origin: "o/demo", quorum: 2, trustedKeys: [vk(0), b] });
   const sites = [{ name: "site-a", verifierKey: vk(2) }, { name: "site-b", verifierKey: b }];
-  const follow = (retired: unknown[], from = trust) =>
-    followKeyRotations(from, sites, () =>
-      Promise.resolve({
-        verifierKey: vk(2),
-        rotations: [rotation(0, 1), rotation(1, 2)],
-        retired: retired as never,
-      }));
+  const follow = (retired: unknown[], from = trust, awaitRetirements = true) =>
+    followKeyRotations(
+      from,
+      sites,
+      () =>
+        Promise.resolve({
+          verifierKey: vk(2),
+          rotations: [rotation(0, 1), rotation(1, 2)],
+          retired: retired as never,
+        }),
+      { awaitRetirements },
+    );
 
   // 0 retired at 10 (signed by 1), 1 retired at 20 (signed by 2): both kept.
   const both = await follow([retirement(0, 10, 1), retirement(1, 20, 2)]);
@@ -252,9 +259,19 @@ Deno.test("followKeyRotations() keeps each key it replaces as a retired key up t
   assert.deepEqual(both.trust.trustedKeys, [vk(2), b]);
   assert.deepEqual(both.trust.retiredKeys, both.rotated[0].retired);
 
-  // Not kept: unsigned; a signature of another height; signed by a key off the chain (3).
+  // Not signed yet (a moment after the rotation): the site keeps its trusted key, pending —
+  // or, not waiting (as a light client does), it is followed and that key not kept.
   const { signer: _s, signature: _g, ...unsigned } = retirement(0, 10, 1);
-  const none = await follow([unsigned, retirement(1, 20, 2, 21), retirement(0, 10, 3)]);
+  const waiting = await follow([unsigned, retirement(1, 20, 2)]);
+  assert.deepEqual(waiting.pending, ["site-a"]);
+  assert.deepEqual(waiting.rotated, []);
+  assert.deepEqual(waiting.trust, trust);
+  const notWaiting = await follow([unsigned, retirement(1, 20, 2)], trust, false);
+  assert.deepEqual(notWaiting.rotated[0].retired, [{ key: vk(1), untilHeight: 20 }]);
+  assert.deepEqual(notWaiting.pending, []);
+  // Signed, but not for the recorded height, or by a key off the chain (3): followed, not kept.
+  const none = await follow([retirement(0, 10, 3), retirement(1, 20, 2, 21)]);
+  assert.deepEqual(none.pending, []);
   assert.deepEqual(none.rotated[0].retired, []);
   assert.equal(none.trust.retiredKeys, undefined);
   assert.deepEqual(none.trust.trustedKeys, [vk(2), b], "the rotation is followed all the same");
@@ -264,9 +281,15 @@ Deno.test("followKeyRotations() keeps each key it replaces as a retired key up t
     key: verifierKey("site-b", generateKeyPair("ed25519").publicKey),
     untilHeight: 3,
   };
-  const again = await follow([retirement(0, 10, 1)], {
+  // A file that followed site-a to key 1 earlier: key 1 joins the retired keys it held.
+  const again = await follow([retirement(0, 10, 1), retirement(1, 20, 2)], {
     ...trust,
+    trustedKeys: [vk(1), b],
     retiredKeys: [earlier, { key: vk(0), untilHeight: 10 }],
   });
-  assert.deepEqual(again.trust.retiredKeys, [earlier, { key: vk(0), untilHeight: 10 }]);
+  assert.deepEqual(again.trust.retiredKeys, [
+    earlier,
+    { key: vk(0), untilHeight: 10 },
+    { key: vk(1), untilHeight: 20 },
+  ]);
 });

@@ -952,7 +952,8 @@ const trustUpdate = command({
     "trusts, checking each step's two signatures (the retired key's and the new key's); when they",
     "lead to the site's key now, that key replaces the trusted one. The key it replaces is kept",
     "in retiredKeys for the checkpoints up to the last block it signed, once the site has signed",
-    "that height with its new key (moments after the rotation), so receipts made before the",
+    "that height with its new key (moments after the rotation; until then the site keeps its old",
+    "key and is named on standard error, exit 1: run it again), so receipts made before the",
     "rotation still verify. Nothing is taken on the",
     "site's word: a key is trusted only through signatures of a key FILE trusts already. Sites",
     "FILE does not trust are never added, and a site whose key no chain reaches (re-added under",
@@ -982,7 +983,7 @@ const trustUpdate = command({
       for (const r of update.rotated) {
         const heights = r.retired.map((k) => k.untilHeight);
         const kept = heights.length === 0
-          ? " (the retired key's last block is not signed yet: not kept)"
+          ? " (the retired key's signed last block does not verify: not kept)"
           : heights.length === 1
           ? ` (the retired key counts for checkpoints up to block ${heights[0]})`
           : ` (the retired keys count for checkpoints up to blocks ${heights.join(", ")})`;
@@ -991,20 +992,27 @@ const trustUpdate = command({
       ctx.out(
         update.rotated.length > 0
           ? `Updated ${path}: ${update.rotated.length} key(s) followed to their rotated keys`
+          : update.pending.length > 0
+          ? `${path} is unchanged`
           : `${path} is up to date: no trusted site rotated its key`,
       );
       if (update.unlisted.length > 0) {
         ctx.note(`Not in the member list (kept): ${update.unlisted.join(", ")}`);
       }
     }
+    if (update.pending.length > 0) {
+      ctx.note(
+        `Rotated moments ago, the last block of the key they retired not signed yet: ` +
+          `${update.pending.join(", ")} (kept as they were; run trust update again shortly)`,
+      );
+    }
     if (update.unreachable.length > 0) {
       ctx.note(
         `No chain of rotations leads from the trusted key to the key now of: ` +
           `${update.unreachable.join(", ")} (kept as they were; check them out of band)`,
       );
-      return 1;
     }
-    return 0;
+    return update.pending.length + update.unreachable.length > 0 ? 1 : 0;
   },
 });
 

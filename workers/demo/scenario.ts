@@ -1075,6 +1075,8 @@ export async function runDay(options: DayOptions): Promise<DaySummary> {
         pinned,
         await client.sites(),
         (name) => client.siteKeys(name),
+        // Checking a receipt now: a rotation moments old is followed at once.
+        { awaitRetirements: false },
       );
       for (const r of followed.rotated) {
         report.line(
