@@ -32,6 +32,7 @@ import { EdgeLedgerClient } from "../sdk/client/client.ts";
 import { LightClient } from "../sdk/light/light_client.ts";
 import { trustConfigFromSites } from "../sdk/light/trust_config.ts";
 import { parseVerifierKey } from "../sdk/note.ts";
+import { type KeyRotation, retirementVerifies } from "../sdk/key_rotation.ts";
 import { base64urlEncode } from "../sdk/encoding.ts";
 import { loadSiteConfig } from "../src/site/config.ts";
 import { checkByReplay } from "../src/site/replay_check.ts";
@@ -392,6 +393,36 @@ Deno.test({
         const m = /^rotate (\S+)'s key: 200 /.exec(d);
         if (m) assert.ok(rotatedNow.includes(m[1]), `${m[1]} kept its genesis key (${repro})`);
       }
+      // Each key a site retired has its last height signed by a later key of
+      // that site (tried again until it is in the log), the same on every site.
+      type Keys = {
+        rotations: KeyRotation[];
+        retired: Array<
+          { verifierKey: string; untilHeight: number; signer?: string; signature?: string }
+        >;
+      };
+      await waitFor("every retired key's last height signed on every site", async () => {
+        for (const name of rotatedNow) {
+          const all = await Promise.all(
+            cluster.sites.map((s) => getJson<Keys>(`${s.url}/v1/sites/${name}/keys`)),
+          );
+          for (const k of all) {
+            if (JSON.stringify(k) !== JSON.stringify(all[0])) return undefined;
+            for (const r of k!.retired) {
+              const publicKey = keyOfVerifier(r.verifierKey);
+              if (r.signer === undefined || r.signature === undefined) return undefined;
+              const ok = retirementVerifies(name, {
+                publicKey,
+                untilHeight: r.untilHeight,
+                signer: r.signer,
+                signature: r.signature,
+              }, k!.rotations);
+              assert.ok(ok, `${name}'s retirement ${JSON.stringify(r)} does not verify (${repro})`);
+            }
+          }
+        }
+        return true;
+      }, 20_000);
       const trust = trustConfigFromSites(lists[0]!.sites, { origin: genesis.origin });
       const sample = [...acked].filter((_, n) => n % Math.max(1, Math.floor(acked.size / 5)) === 0);
       for (const s of cluster.sites) {
