@@ -205,6 +205,45 @@ class FakeLedger {
 
 type SiteKey = { name: string; url: string; keyPair: CryptoKeyPair; raw: Uint8Array };
 
+/** A site key's Ed25519 public key, base64url (as rotations name keys). */
+const rawKey = (key: SiteKey) => base64urlEncode(key.raw.slice(1));
+
+async function signWith(key: SiteKey, text: string): Promise<string> {
+  const sig = await crypto.subtle.sign(
+    { name: "Ed25519" },
+    key.keyPair.privateKey,
+    new TextEncoder().encode(text),
+  );
+  return base64urlEncode(new Uint8Array(sig));
+}
+
+/** The rotation of a site from key `from` to key `to`, signed by both (sdk/key_rotation.ts). */
+async function rotationOf(from: SiteKey, to: SiteKey) {
+  const text = `edgeledger/site-key-rotation/v1\n${from.name}\n${rawKey(from)}\n${rawKey(to)}\n`;
+  return {
+    name: from.name,
+    previous: rawKey(from),
+    publicKey: rawKey(to),
+    previousSig: await signWith(from, text),
+    newSig: await signWith(to, text),
+  };
+}
+
+/** `retired`'s last height as /keys serves it, signed by `signer` for `signedHeight`. */
+async function retiredEntry(
+  retired: SiteKey,
+  untilHeight: number,
+  signer?: SiteKey,
+  signedHeight = untilHeight,
+) {
+  const entry = { verifierKey: verifierKey(retired), untilHeight };
+  if (signer === undefined) return entry;
+  const text = `edgeledger/site-key-retirement/v1\n${retired.name}\n${
+    rawKey(retired)
+  }\n${signedHeight}\n`;
+  return { ...entry, signer: rawKey(signer), signature: await signWith(signer, text) };
+}
+
 async function siteKey(name: string, url: string): Promise<SiteKey> {
   const keyPair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, [
     "sign",
@@ -278,6 +317,8 @@ class FakeSite {
   status: Json = {};
   /** Keys each member retired, with the last height each signed (`/v1/sites/{name}/keys`). */
   retired = new Map<string, Array<{ verifierKey: string; untilHeight: number }>>();
+  /** Each member's rotations, oldest first (`/v1/sites/{name}/keys`). */
+  rotations = new Map<string, unknown[]>();
 
   constructor(
     readonly ledger: FakeLedger,
@@ -414,11 +455,10 @@ class FakeSite {
     if (m) {
       const key = this.sites.find((s) => s.name === decodeURIComponent(m![1]));
       if (key === undefined) return problem(404, "Not found", `Cannot find site ${m[1]}`);
-      // The page reads only the current and retired keys; rotations are the SDK's to check.
       return Response.json({
         name: key.name,
         verifierKey: verifierKey(key),
-        rotations: [],
+        rotations: this.rotations.get(key.name) ?? [],
         retired: this.retired.get(key.name) ?? [],
       });
     }
@@ -926,12 +966,23 @@ Deno.test({
       );
 
       await t.step(
-        "a site that rotated its key: its line verifies by the key it retired at or after the checkpoint's height, not by one retired before; the Sites page lists the retired key and its last block",
+        "a site that rotated its key: its line verifies by the key it retired at or after the checkpoint's height when a later key of the site vouched for that height — not by one retired before it, nor on the site's word alone; the Sites page lists the retired key, its last block and whether it is vouched for",
         async () => {
           const [, oldB] = keys;
           const newB = await siteKey("site-b", oldB.url);
           site.sites[1] = newB;
-          site.retired.set("site-b", [{ verifierKey: verifierKey(oldB), untilHeight: 3 }]);
+          site.rotations.set("site-b", [await rotationOf(oldB, newB)]);
+          site.retired.set("site-b", [await retiredEntry(oldB, 3, newB)]);
+          const lineCheck = "#note-sigs tbody tr:nth-child(2) td:nth-child(3)";
+          // Through another view, so the checkpoint's is drawn anew.
+          const reread = async () => {
+            await page.goto(`${base}/#/sites`);
+            await waitText(page, "#view-h", "Sites");
+            await page.goto(`${base}/#/checkpoint`);
+            await waitText(page, "#sig-summary", "signed by");
+          };
+          const notCounted =
+            "✗ signed by 1 site (site-a), 1 of 2 signatures does not verify · a quorum is 2 of 3 sites";
           try {
             // The checkpoint of block 3 was signed by site-b's old key, its last block.
             await page.goto(`${base}/#/checkpoint`);
@@ -941,7 +992,7 @@ Deno.test({
               "✓ signed by 2 sites (site-a, site-b), all signatures verify · a quorum is 2 of 3 sites",
             );
             assert.equal(
-              await text(page, "#note-sigs tbody tr:nth-child(2) td:nth-child(3)"),
+              await text(page, lineCheck),
               "✓ verified by a key the site retired after block 3",
             );
             assert.equal(
@@ -952,7 +1003,7 @@ Deno.test({
             await waitText(page, "#sites tr[data-site='site-b'] .retired", "signed blocks up to 3");
             assert.equal(
               await text(page, "#sites tr[data-site='site-b'] .retired"),
-              `${verifierKey(oldB)} signed blocks up to 3`,
+              `${verifierKey(oldB)} signed blocks up to 3 (vouched for by its later key)`,
             );
             assert.ok(
               (await text(page, "#sites tr[data-site='site-b'] td:nth-child(3)")).includes(
@@ -961,21 +1012,39 @@ Deno.test({
             );
 
             // Retired before block 3: the old key's line on block 3 counts for nothing.
-            site.retired.set("site-b", [{ verifierKey: verifierKey(oldB), untilHeight: 2 }]);
-            await page.goto(`${base}/#/blocks`);
-            await page.goto(`${base}/#/checkpoint`);
-            await waitText(page, "#sig-summary", "signed by");
+            site.retired.set("site-b", [await retiredEntry(oldB, 2, newB)]);
+            await reread();
+            assert.equal(await text(page, "#sig-summary"), notCounted);
+            assert.equal(await text(page, lineCheck), "unknown key");
+
+            // The site's word alone: no signature of that height, or a signature of
+            // another height (2) served as 3, or one by a key off its chain.
+            for (
+              const entry of [
+                await retiredEntry(oldB, 3),
+                await retiredEntry(oldB, 3, newB, 2),
+                await retiredEntry(oldB, 3, await siteKey("site-b", oldB.url)),
+              ]
+            ) {
+              site.retired.set("site-b", [entry]);
+              await reread();
+              await waitText(page, lineCheck, "not vouched for");
+              assert.equal(await text(page, "#sig-summary"), notCounted, JSON.stringify(entry));
+              assert.equal(
+                await text(page, lineCheck),
+                "retired key, height not vouched for the site says this key signed up to block 3; no later key of it signed that",
+              );
+            }
+            await page.goto(`${base}/#/sites`);
+            await waitText(page, "#sites tr[data-site='site-b'] .retired", "signed blocks up to 3");
             assert.equal(
-              await text(page, "#sig-summary"),
-              "✗ signed by 1 site (site-a), 1 of 2 signatures does not verify · a quorum is 2 of 3 sites",
-            );
-            assert.equal(
-              await text(page, "#note-sigs tbody tr:nth-child(2) td:nth-child(3)"),
-              "unknown key",
+              await text(page, "#sites tr[data-site='site-b'] .retired"),
+              `${verifierKey(oldB)} signed blocks up to 3 (not vouched for by a later key yet)`,
             );
           } finally {
             site.sites[1] = oldB;
             site.retired.delete("site-b");
+            site.rotations.delete("site-b");
           }
         },
       );

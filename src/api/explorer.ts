@@ -356,6 +356,8 @@ const DECIMAL = /^(0|[1-9][0-9]*)$/; // a number as the site writes it: no leadi
 const DIGITS = /^[0-9]+$/;           // a number as a user may type it: "007" is 7
 const HEIGHT_DIGITS_SHOWN_MAX = 20;  // digits of an impossible height repeated back to the user; the rest is "…"
 const TX_PREFIX = "edgeledger/tx/v1\n";
+const ROTATION_PREFIX = "edgeledger/site-key-rotation/v1\n";
+const RETIREMENT_PREFIX = "edgeledger/site-key-retirement/v1\n";
 
 const baseTitle = document.title;
 const BLOCKS_PER_PAGE = blocksPerPage(document.body.dataset.blocksPerPage);
@@ -832,8 +834,8 @@ function noteHeight(note) {
  * A member's retired key that may have signed the checkpoint of height
  * with key hash keyHash (a site that rotated its key signed blocks up to
  * the rotation with the old one: GET /v1/sites/{name}/keys lists each
- * retired key with the last height it signed), as {key, untilHeight}; null
- * when none does or the keys cannot be read.
+ * retired key with the last height it signed), as {key, untilHeight,
+ * vouched}; null when none does or the keys cannot be read.
  */
 async function retiredKeyFor(name, keyHash, height) {
   if (height === null) return null;
@@ -842,17 +844,63 @@ async function retiredKeyFor(name, keyHash, height) {
   for (const r of (keys && Array.isArray(keys.retired)) ? keys.retired : []) {
     const key = parseVerifierKey(r.verifierKey);
     if (key && key.name === name && key.keyHash === keyHash && r.untilHeight >= height) {
-      return { key, untilHeight: r.untilHeight };
+      return { key, untilHeight: r.untilHeight, vouched: await retirementVouched(name, r, keys) };
     }
   }
   return null;
+}
+
+/** Whether an Ed25519 signature verifies (WebCrypto); false when it does not or cannot be checked. */
+async function ed25519Verifies(publicKey, message, signature) {
+  try {
+    const ck = await crypto.subtle.importKey("raw", publicKey, { name: "Ed25519" }, false, ["verify"]);
+    return await crypto.subtle.verify({ name: "Ed25519" }, ck, signature, message);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether the site vouched for a retired key's last height (sdk/key_rotation.ts): its
+ * rotations lead from that key to the key it holds now, each step signed by both keys,
+ * and a later key of the way signed
+ * "edgeledger/site-key-retirement/v1\n<name>\n<retired key>\n<height>\n".
+ */
+async function retirementVouched(name, retired, keys) {
+  try {
+    const current = parseVerifierKey(keys.verifierKey);
+    const old = parseVerifierKey(retired.verifierKey);
+    if (!current || !old || typeof retired.signer !== "string" || typeof retired.signature !== "string") return false;
+    let at = old.publicKey, from = null;
+    const later = [];
+    for (const r of Array.isArray(keys.rotations) ? keys.rotations : []) {
+      const prev = b64ToBytes(r.previous, true), next = b64ToBytes(r.publicKey, true);
+      if (from === null) {
+        if (!equalBytes(prev, at)) continue;
+        from = r.previous;
+      }
+      if (r.name !== name || !equalBytes(prev, at)) return false;
+      const text = enc.encode(ROTATION_PREFIX + name + "\n" + r.previous + "\n" + r.publicKey + "\n");
+      if (!(await ed25519Verifies(prev, text, b64ToBytes(r.previousSig, true)))) return false;
+      if (!(await ed25519Verifies(next, text, b64ToBytes(r.newSig, true)))) return false;
+      at = next;
+      later.push(r.publicKey);
+    }
+    if (from === null || !equalBytes(at, current.publicKey) || !later.includes(retired.signer)) return false;
+    const statement = enc.encode(RETIREMENT_PREFIX + name + "\n" + from + "\n" + retired.untilHeight + "\n");
+    return await ed25519Verifies(b64ToBytes(retired.signer, true), statement, b64ToBytes(retired.signature, true));
+  } catch {
+    return false;
+  }
 }
 
 /**
  * Checks each signature line of the note against the sites' verifier keys,
  * and a member's line with another key hash against the keys it retired at
  * or after the note's height. Per line: "verified" (with retiredUntil when
- * by a retired key), "bad" (wrong signature or key hash), "unknown" (no
+ * by a retired key), "unvouched" (by a key the site says it retired at or
+ * after that height, a height no later key of it signed), "bad" (wrong
+ * signature or key hash), "unknown" (no
  * site has that name and key hash), "malformed", or "unchecked" (this
  * browser's WebCrypto has no Ed25519).
  */
@@ -865,6 +913,11 @@ async function checkNoteSignatures(note, sites) {
     let retiredUntil;
     if (!key && keys.some((k) => k.name === sig.name)) {
       const retired = await retiredKeyFor(sig.name, sig.keyHash, noteHeight(note));
+      // A height the site's later key did not sign is the site's word alone: not counted.
+      if (retired && !retired.vouched) {
+        out.push({ sig, result: "unvouched", retiredUntil: retired.untilHeight });
+        continue;
+      }
       if (retired) { key = retired.key; retiredUntil = retired.untilHeight; }
     }
     if (!key) { out.push({ sig, result: "unknown" }); continue; }
@@ -1745,7 +1798,7 @@ async function showCheckpoint(signal) {
   try { parsed = parseCheckpoint(text); } catch (e) { err = e; }
   const checks = parsed ? await checkNoteSignatures(parsed, sites) : [];
   if (signal.aborted) return;
-  const LABELS = { verified: ["ok", "✓ verified"], bad: ["bad", "✗ bad signature"], unknown: ["warn", "unknown key"], malformed: ["bad", "✗ malformed line"], unchecked: ["warn", "not checked"] };
+  const LABELS = { verified: ["ok", "✓ verified"], bad: ["bad", "✗ bad signature"], unknown: ["warn", "unknown key"], unvouched: ["warn", "retired key, height not vouched for"], malformed: ["bad", "✗ malformed line"], unchecked: ["warn", "not checked"] };
   show("Checkpoint",
     h("section", { class: "panel", "aria-labelledby": "view-h" },
       h("h2", { id: "view-h", tabindex: "-1" }, "Checkpoint"),
@@ -1764,7 +1817,9 @@ async function showCheckpoint(signal) {
           h("td", null, c.sig.name ? String(c.sig.name) : h("code", null, c.sig.line)),
           h("td", null, c.sig.keyHash ? h("code", null, c.sig.keyHash) : "—"),
           h("td", null, h("span", { class: "badge " + LABELS[c.result][0] }, LABELS[c.result][1]),
-            c.retiredUntil !== undefined ? h("span", { class: "muted small" }, " by a key the site retired after block ", blockLink(String(c.retiredUntil))) : null)))))) : null,
+            c.result === "unvouched"
+              ? h("span", { class: "muted small" }, " the site says this key signed up to block ", blockLink(String(c.retiredUntil)), "; no later key of it signed that")
+              : c.retiredUntil !== undefined ? h("span", { class: "muted small" }, " by a key the site retired after block ", blockLink(String(c.retiredUntil))) : null)))))) : null,
       h("h3", null, "Signed note"),
       h("pre", { id: "note-text" }, h("code", null, text))));
 }
@@ -1775,6 +1830,11 @@ async function showSites(signal) {
   // Each member's rotations: which keys it retired, and the last block each signed.
   const histories = await Promise.all(sites.map((s) =>
     api("/v1/sites/" + encodeURIComponent(String(s.name)) + "/keys", { signal }).catch(() => null)));
+  // Whether each retired key's last block is vouched for by a later key of its site.
+  const vouched = await Promise.all(histories.map((k, i) =>
+    k && Array.isArray(k.retired)
+      ? Promise.all(k.retired.map((r) => retirementVouched(String(sites[i].name), r, k)))
+      : null));
   if (signal.aborted) return;
   show("Sites",
     h("section", { class: "panel", "aria-labelledby": "view-h" },
@@ -1786,16 +1846,22 @@ async function showSites(signal) {
           h("td", null, h("strong", null, String(s.name)), state.status && s.name === state.status.site ? h("span", { class: "muted small" }, " (this site)") : null),
           h("td", null, siteUrl(s.url)),
           h("td", null, h("code", { class: "hash" }, String(s.verifierKey))),
-          h("td", { class: "retired" }, retiredKeys(histories[i])))))))));
+          h("td", { class: "retired" }, retiredKeys(histories[i], vouched[i])))))))));
 }
 
-/** A member's retired keys (GET /v1/sites/{name}/keys), each with the last block it signed. */
-function retiredKeys(keys) {
+/**
+ * A member's retired keys (GET /v1/sites/{name}/keys), each with the last block it signed
+ * and whether a later key of the site vouched for that block (vouched[i]).
+ */
+function retiredKeys(keys, vouched) {
   if (!keys || !Array.isArray(keys.retired)) return h("span", { class: "muted" }, "—");
   if (keys.retired.length === 0) return h("span", { class: "muted" }, "none (never rotated)");
-  return h("ul", { class: "plain" }, keys.retired.map((r) => h("li", null,
+  return h("ul", { class: "plain" }, keys.retired.map((r, i) => h("li", null,
     h("code", { class: "hash" }, String(r.verifierKey)),
-    h("span", { class: "muted small" }, " signed blocks up to "), blockLink(String(r.untilHeight)))));
+    h("span", { class: "muted small" }, " signed blocks up to "), blockLink(String(r.untilHeight)),
+    vouched && vouched[i]
+      ? h("span", { class: "muted small" }, " (vouched for by its later key)")
+      : h("span", { class: "muted small" }, " (not vouched for by a later key yet)"))));
 }
 
 // ----- routing and search -----------------------------------------------------------
