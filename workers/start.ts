@@ -11,7 +11,8 @@
  * `gateway <url>`. With `--tls` (`EDGELEDGER_TLS=1`) a new ledger's sites
  * (and the gateway) serve HTTPS with a local CA made by `openssl` under
  * `<data>/tls/`. Ctrl-C stops them all cleanly; starting again resumes the
- * same chain.
+ * same chain. A SIGHUP is passed on to every site (and the gateway), which
+ * reload their keys and certificates.
  *
  * @module
  */
