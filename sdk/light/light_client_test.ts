@@ -93,6 +93,19 @@ function emptyLogNote() {
   return { site, note: assembleNote(text, [signNoteLine(text, "site-a", site.secretKey)]) };
 }
 
+/** A source that serves `note` as its checkpoint and nothing else. */
+function checkpointOnly(note: string): LightSource {
+  return {
+    checkpoint: () => Promise.resolve(note),
+    consistency: () => Promise.reject(new Error("unused")),
+    getTx: () => Promise.reject(new Error("unused")),
+    proof: () => Promise.reject(new Error("unused")),
+    blocks: () => ({
+      [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error("unused")) }),
+    }),
+  };
+}
+
 Deno.test("LightClient reads the checkpoint from any replica when no leader answers", async () => {
   const { site, note } = emptyLogNote();
   const asked: Array<string | undefined> = [];
@@ -299,15 +312,7 @@ Deno.test("fetchReceiptBundle() answers tx_not_found for a transaction no site k
 
 Deno.test("Verdict.detail is a failure's reason without its subject: message is 'Cannot verify <subject>: <detail>.'", async () => {
   const txId = "ab".repeat(32);
-  const source: LightSource = {
-    checkpoint: () => Promise.resolve("not a note"),
-    consistency: () => Promise.reject(new Error("unused")),
-    getTx: () => Promise.reject(new Error("unused")),
-    proof: () => Promise.reject(new Error("unused")),
-    blocks: () => ({
-      [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error("unused")) }),
-    }),
-  };
+  const source = checkpointOnly("not a note");
   const fetched = await fetchReceiptBundle(source, txId);
   assert.ok("reason" in fetched);
   assert.equal(fetched.reason, "checkpoint_malformed");
@@ -559,15 +564,7 @@ function rotatedSite(signer: "rotated" | "stranger") {
       });
     },
   };
-  const source: LightSource = {
-    checkpoint: () => Promise.resolve(note),
-    consistency: () => Promise.reject(new Error("unused")),
-    getTx: () => Promise.reject(new Error("unused")),
-    proof: () => Promise.reject(new Error("unused")),
-    blocks: () => ({
-      [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error("unused")) }),
-    }),
-  };
+  const source = checkpointOnly(note);
   return {
     source,
     keySource,
@@ -669,15 +666,7 @@ Deno.test("LightClient counts a retired key's signature on checkpoints up to the
     });
     return assembleNote(text, signers.map(([name, k]) => signNoteLine(text, name, k.secretKey)));
   };
-  const sourceOf = (note: string): LightSource => ({
-    checkpoint: () => Promise.resolve(note),
-    consistency: () => Promise.reject(new Error("unused")),
-    getTx: () => Promise.reject(new Error("unused")),
-    proof: () => Promise.reject(new Error("unused")),
-    blocks: () => ({
-      [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error("unused")) }),
-    }),
-  });
+
   const trust = {
     trustedKeys: [verifierKey("site-a", a1.publicKey), verifierKey("site-b", b.publicKey)],
     retiredKeys: [{ key: verifierKey("site-a", a0.publicKey), untilHeight: 7 }],
@@ -685,19 +674,25 @@ Deno.test("LightClient counts a retired key's signature on checkpoints up to the
   };
   const byOld = (height: number) => noteAt(height, [["site-a", a0], ["site-b", b]]);
   for (const height of [0, 7]) {
-    const v = await new LightClient({ source: sourceOf(byOld(height)), ...trust })
+    const v = await new LightClient({ source: checkpointOnly(byOld(height)), ...trust })
       .updateCheckpoint();
     assert.equal(v.ok, true, `height ${height}: ${v.message}`);
     assert.deepEqual(v.checkpoint?.signers, ["site-a", "site-b"]);
   }
-  const above = await new LightClient({ source: sourceOf(byOld(8)), ...trust }).updateCheckpoint();
+  const above = await new LightClient({ source: checkpointOnly(byOld(8)), ...trust })
+    .updateCheckpoint();
   assert.equal(above.reason, "checkpoint_quorum_not_met", "a retired key above its height");
-  const pinned = await new LightClient({ source: sourceOf(byOld(7)), ...trust, retiredKeys: [] })
+  const pinned = await new LightClient({
+    source: checkpointOnly(byOld(7)),
+    ...trust,
+    retiredKeys: [],
+  })
     .updateCheckpoint();
   assert.equal(pinned.reason, "checkpoint_quorum_not_met", "without the retired key");
   // Both of site-a's keys signed: it counts once, short of a quorum of 2 alone.
   const twice = noteAt(3, [["site-a", a0], ["site-a", a1]]);
-  const once = await new LightClient({ source: sourceOf(twice), ...trust }).updateCheckpoint();
+  const once = await new LightClient({ source: checkpointOnly(twice), ...trust })
+    .updateCheckpoint();
   assert.equal(once.reason, "checkpoint_quorum_not_met");
   assert.deepEqual(new LightClient(trust).retiredKeys(), trust.retiredKeys);
   assert.throws(

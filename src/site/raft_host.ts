@@ -1030,12 +1030,7 @@ export class RaftHost implements Sequencer {
    * by a later key of its chain. Resolves once applied here.
    */
   async signMemberRetirements(from: string, retirements: unknown): Promise<void> {
-    this.#requireLeader();
-    const conf = this.#node.confState();
-    const known = this.#members.get(from);
-    if (known === undefined || !(conf.voters.includes(from) || conf.learners.includes(from))) {
-      throw new MembershipError(`Site ${from} is not a member`);
-    }
+    const known = this.#memberAtLeader(from);
     if (!Array.isArray(retirements) || retirements.length === 0 || retirements.length > 64) {
       throw new TypeError("retirements must be a list of 1 to 64 signed key retirements");
     }
@@ -1114,12 +1109,7 @@ export class RaftHost implements Sequencer {
    * itself is then restarted at the new address (its config's `url`).
    */
   async updateMemberUrl(name: string, url: string): Promise<void> {
-    this.#requireLeader();
-    const conf = this.#node.confState();
-    const known = this.#members.get(name);
-    if (known === undefined || !(conf.voters.includes(name) || conf.learners.includes(name))) {
-      throw new MembershipError(`Site ${name} is not a member`);
-    }
+    const known = this.#memberAtLeader(name);
     if (known.url === url) return;
     await this.#proposeDirectory(
       { name, url, publicKey: base64urlEncode(known.publicKey) },
@@ -1205,12 +1195,7 @@ export class RaftHost implements Sequencer {
    * known here for it, both signatures; resolves once applied here.
    */
   async rotateMemberKey(from: string, rotation: unknown): Promise<void> {
-    this.#requireLeader();
-    const conf = this.#node.confState();
-    const known = this.#members.get(from);
-    if (known === undefined || !(conf.voters.includes(from) || conf.learners.includes(from))) {
-      throw new MembershipError(`Site ${from} is not a member`);
-    }
+    const known = this.#memberAtLeader(from);
     const r = rotation as KeyRotation;
     if (
       !rotationVerifies(r) || r.name !== from || r.previous !== base64urlEncode(known.publicKey)
@@ -1352,6 +1337,17 @@ export class RaftHost implements Sequencer {
     }
     this.#log.warn("leadership transfer did not finish in time", { to, waitedMs: since(started) });
     return undefined;
+  }
+
+  /** A voter's or learner's directory entry (leader only); MembershipError otherwise. */
+  #memberAtLeader(name: string): PeerInfo {
+    this.#requireLeader();
+    const conf = this.#node.confState();
+    const known = this.#members.get(name);
+    if (known === undefined || !(conf.voters.includes(name) || conf.learners.includes(name))) {
+      throw new MembershipError(`Site ${name} is not a member`);
+    }
+    return known;
   }
 
   #requireLeader(): void {
