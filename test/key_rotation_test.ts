@@ -52,7 +52,10 @@ Deno.test({
       const body = await res.json();
       assert.equal(res.status, 200, JSON.stringify(body));
       assert.equal(body.site, cluster.sites[i].name);
-      return body as { site: string; previous: string; publicKey: string };
+      // The answer waits for the old key's last height to be signed with the new one.
+      assert.equal(body.retirementSigned, true, JSON.stringify(body));
+      assert.ok(Number.isSafeInteger(body.untilHeight) && body.untilHeight >= 1);
+      return body as { site: string; previous: string; publicKey: string; untilHeight: number };
     };
     const leader = async () => (await leaderIndex(cluster)).index;
     let stop = false;

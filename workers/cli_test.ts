@@ -1385,10 +1385,17 @@ Deno.test("member promote: sends the admin key to the leader only (found through
   }
 });
 
-Deno.test("member rotate-key: sends the admin key to the member named (its URL from the first site's list) only, and prints the retired and the new key; a name no site lists exits 1 before anything is sent", async () => {
+Deno.test("member rotate-key: sends the admin key to the member named (its URL from the first site's list) only, and prints the retired and the new key with the old key's last block and whether its height is signed yet; a name no site lists exits 1 before anything is sent", async () => {
   const env = { EDGELEDGER_ADMIN_KEY: ADMIN_KEY };
+  let signed = true;
   const b = scriptedSite(() =>
-    Response.json({ site: "site-b", previous: "A".repeat(43), publicKey: "B".repeat(43) })
+    Response.json({
+      site: "site-b",
+      previous: "A".repeat(43),
+      publicKey: "B".repeat(43),
+      untilHeight: 12,
+      retirementSigned: signed,
+    })
   );
   const a = scriptedSite((r) =>
     r.path === "/v1/sites"
@@ -1398,7 +1405,11 @@ Deno.test("member rotate-key: sends the admin key to the member named (its URL f
   try {
     const r = await cli(["member", "rotate-key", "site-b", "--url", a.url], env);
     assert.equal(r.code, 0, r.err);
-    assert.equal(r.out, `Rotated the key of site-b: ${"A".repeat(43)} → ${"B".repeat(43)}\n`);
+    assert.equal(
+      r.out,
+      `Rotated the key of site-b: ${"A".repeat(43)} → ${"B".repeat(43)} ` +
+        "(the old key signed blocks up to 12; site-b signed that height with its new key)\n",
+    );
     assert.match(r.err, /site-key\.rotated\.json.*trust update FILE/);
     assert.deepEqual(a.seen.map((x) => [x.path, x.authorization]), [["/v1/sites", null]]);
     assert.deepEqual(b.seen.map((x) => [x.method, x.path, x.authorization]), [
@@ -1410,11 +1421,16 @@ Deno.test("member rotate-key: sends the admin key to the member named (its URL f
       name: "site-b",
       previous: "A".repeat(43),
       publicKey: "B".repeat(43),
+      untilHeight: 12,
+      retirementSigned: true,
     });
+    signed = false;
+    const later = await cli(["member", "rotate-key", "site-b", "--url", a.url], env);
+    assert.match(later.out, /up to 12; site-b signs that height with its new key shortly\)\n$/);
     const unknown = await cli(["member", "rotate-key", "site-z", "--url", a.url], env);
     assert.equal(unknown.code, 1);
     assert.match(unknown.err, /^Cannot rotate the key of site-z: .* lists no member of that name/);
-    assert.equal(b.seen.length, 2);
+    assert.equal(b.seen.length, 3);
   } finally {
     await a.close();
     await b.close();

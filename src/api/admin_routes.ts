@@ -48,7 +48,9 @@ export interface AdminService {
    * Rotates this site's own key (see `RaftHost.rotateKey`): the retired and
    * the new key, base64url. Absent: the site has none to rotate (a lone site).
    */
-  rotateKey?(): Promise<{ previous: string; publicKey: string }>;
+  rotateKey?(): Promise<
+    { previous: string; publicKey: string; untilHeight: number; retirementSigned: boolean }
+  >;
   /** This site's name (in the rotation's answer). */
   self?: string;
   /**

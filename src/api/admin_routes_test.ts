@@ -294,7 +294,12 @@ Deno.test("admin routes: HEAD /backup lets the copy go at once (its stream is ca
 });
 
 Deno.test("admin routes: POST /site-key rotates the key of the site asked (any member, not only the leader), answering the retired and the new key; a lone site, a refusal and a timeout are problems", async () => {
-  const keys = { previous: "A".repeat(43), publicKey: "B".repeat(43) };
+  const keys = {
+    previous: "A".repeat(43),
+    publicKey: "B".repeat(43),
+    untilHeight: 12,
+    retirementSigned: true,
+  };
   let calls = 0;
   const app = adminRoot(
     service({

@@ -1121,10 +1121,14 @@ export class RaftHost implements Sequencer {
    * Rotates this site's own key: makes a new one, keeps it in the data
    * folder (`next`), signs the rotation with both keys and has the leader
    * put it in the log (itself, or through `POST /raft/rotate-key`); resolves
-   * once this site applied it and signs with the new key. The key it
-   * retires signed up to the height the answer gives.
+   * once this site applied it and signs with the new key, and (within the
+   * same time limit) has signed the old key's last height with it. The key
+   * it retires signed up to the height the answer gives; `retirementSigned`
+   * says whether that height is signed yet (it is, later, if not).
    */
-  async rotateKey(): Promise<{ previous: string; publicKey: string }> {
+  async rotateKey(): Promise<
+    { previous: string; publicKey: string; untilHeight: number; retirementSigned: boolean }
+  > {
     if (this.#rotatedKeys === undefined) {
       throw new MembershipError(
         "This site cannot rotate its key: it keeps no data folder of its own (its database is not a local file)",
@@ -1177,13 +1181,22 @@ export class RaftHost implements Sequencer {
       // #publishRetirements), so that verifiers refreshed from the answer on
       // keep the old key for what it signed; the rotation stands either way,
       // and the signature comes later when this wait runs out.
+      const retiredHere = () =>
+        this.#members.get(this.#self)?.retired?.find((r) =>
+          base64urlEncode(r.publicKey) === rotation.previous
+        );
       while (Date.now() < deadline && !this.#closed && this.#site.fatal === undefined) {
-        const me = this.#members.get(this.#self);
-        const last = me?.retired?.find((r) => base64urlEncode(r.publicKey) === rotation.previous);
+        const last = retiredHere();
         if (last === undefined || last.signed !== undefined) break;
         await new Promise((r) => setTimeout(r, 10));
       }
-      return { previous: rotation.previous, publicKey: rotation.publicKey };
+      const last = retiredHere();
+      return {
+        previous: rotation.previous,
+        publicKey: rotation.publicKey,
+        untilHeight: last?.untilHeight ?? this.#site.head.header.height,
+        retirementSigned: last?.signed !== undefined,
+      };
     } finally {
       this.#rotating = false;
     }

@@ -208,6 +208,10 @@ export const ADMIN_ROUTES = {
               site: z.string().nullable(),
               previous: z.string(),
               publicKey: z.string(),
+              /** The last block the retired key signed (absent from older sites). */
+              untilHeight: z.number().int().min(0).optional(),
+              /** Whether the site signed that height with its new key yet (absent from older sites). */
+              retirementSigned: z.boolean().optional(),
             }),
           },
         },

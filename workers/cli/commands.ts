@@ -1437,8 +1437,16 @@ const memberRotateKey = command({
           name,
           previous: r.previous,
           publicKey: r.publicKey,
+          ...(r.untilHeight === undefined ? {} : { untilHeight: r.untilHeight }),
+          ...(r.retirementSigned === undefined ? {} : { retirementSigned: r.retirementSigned }),
         })
-        : `Rotated the key of ${name}: ${r.previous} → ${r.publicKey}`,
+        : `Rotated the key of ${name}: ${r.previous} → ${r.publicKey}` +
+          (r.untilHeight === undefined
+            ? ""
+            : ` (the old key signed blocks up to ${r.untilHeight}; ` +
+              (r.retirementSigned
+                ? `${name} signed that height with its new key)`
+                : `${name} signs that height with its new key shortly)`)),
     );
     if (!flags.json) {
       ctx.note(
