@@ -52,6 +52,7 @@ import {
   followKeyRotationsOf,
   type KeyRotationUpdate,
   type RetiredVerifierKey,
+  retirementsOnTheWay,
   type SiteKeyHistory,
   verifierKeysAt,
 } from "./trust_config.ts";
@@ -314,7 +315,9 @@ export interface LightClientOptions {
    * `source` (an `EdgeLedgerClient` is one) and replaces a trusted key only
    * through a chain of rotations signed by it, then checks the checkpoint
    * with the keys it trusts now; a replaced key whose last height the site
-   * signed with its new key joins the retired keys. Sites are never added.
+   * signed with its new key joins the retired keys (one followed before the
+   * site signed it joins at the next look, which a line by that key on an
+   * older checkpoint sets off). Sites are never added.
    * `onChange` gets the new trusted keys and retired keys (persist them to
    * keep them across restarts;
    * until it resolves the verdict waits, and if it throws, so does the
@@ -375,6 +378,12 @@ export class LightClient {
   readonly origin: string | undefined;
   #trustedKeys: string[];
   #retiredKeys: RetiredVerifierKey[];
+  /**
+   * Rotations followed before the site had signed its old key's last
+   * height: looked at again on the next reading of the rotations, until
+   * every key of the way is kept.
+   */
+  #unsettled: Array<{ name: string; from: string; to: string }> = [];
   readonly #source: LightSource | undefined;
   readonly #keyRotations: LightClientOptions["keyRotations"];
   /** When the sites' key rotations were last read (performance.now()), if ever. */
@@ -769,18 +778,44 @@ export class LightClient {
     } catch (e) {
       return `; cannot read the sites' key rotations: ${errorText(e)}`;
     }
-    if (update.rotated.length === 0) {
+    // Rotations followed earlier, before their old keys' heights were signed.
+    let kept = 0;
+    for (const u of [...this.#unsettled]) {
+      let found;
+      try {
+        found = retirementsOnTheWay(u.name, u.from, u.to, await options.source.siteKeys(u.name));
+      } catch {
+        continue;
+      }
+      kept += this.#keepRetired(found.retired);
+      if (found.unsigned === 0) this.#unsettled = this.#unsettled.filter((x) => x !== u);
+    }
+    for (const r of update.rotated) {
+      if (update.pending.includes(r.name)) {
+        this.#unsettled.push({ name: r.name, from: r.from, to: r.to });
+      }
+    }
+    if (update.rotated.length === 0 && kept === 0) {
       return update.unreachable.length > 0
         ? `; no chain of rotations signed by the trusted key leads to the key of ` +
           update.unreachable.join(", ")
         : "; no trusted site rotated its key";
     }
     this.#trustedKeys = update.trustedKeys;
-    for (const r of update.rotated.flatMap((x) => x.retired)) {
-      if (!this.#retiredKeys.some((k) => k.key === r.key)) this.#retiredKeys.push(r);
-    }
+    this.#keepRetired(update.rotated.flatMap((x) => x.retired));
     await options.onChange?.([...update.trustedKeys], update.rotated, this.retiredKeys());
     return "";
+  }
+
+  /** Adds the retired keys not held yet; how many were added. */
+  #keepRetired(keys: readonly RetiredVerifierKey[]): number {
+    let added = 0;
+    for (const r of keys) {
+      if (this.#retiredKeys.some((k) => k.key === r.key)) continue;
+      this.#retiredKeys.push({ key: r.key, untilHeight: r.untilHeight });
+      added++;
+    }
+    return added;
   }
 
   /**

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { generateKeyPair, signSync, softwareSigner } from "../keys.ts";
-import { rotationText } from "../key_rotation.ts";
+import { retirementText, rotationText } from "../key_rotation.ts";
 import { assembleNote, parseNote, signNoteLine, verifierKey } from "../note.ts";
 import { formatCheckpoint } from "../checkpoint.ts";
 import {
@@ -699,4 +699,88 @@ Deno.test("LightClient counts a retired key's signature on checkpoints up to the
     () => new LightClient({ ...trust, retiredKeys: [{ key: "site-a+x", untilHeight: 1 }] }),
     /bad retired key/,
   );
+});
+
+Deno.test("LightClient with keyRotations that followed a rotation before the site signed its old key's last height keeps that key once it is signed: a line by it on an older checkpoint sets off the look", async () => {
+  const [a0, a1, b] = Array.from({ length: 3 }, () => generateKeyPair("ed25519"));
+  const b64 = (k: typeof a0) => base64urlEncode(k.publicKey);
+  const vkA = (k: typeof a0) => verifierKey("site-a", k.publicKey);
+  const vkB = verifierKey("site-b", b.publicKey);
+  const rotationStatement = utf8Encode(rotationText("site-a", b64(a0), b64(a1)));
+  const rotation = {
+    name: "site-a",
+    previous: b64(a0),
+    publicKey: b64(a1),
+    previousSig: base64urlEncode(signSync(a0, rotationStatement)),
+    newSig: base64urlEncode(signSync(a1, rotationStatement)),
+  };
+  let signed = false;
+  const keySource = {
+    sites: () =>
+      Promise.resolve([
+        { name: "site-a", url: "http://127.0.0.1:7001", verifierKey: vkA(a1) },
+        { name: "site-b", url: "http://127.0.0.1:7002", verifierKey: vkB },
+      ]),
+    siteKeys: (name: string) =>
+      Promise.resolve({
+        verifierKey: name === "site-a" ? vkA(a1) : vkB,
+        rotations: name === "site-a" ? [rotation] : [],
+        retired: name === "site-a"
+          ? [{
+            verifierKey: vkA(a0),
+            untilHeight: 5,
+            ...(signed
+              ? {
+                signer: b64(a1),
+                signature: base64urlEncode(
+                  signSync(a1, utf8Encode(retirementText("site-a", b64(a0), 5))),
+                ),
+              }
+              : {}),
+          }]
+          : [],
+      }),
+  };
+  const noteAt = (height: number, a: typeof a0) => {
+    const text = formatCheckpoint({
+      origin: "edgeledger.test/demo",
+      size: 0,
+      rootHash: EMPTY_ROOT,
+      height,
+      blockHash: "00".repeat(32),
+    });
+    return assembleNote(text, [
+      signNoteLine(text, "site-a", a.secretKey),
+      signNoteLine(text, "site-b", b.secretKey),
+    ]);
+  };
+  let served = noteAt(3, a1);
+  const source: LightSource = { ...checkpointOnly(""), checkpoint: () => Promise.resolve(served) };
+  const changes: unknown[][] = [];
+  const light = new LightClient({
+    source,
+    trustedKeys: [vkA(a0), vkB],
+    quorum: 2,
+    keyRotations: {
+      source: keySource,
+      intervalMs: 0,
+      onChange: (...args: unknown[]) => void changes.push(args),
+    },
+  });
+  // site-a's line by its new key, read before site-a signed its old key's height:
+  // followed at once, the old key not kept yet.
+  assert.equal((await light.updateCheckpoint()).ok, true);
+  assert.deepEqual(light.trustedKeys(), [vkA(a1), vkB]);
+  assert.deepEqual(light.retiredKeys(), []);
+  // A checkpoint of block 5 carrying the old key's line while the height is still unsigned:
+  // it does not count.
+  served = noteAt(5, a0);
+  assert.equal((await light.updateCheckpoint()).reason, "checkpoint_quorum_not_met");
+  // Signed now: the old key's line makes the client look again and keep the key up to block 5.
+  signed = true;
+  const verdict = await light.updateCheckpoint();
+  assert.equal(verdict.ok, true, verdict.message);
+  assert.deepEqual(verdict.checkpoint?.signers, ["site-a", "site-b"]);
+  assert.deepEqual(light.retiredKeys(), [{ key: vkA(a0), untilHeight: 5 }]);
+  assert.deepEqual(changes.at(-1), [[vkA(a1), vkB], [], [{ key: vkA(a0), untilHeight: 5 }]]);
 });

@@ -341,8 +341,9 @@ export interface KeyRotationUpdate {
    * the last height of a key they retired is not signed yet (the site
    * signs it once the rotation is in the log). With `awaitRetirements`
    * (a trust file's default) they keep their trusted key: ask again
-   * shortly; without it they are followed (in `rotated`) and that key is
-   * not kept.
+   * shortly; without it they are followed all the same (also in
+   * `rotated`) and that key is not kept yet (see
+   * {@link retirementsOnTheWay} to look again).
    */
   pending: string[];
   /**
@@ -445,9 +446,9 @@ export async function followKeyRotationsOf(
       trustedKeys.push(trusted);
       continue;
     }
-    const { retired, unsigned } = signedRetirements(name, from, to, keys);
+    const { retired, unsigned } = retirementsOnTheWay(name, from, to, keys);
+    if (unsigned > 0) pending.push(name);
     if (unsigned > 0 && options.awaitRetirements === true) {
-      pending.push(name);
       trustedKeys.push(trusted);
       continue;
     }
@@ -458,12 +459,18 @@ export async function followKeyRotationsOf(
 }
 
 /**
- * The keys `keys.rotations` leads through from `from` to `to` (`from`
- * included, `to` not) whose retirement the site signed with a later key of
- * that chain, each with its last height; and how many of the others the
- * site has not signed yet (one whose signature does not verify is dropped).
+ * The keys `keys.rotations` (a site's answer to `GET /v1/sites/{name}/keys`)
+ * leads through from `from` to `to` (base64url; `from` included, `to` not)
+ * whose retirement the site signed with a later key of that chain, each
+ * with its last height; and how many of the others the site has not signed
+ * yet (one whose signature does not verify is dropped).
+ *
+ * @example
+ * ```ts
+ * const { retired, unsigned } = retirementsOnTheWay("site-b", oldKey, newKey, await client.siteKeys("site-b"));
+ * ```
  */
-function signedRetirements(
+export function retirementsOnTheWay(
   name: string,
   from: string,
   to: string,
