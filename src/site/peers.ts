@@ -98,9 +98,10 @@ export interface PeerInfo {
   retired?: RetiredKey[];
   /**
    * The key it retired last, still taken on peer routes until it is heard
-   * signing with its new one: a member may be behind its own rotation (it
-   * switches keys when it applies it), and refusing it then could leave the
-   * cluster without the vote or acknowledgment that would let it catch up.
+   * signing with its new one or has signed that key's last height with it
+   * (the retirement is in the log): a member may be behind its own rotation
+   * (it switches keys when it applies it), and refusing it then could leave
+   * the cluster without the vote or acknowledgment that would let it catch up.
    */
   graceKey?: Uint8Array;
 }

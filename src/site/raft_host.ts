@@ -899,6 +899,15 @@ export class RaftHost implements Sequencer {
       }
     }
     if (m.name === this.#self) graceKey = undefined;
+    // Once the member has signed that key's last height with its new key, it
+    // has applied its rotation and signs with the new key: the grace ends
+    // (a restart here does not open it again).
+    if (
+      graceKey !== undefined &&
+      retired?.some((r) => r.signed !== undefined && bytesEqual(r.publicKey, graceKey!))
+    ) {
+      graceKey = undefined;
+    }
     this.#members.set(m.name, {
       name: m.name,
       url: m.url,

@@ -11,7 +11,13 @@ import { silentLogger } from "../log.ts";
 import { handOffTarget, MembershipTimeout, RaftHost, type RaftHostOptions } from "./raft_host.ts";
 import { signPeerBody, verifyPeerRequest } from "./peers.ts";
 import { SiteKey } from "./site_key.ts";
-import { memberKeysAt, readRotatedKey, rotatedKeyPaths, signRotation } from "./key_rotation.ts";
+import {
+  memberKeysAt,
+  readRotatedKey,
+  rotatedKeyPaths,
+  signRetirement,
+  signRotation,
+} from "./key_rotation.ts";
 import type { Site } from "./site.ts";
 import type { LedgerError } from "../api/service.ts";
 import type { RaftStoreApi } from "../storage/raft_store.ts";
@@ -1043,6 +1049,58 @@ Deno.test("raft host: the leader records a member's rotation only with both sign
     );
     const old = await signPeerBody(body, k0);
     assert.throws(() => verifyPeerRequest("site-b", old, body, members), /does not verify/);
+  } finally {
+    await host.close();
+    await t.cleanup();
+  }
+});
+
+Deno.test("raft host: the leader puts a member's retirement in the log only for a key it retired, at the recorded height, signed by a later key of its chain; once it is in, the retired key's grace ends even before the member is heard with its new key", async () => {
+  const t = await openTestSite();
+  const host = await startLoneVoter(t);
+  try {
+    await untilLeader(host);
+    const [k0, k1, stranger] = await Promise.all(
+      [0, 1, 2].map(() => SiteKey.create(generateKeyPair("ed25519"))),
+    );
+    await host.addLearner({
+      name: "site-b",
+      url: `http://127.0.0.1:${closedPort()}`,
+      publicKey: base64urlEncode(k0.publicKey),
+    });
+    const { height } = t.site.head.header;
+    await host.rotateMemberKey("site-b", await signRotation("site-b", k0, k1));
+    assert.equal(base64urlEncode(host.member("site-b")!.graceKey!), base64urlEncode(k0.publicKey));
+    const refusals: Array<[unknown, RegExp]> = [
+      [[await signRetirement("site-b", k0.publicKey, height + 1, k1)], /does not verify/],
+      [[await signRetirement("site-b", k0.publicKey, height, stranger)], /does not verify/],
+      [[await signRetirement("site-b", k0.publicKey, height, k0)], /does not verify/],
+      [[await signRetirement("site-b", stranger.publicKey, height, k1)], /does not verify/],
+      [[], /a list of 1 to 64/],
+      ["not a list", /a list of 1 to 64/],
+    ];
+    for (const [retirements, why] of refusals) {
+      await assert.rejects(() => host.signMemberRetirements("site-b", retirements), why);
+    }
+    assert.equal(host.member("site-b")!.retired![0].signed, undefined);
+    await assert.rejects(
+      async () =>
+        host.signMemberRetirements("site-z", [
+          await signRetirement("site-z", k0.publicKey, height, k1),
+        ]),
+      /Site site-z is not a member/,
+    );
+    const good = await signRetirement("site-b", k0.publicKey, height, k1);
+    await host.signMemberRetirements("site-b", [good]);
+    const b = host.member("site-b")!;
+    assert.deepEqual(b.retired![0].signed, { signer: good.signer, signature: good.signature });
+    assert.equal(b.graceKey, undefined, "the grace ends with the signed retirement");
+    const body = JSON.stringify({ from: "site-b", messages: [] });
+    const members = (n: string) => host.member(n);
+    const old = await signPeerBody(body, k0);
+    assert.throws(() => verifyPeerRequest("site-b", old, body, members), /does not verify/);
+    // Again: nothing to do.
+    await host.signMemberRetirements("site-b", [good]);
   } finally {
     await host.close();
     await t.cleanup();
