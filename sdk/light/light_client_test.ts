@@ -93,6 +93,18 @@ function emptyLogNote() {
   return { site, note: assembleNote(text, [signNoteLine(text, "site-a", site.secretKey)]) };
 }
 
+/** The empty log's checkpoint as of block `height`, signed by each [name, key]. */
+function emptyLogNoteAt(height: number, signers: Array<[string, { secretKey: Uint8Array }]>) {
+  const text = formatCheckpoint({
+    origin: "edgeledger.test/demo",
+    size: 0,
+    rootHash: EMPTY_ROOT,
+    height,
+    blockHash: "00".repeat(32),
+  });
+  return assembleNote(text, signers.map(([name, k]) => signNoteLine(text, name, k.secretKey)));
+}
+
 /** A source that serves `note` as its checkpoint and nothing else. */
 function checkpointOnly(note: string): LightSource {
   return {
@@ -656,16 +668,7 @@ Deno.test("LightClient with keyRotations keeps its key when no chain signed by i
 
 Deno.test("LightClient counts a retired key's signature on checkpoints up to the last height it signed, never above it, and a site once whichever of its keys signed", async () => {
   const [a0, a1, b] = Array.from({ length: 3 }, () => generateKeyPair("ed25519"));
-  const noteAt = (height: number, signers: Array<[string, typeof a0]>) => {
-    const text = formatCheckpoint({
-      origin: "edgeledger.test/demo",
-      size: 0,
-      rootHash: EMPTY_ROOT,
-      height,
-      blockHash: "00".repeat(32),
-    });
-    return assembleNote(text, signers.map(([name, k]) => signNoteLine(text, name, k.secretKey)));
-  };
+  const noteAt = emptyLogNoteAt;
 
   const trust = {
     trustedKeys: [verifierKey("site-a", a1.publicKey), verifierKey("site-b", b.publicKey)],
@@ -741,19 +744,8 @@ Deno.test("LightClient with keyRotations that followed a rotation before the sit
           : [],
       }),
   };
-  const noteAt = (height: number, a: typeof a0) => {
-    const text = formatCheckpoint({
-      origin: "edgeledger.test/demo",
-      size: 0,
-      rootHash: EMPTY_ROOT,
-      height,
-      blockHash: "00".repeat(32),
-    });
-    return assembleNote(text, [
-      signNoteLine(text, "site-a", a.secretKey),
-      signNoteLine(text, "site-b", b.secretKey),
-    ]);
-  };
+  const noteAt = (height: number, a: typeof a0) =>
+    emptyLogNoteAt(height, [["site-a", a], ["site-b", b]]);
   let served = noteAt(3, a1);
   const source: LightSource = { ...checkpointOnly(""), checkpoint: () => Promise.resolve(served) };
   const changes: unknown[][] = [];
