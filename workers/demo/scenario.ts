@@ -1079,8 +1079,12 @@ export async function runDay(options: DayOptions): Promise<DaySummary> {
         { awaitRetirements: false },
       );
       for (const r of followed.rotated) {
+        const kept = r.retired.map((k) => k.untilHeight);
         report.line(
-          `followed ${r.name}'s key rotations (signed by the key it had): now ${short(r.to)}`,
+          `followed ${r.name}'s key rotations (signed by the key it had): now ${short(r.to)}` +
+            (kept.length > 0
+              ? `; its old key still counts for checkpoints up to block ${kept.join(", ")}`
+              : ""),
         );
       }
       for (const name of followed.unreachable) {
