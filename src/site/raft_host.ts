@@ -80,6 +80,9 @@ import {
   writeRotatedKey,
 } from "./key_rotation.ts";
 
+/** Longest pause between two tries to publish a signed key retirement, ms. */
+const RETIREMENT_RETRY_MS_MAX = 5 * 60_000;
+
 /**
  * Turns of the event loop a site gives the messages of a Ready before it
  * applies that Ready's committed entries. On the 3-site bench (2 cores),
@@ -982,6 +985,7 @@ export class RaftHost implements Sequencer {
     void this.#site.signHeadAgain().catch((e) =>
       this.#log.warn("cannot sign the head's checkpoint with the new key", { error: e })
     );
+    this.#publishRetryAt = 0;
     this.#publishRetirements();
   }
 
@@ -990,11 +994,13 @@ export class RaftHost implements Sequencer {
    * retired that no later key has vouched for yet, and has the leader put
    * the signatures in the log (itself, or through `POST /raft/retired-key`),
    * so verifiers can keep a retired key for the checkpoints it signed (see
-   * `sdk/key_rotation.ts`). One attempt at a time; a failed one is tried
-   * again at the next election timeout's watch.
+   * `sdk/key_rotation.ts`). One attempt at a time; after a failed one
+   * (no leader, a leader too old to know the route) it waits twice as long
+   * as the time before, from one election timeout up to five minutes.
    */
   #publishRetirements(): void {
     if (this.#publishing || this.#closed || this.#removal !== undefined) return;
+    if (performance.now() < this.#publishRetryAt) return;
     const me = this.#members.get(this.#self);
     // Behind its own rotation, it holds a key the log has retired: it waits.
     if (me === undefined || !bytesEqual(me.publicKey, this.#key.publicKey)) return;
@@ -1021,16 +1027,31 @@ export class RaftHost implements Sequencer {
         this.#options.proposalTimeoutMs + 5000,
         clientOf(this.#client),
       );
-    })().catch((e) => {
-      if (!this.#closed) {
-        this.#log.warn("cannot publish the retirement of this site's old key yet", { error: e });
-      }
+    })().then(() => {
+      this.#publishBackoffMs = 0;
+      this.#publishRetryAt = 0;
+    }, (e) => {
+      if (this.#closed) return;
+      const electionMs = this.#options.electionTicks * this.#options.tickMs;
+      this.#publishBackoffMs = Math.min(
+        Math.max(electionMs, this.#publishBackoffMs * 2),
+        RETIREMENT_RETRY_MS_MAX,
+      );
+      this.#publishRetryAt = performance.now() + this.#publishBackoffMs;
+      this.#log.warn("cannot publish the retirement of this site's old key yet", {
+        error: e,
+        retryInMs: this.#publishBackoffMs,
+      });
     }).finally(() => {
       this.#publishing = false;
     });
   }
 
   #publishing = false;
+  /** The pause after the last failed publication, ms (0 after a success). */
+  #publishBackoffMs = 0;
+  /** Not before this (`performance.now()`), after a failed publication. */
+  #publishRetryAt = 0;
 
   /**
    * Puts the signed retirements of a member's keys in the log (leader only;
