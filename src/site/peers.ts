@@ -987,9 +987,18 @@ function approxWireBytes(m: Message): number {
   return 256;
 }
 
+/** A peer's answer other than 2xx to a signed request, with its status. */
+export class PeerAnswerError extends Error {
+  constructor(url: string, readonly status: number, text: string) {
+    super(`Peer ${url} answered ${status}: ${text.slice(0, 200)}`);
+    this.name = "PeerAnswerError";
+  }
+}
+
 /**
  * POSTs a signed JSON body to a peer (through `client`, the site's peer
- * client, when given); resolves with the parsed answer; throws on non-2xx.
+ * client, when given); resolves with the parsed answer; throws on non-2xx
+ * ({@link PeerAnswerError}, or the removed member's own error).
  */
 export async function postSigned(
   url: string,
@@ -1013,8 +1022,7 @@ export async function postSigned(
   });
   const text = await res.text();
   if (!res.ok) {
-    throw memberRemovedAnswer(url, res, text) ??
-      new Error(`Peer ${url} answered ${res.status}: ${text.slice(0, 200)}`);
+    throw memberRemovedAnswer(url, res, text) ?? new PeerAnswerError(url, res.status, text);
   }
   return text ? JSON.parse(text) : undefined;
 }

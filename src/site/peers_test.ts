@@ -14,6 +14,7 @@ import {
   memberRemovedAnswer,
   memberRemovedType,
   MSG_ROUTE,
+  PeerAnswerError,
   PeerAuthError,
   peerCounters,
   PeerFrameError,
@@ -22,6 +23,7 @@ import {
   peerRequestBytesMax,
   PeerSender,
   peerUnreachableLogAfterMs,
+  postSigned,
   signPeerBody,
   splitFrame,
   streamFrames,
@@ -1221,4 +1223,28 @@ Deno.test("raft routes: a peer request over peerRequestBytesMax is refused 413 b
     assert.match(problem.detail, new RegExp(`${peerRequestBytesMax} bytes`));
   }
   assert.deepEqual(got.messages, []);
+});
+
+Deno.test("postSigned: a peer's answer other than 2xx is a PeerAnswerError with its status (a route an older peer lacks is 404), the body's start in its message", async () => {
+  const key = await SiteKey.create(generateKeyPair("ed25519"));
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    (req) =>
+      new URL(req.url).pathname === "/raft/ok"
+        ? Response.json({ fine: true })
+        : new Response("no such route", { status: 404 }),
+  );
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  try {
+    assert.deepEqual(await postSigned(`${base}/raft/ok`, "{}", "site-a", key), { fine: true });
+    const e = await postSigned(`${base}/raft/retired-key`, "{}", "site-a", key).then(
+      () => undefined,
+      (e) => e,
+    );
+    assert.ok(e instanceof PeerAnswerError, String(e));
+    assert.equal(e.status, 404);
+    assert.match(e.message, /answered 404: no such route/);
+  } finally {
+    await server.shutdown();
+  }
 });

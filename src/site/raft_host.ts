@@ -47,6 +47,7 @@ import {
   type CosignLine,
   FORWARD_ROUTE,
   MemberRemovedAnswer,
+  PeerAnswerError,
   peerCounters,
   type PeerInfo,
   peerMetricsText,
@@ -994,13 +995,20 @@ export class RaftHost implements Sequencer {
    * retired that no later key has vouched for yet, and has the leader put
    * the signatures in the log (itself, or through `POST /raft/retired-key`),
    * so verifiers can keep a retired key for the checkpoints it signed (see
-   * `sdk/key_rotation.ts`). One attempt at a time; after a failed one
-   * (no leader, a leader too old to know the route) it waits twice as long
-   * as the time before, from one election timeout up to five minutes.
+   * `sdk/key_rotation.ts`). One attempt at a time, tried again at the next
+   * election timeout's watch after a failure — except that a leader too old
+   * to know the route is asked again after a pause doubling from one
+   * election timeout up to five minutes (a new leader is asked at once).
    */
   #publishRetirements(): void {
     if (this.#publishing || this.#closed || this.#removal !== undefined) return;
-    if (performance.now() < this.#publishRetryAt) return;
+    // A new leader is asked at once.
+    if (
+      performance.now() < this.#publishRetryAt &&
+      this.#node.status().leader === this.#publishFailedWith
+    ) {
+      return;
+    }
     const me = this.#members.get(this.#self);
     // Behind its own rotation, it holds a key the log has retired: it waits.
     if (me === undefined || !bytesEqual(me.publicKey, this.#key.publicKey)) return;
@@ -1032,12 +1040,18 @@ export class RaftHost implements Sequencer {
       this.#publishRetryAt = 0;
     }, (e) => {
       if (this.#closed) return;
-      const electionMs = this.#options.electionTicks * this.#options.tickMs;
-      this.#publishBackoffMs = Math.min(
-        Math.max(electionMs, this.#publishBackoffMs * 2),
-        RETIREMENT_RETRY_MS_MAX,
-      );
+      // A leader that does not know the route (an older version, mid-upgrade)
+      // is asked less and less often; anything else (a leader lost, a
+      // timeout) again at the next election timeout's watch.
+      const unknownRoute = e instanceof PeerAnswerError && e.status === 404;
+      this.#publishBackoffMs = unknownRoute
+        ? Math.min(
+          Math.max(this.#electionMs(), this.#publishBackoffMs * 2),
+          RETIREMENT_RETRY_MS_MAX,
+        )
+        : 0;
       this.#publishRetryAt = performance.now() + this.#publishBackoffMs;
+      this.#publishFailedWith = leader;
       this.#log.warn("cannot publish the retirement of this site's old key yet", {
         error: e,
         retryInMs: this.#publishBackoffMs,
@@ -1052,6 +1066,12 @@ export class RaftHost implements Sequencer {
   #publishBackoffMs = 0;
   /** Not before this (`performance.now()`), after a failed publication. */
   #publishRetryAt = 0;
+  /** The leader the last failed publication went to. */
+  #publishFailedWith: string | undefined;
+
+  #electionMs(): number {
+    return this.#options.electionTicks * this.#options.tickMs;
+  }
 
   /**
    * Puts the signed retirements of a member's keys in the log (leader only;
