@@ -357,7 +357,21 @@ Deno.test({
         s.stderr.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l))
       );
       const all = logs.flat();
-      const loud = all.filter((x) => x.level === "warn" || x.level === "error");
+      // When each site's own stop began: a site that gets to its signal late
+      // on a busy machine (a second after a peer has gone) rightly warns
+      // that the peer is unreachable — it was not stopping yet; that is the
+      // machine, not the stop.
+      const stopBegan = new Map(
+        all.filter((x) => x.msg === "stopping: new writes are refused").map((x) => [
+          x.site,
+          Date.parse(x.time),
+        ]),
+      );
+      const beforeOwnStop = (x: { msg: string; site: string; time: string }) =>
+        x.msg === "peer unreachable" && Date.parse(x.time) <= (stopBegan.get(x.site) ?? 0);
+      const loud = all.filter((x) =>
+        (x.level === "warn" || x.level === "error") && !beforeOwnStop(x)
+      );
       assert.deepEqual(loud, [], "no warning: every peer that went away was stopping too");
       // (That a stopping site refuses the hand-off is raft_host_test's: here a
       // hand-off may reach a site before its own signal does.)
