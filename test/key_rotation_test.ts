@@ -55,6 +55,8 @@ Deno.test({
       // The answer waits for the old key's last height to be signed with the new one.
       assert.equal(body.retirementSigned, true, JSON.stringify(body));
       assert.ok(Number.isSafeInteger(body.untilHeight) && body.untilHeight >= 1);
+      const metrics = await (await cluster.fetch(`${cluster.sites[i].url}/metrics`)).text();
+      assert.match(metrics, /^edgeledger_site_key_retirements_unsigned 0$/m);
       return body as { site: string; previous: string; publicKey: string; untilHeight: number };
     };
     const leader = async () => (await leaderIndex(cluster)).index;

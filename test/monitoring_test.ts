@@ -523,6 +523,7 @@ Deno.test({
         assert.equal(valueOf(f, "edgeledger_raft_voters"), 3);
         assert.equal(valueOf(f, "edgeledger_raft_learners"), 0);
         assert.equal(valueOf(f, "edgeledger_raft_is_learner"), 0);
+        assert.equal(valueOf(f, "edgeledger_site_key_retirements_unsigned"), 0);
         assert.ok(valueOf(f, "edgeledger_raft_leader_changes_total")! >= 1);
         assert.ok(
           valueOf(f, "edgeledger_raft_commit_index")! >=

@@ -682,6 +682,11 @@ export class RaftHost implements Sequencer {
       "# HELP edgeledger_raft_snapshots_installed_total Snapshots this site caught up from.",
       "# TYPE edgeledger_raft_snapshots_installed_total counter",
       `edgeledger_raft_snapshots_installed_total ${this.#snapshotsInstalled}`,
+      "# HELP edgeledger_site_key_retirements_unsigned Keys this site retired whose last height its signed retirement does not vouch for in the log yet (verifiers keep a retired key only for a signed height).",
+      "# TYPE edgeledger_site_key_retirements_unsigned gauge",
+      `edgeledger_site_key_retirements_unsigned ${
+        (this.#members.get(this.#self)?.retired ?? []).filter((r) => r.signed === undefined).length
+      }`,
     ];
     // The members of the configuration, not every site in the directory: a
     // removed site keeps its sender (and its last send's outcome) forever.
