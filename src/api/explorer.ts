@@ -1839,7 +1839,7 @@ async function showSites(signal) {
   show("Sites",
     h("section", { class: "panel", "aria-labelledby": "view-h" },
       h("h2", { id: "view-h", tabindex: "-1" }, "Sites"),
-      h("p", { class: "muted" }, "The consortium's member sites. A verifier key (name+hash+key) checks that site's checkpoint signatures; a site that rotated its key signed the blocks up to each rotation with the key it retired then (each rotation is signed by the old key and the new one)."),
+      h("p", { class: "muted" }, "The consortium's member sites. A verifier key (name+hash+key) checks that site's checkpoint signatures; a site that rotated its key signed the blocks up to each rotation with the key it retired then (each rotation is signed by the old key and the new one, and the last block of the retired key by a later one: only such a vouched-for key counts on the checkpoint page)."),
       h("div", { class: "table-wrap" }, h("table", { id: "sites" },
         h("thead", null, h("tr", null, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "URL"), h("th", { scope: "col" }, "Verifier key"), h("th", { scope: "col" }, "Retired keys"))),
         h("tbody", null, sites.map((s, i) => h("tr", { "data-site": String(s.name) },
