@@ -637,6 +637,26 @@ export async function txIdsInLog(url: string): Promise<string[]> {
   }
 }
 
+/** What `POST /v1/admin/site-key` answers. */
+export interface SiteKeyRotated {
+  site: string;
+  previous: string;
+  publicKey: string;
+  untilHeight: number;
+  retirementSigned: boolean;
+}
+
+/** Has site `i` rotate its own key (`POST /v1/admin/site-key`, the admin key); asserts 200. */
+export async function rotateSiteKey(cluster: TestCluster, i: number): Promise<SiteKeyRotated> {
+  const res = await cluster.fetch(`${cluster.sites[i].url}/v1/admin/site-key`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${cluster.adminKey}` },
+  });
+  const body = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(body));
+  return body as SiteKeyRotated;
+}
+
 /**
  * Calls an admin route on the leader, following `not_leader` answers to the
  * leader they name (leadership may move under load).

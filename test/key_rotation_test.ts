@@ -24,6 +24,7 @@ import {
   copyOfCaughtUp,
   getJson,
   leaderIndex,
+  rotateSiteKey,
   runWorker,
   snapshottingCluster,
   startCluster,
@@ -45,19 +46,14 @@ Deno.test({
   async fn() {
     const cluster = await startCluster(3);
     const rotate = async (i: number) => {
-      const res = await cluster.fetch(`${cluster.sites[i].url}/v1/admin/site-key`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${cluster.adminKey}` },
-      });
-      const body = await res.json();
-      assert.equal(res.status, 200, JSON.stringify(body));
+      const body = await rotateSiteKey(cluster, i);
       assert.equal(body.site, cluster.sites[i].name);
       // The answer waits for the old key's last height to be signed with the new one.
       assert.equal(body.retirementSigned, true, JSON.stringify(body));
       assert.ok(Number.isSafeInteger(body.untilHeight) && body.untilHeight >= 1);
       const metrics = await (await cluster.fetch(`${cluster.sites[i].url}/metrics`)).text();
       assert.match(metrics, /^edgeledger_site_key_retirements_unsigned 0$/m);
-      return body as { site: string; previous: string; publicKey: string; untilHeight: number };
+      return body;
     };
     const leader = async () => (await leaderIndex(cluster)).index;
     let stop = false;
@@ -294,12 +290,7 @@ Deno.test({
       await commitBatches(cluster.sites[0].url, 3, 10);
       const { copy } = await copyOfCaughtUp(cluster, 2);
       // Rotated after the copy was made; more blocks follow.
-      const res = await cluster.fetch(`${c.url}/v1/admin/site-key`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${cluster.adminKey}` },
-      });
-      const rotation = await res.json();
-      assert.equal(res.status, 200, JSON.stringify(rotation));
+      const rotation = await rotateSiteKey(cluster, 2);
       await commitBatches(cluster.sites[0].url, 15, 10);
 
       // site-c's database is lost, its data folder's rotated key kept: removed, restored, added back.
@@ -349,12 +340,7 @@ Deno.test({
       await leaderIndex(cluster);
       await commitBatches(cluster.sites[0].url, 1, 3);
       const head = (await getJson<{ height: number }>(`${cluster.sites[0].url}/v1/status`))!.height;
-      const res = await cluster.fetch(`${cluster.sites[1].url}/v1/admin/site-key`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${cluster.adminKey}` },
-      });
-      assert.equal(res.status, 200, await res.clone().text());
-      await res.body?.cancel();
+      await rotateSiteKey(cluster, 1);
       const { sites } = (await getJson<SiteList>(`${cluster.sites[0].url}/v1/sites`))!;
       const current = sites.map((s) => s.verifierKey);
       await waitFor("every site's head checkpoint verified by the current keys", async () => {
