@@ -108,6 +108,54 @@ export async function signRetirement(
   };
 }
 
+/** Longest pause between two tries to publish a signed key retirement, ms. */
+export const RETIREMENT_RETRY_MS_MAX = 5 * 60_000;
+
+/**
+ * When a site tries again to have the leader put its signed retirements in
+ * the log. A failure for want of a leader, or a timeout, is tried again at
+ * the next try the caller makes (it calls once per election timeout); a
+ * leader that answers 404 — too old to know the route, mid-upgrade — is
+ * asked again after a pause doubling from one election timeout up to
+ * {@link RETIREMENT_RETRY_MS_MAX}, while a new leader is asked at once.
+ * A success forgets the pause.
+ */
+export class RetirementPacer {
+  /** The pause after the last failure, ms (0 after a success). */
+  #pauseMs = 0;
+  /** Not before this (the caller's clock, ms), after a failure. */
+  #retryAt = 0;
+  /** The leader the last failure came from. */
+  #failedWith: string | undefined;
+
+  constructor(readonly electionMs: number) {}
+
+  /** Whether to try now, at `now` (ms), with `leader`. */
+  mayTry(now: number, leader: string): boolean {
+    return now >= this.#retryAt || leader !== this.#failedWith;
+  }
+
+  /** Try at the next chance whatever the last failure was (a rotation just applied). */
+  reset(): void {
+    this.#pauseMs = 0;
+    this.#retryAt = 0;
+    this.#failedWith = undefined;
+  }
+
+  /**
+   * A try with `leader` failed at `now`; `unknownRoute` when the leader
+   * answered 404. Returns the pause before the next try, ms.
+   */
+  failed(now: number, leader: string, unknownRoute: boolean): number {
+    this.#pauseMs = unknownRoute
+      ? Math.min(Math.max(this.electionMs, this.#pauseMs * 2), RETIREMENT_RETRY_MS_MAX)
+      : 0;
+    this.#retryAt = now + this.#pauseMs;
+    this.#failedWith = leader;
+    return this.#pauseMs;
+  }
+}
+
 /** `retirementVerifies` of the SDK, with signatures checked natively. */
 export function retirementVerifies(
   name: string,

@@ -7,6 +7,8 @@ import {
   keyAfterChain,
   type KeyRotation,
   memberKeysAt,
+  RETIREMENT_RETRY_MS_MAX,
+  RetirementPacer,
   rotationVerifies,
   signRotation,
 } from "./key_rotation.ts";
@@ -90,4 +92,47 @@ Deno.test("key rotation: a checkpoint of block h verifies with the key a member 
   assert.deepEqual(at(10), [b64(k3), b64(k1), b64(k2)]);
   assert.deepEqual(at(11), [b64(k3), b64(k2)]);
   assert.deepEqual(at(21), [b64(k3)]);
+});
+
+Deno.test("key rotation: a retirement publication that failed is tried again at the next chance, unless the leader answered 404 — then only after a pause doubling from one election timeout up to five minutes, or at once with a new leader; a success or a new rotation forgets the pause", () => {
+  const pacer = new RetirementPacer(1000);
+  assert.equal(pacer.mayTry(0, "site-a"), true);
+  // No leader reached, a timeout: the next watch tries again.
+  assert.equal(pacer.failed(0, "site-a", false), 0);
+  assert.equal(pacer.mayTry(0, "site-a"), true);
+  // A leader without the route: 1, 2, 4 … s, at most five minutes.
+  const pauses: number[] = [];
+  let now = 0;
+  for (let i = 0; i < 12; i++) {
+    const pause = pacer.failed(now, "site-a", true);
+    pauses.push(pause);
+    assert.equal(pacer.mayTry(now + pause - 1, "site-a"), false, `try ${i} waits ${pause} ms`);
+    assert.equal(pacer.mayTry(now + pause - 1, "site-c"), true, "a new leader is asked at once");
+    now += pause;
+    assert.equal(pacer.mayTry(now, "site-a"), true);
+  }
+  assert.deepEqual(pauses, [
+    1000,
+    2000,
+    4000,
+    8000,
+    16000,
+    32000,
+    64000,
+    128000,
+    256000,
+    RETIREMENT_RETRY_MS_MAX,
+    RETIREMENT_RETRY_MS_MAX,
+    RETIREMENT_RETRY_MS_MAX,
+  ]);
+  assert.equal(RETIREMENT_RETRY_MS_MAX, 300_000);
+  // Another failure that is not a 404 ends the pause; a 404 then starts again from one timeout.
+  assert.equal(pacer.failed(now, "site-a", false), 0);
+  assert.equal(pacer.failed(now, "site-a", true), 1000);
+  // A success (or a rotation just applied) forgets it.
+  pacer.failed(now, "site-a", true);
+  assert.equal(pacer.mayTry(now, "site-a"), false);
+  pacer.reset();
+  assert.equal(pacer.mayTry(now, "site-a"), true);
+  assert.equal(pacer.failed(now, "site-a", true), 1000);
 });

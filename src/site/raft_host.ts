@@ -74,15 +74,13 @@ import {
   type KeyRotation,
   readRotatedKey,
   type RetiredKey,
+  RetirementPacer,
   retirementVerifies,
   rotationVerifies,
   signRetirement,
   signRotation,
   writeRotatedKey,
 } from "./key_rotation.ts";
-
-/** Longest pause between two tries to publish a signed key retirement, ms. */
-const RETIREMENT_RETRY_MS_MAX = 5 * 60_000;
 
 /**
  * Turns of the event loop a site gives the messages of a Ready before it
@@ -267,6 +265,7 @@ export class RaftHost implements Sequencer {
       peerLagEntriesWarn: options.peerLagEntriesWarn ?? 1000,
     };
     this.#client = options.httpClient;
+    this.#publishPacer = new RetirementPacer(this.#electionMs());
     this.#rotatedKeys = options.rotatedKeys;
     this.#log = options.log ?? site.log;
     this.#slowPersists = new SlowWriteWarning(this.#log, "raft");
@@ -991,7 +990,7 @@ export class RaftHost implements Sequencer {
     void this.#site.signHeadAgain().catch((e) =>
       this.#log.warn("cannot sign the head's checkpoint with the new key", { error: e })
     );
-    this.#publishRetryAt = 0;
+    this.#publishPacer.reset();
     this.#publishRetirements();
   }
 
@@ -1007,20 +1006,13 @@ export class RaftHost implements Sequencer {
    */
   #publishRetirements(): void {
     if (this.#publishing || this.#closed || this.#removal !== undefined) return;
-    // A new leader is asked at once.
-    if (
-      performance.now() < this.#publishRetryAt &&
-      this.#node.status().leader === this.#publishFailedWith
-    ) {
-      return;
-    }
+    const leader = this.#node.status().leader;
+    if (leader === undefined || !this.#publishPacer.mayTry(performance.now(), leader)) return;
     const me = this.#members.get(this.#self);
     // Behind its own rotation, it holds a key the log has retired: it waits.
     if (me === undefined || !bytesEqual(me.publicKey, this.#key.publicKey)) return;
     const unsigned = (me.retired ?? []).filter((r) => r.signed === undefined);
     if (unsigned.length === 0) return;
-    const leader = this.#node.status().leader;
-    if (leader === undefined) return;
     this.#publishing = true;
     void (async () => {
       const retirements = await Promise.all(
@@ -1040,26 +1032,16 @@ export class RaftHost implements Sequencer {
         this.#options.proposalTimeoutMs + 5000,
         clientOf(this.#client),
       );
-    })().then(() => {
-      this.#publishBackoffMs = 0;
-      this.#publishRetryAt = 0;
-    }, (e) => {
+    })().then(() => this.#publishPacer.reset(), (e) => {
       if (this.#closed) return;
-      // A leader that does not know the route (an older version, mid-upgrade)
-      // is asked less and less often; anything else (a leader lost, a
-      // timeout) again at the next election timeout's watch.
-      const unknownRoute = e instanceof PeerAnswerError && e.status === 404;
-      this.#publishBackoffMs = unknownRoute
-        ? Math.min(
-          Math.max(this.#electionMs(), this.#publishBackoffMs * 2),
-          RETIREMENT_RETRY_MS_MAX,
-        )
-        : 0;
-      this.#publishRetryAt = performance.now() + this.#publishBackoffMs;
-      this.#publishFailedWith = leader;
+      const retryInMs = this.#publishPacer.failed(
+        performance.now(),
+        leader,
+        e instanceof PeerAnswerError && e.status === 404,
+      );
       this.#log.warn("cannot publish the retirement of this site's old key yet", {
         error: e,
-        retryInMs: this.#publishBackoffMs,
+        retryInMs,
       });
     }).finally(() => {
       this.#publishing = false;
@@ -1067,12 +1049,8 @@ export class RaftHost implements Sequencer {
   }
 
   #publishing = false;
-  /** The pause after the last failed publication, ms (0 after a success). */
-  #publishBackoffMs = 0;
-  /** Not before this (`performance.now()`), after a failed publication. */
-  #publishRetryAt = 0;
-  /** The leader the last failed publication went to. */
-  #publishFailedWith: string | undefined;
+  /** When to try publishing again after a failure. */
+  readonly #publishPacer: RetirementPacer;
 
   #electionMs(): number {
     return this.#options.electionTicks * this.#options.tickMs;
