@@ -74,7 +74,9 @@ export function rotationVerifies(r: KeyRotation, verify: Ed25519Verify = referen
 /**
  * The key `name` holds after following `chain` from `known` (base64url),
  * each step checked; `known` itself when the chain does not pass through
- * it; undefined when a step after it does not verify or is another site's.
+ * it; undefined when a step after it does not verify, is another site's,
+ * or goes back to a key the walk already passed (a site never takes back a
+ * key it retired). Never throws.
  */
 export function keyAfterChain(
   name: string,
@@ -82,14 +84,42 @@ export function keyAfterChain(
   chain: readonly KeyRotation[],
   verify: Ed25519Verify = referenceVerify,
 ): string | undefined {
-  const start = chain.findIndex((r) => r?.previous === known);
-  if (start < 0) return known;
-  let key = known;
+  const keys = walkChain(name, known, chain, verify);
+  if (keys === undefined) return known;
+  return keys.complete ? keys.later.at(-1) ?? known : undefined;
+}
+
+/**
+ * Walks `chain` from the first rotation that retires `from`, checking each
+ * step: the keys it leads to, in order, up to the first step that is not
+ * an object, does not verify, is another site's, does not follow on, or
+ * brings a key already passed — `complete` when there was none. Undefined
+ * when no rotation retires `from`.
+ */
+function walkChain(
+  name: string,
+  from: string,
+  chain: readonly KeyRotation[],
+  verify: Ed25519Verify,
+): { later: string[]; complete: boolean } | undefined {
+  if (!Array.isArray(chain)) return undefined;
+  const start = chain.findIndex((r) => typeof r === "object" && r?.previous === from);
+  if (start < 0) return undefined;
+  const seen = new Set([from]);
+  const later: string[] = [];
+  let at = from;
   for (const r of chain.slice(start)) {
-    if (r.name !== name || r.previous !== key || !rotationVerifies(r, verify)) return undefined;
-    key = r.publicKey;
+    if (
+      typeof r !== "object" || r === null || r.name !== name || r.previous !== at ||
+      seen.has(r.publicKey) || !rotationVerifies(r, verify)
+    ) {
+      return { later, complete: false };
+    }
+    at = r.publicKey;
+    seen.add(at);
+    later.push(at);
   }
-  return key;
+  return { later, complete: true };
 }
 
 /** Domain separator of retirement statements. */
@@ -156,7 +186,8 @@ export function retirementVerifies(
 /**
  * The keys `chain` leads to from `key` (base64url), in order, each step
  * checked: [] when the chain does not pass through `key`; it stops at the
- * first step that does not verify or is another site's.
+ * first step that does not verify, is another site's or brings back a key
+ * already passed.
  */
 function laterKeys(
   name: string,
@@ -164,14 +195,5 @@ function laterKeys(
   chain: readonly KeyRotation[],
   verify: Ed25519Verify,
 ): string[] {
-  const start = chain.findIndex((r) => r?.previous === key);
-  if (start < 0) return [];
-  const keys: string[] = [];
-  let at = key;
-  for (const r of chain.slice(start)) {
-    if (r.name !== name || r.previous !== at || !rotationVerifies(r, verify)) break;
-    at = r.publicKey;
-    keys.push(at);
-  }
-  return keys;
+  return walkChain(name, key, chain, verify)?.later ?? [];
 }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { base64urlEncode, utf8Encode } from "./encoding.ts";
 import { generateKeyPair, type KeyPair, signSync } from "./keys.ts";
 import {
+  keyAfterChain,
   type KeyRetirement,
   type KeyRotation,
   retirementText,
@@ -80,4 +81,18 @@ Deno.test("key retirement: a retired key's last height verifies when signed by i
     true,
     "up to the forged step",
   );
+});
+
+Deno.test("key rotation: a chain that comes back to a key it passed is no chain — followed from that key it gives no key, the key cannot vouch for its own retirement through it — and a malformed step never throws", () => {
+  const [a, b, c] = [0, 1, 2].map(() => generateKeyPair("ed25519"));
+  const cycle = [rotation("site-b", a, b), rotation("site-b", b, a), rotation("site-b", a, c)];
+  assert.equal(keyAfterChain("site-b", b64(a), cycle), undefined);
+  assert.equal(keyAfterChain("site-b", b64(a), cycle.slice(0, 1)), b64(b), "the honest prefix");
+  // a vouching for itself through the cycle; b, its true successor, still may.
+  assert.equal(retirementVerifies("site-b", retirement("site-b", a, 4, a), cycle), false);
+  assert.equal(retirementVerifies("site-b", retirement("site-b", a, 4, b), cycle), true);
+  const malformed = [rotation("site-b", a, b), null, 7] as unknown as KeyRotation[];
+  assert.equal(keyAfterChain("site-b", b64(a), malformed), undefined);
+  assert.equal(keyAfterChain("site-b", b64(a), "no chain" as unknown as KeyRotation[]), b64(a));
+  assert.equal(retirementVerifies("site-b", retirement("site-b", a, 4, b), malformed), true);
 });

@@ -1035,6 +1035,21 @@ Deno.test({
                 "retired key, height not vouched for the site says this key signed up to block 3; no later key of it signed that",
               );
             }
+            // A chain that comes back to the retired key, which then "vouches" for itself.
+            const newC = await siteKey("site-b", oldB.url);
+            site.sites[1] = newC;
+            site.rotations.set("site-b", [
+              await rotationOf(oldB, newB),
+              await rotationOf(newB, oldB),
+              await rotationOf(oldB, newC),
+            ]);
+            site.retired.set("site-b", [await retiredEntry(oldB, 3, oldB)]);
+            await reread();
+            await waitText(page, lineCheck, "not vouched for");
+            assert.equal(await text(page, "#sig-summary"), notCounted);
+            site.sites[1] = newB;
+            site.rotations.set("site-b", [await rotationOf(oldB, newB)]);
+            site.retired.set("site-b", [await retiredEntry(oldB, 3)]);
             await page.goto(`${base}/#/sites`);
             await waitText(page, "#sites tr[data-site='site-b'] .retired", "signed blocks up to 3");
             assert.equal(

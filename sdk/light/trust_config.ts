@@ -53,8 +53,9 @@ export interface RetiredVerifierKey {
 
 /**
  * The verifier keys that may sign the checkpoint of block `height`: every
- * trusted key, and each retired one whose last height is `height` or above
- * (after its site's trusted key).
+ * trusted key, and each retired one of a trusted site whose last height is
+ * `height` or above (after its site's trusted key; a retired key of a site
+ * no trusted key names counts for nothing).
  *
  * @example
  * ```ts
@@ -70,13 +71,10 @@ export function verifierKeysAt(
     .map((r) => ({ key: r.key, name: r.key.slice(0, r.key.indexOf("+")) }));
   // Each after the trusted key of its site, so signers come in the trusted keys' order.
   const names = trustedKeys.map((k) => k.slice(0, k.indexOf("+")));
-  return [
-    ...trustedKeys.flatMap((
-      k,
-      i,
-    ) => [k, ...usable.filter((r) => r.name === names[i]).map((r) => r.key)]),
-    ...usable.filter((r) => !names.includes(r.name)).map((r) => r.key),
-  ];
+  return trustedKeys.flatMap((
+    k,
+    i,
+  ) => [k, ...usable.filter((r) => r.name === names[i]).map((r) => r.key)]);
 }
 
 /**
@@ -126,7 +124,7 @@ const trustConfigSchema = z.strictObject({
   trustedKeys: z.array(z.string()).min(1).max(TRUSTED_KEYS_MAX),
   retiredKeys: z.array(z.strictObject({
     key: z.string(),
-    untilHeight: z.number().int().min(0),
+    untilHeight: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   })).max(RETIRED_KEYS_MAX).optional(),
 }).superRefine((t, ctx) => {
   const names = new Set<string>();
@@ -147,9 +145,11 @@ const trustConfigSchema = z.strictObject({
     }
     names.add(name);
   });
+  const retired = new Set<string>();
   (t.retiredKeys ?? []).forEach((r, i) => {
+    let name: string;
     try {
-      parseVerifierKey(r.key);
+      name = parseVerifierKey(r.key).name;
     } catch (e) {
       ctx.addIssue({
         code: "custom",
@@ -164,7 +164,20 @@ const trustConfigSchema = z.strictObject({
         path: ["retiredKeys", i, "key"],
         message: "a trusted key is not retired",
       });
+    } else if (!names.has(name)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["retiredKeys", i, "key"],
+        message: `a retired key of site ${name}, which no trusted key names`,
+      });
+    } else if (retired.has(r.key)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["retiredKeys", i, "key"],
+        message: "listed twice",
+      });
     }
+    retired.add(r.key);
   });
   if (names.size === t.trustedKeys.length && t.quorum > names.size) {
     ctx.addIssue({
@@ -348,7 +361,8 @@ export interface KeyRotationUpdate {
   pending: string[];
   /**
    * Sites whose key now no chain from the trusted key leads to (a chain
-   * that does not verify, or a site re-added under a new key): left as
+   * that does not verify, or a server that lists a key no chain reaches —
+   * a cluster never takes a known name back under another key): left as
    * they were, to be checked out of band.
    */
   unreachable: string[];
@@ -479,8 +493,11 @@ export function retirementsOnTheWay(
   const out: RetiredVerifierKey[] = [];
   let unsigned = 0;
   let key = from;
-  while (key !== to) {
-    const step = keys.rotations.find((r) => r.previous === key);
+  // A chain that comes back to a key it passed is no chain (see keyAfterChain).
+  const passed = new Set<string>();
+  while (key !== to && !passed.has(key)) {
+    passed.add(key);
+    const step = keys.rotations.find((r) => r?.previous === key);
     if (step === undefined) break;
     const vk = verifierKey(name, base64urlDecode(key));
     const r = (keys.retired ?? []).find((x) => x.verifierKey === vk);

@@ -165,7 +165,7 @@ Deno.test("followKeyRotations() replaces a trusted key by the one its chain of r
   assert.equal(refused.trust.trustedKeys[0], vk("site-a", 0));
 });
 
-Deno.test("parseTrustConfig() keeps well-formed retired keys and refuses a malformed one, a trusted key listed as retired, or a negative height", () => {
+Deno.test("parseTrustConfig() keeps well-formed retired keys and refuses a malformed one, a trusted key listed as retired, a negative or unsafe height, a key of a site no trusted key names, or one listed twice", () => {
   const retired = verifierKey("site-a", generateKeyPair("ed25519").publicKey);
   const withRetired = { ...good, retiredKeys: [{ key: retired, untilHeight: 12 }] };
   assert.deepEqual(parseTrustConfig(JSON.parse(JSON.stringify(withRetired))), withRetired);
@@ -186,9 +186,30 @@ Deno.test("parseTrustConfig() keeps well-formed retired keys and refuses a malfo
     () => parseTrustConfig({ ...good, retiredKeys: [{ key: retired, untilHeight: 1, x: 1 }] }),
     TrustConfigError,
   );
+  assert.throws(
+    () =>
+      parseTrustConfig({
+        ...good,
+        retiredKeys: [{ key: retired, untilHeight: Number.MAX_SAFE_INTEGER + 1 }],
+      }),
+    /at retiredKeys\.0\.untilHeight/,
+  );
+  const stranger = verifierKey("site-z", generateKeyPair("ed25519").publicKey);
+  assert.throws(
+    () => parseTrustConfig({ ...good, retiredKeys: [{ key: stranger, untilHeight: 1 }] }),
+    /a retired key of site site-z, which no trusted key names/,
+  );
+  assert.throws(
+    () =>
+      parseTrustConfig({
+        ...good,
+        retiredKeys: [{ key: retired, untilHeight: 1 }, { key: retired, untilHeight: 2 }],
+      }),
+    /at retiredKeys\.1\.key: listed twice/,
+  );
 });
 
-Deno.test("verifierKeysAt() gives the trusted keys and each retired key whose last height is the checkpoint's or above", () => {
+Deno.test("verifierKeysAt() gives the trusted keys and each retired key of a trusted site whose last height is the checkpoint's or above; a retired key of a site no trusted key names counts for nothing", () => {
   const retired = [{ key: "site-a+old", untilHeight: 10 }, { key: "site-b+old", untilHeight: 4 }];
   assert.deepEqual(verifierKeysAt(["site-b+new", "site-a+new"], retired, 4), [
     "site-b+new",
@@ -196,11 +217,7 @@ Deno.test("verifierKeysAt() gives the trusted keys and each retired key whose la
     "site-a+new",
     "site-a+old",
   ]);
-  assert.deepEqual(verifierKeysAt(["site-a+new"], retired, 4), [
-    "site-a+new",
-    "site-a+old",
-    "site-b+old",
-  ]);
+  assert.deepEqual(verifierKeysAt(["site-a+new"], retired, 4), ["site-a+new", "site-a+old"]);
   assert.deepEqual(verifierKeysAt(["site-a+new"], retired, 10), ["site-a+new", "site-a+old"]);
   assert.deepEqual(verifierKeysAt(["site-a+new"], retired, 11), ["site-a+new"]);
 });

@@ -880,6 +880,8 @@ async function retirementVouched(name, retired, keys) {
         from = r.previous;
       }
       if (r.name !== name || !equalBytes(prev, at)) return false;
+      // A chain that comes back to a key it passed is no chain.
+      if (r.publicKey === from || later.includes(r.publicKey)) return false;
       const text = enc.encode(ROTATION_PREFIX + name + "\n" + r.previous + "\n" + r.publicKey + "\n");
       if (!(await ed25519Verifies(prev, text, b64ToBytes(r.previousSig, true)))) return false;
       if (!(await ed25519Verifies(next, text, b64ToBytes(r.newSig, true)))) return false;

@@ -995,7 +995,7 @@ Deno.test("raft host: a site rotates its own key — signed by the old key and t
   }
 });
 
-Deno.test("raft host: the leader records a member's rotation only with both signatures over that member's current key; the member's retired key is still heard until it is heard with the new one, and signs no checkpoint above the rotation", async () => {
+Deno.test("raft host: the leader records a member's rotation only with both signatures over that member's current key, never back to a key it retired; the member's retired key is still heard until it is heard with the new one, and signs no checkpoint above the rotation", async () => {
   const t = await openTestSite();
   const host = await startLoneVoter(t);
   try {
@@ -1049,6 +1049,12 @@ Deno.test("raft host: the leader records a member's rotation only with both sign
     );
     const old = await signPeerBody(body, k0);
     assert.throws(() => verifyPeerRequest("site-b", old, body, members), /does not verify/);
+    // Back to the key it retired: refused, though both keys sign (a chain never comes back).
+    await assert.rejects(
+      async () => host.rotateMemberKey("site-b", await signRotation("site-b", k1, k0)),
+      /brings back a key it retired: a site never takes one back/,
+    );
+    assert.equal(base64urlEncode(host.member("site-b")!.publicKey), base64urlEncode(k1.publicKey));
   } finally {
     await host.close();
     await t.cleanup();
