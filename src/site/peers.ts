@@ -996,6 +996,17 @@ export class PeerAnswerError extends Error {
 }
 
 /**
+ * Whether a request to a peer failed for want of time rather than being
+ * refused: the peer answered 504 (it ran out of time itself), or its answer
+ * did not come within the request's time limit.
+ */
+export function peerTimedOut(e: unknown): boolean {
+  if (e instanceof PeerAnswerError) return e.status === 504;
+  const name = (e as Error | undefined)?.name;
+  return name === "TimeoutError" || name === "AbortError";
+}
+
+/**
  * POSTs a signed JSON body to a peer (through `client`, the site's peer
  * client, when given); resolves with the parsed answer; throws on non-2xx
  * ({@link PeerAnswerError}, or the removed member's own error).

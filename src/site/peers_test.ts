@@ -22,6 +22,7 @@ import {
   peerMetricsText,
   peerRequestBytesMax,
   PeerSender,
+  peerTimedOut,
   peerUnreachableLogAfterMs,
   postSigned,
   signPeerBody,
@@ -1244,6 +1245,30 @@ Deno.test("postSigned: a peer's answer other than 2xx is a PeerAnswerError with 
     assert.ok(e instanceof PeerAnswerError, String(e));
     assert.equal(e.status, 404);
     assert.match(e.message, /answered 404: no such route/);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("peerTimedOut: a peer that answered 504, or whose answer did not come in time, timed out; any other answer or failure is a refusal", async () => {
+  const key = await SiteKey.create(generateKeyPair("ed25519"));
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    async (req) => {
+      const path = new URL(req.url).pathname;
+      if (path === "/raft/slow") await new Promise((r) => setTimeout(r, 500));
+      return new Response("no", { status: path === "/raft/late" ? 504 : 409 });
+    },
+  );
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  const failure = (path: string, timeoutMs?: number) =>
+    postSigned(`${base}${path}`, "{}", "site-a", key, timeoutMs).then(() => undefined, (e) => e);
+  try {
+    assert.equal(peerTimedOut(await failure("/raft/late")), true);
+    assert.equal(peerTimedOut(await failure("/raft/slow", 50)), true);
+    assert.equal(peerTimedOut(await failure("/raft/refused")), false);
+    assert.equal(peerTimedOut(new TypeError("fetch failed")), false);
+    assert.equal(peerTimedOut(undefined), false);
   } finally {
     await server.shutdown();
   }

@@ -52,6 +52,7 @@ import {
   type PeerInfo,
   peerMetricsText,
   PeerSender,
+  peerTimedOut,
   postSigned,
   type RemovedMember,
   verifyPeerAnswer,
@@ -1189,14 +1190,25 @@ export class RaftHost implements Sequencer {
         const url = this.leaderUrl();
         if (url === undefined) throw new MembershipError("No leader is known; try again shortly");
         const body = JSON.stringify({ from: this.#self, rotation });
-        await postSigned(
-          `${url}/raft/rotate-key`,
-          body,
-          this.#self,
-          this.#key,
-          this.#options.proposalTimeoutMs + 5000,
-          clientOf(this.#client),
-        );
+        try {
+          await postSigned(
+            `${url}/raft/rotate-key`,
+            body,
+            this.#self,
+            this.#key,
+            this.#options.proposalTimeoutMs + 5000,
+            clientOf(this.#client),
+          );
+        } catch (e) {
+          // The leader proposed it and ran out of time, or its answer did not
+          // come: it may still take effect, as when this site leads.
+          if (!peerTimedOut(e)) throw e;
+          throw new MembershipTimeout(
+            `The rotation of ${this.#self}'s key was sent to the leader but not seen applied ` +
+              `in time (${(e as Error).message}): it may still take effect; check ` +
+              "GET /v1/sites before asking again",
+          );
+        }
       }
       const deadline = Date.now() + this.#options.proposalTimeoutMs;
       while (base64urlEncode(this.#key.publicKey) !== rotation.publicKey) {
