@@ -5,10 +5,13 @@
 import assert from "node:assert/strict";
 import { generateKeyPair } from "../sdk/keys.ts";
 import { anchorTx } from "./_helpers.ts";
+import { loadSiteConfig } from "../src/site/config.ts";
+import { filePathOf } from "../src/storage/db.ts";
 import {
   adminCall,
   basePort,
   blockHashes,
+  copyOfCaughtUp,
   getJson,
   runWorker,
   startCluster,
@@ -140,6 +143,59 @@ Deno.test("force-new-cluster: the one voter left of three, stopped, becomes the 
       return s?.removed === true ? true : undefined;
     }, 15_000);
     assert.deepEqual((await getJson<Status>(`${a.url}/v1/status`))!.voters, ["site-a", "site-d"]);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+Deno.test("force-new-cluster: every site lost — a backup of one, restored on a new machine (--removed: no site answers), made the only voter, leads with the ledger up to the copy and takes writes", async () => {
+  const cluster = await startCluster(3);
+  const [a] = cluster.sites;
+  try {
+    await waitFor("a leader", async () => {
+      const s = await getJson<Status>(`${a.url}/v1/status`);
+      return s?.leader ? true : undefined;
+    });
+    const kept: string[] = [];
+    for (const site of cluster.sites) {
+      const r = await submitCommit(site.url, await anchorTx(device), 10_000);
+      assert.equal(r.body?.status, "committed");
+      kept.push(r.body.txId);
+    }
+    const { copy } = await copyOfCaughtUp(cluster, 0);
+    const lost = await submitCommit(a.url, await anchorTx(device), 10_000);
+    assert.equal(lost.body?.status, "committed");
+    for (const i of [0, 1, 2]) await cluster.kill(i);
+
+    // site-a's machine is replaced: no database, then the copy.
+    const dbPath = filePathOf((await loadSiteConfig(a.configPath)).dbUrl)!;
+    for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(dbPath + suffix).catch(() => {});
+    const restored = await runWorker("restore.ts", [
+      "--config",
+      a.configPath,
+      "--from",
+      copy,
+      "--removed",
+    ]);
+    assert.equal(restored.code, 0, restored.text);
+    assert.match(
+      restored.text,
+      /if every other site is lost for good, make site-a the only voter first: deno task force-new-cluster --config /,
+    );
+    const forced = await runWorker("force_new_cluster.ts", ["--config", a.configPath, "--yes"]);
+    assert.equal(forced.code, 0, forced.text);
+    assert.match(forced.text, /done: remove site-b, site-c/);
+
+    await cluster.start(0);
+    await waitFor("site-a to lead alone", async () => {
+      const s = await getJson<Status>(`${a.url}/v1/status`);
+      return s?.role === "leader" ? true : undefined;
+    }, 15_000);
+    const w = await submitCommit(a.url, await anchorTx(device), 10_000);
+    assert.equal(w.body?.status, "committed", JSON.stringify(w.body));
+    const ids = await txIdsInLog(a.url);
+    for (const id of [...kept, w.body.txId]) assert.ok(ids.includes(id), `${id} in the ledger`);
+    assert.ok(!ids.includes(lost.body.txId), "what came after the copy is gone");
   } finally {
     await cluster.stop();
   }

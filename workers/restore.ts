@@ -109,8 +109,10 @@ export async function runRestore(args: readonly string[]): Promise<number> {
   const { replay, scratchDir } = flags;
   const name = loaded.config.name;
   const cluster = loaded.genesis.sites.length > 1 || loaded.config.join;
+  let seenAnswered = 0;
   if (cluster) {
     const seen = await membershipSeen(loaded);
+    seenAnswered = seen.answered;
     if (seen.listedBy.length > 0) {
       console.error(
         `Cannot restore ${name}: ${seen.listedBy.join(", ")} still list${
@@ -191,7 +193,11 @@ export async function runRestore(args: readonly string[]): Promise<number> {
       console.log(
         `next: start ${name} (it is not a member), add it as a learner (POST /v1/admin/members ` +
           `with its name, URL and key: back, if it was one), and promote it once it has caught up ` +
-          `on the blocks after ${info.height}`,
+          `on the blocks after ${info.height}` +
+          (seenAnswered === 0
+            ? `; or, if every other site is lost for good, make ${name} the only voter first: ` +
+              `deno task force-new-cluster --config ${configPath}`
+            : ""),
       );
     } else {
       console.log(
