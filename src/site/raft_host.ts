@@ -1059,7 +1059,9 @@ export class RaftHost implements Sequencer {
 
   /**
    * Puts the signed retirements of a member's keys in the log (leader only;
-   * `from` is the member, authenticated by its current key): each must name
+   * `from` is the member, authenticated as peer routes authenticate it — by
+   * its current key, or the key it retired last while in its grace; what
+   * counts is each retirement's own signature, by a later key): each must name
    * a key the directory says it retired, with the same last height, signed
    * by a later key of its chain. Resolves once applied here.
    */
