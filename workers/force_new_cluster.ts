@@ -30,8 +30,8 @@ import {
 } from "../src/site/force_new_cluster.ts";
 import { clusterDirectory, type LoadedSiteFiles } from "../src/site/config.ts";
 import { fetchVia, trustingClient } from "../src/site/tls.ts";
-import { openDatabase } from "../src/storage/db.ts";
-import { BackupError, databaseInUse, exists, localDatabasePath } from "../src/storage/backup.ts";
+import { filePathOf, openDatabase } from "../src/storage/db.ts";
+import { databaseInUse, exists } from "../src/storage/backup.ts";
 import { portInUse } from "../src/site/backup.ts";
 import { ChainStore } from "../src/storage/chain_store.ts";
 
@@ -87,13 +87,14 @@ export async function runForceNewCluster(args: readonly string[]): Promise<numbe
   const { loaded } = input;
   const name = loaded.config.name;
   const yes = args.includes("--yes");
-  let path: string;
-  try {
-    path = localDatabasePath(loaded.dbUrl, "force a new cluster on");
-  } catch (e) {
-    console.error((e as BackupError).message);
+  if (filePathOf(loaded.dbUrl) === undefined) {
+    console.error(
+      `Cannot force a new cluster on ${name}: its database is on a libSQL server, and this ` +
+        "command edits a stopped site's own database file only. Nothing was changed.",
+    );
     return 2;
   }
+  const path = filePathOf(loaded.dbUrl)!;
   if (portInUse(loaded.config.host, loaded.config.port)) {
     console.error(
       `Cannot force a new cluster on ${name}: something listens on ` +

@@ -71,8 +71,8 @@ export interface ForceNewClusterPlan {
  * database holds another ledger than `genesis`, the site was removed, it is
  * no voter (a learner's log may lack committed entries), or a snapshot
  * install was cut short (its blocks are incomplete, and no peer is left to
- * serve them). `genesisVoters` is the configuration of a log that never
- * changed one (the genesis sites).
+ * serve them). A log that never changed the membership has `genesis`'s
+ * sites as its voters.
  */
 export async function planForceNewCluster(
   database: Database,
