@@ -9,6 +9,7 @@ import { Harness, type MessageFilter } from "./raft_harness.ts";
 import { RaftNode } from "../src/consensus/raft.ts";
 import { MemoryStorage } from "../src/consensus/storage.ts";
 import type { Message } from "../src/consensus/types.ts";
+import { decodeConfChange, forcedSoleVoter } from "../src/consensus/membership.ts";
 
 const S3 = ["s1", "s2", "s3"];
 const S5 = ["s1", "s2", "s3", "s4", "s5"];
@@ -377,6 +378,51 @@ Deno.test("raft: membership: removing a voter shrinks the quorum", () => {
   // ...but 3 of 4 is.
   assert.ok(h.site("s1").applied.includes("a"));
   assert.deepEqual(h.node("s2").confState().voters, ["s1", "s2", "s3", "s4"]);
+});
+
+Deno.test("raft: membership: disaster recovery — a voter left alone by the loss of its majority, its log extended with forced removals, leads alone, keeps its committed log and commits the tail it held", () => {
+  const h = new Harness(S3);
+  h.elect("s1");
+  h.propose("s1", "a");
+  h.propose("s1", "b");
+  for (const id of S3) assert.deepEqual(h.site(id).applied, ["a", "b"]);
+  h.crash("s2");
+  h.crash("s3");
+  // Appended, never committed: no majority left.
+  h.propose("s1", "c");
+  h.tickAll(30);
+  assert.deepEqual(h.site("s1").applied, ["a", "b"]);
+  assert.notEqual(h.node("s1").status().role, "leader", "CheckQuorum: it stepped down");
+  h.crash("s1");
+
+  const st = h.site("s1").storage;
+  const before = h.logOf("s1");
+  const last = { index: st.lastIndex(), term: st.term(st.lastIndex()) };
+  const hs = st.initialState().hardState;
+  const { entries, hardState } = forcedSoleVoter("s1", h.node("s1").confState(), last, hs);
+  assert.deepEqual(entries.map((e) => decodeConfChange(e.data)), [
+    { type: "remove", node: "s2" },
+    { type: "remove", node: "s3" },
+  ]);
+  assert.ok(entries.every((e) => e.term === Math.max(hs.term, last.term) + 1));
+  st.append(entries);
+  st.setHardState(hardState);
+
+  h.restart("s1");
+  assert.deepEqual(h.node("s1").confState(), { voters: ["s1"], learners: [] });
+  assert.deepEqual(h.site("s1").applied, ["a", "b", "c"], "the tail it held is committed");
+  h.tick("s1", 30);
+  assert.deepEqual(h.leaders(), ["s1"]);
+  assert.ok(h.propose("s1", "d"));
+  assert.deepEqual(h.site("s1").applied, ["a", "b", "c", "d"]);
+  assert.deepEqual(h.logOf("s1").slice(0, before.length), before, "its log before is unchanged");
+  // Alone already: nothing to add; a site that is no voter cannot be forced.
+  const again = forcedSoleVoter("s1", h.node("s1").confState(), last, hardState);
+  assert.deepEqual(again.entries, []);
+  assert.throws(
+    () => forcedSoleVoter("s9", h.node("s1").confState(), last, hardState),
+    ConfChangeError,
+  );
 });
 
 Deno.test("raft: membership: a removed leader steps down once its removal commits", () => {

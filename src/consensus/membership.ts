@@ -11,7 +11,7 @@
 
 import { assert, ConfChangeError } from "./errors.ts";
 import { cloneConfState } from "./storage.ts";
-import type { ConfChange, ConfState, Entry, NodeId } from "./types.ts";
+import type { ConfChange, ConfState, Entry, HardState, NodeId } from "./types.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -155,4 +155,35 @@ export class ConfHistory {
 /** Whether `id` is a voter or learner in `cs`. */
 export function isMember(cs: ConfState, id: NodeId): boolean {
   return cs.voters.includes(id) || cs.learners.includes(id);
+}
+
+/**
+ * Disaster recovery, outside Raft (etcd's `--force-new-cluster`): what a
+ * stopped voter `self`, left alone by the loss of its configuration's
+ * majority, appends to its log to be the only voter — one `remove` entry
+ * per other voter of `conf` (the configuration its log ends with) after its
+ * last entry `last`, in a term above any it has seen (`hardState.term`,
+ * `last.term`), everything up to them committed. Entries already after the
+ * commit index stay and become committed: the lost majority may have
+ * committed them. Learners stay. No entries when `self` is the only voter
+ * already. Throws {@link ConfChangeError} when `self` is no voter of `conf`.
+ */
+export function forcedSoleVoter(
+  self: NodeId,
+  conf: ConfState,
+  last: { index: number; term: number },
+  hardState: HardState,
+): { entries: Entry[]; hardState: HardState } {
+  if (!conf.voters.includes(self)) {
+    throw new ConfChangeError(`Cannot make ${self} the only voter: it is no voter`);
+  }
+  const term = Math.max(hardState.term, last.term) + 1;
+  const entries: Entry[] = conf.voters.filter((v) => v !== self).map((node, i) => ({
+    index: last.index + 1 + i,
+    term,
+    type: "confChange",
+    data: encodeConfChange({ type: "remove", node }),
+  }));
+  if (entries.length === 0) return { entries, hardState };
+  return { entries, hardState: { term, vote: self, commit: entries.at(-1)!.index } };
 }

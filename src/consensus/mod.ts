@@ -44,5 +44,5 @@ export {
   SnapshotTemporarilyUnavailableError,
   UnavailableError,
 } from "./errors.ts";
-export { decodeConfChange, encodeConfChange } from "./membership.ts";
+export { decodeConfChange, encodeConfChange, forcedSoleVoter } from "./membership.ts";
 export type * from "./types.ts";

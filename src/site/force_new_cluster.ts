@@ -26,8 +26,8 @@
  */
 import { genesisConfigHash } from "../chain/genesis.ts";
 import type { GenesisConfig } from "../chain/genesis.ts";
-import { ConfHistory, encodeConfChange } from "../consensus/membership.ts";
-import type { ConfState, Entry } from "../consensus/mod.ts";
+import { ConfHistory, forcedSoleVoter } from "../consensus/membership.ts";
+import type { ConfState, HardState } from "../consensus/mod.ts";
 import { ChainStore } from "../storage/chain_store.ts";
 import type { Database } from "../storage/db.ts";
 import { RaftStore } from "../storage/raft_store.ts";
@@ -55,6 +55,8 @@ export interface ForceNewClusterPlan {
   lastTerm: number;
   /** The commit index it knew. */
   commit: number;
+  /** Its hard state as stored. */
+  hardState: HardState;
   /** Entries after `commit` that become committed. */
   uncommitted: number;
   /** The term the removals are written in. */
@@ -134,6 +136,7 @@ export async function planForceNewCluster(
   const lastTerm = last?.term ?? snap?.term ?? 0;
   const hard = durable.hardState ?? { term: 0, vote: "", commit: 0 };
   const commit = Math.max(hard.commit, snap?.index ?? 0);
+  const forced = forcedSoleVoter(self, confState, { index: lastIndex, term: lastTerm }, hard);
   return {
     self,
     confState,
@@ -141,8 +144,9 @@ export async function planForceNewCluster(
     lastIndex,
     lastTerm,
     commit,
+    hardState: hard,
     uncommitted: lastIndex - commit,
-    term: Math.max(hard.term, lastTerm) + 1,
+    term: forced.hardState.term,
     height: head?.height ?? 0,
     head: head?.hash ?? "",
     appliedIndex,
@@ -158,15 +162,12 @@ export async function forceNewCluster(
   database: Database,
   plan: ForceNewClusterPlan,
 ): Promise<void> {
-  if (plan.removes.length === 0) return;
-  const entries: Entry[] = plan.removes.map((node, i) => ({
-    index: plan.lastIndex + 1 + i,
-    term: plan.term,
-    type: "confChange",
-    data: encodeConfChange({ type: "remove", node }),
-  }));
-  await new RaftStore(database).persist({
-    entries,
-    hardState: { term: plan.term, vote: plan.self, commit: entries.at(-1)!.index },
-  });
+  const { entries, hardState } = forcedSoleVoter(
+    plan.self,
+    plan.confState,
+    { index: plan.lastIndex, term: plan.lastTerm },
+    plan.hardState,
+  );
+  if (entries.length === 0) return;
+  await new RaftStore(database).persist({ entries, hardState });
 }
