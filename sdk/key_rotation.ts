@@ -189,11 +189,11 @@ export function retirementVerifies(
  * first step that does not verify, is another site's or brings back a key
  * already passed.
  */
-function laterKeys(
+export function laterKeys(
   name: string,
   key: string,
   chain: readonly KeyRotation[],
-  verify: Ed25519Verify,
+  verify: Ed25519Verify = referenceVerify,
 ): string[] {
   return walkChain(name, key, chain, verify)?.later ?? [];
 }

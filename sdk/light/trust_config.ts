@@ -29,7 +29,7 @@
 
 import { z } from "zod";
 import { base64urlDecode, base64urlEncode } from "../encoding.ts";
-import { keyAfterChain, type KeyRotation, retirementVerifies } from "../key_rotation.ts";
+import { keyAfterChain, type KeyRotation, laterKeys, retirementVerifies } from "../key_rotation.ts";
 import { parseVerifierKey, verifierKey } from "../note.ts";
 
 /** The `v` of a trust file this SDK writes and reads. */
@@ -474,7 +474,8 @@ export async function followKeyRotationsOf(
 
 /**
  * The keys `keys.rotations` (a site's answer to `GET /v1/sites/{name}/keys`)
- * leads through from `from` to `to` (base64url; `from` included, `to` not)
+ * leads through from `from` to `to` (base64url; `from` included, `to` not;
+ * none when the chain, each step checked, does not lead there)
  * whose retirement the site signed with a later key of that chain, each
  * with its last height; and how many of the others the site has not signed
  * yet (one whose signature does not verify is dropped).
@@ -492,13 +493,9 @@ export function retirementsOnTheWay(
 ): { retired: RetiredVerifierKey[]; unsigned: number } {
   const out: RetiredVerifierKey[] = [];
   let unsigned = 0;
-  let key = from;
-  // A chain that comes back to a key it passed is no chain (see keyAfterChain).
-  const passed = new Set<string>();
-  while (key !== to && !passed.has(key)) {
-    passed.add(key);
-    const step = keys.rotations.find((r) => r?.previous === key);
-    if (step === undefined) break;
+  const later = laterKeys(name, from, keys.rotations);
+  const end = later.indexOf(to);
+  for (const key of end < 0 ? [] : [from, ...later.slice(0, end)]) {
     const vk = verifierKey(name, base64urlDecode(key));
     const r = (keys.retired ?? []).find((x) => x.verifierKey === vk);
     if (
@@ -514,7 +511,6 @@ export function retirementsOnTheWay(
     } else if (r === undefined || r.signer === undefined || r.signature === undefined) {
       unsigned++;
     }
-    key = step.publicKey;
   }
   return { retired: out, unsigned };
 }
