@@ -87,6 +87,33 @@ Deno.test("site: resubmitting a committed transaction returns its receipt and ne
   }
 });
 
+Deno.test("site: a committed transaction resubmitted after it expired gets its receipt, not an expired refusal", async () => {
+  let now = Date.now();
+  const t = await openTestSite({ clock: () => now });
+  try {
+    const env = await anchorTx(device, { ttlMs: 60_000 });
+    const expired = await anchorTx(device, { ttlMs: 60_000 });
+    const first = await postJson(t.app, "/v1/txs?wait=commit", env);
+    assert.equal(first.body.status, "committed");
+    now += 120_000;
+    const again = await postJson(t.app, "/v1/txs?wait=commit", env);
+    assert.equal(again.status, 200);
+    assert.deepEqual(again.body, first.body);
+    // In a batch too, beside an envelope that expired without committing: that one is refused.
+    const batch = await postJson(t.app, "/v1/txs", { txs: [expired, env] });
+    assert.equal(batch.body.receipts[0].status, "refused");
+    assert.equal(batch.body.receipts[0].txId, transactionId(expired));
+    assert.equal(batch.body.receipts[0].problem.type, "https://edgeledger.dev/problems/expired");
+    assert.deepEqual(batch.body.receipts[1], first.body);
+    const single = await postJson(t.app, "/v1/txs", expired);
+    assert.equal(single.status, 422);
+    assert.equal(single.body.type, "https://edgeledger.dev/problems/expired");
+    assert.equal((await getJson(t.app, "/v1/status")).body.logSize, 1);
+  } finally {
+    await t.cleanup();
+  }
+});
+
 Deno.test("site: a receipt is the same bytes whether the commit wait, a resubmission or a read answers it (a rejected result's keys too)", async () => {
   const t = await openTestSite();
   const post = async (env: unknown) => {

@@ -365,6 +365,13 @@ export const getIntegrity = createRoute({
 });
 
 /**
+ * One kind of the events filter: the envelope's kind grammar (`KIND_RE` in
+ * sdk/envelope.ts, dotted lower-camel: `data.anchor`, `gov.addSite`), at most
+ * 64 characters. A test keeps the two alike.
+ */
+export const EVENTS_KIND_RE = /^[a-z][a-z0-9]*(\.[a-z][a-zA-Z0-9]*)+$/;
+
+/**
  * `GET /v1/events`: Server-Sent Events of committed blocks.
  *
  * Each block is an event `block` with `id` = height and data = a
@@ -387,9 +394,10 @@ export const streamEvents = createRoute({
     query: z.object({
       from: decimalInt(0).optional().openapi({ type: "integer", minimum: 0 }),
       kind: z.string()
-        .regex(/^[a-z0-9_.-]{1,64}(,[a-z0-9_.-]{1,64})*$/, {
-          error: "Must be a comma-separated list of kinds",
-        })
+        .refine(
+          (s) => s.split(",").every((k) => k.length <= 64 && EVENTS_KIND_RE.test(k)),
+          { error: "Must be a comma-separated list of kinds (e.g. data.anchor,gov.addSite)" },
+        )
         .refine((s) => s.split(",").length <= EVENTS_KINDS_MAX, {
           error: `Must list at most ${EVENTS_KINDS_MAX} kinds`,
         })

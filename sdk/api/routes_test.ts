@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { decimalInt, PROBLEM_TYPES, problemTypeUri, ROUTES, SubmitBody } from "./routes.ts";
+import {
+  decimalInt,
+  EVENTS_KIND_RE,
+  PROBLEM_TYPES,
+  problemTypeUri,
+  ROUTES,
+  SubmitBody,
+} from "./routes.ts";
+import { KIND_RE } from "../envelope.ts";
 
 Deno.test("PROBLEM_TYPES lists every slug the API, the admin routes and the site's admission use, each with a title and status", () => {
   const required = [
@@ -90,4 +98,9 @@ Deno.test("ROUTES: every route answers problems as application/problem+json and 
       );
     }
   }
+});
+
+Deno.test("the events filter's kind grammar is the envelope's", () => {
+  assert.equal(EVENTS_KIND_RE.source, KIND_RE.source);
+  assert.equal(EVENTS_KIND_RE.flags, KIND_RE.flags);
 });

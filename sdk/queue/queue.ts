@@ -10,8 +10,10 @@
  *   lost answer is the same transaction at the site (idempotent by id).
  * - **Nothing lost silently.** An entry leaves the queue only when a site
  *   committed it (`delivered`; by default the queue waits for commit, so a
- *   site that crashes before committing what it admitted loses nothing), refused it for good (`rejected`), it expired
- *   (`expired`), or the drop policy dropped it (`dropped`) — each reported by
+ *   site that crashes before committing what it admitted loses nothing),
+ *   refused it for good (`rejected`), a site refused it as expired or it was
+ *   expired when queued (`expired`: a site is asked, as an earlier attempt
+ *   whose answer was lost may have committed it), or the drop policy dropped it (`dropped`) — each reported by
  *   a callback and in the returned lists. A `duplicate` answer means "already
  *   in", never a refusal: like the client, the queue takes it for pending
  *   until a lookup shows the transaction committed, and a `not_found` answer
@@ -400,8 +402,11 @@ export class OfflineQueue {
 
   /**
    * Submits the queued entries, oldest first, in batches of `batchTxsMax`,
-   * each after the previous one was answered. Expired entries are removed
-   * and reported first. A batch refused as a whole (e.g. too large) is sent
+   * each after the previous one was answered. Entries past their expiry
+   * are sent too, since an earlier attempt whose answer was lost may have
+   * committed one: a site answers its receipt (delivered), or refuses it as
+   * `expired` (reported expired); while no site answers they stay queued.
+   * A batch refused as a whole (e.g. too large) is sent
    * again one entry at a time. Stops at the first failure to reach a site
    * (the failed batch and the rest stay queued, `error` says why); only a
    * site's answer settles an entry. An abort of `signal` during a
@@ -530,7 +535,7 @@ export class OfflineQueue {
     const txId = transactionId(envelope);
     const entry: QueuedTx = { txId, envelope, enqueuedAt: this.#now() };
     if (entries.some((e) => e.txId === txId)) return { txId, status: "duplicate", dropped: [] };
-    if (envelope.expiresAt <= this.#now()) {
+    if (envelope.expiresAt < this.#now()) {
       this.#options.onExpired?.([entry]);
       return { txId, status: "expired", dropped: [] };
     }
@@ -555,10 +560,9 @@ export class OfflineQueue {
   async #drain(signal?: AbortSignal): Promise<DrainReport> {
     const report: DrainReport = { delivered: [], expired: [], rejected: [], remaining: 0 };
     try {
-      const now = this.#now();
-      const expired = (await this.#load()).filter((e) => e.envelope.expiresAt <= now);
-      await this.#remove(expired.map((e) => e.txId));
-      report.expired.push(...expired);
+      // Entries past their expiry are offered too: an earlier attempt whose
+      // answer was lost may have committed one, and only a site can say —
+      // it answers the receipt, or refuses the envelope as expired.
       while (!signal?.aborted) {
         const batch = (await this.#load()).slice(0, this.#batchTxsMax);
         if (batch.length === 0) break;

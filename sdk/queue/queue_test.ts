@@ -37,12 +37,17 @@ class FakeSite implements Submitter {
   batches: number[] = [];
   /** Answer `pending` even when asked to wait for commit. */
   slow = false;
+  /** Take the batch, then fail as if the answer was lost on the way back. */
+  loseAnswers = false;
+  /** The site's clock: an envelope it has not taken is refused as `expired` past its `expiresAt`. */
+  now: () => number = Date.now;
   submit(envelopes: readonly Envelope[], options?: { wait?: "commit" }): Promise<Receipt[]> {
     if (this.down) return Promise.reject(new NetworkError("Cannot reach http://site: refused"));
     this.batches.push(envelopes.length);
-    return Promise.resolve(envelopes.map((e) => {
+    const receipts = envelopes.map((e) => {
       const txId = transactionId(e);
-      const slug = this.refuse.get(txId);
+      const slug = this.refuse.get(txId) ??
+        (e.expiresAt < this.now() && !this.received.includes(txId) ? "expired" : undefined);
       if (slug !== undefined) {
         return {
           txId,
@@ -67,7 +72,11 @@ class FakeSite implements Submitter {
         };
       }
       return { txId, status: "pending" as const };
-    }));
+    });
+    if (this.loseAnswers) {
+      return Promise.reject(new NetworkError("Cannot read the answer of http://site: reset"));
+    }
+    return Promise.resolve(receipts);
   }
 }
 
@@ -170,6 +179,7 @@ Deno.test("queue: a transaction that expired while queued is reported, not silen
     now: () => now,
     onExpired: (e) => reported.push(...e),
   });
+  site.now = () => now;
   const soon = await envelope(1, now + 1000);
   const later = await envelope(2, now + 3_600_000);
   await queue.enqueue(soon);
@@ -179,6 +189,52 @@ Deno.test("queue: a transaction that expired while queued is reported, not silen
   assert.deepEqual(report.expired.map((e) => e.txId), [transactionId(soon)]);
   assert.deepEqual(reported.map((e) => e.txId), [transactionId(soon)]);
   assert.deepEqual(site.received, [transactionId(later)]);
+  assert.equal(report.remaining, 0);
+});
+
+Deno.test("queue: an entry that expired after a site took it (the answer was lost) is delivered with its receipt, not reported expired", async () => {
+  let now = Date.now();
+  const site = new FakeSite();
+  site.now = () => now;
+  const expired: QueuedTx[] = [];
+  const queue = new OfflineQueue({
+    submitter: site,
+    now: () => now,
+    onExpired: (e) => expired.push(...e),
+  });
+  const e = await envelope(1, now + 1000);
+  site.loseAnswers = true;
+  const first = await queue.send(e);
+  assert.equal(first.status, "queued");
+  assert.deepEqual(site.received, [transactionId(e)]);
+  site.loseAnswers = false;
+  now += 60_000;
+  const report = await queue.drain();
+  assert.deepEqual(report.delivered.map((d) => [d.entry.txId, d.receipt.status]), [[
+    transactionId(e),
+    "committed",
+  ]]);
+  assert.deepEqual(report.expired, []);
+  assert.deepEqual(expired, []);
+  assert.equal(report.remaining, 0);
+});
+
+Deno.test("queue: an expired entry stays queued while no site answers, since only a site can say whether it committed", async () => {
+  let now = Date.now();
+  const site = new FakeSite();
+  site.now = () => now;
+  const queue = new OfflineQueue({ submitter: site, now: () => now });
+  await queue.enqueue(await envelope(1, now + 1000));
+  now += 2000;
+  site.down = true;
+  const offline = await queue.drain();
+  assert.deepEqual(offline.expired, []);
+  assert.equal(offline.remaining, 1);
+  assert.ok(offline.error);
+  site.down = false;
+  const online = await queue.drain();
+  assert.equal(online.expired.length, 1);
+  assert.equal(online.remaining, 0);
 });
 
 Deno.test("queue: an already expired envelope is reported and not queued", async () => {

@@ -157,9 +157,9 @@ Deno.test("GET /v1/events: a kind filter sends matching txs only; other blocks a
   const { app, service } = await setup([
     [env(1, { kind: "data.anchor" }), env(2, { kind: "custody.handoff" })],
     [env(3, { kind: "custody.handoff" })],
-    [env(4, { kind: "asset.transfer" })],
+    [env(4, { kind: "gov.addSite" })],
   ]);
-  const res = await app.request("/v1/events?from=1&kind=data.anchor,asset.transfer");
+  const res = await app.request("/v1/events?from=1&kind=data.anchor,gov.addSite");
   const { frames, reader } = await readFrames(
     res,
     (f) => f.filter((x) => x.id !== undefined).length >= 3,
@@ -171,7 +171,7 @@ Deno.test("GET /v1/events: a kind filter sends matching txs only; other blocks a
   const [b1, , b3] = frames;
   assert.deepEqual(b1.data.txs.map((t: { kind: string }) => t.kind), ["data.anchor"]);
   assert.equal(b1.data.header.txCount, 2);
-  assert.deepEqual(b3.data.txs.map((t: { kind: string }) => t.kind), ["asset.transfer"]);
+  assert.deepEqual(b3.data.txs.map((t: { kind: string }) => t.kind), ["gov.addSite"]);
   assert.equal(frames[1].data, undefined);
   await closeAndSettle(reader, service);
 });
@@ -229,6 +229,9 @@ Deno.test("GET /v1/events: a malformed Last-Event-ID, kind or signer is a valida
   const cases: Array<[string, Record<string, string>, string]> = [
     ["/v1/events", { "last-event-id": "abc" }, "header.last-event-id"],
     ["/v1/events?kind=Data%20Anchor", {}, "query.kind"],
+    ["/v1/events?kind=data.anchor,Gov.addSite", {}, "query.kind"],
+    ["/v1/events?kind=data.anchor,", {}, "query.kind"],
+    [`/v1/events?kind=data.${"a".repeat(60)}`, {}, "query.kind"],
     ["/v1/events?signer=alice", {}, "query.signer"],
     ["/v1/events?from=-1", {}, "query.from"],
   ];

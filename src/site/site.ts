@@ -768,17 +768,31 @@ export class Site implements LedgerService {
       };
     };
     const stateless = await this.#admitStateless(envelopes, now, admission, true);
+    // Refusals that name an id wait for the lookup below: a transaction that
+    // committed is answered with its receipt whatever admission says of it
+    // now (it has expired since, or governance narrowed the window), as the
+    // id is the idempotency key (DESIGN §2).
+    const refusedWithId: Array<{ i: number; txId: string; e: unknown }> = [];
     for (let i = 0; i < envelopes.length; i++) {
       try {
         checked.push({ i, admitted: stateless(i) });
       } catch (e) {
-        refuse(i, e);
+        const txId = e instanceof LedgerError ? e.extra.txId : undefined;
+        if (typeof txId === "string") refusedWithId.push({ i, txId, e });
+        else refuse(i, e);
       }
     }
     // Only ids the filter may hold can be committed: the rest skip the database.
     const committed = await this.#committedReceipts(
-      checked.map((c) => c.admitted.txId).filter((id) => this.#committedFilter.mightContain(id)),
+      [...checked.map((c) => c.admitted.txId), ...refusedWithId.map((r) => r.txId)]
+        .filter((id) => this.#committedFilter.mightContain(id)),
     );
+    for (const r of refusedWithId) {
+      const existing = committed.get(r.txId);
+      if (existing) receipts[r.i] = existing;
+      else if (this.#isPending(r.txId)) receipts[r.i] = { txId: r.txId, status: "pending" };
+      else refuse(r.i, r.e);
+    }
     const toVerify: typeof checked = [];
     for (const c of checked) {
       const existing = committed.get(c.admitted.txId);
