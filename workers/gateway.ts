@@ -90,6 +90,9 @@ export async function startGateway(
   options: { log?: Logger } = {},
 ): Promise<RunningGateway> {
   const log = options.log ?? gatewayLogger(config);
+  if (config.expiredGraceMs !== undefined) {
+    log.warn("expiredGraceMs has no effect: the sites judge expiry (remove it from the config)");
+  }
   const tls = config.tls === undefined ? undefined : await readServeTls(config.tls);
   const caCerts = config.caFile === undefined ? undefined : await readCaCerts(config.caFile);
   // One client for every request to the sites (read again when `caFile`

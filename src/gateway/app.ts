@@ -218,7 +218,6 @@ export function createGatewayApp(options: GatewayAppOptions) {
         ledger: pool.ledger,
         registry,
         now: now(),
-        expiredGraceMs: config.expiredGraceMs,
       });
     }
     const commitWaitMs = wait === "commit" ? timeoutMs ?? COMMIT_WAIT_MS_DEFAULT : 0;

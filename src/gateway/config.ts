@@ -97,10 +97,11 @@ export const gatewayConfigSchema = z.strictObject({
   /** Requests (event streams included) forwarded at once; one more answers 503. */
   inFlightRequestsMax: z.number().int().min(1).max(1_000_000).default(10_000),
   /**
-   * How far a site's clock may lag this gateway's, ms: an envelope is refused
-   * `expired` here only when it expired longer ago than that.
+   * No longer used: the gateway leaves expiry to the sites, which answer a
+   * committed transaction's receipt however long ago it expired. Still
+   * accepted so that configs which set it load; the gateway logs a warning.
    */
-  expiredGraceMs: z.number().int().min(0).max(3_600_000).default(30_000),
+  expiredGraceMs: z.number().int().min(0).max(3_600_000).optional(),
   /** Longest the gateway waits at start for a site to tell it the ledger, ms. */
   startupWaitMs: z.number().int().min(0).max(600_000).default(30_000),
   /**

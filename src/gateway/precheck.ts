@@ -8,10 +8,10 @@
  * Run here: the strict envelope schema, canonical JSON, the envelope size
  * (the protocol's {@link ENVELOPE_BYTES_MAX}; a site may only be stricter),
  * the ledger, the kind, the body schema, the kind's stateless authorisation
- * rule (e.g. a missing co-signer), expiry in the past
- * (with a grace for clocks that disagree) and every signature.
+ * rule (e.g. a missing co-signer) and every signature.
  *
- * Left to the site: the expiry window (`expires_too_far`: governed policy),
+ * Left to the site: expiry (a committed transaction is answered with its
+ * receipt however long ago it expired), the expiry window (`expires_too_far`: governed policy),
  * whether its software supports the rules version a `gov.setRules` needs
  * (`unsupported_rules`: the site's software, which may be newer than this
  * gateway's), who may submit a kind (open kinds, registration, revocation:
@@ -31,8 +31,6 @@ export interface PrecheckOptions {
   registry: ContractRegistry;
   /** This gateway's clock, ms since the epoch. */
   now: number;
-  /** How far a site's clock may lag this one, ms: `expired` is refused only past it. */
-  expiredGraceMs: number;
 }
 
 /**
@@ -55,11 +53,12 @@ export async function precheckEnvelope(raw: unknown, options: PrecheckOptions): 
     // Which rules versions a site can execute is its software's answer, not
     // this gateway's: the site judges this envelope (and the checks after).
     if (e instanceof LedgerError && e.type === "unsupported_rules") return e.extra.txId as string;
-    // Expired by this clock: refuse only when no site's clock can lag this
-    // far; otherwise judge the rest as of the grace and let the site decide.
+    // Expired by this clock: judge the rest as of its expiry and let the
+    // site decide — a site answers a committed transaction's receipt however
+    // long ago it expired (the id is the idempotency key), and refuses it as
+    // expired otherwise (by its own clock, which may lag this one).
     if (!(e instanceof LedgerError) || e.type !== "expired") throw e;
-    if ((raw as Envelope).expiresAt < options.now - options.expiredGraceMs) throw e;
-    admitted = checkStateless(raw, options.now - options.expiredGraceMs, policy, options.registry);
+    admitted = checkStateless(raw, (raw as Envelope).expiresAt, policy, options.registry);
   }
   await checkSignatures(admitted);
   return admitted.txId;
