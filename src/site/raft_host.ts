@@ -877,7 +877,7 @@ export class RaftHost implements Sequencer {
    */
   #upsertMember(m: WireMember, height: number): boolean {
     const known = this.#members.get(m.name);
-    const rotations = m.rotations ?? known?.rotations;
+    let rotations = m.rotations ?? known?.rotations;
     let retired = m.retired?.map(retiredFromWire) ?? known?.retired;
     // Heard with the key it retired last until heard with its new one
     // (PeerInfo.graceKey): so is a member first known here with retired
@@ -893,18 +893,59 @@ export class RaftHost implements Sequencer {
         ) {
           return false;
         }
+        // The whole chain: what is known here, then the steps on from the
+        // key known here (an entry may carry only those).
+        rotations = [
+          ...(known.rotations ?? []),
+          ...chain.slice(chain.findIndex((r) => r.previous === knownKey)),
+        ];
         if (m.retired === undefined) {
           retired = [...(known.retired ?? []), { publicKey: known.publicKey, untilHeight: height }];
+        } else {
+          retired = mergedRetired(known.retired, retired!);
         }
         graceKey = retired!.at(-1)!.publicKey;
+      } else if (known.rotations === undefined && m.rotations !== undefined) {
+        // The same key, first known here without its history (a config's
+        // `peers` name a member by its current key): the history is taken
+        // from the log's entry or snapshot when its chain leads to this key.
+        if (
+          m.rotations.length === 0 ||
+          keyAfterChain(m.name, m.rotations[0].previous, m.rotations) !== m.publicKey
+        ) {
+          return false;
+        }
+        rotations = m.rotations;
+        retired = (m.retired ?? []).map(retiredFromWire)
+          .filter((r) => m.rotations!.some((x) => x.previous === base64urlEncode(r.publicKey)))
+          .map((r) =>
+            r.signed === undefined ||
+              retirementVerifies(
+                m.name,
+                {
+                  publicKey: base64urlEncode(r.publicKey),
+                  untilHeight: r.untilHeight,
+                  ...r.signed,
+                },
+                m.rotations!,
+              )
+              ? r
+              : { publicKey: r.publicKey, untilHeight: r.untilHeight }
+          );
+        graceKey = undefined;
       } else if (known.retired !== undefined && m.retired !== undefined) {
         // The same key with retirements: only signatures of retirements
         // (an entry of the leader's, a snapshot) are taken, where they verify.
+        rotations = known.rotations;
         const signed = withRetirementSignatures(m.name, known, m.retired);
         if (signed === undefined && known.url === m.url) return false;
         retired = signed ?? known.retired;
       } else if (known.url === m.url) {
         return false;
+      } else {
+        // Moved: only its URL changes.
+        rotations = known.rotations;
+        retired = known.retired;
       }
     }
     if (m.name === this.#self) graceKey = undefined;
@@ -1952,6 +1993,18 @@ function retiredFromWire(r: NonNullable<WireMember["retired"]>[number]): Retired
       ? { signed: { signer: r.signer, signature: r.signature } }
       : {}),
   };
+}
+
+/**
+ * `known`'s retired keys, then those of `more` for keys it does not hold
+ * (a retired key is recorded once, with its last height, as first applied).
+ */
+function mergedRetired(known: RetiredKey[] | undefined, more: RetiredKey[]): RetiredKey[] {
+  const out = [...(known ?? [])];
+  for (const r of more) {
+    if (!out.some((k) => bytesEqual(k.publicKey, r.publicKey))) out.push(r);
+  }
+  return out;
 }
 
 function retiredToWire(r: RetiredKey): NonNullable<WireMember["retired"]>[number] {

@@ -1112,3 +1112,89 @@ Deno.test("raft host: the leader puts a member's retirement in the log only for 
     await t.cleanup();
   }
 });
+
+Deno.test("raft host: a member first known by its current key (a config's peers) takes its key history from the log, when its chain leads to that key; a rotation then extends the whole chain, never cuts it short", async () => {
+  const t = await openTestSite();
+  const [k0, k1, k2, k3, stranger] = await Promise.all(
+    [0, 1, 2, 3, 4].map(() => SiteKey.create(generateKeyPair("ed25519"))),
+  );
+  const url = `http://127.0.0.1:${closedPort()}`;
+  const host = await RaftHost.start(
+    t.site,
+    t.site.raftStore(),
+    "site-a",
+    t.site.siteKey,
+    [
+      { name: "site-a", url: "http://127.0.0.1:1", publicKey: t.site.siteKey.publicKey },
+      { name: "site-b", url, publicKey: k1.publicKey },
+    ],
+    ["site-a"],
+    { tickMs: 5, electionTicks: 4, heartbeatTicks: 1 },
+  );
+  const entry = (member: Record<string, unknown>) =>
+    host.propose({
+      time: Date.now(),
+      proposer: "site-a",
+      term: 0,
+      txs: [],
+      members: [member as never],
+    });
+  const b64 = (k: SiteKey) => base64urlEncode(k.publicKey);
+  try {
+    await untilLeader(host);
+    await host.addLearner({ name: "site-b", url, publicKey: b64(k1) });
+    const r01 = await signRotation("site-b", k0, k1);
+    const retirement = await signRetirement("site-b", k0.publicKey, 0, k1);
+    // A history whose chain does not lead to the key known here is not taken.
+    await entry({
+      name: "site-b",
+      url,
+      publicKey: b64(k1),
+      rotations: [await signRotation("site-b", stranger, k0)],
+    });
+    assert.equal(host.member("site-b")!.rotations, undefined);
+    // The log's history for the same key is taken, its signed retirement with it.
+    await entry({
+      name: "site-b",
+      url,
+      publicKey: b64(k1),
+      rotations: [r01],
+      retired: [{
+        publicKey: b64(k0),
+        untilHeight: 0,
+        signer: retirement.signer,
+        signature: retirement.signature,
+      }],
+    });
+    const b = host.member("site-b")!;
+    assert.deepEqual(b.rotations, [r01]);
+    assert.equal(b.retired?.length, 1);
+    assert.equal(base64urlEncode(b.retired![0].publicKey), b64(k0));
+    assert.deepEqual(b.retired![0].signed, {
+      signer: retirement.signer,
+      signature: retirement.signature,
+    });
+    // The leader now sees the whole chain: a step back to k0 is refused, a new key extends it.
+    await assert.rejects(
+      async () => host.rotateMemberKey("site-b", await signRotation("site-b", k1, k0)),
+      /brings back a key it retired/,
+    );
+    const r12 = await signRotation("site-b", k1, k2);
+    await host.rotateMemberKey("site-b", r12);
+    assert.deepEqual(host.member("site-b")!.rotations, [r01, r12]);
+    // An entry carrying only the steps on from the key known here still keeps the whole chain.
+    const r23 = await signRotation("site-b", k2, k3);
+    await entry({ name: "site-b", url, publicKey: b64(k3), rotations: [r23] });
+    const after = host.member("site-b")!;
+    assert.equal(base64urlEncode(after.publicKey), b64(k3));
+    assert.deepEqual(after.rotations, [r01, r12, r23]);
+    assert.deepEqual(after.retired!.map((r) => base64urlEncode(r.publicKey)), [
+      b64(k0),
+      b64(k1),
+      b64(k2),
+    ]);
+  } finally {
+    await host.close();
+    await t.cleanup();
+  }
+});
