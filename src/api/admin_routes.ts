@@ -29,6 +29,7 @@ import { siteKeyDid } from "../../sdk/kinds/gov.ts";
 import { hashKey, sameHex } from "./api_keys.ts";
 import { refuseDuplicateMembers } from "./middleware.ts";
 import { knownProblem, problemFromError, problemResponse } from "./problem.ts";
+import { boundedIssues } from "./field_issues.ts";
 import { createLogger } from "../log.ts";
 import { MembershipTimeout } from "../site/raft_host.ts";
 
@@ -170,7 +171,9 @@ export function adminRoutes(
     if (parsed.success) return { data: parsed.data };
     return {
       refusal: problem(c, 400, "validation", "Invalid request", `Body must be ${shape}`, {
-        errors: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
+        errors: boundedIssues(
+          parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
+        ),
       }),
     };
   };

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { JSON_DEPTH_MAX, JSON_OBJECT_MEMBERS_MAX } from "./middleware.ts";
 import { type AppOptions, createApp } from "./app.ts";
 import { FakeLedgerService, fakeTxId, sampleEnvelope } from "./testing.ts";
 import { LedgerError } from "./service.ts";
@@ -222,6 +223,29 @@ Deno.test("POST /v1/txs: a body whose object repeats a member name is a validati
   });
   const problem = await assertProblem(res, 400, "validation");
   assert.match(problem.detail, /repeats the member "ledger"/);
+  assert.equal(service.calls.filter((c) => c.method === "submit").length, 0);
+});
+
+Deno.test("POST /v1/txs: a body nested deeper than JSON_DEPTH_MAX or with an object of more than JSON_OBJECT_MEMBERS_MAX members is a validation problem before it is parsed, and reaches no service", async () => {
+  const { app, service } = setup();
+  const envelope = JSON.stringify(sampleEnvelope());
+  const deep = "[".repeat(JSON_DEPTH_MAX) + "]".repeat(JSON_DEPTH_MAX);
+  const wide = "{" +
+    Array.from({ length: JSON_OBJECT_MEMBERS_MAX + 1 }, (_, i) => `"k${i}":0`).join(",") + "}";
+  for (
+    const [body, why] of [
+      [envelope.slice(0, -1) + `,"x":${deep}}`, /nested more than 160 deep/],
+      [envelope.slice(0, -1) + `,"x":${wide}}`, /an object has more than 10000 members/],
+    ] as const
+  ) {
+    const res = await app.request("/v1/txs", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+    });
+    const problem = await assertProblem(res, 400, "validation");
+    assert.match(problem.detail, why);
+  }
   assert.equal(service.calls.filter((c) => c.method === "submit").length, 0);
 });
 

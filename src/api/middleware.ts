@@ -187,6 +187,25 @@ export function createHttpMetrics(options: { now?: () => number } = {}): HttpMet
   return { middleware, render };
 }
 
+/**
+ * Deepest nesting of objects and arrays a request body may have. Canonical
+ * JSON refuses more than 128 levels in an envelope (and a reading), and a
+ * batch or a route's wrapper adds a few; parsing a body nested hundreds of
+ * thousands deep costs the event loop a fifth of a second per megabyte.
+ */
+export const JSON_DEPTH_MAX = 160;
+
+/**
+ * Most members one object of a request body may have: no route takes an
+ * object of more than a few dozen, and zod reports every unknown one.
+ */
+export const JSON_OBJECT_MEMBERS_MAX = 10_000;
+
+/** A body deeper or wider than the limits {@link repeatedMembers} was given. */
+export class JsonShapeError extends Error {
+  override name = "JsonShapeError";
+}
+
 /** A member name that an object repeats, and where that object is. */
 export interface RepeatedMember {
   /** The repeated name, decoded. */
@@ -209,12 +228,17 @@ export interface RepeatedMember {
  * O(text + reports × path length): a caller that reads every report of a
  * body it does not trust bounds the path with `pathLengthMax` (otherwise a
  * deeply nested object with many repeats costs time quadratic in the size).
+ * With `depthMax` or `membersMax` it throws {@link JsonShapeError} as soon as
+ * the nesting or one object's distinct names go beyond them, before
+ * reading the rest.
  */
 export function* repeatedMembers(
   text: string,
-  options: { pathLengthMax?: number } = {},
+  options: { pathLengthMax?: number; depthMax?: number; membersMax?: number } = {},
 ): Generator<RepeatedMember, void, undefined> {
   const pathLengthMax = options.pathLengthMax ?? Infinity;
+  const depthMax = options.depthMax ?? Infinity;
+  const membersMax = options.membersMax ?? Infinity;
   // One entry per open object (its names so far, and the latest) or array
   // (names null; the index of the current element).
   const open: Array<{ names: Set<string> | null; name: string; index: number }> = [];
@@ -242,16 +266,20 @@ export function* repeatedMembers(
           yield { name, path: path.map((o) => o.names ? o.name : o.index) };
         }
         top.names.add(name);
+        if (top.names.size > membersMax) {
+          throw new JsonShapeError(`an object has more than ${membersMax} members`);
+        }
         top.name = name;
         keyNext = false;
       }
       i = j;
-    } else if (c === 0x7b) {
-      open.push({ names: new Set(), name: "", index: 0 });
-      keyNext = true;
-    } else if (c === 0x5b) {
-      open.push({ names: null, name: "", index: 0 });
-      keyNext = false;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (open.length >= depthMax) {
+        throw new JsonShapeError(`objects and arrays are nested more than ${depthMax} deep`);
+      }
+      const object = c === 0x7b;
+      open.push({ names: object ? new Set() : null, name: "", index: 0 });
+      keyNext = object;
     } else if (c === 0x7d || c === 0x5d) {
       open.pop();
       keyNext = false;
@@ -276,8 +304,11 @@ function escaped(text: string, at: number): boolean {
  * The first member name that an object of `text` repeats, or undefined (see
  * {@link repeatedMembers}).
  */
-export function duplicateMember(text: string): string | undefined {
-  for (const { name } of repeatedMembers(text)) return name;
+export function duplicateMember(
+  text: string,
+  limits: { depthMax?: number; membersMax?: number } = {},
+): string | undefined {
+  for (const { name } of repeatedMembers(text, limits)) return name;
   return undefined;
 }
 
@@ -296,6 +327,10 @@ export function repeatedMemberDetail(name: string, what = "the body"): string {
  * name. JSON.parse keeps the last one silently; I-JSON, which RFC 8785
  * canonicalization assumes, forbids repeats, and a parser elsewhere that
  * kept the first would read a different transaction from the one signed.
+ * Also refuses, before it is parsed, a body nested deeper than
+ * {@link JSON_DEPTH_MAX} or with an object of more than
+ * {@link JSON_OBJECT_MEMBERS_MAX} members: junk that would hold the event
+ * loop (and the site's Raft ticks) for a long parse and a longer refusal.
  */
 export function refuseDuplicateMembers(
   options: { methods: string[] } = { methods: ["POST"] },
@@ -304,7 +339,16 @@ export function refuseDuplicateMembers(
   return async (c, next) => {
     if (methods.has(c.req.method)) {
       // Hono keeps the text: the route's JSON parse reads it again from memory.
-      const name = duplicateMember(await c.req.text());
+      let name: string | undefined;
+      try {
+        name = duplicateMember(await c.req.text(), {
+          depthMax: JSON_DEPTH_MAX,
+          membersMax: JSON_OBJECT_MEMBERS_MAX,
+        });
+      } catch (e) {
+        if (!(e instanceof JsonShapeError)) throw e;
+        return problemResponse(c, knownProblem("validation", `Cannot read the body: ${e.message}`));
+      }
       if (name !== undefined) {
         return problemResponse(
           c,

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { Hono } from "hono";
-import { duplicateMember, repeatedMembers, requestSizeLimit } from "./middleware.ts";
+import {
+  duplicateMember,
+  JsonShapeError,
+  repeatedMembers,
+  requestSizeLimit,
+} from "./middleware.ts";
 
 Deno.test("duplicateMember: JSON with unique names in every object has none, whatever the nesting and the strings", () => {
   fc.assert(
@@ -132,4 +137,23 @@ Deno.test("requestSizeLimit(): a chunked body over the limit is answered 413 pay
   await sized.body?.cancel();
   const fits = await app.request(chunkedRequest("/v1/txs", ["x".repeat(1024)]));
   assert.equal(await fits.text(), "taken");
+});
+
+Deno.test("repeatedMembers: with limits it stops at the first object or array nested beyond depthMax, or the first object with more than membersMax names; at the limits it reads on", () => {
+  const nested = (depth: number) => "[".repeat(depth - 1) + '{"a":1}' + "]".repeat(depth - 1);
+  const wide = (n: number) =>
+    "{" + Array.from({ length: n }, (_, i) => `"k${i}":0`).join(",") + "}";
+  const limits = { depthMax: 8, membersMax: 5 };
+  assert.equal(duplicateMember(nested(8), limits), undefined);
+  assert.equal(duplicateMember(wide(5), limits), undefined);
+  assert.throws(() => duplicateMember(nested(9), limits), JsonShapeError);
+  assert.throws(
+    () => duplicateMember(wide(6), limits),
+    (e: Error) => e instanceof JsonShapeError && /more than 5 members/.test(e.message),
+  );
+  // Repeats do not count twice, and the limit is per object.
+  assert.equal(duplicateMember('{"a":1,"a":2}', { membersMax: 1 }), "a");
+  assert.equal(duplicateMember(`[${wide(5)},${wide(5)}]`, limits), undefined);
+  // The first offence ends the scan: the rest of the text is not read.
+  assert.throws(() => duplicateMember(nested(9) + "junk that is not JSON", limits), JsonShapeError);
 });

@@ -11,15 +11,13 @@ import { HTTPException } from "hono/http-exception";
 import type { z } from "@hono/zod-openapi";
 import { PROBLEM_TYPES, problemTypeUri } from "../../sdk/api/routes.ts";
 import { LedgerError } from "./service.ts";
+import { boundedIssues, type FieldIssue } from "./field_issues.ts";
 
 /** The media type of every error answer. */
 export const PROBLEM_MEDIA_TYPE = "application/problem+json";
 
 /** One bad field of a `validation` problem: `path` is dotted and starts with the request part. */
-export interface FieldIssue {
-  path: string;
-  message: string;
-}
+export type { FieldIssue } from "./field_issues.ts";
 
 /** The members of a problem besides those the API fills in (`instance`, `requestId`). */
 export interface ProblemInit {
@@ -125,9 +123,11 @@ export function fieldIssues(target: string, error: z.ZodError): FieldIssue[] {
 
 /** The `validation` problem for zod issues of one request part. */
 export function validationProblem(target: string, error: z.ZodError): ProblemInit {
-  const errors = fieldIssues(target, error);
-  const detail = errors.map((e) => `${e.path}: ${e.message}`).join("; ");
-  return knownProblem("validation", detail, { errors });
+  const all = fieldIssues(target, error);
+  const errors = boundedIssues(all);
+  const shown = errors.map((e) => `${e.path}: ${e.message}`);
+  if (all.length > errors.length) shown.push(`${all.length - errors.length} more`);
+  return knownProblem("validation", shown.join("; "), { errors });
 }
 
 const HTTP_STATUS_SLUGS: Record<number, keyof typeof PROBLEM_TYPES> = {

@@ -15,6 +15,7 @@ import {
   SIGNING_DOMAIN,
   verifyEnvelopeSignatures,
 } from "../../sdk/envelope.ts";
+import { boundedIssues, FIELD_ISSUES_MAX } from "../api/field_issues.ts";
 import { LedgerError } from "../api/service.ts";
 import { type EnvelopeText, envelopeText } from "../chain/envelope_text.ts";
 import type { ContractRegistry } from "../contracts/mod.ts";
@@ -122,7 +123,9 @@ export function checkStateless(
   const parsed = envelopeSchema.safeParse(raw);
   if (!parsed.success) {
     throw refusal("invalid_envelope", "Envelope does not match the protocol", {
-      errors: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
+      errors: boundedIssues(
+        parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
+      ),
     });
   }
   const envelope = parsed.data as Envelope;
@@ -170,10 +173,14 @@ export function checkStateless(
     }));
     // The detail names the first bad fields, as a `validation` detail does,
     // because a batch's refused receipt carries the detail but not `errors`.
-    const named = fieldIssuesText(errors, INVALID_BODY_FIELDS_NAMED_MAX);
+    // The count of the rest is of all of them.
+    const named = fieldIssuesText(
+      [...boundedIssues(errors), ...errors.slice(FIELD_ISSUES_MAX)],
+      INVALID_BODY_FIELDS_NAMED_MAX,
+    );
     throw refusal("invalid_body", `Body does not match ${envelope.kind}: ${named}`, {
       txId,
-      errors,
+      errors: boundedIssues(errors),
     });
   }
   try {

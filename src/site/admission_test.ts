@@ -6,6 +6,7 @@ import { transactionId } from "../../sdk/envelope.ts";
 import { builtinContracts } from "../contracts/mod.ts";
 import { anchorTx } from "../../test/_helpers.ts";
 import { checkSignatures, checkStateless } from "./admission.ts";
+import { FIELD_ISSUE_CHARS_MAX, FIELD_ISSUES_MAX } from "../api/field_issues.ts";
 
 const policy = { ledger: "demo", expiryWindowMs: 24 * 3600_000, envelopeBytesMax: 65536 };
 
@@ -74,4 +75,26 @@ Deno.test("checkStateless() refuses a body that fails its kind's schema with a d
       return true;
     },
   );
+});
+
+Deno.test("checkStateless() lists at most FIELD_ISSUES_MAX issues of an envelope or a body with thousands of bad fields, each message bounded; the detail still counts them all", async () => {
+  const env = await anchorTx(generateKeyPair("ed25519"));
+  const unknown = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`k${i}`, i]));
+  const refusal = (raw: unknown) => {
+    try {
+      checkStateless(raw, Date.now(), policy, builtinContracts());
+    } catch (e) {
+      return e as Error & { type: string; extra: { errors: { path: string; message: string }[] } };
+    }
+    throw new Error("not refused");
+  };
+  const envelope = refusal({ ...env, ...unknown });
+  assert.equal(envelope.type, "invalid_envelope");
+  assert.ok(envelope.extra.errors.length <= FIELD_ISSUES_MAX);
+  for (const e of envelope.extra.errors) assert.ok(e.message.length <= FIELD_ISSUE_CHARS_MAX);
+  const badBody = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, i]));
+  const body = refusal({ ...env, body: { ...(env.body as object), count: "x", ...badBody } });
+  assert.equal(body.type, "invalid_body");
+  assert.ok(body.extra.errors.length <= FIELD_ISSUES_MAX);
+  for (const e of body.extra.errors) assert.ok(e.message.length <= FIELD_ISSUE_CHARS_MAX);
 });
