@@ -992,6 +992,43 @@ Deno.test("site: a peer's checkpoint line for a block not applied yet counts onc
   }
 });
 
+Deno.test("site: a peer's early checkpoint line is checked, once its block is applied, against the keys the member may sign it with then: a key retired in between does not count", async () => {
+  const [old, current] = await Promise.all(
+    [0, 1].map(() => SiteKey.create(generateKeyPair("ed25519"))),
+  );
+  const t = await openTestSite();
+  const twin = await openTestSite({ genesis: t.options.genesis, key: t.options.key });
+  try {
+    const members = membersOf(t.site, [["site-d", current]]);
+    await t.site.attachSequencer(fakeSequencer(t.site, ["site-a", "site-d"], members));
+    const batch = await oneAnchorBatch();
+    await twin.site.applyEntry(1, batch);
+    const text = parseNote(await twin.site.checkpoint("stale")).text;
+    // When the line came, site-d's key here was `old`; a rotation applied before block 1 retired it.
+    let keys = [verifierKey("site-d", old.publicKey)];
+    await t.site.addCosignLines("site-d", () => keys, [
+      { height: 1, line: await old.noteLine(text, "site-d") },
+    ]);
+    keys = [verifierKey("site-d", current.publicKey)];
+    await t.site.applyEntry(1, batch);
+    assert.equal(
+      (await t.site.status()).checkpointHeight,
+      0,
+      "no quorum: the old key's line is not counted",
+    );
+    const vks = members.map((m) => verifierKey(m.name, m.publicKey));
+    assert.deepEqual(verifyNote(await t.site.checkpoint("stale"), vks), ["site-a"]);
+    // site-d's line by its current key counts.
+    await t.site.addCosignLines("site-d", () => keys, [
+      { height: 1, line: await current.noteLine(text, "site-d") },
+    ]);
+    assert.equal((await t.site.status()).checkpointHeight, 1);
+  } finally {
+    await t.cleanup();
+    await twin.cleanup();
+  }
+});
+
 Deno.test("site: a member's line for another block at the same height is a divergence; once a majority of the voters diverged, the site halts; each divergence and the halt are logged once", async () => {
   const keyB = await SiteKey.create(generateKeyPair("ed25519"));
   const keyC = await SiteKey.create(generateKeyPair("ed25519"));

@@ -17,13 +17,12 @@
  */
 import { Hono } from "hono";
 import { verifierKey } from "../sdk/note.ts";
-import { bytesEqual } from "../sdk/encoding.ts";
 import { createApp } from "../src/api/app.ts";
 import { adminRoot, type AdminService } from "../src/api/admin_routes.ts";
 import { raftRoutes } from "../src/api/raft_routes.ts";
 import { SiteBackups } from "../src/site/backup.ts";
 import { keyChainHeaders, type PeerInfo, signPeerBody } from "../src/site/peers.ts";
-import { memberKeysAt, rotatedKeyPaths } from "../src/site/key_rotation.ts";
+import { cosignKeysAt, rotatedKeyPaths } from "../src/site/key_rotation.ts";
 import { filePathOf } from "../src/storage/db.ts";
 import { RaftHost } from "../src/site/raft_host.ts";
 import {
@@ -380,17 +379,14 @@ async function openAndServe(
       peerStorage: (from, state) => h.peerStorage(from, state),
       acceptForwarded: (_from, envelopes) => site.acceptForwarded(envelopes),
       addCosignLines: (from, lines, signer) => {
-        const m = h.member(from);
-        if (m === undefined) return Promise.resolve();
-        // The key the lines came with (a rotated one this site has not
-        // applied yet, see peers.ts), and the keys the member signed with.
-        // A retired key signs only the heights it was in force for (not its grace).
-        const ahead = signer !== undefined &&
-            !(m.retired ?? []).some((r) => bytesEqual(r.publicKey, signer.publicKey))
-          ? [signer.publicKey]
-          : [];
-        const keysAt = (height: number) =>
-          [...ahead, ...memberKeysAt(m, height)].map((k) => verifierKey(m.name, k));
+        const arrived = h.member(from);
+        if (arrived === undefined) return Promise.resolve();
+        const keysAt = cosignKeysAt(
+          from,
+          () => h.member(from),
+          arrived.publicKey,
+          signer?.publicKey,
+        );
         return site.addCosignLines(from, keysAt, lines);
       },
       replayBlocks: (from, limit) => site.replayBlocks(from, limit),

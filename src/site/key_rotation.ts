@@ -27,7 +27,14 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import { base64urlDecode, base64urlEncode, utf8Decode, utf8Encode } from "../../sdk/encoding.ts";
+import {
+  base64urlDecode,
+  base64urlEncode,
+  bytesEqual,
+  utf8Decode,
+  utf8Encode,
+} from "../../sdk/encoding.ts";
+import { verifierKey } from "../../sdk/note.ts";
 import { exportKey, importKey, type KeyPair } from "../../sdk/keys.ts";
 import {
   keyAfterChain as keyAfterChainWith,
@@ -68,6 +75,33 @@ export function memberKeysAt(
     member.publicKey,
     ...(member.retired ?? []).filter((r) => r.untilHeight >= height).map((r) => r.publicKey),
   ];
+}
+
+/**
+ * The verifier keys (`name+hash+key`) a member's checkpoint lines for a
+ * height count under, asked when a line is checked — for a block not
+ * applied yet, later than the lines came: the keys {@link memberKeysAt}
+ * gives for the member as `member()` answers then, and `signer`, the key
+ * the lines came with, when it is a rotated key this site has not applied
+ * yet (authenticated by its chain, see peers.ts) — only while the member's
+ * key is still `keyThen`, the one it had when they came (a rotation applied
+ * since decides), and never a key the member retired.
+ */
+export function cosignKeysAt(
+  name: string,
+  member: () => { publicKey: Uint8Array; retired?: readonly RetiredKey[] } | undefined,
+  keyThen: Uint8Array,
+  signer: Uint8Array | undefined,
+): (height: number) => string[] {
+  return (height) => {
+    const m = member();
+    if (m === undefined) return [];
+    const ahead = signer !== undefined && bytesEqual(m.publicKey, keyThen) &&
+        !(m.retired ?? []).some((r) => bytesEqual(r.publicKey, signer))
+      ? [signer]
+      : [];
+    return [...ahead, ...memberKeysAt(m, height)].map((k) => verifierKey(name, k));
+  };
 }
 
 /** A rotation of `name` from `previous` to `next`, signed by both. */

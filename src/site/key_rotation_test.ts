@@ -1,12 +1,15 @@
 import assert from "node:assert/strict";
 import { base64urlEncode } from "../../sdk/encoding.ts";
 import { generateKeyPair } from "../../sdk/keys.ts";
+import { verifierKey } from "../../sdk/note.ts";
 import {
+  cosignKeysAt,
   decodeKeyChain,
   encodeKeyChain,
   keyAfterChain,
   type KeyRotation,
   memberKeysAt,
+  type RetiredKey,
   RETIREMENT_RETRY_MS_MAX,
   RetirementPacer,
   rotationVerifies,
@@ -135,4 +138,30 @@ Deno.test("key rotation: a retirement publication that failed is tried again at 
   pacer.reset();
   assert.equal(pacer.mayTry(now, "site-a"), true);
   assert.equal(pacer.failed(now, "site-a", true), 1000);
+});
+
+Deno.test("cosignKeysAt: asked when a line is checked, it gives the member's keys for the height then; the key the lines came with counts only while the member's key is still the one it had then, and never once retired", async () => {
+  const [a, b, t] = await Promise.all(
+    [0, 1, 2].map(() => SiteKey.create(generateKeyPair("ed25519"))),
+  );
+  const vk = (k: SiteKey) => verifierKey("site-b", k.publicKey);
+  let member: { publicKey: Uint8Array; retired?: RetiredKey[] } | undefined = {
+    publicKey: a.publicKey,
+  };
+  // Lines signed by t, a rotated key of site-b this site has not applied yet.
+  const keysAt = cosignKeysAt("site-b", () => member, a.publicKey, t.publicKey);
+  assert.deepEqual(keysAt(7), [vk(t), vk(a)]);
+  // A rotation a → b applied since (a retired after height 5): t no longer counts, a only up to 5.
+  member = { publicKey: b.publicKey, retired: [{ publicKey: a.publicKey, untilHeight: 5 }] };
+  assert.deepEqual(keysAt(5), [vk(b), vk(a)]);
+  assert.deepEqual(keysAt(6), [vk(b)]);
+  // Lines that came with b before the rotation was applied here: b counts (it is the key now).
+  const withB = cosignKeysAt("site-b", () => member, a.publicKey, b.publicKey);
+  assert.deepEqual(withB(6), [vk(b)]);
+  // A key the member retired never counts as the key the lines came with.
+  const withA = cosignKeysAt("site-b", () => member, b.publicKey, a.publicKey);
+  assert.deepEqual(withA(6), [vk(b)]);
+  // No longer a member: no key.
+  member = undefined;
+  assert.deepEqual(keysAt(1), []);
 });

@@ -1631,14 +1631,16 @@ export class Site implements LedgerService {
   /** Lines received for blocks this site has not applied yet, by height. */
   readonly #earlyCosigns = new Map<
     number,
-    Array<{ site: string; line: string; keys: string[]; hash?: string }>
+    Array<{ site: string; line: string; keysAt: (height: number) => string[]; hash?: string }>
   >();
 
   /**
    * Stores checkpoint signature lines a member site sent for blocks it
    * applied. Each is verified against that site's key over this site's own
    * checkpoint text for the height, so a line for a different (forked) block
-   * never counts. Lines for heights not applied yet wait (bounded).
+   * never counts. Lines for heights not applied yet wait (bounded), and are
+   * checked once applied against the keys `keysOfSite` gives then: a
+   * rotation applied in between retires the key they were signed with.
    * `keysOfSite` is that site's verifier key, or its keys that may sign a
    * given height (one that rotated its key signed earlier blocks with the
    * key it retired).
@@ -1658,7 +1660,7 @@ export class Site implements LedgerService {
         // Held until applied: one line per site per height, a bounded window ahead.
         if (height > this.#head.header.height + earlyCosignHeightsMax) continue;
         const l = (this.#earlyCosigns.get(height) ?? []).filter((x) => x.site !== site);
-        l.push({ site, line, keys: keysAt(height), hash });
+        l.push({ site, line, keysAt, hash });
         this.#earlyCosigns.set(height, l);
         continue;
       }
@@ -1784,15 +1786,15 @@ export class Site implements LedgerService {
 
   /**
    * Peers' early lines for heights up to `height`, once applied, verified
-   * against the key their sender was authenticated with (a site added
-   * after genesis included).
+   * against the keys their sender may sign that height with now (a site
+   * added after genesis included; a key retired since the line came, not).
    */
   async #drainEarlyCosigns(height: number): Promise<void> {
     for (const h of [...this.#earlyCosigns.keys()]) {
       if (h > height) continue;
       const lines = this.#earlyCosigns.get(h)!;
       this.#earlyCosigns.delete(h);
-      for (const l of lines) await this.#storeCosign(h, l.site, l.keys, l.line, l.hash);
+      for (const l of lines) await this.#storeCosign(h, l.site, l.keysAt(h), l.line, l.hash);
     }
   }
 
