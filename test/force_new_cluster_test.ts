@@ -83,7 +83,26 @@ Deno.test("force-new-cluster: the one voter left of three, stopped, becomes the 
       dry.text,
       /Would remove site-b, site-c \(in term \d+\), leaving site-a the only voter/,
     );
+    assert.match(dry.text, /no verifier holds a checkpoint above height \d+/);
     assert.match(dry.text, /run again with --yes\. Nothing was changed\./);
+
+    // site-a started while the command asked the other voters (here: its port taken at
+    // the moment site-b's URL is asked, which then does not answer for the ledger).
+    let aPort: Deno.Listener | undefined;
+    const bPort = Number(new URL(b.url).port);
+    const fakeB = Deno.serve({ hostname: "127.0.0.1", port: bPort, onListen: () => {} }, () => {
+      aPort ??= Deno.listen({ hostname: "127.0.0.1", port: Number(new URL(a.url).port) });
+      return new Response("starting", { status: 503 });
+    });
+    try {
+      const raced = await force("--yes");
+      assert.equal(raced.code, 2, raced.text);
+      assert.match(raced.text, /the site started while this command ran/);
+      assert.ok(aPort !== undefined, "site-b's URL was asked");
+    } finally {
+      aPort?.close();
+      await fakeB.shutdown();
+    }
 
     const done = await force("--yes");
     assert.equal(done.code, 0, done.text);

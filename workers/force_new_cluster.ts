@@ -155,7 +155,26 @@ export async function runForceNewCluster(args: readonly string[]): Promise<numbe
       console.error(
         `Would ${what}. None of ${plan.removes.join(", ")} answered; make sure each is down ` +
           "for good (a lost site started again on its data must not reach another lost one), " +
-          "then run again with --yes. Nothing was changed.",
+          `and that no verifier holds a checkpoint above height ${plan.height} (blocks the ` +
+          "lost sites committed beyond this log would be lost, and such a checkpoint would " +
+          "show a fork), then run again with --yes. Nothing was changed.",
+      );
+      return 2;
+    }
+    // Again at the last moment: asking the other voters took seconds, and a
+    // site started meanwhile would run on a log this command then rewrites.
+    // Its port, and its Raft state (a site that started writes its term and
+    // vote when it campaigns), must not have changed. (The database cannot
+    // be asked again: this command's own connection holds it until its
+    // statements are collected.)
+    const again = await planForceNewCluster(database, name, loaded.genesis);
+    if (
+      portInUse(loaded.config.host, loaded.config.port) ||
+      JSON.stringify(again) !== JSON.stringify(plan)
+    ) {
+      console.error(
+        `Cannot force a new cluster on ${name}: the site started while this command ran (its ` +
+          "port is in use, or its Raft state changed). Stop it and run again. Nothing was changed.",
       );
       return 2;
     }

@@ -19,8 +19,12 @@
  * acknowledged to clients, and a write whose client was not told either way
  * may land (its id is its idempotency key). Learners stay learners. The
  * chain itself is untouched: blocks, checkpoints and the Merkle log go on
- * from the survivor's head, so a checkpoint signed before the loss is
- * consistent with every later one.
+ * from the survivor's head, so a checkpoint of a block it holds is
+ * consistent with every later one. Blocks the lost majority committed
+ * beyond its log, or in place of its uncommitted tail, are lost with their
+ * writes, and a checkpoint co-signed for them shows verifiers a fork: the
+ * command prints the survivor's height so that an operator can compare it
+ * with the newest checkpoint verifiers hold before forcing.
  *
  * @module
  */
