@@ -73,12 +73,26 @@ export const PROBLEM_TYPES = {
   expires_too_far: { title: "Transaction expires too far in the future", status: 422 },
   bad_signature: { title: "Bad or missing signature", status: 422 },
   revoked_signer: { title: "Signer is revoked", status: 422 },
+  /**
+   * Not served by this version: a resubmitted transaction is answered its
+   * receipt (idempotency by id). Kept because slugs are never removed.
+   */
   duplicate: { title: "Duplicate transaction", status: 409 },
   envelope_too_large: { title: "Envelope too large", status: 413 },
   unauthorized_signer: { title: "Signer is not authorised for this kind", status: 422 },
   unsupported_rules: { title: "Rules version not supported by this site", status: 422 },
+  /**
+   * Not served by this version: a proof the site cannot give (a tree size
+   * without the transaction, or a transaction not yet in the latest
+   * checkpoint) is `invalid_range`. Kept because slugs are never removed.
+   */
   proof_unavailable: { title: "Proof unavailable for that tree size", status: 422 },
   invalid_range: { title: "Invalid range", status: 422 },
+  /**
+   * Served by the admin routes (a membership change or key rotation not
+   * applied in time; it may still take effect). `POST /v1/txs?wait=commit`
+   * never answers it: its wait times out into 202 and the pending receipt.
+   */
   commit_timeout: { title: "Timed out waiting for commit", status: 504 },
   not_leader: { title: "Not the leader", status: 503 },
   insufficient_storage: { title: "Insufficient storage", status: 503 },
@@ -130,9 +144,12 @@ export const submitTxs = createRoute({
   tags: ["transactions"],
   summary: "Submit one signed envelope, or a batch",
   description: "One envelope is answered by one receipt (200 committed, 202 pending) or, when " +
-    "admission refuses it, by its problem. `{ txs: [...] }` is answered by `{ receipts }` in the " +
-    "same order, refused items as receipts with `status: refused` and `problem`. Idempotent by " +
-    "transaction id. `wait=commit` answers once committed or after `timeoutMs`.",
+    "admission refuses it, by its problem. `{ txs: [...] }` is always answered 200 by " +
+    "`{ receipts }` in the same order, refused items as receipts with `status: refused` and " +
+    "`problem` (`txId` null for an item too malformed to have an id). Idempotent by transaction " +
+    "id: a transaction already committed is answered its receipt (also once it has expired), one " +
+    "already pending a pending receipt. `wait=commit` answers once committed or after " +
+    "`timeoutMs`; a wait that times out is answered 202 with the pending receipt, not a problem.",
   request: {
     query: SubmitQuery,
     body: {
@@ -145,9 +162,11 @@ export const submitTxs = createRoute({
       description: "A committed receipt (one envelope) or the receipts of a batch, in order.",
       content: { "application/json": { schema: z.union([Receipt, ReceiptList]) } },
     },
-    202: json(Receipt, "One envelope, admitted and pending."),
+    202: json(
+      Receipt,
+      "One envelope, admitted and pending (also when `wait=commit` timed out: poll `GET /v1/txs/{txId}`).",
+    ),
     ...COMMON_PROBLEMS,
-    409: problem("`duplicate`."),
     413: problem("`payload_too_large` (the request) or `envelope_too_large`."),
     415: problem("`unsupported_media_type`: the body must be application/json."),
     422: problem(
@@ -156,7 +175,6 @@ export const submitTxs = createRoute({
         "`unauthorized_signer`, `unsupported_rules` (a `gov.setRules` for a rules version this " +
         "site's software cannot execute: upgrade it first).",
     ),
-    504: problem("`commit_timeout`."),
   },
 });
 
@@ -198,8 +216,9 @@ export const getTxProof = createRoute({
     200: json(ProofView, "The inclusion proof."),
     404: problem("`not_found`: unknown transaction."),
     422: problem(
-      "`proof_unavailable` or `invalid_range`: `treeSize` does not include the transaction " +
-        "or exceeds the log.",
+      "`invalid_range`: without `treeSize`, the transaction is not yet in the latest co-signed " +
+        "checkpoint (a moment after its commit: ask again, or pass `treeSize`); with it, " +
+        "`treeSize` does not include the transaction or exceeds the written log.",
     ),
     ...COMMON_PROBLEMS,
   },
@@ -270,6 +289,18 @@ export const listBlocks = createRoute({
   },
 });
 
+/**
+ * A real checkpoint as `GET /v1/checkpoint` serves it (size 42, height 7,
+ * signed by two example keys): origin, size, base64 root, `height <n>`,
+ * `block <hex>`, a blank line, one `— <site> <base64>` line per signer.
+ * It parses with `parseNote` and `parseCheckpoint` (`routes_test.ts`).
+ */
+export const CHECKPOINT_EXAMPLE = "edgeledger.local/demo\n42\n" +
+  "tWfAy7LoXCleat6TDluzSaS5vulInKp9a2ed1G6CpxE=\nheight 7\n" +
+  "block 7c36d27a3da53bf5c9cf81bb542acdf263744b2f79979d622d181fd074048bbf\n\n" +
+  "— site-a AgpRkL3L4PS7IKN8Nrh9EmDO2NwrLkUwFzEQATjsYYeyI10UpoTumCGxLXCATUiLp1LDwF5N2/HeADgkrpg2eFuHGwU=\n" +
+  "— site-b YuE180seb1+/hNQ8jqmFxuAn48qVv9zyG+XUjsoVuksq3x/T6m+BlNPCoAb0pac1JGzwInDAu65hgYgr7XzaHk5SegY=\n";
+
 /** `GET /v1/checkpoint`: the latest co-signed checkpoint as a C2SP signed note. */
 export const getCheckpoint = createRoute({
   method: "get",
@@ -284,7 +315,7 @@ export const getCheckpoint = createRoute({
       content: {
         "text/plain": {
           schema: z.string().openapi({
-            example: "edgeledger.dev/demo\n42\nq1Vx...=\nheight 7\n\n— site-a Az3g...\n",
+            example: CHECKPOINT_EXAMPLE,
           }),
         },
       },

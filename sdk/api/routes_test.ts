@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  CHECKPOINT_EXAMPLE,
   decimalInt,
   EVENTS_KIND_RE,
   PROBLEM_TYPES,
@@ -7,7 +8,10 @@ import {
   ROUTES,
   SubmitBody,
 } from "./routes.ts";
+import { OpenAPIHono } from "@hono/zod-openapi";
 import { KIND_RE } from "../envelope.ts";
+import { parseCheckpoint } from "../checkpoint.ts";
+import { parseNote } from "../note.ts";
 
 Deno.test("PROBLEM_TYPES lists every slug the API, the admin routes and the site's admission use, each with a title and status", () => {
   const required = [
@@ -103,4 +107,29 @@ Deno.test("ROUTES: every route answers problems as application/problem+json and 
 Deno.test("the events filter's kind grammar is the envelope's", () => {
   assert.equal(EVENTS_KIND_RE.source, KIND_RE.source);
   assert.equal(EVENTS_KIND_RE.flags, KIND_RE.flags);
+});
+
+Deno.test("getCheckpoint's OpenAPI example is a real signed checkpoint: it parses as a note and a tlog-checkpoint with height and block lines", () => {
+  const app = new OpenAPIHono();
+  app.openapi(ROUTES.getCheckpoint, (c) => c.text(CHECKPOINT_EXAMPLE, 200));
+  const doc = app.getOpenAPI31Document({ openapi: "3.1.0", info: { title: "t", version: "1" } });
+  const served = doc.paths?.["/v1/checkpoint"]?.get?.responses?.["200"] as {
+    content: { "text/plain": { schema: { example?: string } } };
+  };
+  assert.equal(served.content["text/plain"].schema.example, CHECKPOINT_EXAMPLE);
+  const { text, signatures } = parseNote(CHECKPOINT_EXAMPLE);
+  assert.deepEqual(signatures.map((s) => s.name), ["site-a", "site-b"]);
+  assert.ok(signatures.every((s) => s.signature.length === 64));
+  const checkpoint = parseCheckpoint(text);
+  assert.equal(checkpoint.origin, "edgeledger.local/demo");
+  assert.equal(checkpoint.size, 42);
+  assert.equal(checkpoint.height, 7);
+  assert.match(checkpoint.blockHash, /^[0-9a-f]{64}$/);
+});
+
+Deno.test("submitTxs documents what the site serves: no 504 (a timed-out wait=commit is 202 pending) and no 409 duplicate (a resubmission gets its receipt)", () => {
+  const statuses = Object.keys(ROUTES.submitTxs.responses);
+  assert.ok(statuses.includes("202"));
+  assert.ok(!statuses.includes("504"));
+  assert.ok(!statuses.includes("409"));
 });

@@ -237,7 +237,11 @@ export interface CallOptions {
  * ```
  */
 export interface SubmitOptions extends CallOptions {
-  /** `"commit"`: the site answers once the transactions are committed or `waitTimeoutMs` passed. */
+  /**
+   * `"commit"`: the site answers once the transactions are committed or
+   * `waitTimeoutMs` passed; then their receipts are still `pending` (a
+   * single envelope's is answered 202, not an error): see `waitForCommit`.
+   */
   wait?: "commit";
   /** How long the site waits for commit, in milliseconds (1–60000). Default 10000. */
   waitTimeoutMs?: number;
@@ -1375,8 +1379,10 @@ function isRetryableError(error: EdgeLedgerError): boolean {
   if (error instanceof NetworkError || error instanceof RateLimitedError) return true;
   if (!(error instanceof ServerError) || !RETRYABLE_STATUSES.has(error.status)) return false;
   if (error.problem === undefined) return true;
-  // A site that waited for commit in vain answers 504 commit_timeout: the
-  // transaction is admitted; retrying would only wait again. One answering
+  // 504 commit_timeout comes from the admin routes (a membership change or
+  // key rotation proposed but not applied in time: it may still take
+  // effect); asking again would propose it again. `POST /v1/txs?wait=commit`
+  // never answers it: a wait that times out is a 202 pending receipt. One answering
   // 503 insufficient_storage speaks for the whole cluster (a site is low on
   // disk space, for minutes or hours): another site, or this one in 30 s,
   // answers the same, so the caller hears it at once (an offline queue

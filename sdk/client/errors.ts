@@ -13,7 +13,7 @@
  * | {@link ValidationError} | 400 `validation`: the request was malformed | no |
  * | {@link RejectedError} | a domain problem (4xx): bad signature, expired, not found, ... | no |
  * | {@link NotFoundError} | the `RejectedError` of a 4xx `not_found`: no such transaction, device, stream, ... | no |
- * | {@link ServerError} | 5xx, or an answer that breaks the API's schema | 502/503/504 yes (failing over), others no; never 503 `insufficient_storage` (the cluster pauses writes for want of disk space) or 504 `commit_timeout` |
+ * | {@link ServerError} | 5xx, or an answer that breaks the API's schema | 502/503/504 yes (failing over), others no; never 503 `insufficient_storage` (the cluster pauses writes for want of disk space) or 504 `commit_timeout` (an admin change not applied in time; `POST /v1/txs?wait=commit` never answers it, its timed-out wait is a 202 pending receipt) |
  * | {@link CommitTimeoutError} | `waitForCommit` ran out of time | no |
  *
  * @module

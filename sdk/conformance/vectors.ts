@@ -20,8 +20,11 @@
  *
  * @module
  */
+import { ed25519, ED25519_TORSION_SUBGROUP } from "@noble/curves/ed25519.js";
+import { sha512 } from "@noble/hashes/sha2.js";
 import { canonicalJson } from "../canonical_json.ts";
 import {
+  base64Decode,
   base64Encode,
   base64urlDecode,
   base64urlEncode,
@@ -41,7 +44,8 @@ import {
 import { consistencyProof, inclusionProof, leafHash, rootFromLeafHashes } from "../merkle.ts";
 import { blockHash, type BlockHeader } from "../block.ts";
 import { formatCheckpoint } from "../checkpoint.ts";
-import { assembleNote, signNoteLine, verifierKey } from "../note.ts";
+import { assembleNote, signNoteLine, verifierKey, verifyNote } from "../note.ts";
+import { verifySignatureReference } from "../signature.ts";
 import { retirementText, rotationText } from "../key_rotation.ts";
 
 /** The vector file's format version; bump it when a section changes shape. */
@@ -83,6 +87,217 @@ function highS(sig: Uint8Array, n: bigint): Uint8Array {
 function unreducedS(sig: Uint8Array): Uint8Array {
   const s = bigOf(sig.slice(32).reverse()) + ED25519_L;
   return new Uint8Array([...sig.slice(0, 32), ...bytes32Of(s).reverse()]);
+}
+
+/** The Ed25519 field prime p = 2^255 − 19. */
+const ED25519_P = 2n ** 255n - 19n;
+
+/** A 32-byte little-endian encoding of `n` (a scalar or a field element). */
+function le32(n: bigint): Uint8Array {
+  return bytes32Of(n).reverse();
+}
+
+/** The number a little-endian byte string encodes. */
+const bigOfLe = (bytes: Uint8Array) => bigOf(bytes.slice().reverse());
+
+/** RFC 8032 §5.1.7's k = SHA-512(R ‖ A ‖ M) mod L, over the bytes as given. */
+function challenge(r: Uint8Array, a: Uint8Array, message: Uint8Array): bigint {
+  return bigOfLe(sha512(new Uint8Array([...r, ...a, ...message]))) % ED25519_L;
+}
+
+const modL = (n: bigint) => ((n % ED25519_L) + ED25519_L) % ED25519_L;
+
+/** A scalar in [0, L) from a seed, for the hand-made Ed25519 signatures below. */
+const scalarOf = (seed: string) => bigOfLe(secretOf(seed)) % ED25519_L;
+
+/**
+ * Ed25519 inputs at the edges of RFC 8032 verification, each made from its
+ * definition (R = [r]B + T, S = r + k·a mod L with k over the bytes as
+ * given), with the verdict the SDK's reference verifier gives
+ * (`verifySignatureReference`, @noble/curves with `zip215: false`) and the
+ * verdict OpenSSL 3.0 gives (`opensslValid`, recorded by running Node 20's
+ * `crypto.verify`, OpenSSL 3.0.19), where a platform library may differ.
+ * `key` is envelope 0's signer: its secret scalar signs the hand-made cases.
+ */
+function ed25519EdgeCases(key: KeyPair, message: Uint8Array) {
+  const B = ed25519.Point.BASE;
+  const identity = hexDecode(ED25519_TORSION_SUBGROUP[0]);
+  // A point of order 8: [4]T is not the identity, [8]T is.
+  const T = ed25519.Point.fromHex(ED25519_TORSION_SUBGROUP[1]);
+  const a = ed25519.utils.getExtendedPublicKey(key.secretKey).scalar;
+  const A = key.publicKey;
+  const sig = (r: Uint8Array, s: bigint) => new Uint8Array([...r, ...le32(s)]);
+  /** A signature by `a` whose R is `rPoint`'s bytes `rBytes` (defaults to its encoding). */
+  const signWithR = (r: bigint, rPoint: typeof B, pk: Uint8Array, sk: bigint, m: Uint8Array) => {
+    const rBytes = rPoint.toBytes();
+    return sig(rBytes, modL(r + challenge(rBytes, pk, m) * sk));
+  };
+  /** The first nonce index `i` (from 0) whose k = H(R ‖ A ‖ M) satisfies `want`. */
+  const nonceWhere = (
+    seed: string,
+    pk: Uint8Array,
+    m: Uint8Array,
+    rOf: (r: bigint) => typeof B,
+    want: (k: bigint) => boolean,
+  ) => {
+    for (let i = 0; i < 256; i++) {
+      const r = scalarOf(`${seed}-${i}`);
+      if (want(challenge(rOf(r).toBytes(), pk, m))) return r;
+    }
+    throw new Error(`Cannot build vector ${seed}: no nonce found`);
+  };
+  const smallOrderMessage = utf8Encode("edgeledger/vectors/ed25519 small-order key\n");
+  const mixedKey = B.multiply(a).add(T).toBytes(); // [a]B + T: full order 8L, not small
+  const rMixed0 = nonceWhere(
+    "mixed-k0",
+    mixedKey,
+    message,
+    (r) => B.multiply(r),
+    (k) => k % 8n === 0n,
+  );
+  const rMixedN = nonceWhere(
+    "mixed-kn",
+    mixedKey,
+    message,
+    (r) => B.multiply(r),
+    (k) => k % 8n !== 0n,
+  );
+  const rOrder8 = nonceWhere(
+    "order8-k0",
+    T.toBytes(),
+    smallOrderMessage,
+    (r) => B.multiply(r),
+    (k) => k % 8n === 0n,
+  );
+  const rTorsion = scalarOf("torsion-r");
+  // y = p + 1 ≡ 1: the identity, encoded with y ≥ p.
+  const identityNonCanonical = le32(ED25519_P + 1n);
+  // y = 1 with the sign bit set: x = 0 cannot be negative.
+  const identityNegativeZero = new Uint8Array([...identity.slice(0, 31), 0x80]);
+  const withS = (s: Uint8Array, newS: bigint) => sig(s.slice(0, 32), newS);
+  const valid = ed25519.sign(message, key.secretKey);
+  const sOf = (s: Uint8Array) => bigOfLe(s.slice(32));
+  const cases: Array<
+    {
+      description: string;
+      publicKey: Uint8Array;
+      message: Uint8Array;
+      signature: Uint8Array;
+      opensslValid: boolean;
+    }
+  > = [
+    {
+      description:
+        "Ed25519, small-order key: A, R = the identity (01 00…00), S = 0 — [0]B = R + [k]A for every message: refused (A of small order); OpenSSL accepts",
+      publicKey: identity,
+      message: smallOrderMessage,
+      signature: sig(identity, 0n),
+      opensslValid: true,
+    },
+    {
+      description:
+        "Ed25519, small-order key: A = a point of order 8, R = [r]B, S = r, with 8 | k so that [k]A is the identity: refused (A of small order); OpenSSL accepts",
+      publicKey: T.toBytes(),
+      message: smallOrderMessage,
+      signature: sig(B.multiply(rOrder8).toBytes(), rOrder8),
+      opensslValid: true,
+    },
+    {
+      description:
+        "Ed25519, mixed-order key A = [a]B + T (T of order 8), S = r + k·a with 8 | k: accepted (A is not of small order; both equations hold)",
+      publicKey: mixedKey,
+      message,
+      signature: signWithR(rMixed0, B.multiply(rMixed0), mixedKey, a, message),
+      opensslValid: true,
+    },
+    {
+      description:
+        "Ed25519, mixed-order key A = [a]B + T, S = r + k·a with 8 ∤ k: accepted — only the cofactored equation [8][S]B = [8]R + [8][k]A holds; OpenSSL (cofactorless) refuses",
+      publicKey: mixedKey,
+      message,
+      signature: signWithR(rMixedN, B.multiply(rMixedN), mixedKey, a, message),
+      opensslValid: false,
+    },
+    {
+      description:
+        "Ed25519, envelope 0's key, R = [r]B + T (a small-order component), S = r + k·a: accepted — only the cofactored equation holds; OpenSSL (cofactorless) refuses",
+      publicKey: A,
+      message,
+      signature: signWithR(rTorsion, B.multiply(rTorsion).add(T), A, a, message),
+      opensslValid: false,
+    },
+    {
+      description:
+        "Ed25519, envelope 0's key, R = the identity (r = 0, small order), S = k·a: accepted — a small-order R is not refused",
+      publicKey: A,
+      message,
+      signature: sig(identity, modL(challenge(identity, A, message) * a)),
+      opensslValid: true,
+    },
+    {
+      description:
+        "Ed25519, envelope 0's key, R = the identity encoded with y = p + 1 (non-canonical), S = k·a over those bytes: refused; a verifier reducing y mod p would accept",
+      publicKey: A,
+      message,
+      signature: sig(
+        identityNonCanonical,
+        modL(challenge(identityNonCanonical, A, message) * a),
+      ),
+      opensslValid: false,
+    },
+    {
+      description:
+        "Ed25519, envelope 0's key, R = the identity with the sign bit set (x = 0 cannot be negative: non-canonical), S = k·a over those bytes: refused",
+      publicKey: A,
+      message,
+      signature: sig(
+        identityNegativeZero,
+        modL(challenge(identityNegativeZero, A, message) * a),
+      ),
+      opensslValid: false,
+    },
+    {
+      description:
+        "Ed25519, A = the identity encoded with y = p + 1 (non-canonical and of small order), R = the identity, S = 0: refused; OpenSSL accepts",
+      publicKey: identityNonCanonical,
+      message: smallOrderMessage,
+      signature: sig(identity, 0n),
+      opensslValid: true,
+    },
+    {
+      description:
+        "Ed25519, A = the identity with the sign bit set (non-canonical, small order), R = the identity, S = 0: refused; OpenSSL accepts",
+      publicKey: identityNegativeZero,
+      message: smallOrderMessage,
+      signature: sig(identity, 0n),
+      opensslValid: true,
+    },
+    {
+      description:
+        "Ed25519, A, R = the identity, S = L exactly ([L]B is the identity): refused (S ≥ L, and A of small order)",
+      publicKey: identity,
+      message: smallOrderMessage,
+      signature: sig(identity, ED25519_L),
+      opensslValid: false,
+    },
+    {
+      description:
+        "Ed25519, A = the identity, R = B, S = L + 1 (≡ 1, and [1]B = R): refused (S ≥ L, and A of small order)",
+      publicKey: identity,
+      message: smallOrderMessage,
+      signature: sig(B.toBytes(), ED25519_L + 1n),
+      opensslValid: false,
+    },
+    {
+      description:
+        "Ed25519, a valid signature by envelope 0's key with S replaced by S + 8L (bit 255 set, ≡ S mod L): refused (S ≥ L)",
+      publicKey: A,
+      message,
+      signature: withS(valid, sOf(valid) + 8n * ED25519_L),
+      opensslValid: false,
+    },
+  ];
+  return cases;
 }
 
 /** Merkle leaves: UTF-8 of `leaf-0` … `leaf-6`. */
@@ -197,7 +412,16 @@ export function buildVectors() {
   const sigOf = (i: number) => base64urlDecode(envelopes[i].signed.sigs[0]);
   const payloadOf = (i: number) => envelopes[i].signingPayload;
   const keyHexOf = (i: number) => hex(decodeDidKey(envelopes[i].unsigned.signers[0]).publicKey);
-  const signatures = [
+  const signatures: Array<{
+    description: string;
+    algorithm: string;
+    publicKeyHex: string;
+    message: string;
+    signatureHex: string;
+    valid: boolean;
+    /** OpenSSL 3.0's verdict, present where it differs from `valid`. */
+    opensslValid?: boolean;
+  }> = [
     {
       description: "P-256, envelope 1's signature with s replaced by n − s (high-S): accepted",
       algorithm: "p256",
@@ -240,6 +464,19 @@ export function buildVectors() {
       valid: false,
     },
   ];
+
+  for (const c of ed25519EdgeCases(keyOf("ed25519", "device-ed25519"), utf8Encode(payloadOf(0)))) {
+    const valid = verifySignatureReference("ed25519", c.publicKey, c.message, c.signature);
+    signatures.push({
+      description: c.description,
+      algorithm: "ed25519",
+      publicKeyHex: hex(c.publicKey),
+      message: new TextDecoder().decode(c.message),
+      signatureHex: hex(c.signature),
+      valid,
+      ...(valid === c.opensslValid ? {} : { opensslValid: c.opensslValid }),
+    });
+  }
 
   // ---- leaves -----------------------------------------------------------------------------
   const leaves = [
@@ -359,6 +596,70 @@ export function buildVectors() {
     signatureLines: lines,
     note: assembleNote(text, lines),
   };
+
+  // ---- signed notes: which names verifyNote answers -----------------------------------------
+  // The checkpoint text above, signed by site-a and site-b; `verifyNote` answers the names of
+  // the verifier keys whose lines verify, in verifier-key order, and [] as soon as a line from a
+  // known key (name AND key ID match) fails (c2sp.org/signed-note, Go's note.Open).
+  const stranger = keyOf("ed25519", "stranger");
+  const keysAB = [verifierKey("site-a", siteA.publicKey), verifierKey("site-b", siteB.publicKey)];
+  const [lineA, lineB] = lines;
+  /** `line` with one bit of its signature (not of its key ID) flipped. */
+  const flipped = (line: string) => {
+    const space = line.lastIndexOf(" ");
+    const raw = base64Decode(line.slice(space + 1, -1));
+    raw[4 + 10] ^= 0x01;
+    return `${line.slice(0, space)} ${base64Encode(raw)}\n`;
+  };
+  const noteCase = (description: string, note: string, verifierKeys: string[]) => ({
+    description,
+    note,
+    verifierKeys,
+    names: verifyNote(note, verifierKeys),
+  });
+  const notes = [
+    noteCase("signed by site-a and site-b, both known", assembleNote(text, lines), keysAB),
+    noteCase(
+      "site-b's signature altered (one bit): a known key's signature fails, so the whole note is invalid — not [site-a]",
+      assembleNote(text, [lineA, flipped(lineB)]),
+      keysAB,
+    ),
+    noteCase(
+      "a third line from site-c, a name no verifier key has: ignored",
+      assembleNote(text, [lineA, lineB, signNoteLine(text, "site-c", stranger.secretKey)]),
+      keysAB,
+    ),
+    noteCase(
+      "a line named site-b made by another key (its key ID is not site-b's): ignored, not failed",
+      assembleNote(text, [lineA, signNoteLine(text, "site-b", stranger.secretKey)]),
+      keysAB,
+    ),
+    noteCase(
+      "site-a's line twice: each name counts once",
+      assembleNote(text, [lineA, lineA, lineB]),
+      keysAB,
+    ),
+    noteCase(
+      "the lines in the other order: names come in verifier-key order",
+      assembleNote(text, [lineB, lineA]),
+      keysAB,
+    ),
+    noteCase(
+      "verifier keys with malformed entries (site-b's with a wrong key ID, and garbage): skipped, so site-b's line comes from an unknown key and is ignored",
+      assembleNote(text, lines),
+      [keysAB[0], keysAB[1].replace(/\+[0-9a-f]{8}\+/, "+00000000+"), "not a verifier key"],
+    ),
+    noteCase(
+      "a malformed note (no blank line before the signature lines): []",
+      text + lineA + lineB,
+      keysAB,
+    ),
+    noteCase(
+      "a malformed note (a signature line without the em dash): []",
+      text + "\n" + lineA + lineB.slice(1),
+      keysAB,
+    ),
+  ];
 
   // ---- receipt bundles: what a light client verifies offline ---------------------------------
   // The log of `leaves` (envelope 0 applied, envelope 1 rejected) is block 1 above; its
@@ -523,6 +824,7 @@ export function buildVectors() {
     },
     block,
     checkpoint,
+    notes,
     receiptBundles,
     keyRotation: rotation,
   };

@@ -20,7 +20,12 @@ import canonicalize from "canonicalize";
 import { buildVectors, VECTORS_FILE, vectorsFileText } from "./vectors.ts";
 import { base64Decode, base64urlDecode, hexDecode, hexEncode, utf8Encode } from "../encoding.ts";
 import { decodeDidKey } from "../did_key.ts";
-import { verifySignature, verifySignatureReference } from "../signature.ts";
+import {
+  verifyEd25519With,
+  verifySignature,
+  verifySignatureFastOnly,
+  verifySignatureReference,
+} from "../signature.ts";
 import { type Envelope, verifyEnvelopeSignatures } from "../envelope.ts";
 import { verifyConsistency, verifyInclusion } from "../merkle.ts";
 import { parseCheckpoint } from "../checkpoint.ts";
@@ -153,9 +158,13 @@ Deno.test("conformance: envelope vectors — the payload is the domain and JCS o
   }
 });
 
+/** The signature vectors made before the Ed25519 edge cases; node:crypto must agree with each. */
+const FIRST_SIGNATURE_VECTORS = 5;
+
 Deno.test("conformance: signature vectors — high-S ECDSA accepted; an unreduced Ed25519 S, another message, r = 0 refused — by the SDK's reference and fast verifiers and by node:crypto alike", async () => {
-  assert.deepEqual(file.signatures.map((v) => v.valid), [true, true, false, false, false]);
-  for (const v of file.signatures) {
+  const first = file.signatures.slice(0, FIRST_SIGNATURE_VECTORS);
+  assert.deepEqual(first.map((v) => v.valid), [true, true, false, false, false]);
+  for (const v of first) {
     const args = [
       v.algorithm as "ed25519" | "p256" | "secp256k1",
       hexDecode(v.publicKeyHex),
@@ -165,6 +174,151 @@ Deno.test("conformance: signature vectors — high-S ECDSA accepted; an unreduce
     assert.equal(verifySignatureReference(...args), v.valid, `${v.description} (reference)`);
     assert.equal(await verifySignature(...args), v.valid, `${v.description} (SDK)`);
     assert.equal(nodeVerifies(...args), v.valid, `${v.description} (node:crypto)`);
+  }
+});
+
+// ---- Ed25519 from RFC 8032's definition (§5.1), for the edge-case vectors ----------------------
+
+const ED_P = 2n ** 255n - 19n;
+const ED_L = 2n ** 252n + 27742317777372353535851937790883648493n;
+const ED_D = ((ED_P - 121665n) * inverse(121666n)) % ED_P;
+type Ext = [bigint, bigint, bigint, bigint]; // extended coordinates X, Y, Z, T (x = X/Z, y = Y/Z)
+
+function pow(b: bigint, e: bigint): bigint {
+  let r = 1n;
+  for (b %= ED_P; e > 0n; e >>= 1n, b = (b * b) % ED_P) if (e & 1n) r = (r * b) % ED_P;
+  return r;
+}
+function inverse(x: bigint): bigint {
+  return pow(x, ED_P - 2n);
+}
+const md = (x: bigint) => ((x % ED_P) + ED_P) % ED_P;
+/** RFC 8032 §5.1.4's addition (complete for edwards25519). */
+function add([x1, y1, z1, t1]: Ext, [x2, y2, z2, t2]: Ext): Ext {
+  const a = md((y1 - x1) * (y2 - x2)), b = md((y1 + x1) * (y2 + x2));
+  const c = md(2n * t1 * t2 * ED_D), d = md(2n * z1 * z2);
+  const e = b - a, f = d - c, g = d + c, h = b + a;
+  return [md(e * f), md(g * h), md(f * g), md(e * h)];
+}
+function mul(k: bigint, p: Ext): Ext {
+  let r: Ext = [0n, 1n, 1n, 0n];
+  for (; k > 0n; k >>= 1n, p = add(p, p)) if (k & 1n) r = add(r, p);
+  return r;
+}
+const samePoint = ([x1, y1, z1]: Ext, [x2, y2, z2]: Ext) =>
+  md(x1 * z2 - x2 * z1) === 0n && md(y1 * z2 - y2 * z1) === 0n;
+const leNumber = (b: Uint8Array) => BigInt("0x" + hexEncode(b.slice().reverse()));
+/** RFC 8032 §5.1.3: the point a 32-byte string encodes, or null (y ≥ p, no x, x = 0 "negative"). */
+function decodePoint(bytes: Uint8Array): Ext | null {
+  const y = leNumber(bytes) & ((1n << 255n) - 1n);
+  const sign = bytes[31] >> 7;
+  if (y >= ED_P) return null;
+  const u = md(y * y - 1n), v = md(ED_D * y * y + 1n);
+  let x = md(u * pow(v, 3n) * pow(u * pow(v, 7n), (ED_P - 5n) / 8n));
+  if (md(v * x * x - u) !== 0n) {
+    if (md(v * x * x + u) !== 0n) return null;
+    x = md(x * pow(2n, (ED_P - 1n) / 4n));
+  }
+  if (x === 0n && sign === 1) return null;
+  if (Number(x & 1n) !== sign) x = ED_P - x;
+  return [x, y, 1n, md(x * y)];
+}
+const BASE = decodePoint(
+  hexDecode("5866666666666666666666666666666666666666666666666666666666666666"),
+)!;
+
+/**
+ * RFC 8032 §5.1.7 verification with the cofactored equation
+ * [8][S]B = [8]R + [8][k]A, plus the one rule the SDK's reference adds: a
+ * public key of small order ([8]A is the identity) is refused.
+ */
+function rfc8032Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  const a = decodePoint(publicKey), r = decodePoint(signature.slice(0, 32));
+  const s = leNumber(signature.slice(32));
+  if (a === null || r === null || s >= ED_L) return false;
+  const identity: Ext = [0n, 1n, 1n, 0n];
+  if (samePoint(mul(8n, a), identity)) return false;
+  const h = createHash("sha512").update(signature.slice(0, 32)).update(publicKey).update(message);
+  const k = leNumber(new Uint8Array(h.digest())) % ED_L;
+  return samePoint(mul(8n, mul(s, BASE)), mul(8n, add(r, mul(k, a))));
+}
+
+/** Deno's node:crypto Ed25519 verdict (not OpenSSL's: see the vectors' `opensslValid`). */
+const nodeEd25519 = (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => {
+  try {
+    return verify(null, message, ed25519Public(publicKey), signature);
+  } catch {
+    return false;
+  }
+};
+
+Deno.test("conformance: Ed25519 edge vectors — small-order and non-canonical keys, non-canonical R, S ≥ L refused; mixed-order keys and torsion in R accepted (cofactored) — by the SDK, its guarded fast paths and RFC 8032 computed from its definition", async () => {
+  const edges = file.signatures.slice(FIRST_SIGNATURE_VECTORS);
+  assert.equal(edges.length, 13);
+  assert.ok(edges.every((v) => v.algorithm === "ed25519"));
+  assert.deepEqual(edges.map((v) => v.valid), [
+    false,
+    false,
+    true,
+    true,
+    true,
+    true,
+    false,
+    false,
+    false,
+    false,
+    false,
+    false,
+    false,
+  ]);
+  // Where OpenSSL 3.0 (cofactorless, no small-order check) judges otherwise.
+  assert.deepEqual(edges.map((v) => (v as { opensslValid?: boolean }).opensslValid), [
+    true,
+    true,
+    undefined,
+    false,
+    false,
+    undefined,
+    undefined,
+    undefined,
+    true,
+    true,
+    undefined,
+    undefined,
+    undefined,
+  ]);
+  for (const v of edges) {
+    const [pk, msg, sig] = [
+      hexDecode(v.publicKeyHex),
+      utf8Encode(v.message),
+      hexDecode(v.signatureHex),
+    ];
+    assert.equal(rfc8032Verify(pk, msg, sig), v.valid, `${v.description} (RFC 8032 by hand)`);
+    assert.equal(
+      verifySignatureReference("ed25519", pk, msg, sig),
+      v.valid,
+      `${v.description} (reference)`,
+    );
+    assert.equal(await verifySignature("ed25519", pk, msg, sig), v.valid, `${v.description} (SDK)`);
+    // The server's path: node:crypto under the SDK's guards answers as the reference does,
+    // whatever node:crypto alone says.
+    assert.equal(
+      verifyEd25519With(nodeEd25519, pk, msg, sig),
+      v.valid,
+      `${v.description} (guarded node:crypto)`,
+    );
+    const fast = await verifySignatureFastOnly("ed25519", pk, msg, sig);
+    if ((v as { opensslValid?: boolean }).opensslValid !== undefined) {
+      // A platform verifier alone would answer otherwise here: WebCrypto is either kept
+      // out by the pre-checks (null) or answers false where the reference says true.
+      assert.ok(
+        fast === null || (fast === false && v.valid),
+        `${v.description} (fast path: ${fast})`,
+      );
+    }
+    if (fast === true) {
+      assert.equal(v.valid, true, `${v.description}: the fast path's true is the reference's`);
+    }
   }
 });
 
@@ -254,6 +408,62 @@ Deno.test("conformance: checkpoint vectors — the text parses back to its field
     "site-a",
     "site-b",
   ]);
+});
+
+/**
+ * The signed-note rule as README.md states it, by hand: parse the verifier
+ * keys (a malformed one is skipped) and the note (a malformed note verifies
+ * nothing); a line is from a known key when its name AND key ID match a
+ * verifier key; if any such line fails to verify (node:crypto), the note
+ * yields []; otherwise the names of the keys with a verified line, each once,
+ * in verifier-key order.
+ */
+function namesByHand(note: string, verifierKeys: string[]): string[] {
+  const keys = verifierKeys.flatMap((k) => {
+    const [name, hash] = k.split("+", 2);
+    if (hash === undefined || name === "") return [];
+    const raw = new Uint8Array(Buffer.from(k.slice(name.length + hash.length + 2), "base64"));
+    if (raw.length !== 33 || raw[0] !== 1) return [];
+    if (hexEncode(sha256Node(utf8Encode(`${name}\n`), raw).slice(0, 4)) !== hash) return [];
+    return [{ name, hash, publicKey: raw.slice(1) }];
+  });
+  const split = note.lastIndexOf("\n\n");
+  if (split < 0 || !note.endsWith("\n")) return [];
+  const text = note.slice(0, split + 1);
+  const lines = note.slice(split + 2, -1).split("\n");
+  const parsed = [];
+  for (const line of lines) {
+    const m = /^\u2014 (\S+) ([A-Za-z0-9+/=]+)$/.exec(line);
+    if (m === null) return [];
+    const raw = new Uint8Array(Buffer.from(m[2], "base64"));
+    parsed.push({ name: m[1], hash: hexEncode(raw.slice(0, 4)), signature: raw.slice(4) });
+  }
+  const verified = new Set<string>();
+  for (const line of parsed) {
+    for (const k of keys.filter((k) => k.name === line.name && k.hash === line.hash)) {
+      if (!nodeVerifies("ed25519", k.publicKey, utf8Encode(text), line.signature)) return [];
+      verified.add(k.name);
+    }
+  }
+  return [...new Set(keys.map((k) => k.name))].filter((n) => verified.has(n));
+}
+
+Deno.test("conformance: signed-note vectors — a known key's failed signature voids the whole note; unknown names, a known name with another key ID and malformed verifier keys are ignored; a malformed note verifies nothing — by the SDK and by the rule applied by hand", () => {
+  assert.deepEqual(file.notes.map((n) => n.names), [
+    ["site-a", "site-b"],
+    [],
+    ["site-a", "site-b"],
+    ["site-a"],
+    ["site-a", "site-b"],
+    ["site-a", "site-b"],
+    ["site-a"],
+    [],
+    [],
+  ]);
+  for (const n of file.notes) {
+    assert.deepEqual(verifyNote(n.note, n.verifierKeys), n.names, n.description);
+    assert.deepEqual(namesByHand(n.note, n.verifierKeys), n.names, `${n.description} (by hand)`);
+  }
 });
 
 Deno.test("conformance: receipt bundles — the light client accepts the valid ones and refuses each altered one with its reason; the valid ones hold by hand too", async () => {
