@@ -706,6 +706,18 @@ function b64ToBytes(s, url) {
   return out;
 }
 
+/**
+ * An Ed25519 public key from its one spelling (43 base64url characters, the
+ * last with its two unused bits zero), or an error: a key has one spelling,
+ * so keys compare as strings.
+ */
+function keyFromB64url(s) {
+  if (typeof s !== "string" || !/^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/.test(s)) {
+    throw new Error("not a key");
+  }
+  return b64ToBytes(s, true);
+}
+
 function concat(...parts) {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
@@ -874,7 +886,7 @@ async function retirementVouched(name, retired, keys) {
     let at = old.publicKey, from = null;
     const later = [];
     for (const r of Array.isArray(keys.rotations) ? keys.rotations : []) {
-      const prev = b64ToBytes(r.previous, true), next = b64ToBytes(r.publicKey, true);
+      const prev = keyFromB64url(r.previous), next = keyFromB64url(r.publicKey);
       if (from === null) {
         if (!equalBytes(prev, at)) continue;
         from = r.previous;
@@ -890,7 +902,7 @@ async function retirementVouched(name, retired, keys) {
     }
     if (from === null || !equalBytes(at, current.publicKey) || !later.includes(retired.signer)) return false;
     const statement = enc.encode(RETIREMENT_PREFIX + name + "\n" + from + "\n" + retired.untilHeight + "\n");
-    return await ed25519Verifies(b64ToBytes(retired.signer, true), statement, b64ToBytes(retired.signature, true));
+    return await ed25519Verifies(keyFromB64url(retired.signer), statement, b64ToBytes(retired.signature, true));
   } catch {
     return false;
   }
