@@ -290,6 +290,15 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
           `Cannot subscribe: this site already serves ${eventsSubscribersMax} event streams`,
         );
       }
+      if (c.req.method === "HEAD") {
+        // Hono runs this handler for HEAD and Deno drops the body unread, so
+        // a stream opened here would never see its client leave and would
+        // hold a slot until dropped as slow: answer the stream's headers only.
+        return c.body(null, 200, {
+          "Content-Type": "text/event-stream",
+          "Cache-Control": "no-cache",
+        });
+      }
       // Last-Event-ID wins: a reconnecting EventSource sends it and keeps the
       // original URL, whose `from` is stale by then.
       const afterHeight = lastEventId ??
