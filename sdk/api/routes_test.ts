@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
+import { Base64Url } from "./schemas.ts";
+import { base64urlByteLength, base64urlDecode, base64urlEncode } from "../encoding.ts";
 import {
   decimalInt,
   EVENTS_KIND_RE,
@@ -103,4 +106,27 @@ Deno.test("ROUTES: every route answers problems as application/problem+json and 
 Deno.test("the events filter's kind grammar is the envelope's", () => {
   assert.equal(EVENTS_KIND_RE.source, KIND_RE.source);
   assert.equal(EVENTS_KIND_RE.flags, KIND_RE.flags);
+});
+
+Deno.test("Base64Url accepts exactly the strings base64urlDecode decodes (no 4n+1 length, no stray trailing bits)", () => {
+  for (const bad of ["A", "AAAAA", "AB", "AAB", "AA=", "A+", "A/"]) {
+    assert.equal(Base64Url.safeParse(bad).success, false, bad);
+  }
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 40 }), (bytes) => {
+      assert.equal(Base64Url.safeParse(base64urlEncode(bytes)).success, true);
+    }),
+  );
+  fc.assert(
+    fc.property(fc.stringMatching(/^[A-Za-z0-9_-]{0,12}$/), (s) => {
+      let decodes = true;
+      try {
+        base64urlDecode(s);
+      } catch {
+        decodes = false;
+      }
+      assert.equal(Base64Url.safeParse(s).success, decodes, s);
+      assert.equal(base64urlByteLength(s) !== undefined, decodes, s);
+    }),
+  );
 });

@@ -84,10 +84,16 @@ export const TxId = Hash.openapi({
   description: "Transaction id: hex SHA-256 of the signing payload.",
 });
 
-/** Base64url without padding. */
-export const Base64Url = z.string().regex(/^[A-Za-z0-9_-]*$/, {
-  error: "Must be base64url without padding",
-}).openapi({ description: "Base64url without padding.", example: "eyJ0eCI6e319" });
+/**
+ * Base64url without padding, as it decodes: whole groups of four characters,
+ * then none, two or three more whose bits past the last whole byte are zero
+ * (what `base64urlDecode` accepts), so `"A"` (no byte has one character) and
+ * `"AB"` (only `"AA"` encodes 0x00) are refused here rather than by a decoder.
+ */
+export const Base64Url = z.string().regex(
+  /^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$/,
+  { error: "Must be base64url without padding that decodes to whole bytes" },
+).openapi({ description: "Base64url without padding.", example: "eyJ0eCI6e319" });
 
 /** A `did:key` identifier of a signer. */
 export const Did = z.string().regex(/^did:key:z[1-9A-HJ-NP-Za-km-z]{1,128}$/, {

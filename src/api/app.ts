@@ -167,6 +167,7 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
   app.use(requestSizeLimit({ requestBytesMax }));
   if (options.apiKeys !== undefined) app.use("/v1/*", apiKeys(options.apiKeys));
   app.use("/v1/txs", requireJsonBody({ methods: ["POST"] }));
+  app.use("/v1/streams/:stream/verify-reading", requireJsonBody({ methods: ["POST"] }));
   // Every JSON body the API reads (envelopes; a reading to verify, whose
   // JCS is hashed): a repeated name would let two parsers read two values.
   app.use("/v1/*", refuseDuplicateMembers({ methods: ["POST"] }));

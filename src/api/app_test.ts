@@ -239,6 +239,84 @@ Deno.test("POST /v1/streams/{stream}/verify-reading: a reading whose object repe
   assert.deepEqual(service.calls, []);
 });
 
+/** POSTs a verify-reading body whose `reading` is the JSON text `reading`, as sent. */
+function verifyReading(app: App, reading: string) {
+  return app.request("/v1/streams/meter-7/verify-reading", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: `{"seq":0,"reading":${reading},"proof":{"index":0,"count":60,"path":[]}}`,
+  });
+}
+
+Deno.test("POST /v1/streams/{stream}/verify-reading: base64url of a length no bytes encode to is a validation problem naming body.reading.bytes", async () => {
+  const { app, service, logged } = setup();
+  for (const bytes of ["A", "AAAAA", "AB", "AAB"]) {
+    const problem = await assertProblem(
+      await verifyReading(app, JSON.stringify({ bytes })),
+      400,
+      "validation",
+    );
+    assert.deepEqual(problem.errors.map((e: { path: string }) => e.path), ["body.reading.bytes"]);
+  }
+  assert.deepEqual(service.calls, []);
+  assert.deepEqual(logged, []);
+});
+
+Deno.test("POST /v1/streams/{stream}/verify-reading: a json reading with a lone surrogate is a validation problem naming body.reading.json", async () => {
+  const { app, service, logged } = setup();
+  const problem = await assertProblem(
+    await verifyReading(app, '{"json":{"a":["\\ud800"]}}'),
+    400,
+    "validation",
+  );
+  assert.deepEqual(problem.errors.map((e: { path: string }) => e.path), ["body.reading.json"]);
+  assert.match(problem.detail, /lone surrogate \(at value\.a\[0\]\)/);
+  assert.deepEqual(service.calls, []);
+  assert.deepEqual(logged, []);
+});
+
+Deno.test("POST /v1/streams/{stream}/verify-reading: a json reading JSON.parse makes infinite (1e999) is a validation problem naming body.reading.json", async () => {
+  const { app, service, logged } = setup();
+  const problem = await assertProblem(
+    await verifyReading(app, '{"json":1e999}'),
+    400,
+    "validation",
+  );
+  assert.deepEqual(problem.errors.map((e: { path: string }) => e.path), ["body.reading.json"]);
+  assert.match(problem.detail, /not a finite number/);
+  assert.deepEqual(service.calls, []);
+  assert.deepEqual(logged, []);
+});
+
+Deno.test("POST /v1/streams/{stream}/verify-reading: a json reading nested 5000 deep is a validation problem naming body.reading.json", async () => {
+  const { app, service, logged } = setup();
+  const deep = "[".repeat(5000) + "]".repeat(5000);
+  const problem = await assertProblem(
+    await verifyReading(app, `{"json":${deep}}`),
+    400,
+    "validation",
+  );
+  assert.deepEqual(problem.errors.map((e: { path: string }) => e.path), ["body.reading.json"]);
+  assert.match(problem.detail, /nesting too deep/);
+  assert.ok(problem.detail.length < 300, "the detail does not echo the value's path");
+  assert.deepEqual(service.calls, []);
+  assert.deepEqual(logged, []);
+});
+
+Deno.test("POST /v1/streams/{stream}/verify-reading: a non-JSON content type is answered 415 naming it, as POST /v1/txs is", async () => {
+  const { app, service } = setup();
+  const res = await app.request("/v1/streams/meter-7/verify-reading", {
+    method: "POST",
+    headers: { "content-type": "text/plain" },
+    body: '{"seq":0,"reading":{"json":1},"proof":{"index":0,"count":1,"path":[]}}',
+  });
+  const problem = await assertProblem(res, 415, "unsupported_media_type");
+  assert.match(problem.detail, /not "text\/plain"/);
+  const none = await app.request("/v1/streams/meter-7/verify-reading", { method: "POST" });
+  await assertProblem(none, 415, "unsupported_media_type");
+  assert.deepEqual(service.calls, []);
+});
+
 Deno.test("POST /v1/txs: a non-JSON content type is answered 415", async () => {
   const { app, service } = setup();
   const res = await app.request("/v1/txs", {
