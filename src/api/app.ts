@@ -44,8 +44,7 @@ import {
 } from "./middleware.ts";
 import { processMetricsText } from "./process_metrics.ts";
 import {
-  clientLeftMidBody,
-  clientLeftProblem,
+  bodyReadProblem,
   knownProblem,
   problemFromError,
   problemResponse,
@@ -143,9 +142,10 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
     description: "A tenant API key (`deno task apikey <name>` makes one; sites keep its SHA-256).",
   });
   app.onError((err, c) => {
-    if (clientLeftMidBody(err, c.req.raw)) {
-      log.debug("client left mid-request", { requestId: c.get("requestId") ?? "", error: err });
-      return problemResponse(c, clientLeftProblem());
+    const unread = bodyReadProblem(err, c.req.raw);
+    if (unread !== undefined) {
+      log.debug(unread.message, { requestId: c.get("requestId") ?? "", error: err });
+      return problemResponse(c, unread.problem);
     }
     return problemResponse(c, problemFromError(err, (e) => logError(e, c.get("requestId") ?? "")));
   });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { type AppOptions, createApp } from "./app.ts";
 import { FakeLedgerService, fakeTxId, sampleEnvelope } from "./testing.ts";
 import { LedgerError } from "./service.ts";
+import { createLogger } from "../log.ts";
 import { PROBLEM_TYPE_BASE, ROUTES } from "../../sdk/api/routes.ts";
 import { READY_APPLY_LAG_MAX } from "../../sdk/api/schemas.ts";
 
@@ -881,4 +882,82 @@ Deno.test("a 503 or 429 problem carries Retry-After, from the error's retryAfter
   const res = await app.request("/v1/sites");
   assert.equal(res.headers.get("retry-after"), "7");
   await assertProblem(res, 503, "unavailable");
+});
+
+/**
+ * Serves `app` on loopback port 0 and sends `parts` (raw HTTP/1.1) over one
+ * connection, `gapMs` apart; the answer as text, as far as it came before
+ * the connection ended or `timeoutMs` passed.
+ */
+async function rawServed(
+  app: { fetch: (req: Request) => Response | Promise<Response> },
+  parts: string[],
+  gapMs = 20,
+  timeoutMs = 3000,
+): Promise<string> {
+  const server = Deno.serve(
+    {
+      hostname: "127.0.0.1",
+      port: 0,
+      onListen() {},
+      onError: () => new Response(null, { status: 599 }),
+    },
+    (req) => app.fetch(req),
+  );
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  let answer = "";
+  try {
+    for (const part of parts) {
+      // The server may answer, and close, before the last part.
+      const sent = await conn.write(new TextEncoder().encode(part)).catch(() => null);
+      if (sent === null) break;
+      await new Promise((r) => setTimeout(r, gapMs));
+    }
+    const decoder = new TextDecoder();
+    const buffer = new Uint8Array(64 * 1024);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const n = await Promise.race([
+        conn.read(buffer).catch(() => null),
+        new Promise<null>((r) => (timer = setTimeout(() => r(null), deadline - Date.now()))),
+      ]);
+      clearTimeout(timer);
+      if (n === null) break;
+      answer += decoder.decode(buffer.subarray(0, n), { stream: true });
+      const head = answer.indexOf("\r\n\r\n");
+      const length = /content-length: (\d+)/i.exec(answer);
+      if (head >= 0 && length && answer.length >= head + 4 + Number(length[1])) break;
+    }
+  } finally {
+    conn.close();
+    await server.shutdown();
+  }
+  return answer;
+}
+
+Deno.test("POST /v1/txs: a malformed chunked body (chunk data not followed by CRLF) is 400 validation, logged at most at debug", async () => {
+  const lines: string[] = [];
+  const { app, logged, service } = setup({
+    log: createLogger({ level: "debug", format: "json", write: (l) => lines.push(l) }),
+  });
+  const answer = await rawServed(app, [
+    "POST /v1/txs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+    'Transfer-Encoding: chunked\r\n\r\n5\r\n{"txs',
+    " ",
+    "a",
+    " ",
+    "a",
+  ]);
+  assert.match(answer, /^HTTP\/1\.1 400 /);
+  assert.match(answer, /content-type: application\/problem\+json/i);
+  const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4));
+  assert.equal(body.type, PROBLEM_TYPE_BASE + "validation");
+  assert.match(body.detail, /malformed request body/);
+  assert.deepEqual(logged, []);
+  assert.deepEqual(
+    lines.map((l) => JSON.parse(l).level).filter((level) => level !== "debug"),
+    [],
+  );
+  assert.equal(service.calls.length, 0);
 });

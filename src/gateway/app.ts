@@ -18,8 +18,7 @@ import { COMMIT_WAIT_MS_DEFAULT, submitTxs } from "../../sdk/api/routes.ts";
 import { processMetricsText } from "../api/process_metrics.ts";
 import { refuseDuplicateMembers, requestSizeLimit, requireJsonBody } from "../api/middleware.ts";
 import {
-  clientLeftMidBody,
-  clientLeftProblem,
+  bodyReadProblem,
   knownProblem,
   PROBLEM_MEDIA_TYPE,
   problemFromError,
@@ -123,10 +122,12 @@ export function createGatewayApp(options: GatewayAppOptions) {
     },
   });
   app.onError((err, c) => {
-    // The client left (or the gateway is stopping) while its body was read.
-    if (c.get("body") === undefined && clientLeftMidBody(err, c.req.raw)) {
-      log.debug("client left mid-request", { requestId: c.get("requestId") ?? "", error: err });
-      return problemResponse(c, clientLeftProblem());
+    // The client left (or the gateway is stopping) while its body was read,
+    // or the body's framing was malformed.
+    const unread = c.get("body") === undefined ? bodyReadProblem(err, c.req.raw) : undefined;
+    if (unread !== undefined) {
+      log.debug(unread.message, { requestId: c.get("requestId") ?? "", error: err });
+      return problemResponse(c, unread.problem);
     }
     if (err instanceof ForwardRefusal) {
       return problemResponse(
