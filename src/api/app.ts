@@ -43,6 +43,7 @@ import {
   requireJsonBody,
 } from "./middleware.ts";
 import { processMetricsText } from "./process_metrics.ts";
+import { ApiRouter } from "./router.ts";
 import {
   bodyReadProblem,
   knownProblem,
@@ -129,6 +130,7 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
   let eventsSubscribers = 0;
 
   const app = new OpenAPIHono<Env>({
+    router: new ApiRouter(),
     defaultHook: (result, c) => {
       if (!result.success) {
         return problemResponse(c, validationProblem(result.target, result.error));

@@ -961,3 +961,46 @@ Deno.test("POST /v1/txs: a malformed chunked body (chunk data not followed by CR
   );
   assert.equal(service.calls.length, 0);
 });
+
+Deno.test("OPTIONS * with a chunked body is 404 not_found, not 500 (each middleware runs once, the body is read once)", async () => {
+  const { app, logged } = setup();
+  for (
+    const body of [
+      "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+      "Content-Length: 0\r\n\r\n",
+    ]
+  ) {
+    const answer = await rawServed(app, [
+      "OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + body,
+    ]);
+    assert.match(answer, /^HTTP\/1\.1 404 /, body);
+    const problem = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4));
+    assert.equal(problem.type, PROBLEM_TYPE_BASE + "not_found");
+  }
+  assert.deepEqual(logged, []);
+});
+
+Deno.test("POST /v1/%2A with a chunked body is 404 not_found, counted once in /metrics", async () => {
+  const { app, logged } = setup();
+  const res = await app.request(
+    new Request("http://site/v1/%2A", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: new ReadableStream({
+        start(c) {
+          c.enqueue(new TextEncoder().encode("{}"));
+          c.close();
+        },
+      }),
+      duplex: "half",
+    } as RequestInit),
+  );
+  await assertProblem(res, 404, "not_found");
+  const metrics = await (await app.request("/metrics")).text();
+  assert.match(
+    metrics,
+    /^edgeledger_http_requests_total\{method="POST",route="unmatched",status="404"\} 1$/m,
+  );
+  assert.deepEqual(logged, []);
+});

@@ -52,7 +52,9 @@ export function bodySizeLimit(options: {
   const { bytesMax, tooLarge } = options;
   return async (c, next) => {
     const raw = c.req.raw;
-    if (raw.body === null) return await next();
+    // Read already (by this middleware, run again for the same request):
+    // its bytes are in Hono's body cache, and a second read would find none.
+    if (raw.body === null || raw.bodyUsed) return await next();
     const length = raw.headers.get("content-length");
     if (length !== null && !raw.headers.has("transfer-encoding")) {
       // As Hono's bodyLimit judges it: a length that is no number is Deno's to refuse.

@@ -16,6 +16,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { requestId, type RequestIdVariables } from "hono/request-id";
 import { COMMIT_WAIT_MS_DEFAULT, submitTxs } from "../../sdk/api/routes.ts";
 import { processMetricsText } from "../api/process_metrics.ts";
+import { ApiRouter } from "../api/router.ts";
 import { refuseDuplicateMembers, requestSizeLimit, requireJsonBody } from "../api/middleware.ts";
 import {
   bodyReadProblem,
@@ -114,6 +115,8 @@ export function createGatewayApp(options: GatewayAppOptions) {
   };
 
   const app = new OpenAPIHono<GatewayEnv>({
+    // As the site's: a literal `*` path segment (`OPTIONS *`) runs each middleware once.
+    router: new ApiRouter(),
     // The site's validation hook (src/api/app.ts): the same problem for the same zod failure.
     defaultHook: (result, c) => {
       if (!result.success) {
