@@ -425,6 +425,7 @@ async function openAndServe(
     },
     accessKeys.admin,
     (err, id) => log.error("admin request failed", { requestId: id, error: err }),
+    { requestBytesMax: config.requestBytesMax },
   );
   // The peer and admin apps serve their routes under their prefixes, so a
   // request reaches them as it came (no copy of the Request per call).
