@@ -168,7 +168,7 @@ export const Envelope = z.custom<Record<string, unknown>>()
     } else if (Object.hasOwn(value, "txs")) {
       ctx.addIssue({
         code: "custom",
-        message: "A batch must be the only member of the body: { txs: [...] }",
+        message: batchMessage(value),
         path: ["txs"],
         // Aborting, so a union failure reports the batch branch's issues.
         abort: true,
@@ -208,6 +208,27 @@ export const Envelope = z.custom<Record<string, unknown>>()
       sigs: ["c2lnbmF0dXJl"],
     },
   });
+
+/**
+ * Why a body with a `txs` member is no envelope: a batch's own fault when
+ * `txs` is its only member (not an array, empty, too long), else the other
+ * members beside it. Said by the envelope branch of `SubmitBody`, whose
+ * issue is the one reported, so it names what is wrong with the batch.
+ */
+function batchMessage(body: Record<string, unknown>): string {
+  const txs = body.txs;
+  if (Object.keys(body).length > 1) {
+    return "A batch must be the only member of the body: { txs: [...] }";
+  }
+  if (!Array.isArray(txs)) {
+    return `A batch's txs must be an array of envelopes, not ${txs === null ? "null" : typeof txs}`;
+  }
+  if (txs.length === 0) return "A batch holds at least 1 transaction; this one has none";
+  if (txs.length > BATCH_TXS_MAX) {
+    return `A batch holds at most ${BATCH_TXS_MAX} transactions; this one has ${txs.length}`;
+  }
+  return "A batch must be { txs: [envelopes] }";
+}
 
 /** `POST /v1/txs` batch body: 1 to `BATCH_TXS_MAX` envelopes, answered in order. */
 export const TxBatch = z.object({

@@ -194,6 +194,32 @@ Deno.test("POST /v1/txs: a batch of more than 1000 envelopes is a validation pro
   assert.deepEqual(errorPaths(problem), ["body.txs"]);
 });
 
+Deno.test("POST /v1/txs: a batch of more than 1000 envelopes is refused saying the batch holds at most 1000 and how many it had", async () => {
+  const { app } = setup({ requestBytesMax: 10 * 1024 * 1024 });
+  const txs = Array.from({ length: 1001 }, () => ({}));
+  const problem = await assertProblem(await postJson(app, "/v1/txs", { txs }), 400, "validation");
+  assert.equal(
+    problem.detail,
+    "body.txs: A batch holds at most 1000 transactions; this one has 1001",
+  );
+});
+
+Deno.test("POST /v1/txs: a batch whose txs is null (or no array) is refused saying txs must be an array", async () => {
+  const { app } = setup();
+  for (const [txs, what] of [[null, "null"], ["x", "string"], [{}, "object"]] as const) {
+    const problem = await assertProblem(
+      await postJson(app, "/v1/txs", { txs }),
+      400,
+      "validation",
+    );
+    assert.deepEqual(errorPaths(problem), ["body.txs"]);
+    assert.equal(
+      problem.detail,
+      `body.txs: A batch's txs must be an array of envelopes, not ${what}`,
+    );
+  }
+});
+
 Deno.test("POST /v1/txs: a batch item that is not an object is a validation problem naming its index", async () => {
   const { app } = setup();
   const res = await postJson(app, "/v1/txs", { txs: [sampleEnvelope(), "nope"] });
