@@ -15,11 +15,10 @@
  *
  * @module
  */
-import { Hono } from "hono";
 import { verifierKey } from "../sdk/note.ts";
 import { createApp } from "../src/api/app.ts";
 import { adminRoot, type AdminService } from "../src/api/admin_routes.ts";
-import { raftRoutes } from "../src/api/raft_routes.ts";
+import { raftRoot, raftRoutes } from "../src/api/raft_routes.ts";
 import { SiteBackups } from "../src/site/backup.ts";
 import { keyChainHeaders, type PeerInfo, signPeerBody } from "../src/site/peers.ts";
 import { cosignKeysAt, rotatedKeyPaths } from "../src/site/key_rotation.ts";
@@ -421,10 +420,11 @@ async function openAndServe(
     },
     accessKeys.admin,
     (err, id) => log.error("admin request failed", { requestId: id, error: err }),
+    { requestBytesMax: config.requestBytesMax },
   );
   // The peer and admin apps serve their routes under their prefixes, so a
   // request reaches them as it came (no copy of the Request per call).
-  const peerRoot = peerApp === undefined ? undefined : new Hono().route("/raft", peerApp);
+  const peerRoot = peerApp === undefined ? undefined : raftRoot(peerApp);
   // The routes whose bodies stream to a client (a backup download, an event
   // stream) are watched (watchBody); the others' bodies are whole, and the
   // peers' stream is the Raft path's own.

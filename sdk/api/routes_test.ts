@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
+import { Base64Url } from "./schemas.ts";
+import { base64urlByteLength, base64urlDecode, base64urlEncode } from "../encoding.ts";
 import {
   CHECKPOINT_EXAMPLE,
   decimalInt,
@@ -132,4 +135,27 @@ Deno.test("submitTxs documents what the site serves: no 504 (a timed-out wait=co
   assert.ok(statuses.includes("202"));
   assert.ok(!statuses.includes("504"));
   assert.ok(!statuses.includes("409"));
+});
+
+Deno.test("Base64Url accepts exactly the strings base64urlDecode decodes (no 4n+1 length, no stray trailing bits)", () => {
+  for (const bad of ["A", "AAAAA", "AB", "AAB", "AA=", "A+", "A/"]) {
+    assert.equal(Base64Url.safeParse(bad).success, false, bad);
+  }
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 40 }), (bytes) => {
+      assert.equal(Base64Url.safeParse(base64urlEncode(bytes)).success, true);
+    }),
+  );
+  fc.assert(
+    fc.property(fc.stringMatching(/^[A-Za-z0-9_-]{0,12}$/), (s) => {
+      let decodes = true;
+      try {
+        base64urlDecode(s);
+      } catch {
+        decodes = false;
+      }
+      assert.equal(Base64Url.safeParse(s).success, decodes, s);
+      assert.equal(base64urlByteLength(s) !== undefined, decodes, s);
+    }),
+  );
 });

@@ -84,10 +84,16 @@ export const TxId = Hash.openapi({
   description: "Transaction id: hex SHA-256 of the signing payload.",
 });
 
-/** Base64url without padding. */
-export const Base64Url = z.string().regex(/^[A-Za-z0-9_-]*$/, {
-  error: "Must be base64url without padding",
-}).openapi({ description: "Base64url without padding.", example: "eyJ0eCI6e319" });
+/**
+ * Base64url without padding, as it decodes: whole groups of four characters,
+ * then none, two or three more whose bits past the last whole byte are zero
+ * (what `base64urlDecode` accepts), so `"A"` (no byte has one character) and
+ * `"AB"` (only `"AA"` encodes 0x00) are refused here rather than by a decoder.
+ */
+export const Base64Url = z.string().regex(
+  /^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$/,
+  { error: "Must be base64url without padding that decodes to whole bytes" },
+).openapi({ description: "Base64url without padding.", example: "eyJ0eCI6e319" });
 
 /** A `did:key` identifier of a signer. */
 export const Did = z.string().regex(/^did:key:z[1-9A-HJ-NP-Za-km-z]{1,128}$/, {
@@ -162,7 +168,7 @@ export const Envelope = z.custom<Record<string, unknown>>()
     } else if (Object.hasOwn(value, "txs")) {
       ctx.addIssue({
         code: "custom",
-        message: "A batch must be the only member of the body: { txs: [...] }",
+        message: batchMessage(value),
         path: ["txs"],
         // Aborting, so a union failure reports the batch branch's issues.
         abort: true,
@@ -202,6 +208,27 @@ export const Envelope = z.custom<Record<string, unknown>>()
       sigs: ["c2lnbmF0dXJl"],
     },
   });
+
+/**
+ * Why a body with a `txs` member is no envelope: a batch's own fault when
+ * `txs` is its only member (not an array, empty, too long), else the other
+ * members beside it. Said by the envelope branch of `SubmitBody`, whose
+ * issue is the one reported, so it names what is wrong with the batch.
+ */
+function batchMessage(body: Record<string, unknown>): string {
+  const txs = body.txs;
+  if (Object.keys(body).length > 1) {
+    return "A batch must be the only member of the body: { txs: [...] }";
+  }
+  if (!Array.isArray(txs)) {
+    return `A batch's txs must be an array of envelopes, not ${txs === null ? "null" : typeof txs}`;
+  }
+  if (txs.length === 0) return "A batch holds at least 1 transaction; this one has none";
+  if (txs.length > BATCH_TXS_MAX) {
+    return `A batch holds at most ${BATCH_TXS_MAX} transactions; this one has ${txs.length}`;
+  }
+  return "A batch must be { txs: [envelopes] }";
+}
 
 /** `POST /v1/txs` batch body: 1 to `BATCH_TXS_MAX` envelopes, answered in order. */
 export const TxBatch = z.object({

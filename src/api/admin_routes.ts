@@ -27,8 +27,8 @@ import { requestId, type RequestIdVariables } from "hono/request-id";
 import { z } from "zod";
 import { siteKeyDid } from "../../sdk/kinds/gov.ts";
 import { hashKey, sameHex } from "./api_keys.ts";
-import { refuseDuplicateMembers } from "./middleware.ts";
-import { knownProblem, problemFromError, problemResponse } from "./problem.ts";
+import { refuseDuplicateMembers, requestSizeLimit, requireJsonBody } from "./middleware.ts";
+import { bodyReadProblem, knownProblem, problemFromError, problemResponse } from "./problem.ts";
 import { boundedIssues } from "./field_issues.ts";
 import { createLogger } from "../log.ts";
 import { MembershipTimeout } from "../site/raft_host.ts";
@@ -68,9 +68,21 @@ export interface BackupDownload {
   filename: string;
 }
 
+/** A site name, as genesis and `gov.*` spell one. */
+const siteName = z.string().regex(
+  /^[a-z0-9][a-z0-9._-]{0,63}$/,
+  "must be 1-64 of a-z, 0-9, '.', '_', '-'",
+);
+
+/** Longest member URL, characters. */
+const MEMBER_URL_LENGTH_MAX = 2048;
+
+/** Longest quote of a cause's message in a problem's detail, characters. */
+const DETAIL_QUOTE_LENGTH_MAX = 500;
+
 const memberSchema = z.strictObject({
-  name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/),
-  url: z.url(),
+  name: siteName,
+  url: z.url().max(MEMBER_URL_LENGTH_MAX),
   publicKey: z.string().regex(/^[A-Za-z0-9_-]{43}$/, "must be a base64url Ed25519 key")
     // 32 bytes that are no point on the curve would add a member whose
     // signatures can never verify.
@@ -79,8 +91,25 @@ const memberSchema = z.strictObject({
 
 /** `PATCH /v1/admin/members/{name}`: the member's new URL, as the other sites reach it. */
 const moveSchema = z.strictObject({
-  url: z.url().refine((u) => /^https?:\/\//.test(u), "must be an http:// or https:// URL"),
+  url: z.url().max(MEMBER_URL_LENGTH_MAX)
+    .refine((u) => /^https?:\/\//.test(u), "must be an http:// or https:// URL"),
 });
+
+/** `POST /v1/admin/leader`: the member to hand leadership to. */
+const leaderSchema = z.object({ to: siteName });
+
+/** Options of {@link adminRoutes}; every limit has a default, its unit in its name. */
+export interface AdminRoutesOptions {
+  /** Largest request body accepted, in bytes; larger answers 413. Default 1 MiB (as the public API's). */
+  requestBytesMax?: number;
+}
+
+/** `message` cut to {@link DETAIL_QUOTE_LENGTH_MAX} characters, so a detail never echoes a large input. */
+function bounded(message: string): string {
+  return message.length <= DETAIL_QUOTE_LENGTH_MAX
+    ? message
+    : `${message.slice(0, DETAIL_QUOTE_LENGTH_MAX)}… (${message.length} characters)`;
+}
 
 /** SHA-256 hex of an admin API key, the form kept in site configs (as for tenant keys). */
 export const hashApiKey: (key: string) => string = hashKey;
@@ -91,13 +120,18 @@ export function adminRoutes(
   keyHashes: readonly string[],
   logError: (err: unknown, requestId: string) => void = (err, id) =>
     createLogger().error("admin request failed", { requestId: id, error: err }),
+  options: AdminRoutesOptions = {},
 ) {
+  const requestBytesMax = options.requestBytesMax ?? 1024 * 1024;
   const app = new Hono<{ Variables: RequestIdVariables }>();
   // Like the public API: every answer has a request id, every error is a problem.
   app.use(requestId());
-  app.onError((err, c) =>
-    problemResponse(c, problemFromError(err, (e) => logError(e, c.get("requestId") ?? "")))
-  );
+  app.onError((err, c) => {
+    // The client left mid-body, or sent a malformed one: no error of ours.
+    const unread = bodyReadProblem(err, c.req.raw);
+    if (unread !== undefined) return problemResponse(c, unread.problem);
+    return problemResponse(c, problemFromError(err, (e) => logError(e, c.get("requestId") ?? "")));
+  });
 
   const problem = (
     c: Context,
@@ -124,9 +158,14 @@ export function adminRoutes(
     }
     await next();
   });
-  // After the key check, so nobody without a key has a body read. A repeated
-  // name (say two `publicKey`s) would add a member other than the one a log
-  // or a proxy that reads the first showed.
+  // After the key check, so nobody without a key has a body read; as the
+  // public API: a size limit, and JSON bodies only (on the routes that read
+  // one). A repeated name (say two `publicKey`s) would add a member other
+  // than the one a log or a proxy that reads the first showed.
+  app.use(requestSizeLimit({ requestBytesMax }));
+  app.use("/members", requireJsonBody({ methods: ["POST"] }));
+  app.use("/members/:name", requireJsonBody({ methods: ["PATCH"] }));
+  app.use("/leader", requireJsonBody({ methods: ["POST"] }));
   app.use(refuseDuplicateMembers({ methods: ["POST", "PATCH"] }));
 
   const run = async (c: Context, action: () => Promise<void>) => {
@@ -146,9 +185,15 @@ export function adminRoutes(
     } catch (e) {
       // Proposed, not applied in time: not refused, so not a conflict.
       if (e instanceof MembershipTimeout) {
-        return problem(c, 504, "commit_timeout", "Change not applied in time", e.message);
+        return problem(c, 504, "commit_timeout", "Change not applied in time", bounded(e.message));
       }
-      return problem(c, 409, "conflict", "Cannot change membership now", (e as Error).message);
+      return problem(
+        c,
+        409,
+        "conflict",
+        "Cannot change membership now",
+        bounded((e as Error).message),
+      );
     }
   };
 
@@ -229,17 +274,28 @@ export function adminRoutes(
       return c.json({ site: service.self ?? null, ...r });
     } catch (e) {
       if (e instanceof MembershipTimeout) {
-        return problem(c, 504, "commit_timeout", "Rotation not applied in time", e.message);
+        return problem(
+          c,
+          504,
+          "commit_timeout",
+          "Rotation not applied in time",
+          bounded(e.message),
+        );
       }
-      return problem(c, 409, "conflict", "Cannot rotate the key now", (e as Error).message);
+      return problem(
+        c,
+        409,
+        "conflict",
+        "Cannot rotate the key now",
+        bounded((e as Error).message),
+      );
     }
   });
   app.post("/leader", async (c) => {
-    const body = await c.req.json().catch(() => undefined) as { to?: unknown } | undefined;
-    if (typeof body?.to !== "string") {
-      return problem(c, 400, "validation", "Invalid request", "Body must be {to: site name}");
-    }
-    const to = body.to;
+    // A site name first: the change's refusal quotes it.
+    const body = await bodyOf(c, leaderSchema, "{to: site name}");
+    if ("refusal" in body) return body.refusal;
+    const { to } = body.data;
     return await run(c, () => service.transferLeadership(to));
   });
   return app;
@@ -253,9 +309,10 @@ export function adminRoot(
   service: AdminService,
   keyHashes: readonly string[],
   logError?: (err: unknown, requestId: string) => void,
+  options: AdminRoutesOptions = {},
 ) {
   const root = new Hono<{ Variables: RequestIdVariables }>();
-  root.route("/v1/admin", adminRoutes(service, keyHashes, logError));
+  root.route("/v1/admin", adminRoutes(service, keyHashes, logError, options));
   root.notFound((c) =>
     problemResponse(
       c,

@@ -335,3 +335,112 @@ Deno.test("admin routes: POST /site-key rotates the key of the site asked (any m
   );
   await problem(await call(late, "/site-key", { method: "POST" }), 504, "commit_timeout");
 });
+
+/** A request of `bytes` bytes of body with no Content-Length: chunked on the wire. */
+function chunked(path: string, method: string, bytes: number, key = KEY): Request {
+  const chunk = new TextEncoder().encode("x".repeat(64 * 1024));
+  let left = bytes;
+  return new Request(`http://site/v1/admin${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: new ReadableStream({
+      pull(c) {
+        if (left <= 0) return c.close();
+        c.enqueue(chunk.subarray(0, Math.min(left, chunk.length)));
+        left -= chunk.length;
+      },
+    }),
+    duplex: "half",
+  } as RequestInit);
+}
+
+Deno.test("admin routes: a body over requestBytesMax is 413 payload_too_large, sized or chunked, and changes nothing", async () => {
+  const s = service();
+  const app = adminRoot(s, [hashApiKey(KEY)]);
+  const big = "x".repeat(2 * 1024 * 1024);
+  for (const [path, method] of [["/members", "POST"], ["/leader", "POST"]] as const) {
+    const body = await problem(
+      await call(app, path, { method, body: big }),
+      413,
+      "payload_too_large",
+    );
+    assert.equal(body.limitBytes, 1024 * 1024);
+    await problem(await app.request(chunked(path, method, big.length)), 413, "payload_too_large");
+  }
+  await problem(
+    await app.request(chunked("/members/site-d", "PATCH", big.length)),
+    413,
+    "payload_too_large",
+  );
+  // The limit is the site's (its requestBytesMax).
+  const small = adminRoot(s, [hashApiKey(KEY)], undefined, { requestBytesMax: 2048 });
+  const body = JSON.stringify({ to: "site-b", pad: "x".repeat(4096) });
+  await problem(await call(small, "/leader", { method: "POST", body }), 413, "payload_too_large");
+  assert.deepEqual(s.calls, []);
+});
+
+Deno.test("admin routes: a body that is not application/json is 415 unsupported_media_type naming its type, as on POST /v1/txs", async () => {
+  const s = service();
+  const app = adminRoot(s, [hashApiKey(KEY)]);
+  const member = { name: "site-d", url: "http://127.0.0.1:7004", publicKey: "A".repeat(43) };
+  for (
+    const [path, method, body] of [
+      ["/members", "POST", member],
+      ["/leader", "POST", { to: "site-b" }],
+      ["/members/site-d", "PATCH", { url: "https://pop-4.example:7443" }],
+    ] as const
+  ) {
+    const res = await app.request(`/v1/admin${path}`, {
+      method,
+      headers: { authorization: `Bearer ${KEY}`, "content-type": "text/plain" },
+      body: JSON.stringify(body),
+    });
+    const p = await problem(res, 415, "unsupported_media_type");
+    assert.match(p.detail, /not "text\/plain"/, path);
+    const none = await app.request(`/v1/admin${path}`, {
+      method,
+      headers: { authorization: `Bearer ${KEY}` },
+      body: JSON.stringify(body),
+    });
+    await problem(none, 415, "unsupported_media_type");
+  }
+  // The routes that read no body take none, and need no type.
+  const promote = await app.request("/v1/admin/members/site-d/promote", {
+    method: "POST",
+    headers: { authorization: `Bearer ${KEY}` },
+  });
+  assert.equal(promote.status, 200);
+  assert.deepEqual(s.calls, ["promote site-d"]);
+});
+
+Deno.test("admin routes: POST /leader to a value that is no site name is a validation problem that does not echo it", async () => {
+  const s = service();
+  const app = adminRoot(s, [hashApiKey(KEY)]);
+  const to = "x".repeat(100_000);
+  const res = await call(app, "/leader", { method: "POST", body: JSON.stringify({ to }) });
+  const text = await res.clone().text();
+  assert.ok(text.length < 1000, `a ${text.length}-character problem`);
+  const body = await problem(res, 400, "validation");
+  assert.deepEqual(body.errors.map((e: { path: string }) => e.path), ["to"]);
+  for (const bad of [{ to: 1 }, {}, { to: "Site B" }]) {
+    await problem(
+      await call(app, "/leader", { method: "POST", body: JSON.stringify(bad) }),
+      400,
+      "validation",
+    );
+  }
+  assert.deepEqual(s.calls, []);
+});
+
+Deno.test("admin routes: a refusal quoting a long input is cut in the detail", async () => {
+  const app = adminRoot(
+    service({
+      remove: (n) => Promise.reject(new Error(`No member is named ${n}`)),
+    }),
+    [hashApiKey(KEY)],
+  );
+  const res = await call(app, `/members/${"y".repeat(100_000)}`, { method: "DELETE" });
+  const body = await problem(res, 409, "conflict");
+  assert.ok(body.detail.length < 600, `a ${body.detail.length}-character detail`);
+  assert.match(body.detail, /^No member is named y+… \(100019 characters\)$/);
+});

@@ -43,9 +43,9 @@ import {
   requireJsonBody,
 } from "./middleware.ts";
 import { processMetricsText } from "./process_metrics.ts";
+import { ApiRouter } from "./router.ts";
 import {
-  clientLeftMidBody,
-  clientLeftProblem,
+  bodyReadProblem,
   knownProblem,
   problemFromError,
   problemResponse,
@@ -130,6 +130,7 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
   let eventsSubscribers = 0;
 
   const app = new OpenAPIHono<Env>({
+    router: new ApiRouter(),
     defaultHook: (result, c) => {
       if (!result.success) {
         return problemResponse(c, validationProblem(result.target, result.error));
@@ -143,9 +144,10 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
     description: "A tenant API key (`deno task apikey <name>` makes one; sites keep its SHA-256).",
   });
   app.onError((err, c) => {
-    if (clientLeftMidBody(err, c.req.raw)) {
-      log.debug("client left mid-request", { requestId: c.get("requestId") ?? "", error: err });
-      return problemResponse(c, clientLeftProblem());
+    const unread = bodyReadProblem(err, c.req.raw);
+    if (unread !== undefined) {
+      log.debug(unread.message, { requestId: c.get("requestId") ?? "", error: err });
+      return problemResponse(c, unread.problem);
     }
     return problemResponse(c, problemFromError(err, (e) => logError(e, c.get("requestId") ?? "")));
   });
@@ -167,6 +169,7 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
   app.use(requestSizeLimit({ requestBytesMax }));
   if (options.apiKeys !== undefined) app.use("/v1/*", apiKeys(options.apiKeys));
   app.use("/v1/txs", requireJsonBody({ methods: ["POST"] }));
+  app.use("/v1/streams/:stream/verify-reading", requireJsonBody({ methods: ["POST"] }));
   // Every JSON body the API reads (envelopes; a reading to verify, whose
   // JCS is hashed): a repeated name would let two parsers read two values.
   app.use("/v1/*", refuseDuplicateMembers({ methods: ["POST"] }));
@@ -289,6 +292,15 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
           "Service unavailable",
           `Cannot subscribe: this site already serves ${eventsSubscribersMax} event streams`,
         );
+      }
+      if (c.req.method === "HEAD") {
+        // Hono runs this handler for HEAD and Deno drops the body unread, so
+        // a stream opened here would never see its client leave and would
+        // hold a slot until dropped as slow: answer the stream's headers only.
+        return c.body(null, 200, {
+          "Content-Type": "text/event-stream",
+          "Cache-Control": "no-cache",
+        });
       }
       // Last-Event-ID wins: a reconnecting EventSource sends it and keeps the
       // original URL, whose `from` is stale by then.

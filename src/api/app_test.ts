@@ -3,6 +3,7 @@ import { JSON_DEPTH_MAX, JSON_OBJECT_MEMBERS_MAX } from "./middleware.ts";
 import { type AppOptions, createApp } from "./app.ts";
 import { FakeLedgerService, fakeTxId, sampleEnvelope } from "./testing.ts";
 import { LedgerError } from "./service.ts";
+import { createLogger } from "../log.ts";
 import { PROBLEM_TYPE_BASE, ROUTES } from "../../sdk/api/routes.ts";
 import { READY_APPLY_LAG_MAX } from "../../sdk/api/schemas.ts";
 
@@ -194,6 +195,32 @@ Deno.test("POST /v1/txs: a batch of more than 1000 envelopes is a validation pro
   assert.deepEqual(errorPaths(problem), ["body.txs"]);
 });
 
+Deno.test("POST /v1/txs: a batch of more than 1000 envelopes is refused saying the batch holds at most 1000 and how many it had", async () => {
+  const { app } = setup({ requestBytesMax: 10 * 1024 * 1024 });
+  const txs = Array.from({ length: 1001 }, () => ({}));
+  const problem = await assertProblem(await postJson(app, "/v1/txs", { txs }), 400, "validation");
+  assert.equal(
+    problem.detail,
+    "body.txs: A batch holds at most 1000 transactions; this one has 1001",
+  );
+});
+
+Deno.test("POST /v1/txs: a batch whose txs is null (or no array) is refused saying txs must be an array", async () => {
+  const { app } = setup();
+  for (const [txs, what] of [[null, "null"], ["x", "string"], [{}, "object"]] as const) {
+    const problem = await assertProblem(
+      await postJson(app, "/v1/txs", { txs }),
+      400,
+      "validation",
+    );
+    assert.deepEqual(errorPaths(problem), ["body.txs"]);
+    assert.equal(
+      problem.detail,
+      `body.txs: A batch's txs must be an array of envelopes, not ${what}`,
+    );
+  }
+});
+
 Deno.test("POST /v1/txs: a batch item that is not an object is a validation problem naming its index", async () => {
   const { app } = setup();
   const res = await postJson(app, "/v1/txs", { txs: [sampleEnvelope(), "nope"] });
@@ -260,6 +287,84 @@ Deno.test("POST /v1/streams/{stream}/verify-reading: a reading whose object repe
   });
   const problem = await assertProblem(res, 400, "validation");
   assert.match(problem.detail, /repeats the member "kmh"/);
+  assert.deepEqual(service.calls, []);
+});
+
+/** POSTs a verify-reading body whose `reading` is the JSON text `reading`, as sent. */
+function verifyReading(app: App, reading: string) {
+  return app.request("/v1/streams/meter-7/verify-reading", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: `{"seq":0,"reading":${reading},"proof":{"index":0,"count":60,"path":[]}}`,
+  });
+}
+
+Deno.test("POST /v1/streams/{stream}/verify-reading: base64url of a length no bytes encode to is a validation problem naming body.reading.bytes", async () => {
+  const { app, service, logged } = setup();
+  for (const bytes of ["A", "AAAAA", "AB", "AAB"]) {
+    const problem = await assertProblem(
+      await verifyReading(app, JSON.stringify({ bytes })),
+      400,
+      "validation",
+    );
+    assert.deepEqual(problem.errors.map((e: { path: string }) => e.path), ["body.reading.bytes"]);
+  }
+  assert.deepEqual(service.calls, []);
+  assert.deepEqual(logged, []);
+});
+
+Deno.test("POST /v1/streams/{stream}/verify-reading: a json reading with a lone surrogate is a validation problem naming body.reading.json", async () => {
+  const { app, service, logged } = setup();
+  const problem = await assertProblem(
+    await verifyReading(app, '{"json":{"a":["\\ud800"]}}'),
+    400,
+    "validation",
+  );
+  assert.deepEqual(problem.errors.map((e: { path: string }) => e.path), ["body.reading.json"]);
+  assert.match(problem.detail, /lone surrogate \(at value\.a\[0\]\)/);
+  assert.deepEqual(service.calls, []);
+  assert.deepEqual(logged, []);
+});
+
+Deno.test("POST /v1/streams/{stream}/verify-reading: a json reading JSON.parse makes infinite (1e999) is a validation problem naming body.reading.json", async () => {
+  const { app, service, logged } = setup();
+  const problem = await assertProblem(
+    await verifyReading(app, '{"json":1e999}'),
+    400,
+    "validation",
+  );
+  assert.deepEqual(problem.errors.map((e: { path: string }) => e.path), ["body.reading.json"]);
+  assert.match(problem.detail, /not a finite number/);
+  assert.deepEqual(service.calls, []);
+  assert.deepEqual(logged, []);
+});
+
+Deno.test("POST /v1/streams/{stream}/verify-reading: a json reading nested 5000 deep is a validation problem naming body.reading.json", async () => {
+  const { app, service, logged } = setup();
+  const deep = "[".repeat(5000) + "]".repeat(5000);
+  const problem = await assertProblem(
+    await verifyReading(app, `{"json":${deep}}`),
+    400,
+    "validation",
+  );
+  assert.deepEqual(problem.errors.map((e: { path: string }) => e.path), ["body.reading.json"]);
+  assert.match(problem.detail, /nesting too deep/);
+  assert.ok(problem.detail.length < 300, "the detail does not echo the value's path");
+  assert.deepEqual(service.calls, []);
+  assert.deepEqual(logged, []);
+});
+
+Deno.test("POST /v1/streams/{stream}/verify-reading: a non-JSON content type is answered 415 naming it, as POST /v1/txs is", async () => {
+  const { app, service } = setup();
+  const res = await app.request("/v1/streams/meter-7/verify-reading", {
+    method: "POST",
+    headers: { "content-type": "text/plain" },
+    body: '{"seq":0,"reading":{"json":1},"proof":{"index":0,"count":1,"path":[]}}',
+  });
+  const problem = await assertProblem(res, 415, "unsupported_media_type");
+  assert.match(problem.detail, /not "text\/plain"/);
+  const none = await app.request("/v1/streams/meter-7/verify-reading", { method: "POST" });
+  await assertProblem(none, 415, "unsupported_media_type");
   assert.deepEqual(service.calls, []);
 });
 
@@ -827,4 +932,125 @@ Deno.test("a 503 or 429 problem carries Retry-After, from the error's retryAfter
   const res = await app.request("/v1/sites");
   assert.equal(res.headers.get("retry-after"), "7");
   await assertProblem(res, 503, "unavailable");
+});
+
+/**
+ * Serves `app` on loopback port 0 and sends `parts` (raw HTTP/1.1) over one
+ * connection, `gapMs` apart; the answer as text, as far as it came before
+ * the connection ended or `timeoutMs` passed.
+ */
+async function rawServed(
+  app: { fetch: (req: Request) => Response | Promise<Response> },
+  parts: string[],
+  gapMs = 20,
+  timeoutMs = 3000,
+): Promise<string> {
+  const server = Deno.serve(
+    {
+      hostname: "127.0.0.1",
+      port: 0,
+      onListen() {},
+      onError: () => new Response(null, { status: 599 }),
+    },
+    (req) => app.fetch(req),
+  );
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  let answer = "";
+  try {
+    for (const part of parts) {
+      // The server may answer, and close, before the last part.
+      const sent = await conn.write(new TextEncoder().encode(part)).catch(() => null);
+      if (sent === null) break;
+      await new Promise((r) => setTimeout(r, gapMs));
+    }
+    const decoder = new TextDecoder();
+    const buffer = new Uint8Array(64 * 1024);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const n = await Promise.race([
+        conn.read(buffer).catch(() => null),
+        new Promise<null>((r) => (timer = setTimeout(() => r(null), deadline - Date.now()))),
+      ]);
+      clearTimeout(timer);
+      if (n === null) break;
+      answer += decoder.decode(buffer.subarray(0, n), { stream: true });
+      const head = answer.indexOf("\r\n\r\n");
+      const length = /content-length: (\d+)/i.exec(answer);
+      if (head >= 0 && length && answer.length >= head + 4 + Number(length[1])) break;
+    }
+  } finally {
+    conn.close();
+    await server.shutdown();
+  }
+  return answer;
+}
+
+Deno.test("POST /v1/txs: a malformed chunked body (chunk data not followed by CRLF) is 400 validation, logged at most at debug", async () => {
+  const lines: string[] = [];
+  const { app, logged, service } = setup({
+    log: createLogger({ level: "debug", format: "json", write: (l) => lines.push(l) }),
+  });
+  const answer = await rawServed(app, [
+    "POST /v1/txs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+    'Transfer-Encoding: chunked\r\n\r\n5\r\n{"txs',
+    " ",
+    "a",
+    " ",
+    "a",
+  ]);
+  assert.match(answer, /^HTTP\/1\.1 400 /);
+  assert.match(answer, /content-type: application\/problem\+json/i);
+  const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4));
+  assert.equal(body.type, PROBLEM_TYPE_BASE + "validation");
+  assert.match(body.detail, /malformed request body/);
+  assert.deepEqual(logged, []);
+  assert.deepEqual(
+    lines.map((l) => JSON.parse(l).level).filter((level) => level !== "debug"),
+    [],
+  );
+  assert.equal(service.calls.length, 0);
+});
+
+Deno.test("OPTIONS * with a chunked body is 404 not_found, not 500 (each middleware runs once, the body is read once)", async () => {
+  const { app, logged } = setup();
+  for (
+    const body of [
+      "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+      "Content-Length: 0\r\n\r\n",
+    ]
+  ) {
+    const answer = await rawServed(app, [
+      "OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + body,
+    ]);
+    assert.match(answer, /^HTTP\/1\.1 404 /, body);
+    const problem = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4));
+    assert.equal(problem.type, PROBLEM_TYPE_BASE + "not_found");
+  }
+  assert.deepEqual(logged, []);
+});
+
+Deno.test("POST /v1/%2A with a chunked body is 404 not_found, counted once in /metrics", async () => {
+  const { app, logged } = setup();
+  const res = await app.request(
+    new Request("http://site/v1/%2A", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: new ReadableStream({
+        start(c) {
+          c.enqueue(new TextEncoder().encode("{}"));
+          c.close();
+        },
+      }),
+      duplex: "half",
+    } as RequestInit),
+  );
+  await assertProblem(res, 404, "not_found");
+  const metrics = await (await app.request("/metrics")).text();
+  assert.match(
+    metrics,
+    /^edgeledger_http_requests_total\{method="POST",route="unmatched",status="404"\} 1$/m,
+  );
+  assert.deepEqual(logged, []);
 });

@@ -286,3 +286,34 @@ Deno.test("GET /v1/events: a subscriber dropped while it reads nothing is discon
   await closeAndSettle(next.body!.getReader(), service);
   await stalled.body?.cancel().catch(() => {});
 });
+
+Deno.test("HEAD /v1/events: answers the stream's headers without subscribing, so HEADs hold no stream slot", async () => {
+  const { app, service } = await setup([[env(1)]], { eventsSubscribersMax: 3 });
+  const streams = async () => {
+    const text = await (await app.request("/metrics")).text();
+    return Number(/^edgeledger_http_event_streams (\d+)$/m.exec(text)?.[1]);
+  };
+  for (let i = 0; i < 10; i++) {
+    const res = await app.request("/v1/events?from=0", { method: "HEAD" });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type") ?? "", /^text\/event-stream/);
+    assert.ok(res.headers.get("x-request-id"));
+    assert.equal(await res.text(), "");
+  }
+  assert.equal(await streams(), 0);
+  assert.equal(service.calls.filter((c) => c.method === "subscribe").length, 0);
+  // A GET still subscribes, past as many HEADs as there are slots.
+  const res = await app.request("/v1/events?from=0");
+  assert.equal(res.status, 200);
+  const { reader } = await readFrames(res, (f) => blockEvents(f).length >= 1);
+  assert.equal(await streams(), 1);
+  assert.equal(service.calls.filter((c) => c.method === "subscribe").length, 1);
+  await closeAndSettle(reader, service);
+});
+
+Deno.test("HEAD /v1/events: a malformed query is the same validation problem as for GET", async () => {
+  const { app } = await setup([]);
+  const res = await app.request("/v1/events?from=1e3", { method: "HEAD" });
+  assert.equal(res.status, 400);
+  assert.equal(res.headers.get("content-type"), "application/problem+json");
+});

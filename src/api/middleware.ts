@@ -8,7 +8,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
 import { escapeLabelValue, Histogram, methodLabel } from "./histogram.ts";
-import { knownProblem, problemResponse } from "./problem.ts";
+import { knownProblem, MalformedBodyError, problemResponse } from "./problem.ts";
 
 /**
  * Refuses a request body larger than `requestBytesMax` with a 413
@@ -52,7 +52,9 @@ export function bodySizeLimit(options: {
   const { bytesMax, tooLarge } = options;
   return async (c, next) => {
     const raw = c.req.raw;
-    if (raw.body === null) return await next();
+    // Read already (by this middleware, run again for the same request):
+    // its bytes are in Hono's body cache, and a second read would find none.
+    if (raw.body === null || raw.bodyUsed) return await next();
     const length = raw.headers.get("content-length");
     if (length !== null && !raw.headers.has("transfer-encoding")) {
       // As Hono's bodyLimit judges it: a length that is no number is Deno's to refuse.
@@ -61,18 +63,30 @@ export function bodySizeLimit(options: {
     const reader = raw.body.getReader();
     let size = 0;
     let buffer = new Uint8Array(0);
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      const offset = size;
-      size += value.length;
-      if (size > bytesMax) return await tooLarge(c);
-      if (size > buffer.length) {
-        const grown = new Uint8Array(Math.min(bytesMax, Math.max(size, buffer.length * 2)));
-        grown.set(buffer.subarray(0, offset));
-        buffer = grown;
+    try {
+      for (;;) {
+        let read: ReadableStreamReadResult<Uint8Array>;
+        try {
+          read = await reader.read();
+        } catch (e) {
+          // The client left (BadResource) is thrown as it is; anything else
+          // the stream fails with is the body's framing, the client's fault.
+          throw e instanceof Deno.errors.BadResource ? e : new MalformedBodyError({ cause: e });
+        }
+        const { done, value } = read;
+        if (done) break;
+        const offset = size;
+        size += value.length;
+        if (size > bytesMax) return await tooLarge(c);
+        if (size > buffer.length) {
+          const grown = new Uint8Array(Math.min(bytesMax, Math.max(size, buffer.length * 2)));
+          grown.set(buffer.subarray(0, offset));
+          buffer = grown;
+        }
+        buffer.set(value, offset);
       }
-      buffer.set(value, offset);
+    } finally {
+      reader.releaseLock();
     }
     cacheBody(c, buffer.slice(0, size).buffer);
     await next();

@@ -193,3 +193,50 @@ export function clientLeftMidBody(err: unknown, req: Request): boolean {
 export function clientLeftProblem(): ProblemInit {
   return knownProblem("validation", "Cannot read the request body: the connection ended first");
 }
+
+/**
+ * A request body that could not be read for a reason of the client's own:
+ * its HTTP framing (a chunk not followed by CRLF, a bad chunk size). Deno
+ * fails the body's stream with a plain `Error` ("invalid HTTP/1 request"),
+ * so the reader of the body (`bodySizeLimit`) throws this in its place, the
+ * stream's error as `cause`.
+ */
+export class MalformedBodyError extends Error {
+  constructor(options: ErrorOptions) {
+    super("Cannot read the request body: malformed request body", options);
+    this.name = "MalformedBodyError";
+  }
+}
+
+/**
+ * Whether `err` means the request body was malformed ({@link MalformedBodyError}).
+ * The client's fault, not the server's: a debug line at most, and a 400
+ * `validation` ({@link malformedBodyProblem}).
+ */
+export function malformedBody(err: unknown): boolean {
+  return err instanceof MalformedBodyError;
+}
+
+/** The answer to a request whose body is malformed HTTP ({@link malformedBody}). */
+export function malformedBodyProblem(): ProblemInit {
+  return knownProblem("validation", "Cannot read the request body: malformed request body");
+}
+
+/**
+ * The problem to answer, and a line worth a debug record, when `err` is a
+ * failure to read the request body that is no fault of the server's (the
+ * client left mid-body, or sent a malformed one); undefined for any other
+ * error.
+ */
+export function bodyReadProblem(
+  err: unknown,
+  req: Request,
+): { problem: ProblemInit; message: string } | undefined {
+  if (clientLeftMidBody(err, req)) {
+    return { problem: clientLeftProblem(), message: "client left mid-request" };
+  }
+  if (malformedBody(err)) {
+    return { problem: malformedBodyProblem(), message: "malformed request body" };
+  }
+  return undefined;
+}

@@ -26,7 +26,16 @@ import {
   type WireMessage,
 } from "../site/peers.ts";
 import type { ForwardOutcome, LeaderRefusal } from "../site/site.ts";
-import { knownProblem, problemBody, problemFromError, problemResponse } from "./problem.ts";
+import { z } from "@hono/zod-openapi";
+import { decimalInt } from "../../sdk/api/schemas.ts";
+import {
+  bodyReadProblem,
+  fieldIssues,
+  knownProblem,
+  problemBody,
+  problemFromError,
+  problemResponse,
+} from "./problem.ts";
 import { bodySizeLimit, repeatedMemberDetail, repeatedMembers } from "./middleware.ts";
 import { utf8Encode } from "../../sdk/encoding.ts";
 import { type Envelope, transactionId } from "../../sdk/envelope.ts";
@@ -108,6 +117,21 @@ export function raftRoutes(service: PeerService) {
       "x-edgeledger-sig": await service.sign(body),
       ...service.signedHeaders?.(),
     });
+  // What the routes do not catch themselves, the size limit's read of a body above all.
+  app.onError((err, c) => {
+    const unread = bodyReadProblem(err, c.req.raw);
+    if (unread !== undefined) {
+      log.debug(unread.message, { path: c.req.path, error: err });
+      return problemResponse(c, unread.problem);
+    }
+    return problemResponse(
+      c,
+      problemFromError(
+        err,
+        (e) => log.error("peer request failed", { path: c.req.path, error: e }),
+      ),
+    );
+  });
   // A stream is bounded frame by frame instead (it is meant to stay open).
   app.use((c, next) => c.req.path.endsWith("/stream") ? next() : limit(c, next));
 
@@ -352,16 +376,10 @@ export function raftRoutes(service: PeerService) {
   });
 
   app.get("/blocks", async (c) => {
-    const from = Number(c.req.query("from") ?? "1");
-    const limit = Number(c.req.query("limit") ?? "100");
-    if (!Number.isSafeInteger(from) || from < 0 || !Number.isSafeInteger(limit) || limit < 1) {
-      return problemResponse(c, {
-        type: "validation",
-        status: 400,
-        title: "Invalid request",
-        detail: "from and limit must be non-negative integers",
-      });
-    }
+    // Strict decimals, as the public routes read them: "", "1e3" and "0x10" are refused.
+    const query = blocksQuery.safeParse(c.req.query());
+    if (!query.success) return problemResponse(c, invalidQuery(query.error));
+    const { from = 1, limit = 100 } = query.data;
     // Signed like a peer request, so a catching-up site knows a member sent these blocks.
     const body = JSON.stringify({ blocks: await service.replayBlocks(from, Math.min(limit, 500)) });
     return await signedAnswer(c, body);
@@ -369,16 +387,12 @@ export function raftRoutes(service: PeerService) {
 
   // A peer's state hash at a height, signed like the blocks (see `state_check.ts`).
   app.get("/state", async (c) => {
-    const height = Number(c.req.query("height"));
-    if (service.stateDigest === undefined) return c.body(null, 404);
-    if (!Number.isSafeInteger(height) || height < 1) {
-      return problemResponse(c, {
-        type: "validation",
-        status: 400,
-        title: "Invalid request",
-        detail: "height must be a positive integer",
-      });
+    if (service.stateDigest === undefined) {
+      return problemResponse(c, knownProblem("not_found", "This site serves no state hashes"));
     }
+    const query = stateQuery.safeParse(c.req.query());
+    if (!query.success) return problemResponse(c, invalidQuery(query.error));
+    const { height } = query.data;
     const body = JSON.stringify(service.stateDigest(height));
     return await signedAnswer(c, body);
   });
@@ -392,7 +406,12 @@ export function raftRoutes(service: PeerService) {
     app.post(path, async (c) => {
       try {
         const { peer, body } = await signedBody(c);
-        if (apply === undefined) return c.body(null, 404);
+        if (apply === undefined) {
+          return problemResponse(
+            c,
+            knownProblem("not_found", `This site takes no ${path} requests`),
+          );
+        }
         await apply(peer.name, body);
         return c.body(null, 204);
       } catch (e) {
@@ -416,6 +435,44 @@ export function raftRoutes(service: PeerService) {
   );
 
   return app;
+}
+
+/**
+ * The peer routes mounted at `/raft`, as a site serves them: an unknown peer
+ * path, or a known one asked with another method, is a `not_found` problem
+ * too (not Hono's plain text).
+ */
+export function raftRoot(routes: ReturnType<typeof raftRoutes>): Hono {
+  const root = new Hono();
+  root.route("/raft", routes);
+  root.notFound((c) =>
+    problemResponse(
+      c,
+      knownProblem(
+        "not_found",
+        `Cannot find ${c.req.method} ${c.req.path.slice(0, 200)}: no such peer route`,
+      ),
+    )
+  );
+  return root;
+}
+
+/** `GET /raft/blocks` query: the first height, and how many blocks (at most 500 are sent). */
+const blocksQuery = z.object({ from: decimalInt(0).optional(), limit: decimalInt(1).optional() });
+
+/** `GET /raft/state` query. */
+const stateQuery = z.object({ height: decimalInt(1) });
+
+/** The `validation` problem of a peer route's query, each bad parameter named. */
+function invalidQuery(error: z.ZodError) {
+  const errors = fieldIssues("query", error);
+  return {
+    type: "validation",
+    status: 400,
+    title: "Invalid request",
+    detail: errors.map((e) => `${e.path}: ${e.message}`).join("; "),
+    extra: { errors },
+  };
 }
 
 /** The answer to a removed member (peer routes only: no public route serves it). */

@@ -16,10 +16,10 @@ import type { Context, MiddlewareHandler } from "hono";
 import { requestId, type RequestIdVariables } from "hono/request-id";
 import { COMMIT_WAIT_MS_DEFAULT, submitTxs } from "../../sdk/api/routes.ts";
 import { processMetricsText } from "../api/process_metrics.ts";
+import { ApiRouter } from "../api/router.ts";
 import { refuseDuplicateMembers, requestSizeLimit, requireJsonBody } from "../api/middleware.ts";
 import {
-  clientLeftMidBody,
-  clientLeftProblem,
+  bodyReadProblem,
   knownProblem,
   PROBLEM_MEDIA_TYPE,
   problemFromError,
@@ -115,6 +115,8 @@ export function createGatewayApp(options: GatewayAppOptions) {
   };
 
   const app = new OpenAPIHono<GatewayEnv>({
+    // As the site's: a literal `*` path segment (`OPTIONS *`) runs each middleware once.
+    router: new ApiRouter(),
     // The site's validation hook (src/api/app.ts): the same problem for the same zod failure.
     defaultHook: (result, c) => {
       if (!result.success) {
@@ -123,10 +125,12 @@ export function createGatewayApp(options: GatewayAppOptions) {
     },
   });
   app.onError((err, c) => {
-    // The client left (or the gateway is stopping) while its body was read.
-    if (c.get("body") === undefined && clientLeftMidBody(err, c.req.raw)) {
-      log.debug("client left mid-request", { requestId: c.get("requestId") ?? "", error: err });
-      return problemResponse(c, clientLeftProblem());
+    // The client left (or the gateway is stopping) while its body was read,
+    // or the body's framing was malformed.
+    const unread = c.get("body") === undefined ? bodyReadProblem(err, c.req.raw) : undefined;
+    if (unread !== undefined) {
+      log.debug(unread.message, { requestId: c.get("requestId") ?? "", error: err });
+      return problemResponse(c, unread.problem);
     }
     if (err instanceof ForwardRefusal) {
       return problemResponse(

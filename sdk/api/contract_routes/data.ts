@@ -7,6 +7,7 @@
  * @module
  */
 import { createRoute, z } from "@hono/zod-openapi";
+import { canonicalJson } from "../../canonical_json.ts";
 import { Base64Url, decimalInt, Hash } from "../schemas.ts";
 import { COMMON_PROBLEMS, consistency, json, pageLimit, problem } from "./_common.ts";
 import { StreamParam } from "./access.ts";
@@ -138,11 +139,36 @@ export const getStreamGaps = createRoute({
   },
 });
 
+/**
+ * Any JSON value that RFC 8785 canonicalizes, as a JSON reading is hashed:
+ * not one with a lone surrogate, a number JSON.parse made infinite (`1e999`)
+ * or nesting deeper than `canonicalJson` allows.
+ */
+const CanonicalJsonValue = z.unknown().superRefine((value, ctx) => {
+  // No member at all: the object's refinement says json is required.
+  if (value === undefined) return;
+  try {
+    canonicalJson(value);
+  } catch (e) {
+    // "Cannot canonicalize value[0].a: nesting too deep": the reason, and
+    // where unless the path is long (a deep value's is as deep as it).
+    const message = e instanceof Error ? e.message : String(e);
+    const split = message.lastIndexOf(": ");
+    const where = message.slice(0, split).replace(/^Cannot canonicalize /, "");
+    const why = message.slice(split + 2);
+    ctx.addIssue({
+      code: "custom",
+      message: `Must be a JSON value with an RFC 8785 canonical form: ${why}` +
+        (where.length <= 100 ? ` (at ${where})` : ""),
+    });
+  }
+});
+
 /** The body of `POST /v1/streams/{stream}/verify-reading`. */
 export const VerifyReadingRequest = z.strictObject({
   seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   reading: z.union([
-    z.strictObject({ json: z.unknown() }).refine((r) => Object.hasOwn(r, "json"), {
+    z.strictObject({ json: CanonicalJsonValue }).refine((r) => Object.hasOwn(r, "json"), {
       error: "json is required",
     }),
     z.strictObject({ bytes: Base64Url }),
@@ -182,6 +208,7 @@ export const verifyStreamReading = createRoute({
       "The verdict.",
     ),
     404: problem("`not_found`: no anchor `seq` on this stream."),
+    415: problem("`unsupported_media_type`: the body must be application/json."),
     ...COMMON_PROBLEMS,
   },
 });

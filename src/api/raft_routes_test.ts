@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+import { problemTypeUri } from "../../sdk/api/routes.ts";
+import { type PeerService, raftRoot, raftRoutes } from "./raft_routes.ts";
+
+function peers(overrides: Partial<PeerService> = {}) {
+  const replayed: Array<[number, number]> = [];
+  const service: PeerService = {
+    self: "site-a",
+    member: () => undefined,
+    receive: () => {},
+    acceptForwarded: () => Promise.resolve({ accepted: 0, refused: [] } as never),
+    addCosignLines: () => Promise.resolve(),
+    replayBlocks: (from, limit) => (replayed.push([from, limit]), Promise.resolve([])),
+    sign: () => Promise.resolve("sig"),
+    ...overrides,
+  };
+  return { app: raftRoot(raftRoutes(service)), replayed };
+}
+
+async function problem(res: Response, status: number, slug: string) {
+  assert.equal(res.status, status);
+  assert.equal(res.headers.get("content-type"), "application/problem+json");
+  const body = await res.json();
+  assert.equal(body.type, problemTypeUri(slug));
+  return body;
+}
+
+Deno.test("peer routes: an unknown /raft path is a not_found problem, not plain text", async () => {
+  const { app } = peers();
+  const body = await problem(await app.request("/raft/nope"), 404, "not_found");
+  assert.match(body.detail, /GET \/raft\/nope/);
+});
+
+Deno.test("peer routes: a known /raft route asked with another method is a not_found problem", async () => {
+  const { app } = peers();
+  for (
+    const [method, path] of [["GET", "/raft/msg"], ["PUT", "/raft/forward"], [
+      "POST",
+      "/raft/blocks",
+    ]]
+  ) {
+    await problem(await app.request(path, { method }), 404, "not_found");
+  }
+});
+
+Deno.test("peer routes: GET /raft/blocks refuses a from or limit that is no strict decimal (empty, 1e3, 0x10, -1) as validation naming it", async () => {
+  const { app, replayed } = peers();
+  for (
+    const query of ["from=", "from=1e3", "from=0x10", "from=-1", "limit=0", "limit=", "from=01"]
+  ) {
+    const body = await problem(await app.request(`/raft/blocks?${query}`), 400, "validation");
+    assert.match(body.detail, new RegExp(`^query\\.${query.split("=")[0]}: `), query);
+  }
+  assert.deepEqual(replayed, []);
+  // Without a key (blocks are public); a limit past 500 is cut to it.
+  const res = await app.request("/raft/blocks?from=7&limit=100000");
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { blocks: [] });
+  assert.equal((await app.request("/raft/blocks")).status, 200);
+  assert.deepEqual(replayed, [[7, 500], [1, 100]]);
+});
+
+Deno.test("peer routes: GET /raft/state refuses a height that is no positive strict decimal, and a site without state hashes answers a not_found problem", async () => {
+  const { app } = peers({ stateDigest: () => ({ height: 3 }) as never });
+  for (const query of ["", "height=", "height=0", "height=1e3"]) {
+    await problem(await app.request(`/raft/state?${query}`), 400, "validation");
+  }
+  assert.equal((await app.request("/raft/state?height=3")).status, 200);
+  const none = peers();
+  await problem(await none.app.request("/raft/state?height=3"), 404, "not_found");
+});
