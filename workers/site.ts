@@ -15,7 +15,6 @@
  *
  * @module
  */
-import { verifierKey } from "../sdk/note.ts";
 import { createApp } from "../src/api/app.ts";
 import { adminRoot, type AdminService } from "../src/api/admin_routes.ts";
 import { raftRoot, raftRoutes } from "../src/api/raft_routes.ts";
