@@ -339,9 +339,10 @@ Deno.test("POST /v1/streams/{stream}/verify-reading: a json reading JSON.parse m
   assert.deepEqual(logged, []);
 });
 
-Deno.test("POST /v1/streams/{stream}/verify-reading: a json reading nested 5000 deep is a validation problem naming body.reading.json", async () => {
+Deno.test("POST /v1/streams/{stream}/verify-reading: a json reading nested deeper than canonical JSON allows is a validation problem naming body.reading.json; one deeper than any body may be is refused before parsing", async () => {
   const { app, service, logged } = setup();
-  const deep = "[".repeat(5000) + "]".repeat(5000);
+  // Deeper than canonical JSON's 128 levels, within the body limit: the schema names the field.
+  const deep = "[".repeat(140) + "]".repeat(140);
   const problem = await assertProblem(
     await verifyReading(app, `{"json":${deep}}`),
     400,
@@ -350,6 +351,14 @@ Deno.test("POST /v1/streams/{stream}/verify-reading: a json reading nested 5000 
   assert.deepEqual(problem.errors.map((e: { path: string }) => e.path), ["body.reading.json"]);
   assert.match(problem.detail, /nesting too deep/);
   assert.ok(problem.detail.length < 300, "the detail does not echo the value's path");
+  // 5000 deep: refused by the body's shape check, before anything parses it.
+  const deeper = "[".repeat(5000) + "]".repeat(5000);
+  const early = await assertProblem(
+    await verifyReading(app, `{"json":${deeper}}`),
+    400,
+    "validation",
+  );
+  assert.match(early.detail, /nested more than 160 deep/);
   assert.deepEqual(service.calls, []);
   assert.deepEqual(logged, []);
 });
