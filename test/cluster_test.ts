@@ -225,7 +225,7 @@ Deno.test({
         });
         const writeProblem = await write.json();
         assert.equal(write.status, 503, JSON.stringify(writeProblem));
-        assert.equal(writeProblem.title, "Site removed");
+        assert.equal(writeProblem.title, "Service unavailable");
         assert.match(writeProblem.detail, /site-d was removed from the cluster/);
         const current = await fetch(`${d.url}/v1/blocks/1?consistency=linearizable`);
         assert.equal(current.status, 503);

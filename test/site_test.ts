@@ -1361,7 +1361,8 @@ Deno.test("site: once a stop begins, new writes answer 503 unavailable with Retr
     assert.equal(late.status, 503);
     assert.equal(late.headers.get("content-type"), "application/problem+json");
     assert.match(late.body.type, /\/unavailable$/);
-    assert.equal(late.body.title, "Site stopping");
+    assert.equal(late.body.title, "Service unavailable");
+    assert.match(late.body.detail, /shutting down/);
     assert.equal(late.headers.get("retry-after"), "1");
     const forwarded = t.site.acceptForwarded([await anchorTx(device)]);
     await assert.rejects(forwarded, /shutting down/, "a peer's forwarded write is refused too");

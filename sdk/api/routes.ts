@@ -102,6 +102,22 @@ export const PROBLEM_TYPES = {
 /** A problem slug from {@link PROBLEM_TYPES}. */
 export type ProblemSlug = keyof typeof PROBLEM_TYPES;
 
+/**
+ * The title a problem of `type` (a slug or its URI) is served with: the
+ * catalogue's for a slug in {@link PROBLEM_TYPES} — one title per type, as
+ * RFC 9457 §3.1.4 asks; what differs between occurrences is the `detail` —
+ * else `fallback`.
+ *
+ * @example
+ * ```ts
+ * problemTitle("https://edgeledger.dev/problems/invalid_range", "x"); // "Invalid range"
+ * ```
+ */
+export function problemTitle(type: string, fallback: string): string {
+  const slug = type.startsWith(PROBLEM_TYPE_BASE) ? type.slice(PROBLEM_TYPE_BASE.length) : type;
+  return Object.hasOwn(PROBLEM_TYPES, slug) ? PROBLEM_TYPES[slug as ProblemSlug].title : fallback;
+}
+
 /** The `type` URI of a problem slug: `https://edgeledger.dev/problems/<slug>`. */
 export function problemTypeUri(slug: string): string {
   return PROBLEM_TYPE_BASE + slug;

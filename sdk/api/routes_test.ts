@@ -7,6 +7,7 @@ import {
   decimalInt,
   EVENTS_KIND_RE,
   PROBLEM_TYPES,
+  problemTitle,
   problemTypeUri,
   ROUTES,
   SubmitBody,
@@ -158,4 +159,11 @@ Deno.test("Base64Url accepts exactly the strings base64urlDecode decodes (no 4n+
       assert.equal(base64urlByteLength(s) !== undefined, decodes, s);
     }),
   );
+});
+
+Deno.test("problemTitle: one title per type — the catalogue's for a slug or its URI, the given one for a type outside it", () => {
+  assert.equal(problemTitle("invalid_range", "Not in a checkpoint yet"), "Invalid range");
+  assert.equal(problemTitle(problemTypeUri("unavailable"), "Site stopping"), "Service unavailable");
+  assert.equal(problemTitle("https://example.com/other", "Other"), "Other");
+  assert.equal(problemTitle("toString", "x"), "x", "no inherited member is a slug");
 });

@@ -495,14 +495,16 @@ Deno.test("GET /v1/txs/{txId}/proof: answers {logIndex, treeSize, leaf, proof}; 
   assert.equal((await fixed.json()).treeSize, 1);
 });
 
-Deno.test("GET /v1/txs/{txId}/proof: a treeSize past the log is the service's proof_unavailable problem", async () => {
+Deno.test("GET /v1/txs/{txId}/proof: a treeSize past the log is the service's invalid_range problem, served with the catalogue's title for that type", async () => {
   const { app } = setup();
   const { txId } = await (await postJson(app, "/v1/txs", sampleEnvelope())).json();
-  await assertProblem(
+  const past = await assertProblem(
     await app.request(`/v1/txs/${txId}/proof?treeSize=5`),
     422,
-    "proof_unavailable",
+    "invalid_range",
   );
+  assert.equal(past.title, "Invalid range");
+  assert.match(past.detail, /in a tree of size 5/);
   const problem = await assertProblem(
     await app.request(`/v1/txs/${txId}/proof?treeSize=0`),
     400,

@@ -9,7 +9,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { z } from "@hono/zod-openapi";
-import { PROBLEM_TYPES, problemTypeUri } from "../../sdk/api/routes.ts";
+import { PROBLEM_TYPES, problemTitle, problemTypeUri } from "../../sdk/api/routes.ts";
 import { LedgerError } from "./service.ts";
 import { boundedIssues, type FieldIssue } from "./field_issues.ts";
 
@@ -50,7 +50,7 @@ export function problemBody(init: ProblemInit, instance: string, requestId: stri
   return {
     ...(init.extra ?? {}),
     type: toTypeUri(init.type),
-    title: init.title,
+    title: problemTitle(init.type, init.title),
     status: init.status,
     detail: init.detail,
     instance,

@@ -265,10 +265,11 @@ export class FakeLedgerService implements LedgerService {
     const logIndex = stored.receipt.logIndex;
     const size = treeSize ?? this.log.length;
     if (logIndex === undefined || size <= logIndex || size > this.log.length) {
+      // As the site answers it (its own title; the API serves the catalogue's).
       throw new LedgerError(
-        "proof_unavailable",
+        "invalid_range",
         422,
-        "Proof unavailable for that tree size",
+        "Invalid tree size",
         `Cannot prove transaction ${txId} in a tree of size ${size}`,
       );
     }

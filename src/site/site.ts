@@ -18,6 +18,7 @@ import type { Envelope } from "../../sdk/envelope.ts";
 import { envelopeText } from "../chain/envelope_text.ts";
 import type { KeyPair } from "../../sdk/keys.ts";
 import { assembleNote, parseNote, verifierKey, verifyNoteWith } from "../../sdk/note.ts";
+import { problemTitle } from "../../sdk/api/routes.ts";
 import { verifyEd25519Native } from "./native_ed25519.ts";
 import { SiteKey } from "./site_key.ts";
 import type {
@@ -2773,7 +2774,12 @@ function txIdOf(envelope: unknown): string | undefined {
 function receiptProblem(
   e: LedgerError,
 ): { type: string; title: string; status: number; detail: string } {
-  return { type: e.type, title: e.title, status: e.status, detail: e.message };
+  return {
+    type: e.type,
+    title: problemTitle(e.type, e.title),
+    status: e.status,
+    detail: e.message,
+  };
 }
 
 /** `value` as `Retry-After` seconds: a positive integer, else undefined. */
