@@ -331,24 +331,47 @@ export function verifyEd25519With(
 ): boolean {
   try {
     if (!isBytes(publicKey) || !isBytes(message) || !isBytes(signature)) return false;
-    const reference = () => verifySignatureReference("ed25519", publicKey, message, signature);
     if (publicKey.length !== 32 || signature.length !== 64) return false;
-    if (!isCanonicalEd25519Encoding(signature.subarray(0, 32))) return reference();
-    if (!isReducedScalar(signature.subarray(32))) return reference();
+    return ed25519NativeAccepts(native, publicKey, message, signature) ||
+      verifySignatureReference("ed25519", publicKey, message, signature);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The first half of {@link verifyEd25519With}: true when `native` accepts
+ * the signature under the guards that make its yes the reference's (a
+ * canonical R, S < L, a strict key); false when it does not or the guards
+ * send the signature to the reference. So true is the reference's answer,
+ * and false means "ask the reference" — which a server may do elsewhere
+ * (off its event loop), since only forged or unusual signatures get there.
+ * Never throws.
+ *
+ * @example
+ * ```ts
+ * ed25519NativeAccepts((pk, m, s) => nodeVerify(pk, m, s), publicKey, message, sig); // true
+ * ```
+ */
+export function ed25519NativeAccepts(
+  native: (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean,
+  publicKey: Uint8Array,
+  message: Uint8Array,
+  signature: Uint8Array,
+): boolean {
+  try {
+    if (!isBytes(publicKey) || !isBytes(message) || !isBytes(signature)) return false;
+    if (publicKey.length !== 32 || signature.length !== 64) return false;
+    if (!isCanonicalEd25519Encoding(signature.subarray(0, 32))) return false;
+    if (!isReducedScalar(signature.subarray(32))) return false;
     const id = hexEncode(publicKey);
     let strict = strictEd25519Keys.get(id);
     if (strict === undefined) {
       strict = isStrictEd25519Key(publicKey);
       strictEd25519Keys.set(id, strict);
     }
-    if (!strict) return reference();
-    let fast = false;
-    try {
-      fast = native(publicKey, message, signature) === true;
-    } catch {
-      fast = false;
-    }
-    return fast || reference();
+    if (!strict) return false;
+    return native(publicKey, message, signature) === true;
   } catch {
     return false;
   }

@@ -269,11 +269,16 @@ export function refusalError(r: RefusalData): LedgerError {
 /**
  * Throws `bad_signature` unless every signature of an admitted envelope
  * verifies: the verdict a worker reached with the stateless checks, or one
- * reached here.
+ * reached by `checks` (a site's, see `signature_checks.ts`), or here.
  */
-export async function checkSignatures(admitted: Admitted): Promise<void> {
+export async function checkSignatures(
+  admitted: Admitted,
+  checks?: { check(envelope: Envelope, payload: Uint8Array): Promise<SignatureCheck> },
+): Promise<void> {
   const verdict = admitted.signatures ??
-    await verifyEnvelopeSignatures(admitted.envelope, admitted.payload, verifySignatureNative);
+    (checks !== undefined && admitted.payload !== undefined
+      ? await checks.check(admitted.envelope, admitted.payload)
+      : await verifyEnvelopeSignatures(admitted.envelope, admitted.payload, verifySignatureNative));
   // The verdict's reason is a whole sentence that names the signature (and
   // its signer when there is one), so it is the detail as it stands.
   if (!verdict.ok) throw refusal("bad_signature", verdict.reason, { txId: admitted.txId });

@@ -17,7 +17,7 @@ import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { hexEncode } from "../../sdk/encoding.ts";
 import type { Algorithm } from "../../sdk/did_key.ts";
-import { verifyEd25519With, verifySignature } from "../../sdk/signature.ts";
+import { ed25519NativeAccepts, verifyEd25519With, verifySignature } from "../../sdk/signature.ts";
 
 /** PKCS #8 prefix of an Ed25519 private key (RFC 8410 §7): the 32-byte seed follows. */
 const ED25519_PKCS8_PREFIX = new Uint8Array([
@@ -75,6 +75,19 @@ export function verifyEd25519Native(
   signature: Uint8Array,
 ): boolean {
   return verifyEd25519With(nodeVerify, publicKey, message, signature);
+}
+
+/**
+ * True when `node:crypto` accepts an Ed25519 signature under the guards that
+ * make its yes the reference's; false means the reference must decide (see
+ * `ed25519NativeAccepts` in sdk/signature.ts, and `signature_checks.ts`).
+ */
+export function ed25519NativeQuick(
+  publicKey: Uint8Array,
+  message: Uint8Array,
+  signature: Uint8Array,
+): boolean {
+  return ed25519NativeAccepts(nodeVerify, publicKey, message, signature);
 }
 
 /**

@@ -19,6 +19,7 @@ import { envelopeText } from "../chain/envelope_text.ts";
 import type { KeyPair } from "../../sdk/keys.ts";
 import { assembleNote, parseNote, verifierKey, verifyNoteWith } from "../../sdk/note.ts";
 import { problemTitle } from "../../sdk/api/routes.ts";
+import { SignatureChecks } from "./signature_checks.ts";
 import { verifyEd25519Native } from "./native_ed25519.ts";
 import { SiteKey } from "./site_key.ts";
 import type {
@@ -378,6 +379,11 @@ export class Site implements LedgerService {
   readonly #store: ChainStoreApi;
   #workerStores: WorkerStores | undefined;
   #admissionPool: AdmissionPool | undefined;
+  /**
+   * Signature checks on this thread with the slow answers on a worker
+   * (`signature_checks.ts`), for a site without admission workers.
+   */
+  readonly #signatureChecks = new SignatureChecks();
   /** Main-thread point reads when a storage worker writes a `file:` database. */
   #reader: NativeReader | undefined;
   /**
@@ -710,6 +716,7 @@ export class Site implements LedgerService {
     await this.#storeLines();
     for (const l of [...this.#listeners]) this.#listeners.delete(l);
     this.#admissionPool?.close();
+    this.#signatureChecks.close();
     this.#reader?.close();
     if (this.#workerStores) await this.#workerStores.close();
     else this.#store.close();
@@ -820,7 +827,7 @@ export class Site implements LedgerService {
           openKinds: () => this.#openKinds(),
           registry: this.#registry,
         });
-        await checkSignatures(c.admitted);
+        await checkSignatures(c.admitted, this.#signatureChecks);
         return undefined;
       } catch (e) {
         return e;
