@@ -52,7 +52,9 @@ import {
   lockRestores,
   partialIdleMsMin,
   removeRestoreLeftovers,
+  storedDirectory,
 } from "../src/storage/backup.ts";
+import { filePathOf } from "../src/storage/db.ts";
 
 const usage =
   "deno task restore --config <site.json> --from <copy> [--removed] [--replay [--scratch <dir>]]";
@@ -63,13 +65,21 @@ const sitesAnswerMsMax = 3000;
 /**
  * What the other sites of `loaded`'s cluster say of its membership: the
  * names of those that list it as a member, and how many answered at all.
+ * Each is asked at its URL in the newest of `directories` that names it
+ * (directories the Raft log built: the copy's, the database it replaces),
+ * else as genesis and the config's `peers` give it — sites added or moved
+ * since genesis are asked too.
  */
 export async function membershipSeen(
   loaded: LoadedSiteFiles,
+  directories: ReadonlyArray<ReadonlyArray<{ name: string; url: string }>> = [],
 ): Promise<{ listedBy: string[]; answered: number }> {
   const name = loaded.config.name;
-  const others = clusterDirectory(loaded.genesis, loaded.config.peers ?? [])
-    .filter((m) => m.name !== name);
+  const urls = new Map(
+    clusterDirectory(loaded.genesis, loaded.config.peers ?? []).map((m) => [m.name, m.url]),
+  );
+  for (const directory of directories) for (const m of directory) urls.set(m.name, m.url);
+  const others = [...urls].filter(([n]) => n !== name).map(([n, url]) => ({ name: n, url }));
   const client = trustingClient(loaded.caCerts);
   const get = fetchVia(client);
   try {
@@ -111,7 +121,12 @@ export async function runRestore(args: readonly string[]): Promise<number> {
   const cluster = loaded.genesis.sites.length > 1 || loaded.config.join;
   let seenAnswered = 0;
   if (cluster) {
-    const seen = await membershipSeen(loaded);
+    // The copy's directory, then the replaced database's (newer, if it reads).
+    const current = filePathOf(loaded.dbUrl);
+    const seen = await membershipSeen(loaded, [
+      storedDirectory(from),
+      ...(current === undefined ? [] : [storedDirectory(current)]),
+    ]);
     seenAnswered = seen.answered;
     if (seen.listedBy.length > 0) {
       console.error(

@@ -321,6 +321,33 @@ export function databaseInUse(path: string): boolean {
 }
 
 /**
+ * The sites' directory (names and URLs, as the Raft log built it) that the
+ * database at `path` holds (one query, no write); `[]` when it has none or
+ * cannot be read (missing, damaged, not a site's database).
+ */
+export function storedDirectory(path: string): Array<{ name: string; url: string }> {
+  let db: Libsql | undefined;
+  try {
+    if (!Deno.statSync(path).isFile) return [];
+    db = new Libsql(path);
+    const row = db.prepare("SELECT value FROM meta WHERE key = 'directory'").get() as
+      | { value?: unknown }
+      | undefined;
+    const parsed = typeof row?.value === "string" ? JSON.parse(row.value) : [];
+    return Array.isArray(parsed)
+      ? parsed.filter((m) => typeof m?.name === "string" && typeof m?.url === "string")
+        .map((m) => ({ name: m.name, url: m.url }))
+      : [];
+  } catch {
+    return [];
+  } finally {
+    try {
+      db?.close();
+    } catch { /* already unusable */ }
+  }
+}
+
+/**
  * Takes `path` out of WAL mode: folds the WAL into the database file and
  * deletes the `-wal` and `-shm` files, so the database is one file that can
  * be moved by itself. SQLite allows this only to the sole connection, so it

@@ -12,6 +12,7 @@ import {
   publishNoClobber,
   removeRestoreLeftovers,
   removeStalePartials,
+  storedDirectory,
   vacuumInto,
 } from "./backup.ts";
 
@@ -313,6 +314,34 @@ Deno.test("storage backup: vacuumInto() copies a database whose path holds URI c
     // Read-only: no file was made under a name the URI would have misread.
     const made = (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
     assert.deepEqual(made, [...names, ...sources.map((_, i) => `copy-${i}.db`)].sort());
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("storage backup: storedDirectory() reads the directory a site's database holds, and is [] for a missing file, a file that is no database, one without a directory or a malformed one", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/ledger.db`;
+    const db = new Libsql(path);
+    db.exec("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+    assert.deepEqual(storedDirectory(path), []);
+    const directory = [
+      { name: "site-a", url: "http://a:7001", publicKey: "k" },
+      { name: "site-b", url: "http://b:7001" },
+      { name: 7, url: "x" },
+    ];
+    db.prepare("INSERT INTO meta VALUES ('directory', ?)").run(JSON.stringify(directory));
+    assert.deepEqual(storedDirectory(path), [
+      { name: "site-a", url: "http://a:7001" },
+      { name: "site-b", url: "http://b:7001" },
+    ]);
+    db.prepare("UPDATE meta SET value = ? WHERE key = 'directory'").run("{not json");
+    assert.deepEqual(storedDirectory(path), []);
+    db.close();
+    assert.deepEqual(storedDirectory(`${dir}/missing.db`), []);
+    await Deno.writeTextFile(`${dir}/junk.db`, "not a database at all");
+    assert.deepEqual(storedDirectory(`${dir}/junk.db`), []);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
