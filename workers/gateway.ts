@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { SignatureChecks } from "../src/site/signature_checks.ts";
 import {
   createGatewayApp,
   GATEWAY_USAGE,
@@ -114,6 +115,8 @@ export async function startGateway(
     log,
   });
   let server: HttpsServer | undefined;
+  // Forged signatures and secp256k1 are checked on a worker thread, started on first need.
+  const signatureChecks = new SignatureChecks();
   /** Closes what is open; answers whether open requests finished in time. */
   const close = async (): Promise<boolean> => {
     await pool.close();
@@ -124,6 +127,7 @@ export async function startGateway(
     ]);
     clearTimeout(timer);
     await client.close();
+    signatureChecks.close();
     return drained;
   };
   let stopping: Promise<void> | undefined;
@@ -155,6 +159,7 @@ export async function startGateway(
       pool,
       version: VERSION,
       log,
+      signatureChecks,
       metrics: () => (server?.metricsText() ?? "") + client.metricsText(),
     });
     server = await HttpsServer.start({

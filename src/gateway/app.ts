@@ -29,7 +29,7 @@ import {
 import { builtinContracts, type ContractRegistry } from "../contracts/mod.ts";
 import type { GatewayConfig } from "./config.ts";
 import { GatewayMetrics, routeLabel } from "./metrics.ts";
-import { precheckEnvelope } from "./precheck.ts";
+import { precheckEnvelope, type PrecheckOptions } from "./precheck.ts";
 import { forward, type ForwardContext, ForwardRefusal } from "./proxy.ts";
 import type { SitePool } from "./site_pool.ts";
 import { createLogger, type Logger } from "../log.ts";
@@ -63,6 +63,8 @@ export interface GatewayAppOptions {
   log?: Logger;
   /** More Prometheus text for `/metrics` (the TLS certificate's); ends with a newline. */
   metrics?: () => string;
+  /** Signature checks for the pre-checks (see `PrecheckOptions.signatureChecks`); default: here. */
+  signatureChecks?: PrecheckOptions["signatureChecks"];
 }
 
 /** Longest `Retry-After` the gateway asks for when it has no site, seconds. */
@@ -222,6 +224,7 @@ export function createGatewayApp(options: GatewayAppOptions) {
         ledger: pool.ledger,
         registry,
         now: now(),
+        signatureChecks: options.signatureChecks,
       });
     }
     const commitWaitMs = wait === "commit" ? timeoutMs ?? COMMIT_WAIT_MS_DEFAULT : 0;

@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { type Envelope, ENVELOPE_BYTES_MAX } from "../../sdk/envelope.ts";
+import { type Envelope, ENVELOPE_BYTES_MAX, type SignatureCheck } from "../../sdk/envelope.ts";
 import { LedgerError } from "../api/service.ts";
 import type { ContractRegistry } from "../contracts/mod.ts";
 import { type Admitted, checkSignatures, checkStateless } from "../site/admission.ts";
@@ -31,6 +31,11 @@ export interface PrecheckOptions {
   registry: ContractRegistry;
   /** This gateway's clock, ms since the epoch. */
   now: number;
+  /**
+   * Checks signatures with the slow answers (forged signatures, secp256k1)
+   * off the event loop (`src/site/signature_checks.ts`); default: here.
+   */
+  signatureChecks?: { check(envelope: Envelope, payload: Uint8Array): Promise<SignatureCheck> };
 }
 
 /**
@@ -60,6 +65,6 @@ export async function precheckEnvelope(raw: unknown, options: PrecheckOptions): 
     if (!(e instanceof LedgerError) || e.type !== "expired") throw e;
     admitted = checkStateless(raw, (raw as Envelope).expiresAt, policy, options.registry);
   }
-  await checkSignatures(admitted);
+  await checkSignatures(admitted, options.signatureChecks);
   return admitted.txId;
 }
