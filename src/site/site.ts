@@ -1214,8 +1214,12 @@ export class Site implements LedgerService {
 
   /**
    * Admits transactions a member site already verified and forwarded (this
-   * site leads): the stateless checks again except signatures, dedupe, then
-   * the pending pool. Answers how many joined the pool and, for each one
+   * site leads): the stateless checks and the signatures again, dedupe,
+   * then the pending pool. Signatures are checked here too because nothing
+   * after this does (execution trusts the log, and every site co-signs the
+   * block): a member that forwarded an envelope whose signatures do not
+   * verify — buggy or hostile — would otherwise put a transaction its
+   * signers never signed into every site's chain. Answers how many joined the pool and, for each one
    * refused here (by this site's clock, say, where it had passed the
    * forwarder's), its position in `envelopes`, its id (null if it has
    * none), its problem and, for a rate limit, the seconds until a retry
@@ -1239,7 +1243,7 @@ export class Site implements LedgerService {
     // The window governance set now, as the forwarding site used (not genesis's).
     const policy = await this.#policyNow();
     const admission = { ...this.#policy, expiryWindowMs: policy.expiryWindowMs };
-    const stateless = await this.#admitStateless(envelopes, now, admission, false);
+    const stateless = await this.#admitStateless(envelopes, now, admission, true);
     for (let i = 0; i < envelopes.length; i++) {
       try {
         admitted.push(stateless(i));
@@ -1252,10 +1256,26 @@ export class Site implements LedgerService {
     }
     // One in a block not yet written may pass here: execution leaves such a repeat out.
     const committed = await this.#committedAmong(admitted.map((a) => a.txId));
+    // The admission workers' verdicts (or this thread's, without workers), in parallel.
+    const badSignature = await Promise.all(admitted.map(async (a) => {
+      if (committed.has(a.txId) || this.#isPending(a.txId)) return undefined;
+      try {
+        await checkSignatures(a, this.#signatureChecks);
+        return undefined;
+      } catch (e) {
+        return e;
+      }
+    }));
     let accepted = 0;
     for (let k = 0; k < admitted.length; k++) {
       const a = admitted[k];
       if (committed.has(a.txId) || this.#isPending(a.txId)) continue;
+      const bad = badSignature[k];
+      if (bad !== undefined) {
+        if (!(bad instanceof LedgerError)) throw bad;
+        refused.push(leaderRefusal(bad, a.txId, admittedAt[k]));
+        continue;
+      }
       if (this.#pending.size + this.#inFlight.size >= this.#pendingTxsMax) {
         throw new LedgerError("unavailable", 503, "Site busy", "Leader queue is full", {
           retryAfter: 1,
