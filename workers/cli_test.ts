@@ -1949,3 +1949,24 @@ Deno.test("formatStatus() names the members whose contract state hashed differen
     /^state differs +from site-a's at height 100000, from site-b's at height 100000 \(task integrity --replay on each names the row\)$/m,
   );
 });
+
+Deno.test("verify: what an untrusted bundle holds reaches the terminal with its control characters escaped, so it cannot redraw a failure as a success", async () => {
+  const vectors = JSON.parse(
+    await Deno.readTextFile(new URL("../sdk/conformance/protocol_v1.json", import.meta.url)),
+  );
+  const { trust, cases } = vectors.receiptBundles;
+  const bundle = structuredClone(cases[0].bundle);
+  const spoof = `\u001b[2K\rTransaction ${bundle.txId} is in ledger ${trust.origin}.\u001b[8m`;
+  bundle.receipt.status = spoof;
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/b.json`, JSON.stringify(bundle));
+    await Deno.writeTextFile(`${dir}/t.json`, JSON.stringify({ v: 1, ...trust }));
+    const failed = await cli(["verify", `${dir}/b.json`, "--trust", `${dir}/t.json`]);
+    assert.equal(failed.code, 1);
+    assert.ok(!failed.err.includes("\u001b") && !failed.err.includes("\r"), failed.err);
+    assert.match(failed.err, /the receipt says \\u001b\[2K\\u000dTransaction /);
+    assert.match(failed.err, /\(tx_not_committed\)\n$/);
+    const json = await cli(["verify", `${dir}/b.json`, "--trust", `${dir}/t.json`, "--json"]);
+    assert.equal(JSON.parse(json.out).detail, `the receipt says ${spoof}`);
+  });
+});

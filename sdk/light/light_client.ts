@@ -393,7 +393,7 @@ export class LightClient {
   readonly #checkpointWaitMs: number;
   #lock: Promise<unknown> = Promise.resolve();
 
-  /** Throws a `RangeError` for a malformed trusted key or an impossible quorum. */
+  /** Throws a `RangeError` for a malformed trusted key, an impossible quorum, or one key under two names. */
   constructor(options: LightClientOptions) {
     this.#trustedKeys = [...options.trustedKeys];
     const names = new Set<string>();
@@ -426,6 +426,18 @@ export class LightClient {
         );
       }
       this.#retiredKeys.push({ key: r.key, untilHeight: r.untilHeight });
+    }
+    // One public key under two names would count twice toward the quorum.
+    const owners = new Map<string, string>();
+    for (const key of [...this.#trustedKeys, ...this.#retiredKeys.map((r) => r.key)]) {
+      const { name, publicKey } = parseVerifierKey(key);
+      const owner = owners.get(hexEncode(publicKey));
+      if (owner !== undefined && owner !== name) {
+        throw new RangeError(
+          `Cannot create light client: key ${key} is also site ${owner}'s: one key, two names`,
+        );
+      }
+      owners.set(hexEncode(publicKey), name);
     }
     this.quorum = options.quorum;
     this.origin = options.origin;

@@ -29,6 +29,22 @@ Deno.test("LightClient refuses a quorum larger than the distinct trusted names",
   assert.throws(() => new LightClient({ trustedKeys: [keyA], quorum: 0 }), RangeError);
 });
 
+Deno.test("LightClient refuses one public key under two site names: one signer would count twice toward the quorum", () => {
+  const pair = generateKeyPair("ed25519");
+  const a = verifierKey("site-a", pair.publicKey);
+  const b = verifierKey("site-b", pair.publicKey);
+  assert.throws(() => new LightClient({ trustedKeys: [a, b], quorum: 2 }), /one key, two names/);
+  assert.throws(
+    () =>
+      new LightClient({
+        trustedKeys: [a, keyB],
+        retiredKeys: [{ key: b, untilHeight: 5 }],
+        quorum: 2,
+      }),
+    /one key, two names/,
+  );
+});
+
 Deno.test("LightClient refuses a malformed trusted key", () => {
   assert.throws(
     () => new LightClient({ trustedKeys: ["site-a+00000000+AAAA"], quorum: 1 }),

@@ -28,7 +28,7 @@
  */
 
 import { z } from "zod";
-import { base64urlDecode, base64urlEncode } from "../encoding.ts";
+import { base64urlDecode, base64urlEncode, hexEncode } from "../encoding.ts";
 import { keyAfterChain, type KeyRotation, laterKeys, retirementVerifies } from "../key_rotation.ts";
 import { parseVerifierKey, verifierKey } from "../note.ts";
 
@@ -128,10 +128,20 @@ const trustConfigSchema = z.strictObject({
   })).max(RETIRED_KEYS_MAX).optional(),
 }).superRefine((t, ctx) => {
   const names = new Set<string>();
+  // Which site each public key belongs to: one key under two names would
+  // count twice toward the quorum with one signer.
+  const owners = new Map<string, string>();
+  const ownedByAnother = (publicKey: Uint8Array, name: string): string | undefined => {
+    const hex = hexEncode(publicKey);
+    const owner = owners.get(hex);
+    if (owner === undefined) owners.set(hex, name);
+    return owner !== undefined && owner !== name ? owner : undefined;
+  };
   t.trustedKeys.forEach((key, i) => {
     let name: string;
+    let publicKey: Uint8Array;
     try {
-      name = parseVerifierKey(key).name;
+      ({ name, publicKey } = parseVerifierKey(key));
     } catch (e) {
       ctx.addIssue({ code: "custom", path: ["trustedKeys", i], message: (e as Error).message });
       return;
@@ -143,13 +153,22 @@ const trustConfigSchema = z.strictObject({
         message: `a second key for site ${name}`,
       });
     }
+    const owner = ownedByAnother(publicKey, name);
+    if (owner !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["trustedKeys", i],
+        message: `the key of site ${owner} under another name`,
+      });
+    }
     names.add(name);
   });
   const retired = new Set<string>();
   (t.retiredKeys ?? []).forEach((r, i) => {
     let name: string;
+    let publicKey: Uint8Array;
     try {
-      name = parseVerifierKey(r.key).name;
+      ({ name, publicKey } = parseVerifierKey(r.key));
     } catch (e) {
       ctx.addIssue({
         code: "custom",
@@ -176,6 +195,15 @@ const trustConfigSchema = z.strictObject({
         path: ["retiredKeys", i, "key"],
         message: "listed twice",
       });
+    } else {
+      const owner = ownedByAnother(publicKey, name);
+      if (owner !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["retiredKeys", i, "key"],
+          message: `a key of site ${owner} under another name`,
+        });
+      }
     }
     retired.add(r.key);
   });
@@ -193,7 +221,8 @@ const trustConfigSchema = z.strictObject({
  * {@link TrustConfig}: strict (an unknown member is refused), `v` = 1, a
  * one-line origin, 1–{@link TRUSTED_KEYS_MAX} well-formed verifier keys with
  * distinct names, `1 ≤ quorum ≤` their number, and well-formed retired
- * keys (none of them a trusted one). Throws
+ * keys (none of them a trusted one), no public key under two site names
+ * (trusted or retired: it would count twice toward the quorum). Throws
  * {@link TrustConfigError} naming the first bad member.
  *
  * @example
@@ -454,7 +483,12 @@ export async function followKeyRotationsOf(
     const to = keyAfterChain(name, from, keys.rotations);
     if (
       to === undefined || to === from || keys.verifierKey !== listed.verifierKey ||
-      verifierKey(name, base64urlDecode(to)) !== listed.verifierKey
+      verifierKey(name, base64urlDecode(to)) !== listed.verifierKey ||
+      // Another trusted site's key: one key under two names counts twice.
+      trustedList.some((k) => {
+        const other = parseVerifierKey(k);
+        return other.name !== name && base64urlEncode(other.publicKey) === to;
+      })
     ) {
       unreachable.push(name);
       trustedKeys.push(trusted);

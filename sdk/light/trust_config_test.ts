@@ -310,3 +310,59 @@ Deno.test("followKeyRotations() keeps each key it replaces as a retired key up t
     { key: vk(1), untilHeight: 20 },
   ]);
 });
+
+Deno.test("parseTrustConfig() and trustConfigFromGenesis() refuse one public key under two site names (trusted or retired): one signer would count twice toward the quorum", () => {
+  const aKey = keyPairs[0].key.publicKey;
+  const asB = verifierKey("site-b", aKey);
+  assert.throws(
+    () => parseTrustConfig({ ...good, trustedKeys: [keys[0], asB, keys[2]] }),
+    /at trustedKeys\.1: the key of site site-a under another name/,
+  );
+  assert.throws(
+    () => parseTrustConfig({ ...good, retiredKeys: [{ key: asB, untilHeight: 9 }] }),
+    /at retiredKeys\.0\.key: a key of site site-a under another name/,
+  );
+  // A site's own retired key is still fine.
+  const oldA = verifierKey("site-a", generateKeyPair("ed25519").publicKey);
+  assert.equal(
+    parseTrustConfig({ ...good, retiredKeys: [{ key: oldA, untilHeight: 9 }] }).retiredKeys?.length,
+    1,
+  );
+  const genesis = {
+    origin: "edgeledger.test/demo",
+    sites: [
+      { name: "site-a", publicKey: base64urlEncode(aKey) },
+      { name: "site-b", publicKey: base64urlEncode(aKey) },
+      { name: "site-c", publicKey: base64urlEncode(keyPairs[2].key.publicKey) },
+    ],
+  };
+  assert.throws(() => trustConfigFromGenesis(genesis), /under another name/);
+});
+
+Deno.test("followKeyRotations() does not follow a site's chain to another trusted site's key", async () => {
+  const [a, b] = [keyPairs[0].key, keyPairs[1].key];
+  const text = utf8Encode(
+    rotationText("site-a", base64urlEncode(a.publicKey), base64urlEncode(b.publicKey)),
+  );
+  const rotation = {
+    name: "site-a",
+    previous: base64urlEncode(a.publicKey),
+    publicKey: base64urlEncode(b.publicKey),
+    previousSig: base64urlEncode(signSync(a, text)),
+    newSig: base64urlEncode(signSync(b, text)),
+  };
+  const sites = [
+    { name: "site-a", verifierKey: verifierKey("site-a", b.publicKey) },
+    { name: "site-b", verifierKey: keys[1] },
+    { name: "site-c", verifierKey: keys[2] },
+  ];
+  const update = await followKeyRotations(
+    parseTrustConfig(good),
+    sites,
+    () => Promise.resolve({ verifierKey: sites[0].verifierKey, rotations: [rotation] }),
+    { awaitRetirements: false },
+  );
+  assert.deepEqual(update.rotated, []);
+  assert.deepEqual(update.unreachable, ["site-a"]);
+  assert.deepEqual(update.trust.trustedKeys, keys);
+});

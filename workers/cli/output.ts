@@ -377,7 +377,7 @@ export function formatVerified(verdict: Verdict, quorum: number): string {
       lines.push("A consistency proof shows the checkpoint trusted before extends it.");
       break;
   }
-  return lines.join("\n");
+  return lines.map(visible).join("\n");
 }
 
 /** `1 transaction`, `2 transactions`. */
@@ -387,5 +387,22 @@ export function transactions(n: number): string {
 
 /** A failed verification in one line: its message, then its reason code. */
 export function formatVerdictFailure(verdict: Verdict): string {
-  return `${verdict.message.replace(/\.$/, "")} (${verdict.reason})`;
+  return visible(`${verdict.message.replace(/\.$/, "")} (${verdict.reason})`);
+}
+
+// deno-lint-ignore no-control-regex
+const INVISIBLE_RE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * `text` with each control character (C0, DEL, C1) and bidirectional
+ * override written as a `\uXXXX` escape: a verdict quotes what an untrusted
+ * bundle holds (a receipt's status, a block's hash, a result's detail), and
+ * a terminal must not take it for cursor moves or colours that redraw the
+ * line as something else (a failure shown as a success).
+ */
+export function visible(text: string): string {
+  return text.replace(
+    INVISIBLE_RE,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
