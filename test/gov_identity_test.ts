@@ -1007,3 +1007,25 @@ Deno.test("gov: the local ledger has an admin of its organisation and a demo/ au
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("gov: genesis refuses two sites of one name or one key (a key under two names would count twice towards a checkpoint's quorum)", () => {
+  const f = fixture();
+  const second = (over: Record<string, string>) => {
+    const g = structuredClone(f.genesis);
+    g.sites.push({ ...g.sites[0], name: "site-z", url: "http://127.0.0.1:7999", ...over });
+    return g;
+  };
+  const ok = second({ publicKey: base64urlEncode(generateKeyPair("ed25519").publicKey) });
+  assert.equal(genesisSchema.safeParse(ok).success, true);
+  const sameKey = genesisSchema.safeParse(second({}));
+  assert.equal(sameKey.success, false);
+  assert.match(JSON.stringify(sameKey.error?.issues), /the key of another site/);
+  const sameName = genesisSchema.safeParse(
+    second({
+      name: f.genesis.sites[0].name,
+      publicKey: base64urlEncode(generateKeyPair("ed25519").publicKey),
+    }),
+  );
+  assert.equal(sameName.success, false);
+  assert.match(JSON.stringify(sameName.error?.issues), /duplicate site name/);
+});

@@ -104,6 +104,24 @@ export const genesisSchema = z.strictObject({
       admins.add(d);
     }
   });
+  // One key is one site: a key under two names would sign two of a
+  // checkpoint's lines and count twice towards its quorum.
+  const siteNames = new Set<string>();
+  const siteKeys = new Set<string>();
+  g.sites.forEach((s, i) => {
+    if (siteNames.has(s.name)) {
+      ctx.addIssue({ code: "custom", path: ["sites", i, "name"], message: "duplicate site name" });
+    }
+    if (siteKeys.has(s.publicKey)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["sites", i, "publicKey"],
+        message: "the key of another site: each site has a key of its own",
+      });
+    }
+    siteNames.add(s.name);
+    siteKeys.add(s.publicKey);
+  });
   const authorities = new Set<string>();
   (g.authorities ?? []).forEach((a, i) => {
     if (!orgs.has(a.org)) {
