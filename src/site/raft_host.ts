@@ -26,6 +26,7 @@ import {
   utf8Encode,
 } from "../../sdk/encoding.ts";
 import type { BlockHeader } from "../../sdk/block.ts";
+import { canonicalJson } from "../../sdk/canonical_json.ts";
 import {
   type ConfState,
   decodeConfChange,
@@ -1878,9 +1879,7 @@ export class RaftHost implements Sequencer {
       members?: WireMember[];
     };
     if (Array.isArray(target.members)) await this.#learnMembers(target.members);
-    const peers = [...this.#members.values()].filter((m) => m.name !== this.#self);
     const leaderName = this.#node.status().leader;
-    peers.sort((a, b) => (a.name === leaderName ? -1 : b.name === leaderName ? 1 : 0));
     const started = performance.now();
     const fromHeight = this.#site.head.header.height;
     this.#log.info("installing snapshot", {
@@ -1894,7 +1893,16 @@ export class RaftHost implements Sequencer {
     while (this.#site.head.header.height < target.height) {
       if (this.#closed) throw new Error("Site is stopping");
       const from = this.#site.head.header.height + 1;
+      // The leader (as known now: it may change while this runs) is asked
+      // first, and its blocks are taken: it orders the log anyway. Another
+      // member's are taken only once a second member served the same ones:
+      // a block is written and signed here before its hash is compared, and
+      // one member alone could serve a chain of its own making.
+      const leader = this.#node.status().leader;
+      const peers = [...this.#members.values()].filter((m) => m.name !== this.#self);
+      peers.sort((a, b) => (a.name === leader ? -1 : b.name === leader ? 1 : 0));
       let blocks: ReplayBlock[] | undefined;
+      const served: ReplayBlock[][] = [];
       for (const p of peers) {
         try {
           // A stop does not wait out a peer that does not answer.
@@ -1907,8 +1915,15 @@ export class RaftHost implements Sequencer {
           // Only blocks a member signed are written (each is re-executed and
           // must link to the head; the last must be the snapshot's).
           verifyPeerAnswer(res, text, p.name, (n) => this.member(n));
-          blocks = JSON.parse(text).blocks as ReplayBlock[];
-          if (blocks.length > 0) break;
+          const page = JSON.parse(text).blocks as ReplayBlock[];
+          if (!Array.isArray(page) || page.length === 0) continue;
+          if (p.name === leader) {
+            blocks = page;
+            break;
+          }
+          blocks = servedTwice(page, served);
+          if (blocks !== undefined) break;
+          served.push(page);
         } catch { /* try the next peer */ }
       }
       if (!blocks || blocks.length === 0) {
@@ -1966,6 +1981,26 @@ export class RaftHost implements Sequencer {
   get fatal(): unknown {
     return this.#fatal;
   }
+}
+
+/**
+ * The longest start of `page` that another member served exactly alike
+ * (`served`: the pages of other members for the same first height), or
+ * undefined when none did.
+ */
+export function servedTwice(
+  page: ReplayBlock[],
+  served: ReadonlyArray<ReplayBlock[]>,
+): ReplayBlock[] | undefined {
+  let best: ReplayBlock[] | undefined;
+  for (const other of served) {
+    let n = 0;
+    while (
+      n < page.length && n < other.length && canonicalJson(page[n]) === canonicalJson(other[n])
+    ) n++;
+    if (n > 0 && n > (best?.length ?? 0)) best = page.slice(0, n);
+  }
+  return best;
 }
 
 /** A directory entry as carried in entries and snapshots. */

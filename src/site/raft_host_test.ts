@@ -8,7 +8,14 @@ import { generateKeyPair } from "../../sdk/keys.ts";
 import { anchorTx, openTestSite, recordingLogger } from "../../test/_helpers.ts";
 import { closedPort } from "../../test/_cluster.ts";
 import { silentLogger } from "../log.ts";
-import { handOffTarget, MembershipTimeout, RaftHost, type RaftHostOptions } from "./raft_host.ts";
+import {
+  handOffTarget,
+  MembershipTimeout,
+  RaftHost,
+  type RaftHostOptions,
+  type ReplayBlock,
+  servedTwice,
+} from "./raft_host.ts";
 import { signPeerBody, verifyPeerRequest } from "./peers.ts";
 import { SiteKey } from "./site_key.ts";
 import {
@@ -26,8 +33,8 @@ import type { Message } from "../consensus/mod.ts";
 const device = generateKeyPair("ed25519");
 
 /** A loopback peer answering `/raft/blocks` with `source`'s blocks, signed by `key` as `name`. */
-function blockServer(source: Site, name: string, key: SiteKey) {
-  return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+function blockServer(source: Site, name: string, key: SiteKey, port = 0) {
+  return Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, async (req) => {
     const url = new URL(req.url);
     if (url.pathname !== "/raft/blocks") return new Response(null, { status: 404 });
     const from = Number(url.searchParams.get("from"));
@@ -93,15 +100,18 @@ async function untilLeader(host: RaftHost): Promise<void> {
   }
 }
 
-Deno.test("raft host: a restart after a snapshot install was cut short fetches the blocks it is missing (and learns the directory) before applying later entries; blocks a member did not sign are not taken", async () => {
-  // The cluster's chain (site-c serves it) and a fork (served as site-b, not signed by site-b).
+Deno.test("raft host: a restart after a snapshot install was cut short fetches the blocks it is missing (and learns the directory) before applying later entries; blocks a member did not sign are not taken, and a member other than the leader is believed once a second one serves the same blocks", async () => {
+  // The cluster's chain (site-c and site-d serve it) and a fork (served as the leader
+  // site-b, not signed by site-b).
   const peer = await openTestSite();
   const fork = await openTestSite({ genesis: peer.options.genesis, key: peer.options.key });
   const site = await openTestSite({ genesis: peer.options.genesis, key: peer.options.key });
   const keyB = await SiteKey.create(generateKeyPair("ed25519"));
   const keyC = await SiteKey.create(generateKeyPair("ed25519"));
+  const keyD = await SiteKey.create(generateKeyPair("ed25519"));
   const forger = blockServer(fork.site, "site-b", await SiteKey.create(generateKeyPair("ed25519")));
   const server = blockServer(peer.site, "site-c", keyC);
+  const serverD = blockServer(peer.site, "site-d", keyD);
   let host: RaftHost | undefined;
   let restarted: Site | undefined;
   try {
@@ -136,6 +146,7 @@ Deno.test("raft host: a restart after a snapshot install was cut short fetches t
       { name: "site-a", url: "http://127.0.0.1:1", publicKey: new Uint8Array(32) },
       { name: "site-b", url: `http://127.0.0.1:${forger.addr.port}`, publicKey: keyB.publicKey },
       { name: "site-c", url: `http://127.0.0.1:${server.addr.port}`, publicKey: keyC.publicKey },
+      { name: "site-d", url: `http://127.0.0.1:${serverD.addr.port}`, publicKey: keyD.publicKey },
     ];
     host = await RaftHost.start(
       restarted,
@@ -175,11 +186,109 @@ Deno.test("raft host: a restart after a snapshot install was cut short fetches t
     await host?.close();
     await restarted?.close();
     await server.shutdown();
+    await serverD.shutdown();
     await forger.shutdown();
     await peer.cleanup();
     await fork.cleanup();
     await site.cleanup();
   }
+});
+
+Deno.test("raft host: a snapshot catch-up never writes blocks one member other than the leader serves alone (its own chain, signed by it); it waits for the leader, and takes the leader's", async () => {
+  const peer = await openTestSite();
+  const fork = await openTestSite({ genesis: peer.options.genesis, key: peer.options.key });
+  const site = await openTestSite({ genesis: peer.options.genesis, key: peer.options.key });
+  const keyB = await SiteKey.create(generateKeyPair("ed25519"));
+  const keyC = await SiteKey.create(generateKeyPair("ed25519"));
+  // site-c is a member and signs with its own key, but serves a chain of its own making.
+  const hostile = blockServer(fork.site, "site-c", keyC);
+  const leaderPort = closedPort();
+  let leaderServer: Deno.HttpServer | undefined;
+  let host: RaftHost | undefined;
+  let restarted: Site | undefined;
+  try {
+    for (let i = 1; i <= 3; i++) {
+      const batch = { time: 1_800_000_000_000 + i, proposer: "site-b", term: 1 };
+      await peer.site.applyEntry(i, { ...batch, txs: [await anchorTx(device)] });
+      await fork.site.applyEntry(i, { ...batch, txs: [await anchorTx(device)] });
+    }
+    const target = peer.site.head;
+    const voters = ["site-a", "site-b", "site-c"];
+    await site.site.raftStore().persist({
+      snapshot: {
+        metadata: { index: 3, term: 1, confState: { voters, learners: [] } },
+        data: utf8Encode(
+          JSON.stringify({ entryIndex: 3, height: target.header.height, hash: target.hash }),
+        ),
+      },
+      entries: [],
+      hardState: { term: 1, vote: "", commit: 3 },
+    });
+    await site.site.close();
+    restarted = await site.reopen();
+    host = await RaftHost.start(
+      restarted,
+      restarted.raftStore(),
+      "site-a",
+      restarted.siteKey,
+      [
+        { name: "site-a", url: "http://127.0.0.1:1", publicKey: new Uint8Array(32) },
+        { name: "site-b", url: `http://127.0.0.1:${leaderPort}`, publicKey: keyB.publicKey },
+        { name: "site-c", url: `http://127.0.0.1:${hostile.addr.port}`, publicKey: keyC.publicKey },
+      ],
+      voters,
+      { tickMs: 1_000_000 },
+    );
+    // The leader, site-b, is heard but does not answer /raft/blocks yet.
+    const next = { time: 1_800_000_000_010, proposer: "site-b", term: 1, id: "x" };
+    const data = utf8Encode(JSON.stringify({ ...next, txs: [await anchorTx(device)] }));
+    host.receive("site-b", [{
+      type: "app",
+      from: "site-b",
+      to: "site-a",
+      term: 1,
+      prevIndex: 3,
+      prevTerm: 1,
+      entries: [{ index: 4, term: 1, type: "normal", data }],
+      commit: 4,
+    }]);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(restarted.head.header.height, 0, "site-c's chain alone was not written");
+    assert.equal(host.fatal, undefined);
+    leaderServer = blockServer(peer.site, "site-b", keyB, leaderPort);
+    for (let i = 0; i < 500 && restarted.appliedIndex < 4; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(host.fatal, undefined);
+    assert.equal(restarted.appliedIndex, 4);
+    const blocks = await restarted.blocks(0, 10, "stale");
+    assert.equal(blocks[3].hash, target.hash, "blocks 1–3 are the leader's");
+  } finally {
+    await host?.close();
+    await restarted?.close();
+    await hostile.shutdown();
+    await leaderServer?.shutdown();
+    await peer.cleanup();
+    await fork.cleanup();
+    await site.cleanup();
+  }
+});
+
+Deno.test("servedTwice: a page counts only as far as another member served exactly the same blocks", () => {
+  const block = (height: number, hash: string) =>
+    ({ entryIndex: height, hash, header: { height }, txs: [] }) as unknown as ReplayBlock;
+  const honest = [block(5, "a"), block(6, "b"), block(7, "c")];
+  assert.equal(servedTwice(honest, []), undefined, "alone: not believed");
+  assert.equal(
+    servedTwice(honest, [[block(5, "x")]]),
+    undefined,
+    "another chain from the first block",
+  );
+  assert.deepEqual(servedTwice(honest, [[block(5, "a"), block(6, "b")]]), honest.slice(0, 2));
+  assert.deepEqual(servedTwice(honest, [[block(5, "a"), block(6, "z")], honest]), honest);
+  // Same hashes claimed, other contents: not the same blocks.
+  const forged = [{ ...honest[0], txs: [{ v: 1 }] } as unknown as ReplayBlock];
+  assert.equal(servedTwice(forged, [honest]), undefined);
 });
 
 Deno.test("raft host: a failed durable write halts the site: unhealthy, no writes, no leader reads; the halt is logged once with why", async () => {
