@@ -1219,11 +1219,11 @@ export class Site implements LedgerService {
    * after this does (execution trusts the log, and every site co-signs the
    * block): a member that forwarded an envelope whose signatures do not
    * verify — buggy or hostile — would otherwise put a transaction its
-   * signers never signed into every site's chain. Answers how many joined the pool and, for each one
-   * refused here (by this site's clock, say, where it had passed the
-   * forwarder's), its position in `envelopes`, its id (null if it has
-   * none), its problem and, for a rate limit, the seconds until a retry
-   * can succeed: the forwarding site tells its client. Every envelope is
+   * signers never signed into every site's chain. Answers how many joined
+   * the pool and, for each one refused here (by this site's clock, say,
+   * where it had passed the forwarder's), its position in `envelopes`, its
+   * id (null if it has none), its problem and, for a rate limit, the
+   * seconds until a retry can succeed: the forwarding site tells its client. Every envelope is
    * either refused or taken (newly, or pending or committed already).
    */
   async acceptForwarded(envelopes: unknown[]): Promise<ForwardOutcome> {
