@@ -54,7 +54,6 @@ import {
   removeRestoreLeftovers,
   storedDirectory,
 } from "../src/storage/backup.ts";
-import { filePathOf } from "../src/storage/db.ts";
 
 const usage =
   "deno task restore --config <site.json> --from <copy> [--removed] [--replay [--scratch <dir>]]";
@@ -65,10 +64,10 @@ const sitesAnswerMsMax = 3000;
 /**
  * What the other sites of `loaded`'s cluster say of its membership: the
  * names of those that list it as a member, and how many answered at all.
- * Each is asked at its URL in the newest of `directories` that names it
- * (directories the Raft log built: the copy's, the database it replaces),
- * else as genesis and the config's `peers` give it — sites added or moved
- * since genesis are asked too.
+ * Each is asked at its URL in the last of `directories` that names it
+ * (directories the Raft log built, oldest first: the copy's), else as
+ * genesis and the config's `peers` give it — sites added or moved since
+ * genesis are asked too.
  */
 export async function membershipSeen(
   loaded: LoadedSiteFiles,
@@ -121,12 +120,11 @@ export async function runRestore(args: readonly string[]): Promise<number> {
   const cluster = loaded.genesis.sites.length > 1 || loaded.config.join;
   let seenAnswered = 0;
   if (cluster) {
-    // The copy's directory, then the replaced database's (newer, if it reads).
-    const current = filePathOf(loaded.dbUrl);
-    const seen = await membershipSeen(loaded, [
-      storedDirectory(from),
-      ...(current === undefined ? [] : [storedDirectory(current)]),
-    ]);
+    // The copy's directory. (Not the database it replaces: a read here
+    // would hold that database open until this process ends — libSQL keeps
+    // a connection whose statements are not yet collected — and the restore
+    // then finds it in use.)
+    const seen = await membershipSeen(loaded, [storedDirectory(from)]);
     seenAnswered = seen.answered;
     if (seen.listedBy.length > 0) {
       console.error(
