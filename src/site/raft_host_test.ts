@@ -100,6 +100,68 @@ async function untilLeader(host: RaftHost): Promise<void> {
   }
 }
 
+/** Applies blocks 1–3 to `peer` (the cluster's chain) and to `fork` (another chain from the same genesis). */
+async function threeBlocksEach(peer: Site, fork: Site): Promise<void> {
+  for (let i = 1; i <= 3; i++) {
+    const batch = { time: 1_800_000_000_000 + i, proposer: "site-b", term: 1 };
+    await peer.applyEntry(i, { ...batch, txs: [await anchorTx(device)] });
+    await fork.applyEntry(i, { ...batch, txs: [await anchorTx(device)] });
+  }
+}
+
+/**
+ * Makes durable on `t`'s site the leader's snapshot of entry 3 (`target`,
+ * block 3) with no block of it fetched yet, as a crash would leave it, and
+ * reopens the site.
+ */
+async function restartAfterSnapshot(
+  t: Awaited<ReturnType<typeof openTestSite>>,
+  target: { header: { height: number }; hash: string },
+  voters: string[],
+  extra: Record<string, unknown> = {},
+): Promise<Site> {
+  await t.site.raftStore().persist({
+    snapshot: {
+      metadata: { index: 3, term: 1, confState: { voters, learners: [] } },
+      data: utf8Encode(
+        JSON.stringify({
+          entryIndex: 3,
+          height: target.header.height,
+          hash: target.hash,
+          ...extra,
+        }),
+      ),
+    },
+    entries: [],
+    hardState: { term: 1, vote: "", commit: 3 },
+  });
+  await t.site.close();
+  return await t.reopen();
+}
+
+/** The leader site-b sends entry 4 (committed) after the snapshot's entry 3. */
+async function sendEntry4(host: RaftHost): Promise<void> {
+  const next = { time: 1_800_000_000_010, proposer: "site-b", term: 1, id: "x" };
+  const data = utf8Encode(JSON.stringify({ ...next, txs: [await anchorTx(device)] }));
+  host.receive("site-b", [{
+    type: "app",
+    from: "site-b",
+    to: "site-a",
+    term: 1,
+    prevIndex: 3,
+    prevTerm: 1,
+    entries: [{ index: 4, term: 1, type: "normal", data }],
+    commit: 4,
+  }]);
+}
+
+/** Waits up to 5 s for `site` to apply entry 4. */
+async function untilApplied4(site: Site): Promise<void> {
+  for (let i = 0; i < 500 && site.appliedIndex < 4; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 Deno.test("raft host: a restart after a snapshot install was cut short fetches the blocks it is missing (and learns the directory) before applying later entries; blocks a member did not sign are not taken, and a member other than the leader is believed once a second one serves the same blocks", async () => {
   // The cluster's chain (site-c and site-d serve it) and a fork (served as the leader
   // site-b, not signed by site-b).
@@ -115,33 +177,13 @@ Deno.test("raft host: a restart after a snapshot install was cut short fetches t
   let host: RaftHost | undefined;
   let restarted: Site | undefined;
   try {
-    for (let i = 1; i <= 3; i++) {
-      const batch = { time: 1_800_000_000_000 + i, proposer: "site-a", term: 1 };
-      await peer.site.applyEntry(i, { ...batch, txs: [await anchorTx(device)] });
-      await fork.site.applyEntry(i, { ...batch, txs: [await anchorTx(device)] });
-    }
+    await threeBlocksEach(peer.site, fork.site);
     const target = peer.site.head;
-    // Before the crash: the leader's snapshot (entry 3, block 3) was made
-    // durable, and no block of it was fetched yet.
     const voters = ["site-a", "site-b", "site-c"];
-    await site.site.raftStore().persist({
-      snapshot: {
-        metadata: { index: 3, term: 1, confState: { voters, learners: [] } },
-        data: utf8Encode(
-          JSON.stringify({
-            entryIndex: 3,
-            height: target.header.height,
-            hash: target.hash,
-            // A site added before the snapshot: its entry is compacted away.
-            members: [{ name: "site-e", url: "http://127.0.0.1:2", publicKey: "A".repeat(43) }],
-          }),
-        ),
-      },
-      entries: [],
-      hardState: { term: 1, vote: "", commit: 3 },
+    restarted = await restartAfterSnapshot(site, target, voters, {
+      // A site added before the snapshot: its entry is compacted away.
+      members: [{ name: "site-e", url: "http://127.0.0.1:2", publicKey: "A".repeat(43) }],
     });
-    await site.site.close();
-    restarted = await site.reopen();
     const members = [
       { name: "site-a", url: "http://127.0.0.1:1", publicKey: new Uint8Array(32) },
       { name: "site-b", url: `http://127.0.0.1:${forger.addr.port}`, publicKey: keyB.publicKey },
@@ -158,21 +200,8 @@ Deno.test("raft host: a restart after a snapshot install was cut short fetches t
       { tickMs: 1_000_000 },
     );
     // Entry 4 arrives from the leader: it must become block 4, on top of the snapshot's chain.
-    const next = { time: 1_800_000_000_010, proposer: "site-b", term: 1, id: "x" };
-    const data = utf8Encode(JSON.stringify({ ...next, txs: [await anchorTx(device)] }));
-    host.receive("site-b", [{
-      type: "app",
-      from: "site-b",
-      to: "site-a",
-      term: 1,
-      prevIndex: 3,
-      prevTerm: 1,
-      entries: [{ index: 4, term: 1, type: "normal", data }],
-      commit: 4,
-    }]);
-    for (let i = 0; i < 500 && restarted.appliedIndex < 4; i++) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await sendEntry4(host);
+    await untilApplied4(restarted);
     assert.equal(host.fatal, undefined);
     assert.equal(restarted.appliedIndex, 4);
     assert.equal(restarted.head.header.height, 4);
@@ -207,25 +236,10 @@ Deno.test("raft host: a snapshot catch-up never writes blocks one member other t
   let host: RaftHost | undefined;
   let restarted: Site | undefined;
   try {
-    for (let i = 1; i <= 3; i++) {
-      const batch = { time: 1_800_000_000_000 + i, proposer: "site-b", term: 1 };
-      await peer.site.applyEntry(i, { ...batch, txs: [await anchorTx(device)] });
-      await fork.site.applyEntry(i, { ...batch, txs: [await anchorTx(device)] });
-    }
+    await threeBlocksEach(peer.site, fork.site);
     const target = peer.site.head;
     const voters = ["site-a", "site-b", "site-c"];
-    await site.site.raftStore().persist({
-      snapshot: {
-        metadata: { index: 3, term: 1, confState: { voters, learners: [] } },
-        data: utf8Encode(
-          JSON.stringify({ entryIndex: 3, height: target.header.height, hash: target.hash }),
-        ),
-      },
-      entries: [],
-      hardState: { term: 1, vote: "", commit: 3 },
-    });
-    await site.site.close();
-    restarted = await site.reopen();
+    restarted = await restartAfterSnapshot(site, target, voters);
     host = await RaftHost.start(
       restarted,
       restarted.raftStore(),
@@ -240,25 +254,12 @@ Deno.test("raft host: a snapshot catch-up never writes blocks one member other t
       { tickMs: 1_000_000 },
     );
     // The leader, site-b, is heard but does not answer /raft/blocks yet.
-    const next = { time: 1_800_000_000_010, proposer: "site-b", term: 1, id: "x" };
-    const data = utf8Encode(JSON.stringify({ ...next, txs: [await anchorTx(device)] }));
-    host.receive("site-b", [{
-      type: "app",
-      from: "site-b",
-      to: "site-a",
-      term: 1,
-      prevIndex: 3,
-      prevTerm: 1,
-      entries: [{ index: 4, term: 1, type: "normal", data }],
-      commit: 4,
-    }]);
+    await sendEntry4(host);
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(restarted.head.header.height, 0, "site-c's chain alone was not written");
     assert.equal(host.fatal, undefined);
     leaderServer = blockServer(peer.site, "site-b", keyB, leaderPort);
-    for (let i = 0; i < 500 && restarted.appliedIndex < 4; i++) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await untilApplied4(restarted);
     assert.equal(host.fatal, undefined);
     assert.equal(restarted.appliedIndex, 4);
     const blocks = await restarted.blocks(0, 10, "stale");
