@@ -1970,3 +1970,29 @@ Deno.test("verify: what an untrusted bundle holds reaches the terminal with its 
     assert.equal(JSON.parse(json.out).detail, `the receipt says ${spoof}`);
   });
 });
+
+Deno.test("verify --applied: a transaction its contract rejected is in the ledger (exit 0), but exits 1 with --applied; an applied one passes either way", async () => {
+  const vectors = JSON.parse(
+    await Deno.readTextFile(new URL("../sdk/conformance/protocol_v1.json", import.meta.url)),
+  );
+  const { trust, cases } = vectors.receiptBundles;
+  const applied = cases[0].bundle;
+  const rejected = cases[1].bundle;
+  assert.equal(applied.receipt.result.status, "applied");
+  assert.equal(rejected.receipt.result.status, "rejected");
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/t.json`, JSON.stringify({ v: 1, ...trust }));
+    await Deno.writeTextFile(`${dir}/a.json`, JSON.stringify(applied));
+    await Deno.writeTextFile(`${dir}/r.json`, JSON.stringify(rejected));
+    const verify = (file: string, ...flags: string[]) =>
+      cli(["verify", `${dir}/${file}`, "--trust", `${dir}/t.json`, ...flags]);
+    const plain = await verify("r.json");
+    assert.equal(plain.code, 0, plain.err);
+    assert.match(plain.out, /rejected by its contract/);
+    const strict = await verify("r.json", "--applied");
+    assert.equal(strict.code, 1);
+    assert.match(strict.out, /rejected by its contract/, "what was proven is still said");
+    assert.match(strict.err, /is in the ledger, but its contract did not apply it/);
+    assert.equal((await verify("a.json", "--applied")).code, 0);
+  });
+});

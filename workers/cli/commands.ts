@@ -783,7 +783,7 @@ const proof = command({
 
 const verify = command({
   name: "verify",
-  usage: "verify BUNDLE|- --trust FILE",
+  usage: "verify BUNDLE|- --trust FILE [--applied]",
   summary: "Verify a proof bundle offline against a trust file",
   description: [
     "Verifies a proof bundle (from proof) with no network access, trusting only the trust file",
@@ -793,6 +793,8 @@ const verify = command({
     "the blocks must chain from the transaction's block to the checkpoint's. Exits 0 when all",
     "hold, 1 with the first failure and its reason code otherwise. It keeps no state between runs,",
     "so no earlier checkpoint is compared: a rolled-back or forked log goes unnoticed here.",
+    "A transaction its contract rejected is in the ledger too (exit 0, its result says so); with",
+    "--applied, verify exits 1 for it, for a script that must go on only with an applied one.",
   ].join("\n"),
   arity: [1, 1],
   argNames: ["BUNDLE (the proof bundle, or - for standard input)"],
@@ -801,6 +803,10 @@ const verify = command({
       type: "string",
       value: "FILE",
       help: "the trust file: site keys, quorum, origin (required)",
+    },
+    applied: {
+      type: "boolean",
+      help: "exit 1 unless the transaction's contract applied it (not rejected)",
     },
     ...JSON_FLAG,
   },
@@ -832,6 +838,14 @@ const verify = command({
     ctx.out(
       flags.json ? JSON.stringify({ ...verdict, message: message.replaceAll("\n", " ") }) : message,
     );
+    const result = verdict.result as { status?: unknown } | undefined;
+    if (flags.applied && result?.status !== "applied") {
+      ctx.note(
+        `Transaction ${verdict.txId} is in the ledger, but its contract did not apply it ` +
+          "(--applied asks for an applied one)",
+      );
+      return 1;
+    }
     return 0;
   },
 });
