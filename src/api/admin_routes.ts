@@ -228,13 +228,30 @@ export function adminRoutes(
     if ("refusal" in body) return body.refusal;
     return await run(c, () => service.addLearner(body.data));
   });
-  app.post("/members/:name/promote", (c) => run(c, () => service.promote(c.req.param("name"))));
-  app.delete("/members/:name", (c) => run(c, () => service.remove(c.req.param("name"))));
+  /** The `:name` of `c`, or the 400 validation problem for one that is no site name. */
+  const nameOf = (c: Context): { name: string } | { refusal: Response } => {
+    const parsed = siteName.safeParse(c.req.param("name"));
+    if (parsed.success) return { name: parsed.data };
+    return {
+      refusal: problem(c, 400, "validation", "Invalid request", "The path's name is no site name", {
+        errors: [{ path: "path.name", message: parsed.error.issues[0].message }],
+      }),
+    };
+  };
+  app.post("/members/:name/promote", (c) => {
+    const n = nameOf(c);
+    return "refusal" in n ? n.refusal : run(c, () => service.promote(n.name));
+  });
+  app.delete("/members/:name", (c) => {
+    const n = nameOf(c);
+    return "refusal" in n ? n.refusal : run(c, () => service.remove(n.name));
+  });
   app.patch("/members/:name", async (c) => {
+    const n = nameOf(c);
+    if ("refusal" in n) return n.refusal;
     const body = await bodyOf(c, moveSchema, "{url}");
     if ("refusal" in body) return body.refusal;
-    const name = c.req.param("name");
-    return await run(c, () => service.updateMemberUrl(name, body.data.url));
+    return await run(c, () => service.updateMemberUrl(n.name, body.data.url));
   });
   app.get("/backup", async (c) => {
     if (service.backup === undefined) {

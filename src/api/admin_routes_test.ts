@@ -432,15 +432,37 @@ Deno.test("admin routes: POST /leader to a value that is no site name is a valid
   assert.deepEqual(s.calls, []);
 });
 
-Deno.test("admin routes: a refusal quoting a long input is cut in the detail", async () => {
+Deno.test("admin routes: a refusal whose cause says a lot is cut in the detail", async () => {
   const app = adminRoot(
     service({
-      remove: (n) => Promise.reject(new Error(`No member is named ${n}`)),
+      remove: (n) => Promise.reject(new Error(`No member is named ${n}${"y".repeat(100_000)}`)),
     }),
     [hashApiKey(KEY)],
   );
-  const res = await call(app, `/members/${"y".repeat(100_000)}`, { method: "DELETE" });
+  const res = await call(app, `/members/site-b`, { method: "DELETE" });
   const body = await problem(res, 409, "conflict");
   assert.ok(body.detail.length < 600, `a ${body.detail.length}-character detail`);
-  assert.match(body.detail, /^No member is named y+… \(100019 characters\)$/);
+  assert.match(body.detail, /^No member is named site-by+… \(100025 characters\)$/);
+});
+
+Deno.test("admin routes: a :name that is no site name is a validation problem naming path.name, on promote, PATCH and DELETE, and reaches no service", async () => {
+  const s = service();
+  const app = adminRoot(s, [hashApiKey(KEY)]);
+  for (const name of ["y".repeat(65), "Site%20B", "-x", "x%00"]) {
+    for (
+      const [path, init] of [
+        [`/members/${name}/promote`, { method: "POST" }],
+        [`/members/${name}`, { method: "DELETE" }],
+        [`/members/${name}`, {
+          method: "PATCH",
+          body: JSON.stringify({ url: "http://127.0.0.1:7009" }),
+        }],
+      ] as const
+    ) {
+      const body = await problem(await call(app, path, init), 400, "validation");
+      assert.deepEqual(body.errors.map((e: { path: string }) => e.path), ["path.name"], path);
+      assert.ok(body.detail.length < 200, path);
+    }
+  }
+  assert.deepEqual(s.calls, []);
 });
