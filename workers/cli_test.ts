@@ -1996,3 +1996,15 @@ Deno.test("verify --applied: a transaction its contract rejected is in the ledge
     assert.equal((await verify("a.json", "--applied")).code, 0);
   });
 });
+
+Deno.test("printable: what the command line prints keeps its newlines and escapes every other control or bidirectional character; JSON keeps its meaning", async () => {
+  const { printable } = await import("./cli/output.ts");
+  const hostile = "ok\u001b[2K\rfake\u0085\u202etxt\u0007";
+  assert.equal(
+    printable(`a\n${hostile}\n`),
+    "a\nok\\u001b[2K\\u000dfake\\u0085\\u202etxt\\u0007\n",
+  );
+  const json = JSON.stringify({ detail: "x\u009by\u2066z" }, null, 2);
+  assert.deepEqual(JSON.parse(printable(json)), JSON.parse(json));
+  assert.ok(!/[\u0080-\u009f\u2066]/.test(printable(json)));
+});

@@ -88,6 +88,7 @@ import {
   formatTx,
   formatVerdictFailure,
   formatVerified,
+  printable,
   transactions,
 } from "./output.ts";
 import { requirePermissions } from "./permissions.ts";
@@ -164,14 +165,18 @@ export class Context {
     this.io = io;
   }
 
-  /** Prints `text` and a newline (unless it ends with one) on standard output. */
+  /**
+   * Prints `text` and a newline (unless it ends with one) on standard
+   * output, its control characters escaped ({@link printable}).
+   */
   out(text: string): void {
-    this.io.stdout(text.endsWith("\n") ? text : text + "\n");
+    const shown = printable(text);
+    this.io.stdout(shown.endsWith("\n") ? shown : shown + "\n");
   }
 
-  /** Prints one line on standard error: progress and notes, never results. */
+  /** Prints one line on standard error (escaped as `out`): progress and notes, never results. */
   note(text: string): void {
-    this.io.stderr(text + "\n");
+    this.io.stderr(printable(text) + "\n");
   }
 }
 
@@ -486,7 +491,8 @@ const checkpoint = command({
       () => client.request(ROUTES.getCheckpoint, { query: { consistency } }),
     );
     if (!flags.json) {
-      ctx.io.stdout(res.text);
+      // A signed note holds no control characters: a site that sends some is escaped.
+      ctx.io.stdout(printable(res.text));
       return 0;
     }
     let parsed;
@@ -759,7 +765,7 @@ const proof = command({
     }
     const text = JSON.stringify(bundle, null, 2) + "\n";
     if (flags.out === undefined) {
-      ctx.io.stdout(text);
+      ctx.io.stdout(printable(text));
       return 0;
     }
     await writeOutput(flags.out, text, output);

@@ -394,6 +394,18 @@ export function formatVerdictFailure(verdict: Verdict): string {
 const INVISIBLE_RE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 /**
+ * {@link visible} line by line: `text` with its newlines kept and every
+ * other control or bidirectional character written as `\uXXXX`. What the
+ * command line prints goes through it, so nothing a site or a file sent
+ * can move the cursor, clear or recolour the terminal, or reorder what is
+ * shown; JSON keeps its meaning (such characters can only be inside its
+ * strings, where `\uXXXX` is the same character).
+ */
+export function printable(text: string): string {
+  return text.split("\n").map(visible).join("\n");
+}
+
+/**
  * `text` with each control character (C0, DEL, C1) and bidirectional
  * override written as a `\uXXXX` escape: a verdict quotes what an untrusted
  * bundle holds (a receipt's status, a block's hash, a result's detail), and
