@@ -17,6 +17,7 @@
  */
 
 import { createRoute, z } from "@hono/zod-openapi";
+import { KIND_CHARS_MAX, KIND_RE } from "../envelope.ts";
 import {
   BlockEvent,
   BlockPage,
@@ -412,13 +413,6 @@ export const getIntegrity = createRoute({
 });
 
 /**
- * One kind of the events filter: the envelope's kind grammar (`KIND_RE` in
- * sdk/envelope.ts, dotted lower-camel: `data.anchor`, `gov.addSite`), at most
- * 64 characters. A test keeps the two alike.
- */
-export const EVENTS_KIND_RE = /^[a-z][a-z0-9]*(\.[a-z][a-zA-Z0-9]*)+$/;
-
-/**
  * `GET /v1/events`: Server-Sent Events of committed blocks.
  *
  * Each block is an event `block` with `id` = height and data = a
@@ -442,7 +436,7 @@ export const streamEvents = createRoute({
       from: decimalInt(0).optional().openapi({ type: "integer", minimum: 0 }),
       kind: z.string()
         .refine(
-          (s) => s.split(",").every((k) => k.length <= 64 && EVENTS_KIND_RE.test(k)),
+          (s) => s.split(",").every((k) => k.length <= KIND_CHARS_MAX && KIND_RE.test(k)),
           { error: "Must be a comma-separated list of kinds (e.g. data.anchor,gov.addSite)" },
         )
         .refine((s) => s.split(",").length <= EVENTS_KINDS_MAX, {

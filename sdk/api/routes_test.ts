@@ -5,7 +5,6 @@ import { base64urlByteLength, base64urlDecode, base64urlEncode } from "../encodi
 import {
   CHECKPOINT_EXAMPLE,
   decimalInt,
-  EVENTS_KIND_RE,
   PROBLEM_TYPES,
   problemTitle,
   problemTypeUri,
@@ -13,7 +12,6 @@ import {
   SubmitBody,
 } from "./routes.ts";
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { KIND_RE } from "../envelope.ts";
 import { parseCheckpoint } from "../checkpoint.ts";
 import { parseNote } from "../note.ts";
 
@@ -106,11 +104,6 @@ Deno.test("ROUTES: every route answers problems as application/problem+json and 
       );
     }
   }
-});
-
-Deno.test("the events filter's kind grammar is the envelope's", () => {
-  assert.equal(EVENTS_KIND_RE.source, KIND_RE.source);
-  assert.equal(EVENTS_KIND_RE.flags, KIND_RE.flags);
 });
 
 Deno.test("getCheckpoint's OpenAPI example is a real signed checkpoint: it parses as a note and a tlog-checkpoint with height and block lines", () => {

@@ -28,7 +28,7 @@ import { z } from "zod";
 import { siteKeyDid } from "../../sdk/kinds/gov.ts";
 import { hashKey, sameHex } from "./api_keys.ts";
 import { refuseDuplicateMembers, requestSizeLimit, requireJsonBody } from "./middleware.ts";
-import { bodyReadProblem, knownProblem, problemFromError, problemResponse } from "./problem.ts";
+import { bodyReadProblem, noSuchRoute, problemFromError, problemResponse } from "./problem.ts";
 import { boundedIssues } from "./field_issues.ts";
 import { createLogger } from "../log.ts";
 import { MembershipTimeout } from "../site/raft_host.ts";
@@ -330,14 +330,6 @@ export function adminRoot(
 ) {
   const root = new Hono<{ Variables: RequestIdVariables }>();
   root.route("/v1/admin", adminRoutes(service, keyHashes, logError, options));
-  root.notFound((c) =>
-    problemResponse(
-      c,
-      knownProblem(
-        "not_found",
-        `Cannot find ${c.req.method} ${c.req.path.slice(0, 200)}: no such admin route`,
-      ),
-    )
-  );
+  root.notFound((c) => noSuchRoute(c, "admin route"));
   return root;
 }

@@ -46,7 +46,7 @@ import { processMetricsText } from "./process_metrics.ts";
 import { ApiRouter } from "./router.ts";
 import {
   bodyReadProblem,
-  knownProblem,
+  noSuchRoute,
   problemFromError,
   problemResponse,
   toTypeUri,
@@ -151,15 +151,7 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
     }
     return problemResponse(c, problemFromError(err, (e) => logError(e, c.get("requestId") ?? "")));
   });
-  app.notFound((c) =>
-    problemResponse(
-      c,
-      knownProblem(
-        "not_found",
-        `Cannot find ${c.req.method} ${c.req.path.slice(0, 200)}: no such route`,
-      ),
-    )
-  );
+  app.notFound((c) => noSuchRoute(c));
 
   // Order matters: the request id exists before anything can fail; metrics
   // see every answer, including problems; the size limit applies before any

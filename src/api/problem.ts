@@ -121,6 +121,21 @@ export function fieldIssues(target: string, error: z.ZodError): FieldIssue[] {
   return out;
 }
 
+/**
+ * The answer to a request no route takes: a `not_found` problem naming the
+ * method and (the first 200 characters of) the path; `what` says which
+ * routes (`"route"`, `"admin route"`, `"peer route"`).
+ */
+export function noSuchRoute(c: Context, what = "route"): Response {
+  return problemResponse(
+    c,
+    knownProblem(
+      "not_found",
+      `Cannot find ${c.req.method} ${c.req.path.slice(0, 200)}: no such ${what}`,
+    ),
+  );
+}
+
 /** The `validation` problem for zod issues of one request part. */
 export function validationProblem(target: string, error: z.ZodError): ProblemInit {
   const all = fieldIssues(target, error);
@@ -179,22 +194,6 @@ export function problemFromError(err: unknown, report: (err: unknown) => void): 
 }
 
 /**
- * Whether `err` means the client's connection ended while its request body
- * was being read (Deno's `BadResource` for the body's stream): the client
- * left, or the server is stopping. Nobody may read the answer, and it is no
- * error of the server's: a debug line at most, and a 400 `validation`
- * ({@link clientLeftProblem}).
- */
-export function clientLeftMidBody(err: unknown, req: Request): boolean {
-  return err instanceof Deno.errors.BadResource && req.bodyUsed;
-}
-
-/** The answer to a request whose body ended before it was read ({@link clientLeftMidBody}). */
-export function clientLeftProblem(): ProblemInit {
-  return knownProblem("validation", "Cannot read the request body: the connection ended first");
-}
-
-/**
  * A request body that could not be read for a reason of the client's own:
  * its HTTP framing (a chunk not followed by CRLF, a bad chunk size). Deno
  * fails the body's stream with a plain `Error` ("invalid HTTP/1 request"),
@@ -209,34 +208,28 @@ export class MalformedBodyError extends Error {
 }
 
 /**
- * Whether `err` means the request body was malformed ({@link MalformedBodyError}).
- * The client's fault, not the server's: a debug line at most, and a 400
- * `validation` ({@link malformedBodyProblem}).
- */
-export function malformedBody(err: unknown): boolean {
-  return err instanceof MalformedBodyError;
-}
-
-/** The answer to a request whose body is malformed HTTP ({@link malformedBody}). */
-export function malformedBodyProblem(): ProblemInit {
-  return knownProblem("validation", "Cannot read the request body: malformed request body");
-}
-
-/**
- * The problem to answer, and a line worth a debug record, when `err` is a
- * failure to read the request body that is no fault of the server's (the
- * client left mid-body, or sent a malformed one); undefined for any other
- * error.
+ * The problem to answer (a 400 `validation`), and a line worth a debug
+ * record, when `err` is a failure to read the request body that is no fault
+ * of the server's: the client's connection ended mid-body (Deno's
+ * `BadResource` for the body's stream: the client left, or the server is
+ * stopping, so nobody may read the answer), or the body was malformed HTTP
+ * ({@link MalformedBodyError}). Undefined for any other error.
  */
 export function bodyReadProblem(
   err: unknown,
   req: Request,
 ): { problem: ProblemInit; message: string } | undefined {
-  if (clientLeftMidBody(err, req)) {
-    return { problem: clientLeftProblem(), message: "client left mid-request" };
+  if (err instanceof Deno.errors.BadResource && req.bodyUsed) {
+    return {
+      problem: knownProblem(
+        "validation",
+        "Cannot read the request body: the connection ended first",
+      ),
+      message: "client left mid-request",
+    };
   }
-  if (malformedBody(err)) {
-    return { problem: malformedBodyProblem(), message: "malformed request body" };
+  if (err instanceof MalformedBodyError) {
+    return { problem: knownProblem("validation", err.message), message: "malformed request body" };
   }
   return undefined;
 }

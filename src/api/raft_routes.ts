@@ -30,11 +30,12 @@ import { z } from "@hono/zod-openapi";
 import { decimalInt } from "../../sdk/api/schemas.ts";
 import {
   bodyReadProblem,
-  fieldIssues,
   knownProblem,
+  noSuchRoute,
   problemBody,
   problemFromError,
   problemResponse,
+  validationProblem,
 } from "./problem.ts";
 import { bodySizeLimit, repeatedMemberDetail, repeatedMembers } from "./middleware.ts";
 import { utf8Encode } from "../../sdk/encoding.ts";
@@ -378,7 +379,7 @@ export function raftRoutes(service: PeerService) {
   app.get("/blocks", async (c) => {
     // Strict decimals, as the public routes read them: "", "1e3" and "0x10" are refused.
     const query = blocksQuery.safeParse(c.req.query());
-    if (!query.success) return problemResponse(c, invalidQuery(query.error));
+    if (!query.success) return problemResponse(c, validationProblem("query", query.error));
     const { from = 1, limit = 100 } = query.data;
     // Signed like a peer request, so a catching-up site knows a member sent these blocks.
     const body = JSON.stringify({ blocks: await service.replayBlocks(from, Math.min(limit, 500)) });
@@ -391,7 +392,7 @@ export function raftRoutes(service: PeerService) {
       return problemResponse(c, knownProblem("not_found", "This site serves no state hashes"));
     }
     const query = stateQuery.safeParse(c.req.query());
-    if (!query.success) return problemResponse(c, invalidQuery(query.error));
+    if (!query.success) return problemResponse(c, validationProblem("query", query.error));
     const { height } = query.data;
     const body = JSON.stringify(service.stateDigest(height));
     return await signedAnswer(c, body);
@@ -445,15 +446,7 @@ export function raftRoutes(service: PeerService) {
 export function raftRoot(routes: ReturnType<typeof raftRoutes>): Hono {
   const root = new Hono();
   root.route("/raft", routes);
-  root.notFound((c) =>
-    problemResponse(
-      c,
-      knownProblem(
-        "not_found",
-        `Cannot find ${c.req.method} ${c.req.path.slice(0, 200)}: no such peer route`,
-      ),
-    )
-  );
+  root.notFound((c) => noSuchRoute(c, "peer route"));
   return root;
 }
 
@@ -462,18 +455,6 @@ const blocksQuery = z.object({ from: decimalInt(0).optional(), limit: decimalInt
 
 /** `GET /raft/state` query. */
 const stateQuery = z.object({ height: decimalInt(1) });
-
-/** The `validation` problem of a peer route's query, each bad parameter named. */
-function invalidQuery(error: z.ZodError) {
-  const errors = fieldIssues("query", error);
-  return {
-    type: "validation",
-    status: 400,
-    title: "Invalid request",
-    detail: errors.map((e) => `${e.path}: ${e.message}`).join("; "),
-    extra: { errors },
-  };
-}
 
 /** The answer to a removed member (peer routes only: no public route serves it). */
 function removedProblem(e: PeerRemovedError) {

@@ -21,6 +21,7 @@ import { refuseDuplicateMembers, requestSizeLimit, requireJsonBody } from "../ap
 import {
   bodyReadProblem,
   knownProblem,
+  noSuchRoute,
   PROBLEM_MEDIA_TYPE,
   problemFromError,
   problemResponse,
@@ -142,14 +143,7 @@ export function createGatewayApp(options: GatewayAppOptions) {
     }
     return problemResponse(c, problemFromError(err, (e) => logError(e, c.get("requestId") ?? "")));
   });
-  const notFound = (c: Context<GatewayEnv>) =>
-    problemResponse(
-      c,
-      knownProblem(
-        "not_found",
-        `Cannot find ${c.req.method} ${c.req.path.slice(0, 200)}: no such route`,
-      ),
-    );
+  const notFound = (c: Context<GatewayEnv>) => noSuchRoute(c);
   app.notFound(notFound);
 
   // The site's order (src/api/app.ts): request id, metrics, size limit, the
