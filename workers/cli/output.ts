@@ -377,7 +377,7 @@ export function formatVerified(verdict: Verdict, quorum: number): string {
       lines.push("A consistency proof shows the checkpoint trusted before extends it.");
       break;
   }
-  return lines.map(visible).join("\n");
+  return lines.join("\n");
 }
 
 /** `1 transaction`, `2 transactions`. */
@@ -387,32 +387,25 @@ export function transactions(n: number): string {
 
 /** A failed verification in one line: its message, then its reason code. */
 export function formatVerdictFailure(verdict: Verdict): string {
-  return visible(`${verdict.message.replace(/\.$/, "")} (${verdict.reason})`);
+  return `${verdict.message.replace(/\.$/, "")} (${verdict.reason})`;
 }
 
+/** Control characters (C0 but the newline, DEL, C1) and bidirectional marks and overrides. */
 // deno-lint-ignore no-control-regex
-const INVISIBLE_RE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const INVISIBLE_RE =
+  /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 /**
- * {@link visible} line by line: `text` with its newlines kept and every
- * other control or bidirectional character written as `\uXXXX`. What the
- * command line prints goes through it, so nothing a site or a file sent
- * can move the cursor, clear or recolour the terminal, or reorder what is
- * shown; JSON keeps its meaning (such characters can only be inside its
+ * `text` with its newlines kept and every other control or bidirectional
+ * character written as a `\uXXXX` escape. Everything the command line
+ * prints goes through it (`Context.out`, `Context.note`): what it quotes
+ * from a site's answer or an untrusted bundle (a receipt's status, a
+ * block's hash, a result's detail) cannot move the cursor, clear or
+ * recolour the terminal, or reorder what is shown — redraw a failure as a
+ * success. JSON keeps its meaning (such characters can only be inside its
  * strings, where `\uXXXX` is the same character).
  */
 export function printable(text: string): string {
-  return text.split("\n").map(visible).join("\n");
-}
-
-/**
- * `text` with each control character (C0, DEL, C1) and bidirectional
- * override written as a `\uXXXX` escape: a verdict quotes what an untrusted
- * bundle holds (a receipt's status, a block's hash, a result's detail), and
- * a terminal must not take it for cursor moves or colours that redraw the
- * line as something else (a failure shown as a success).
- */
-export function visible(text: string): string {
   return text.replace(
     INVISIBLE_RE,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
