@@ -917,22 +917,13 @@ export class RaftHost implements Sequencer {
           return false;
         }
         rotations = m.rotations;
-        retired = (m.retired ?? []).map(retiredFromWire)
+        // Keys of the chain only; their signatures where they verify, as for a known member.
+        const unsigned = (m.retired ?? []).map(retiredFromWire)
           .filter((r) => m.rotations!.some((x) => x.previous === base64urlEncode(r.publicKey)))
-          .map((r) =>
-            r.signed === undefined ||
-              retirementVerifies(
-                m.name,
-                {
-                  publicKey: base64urlEncode(r.publicKey),
-                  untilHeight: r.untilHeight,
-                  ...r.signed,
-                },
-                m.rotations!,
-              )
-              ? r
-              : { publicKey: r.publicKey, untilHeight: r.untilHeight }
-          );
+          .map((r) => ({ publicKey: r.publicKey, untilHeight: r.untilHeight }));
+        retired =
+          withRetirementSignatures(m.name, { retired: unsigned, rotations }, m.retired ?? []) ??
+            unsigned;
         graceKey = undefined;
       } else if (known.retired !== undefined && m.retired !== undefined) {
         // The same key with retirements: only signatures of retirements
