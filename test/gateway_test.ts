@@ -145,6 +145,17 @@ withSite(
     assert.equal(missing.status, 404);
     assert.equal(missing.headers.get("content-type"), "application/problem+json");
     assert.equal(missing.headers.get("x-edgeledger-site"), "site-a");
+    // So does its 405 for a method the route does not take, with its Allow.
+    const wrong = await readAnswer(await fetch(`${gw.url}/v1/checkpoint`, { method: "DELETE" }));
+    assert.equal(wrong.status, 405);
+    assert.equal(wrong.headers.get("allow"), "GET, HEAD, OPTIONS");
+    assert.equal(wrong.headers.get("x-edgeledger-site"), "site-a");
+    // The gateway's own routes answer the same way.
+    const own = await readAnswer(await fetch(`${gw.url}/metrics`, { method: "POST" }));
+    assert.equal(own.status, 405);
+    assert.equal(own.body.type, "https://edgeledger.dev/problems/method_not_allowed");
+    assert.equal(own.headers.get("allow"), "GET, HEAD, OPTIONS");
+    assert.equal(own.headers.get("x-edgeledger-site"), null);
   },
 );
 

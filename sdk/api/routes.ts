@@ -61,6 +61,8 @@ export const PROBLEM_TYPES = {
   unauthorized: { title: "Authentication required", status: 401 },
   forbidden: { title: "Forbidden", status: 403 },
   not_found: { title: "Not found", status: 404 },
+  /** A path some route takes, asked with another method; `Allow` lists the methods it takes. */
+  method_not_allowed: { title: "Method not allowed", status: 405 },
   payload_too_large: { title: "Request body too large", status: 413 },
   unsupported_media_type: { title: "Unsupported media type", status: 415 },
   rate_limited: { title: "Too many requests", status: 429 },

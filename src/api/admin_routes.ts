@@ -28,7 +28,7 @@ import { z } from "zod";
 import { siteKeyDid } from "../../sdk/kinds/gov.ts";
 import { hashKey, sameHex } from "./api_keys.ts";
 import { refuseDuplicateMembers, requestSizeLimit, requireJsonBody } from "./middleware.ts";
-import { bodyReadProblem, noSuchRoute, problemFromError, problemResponse } from "./problem.ts";
+import { bodyReadProblem, problemFromError, problemResponse, routeNotFound } from "./problem.ts";
 import { boundedIssues } from "./field_issues.ts";
 import { createLogger } from "../log.ts";
 import { MembershipTimeout } from "../site/raft_host.ts";
@@ -330,6 +330,6 @@ export function adminRoot(
 ) {
   const root = new Hono<{ Variables: RequestIdVariables }>();
   root.route("/v1/admin", adminRoutes(service, keyHashes, logError, options));
-  root.notFound((c) => noSuchRoute(c, "admin route"));
+  root.notFound(routeNotFound(root, "admin route"));
   return root;
 }

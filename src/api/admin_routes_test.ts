@@ -191,6 +191,13 @@ Deno.test("admin routes: an unknown admin path is a not_found problem, not plain
   await problem(await call(app, "/nothing-here", { method: "GET" }), 404, "not_found");
 });
 
+Deno.test("admin routes: a known admin path asked with another method is a method_not_allowed problem", async () => {
+  const app = adminRoot(service(), [hashApiKey(KEY)]);
+  const res = await call(app, "/leader", { method: "GET" });
+  assert.equal(res.headers.get("allow"), "POST, OPTIONS");
+  await problem(res, 405, "method_not_allowed");
+});
+
 Deno.test("admin routes: a body whose object repeats a member name is a validation problem, and changes no membership", async () => {
   const s = service();
   const app = adminRoot(s, [hashApiKey(KEY)]);

@@ -46,9 +46,9 @@ import { processMetricsText } from "./process_metrics.ts";
 import { ApiRouter } from "./router.ts";
 import {
   bodyReadProblem,
-  noSuchRoute,
   problemFromError,
   problemResponse,
+  routeNotFound,
   toTypeUri,
   validationProblem,
 } from "./problem.ts";
@@ -151,7 +151,7 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
     }
     return problemResponse(c, problemFromError(err, (e) => logError(e, c.get("requestId") ?? "")));
   });
-  app.notFound((c) => noSuchRoute(c));
+  app.notFound(routeNotFound(app));
 
   // Order matters: the request id exists before anything can fail; metrics
   // see every answer, including problems; the size limit applies before any

@@ -782,7 +782,32 @@ Deno.test("an unknown route is a not_found problem+json", async () => {
   const { app } = setup();
   const problem = await assertProblem(await app.request("/v1/nope"), 404, "not_found");
   assert.equal(problem.instance, "/v1/nope");
-  await assertProblem(await app.request("/v1/status", { method: "DELETE" }), 404, "not_found");
+  await assertProblem(await app.request("/v1/nope", { method: "DELETE" }), 404, "not_found");
+});
+
+Deno.test("a route asked with a method it does not take is 405 method_not_allowed with Allow; OPTIONS is 204 with Allow", async () => {
+  const { app } = setup();
+  for (
+    const [method, path, allow] of [
+      ["DELETE", "/v1/status", "GET, HEAD, OPTIONS"],
+      ["GET", "/v1/txs", "POST, OPTIONS"],
+      ["PUT", `/v1/txs/${"a".repeat(64)}`, "GET, HEAD, OPTIONS"],
+      ["POST", "/v1/checkpoint", "GET, HEAD, OPTIONS"],
+      ["PATCH", "/", "GET, HEAD, OPTIONS"],
+    ]
+  ) {
+    const res = await app.request(path, { method });
+    assert.equal(res.headers.get("allow"), allow, `${method} ${path}`);
+    const problem = await assertProblem(res, 405, "method_not_allowed");
+    assert.equal(problem.title, "Method not allowed");
+    assert.match(problem.detail, new RegExp(`^${method} is not allowed on `));
+  }
+  const options = await app.request("/v1/txs", { method: "OPTIONS" });
+  assert.equal(options.status, 204);
+  assert.equal(options.headers.get("allow"), "POST, OPTIONS");
+  assert.equal(await options.text(), "");
+  // A path no route takes stays 404, whatever the method.
+  await assertProblem(await app.request("/v1/nope", { method: "OPTIONS" }), 404, "not_found");
 });
 
 Deno.test("an unexpected error is a 500 internal problem that leaks no message or stack, and is logged", async () => {

@@ -12,6 +12,7 @@ import type { z } from "@hono/zod-openapi";
 import { PROBLEM_TYPES, problemTitle, problemTypeUri } from "../../sdk/api/routes.ts";
 import { LedgerError } from "./service.ts";
 import { boundedIssues, type FieldIssue } from "./field_issues.ts";
+import { type ListedRoute, routeMethods } from "./router.ts";
 
 /** The media type of every error answer. */
 export const PROBLEM_MEDIA_TYPE = "application/problem+json";
@@ -124,16 +125,47 @@ export function fieldIssues(target: string, error: z.ZodError): FieldIssue[] {
 /**
  * The answer to a request no route takes: a `not_found` problem naming the
  * method and (the first 200 characters of) the path; `what` says which
- * routes (`"route"`, `"admin route"`, `"peer route"`).
+ * routes (`"route"`, `"admin route"`, `"peer route"`). When routes take the
+ * path with other methods (`allowed`, from {@link routeMethods}), the
+ * answer is a `method_not_allowed` problem with their `Allow` header —
+ * or, for `OPTIONS`, `204` with that header (RFC 9110 §9.3.7, §15.5.6).
  */
-export function noSuchRoute(c: Context, what = "route"): Response {
+export function noSuchRoute(c: Context, what = "route", allowed: readonly string[] = []): Response {
+  if (allowed.length === 0) {
+    return problemResponse(
+      c,
+      knownProblem(
+        "not_found",
+        `Cannot find ${c.req.method} ${c.req.path.slice(0, 200)}: no such ${what}`,
+      ),
+    );
+  }
+  const allow = allowed.join(", ");
+  if (c.req.method === "OPTIONS") return c.body(null, 204, { Allow: allow });
+  c.header("Allow", allow);
   return problemResponse(
     c,
     knownProblem(
-      "not_found",
-      `Cannot find ${c.req.method} ${c.req.path.slice(0, 200)}: no such ${what}`,
+      "method_not_allowed",
+      `${c.req.method.slice(0, 20)} is not allowed on ${c.req.path.slice(0, 200)}: ${allow}`,
     ),
   );
+}
+
+/**
+ * The not-found handler of an app whose routes are all added by its first
+ * request: {@link noSuchRoute} with the methods `app`'s routes take at the
+ * path.
+ */
+export function routeNotFound(
+  app: { readonly routes: readonly ListedRoute[] },
+  what = "route",
+): (c: Context) => Response {
+  let methodsAt: ((path: string) => string[]) | undefined;
+  return (c) => {
+    methodsAt ??= routeMethods(app.routes);
+    return noSuchRoute(c, what, methodsAt(c.req.path));
+  };
 }
 
 /** The `validation` problem for zod issues of one request part. */

@@ -31,10 +31,10 @@ import { decimalInt } from "../../sdk/api/schemas.ts";
 import {
   bodyReadProblem,
   knownProblem,
-  noSuchRoute,
   problemBody,
   problemFromError,
   problemResponse,
+  routeNotFound,
   validationProblem,
 } from "./problem.ts";
 import { bodySizeLimit, repeatedMemberDetail, repeatedMembers } from "./middleware.ts";
@@ -440,13 +440,13 @@ export function raftRoutes(service: PeerService) {
 
 /**
  * The peer routes mounted at `/raft`, as a site serves them: an unknown peer
- * path, or a known one asked with another method, is a `not_found` problem
- * too (not Hono's plain text).
+ * path is a `not_found` problem (not Hono's plain text), a known one asked
+ * with another method a `method_not_allowed` one.
  */
 export function raftRoot(routes: ReturnType<typeof raftRoutes>): Hono {
   const root = new Hono();
   root.route("/raft", routes);
-  root.notFound((c) => noSuchRoute(c, "peer route"));
+  root.notFound(routeNotFound(root, "peer route"));
   return root;
 }
 

@@ -31,7 +31,7 @@ Deno.test("peer routes: an unknown /raft path is a not_found problem, not plain 
   assert.match(body.detail, /GET \/raft\/nope/);
 });
 
-Deno.test("peer routes: a known /raft route asked with another method is a not_found problem", async () => {
+Deno.test("peer routes: a known /raft route asked with another method is a method_not_allowed problem naming its methods", async () => {
   const { app } = peers();
   for (
     const [method, path] of [["GET", "/raft/msg"], ["PUT", "/raft/forward"], [
@@ -39,7 +39,9 @@ Deno.test("peer routes: a known /raft route asked with another method is a not_f
       "/raft/blocks",
     ]]
   ) {
-    await problem(await app.request(path, { method }), 404, "not_found");
+    const res = await app.request(path, { method });
+    assert.ok(res.headers.get("allow")?.includes(method === "POST" ? "GET" : "POST"), path);
+    await problem(res, 405, "method_not_allowed");
   }
 });
 

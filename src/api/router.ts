@@ -39,3 +39,41 @@ export class ApiRouter<T> implements Router<T> {
     return this.#inner.match(method, matched);
   }
 }
+
+/** A route as Hono lists it in `app.routes`. */
+export interface ListedRoute {
+  method: string;
+  path: string;
+}
+
+/** The methods a client may name in `Allow`, in the order they are listed. */
+const ALLOW_ORDER = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/**
+ * The methods that some route of `routes` answers at a path, for a `405`'s
+ * `Allow` header: empty when no route takes the path with any method.
+ * Middleware (`use`, listed with the method `ALL`) is not a route. Hono
+ * answers `HEAD` with a `GET` route, and the site answers `OPTIONS` on any
+ * path a route takes, so both are listed with the rest. Build it once the
+ * app's routes are all added.
+ *
+ * @example
+ * ```ts
+ * const methodsAt = routeMethods(app.routes);
+ * methodsAt("/v1/txs"); // ["POST", "OPTIONS"]
+ * ```
+ */
+export function routeMethods(routes: readonly ListedRoute[]): (path: string) => string[] {
+  const router = new ApiRouter<string>();
+  for (const route of routes) {
+    if (route.method !== "ALL") router.add("ALL", route.path, route.method.toUpperCase());
+  }
+  return (path) => {
+    const [matches] = router.match("GET", path);
+    if (matches.length === 0) return [];
+    const methods = new Set(matches.map(([method]) => method));
+    if (methods.has("GET")) methods.add("HEAD");
+    methods.add("OPTIONS");
+    return ALLOW_ORDER.filter((m) => methods.has(m));
+  };
+}

@@ -25,6 +25,7 @@ import {
   PROBLEM_MEDIA_TYPE,
   problemFromError,
   problemResponse,
+  routeNotFound,
   validationProblem,
 } from "../api/problem.ts";
 import { builtinContracts, type ContractRegistry } from "../contracts/mod.ts";
@@ -144,7 +145,9 @@ export function createGatewayApp(options: GatewayAppOptions) {
     return problemResponse(c, problemFromError(err, (e) => logError(e, c.get("requestId") ?? "")));
   });
   const notFound = (c: Context<GatewayEnv>) => noSuchRoute(c);
-  app.notFound(notFound);
+  // A method the gateway's own routes do not take is 405 here; a public
+  // path goes on to a site, which answers the same for its routes.
+  app.notFound(routeNotFound(app));
 
   // The site's order (src/api/app.ts): request id, metrics, size limit, the
   // submit route's media type, then repeated member names.
