@@ -1,12 +1,19 @@
 /**
  * A {@link TrustStore} in a JSON file, for Deno and Node (imports
  * `node:fs/promises`; not re-exported by `sdk/light/mod.ts` so browsers never
- * load it). Writes are atomic: temporary file, flush, rename.
+ * load it). Saves take turns under a lock file (`<path>.lock`, as
+ * `proper-lockfile` keeps it), and each is atomic: temporary file, flush,
+ * rename. A save never replaces a larger checkpoint of the same log
+ * (another process's, trusted later), which would weaken the next fork check
+ * to the older point. Two processes still each check against what they
+ * loaded; one file per process is the firm setup.
  *
  * @module
  */
 
-import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+// @ts-types="@types/proper-lockfile"
+import lockfile from "proper-lockfile";
 import type { TrustedCheckpoint, TrustStore } from "./trust_store.ts";
 
 /**
@@ -56,14 +63,47 @@ export class FileTrustStore implements TrustStore {
   async save(checkpoint: TrustedCheckpoint): Promise<void> {
     const slash = this.path.lastIndexOf("/");
     if (slash > 0) await mkdir(this.path.slice(0, slash), { recursive: true });
-    const tmp = `${this.path}.tmp`;
-    const handle = await open(tmp, "w", 0o600);
+    // One save at a time across processes: look, then replace, under a lock
+    // (`<path>.lock`, taken over once 10 s stale if a process died holding it).
+    const release = await lockfile.lock(this.path, {
+      realpath: false,
+      lockfilePath: `${this.path}.lock`,
+      stale: 10_000,
+      retries: { retries: 100, minTimeout: 5, maxTimeout: 100 },
+    });
     try {
-      await handle.writeFile(JSON.stringify(checkpoint, null, 2) + "\n", "utf8");
-      await handle.sync();
+      const held = await this.#held();
+      if (held?.origin === checkpoint.origin && held.size > checkpoint.size) return;
+      await this.#replace(checkpoint);
     } finally {
-      await handle.close();
+      await release();
     }
-    await rename(tmp, this.path);
+  }
+
+  /** The file's checkpoint; undefined when there is none or it cannot be read. */
+  async #held(): Promise<TrustedCheckpoint | undefined> {
+    try {
+      return await this.load();
+    } catch {
+      return undefined; // unreadable: a save replaces it
+    }
+  }
+
+  /** Writes `checkpoint` to a temporary file of its own, flushes it and renames it over the file. */
+  async #replace(checkpoint: TrustedCheckpoint): Promise<void> {
+    const unique = crypto.getRandomValues(new Uint32Array(2)).join("-");
+    const tmp = `${this.path}.${unique}.tmp`;
+    try {
+      const handle = await open(tmp, "wx", 0o600);
+      try {
+        await handle.writeFile(JSON.stringify(checkpoint, null, 2) + "\n", "utf8");
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(tmp, this.path);
+    } finally {
+      await rm(tmp, { force: true });
+    }
   }
 }

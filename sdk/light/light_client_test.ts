@@ -93,6 +93,44 @@ Deno.test("FileTrustStore round-trips the trusted checkpoint and starts empty", 
   }
 });
 
+Deno.test("FileTrustStore: a save never replaces a larger checkpoint of the same log, and saves at once leave a whole file and no temporary ones", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/trusted.json`;
+    const cp = (origin: string, size: number) => ({
+      origin,
+      size,
+      rootHash: size.toString(16).padStart(64, "0"),
+      height: size,
+      blockHash: "11".repeat(32),
+      note: "n".repeat(size * 10),
+    });
+    // Another process trusted a later checkpoint first: it stays.
+    await new FileTrustStore(path).save(cp("o", 9));
+    await new FileTrustStore(path).save(cp("o", 5));
+    assert.equal((await new FileTrustStore(path).load())?.size, 9);
+    // A larger one replaces it; so does any of another log (a new ledger).
+    await new FileTrustStore(path).save(cp("o", 12));
+    assert.equal((await new FileTrustStore(path).load())?.size, 12);
+    await new FileTrustStore(path).save(cp("p", 1));
+    assert.deepEqual(await new FileTrustStore(path).load(), cp("p", 1));
+    // Many saves at once (each its own store, as separate processes): the
+    // file reads whole, holds the largest, and no temporary file is left.
+    await Promise.all(
+      Array.from(
+        { length: 40 },
+        (_, i) => new FileTrustStore(path).save(cp("p", 2 + (i * 7) % 40)),
+      ),
+    );
+    assert.equal((await new FileTrustStore(path).load())?.size, 41);
+    const names = [];
+    for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+    assert.deepEqual(names, ["trusted.json"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 /** The checkpoint text of the empty log at block 0. */
 const EMPTY_LOG_TEXT = formatCheckpoint({
   origin: "edgeledger.test/demo",
