@@ -6,7 +6,9 @@
  * the page's prose assumes exists (a registered car, an item at step 3, two
  * carriers). Only the site URLs, the data folder and the SDK's import paths
  * are rewritten. Every transaction a sample submits must commit and apply,
- * and a statement with the comment `// true` must be true.
+ * and a statement with the comment `// true` must be true. Then each `curl`
+ * line of the page's ```sh blocks must name a route of `/openapi.json`, and
+ * each one without a placeholder must be answered (2xx, or as documented).
  */
 import assert from "node:assert/strict";
 import { startCluster } from "./_cluster.ts";
@@ -73,6 +75,57 @@ export function tsBlocks(markdown: string): string[] {
   );
 }
 
+/** One `curl` line of a page's ```sh blocks. */
+export interface CurlLine {
+  method: string;
+  /** The URL with the block's shell variables substituted and the site's origin removed. */
+  path: string;
+  /** Whether the line runs as written: no placeholder (`…`, `...`) and no `@file` body. */
+  runnable: boolean;
+  /** The inline `-d` body. */
+  body?: string;
+}
+
+/** The `curl` lines of a page's ```sh blocks (continuations joined, `| jq` dropped). */
+export function curlLines(markdown: string): CurlLine[] {
+  const out: CurlLine[] = [];
+  for (const m of markdown.matchAll(/^( *)```sh\n([\s\S]*?)^\1```/gm)) {
+    const vars = new Map<string, string>();
+    for (const raw of m[2].replaceAll(/\\\n\s*/g, "").split("\n")) {
+      const line = raw.trim();
+      const v = /^([A-Z]+)=(\S+)$/.exec(line);
+      if (v !== null) vars.set(v[1], v[2]);
+      if (!line.startsWith("curl ")) continue;
+      const cmd = line.replace(/\s*\|.*$/, "").replaceAll(
+        /\$([A-Z]+)/g,
+        (_, k) => vars.get(k) ?? "",
+      );
+      const url = /['"]?((?:https?:\/\/)?(?:localhost|127\.0\.0\.1):\d+(\/[^\s'"]*))/.exec(cmd);
+      assert.ok(url !== null, `no site URL in: ${line}`);
+      const body = /-d '([^']*)'/.exec(cmd)?.[1];
+      out.push({
+        method: /-X (\w+)/.exec(cmd)?.[1] ?? "GET",
+        path: url[2],
+        runnable: !/…|\.\.\./.test(cmd) && !/@\S/.test(cmd),
+        ...(body !== undefined ? { body } : {}),
+      });
+    }
+  }
+  return out;
+}
+
+/** Whether `path` (query and all) is one of `/openapi.json`'s routes for `method`. */
+function routed(openapi: { paths: Record<string, Record<string, unknown>> }, line: CurlLine) {
+  const path = line.path.split("?")[0];
+  return Object.entries(openapi.paths).some(([template, ops]) =>
+    line.method.toLowerCase() in ops &&
+    new RegExp(`^${template.replaceAll(/\{[^}]+\}/g, "[^/]+")}$`).test(path)
+  );
+}
+
+/** Answers a curl line may get as documented besides 2xx: a revoked device's DID document. */
+const CURL_STATUS_DOCUMENTED: Array<[RegExp, number]> = [[/\/did\.json$/, 410]];
+
 /** The script that runs `page`'s blocks against the cluster at `url` with data in `dir`. */
 export function pageScript(page: Page, blocks: string[], url: string, dir: string): string {
   const sdk = new URL("sdk/", root).href;
@@ -116,7 +169,7 @@ ${code}
 
 Deno.test({
   name:
-    "docs: every use-case page's SDK samples type-check and run as written against a 3-site cluster, each transaction applied",
+    "docs: every use-case page's SDK samples type-check and run as written against a 3-site cluster, each transaction applied, and its curl lines name served routes",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
@@ -149,10 +202,29 @@ Deno.test({
       // One type check for every page: a renamed export or field fails here.
       const check = await deno(["check", ...scripts]);
       assert.equal(check.code, 0, check.text);
+      const openapi = await (await fetch(`${a}/openapi.json`)).json();
       for (const [i, page] of PAGES.entries()) {
         await t.step(`docs/${page.name}.md`, async () => {
           const run = await deno(["run", "-A", "--no-check", scripts[i]]);
           assert.equal(run.code, 0, run.text);
+          // Then its curl lines, on the state its samples left: each names a route the
+          // API serves, and each that has no placeholder is answered as documented.
+          const markdown = await Deno.readTextFile(new URL(`docs/${page.name}.md`, root));
+          for (const line of curlLines(markdown)) {
+            assert.ok(routed(openapi, line), `${line.method} ${line.path} is no route`);
+            if (!line.runnable) continue;
+            const res = await fetch(a + line.path, {
+              method: line.method,
+              ...(line.body !== undefined
+                ? { body: line.body, headers: { "content-type": "application/json" } }
+                : {}),
+            });
+            await res.body?.cancel(); // an event stream never ends
+            const documented = CURL_STATUS_DOCUMENTED.some(([re, status]) =>
+              re.test(line.path) && res.status === status
+            );
+            assert.ok(res.ok || documented, `${line.method} ${line.path}: ${res.status}`);
+          }
         });
       }
     } finally {
