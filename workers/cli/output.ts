@@ -391,8 +391,8 @@ export function formatVerdictFailure(verdict: Verdict): string {
 }
 
 /** Control characters (C0 but the newline, DEL, C1) and bidirectional marks and overrides. */
-// deno-lint-ignore no-control-regex
 const INVISIBLE_RE =
+  // deno-lint-ignore no-control-regex
   /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 /**
