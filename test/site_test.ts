@@ -714,6 +714,54 @@ Deno.test("site: the leader counts forwarded transactions against the per-signer
   }
 });
 
+Deno.test("site: the per-signer rate limit holds only the current minute's windows: a new minute drops the others at once, not by a sweep per admission", async () => {
+  const key = generateKeyPair("ed25519");
+  const genesis = testGenesis(key);
+  genesis.policies.rateLimits = { signerTxsPerMinuteMax: 3 };
+  let now = Date.UTC(2026, 0, 1, 12, 0, 0);
+  const t = await openTestSite({ key, genesis, clock: () => now });
+  const windows = async () =>
+    Number((await t.site.metrics()).match(/^edgeledger_rate_limit_signers (\d+)$/m)?.[1]);
+  try {
+    const busy = generateKeyPair("ed25519");
+    for (const signer of [busy, busy, generateKeyPair("ed25519"), generateKeyPair("ed25519")]) {
+      const r = await postJson(
+        t.app,
+        "/v1/txs",
+        await anchorTx(signer, { expiresAt: now + 3600_000 }),
+      );
+      assert.ok(r.status === 200 || r.status === 202, `submit answered ${r.status}`);
+    }
+    assert.equal(await windows(), 3);
+    now += 60_000;
+    const next = await postJson(
+      t.app,
+      "/v1/txs",
+      await anchorTx(busy, { expiresAt: now + 3600_000 }),
+    );
+    assert.ok(next.status === 200 || next.status === 202, `submit answered ${next.status}`);
+    // The last minute's windows count for nothing now: none is held.
+    assert.equal(await windows(), 1);
+    // The new minute's count starts from the one admission: two more pass, the fourth is over.
+    for (let i = 0; i < 2; i++) {
+      const r = await postJson(
+        t.app,
+        "/v1/txs",
+        await anchorTx(busy, { expiresAt: now + 3600_000 }),
+      );
+      assert.ok(r.status === 200 || r.status === 202, `submit ${i} answered ${r.status}`);
+    }
+    const over = await postJson(
+      t.app,
+      "/v1/txs",
+      await anchorTx(busy, { expiresAt: now + 3600_000 }),
+    );
+    assert.equal(over.status, 429);
+  } finally {
+    await t.cleanup();
+  }
+});
+
 Deno.test("site: envelopes forged in a signer's name are refused without using up its rate limit", async () => {
   const key = generateKeyPair("ed25519");
   const genesis = testGenesis(key);

@@ -43,8 +43,9 @@ export interface SseDispatch {
  * An incremental parser: feed it decoded text with {@link SseParser.push} in
  * any chunking and get the complete dispatches. Lines end with CRLF, LF or
  * CR; comment lines (`:`) are skipped; an `id` containing NUL is ignored.
- * Requires every line to be at most `lineCharsMax` characters; a longer one
- * throws a `RangeError` (a stream that never ends a line would otherwise grow
+ * Requires every line, and every event's data (its `data` lines joined), to
+ * be at most `lineCharsMax` characters; a longer one throws a `RangeError` (a
+ * stream that never ends a line, or never ends an event, would otherwise grow
  * without bound).
  *
  * @example
@@ -62,12 +63,14 @@ export class SseParser {
   #started = false;
   #pendingCr = false;
   #data: string[] = [];
+  /** Characters of {@link #data} joined: bounded by `lineCharsMax` like a line. */
+  #dataChars = 0;
   #event = "";
   #idBuffer = "";
   #retryMs: number | undefined;
   #sawField = false;
 
-  /** `lastEventId` seeds the resume point; `lineCharsMax` bounds a line. */
+  /** `lastEventId` seeds the resume point; `lineCharsMax` bounds a line and an event's data. */
   constructor(options: { lineCharsMax?: number; lastEventId?: string } = {}) {
     this.#lineCharsMax = options.lineCharsMax ?? SSE_LINE_CHARS_MAX_DEFAULT;
     this.lastEventId = options.lastEventId ?? "";
@@ -132,6 +135,13 @@ export class SseParser {
     if (value.startsWith(" ")) value = value.slice(1);
     switch (field) {
       case "data":
+        // Joined with "\n": the first line adds its length, each next one a character more.
+        this.#dataChars += value.length + (this.#data.length > 0 ? 1 : 0);
+        if (this.#dataChars > this.#lineCharsMax) {
+          throw new RangeError(
+            `Cannot parse event stream: an event's data exceeds ${this.#lineCharsMax} characters`,
+          );
+        }
         this.#data.push(value);
         this.#sawField = true;
         break;
@@ -164,6 +174,7 @@ export class SseParser {
     };
     if (this.#retryMs !== undefined) dispatch.retryMs = this.#retryMs;
     this.#data = [];
+    this.#dataChars = 0;
     this.#event = "";
     this.#retryMs = undefined;
     this.#sawField = false;

@@ -41,6 +41,25 @@ Deno.test("SseParser refuses a line longer than lineCharsMax", () => {
   assert.throws(() => p.push("data: 0123456789"), RangeError);
 });
 
+Deno.test("SseParser refuses an event whose data lines together exceed lineCharsMax", () => {
+  const p = new SseParser({ lineCharsMax: 10 });
+  // Every line is short, but the event never ends: what the parser holds must stay bounded.
+  assert.throws(() => {
+    for (let i = 0; i < 100; i++) p.push("data:0123\n");
+  }, RangeError);
+});
+
+Deno.test("SseParser counts each event's data afresh: many short events pass", () => {
+  const p = new SseParser({ lineCharsMax: 10 });
+  for (let i = 0; i < 100; i++) {
+    assert.deepEqual(p.push("data:0123\ndata:4\n\n"), [{
+      event: "message",
+      id: "",
+      data: "0123\n4",
+    }]);
+  }
+});
+
 Deno.test("SseParser reports retry: in milliseconds", () => {
   const p = new SseParser();
   assert.deepEqual(p.push("retry: 1500\ndata: a\n\n"), [

@@ -213,6 +213,8 @@ export class AdmissionPool {
     while (this.#waiting.size >= inFlightPerWorkerMax * this.size) {
       await new Promise((r) => setTimeout(r, 1));
     }
+    // Closed while this call waited for room: no worker would ever answer it.
+    if (this.#closed) throw stopping();
     const id = this.#nextId++;
     const index = this.#pick();
     this.#given[index]++;

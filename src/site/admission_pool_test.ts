@@ -49,6 +49,32 @@ Deno.test("AdmissionPool refuses work once closed", async () => {
   assert.throws(() => new AdmissionPool(0), RangeError);
 });
 
+Deno.test("AdmissionPool refuses, on close, the calls that waited for room as well as those it held", async () => {
+  // A worker that has not loaded answers nothing: the pool fills up.
+  const workerUrl = new URL("./testdata/slow_admission_worker.ts?loadMs=60000", import.meta.url)
+    .href;
+  const pool = new AdmissionPool(1, { workerUrl });
+  const held: Promise<unknown>[] = [];
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    // As many as the pool holds in flight for one worker (4096), then one that waits for room.
+    for (let i = 0; i < 4096; i++) held.push(pool.admit({}, Date.now(), policy, true));
+    const waiting = pool.admit({}, Date.now(), policy, true);
+    await new Promise((r) => setTimeout(r, 20));
+    pool.close();
+    const rejections = await Promise.allSettled(held);
+    assert.ok(rejections.every((r) => r.status === "rejected"));
+    const settled = await Promise.race([
+      waiting.then(() => "resolved", (e) => String(e)),
+      new Promise<string>((r) => timer = setTimeout(() => r("never settled"), 2000)),
+    ]);
+    assert.match(settled, /shutting down/);
+  } finally {
+    clearTimeout(timer);
+    pool.close();
+  }
+});
+
 Deno.test("AdmissionPool answers many concurrent envelopes, refusals included, exactly as admitStateless does", async () => {
   const pool = new AdmissionPool(2);
   try {

@@ -200,9 +200,14 @@ export class RaftHost implements Sequencer {
   #snapshotsSent = 0;
   #snapshotsInstalled = 0;
   readonly #proposals = new Map<string, PendingProposal>();
+  /** Linearizable reads waiting for the leader's answer, by read id (see {@link readBarrier}). */
   readonly #reads = new Map<
     string,
-    { resolve: (index: number) => void; timer: ReturnType<typeof setTimeout> }
+    {
+      resolve: (index: number) => void;
+      reject: (e: Error) => void;
+      timer: ReturnType<typeof setTimeout>;
+    }
   >();
   #storage!: MemoryStorage;
   #node!: RaftNode;
@@ -395,8 +400,7 @@ export class RaftHost implements Sequencer {
       p.reject(new Error("Site is stopping"));
     }
     this.#proposals.clear();
-    for (const r of this.#reads.values()) clearTimeout(r.timer);
-    this.#reads.clear();
+    this.#failReads("Site is stopping");
     while (this.#draining) await new Promise((r) => setTimeout(r, 5));
   }
 
@@ -477,8 +481,7 @@ export class RaftHost implements Sequencer {
       this.#proposals.delete(id);
       p.reject(new Error("This site was removed from the cluster"));
     }
-    for (const r of this.#reads.values()) clearTimeout(r.timer);
-    this.#reads.clear();
+    this.#failReads("This site was removed from the cluster");
     this.#log.error(
       "this site was removed from the cluster: it takes no part in it any more; stop it, " +
         "or add it again to bring it back",
@@ -801,7 +804,7 @@ export class RaftHost implements Sequencer {
         this.#reads.delete(ctx);
         reject(new Error("No leader confirmed the read in time"));
       }, timeoutMs);
-      this.#reads.set(ctx, { resolve, timer });
+      this.#reads.set(ctx, { resolve, reject, timer });
       if (!this.#node.readIndex(ctx)) {
         clearTimeout(timer);
         this.#reads.delete(ctx);
@@ -1812,6 +1815,15 @@ export class RaftHost implements Sequencer {
     clearTimeout(r.timer);
     this.#reads.delete(rs.ctx);
     r.resolve(rs.index);
+  }
+
+  /** Refuses the reads waiting for the leader's answer (none would come, or be wanted). */
+  #failReads(why: string): void {
+    for (const r of this.#reads.values()) {
+      clearTimeout(r.timer);
+      r.reject(new Error(why));
+    }
+    this.#reads.clear();
   }
 
   #failProposals(): void {

@@ -450,6 +450,44 @@ Deno.test("raft host: once closed it starts no proposal, which would only wait o
   }
 });
 
+Deno.test("raft host: close() ends a linearizable read still waiting for the leader's answer: it is refused, not left waiting forever", async () => {
+  const t = await openTestSite();
+  const voters = ["site-a", "site-b"];
+  let host: RaftHost | undefined;
+  try {
+    host = await RaftHost.start(
+      t.site,
+      t.site.raftStore(),
+      "site-a",
+      t.site.siteKey,
+      [
+        { name: "site-a", url: "http://127.0.0.1:1", publicKey: t.site.siteKey.publicKey },
+        // The leader, out of reach: the read's request to it is never answered.
+        { name: "site-b", url: `http://127.0.0.1:${closedPort()}`, publicKey: new Uint8Array(32) },
+      ],
+      voters,
+      { tickMs: 1_000_000 },
+    );
+    host.receive("site-b", [
+      { type: "heartbeat", from: "site-b", to: "site-a", term: 2, commit: 0, ctx: undefined },
+    ]);
+    assert.equal(host.consensusStatus().leader, "site-b");
+    const read = host.readBarrier(60_000).then(() => "confirmed", (e) => String(e));
+    await new Promise((r) => setTimeout(r, 20));
+    await host.close();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const outcome = await Promise.race([
+      read,
+      new Promise<string>((r) => timer = setTimeout(() => r("still waiting"), 1000)),
+    ]);
+    clearTimeout(timer);
+    assert.match(outcome, /stopping/);
+  } finally {
+    await host?.close();
+    await t.cleanup();
+  }
+});
+
 Deno.test("raft host: status reports the leader's durable index: its own match and the commit index stay below an entry until its write returns", async () => {
   const t = await openTestSite();
   const real = t.site.raftStore();

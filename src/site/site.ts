@@ -353,8 +353,6 @@ const linesToStoreMax = 512;
 const stateCacheKeysMax = 200_000;
 /** Signer standings remembered by admission before the cache starts over. */
 const standingsCachedMax = 100_000;
-/** Signers tracked by the rate limiter before windows of past minutes are dropped. */
-const signerWindowsMax = 100_000;
 /**
  * Heights of not-yet-applied blocks whose peer signatures are held; lines
  * for heights further than this above the head are dropped.
@@ -2304,6 +2302,9 @@ export class Site implements LedgerService {
       "# HELP edgeledger_slow_block_writes_total Block writes that took longer than a second.",
       "# TYPE edgeledger_slow_block_writes_total counter",
       `edgeledger_slow_block_writes_total ${this.#slowBlockWrites.count}`,
+      "# HELP edgeledger_rate_limit_signers Signers whose admissions the policy's per-signer rate limit counts this minute.",
+      "# TYPE edgeledger_rate_limit_signers gauge",
+      `edgeledger_rate_limit_signers ${this.#signerWindows.size}`,
       "# HELP edgeledger_admission_refused_total Submissions refused at admission, by problem type.",
       "# TYPE edgeledger_admission_refused_total counter",
       ...[...this.counters.refused].map(([t, n]) =>
@@ -2600,8 +2601,18 @@ export class Site implements LedgerService {
     return (await this.#policyNow()).openKinds;
   }
 
-  /** Per-signer admissions in the current minute, for `rateLimits.signerTxsPerMinuteMax`. */
+  /**
+   * Per-signer admissions in the current minute, for
+   * `rateLimits.signerTxsPerMinuteMax`: one entry per signer admitted this
+   * minute (as many as the site admits from distinct signers in a minute;
+   * dropping one would let its signer start over).
+   */
   readonly #signerWindows = new Map<string, { minute: number; count: number }>();
+  /**
+   * The newest minute whose older windows were dropped: once per minute, so
+   * an admission costs the same however many signers the minute holds.
+   */
+  #signerWindowsMinute = -Infinity;
 
   /**
    * The policy's per-signer rate limit (per clock minute; counted by each
@@ -2615,9 +2626,13 @@ export class Site implements LedgerService {
     const max = policy.rateLimits?.signerTxsPerMinuteMax;
     if (max === undefined) return;
     const minute = Math.floor(now / 60_000);
-    if (this.#signerWindows.size > signerWindowsMax) {
+    // Only forward: an admission that read the clock before the minute
+    // turned (its signatures were being checked) must not drop the new
+    // minute's windows. A window of another minute counts nothing below.
+    if (minute > this.#signerWindowsMinute) {
+      this.#signerWindowsMinute = minute;
       for (const [k, w] of this.#signerWindows) {
-        if (w.minute !== minute) this.#signerWindows.delete(k);
+        if (w.minute < minute) this.#signerWindows.delete(k);
       }
     }
     for (const did of admitted.envelope.signers) {
