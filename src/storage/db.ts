@@ -6,7 +6,7 @@
 import { type Client, createClient } from "@libsql/client";
 import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
 import { migrate } from "drizzle-orm/libsql/migrator";
-import { NativeWriter } from "./native.ts";
+import { NativeWriter, WAL_BYTES_KEPT_MAX } from "./native.ts";
 import * as schema from "./schema.ts";
 
 /** A drizzle handle over the site's schema. */
@@ -107,6 +107,7 @@ export async function openDatabase(
     await client.execute("PRAGMA journal_mode = WAL");
     await client.execute("PRAGMA synchronous = FULL");
     await client.execute(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
+    await client.execute(`PRAGMA journal_size_limit = ${WAL_BYTES_KEPT_MAX}`);
   }
   const db = drizzle(client, { schema });
   try {

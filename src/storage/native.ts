@@ -37,6 +37,15 @@ export interface RowReads {
   txsByLogRange(lo: number, hi: number): TxRowStored[] | Promise<TxRowStored[]>;
 }
 
+/**
+ * Bytes of write-ahead log a checkpoint leaves on disk (`PRAGMA
+ * journal_size_limit`): SQLite reuses the WAL file from its start and never
+ * shrinks it by itself, so one long reader (a backup to a slow client, the
+ * state check) that let it grow would keep that size for good. A site's WAL
+ * runs a few MiB between checkpoints, so this only trims after such a reader.
+ */
+export const WAL_BYTES_KEPT_MAX = 64 * 1024 * 1024;
+
 /** The `txs` columns in `TxRowStored`'s order. */
 const txColumns = "id, log_index, height, kind, envelope, result, status";
 
@@ -193,7 +202,12 @@ export class NativeWriter {
 
   /** The write connection's `PRAGMA synchronous` as SQLite reports it (1 NORMAL, 2 FULL). */
   syncLevel(): number {
-    return Number(Object.values(this.#db.prepare("PRAGMA synchronous").get() as object)[0]);
+    return this.pragmaNumber("synchronous");
+  }
+
+  /** A numeric PRAGMA of the write connection (`name` from this code, never from input). */
+  pragmaNumber(name: string): number {
+    return Number(Object.values(this.#db.prepare(`PRAGMA ${name}`).get() as object)[0]);
   }
 
   /** Writes blocks (in order) and everything they carry in one transaction. */
@@ -361,6 +375,7 @@ function openConnection(path: string): Libsql {
   db.exec("PRAGMA journal_mode = WAL");
   db.exec("PRAGMA synchronous = FULL");
   db.exec("PRAGMA busy_timeout = 5000");
+  db.exec(`PRAGMA journal_size_limit = ${WAL_BYTES_KEPT_MAX}`);
   return db;
 }
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { openDatabase } from "./db.ts";
 import { type BlockWrite, ChainStore, StorageConflictError } from "./chain_store.ts";
-import { NativeReader } from "./native.ts";
+import { NativeReader, WAL_BYTES_KEPT_MAX } from "./native.ts";
 import { RaftStore } from "./raft_store.ts";
 
 async function tempStore() {
@@ -241,6 +241,20 @@ Deno.test("openDatabase(): every connection of drizzle's client waits for a busy
     const syncs = await Promise.all([0, 1, 2].map(() => one("PRAGMA synchronous")));
     assert.deepEqual(timeouts, [5000, 5000, 5000]);
     assert.deepEqual(syncs, [2, 2, 2]);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("both connections trim the write-ahead log to WAL_BYTES_KEPT_MAX at a checkpoint (a long reader's growth is not kept for good)", async () => {
+  const t = await tempStore();
+  try {
+    const limit = async (sql: (q: string) => Promise<unknown> | unknown) =>
+      Number(Object.values(await sql("PRAGMA journal_size_limit") as object)[0]);
+    const drizzleLimit = await limit(async (q) => (await t.database.client.execute(q)).rows[0]);
+    const nativeLimit = t.database.native!.pragmaNumber("journal_size_limit");
+    assert.equal(drizzleLimit, WAL_BYTES_KEPT_MAX);
+    assert.equal(nativeLimit, WAL_BYTES_KEPT_MAX);
   } finally {
     await t.cleanup();
   }
