@@ -183,6 +183,9 @@ export type BlockEvent = z.output<typeof BlockEventSchema>;
  */
 export type Consistency = "stale" | "leader" | "linearizable";
 
+/** Default of {@link ClientOptions.responseBytesMax}: 64 MiB. */
+export const RESPONSE_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
+
 /**
  * Options of {@link EdgeLedgerClient}. Every limit has a default; units are in the names.
  *
@@ -211,6 +214,13 @@ export interface ClientOptions {
   random?: () => number;
   /** Send a fresh `X-Request-Id` with every attempt. Default true. Turn off for browsers talking to a site without CORS for it. */
   sendRequestId?: boolean;
+  /**
+   * Most bytes of one answer's body the client reads, so that a site (or
+   * something posing as one) cannot fill a device's memory within the
+   * attempt's timeout; a larger body is a {@link ServerError}, not retried.
+   * Default 64 MiB — far above any page a site serves.
+   */
+  responseBytesMax?: number;
 }
 
 /**
@@ -431,6 +441,7 @@ export class EdgeLedgerClient {
   /** `roaming.*` state: periods, usage records, flags, statements. */
   readonly roaming: RoamingResource;
   readonly #timeoutMs: number;
+  readonly #responseBytesMax: number;
   readonly #retry: ResolvedRetryPolicy;
   readonly #headers: Record<string, string>;
   readonly #fetch: typeof fetch;
@@ -449,6 +460,10 @@ export class EdgeLedgerClient {
       }
     }
     this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#responseBytesMax = options.responseBytesMax ?? RESPONSE_BYTES_MAX_DEFAULT;
+    if (!Number.isSafeInteger(this.#responseBytesMax) || this.#responseBytesMax <= 0) {
+      throw new RangeError("Cannot create client: responseBytesMax must be a positive integer");
+    }
     this.#retry = resolveRetryPolicy(options.retry);
     this.#headers = { ...(options.headers ?? {}) };
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
@@ -1221,7 +1236,7 @@ export class EdgeLedgerClient {
       // attempt's timeout) throws as it is and becomes a NetworkError in
       // request(), retried like any other; only a body that arrived complete
       // and does not parse breaks the schema.
-      const text = await response.text();
+      const text = await this.#bodyText(response, attempt);
       raw.text = text;
       let value: unknown;
       try {
@@ -1239,13 +1254,57 @@ export class EdgeLedgerClient {
       }
       raw.body = parsed.data;
     } else if (chosen === "text/plain") {
-      raw.text = await response.text();
+      raw.text = await this.#bodyText(response, attempt);
       raw.body = raw.text;
     } else {
       await response.body?.cancel();
       throw this.#schemaError(raw, "the route declares no body the client can read");
     }
     return raw as RawResponse<ResponseOf<R>>;
+  }
+
+  /**
+   * The body as text, at most `responseBytesMax` bytes of it: a declared or
+   * streamed length beyond that cancels the body and throws a ServerError.
+   * A failed read throws as it is (a NetworkError in request()).
+   */
+  async #bodyText(response: Response, attempt: Attempt): Promise<string> {
+    const max = this.#responseBytesMax;
+    const tooLarge = async (size: string) => {
+      await response.body?.cancel().catch(() => {});
+      return new ServerError(
+        `Cannot use the answer of ${attempt.site}: its body is ${size}, over responseBytesMax (${max})`,
+        {
+          status: response.status,
+          requestId: response.headers.get("x-request-id") ?? attempt.requestId,
+          site: attempt.site,
+        },
+      );
+    };
+    const declared = Number(response.headers.get("content-length") ?? NaN);
+    if (declared > max) throw await tooLarge(`${declared} bytes`);
+    // A fetch without streaming bodies (some React Native builds) reads it whole.
+    if (response.body === null) return await response.text();
+    const reader = response.body.getReader();
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > max) {
+        reader.releaseLock();
+        throw await tooLarge(`more than ${max} bytes`);
+      }
+      chunks.push(value);
+    }
+    const bytes = new Uint8Array(size);
+    let at = 0;
+    for (const chunk of chunks) {
+      bytes.set(chunk, at);
+      at += chunk.byteLength;
+    }
+    return new TextDecoder().decode(bytes);
   }
 
   #schemaError(res: RawResponse<unknown>, detail: string): ServerError {
@@ -1262,7 +1321,7 @@ export class EdgeLedgerClient {
     // A body that breaks off is no answer: the read's error is thrown as it
     // is (a NetworkError in request()), never taken for a 4xx without a
     // problem document, which would be a refusal.
-    const text = await response.text();
+    const text = await this.#bodyText(response, attempt);
     const type = response.headers.get("content-type") ?? "";
     if (type.includes("json")) {
       try {

@@ -837,3 +837,82 @@ Deno.test("client: a problem answer whose body breaks off is a NetworkError and 
   assert.deepEqual(await client.submit({} as any), receipt);
   assert.equal(s.requests.length, 2);
 });
+
+Deno.test("client: an answer whose body exceeds responseBytesMax — declared or streamed without end — is a ServerError, its body cancelled, not retried", async () => {
+  const health = { status: "ok", version: "9" };
+  // Fits: read as usual, at the limit exactly.
+  const fits = JSON.stringify(health);
+  const exact = scripted(() => json(health));
+  const c0 = new EdgeLedgerClient({
+    urls: "http://a",
+    fetch: exact.fetch,
+    retry: fast,
+    responseBytesMax: new TextEncoder().encode(fits).byteLength,
+  });
+  assert.deepEqual(await c0.health(), health);
+
+  // Declared too large: refused before a byte is read.
+  let cancelled = 0;
+  const endless = () =>
+    new ReadableStream<Uint8Array>({
+      pull(controller) {
+        controller.enqueue(new TextEncoder().encode('{"status":"ok","x":"' + "y".repeat(1000)));
+      },
+      cancel() {
+        cancelled++;
+      },
+    });
+  const declared = scripted(() =>
+    new Response(endless(), {
+      headers: { "content-type": "application/json", "content-length": "1000000" },
+    })
+  );
+  const c1 = new EdgeLedgerClient({
+    urls: ["http://a", "http://b"],
+    fetch: declared.fetch,
+    retry: fast,
+    responseBytesMax: 4096,
+  });
+  const e1 = await c1.health().catch((e) => e);
+  assert.ok(e1 instanceof ServerError && !(e1 instanceof NetworkError), String(e1));
+  assert.match(e1.message, /1000000 bytes, over responseBytesMax \(4096\)/);
+  assert.equal(declared.requests.length, 1);
+
+  // No length, a body that never ends (a lying server within the timeout):
+  // cut at the limit.
+  const streamed = scripted(() =>
+    new Response(endless(), { headers: { "content-type": "application/json" } })
+  );
+  const c2 = new EdgeLedgerClient({
+    urls: "http://a",
+    fetch: streamed.fetch,
+    retry: fast,
+    responseBytesMax: 64 * 1024,
+  });
+  const e2 = await c2.health().catch((e) => e);
+  assert.ok(e2 instanceof ServerError, String(e2));
+  assert.match(e2.message, /more than 65536 bytes/);
+  assert.equal(streamed.requests.length, 1);
+  assert.equal(cancelled, 2, "both bodies cancelled");
+
+  // So is a problem answer: its text is read under the same limit.
+  const bigProblem = scripted(() =>
+    new Response(endless(), {
+      status: 422,
+      headers: { "content-type": "application/problem+json" },
+    })
+  );
+  const c3 = new EdgeLedgerClient({
+    urls: "http://a",
+    fetch: bigProblem.fetch,
+    retry: fast,
+    responseBytesMax: 8192,
+  });
+  // deno-lint-ignore no-explicit-any
+  const e3 = await c3.submit({} as any).catch((e) => e);
+  assert.ok(e3 instanceof ServerError, String(e3));
+  assert.throws(
+    () => new EdgeLedgerClient({ urls: "http://a", responseBytesMax: 0 }),
+    /responseBytesMax must be a positive integer/,
+  );
+});
