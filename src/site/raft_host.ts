@@ -1669,9 +1669,11 @@ export class RaftHost implements Sequencer {
   }
 
   /**
-   * A site whose log holds its own removal, not yet applied, takes no part
-   * (the core does not campaign without its membership) and is sent
-   * nothing more: it would never apply the removal, and never hear of it.
+   * A site whose log holds its own removal, not yet applied, is sent
+   * nothing more by a leader whose log holds it too, and campaigns only
+   * while the removal may be uncommitted (to finish it when its own log is
+   * the one ahead; the core steps down once it commits): it may never learn
+   * that the removal committed, and so never apply it.
    * Once per election timeout it asks its peers (an empty signed
    * `/raft/msg`): one that applied the removal answers 410 and this site
    * retires; one for which it is still a member (the removal was not
