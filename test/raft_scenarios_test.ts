@@ -440,6 +440,56 @@ Deno.test("raft: membership: a removed leader steps down once its removal commit
   assert.ok(h.site("s2").applied.includes("after"));
 });
 
+Deno.test("raft: membership: a leader that removed itself and lost leadership before the removal reached the others campaigns again, so a cluster whose other voters' logs are behind still elects (liveness)", () => {
+  // s1 leads {s1, s2} and removes itself; the entry never reaches s2. s1
+  // restarts a follower whose log ends with {s2}, ahead of s2's: s2 (still
+  // in {s1, s2}) needs s1's vote and never gets it, so only s1 can end this
+  // (openraft#2091).
+  const h = new Harness(["s1", "s2"]);
+  h.elect("s1");
+  h.propose("s1", "a");
+  h.isolate("s1");
+  assert.equal(h.node("s1").proposeConfChange({ type: "remove", node: "s1" }), true);
+  h.deliverAll();
+  h.crash("s1");
+  h.restart("s1");
+  h.heal();
+  h.tickAll(100);
+  assert.deepEqual(h.leaders(), ["s2"]);
+  for (const id of ["s1", "s2"]) assert.deepEqual(h.node(id).confState().voters, ["s2"]);
+  assert.ok(h.propose("s2", "b"));
+  assert.deepEqual(h.site("s2").applied, ["a", "b"]);
+  // Once it knows its removal committed, s1 never campaigns again.
+  h.isolate("s1");
+  const term = h.node("s1").status().term;
+  h.tick("s1", 100);
+  assert.equal(h.node("s1").status().term, term);
+});
+
+Deno.test("raft: membership: a voter whose uncommitted removal is in its log counts only its latest configuration's votes, never its own", () => {
+  // s1 removed itself from {s1, s2, s3} and lost leadership; s3 got the
+  // entry, s2 did not. s1's vote for itself does not count in {s2, s3}: with
+  // s3 cut off, s2's vote alone is not a majority, so s1 does not win.
+  const h = new Harness(S3, { checkQuorum: false, preVote: false });
+  h.elect("s1");
+  h.propose("s1", "a");
+  h.isolate("s1");
+  h.connect("s1", "s3");
+  assert.equal(h.node("s1").proposeConfChange({ type: "remove", node: "s1" }), true);
+  h.deliverAll((m) => m.type !== "appResp");
+  assert.deepEqual(h.node("s3").confState().voters, ["s2", "s3"]);
+  h.crash("s1");
+  h.restart("s1");
+  h.isolate("s3");
+  h.connect("s1", "s2");
+  h.cut.add("s2>s1");
+  for (let k = 0; k < 3; k++) h.campaign("s1");
+  assert.equal(h.node("s1").status().role, "candidate");
+  h.cut.delete("s2>s1");
+  for (let k = 0; k < 3; k++) h.campaign("s1");
+  assert.notEqual(h.node("s1").status().role, "leader");
+});
+
 Deno.test("raft: snapshot: a follower behind the leader's first index catches up by InstallSnapshot", () => {
   const h = new Harness(S3);
   h.elect("s1");

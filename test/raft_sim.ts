@@ -9,6 +9,10 @@
  * may also leave a Ready half-handled while messages and ticks reach its
  * node, as the real host does while it awaits its disk (those pauses draw
  * from a PRNG of their own, so seeds without them keep their schedules).
+ * A leader's messages leave as soon as it takes a Ready, before it persists
+ * the Ready, as the host sends them (thesis §10.2.1; a crash meanwhile loses
+ * the entries, not the messages). In half the seeds membership changes may
+ * remove voters down to one, a lone voter with learners (drawn apart too).
  * Everything runs in one process on logical time, so a seed replays exactly.
  *
  * Safety is checked after every step (every delivery and every tick):
@@ -122,6 +126,8 @@ interface Site {
    * and ticks reach the node between `ready()` and `advance()`.
    */
   pending: Ready | undefined;
+  /** The pending Ready's messages already left (a leader's, as the host sends them, see #sendsEarly). */
+  pendingSent: boolean;
 }
 
 interface InFlight {
@@ -196,6 +202,8 @@ class Simulation {
   /** Chance that a site leaves a Ready half-handled while the network goes on. */
   readonly readyPauseRate: number;
   readonly #pauses: Prng;
+  /** Membership changes may remove voters down to one (a lone voter with learners). */
+  readonly shrinkToOne: boolean;
   readonly safetyTicks: number;
   readonly livenessTicksBase: number;
 
@@ -256,6 +264,8 @@ class Simulation {
     // before pauses existed (the seeds quoted in tests keep their schedules).
     this.#pauses = new Prng(mulberry32(opts.seed ^ 0x5bd1e995));
     this.readyPauseRate = this.#pauses.pick([0, 0, 0.2, 0.4]);
+    // Also apart, for the same reason: a seed that never shrinks keeps its schedule.
+    this.shrinkToOne = new Prng(mulberry32(opts.seed ^ 0x27d4eb2f)).chance(0.5);
 
     for (const id of this.ids) {
       // Every site starts from the same genesis membership; a spare site is
@@ -269,6 +279,7 @@ class Simulation {
         restartAt: -1,
         checkedCommit: 0,
         pending: undefined,
+        pendingSent: false,
       };
       this.sites.push(site);
       this.#start(site);
@@ -531,6 +542,7 @@ class Simulation {
       if (s.node && (leaderHunt || p.chance(this.crashRate))) {
         s.node = undefined;
         s.pending = undefined;
+        s.pendingSent = false;
         s.restartAt = this.now + p.int(1, 10 * this.electionTicks);
         this.stats.crashes++;
       } else if (!s.node && this.now >= s.restartAt) {
@@ -594,7 +606,7 @@ class Simulation {
       options.push({ type: "promote", node: id });
       options.push({ type: "remove", node: id });
     }
-    if (cs.voters.length > 3) {
+    if (cs.voters.length > 3 || (this.shrinkToOne && cs.voters.length > 1)) {
       for (const id of cs.voters) options.push({ type: "remove", node: id });
     }
     if (options.length === 0) return;
@@ -655,18 +667,24 @@ class Simulation {
       if (s.pending === undefined) {
         if (!node.hasReady()) break;
         s.pending = node.ready();
+        // As the host: a leader's messages leave while it writes (a crash
+        // before the write returns loses the Ready's entries, not them).
+        s.pendingSent = this.#sendsEarly(s, s.pending);
+        if (s.pendingSent) { for (const m of s.pending.messages) this.#send(m); }
       }
       // The host is still busy with it: what arrives meanwhile steps the node first.
       if (this.phase === "safety" && this.#pauses.chance(this.readyPauseRate)) break;
       const rd = s.pending;
+      const sent = s.pendingSent;
       s.pending = undefined;
+      s.pendingSent = false;
       if (rd.committedEntries.length > 0) idle = 0;
       // 1. Persist: snapshot, entries, hard state.
       if (rd.snapshot) s.storage.applySnapshot(rd.snapshot);
       s.storage.append(rd.entries);
       if (rd.hardState) s.storage.setHardState(rd.hardState);
       // 2. Send, checking that what each reply promises is already durable.
-      for (const m of rd.messages) {
+      for (const m of sent ? [] : rd.messages) {
         this.#checkDurable(s, m);
         this.#send(m);
       }
@@ -677,6 +695,21 @@ class Simulation {
       node.advance(rd);
     }
     this.#check(s);
+  }
+
+  /**
+   * Whether the host sends this Ready's messages before it writes the Ready
+   * (src/site/raft_host.ts, #drain): a leader's, when the Ready changes
+   * neither term nor vote and its messages carry no commit index that
+   * covers its own entries (a lone voter's would).
+   */
+  #sendsEarly(s: Site, rd: Ready): boolean {
+    const st = s.node!.status();
+    const hs = s.storage.hardState();
+    const voteChanged = rd.hardState !== undefined &&
+      (rd.hardState.term !== hs.term || rd.hardState.vote !== hs.vote);
+    const commitsOwn = rd.entries.length > 0 && st.commitIndex >= rd.entries[0].index;
+    return !voteChanged && !commitsOwn && st.role === "leader";
   }
 
   /** Durable before reply: a granted vote and an acknowledged append are on disk. */

@@ -551,8 +551,24 @@ export class RaftNode {
 
   // -------------------------------------------------------------- elections
 
+  /**
+   * Whether this site may campaign: it is a voter of its latest
+   * configuration, or that configuration is not committed as far as this
+   * site knows and it was a voter of the one in force at its commit index —
+   * a voter whose own removal is still uncommitted. Such a site may hold the
+   * only log that is ahead (a leader that removed itself and lost leadership
+   * before the entry reached the others): if it never campaigned, voters
+   * whose logs are behind could never win its vote, and with every site up
+   * no leader would ever be elected again (openraft#2091). It counts only
+   * the votes of its latest configuration's voters, never its own (a leader
+   * may manage a configuration that does not include it, thesis §4.2.2), and
+   * once the removal commits it steps down and never campaigns again.
+   */
   #promotable(): boolean {
-    return this.#confs.current().voters.includes(this.id);
+    if (this.#confs.current().voters.includes(this.id)) return true;
+    const committed = this.#log.committed;
+    return this.#confs.currentIndex() > committed &&
+      this.#confs.at(committed).voters.includes(this.id);
   }
 
   #tickElection(): void {

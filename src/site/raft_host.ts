@@ -1553,10 +1553,17 @@ export class RaftHost implements Sequencer {
         // entries are applied after it, and a commit reached meanwhile
         // leaves only with the next Ready, taken after it — so the world
         // sees an entry committed only once a majority holds it durably
-        // (consensusStatus reports the durable index too). Anything else —
-        // votes, a new term, a follower's acknowledgment — leaves only once
-        // it is durable.
-        const early = !voteChanged && this.#node.status().role === "leader";
+        // (consensusStatus reports the durable index too). The exception is
+        // a lone voter: its own copy is the majority, so it committed this
+        // Ready's entries before the Ready was taken, and this Ready's
+        // messages carry that commit index to its learners, which would
+        // apply an entry that a crash before this write returns erases (the
+        // voter, restarted, puts another entry at its index). Its messages
+        // leave after the write. Anything else — votes, a new term, a
+        // follower's acknowledgment — leaves only once it is durable.
+        const status = this.#node.status();
+        const commitsOwn = rd.entries.length > 0 && status.commitIndex >= rd.entries[0].index;
+        const early = !voteChanged && !commitsOwn && status.role === "leader";
         if (early) this.#send(rd.messages);
         // 1. Durable before anything leaves this site.
         const persistStarted = performance.now();
@@ -1665,9 +1672,11 @@ export class RaftHost implements Sequencer {
   }
 
   /**
-   * A site whose log holds its own removal, not yet applied, takes no part
-   * (the core does not campaign without its membership) and is sent
-   * nothing more: it would never apply the removal, and never hear of it.
+   * A site whose log holds its own removal, not yet applied, is sent
+   * nothing more by a leader whose log holds it too, and campaigns only
+   * while the removal may be uncommitted (to finish it when its own log is
+   * the one ahead; the core steps down once it commits): it may never learn
+   * that the removal committed, and so never apply it.
    * Once per election timeout it asks its peers (an empty signed
    * `/raft/msg`): one that applied the removal answers 410 and this site
    * retires; one for which it is still a member (the removal was not

@@ -16,7 +16,14 @@ import {
   type ReplayBlock,
   servedTwice,
 } from "./raft_host.ts";
-import { signPeerBody, verifyPeerRequest } from "./peers.ts";
+import {
+  decodeMessage,
+  signPeerBody,
+  splitFrame,
+  streamFrames,
+  verifyPeerRequest,
+  type WireMessage,
+} from "./peers.ts";
 import { SiteKey } from "./site_key.ts";
 import {
   memberKeysAt,
@@ -537,6 +544,103 @@ Deno.test("raft host: status reports the leader's durable index: its own match a
     release();
     await host.close();
     await t.cleanup();
+  }
+});
+
+Deno.test("raft host: durable before reply — a lone voter's learner never hears a commit index covering an entry the leader has not yet written (it would apply an entry a restarted leader may replace)", async () => {
+  // site-b's stand-in keeps every Raft message that reaches it, with whether
+  // the leader's write of `entry` had returned when it arrived, and answers
+  // it as a learner that holds whatever it is sent.
+  const heard: { m: Message; written: boolean }[] = [];
+  let entryWritten = true;
+  const leader: { host?: RaftHost } = {};
+  const answer = (m: Message) => {
+    const base = { from: "site-b", to: "site-a", term: m.term };
+    if (m.type === "app") {
+      const index = m.prevIndex + m.entries.length;
+      const ack = { ...base, index, reject: false, conflictTerm: 0, conflictIndex: 0 };
+      leader.host?.receive("site-b", [{ type: "appResp", ...ack }]);
+    } else if (m.type === "heartbeat") {
+      leader.host?.receive("site-b", [{ type: "heartbeatResp", ...base, ctx: m.ctx }]);
+    }
+  };
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    let end = () => {};
+    void (async () => {
+      try {
+        for await (const frame of streamFrames(req.body!.getReader())) {
+          const body = JSON.parse(splitFrame(frame).body) as { messages: WireMessage[] };
+          for (const w of body.messages) {
+            const m = decodeMessage(w);
+            heard.push({ m, written: entryWritten });
+            answer(m);
+          }
+        }
+      } catch { /* the sender closed its stream */ }
+      end();
+    })();
+    return new Response(new ReadableStream({ start: (c) => void (end = () => c.close()) }));
+  });
+  const t = await openTestSite();
+  const real = t.site.raftStore();
+  // Once gated, a write of entries waits until released.
+  let gate: Promise<void> | undefined;
+  let release = () => {};
+  let writing = (_last: number) => {};
+  const store: RaftStoreApi = {
+    load: () => real.load(),
+    persist: async (rd, o) => {
+      if (gate !== undefined && rd.entries.length > 0) {
+        writing(rd.entries[rd.entries.length - 1].index);
+        await gate;
+      }
+      await real.persist(rd, o);
+    },
+    saveSnapshot: (s, c) => real.saveSnapshot(s, c),
+  };
+  const host = leader.host = await startLoneVoter(t, store);
+  try {
+    await untilLeader(host);
+    await host.addLearner({
+      name: "site-b",
+      url: `http://127.0.0.1:${server.addr.port}`,
+      publicKey: base64urlEncode(generateKeyPair("ed25519").publicKey),
+    });
+    for (let i = 0; i < 400 && heard.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(heard.length > 0, "the learner was sent nothing");
+    gate = new Promise((r) => (release = r));
+    const written = new Promise<number>((r) => (writing = r));
+    await t.site.submit([await anchorTx(device)], { wait: false, waitTimeoutMs: 0 });
+    const entry = await written;
+    entryWritten = false;
+    // The write stalls; the learner's stream is open, so anything sent arrives meanwhile.
+    await new Promise((r) => setTimeout(r, 300));
+    entryWritten = true;
+    release();
+    for (let i = 0; i < 400 && t.site.appliedIndex < entry; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.ok(t.site.appliedIndex >= entry);
+    const early = heard.filter(({ m, written }) =>
+      !written &&
+      ((m.type === "app" || m.type === "heartbeat") && m.commit >= entry ||
+        m.type === "readIndexResp" && m.index >= entry)
+    );
+    assert.deepEqual(
+      early.map(({ m }) => m.type),
+      [],
+      `commit ${entry} left before it was written`,
+    );
+    // It does leave once written.
+    const told = () =>
+      heard.some(({ m }) => (m.type === "app" || m.type === "heartbeat") && m.commit >= entry);
+    for (let i = 0; i < 400 && !told(); i++) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(told(), `the learner never heard commit ${entry}`);
+  } finally {
+    release();
+    await host.close();
+    await t.cleanup();
+    await server.shutdown();
   }
 });
 
