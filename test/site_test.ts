@@ -1426,6 +1426,29 @@ Deno.test("site: once a stop begins, new writes answer 503 unavailable with Retr
   }
 });
 
+Deno.test("site: a stop's drain is timed with a monotonic clock: the wall clock stepped an hour forward does not cut it short", async () => {
+  // The site's own clock is injected, so the step below reaches the drain's timing only.
+  const real = Date.now;
+  const t = await openTestSite({ batchDelayMs: 300, clock: () => real() });
+  try {
+    const inFlight = postJson(t.app, "/v1/txs?wait=commit", await anchorTx(device));
+    for (let i = 0; i < 200 && (await t.site.status()).pendingTxs === 0; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    t.site.stopAdmitting();
+    const drained = t.site.drain(5000);
+    Date.now = () => real() + 3600_000;
+    try {
+      assert.equal(await drained, true, "drain waited for the commit instead of giving up");
+    } finally {
+      Date.now = real;
+    }
+    assert.equal((await inFlight).body.status, "committed");
+  } finally {
+    await t.cleanup();
+  }
+});
+
 Deno.test("site: a stop's drain that runs out of time answers the commit waits still open at once with their pending receipt (202), as their own timeout would", async () => {
   const t = await openTestSite({ batchDelayMs: 60_000 });
   try {

@@ -678,11 +678,12 @@ export class Site implements LedgerService {
    */
   async drain(waitMs: number): Promise<boolean> {
     assert(!this.#admitting, "drain() requires stopAdmitting() first");
-    const deadline = Date.now() + waitMs;
+    // Monotonic, as every wait here: an NTP step neither cuts it short nor stretches it.
+    const deadline = performance.now() + waitMs;
     const busy = () =>
       this.#submitsRunning > 0 || this.#pending.size > 0 || this.#inFlight.size > 0;
     // A site that cannot write blocks any more will not get less busy.
-    while (busy() && Date.now() < deadline && !this.#closed && this.#fatal === undefined) {
+    while (busy() && performance.now() < deadline && !this.#closed && this.#fatal === undefined) {
       await new Promise((r) => setTimeout(r, drainPollMs));
     }
     if (!busy()) return true;
