@@ -762,6 +762,46 @@ Deno.test("site: the per-signer rate limit holds only the current minute's windo
   }
 });
 
+Deno.test("site: the per-signer rate limit drops its windows when the clock steps back (NTP) instead of keeping every signer until the clock is past the old minute again", async () => {
+  const key = generateKeyPair("ed25519");
+  const genesis = testGenesis(key);
+  genesis.policies.rateLimits = { signerTxsPerMinuteMax: 3 };
+  let now = Date.UTC(2026, 0, 1, 12, 0, 0);
+  const t = await openTestSite({ key, genesis, clock: () => now });
+  const windows = async () =>
+    Number((await t.site.metrics()).match(/^edgeledger_rate_limit_signers (\d+)$/m)?.[1]);
+  const submit = async (signer: ReturnType<typeof generateKeyPair>) => {
+    const r = await postJson(
+      t.app,
+      "/v1/txs",
+      await anchorTx(signer, { expiresAt: now + 600_000 }),
+    );
+    assert.ok(r.status === 200 || r.status === 202, `submit answered ${r.status}`);
+  };
+  try {
+    for (let i = 0; i < 3; i++) await submit(generateKeyPair("ed25519"));
+    assert.equal(await windows(), 3);
+    // The clock steps back an hour, then runs on: each minute holds its own signers only.
+    now -= 3600_000;
+    await submit(generateKeyPair("ed25519"));
+    assert.equal(await windows(), 1);
+    now += 60_000;
+    await submit(generateKeyPair("ed25519"));
+    assert.equal(await windows(), 1);
+    // A signer's count still holds within the minute after the step.
+    const busy = generateKeyPair("ed25519");
+    for (let i = 0; i < 3; i++) await submit(busy);
+    const over = await postJson(
+      t.app,
+      "/v1/txs",
+      await anchorTx(busy, { expiresAt: now + 600_000 }),
+    );
+    assert.equal(over.status, 429);
+  } finally {
+    await t.cleanup();
+  }
+});
+
 Deno.test("site: envelopes forged in a signer's name are refused without using up its rate limit", async () => {
   const key = generateKeyPair("ed25519");
   const genesis = testGenesis(key);

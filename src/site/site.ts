@@ -2627,13 +2627,15 @@ export class Site implements LedgerService {
     const max = policy.rateLimits?.signerTxsPerMinuteMax;
     if (max === undefined) return;
     const minute = Math.floor(now / 60_000);
-    // Only forward: an admission that read the clock before the minute
-    // turned (its signatures were being checked) must not drop the new
-    // minute's windows. A window of another minute counts nothing below.
-    if (minute > this.#signerWindowsMinute) {
+    // Forward, or back by more than a minute: an admission that read the
+    // clock before the minute turned (its signatures were being checked)
+    // must not drop the new minute's windows, but a clock stepped back (NTP)
+    // must not keep every signer of the minutes until it is past the old
+    // one again. A window of another minute counts nothing below.
+    if (minute > this.#signerWindowsMinute || minute < this.#signerWindowsMinute - 1) {
       this.#signerWindowsMinute = minute;
       for (const [k, w] of this.#signerWindows) {
-        if (w.minute < minute) this.#signerWindows.delete(k);
+        if (w.minute !== minute) this.#signerWindows.delete(k);
       }
     }
     for (const did of admitted.envelope.signers) {
