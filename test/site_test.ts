@@ -435,6 +435,37 @@ Deno.test("site: block time never decreases when the leader's clock goes backwar
   }
 });
 
+Deno.test("site: a block whose time is ahead of this site's clock is reported — a warning once, and edgeledger_head_block_time_ahead_seconds — as it holds the chain's time there", async () => {
+  const year = 365 * 24 * 3600_000;
+  let skew = year;
+  const rec = recordingLogger();
+  const t = await openTestSite({ clock: () => Date.now() + skew, log: rec.log });
+  const ahead = async () =>
+    Number(
+      (await t.site.metrics()).match(/^edgeledger_head_block_time_ahead_seconds (\S+)$/m)?.[1],
+    );
+  try {
+    // A transaction as wrong as the clock commits at a time a year ahead.
+    const wrong = await anchorTx(device, { expiresAt: Date.now() + year + 3600_000 });
+    assert.equal((await postJson(t.app, "/v1/txs?wait=commit", wrong)).body.status, "committed");
+    assert.ok((await ahead()) < 1, "the clock that made the block agrees with it");
+    // The clock is set right: block time stays a year ahead (it never decreases).
+    skew = 0;
+    assert.ok((await ahead()) > 364 * 24 * 3600);
+    for (let i = 0; i < 2; i++) {
+      const r = await postJson(t.app, "/v1/txs?wait=commit", await anchorTx(device));
+      assert.equal(r.body.result.code, "expired");
+    }
+    const said = rec.said("block time is ahead of this site's clock");
+    assert.equal(said.length, 1, "said once, not per block");
+    assert.equal(said[0].height, 2);
+    assert.equal(said[0].proposer, "site-a");
+    assert.ok((said[0].aheadMs as number) > 364 * 24 * 3600_000);
+  } finally {
+    await t.cleanup();
+  }
+});
+
 Deno.test("site: restart mid-stream loses nothing committed, applies nothing twice, and the chain continues", async () => {
   const t = await openTestSite();
   try {
