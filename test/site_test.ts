@@ -435,6 +435,37 @@ Deno.test("site: block time never decreases when the leader's clock goes backwar
   }
 });
 
+Deno.test("site: a block whose time is ahead of this site's clock is reported — a warning once, and edgeledger_head_block_time_ahead_seconds — as it holds the chain's time there", async () => {
+  const year = 365 * 24 * 3600_000;
+  let skew = year;
+  const rec = recordingLogger();
+  const t = await openTestSite({ clock: () => Date.now() + skew, log: rec.log });
+  const ahead = async () =>
+    Number(
+      (await t.site.metrics()).match(/^edgeledger_head_block_time_ahead_seconds (\S+)$/m)?.[1],
+    );
+  try {
+    // A transaction as wrong as the clock commits at a time a year ahead.
+    const wrong = await anchorTx(device, { expiresAt: Date.now() + year + 3600_000 });
+    assert.equal((await postJson(t.app, "/v1/txs?wait=commit", wrong)).body.status, "committed");
+    assert.ok((await ahead()) < 1, "the clock that made the block agrees with it");
+    // The clock is set right: block time stays a year ahead (it never decreases).
+    skew = 0;
+    assert.ok((await ahead()) > 364 * 24 * 3600);
+    for (let i = 0; i < 2; i++) {
+      const r = await postJson(t.app, "/v1/txs?wait=commit", await anchorTx(device));
+      assert.equal(r.body.result.code, "expired");
+    }
+    const said = rec.said("block time is ahead of this site's clock");
+    assert.equal(said.length, 1, "said once, not per block");
+    assert.equal(said[0].height, 2);
+    assert.equal(said[0].proposer, "site-a");
+    assert.ok((said[0].aheadMs as number) > 364 * 24 * 3600_000);
+  } finally {
+    await t.cleanup();
+  }
+});
+
 Deno.test("site: restart mid-stream loses nothing committed, applies nothing twice, and the chain continues", async () => {
   const t = await openTestSite();
   try {
@@ -755,6 +786,46 @@ Deno.test("site: the per-signer rate limit holds only the current minute's windo
       t.app,
       "/v1/txs",
       await anchorTx(busy, { expiresAt: now + 3600_000 }),
+    );
+    assert.equal(over.status, 429);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("site: the per-signer rate limit drops its windows when the clock steps back (NTP) instead of keeping every signer until the clock is past the old minute again", async () => {
+  const key = generateKeyPair("ed25519");
+  const genesis = testGenesis(key);
+  genesis.policies.rateLimits = { signerTxsPerMinuteMax: 3 };
+  let now = Date.UTC(2026, 0, 1, 12, 0, 0);
+  const t = await openTestSite({ key, genesis, clock: () => now });
+  const windows = async () =>
+    Number((await t.site.metrics()).match(/^edgeledger_rate_limit_signers (\d+)$/m)?.[1]);
+  const submit = async (signer: ReturnType<typeof generateKeyPair>) => {
+    const r = await postJson(
+      t.app,
+      "/v1/txs",
+      await anchorTx(signer, { expiresAt: now + 600_000 }),
+    );
+    assert.ok(r.status === 200 || r.status === 202, `submit answered ${r.status}`);
+  };
+  try {
+    for (let i = 0; i < 3; i++) await submit(generateKeyPair("ed25519"));
+    assert.equal(await windows(), 3);
+    // The clock steps back an hour, then runs on: each minute holds its own signers only.
+    now -= 3600_000;
+    await submit(generateKeyPair("ed25519"));
+    assert.equal(await windows(), 1);
+    now += 60_000;
+    await submit(generateKeyPair("ed25519"));
+    assert.equal(await windows(), 1);
+    // A signer's count still holds within the minute after the step.
+    const busy = generateKeyPair("ed25519");
+    for (let i = 0; i < 3; i++) await submit(busy);
+    const over = await postJson(
+      t.app,
+      "/v1/txs",
+      await anchorTx(busy, { expiresAt: now + 600_000 }),
     );
     assert.equal(over.status, 429);
   } finally {
@@ -1421,6 +1492,29 @@ Deno.test("site: once a stop begins, new writes answer 503 unavailable with Retr
     assert.equal((await t.site.status()).height, 1, "the refused writes are in no block");
     // Reads are still served until the site closes.
     assert.equal((await getJson(t.app, `/v1/txs/${answer.body.txId}`)).status, 200);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("site: a stop's drain is timed with a monotonic clock: the wall clock stepped an hour forward does not cut it short", async () => {
+  // The site's own clock is injected, so the step below reaches the drain's timing only.
+  const real = Date.now;
+  const t = await openTestSite({ batchDelayMs: 300, clock: () => real() });
+  try {
+    const inFlight = postJson(t.app, "/v1/txs?wait=commit", await anchorTx(device));
+    for (let i = 0; i < 200 && (await t.site.status()).pendingTxs === 0; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    t.site.stopAdmitting();
+    const drained = t.site.drain(5000);
+    Date.now = () => real() + 3600_000;
+    try {
+      assert.equal(await drained, true, "drain waited for the commit instead of giving up");
+    } finally {
+      Date.now = real;
+    }
+    assert.equal((await inFlight).body.status, "committed");
   } finally {
     await t.cleanup();
   }

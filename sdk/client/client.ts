@@ -65,6 +65,7 @@ import {
   type ResolvedRetryPolicy,
   resolveRetryPolicy,
   type RetryPolicy,
+  serverNowMs,
 } from "./retry.ts";
 import {
   AccessResource,
@@ -595,14 +596,16 @@ export class EdgeLedgerClient {
   async waitForCommit(txId: string, options: WaitForCommitOptions = {}): Promise<Receipt> {
     const timeoutMs = options.timeoutMs ?? 30_000;
     const pollMsMax = options.pollMsMax ?? 1000;
-    const deadline = Date.now() + timeoutMs;
+    // Monotonic: a device's clock that is set while it waits (NITZ, NTP, the
+    // user) neither ends the wait early nor stretches it.
+    const deadline = performance.now() + timeoutMs;
     // One signal bounds the whole wait, retries and pauses included.
     const bound = linkedAbort(options.signal, timeoutMs);
     let lastStatus: "unknown" | "pending" = "unknown";
     let lastError: EdgeLedgerError | undefined;
     try {
       for (let poll = 0;; poll++) {
-        const remainingMs = deadline - Date.now();
+        const remainingMs = deadline - performance.now();
         if (remainingMs <= 0) break;
         try {
           const view = await this.getTx(txId, {
@@ -618,7 +621,11 @@ export class EdgeLedgerClient {
           else if (e instanceof NetworkError || e instanceof ServerError) lastError = e;
           else throw e;
         }
-        const pauseMs = Math.min(pollMsMax, 50 * 2 ** Math.min(poll, 10), deadline - Date.now());
+        const pauseMs = Math.min(
+          pollMsMax,
+          50 * 2 ** Math.min(poll, 10),
+          deadline - performance.now(),
+        );
         if (pauseMs > 0) {
           try {
             await sleep(pauseMs, bound.signal);
@@ -957,7 +964,7 @@ export class EdgeLedgerClient {
             }),
           );
         }
-        openedAt = Date.now();
+        openedAt = performance.now();
         callHook(options.onOpen, {
           site,
           lastEventId: headers["last-event-id"],
@@ -1035,7 +1042,7 @@ export class EdgeLedgerClient {
       // A connection that delivered blocks, or stayed open a while (a quiet
       // ledger behind a proxy that closes idle streams), was not a failure.
       const healthy = delivered ||
-        (openedAt !== undefined && Date.now() - openedAt >= SSE_HEALTHY_CONNECTION_MS);
+        (openedAt !== undefined && performance.now() - openedAt >= SSE_HEALTHY_CONNECTION_MS);
       if (healthy) failures = 0;
       else failures++;
       if (failures >= attemptsMax) throw lastError;
@@ -1316,7 +1323,10 @@ export class EdgeLedgerClient {
 
   async #errorFromResponse(response: Response, attempt: Attempt): Promise<EdgeLedgerError> {
     const requestId = response.headers.get("x-request-id") ?? attempt.requestId;
-    const retryAfterMs = parseRetryAfterMs(response.headers.get("retry-after"), Date.now());
+    const retryAfterMs = parseRetryAfterMs(
+      response.headers.get("retry-after"),
+      serverNowMs(response.headers.get("date")),
+    );
     let problem: ProblemDetails | undefined;
     // A body that breaks off is no answer: the read's error is thrown as it
     // is (a NetworkError in request()), never taken for a 4xx without a

@@ -916,3 +916,59 @@ Deno.test("client: an answer whose body exceeds responseBytesMax — declared or
     /responseBytesMax must be a positive integer/,
   );
 });
+
+/**
+ * Runs `fn` with `Date.now` answering `offsetMs()` more than the real clock,
+ * as on a device whose clock is set (NITZ, NTP, the user) while it runs.
+ */
+async function withWallClock<T>(offsetMs: () => number, fn: () => Promise<T>): Promise<T> {
+  const real = Date.now;
+  Date.now = () => real() + offsetMs();
+  try {
+    return await fn();
+  } finally {
+    Date.now = real;
+  }
+}
+
+Deno.test("client: waitForCommit() times its wait with a monotonic clock: the device's clock set an hour ahead mid-wait does not end it", async () => {
+  const committed = {
+    txId: TX_ID,
+    status: "committed",
+    height: 1,
+    logIndex: 0,
+    result: { status: "applied" },
+  };
+  let offset = 0;
+  const s = scripted((_r, _u, n) => {
+    // The device's clock is set forward between the first answer and the next poll.
+    offset = 3600_000;
+    return json({ tx: {}, receipt: n < 2 ? receipt : committed });
+  });
+  const client = new EdgeLedgerClient({ urls: "http://a", fetch: s.fetch });
+  const got = await withWallClock(
+    () => offset,
+    () => client.waitForCommit(TX_ID, { timeoutMs: 5000 }),
+  )
+    .catch((e) => e);
+  assert.deepEqual(got, committed);
+});
+
+Deno.test("client: a Retry-After HTTP-date is read against the answer's Date (the site's clock), not the device's", async () => {
+  const siteNow = Date.UTC(2026, 0, 1, 0, 0, 0);
+  const s = scripted((_r, _u, n) =>
+    n === 1
+      ? problem("unavailable", 503, {}, {
+        "retry-after": new Date(siteNow + 1000).toUTCString(),
+        date: new Date(siteNow).toUTCString(),
+      })
+      : json({ status: "ok", version: "9" })
+  );
+  const client = new EdgeLedgerClient({ urls: "http://a", fetch: s.fetch, retry: fast });
+  const started = performance.now();
+  // The device's clock is months ahead of the site's: the date alone would mean no wait at all.
+  await client.health();
+  const waited = performance.now() - started;
+  assert.equal(s.requests.length, 2);
+  assert.ok(waited >= 950 && waited < 5000, `waited ${waited} ms for a 1 s Retry-After`);
+});

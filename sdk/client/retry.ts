@@ -97,9 +97,33 @@ export function parseRetryAfterMs(header: string | null, nowMs: number): number 
   if (header === null) return undefined;
   const value = header.trim();
   if (/^[0-9]{1,10}$/.test(value)) return Number(value) * 1000;
+  const at = parseHttpDate(value);
+  return at === undefined ? undefined : Math.max(0, at - nowMs);
+}
+
+/**
+ * The "now" to read a `Retry-After` HTTP-date against: the answer's `Date`
+ * header (RFC 9110 §6.6.1: when the site answered, by the site's clock),
+ * or `localNowMs` when it has none or a malformed one. The date in
+ * `Retry-After` is by the site's clock too, so their difference is the wait
+ * the site meant however far the device's clock is off (read against the
+ * device's clock, a device ahead would not wait at all, one behind would
+ * wait `retryAfterMsMax`).
+ *
+ * @example
+ * ```ts
+ * serverNowMs("Wed, 21 Oct 2015 07:28:00 GMT"); // 1445412480000
+ * serverNowMs(null, 5); // 5
+ * ```
+ */
+export function serverNowMs(date: string | null, localNowMs: number = Date.now()): number {
+  return (date === null ? undefined : parseHttpDate(date.trim())) ?? localNowMs;
+}
+
+/** An HTTP-date (RFC 9110 §5.6.7) in ms since the epoch; undefined if `value` is none. */
+function parseHttpDate(value: string): number | undefined {
   // An HTTP-date always names a weekday and "GMT"; Date.parse accepts more.
   if (!/^[A-Za-z]{3}, .+ GMT$/.test(value)) return undefined;
   const at = Date.parse(value);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - nowMs);
+  return Number.isNaN(at) ? undefined : at;
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { backoffDelayMs, parseRetryAfterMs, resolveRetryPolicy } from "./retry.ts";
+import { backoffDelayMs, parseRetryAfterMs, resolveRetryPolicy, serverNowMs } from "./retry.ts";
 
 Deno.test("backoffDelayMs() stays in [0, min(delayMsMax, delayMsBase * 2^retry))", () => {
   const policy = resolveRetryPolicy({ delayMsBase: 100, delayMsMax: 1000 });
@@ -19,6 +19,13 @@ Deno.test("parseRetryAfterMs() reads delay-seconds and HTTP-dates and refuses an
   assert.equal(parseRetryAfterMs("-1", now), undefined);
   assert.equal(parseRetryAfterMs("1.5", now), undefined);
   assert.equal(parseRetryAfterMs("soon", now), undefined);
+});
+
+Deno.test("serverNowMs() reads the answer's Date header, and falls back to the device's clock without a valid one", () => {
+  assert.equal(serverNowMs("Thu, 01 Jan 2026 00:00:00 GMT", 5), Date.parse("2026-01-01T00:00:00Z"));
+  assert.equal(serverNowMs(null, 5), 5);
+  assert.equal(serverNowMs("yesterday", 5), 5);
+  assert.equal(serverNowMs("Thu, 99 Jan 2026 00:00:00 GMT", 5), 5);
 });
 
 Deno.test("resolveRetryPolicy() refuses zero attempts and inverted delays", () => {

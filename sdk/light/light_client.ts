@@ -1099,11 +1099,12 @@ async function untilSettled<T>(
   waitMs: number,
   attempt: () => Promise<T | NotYet>,
 ): Promise<T | Verdict> {
-  const until = Date.now() + waitMs;
+  // Monotonic: a device's clock set meanwhile neither ends nor stretches the wait.
+  const until = performance.now() + waitMs;
   for (let pauseMs = CHECKPOINT_PAUSE_MS_FIRST;; pauseMs *= 2) {
     const answer = await attempt();
     if (!(answer instanceof NotYet)) return answer;
-    const left = until - Date.now();
+    const left = until - performance.now();
     if (left <= 0) return answer.verdict;
     await new Promise((r) => setTimeout(r, Math.min(pauseMs, left)));
   }

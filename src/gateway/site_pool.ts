@@ -391,7 +391,7 @@ export async function resolveLedger(
   pool: SitePool,
   options: { waitMs: number; pollIntervalMs: number },
 ): Promise<string> {
-  const deadline = Date.now() + options.waitMs;
+  const deadline = performance.now() + options.waitMs;
   for (;;) {
     await pool.pollAll();
     const answered = pool.sites.filter((s) => s.servedLedger !== null);
@@ -413,14 +413,14 @@ export async function resolveLedger(
         false,
       );
     }
-    if (Date.now() >= deadline) {
+    if (performance.now() >= deadline) {
       throw new LedgerUnknownError(
         `No site answered GET /v1/status within ${options.waitMs} ms (${errors()})`,
         false,
       );
     }
     await new Promise((r) =>
-      setTimeout(r, Math.min(options.pollIntervalMs, deadline - Date.now()))
+      setTimeout(r, Math.min(options.pollIntervalMs, deadline - performance.now()))
     );
   }
 }

@@ -202,19 +202,32 @@ export function checkStateless(
       { txId, rulesSupported: registry.rulesSupported },
     );
   }
+  // Both refusals name this site's clock: a device told its fresh
+  // transaction expired (or expires too far ahead) can then tell whether its
+  // own clock or the site's is off.
   if (envelope.expiresAt < now) {
-    throw refusal("expired", `Transaction expired at ${envelope.expiresAt}; now is ${now}`, {
-      txId,
-    });
+    throw refusal(
+      "expired",
+      `Transaction expired at ${instant(envelope.expiresAt)}; this site's clock reads ` +
+        instant(now),
+      { txId },
+    );
   }
   if (envelope.expiresAt > now + policy.expiryWindowMs) {
     throw refusal(
       "expires_too_far",
-      `expiresAt ${envelope.expiresAt} is more than ${policy.expiryWindowMs} ms in the future`,
+      `expiresAt ${instant(envelope.expiresAt)} is more than ${policy.expiryWindowMs} ms ` +
+        `ahead of this site's clock, which reads ${instant(now)}`,
       { txId },
     );
   }
   return { txId, envelope, bytes, envelopeJson, payload };
+}
+
+/** `ms` since the epoch as a number and, when a date can show it, as UTC (`1767268800000 (2026-01-01T12:00:00.000Z)`). */
+function instant(ms: number): string {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? String(ms) : `${ms} (${date.toISOString()})`;
 }
 
 /**

@@ -98,3 +98,34 @@ Deno.test("checkStateless() lists at most FIELD_ISSUES_MAX issues of an envelope
   assert.ok(body.extra.errors.length <= FIELD_ISSUES_MAX);
   for (const e of body.extra.errors) assert.ok(e.message.length <= FIELD_ISSUE_CHARS_MAX);
 });
+
+Deno.test("checkStateless() names this site's clock in an expiry refusal, so a device can tell whose clock is off", async () => {
+  const now = Date.UTC(2026, 0, 1, 12, 0, 0);
+  const key = generateKeyPair("ed25519");
+  const refusal = (env: unknown) => {
+    try {
+      checkStateless(env, now, policy, builtinContracts());
+    } catch (e) {
+      return e as Error & { type?: string };
+    }
+    assert.fail("admitted");
+  };
+  const past = refusal(await anchorTx(key, { expiresAt: now - 90_000 }));
+  assert.equal(past.type, "expired");
+  assert.match(past.message, /2026-01-01T11:58:30\.000Z/);
+  assert.match(
+    past.message,
+    /this site's clock.* reads 1767268800000 \(2026-01-01T12:00:00\.000Z\)/,
+  );
+  const far = refusal(await anchorTx(key, { expiresAt: now + 25 * 3600_000 }));
+  assert.equal(far.type, "expires_too_far");
+  assert.match(far.message, /2026-01-02T13:00:00\.000Z/);
+  assert.match(
+    far.message,
+    /this site's clock.* reads 1767268800000 \(2026-01-01T12:00:00\.000Z\)/,
+  );
+  // An expiry beyond what a date can show is still named, as a number.
+  const huge = refusal(await anchorTx(key, { expiresAt: Number.MAX_SAFE_INTEGER }));
+  assert.equal(huge.type, "expires_too_far");
+  assert.match(huge.message, new RegExp(String(Number.MAX_SAFE_INTEGER)));
+});

@@ -812,11 +812,14 @@ export class RaftHost implements Sequencer {
       }
       this.#kick();
     });
-    const deadline = Date.now() + timeoutMs;
+    // Waits here are timed with the monotonic clock: an NTP step neither ends nor stretches them.
+    const deadline = performance.now() + timeoutMs;
     // Applied and written: with a storage worker a block's rows may still be
     // on their way to the database after it is applied.
     while (this.#site.readableIndex < index) {
-      if (Date.now() > deadline) throw new Error("Did not apply up to the read index in time");
+      if (performance.now() > deadline) {
+        throw new Error("Did not apply up to the read index in time");
+      }
       await new Promise((r) => setTimeout(r, 2));
     }
   }
@@ -1248,10 +1251,10 @@ export class RaftHost implements Sequencer {
           );
         }
       }
-      const deadline = Date.now() + this.#options.proposalTimeoutMs;
+      const deadline = performance.now() + this.#options.proposalTimeoutMs;
       while (base64urlEncode(this.#key.publicKey) !== rotation.publicKey) {
         if (this.#site.fatal !== undefined) throw this.#site.fatal;
-        if (Date.now() > deadline) {
+        if (performance.now() > deadline) {
           throw new MembershipTimeout(
             `The rotation of ${this.#self}'s key is in the leader's log but was not applied here ` +
               `within ${this.#options.proposalTimeoutMs} ms: it may still take effect; check ` +
@@ -1268,7 +1271,7 @@ export class RaftHost implements Sequencer {
         this.#members.get(this.#self)?.retired?.find((r) =>
           base64urlEncode(r.publicKey) === rotation.previous
         );
-      while (Date.now() < deadline && !this.#closed && this.#site.fatal === undefined) {
+      while (performance.now() < deadline && !this.#closed && this.#site.fatal === undefined) {
         const last = retiredHere();
         if (last === undefined || last.signed !== undefined) break;
         await new Promise((r) => setTimeout(r, 10));
@@ -1373,8 +1376,8 @@ export class RaftHost implements Sequencer {
     }
     const started = this.#transferStarted(to);
     this.#kick();
-    const deadline = Date.now() + this.#options.proposalTimeoutMs;
-    while (Date.now() < deadline) {
+    const deadline = performance.now() + this.#options.proposalTimeoutMs;
+    while (performance.now() < deadline) {
       if (this.#node.status().leader === to) {
         this.#log.info("leadership transfer finished", { to, tookMs: since(started) });
         return;
@@ -1420,8 +1423,8 @@ export class RaftHost implements Sequencer {
     if (to === undefined || !this.#node.transferLeadership(to)) return undefined;
     const started = this.#transferStarted(to);
     this.#kick();
-    const deadline = Date.now() + waitMs;
-    while (!this.#closed && Date.now() < deadline) {
+    const deadline = performance.now() + waitMs;
+    while (!this.#closed && performance.now() < deadline) {
       const s = this.#node.status();
       if (s.leader !== undefined && s.leader !== this.#self) {
         this.#log.info("leadership transfer finished", { to: s.leader, tookMs: since(started) });
@@ -1474,9 +1477,9 @@ export class RaftHost implements Sequencer {
     }
     this.#kick();
     const target = before + 1;
-    const deadline = Date.now() + this.#options.proposalTimeoutMs;
+    const deadline = performance.now() + this.#options.proposalTimeoutMs;
     while (this.#site.appliedIndex < target) {
-      if (Date.now() > deadline) {
+      if (performance.now() > deadline) {
         throw new MembershipTimeout(
           `The change (${cc.type} ${cc.node}) is in the leader's log at index ${target} but was ` +
             `not applied within ${this.#options.proposalTimeoutMs} ms: it may still take effect; ` +
@@ -1940,8 +1943,8 @@ export class RaftHost implements Sequencer {
       }
       if (!blocks || blocks.length === 0) {
         // Peers may be restarting too: keep asking for a while.
-        unreachableSince ??= Date.now();
-        if (Date.now() - unreachableSince > installRetryMs) {
+        unreachableSince ??= performance.now();
+        if (performance.now() - unreachableSince > installRetryMs) {
           throw new Error(`Cannot fetch block ${from} from any peer`);
         }
         await new Promise((r) => setTimeout(r, 500));

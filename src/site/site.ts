@@ -343,6 +343,12 @@ const replayBytesMax = 8 * 1024 * 1024;
 const replayReadTxsMax = 500;
 /** How often {@link Site.drain} looks whether the writes it waits for are done, ms. */
 const drainPollMs = 10;
+/**
+ * How far a block's time may be ahead of this site's clock before the site
+ * says so (see `#watchBlockTime`), ms: well above the skew of clocks kept by
+ * NTP and a block's trip from its leader.
+ */
+const blockTimeAheadWarnMs = 60_000;
 /** Delay that batches peers' checkpoint signatures into one database write, ms. */
 const cosignStoreDelayMs = 100;
 /** Newest blocks whose checkpoint text and signature lines are kept in memory. */
@@ -678,11 +684,12 @@ export class Site implements LedgerService {
    */
   async drain(waitMs: number): Promise<boolean> {
     assert(!this.#admitting, "drain() requires stopAdmitting() first");
-    const deadline = Date.now() + waitMs;
+    // Monotonic, as every wait here: an NTP step neither cuts it short nor stretches it.
+    const deadline = performance.now() + waitMs;
     const busy = () =>
       this.#submitsRunning > 0 || this.#pending.size > 0 || this.#inFlight.size > 0;
     // A site that cannot write blocks any more will not get less busy.
-    while (busy() && Date.now() < deadline && !this.#closed && this.#fatal === undefined) {
+    while (busy() && performance.now() < deadline && !this.#closed && this.#fatal === undefined) {
       await new Promise((r) => setTimeout(r, drainPollMs));
     }
     if (!busy()) return true;
@@ -1509,6 +1516,7 @@ export class Site implements LedgerService {
     for (const row of out.txRows) this.#recentlyCommitted.add(row.id);
     if (this.#recentlyCommitted.size > 100_000) this.#recentlyCommitted.clear();
     this.counters.blocks++;
+    this.#watchBlockTime(out.header);
     // Per block: comparisons only; the activation is looked up when one may be at this block.
     const rules = this.#rules;
     const h = out.header.height;
@@ -2302,6 +2310,11 @@ export class Site implements LedgerService {
       "# HELP edgeledger_slow_block_writes_total Block writes that took longer than a second.",
       "# TYPE edgeledger_slow_block_writes_total counter",
       `edgeledger_slow_block_writes_total ${this.#slowBlockWrites.count}`,
+      "# HELP edgeledger_head_block_time_ahead_seconds How far the newest block's time is ahead of this site's clock (0 when it is not): block time never decreases, so a transaction expiring before it is rejected as expired.",
+      "# TYPE edgeledger_head_block_time_ahead_seconds gauge",
+      `edgeledger_head_block_time_ahead_seconds ${
+        Math.max(0, this.#head.header.time - this.#clock()) / 1000
+      }`,
       "# HELP edgeledger_rate_limit_signers Signers whose admissions the policy's per-signer rate limit counts this minute.",
       "# TYPE edgeledger_rate_limit_signers gauge",
       `edgeledger_rate_limit_signers ${this.#signerWindows.size}`,
@@ -2601,6 +2614,40 @@ export class Site implements LedgerService {
     return (await this.#policyNow()).openKinds;
   }
 
+  /** Whether the newest block's time was ahead of this site's clock when applied (said once). */
+  #blockTimeAhead = false;
+
+  /**
+   * Says when an applied block's time is more than {@link blockTimeAheadWarnMs}
+   * ahead of this site's clock, once until one is not. Block time is its
+   * leader's clock and never decreases (DESIGN §3), so one leader whose
+   * clock ran ahead holds the chain's time there: every transaction that
+   * expires before it is rejected `expired`, on every site, until the
+   * clocks catch up. Only said: what a block holds must not depend on the
+   * clock of the site applying it.
+   */
+  #watchBlockTime(header: BlockHeader): void {
+    const aheadMs = header.time - this.#clock();
+    if (aheadMs <= blockTimeAheadWarnMs) {
+      if (this.#blockTimeAhead) {
+        this.#log.info("block time is no longer ahead of this site's clock", {
+          height: header.height,
+        });
+      }
+      this.#blockTimeAhead = false;
+      return;
+    }
+    if (this.#blockTimeAhead) return;
+    this.#blockTimeAhead = true;
+    this.#log.warn("block time is ahead of this site's clock", {
+      height: header.height,
+      proposer: header.proposer,
+      aheadMs,
+      hint: "a leader's clock ran ahead (or this site's is behind): check NTP on both; until " +
+        "the clocks reach the block's time, transactions expiring before it are rejected as expired",
+    });
+  }
+
   /**
    * Per-signer admissions in the current minute, for
    * `rateLimits.signerTxsPerMinuteMax`: one entry per signer admitted this
@@ -2626,13 +2673,15 @@ export class Site implements LedgerService {
     const max = policy.rateLimits?.signerTxsPerMinuteMax;
     if (max === undefined) return;
     const minute = Math.floor(now / 60_000);
-    // Only forward: an admission that read the clock before the minute
-    // turned (its signatures were being checked) must not drop the new
-    // minute's windows. A window of another minute counts nothing below.
-    if (minute > this.#signerWindowsMinute) {
+    // Forward, or back by more than a minute: an admission that read the
+    // clock before the minute turned (its signatures were being checked)
+    // must not drop the new minute's windows, but a clock stepped back (NTP)
+    // must not keep every signer of the minutes until it is past the old
+    // one again. A window of another minute counts nothing below.
+    if (minute > this.#signerWindowsMinute || minute < this.#signerWindowsMinute - 1) {
       this.#signerWindowsMinute = minute;
       for (const [k, w] of this.#signerWindows) {
-        if (w.minute < minute) this.#signerWindows.delete(k);
+        if (w.minute !== minute) this.#signerWindows.delete(k);
       }
     }
     for (const did of admitted.envelope.signers) {

@@ -744,7 +744,7 @@ const proof = command({
     const output = { what: "proof bundle", replace: flags.force };
     if (flags.out !== undefined) await checkOutput(flags.out, output);
     const client = clientFrom(ctx.io, flags);
-    const deadline = Date.now() + waitMs;
+    const deadline = performance.now() + waitMs;
     let bundle: ReceiptBundle;
     for (;;) {
       // A site that cannot be reached is a verdict (unavailable), not an exception.
@@ -753,7 +753,7 @@ const proof = command({
         bundle = got;
         break;
       }
-      if (got.reason !== "tx_not_committed" || Date.now() + PROOF_POLL_MS > deadline) {
+      if (got.reason !== "tx_not_committed" || performance.now() + PROOF_POLL_MS > deadline) {
         // The verdict's detail is its message without "Cannot verify …: ": the
         // subject is said here.
         throw new CliError(
