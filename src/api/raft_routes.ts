@@ -58,6 +58,8 @@ export interface PeerService {
   receive(from: string, messages: Message[]): void;
   /** What a peer's frame said of its disk: its `storage` member, undefined when it has none. */
   peerStorage?(from: string, state: StorageState | undefined): void;
+  /** The clock a peer's frame carried (`clock`, ms since the epoch), undefined when it has none. */
+  peerClock?(from: string, ms: number | undefined): void;
   /**
    * `{accepted, refused: [{txId, index, problem, retryAfter?}]}`, `index`
    * into `envelopes` (see `Site.acceptForwarded`).
@@ -232,8 +234,12 @@ export function raftRoutes(service: PeerService) {
     if (lines !== undefined && !Array.isArray(lines)) {
       throw new TypeError("lines must be an array");
     }
+    if (body.clock !== undefined && !Number.isSafeInteger(body.clock)) {
+      throw new TypeError("clock must be an integer (ms since the epoch)");
+    }
     const storage = parseStorageReport(body.storage);
     service.peerStorage?.(peer.name, storage);
+    service.peerClock?.(peer.name, body.clock as number | undefined);
     service.receive(peer.name, (wire as WireMessage[]).map(decodeMessage));
     if (lines !== undefined && lines.length > 0) {
       await service.addCosignLines(peer.name, lines as CosignLine[], peer);

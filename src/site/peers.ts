@@ -6,8 +6,11 @@
  * `X-Edgeledger-Site: <sender name>` and `X-Edgeledger-Sig: <base64url
  * Ed25519 signature over UTF-8("edgeledger/peer/v1\n" + body)>`. Binary
  * fields (entry data, snapshot data) travel as base64url. `/raft/msg`
- * carries `{from, messages, lines?}`: Raft messages and, riding along, the
- * sender's checkpoint signature lines (`{height, line}`) for the receiver.
+ * carries `{from, messages, lines?, storage?, clock?}`: Raft messages and,
+ * riding along, the sender's checkpoint signature lines (`{height, line}`)
+ * for the receiver, what it says of its disk (`disk_space.ts`) and its clock
+ * (ms since the epoch; a leader's block time is its voters' median clock,
+ * `quorumClock` in `raft_host.ts`).
  *
  * Raft messages normally travel on `/raft/stream` instead: one long-lived
  * request per peer whose body is a stream of frames, one per line —
@@ -656,6 +659,12 @@ export class PeerSender {
      * frame says so (`storage`), and a frame without it says it is not.
      */
     readonly storage?: () => StorageState | undefined,
+    /**
+     * This site's clock, ms since the epoch: every frame carries its reading
+     * (`clock`), from which a leader takes its voters' median for block time
+     * (`quorumClock` in `raft_host.ts`).
+     */
+    readonly clock: () => number = Date.now,
   ) {}
 
   /** Queues messages; drops the oldest beyond {@link peerQueueMessagesMax}. */
@@ -793,6 +802,7 @@ export class PeerSender {
           messages: batch.map(encodeMessage),
           ...(lines.length > 0 ? { lines } : {}),
           ...(storage?.low ? { storage } : {}),
+          clock: this.clock(),
         });
         const observeWait = () => {
           if (batch.length > 0) {

@@ -43,7 +43,7 @@ import { recordingLogger } from "../../test/_helpers.ts";
 import { closedPort } from "../../test/_cluster.ts";
 
 interface Received {
-  body: { from: string; messages: unknown[]; lines?: CosignLine[] };
+  body: { from: string; messages: unknown[]; lines?: CosignLine[]; clock?: number };
   at: number;
   /** How it came: a frame on `/raft/stream`, or a `/raft/msg` request. */
   via: "stream" | "msg";
@@ -157,6 +157,8 @@ Deno.test("PeerSender: checkpoint lines ride with the next Raft messages in one 
     assert.equal(body.from, "site-a");
     assert.equal(body.messages.length, 1);
     assert.deepEqual(body.lines, [{ height: 7, line: "— site-a abc\n" }]);
+    // Every frame carries the sender's clock (a leader's block time is its voters' median).
+    assert.ok(Number.isSafeInteger(body.clock) && Math.abs(body.clock! - Date.now()) < 60_000);
     assert.equal(received[0].via, "stream");
     assert.deepEqual(sender.counters, {
       ...peerCounters(),
@@ -204,11 +206,16 @@ Deno.test("raft routes: /raft/msg hands its messages to consensus and its checkp
   const keyPair = generateKeyPair("ed25519");
   const key = await SiteKey.create(keyPair);
   const member: PeerInfo = { name: "site-a", url: "", publicKey: keyPair.publicKey };
-  const got: { messages: Message[]; lines: CosignLine[] } = { messages: [], lines: [] };
+  const got: { messages: Message[]; lines: CosignLine[]; clocks: unknown[] } = {
+    messages: [],
+    lines: [],
+    clocks: [],
+  };
   const app = raftRoutes({
     self: "site-b",
     member: (n) => (n === "site-a" ? member : undefined),
     receive: (_from, messages) => void got.messages.push(...messages),
+    peerClock: (from, ms) => void got.clocks.push([from, ms]),
     acceptForwarded: () => Promise.resolve({ accepted: 0, refused: [] }),
     addCosignLines: (from, lines) => {
       assert.equal(from, "site-a");
@@ -234,11 +241,20 @@ Deno.test("raft routes: /raft/msg hands its messages to consensus and its checkp
     from: "site-a",
     messages: [heartbeat(5)],
     lines: [{ height: 9, line: "nine\n" }],
+    clock: 1_767_268_800_000,
   });
   assert.equal(ok.status, 204);
   assert.equal(got.messages.length, 1);
   assert.equal(got.messages[0].type, "heartbeat");
   assert.deepEqual(got.lines, [{ height: 9, line: "nine\n" }]);
+  // The sender's clock goes to consensus; a frame without one (an older site) says so.
+  assert.deepEqual(got.clocks, [["site-a", 1_767_268_800_000]]);
+  assert.equal((await post({ from: "site-a", messages: [] })).status, 204);
+  assert.deepEqual(got.clocks[1], ["site-a", undefined]);
+  const badClock = await post({ from: "site-a", messages: [], clock: "soon" });
+  assert.equal(badClock.status, 400);
+  assert.match((await badClock.json()).detail, /clock must be an integer/);
+  assert.equal(got.clocks.length, 2, "a malformed clock reaches nothing");
 
   const bad = await post({ from: "site-a", messages: [], lines: "nine" });
   assert.equal(bad.status, 400);

@@ -101,6 +101,16 @@ const installRetryMs = 30_000;
 /** Membership changes whose index and term a site keeps (see RaftHost#confChange). */
 const appliedConfChangesKept = 64;
 
+/**
+ * How old a voter's clock reading may be for the leader's block time, ms
+ * (see {@link quorumClock}): frames go every heartbeat, so a voter not
+ * heard for this long is down or cut off, and its reading is left out.
+ */
+const clockReadingFreshMs = 10_000;
+
+/** How far ahead of its voters' clocks a leader's may be before it says so, ms. */
+const clockAheadWarnMs = 60_000;
+
 /** Tuning of the consensus host; every bound has its unit in its name. */
 export interface RaftHostOptions {
   /** Milliseconds per Raft tick. */
@@ -188,6 +198,10 @@ export class RaftHost implements Sequencer {
   #ticks = 0;
   /** The tick at which each peer was last heard from (see {@link receive}; for `/metrics`). */
   readonly #heardAt = new Map<string, number>();
+  /** Each member's clock as its latest frame said it (see {@link quorumClock}). */
+  readonly #peerClocks = new Map<string, ClockReading>();
+  /** Whether this leader's clock was last found far ahead of its voters' (said once). */
+  #clockAhead = false;
   /**
    * What each peer said of its disk on its latest frame, and at which tick:
    * a peer low on space makes this site refuse new transactions (see
@@ -538,6 +552,43 @@ export class RaftHost implements Sequencer {
     return out;
   }
 
+  /**
+   * Takes the clock a member's frame carried (`clock`, ms since the epoch;
+   * a frame without one — an older site — leaves the last reading).
+   */
+  peerClock(from: string, ms: number | undefined): void {
+    if (ms === undefined) return;
+    this.#peerClocks.set(from, { ms, at: performance.now() });
+  }
+
+  /**
+   * The time this site, as leader, gives a batch whose own clock read `own`:
+   * its voters' {@link quorumClock}. Says once (a warning) when its own
+   * clock is more than a minute ahead of that, and once when it is not any more.
+   */
+  blockTime(own: number): number {
+    const time = quorumClock(
+      own,
+      this.#node.confState().voters,
+      this.#self,
+      this.#peerClocks,
+      performance.now(),
+      clockReadingFreshMs,
+    );
+    const aheadMs = own - time;
+    if (aheadMs > clockAheadWarnMs && !this.#clockAhead) {
+      this.#clockAhead = true;
+      this.#log.warn("this leader's clock is ahead of its voters'", {
+        aheadMs,
+        hint: "blocks take the voters' median clock, not this one; check NTP here",
+      });
+    } else if (aheadMs <= clockAheadWarnMs && this.#clockAhead) {
+      this.#clockAhead = false;
+      this.#log.info("this leader's clock agrees with its voters' again", { aheadMs });
+    }
+    return time;
+  }
+
   /** Steps messages received from a peer into the core. Unknown recipients are ignored. */
   receive(from: string, messages: Message[]): void {
     if (this.#closed) return;
@@ -583,7 +634,9 @@ export class RaftHost implements Sequencer {
     const status = this.#node.status();
     if (status.role === "leader") {
       const id = crypto.randomUUID();
-      const data = utf8Encode(JSON.stringify({ ...batch, id, term: status.term }));
+      const data = utf8Encode(
+        JSON.stringify({ ...batch, time: this.blockTime(batch.time), id, term: status.term }),
+      );
       const done = new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => {
           this.#proposals.delete(id);
@@ -753,6 +806,7 @@ export class RaftHost implements Sequencer {
       this.#log,
       (answer) => this.#retire({ by: answer }),
       () => this.#site.storageState(),
+      () => this.#site.now(),
     );
     if (this.#leaving) sender.siteStopping();
     return sender;
@@ -2150,6 +2204,43 @@ export interface ReplayBlock {
 /** Parses an entry's batch; a malformed entry is a broken invariant (every site wrote it the same way). */
 export function decodeBatch(data: Uint8Array): Batch & { id: string; members?: WireMember[] } {
   return JSON.parse(utf8Decode(data)) as Batch & { id: string; members?: WireMember[] };
+}
+
+/** A member's clock as its latest frame said (`ms`), and when it was heard (`at`, monotonic ms). */
+export interface ClockReading {
+  ms: number;
+  at: number;
+}
+
+/**
+ * The time a leader proposes for a batch: the lower median of the voters'
+ * clocks — its own (`own`) and each other voter's as its latest frame said,
+ * heard within `freshMs` and carried forward by the monotonic time since
+ * (`nowMono`). Block time never decreases (DESIGN §3), so one block at a
+ * clock that ran ahead would hold the chain's time there and every
+ * transaction expiring before it would be rejected (docs/block-time.md);
+ * the median of three voters or more is moved by no one clock, the
+ * leader's included. With fewer fresh readings it is the lower median of
+ * those it has: the earlier of two (a clock behind only holds block time
+ * back until it is set right), its own alone.
+ */
+export function quorumClock(
+  own: number,
+  voters: readonly string[],
+  self: string,
+  readings: ReadonlyMap<string, ClockReading>,
+  nowMono: number,
+  freshMs: number,
+): number {
+  const clocks = [own];
+  for (const voter of voters) {
+    if (voter === self) continue;
+    const r = readings.get(voter);
+    if (r === undefined || nowMono - r.at > freshMs) continue;
+    clocks.push(r.ms + (nowMono - r.at));
+  }
+  clocks.sort((a, b) => a - b);
+  return Math.round(clocks[Math.floor((clocks.length - 1) / 2)]);
 }
 
 /**

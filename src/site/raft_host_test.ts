@@ -11,6 +11,7 @@ import { silentLogger } from "../log.ts";
 import {
   handOffTarget,
   MembershipTimeout,
+  quorumClock,
   RaftHost,
   type RaftHostOptions,
   type ReplayBlock,
@@ -740,6 +741,83 @@ Deno.test("raft host: a stopping leader hands off to a voter heard from this rou
     undefined,
     "not a leader",
   );
+});
+
+Deno.test("quorumClock: block time is the lower median of the voters' clocks heard lately, so no one clock moves it — the leader's included; fewer readings give the earlier", () => {
+  const voters = ["site-a", "site-b", "site-c"];
+  const at = (ms: number, heard: number) => ({ ms, at: heard });
+  const year = 365 * 24 * 3600_000;
+  const now = 1_767_268_800_000;
+  const both = new Map([["site-b", at(now - 40, 1000)], ["site-c", at(now + 30, 1000)]]);
+  // Readings are carried forward by the monotonic time since they were heard (here 200 ms).
+  assert.equal(quorumClock(now, voters, "site-a", both, 1200, 10_000), now + 160);
+  // A leader a year ahead proposes its voters' time; so does one a year behind.
+  assert.equal(quorumClock(now + year, voters, "site-a", both, 1000, 10_000), now + 30);
+  assert.equal(quorumClock(now - year, voters, "site-a", both, 1000, 10_000), now - 40);
+  // One voter's clock a year ahead does not move it either.
+  const oneAhead = new Map([["site-b", at(now + year, 1000)], ["site-c", at(now - 5, 1000)]]);
+  assert.equal(quorumClock(now, voters, "site-a", oneAhead, 1000, 10_000), now);
+  // A reading older than freshMs is left out: of two clocks, the earlier.
+  const stale = new Map([["site-b", at(now - 7, 1000)], ["site-c", at(now, -20_000)]]);
+  assert.equal(quorumClock(now + year, voters, "site-a", stale, 1000, 10_000), now - 7);
+  // Alone (a lone voter, or no voter heard lately): its own clock.
+  assert.equal(quorumClock(now, ["site-a"], "site-a", both, 1000, 10_000), now);
+  assert.equal(quorumClock(now, voters, "site-a", new Map(), 1000, 10_000), now);
+  // Only voters count: a learner's or a stranger's reading is not asked.
+  const others = new Map([["site-d", at(0, 1000)], ["site-e", at(1, 1000)]]);
+  assert.equal(quorumClock(now, voters, "site-a", others, 1000, 10_000), now);
+  // Five voters: the third of five.
+  const five = ["site-a", "site-b", "site-c", "site-d", "site-e"];
+  const four = new Map([
+    ["site-b", at(now + year, 1000)],
+    ["site-c", at(now + 2 * year, 1000)],
+    ["site-d", at(now - 3, 1000)],
+    ["site-e", at(now + 4, 1000)],
+  ]);
+  assert.equal(quorumClock(now, five, "site-a", four, 1000, 10_000), now + 4);
+});
+
+Deno.test("raft host: the time a leader gives a batch is its voters' median clock from their frames, and a leader a year ahead of them says so once", async () => {
+  const year = 365 * 24 * 3600_000;
+  const rec = recordingLogger({ site: "site-a" });
+  const t = await openTestSite({ log: rec.log });
+  const other = async (name: string) => ({
+    name,
+    url: `http://127.0.0.1:${closedPort()}`,
+    publicKey: (await SiteKey.create(generateKeyPair("ed25519"))).publicKey,
+  });
+  const members = [
+    { name: "site-a", url: "http://127.0.0.1:1", publicKey: t.site.siteKey.publicKey },
+    await other("site-b"),
+    await other("site-c"),
+  ];
+  const host = await RaftHost.start(
+    t.site,
+    t.site.raftStore(),
+    "site-a",
+    t.site.siteKey,
+    members,
+    ["site-a", "site-b", "site-c"],
+    { tickMs: 1000, electionTicks: 100, heartbeatTicks: 1 },
+  );
+  try {
+    const now = Date.now();
+    // Not heard from yet: its own clock.
+    assert.equal(host.blockTime(now), now);
+    host.peerClock("site-b", now - 50);
+    host.peerClock("site-c", now + 70);
+    host.peerClock("site-c", undefined); // a frame without a clock leaves the reading
+    const time = host.blockTime(now + year);
+    assert.ok(time >= now + 70 && time < now + 70 + 1000, String(time - now));
+    assert.equal(rec.said("this leader's clock is ahead of its voters'").length, 1);
+    host.blockTime(now + year);
+    assert.equal(rec.said("this leader's clock is ahead of its voters'").length, 1, "said once");
+    assert.ok(Math.abs(host.blockTime(Date.now()) - Date.now()) < 1000);
+    assert.equal(rec.said("this leader's clock agrees with its voters' again").length, 1);
+  } finally {
+    await host.close();
+    await t.cleanup();
+  }
 });
 
 Deno.test("raft host: close() during a snapshot catch-up does not wait out a peer that never answers /raft/blocks", async () => {

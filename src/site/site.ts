@@ -2446,6 +2446,11 @@ export class Site implements LedgerService {
     return out;
   }
 
+  /** This site's clock (ms since the epoch; the `clock` option, else `Date.now`). */
+  now(): number {
+    return this.#clock();
+  }
+
   /** This site's own disk verdict (see `disk_space.ts`); undefined without a guard. */
   storageState(): StorageState | undefined {
     return this.#disk?.state;
