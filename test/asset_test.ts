@@ -3,10 +3,16 @@
  * without a fee policy, and each refusal with its stable code.
  */
 import assert from "node:assert/strict";
+import { blockHash, type BlockHeader } from "../sdk/block.ts";
+import { hexEncode } from "../sdk/encoding.ts";
+import { EMPTY_ROOT } from "../sdk/merkle.ts";
 import { generateKeyPair, softwareSigner } from "../sdk/keys.ts";
 import { payTransfer } from "../sdk/kinds/asset.ts";
 import { registerDevice, revokeDevice } from "../sdk/kinds/identity.ts";
 import { getJson, openTestSite, postJson, testGenesis } from "./_helpers.ts";
+import { type Batch, executeBatch, planBatch, stateMapKey } from "../src/chain/execute.ts";
+import { MerkleFrontier } from "../src/chain/merkle_log.ts";
+import { ASSET_NS, BALANCE_NS, balanceKey, builtinContracts } from "../src/contracts/mod.ts";
 import { applied, devicesSite, openKindsSite, refused, rejected, tx } from "./_kinds_helpers.ts";
 
 const issuer = generateKeyPair("ed25519");
@@ -380,4 +386,61 @@ Deno.test("asset: an issuer that is a device keeps minting with its new key afte
       "asset_not_issuer",
     );
   });
+});
+
+Deno.test("asset: two transfers in one block that together overspend a balance: the first in block order applies, the second is rejected, on every execution alike", async () => {
+  const registry = builtinContracts();
+  const signed = async (to: string, amount: string) =>
+    await tx("asset.transfer", { asset: "kwh", from: car.did, to, amount }, [car]);
+  const header: BlockHeader = {
+    v: 1,
+    ledger: "demo",
+    height: 7,
+    prev: "ab".repeat(32),
+    time: Date.now(),
+    term: 1,
+    proposer: "site-a",
+    txCount: 0,
+    logSize: 0,
+    logRoot: hexEncode(EMPTY_ROOT),
+  };
+  const def = { asset: "kwh", name: "Charging credit", decimals: 3, issuer: issuer.did };
+  const state = new Map([
+    [stateMapKey(ASSET_NS, "kwh"), JSON.stringify({ ...def, supply: "100" })],
+    [
+      stateMapKey(BALANCE_NS, balanceKey("kwh", car.did)),
+      JSON.stringify({ asset: "kwh", account: car.did, balance: "100" }),
+    ],
+  ]);
+  const batch: Batch = {
+    time: header.time,
+    proposer: "site-a",
+    term: 1,
+    txs: [await signed(charger.did, "70"), await signed(operator.did, "70")],
+  };
+  const run = () =>
+    executeBatch(
+      { header, hash: blockHash(header) },
+      batch,
+      planBatch(batch, registry),
+      { committed: new Set(), state, rules: undefined },
+      registry,
+      new MerkleFrontier(),
+    );
+  const out = run();
+  assert.deepEqual(out.results.map((r) => [r.status, r.code]), [
+    ["applied", undefined],
+    ["rejected", "asset_insufficient_funds"],
+  ]);
+  const written = new Map(out.stateWrites.map((w) => [w.key, w.value]));
+  const balanceIn = (who: string) => {
+    const v = written.get(balanceKey("kwh", who));
+    return v === undefined || v === null ? "0" : JSON.parse(v).balance;
+  };
+  assert.deepEqual([balanceIn(car.did), balanceIn(charger.did), balanceIn(operator.did)], [
+    "30",
+    "70",
+    "0",
+  ]);
+  assert.equal(run().hash, out.hash, "the same batch executes to the same block");
 });

@@ -466,9 +466,14 @@ export const govAddOrg = govKind<GovAddOrgBody>({
  * removing an organisation that has no admins is counted among the other
  * organisations. An organisation with admins is never removed this way
  * (`org_not_empty`); {@link govRemoveAdmin} keeps an organisation that still
- * has sites or authorities from losing its last admin, so the way out is
- * always: remove its sites and authorities, then its last admin, then the
- * organisation.
+ * has sites or authorities from losing its last admin, so the way out is:
+ * remove its sites and authorities, then its last admin, then the
+ * organisation — one organisation at a time. Only the one being removed is
+ * left out of the count: with `k` organisations that have admins and `m`
+ * that have none, any change needs `k > m` and this one `k >= m`, so once
+ * organisations without admins outnumber the others (two leaving
+ * organisations of three that both gave up their last admin) no change can
+ * pass again, `gov.setRules` included. Known limit of rules version 1.
  */
 export const govRemoveOrg = govKind<GovRemoveOrgBody>({
   kind: "gov.removeOrg",

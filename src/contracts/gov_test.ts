@@ -7,7 +7,13 @@ import { Rejection } from "./contract.ts";
 import { dataAnchor } from "./data_anchor.ts";
 import {
   ADMIN_NS,
+  CONSORTIUM_KEY,
+  CONSORTIUM_NS,
+  type ConsortiumRecord,
+  govRemoveAdmin,
+  govRemoveOrg,
   IDENTITY_STATUS_NS,
+  ORG_NS,
   POLICY_KEY,
   POLICY_NS,
   standingOf,
@@ -67,4 +73,63 @@ Deno.test("withSignerGate() rejects an unregistered signer of a kind that is not
     }],
   ]);
   assert.equal(gated.apply(anchorBy(k), open).owner, k);
+});
+
+/** Organisations `org-a`, `org-b`, `org-c` with one admin each and nothing else. */
+function threeOrgs() {
+  const [a, b, c] = [generateKeyPair().did, generateKeyPair().did, generateKeyPair().did];
+  const org = (id: string, admin: string) => ({
+    id,
+    name: id,
+    admins: [admin],
+    sites: [],
+    authorities: [],
+    since: 0,
+  });
+  const state = memoryState([
+    [CONSORTIUM_NS, CONSORTIUM_KEY, { orgs: ["org-a", "org-b", "org-c"] }],
+    [ADMIN_NS, a, { org: "org-a", since: 0 }],
+    [ADMIN_NS, b, { org: "org-b", since: 0 }],
+    [ADMIN_NS, c, { org: "org-c", since: 0 }],
+    [ORG_NS, "org-a", org("org-a", a)],
+    [ORG_NS, "org-b", org("org-b", b)],
+    [ORG_NS, "org-c", org("org-c", c)],
+    [POLICY_NS, POLICY_KEY, { expiryWindowMs: 1000, openKinds: [], quarantineOrgsMin: 2 }],
+  ]);
+  let height = 0;
+  const change = (contract: typeof govRemoveOrg | typeof govRemoveAdmin, body: object) =>
+  (
+    signers: string[],
+  ) => {
+    height += 1;
+    const kind = contract.kind;
+    return contract.apply(
+      { txId: `t${height}`, kind, body: body as never, signers, time: height, height, rules: 1 },
+      state,
+    );
+  };
+  return { a, b, c, state, change };
+}
+
+Deno.test("gov: organisations leave one at a time — last admin, then the organisation — down to one", () => {
+  const { a, b, c, state, change } = threeOrgs();
+  change(govRemoveAdmin, { org: "org-b", did: b })([a, b]);
+  change(govRemoveOrg, { id: "org-b" })([a, c]);
+  change(govRemoveAdmin, { org: "org-c", did: c })([a, c]);
+  change(govRemoveOrg, { id: "org-c" })([a]);
+  assert.deepEqual(state.get<ConsortiumRecord>(CONSORTIUM_NS, CONSORTIUM_KEY)?.orgs, ["org-a"]);
+});
+
+Deno.test("gov (rules 1, known limit): once organisations without admins outnumber those with admins, no change reaches a majority, not even removing one of them", () => {
+  const { a, b, c, change } = threeOrgs();
+  // Both leaving organisations give up their last admin before either is removed...
+  change(govRemoveAdmin, { org: "org-b", did: b })([a, b]);
+  change(govRemoveAdmin, { org: "org-c", did: c })([a, c]);
+  // ...and org-a, the only one that can still sign, is 1 of 3, or 1 of the 2 others.
+  for (const id of ["org-b", "org-c"]) {
+    assert.throws(
+      () => change(govRemoveOrg, { id })([a]),
+      (e) => e instanceof Rejection && e.code === "no_majority",
+    );
+  }
 });
