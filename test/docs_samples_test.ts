@@ -56,9 +56,8 @@ ${client}`,
   {
     name: "governance",
     prelude: client,
-    // "Upgrading the rules", step 2: this software supports version 1 only.
+    // "Upgrading the rules", step 2: version 2 scheduled far ahead (this software supports it).
     before: { 1: "const { adminA, adminB } = await __ctx.governanceContext(__env);" },
-    refused: { 1: "unsupported_rules" },
   },
   {
     name: "roaming",

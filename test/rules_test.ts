@@ -368,7 +368,7 @@ Deno.test("rules: under consensus, a site that cannot execute the activated vers
 });
 
 Deno.test("rules: admission refuses gov.setRules for a version this site's software does not support (422 unsupported_rules), telling the operator to upgrade first", async () => {
-  const old = await openTestSite({ genesis: genesis(), key: siteKey });
+  const old = await openTestSite({ genesis: genesis(), key: siteKey, contracts: software(1) });
   const upgraded = await openTestSite({ genesis: genesis(), key: siteKey, contracts: software(2) });
   try {
     const r = await postJson(old.app, "/v1/txs", await setRules(2, 100));
@@ -421,7 +421,7 @@ Deno.test("rules: a genesis with rules 2 executes under version 2 on a site that
     assert.equal(await rejectedCode(t.app, await setRules(2, 100)), "rules_version_not_newer");
     await t.site.close();
     await assert.rejects(
-      () => t.reopen({ contracts: undefined }),
+      () => t.reopen({ contracts: software(1) }),
       {
         message: "Cannot open site site-a: the genesis sets rules version 2; this site supports " +
           "up to 1 — upgrade it",
@@ -431,7 +431,7 @@ Deno.test("rules: a genesis with rules 2 executes under version 2 on a site that
     await t.cleanup();
   }
   await assert.rejects(
-    () => openTestSite({ genesis: genesis(2), key: siteKey }),
+    () => openTestSite({ genesis: genesis(2), key: siteKey, contracts: software(1) }),
     /the genesis sets rules version 2; this site supports up to 1/,
   );
 });
@@ -466,7 +466,7 @@ Deno.test("rules: a genesis without rules keeps its block-0 hash, writes no rule
 
   const t = await openTestSite({ genesis: genesis(), key: siteKey });
   try {
-    assert.deepEqual((await t.site.status()).rules, { active: 1, supported: 1 });
+    assert.deepEqual((await t.site.status()).rules, { active: 1, supported: 2 });
   } finally {
     await t.cleanup();
   }

@@ -473,7 +473,10 @@ export const govAddOrg = govKind<GovAddOrgBody>({
  * that have none, any change needs `k > m` and this one `k >= m`, so once
  * organisations without admins outnumber the others (two leaving
  * organisations of three that both gave up their last admin) no change can
- * pass again, `gov.setRules` included. Known limit of rules version 1.
+ * pass again, `gov.setRules` included. Known limit of rules version 1;
+ * under rules 2 an organisation goes with its last admin
+ * ({@link govRemoveAdmin}), and this kind serves only organisations left
+ * without admins before (or by a genesis that gave one none).
  */
 export const govRemoveOrg = govKind<GovRemoveOrgBody>({
   kind: "gov.removeOrg",
@@ -528,8 +531,15 @@ export const govAddAdmin = govKind<GovAddAdminBody>({
  * organisation has no sites or authorities left (`last_admin` otherwise):
  * an organisation without admins cannot sign, so nothing could remove its
  * sites and authorities where its vote is needed (any consortium of two),
- * and `gov.removeOrg` refuses it while it has them. Once its last admin is
- * gone, the other organisations' majority removes it with `gov.removeOrg`.
+ * and `gov.removeOrg` refuses it while it has them.
+ *
+ * Rules 1: once its last admin is gone, the other organisations' majority
+ * removes it with `gov.removeOrg` — and organisations left without admins
+ * meanwhile count in every majority, which can lock governance for good
+ * (see {@link govRemoveOrg}). Rules 2: the organisation goes with its last
+ * admin (`orgRemoved: true` in the result), so no organisation is ever
+ * without admins; the last admin of the only organisation stays
+ * (`last_admin`: the ledger would have no one left to govern it).
  */
 export const govRemoveAdmin = govKind<GovRemoveAdminBody>({
   kind: "gov.removeAdmin",
@@ -552,6 +562,21 @@ export const govRemoveAdmin = govKind<GovRemoveAdminBody>({
           `${org.sites.length} sites and ${org.authorities.length} authorities; add another ` +
           `admin first, or remove those, then this admin, then the organisation (gov.removeOrg)`,
       );
+    }
+    if (tx.rules >= 2 && admins.length === 0) {
+      const consortium = state.get<ConsortiumRecord>(CONSORTIUM_NS, CONSORTIUM_KEY) ??
+        { orgs: [] };
+      if (consortium.orgs.length <= 1) {
+        throw new Rejection(
+          "last_admin",
+          `Cannot remove admin ${tx.body.did}: it is the last admin of ${org.id}, the ledger's ` +
+            `only organisation; add another admin first`,
+        );
+      }
+      state.delete(ORG_NS, org.id);
+      state.put(CONSORTIUM_NS, CONSORTIUM_KEY, withMembership(consortium, org.id, false));
+      state.delete(ADMIN_NS, tx.body.did);
+      return { org: org.id, admin: tx.body.did, orgRemoved: true };
     }
     state.put(ORG_NS, org.id, { ...org, admins });
     state.delete(ADMIN_NS, tx.body.did);

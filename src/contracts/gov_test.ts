@@ -76,7 +76,7 @@ Deno.test("withSignerGate() rejects an unregistered signer of a kind that is not
 });
 
 /** Organisations `org-a`, `org-b`, `org-c` with one admin each and nothing else. */
-function threeOrgs() {
+function threeOrgs(rules = 1) {
   const [a, b, c] = [generateKeyPair().did, generateKeyPair().did, generateKeyPair().did];
   const org = (id: string, admin: string) => ({
     id,
@@ -104,7 +104,7 @@ function threeOrgs() {
     height += 1;
     const kind = contract.kind;
     return contract.apply(
-      { txId: `t${height}`, kind, body: body as never, signers, time: height, height, rules: 1 },
+      { txId: `t${height}`, kind, body: body as never, signers, time: height, height, rules },
       state,
     );
   };
@@ -132,4 +132,40 @@ Deno.test("gov (rules 1, known limit): once organisations without admins outnumb
       (e) => e instanceof Rejection && e.code === "no_majority",
     );
   }
+});
+
+Deno.test("gov (rules 2): an organisation goes with its last admin, so organisations leaving together never lock governance", () => {
+  const { a, b, c, state, change } = threeOrgs(2);
+  // The same order that locks rules 1: both leaving organisations give up their last admin.
+  assert.deepEqual(change(govRemoveAdmin, { org: "org-b", did: b })([a, b]), {
+    org: "org-b",
+    admin: b,
+    orgRemoved: true,
+    approvedBy: ["org-a", "org-b"],
+  });
+  assert.equal(state.get(ORG_NS, "org-b"), undefined);
+  assert.equal(state.get(ADMIN_NS, b), undefined);
+  assert.deepEqual(state.get<ConsortiumRecord>(CONSORTIUM_NS, CONSORTIUM_KEY)?.orgs, [
+    "org-a",
+    "org-c",
+  ]);
+  change(govRemoveAdmin, { org: "org-c", did: c })([a, c]);
+  assert.deepEqual(state.get<ConsortiumRecord>(CONSORTIUM_NS, CONSORTIUM_KEY)?.orgs, ["org-a"]);
+  // The only organisation left keeps its last admin: no one would govern the ledger.
+  assert.throws(
+    () => change(govRemoveAdmin, { org: "org-a", did: a })([a]),
+    (e) => e instanceof Rejection && e.code === "last_admin" && /only organisation/.test(e.message),
+  );
+  assert.deepEqual(state.get<ConsortiumRecord>(CONSORTIUM_NS, CONSORTIUM_KEY)?.orgs, ["org-a"]);
+});
+
+Deno.test("gov (rules 2): an admin who is not the last leaves the organisation in place, as under rules 1", () => {
+  const { a, b, state, change } = threeOrgs(2);
+  const second = generateKeyPair().did;
+  const org = state.get<{ admins: string[] }>(ORG_NS, "org-b")!;
+  state.put(ORG_NS, "org-b", { ...org, admins: [b, second].sort() });
+  state.put(ADMIN_NS, second, { org: "org-b", since: 0 });
+  const result = change(govRemoveAdmin, { org: "org-b", did: b })([a, second]);
+  assert.equal(result.orgRemoved, undefined);
+  assert.deepEqual(state.get<{ admins: string[] }>(ORG_NS, "org-b")?.admins, [second]);
 });

@@ -27,12 +27,18 @@
  */
 
 /**
- * The highest rules version this software can execute. Every contract's
- * behaviour today is version 1. A release that changes a rule raises this,
- * keeps the old behaviour for `tx.rules` below the new version, and ships
- * before governance schedules the new version (docs/governance.md).
+ * The highest rules version this software can execute. A release that
+ * changes a rule raises this, keeps the old behaviour for `tx.rules` below
+ * the new version, and ships before governance schedules the new version
+ * (docs/governance.md). The versions:
+ *
+ * - 1: every rule as first released.
+ * - 2: `gov.removeAdmin` of an organisation's last admin removes the
+ *   organisation with it (and refuses it for the only organisation), so
+ *   organisations without admins, which count in every majority and can
+ *   sign nothing, never pile up until no change can pass (`gov.ts`).
  */
-export const RULES_VERSION_SUPPORTED = 1;
+export const RULES_VERSION_SUPPORTED = 2;
 
 export const RULES_NS = "gov.rules";
 export const RULES_KEY = "current";
