@@ -111,6 +111,14 @@ const clockReadingFreshMs = 10_000;
 /** How far ahead of its voters' clocks a leader's may be before it says so, ms. */
 const clockAheadWarnMs = 60_000;
 
+/**
+ * How far a member's clock (as its frames carry it) may be from this site's
+ * before this site says so, ms — etcd's peer clock-drift warning uses 1 s
+ * too. A frame's trip adds to it, so a link slower than this reads as
+ * drift.
+ */
+const peerClockOffsetWarnMs = 1_000;
+
 /** Tuning of the consensus host; every bound has its unit in its name. */
 export interface RaftHostOptions {
   /** Milliseconds per Raft tick. */
@@ -200,6 +208,10 @@ export class RaftHost implements Sequencer {
   readonly #heardAt = new Map<string, number>();
   /** Each member's clock as its latest frame said it (see {@link quorumClock}). */
   readonly #peerClocks = new Map<string, ClockReading>();
+  /** Each member's clock minus this site's when its latest frame arrived, ms. */
+  readonly #peerClockOffsets = new Map<string, number>();
+  /** Members whose clock was last found over {@link peerClockOffsetWarnMs} from this site's (said once). */
+  readonly #peerClocksOff = new Set<string>();
   /** Whether this leader's clock was last found far ahead of its voters' (said once). */
   #clockAhead = false;
   /**
@@ -559,6 +571,21 @@ export class RaftHost implements Sequencer {
   peerClock(from: string, ms: number | undefined): void {
     if (ms === undefined) return;
     this.#peerClocks.set(from, { ms, at: performance.now() });
+    const offsetMs = ms - this.#site.now();
+    this.#peerClockOffsets.set(from, offsetMs);
+    // Said once each way, as etcd's peer clock-drift warning.
+    if (Math.abs(offsetMs) > peerClockOffsetWarnMs) {
+      if (this.#peerClocksOff.has(from)) return;
+      this.#peerClocksOff.add(from);
+      this.#log.warn("a member's clock differs from this site's", {
+        peer: from,
+        offsetMs,
+        hint: "check NTP on both; block time is the voters' median clock, and expiry is judged " +
+          "by each site's own clock at admission",
+      });
+    } else if (this.#peerClocksOff.delete(from)) {
+      this.#log.info("a member's clock agrees with this site's again", { peer: from, offsetMs });
+    }
   }
 
   /**
@@ -770,6 +797,13 @@ export class RaftHost implements Sequencer {
       "# TYPE edgeledger_raft_peer_match_index gauge",
       ...progress.map(([name, p]) =>
         `edgeledger_raft_peer_match_index{peer="${escapeLabelValue(name)}"} ${p.match}`
+      ),
+      "# HELP edgeledger_raft_peer_clock_offset_seconds The peer's clock minus this site's, as its latest frame carried it (a frame's trip adds to it); over 1 s, the sites' clocks drift.",
+      "# TYPE edgeledger_raft_peer_clock_offset_seconds gauge",
+      ...peers.filter((p) => this.#peerClockOffsets.has(p)).map((p) =>
+        `edgeledger_raft_peer_clock_offset_seconds{peer="${escapeLabelValue(p)}"} ${
+          this.#peerClockOffsets.get(p)! / 1000
+        }`
       ),
       "# HELP edgeledger_raft_peer_lag_entries On the leader: committed entries the peer does not hold yet.",
       "# TYPE edgeledger_raft_peer_lag_entries gauge",

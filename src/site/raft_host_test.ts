@@ -820,6 +820,37 @@ Deno.test("raft host: the time a leader gives a batch is its voters' median cloc
   }
 });
 
+Deno.test("raft host: a member's clock more than a second from this site's, as its frames carry it, is said once each way and shown in edgeledger_raft_peer_clock_offset_seconds", async () => {
+  const rec = recordingLogger({ site: "site-a" });
+  const t = await openTestSite({ log: rec.log });
+  const host = await startLoneVoter(t);
+  try {
+    await leadWithLearner(host);
+    const offset = () => {
+      const line = host.metrics().split("\n").find((l) =>
+        l.startsWith('edgeledger_raft_peer_clock_offset_seconds{peer="site-b"}')
+      );
+      return line === undefined ? undefined : Number(line.split(" ").pop());
+    };
+    assert.equal(offset(), undefined, "not heard yet");
+    host.peerClock("site-b", Date.now() + 300);
+    assert.ok(Math.abs(offset()! - 0.3) < 0.1, String(offset()));
+    assert.equal(rec.said("a member's clock differs from this site's").length, 0);
+    host.peerClock("site-b", Date.now() - 5_000);
+    host.peerClock("site-b", Date.now() - 5_000);
+    const said = rec.said("a member's clock differs from this site's");
+    assert.equal(said.length, 1, "said once");
+    assert.equal(said[0].peer, "site-b");
+    assert.ok(Math.abs((said[0].offsetMs as number) + 5_000) < 100);
+    assert.ok(Math.abs(offset()! + 5) < 0.1, String(offset()));
+    host.peerClock("site-b", Date.now());
+    assert.equal(rec.said("a member's clock agrees with this site's again").length, 1);
+  } finally {
+    await host.close();
+    await t.cleanup();
+  }
+});
+
 Deno.test("raft host: close() during a snapshot catch-up does not wait out a peer that never answers /raft/blocks", async () => {
   const t = await openTestSite();
   // A peer that takes the request and never answers it.
