@@ -15,7 +15,9 @@
  * - A contract sees it as `tx.rules` and branches on it:
  *   `if (tx.rules >= 2) … else …`. The older branch stays: old blocks are
  *   replayed (a snapshot catch-up, a new site) under the rules they were
- *   executed under.
+ *   executed under. `test/golden_chain_test.ts` replays a recorded chain
+ *   (`test/golden/chain.json`) and fails when a change alters what an old
+ *   block decides.
  * - A site whose software cannot execute the version in force at a block
  *   stops before executing any of it ({@link checkRules}); the check reads
  *   state only, so every site that supports the version decides alike.
