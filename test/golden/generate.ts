@@ -465,8 +465,9 @@ async function script(g: ChainBuilder): Promise<void> {
       }, [adminA, adminB]),
       "applied",
     ],
-    // Admission of this version refuses a rules version it cannot execute;
-    // apply decides from state alone, and this one waits far beyond the chain.
+    // Apply decides from state alone (admission, skipped here, refuses a
+    // version the software cannot execute); this one waits far beyond the
+    // chain, so every block here executes under rules 1.
     [
       await g.tx("gov.setRules", { version: 2, height: 1_000_000_000 }, [adminA, adminC]),
       "applied",
