@@ -11,9 +11,11 @@
  * - **Nothing lost silently.** An entry leaves the queue only when a site
  *   committed it (`delivered`; by default the queue waits for commit, so a
  *   site that crashes before committing what it admitted loses nothing),
- *   refused it for good (`rejected`), a site refused it as expired or it was
- *   expired when queued (`expired`: a site is asked, as an earlier attempt
- *   whose answer was lost may have committed it), or the drop policy dropped it (`dropped`) — each reported by
+ *   refused it for good (`rejected`), a site refused it as expired once this
+ *   device's clock also says it has expired, or it was expired when queued
+ *   (`expired`: a site is asked, as an earlier attempt whose answer was lost
+ *   may have committed it; a site whose clock runs ahead refuses it early,
+ *   and the entry stays queued), or the drop policy dropped it (`dropped`) — each reported by
  *   a callback and in the returned lists. A `duplicate` answer means "already
  *   in", never a refusal: like the client, the queue takes it for pending
  *   until a lookup shows the transaction committed, and a `not_found` answer
@@ -385,7 +387,7 @@ export class OfflineQueue {
         this.#submitOptions(options.signal),
       );
       const receipt = await this.#receiptOfDuplicate(answer, options.signal);
-      const outcome = this.#classify(receipt);
+      const outcome = this.#classify(receipt, envelope.expiresAt);
       if (outcome === "delivered") return { txId, status: "submitted", receipt };
       if (outcome === "transient") {
         return { ...(await this.enqueue(envelope)), error: undefined };
@@ -649,14 +651,20 @@ export class OfflineQueue {
     for (let i = 0; i < batch.length; i++) {
       const entry = batch[i];
       const receipt = receipts[i];
-      const outcome = this.#classify(receipt);
+      const outcome = this.#classify(receipt, entry.envelope.expiresAt);
       if (outcome === "transient") {
         stop = true;
+        const slug = problemSlug(receipt.problem?.type ?? "");
         report.error ??= new ServerError(
           receipt.status === "pending"
             ? `Cannot confirm transaction ${entry.txId}: admitted but not committed yet`
-            : problemSlug(receipt.problem?.type ?? "") === "not_found"
+            : slug === "not_found"
             ? `Cannot confirm transaction ${entry.txId}: no site shows it yet`
+            : slug === "expired"
+            ? `Cannot submit transaction ${entry.txId}: a site refused it as expired, but by this ` +
+              `device's clock it expires at ${
+                new Date(entry.envelope.expiresAt).toISOString()
+              }; kept (a site's clock may be ahead): ${receipt.problem?.detail ?? ""}`
             : `Cannot submit transaction ${entry.txId}: ${receipt.problem?.detail ?? "site busy"}`,
           { status: receipt.problem?.status ?? 503 },
         );
@@ -708,7 +716,17 @@ export class OfflineQueue {
     }
   }
 
-  #classify(receipt: Receipt): "delivered" | "expired" | "rejected" | "transient" {
+  /**
+   * What a site's answer means for an entry expiring at `expiresAt`. An
+   * `expired` refusal while this device's clock says the envelope has not
+   * expired is a site whose clock is ahead (or this one's behind): the entry
+   * is kept and offered again — another site, or the same once its clock is
+   * set right, may take it — until this clock passes `expiresAt`.
+   */
+  #classify(
+    receipt: Receipt,
+    expiresAt: number,
+  ): "delivered" | "expired" | "rejected" | "transient" {
     if (receipt.status === "committed") return "delivered";
     // A duplicate left as it is (no txId to look up) is "already in": pending.
     if (receipt.status === "pending" || isDuplicate(receipt)) {
@@ -716,7 +734,7 @@ export class OfflineQueue {
       return this.#deliveredWhen === "admitted" ? "delivered" : "transient";
     }
     const slug = problemSlug(receipt.problem?.type ?? "");
-    if (slug === "expired") return "expired";
+    if (slug === "expired") return expiresAt < this.#now() ? "expired" : "transient";
     // A server's problem (5xx) says "not now" whatever its slug.
     if (TRANSIENT_SLUGS.has(slug) || (receipt.problem?.status ?? 0) >= 500) return "transient";
     return "rejected";

@@ -251,12 +251,15 @@ Deno.test("queue: an already expired envelope is reported and not queued", async
 
 Deno.test("queue: a site's expired refusal is reported as expired; duplicate is pending (kept until committed); others as rejected", async () => {
   const site = new FakeSite();
-  const [e1, e2, e3] = [await envelope(1), await envelope(2), await envelope(3)];
+  const t0 = Date.now();
+  let now = t0;
+  const [e1, e2, e3] = [await envelope(1, t0 + 1000), await envelope(2), await envelope(3)];
   site.refuse.set(transactionId(e1), "expired");
   site.refuse.set(transactionId(e2), "duplicate");
   site.refuse.set(transactionId(e3), "bad_signature");
-  const queue = new OfflineQueue({ submitter: site });
+  const queue = new OfflineQueue({ submitter: site, now: () => now });
   for (const e of [e1, e2, e3]) await queue.enqueue(e);
+  now = t0 + 2000; // this device's clock agrees: e1 has expired
   const report = await queue.drain();
   assert.deepEqual(report.expired.map((e) => e.txId), [transactionId(e1)]);
   assert.deepEqual(report.delivered, []);
@@ -677,4 +680,43 @@ Deno.test("queue: a not_found answer to a submission (a duplicate's lookup passe
   lookupShows = true;
   assert.deepEqual((await queue.drain()).delivered.map((d) => d.entry.txId), [txId]);
   assert.deepEqual(rejected, []);
+});
+
+Deno.test("queue: an expired refusal from a site whose clock runs ahead keeps the entry while this device's clock says it has not expired; it is offered again, and reported expired once it has", async () => {
+  const site = new FakeSite();
+  const t0 = Date.now();
+  let now = t0;
+  site.now = () => t0 + 3_600_000; // an hour ahead
+  const e = await envelope(1, t0 + 600_000);
+  const expired: QueuedTx[] = [];
+  const queue = new OfflineQueue({
+    submitter: site,
+    now: () => now,
+    onExpired: (x) => expired.push(...x),
+  });
+  // Sent at once: the site refuses it as expired; this device's clock says 10 minutes are left.
+  const sent = await queue.send(e);
+  assert.equal(sent.status, "queued");
+  let report = await queue.drain();
+  assert.deepEqual(report.expired, []);
+  assert.deepEqual((await queue.list()).map((q) => q.txId), [transactionId(e)]);
+  assert.match(
+    String(report.error?.message),
+    /refused it as expired, but by this device's clock it expires at/,
+  );
+  // The site's clock is set right: the entry is taken.
+  site.now = Date.now;
+  report = await queue.drain();
+  assert.deepEqual(report.delivered.map((d) => d.entry.txId), [transactionId(e)]);
+
+  // Another, never taken: once this device's clock passes its expiry too, it is reported expired.
+  site.now = () => t0 + 3_600_000;
+  const late = await envelope(2, t0 + 600_000);
+  await queue.enqueue(late);
+  assert.equal((await queue.drain()).expired.length, 0);
+  now = t0 + 600_001;
+  report = await queue.drain();
+  assert.deepEqual(report.expired.map((x) => x.txId), [transactionId(late)]);
+  assert.deepEqual(expired.map((x) => x.txId), [transactionId(late)]);
+  assert.deepEqual(await queue.list(), []);
 });
