@@ -6,7 +6,13 @@
  */
 import { z } from "zod";
 import { DID_KEY_CHARS_MAX, isDidKey } from "../did_key.ts";
-import { createEnvelope, type Envelope, signEnvelope, type UnsignedEnvelope } from "../envelope.ts";
+import {
+  createEnvelope,
+  type Envelope,
+  EnvelopeError,
+  signEnvelope,
+  type UnsignedEnvelope,
+} from "../envelope.ts";
 import type { Signer } from "../keys.ts";
 
 /** Most decimal digits of an amount: 38 digits fit any 128-bit unsigned integer. */
@@ -68,9 +74,29 @@ export interface TxOptions {
 }
 
 /**
+ * Checks `body` against `schema`, the body schema of `kind`, so that a
+ * mistake is reported where it is made and not as a refusal by the site.
+ * Throws {@link EnvelopeError} (`code: "schema"`) naming the first bad field
+ * (`Invalid data.anchor body at body.seq: ...`) and carrying every zod issue
+ * — the error type every envelope builder throws, and one a bundle user can
+ * catch (zod's own `ZodError` is not exported by the bundle).
+ */
+export function checkBody(schema: z.ZodType, kind: string, body: unknown): void {
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return;
+  const issue = parsed.error.issues[0];
+  throw new EnvelopeError(
+    "schema",
+    `Invalid ${kind} body at ${["body", ...issue.path].join(".")}: ${issue.message}`,
+    parsed.error.issues,
+  );
+}
+
+/**
  * An unsigned envelope of `kind` whose body has been checked against
  * `schema` first, so a mistake is reported here and not as a refusal by the
- * site. Throws the zod error for a bad body.
+ * site. Throws {@link EnvelopeError} (`code: "schema"`) for a bad body, as
+ * {@link checkBody} does.
  */
 export function unsignedTx<S extends z.ZodType>(
   schema: S,
@@ -79,7 +105,7 @@ export function unsignedTx<S extends z.ZodType>(
   signers: string[],
   options: TxOptions,
 ): UnsignedEnvelope {
-  schema.parse(body);
+  checkBody(schema, kind, body);
   return createEnvelope({
     ledger: options.ledger,
     kind,
