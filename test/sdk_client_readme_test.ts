@@ -15,7 +15,7 @@ const PRELUDE = `
 declare const client: SDK.EdgeLedgerClient;
 declare const signer: SDK.Signer;
 declare const envelope: SDK.Envelope;
-declare const receipt: SDK.Receipt;
+declare const receipt: SDK.SubmittedReceipt;
 declare const car: SDK.KeyPair;
 declare const trust: SDK.TrustConfig;
 /** The platform's key API (Secure Enclave, Android Keystore, a SIM applet). */
