@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { EdgeLedgerClient, ROUTES, type SubscriptionOpen } from "./client.ts";
 import { transactionId } from "../envelope.ts";
+import type { ProblemSlug } from "../api/routes.ts";
 import {
   describeProblem,
+  EdgeLedgerError,
   NetworkError,
   RateLimitedError,
   RejectedError,
@@ -1017,4 +1019,33 @@ Deno.test("client: waitForCommit() answers a committed receipt typed with height
     const e = await client.waitForCommit(TX_ID, { timeoutMs: 2000 }).catch((e) => e);
     assert.ok(e instanceof ServerError, String(e));
   }
+});
+
+Deno.test("client: every error with a problem document carries its slug, so a caller branches on insufficient_storage, rate_limited or validation without parsing the type URI", async () => {
+  const cases: Array<[Response, string]> = [
+    [problem("insufficient_storage", 503, {}, { "retry-after": "30" }), "insufficient_storage"],
+    [problem("rate_limited", 429, {}, { "retry-after": "0" }), "rate_limited"],
+    [problem("validation", 400, { errors: [] }), "validation"],
+    [problem("not_found", 404), "not_found"],
+  ];
+  for (const [answer, slug] of cases) {
+    const s = scripted(() => answer.clone());
+    const client = new EdgeLedgerClient({
+      urls: "http://a",
+      fetch: s.fetch,
+      retry: { attemptsMax: 1 },
+    });
+    const e = await client.status().catch((e) => e);
+    assert.ok(e instanceof EdgeLedgerError);
+    const got: ProblemSlug | (string & Record<never, never>) | undefined = e.slug;
+    assert.equal(got, slug, e.constructor.name);
+  }
+  const down = new EdgeLedgerClient({
+    urls: "http://a",
+    fetch: () => Promise.reject(new TypeError("refused")),
+    retry: { attemptsMax: 1 },
+  });
+  const e = await down.status().catch((e) => e);
+  assert.ok(e instanceof NetworkError);
+  assert.equal(e.slug, undefined, "no answer, no problem, no slug");
 });
