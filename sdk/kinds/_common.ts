@@ -61,8 +61,19 @@ export function text(charsMax: number) {
   return z.string().min(1).max(charsMax);
 }
 
-/** Where and how long an envelope built by an SDK helper lives. */
-export interface TxOptions {
+/**
+ * Where and how long an envelope built by a kind builder (`grantAccess`,
+ * `payTransfer`, `createItem`, `submitUsage`, ...) lives; the builder names
+ * the signers itself. (`buildTx` takes its `TxOptions`, which name the signers
+ * as well.)
+ *
+ * @example
+ * ```ts
+ * const options: BuilderOptions = { ledger: "demo", ttlMs: 10 * 60_000 };
+ * const env = await grantAccess(body, ownerSigner, options);
+ * ```
+ */
+export interface BuilderOptions {
   /** The ledger's name, e.g. `"demo"`. */
   ledger: string;
   /** Lifetime from now in ms (default 1 h). */
@@ -103,7 +114,7 @@ export function unsignedTx<S extends z.ZodType>(
   kind: string,
   body: z.input<S>,
   signers: string[],
-  options: TxOptions,
+  options: BuilderOptions,
 ): UnsignedEnvelope {
   checkBody(schema, kind, body);
   return createEnvelope({
@@ -123,7 +134,7 @@ export async function signedTx<S extends z.ZodType>(
   kind: string,
   body: z.input<S>,
   signers: Signer[],
-  options: TxOptions,
+  options: BuilderOptions,
 ): Promise<Envelope> {
   const unsigned = unsignedTx(schema, kind, body, signers.map((s) => s.did), options);
   return await signEnvelope(unsigned, signers);

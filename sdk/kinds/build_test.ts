@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { EnvelopeError } from "../envelope.ts";
 import { generateKeyPair } from "../keys.ts";
-import { buildTx, knownKinds } from "./build.ts";
+import { buildTx, knownKinds, type TxOptions } from "./build.ts";
+import type { BuilderOptions } from "./mod.ts";
 import { softwareSigner } from "../keys.ts";
 import { grantAccess } from "./access.ts";
 import { registerDevice } from "./identity.ts";
@@ -98,4 +99,17 @@ Deno.test("kind builders refuse a bad body with an EnvelopeError naming the fiel
     assert.match(e.message, message, name);
     assert.ok(e.issues.length > 0, `${name} carries the zod issues`);
   }
+});
+
+Deno.test("kind builders take options of an exported type, distinct from buildTx()'s TxOptions: BuilderOptions names the ledger and lifetime, no signers", async () => {
+  const options: BuilderOptions = { ledger: "demo", ttlMs: 60_000 };
+  const env = await grantAccess(
+    { stream: "s", reader: key.did, purpose: "care", from: 1, until: 2 },
+    softwareSigner(key),
+    options,
+  );
+  assert.equal(env.ledger, "demo");
+  // buildTx() takes the signers as well.
+  const txOptions: TxOptions = { ...options, signers: [key.did] };
+  assert.deepEqual(txOptions.signers, [key.did]);
 });
