@@ -294,9 +294,15 @@ async function signOne(payload: Uint8Array, signer: Signer): Promise<string> {
   // Check our own output: a hardware signer that hashes twice or returns
   // the wrong format would otherwise produce a transaction every site rejects.
   if (!(sig instanceof Uint8Array) || !await verifySignature(algorithm, publicKey, payload, sig)) {
+    // The usual mistake with a hardware ECDSA key: its DER answer passed on as is.
+    const hint = algorithm !== "ed25519" && sig instanceof Uint8Array && sig.length !== 64 &&
+        sig[0] === 0x30
+      ? ` (it is ${sig.length} bytes starting 0x30, like a DER signature: the protocol wants ` +
+        "the 64-byte P1363 r||s; wrap the key with hardwareSigner, which converts DER)"
+      : "";
     throw new EnvelopeError(
       "bad_signature",
-      `Cannot sign envelope: the signature from ${signer.did} does not verify`,
+      `Cannot sign envelope: the signature from ${signer.did} does not verify${hint}`,
     );
   }
   return base64urlEncode(sig);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { p256 } from "@noble/curves/nist.js";
 import {
   addSignature,
   createEnvelope,
@@ -239,4 +240,24 @@ Deno.test("createEnvelope() refuses bodies JSON cannot carry and bad fields", as
   await expectCode(() => unsigned([alice], { ledger: "UPPER" }), "schema");
   await expectCode(() => unsigned([alice], { nonce: "short" }), "schema");
   await expectCode(() => unsigned([]), "schema");
+});
+
+Deno.test("signEnvelope() names the likely mistake when an ECDSA Signer returns DER instead of the 64-byte P1363 r||s", async () => {
+  const kp = generateKeyPair("p256");
+  const derSigner: Signer = {
+    did: kp.did,
+    algorithm: "p256",
+    sign: (m) => Promise.resolve(p256.sign(m, kp.secretKey, { format: "der" })),
+  };
+  const unsigned = createEnvelope({
+    ledger: "demo",
+    kind: "data.anchor",
+    body: {},
+    signers: [kp.did],
+  });
+  const e = await signEnvelope(unsigned, [derSigner]).catch((e) => e);
+  assert.ok(e instanceof EnvelopeError);
+  assert.equal(e.code, "bad_signature");
+  assert.match(e.message, /DER/);
+  assert.match(e.message, /hardwareSigner/);
 });

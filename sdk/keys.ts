@@ -218,7 +218,10 @@ export function derToP1363(der: Uint8Array): Uint8Array {
  * (the hardware hashes; e.g. iOS `.ecdsaSignatureMessageX962SHA256`, Android
  * `SHA256withECDSA`), which is converted with {@link derToP1363}. For Ed25519,
  * `signDer` must return the raw 64-byte signature. Throws {@link KeyError} at
- * construction if `did` is not a did:key of `algorithm`.
+ * construction if `did` is not a did:key of `algorithm`, and from `sign` if
+ * `signDer`'s answer is not strict DER (an answer that is already the 64-byte
+ * P1363 `r||s`, as WebCrypto's `crypto.subtle.sign` gives, needs no adapter:
+ * implement {@link Signer} directly).
  *
  * @example
  * ```ts
@@ -254,7 +257,20 @@ export function hardwareSigner(options: {
         }
         return out;
       }
-      return derToP1363(out);
+      try {
+        return derToP1363(out);
+      } catch (e) {
+        // WebCrypto and some SDKs already answer the 64-byte r||s: say so,
+        // rather than only that it is not DER.
+        if (out instanceof Uint8Array && out.length === 64) {
+          throw new KeyError(
+            `${(e as Error).message}; the hardware returned 64 bytes, which looks like a ` +
+              "P1363 r||s signature already (as WebCrypto answers): give it to the SDK as a " +
+              "Signer whose sign() returns it unchanged, not through hardwareSigner",
+          );
+        }
+        throw e;
+      }
     },
   };
 }

@@ -168,3 +168,17 @@ Deno.test("exportKey() emits base64url members that decode to 32 bytes", () => {
   assert.equal(jwk.crv, "secp256k1");
   for (const k of ["x", "y", "d"] as const) assert.equal(base64urlDecode(jwk[k]!).length, 32);
 });
+
+Deno.test("hardwareSigner() given a 64-byte P1363 signature (WebCrypto's ECDSA output) says so and what to do, not only that the DER is malformed", async () => {
+  const kp = generateKeyPair("p256");
+  const signer = hardwareSigner({
+    did: kp.did,
+    algorithm: "p256",
+    signDer: (m) => Promise.resolve(p256.sign(m, kp.secretKey, { format: "compact" })),
+  });
+  const e = await signer.sign(msg).catch((e) => e);
+  assert.ok(e instanceof KeyError);
+  assert.match(e.message, /64 bytes/);
+  assert.match(e.message, /P1363/);
+  assert.match(e.message, /Signer/);
+});

@@ -81,7 +81,12 @@ import type { RequestInput, ResponseOf, RouteDefinition } from "./route_types.ts
 import { SseParser } from "./sse.ts";
 
 /**
- * A receipt (`POST /v1/txs`, `GET /v1/txs/{txId}`).
+ * A receipt (`POST /v1/txs`, `GET /v1/txs/{txId}`): `pending` once admitted,
+ * `committed` once in a block (then with `height`, `logIndex` and `result`),
+ * `refused` only inside a batch answer (then with `problem`). `txId` is null
+ * only for a batch entry too malformed to have an id. One envelope's
+ * submission answers a {@link SubmittedReceipt} and `waitForCommit` a
+ * {@link CommittedReceipt}, whose fields are typed as always present.
  *
  * @example
  * ```ts
@@ -90,6 +95,38 @@ import { SseParser } from "./sse.ts";
  * ```
  */
 export type Receipt = z.output<typeof import("../api/schemas.ts").Receipt>;
+/**
+ * The receipt of one envelope a site took, as `submit(envelope)` answers it:
+ * `txId` is always the envelope's transaction id (a {@link Receipt}'s `txId`
+ * is null only inside a batch answer, for an envelope too malformed to have
+ * an id), and the status is `pending` or, with `wait: "commit"`, `committed`.
+ *
+ * @example
+ * ```ts
+ * const { txId }: SubmittedReceipt = await client.submit(envelope);
+ * await client.waitForCommit(txId);
+ * ```
+ */
+export type SubmittedReceipt = Receipt & { txId: string; status: "pending" | "committed" };
+/**
+ * A committed receipt, as `waitForCommit` answers it: where the transaction
+ * landed (`height`, `logIndex`) and what its contract did (`result.status`
+ * `"applied"`, or `"rejected"` with a `code`: committed, and refused by its
+ * contract).
+ *
+ * @example
+ * ```ts
+ * const { height, logIndex, result }: CommittedReceipt = await client.waitForCommit(txId);
+ * if (result.status === "rejected") console.log(result.code, result.detail);
+ * ```
+ */
+export type CommittedReceipt = Receipt & {
+  txId: string;
+  status: "committed";
+  height: number;
+  logIndex: number;
+  result: NonNullable<Receipt["result"]>;
+};
 /**
  * `GET /v1/txs/{txId}`: the envelope as submitted and its receipt.
  *
@@ -504,13 +541,13 @@ export class EdgeLedgerClient {
    * const receipts = await client.submit([e1, e2, e3]);
    * ```
    */
-  submit(envelope: Envelope, options?: SubmitOptions): Promise<Receipt>;
+  submit(envelope: Envelope, options?: SubmitOptions): Promise<SubmittedReceipt>;
   /** Submits several envelopes in order; answers their receipts in the same order. */
   submit(envelopes: readonly Envelope[], options?: SubmitOptions): Promise<Receipt[]>;
   async submit(
     input: Envelope | readonly Envelope[],
     options: SubmitOptions = {},
-  ): Promise<Receipt | Receipt[]> {
+  ): Promise<SubmittedReceipt | Receipt[]> {
     const waitTimeoutMs = options.wait === "commit" ? (options.waitTimeoutMs ?? 10_000) : 0;
     if (options.wait === "commit" && !(waitTimeoutMs >= 1 && waitTimeoutMs <= COMMIT_WAIT_MS_MAX)) {
       throw new RangeError(`Cannot submit: waitTimeoutMs must be in [1, ${COMMIT_WAIT_MS_MAX}]`);
@@ -541,7 +578,18 @@ export class EdgeLedgerClient {
       if ("receipts" in res.body) {
         throw this.#schemaError(res, "a receipt list answered a single envelope");
       }
-      return res.body;
+      const receipt = res.body;
+      const txId = txIdOf(input as Envelope);
+      if (receipt.status === "refused" || receipt.txId === null) {
+        throw this.#schemaError(
+          res,
+          `a "${receipt.status}" receipt without an id answered one envelope`,
+        );
+      }
+      if (txId !== undefined && receipt.txId !== txId) {
+        throw this.#schemaError(res, `the receipt is of transaction ${receipt.txId}, not ${txId}`);
+      }
+      return receipt as SubmittedReceipt;
     }
     const envelopes = input as readonly Envelope[];
     const out: Receipt[] = [];
@@ -570,10 +618,21 @@ export class EdgeLedgerClient {
    * this replica is behind) — a pending receipt: a duplicate is "already
    * in", never a refusal of the transaction.
    */
-  async #receiptOfDuplicate(envelope: Envelope, call: CallOptions | undefined): Promise<Receipt> {
+  async #receiptOfDuplicate(
+    envelope: Envelope,
+    call: CallOptions | undefined,
+  ): Promise<SubmittedReceipt> {
     const txId = transactionId(envelope);
     try {
-      return (await this.getTx(txId, call)).receipt;
+      const res = await this.request(getTx, { params: { txId }, query: {} }, call);
+      const { receipt } = res.body;
+      if (receipt.txId !== txId || receipt.status === "refused") {
+        throw this.#schemaError(
+          res,
+          `the "${receipt.status}" receipt of transaction ${receipt.txId} answered ${txId}`,
+        );
+      }
+      return receipt as SubmittedReceipt;
     } catch (e) {
       if (e instanceof NotFoundError) return { txId, status: "pending" };
       throw e;
@@ -590,10 +649,13 @@ export class EdgeLedgerClient {
    * @example
    * ```ts
    * const { txId } = await client.submit(envelope);
-   * const receipt = await client.waitForCommit(txId!, { timeoutMs: 20_000 });
+   * const receipt = await client.waitForCommit(txId, { timeoutMs: 20_000 });
    * ```
    */
-  async waitForCommit(txId: string, options: WaitForCommitOptions = {}): Promise<Receipt> {
+  async waitForCommit(
+    txId: string,
+    options: WaitForCommitOptions = {},
+  ): Promise<CommittedReceipt> {
     const timeoutMs = options.timeoutMs ?? 30_000;
     const pollMsMax = options.pollMsMax ?? 1000;
     // Monotonic: a device's clock that is set while it waits (NITZ, NTP, the
@@ -603,17 +665,20 @@ export class EdgeLedgerClient {
     const bound = linkedAbort(options.signal, timeoutMs);
     let lastStatus: "unknown" | "pending" = "unknown";
     let lastError: EdgeLedgerError | undefined;
+    // The answer that reported the transaction committed, once one did.
+    let res: RawResponse<TxView> | undefined;
     try {
       for (let poll = 0;; poll++) {
         const remainingMs = deadline - performance.now();
         if (remainingMs <= 0) break;
         try {
-          const view = await this.getTx(txId, {
+          res = await this.request(getTx, { params: { txId }, query: {} }, {
             signal: bound.signal,
             timeoutMs: Math.min(this.#timeoutMs, remainingMs),
           });
-          if (view.receipt.status === "committed") return view.receipt;
+          if (res.body.receipt.status === "committed") break;
           lastStatus = "pending";
+          res = undefined;
         } catch (e) {
           if (bound.timedOut()) break;
           if (options.signal?.aborted) throw abortReason(options.signal);
@@ -637,6 +702,21 @@ export class EdgeLedgerClient {
       }
     } finally {
       bound.dispose();
+    }
+    if (res !== undefined) {
+      // Checked out of the loop: an answer that breaks the contract is not polled again.
+      const { receipt } = res.body;
+      if (
+        receipt.txId !== txId || receipt.height === undefined ||
+        receipt.logIndex === undefined || receipt.result === undefined
+      ) {
+        throw this.#schemaError(
+          res,
+          `the committed receipt answered for ${txId} is of transaction ${receipt.txId} or ` +
+            "lacks its height, logIndex or result",
+        );
+      }
+      return receipt as CommittedReceipt;
     }
     throw new CommitTimeoutError(
       `Cannot confirm transaction ${txId}: not committed within ${timeoutMs} ms (${lastStatus})`,
@@ -1458,6 +1538,15 @@ function isRetryableError(error: EdgeLedgerError): boolean {
   // keeps the transaction for later).
   const slug = problemSlug(error.problem.type);
   return slug !== "commit_timeout" && slug !== "insufficient_storage";
+}
+
+/** The transaction id of `envelope`, or undefined when it cannot be computed (then the site's is not checked). */
+function txIdOf(envelope: Envelope): string | undefined {
+  try {
+    return transactionId(envelope);
+  } catch {
+    return undefined;
+  }
 }
 
 function errorText(e: unknown): string {

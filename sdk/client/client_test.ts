@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { EdgeLedgerClient, ROUTES, type SubscriptionOpen } from "./client.ts";
 import { transactionId } from "../envelope.ts";
+import type { ProblemSlug } from "../api/routes.ts";
 import {
   describeProblem,
+  EdgeLedgerError,
   NetworkError,
   RateLimitedError,
   RejectedError,
@@ -131,6 +133,8 @@ Deno.test("client: not_leader with no leader known (an election) is retried afte
 });
 
 Deno.test("client: submit sends one envelope as the body and returns the typed receipt", async () => {
+  // deno-lint-ignore no-explicit-any
+  const receipt = { txId: transactionId({ v: 1 } as any), status: "pending" };
   const s = scripted(() => json(receipt, 202));
   const client = new EdgeLedgerClient({ urls: "http://a/", fetch: s.fetch });
   // deno-lint-ignore no-explicit-any
@@ -666,7 +670,7 @@ const SUBMITTED = {
 
 Deno.test("client: a duplicate refusal of one envelope is answered with the existing receipt", async () => {
   const committed = {
-    txId: TX_ID,
+    txId: transactionId(SUBMITTED),
     status: "committed",
     height: 3,
     logIndex: 7,
@@ -823,6 +827,8 @@ Deno.test("client: a JSON answer whose body breaks off is a NetworkError, retrie
 });
 
 Deno.test("client: a problem answer whose body breaks off is a NetworkError and retried, never a refusal", async () => {
+  // deno-lint-ignore no-explicit-any
+  const receiptOfEmpty = { txId: transactionId({} as any), status: "pending" };
   const s = scripted((_r, _u, n) =>
     n === 1
       ? brokenOff(
@@ -830,11 +836,11 @@ Deno.test("client: a problem answer whose body breaks off is a NetworkError and 
         422,
         "application/problem+json",
       )
-      : json(receipt, 202)
+      : json(receiptOfEmpty, 202)
   );
   const client = new EdgeLedgerClient({ urls: "http://a", fetch: s.fetch, retry: fast });
   // deno-lint-ignore no-explicit-any
-  assert.deepEqual(await client.submit({} as any), receipt);
+  assert.deepEqual(await client.submit({} as any), receiptOfEmpty);
   assert.equal(s.requests.length, 2);
 });
 
@@ -971,4 +977,75 @@ Deno.test("client: a Retry-After HTTP-date is read against the answer's Date (th
   const waited = performance.now() - started;
   assert.equal(s.requests.length, 2);
   assert.ok(waited >= 950 && waited < 5000, `waited ${waited} ms for a 1 s Retry-After`);
+});
+
+Deno.test("client: submit() of one envelope answers a receipt typed with its txId (a string, the envelope's id), and refuses a receipt of another transaction as a ServerError", async () => {
+  const id = transactionId(SUBMITTED);
+  const ok = scripted(() => json({ txId: id, status: "pending" }, 202));
+  const got = await new EdgeLedgerClient({ urls: "http://a", fetch: ok.fetch }).submit(SUBMITTED);
+  const txId: string = got.txId; // no `!`: one envelope's receipt always has its id
+  assert.equal(txId, id);
+  for (const answer of [{ txId: TX_ID, status: "pending" }, { txId: null, status: "pending" }]) {
+    const lying = scripted(() => json(answer, 202));
+    const client = new EdgeLedgerClient({ urls: "http://a", fetch: lying.fetch, retry: fast });
+    const e = await client.submit(SUBMITTED).catch((e) => e);
+    assert.ok(e instanceof ServerError, String(e));
+    assert.match(e.message, /receipt/);
+  }
+});
+
+Deno.test("client: waitForCommit() answers a committed receipt typed with height, logIndex and result, and refuses one of another transaction or missing them as a ServerError", async () => {
+  const committed = {
+    txId: TX_ID,
+    status: "committed",
+    height: 1,
+    logIndex: 0,
+    result: { status: "applied" },
+  };
+  const s = scripted(() => json({ tx: {}, receipt: committed }));
+  const got = await new EdgeLedgerClient({ urls: "http://a", fetch: s.fetch })
+    .waitForCommit(TX_ID, { timeoutMs: 2000 });
+  const where: [string, number, number, string] = [
+    got.txId,
+    got.height,
+    got.logIndex,
+    got.result.status,
+  ];
+  assert.deepEqual(where, [TX_ID, 1, 0, "applied"]);
+  const { height: _h, ...noHeight } = committed;
+  for (const receipt of [{ ...committed, txId: "ef".repeat(32) }, noHeight]) {
+    const lying = scripted(() => json({ tx: {}, receipt }));
+    const client = new EdgeLedgerClient({ urls: "http://a", fetch: lying.fetch, retry: fast });
+    const e = await client.waitForCommit(TX_ID, { timeoutMs: 2000 }).catch((e) => e);
+    assert.ok(e instanceof ServerError, String(e));
+  }
+});
+
+Deno.test("client: every error with a problem document carries its slug, so a caller branches on insufficient_storage, rate_limited or validation without parsing the type URI", async () => {
+  const cases: Array<[Response, string]> = [
+    [problem("insufficient_storage", 503, {}, { "retry-after": "30" }), "insufficient_storage"],
+    [problem("rate_limited", 429, {}, { "retry-after": "0" }), "rate_limited"],
+    [problem("validation", 400, { errors: [] }), "validation"],
+    [problem("not_found", 404), "not_found"],
+  ];
+  for (const [answer, slug] of cases) {
+    const s = scripted(() => answer.clone());
+    const client = new EdgeLedgerClient({
+      urls: "http://a",
+      fetch: s.fetch,
+      retry: { attemptsMax: 1 },
+    });
+    const e = await client.status().catch((e) => e);
+    assert.ok(e instanceof EdgeLedgerError);
+    const got: ProblemSlug | (string & Record<never, never>) | undefined = e.slug;
+    assert.equal(got, slug, e.constructor.name);
+  }
+  const down = new EdgeLedgerClient({
+    urls: "http://a",
+    fetch: () => Promise.reject(new TypeError("refused")),
+    retry: { attemptsMax: 1 },
+  });
+  const e = await down.status().catch((e) => e);
+  assert.ok(e instanceof NetworkError);
+  assert.equal(e.slug, undefined, "no answer, no problem, no slug");
 });

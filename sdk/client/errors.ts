@@ -19,6 +19,7 @@
  * @module
  */
 
+import type { ProblemSlug } from "../api/routes.ts";
 import { PROBLEM_TYPE_BASE } from "../api/schemas.ts";
 
 /**
@@ -74,16 +75,25 @@ export class EdgeLedgerError extends Error {
   readonly requestId: string | undefined;
   /** The site that failed, as a base URL; undefined when no site was tried. */
   readonly site: string | undefined;
+  /**
+   * The slug of the problem the site answered with (`"expired"`,
+   * `"rate_limited"`, `"insufficient_storage"`, ...: the `type` URI without
+   * `https://edgeledger.dev/problems/`), for every error that carries a
+   * problem document; undefined when there is none (no answer, or an answer
+   * that was not a problem). Switch on it rather than on the message.
+   */
+  readonly slug: ProblemSlug | (string & Record<never, never>) | undefined;
 
-  /** `message` is sentence case, the action then the detail. */
+  /** `message` is sentence case, the action then the detail; `problem` sets {@link slug}. */
   constructor(
     message: string,
-    options: { requestId?: string; site?: string; cause?: unknown } = {},
+    options: { requestId?: string; site?: string; cause?: unknown; problem?: ProblemDetails } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.requestId = options.requestId;
     this.site = options.site;
+    this.slug = options.problem === undefined ? undefined : problemSlug(options.problem.type);
   }
 }
 
@@ -193,7 +203,7 @@ export class RejectedError extends EdgeLedgerError {
   /** The problem `type` URI, `https://edgeledger.dev/problems/<slug>`. */
   readonly problemType: string;
   /** The slug of `problemType`, e.g. `"bad_signature"`. */
-  readonly slug: string;
+  declare readonly slug: ProblemSlug | (string & Record<never, never>);
   /** The HTTP status. */
   readonly status: number;
   /** The problem document. */
@@ -207,7 +217,6 @@ export class RejectedError extends EdgeLedgerError {
     super(message, options);
     this.problem = options.problem;
     this.problemType = options.problem.type;
-    this.slug = problemSlug(options.problem.type);
     this.status = options.problem.status;
   }
 }

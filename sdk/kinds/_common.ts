@@ -6,7 +6,13 @@
  */
 import { z } from "zod";
 import { DID_KEY_CHARS_MAX, isDidKey } from "../did_key.ts";
-import { createEnvelope, type Envelope, signEnvelope, type UnsignedEnvelope } from "../envelope.ts";
+import {
+  createEnvelope,
+  type Envelope,
+  EnvelopeError,
+  signEnvelope,
+  type UnsignedEnvelope,
+} from "../envelope.ts";
 import type { Signer } from "../keys.ts";
 
 /** Most decimal digits of an amount: 38 digits fit any 128-bit unsigned integer. */
@@ -55,8 +61,19 @@ export function text(charsMax: number) {
   return z.string().min(1).max(charsMax);
 }
 
-/** Where and how long an envelope built by an SDK helper lives. */
-export interface TxOptions {
+/**
+ * Where and how long an envelope built by a kind builder (`grantAccess`,
+ * `payTransfer`, `createItem`, `submitUsage`, ...) lives; the builder names
+ * the signers itself. (`buildTx` takes its `TxOptions`, which name the signers
+ * as well.)
+ *
+ * @example
+ * ```ts
+ * const options: BuilderOptions = { ledger: "demo", ttlMs: 10 * 60_000 };
+ * const env = await grantAccess(body, ownerSigner, options);
+ * ```
+ */
+export interface BuilderOptions {
   /** The ledger's name, e.g. `"demo"`. */
   ledger: string;
   /** Lifetime from now in ms (default 1 h). */
@@ -68,18 +85,38 @@ export interface TxOptions {
 }
 
 /**
+ * Checks `body` against `schema`, the body schema of `kind`, so that a
+ * mistake is reported where it is made and not as a refusal by the site.
+ * Throws {@link EnvelopeError} (`code: "schema"`) naming the first bad field
+ * (`Invalid data.anchor body at body.seq: ...`) and carrying every zod issue
+ * — the error type every envelope builder throws, and one a bundle user can
+ * catch (zod's own `ZodError` is not exported by the bundle).
+ */
+export function checkBody(schema: z.ZodType, kind: string, body: unknown): void {
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return;
+  const issue = parsed.error.issues[0];
+  throw new EnvelopeError(
+    "schema",
+    `Invalid ${kind} body at ${["body", ...issue.path].join(".")}: ${issue.message}`,
+    parsed.error.issues,
+  );
+}
+
+/**
  * An unsigned envelope of `kind` whose body has been checked against
  * `schema` first, so a mistake is reported here and not as a refusal by the
- * site. Throws the zod error for a bad body.
+ * site. Throws {@link EnvelopeError} (`code: "schema"`) for a bad body, as
+ * {@link checkBody} does.
  */
 export function unsignedTx<S extends z.ZodType>(
   schema: S,
   kind: string,
   body: z.input<S>,
   signers: string[],
-  options: TxOptions,
+  options: BuilderOptions,
 ): UnsignedEnvelope {
-  schema.parse(body);
+  checkBody(schema, kind, body);
   return createEnvelope({
     ledger: options.ledger,
     kind,
@@ -97,7 +134,7 @@ export async function signedTx<S extends z.ZodType>(
   kind: string,
   body: z.input<S>,
   signers: Signer[],
-  options: TxOptions,
+  options: BuilderOptions,
 ): Promise<Envelope> {
   const unsigned = unsignedTx(schema, kind, body, signers.map((s) => s.did), options);
   return await signEnvelope(unsigned, signers);

@@ -14,7 +14,7 @@ import { z } from "zod";
 import type { Envelope } from "../envelope.ts";
 import type { Signer } from "../keys.ts";
 import { dataAnchorBody } from "./data.ts";
-import { did, hex64, millis, signedTx, text, type TxOptions } from "./_common.ts";
+import { type BuilderOptions, did, hex64, millis, signedTx, text } from "./_common.ts";
 
 /** A stream name as `data.anchor` has it, without control characters (they order state keys). */
 export const grantStream = dataAnchorBody.shape.stream.refine(
@@ -66,7 +66,7 @@ export const ACCESS_BODIES = {
 export async function grantAccess(
   body: AccessGrantBody,
   owner: Signer,
-  options: TxOptions,
+  options: BuilderOptions,
 ): Promise<Envelope> {
   return await signedTx(accessGrantBody, "access.grant", body, [owner], options);
 }
@@ -75,7 +75,7 @@ export async function grantAccess(
 export async function revokeAccess(
   body: AccessRevokeBody,
   signer: Signer,
-  options: TxOptions,
+  options: BuilderOptions,
 ): Promise<Envelope> {
   return await signedTx(accessRevokeBody, "access.revoke", body, [signer], options);
 }

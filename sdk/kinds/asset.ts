@@ -11,7 +11,7 @@
 import { z } from "zod";
 import type { Envelope } from "../envelope.ts";
 import type { Signer } from "../keys.ts";
-import { did, ident, positiveAmount, signedTx, text, type TxOptions } from "./_common.ts";
+import { type BuilderOptions, did, ident, positiveAmount, signedTx, text } from "./_common.ts";
 
 /** Longest asset id, in characters. */
 export const ASSET_ID_CHARS_MAX = 64;
@@ -80,7 +80,7 @@ export type AssetTransferBody = z.infer<typeof assetTransferBody>;
 export type AssetFee = z.infer<typeof assetFee>;
 
 /** Options of {@link payTransfer}. */
-export interface PayTransferOptions extends TxOptions {
+export interface PayTransferOptions extends BuilderOptions {
   asset: string;
   /** The payee's did:key. */
   to: string;
@@ -129,7 +129,7 @@ export async function payTransfer(options: PayTransferOptions): Promise<Envelope
 export async function createAsset(
   body: AssetCreateBody,
   issuer: Signer,
-  options: TxOptions,
+  options: BuilderOptions,
 ): Promise<Envelope> {
   return await signedTx(assetCreateBody, "asset.create", body, [issuer], options);
 }
@@ -138,7 +138,7 @@ export async function createAsset(
 export async function mintAsset(
   body: AssetMintBody,
   issuer: Signer,
-  options: TxOptions,
+  options: BuilderOptions,
 ): Promise<Envelope> {
   return await signedTx(assetMintBody, "asset.mint", body, [issuer], options);
 }

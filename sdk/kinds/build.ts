@@ -14,6 +14,7 @@ import {
   type UnsignedEnvelope,
 } from "../envelope.ts";
 import { type Kind, KIND_BODIES } from "./mod.ts";
+import { checkBody } from "./_common.ts";
 
 /** The body type of `kind`, as the caller writes it. */
 export type KindBody<K extends Kind> = z.input<(typeof KIND_BODIES)[K]>;
@@ -25,7 +26,8 @@ export type TxOptions = Omit<CreateEnvelopeOptions, "kind" | "body">;
  * Builds an unsigned envelope of `kind`, checking `body` against the kind's
  * schema first so a mistake fails here, with the field named, not at the
  * site. The body is signed exactly as given. Throws {@link EnvelopeError}
- * (`code: "schema"`) for an unknown kind or a body that does not match.
+ * (`code: "schema"`, with the zod issues) for an unknown kind or a body that
+ * does not match.
  *
  * @example
  * ```ts
@@ -43,14 +45,7 @@ export function buildTx<K extends Kind>(
 ): UnsignedEnvelope {
   const schema = KIND_BODIES[kind] as z.ZodType | undefined;
   if (schema === undefined) throw new EnvelopeError("schema", `Unknown kind ${String(kind)}`);
-  const parsed = schema.safeParse(body);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new EnvelopeError(
-      "schema",
-      `Invalid ${kind} body at ${["body", ...issue.path].join(".")}: ${issue.message}`,
-    );
-  }
+  checkBody(schema, kind, body);
   return createEnvelope({ ...options, kind, body });
 }
 

@@ -18,7 +18,7 @@ import type { Envelope, PartialEnvelope, UnsignedEnvelope } from "../envelope.ts
 import { addSignature } from "../envelope.ts";
 import type { Signer } from "../keys.ts";
 import { dataAnchorBody } from "./data.ts";
-import { did, ident, signedTx, text, type TxOptions, unsignedTx } from "./_common.ts";
+import { type BuilderOptions, did, ident, signedTx, text, unsignedTx } from "./_common.ts";
 
 /** Longest item id, in characters. */
 export const CUSTODY_ITEM_CHARS_MAX = 128;
@@ -107,7 +107,7 @@ export const CUSTODY_BODIES = {
 export async function createItem(
   body: CustodyCreateBody,
   producer: Signer,
-  options: TxOptions,
+  options: BuilderOptions,
 ): Promise<Envelope> {
   return await signedTx(custodyCreateBody, "custody.create", body, [producer], options);
 }
@@ -128,7 +128,7 @@ export async function createItem(
  */
 export function handoffTx(
   body: CustodyHandoffBody,
-  options: TxOptions & { giverKey?: string },
+  options: BuilderOptions & { giverKey?: string },
 ): UnsignedEnvelope {
   const giver = options.giverKey ?? body.from;
   return unsignedTx(custodyHandoffBody, "custody.handoff", body, [giver, body.to], options);
@@ -147,7 +147,7 @@ export async function signHandoff(
 export async function attachAnchors(
   body: CustodyAttachBody,
   holder: Signer,
-  options: TxOptions,
+  options: BuilderOptions,
 ): Promise<Envelope> {
   return await signedTx(custodyAttachBody, "custody.attach", body, [holder], options);
 }

@@ -17,6 +17,7 @@ import { z } from "zod";
 import { encodeDidKey, isDidKey } from "../did_key.ts";
 import { base64urlDecode } from "../encoding.ts";
 import { createEnvelope, type UnsignedEnvelope } from "../envelope.ts";
+import { checkBody } from "./_common.ts";
 
 /** Most admins, namespaces or open kinds one record holds. */
 export const GOV_LIST_ITEMS_MAX = 16;
@@ -223,7 +224,8 @@ export interface ProposalOptions {
  * An unsigned governance proposal naming every signer: the admins of the
  * organisations that approve it, plus any key the change adds (it must
  * co-sign). Pass it from party to party with `addSignature`, then submit
- * the fully signed envelope. Throws the zod error for a bad body.
+ * the fully signed envelope. Throws `EnvelopeError` (`code: "schema"`,
+ * the field named) for a bad body.
  *
  * @example
  * ```ts
@@ -239,6 +241,6 @@ export function govProposal<K extends GovKind>(
   signers: string[],
   options: ProposalOptions,
 ): UnsignedEnvelope {
-  GOV_BODIES[kind].parse(body);
+  checkBody(GOV_BODIES[kind], kind, body);
   return createEnvelope({ ...options, kind, body, signers });
 }

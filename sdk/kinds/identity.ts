@@ -19,6 +19,7 @@ import { z } from "zod";
 import { createEnvelope, type Envelope, signEnvelope } from "../envelope.ts";
 import type { Signer } from "../keys.ts";
 import { didKey } from "./gov.ts";
+import { checkBody } from "./_common.ts";
 
 /** Longest device name, in characters. */
 export const DEVICE_NAME_CHARS_MAX = 128;
@@ -137,7 +138,7 @@ async function signed<K extends keyof typeof IDENTITY_BODIES>(
   signers: Signer[],
   options: IdentityTxOptions,
 ): Promise<Envelope> {
-  IDENTITY_BODIES[kind].parse(body);
+  checkBody(IDENTITY_BODIES[kind], kind, body);
   const { ledger, ttlMs, expiresAt, now } = options;
   const unsigned = createEnvelope({
     ledger,

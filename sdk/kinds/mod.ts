@@ -20,6 +20,7 @@ export * from "./custody.ts";
 export * from "./access.ts";
 export * from "./roaming.ts";
 export * from "./readings.ts";
+export type { BuilderOptions } from "./_common.ts";
 
 /** Every known kind's body schema. */
 export const KIND_BODIES = {

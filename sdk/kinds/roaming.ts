@@ -28,6 +28,7 @@ import type { Envelope } from "../envelope.ts";
 import type { Signer } from "../keys.ts";
 import {
   amount,
+  type BuilderOptions,
   count,
   did,
   hex64,
@@ -35,7 +36,6 @@ import {
   millis,
   signedTx,
   text,
-  type TxOptions,
 } from "./_common.ts";
 
 /** Most keys listed for one carrier in a period. */
@@ -241,7 +241,7 @@ export const ROAMING_BODIES = {
 export async function submitUsage(
   body: RoamingRecordBody,
   signer: Signer,
-  options: TxOptions,
+  options: BuilderOptions,
 ): Promise<Envelope> {
   return await signedTx(roamingRecordBody, "roaming.record", body, [signer], options);
 }
@@ -251,7 +251,7 @@ export async function acceptUsage(
   period: string,
   record: string,
   signers: Signer[],
-  options: TxOptions,
+  options: BuilderOptions,
 ): Promise<Envelope> {
   return await signedTx(roamingAcceptBody, "roaming.accept", { period, record }, signers, options);
 }
@@ -261,7 +261,7 @@ export async function signStatement(
   period: string,
   statement: string,
   signers: Signer[],
-  options: TxOptions,
+  options: BuilderOptions,
 ): Promise<Envelope> {
   return await signedTx(roamingSignBody, "roaming.sign", { period, statement }, signers, options);
 }
