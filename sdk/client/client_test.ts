@@ -3,9 +3,11 @@ import { EdgeLedgerClient, ROUTES, type SubscriptionOpen } from "./client.ts";
 import { transactionId } from "../envelope.ts";
 import type { ProblemSlug } from "../api/routes.ts";
 import {
+  CommitTimeoutError,
   describeProblem,
   EdgeLedgerError,
   NetworkError,
+  NotFoundError,
   RateLimitedError,
   RejectedError,
   ServerError,
@@ -1048,4 +1050,25 @@ Deno.test("client: every error with a problem document carries its slug, so a ca
   const e = await down.status().catch((e) => e);
   assert.ok(e instanceof NetworkError);
   assert.equal(e.slug, undefined, "no answer, no problem, no slug");
+});
+
+Deno.test("errors: retryable says whether the same call may succeed later — no answer, a rate limit, a site's failure and a commit not seen yet are; a malformed request and a refusal are not", () => {
+  const problem = (slug: string, status: number) => ({
+    type: `https://edgeledger.dev/problems/${slug}`,
+    title: slug,
+    status,
+    detail: "",
+  });
+  const cases: Array<[EdgeLedgerError, boolean]> = [
+    [new NetworkError("no answer"), true],
+    [new RateLimitedError("slow down", { retryAfterMs: 1000 }), true],
+    [new ServerError("down", { status: 503, problem: problem("unavailable", 503) }), true],
+    [new ServerError("disk", { status: 503, problem: problem("insufficient_storage", 503) }), true],
+    [new ServerError("bug", { status: 500 }), true],
+    [new CommitTimeoutError("not yet", { txId: "ab", lastStatus: "pending" }), true],
+    [new ValidationError("bad", { issues: [], problem: problem("validation", 400) }), false],
+    [new RejectedError("no", { problem: problem("bad_signature", 422) }), false],
+    [new NotFoundError("none", { problem: problem("not_found", 404) }), false],
+  ];
+  for (const [error, retryable] of cases) assert.equal(error.retryable, retryable, error.name);
 });

@@ -95,6 +95,26 @@ export class EdgeLedgerError extends Error {
     this.site = options.site;
     this.slug = options.problem === undefined ? undefined : problemSlug(options.problem.type);
   }
+
+  /**
+   * Whether the same call may succeed later: no site refused it for good.
+   * True for {@link NetworkError}, {@link RateLimitedError},
+   * {@link ServerError} (every write is idempotent by transaction id, so
+   * sending it again never applies it twice) and {@link CommitTimeoutError};
+   * false for {@link ValidationError}, {@link RejectedError} and its
+   * {@link NotFoundError} (a record a replica behind does not show yet may
+   * appear later: ask with `consistency: "leader"`). The client has already
+   * retried what it retries itself (see the table above); this says whether
+   * to try again later, e.g. from an offline queue.
+   *
+   * @example
+   * ```ts
+   * catch (e) { if (e instanceof EdgeLedgerError && e.retryable) await queue.enqueue(envelope); }
+   * ```
+   */
+  get retryable(): boolean {
+    return false;
+  }
 }
 
 /**
@@ -112,6 +132,11 @@ export class EdgeLedgerError extends Error {
  * ```
  */
 export class NetworkError extends EdgeLedgerError {
+  /** No answer: the call may succeed later (or at another site). */
+  override get retryable(): boolean {
+    return true;
+  }
+
   /** True when the per-request timeout elapsed rather than the connection failing. */
   readonly timedOut: boolean;
 
@@ -137,6 +162,11 @@ export class NetworkError extends EdgeLedgerError {
  * ```
  */
 export class RateLimitedError extends EdgeLedgerError {
+  /** Over a budget: the call may succeed after `retryAfterMs`. */
+  override get retryable(): boolean {
+    return true;
+  }
+
   /** How long the site asked to wait, in milliseconds (0 when it gave no hint). */
   readonly retryAfterMs: number;
   /** The problem the site answered with, when it sent one. */
@@ -251,6 +281,11 @@ export class NotFoundError extends RejectedError {}
  * ```
  */
 export class ServerError extends EdgeLedgerError {
+  /** The site failed or is unavailable: the call may succeed later. */
+  override get retryable(): boolean {
+    return true;
+  }
+
   /** The HTTP status the site answered with. */
   readonly status: number;
   /** The problem document, when the site sent one. */
@@ -290,6 +325,11 @@ export class ServerError extends EdgeLedgerError {
  * ```
  */
 export class CommitTimeoutError extends EdgeLedgerError {
+  /** Not committed yet: waiting again may see it committed. */
+  override get retryable(): boolean {
+    return true;
+  }
+
   /** The transaction waited for. */
   readonly txId: string;
   /** The last status seen: `unknown` (no site knew it) or `pending`. */
