@@ -126,7 +126,11 @@ const K = {
   stranger: keyOf("stranger"),
 };
 
-/** Kinds any did:key may submit on this ledger (every use-case kind). */
+/**
+ * Kinds any did:key may submit on this ledger (every use-case kind). Its
+ * own list, not `test/_kinds_helpers.ts`' (which may grow): it is part of
+ * the recorded genesis.
+ */
 const OPEN_KINDS = [
   "data.anchor",
   "asset.create",
