@@ -310,8 +310,11 @@ Deno.test({
   async fn() {
     const { site, url, port, stop } = await startJsonSite();
     try {
+      // A path a route takes, asked with a method none takes: 405 with Allow.
       for (const head of BODYLESS_UNROUTED_HEADS) {
-        assert.match(await rawExchange(port, head), /^HTTP\/1\.1 404 /, head);
+        const answer = await rawExchange(port, head);
+        assert.match(answer, /^HTTP\/1\.1 405 /, head);
+        assert.match(answer, /\r\nallow: GET, HEAD, OPTIONS\r\n/i, head);
       }
       const chunked = await postChunked(url, "/v1/txs", "{}");
       assert.equal(chunked.status, 422, "the chunked body was read, and judged");
