@@ -31,6 +31,24 @@ async function exec(t: Awaited<ReturnType<typeof openTestSite>>, sql: string, ar
   await t.site.store.database.client.execute({ sql, args: args as any });
 }
 
+/**
+ * The state hash computed here: every row in (ns, key) order, each field as
+ * its UTF-8 length, a colon and its bytes — keys read as bytes, since libSQL
+ * hands TEXT back cut at its first U+0000.
+ */
+async function expectedHash(t: Awaited<ReturnType<typeof openTestSite>>) {
+  const { rows } = await t.site.store.database.client.execute(
+    "SELECT ns, CAST(key AS BLOB) AS key, value FROM state ORDER BY ns, key",
+  );
+  const digest = createHash("sha256");
+  const field = (v: string) => `${new TextEncoder().encode(v).length}:${v}`;
+  for (const r of rows) {
+    const key = new TextDecoder().decode(new Uint8Array(r.key as ArrayBuffer));
+    digest.update(field(String(r.ns)) + field(key) + field(String(r.value)));
+  }
+  return { hash: digest.digest("hex"), rows: rows.length };
+}
+
 Deno.test("state hash: SHA-256 over every row in (ns, key) order, each field as its UTF-8 length, a colon and its bytes, paged; one changed value changes it", async () => {
   const t = await openTestSite();
   try {
@@ -46,26 +64,40 @@ Deno.test("state hash: SHA-256 over every row in (ns, key) order, each field as 
         `{"i":${i}}`,
       ]);
     }
-    const { rows } = await t.site.store.database.client.execute(
-      "SELECT ns, key, value FROM state ORDER BY ns, key",
-    );
-    const expected = createHash("sha256");
-    const field = (v: unknown) => {
-      const bytes = new TextEncoder().encode(String(v));
-      return `${bytes.length}:${String(v)}`;
-    };
-    for (const r of rows) expected.update(field(r.ns) + field(r.key) + field(r.value));
+    const expected = await expectedHash(t);
+    const rows = { length: expected.rows };
     const path = `${t.dir}/ledger.db`;
     const first = new NativeSnapshot(path);
     const got = await hashState(first).finally(() => first.close());
     assert.equal(got.rows, rows.length);
-    assert.equal(got.hash, expected.digest("hex"));
+    assert.equal(got.hash, expected.hash);
 
     await exec(t, "UPDATE state SET value = '{\"i\":-1}' WHERE key = 'k01234'", []);
     const second = new NativeSnapshot(path);
     const changed = await hashState(second).finally(() => second.close());
     assert.equal(changed.rows, got.rows);
     assert.notEqual(changed.hash, got.hash);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("state hash: a page that ends on a key holding U+0000 (a data.anchor key) is followed by the rows after it, and such keys are hashed whole", async () => {
+  const t = await openTestSite();
+  try {
+    // More rows than a page under one stream, keyed as data.anchor keys are.
+    for (let i = 0; i < 1500; i++) {
+      await exec(t, "INSERT INTO state (ns, key, value) VALUES ('data.anchor', ?, ?)", [
+        `truck-17\u0000${i.toString(16).padStart(16, "0")}`,
+        `{"seq":${i}}`,
+      ]);
+    }
+    const expected = await expectedHash(t);
+    const snap = new NativeSnapshot(`${t.dir}/ledger.db`);
+    // Bounded: with keys cut at U+0000 the second page started over from the first.
+    const got = await hashState(snap, AbortSignal.timeout(10_000)).finally(() => snap.close());
+    assert.equal(got.rows, expected.rows);
+    assert.equal(got.hash, expected.hash);
   } finally {
     await t.cleanup();
   }

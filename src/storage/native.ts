@@ -379,6 +379,9 @@ function openConnection(path: string): Libsql {
   return db;
 }
 
+/** Keys are stored as UTF-8 text; a byte sequence that is not would be a broken invariant. */
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+
 function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
@@ -413,10 +416,15 @@ export class NativeSnapshot {
       db.exec("PRAGMA busy_timeout = 5000");
       db.exec("PRAGMA query_only = ON");
       this.reads = new NativeReader(db);
-      this.#stateFirst = db.prepare("SELECT ns, key, value FROM state ORDER BY ns, key LIMIT ?")
-        .raw();
+      // Keys as bytes: libSQL hands TEXT back cut at its first U+0000, and
+      // data.anchor keys hold one (`<stream>\u0000<seq>`), so a page ending
+      // on one would start the next over from the stream's first row.
+      this.#stateFirst = db.prepare(
+        "SELECT ns, CAST(key AS BLOB), value FROM state ORDER BY ns, key LIMIT ?",
+      ).raw();
       this.#statePage = db.prepare(
-        "SELECT ns, key, value FROM state WHERE (ns, key) > (?, ?) ORDER BY ns, key LIMIT ?",
+        "SELECT ns, CAST(key AS BLOB), value FROM state WHERE (ns, key) > (?, ?) " +
+          "ORDER BY ns, key LIMIT ?",
       ).raw();
       this.#head = db.prepare("SELECT max(height) FROM blocks").raw();
       // Deferred: the view is fixed by the first read below.
@@ -434,13 +442,16 @@ export class NativeSnapshot {
     return height ?? -1;
   }
 
-  /** Up to `limit` state rows after `after` (from the first when absent), in `(ns, key)` order. */
+  /**
+   * Up to `limit` state rows after `after` (from the first when absent), in
+   * `(ns, key)` order; each key whole, U+0000 included.
+   */
   statePage(after: { ns: string; key: string } | undefined, limit: number): StateRow[] {
     const rows =
       (after === undefined
         ? this.#stateFirst.all(limit)
-        : this.#statePage.all(after.ns, after.key, limit)) as Array<[string, string, string]>;
-    return rows.map(([ns, key, value]) => ({ ns, key, value }));
+        : this.#statePage.all(after.ns, after.key, limit)) as Array<[string, Uint8Array, string]>;
+    return rows.map(([ns, key, value]) => ({ ns, key: utf8Decoder.decode(key), value }));
   }
 
   /** Ends the read transaction and closes the connection. */
