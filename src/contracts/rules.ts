@@ -34,7 +34,9 @@
  * the new version, and ships before governance schedules the new version
  * (docs/governance.md). The versions:
  *
- * - 1: every rule as first released.
+ * - 1: the rules as versioned on 2026-12-03 (software before that gave some
+ *   other results, so it cannot re-execute ledgers begun then: README,
+ *   "Upgrading a site").
  * - 2: `gov.removeAdmin` of an organisation's last admin removes the
  *   organisation with it (and refuses it for the only organisation), so
  *   organisations without admins, which count in every majority and can
