@@ -206,10 +206,11 @@ export class RaftHost implements Sequencer {
   #ticks = 0;
   /** The tick at which each peer was last heard from (see {@link receive}; for `/metrics`). */
   readonly #heardAt = new Map<string, number>();
-  /** Each member's clock as its latest frame said it (see {@link quorumClock}). */
-  readonly #peerClocks = new Map<string, ClockReading>();
-  /** Each member's clock minus this site's when its latest frame arrived, ms. */
-  readonly #peerClockOffsets = new Map<string, number>();
+  /**
+   * Each member's clock as its latest frame said it (see {@link quorumClock}),
+   * and that clock minus this site's when the frame arrived (`offsetMs`).
+   */
+  readonly #peerClocks = new Map<string, ClockReading & { offsetMs: number }>();
   /** Members whose clock was last found over {@link peerClockOffsetWarnMs} from this site's (said once). */
   readonly #peerClocksOff = new Set<string>();
   /** Whether this leader's clock was last found far ahead of its voters' (said once). */
@@ -570,9 +571,8 @@ export class RaftHost implements Sequencer {
    */
   peerClock(from: string, ms: number | undefined): void {
     if (ms === undefined) return;
-    this.#peerClocks.set(from, { ms, at: performance.now() });
     const offsetMs = ms - this.#site.now();
-    this.#peerClockOffsets.set(from, offsetMs);
+    this.#peerClocks.set(from, { ms, at: performance.now(), offsetMs });
     // Said once each way, as etcd's peer clock-drift warning.
     if (Math.abs(offsetMs) > peerClockOffsetWarnMs) {
       if (this.#peerClocksOff.has(from)) return;
@@ -800,9 +800,9 @@ export class RaftHost implements Sequencer {
       ),
       "# HELP edgeledger_raft_peer_clock_offset_seconds The peer's clock minus this site's, as its latest frame carried it (a frame's trip adds to it); over 1 s, the sites' clocks drift.",
       "# TYPE edgeledger_raft_peer_clock_offset_seconds gauge",
-      ...peers.filter((p) => this.#peerClockOffsets.has(p)).map((p) =>
+      ...peers.filter((p) => this.#peerClocks.has(p)).map((p) =>
         `edgeledger_raft_peer_clock_offset_seconds{peer="${escapeLabelValue(p)}"} ${
-          this.#peerClockOffsets.get(p)! / 1000
+          this.#peerClocks.get(p)!.offsetMs / 1000
         }`
       ),
       "# HELP edgeledger_raft_peer_lag_entries On the leader: committed entries the peer does not hold yet.",

@@ -2625,8 +2625,9 @@ export class Site implements LedgerService {
   /**
    * Says when an applied block's time is more than {@link blockTimeAheadWarnMs}
    * ahead of this site's clock, once until one is not. Block time is its
-   * leader's clock and never decreases (DESIGN §3), so one leader whose
-   * clock ran ahead holds the chain's time there: every transaction that
+   * leader's voters' median clock and never decreases (DESIGN §3), so a
+   * majority of clocks (or a lone voter's) that ran ahead holds the chain's
+   * time there: every transaction that
    * expires before it is rejected `expired`, on every site, until the
    * clocks catch up. Only said: what a block holds must not depend on the
    * clock of the site applying it.
