@@ -96,9 +96,11 @@ export class SignatureChecks {
           signers: envelope.signers,
           sigs: envelope.sigs,
         });
-        return verdict.ok
-          ? { ok: true }
-          : { ok: false, index: 0, reason: verdict.reason ?? "A signature does not verify" };
+        return verdict.ok ? { ok: true } : {
+          ok: false,
+          index: verdict.index ?? 0,
+          reason: verdict.reason ?? "A signature does not verify",
+        };
       } catch {
         // The worker failed (or was closed): from now on, here.
         this.#verifierFailed = true;

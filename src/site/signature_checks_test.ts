@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
-import { type Envelope, signingPayload } from "../../sdk/envelope.ts";
-import { generateKeyPair } from "../../sdk/keys.ts";
+import {
+  createEnvelope,
+  type Envelope,
+  signEnvelope,
+  signingPayload,
+  verifyEnvelopeSignatures,
+} from "../../sdk/envelope.ts";
+import { generateKeyPair, softwareSigner } from "../../sdk/keys.ts";
 import { anchorTx } from "../../test/_helpers.ts";
 import { fastPathsAccept, SignatureChecks } from "./signature_checks.ts";
 import { type VerifySignatures, verifySignaturesHere } from "./signature_pool.ts";
@@ -78,4 +84,30 @@ Deno.test("SignatureChecks: with its own worker thread (the default), a forged s
   }
   const after = await anchorTx(generateKeyPair("secp256k1"));
   assert.deepEqual(await checks.check(after, signingPayload(after)), { ok: true });
+});
+
+Deno.test("SignatureChecks: a refusal judged on the worker names the failing signature as the reference does (its index and reason), not always the first", async () => {
+  const checks = new SignatureChecks({ makeVerifier: countingVerifier().make });
+  const [a, b] = [generateKeyPair("ed25519"), generateKeyPair("ed25519")];
+  const env = await signEnvelope(
+    createEnvelope({
+      ledger: "demo",
+      kind: "data.anchor",
+      body: { stream: "s", seq: 0, root: "ab".repeat(32), count: 1, from: 0, to: 1 },
+      signers: [a.did, b.did],
+      ttlMs: 60_000,
+    }),
+    [softwareSigner(a), softwareSigner(b)],
+  );
+  const sig = env.sigs[1];
+  const bad = {
+    ...env,
+    sigs: [env.sigs[0], sig.slice(0, 10) + (sig[10] === "A" ? "B" : "A") + sig.slice(11)],
+  };
+  const reference = await verifyEnvelopeSignatures(bad, signingPayload(bad));
+  assert.equal(reference.ok, false);
+  assert.equal((reference as { index: number }).index, 1);
+  assert.deepEqual(await checks.check(bad, signingPayload(bad)), reference);
+  assert.equal(checks.slowChecks, 1);
+  checks.close();
 });

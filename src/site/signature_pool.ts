@@ -26,6 +26,8 @@ export interface SignatureJob {
 /** Whether an envelope's signatures verify, and if not, why. */
 export interface SignatureVerdict {
   ok: boolean;
+  /** When not ok: the lowest failing signer index, as `verifyEnvelopeSignatures` gives it. */
+  index?: number;
   reason?: string;
 }
 
@@ -40,7 +42,7 @@ export function verifySignaturesHere(jobs: SignatureJob[]): Promise<SignatureVer
       utf8Encode(j.payload),
       verifySignatureNative,
     );
-    return v.ok ? { ok: true } : { ok: false, reason: v.reason };
+    return v.ok ? { ok: true } : { ok: false, index: v.index, reason: v.reason };
   }));
 }
 
