@@ -91,6 +91,37 @@ function stallingStore(t: Awaited<ReturnType<typeof openTestSite>>) {
   return disk;
 }
 
+/**
+ * `t`'s Raft store with a gate: after `hold()`, the next write of entries
+ * waits until `release()`; `hold()` answers the last index of that write
+ * once it starts.
+ */
+function gatedStore(t: Awaited<ReturnType<typeof openTestSite>>) {
+  const real = t.site.raftStore();
+  let gate: Promise<void> | undefined;
+  let open = () => {};
+  let writing = (_last: number) => {};
+  const store: RaftStoreApi = {
+    load: () => real.load(),
+    persist: async (rd, o) => {
+      if (gate !== undefined && rd.entries.length > 0) {
+        writing(rd.entries[rd.entries.length - 1].index);
+        await gate;
+      }
+      await real.persist(rd, o);
+    },
+    saveSnapshot: (snap, c) => real.saveSnapshot(snap, c),
+  };
+  return {
+    store,
+    hold(): Promise<number> {
+      gate = new Promise((r) => (open = r));
+      return new Promise<number>((r) => (writing = r));
+    },
+    release: () => open(),
+  };
+}
+
 /** Waits for `host` to lead, then adds `site-b`, out of reach, as a learner. */
 async function leadWithLearner(host: RaftHost): Promise<void> {
   await untilLeader(host);
@@ -498,22 +529,7 @@ Deno.test("raft host: close() ends a linearizable read still waiting for the lea
 
 Deno.test("raft host: status reports the leader's durable index: its own match and the commit index stay below an entry until its write returns", async () => {
   const t = await openTestSite();
-  const real = t.site.raftStore();
-  // Once gated, a write of entries waits until released.
-  let gate: Promise<void> | undefined;
-  let release = () => {};
-  let writing = (_last: number) => {};
-  const store: RaftStoreApi = {
-    load: () => real.load(),
-    persist: async (rd, o) => {
-      if (gate !== undefined && rd.entries.length > 0) {
-        writing(rd.entries[rd.entries.length - 1].index);
-        await gate;
-      }
-      await real.persist(rd, o);
-    },
-    saveSnapshot: (s, c) => real.saveSnapshot(s, c),
-  };
+  const { store, hold, release } = gatedStore(t);
   const host = await startLoneVoter(t, store);
   try {
     for (let i = 0; i < 400 && t.site.appliedIndex === 0; i++) {
@@ -521,8 +537,7 @@ Deno.test("raft host: status reports the leader's durable index: its own match a
     }
     assert.equal(host.consensusStatus().role, "leader");
     const durable = t.site.appliedIndex;
-    gate = new Promise((r) => (release = r));
-    const written = new Promise<number>((r) => (writing = r));
+    const written = hold();
     await t.site.submit([await anchorTx(device)], { wait: false, waitTimeoutMs: 0 });
     const entry = await written;
     assert.equal(entry, durable + 1);
@@ -583,22 +598,7 @@ Deno.test("raft host: durable before reply — a lone voter's learner never hear
     return new Response(new ReadableStream({ start: (c) => void (end = () => c.close()) }));
   });
   const t = await openTestSite();
-  const real = t.site.raftStore();
-  // Once gated, a write of entries waits until released.
-  let gate: Promise<void> | undefined;
-  let release = () => {};
-  let writing = (_last: number) => {};
-  const store: RaftStoreApi = {
-    load: () => real.load(),
-    persist: async (rd, o) => {
-      if (gate !== undefined && rd.entries.length > 0) {
-        writing(rd.entries[rd.entries.length - 1].index);
-        await gate;
-      }
-      await real.persist(rd, o);
-    },
-    saveSnapshot: (s, c) => real.saveSnapshot(s, c),
-  };
+  const { store, hold, release } = gatedStore(t);
   const host = leader.host = await startLoneVoter(t, store);
   try {
     await untilLeader(host);
@@ -609,8 +609,7 @@ Deno.test("raft host: durable before reply — a lone voter's learner never hear
     });
     for (let i = 0; i < 400 && heard.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
     assert.ok(heard.length > 0, "the learner was sent nothing");
-    gate = new Promise((r) => (release = r));
-    const written = new Promise<number>((r) => (writing = r));
+    const written = hold();
     await t.site.submit([await anchorTx(device)], { wait: false, waitTimeoutMs: 0 });
     const entry = await written;
     entryWritten = false;
