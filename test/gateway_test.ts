@@ -874,7 +874,7 @@ withFakes(
 );
 
 withFakes(
-  "gateway: a method no site routes (TRACE, TRACK, a lower-case get with a body) is a problem here — 404 from the app, or 400 from the HTTP parser for a method it does not know — never forwarded, and marks no site down",
+  "gateway: a method no site routes (TRACE, TRACK, a lower-case get with a body) is a problem here — 404 when the site asked OPTIONS names no methods, or 400 from the HTTP parser for a method it does not know — never forwarded as itself, and marks no site down",
   [fromSite("site-a"), fromSite("site-b")],
   async (a, b, gw) => {
     // fetch cannot send these; a failure of the gateway's own must never be blamed on a site.
@@ -884,12 +884,33 @@ withFakes(
       assert.match(head, new RegExp(`^HTTP/1\\.1 ${code} `), method);
       assert.match(head, /content-type: application\/problem\+json/i, method);
     }
-    assert.deepEqual([...a.seen, ...b.seen], []);
+    // Only the gateway's own question: which methods the site takes there.
+    assert.deepEqual([...a.seen, ...b.seen], ["OPTIONS /v1/blocks/1"]);
     const view = await (await fetch(`${gw.url}/v1/gateway`)).json();
     assert.deepEqual(view.sites.map((s: { up: boolean }) => s.up), [true, true]);
     assert.equal(view.sitesUp, 2);
     const read = await fetch(`${gw.url}/v1/blocks/1`);
     assert.deepEqual(await read.json(), { from: "site-a" });
+  },
+);
+
+withSite(
+  "gateway: a method it never forwards (PROPFIND) on a site's route is that site's 405 with the site's Allow, and on a path no site routes 404",
+  async (site, gw) => {
+    for (const path of ["/v1/txs", "/v1/status"]) {
+      const direct = await fetch(`${site.url}${path}`, { method: "OPTIONS" });
+      assert.equal(direct.status, 204);
+      const allow = direct.headers.get("allow");
+      assert.ok(allow, path);
+      const res = await readAnswer(await fetch(`${gw.url}${path}`, { method: "PROPFIND" }));
+      assert.equal(res.status, 405, path);
+      assert.equal(res.headers.get("allow"), allow, path);
+      assert.equal(res.body.type, "https://edgeledger.dev/problems/method_not_allowed");
+      assert.match(res.body.detail, /PROPFIND is not allowed on/);
+    }
+    const none = await readAnswer(await fetch(`${gw.url}/v1/nothing-here`, { method: "PROPFIND" }));
+    assert.equal(none.status, 404);
+    assert.equal(none.body.type, "https://edgeledger.dev/problems/not_found");
   },
 );
 

@@ -74,9 +74,11 @@ const RETRY_AFTER_SECONDS_MAX = 5;
 
 /**
  * The methods forwarded, spelled as a site routes them (upper case). Any
- * other (`TRACE`, `get`, `FOO`) matches no route of a site, which answers
- * 404; `fetch` cannot even send some of them (`TRACE`, `TRACK`, a lower-case
- * `get` with a body), and that failure must never be taken for the site's.
+ * other (`TRACE`, `PROPFIND`) matches no route of a site, which answers 405
+ * with its `Allow` where it has a route: the gateway asks a site `OPTIONS`
+ * and answers the same, never sending the method itself — `fetch` cannot
+ * even send some of them (`TRACE`, `TRACK`), and that failure must never be
+ * taken for the site's.
  */
 const FORWARDED_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 
@@ -86,8 +88,9 @@ const LEADER_READS = new Set(["leader", "linearizable"]);
 /**
  * Builds the gateway's app. Everything under `/v1/` except `/v1/admin/` and
  * the gateway's own route is forwarded, as are `/` (the explorer) and
- * `/openapi.json`; anything else, `/raft/` included, is 404 `not_found` here,
- * as is a method a site has no route for (see {@link FORWARDED_METHODS}).
+ * `/openapi.json`; anything else, `/raft/` included, is 404 `not_found` here.
+ * A method a site has no route for is answered as a site would (see
+ * {@link FORWARDED_METHODS}).
  */
 export function createGatewayApp(options: GatewayAppOptions) {
   const { config, pool } = options;
@@ -169,7 +172,7 @@ export function createGatewayApp(options: GatewayAppOptions) {
     // resolved (`/v1/txs/../admin/x` is `/v1/admin/x` there): judge that one.
     const url = new URL(c.req.url);
     if (!isPublicPath(url.pathname)) return notFound(c);
-    if (!FORWARDED_METHODS.has(c.req.method)) return notFound(c);
+    if (!FORWARDED_METHODS.has(c.req.method)) return await notAllowed(c);
     const consistency = url.searchParams.get("consistency") ?? "";
     const method = c.req.method;
     return await forward(c, contextOf(c), {
@@ -179,6 +182,32 @@ export function createGatewayApp(options: GatewayAppOptions) {
       responseTimeoutMs: config.responseTimeoutMs,
       body: c.get("body"),
     });
+  };
+
+  /**
+   * A method never forwarded (`PROPFIND`, `TRACE`) on a public path: a site
+   * is asked `OPTIONS` for the methods it takes there, so the answer is its
+   * 405 with its `Allow` (or 404 for a path it has no route for) — never the
+   * method itself, which `fetch` may not even send. With no site to ask, 404.
+   */
+  const notAllowed = async (c: Context<GatewayEnv>) => {
+    let answer: Response;
+    try {
+      answer = await forward(c, contextOf(c), {
+        retryable: true,
+        preferLeader: false,
+        responseTimeoutMs: config.responseTimeoutMs,
+        body: null,
+        method: "OPTIONS",
+      });
+    } catch (err) {
+      if (err instanceof ForwardRefusal) return notFound(c);
+      throw err;
+    }
+    await answer.body?.cancel();
+    const allow = answer.status === 204 ? answer.headers.get("allow") : null;
+    const methods = allow?.split(",").map((m) => m.trim()).filter((m) => m !== "") ?? [];
+    return noSuchRoute(c, "route", methods);
   };
 
   app.get("/v1/gateway", (c) => {

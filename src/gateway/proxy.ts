@@ -47,6 +47,8 @@ export interface ForwardOptions {
   responseTimeoutMs: number;
   /** The request body as received, or null. */
   body: Uint8Array<ArrayBuffer> | null;
+  /** The method sent to the site, when not the client's (the gateway asking `OPTIONS`). */
+  method?: string;
 }
 
 /** What forwarding needs from the gateway. */
@@ -240,7 +242,7 @@ async function tryOnce(
   let upstream: Response;
   try {
     upstream = await pool.fetch(site.url + incoming.pathname + incoming.search, {
-      method: c.req.method,
+      method: options.method ?? c.req.method,
       headers,
       body: options.body,
       redirect: "manual",
@@ -267,7 +269,8 @@ async function tryOnce(
   const out = responseHeaders(upstream.headers, ctx.via);
   out.set("X-Edgeledger-Site", site.name ?? site.url);
   // A status that has no body (204, 304, a HEAD's answer) must be answered without one.
-  const bodyless = c.req.method === "HEAD" || NULL_BODY_STATUSES.has(upstream.status);
+  const bodyless = (options.method ?? c.req.method) === "HEAD" ||
+    NULL_BODY_STATUSES.has(upstream.status);
   if (bodyless) await upstream.body?.cancel().catch(() => {});
   const idleMs = stream ? ctx.eventsIdleTimeoutMs : ctx.bodyIdleTimeoutMs;
   const body = bodyless || upstream.body === null ? null : tracked(upstream.body, idleMs, {
