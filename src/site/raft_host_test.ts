@@ -19,6 +19,7 @@ import {
 } from "./raft_host.ts";
 import {
   decodeMessage,
+  memberRemovedAnswer,
   signPeerBody,
   splitFrame,
   streamFrames,
@@ -37,6 +38,7 @@ import type { Site } from "./site.ts";
 import type { LedgerError } from "../api/service.ts";
 import type { RaftStoreApi } from "../storage/raft_store.ts";
 import type { Message } from "../consensus/mod.ts";
+import { raftRoot, raftRoutes } from "../api/raft_routes.ts";
 
 const device = generateKeyPair("ed25519");
 
@@ -1025,6 +1027,143 @@ Deno.test("raft host: a removal, once applied, is kept across a restart (the rem
   } finally {
     await host.close();
     await t.cleanup();
+  }
+});
+
+Deno.test("raft host: a site that caught up by snapshot past a removal answers the removed site as removed (410, with the index of its removal), as one that applied the removal does, also after a restart", async () => {
+  const leaderT = await openTestSite();
+  const b = generateKeyPair("ed25519");
+  const keyB = await SiteKey.create(b);
+  // site-a (its blocks served at its URL) leads alone, adds site-b and
+  // site-c as learners (both out of reach), removes site-b and snapshots
+  // past the removal, compacting it away.
+  const server = blockServer(leaderT.site, "site-a", leaderT.site.siteKey);
+  const urlA = `http://127.0.0.1:${server.addr.port}`;
+  let leader: RaftHost | undefined = await RaftHost.start(
+    leaderT.site,
+    leaderT.site.raftStore(),
+    "site-a",
+    leaderT.site.siteKey,
+    [{ name: "site-a", url: urlA, publicKey: leaderT.site.siteKey.publicKey }],
+    ["site-a"],
+    {
+      tickMs: 5,
+      electionTicks: 4,
+      heartbeatTicks: 1,
+      snapshotEntriesMin: 1,
+      compactKeepEntries: 0,
+    },
+  );
+  const receiverT = await openTestSite({
+    genesis: leaderT.options.genesis,
+    key: generateKeyPair("ed25519"),
+    name: "site-c",
+    joining: true,
+  });
+  let host: RaftHost | undefined;
+  let receiver: Site | undefined;
+  try {
+    await untilLeader(leader);
+    await leader.addLearner({
+      name: "site-b",
+      url: `http://127.0.0.1:${closedPort()}`,
+      publicKey: base64urlEncode(b.publicKey),
+    });
+    await leader.addLearner({
+      name: "site-c",
+      url: `http://127.0.0.1:${closedPort()}`,
+      publicKey: base64urlEncode(receiverT.site.siteKey.publicKey),
+    });
+    await leader.remove("site-b");
+    const removedAt = leader.removedMember("site-b")!.index;
+    const [receipt] = await leaderT.site.submit([await anchorTx(device)], {
+      wait: true,
+      waitTimeoutMs: 5000,
+    });
+    assert.equal(receipt.status, "committed");
+    await leader.close();
+    leader = undefined;
+    const snap = (await leaderT.site.raftStore().load()).snapshot!;
+    assert.ok(snap.metadata.index > removedAt, "the snapshot is past the removal");
+    assert.deepEqual(snap.metadata.confState.learners, ["site-c"]);
+
+    // site-c holds only that snapshot (sent by the leader, made durable), and
+    // catches up from it: it never applies the removal's entry.
+    await receiverT.site.raftStore().persist({
+      snapshot: snap,
+      entries: [],
+      hardState: { term: snap.metadata.term, vote: "", commit: snap.metadata.index },
+    });
+    await receiverT.site.close();
+    receiver = await receiverT.reopen();
+    const start = (site: Site) =>
+      RaftHost.start(
+        site,
+        site.raftStore(),
+        "site-c",
+        site.siteKey,
+        [
+          { name: "site-a", url: urlA, publicKey: leaderT.site.siteKey.publicKey },
+          { name: "site-c", url: "http://127.0.0.1:1", publicKey: site.siteKey.publicKey },
+        ],
+        ["site-a"],
+        { tickMs: 1_000_000 },
+      );
+    host = await start(receiver);
+    // site-a's heartbeat says it leads: its blocks are taken.
+    host.receive("site-a", [{
+      type: "heartbeat",
+      from: "site-a",
+      to: "site-c",
+      term: snap.metadata.term,
+      commit: snap.metadata.index,
+      ctx: undefined,
+    }]);
+    for (let i = 0; i < 500 && receiver.appliedIndex < snap.metadata.index; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(host.fatal, undefined);
+    assert.equal(receiver.appliedIndex, snap.metadata.index);
+
+    // site-b, still running and signing with its key, is told it was removed.
+    const answered = async (h: RaftHost) => {
+      const app = raftRoot(raftRoutes({
+        self: "site-c",
+        member: (n) => h.member(n),
+        removedMember: (n) => h.removedMember(n),
+        receive: () => {},
+        acceptForwarded: () => Promise.resolve({ accepted: 0, refused: [] } as never),
+        addCosignLines: () => Promise.resolve(),
+        replayBlocks: () => Promise.resolve([]),
+        sign: () => Promise.resolve("sig"),
+      }));
+      const body = JSON.stringify({ from: "site-b", messages: [] });
+      const res = await app.request("/raft/msg", {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "x-edgeledger-site": "site-b",
+          "x-edgeledger-sig": await signPeerBody(body, keyB),
+        },
+        body,
+      });
+      const text = await res.text();
+      assert.equal(res.status, 410, text);
+      return memberRemovedAnswer("site-c", res, text);
+    };
+    assert.equal(host.member("site-b"), undefined, "site-b's key is refused");
+    assert.deepEqual(host.removedMember("site-b")?.info.publicKey, b.publicKey);
+    assert.equal((await answered(host))?.index, removedAt);
+    await host.close();
+    host = await start(receiver);
+    assert.equal((await answered(host))?.index, removedAt, "kept across a restart");
+  } finally {
+    await leader?.close();
+    await host?.close();
+    await receiver?.close();
+    await server.shutdown();
+    await leaderT.cleanup();
+    await receiverT.cleanup();
   }
 });
 
