@@ -843,9 +843,37 @@ export class RaftHost implements Sequencer {
       (answer) => this.#retire({ by: answer }),
       () => this.#site.storageState(),
       () => this.#site.now(),
+      (dropped) => this.#snapshotsLost(dropped),
     );
     if (this.#leaving) sender.siteStopping();
     return sender;
+  }
+
+  /**
+   * Tells the core of each snapshot among `dropped` (messages that never
+   * left, see PeerSender), as etcd's hosts report a failed snapshot
+   * transfer: the leader stops waiting for it and probes that peer with its
+   * next answer, sending another when needed. Unreported, it waits in
+   * snapshot state until a few heartbeat replies without progress give up
+   * on it. Success is not reported: a snapshot here is a pointer of a few
+   * hundred bytes, and the peer acknowledges it (an append reply at its
+   * index) as soon as it is durable there — before it fetches the blocks,
+   * which it pulls from members itself — and that reply is what moves the
+   * leader on (a frame written to a stream says nothing of delivery).
+   */
+  #snapshotsLost(dropped: Message[]): void {
+    if (this.#closed) return;
+    let lost = false;
+    for (const m of dropped) {
+      if (m.type !== "snapshot") continue;
+      this.#log.info("snapshot not sent: the peer is probed again once it answers", {
+        to: m.to,
+        index: m.snapshot.metadata.index,
+      });
+      this.#node.reportSnapshot(m.to, false);
+      lost = true;
+    }
+    if (lost) this.#kick();
   }
 
   /**

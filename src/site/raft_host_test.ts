@@ -646,6 +646,94 @@ Deno.test("raft host: durable before reply — a lone voter's learner never hear
   }
 });
 
+Deno.test("raft host: a snapshot that could not be sent is reported lost: the leader probes the peer with its next answer and sends another, rather than waiting for heartbeat replies to stall", async () => {
+  // site-b's stand-in holds nothing: it refuses the leader's first append
+  // (so the leader, whose log is compacted, must send a snapshot) and goes
+  // down as it does, so that the snapshot cannot be sent. It answers no
+  // heartbeat by itself: the test gives the leader the replies it counts.
+  const heard: Message[] = [];
+  let down = false;
+  const leader: { host?: RaftHost } = {};
+  const base = (m: Message) => ({ from: "site-b", to: "site-a", term: m.term });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    if (down) return new Response("down", { status: 503 });
+    let end = () => {};
+    void (async () => {
+      try {
+        for await (const frame of streamFrames(req.body!.getReader())) {
+          const body = JSON.parse(splitFrame(frame).body) as { messages: WireMessage[] };
+          for (const w of body.messages) {
+            const m = decodeMessage(w);
+            heard.push(m);
+            if (m.type !== "app" || down) continue;
+            down = true;
+            end();
+            // Refused once its stream is gone: the snapshot goes on a new one.
+            setTimeout(() =>
+              leader.host?.receive("site-b", [{
+                type: "appResp",
+                ...base(m),
+                index: m.prevIndex,
+                reject: true,
+                conflictTerm: 0,
+                conflictIndex: 1,
+              }]), 100);
+          }
+        }
+      } catch { /* the sender closed its stream */ }
+      end();
+    })();
+    return new Response(
+      new ReadableStream({
+        start: (c) =>
+          void (end = () => {
+            end = () => {};
+            c.close();
+          }),
+      }),
+    );
+  });
+  const t = await openTestSite();
+  const host = leader.host = await startLoneVoter(t, t.site.raftStore(), {
+    snapshotEntriesMin: 1,
+    compactKeepEntries: 0,
+  });
+  const stateOfB = () => host.consensusStatus().progress?.["site-b"]?.state;
+  const until = async (cond: () => boolean, ms: number) => {
+    for (let i = 0; i < ms / 5 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+    return cond();
+  };
+  try {
+    await untilLeader(host);
+    await t.site.submit([await anchorTx(device)], { wait: true, waitTimeoutMs: 5000 });
+    assert.ok(host.consensusStatus().firstIndex > 1, "the leader's log is compacted");
+    await host.addLearner({
+      name: "site-b",
+      url: `http://127.0.0.1:${server.addr.port}`,
+      publicKey: base64urlEncode(generateKeyPair("ed25519").publicKey),
+    });
+    assert.ok(await until(() => down, 2000), "site-b was sent no append");
+    // The snapshot is sent, fails, and is reported: the leader probes again.
+    assert.ok(
+      await until(() => /^edgeledger_raft_snapshots_sent_total [1-9]/m.test(host.metrics()), 2000),
+      "no snapshot was sent",
+    );
+    assert.ok(await until(() => stateOfB() === "probe", 1000), `site-b is in ${stateOfB()}`);
+    assert.equal(heard.filter((m) => m.type === "snapshot").length, 0);
+    // site-b is back: its first heartbeat reply brings another snapshot.
+    down = false;
+    host.receive("site-b", [{ type: "heartbeatResp", ...base(heard[0]), ctx: undefined }]);
+    assert.ok(
+      await until(() => heard.some((m) => m.type === "snapshot"), 2000),
+      `no snapshot after a heartbeat reply (site-b is in ${stateOfB()})`,
+    );
+  } finally {
+    await host.close();
+    await t.cleanup();
+    await server.shutdown();
+  }
+});
+
 Deno.test("raft host: once its stop began, a site refuses leadership: a leader's timeoutNow starts no election there (before, it does at once)", async () => {
   const t = await openTestSite();
   const peer = (name: string) => ({
