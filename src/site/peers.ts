@@ -665,6 +665,13 @@ export class PeerSender {
      * (`quorumClock` in `raft_host.ts`).
      */
     readonly clock: () => number = Date.now,
+    /**
+     * Hears of messages that never left: their frame or request failed, or
+     * the queue overflowed. Raft gets over a lost message by itself; a host
+     * tells its core of a lost snapshot at once (`reportSnapshot`), so the
+     * leader sends another as soon as the peer answers again.
+     */
+    readonly onDropped?: (messages: Message[]) => void,
   ) {}
 
   /** Queues messages; drops the oldest beyond {@link peerQueueMessagesMax}. */
@@ -674,8 +681,9 @@ export class PeerSender {
     this.#queue.push(...messages);
     if (this.#queue.length > peerQueueMessagesMax) {
       const excess = this.#queue.length - peerQueueMessagesMax;
-      this.#queue.splice(0, excess);
+      const dropped = this.#queue.splice(0, excess);
       this.counters.messagesDropped += excess;
+      this.onDropped?.(dropped);
     }
     // A macrotask later: messages made in this turn of the event loop (a
     // commit notice, then the next proposal's append once the block is
@@ -821,6 +829,7 @@ export class PeerSender {
           this.counters.messagesDropped += batch.length;
           if (e instanceof MemberRemovedAnswer) this.onRemoved?.(e.from(this.peer.name));
           else if (!this.#closed) this.#sendFailed(e);
+          if (batch.length > 0) this.onDropped?.(batch);
           // Back off briefly so a dead peer does not spin this loop.
           await new Promise((r) => setTimeout(r, 50));
         }

@@ -9,10 +9,12 @@
  * the proposer learns when its batch is applied. An empty entry (a new
  * leader's no-op) advances the applied index without a block.
  *
- * Snapshots are pointers: `{entryIndex, height, hash}`. A site sent one by
- * the leader (it fell behind the leader's compacted log, or joined late)
- * fetches the missing blocks from a peer and re-executes each, checking that
- * it reproduces the same block hash, before applying further entries.
+ * Snapshots are pointers: `{entryIndex, height, hash}`, with the directory
+ * (`members`) and the removals applied (`removed`) as of the pointer (see
+ * SnapshotPointer). A site sent one by the leader (it fell behind the
+ * leader's compacted log, or joined late) fetches the missing blocks from a
+ * peer and re-executes each, checking that it reproduces the same block
+ * hash, before applying further entries.
  *
  * @module
  */
@@ -841,9 +843,37 @@ export class RaftHost implements Sequencer {
       (answer) => this.#retire({ by: answer }),
       () => this.#site.storageState(),
       () => this.#site.now(),
+      (dropped) => this.#snapshotsLost(dropped),
     );
     if (this.#leaving) sender.siteStopping();
     return sender;
+  }
+
+  /**
+   * Tells the core of each snapshot among `dropped` (messages that never
+   * left, see PeerSender), as etcd's hosts report a failed snapshot
+   * transfer: the leader stops waiting for it and probes that peer with its
+   * next answer, sending another when needed. Unreported, it waits in
+   * snapshot state until a few heartbeat replies without progress give up
+   * on it. Success is not reported: a snapshot here is a pointer of a few
+   * hundred bytes, and the peer acknowledges it (an append reply at its
+   * index) as soon as it is durable there — before it fetches the blocks,
+   * which it pulls from members itself — and that reply is what moves the
+   * leader on (a frame written to a stream says nothing of delivery).
+   */
+  #snapshotsLost(dropped: Message[]): void {
+    if (this.#closed) return;
+    let lost = false;
+    for (const m of dropped) {
+      if (m.type !== "snapshot") continue;
+      this.#log.info("snapshot not sent: the peer is probed again once it answers", {
+        to: m.to,
+        index: m.snapshot.metadata.index,
+      });
+      this.#node.reportSnapshot(m.to, false);
+      lost = true;
+    }
+    if (lost) this.#kick();
   }
 
   /**
@@ -1896,6 +1926,29 @@ export class RaftHost implements Sequencer {
     if (cc.type === "remove" && cc.node === this.#self) this.#retire({ index: e.index });
   }
 
+  /**
+   * Takes the removals `snap` carries (`removed`: name → index of the
+   * applied removal, as of the snapshot's index) over this site's, which
+   * are older (it applied nothing past the snapshot); a member of the
+   * snapshot's membership was added again since and is removed no more.
+   * Kept before the snapshot counts as applied, as #applyConfChange keeps
+   * them, so a site that caught up by snapshot answers a removed site 410
+   * as one that applied the log does. Kept too are this site's own that a
+   * snapshot does not name: one made by older software carries none, and
+   * one made by a site that caught up from such a snapshot only those it
+   * applied since.
+   */
+  async #takeRemovals(removed: Record<string, number>, snap: Snapshot): Promise<void> {
+    const before = JSON.stringify(Object.fromEntries(this.#removedAt));
+    for (const [name, index] of Object.entries(removed)) this.#removedAt.set(name, index);
+    const { voters, learners } = snap.metadata.confState;
+    for (const name of [...voters, ...learners]) this.#removedAt.delete(name);
+    const after = JSON.stringify(Object.fromEntries(this.#removedAt));
+    if (after !== before) await this.#site.store.setMeta({ removed_members: after });
+    const own = this.#removedAt.get(this.#self);
+    if (own !== undefined) this.#retire({ index: own });
+  }
+
   /** Says which membership change a committed entry made, and the membership after it. */
   #logConfChange(e: Entry): void {
     const cc = decodeConfChange(e.data);
@@ -1948,14 +2001,19 @@ export class RaftHost implements Sequencer {
     const head = this.#site.head;
     // The directory rides along: a site catching up from this snapshot
     // learns the URLs and keys of sites added before it (their entries are
-    // compacted away, and replayed blocks do not carry them).
+    // compacted away, and replayed blocks do not carry them). So do the
+    // removals applied up to it, so that it answers a removed site as
+    // removed as a site that applied them does (see #installSnapshot).
     const data = utf8Encode(
-      JSON.stringify({
-        entryIndex: applied,
-        height: head.header.height,
-        hash: head.hash,
-        members: this.#directory(),
-      }),
+      JSON.stringify(
+        {
+          entryIndex: applied,
+          height: head.header.height,
+          hash: head.hash,
+          members: this.#directory(),
+          removed: Object.fromEntries(this.#removedAt),
+        } satisfies SnapshotPointer,
+      ),
     );
     const snap = this.#storage.createSnapshot(applied, this.#node.confStateAt(applied), data);
     const compactTo = Math.max(0, applied - this.#options.compactKeepEntries);
@@ -1974,14 +2032,9 @@ export class RaftHost implements Sequencer {
    * it covers; `resumed` when a restart finishes an install a crash cut short.
    */
   async #installSnapshot(snap: Snapshot, resumed: boolean): Promise<void> {
-    const target = JSON.parse(utf8Decode(snap.data)) as {
-      entryIndex: number;
-      height: number;
-      hash: string;
-      /** Absent in snapshots made before sites carried their directory in them. */
-      members?: WireMember[];
-    };
+    const target = JSON.parse(utf8Decode(snap.data)) as SnapshotPointer;
     if (Array.isArray(target.members)) await this.#learnMembers(target.members);
+    await this.#takeRemovals(isRemovedMap(target.removed) ? target.removed : {}, snap);
     const leaderName = this.#node.status().leader;
     const started = performance.now();
     const fromHeight = this.#site.head.header.height;
@@ -2104,6 +2157,27 @@ export function servedTwice(
     if (n > 0 && n > (best?.length ?? 0)) best = page.slice(0, n);
   }
   return best;
+}
+
+/**
+ * What a snapshot's data holds (JSON): a pointer to the applied state, not
+ * the state. Fields past `hash` were added later and are absent in
+ * snapshots made by older software, which ignores them in newer ones.
+ */
+interface SnapshotPointer {
+  entryIndex: number;
+  height: number;
+  hash: string;
+  /** The directory (see #learnMembers). */
+  members?: WireMember[];
+  /** The removals applied up to the snapshot: name → log index of the removal. */
+  removed?: Record<string, number>;
+}
+
+/** Whether `v` is a map of names to log indexes (a snapshot's `removed`). */
+function isRemovedMap(v: unknown): v is Record<string, number> {
+  return typeof v === "object" && v !== null && !Array.isArray(v) &&
+    Object.values(v).every((i) => Number.isSafeInteger(i) && i > 0);
 }
 
 /** A directory entry as carried in entries and snapshots. */

@@ -19,6 +19,7 @@ import {
 } from "./raft_host.ts";
 import {
   decodeMessage,
+  memberRemovedAnswer,
   signPeerBody,
   splitFrame,
   streamFrames,
@@ -37,6 +38,7 @@ import type { Site } from "./site.ts";
 import type { LedgerError } from "../api/service.ts";
 import type { RaftStoreApi } from "../storage/raft_store.ts";
 import type { Message } from "../consensus/mod.ts";
+import { raftRoot, raftRoutes } from "../api/raft_routes.ts";
 
 const device = generateKeyPair("ed25519");
 
@@ -644,6 +646,94 @@ Deno.test("raft host: durable before reply — a lone voter's learner never hear
   }
 });
 
+Deno.test("raft host: a snapshot that could not be sent is reported lost: the leader probes the peer with its next answer and sends another, rather than waiting for heartbeat replies to stall", async () => {
+  // site-b's stand-in holds nothing: it refuses the leader's first append
+  // (so the leader, whose log is compacted, must send a snapshot) and goes
+  // down as it does, so that the snapshot cannot be sent. It answers no
+  // heartbeat by itself: the test gives the leader the replies it counts.
+  const heard: Message[] = [];
+  let down = false;
+  const leader: { host?: RaftHost } = {};
+  const base = (m: Message) => ({ from: "site-b", to: "site-a", term: m.term });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    if (down) return new Response("down", { status: 503 });
+    let end = () => {};
+    void (async () => {
+      try {
+        for await (const frame of streamFrames(req.body!.getReader())) {
+          const body = JSON.parse(splitFrame(frame).body) as { messages: WireMessage[] };
+          for (const w of body.messages) {
+            const m = decodeMessage(w);
+            heard.push(m);
+            if (m.type !== "app" || down) continue;
+            down = true;
+            end();
+            // Refused once its stream is gone: the snapshot goes on a new one.
+            setTimeout(() =>
+              leader.host?.receive("site-b", [{
+                type: "appResp",
+                ...base(m),
+                index: m.prevIndex,
+                reject: true,
+                conflictTerm: 0,
+                conflictIndex: 1,
+              }]), 100);
+          }
+        }
+      } catch { /* the sender closed its stream */ }
+      end();
+    })();
+    return new Response(
+      new ReadableStream({
+        start: (c) =>
+          void (end = () => {
+            end = () => {};
+            c.close();
+          }),
+      }),
+    );
+  });
+  const t = await openTestSite();
+  const host = leader.host = await startLoneVoter(t, t.site.raftStore(), {
+    snapshotEntriesMin: 1,
+    compactKeepEntries: 0,
+  });
+  const stateOfB = () => host.consensusStatus().progress?.["site-b"]?.state;
+  const until = async (cond: () => boolean, ms: number) => {
+    for (let i = 0; i < ms / 5 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+    return cond();
+  };
+  try {
+    await untilLeader(host);
+    await t.site.submit([await anchorTx(device)], { wait: true, waitTimeoutMs: 5000 });
+    assert.ok(host.consensusStatus().firstIndex > 1, "the leader's log is compacted");
+    await host.addLearner({
+      name: "site-b",
+      url: `http://127.0.0.1:${server.addr.port}`,
+      publicKey: base64urlEncode(generateKeyPair("ed25519").publicKey),
+    });
+    assert.ok(await until(() => down, 2000), "site-b was sent no append");
+    // The snapshot is sent, fails, and is reported: the leader probes again.
+    assert.ok(
+      await until(() => /^edgeledger_raft_snapshots_sent_total [1-9]/m.test(host.metrics()), 2000),
+      "no snapshot was sent",
+    );
+    assert.ok(await until(() => stateOfB() === "probe", 1000), `site-b is in ${stateOfB()}`);
+    assert.equal(heard.filter((m) => m.type === "snapshot").length, 0);
+    // site-b is back: its first heartbeat reply brings another snapshot.
+    down = false;
+    host.receive("site-b", [{ type: "heartbeatResp", ...base(heard[0]), ctx: undefined }]);
+    assert.ok(
+      await until(() => heard.some((m) => m.type === "snapshot"), 2000),
+      `no snapshot after a heartbeat reply (site-b is in ${stateOfB()})`,
+    );
+  } finally {
+    await host.close();
+    await t.cleanup();
+    await server.shutdown();
+  }
+});
+
 Deno.test("raft host: once its stop began, a site refuses leadership: a leader's timeoutNow starts no election there (before, it does at once)", async () => {
   const t = await openTestSite();
   const peer = (name: string) => ({
@@ -1025,6 +1115,143 @@ Deno.test("raft host: a removal, once applied, is kept across a restart (the rem
   } finally {
     await host.close();
     await t.cleanup();
+  }
+});
+
+Deno.test("raft host: a site that caught up by snapshot past a removal answers the removed site as removed (410, with the index of its removal), as one that applied the removal does, also after a restart", async () => {
+  const leaderT = await openTestSite();
+  const b = generateKeyPair("ed25519");
+  const keyB = await SiteKey.create(b);
+  // site-a (its blocks served at its URL) leads alone, adds site-b and
+  // site-c as learners (both out of reach), removes site-b and snapshots
+  // past the removal, compacting it away.
+  const server = blockServer(leaderT.site, "site-a", leaderT.site.siteKey);
+  const urlA = `http://127.0.0.1:${server.addr.port}`;
+  let leader: RaftHost | undefined = await RaftHost.start(
+    leaderT.site,
+    leaderT.site.raftStore(),
+    "site-a",
+    leaderT.site.siteKey,
+    [{ name: "site-a", url: urlA, publicKey: leaderT.site.siteKey.publicKey }],
+    ["site-a"],
+    {
+      tickMs: 5,
+      electionTicks: 4,
+      heartbeatTicks: 1,
+      snapshotEntriesMin: 1,
+      compactKeepEntries: 0,
+    },
+  );
+  const receiverT = await openTestSite({
+    genesis: leaderT.options.genesis,
+    key: generateKeyPair("ed25519"),
+    name: "site-c",
+    joining: true,
+  });
+  let host: RaftHost | undefined;
+  let receiver: Site | undefined;
+  try {
+    await untilLeader(leader);
+    await leader.addLearner({
+      name: "site-b",
+      url: `http://127.0.0.1:${closedPort()}`,
+      publicKey: base64urlEncode(b.publicKey),
+    });
+    await leader.addLearner({
+      name: "site-c",
+      url: `http://127.0.0.1:${closedPort()}`,
+      publicKey: base64urlEncode(receiverT.site.siteKey.publicKey),
+    });
+    await leader.remove("site-b");
+    const removedAt = leader.removedMember("site-b")!.index;
+    const [receipt] = await leaderT.site.submit([await anchorTx(device)], {
+      wait: true,
+      waitTimeoutMs: 5000,
+    });
+    assert.equal(receipt.status, "committed");
+    await leader.close();
+    leader = undefined;
+    const snap = (await leaderT.site.raftStore().load()).snapshot!;
+    assert.ok(snap.metadata.index > removedAt, "the snapshot is past the removal");
+    assert.deepEqual(snap.metadata.confState.learners, ["site-c"]);
+
+    // site-c holds only that snapshot (sent by the leader, made durable), and
+    // catches up from it: it never applies the removal's entry.
+    await receiverT.site.raftStore().persist({
+      snapshot: snap,
+      entries: [],
+      hardState: { term: snap.metadata.term, vote: "", commit: snap.metadata.index },
+    });
+    await receiverT.site.close();
+    receiver = await receiverT.reopen();
+    const start = (site: Site) =>
+      RaftHost.start(
+        site,
+        site.raftStore(),
+        "site-c",
+        site.siteKey,
+        [
+          { name: "site-a", url: urlA, publicKey: leaderT.site.siteKey.publicKey },
+          { name: "site-c", url: "http://127.0.0.1:1", publicKey: site.siteKey.publicKey },
+        ],
+        ["site-a"],
+        { tickMs: 1_000_000 },
+      );
+    host = await start(receiver);
+    // site-a's heartbeat says it leads: its blocks are taken.
+    host.receive("site-a", [{
+      type: "heartbeat",
+      from: "site-a",
+      to: "site-c",
+      term: snap.metadata.term,
+      commit: snap.metadata.index,
+      ctx: undefined,
+    }]);
+    for (let i = 0; i < 500 && receiver.appliedIndex < snap.metadata.index; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(host.fatal, undefined);
+    assert.equal(receiver.appliedIndex, snap.metadata.index);
+
+    // site-b, still running and signing with its key, is told it was removed.
+    const answered = async (h: RaftHost) => {
+      const app = raftRoot(raftRoutes({
+        self: "site-c",
+        member: (n) => h.member(n),
+        removedMember: (n) => h.removedMember(n),
+        receive: () => {},
+        acceptForwarded: () => Promise.resolve({ accepted: 0, refused: [] } as never),
+        addCosignLines: () => Promise.resolve(),
+        replayBlocks: () => Promise.resolve([]),
+        sign: () => Promise.resolve("sig"),
+      }));
+      const body = JSON.stringify({ from: "site-b", messages: [] });
+      const res = await app.request("/raft/msg", {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "x-edgeledger-site": "site-b",
+          "x-edgeledger-sig": await signPeerBody(body, keyB),
+        },
+        body,
+      });
+      const text = await res.text();
+      assert.equal(res.status, 410, text);
+      return memberRemovedAnswer("site-c", res, text);
+    };
+    assert.equal(host.member("site-b"), undefined, "site-b's key is refused");
+    assert.deepEqual(host.removedMember("site-b")?.info.publicKey, b.publicKey);
+    assert.equal((await answered(host))?.index, removedAt);
+    await host.close();
+    host = await start(receiver);
+    assert.equal((await answered(host))?.index, removedAt, "kept across a restart");
+  } finally {
+    await leader?.close();
+    await host?.close();
+    await receiver?.close();
+    await server.shutdown();
+    await leaderT.cleanup();
+    await receiverT.cleanup();
   }
 });
 
