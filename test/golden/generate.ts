@@ -10,6 +10,10 @@
  * - `chain.json` (this module's script): rules version 1 throughout; every
  *   transaction kind the contracts accept, applied and rejected with many
  *   distinct codes.
+ * - `chain_rules2.json` (`rules2.ts`): begun under rules 1, switched to
+ *   rules 2 by a `gov.setRules` reached within the chain; what rules 2
+ *   changes (`gov.removeAdmin` of a last admin removes its organisation) and
+ *   a spread of the other kinds under it.
  *
  * `test/golden_chain_test.ts` replays every one of them on every run and
  * fails when this version of the contracts no longer gives the same hashes,
@@ -20,7 +24,8 @@
  * recorded blocks would change, and writes nothing then. Never use it to make
  * the test pass after a contract change: a rule change goes behind
  * `tx.rules` (`src/contracts/rules.ts`), and old blocks keep replaying under
- * the old rules.
+ * the old rules. A new rules version gets blocks of its own (a new chain that
+ * switches to it, like `rules2.ts`), so later versions must replay it too.
  *
  * @module
  */
@@ -40,6 +45,7 @@ import {
   keyOf,
   T0,
 } from "./_builder.ts";
+import { RULES2_CHAIN } from "./rules2.ts";
 
 export type { GoldenBlock, GoldenChain, GoldenSpec } from "./_builder.ts";
 
@@ -1016,7 +1022,7 @@ export const RULES1_CHAIN: GoldenSpec = {
 };
 
 /** Every golden chain, oldest first: the test replays each, the generator writes each. */
-export const GOLDEN_CHAINS: readonly GoldenSpec[] = [RULES1_CHAIN];
+export const GOLDEN_CHAINS: readonly GoldenSpec[] = [RULES1_CHAIN, RULES2_CHAIN];
 
 /**
  * Why `next` may not replace `recorded`, or undefined when it only adds
