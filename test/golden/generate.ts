@@ -1026,8 +1026,9 @@ export const GOLDEN_CHAINS: readonly GoldenSpec[] = [RULES1_CHAIN, RULES2_CHAIN]
 
 /**
  * Why `next` may not replace `recorded`, or undefined when it only adds
- * blocks at the end: same genesis, and every recorded block (envelopes,
- * results, hash) the same.
+ * blocks at the end: same genesis, every recorded block (envelopes,
+ * results, hash) the same, and with no block added the same final state
+ * (a rule change can alter state and no result).
  */
 export function changesRecorded(recorded: GoldenChain, next: GoldenChain): string | undefined {
   if (canonicalJson(recorded.genesis) !== canonicalJson(next.genesis)) {
@@ -1040,6 +1041,12 @@ export function changesRecorded(recorded: GoldenChain, next: GoldenChain): strin
     if (canonicalJson(b) !== canonicalJson(next.blocks[i])) {
       return `block ${b.header.height} (${b.about}) changed`;
     }
+  }
+  if (
+    next.blocks.length === recorded.blocks.length &&
+    canonicalJson(recorded.final) !== canonicalJson(next.final)
+  ) {
+    return "the state after its last block changed";
   }
   return undefined;
 }
@@ -1063,8 +1070,9 @@ if (import.meta.main) {
     if (why !== undefined) {
       console.error(
         `Cannot write ${spec.file.pathname} (golden chain "${spec.name}"): ${why}. Recorded ` +
-          "blocks never change: a contract change that alters them goes behind tx.rules " +
-          "(src/contracts/rules.ts), and new blocks go at the end of the chain's script.",
+          "blocks, and the state they leave, never change: a contract change that alters them " +
+          "goes behind tx.rules (src/contracts/rules.ts), and new blocks go at the end of the " +
+          "chain's script.",
       );
       Deno.exit(1);
     }
