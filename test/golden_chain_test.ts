@@ -1,7 +1,10 @@
 /**
- * The golden chain (`test/golden/chain.json`): a chain recorded by an earlier
+ * The golden chains (`test/golden/*.json`): chains recorded by an earlier
  * version of the contracts, which this version must replay to exactly the
- * same blocks, results and state.
+ * same blocks, results and state. `chain.json` runs under rules version 1
+ * throughout; `chain_rules2.json` switches to rules 2 at block 3
+ * (`gov.setRules`) and pins what rules 2 decides (a last admin's removal
+ * takes its organisation with it; `last_admin` for the only organisation).
  *
  * A contract rule that changes without a rules version changes what an old
  * block decides: a site replaying the chain from genesis (a new site, a
@@ -13,7 +16,12 @@
  * the block hash), then compares each transaction's result and the final
  * contract state (every row, and the hash sites compare in `state_check.ts`).
  *
- * The fixture is written by `deno task golden` (`test/golden/generate.ts`).
+ * The fixtures are written by `deno task golden` (`test/golden/generate.ts`,
+ * which lists every chain in `GOLDEN_CHAINS`; each is replayed here). Run
+ * it only to extend a chain at its end — a new kind, a new rejection, the
+ * blocks of a new rules version — never to make this test pass after a
+ * contract change: the generator refuses to change a recorded block, and
+ * deleting a fixture to get round that drops the ledgers it stands for.
  *
  * @module
  */
@@ -26,10 +34,15 @@ import type { ReplayBlock } from "../src/site/raft_host.ts";
 import { Site } from "../src/site/site.ts";
 import { hashState } from "../src/site/state_check.ts";
 import { NativeSnapshot, type StateRow } from "../src/storage/native.ts";
-import type { GoldenChain } from "./golden/generate.ts";
+import {
+  GOLDEN_CHAINS,
+  type GoldenChain,
+  type GoldenSpec,
+  RULES1_CHAIN,
+} from "./golden/generate.ts";
+import { RULES2_CHAIN, RULES2_HEIGHT } from "./golden/rules2.ts";
+import { rulesAt, type RulesRecord } from "../src/contracts/rules.ts";
 import { testLogger } from "./_helpers.ts";
-
-const FIXTURE = new URL("./golden/chain.json", import.meta.url);
 
 /** What every failure of the replay says to do. */
 const WHAT_TO_DO = [
@@ -38,14 +51,11 @@ const WHAT_TO_DO = [
   "--replay`) would fork from the sites that executed it. A contract rule change must not alter",
   "what an old block decides: keep the old behaviour and put the new one behind `tx.rules`",
   "(src/contracts/rules.ts: raise RULES_VERSION_SUPPORTED, branch on `tx.rules >= N`, governance",
-  "schedules version N with gov.setRules). Do NOT regenerate test/golden/chain.json to make this",
-  "pass: `deno task golden` only extends the chain with new blocks at its end, for a new kind or",
-  "rejection, once a change is deliberate and versioned (old blocks then replay unchanged).",
+  "schedules version N with gov.setRules). Do NOT regenerate a test/golden/*.json to make this",
+  "pass: `deno task golden` only extends a chain with new blocks at its end, for a new kind,",
+  "rejection or rules version, once a change is deliberate and versioned (old blocks then replay",
+  "unchanged); it refuses to change a recorded block.",
 ].join("\n");
-
-function failure(what: string): string {
-  return `Golden chain: ${what}\n\n${WHAT_TO_DO}`;
-}
 
 /** A value as the failure quotes it: its canonical JSON, cut after 400 characters. */
 function quote(value: unknown): string {
@@ -53,9 +63,25 @@ function quote(value: unknown): string {
   return text.length <= 400 ? text : `${text.slice(0, 400)}…`;
 }
 
-const chain = JSON.parse(await Deno.readTextFile(FIXTURE)) as GoldenChain;
+const chains = new Map<GoldenSpec, GoldenChain>();
+for (const spec of GOLDEN_CHAINS) {
+  chains.set(spec, JSON.parse(await Deno.readTextFile(spec.file)) as GoldenChain);
+}
 
-Deno.test("golden chain: every block recorded by an earlier version replays to the same hash, results and state", async () => {
+/** The fixture's path as the repository names it. */
+function fixturePath(spec: GoldenSpec): string {
+  return `test/golden/${spec.file.pathname.split("/").pop()}`;
+}
+
+/**
+ * Replays `spec`'s recorded chain on a fresh site as a catching-up site does,
+ * failing on the first block, result or state row this version decides
+ * otherwise.
+ */
+async function replay(spec: GoldenSpec): Promise<void> {
+  const chain = chains.get(spec)!;
+  const failure = (what: string) =>
+    `Golden chain ${fixturePath(spec)} (${spec.name}): ${what}\n\n${WHAT_TO_DO}`;
   const dir = await Deno.makeTempDir({ prefix: "edgeledger-golden-" });
   const dbPath = `${dir}/ledger.db`;
   // A site catching up: not one of genesis's sites, executing what it is served.
@@ -168,9 +194,19 @@ Deno.test("golden chain: every block recorded by an earlier version replays to t
     await site?.close().catch(() => {});
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
-});
+}
+
+for (const spec of GOLDEN_CHAINS) {
+  Deno.test(
+    spec === RULES1_CHAIN
+      ? "golden chain: every block recorded by an earlier version replays to the same hash, results and state"
+      : `golden chain (${spec.name}): every block recorded by an earlier version replays to the same hash, results and state`,
+    () => replay(spec),
+  );
+}
 
 Deno.test("golden chain: every kind the contracts accept is applied in it at least once (a new kind extends it: `deno task golden`)", () => {
+  const chain = chains.get(RULES1_CHAIN)!;
   const applied = new Set<string>();
   for (const b of chain.blocks) {
     b.txs.forEach((env, i) => {
@@ -183,5 +219,37 @@ Deno.test("golden chain: every kind the contracts accept is applied in it at lea
     [],
     `The golden chain applies no transaction of ${missing.join(", ")}: add blocks that do at the ` +
       "end of test/golden/generate.ts and run `deno task golden` (earlier blocks must not change)",
+  );
+});
+
+Deno.test("golden chain (rules 2): rules 2 comes into force within the chain, and after it a last admin's removal removes its organisation and is refused for the only one", () => {
+  // What the rules-2 chain must keep covering, so that no regeneration drops it.
+  const chain = chains.get(RULES2_CHAIN)!;
+  const rulesRow = chain.final.stateRows.find(([ns, key]) =>
+    ns === "gov.rules" && key === "current"
+  );
+  const record = rulesRow?.[2] as RulesRecord | undefined;
+  assert.equal(rulesAt(record, RULES2_HEIGHT - 1), 1, "the chain begins under rules 1");
+  assert.equal(
+    rulesAt(record, RULES2_HEIGHT),
+    2,
+    `rules 2 is in force from block ${RULES2_HEIGHT}`,
+  );
+  assert.ok(chain.final.height > RULES2_HEIGHT, "the chain goes on under rules 2");
+  const removals = (under: (height: number) => boolean) =>
+    chain.blocks.filter((b) => under(b.header.height)).flatMap((b) =>
+      b.txs.flatMap((env, i) => env.kind === "gov.removeAdmin" ? [b.results[i]] : [])
+    );
+  const before = removals((h) => h < RULES2_HEIGHT);
+  const after = removals((h) => h >= RULES2_HEIGHT);
+  assert.ok(before.some((r) => r.status === "applied"), "a last admin leaves under rules 1");
+  assert.ok(before.every((r) => r.orgRemoved === undefined), "no organisation goes with it");
+  assert.ok(
+    after.some((r) => r.status === "applied" && r.orgRemoved === true),
+    "under rules 2 an organisation goes with its last admin",
+  );
+  assert.ok(
+    after.some((r) => r.code === "last_admin" && /only organisation/.test(String(r.detail))),
+    "under rules 2 the only organisation's last admin is refused",
   );
 });

@@ -1,106 +1,61 @@
 /**
- * The golden chain's generator: builds a small chain that exercises every
- * transaction kind the contracts accept — applied, and rejected with many
- * distinct codes — on an in-process lone site, and writes what a catching-up
- * site needs to re-execute it to `chain.json` beside this module: the
- * genesis config, each block as `Site.replayBlocks` serves it (hash, header,
- * entry index, envelopes), each transaction's recorded result, and the
- * final state (its `state_check.ts` hash and every row).
+ * The golden chains' generator (`deno task golden`). Each golden chain is a
+ * small chain built on an in-process lone site (`_builder.ts`) and written
+ * beside this module with what a catching-up site needs to re-execute it:
+ * the genesis config, each block as `Site.replayBlocks` serves it (hash,
+ * header, entry index, envelopes), each transaction's recorded result, and
+ * the final state (its `state_check.ts` hash and every row). The chains
+ * ({@link GOLDEN_CHAINS}):
  *
- * `test/golden_chain_test.ts` replays that file on every run and fails when
- * this version of the contracts no longer gives the same hashes, results or
- * state. Run it by hand (`deno task golden`) only to extend the chain (a new
- * kind, a new rejection): add blocks at the END of {@link buildChain} so the
- * blocks recorded before stay byte for byte what they were, and check that
- * the diff of `chain.json` only adds. Never run it to make the test pass
- * after a contract change: a rule change goes behind `tx.rules`
- * (`src/contracts/rules.ts`), and old blocks keep replaying under the old rules.
+ * - `chain.json` (this module's script): rules version 1 throughout; every
+ *   transaction kind the contracts accept, applied and rejected with many
+ *   distinct codes.
+ * - `chain_rules2.json` (`rules2.ts`): begun under rules 1, switched to
+ *   rules 2 by a `gov.setRules` reached within the chain; what rules 2
+ *   changes (`gov.removeAdmin` of a last admin removes its organisation) and
+ *   a spread of the other kinds under it.
  *
- * Deterministic: every key comes from a fixed secret (Ed25519; ECDSA
- * signatures per RFC 6979), every nonce from a counter, every block time
- * from its height; the site's clock follows the block being built. Blocks
- * are cut here, not by the site's batching (`Site.applyEntry`, as a committed
- * Raft entry is applied), so each holds exactly the transactions listed.
- * Admission is bypassed on purpose: some transactions here are ones only a
- * block can reject (expired in flight, a signer revoked earlier in the same
- * chain, an overspend by a second transfer of the same block); each is
- * signed by every signer it names.
+ * `test/golden_chain_test.ts` replays every one of them on every run and
+ * fails when this version of the contracts no longer gives the same hashes,
+ * results or state. Run this by hand only to extend a chain (a new kind, a
+ * new rejection, a new rules version's blocks): add blocks at the END of its
+ * script so the blocks recorded before stay byte for byte what they were.
+ * The generator checks that: it refuses to write a fixture whose genesis or
+ * recorded blocks would change, and writes nothing then. Never use it to make
+ * the test pass after a contract change: a rule change goes behind
+ * `tx.rules` (`src/contracts/rules.ts`), and old blocks keep replaying under
+ * the old rules. A new rules version gets blocks of its own (a new chain that
+ * switches to it, like `rules2.ts`), so later versions must replay it too.
  *
  * @module
  */
-import { base64urlEncode, hexEncode, utf8Encode } from "../../sdk/encoding.ts";
-import { createEnvelope, type Envelope, signEnvelope, transactionId } from "../../sdk/envelope.ts";
-import { sha256 } from "../../sdk/hash.ts";
-import type { Algorithm } from "../../sdk/did_key.ts";
-import { type KeyPair, keyPairFromSecret, softwareSigner } from "../../sdk/keys.ts";
-import { buildTx, type KindBody } from "../../sdk/kinds/build.ts";
-import type { Kind } from "../../sdk/kinds/mod.ts";
+import { base64urlEncode } from "../../sdk/encoding.ts";
+import { canonicalJson } from "../../sdk/canonical_json.ts";
 import type { GenesisConfig } from "../../src/chain/genesis.ts";
-import type { BlockHeader } from "../../sdk/block.ts";
-import { hashState } from "../../src/site/state_check.ts";
-import { Site } from "../../src/site/site.ts";
-import { NativeSnapshot, type StateRow } from "../../src/storage/native.ts";
-import { createLogger } from "../../src/log.ts";
+import {
+  buildChain,
+  type ChainBuilder,
+  DAY,
+  fixtureText,
+  GOLDEN_OPEN_KINDS,
+  type GoldenChain,
+  type GoldenSpec,
+  hexOf,
+  HOUR,
+  keyOf,
+  T0,
+} from "./_builder.ts";
+import { RULES2_CHAIN } from "./rules2.ts";
 
-/** The fixture's format version; bump it when its shape changes. */
-export const GOLDEN_VERSION = 1;
+export type { GoldenBlock, GoldenChain, GoldenSpec } from "./_builder.ts";
 
-/** Where the fixture is kept, beside this module. */
+/** Where the first golden chain's fixture is kept, beside this module. */
 export const GOLDEN_FILE = new URL("./chain.json", import.meta.url);
-
-/** One block of the fixture: what `Site.replayBlocks` serves, plus what it decided. */
-export interface GoldenBlock {
-  /** What the block exercises (for people reading the file). */
-  about: string;
-  hash: string;
-  header: BlockHeader;
-  entryIndex: number;
-  /** The envelopes, in log order, as stored (canonical key order). */
-  txs: Envelope[];
-  /** `results[i]` is the recorded result of `txs[i]`. */
-  results: Array<Record<string, unknown>>;
-}
-
-/** The fixture. */
-export interface GoldenChain {
-  v: number;
-  about: string;
-  genesis: GenesisConfig;
-  /** Block 0's hash, derived from `genesis`. */
-  genesisHash: string;
-  blocks: GoldenBlock[];
-  final: {
-    height: number;
-    hash: string;
-    logSize: number;
-    logRoot: string;
-    /** The contract-state hash of `state_check.ts` after the last block, and its row count. */
-    state: { hash: string; rows: number };
-    /** Every state row after the last block: `[ns, key, value]`, value parsed, in `(ns, key)` order. */
-    stateRows: Array<[string, string, unknown]>;
-  };
-}
 
 const ABOUT = "edgeledger golden chain: every future version must replay these blocks to the " +
   "same hashes, results and state (test/golden_chain_test.ts). Written by `deno task golden` " +
   "(test/golden/generate.ts); never regenerate it to absorb a rule change: put the change " +
   "behind tx.rules (src/contracts/rules.ts).";
-
-const LEDGER = "golden";
-const T0 = 1_700_000_000_000;
-const MINUTE = 60_000;
-const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
-/** Block `h` is made at `T0 + h` minutes. */
-const blockTime = (h: number) => T0 + h * MINUTE;
-
-/** A key from a fixed secret: SHA-256 of `"edgeledger/golden/" + name`. */
-function keyOf(name: string, algorithm: Algorithm = "ed25519"): KeyPair {
-  return keyPairFromSecret(algorithm, sha256(utf8Encode(`edgeledger/golden/${name}`)));
-}
-
-/** Lowercase hex SHA-256 of a label (anchor roots, subscriber hashes). */
-const hexOf = (label: string) => hexEncode(sha256(utf8Encode(`edgeledger/golden/${label}`)));
 
 const K = {
   site: keyOf("site-a"),
@@ -126,34 +81,11 @@ const K = {
   stranger: keyOf("stranger"),
 };
 
-/**
- * Kinds any did:key may submit on this ledger (every use-case kind). Its
- * own list, not `test/_kinds_helpers.ts`' (which may grow): it is part of
- * the recorded genesis.
- */
-const OPEN_KINDS = [
-  "data.anchor",
-  "asset.create",
-  "asset.mint",
-  "asset.transfer",
-  "custody.create",
-  "custody.handoff",
-  "custody.attach",
-  "access.grant",
-  "access.revoke",
-  "roaming.open",
-  "roaming.record",
-  "roaming.dispute",
-  "roaming.accept",
-  "roaming.close",
-  "roaming.sign",
-];
-
 /** The ledger: three carriers, one site, authorities for `a/` and `b/`. */
 export function goldenGenesis(): GenesisConfig {
   return {
     v: 1,
-    ledger: LEDGER,
+    ledger: "golden",
     origin: "edgeledger.test/golden",
     time: T0,
     organisations: [
@@ -167,192 +99,12 @@ export function goldenGenesis(): GenesisConfig {
       publicKey: base64urlEncode(K.site.publicKey),
       url: "http://127.0.0.1:1",
     }],
-    policies: { expiryWindowMs: DAY, openKinds: OPEN_KINDS, quarantineOrgsMin: 2 },
+    policies: { expiryWindowMs: DAY, openKinds: [...GOLDEN_OPEN_KINDS], quarantineOrgsMin: 2 },
     authorities: [
       { did: K.authA.did, org: "orga", name: "Carrier A devices", namespaces: ["a/"] },
       { did: K.authB.did, org: "orgb", name: "Carrier B devices", namespaces: ["b/"] },
     ],
   };
-}
-
-/** What a transaction of a block is meant to do: `applied`, a rejection code, or `duplicate` (left out). */
-type Expect = string;
-
-/** A transaction of a block being built, with what it must come to. */
-type Planned = [Envelope, Expect];
-
-/** Builds blocks one at a time on a lone site, checking each transaction does what it is meant to. */
-class ChainBuilder {
-  #nonces = 0;
-  readonly #about: string[] = [];
-
-  private constructor(readonly site: Site, readonly dir: string, public now: number) {}
-
-  static async open(): Promise<ChainBuilder> {
-    const dir = await Deno.makeTempDir({ prefix: "edgeledger-golden-" });
-    let builder: ChainBuilder | undefined = undefined;
-    const site = await Site.open({
-      name: "site-a",
-      dbUrl: `file:${dir}/ledger.db`,
-      genesis: goldenGenesis(),
-      key: K.site,
-      storage: "inline",
-      verifyWorkers: 0,
-      diskFreeBytesMin: 0,
-      stateCheckBlocks: 0,
-      clock: () => builder?.now ?? T0,
-      log: createLogger({ level: "error", context: { site: "golden" } }),
-    });
-    builder = new ChainBuilder(site, dir, blockTime(1));
-    return builder;
-  }
-
-  /** A signed envelope of a known kind, its body checked by the kind's schema; expires an hour after the next block. */
-  async tx<K extends Kind>(
-    kind: K,
-    body: KindBody<K>,
-    signers: KeyPair[],
-    options: { expiresAt?: number } = {},
-  ): Promise<Envelope> {
-    const unsigned = buildTx(kind, body, {
-      ledger: LEDGER,
-      signers: signers.map((k) => k.did),
-      nonce: this.#nonce(),
-      expiresAt: options.expiresAt ?? this.now + HOUR,
-    });
-    return await signEnvelope(unsigned, signers.map(softwareSigner));
-  }
-
-  /** A signed envelope whose kind or body no contract accepts (planning rejects it). */
-  async raw(kind: string, body: unknown, signers: KeyPair[]): Promise<Envelope> {
-    const unsigned = createEnvelope({
-      ledger: LEDGER,
-      kind,
-      body,
-      signers: signers.map((k) => k.did),
-      nonce: this.#nonce(),
-      expiresAt: this.now + HOUR,
-    });
-    return await signEnvelope(unsigned, signers.map(softwareSigner));
-  }
-
-  #nonce(): string {
-    return base64urlEncode(
-      sha256(utf8Encode(`edgeledger/golden/nonce/${this.#nonces++}`)).slice(0, 16),
-    );
-  }
-
-  /**
-   * Applies `planned` as the next block (as a committed entry is applied)
-   * and checks each transaction came to what it was meant to. Answers each
-   * transaction's result, in `planned` order (undefined for a duplicate).
-   */
-  async block(about: string, planned: Planned[]): Promise<Array<Record<string, unknown>>> {
-    const height = this.site.head.header.height + 1;
-    this.now = blockTime(height);
-    await this.site.applyEntry("next", {
-      time: this.now,
-      proposer: "site-a",
-      term: 0,
-      txs: planned.map(([e]) => e),
-    });
-    if (this.site.head.header.height !== height) {
-      throw new Error(`Cannot build block ${height}: the site made no block`);
-    }
-    this.#about.push(about);
-    const results: Array<Record<string, unknown>> = [];
-    const seen = new Set<string>();
-    for (const [i, [env, expect]] of planned.entries()) {
-      const txId = transactionId(env);
-      const row = await this.site.store.txById(txId);
-      const result = row === undefined ? undefined : JSON.parse(row.result);
-      // Left out: committed in an earlier block, or earlier in this one.
-      const got = row === undefined || row.height !== height || seen.has(txId)
-        ? "duplicate"
-        : result.status === "applied"
-        ? "applied"
-        : result.code;
-      if (got !== expect) {
-        throw new Error(
-          `Block ${height} (${about}), transaction ${i} (${env.kind}): expected ${expect}, got ` +
-            `${got}: ${JSON.stringify(result)}`,
-        );
-      }
-      seen.add(txId);
-      results.push(result);
-    }
-    // The next block's envelopes expire relative to its time.
-    this.now = blockTime(height + 1);
-    return results;
-  }
-
-  /** The fixture: genesis, every block as served to a catching-up peer with its results, the final state. */
-  async fixture(): Promise<GoldenChain> {
-    const head = this.site.head;
-    const served = await this.site.replayBlocks(1, head.header.height);
-    if (served.length !== head.header.height) {
-      throw new Error(
-        `Cannot read the chain back: ${served.length} of ${head.header.height} blocks`,
-      );
-    }
-    const blocks: GoldenBlock[] = [];
-    for (const [i, b] of served.entries()) {
-      const results = [];
-      for (const env of b.txs) {
-        const row = await this.site.store.txById(transactionId(env));
-        if (row === undefined) {
-          throw new Error(`Cannot read back transaction ${transactionId(env)}`);
-        }
-        results.push(JSON.parse(row.result));
-      }
-      blocks.push({ about: this.#about[i], ...b, results });
-    }
-    const zero = await this.site.blockByHeight(0, "stale");
-    const snapshot = new NativeSnapshot(`${this.dir}/ledger.db`);
-    try {
-      const state = await hashState(snapshot);
-      const rows: Array<[string, string, unknown]> = [];
-      for (let after: StateRow | undefined = undefined;;) {
-        const page = snapshot.statePage(after, 1000);
-        for (const r of page) rows.push([r.ns, r.key, JSON.parse(r.value)]);
-        if (page.length < 1000) break;
-        after = page[page.length - 1];
-      }
-      return {
-        v: GOLDEN_VERSION,
-        about: ABOUT,
-        genesis: goldenGenesis(),
-        genesisHash: zero!.hash,
-        blocks,
-        final: {
-          height: head.header.height,
-          hash: head.hash,
-          logSize: head.header.logSize,
-          logRoot: head.header.logRoot,
-          state,
-          stateRows: rows,
-        },
-      };
-    } finally {
-      snapshot.close();
-    }
-  }
-
-  async close(): Promise<void> {
-    await this.site.close();
-    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
-  }
-}
-
-/** Builds the golden chain on a fresh lone site and answers the fixture. */
-export async function buildChain(): Promise<GoldenChain> {
-  const g = await ChainBuilder.open();
-  try {
-    await script(g);
-    return await g.fixture();
-  } finally {
-    await g.close();
-  }
 }
 
 /**
@@ -1259,18 +1011,80 @@ async function script(g: ChainBuilder): Promise<void> {
   );
 }
 
-/** The fixture as written: JSON, two-space indent, final newline (as `deno fmt` leaves it). */
-export function fixtureText(chain: GoldenChain): string {
-  return JSON.stringify(chain, null, 2) + "\n";
+/** The first golden chain: rules version 1, every kind. */
+export const RULES1_CHAIN: GoldenSpec = {
+  name: "rules 1",
+  file: GOLDEN_FILE,
+  about: ABOUT,
+  genesis: goldenGenesis,
+  siteKey: K.site,
+  script,
+};
+
+/** Every golden chain, oldest first: the test replays each, the generator writes each. */
+export const GOLDEN_CHAINS: readonly GoldenSpec[] = [RULES1_CHAIN, RULES2_CHAIN];
+
+/**
+ * Why `next` may not replace `recorded`, or undefined when it only adds
+ * blocks at the end: same genesis, every recorded block (envelopes,
+ * results, hash) the same, and with no block added the same final state
+ * (a rule change can alter state and no result).
+ */
+export function changesRecorded(recorded: GoldenChain, next: GoldenChain): string | undefined {
+  if (canonicalJson(recorded.genesis) !== canonicalJson(next.genesis)) {
+    return "its genesis changed";
+  }
+  if (next.blocks.length < recorded.blocks.length) {
+    return `it has ${next.blocks.length} blocks, ${recorded.blocks.length} recorded`;
+  }
+  for (const [i, b] of recorded.blocks.entries()) {
+    if (canonicalJson(b) !== canonicalJson(next.blocks[i])) {
+      return `block ${b.header.height} (${b.about}) changed`;
+    }
+  }
+  if (
+    next.blocks.length === recorded.blocks.length &&
+    canonicalJson(recorded.final) !== canonicalJson(next.final)
+  ) {
+    return "the state after its last block changed";
+  }
+  return undefined;
+}
+
+async function readFixture(file: URL): Promise<GoldenChain | undefined> {
+  try {
+    return JSON.parse(await Deno.readTextFile(file)) as GoldenChain;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
 }
 
 if (import.meta.main) {
-  const chain = await buildChain();
-  const text = fixtureText(chain);
-  await Deno.writeTextFile(GOLDEN_FILE, text);
-  const txs = chain.blocks.reduce((n, b) => n + b.txs.length, 0);
-  console.log(
-    `Wrote ${GOLDEN_FILE.pathname}: ${chain.blocks.length} blocks, ${txs} transactions, ` +
-      `${chain.final.stateRows.length} state rows, ${text.length} bytes; head ${chain.final.hash}`,
-  );
+  // Build every chain before writing any, so a refusal leaves all files as they were.
+  const built: Array<[GoldenSpec, GoldenChain]> = [];
+  for (const spec of GOLDEN_CHAINS) {
+    const chain = await buildChain(spec);
+    const recorded = await readFixture(spec.file);
+    const why = recorded === undefined ? undefined : changesRecorded(recorded, chain);
+    if (why !== undefined) {
+      console.error(
+        `Cannot write ${spec.file.pathname} (golden chain "${spec.name}"): ${why}. Recorded ` +
+          "blocks, and the state they leave, never change: a contract change that alters them " +
+          "goes behind tx.rules (src/contracts/rules.ts), and new blocks go at the end of the " +
+          "chain's script.",
+      );
+      Deno.exit(1);
+    }
+    built.push([spec, chain]);
+  }
+  for (const [spec, chain] of built) {
+    const text = fixtureText(chain);
+    await Deno.writeTextFile(spec.file, text);
+    const txs = chain.blocks.reduce((n, b) => n + b.txs.length, 0);
+    console.log(
+      `Wrote ${spec.file.pathname}: ${chain.blocks.length} blocks, ${txs} transactions, ` +
+        `${chain.final.stateRows.length} state rows, ${text.length} bytes; head ${chain.final.hash}`,
+    );
+  }
 }
