@@ -1055,9 +1055,8 @@ export class EdgeLedgerClient {
         // Refused for good and failed over from: the next site at once.
         if (checked instanceof LedgerMismatchError) continue;
         if (checked !== undefined) {
-          const error = await this.#errorFromResponse(checked, { site, requestId });
-          if (!isRetryableError(error)) throw error;
-          throw new SubscribeRetry(error);
+          if (!isRetryableError(checked)) throw checked;
+          throw new SubscribeRetry(checked);
         }
         callHook(options.onConnect, site, after);
         const response = await this.#fetchOnce(
@@ -1236,18 +1235,20 @@ export class EdgeLedgerClient {
           continue;
         }
         // A status the site could not answer now fails the attempt like any answer.
-        const response = checked ?? await this.#fetchOnce(
-          route,
-          path,
-          input as CallInput,
-          site,
-          requestId,
-          attemptAbort.signal,
-        );
-        if (response.ok) {
+        const response = checked === undefined
+          ? await this.#fetchOnce(
+            route,
+            path,
+            input as CallInput,
+            site,
+            requestId,
+            attemptAbort.signal,
+          )
+          : undefined;
+        if (response?.ok) {
           return await this.#parseSuccess(route, response, { site, requestId });
         }
-        error = await this.#errorFromResponse(response, { site, requestId });
+        error = checked ?? await this.#errorFromResponse(response!, { site, requestId });
         if (!isRetryableError(error)) throw error;
         // A 429 is about the caller, not the site: wait, same site.
         sameSite = error instanceof RateLimitedError;
@@ -1323,18 +1324,19 @@ export class EdgeLedgerClient {
    * Makes sure `site` serves the client's ledger before anything else is
    * sent to it (see {@link ClientOptions.ledger}): asks its
    * `GET /v1/status` unless it was checked already. Answers undefined when
-   * the site may be used; the status's own failing answer when it is one
-   * to fail the attempt with (a 5xx, a 429); a {@link LedgerMismatchError}
-   * when the site was refused for good (the client has failed over from
-   * it). No answer throws, as a fetch does. A status refused (4xx) or not
-   * readable refuses the site with the `ledger` option; without it, the site
-   * is used unchecked.
+   * the site may be used; the error of the status's answer when that fails
+   * the attempt (a 5xx, a 429, with the `ledger` option an answer that is
+   * no status); a {@link LedgerMismatchError} when the site was refused for
+   * good (the client has failed over from it). No answer throws, as a fetch
+   * does. A status refused (4xx) refuses the site with the `ledger` option;
+   * without it, a site whose status is refused or unreadable is used
+   * unchecked.
    */
   async #checkLedger(
     site: string,
     requestId: string,
     signal: AbortSignal,
-  ): Promise<Response | LedgerMismatchError | undefined> {
+  ): Promise<EdgeLedgerError | undefined> {
     if (!this.#checksLedger || this.#ledgerChecked.has(site)) return undefined;
     const response = await this.#fetchOnce(getStatus, getStatus.path, {}, site, requestId, signal);
     let served: string | undefined;
@@ -1344,12 +1346,15 @@ export class EdgeLedgerClient {
         served = (await this.#parseSuccess(getStatus, response, { site, requestId })).body.ledger;
       } catch (e) {
         if (!(e instanceof ServerError)) throw e;
+        // No status at all (a captive portal's page, say) may be gone next
+        // time: with the option it fails this attempt, as any such answer does.
+        if (this.#ledgerPinned) return e;
         failure = e;
       }
     } else {
-      // Read the answer only to tell a refusal from a failure to retry.
-      const error = await this.#errorFromResponse(response.clone(), { site, requestId });
-      if (isRetryableError(error) || error instanceof ServerError) return response;
+      const error = await this.#errorFromResponse(response, { site, requestId });
+      // The site failed, or asks to slow down: says nothing of its ledger.
+      if (isRetryableError(error) || error instanceof ServerError) return error;
       failure = error;
     }
     if (served === undefined && !this.#ledgerPinned) {

@@ -1246,3 +1246,19 @@ Deno.test("client: ledger option: subscribe() never opens a stream at a site of 
   assert.deepEqual(connected, ["http://a"]);
   assert.deepEqual(hosts(s.requests), ["a"]);
 });
+
+Deno.test("client: ledger option: an answer to the status that is no status (a captive portal's page) fails the call without refusing the site for good", async () => {
+  let portal = true;
+  const s = scripted((_r, u) =>
+    u.pathname === "/v1/status" && portal
+      ? new Response("<p>Sign in to the Wi-Fi</p>", { headers: { "content-type": "text/html" } })
+      : u.pathname === "/v1/status"
+      ? json(statusOf("ledger-a"))
+      : json(health)
+  );
+  const client = new EdgeLedgerClient({ urls: "http://a", ledger: "ledger-a", fetch: s.fetch });
+  const e = await client.health().catch((e) => e);
+  assert.ok(e instanceof ServerError && !(e instanceof LedgerMismatchError), String(e));
+  portal = false;
+  assert.deepEqual(await client.health(), health);
+});
