@@ -107,6 +107,27 @@ function serialize(value: unknown, trail: Array<string | number>, open: object[]
 }
 
 /**
+ * A JSON value as {@link canonicalJson} takes it: null, a boolean, a number,
+ * a string, an array or a plain object of JSON values (an object member
+ * whose value is `undefined` is omitted). The type cannot say everything
+ * canonicalization requires — finite numbers, well-formed strings, no
+ * cycles, nesting at most 128 deep — so `canonicalJson` still checks those
+ * and throws.
+ *
+ * @example
+ * ```ts
+ * const reading: JsonValue = { t: 1764000000000, kmh: 87, tags: ["gps"] };
+ * ```
+ */
+export type JsonValue =
+  | null
+  | boolean
+  | number
+  | string
+  | readonly JsonValue[]
+  | { readonly [member: string]: JsonValue | undefined };
+
+/**
  * Serializes `value` in RFC 8785 canonical form.
  *
  * Accepts: null, booleans, finite numbers, well-formed strings, arrays and

@@ -50,6 +50,7 @@ import {
   CommitTimeoutError,
   describeProblem,
   EdgeLedgerError,
+  LedgerMismatchError,
   NetworkError,
   NotFoundError,
   type ProblemDetails,
@@ -259,6 +260,20 @@ export interface ClientOptions {
    * Default 64 MiB — far above any page a site serves.
    */
   responseBytesMax?: number;
+  /**
+   * The ledger the client is for: its id, as in envelopes, block headers and
+   * `GET /v1/status` (`"demo"`). Before it first sends a site anything, the
+   * client asks the site's `GET /v1/status` which ledger it serves (once per
+   * site, and again after the site failed to answer); a site that serves
+   * another ledger, or will not say, is refused with a
+   * {@link LedgerMismatchError} and never used again, and the call fails over
+   * to the other URLs. Unset, a client of one URL checks nothing, and a
+   * client of several learns the ledger from the first site that answers
+   * its status and refuses a site of another ledger the same way (a site
+   * that will not say is then used unchecked). Set it whenever the ledger is
+   * known: only then is the first site checked too.
+   */
+  ledger?: string;
 }
 
 /**
@@ -486,6 +501,15 @@ export class EdgeLedgerClient {
   readonly #random: () => number;
   readonly #sendRequestId: boolean;
   #current = 0;
+  /** The `ledger` option, or the ledger learned from the first site that told it; see {@link ledger}. */
+  #ledger: string | undefined;
+  readonly #ledgerPinned: boolean;
+  /** Whether sites are checked at all: with the `ledger` option, or several URLs to mix up. */
+  readonly #checksLedger: boolean;
+  /** The sites whose ledger was checked (or, unpinned, could not be): used without asking again. */
+  readonly #ledgerChecked = new Set<string>();
+  /** The sites refused for serving another ledger, with why; never used again. */
+  readonly #ledgerRefused = new Map<string, LedgerMismatchError>();
 
   /** Requires at least one http(s) URL; throws a `RangeError` otherwise. */
   constructor(options: ClientOptions) {
@@ -507,6 +531,12 @@ export class EdgeLedgerClient {
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.#random = options.random ?? Math.random;
     this.#sendRequestId = options.sendRequestId ?? true;
+    if (options.ledger !== undefined && options.ledger.length === 0) {
+      throw new RangeError("Cannot create client: ledger must not be empty");
+    }
+    this.#ledger = options.ledger;
+    this.#ledgerPinned = options.ledger !== undefined;
+    this.#checksLedger = this.#ledgerPinned || this.urls.length > 1;
     this.gov = new GovResource(this);
     this.identity = new IdentityResource(this);
     this.asset = new AssetResource(this);
@@ -519,6 +549,15 @@ export class EdgeLedgerClient {
   /** The site the next request goes to first. */
   get currentUrl(): string {
     return this.urls[this.#current];
+  }
+
+  /**
+   * The ledger this client is for: the `ledger` option, or — without it —
+   * the ledger the first site that answered its status serves (undefined
+   * until one did, and always for a client of one URL without the option).
+   */
+  get ledger(): string | undefined {
+    return this.#ledger;
   }
 
   // ---- transactions ----------------------------------------------------
@@ -990,7 +1029,7 @@ export class EdgeLedgerClient {
     let lastError: unknown;
     let opened = false;
     while (!outer?.aborted) {
-      const site = this.urls[this.#current];
+      const site = this.#siteToUse();
       const requestId = newRequestId();
       const connection = linkedAbort(outer);
       let idleTimer: ReturnType<typeof setTimeout> | undefined;
@@ -1012,6 +1051,13 @@ export class EdgeLedgerClient {
         const headers: Record<string, string> = after >= 0
           ? { "last-event-id": String(after) }
           : {};
+        const checked = await this.#checkLedger(site, requestId, connection.signal);
+        // Refused for good and failed over from: the next site at once.
+        if (checked instanceof LedgerMismatchError) continue;
+        if (checked !== undefined) {
+          if (!isRetryableError(checked)) throw checked;
+          throw new SubscribeRetry(checked);
+        }
         callHook(options.onConnect, site, after);
         const response = await this.#fetchOnce(
           streamEvents,
@@ -1113,6 +1159,7 @@ export class EdgeLedgerClient {
         } else {
           throw e;
         }
+        if (lastError instanceof NetworkError) this.#ledgerChecked.delete(site);
         this.#failover(site);
       } finally {
         if (idleTimer !== undefined) clearTimeout(idleTimer);
@@ -1173,25 +1220,35 @@ export class EdgeLedgerClient {
     const tried = new Set<string>();
     let lastError: EdgeLedgerError | undefined;
     for (let attempt = 0; attempt < this.#retry.attemptsMax; attempt++) {
-      const site = this.urls[this.#current];
+      const site = this.#siteToUse();
       tried.add(site);
       const requestId = newRequestId();
       const attemptAbort = linkedAbort(options.signal, timeoutMs);
       let error: EdgeLedgerError;
       let sameSite = false;
       try {
-        const response = await this.#fetchOnce(
-          route,
-          path,
-          input as CallInput,
-          site,
-          requestId,
-          attemptAbort.signal,
-        );
-        if (response.ok) {
+        const checked = await this.#checkLedger(site, requestId, attemptAbort.signal);
+        if (checked instanceof LedgerMismatchError) {
+          // Refused for good and failed over from: the next site at once,
+          // without spending an attempt (#siteToUse throws when none is left).
+          attempt--;
+          continue;
+        }
+        // A status the site could not answer now fails the attempt like any answer.
+        const response = checked === undefined
+          ? await this.#fetchOnce(
+            route,
+            path,
+            input as CallInput,
+            site,
+            requestId,
+            attemptAbort.signal,
+          )
+          : undefined;
+        if (response?.ok) {
           return await this.#parseSuccess(route, response, { site, requestId });
         }
-        error = await this.#errorFromResponse(response, { site, requestId });
+        error = checked ?? await this.#errorFromResponse(response!, { site, requestId });
         if (!isRetryableError(error)) throw error;
         // A 429 is about the caller, not the site: wait, same site.
         sameSite = error instanceof RateLimitedError;
@@ -1218,6 +1275,8 @@ export class EdgeLedgerClient {
             : `Cannot reach ${site}: ${errorText(e)}`,
           { site, requestId, cause: e, timedOut: attemptAbort.timedOut() },
         );
+        // What answers at that URL once it is back may be another process: ask again.
+        this.#ledgerChecked.delete(site);
       } finally {
         attemptAbort.dispose();
       }
@@ -1246,6 +1305,84 @@ export class EdgeLedgerClient {
     if (this.urls[this.#current] === failedSite) {
       this.#current = (this.#current + 1) % this.urls.length;
     }
+  }
+
+  /**
+   * The current site, moving past those refused for serving another ledger;
+   * throws the first refusal's {@link LedgerMismatchError} when every site was refused.
+   */
+  #siteToUse(): string {
+    for (let i = 0; i < this.urls.length; i++) {
+      const site = this.urls[this.#current];
+      if (!this.#ledgerRefused.has(site)) return site;
+      this.#current = (this.#current + 1) % this.urls.length;
+    }
+    throw this.#ledgerRefused.values().next().value!;
+  }
+
+  /**
+   * Makes sure `site` serves the client's ledger before anything else is
+   * sent to it (see {@link ClientOptions.ledger}): asks its
+   * `GET /v1/status` unless it was checked already. Answers undefined when
+   * the site may be used; the error of the status's answer when that fails
+   * the attempt (a 5xx, a 429, with the `ledger` option an answer that is
+   * no status); a {@link LedgerMismatchError} when the site was refused for
+   * good (the client has failed over from it). No answer throws, as a fetch
+   * does. A status refused (4xx) refuses the site with the `ledger` option;
+   * without it, a site whose status is refused or unreadable is used
+   * unchecked.
+   */
+  async #checkLedger(
+    site: string,
+    requestId: string,
+    signal: AbortSignal,
+  ): Promise<EdgeLedgerError | undefined> {
+    if (!this.#checksLedger || this.#ledgerChecked.has(site)) return undefined;
+    const response = await this.#fetchOnce(getStatus, getStatus.path, {}, site, requestId, signal);
+    let served: string | undefined;
+    let failure: EdgeLedgerError | undefined;
+    if (response.ok) {
+      try {
+        served = (await this.#parseSuccess(getStatus, response, { site, requestId })).body.ledger;
+      } catch (e) {
+        if (!(e instanceof ServerError)) throw e;
+        // No status at all (a captive portal's page, say) may be gone next
+        // time: with the option it fails this attempt, as any such answer does.
+        if (this.#ledgerPinned) return e;
+        failure = e;
+      }
+    } else {
+      const error = await this.#errorFromResponse(response, { site, requestId });
+      // The site failed, or asks to slow down: says nothing of its ledger.
+      if (isRetryableError(error) || error instanceof ServerError) return error;
+      failure = error;
+    }
+    if (served === undefined && !this.#ledgerPinned) {
+      // Nothing to learn from a site that will not say: it is used unchecked
+      // (refusing it would break a client that worked before it checked).
+      this.#ledgerChecked.add(site);
+      return undefined;
+    }
+    this.#ledger ??= served;
+    if (served === this.#ledger) {
+      this.#ledgerChecked.add(site);
+      return undefined;
+    }
+    const expected = this.#ledger!;
+    const why = this.#ledgerPinned
+      ? `the client's ledger option`
+      : "the ledger the first site that answered serves";
+    const refusal = new LedgerMismatchError(
+      served === undefined
+        ? `Cannot use ${site}: it does not say which ledger it serves, and the client is for ` +
+          `ledger ${JSON.stringify(expected)} (${why}): ${failure!.message}`
+        : `Cannot use ${site}: it serves ledger ${JSON.stringify(served)}, not ` +
+          `${JSON.stringify(expected)} (${why})`,
+      { expected, actual: served, site, requestId, cause: failure },
+    );
+    this.#ledgerRefused.set(site, refusal);
+    this.#failover(site);
+    return refusal;
   }
 
   /** One attempt at `route`; `path` is its path with the parameters filled in ({@link fillPath}). */

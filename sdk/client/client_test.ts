@@ -6,6 +6,7 @@ import {
   CommitTimeoutError,
   describeProblem,
   EdgeLedgerError,
+  LedgerMismatchError,
   NetworkError,
   NotFoundError,
   RateLimitedError,
@@ -28,6 +29,43 @@ function scripted(handler: Handler) {
     return await handler(req, new URL(req.url), requests.length);
   }) as typeof fetch;
   return { fetch: fetchFn, requests };
+}
+
+/** What `GET /v1/status` of site `site` of ledger `ledger` answers. */
+function statusOf(ledger: string, site = "site-a") {
+  return {
+    ledger,
+    site,
+    role: "leader",
+    term: 1,
+    leader: site,
+    commitIndex: 1,
+    appliedIndex: 1,
+    height: 0,
+    logSize: 0,
+  };
+}
+
+/**
+ * {@link scripted} for a client of several sites: the `GET /v1/status` it
+ * asks each site first (which ledger do you serve?) is answered for the
+ * ledger `ledgerOf(host)` and kept apart in `probes`; `handler` answers the
+ * rest, counted in `requests` and by `n` without the probes.
+ */
+function servingLedger(handler: Handler, ledgerOf: (host: string) => string = () => "demo") {
+  const requests: Request[] = [];
+  const probes: Request[] = [];
+  const fetchFn = (async (input: URL | RequestInfo, init?: RequestInit) => {
+    const req = new Request(input, init);
+    const url = new URL(req.url);
+    if (url.pathname === "/v1/status") {
+      probes.push(req);
+      return json(statusOf(ledgerOf(url.host)));
+    }
+    requests.push(req);
+    return await handler(req, url, requests.length);
+  }) as typeof fetch;
+  return { fetch: fetchFn, requests, probes };
 }
 
 function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
@@ -98,7 +136,7 @@ function notLeader(leaderUrl: string | null) {
 const note = () => new Response("demo\n1\nroot\n\n", { headers: { "content-type": "text/plain" } });
 
 Deno.test("client: a leader read asked of a follower that names the leader among the client's sites goes there at once", async () => {
-  const s = scripted((_r, u) => u.host === "b" ? notLeader("http://a/") : note());
+  const s = servingLedger((_r, u) => u.host === "b" ? notLeader("http://a/") : note());
   const client = new EdgeLedgerClient({
     urls: ["http://b", "http://c", "http://a"],
     fetch: s.fetch,
@@ -193,7 +231,7 @@ Deno.test("client: a Retry-After longer than retryAfterMsMax ends the retries", 
 });
 
 Deno.test("client: a site that cannot be reached fails over to the next at once", async () => {
-  const s = scripted((_r, url) => {
+  const s = servingLedger((_r, url) => {
     if (url.host === "dead:1") throw new TypeError("connection refused");
     return json({ status: "ok", version: "1" });
   });
@@ -802,7 +840,7 @@ function brokenOff(head: string, status = 200, type = "application/json"): Respo
 
 Deno.test("client: a JSON answer whose body breaks off is a NetworkError, retried at the next site; a complete non-JSON body is a ServerError", async () => {
   const health = { status: "ok", version: "9" };
-  const s = scripted((_r, _u, n) => n === 1 ? brokenOff('{"status":"o') : json(health));
+  const s = servingLedger((_r, _u, n) => n === 1 ? brokenOff('{"status":"o') : json(health));
   const client = new EdgeLedgerClient({
     urls: ["http://a", "http://b"],
     fetch: s.fetch,
@@ -870,7 +908,7 @@ Deno.test("client: an answer whose body exceeds responseBytesMax — declared or
         cancelled++;
       },
     });
-  const declared = scripted(() =>
+  const declared = servingLedger(() =>
     new Response(endless(), {
       headers: { "content-type": "application/json", "content-length": "1000000" },
     })
@@ -1071,4 +1109,156 @@ Deno.test("errors: retryable says whether the same call may succeed later — no
     [new NotFoundError("none", { problem: problem("not_found", 404) }), false],
   ];
   for (const [error, retryable] of cases) assert.equal(error.retryable, retryable, error.name);
+});
+
+// ---- the ledger a client is for ------------------------------------------
+
+const hosts = (requests: Request[]) => requests.map((r) => new URL(r.url).host);
+const health = { status: "ok", version: "1" };
+
+Deno.test("client: ledger option: a site of another ledger is refused and never sent the call, which fails over at once to a site of the client's ledger", async () => {
+  const s = servingLedger(() => json(health), (host) => host === "b" ? "ledger-b" : "ledger-a");
+  const client = new EdgeLedgerClient({
+    urls: ["http://b", "http://a"],
+    ledger: "ledger-a",
+    fetch: s.fetch,
+    retry: { attemptsMax: 1, delayMsBase: 10_000, delayMsMax: 10_000 },
+  });
+  assert.deepEqual(await client.health(), health);
+  assert.deepEqual(await client.health(), health);
+  assert.deepEqual(hosts(s.requests), ["a", "a"]);
+  // Each site asked its ledger once; the refused one never again.
+  assert.deepEqual(hosts(s.probes), ["b", "a"]);
+  assert.equal(client.currentUrl, "http://a");
+  assert.equal(client.ledger, "ledger-a");
+});
+
+Deno.test("client: ledger option: when every site serves another ledger, the call throws LedgerMismatchError (ledger_mismatch, not retryable) having sent them nothing but the status", async () => {
+  const s = servingLedger(() => json(health), () => "ledger-b");
+  const client = new EdgeLedgerClient({
+    urls: ["http://b", "http://c"],
+    ledger: "ledger-a",
+    fetch: s.fetch,
+    retry: fast,
+  });
+  const e = await client.health().catch((e) => e);
+  assert.ok(e instanceof LedgerMismatchError, String(e));
+  assert.ok(e instanceof EdgeLedgerError);
+  assert.equal(e.slug, "ledger_mismatch");
+  assert.equal(e.retryable, false);
+  assert.equal(e.expected, "ledger-a");
+  assert.equal(e.actual, "ledger-b");
+  assert.equal(e.site, "http://b");
+  assert.match(e.message, /^Cannot use http:\/\/b: it serves ledger "ledger-b", not "ledger-a"/);
+  assert.equal(s.requests.length, 0);
+  // Refused for good: a later call asks no site again.
+  assert.ok((await client.status().catch((e) => e)) instanceof LedgerMismatchError);
+  assert.deepEqual(hosts(s.probes), ["b", "c"]);
+});
+
+Deno.test("client: ledger option: even a client of one URL checks its site, and refuses one that will not say its ledger", async () => {
+  const other = servingLedger(() => json(health), () => "ledger-b");
+  const one = new EdgeLedgerClient({ urls: "http://b", ledger: "ledger-a", fetch: other.fetch });
+  assert.ok((await one.health().catch((e) => e)) instanceof LedgerMismatchError);
+  assert.equal(other.requests.length, 0);
+
+  const silent = scripted((_r, u) =>
+    u.pathname === "/v1/status" ? problem("unauthorized", 401) : json(health)
+  );
+  const c2 = new EdgeLedgerClient({ urls: "http://a", ledger: "ledger-a", fetch: silent.fetch });
+  const e = await c2.health().catch((e) => e);
+  assert.ok(e instanceof LedgerMismatchError, String(e));
+  assert.equal(e.actual, undefined);
+  assert.match(e.message, /does not say which ledger it serves/);
+  assert.deepEqual(silent.requests.map((r) => new URL(r.url).pathname), ["/v1/status"]);
+});
+
+Deno.test("client: ledger option: a status a site cannot answer now (503) fails the attempt like any answer, and the site is asked again", async () => {
+  const s = scripted((_r, u, n) =>
+    u.pathname === "/v1/status"
+      ? (n === 1 ? problem("unavailable", 503) : json(statusOf("ledger-a")))
+      : json(health)
+  );
+  const client = new EdgeLedgerClient({
+    urls: "http://a",
+    ledger: "ledger-a",
+    fetch: s.fetch,
+    retry: fast,
+  });
+  assert.deepEqual(await client.health(), health);
+  assert.deepEqual(s.requests.map((r) => new URL(r.url).pathname), [
+    "/v1/status",
+    "/v1/status",
+    "/healthz",
+  ]);
+});
+
+Deno.test("client: without the ledger option, a client of several sites learns the ledger from the first that answers and refuses a site of another", async () => {
+  const s = servingLedger(
+    (_r, u) => u.host === "a" ? json(health, 503) : json(health),
+    (host) => host === "b" ? "ledger-b" : "ledger-a",
+  );
+  const client = new EdgeLedgerClient({
+    urls: ["http://a", "http://b"],
+    fetch: s.fetch,
+    retry: fast,
+  });
+  const e = await client.health().catch((e) => e);
+  assert.equal(client.ledger, "ledger-a");
+  // Site a failed (503); site b serves another ledger and is never sent the call.
+  assert.ok(e instanceof ServerError, String(e));
+  assert.deepEqual(hosts(s.requests), ["a", "a", "a", "a"]);
+  assert.deepEqual(hosts(s.probes), ["a", "b"]);
+  await client.health().catch(() => {});
+  assert.deepEqual(hosts(s.probes), ["a", "b"], "each site asked once");
+});
+
+Deno.test("client: without the ledger option, a client of one URL asks no status first", async () => {
+  const s = scripted(() => json(health));
+  const client = new EdgeLedgerClient({ urls: "http://a", fetch: s.fetch });
+  await client.health();
+  assert.deepEqual(s.requests.map((r) => new URL(r.url).pathname), ["/healthz"]);
+  assert.equal(client.ledger, undefined);
+});
+
+Deno.test("client: ledger option: subscribe() never opens a stream at a site of another ledger", async () => {
+  const frame = blockFrame(3);
+  const s = servingLedger(
+    () => new Response(frame, { headers: { "content-type": "text/event-stream" } }),
+    (host) => host === "b" ? "ledger-b" : "ledger-a",
+  );
+  const client = new EdgeLedgerClient({
+    urls: ["http://b", "http://a"],
+    ledger: "ledger-a",
+    fetch: s.fetch,
+    retry: fast,
+  });
+  const connected: string[] = [];
+  for await (
+    const e of client.subscribe({
+      fromHeight: 3,
+      onConnect: (site) => connected.push(site),
+    })
+  ) {
+    assert.equal(e.height, 3);
+    break;
+  }
+  assert.deepEqual(connected, ["http://a"]);
+  assert.deepEqual(hosts(s.requests), ["a"]);
+});
+
+Deno.test("client: ledger option: an answer to the status that is no status (a captive portal's page) fails the call without refusing the site for good", async () => {
+  let portal = true;
+  const s = scripted((_r, u) =>
+    u.pathname === "/v1/status" && portal
+      ? new Response("<p>Sign in to the Wi-Fi</p>", { headers: { "content-type": "text/html" } })
+      : u.pathname === "/v1/status"
+      ? json(statusOf("ledger-a"))
+      : json(health)
+  );
+  const client = new EdgeLedgerClient({ urls: "http://a", ledger: "ledger-a", fetch: s.fetch });
+  const e = await client.health().catch((e) => e);
+  assert.ok(e instanceof ServerError && !(e instanceof LedgerMismatchError), String(e));
+  portal = false;
+  assert.deepEqual(await client.health(), health);
 });

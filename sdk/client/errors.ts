@@ -15,6 +15,7 @@
  * | {@link NotFoundError} | the `RejectedError` of a 4xx `not_found`: no such transaction, device, stream, ... | no |
  * | {@link ServerError} | 5xx, or an answer that breaks the API's schema | 502/503/504 yes (failing over), others no; never 503 `insufficient_storage` (the cluster pauses writes for want of disk space) or 504 `commit_timeout` (an admin change not applied in time; `POST /v1/txs?wait=commit` never answers it, its timed-out wait is a 202 pending receipt) |
  * | {@link CommitTimeoutError} | `waitForCommit` ran out of time | no |
+ * | {@link LedgerMismatchError} | every site left to try serves another ledger than the client's (`slug` `ledger_mismatch`) | no: a site of another ledger is never used again by that client |
  *
  * @module
  */
@@ -80,20 +81,31 @@ export class EdgeLedgerError extends Error {
    * `"rate_limited"`, `"insufficient_storage"`, ...: the `type` URI without
    * `https://edgeledger.dev/problems/`), for every error that carries a
    * problem document; undefined when there is none (no answer, or an answer
-   * that was not a problem). Switch on it rather than on the message.
+   * that was not a problem), except for the failures the client finds
+   * itself and names with a slug of its own ({@link LedgerMismatchError}'s
+   * `ledger_mismatch`). Switch on it rather than on the message.
    */
   readonly slug: ProblemSlug | (string & Record<never, never>) | undefined;
 
-  /** `message` is sentence case, the action then the detail; `problem` sets {@link slug}. */
+  /**
+   * `message` is sentence case, the action then the detail; `problem` sets
+   * {@link slug}, or `slug` does for an error the client found itself.
+   */
   constructor(
     message: string,
-    options: { requestId?: string; site?: string; cause?: unknown; problem?: ProblemDetails } = {},
+    options: {
+      requestId?: string;
+      site?: string;
+      cause?: unknown;
+      problem?: ProblemDetails;
+      slug?: string;
+    } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.requestId = options.requestId;
     this.site = options.site;
-    this.slug = options.problem === undefined ? undefined : problemSlug(options.problem.type);
+    this.slug = options.problem === undefined ? options.slug : problemSlug(options.problem.type);
   }
 
   /**
@@ -343,6 +355,49 @@ export class CommitTimeoutError extends EdgeLedgerError {
     super(message, options);
     this.txId = options.txId;
     this.lastStatus = options.lastStatus;
+  }
+}
+
+/**
+ * A site serves another ledger than the client's — the one its `ledger`
+ * option names, or, without one, the one the first site that answered
+ * serves (`GET /v1/status`'s `ledger`) — or, with the `ledger` option set,
+ * it would not say which ledger it serves. The client never sends that
+ * site anything else again and fails over to its other sites; this is
+ * thrown only when no site is left to try. `slug` is `"ledger_mismatch"`.
+ * Not retryable: the configuration (the URLs, or the `ledger` option) is
+ * wrong. The site was asked only its status, never sent a transaction or a
+ * read, so nothing was lost: an offline queue keeps its entries.
+ *
+ * @example
+ * ```ts
+ * catch (e) {
+ *   if (e instanceof LedgerMismatchError) console.log(`${e.site} serves ${e.actual}, not ${e.expected}`);
+ * }
+ * ```
+ */
+export class LedgerMismatchError extends EdgeLedgerError {
+  /** The ledger the client is for: its `ledger` option, or the one it learned. */
+  readonly expected: string;
+  /** The ledger the site serves; undefined when it would not say. */
+  readonly actual: string | undefined;
+  /** Always `"ledger_mismatch"`. */
+  declare readonly slug: "ledger_mismatch";
+
+  /** `expected` is the client's ledger, `actual` the site's (undefined when unknown). */
+  constructor(
+    message: string,
+    options: {
+      expected: string;
+      actual: string | undefined;
+      site: string;
+      requestId?: string;
+      cause?: unknown;
+    },
+  ) {
+    super(message, { ...options, slug: "ledger_mismatch" });
+    this.expected = options.expected;
+    this.actual = options.actual;
   }
 }
 

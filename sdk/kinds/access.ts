@@ -53,7 +53,19 @@ export const accessRevokeBody = z.strictObject({
   reason: text(256).optional(),
 });
 
+/**
+ * The body of `access.grant`, signed by the stream's owner (the first signer
+ * of its first `data.anchor`): `reader` (a did:key) may read `stream` for
+ * `purpose` during `[from, until)`, both in ms since the epoch. The grant's
+ * id is its transaction id; it takes effect no earlier than its block's time.
+ */
 export type AccessGrantBody = z.infer<typeof accessGrantBody>;
+/**
+ * The body of `access.revoke`: ends grant `grant` (the hex transaction id of
+ * its `access.grant`) on `stream` for `reader` at the block's time. Signed by
+ * the stream's owner, or by the reader giving the grant up; `reason` is free
+ * text.
+ */
 export type AccessRevokeBody = z.infer<typeof accessRevokeBody>;
 
 /** The body schema of every `access.*` kind. */

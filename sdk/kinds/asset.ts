@@ -74,9 +74,35 @@ export const assetTransferBody = z.strictObject({
   ref: ident(128).optional(),
 }).refine((b) => b.from !== b.to, { message: "to must differ from from", path: ["to"] });
 
+/**
+ * The body of `asset.create`, whose first signer becomes the issuer: asset
+ * id `asset`, display `name` and `decimals` (amounts are integer decimal
+ * strings in the smallest unit: `"1250"` with 2 decimals reads 12.50), an
+ * optional `maxSupply` cap and an optional per-transfer `fee`. Neither cap
+ * nor fee can change later.
+ */
 export type AssetCreateBody = z.infer<typeof assetCreateBody>;
+/**
+ * The body of `asset.mint`, signed by the asset's issuer: credits `amount`
+ * new units (a positive integer decimal string in the smallest unit) to the
+ * did:key `to`, within the asset's `maxSupply`.
+ */
 export type AssetMintBody = z.infer<typeof assetMintBody>;
+/**
+ * The body of `asset.transfer`, signed by `from` (or, after a key rotation,
+ * its device's current key): moves `amount` (a positive integer decimal
+ * string in the smallest unit) from `from` to `to`. `fee` must repeat the
+ * asset's fee policy exactly, or be absent when it has none; the sender pays
+ * `amount + fee.amount`. `memo` and `ref` (e.g. a charging session id) are
+ * the payer's.
+ */
 export type AssetTransferBody = z.infer<typeof assetTransferBody>;
+/**
+ * An asset's per-transfer fee: `amount` (a positive integer decimal string
+ * in the asset's smallest unit) that the sender pays to the did:key
+ * `collector` on every transfer. Set once by `asset.create` and repeated in
+ * each `asset.transfer` body, so the payer signs the fee it pays.
+ */
 export type AssetFee = z.infer<typeof assetFee>;
 
 /** Options of {@link payTransfer}. */

@@ -91,9 +91,32 @@ export const custodyAttachBody = z.strictObject({
   note: text(256).optional(),
 });
 
+/**
+ * A sensor anchor a custody step points to: `stream` and the `seq` of one
+ * of its `data.anchor` transactions (e.g. a truck's temperature during a
+ * leg). It must exist when the step applies.
+ */
 export type AnchorRef = z.infer<typeof anchorRef>;
+/**
+ * The body of `custody.create`, whose first signer becomes the item's
+ * producer and first holder (step 0 of its history): item id `item`, a
+ * `description`, and at most 16 free-text `attributes`.
+ */
 export type CustodyCreateBody = z.infer<typeof custodyCreateBody>;
+/**
+ * The body of `custody.handoff`, signed by both the current holder `from`
+ * (or its device's current key after a rotation) and the receiver `to`:
+ * gives `item` to `to`. `step` must equal the number of steps the item has
+ * so far, so an old hand-off cannot be replayed; `location`, `note` and up
+ * to 16 sensor `anchors` of the leg that ends here are optional.
+ */
 export type CustodyHandoffBody = z.infer<typeof custodyHandoffBody>;
+/**
+ * The body of `custody.attach`, signed by the current holder (or its
+ * device's current key after a rotation): attaches 1 to 16 sensor `anchors`
+ * to the current leg of `item`. `step` must equal the number of steps the
+ * item has so far.
+ */
 export type CustodyAttachBody = z.infer<typeof custodyAttachBody>;
 
 /** The body schema of every `custody.*` kind. */

@@ -103,18 +103,39 @@ export const govAddOrgBody = z.strictObject({
   name: z.string().min(1).max(128),
   admins: z.array(didKey).min(1).max(GOV_LIST_ITEMS_MAX).refine(distinct, "must be distinct"),
 });
+/**
+ * The body of `gov.addOrg`: organisation `id` (1-64 of a-z, 0-9, `.`, `_`,
+ * `-`), its display `name`, and 1-16 distinct admin did:keys, each of which
+ * co-signs. Like every `gov.*` kind, it takes effect when signed by admins
+ * of more than half of the organisations.
+ */
 export type GovAddOrgBody = z.infer<typeof govAddOrgBody>;
 
 /** `gov.removeOrg`: removes an organisation that has no admins, sites or authorities left. */
 export const govRemoveOrgBody = z.strictObject({ id: govName });
+/**
+ * The body of `gov.removeOrg`: removes organisation `id`, which must have no
+ * admins, sites or authorities left. Signed by admins of more than half of
+ * the organisations.
+ */
 export type GovRemoveOrgBody = z.infer<typeof govRemoveOrgBody>;
 
 /** `gov.addAdmin`: a new admin key for an organisation; the key co-signs. */
 export const govAddAdminBody = z.strictObject({ org: govName, did: didKey });
+/**
+ * The body of `gov.addAdmin`: adds the did:key `did` as an admin of
+ * organisation `org`. The new key co-signs, with admins of more than half
+ * of the organisations.
+ */
 export type GovAddAdminBody = z.infer<typeof govAddAdminBody>;
 
 /** `gov.removeAdmin`: removes an admin key from its organisation. */
 export const govRemoveAdminBody = z.strictObject({ org: govName, did: didKey });
+/**
+ * The body of `gov.removeAdmin`: removes the admin did:key `did` from
+ * organisation `org`. Signed by admins of more than half of the
+ * organisations.
+ */
 export type GovRemoveAdminBody = z.infer<typeof govRemoveAdminBody>;
 
 /** `gov.addSite`: records a site (PoP) of an organisation and its Ed25519 key. */
@@ -124,6 +145,12 @@ export const govAddSiteBody = z.strictObject({
   publicKey: siteKey,
   url: z.url().max(256),
 });
+/**
+ * The body of `gov.addSite`: records site `name` (a PoP) of organisation
+ * `org`, its Ed25519 `publicKey` (base64url of 32 bytes; it signs
+ * checkpoints and Raft messages) and its `url`. Signed by admins of more
+ * than half of the organisations.
+ */
 export type GovAddSiteBody = z.infer<typeof govAddSiteBody>;
 
 /**
@@ -135,6 +162,11 @@ export const govRemoveSiteBody = z.strictObject({
   org: govName,
   publicKey: siteKey,
 });
+/**
+ * The body of `gov.removeSite`: removes site `name`; `org` and `publicKey`
+ * must be the recorded ones, so the change names exactly what it removes.
+ * Signed by admins of more than half of the organisations.
+ */
 export type GovRemoveSiteBody = z.infer<typeof govRemoveSiteBody>;
 
 /**
@@ -150,6 +182,12 @@ export const govAddAuthorityBody = z.strictObject({
     "must be distinct",
   ),
 });
+/**
+ * The body of `gov.addAuthority`: the did:key `did` of organisation `org`,
+ * shown as `name`, may register devices under 1-16 distinct `namespaces`
+ * (prefixes such as `acme/cameras/`). The key co-signs, with admins of more
+ * than half of the organisations.
+ */
 export type GovAddAuthorityBody = z.infer<typeof govAddAuthorityBody>;
 
 /**
@@ -157,6 +195,11 @@ export type GovAddAuthorityBody = z.infer<typeof govAddAuthorityBody>;
  * un-quarantine devices; `org` must be the recorded one.
  */
 export const govRemoveAuthorityBody = z.strictObject({ did: didKey, org: govName });
+/**
+ * The body of `gov.removeAuthority`: the did:key `did` may no longer
+ * register, revoke or un-quarantine devices; `org` must be the recorded
+ * one. Signed by admins of more than half of the organisations.
+ */
 export type GovRemoveAuthorityBody = z.infer<typeof govRemoveAuthorityBody>;
 
 /**
@@ -169,6 +212,13 @@ export const govSetPolicyBody = z.strictObject({
   quarantineOrgsMin: policySchema.shape.quarantineOrgsMin.optional(),
   rateLimits: rateLimitsSchema.nullable().optional(),
 }).refine((b) => Object.keys(b).length > 0, "must set at least one policy field");
+/**
+ * The body of `gov.setPolicy`: replaces the policy fields it names and
+ * keeps the others — `expiryWindowMs` (how far ahead `expiresAt` may lie,
+ * 1 s to 30 days), `openKinds`, `quarantineOrgsMin`, and `rateLimits`
+ * (`null` removes them). At least one field. Signed by admins of more than
+ * half of the organisations.
+ */
 export type GovSetPolicyBody = z.infer<typeof govSetPolicyBody>;
 
 /** The highest rules version a body or a genesis may name. */
@@ -191,6 +241,12 @@ export const govSetRulesBody = z.strictObject({
   version: rulesVersion.min(2),
   height: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
 });
+/**
+ * The body of `gov.setRules`: contract rules `version` (2 or more) take
+ * effect at block `height`, which must lie above the block of the change.
+ * Every site must run software that executes that version first. Signed by
+ * admins of more than half of the organisations.
+ */
 export type GovSetRulesBody = z.infer<typeof govSetRulesBody>;
 
 /** Every `gov.*` kind's body schema. */

@@ -43,6 +43,11 @@ export const deviceAttributes = z.strictObject({
   iccidHash: sha256Hex.optional(),
   owner: didKey.optional(),
 });
+/**
+ * A device's registered attributes: its `model`, optional hex SHA-256
+ * hashes of its IMEI and ICCID (never the identifiers themselves), and an
+ * optional `owner` did:key that may revoke the device besides its authority.
+ */
 export type DeviceAttributes = z.infer<typeof deviceAttributes>;
 
 /**
@@ -54,6 +59,12 @@ export const identityRegisterBody = z.strictObject({
   key: didKey,
   attributes: deviceAttributes,
 });
+/**
+ * The body of `identity.register`, signed by an authority whose namespace
+ * covers `name` and by the device's `key` (proving it holds the key):
+ * registers device `name` (e.g. `demo/cameras/cam-17`) with its current
+ * did:key and its `attributes`.
+ */
 export type IdentityRegisterBody = z.infer<typeof identityRegisterBody>;
 
 /** `identity.rotate`: signed by the current `key` AND by `newKey`. */
@@ -62,6 +73,11 @@ export const identityRotateBody = z.strictObject({
   key: didKey,
   newKey: didKey,
 }).refine((b) => b.key !== b.newKey, { message: "must differ from key", path: ["newKey"] });
+/**
+ * The body of `identity.rotate`, signed by the current `key` and by
+ * `newKey`: `device`'s key becomes `newKey`. Rejected `stale_key` when `key`
+ * is no longer the device's current key.
+ */
 export type IdentityRotateBody = z.infer<typeof identityRotateBody>;
 
 /** `identity.revoke`: signed by an authority covering the device or by its owner. Final. */
@@ -70,6 +86,11 @@ export const identityRevokeBody = z.strictObject({
   key: didKey,
   reason: z.string().max(256).optional(),
 });
+/**
+ * The body of `identity.revoke`, signed by an authority covering `device` or
+ * by its owner: revokes the device for good. `key` must be its current key;
+ * `reason` is free text.
+ */
 export type IdentityRevokeBody = z.infer<typeof identityRevokeBody>;
 
 /**
@@ -84,6 +105,13 @@ export const identityFlagBody = z.strictObject({
   key: didKey,
   reason: z.string().min(1).max(256),
 });
+/**
+ * The body of `identity.flag`: a hijack report on `device` (whose current
+ * key is `key`) with a `reason`, signed by one reporter of an organisation
+ * (a site key, an admin, an authority or an active device such as a
+ * gateway). Reports from `quarantineOrgsMin` distinct organisations
+ * quarantine the device.
+ */
 export type IdentityFlagBody = z.infer<typeof identityFlagBody>;
 
 /** `identity.unquarantine`: signed by an authority covering the device. */
@@ -92,6 +120,11 @@ export const identityUnquarantineBody = z.strictObject({
   key: didKey,
   reason: z.string().max(256).optional(),
 });
+/**
+ * The body of `identity.unquarantine`, signed by an authority covering
+ * `device`: lifts its quarantine. `key` must be its current key; `reason` is
+ * free text.
+ */
 export type IdentityUnquarantineBody = z.infer<typeof identityUnquarantineBody>;
 
 /** Every `identity.*` kind's body schema. */

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { canonicalBytes } from "../canonical_json.ts";
+import { canonicalBytes, type JsonValue } from "../canonical_json.ts";
 import { hexDecode, hexEncode } from "../encoding.ts";
 import { inclusionProof, leafHash, rootFromLeafHashes, verifyInclusion } from "../merkle.ts";
 import type { DataAnchorBody } from "./data.ts";
@@ -19,8 +19,19 @@ import type { DataAnchorBody } from "./data.ts";
 /** Most readings in one batch. */
 export const READINGS_BATCH_MAX = 1_000_000;
 
-/** A reading: raw bytes, or a JSON value (hashed as its JCS bytes). */
-export type Reading = Uint8Array | unknown;
+/**
+ * A reading: raw bytes (a `Uint8Array`, hashed as they are), or a JSON value
+ * (hashed as its RFC 8785 bytes) — the two forms `verify-reading` takes,
+ * `{bytes}` and `{json}`. A JSON value the type lets through but JCS
+ * refuses (`NaN`, a lone surrogate, a cycle) still throws in
+ * {@link buildBatch} and fails {@link verifyReading}.
+ *
+ * @example
+ * ```ts
+ * const readings: Reading[] = [{ t: 1764000000000, kmh: 87 }, new Uint8Array([1, 2])];
+ * ```
+ */
+export type Reading = Uint8Array | JsonValue;
 
 /** The proof that one reading is leaf `index` of a batch of `count`: the audit path, hex. */
 export interface ReadingProof {

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { utf8Encode } from "../encoding.ts";
-import { anchorBody, buildBatch, readingProof, verifyReading } from "./readings.ts";
+import type { JsonValue } from "../canonical_json.ts";
+import {
+  anchorBody,
+  buildBatch,
+  type Reading,
+  readingBytes,
+  readingProof,
+  verifyReading,
+} from "./readings.ts";
 import { dataAnchorBody } from "./data.ts";
 
 const readings = Array.from(
@@ -49,4 +57,33 @@ Deno.test("buildBatch() takes raw bytes as they are, and refuses an empty batch"
   assert.equal(verifyReading("b", readingProof(batch, 1), batch), false);
   assert.throws(() => buildBatch([]), RangeError);
   assert.throws(() => readingProof(batch, 3), RangeError);
+});
+
+Deno.test("Reading is typed as raw bytes or a JSON value: a function, a bigint, a Date, a symbol or undefined does not type-check", () => {
+  const ok: Reading[] = [
+    new Uint8Array([1]),
+    null,
+    true,
+    4.2,
+    "s",
+    [1, "a", null],
+    { t: 1764000000000, kmh: 87, tags: ["gps"], gone: undefined },
+  ];
+  // Narrowed past the bytes, a reading is a JSON value (it was `unknown`).
+  const json: JsonValue[] = ok.filter((r): r is JsonValue => !(r instanceof Uint8Array));
+  assert.equal(json.length, 6);
+  // @ts-expect-error a function is no reading
+  const fn: Reading = () => 1;
+  // @ts-expect-error a bigint is no JSON value (integers above 2^53 are decimal strings)
+  const big: Reading = 10n;
+  // @ts-expect-error a Date is no plain object
+  const date: Reading = new Date(0);
+  // @ts-expect-error a symbol is no reading
+  const sym: Reading = Symbol("x");
+  // @ts-expect-error undefined is no reading
+  const none: Reading = undefined;
+  // The checks at run time stay: each of these still throws when hashed.
+  for (const bad of [fn, big, date, sym, none, { x: NaN }]) {
+    assert.throws(() => readingBytes(bad), TypeError);
+  }
 });

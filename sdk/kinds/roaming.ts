@@ -217,14 +217,62 @@ export const roamingCloseBody = z.strictObject({ period: periodId });
  */
 export const roamingSignBody = z.strictObject({ period: periodId, statement: hex64 });
 
+/**
+ * What a carrier charges as the visited network, in minor units of the
+ * period's currency (integer decimal strings): per voice minute, per MB of
+ * data and per SMS.
+ */
 export type RoamingTariff = z.infer<typeof roamingTariff>;
+/**
+ * The plausibility limits of a period's fraud signals: travel faster than
+ * `maxSpeedKmh` between two countries flags `impossible_travel`; more voice
+ * minutes, data MB or SMS per hour than the limits flag `excessive_voice`,
+ * `excessive_data`, `excessive_sms`. Defaults: {@link ROAMING_LIMITS_DEFAULT}.
+ */
 export type RoamingLimits = z.infer<typeof roamingLimits>;
+/**
+ * One carrier of a roaming period: its organisation `org`, up to 8 did:keys
+ * that act for it once the period is open, and its {@link RoamingTariff}.
+ */
 export type RoamingCarrier = z.infer<typeof roamingCarrier>;
+/**
+ * The body of `roaming.open`, signed by both carriers, each through a key
+ * governance registered for its organisation: opens `period` between the two
+ * `carriers` for `[from, until)` (ms), in `currency` (ISO 4217), with
+ * optional fraud `limits`.
+ */
 export type RoamingOpenBody = z.infer<typeof roamingOpenBody>;
+/**
+ * The body of `roaming.record`, signed by the `visited` carrier: one
+ * subscriber's usage (`imsiHash`, hex SHA-256) from `from` to `to` (ms),
+ * where it was served (`country`, ISO 3166-1 alpha-2; the cell's `lat`/`lon`
+ * in microdegrees) and how much (`voiceMinutes`, `dataMb`, `sms`). `record`
+ * is unique in the period; overlapping usage is held out of the totals.
+ */
 export type RoamingRecordBody = z.infer<typeof roamingRecordBody>;
+/**
+ * The body of `roaming.dispute`, signed by the home carrier (the record's
+ * other carrier) while the period is open: contests `record` for `reason`,
+ * taking it out of the billed totals; `detail` is free text.
+ */
 export type RoamingDisputeBody = z.infer<typeof roamingDisputeBody>;
+/**
+ * The body of `roaming.accept`, signed by the home carrier while the period
+ * is open: accepts a held `record` (flagged `overlapping_usage` or
+ * `overlap_unchecked`) into the billed totals; `detail` is free text.
+ */
 export type RoamingAcceptBody = z.infer<typeof roamingAcceptBody>;
+/**
+ * The body of `roaming.close`, signed by either carrier once the period's
+ * `until` passed: closes `period`, and every site computes the same
+ * settlement statement from its totals.
+ */
 export type RoamingCloseBody = z.infer<typeof roamingCloseBody>;
+/**
+ * The body of `roaming.sign`, signed by a carrier: signs the closed period's
+ * settlement `statement` (its hex SHA-256 hash); the statement is final once
+ * both carriers signed.
+ */
 export type RoamingSignBody = z.infer<typeof roamingSignBody>;
 
 /** The body schema of every `roaming.*` kind. */

@@ -44,7 +44,6 @@ import {
   mintAsset,
   type PartialEnvelope,
   payTransfer,
-  type Reading,
   readingProof,
   type Receipt,
   registerDevice,
@@ -501,7 +500,7 @@ export async function runDay(options: DayOptions): Promise<DaySummary> {
       const vehicles = fleet.cars.slice(0, 8);
       const minuteStart = Math.floor(Date.now() / 60_000) * 60_000 - 60_000;
       const batches = vehicles.map((car, v) => {
-        const readings: Reading[] = Array.from({ length: 60 }, (_, s) => ({
+        const readings = Array.from({ length: 60 }, (_, s) => ({
           t: minuteStart + s * 1000,
           kmh: 40 + ((v * 7 + s * 3) % 50),
           soc: 80 - v,
@@ -537,7 +536,7 @@ export async function runDay(options: DayOptions): Promise<DaySummary> {
       const anchor = envs[0].body as { root: string; count: number };
       const local = verifyReading(readings[17], proof, anchor);
       const tampered = verifyReading(
-        { ...(readings[17] as Record<string, unknown>), kmh: 199 },
+        { ...readings[17], kmh: 199 },
         proof,
         anchor,
       );

@@ -7,7 +7,7 @@
  * @module
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { canonicalJson } from "../../canonical_json.ts";
+import { canonicalJson, type JsonValue } from "../../canonical_json.ts";
 import { Base64Url, decimalInt, Hash } from "../schemas.ts";
 import { COMMON_PROBLEMS, consistency, json, pageLimit, problem } from "./_common.ts";
 import { StreamParam } from "./access.ts";
@@ -142,7 +142,9 @@ export const getStreamGaps = createRoute({
 /**
  * Any JSON value that RFC 8785 canonicalizes, as a JSON reading is hashed:
  * not one with a lone surrogate, a number JSON.parse made infinite (`1e999`)
- * or nesting deeper than `canonicalJson` allows.
+ * or nesting deeper than `canonicalJson` allows. Typed as the
+ * {@link JsonValue} it is once it passed (the same schema at run time: the
+ * type only names what the refinement already checks).
  */
 const CanonicalJsonValue = z.unknown().superRefine((value, ctx) => {
   // No member at all: the object's refinement says json is required.
@@ -162,7 +164,7 @@ const CanonicalJsonValue = z.unknown().superRefine((value, ctx) => {
         (where.length <= 100 ? ` (at ${where})` : ""),
     });
   }
-});
+}) as unknown as z.ZodType<JsonValue, JsonValue>;
 
 /** The body of `POST /v1/streams/{stream}/verify-reading`. */
 export const VerifyReadingRequest = z.strictObject({
