@@ -278,6 +278,57 @@ Deno.test("restore: a database that cannot be read is replaced by the copy and k
   }
 });
 
+Deno.test("restore: the database it would replace is read first — another ledger's is refused (would_lose), changing nothing, unless forced; one the copy extends is replaced, and what it held is said", async () => {
+  const t = await openTestSite();
+  const other = await openTestSite(); // another key, so another genesis: another ledger
+  try {
+    const older = `${t.dir}/older.db`;
+    await backupToFile(t.options.dbUrl, older); // block 0 only
+    const copy = await commitAndCopy(t);
+    await other.site.close();
+    const target = `${other.dir}/ledger.db`;
+    const before = (await namesIn(other.dir)).sort();
+    await assert.rejects(
+      restoreDatabase({ dbUrl: `file:${target}`, genesis: t.options.genesis, from: copy }),
+      (e: unknown) => {
+        assert.equal((e as { reason?: string }).reason, "would_lose");
+        assert.match(
+          (e as Error).message,
+          /^Cannot restore into .*: it holds another ledger than demo \(genesis [0-9a-f]{12}…, height 0; is --config the site's\?\)\. Nothing was replaced; --force/,
+        );
+        return true;
+      },
+    );
+    assert.deepEqual((await namesIn(other.dir)).sort(), before);
+    const forced = await restoreDatabase({
+      dbUrl: `file:${target}`,
+      genesis: t.options.genesis,
+      from: copy,
+      force: true,
+    });
+    assert.equal(forced.report.ok, true, forced.report.firstMismatch);
+    assert.match(forced.replacedLoss ?? "", /another ledger/);
+    assert.equal(forced.replacedHead?.height, 0);
+
+    // A database the copy extends (its head is the copy's block at that height): no force needed.
+    await Deno.mkdir(`${t.dir}/behind`);
+    const behind = `${t.dir}/behind/ledger.db`;
+    await Deno.copyFile(older, behind);
+    const extended = await restoreDatabase({
+      dbUrl: `file:${behind}`,
+      genesis: t.options.genesis,
+      from: copy,
+    });
+    assert.equal(extended.report.ok, true, extended.report.firstMismatch);
+    assert.equal(extended.replacedHead?.height, 0);
+    assert.equal(extended.replacedLoss, undefined);
+    assert.equal(extended.info.height, 1);
+  } finally {
+    await other.cleanup();
+    await t.cleanup();
+  }
+});
+
 Deno.test("restore: side files of a lost database (its -wal, -journal) are moved away even when the database file itself is gone, so SQLite never applies them to the copy", async () => {
   const t = await openTestSite();
   try {
@@ -344,7 +395,7 @@ Deno.test("restore: an empty database file's -wal is kept under the replaced nam
 
 Deno.test({
   name:
-    "restore: a lone site restored from a copy resumes the chain from the copy's height, and the database it replaced is kept",
+    "restore: a lone site restored from a copy resumes the chain from the copy's height, and the database it replaced is kept; a database ahead of the copy is replaced only with --force",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -367,9 +418,35 @@ Deno.test({
       assert.match(running.text, /is the site running\?/);
 
       await cluster.kill(0, "SIGTERM");
-      const r = await runWorker("restore.ts", ["--config", site.configPath, "--from", copy]);
+      // The database it would replace is read first: it holds blocks the copy lacks.
+      const ahead = await runWorker("restore.ts", ["--config", site.configPath, "--from", copy]);
+      assert.equal(ahead.code, 2, ahead.text);
+      assert.match(
+        ahead.text,
+        new RegExp(
+          `it holds blocks up to ${lostHeight} and the copy only up to ${copyHeight}: ` +
+            `blocks ${copyHeight + 1}–${lostHeight} would be lost\\. Nothing was replaced; --force`,
+        ),
+      );
+      assert.deepEqual(
+        (await namesIn(`${cluster.dir}/site-a`)).filter((n) => n.includes(".replaced-")),
+        [],
+      );
+      const r = await runWorker("restore.ts", [
+        "--config",
+        site.configPath,
+        "--from",
+        copy,
+        "--force",
+      ]);
       assert.equal(r.code, 0, r.text);
       assert.match(r.text, new RegExp(`height ${copyHeight}, head ${before[copyHeight]}`));
+      assert.match(
+        r.text,
+        new RegExp(
+          `replaced the database all the same \\(--force\\): it holds blocks up to ${lostHeight}`,
+        ),
+      );
       const replaced = (await namesIn(`${cluster.dir}/site-a`)).filter((n) =>
         /^ledger\.db\.replaced-\d{8}T\d{6}Z$/.test(n)
       );
@@ -427,7 +504,19 @@ Deno.test({
       const removed = await adminCall(cluster, "/members/site-c", { method: "DELETE" });
       assert.equal(removed.status, 200, await removed.text());
       await commitBatches(cluster.sites[1].url, 5);
-      const r = await runWorker("restore.ts", ["--config", c.configPath, "--from", copy]);
+      // Its database is ahead of the copy: replaced only when asked, the
+      // others holding the blocks the copy lacks.
+      const ahead = await runWorker("restore.ts", ["--config", c.configPath, "--from", copy]);
+      assert.equal(ahead.code, 2, ahead.text);
+      assert.match(ahead.text, /would be lost\. Nothing was replaced; --force/);
+      assert.match(ahead.text, /catches up on them once added back/);
+      const r = await runWorker("restore.ts", [
+        "--config",
+        c.configPath,
+        "--from",
+        copy,
+        "--force",
+      ]);
       assert.equal(r.code, 0, r.text);
       assert.match(
         r.text,
@@ -798,12 +887,13 @@ Deno.test("restore command: --scratch without --replay, or a --scratch folder th
   }
 });
 
-Deno.test("restore command: its usage line names every flag it takes, --removed and --replay included", async () => {
+Deno.test("restore command: its usage line names every flag it takes, --removed, --force and --replay included", async () => {
   const r = await runWorker("restore.ts", []);
   assert.equal(r.code, 2, r.text);
   assert.equal(
     r.text.trim(),
-    "usage: deno task restore --config <site.json> --from <copy> [--removed] [--replay [--scratch <dir>]]",
+    "usage: deno task restore --config <site.json> --from <copy> [--removed] [--force] " +
+      "[--replay [--scratch <dir>]]",
   );
 });
 

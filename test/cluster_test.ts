@@ -620,6 +620,7 @@ Deno.test({
         member: true,
         leader: false,
         applied: true,
+        disk: true,
       });
 
       await cluster.start(first.index);

@@ -112,6 +112,72 @@ Deno.test("disk space: a site started on a volume already under its minimum refu
   }
 });
 
+Deno.test("disk space: a site under its free-space minimum is not ready (/readyz 503 naming the disk) and ready again once it has its minimum plus the margin; a probe reads no disk", async () => {
+  let free = 2048 * MiB;
+  const t = await openTestSite({
+    diskFreeBytesMin: 512 * MiB,
+    diskCheckIntervalMs: 10,
+    diskFreeBytes: () => Promise.resolve(free),
+    log: recordingLogger().log,
+  });
+  const readyz = async () => {
+    const res = await t.app.request("/readyz");
+    return { status: res.status, body: await res.json() };
+  };
+  const until = async (what: string, status: number) => {
+    const deadline = Date.now() + 5000;
+    while ((await readyz()).status !== status) {
+      assert.ok(Date.now() < deadline, what);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  try {
+    assert.equal((await readyz()).status, 200);
+    free = 100 * MiB;
+    await until("the site is not ready once its volume is low", 503);
+    const low = await readyz();
+    assert.equal(
+      low.body.detail,
+      "Not ready: 100 MiB free on the data volume, under its minimum of 512 MiB " +
+        "(new transactions are refused)",
+    );
+    assert.deepEqual(low.body.checks, {
+      running: true,
+      member: true,
+      leader: true,
+      applied: true,
+      disk: false,
+    });
+    // The margin (a tenth of the minimum, at least 16 MiB) keeps it from flapping.
+    free = 520 * MiB;
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await readyz()).status, 503);
+    free = 600 * MiB;
+    await until("the site is ready again once it has room", 200);
+  } finally {
+    await t.cleanup();
+  }
+
+  // A probe answers from the guard's last reading (every diskCheckIntervalMs), never reads the disk.
+  let reads = 0;
+  const quiet = await openTestSite({
+    diskFreeBytesMin: 512 * MiB,
+    diskCheckIntervalMs: 60_000,
+    diskFreeBytes: () => {
+      reads++;
+      return Promise.resolve(100 * MiB);
+    },
+    log: recordingLogger().log,
+  });
+  try {
+    const before = reads;
+    for (let i = 0; i < 20; i++) assert.equal((await quiet.app.request("/readyz")).status, 503);
+    assert.equal(reads, before);
+  } finally {
+    await quiet.cleanup();
+  }
+});
+
 Deno.test("disk space: without a minimum (0, the in-process default) a site never looks at its volume", async () => {
   let reads = 0;
   const t = await openTestSite({

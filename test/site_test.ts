@@ -16,6 +16,7 @@ import { blockHash } from "../sdk/block.ts";
 import { type Sequencer, type Site, STATUS_NS } from "../src/site/site.ts";
 import { histogramTotalsIn } from "../src/api/histogram.ts";
 import { openDatabase } from "../src/storage/db.ts";
+import { databaseInUse, foldWal } from "../src/storage/backup.ts";
 import {
   anchorTx,
   checkRestartMidStream,
@@ -866,6 +867,34 @@ Deno.test("site: with its database in a storage worker, commits, proofs, restart
     await t.cleanup();
   }
 });
+
+for (const storage of ["inline", "worker"] as const) {
+  Deno.test(`site: once close() resolves the database is let go — the same process may take it for itself, reopen it and close it again (${storage} storage)`, async () => {
+    const t = await openTestSite({ storage });
+    try {
+      const path = `${t.dir}/ledger.db`;
+      for (let round = 0; round < 2; round++) {
+        const site = round === 0 ? t.site : await t.reopen({ storage });
+        const env = await anchorTx(device, { stream: "close", seq: round + 1 });
+        const [r] = await site.submit([env], { wait: true, waitTimeoutMs: 5000 });
+        assert.equal(r.status, "committed");
+        // A second call made while the first runs resolves when that one does.
+        void site.close();
+        await site.close();
+        // What a restore does first: an exclusive lock, then taking the
+        // database out of WAL mode — both refused while any connection of
+        // this process still holds it.
+        assert.equal(databaseInUse(path), false);
+        await foldWal(path);
+      }
+      const last = await t.reopen({ storage });
+      assert.equal((await last.status()).height, 2);
+      await last.close();
+    } finally {
+      await t.cleanup();
+    }
+  });
+}
 
 Deno.test("site: an anchor whose signer was revoked while it was in flight is recorded as rejected at apply", async () => {
   const t = await openTestSite();

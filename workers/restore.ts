@@ -7,9 +7,12 @@
  *
  * Refuses while the site runs (its port is taken, or its database is held
  * open), when the copy holds another ledger than the config's genesis, and
- * when the copy does not pass the checks of `deno task integrity`. The
- * database it replaces is kept as `<db>.replaced-<time>`, never deleted;
- * the copy is never changed. See {@link restoreDatabase}.
+ * when the copy does not pass the checks of `deno task integrity`. It reads
+ * the database it would replace first, and refuses, unless `--force`, one
+ * of another ledger or one holding a block the copy does not (a newer
+ * one: what was committed after the copy was taken); it says what it
+ * replaced. The database it replaces is kept as `<db>.replaced-<time>`,
+ * never deleted; the copy is never changed. See {@link restoreDatabase}.
  *
  * One restore at a time goes into a database's folder: the command holds a
  * lock on it while it runs (another restore meanwhile exits 2). Under it,
@@ -37,12 +40,18 @@
  * database) or the restore failed; 2 on bad usage: no config, no copy, the
  * site running, a cluster site still a member (or no other site answering
  * without `--removed`), a database on a libSQL server (restoring that is
- * the server's job), a `--scratch` folder that does not exist.
+ * the server's job), a `--scratch` folder that does not exist, a database
+ * to replace that would lose what only it holds (without `--force`).
  *
  * @module
  */
 import { commandInput, replayArgs } from "./_cli.ts";
-import { BackupError, integrityLines, restoreDatabase } from "../src/site/backup.ts";
+import {
+  BackupError,
+  integrityLines,
+  restoreDatabase,
+  type RestoreResult,
+} from "../src/site/backup.ts";
 import { ReplayCheckError, replayLines } from "../src/site/replay_check.ts";
 import { SignaturePool } from "../src/site/signature_pool.ts";
 import { clusterDirectory, type LoadedSiteFiles } from "../src/site/config.ts";
@@ -55,8 +64,8 @@ import {
   storedDirectory,
 } from "../src/storage/backup.ts";
 
-const usage =
-  "deno task restore --config <site.json> --from <copy> [--removed] [--replay [--scratch <dir>]]";
+const usage = "deno task restore --config <site.json> --from <copy> [--removed] [--force] " +
+  "[--replay [--scratch <dir>]]";
 
 /** Longest one other site may take to answer `GET /v1/sites`, ms. */
 const sitesAnswerMsMax = 3000;
@@ -162,6 +171,7 @@ export async function runRestore(args: readonly string[]): Promise<number> {
     }
     pool = new SignaturePool();
     const result = await restoreDatabase({
+      force: args.includes("--force"),
       verifySignatures: pool.verify,
       dbUrl: loaded.dbUrl,
       genesis: loaded.genesis,
@@ -197,11 +207,7 @@ export async function runRestore(args: readonly string[]): Promise<number> {
       `restored ${from} into ${result.path}: height ${info.height}, head ${info.head}, ` +
         `applied index ${info.appliedIndex}`,
     );
-    console.log(
-      result.replaced === undefined
-        ? "there was no database to replace"
-        : `the replaced database is kept as ${result.replaced}`,
-    );
+    console.log(replacedLine(result));
     if (cluster) {
       console.log(
         `next: start ${name} (it is not a member), add it as a learner (POST /v1/admin/members ` +
@@ -225,8 +231,14 @@ export async function runRestore(args: readonly string[]): Promise<number> {
       return 1;
     }
     if (e instanceof BackupError) {
-      console.error(e.message);
-      return ["remote", "missing", "exists", "in_use"].includes(e.reason) ? 2 : 1;
+      console.error(
+        e.message +
+          (e.reason === "would_lose" && cluster
+            ? ` (On a cluster site out of its cluster, blocks the copy lacks are the other ` +
+              "sites' too: it catches up on them once added back.)"
+            : ""),
+      );
+      return ["remote", "missing", "exists", "in_use", "would_lose"].includes(e.reason) ? 2 : 1;
     }
     console.error(`Cannot restore ${configPath}: ${(e as Error).message}`);
     return 1;
@@ -234,6 +246,24 @@ export async function runRestore(args: readonly string[]): Promise<number> {
     pool?.close();
     lock?.release();
   }
+}
+
+/** What a restore says of the database it replaced (see {@link RestoreResult}). */
+export function replacedLine(result: RestoreResult): string {
+  const { replaced, replacedHead: was, replacedLoss: loss, info } = result;
+  if (replaced === undefined) return "there was no database to replace";
+  const kept = `it is kept as ${replaced}`;
+  if (was === undefined) {
+    return "replaced a file that could not be read as a site database (or side files left " +
+      `without one); ${kept}`;
+  }
+  if (was.genesisHash === undefined || was.height < 0) {
+    return `replaced a database that held no ledger; ${kept}`;
+  }
+  if (loss !== undefined) return `replaced the database all the same (--force): ${loss}; ${kept}`;
+  return `replaced the database at height ${was.height}, head ${was.head.slice(0, 12)}… ` +
+    `(the copy holds its blocks` +
+    (info.height > was.height ? ` and ${info.height - was.height} more` : "") + `); ${kept}`;
 }
 
 if (import.meta.main) Deno.exit(await runRestore(Deno.args));

@@ -10,14 +10,20 @@ import { READY_APPLY_LAG_MAX, type StatusView } from "./schemas.ts";
 
 /** What {@link readiness} found: each check's verdict, and a sentence for each that failed. */
 export interface Readiness {
-  checks: { running: boolean; member: boolean; leader: boolean; applied: boolean };
+  checks: { running: boolean; member: boolean; leader: boolean; applied: boolean; disk: boolean };
   failed: string[];
 }
 
 /**
  * The readiness checks on a site's status: it has not stopped taking
- * writes, is a member, knows a leader, and has at most
- * {@link READY_APPLY_LAG_MAX} committed Raft entries left to apply.
+ * writes, is a member, knows a leader, has at most
+ * {@link READY_APPLY_LAG_MAX} committed Raft entries left to apply, and has
+ * its minimum of free space on its data volume (`storage.low` false: a site
+ * under it refuses every new transaction, see the README's _Disk space_).
+ * The disk check is this site's own volume only: a site whose peer is low
+ * stays ready (it serves reads, and its writes name that peer), and a site
+ * that watches no volume (a remote database, or `diskFreeBytesMin` 0)
+ * passes it.
  *
  * @example
  * ```ts
@@ -32,6 +38,7 @@ export function readiness(status: z.input<typeof StatusView>): Readiness {
     member: status.removed !== true,
     leader: status.leader !== null && status.role !== "candidate",
     applied: lag <= READY_APPLY_LAG_MAX,
+    disk: status.storage?.low !== true,
   };
   const failed: string[] = [];
   if (!checks.running) {
@@ -42,5 +49,25 @@ export function readiness(status: z.input<typeof StatusView>): Readiness {
   if (!checks.applied) {
     failed.push(`${lag} committed Raft entries are left to apply (at most ${READY_APPLY_LAG_MAX})`);
   }
+  if (!checks.disk) {
+    const { freeBytes, freeBytesMin } = status.storage!;
+    failed.push(
+      `${formatBytes(freeBytes)} free on the data volume, under its minimum of ` +
+        `${formatBytes(freeBytesMin)} (new transactions are refused)`,
+    );
+  }
   return { checks, failed };
+}
+
+/** `bytes` for a person: `812 MiB`, `1.5 GiB`. */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  const text = u === 0 || v >= 100 ? Math.round(v).toString() : v.toFixed(1).replace(/\.0$/, "");
+  return `${text} ${units[u]}`;
 }

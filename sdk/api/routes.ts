@@ -484,15 +484,16 @@ export const getReady = createRoute({
   summary: "Readiness",
   description:
     "200 while the site can take traffic: it has not stopped taking writes, is a member of the " +
-    "cluster, knows a leader, and has no more than " + READY_APPLY_LAG_MAX + " committed Raft " +
-    "entries left to apply. Otherwise 503 `unavailable`, whose `detail` names every check that " +
+    "cluster, knows a leader, has no more than " + READY_APPLY_LAG_MAX + " committed Raft " +
+    "entries left to apply, and has its minimum of free space on its data volume " +
+    "(`diskFreeBytesMin`). Otherwise 503 `unavailable`, whose `detail` names every check that " +
     "failed and whose `checks` says which passed. Unlike `/healthz` (the process answers), a " +
     "site that is not ready may still serve `stale` reads.",
   responses: {
     200: json(Ready, "The site is ready for traffic."),
     503: problem(
       "`unavailable`: not ready; `detail` names the failed checks, `checks` " +
-        "(`running`, `member`, `leader`, `applied`) which passed.",
+        "(`running`, `member`, `leader`, `applied`, `disk`) which passed.",
     ),
   },
 });

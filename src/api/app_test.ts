@@ -752,7 +752,13 @@ Deno.test("GET /readyz: 503 unavailable naming every failed check — stopped, r
     "Not ready: the site stopped taking writes (its log and /v1/status say why); the site was " +
       "removed from the cluster; no leader is known (an election, or no majority reachable)",
   );
-  assert.deepEqual(problem.checks, { running: false, member: false, leader: false, applied: true });
+  assert.deepEqual(problem.checks, {
+    running: false,
+    member: false,
+    leader: false,
+    applied: true,
+    disk: true,
+  });
 
   // A candidate knows no leader; a site with more than READY_APPLY_LAG_MAX entries to apply is
   // catching up; at exactly the bound it is ready.
@@ -766,12 +772,49 @@ Deno.test("GET /readyz: 503 unavailable naming every failed check — stopped, r
       READY_APPLY_LAG_MAX + 1
     } committed Raft entries are left to apply (at most ${READY_APPLY_LAG_MAX})`,
   );
-  assert.deepEqual(behind.checks, { running: true, member: true, leader: true, applied: false });
+  assert.deepEqual(behind.checks, {
+    running: true,
+    member: true,
+    leader: true,
+    applied: false,
+    disk: true,
+  });
   service.statusOverride = {
     commitIndex: READY_APPLY_LAG_MAX + 4,
     appliedIndex: 4,
     role: "follower",
   };
+  assert.equal((await app.request("/readyz")).status, 200);
+});
+
+Deno.test("GET /readyz: 503 unavailable naming the disk while the site is under its free-space minimum; a peer's low disk, or no guard, leaves it ready", async () => {
+  const { app, service } = setup();
+  const MiB = 1024 * 1024;
+  service.statusOverride = {
+    storage: { freeBytes: 300 * MiB, freeBytesMin: 512 * MiB, low: true },
+    storageLow: [{ site: "site-a", freeBytes: 300 * MiB, freeBytesMin: 512 * MiB }],
+  };
+  const low = await assertProblem(await app.request("/readyz"), 503, "unavailable");
+  assert.equal(
+    low.detail,
+    "Not ready: 300 MiB free on the data volume, under its minimum of 512 MiB " +
+      "(new transactions are refused)",
+  );
+  assert.deepEqual(low.checks, {
+    running: true,
+    member: true,
+    leader: true,
+    applied: true,
+    disk: false,
+  });
+  // Its own volume only: a site whose peer is low serves reads, and its
+  // writes' refusal names that peer.
+  service.statusOverride = {
+    storage: { freeBytes: 900 * MiB, freeBytesMin: 512 * MiB, low: false },
+    storageLow: [{ site: "site-b", freeBytes: 300 * MiB, freeBytesMin: 512 * MiB }],
+  };
+  assert.equal((await app.request("/readyz")).status, 200);
+  service.statusOverride = { storage: undefined };
   assert.equal((await app.request("/readyz")).status, 200);
 });
 

@@ -19,10 +19,12 @@ import {
   databaseInUse,
   exists,
   foldWal,
+  type LedgerHead,
   localDatabasePath,
   notSqliteFile,
   openCopy,
   publishNoClobber,
+  readLedgerHead,
   SIDE_FILE_SUFFIXES,
   vacuumInto,
 } from "../storage/backup.ts";
@@ -439,6 +441,18 @@ export interface RestoreResult {
   report: IntegrityReport;
   /** Where the database it replaced (or side files left without it) was kept, if there was one. */
   replaced?: string;
+  /**
+   * What the replaced database held, when there was one and it could be
+   * read as a site's database (its genesis hash says whether it was this
+   * ledger's).
+   */
+  replacedHead?: LedgerHead;
+  /**
+   * What `force` let the restore lose: why the replaced database would
+   * have been refused without it (another ledger, or blocks the copy
+   * lacks). Absent when the copy holds all it held.
+   */
+  replacedLoss?: string;
   /** The replay check's report, when one was asked for and the copy verified. */
   replay?: ReplayReport;
 }
@@ -451,8 +465,11 @@ export interface RestoreResult {
  * copy (`missing`, `in_use`); the copy is no SQLite database, or one SQLite
  * cannot read (`not_a_database`, naming `from`, never the temporary copy);
  * something listens on the site's `listen` address or holds the database
- * open (`in_use`: the site runs); the copy holds another ledger than
- * `genesis` (`other_ledger`); or it does not verify (the returned report is
+ * open (`in_use`: the site runs); unless `force`, the database it would
+ * replace holds another ledger than `genesis`, or a block the copy does not
+ * hold — a newer block, or another block at a height both hold
+ * (`would_lose`: read before anything is copied); the copy holds another
+ * ledger than `genesis` (`other_ledger`); or it does not verify (the returned report is
  * not ok and nothing is replaced), or, with `replay`, re-executing its chain
  * does not give its state ({@link checkByReplay}: the returned `replay`
  * report is not ok and nothing is replaced).
@@ -483,6 +500,11 @@ export async function restoreDatabase(options: {
   replay?: { scratchDir?: string; progress?: (height: number, head: number) => void };
   /** How the copy's signatures are checked (default: on this thread; see `signature_pool.ts`). */
   verifySignatures?: VerifySignatures;
+  /**
+   * Replace a database of another ledger, or one holding blocks the copy
+   * does not, all the same (it is kept, as any replaced database is).
+   */
+  force?: boolean;
 }): Promise<RestoreResult> {
   const target = localDatabasePath(options.dbUrl, "restore into");
   const from = options.from;
@@ -531,6 +553,20 @@ export async function restoreDatabase(options: {
     throw new BackupError(
       "in_use",
       `Cannot restore into ${target}: the database is in use (is the site running? stop it first)`,
+    );
+  }
+  // What it would replace, read before anything is done: a database of
+  // another ledger (a wrong --config), or one ahead of the copy, would lose
+  // what only it holds — refused unless forced.
+  const replacedHead = targetExists && !foreign ? await readLedgerHead(target) : undefined;
+  const loss = replacedHead === undefined
+    ? undefined
+    : await lossOf(replacedHead, from, options.genesis);
+  if (loss !== undefined && !options.force) {
+    throw new BackupError(
+      "would_lose",
+      `Cannot restore into ${target}: ${loss}. Nothing was replaced; --force replaces it all ` +
+        "the same, keeping it as <db>.replaced-<time>.",
     );
   }
   await Deno.mkdir(dirOf(target), { recursive: true });
@@ -613,10 +649,44 @@ export async function restoreDatabase(options: {
     }
     await Deno.rename(tmp, target);
     await fsyncDir(dirOf(target));
-    return { path: target, ...verified, replaced, ...(replay === undefined ? {} : { replay }) };
+    return {
+      path: target,
+      ...verified,
+      replaced,
+      ...(replaced !== undefined && replacedHead !== undefined ? { replacedHead } : {}),
+      ...(replaced !== undefined && loss !== undefined ? { replacedLoss: loss } : {}),
+      ...(replay === undefined ? {} : { replay }),
+    };
   } finally {
     await removeTmp();
   }
+}
+
+/**
+ * What replacing the database at `target` (holding `existing`) with the
+ * copy `from` would lose, as a clause — it holds another ledger than
+ * `genesis`, or a block the copy does not (its newest block is not the
+ * copy's block at that height: the copy is older, or of another history)
+ * — or undefined when the copy holds all it holds. A copy that cannot be
+ * read is left to the copy's own checks.
+ */
+async function lossOf(
+  existing: LedgerHead,
+  from: string,
+  genesis: GenesisConfig,
+): Promise<string | undefined> {
+  if (existing.genesisHash === undefined || existing.height < 0) return undefined;
+  if (existing.genesisHash !== genesisConfigHash(genesis)) {
+    return `it holds another ledger than ${genesis.ledger} (genesis ` +
+      `${existing.genesisHash.slice(0, 12)}…, height ${existing.height}; is --config the site's?)`;
+  }
+  const copy = await readLedgerHead(from, existing.height);
+  if (copy === undefined || copy.hashAt === existing.head) return undefined;
+  return copy.height < existing.height
+    ? `it holds blocks up to ${existing.height} and the copy only up to ${copy.height}: ` +
+      `blocks ${copy.height + 1}–${existing.height} would be lost`
+    : `its block ${existing.height} (${existing.head.slice(0, 12)}…) is not the copy's ` +
+      `(${copy.hashAt?.slice(0, 12)}…): the two hold different histories from some height on`;
 }
 
 /** Whether `e` says the file is not a readable SQLite database. */

@@ -19,6 +19,8 @@
 import { promises as fs } from "node:fs";
 import type { Logger } from "../log.ts";
 
+export { formatBytes } from "../../sdk/api/readiness.ts";
+
 /** The `Retry-After` of a write refused for want of disk space, seconds. */
 export const storageRetryAfterSeconds = 30;
 
@@ -182,17 +184,4 @@ export function parseStorageReport(value: unknown): StorageState | undefined {
     throw new TypeError("storage must be {freeBytes, freeBytesMin, low}");
   }
   return { freeBytes: v.freeBytes as number, freeBytesMin: v.freeBytesMin as number, low: v.low };
-}
-
-/** `bytes` for a person: `812 MiB`, `1.5 GiB`. */
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = bytes;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  const text = u === 0 || v >= 100 ? Math.round(v).toString() : v.toFixed(1).replace(/\.0$/, "");
-  return `${text} ${units[u]}`;
 }

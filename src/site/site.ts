@@ -83,6 +83,7 @@ import {
 } from "../storage/mod.ts";
 import { filePathOf } from "../storage/db.ts";
 import { NativeReader, type RowReads } from "../storage/native.ts";
+import { releaseClosedConnections } from "../storage/release.ts";
 import { RaftStore, type RaftStoreApi } from "../storage/raft_store.ts";
 import { openWorkerStores, type WorkerStores } from "../storage/worker_store.ts";
 import {
@@ -649,6 +650,8 @@ export class Site implements LedgerService {
       }
       if (workerStores) await workerStores.close();
       else store.close();
+      // Nor may its connections hold the database (a retry, a restore).
+      await releaseClosedConnections();
       throw e;
     }
   }
@@ -707,9 +710,22 @@ export class Site implements LedgerService {
   /** Set when {@link drain} ran out of time: a commit wait starting later answers at once. */
   #commitWaitsEnded = false;
 
-  /** Stops batching, waits for the block being written, and closes the database. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /**
+   * Stops batching, waits for the block being written, stops the threads
+   * the site started (its storage worker, admission and signature workers)
+   * and closes every connection it opened to its database. Once it resolves
+   * the database files are let go: another connection of this process (a
+   * reopened site, a restore) may have them to itself. Idempotent: a call
+   * made while one runs resolves when that one does.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  #closing: Promise<void> | undefined;
+
+  async #close(): Promise<void> {
     this.endSubscriptions();
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
@@ -725,6 +741,9 @@ export class Site implements LedgerService {
     this.#reader?.close();
     if (this.#workerStores) await this.#workerStores.close();
     else this.#store.close();
+    // libSQL lets a closed connection's file go only once its statements
+    // are collected (see `release.ts`); the storage worker did its own.
+    await releaseClosedConnections();
   }
 
   /**

@@ -21,6 +21,8 @@ import Libsql from "libsql";
 import type { Database } from "./db.ts";
 import * as schema from "./schema.ts";
 import { dirOf, fsyncDir } from "./durable_files.ts";
+import { readOnlyUri } from "./_read_only_uri.ts";
+import { releaseClosedConnections } from "./release.ts";
 
 /** Why a backup or restore step refused to go on: an operating error, for the caller to report. */
 export class BackupError extends Error {
@@ -32,6 +34,7 @@ export class BackupError extends Error {
       | "in_use"
       | "not_a_database"
       | "other_ledger"
+      | "would_lose"
       | "no_space"
       | "failed",
     message: string,
@@ -345,6 +348,73 @@ export function storedDirectory(path: string): Array<{ name: string; url: string
       db?.close();
     } catch { /* already unusable */ }
   }
+}
+
+/** What a site database holds, as {@link readLedgerHead} reads it. */
+export interface LedgerHead {
+  /** The genesis config hash it was created for; undefined when it holds none. */
+  genesisHash: string | undefined;
+  /** Height of its newest block; -1 when it holds no block. */
+  height: number;
+  /** Hash of its newest block ("" when none). */
+  head: string;
+  /** The hash of its block at the `at` height asked for, if it holds one. */
+  hashAt?: string;
+}
+
+/**
+ * Reads what the database at `path` holds — its genesis hash, its newest
+ * block, and the hash of its block at height `at` when asked — on a
+ * read-only connection (SQLite's `mode=ro`: nothing is written, not even a
+ * checkpoint of its WAL; the empty -wal and -shm such a connection makes
+ * are removed after it), then lets the file go (see `release.ts`), so
+ * that the caller may have it to itself next. Requires that no other
+ * connection has the database open (the restore checked). Answers undefined when it
+ * cannot be read as a site's database (no SQLite file, damaged, or without
+ * the site's tables). Requires the file to exist.
+ */
+export async function readLedgerHead(path: string, at?: number): Promise<LedgerHead | undefined> {
+  let db: Libsql | undefined;
+  let found: LedgerHead | undefined;
+  // A read-only connection to a WAL database makes its -wal and -shm when
+  // missing, and may not delete them when it closes: those it made go.
+  const had = new Set<string>();
+  for (const s of ["-wal", "-shm"]) if (await exists(path + s)) had.add(s);
+  try {
+    if (await notSqliteFile(path)) return undefined;
+    db = new Libsql(readOnlyUri(path));
+    db.exec(`PRAGMA busy_timeout = ${lockWaitMs}`);
+    const meta = db.prepare("SELECT value FROM meta WHERE key = 'genesis_hash'").raw().get() as
+      | [unknown]
+      | undefined;
+    const newest = db.prepare("SELECT height, hash FROM blocks ORDER BY height DESC LIMIT 1").raw()
+      .get() as [number, string] | undefined;
+    const atRow = at === undefined
+      ? undefined
+      : db.prepare("SELECT hash FROM blocks WHERE height = ?").raw().get(at) as
+        | [string]
+        | undefined;
+    found = {
+      genesisHash: typeof meta?.[0] === "string" ? meta[0] : undefined,
+      height: newest?.[0] ?? -1,
+      head: newest?.[1] ?? "",
+      ...(atRow === undefined ? {} : { hashAt: atRow[0] }),
+    };
+  } catch {
+    found = undefined;
+  } finally {
+    try {
+      db?.close();
+    } catch { /* already unusable */ }
+    db = undefined;
+  }
+  await releaseClosedConnections();
+  const wal = had.has("-wal") ? undefined : await Deno.stat(path + "-wal").catch(() => undefined);
+  if (wal !== undefined && wal.size === 0) {
+    await Deno.remove(path + "-wal").catch(() => {});
+    if (!had.has("-shm")) await Deno.remove(path + "-shm").catch(() => {});
+  }
+  return found;
 }
 
 /**

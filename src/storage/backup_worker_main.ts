@@ -7,6 +7,7 @@
 /// <reference lib="deno.worker" />
 // @ts-types="./libsql_native.d.ts"
 import Libsql from "libsql";
+import { readOnlyUri } from "./_read_only_uri.ts";
 
 self.onmessage = (e: MessageEvent<{ source: string; target: string }>) => {
   let db: Libsql | undefined;
@@ -31,13 +32,3 @@ self.onmessage = (e: MessageEvent<{ source: string; target: string }>) => {
     db?.close();
   }
 };
-
-/**
- * `path` as an SQLite URI filename opened read-only: `%`, `?` and `#`
- * escaped, and an absolute path given an empty authority (`file:///…`), so
- * that one starting with `//` is still a path and not a host.
- */
-function readOnlyUri(path: string): string {
-  const escaped = path.replace(/[%?#]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-  return `${path.startsWith("/") ? "file://" : "file:"}${escaped}?mode=ro`;
-}

@@ -108,22 +108,30 @@ export interface NativeRaftWrite {
   hardState?: string;
 }
 
+/** A {@link NativeWriter}'s connection and what runs its statements. */
+interface WriterParts {
+  db: Libsql;
+  writeBlocks: (ws: BlockWrite[]) => void;
+  persistRaft: (w: NativeRaftWrite) => void;
+  addLines: (lines: ReadonlyArray<CheckpointLineRow>) => void;
+}
+
 /** A second connection to a `file:` database with the hot statements compiled once. */
 export class NativeWriter {
-  readonly #db: Libsql;
-  readonly #s: Record<string, Statement>;
+  /**
+   * The connection and everything that holds its statements; undefined once
+   * closed, so that nothing here keeps a statement (and with it the
+   * database file) alive — see `release.ts`.
+   */
+  #open: WriterParts | undefined;
   #sync: "full" | "normal" = "full";
-  readonly #writeBlocks: (ws: BlockWrite[]) => void;
-  readonly #persistRaft: (w: NativeRaftWrite) => void;
-  readonly #addLines: (lines: ReadonlyArray<CheckpointLineRow>) => void;
   readonly #reader: NativeReader;
 
   constructor(path: string) {
     const db = openConnection(path);
-    this.#db = db;
     this.#reader = new NativeReader(db);
     const s = (sql: string): Statement => db.prepare(sql);
-    this.#s = {
+    const st = {
       block: s(
         "INSERT INTO blocks (height, hash, prev, time, term, proposer, tx_count, log_size, log_root, header, entry_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       ),
@@ -145,7 +153,6 @@ export class NativeWriter {
       raftDeleteFrom: s("DELETE FROM raft_entries WHERE idx >= ?"),
       raftEntry: s("INSERT INTO raft_entries (idx, term, type, data) VALUES (?, ?, ?, ?)"),
     };
-    const st = this.#s;
     const writeOne = (w: BlockWrite) => {
       const b = w.block;
       st.block.run(
@@ -172,13 +179,13 @@ export class NativeWriter {
       st.line.run(b.height, w.checkpointLine.site, w.checkpointLine.line);
       for (const [key, value] of Object.entries(w.meta)) st.meta.run(key, value);
     };
-    this.#writeBlocks = db.transaction((ws: BlockWrite[]) => {
+    const writeBlocks = db.transaction((ws: BlockWrite[]) => {
       for (const w of ws) writeOne(w);
     });
-    this.#addLines = db.transaction((lines: ReadonlyArray<CheckpointLineRow>) => {
+    const addLines = db.transaction((lines: ReadonlyArray<CheckpointLineRow>) => {
       for (const l of lines) st.line.run(l.height, l.site, l.line);
     });
-    this.#persistRaft = db.transaction((w: NativeRaftWrite) => {
+    const persistRaft = db.transaction((w: NativeRaftWrite) => {
       if (w.snapshot !== undefined) {
         st.raftDeleteAll.run();
         st.meta.run("raft_snapshot", w.snapshot);
@@ -189,6 +196,13 @@ export class NativeWriter {
       }
       if (w.hardState !== undefined) st.meta.run("raft_hard_state", w.hardState);
     });
+    this.#open = { db, writeBlocks, persistRaft, addLines };
+  }
+
+  /** The open connection's parts; throws once closed. */
+  #live(): WriterParts {
+    if (this.#open === undefined) throw new Error("Cannot use the database: it is closed");
+    return this.#open;
   }
 
   /** Sets how the next commits reach the disk (see `Database.setSync`). */
@@ -196,7 +210,7 @@ export class NativeWriter {
     if (mode === this.#sync) return;
     // Not a prepared statement: libSQL's prepared PRAGMA does not reliably
     // take effect when run (its first run left the level unchanged).
-    this.#db.exec(`PRAGMA synchronous = ${mode === "full" ? "FULL" : "NORMAL"}`);
+    this.#live().db.exec(`PRAGMA synchronous = ${mode === "full" ? "FULL" : "NORMAL"}`);
     this.#sync = mode;
   }
 
@@ -207,22 +221,22 @@ export class NativeWriter {
 
   /** A numeric PRAGMA of the write connection (`name` from this code, never from input). */
   pragmaNumber(name: string): number {
-    return Number(Object.values(this.#db.prepare(`PRAGMA ${name}`).get() as object)[0]);
+    return Number(Object.values(this.#live().db.prepare(`PRAGMA ${name}`).get() as object)[0]);
   }
 
   /** Writes blocks (in order) and everything they carry in one transaction. */
   writeBlocks(writes: BlockWrite[]): void {
-    this.#writeBlocks(writes);
+    this.#live().writeBlocks(writes);
   }
 
   /** Adds checkpoint signature lines (each idempotent) in one transaction. */
   addCheckpointLines(lines: ReadonlyArray<CheckpointLineRow>): void {
-    this.#addLines(lines);
+    this.#live().addLines(lines);
   }
 
   /** Writes one Ready's snapshot, entries and hard state in one transaction. */
   persistRaft(write: NativeRaftWrite): void {
-    this.#persistRaft(write);
+    this.#live().persistRaft(write);
   }
 
   /** Point and range reads on this connection's prepared statements (it sees every commit). */
@@ -230,9 +244,32 @@ export class NativeWriter {
     return this.#reader;
   }
 
+  /**
+   * Closes the connection and drops every statement prepared on it (its
+   * reader's too). Idempotent. The file is let go once the statements are
+   * collected: see `releaseClosedConnections`.
+   */
   close(): void {
-    this.#db.close();
+    const open = this.#open;
+    if (open === undefined) return;
+    this.#open = undefined;
+    this.#reader.close();
+    open.db.close();
   }
+}
+
+/** A {@link NativeReader}'s statements. */
+interface ReaderStatements {
+  stateIn: Statement;
+  txsIn: Statement;
+  idsAfter: Statement;
+  txById: Statement;
+  txsByLogRange: Statement;
+  nodesIn: Statement;
+  blockByHeight: Statement;
+  blockByHash: Statement;
+  blockRange: Statement;
+  txIdsOfBlocks: Statement;
 }
 
 /**
@@ -243,79 +280,81 @@ export class NativeWriter {
  */
 export class NativeReader implements RowReads {
   readonly #db: Libsql | undefined;
-  readonly #stateIn: Statement;
-  readonly #txsIn: Statement;
-  readonly #idsAfter: Statement;
-  readonly #txById: Statement;
-  readonly #nodesIn: Statement;
-  readonly #blockByHeight: Statement;
-  readonly #blockByHash: Statement;
-  readonly #blockRange: Statement;
-  readonly #txIdsOfBlocks: Statement;
-  readonly #txsByLogRange: Statement;
+  /** Its statements; undefined once closed (nothing here then keeps the file open). */
+  #st: ReaderStatements | undefined;
 
   /** Opens its own connection to `path`, or shares `connection`. */
   constructor(source: string | Libsql) {
     const db = typeof source === "string" ? openConnection(source) : source;
     if (typeof source === "string") this.#db = db;
-    // One statement per call, whatever the number of keys: the keys travel
-    // as one JSON array and json_each's `key` is the position in it.
-    this.#stateIn = db.prepare(
-      "SELECT j.key, s.value FROM json_each(?) AS j JOIN state AS s " +
-        "ON s.ns = json_extract(j.value, '$[0]') AND s.key = json_extract(j.value, '$[1]')",
-    ).raw();
-    this.#txsIn = db.prepare(
-      "SELECT j.key FROM json_each(?) AS j JOIN txs AS t ON t.id = j.value",
-    ).raw();
-    // The primary key's index covers `id`: the walk never reads the table.
-    this.#idsAfter = db.prepare("SELECT id FROM txs WHERE id > ? ORDER BY id LIMIT ?").raw();
-    this.#txById = db.prepare(`SELECT ${txColumns} FROM txs WHERE id = ?`).raw();
-    this.#txsByLogRange = db.prepare(
-      `SELECT ${txColumns} FROM txs WHERE log_index >= ? AND log_index < ? ORDER BY log_index`,
-    ).raw();
-    this.#nodesIn = db.prepare(
-      "SELECT n.level, n.idx, n.hash FROM json_each(?) AS j JOIN merkle_nodes AS n " +
-        "ON n.level = json_extract(j.value, '$[0]') AND n.idx = json_extract(j.value, '$[1]')",
-    ).raw();
-    this.#blockByHeight = db.prepare(`SELECT ${blockColumns} FROM blocks WHERE height = ?`).raw();
-    this.#blockByHash = db.prepare(`SELECT ${blockColumns} FROM blocks WHERE hash = ?`).raw();
-    this.#blockRange = db.prepare(
-      `SELECT ${blockColumns} FROM blocks WHERE height >= ? AND height < ? ORDER BY height`,
-    ).raw();
-    this.#txIdsOfBlocks = db.prepare(
-      "SELECT height, id FROM txs WHERE height IN (SELECT value FROM json_each(?)) ORDER BY log_index",
-    ).raw();
+    this.#st = {
+      // One statement per call, whatever the number of keys: the keys travel
+      // as one JSON array and json_each's `key` is the position in it.
+      stateIn: db.prepare(
+        "SELECT j.key, s.value FROM json_each(?) AS j JOIN state AS s " +
+          "ON s.ns = json_extract(j.value, '$[0]') AND s.key = json_extract(j.value, '$[1]')",
+      ).raw(),
+      txsIn: db.prepare(
+        "SELECT j.key FROM json_each(?) AS j JOIN txs AS t ON t.id = j.value",
+      ).raw(),
+      // The primary key's index covers `id`: the walk never reads the table.
+      idsAfter: db.prepare("SELECT id FROM txs WHERE id > ? ORDER BY id LIMIT ?").raw(),
+      txById: db.prepare(`SELECT ${txColumns} FROM txs WHERE id = ?`).raw(),
+      txsByLogRange: db.prepare(
+        `SELECT ${txColumns} FROM txs WHERE log_index >= ? AND log_index < ? ORDER BY log_index`,
+      ).raw(),
+      nodesIn: db.prepare(
+        "SELECT n.level, n.idx, n.hash FROM json_each(?) AS j JOIN merkle_nodes AS n " +
+          "ON n.level = json_extract(j.value, '$[0]') AND n.idx = json_extract(j.value, '$[1]')",
+      ).raw(),
+      blockByHeight: db.prepare(`SELECT ${blockColumns} FROM blocks WHERE height = ?`).raw(),
+      blockByHash: db.prepare(`SELECT ${blockColumns} FROM blocks WHERE hash = ?`).raw(),
+      blockRange: db.prepare(
+        `SELECT ${blockColumns} FROM blocks WHERE height >= ? AND height < ? ORDER BY height`,
+      ).raw(),
+      txIdsOfBlocks: db.prepare(
+        "SELECT height, id FROM txs WHERE height IN (SELECT value FROM json_each(?)) ORDER BY log_index",
+      ).raw(),
+    };
+  }
+
+  /** The statements; throws once closed. */
+  get #s(): ReaderStatements {
+    if (this.#st === undefined) throw new Error("Cannot read the database: it is closed");
+    return this.#st;
   }
 
   /** Which of `ids` are committed transactions. */
   committedIds(ids: readonly string[]): Set<string> {
     const found = new Set<string>();
     if (ids.length === 0) return found;
-    for (const [i] of this.#txsIn.all(JSON.stringify(ids)) as Array<[number]>) found.add(ids[i]);
+    for (const [i] of this.#s.txsIn.all(JSON.stringify(ids)) as Array<[number]>) found.add(ids[i]);
     return found;
   }
 
   /** Up to `limit` committed transaction ids above `after`, in id order. */
   txIdsAfter(after: string, limit: number): string[] {
-    return (this.#idsAfter.all(after, limit) as Array<[string]>).map((r) => r[0]);
+    return (this.#s.idsAfter.all(after, limit) as Array<[string]>).map((r) => r[0]);
   }
 
   /** A committed transaction's row, as drizzle's `txs` gives it. */
   txById(id: string): TxRowStored | undefined {
-    const t = this.#txById.get(id) as TxTuple | undefined;
+    const t = this.#s.txById.get(id) as TxTuple | undefined;
     return t === undefined ? undefined : txRowOf(t);
   }
 
   /** Committed transactions with `lo <= logIndex < hi`, in log order. */
   txsByLogRange(lo: number, hi: number): TxRowStored[] {
-    return (this.#txsByLogRange.all(lo, hi) as TxTuple[]).map(txRowOf);
+    return (this.#s.txsByLogRange.all(lo, hi) as TxTuple[]).map(txRowOf);
   }
 
   /** Merkle nodes at `coords`, keyed `level/index`; absent ones are missing. */
   nodes(coords: ReadonlyArray<{ level: number; index: number }>): Map<string, Uint8Array> {
     const out = new Map<string, Uint8Array>();
     if (coords.length === 0) return out;
-    const rows = this.#nodesIn.all(JSON.stringify(coords.map((c) => [c.level, c.index]))) as Array<
+    const rows = this.#s.nodesIn.all(
+      JSON.stringify(coords.map((c) => [c.level, c.index])),
+    ) as Array<
       [number, number, Uint8Array]
     >;
     for (const [level, index, hash] of rows) out.set(`${level}/${index}`, new Uint8Array(hash));
@@ -324,19 +363,19 @@ export class NativeReader implements RowReads {
 
   /** The block at `height`, as drizzle's `blocks` gives it. */
   blockByHeight(height: number): BlockRow | undefined {
-    const t = this.#blockByHeight.get(height) as BlockTuple | undefined;
+    const t = this.#s.blockByHeight.get(height) as BlockTuple | undefined;
     return t === undefined ? undefined : blockRowOf(t);
   }
 
   /** The block whose hash is `hash`. */
   blockByHash(hash: string): BlockRow | undefined {
-    const t = this.#blockByHash.get(hash) as BlockTuple | undefined;
+    const t = this.#s.blockByHash.get(hash) as BlockTuple | undefined;
     return t === undefined ? undefined : blockRowOf(t);
   }
 
   /** Blocks with `from <= height < from + limit`, ascending. */
   blockRange(from: number, limit: number): BlockRow[] {
-    return (this.#blockRange.all(from, from + limit) as BlockTuple[]).map(blockRowOf);
+    return (this.#s.blockRange.all(from, from + limit) as BlockTuple[]).map(blockRowOf);
   }
 
   /** Each block's transaction ids in log order. */
@@ -344,7 +383,7 @@ export class NativeReader implements RowReads {
     const out = new Map<number, string[]>(heights.map((h) => [h, []]));
     if (heights.length === 0) return out;
     for (
-      const [height, id] of this.#txIdsOfBlocks.all(JSON.stringify(heights)) as Array<
+      const [height, id] of this.#s.txIdsOfBlocks.all(JSON.stringify(heights)) as Array<
         [number, string]
       >
     ) {
@@ -357,15 +396,21 @@ export class NativeReader implements RowReads {
   stateValues(keys: ReadonlyArray<{ ns: string; key: string }>): Map<string, string> {
     const out = new Map<string, string>();
     if (keys.length === 0) return out;
-    const rows = this.#stateIn.all(JSON.stringify(keys.map((k) => [k.ns, k.key]))) as Array<
+    const rows = this.#s.stateIn.all(JSON.stringify(keys.map((k) => [k.ns, k.key]))) as Array<
       [number, string]
     >;
     for (const [i, value] of rows) out.set(`${keys[i].ns}\u0000${keys[i].key}`, value);
     return out;
   }
 
-  /** Closes the connection it opened (a shared one is its owner's to close). */
+  /**
+   * Drops its statements and closes the connection it opened (a shared one
+   * is its owner's to close). Idempotent. The file is let go once the
+   * statements are collected: see `releaseClosedConnections`.
+   */
   close(): void {
+    if (this.#st === undefined) return;
+    this.#st = undefined;
     this.#db?.close();
   }
 }
@@ -393,6 +438,13 @@ export interface StateRow {
   value: string;
 }
 
+/** A {@link NativeSnapshot}'s own statements. */
+interface SnapshotStatements {
+  statePage: Statement;
+  stateFirst: Statement;
+  head: Statement;
+}
+
 /**
  * One consistent view of a `file:` database for a long read (the replay
  * check walks a whole chain, the state check hashes every state row): its
@@ -404,9 +456,8 @@ export interface StateRow {
  */
 export class NativeSnapshot {
   readonly #db: Libsql;
-  readonly #statePage: Statement;
-  readonly #stateFirst: Statement;
-  readonly #head: Statement;
+  /** Its own statements; undefined once closed (see `NativeReader`). */
+  #st: SnapshotStatements | undefined;
   /** The committed rows, as the read routes read them, within the view. */
   readonly reads: NativeReader;
 
@@ -416,29 +467,38 @@ export class NativeSnapshot {
       db.exec("PRAGMA busy_timeout = 5000");
       db.exec("PRAGMA query_only = ON");
       this.reads = new NativeReader(db);
-      // Keys as bytes: libSQL hands TEXT back cut at its first U+0000, and
-      // data.anchor keys hold one (`<stream>\u0000<seq>`), so a page ending
-      // on one would start the next over from the stream's first row.
-      this.#stateFirst = db.prepare(
-        "SELECT ns, CAST(key AS BLOB), value FROM state ORDER BY ns, key LIMIT ?",
-      ).raw();
-      this.#statePage = db.prepare(
-        "SELECT ns, CAST(key AS BLOB), value FROM state WHERE (ns, key) > (?, ?) " +
-          "ORDER BY ns, key LIMIT ?",
-      ).raw();
-      this.#head = db.prepare("SELECT max(height) FROM blocks").raw();
+      this.#st = {
+        // Keys as bytes: libSQL hands TEXT back cut at its first U+0000, and
+        // data.anchor keys hold one (`<stream>\u0000<seq>`), so a page ending
+        // on one would start the next over from the stream's first row.
+        stateFirst: db.prepare(
+          "SELECT ns, CAST(key AS BLOB), value FROM state ORDER BY ns, key LIMIT ?",
+        ).raw(),
+        statePage: db.prepare(
+          "SELECT ns, CAST(key AS BLOB), value FROM state WHERE (ns, key) > (?, ?) " +
+            "ORDER BY ns, key LIMIT ?",
+        ).raw(),
+        head: db.prepare("SELECT max(height) FROM blocks").raw(),
+      };
       // Deferred: the view is fixed by the first read below.
       db.exec("BEGIN");
     } catch (e) {
+      this.#st = undefined;
       db.close();
       throw e;
     }
     this.#db = db;
   }
 
+  /** The statements; throws once closed. */
+  get #s(): SnapshotStatements {
+    if (this.#st === undefined) throw new Error("Cannot read the database: it is closed");
+    return this.#st;
+  }
+
   /** The height of the newest block in the view. */
   headHeight(): number {
-    const [[height]] = this.#head.all() as Array<[number | null]>;
+    const [[height]] = this.#s.head.all() as Array<[number | null]>;
     return height ?? -1;
   }
 
@@ -449,13 +509,22 @@ export class NativeSnapshot {
   statePage(after: { ns: string; key: string } | undefined, limit: number): StateRow[] {
     const rows =
       (after === undefined
-        ? this.#stateFirst.all(limit)
-        : this.#statePage.all(after.ns, after.key, limit)) as Array<[string, Uint8Array, string]>;
+        ? this.#s.stateFirst.all(limit)
+        : this.#s.statePage.all(after.ns, after.key, limit)) as Array<
+          [string, Uint8Array, string]
+        >;
     return rows.map(([ns, key, value]) => ({ ns, key: utf8Decoder.decode(key), value }));
   }
 
-  /** Ends the read transaction and closes the connection. */
+  /**
+   * Ends the read transaction, drops the statements and closes the
+   * connection. Idempotent. The file is let go once the statements are
+   * collected: see `releaseClosedConnections`.
+   */
   close(): void {
+    if (this.#st === undefined) return;
+    this.#st = undefined;
+    this.reads.close();
     try {
       if (this.#db.inTransaction) this.#db.exec("ROLLBACK");
     } finally {

@@ -9,6 +9,7 @@
 import { ChainStore } from "./chain_store.ts";
 import { openDatabase } from "./db.ts";
 import { RaftStore } from "./raft_store.ts";
+import { releaseClosedConnections } from "./release.ts";
 
 let chain: ChainStore | undefined;
 let raft: RaftStore | undefined;
@@ -29,6 +30,10 @@ self.onmessage = (
       } else if (target === "control" && method === "close") {
         chain?.close();
         chain = undefined;
+        raft = undefined;
+        // Here, before the answer: ending the worker runs no finalizers, so
+        // its connections would hold the database open for the process's life.
+        await releaseClosedConnections();
       } else {
         const repo = (target === "chain" ? chain : raft) as unknown as
           | Record<string, unknown>
