@@ -301,7 +301,14 @@ Deno.test({
       }, 20_000);
       const removed = await adminCall(cluster, "/members/site-c", { method: "DELETE" });
       assert.equal(removed.status, 200, await removed.text());
-      const r = await runWorker("restore.ts", ["--config", c.configPath, "--from", copy]);
+      // Its database is still there, ahead of the copy: restore replaces it only when forced.
+      const r = await runWorker("restore.ts", [
+        "--config",
+        c.configPath,
+        "--from",
+        copy,
+        "--force",
+      ]);
       assert.equal(r.code, 0, r.text);
       // The copy's directory names its old key; its data folder keeps the rotated one, which it
       // signs with.

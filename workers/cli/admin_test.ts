@@ -5,11 +5,28 @@ import { EdgeLedgerClient } from "../../sdk/mod.ts";
 
 const KEY = "admin-key-0123456789abcdef";
 
-/** A site on loopback answering every request with `answer(url)`; the requests it got. */
+/**
+ * A site on loopback answering every request with `answer(url)`; the requests it got. Its
+ * `GET /v1/status` (which a client of several sites asks first: which ledger?) answers for
+ * ledger `demo` and is not among them.
+ */
 function fakeSite(answer: (self: string) => { status: number; body: unknown }) {
   const seen: { method: string; path: string; auth: string | null }[] = [];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
     const url = new URL(req.url);
+    if (req.method === "GET" && url.pathname === "/v1/status") {
+      return Response.json({
+        ledger: "demo",
+        site: "site-x",
+        role: "follower",
+        term: 1,
+        leader: null,
+        commitIndex: 1,
+        appliedIndex: 1,
+        height: 0,
+        logSize: 0,
+      });
+    }
     seen.push({ method: req.method, path: url.pathname, auth: req.headers.get("authorization") });
     const { status, body } = answer(`http://127.0.0.1:${server.addr.port}`);
     const problem = status >= 400;
