@@ -781,6 +781,32 @@ Deno.test("watch: --from and --kinds are checked before connecting", async () =>
   assert.match(kinds.err, /--kinds names no kind/);
 });
 
+Deno.test("watch: an unknown kind in --kinds is refused before connecting (exit 2), not watched for ever", async () => {
+  const r = await cli([
+    "watch",
+    "--kinds",
+    "data.anchor,data.anchr",
+    "--url",
+    "http://127.0.0.1:9",
+  ]);
+  assert.equal(r.code, 2, r.err);
+  assert.match(
+    r.err,
+    /^Flag --kinds names an unknown kind "data\.anchr"; the kinds are .*data\.anchor/,
+  );
+  assert.equal(r.err.trim().split("\n").length, 1);
+  // Known kinds pass: the failure is then the (unreachable) site's.
+  const good = await cli([
+    "watch",
+    "--kinds",
+    "data.anchor, identity.register",
+    "--url",
+    "http://127.0.0.1:9",
+  ]);
+  assert.equal(good.code, 1, good.err);
+  assert.match(good.err, /^Cannot follow the committed blocks: /);
+});
+
 Deno.test("watch: --signer must be a did:key, checked with the SDK's parser before connecting (exit 2)", async () => {
   // The last two pass the site's own check (did:key:z + base58), not the SDK's.
   for (const bad of ["did:web:example.com", "z6Mk", "did:key:z6Mk", "did:key:z111111"]) {
