@@ -544,7 +544,12 @@ async function fixture() {
   ], T0 + 2_000);
   const b3 = ledger.append([{
     tx: tx.anchor2,
-    result: { status: "rejected", code: "stream_seq", detail: "Cannot anchor seq 1: expected 2" },
+    // A real contract's code, long and unbroken: the phone-sized step checks that it fits.
+    result: {
+      status: "rejected",
+      code: "stream_seq_not_increasing",
+      detail: "Cannot anchor seq 1: expected 2",
+    },
   }], T0 + 3_000);
   ledger.tampered.add(txId(tx.handoff));
   ledger.lyingReceipts.add(txId(tx.anchor2));
@@ -1110,6 +1115,28 @@ Deno.test({
         await page.locator("#blocks tbody tr[data-height='4']").waitFor();
         await page.screenshot({ path: "/tmp/explorer-mobile.png", fullPage: true });
       });
+
+      await t.step(
+        "on a 320 px phone, a block's transactions fit without scrolling sideways, a long rejection code included",
+        async () => {
+          for (const width of [320, 360, 390]) {
+            await page.setViewportSize({ width, height: 740 });
+            for (const height of [2, 3]) {
+              await page.goto(`${base}/#/block/${height}`);
+              await waitText(page, "#block-txs .result", "✗ rejected");
+              const fit = await page.locator("#block-txs").evaluate((table) => ({
+                table: table.scrollWidth,
+                wrap: table.parentElement!.clientWidth,
+              }));
+              assert.ok(
+                fit.table <= fit.wrap,
+                `block ${height} at ${width} px: the table is ${fit.table} px in ${fit.wrap} px`,
+              );
+            }
+          }
+          await page.screenshot({ path: "/tmp/explorer-mobile-block.png", fullPage: true });
+        },
+      );
 
       assert.deepEqual(problems, [], "no script error, CSP violation or off-host request");
     } finally {

@@ -7,6 +7,15 @@
  */
 import { type LoadedSiteFiles, loadSiteFiles } from "../src/site/config.ts";
 
+/**
+ * Whether `args` ask for help (`--help` or `-h`). A command that is asked
+ * prints its usage to standard output and exits 0, doing nothing else, as
+ * etcdctl and rqlite do: asking how to run it is not a mistake in running it.
+ */
+export function helpAsked(args: readonly string[]): boolean {
+  return args.includes("--help") || args.includes("-h");
+}
+
 /** The value after `name` in `args`, if `name` is there. */
 export function argValue(args: readonly string[], name: string): string | undefined {
   const i = args.indexOf(name);

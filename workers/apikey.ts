@@ -11,6 +11,9 @@
  */
 import { base64urlEncode } from "../sdk/encoding.ts";
 import { API_KEY_NAME, hashKey } from "../src/api/api_keys.ts";
+import { helpAsked } from "./_cli.ts";
+
+const USAGE = "usage: deno task apikey <name> [--per-minute N (1 to 10,000,000)]";
 
 /** A new key for `name` and its config entry. */
 export function makeApiKey(name: string, requestsPerMinute = 60_000) {
@@ -19,6 +22,10 @@ export function makeApiKey(name: string, requestsPerMinute = 60_000) {
 }
 
 if (import.meta.main) {
+  if (helpAsked(Deno.args)) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
   const [name] = Deno.args;
   const i = Deno.args.indexOf("--per-minute");
   const perMinute = i >= 0 ? Number(Deno.args[i + 1]) : 60_000;
@@ -26,7 +33,7 @@ if (import.meta.main) {
     name === undefined || !API_KEY_NAME.test(name) ||
     !Number.isInteger(perMinute) || perMinute < 1 || perMinute > 10_000_000
   ) {
-    console.error("usage: deno task apikey <name> [--per-minute N (1 to 10,000,000)]");
+    console.error(USAGE);
     Deno.exit(2);
   }
   const { key, entry } = makeApiKey(name, perMinute);

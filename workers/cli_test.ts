@@ -3,7 +3,13 @@ import { type CliIo, run, userFolder } from "./cli.ts";
 import { parseArgs, parseCount, parseDuration, UsageError } from "./cli/args.ts";
 import { membersView } from "./cli/admin.ts";
 import { COMMANDS } from "./cli/commands.ts";
-import { ConnectionNotes, formatMembers, formatStatus, formatVerified } from "./cli/output.ts";
+import {
+  ConnectionNotes,
+  formatMembers,
+  formatStatus,
+  formatVerified,
+  withConnectReason,
+} from "./cli/output.ts";
 import { base64urlEncode, utf8Encode } from "../sdk/encoding.ts";
 import { retirementText, rotationText } from "../sdk/key_rotation.ts";
 import { parseEnvelope, transactionId, verifyEnvelopeSignatures } from "../sdk/envelope.ts";
@@ -203,6 +209,58 @@ Deno.test("cli: a site that does not answer exits 1 with one line naming it", as
     new RegExp(`^Cannot read the site's status: Cannot reach http://127\\.0\\.0\\.1:${port}`),
   );
   assert.equal(r.err.trim().split("\n").length, 1);
+});
+
+Deno.test('cli: an unreachable site\'s error says why the connection failed, not only "fetch failed"', async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const refused = await cli(["status", "--url", `http://127.0.0.1:${port}`]);
+  assert.equal(refused.code, 1);
+  assert.match(
+    refused.err,
+    new RegExp(
+      `^Cannot read the site's status: Cannot reach http://127\\.0\\.0\\.1:${port}: connection refused \\(is a site running at that address and port\\?\\)\n$`,
+    ),
+  );
+  // https:// to a site that serves plain HTTP.
+  const ac = new AbortController();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
+    () => new Response("plain"),
+  );
+  try {
+    const tls = await cli(["sites", "--url", `https://127.0.0.1:${server.addr.port}`]);
+    assert.equal(tls.code, 1);
+    assert.match(
+      tls.err,
+      /: TLS handshake failed: the server does not speak TLS \(is it http:\/\/, not https:\/\/\?\)\n$/,
+    );
+    assert.doesNotMatch(tls.err, /fetch failed/);
+  } finally {
+    ac.abort();
+    await server.finished;
+  }
+});
+
+Deno.test("withConnectReason() keeps a message that is not a bare fetch failure, and one with no cause", () => {
+  assert.equal(
+    withConnectReason("Cannot reach x: no answer within 5 ms", undefined),
+    "Cannot reach x: no answer within 5 ms",
+  );
+  assert.equal(
+    withConnectReason("Cannot reach x: fetch failed", undefined),
+    "Cannot reach x: fetch failed",
+  );
+  const dns = new TypeError("fetch failed", {
+    cause: new Error(
+      "error sending request for url (http://a.invalid/): client error (Connect): dns error: failed to lookup address information: Name or service not known",
+    ),
+  });
+  assert.equal(
+    withConnectReason("Cannot reach http://a.invalid: fetch failed", dns),
+    "Cannot reach http://a.invalid: cannot find the host (failed to lookup address information: Name or service not known)",
+  );
 });
 
 Deno.test("cli: --consistency accepts only stale, leader and linearizable", async () => {
@@ -779,6 +837,32 @@ Deno.test("watch: --from and --kinds are checked before connecting", async () =>
   const kinds = await cli(["watch", "--kinds", ","]);
   assert.equal(kinds.code, 2);
   assert.match(kinds.err, /--kinds names no kind/);
+});
+
+Deno.test("watch: an unknown kind in --kinds is refused before connecting (exit 2), not watched for ever", async () => {
+  const r = await cli([
+    "watch",
+    "--kinds",
+    "data.anchor,data.anchr",
+    "--url",
+    "http://127.0.0.1:9",
+  ]);
+  assert.equal(r.code, 2, r.err);
+  assert.match(
+    r.err,
+    /^Flag --kinds names an unknown kind "data\.anchr"; the kinds are .*data\.anchor/,
+  );
+  assert.equal(r.err.trim().split("\n").length, 1);
+  // Known kinds pass: the failure is then the (unreachable) site's.
+  const good = await cli([
+    "watch",
+    "--kinds",
+    "data.anchor, identity.register",
+    "--url",
+    "http://127.0.0.1:9",
+  ]);
+  assert.equal(good.code, 1, good.err);
+  assert.match(good.err, /^Cannot follow the committed blocks: /);
 });
 
 Deno.test("watch: --signer must be a did:key, checked with the SDK's parser before connecting (exit 2)", async () => {

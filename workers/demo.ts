@@ -17,6 +17,9 @@
  */
 import { startDemoCluster } from "./demo/cluster.ts";
 import { type DaySummary, runDay } from "./demo/scenario.ts";
+import { helpAsked } from "./_cli.ts";
+
+const USAGE = "usage: deno task demo [--url URL --data DIR] [--devices N]";
 
 export type { DaySummary } from "./demo/scenario.ts";
 export type { UseCaseResult } from "./demo/report.ts";
@@ -84,7 +87,46 @@ function flag(name: string): string | undefined {
   return i >= 0 ? Deno.args[i + 1] : undefined;
 }
 
+/**
+ * Why `args` cannot run the demo, or null when they can: each flag is one of
+ * `--url`, `--data`, `--devices` with a value after it. A mistyped flag is
+ * refused rather than ignored, since the demo would otherwise start a
+ * cluster of its own instead of using the one named.
+ */
+export function demoArgsProblem(args: readonly string[]): string | null {
+  for (let i = 0; i < args.length; i += 2) {
+    if (!["--url", "--data", "--devices"].includes(args[i])) {
+      return `Unknown flag or argument ${JSON.stringify(args[i])}`;
+    }
+    if (args[i + 1] === undefined) return `Flag ${args[i]} needs a value`;
+  }
+  if ((args.includes("--url")) !== (args.includes("--data"))) {
+    return "--url and --data go together: a running cluster's URL and its data folder";
+  }
+  return null;
+}
+
 if (import.meta.main) {
+  if (helpAsked(Deno.args)) {
+    console.log(`${USAGE}
+
+A realistic day on an edgeledger consortium, driven through the SDK. Without
+--url it starts a fresh 3-site cluster in a temp folder and removes it after.
+
+  --url URL    a running cluster's site (deno task start), instead of a fresh one
+  --data DIR   that cluster's data folder (its admin and authority keys)
+  --devices N  devices to register, at least 80 (default 300)
+  --help, -h   this help
+
+Exit codes: 0 every use case succeeded and the receipt verified, 1 otherwise,
+2 usage error.`);
+    Deno.exit(0);
+  }
+  const problem = demoArgsProblem(Deno.args);
+  if (problem !== null) {
+    console.error(`${problem}\n${USAGE}`);
+    Deno.exit(2);
+  }
   const devices = flag("--devices");
   if (devices !== undefined && !(Number.isInteger(Number(devices)) && Number(devices) >= 80)) {
     console.error("--devices must be an integer of at least 80");

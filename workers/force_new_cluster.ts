@@ -22,7 +22,7 @@
  *
  * @module
  */
-import { commandConfig } from "./_cli.ts";
+import { commandConfig, helpAsked } from "./_cli.ts";
 import {
   forceNewCluster,
   ForceNewClusterError,
@@ -82,6 +82,10 @@ export async function votersUp(
 
 /** Runs the command; resolves to the exit code. */
 export async function runForceNewCluster(args: readonly string[]): Promise<number> {
+  if (helpAsked(args)) {
+    console.log(`usage: ${usage}`);
+    return 0;
+  }
   const input = await commandConfig(args, usage);
   if (input === 2) return 2;
   const { loaded } = input;

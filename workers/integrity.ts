@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { commandConfig, replayArgs } from "./_cli.ts";
+import { commandConfig, helpAsked, replayArgs } from "./_cli.ts";
 import { checkIntegrity, integrityLines } from "../src/site/integrity.ts";
 import { checkByReplay, ReplayCheckError, replayLines } from "../src/site/replay_check.ts";
 import { SignaturePool } from "../src/site/signature_pool.ts";
@@ -29,6 +29,10 @@ const usage = "deno task integrity --config <site.json> [--replay [--scratch <di
 
 /** Runs the command; resolves to the exit code. */
 export async function runIntegrity(args: readonly string[]): Promise<number> {
+  if (helpAsked(args)) {
+    console.log(`usage: ${usage}`);
+    return 0;
+  }
   const input = await commandConfig(args, usage);
   if (input === 2) return 2;
   const { configPath: path, loaded } = input;

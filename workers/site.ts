@@ -36,6 +36,7 @@ import { AccessKeys } from "../src/site/access_keys.ts";
 import { HttpsServer, reloadTls, type TlsReload } from "../src/site/https_server.ts";
 import { createLogger, logConfigWithEnv, type Logger } from "../src/log.ts";
 import { AssertionError } from "../src/chain/assert.ts";
+import { helpAsked } from "./_cli.ts";
 import { reloadOnHangup, stopOnSignals } from "./_signals.ts";
 
 export const VERSION = "0.1.0";
@@ -538,10 +539,16 @@ function argValue(name: string): string | undefined {
   return i >= 0 ? Deno.args[i + 1] : undefined;
 }
 
+const USAGE = "usage: deno run -A workers/site.ts --config <site.json>";
+
 if (import.meta.main) {
+  if (helpAsked(Deno.args)) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
   const configPath = argValue("--config") ?? Deno.env.get("EDGELEDGER_CONFIG");
   if (!configPath) {
-    console.error("usage: deno run -A workers/site.ts --config <site.json>");
+    console.error(USAGE);
     Deno.exit(2);
   }
   try {

@@ -19,12 +19,36 @@
 import { normalize } from "node:path";
 import { initLocalLedger, LedgerSizeError, sitesCount } from "../src/site/config.ts";
 import { fetchVia, readCaCerts, trustingClient } from "../src/site/tls.ts";
+import { helpAsked } from "./_cli.ts";
 import { signalEchoMs } from "./_signals.ts";
 import { writeExampleTx } from "./example_tx.ts";
 import { makeCa, makeCert, opensslPresent } from "./local_tls.ts";
 
 const USAGE =
   "usage: deno task start [--sites N] [--port P] [--data DIR] [--gateway [PORT]] [--tls]";
+
+/** What `--help` prints: the usage, then each flag with its variable and default. */
+const HELP = `${USAGE}
+
+Starts a local ledger: on first run it creates one (a genesis, a key, config and
+libSQL file per site) under DIR, then starts each site as its own process and
+prints one "site <name> <url>" line per site. Ctrl-C stops them all; starting
+again resumes the same chain; remove DIR to begin a new ledger.
+
+Flags (each also as --flag=value, or from the environment variable named):
+  --sites N         sites to run, 1 to 9 (EDGELEDGER_SITES, default 3); fixed
+                    when DIR is created
+  --port P          the first site's port; the others follow it (EDGELEDGER_PORT,
+                    default 7001)
+  --data DIR        the ledger's folder (EDGELEDGER_DATA, default ./data)
+  --gateway [PORT]  also a gateway in front of the sites (EDGELEDGER_GATEWAY,
+                    default port: the one below the first site's)
+  --tls             a new ledger served over HTTPS with a local CA under DIR/tls
+                    (EDGELEDGER_TLS=1)
+  --help, -h        this help
+
+Exit codes: 0 stopped as asked, 1 a site failed or the ledger cannot start,
+2 usage error.`;
 
 /** `--name value` or `--name=value`; anything else is a usage error (exit 2). */
 function parseFlags(args: string[]): Map<string, string> {
@@ -47,6 +71,10 @@ function parseFlags(args: string[]): Map<string, string> {
   return out;
 }
 
+if (helpAsked(Deno.args)) {
+  console.log(HELP);
+  Deno.exit(0);
+}
 const flags = parseFlags(Deno.args);
 const decimal = (v: string) => (/^\d+$/.test(v) ? Number(v) : NaN);
 const sites = decimal(flags.get("--sites") ?? Deno.env.get("EDGELEDGER_SITES") ?? "3");

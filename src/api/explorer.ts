@@ -271,8 +271,11 @@ code.short, .show-sm { white-space: nowrap; }
 @media (max-width: 640px) {
   .hide-sm { display: none; }
   .show-sm { display: inline; }
-  /* A block's transactions fit a phone: ids are short, the kind goes under the result. */
-  #block-txs .badge { white-space: normal; }
+  /* A block's transactions fit a phone: ids are short, the kind goes under the result,
+     a long rejection code (stream_seq_not_increasing) breaks inside its badge, and the
+     "Result and kind" heading wraps between its words. */
+  #block-txs .badge { white-space: normal; overflow-wrap: anywhere; }
+  #block-txs th .show-sm { white-space: normal; }
   #block-txs .kind-sm { display: block; margin-top: 0.2rem; overflow-wrap: anywhere; }
   th, td { padding: 0.4rem 0.35rem; }
   .panel { padding: 0.85rem 0.75rem; }

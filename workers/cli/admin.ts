@@ -637,7 +637,11 @@ export async function downloadBackup(
         const why = abort.signal.aborted
           ? `no answer within ${BACKUP_ANSWER_MS_MAX / 60_000} minutes`
           : errorText(e);
-        lastError = new NetworkError(`Cannot reach ${site}: ${why}`, { site, requestId });
+        lastError = new NetworkError(`Cannot reach ${site}: ${why}`, {
+          site,
+          requestId,
+          cause: e,
+        });
         continue;
       }
       // Answered: from now on only a stall ends the download.

@@ -1062,7 +1062,11 @@ const watch = command({
   arity: [0, 0],
   argNames: [],
   flags: {
-    kinds: { type: "string", value: "K1,K2", help: "only these transaction kinds" },
+    kinds: {
+      type: "string",
+      value: "K1,K2",
+      help: "only these transaction kinds (as tx sign --help lists them)",
+    },
     signer: { type: "string", value: "DID", help: "only transactions signed by this did:key" },
     from: { type: "string", value: "HEIGHT", help: "start at this height (0: the whole chain)" },
     ...SITE_FLAGS,
@@ -1073,6 +1077,16 @@ const watch = command({
     if (flags.kinds !== undefined) {
       kinds = flags.kinds.split(",").map((k) => k.trim()).filter((k) => k !== "");
       if (kinds.length === 0) throw new UsageError("Flag --kinds names no kind");
+      // The site filters by any name it is given, so a misspelt kind would
+      // watch nothing, silently and for ever: refuse it, as tx sign does.
+      const unknown = kinds.filter((k) => !(knownKinds() as string[]).includes(k));
+      if (unknown.length > 0) {
+        throw new UsageError(
+          `Flag --kinds names an unknown kind ${
+            unknown.map((k) => `"${k}"`).join(", ")
+          }; the kinds are ${knownKinds().join(", ")}`,
+        );
+      }
     }
     if (flags.signer !== undefined) {
       try {

@@ -66,8 +66,35 @@ export function describeClientError(action: string, e: EdgeLedgerError): string 
       describeProblem(problem)
     }${suffix}`;
   }
-  if (e instanceof NetworkError) return `${action}: ${e.message}`;
+  if (e instanceof NetworkError) return `${action}: ${withConnectReason(e.message, e.cause)}`;
   return `${action}: ${e.message}${suffix}`;
+}
+
+/**
+ * `message` with a bare "fetch failed" (all a failed `fetch` says of itself)
+ * replaced by why the connection failed, read from the error's causes:
+ * "connection refused", the DNS error, the TLS error — what etcdctl and
+ * curl print, and what tells a wrong port from a wrong host from a wrong
+ * scheme. Any other message is returned as it is.
+ */
+export function withConnectReason(message: string, cause: unknown): string {
+  if (!message.endsWith("fetch failed")) return message;
+  let detail: string | undefined;
+  for (let c = cause, depth = 0; c instanceof Error && depth < 8; c = c.cause, depth++) {
+    if (c.message !== "fetch failed") detail = c.message;
+  }
+  if (detail === undefined) return message;
+  // Deno's: "error sending request for url (URL): client error (Connect): tcp connect error: …".
+  const reason = detail.replace(/^error sending request for url \([^)]*\): /, "")
+    .replace(/^client error \(Connect\): /, "");
+  const readable = /connection refused/i.test(reason)
+    ? "connection refused (is a site running at that address and port?)"
+    : /dns error|failed to lookup address/i.test(reason)
+    ? `cannot find the host (${reason.replace(/^dns error: /, "")})`
+    : /corrupt message|InvalidContentType/i.test(reason)
+    ? `TLS handshake failed: the server does not speak TLS (is it http://, not https://?)`
+    : reason;
+  return message.slice(0, -"fetch failed".length) + readable;
 }
 
 /**
