@@ -23,18 +23,19 @@
  *
  * @module
  */
-import { commandInput } from "./_cli.ts";
+import { commandInput, helpAsked } from "./_cli.ts";
 import { BackupError, backupToFile, integrityLines, verifyCopyFile } from "../src/site/backup.ts";
 import { SignaturePool } from "../src/site/signature_pool.ts";
 import { removeStalePartials } from "../src/storage/backup.ts";
 
 /** Runs the command; resolves to the exit code. */
 export async function runBackup(args: readonly string[]): Promise<number> {
-  const input = await commandInput(
-    args,
-    "--out",
-    "deno task backup --config <site.json> --out <file>",
-  );
+  const usage = "deno task backup --config <site.json> --out <file>";
+  if (helpAsked(args)) {
+    console.log(`usage: ${usage}`);
+    return 0;
+  }
+  const input = await commandInput(args, "--out", usage);
   if (input === 2) return 2;
   const { configPath, loaded, value: out } = input;
   try {

@@ -111,13 +111,15 @@ Deno.test("task demo refuses a mistyped flag instead of starting a cluster of it
   });
 });
 
-Deno.test("task site, integrity, force-new-cluster and apikey --help print the usage and exit 0", async () => {
+Deno.test("task site, integrity, backup, restore, force-new-cluster and apikey --help print the usage and exit 0", async () => {
   await inTempDir(async (dir) => {
     // A config named too: --help wins, so no site starts and no database opens.
     await Deno.writeTextFile(`${dir}/site.json`, "{}");
     const cases: [string, string[], string[]][] = [
       ["site.ts", ["--config", "site.json", "--help"], ["--allow-all"]],
       ["integrity.ts", ["--config", "site.json", "--help"], ["--allow-all"]],
+      ["backup.ts", ["--config", "site.json", "--out", "copy.db", "--help"], ["--allow-all"]],
+      ["restore.ts", ["--config", "site.json", "--from", "copy.db", "-h"], ["--allow-all"]],
       ["force_new_cluster.ts", ["--config", "site.json", "--yes", "-h"], ["--allow-all"]],
       // As `deno task apikey` runs it: no permissions at all.
       ["apikey.ts", ["--help"], []],

@@ -45,7 +45,7 @@
  *
  * @module
  */
-import { commandInput, replayArgs } from "./_cli.ts";
+import { commandInput, helpAsked, replayArgs } from "./_cli.ts";
 import {
   BackupError,
   integrityLines,
@@ -115,6 +115,10 @@ export async function membershipSeen(
 
 /** Runs the command; resolves to the exit code. */
 export async function runRestore(args: readonly string[]): Promise<number> {
+  if (helpAsked(args)) {
+    console.log(`usage: ${usage}`);
+    return 0;
+  }
   const input = await commandInput(
     args,
     "--from",
