@@ -1937,16 +1937,23 @@ export class RaftHost implements Sequencer {
    * snapshot does not name: one made by older software carries none, and
    * one made by a site that caught up from such a snapshot only those it
    * applied since.
+   *
+   * A removal of this site the snapshot names is not taken: a leader sends
+   * only to members of its configuration, which drops a site the moment its
+   * removal is appended, so this site was added again after the snapshot's
+   * index (a restored site comes back so) and that entry follows. Taking
+   * it would retire a member — "removed" in its status, an error telling
+   * the operator to stop it, writes refused — for the whole catch-up.
    */
   async #takeRemovals(removed: Record<string, number>, snap: Snapshot): Promise<void> {
     const before = JSON.stringify(Object.fromEntries(this.#removedAt));
-    for (const [name, index] of Object.entries(removed)) this.#removedAt.set(name, index);
+    for (const [name, index] of Object.entries(removed)) {
+      if (name !== this.#self) this.#removedAt.set(name, index);
+    }
     const { voters, learners } = snap.metadata.confState;
     for (const name of [...voters, ...learners]) this.#removedAt.delete(name);
     const after = JSON.stringify(Object.fromEntries(this.#removedAt));
     if (after !== before) await this.#site.store.setMeta({ removed_members: after });
-    const own = this.#removedAt.get(this.#self);
-    if (own !== undefined) this.#retire({ index: own });
   }
 
   /** Says which membership change a committed entry made, and the membership after it. */

@@ -1255,6 +1255,115 @@ Deno.test("raft host: a site that caught up by snapshot past a removal answers t
   }
 });
 
+Deno.test("raft host: a site removed and added again that catches up by a snapshot taken between its removal and its return stays in: the leader sends it only because it is a member again", async () => {
+  const leaderT = await openTestSite();
+  const server = blockServer(leaderT.site, "site-a", leaderT.site.siteKey);
+  const urlA = `http://127.0.0.1:${server.addr.port}`;
+  let leader: RaftHost | undefined = await RaftHost.start(
+    leaderT.site,
+    leaderT.site.raftStore(),
+    "site-a",
+    leaderT.site.siteKey,
+    [{ name: "site-a", url: urlA, publicKey: leaderT.site.siteKey.publicKey }],
+    ["site-a"],
+    {
+      tickMs: 5,
+      electionTicks: 4,
+      heartbeatTicks: 1,
+      snapshotEntriesMin: 1,
+      compactKeepEntries: 0,
+    },
+  );
+  const receiverT = await openTestSite({
+    genesis: leaderT.options.genesis,
+    key: generateKeyPair("ed25519"),
+    name: "site-c",
+    joining: true,
+  });
+  const rec = recordingLogger({ site: "site-c" });
+  let host: RaftHost | undefined;
+  let receiver: Site | undefined;
+  try {
+    // site-c (out of reach) is added, removed, and — once site-a took a
+    // snapshot past the removal — added again (a restored site comes back so).
+    await untilLeader(leader);
+    const c = {
+      name: "site-c",
+      url: `http://127.0.0.1:${closedPort()}`,
+      publicKey: base64urlEncode(receiverT.site.siteKey.publicKey),
+    };
+    await leader.addLearner(c);
+    await leader.remove("site-c");
+    const [receipt] = await leaderT.site.submit([await anchorTx(device)], {
+      wait: true,
+      waitTimeoutMs: 5000,
+    });
+    assert.equal(receipt.status, "committed");
+    const snap = (await leaderT.site.raftStore().load()).snapshot!;
+    assert.ok(snap.metadata.index > leader.removedMember("site-c")!.index);
+    assert.deepEqual(snap.metadata.confState.learners, []);
+    await leader.addLearner(c);
+    assert.ok(leader.consensusStatus().progress?.["site-c"], "site-c is the leader's again");
+    await leader.close();
+    leader = undefined;
+
+    // The leader sends site-c that snapshot (the newest it had when it
+    // found site-c behind its log); site-c catches up from it.
+    await receiverT.site.raftStore().persist({
+      snapshot: snap,
+      entries: [],
+      hardState: { term: snap.metadata.term, vote: "", commit: snap.metadata.index },
+    });
+    await receiverT.site.close();
+    receiver = await receiverT.reopen();
+    const start = (site: Site) =>
+      RaftHost.start(
+        site,
+        site.raftStore(),
+        "site-c",
+        site.siteKey,
+        [
+          { name: "site-a", url: urlA, publicKey: leaderT.site.siteKey.publicKey },
+          { name: "site-c", url: "http://127.0.0.1:1", publicKey: site.siteKey.publicKey },
+        ],
+        ["site-a"],
+        { tickMs: 1_000_000, log: rec.log },
+      );
+    host = await start(receiver);
+    host.receive("site-a", [{
+      type: "heartbeat",
+      from: "site-a",
+      to: "site-c",
+      term: snap.metadata.term,
+      commit: snap.metadata.index,
+      ctx: undefined,
+    }]);
+    for (let i = 0; i < 500 && receiver.appliedIndex < snap.metadata.index; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(host.fatal, undefined);
+    assert.equal(receiver.appliedIndex, snap.metadata.index);
+    // It takes part: the entry that added it again comes next from the leader.
+    assert.equal(host.removal, undefined, "site-c retired on a snapshot it was sent as a member");
+    assert.deepEqual(
+      rec.said(
+        "this site was removed from the cluster: it takes no part in it any more; stop it, or add it again to bring it back",
+      ),
+      [],
+    );
+    await host.close();
+    host = await start(receiver);
+    assert.equal(host.removal, undefined, "site-c retired when restarted");
+  } finally {
+    await leader?.close();
+    await host?.close();
+    await receiver?.close();
+    await server.shutdown();
+    await leaderT.cleanup();
+    await receiverT.cleanup();
+  }
+});
+
 Deno.test("raft host: a site that applied its own removal stays out when restarted on that data: it never campaigns, refuses writes and current reads saying it was removed, serves stale reads, says so once at error", async () => {
   const rec = recordingLogger({ site: "site-a" });
   const t = await openTestSite({ log: rec.log });

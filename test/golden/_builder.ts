@@ -119,6 +119,10 @@ export type Planned = [Envelope, Expect];
 export class ChainBuilder {
   #nonces = 0;
   readonly #about: string[] = [];
+  /** The height after whose block the state is read (see {@link buildChain}). */
+  stateAfter: number | undefined;
+  /** The state read after block {@link stateAfter}, once it was built. */
+  stateRead: GoldenState | undefined;
 
   private constructor(
     readonly site: Site,
@@ -230,9 +234,28 @@ export class ChainBuilder {
       seen.add(txId);
       results.push(result);
     }
+    if (height === this.stateAfter) this.stateRead = await this.readState();
     // The next block's envelopes expire relative to its time.
     this.now = blockTime(height + 1);
     return results;
+  }
+
+  /** The contract state now: its `state_check.ts` hash and every row. */
+  async readState(): Promise<GoldenState> {
+    const snapshot = new NativeSnapshot(`${this.dir}/ledger.db`);
+    try {
+      const state = await hashState(snapshot);
+      const rows: Array<[string, string, unknown]> = [];
+      for (let after: StateRow | undefined = undefined;;) {
+        const page = snapshot.statePage(after, 1000);
+        for (const r of page) rows.push([r.ns, r.key, JSON.parse(r.value)]);
+        if (page.length < 1000) break;
+        after = page[page.length - 1];
+      }
+      return { state, stateRows: rows };
+    } finally {
+      snapshot.close();
+    }
   }
 
   /** The fixture: genesis, every block as served to a catching-up peer with its results, the final state. */
@@ -257,34 +280,22 @@ export class ChainBuilder {
       blocks.push({ about: this.#about[i], ...b, results });
     }
     const zero = await this.site.blockByHeight(0, "stale");
-    const snapshot = new NativeSnapshot(`${this.dir}/ledger.db`);
-    try {
-      const state = await hashState(snapshot);
-      const rows: Array<[string, string, unknown]> = [];
-      for (let after: StateRow | undefined = undefined;;) {
-        const page = snapshot.statePage(after, 1000);
-        for (const r of page) rows.push([r.ns, r.key, JSON.parse(r.value)]);
-        if (page.length < 1000) break;
-        after = page[page.length - 1];
-      }
-      return {
-        v: GOLDEN_VERSION,
-        about: this.about,
-        genesis: this.genesis,
-        genesisHash: zero!.hash,
-        blocks,
-        final: {
-          height: head.header.height,
-          hash: head.hash,
-          logSize: head.header.logSize,
-          logRoot: head.header.logRoot,
-          state,
-          stateRows: rows,
-        },
-      };
-    } finally {
-      snapshot.close();
-    }
+    const { state, stateRows } = await this.readState();
+    return {
+      v: GOLDEN_VERSION,
+      about: this.about,
+      genesis: this.genesis,
+      genesisHash: zero!.hash,
+      blocks,
+      final: {
+        height: head.header.height,
+        hash: head.hash,
+        logSize: head.header.logSize,
+        logRoot: head.header.logRoot,
+        state,
+        stateRows,
+      },
+    };
   }
 
   async close(): Promise<void> {
@@ -309,12 +320,36 @@ export interface GoldenSpec {
   script: (g: ChainBuilder) => Promise<void>;
 }
 
-/** Builds `spec`'s chain on a fresh lone site and answers the fixture. */
-export async function buildChain(spec: GoldenSpec): Promise<GoldenChain> {
+/** The contract state after some block, as a fixture's `final` records it. */
+export type GoldenState = Pick<GoldenChain["final"], "state" | "stateRows">;
+
+/** A chain {@link buildChain} built: the fixture, and the state it was asked to read on the way. */
+export interface BuiltChain {
+  chain: GoldenChain;
+  /**
+   * The state right after block `stateAfter` (when asked, and the chain
+   * reached it): what a fixture ending there records, so that the
+   * generator can tell whether a chain it extends still leaves the
+   * recorded blocks' state as recorded.
+   */
+  stateAfter?: GoldenState;
+}
+
+/**
+ * Builds `spec`'s chain on a fresh lone site and answers the fixture, with
+ * the state after block `options.stateAfter` (0: genesis) when asked.
+ */
+export async function buildChain(
+  spec: GoldenSpec,
+  options: { stateAfter?: number } = {},
+): Promise<BuiltChain> {
   const g = await ChainBuilder.open(spec.genesis(), spec.siteKey, spec.about);
+  g.stateAfter = options.stateAfter;
   try {
+    if (options.stateAfter === 0) g.stateRead = await g.readState();
     await spec.script(g);
-    return await g.fixture();
+    const chain = await g.fixture();
+    return g.stateRead === undefined ? { chain } : { chain, stateAfter: g.stateRead };
   } finally {
     await g.close();
   }

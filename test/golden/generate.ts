@@ -21,7 +21,9 @@
  * new rejection, a new rules version's blocks): add blocks at the END of its
  * script so the blocks recorded before stay byte for byte what they were.
  * The generator checks that: it refuses to write a fixture whose genesis or
- * recorded blocks would change, and writes nothing then. Never use it to make
+ * recorded blocks would change, or the state those blocks leave (compared
+ * after the last recorded block, also when blocks are added), and writes
+ * nothing then. Never use it to make
  * the test pass after a contract change: a rule change goes behind
  * `tx.rules` (`src/contracts/rules.ts`), and old blocks keep replaying under
  * the old rules. A new rules version gets blocks of its own (a new chain that
@@ -40,6 +42,7 @@ import {
   GOLDEN_OPEN_KINDS,
   type GoldenChain,
   type GoldenSpec,
+  type GoldenState,
   hexOf,
   HOUR,
   keyOf,
@@ -1027,10 +1030,18 @@ export const GOLDEN_CHAINS: readonly GoldenSpec[] = [RULES1_CHAIN, RULES2_CHAIN]
 /**
  * Why `next` may not replace `recorded`, or undefined when it only adds
  * blocks at the end: same genesis, every recorded block (envelopes,
- * results, hash) the same, and with no block added the same final state
- * (a rule change can alter state and no result).
+ * results, hash) the same, and the same state after the recorded blocks (a
+ * rule change can alter state and no result): `next`'s final state when it
+ * adds no block, else `stateAfterRecorded` — `next`'s state right after
+ * the recorded chain's last block (`buildChain`'s `stateAfter`); without
+ * it, a chain that adds blocks is refused, since the state its recorded
+ * blocks leave cannot be compared.
  */
-export function changesRecorded(recorded: GoldenChain, next: GoldenChain): string | undefined {
+export function changesRecorded(
+  recorded: GoldenChain,
+  next: GoldenChain,
+  stateAfterRecorded: GoldenState | undefined,
+): string | undefined {
   if (canonicalJson(recorded.genesis) !== canonicalJson(next.genesis)) {
     return "its genesis changed";
   }
@@ -1042,11 +1053,19 @@ export function changesRecorded(recorded: GoldenChain, next: GoldenChain): strin
       return `block ${b.header.height} (${b.about}) changed`;
     }
   }
-  if (
-    next.blocks.length === recorded.blocks.length &&
-    canonicalJson(recorded.final) !== canonicalJson(next.final)
-  ) {
-    return "the state after its last block changed";
+  if (next.blocks.length === recorded.blocks.length) {
+    return canonicalJson(recorded.final) !== canonicalJson(next.final)
+      ? "the state after its last block changed"
+      : undefined;
+  }
+  const height = recorded.final.height;
+  if (stateAfterRecorded === undefined) {
+    return `the state after block ${height}, its last recorded one, was not read to compare`;
+  }
+  const was = { state: recorded.final.state, stateRows: recorded.final.stateRows };
+  const now = { state: stateAfterRecorded.state, stateRows: stateAfterRecorded.stateRows };
+  if (canonicalJson(was) !== canonicalJson(now)) {
+    return `the state after block ${height}, its last recorded one, changed`;
   }
   return undefined;
 }
@@ -1064,9 +1083,12 @@ if (import.meta.main) {
   // Build every chain before writing any, so a refusal leaves all files as they were.
   const built: Array<[GoldenSpec, GoldenChain]> = [];
   for (const spec of GOLDEN_CHAINS) {
-    const chain = await buildChain(spec);
     const recorded = await readFixture(spec.file);
-    const why = recorded === undefined ? undefined : changesRecorded(recorded, chain);
+    const { chain, stateAfter } = await buildChain(
+      spec,
+      recorded === undefined ? {} : { stateAfter: recorded.final.height },
+    );
+    const why = recorded === undefined ? undefined : changesRecorded(recorded, chain, stateAfter);
     if (why !== undefined) {
       console.error(
         `Cannot write ${spec.file.pathname} (golden chain "${spec.name}"): ${why}. Recorded ` +
