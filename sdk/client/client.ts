@@ -267,7 +267,8 @@ export interface ClientOptions {
    * site, and again after the site failed to answer); a site that serves
    * another ledger, or will not say, is refused with a
    * {@link LedgerMismatchError} and never used again, and the call fails over
-   * to the other URLs. Unset, a client of one URL checks nothing, and a
+   * to the other URLs (a status refused 401 / 403 for want of credentials is
+   * the call's error instead, and the site is asked again next time). Unset, a client of one URL checks nothing, and a
    * client of several learns the ledger from the first site that answers
    * its status and refuses a site of another ledger the same way (a site
    * that will not say is then used unchecked). Set it whenever the ledger is
@@ -1326,10 +1327,11 @@ export class EdgeLedgerClient {
    * `GET /v1/status` unless it was checked already. Answers undefined when
    * the site may be used; the error of the status's answer when that fails
    * the attempt (a 5xx, a 429, with the `ledger` option an answer that is
-   * no status); a {@link LedgerMismatchError} when the site was refused for
-   * good (the client has failed over from it). No answer throws, as a fetch
-   * does. A status refused (4xx) refuses the site with the `ledger` option;
-   * without it, a site whose status is refused or unreadable is used
+   * no status or a 401 / 403 for want of credentials); a
+   * {@link LedgerMismatchError} when the site was refused for good (the
+   * client has failed over from it). No answer throws, as a fetch does. Any
+   * other refusal of the status (4xx) refuses the site with the `ledger`
+   * option; without it, a site whose status is refused or unreadable is used
    * unchecked.
    */
   async #checkLedger(
@@ -1338,6 +1340,7 @@ export class EdgeLedgerClient {
     signal: AbortSignal,
   ): Promise<EdgeLedgerError | undefined> {
     if (!this.#checksLedger || this.#ledgerChecked.has(site)) return undefined;
+    // Under the call's request id: a site's log ties the question to the call it precedes.
     const response = await this.#fetchOnce(getStatus, getStatus.path, {}, site, requestId, signal);
     let served: string | undefined;
     let failure: EdgeLedgerError | undefined;
@@ -1355,6 +1358,12 @@ export class EdgeLedgerClient {
       const error = await this.#errorFromResponse(response, { site, requestId });
       // The site failed, or asks to slow down: says nothing of its ledger.
       if (isRetryableError(error) || error instanceof ServerError) return error;
+      // It wants credentials this client lacks (an API key): that is the
+      // call's answer — its own would be the same — and no verdict on the
+      // site, which is asked again once the client has them.
+      if (this.#ledgerPinned && (response.status === 401 || response.status === 403)) {
+        return error;
+      }
       failure = error;
     }
     if (served === undefined && !this.#ledgerPinned) {

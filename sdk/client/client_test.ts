@@ -1163,7 +1163,7 @@ Deno.test("client: ledger option: even a client of one URL checks its site, and 
   assert.equal(other.requests.length, 0);
 
   const silent = scripted((_r, u) =>
-    u.pathname === "/v1/status" ? problem("unauthorized", 401) : json(health)
+    u.pathname === "/v1/status" ? problem("not_found", 404) : json(health)
   );
   const c2 = new EdgeLedgerClient({ urls: "http://a", ledger: "ledger-a", fetch: silent.fetch });
   const e = await c2.health().catch((e) => e);
@@ -1171,6 +1171,37 @@ Deno.test("client: ledger option: even a client of one URL checks its site, and 
   assert.equal(e.actual, undefined);
   assert.match(e.message, /does not say which ledger it serves/);
   assert.deepEqual(silent.requests.map((r) => new URL(r.url).pathname), ["/v1/status"]);
+});
+
+Deno.test("client: ledger option: a status refused for want of credentials (401, 403) is the call's own error, not the site's refusal for good: with the key, the site is asked again and used", async () => {
+  for (const [slug, status] of [["unauthorized", 401], ["forbidden", 403]] as const) {
+    let keyed = false;
+    const s = scripted((r, u) =>
+      u.pathname === "/v1/status"
+        ? (r.headers.get("authorization") === null ? problem(slug, status) : json(statusOf("l")))
+        : json(health)
+    );
+    const client = new EdgeLedgerClient({
+      urls: "http://a",
+      ledger: "l",
+      fetch: ((input: URL | RequestInfo, init?: RequestInit) => {
+        const req = new Request(input, init);
+        if (keyed) req.headers.set("authorization", "Bearer k");
+        return s.fetch(req);
+      }) as typeof fetch,
+    });
+    const e = await client.health().catch((e) => e);
+    assert.ok(!(e instanceof LedgerMismatchError), String(e));
+    assert.equal(e.slug, slug);
+    assert.equal(e.retryable, false);
+    keyed = true;
+    assert.deepEqual(await client.health(), health);
+    assert.deepEqual(s.requests.map((r) => new URL(r.url).pathname), [
+      "/v1/status",
+      "/v1/status",
+      "/healthz",
+    ]);
+  }
 });
 
 Deno.test("client: ledger option: a status a site cannot answer now (503) fails the attempt like any answer, and the site is asked again", async () => {
