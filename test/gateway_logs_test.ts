@@ -195,12 +195,13 @@ Deno.test({
     try {
       const port = Number(new URL(gw.url).port);
       for (const head of BODYLESS_UNROUTED_HEADS) {
-        // A method the HTTP parser knows reaches the app (404); one it does
-        // not ("get" is not GET) is refused by the parser (400): both problems.
+        // A method the HTTP parser knows reaches the app, which has no site
+        // to ask what it takes there (503); one the parser does not know
+        // ("get" is not GET) is refused by the parser (400): both problems.
         const answer = await rawExchange(port, head);
         assert.match(
           answer,
-          head.startsWith("get ") ? /^HTTP\/1\.1 400 / : /^HTTP\/1\.1 404 /,
+          head.startsWith("get ") ? /^HTTP\/1\.1 400 / : /^HTTP\/1\.1 503 /,
           head,
         );
         assert.match(answer, /content-type: application\/problem\+json/i, head);

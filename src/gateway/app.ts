@@ -188,22 +188,17 @@ export function createGatewayApp(options: GatewayAppOptions) {
    * A method never forwarded (`PROPFIND`, `TRACE`) on a public path: a site
    * is asked `OPTIONS` for the methods it takes there, so the answer is its
    * 405 with its `Allow` (or 404 for a path it has no route for) — never the
-   * method itself, which `fetch` may not even send. With no site to ask, 404.
+   * method itself, which `fetch` may not even send. With no site to ask (or
+   * the gateway busy), 503 as for any forwarded request: nothing is known.
    */
   const notAllowed = async (c: Context<GatewayEnv>) => {
-    let answer: Response;
-    try {
-      answer = await forward(c, contextOf(c), {
-        retryable: true,
-        preferLeader: false,
-        responseTimeoutMs: config.responseTimeoutMs,
-        body: null,
-        method: "OPTIONS",
-      });
-    } catch (err) {
-      if (err instanceof ForwardRefusal) return notFound(c);
-      throw err;
-    }
+    const answer = await forward(c, contextOf(c), {
+      retryable: true,
+      preferLeader: false,
+      responseTimeoutMs: config.responseTimeoutMs,
+      body: null,
+      method: "OPTIONS",
+    });
     await answer.body?.cancel();
     const allow = answer.status === 204 ? answer.headers.get("allow") : null;
     const methods = allow?.split(",").map((m) => m.trim()).filter((m) => m !== "") ?? [];
