@@ -16,7 +16,7 @@ import { blockHash } from "../sdk/block.ts";
 import { type Sequencer, type Site, STATUS_NS } from "../src/site/site.ts";
 import { histogramTotalsIn } from "../src/api/histogram.ts";
 import { openDatabase } from "../src/storage/db.ts";
-import { databaseInUse, foldWal } from "../src/storage/backup.ts";
+import { databaseHeld, foldWal } from "../src/storage/backup.ts";
 import {
   anchorTx,
   checkRestartMidStream,
@@ -881,10 +881,11 @@ for (const storage of ["inline", "worker"] as const) {
         // A second call made while the first runs resolves when that one does.
         void site.close();
         await site.close();
-        // What a restore does first: an exclusive lock, then taking the
-        // database out of WAL mode — both refused while any connection of
-        // this process still holds it.
-        assert.equal(databaseInUse(path), false);
+        // What a restore does first: an exclusive lock (after collecting
+        // this process's closed connections), then taking the database out
+        // of WAL mode — both refused while any connection of this process
+        // still holds it.
+        assert.equal(await databaseHeld(path), false);
         await foldWal(path);
       }
       const last = await t.reopen({ storage });

@@ -16,7 +16,7 @@ import { type GenesisConfig, genesisConfigHash } from "../chain/genesis.ts";
 import { type IntegrityReport, LedgerError } from "../api/service.ts";
 import {
   BackupError,
-  databaseInUse,
+  databaseHeld,
   exists,
   foldWal,
   type LedgerHead,
@@ -545,7 +545,7 @@ export async function restoreDatabase(options: {
   const foreign = targetExists && await notSqliteFile(target);
   let held = false;
   try {
-    held = targetExists && !foreign && databaseInUse(target);
+    held = targetExists && !foreign && await databaseHeld(target);
   } catch (e) {
     if (!unreadable(e)) throw e;
   }

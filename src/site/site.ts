@@ -714,9 +714,11 @@ export class Site implements LedgerService {
    * Stops batching, waits for the block being written, stops the threads
    * the site started (its storage worker, admission and signature workers)
    * and closes every connection it opened to its database. Once it resolves
-   * the database files are let go: another connection of this process (a
-   * reopened site, a restore) may have them to itself. Idempotent: a call
-   * made while one runs resolves when that one does.
+   * a reopened site may open it, and another connection of this process
+   * may have the files to itself once it asked `databaseHeld` (which
+   * collects the closed connections' statements, what libSQL waits for to
+   * let a file go; see `release.ts`). Idempotent: a call made while one
+   * runs resolves when that one does.
    */
   close(): Promise<void> {
     this.#closing ??= this.#close();
@@ -742,8 +744,11 @@ export class Site implements LedgerService {
     if (this.#workerStores) await this.#workerStores.close();
     else this.#store.close();
     // libSQL lets a closed connection's file go only once its statements
-    // are collected (see `release.ts`); the storage worker did its own.
-    await releaseClosedConnections();
+    // are collected (see `release.ts`): the storage worker collected its
+    // own (a worker's end runs no finalizers); this thread's are dropped,
+    // and whoever here needs the files to itself runs the collector first
+    // (`databaseHeld`) — a full collection on every close cost the test
+    // suite's hundreds of sites minutes.
   }
 
   /**

@@ -324,6 +324,19 @@ export function databaseInUse(path: string): boolean {
 }
 
 /**
+ * {@link databaseInUse}, for a caller about to take the database to itself
+ * (a restore): when it seems held, the closed connections of this thread
+ * are collected first (libSQL lets a closed connection's file go only once
+ * its statements are, see `release.ts`: a site closed in this process may
+ * otherwise still hold it) and the lock asked again.
+ */
+export async function databaseHeld(path: string): Promise<boolean> {
+  if (!databaseInUse(path)) return false;
+  if (!(await releaseClosedConnections())) return true;
+  return databaseInUse(path);
+}
+
+/**
  * The sites' directory (names and URLs, as the Raft log built it) that the
  * database at `path` holds (one query, no write); `[]` when it has none or
  * cannot be read (missing, damaged, not a site's database).
