@@ -332,6 +332,44 @@ Deno.test("restore: the database it would replace is read first — another ledg
   }
 });
 
+Deno.test("restore: a copy of another ledger is refused as such (other_ledger), before the database it would replace is judged — not as the blocks that database would lose (would_lose), which --force seems to get past", async () => {
+  const t = await openTestSite();
+  const other = await openTestSite(); // another key, so another genesis: another ledger
+  try {
+    const otherCopy = `${other.dir}/copy.db`;
+    await backupToFile(other.options.dbUrl, otherCopy); // block 0 only
+    await commitAndCopy(t); // the site's own database is ahead: height 1
+    await t.site.close();
+    const target = `${t.dir}/ledger.db`;
+    assert.equal(await databaseHeld(target), false);
+    const before = (await namesIn(t.dir)).sort();
+    const hashes = await copyHashes(target);
+    for (const force of [false, true]) {
+      await assert.rejects(
+        restoreDatabase({
+          dbUrl: `file:${target}`,
+          genesis: t.options.genesis,
+          from: otherCopy,
+          force,
+        }),
+        (e: unknown) => {
+          assert.equal((e as { reason?: string }).reason, "other_ledger", (e as Error).message);
+          assert.match(
+            (e as Error).message,
+            /^The copy holds another ledger \(genesis [0-9a-f]{12}…\); this site's genesis file describes ledger demo/,
+          );
+          return true;
+        },
+      );
+    }
+    assert.deepEqual((await namesIn(t.dir)).sort(), before);
+    assert.deepEqual(await copyHashes(target), hashes);
+  } finally {
+    await other.cleanup();
+    await t.cleanup();
+  }
+});
+
 Deno.test("restore: side files of a lost database (its -wal, -journal) are moved away even when the database file itself is gone, so SQLite never applies them to the copy", async () => {
   const t = await openTestSite();
   try {
@@ -647,7 +685,7 @@ Deno.test({
   },
 });
 
-Deno.test("restore: a cluster site is not restored while no other site can say it left the cluster, unless --removed says so", async () => {
+Deno.test("restore: a cluster site is not restored while no other site can say it left the cluster, unless --removed says so; a copy of another ledger is refused as such first", async () => {
   const dir = await Deno.makeTempDir({ prefix: "edgeledger-restore-" });
   try {
     // Three sites' configs, none of them running: nobody answers GET /v1/sites.
@@ -674,6 +712,17 @@ Deno.test("restore: a cluster site is not restored while no other site can say i
     ]);
     assert.equal(forced.code, 1, forced.text);
     assert.doesNotMatch(forced.text, /no other site answered/);
+    // A copy of another ledger is a wrong file, said before the membership question.
+    const other = await openTestSite();
+    try {
+      await backupToFile(other.options.dbUrl, `${dir}/other.db`);
+    } finally {
+      await other.cleanup();
+    }
+    const wrong = await runWorker("restore.ts", ["--config", configC, "--from", `${dir}/other.db`]);
+    assert.equal(wrong.code, 1, wrong.text);
+    assert.match(wrong.text, /^The copy holds another ledger .*\. Nothing was replaced\.$/m);
+    assert.doesNotMatch(wrong.text, /no other site answered/);
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }

@@ -49,6 +49,7 @@ import { commandInput, helpAsked, replayArgs } from "./_cli.ts";
 import {
   BackupError,
   integrityLines,
+  refuseOtherLedgerCopy,
   restoreDatabase,
   type RestoreResult,
 } from "../src/site/backup.ts";
@@ -132,6 +133,16 @@ export async function runRestore(args: readonly string[]): Promise<number> {
   const name = loaded.config.name;
   const cluster = loaded.genesis.sites.length > 1 || loaded.config.join;
   let seenAnswered = 0;
+  // A copy of another ledger is a wrong file whatever else holds: said
+  // before the cluster is asked about the site, or the database it would
+  // replace is read (see restoreDatabase).
+  try {
+    await refuseOtherLedgerCopy(from, loaded.genesis);
+  } catch (e) {
+    if (!(e instanceof BackupError)) throw e;
+    console.error(`${e.message}. Nothing was replaced.`);
+    return 1;
+  }
   if (cluster) {
     // The copy's directory. (Not the database it replaces: a read here
     // would hold that database open until this process ends — libSQL keeps

@@ -13,6 +13,7 @@ import {
   govRemoveAdmin,
   govRemoveOrg,
   IDENTITY_STATUS_NS,
+  joinedEpoch,
   ORG_NS,
   POLICY_KEY,
   POLICY_NS,
@@ -75,25 +76,29 @@ Deno.test("withSignerGate() rejects an unregistered signer of a kind that is not
   assert.equal(gated.apply(anchorBy(k), open).owner, k);
 });
 
-/** Organisations `org-a`, `org-b`, `org-c` with one admin each and nothing else. */
-function threeOrgs(rules = 1) {
-  const [a, b, c] = [generateKeyPair().did, generateKeyPair().did, generateKeyPair().did];
-  const org = (id: string, admin: string) => ({
+/**
+ * Organisations `ids` with one admin each (`admins[id]`) and nothing else,
+ * under the consortium record `consortium` (its `orgs` are `ids`); `change`
+ * applies a gov change at the next height under `rules`.
+ */
+function orgsWithOneAdmin(
+  ids: string[],
+  rules = 1,
+  consortium: Omit<ConsortiumRecord, "orgs"> = {},
+) {
+  const admins = Object.fromEntries(ids.map((id) => [id, generateKeyPair().did]));
+  const org = (id: string) => ({
     id,
     name: id,
-    admins: [admin],
+    admins: [admins[id]],
     sites: [],
     authorities: [],
     since: 0,
   });
   const state = memoryState([
-    [CONSORTIUM_NS, CONSORTIUM_KEY, { orgs: ["org-a", "org-b", "org-c"] }],
-    [ADMIN_NS, a, { org: "org-a", since: 0 }],
-    [ADMIN_NS, b, { org: "org-b", since: 0 }],
-    [ADMIN_NS, c, { org: "org-c", since: 0 }],
-    [ORG_NS, "org-a", org("org-a", a)],
-    [ORG_NS, "org-b", org("org-b", b)],
-    [ORG_NS, "org-c", org("org-c", c)],
+    [CONSORTIUM_NS, CONSORTIUM_KEY, { ...consortium, orgs: [...ids].sort() }],
+    ...ids.map((id): [string, string, unknown] => [ADMIN_NS, admins[id], { org: id, since: 0 }]),
+    ...ids.map((id): [string, string, unknown] => [ORG_NS, id, org(id)]),
     [POLICY_NS, POLICY_KEY, { expiryWindowMs: 1000, openKinds: [], quarantineOrgsMin: 2 }],
   ]);
   let height = 0;
@@ -108,7 +113,13 @@ function threeOrgs(rules = 1) {
       state,
     );
   };
-  return { a, b, c, state, change };
+  return { admins, state, change };
+}
+
+/** Organisations `org-a`, `org-b`, `org-c` with one admin each and nothing else. */
+function threeOrgs(rules = 1) {
+  const { admins, state, change } = orgsWithOneAdmin(["org-a", "org-b", "org-c"], rules);
+  return { a: admins["org-a"], b: admins["org-b"], c: admins["org-c"], state, change };
 }
 
 Deno.test("gov: organisations leave one at a time — last admin, then the organisation — down to one", () => {
@@ -168,4 +179,53 @@ Deno.test("gov (rules 2): an admin who is not the last leaves the organisation i
   const result = change(govRemoveAdmin, { org: "org-b", did: b })([a, second]);
   assert.equal(result.orgRemoved, undefined);
   assert.deepEqual(state.get<{ admins: string[] }>(ORG_NS, "org-b")?.admins, [second]);
+});
+
+Deno.test("gov (rules 2): an organisation that goes with its last admin is a membership change — the epoch advances by one and its joined epoch is dropped, as gov.removeOrg does under rules 1", () => {
+  // org-b joined at epoch 2 and org-c at 3 (after genesis); org-a is of genesis.
+  const before = { epoch: 3, joined: { "org-b": 2, "org-c": 3 } };
+  const ids = ["org-a", "org-b", "org-c"];
+  const two = orgsWithOneAdmin(ids, 2, before);
+  const [a, b] = ids.map((id) => two.admins[id]);
+  two.change(govRemoveAdmin, { org: "org-b", did: b })([a, b]);
+  const after = two.state.get<ConsortiumRecord>(CONSORTIUM_NS, CONSORTIUM_KEY)!;
+  assert.deepEqual(after, { orgs: ["org-a", "org-c"], epoch: 4, joined: { "org-c": 3 } });
+  assert.equal(joinedEpoch(after, "org-b"), undefined);
+  assert.equal(joinedEpoch(after, "org-c"), 3);
+  // The same record as rules 1 reaches in two changes: the last admin, then the organisation.
+  const one = orgsWithOneAdmin(ids, 1, before);
+  const [a1, b1, c1] = ids.map((id) => one.admins[id]);
+  one.change(govRemoveAdmin, { org: "org-b", did: b1 })([a1, b1]);
+  assert.deepEqual(
+    one.state.get<ConsortiumRecord>(CONSORTIUM_NS, CONSORTIUM_KEY),
+    { orgs: ids, ...before },
+    "under rules 1 removing the last admin changes no membership",
+  );
+  one.change(govRemoveOrg, { id: "org-b" })([a1, c1]);
+  assert.deepEqual(one.state.get<ConsortiumRecord>(CONSORTIUM_NS, CONSORTIUM_KEY), after);
+});
+
+Deno.test("gov (rules 2): once an organisation went with its last admin, majorities are counted among the organisations left", () => {
+  const ids = ["org-a", "org-b", "org-c", "org-d"];
+  const { admins, state, change } = orgsWithOneAdmin(ids, 2);
+  const [a, b, c, d] = ids.map((id) => admins[id]);
+  change(govRemoveAdmin, { org: "org-b", did: b })([a, b, c]);
+  // 2 of the 3 left is a majority (it would not be of 4): org-d goes as org-b did.
+  assert.deepEqual(change(govRemoveAdmin, { org: "org-d", did: d })([a, c]), {
+    org: "org-d",
+    admin: d,
+    orgRemoved: true,
+    approvedBy: ["org-a", "org-c"],
+  });
+  // 1 of the 2 left is not.
+  assert.throws(
+    () => change(govRemoveAdmin, { org: "org-c", did: c })([a]),
+    (e) =>
+      e instanceof Rejection && e.code === "no_majority" &&
+      /approved by 1 of 2 organisations \(org-a\); a majority needs 2$/.test(e.message),
+  );
+  assert.deepEqual(state.get<ConsortiumRecord>(CONSORTIUM_NS, CONSORTIUM_KEY)?.orgs, [
+    "org-a",
+    "org-c",
+  ]);
 });

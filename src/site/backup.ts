@@ -75,6 +75,43 @@ export async function describeCopy(
 }
 
 /**
+ * The {@link BackupError} `other_ledger` for a copy whose stored genesis
+ * hash is `genesisHash` (undefined: it stores none) when that is not the
+ * ledger of `genesis`; undefined when it is.
+ */
+function otherLedger(
+  genesisHash: string | undefined,
+  genesis: GenesisConfig,
+): BackupError | undefined {
+  if (genesisHash === undefined) {
+    return new BackupError("other_ledger", "The copy holds no ledger (no genesis is stored in it)");
+  }
+  const ours = genesisConfigHash(genesis);
+  if (genesisHash === ours) return undefined;
+  return new BackupError(
+    "other_ledger",
+    `The copy holds another ledger (genesis ${genesisHash.slice(0, 12)}…); ` +
+      `this site's genesis file describes ledger ${genesis.ledger} (genesis ${ours.slice(0, 12)}…)`,
+  );
+}
+
+/**
+ * Refuses, with {@link BackupError} `other_ledger`, a copy at `from` that
+ * holds another ledger than `genesis`, or none: read on its own, before
+ * anything else is asked of it or of the database it would replace, as no
+ * `--force` and no other state makes it the site's. A file that is missing
+ * or cannot be read as a site database passes, for the copy's own checks.
+ */
+export async function refuseOtherLedgerCopy(from: string, genesis: GenesisConfig): Promise<void> {
+  const stat = await Deno.stat(from).catch(() => undefined);
+  if (stat === undefined || !stat.isFile) return;
+  const head = await readLedgerHead(from);
+  if (head === undefined) return;
+  const wrong = otherLedger(head.genesisHash, genesis);
+  if (wrong !== undefined) throw wrong;
+}
+
+/**
  * Checks that a copy's database holds the ledger of `genesis` (the check
  * `Site.open` makes) and re-verifies its whole chain. Throws
  * {@link BackupError} `other_ledger` for another ledger's copy (or a
@@ -98,19 +135,8 @@ export async function verifyCopy(
       { cause: e },
     );
   }
-  const ours = genesisConfigHash(genesis);
-  if (info.genesisHash === undefined) {
-    throw new BackupError("other_ledger", "The copy holds no ledger (no genesis is stored in it)");
-  }
-  if (info.genesisHash !== ours) {
-    throw new BackupError(
-      "other_ledger",
-      `The copy holds another ledger (genesis ${info.genesisHash.slice(0, 12)}…); ` +
-        `this site's genesis file describes ledger ${genesis.ledger} (genesis ${
-          ours.slice(0, 12)
-        }…)`,
-    );
-  }
+  const wrong = otherLedger(info.genesisHash, genesis);
+  if (wrong !== undefined) throw wrong;
   return {
     info,
     report: await checkIntegrity(
@@ -464,12 +490,13 @@ export interface RestoreResult {
  * (`remote`); the copy is missing or is a live WAL database rather than a
  * copy (`missing`, `in_use`); the copy is no SQLite database, or one SQLite
  * cannot read (`not_a_database`, naming `from`, never the temporary copy);
- * something listens on the site's `listen` address or holds the database
- * open (`in_use`: the site runs); unless `force`, the database it would
- * replace holds another ledger than `genesis`, or a block the copy does not
- * hold — a newer block, or another block at a height both hold
- * (`would_lose`: read before anything is copied); the copy holds another
- * ledger than `genesis` (`other_ledger`); or it does not verify (the returned report is
+ * the copy holds another ledger than `genesis`, or none (`other_ledger`,
+ * told before anything of the database it would replace); something
+ * listens on the site's `listen` address or holds the database open
+ * (`in_use`: the site runs); unless `force`, the database it would replace
+ * holds another ledger than `genesis`, or a block the copy does not hold —
+ * a newer block, or another block at a height both hold (`would_lose`: read
+ * before anything is copied); or it does not verify (the returned report is
  * not ok and nothing is replaced), or, with `replay`, re-executing its chain
  * does not give its state ({@link checkByReplay}: the returned `replay`
  * report is not ok and nothing is replaced).
@@ -529,6 +556,11 @@ export async function restoreDatabase(options: {
   if (targetExists && (await Deno.realPath(target)) === (await Deno.realPath(from))) {
     throw new BackupError("exists", `Cannot restore ${from} onto itself`);
   }
+  // The copy's ledger before the database it would replace: a copy of
+  // another ledger is a wrong file (or a wrong --config), whatever that
+  // database holds, and --force would not make it the site's — so it is
+  // not refused as a loss (would_lose) that --force seems to get past.
+  await refuseOtherLedgerCopy(from, options.genesis);
   const refuseIfRunning = () => {
     const l = options.listen;
     if (l !== undefined && portInUse(l.host, l.port)) {

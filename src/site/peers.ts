@@ -666,10 +666,11 @@ export class PeerSender {
      */
     readonly clock: () => number = Date.now,
     /**
-     * Hears of messages that never left: their frame or request failed, or
-     * the queue overflowed. Raft gets over a lost message by itself; a host
-     * tells its core of a lost snapshot at once (`reportSnapshot`), so the
-     * leader sends another as soon as the peer answers again.
+     * Hears of messages that never left: their frame or request failed, the
+     * queue overflowed, or the sender was closed with them queued. Raft gets
+     * over a lost message by itself; a host tells its core of a lost
+     * snapshot at once (`reportSnapshot`), so the leader sends another as
+     * soon as the peer answers again.
      */
     readonly onDropped?: (messages: Message[]) => void,
   ) {}
@@ -775,15 +776,26 @@ export class PeerSender {
     this.#siteStopping = true;
   }
 
-  /** Stops sending and ends the stream to the peer. */
+  /**
+   * Stops sending and ends the stream to the peer. The messages still
+   * queued never leave: they are counted dropped and reported through
+   * `onDropped` (a sender replaced for a member's new URL or this site's new
+   * key may hold a snapshot the leader waits on), as a batch in flight is
+   * when its send fails. A host that is stopping as a whole ignores them.
+   */
   close(): void {
+    if (this.#closed) return;
     this.#closed = true;
-    this.#queue.length = 0;
+    const dropped = this.#queue.splice(0);
     this.#lines = [];
     if (this.#linesTimer !== undefined) clearTimeout(this.#linesTimer);
     clearTimeout(this.#unreachableTimer);
     this.#linesTimer = undefined;
     this.#endStream(this.#stream);
+    if (dropped.length > 0) {
+      this.counters.messagesDropped += dropped.length;
+      this.onDropped?.(dropped);
+    }
   }
 
   async #pump(): Promise<void> {

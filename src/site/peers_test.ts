@@ -20,6 +20,7 @@ import {
   PeerFrameError,
   type PeerInfo,
   peerMetricsText,
+  peerQueueMessagesMax,
   peerRequestBytesMax,
   PeerSender,
   peerTimedOut,
@@ -862,6 +863,69 @@ Deno.test("PeerSender: messages to a peer that does not answer are counted dropp
     sender.close();
     await new Promise((r) => setTimeout(r, 60)); // the back-off timer
   }
+});
+
+/** A sender from site-a to site-b on a port where nothing listens, recording what it reports dropped. */
+async function droppingSender() {
+  const counters = peerCounters();
+  const dropped: Message[][] = [];
+  const sender = new PeerSender(
+    { name: "site-b", url: `http://127.0.0.1:${closedPort()}`, publicKey: new Uint8Array(32) },
+    "site-a",
+    await SiteKey.create(generateKeyPair("ed25519")),
+    counters,
+    undefined,
+    silentLogger,
+    undefined,
+    undefined,
+    undefined,
+    (messages) => dropped.push(messages),
+  );
+  return { counters, dropped, sender };
+}
+
+function snapshotMessage(index: number): Message {
+  return {
+    type: "snapshot",
+    from: "site-a",
+    to: "site-b",
+    term: 2,
+    snapshot: {
+      metadata: { index, term: 2, confState: { voters: ["site-a", "site-b"], learners: [] } },
+      data: new Uint8Array(8),
+    },
+  };
+}
+
+Deno.test("PeerSender: beyond peerQueueMessagesMax queued messages the oldest are reported through onDropped at once, and counted dropped", async () => {
+  const { counters, dropped, sender } = await droppingSender();
+  try {
+    const messages = Array.from({ length: peerQueueMessagesMax + 3 }, (_, i) => heartbeat(i + 1));
+    messages[1] = snapshotMessage(7);
+    sender.send(messages);
+    // Before any send is tried: the three oldest, the snapshot among them.
+    assert.deepEqual(dropped, [messages.slice(0, 3)]);
+    assert.equal(counters.messagesDropped, 3);
+  } finally {
+    sender.close();
+    await new Promise((r) => setTimeout(r, 60)); // the back-off timer
+  }
+});
+
+Deno.test("PeerSender: close() reports the messages still queued through onDropped (a replaced sender's snapshot is not lost silently), once, and counts them dropped", async () => {
+  const { counters, dropped, sender } = await droppingSender();
+  const messages = [heartbeat(2), snapshotMessage(9)];
+  sender.send(messages);
+  sender.close();
+  assert.deepEqual(dropped, [messages]);
+  assert.equal(counters.messagesDropped, 2);
+  // Closed: a second close, and messages sent after it, report nothing more.
+  sender.close();
+  sender.send([snapshotMessage(10)]);
+  await new Promise((r) => setTimeout(r, 60));
+  assert.deepEqual(dropped, [messages]);
+  assert.equal(counters.messagesDropped, 2);
+  assert.equal(counters.streamsOpened, 0, "nothing was sent after close()");
 });
 
 /**

@@ -423,6 +423,8 @@ export class RaftHost implements Sequencer {
     this.#closed = true;
     this.#stopping.abort();
     if (this.#ticker !== undefined) clearInterval(this.#ticker);
+    // Closed after #closed is set: the messages they still hold are not
+    // reported lost (#snapshotsLost), as the core stops with them.
     for (const s of this.#senders.values()) s.close();
     for (const p of this.#proposals.values()) {
       clearTimeout(p.timer);
@@ -851,9 +853,10 @@ export class RaftHost implements Sequencer {
 
   /**
    * Tells the core of each snapshot among `dropped` (messages that never
-   * left, see PeerSender), as etcd's hosts report a failed snapshot
-   * transfer: the leader stops waiting for it and probes that peer with its
-   * next answer, sending another when needed. Unreported, it waits in
+   * left, see PeerSender: also those still queued in a sender replaced for
+   * a member's new URL or this site's new key), as etcd's hosts report a
+   * failed snapshot transfer: the leader stops waiting for it and probes
+   * that peer with its next answer, sending another when needed. Unreported, it waits in
    * snapshot state until a few heartbeat replies without progress give up
    * on it. Success is not reported: a snapshot here is a pointer of a few
    * hundred bytes, and the peer acknowledges it (an append reply at its
@@ -862,6 +865,7 @@ export class RaftHost implements Sequencer {
    * leader on (a frame written to a stream says nothing of delivery).
    */
   #snapshotsLost(dropped: Message[]): void {
+    // A stopping site's senders drop what they hold: nothing to probe again.
     if (this.#closed) return;
     let lost = false;
     for (const m of dropped) {
