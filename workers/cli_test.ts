@@ -198,6 +198,22 @@ Deno.test("cli: site URLs come from --url, else EDGELEDGER_URL (comma-separated)
   assert.match(flag.err, /"ftp:\/\/flag"/);
 });
 
+Deno.test('cli: an EDGELEDGER_URL set to no URL (",", spaces) is a usage error naming it, not the default site', async () => {
+  for (const value of [",", " , ", " "]) {
+    const r = await cli(["sites"], { EDGELEDGER_URL: value });
+    assert.equal(r.code, 2, `EDGELEDGER_URL=${JSON.stringify(value)}: ${r.err}`);
+    assert.match(r.err, /^EDGELEDGER_URL is set but names no site URL/);
+    assert.doesNotMatch(r.err, /127\.0\.0\.1:7001/);
+  }
+  // --url wins over the environment, whatever it holds.
+  const flag = await cli(["sites", "--url", closedUrl()], { EDGELEDGER_URL: "," });
+  assert.equal(flag.code, 1, flag.err);
+  assert.match(flag.err, /^Cannot read the member sites: Cannot reach/);
+  // Empty is unset (test/_cli.ts clears it that way): the default site.
+  const empty = await cli(["sites"], { EDGELEDGER_URL: "" });
+  assert.doesNotMatch(empty.err, /EDGELEDGER_URL/);
+});
+
 Deno.test("cli: a site that does not answer exits 1 with one line naming it", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
