@@ -369,11 +369,16 @@ function required(value: string | undefined, flag: string): string {
   return value;
 }
 
+/**
+ * A transaction id as typed: 64 hex characters in either case (a copy from
+ * another tool may be uppercase; the explorer's search takes either), returned
+ * lowercase, as the API spells ids. Throws a usage error for anything else.
+ */
 function txIdOf(value: string): string {
-  if (!/^[0-9a-f]{64}$/.test(value)) {
-    throw new UsageError(`"${value}" is not a transaction id (64 lowercase hex characters)`);
+  if (!/^[0-9a-f]{64}$/i.test(value)) {
+    throw new UsageError(`"${value}" is not a transaction id (64 hex characters)`);
   }
-  return value;
+  return value.toLowerCase();
 }
 
 // ---- keys ------------------------------------------------------------------
