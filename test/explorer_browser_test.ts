@@ -1098,9 +1098,12 @@ Deno.test({
           site.eventsDown = true;
           site.closeStreams();
           await waitText(page, "#live", /Polling|Reconnecting/);
+          // The list says what the header says, not "live".
+          await waitText(page, "#blocks-range", /, not live \((polling|reconnecting…)\)$/);
           ledger.append([], T0 + 5_000);
           await page.locator("#blocks tbody tr[data-height='5']").waitFor();
           await waitText(page, "#st-height", /^5$/);
+          assert.doesNotMatch(await text(page, "#blocks-range"), /, live$/);
         },
       );
 
@@ -1537,6 +1540,8 @@ Deno.test({
           await waitText(page, "#live", "Live");
           await stop();
           await waitText(page, "#live", /Reconnecting|Polling|Offline/);
+          // The list does not claim to be live: it says what the header says.
+          await waitText(page, "#blocks-range", /, not live \((reconnecting…|polling|offline)\)$/);
           await page.locator("#pager-top a[data-page='older']").click();
           await waitText(page, "#view [role=alert]", "Cannot show the blocks.");
           await waitText(page, "#view [role=alert]", "The site did not answer");
@@ -1570,6 +1575,14 @@ Deno.test({
           assert.equal(new URL(page.url()).hash, "#/blocks/17");
           assert.equal(await page.locator("#view [role=alert]").count(), 0);
           await waitText(page, "#live", "Live");
+        },
+      );
+
+      await t.step(
+        "back on the latest blocks with the site up, the list says live again",
+        async () => {
+          await page.locator("#pager-top a[data-page='latest']").click();
+          await waitText(page, "#blocks-range", /^Blocks 18–22 of 23, newest first, live$/);
         },
       );
 
