@@ -271,6 +271,7 @@ code.short, .show-sm { white-space: nowrap; }
 .show-sm, .kind-sm { display: none; }
 @media (max-width: 640px) {
   .hide-sm { display: none; }
+  .date-sm { display: block; white-space: nowrap; font-size: 0.75em; color: var(--muted); }
   .show-sm { display: inline; }
   /* A block's transactions fit a phone: ids are short, the kind goes under the result,
      a long rejection code (stream_seq_not_increasing) breaks inside its badge, and the
@@ -443,12 +444,16 @@ function timeEl(ms) {
   return h("time", ok ? { datetime: new Date(ms).toISOString(), title: String(ms) + " ms" } : null, utc(ms));
 }
 
-/** A block time for a table: the date part hides on narrow screens (the full time is the tooltip). */
+/**
+ * A block time for a table (the full time is the tooltip). A narrow screen
+ * has room for the time of day only: there the date hides when it is today
+ * (see blockTimeParts), and otherwise goes on a line of its own above it.
+ */
 function timeCell(ms) {
-  const full = utc(ms);
-  const m = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})/.exec(full);
-  if (!m) return full;
-  return h("time", { datetime: new Date(ms).toISOString(), title: full }, h("span", { class: "hide-sm" }, m[1] + " "), m[2]);
+  const p = blockTimeParts(ms, Date.now());
+  if (!p) return utc(ms);
+  return h("time", { datetime: new Date(ms).toISOString(), title: utc(ms) },
+    h("span", { class: p.dateOnNarrow ? "date-sm" : "hide-sm" }, p.date + " "), p.time);
 }
 
 function hashCode(hex) {
@@ -710,6 +715,27 @@ function aheadText(digits, head) {
   const never = !Number.isSafeInteger(Number(digits));
   return "There is no block " + heightLabel(digits) + (never ? "" : " yet") +
     (head === null ? "." : ": the newest is block " + heightLabel(String(head)) + ".");
+}
+
+// ----- block times: pure, no DOM and no I/O -----------------------------------------
+
+/**
+ * A block time (ms since the epoch) split for the block list: date
+ * ("2025-11-24") and time ("16:00:02"), in UTC as the column says, and
+ * dateOnNarrow, whether a narrow screen, which shows the time of day only,
+ * must show the date too: when it is not today's, in UTC, as of nowMs.
+ * Without it blocks of different days would read alike. null for a time that
+ * is not a date of four-digit year.
+ */
+function blockTimeParts(ms, nowMs) {
+  if (typeof ms !== "number" || !Number.isFinite(ms)) return null;
+  const d = new Date(ms);
+  if (Number.isNaN(d.getTime())) return null;
+  const m = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})/.exec(d.toISOString());
+  if (!m) return null;
+  const now = new Date(nowMs);
+  const today = Number.isNaN(now.getTime()) ? "" : now.toISOString().slice(0, 10);
+  return { date: m[1], time: m[2], dateOnNarrow: m[1] !== today };
 }
 
 // ----- bytes and hashing ------------------------------------------------------

@@ -358,6 +358,10 @@ interface PagePaging {
     live: boolean,
     link: { mode: string; text: string },
   ): string;
+  blockTimeParts(
+    ms: unknown,
+    nowMs: number,
+  ): { date: string; time: string; dateOnNarrow: boolean } | null;
 }
 
 function pagePaging(): PagePaging {
@@ -368,7 +372,7 @@ function pagePaging(): PagePaging {
   assert.ok(start > 0 && end > start, "the script keeps its section markers");
   const names = "BLOCKS_PER_PAGE_DEFAULT, BLOCKS_PER_PAGE_MAX, HEIGHT_DIGITS_SHOWN_MAX, " +
     "readHeight, parseHeight, blocksPerPage, blockPage, pagerHashes, heightTarget, jumpTarget, " +
-    "searchTarget, heightLabel, aheadText, rangeLabel, rangeText";
+    "searchTarget, heightLabel, aheadText, rangeLabel, rangeText, blockTimeParts";
   return new Function(
     `${constants}\n${script.slice(start, end)}\nreturn { ${names} };`,
   )() as PagePaging;
@@ -412,6 +416,30 @@ Deno.test("page rangeText(): the live list says live only while the header's con
   }
   // A page paged back is not live whatever the connection: it says nothing of it.
   assert.doesNotMatch(paging.rangeText(paging.blockPage(7, 22, 5), 22, false, LINK_ON), /live/);
+});
+
+Deno.test("page blockTimeParts(): a narrow screen shows a block's date unless it is today's (UTC)", () => {
+  const t = Date.UTC(2025, 10, 24, 16, 0, 2);
+  // The same UTC day, late or early: the time of day is enough.
+  assert.deepEqual(paging.blockTimeParts(t, Date.UTC(2025, 10, 24, 23, 59, 59)), {
+    date: "2025-11-24",
+    time: "16:00:02",
+    dateOnNarrow: false,
+  });
+  assert.equal(paging.blockTimeParts(t, Date.UTC(2025, 10, 24))!.dateOnNarrow, false);
+  // Another day, a year later on the same date, or a clock behind the block's.
+  for (
+    const now of [
+      Date.UTC(2025, 10, 25, 0, 0, 0),
+      Date.UTC(2026, 10, 24, 16, 0, 2),
+      Date.UTC(2025, 10, 23, 23, 0, 0),
+    ]
+  ) {
+    assert.equal(paging.blockTimeParts(t, now)!.dateOnNarrow, true, new Date(now).toISOString());
+  }
+  for (const bad of [Number.NaN, Infinity, "1764000000000", null, 8.64e15 + 1, 3e14]) {
+    assert.equal(paging.blockTimeParts(bad, t), null, String(bad));
+  }
 });
 
 /** The pages from the head's page back to block 0, following `older`. */
