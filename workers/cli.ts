@@ -46,7 +46,7 @@ export function topHelp(): string {
     "",
     "Commands that talk to a site take:",
     "  --url URL      a site's base URL, repeatable for failover (default $EDGELEDGER_URL,",
-    "                 comma-separated, or http://127.0.0.1:7001)",
+    "                 comma-separated, or when it is unset or empty http://127.0.0.1:7001)",
     "  --api-key KEY  the API key (default $EDGELEDGER_API_KEY)",
     "Operator commands (member add, promote, remove and rotate-key, leader transfer, backup) take:",
     "  --admin-key-file FILE  a file holding the admin API key (else the key itself from",

@@ -198,6 +198,60 @@ Deno.test("cli: site URLs come from --url, else EDGELEDGER_URL (comma-separated)
   assert.match(flag.err, /"ftp:\/\/flag"/);
 });
 
+Deno.test('cli: an EDGELEDGER_URL set to no URL (",", spaces) is a usage error naming it, not the default site', async () => {
+  for (const value of [",", " , ", " "]) {
+    const r = await cli(["sites"], { EDGELEDGER_URL: value });
+    assert.equal(r.code, 2, `EDGELEDGER_URL=${JSON.stringify(value)}: ${r.err}`);
+    assert.match(r.err, /^EDGELEDGER_URL is set but names no site URL/);
+    assert.doesNotMatch(r.err, /127\.0\.0\.1:7001/);
+  }
+  // --url wins over the environment, whatever it holds.
+  const flag = await cli(["sites", "--url", closedUrl()], { EDGELEDGER_URL: "," });
+  assert.equal(flag.code, 1, flag.err);
+  assert.match(flag.err, /^Cannot read the member sites: Cannot reach/);
+  // Empty is unset (test/_cli.ts clears it that way): the default site.
+  const empty = await cli(["sites"], { EDGELEDGER_URL: "" });
+  assert.doesNotMatch(empty.err, /EDGELEDGER_URL/);
+});
+
+Deno.test("cli: tx get and proof take a transaction id in either case and ask for it lowercase", async () => {
+  const paths: string[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    paths.push(new URL(req.url).pathname);
+    return Response.json({
+      type: "https://edgeledger.dev/problems/not_found",
+      title: "Not found",
+      status: 404,
+      detail: "no such transaction",
+    }, { status: 404, headers: { "content-type": "application/problem+json" } });
+  });
+  const url = `http://127.0.0.1:${server.addr.port}`;
+  const lower = "ab".repeat(32);
+  try {
+    for (const args of [["tx", "get"], ["proof"]]) {
+      paths.length = 0;
+      const r = await cli([...args, lower.toUpperCase(), "--url", url]);
+      assert.equal(r.code, 1, `${args.join(" ")}: ${r.err}`);
+      assert.ok(r.err.includes(`transaction ${lower}`), r.err);
+      assert.ok(paths.length > 0 && paths.every((p) => !/[A-F]/.test(p)), paths.join(", "));
+    }
+    // tx get asks for the transaction itself (proof stops at the checkpoint, not found here).
+    paths.length = 0;
+    await cli(["tx", "get", lower.toUpperCase(), "--url", url]);
+    assert.deepEqual(paths, [`/v1/txs/${lower}`]);
+    // Mixed case too; what is not 64 hex characters still is not an id.
+    const mixed = await cli(["tx", "get", "Ab".repeat(32), "--url", url]);
+    assert.equal(mixed.code, 1, mixed.err);
+    for (const bad of ["ab".repeat(31), "gg".repeat(32), "0x" + lower]) {
+      const r = await cli(["tx", "get", bad, "--url", url]);
+      assert.equal(r.code, 2, bad);
+      assert.match(r.err, /is not a transaction id \(64 hex characters\)/);
+    }
+  } finally {
+    await server.shutdown();
+  }
+});
+
 Deno.test("cli: a site that does not answer exits 1 with one line naming it", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;

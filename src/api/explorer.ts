@@ -16,7 +16,8 @@
  * The block list is paged, so the whole chain can be browsed however long it
  * is, and it never holds more than one page of rows. At `#/` it shows the
  * newest page, live: blocks arriving over the event stream go on top and the
- * oldest row drops off. `#/blocks/{height}` shows the page whose newest row
+ * oldest row drops off (while the stream is down the list says it is not
+ * live, in the header's words). `#/blocks/{height}` shows the page whose newest row
  * is that block, fixed while the user reads it; there the live head shows
  * as a count of newer blocks. Newer/older/latest/oldest links page through
  * `GET /v1/blocks?from=&limit=` (ascending pages), and a "go to height" form
@@ -270,6 +271,7 @@ code.short, .show-sm { white-space: nowrap; }
 .show-sm, .kind-sm { display: none; }
 @media (max-width: 640px) {
   .hide-sm { display: none; }
+  .date-sm { display: block; white-space: nowrap; font-size: 0.75em; color: var(--muted); }
   .show-sm { display: inline; }
   /* A block's transactions fit a phone: ids are short, the kind goes under the result,
      a long rejection code (stream_seq_not_increasing) breaks inside its badge, and the
@@ -373,6 +375,7 @@ const enc = new TextEncoder();
 const state = {
   status: null,          // last /v1/status
   live: false,           // the event stream is open
+  link: { mode: "", text: "Connecting…" }, // what the header's connection badge says (see setLive)
   list: null,            // the block list while it is shown (see showBlocks)
   onNewBlocks: null,     // the block list's hook for a higher head (refreshes its checkpoint)
   firstRoute: true,
@@ -441,12 +444,16 @@ function timeEl(ms) {
   return h("time", ok ? { datetime: new Date(ms).toISOString(), title: String(ms) + " ms" } : null, utc(ms));
 }
 
-/** A block time for a table: the date part hides on narrow screens (the full time is the tooltip). */
+/**
+ * A block time for a table (the full time is the tooltip). A narrow screen
+ * has room for the time of day only: there the date hides when it is today
+ * (see blockTimeParts), and otherwise goes on a line of its own above it.
+ */
 function timeCell(ms) {
-  const full = utc(ms);
-  const m = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})/.exec(full);
-  if (!m) return full;
-  return h("time", { datetime: new Date(ms).toISOString(), title: full }, h("span", { class: "hide-sm" }, m[1] + " "), m[2]);
+  const p = blockTimeParts(ms, Date.now());
+  if (!p) return utc(ms);
+  return h("time", { datetime: new Date(ms).toISOString(), title: utc(ms) },
+    h("span", { class: p.dateOnNarrow ? "date-sm" : "hide-sm" }, p.date + " "), p.time);
 }
 
 function hashCode(hex) {
@@ -622,6 +629,31 @@ function pagerHashes(page, head, size, live) {
   };
 }
 
+/** A page's rows in words: "Block 7" for one row, "Blocks 3–7" for more. */
+function rangeLabel(page) {
+  return page.bottom === page.top
+    ? "Block " + heightLabel(String(page.top))
+    : "Blocks " + heightLabel(String(page.bottom)) + "–" + heightLabel(String(page.top));
+}
+
+/**
+ * The line beside the block list's heading, for page (a blockPage) of a
+ * chain whose newest block is head. Paged back (live false) the heading
+ * names the rows, so this counts the chain: "of 1 block", "of 23 blocks,
+ * newest first". The live list names its rows too, and says "live" only
+ * while link, the header's connection badge ({ mode, text } as setLive
+ * shows it), is on; otherwise new blocks may not arrive, and it says why in
+ * the badge's words: "not live (reconnecting…)". One row has no order, so
+ * no "newest first".
+ */
+function rangeText(page, head, live, link) {
+  const order = page.bottom === page.top ? "" : ", newest first";
+  if (!live) return "of " + heightLabel(String(head + 1)) + (head === 0 ? " block" : " blocks") + order;
+  const on = link && link.mode === "on";
+  const why = link && typeof link.text === "string" && link.text !== "" ? link.text.toLowerCase() : "connecting…";
+  return rangeLabel(page) + " of " + heightLabel(String(head + 1)) + order + (on ? ", live" : ", not live (" + why + ")");
+}
+
 /**
  * Where a height typed by a user points, given head, the newest block's
  * height (null while it is not known): { height }, a block that may exist;
@@ -683,6 +715,27 @@ function aheadText(digits, head) {
   const never = !Number.isSafeInteger(Number(digits));
   return "There is no block " + heightLabel(digits) + (never ? "" : " yet") +
     (head === null ? "." : ": the newest is block " + heightLabel(String(head)) + ".");
+}
+
+// ----- block times: pure, no DOM and no I/O -----------------------------------------
+
+/**
+ * A block time (ms since the epoch) split for the block list: date
+ * ("2025-11-24") and time ("16:00:02"), in UTC as the column says, and
+ * dateOnNarrow, whether a narrow screen, which shows the time of day only,
+ * must show the date too: when it is not today's, in UTC, as of nowMs.
+ * Without it blocks of different days would read alike. null for a time that
+ * is not a date of four-digit year.
+ */
+function blockTimeParts(ms, nowMs) {
+  if (typeof ms !== "number" || !Number.isFinite(ms)) return null;
+  const d = new Date(ms);
+  if (Number.isNaN(d.getTime())) return null;
+  const m = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})/.exec(d.toISOString());
+  if (!m) return null;
+  const now = new Date(nowMs);
+  const today = Number.isNaN(now.getTime()) ? "" : now.toISOString().slice(0, 10);
+  return { date: m[1], time: m[2], dateOnNarrow: m[1] !== today };
 }
 
 // ----- bytes and hashing ------------------------------------------------------
@@ -1111,9 +1164,12 @@ function siteAnswered() {
   void route({ again: true, quiet: true });
 }
 
+/** Shows the connection in the header; the live block list says the same (see rangeText). */
 function setLive(mode, text) {
   liveEl.className = "live " + mode;
   liveEl.textContent = text;
+  state.link = { mode, text };
+  if (state.list && state.list.live) updateListChrome(state.list);
 }
 
 async function refreshStatus() {
@@ -1312,9 +1368,7 @@ function updateListChrome(list) {
       pagerLink(links.oldest, "oldest", "Oldest »"));
   }
   // The heading of a page already names its range; the live list's moves.
-  list.range.textContent = list.live
-    ? "Blocks " + num(list.page.bottom) + "–" + num(list.page.top) + " of " + num(head + 1) + ", newest first, live"
-    : "of " + num(head + 1) + " blocks, newest first";
+  list.range.textContent = rangeText(list.page, head, list.live, state.link);
   if (list.live) return;
   const n = head - list.page.top;
   list.newer.replaceChildren(
@@ -1380,7 +1434,7 @@ async function showBlocks(top, signal, asked) {
   const clamped = !live && top > page.top
     ? h("p", { class: "callout warn slim", id: "blocks-clamped" }, aheadText(asked ?? String(top), status.height) + " This page starts there.")
     : null;
-  const heading = live ? "Latest blocks" : "Blocks " + num(page.bottom) + "–" + num(page.top);
+  const heading = live ? "Latest blocks" : rangeLabel(page);
   const listPanel = h("section", { class: "panel", "aria-labelledby": "blocks-h" },
     h("div", { class: "list-head" }, h("h2", { id: "blocks-h" }, heading), list.range),
     live ? null : list.newer,

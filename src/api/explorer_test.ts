@@ -351,6 +351,17 @@ interface PagePaging {
   ): { hash: string } | { hex: string } | HeightError | null;
   heightLabel(digits: string): string;
   aheadText(digits: string, head: number | null): string;
+  rangeLabel(page: BlockPage): string;
+  rangeText(
+    page: BlockPage,
+    head: number,
+    live: boolean,
+    link: { mode: string; text: string },
+  ): string;
+  blockTimeParts(
+    ms: unknown,
+    nowMs: number,
+  ): { date: string; time: string; dateOnNarrow: boolean } | null;
 }
 
 function pagePaging(): PagePaging {
@@ -361,13 +372,75 @@ function pagePaging(): PagePaging {
   assert.ok(start > 0 && end > start, "the script keeps its section markers");
   const names = "BLOCKS_PER_PAGE_DEFAULT, BLOCKS_PER_PAGE_MAX, HEIGHT_DIGITS_SHOWN_MAX, " +
     "readHeight, parseHeight, blocksPerPage, blockPage, pagerHashes, heightTarget, jumpTarget, " +
-    "searchTarget, heightLabel, aheadText";
+    "searchTarget, heightLabel, aheadText, rangeLabel, rangeText, blockTimeParts";
   return new Function(
     `${constants}\n${script.slice(start, end)}\nreturn { ${names} };`,
   )() as PagePaging;
 }
 
 const paging = pagePaging();
+
+const LINK_ON = { mode: "on", text: "Live" };
+
+Deno.test("page rangeText(): a chain of one block is counted in the singular, more in the plural", () => {
+  const one = paging.blockPage(0, 0, 20);
+  assert.equal(paging.rangeText(one, 0, false, LINK_ON), "of 1 block");
+  assert.equal(paging.rangeText(one, 0, true, LINK_ON), "Block 0 of 1, live");
+  assert.equal(
+    paging.rangeText(paging.blockPage(2, 22, 5), 22, false, LINK_ON),
+    "of 23 blocks, newest first",
+  );
+  assert.equal(
+    paging.rangeText(paging.blockPage(1_000, 1_000, 20), 1_000, true, LINK_ON),
+    "Blocks 981–1,000 of 1,001, newest first, live",
+  );
+  // A one-row page is "Block n", in the heading too.
+  assert.equal(paging.rangeLabel(paging.blockPage(0, 22, 1)), "Block 0");
+  assert.equal(paging.rangeLabel(paging.blockPage(2, 22, 5)), "Blocks 0–2");
+});
+
+Deno.test("page rangeText(): the live list says live only while the header's connection is on, and otherwise says the header's state", () => {
+  const page = paging.blockPage(22, 22, 5);
+  assert.equal(paging.rangeText(page, 22, true, LINK_ON), "Blocks 18–22 of 23, newest first, live");
+  for (
+    const [link, says] of [
+      [{ mode: "poll", text: "Reconnecting…" }, "not live (reconnecting…)"],
+      [{ mode: "poll", text: "Polling" }, "not live (polling)"],
+      [{ mode: "off", text: "Offline" }, "not live (offline)"],
+      [{ mode: "", text: "Connecting…" }, "not live (connecting…)"],
+    ] as const
+  ) {
+    const text = paging.rangeText(page, 22, true, link);
+    assert.equal(text, `Blocks 18–22 of 23, newest first, ${says}`);
+    assert.doesNotMatch(text, /, live$/);
+  }
+  // A page paged back is not live whatever the connection: it says nothing of it.
+  assert.doesNotMatch(paging.rangeText(paging.blockPage(7, 22, 5), 22, false, LINK_ON), /live/);
+});
+
+Deno.test("page blockTimeParts(): a narrow screen shows a block's date unless it is today's (UTC)", () => {
+  const t = Date.UTC(2025, 10, 24, 16, 0, 2);
+  // The same UTC day, late or early: the time of day is enough.
+  assert.deepEqual(paging.blockTimeParts(t, Date.UTC(2025, 10, 24, 23, 59, 59)), {
+    date: "2025-11-24",
+    time: "16:00:02",
+    dateOnNarrow: false,
+  });
+  assert.equal(paging.blockTimeParts(t, Date.UTC(2025, 10, 24))!.dateOnNarrow, false);
+  // Another day, a year later on the same date, or a clock behind the block's.
+  for (
+    const now of [
+      Date.UTC(2025, 10, 25, 0, 0, 0),
+      Date.UTC(2026, 10, 24, 16, 0, 2),
+      Date.UTC(2025, 10, 23, 23, 0, 0),
+    ]
+  ) {
+    assert.equal(paging.blockTimeParts(t, now)!.dateOnNarrow, true, new Date(now).toISOString());
+  }
+  for (const bad of [Number.NaN, Infinity, "1764000000000", null, 8.64e15 + 1, 3e14]) {
+    assert.equal(paging.blockTimeParts(bad, t), null, String(bad));
+  }
+});
 
 /** The pages from the head's page back to block 0, following `older`. */
 function pagesBack(head: number, size: number): BlockPage[] {

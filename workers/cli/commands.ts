@@ -97,6 +97,8 @@ import { requirePermissions } from "./permissions.ts";
 export const PROGRAM = "edgeledger";
 /** The site asked when neither `--url` nor `EDGELEDGER_URL` names one. */
 export const DEFAULT_URL = "http://127.0.0.1:7001";
+/** The environment variable that names the sites when `--url` does not. */
+const URL_ENV = "EDGELEDGER_URL";
 /** How long `tx submit --wait` waits for commit by default. */
 export const COMMIT_WAIT_MS_DEFAULT = 30_000;
 /** How long `proof` waits by default for a checkpoint that covers the transaction. */
@@ -260,7 +262,7 @@ const SITE_FLAGS = {
     multiple: true,
     value: "URL",
     help: `a site's base URL; repeat for failover (default $EDGELEDGER_URL, comma-separated, ` +
-      `or ${DEFAULT_URL})`,
+      `or when it is unset or empty ${DEFAULT_URL})`,
   },
   "api-key": {
     type: "string",
@@ -294,20 +296,38 @@ export function clientFrom(
 
 /**
  * The sites of `--url` (or `EDGELEDGER_URL`, or {@link DEFAULT_URL}), in
- * failover order. Throws a usage error for a URL that is not http(s), and a
- * permission error (exit code 2) unless the net permission is granted for
- * every site.
+ * failover order. `EDGELEDGER_URL` unset or empty is no value; set to
+ * something that names no URL (`","`, spaces) it is a usage error, not the
+ * default: the user meant some site, and it may not be the local one.
+ * Throws a usage error for a URL that is not http(s), and a permission error
+ * (exit code 2) unless the net permission is granted for every site.
  */
 export function siteUrls(io: CliIo, flags: { url: string[] }): string[] {
-  const fromEnv = (io.env("EDGELEDGER_URL") ?? "").split(",").map((u) => u.trim())
-    .filter((u) => u !== "");
-  const urls = flags.url.length > 0 ? flags.url : fromEnv.length > 0 ? fromEnv : [DEFAULT_URL];
+  const urls = flags.url.length > 0 ? flags.url : envUrls(io) ?? [DEFAULT_URL];
   for (const url of urls) {
     const host = httpHost(url);
     if (host === undefined) {
       throw new UsageError(`"${url}" is not a site URL (http:// or https://)`);
     }
     requirePermissions(`Cannot connect to ${url}`, [{ name: "net", host }]);
+  }
+  return urls;
+}
+
+/**
+ * The sites of `EDGELEDGER_URL`, comma-separated (spaces around each and empty
+ * items ignored), or undefined when it is unset or empty. Throws a usage error
+ * when it is set but names no URL.
+ */
+function envUrls(io: CliIo): string[] | undefined {
+  const value = io.env(URL_ENV);
+  if (value === undefined || value === "") return undefined;
+  const urls = value.split(",").map((u) => u.trim()).filter((u) => u !== "");
+  if (urls.length === 0) {
+    throw new UsageError(
+      `${URL_ENV} is set but names no site URL ("${value}"): set it to comma-separated ` +
+        `http(s) URLs, unset it, or use --url`,
+    );
   }
   return urls;
 }
@@ -349,11 +369,16 @@ function required(value: string | undefined, flag: string): string {
   return value;
 }
 
+/**
+ * A transaction id as typed: 64 hex characters in either case (a copy from
+ * another tool may be uppercase; the explorer's search takes either), returned
+ * lowercase, as the API spells ids. Throws a usage error for anything else.
+ */
 function txIdOf(value: string): string {
-  if (!/^[0-9a-f]{64}$/.test(value)) {
-    throw new UsageError(`"${value}" is not a transaction id (64 lowercase hex characters)`);
+  if (!/^[0-9a-f]{64}$/i.test(value)) {
+    throw new UsageError(`"${value}" is not a transaction id (64 hex characters)`);
   }
-  return value;
+  return value.toLowerCase();
 }
 
 // ---- keys ------------------------------------------------------------------
