@@ -26,6 +26,11 @@ export const READINGS_BATCH_MAX = 1_000_000;
  * refuses (`NaN`, a lone surrogate, a cycle) still throws in
  * {@link buildBatch} and fails {@link verifyReading}.
  *
+ * A value typed by an `interface` is not a `JsonValue` to TypeScript (an
+ * interface has no implicit index signature): declare the reading's shape
+ * with `type` instead (`type Speed = { t: number; kmh: number }`), or spread
+ * it (`{ ...speed }`).
+ *
  * @example
  * ```ts
  * const readings: Reading[] = [{ t: 1764000000000, kmh: 87 }, new Uint8Array([1, 2])];
