@@ -26,6 +26,7 @@ import type { Verdict } from "../../sdk/light/mod.ts";
 import { readiness } from "../../sdk/api/readiness.ts";
 import { assert } from "../../src/chain/assert.ts";
 import { formatBytes } from "../../src/site/disk_space.ts";
+import { fetchFailure } from "../../src/site/tls.ts";
 import type { BackupInfo, MembersView } from "./admin.ts";
 
 /** A failure of the operation (exit code 1 unless said otherwise), described in one line. */
@@ -78,15 +79,11 @@ export function describeClientError(action: string, e: EdgeLedgerError): string 
  * scheme. Any other message is returned as it is.
  */
 export function withConnectReason(message: string, cause: unknown): string {
-  if (!message.endsWith("fetch failed")) return message;
-  let detail: string | undefined;
-  for (let c = cause, depth = 0; c instanceof Error && depth < 8; c = c.cause, depth++) {
-    if (c.message !== "fetch failed") detail = c.message;
-  }
-  if (detail === undefined) return message;
-  // Deno's: "error sending request for url (URL): client error (Connect): tcp connect error: …".
-  const reason = detail.replace(/^error sending request for url \([^)]*\): /, "")
+  if (!message.endsWith("fetch failed") || !(cause instanceof Error)) return message;
+  // Deno's, dug out by fetchFailure: "fetch failed: client error (Connect): tcp connect error: …".
+  const reason = fetchFailure(cause).reason.replace(/^fetch failed(: |$)/, "")
     .replace(/^client error \(Connect\): /, "");
+  if (reason === "") return message;
   const readable = /connection refused/i.test(reason)
     ? "connection refused (is a site running at that address and port?)"
     : /dns error|failed to lookup address/i.test(reason)
