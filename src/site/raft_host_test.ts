@@ -7,7 +7,7 @@ import { base64urlEncode, utf8Encode } from "../../sdk/encoding.ts";
 import { generateKeyPair } from "../../sdk/keys.ts";
 import { anchorTx, openTestSite, recordingLogger } from "../../test/_helpers.ts";
 import { closedPort } from "../../test/_cluster.ts";
-import { silentLogger } from "../log.ts";
+import { type Logger, silentLogger } from "../log.ts";
 import {
   handOffTarget,
   MembershipTimeout,
@@ -37,7 +37,7 @@ import {
 import type { Site } from "./site.ts";
 import type { LedgerError } from "../api/service.ts";
 import type { RaftStoreApi } from "../storage/raft_store.ts";
-import type { Message } from "../consensus/mod.ts";
+import type { Message, Snapshot } from "../consensus/mod.ts";
 import { raftRoot, raftRoutes } from "../api/raft_routes.ts";
 
 const device = generateKeyPair("ed25519");
@@ -1118,16 +1118,16 @@ Deno.test("raft host: a removal, once applied, is kept across a restart (the rem
   }
 });
 
-Deno.test("raft host: a site that caught up by snapshot past a removal answers the removed site as removed (410, with the index of its removal), as one that applied the removal does, also after a restart", async () => {
+/**
+ * site-a leading alone (its blocks served at `urlA`), snapshotting at every
+ * applied entry and keeping none behind it, and site-c's fresh database,
+ * joining: a site that can only catch up from site-a's snapshot.
+ */
+async function snapshottingLeader() {
   const leaderT = await openTestSite();
-  const b = generateKeyPair("ed25519");
-  const keyB = await SiteKey.create(b);
-  // site-a (its blocks served at its URL) leads alone, adds site-b and
-  // site-c as learners (both out of reach), removes site-b and snapshots
-  // past the removal, compacting it away.
   const server = blockServer(leaderT.site, "site-a", leaderT.site.siteKey);
   const urlA = `http://127.0.0.1:${server.addr.port}`;
-  let leader: RaftHost | undefined = await RaftHost.start(
+  const leader = await RaftHost.start(
     leaderT.site,
     leaderT.site.raftStore(),
     "site-a",
@@ -1148,6 +1148,67 @@ Deno.test("raft host: a site that caught up by snapshot past a removal answers t
     name: "site-c",
     joining: true,
   });
+  return { leaderT, server, urlA, leader, receiverT };
+}
+
+/** site-c's host on `site`, knowing site-a (`siteA`, at `urlA`); it never ticks. */
+function startSiteC(site: Site, siteA: Site, urlA: string, log?: Logger): Promise<RaftHost> {
+  return RaftHost.start(
+    site,
+    site.raftStore(),
+    "site-c",
+    site.siteKey,
+    [
+      { name: "site-a", url: urlA, publicKey: siteA.siteKey.publicKey },
+      { name: "site-c", url: "http://127.0.0.1:1", publicKey: site.siteKey.publicKey },
+    ],
+    ["site-a"],
+    { tickMs: 1_000_000, ...(log === undefined ? {} : { log }) },
+  );
+}
+
+/**
+ * site-c (`receiverT`) made `snap` durable, as the leader's snapshot message
+ * would, and is reopened and started (`start`); site-a's heartbeat says it
+ * leads, so site-c takes its blocks up to the snapshot. Resolves once it
+ * applied them.
+ */
+async function catchUpFrom(
+  receiverT: Awaited<ReturnType<typeof openTestSite>>,
+  snap: Snapshot,
+  start: (site: Site) => Promise<RaftHost>,
+): Promise<{ receiver: Site; host: RaftHost }> {
+  await receiverT.site.raftStore().persist({
+    snapshot: snap,
+    entries: [],
+    hardState: { term: snap.metadata.term, vote: "", commit: snap.metadata.index },
+  });
+  await receiverT.site.close();
+  const receiver = await receiverT.reopen();
+  const host = await start(receiver);
+  host.receive("site-a", [{
+    type: "heartbeat",
+    from: "site-a",
+    to: "site-c",
+    term: snap.metadata.term,
+    commit: snap.metadata.index,
+    ctx: undefined,
+  }]);
+  for (let i = 0; i < 500 && receiver.appliedIndex < snap.metadata.index; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal(host.fatal, undefined);
+  assert.equal(receiver.appliedIndex, snap.metadata.index);
+  return { receiver, host };
+}
+
+Deno.test("raft host: a site that caught up by snapshot past a removal answers the removed site as removed (410, with the index of its removal), as one that applied the removal does, also after a restart", async () => {
+  const b = generateKeyPair("ed25519");
+  const keyB = await SiteKey.create(b);
+  // site-a leads alone, adds site-b and site-c as learners (both out of
+  // reach), removes site-b and snapshots past the removal, compacting it away.
+  const { leaderT, server, urlA, receiverT, ...t } = await snapshottingLeader();
+  let leader: RaftHost | undefined = t.leader;
   let host: RaftHost | undefined;
   let receiver: Site | undefined;
   try {
@@ -1177,41 +1238,8 @@ Deno.test("raft host: a site that caught up by snapshot past a removal answers t
 
     // site-c holds only that snapshot (sent by the leader, made durable), and
     // catches up from it: it never applies the removal's entry.
-    await receiverT.site.raftStore().persist({
-      snapshot: snap,
-      entries: [],
-      hardState: { term: snap.metadata.term, vote: "", commit: snap.metadata.index },
-    });
-    await receiverT.site.close();
-    receiver = await receiverT.reopen();
-    const start = (site: Site) =>
-      RaftHost.start(
-        site,
-        site.raftStore(),
-        "site-c",
-        site.siteKey,
-        [
-          { name: "site-a", url: urlA, publicKey: leaderT.site.siteKey.publicKey },
-          { name: "site-c", url: "http://127.0.0.1:1", publicKey: site.siteKey.publicKey },
-        ],
-        ["site-a"],
-        { tickMs: 1_000_000 },
-      );
-    host = await start(receiver);
-    // site-a's heartbeat says it leads: its blocks are taken.
-    host.receive("site-a", [{
-      type: "heartbeat",
-      from: "site-a",
-      to: "site-c",
-      term: snap.metadata.term,
-      commit: snap.metadata.index,
-      ctx: undefined,
-    }]);
-    for (let i = 0; i < 500 && receiver.appliedIndex < snap.metadata.index; i++) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    assert.equal(host.fatal, undefined);
-    assert.equal(receiver.appliedIndex, snap.metadata.index);
+    const start = (site: Site) => startSiteC(site, leaderT.site, urlA);
+    ({ receiver, host } = await catchUpFrom(receiverT, snap, start));
 
     // site-b, still running and signing with its key, is told it was removed.
     const answered = async (h: RaftHost) => {
@@ -1256,30 +1284,8 @@ Deno.test("raft host: a site that caught up by snapshot past a removal answers t
 });
 
 Deno.test("raft host: a site removed and added again that catches up by a snapshot taken between its removal and its return stays in: the leader sends it only because it is a member again", async () => {
-  const leaderT = await openTestSite();
-  const server = blockServer(leaderT.site, "site-a", leaderT.site.siteKey);
-  const urlA = `http://127.0.0.1:${server.addr.port}`;
-  let leader: RaftHost | undefined = await RaftHost.start(
-    leaderT.site,
-    leaderT.site.raftStore(),
-    "site-a",
-    leaderT.site.siteKey,
-    [{ name: "site-a", url: urlA, publicKey: leaderT.site.siteKey.publicKey }],
-    ["site-a"],
-    {
-      tickMs: 5,
-      electionTicks: 4,
-      heartbeatTicks: 1,
-      snapshotEntriesMin: 1,
-      compactKeepEntries: 0,
-    },
-  );
-  const receiverT = await openTestSite({
-    genesis: leaderT.options.genesis,
-    key: generateKeyPair("ed25519"),
-    name: "site-c",
-    joining: true,
-  });
+  const { leaderT, server, urlA, receiverT, ...t } = await snapshottingLeader();
+  let leader: RaftHost | undefined = t.leader;
   const rec = recordingLogger({ site: "site-c" });
   let host: RaftHost | undefined;
   let receiver: Site | undefined;
@@ -1309,40 +1315,8 @@ Deno.test("raft host: a site removed and added again that catches up by a snapsh
 
     // The leader sends site-c that snapshot (the newest it had when it
     // found site-c behind its log); site-c catches up from it.
-    await receiverT.site.raftStore().persist({
-      snapshot: snap,
-      entries: [],
-      hardState: { term: snap.metadata.term, vote: "", commit: snap.metadata.index },
-    });
-    await receiverT.site.close();
-    receiver = await receiverT.reopen();
-    const start = (site: Site) =>
-      RaftHost.start(
-        site,
-        site.raftStore(),
-        "site-c",
-        site.siteKey,
-        [
-          { name: "site-a", url: urlA, publicKey: leaderT.site.siteKey.publicKey },
-          { name: "site-c", url: "http://127.0.0.1:1", publicKey: site.siteKey.publicKey },
-        ],
-        ["site-a"],
-        { tickMs: 1_000_000, log: rec.log },
-      );
-    host = await start(receiver);
-    host.receive("site-a", [{
-      type: "heartbeat",
-      from: "site-a",
-      to: "site-c",
-      term: snap.metadata.term,
-      commit: snap.metadata.index,
-      ctx: undefined,
-    }]);
-    for (let i = 0; i < 500 && receiver.appliedIndex < snap.metadata.index; i++) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    assert.equal(host.fatal, undefined);
-    assert.equal(receiver.appliedIndex, snap.metadata.index);
+    const start = (site: Site) => startSiteC(site, leaderT.site, urlA, rec.log);
+    ({ receiver, host } = await catchUpFrom(receiverT, snap, start));
     // It takes part: the entry that added it again comes next from the leader.
     assert.equal(host.removal, undefined, "site-c retired on a snapshot it was sent as a member");
     assert.deepEqual(
