@@ -6,12 +6,8 @@
  * @module
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { ConsistencyLevel, Problem } from "../schemas.ts";
-
-const problem = (description: string) => ({
-  description,
-  content: { "application/problem+json": { schema: Problem } },
-});
+import { ConsistencyLevel } from "../schemas.ts";
+import { COMMON_PROBLEMS } from "./_common.ts";
 
 const consistency = ConsistencyLevel.default("stale").openapi({ default: "stale" });
 
@@ -94,9 +90,7 @@ export const getGov = createRoute({
       description: "The consortium's governance state.",
       content: { "application/json": { schema: GovView } },
     },
-    400: problem("`validation`."),
-    500: problem("`internal`: a bug; no detail is leaked."),
-    503: problem("`unavailable`: the site cannot serve this now; retry."),
+    ...COMMON_PROBLEMS,
   },
 });
 
