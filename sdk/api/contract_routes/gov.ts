@@ -70,7 +70,9 @@ export const GovView = z.object({
   organisations: z.array(OrgView),
   sites: z.array(GovSiteView),
   authorities: z.array(AuthorityView),
-  policy: PolicyView.nullable(),
+  // A union, not `.nullable()`: a nullable named schema is documented as its bare `$ref`,
+  // and a client generated from the document would refuse the null.
+  policy: z.union([PolicyView, z.null()]),
   /** Absent from sites older than rules versions (they run version 1). */
   rules: RulesView.optional(),
   /** Signatures of admins of this many organisations make a proposal pass. */
