@@ -209,6 +209,7 @@ Deno.test("openapi: every answer of a real cluster has a documented status, medi
       await call("streamEvents", `${leader}/v1/events`, 400, {
         headers: { "last-event-id": "-1" },
       });
+      await call("getMetrics", `${follower}/metrics`, 200);
       await call("getHealth", `${leader}/healthz`, 200);
       await call("getReady", `${leader}/readyz`, 200);
       await call("getReady", `${follower}/readyz`, 200);
