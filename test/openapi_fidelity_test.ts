@@ -14,6 +14,8 @@
  * Schema 2020-12 validator. The document itself must be valid OpenAPI 3.1.
  */
 import assert from "node:assert/strict";
+import { z } from "zod";
+import { ADMIN_ROUTES } from "../workers/cli/admin.ts";
 import { sha256Hex } from "../sdk/hash.ts";
 import { utf8Encode } from "../sdk/encoding.ts";
 import { createEnvelope, signEnvelope } from "../sdk/envelope.ts";
@@ -383,6 +385,61 @@ Deno.test("openapi: every answer of a real cluster has a documented status, medi
           headers: { authorization: `Bearer ${TENANT_KEY}` },
         });
         mismatchesAfter("API keys");
+      },
+    );
+
+    await t.step(
+      "admin routes (outside the public document): problems are problem+json Problems, answers what the CLI's route definitions read",
+      async () => {
+        const follow = cluster.sites.find((s) => s.url === follower)!;
+        const admin = async (
+          route: keyof typeof ADMIN_ROUTES | "backup",
+          site: string,
+          path: string,
+          expected: number,
+          init: { method: string; key?: string | null; json?: unknown; body?: string },
+        ) => {
+          const headers = new Headers();
+          const key = init.key === undefined ? cluster.adminKey : init.key;
+          if (key !== null) headers.set("authorization", `Bearer ${key}`);
+          if (init.json !== undefined) headers.set("content-type", "application/json");
+          if (init.body !== undefined) headers.set("content-type", "text/plain");
+          const url = `${site}/v1/admin${path}`;
+          const res = await fetch(url, {
+            method: init.method,
+            headers,
+            body: init.json !== undefined ? JSON.stringify(init.json) : init.body,
+          });
+          const success = route === "backup" ? { type: "application/vnd.sqlite3" } : {
+            type: "application/json",
+            schema: z.toJSONSchema(
+              ADMIN_ROUTES[route].responses[200].content["application/json"].schema,
+              { io: "output" },
+            ) as Record<string, unknown>,
+          };
+          return await f.checkOutside(`admin ${route}`, url, res, expected, success);
+        };
+        await admin("transferLeader", leader, "/leader", 401, { method: "POST", key: null });
+        await admin("transferLeader", leader, "/leader", 403, { method: "POST", key: UNKNOWN_KEY });
+        await admin("addMember", leader, "/members", 400, { method: "POST", json: {} });
+        await admin("transferLeader", leader, "/leader", 415, { method: "POST", body: "{}" });
+        await admin("promoteMember", leader, "/members/NOT%20A%20NAME/promote", 400, {
+          method: "POST",
+        });
+        await admin("promoteMember", follower, `/members/${follow.name}/promote`, 503, {
+          method: "POST",
+        });
+        await admin("promoteMember", leader, `/members/${follow.name}/promote`, 409, {
+          method: "POST",
+        });
+        await admin("updateMember", leader, `/members/${follow.name}`, 200, {
+          method: "PATCH",
+          json: { url: follow.url },
+        });
+        await admin("rotateSiteKey", follower, "/site-key", 200, { method: "POST" });
+        await admin("backup", follower, "/backup", 200, { method: "GET" });
+        await admin("backup", leader, "/no-such-route", 404, { method: "GET" });
+        mismatchesAfter("admin routes");
       },
     );
 
