@@ -498,6 +498,30 @@ export const getReady = createRoute({
   },
 });
 
+/** `GET /metrics`: the site's Prometheus metrics, for its operators' scrapers. */
+export const getMetrics = createRoute({
+  method: "get",
+  path: "/metrics",
+  operationId: "getMetrics",
+  tags: ["operations"],
+  summary: "Prometheus metrics",
+  description: "The Prometheus text exposition format 0.0.4 (`text/plain; version=0.0.4`): HTTP " +
+    "requests by route and status, the ledger's and consensus' gauges, the process's. Never cached.",
+  responses: {
+    200: {
+      description: "The metrics, one sample a line.",
+      content: {
+        "text/plain": {
+          schema: z.string().openapi({
+            example: "# TYPE edgeledger_site_height gauge\nedgeledger_site_height 7\n",
+          }),
+        },
+      },
+    },
+    500: problem("`internal`: a bug; no detail is leaked."),
+  },
+});
+
 /** Every route of the public API, for clients and documentation tooling. */
 export const ROUTES = {
   submitTxs,
@@ -515,4 +539,5 @@ export const ROUTES = {
   streamEvents,
   getHealth,
   getReady,
+  getMetrics,
 } as const;

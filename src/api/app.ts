@@ -21,6 +21,7 @@ import {
   getConsistency,
   getHealth,
   getIntegrity,
+  getMetrics,
   getReady,
   getSiteKeys,
   getStatus,
@@ -375,6 +376,20 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
         200,
       );
     })
+    .openapi(getMetrics, (c) => {
+      c.header("Cache-Control", "no-store");
+      const events = [
+        "# HELP edgeledger_http_event_streams Open Server-Sent Events streams.",
+        "# TYPE edgeledger_http_event_streams gauge",
+        `edgeledger_http_event_streams ${eventsSubscribers}`,
+        "",
+      ].join("\n");
+      return c.text(
+        httpMetrics.render() + events + (options.metrics?.() ?? "") + processMetricsText(),
+        200,
+        { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" },
+      );
+    })
     .doc31("/openapi.json", {
       openapi: "3.1.0",
       info: {
@@ -393,19 +408,6 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
     .get("/", (c) => {
       c.header("Cache-Control", "no-cache");
       return c.html(explorer);
-    })
-    .get("/metrics", (c) => {
-      c.header("Cache-Control", "no-store");
-      c.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-      const events = [
-        "# HELP edgeledger_http_event_streams Open Server-Sent Events streams.",
-        "# TYPE edgeledger_http_event_streams gauge",
-        `edgeledger_http_event_streams ${eventsSubscribers}`,
-        "",
-      ].join("\n");
-      return c.body(
-        httpMetrics.render() + events + (options.metrics?.() ?? "") + processMetricsText(),
-      );
     });
 
   // Read routes of the built-in contracts (identity, assets, custody, ...).

@@ -25,12 +25,24 @@ export const json = <T extends z.ZodType>(schema: T, description: string) => ({
   content: { "application/json": { schema } },
 });
 
-/** The problems every contract read route can answer with. */
+/**
+ * The problems every contract read route can answer with: as every route
+ * under `/v1/`, it checks a tenant API key when one is sent (or the site
+ * requires one) and holds the key to its budget.
+ */
 export const COMMON_PROBLEMS = {
   400: problem("`validation`: a parameter failed validation; `errors` names the fields."),
-  429: problem("`rate_limited`."),
+  401: problem(
+    "`unauthorized`: an API key this site does not know, or none where it requires one.",
+  ),
+  429: problem(
+    "`rate_limited`: a signer or an API key over its budget; retry after `Retry-After`.",
+  ),
   500: problem("`internal`: a bug; no detail is leaked."),
-  503: problem("`unavailable`: the site cannot serve this now; retry."),
+  503: problem(
+    "`unavailable`: the site cannot serve this now; retry after `Retry-After`. `not_leader` " +
+      "(with `leader` and `leaderUrl`): a `consistency=leader` read asked of another site.",
+  ),
 } as const;
 
 /** `consistency` query parameter; contract state defaults to this site's replica. */

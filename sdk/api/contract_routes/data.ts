@@ -210,6 +210,7 @@ export const verifyStreamReading = createRoute({
       "The verdict.",
     ),
     404: problem("`not_found`: no anchor `seq` on this stream."),
+    413: problem("`payload_too_large`: the body is larger than the site takes (`limitBytes`)."),
     415: problem("`unsupported_media_type`: the body must be application/json."),
     ...COMMON_PROBLEMS,
   },

@@ -6,12 +6,8 @@
  * @module
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { ConsistencyLevel, Problem } from "../schemas.ts";
-
-const problem = (description: string) => ({
-  description,
-  content: { "application/problem+json": { schema: Problem } },
-});
+import { ConsistencyLevel } from "../schemas.ts";
+import { COMMON_PROBLEMS } from "./_common.ts";
 
 const consistency = ConsistencyLevel.default("stale").openapi({ default: "stale" });
 
@@ -74,7 +70,9 @@ export const GovView = z.object({
   organisations: z.array(OrgView),
   sites: z.array(GovSiteView),
   authorities: z.array(AuthorityView),
-  policy: PolicyView.nullable(),
+  // A union, not `.nullable()`: a nullable named schema is documented as its bare `$ref`,
+  // and a client generated from the document would refuse the null.
+  policy: z.union([PolicyView, z.null()]),
   /** Absent from sites older than rules versions (they run version 1). */
   rules: RulesView.optional(),
   /** Signatures of admins of this many organisations make a proposal pass. */
@@ -94,9 +92,7 @@ export const getGov = createRoute({
       description: "The consortium's governance state.",
       content: { "application/json": { schema: GovView } },
     },
-    400: problem("`validation`."),
-    500: problem("`internal`: a bug; no detail is leaked."),
-    503: problem("`unavailable`: the site cannot serve this now; retry."),
+    ...COMMON_PROBLEMS,
   },
 });
 

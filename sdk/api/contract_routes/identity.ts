@@ -10,7 +10,8 @@
  * @module
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { ConsistencyLevel, decimalInt, Problem } from "../schemas.ts";
+import { ConsistencyLevel, decimalInt } from "../schemas.ts";
+import { COMMON_PROBLEMS, json, problem } from "./_common.ts";
 
 /** Largest `limit` of `GET /v1/devices`. */
 export const DEVICES_PAGE_LIMIT_MAX = 1000;
@@ -19,23 +20,6 @@ export const DEVICES_PAGE_LIMIT_DEFAULT = 100;
 
 /** The media type of a DID document (W3C DID Core §6.2). */
 export const DID_JSON_MEDIA_TYPE = "application/did+json";
-
-const problem = (description: string) => ({
-  description,
-  content: { "application/problem+json": { schema: Problem } },
-});
-
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
-
-const COMMON_PROBLEMS = {
-  400: problem("`validation`: a parameter failed validation; `errors` names the fields."),
-  429: problem("`rate_limited`."),
-  500: problem("`internal`: a bug; no detail is leaked."),
-  503: problem("`unavailable`: the site cannot serve this now; retry."),
-} as const;
 
 const consistency = ConsistencyLevel.default("stale").openapi({ default: "stale" });
 
