@@ -16,6 +16,7 @@
  */
 
 import assert from "node:assert/strict";
+import { AxeBuilder } from "@axe-core/playwright";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { canonicalJson } from "../sdk/canonical_json.ts";
 import {
@@ -313,6 +314,8 @@ class FakeSite {
   checkpoint = "";
   /** While true, `/v1/events` answers 503: the page must fall back to polling. */
   eventsDown = false;
+  /** While true, every `/v1/` route answers 503, as a proxy in front of a stopped site does. */
+  unavailable = false;
   /** Fields merged over `/v1/status`'s answer: `healthy`, `removed`, `divergence`, `rules`. */
   status: Json = {};
   /** Keys each member retired, with the last height each signed (`/v1/sites/{name}/keys`). */
@@ -367,6 +370,9 @@ class FakeSite {
     const path = url.pathname;
     const ledger = this.ledger;
     const tip = ledger.blocks[ledger.blocks.length - 1];
+    if (this.unavailable && path.startsWith("/v1/")) {
+      return problem(503, "Service unavailable", "Cannot reach the site: it is not answering");
+    }
     if (path === "/") {
       const html = explorerHtml({ title: "demo · edgeledger", blocksPerPage: this.blocksPerPage });
       return new Response(html, {
@@ -1631,6 +1637,193 @@ Deno.test({
       await browser.close();
       site.closeStreams();
       if (up) await server.shutdown();
+    }
+  },
+});
+
+// ---------------------------------------------------------------------------
+// Accessibility: axe-core's rules and the checks axe cannot make.
+
+/** The axe-core rule tags the explorer is held to: WCAG 2.0 and 2.1, levels A and AA. */
+const AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
+
+/**
+ * The axe-core violations on the page as it is now, one line per failing
+ * element ("rule: help — target: why"), prefixed by `where`; [] when none.
+ * Legacy mode runs axe.run() in the page itself: the explorer has no frames,
+ * so the blank page that axe's default mode opens per run buys nothing.
+ */
+async function axeViolations(page: Page, where: string): Promise<string[]> {
+  const results = await new AxeBuilder({ page })
+    .options({ resultTypes: ["violations"] })
+    .withTags(AXE_TAGS)
+    .setLegacyMode(true)
+    .analyze();
+  return results.violations.flatMap((v) =>
+    v.nodes.map((n) =>
+      `${where}: ${v.id}: ${v.help} — ${n.target.join(" ")}: ${
+        (n.failureSummary ?? "").replace(/\s+/g, " ")
+      }`
+    )
+  );
+}
+
+/** One view of the explorer as the accessibility test visits it. */
+type A11yView = {
+  name: string;
+  /** Shows the view: navigates, types, or changes the fake site. */
+  open(page: Page, base: string): Promise<void>;
+  /** Puts back what `open` changed on the fake site. */
+  close?(): void;
+};
+
+Deno.test({
+  name:
+    "explorer: in Chromium, accessibility: every view passes axe-core's WCAG 2.1 A and AA rules in light and dark, at 1280 px and on a 320 px phone, without scrolling sideways",
+  ignore: !chromiumPresent,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const { ledger, ids, keys, site: full } = await fixture();
+    // Two blocks a page, so the list of blocks 0..3 has pages to go to.
+    const site = new FakeSite(ledger, keys, 2);
+    site.checkpoint = full.checkpoint;
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      (req) => site.handle(req),
+    );
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    const browser = await openBrowser();
+    const { page, problems } = browser;
+    const goto = async (hash: string, ready: string, has?: string | RegExp) => {
+      await page.goto(`${base}/${hash}`);
+      await page.locator(ready, has === undefined ? {} : { hasText: has }).first().waitFor();
+    };
+    const views: A11yView[] = [
+      {
+        name: "latest blocks (live)",
+        open: async () => {
+          await goto("#/", "#blocks tbody tr[data-height='2']");
+          await waitText(page, "#cp-h + dl", "signed by");
+          await page.locator("#sites-h + ul").waitFor();
+        },
+      },
+      {
+        name: "a page of older blocks",
+        open: () => goto("#/blocks/1", "#blocks tbody tr[data-height='0']"),
+      },
+      {
+        name: "go to a height not there yet",
+        open: async () => {
+          await goto("#/blocks/1", "#blocks tbody tr[data-height='0']");
+          await page.locator("#jump-h").fill("999");
+          await page.locator("#jump-h").press("Enter");
+          await waitText(page, "#jump-msg", "There is no block 999 yet");
+        },
+      },
+      {
+        name: "a block",
+        open: async () => {
+          await goto("#/block/2", "#view-h", "Block 2");
+          await waitText(page, `#block-txs tr[data-tx='${ids.handoff}'] .result`, "✓ applied");
+        },
+      },
+      {
+        name: "a transaction whose proof verifies",
+        open: () => goto(`#/tx/${ids.anchor1}`, "#proof-verdict", "Verified"),
+      },
+      {
+        name: "a transaction whose proof does not verify",
+        open: () => goto(`#/tx/${ids.handoff}`, "#proof-verdict", "Not verified"),
+      },
+      { name: "the checkpoint", open: () => goto("#/checkpoint", "#note-sigs", "✓ verified") },
+      { name: "the sites", open: () => goto("#/sites", "#sites", "site-x") },
+      {
+        name: "a search that finds nothing",
+        open: async () => {
+          await goto("#/", "#blocks tbody tr[data-height='2']");
+          await page.locator("#q").fill("f".repeat(64));
+          await page.locator("#q").press("Enter");
+          await waitText(page, "#search-msg", "Nothing found");
+        },
+      },
+      { name: "a block not there yet", open: () => goto("#/block/999", "#no-block") },
+      { name: "a malformed block link", open: () => goto("#/block/abc", "#view [role=alert]") },
+      { name: "no such page", open: () => goto("#/nonsense", "#view [role=alert]") },
+      {
+        name: "a transaction the site does not have",
+        open: () => goto(`#/tx/${"f".repeat(64)}`, "#view [role=alert]", "Cannot find"),
+      },
+      {
+        name: "a site that does not answer (Try again)",
+        open: async () => {
+          site.unavailable = true;
+          await goto("#/block/1", "#retry");
+        },
+        close: () => site.unavailable = false,
+      },
+      {
+        name: "every status callout",
+        open: async () => {
+          site.status = {
+            healthy: false,
+            removed: true,
+            divergence: [{
+              site: "site-b",
+              height: 2,
+              ours: ledger.blocks[2].hash,
+              theirs: "e".repeat(64),
+            }],
+            stateDivergence: [{
+              site: "site-b",
+              height: 2,
+              ours: "a".repeat(64),
+              theirs: "e".repeat(64),
+            }],
+            storageLow: [{ site: "site-b", freeBytes: 1 << 20, freeBytesMin: 1 << 29 }],
+            rules: { active: 1, supported: 1, scheduled: { version: 2, height: 1000 } },
+          };
+          await goto("#/", "#notice-state-diverged");
+          await page.locator("#st-rules-upgrade").waitFor();
+        },
+        close: () => site.status = {},
+      },
+    ];
+    const settings = [
+      { scheme: "light", width: 1280, height: 900 },
+      { scheme: "dark", width: 320, height: 740 },
+    ] as const;
+    try {
+      for (const { scheme, width, height } of settings) {
+        await t.step(
+          `axe-core (WCAG 2.1 A, AA) finds no violation and WCAG 1.4.10 (reflow) holds on every view, ${scheme}, ${width} px`,
+          async () => {
+            await page.emulateMedia({ colorScheme: scheme });
+            await page.setViewportSize({ width, height });
+            const violations: string[] = [];
+            for (const view of views) {
+              try {
+                await view.open(page, base);
+                violations.push(...await axeViolations(page, view.name));
+                // WCAG 1.4.10 Reflow, which axe does not check: at 320 px nothing
+                // scrolls the page sideways (a wide table scrolls in its own box).
+                const sideways = await page.locator("html").evaluate((html) =>
+                  html.scrollWidth - html.clientWidth
+                );
+                if (sideways > 0) violations.push(`${view.name}: reflow: ${sideways} px too wide`);
+              } finally {
+                view.close?.();
+              }
+            }
+            assert.deepEqual(violations, [], violations.join("\n"));
+          },
+        );
+      }
+      assert.deepEqual(problems, [], "no script error, CSP violation or off-host request");
+    } finally {
+      await browser.close();
+      site.closeStreams();
+      await server.shutdown();
     }
   },
 });

@@ -323,7 +323,8 @@ code.short, .show-sm { white-space: nowrap; }
 .callout.info { color: var(--accent); background: var(--accent-bg); }
 .callout.slim { padding: 0.4rem 0.8rem; margin: 0 0 0.75rem; }
 .callout p { margin: 0.2rem 0 0; color: var(--fg); }
-.error { color: var(--bad); background: var(--bad-bg); border: 1px solid currentColor; border-radius: 8px; padding: 0.75rem 1rem; }
+/* An error may quote a 64-character id: it wraps rather than widen a 320 px page (WCAG 1.4.10). */
+.error { color: var(--bad); background: var(--bad-bg); border: 1px solid currentColor; border-radius: 8px; padding: 0.75rem 1rem; overflow-wrap: anywhere; }
 .error p { margin: 0.25rem 0 0; color: var(--fg); }
 .verdict { display: flex; align-items: center; gap: 0.75rem; font-size: 1.1rem; font-weight: 700; }
 .verdict .mark { font-size: 1.8rem; line-height: 1; }
