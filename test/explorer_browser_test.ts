@@ -1668,9 +1668,43 @@ async function axeViolations(page: Page, where: string): Promise<string[]> {
   );
 }
 
+/**
+ * What is wrong with the page's headings, one line each; [] when nothing:
+ * one h1 (the site's title) and it comes first, no level skipped on the way
+ * down (WCAG 1.3.1, 2.4.6), no empty heading, and a level-2 heading in the
+ * view that names it.
+ */
+async function headingProblems(page: Page, where: string): Promise<string[]> {
+  const headings = await page.locator("h1, h2, h3, h4, h5, h6").evaluateAll((els) =>
+    els.filter((e) => e.getClientRects().length > 0)
+      .map((e) => ({
+        level: Number(e.tagName.slice(1)),
+        text: (e.textContent ?? "").trim(),
+        inView: e.closest("#view") !== null,
+      }))
+  );
+  const out: string[] = [];
+  const outline = headings.map((h) => `h${h.level} ${JSON.stringify(h.text)}`).join(", ");
+  if (headings.filter((h) => h.level === 1).length !== 1 || headings[0]?.level !== 1) {
+    out.push(`${where}: one h1 must come first: ${outline}`);
+  }
+  headings.forEach((h, i) => {
+    if (i > 0 && h.level > headings[i - 1].level + 1) {
+      out.push(`${where}: h${h.level} ${JSON.stringify(h.text)} skips a level: ${outline}`);
+    }
+    if (h.text === "") out.push(`${where}: an empty h${h.level}`);
+  });
+  if (!headings.some((h) => h.inView && h.level === 2)) {
+    out.push(`${where}: the view has no h2 naming it: ${outline}`);
+  }
+  return out;
+}
+
 /** One view of the explorer as the accessibility test visits it. */
 type A11yView = {
   name: string;
+  /** The document's title while the view shows, before " · demo · edgeledger" (none on the home page). */
+  title: string | null;
   /** Shows the view: navigates, types, or changes the fake site. */
   open(page: Page, base: string): Promise<void>;
   /** Puts back what `open` changed on the fake site. */
@@ -1702,6 +1736,7 @@ Deno.test({
     const views: A11yView[] = [
       {
         name: "latest blocks (live)",
+        title: null,
         open: async () => {
           await goto("#/", "#blocks tbody tr[data-height='2']");
           await waitText(page, "#cp-h + dl", "signed by");
@@ -1710,10 +1745,12 @@ Deno.test({
       },
       {
         name: "a page of older blocks",
+        title: "Blocks 0–1",
         open: () => goto("#/blocks/1", "#blocks tbody tr[data-height='0']"),
       },
       {
         name: "go to a height not there yet",
+        title: "Blocks 0–1",
         open: async () => {
           await goto("#/blocks/1", "#blocks tbody tr[data-height='0']");
           await page.locator("#jump-h").fill("999");
@@ -1723,6 +1760,7 @@ Deno.test({
       },
       {
         name: "a block",
+        title: "Block 2",
         open: async () => {
           await goto("#/block/2", "#view-h", "Block 2");
           await waitText(page, `#block-txs tr[data-tx='${ids.handoff}'] .result`, "✓ applied");
@@ -1730,16 +1768,23 @@ Deno.test({
       },
       {
         name: "a transaction whose proof verifies",
+        title: `Transaction ${ids.anchor1.slice(0, 10)}`,
         open: () => goto(`#/tx/${ids.anchor1}`, "#proof-verdict", "Verified"),
       },
       {
         name: "a transaction whose proof does not verify",
+        title: `Transaction ${ids.handoff.slice(0, 10)}`,
         open: () => goto(`#/tx/${ids.handoff}`, "#proof-verdict", "Not verified"),
       },
-      { name: "the checkpoint", open: () => goto("#/checkpoint", "#note-sigs", "✓ verified") },
-      { name: "the sites", open: () => goto("#/sites", "#sites", "site-x") },
+      {
+        name: "the checkpoint",
+        title: "Checkpoint",
+        open: () => goto("#/checkpoint", "#note-sigs", "✓ verified"),
+      },
+      { name: "the sites", title: "Sites", open: () => goto("#/sites", "#sites", "site-x") },
       {
         name: "a search that finds nothing",
+        title: null,
         open: async () => {
           await goto("#/", "#blocks tbody tr[data-height='2']");
           await page.locator("#q").fill("f".repeat(64));
@@ -1747,15 +1792,29 @@ Deno.test({
           await waitText(page, "#search-msg", "Nothing found");
         },
       },
-      { name: "a block not there yet", open: () => goto("#/block/999", "#no-block") },
-      { name: "a malformed block link", open: () => goto("#/block/abc", "#view [role=alert]") },
-      { name: "no such page", open: () => goto("#/nonsense", "#view [role=alert]") },
+      {
+        name: "a block not there yet",
+        title: "Block 999",
+        open: () => goto("#/block/999", "#no-block"),
+      },
+      {
+        name: "a malformed block link",
+        title: 'Cannot show block "abc"',
+        open: () => goto("#/block/abc", "#view [role=alert]"),
+      },
+      {
+        name: "no such page",
+        title: "There is no such page",
+        open: () => goto("#/nonsense", "#view [role=alert]"),
+      },
       {
         name: "a transaction the site does not have",
+        title: `Cannot show transaction ${"f".repeat(10)}…ffff`,
         open: () => goto(`#/tx/${"f".repeat(64)}`, "#view [role=alert]", "Cannot find"),
       },
       {
         name: "a site that does not answer (Try again)",
+        title: "Cannot show block 1",
         open: async () => {
           site.unavailable = true;
           await goto("#/block/1", "#retry");
@@ -1764,6 +1823,7 @@ Deno.test({
       },
       {
         name: "every status callout",
+        title: null,
         open: async () => {
           site.status = {
             healthy: false,
@@ -1783,7 +1843,8 @@ Deno.test({
             storageLow: [{ site: "site-b", freeBytes: 1 << 20, freeBytesMin: 1 << 29 }],
             rules: { active: 1, supported: 1, scheduled: { version: 2, height: 1000 } },
           };
-          await goto("#/", "#notice-state-diverged");
+          await goto("#/", "#blocks tbody tr[data-height='2']");
+          await page.locator("#notice-state-diverged").waitFor();
           await page.locator("#st-rules-upgrade").waitFor();
         },
         close: () => site.status = {},
@@ -1819,6 +1880,29 @@ Deno.test({
           },
         );
       }
+      await t.step(
+        "every view has one h1, headings in order, an h2 naming the view, and a title of its own (WCAG 1.3.1, 2.4.2, 2.4.6)",
+        async () => {
+          await page.emulateMedia({ colorScheme: "light" });
+          await page.setViewportSize({ width: 1280, height: 900 });
+          const wrong: string[] = [];
+          for (const view of views) {
+            try {
+              await view.open(page, base);
+              wrong.push(...await headingProblems(page, view.name));
+              const title = await page.title();
+              const expected = view.title === null
+                ? "demo · edgeledger"
+                : `${view.title} · demo · edgeledger`;
+              if (title !== expected) wrong.push(`${view.name}: title ${JSON.stringify(title)}`);
+            } finally {
+              view.close?.();
+            }
+          }
+          assert.deepEqual(wrong, [], wrong.join("\n"));
+        },
+      );
+
       assert.deepEqual(problems, [], "no script error, CSP violation or off-host request");
     } finally {
       await browser.close();

@@ -113,7 +113,7 @@ export function explorerHtml(options: ExplorerOptions = {}): string {
 <a class="skip" href="#main">Skip to content</a>
 <header class="top">
   <div class="bar">
-    <a class="brand" href="#/" id="brand">${t}</a>
+    <h1 class="brand"><a href="#/" id="brand">${t}</a></h1>
     <span id="live" class="live" role="status" aria-live="polite">Connecting…</span>
     <form id="search" class="search" role="search" novalidate>
       <label for="q" class="sr-only">Search by block height, block hash or transaction id</label>
@@ -216,7 +216,9 @@ h3 { font-size: 1.05rem; margin: 1.5rem 0 0.5rem; }
 .small { font-size: 0.85em; }
 .top { background: var(--panel); border-bottom: 1px solid var(--border); padding: 0.75rem 1rem 0; }
 .bar { display: flex; flex-wrap: wrap; align-items: center; gap: 0.5rem 1rem; max-width: 1200px; margin: 0 auto; }
-.brand { font-weight: 700; font-size: 1.15rem; color: var(--fg); text-decoration: none; }
+/* The site's title is the page's one h1; each view's name is an h2 under it. */
+.brand { margin: 0; font-weight: 700; font-size: 1.15rem; }
+.brand a { color: var(--fg); text-decoration: none; }
 .live { font-size: 0.8rem; padding: 0.1rem 0.55rem; border-radius: 999px; border: 1px solid var(--border); color: var(--muted); }
 .live::before { content: "\25CF\00a0"; }
 .live.on { color: var(--ok); border-color: currentColor; }
@@ -326,6 +328,7 @@ code.short, .show-sm { white-space: nowrap; }
 /* An error may quote a 64-character id: it wraps rather than widen a 320 px page (WCAG 1.4.10). */
 .error { color: var(--bad); background: var(--bad-bg); border: 1px solid currentColor; border-radius: 8px; padding: 0.75rem 1rem; overflow-wrap: anywhere; }
 .error p { margin: 0.25rem 0 0; color: var(--fg); }
+.error h2 { font-size: 1rem; margin: 0; }
 .verdict { display: flex; align-items: center; gap: 0.75rem; font-size: 1.1rem; font-weight: 700; }
 .verdict .mark { font-size: 1.8rem; line-height: 1; }
 .checks { list-style: none; padding: 0; margin: 0.75rem 0; }
@@ -1055,10 +1058,14 @@ function notAnswered(err) {
   return err instanceof ApiError && (err.status === 0 || err.status === 502 || err.status === 503 || err.status === 504);
 }
 
-function errorBox(action, err) {
+/**
+ * What failed (action) and why (err), announced as an alert. heading: the
+ * box is a whole view, so action is its h2 (the view's name), not bold text.
+ */
+function errorBox(action, err, heading) {
   const problem = err && err.problem;
   return h("div", { class: "error", role: "alert" },
-    h("strong", null, action),
+    heading ? h("h2", { id: "view-h", tabindex: "-1" }, action) : h("strong", null, action),
     h("p", null, err && err.message ? err.message : String(err)),
     problem && typeof problem.requestId === "string"
       ? h("p", { class: "small muted" }, "Request id: ", h("code", null, problem.requestId))
@@ -1303,15 +1310,16 @@ function backHome() {
 }
 
 /**
- * Shows a view that could not be shown: what failed and why, and a way back
- * to the latest blocks. When the site did not answer (notAnswered) it also
- * offers "Try again", and the view loads again by itself when the site next
- * answers (siteAnswered).
+ * Shows a view that could not be shown: what failed (action, a sentence,
+ * which also names the view: its heading and, without the full stop, the
+ * page's title) and why, and a way back to the latest blocks. When the site
+ * did not answer (notAnswered) it also offers "Try again", and the view
+ * loads again by itself when the site next answers (siteAnswered).
  */
-function showError(title, action, err) {
+function showError(action, err) {
   const retry = notAnswered(err);
   state.retryView = retry;
-  show(title, errorBox(action, err),
+  show(action.replace(/\.$/, ""), errorBox(action, err, true),
     retry ? h("p", { class: "muted small", id: "retry-note" }, "This page loads again by itself when the site answers.") : null,
     h("p", { class: "error-links" },
       retry ? h("button", { type: "button", class: "secondary", id: "retry", onclick: () => void route({ again: true }) }, "Try again") : null,
@@ -1558,7 +1566,7 @@ async function showBlockPage(ref, signal) {
   const r = readHeight(ref);
   if (r === null) {
     markNav("home");
-    showError("Blocks", "Cannot show the blocks below " + JSON.stringify(ref) + ".",
+    showError("Cannot show the blocks below " + JSON.stringify(ref) + ".",
       new Error("A page of the block list is named by the height of its newest block, a decimal."));
     return;
   }
@@ -1608,7 +1616,7 @@ async function showBlock(ref, signal) {
   const hex = ref.toLowerCase();
   const r = HEX64.test(hex) ? null : readHeight(ref);
   if (r === null && !HEX64.test(hex)) {
-    showError("Block", "Cannot show block " + JSON.stringify(ref) + ".",
+    showError("Cannot show block " + JSON.stringify(ref) + ".",
       new Error("A block is named by its height (a decimal) or its hash (64 hex characters)."));
     return;
   }
@@ -1701,7 +1709,7 @@ function resultBadge(receipt) {
 async function showTx(id, signal) {
   markNav("");
   if (!HEX64.test(id)) {
-    showError("Transaction", "Cannot show transaction " + JSON.stringify(id) + ".", new Error("A transaction id is 64 hex characters."));
+    showError("Cannot show transaction " + JSON.stringify(id) + ".", new Error("A transaction id is 64 hex characters."));
     return;
   }
   const { tx, receipt } = await api("/v1/txs/" + id, { signal });
@@ -1977,14 +1985,14 @@ async function route(opts) {
     else if (parts[0] === "sites" && parts.length === 1) await showSites(signal);
     else {
       markNav("");
-      showError("Not found", "There is no such page.", new Error("Try a block height, a block hash or a transaction id in the search box."));
+      showError("There is no such page.", new Error("Try a block height, a block hash or a transaction id in the search box."));
     }
   } catch (e) {
     if (signal.aborted || (e && e.name === "AbortError")) return;
     const what = parts[0] === "block" ? "block " + parts[1] : parts[0] === "tx" ? "transaction " + shortHash(parts[1])
       : parts[0] === "blocks" || parts.length === 0 ? "the blocks"
       : parts[0] === "checkpoint" ? "the checkpoint" : parts[0] === "sites" ? "the sites" : "this page";
-    showError("Error", "Cannot show " + what + ".", e);
+    showError("Cannot show " + what + ".", e);
   } finally {
     if (navController === controller) view.removeAttribute("aria-busy");
   }
