@@ -1700,6 +1700,28 @@ async function headingProblems(page: Page, where: string): Promise<string[]> {
   return out;
 }
 
+/**
+ * The names and text that Chromium's accessibility tree holds for the page:
+ * what a screen reader reads, CSS generated content included. Each entry is
+ * "role: name".
+ */
+async function accessibleTexts(page: Page): Promise<string[]> {
+  const cdp = await page.context().newCDPSession(page);
+  try {
+    const { nodes } = await cdp.send("Accessibility.getFullAXTree");
+    return nodes.filter((n) =>
+      !n.ignored && n.role?.value !== "InlineTextBox" && typeof n.name?.value === "string" &&
+      n.name.value !== ""
+    )
+      .map((n) => `${n.role?.value}: ${n.name!.value}`);
+  } finally {
+    await cdp.detach();
+  }
+}
+
+/** Glyphs the page draws as decoration (arrows, a bullet), which a screen reader must not read. */
+const DECORATION = /[«»‹›←→▲●]/;
+
 /** One view of the explorer as the accessibility test visits it. */
 type A11yView = {
   name: string;
@@ -1900,6 +1922,33 @@ Deno.test({
             }
           }
           assert.deepEqual(wrong, [], wrong.join("\n"));
+        },
+      );
+
+      await t.step(
+        "screen readers read the pager, the neighbouring blocks and the connection badge by their words, not their arrows and bullet (WCAG 1.1.1, 2.4.4)",
+        async () => {
+          await page.goto(`${base}/#/blocks/1`);
+          await page.locator("#blocks tbody tr[data-height='0']").waitFor();
+          await waitText(page, "#blocks-newer", "2 newer blocks");
+          await waitText(page, "#live", "Live");
+          const list = await accessibleTexts(page);
+          await goto("#/block/2", "#view-h", "Block 2");
+          const block = await accessibleTexts(page);
+          const read = [...list, ...block].filter((n) => DECORATION.test(n));
+          assert.deepEqual(read, [], read.join("\n"));
+          // The oldest page: Older and Oldest are there, as text.
+          for (
+            const name of ["link: Latest", "link: Newer", "StaticText: Older", "StaticText: Oldest"]
+          ) {
+            assert.ok(list.includes(name), `the pager's ${name}: ${list.join(", ")}`);
+          }
+          assert.ok(list.includes("StaticText: Live"), list.join(", "));
+          for (const name of ["Block 1", "Block 3"]) {
+            assert.ok(block.includes(`link: ${name}`), `${name}: ${block.join(", ")}`);
+          }
+          // Sighted users still see them.
+          assert.equal(await text(page, "#view nav.pager a"), "← Block 1");
         },
       );
 

@@ -220,7 +220,7 @@ h3 { font-size: 1.05rem; margin: 1.5rem 0 0.5rem; }
 .brand { margin: 0; font-weight: 700; font-size: 1.15rem; }
 .brand a { color: var(--fg); text-decoration: none; }
 .live { font-size: 0.8rem; padding: 0.1rem 0.55rem; border-radius: 999px; border: 1px solid var(--border); color: var(--muted); }
-.live::before { content: "\25CF\00a0"; }
+.live::before { content: "\25CF\00a0" / ""; } /* a bullet for the eye: its alt text is empty */
 .live.on { color: var(--ok); border-color: currentColor; }
 .live.poll { color: var(--warn); border-color: currentColor; }
 .live.off { color: var(--bad); border-color: currentColor; }
@@ -458,6 +458,18 @@ function timeCell(ms) {
   if (!p) return utc(ms);
   return h("time", { datetime: new Date(ms).toISOString(), title: utc(ms) },
     h("span", { class: p.dateOnNarrow ? "date-sm" : "hide-sm" }, p.date + " "), p.time);
+}
+
+/**
+ * A label with a decorative glyph before and/or after its words ("‹ Newer",
+ * "Block 3 →"), the glyph hidden from screen readers: they read "Newer".
+ */
+function glyphed(before, words, after) {
+  return [
+    before ? h("span", { "aria-hidden": "true" }, before + " ") : null,
+    words,
+    after ? h("span", { "aria-hidden": "true" }, " " + after) : null,
+  ];
 }
 
 function hashCode(hex) {
@@ -1371,17 +1383,17 @@ function updateListChrome(list) {
   for (const nav of list.pagers) {
     nav.hidden = none;
     nav.replaceChildren(
-      pagerLink(links.latest, "latest", "« Latest"),
-      pagerLink(links.newer, "newer", "‹ Newer"),
-      pagerLink(links.older, "older", "Older ›"),
-      pagerLink(links.oldest, "oldest", "Oldest »"));
+      pagerLink(links.latest, "latest", glyphed("«", "Latest")),
+      pagerLink(links.newer, "newer", glyphed("‹", "Newer")),
+      pagerLink(links.older, "older", glyphed(null, "Older", "›")),
+      pagerLink(links.oldest, "oldest", glyphed(null, "Oldest", "»")));
   }
   // The heading of a page already names its range; the live list's moves.
   list.range.textContent = rangeText(list.page, head, list.live, state.link);
   if (list.live) return;
   const n = head - list.page.top;
   list.newer.replaceChildren(
-    h("strong", null, n === 0 ? "No newer blocks yet" : "▲ " + num(n) + (n === 1 ? " newer block" : " newer blocks")),
+    h("strong", null, n === 0 ? "No newer blocks yet" : glyphed("▲", num(n) + (n === 1 ? " newer block" : " newer blocks"))),
     n === 0 ? "; new ones are counted here as they arrive. " : " above this page; the newest is block " + num(head) + ". ",
     h("a", { href: "#/" }, "Show the latest blocks"));
 }
@@ -1636,8 +1648,8 @@ async function showBlock(ref, signal) {
   const hd = block.header;
   const tip = state.status ? state.status.height : null;
   const pager = h("nav", { class: "pager", "aria-label": "Neighbouring blocks" },
-    hd.height > 0 ? blockLink(hd.height - 1, "← Block " + num(hd.height - 1)) : null,
-    tip === null || hd.height < tip ? blockLink(hd.height + 1, "Block " + num(hd.height + 1) + " →") : null,
+    hd.height > 0 ? blockLink(hd.height - 1, glyphed("←", "Block " + num(hd.height - 1))) : null,
+    tip === null || hd.height < tip ? blockLink(hd.height + 1, glyphed(null, "Block " + num(hd.height + 1), "→")) : null,
     Number.isSafeInteger(hd.height) && hd.height >= 0
       ? h("a", { href: "#/blocks/" + hd.height, "data-page": "list" }, "Show in the block list")
       : null);
