@@ -1722,6 +1722,44 @@ async function accessibleTexts(page: Page): Promise<string[]> {
 /** Glyphs the page draws as decoration (arrows, a bullet), which a screen reader must not read. */
 const DECORATION = /[«»‹›←→▲●]/;
 
+/** What makes an element a live region: a screen reader reads out what changes inside it. */
+const LIVE_REGIONS =
+  '[aria-live]:not([aria-live="off"]), [role="status"], [role="alert"], [role="log"]';
+
+/**
+ * Starts writing down what the page's live regions would announce: after
+ * each batch of DOM changes, every live region that changed (or was added)
+ * with its text then, as "id: text". {@link announced} reads the list and
+ * starts a new one.
+ */
+async function recordAnnouncements(page: Page): Promise<void> {
+  await page.evaluate(`(() => {
+    const regions = ${JSON.stringify(LIVE_REGIONS)};
+    globalThis.__announced = [];
+    if (globalThis.__announcer) return;
+    globalThis.__announcer = new MutationObserver((records) => {
+      const changed = new Set();
+      for (const r of records) {
+        const at = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+        const region = at && at.closest(regions);
+        if (region) changed.add(region);
+        for (const n of r.addedNodes) {
+          if (n.nodeType === 1) for (const e of [n, ...n.querySelectorAll(regions)]) if (e.matches(regions)) changed.add(e);
+        }
+      }
+      for (const e of changed) globalThis.__announced.push((e.id || e.tagName) + ": " + e.textContent.trim());
+    });
+    globalThis.__announcer.observe(document.body, { subtree: true, childList: true, characterData: true });
+  })()`);
+}
+
+/** What the live regions announced since {@link recordAnnouncements} or the last call. */
+async function announced(page: Page): Promise<string[]> {
+  return await page.evaluate(
+    "(() => { const said = globalThis.__announced; globalThis.__announced = []; return said; })()",
+  ) as string[];
+}
+
 /** One view of the explorer as the accessibility test visits it. */
 type A11yView = {
   name: string;
@@ -1949,6 +1987,83 @@ Deno.test({
           }
           // Sighted users still see them.
           assert.equal(await text(page, "#view nav.pager a"), "← Block 1");
+        },
+      );
+
+      await t.step(
+        "live regions are in the accessibility tree before they speak: an empty message is not display: none (WCAG 4.1.3)",
+        async () => {
+          await goto("#/blocks/1", "#blocks tbody tr[data-height='0']");
+          for (const id of ["search-msg", "jump-msg"]) {
+            const region = page.locator(`#${id}`);
+            assert.equal(await region.textContent(), "", id);
+            const display = await region.evaluate((e) =>
+              e.ownerDocument.defaultView!.getComputedStyle(e).display
+            );
+            assert.notEqual(display, "none", `#${id} is display: none while empty`);
+          }
+        },
+      );
+
+      // From here on the chain grows: the views above expect blocks 0..3.
+      await t.step(
+        "blocks arriving every 150 ms make no live region speak, on the live list, a page of older blocks or a block (WCAG 4.1.3, 2.2.2)",
+        async () => {
+          let time = T0 + 10_000;
+          for (
+            const [hash, ready] of [
+              ["#/", "#blocks tbody tr[data-height='2']"],
+              ["#/blocks/1", "#blocks tbody tr[data-height='0']"],
+              ["#/block/2", "#block-txs"],
+            ]
+          ) {
+            await goto(hash, ready);
+            await waitText(page, "#live", "Live");
+            await recordAnnouncements(page);
+            for (let i = 0; i < 3; i++) {
+              site.push(ledger.append([], time += 1_000));
+              await new Promise((r) => setTimeout(r, 150));
+            }
+            const head = ledger.blocks.length - 1;
+            await waitText(page, "#st-height", new RegExp(`^${head}$`));
+            if (hash === "#/") await page.locator(`#blocks tr[data-height='${head}']`).waitFor();
+            assert.deepEqual(await announced(page), [], hash);
+          }
+        },
+      );
+
+      await t.step(
+        "while the site does not answer, the connection badge says so once, not at every retry and poll; then Live once it answers (WCAG 4.1.3)",
+        async () => {
+          await page.clock.install();
+          await page.goto(`${base}/#/`);
+          await page.locator("#blocks tbody tr").first().waitFor();
+          await waitText(page, "#live", "Live");
+          await recordAnnouncements(page);
+          site.unavailable = true;
+          site.closeStreams();
+          await waitText(page, "#live", "Offline");
+          // Six status polls (5 s) and the event stream's restart (30 s).
+          for (let i = 0; i < 7; i++) {
+            await page.clock.fastForward(5_000);
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          const down = (await announced(page)).filter((a) => a.startsWith("live: "));
+          site.unavailable = false;
+          for (let i = 0; i < 7 && (await text(page, "#live")) !== "Live"; i++) {
+            await page.clock.fastForward(5_000);
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          await waitText(page, "#live", "Live");
+          const up = (await announced(page)).filter((a) => a.startsWith("live: "));
+          assert.equal(down.at(-1), "live: Offline", down.join(", "));
+          assert.ok(down.length <= 2, `said ${down.length} times while down: ${down.join(", ")}`);
+          assert.equal(up.at(-1), "live: Live", up.join(", "));
+          const said = [...down, ...up];
+          assert.ok(
+            said.every((a, i) => i === 0 || a !== said[i - 1]),
+            `the same words twice in a row: ${said.join(", ")}`,
+          );
         },
       );
 

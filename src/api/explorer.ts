@@ -236,7 +236,9 @@ button {
 button.secondary { background: transparent; color: var(--accent); }
 button:disabled { opacity: 0.6; cursor: default; }
 .search-msg { max-width: 1200px; margin: 0.25rem auto 0; min-height: 1.2em; font-size: 0.9rem; color: var(--bad); }
-.search-msg:empty { display: none; }
+/* Empty live regions take no room but stay rendered: one that is display: none is not in the
+   accessibility tree, so a screen reader may not announce the message that shows it. */
+.search-msg:empty { margin: 0; min-height: 0; }
 .stats {
   display: flex; flex-wrap: wrap; gap: 0.25rem 1.5rem; max-width: 1200px; margin: 0.6rem auto 0; padding: 0;
 }
@@ -307,7 +309,7 @@ code.short, .show-sm { white-space: nowrap; }
 }
 .jump button { padding: 0.3rem 0.8rem; }
 .jump-msg { margin: 0 0 0.75rem; font-size: 0.9rem; color: var(--bad); }
-.jump-msg:empty { display: none; }
+.jump-msg:empty { margin: 0; }
 .error-links { display: flex; flex-wrap: wrap; align-items: center; gap: 0.5rem 1rem; margin: 0.75rem 0 0; }
 .badge {
   display: inline-block; padding: 0.05rem 0.5rem; border-radius: 999px; font-size: 0.8rem;
@@ -1184,8 +1186,13 @@ function siteAnswered() {
   void route({ again: true, quiet: true });
 }
 
-/** Shows the connection in the header; the live block list says the same (see rangeText). */
+/**
+ * Shows the connection in the header; the live block list says the same
+ * (see rangeText). The badge is a live region: words it already shows are
+ * not written again, or a screen reader would read them again.
+ */
 function setLive(mode, text) {
+  if (state.link.mode === mode && state.link.text === text) return;
   liveEl.className = "live " + mode;
   liveEl.textContent = text;
   state.link = { mode, text };
@@ -1221,7 +1228,9 @@ function scheduleStatus(delayMs) {
 function streamDown(label) {
   const wasLive = state.live;
   state.live = false;
-  setLive("poll", label);
+  // "Offline" (the status poll failed too) stays until the site answers: the
+  // stream's retries do not flip the badge, a live region, back and forth.
+  if (state.link.mode !== "off") setLive("poll", label);
   if (wasLive) scheduleStatus(0);
 }
 
