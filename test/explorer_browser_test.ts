@@ -1778,10 +1778,16 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
-    const { ledger, ids, keys, site: full } = await fixture();
-    // Two blocks a page, so the list of blocks 0..3 has pages to go to.
+    const { ledger, ids, keys } = await fixture();
+    // Block 4 holds a transaction whose body is taller than its box, which then scrolls.
+    const long = envelope(7, "data.anchor", {
+      stream: "meter-7",
+      readings: Array.from({ length: 60 }, (_, i) => ({ seq: i, value: i * 7 })),
+    });
+    const b4 = ledger.append([{ tx: long, result: { status: "applied" } }], T0 + 4_000);
+    // Two blocks a page, so the list of blocks 0..4 has pages to go to.
     const site = new FakeSite(ledger, keys, 2);
-    site.checkpoint = full.checkpoint;
+    site.checkpoint = await signedCheckpoint(ledger, b4, keys);
     const server = Deno.serve(
       { hostname: "127.0.0.1", port: 0, onListen: () => {} },
       (req) => site.handle(req),
@@ -1798,7 +1804,7 @@ Deno.test({
         name: "latest blocks (live)",
         title: null,
         open: async () => {
-          await goto("#/", "#blocks tbody tr[data-height='2']");
+          await goto("#/", "#blocks tbody tr[data-height='3']");
           await waitText(page, "#cp-h + dl", "signed by");
           await page.locator("#sites-h + ul").waitFor();
         },
@@ -1837,6 +1843,11 @@ Deno.test({
         open: () => goto(`#/tx/${ids.handoff}`, "#proof-verdict", "Not verified"),
       },
       {
+        name: "a transaction whose body scrolls in its box",
+        title: `Transaction ${txId(long).slice(0, 10)}`,
+        open: () => goto(`#/tx/${txId(long)}`, "#proof-verdict", "Verified"),
+      },
+      {
         name: "the checkpoint",
         title: "Checkpoint",
         open: () => goto("#/checkpoint", "#note-sigs", "✓ verified"),
@@ -1846,7 +1857,7 @@ Deno.test({
         name: "a search that finds nothing",
         title: null,
         open: async () => {
-          await goto("#/", "#blocks tbody tr[data-height='2']");
+          await goto("#/", "#blocks tbody tr[data-height='3']");
           await page.locator("#q").fill("f".repeat(64));
           await page.locator("#q").press("Enter");
           await waitText(page, "#search-msg", "Nothing found");
@@ -1903,7 +1914,7 @@ Deno.test({
             storageLow: [{ site: "site-b", freeBytes: 1 << 20, freeBytesMin: 1 << 29 }],
             rules: { active: 1, supported: 1, scheduled: { version: 2, height: 1000 } },
           };
-          await goto("#/", "#blocks tbody tr[data-height='2']");
+          await goto("#/", "#blocks tbody tr[data-height='3']");
           await page.locator("#notice-state-diverged").waitFor();
           await page.locator("#st-rules-upgrade").waitFor();
         },
@@ -1968,7 +1979,7 @@ Deno.test({
         async () => {
           await page.goto(`${base}/#/blocks/1`);
           await page.locator("#blocks tbody tr[data-height='0']").waitFor();
-          await waitText(page, "#blocks-newer", "2 newer blocks");
+          await waitText(page, "#blocks-newer", "3 newer blocks");
           await waitText(page, "#live", "Live");
           const list = await accessibleTexts(page);
           await goto("#/block/2", "#view-h", "Block 2");
@@ -2012,7 +2023,7 @@ Deno.test({
           let time = T0 + 10_000;
           for (
             const [hash, ready] of [
-              ["#/", "#blocks tbody tr[data-height='2']"],
+              ["#/", "#blocks tbody tr[data-height='3']"],
               ["#/blocks/1", "#blocks tbody tr[data-height='0']"],
               ["#/block/2", "#block-txs"],
             ]

@@ -503,8 +503,17 @@ function txLinkShortSm(id) {
     h("span", { class: "hide-sm" }, s), h("span", { class: "show-sm" }, shortHash(s)));
 }
 
-function json(value) {
-  return h("pre", null, h("code", null, JSON.stringify(value, null, 2)));
+/**
+ * Text in a box that scrolls once it is taller than the box (pre's
+ * max-height). The box takes the keyboard focus, so a keyboard can scroll
+ * it too, and is a region named label.
+ */
+function scrollBox(attrs, label, text) {
+  return h("pre", Object.assign({ tabindex: "0", role: "region", "aria-label": label }, attrs), h("code", null, text));
+}
+
+function json(value, label) {
+  return scrollBox(null, label, JSON.stringify(value, null, 2));
 }
 
 function go(hash) {
@@ -1774,9 +1783,9 @@ async function showTx(id, signal) {
         ["Signatures", Array.isArray(tx.sigs) ? num(tx.sigs.length) : "—"],
       ]),
       h("h3", null, "Body"),
-      json(tx.body),
-      h("details", null, h("summary", null, "Receipt"), json(receipt)),
-      h("details", null, h("summary", null, "Signed envelope"), json(tx))),
+      json(tx.body, "Body"),
+      h("details", null, h("summary", null, "Receipt"), json(receipt, "Receipt")),
+      h("details", null, h("summary", null, "Signed envelope"), json(tx, "Signed envelope"))),
     proofPanel);
   await renderProof(proofPanel, id, receipt, signal);
 }
@@ -1832,7 +1841,7 @@ async function renderProof(panel, id, receipt, signal) {
     ]),
     h("h3", null, "Audit path (" + (pathItems.length === 1 ? "1 hash" : pathItems.length + " hashes") + ", leaf to root)"),
     pathItems.length ? h("ol", { class: "path", start: "1" }, pathItems) : h("p", { class: "muted" }, "Empty: the tree has one leaf."),
-    v.leafJson !== undefined ? h("details", null, h("summary", null, "Leaf data (the logged transaction and result)"), json(v.leafJson)) : null,
+    v.leafJson !== undefined ? h("details", null, h("summary", null, "Leaf data (the logged transaction and result)"), json(v.leafJson, "Leaf data")) : null,
     h("p", { class: "muted small" }, "Checked in this browser: leaf hash SHA-256(0x00‖leaf), nodes SHA-256(0x01‖left‖right), RFC 9162 §2.1.3.2."));
 }
 
@@ -1922,7 +1931,7 @@ async function showCheckpoint(signal) {
               ? h("span", { class: "muted small" }, " the site says this key signed up to block ", blockLink(String(c.retiredUntil)), "; no later key of it signed that")
               : c.retiredUntil !== undefined ? h("span", { class: "muted small" }, " by a key the site retired after block ", blockLink(String(c.retiredUntil))) : null)))))) : null,
       h("h3", null, "Signed note"),
-      h("pre", { id: "note-text" }, h("code", null, text))));
+      scrollBox({ id: "note-text" }, "Signed note", text)));
 }
 
 async function showSites(signal) {
