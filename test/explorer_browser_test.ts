@@ -1760,6 +1760,9 @@ async function announced(page: Page): Promise<string[]> {
   ) as string[];
 }
 
+/** A verdict that the proof verifies ("Verified" alone also matches "Not verified"). */
+const VERIFIED = /^✓Verified: /;
+
 /** One view of the explorer as the accessibility test visits it. */
 type A11yView = {
   name: string;
@@ -1835,7 +1838,7 @@ Deno.test({
       {
         name: "a transaction whose proof verifies",
         title: `Transaction ${ids.anchor1.slice(0, 10)}`,
-        open: () => goto(`#/tx/${ids.anchor1}`, "#proof-verdict", "Verified"),
+        open: () => goto(`#/tx/${ids.anchor1}`, "#proof-verdict", VERIFIED),
       },
       {
         name: "a transaction whose proof does not verify",
@@ -1845,7 +1848,10 @@ Deno.test({
       {
         name: "a transaction whose body scrolls in its box",
         title: `Transaction ${txId(long).slice(0, 10)}`,
-        open: () => goto(`#/tx/${txId(long)}`, "#proof-verdict", "Verified"),
+        open: async () => {
+          await goto(`#/tx/${txId(long)}`, "pre[aria-label='Body']", "readings");
+          await waitText(page, "#proof-verdict", VERIFIED);
+        },
       },
       {
         name: "the checkpoint",
@@ -1876,7 +1882,7 @@ Deno.test({
       {
         name: "no such page",
         title: "There is no such page",
-        open: () => goto("#/nonsense", "#view [role=alert]"),
+        open: () => goto("#/nonsense", "#view [role=alert]", "There is no such page"),
       },
       {
         name: "a transaction the site does not have",
@@ -2016,7 +2022,60 @@ Deno.test({
         },
       );
 
-      // From here on the chain grows: the views above expect blocks 0..3.
+      await t.step(
+        "keyboard: Tab reaches every control in reading order, each with a visible focus ring; Enter follows the pager, searches and opens a receipt (WCAG 2.1.1, 2.4.3, 2.4.7)",
+        async () => {
+          await goto("#/", "#blocks tbody tr[data-height='3']");
+          await waitText(page, "#cp-h + dl", "signed by");
+          await page.locator("#sites-h + ul").waitFor();
+          // Number the controls a keyboard should reach, in document order, and start at the top.
+          const controls = await page.evaluate(`(() => {
+            const all = [...document.querySelectorAll(
+              "a[href], button:not([disabled]), input, select, textarea, summary, [tabindex]:not([tabindex='-1'])",
+            )].filter((e) => e.getClientRects().length > 0);
+            all.forEach((e, i) => e.dataset.kb = String(i));
+            document.body.tabIndex = -1;
+            document.body.focus();
+            document.body.removeAttribute("tabindex");
+            return all.map((e) => e.id ? "#" + e.id : e.tagName.toLowerCase() + " " + JSON.stringify(e.textContent.trim().slice(0, 24)));
+          })()`) as string[];
+          assert.ok(controls.length >= 20, controls.join(", "));
+          const reached: number[] = [];
+          const noRing: string[] = [];
+          for (let i = 0; i < controls.length + 1; i++) {
+            await page.keyboard.press("Tab");
+            const at = await page.evaluate(`(() => {
+              const e = document.activeElement;
+              const s = getComputedStyle(e);
+              return { kb: e.dataset.kb ?? null, ring: s.outlineStyle !== "none" && parseFloat(s.outlineWidth) >= 2 };
+            })()`) as { kb: string | null; ring: boolean };
+            if (at.kb === null) break;
+            reached.push(Number(at.kb));
+            if (!at.ring) noRing.push(controls[Number(at.kb)]);
+          }
+          assert.deepEqual(
+            reached.map((i) => controls[i]),
+            controls,
+            "Tab goes through every control once, in document order",
+          );
+          assert.deepEqual(noRing, [], "every control shows where the focus is");
+
+          await page.locator("#pager-top a[data-page='older']").focus();
+          await page.keyboard.press("Enter");
+          await page.locator("#blocks-h:focus").waitFor();
+          assert.equal(new URL(page.url()).hash, "#/blocks/2");
+          await page.locator("#q").focus();
+          await page.keyboard.type("2");
+          await page.keyboard.press("Enter");
+          await page.locator("#view-h:focus", { hasText: "Block 2" }).waitFor();
+          await goto(`#/tx/${ids.anchor1}`, "#proof-verdict", VERIFIED);
+          await page.locator("summary", { hasText: "Receipt" }).focus();
+          await page.keyboard.press("Enter");
+          await page.locator("details[open] pre[aria-label='Receipt']").waitFor();
+        },
+      );
+
+      // From here on the chain grows: the views above expect blocks 0..4.
       await t.step(
         "blocks arriving every 150 ms make no live region speak, on the live list, a page of older blocks or a block (WCAG 4.1.3, 2.2.2)",
         async () => {
@@ -2040,6 +2099,24 @@ Deno.test({
             if (hash === "#/") await page.locator(`#blocks tr[data-height='${head}']`).waitFor();
             assert.deepEqual(await announced(page), [], hash);
           }
+        },
+      );
+
+      await t.step(
+        "prefers-reduced-motion: reduce: a block arriving on the live list does not flash its row, and nothing else moves (WCAG 2.3.3)",
+        async () => {
+          for (const motion of ["no-preference", "reduce"] as const) {
+            await page.emulateMedia({ reducedMotion: motion });
+            await goto("#/", "#blocks tbody tr");
+            await waitText(page, "#live", "Live");
+            const block = ledger.append([], ledger.blocks.at(-1)!.header.time + 1_000);
+            site.push(block);
+            await page.locator(`#blocks tr[data-height='${block.header.height}']`).waitFor();
+            const moving = await page.evaluate("document.getAnimations().length") as number;
+            if (motion === "reduce") assert.equal(moving, 0, "nothing moves");
+            else assert.ok(moving > 0, "without the preference, the new row flashes");
+          }
+          await page.emulateMedia({ reducedMotion: "no-preference" });
         },
       );
 
