@@ -1727,27 +1727,38 @@ const LIVE_REGIONS =
   '[aria-live]:not([aria-live="off"]), [role="status"], [role="alert"], [role="log"]';
 
 /**
- * Starts writing down what the page's live regions would announce: after
- * each batch of DOM changes, every live region that changed (or was added)
- * with its text then, as "id: text". {@link announced} reads the list and
- * starts a new one.
+ * Starts writing down what the page's live regions would announce, as
+ * "id: text" after each batch of DOM changes: a live region that was in the
+ * page before and whose content changed, and an alert as it is added. A
+ * status region added with its text already in it is not announced (a
+ * screen reader follows a live region from when it appears), nor is one
+ * that is not rendered. {@link announced} reads the list and starts a new
+ * one.
  */
 async function recordAnnouncements(page: Page): Promise<void> {
   await page.evaluate(`(() => {
     const regions = ${JSON.stringify(LIVE_REGIONS)};
+    const rendered = (e) => e.getClientRects().length > 0 || e.classList.contains("sr-only");
     globalThis.__announced = [];
     if (globalThis.__announcer) return;
+    let known = new WeakSet(document.querySelectorAll(regions));
     globalThis.__announcer = new MutationObserver((records) => {
       const changed = new Set();
       for (const r of records) {
         const at = r.target.nodeType === 1 ? r.target : r.target.parentElement;
         const region = at && at.closest(regions);
-        if (region) changed.add(region);
+        if (region && known.has(region)) changed.add(region);
         for (const n of r.addedNodes) {
-          if (n.nodeType === 1) for (const e of [n, ...n.querySelectorAll(regions)]) if (e.matches(regions)) changed.add(e);
+          if (n.nodeType !== 1) continue;
+          for (const e of [n, ...n.querySelectorAll(regions)]) {
+            if (e.matches('[role="alert"]')) changed.add(e);
+          }
         }
       }
-      for (const e of changed) globalThis.__announced.push((e.id || e.tagName) + ": " + e.textContent.trim());
+      for (const e of changed) {
+        if (e.isConnected && rendered(e)) globalThis.__announced.push((e.id || e.tagName) + ": " + e.textContent.trim());
+      }
+      known = new WeakSet(document.querySelectorAll(regions));
     });
     globalThis.__announcer.observe(document.body, { subtree: true, childList: true, characterData: true });
   })()`);
@@ -2152,6 +2163,52 @@ Deno.test({
             said.every((a, i) => i === 0 || a !== said[i - 1]),
             `the same words twice in a row: ${said.join(", ")}`,
           );
+        },
+      );
+
+      await t.step(
+        "a low-disk callout is announced once, not again at each refresh that only changes its figures (WCAG 4.1.3)",
+        async () => {
+          // The page's clock is fake since the step above: a refresh is 15 s away.
+          await goto("#/", "#blocks tbody tr");
+          await recordAnnouncements(page);
+          const low = (freeBytes: number) => ({
+            storageLow: [{ site: "site-b", freeBytes, freeBytesMin: 512 * 1024 * 1024 }],
+          });
+          try {
+            site.status = low(100 * 1024 * 1024);
+            await page.clock.fastForward(16_000);
+            await waitText(page, "#notice-storage li", "100 MiB free");
+            const first = await announced(page);
+            assert.equal(first.length, 1, first.join("\n"));
+            assert.match(first[0], /: New transactions are paused/);
+            site.status = low(101 * 1024 * 1024);
+            await page.clock.fastForward(16_000);
+            await waitText(page, "#notice-storage li", "101 MiB free");
+            assert.deepEqual(await announced(page), []);
+          } finally {
+            site.status = {};
+          }
+        },
+      );
+
+      await t.step(
+        "a transaction's proof verdict is announced once it is known (WCAG 4.1.3)",
+        async () => {
+          for (
+            const [id, verdict] of [[ids.anchor1, "Verified: "], [ids.handoff, "Not verified: "]]
+          ) {
+            await goto("#/blocks/1", "#blocks tbody tr[data-height='0']");
+            await recordAnnouncements(page);
+            await page.goto(`${base}/#/tx/${id}`);
+            await waitText(page, "#proof-verdict", verdict);
+            await new Promise((r) => setTimeout(r, 50));
+            const said = await announced(page);
+            assert.ok(
+              said.some((a) => a.includes(verdict)),
+              `the verdict is not announced: ${said.join("\n")}`,
+            );
+          }
         },
       );
 

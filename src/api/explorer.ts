@@ -576,6 +576,11 @@ function statusNotices(s) {
   };
 }
 
+/** A low site's free space beside its name: ": 100 MiB free, under its minimum of 512 MiB". */
+function storageFigures(x) {
+  return ": " + bytesText(x.freeBytes) + " free, under its minimum of " + bytesText(x.freeBytesMin);
+}
+
 /** n bytes for a person, in binary units: "512 MiB", "1.5 GiB". */
 function bytesText(n) {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -1132,8 +1137,18 @@ function renderNotices(s) {
     else dd.replaceChildren(h("span", { class: "badge warn" }, value), h("span", { class: "note", id: "st-rules-upgrade" },
       "This site must be upgraded before height " + num(r.upgradeBefore)));
   }
-  const key = JSON.stringify([n.stopped, n.removed, n.diverged, n.more, n.stateDiverged, n.stateMore, n.storageLow]);
-  if (key === state.noticesKey) return;
+  // A low site's free bytes change at every refresh: they are left out of the key and
+  // updated in place, outside the callout's alert, which is announced once.
+  const key = JSON.stringify([n.stopped, n.removed, n.diverged, n.more, n.stateDiverged, n.stateMore,
+    n.storageLow.map((x) => [x.site, x.freeBytesMin])]);
+  if (key === state.noticesKey) {
+    for (const li of document.querySelectorAll("#notice-storage li[data-site]")) {
+      const x = n.storageLow.find((y) => y.site === li.dataset.site);
+      const figures = li.querySelector(".figures");
+      if (x && figures && figures.textContent !== storageFigures(x)) figures.textContent = storageFigures(x);
+    }
+    return;
+  }
   state.noticesKey = key;
   const notices = [];
   if (n.stopped) {
@@ -1149,12 +1164,12 @@ function renderNotices(s) {
         "Use another site of the consortium; an operator should stop this one, or add it again.")));
   }
   if (n.storageLow.length) {
-    notices.push(h("div", { class: "callout warn", id: "notice-storage", role: "alert" },
-      h("strong", null, "New transactions are paused: " + (n.storageLow.length === 1 ? "a site" : "sites") +
+    // The alert is the headline alone: the figures below it change at every refresh.
+    notices.push(h("div", { class: "callout warn", id: "notice-storage" },
+      h("strong", { role: "alert" }, "New transactions are paused: " + (n.storageLow.length === 1 ? "a site" : "sites") +
         " of the cluster " + (n.storageLow.length === 1 ? "is" : "are") + " low on disk space."),
       h("ul", null, n.storageLow.map((x) => h("li", { "data-site": x.site },
-        h("strong", null, x.site), ": " + bytesText(x.freeBytes) + " free, under its minimum of " +
-          bytesText(x.freeBytesMin)))),
+        h("strong", null, x.site), h("span", { class: "figures" }, storageFigures(x))))),
       h("p", null, "Reads, receipts and proofs go on. Writes resume by themselves once the site has room again.")));
   }
   if (n.diverged.length) {
@@ -1786,7 +1801,9 @@ async function showTx(id, signal) {
       json(tx.body, "Body"),
       h("details", null, h("summary", null, "Receipt"), json(receipt, "Receipt")),
       h("details", null, h("summary", null, "Signed envelope"), json(tx, "Signed envelope"))),
-    proofPanel);
+    proofPanel,
+    // The verdict comes after the view shows: this live region, there from the start, says it.
+    h("p", { class: "sr-only", role: "status", id: "proof-said" }));
   await renderProof(proofPanel, id, receipt, signal);
 }
 
@@ -1821,11 +1838,12 @@ async function renderProof(panel, id, receipt, signal) {
   const v = await verifyProof(id, receipt, proof, note, sites);
   if (signal.aborted) return;
   const ok = v.checks.every((c) => c.ok);
-  const verdict = h("p", { class: "verdict callout " + (ok ? "ok" : "bad"), id: "proof-verdict", "data-testid": "proof-verdict", role: "status" },
+  const words = ok
+    ? "Verified: included in the checkpointed log of " + num(note.size) + " entries"
+    : "Not verified: this proof does not show the transaction in the checkpointed log";
+  const verdict = h("p", { class: "verdict callout " + (ok ? "ok" : "bad"), id: "proof-verdict", "data-testid": "proof-verdict" },
     h("span", { class: "mark", "aria-hidden": "true" }, ok ? "✓" : "✗"),
-    h("span", null, ok
-      ? "Verified: included in the checkpointed log of " + num(note.size) + " entries"
-      : "Not verified: this proof does not show the transaction in the checkpointed log"));
+    h("span", null, words));
   const pathItems = (Array.isArray(proof.proof) ? proof.proof : []).map((p, i) =>
     h("li", null, h("code", { class: "hash" }, String(p)), h("span", { class: "muted small" }, v.sides[i] ? " (" + v.sides[i] + ")" : "")));
   panel.replaceChildren(head, verdict,
@@ -1843,6 +1861,8 @@ async function renderProof(panel, id, receipt, signal) {
     pathItems.length ? h("ol", { class: "path", start: "1" }, pathItems) : h("p", { class: "muted" }, "Empty: the tree has one leaf."),
     v.leafJson !== undefined ? h("details", null, h("summary", null, "Leaf data (the logged transaction and result)"), json(v.leafJson, "Leaf data")) : null,
     h("p", { class: "muted small" }, "Checked in this browser: leaf hash SHA-256(0x00‖leaf), nodes SHA-256(0x01‖left‖right), RFC 9162 §2.1.3.2."));
+  const said = document.getElementById("proof-said");
+  if (said) said.textContent = words;
 }
 
 /** Runs every check of an inclusion proof; each check says what it proves. */
