@@ -1969,7 +1969,7 @@ Deno.test({
         );
       }
       await t.step(
-        "every view has one h1, headings in order, an h2 naming the view, and a title of its own (WCAG 1.3.1, 2.4.2, 2.4.6)",
+        "every view has one h1, headings in order, an h2 naming the view, named tables, and a title of its own (WCAG 1.3.1, 2.4.2, 2.4.6)",
         async () => {
           await page.emulateMedia({ colorScheme: "light" });
           await page.setViewportSize({ width: 1280, height: 900 });
@@ -1978,6 +1978,14 @@ Deno.test({
             try {
               await view.open(page, base);
               wrong.push(...await headingProblems(page, view.name));
+              // A screen reader's list of tables names each one (its caption or heading).
+              const unnamed = await page.locator("table").evaluateAll((tables) =>
+                tables.filter((t) =>
+                  !t.querySelector("caption") && !t.getAttribute("aria-label") &&
+                  !t.ownerDocument.getElementById(t.getAttribute("aria-labelledby") ?? "")
+                ).map((t) => `#${t.id}`)
+              );
+              if (unnamed.length) wrong.push(`${view.name}: unnamed tables ${unnamed.join(" ")}`);
               const title = await page.title();
               const expected = view.title === null
                 ? "demo · edgeledger"
