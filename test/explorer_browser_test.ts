@@ -8,6 +8,10 @@
  * 0 and forward again while blocks arrive. A third shows and clears the
  * status callouts (stopped site, diverged replicas) and the RULES item as the
  * status changes, fast-forwarding the page's clock to its next refresh.
+ * The accessibility test runs axe-core (WCAG 2.1 A/AA) over every view in
+ * both colour schemes and at 320 px, and checks what axe cannot: keyboard
+ * order and focus, headings and titles, names in Chromium's accessibility
+ * tree, what the live regions announce, and reduced motion.
  *
  * Never downloads a browser: without `/usr/bin/chromium` the test is skipped,
  * saying why. Screenshots land in `/tmp/explorer*.png`.

@@ -41,6 +41,14 @@
  * a wrong proof or a forged note, not a site that lies about its consortium:
  * that takes keys configured out of band (the SDK's light client).
  *
+ * Accessibility (WCAG 2.1 AA, checked by `test/explorer_browser_test.ts`
+ * with axe-core and by hand): the site's title is the one h1 and every view
+ * has an h2 and a tab title of its own; a navigation moves focus to the new
+ * view's heading; glyphs drawn for the eye (arrows, bullets) are hidden from
+ * screen readers; live regions are rendered before they speak and say only
+ * what changed: the connection badge once per change, a proof's verdict
+ * once it is known, never a new block.
+ *
  * Security: the page renders API data only through DOM text nodes and
  * attributes, never `innerHTML`; links are built from validated heights and
  * hashes, and a site URL becomes a link only when it is `http(s)`. A
