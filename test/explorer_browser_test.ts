@@ -8,6 +8,10 @@
  * 0 and forward again while blocks arrive. A third shows and clears the
  * status callouts (stopped site, diverged replicas) and the RULES item as the
  * status changes, fast-forwarding the page's clock to its next refresh.
+ * The accessibility test runs axe-core (WCAG 2.1 A/AA) over every view in
+ * both colour schemes and at 320 px, and checks what axe cannot: keyboard
+ * order and focus, headings and titles, names in Chromium's accessibility
+ * tree, what the live regions announce, and reduced motion.
  *
  * Never downloads a browser: without `/usr/bin/chromium` the test is skipped,
  * saying why. Screenshots land in `/tmp/explorer*.png`.
@@ -16,6 +20,7 @@
  */
 
 import assert from "node:assert/strict";
+import { AxeBuilder } from "@axe-core/playwright";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { canonicalJson } from "../sdk/canonical_json.ts";
 import {
@@ -313,6 +318,8 @@ class FakeSite {
   checkpoint = "";
   /** While true, `/v1/events` answers 503: the page must fall back to polling. */
   eventsDown = false;
+  /** While true, every `/v1/` route answers 503, as a proxy in front of a stopped site does. */
+  unavailable = false;
   /** Fields merged over `/v1/status`'s answer: `healthy`, `removed`, `divergence`, `rules`. */
   status: Json = {};
   /** Keys each member retired, with the last height each signed (`/v1/sites/{name}/keys`). */
@@ -367,6 +374,9 @@ class FakeSite {
     const path = url.pathname;
     const ledger = this.ledger;
     const tip = ledger.blocks[ledger.blocks.length - 1];
+    if (this.unavailable && path.startsWith("/v1/")) {
+      return problem(503, "Service unavailable", "Cannot reach the site: it is not answering");
+    }
     if (path === "/") {
       const html = explorerHtml({ title: "demo · edgeledger", blocksPerPage: this.blocksPerPage });
       return new Response(html, {
@@ -1631,6 +1641,594 @@ Deno.test({
       await browser.close();
       site.closeStreams();
       if (up) await server.shutdown();
+    }
+  },
+});
+
+// ---------------------------------------------------------------------------
+// Accessibility: axe-core's rules and the checks axe cannot make.
+
+/** The axe-core rule tags the explorer is held to: WCAG 2.0 and 2.1, levels A and AA. */
+const AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
+
+/**
+ * The axe-core violations on the page as it is now, one line per failing
+ * element ("rule: help — target: why"), prefixed by `where`; [] when none.
+ * Legacy mode runs axe.run() in the page itself: the explorer has no frames,
+ * so the blank page that axe's default mode opens per run buys nothing.
+ */
+async function axeViolations(page: Page, where: string): Promise<string[]> {
+  const results = await new AxeBuilder({ page })
+    .options({ resultTypes: ["violations"] })
+    .withTags(AXE_TAGS)
+    .setLegacyMode(true)
+    .analyze();
+  return results.violations.flatMap((v) =>
+    v.nodes.map((n) =>
+      `${where}: ${v.id}: ${v.help} — ${n.target.join(" ")}: ${
+        (n.failureSummary ?? "").replace(/\s+/g, " ")
+      }`
+    )
+  );
+}
+
+/**
+ * What is wrong with the page's headings, one line each; [] when nothing:
+ * one h1 (the site's title) and it comes first, no level skipped on the way
+ * down (WCAG 1.3.1, 2.4.6), no empty heading, and a level-2 heading in the
+ * view that names it.
+ */
+async function headingProblems(page: Page, where: string): Promise<string[]> {
+  const headings = await page.locator("h1, h2, h3, h4, h5, h6").evaluateAll((els) =>
+    els.filter((e) => e.getClientRects().length > 0)
+      .map((e) => ({
+        level: Number(e.tagName.slice(1)),
+        text: (e.textContent ?? "").trim(),
+        inView: e.closest("#view") !== null,
+      }))
+  );
+  const out: string[] = [];
+  const outline = headings.map((h) => `h${h.level} ${JSON.stringify(h.text)}`).join(", ");
+  if (headings.filter((h) => h.level === 1).length !== 1 || headings[0]?.level !== 1) {
+    out.push(`${where}: one h1 must come first: ${outline}`);
+  }
+  headings.forEach((h, i) => {
+    if (i > 0 && h.level > headings[i - 1].level + 1) {
+      out.push(`${where}: h${h.level} ${JSON.stringify(h.text)} skips a level: ${outline}`);
+    }
+    if (h.text === "") out.push(`${where}: an empty h${h.level}`);
+  });
+  if (!headings.some((h) => h.inView && h.level === 2)) {
+    out.push(`${where}: the view has no h2 naming it: ${outline}`);
+  }
+  return out;
+}
+
+/**
+ * The names and text that Chromium's accessibility tree holds for the page:
+ * what a screen reader reads, CSS generated content included. Each entry is
+ * "role: name".
+ */
+async function accessibleTexts(page: Page): Promise<string[]> {
+  const cdp = await page.context().newCDPSession(page);
+  try {
+    const { nodes } = await cdp.send("Accessibility.getFullAXTree");
+    return nodes.filter((n) =>
+      !n.ignored && n.role?.value !== "InlineTextBox" && typeof n.name?.value === "string" &&
+      n.name.value !== ""
+    )
+      .map((n) => `${n.role?.value}: ${n.name!.value}`);
+  } finally {
+    await cdp.detach();
+  }
+}
+
+/** Glyphs the page draws as decoration (arrows, a bullet), which a screen reader must not read. */
+const DECORATION = /[«»‹›←→▲●]/;
+
+/** What makes an element a live region: a screen reader reads out what changes inside it. */
+const LIVE_REGIONS =
+  '[aria-live]:not([aria-live="off"]), [role="status"], [role="alert"], [role="log"]';
+
+/**
+ * Starts writing down what the page's live regions would announce, as
+ * "id: text" after each batch of DOM changes: a live region that was in the
+ * page before and whose content changed, and an alert as it is added. A
+ * status region added with its text already in it is not announced (a
+ * screen reader follows a live region from when it appears), nor is one
+ * that is not rendered. {@link announced} reads the list and starts a new
+ * one.
+ */
+async function recordAnnouncements(page: Page): Promise<void> {
+  await page.evaluate(`(() => {
+    const regions = ${JSON.stringify(LIVE_REGIONS)};
+    const rendered = (e) => e.getClientRects().length > 0 || e.classList.contains("sr-only");
+    globalThis.__announced = [];
+    if (globalThis.__announcer) return;
+    let known = new WeakSet(document.querySelectorAll(regions));
+    globalThis.__announcer = new MutationObserver((records) => {
+      const changed = new Set();
+      for (const r of records) {
+        const at = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+        const region = at && at.closest(regions);
+        if (region && known.has(region)) changed.add(region);
+        for (const n of r.addedNodes) {
+          if (n.nodeType !== 1) continue;
+          for (const e of [n, ...n.querySelectorAll(regions)]) {
+            if (e.matches('[role="alert"]')) changed.add(e);
+          }
+        }
+      }
+      for (const e of changed) {
+        if (e.isConnected && rendered(e)) globalThis.__announced.push((e.id || e.tagName) + ": " + e.textContent.trim());
+      }
+      known = new WeakSet(document.querySelectorAll(regions));
+    });
+    globalThis.__announcer.observe(document.body, { subtree: true, childList: true, characterData: true });
+  })()`);
+}
+
+/** What the live regions announced since {@link recordAnnouncements} or the last call. */
+async function announced(page: Page): Promise<string[]> {
+  return await page.evaluate(
+    "(() => { const said = globalThis.__announced; globalThis.__announced = []; return said; })()",
+  ) as string[];
+}
+
+/** A verdict that the proof verifies ("Verified" alone also matches "Not verified"). */
+const VERIFIED = /^✓Verified: /;
+
+/** One view of the explorer as the accessibility test visits it. */
+type A11yView = {
+  name: string;
+  /** The document's title while the view shows, before " · demo · edgeledger" (none on the home page). */
+  title: string | null;
+  /** Shows the view: navigates, types, or changes the fake site. */
+  open(page: Page, base: string): Promise<void>;
+  /** Puts back what `open` changed on the fake site. */
+  close?(): void;
+};
+
+Deno.test({
+  name:
+    "explorer: in Chromium, accessibility: every view passes axe-core's WCAG 2.1 A and AA rules in light and dark, at 1280 px and on a 320 px phone, without scrolling sideways",
+  ignore: !chromiumPresent,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const { ledger, ids, keys } = await fixture();
+    // Block 4 holds a transaction whose body is taller than its box, which then scrolls.
+    const long = envelope(7, "data.anchor", {
+      stream: "meter-7",
+      readings: Array.from({ length: 60 }, (_, i) => ({ seq: i, value: i * 7 })),
+    });
+    const b4 = ledger.append([{ tx: long, result: { status: "applied" } }], T0 + 4_000);
+    // Two blocks a page, so the list of blocks 0..4 has pages to go to.
+    const site = new FakeSite(ledger, keys, 2);
+    site.checkpoint = await signedCheckpoint(ledger, b4, keys);
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      (req) => site.handle(req),
+    );
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    const browser = await openBrowser();
+    const { page, problems } = browser;
+    const goto = async (hash: string, ready: string, has?: string | RegExp) => {
+      await page.goto(`${base}/${hash}`);
+      await page.locator(ready, has === undefined ? {} : { hasText: has }).first().waitFor();
+    };
+    const views: A11yView[] = [
+      {
+        name: "latest blocks (live)",
+        title: null,
+        open: async () => {
+          await goto("#/", "#blocks tbody tr[data-height='3']");
+          await waitText(page, "#cp-h + dl", "signed by");
+          await page.locator("#sites-h + ul").waitFor();
+        },
+      },
+      {
+        name: "a page of older blocks",
+        title: "Blocks 0–1",
+        open: () => goto("#/blocks/1", "#blocks tbody tr[data-height='0']"),
+      },
+      {
+        name: "go to a height not there yet",
+        title: "Blocks 0–1",
+        open: async () => {
+          await goto("#/blocks/1", "#blocks tbody tr[data-height='0']");
+          await page.locator("#jump-h").fill("999");
+          await page.locator("#jump-h").press("Enter");
+          await waitText(page, "#jump-msg", "There is no block 999 yet");
+        },
+      },
+      {
+        name: "a block",
+        title: "Block 2",
+        open: async () => {
+          await goto("#/block/2", "#view-h", "Block 2");
+          await waitText(page, `#block-txs tr[data-tx='${ids.handoff}'] .result`, "✓ applied");
+        },
+      },
+      {
+        name: "a transaction whose proof verifies",
+        title: `Transaction ${ids.anchor1.slice(0, 10)}`,
+        open: () => goto(`#/tx/${ids.anchor1}`, "#proof-verdict", VERIFIED),
+      },
+      {
+        name: "a transaction whose proof does not verify",
+        title: `Transaction ${ids.handoff.slice(0, 10)}`,
+        open: () => goto(`#/tx/${ids.handoff}`, "#proof-verdict", "Not verified"),
+      },
+      {
+        name: "a transaction whose body scrolls in its box",
+        title: `Transaction ${txId(long).slice(0, 10)}`,
+        open: async () => {
+          await goto(`#/tx/${txId(long)}`, "pre[aria-label='Body']", "readings");
+          await waitText(page, "#proof-verdict", VERIFIED);
+        },
+      },
+      {
+        name: "the checkpoint",
+        title: "Checkpoint",
+        open: () => goto("#/checkpoint", "#note-sigs", "✓ verified"),
+      },
+      { name: "the sites", title: "Sites", open: () => goto("#/sites", "#sites", "site-x") },
+      {
+        name: "a search that finds nothing",
+        title: null,
+        open: async () => {
+          await goto("#/", "#blocks tbody tr[data-height='3']");
+          await page.locator("#q").fill("f".repeat(64));
+          await page.locator("#q").press("Enter");
+          await waitText(page, "#search-msg", "Nothing found");
+        },
+      },
+      {
+        name: "a block not there yet",
+        title: "Block 999",
+        open: () => goto("#/block/999", "#no-block"),
+      },
+      {
+        name: "a malformed block link",
+        title: 'Cannot show block "abc"',
+        open: () => goto("#/block/abc", "#view [role=alert]"),
+      },
+      {
+        name: "no such page",
+        title: "There is no such page",
+        open: () => goto("#/nonsense", "#view [role=alert]", "There is no such page"),
+      },
+      {
+        name: "a transaction the site does not have",
+        title: `Cannot show transaction ${"f".repeat(10)}…ffff`,
+        open: () => goto(`#/tx/${"f".repeat(64)}`, "#view [role=alert]", "Cannot find"),
+      },
+      {
+        name: "a site that does not answer (Try again)",
+        title: "Cannot show block 1",
+        open: async () => {
+          site.unavailable = true;
+          await goto("#/block/1", "#retry");
+        },
+        close: () => site.unavailable = false,
+      },
+      {
+        name: "every status callout",
+        title: null,
+        open: async () => {
+          site.status = {
+            healthy: false,
+            removed: true,
+            divergence: [{
+              site: "site-b",
+              height: 2,
+              ours: ledger.blocks[2].hash,
+              theirs: "e".repeat(64),
+            }],
+            stateDivergence: [{
+              site: "site-b",
+              height: 2,
+              ours: "a".repeat(64),
+              theirs: "e".repeat(64),
+            }],
+            storageLow: [{ site: "site-b", freeBytes: 1 << 20, freeBytesMin: 1 << 29 }],
+            rules: { active: 1, supported: 1, scheduled: { version: 2, height: 1000 } },
+          };
+          await goto("#/", "#blocks tbody tr[data-height='3']");
+          await page.locator("#notice-state-diverged").waitFor();
+          await page.locator("#st-rules-upgrade").waitFor();
+        },
+        close: () => site.status = {},
+      },
+    ];
+    const settings = [
+      { scheme: "light", width: 1280, height: 900 },
+      { scheme: "dark", width: 320, height: 740 },
+    ] as const;
+    try {
+      for (const { scheme, width, height } of settings) {
+        await t.step(
+          `axe-core (WCAG 2.1 A, AA) finds no violation and WCAG 1.4.10 (reflow) holds on every view, ${scheme}, ${width} px`,
+          async () => {
+            await page.emulateMedia({ colorScheme: scheme });
+            await page.setViewportSize({ width, height });
+            const violations: string[] = [];
+            for (const view of views) {
+              try {
+                await view.open(page, base);
+                violations.push(...await axeViolations(page, view.name));
+                // WCAG 1.4.10 Reflow, which axe does not check: at 320 px nothing
+                // scrolls the page sideways (a wide table scrolls in its own box).
+                const sideways = await page.locator("html").evaluate((html) =>
+                  html.scrollWidth - html.clientWidth
+                );
+                if (sideways > 0) violations.push(`${view.name}: reflow: ${sideways} px too wide`);
+              } finally {
+                view.close?.();
+              }
+            }
+            assert.deepEqual(violations, [], violations.join("\n"));
+          },
+        );
+      }
+      await t.step(
+        "every view has one h1, headings in order, an h2 naming the view, named tables, and a title of its own (WCAG 1.3.1, 2.4.2, 2.4.6)",
+        async () => {
+          await page.emulateMedia({ colorScheme: "light" });
+          await page.setViewportSize({ width: 1280, height: 900 });
+          const wrong: string[] = [];
+          for (const view of views) {
+            try {
+              await view.open(page, base);
+              wrong.push(...await headingProblems(page, view.name));
+              // A screen reader's list of tables names each one (its caption or heading).
+              const unnamed = await page.locator("table").evaluateAll((tables) =>
+                tables.filter((t) =>
+                  !t.querySelector("caption") && !t.getAttribute("aria-label") &&
+                  !t.ownerDocument.getElementById(t.getAttribute("aria-labelledby") ?? "")
+                ).map((t) => `#${t.id}`)
+              );
+              if (unnamed.length) wrong.push(`${view.name}: unnamed tables ${unnamed.join(" ")}`);
+              const title = await page.title();
+              const expected = view.title === null
+                ? "demo · edgeledger"
+                : `${view.title} · demo · edgeledger`;
+              if (title !== expected) wrong.push(`${view.name}: title ${JSON.stringify(title)}`);
+            } finally {
+              view.close?.();
+            }
+          }
+          assert.deepEqual(wrong, [], wrong.join("\n"));
+        },
+      );
+
+      await t.step(
+        "screen readers read the pager, the neighbouring blocks and the connection badge by their words, not their arrows and bullet (WCAG 1.1.1, 2.4.4)",
+        async () => {
+          await page.goto(`${base}/#/blocks/1`);
+          await page.locator("#blocks tbody tr[data-height='0']").waitFor();
+          await waitText(page, "#blocks-newer", "3 newer blocks");
+          await waitText(page, "#live", "Live");
+          const list = await accessibleTexts(page);
+          await goto("#/block/2", "#view-h", "Block 2");
+          const block = await accessibleTexts(page);
+          const read = [...list, ...block].filter((n) => DECORATION.test(n));
+          assert.deepEqual(read, [], read.join("\n"));
+          // The oldest page: Older and Oldest are there, as text.
+          for (
+            const name of ["link: Latest", "link: Newer", "StaticText: Older", "StaticText: Oldest"]
+          ) {
+            assert.ok(list.includes(name), `the pager's ${name}: ${list.join(", ")}`);
+          }
+          assert.ok(list.includes("StaticText: Live"), list.join(", "));
+          for (const name of ["Block 1", "Block 3"]) {
+            assert.ok(block.includes(`link: ${name}`), `${name}: ${block.join(", ")}`);
+          }
+          // Sighted users still see them.
+          assert.equal(await text(page, "#view nav.pager a"), "← Block 1");
+        },
+      );
+
+      await t.step(
+        "live regions are in the accessibility tree before they speak: an empty message is not display: none (WCAG 4.1.3)",
+        async () => {
+          await goto("#/blocks/1", "#blocks tbody tr[data-height='0']");
+          for (const id of ["search-msg", "jump-msg"]) {
+            const region = page.locator(`#${id}`);
+            assert.equal(await region.textContent(), "", id);
+            const display = await region.evaluate((e) =>
+              e.ownerDocument.defaultView!.getComputedStyle(e).display
+            );
+            assert.notEqual(display, "none", `#${id} is display: none while empty`);
+          }
+        },
+      );
+
+      await t.step(
+        "keyboard: Tab reaches every control in reading order, each with a visible focus ring; Enter follows the pager, searches and opens a receipt (WCAG 2.1.1, 2.4.3, 2.4.7)",
+        async () => {
+          await goto("#/", "#blocks tbody tr[data-height='3']");
+          await waitText(page, "#cp-h + dl", "signed by");
+          await page.locator("#sites-h + ul").waitFor();
+          // Number the controls a keyboard should reach, in document order, and start at the top.
+          const controls = await page.evaluate(`(() => {
+            const all = [...document.querySelectorAll(
+              "a[href], button:not([disabled]), input, select, textarea, summary, [tabindex]:not([tabindex='-1'])",
+            )].filter((e) => e.getClientRects().length > 0);
+            all.forEach((e, i) => e.dataset.kb = String(i));
+            document.body.tabIndex = -1;
+            document.body.focus();
+            document.body.removeAttribute("tabindex");
+            return all.map((e) => e.id ? "#" + e.id : e.tagName.toLowerCase() + " " + JSON.stringify(e.textContent.trim().slice(0, 24)));
+          })()`) as string[];
+          assert.ok(controls.length >= 20, controls.join(", "));
+          const reached: number[] = [];
+          const noRing: string[] = [];
+          for (let i = 0; i < controls.length + 1; i++) {
+            await page.keyboard.press("Tab");
+            const at = await page.evaluate(`(() => {
+              const e = document.activeElement;
+              const s = getComputedStyle(e);
+              return { kb: e.dataset.kb ?? null, ring: s.outlineStyle !== "none" && parseFloat(s.outlineWidth) >= 2 };
+            })()`) as { kb: string | null; ring: boolean };
+            if (at.kb === null) break;
+            reached.push(Number(at.kb));
+            if (!at.ring) noRing.push(controls[Number(at.kb)]);
+          }
+          assert.deepEqual(
+            reached.map((i) => controls[i]),
+            controls,
+            "Tab goes through every control once, in document order",
+          );
+          assert.deepEqual(noRing, [], "every control shows where the focus is");
+
+          await page.locator("#pager-top a[data-page='older']").focus();
+          await page.keyboard.press("Enter");
+          await page.locator("#blocks-h:focus").waitFor();
+          assert.equal(new URL(page.url()).hash, "#/blocks/2");
+          await page.locator("#q").focus();
+          await page.keyboard.type("2");
+          await page.keyboard.press("Enter");
+          await page.locator("#view-h:focus", { hasText: "Block 2" }).waitFor();
+          await goto(`#/tx/${ids.anchor1}`, "#proof-verdict", VERIFIED);
+          await page.locator("summary", { hasText: "Receipt" }).focus();
+          await page.keyboard.press("Enter");
+          await page.locator("details[open] pre[aria-label='Receipt']").waitFor();
+        },
+      );
+
+      // From here on the chain grows: the views above expect blocks 0..4.
+      await t.step(
+        "blocks arriving every 150 ms make no live region speak, on the live list, a page of older blocks or a block (WCAG 4.1.3, 2.2.2)",
+        async () => {
+          let time = T0 + 10_000;
+          for (
+            const [hash, ready] of [
+              ["#/", "#blocks tbody tr[data-height='3']"],
+              ["#/blocks/1", "#blocks tbody tr[data-height='0']"],
+              ["#/block/2", "#block-txs"],
+            ]
+          ) {
+            await goto(hash, ready);
+            await waitText(page, "#live", "Live");
+            await recordAnnouncements(page);
+            for (let i = 0; i < 3; i++) {
+              site.push(ledger.append([], time += 1_000));
+              await new Promise((r) => setTimeout(r, 150));
+            }
+            const head = ledger.blocks.length - 1;
+            await waitText(page, "#st-height", new RegExp(`^${head}$`));
+            if (hash === "#/") await page.locator(`#blocks tr[data-height='${head}']`).waitFor();
+            assert.deepEqual(await announced(page), [], hash);
+          }
+        },
+      );
+
+      await t.step(
+        "prefers-reduced-motion: reduce: a block arriving on the live list does not flash its row, and nothing else moves (WCAG 2.3.3)",
+        async () => {
+          for (const motion of ["no-preference", "reduce"] as const) {
+            await page.emulateMedia({ reducedMotion: motion });
+            await goto("#/", "#blocks tbody tr");
+            await waitText(page, "#live", "Live");
+            const block = ledger.append([], ledger.blocks.at(-1)!.header.time + 1_000);
+            site.push(block);
+            await page.locator(`#blocks tr[data-height='${block.header.height}']`).waitFor();
+            const moving = await page.evaluate("document.getAnimations().length") as number;
+            if (motion === "reduce") assert.equal(moving, 0, "nothing moves");
+            else assert.ok(moving > 0, "without the preference, the new row flashes");
+          }
+          await page.emulateMedia({ reducedMotion: "no-preference" });
+        },
+      );
+
+      await t.step(
+        "while the site does not answer, the connection badge says so once, not at every retry and poll; then Live once it answers (WCAG 4.1.3)",
+        async () => {
+          await page.clock.install();
+          await page.goto(`${base}/#/`);
+          await page.locator("#blocks tbody tr").first().waitFor();
+          await waitText(page, "#live", "Live");
+          await recordAnnouncements(page);
+          site.unavailable = true;
+          site.closeStreams();
+          await waitText(page, "#live", "Offline");
+          // Six status polls (5 s) and the event stream's restart (30 s).
+          for (let i = 0; i < 7; i++) {
+            await page.clock.fastForward(5_000);
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          const down = (await announced(page)).filter((a) => a.startsWith("live: "));
+          site.unavailable = false;
+          for (let i = 0; i < 7 && (await text(page, "#live")) !== "Live"; i++) {
+            await page.clock.fastForward(5_000);
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          await waitText(page, "#live", "Live");
+          const up = (await announced(page)).filter((a) => a.startsWith("live: "));
+          assert.equal(down.at(-1), "live: Offline", down.join(", "));
+          assert.ok(down.length <= 2, `said ${down.length} times while down: ${down.join(", ")}`);
+          assert.equal(up.at(-1), "live: Live", up.join(", "));
+          const said = [...down, ...up];
+          assert.ok(
+            said.every((a, i) => i === 0 || a !== said[i - 1]),
+            `the same words twice in a row: ${said.join(", ")}`,
+          );
+        },
+      );
+
+      await t.step(
+        "a low-disk callout is announced once, not again at each refresh that only changes its figures (WCAG 4.1.3)",
+        async () => {
+          // The page's clock is fake since the step above: a refresh is 15 s away.
+          await goto("#/", "#blocks tbody tr");
+          await recordAnnouncements(page);
+          const low = (freeBytes: number) => ({
+            storageLow: [{ site: "site-b", freeBytes, freeBytesMin: 512 * 1024 * 1024 }],
+          });
+          try {
+            site.status = low(100 * 1024 * 1024);
+            await page.clock.fastForward(16_000);
+            await waitText(page, "#notice-storage li", "100 MiB free");
+            const first = await announced(page);
+            assert.equal(first.length, 1, first.join("\n"));
+            assert.match(first[0], /: New transactions are paused/);
+            site.status = low(101 * 1024 * 1024);
+            await page.clock.fastForward(16_000);
+            await waitText(page, "#notice-storage li", "101 MiB free");
+            assert.deepEqual(await announced(page), []);
+          } finally {
+            site.status = {};
+          }
+        },
+      );
+
+      await t.step(
+        "a transaction's proof verdict is announced once it is known (WCAG 4.1.3)",
+        async () => {
+          for (
+            const [id, verdict] of [[ids.anchor1, "Verified: "], [ids.handoff, "Not verified: "]]
+          ) {
+            await goto("#/blocks/1", "#blocks tbody tr[data-height='0']");
+            await recordAnnouncements(page);
+            await page.goto(`${base}/#/tx/${id}`);
+            await waitText(page, "#proof-verdict", verdict);
+            await new Promise((r) => setTimeout(r, 50));
+            const said = await announced(page);
+            assert.ok(
+              said.some((a) => a.includes(verdict)),
+              `the verdict is not announced: ${said.join("\n")}`,
+            );
+          }
+        },
+      );
+
+      assert.deepEqual(problems, [], "no script error, CSP violation or off-host request");
+    } finally {
+      await browser.close();
+      site.closeStreams();
+      await server.shutdown();
     }
   },
 });

@@ -41,6 +41,14 @@
  * a wrong proof or a forged note, not a site that lies about its consortium:
  * that takes keys configured out of band (the SDK's light client).
  *
+ * Accessibility (WCAG 2.1 AA, checked by `test/explorer_browser_test.ts`
+ * with axe-core and by hand): the site's title is the one h1 and every view
+ * has an h2 and a tab title of its own; a navigation moves focus to the new
+ * view's heading; glyphs drawn for the eye (arrows, bullets) are hidden from
+ * screen readers; live regions are rendered before they speak and say only
+ * what changed: the connection badge once per change, a proof's verdict
+ * once it is known, never a new block.
+ *
  * Security: the page renders API data only through DOM text nodes and
  * attributes, never `innerHTML`; links are built from validated heights and
  * hashes, and a site URL becomes a link only when it is `http(s)`. A
@@ -113,7 +121,7 @@ export function explorerHtml(options: ExplorerOptions = {}): string {
 <a class="skip" href="#main">Skip to content</a>
 <header class="top">
   <div class="bar">
-    <a class="brand" href="#/" id="brand">${t}</a>
+    <h1 class="brand"><a href="#/" id="brand">${t}</a></h1>
     <span id="live" class="live" role="status" aria-live="polite">Connecting…</span>
     <form id="search" class="search" role="search" novalidate>
       <label for="q" class="sr-only">Search by block height, block hash or transaction id</label>
@@ -216,9 +224,11 @@ h3 { font-size: 1.05rem; margin: 1.5rem 0 0.5rem; }
 .small { font-size: 0.85em; }
 .top { background: var(--panel); border-bottom: 1px solid var(--border); padding: 0.75rem 1rem 0; }
 .bar { display: flex; flex-wrap: wrap; align-items: center; gap: 0.5rem 1rem; max-width: 1200px; margin: 0 auto; }
-.brand { font-weight: 700; font-size: 1.15rem; color: var(--fg); text-decoration: none; }
+/* The site's title is the page's one h1; each view's name is an h2 under it. */
+.brand { margin: 0; font-weight: 700; font-size: 1.15rem; }
+.brand a { color: var(--fg); text-decoration: none; }
 .live { font-size: 0.8rem; padding: 0.1rem 0.55rem; border-radius: 999px; border: 1px solid var(--border); color: var(--muted); }
-.live::before { content: "\25CF\00a0"; }
+.live::before { content: "\25CF\00a0" / ""; } /* a bullet for the eye: its alt text is empty */
 .live.on { color: var(--ok); border-color: currentColor; }
 .live.poll { color: var(--warn); border-color: currentColor; }
 .live.off { color: var(--bad); border-color: currentColor; }
@@ -234,7 +244,9 @@ button {
 button.secondary { background: transparent; color: var(--accent); }
 button:disabled { opacity: 0.6; cursor: default; }
 .search-msg { max-width: 1200px; margin: 0.25rem auto 0; min-height: 1.2em; font-size: 0.9rem; color: var(--bad); }
-.search-msg:empty { display: none; }
+/* Empty live regions take no room but stay rendered: one that is display: none is not in the
+   accessibility tree, so a screen reader may not announce the message that shows it. */
+.search-msg:empty { margin: 0; min-height: 0; }
 .stats {
   display: flex; flex-wrap: wrap; gap: 0.25rem 1.5rem; max-width: 1200px; margin: 0.6rem auto 0; padding: 0;
 }
@@ -305,7 +317,7 @@ code.short, .show-sm { white-space: nowrap; }
 }
 .jump button { padding: 0.3rem 0.8rem; }
 .jump-msg { margin: 0 0 0.75rem; font-size: 0.9rem; color: var(--bad); }
-.jump-msg:empty { display: none; }
+.jump-msg:empty { margin: 0; }
 .error-links { display: flex; flex-wrap: wrap; align-items: center; gap: 0.5rem 1rem; margin: 0.75rem 0 0; }
 .badge {
   display: inline-block; padding: 0.05rem 0.5rem; border-radius: 999px; font-size: 0.8rem;
@@ -323,8 +335,10 @@ code.short, .show-sm { white-space: nowrap; }
 .callout.info { color: var(--accent); background: var(--accent-bg); }
 .callout.slim { padding: 0.4rem 0.8rem; margin: 0 0 0.75rem; }
 .callout p { margin: 0.2rem 0 0; color: var(--fg); }
-.error { color: var(--bad); background: var(--bad-bg); border: 1px solid currentColor; border-radius: 8px; padding: 0.75rem 1rem; }
+/* An error may quote a 64-character id: it wraps rather than widen a 320 px page (WCAG 1.4.10). */
+.error { color: var(--bad); background: var(--bad-bg); border: 1px solid currentColor; border-radius: 8px; padding: 0.75rem 1rem; overflow-wrap: anywhere; }
 .error p { margin: 0.25rem 0 0; color: var(--fg); }
+.error h2 { font-size: 1rem; margin: 0; }
 .verdict { display: flex; align-items: center; gap: 0.75rem; font-size: 1.1rem; font-weight: 700; }
 .verdict .mark { font-size: 1.8rem; line-height: 1; }
 .checks { list-style: none; padding: 0; margin: 0.75rem 0; }
@@ -456,6 +470,18 @@ function timeCell(ms) {
     h("span", { class: p.dateOnNarrow ? "date-sm" : "hide-sm" }, p.date + " "), p.time);
 }
 
+/**
+ * A label with a decorative glyph before and/or after its words ("‹ Newer",
+ * "Block 3 →"), the glyph hidden from screen readers: they read "Newer".
+ */
+function glyphed(before, words, after) {
+  return [
+    before ? h("span", { "aria-hidden": "true" }, before + " ") : null,
+    words,
+    after ? h("span", { "aria-hidden": "true" }, " " + after) : null,
+  ];
+}
+
 function hashCode(hex) {
   return h("code", { class: "hash" }, String(hex));
 }
@@ -485,8 +511,17 @@ function txLinkShortSm(id) {
     h("span", { class: "hide-sm" }, s), h("span", { class: "show-sm" }, shortHash(s)));
 }
 
-function json(value) {
-  return h("pre", null, h("code", null, JSON.stringify(value, null, 2)));
+/**
+ * Text in a box that scrolls once it is taller than the box (pre's
+ * max-height). The box takes the keyboard focus, so a keyboard can scroll
+ * it too, and is a region named label.
+ */
+function scrollBox(attrs, label, text) {
+  return h("pre", Object.assign({ tabindex: "0", role: "region", "aria-label": label }, attrs), h("code", null, text));
+}
+
+function json(value, label) {
+  return scrollBox(null, label, JSON.stringify(value, null, 2));
 }
 
 function go(hash) {
@@ -547,6 +582,11 @@ function statusNotices(s) {
     rules,
     storageLow,
   };
+}
+
+/** A low site's free space beside its name: ": 100 MiB free, under its minimum of 512 MiB". */
+function storageFigures(x) {
+  return ": " + bytesText(x.freeBytes) + " free, under its minimum of " + bytesText(x.freeBytesMin);
 }
 
 /** n bytes for a person, in binary units: "512 MiB", "1.5 GiB". */
@@ -1054,10 +1094,14 @@ function notAnswered(err) {
   return err instanceof ApiError && (err.status === 0 || err.status === 502 || err.status === 503 || err.status === 504);
 }
 
-function errorBox(action, err) {
+/**
+ * What failed (action) and why (err), announced as an alert. heading: the
+ * box is a whole view, so action is its h2 (the view's name), not bold text.
+ */
+function errorBox(action, err, heading) {
   const problem = err && err.problem;
   return h("div", { class: "error", role: "alert" },
-    h("strong", null, action),
+    heading ? h("h2", { id: "view-h", tabindex: "-1" }, action) : h("strong", null, action),
     h("p", null, err && err.message ? err.message : String(err)),
     problem && typeof problem.requestId === "string"
       ? h("p", { class: "small muted" }, "Request id: ", h("code", null, problem.requestId))
@@ -1101,8 +1145,18 @@ function renderNotices(s) {
     else dd.replaceChildren(h("span", { class: "badge warn" }, value), h("span", { class: "note", id: "st-rules-upgrade" },
       "This site must be upgraded before height " + num(r.upgradeBefore)));
   }
-  const key = JSON.stringify([n.stopped, n.removed, n.diverged, n.more, n.stateDiverged, n.stateMore, n.storageLow]);
-  if (key === state.noticesKey) return;
+  // A low site's free bytes change at every refresh: they are left out of the key and
+  // updated in place, outside the callout's alert, which is announced once.
+  const key = JSON.stringify([n.stopped, n.removed, n.diverged, n.more, n.stateDiverged, n.stateMore,
+    n.storageLow.map((x) => [x.site, x.freeBytesMin])]);
+  if (key === state.noticesKey) {
+    for (const li of document.querySelectorAll("#notice-storage li[data-site]")) {
+      const x = n.storageLow.find((y) => y.site === li.dataset.site);
+      const figures = li.querySelector(".figures");
+      if (x && figures && figures.textContent !== storageFigures(x)) figures.textContent = storageFigures(x);
+    }
+    return;
+  }
   state.noticesKey = key;
   const notices = [];
   if (n.stopped) {
@@ -1118,12 +1172,12 @@ function renderNotices(s) {
         "Use another site of the consortium; an operator should stop this one, or add it again.")));
   }
   if (n.storageLow.length) {
-    notices.push(h("div", { class: "callout warn", id: "notice-storage", role: "alert" },
-      h("strong", null, "New transactions are paused: " + (n.storageLow.length === 1 ? "a site" : "sites") +
+    // The alert is the headline alone: the figures below it change at every refresh.
+    notices.push(h("div", { class: "callout warn", id: "notice-storage" },
+      h("strong", { role: "alert" }, "New transactions are paused: " + (n.storageLow.length === 1 ? "a site" : "sites") +
         " of the cluster " + (n.storageLow.length === 1 ? "is" : "are") + " low on disk space."),
       h("ul", null, n.storageLow.map((x) => h("li", { "data-site": x.site },
-        h("strong", null, x.site), ": " + bytesText(x.freeBytes) + " free, under its minimum of " +
-          bytesText(x.freeBytesMin)))),
+        h("strong", null, x.site), h("span", { class: "figures" }, storageFigures(x))))),
       h("p", null, "Reads, receipts and proofs go on. Writes resume by themselves once the site has room again.")));
   }
   if (n.diverged.length) {
@@ -1164,8 +1218,13 @@ function siteAnswered() {
   void route({ again: true, quiet: true });
 }
 
-/** Shows the connection in the header; the live block list says the same (see rangeText). */
+/**
+ * Shows the connection in the header; the live block list says the same
+ * (see rangeText). The badge is a live region: words it already shows are
+ * not written again, or a screen reader would read them again.
+ */
 function setLive(mode, text) {
+  if (state.link.mode === mode && state.link.text === text) return;
   liveEl.className = "live " + mode;
   liveEl.textContent = text;
   state.link = { mode, text };
@@ -1201,7 +1260,9 @@ function scheduleStatus(delayMs) {
 function streamDown(label) {
   const wasLive = state.live;
   state.live = false;
-  setLive("poll", label);
+  // "Offline" (the status poll failed too) stays until the site answers: the
+  // stream's retries do not flip the badge, a live region, back and forth.
+  if (state.link.mode !== "off") setLive("poll", label);
   if (wasLive) scheduleStatus(0);
 }
 
@@ -1302,15 +1363,16 @@ function backHome() {
 }
 
 /**
- * Shows a view that could not be shown: what failed and why, and a way back
- * to the latest blocks. When the site did not answer (notAnswered) it also
- * offers "Try again", and the view loads again by itself when the site next
- * answers (siteAnswered).
+ * Shows a view that could not be shown: what failed (action, a sentence,
+ * which also names the view: its heading and, without the full stop, the
+ * page's title) and why, and a way back to the latest blocks. When the site
+ * did not answer (notAnswered) it also offers "Try again", and the view
+ * loads again by itself when the site next answers (siteAnswered).
  */
-function showError(title, action, err) {
+function showError(action, err) {
   const retry = notAnswered(err);
   state.retryView = retry;
-  show(title, errorBox(action, err),
+  show(action.replace(/\.$/, ""), errorBox(action, err, true),
     retry ? h("p", { class: "muted small", id: "retry-note" }, "This page loads again by itself when the site answers.") : null,
     h("p", { class: "error-links" },
       retry ? h("button", { type: "button", class: "secondary", id: "retry", onclick: () => void route({ again: true }) }, "Try again") : null,
@@ -1362,17 +1424,17 @@ function updateListChrome(list) {
   for (const nav of list.pagers) {
     nav.hidden = none;
     nav.replaceChildren(
-      pagerLink(links.latest, "latest", "« Latest"),
-      pagerLink(links.newer, "newer", "‹ Newer"),
-      pagerLink(links.older, "older", "Older ›"),
-      pagerLink(links.oldest, "oldest", "Oldest »"));
+      pagerLink(links.latest, "latest", glyphed("«", "Latest")),
+      pagerLink(links.newer, "newer", glyphed("‹", "Newer")),
+      pagerLink(links.older, "older", glyphed(null, "Older", "›")),
+      pagerLink(links.oldest, "oldest", glyphed(null, "Oldest", "»")));
   }
   // The heading of a page already names its range; the live list's moves.
   list.range.textContent = rangeText(list.page, head, list.live, state.link);
   if (list.live) return;
   const n = head - list.page.top;
   list.newer.replaceChildren(
-    h("strong", null, n === 0 ? "No newer blocks yet" : "▲ " + num(n) + (n === 1 ? " newer block" : " newer blocks")),
+    h("strong", null, n === 0 ? "No newer blocks yet" : glyphed("▲", num(n) + (n === 1 ? " newer block" : " newer blocks"))),
     n === 0 ? "; new ones are counted here as they arrive. " : " above this page; the newest is block " + num(head) + ". ",
     h("a", { href: "#/" }, "Show the latest blocks"));
 }
@@ -1442,7 +1504,7 @@ async function showBlocks(top, signal, asked) {
     h("div", { class: "list-bar" }, list.pagers[0], jump),
     jumpMsg,
     h("div", { class: "table-wrap" },
-      h("table", { id: "blocks", "data-live": live ? "true" : "false" },
+      h("table", { id: "blocks", "aria-labelledby": "blocks-h", "data-live": live ? "true" : "false" },
         h("thead", null, h("tr", null,
           h("th", { scope: "col", class: "num" }, "Height"),
           h("th", { scope: "col" }, "Time (UTC)"),
@@ -1557,7 +1619,7 @@ async function showBlockPage(ref, signal) {
   const r = readHeight(ref);
   if (r === null) {
     markNav("home");
-    showError("Blocks", "Cannot show the blocks below " + JSON.stringify(ref) + ".",
+    showError("Cannot show the blocks below " + JSON.stringify(ref) + ".",
       new Error("A page of the block list is named by the height of its newest block, a decimal."));
     return;
   }
@@ -1607,7 +1669,7 @@ async function showBlock(ref, signal) {
   const hex = ref.toLowerCase();
   const r = HEX64.test(hex) ? null : readHeight(ref);
   if (r === null && !HEX64.test(hex)) {
-    showError("Block", "Cannot show block " + JSON.stringify(ref) + ".",
+    showError("Cannot show block " + JSON.stringify(ref) + ".",
       new Error("A block is named by its height (a decimal) or its hash (64 hex characters)."));
     return;
   }
@@ -1627,8 +1689,8 @@ async function showBlock(ref, signal) {
   const hd = block.header;
   const tip = state.status ? state.status.height : null;
   const pager = h("nav", { class: "pager", "aria-label": "Neighbouring blocks" },
-    hd.height > 0 ? blockLink(hd.height - 1, "← Block " + num(hd.height - 1)) : null,
-    tip === null || hd.height < tip ? blockLink(hd.height + 1, "Block " + num(hd.height + 1) + " →") : null,
+    hd.height > 0 ? blockLink(hd.height - 1, glyphed("←", "Block " + num(hd.height - 1))) : null,
+    tip === null || hd.height < tip ? blockLink(hd.height + 1, glyphed(null, "Block " + num(hd.height + 1), "→")) : null,
     Number.isSafeInteger(hd.height) && hd.height >= 0
       ? h("a", { href: "#/blocks/" + hd.height, "data-page": "list" }, "Show in the block list")
       : null);
@@ -1700,7 +1762,7 @@ function resultBadge(receipt) {
 async function showTx(id, signal) {
   markNav("");
   if (!HEX64.test(id)) {
-    showError("Transaction", "Cannot show transaction " + JSON.stringify(id) + ".", new Error("A transaction id is 64 hex characters."));
+    showError("Cannot show transaction " + JSON.stringify(id) + ".", new Error("A transaction id is 64 hex characters."));
     return;
   }
   const { tx, receipt } = await api("/v1/txs/" + id, { signal });
@@ -1744,10 +1806,12 @@ async function showTx(id, signal) {
         ["Signatures", Array.isArray(tx.sigs) ? num(tx.sigs.length) : "—"],
       ]),
       h("h3", null, "Body"),
-      json(tx.body),
-      h("details", null, h("summary", null, "Receipt"), json(receipt)),
-      h("details", null, h("summary", null, "Signed envelope"), json(tx))),
-    proofPanel);
+      json(tx.body, "Body"),
+      h("details", null, h("summary", null, "Receipt"), json(receipt, "Receipt")),
+      h("details", null, h("summary", null, "Signed envelope"), json(tx, "Signed envelope"))),
+    proofPanel,
+    // The verdict comes after the view shows: this live region, there from the start, says it.
+    h("p", { class: "sr-only", role: "status", id: "proof-said" }));
   await renderProof(proofPanel, id, receipt, signal);
 }
 
@@ -1782,11 +1846,12 @@ async function renderProof(panel, id, receipt, signal) {
   const v = await verifyProof(id, receipt, proof, note, sites);
   if (signal.aborted) return;
   const ok = v.checks.every((c) => c.ok);
-  const verdict = h("p", { class: "verdict callout " + (ok ? "ok" : "bad"), id: "proof-verdict", "data-testid": "proof-verdict", role: "status" },
+  const words = ok
+    ? "Verified: included in the checkpointed log of " + num(note.size) + " entries"
+    : "Not verified: this proof does not show the transaction in the checkpointed log";
+  const verdict = h("p", { class: "verdict callout " + (ok ? "ok" : "bad"), id: "proof-verdict", "data-testid": "proof-verdict" },
     h("span", { class: "mark", "aria-hidden": "true" }, ok ? "✓" : "✗"),
-    h("span", null, ok
-      ? "Verified: included in the checkpointed log of " + num(note.size) + " entries"
-      : "Not verified: this proof does not show the transaction in the checkpointed log"));
+    h("span", null, words));
   const pathItems = (Array.isArray(proof.proof) ? proof.proof : []).map((p, i) =>
     h("li", null, h("code", { class: "hash" }, String(p)), h("span", { class: "muted small" }, v.sides[i] ? " (" + v.sides[i] + ")" : "")));
   panel.replaceChildren(head, verdict,
@@ -1802,8 +1867,10 @@ async function renderProof(panel, id, receipt, signal) {
     ]),
     h("h3", null, "Audit path (" + (pathItems.length === 1 ? "1 hash" : pathItems.length + " hashes") + ", leaf to root)"),
     pathItems.length ? h("ol", { class: "path", start: "1" }, pathItems) : h("p", { class: "muted" }, "Empty: the tree has one leaf."),
-    v.leafJson !== undefined ? h("details", null, h("summary", null, "Leaf data (the logged transaction and result)"), json(v.leafJson)) : null,
+    v.leafJson !== undefined ? h("details", null, h("summary", null, "Leaf data (the logged transaction and result)"), json(v.leafJson, "Leaf data")) : null,
     h("p", { class: "muted small" }, "Checked in this browser: leaf hash SHA-256(0x00‖leaf), nodes SHA-256(0x01‖left‖right), RFC 9162 §2.1.3.2."));
+  const said = document.getElementById("proof-said");
+  if (said) said.textContent = words;
 }
 
 /** Runs every check of an inclusion proof; each check says what it proves. */
@@ -1892,7 +1959,7 @@ async function showCheckpoint(signal) {
               ? h("span", { class: "muted small" }, " the site says this key signed up to block ", blockLink(String(c.retiredUntil)), "; no later key of it signed that")
               : c.retiredUntil !== undefined ? h("span", { class: "muted small" }, " by a key the site retired after block ", blockLink(String(c.retiredUntil))) : null)))))) : null,
       h("h3", null, "Signed note"),
-      h("pre", { id: "note-text" }, h("code", null, text))));
+      scrollBox({ id: "note-text" }, "Signed note", text)));
 }
 
 async function showSites(signal) {
@@ -1911,7 +1978,7 @@ async function showSites(signal) {
     h("section", { class: "panel", "aria-labelledby": "view-h" },
       h("h2", { id: "view-h", tabindex: "-1" }, "Sites"),
       h("p", { class: "muted" }, "The consortium's member sites. A verifier key (name+hash+key) checks that site's checkpoint signatures; a site that rotated its key signed the blocks up to each rotation with the key it retired then (each rotation is signed by the old key and the new one, and the last block of the retired key by a later one: only such a vouched-for key counts on the checkpoint page)."),
-      h("div", { class: "table-wrap" }, h("table", { id: "sites" },
+      h("div", { class: "table-wrap" }, h("table", { id: "sites", "aria-labelledby": "view-h" },
         h("thead", null, h("tr", null, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "URL"), h("th", { scope: "col" }, "Verifier key"), h("th", { scope: "col" }, "Retired keys"))),
         h("tbody", null, sites.map((s, i) => h("tr", { "data-site": String(s.name) },
           h("td", null, h("strong", null, String(s.name)), state.status && s.name === state.status.site ? h("span", { class: "muted small" }, " (this site)") : null),
@@ -1976,14 +2043,14 @@ async function route(opts) {
     else if (parts[0] === "sites" && parts.length === 1) await showSites(signal);
     else {
       markNav("");
-      showError("Not found", "There is no such page.", new Error("Try a block height, a block hash or a transaction id in the search box."));
+      showError("There is no such page.", new Error("Try a block height, a block hash or a transaction id in the search box."));
     }
   } catch (e) {
     if (signal.aborted || (e && e.name === "AbortError")) return;
     const what = parts[0] === "block" ? "block " + parts[1] : parts[0] === "tx" ? "transaction " + shortHash(parts[1])
       : parts[0] === "blocks" || parts.length === 0 ? "the blocks"
       : parts[0] === "checkpoint" ? "the checkpoint" : parts[0] === "sites" ? "the sites" : "this page";
-    showError("Error", "Cannot show " + what + ".", e);
+    showError("Cannot show " + what + ".", e);
   } finally {
     if (navController === controller) view.removeAttribute("aria-busy");
   }
