@@ -88,7 +88,7 @@ const bodyArb = fc.record({
   })),
 }, { requiredKeys: ["from", "messages"] });
 
-Deno.test("peer props: a member's well-signed /raft/msg of garbage is answered 204 or a 4xx problem, and the site neither halts nor logs an error", async () => {
+Deno.test("peer props: a member's well-signed /raft/msg of garbage is answered 204 or a 4xx problem (a false claim to lead in this site's term: a logged 500), and the site never halts", async () => {
   const logs = recordingLogger({ site: "site-a" });
   const key = fixedKey(97);
   const t = await openTestSite({ key, genesis: testGenesis(key), log: logs.log });
