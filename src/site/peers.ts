@@ -449,24 +449,76 @@ export function encodeMessage(m: Message): WireMessage {
   return { ...m };
 }
 
-/** Decodes a message from JSON; throws on a malformed one. */
+/** The fields each message type carries besides `type`, `from`, `to` and `term`, by kind of value. */
+const messageFields: Record<string, Record<string, "index" | "boolean" | "ctx" | "ctx?">> = {
+  preVote: { lastIndex: "index", lastTerm: "index", transfer: "boolean" },
+  vote: { lastIndex: "index", lastTerm: "index", transfer: "boolean" },
+  preVoteResp: { reject: "boolean" },
+  voteResp: { reject: "boolean" },
+  app: { prevIndex: "index", prevTerm: "index", commit: "index" },
+  appResp: { index: "index", reject: "boolean", conflictTerm: "index", conflictIndex: "index" },
+  heartbeat: { commit: "index", ctx: "ctx?" },
+  heartbeatResp: { ctx: "ctx?" },
+  snapshot: {},
+  timeoutNow: {},
+  readIndex: { ctx: "ctx" },
+  readIndexResp: { ctx: "ctx", index: "index" },
+};
+
+const isIndex = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isNames = (v: unknown): v is string[] =>
+  Array.isArray(v) && v.every((n) => typeof n === "string");
+
+/**
+ * Decodes a message from JSON; throws a TypeError on a malformed one: an
+ * unknown type, or a field of its type missing or of the wrong kind (an
+ * index or term that is no safe integer ≥ 0, a flag that is no boolean).
+ * The Raft core asserts on what it is given, so nothing a member sends may
+ * reach it unchecked: a heartbeat without `commit` once made it throw mid-step.
+ */
 export function decodeMessage(w: WireMessage): Message {
   if (typeof w !== "object" || w === null || typeof w.type !== "string") {
     throw new TypeError("Malformed Raft message");
   }
-  if (typeof w.from !== "string" || typeof w.to !== "string" || !Number.isSafeInteger(w.term)) {
+  if (typeof w.from !== "string" || typeof w.to !== "string" || !isIndex(w.term)) {
     throw new TypeError("Malformed Raft message: from/to/term");
+  }
+  const fields = Object.hasOwn(messageFields, w.type) ? messageFields[w.type] : undefined;
+  if (fields === undefined) throw new TypeError(`Malformed Raft message: type ${w.type}`);
+  for (const [name, kind] of Object.entries(fields)) {
+    const v = w[name];
+    const ok = kind === "index"
+      ? isIndex(v)
+      : kind === "boolean"
+      ? typeof v === "boolean"
+      : kind === "ctx"
+      ? typeof v === "string"
+      : v === undefined || typeof v === "string";
+    if (!ok) throw new TypeError(`Malformed Raft message: ${w.type} ${name}`);
   }
   if (w.type === "app") {
     if (!Array.isArray(w.entries)) throw new TypeError("Malformed Raft message: entries");
-    const entries = (w.entries as WireEntry[]).map((e) => ({
-      ...e,
-      data: wireDecode(e?.data),
-    }));
+    const entries = (w.entries as WireEntry[]).map((e) => {
+      if (
+        typeof e !== "object" || e === null || !isIndex(e.index) || !isIndex(e.term) ||
+        (e.type !== "normal" && e.type !== "confChange")
+      ) {
+        throw new TypeError("Malformed Raft message: entries");
+      }
+      return { ...e, data: wireDecode(e.data) };
+    });
     return { ...w, entries } as unknown as Message;
   }
   if (w.type === "snapshot") {
     const s = w.snapshot as Omit<Snapshot, "data"> & { data: string };
+    const meta = s?.metadata;
+    if (
+      typeof meta !== "object" || meta === null || !isIndex(meta.index) ||
+      !isIndex(meta.term) || typeof meta.confState !== "object" || meta.confState === null ||
+      !isNames(meta.confState.voters) || !isNames(meta.confState.learners)
+    ) {
+      throw new TypeError("Malformed Raft message: snapshot metadata");
+    }
     return { ...w, snapshot: { ...s, data: wireDecode(s?.data) } } as unknown as Message;
   }
   return w as unknown as Message;
