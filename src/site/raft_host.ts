@@ -631,9 +631,43 @@ export class RaftHost implements Sequencer {
       // own came before), so the cluster would wait out an election
       // timeout: it refuses leadership, and the transfer to it lapses.
       if (leaving && m.type === "timeoutNow") continue;
+      if (this.#claimsOurTerm(m)) continue;
       this.#node.step(m);
     }
     this.#kick();
+  }
+
+  /** The last term in which each peer was caught claiming to lead a term this site led. */
+  readonly #falseLeaderTerm = new Map<string, number>();
+
+  /**
+   * Whether a message claims its sender leads the term this site leads — an
+   * append, heartbeat or snapshot of this leader's own term from another
+   * site. No correct member sends one (a term has one leader: it took a
+   * majority's votes), so it comes from a faulty or hostile member. The core
+   * asserts election safety on such a message; the host drops it instead,
+   * saying so once per sender and term, so that a member's lie is neither a
+   * 500 nor a thrown step that loses the rest of its frame. The host's view of
+   * role and term may trail the core's by one Ready; a message is only
+   * dropped when it names the term this site led, which no legitimate leader
+   * can hold whatever the core learnt since.
+   */
+  #claimsOurTerm(m: Message): boolean {
+    if (this.#role !== "leader" || m.term !== this.#term) return false;
+    if (m.type !== "app" && m.type !== "heartbeat" && m.type !== "snapshot") return false;
+    if (this.#falseLeaderTerm.get(m.from) !== m.term) {
+      this.#falseLeaderTerm.set(m.from, m.term);
+      this.#log.error(
+        "a member claims to lead the term this site leads; its messages are dropped",
+        {
+          peer: m.from,
+          term: m.term,
+          type: m.type,
+          hint: "no correct site sends this: check that site's software, its key, and who holds it",
+        },
+      );
+    }
+    return true;
   }
 
   // ---- Sequencer -----------------------------------------------------------
