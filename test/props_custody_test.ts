@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { Envelope } from "../sdk/envelope.ts";
+import { hexEncode } from "../sdk/encoding.ts";
 import { ITEM_NS, type ItemState, STEP_NS, type StepRecord } from "../src/contracts/mod.ts";
 import { envelopeText } from "../src/chain/envelope_text.ts";
 import { fixedKey, MemLedger, outcomes, runs, signedTx, T0 } from "./_props.ts";
@@ -252,6 +253,312 @@ Deno.test("custody props: an item has one holder, a hand-off applies only from t
             // One holder: the last step's, and it is a party of that step.
             assert.equal(m.history.at(-1)!.holder, m.holder);
           }
+        }
+      },
+    ),
+    { numRuns: runs(60) },
+  );
+});
+
+// ---- with key rotations, attachments and anchors ----------------------
+
+/** Party `p`'s device keys: key 0 first, then one per rotation. */
+const DEVICE_KEYS = [0, 1, 2].map((p) => [0, 1, 2, 3].map((n) => fixedKey(20 + p * 4 + n, 2)));
+const DEVICE_AUTHORITY = fixedKey(9, 2);
+
+type ROp =
+  | { op: "rotate"; party: number }
+  | { op: "anchor"; party: number; stream: number; seq: number }
+  | {
+    op: "handoff";
+    item: number;
+    skew: number;
+    to: number;
+    /** Who signs for the giver: the key `from` names (the holder's), its device's current key, or a stranger. */
+    giver: "holder" | "current" | "stranger";
+    /** Whether the taker names (and signs with) its key as of signing, or its first key. */
+    takerKey: "current" | "first";
+    anchor?: { stream: number; seq: number };
+  }
+  | {
+    op: "attach";
+    item: number;
+    skew: number;
+    by: "holder" | "current" | "stranger";
+    anchor: { stream: number; seq: number };
+  };
+
+const dParty = fc.integer({ min: 0, max: DEVICE_KEYS.length - 1 });
+const anchorRef = fc.record({
+  stream: fc.integer({ min: 0, max: 1 }),
+  seq: fc.integer({ min: 0, max: 4 }),
+});
+const signAs = fc.constantFrom("holder" as const, "current" as const, "stranger" as const);
+
+const rOpArb: fc.Arbitrary<ROp> = fc.oneof(
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("rotate" as const), party: dParty }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant("anchor" as const),
+      party: dParty,
+      stream: fc.integer({ min: 0, max: 1 }),
+      seq: fc.integer({ min: 0, max: 4 }),
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant("handoff" as const),
+      item: fc.constant(0),
+      skew: fc.constantFrom(0, 0, 0, 1),
+      to: dParty,
+      giver: signAs,
+      takerKey: fc.constantFrom("current" as const, "current" as const, "first" as const),
+      anchor: anchorRef,
+    }, { requiredKeys: ["op", "item", "skew", "to", "giver", "takerKey"] }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant("attach" as const),
+      item: fc.constant(0),
+      skew: fc.constantFrom(0, 0, 0, 1),
+      by: signAs,
+      anchor: anchorRef,
+    }),
+  },
+);
+
+/** Devices, streams and one item, per docs/custody.md and docs/identity.md ("what a rotation carries over"). */
+class RModel {
+  /** Rotations so far of each party's device: its current key is `DEVICE_KEYS[p][n]`. */
+  rotations = DEVICE_KEYS.map(() => 0);
+  streams = new Map<number, { lastSeq: number; owner: string }>();
+  holder = DEVICE_KEYS[0][0].did;
+  steps = 1;
+  history: Array<{ type: string; holder: string; from?: string; to?: string }> = [
+    { type: "create", holder: DEVICE_KEYS[0][0].did },
+  ];
+
+  clone(): RModel {
+    const m = new RModel();
+    m.rotations = [...this.rotations];
+    m.streams = new Map([...this.streams].map(([k, v]) => [k, { ...v }]));
+    m.holder = this.holder;
+    m.steps = this.steps;
+    m.history = [...this.history];
+    return m;
+  }
+
+  current(p: number): string {
+    return DEVICE_KEYS[p][this.rotations[p]].did;
+  }
+
+  /** The party whose device ever had `did`, or -1. */
+  partyOf(did: string): number {
+    return DEVICE_KEYS.findIndex((ks) => ks.some((k) => k.did === did));
+  }
+
+  /** Whether `did` is a rotated-out key (its status row says revoked). */
+  revoked(did: string): boolean {
+    const p = this.partyOf(did);
+    return p >= 0 && DEVICE_KEYS[p].findIndex((k) => k.did === did) < this.rotations[p];
+  }
+
+  /** Whether a signer acts for `holder`: it is `holder`, or its device's current key with `holder` an earlier key. */
+  actsFor(holder: string, signers: string[]): boolean {
+    if (signers.includes(holder)) return true;
+    const p = this.partyOf(holder);
+    return p >= 0 && signers.includes(this.current(p)) && holder !== this.current(p);
+  }
+
+  anchorKnown(a: { stream: number; seq: number } | undefined): boolean {
+    if (a === undefined) return true;
+    const s = this.streams.get(a.stream);
+    return s !== undefined && a.seq <= s.lastSeq;
+  }
+}
+
+interface RTx {
+  op: ROp;
+  kind: string;
+  signers: string[];
+  from?: string;
+  to?: string;
+  step?: number;
+  anchor?: { stream: number; seq: number };
+  seq?: number;
+}
+
+function rBuild(o: ROp, view: RModel): { env: Envelope; tx: RTx } | undefined {
+  const stranger = PARTIES[3];
+  const stream = (i: number) => `leg-${i}`;
+  if (o.op === "rotate") {
+    const n = view.rotations[o.party];
+    if (n + 1 >= DEVICE_KEYS[o.party].length) return undefined;
+    const [cur, next] = [DEVICE_KEYS[o.party][n], DEVICE_KEYS[o.party][n + 1]];
+    return {
+      env: signedTx(
+        "identity.rotate",
+        { device: `demo/p-${o.party}`, key: cur.did, newKey: next.did },
+        [cur, next],
+      ),
+      tx: { op: o, kind: "identity.rotate", signers: [cur.did, next.did] },
+    };
+  }
+  if (o.op === "anchor") {
+    const k = DEVICE_KEYS[o.party][view.rotations[o.party]];
+    return {
+      env: signedTx("data.anchor", {
+        stream: stream(o.stream),
+        seq: o.seq,
+        root: hexEncode(new Uint8Array(32).fill(o.seq)),
+        count: 1,
+        from: 0,
+        to: 1,
+      }, [k]),
+      tx: { op: o, kind: "data.anchor", signers: [k.did], seq: o.seq },
+    };
+  }
+  const holder = view.holder;
+  const hp = view.partyOf(holder);
+  const giverKey = o.op === "handoff" ? o.giver : o.by;
+  const signerKey = giverKey === "holder"
+    ? DEVICE_KEYS[hp].find((k) => k.did === holder)!
+    : giverKey === "current"
+    ? DEVICE_KEYS[hp][view.rotations[hp]]
+    : stranger;
+  const step = view.steps + o.skew;
+  const anchors = o.anchor === undefined
+    ? undefined
+    : [{ stream: stream(o.anchor.stream), seq: o.anchor.seq }];
+  if (o.op === "attach") {
+    return {
+      env: signedTx("custody.attach", { item: ITEMS[0], step, anchors }, [signerKey]),
+      tx: { op: o, kind: "custody.attach", signers: [signerKey.did], step, anchor: o.anchor },
+    };
+  }
+  const taker = o.takerKey === "first"
+    ? DEVICE_KEYS[o.to][0]
+    : DEVICE_KEYS[o.to][view.rotations[o.to]];
+  if (taker.did === holder) return undefined;
+  const signers = signerKey.did === taker.did ? [taker, stranger] : [signerKey, taker];
+  return {
+    env: signedTx("custody.handoff", {
+      item: ITEMS[0],
+      step,
+      from: holder,
+      to: taker.did,
+      ...(anchors !== undefined ? { anchors } : {}),
+    }, signers),
+    tx: {
+      op: o,
+      kind: "custody.handoff",
+      signers: signers.map((k) => k.did),
+      from: holder,
+      to: taker.did,
+      step,
+      anchor: o.anchor,
+    },
+  };
+}
+
+/** Admission's verdict: rotated-out keys are refused. */
+function rAdmit(t: RTx, m: RModel): string | undefined {
+  return t.signers.some((s) => m.revoked(s)) ? "revoked_signer" : undefined;
+}
+
+/** The apply verdict, applied to `m` when applied. */
+function rApply(t: RTx, m: RModel): string {
+  const o = t.op;
+  // identity.rotate checks the key it names before its signers (docs/identity.md).
+  if (o.op === "rotate" && t.signers[0] !== m.current(o.party)) return "stale_key";
+  if (t.signers.some((s) => m.revoked(s))) return "revoked_signer";
+  if (o.op === "rotate") {
+    m.rotations[o.party]++;
+    return "applied";
+  }
+  if (o.op === "anchor") {
+    const s = m.streams.get(o.stream);
+    if (s === undefined) {
+      m.streams.set(o.stream, { lastSeq: o.seq, owner: t.signers[0] });
+      return "applied";
+    }
+    if (!m.actsFor(s.owner, t.signers)) return "stream_not_owner";
+    if (o.seq <= s.lastSeq) return "stream_seq_not_increasing";
+    s.lastSeq = o.seq;
+    return "applied";
+  }
+  if (t.step !== m.steps) return "custody_step_mismatch";
+  if (o.op === "handoff" && t.from !== m.holder) return "custody_not_holder";
+  if (!m.actsFor(m.holder, t.signers)) return "custody_not_holder";
+  if (!m.anchorKnown(t.anchor)) return "custody_anchor_unknown";
+  m.steps++;
+  if (o.op === "handoff") {
+    m.history.push({ type: "handoff", holder: t.to!, from: t.from, to: t.to });
+    m.holder = t.to!;
+  } else {
+    m.history.push({ type: "attach", holder: m.holder });
+  }
+  return "applied";
+}
+
+Deno.test("custody props: after key rotations the holder's device's current key gives and attaches for its old key, the old key moves nothing, and a cited anchor must be anchored by then", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.array(rOpArb, { minLength: 1, maxLength: 6 }), { maxLength: 6 }),
+      async (blocks) => {
+        const base = testGenesis(fixedKey(99), "demo", OPEN_KINDS);
+        const l = new MemLedger({
+          ...base,
+          authorities: [{
+            did: DEVICE_AUTHORITY.did,
+            org: "org-a",
+            name: "Devices",
+            namespaces: ["demo/"],
+          }],
+        });
+        const setup = DEVICE_KEYS.map((ks, p) =>
+          signedTx("identity.register", {
+            name: `demo/p-${p}`,
+            key: ks[0].did,
+            attributes: { model: "Tracker" },
+          }, [DEVICE_AUTHORITY, ks[0]])
+        );
+        setup.push(signedTx("custody.create", { item: ITEMS[0], description: "Crate" }, [
+          DEVICE_KEYS[0][0],
+        ]));
+        let time = T0 + 1000;
+        assert.deepEqual(outcomes(l.block(setup, time)), setup.map(() => "applied"));
+        const model = new RModel();
+        for (const ops of blocks) {
+          const txs: RTx[] = [];
+          const envs: Envelope[] = [];
+          for (const o of ops) {
+            const b = rBuild(o, model);
+            if (b === undefined) continue;
+            const verdict = await l.admit(b.env);
+            assert.equal(verdict, rAdmit(b.tx, model), `admission of ${JSON.stringify(b.tx)}`);
+            if (verdict !== undefined) continue;
+            txs.push(b.tx);
+            envs.push(b.env);
+          }
+          const out = l.block(envs, time += 1000);
+          assert.deepEqual(
+            outcomes(out).map((c, i) => `${txs[i].op.op} ${c}`),
+            txs.map((t) => `${t.op.op} ${rApply(t, model)}`),
+          );
+          const item = l.get<ItemState>(ITEM_NS, ITEMS[0]);
+          assert.equal(item?.holder, model.holder);
+          assert.deepEqual(
+            l.list<StepRecord>(STEP_NS, `${ITEMS[0]}\u0001`).map(([, s]) => ({
+              type: s.type,
+              holder: s.holder,
+              ...(s.from !== undefined ? { from: s.from, to: s.to } : {}),
+            })),
+            model.history,
+          );
         }
       },
     ),
