@@ -229,6 +229,6 @@ Deno.test("determinism props: a site on libSQL replaying the blocks an in-memory
         await Deno.remove(dir, { recursive: true }).catch(() => {});
       }
     }),
-    { numRuns: runs(10) },
+    { numRuns: runs(25) },
   );
 });
