@@ -6,6 +6,9 @@
  * state, keeping state, committed ids and the Merkle frontier between
  * blocks as a site's storage would.
  *
+ * It also admits envelopes as a site's admission does (`admit`), and serves
+ * its state through the real read routes (`reads`).
+ *
  * @module
  */
 import assert from "node:assert/strict";
@@ -28,10 +31,17 @@ import { MerkleFrontier } from "../src/chain/merkle_log.ts";
 import {
   builtinContracts,
   type ContractRegistry,
+  POLICY_KEY,
+  POLICY_NS,
   RULES_KEY,
   RULES_NS,
   type RulesRecord,
+  standingOf,
 } from "../src/contracts/mod.ts";
+import { checkSignerStatus, checkStateless } from "../src/site/admission.ts";
+import { LedgerError } from "../src/api/service.ts";
+import { createApp } from "../src/api/app.ts";
+import { FakeLedgerService } from "../src/api/testing.ts";
 
 /**
  * Runs per property: `PROPS_RUNS` when set (a longer hunt, e.g.
@@ -183,4 +193,65 @@ export class MemLedger {
   snapshot(): Array<[string, string]> {
     return [...this.state].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   }
+
+  /**
+   * Admission of `env` as a site runs it against this ledger's state: the
+   * stateless checks (schema, ledger, kind, body, the kind's `authorize`),
+   * then the signers' standing and the open-kinds gate, with the same
+   * functions (`checkStateless`, `checkSignerStatus`). Signatures are not
+   * checked: the tests sign every envelope properly. Returns the problem
+   * type of a refusal, or undefined when admitted.
+   */
+  async admit(env: Envelope, now = T0): Promise<string | undefined> {
+    try {
+      const admitted = checkStateless(
+        env,
+        now,
+        { ledger: this.genesis.ledger, expiryWindowMs: FAR_EXPIRY, envelopeBytesMax: 1 << 20 },
+        this.registry,
+      );
+      const get = <T>(ns: string, key: string) => this.get<T>(ns, key);
+      await checkSignerStatus(admitted, (dids) => {
+        const out = new Map<string, string>();
+        for (const d of dids) {
+          const s = standingOf(d, get);
+          if (s !== undefined) out.set(d, s);
+        }
+        return Promise.resolve(out);
+      }, {
+        openKinds: () =>
+          Promise.resolve(
+            this.get<{ openKinds: string[] }>(POLICY_NS, POLICY_KEY)?.openKinds ?? [],
+          ),
+        registry: this.registry,
+      });
+      return undefined;
+    } catch (e) {
+      if (e instanceof LedgerError) return e.type;
+      throw e;
+    }
+  }
+
+  /**
+   * The read API (`createApp`) over a service whose contract state is this
+   * ledger's, as it stands now; other routes answer as the fake service does.
+   */
+  // deno-lint-ignore no-explicit-any
+  reads(): { get(path: string): Promise<{ status: number; body: any }> } {
+    const service = new FakeLedgerService(this.genesis.ledger);
+    for (const [k, v] of this.state) service.state.set(k, JSON.parse(v));
+    const app = createApp(service);
+    return {
+      async get(path: string) {
+        const res = await app.request(path);
+        const text = await res.text();
+        return { status: res.status, body: text === "" ? undefined : JSON.parse(text) };
+      },
+    };
+  }
+}
+
+/** Each result of a block as `"applied"` or its rejection code, in log order. */
+export function outcomes(out: BlockOutcome): string[] {
+  return out.results.map((r) => r.status === "applied" ? "applied" : String(r.code));
 }

@@ -33,6 +33,7 @@ import {
   knownProblem,
   problemBody,
   problemFromError,
+  type ProblemInit,
   problemResponse,
   routeNotFound,
   validationProblem,
@@ -306,23 +307,33 @@ export function raftRoutes(service: PeerService) {
     openStreams.get(site!)?.();
     openStreams.set(site!, stop);
     void (async () => {
+      /** Whether a frame is being handled (not the stream read: a sender gone is no problem). */
+      let handling = false;
       try {
         for await (const frame of streamFrames(reader)) {
+          handling = true;
           const { sig, body: text } = splitFrame(frame);
           const { peer, body } = verifiedBody(site, sig, text, {}, keyChain);
           await takeMessages(peer, body);
+          handling = false;
         }
       } catch (e) {
         // Peer routes carry no request id (they skip the public API's middleware).
+        let init: ProblemInit | undefined;
         if (e instanceof PeerAuthError || e instanceof PeerFrameError || e instanceof TypeError) {
           const slug = e instanceof PeerAuthError ? "forbidden" : "validation";
-          const problem = problemBody(
-            e instanceof PeerRemovedError ? removedProblem(e) : knownProblem(slug, e.message),
-            c.req.path,
-            "",
+          init = e instanceof PeerRemovedError ? removedProblem(e) : knownProblem(slug, e.message);
+        } else if (handling) {
+          // What /raft/msg answers with a 5xx (logged, as a bug) or the
+          // site's own problem, the stream ends with: never silently.
+          init = problemFromError(
+            e,
+            (err) => log.error("peer request failed", { path: c.req.path, error: err }),
           );
+        }
+        if (init !== undefined) {
           try {
-            answer.enqueue(utf8Encode(JSON.stringify(problem) + "\n"));
+            answer.enqueue(utf8Encode(JSON.stringify(problemBody(init, c.req.path, "")) + "\n"));
           } catch { /* the sender is gone */ }
         }
       } finally {
