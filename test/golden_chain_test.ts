@@ -4,7 +4,10 @@
  * same blocks, results and state. `chain.json` runs under rules version 1
  * throughout; `chain_rules2.json` switches to rules 2 at block 3
  * (`gov.setRules`) and pins what rules 2 decides (a last admin's removal
- * takes its organisation with it; `last_admin` for the only organisation).
+ * takes its organisation with it; `last_admin` for the only organisation);
+ * `chain_rules3.json` begins under rules 2 (its genesis), switches to rules
+ * 3 at block 3 and pins what rules 3 decides (a custody step may cite only
+ * an anchor that was made, not a `seq` its stream skipped).
  *
  * A contract rule that changes without a rules version changes what an old
  * block decides: a site replaying the chain from genesis (a new site, a
@@ -41,6 +44,8 @@ import {
   RULES1_CHAIN,
 } from "./golden/generate.ts";
 import { RULES2_CHAIN, RULES2_HEIGHT } from "./golden/rules2.ts";
+import { RULES3_CHAIN, RULES3_HEIGHT, RULES3_STREAM } from "./golden/rules3.ts";
+import { ANCHOR_NS, anchorKey } from "../src/contracts/data_anchor.ts";
 import { rulesAt, type RulesRecord } from "../src/contracts/rules.ts";
 import { testLogger } from "./_helpers.ts";
 
@@ -251,5 +256,66 @@ Deno.test("golden chain (rules 2): rules 2 comes into force within the chain, an
   assert.ok(
     after.some((r) => r.code === "last_admin" && /only organisation/.test(String(r.detail))),
     "under rules 2 the only organisation's last admin is refused",
+  );
+});
+
+Deno.test("golden chain (rules 3): rules 3 comes into force within a chain begun under 2, and a custody step citing an anchor its stream skipped is applied before and rejected after, while one citing an anchor that was made is applied", () => {
+  // What the rules-3 chain must keep covering, so that no regeneration drops it.
+  const chain = chains.get(RULES3_CHAIN)!;
+  const rulesRow = chain.final.stateRows.find(([ns, key]) =>
+    ns === "gov.rules" && key === "current"
+  );
+  const record = rulesRow?.[2] as RulesRecord | undefined;
+  assert.equal(chain.genesis.rules, 2, "the chain's genesis names rules 2");
+  assert.equal(rulesAt(record, RULES3_HEIGHT - 1), 2, "the chain begins under rules 2");
+  assert.equal(
+    rulesAt(record, RULES3_HEIGHT),
+    3,
+    `rules 3 is in force from block ${RULES3_HEIGHT}`,
+  );
+  assert.ok(chain.final.height > RULES3_HEIGHT, "the chain goes on under rules 3");
+  const made = new Set(
+    chain.final.stateRows.filter(([ns]) => ns === ANCHOR_NS).map(([, key]) => key),
+  );
+  const lastSeq = Math.max(
+    ...chain.blocks.flatMap((b) =>
+      b.txs.flatMap((env, i) => {
+        const body = env.body as { stream?: string; seq?: number };
+        return env.kind === "data.anchor" && body.stream === RULES3_STREAM &&
+            b.results[i].status === "applied"
+          ? [body.seq!]
+          : [];
+      })
+    ),
+  );
+  /** Custody steps citing anchors, with whether one of them is a seq the stream skipped. */
+  const steps = (under: (height: number) => boolean) =>
+    chain.blocks.filter((b) => under(b.header.height)).flatMap((b) =>
+      b.txs.flatMap((env, i) => {
+        const anchors = (env.body as { anchors?: Array<{ stream: string; seq: number }> }).anchors;
+        if (!env.kind.startsWith("custody.") || anchors === undefined) return [];
+        const skipped = anchors.some((a) =>
+          a.stream === RULES3_STREAM && a.seq <= lastSeq && !made.has(anchorKey(a.stream, a.seq))
+        );
+        return [{ skipped, result: b.results[i] }];
+      })
+    );
+  const before = steps((h) => h < RULES3_HEIGHT);
+  const after = steps((h) => h >= RULES3_HEIGHT);
+  assert.ok(
+    before.some((s) => s.skipped && s.result.status === "applied"),
+    "under rules 2 a step citing a skipped seq is applied",
+  );
+  assert.ok(
+    after.some((s) => s.skipped && s.result.code === "custody_anchor_unknown"),
+    "under rules 3 a step citing a skipped seq is rejected custody_anchor_unknown",
+  );
+  assert.ok(
+    after.every((s) => !s.skipped || s.result.status === "rejected"),
+    "under rules 3 no step citing a skipped seq is applied",
+  );
+  assert.ok(
+    after.some((s) => !s.skipped && s.result.status === "applied"),
+    "under rules 3 a step citing anchors that were made is applied",
   );
 });

@@ -24,6 +24,7 @@ import {
 } from "../src/chain/genesis.ts";
 import type { Batch } from "../src/chain/execute.ts";
 import { builtinContractList, type Contract, ContractRegistry } from "../src/contracts/mod.ts";
+import { RULES_VERSION_SUPPORTED } from "../src/contracts/rules.ts";
 import { RaftHost } from "../src/site/raft_host.ts";
 import type { Site } from "../src/site/site.ts";
 import {
@@ -466,7 +467,10 @@ Deno.test("rules: a genesis without rules keeps its block-0 hash, writes no rule
 
   const t = await openTestSite({ genesis: genesis(), key: siteKey });
   try {
-    assert.deepEqual((await t.site.status()).rules, { active: 1, supported: 2 });
+    assert.deepEqual((await t.site.status()).rules, {
+      active: 1,
+      supported: RULES_VERSION_SUPPORTED,
+    });
   } finally {
     await t.cleanup();
   }

@@ -64,7 +64,8 @@ export const custodyCreateBody = z.strictObject({
  * truck's temperature during the drive).
  *
  * Refused at apply: `custody_item_unknown`, `custody_step_mismatch`,
- * `custody_not_holder`, `custody_anchor_unknown`.
+ * `custody_not_holder`, `custody_anchor_unknown` (a cited anchor not made:
+ * what each rules version requires is at {@link AnchorRef}).
  */
 export const custodyHandoffBody = z.strictObject({
   item: itemId,
@@ -82,7 +83,8 @@ export const custodyHandoffBody = z.strictObject({
  * leg.
  *
  * Refused at apply: `custody_item_unknown`, `custody_step_mismatch`,
- * `custody_not_holder`, `custody_anchor_unknown`.
+ * `custody_not_holder`, `custody_anchor_unknown` (a cited anchor not made:
+ * what each rules version requires is at {@link AnchorRef}).
  */
 export const custodyAttachBody = z.strictObject({
   item: itemId,
@@ -94,7 +96,12 @@ export const custodyAttachBody = z.strictObject({
 /**
  * A sensor anchor a custody step points to: `stream` and the `seq` of one
  * of its `data.anchor` transactions (e.g. a truck's temperature during a
- * leg). It must exist when the step applies.
+ * leg). What the step requires of it (`custody_anchor_unknown` otherwise)
+ * depends on the rules version of the step's block: under rules 3 that
+ * anchor must exist when the step applies (a `data.anchor` of `stream` with
+ * exactly this `seq`); under rules 1 and 2 only `stream` must exist with
+ * `seq` at most its last, so a `seq` the stream skipped, never anchored,
+ * passes.
  */
 export type AnchorRef = z.infer<typeof anchorRef>;
 /**

@@ -12,6 +12,11 @@
  * anchors and gives the item on. A taker always signs as itself: the item
  * then goes to the key it names in `to`, its current one.
  *
+ * A step may cite sensor anchors (`data.anchor`); each must have been made
+ * before the step applies. Rules 3 checks the anchor itself; rules 1 and 2
+ * checked only its stream and `seq` bound, so they accepted a `seq` the
+ * stream skipped ({@link checkAnchors}).
+ *
  * @module
  */
 import {
@@ -33,7 +38,13 @@ import {
   type StateAccess,
   type StateKey,
 } from "./contract.ts";
-import { STREAM_NS, type StreamState } from "./data_anchor.ts";
+import {
+  ANCHOR_NS,
+  anchorKey,
+  type AnchorRecord,
+  STREAM_NS,
+  type StreamState,
+} from "./data_anchor.ts";
 
 export const ITEM_NS = "custody.item";
 export const STEP_NS = "custody.step";
@@ -76,17 +87,44 @@ export function stepKey(item: string, step: number): string {
   return compositeKey(item, hex16(step));
 }
 
+/**
+ * The keys {@link checkAnchors} reads: each cited stream (rules 1 and 2)
+ * and each cited anchor's row (rules 3). Both are declared under every
+ * version, since planning knows no rules version (`Contract.touches`);
+ * neither is ever written here.
+ */
 function anchorKeys(anchors: AnchorRef[] | undefined): StateKey[] {
-  return [...new Set((anchors ?? []).map((a) => a.stream))].map((s) => ({ ns: STREAM_NS, key: s }));
+  const refs = anchors ?? [];
+  const streams = [...new Set(refs.map((a) => a.stream))];
+  const rows = [...new Set(refs.map((a) => anchorKey(a.stream, a.seq)))];
+  return [
+    ...streams.map((key) => ({ ns: STREAM_NS, key })),
+    ...rows.map((key) => ({ ns: ANCHOR_NS, key })),
+  ];
 }
 
 /**
- * Rejects `custody_anchor_unknown` unless each anchor's stream exists and
- * its `seq` is at most the stream's last: the anchor was made before the
- * step that cites it.
+ * Rejects `custody_anchor_unknown` unless each cited anchor was made before
+ * the step that cites it.
+ *
+ * - Rules 1 and 2: the anchor's stream exists and its `seq` is at most the
+ *   stream's last. A `data.anchor` `seq` only has to increase, so this
+ *   accepts a `seq` the stream skipped: an anchor that was never made.
+ * - Rules 3: the anchor itself exists — the `data.anchor/<stream, seq>` row
+ *   `data.anchor` wrote for it.
  */
-function checkAnchors(anchors: AnchorRef[] | undefined, state: StateAccess): void {
+function checkAnchors(anchors: AnchorRef[] | undefined, state: StateAccess, rules: number): void {
   for (const a of anchors ?? []) {
+    if (rules >= 3) {
+      if (state.get<AnchorRecord>(ANCHOR_NS, anchorKey(a.stream, a.seq)) === undefined) {
+        throw new Rejection(
+          "custody_anchor_unknown",
+          `Cannot attach anchor ${a.seq} of stream "${a.stream}": the stream has no anchor ` +
+            `with seq ${a.seq}`,
+        );
+      }
+      continue;
+    }
     const stream = state.get<StreamState>(STREAM_NS, a.stream);
     if (stream === undefined || a.seq > stream.lastSeq) {
       throw new Rejection(
@@ -202,7 +240,7 @@ export const custodyHandoff: Contract<CustodyHandoffBody> = gated({
           `after a rotation, may sign for it (giver and taker both sign)`,
       );
     }
-    checkAnchors(anchors, state);
+    checkAnchors(anchors, state, tx.rules);
     state.put(ITEM_NS, item, {
       ...current,
       holder: to,
@@ -254,7 +292,7 @@ export const custodyAttach: Contract<CustodyAttachBody> = gated({
         `Cannot attach anchors to item "${item}": only its holder ${current.holder} may`,
       );
     }
-    checkAnchors(anchors, state);
+    checkAnchors(anchors, state, tx.rules);
     state.put(ITEM_NS, item, {
       ...current,
       steps: step + 1,

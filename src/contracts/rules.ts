@@ -17,7 +17,7 @@
  *   replayed (a snapshot catch-up, a new site) under the rules they were
  *   executed under. `test/golden_chain_test.ts` replays recorded chains
  *   (`test/golden/chain.json` under version 1, `chain_rules2.json` switching
- *   to 2) and fails when a change alters what an old block decides; a new
+ *   to 2, `chain_rules3.json` switching from 2 to 3) and fails when a change alters what an old block decides; a new
  *   version adds a chain that switches to it (`test/golden/generate.ts`).
  * - A site whose software cannot execute the version in force at a block
  *   stops before executing any of it ({@link checkRules}); the check reads
@@ -42,8 +42,13 @@
  *   organisation with it (and refuses it for the only organisation), so
  *   organisations without admins, which count in every majority and can
  *   sign nothing, never pile up until no change can pass (`gov.ts`).
+ * - 3: a `custody.handoff` or `custody.attach` may cite only an anchor that
+ *   was made (the `data.anchor` row of its stream and `seq`), rejected
+ *   `custody_anchor_unknown` otherwise. Up to 2 a `seq` at most the
+ *   stream's last passed, so a `seq` the stream skipped — an anchor never
+ *   made — was accepted (`custody.ts`).
  */
-export const RULES_VERSION_SUPPORTED = 2;
+export const RULES_VERSION_SUPPORTED = 3;
 
 export const RULES_NS = "gov.rules";
 export const RULES_KEY = "current";

@@ -14,6 +14,11 @@
  *   rules 2 by a `gov.setRules` reached within the chain; what rules 2
  *   changes (`gov.removeAdmin` of a last admin removes its organisation) and
  *   a spread of the other kinds under it.
+ * - `chain_rules3.json` (`rules3.ts`): begun under rules 2 (its genesis
+ *   names it), switched to rules 3 by a `gov.setRules` reached within the
+ *   chain; what rules 3 changes (a custody step may cite only an anchor
+ *   that was made: a `seq` its stream skipped is applied before the switch,
+ *   rejected after) and a spread of the other kinds under it.
  *
  * `test/golden_chain_test.ts` replays every one of them on every run and
  * fails when this version of the contracts no longer gives the same hashes,
@@ -49,6 +54,7 @@ import {
   T0,
 } from "./_builder.ts";
 import { RULES2_CHAIN } from "./rules2.ts";
+import { RULES3_CHAIN } from "./rules3.ts";
 
 export type { GoldenBlock, GoldenChain, GoldenSpec } from "./_builder.ts";
 
@@ -1025,7 +1031,7 @@ export const RULES1_CHAIN: GoldenSpec = {
 };
 
 /** Every golden chain, oldest first: the test replays each, the generator writes each. */
-export const GOLDEN_CHAINS: readonly GoldenSpec[] = [RULES1_CHAIN, RULES2_CHAIN];
+export const GOLDEN_CHAINS: readonly GoldenSpec[] = [RULES1_CHAIN, RULES2_CHAIN, RULES3_CHAIN];
 
 /**
  * Why `next` may not replace `recorded`, or undefined when it only adds
