@@ -17,8 +17,9 @@
  *   replayed (a snapshot catch-up, a new site) under the rules they were
  *   executed under. `test/golden_chain_test.ts` replays recorded chains
  *   (`test/golden/chain.json` under version 1, `chain_rules2.json` switching
- *   to 2, `chain_rules3.json` switching from 2 to 3) and fails when a change alters what an old block decides; a new
- *   version adds a chain that switches to it (`test/golden/generate.ts`).
+ *   to 2, `chain_rules3.json` switching from 2 to 3) and fails when a change
+ *   alters what an old block decides; a new version adds a chain that
+ *   switches to it (`test/golden/generate.ts`).
  * - A site whose software cannot execute the version in force at a block
  *   stops before executing any of it ({@link checkRules}); the check reads
  *   state only, so every site that supports the version decides alike.
