@@ -505,7 +505,10 @@ async function measureShape(
             fmt(result.stagesMs.persist, 1)
           }, peer queue ${fmt(result.stagesMs.peerQueue, 1)}), apply ${
             fmt(result.stagesMs.apply, 1)
-          } ms`
+          } ms` +
+            (Number.isFinite(result.stagesMs.forward)
+              ? `, forward round trip ${fmt(result.stagesMs.forward, 1)} ms`
+              : "")
           : "") +
         (result.termsElapsed !== 0
           ? `, ${fmt(result.termsElapsed)} new term(s) during the run`
