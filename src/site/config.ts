@@ -85,10 +85,12 @@ export const siteConfigSchema = z.strictObject({
   electionTicks: z.number().int().min(3).max(100).default(10),
   /**
    * As leader, batches proposed and not yet applied, at most (clusters
-   * only): with 1, what arrives while a batch is on its way becomes the
-   * next, larger batch. See docs/performance.md for what more measured.
+   * only): what arrives while they are on their way becomes the next,
+   * larger batch. 2 lets a batch leave while the last one is still being
+   * committed, which sites far apart gain most from (docs/performance.md,
+   * "Sites far apart").
    */
-  proposalsInFlightMax: z.number().int().min(1).max(64).default(1),
+  proposalsInFlightMax: z.number().int().min(1).max(64).default(2),
   /** As follower, batches forwarded to the leader and not yet taken in, at most (clusters only). */
   forwardsInFlightMax: z.number().int().min(1).max(64).default(4),
   /** Snapshot (and compact the Raft log) after this many applied entries. */
