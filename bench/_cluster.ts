@@ -12,6 +12,7 @@
 import type { StatusView } from "../src/api/service.ts";
 import { initLocalLedger } from "../src/site/config.ts";
 import { freePort, RawHttpConnection, type SiteProcess, spawnSite } from "./_load.ts";
+import { DelayProxy } from "./_delay_proxy.ts";
 
 // ---------------------------------------------------------------------------
 // Status of one site.
@@ -61,15 +62,33 @@ function freeBasePort(count: number): number {
   throw new Error(`Cannot find ${count} consecutive free ports on 127.0.0.1`);
 }
 
+/** Options of {@link LocalCluster.start}. */
+export interface LocalClusterOptions {
+  /** Run each site with `--inspect` on its own loopback port (for CPU profiles). */
+  inspect?: boolean;
+  /**
+   * Round trip between sites, ms (0, the default: loopback). Above 0, the
+   * URLs the sites know each other by (genesis's) point at a
+   * {@link DelayProxy} that delays each direction by half of it; clients
+   * still reach the sites directly.
+   */
+  peerRttMs?: number;
+  /** Fields merged into every site's config file (e.g. `proposalsInFlightMax`). */
+  siteConfig?: Record<string, unknown>;
+}
+
 /** A running local cluster: `sites[i]` is `undefined` while site `i` is down. */
 export class LocalCluster {
   readonly dir: string;
   readonly configs: string[];
+  /** Each site's own URL (what clients use). */
   readonly urls: string[];
   readonly names: string[];
   readonly sites: Array<SiteProcess | undefined>;
   /** V8 inspector port of each site when started with `inspect`, else empty. */
   readonly inspectPorts: number[];
+  /** The proxy between the sites, when started with `peerRttMs` above 0. */
+  readonly proxy: DelayProxy | undefined;
   #restarts = 0;
 
   private constructor(
@@ -77,28 +96,58 @@ export class LocalCluster {
     configs: string[],
     sites: SiteProcess[],
     inspectPorts: number[],
+    proxy: DelayProxy | undefined,
   ) {
     this.dir = dir;
     this.configs = configs;
     this.sites = sites;
     this.inspectPorts = inspectPorts;
+    this.proxy = proxy;
     this.urls = sites.map((s) => s.url);
     this.names = sites.map((s) => s.name);
   }
 
   /**
    * Creates a fresh ledger with `siteCount` sites under `dir` (which must
-   * not hold one yet), starts every site, and waits for a leader. With
-   * `inspect`, each site runs with `--inspect` on its own loopback port
-   * (for CPU profiles).
+   * not hold one yet), starts every site, and waits for a leader (see
+   * {@link LocalClusterOptions}).
    */
-  static async start(dir: string, siteCount: number, inspect = false): Promise<LocalCluster> {
+  static async start(
+    dir: string,
+    siteCount: number,
+    options: LocalClusterOptions = {},
+  ): Promise<LocalCluster> {
+    const inspect = options.inspect ?? false;
     const configs = await initLocalLedger({
       dataDir: dir,
       sites: siteCount,
       basePort: freeBasePort(siteCount),
       host: "127.0.0.1",
     });
+    if (options.siteConfig !== undefined) {
+      for (const path of configs) {
+        const config = JSON.parse(await Deno.readTextFile(path));
+        await Deno.writeTextFile(
+          path,
+          JSON.stringify({ ...config, ...options.siteConfig }, null, 2) + "\n",
+        );
+      }
+    }
+    let proxy: DelayProxy | undefined;
+    const peerRttMs = options.peerRttMs ?? 0;
+    if (peerRttMs > 0) {
+      // Sites find each other by genesis's URLs: those go through the proxy.
+      const ports = await Promise.all(
+        configs.map(async (p) => (JSON.parse(await Deno.readTextFile(p)) as { port: number }).port),
+      );
+      proxy = await DelayProxy.start(ports, peerRttMs / 2);
+      const genesisPath = `${dir}/genesis.json`;
+      const genesis = JSON.parse(await Deno.readTextFile(genesisPath)) as {
+        sites: Array<{ url: string }>;
+      };
+      genesis.sites.forEach((s, i) => s.url = `http://127.0.0.1:${proxy!.ports[i]}`);
+      await Deno.writeTextFile(genesisPath, JSON.stringify(genesis, null, 2) + "\n");
+    }
     const inspectPorts = inspect ? configs.map(() => freePort()) : [];
     const started = await Promise.allSettled(
       configs.map((c, i) =>
@@ -115,10 +164,16 @@ export class LocalCluster {
       | undefined;
     if (failed !== undefined) {
       await Promise.all(sites.map((s) => s.stop()));
+      await proxy?.stop();
       throw failed.reason;
     }
-    const cluster = new LocalCluster(dir, configs, sites, inspectPorts);
-    await cluster.waitForLeader();
+    const cluster = new LocalCluster(dir, configs, sites, inspectPorts, proxy);
+    try {
+      await cluster.waitForLeader();
+    } catch (e) {
+      await cluster.close();
+      throw e;
+    }
     return cluster;
   }
 
@@ -193,10 +248,11 @@ export class LocalCluster {
     return site;
   }
 
-  /** Stops every site (SIGTERM, SIGKILL after a grace period). */
+  /** Stops every site (SIGTERM, SIGKILL after a grace period), then the proxy. */
   async close(): Promise<void> {
     await Promise.all(this.sites.map((s) => s?.stop()));
     this.sites.fill(undefined);
+    await this.proxy?.stop();
   }
 
   /**

@@ -14,6 +14,7 @@
  * @module
  */
 import { freePort } from "./_load.ts";
+import { DelayProxy } from "./_delay_proxy.ts";
 
 /** Where Debian's `etcd-server` puts the binary; `ETCD_BIN` overrides it. */
 export const etcdPathDefault = "/usr/bin/etcd";
@@ -74,7 +75,10 @@ export async function findEtcd(): Promise<EtcdFound> {
 export interface EtcdMember {
   name: string;
   clientUrl: string;
+  /** Where the member listens for peers. */
   peerUrl: string;
+  /** Where its peers reach it (through the delay proxy when there is one). */
+  advertisedPeerUrl: string;
   pid: number;
   logPath: string;
 }
@@ -116,17 +120,21 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export class EtcdCluster {
   readonly members: EtcdMember[];
   readonly gatewayPrefix: string;
+  /** The proxy between the members, when started with `peerRttMs` above 0. */
+  readonly proxy: DelayProxy | undefined;
   readonly #children: Deno.ChildProcess[];
   readonly #drained: Promise<unknown>[];
 
   private constructor(
     members: EtcdMember[],
     gatewayPrefix: string,
+    proxy: DelayProxy | undefined,
     children: Deno.ChildProcess[],
     drained: Promise<unknown>[],
   ) {
     this.members = members;
     this.gatewayPrefix = gatewayPrefix;
+    this.proxy = proxy;
     this.#children = children;
     this.#drained = drained;
   }
@@ -136,24 +144,32 @@ export class EtcdCluster {
    * `dir/etcd-<i>.data`, logs in `dir/etcd-<i>.log`) on free loopback ports
    * with `--initial-cluster-state new` and etcd's default heartbeat (100 ms),
    * election timeout (1000 ms) and fsync-on-commit WAL, and waits until every
-   * member answers `GET /health` with `"health":"true"`.
+   * member answers `GET /health` with `"health":"true"`. With `peerRttMs`
+   * above 0, the members reach each other through a {@link DelayProxy}
+   * that delays each direction by half of it: their advertised peer URLs
+   * (`--initial-advertise-peer-urls`, `--initial-cluster`) are the proxy's,
+   * their client URLs stay direct.
    */
   static async start(
     etcd: { path: string; gatewayPrefix: string },
     dir: string,
     size = 3,
+    peerRttMs = 0,
   ): Promise<EtcdCluster> {
     await Deno.mkdir(dir, { recursive: true });
     hookExit();
     const token = `edgeledger-bench-${crypto.randomUUID().slice(0, 8)}`;
+    const peerPorts = Array.from({ length: size }, () => freePort());
+    const proxy = peerRttMs > 0 ? await DelayProxy.start(peerPorts, peerRttMs / 2) : undefined;
     const specs = Array.from({ length: size }, (_, i) => ({
       name: `etcd-${i}`,
       clientUrl: `http://127.0.0.1:${freePort()}`,
-      peerUrl: `http://127.0.0.1:${freePort()}`,
+      peerUrl: `http://127.0.0.1:${peerPorts[i]}`,
+      advertisedPeerUrl: `http://127.0.0.1:${proxy?.ports[i] ?? peerPorts[i]}`,
       dataDir: `${dir}/etcd-${i}.data`,
       logPath: `${dir}/etcd-${i}.log`,
     }));
-    const initialCluster = specs.map((s) => `${s.name}=${s.peerUrl}`).join(",");
+    const initialCluster = specs.map((s) => `${s.name}=${s.advertisedPeerUrl}`).join(",");
     const children: Deno.ChildProcess[] = [];
     const drained: Promise<unknown>[] = [];
     const members: EtcdMember[] = [];
@@ -171,7 +187,7 @@ export class EtcdCluster {
           "--listen-peer-urls",
           s.peerUrl,
           "--initial-advertise-peer-urls",
-          s.peerUrl,
+          s.advertisedPeerUrl,
           "--initial-cluster",
           initialCluster,
           "--initial-cluster-token",
@@ -206,11 +222,12 @@ export class EtcdCluster {
         name: s.name,
         clientUrl: s.clientUrl,
         peerUrl: s.peerUrl,
+        advertisedPeerUrl: s.advertisedPeerUrl,
         pid: child.pid,
         logPath: s.logPath,
       });
     }
-    const cluster = new EtcdCluster(members, etcd.gatewayPrefix, children, drained);
+    const cluster = new EtcdCluster(members, etcd.gatewayPrefix, proxy, children, drained);
     try {
       await cluster.#waitHealthy();
     } catch (e) {
@@ -288,6 +305,7 @@ export class EtcdCluster {
     await Promise.all(this.#children.map((c) => c.status));
     clearTimeout(timer);
     await Promise.all(this.#drained);
+    await this.proxy?.stop();
   }
 }
 

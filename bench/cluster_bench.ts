@@ -31,7 +31,11 @@
  * (2), `BENCH_CONCURRENCY` (`16,64,256`), `BENCH_BATCH` (`100x16`),
  * `BENCH_FAILOVER_RUNS` (5), `BENCH_CATCHUP_TXS` (20000),
  * `BENCH_POOL_TXS_MAX` (1000000), `BENCH_KEEP=1` (keep data and logs under
- * `.bench/`).
+ * `.bench/`), `BENCH_PEER_RTT_MS` (0: sites far apart — the sites' URLs for
+ * each other, and etcd's peer URLs, go through a delaying proxy,
+ * `_delay_proxy.ts`, with this round trip; clients still reach members
+ * directly), `BENCH_PROPOSALS_IN_FLIGHT` (the sites' `proposalsInFlightMax`;
+ * unset: their default), `BENCH_FORWARDS_IN_FLIGHT` (`forwardsInFlightMax`).
  *
  * @module
  */
@@ -103,6 +107,10 @@ export interface ClusterBenchOptions {
   failoverClients: number;
   failoverPaceMs: number;
   catchupTxs: number;
+  /** Round trip between members, ms, through a delaying proxy (0: loopback, no proxy). */
+  peerRttMs: number;
+  /** Fields merged into every site's config (`proposalsInFlightMax`, `forwardsInFlightMax`). */
+  siteConfig: Record<string, number>;
   workDir: string;
   keep: boolean;
   /** Shape ids whose leader and one follower are CPU-profiled in one extra run (not in the tables). */
@@ -120,6 +128,9 @@ export interface ClusterRun extends RunCore {
   /** Raft terms that began during the run (elections; 0 = one leader throughout). */
   termsElapsed: number;
   load: CpuUsage;
+  /** The delaying proxy between the members (0 without one; absent in results saved before it). */
+  proxyCores?: number;
+  /** The rest of the machine: not members, load generator or proxy. */
   otherCores: number;
   /** CPU of all members together per committed transaction, µs. */
   clusterCpuUsPerTx: number;
@@ -264,6 +275,15 @@ export function clusterBenchOptionsFromEnv(): ClusterBenchOptions {
     failoverClients: 6,
     failoverPaceMs: 20,
     catchupTxs: envNumber("BENCH_CATCHUP_TXS", 20_000, 100, 1_000_000),
+    peerRttMs: envNumber("BENCH_PEER_RTT_MS", 0, 0, 2_000),
+    siteConfig: Object.fromEntries(
+      ([
+        ["proposalsInFlightMax", "BENCH_PROPOSALS_IN_FLIGHT"],
+        ["forwardsInFlightMax", "BENCH_FORWARDS_IN_FLIGHT"],
+      ] as const).flatMap(([key, name]) =>
+        Deno.env.get(name) ? [[key, envNumber(name, 1, 1, 64)]] : []
+      ),
+    ),
     workDir: new URL("../.bench", import.meta.url).pathname,
     keep: Deno.env.get("BENCH_KEEP") === "1",
     profile: (Deno.env.get("BENCH_CLUSTER_PROFILE") ?? "single-c64").split(",").map((x) => x.trim())
@@ -290,6 +310,8 @@ interface System {
   name: "ledger" | "etcd";
   /** Member processes, in member order. */
   pids(): number[];
+  /** The delaying proxy's process, if there is one. */
+  proxyPid?: number;
   /** Index of the current leader (-1 if unknown) and its term (NaN if unknown). */
   leader(): Promise<{ index: number; term: number }>;
   /** Fewest transactions to prepare for a timed run (cheap bodies may be over-provisioned). */
@@ -400,7 +422,11 @@ async function measureShape(
     const { index: leader, term: term0 } = await system.leader();
     const chain0 = await system.chain?.();
     const pids = system.pids();
-    const sampler = new CpuSampler([...pids, Deno.pid]);
+    const sampler = new CpuSampler([
+      ...pids,
+      Deno.pid,
+      ...(system.proxyPid === undefined ? [] : [system.proxyPid]),
+    ]);
     const machine0 = machineBusySeconds();
     const machineT0 = performance.now();
     sampler.start();
@@ -413,6 +439,7 @@ async function measureShape(
     account(r);
     const members = cpu.slice(0, pids.length);
     const loadCpu = cpu[pids.length];
+    const proxyCores = cpu[pids.length + 1]?.cores ?? 0;
     const membersCores = members.reduce((a, c) => a + c.cores, 0);
     const blocks = chain0 && chain1 ? chain1.height - chain0.height : NaN;
     // Raft messages leave as frames on a stream, or as `/raft/msg` requests
@@ -435,7 +462,8 @@ async function measureShape(
       leader,
       termsElapsed: term1 - term0,
       load: loadCpu,
-      otherCores: Math.max(0, machineCores - membersCores - loadCpu.cores),
+      proxyCores,
+      otherCores: Math.max(0, machineCores - membersCores - loadCpu.cores - proxyCores),
       clusterCpuUsPerTx: r.committed > 0 ? (membersCores * r.wallSeconds * 1e6) / r.committed : NaN,
       leaderMainCpuUsPerTx: r.committed > 0 && leader >= 0
         ? (members[leader].busiestThread.cores * r.wallSeconds * 1e6) / r.committed
@@ -463,7 +491,9 @@ async function measureShape(
           fmt(result.p99Ms, 1)
         } ms, errors ${result.errors}, ` +
         `members ${members.map((m) => fmt(m.cores, 2)).join("/")} cores (leader #${leader}), ` +
-        `load ${fmt(loadCpu.cores, 2)}, other ${fmt(result.otherCores, 2)}` +
+        `load ${fmt(loadCpu.cores, 2)}, ` +
+        (system.proxyPid === undefined ? "" : `proxy ${fmt(proxyCores, 2)}, `) +
+        `other ${fmt(result.otherCores, 2)}` +
         (Number.isFinite(result.txsPerBlock) ? `, ${fmt(result.txsPerBlock, 1)} txs/block` : "") +
         (Number.isFinite(result.msgRequestsPerBlock)
           ? `, peer sends/block ${fmt(result.msgRequestsPerBlock, 1)} msg + ${
@@ -475,7 +505,10 @@ async function measureShape(
             fmt(result.stagesMs.persist, 1)
           }, peer queue ${fmt(result.stagesMs.peerQueue, 1)}), apply ${
             fmt(result.stagesMs.apply, 1)
-          } ms`
+          } ms` +
+            (Number.isFinite(result.stagesMs.forward)
+              ? `, forward round trip ${fmt(result.stagesMs.forward, 1)} ms`
+              : "")
           : "") +
         (result.termsElapsed !== 0
           ? `, ${fmt(result.termsElapsed)} new term(s) during the run`
@@ -496,6 +529,7 @@ function medianRun(runs: ClusterRun[]): ClusterRun | undefined {
     leader: byRate.leader,
     termsElapsed: Math.max(0, ...runs.map((r) => r.termsElapsed).filter(Number.isFinite)),
     load: cpu((r) => r.load),
+    proxyCores: m((r) => r.proxyCores ?? 0),
     otherCores: m((r) => r.otherCores),
     clusterCpuUsPerTx: m((r) => r.clusterCpuUsPerTx),
     leaderMainCpuUsPerTx: m((r) => r.leaderMainCpuUsPerTx),
@@ -553,7 +587,11 @@ async function ledgerShape(
   let cluster: LocalCluster | undefined;
   try {
     const profiled = options.profile.includes(shape.id);
-    cluster = await LocalCluster.start(dir, options.siteCount, profiled);
+    cluster = await LocalCluster.start(dir, options.siteCount, {
+      inspect: profiled,
+      peerRttMs: options.peerRttMs,
+      siteConfig: options.siteConfig,
+    });
     const c = cluster;
     const targets = c.urls.map((u) => targetOf(u, "/v1/txs?wait=commit"));
     let cursor = 0;
@@ -564,6 +602,7 @@ async function ledgerShape(
     const system: System = {
       name: "ledger",
       pids: () => c.livePids,
+      proxyPid: c.proxy?.pid,
       leader: async () => {
         // The highest term any site reports counts elections even while no site leads.
         const all = await c.statuses(5_000);
@@ -597,6 +636,21 @@ async function ledgerShape(
       },
     };
     await measureShape(system, shape, options, out);
+    // Every site must end on the same chain: the same head at the same height.
+    const quiet = await c.waitForQuiet();
+    const heads = new Set(quiet.map((q) => `${q?.height}:${q?.head}`));
+    if (heads.size !== 1) {
+      throw new Error(
+        `Cannot trust the runs: the sites' chains differ after them (height:head ${
+          [...heads].join(", ")
+        })`,
+      );
+    }
+    options.log(
+      `  same chain on every site: height ${quiet[0]?.height}, head ${
+        quiet[0]?.head.slice(0, 12)
+      }…`,
+    );
     if (Object.keys(out.errorCauses).length > 0) {
       out.statusAfter = (await c.statuses(5_000)).map((x) => JSON.stringify(x)).join("\n");
     }
@@ -665,7 +719,7 @@ async function etcdShape(
   };
   let cluster: EtcdCluster | undefined;
   try {
-    cluster = await EtcdCluster.start(etcd, dir, options.siteCount);
+    cluster = await EtcdCluster.start(etcd, dir, options.siteCount, options.peerRttMs);
     const c = cluster;
     const path = shape.txsPerRequest === 1 ? "/kv/put" : "/kv/txn";
     const targets = c.members.map((m) => targetOf(m.clientUrl, `${c.gatewayPrefix}${path}`));
@@ -681,6 +735,7 @@ async function etcdShape(
     const system: System = {
       name: "etcd",
       pids: () => c.pids,
+      proxyPid: c.proxy?.pid,
       leader: async () => {
         try {
           const s = await c.status(0);
@@ -1160,7 +1215,10 @@ export async function runClusterBench(options: ClusterBenchOptions): Promise<Clu
       let cluster: LocalCluster | undefined;
       let failed = false;
       try {
-        cluster = await LocalCluster.start(dir, options.siteCount);
+        cluster = await LocalCluster.start(dir, options.siteCount, {
+          peerRttMs: options.peerRttMs,
+          siteConfig: options.siteConfig,
+        });
         // Transactions after those any throughput shape used: this is a fresh ledger, so any
         // index works, but distinct ones keep failover and catch-up from overlapping.
         let cursor = 0;
@@ -1325,7 +1383,23 @@ etcd on the same machine is the meaningful figure.
 - **latency**: request start → committed answer (for a batch, the whole request).
 - **CPU**: CPU-seconds ÷ wall-seconds of each process from \`/proc\`;
   "other" is the rest of the machine (\`/proc/stat\`): other users' work
-  that disturbed the run.`,
+  that disturbed the run, and the delay proxy's own CPU (below), shown
+  apart in parentheses.
+- **distance between members**: ${
+      (o.peerRttMs ?? 0) > 0
+        ? `**${fmt(o.peerRttMs, 1)} ms round trip** (\`BENCH_PEER_RTT_MS\`): the`
+        : `loopback (\`BENCH_PEER_RTT_MS\` unset). With \`BENCH_PEER_RTT_MS=<ms>\` the`
+    } URLs the sites know each other by (genesis's) and etcd's advertised peer
+  URLs (\`--initial-advertise-peer-urls\`, \`--initial-cluster\`) point at a
+  delaying TCP proxy (\`bench/_delay_proxy.ts\`, its own process) that
+  delivers every chunk in each direction half that time after it arrived, in
+  order; clients reach the members directly.${
+      Object.keys(o.siteConfig ?? {}).length > 0
+        ? ` Sites ran with ${
+          Object.entries(o.siteConfig).map(([k, v]) => `\`${k}: ${v}\``).join(", ")
+        } (\`BENCH_PROPOSALS_IN_FLIGHT\`, \`BENCH_FORWARDS_IN_FLIGHT\`).`
+        : ""
+    }`,
   });
 
   const rows = o.shapes.map((shape) => {
@@ -1409,14 +1483,15 @@ Both clusters and the load generator share the machine's ${cores} cores.`,
       `${i === m.leader ? "L " : ""}${fmt(c.cores, 2)} (${fmt(c.busiestThread.cores, 2)})`
     ).join(" / ");
     const total = m.members.reduce((a, c) => a + c.cores, 0);
+    const proxy = m.proxyCores ?? 0;
     return [
       s.system === "ledger" ? "ours" : "etcd",
       clusterShapeLabel(s.shape),
       members,
       fmt(total, 2),
       fmt(m.load.cores, 2),
-      fmt(m.otherCores, 2),
-      fmt(total + m.load.cores + m.otherCores, 2),
+      proxy > 0 ? `${fmt(m.otherCores + proxy, 2)} (proxy ${fmt(proxy, 2)})` : fmt(m.otherCores, 2),
+      fmt(total + m.load.cores + m.otherCores + proxy, 2),
       fmt(m.clusterCpuUsPerTx),
       fmt(m.leaderMainCpuUsPerTx),
       Number.isFinite(m.txsPerBlock) ? fmt(m.txsPerBlock, 1) : "–",
@@ -1788,7 +1863,8 @@ function limitsMarkdown(r: ClusterBenchResult): string {
   const machineFull = [...r.ledger, ...r.etcdShapes].filter((s) => {
     const m = s.median;
     if (!m) return false;
-    return m.members.reduce((a, c) => a + c.cores, 0) + m.load.cores + m.otherCores >= cores * 0.85;
+    return m.members.reduce((a, c) => a + c.cores, 0) + m.load.cores + m.otherCores +
+        (m.proxyCores ?? 0) >= cores * 0.85;
   });
   if (machineFull.length > 0) {
     notes.push(
@@ -1921,7 +1997,7 @@ ${notes.map((n) => `- ${n}`).join("\n")}`;
  */
 function idleNote(m: ClusterRun): string {
   const members = m.members.reduce((a, c) => a + c.cores, 0);
-  const spare = cores - members - m.load.cores - m.otherCores;
+  const spare = cores - members - m.load.cores - m.otherCores - (m.proxyCores ?? 0);
   const busiest = Math.max(...m.members.map((c) => c.busiestThread.cores));
   if (spare < 0.3) return ` The machine had no spare CPU (${fmt(spare, 2)} cores idle).`;
   return ` **${fmt(spare, 2)} cores were idle** during this run and the busiest site thread ` +

@@ -350,6 +350,8 @@ async function openAndServe(
       {
         tickMs: config.tickMs,
         electionTicks: config.electionTicks,
+        proposalsInFlightMax: config.proposalsInFlightMax,
+        forwardsInFlightMax: config.forwardsInFlightMax,
         snapshotEntriesMin: config.snapshotEntriesMin,
         compactKeepEntries: config.compactKeepEntries,
         httpClient: peerClient.source,

@@ -83,6 +83,16 @@ export const siteConfigSchema = z.strictObject({
   tickMs: z.number().int().min(5).max(1000).default(50),
   /** Raft election timeout base, in ticks (randomised to [n, 2n)). */
   electionTicks: z.number().int().min(3).max(100).default(10),
+  /**
+   * As leader, batches proposed and not yet applied, at most (clusters
+   * only): what arrives while they are on their way becomes the next,
+   * larger batch. 2 lets a batch leave while the last one is still being
+   * committed, which sites far apart gain most from (docs/performance.md,
+   * "Sites far apart").
+   */
+  proposalsInFlightMax: z.number().int().min(1).max(64).default(2),
+  /** As follower, batches forwarded to the leader and not yet taken in, at most (clusters only). */
+  forwardsInFlightMax: z.number().int().min(1).max(64).default(4),
   /** Snapshot (and compact the Raft log) after this many applied entries. */
   snapshotEntriesMin: z.number().int().min(1).max(1_000_000).default(2000),
   /** Raft entries kept below a snapshot for followers that are slightly behind. */

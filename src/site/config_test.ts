@@ -170,6 +170,23 @@ Deno.test("siteConfigSchema: txIdFilterBytesMax defaults to 256 MiB and is bound
   }
 });
 
+Deno.test("siteConfigSchema: a leader keeps 2 proposals in flight and a follower 4 forwards by default; 0, a fraction or more than 64 is refused", () => {
+  const parsed = siteConfigSchema.parse(siteBase);
+  assert.equal(parsed.proposalsInFlightMax, 2);
+  assert.equal(parsed.forwardsInFlightMax, 4);
+  assert.equal(
+    siteConfigSchema.parse({ ...siteBase, proposalsInFlightMax: 1 }).proposalsInFlightMax,
+    1,
+  );
+  for (const key of ["proposalsInFlightMax", "forwardsInFlightMax"]) {
+    for (const bad of [0, 1.5, 65]) {
+      const refused = siteConfigSchema.safeParse({ ...siteBase, [key]: bad });
+      assert.equal(refused.success, false, `${key} ${bad}`);
+      assert.deepEqual(refused.error?.issues[0].path, [key]);
+    }
+  }
+});
+
 Deno.test("siteConfigSchema: stateCheckBlocks defaults to 100,000, 0 turns the state check off, and a negative or fractional count is refused", () => {
   assert.equal(siteConfigSchema.parse(siteBase).stateCheckBlocks, 100_000);
   assert.equal(siteConfigSchema.parse({ ...siteBase, stateCheckBlocks: 0 }).stateCheckBlocks, 0);

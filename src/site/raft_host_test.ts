@@ -11,6 +11,7 @@ import { type Logger, silentLogger } from "../log.ts";
 import {
   handOffTarget,
   MembershipTimeout,
+  proposalsInFlightMaxDefault,
   quorumClock,
   RaftHost,
   type RaftHostOptions,
@@ -906,6 +907,23 @@ Deno.test("raft host: the time a leader gives a batch is its voters' median cloc
   } finally {
     await host.close();
     await t.cleanup();
+  }
+});
+
+Deno.test("raft host: a leader keeps proposalsInFlightMaxDefault (2) batches in flight unless configured; a follower, its forwards", async () => {
+  assert.equal(proposalsInFlightMaxDefault, 2);
+  for (const [options, leading] of [[{}, 2], [{ proposalsInFlightMax: 1 }, 1]] as const) {
+    const t = await openTestSite();
+    const host = await startLoneVoter(t, undefined, { ...options, forwardsInFlightMax: 3 });
+    try {
+      assert.equal(host.proposalsInFlightMax, 3, "not leading yet: its forwards");
+      await untilLeader(host);
+      assert.equal(host.consensusStatus().role, "leader");
+      assert.equal(host.proposalsInFlightMax, leading, JSON.stringify(options));
+    } finally {
+      await host.close();
+      await t.cleanup();
+    }
   }
 });
 

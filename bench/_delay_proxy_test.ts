@@ -1,0 +1,208 @@
+import assert from "node:assert/strict";
+import { DelayProxy } from "./_delay_proxy.ts";
+
+const oneWayMs = 40;
+
+/** A loopback server that hands each connection to `handle`. */
+function serve(handle: (conn: Deno.Conn) => Promise<void>): { port: number; close(): void } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  (async () => {
+    try {
+      for await (const conn of listener) {
+        handle(conn).catch(() => {}).finally(() => {
+          try {
+            conn.close();
+          } catch { /* closed */ }
+        });
+      }
+    } catch { /* closed */ }
+  })();
+  return { port: (listener.addr as Deno.NetAddr).port, close: () => listener.close() };
+}
+
+/** Echoes everything back, then half-closes when the client does. */
+async function echo(conn: Deno.Conn): Promise<void> {
+  const buf = new Uint8Array(16 * 1024);
+  for (;;) {
+    const n = await conn.read(buf);
+    if (n === null) break;
+    let off = 0;
+    while (off < n) off += await conn.write(buf.subarray(off, n));
+  }
+  await conn.closeWrite();
+}
+
+async function readExactly(conn: Deno.Conn, length: number): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  let off = 0;
+  while (off < length) {
+    const n = await conn.read(out.subarray(off));
+    if (n === null) throw new Error(`End of stream after ${off} of ${length} bytes`);
+    off += n;
+  }
+  return out;
+}
+
+async function withProxy(
+  handle: (conn: Deno.Conn) => Promise<void>,
+  body: (port: number) => Promise<void>,
+): Promise<void> {
+  const server = serve(handle);
+  const proxy = await DelayProxy.start([server.port], oneWayMs);
+  try {
+    assert.equal(proxy.ports.length, 1);
+    await body(proxy.ports[0]);
+  } finally {
+    await proxy.stop();
+    server.close();
+  }
+}
+
+Deno.test("delay proxy: a round trip takes at least 2 × oneWayMs, and not much more", async () => {
+  await withProxy(echo, async (port) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      const trips: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const t0 = performance.now();
+        await conn.write(new Uint8Array([i]));
+        assert.deepEqual(await readExactly(conn, 1), new Uint8Array([i]));
+        trips.push(performance.now() - t0);
+      }
+      for (const t of trips) {
+        assert.ok(t >= 2 * oneWayMs, `a round trip took ${t.toFixed(1)} ms < ${2 * oneWayMs}`);
+        assert.ok(t < 2 * oneWayMs + 400, `a round trip took ${t.toFixed(1)} ms`);
+      }
+    } finally {
+      conn.close();
+    }
+  });
+});
+
+Deno.test("delay proxy: megabytes in many writes arrive intact and in order, both ways", async () => {
+  await withProxy(echo, async (port) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      const sent = new Uint8Array(3 * 1024 * 1024 + 17);
+      for (let off = 0; off < sent.length; off += 65536) {
+        crypto.getRandomValues(sent.subarray(off, Math.min(sent.length, off + 65536)));
+      }
+      const reading = readExactly(conn, sent.length);
+      // Writes of uneven sizes, some tiny, with pauses, so chunks interleave with deliveries.
+      let off = 0;
+      for (let i = 0; off < sent.length; i++) {
+        const size = Math.min(sent.length - off, i % 7 === 0 ? 3 : 1 + ((i * 7919) % 90_000));
+        let w = 0;
+        while (w < size) w += await conn.write(sent.subarray(off + w, off + size));
+        off += size;
+        if (i % 25 === 0) await new Promise((r) => setTimeout(r, 1));
+      }
+      const got = await reading;
+      assert.equal(got.length, sent.length);
+      assert.ok(got.every((b, i) => b === sent[i]), "the echoed bytes differ from those sent");
+    } finally {
+      conn.close();
+    }
+  });
+});
+
+Deno.test("delay proxy: each direction of a streaming exchange is delayed by oneWayMs", async () => {
+  // The server streams numbered chunks while the client streams its own, as
+  // the sites' long-lived `POST /raft/stream` bodies do; each side notes when
+  // each chunk was sent and when the other side got it.
+  const sentAt = { up: [] as number[], down: [] as number[] };
+  const gotAt = { up: [] as number[], down: [] as number[] };
+  const rounds = 6;
+  const stream = async (conn: Deno.Conn, dir: "up" | "down") => {
+    for (let i = 0; i < rounds; i++) {
+      sentAt[dir].push(performance.now());
+      await conn.write(new Uint8Array([i]));
+      await new Promise((r) => setTimeout(r, 15));
+    }
+  };
+  const collect = async (conn: Deno.Conn, dir: "up" | "down") => {
+    for (let i = 0; i < rounds; i++) {
+      const [b] = await readExactly(conn, 1);
+      gotAt[dir].push(performance.now());
+      assert.equal(b, i, `chunk ${i} of ${dir} came out of order`);
+    }
+  };
+  await withProxy(async (conn) => {
+    await Promise.all([stream(conn, "down"), collect(conn, "up")]);
+    // Let the client see everything before the server closes.
+    await new Promise((r) => setTimeout(r, 4 * oneWayMs));
+  }, async (port) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      await Promise.all([stream(conn, "up"), collect(conn, "down")]);
+    } finally {
+      conn.close();
+    }
+  });
+  for (const dir of ["up", "down"] as const) {
+    assert.equal(gotAt[dir].length, rounds);
+    for (let i = 0; i < rounds; i++) {
+      const ms = gotAt[dir][i] - sentAt[dir][i];
+      assert.ok(ms >= oneWayMs - 1, `${dir} chunk ${i} took ${ms.toFixed(1)} ms < ${oneWayMs}`);
+      assert.ok(ms < oneWayMs + 300, `${dir} chunk ${i} took ${ms.toFixed(1)} ms`);
+    }
+  }
+});
+
+Deno.test("delay proxy: a half-close reaches the target after the bytes before it, and the target's close comes back", async () => {
+  let serverSawEndAt = NaN;
+  let serverGot = "";
+  await withProxy(async (conn) => {
+    const buf = new Uint8Array(1024);
+    for (;;) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      serverGot += new TextDecoder().decode(buf.subarray(0, n));
+    }
+    serverSawEndAt = performance.now();
+    await conn.write(new TextEncoder().encode("bye"));
+    // The handler's return closes the connection.
+  }, async (port) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      await conn.write(new TextEncoder().encode("hello"));
+      const t0 = performance.now();
+      await conn.closeWrite();
+      const reply = await readExactly(conn, 3);
+      assert.equal(new TextDecoder().decode(reply), "bye");
+      const end = await Promise.race([
+        conn.read(new Uint8Array(16)),
+        new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 2_000)),
+      ]);
+      assert.equal(end, null, "the target's close did not reach the client");
+      assert.ok(
+        serverSawEndAt - t0 >= oneWayMs - 1,
+        `the end of stream reached the target after ${(serverSawEndAt - t0).toFixed(1)} ms`,
+      );
+      assert.equal(serverGot, "hello");
+    } finally {
+      conn.close();
+    }
+  });
+});
+
+Deno.test("delay proxy: a connection to a target that refuses is closed", async () => {
+  const free = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (free.addr as Deno.NetAddr).port;
+  free.close();
+  const proxy = await DelayProxy.start([port], oneWayMs);
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: proxy.ports[0] });
+    try {
+      const end = await Promise.race([
+        conn.read(new Uint8Array(16)).catch(() => null),
+        new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 2_000)),
+      ]);
+      assert.equal(end, null);
+    } finally {
+      conn.close();
+    }
+  } finally {
+    await proxy.stop();
+  }
+});
