@@ -41,6 +41,7 @@ import { exportKey, generateKeyPair, importKey, type KeyPair } from "../../sdk/k
 import { type GenesisConfig, genesisSchema } from "../chain/genesis.ts";
 import { logConfigSchema } from "../log.ts";
 import { connectionLimitSchemas } from "./guarded_server.ts";
+import { forwardsInFlightMaxDefault, proposalsInFlightMaxDefault } from "./raft_host.ts";
 import { TX_ID_FILTER_BYTES_MAX_DEFAULT } from "./tx_id_filter.ts";
 import { readCaCerts, readServeTls, type ServeTls, tlsFilesSchema } from "./tls.ts";
 
@@ -90,9 +91,9 @@ export const siteConfigSchema = z.strictObject({
    * committed, which sites far apart gain most from (docs/performance.md,
    * "Sites far apart").
    */
-  proposalsInFlightMax: z.number().int().min(1).max(64).default(2),
+  proposalsInFlightMax: z.number().int().min(1).max(64).default(proposalsInFlightMaxDefault),
   /** As follower, batches forwarded to the leader and not yet taken in, at most (clusters only). */
-  forwardsInFlightMax: z.number().int().min(1).max(64).default(4),
+  forwardsInFlightMax: z.number().int().min(1).max(64).default(forwardsInFlightMaxDefault),
   /** Snapshot (and compact the Raft log) after this many applied entries. */
   snapshotEntriesMin: z.number().int().min(1).max(1_000_000).default(2000),
   /** Raft entries kept below a snapshot for followers that are slightly behind. */

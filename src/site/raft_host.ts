@@ -133,6 +133,9 @@ const peerClockOffsetWarnMs = 1_000;
  */
 export const proposalsInFlightMaxDefault = 2;
 
+/** Forwards a follower keeps in flight unless told otherwise. */
+export const forwardsInFlightMaxDefault = 4;
+
 /** Tuning of the consensus host; every bound has its unit in its name. */
 export interface RaftHostOptions {
   /** Milliseconds per Raft tick. */
@@ -142,7 +145,7 @@ export interface RaftHostOptions {
   heartbeatTicks?: number;
   /** Batches proposed and not yet applied, at most (leader); default {@link proposalsInFlightMaxDefault}. */
   proposalsInFlightMax?: number;
-  /** Batches forwarded to the leader and not yet accepted, at most (follower). */
+  /** Batches forwarded to the leader and not yet accepted, at most (follower); default {@link forwardsInFlightMaxDefault}. */
   forwardsInFlightMax?: number;
   /** A proposal not applied within this time is handed back to be retried, ms. */
   proposalTimeoutMs?: number;
@@ -306,7 +309,7 @@ export class RaftHost implements Sequencer {
       electionTicks: options.electionTicks ?? 10,
       heartbeatTicks: options.heartbeatTicks ?? 2,
       proposalsInFlightMax: options.proposalsInFlightMax ?? proposalsInFlightMaxDefault,
-      forwardsInFlightMax: options.forwardsInFlightMax ?? 4,
+      forwardsInFlightMax: options.forwardsInFlightMax ?? forwardsInFlightMaxDefault,
       proposalTimeoutMs: options.proposalTimeoutMs ?? 5000,
       snapshotEntriesMin: options.snapshotEntriesMin ?? 2000,
       compactKeepEntries: options.compactKeepEntries ?? 500,
