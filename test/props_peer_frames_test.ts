@@ -185,6 +185,26 @@ async function memberOfSiteA(
     return { status: res.status, text: await res.text() };
   };
   /**
+   * Opens a `/raft/stream` signed by site B and sends `lines` (each a frame,
+   * signed or not, as given); returns the status and the answer's text.
+   */
+  const stream = async (lines: string[]) => {
+    const time = Date.now();
+    const res = await app.request("/raft/stream", {
+      method: "POST",
+      headers: {
+        "content-type": "application/x-ndjson",
+        "x-edgeledger-site": "site-b",
+        "x-edgeledger-time": String(time),
+        "x-edgeledger-sig": await signPeerBody(streamOpenText("site-b", "site-a", time), keyB),
+      },
+      body: new TextEncoder().encode(lines.map((l) => l + "\n").join("")),
+    });
+    return { status: res.status, text: await res.text() };
+  };
+  /** `body` as a frame signed by site B. */
+  const signedFrame = async (body: string) => `${await signPeerBody(body, keyB)} ${body}`;
+  /**
    * Asserts the site is healthy and logged no error since `logs.records` was
    * last emptied, but those `allowed` says are deliberate.
    */
@@ -201,7 +221,7 @@ async function memberOfSiteA(
     await host.close();
     await t.cleanup();
   };
-  return { t, host, logs, app, keyB, post, assertUnharmed, close };
+  return { t, host, logs, app, keyB, post, stream, signedFrame, assertUnharmed, close };
 }
 
 /** What a site logs when a member claims to lead the term the site leads. */
@@ -330,24 +350,10 @@ Deno.test("peer props: a member's signed /raft/stream of garbage frames ends wit
         const lines: string[] = [];
         for (const f of frames) {
           const text = f.text.replaceAll("\n", " ");
-          lines.push(f.signed ? `${await signPeerBody(text, m.keyB)} ${text}` : text);
+          lines.push(f.signed ? await m.signedFrame(text) : text);
         }
-        const time = Date.now();
-        const res = await m.app.request("/raft/stream", {
-          method: "POST",
-          headers: {
-            "content-type": "application/x-ndjson",
-            "x-edgeledger-site": "site-b",
-            "x-edgeledger-time": String(time),
-            "x-edgeledger-sig": await signPeerBody(
-              streamOpenText("site-b", "site-a", time),
-              m.keyB,
-            ),
-          },
-          body: new TextEncoder().encode(lines.map((l) => l + "\n").join("")),
-        });
-        const text = await res.text();
-        assert.equal(res.status, 200, text);
+        const { status, text } = await m.stream(lines);
+        assert.equal(status, 200, text);
         const answer = text.split("\n").filter((l) => l !== "");
         assert.ok(answer.length <= 1, text);
         // As on /raft/msg, a false claim to lead in this site's term is
@@ -374,19 +380,8 @@ Deno.test("peer frames: a stream frame the site fails on unexpectedly is logged 
       from: "site-b",
       messages: [{ type: "heartbeat", from: "site-b", to: "site-a", term: 1, commit: 0 }],
     });
-    const time = Date.now();
-    const res = await m.app.request("/raft/stream", {
-      method: "POST",
-      headers: {
-        "content-type": "application/x-ndjson",
-        "x-edgeledger-site": "site-b",
-        "x-edgeledger-time": String(time),
-        "x-edgeledger-sig": await signPeerBody(streamOpenText("site-b", "site-a", time), m.keyB),
-      },
-      body: new TextEncoder().encode(`${await signPeerBody(text, m.keyB)} ${text}\n`),
-    });
-    const answer = await res.text();
-    assert.equal(res.status, 200);
+    const { status, text: answer } = await m.stream([await m.signedFrame(text)]);
+    assert.equal(status, 200);
     const lines = answer.split("\n").filter((l) => l !== "");
     assert.equal(lines.length, 1, `one problem line, got ${JSON.stringify(answer)}`);
     const problem = JSON.parse(lines[0]);
@@ -423,19 +418,9 @@ Deno.test("peer frames: a member claiming to lead the term this site leads is dr
     }
     // On a stream too, where a thrown step used to lose the rest of the frame.
     const text = JSON.stringify({ from: "site-b", messages });
-    const time = Date.now();
-    const res = await m.app.request("/raft/stream", {
-      method: "POST",
-      headers: {
-        "content-type": "application/x-ndjson",
-        "x-edgeledger-site": "site-b",
-        "x-edgeledger-time": String(time),
-        "x-edgeledger-sig": await signPeerBody(streamOpenText("site-b", "site-a", time), m.keyB),
-      },
-      body: new TextEncoder().encode(`${await signPeerBody(text, m.keyB)} ${text}\n`),
-    });
-    assert.equal(res.status, 200);
-    assert.equal((await res.text()).trim(), "", "no problem line");
+    const answer = await m.stream([await m.signedFrame(text)]);
+    assert.equal(answer.status, 200);
+    assert.equal(answer.text.trim(), "", "no problem line");
     await new Promise((r) => setTimeout(r, 20));
     const status = m.host.consensusStatus();
     assert.equal(status.role, "leader");
