@@ -67,6 +67,7 @@ import {
   type Site,
   type StorageLowSite,
 } from "./site.ts";
+import { forwardsInFlightMaxDefault, proposalsInFlightMaxDefault } from "./config.ts";
 import type { StorageState } from "./disk_space.ts";
 import { parseStateDigestAnswer, type StateDigestAnswer } from "./state_check.ts";
 import { SiteKey } from "./site_key.ts";
@@ -120,21 +121,6 @@ const clockAheadWarnMs = 60_000;
  * drift.
  */
 const peerClockOffsetWarnMs = 1_000;
-
-/**
- * Proposals a leader keeps in flight unless told otherwise. Two, not one:
- * with sites 20–50 ms apart, a batch that arrives while one is on its way
- * no longer waits a whole commit round trip for it (64 clients: +10–30 %
- * tx/s, p50 down 8–25 %), and on an idle loopback machine two measured
- * +2 % / +4 % at 64 / 256 clients (seven alternating rounds) —
- * docs/performance.md, "Sites far apart". The core pipelines appends
- * whatever this is; it only decides how many batches are proposed before
- * the first is applied.
- */
-export const proposalsInFlightMaxDefault = 2;
-
-/** Forwards a follower keeps in flight unless told otherwise. */
-export const forwardsInFlightMaxDefault = 4;
 
 /** Tuning of the consensus host; every bound has its unit in its name. */
 export interface RaftHostOptions {

@@ -11,13 +11,13 @@ import { type Logger, silentLogger } from "../log.ts";
 import {
   handOffTarget,
   MembershipTimeout,
-  proposalsInFlightMaxDefault,
   quorumClock,
   RaftHost,
   type RaftHostOptions,
   type ReplayBlock,
   servedTwice,
 } from "./raft_host.ts";
+import { proposalsInFlightMaxDefault } from "./config.ts";
 import {
   decodeMessage,
   memberRemovedAnswer,
