@@ -17,6 +17,15 @@
 /** `Cache-Control` of answers that never change (blocks, proofs at a given size). */
 export const CACHE_IMMUTABLE = "public, max-age=31536000, immutable";
 
+/** The challenge of a 401 to a request without an API key (RFC 6750 §3). */
+export const BEARER_CHALLENGE = 'Bearer realm="edgeledger"';
+
+/**
+ * The challenge of a 401 to a request whose `Authorization` is no API key
+ * this site knows (RFC 6750 §3.1 `invalid_token`).
+ */
+export const BEARER_CHALLENGE_INVALID = 'Bearer realm="edgeledger", error="invalid_token"';
+
 /** An OpenAPI 3.1 Header Object, as far as this module writes one. */
 export interface HeaderObject {
   description: string;
@@ -88,6 +97,15 @@ export const RESPONSE_HEADERS = {
     required: true,
     schema: { type: "string", const: "Accept" },
   },
+  WwwAuthenticate: {
+    description: "The Bearer challenge of every 401 (RFC 9110 §11.6.1, RFC 6750 §3): send a " +
+      "tenant API key as `Authorization: Bearer <key>`. Without `error` the request had no " +
+      'key and the site requires one. With `error="invalid_token"` the `Authorization` sent ' +
+      "is no key this site knows (a typo, a withdrawn key, or not a Bearer key): asking again " +
+      "with it will not help.",
+    required: true,
+    schema: { type: "string", enum: [BEARER_CHALLENGE, BEARER_CHALLENGE_INVALID] },
+  },
 } satisfies Record<string, HeaderObject>;
 
 /** The name of a header component of `/openapi.json`. */
@@ -141,4 +159,10 @@ export const PROBLEM_HEADERS = NO_STORE_HEADERS;
 export const RETRY_PROBLEM_HEADERS = {
   ...PROBLEM_HEADERS,
   "Retry-After": ref("RetryAfter"),
+} as const;
+
+/** Headers of a 401 problem: a problem's, and the Bearer challenge. */
+export const UNAUTHORIZED_HEADERS = {
+  ...PROBLEM_HEADERS,
+  "WWW-Authenticate": ref("WwwAuthenticate"),
 } as const;

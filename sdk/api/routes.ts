@@ -55,6 +55,7 @@ import {
   PROOF_HEADERS,
   type ResponseHeaderRefs,
   RETRY_PROBLEM_HEADERS,
+  UNAUTHORIZED_HEADERS,
 } from "./headers.ts";
 
 export * from "./schemas.ts";
@@ -150,6 +151,7 @@ const COMMON_PROBLEMS = {
   ),
   401: problem(
     "`unauthorized`: an API key this site does not know, or none where it requires one.",
+    UNAUTHORIZED_HEADERS,
   ),
   429: problem("`rate_limited`.", RETRY_PROBLEM_HEADERS),
   500: problem("`internal`: a bug; no detail is leaked."),

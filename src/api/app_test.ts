@@ -948,7 +948,7 @@ Deno.test("GET /openapi.json: an OpenAPI 3.1 document listing every route", asyn
   assert.ok(doc.paths["/v1/checkpoint"].get.responses["200"].content["text/plain"]);
 });
 
-Deno.test("GET /openapi.json: every response declares X-Request-Id and its Cache-Control, every 429 and 503 Retry-After, by reference to components.headers", async () => {
+Deno.test("GET /openapi.json: every response declares X-Request-Id and its Cache-Control, every 429 and 503 Retry-After, every 401 WWW-Authenticate, by reference to components.headers", async () => {
   const { app } = setup();
   const doc = await (await app.request("/openapi.json")).json();
   const components = doc.components.headers;
@@ -970,6 +970,13 @@ Deno.test("GET /openapi.json: every response declares X-Request-Id and its Cache
           assert.equal(headers["Retry-After"]?.$ref, "#/components/headers/RetryAfter", where);
         } else {
           assert.equal(headers["Retry-After"], undefined, where);
+        }
+        if (status === "401") {
+          assert.equal(
+            headers["WWW-Authenticate"]?.$ref,
+            "#/components/headers/WwwAuthenticate",
+            where,
+          );
         }
         if (response.content?.["application/problem+json"]) {
           assert.equal(headers["Cache-Control"].$ref, "#/components/headers/CacheControlNoStore");

@@ -12,6 +12,7 @@ import {
   PROBLEM_HEADERS,
   type ResponseHeaderRefs,
   RETRY_PROBLEM_HEADERS,
+  UNAUTHORIZED_HEADERS,
 } from "../headers.ts";
 
 /** Largest `limit` of a contract listing route. */
@@ -55,6 +56,7 @@ export const COMMON_PROBLEMS = {
   400: problem("`validation`: a parameter failed validation; `errors` names the fields."),
   401: problem(
     "`unauthorized`: an API key this site does not know, or none where it requires one.",
+    UNAUTHORIZED_HEADERS,
   ),
   429: problem(
     "`rate_limited`: a signer or an API key over its budget; retry after `Retry-After`.",
