@@ -3,7 +3,11 @@
  * independent JSON Schema 2020-12 validator (`@hyperjump/json-schema`, in
  * its OpenAPI 3.1 dialect): the status must be one the operation documents,
  * the media type one that status documents, and the body must validate
- * against that media type's schema. Used by `openapi_fidelity_test.ts`.
+ * against that media type's schema. So must the headers: each one the
+ * response declares `required` must be there, each declared one that is
+ * there must validate against its schema, and a header clients act on
+ * ({@link isWatchedHeader}) must not be sent undeclared. Used by
+ * `openapi_fidelity_test.ts`.
  *
  * @module
  */
@@ -18,11 +22,18 @@ const OAS31_DIALECT = "https://spec.openapis.org/oas/3.1/dialect/base";
 export interface OpenApiDoc {
   openapi: string;
   paths: Record<string, Record<string, OpenApiOperation>>;
+  components?: { headers?: Record<string, OpenApiHeader> };
 }
+
+/** A Header Object, or a reference to one in `components.headers`. */
+type OpenApiHeader = { required?: boolean; schema?: { type?: unknown } } | { $ref: string };
 
 interface OpenApiOperation {
   operationId?: string;
-  responses: Record<string, { content?: Record<string, { schema?: unknown }> }>;
+  responses: Record<string, {
+    content?: Record<string, { schema?: unknown }>;
+    headers?: Record<string, OpenApiHeader>;
+  }>;
 }
 
 /** One operation of the document: where it is and what it answers. */
@@ -56,6 +67,41 @@ function at(value: unknown, fragment: string): unknown {
 function quote(value: unknown): string {
   const s = value === undefined ? "(absent)" : JSON.stringify(value);
   return s.length <= QUOTE_CHARS_MAX ? s : `${s.slice(0, QUOTE_CHARS_MAX)}…`;
+}
+
+/**
+ * The response headers a client acts on (RFC 9110 caching and retry, CORS,
+ * rate limits, request ids, auth challenges, links), lower case: one of these
+ * that an answer carries must be declared by its response, or clients
+ * generated from the document never learn of it. `Content-Type` is left out
+ * (OpenAPI ignores it as a header: the media type says it), as are framing
+ * and hop-by-hop headers (`Content-Length`, `Transfer-Encoding`,
+ * `Connection`) and `Date`.
+ */
+const WATCHED_HEADERS = new Set([
+  "retry-after",
+  "cache-control",
+  "expires",
+  "etag",
+  "last-modified",
+  "vary",
+  "location",
+  "content-location",
+  "link",
+  "allow",
+  "www-authenticate",
+  "x-request-id",
+  "x-correlation-id",
+  "request-id",
+  "deprecation",
+  "sunset",
+]);
+const WATCHED_HEADER_PREFIXES = ["ratelimit", "x-ratelimit-", "access-control-"];
+
+/** Whether a response header named `name` must be declared when an answer carries it. */
+export function isWatchedHeader(name: string): boolean {
+  const lower = name.toLowerCase();
+  return WATCHED_HEADERS.has(lower) || WATCHED_HEADER_PREFIXES.some((p) => lower.startsWith(p));
 }
 
 /** Whether `mediaType` carries JSON: `application/json` or a `+json` suffix. */
@@ -157,6 +203,7 @@ export class Fidelity {
       );
       return parseMaybe(text);
     }
+    await this.#checkHeaders(`${where} → ${res.status}`, op, key, res.headers);
     const content = documented.content ?? {};
     if (text === "" && Object.keys(content).length === 0) return undefined;
     const entry = content[mediaType];
@@ -184,6 +231,57 @@ export class Fidelity {
       }
     }
     return body;
+  }
+
+  /**
+   * Checks the headers of an answer with the response `key` of `op`: each
+   * declared `required` is present, each declared one present validates
+   * against its schema (an `integer` one as the number its digits spell),
+   * and no watched header ({@link isWatchedHeader}) is there undeclared.
+   */
+  async #checkHeaders(where: string, op: Operation, key: string, headers: Headers) {
+    const declared = op.responses[key]?.headers ?? {};
+    const base = ["paths", op.path, op.method.toLowerCase(), "responses", key, "headers"]
+      .map(pointerToken).join("/");
+    const names = new Set<string>();
+    for (const [name, declaration] of Object.entries(declared)) {
+      names.add(name.toLowerCase());
+      // OpenAPI 3.1 §4.8.17.1: a Content-Type header declaration is ignored.
+      if (name.toLowerCase() === "content-type") continue;
+      let pointer = `${base}/${pointerToken(name)}`;
+      let header = declaration;
+      if ("$ref" in header) {
+        const component = header.$ref.replace(/^#\/components\/headers\//, "");
+        const found = this.doc.components?.headers?.[component];
+        if (found === undefined || "$ref" in found || component === header.$ref) {
+          this.mismatches.push(`${where}: header ${name} refers to ${header.$ref}, which is none`);
+          continue;
+        }
+        header = found;
+        pointer = `components/headers/${pointerToken(component)}`;
+      }
+      const value = headers.get(name);
+      if (value === null) {
+        if (header.required === true) {
+          this.mismatches.push(`${where}: header ${name} is declared required and is absent`);
+        }
+        continue;
+      }
+      if (header.schema === undefined) continue;
+      const numeric = header.schema.type === "integer" || header.schema.type === "number";
+      const typed = numeric && /^-?[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) : value;
+      for (const e of await this.validate(`${pointer}/schema`, typed)) {
+        this.mismatches.push(`${where}: header ${name}: ${e}`);
+      }
+    }
+    for (const [name] of headers) {
+      if (isWatchedHeader(name) && !names.has(name)) {
+        this.mismatches.push(
+          `${where}: header ${name} is sent but not declared (declared: ` +
+            `${Object.keys(declared).join(", ") || "none"})`,
+        );
+      }
+    }
   }
 
   /**

@@ -3,7 +3,11 @@
  * clients generated from the document (Swift, Kotlin) decode exactly what
  * the document describes, so an undocumented status or media type, a
  * missing `required` member, a number typed `integer` that arrives as a
- * string or a null where none is allowed breaks them.
+ * string or a null where none is allowed breaks them. So does a header: an
+ * SDK that waits `Retry-After`, caches by `Cache-Control` or logs
+ * `X-Request-Id` reads what the response declares, so every header a
+ * response declares `required` must come, every declared one must match its
+ * schema, and a header clients act on must not come undeclared.
  *
  * A 3-site cluster (a leader, and followers for `not_leader`) with contract
  * state of every kind; every operation of the document is asked for its
@@ -43,7 +47,7 @@ const UNKNOWN_KEY = "fidelity-unknown-key-0123456789";
 
 const PERIOD = "orga-orgb-2026-11";
 
-Deno.test("openapi: every answer of a real cluster has a documented status, media type and body schema", async (t) => {
+Deno.test("openapi: every answer of a real cluster has a documented status, media type, body schema and headers", async (t) => {
   const cluster = await startCluster(3, {
     apiKeys: [
       { name: "tenant", hash: sha256Hex(utf8Encode(TENANT_KEY)), requestsPerMinute: 1_000_000 },

@@ -47,8 +47,19 @@ import {
   TxId,
   TxView,
 } from "./schemas.ts";
+import {
+  IMMUTABLE_HEADERS,
+  NO_CACHE_HEADERS,
+  NO_STORE_HEADERS,
+  PROBLEM_HEADERS,
+  PROOF_HEADERS,
+  type ResponseHeaderRefs,
+  RETRY_PROBLEM_HEADERS,
+  UNAUTHORIZED_HEADERS,
+} from "./headers.ts";
 
 export * from "./schemas.ts";
+export * from "./headers.ts";
 
 /**
  * The stable problem types: slug → title and the status it is normally
@@ -126,8 +137,10 @@ export function problemTypeUri(slug: string): string {
   return PROBLEM_TYPE_BASE + slug;
 }
 
-const problem = (description: string) => ({
+/** A problem response; `headers` are {@link PROBLEM_HEADERS} unless a 429, 503 or 401 needs more. */
+const problem = (description: string, headers: ResponseHeaderRefs = PROBLEM_HEADERS) => ({
   description,
+  headers,
   content: { "application/problem+json": { schema: Problem } },
 });
 
@@ -138,17 +151,25 @@ const COMMON_PROBLEMS = {
   ),
   401: problem(
     "`unauthorized`: an API key this site does not know, or none where it requires one.",
+    UNAUTHORIZED_HEADERS,
   ),
-  429: problem("`rate_limited`."),
+  429: problem("`rate_limited`.", RETRY_PROBLEM_HEADERS),
   500: problem("`internal`: a bug; no detail is leaked."),
   503: problem(
     "`unavailable`: the site cannot serve this now (no leader, a full queue, or the site is stopping); retry after `Retry-After`, here or at another site. `insufficient_storage` (with `sites`): a write while a site of the cluster is low on disk space; retry after `Retry-After`. `not_leader` " +
       "(with `leader` and `leaderUrl`): a `consistency=leader` read asked of another site.",
+    RETRY_PROBLEM_HEADERS,
   ),
 } as const;
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
+/** A JSON response with its headers (`X-Request-Id` and its `Cache-Control`, from `headers.ts`). */
+const json = <T extends z.ZodType>(
+  schema: T,
+  description: string,
+  headers: ResponseHeaderRefs,
+) => ({
   description,
+  headers,
   content: { "application/json": { schema } },
 });
 
@@ -179,11 +200,13 @@ export const submitTxs = createRoute({
   responses: {
     200: {
       description: "A committed receipt (one envelope) or the receipts of a batch, in order.",
+      headers: NO_STORE_HEADERS,
       content: { "application/json": { schema: z.union([Receipt, ReceiptList]) } },
     },
     202: json(
       Receipt,
       "One envelope, admitted and pending (also when `wait=commit` timed out: poll `GET /v1/txs/{txId}`).",
+      NO_STORE_HEADERS,
     ),
     ...COMMON_PROBLEMS,
     413: problem("`payload_too_large` (the request) or `envelope_too_large`."),
@@ -209,7 +232,7 @@ export const getTx = createRoute({
     query: z.object({ consistency: consistencyParam("stale") }),
   },
   responses: {
-    200: json(TxView, "The signed envelope and its receipt."),
+    200: json(TxView, "The signed envelope and its receipt.", NO_CACHE_HEADERS),
     404: problem("`not_found`."),
     ...COMMON_PROBLEMS,
   },
@@ -232,7 +255,7 @@ export const getTxProof = createRoute({
     }),
   },
   responses: {
-    200: json(ProofView, "The inclusion proof."),
+    200: json(ProofView, "The inclusion proof.", PROOF_HEADERS),
     404: problem("`not_found`: unknown transaction."),
     422: problem(
       "`invalid_range`: without `treeSize`, the transaction is not yet in the latest co-signed " +
@@ -257,7 +280,7 @@ export const getBlock = createRoute({
     query: z.object({ consistency: consistencyParam("stale") }),
   },
   responses: {
-    200: json(BlockView, "The block; immutable."),
+    200: json(BlockView, "The block; immutable.", IMMUTABLE_HEADERS),
     404: problem("`not_found`."),
     ...COMMON_PROBLEMS,
   },
@@ -275,7 +298,7 @@ export const getBlockByHash = createRoute({
     query: z.object({ consistency: consistencyParam("stale") }),
   },
   responses: {
-    200: json(BlockView, "The block; immutable."),
+    200: json(BlockView, "The block; immutable.", IMMUTABLE_HEADERS),
     404: problem("`not_found`."),
     ...COMMON_PROBLEMS,
   },
@@ -303,7 +326,7 @@ export const listBlocks = createRoute({
     }),
   },
   responses: {
-    200: json(BlockPage, "The page."),
+    200: json(BlockPage, "The page.", NO_CACHE_HEADERS),
     ...COMMON_PROBLEMS,
   },
 });
@@ -330,7 +353,9 @@ export const getCheckpoint = createRoute({
   request: { query: z.object({ consistency: consistencyParam("stale") }) },
   responses: {
     200: {
-      description: "A C2SP signed note wrapping a tlog-checkpoint.",
+      description: "A C2SP signed note wrapping a tlog-checkpoint, served as " +
+        "`text/plain; charset=utf-8`. Never cached: the next block brings a newer one.",
+      headers: NO_STORE_HEADERS,
       content: {
         "text/plain": {
           schema: z.string().openapi({
@@ -358,7 +383,7 @@ export const getConsistency = createRoute({
     }).refine((q) => q.from <= q.to, { error: "Must be at least from", path: ["to"] }),
   },
   responses: {
-    200: json(ConsistencyProof, "The proof, hex."),
+    200: json(ConsistencyProof, "The proof, hex.", IMMUTABLE_HEADERS),
     422: problem("`invalid_range`: `to` exceeds the log size."),
     ...COMMON_PROBLEMS,
   },
@@ -371,7 +396,10 @@ export const getStatus = createRoute({
   operationId: "getStatus",
   tags: ["cluster"],
   summary: "This site's status",
-  responses: { 200: json(StatusView, "The status; never cached."), ...COMMON_PROBLEMS },
+  responses: {
+    200: json(StatusView, "The status; never cached.", NO_STORE_HEADERS),
+    ...COMMON_PROBLEMS,
+  },
 });
 
 /** `GET /v1/sites`: the member sites and their checkpoint verifier keys. */
@@ -381,7 +409,7 @@ export const listSites = createRoute({
   operationId: "listSites",
   tags: ["cluster"],
   summary: "Member sites",
-  responses: { 200: json(SiteList, "The sites."), ...COMMON_PROBLEMS },
+  responses: { 200: json(SiteList, "The sites.", NO_CACHE_HEADERS), ...COMMON_PROBLEMS },
 });
 
 /** `GET /v1/sites/{name}/keys`: a member's key, its rotations and its retired keys. */
@@ -396,7 +424,7 @@ export const getSiteKeys = createRoute({
     "them offline), and its retired keys with the last block height each signed.",
   request: { params: z.object({ name: z.string().min(1).max(64) }) },
   responses: {
-    200: json(SiteKeys, "The site's keys."),
+    200: json(SiteKeys, "The site's keys.", NO_CACHE_HEADERS),
     404: problem("`not_found`: no member of that name."),
     ...COMMON_PROBLEMS,
   },
@@ -411,7 +439,10 @@ export const getIntegrity = createRoute({
   summary: "Run the integrity check",
   description: "Re-verifies every block and the Merkle log from this site's database. Expensive: " +
     "one check runs at a time, and requests that arrive while it runs share its report.",
-  responses: { 200: json(IntegrityReport, "The report."), ...COMMON_PROBLEMS },
+  responses: {
+    200: json(IntegrityReport, "The report.", NO_STORE_HEADERS),
+    ...COMMON_PROBLEMS,
+  },
 });
 
 /**
@@ -458,7 +489,9 @@ export const streamEvents = createRoute({
   },
   responses: {
     200: {
-      description: "`text/event-stream` of `block` events (data: BlockEvent).",
+      description: "`text/event-stream` of `block` events (data: BlockEvent). The stream " +
+        "has no length (chunked) and is never cached.",
+      headers: NO_CACHE_HEADERS,
       content: { "text/event-stream": { schema: BlockEvent } },
     },
     ...COMMON_PROBLEMS,
@@ -472,7 +505,7 @@ export const getHealth = createRoute({
   operationId: "getHealth",
   tags: ["operations"],
   summary: "Liveness",
-  responses: { 200: json(Health, "The process serves HTTP.") },
+  responses: { 200: json(Health, "The process serves HTTP.", NO_STORE_HEADERS) },
 });
 
 /** `GET /readyz`: readiness, for load balancers and orchestrators. */
@@ -490,10 +523,11 @@ export const getReady = createRoute({
     "failed and whose `checks` says which passed. Unlike `/healthz` (the process answers), a " +
     "site that is not ready may still serve `stale` reads.",
   responses: {
-    200: json(Ready, "The site is ready for traffic."),
+    200: json(Ready, "The site is ready for traffic.", NO_STORE_HEADERS),
     503: problem(
       "`unavailable`: not ready; `detail` names the failed checks, `checks` " +
         "(`running`, `member`, `leader`, `applied`, `disk`) which passed.",
+      RETRY_PROBLEM_HEADERS,
     ),
   },
 });
@@ -510,6 +544,7 @@ export const getMetrics = createRoute({
   responses: {
     200: {
       description: "The metrics, one sample a line.",
+      headers: NO_STORE_HEADERS,
       content: {
         "text/plain": {
           schema: z.string().openapi({

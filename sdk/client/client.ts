@@ -991,6 +991,8 @@ export class EdgeLedgerClient {
    *
    * The iterator ends without error when `signal` aborts or the loop breaks;
    * it throws after `reconnectAttemptsMax` consecutive failed connections, on
+   * a refusal whose `Retry-After` exceeds the retry policy's
+   * `retryAfterMsMax` (a shorter one is waited before reconnecting), on
    * a non-retryable error (e.g. a {@link ValidationError} for a bad filter),
    * or with what `onConnect` or `onOpen` threw.
    *
@@ -1180,6 +1182,9 @@ export class EdgeLedgerClient {
           : lastError instanceof ServerError
           ? (lastError.retryAfterMs ?? 0)
           : 0;
+        // As for a call: a site that asks for a longer wait than the policy
+        // honours ends the reconnects (the caller may subscribe again later).
+        if (retryAfterMs > this.#retry.retryAfterMsMax) throw lastError;
         const delayMs = Math.max(
           retryAfterMs,
           backoffDelayMs(failures - 1, this.#retry, this.#random),

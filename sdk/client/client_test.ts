@@ -656,6 +656,45 @@ Deno.test("client: subscribe() counts a 200 that is not an event stream as a fai
   }
 });
 
+Deno.test("client: subscribe() waits a refusal's Retry-After before reconnecting", async () => {
+  const s = scripted((_req, _url, n) =>
+    n === 1
+      ? problem("unavailable", 503, {}, { "retry-after": "1" })
+      : new Response(blockFrame(0), { headers: { "content-type": "text/event-stream" } })
+  );
+  const client = new EdgeLedgerClient({ urls: "http://a", fetch: s.fetch, retry: fast });
+  const started = Date.now();
+  for await (const e of client.subscribe({ fromHeight: 0 })) {
+    assert.equal(e.height, 0);
+    break;
+  }
+  const waited = Date.now() - started;
+  assert.ok(waited >= 950 && waited < 5000, `waited ${waited} ms for a 1 s Retry-After`);
+  assert.equal(s.requests.length, 2);
+});
+
+Deno.test("client: subscribe() ends at once, with the refusal, when its Retry-After exceeds retryAfterMsMax", async () => {
+  const s = scripted(() => problem("rate_limited", 429, {}, { "retry-after": "3600" }));
+  const client = new EdgeLedgerClient({
+    urls: "http://a",
+    fetch: s.fetch,
+    retry: { ...fast, retryAfterMsMax: 60_000 },
+  });
+  const started = Date.now();
+  // A subscription that waited the hour instead would end quietly at this abort.
+  const signal = AbortSignal.timeout(2000);
+  await assert.rejects(
+    () => client.subscribe({ fromHeight: 0, signal }).next(),
+    (e) => {
+      assert.ok(e instanceof RateLimitedError, String(e));
+      assert.equal(e.retryAfterMs, 3_600_000);
+      return true;
+    },
+  );
+  assert.ok(Date.now() - started < 1000, "no wait");
+  assert.equal(s.requests.length, 1);
+});
+
 Deno.test("client: subscribe() ends with what onOpen or onConnect threw, a TypeError included, without retrying", async () => {
   const site = eventsSite([{ frames: [blockFrame(0)], then: "stay" }]);
   // Closes a stream a subscription left open (it would keep the site from shutting down).

@@ -436,7 +436,10 @@ export class OfflineQueue {
 
   /**
    * Drains in the background: every `intervalMs` while entries are queued,
-   * backing off up to `intervalMsMax` while no site answers. `stop()` ends it.
+   * backing off up to `intervalMsMax` while no site answers. A drain that
+   * ended on a site's `Retry-After` (a 429, a 503 such as
+   * `insufficient_storage`) is not tried again sooner than that, nor later
+   * than `intervalMsMax`. `stop()` ends it.
    * Call {@link OfflineQueue.kick} when the app learns the network is back.
    *
    * @example
@@ -451,14 +454,17 @@ export class OfflineQueue {
     if (this.#running) return;
     this.#running = true;
     let delayMs = intervalMs;
+    /** The delay after a drain that failed with `error`: doubled, at least its Retry-After. */
+    const backOff = (error: unknown) =>
+      Math.min(intervalMsMax, Math.max(delayMs * 2, retryAfterMsOf(error)));
     const tick = async () => {
       this.#timer = undefined;
       if (!this.#running) return;
       try {
         const report = await this.drain();
-        delayMs = report.error ? Math.min(intervalMsMax, delayMs * 2) : intervalMs;
-      } catch {
-        delayMs = Math.min(intervalMsMax, delayMs * 2);
+        delayMs = report.error ? backOff(report.error) : intervalMs;
+      } catch (e) {
+        delayMs = backOff(e);
       }
       if (this.#running) this.#timer = setTimeout(tick, delayMs);
     };
@@ -739,6 +745,13 @@ export class OfflineQueue {
     if (TRANSIENT_SLUGS.has(slug) || (receipt.problem?.status ?? 0) >= 500) return "transient";
     return "rejected";
   }
+}
+
+/** The `Retry-After` a site answered with `error`, in milliseconds; 0 when it gave none. */
+function retryAfterMsOf(error: unknown): number {
+  if (error instanceof RateLimitedError) return error.retryAfterMs;
+  if (error instanceof ServerError) return error.retryAfterMs ?? 0;
+  return 0;
 }
 
 function isTransient(e: unknown): boolean {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createEnvelope, type Envelope, signEnvelope, transactionId } from "../envelope.ts";
 import { generateKeyPair, softwareSigner } from "../keys.ts";
 import { EdgeLedgerClient, type Receipt } from "../client/client.ts";
-import { NetworkError, RejectedError } from "../client/errors.ts";
+import { NetworkError, RateLimitedError, RejectedError, ServerError } from "../client/errors.ts";
 import { FileQueueStore } from "./file_store.ts";
 import {
   type Delivered,
@@ -367,6 +367,67 @@ Deno.test("queue: start() drains in the background once the site is back", async
       await new Promise((r) => setTimeout(r, 10));
     }
     assert.equal(await queue.size(), 0);
+  } finally {
+    queue.stop();
+  }
+});
+
+/**
+ * A site that refuses the first `refusals.length` submissions with those
+ * errors, then takes everything; `at` holds when each submission came (ms).
+ */
+class BusySite extends FakeSite {
+  at: number[] = [];
+  constructor(readonly refusals: Error[]) {
+    super();
+  }
+  override submit(envelopes: readonly Envelope[], options?: { wait?: "commit" }) {
+    this.at.push(performance.now());
+    const refusal = this.refusals.shift();
+    return refusal === undefined ? super.submit(envelopes, options) : Promise.reject(refusal);
+  }
+}
+
+Deno.test("queue: start() waits a site's Retry-After (503 insufficient_storage, 429) before draining again", async () => {
+  for (
+    const refusal of [
+      new ServerError("503: Insufficient storage", { status: 503, retryAfterMs: 400 }),
+      new RateLimitedError("429: Too many requests", { retryAfterMs: 400 }),
+    ]
+  ) {
+    const site = new BusySite([refusal]);
+    const queue = new OfflineQueue({ submitter: site });
+    await queue.enqueue(await envelope(1));
+    queue.start({ intervalMs: 10, intervalMsMax: 5000 });
+    try {
+      for (let i = 0; i < 200 && (await queue.size()) > 0; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(await queue.size(), 0, refusal.message);
+      assert.equal(site.at.length, 2, refusal.message);
+      const waited = site.at[1] - site.at[0];
+      // Backing off alone would have asked again after 20 ms.
+      assert.ok(waited >= 390 && waited < 1500, `${refusal.message}: waited ${waited} ms`);
+    } finally {
+      queue.stop();
+    }
+  }
+});
+
+Deno.test("queue: start() waits a Retry-After no longer than intervalMsMax", async () => {
+  const site = new BusySite([
+    new ServerError("503: Insufficient storage", { status: 503, retryAfterMs: 3_600_000 }),
+  ]);
+  const queue = new OfflineQueue({ submitter: site });
+  await queue.enqueue(await envelope(1));
+  queue.start({ intervalMs: 10, intervalMsMax: 100 });
+  try {
+    for (let i = 0; i < 200 && (await queue.size()) > 0; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(await queue.size(), 0);
+    const waited = site.at[1] - site.at[0];
+    assert.ok(waited >= 90 && waited < 1000, `waited ${waited} ms`);
   } finally {
     queue.stop();
   }

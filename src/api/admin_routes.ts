@@ -77,6 +77,13 @@ const siteName = z.string().regex(
 /** Longest member URL, characters. */
 const MEMBER_URL_LENGTH_MAX = 2048;
 
+/**
+ * The Bearer challenge of an admin 401: admin keys are a protection space of
+ * their own (a tenant key is refused 403 here), so another realm than the
+ * public API's.
+ */
+const ADMIN_CHALLENGE = 'Bearer realm="edgeledger-admin"';
+
 /** Longest quote of a cause's message in a problem's detail, characters. */
 const DETAIL_QUOTE_LENGTH_MAX = 500;
 
@@ -145,7 +152,18 @@ export function adminRoutes(
   app.use(async (c, next) => {
     const auth = c.req.header("authorization") ?? "";
     const m = /^Bearer (\S{16,256})$/.exec(auth);
-    if (!m) return problem(c, 401, "unauthorized", "Unauthorized", "An admin API key is required");
+    if (!m) {
+      return problemResponse(
+        c,
+        {
+          status: 401,
+          type: "unauthorized",
+          title: "Unauthorized",
+          detail: "An admin API key is required",
+        },
+        { challenge: ADMIN_CHALLENGE },
+      );
+    }
     const h = hashApiKey(m[1]);
     if (!keyHashes.some((k) => sameHex(k, h))) {
       return problem(

@@ -43,19 +43,15 @@ async function problem(res: Response, status: number, slug: string) {
   return body;
 }
 
-Deno.test("admin routes: a call without a key is unauthorized, one with another key forbidden", async () => {
+Deno.test("admin routes: a call without a key is unauthorized, with the admin realm's Bearer challenge; one with another key forbidden", async () => {
   const s = service();
   const app = adminRoot(s, [hashApiKey(KEY)]);
-  await problem(
-    await app.request("/v1/admin/members/site-d", { method: "DELETE" }),
-    401,
-    "unauthorized",
-  );
-  await problem(
-    await call(app, "/members/site-d", { method: "DELETE" }, "x".repeat(24)),
-    403,
-    "forbidden",
-  );
+  const anonymous = await app.request("/v1/admin/members/site-d", { method: "DELETE" });
+  assert.equal(anonymous.headers.get("www-authenticate"), 'Bearer realm="edgeledger-admin"');
+  await problem(anonymous, 401, "unauthorized");
+  const other = await call(app, "/members/site-d", { method: "DELETE" }, "x".repeat(24));
+  assert.equal(other.headers.get("www-authenticate"), null);
+  await problem(other, 403, "forbidden");
   assert.deepEqual(s.calls, []);
 });
 

@@ -6,7 +6,8 @@
  * sends `Authorization: Bearer <key>` with its requests under `/v1/`. A site
  * keeps only each key's SHA-256 (as for admin keys) with a name and a
  * per-minute request budget. A request with a key the site does not know is
- * refused 401 (never treated as anonymous: a typo must not pass silently);
+ * refused 401 (never treated as anonymous: a typo must not pass silently),
+ * its Bearer challenge saying `error="invalid_token"`;
  * past its budget a key gets 429 with `Retry-After`. Whether a request
  * without a key is served is the site's choice: `none` (keys optional),
  * `writes` (`POST`s need one) or `all`. Budgets are per site, like the
@@ -17,6 +18,7 @@
 import type { MiddlewareHandler } from "hono";
 import { sha256Hex } from "../../sdk/hash.ts";
 import { utf8Encode } from "../../sdk/encoding.ts";
+import { BEARER_CHALLENGE_INVALID } from "../../sdk/api/headers.ts";
 import { knownProblem, problemResponse } from "./problem.ts";
 
 /** One tenant key as a site keeps it. */
@@ -95,6 +97,7 @@ export function apiKeys(options: ApiKeyOptions): MiddlewareHandler {
       return problemResponse(
         c,
         knownProblem("unauthorized", "Unknown API key (Authorization: Bearer <key>)"),
+        { challenge: BEARER_CHALLENGE_INVALID },
       );
     }
     const t = now();

@@ -2,7 +2,11 @@ import assert from "node:assert/strict";
 import { createApp } from "./app.ts";
 import { type ApiKeyOptions, hashKey } from "./api_keys.ts";
 import { FakeLedgerService, sampleEnvelope } from "./testing.ts";
-import { PROBLEM_TYPE_BASE } from "../../sdk/api/routes.ts";
+import {
+  BEARER_CHALLENGE,
+  BEARER_CHALLENGE_INVALID,
+  PROBLEM_TYPE_BASE,
+} from "../../sdk/api/routes.ts";
 import { siteConfigSchema } from "../site/config.ts";
 
 const FLEET = "fleet-key-0123456789abcdef";
@@ -83,6 +87,22 @@ Deno.test("API keys: require 'writes' refuses a submit without a key and serves 
   assert.equal((await get(all, OTHER)).status, 200);
   // Outside /v1/: the explorer's page and /metrics are not tenant routes.
   assert.equal((await all.request("/metrics")).status, 200);
+});
+
+Deno.test("API keys: every 401 carries a Bearer challenge, invalid_token for a key the site does not know (RFC 6750 §3)", async () => {
+  const all = setup({ require: "all" }).app;
+  const missing = await get(all);
+  assert.equal(missing.headers.get("www-authenticate"), BEARER_CHALLENGE);
+  await problem(missing, 401, "unauthorized");
+  for (const auth of ["Bearer unknown-key-0123456789abcdef", "Basic abc"]) {
+    const res = await all.request("/v1/status", { headers: { authorization: auth } });
+    assert.equal(res.headers.get("www-authenticate"), BEARER_CHALLENGE_INVALID, auth);
+    await problem(res, 401, "unauthorized");
+  }
+  // Answers other than 401 carry no challenge.
+  const served = await get(all, FLEET);
+  assert.equal(served.status, 200);
+  assert.equal(served.headers.get("www-authenticate"), null);
 });
 
 Deno.test("site config: apiKeys need unique names and SHA-256 hashes; requireApiKey defaults to none", () => {

@@ -14,6 +14,7 @@ import { requestId, type RequestIdVariables } from "hono/request-id";
 import { streamSSE } from "hono/streaming";
 import {
   BLOCKS_PAGE_LIMIT_DEFAULT,
+  CACHE_IMMUTABLE,
   COMMIT_WAIT_MS_DEFAULT,
   getBlock,
   getBlockByHash,
@@ -30,6 +31,7 @@ import {
   listBlocks,
   listSites,
   PROBLEM_TYPES,
+  RESPONSE_HEADERS,
   streamEvents,
   submitTxs,
 } from "../../sdk/api/routes.ts";
@@ -84,7 +86,7 @@ export interface AppOptions {
 }
 
 /** `Cache-Control` of answers that never change (blocks, proofs at a given size). */
-export const CACHE_IMMUTABLE = "public, max-age=31536000, immutable";
+export { CACHE_IMMUTABLE };
 
 /** Hono environment of the API: the request id middleware's variables. */
 export type Env = { Variables: RequestIdVariables };
@@ -144,6 +146,10 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
     scheme: "bearer",
     description: "A tenant API key (`deno task apikey <name>` makes one; sites keep its SHA-256).",
   });
+  // The headers the routes' responses refer to (`sdk/api/headers.ts`).
+  for (const [name, header] of Object.entries(RESPONSE_HEADERS)) {
+    app.openAPIRegistry.registerComponent("headers", name, header);
+  }
   app.onError((err, c) => {
     const unread = bodyReadProblem(err, c.req.raw);
     if (unread !== undefined) {
@@ -399,6 +405,8 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
           "The public HTTP API of an edgeledger site: submit signed transactions, read " +
           "blocks, receipts and proofs, follow committed blocks. Errors are RFC 9457 problems " +
           "(`application/problem+json`) whose `type` is `https://edgeledger.dev/problems/<slug>`. " +
+          "Every answer carries `X-Request-Id` and `Cache-Control`; every 429 and 503 carries " +
+          "`Retry-After` in integer seconds (see `components.headers`). " +
           "A tenant sends its API key as `Authorization: Bearer <key>`; whether requests without " +
           "one are served is each site's choice (`requireApiKey`).",
       },

@@ -4,7 +4,12 @@ import { type AppOptions, createApp } from "./app.ts";
 import { FakeLedgerService, fakeTxId, sampleEnvelope } from "./testing.ts";
 import { LedgerError } from "./service.ts";
 import { createLogger } from "../log.ts";
-import { PROBLEM_TYPE_BASE, ROUTES } from "../../sdk/api/routes.ts";
+import {
+  CACHE_IMMUTABLE,
+  PROBLEM_TYPE_BASE,
+  RESPONSE_HEADERS,
+  ROUTES,
+} from "../../sdk/api/routes.ts";
 import { READY_APPLY_LAG_MAX } from "../../sdk/api/schemas.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -941,6 +946,49 @@ Deno.test("GET /openapi.json: an OpenAPI 3.1 document listing every route", asyn
   assert.deepEqual(params, ["consistency", "from", "limit"]);
   assert.ok(doc.paths["/v1/txs"].post.responses["202"]);
   assert.ok(doc.paths["/v1/checkpoint"].get.responses["200"].content["text/plain"]);
+});
+
+Deno.test("GET /openapi.json: every response declares X-Request-Id and its Cache-Control, every 429 and 503 Retry-After, every 401 WWW-Authenticate, by reference to components.headers", async () => {
+  const { app } = setup();
+  const doc = await (await app.request("/openapi.json")).json();
+  const components = doc.components.headers;
+  assert.deepEqual(Object.keys(components).sort(), Object.keys(RESPONSE_HEADERS).sort());
+  assert.deepEqual(components.RetryAfter.schema, { type: "integer", minimum: 1 });
+  let responses = 0;
+  for (const [path, item] of Object.entries(doc.paths) as [string, Json][]) {
+    for (const [method, op] of Object.entries(item) as [string, Json][]) {
+      for (const [status, response] of Object.entries(op.responses) as [string, Json][]) {
+        const where = `${method.toUpperCase()} ${path} → ${status}`;
+        const headers: Record<string, { $ref: string }> = response.headers ?? {};
+        for (const [name, header] of Object.entries(headers)) {
+          const component = header.$ref?.replace("#/components/headers/", "");
+          assert.ok(components[component], `${where}: ${name} refers to no header component`);
+        }
+        assert.equal(headers["X-Request-Id"]?.$ref, "#/components/headers/XRequestId", where);
+        assert.match(headers["Cache-Control"]?.$ref ?? "", /^#\/components\/headers\/CacheControl/);
+        if (status === "429" || status === "503") {
+          assert.equal(headers["Retry-After"]?.$ref, "#/components/headers/RetryAfter", where);
+        } else {
+          assert.equal(headers["Retry-After"], undefined, where);
+        }
+        if (status === "401") {
+          assert.equal(
+            headers["WWW-Authenticate"]?.$ref,
+            "#/components/headers/WwwAuthenticate",
+            where,
+          );
+        }
+        if (response.content?.["application/problem+json"]) {
+          assert.equal(headers["Cache-Control"].$ref, "#/components/headers/CacheControlNoStore");
+        }
+        responses++;
+      }
+    }
+  }
+  assert.ok(responses > 100, `only ${responses} responses`);
+  const proof = doc.paths["/v1/txs/{txId}/proof"].get.responses["200"].headers;
+  assert.equal(proof["Cache-Control"].$ref, "#/components/headers/CacheControlProof");
+  assert.deepEqual(components.CacheControlProof.schema.enum, [CACHE_IMMUTABLE, "no-cache"]);
 });
 
 Deno.test("GET /metrics: a method outside HTTP's own is labelled other, so clients cannot grow the label set", async () => {

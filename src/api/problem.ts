@@ -9,7 +9,12 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { z } from "@hono/zod-openapi";
-import { PROBLEM_TYPES, problemTitle, problemTypeUri } from "../../sdk/api/routes.ts";
+import {
+  BEARER_CHALLENGE,
+  PROBLEM_TYPES,
+  problemTitle,
+  problemTypeUri,
+} from "../../sdk/api/routes.ts";
 import { LedgerError } from "./service.ts";
 import { boundedIssues, type FieldIssue } from "./field_issues.ts";
 import { type ListedRoute, routeMethods } from "./router.ts";
@@ -63,10 +68,16 @@ export function problemBody(init: ProblemInit, instance: string, requestId: stri
  * Answers `init` as `application/problem+json`, with `instance` = the request
  * path, `requestId` = the request id, `Cache-Control: no-store`,
  * `Retry-After` on 429 and 503 (the `retryAfter` extra in seconds, else 1),
+ * a `WWW-Authenticate` Bearer challenge on 401 (RFC 9110 §15.5.2 requires
+ * one; `challenge` replaces the default {@link BEARER_CHALLENGE}),
  * and the `X-Request-Id` header (set here too, since an error answer may be built
  * after the header set by the request-id middleware was dropped).
  */
-export function problemResponse(c: Context, init: ProblemInit): Response {
+export function problemResponse(
+  c: Context,
+  init: ProblemInit,
+  options: { challenge?: string } = {},
+): Response {
   const requestId = (c.get("requestId") as string | undefined) ?? "";
   const body = problemBody(init, c.req.path, requestId);
   const headers: Record<string, string> = {
@@ -80,6 +91,7 @@ export function problemResponse(c: Context, init: ProblemInit): Response {
       ? String(seconds)
       : "1";
   }
+  if (init.status === 401) headers["WWW-Authenticate"] = options.challenge ?? BEARER_CHALLENGE;
   return c.body(JSON.stringify(body), init.status as 400, headers);
 }
 

@@ -7,21 +7,43 @@
  */
 import { z } from "@hono/zod-openapi";
 import { ConsistencyLevel, decimalInt, Problem } from "../schemas.ts";
+import {
+  NO_CACHE_HEADERS,
+  PROBLEM_HEADERS,
+  type ResponseHeaderRefs,
+  RETRY_PROBLEM_HEADERS,
+  UNAUTHORIZED_HEADERS,
+} from "../headers.ts";
 
 /** Largest `limit` of a contract listing route. */
 export const CONTRACT_PAGE_LIMIT_MAX = 1000;
 /** `limit` of a contract listing route when none is given. */
 export const CONTRACT_PAGE_LIMIT_DEFAULT = 100;
 
-/** A problem response documented with its slugs. */
-export const problem = (description: string) => ({
+/**
+ * A problem response documented with its slugs; `headers` are
+ * `PROBLEM_HEADERS` unless a 429, 503 or 401 needs more.
+ */
+export const problem = (
+  description: string,
+  headers: ResponseHeaderRefs = PROBLEM_HEADERS,
+) => ({
   description,
+  headers,
   content: { "application/problem+json": { schema: Problem } },
 });
 
-/** A JSON response. */
-export const json = <T extends z.ZodType>(schema: T, description: string) => ({
+/**
+ * A JSON response. Contract state changes as blocks commit, so `headers`
+ * are `NO_CACHE_HEADERS` unless the route says otherwise.
+ */
+export const json = <T extends z.ZodType>(
+  schema: T,
+  description: string,
+  headers: ResponseHeaderRefs = NO_CACHE_HEADERS,
+) => ({
   description,
+  headers,
   content: { "application/json": { schema } },
 });
 
@@ -34,14 +56,17 @@ export const COMMON_PROBLEMS = {
   400: problem("`validation`: a parameter failed validation; `errors` names the fields."),
   401: problem(
     "`unauthorized`: an API key this site does not know, or none where it requires one.",
+    UNAUTHORIZED_HEADERS,
   ),
   429: problem(
     "`rate_limited`: a signer or an API key over its budget; retry after `Retry-After`.",
+    RETRY_PROBLEM_HEADERS,
   ),
   500: problem("`internal`: a bug; no detail is leaked."),
   503: problem(
     "`unavailable`: the site cannot serve this now; retry after `Retry-After`. `not_leader` " +
       "(with `leader` and `leaderUrl`): a `consistency=leader` read asked of another site.",
+    RETRY_PROBLEM_HEADERS,
   ),
 } as const;
 

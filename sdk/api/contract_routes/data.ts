@@ -9,6 +9,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { canonicalJson, type JsonValue } from "../../canonical_json.ts";
 import { Base64Url, decimalInt, Hash } from "../schemas.ts";
+import { NO_STORE_HEADERS } from "../headers.ts";
 import { COMMON_PROBLEMS, consistency, json, pageLimit, problem } from "./_common.ts";
 import { StreamParam } from "./access.ts";
 
@@ -208,6 +209,7 @@ export const verifyStreamReading = createRoute({
         anchor: AnchorView,
       }).openapi("VerifyReadingVerdict"),
       "The verdict.",
+      NO_STORE_HEADERS,
     ),
     404: problem("`not_found`: no anchor `seq` on this stream."),
     413: problem("`payload_too_large`: the body is larger than the site takes (`limitBytes`)."),

@@ -7,6 +7,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { ConsistencyLevel } from "../schemas.ts";
+import { NO_CACHE_HEADERS } from "../headers.ts";
 import { COMMON_PROBLEMS } from "./_common.ts";
 
 const consistency = ConsistencyLevel.default("stale").openapi({ default: "stale" });
@@ -90,6 +91,7 @@ export const getGov = createRoute({
   responses: {
     200: {
       description: "The consortium's governance state.",
+      headers: NO_CACHE_HEADERS,
       content: { "application/json": { schema: GovView } },
     },
     ...COMMON_PROBLEMS,

@@ -11,6 +11,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { ConsistencyLevel, decimalInt } from "../schemas.ts";
+import { NEGOTIATED_HEADERS } from "../headers.ts";
 import { COMMON_PROBLEMS, json, problem } from "./_common.ts";
 
 /** Largest `limit` of `GET /v1/devices`. */
@@ -128,6 +129,7 @@ export const getDeviceDidDocument = createRoute({
     200: {
       description: "The DID document, as `application/did+json` unless the request accepts " +
         "only `application/json`.",
+      headers: NEGOTIATED_HEADERS,
       content: {
         [DID_JSON_MEDIA_TYPE]: { schema: DidDocument },
         "application/json": { schema: DidDocument },
