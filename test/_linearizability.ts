@@ -451,6 +451,8 @@ function xorshift32(seed: number): () => number {
 export interface ExplainOptions {
   /** Operations of the prefix shown, its last ones (default 12). */
   prefixShownMax?: number;
+  /** More about the operation at `index` (where it ran, say), shown after it. */
+  note?: (index: number) => string;
 }
 
 /**
@@ -464,6 +466,10 @@ export function explain<S, I, O>(
   options: ExplainOptions = {},
 ): string {
   const shown = options.prefixShownMax ?? 12;
+  const op = (index: number) => {
+    const note = options.note?.(index);
+    return describeOp(model, history, index) + (note ? ` (${note})` : "");
+  };
   const describeState = (s: S) => model.describeState?.(s) ?? model.stateKey(s);
   const lines = [
     `partition "${v.key}": no order of its operations is linearizable; the longest order found places ${v.prefix.length} of them`,
@@ -471,14 +477,14 @@ export function explain<S, I, O>(
   const skipped = Math.max(0, v.prefix.length - shown);
   if (skipped > 0) lines.push(`  … ${skipped} earlier operations`);
   for (const p of v.prefix.slice(skipped)) {
-    lines.push(`  ${describeOp(model, history, p.index)}  ⇒ ${describeState(p.state)}`);
+    lines.push(`  ${op(p.index)}  ⇒ ${describeState(p.state)}`);
   }
   lines.push(
     `in state ${describeState(v.state)} none of these can take effect next, and the one marked ` +
       `completed, so one had to:`,
   );
   for (const c of v.candidates) {
-    lines.push(`  ${c === v.blocked ? "→" : " "} ${describeOp(model, history, c)}`);
+    lines.push(`  ${c === v.blocked ? "→" : " "} ${op(c)}`);
   }
   return lines.join("\n");
 }

@@ -4,7 +4,8 @@
  * order it could build and the operations that could not come next;
  * linearizable histories under heavy concurrency it must accept; writes
  * whose outcome is unknown, taken either way; and a history of thousands of
- * operations checked in a moment.
+ * operations checked in a moment. Then the ledger's models
+ * (`test/_ledger_models.ts`) on small hand-made histories.
  */
 import assert from "node:assert/strict";
 import {
@@ -17,6 +18,15 @@ import {
   registerModel,
   type RegisterOutput,
 } from "./_linearizability.ts";
+import {
+  type BalancesInput,
+  balancesModel,
+  type BalancesOutput,
+  INSUFFICIENT_FUNDS,
+  type TxInput,
+  txModel,
+  type TxOutput,
+} from "./_ledger_models.ts";
 import { mulberry32 } from "./raft_sim.ts";
 
 type RegOp = Operation<RegisterInput, RegisterOutput>;
@@ -302,5 +312,136 @@ Deno.test("linearizability: a history of 5,000 operations by 16 clients, some wr
   assert.ok(result.ms < 20_000, `took ${result.ms} ms`);
   console.log(
     `  ${result.ops} operations, ${result.steps} search steps, ${result.ms.toFixed(0)} ms`,
+  );
+});
+
+// ---- the ledger models (test/_ledger_models.ts) ------------------------------
+
+type BalOp = Operation<BalancesInput, BalancesOutput>;
+
+const transfer = (
+  client: number,
+  call: number,
+  ret: number,
+  from: number,
+  to: number,
+  amount: number,
+  output?: BalancesOutput,
+): BalOp => ({
+  client,
+  call,
+  ret,
+  input: { kind: "transfer", asset: "kwh", from, to, amount, txId: `tx-${client}-${call}` },
+  ...(output === undefined ? {} : { output }),
+});
+const applied: BalancesOutput = { status: "applied" };
+const overdrawn: BalancesOutput = { status: "rejected", code: INSUFFICIENT_FUNDS };
+const balances = (client: number, call: number, ret: number, values: number[]): BalOp => ({
+  client,
+  call,
+  ret,
+  input: { kind: "balances", asset: "kwh" },
+  output: { balances: values },
+});
+const bank = () => balancesModel(new Map([["kwh", [4, 0]], ["eur", [1, 1]]]));
+
+Deno.test("ledger balances model: of two concurrent transfers that together overdraw, exactly one applies", () => {
+  const both = (a: BalancesOutput, b: BalancesOutput) =>
+    check(bank(), [transfer(0, 0, 10, 0, 1, 3, a), transfer(1, 0, 10, 0, 1, 3, b)]).verdict;
+  assert.equal(both(applied, overdrawn), "linearizable");
+  assert.equal(both(overdrawn, applied), "linearizable");
+  assert.equal(both(applied, applied), "violation");
+  assert.equal(both(overdrawn, overdrawn), "violation");
+});
+
+Deno.test("ledger balances model: a transfer rejected for want of funds after a credit completed is a violation", () => {
+  // Account 1 holds nothing until the first transfer completes; then it can pay 2.
+  assert.equal(
+    check(bank(), [transfer(0, 0, 10, 0, 1, 3, applied), transfer(1, 20, 30, 1, 0, 2, overdrawn)])
+      .verdict,
+    "violation",
+  );
+  assert.equal(
+    check(bank(), [transfer(0, 0, 10, 0, 1, 3, applied), transfer(1, 5, 30, 1, 0, 2, overdrawn)])
+      .verdict,
+    "linearizable",
+  );
+});
+
+Deno.test("ledger balances model: reads of all balances order transfers, and a stale one is a violation", () => {
+  const history = [
+    transfer(0, 0, 10, 0, 1, 1, applied),
+    balances(1, 20, 30, [3, 1]),
+    transfer(0, 40, 50, 0, 1, 1, applied),
+    balances(1, 60, 70, [3, 1]),
+  ];
+  const result = check(bank(), history);
+  assert.equal(result.verdict, "violation");
+  assert.equal(result.violations[0].key, "kwh");
+  assert.equal(result.violations[0].blocked, 3);
+  assert.deepEqual(result.violations[0].state, [2, 2]);
+});
+
+Deno.test("ledger balances model: a transfer whose outcome is unknown applies when funded, at a time reads allow", () => {
+  const lost = transfer(0, 0, Infinity, 0, 1, 3);
+  assert.equal(check(bank(), [lost, balances(1, 20, 30, [4, 0])]).verdict, "linearizable");
+  assert.equal(check(bank(), [lost, balances(1, 20, 30, [1, 3])]).verdict, "linearizable");
+  // Not with another amount.
+  assert.equal(check(bank(), [lost, balances(1, 20, 30, [2, 2])]).verdict, "violation");
+  // A rejection for another reason (it expired) changes nothing, wherever it goes.
+  const expired: BalancesOutput = { status: "rejected", code: "expired" };
+  assert.equal(
+    check(bank(), [transfer(0, 0, 10, 0, 1, 3, expired), balances(1, 20, 30, [4, 0])]).verdict,
+    "linearizable",
+  );
+});
+
+Deno.test("ledger transaction model: a lookup that misses a committed transaction, or changes its result, is a violation", () => {
+  const model = txModel();
+  type T = Operation<TxInput, TxOutput>;
+  const submit = (call: number, ret: number, result?: string): T => ({
+    client: 0,
+    call,
+    ret,
+    input: { kind: "submit", txId: "t1" },
+    ...(result === undefined ? {} : { output: { result } }),
+  });
+  const lookup = (call: number, ret: number, output: TxOutput): T => ({
+    client: 1,
+    call,
+    ret,
+    input: { kind: "lookup", txId: "t1" },
+    output,
+  });
+  const found = { committed: true as const, result: "applied" };
+  const absent = { committed: false as const };
+  assert.equal(
+    check(model, [submit(0, 10, "applied"), lookup(20, 30, found)]).verdict,
+    "linearizable",
+  );
+  assert.equal(
+    check(model, [submit(0, 10, "applied"), lookup(20, 30, absent)]).verdict,
+    "violation",
+  );
+  assert.equal(
+    check(model, [submit(0, 10, "applied"), lookup(5, 30, absent)]).verdict,
+    "linearizable",
+  );
+  assert.equal(
+    check(model, [
+      submit(0, 10, "applied"),
+      lookup(20, 30, { committed: true, result: "rejected:x" }),
+    ])
+      .verdict,
+    "violation",
+  );
+  // Unknown outcome: found later, then never absent again.
+  assert.equal(
+    check(model, [submit(0, Infinity), lookup(20, 30, absent), lookup(40, 50, found)]).verdict,
+    "linearizable",
+  );
+  assert.equal(
+    check(model, [submit(0, Infinity), lookup(20, 30, found), lookup(40, 50, absent)]).verdict,
+    "violation",
   );
 });
