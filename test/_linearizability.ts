@@ -181,7 +181,8 @@ interface Deepest<S> {
 /**
  * Checks `history` against `model`: whether it is linearizable, per
  * partition. Pure and deterministic (the same history gives the same
- * answer and explanation).
+ * answer and explanation), unless {@link CheckOptions.partitionMsMax} cuts
+ * a search short.
  */
 export function check<S, I, O>(
   model: Model<S, I, O>,

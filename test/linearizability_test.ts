@@ -13,6 +13,7 @@ import {
   explain,
   type KvInput,
   kvModel,
+  type Model,
   type Operation,
   type RegisterInput,
   registerModel,
@@ -236,11 +237,16 @@ Deno.test("linearizability: one read changed to a value no write gave makes a vi
   }
 });
 
-/** Whether some order of `history` respecting real time is accepted by the register model: every permutation tried. */
-function linearizableByBruteForce(history: RegOp[]): boolean {
-  const model = registerModel(0);
+/**
+ * Whether some order of `history` respecting real time is accepted by
+ * `model` from the state of partition `""`: every permutation tried.
+ */
+function linearizableByBruteForce<S, I, O>(
+  model: Model<S, I, O>,
+  history: ReadonlyArray<Operation<I, O>>,
+): boolean {
   const used = new Array(history.length).fill(false);
-  const extend = (state: number, placed: number): boolean => {
+  const extend = (state: S, placed: number): boolean => {
     if (placed === history.length) return true;
     for (const [i, op] of history.entries()) {
       if (used[i]) continue;
@@ -255,7 +261,7 @@ function linearizableByBruteForce(history: RegOp[]): boolean {
     }
     return false;
   };
-  return extend(0, 0);
+  return extend(model.init(""), 0);
 }
 
 Deno.test("linearizability: the checker agrees with trying every order on small random histories, and its explanation replays", () => {
@@ -272,7 +278,9 @@ Deno.test("linearizability: the checker agrees with trying every order on small 
       }
       return r(k, call, ret === Infinity ? call + 5 : ret, value);
     });
-    const expected = linearizableByBruteForce(history) ? "linearizable" : "violation";
+    const expected = linearizableByBruteForce(registerModel(0), history)
+      ? "linearizable"
+      : "violation";
     const result = check(registerModel(0), history);
     assert.equal(result.verdict, expected, JSON.stringify(history));
     counts[expected]++;
@@ -444,4 +452,48 @@ Deno.test("ledger transaction model: a lookup that misses a committed transactio
     check(model, [submit(0, Infinity), lookup(20, 30, found), lookup(40, 50, absent)]).verdict,
     "violation",
   );
+});
+
+Deno.test("ledger balances model: the checker agrees with trying every order on small random histories of transfers and reads", () => {
+  const random = mulberry32(11);
+  const model = balancesModel(new Map([["", [2, 1]]]));
+  const counts = { linearizable: 0, violation: 0 };
+  for (let n = 0; n < 3000; n++) {
+    const size = 2 + Math.floor(random() * 5);
+    const history: BalOp[] = Array.from({ length: size }, (_, k): BalOp => {
+      const call = Math.floor(random() * 20);
+      const ret = call + Math.floor(random() * 10);
+      const x = random();
+      if (x < 0.5) {
+        const from = random() < 0.5 ? 0 : 1;
+        const outcome = random();
+        return {
+          client: k,
+          call,
+          ret: outcome < 0.15 ? Infinity : ret,
+          input: {
+            kind: "transfer",
+            asset: "",
+            from,
+            to: 1 - from,
+            amount: 1 + Math.floor(random() * 2),
+            txId: `t${k}`,
+          },
+          ...(outcome < 0.15 ? {} : { output: outcome < 0.6 ? applied : overdrawn }),
+        };
+      }
+      const output = x < 0.75
+        ? { balance: Math.floor(random() * 4) }
+        : { balances: [Math.floor(random() * 4), Math.floor(random() * 4)] };
+      const input: BalancesInput = "balance" in output
+        ? { kind: "balance", asset: "", account: random() < 0.5 ? 0 : 1 }
+        : { kind: "balances", asset: "" };
+      return { client: k, call, ret, input, output };
+    });
+    const expected = linearizableByBruteForce(model, history) ? "linearizable" : "violation";
+    assert.equal(check(model, history).verdict, expected, JSON.stringify(history));
+    counts[expected]++;
+  }
+  // Random answers are mostly wrong; both verdicts are still exercised.
+  assert.ok(counts.linearizable > 150 && counts.violation > 150, JSON.stringify(counts));
 });
