@@ -106,8 +106,10 @@ export const Did = z.string().regex(/^did:key:z[1-9A-HJ-NP-Za-km-z]{1,128}$/, {
 /** Read consistency (DESIGN §3): `stale` (this replica), `leader`, or `linearizable` (ReadIndex). */
 export const ConsistencyLevel = z.enum(["stale", "leader", "linearizable"]).openapi({
   description:
-    "Read consistency: `stale` reads this site's replica, `leader` reads the leader's, " +
-    "`linearizable` confirms leadership with a quorum first (ReadIndex).",
+    "Read consistency: `stale` reads this site's replica; `leader` reads the replica of a site " +
+    "that believes it leads, with no quorum round (a leader that was paused or cut off and " +
+    "replaced answers from its old state until it hears of the new term); `linearizable` " +
+    "confirms leadership with a quorum first (ReadIndex).",
 });
 
 // ---------------------------------------------------------------------------

@@ -2099,8 +2099,11 @@ export class Site implements LedgerService {
 
   /**
    * Waits until a read at `consistency` may be served from this replica:
-   * `stale` at once; `leader` only on the leader (otherwise a `not_leader`
-   * problem naming the leader's URL); `linearizable` after a ReadIndex round.
+   * `stale` at once; `leader` only on a site whose Raft role is leader
+   * (otherwise a `not_leader` problem naming the leader's URL), with no
+   * quorum round, so a deposed leader that has not yet heard of the new
+   * term answers from its old state (test/linearizability_cluster_test.ts
+   * shows it after a SIGSTOP); `linearizable` after a ReadIndex round.
    */
   async #readBarrier(consistency: Consistency): Promise<void> {
     if (consistency === "stale" || this.#sequencer === undefined) return;
