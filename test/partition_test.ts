@@ -284,3 +284,66 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "partition: a follower that forwarded writes to a leader since cut off silently abandons those forwards once another leader is elected — as the new leader it commits at once, not after the forwards time out (5 s), and the writes it held commit once each",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const cluster = await startCluster(3, {}, [], { partitions: true });
+    const links = cluster.links!;
+    const url = (i: number) => cluster.sites[i].url;
+    try {
+      const { index: old, term } = await leaderIndex(cluster);
+      const followers = [0, 1, 2].filter((i) => i !== old);
+      await links.cut(isolation(3, old));
+      // Before their election timeout the followers still forward to the old
+      // leader: three batches each, each forward left waiting by the cut.
+      const held: string[] = [];
+      for (let k = 0; k < 3; k++) {
+        for (const i of followers) {
+          const env = await anchorTx(device);
+          held.push(transactionId(env));
+          const res = await fetch(`${url(i)}/v1/txs`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify(env),
+          });
+          const text = await res.text();
+          assert.equal(res.status, 202, text);
+        }
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      const elected = await waitFor("a leader on the majority side", async () => {
+        for (const i of followers) {
+          const st = await statusOf(cluster, i);
+          if (st?.role === "leader" && st.term > term) return i;
+        }
+        return undefined;
+      }, 10_000);
+      const t0 = performance.now();
+      const first = await submitCommit(url(elected), await anchorTx(device), 10_000);
+      const firstMs = performance.now() - t0;
+      console.log(`  the new leader's first write committed after ${firstMs.toFixed(0)} ms`);
+      assert.equal(first.body?.status, "committed", JSON.stringify(first.body));
+      assert.ok(firstMs < 1500, `the new leader's first write took ${firstMs.toFixed(0)} ms`);
+      // The writes the followers held commit while the old leader is still cut off.
+      for (const id of held) {
+        await waitFor(`${id} committed by the majority`, async () => {
+          const r = await getJson<{ receipt: { status: string } }>(`${url(elected)}/v1/txs/${id}`);
+          return r?.receipt.status === "committed" || undefined;
+        }, 5_000);
+      }
+      await links.heal();
+      await converged(cluster);
+      const ids = await txIdsInLog(url(old));
+      for (const id of held) assert.equal(ids.filter((t) => t === id).length, 1, `${id} once`);
+    } catch (e) {
+      for (const s of cluster.sites) console.error(`${s.name}:\n${s.stderr.slice(-3000)}`);
+      throw e;
+    } finally {
+      await cluster.stop();
+    }
+  },
+});

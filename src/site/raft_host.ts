@@ -241,6 +241,11 @@ export class RaftHost implements Sequencer {
   #snapshotsSent = 0;
   #snapshotsInstalled = 0;
   readonly #proposals = new Map<string, PendingProposal>();
+  /**
+   * Forwards on their way, each with the leader it went to: abandoned once
+   * this site learns of another leader (see #abandonForwards).
+   */
+  readonly #forwards = new Set<{ leader: string; abort: AbortController }>();
   /** Linearizable reads waiting for the leader's answer, by read id (see {@link readBarrier}). */
   readonly #reads = new Map<
     string,
@@ -739,6 +744,8 @@ export class RaftHost implements Sequencer {
     this.#traffic.forwardedTxs += batch.txs.length;
     const started = performance.now();
     let answer: unknown;
+    const forward = { leader: leader.name, abort: new AbortController() };
+    this.#forwards.add(forward);
     try {
       answer = await postSigned(
         this.#urlOf(leader) + "/raft/forward",
@@ -747,12 +754,15 @@ export class RaftHost implements Sequencer {
         this.#key,
         undefined,
         clientOf(this.#client),
+        forward.abort.signal,
       );
     } catch (e) {
       if (e instanceof MemberRemovedAnswer) {
         this.#retire({ by: e.from(leader.name) });
       }
       throw e;
+    } finally {
+      this.#forwards.delete(forward);
     }
     this.#traffic.requestSeconds.observe((performance.now() - started) / 1000, FORWARD_ROUTE);
     return forwardOutcomeOf(answer);
@@ -1781,6 +1791,7 @@ export class RaftHost implements Sequencer {
         if (rd.softState?.role !== undefined && rd.softState.role !== "leader") {
           this.#failProposals();
         }
+        if (rd.softState?.leader !== undefined) this.#abandonForwards(rd.softState.leader);
         this.#rejoinIfAdded();
         // 4. Advance.
         this.#node.advance(rd);
@@ -2048,6 +2059,22 @@ export class RaftHost implements Sequencer {
       r.reject(new Error(why));
     }
     this.#reads.clear();
+  }
+
+  /**
+   * Abandons the forwards on their way to a leader other than `leader`,
+   * which this site now knows leads (itself, maybe): their transactions go
+   * back to the site's pool at once, to be proposed here or forwarded to
+   * `leader`. A leader cut off silently answers a forward only when its
+   * time runs out (`peerRequestTimeoutMs`, 5 s); until then the batches
+   * would count against this site's in-flight limit — as the new leader it
+   * proposed nothing for seconds. Whatever the old leader took of them is
+   * applied once at most (applying skips a transaction id already in).
+   */
+  #abandonForwards(leader: string): void {
+    for (const f of this.#forwards) {
+      if (f.leader !== leader) f.abort.abort(new Error(`${leader} leads now, not ${f.leader}`));
+    }
   }
 
   #failProposals(): void {
