@@ -111,6 +111,8 @@ interface PartitionLog {
   stepDownMs: number[];
   /** Linearizable reads at cut-off sites of a write the majority committed after the cut: the answer's status (0: none). */
   reads: Array<{ site: string; status: number }>;
+  /** A write at the majority's leader during each partition: committed (within 8 s), and how long it took. */
+  probes: Array<{ kind: Partition; committed: boolean; ms: number }>;
 }
 
 /** Longest a majority may take to elect a leader once the old one is cut off, ms: liveness, not speed. */
@@ -128,10 +130,11 @@ function shuffled(n: number, random: () => number): number[] {
 
 /**
  * Partitions the network (see {@link Partition}) while every site runs and
- * the writers keep writing to all of them; resolves once healed. When the
- * cut leaves sites without a majority, a write committed by the majority
- * after the cut is read (linearizable) at each of them, and a cut-off
- * leader's successor is awaited and timed.
+ * the writers keep writing to all of them; resolves once healed. A
+ * cut-off leader's successor is awaited and timed; then a write goes to the
+ * majority's leader (timed: does the cluster still commit?), and when the
+ * cut leaves sites without a majority, that write is read (linearizable)
+ * at each of them.
  */
 async function partition(
   cluster: TestCluster,
@@ -193,60 +196,70 @@ async function partition(
   const cutAt = performance.now();
   let detail = "";
   try {
-    if (minority.length > 0) {
-      const majority = [...Array(n).keys()].filter((i) => !minority.includes(i));
-      let writeTo = majority[0];
-      if (leader >= 0 && minority.includes(leader)) {
-        // The majority elects another leader; the cut-off one steps down (CheckQuorum).
-        const [down, elected] = await Promise.all([
-          waitFor(`${names[leader]} to step down after "${what}"`, async () => {
-            const s = await getJson<{ role: string }>(`${cluster.sites[leader].url}/v1/status`);
-            return s !== undefined && s.role !== "leader" ? performance.now() - cutAt : undefined;
-          }, electionAfterCutMsMax),
-          waitFor(`a leader among the majority after "${what}"`, async () => {
-            for (const i of majority) {
-              const s = await getJson<{ role: string; term: number }>(
-                `${cluster.sites[i].url}/v1/status`,
-              );
-              if (s?.role === "leader" && s.term > term) {
-                return { index: i, ms: performance.now() - cutAt };
-              }
+    const majority = [...Array(n).keys()].filter((i) => !minority.includes(i));
+    let writeTo: number | undefined;
+    if (leader >= 0 && minority.includes(leader)) {
+      // The majority elects another leader; the cut-off one steps down (CheckQuorum).
+      const [down, elected] = await Promise.all([
+        waitFor(`${names[leader]} to step down after "${what}"`, async () => {
+          const s = await getJson<{ role: string }>(`${cluster.sites[leader].url}/v1/status`);
+          return s !== undefined && s.role !== "leader" ? performance.now() - cutAt : undefined;
+        }, electionAfterCutMsMax),
+        waitFor(`a leader among the majority after "${what}"`, async () => {
+          for (const i of majority) {
+            const s = await getJson<{ role: string; term: number }>(
+              `${cluster.sites[i].url}/v1/status`,
+            );
+            if (s?.role === "leader" && s.term > term) {
+              return { index: i, ms: performance.now() - cutAt };
             }
-            return undefined;
-          }, electionAfterCutMsMax),
-        ]);
-        log.electionMs.push(elected.ms);
-        log.stepDownMs.push(down);
-        writeTo = elected.index;
-        detail += `, ${names[elected.index]} led after ${Math.round(elected.ms)} ms, ${
-          names[leader]
-        } stepped down after ${Math.round(down)} ms`;
-      }
-      // A write the majority commits now: no cut-off site may read it as absent.
-      const x = await anchorTx(device);
-      const xId = transactionId(x);
-      writes.submitted.add(xId);
-      const r = await submitCommit(cluster.sites[writeTo].url, x, 8000);
-      if (r.status === 200 && r.body?.status === "committed") {
-        writes.acked.add(xId);
-        // Read while the cut lasts; what is not answered by the heal counts as no answer.
-        const healing = new AbortController();
-        const reads = Promise.all(minority.map(async (i) => {
-          const res = await fetch(
-            `${cluster.sites[i].url}/v1/txs/${xId}?consistency=linearizable`,
-            { signal: healing.signal },
-          ).catch(() => undefined);
-          await res?.body?.cancel().catch(() => {});
-          return { site: names[i], status: res?.status ?? 0 };
-        }));
-        await sleep(pause);
-        healing.abort();
-        const got = await reads;
-        log.reads.push(...got);
-        detail += `, linearizable reads there: ${got.map((x) => x.status).join(", ")}`;
-      } else {
-        detail += `, the majority's write: ${r.status} ${r.body?.status ?? ""}`;
-      }
+          }
+          return undefined;
+        }, electionAfterCutMsMax),
+      ]);
+      log.electionMs.push(elected.ms);
+      log.stepDownMs.push(down);
+      writeTo = elected.index;
+      detail += `, ${names[elected.index]} led after ${Math.round(elected.ms)} ms, ${
+        names[leader]
+      } stepped down after ${Math.round(down)} ms`;
+    } else {
+      // The leader of the latest term among the majority, if one says it leads.
+      const now = await statuses(cluster);
+      const leading = majority.filter((i) => now[i]?.role === "leader")
+        .sort((a, b) => now[b]!.term - now[a]!.term);
+      writeTo = leading[0] ?? majority[0];
+    }
+    // A write at the majority's leader: whether the cluster still commits, and
+    // (when sites are cut off) one they must not read as absent.
+    const x = await anchorTx(device);
+    const xId = transactionId(x);
+    writes.submitted.add(xId);
+    const sentAt = performance.now();
+    const r = await submitCommit(cluster.sites[writeTo].url, x, 8000);
+    const committed = r.status === 200 && r.body?.status === "committed";
+    const ms = performance.now() - sentAt;
+    log.probes.push({ kind, committed, ms });
+    detail += committed
+      ? `, a write at ${names[writeTo]} committed in ${Math.round(ms)} ms`
+      : `, a write at ${names[writeTo]}: ${r.status} ${r.body?.status ?? ""}`;
+    if (committed) writes.acked.add(xId);
+    if (committed && minority.length > 0) {
+      // Read while the cut lasts; what is not answered by the heal counts as no answer.
+      const healing = new AbortController();
+      const reads = Promise.all(minority.map(async (i) => {
+        const res = await fetch(
+          `${cluster.sites[i].url}/v1/txs/${xId}?consistency=linearizable`,
+          { signal: healing.signal },
+        ).catch(() => undefined);
+        await res?.body?.cancel().catch(() => {});
+        return { site: names[i], status: res?.status ?? 0 };
+      }));
+      await sleep(pause);
+      healing.abort();
+      const got = await reads;
+      log.reads.push(...got);
+      detail += `, linearizable reads there: ${got.map((x) => x.status).join(", ")}`;
     } else {
       await sleep(pause);
     }
@@ -468,7 +481,13 @@ Deno.test({
     );
     const writes: Writes = { submitted: new Set(), acked: new Set(), firstTries: [] };
     const { submitted, acked } = writes;
-    const partitions: PartitionLog = { windows: [], electionMs: [], stepDownMs: [], reads: [] };
+    const partitions: PartitionLog = {
+      windows: [],
+      electionMs: [],
+      stepDownMs: [],
+      reads: [],
+      probes: [],
+    };
     const done: string[] = [];
     let stop = false;
     try {
@@ -720,6 +739,16 @@ Deno.test({
             : `; ${led} cut the leader off: a new one led after ${
               spread(partitions.electionMs)
             }; the old one stepped down after ${spread(partitions.stepDownMs)}`),
+      );
+      const kinds = [...new Set(partitions.probes.map((p) => p.kind))];
+      console.log(
+        `  a write at the majority's leader during each partition committed in: ${
+          kinds.map((k) => {
+            const all = partitions.probes.filter((p) => p.kind === k);
+            const ok = all.filter((p) => p.committed).map((p) => p.ms);
+            return `${k} ${ok.length} of ${all.length}` + (ok.length > 0 ? ` (${spread(ok)})` : "");
+          }).join("; ")
+        }`,
       );
       console.log(
         `  ${repro}: ${done.length} faults, ${acked.size} acknowledged writes (${submitted.size} submitted), ${readsAnswered} linearizable reads of them, ${ids.length} transactions in ${
