@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DelayProxy } from "./_delay_proxy.ts";
+import { applyCommand, DelayProxy, RouteGate } from "./_delay_proxy.ts";
 
 const oneWayMs = 40;
 
@@ -205,4 +205,126 @@ Deno.test("delay proxy: a connection to a target that refuses is closed", async 
   } finally {
     await proxy.stop();
   }
+});
+
+/** Reads still waiting after a {@link readWithin} timed out, by connection: the next call takes their bytes. */
+const pendingReads = new WeakMap<Deno.Conn, Promise<Uint8Array | null>>();
+
+/** What a read on `conn` gives within `ms`: bytes, the end of the stream (null), or "timeout". */
+async function readWithin(conn: Deno.Conn, ms: number): Promise<Uint8Array | null | "timeout"> {
+  let read = pendingReads.get(conn);
+  if (read === undefined) {
+    const buf = new Uint8Array(1024);
+    read = conn.read(buf).then((n) => (n === null ? null : buf.slice(0, n)), () => null);
+    pendingReads.set(conn, read);
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const result = await Promise.race([
+    read,
+    new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), ms)),
+  ]);
+  clearTimeout(timer);
+  if (result !== "timeout") pendingReads.delete(conn);
+  return result;
+}
+
+/** Two echo servers behind one proxy (routes 0 and 1, no delay), and what connected to each. */
+async function withTwoRoutes(
+  body: (proxy: DelayProxy, accepted: number[]) => Promise<void>,
+): Promise<void> {
+  const accepted = [0, 0];
+  const servers = [0, 1].map((i) =>
+    serve((conn) => {
+      accepted[i]++;
+      return echo(conn);
+    })
+  );
+  const proxy = await DelayProxy.start(servers.map((s) => s.port), 0);
+  try {
+    await body(proxy, accepted);
+  } finally {
+    await proxy.stop();
+    for (const s of servers) s.close();
+  }
+}
+
+Deno.test("delay proxy: a route cut silently holds its connections open and moves nothing either way, a new connection reaches its target only once healed, and healed, the held bytes arrive in order; other routes go on", async () => {
+  await withTwoRoutes(async (proxy, accepted) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: proxy.ports[0] });
+    const other = await Deno.connect({ hostname: "127.0.0.1", port: proxy.ports[1] });
+    try {
+      await conn.write(new Uint8Array([1]));
+      assert.deepEqual(await readWithin(conn, 2000), new Uint8Array([1]));
+      await proxy.cut([0], "silent");
+      await conn.write(new Uint8Array([2, 3]));
+      assert.equal(await readWithin(conn, 300), "timeout", "bytes crossed a silent cut");
+      const late = await Deno.connect({ hostname: "127.0.0.1", port: proxy.ports[0] });
+      await late.write(new Uint8Array([9]));
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(accepted[0], 1, "a connection reached its target through a silent cut");
+      // The route beside it is not cut.
+      await other.write(new Uint8Array([7]));
+      assert.deepEqual(await readWithin(other, 2000), new Uint8Array([7]));
+      await proxy.heal([0]);
+      const got: number[] = [];
+      while (got.length < 2) {
+        const r = await readWithin(conn, 2000);
+        assert.ok(r instanceof Uint8Array, `after the heal: ${r}`);
+        got.push(...r);
+      }
+      assert.deepEqual(got, [2, 3]);
+      assert.deepEqual(await readWithin(late, 2000), new Uint8Array([9]));
+      assert.equal(accepted[0], 2);
+      late.close();
+    } finally {
+      conn.close();
+      other.close();
+    }
+  });
+});
+
+Deno.test("delay proxy: a route cut by reset ends its connections at once and closes new ones until healed; then connections work again", async () => {
+  await withTwoRoutes(async (proxy) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: proxy.ports[0] });
+    try {
+      await conn.write(new Uint8Array([1]));
+      assert.deepEqual(await readWithin(conn, 2000), new Uint8Array([1]));
+      await proxy.cut([0], "reset");
+      assert.equal(await readWithin(conn, 2000), null, "the connection did not end");
+      const refused = await Deno.connect({ hostname: "127.0.0.1", port: proxy.ports[0] });
+      assert.equal(await readWithin(refused, 2000), null, "a new connection was not closed");
+      refused.close();
+      await proxy.heal();
+      const again = await Deno.connect({ hostname: "127.0.0.1", port: proxy.ports[0] });
+      await again.write(new Uint8Array([5]));
+      assert.deepEqual(await readWithin(again, 2000), new Uint8Array([5]));
+      again.close();
+    } finally {
+      conn.close();
+    }
+  });
+});
+
+Deno.test("delay proxy: a cut of several routes is applied at once; a route out of range or a malformed command is refused", async () => {
+  const gates = [new RouteGate(), new RouteGate(), new RouteGate()];
+  assert.equal(applyCommand("cut silent 0,2", gates), "ok");
+  assert.deepEqual(gates.map((g) => g.mode), ["silent", "open", "silent"]);
+  assert.equal(applyCommand("cut reset 1", gates), "ok");
+  assert.equal(applyCommand("heal 0", gates), "ok");
+  assert.deepEqual(gates.map((g) => g.mode), ["open", "reset", "silent"]);
+  assert.equal(applyCommand("heal", gates), "ok");
+  assert.deepEqual(gates.map((g) => g.mode), ["open", "open", "open"]);
+  for (const bad of ["cut silent 3", "cut loud 0", "cut silent", "heal 0,x", "drop 0", ""]) {
+    assert.match(applyCommand(bad, gates), /^error /, bad);
+  }
+  assert.deepEqual(gates.map((g) => g.mode), ["open", "open", "open"]);
+  await withTwoRoutes(async (proxy) => {
+    assert.throws(() => proxy.cut([2]), RangeError);
+    await proxy.cut([0, 1]);
+    await proxy.heal([1]);
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: proxy.ports[1] });
+    await conn.write(new Uint8Array([3]));
+    assert.deepEqual(await readWithin(conn, 2000), new Uint8Array([3]));
+    conn.close();
+  });
 });

@@ -10,6 +10,7 @@ import { exportKey, generateKeyPair } from "../sdk/keys.ts";
 import { base64urlEncode } from "../sdk/encoding.ts";
 import { initLocalLedger } from "../src/site/config.ts";
 import { anchorTx } from "./_helpers.ts";
+import { PartitionProxy } from "./_partition.ts";
 
 /** Signs the anchors {@link commitBatches} sends. */
 const batchSigner = generateKeyPair("ed25519");
@@ -33,6 +34,11 @@ export interface TestCluster {
   sites: SiteProc[];
   /** A `fetch` that reaches the sites (over TLS: one that trusts the cluster's CA). */
   fetch: typeof fetch;
+  /**
+   * The fault proxy every link between the sites goes through, when started
+   * with `partitions` ({@link ClusterOptions}): cut and heal links with it.
+   */
+  links?: PartitionProxy;
   adminKey: string;
   /** Starts site `i` again, on its port: a restart does not move (its URL is in genesis). */
   start(i: number): Promise<void>;
@@ -313,6 +319,14 @@ export interface ClusterOptions {
   fetch?: typeof fetch;
   /** How the first site's port is picked, and how often ({@link startOnFreePort}). */
   ports?: PortOptions;
+  /**
+   * Route every link between the sites through a fault proxy
+   * (`test/_partition.ts`, `cluster.links`): each site's config gets
+   * `peerUrls` naming its own route to each other site; clients still reach
+   * the sites directly. `oneWayMs` delays each direction of each link.
+   * Sites that join later (`startConfig`) are not routed through it.
+   */
+  partitions?: boolean | { oneWayMs?: number };
 }
 
 /**
@@ -368,6 +382,27 @@ async function startClusterOnce(
     await Deno.writeTextFile(`${dir}/genesis.json`, JSON.stringify(genesis, null, 2));
   }
   const adminKey = (await Deno.readTextFile(`${dir}/admin-api-key.txt`)).trim();
+  let links: PartitionProxy | undefined;
+  if (options.partitions !== undefined && options.partitions !== false) {
+    const oneWayMs = options.partitions === true ? 0 : options.partitions.oneWayMs ?? 0;
+    const parsed = await Promise.all(
+      configs.map(async (path) =>
+        JSON.parse(await Deno.readTextFile(path)) as { name: string; port: number }
+      ),
+    );
+    const proxy = await PartitionProxy.start(parsed.map((c) => c.port), oneWayMs);
+    links = proxy;
+    const names = parsed.map((c) => c.name);
+    try {
+      for (const [i, path] of configs.entries()) {
+        const c = { ...parsed[i], peerUrls: proxy.peerUrls(i, names) };
+        await Deno.writeTextFile(path, JSON.stringify(c, null, 2));
+      }
+    } catch (e) {
+      await proxy.stop();
+      throw e;
+    }
+  }
   const sites: SiteProc[] = configs.map((configPath, i) => ({
     name: `site-${String.fromCharCode(97 + i)}`,
     configPath,
@@ -411,6 +446,7 @@ async function startClusterOnce(
     dir,
     sites,
     fetch: options.fetch ?? fetch,
+    ...(links === undefined ? {} : { links }),
     adminKey,
     async start(i) {
       await launch(sites[i]);
@@ -483,6 +519,7 @@ async function startClusterOnce(
     },
     async stop() {
       await Promise.all(sites.map((_, i) => cluster.kill(i, "SIGTERM")));
+      await links?.stop();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };

@@ -4,16 +4,27 @@
  * (SIGSTOP, then SIGCONT: a host that stalls, or a link that drops
  * everything for a while), stopped gracefully and restarted, removed from
  * the membership while running and added back, leadership handed around,
- * and site keys rotated — one fault at a time, so a majority of voters
- * always runs.
+ * site keys rotated, and the network partitioned while every site runs and
+ * its clients keep writing to it — the leader cut off from the others, or
+ * a follower, one link cut one way, a bridge (two sides that share one
+ * site), and with five sites a majority/minority split and a majorities
+ * ring; cut silently (packets dropped) or by resets — one fault at a time,
+ * so a majority of voters always runs and can reach each other.
+ * Every link between the sites goes through a fault proxy
+ * (`test/_partition.ts`); clients reach the sites directly.
  * Throughout, a linearizable read at another site sees a write once it is
- * acknowledged. Then the cluster heals and the checks are Raft's promises
- * as a client sees them: every acknowledged write is in the ledger exactly
- * once, nothing is
- * there that no client sent, every site holds the same blocks and passes its
- * own integrity check, its state is what re-executing the chain gives, the
- * sites' own state checks (every 100 blocks here) never saw a difference,
- * and acknowledged writes verify with the light client against each site's
+ * acknowledged. While sites are cut off from the majority, none of them
+ * acknowledges a write first sent to it after the cut, a linearizable read
+ * there of a write the majority committed after the cut is refused or not
+ * answered (never "not found"), and when the leader is among them the
+ * majority elects another (the time it takes is reported, with the time
+ * the cut-off leader took to step down). Then the cluster heals and the
+ * checks are Raft's promises as a client sees them: every acknowledged
+ * write is in the ledger exactly once, nothing is there that no client
+ * sent, every site holds the same blocks and passes its own integrity
+ * check, its state is what re-executing the chain gives, the sites' own
+ * state checks (every 100 blocks here) never saw a difference, and
+ * acknowledged writes verify with the light client against each site's
  * co-signed checkpoint.
  *
  * 20 seconds of faults in the default suite; a long soak:
@@ -40,6 +51,15 @@ import { filePathOf } from "../src/storage/db.ts";
 import { anchorTx } from "./_helpers.ts";
 import { mulberry32 } from "./raft_sim.ts";
 import {
+  bridge,
+  type CutMode,
+  isolation,
+  type Link,
+  PartitionProxy,
+  ring,
+  split,
+} from "./_partition.ts";
+import {
   blockHashes,
   getJson,
   startCluster,
@@ -59,10 +79,215 @@ function envInt(name: string): number | undefined {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-type Fault = "kill" | "freeze" | "restart" | "transfer" | "rejoin" | "rotate";
+type Fault =
+  | "kill"
+  | "freeze"
+  | "restart"
+  | "transfer"
+  | "rejoin"
+  | "rotate"
+  | Partition;
+
+/** The partitions of the schedule ({@link partition}); "split" and "ring" need five sites. */
+type Partition = "isolate-leader" | "isolate" | "one-way" | "bridge" | "split" | "ring";
+
+/** The soak's writes, as the partitions add to them and check them. */
+interface Writes {
+  /** Every transaction sent (before it leaves). */
+  submitted: Set<string>;
+  /** Every transaction acknowledged committed. */
+  acked: Set<string>;
+  /** The first try of each new envelope: where, when sent and answered (performance.now()), and whether committed. */
+  firstTries: Array<{ site: string; sentAt: number; answeredAt: number; committed: boolean }>;
+}
+
+/** What the partitions saw, for the checks and the report. */
+interface PartitionLog {
+  /** Sites cut off from the majority, from the cut (applied) to the heal (asked), performance.now(). */
+  windows: Array<{ sites: Set<string>; cutAt: number; healAt: number }>;
+  /** Cut-off leader: ms from the cut to a leader of a later term among the others. */
+  electionMs: number[];
+  /** Cut-off leader: ms from the cut to it no longer saying it leads. */
+  stepDownMs: number[];
+  /** Linearizable reads at cut-off sites of a write the majority committed after the cut: the answer's status (0: none). */
+  reads: Array<{ site: string; status: number }>;
+  /** A write at the majority's leader during each partition: committed (within 8 s), and how long it took. */
+  probes: Array<{ kind: Partition; committed: boolean; ms: number }>;
+}
+
+/** Longest a majority may take to elect a leader once the old one is cut off, ms: liveness, not speed. */
+const electionAfterCutMsMax = 15_000;
+
+/** A random permutation of `0..n-1`. */
+function shuffled(n: number, random: () => number): number[] {
+  const a = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+/**
+ * Partitions the network (see {@link Partition}) while every site runs and
+ * the writers keep writing to all of them; resolves once healed. A
+ * cut-off leader's successor is awaited and timed; then a write goes to the
+ * majority's leader (timed: does the cluster still commit?), and when the
+ * cut leaves sites without a majority, that write is read (linearizable)
+ * at each of them.
+ */
+async function partition(
+  cluster: TestCluster,
+  kind: Partition,
+  random: () => number,
+  writes: Writes,
+  log: PartitionLog,
+): Promise<string> {
+  const links = cluster.links!;
+  const n = cluster.sites.length;
+  const names = cluster.sites.map((s) => s.name);
+  const mode: CutMode = random() < 2 / 3 ? "silent" : "reset";
+  const pause = 300 + Math.floor(random() * 1700);
+  const pick = Math.floor(random() * n);
+  const order = shuffled(n, random);
+  const st = await statuses(cluster);
+  const leader = st.findIndex((s) => s?.role === "leader");
+  const term = Math.max(0, ...st.map((s) => s?.term ?? 0));
+  let cut: Link[];
+  /** Sites left without a majority (they must acknowledge nothing new). */
+  let minority: number[] = [];
+  let what: string;
+  switch (kind) {
+    case "isolate-leader":
+    case "isolate": {
+      const i = kind === "isolate-leader" && leader >= 0 ? leader : pick;
+      cut = isolation(n, i);
+      minority = [i];
+      what = `cut ${names[i]}${i === leader ? " (the leader)" : ""} off`;
+      break;
+    }
+    case "one-way": {
+      const [from, to] = order;
+      cut = [[from, to]];
+      what = `one way: ${names[from]} cannot send to ${names[to]}${
+        from === leader ? " (from the leader)" : to === leader ? " (to the leader)" : ""
+      }`;
+      break;
+    }
+    case "bridge":
+      cut = bridge(n, pick);
+      what = `bridge through ${names[pick]}: ${PartitionProxy.describe(cut, names)}`;
+      break;
+    case "split": {
+      minority = order.slice(0, Math.floor((n - 1) / 2));
+      cut = split(n, [minority, order.slice(minority.length)]);
+      what = `split ${minority.map((i) => names[i]).join(",")} | ${
+        order.slice(minority.length).map((i) => names[i]).join(",")
+      }`;
+      break;
+    }
+    case "ring":
+      // The ring in a random order of the sites.
+      cut = ring(n).map(([f, t]) => [order[f], order[t]] as Link);
+      what = `majorities ring ${order.map((i) => names[i]).join("-")}`;
+      break;
+  }
+  await links.cut(cut, mode);
+  const cutAt = performance.now();
+  let detail = "";
+  try {
+    const majority = [...Array(n).keys()].filter((i) => !minority.includes(i));
+    let writeTo: number | undefined;
+    if (leader >= 0 && minority.includes(leader)) {
+      // The majority elects another leader; the cut-off one steps down (CheckQuorum).
+      const [down, elected] = await Promise.all([
+        waitFor(`${names[leader]} to step down after "${what}"`, async () => {
+          const s = await getJson<{ role: string }>(`${cluster.sites[leader].url}/v1/status`);
+          return s !== undefined && s.role !== "leader" ? performance.now() - cutAt : undefined;
+        }, electionAfterCutMsMax),
+        waitFor(`a leader among the majority after "${what}"`, async () => {
+          for (const i of majority) {
+            const s = await getJson<{ role: string; term: number }>(
+              `${cluster.sites[i].url}/v1/status`,
+            );
+            if (s?.role === "leader" && s.term > term) {
+              return { index: i, ms: performance.now() - cutAt };
+            }
+          }
+          return undefined;
+        }, electionAfterCutMsMax),
+      ]);
+      log.electionMs.push(elected.ms);
+      log.stepDownMs.push(down);
+      writeTo = elected.index;
+      detail += `, ${names[elected.index]} led after ${Math.round(elected.ms)} ms, ${
+        names[leader]
+      } stepped down after ${Math.round(down)} ms`;
+    } else {
+      // The leader of the latest term among the majority, if one says it leads.
+      const now = await statuses(cluster);
+      const leading = majority.filter((i) => now[i]?.role === "leader")
+        .sort((a, b) => now[b]!.term - now[a]!.term);
+      writeTo = leading[0] ?? majority[0];
+    }
+    // A write at the majority's leader: whether the cluster still commits, and
+    // (when sites are cut off) one they must not read as absent.
+    const x = await anchorTx(device);
+    const xId = transactionId(x);
+    writes.submitted.add(xId);
+    const sentAt = performance.now();
+    const r = await submitCommit(cluster.sites[writeTo].url, x, 8000);
+    const committed = r.status === 200 && r.body?.status === "committed";
+    const ms = performance.now() - sentAt;
+    log.probes.push({ kind, committed, ms });
+    detail += committed
+      ? `, a write at ${names[writeTo]} committed in ${Math.round(ms)} ms`
+      : `, a write at ${names[writeTo]}: ${r.status} ${r.body?.status ?? ""}`;
+    if (committed) writes.acked.add(xId);
+    if (committed && minority.length > 0) {
+      // Read while the cut lasts; what is not answered by the heal counts as no answer.
+      const healing = new AbortController();
+      const reads = Promise.all(minority.map(async (i) => {
+        const res = await fetch(
+          `${cluster.sites[i].url}/v1/txs/${xId}?consistency=linearizable`,
+          { signal: healing.signal },
+        ).catch(() => undefined);
+        await res?.body?.cancel().catch(() => {});
+        return { site: names[i], status: res?.status ?? 0 };
+      }));
+      await sleep(pause);
+      healing.abort();
+      const got = await reads;
+      log.reads.push(...got);
+      detail += `, linearizable reads there: ${got.map((x) => x.status).join(", ")}`;
+    } else {
+      await sleep(pause);
+    }
+  } finally {
+    const healAt = performance.now();
+    if (minority.length > 0) {
+      log.windows.push({ sites: new Set(minority.map((i) => names[i])), cutAt, healAt });
+    }
+    await links.heal();
+    detail = ` (${mode}) for ${Math.round(healAt - cutAt)} ms` + detail;
+  }
+  return what + detail;
+}
 
 /** Runs one fault on a site of `cluster` chosen by `random`; resolves once it has healed. */
-async function fault(cluster: TestCluster, kind: Fault, random: () => number): Promise<string> {
+async function fault(
+  cluster: TestCluster,
+  kind: Fault,
+  random: () => number,
+  writes: Writes,
+  log: PartitionLog,
+): Promise<string> {
+  if (
+    kind === "isolate-leader" || kind === "isolate" || kind === "one-way" || kind === "bridge" ||
+    kind === "split" || kind === "ring"
+  ) {
+    return await partition(cluster, kind, random, writes, log);
+  }
   const i = Math.floor(random() * cluster.sites.length);
   const site = cluster.sites[i];
   const pause = 300 + Math.floor(random() * 1700);
@@ -222,7 +447,7 @@ async function removeAndAddBack(cluster: TestCluster, i: number): Promise<string
 
 Deno.test({
   name:
-    "soak: under kills, freezes, restarts, removals and re-additions, leadership transfers and key rotations, one at a time, every acknowledged write is in the ledger exactly once, nothing else is, every site holds the same blocks, and receipts verify against each site's checkpoint",
+    "soak: under kills, freezes, restarts, removals and re-additions, leadership transfers, key rotations and network partitions, one at a time, every acknowledged write is in the ledger exactly once, nothing else is, no site cut off from the majority acknowledges a new write or answers a linearizable read, every site holds the same blocks, and receipts verify against each site's checkpoint",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -234,23 +459,35 @@ Deno.test({
     const guarded = Deno.env.get("SOAK_GUARDED") === "1";
     const repro = `SOAK_SEED=${seed} SOAK_SITES=${sites} SOAK_SECONDS=${seconds}` +
       (guarded ? " SOAK_GUARDED=1" : "");
-    const cluster = await startCluster(sites, {
-      snapshotEntriesMin: 200,
-      compactKeepEntries: 50,
-      // The state check runs throughout, through every fault: it must never see a difference.
-      stateCheckBlocks: 100,
-      ...(guarded
-        ? {
-          clientConnections: {
-            headersTimeoutMs: 2000,
-            idleTimeoutMs: 2000,
-            keepAliveTimeoutMs: 2000,
-          },
-        }
-        : {}),
-    });
-    const submitted = new Set<string>();
-    const acked = new Set<string>();
+    const cluster = await startCluster(
+      sites,
+      {
+        snapshotEntriesMin: 200,
+        compactKeepEntries: 50,
+        // The state check runs throughout, through every fault: it must never see a difference.
+        stateCheckBlocks: 100,
+        ...(guarded
+          ? {
+            clientConnections: {
+              headersTimeoutMs: 2000,
+              idleTimeoutMs: 2000,
+              keepAliveTimeoutMs: 2000,
+            },
+          }
+          : {}),
+      },
+      [],
+      { partitions: true },
+    );
+    const writes: Writes = { submitted: new Set(), acked: new Set(), firstTries: [] };
+    const { submitted, acked } = writes;
+    const partitions: PartitionLog = {
+      windows: [],
+      electionMs: [],
+      stepDownMs: [],
+      reads: [],
+      probes: [],
+    };
     const done: string[] = [];
     let stop = false;
     try {
@@ -279,11 +516,24 @@ Deno.test({
           const env: Envelope = await anchorTx(device);
           // Before it leaves: an answer lost with a killed site may hide a commit.
           submitted.add(transactionId(env));
+          let tried = false;
           for (let attempt = 0; attempt < 6 && !stop; attempt++) {
             const site = cluster.sites[k++ % cluster.sites.length];
             if (!site.alive) continue;
+            const sentAt = performance.now();
             const r = await submitCommit(site.url, env, 4000);
-            if (r.status === 200 && r.body?.status === "committed") {
+            const committed = r.status === 200 && r.body?.status === "committed";
+            // Its first try: no site can know of it before.
+            if (!tried) {
+              writes.firstTries.push({
+                site: site.name,
+                sentAt,
+                answeredAt: performance.now(),
+                committed,
+              });
+              tried = true;
+            }
+            if (committed) {
               acked.add(r.body.txId);
               // Linearizable: a read at another site, once it answers, sees the write.
               if (acked.size % 4 === 0) {
@@ -295,12 +545,25 @@ Deno.test({
           }
         }
       });
-      const faults: Fault[] = ["kill", "freeze", "restart", "transfer", "rejoin", "rotate"];
+      const faults: Fault[] = [
+        "kill",
+        "freeze",
+        "restart",
+        "transfer",
+        "rejoin",
+        "rotate",
+        "isolate-leader",
+        "isolate",
+        "one-way",
+        "bridge",
+        // With three sites a split is an isolation, and a ring cuts nothing.
+        ...(sites >= 5 ? ["split", "ring"] as const : []),
+      ];
       const until = Date.now() + seconds * 1000;
       while (Date.now() < until) {
         const before = acked.size;
         const kind = faults[Math.floor(random() * faults.length)];
-        done.push(await fault(cluster, kind, random));
+        done.push(await fault(cluster, kind, random, writes, partitions));
         // Writes go on between faults: the cluster recovers from each.
         await waitFor(
           `writes acknowledged after "${done.at(-1)}" (${repro})`,
@@ -316,6 +579,30 @@ Deno.test({
         `linearizable reads that missed a committed write (${repro})`,
       );
       assert.ok(readsAnswered > 0, "no linearizable read was answered");
+      // Cut off from the majority, a site acknowledged no write first sent to it after the cut
+      // (no site but it could know of one), and answered no linearizable read of the majority's.
+      const duringCut = (a: Writes["firstTries"][number]) =>
+        partitions.windows.some((w) =>
+          w.sites.has(a.site) && a.sentAt > w.cutAt && a.sentAt < w.healAt
+        );
+      const cutOff = writes.firstTries.filter(duringCut);
+      const ackedCutOff = cutOff.filter((a) =>
+        a.committed &&
+        partitions.windows.some((w) =>
+          w.sites.has(a.site) && a.sentAt > w.cutAt && a.answeredAt < w.healAt
+        )
+      );
+      assert.deepEqual(
+        ackedCutOff,
+        [],
+        `writes a site cut off from the majority acknowledged before the heal (${repro})`,
+      );
+      const readsAnsweredCutOff = partitions.reads.filter((r) => ![0, 503, 504].includes(r.status));
+      assert.deepEqual(
+        readsAnsweredCutOff,
+        [],
+        `linearizable reads a site cut off from the majority answered (${repro})`,
+      );
       const t0 = Date.now();
       const phase = (what: string) => console.log(`  ${what} after ${Date.now() - t0} ms`);
 
@@ -437,6 +724,32 @@ Deno.test({
       }
       phase("verified");
       const maxTerm = Math.max(...(await statuses(cluster)).map((s) => s?.term ?? 0));
+      /** The median and the largest of `xs`, ms. */
+      const spread = (xs: number[]) => {
+        const sorted = [...xs].sort((a, b) => a - b);
+        return `median ${Math.round(sorted[Math.floor((sorted.length - 1) / 2)])} ms, max ${
+          Math.round(sorted[sorted.length - 1])
+        } ms`;
+      };
+      const led = partitions.electionMs.length;
+      console.log(
+        `  partitions: ${partitions.windows.length} left sites without a majority: ${cutOff.length} new writes sent to them then, none acknowledged before the heal; ${partitions.reads.length} linearizable reads there, each refused or unanswered` +
+          (led === 0
+            ? "; no leader was cut off"
+            : `; ${led} cut the leader off: a new one led after ${
+              spread(partitions.electionMs)
+            }; the old one stepped down after ${spread(partitions.stepDownMs)}`),
+      );
+      const kinds = [...new Set(partitions.probes.map((p) => p.kind))];
+      console.log(
+        `  a write at the majority's leader during each partition committed in: ${
+          kinds.map((k) => {
+            const all = partitions.probes.filter((p) => p.kind === k);
+            const ok = all.filter((p) => p.committed).map((p) => p.ms);
+            return `${k} ${ok.length} of ${all.length}` + (ok.length > 0 ? ` (${spread(ok)})` : "");
+          }).join("; ")
+        }`,
+      );
       console.log(
         `  ${repro}: ${done.length} faults, ${acked.size} acknowledged writes (${submitted.size} submitted), ${readsAnswered} linearizable reads of them, ${ids.length} transactions in ${
           hashes[0].length
@@ -445,6 +758,12 @@ Deno.test({
       if (Deno.env.get("SOAK_VERBOSE")) { for (const d of done) console.log(`    ${d}`); }
     } catch (e) {
       console.error(`soak failed: ${repro}\n${done.length} faults:\n  ${done.join("\n  ")}`);
+      const cut = cluster.links?.cutLinks ?? [];
+      if (cut.length > 0) {
+        console.error(
+          `links cut: ${PartitionProxy.describe(cut, cluster.sites.map((s) => s.name))}`,
+        );
+      }
       const st = await statuses(cluster).catch(() => []);
       console.error(JSON.stringify(st));
       // A site that does not answer: what it said last.
@@ -456,6 +775,7 @@ Deno.test({
       throw e;
     } finally {
       stop = true;
+      await cluster.links?.heal().catch(() => {});
       for (const s of cluster.sites) {
         try {
           s.proc.kill("SIGCONT");

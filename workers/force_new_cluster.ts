@@ -43,7 +43,7 @@ const statusAnswerMsMax = 3000;
 /**
  * The voters among `names` that answer `GET /v1/status` for `loaded`'s
  * ledger at the URL the site's directory (or genesis and its config's
- * `peers`) gives them.
+ * `peers`) gives them, or its config's `peerUrls` entry for them.
  */
 export async function votersUp(
   loaded: LoadedSiteFiles,
@@ -54,6 +54,8 @@ export async function votersUp(
     clusterDirectory(loaded.genesis, loaded.config.peers ?? []).map((m) => [m.name, m.url]),
   );
   for (const m of directory) urls.set(m.name, m.url);
+  // Where this site reaches a member, when its config says (`peerUrls`).
+  for (const [n, url] of Object.entries(loaded.config.peerUrls ?? {})) urls.set(n, url);
   const client = trustingClient(loaded.caCerts);
   const get = fetchVia(client);
   try {

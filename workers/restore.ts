@@ -77,7 +77,8 @@ const sitesAnswerMsMax = 3000;
  * Each is asked at its URL in the last of `directories` that names it
  * (directories the Raft log built, oldest first: the copy's), else as
  * genesis and the config's `peers` give it — sites added or moved since
- * genesis are asked too.
+ * genesis are asked too — unless the config's `peerUrls` names where this
+ * site reaches it.
  */
 export async function membershipSeen(
   loaded: LoadedSiteFiles,
@@ -88,6 +89,8 @@ export async function membershipSeen(
     clusterDirectory(loaded.genesis, loaded.config.peers ?? []).map((m) => [m.name, m.url]),
   );
   for (const directory of directories) for (const m of directory) urls.set(m.name, m.url);
+  // Where this site reaches a member, when its config says (`peerUrls`).
+  for (const [n, url] of Object.entries(loaded.config.peerUrls ?? {})) urls.set(n, url);
   const others = [...urls].filter(([n]) => n !== name).map(([n, url]) => ({ name: n, url }));
   const client = trustingClient(loaded.caCerts);
   const get = fetchVia(client);

@@ -355,6 +355,7 @@ async function openAndServe(
         snapshotEntriesMin: config.snapshotEntriesMin,
         compactKeepEntries: config.compactKeepEntries,
         httpClient: peerClient.source,
+        peerUrls: config.peerUrls,
         ...(rotatedKeys === undefined ? {} : { rotatedKeys }),
       },
     );

@@ -138,6 +138,19 @@ export const siteConfigSchema = z.strictObject({
     publicKey: z.string().regex(/^[A-Za-z0-9_-]{43}$/, "must be a base64url Ed25519 key"),
   })).max(256).default([]),
   /**
+   * How this site reaches some members, by name: each URL replaces the one
+   * the membership records for that site in this site's own traffic to it
+   * (its Raft streams and messages, forwards, and the blocks and state it
+   * fetches), whatever URL the log later records for it. What clients are
+   * told (`leaderUrl`, `/v1/sites`) and what goes in the log stay the
+   * recorded URLs. For a private link between two PoPs, or a test's fault
+   * proxy between sites (`test/_partition.ts`).
+   */
+  peerUrls: z.record(z.string().min(1).max(64), z.url()).refine(
+    (m) => Object.keys(m).length <= 256,
+    "at most 256 peer URLs",
+  ).default({}),
+  /**
    * Admission worker threads (stateless checks and signature verification);
    * 0 admits on the main thread. Default: one per core.
    */

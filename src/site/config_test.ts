@@ -130,6 +130,15 @@ const siteBase = {
   genesisFile: "g.json",
 };
 
+Deno.test("siteConfigSchema: peerUrls maps member names to URLs (none by default); a malformed URL or an empty name is refused", () => {
+  assert.deepEqual(siteConfigSchema.parse(siteBase).peerUrls, {});
+  const peerUrls = { "site-b": "http://127.0.0.1:7102", "site-c": "https://pop-3.example:7443" };
+  assert.deepEqual(siteConfigSchema.parse({ ...siteBase, peerUrls }).peerUrls, peerUrls);
+  for (const bad of [{ "site-b": "127.0.0.1:7102" }, { "": "http://127.0.0.1:7102" }]) {
+    assert.equal(siteConfigSchema.safeParse({ ...siteBase, peerUrls: bad }).success, false);
+  }
+});
+
 Deno.test("siteConfigSchema: tls needs an https:// url; an https:// url without tls is allowed (TLS ends in front of the site)", () => {
   const tls = { certFile: "site.pem", keyFile: "site.key" };
   const refused = siteConfigSchema.safeParse({ ...siteBase, tls });

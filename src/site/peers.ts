@@ -1092,7 +1092,8 @@ export function peerTimedOut(e: unknown): boolean {
 /**
  * POSTs a signed JSON body to a peer (through `client`, the site's peer
  * client, when given); resolves with the parsed answer; throws on non-2xx
- * ({@link PeerAnswerError}, or the removed member's own error).
+ * ({@link PeerAnswerError}, or the removed member's own error), and when
+ * `timeoutMs` passes or `signal` aborts first.
  */
 export async function postSigned(
   url: string,
@@ -1101,7 +1102,9 @@ export async function postSigned(
   key: SiteKey,
   timeoutMs = peerRequestTimeoutMs,
   client?: Deno.HttpClient,
+  signal?: AbortSignal,
 ): Promise<unknown> {
+  const timeout = AbortSignal.timeout(timeoutMs);
   const res = await fetch(url, {
     client,
     method: "POST",
@@ -1112,7 +1115,7 @@ export async function postSigned(
       ...keyChainHeaders(key),
     },
     body,
-    signal: AbortSignal.timeout(timeoutMs),
+    signal: signal === undefined ? timeout : AbortSignal.any([timeout, signal]),
   });
   const text = await res.text();
   if (!res.ok) {

@@ -161,6 +161,13 @@ export interface RaftHostOptions {
    * cannot rotate its key ({@link RaftHost.rotateKey}).
    */
   rotatedKeys?: { current: string; next: string };
+  /**
+   * How this site reaches some members, by name (the config's `peerUrls`):
+   * each URL replaces the recorded one in this site's own requests to that
+   * member, whatever URL the log records for it later; the directory, the
+   * log and {@link RaftHost.leaderUrl} keep the recorded URLs.
+   */
+  peerUrls?: Readonly<Record<string, string>>;
 }
 
 interface PendingProposal {
@@ -188,7 +195,11 @@ export class RaftHost implements Sequencer {
     "edgeledger_raft_proposal_commit_seconds",
     "Leader: time from proposing a batch to seeing it committed (held durably by a quorum).",
   );
-  readonly #options: Required<Omit<RaftHostOptions, "httpClient" | "log" | "rotatedKeys">>;
+  readonly #options: Required<
+    Omit<RaftHostOptions, "httpClient" | "log" | "rotatedKeys" | "peerUrls">
+  >;
+  /** Where this site sends to a member instead of its recorded URL (see RaftHostOptions.peerUrls). */
+  readonly #peerUrls: ReadonlyMap<string, string>;
   readonly #rotatedKeys: { current: string; next: string } | undefined;
   /** The key of this site's rotation under way (in the `next` file), until applied. */
   #pendingKey: KeyPair | undefined;
@@ -230,6 +241,11 @@ export class RaftHost implements Sequencer {
   #snapshotsSent = 0;
   #snapshotsInstalled = 0;
   readonly #proposals = new Map<string, PendingProposal>();
+  /**
+   * Forwards on their way, each with the leader it went to: abandoned once
+   * this site learns of another leader (see #abandonForwards).
+   */
+  readonly #forwards = new Set<{ leader: string; abort: AbortController }>();
   /** Linearizable reads waiting for the leader's answer, by read id (see {@link readBarrier}). */
   readonly #reads = new Map<
     string,
@@ -302,6 +318,7 @@ export class RaftHost implements Sequencer {
       peerLagEntriesWarn: options.peerLagEntriesWarn ?? 1000,
     };
     this.#client = options.httpClient;
+    this.#peerUrls = new Map(Object.entries(options.peerUrls ?? {}));
     this.#publishPacer = new RetirementPacer(this.#electionMs());
     this.#rotatedKeys = options.rotatedKeys;
     this.#log = options.log ?? site.log;
@@ -727,20 +744,25 @@ export class RaftHost implements Sequencer {
     this.#traffic.forwardedTxs += batch.txs.length;
     const started = performance.now();
     let answer: unknown;
+    const forward = { leader: leader.name, abort: new AbortController() };
+    this.#forwards.add(forward);
     try {
       answer = await postSigned(
-        leader.url + "/raft/forward",
+        this.#urlOf(leader) + "/raft/forward",
         body,
         this.#self,
         this.#key,
         undefined,
         clientOf(this.#client),
+        forward.abort.signal,
       );
     } catch (e) {
       if (e instanceof MemberRemovedAnswer) {
         this.#retire({ by: e.from(leader.name) });
       }
       throw e;
+    } finally {
+      this.#forwards.delete(forward);
     }
     this.#traffic.requestSeconds.observe((performance.now() - started) / 1000, FORWARD_ROUTE);
     return forwardOutcomeOf(answer);
@@ -871,7 +893,8 @@ export class RaftHost implements Sequencer {
   /** A sender to `peer`, counting into this site's traffic and logging through its log. */
   #sender(peer: PeerInfo): PeerSender {
     const sender = new PeerSender(
-      peer,
+      // It sends where this site reaches the peer; the directory keeps the recorded URL.
+      { ...peer, url: this.#urlOf(peer) },
       this.#self,
       this.#key,
       this.#traffic,
@@ -943,10 +966,22 @@ export class RaftHost implements Sequencer {
     };
   }
 
-  /** The leader's URL, if a leader is known. */
+  /** The leader's URL as the membership records it (what clients are told), if a leader is known. */
   leaderUrl(): string | undefined {
     const l = this.#node.status().leader;
     return l === undefined ? undefined : this.#members.get(l)?.url;
+  }
+
+  /** Where this site sends to the leader (its `peerUrls` entry, else its recorded URL), if one is known. */
+  #leaderPeerUrl(): string | undefined {
+    const l = this.#node.status().leader;
+    const m = l === undefined ? undefined : this.#members.get(l);
+    return m === undefined ? undefined : this.#urlOf(m);
+  }
+
+  /** Where this site sends to `member`: its `peerUrls` entry, else the URL the membership records. */
+  #urlOf(member: PeerInfo): string {
+    return this.#peerUrls.get(member.name) ?? member.url;
   }
 
   /**
@@ -1219,7 +1254,7 @@ export class RaftHost implements Sequencer {
         await this.signMemberRetirements(this.#self, retirements);
         return;
       }
-      const url = this.leaderUrl();
+      const url = this.#leaderPeerUrl();
       if (url === undefined) return;
       await postSigned(
         `${url}/raft/retired-key`,
@@ -1385,7 +1420,7 @@ export class RaftHost implements Sequencer {
       if (leader === this.#self) {
         await this.rotateMemberKey(this.#self, rotation);
       } else {
-        const url = this.leaderUrl();
+        const url = this.#leaderPeerUrl();
         if (url === undefined) throw new MembershipError("No leader is known; try again shortly");
         const body = JSON.stringify({ from: this.#self, rotation });
         try {
@@ -1756,6 +1791,7 @@ export class RaftHost implements Sequencer {
         if (rd.softState?.role !== undefined && rd.softState.role !== "leader") {
           this.#failProposals();
         }
+        if (rd.softState?.leader !== undefined) this.#abandonForwards(rd.softState.leader);
         this.#rejoinIfAdded();
         // 4. Advance.
         this.#node.advance(rd);
@@ -1853,7 +1889,7 @@ export class RaftHost implements Sequencer {
     void Promise.all(peers.map(async (m) => {
       try {
         await postSigned(
-          m.url + "/raft/msg",
+          this.#urlOf(m) + "/raft/msg",
           body,
           this.#self,
           this.#key,
@@ -2025,6 +2061,22 @@ export class RaftHost implements Sequencer {
     this.#reads.clear();
   }
 
+  /**
+   * Abandons the forwards on their way to a leader other than `leader`,
+   * which this site now knows leads (itself, maybe): their transactions go
+   * back to the site's pool at once, to be proposed here or forwarded to
+   * `leader`. A leader cut off silently answers a forward only when its
+   * time runs out (`peerRequestTimeoutMs`, 5 s); until then the batches
+   * would count against this site's in-flight limit — as the new leader it
+   * proposed nothing for seconds. Whatever the old leader took of them is
+   * applied once at most (applying skips a transaction id already in).
+   */
+  #abandonForwards(leader: string): void {
+    for (const f of this.#forwards) {
+      if (f.leader !== leader) f.abort.abort(new Error(`${leader} leads now, not ${f.leader}`));
+    }
+  }
+
   #failProposals(): void {
     for (const [id, p] of this.#proposals) {
       clearTimeout(p.timer);
@@ -2108,7 +2160,7 @@ export class RaftHost implements Sequencer {
       for (const p of peers) {
         try {
           // A stop does not wait out a peer that does not answer.
-          const res = await fetch(`${p.url}/raft/blocks?from=${from}&limit=200`, {
+          const res = await fetch(`${this.#urlOf(p)}/raft/blocks?from=${from}&limit=200`, {
             signal: AbortSignal.any([AbortSignal.timeout(30_000), this.#stopping.signal]),
             client: clientOf(this.#client),
           });
@@ -2168,7 +2220,7 @@ export class RaftHost implements Sequencer {
   ): Promise<StateDigestAnswer> {
     const m = this.#members.get(member);
     if (m === undefined) return { status: "none" };
-    const res = await fetch(`${m.url}/raft/state?height=${height}`, {
+    const res = await fetch(`${this.#urlOf(m)}/raft/state?height=${height}`, {
       signal: AbortSignal.any([AbortSignal.timeout(10_000), signal, this.#stopping.signal]),
       client: clientOf(this.#client),
     });

@@ -1066,6 +1066,59 @@ Deno.test("raft host: checkpoint signatures go to the configuration's members on
   }
 });
 
+Deno.test("raft host: a member named in peerUrls is sent to at that URL, not the recorded one, which the directory and leaderUrl keep (also after the log records another URL for it)", async () => {
+  // site-b's stand-in notes who opens streams to it, and answers at once
+  // with a body it keeps open while reading, as a site does.
+  const openedBy: string[] = [];
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (req) => {
+      if (new URL(req.url).pathname === "/raft/stream") {
+        openedBy.push(req.headers.get("x-edgeledger-site") ?? "");
+      }
+      let end = () => {};
+      void (async () => {
+        try {
+          for await (const _ of req.body ?? []) { /* read */ }
+        } catch { /* the sender closed its stream */ }
+        end();
+      })();
+      return new Response(new ReadableStream({ start: (c) => void (end = () => c.close()) }));
+    },
+  );
+  const t = await openTestSite();
+  const reached = `http://127.0.0.1:${server.addr.port}`;
+  const recorded = `http://127.0.0.1:${closedPort()}`;
+  const host = await startLoneVoter(t, undefined, { peerUrls: { "site-b": reached } });
+  const url = (name: string) => host.members().find((m) => m.name === name)?.url;
+  try {
+    await untilLeader(host);
+    await host.addLearner({
+      name: "site-b",
+      url: recorded,
+      publicKey: base64urlEncode(generateKeyPair("ed25519").publicKey),
+    });
+    for (let i = 0; i < 100 && openedBy.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.deepEqual(openedBy.slice(0, 1), ["site-a"], "no stream reached site-b's peerUrls URL");
+    assert.equal(url("site-b"), recorded, "the directory keeps the recorded URL");
+    // The log moves site-b; this site still reaches it where its config says.
+    await host.updateMemberUrl("site-b", `http://127.0.0.1:${closedPort()}`);
+    const before = openedBy.length;
+    for (let i = 0; i < 100 && openedBy.length === before; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(openedBy.length > before, "the sender to the moved site-b left peerUrls' URL");
+    assert.notEqual(url("site-b"), reached);
+    assert.equal(host.leaderUrl(), "http://127.0.0.1:1", "leaderUrl is the recorded URL");
+  } finally {
+    await host.close();
+    await t.cleanup();
+    await server.shutdown();
+  }
+});
+
 Deno.test("raft host: leadership goes only to a voter: a name that is no member is refused naming the voters, a learner told to be promoted first", async () => {
   const t = await openTestSite();
   const host = await startLoneVoter(t);
