@@ -2,15 +2,19 @@
  * A Jepsen-style linearizability check of a real 3-site cluster: clients
  * spread over every site submit `asset.transfer`s between three accounts of
  * a few assets and read the balances and the transactions back at each
- * consistency level, while a nemesis kills (SIGKILL) and pauses
- * (SIGSTOP/SIGCONT) the leader and the followers. Every operation's
+ * consistency level, while a seeded nemesis kills (SIGKILL) and pauses
+ * (SIGSTOP/SIGCONT) the leader and the followers, and partitions the
+ * network between the sites (`_partition.ts`, `silent` or `reset`): the
+ * leader cut off from both others while its clients keep sending to it, a
+ * follower cut off, one link cut one way. Every operation's
  * invocation and completion are recorded (`performance.now()`), and the
  * history of transfers and `linearizable` reads is checked with
  * `_linearizability.ts` against the models of `_ledger_models.ts`: balances
  * per asset, and each transaction's presence and result.
  *
  * A transfer that got no definite answer (a timeout, a reset connection, a
- * killed site; after retries at other sites with the same signed envelope,
+ * killed site, a cut-off site's 202 `pending`: admitted, held, and free to
+ * commit once the site hears a leader again; after retries at other sites with the same signed envelope,
  * which is idempotent) completes at +∞: it may take effect at any time after
  * its invocation, or never. After the cluster heals, each is looked up:
  * once the clock is past its `expiresAt` and a new entry has committed, one
@@ -21,8 +25,13 @@
  * round) and `stale` reads (any replica) are recorded too and checked the
  * same way, but only reported: DESIGN promises linearizability for
  * `linearizable` alone. To catch a stale leader, the nemesis sends reads to
- * a paused leader once a new leader has committed writes, and resumes it.
- * `stale` lookups are held to one rule: a site never forgets a transaction
+ * a paused leader once a new leader has committed writes, and resumes it,
+ * and to a cut-off leader once the majority's new leader has committed
+ * writes. A read that fails (503, 504, no answer: what a cut-off site
+ * should answer at `linearizable`) is left out of the history, since it
+ * had no effect. The `leader` reads a cut-off site answered while cut off
+ * are counted, and each is checked alone against the transfers and the
+ * `linearizable` reads: how many were stale is reported. `stale` lookups are held to one rule: a site never forgets a transaction
  * it said was committed.
  *
  *   LIN_SECONDS=300 npx -y deno@2.9.6 test -A test/linearizability_cluster_test.ts
@@ -58,6 +67,7 @@ import {
 } from "./_ledger_models.ts";
 import { anchorTx } from "./_helpers.ts";
 import { mulberry32 } from "./raft_sim.ts";
+import { type CutMode, isolation, type Link } from "./_partition.ts";
 import {
   getJson,
   type SiteProc,
@@ -90,8 +100,12 @@ const progressAfterFaultMin = 5;
 
 type Level = "linearizable" | "leader" | "stale";
 
-/** A recorded operation, with the site it went to (first) and its consistency level. */
-type Recorded<I, O> = Operation<I, O> & { site: string; level?: Level };
+/**
+ * A recorded operation, with the site it went to (first), its consistency
+ * level, and for a read the site that answered it (a `leader` read refused
+ * `not_leader` is answered by the leader the refusal names).
+ */
+type Recorded<I, O> = Operation<I, O> & { site: string; level?: Level; servedBy?: string };
 type BalanceOp = Recorded<BalancesInput, BalancesOutput>;
 type TxOp = Recorded<{ kind: "submit" | "lookup"; txId: string }, TxOutput>;
 
@@ -111,6 +125,8 @@ interface History {
   balanceReads: BalanceOp[];
   lookups: TxOp[];
   faults: Array<{ at: number; what: string }>;
+  /** When each site was cut off from both others (from the cut applied to the heal asked). */
+  cutOff: Array<{ site: string; from: number; to: number }>;
   /** Answers no model expects (a refused envelope, an unexpected rejection code). */
   surprises: string[];
 }
@@ -220,6 +236,7 @@ class Recorder {
     balanceReads: [],
     lookups: [],
     faults: [],
+    cutOff: [],
     surprises: [],
   };
   /** Ids of transfers submitted lately (answered or not), for lookups. */
@@ -229,6 +246,24 @@ class Recorder {
   /** Reads that got no answer, by level (dropped: a read without an answer has no effect). */
   readonly unanswered: Record<Level, number> = { linearizable: 0, leader: 0, stale: 0 };
   readonly now = clock();
+  /** Sites cut off from both others now (by name). */
+  readonly isolated = new Set<string>();
+  /**
+   * Transfer tries sent to a site while it was cut off, by answer:
+   * `committed`, `pending` (202: admitted, not committed), another status,
+   * or `none` (no answer in time), each suffixed " after the heal" when the
+   * answer came once the site was no longer cut off.
+   */
+  readonly triesCutOff: Record<string, number> = {};
+  /**
+   * Reads sent to a site while it was cut off, by level, and how many that
+   * site answered (200 or 404) while still cut off, and after the heal.
+   */
+  readonly readsCutOff: Record<Level, { sent: number; answered: number; afterHeal: number }> = {
+    linearizable: { sent: 0, answered: 0, afterHeal: 0 },
+    leader: { sent: 0, answered: 0, afterHeal: 0 },
+    stale: { sent: 0, answered: 0, afterHeal: 0 },
+  };
 
   constructor(readonly cluster: TestCluster, readonly ledger: Ledger) {}
 
@@ -275,6 +310,8 @@ class Recorder {
         continue;
       }
       const left = Math.max(500, deadline - this.now());
+      // Whether the site was cut off when the try was sent (the answer may come after the heal).
+      const cutOff = this.isolated.has(site.name);
       let answer: { status: number; body: Record<string, unknown> } | undefined;
       try {
         const res = await fetch(
@@ -288,6 +325,17 @@ class Recorder {
         );
         answer = { status: res.status, body: await res.json() };
       } catch { /* no answer: try the next site */ }
+      if (cutOff) {
+        const how = answer === undefined
+          ? "none"
+          : answer.status === 200 && answer.body.status === "committed"
+          ? "committed"
+          : answer.status === 202 && answer.body.status === "pending"
+          ? "pending"
+          : `${answer.status}`;
+        const when = this.isolated.has(site.name) ? "" : " after the heal";
+        this.triesCutOff[how + when] = (this.triesCutOff[how + when] ?? 0) + 1;
+      }
       if (answer?.status === 200 && answer.body.status === "committed") {
         const result = answer.body.result as { status: "applied" | "rejected"; code?: string };
         op.ret = this.now();
@@ -325,12 +373,18 @@ class Recorder {
       ? `/v1/assets/${asset}/balances?limit=100`
       : `/v1/assets/${asset}/balances/${this.ledger.accounts[account].did}`;
     const call = this.now();
-    const body = await this.#read(
+    const res = await this.#get(
       site,
       `${path}${path.includes("?") ? "&" : "?"}consistency=${level}`,
       level,
     );
-    if (body === undefined) return;
+    // A read without an answer, or refused, has no effect: it is left out (and counted).
+    if (res === undefined) return;
+    if (res.status !== 200) {
+      this.unanswered[level]++;
+      return;
+    }
+    const body = res.body!;
     let output: BalancesOutput;
     if (account === undefined) {
       const held = new Map(
@@ -347,6 +401,7 @@ class Recorder {
       client,
       site: site.name,
       level,
+      servedBy: res.servedBy,
       call,
       ret: this.now(),
       input,
@@ -379,6 +434,7 @@ class Recorder {
       client,
       site: site.name,
       level,
+      servedBy: res.servedBy,
       call,
       ret: this.now(),
       input: { kind: "lookup", txId },
@@ -387,32 +443,29 @@ class Recorder {
     return output;
   }
 
-  /** A read's body when it was answered 200; undefined (counted) otherwise. */
-  async #read(site: SiteProc, path: string, level: Level) {
-    const res = await this.#get(site, path, level);
-    if (res === undefined || res.status !== 200) {
-      if (res !== undefined) this.unanswered[level]++;
-      return undefined;
-    }
-    return res.body!;
-  }
-
   /**
    * GETs `path` at `site`; a `leader` read refused `not_leader` is asked
    * once more of the leader it names. Undefined (counted) without a 200 or
-   * 404 answer.
+   * 404 answer; otherwise the answer and the name of the site that gave it.
    */
   async #get(site: SiteProc, path: string, level: Level) {
+    const cutOff = this.isolated.has(site.name);
+    if (cutOff) this.readsCutOff[level].sent++;
+    let servedBy = site.name;
     let res = await get(`${site.url}${path}`);
     const leaderUrl = res?.body?.leaderUrl;
     if (level === "leader" && res?.status === 503 && typeof leaderUrl === "string") {
       res = await get(`${leaderUrl}${path}`);
+      servedBy = this.cluster.sites.find((s) => s.url === leaderUrl)?.name ?? leaderUrl;
     }
     if (res === undefined || (res.status !== 200 && res.status !== 404)) {
       this.unanswered[level]++;
       return undefined;
     }
-    return res;
+    if (cutOff && servedBy === site.name) {
+      this.readsCutOff[level][this.isolated.has(site.name) ? "answered" : "afterHeal"]++;
+    }
+    return { ...res, servedBy };
   }
 }
 
@@ -457,16 +510,25 @@ async function leaderNow(cluster: TestCluster): Promise<{ index: number; term: n
   }, 30_000);
 }
 
-type Fault = "pause-leader" | "kill-leader" | "pause-follower" | "kill-follower";
-/** Faults drawn by the nemesis, the stale-leader case weighted up. */
+type Fault =
+  | "pause-leader"
+  | "kill-leader"
+  | "pause-follower"
+  | "kill-follower"
+  | "isolate-leader"
+  | "isolate-follower"
+  | "one-way";
+/** Faults drawn by the nemesis, the stale-leader cases (a paused or a cut-off leader) weighted up. */
 const faultDeck: Fault[] = [
   "pause-leader",
   "pause-leader",
-  "pause-leader",
-  "kill-leader",
   "kill-leader",
   "pause-follower",
   "kill-follower",
+  "isolate-leader",
+  "isolate-leader",
+  "isolate-follower",
+  "one-way",
 ];
 
 /** Client numbers of the nemesis' probes of a paused leader, and of the final lookups. */
@@ -483,6 +545,9 @@ const finalClient = 2000;
 async function fault(rec: Recorder, kind: Fault, random: () => number): Promise<string> {
   const { cluster } = rec;
   const leader = await leaderNow(cluster);
+  if (kind === "isolate-leader" || kind === "isolate-follower" || kind === "one-way") {
+    return await partition(rec, kind, random, leader);
+  }
   const followers = cluster.sites.map((_, i) => i).filter((i) => i !== leader.index);
   const i = kind.endsWith("leader")
     ? leader.index
@@ -544,8 +609,116 @@ async function fault(rec: Recorder, kind: Fault, random: () => number): Promise<
       : "no new leader in time");
 }
 
-/** Heals the cluster: every site running, one height, one leader. */
+/**
+ * Cuts the network (the fault proxy, `_partition.ts`) while every site runs
+ * and the clients keep sending to all of them, `silent` or `reset` as the
+ * seed says, then heals it:
+ *
+ * - `isolate-leader`: the leader cut off from both others. Held until
+ *   another site leads and has committed writes (up to 8 s), when `leader`
+ *   and `linearizable` reads of every asset and of recent transfers are
+ *   sent to the old leader too (Jepsen's classic: it must not acknowledge
+ *   a transfer nor answer a `linearizable` read with what it alone knows),
+ *   then 0.3–2 s more.
+ * - `isolate-follower`: a follower cut off from both others, 0.3–2 s.
+ * - `one-way`: the leader's messages to a follower lost, or the follower's
+ *   to the leader (see `_partition.ts`: at the TCP level the sender's
+ *   connections stop both ways), 1–3 s.
+ *
+ * The clients' reads at a cut-off site are mostly refused or unanswered
+ * (no record: a failed read has no effect); a transfer sent there is held
+ * `pending` (202) and its outcome stays unknown unless a retry elsewhere
+ * commits it. The window of each isolation is recorded for the report.
+ */
+async function partition(
+  rec: Recorder,
+  kind: "isolate-leader" | "isolate-follower" | "one-way",
+  random: () => number,
+  leader: { index: number; term: number },
+): Promise<string> {
+  const { cluster } = rec;
+  const links = cluster.links!;
+  const n = cluster.sites.length;
+  const names = cluster.sites.map((s) => s.name);
+  const mode: CutMode = random() < 0.5 ? "silent" : "reset";
+  const followers = cluster.sites.map((_, i) => i).filter((i) => i !== leader.index);
+  const follower = followers[Math.floor(random() * followers.length)];
+  const holdMs = kind === "one-way"
+    ? 1000 + Math.floor(random() * 2000)
+    : 300 + Math.floor(random() * 1700);
+  const mark = (what: string) => rec.history.faults.push({ at: rec.now(), what });
+  let cut: Link[];
+  let isolated: number | undefined;
+  let what: string;
+  if (kind === "one-way") {
+    const fromLeader = random() < 0.5;
+    cut = [fromLeader ? [leader.index, follower] : [follower, leader.index]];
+    what = `one way (${mode}): ${names[cut[0][0]]} cannot send to ${names[cut[0][1]]} (${
+      fromLeader ? "from" : "to"
+    } the leader)`;
+  } else {
+    isolated = kind === "isolate-leader" ? leader.index : follower;
+    cut = isolation(n, isolated);
+    what = `cut ${names[isolated]} (${
+      kind === "isolate-leader" ? `leader, term ${leader.term}` : "follower"
+    }) off both ways (${mode})`;
+  }
+  await links.cut(cut, mode);
+  const cutAt = performance.now();
+  const from = rec.now();
+  mark(what);
+  if (isolated !== undefined) rec.isolated.add(names[isolated]);
+  let detail = "";
+  let heldMs = 0;
+  const probes: Promise<unknown>[] = [];
+  try {
+    if (kind === "isolate-leader") {
+      const before = rec.definite;
+      const others = cluster.sites.filter((_, k) => k !== leader.index);
+      const replaced = await waitFor("a new leader's writes", async () => {
+        const st = await Promise.all(
+          others.map((s) => getJson<{ role: string; term: number }>(`${s.url}/v1/status`, 500)),
+        );
+        return st.some((s) => s?.role === "leader" && s.term > leader.term) &&
+            rec.definite >= before + 2 || undefined;
+      }, 8_000).then(() => true, () => false);
+      const site = cluster.sites[leader.index];
+      if (replaced) {
+        const old = await getJson<{ role: string }>(`${site.url}/v1/status`, 500);
+        detail = `, another site led and committed after ${
+          Math.round(performance.now() - cutAt)
+        } ms (${site.name} then ${old?.role ?? "silent"})`;
+        mark(`probes sent to ${site.name}`);
+        for (const asset of rec.ledger.assets) {
+          for (const level of ["leader", "linearizable"] as const) {
+            probes.push(rec.readBalances(probeClient, site, level, asset, undefined));
+          }
+        }
+        for (const txId of rec.recentTxIds.slice(-4)) {
+          for (const level of ["leader", "linearizable"] as const) {
+            probes.push(rec.lookup(probeClient, site, level, txId));
+          }
+        }
+      } else detail = ", no new leader in time";
+    }
+    await sleep(holdMs);
+  } finally {
+    if (isolated !== undefined) {
+      rec.isolated.delete(names[isolated]);
+      rec.history.cutOff.push({ site: names[isolated], from, to: rec.now() });
+    }
+    heldMs = Math.round(performance.now() - cutAt);
+    await links.heal();
+    mark(`healed ${what}`);
+  }
+  // Probes still waiting are answered after the heal, and recorded as such.
+  await Promise.all(probes);
+  return `${what} for ${heldMs} ms${detail}`;
+}
+
+/** Heals the cluster: every link, every site running, one height, one leader. */
 async function heal(cluster: TestCluster): Promise<void> {
+  await cluster.links?.heal();
   for (const [i, s] of cluster.sites.entries()) {
     if (s.alive) {
       try {
@@ -693,6 +866,38 @@ function describe<S, I, O>(
 }
 
 /**
+ * How many of `reads` are stale: cannot be linearized together with
+ * `history` (one that is linearizable), each read checked alone with the
+ * operations of its partition. Reads are first checked together per
+ * partition, so only a partition with a stale read costs a search per read.
+ */
+function staleReads<S, I, O>(
+  model: Model<S, I, O>,
+  history: ReadonlyArray<Operation<I, O>>,
+  reads: ReadonlyArray<Operation<I, O>>,
+): number {
+  const key = (op: Operation<I, O>) => model.partition?.(op.input) ?? "";
+  const group = (ops: ReadonlyArray<Operation<I, O>>) => {
+    const out = new Map<string, Operation<I, O>[]>();
+    for (const op of ops) {
+      const k = key(op);
+      if (!out.has(k)) out.set(k, []);
+      out.get(k)!.push(op);
+    }
+    return out;
+  };
+  const byKey = group(history);
+  const readsByKey = group(reads);
+  let stale = 0;
+  for (const [k, rs] of readsByKey) {
+    const base = byKey.get(k) ?? [];
+    if (check(model, [...base, ...rs]).verdict !== "violation") continue;
+    for (const r of rs) if (check(model, [...base, r]).verdict === "violation") stale++;
+  }
+  return stale;
+}
+
+/**
  * Lookups at `level` that answered "absent" for a transfer acknowledged
  * before they were sent: stale beyond doubt, no search needed.
  */
@@ -710,7 +915,7 @@ function missedAcknowledged(h: History, level: Level): TxOp[] {
 
 Deno.test({
   name:
-    "linearizability: under SIGKILL and SIGSTOP of the leader and of followers, transfers and linearizable reads of balances and transactions at every site form a linearizable history",
+    "linearizability: under SIGKILL and SIGSTOP of the leader and of followers and network partitions (the leader or a follower cut off, one link cut one way), transfers and linearizable reads of balances and transactions at every site form a linearizable history",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -720,9 +925,15 @@ Deno.test({
     const assetCount = envInt("LIN_ASSETS") ?? 3;
     const repro =
       `LIN_SEED=${seed} LIN_SECONDS=${seconds} LIN_CLIENTS=${clients} LIN_ASSETS=${assetCount}`;
-    const cluster = await startCluster(3, { snapshotEntriesMin: 200, compactKeepEntries: 50 });
+    const cluster = await startCluster(
+      3,
+      { snapshotEntriesMin: 200, compactKeepEntries: 50 },
+      [],
+      { partitions: true },
+    );
     let stop = false;
     const done: string[] = [];
+    const kinds: Fault[] = [];
     try {
       await leaderNow(cluster);
       const ledger = await setUpLedger(cluster, assetCount);
@@ -733,7 +944,9 @@ Deno.test({
       await sleep(1000);
       while (performance.now() < until) {
         const before = rec.definite;
-        done.push(await fault(rec, faultDeck[Math.floor(random() * faultDeck.length)], random));
+        const kind = faultDeck[Math.floor(random() * faultDeck.length)];
+        kinds.push(kind);
+        done.push(await fault(rec, kind, random));
         await waitFor(
           `writes answered after "${done.at(-1)}" (${repro})`,
           () => Promise.resolve(rec.definite >= before + progressAfterFaultMin || undefined),
@@ -759,6 +972,19 @@ Deno.test({
       const staleBalances = check(balances, balanceHistory(h, "stale"));
       const staleTxs = check(txs, txHistory(h, "stale"));
       const regressions = staleRegressions(h);
+      // `leader` reads a cut-off site answered itself while cut off (it believed it led).
+      const cutOffLeaderReads = <T extends BalanceOp | TxOp>(xs: T[]) =>
+        xs.filter((r) =>
+          r.level === "leader" &&
+          h.cutOff.some((w) => w.site === r.servedBy && w.from <= r.call && r.call <= w.to)
+        );
+      const leaderReadsCutOff = [
+        ...cutOffLeaderReads(h.balanceReads),
+        ...cutOffLeaderReads(h.lookups),
+      ].length;
+      const leaderStaleCutOff =
+        staleReads(balances, linBalances, cutOffLeaderReads(h.balanceReads)) +
+        staleReads(txs, linTxs, cutOffLeaderReads(h.lookups));
 
       const count = (xs: Array<{ level?: Level }>, level: Level) =>
         xs.filter((x) => x.level === level).length;
@@ -819,6 +1045,20 @@ Deno.test({
               : ""),
         );
       }
+      const byKind = [...new Set(kinds)].map((k) => `${kinds.filter((x) => x === k).length} ${k}`);
+      const silent = done.filter((d) => d.includes("(silent)")).length;
+      const reset = done.filter((d) => d.includes("(reset)")).length;
+      const tries = Object.entries(rec.triesCutOff).map(([k, v]) => `${v} ${k}`).join(", ");
+      const { linearizable: linCut, leader: leaderCut } = rec.readsCutOff;
+      console.log(
+        `  faults: ${byKind.join(", ")} (partitions: ${silent} silent, ${reset} reset); ` +
+          `at sites cut off both ways: transfer tries answered ${tries || "(none sent)"}; ` +
+          `of ${linCut.sent} linearizable reads sent there, ${linCut.answered} answered while cut off ` +
+          `and ${linCut.afterHeal} after the heal (all in the checked history); of ${leaderCut.sent} ` +
+          `leader reads, ${leaderCut.answered} answered while cut off and ${leaderCut.afterHeal} after; ` +
+          `${leaderStaleCutOff} of the ${leaderReadsCutOff} leader reads a cut-off site answered ` +
+          `(sent while cut off) stale, not linearizable with the transfers and linearizable reads`,
+      );
       if (Deno.env.get("LIN_VERBOSE")) { for (const d of done) console.log(`    ${d}`); }
       const failed = balancesResult.verdict !== "linearizable" ||
         txsResult.verdict !== "linearizable";
