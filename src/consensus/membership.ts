@@ -150,6 +150,11 @@ export class ConfHistory {
   get length(): number {
     return this.#items.length;
   }
+
+  /** A copy of every recorded configuration, oldest first (for tests' state dumps). */
+  items(): { index: number; conf: ConfState }[] {
+    return this.#items.map((it) => ({ index: it.index, conf: cloneConfState(it.conf) }));
+  }
 }
 
 /** Whether `id` is a voter or learner in `cs`. */

@@ -55,6 +55,11 @@ export class Inflights {
   reset(): void {
     this.#buf.length = 0;
   }
+
+  /** A copy of the in-flight last indexes, oldest first (for tests' state dumps). */
+  indexes(): number[] {
+    return [...this.#buf];
+  }
 }
 
 export type ProgressState = "probe" | "replicate" | "snapshot";

@@ -249,6 +249,46 @@ export class RaftNode {
     return s;
   }
 
+  /**
+   * Tests only: every field of this node that can change, as plain data (no
+   * class instances; entries and messages are the node's own objects, not
+   * copies, and must not be mutated). Two nodes built with the same config
+   * whose dumps are equal and whose storages hold the same state behave the
+   * same on every future input, which is what lets the model checker
+   * (test/raft_model_check.ts) treat them as one state. Keep it complete:
+   * test/raft_model_check_test.ts checks that it names every `#` field of
+   * this class that is not a config limit.
+   */
+  debugState(): Record<string, unknown> {
+    const { storage: _storage, ...log } = this.#log;
+    return {
+      term: this.#term,
+      vote: this.#vote,
+      leader: this.#leader,
+      role: this.#role,
+      log: { ...log, unstable: [...log.unstable] },
+      confs: this.#confs.items(),
+      prs: [...this.#prs].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map(([id, pr]) => ({
+        id,
+        ...pr,
+        inflights: pr.inflights.indexes(),
+      })),
+      votes: [...this.#votes].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0),
+      msgs: [...this.#msgs],
+      readStates: [...this.#readStates],
+      electionElapsed: this.#electionElapsed,
+      heartbeatElapsed: this.#heartbeatElapsed,
+      randomizedElectionTimeout: this.#randomizedElectionTimeout,
+      leadTransferee: this.#leadTransferee,
+      pendingConfIndex: this.#pendingConfIndex,
+      readQueue: this.#readQueue.map((r) => ({ ...r, acks: [...r.acks].sort() })),
+      readsBeforeCommit: this.#readsBeforeCommit.map((r) => ({ ...r })),
+      prevHardState: { ...this.#prevHardState },
+      prevSoftState: { ...this.#prevSoftState },
+      readyOutstanding: this.#readyOutstanding,
+    };
+  }
+
   // ------------------------------------------------------------ host inputs
 
   /** Advances logical time by one tick. */

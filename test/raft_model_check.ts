@@ -1,0 +1,1334 @@
+/**
+ * A bounded exhaustive model checker of the real Raft core, in the style of
+ * implementation-level model checking (TLC run over the code itself, as
+ * stateright and "model checking the implementation" do): it drives the
+ * real {@link RaftNode} and {@link MemoryStorage} of `src/consensus/`, never
+ * a re-implementation, explores every schedule of a small cluster up to a
+ * bound, and checks Raft's safety properties in every state it reaches.
+ *
+ * **The model.** A state is N voters — each a `RaftNode` over its
+ * `MemoryStorage` (its disk), plus the Ready its host is handling, if any —
+ * the network, the counters the bounds limit, and three history variables
+ * the invariants need: the leader seen in each term, every entry ever known
+ * committed with the term it was first known committed in, and what was
+ * committed when each read began. From a state, the actions are:
+ *
+ * - `deliver m`: any one message in the network reaches its site.
+ * - `drop m` (bag network with `drop` only): a message is removed unread.
+ * - `timeout s`: a site's timer fires. Ticks are abstracted: a follower or
+ *   candidate is ticked until it campaigns (from 0 its election timer is
+ *   deterministic: the injected `random` is constant, electionTicks is 2),
+ *   a leader is ticked once (its heartbeat; with CheckQuorum every second
+ *   leader tick is also its quorum check).
+ * - `propose s`: a client write at a leader (data `p1`, `p2`, …).
+ * - `read s`: a ReadIndex request at any site (ctx `r1`, …).
+ * - `restart s`: the site crashes and restarts at once from what its disk
+ *   holds (a site that stays down is one whose messages are not delivered
+ *   and whose timer does not fire, which other schedules cover).
+ * - `persist s` (async host only): the host finishes the Ready it holds.
+ *
+ * **The host.** Each site's host handles Ready batches as a real one does.
+ * `"sync"` is test/raft_harness.ts: after every input the host persists,
+ * sends, applies and advances until no Ready is left, atomically. `"async"`
+ * is src/site/raft_host.ts (as test/raft_sim.ts models it): after an input
+ * an idle host takes the Ready at once, a leader's messages leave then,
+ * before its write (thesis §10.2.1; not when the Ready changes term or vote
+ * or carries a commit covering its own entries), and the Ready is finished —
+ * persist, send the rest, apply, advance — by a separate `persist` action,
+ * so messages, timeouts and proposals reach the node meanwhile and a crash
+ * loses the Ready's writes.
+ *
+ * **Fault model.** The network is either a `"set"` of every message ever
+ * sent, never consumed by a delivery — as Lamport's Paxos specification
+ * models it: loss (a message never delivered, which no site can tell from a
+ * lost one), reordering and duplication, all without an action of their
+ * own — or a `"bag"` (multiset) of messages in flight, each delivery
+ * consuming one: loss and reordering, and with `drop` explicit loss, which
+ * matters only against the in-flight bound. Crashes: up to `crashes`
+ * restarts, each losing what is not on disk. Not modelled: partitions as
+ * such (a partition is a schedule that delivers nothing across it),
+ * snapshots and compaction, membership changes, leadership transfer, more
+ * than one entry per message (`maxEntriesPerMsg` 1, which lets a leader
+ * send an old-term entry on its own, as Figure 8 needs).
+ *
+ * **Invariants**, checked in every state reached (and on every transition
+ * for the ones about transitions):
+ *
+ * - Election Safety: at most one leader per term, across history.
+ * - Log Matching: two logs (any site's current log, or what its disk holds)
+ *   with an entry of the same index and term are identical up to it.
+ * - Leader Completeness: an entry known committed while its knower was in
+ *   term T is in the log of every leader of a term above T. And, looking
+ *   ahead as the paper's proof does (§5.4.3): no log without a committed
+ *   entry could win an election, that is, fewer than a quorum of sites
+ *   have a current log or a disk no more up to date than it.
+ * - State Machine Safety: no two sites commit (durably) or apply different
+ *   entries at one index, across history; each applies a contiguous run.
+ * - A site's commit and applied indexes never decrease without a crash.
+ * - Durable before reply: a granted vote or an acknowledged append leaves
+ *   only once the disk holds it.
+ * - A ReadIndex answer is never below the highest index known committed
+ *   when the read began.
+ * - Any assertion of the core (`AssertionError`: it checks Election Safety
+ *   and Leader Completeness itself on some messages) is a violation.
+ *
+ * **Search.** Breadth-first, so that the first violation comes with a
+ * shortest trace (fewest actions), and so that with deduplication the
+ * search is complete up to the depth bound: depth-first search with a
+ * visited set can reach a state first by a long path, mark it seen, and
+ * then skip it when a shorter path reaches it with depth to spare.
+ *
+ * **Deduplication.** A site's fingerprint is a SHA-1 (120 bits kept) of
+ * its complete state: `RaftNode.debugState()` (every field of the node that
+ * can change), its disk, and its host's pending Ready. A state's
+ * fingerprint hashes (128-bit cyrb128) the sites' fingerprints, the
+ * network, the counters and the history variables. A hash collision would
+ * make the search skip a state; at 10^7 states the odds are below 10^-20
+ * for hashes this wide. With `symmetry` (the default), states that differ
+ * only by the sites' names are one state: the sites are interchangeable
+ * (same genesis membership and config; the core never orders by name; the
+ * order of a membership list only decides the order messages are sent in,
+ * which the network ignores), so the fingerprint is the least over every
+ * renaming. That keeps about one state in six for 3 voters;
+ * `countOrbits` checks it against a search without it.
+ *
+ * **Cloning** a site is replay: its state is its disk when it last
+ * (re)started plus the inputs it has had since, a list shared between
+ * states, and a copy to act on is built by replaying them into a fresh
+ * `RaftNode` (the core is deterministic). States share the sites an action
+ * did not touch, and a site's answer to an input is memoized by the site's
+ * fingerprint and the input, so each is computed once.
+ *
+ * **Bounds.** `depth` (actions), `terms` (a state where a term exceeds it
+ * is not kept), `proposals`, `reads`, `crashes`, `timeouts` (election
+ * timeouts), `heartbeats` (leader ticks), `inFlight` (messages in the
+ * network; a state with more is not kept) and `states` (a safety valve: the
+ * search stops and says it is incomplete). What the bounds leave out is not
+ * checked: deeper schedules, larger clusters, timing (ticks are abstracted
+ * as timeouts, so a follower's leader lease ends exactly when it
+ * campaigns), and what the fault model leaves out.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { RaftNode, type RaftTestingBugs } from "../src/consensus/raft.ts";
+import { MemoryStorage } from "../src/consensus/storage.ts";
+import type {
+  Entry,
+  HardState,
+  Message,
+  NodeId,
+  ReadState,
+  Ready,
+  Role,
+} from "../src/consensus/types.ts";
+
+/** How Ready batches are handled; see the module documentation. */
+export type HostModel = "sync" | "async";
+
+export interface CheckBounds {
+  /** Actions from the initial state. */
+  depth: number;
+  /** The highest term a kept state may have. */
+  terms: number;
+  /** Client writes, in total. */
+  proposals: number;
+  /** ReadIndex requests, in total. */
+  reads: number;
+  /** Crash-and-restarts, in total. */
+  crashes: number;
+  /** Election timeouts (a follower's or candidate's timer firing), in total. */
+  timeouts: number;
+  /** Leader ticks (each sends heartbeats), in total. */
+  heartbeats: number;
+  /**
+   * Messages in the network a kept state may have: in flight, with
+   * multiplicity, for the bag; ever sent, for the set.
+   */
+  inFlight: number;
+  /** Distinct states after which the search stops, incomplete. */
+  states: number;
+}
+
+export interface CheckOptions {
+  /** Voters of the genesis configuration, named s1…sN. */
+  voters: number;
+  host: HostModel;
+  preVote: boolean;
+  checkQuorum: boolean;
+  /** Entries per AppMessage (1 lets a leader send an old-term entry on its own). */
+  maxEntriesPerMsg: number;
+  /** Unacknowledged AppMessages per follower. */
+  maxInflightMsgs: number;
+  /**
+   * `"bag"`: a multiset of messages in flight, each delivery consuming one
+   * (loss, reordering). `"set"`: every message ever sent, never consumed
+   * (loss, reordering and duplication), as Lamport's Paxos specification
+   * models its network.
+   */
+  network: "bag" | "set";
+  /** With the bag, allow removing a message unread (it frees room under `inFlight`). */
+  drop: boolean;
+  /**
+   * Treat states that differ only by the sites' names as one (the sites are
+   * interchangeable: same genesis membership, same config, and the core
+   * never orders by name). At most 4 voters (24 renamings).
+   */
+  symmetry: boolean;
+  /**
+   * For checking the symmetry reduction itself: search without it, but
+   * also count the distinct canonical fingerprints (orbits) of the states
+   * kept, which must equal the states the same search keeps with it.
+   */
+  countOrbits?: boolean;
+  bounds: CheckBounds;
+  bugs?: RaftTestingBugs;
+}
+
+/**
+ * Defaults: 3 voters, the paper's Raft (no PreVote, no CheckQuorum), the
+ * synchronous host, the set network, symmetry, and the bounds of the
+ * default test run's first search.
+ */
+export const defaultCheckOptions: CheckOptions = {
+  voters: 3,
+  host: "sync",
+  preVote: false,
+  checkQuorum: false,
+  maxEntriesPerMsg: 1,
+  maxInflightMsgs: 2,
+  network: "set",
+  drop: false,
+  symmetry: true,
+  bounds: {
+    depth: 10,
+    terms: 2,
+    proposals: 1,
+    reads: 0,
+    crashes: 1,
+    timeouts: 4,
+    heartbeats: 2,
+    inFlight: 64,
+    states: 5_000_000,
+  },
+};
+
+export interface Violation {
+  /** What broke, e.g. "election safety: s1 and s3 both lead term 1". */
+  message: string;
+  /** The actions from the initial state, shortest first found. */
+  trace: string[];
+  /** The trace replayed with every state after every action, for reading. */
+  explained: string;
+}
+
+export interface CheckResult {
+  ok: boolean;
+  violation?: Violation;
+  /** Distinct states kept (within every bound). */
+  states: number;
+  /** Actions applied (each produced a kept, a duplicate or a pruned state). */
+  transitions: number;
+  /** States reached but not kept because they exceeded the term or in-flight bound. */
+  pruned: number;
+  /** The deepest level that held a state. */
+  depthReached: number;
+  /** Distinct states at each depth. */
+  levels: number[];
+  /** With `countOrbits`: the distinct canonical fingerprints of the states kept. */
+  orbits?: number;
+  /** True when no state was left unexplored within the depth bound (no state cap hit). */
+  complete: boolean;
+  /** True when the search ran out of states before the depth bound. */
+  exhausted: boolean;
+  seconds: number;
+  /** How far the kept states got, to show what the bounds cover. */
+  coverage: Coverage;
+}
+
+export interface Coverage {
+  /** The highest term of a site. */
+  maxTerm: number;
+  /** The highest index known committed. */
+  maxCommitted: number;
+  /** The most terms that had a leader, in one history. */
+  maxLeaders: number;
+  /** The most client writes (`p1`, …) known committed, in one history. */
+  maxWritesCommitted: number;
+  /** Transitions in which a site answered a ReadIndex request. */
+  readsAnswered: number;
+  /** Kept states that a restart led to. */
+  restarts: number;
+}
+
+// ------------------------------------------------------------------ keys
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+const entryKeys = new WeakMap<Entry, string>();
+
+/** `index.term`, then `:data` for a normal entry with data, `:cc(…)` for a conf change. */
+export function entryKey(e: Entry): string {
+  let k = entryKeys.get(e);
+  if (k === undefined) {
+    const data = decoder.decode(e.data);
+    k = `${e.index}.${e.term}` +
+      (e.type === "confChange" ? `:cc(${data})` : data === "" ? "" : `:${data}`);
+    entryKeys.set(e, k);
+  }
+  return k;
+}
+
+const messageKeys = new WeakMap<Message, string>();
+
+/**
+ * A readable description of a message, every field included:
+ * `app s1>s2 t1 commit=0 entries=[1.1] prevIndex=0 prevTerm=0`. Traces name
+ * messages by it (the network tells messages apart by their JSON).
+ */
+export function messageKey(m: Message): string {
+  let k = messageKeys.get(m);
+  if (k === undefined) {
+    const rec = m as unknown as Record<string, unknown>;
+    const parts = [`${m.type} ${m.from}>${m.to} t${m.term}`];
+    for (const f of Object.keys(rec).sort()) {
+      if (f === "type" || f === "from" || f === "to" || f === "term") continue;
+      const v = rec[f];
+      if (f === "entries") parts.push(`entries=[${(v as Entry[]).map(entryKey).join(" ")}]`);
+      else if (v === undefined) parts.push(`${f}=-`);
+      else if (typeof v === "object") parts.push(`${f}=${JSON.stringify(v)}`);
+      else parts.push(`${f}=${v}`);
+    }
+    k = parts.join(" ");
+    messageKeys.set(m, k);
+  }
+  return k;
+}
+
+/** A 120-bit hash (SHA-1, truncated) of a fingerprint, as 20 base64 characters. */
+function hash(s: string): string {
+  return createHash("sha1").update(s).digest("base64").slice(0, 20);
+}
+
+/**
+ * A 128-bit non-cryptographic hash (cyrb128: four 32-bit multiply-xor
+ * lanes), for the short strings that combine hashes into a state's
+ * fingerprint, where SHA-1's per-call cost dominates.
+ */
+function fastHash(s: string): string {
+  let h1 = 1779033703, h2 = 3144134277, h3 = 1013904242, h4 = 2773480762;
+  for (let i = 0; i < s.length; i++) {
+    const k = s.charCodeAt(i);
+    h1 = h2 ^ Math.imul(h1 ^ k, 597399067);
+    h2 = h3 ^ Math.imul(h2 ^ k, 2869860233);
+    h3 = h4 ^ Math.imul(h3 ^ k, 951274213);
+    h4 = h1 ^ Math.imul(h4 ^ k, 2716044179);
+  }
+  h1 = Math.imul(h3 ^ (h1 >>> 18), 597399067);
+  h2 = Math.imul(h4 ^ (h2 >>> 22), 2869860233);
+  h3 = Math.imul(h1 ^ (h3 >>> 17), 951274213);
+  h4 = Math.imul(h2 ^ (h4 >>> 19), 2716044179);
+  h1 ^= h2 ^ h3 ^ h4;
+  h2 ^= h1;
+  h3 ^= h1;
+  h4 ^= h1;
+  return (h1 >>> 0).toString(36) + "." + (h2 >>> 0).toString(36) + "." +
+    (h3 >>> 0).toString(36) + "." + (h4 >>> 0).toString(36);
+}
+
+/**
+ * Small integers standing for longer strings (message keys, site
+ * fingerprints), one per distinct string, so that a state's fingerprint is
+ * short to build and hash.
+ */
+class Interner {
+  readonly #ids = new Map<string, number>();
+  id(s: string): number {
+    let n = this.#ids.get(s);
+    if (n === undefined) {
+      n = this.#ids.size;
+      this.#ids.set(s, n);
+    }
+    return n;
+  }
+}
+
+// ------------------------------------------------------------------ sites
+
+/** Exact state fingerprints the search remembers before it empties that cache. */
+const recentStatesMax = 4_000_000;
+
+/** Memoized site transitions kept before the memo is emptied (it is only a cache). */
+const memoEntriesMax = 2_000_000;
+
+/** Thrown when an invariant breaks; the search turns it into a {@link Violation}. */
+export class InvariantViolation extends Error {
+  override name = "InvariantViolation";
+}
+
+/** What a site's disk held at some point (no snapshots: the model never compacts). */
+interface Disk {
+  hardState: HardState;
+  entries: Entry[];
+}
+
+type Op =
+  | { k: "step"; m: Message }
+  | { k: "timeout" }
+  | { k: "propose"; data: string }
+  | { k: "read"; ctx: string }
+  | { k: "persist" };
+
+/** The inputs a site has had since it last (re)started, newest first, shared between states. */
+interface OpList {
+  op: Op;
+  prev: OpList | undefined;
+}
+
+/** A live site: the node, its disk, and the Ready its host is handling. */
+interface Host {
+  node: RaftNode;
+  storage: MemoryStorage;
+  pending: Ready | undefined;
+  /** The pending Ready's messages already left (a leader's, sent before its write). */
+  pendingSent: boolean;
+}
+
+/** What a host did that the checker must see: messages sent, entries applied, reads answered. */
+interface Output {
+  sent: Message[];
+  applied: Entry[];
+  readStates: ReadState[];
+}
+
+/** One site in one state. Immutable once built; states share the sites an action left alone. */
+interface Site {
+  readonly id: NodeId;
+  /** The disk when the site last (re)started, and the inputs since. */
+  readonly base: Disk;
+  readonly ops: OpList | undefined;
+  /** Hash of the site's complete state (node, disk, pending Ready). */
+  readonly fp: string;
+  /** The interned fingerprint of the site renamed by each of `Model.perms` (`sids[0]`: `fp`). */
+  readonly sids: number[];
+  readonly role: Role;
+  readonly term: number;
+  readonly vote: NodeId;
+  readonly commit: number;
+  readonly applied: number;
+  /** The commit index the disk guarantees (what the site may durably claim). */
+  readonly durableCommit: number;
+  /** The site's current log (disk shadowed by unstable entries), `log[i - 1]` at index i. */
+  readonly log: Entry[];
+  readonly disk: Disk;
+  readonly pending: boolean;
+}
+
+interface BagItem {
+  /** The message as JSON: its identity in the bag. */
+  key: string;
+  /** `key`, interned. */
+  h: number;
+  /** The interned keys of the message renamed by each of `Model.perms` (`hs[0] === h`). */
+  hs: number[];
+  msg: Message;
+  count: number;
+}
+
+interface Trace {
+  action: Action;
+  prev: Trace | undefined;
+}
+
+interface World {
+  sites: Site[];
+  /** Sorted by `h`. */
+  bag: BagItem[];
+  inFlight: number;
+  proposals: number;
+  reads: number;
+  crashes: number;
+  timeouts: number;
+  heartbeats: number;
+  /** `leaders[t]`: the site that led term t. */
+  leaders: (NodeId | undefined)[];
+  /** `committed[i]`: the entry key known committed at index i, and the term it was first known in. */
+  committed: ({ key: string; term: number } | undefined)[];
+  /** The highest committed index when each read began. */
+  readMin: Map<string, number>;
+  /** The fingerprint of the state with its sites under their own names. */
+  exact: string;
+  trace: Trace | undefined;
+}
+
+type Action =
+  | { k: "timeout"; site: number }
+  | { k: "propose"; site: number }
+  | { k: "read"; site: number }
+  | { k: "restart"; site: number }
+  | { k: "persist"; site: number }
+  | { k: "deliver"; item: BagItem }
+  | { k: "drop"; item: BagItem };
+
+function label(ids: NodeId[], a: Action): string {
+  switch (a.k) {
+    case "deliver":
+      return `deliver ${messageKey(a.item.msg)}`;
+    case "drop":
+      return `drop ${messageKey(a.item.msg)}`;
+    default:
+      return `${a.k} ${ids[a.site]}`;
+  }
+}
+
+class Model {
+  readonly ids: NodeId[];
+  readonly electionTicks = 2;
+  /**
+   * The renamings of the sites a fingerprint is taken under: `perm[k]` is
+   * the index of the name site k takes. Only the identity without symmetry.
+   */
+  readonly perms: number[][];
+
+  constructor(readonly opts: CheckOptions) {
+    this.ids = Array.from({ length: opts.voters }, (_, k) => `s${k + 1}`);
+    this.perms = opts.symmetry || opts.countOrbits
+      ? permutations(opts.voters)
+      : [this.ids.map((_, k) => k)];
+    this.#index = new Map(this.ids.map((id, k) => [id, k]));
+  }
+
+  // ---------------------------------------------------------------- hosts
+
+  /** A mutable copy of `site`, rebuilt by replaying its inputs since it last started. */
+  materialize(site: Site): Host {
+    const h = this.start(site.id, site.base, undefined);
+    const ops: Op[] = [];
+    for (let l = site.ops; l !== undefined; l = l.prev) ops.push(l.op);
+    for (let k = ops.length - 1; k >= 0; k--) this.input(h, ops[k], undefined);
+    return h;
+  }
+
+  /** Starts a site from its disk, as a restarted host does (it handles any Ready at once). */
+  start(id: NodeId, disk: Disk, out: Output | undefined): Host {
+    const storage = new MemoryStorage({ voters: this.ids, learners: [] });
+    storage.setHardState(disk.hardState);
+    storage.append(disk.entries);
+    const o = this.opts;
+    const node = new RaftNode({
+      id,
+      storage,
+      electionTicks: this.electionTicks,
+      heartbeatTicks: 1,
+      random: () => 0,
+      maxEntriesPerMsg: o.maxEntriesPerMsg,
+      maxBytesPerMsg: 1 << 20,
+      maxInflightMsgs: o.maxInflightMsgs,
+      checkQuorum: o.checkQuorum,
+      preVote: o.preVote,
+      testingBugs: o.bugs,
+    });
+    const h: Host = { node, storage, pending: undefined, pendingSent: false };
+    this.#settle(h, out);
+    return h;
+  }
+
+  /**
+   * Feeds one input to a host and lets it handle Readies as its model says.
+   * Returns false when the input changed nothing (a timeout that never
+   * fires, a refused proposal), so the action can be skipped.
+   */
+  input(h: Host, op: Op, out: Output | undefined): boolean {
+    const n = h.node;
+    switch (op.k) {
+      case "step":
+        n.step(op.m);
+        break;
+      case "timeout": {
+        if (n.status().role === "leader") {
+          n.tick();
+          break;
+        }
+        // Tick until the election timer fires (the node campaigns).
+        const before = n.status();
+        let fired = false;
+        for (let t = 0; t < 2 * this.electionTicks + 1 && !fired; t++) {
+          n.tick();
+          const s = n.status();
+          fired = n.hasReady() || s.role !== before.role || s.term !== before.term;
+        }
+        if (!fired) return false;
+        break;
+      }
+      case "propose":
+        if (!n.propose(encoder.encode(op.data))) return false;
+        break;
+      case "read":
+        if (!n.readIndex(op.ctx)) return false;
+        break;
+      case "persist":
+        if (h.pending === undefined) return false;
+        this.#finish(h, out);
+        break;
+    }
+    this.#settle(h, out);
+    return true;
+  }
+
+  /** After an input: the sync host handles every Ready; the async one takes the next. */
+  #settle(h: Host, out: Output | undefined): void {
+    if (this.opts.host === "sync") {
+      while (h.node.hasReady()) {
+        this.#take(h, out, false);
+        this.#finish(h, out);
+      }
+    } else if (h.pending === undefined && h.node.hasReady()) {
+      this.#take(h, out, true);
+    }
+  }
+
+  #take(h: Host, out: Output | undefined, mayEarly: boolean): void {
+    const rd = h.node.ready();
+    // As src/site/raft_host.ts: a leader's messages leave before its write,
+    // unless the Ready changes term or vote or its commit covers its own entries.
+    const st = h.node.status();
+    const hs = h.storage.hardState();
+    const voteChanged = rd.hardState !== undefined &&
+      (rd.hardState.term !== hs.term || rd.hardState.vote !== hs.vote);
+    const commitsOwn = rd.entries.length > 0 && st.commitIndex >= rd.entries[0].index;
+    const early = mayEarly && !voteChanged && !commitsOwn && st.role === "leader";
+    h.pending = rd;
+    h.pendingSent = early;
+    if (early && out) out.sent.push(...rd.messages);
+  }
+
+  #finish(h: Host, out: Output | undefined): void {
+    const rd = h.pending!;
+    const sent = h.pendingSent;
+    h.pending = undefined;
+    h.pendingSent = false;
+    // 1. Persist.
+    if (rd.snapshot) h.storage.applySnapshot(rd.snapshot);
+    h.storage.append(rd.entries);
+    if (rd.hardState) h.storage.setHardState(rd.hardState);
+    if (out) {
+      // 2. Send, once durable.
+      if (!sent) {
+        for (const m of rd.messages) {
+          this.#checkDurable(h, m);
+          out.sent.push(m);
+        }
+      }
+      // 3. Apply.
+      out.applied.push(...rd.committedEntries);
+      out.readStates.push(...rd.readStates);
+    }
+    h.node.advance(rd);
+  }
+
+  /** Durable before reply (as test/raft_sim.ts checks it). */
+  #checkDurable(h: Host, m: Message): void {
+    const hs = h.storage.hardState();
+    if (
+      m.type === "voteResp" && !m.reject && hs.term <= m.term &&
+      (hs.term !== m.term || hs.vote !== m.to)
+    ) {
+      throw new InvariantViolation(
+        `durability: ${m.from} granted a vote to ${m.to} in term ${m.term} before persisting it`,
+      );
+    }
+    if (m.type === "appResp" && !m.reject && m.index > 0) {
+      if (h.storage.lastIndex() < m.index || hs.term < m.term) {
+        throw new InvariantViolation(
+          `durability: ${m.from} acknowledged index ${m.index} before persisting it`,
+        );
+      }
+    }
+  }
+
+  /** The immutable summary of a host after an input. */
+  site(id: NodeId, base: Disk, ops: OpList | undefined, h: Host): Site {
+    const n = h.node;
+    const dump = n.debugState();
+    const st = n.status();
+    const s = h.storage;
+    if (s.firstIndex() !== 1) throw new Error("the model never compacts");
+    const diskEntries = s.entries(1, s.lastIndex() + 1, Infinity);
+    const disk: Disk = { hardState: s.hardState(), entries: diskEntries };
+    const rlog = dump.log as { unstable: Entry[]; unstableOffset: number };
+    const log = diskEntries.slice(0, rlog.unstableOffset - 1).concat(rlog.unstable);
+    const pending = h.pending;
+    const durableCommit = pending === undefined
+      ? st.commitIndex
+      : Math.min(st.commitIndex, disk.hardState.commit, s.lastIndex());
+    // One fingerprint per renaming of the sites (the first is the identity).
+    let diskText = "|";
+    for (const e of diskEntries) diskText += entryKey(e) + " ";
+    const fps = this.perms.map((perm, p) => {
+      const rename = (v: unknown) => p === 0 ? v : renameIds(v, this.ids, perm);
+      const d = canonicalDump(rename(dump) as Record<string, unknown>);
+      // The dump is plain data (entry data as Uint8Array, which JSON writes byte by byte).
+      let text = JSON.stringify(d) + "|" + JSON.stringify(rename(disk.hardState)) + diskText;
+      if (pending !== undefined) {
+        // Renamed once, then sorted (the host sends them all at once).
+        const messages = h.pendingSent ? [] : sortedByJson(rename(pending.messages) as Message[]);
+        const rest = rename({ ...pending, messages: [] }) as Record<string, unknown>;
+        text += "|" + JSON.stringify({ ...rest, messages }) + h.pendingSent;
+      }
+      return hash(text);
+    });
+    const fp = fps[0];
+    return {
+      id,
+      base,
+      ops,
+      fp,
+      sids: fps.map((f) => this.#sites.id(f)),
+      role: st.role,
+      term: st.term,
+      vote: st.vote,
+      commit: st.commitIndex,
+      applied: st.appliedIndex,
+      durableCommit,
+      log,
+      disk,
+      pending: pending !== undefined,
+    };
+  }
+
+  // ---------------------------------------------------------------- worlds
+
+  initial(): World {
+    const empty: Disk = { hardState: { term: 0, vote: "", commit: 0 }, entries: [] };
+    const sites = this.ids.map((id) =>
+      this.site(id, empty, undefined, this.start(id, empty, undefined))
+    );
+    return this.#seal({
+      sites,
+      bag: [],
+      inFlight: 0,
+      proposals: 0,
+      reads: 0,
+      crashes: 0,
+      timeouts: 0,
+      heartbeats: 0,
+      leaders: [],
+      committed: [],
+      readMin: new Map(),
+      exact: "",
+      trace: undefined,
+    });
+  }
+
+  /**
+   * Sets the state's exact fingerprint (its sites under their own names).
+   * The search looks it up in a cache of states seen before it pays for
+   * {@link fingerprint}.
+   */
+  #seal(w: World): World {
+    w.exact = fastHash(this.#vector(w, 0).join(",") + this.#rest(w));
+    return w;
+  }
+
+  /**
+   * The state's fingerprint for deduplication: with symmetry the least of
+   * its fingerprints under every renaming of the sites, so that states that
+   * differ only by the sites' names are one state; else the exact one.
+   */
+  fingerprint(w: World): string {
+    return this.opts.symmetry ? this.canonical(w) : w.exact;
+  }
+
+  /** The least of the state's fingerprints under every renaming of the sites. */
+  canonical(w: World): string {
+    let best = this.#vector(w, 0);
+    for (let p = 1; p < this.perms.length; p++) {
+      const v = this.#vector(w, p);
+      if (lessThan(v, best)) best = v;
+    }
+    return fastHash(best.join(",") + this.#rest(w));
+  }
+
+  /**
+   * The state renamed by `perms[p]`, as numbers: each site's interned
+   * fingerprint in name order, then each message's interned key and count
+   * (sorted), then the leader of each term.
+   */
+  #vector(w: World, p: number): Float64Array {
+    const n = w.sites.length;
+    const perm = this.perms[p];
+    const v = new Float64Array(n + 1 + w.bag.length + 1 + w.leaders.length);
+    // Site k, renamed, stands where the site of its new name stands.
+    for (let k = 0; k < n; k++) v[perm[k]] = w.sites[k].sids[p];
+    v[n] = -1;
+    const bag = v.subarray(n + 1, n + 1 + w.bag.length);
+    for (let i = 0; i < w.bag.length; i++) bag[i] = w.bag[i].hs[p] * 1024 + w.bag[i].count;
+    if (p > 0) insertionSort(bag);
+    v[n + 1 + w.bag.length] = -1;
+    for (let t = 0; t < w.leaders.length; t++) {
+      const l = w.leaders[t];
+      v[n + 2 + w.bag.length + t] = l === undefined ? -1 : perm[this.#index.get(l)!];
+    }
+    return v;
+  }
+
+  /** The part of the fingerprint no renaming changes: counters, commits, reads. */
+  #rest(w: World): string {
+    let rest = `|${w.proposals},${w.reads},${w.crashes},${w.timeouts},${w.heartbeats}|`;
+    rest += w.committed.map((c) => c === undefined ? "" : `${c.key}@${c.term}`).join(",") + "|";
+    for (const [ctx, min] of [...w.readMin].sort()) rest += `${ctx}>=${min};`;
+    return rest;
+  }
+
+  /** The interned ids of a message renamed by each of `perms` (the first: unrenamed). */
+  renamedMessageIds(m: Message, h: number): number[] {
+    let ids = this.#renamedMessages.get(h);
+    if (ids === undefined) {
+      ids = this.perms.map((perm, q) =>
+        q === 0 ? h : this.messages.id(JSON.stringify(renameIds(m, this.ids, perm)))
+      );
+      this.#renamedMessages.set(h, ids);
+    }
+    return ids;
+  }
+
+  readonly #index: Map<NodeId, number>;
+  readonly #renamedMessages = new Map<number, number[]>();
+
+  actions(w: World): Action[] {
+    const o = this.opts;
+    const out: Action[] = [];
+    w.sites.forEach((s, k) => {
+      if (
+        s.role === "leader" ? w.heartbeats < o.bounds.heartbeats : w.timeouts < o.bounds.timeouts
+      ) {
+        out.push({ k: "timeout", site: k });
+      }
+      if (s.role === "leader" && w.proposals < o.bounds.proposals) {
+        out.push({ k: "propose", site: k });
+      }
+      if (w.reads < o.bounds.reads) out.push({ k: "read", site: k });
+      if (w.crashes < o.bounds.crashes) out.push({ k: "restart", site: k });
+      if (s.pending) out.push({ k: "persist", site: k });
+    });
+    for (const item of w.bag) {
+      out.push({ k: "deliver", item });
+      if (o.drop && o.network === "bag") out.push({ k: "drop", item });
+    }
+    return out;
+  }
+
+  /**
+   * The state after `a`, with every invariant checked (throws
+   * {@link InvariantViolation}, or the core's own error), or undefined when
+   * the action changes nothing.
+   */
+  apply(w: World, a: Action): World | undefined {
+    const out: Output = { sent: [], applied: [], readStates: [] };
+    // The next state, filled in below; `#check` updates its history variables.
+    const nw: World = {
+      ...w,
+      sites: w.sites.slice(),
+      exact: "",
+      trace: { action: a, prev: w.trace },
+    };
+    let acted = -1;
+    if (a.k === "drop" || a.k === "deliver") {
+      if (this.opts.network === "bag") {
+        nw.bag = bagRemove(nw.bag, a.item.h);
+        nw.inFlight--;
+      }
+      if (a.k === "deliver") {
+        acted = this.ids.indexOf(a.item.msg.to);
+        nw.sites[acted] = this.#act(
+          w.sites[acted],
+          { k: "step", m: a.item.msg },
+          out,
+          `m${a.item.h}`,
+        )!;
+      }
+    } else if (a.k === "restart") {
+      nw.crashes++;
+      acted = a.site;
+      const old = w.sites[acted];
+      nw.sites[acted] = this.site(old.id, old.disk, undefined, this.start(old.id, old.disk, out));
+    } else {
+      acted = a.site;
+      let op: Op;
+      if (a.k === "propose") op = { k: "propose", data: `p${++nw.proposals}` };
+      else if (a.k === "read") {
+        op = { k: "read", ctx: `r${++nw.reads}` };
+        nw.readMin = new Map(w.readMin);
+        nw.readMin.set(op.ctx, Math.max(0, w.committed.length - 1));
+      } else {
+        op = { k: a.k };
+        if (a.k === "timeout") {
+          if (w.sites[acted].role === "leader") nw.heartbeats++;
+          else nw.timeouts++;
+        }
+      }
+      const s = this.#act(w.sites[acted], op, out, JSON.stringify(op));
+      if (s === undefined) return undefined;
+      nw.sites[acted] = s;
+    }
+    for (const m of out.sent) {
+      const before = nw.bag;
+      nw.bag = bagAdd(nw.bag, m, this.opts.network === "set", this);
+      if (nw.bag !== before) nw.inFlight++;
+    }
+    this.#check(w, nw, a, out, acted);
+    return this.#seal(nw);
+  }
+
+  /**
+   * `s` after `op`, with what its host did added to `out`. Memoized by the
+   * site's fingerprint and the input: a site in one state answers an input
+   * the same way in every state of the cluster it is part of (the core is
+   * deterministic), so the replay is done once. The memo holds whichever
+   * recipe (disk and inputs) reached that site state first; any recipe
+   * that reaches it replays to the same state.
+   */
+  #act(s: Site, op: Op, out: Output, opKey: string): Site | undefined {
+    const key = s.id + "|" + s.fp + "|" + opKey;
+    let memo = this.#memo.get(key);
+    if (memo === undefined) {
+      const h = this.materialize(s);
+      const mine: Output = { sent: [], applied: [], readStates: [] };
+      const changed = this.input(h, op, mine);
+      memo = {
+        site: changed ? this.site(s.id, s.base, { op, prev: s.ops }, h) : undefined,
+        out: mine,
+      };
+      if (this.#memo.size >= memoEntriesMax) this.#memo.clear();
+      this.#memo.set(key, memo);
+    }
+    out.sent.push(...memo.out.sent);
+    out.applied.push(...memo.out.applied);
+    out.readStates.push(...memo.out.readStates);
+    return memo.site;
+  }
+
+  readonly #memo = new Map<string, { site: Site | undefined; out: Output }>();
+  readonly #sites = new Interner();
+  readsAnswered = 0;
+  readonly messages = new Interner();
+
+  /** Checks every invariant on the transition `w` → `nw` and updates the history variables. */
+  #check(w: World, nw: World, a: Action, out: Output, acted: number): void {
+    const fail = (msg: string) => {
+      throw new InvariantViolation(msg);
+    };
+    // Election Safety, across history.
+    for (const s of nw.sites) {
+      if (s.role !== "leader") continue;
+      const prev = nw.leaders[s.term];
+      if (prev === undefined) {
+        if (nw.leaders === w.leaders) nw.leaders = w.leaders.slice();
+        nw.leaders[s.term] = s.id;
+      } else if (prev !== s.id) {
+        fail(`election safety: ${prev} and ${s.id} both lead term ${s.term}`);
+      }
+    }
+    // State Machine Safety: what a site commits durably and what it applies.
+    const record = (site: Site, e: Entry, how: string) => {
+      const key = entryKey(e);
+      const c = nw.committed[e.index];
+      if (c === undefined) {
+        if (nw.committed === w.committed) nw.committed = w.committed.slice();
+        nw.committed[e.index] = { key, term: site.term };
+      } else if (c.key !== key) {
+        fail(
+          `state machine safety: ${site.id} ${how} ${key} at index ${e.index}, where ${c.key} was committed`,
+        );
+      }
+    };
+    for (const s of nw.sites) {
+      for (let i = 1; i <= s.durableCommit; i++) record(s, s.disk.entries[i - 1], "commits");
+    }
+    if (acted >= 0) {
+      const before = w.sites[acted];
+      const after = nw.sites[acted];
+      const restarted = a.k === "restart";
+      let applied = restarted ? 0 : before.applied;
+      for (const e of out.applied) {
+        if (e.index !== applied + 1) {
+          fail(`state machine safety: ${after.id} applied index ${e.index} after ${applied}`);
+        }
+        applied = e.index;
+        record(after, e, "applies");
+      }
+      if (!restarted) {
+        if (after.commit < before.commit) {
+          fail(
+            `commit regressed: ${after.id} from ${before.commit} to ${after.commit} without a crash`,
+          );
+        }
+        if (after.applied < before.applied) {
+          fail(
+            `applied regressed: ${after.id} from ${before.applied} to ${after.applied} without a crash`,
+          );
+        }
+      }
+      if (out.readStates.length > 0) this.readsAnswered++;
+      for (const r of out.readStates) {
+        const min = nw.readMin.get(r.ctx);
+        if (min === undefined) fail(`read: ${after.id} answered unknown read ${r.ctx}`);
+        else if (r.index < min) {
+          fail(
+            `linearizability: read ${r.ctx} at ${after.id} got index ${r.index}, below ${min} committed when it began`,
+          );
+        }
+      }
+    }
+    // Leader Completeness.
+    for (const s of nw.sites) {
+      if (s.role !== "leader") continue;
+      for (let i = 1; i < nw.committed.length; i++) {
+        const c = nw.committed[i];
+        if (c === undefined || c.term >= s.term) continue;
+        const have = s.log[i - 1];
+        if (have === undefined || entryKey(have) !== c.key) {
+          fail(
+            `leader completeness: ${s.id} leads term ${s.term} with ${
+              have === undefined ? "no entry" : entryKey(have)
+            } at index ${i}, where ${c.key} was committed in term ${c.term}`,
+          );
+        }
+      }
+    }
+    // Leader Completeness, looking ahead (the step of the paper's proof,
+    // §5.4.3): a quorum holds every committed entry, and each of its members
+    // refuses its vote to a log without it, so no log without it can win an
+    // election. A site counts as a possible voter when the log is at least
+    // as up to date as its current log or as its disk (what it has after a
+    // crash); votes already cast are not considered, which only counts more.
+    const quorum = Math.floor(nw.sites.length / 2) + 1;
+    for (let i = 1; i < nw.committed.length; i++) {
+      const c = nw.committed[i];
+      if (c === undefined) continue;
+      for (const cand of nw.sites) {
+        for (const [which, log] of [["log", cand.log], ["disk", cand.disk.entries]] as const) {
+          const have = log[i - 1];
+          if (have !== undefined && entryKey(have) === c.key) continue;
+          const voters = nw.sites.filter((v) =>
+            upToDate(log, v.log) || upToDate(log, v.disk.entries)
+          );
+          if (voters.length >= quorum) {
+            fail(
+              `leader completeness: ${cand.id}'s ${which} [${
+                log.map(entryKey).join(" ")
+              }] lacks ${c.key}, committed, yet ${
+                voters.map((v) => v.id).join(", ")
+              } would vote for it (logs no more up to date)`,
+            );
+          }
+        }
+      }
+    }
+    // Log Matching, over every site's current log and its disk.
+    const seen = new Map<string, string>();
+    const logs: [string, Entry[]][] = [];
+    for (const s of nw.sites) logs.push([s.id, s.log], [`${s.id}'s disk`, s.disk.entries]);
+    for (const [who, log] of logs) {
+      let prefix = "";
+      for (const e of log) {
+        prefix += entryKey(e) + " ";
+        const at = `${e.index}.${e.term}`;
+        const other = seen.get(at);
+        if (other === undefined) seen.set(at, prefix);
+        else if (other !== prefix) {
+          fail(
+            `log matching: ${who} holds ${at} after [${prefix.trim()}], another log after [${other.trim()}]`,
+          );
+        }
+      }
+    }
+  }
+
+  /** A one-line description of a state: each site, then the messages in flight. */
+  describe(w: World): string {
+    const sites = w.sites.map((s) => {
+      const log = s.log.map(entryKey).join(" ");
+      return `  ${s.id} ${s.role} t${s.term} vote=${
+        s.vote || "-"
+      } log=[${log}] commit=${s.commit} applied=${s.applied}` +
+        (s.pending ? " (Ready pending)" : "");
+    });
+    const bag = w.bag.map((b) => `    ${b.count > 1 ? `${b.count}× ` : ""}${messageKey(b.msg)}`);
+    return [...sites, `  in flight (${w.inFlight}):`, ...bag].join("\n");
+  }
+}
+
+/** `bag` with `m` added; as a set, `bag` itself when it holds `m` already. */
+function bagAdd(bag: BagItem[], m: Message, asSet: boolean, model: Model): BagItem[] {
+  // Identity by content; the readable messageKey() is made only for traces.
+  const key = JSON.stringify(m);
+  const h = model.messages.id(key);
+  let lo = 0, hi = bag.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (bag[mid].h < h) lo = mid + 1;
+    else hi = mid;
+  }
+  const found = lo < bag.length && bag[lo].h === h;
+  if (asSet && found) return bag;
+  const out = bag.slice();
+  if (found) out[lo] = { ...bag[lo], count: bag[lo].count + 1 };
+  else out.splice(lo, 0, { key, h, hs: model.renamedMessageIds(m, h), msg: m, count: 1 });
+  return out;
+}
+
+function bagRemove(bag: BagItem[], h: number): BagItem[] {
+  const k = bag.findIndex((b) => b.h === h);
+  const out = bag.slice();
+  if (bag[k].count > 1) out[k] = { ...bag[k], count: bag[k].count - 1 };
+  else out.splice(k, 1);
+  return out;
+}
+
+function traceOf(ids: NodeId[], t: Trace | undefined): string[] {
+  const out: string[] = [];
+  for (; t !== undefined; t = t.prev) out.push(label(ids, t.action));
+  return out.reverse();
+}
+
+/** Progress callback: called after each depth level. */
+export type OnLevel = (depth: number, states: number, frontier: number, seconds: number) => void;
+
+/** Runs the bounded breadth-first search. Never throws for a Raft bug: it returns it. */
+export function modelCheck(opts: CheckOptions, onLevel?: OnLevel): CheckResult {
+  const started = performance.now();
+  const model = new Model(opts);
+  const b = opts.bounds;
+  const seconds = () => (performance.now() - started) / 1000;
+  const init = model.initial();
+  const visited = new Set<string>([model.fingerprint(init)]);
+  const orbits = new Set<string>(opts.countOrbits ? [model.canonical(init)] : []);
+  // Exact fingerprints of states seen lately: most actions lead back to a
+  // state seen before, under the same names, and this spares the
+  // canonical fingerprint then. Only a cache, emptied when full.
+  let recent = new Set<string>([init.exact]);
+  const levels = [1];
+  let frontier: World[] = [init];
+  let transitions = 0;
+  let pruned = 0;
+  let capped = false;
+  let depth = 0;
+  const coverage: Coverage = {
+    maxTerm: 0,
+    maxCommitted: 0,
+    maxLeaders: 0,
+    maxWritesCommitted: 0,
+    readsAnswered: 0,
+    restarts: 0,
+  };
+  const cover = (w: World, a: Action) => {
+    for (const s of w.sites) if (s.term > coverage.maxTerm) coverage.maxTerm = s.term;
+    const committed = w.committed.length - 1;
+    if (committed > coverage.maxCommitted) coverage.maxCommitted = committed;
+    const leaders = w.leaders.filter((l) => l !== undefined).length;
+    if (leaders > coverage.maxLeaders) coverage.maxLeaders = leaders;
+    const writes = w.committed.filter((c) => c !== undefined && c.key.includes(":p")).length;
+    if (writes > coverage.maxWritesCommitted) coverage.maxWritesCommitted = writes;
+    if (a.k === "restart") coverage.restarts++;
+  };
+  const result = (violation?: Violation): CheckResult => ({
+    ok: violation === undefined,
+    violation,
+    states: visited.size,
+    transitions,
+    pruned,
+    depthReached: levels.length - 1,
+    levels,
+    complete: violation === undefined && !capped,
+    exhausted: frontier.length === 0,
+    seconds: seconds(),
+    coverage: { ...coverage, readsAnswered: model.readsAnswered },
+    orbits: opts.countOrbits ? orbits.size : undefined,
+  });
+  for (; depth < b.depth && frontier.length > 0 && !capped; depth++) {
+    const next: World[] = [];
+    for (const w of frontier) {
+      for (const a of model.actions(w)) {
+        let nw: World | undefined;
+        try {
+          nw = model.apply(w, a);
+        } catch (e) {
+          const trace = [...traceOf(model.ids, w.trace), label(model.ids, a)];
+          const message = e instanceof InvariantViolation
+            ? e.message
+            : `${e instanceof Error ? e.name : "Error"}: ${e instanceof Error ? e.message : e}`;
+          return result({ message, trace, explained: explain(opts, trace) });
+        }
+        if (nw === undefined) continue;
+        transitions++;
+        if (nw.inFlight > b.inFlight || nw.sites.some((s) => s.term > b.terms)) {
+          pruned++;
+          continue;
+        }
+        if (recent.has(nw.exact)) continue;
+        if (recent.size >= recentStatesMax) recent = new Set();
+        recent.add(nw.exact);
+        const fp = model.fingerprint(nw);
+        if (visited.has(fp)) continue;
+        visited.add(fp);
+        if (opts.countOrbits) orbits.add(model.canonical(nw));
+        next.push(nw);
+        cover(nw, a);
+        if (visited.size >= b.states) {
+          capped = true;
+          break;
+        }
+      }
+      if (capped) break;
+    }
+    frontier = next;
+    if (next.length > 0) levels.push(next.length);
+    onLevel?.(depth + 1, visited.size, next.length, seconds());
+  }
+  return result();
+}
+
+/** The outcome of replaying a trace. */
+export interface Replay {
+  /** The violation the replay ran into, if any (`Name: message`). */
+  violation?: string;
+  /** Steps applied (the last one raised the violation, if any). */
+  steps: number;
+  /** Set when a step was not enabled (or changed nothing) where the trace has it. */
+  stuck?: string;
+  /** The initial state and every state after a step, described. */
+  explained: string;
+}
+
+/**
+ * Replays a trace (action labels, as a violation reports them) from the
+ * initial state, checking every invariant on the way, and describes every
+ * state. Stops at the first violation, or where a step is not enabled.
+ */
+export function replay(opts: CheckOptions, trace: string[]): Replay {
+  const model = new Model(opts);
+  let w = model.initial();
+  const lines = ["initial state:", model.describe(w)];
+  const done = (r: Omit<Replay, "explained">): Replay => ({ ...r, explained: lines.join("\n") });
+  for (let i = 0; i < trace.length; i++) {
+    const a = model.actions(w).find((x) => label(model.ids, x) === trace[i]);
+    if (a === undefined) {
+      return done({ steps: i, stuck: `step ${i + 1} is not enabled: ${trace[i]}` });
+    }
+    lines.push(`${i + 1}. ${trace[i]}`);
+    let nw: World | undefined;
+    try {
+      nw = model.apply(w, a);
+    } catch (e) {
+      const violation = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+      lines.push(`  → ${violation}`);
+      return done({ steps: i + 1, violation });
+    }
+    if (nw === undefined) {
+      return done({ steps: i, stuck: `step ${i + 1} changes nothing: ${trace[i]}` });
+    }
+    w = nw;
+    lines.push(model.describe(w));
+  }
+  return done({ steps: trace.length });
+}
+
+/** {@link replay}'s description of every state on the way. */
+export function explain(opts: CheckOptions, trace: string[]): string {
+  return replay(opts, trace).explained;
+}
+
+/** Raft's up-to-date rule (§5.4.1): whether log `a` is at least as up to date as log `b`. */
+function upToDate(a: Entry[], b: Entry[]): boolean {
+  const ta = a.length === 0 ? 0 : a[a.length - 1].term;
+  const tb = b.length === 0 ? 0 : b[b.length - 1].term;
+  return ta > tb || (ta === tb && a.length >= b.length);
+}
+
+/** Every permutation of `[0, n)`, the identity first. */
+function permutations(n: number): number[][] {
+  if (n > 4) throw new Error(`Cannot use symmetry with ${n} voters: at most 4`);
+  const out: number[][] = [];
+  const go = (prefix: number[]) => {
+    if (prefix.length === n) {
+      out.push(prefix);
+      return;
+    }
+    for (let k = 0; k < n; k++) if (!prefix.includes(k)) go([...prefix, k]);
+  };
+  go([]);
+  return out;
+}
+
+/**
+ * A copy of plain data with every string that is a site name replaced by
+ * the name `perm` gives that site (`ids[k]` becomes `ids[perm[k]]`). It
+ * renames every such string wherever it is, so no name can be missed; byte
+ * arrays (entry data) are kept as they are: the model has no conf-change
+ * entries, the only ones that carry names.
+ */
+function renameIds(v: unknown, ids: NodeId[], perm: number[]): unknown {
+  if (typeof v === "string") {
+    const k = ids.indexOf(v);
+    return k < 0 ? v : ids[perm[k]];
+  }
+  if (v === null || typeof v !== "object" || v instanceof Uint8Array) return v;
+  if (Array.isArray(v)) return v.map((x) => renameIds(x, ids, perm));
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k] = renameIds(x, ids, perm);
+  return out;
+}
+
+function byString(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function sortedByJson<T>(xs: T[]): T[] {
+  return xs.map((x) => [JSON.stringify(x), x] as const).sort((a, b) => byString(a[0], b[0]))
+    .map(([, x]) => x);
+}
+
+/**
+ * Puts the collections of a `RaftNode.debugState()` that are sets (or
+ * whose order only decides the order messages are sent in, which the
+ * network ignores) in a canonical order: after renaming, a site's dump then
+ * reads as the dump of the renamed site. A collection left unsorted here
+ * only keeps two symmetric states apart; it never merges different ones.
+ */
+function canonicalDump(d: Record<string, unknown>): Record<string, unknown> {
+  const prs = d.prs as { id: string }[] | undefined;
+  prs?.sort((a, b) => byString(a.id, b.id));
+  const votes = d.votes as [string, boolean][] | undefined;
+  votes?.sort((a, b) => byString(a[0], b[0]));
+  for (const r of (d.readQueue as { acks: string[] }[] | undefined) ?? []) r.acks.sort();
+  for (const c of (d.confs as { conf: { voters: string[]; learners: string[] } }[]) ?? []) {
+    c.conf.voters.sort();
+    c.conf.learners.sort();
+  }
+  if (Array.isArray(d.msgs)) d.msgs = sortedByJson(d.msgs);
+  return d;
+}
+
+/** Lexicographic order of two vectors of the same length. */
+function lessThan(a: Float64Array, b: Float64Array): boolean {
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== b[i]) return a[i] < b[i];
+  }
+  return false;
+}
+
+/** Sorts a short array in place (faster than the typed array's own sort at this size). */
+function insertionSort(a: Float64Array): void {
+  for (let i = 1; i < a.length; i++) {
+    const x = a[i];
+    let j = i - 1;
+    while (j >= 0 && a[j] > x) {
+      a[j + 1] = a[j];
+      j--;
+    }
+    a[j + 1] = x;
+  }
+}
