@@ -536,6 +536,24 @@ const probeClient = 1000;
 const finalClient = 2000;
 
 /**
+ * The probes of a site that another site replaced as leader: each asset's
+ * balances and the last four transactions, read at `leader` and at
+ * `linearizable` as the probe client.
+ */
+function probeReads(rec: Recorder, site: SiteProc): Promise<unknown>[] {
+  const probes: Promise<unknown>[] = [];
+  for (const level of ["leader", "linearizable"] as const) {
+    for (const asset of rec.ledger.assets) {
+      probes.push(rec.readBalances(probeClient, site, level, asset, undefined));
+    }
+    for (const txId of rec.recentTxIds.slice(-4)) {
+      probes.push(rec.lookup(probeClient, site, level, txId));
+    }
+  }
+  return probes;
+}
+
+/**
  * Runs one fault and heals it. Pausing the leader waits (up to 6 s) for
  * another site to lead and commit two writes, then sends `leader` and
  * `linearizable` reads of every asset to the paused site, then resumes it:
@@ -587,16 +605,7 @@ async function fault(rec: Recorder, kind: Fault, random: () => number): Promise<
   const probes: Promise<unknown>[] = [];
   if (replaced) {
     mark(`probes sent to ${site.name}`);
-    for (const asset of rec.ledger.assets) {
-      for (const level of ["leader", "linearizable"] as const) {
-        probes.push(rec.readBalances(probeClient, site, level, asset, undefined));
-      }
-    }
-    for (const txId of rec.recentTxIds.slice(-4)) {
-      for (const level of ["leader", "linearizable"] as const) {
-        probes.push(rec.lookup(probeClient, site, level, txId));
-      }
-    }
+    probes.push(...probeReads(rec, site));
     await sleep(100);
   }
   site.proc.kill("SIGCONT");
@@ -689,16 +698,7 @@ async function partition(
           Math.round(performance.now() - cutAt)
         } ms (${site.name} then ${old?.role ?? "silent"})`;
         mark(`probes sent to ${site.name}`);
-        for (const asset of rec.ledger.assets) {
-          for (const level of ["leader", "linearizable"] as const) {
-            probes.push(rec.readBalances(probeClient, site, level, asset, undefined));
-          }
-        }
-        for (const txId of rec.recentTxIds.slice(-4)) {
-          for (const level of ["leader", "linearizable"] as const) {
-            probes.push(rec.lookup(probeClient, site, level, txId));
-          }
-        }
+        probes.push(...probeReads(rec, site));
       } else detail = ", no new leader in time";
     }
     await sleep(holdMs);

@@ -87,6 +87,28 @@ async function termOfBlockWith(url: string, txId: string): Promise<number | unde
   }
 }
 
+/**
+ * Runs `body` on a 3-site cluster whose peer links go through the fault
+ * proxy; prints the sites' logs if it fails, and stops the cluster.
+ */
+async function withPartitionedCluster(
+  body: (c: {
+    cluster: TestCluster;
+    links: NonNullable<TestCluster["links"]>;
+    url: (i: number) => string;
+  }) => Promise<void>,
+): Promise<void> {
+  const cluster = await startCluster(3, {}, [], { partitions: true });
+  try {
+    await body({ cluster, links: cluster.links!, url: (i) => cluster.sites[i].url });
+  } catch (e) {
+    for (const s of cluster.sites) console.error(`${s.name}:\n${s.stderr.slice(-3000)}`);
+    throw e;
+  } finally {
+    await cluster.stop();
+  }
+}
+
 Deno.test("partition links: an isolation, a split, a bridge and a majorities ring cut the links they say, both ways", () => {
   const key = (links: ReadonlyArray<readonly [number, number]>) =>
     links.map(([f, t]) => `${f}>${t}`).sort().join(" ");
@@ -118,11 +140,8 @@ Deno.test({
     "partition: a leader cut off both ways steps down (CheckQuorum) while the majority elects another and commits; it acknowledges no write and answers no linearizable read; healed, its uncommitted entry is gone, the write it admitted commits once in the new term, and every site holds the same blocks",
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn() {
-    const cluster = await startCluster(3, {}, [], { partitions: true });
-    const links = cluster.links!;
-    const url = (i: number) => cluster.sites[i].url;
-    try {
+  fn: () =>
+    withPartitionedCluster(async ({ cluster, links, url }) => {
       const { index: old, term } = await leaderIndex(cluster);
       const majority = [0, 1, 2].filter((i) => i !== old);
       const warm = await submitCommit(url(old), await anchorTx(device), 10_000);
@@ -227,13 +246,7 @@ Deno.test({
       const st = await statusOf(cluster, old);
       assert.equal(st?.role, "follower");
       assert.ok(st!.commitIndex > uncommitted.index, "the old leader's commit index moved on");
-    } catch (e) {
-      for (const s of cluster.sites) console.error(`${s.name}:\n${s.stderr.slice(-3000)}`);
-      throw e;
-    } finally {
-      await cluster.stop();
-    }
-  },
+    }),
 });
 
 Deno.test({
@@ -241,12 +254,9 @@ Deno.test({
     "partition: one way — a leader that cannot send to a follower, or a follower that cannot send to the leader, keeps leading in its term and commits; PreVote keeps the follower that hears no leader from raising its term; healed, every site holds the same blocks",
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn() {
-    const cluster = await startCluster(3, {}, [], { partitions: true });
-    const links = cluster.links!;
-    const url = (i: number) => cluster.sites[i].url;
-    const names = cluster.sites.map((s) => s.name);
-    try {
+  fn: () =>
+    withPartitionedCluster(async ({ cluster, links, url }) => {
+      const names = cluster.sites.map((s) => s.name);
       const { index: leader, term } = await leaderIndex(cluster);
       const follower = (leader + 1) % 3;
       const third = (leader + 2) % 3;
@@ -276,13 +286,7 @@ Deno.test({
         await links.heal();
         await converged(cluster);
       }
-    } catch (e) {
-      for (const s of cluster.sites) console.error(`${s.name}:\n${s.stderr.slice(-3000)}`);
-      throw e;
-    } finally {
-      await cluster.stop();
-    }
-  },
+    }),
 });
 
 Deno.test({
@@ -290,11 +294,8 @@ Deno.test({
     "partition: a follower that forwarded writes to a leader since cut off silently abandons those forwards once another leader is elected — as the new leader it commits at once, not after the forwards time out (5 s), and the writes it held commit once each",
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn() {
-    const cluster = await startCluster(3, {}, [], { partitions: true });
-    const links = cluster.links!;
-    const url = (i: number) => cluster.sites[i].url;
-    try {
+  fn: () =>
+    withPartitionedCluster(async ({ cluster, links, url }) => {
       const { index: old, term } = await leaderIndex(cluster);
       const followers = [0, 1, 2].filter((i) => i !== old);
       await links.cut(isolation(3, old));
@@ -339,11 +340,5 @@ Deno.test({
       await converged(cluster);
       const ids = await txIdsInLog(url(old));
       for (const id of held) assert.equal(ids.filter((t) => t === id).length, 1, `${id} once`);
-    } catch (e) {
-      for (const s of cluster.sites) console.error(`${s.name}:\n${s.stderr.slice(-3000)}`);
-      throw e;
-    } finally {
-      await cluster.stop();
-    }
-  },
+    }),
 });
