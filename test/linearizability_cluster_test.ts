@@ -536,6 +536,27 @@ const probeClient = 1000;
 const finalClient = 2000;
 
 /**
+ * Whether, within `timeoutMs`, a site other than `leaderIndex` leads a term
+ * after `term` and two more writes got a definite answer.
+ */
+function replacedAsLeader(
+  rec: Recorder,
+  leaderIndex: number,
+  term: number,
+  timeoutMs: number,
+): Promise<boolean> {
+  const before = rec.definite;
+  const others = rec.cluster.sites.filter((_, k) => k !== leaderIndex);
+  return waitFor("a new leader's writes", async () => {
+    const st = await Promise.all(
+      others.map((s) => getJson<{ role: string; term: number }>(`${s.url}/v1/status`, 500)),
+    );
+    return st.some((s) => s?.role === "leader" && s.term > term) &&
+        rec.definite >= before + 2 || undefined;
+  }, timeoutMs).then(() => true, () => false);
+}
+
+/**
  * The probes of a site that another site replaced as leader: each asset's
  * balances and the last four transactions, read at `leader` and at
  * `linearizable` as the probe client.
@@ -593,15 +614,7 @@ async function fault(rec: Recorder, kind: Fault, random: () => number): Promise<
     mark(`SIGCONT ${site.name}`);
     return `SIGSTOP ${site.name} (follower) for ${pauseMs} ms`;
   }
-  const before = rec.definite;
-  const others = cluster.sites.filter((_, k) => k !== i);
-  const replaced = await waitFor("a new leader's writes", async () => {
-    const st = await Promise.all(
-      others.map((s) => getJson<{ role: string; term: number }>(`${s.url}/v1/status`, 500)),
-    );
-    return st.some((s) => s?.role === "leader" && s.term > leader.term) &&
-        rec.definite >= before + 2 || undefined;
-  }, 6_000).then(() => true, () => false);
+  const replaced = await replacedAsLeader(rec, i, leader.term, 6_000);
   const probes: Promise<unknown>[] = [];
   if (replaced) {
     mark(`probes sent to ${site.name}`);
@@ -682,15 +695,7 @@ async function partition(
   const probes: Promise<unknown>[] = [];
   try {
     if (kind === "isolate-leader") {
-      const before = rec.definite;
-      const others = cluster.sites.filter((_, k) => k !== leader.index);
-      const replaced = await waitFor("a new leader's writes", async () => {
-        const st = await Promise.all(
-          others.map((s) => getJson<{ role: string; term: number }>(`${s.url}/v1/status`, 500)),
-        );
-        return st.some((s) => s?.role === "leader" && s.term > leader.term) &&
-            rec.definite >= before + 2 || undefined;
-      }, 8_000).then(() => true, () => false);
+      const replaced = await replacedAsLeader(rec, leader.index, leader.term, 8_000);
       const site = cluster.sites[leader.index];
       if (replaced) {
         const old = await getJson<{ role: string }>(`${site.url}/v1/status`, 500);

@@ -28,7 +28,7 @@ import {
   ForceNewClusterError,
   planForceNewCluster,
 } from "../src/site/force_new_cluster.ts";
-import { clusterDirectory, type LoadedSiteFiles } from "../src/site/config.ts";
+import { type LoadedSiteFiles, memberUrls } from "../src/site/config.ts";
 import { fetchVia, trustingClient } from "../src/site/tls.ts";
 import { filePathOf, openDatabase } from "../src/storage/db.ts";
 import { databaseInUse, exists } from "../src/storage/backup.ts";
@@ -50,12 +50,7 @@ export async function votersUp(
   directory: ReadonlyArray<{ name: string; url: string }>,
   names: readonly string[],
 ): Promise<string[]> {
-  const urls = new Map(
-    clusterDirectory(loaded.genesis, loaded.config.peers ?? []).map((m) => [m.name, m.url]),
-  );
-  for (const m of directory) urls.set(m.name, m.url);
-  // Where this site reaches a member, when its config says (`peerUrls`).
-  for (const [n, url] of Object.entries(loaded.config.peerUrls ?? {})) urls.set(n, url);
+  const urls = memberUrls(loaded, [directory]);
   const client = trustingClient(loaded.caCerts);
   const get = fetchVia(client);
   try {

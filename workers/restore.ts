@@ -55,7 +55,7 @@ import {
 } from "../src/site/backup.ts";
 import { ReplayCheckError, replayLines } from "../src/site/replay_check.ts";
 import { SignaturePool } from "../src/site/signature_pool.ts";
-import { clusterDirectory, type LoadedSiteFiles } from "../src/site/config.ts";
+import { type LoadedSiteFiles, memberUrls } from "../src/site/config.ts";
 import { fetchVia, trustingClient } from "../src/site/tls.ts";
 import {
   localDatabasePath,
@@ -85,12 +85,7 @@ export async function membershipSeen(
   directories: ReadonlyArray<ReadonlyArray<{ name: string; url: string }>> = [],
 ): Promise<{ listedBy: string[]; answered: number }> {
   const name = loaded.config.name;
-  const urls = new Map(
-    clusterDirectory(loaded.genesis, loaded.config.peers ?? []).map((m) => [m.name, m.url]),
-  );
-  for (const directory of directories) for (const m of directory) urls.set(m.name, m.url);
-  // Where this site reaches a member, when its config says (`peerUrls`).
-  for (const [n, url] of Object.entries(loaded.config.peerUrls ?? {})) urls.set(n, url);
+  const urls = memberUrls(loaded, directories);
   const others = [...urls].filter(([n]) => n !== name).map(([n, url]) => ({ name: n, url }));
   const client = trustingClient(loaded.caCerts);
   const get = fetchVia(client);

@@ -122,29 +122,22 @@ function ref<N extends ResponseHeaderComponent>(name: N) {
 /** The headers every answer carries. */
 const EVERY_ANSWER = { "X-Request-Id": ref("XRequestId") } as const;
 
+/** The headers of an answer with the `Cache-Control` of component `cacheControl`. */
+function cached(cacheControl: ResponseHeaderComponent & `CacheControl${string}`) {
+  return { ...EVERY_ANSWER, "Cache-Control": ref(cacheControl) } as const;
+}
+
 /** Headers of an answer that must not be stored: most writes, status, metrics. */
-export const NO_STORE_HEADERS = {
-  ...EVERY_ANSWER,
-  "Cache-Control": ref("CacheControlNoStore"),
-} as const;
+export const NO_STORE_HEADERS = cached("CacheControlNoStore");
 
 /** Headers of an answer that may change as blocks commit: state, listings, receipts. */
-export const NO_CACHE_HEADERS = {
-  ...EVERY_ANSWER,
-  "Cache-Control": ref("CacheControlNoCache"),
-} as const;
+export const NO_CACHE_HEADERS = cached("CacheControlNoCache");
 
 /** Headers of an answer that never changes. */
-export const IMMUTABLE_HEADERS = {
-  ...EVERY_ANSWER,
-  "Cache-Control": ref("CacheControlImmutable"),
-} as const;
+export const IMMUTABLE_HEADERS = cached("CacheControlImmutable");
 
 /** Headers of an inclusion proof: immutable with `treeSize`, `no-cache` without. */
-export const PROOF_HEADERS = {
-  ...EVERY_ANSWER,
-  "Cache-Control": ref("CacheControlProof"),
-} as const;
+export const PROOF_HEADERS = cached("CacheControlProof");
 
 /** Headers of an answer whose media type follows `Accept`. */
 export const NEGOTIATED_HEADERS = {

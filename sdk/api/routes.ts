@@ -32,7 +32,6 @@ import {
   Hash,
   Health,
   IntegrityReport,
-  Problem,
   PROBLEM_TYPE_BASE,
   ProofView,
   Ready,
@@ -51,12 +50,11 @@ import {
   IMMUTABLE_HEADERS,
   NO_CACHE_HEADERS,
   NO_STORE_HEADERS,
-  PROBLEM_HEADERS,
   PROOF_HEADERS,
-  type ResponseHeaderRefs,
   RETRY_PROBLEM_HEADERS,
   UNAUTHORIZED_HEADERS,
 } from "./headers.ts";
+import { json, problem } from "./contract_routes/_common.ts";
 
 export * from "./schemas.ts";
 export * from "./headers.ts";
@@ -137,13 +135,6 @@ export function problemTypeUri(slug: string): string {
   return PROBLEM_TYPE_BASE + slug;
 }
 
-/** A problem response; `headers` are {@link PROBLEM_HEADERS} unless a 429, 503 or 401 needs more. */
-const problem = (description: string, headers: ResponseHeaderRefs = PROBLEM_HEADERS) => ({
-  description,
-  headers,
-  content: { "application/problem+json": { schema: Problem } },
-});
-
 /** The problems every route can answer with. */
 const COMMON_PROBLEMS = {
   400: problem(
@@ -161,17 +152,6 @@ const COMMON_PROBLEMS = {
     RETRY_PROBLEM_HEADERS,
   ),
 } as const;
-
-/** A JSON response with its headers (`X-Request-Id` and its `Cache-Control`, from `headers.ts`). */
-const json = <T extends z.ZodType>(
-  schema: T,
-  description: string,
-  headers: ResponseHeaderRefs,
-) => ({
-  description,
-  headers,
-  content: { "application/json": { schema } },
-});
 
 const consistencyParam = (fallback: "stale" | "leader") =>
   ConsistencyLevel.default(fallback).openapi({ default: fallback });

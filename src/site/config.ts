@@ -44,7 +44,6 @@ import { connectionLimitSchemas } from "./guarded_server.ts";
 import { TX_ID_FILTER_BYTES_MAX_DEFAULT } from "./tx_id_filter.ts";
 import { readCaCerts, readServeTls, type ServeTls, tlsFilesSchema } from "./tls.ts";
 
-/** The site config file's schema. */
 /**
  * Proposals a leader keeps in flight unless told otherwise. Two, not one:
  * with sites 20–50 ms apart, a batch that arrives while one is on its way
@@ -60,6 +59,7 @@ export const proposalsInFlightMaxDefault = 2;
 /** Forwards a follower keeps in flight unless told otherwise. */
 export const forwardsInFlightMaxDefault = 4;
 
+/** The site config file's schema. */
 export const siteConfigSchema = z.strictObject({
   name: z.string().min(1).max(64),
   host: z.string().default("127.0.0.1"),
@@ -239,6 +239,23 @@ export function clusterDirectory(
     out.push({ name: p.name, url: p.url, publicKey: base64urlDecode(p.publicKey) });
   }
   return out;
+}
+
+/**
+ * Where a site's commands reach each member, by name: genesis and the
+ * config's `peers`, then each of `directories` in order (later ones win:
+ * sites added or moved since), then the config's `peerUrls` over all.
+ */
+export function memberUrls(
+  loaded: LoadedSiteFiles,
+  directories: ReadonlyArray<ReadonlyArray<{ name: string; url: string }>>,
+): Map<string, string> {
+  const urls = new Map(
+    clusterDirectory(loaded.genesis, loaded.config.peers ?? []).map((m) => [m.name, m.url]),
+  );
+  for (const directory of directories) for (const m of directory) urls.set(m.name, m.url);
+  for (const [n, url] of Object.entries(loaded.config.peerUrls ?? {})) urls.set(n, url);
+  return urls;
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * Helpers shared by the contract groups' route definitions: response
- * builders, the problems every route can answer, and cursor paging.
- * Internal to `sdk/api/contract_routes/`.
+ * builders (which `routes.ts` uses too), the problems every contract route
+ * can answer, and cursor paging. Internal to `sdk/api/`.
  *
  * @module
  */
