@@ -130,6 +130,75 @@ Deno.test({
 
 Deno.test({
   name:
+    "cluster: transactions a leader took from followers' forwards and died holding commit under the next leader, once each, and the followers' waiting clients are told committed (3 sites)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // site-a holds what it takes for 3 s before ordering it; the others batch at once.
+    const holdMs = 3_000;
+    const cluster = await startCluster(3, {}, [{ batchDelayMs: holdMs }]);
+    try {
+      const first = await leaderIndex(cluster);
+      if (first.index !== 0) {
+        const res = await adminCall(cluster, "/leader", { method: "POST", body: { to: "site-a" } });
+        assert.equal(res.status, 200, await res.text());
+      }
+      const a = await leaderIndex(cluster, first.index === 0 ? 0 : first.term);
+      assert.equal(a.index, 0);
+      const forwardedOf = async (i: number) => {
+        const text = await (await fetch(`${cluster.sites[i].url}/metrics`)).text();
+        return Number(/^edgeledger_forwarded_txs_total (\d+)$/m.exec(text)?.[1] ?? NaN);
+      };
+      const before = [await forwardedOf(1), await forwardedOf(2)];
+      // Three transactions from each follower's clients; wait=commit well past an election.
+      const envs = await Promise.all(Array.from({ length: 6 }, () => anchorTx(device)));
+      const answers = envs.map((env, k) =>
+        submitCommit(cluster.sites[1 + (k % 2)].url, env, 8_000)
+      );
+      // Both followers' forwards are answered (taken into site-a's pool), then site-a dies.
+      await waitFor(
+        "the followers' forwards",
+        async () =>
+          (await forwardedOf(1)) >= before[0] + 3 && (await forwardedOf(2)) >= before[1] + 3 ||
+          undefined,
+        holdMs / 2,
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      const killedAt = Date.now();
+      await cluster.kill(0);
+      const next = await leaderIndex(cluster, a.term);
+      const results = await Promise.all(answers);
+      const answeredMs = Date.now() - killedAt;
+      for (const [k, r] of results.entries()) {
+        assert.equal(r.status, 200, `tx ${k}: ${JSON.stringify(r.body)}`);
+        assert.equal(r.body.status, "committed", `tx ${k}: ${JSON.stringify(r.body)}`);
+      }
+      await cluster.start(0);
+      const heights = await waitFor("site-a to catch up", async () => {
+        const st = await statuses(cluster);
+        const h = st.map((s) => s?.height);
+        return h.every((x) => x !== undefined && x === h[next.index]) ? h : undefined;
+      });
+      for (const s of cluster.sites) {
+        const ids = await txIdsInLog(s.url);
+        for (const env of envs) {
+          const id = results[envs.indexOf(env)].body.txId;
+          assert.equal(ids.filter((x) => x === id).length, 1, `${id} once at ${s.name}`);
+        }
+      }
+      console.log(
+        `  6 forwarded transactions committed by ${
+          cluster.sites[next.index].name
+        } ${answeredMs} ms after SIGKILL of the leader holding them (heights ${heights})`,
+      );
+    } finally {
+      await cluster.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
     "cluster: a site added after thousands of transactions catches up by snapshot, then is promoted to voter",
   sanitizeResources: false,
   sanitizeOps: false,

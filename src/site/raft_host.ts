@@ -1791,7 +1791,10 @@ export class RaftHost implements Sequencer {
         if (rd.softState?.role !== undefined && rd.softState.role !== "leader") {
           this.#failProposals();
         }
-        if (rd.softState?.leader !== undefined) this.#abandonForwards(rd.softState.leader);
+        if (rd.softState?.leader !== undefined) {
+          this.#abandonForwards(rd.softState.leader);
+          this.#site.leaderKnown(this.#node.status().term);
+        }
         this.#rejoinIfAdded();
         // 4. Advance.
         this.#node.advance(rd);

@@ -423,6 +423,14 @@ export class Site implements LedgerService {
   #note: string;
   readonly #pending = new Map<string, Pending>();
   readonly #inFlight = new Map<string, Pending>();
+  /**
+   * Transactions a leader took from this site's forwards (in the term they
+   * went in), kept until this site applies them. A leader holds what it
+   * takes in memory until it orders it, so a leader that dies first loses
+   * them; told of a leader of a later term ({@link leaderKnown}), this site
+   * puts them back in its pool, to be forwarded again or proposed here.
+   */
+  readonly #forwarded = new Map<string, Pending & { term: number }>();
   readonly #waiters = new Map<string, Waiter[]>();
   readonly #listeners = new Set<(e: BlockEvent) => void>();
   #applying = 0;
@@ -867,7 +875,7 @@ export class Site implements LedgerService {
         if (verdicts[k] !== undefined) throw verdicts[k];
         if (!this.#isPending(c.admitted.txId)) {
           this.#rateLimit(c.admitted, policy, now, true);
-          if (this.#pending.size + this.#inFlight.size >= this.#pendingTxsMax) {
+          if (this.#heldCount() >= this.#pendingTxsMax) {
             throw new LedgerError(
               "unavailable",
               503,
@@ -937,7 +945,12 @@ export class Site implements LedgerService {
   }
 
   #isPending(txId: string): boolean {
-    return this.#pending.has(txId) || this.#inFlight.has(txId);
+    return this.#pending.has(txId) || this.#inFlight.has(txId) || this.#forwarded.has(txId);
+  }
+
+  /** Transactions this site holds until they commit: its pool, its batches out, its forwards taken. */
+  #heldCount(): number {
+    return this.#pending.size + this.#inFlight.size + this.#forwarded.size;
   }
 
   /**
@@ -1010,10 +1023,14 @@ export class Site implements LedgerService {
       this.#pending.delete(id);
     }
     const batch: Batch = { time: this.#clock(), proposer: this.name, term: 0, txs };
+    // The term a forward goes in: a leader of a later term may not have what it took.
+    const term = this.#sequencer?.consensusStatus().term ?? 0;
     this.#applying++;
     let retry = false;
     this.sequence(batch).then((outcome) => {
-      if (outcome !== undefined) this.#refusedByLeader(outcome.refused, taken);
+      if (outcome === undefined) return;
+      const refused = this.#refusedByLeader(outcome.refused, taken);
+      this.#rememberForwarded(taken.filter(([id]) => !refused.has(id)), term);
     }, (e) => {
       if (this.#sequencer === undefined) {
         // A block that cannot be written leaves a lone site unable to go on
@@ -1305,7 +1322,7 @@ export class Site implements LedgerService {
         refused.push(leaderRefusal(bad, a.txId, admittedAt[k]));
         continue;
       }
-      if (this.#pending.size + this.#inFlight.size >= this.#pendingTxsMax) {
+      if (this.#heldCount() >= this.#pendingTxsMax) {
         throw new LedgerError("unavailable", 503, "Site busy", "Leader queue is full", {
           retryAfter: 1,
         });
@@ -1336,14 +1353,17 @@ export class Site implements LedgerService {
    * holds the batch's transactions with this site's ids, in the order they
    * were forwarded: a refusal names its transaction by position there (the
    * leader may have read no id, or another one), or else by the leader's id.
+   * The ids refused.
    */
   #refusedByLeader(
     refused: LeaderRefusal[],
     forwarded: ReadonlyArray<readonly [string, Pending]>,
-  ): void {
+  ): Set<string> {
+    const ids = new Set<string>();
     for (const { txId: theirs, index, problem, retryAfter } of refused) {
       const txId = (index === undefined ? undefined : forwarded[index]?.[0]) ?? theirs;
       if (txId === null) continue;
+      ids.add(txId);
       this.#countRefusal(problem.type);
       this.#resolve(txId, {
         txId,
@@ -1352,6 +1372,60 @@ export class Site implements LedgerService {
         ...(retryAfter === undefined ? {} : { retryAfter }),
       });
     }
+    return ids;
+  }
+
+  /**
+   * Keeps the transactions a leader took from a forward sent in `term` until
+   * this site applies them (see {@link leaderKnown}). When a leader of a
+   * later term is known already (the news came while the forward was on
+   * its way), they go back to the pool at once.
+   */
+  #rememberForwarded(taken: ReadonlyArray<readonly [string, Pending]>, term: number): void {
+    for (const [id, p] of taken) {
+      if (!this.#isCommittedLocally(id)) this.#forwarded.set(id, { ...p, term });
+    }
+    const now = this.#sequencer?.consensusStatus();
+    if (now?.leader !== undefined && now.term > term) this.leaderKnown(now.term);
+  }
+
+  /**
+   * The consensus layer learned of a leader of `term` (this site, maybe).
+   * What leaders of earlier terms took from this site's forwards and this
+   * site has not applied goes back to the front of its pool, to be forwarded
+   * to the new leader or proposed here: a leader that died or was deposed
+   * before ordering them has lost them, and their clients were told
+   * `pending`. One the old leader did order is not applied twice (applying
+   * skips an id already in the chain); one committed already is dropped.
+   */
+  leaderKnown(term: number): void {
+    const earlier: Array<[string, Pending]> = [];
+    for (const [id, f] of this.#forwarded) {
+      if (f.term >= term) continue;
+      this.#forwarded.delete(id);
+      if (!this.#pending.has(id) && !this.#inFlight.has(id)) {
+        earlier.push([id, { admitted: f.admitted }]);
+      }
+    }
+    if (earlier.length === 0) return;
+    this.#committedAmong(earlier.map(([id]) => id)).then((committed) => {
+      const back = new Map(earlier.filter(([id]) => !committed.has(id) && !this.#isPending(id)));
+      if (back.size === 0 || this.#closed) return;
+      this.#log.info("transactions a former leader took go to the new one", {
+        term,
+        txs: back.size,
+      });
+      for (const [id, p] of this.#pending) back.set(id, p);
+      this.#pending.clear();
+      for (const [id, p] of back) this.#pending.set(id, p);
+      this.#schedule();
+    }, (e) => {
+      this.#log.warn("cannot look up forwarded transactions; their clients may resubmit", {
+        term,
+        txs: earlier.length,
+        error: String(e),
+      });
+    });
   }
 
   /**
@@ -1538,6 +1612,7 @@ export class Site implements LedgerService {
       );
     }
     for (const row of out.txRows) this.#recentlyCommitted.add(row.id);
+    if (this.#forwarded.size > 0) { for (const row of out.txRows) this.#forwarded.delete(row.id); }
     if (this.#recentlyCommitted.size > 100_000) this.#recentlyCommitted.clear();
     this.counters.blocks++;
     this.#watchBlockTime(out.header);
