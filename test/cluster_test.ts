@@ -38,19 +38,24 @@ Deno.test({
     try {
       const first = await leaderIndex(cluster);
       const acked = new Set<string>();
+      /** Admitted, answered 202 `pending`, by a site never killed: it must commit them. */
+      const pendingAtSurvivors = new Set<string>();
       let killedAt = 0;
       let ackedAfterKill = 0;
       let stop = false;
       const writers = Array.from({ length: 6 }, async (_, w) => {
         let k = 0;
         while (!stop) {
-          const site = cluster.sites[(w + k++) % 3];
+          const i = (w + k++) % 3;
+          const site = cluster.sites[i];
           if (!site.alive) continue;
           const env: Envelope = await anchorTx(device);
           const r = await submitCommit(site.url, env);
           if (r.status === 200 && r.body?.status === "committed") {
             acked.add(r.body.txId);
             if (killedAt > 0) ackedAfterKill++;
+          } else if (r.status === 202 && i !== first.index) {
+            pendingAtSurvivors.add(r.body.txId);
           } else if (r.status !== 200) {
             await new Promise((res) => setTimeout(res, 20));
           }
@@ -72,6 +77,12 @@ Deno.test({
       stop = true;
       await Promise.all(writers);
       assert.ok(acked.size > 50, `only ${acked.size} writes were acknowledged`);
+      // A site that answered `pending` and stayed up commits the transaction,
+      // also one the killed leader had taken from its forward.
+      await waitFor("writes pending at sites never killed to commit", async () => {
+        const ids = new Set(await txIdsInLog(cluster.sites[next.index].url));
+        return [...pendingAtSurvivors].every((id) => ids.has(id)) || undefined;
+      });
 
       // Converge: every site at the same height.
       await waitFor("sites to converge", async () => {
@@ -85,7 +96,7 @@ Deno.test({
       const ids = await txIdsInLog(cluster.sites[0].url);
       const counts = new Map<string, number>();
       for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
-      for (const id of acked) {
+      for (const id of [...acked, ...pendingAtSurvivors]) {
         assert.equal(counts.get(id), 1, `acknowledged ${id} appears ${counts.get(id) ?? 0} times`);
       }
       assert.equal(new Set(ids).size, ids.length, "no transaction is in the log twice");
@@ -120,7 +131,7 @@ Deno.test({
         "the leader timed its proposals",
       );
       console.log(
-        `  new leader after ${electedMs} ms; ${acked.size} acknowledged writes, ${ackedAfterKill} after the kill`,
+        `  new leader after ${electedMs} ms; ${acked.size} acknowledged writes, ${ackedAfterKill} after the kill; ${pendingAtSurvivors.size} answered pending by sites never killed, all committed`,
       );
     } finally {
       await cluster.stop();
