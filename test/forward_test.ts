@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { base64urlEncode } from "../sdk/encoding.ts";
-import { transactionId } from "../sdk/envelope.ts";
+import { type Envelope, transactionId } from "../sdk/envelope.ts";
 import { generateKeyPair } from "../sdk/keys.ts";
 import { createApp } from "../src/api/app.ts";
 import { raftRoutes } from "../src/api/raft_routes.ts";
@@ -208,5 +208,105 @@ Deno.test("forward: while the leader's disk is low, a member's client gets 503 i
     assert.equal((await t.leader.status()).height, 0);
   } finally {
     await t.cleanup();
+  }
+});
+
+Deno.test("forward: what a leader took and had not ordered goes to the leader of a later term once this site hears of it, also when the news came while the forward's answer was on its way; meanwhile this site answers it pending", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "edgeledger-forward-" });
+  const keys = { a: generateKeyPair("ed25519"), b: generateKeyPair("ed25519") };
+  const cKey = generateKeyPair("ed25519");
+  const genesis = testGenesis(keys.a);
+  for (const [name, key] of [["site-b", keys.b], ["site-c", cKey]] as const) {
+    genesis.sites.push({
+      name,
+      org: "org-a",
+      publicKey: base64urlEncode(key.publicKey),
+      url: "http://127.0.0.1:2",
+    });
+  }
+  const open = (name: string, key: typeof cKey, batchDelayMs: number) =>
+    Site.open({ genesis, name, dbUrl: `file:${dir}/${name}.db`, key, batchDelayMs });
+  // site-a takes forwards and never orders them (its batch waits a minute): a leader about to die.
+  const old = await open("site-a", keys.a, 60_000);
+  const next = await open("site-c", cKey, 1);
+  const member = await open("site-b", keys.b, 1);
+  let news = { term: 1, leader: "site-a" };
+  const leaders: Record<string, Site> = { "site-a": old, "site-c": next };
+  /** Runs once a leader answered a forward, before the member reads the answer. */
+  let answered: ((txs: unknown[]) => void) | undefined;
+  const forwardedTo: string[] = [];
+  await member.attachSequencer({
+    propose: async (batch) => {
+      const to = news.leader;
+      forwardedTo.push(to);
+      const outcome = await leaders[to].acceptForwarded(batch.txs);
+      answered?.(batch.txs);
+      return outcome;
+    },
+    proposalsInFlightMax: 1,
+    consensusStatus: () => ({
+      role: "follower",
+      term: news.term,
+      leader: news.leader,
+      commitIndex: 0,
+      confState: { voters: ["site-a", "site-b", "site-c"], learners: [] },
+    }),
+    readBarrier: () => Promise.resolve(),
+    leaderUrl: () => undefined,
+    broadcastCosign: () => {},
+    members: () => [],
+  });
+  const committedAt = async (site: Site, txId: string) => {
+    for (let i = 0; i < 200; i++) {
+      if ((await site.getTx(txId, "stale"))?.receipt.status === "committed") return true;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return false;
+  };
+  try {
+    // Taken by site-a, then site-c leads term 2: the member forwards it again.
+    const first = await anchorTx(generateKeyPair("ed25519"));
+    const id1 = transactionId(first);
+    const [r1] = await member.submit([first], { wait: false, waitTimeoutMs: 0 });
+    assert.deepEqual(r1, { txId: id1, status: "pending" });
+    while (forwardedTo.length < 1) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal((await old.getTx(id1, "stale"))?.receipt.status, "pending");
+    assert.equal((await member.getTx(id1, "stale"))?.receipt.status, "pending");
+    member.leaderKnown(1);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(forwardedTo, ["site-a"], "news of the same term forwards nothing again");
+    news = { term: 2, leader: "site-c" };
+    member.leaderKnown(2);
+    assert.ok(await committedAt(next, id1), "site-c ordered the transaction site-a held");
+    assert.deepEqual(forwardedTo, ["site-a", "site-c"]);
+
+    // site-a leads again (term 3); site-c's term 4 is known before site-a's answer is read.
+    news = { term: 3, leader: "site-a" };
+    member.leaderKnown(3);
+    // (The member never applies site-c's blocks here, so the first goes along again: site-c
+    // finds it committed.)
+    const second = await anchorTx(generateKeyPair("ed25519"));
+    let raced = 0;
+    answered = (txs) => {
+      if (!txs.some((tx) => transactionId(tx as Envelope) === transactionId(second))) return;
+      answered = undefined;
+      raced = forwardedTo.length;
+      news = { term: 4, leader: "site-c" };
+      member.leaderKnown(4);
+    };
+    await member.submit([second], { wait: false, waitTimeoutMs: 0 });
+    assert.ok(
+      await committedAt(next, transactionId(second)),
+      "site-c ordered the second transaction too",
+    );
+    assert.equal(forwardedTo[raced - 1], "site-a", "site-a took the second transaction");
+    assert.equal((await old.getTx(transactionId(second), "stale"))?.receipt.status, "pending");
+    assert.deepEqual(forwardedTo.slice(raced), forwardedTo.slice(raced).map(() => "site-c"));
+  } finally {
+    await member.close().catch(() => {});
+    await next.close().catch(() => {});
+    await old.close().catch(() => {});
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });

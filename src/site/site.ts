@@ -1383,6 +1383,8 @@ export class Site implements LedgerService {
    */
   #rememberForwarded(taken: ReadonlyArray<readonly [string, Pending]>, term: number): void {
     for (const [id, p] of taken) {
+      // No longer on its way (the batch's settling would say so a moment later).
+      this.#inFlight.delete(id);
       if (!this.#isCommittedLocally(id)) this.#forwarded.set(id, { ...p, term });
     }
     const now = this.#sequencer?.consensusStatus();
@@ -2027,7 +2029,7 @@ export class Site implements LedgerService {
     await this.#readBarrier(c);
     const row = await this.#rowReads.txById(txId);
     if (row === undefined) {
-      const p = this.#pending.get(txId) ?? this.#inFlight.get(txId);
+      const p = this.#pending.get(txId) ?? this.#inFlight.get(txId) ?? this.#forwarded.get(txId);
       if (p === undefined) return null;
       return {
         tx: p.admitted.envelope as unknown as Record<string, unknown>,
