@@ -685,8 +685,9 @@ export class Site implements LedgerService {
   /**
    * Waits, at most `waitMs`, until the writes admitted before
    * {@link stopAdmitting} are done: no `submit` is still running (its wait
-   * for commit included) and no admitted transaction still waits to be
-   * ordered (it is applied here, or, on a follower, the leader took it).
+   * for commit included) and every admitted transaction is applied here
+   * (on a follower, one the leader took is kept until then: it may have to
+   * go to the next leader, see {@link leaderKnown}).
    * When `waitMs` passes first, the commit waits still open answer at once
    * with their receipts as they stand — `pending`, as when their own
    * `timeoutMs` passes — so that the HTTP server can drain. Resolves whether
@@ -697,8 +698,7 @@ export class Site implements LedgerService {
     assert(!this.#admitting, "drain() requires stopAdmitting() first");
     // Monotonic, as every wait here: an NTP step neither cuts it short nor stretches it.
     const deadline = performance.now() + waitMs;
-    const busy = () =>
-      this.#submitsRunning > 0 || this.#pending.size > 0 || this.#inFlight.size > 0;
+    const busy = () => this.#submitsRunning > 0 || this.#heldCount() > 0;
     // A site that cannot write blocks any more will not get less busy.
     while (busy() && performance.now() < deadline && !this.#closed && this.#fatal === undefined) {
       await new Promise((r) => setTimeout(r, drainPollMs));
