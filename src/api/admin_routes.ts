@@ -15,10 +15,11 @@
  * Membership changes are made by the leader; another site answers 503
  * `not_leader` with the leader's name and URL (`leader`, `leaderUrl`; null
  * while none is known), as a `consistency=leader` read does — one status per
- * problem type, the one `PROBLEM_TYPES` gives. A change the cluster refuses is 409
- * `conflict`; one proposed but not applied within the proposal timeout is
- * 504 `commit_timeout` (it may still take effect). Any site serves its own
- * backup.
+ * problem type, the one `PROBLEM_TYPES` gives. A path that names no member is
+ * 404 `not_found`; a change the cluster refuses is 409 `conflict`; one
+ * proposed but not applied within the proposal timeout is 504
+ * `commit_timeout` (it may still take effect). Any site serves its own
+ * backup. Every JSON answer and problem is `Cache-Control: no-store`.
  *
  * @module
  */
@@ -31,7 +32,7 @@ import { refuseDuplicateMembers, requestSizeLimit, requireJsonBody } from "./mid
 import { bodyReadProblem, problemFromError, problemResponse, routeNotFound } from "./problem.ts";
 import { boundedIssues } from "./field_issues.ts";
 import { createLogger } from "../log.ts";
-import { MembershipTimeout } from "../site/raft_host.ts";
+import { MembershipTimeout, UnknownMemberError } from "../site/raft_host.ts";
 
 /** What the admin routes need from the consensus host. */
 export interface AdminService {
@@ -86,6 +87,9 @@ const ADMIN_CHALLENGE = 'Bearer realm="edgeledger-admin"';
 
 /** Longest quote of a cause's message in a problem's detail, characters. */
 const DETAIL_QUOTE_LENGTH_MAX = 500;
+
+/** The headers of an admin route's JSON answer: one change's outcome, never stored. */
+const NO_STORE = { "Cache-Control": "no-store" };
 
 const memberSchema = z.strictObject({
   name: siteName,
@@ -199,11 +203,15 @@ export function adminRoutes(
     }
     try {
       await action();
-      return c.json({ ok: true });
+      return c.json({ ok: true }, 200, NO_STORE);
     } catch (e) {
       // Proposed, not applied in time: not refused, so not a conflict.
       if (e instanceof MembershipTimeout) {
         return problem(c, 504, "commit_timeout", "Change not applied in time", bounded(e.message));
+      }
+      // The path names no member: nothing to change, as GET /v1/sites/{name}/keys answers.
+      if (e instanceof UnknownMemberError) {
+        return problem(c, 404, "not_found", "Not found", bounded(e.message));
       }
       return problem(
         c,
@@ -234,8 +242,12 @@ export function adminRoutes(
     if (parsed.success) return { data: parsed.data };
     return {
       refusal: problem(c, 400, "validation", "Invalid request", `Body must be ${shape}`, {
+        // Prefixed with `body`, as the public API's validation problems are.
         errors: boundedIssues(
-          parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
+          parsed.error.issues.map((i) => ({
+            path: ["body", ...i.path].join("."),
+            message: i.message,
+          })),
         ),
       }),
     };
@@ -306,7 +318,7 @@ export function adminRoutes(
     }
     try {
       const r = await service.rotateKey();
-      return c.json({ site: service.self ?? null, ...r });
+      return c.json({ site: service.self ?? null, ...r }, 200, NO_STORE);
     } catch (e) {
       if (e instanceof MembershipTimeout) {
         return problem(
