@@ -310,69 +310,6 @@ export class Fidelity {
     return await v(value);
   }
 
-  /**
-   * Checks an answer of a route that is not in the document (the admin
-   * routes, which the public document leaves out on purpose): a problem must
-   * be `application/problem+json` and validate against the document's
-   * `Problem`; a success must be `successType` and, for JSON, validate
-   * against `successSchema` (a JSON Schema 2020-12, e.g. from
-   * `z.toJSONSchema`). `label` names the route in mismatches. Its body.
-   */
-  async checkOutside(
-    label: string,
-    url: string,
-    res: Response,
-    expected: number,
-    success: { type: string; schema?: Record<string, unknown> },
-  ): Promise<unknown> {
-    const where = `${label} (${new URL(url).pathname})`;
-    const mediaType = (res.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
-    const binary = res.ok && !isJsonMediaType(mediaType);
-    const text = binary ? (await res.body?.cancel(), "") : await res.text();
-    if (res.status !== expected) {
-      this.mismatches.push(
-        `${where}: the scenario expected ${expected}, the site answered ${res.status}: ` +
-          quote(text),
-      );
-    }
-    const want = res.ok ? success.type : "application/problem+json";
-    if (mediaType !== want) {
-      this.mismatches.push(
-        `${where} → ${res.status}: Content-Type ${quote(mediaType)}, not ${want}`,
-      );
-      return parseMaybe(text);
-    }
-    if (binary) return undefined;
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      this.mismatches.push(`${where} → ${res.status} ${mediaType}: the body is not JSON`);
-      return text;
-    }
-    const errors = res.ok
-      ? await this.validateAgainst(success.schema, body)
-      : await this.validate("components/schemas/Problem", body);
-    for (const e of errors) this.mismatches.push(`${where} → ${res.status} ${mediaType}: ${e}`);
-    return body;
-  }
-
-  #outside = 0;
-
-  /** Validates `value` against a stand-alone JSON Schema 2020-12 (none: anything goes). */
-  async validateAgainst(schema: Record<string, unknown> | undefined, value: unknown) {
-    if (schema === undefined) return [];
-    const uri = `${this.uri}.outside/${this.#outside++}`;
-    registerSchema({ $schema: "https://json-schema.org/draft/2020-12/schema", ...schema }, uri);
-    const out = await validate(uri, value as never, BASIC);
-    return out.valid
-      ? []
-      : (out.errors ?? []).map((e) =>
-        `${e.instanceLocation} = ${quote(at(value, e.instanceLocation))} fails ` +
-        `${e.keyword.replace("https://json-schema.org/keyword/", "")}`
-      );
-  }
-
   /** The operations never seen answering a 2xx status. */
   withoutSuccess(): string[] {
     return [...this.operations.keys()].filter((id) =>

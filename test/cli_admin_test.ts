@@ -214,7 +214,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "cli admin: a wrong admin key exits 1 with the site's forbidden problem and changes nothing; a missing one exits 2; a key pasted as --admin-key-file is refused without being echoed (3 sites)",
+    "cli admin: a wrong admin key exits 1 with the site's forbidden problem and changes nothing; a missing one exits 2; a key pasted as --admin-key-file is refused without being echoed; a name that is no member exits 1 with not_found (3 sites)",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -291,7 +291,16 @@ Deno.test({
       ]);
       assert.equal(typo.code, 1, typo.stderr);
       assert.match(typo.stderr, /^Cannot read the admin key file \S+\/no-such-key\.txt: /);
-      for (const run of [viaFile, viaEnv, backup, missing, pasted, typo]) {
+      // The right key, a name that is no member: 404 not_found, said as such.
+      const unknown = await cli(["member", "remove", "site-z", "--url", url], {
+        env: { EDGELEDGER_ADMIN_KEY: cluster.adminKey },
+      });
+      assert.equal(unknown.code, 1, unknown.stderr);
+      assert.match(
+        unknown.stderr,
+        /^Cannot remove site site-z: not_found \(404\): Site site-z is not a member \[/,
+      );
+      for (const run of [viaFile, viaEnv, backup, missing, pasted, typo, unknown]) {
         assert.equal(run.stdout, "");
         assert.doesNotMatch(run.stderr, /\n\s+at /);
       }

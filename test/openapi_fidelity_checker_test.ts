@@ -3,8 +3,11 @@
  * answers, checked against the document a site serves, that break its
  * declared response headers (a required one missing, one that fails its
  * schema, a watched one sent undeclared) each give the mismatch that names
- * them, and a faithful answer gives none. Without these, a checker that
- * never looked at a header would pass `openapi_fidelity_test.ts` too.
+ * them, and a faithful answer gives none. So do wrong answers of the admin
+ * routes (the public realm's challenge on an admin 401, a `not_leader`
+ * without `leaderUrl`, a backup of another media type). Without these, a
+ * checker that never looked at a header would pass `openapi_fidelity_test.ts`
+ * too.
  */
 import assert from "node:assert/strict";
 import { createApp } from "../src/api/app.ts";
@@ -178,4 +181,113 @@ Deno.test("isWatchedHeader() covers caching, retry, CORS, rate-limit and request
   for (const name of ["Content-Type", "Content-Length", "Transfer-Encoding", "Date", "Via"]) {
     assert.ok(!isWatchedHeader(name), name);
   }
+});
+
+/** An admin problem answer of `status`, `slug`, with `headers` and `extra` members. */
+function adminProblem(
+  status: number,
+  slug: string,
+  headers: Record<string, string>,
+  extra: Record<string, unknown> = {},
+): Response {
+  const body = {
+    type: `https://edgeledger.dev/problems/${slug}`,
+    title: slug,
+    status,
+    detail: "A detail",
+    instance: "/v1/admin/leader",
+    requestId: "req-1",
+    ...extra,
+  };
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/problem+json", ...headers },
+  });
+}
+
+const PROBLEM_HEADERS = { "cache-control": "no-store", "x-request-id": "req-1" };
+
+Deno.test("openapi fidelity checker: wrong admin answers are mismatches — the public realm's challenge, a not_leader without leaderUrl, a status the route never gives", async () => {
+  const f = await checker();
+  const url = `${SITE}/v1/admin/leader`;
+  await f.check(
+    "transferLeader",
+    url,
+    adminProblem(401, "unauthorized", {
+      ...PROBLEM_HEADERS,
+      "www-authenticate": 'Bearer realm="edgeledger"',
+    }),
+    401,
+  );
+  await f.check(
+    "transferLeader",
+    url,
+    adminProblem(503, "not_leader", { ...PROBLEM_HEADERS, "retry-after": "1" }, {
+      leader: "site-b",
+      retryAfter: 1,
+    }),
+    503,
+  );
+  await f.check("transferLeader", url, adminProblem(504, "commit_timeout", PROBLEM_HEADERS));
+  await f.check(
+    "transferLeader",
+    url,
+    new Response(JSON.stringify({ ok: true }), {
+      headers: { "content-type": "application/json", "x-request-id": "req-1" },
+    }),
+    200,
+  );
+  const found = f.mismatches.join("\n");
+  assert.equal(f.mismatches.length, 4, found);
+  assert.match(
+    found,
+    /^transferLeader \(POST \/v1\/admin\/leader\) → 401: header WWW-Authenticate: # = "Bearer realm=\\"edgeledger\\"" fails const at .*WwwAuthenticateAdmin/m,
+  );
+  assert.match(
+    found,
+    /^transferLeader .* → 503 application\/problem\+json: # = .* fails required at .*NotLeaderProblem/m,
+  );
+  assert.match(found, /^transferLeader .* → 504: status not documented/m);
+  assert.match(
+    found,
+    /^transferLeader .* → 200: header Cache-Control is declared required and is absent/m,
+  );
+});
+
+Deno.test("openapi fidelity checker: a backup served as another media type, or without its file name, is a mismatch; one as a site serves it is not", async () => {
+  const f = await checker();
+  const url = `${SITE}/v1/admin/backup`;
+  const headers = {
+    "cache-control": "no-store",
+    "x-request-id": "req-1",
+    "content-disposition": 'attachment; filename="demo-site-a-7.db"',
+    "x-edgeledger-backup-height": "7",
+    "x-edgeledger-backup-head": "ab".repeat(32),
+    "x-edgeledger-backup-applied-index": "12",
+  };
+  const db = "SQLite format 3\0";
+  await f.check(
+    "getBackup",
+    url,
+    new Response(db, { headers: { ...headers, "content-type": "application/vnd.sqlite3" } }),
+    200,
+  );
+  assert.deepEqual(f.mismatches, []);
+  await f.check(
+    "getBackup",
+    url,
+    new Response(db, { headers: { ...headers, "content-type": "application/octet-stream" } }),
+    200,
+  );
+  const { "content-disposition": _, ...unnamed } = headers;
+  await f.check(
+    "getBackup",
+    url,
+    new Response(db, { headers: { ...unnamed, "content-type": "application/vnd.sqlite3" } }),
+    200,
+  );
+  const found = f.mismatches.join("\n");
+  assert.equal(f.mismatches.length, 2, found);
+  assert.match(found, /→ 200: Content-Type "application\/octet-stream" not documented/);
+  assert.match(found, /→ 200: header Content-Disposition is declared required and is absent/);
 });

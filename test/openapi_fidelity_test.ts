@@ -16,10 +16,11 @@
  * `consistency=leader` at a follower, a site without a leader), and each
  * answer is checked by `_openapi_fidelity.ts` with an independent JSON
  * Schema 2020-12 validator. The document itself must be valid OpenAPI 3.1.
+ * So are the admin routes (tag `admin`, the admin key): their 401, 403,
+ * 400, 404, 409, 413, 415 and 503 `not_leader` problems, a backup, a fourth
+ * site added as a learner, promoted and removed, and a leadership transfer.
  */
 import assert from "node:assert/strict";
-import { z } from "zod";
-import { ADMIN_ROUTES } from "../workers/cli/admin.ts";
 import { sha256Hex } from "../sdk/hash.ts";
 import { utf8Encode } from "../sdk/encoding.ts";
 import { createEnvelope, signEnvelope } from "../sdk/envelope.ts";
@@ -376,7 +377,8 @@ Deno.test("openapi: every answer of a real cluster has a documented status, medi
         await fetch(`${leader}/v1/status`, { headers: { authorization: `Bearer ${SPENT_KEY}` } })
           .then((r) => r.body?.cancel());
         for (const op of f.operations.values()) {
-          if (!op.path.startsWith("/v1/")) continue;
+          // The admin routes take admin keys only (their own step).
+          if (!op.path.startsWith("/v1/") || op.path.startsWith("/v1/admin/")) continue;
           const path = op.path.replace(/\{[^}]+\}/g, "x");
           for (const [key, status] of [[UNKNOWN_KEY, 401], [SPENT_KEY, 429]] as const) {
             await call(op.id, `${leader}${path}`, status, {
@@ -393,56 +395,123 @@ Deno.test("openapi: every answer of a real cluster has a documented status, medi
     );
 
     await t.step(
-      "admin routes (outside the public document): problems are problem+json Problems, answers what the CLI's route definitions read",
+      "admin routes: every answer of the admin key's routes, their problems, a backup, a learner added, promoted and removed, a leadership transfer",
       async () => {
         const follow = cluster.sites.find((s) => s.url === follower)!;
-        const admin = async (
-          route: keyof typeof ADMIN_ROUTES | "backup",
+        // A fourth site to add, promote and remove: it starts while the problems
+        // below are asked.
+        const port = Math.max(...cluster.sites.map((s) => Number(new URL(s.url).port))) + 1;
+        const publicKey = await cluster.addSiteConfig("site-d", port);
+        const starting = cluster.startConfig("site-d", `${cluster.dir}/site-d/site.json`);
+        /** Asks the admin route `id` at `site` + `/v1/admin` + `path`, with the admin key unless `key` says otherwise. */
+        const admin = (
+          id: string,
           site: string,
           path: string,
           expected: number,
-          init: { method: string; key?: string | null; json?: unknown; body?: string },
+          init: RequestInit & { json?: unknown; key?: string | null } = {},
         ) => {
-          const headers = new Headers();
-          const key = init.key === undefined ? cluster.adminKey : init.key;
+          const { key: given, ...rest } = init;
+          const key = given === undefined ? cluster.adminKey : given;
+          const headers = new Headers(rest.headers);
           if (key !== null) headers.set("authorization", `Bearer ${key}`);
-          if (init.json !== undefined) headers.set("content-type", "application/json");
-          if (init.body !== undefined) headers.set("content-type", "text/plain");
-          const url = `${site}/v1/admin${path}`;
-          const res = await fetch(url, {
-            method: init.method,
-            headers,
-            body: init.json !== undefined ? JSON.stringify(init.json) : init.body,
-          });
-          const success = route === "backup" ? { type: "application/vnd.sqlite3" } : {
-            type: "application/json",
-            schema: z.toJSONSchema(
-              ADMIN_ROUTES[route].responses[200].content["application/json"].schema,
-              { io: "output" },
-            ) as Record<string, unknown>,
-          };
-          return await f.checkOutside(`admin ${route}`, url, res, expected, success);
+          return call(id, `${site}/v1/admin${path}`, expected, { ...rest, headers });
         };
-        await admin("transferLeader", leader, "/leader", 401, { method: "POST", key: null });
-        await admin("transferLeader", leader, "/leader", 403, { method: "POST", key: UNKNOWN_KEY });
-        await admin("addMember", leader, "/members", 400, { method: "POST", json: {} });
-        await admin("transferLeader", leader, "/leader", 415, { method: "POST", body: "{}" });
-        await admin("promoteMember", leader, "/members/NOT%20A%20NAME/promote", 400, {
-          method: "POST",
+        const ops = [...f.operations.values()].filter((op) => op.path.startsWith("/v1/admin/"));
+        assert.equal(ops.length, 7, ops.map((op) => op.id).join(", "));
+        // No key, no Bearer key, an unknown key: 401 with the admin realm's challenge, 403.
+        for (const op of ops) {
+          const path = op.path.replace("/v1/admin", "").replace("{name}", follow.name);
+          await admin(op.id, leader, path, 401, { key: null });
+          await admin(op.id, leader, path, 401, {
+            key: null,
+            headers: { authorization: "Basic x" },
+          });
+          await admin(op.id, leader, path, 403, { key: UNKNOWN_KEY });
+          // A tenant key is no admin key.
+          await admin(op.id, leader, path, 403, { key: TENANT_KEY });
+        }
+        // Bodies: not JSON, not the schema, too large, another media type.
+        await admin("addMember", leader, "/members", 400, { json: {} });
+        await admin("addMember", leader, "/members", 400, {
+          body: "{",
+          headers: { "content-type": "application/json" },
         });
-        await admin("promoteMember", follower, `/members/${follow.name}/promote`, 503, {
-          method: "POST",
+        await admin("addMember", leader, "/members", 413, {
+          json: { name: "site-e", url: "x".repeat(1024 * 1024), publicKey: "x" },
         });
-        await admin("promoteMember", leader, `/members/${follow.name}/promote`, 409, {
-          method: "POST",
+        await admin("addMember", leader, "/members", 415, {
+          body: "{}",
+          headers: { "content-type": "text/plain" },
         });
+        await admin("transferLeader", leader, "/leader", 415, { body: "{}" });
+        await admin("transferLeader", leader, "/leader", 400, { json: { to: "Site B" } });
+        await admin("transferLeader", leader, "/leader", 400, {
+          body: '{"to":"site-a","to":"site-b"}',
+          headers: { "content-type": "application/json" },
+        });
+        await admin("updateMember", leader, `/members/${follow.name}`, 400, {
+          json: { url: "ftp://pop.example" },
+        });
+        await admin("updateMember", leader, `/members/${follow.name}`, 415, { body: "{}" });
+        // Names: no site name (400), no member (404), a member in the wrong state (409).
+        await admin("promoteMember", leader, "/members/NOT%20A%20NAME/promote", 400);
+        await admin("removeMember", leader, "/members/-x", 400);
+        await admin("promoteMember", leader, "/members/site-z/promote", 404);
+        await admin("removeMember", leader, "/members/site-z", 404);
+        await admin("updateMember", leader, "/members/site-z", 404, {
+          json: { url: "http://127.0.0.1:9" },
+        });
+        await admin("promoteMember", leader, `/members/${follow.name}/promote`, 409);
+        await admin("transferLeader", leader, "/leader", 409, { json: { to: "site-z" } });
+        // A follower: every membership change is 503 not_leader, naming the leader's URL.
+        for (
+          const [id, path, init] of [
+            ["addMember", "/members", {
+              json: { name: "site-e", url: "http://127.0.0.1:9", publicKey },
+            }],
+            ["promoteMember", `/members/${follow.name}/promote`, {}],
+            ["removeMember", `/members/${follow.name}`, {}],
+            ["updateMember", `/members/${follow.name}`, { json: { url: follow.url } }],
+            ["transferLeader", "/leader", { json: { to: follow.name } }],
+          ] as const
+        ) {
+          const p = await admin(id, follower, path, 503, init) as { leaderUrl: unknown };
+          assert.equal(p.leaderUrl, leader, id);
+        }
+        // Successes: a member moved to the URL it has, a key rotated, a backup.
         await admin("updateMember", leader, `/members/${follow.name}`, 200, {
-          method: "PATCH",
           json: { url: follow.url },
         });
-        await admin("rotateSiteKey", follower, "/site-key", 200, { method: "POST" });
-        await admin("backup", follower, "/backup", 200, { method: "GET" });
-        await admin("backup", leader, "/no-such-route", 404, { method: "GET" });
+        await admin("rotateSiteKey", follower, "/site-key", 200);
+        const backup = await fetch(`${follower}/v1/admin/backup`, {
+          headers: { authorization: `Bearer ${cluster.adminKey}` },
+        });
+        assert.equal(backup.headers.get("content-type"), "application/vnd.sqlite3");
+        assert.ok(/^\d+$/.test(backup.headers.get("content-length") ?? ""));
+        await f.check("getBackup", `${follower}/v1/admin/backup`, backup, 200);
+        // A site added as a learner, refused a second time, promoted once caught up, removed.
+        const d = await starting;
+        const member = { name: "site-d", url: d.url, publicKey };
+        await admin("addMember", leader, "/members", 200, { json: member });
+        await admin("addMember", leader, "/members", 409, { json: member });
+        const { height } = (await (await fetch(`${leader}/v1/status`)).json()) as {
+          height: number;
+        };
+        await waitFor("site-d to catch up", async () => {
+          const res = await fetch(`${d.url}/v1/status`).catch(() => undefined);
+          const st = await res?.json() as { height: number } | undefined;
+          return st !== undefined && st.height >= height || undefined;
+        });
+        await admin("promoteMember", leader, "/members/site-d/promote", 200);
+        await admin("removeMember", leader, "/members/site-d", 200);
+        await cluster.kill(cluster.sites.indexOf(d));
+        // Leadership handed to the follower; the old leader now answers not_leader.
+        await admin("transferLeader", leader, "/leader", 200, { json: { to: follow.name } });
+        const p = await admin("transferLeader", leader, "/leader", 503, {
+          json: { to: follow.name },
+        }) as { leader: string; leaderUrl: string };
+        assert.deepEqual([p.leader, p.leaderUrl], [follow.name, follower]);
         mismatchesAfter("admin routes");
       },
     );

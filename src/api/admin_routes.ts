@@ -15,23 +15,35 @@
  * Membership changes are made by the leader; another site answers 503
  * `not_leader` with the leader's name and URL (`leader`, `leaderUrl`; null
  * while none is known), as a `consistency=leader` read does — one status per
- * problem type, the one `PROBLEM_TYPES` gives. A change the cluster refuses is 409
- * `conflict`; one proposed but not applied within the proposal timeout is
- * 504 `commit_timeout` (it may still take effect). Any site serves its own
- * backup.
+ * problem type, the one `PROBLEM_TYPES` gives. A path that names no member is
+ * 404 `not_found`; a change the cluster refuses is 409 `conflict`; one
+ * proposed but not applied within the proposal timeout is 504
+ * `commit_timeout` (it may still take effect). Any site serves its own
+ * backup. Every JSON answer and problem is `Cache-Control: no-store`.
+ *
+ * The routes, their bodies' schemas and every answer above are defined in
+ * `sdk/api/admin_routes.ts`, which this module validates with and each
+ * site's `/openapi.json` lists (tag `admin`); `test/openapi_fidelity_test.ts`
+ * holds a cluster's answers to that document.
  *
  * @module
  */
 import { type Context, Hono } from "hono";
 import { requestId, type RequestIdVariables } from "hono/request-id";
 import { z } from "zod";
-import { siteKeyDid } from "../../sdk/kinds/gov.ts";
+import {
+  ADMIN_BEARER_CHALLENGE,
+  AdminLeaderTransfer,
+  AdminMember,
+  AdminMemberMove,
+  SiteName,
+} from "../../sdk/api/admin_routes.ts";
 import { hashKey, sameHex } from "./api_keys.ts";
 import { refuseDuplicateMembers, requestSizeLimit, requireJsonBody } from "./middleware.ts";
 import { bodyReadProblem, problemFromError, problemResponse, routeNotFound } from "./problem.ts";
 import { boundedIssues } from "./field_issues.ts";
 import { createLogger } from "../log.ts";
-import { MembershipTimeout } from "../site/raft_host.ts";
+import { MembershipTimeout, UnknownMemberError } from "../site/raft_host.ts";
 
 /** What the admin routes need from the consensus host. */
 export interface AdminService {
@@ -68,42 +80,11 @@ export interface BackupDownload {
   filename: string;
 }
 
-/** A site name, as genesis and `gov.*` spell one. */
-const siteName = z.string().regex(
-  /^[a-z0-9][a-z0-9._-]{0,63}$/,
-  "must be 1-64 of a-z, 0-9, '.', '_', '-'",
-);
-
-/** Longest member URL, characters. */
-const MEMBER_URL_LENGTH_MAX = 2048;
-
-/**
- * The Bearer challenge of an admin 401: admin keys are a protection space of
- * their own (a tenant key is refused 403 here), so another realm than the
- * public API's.
- */
-const ADMIN_CHALLENGE = 'Bearer realm="edgeledger-admin"';
-
 /** Longest quote of a cause's message in a problem's detail, characters. */
 const DETAIL_QUOTE_LENGTH_MAX = 500;
 
-const memberSchema = z.strictObject({
-  name: siteName,
-  url: z.url().max(MEMBER_URL_LENGTH_MAX),
-  publicKey: z.string().regex(/^[A-Za-z0-9_-]{43}$/, "must be a base64url Ed25519 key")
-    // 32 bytes that are no point on the curve would add a member whose
-    // signatures can never verify.
-    .refine((k) => siteKeyDid(k) !== undefined, "must be an Ed25519 public key (a curve point)"),
-});
-
-/** `PATCH /v1/admin/members/{name}`: the member's new URL, as the other sites reach it. */
-const moveSchema = z.strictObject({
-  url: z.url().max(MEMBER_URL_LENGTH_MAX)
-    .refine((u) => /^https?:\/\//.test(u), "must be an http:// or https:// URL"),
-});
-
-/** `POST /v1/admin/leader`: the member to hand leadership to. */
-const leaderSchema = z.object({ to: siteName });
+/** The headers of an admin route's JSON answer: one change's outcome, never stored. */
+const NO_STORE = { "Cache-Control": "no-store" };
 
 /** Options of {@link adminRoutes}; every limit has a default, its unit in its name. */
 export interface AdminRoutesOptions {
@@ -161,7 +142,7 @@ export function adminRoutes(
           title: "Unauthorized",
           detail: "An admin API key is required",
         },
-        { challenge: ADMIN_CHALLENGE },
+        { challenge: ADMIN_BEARER_CHALLENGE },
       );
     }
     const h = hashApiKey(m[1]);
@@ -199,11 +180,15 @@ export function adminRoutes(
     }
     try {
       await action();
-      return c.json({ ok: true });
+      return c.json({ ok: true }, 200, NO_STORE);
     } catch (e) {
       // Proposed, not applied in time: not refused, so not a conflict.
       if (e instanceof MembershipTimeout) {
         return problem(c, 504, "commit_timeout", "Change not applied in time", bounded(e.message));
+      }
+      // The path names no member: nothing to change, as GET /v1/sites/{name}/keys answers.
+      if (e instanceof UnknownMemberError) {
+        return problem(c, 404, "not_found", "Not found", bounded(e.message));
       }
       return problem(
         c,
@@ -234,21 +219,25 @@ export function adminRoutes(
     if (parsed.success) return { data: parsed.data };
     return {
       refusal: problem(c, 400, "validation", "Invalid request", `Body must be ${shape}`, {
+        // Prefixed with `body`, as the public API's validation problems are.
         errors: boundedIssues(
-          parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
+          parsed.error.issues.map((i) => ({
+            path: ["body", ...i.path].join("."),
+            message: i.message,
+          })),
         ),
       }),
     };
   };
 
   app.post("/members", async (c) => {
-    const body = await bodyOf(c, memberSchema, "{name, url, publicKey}");
+    const body = await bodyOf(c, AdminMember, "{name, url, publicKey}");
     if ("refusal" in body) return body.refusal;
     return await run(c, () => service.addLearner(body.data));
   });
   /** The `:name` of `c`, or the 400 validation problem for one that is no site name. */
   const nameOf = (c: Context): { name: string } | { refusal: Response } => {
-    const parsed = siteName.safeParse(c.req.param("name"));
+    const parsed = SiteName.safeParse(c.req.param("name"));
     if (parsed.success) return { name: parsed.data };
     return {
       refusal: problem(c, 400, "validation", "Invalid request", "The path's name is no site name", {
@@ -267,7 +256,7 @@ export function adminRoutes(
   app.patch("/members/:name", async (c) => {
     const n = nameOf(c);
     if ("refusal" in n) return n.refusal;
-    const body = await bodyOf(c, moveSchema, "{url}");
+    const body = await bodyOf(c, AdminMemberMove, "{url}");
     if ("refusal" in body) return body.refusal;
     return await run(c, () => service.updateMemberUrl(n.name, body.data.url));
   });
@@ -306,7 +295,7 @@ export function adminRoutes(
     }
     try {
       const r = await service.rotateKey();
-      return c.json({ site: service.self ?? null, ...r });
+      return c.json({ site: service.self ?? null, ...r }, 200, NO_STORE);
     } catch (e) {
       if (e instanceof MembershipTimeout) {
         return problem(
@@ -328,7 +317,7 @@ export function adminRoutes(
   });
   app.post("/leader", async (c) => {
     // A site name first: the change's refusal quotes it.
-    const body = await bodyOf(c, leaderSchema, "{to: site name}");
+    const body = await bodyOf(c, AdminLeaderTransfer, "{to: site name}");
     if ("refusal" in body) return body.refusal;
     const { to } = body.data;
     return await run(c, () => service.transferLeadership(to));

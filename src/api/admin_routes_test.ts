@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { PROBLEM_TYPES, problemTypeUri } from "../../sdk/api/routes.ts";
 import { adminRoot, type AdminService, hashApiKey } from "./admin_routes.ts";
 import { LedgerError } from "./service.ts";
-import { MembershipTimeout } from "../site/raft_host.ts";
+import { MembershipTimeout, UnknownMemberError } from "../site/raft_host.ts";
 
 const KEY = "admin-key-0123456789abcdef";
 
@@ -134,7 +134,7 @@ Deno.test("admin routes: a change proposed but not applied in time is 504 commit
   assert.match(body.detail, /may still take effect/);
 });
 
-Deno.test("admin routes: a malformed member is a validation problem naming the field", async () => {
+Deno.test("admin routes: a malformed member is a validation problem naming the field as the public API does (body.<field>)", async () => {
   const s = service();
   const app = adminRoot(s, [hashApiKey(KEY)]);
   const res = await call(app, "/members", {
@@ -142,7 +142,7 @@ Deno.test("admin routes: a malformed member is a validation problem naming the f
     body: JSON.stringify({ name: "site-d", url: "not a url", publicKey: "A".repeat(43) }),
   });
   const body = await problem(res, 400, "validation");
-  assert.deepEqual(body.errors.map((e: { path: string }) => e.path), ["url"]);
+  assert.deepEqual(body.errors.map((e: { path: string }) => e.path), ["body.url"]);
   assert.deepEqual(s.calls, []);
 });
 
@@ -178,7 +178,7 @@ Deno.test("admin routes: a public key of 32 bytes that are no Ed25519 curve poin
     body: JSON.stringify({ name: "site-d", url: "http://127.0.0.1:7004", publicKey: notAPoint }),
   });
   const body = await problem(res, 400, "validation");
-  assert.deepEqual(body.errors.map((e: { path: string }) => e.path), ["publicKey"]);
+  assert.deepEqual(body.errors.map((e: { path: string }) => e.path), ["body.publicKey"]);
   assert.deepEqual(s.calls, []);
 });
 
@@ -424,7 +424,7 @@ Deno.test("admin routes: POST /leader to a value that is no site name is a valid
   const text = await res.clone().text();
   assert.ok(text.length < 1000, `a ${text.length}-character problem`);
   const body = await problem(res, 400, "validation");
-  assert.deepEqual(body.errors.map((e: { path: string }) => e.path), ["to"]);
+  assert.deepEqual(body.errors.map((e: { path: string }) => e.path), ["body.to"]);
   for (const bad of [{ to: 1 }, {}, { to: "Site B" }]) {
     await problem(
       await call(app, "/leader", { method: "POST", body: JSON.stringify(bad) }),
@@ -468,4 +468,51 @@ Deno.test("admin routes: a :name that is no site name is a validation problem na
     }
   }
   assert.deepEqual(s.calls, []);
+});
+
+Deno.test("admin routes: promote, DELETE and PATCH of a name that is no member are 404 not_found, not a conflict", async () => {
+  const unknown = (n: string) => Promise.reject(new UnknownMemberError(n));
+  const app = adminRoot(
+    service({ promote: unknown, remove: unknown, updateMemberUrl: unknown }),
+    [hashApiKey(KEY)],
+  );
+  for (
+    const [path, init] of [
+      ["/members/site-z/promote", { method: "POST" }],
+      ["/members/site-z", { method: "DELETE" }],
+      ["/members/site-z", {
+        method: "PATCH",
+        body: JSON.stringify({ url: "http://127.0.0.1:7009" }),
+      }],
+    ] as const
+  ) {
+    const res = await call(app, path, init);
+    assert.equal(res.headers.get("cache-control"), "no-store", path);
+    const body = await problem(res, 404, "not_found");
+    assert.equal(body.detail, "Site site-z is not a member", path);
+  }
+});
+
+Deno.test("admin routes: a JSON answer is Cache-Control: no-store, as every problem is", async () => {
+  const app = adminRoot(
+    service({
+      rotateKey: () =>
+        Promise.resolve({ previous: "a", publicKey: "b", untilHeight: 3, retirementSigned: true }),
+      self: "site-a",
+    }),
+    [hashApiKey(KEY)],
+  );
+  for (
+    const [path, init] of [
+      ["/members/site-d/promote", { method: "POST" }],
+      ["/members/site-d", { method: "DELETE" }],
+      ["/leader", { method: "POST", body: JSON.stringify({ to: "site-b" }) }],
+      ["/site-key", { method: "POST" }],
+    ] as const
+  ) {
+    const res = await call(app, path, init);
+    assert.equal(res.status, 200, path);
+    assert.equal(res.headers.get("cache-control"), "no-store", path);
+    await res.body?.cancel();
+  }
 });

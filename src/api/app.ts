@@ -35,6 +35,12 @@ import {
   streamEvents,
   submitTxs,
 } from "../../sdk/api/routes.ts";
+import {
+  ADMIN_RESPONSE_HEADERS,
+  ADMIN_ROUTES,
+  ADMIN_SECURITY_SCHEME,
+  ADMIN_SECURITY_SCHEME_OBJECT,
+} from "../../sdk/api/admin_routes.ts";
 import { CONTRACT_ROUTES } from "./contract_routes/mod.ts";
 import { explorerHtml } from "./explorer.ts";
 import { createLogger, type Logger } from "../log.ts";
@@ -146,8 +152,14 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
     scheme: "bearer",
     description: "A tenant API key (`deno task apikey <name>` makes one; sites keep its SHA-256).",
   });
-  // The headers the routes' responses refer to (`sdk/api/headers.ts`).
-  for (const [name, header] of Object.entries(RESPONSE_HEADERS)) {
+  app.openAPIRegistry.registerComponent(
+    "securitySchemes",
+    ADMIN_SECURITY_SCHEME,
+    ADMIN_SECURITY_SCHEME_OBJECT,
+  );
+  // The headers the routes' responses refer to (`sdk/api/headers.ts`), the
+  // admin routes' after them (`sdk/api/admin_routes.ts`).
+  for (const [name, header] of Object.entries({ ...RESPONSE_HEADERS, ...ADMIN_RESPONSE_HEADERS })) {
     app.openAPIRegistry.registerComponent("headers", name, header);
   }
   app.onError((err, c) => {
@@ -420,6 +432,9 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
 
   // Read routes of the built-in contracts (identity, assets, custody, ...).
   for (const register of CONTRACT_ROUTES) register(routes as unknown as OpenAPIHono<Env>, service);
+  // The admin routes are served by the site's admin app (`admin_routes.ts`,
+  // its own key and middleware), not by this one: listed in the document only.
+  for (const route of Object.values(ADMIN_ROUTES)) app.openAPIRegistry.registerPath(route);
 
   return routes;
 }

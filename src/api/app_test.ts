@@ -11,6 +11,7 @@ import {
   ROUTES,
 } from "../../sdk/api/routes.ts";
 import { READY_APPLY_LAG_MAX } from "../../sdk/api/schemas.ts";
+import { ADMIN_RESPONSE_HEADERS, ADMIN_ROUTES } from "../../sdk/api/admin_routes.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -952,7 +953,10 @@ Deno.test("GET /openapi.json: every response declares X-Request-Id and its Cache
   const { app } = setup();
   const doc = await (await app.request("/openapi.json")).json();
   const components = doc.components.headers;
-  assert.deepEqual(Object.keys(components).sort(), Object.keys(RESPONSE_HEADERS).sort());
+  assert.deepEqual(
+    Object.keys(components).sort(),
+    [...Object.keys(RESPONSE_HEADERS), ...Object.keys(ADMIN_RESPONSE_HEADERS)].sort(),
+  );
   assert.deepEqual(components.RetryAfter.schema, { type: "integer", minimum: 1 });
   let responses = 0;
   for (const [path, item] of Object.entries(doc.paths) as [string, Json][]) {
@@ -974,7 +978,9 @@ Deno.test("GET /openapi.json: every response declares X-Request-Id and its Cache
         if (status === "401") {
           assert.equal(
             headers["WWW-Authenticate"]?.$ref,
-            "#/components/headers/WwwAuthenticate",
+            path.startsWith("/v1/admin/")
+              ? "#/components/headers/WwwAuthenticateAdmin"
+              : "#/components/headers/WwwAuthenticate",
             where,
           );
         }
@@ -989,6 +995,42 @@ Deno.test("GET /openapi.json: every response declares X-Request-Id and its Cache
   const proof = doc.paths["/v1/txs/{txId}/proof"].get.responses["200"].headers;
   assert.equal(proof["Cache-Control"].$ref, "#/components/headers/CacheControlProof");
   assert.deepEqual(components.CacheControlProof.schema.enum, [CACHE_IMMUTABLE, "no-cache"]);
+});
+
+Deno.test("GET /openapi.json: the admin routes are there, tagged admin, each under the admin key's security scheme alone and answering 401 with the admin realm's challenge", async () => {
+  const { app } = setup();
+  const doc = await (await app.request("/openapi.json")).json();
+  assert.deepEqual(doc.components.securitySchemes.adminKey, {
+    type: "http",
+    scheme: "bearer",
+    description: doc.components.securitySchemes.adminKey.description,
+  });
+  assert.equal(
+    doc.components.headers.WwwAuthenticateAdmin.schema.const,
+    'Bearer realm="edgeledger-admin"',
+  );
+  const admin: string[] = [];
+  for (const [path, item] of Object.entries(doc.paths) as [string, Json][]) {
+    for (const [method, op] of Object.entries(item) as [string, Json][]) {
+      const tagged = op.tags?.includes("admin") ?? false;
+      assert.equal(tagged, path.startsWith("/v1/admin/"), `${method} ${path}`);
+      if (!tagged) continue;
+      admin.push(`${method} ${path}`);
+      assert.deepEqual(op.security, [{ adminKey: [] }], `${method} ${path}`);
+      assert.ok(op.responses["401"] && op.responses["403"], `${method} ${path}`);
+    }
+  }
+  assert.deepEqual(
+    admin.sort(),
+    Object.values(ADMIN_ROUTES).map((r) => `${r.method} ${r.path}`).sort(),
+  );
+  const backup = doc.paths["/v1/admin/backup"].get.responses["200"];
+  assert.deepEqual(Object.keys(backup.content), ["application/vnd.sqlite3"]);
+  const promote = doc.paths["/v1/admin/members/{name}/promote"].post.responses;
+  assert.equal(
+    promote["503"].content["application/problem+json"].schema.$ref,
+    "#/components/schemas/NotLeaderProblem",
+  );
 });
 
 Deno.test("GET /metrics: a method outside HTTP's own is labelled other, so clients cannot grow the label set", async () => {

@@ -1355,15 +1355,23 @@ export class RaftHost implements Sequencer {
     await this.#confChange({ type: "addLearner", node: member.name });
   }
 
-  /** Promotes a caught-up learner to voter (leader only). */
+  /**
+   * Promotes a caught-up learner to voter (leader only). Throws
+   * {@link UnknownMemberError} for a name that is neither voter nor learner.
+   */
   async promote(name: string): Promise<void> {
     this.#requireLeader();
+    this.#requireMember(name);
     await this.#confChange({ type: "promote", node: name });
   }
 
-  /** Removes a site from the membership (leader only). */
+  /**
+   * Removes a site from the membership (leader only). Throws
+   * {@link UnknownMemberError} for a name that is neither voter nor learner.
+   */
   async remove(name: string): Promise<void> {
     this.#requireLeader();
+    this.#requireMember(name);
     await this.#confChange({ type: "remove", node: name });
   }
 
@@ -1641,12 +1649,18 @@ export class RaftHost implements Sequencer {
   /** A voter's or learner's directory entry (leader only); MembershipError otherwise. */
   #memberAtLeader(name: string): PeerInfo {
     this.#requireLeader();
-    const conf = this.#node.confState();
+    this.#requireMember(name);
     const known = this.#members.get(name);
-    if (known === undefined || !(conf.voters.includes(name) || conf.learners.includes(name))) {
-      throw new MembershipError(`Site ${name} is not a member`);
-    }
+    if (known === undefined) throw new UnknownMemberError(name);
     return known;
+  }
+
+  /** Throws {@link UnknownMemberError} unless `name` is a voter or a learner of the configuration. */
+  #requireMember(name: string): void {
+    const conf = this.#node.confState();
+    if (!conf.voters.includes(name) && !conf.learners.includes(name)) {
+      throw new UnknownMemberError(name);
+    }
   }
 
   #requireLeader(): void {
@@ -2368,6 +2382,18 @@ export class MembershipError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "MembershipError";
+  }
+}
+
+/**
+ * A membership operation on a name that is no member (neither voter nor
+ * learner): there is nothing to change, now or later (the admin routes
+ * answer it 404 `not_found`, not 409).
+ */
+export class UnknownMemberError extends MembershipError {
+  constructor(readonly member: string) {
+    super(`Site ${member} is not a member`);
+    this.name = "UnknownMemberError";
   }
 }
 

@@ -1440,7 +1440,7 @@ Deno.test("raft host: a site that applied its own removal stays out when restart
   }
 });
 
-Deno.test("raft host: a member moved to a new URL keeps it across a restart, over the URL genesis names; a name with another key never takes an entry", async () => {
+Deno.test("raft host: a member moved to a new URL keeps it across a restart, over the URL genesis names; a name with another key never takes an entry; a name that is no member is an UnknownMemberError to move, promote or remove", async () => {
   const t = await openTestSite();
   const url = (host: RaftHost, name: string) => host.members().find((m) => m.name === name)?.url;
   let host = await startLoneVoter(t);
@@ -1449,10 +1449,14 @@ Deno.test("raft host: a member moved to a new URL keeps it across a restart, ove
     assert.equal(url(host, "site-a"), "http://127.0.0.1:1", "genesis's URL");
     await host.updateMemberUrl("site-a", "https://pop-1.example:7443");
     assert.equal(url(host, "site-a"), "https://pop-1.example:7443");
+    // A name that is no member: nothing to change (the admin routes answer 404, not 409).
+    const unknown = { name: "UnknownMemberError", message: "Site site-z is not a member" };
     await assert.rejects(
       () => host.updateMemberUrl("site-z", "https://pop-9.example:7443"),
-      /site-z is not a member/,
+      unknown,
     );
+    await assert.rejects(() => host.promote("site-z"), unknown);
+    await assert.rejects(() => host.remove("site-z"), unknown);
     // A site added, removed, then added again at a new URL (same key) is there.
     const b = generateKeyPair("ed25519");
     const member = {

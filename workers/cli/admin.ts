@@ -156,8 +156,11 @@ const jsonBody = <T extends z.ZodType>(schema: T) => ({
 /**
  * The admin routes the command line calls, as route definitions the SDK's
  * client takes (`client.request(ADMIN_ROUTES.promoteMember, …)`). Their
- * bodies are checked by the site (`src/api/admin_routes.ts`); a site that is
- * not the leader answers a change with 503 `not_leader` and `leaderUrl`.
+ * bodies are checked by the site, with the schemas of the routes' full
+ * definitions in `sdk/api/admin_routes.ts` (those of `/openapi.json`, tag
+ * `admin`); these read answers leniently (a rotation's `untilHeight` is
+ * absent from older sites). A site that is not the leader answers a change
+ * with 503 `not_leader` and `leaderUrl`.
  * `GET /v1/admin/backup` streams a database, which the client does not read:
  * see {@link downloadBackup}.
  */

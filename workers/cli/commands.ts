@@ -1308,7 +1308,8 @@ const memberPromote = command({
   summary: "Make a caught-up learner a voter (admin key)",
   description: [
     "Promotes the learner NAME to voter. The leader refuses (409 conflict, exit 1) while another",
-    "membership change is under way or the learner has not caught up: see member list.",
+    "membership change is under way or the learner has not caught up: see member list. A NAME",
+    "that is no member is 404 not_found (exit 1).",
     "",
     LEADER_HELP,
     "",
@@ -1343,6 +1344,7 @@ const memberRemove = command({
     "Removes the site NAME, voter or learner. From the moment a site applies its removal, that",
     "site refuses its key. Removing the leader works too (it steps down once its removal",
     "commits), but moving leadership away first (leader transfer) spares the cluster an election.",
+    "A NAME that is no member is 404 not_found (exit 1).",
     "",
     LEADER_HELP,
     "",
