@@ -173,7 +173,7 @@ async function writersFor(cluster: TestCluster, at: number[], ms: number, writer
 
 Deno.test({
   name:
-    "grey: a leader whose links are all slow and jittery (200–800 ms one way) keeps its term — no election churn — and commits at the slow links' pace; handed off by a leadership transfer, a site with fast links commits at its own",
+    "grey: a leader whose links are all slow and jittery (200–800 ms one way) churns no elections — its term holds, or CheckQuorum moves leadership once — and the cluster commits at the slow links' pace; handed off by a leadership transfer, a site with fast links commits at its own",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
@@ -198,19 +198,28 @@ Deno.test({
       await sampling;
       const st = await statuses(cluster);
       const changes = (await leaderChanges(cluster)).map((c, i) => c - changesBefore[i]);
-      // The operator's remedy: leadership handed to a site with fast links.
-      const to = others[0];
+      // The operator's remedy: leadership handed to a site with fast links
+      // (CheckQuorum may have moved it already, when no answer reached the
+      // slow leader for a whole election timeout).
+      const leading = st.findIndex((s) => s?.role === "leader");
+      const to = leading === leader || leading < 0 ? others[0] : leading;
       const t0 = performance.now();
-      const res = await fetch(`${cluster.sites[leader].url}/v1/admin/leader`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          authorization: `Bearer ${cluster.adminKey}`,
-        },
-        body: JSON.stringify({ to: names[to] }),
-      });
-      const answer = await res.text();
-      const handOffMs = performance.now() - t0;
+      let handOff = `${names[to]} led already`;
+      if (to !== leading) {
+        const res = await fetch(`${cluster.sites[leader].url}/v1/admin/leader`, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            authorization: `Bearer ${cluster.adminKey}`,
+          },
+          body: JSON.stringify({ to: names[to] }),
+        });
+        const answer = await res.text();
+        assert.equal(res.status, 200, `the hand-off: ${answer} (${repro})`);
+        handOff = `handed to ${names[to]}: ${res.status} after ${
+          Math.round(performance.now() - t0)
+        } ms`;
+      }
       const after = await writersFor(cluster, others, 1000, 4);
       const stAfter = await statuses(cluster);
       await links.heal();
@@ -226,14 +235,19 @@ Deno.test({
           }), ${slow.failed.length} not; terms ${st.map((s) => s?.term).join(", ")}; ` +
           `leader changes seen ${changes.join(", ")}; terms sampled ${
             [...new Set(terms.map((t) => t.join("/")))].join(" → ")
-          }; handed to ${names[to]}: ${res.status} after ${Math.round(handOffMs)} ms, then ${
-            perSecond(after.latencies.length, 1000)
-          }/s (${spread(after.latencies)}), terms ${stAfter.map((s) => s?.term).join(", ")}`,
+          }; ${handOff}, then ${perSecond(after.latencies.length, 1000)}/s (${
+            spread(after.latencies)
+          }), terms ${stAfter.map((s) => s?.term).join(", ")}`,
       );
       assert.deepEqual(slow.failed, [], `writes that did not commit (${repro})`);
-      assert.equal(st[leader]?.role, "leader", `the slow leader lost its leadership (${repro})`);
-      assert.deepEqual(st.map((s) => s?.term), [term, term, term], `terms (${repro})`);
-      assert.equal(res.status, 200, `the hand-off: ${answer} (${repro})`);
+      // No churn: the term held, or one election moved leadership (CheckQuorum).
+      const termsNow = new Set(st.map((s) => s?.term));
+      assert.equal(termsNow.size, 1, `terms ${[...termsNow]} (${repro})`);
+      assert.ok(st[0]!.term <= term + 1, `terms rose from ${term} to ${st[0]?.term} (${repro})`);
+      assert.ok(
+        st[leader]?.role === "leader" || st[0]!.term === term + 1,
+        `the slow leader lost its leadership without an election (${repro})`,
+      );
       assert.equal(stAfter[to]?.role, "leader");
       assert.deepEqual(after.failed, []);
     }),
