@@ -14,7 +14,8 @@
  *   npx -y deno@2.9.6 test -A test/grey_failure_test.ts
  *   GREY_SEED=7 …        replays the jitter draws
  *   GREY_HOLD_MS=30000 … holds each slow link longer (default 3000)
- *   GREY_THIN_LONG=1 …   adds the long thin-link catch-up (a page of blocks that takes > 30 s)
+ *   GREY_THIN_LONG=1 …   adds the long thin-link tests: a catch-up whose page of blocks takes
+ *                        over 30 s (about 70 s), and a thin follower under load (about 15 s)
  *   CLUSTER_LOG=1 …      shows the sites' logs
  *
  * @module
@@ -320,6 +321,66 @@ Deno.test({
       (cluster) => thinCatchUp(cluster, 4 * 1024, 20),
       { snapshotEntriesMin: 10, compactKeepEntries: 2 },
     ),
+});
+
+Deno.test({
+  name:
+    "grey: a follower behind a thin link (16 KiB/s) under a leader's full load falls behind and keeps losing its leader, but PreVote keeps every term: the leader keeps leading and committing",
+  ignore: Deno.env.get("GREY_THIN_LONG") !== "1",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withGreyCluster(async (cluster) => {
+      const links = cluster.links!;
+      const { index: leader, term } = await leaderIndex(cluster);
+      const thin = (leader + 1) % 3;
+      const names = cluster.sites.map((s) => s.name);
+      const changesBefore = await leaderChanges(cluster);
+      const rate = 16 * 1024;
+      await links.thin(linksOf(3, thin), rate);
+      let stop = false;
+      let committed = 0;
+      // Eight clients at the leader, batches of 10.
+      const writers = Array.from({ length: 8 }, async () => {
+        while (!stop) {
+          const txs = await Promise.all(Array.from({ length: 10 }, () => anchorTx(device)));
+          const r = await submitCommit(cluster.sites[leader].url, { txs }, 5000);
+          if (r.status === 200) committed += txs.length;
+        }
+      });
+      const lags: number[] = [];
+      const roles = new Set<string>();
+      const seconds = 10;
+      for (let k = 0; k < 4 * seconds; k++) {
+        await sleep(250);
+        const st = await statuses(cluster);
+        lags.push((st[leader]?.height ?? 0) - (st[thin]?.height ?? 0));
+        roles.add(`${st[thin]?.role}@${st[thin]?.term}`);
+      }
+      stop = true;
+      await Promise.all(writers);
+      const st = await statuses(cluster);
+      const changes = (await leaderChanges(cluster)).map((c, i) => c - changesBefore[i]);
+      const lost = cluster.sites[thin].stderr.split("\n").filter((l) => / leader lost /.test(l))
+        .length;
+      const drift = cluster.sites[thin].stderr.split("\n").find((l) => /clock differs/.test(l));
+      await links.heal();
+      console.log(
+        `  ${names[thin]} behind ${rate} B/s, ${committed} transactions committed at ${
+          names[leader]
+        } in ${seconds} s: it fell ${lags.at(-1)} blocks behind (every 2.5 s: ${
+          lags.filter((_, k) => k % 10 === 9).join(", ")
+        }), said "leader lost" ${lost} times, was ${
+          [...roles].join(", ")
+        } (a pre-candidate shows as candidate); leader changes seen ${changes.join(", ")}; terms ${
+          st.map((s) => s?.term).join(", ")
+        } (from ${term})` +
+          (drift === undefined ? "" : `; it warned: ${drift.replace(/^.*WARN\s+/, "")}`),
+      );
+      assert.equal(st[leader]?.role, "leader");
+      assert.deepEqual(st.map((s) => s?.term), [term, term, term], `terms (${repro})`);
+      assert.ok(committed > 0);
+    }),
 });
 
 Deno.test({
