@@ -202,7 +202,9 @@ Deno.test({
       // The operator's remedy: leadership handed to a site with fast links
       // (CheckQuorum may have moved it already, when no answer reached the
       // slow leader for a whole election timeout).
-      const leading = st.findIndex((s) => s?.role === "leader");
+      // The leader of the latest term (the slow site may not have heard of it yet).
+      const maxTerm = Math.max(...st.map((s) => s?.term ?? 0));
+      const leading = st.findIndex((s) => s?.role === "leader" && s.term === maxTerm);
       const to = leading === leader || leading < 0 ? others[0] : leading;
       const t0 = performance.now();
       let handOff = `${names[to]} led already`;
@@ -241,13 +243,13 @@ Deno.test({
           }), terms ${stAfter.map((s) => s?.term).join(", ")}`,
       );
       assert.deepEqual(slow.failed, [], `writes that did not commit (${repro})`);
-      // No churn: the term held, or one election moved leadership (CheckQuorum).
-      const termsNow = new Set(st.map((s) => s?.term));
-      assert.equal(termsNow.size, 1, `terms ${[...termsNow]} (${repro})`);
-      assert.ok(st[0]!.term <= term + 1, `terms rose from ${term} to ${st[0]?.term} (${repro})`);
+      // No churn: the term held, or one election moved leadership (CheckQuorum);
+      // the slow site may not have heard of that term yet.
+      assert.ok(maxTerm <= term + 1, `terms rose from ${term} to ${maxTerm} (${repro})`);
+      assert.ok(leading >= 0, `no leader of term ${maxTerm} (${repro})`);
       assert.ok(
-        st[leader]?.role === "leader" || st[0]!.term === term + 1,
-        `the slow leader lost its leadership without an election (${repro})`,
+        leading === leader || maxTerm === term + 1,
+        `leadership moved without an election (${repro})`,
       );
       assert.equal(stAfter[to]?.role, "leader");
       assert.deepEqual(after.failed, []);
