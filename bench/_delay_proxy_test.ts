@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { applyCommand, DelayProxy, RouteGate } from "./_delay_proxy.ts";
+import { applyCommand, DelayProxy, RouteGate, routeSeed } from "./_delay_proxy.ts";
 
 const oneWayMs = 40;
 
@@ -327,4 +327,135 @@ Deno.test("delay proxy: a cut of several routes is applied at once; a route out 
     assert.deepEqual(await readWithin(conn, 2000), new Uint8Array([3]));
     conn.close();
   });
+});
+
+Deno.test("delay proxy: a route's jitter draws come from its seed (the same seed, the same draws), each in [oneWayMs, oneWayMs + jitterMs)", () => {
+  const draws = (seed: number) => {
+    const gate = new RouteGate(0, seed);
+    gate.delay(200, 600);
+    return Array.from({ length: 50 }, () => gate.drawDelayMs());
+  };
+  assert.deepEqual(draws(7), draws(7));
+  assert.notDeepEqual(draws(7), draws(8));
+  for (const d of draws(7)) assert.ok(d >= 200 && d < 800, `a draw of ${d} ms`);
+  assert.notEqual(routeSeed(7, 0), routeSeed(7, 1));
+  const gate = new RouteGate(5, 1);
+  gate.delay(100, 50);
+  gate.rate(1000);
+  gate.heal();
+  assert.deepEqual(gate.shape, { oneWayMs: 5, jitterMs: 0, bytesPerSecond: 0 });
+});
+
+Deno.test("delay proxy: a route given a delay and a jitter delays each round trip by 2 × oneWayMs to 2 × (oneWayMs + jitterMs), keeps the bytes in order, and leaves the other routes alone", async () => {
+  await withTwoRoutes(async (proxy) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: proxy.ports[0] });
+    const other = await Deno.connect({ hostname: "127.0.0.1", port: proxy.ports[1] });
+    try {
+      await proxy.delay([0], 60, 60);
+      const trips: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        const t0 = performance.now();
+        // Three writes at once: they come back in order whatever their draws.
+        for (const b of [3 * i, 3 * i + 1, 3 * i + 2]) await conn.write(new Uint8Array([b]));
+        assert.deepEqual(await readExactly(conn, 3), new Uint8Array([3 * i, 3 * i + 1, 3 * i + 2]));
+        trips.push(performance.now() - t0);
+      }
+      for (const t of trips) {
+        assert.ok(t >= 120 - 1 && t < 240 + 400, `a round trip took ${t.toFixed(1)} ms`);
+      }
+      const t0 = performance.now();
+      await other.write(new Uint8Array([1]));
+      await readExactly(other, 1);
+      assert.ok(performance.now() - t0 < 100, "the other route was delayed");
+      // Healed, the route is as started (no delay).
+      await proxy.heal([0]);
+      const t1 = performance.now();
+      await conn.write(new Uint8Array([1]));
+      await readExactly(conn, 1);
+      assert.ok(performance.now() - t1 < 100, "the heal left the delay");
+    } finally {
+      conn.close();
+      other.close();
+    }
+  });
+});
+
+Deno.test("delay proxy: a route limited to a rate carries bytes no faster than it, intact, its connections sharing it", async () => {
+  await withTwoRoutes(async (proxy) => {
+    const rate = 64 * 1024;
+    await proxy.rate([0], rate);
+    const conns = await Promise.all(
+      [0, 1].map(() => Deno.connect({ hostname: "127.0.0.1", port: proxy.ports[0] })),
+    );
+    try {
+      // Two connections echo 32 KiB each: 64 KiB each way over the shared wire, about 1 s.
+      const t0 = performance.now();
+      await Promise.all(conns.map(async (conn) => {
+        const sent = crypto.getRandomValues(new Uint8Array(32 * 1024));
+        const reading = readExactly(conn, sent.length);
+        await conn.write(sent);
+        assert.deepEqual(await reading, sent);
+      }));
+      const ms = performance.now() - t0;
+      assert.ok(ms >= 1000 - 50, `64 KiB crossed a ${rate} B/s route in ${ms.toFixed(0)} ms`);
+      assert.ok(ms < 4000, `64 KiB took ${ms.toFixed(0)} ms`);
+    } finally {
+      for (const c of conns) c.close();
+    }
+  });
+});
+
+Deno.test("delay proxy: a hung route keeps its connections working, holds a new one without reaching its target, and the heal closes that one; a connection after the heal works", async () => {
+  await withTwoRoutes(async (proxy, accepted) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: proxy.ports[0] });
+    try {
+      await conn.write(new Uint8Array([1]));
+      assert.deepEqual(await readWithin(conn, 2000), new Uint8Array([1]));
+      await proxy.cut([0], "hang");
+      const hung = await Deno.connect({ hostname: "127.0.0.1", port: proxy.ports[0] });
+      await hung.write(new Uint8Array([9]));
+      assert.equal(await readWithin(hung, 300), "timeout", "a hung connect was answered");
+      assert.equal(accepted[0], 1, "a hung connect reached its target");
+      // The connection made before still works.
+      await conn.write(new Uint8Array([2]));
+      assert.deepEqual(await readWithin(conn, 2000), new Uint8Array([2]));
+      await proxy.heal([0]);
+      assert.equal(await readWithin(hung, 2000), null, "the heal did not close the hung connect");
+      assert.equal(accepted[0], 1, "the hung connect's request was delivered after the heal");
+      hung.close();
+      const again = await Deno.connect({ hostname: "127.0.0.1", port: proxy.ports[0] });
+      await again.write(new Uint8Array([5]));
+      assert.deepEqual(await readWithin(again, 2000), new Uint8Array([5]));
+      assert.equal(accepted[0], 2);
+      again.close();
+    } finally {
+      conn.close();
+    }
+  });
+});
+
+Deno.test("delay proxy: delay, rate and hang commands shape or cut the routes they name; malformed ones change nothing", () => {
+  const gates = [new RouteGate(), new RouteGate()];
+  assert.equal(applyCommand("delay 0,1 200 600", gates), "ok");
+  assert.equal(applyCommand("rate 1 4096", gates), "ok");
+  assert.equal(applyCommand("cut hang 0", gates), "ok");
+  assert.deepEqual(gates.map((g) => g.mode), ["hang", "open"]);
+  assert.deepEqual(gates[1].shape, { oneWayMs: 200, jitterMs: 600, bytesPerSecond: 4096 });
+  assert.equal(applyCommand("delay 1 50", gates), "ok");
+  assert.deepEqual(gates[1].shape, { oneWayMs: 50, jitterMs: 0, bytesPerSecond: 4096 });
+  for (
+    const bad of [
+      "delay 2 10",
+      "delay 0 -1",
+      "delay 0 10001",
+      "delay 0 1.5",
+      "delay 0",
+      "rate 0 x",
+      "rate 0 -5",
+      "rate 0",
+    ]
+  ) {
+    assert.match(applyCommand(bad, gates), /^error /, bad);
+  }
+  assert.deepEqual(gates[1].shape, { oneWayMs: 50, jitterMs: 0, bytesPerSecond: 4096 });
 });

@@ -10,7 +10,7 @@ import { exportKey, generateKeyPair } from "../sdk/keys.ts";
 import { base64urlEncode } from "../sdk/encoding.ts";
 import { initLocalLedger } from "../src/site/config.ts";
 import { anchorTx } from "./_helpers.ts";
-import { PartitionProxy } from "./_partition.ts";
+import { type PartitionOptions, PartitionProxy } from "./_partition.ts";
 
 /** Signs the anchors {@link commitBatches} sends. */
 const batchSigner = generateKeyPair("ed25519");
@@ -323,10 +323,12 @@ export interface ClusterOptions {
    * Route every link between the sites through a fault proxy
    * (`test/_partition.ts`, `cluster.links`): each site's config gets
    * `peerUrls` naming its own route to each other site; clients still reach
-   * the sites directly. `oneWayMs` delays each direction of each link.
-   * Sites that join later (`startConfig`) are not routed through it.
+   * the sites directly, unless given routes of their own (`clients`: see
+   * {@link PartitionProxy.clientUrl}). `oneWayMs` delays each direction of
+   * each route; `seed` seeds the routes' jitter. Sites that join later
+   * (`startConfig`) are not routed through it.
    */
-  partitions?: boolean | { oneWayMs?: number };
+  partitions?: boolean | PartitionOptions;
 }
 
 /**
@@ -384,13 +386,15 @@ async function startClusterOnce(
   const adminKey = (await Deno.readTextFile(`${dir}/admin-api-key.txt`)).trim();
   let links: PartitionProxy | undefined;
   if (options.partitions !== undefined && options.partitions !== false) {
-    const oneWayMs = options.partitions === true ? 0 : options.partitions.oneWayMs ?? 0;
     const parsed = await Promise.all(
       configs.map(async (path) =>
         JSON.parse(await Deno.readTextFile(path)) as { name: string; port: number }
       ),
     );
-    const proxy = await PartitionProxy.start(parsed.map((c) => c.port), oneWayMs);
+    const proxy = await PartitionProxy.start(
+      parsed.map((c) => c.port),
+      options.partitions === true ? {} : options.partitions,
+    );
     links = proxy;
     const names = parsed.map((c) => c.name);
     try {

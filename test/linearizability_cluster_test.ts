@@ -6,7 +6,13 @@
  * (SIGSTOP/SIGCONT) the leader and the followers, and partitions the
  * network between the sites (`_partition.ts`, `silent` or `reset`): the
  * leader cut off from both others while its clients keep sending to it, a
- * follower cut off, one link cut one way. Every operation's
+ * follower cut off, one link cut one way. It also injects grey failures
+ * (see `grey()`): the leader's or a follower's links slowed to 200–800 ms
+ * one way with a seeded jitter, a follower's links thinned to 16 KiB/s, a
+ * follower's connects to the leader hung, and clients cut from a site —
+ * every client reaches every site through a route of its own of the fault
+ * proxy, and a cut client's request in flight gets no answer (its outcome
+ * is unknown; the tally of what the cut clients saw is reported). Every operation's
  * invocation and completion are recorded (`performance.now()`), and the
  * history of transfers and `linearizable` reads is checked with
  * `_linearizability.ts` against the models of `_ledger_models.ts`: balances
@@ -137,8 +143,20 @@ function clock() {
   return () => performance.now() - t0;
 }
 
-/** GET `url`: its status and parsed body, or undefined without an answer in time. */
-async function get(url: string, timeoutMs = readTimeoutMs) {
+/**
+ * How a client's request failed, as the client saw it: `timed out`, or
+ * `connection failed (<error name>)`.
+ */
+function clientFailure(e: unknown): string {
+  const name = (e as Error | undefined)?.name ?? "?";
+  return name === "TimeoutError" ? "timed out" : `connection failed (${name})`;
+}
+
+/**
+ * GET `url`: its status and parsed body, or undefined without an answer in
+ * time (`failed` hears why).
+ */
+async function get(url: string, timeoutMs = readTimeoutMs, failed?: (e: unknown) => void) {
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
     const text = await res.text();
@@ -147,7 +165,8 @@ async function get(url: string, timeoutMs = readTimeoutMs) {
       body = JSON.parse(text);
     } catch { /* not JSON */ }
     return { status: res.status, body };
-  } catch {
+  } catch (e) {
+    failed?.(e);
     return undefined;
   }
 }
@@ -265,7 +284,35 @@ class Recorder {
     stale: { sent: 0, answered: 0, afterHeal: 0 },
   };
 
+  /** Clients cut from sites now, as `client:site` (site by name). */
+  readonly clientCut = new Set<string>();
+  /**
+   * Requests a client sent to a site it was cut from (through the fault
+   * proxy), by what the client saw: `timed out` (no answer by its
+   * deadline), `connection failed` (a reset or a closed connection, with
+   * the error's name), or the answer's status; each suffixed " after the
+   * heal" when it came once the cut was healed.
+   */
+  readonly triesClientCut: Record<string, number> = {};
+
   constructor(readonly cluster: TestCluster, readonly ledger: Ledger) {}
+
+  /**
+   * Where client `client` reaches `site`: its own route through the fault
+   * proxy when the cluster routes clients (so the nemesis can cut it), else
+   * the site's URL. The probes and the final lookups go directly.
+   */
+  urlOf(client: number, site: SiteProc): string {
+    const links = this.cluster.links;
+    const i = this.cluster.sites.indexOf(site);
+    return links !== undefined && client < links.clients ? links.clientUrl(client, i) : site.url;
+  }
+
+  /** Counts a request `client` sent to `site` while cut from it, by how it ended. */
+  noteClientCut(client: number, site: SiteProc, outcome: string): void {
+    const key = outcome + (this.clientCut.has(`${client}:${site.name}`) ? "" : " after the heal");
+    this.triesClientCut[key] = (this.triesClientCut[key] ?? 0) + 1;
+  }
 
   /**
    * Submits `asset.transfer` from account `from` to `to` at `sites[0]`. A
@@ -313,9 +360,10 @@ class Recorder {
       // Whether the site was cut off when the try was sent (the answer may come after the heal).
       const cutOff = this.isolated.has(site.name);
       let answer: { status: number; body: Record<string, unknown> } | undefined;
+      const clientCut = this.clientCut.has(`${client}:${site.name}`);
       try {
         const res = await fetch(
-          `${site.url}/v1/txs?wait=commit&timeoutMs=${patient ? 2000 : 1000}`,
+          `${this.urlOf(client, site)}/v1/txs?wait=commit&timeoutMs=${patient ? 2000 : 1000}`,
           {
             method: "POST",
             headers: { "content-type": "application/json" },
@@ -324,7 +372,11 @@ class Recorder {
           },
         );
         answer = { status: res.status, body: await res.json() };
-      } catch { /* no answer: try the next site */ }
+        if (clientCut) this.noteClientCut(client, site, `${answer.status}`);
+      } catch (e) {
+        // No answer: try the next site.
+        if (clientCut) this.noteClientCut(client, site, clientFailure(e));
+      }
       if (cutOff) {
         const how = answer === undefined
           ? "none"
@@ -374,6 +426,7 @@ class Recorder {
       : `/v1/assets/${asset}/balances/${this.ledger.accounts[account].did}`;
     const call = this.now();
     const res = await this.#get(
+      client,
       site,
       `${path}${path.includes("?") ? "&" : "?"}consistency=${level}`,
       level,
@@ -417,7 +470,7 @@ class Recorder {
     txId: string,
   ): Promise<LookupOutput | undefined> {
     const call = this.now();
-    const res = await this.#get(site, `/v1/txs/${txId}?consistency=${level}`, level);
+    const res = await this.#get(client, site, `/v1/txs/${txId}?consistency=${level}`, level);
     if (res === undefined) return undefined;
     let output: LookupOutput;
     if (res.status === 404) output = { committed: false };
@@ -444,15 +497,20 @@ class Recorder {
   }
 
   /**
-   * GETs `path` at `site`; a `leader` read refused `not_leader` is asked
-   * once more of the leader it names. Undefined (counted) without a 200 or
-   * 404 answer; otherwise the answer and the name of the site that gave it.
+   * GETs `path` at `site` as `client`; a `leader` read refused `not_leader`
+   * is asked once more of the leader it names (at the URL it names).
+   * Undefined (counted) without a 200 or 404 answer; otherwise the answer
+   * and the name of the site that gave it.
    */
-  async #get(site: SiteProc, path: string, level: Level) {
+  async #get(client: number, site: SiteProc, path: string, level: Level) {
     const cutOff = this.isolated.has(site.name);
     if (cutOff) this.readsCutOff[level].sent++;
+    const clientCut = this.clientCut.has(`${client}:${site.name}`);
     let servedBy = site.name;
-    let res = await get(`${site.url}${path}`);
+    let res = await get(`${this.urlOf(client, site)}${path}`, readTimeoutMs, (e) => {
+      if (clientCut) this.noteClientCut(client, site, clientFailure(e));
+    });
+    if (clientCut && res !== undefined) this.noteClientCut(client, site, `${res.status}`);
     const leaderUrl = res?.body?.leaderUrl;
     if (level === "leader" && res?.status === 503 && typeof leaderUrl === "string") {
       res = await get(`${leaderUrl}${path}`);
@@ -517,9 +575,28 @@ type Fault =
   | "kill-follower"
   | "isolate-leader"
   | "isolate-follower"
-  | "one-way";
+  | "one-way"
+  | Grey;
+/**
+ * Grey failures ({@link grey}): links slowed or thinned, connects hung,
+ * clients cut from a site.
+ */
+type Grey = "slow-leader" | "slow-follower" | "thin-follower" | "hang-to-leader" | "cut-clients";
+const greyKinds: readonly string[] = [
+  "slow-leader",
+  "slow-follower",
+  "thin-follower",
+  "hang-to-leader",
+  "cut-clients",
+] satisfies Grey[];
 /** Faults drawn by the nemesis, the stale-leader cases (a paused or a cut-off leader) weighted up. */
 const faultDeck: Fault[] = [
+  "slow-leader",
+  "slow-follower",
+  "thin-follower",
+  "hang-to-leader",
+  "cut-clients",
+  "cut-clients",
   "pause-leader",
   "pause-leader",
   "kill-leader",
@@ -587,6 +664,7 @@ async function fault(rec: Recorder, kind: Fault, random: () => number): Promise<
   if (kind === "isolate-leader" || kind === "isolate-follower" || kind === "one-way") {
     return await partition(rec, kind, random, leader);
   }
+  if (greyKinds.includes(kind)) return await grey(rec, kind as Grey, random, leader);
   const followers = cluster.sites.map((_, i) => i).filter((i) => i !== leader.index);
   const i = kind.endsWith("leader")
     ? leader.index
@@ -719,6 +797,87 @@ async function partition(
   // Probes still waiting are answered after the heal, and recorded as such.
   await Promise.all(probes);
   return `${what} for ${heldMs} ms${detail}`;
+}
+
+/**
+ * A grey failure while every site runs and the clients keep going, chosen
+ * by the seed, then healed:
+ *
+ * - `slow-leader`, `slow-follower`: every link of the site (both ways)
+ *   200–400 ms one way plus a jitter of up to 600 ms, bytes in order, for
+ *   2–4 s;
+ * - `thin-follower`: every link of a follower limited to 16 KiB/s, 2–4 s;
+ * - `hang-to-leader`: a follower's connections to the leader reset and its
+ *   new ones hung (never connected through), 2–7 s: its stream and its
+ *   forwards hang until their deadlines (5 s);
+ * - `cut-clients`: about half the clients cut from one site (`silent`,
+ *   `reset`, or `hang` after a reset of their connections), 1–3 s: a
+ *   request in flight there gets no answer,
+ *   so a transfer's outcome is unknown until the client's retry at
+ *   another site (the same envelope) answers, or the end of the run
+ *   settles it.
+ *
+ * Returns what was done, with the leader and terms after.
+ */
+async function grey(
+  rec: Recorder,
+  kind: Grey,
+  random: () => number,
+  leader: { index: number; term: number },
+): Promise<string> {
+  const { cluster } = rec;
+  const links = cluster.links!;
+  const n = cluster.sites.length;
+  const names = cluster.sites.map((s) => s.name);
+  const followers = cluster.sites.map((_, i) => i).filter((i) => i !== leader.index);
+  const follower = followers[Math.floor(random() * followers.length)];
+  const mark = (what: string) => rec.history.faults.push({ at: rec.now(), what });
+  let holdMs = 2000 + Math.floor(random() * 2000);
+  let what: string;
+  if (kind === "slow-leader" || kind === "slow-follower") {
+    const i = kind === "slow-leader" ? leader.index : follower;
+    const oneWayMs = 200 + Math.floor(random() * 200);
+    const jitterMs = Math.floor(random() * 600);
+    await links.slow(isolation(n, i), oneWayMs, jitterMs);
+    what = `slowed ${names[i]}'s links (${
+      i === leader.index ? `leader, term ${leader.term}` : "follower"
+    }) to ${oneWayMs}–${oneWayMs + jitterMs} ms one way`;
+  } else if (kind === "thin-follower") {
+    await links.thin(isolation(n, follower), 16 * 1024);
+    what = `thinned ${names[follower]}'s links (follower) to 16 KiB/s`;
+  } else if (kind === "hang-to-leader") {
+    holdMs = 2000 + Math.floor(random() * 5000);
+    await links.cut([[follower, leader.index]], "reset");
+    await links.cut([[follower, leader.index]], "hang");
+    what = `hung ${names[follower]}'s connects to ${names[leader.index]} (leader)`;
+  } else {
+    holdMs = 1000 + Math.floor(random() * 2000);
+    const site = Math.floor(random() * n);
+    const mode: CutMode = (["silent", "reset", "hang"] as const)[Math.floor(random() * 3)];
+    const clients = Array.from({ length: links.clients }, (_, c) => c).filter(() => random() < 0.5);
+    if (clients.length === 0) clients.push(Math.floor(random() * links.clients));
+    const pairs = clients.map((c) => [c, site] as const);
+    // Hung: the clients' connections (kept alive) reset, their new ones hung.
+    if (mode === "hang") await links.cutClients(pairs, "reset");
+    await links.cutClients(pairs, mode);
+    for (const c of clients) rec.clientCut.add(`${c}:${names[site]}`);
+    what = `cut ${clients.length} clients from ${names[site]}, ${mode}`;
+  }
+  mark(what);
+  const startedAt = performance.now();
+  try {
+    await sleep(holdMs);
+  } finally {
+    rec.clientCut.clear();
+    await links.heal();
+    mark(`healed ${what}`);
+  }
+  const heldMs = Math.round(performance.now() - startedAt);
+  const st = await statuses(cluster);
+  const now = st.findIndex((s) => s?.role === "leader");
+  return `${what} for ${heldMs} ms; then ${now >= 0 ? names[now] : "no site"} led, terms ${
+    st.map((s) => s?.term ?? "?").join("/")
+  }`;
 }
 
 /** Heals the cluster: every link, every site running, one height, one leader. */
@@ -920,7 +1079,7 @@ function missedAcknowledged(h: History, level: Level): TxOp[] {
 
 Deno.test({
   name:
-    "linearizability: under SIGKILL and SIGSTOP of the leader and of followers and network partitions (the leader or a follower cut off, one link cut one way), transfers and linearizable reads of balances and transactions at every site form a linearizable history",
+    "linearizability: under SIGKILL and SIGSTOP of the leader and of followers, network partitions (the leader or a follower cut off, one link cut one way) and grey failures (slow and jittery links, thin links, hung connects, clients cut from their site), transfers and linearizable reads of balances and transactions at every site form a linearizable history",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -930,11 +1089,12 @@ Deno.test({
     const assetCount = envInt("LIN_ASSETS") ?? 3;
     const repro =
       `LIN_SEED=${seed} LIN_SECONDS=${seconds} LIN_CLIENTS=${clients} LIN_ASSETS=${assetCount}`;
+    // Every client reaches every site through a route of its own (cut-clients).
     const cluster = await startCluster(
       3,
       { snapshotEntriesMin: 200, compactKeepEntries: 50 },
       [],
-      { partitions: true },
+      { partitions: { clients, seed } },
     );
     let stop = false;
     const done: string[] = [];
@@ -1064,6 +1224,14 @@ Deno.test({
           `${leaderStaleCutOff} of the ${leaderReadsCutOff} leader reads a cut-off site answered ` +
           `(sent while cut off) stale, not linearizable with the transfers and linearizable reads`,
       );
+      const greyDone = done.filter((_, k) => greyKinds.includes(kinds[k]));
+      const clientTries = Object.entries(rec.triesClientCut).map(([k, v]) => `${v} ${k}`)
+        .join(", ");
+      console.log(
+        `  grey faults: ${greyDone.length}; requests clients sent to a site they were cut from: ` +
+          `${clientTries || "(none)"}`,
+      );
+      for (const d of greyDone) console.log(`    ${d}`);
       if (Deno.env.get("LIN_VERBOSE")) { for (const d of done) console.log(`    ${d}`); }
       const failed = balancesResult.verdict !== "linearizable" ||
         txsResult.verdict !== "linearizable";

@@ -8,7 +8,9 @@
  * its clients keep writing to it — the leader cut off from the others, or
  * a follower, one link cut one way, a bridge (two sides that share one
  * site), and with five sites a majority/minority split and a majorities
- * ring; cut silently (packets dropped) or by resets — one fault at a time,
+ * ring; cut silently (packets dropped) or by resets — and grey failures:
+ * a site's links slowed to 200–800 ms one way with a seeded jitter or
+ * thinned to 16 KiB/s, one link's connects hung — one fault at a time,
  * so a majority of voters always runs and can reach each other.
  * Every link between the sites goes through a fault proxy
  * (`test/_partition.ts`); clients reach the sites directly.
@@ -86,7 +88,11 @@ type Fault =
   | "transfer"
   | "rejoin"
   | "rotate"
-  | Partition;
+  | Partition
+  | Grey;
+
+/** The grey failures of the schedule ({@link grey}): links up but bad. */
+type Grey = "slow" | "thin" | "hang";
 
 /** The partitions of the schedule ({@link partition}); "split" and "ring" need five sites. */
 type Partition = "isolate-leader" | "isolate" | "one-way" | "bridge" | "split" | "ring";
@@ -112,7 +118,9 @@ interface PartitionLog {
   /** Linearizable reads at cut-off sites of a write the majority committed after the cut: the answer's status (0: none). */
   reads: Array<{ site: string; status: number }>;
   /** A write at the majority's leader during each partition: committed (within 8 s), and how long it took. */
-  probes: Array<{ kind: Partition; committed: boolean; ms: number }>;
+  probes: Array<{ kind: Partition | Grey; committed: boolean; ms: number }>;
+  /** Each grey failure: how many terms it raised, and whether the leader moved. */
+  grey: Array<{ kind: Grey; termsRaised: number; leaderMoved: boolean }>;
 }
 
 /** Longest a majority may take to elect a leader once the old one is cut off, ms: liveness, not speed. */
@@ -274,6 +282,74 @@ async function partition(
   return what + detail;
 }
 
+/**
+ * A grey failure while every site runs and the writers keep writing, then
+ * healed: `slow`, a site's links (both ways) 200–400 ms one way plus up to
+ * 600 ms of seeded jitter (bytes in order); `thin`, a site's links limited
+ * to 16 KiB/s; `hang`, one link's connections reset and its new ones hung
+ * (never connected through). Each holds 1–4 s, during which a write goes
+ * to the leader (timed, as for the partitions); the terms it raised and
+ * whether the leader moved are logged.
+ */
+async function grey(
+  cluster: TestCluster,
+  kind: Grey,
+  random: () => number,
+  writes: Writes,
+  log: PartitionLog,
+): Promise<string> {
+  const links = cluster.links!;
+  const n = cluster.sites.length;
+  const names = cluster.sites.map((s) => s.name);
+  const holdMs = 1000 + Math.floor(random() * 3000);
+  const i = Math.floor(random() * n);
+  const order = shuffled(n, random);
+  const before = await statuses(cluster);
+  const leader = before.findIndex((s) => s?.role === "leader");
+  const term = Math.max(0, ...before.map((s) => s?.term ?? 0));
+  const role = (k: number) => k === leader ? " (the leader)" : "";
+  let what: string;
+  if (kind === "slow") {
+    const oneWayMs = 200 + Math.floor(random() * 200);
+    const jitterMs = Math.floor(random() * 600);
+    await links.slow(isolation(n, i), oneWayMs, jitterMs);
+    what = `slowed ${names[i]}${role(i)} to ${oneWayMs}–${oneWayMs + jitterMs} ms one way`;
+  } else if (kind === "thin") {
+    await links.thin(isolation(n, i), 16 * 1024);
+    what = `thinned ${names[i]}${role(i)} to 16 KiB/s`;
+  } else {
+    const [from, to] = order;
+    await links.cut([[from, to]], "reset");
+    await links.cut([[from, to]], "hang");
+    what = `hung ${names[from]}${role(from)}'s connects to ${names[to]}${role(to)}`;
+  }
+  const startedAt = performance.now();
+  let detail = "";
+  try {
+    const x = await anchorTx(device);
+    writes.submitted.add(transactionId(x));
+    const writeTo = leader >= 0 ? leader : 0;
+    const r = await submitCommit(cluster.sites[writeTo].url, x, 8000);
+    const committed = r.status === 200 && r.body?.status === "committed";
+    const ms = performance.now() - startedAt;
+    log.probes.push({ kind, committed, ms });
+    if (committed) writes.acked.add(transactionId(x));
+    detail = committed
+      ? `, a write at ${names[writeTo]} committed in ${Math.round(ms)} ms`
+      : `, a write at ${names[writeTo]}: ${r.status} ${r.body?.status ?? ""}`;
+    await sleep(Math.max(0, holdMs - (performance.now() - startedAt)));
+  } finally {
+    await links.heal();
+  }
+  const after = await statuses(cluster);
+  const termNow = Math.max(0, ...after.map((s) => s?.term ?? 0));
+  const leaderNow = after.findIndex((s) => s?.role === "leader");
+  log.grey.push({ kind, termsRaised: termNow - term, leaderMoved: leaderNow !== leader });
+  return `${what} for ${
+    Math.round(performance.now() - startedAt)
+  } ms${detail}; terms ${term} → ${termNow}`;
+}
+
 /** Runs one fault on a site of `cluster` chosen by `random`; resolves once it has healed. */
 async function fault(
   cluster: TestCluster,
@@ -287,6 +363,9 @@ async function fault(
     kind === "split" || kind === "ring"
   ) {
     return await partition(cluster, kind, random, writes, log);
+  }
+  if (kind === "slow" || kind === "thin" || kind === "hang") {
+    return await grey(cluster, kind, random, writes, log);
   }
   const i = Math.floor(random() * cluster.sites.length);
   const site = cluster.sites[i];
@@ -447,7 +526,7 @@ async function removeAndAddBack(cluster: TestCluster, i: number): Promise<string
 
 Deno.test({
   name:
-    "soak: under kills, freezes, restarts, removals and re-additions, leadership transfers, key rotations and network partitions, one at a time, every acknowledged write is in the ledger exactly once, nothing else is, no site cut off from the majority acknowledges a new write or answers a linearizable read, every site holds the same blocks, and receipts verify against each site's checkpoint",
+    "soak: under kills, freezes, restarts, removals and re-additions, leadership transfers, key rotations, network partitions and grey failures (slow, thin and hung links), one at a time, every acknowledged write is in the ledger exactly once, nothing else is, no site cut off from the majority acknowledges a new write or answers a linearizable read, every site holds the same blocks, and receipts verify against each site's checkpoint",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -477,7 +556,7 @@ Deno.test({
           : {}),
       },
       [],
-      { partitions: true },
+      { partitions: { seed } },
     );
     const writes: Writes = { submitted: new Set(), acked: new Set(), firstTries: [] };
     const { submitted, acked } = writes;
@@ -487,6 +566,7 @@ Deno.test({
       stepDownMs: [],
       reads: [],
       probes: [],
+      grey: [],
     };
     const done: string[] = [];
     let stop = false;
@@ -556,6 +636,9 @@ Deno.test({
         "isolate",
         "one-way",
         "bridge",
+        "slow",
+        "thin",
+        "hang",
         // With three sites a split is an isolation, and a ring cuts nothing.
         ...(sites >= 5 ? ["split", "ring"] as const : []),
       ];
@@ -742,12 +825,23 @@ Deno.test({
       );
       const kinds = [...new Set(partitions.probes.map((p) => p.kind))];
       console.log(
-        `  a write at the majority's leader during each partition committed in: ${
+        `  a write at the majority's leader during each partition or grey failure committed in: ${
           kinds.map((k) => {
             const all = partitions.probes.filter((p) => p.kind === k);
             const ok = all.filter((p) => p.committed).map((p) => p.ms);
             return `${k} ${ok.length} of ${all.length}` + (ok.length > 0 ? ` (${spread(ok)})` : "");
           }).join("; ")
+        }`,
+      );
+      const greyKinds = [...new Set(partitions.grey.map((g) => g.kind))];
+      console.log(
+        `  grey failures: ${
+          greyKinds.map((k) => {
+            const all = partitions.grey.filter((g) => g.kind === k);
+            return `${k} ${all.length} (terms raised ${
+              all.map((g) => g.termsRaised).join(",")
+            }; leader moved ${all.filter((g) => g.leaderMoved).length})`;
+          }).join("; ") || "none"
         }`,
       );
       console.log(

@@ -315,6 +315,14 @@ Deno.test("withConnectReason() keeps a message that is not a bare fetch failure,
     withConnectReason("Cannot reach http://a.invalid: fetch failed", dns),
     "Cannot reach http://a.invalid: cannot find the host (failed to lookup address information: Name or service not known)",
   );
+  // The SDK's message names the cause itself ("fetch failed: client error (Connect): …").
+  assert.equal(
+    withConnectReason(
+      "Cannot reach http://a.invalid: fetch failed: client error (Connect): dns error: failed to lookup address information: Name or service not known",
+      dns,
+    ),
+    "Cannot reach http://a.invalid: cannot find the host (failed to lookup address information: Name or service not known)",
+  );
 });
 
 Deno.test("cli: --consistency accepts only stale, leader and linearizable", async () => {

@@ -1700,8 +1700,17 @@ function txIdOf(envelope: Envelope): string | undefined {
   }
 }
 
+/**
+ * An error's message, with its cause's when it has one: a fetch that failed
+ * says only "fetch failed", and its cause why (a connection refused, reset
+ * or closed before the answer), which is what a caller needs to read.
+ */
 function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+  if (!(e instanceof Error)) return String(e);
+  const cause = (e.cause as { message?: unknown } | undefined)?.message;
+  if (typeof cause !== "string" || cause === "" || e.message.includes(cause)) return e.message;
+  // Deno's cause repeats the URL the error already names.
+  return `${e.message}: ${cause.replace(/^error sending request .*?\): /, "")}`;
 }
 
 function isJsonMediaType(type: string): boolean {

@@ -264,6 +264,40 @@ Deno.test("client: NetworkError after every site failed, carrying the request id
   assert.equal(s.requests.length, 4);
 });
 
+Deno.test('client: a NetworkError says why the fetch failed — its cause (a reset, a refusal), without the URL Deno\'s cause repeats — not only "fetch failed"', async () => {
+  const causes = [
+    "error sending request for url (http://a/v1/status): client error (SendRequest): connection closed before message completed",
+    "error sending request from 127.0.0.1:4242 for http://a/v1/status (127.0.0.1:80): client error (Connect): tcp connect error: Connection refused (os error 111)",
+  ];
+  for (const cause of causes) {
+    const s = scripted(() => {
+      throw new TypeError("fetch failed", { cause: new Error(cause) });
+    });
+    const client = new EdgeLedgerClient({
+      urls: "http://a",
+      fetch: s.fetch,
+      retry: { ...fast, attemptsMax: 1 },
+    });
+    const e = await client.status().catch((e) => e);
+    assert.ok(e instanceof NetworkError);
+    assert.match(
+      e.message,
+      /^Cannot reach http:\/\/a: fetch failed: client error \((SendRequest|Connect)\): \S/,
+    );
+    assert.ok(!e.message.includes("error sending request"), e.message);
+  }
+  // A cause the message already holds is not said twice.
+  const s = scripted(() => {
+    throw new TypeError("connection refused", { cause: new Error("connection refused") });
+  });
+  const e = await new EdgeLedgerClient({
+    urls: "http://a",
+    fetch: s.fetch,
+    retry: { ...fast, attemptsMax: 1 },
+  }).status().catch((e) => e);
+  assert.equal(e.message, "Cannot reach http://a: connection refused");
+});
+
 Deno.test("client: the per-request timeout aborts a hung attempt as a timed-out NetworkError", async () => {
   const s = scripted((req) =>
     new Promise<Response>((_, reject) =>

@@ -1089,6 +1089,63 @@ export function peerTimedOut(e: unknown): boolean {
   return name === "TimeoutError" || name === "AbortError";
 }
 
+/** A peer's answer that stopped arriving: no byte of it for the time allowed. */
+export class PeerIdleError extends Error {
+  override name = "TimeoutError";
+}
+
+/**
+ * GETs `url` from a peer and reads the whole answer as text, giving up
+ * (with a {@link PeerIdleError}, a `TimeoutError`) only when no byte of it
+ * arrives for `idleMs` — waiting for the answer's head, or between two
+ * chunks of its body — or when `totalMs` passes, or `signal` aborts. An
+ * answer that keeps arriving over a slow or thin link is read to its end,
+ * however long it takes within `totalMs`: a deadline on the whole would
+ * abandon, again and again, a large answer that is merely slow.
+ */
+export async function fetchPeerText(
+  url: string,
+  idleMs: number,
+  totalMs: number,
+  client?: Deno.HttpClient,
+  signal?: AbortSignal,
+): Promise<{ res: Response; text: string }> {
+  const idle = new AbortController();
+  const stalled = () => idle.abort(new PeerIdleError(`No byte from ${url} for ${idleMs} ms`));
+  let timer = setTimeout(stalled, idleMs);
+  const arrived = () => {
+    clearTimeout(timer);
+    timer = setTimeout(stalled, idleMs);
+  };
+  const signals = [idle.signal, AbortSignal.timeout(totalMs)];
+  if (signal !== undefined) signals.push(signal);
+  try {
+    const res = await fetch(url, { client, signal: AbortSignal.any(signals) });
+    arrived();
+    const parts: Uint8Array[] = [];
+    const reader = res.body?.getReader();
+    for (;;) {
+      const next = await reader?.read();
+      if (next === undefined || next.done) break;
+      arrived();
+      parts.push(next.value);
+    }
+    const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      bytes.set(p, at);
+      at += p.length;
+    }
+    return { res, text: new TextDecoder().decode(bytes) };
+  } catch (e) {
+    // The abort's reason says why (stalled, out of time, stopping), not a bare AbortError.
+    const why = signals.find((s) => s.aborted)?.reason;
+    throw why ?? e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * POSTs a signed JSON body to a peer (through `client`, the site's peer
  * client, when given); resolves with the parsed answer; throws on non-2xx

@@ -8,6 +8,7 @@ import {
   cosignLinesPerRequestMax,
   decodeMessage,
   encodeMessage,
+  fetchPeerText,
   FORWARD_ROUTE,
   linesAloneAfterMs,
   MemberRemovedAnswer,
@@ -18,6 +19,7 @@ import {
   PeerAuthError,
   peerCounters,
   PeerFrameError,
+  PeerIdleError,
   type PeerInfo,
   peerMetricsText,
   peerQueueMessagesMax,
@@ -1351,5 +1353,81 @@ Deno.test("peerTimedOut: a peer that answered 504, or whose answer did not come 
     assert.equal(peerTimedOut(undefined), false);
   } finally {
     await server.shutdown();
+  }
+});
+
+/**
+ * A loopback server whose answer to every request is `chunks` pieces of
+ * `text`, one every `everyMs` (after its head, which waits `headMs`).
+ */
+function tricklingServer(text: string, chunks: number, everyMs: number, headMs = 0) {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async () => {
+    await new Promise((r) => setTimeout(r, headMs));
+    const bytes = new TextEncoder().encode(text);
+    const size = Math.ceil(bytes.length / chunks);
+    let sent = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        if (sent >= bytes.length) return c.close();
+        if (sent > 0) await new Promise((r) => timer = setTimeout(r, everyMs));
+        c.enqueue(bytes.subarray(sent, sent + size));
+        sent += size;
+      },
+      cancel() {
+        clearTimeout(timer);
+      },
+    });
+    return new Response(body);
+  });
+  return { url: `http://127.0.0.1:${server.addr.port}/`, close: () => server.shutdown() };
+}
+
+Deno.test("fetchPeerText() reads an answer that keeps arriving to its end, though it takes far longer than the idle time allowed", async () => {
+  const text = "x".repeat(10_000);
+  const server = tricklingServer(text, 10, 60);
+  try {
+    const t0 = performance.now();
+    const got = await fetchPeerText(server.url, 200, 5000);
+    const ms = performance.now() - t0;
+    assert.equal(got.text, text);
+    assert.equal(got.res.status, 200);
+    assert.ok(ms > 400, `it took ${ms.toFixed(0)} ms: the answer did not trickle`);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("fetchPeerText() gives up with a TimeoutError once no byte arrived for the idle time: before the head, or in the body", async () => {
+  for (const [headMs, everyMs] of [[1000, 0], [0, 1000]]) {
+    const server = tricklingServer("abcdef", 3, everyMs, headMs);
+    try {
+      const t0 = performance.now();
+      const e = await fetchPeerText(server.url, 200, 5000).then(() => undefined, (e) => e);
+      const ms = performance.now() - t0;
+      assert.ok(e instanceof PeerIdleError, String(e));
+      assert.equal(e.name, "TimeoutError");
+      assert.match(e.message, /No byte from .* for 200 ms/);
+      assert.ok(ms >= 190 && ms < 900, `gave up after ${ms.toFixed(0)} ms`);
+    } finally {
+      await server.close();
+    }
+  }
+});
+
+Deno.test("fetchPeerText() gives up at its total time, though bytes keep arriving, and at once when its signal aborts", async () => {
+  const server = tricklingServer("y".repeat(1000), 100, 50);
+  try {
+    const e = await fetchPeerText(server.url, 1000, 300).then(() => undefined, (e) => e);
+    assert.equal(e?.name, "TimeoutError", String(e));
+    const stop = new AbortController();
+    setTimeout(() => stop.abort(new Error("stopping")), 100);
+    const stopped = await fetchPeerText(server.url, 1000, 5000, undefined, stop.signal).then(
+      () => undefined,
+      (e) => e,
+    );
+    assert.equal(stopped?.message, "stopping");
+  } finally {
+    await server.close();
   }
 });

@@ -48,6 +48,7 @@ import { escapeLabelValue, Histogram } from "../api/histogram.ts";
 import { type Logger, SlowWriteWarning } from "../log.ts";
 import {
   type CosignLine,
+  fetchPeerText,
   FORWARD_ROUTE,
   MemberRemovedAnswer,
   PeerAnswerError,
@@ -100,6 +101,22 @@ const handOffPollMs = 10;
 
 /** How long snapshot catch-up keeps asking peers for a block none can serve, ms. */
 const installRetryMs = 30_000;
+
+/** Blocks snapshot catch-up asks a peer for in one page, at most (a peer sends 500 at most). */
+const blocksPageMax = 200;
+
+/**
+ * How long a page of blocks may go without a byte arriving before
+ * snapshot catch-up gives up on it, ms. A page that keeps arriving is read
+ * to its end, however thin the link (see {@link fetchPeerText}).
+ */
+const blocksPageIdleMs = 10_000;
+
+/** Longest one page of blocks may take in all, ms. */
+const blocksPageMsMax = 600_000;
+
+/** A page that took longer than this, ms, halves the next page asked for. */
+const blocksPageSlowMs = 10_000;
 
 /** Membership changes whose index and term a site keeps (see RaftHost#confChange). */
 const appliedConfChangesKept = 64;
@@ -2161,6 +2178,8 @@ export class RaftHost implements Sequencer {
       resumed,
     });
     let unreachableSince: number | undefined;
+    /** Blocks asked for in the next page (halved after a slow one; see blocksPageSlowMs). */
+    let pageBlocks = blocksPageMax;
     while (this.#site.head.header.height < target.height) {
       if (this.#closed) throw new Error("Site is stopping");
       const from = this.#site.head.header.height + 1;
@@ -2176,12 +2195,23 @@ export class RaftHost implements Sequencer {
       const served: ReplayBlock[][] = [];
       for (const p of peers) {
         try {
-          // A stop does not wait out a peer that does not answer.
-          const res = await fetch(`${this.#urlOf(p)}/raft/blocks?from=${from}&limit=200`, {
-            signal: AbortSignal.any([AbortSignal.timeout(30_000), this.#stopping.signal]),
-            client: clientOf(this.#client),
-          });
-          const text = await res.text();
+          // A page is abandoned when it stops arriving, not when it is slow:
+          // behind a thin link a page of large blocks may take minutes, and a
+          // deadline on the whole would abandon it again and again (the site
+          // then halted, "Cannot fetch block"). A stop does not wait it out.
+          const askedAt = performance.now();
+          const { res, text } = await fetchPeerText(
+            `${this.#urlOf(p)}/raft/blocks?from=${from}&limit=${pageBlocks}`,
+            blocksPageIdleMs,
+            blocksPageMsMax,
+            clientOf(this.#client),
+            this.#stopping.signal,
+          );
+          // A slow page: smaller ones next, so that progress is written as
+          // it comes and a stall loses less; a quick one: larger again.
+          pageBlocks = performance.now() - askedAt > blocksPageSlowMs
+            ? Math.max(1, Math.floor(pageBlocks / 2))
+            : Math.min(blocksPageMax, pageBlocks * 2);
           if (!res.ok) continue;
           // Only blocks a member signed are written (each is re-executed and
           // must link to the head; the last must be the snapshot's).
@@ -2195,7 +2225,10 @@ export class RaftHost implements Sequencer {
           blocks = servedTwice(page, served);
           if (blocks !== undefined) break;
           served.push(page);
-        } catch { /* try the next peer */ }
+        } catch (e) {
+          // A page that stopped arriving: a smaller one next. Then the next peer.
+          if ((e as Error)?.name === "TimeoutError") pageBlocks = Math.max(1, pageBlocks >> 1);
+        }
       }
       if (!blocks || blocks.length === 0) {
         // Peers may be restarting too: keep asking for a while.

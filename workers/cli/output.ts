@@ -72,14 +72,16 @@ export function describeClientError(action: string, e: EdgeLedgerError): string 
 }
 
 /**
- * `message` with a bare "fetch failed" (all a failed `fetch` says of itself)
- * replaced by why the connection failed, read from the error's causes:
- * "connection refused", the DNS error, the TLS error — what etcdctl and
- * curl print, and what tells a wrong port from a wrong host from a wrong
- * scheme. Any other message is returned as it is.
+ * `message` with a "fetch failed" (all a failed `fetch` says of itself) at
+ * its end — bare, or followed by the cause's own words, as the SDK now
+ * gives it — replaced by why the connection failed, read from the error's
+ * causes: "connection refused", the DNS error, the TLS error — what
+ * etcdctl and curl print, and what tells a wrong port from a wrong host
+ * from a wrong scheme. Any other message is returned as it is.
  */
 export function withConnectReason(message: string, cause: unknown): string {
-  if (!message.endsWith("fetch failed") || !(cause instanceof Error)) return message;
+  const at = message.search(/fetch failed(: .*)?$/);
+  if (at < 0 || !(cause instanceof Error)) return message;
   // Deno's, dug out by fetchFailure: "fetch failed: client error (Connect): tcp connect error: …".
   const reason = fetchFailure(cause).reason.replace(/^fetch failed(: |$)/, "")
     .replace(/^client error \(Connect\): /, "");
@@ -91,7 +93,7 @@ export function withConnectReason(message: string, cause: unknown): string {
     : /corrupt message|InvalidContentType/i.test(reason)
     ? `TLS handshake failed: the server does not speak TLS (is it http://, not https://?)`
     : reason;
-  return message.slice(0, -"fetch failed".length) + readable;
+  return message.slice(0, at) + readable;
 }
 
 /**
