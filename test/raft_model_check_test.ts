@@ -1,14 +1,16 @@
 /**
  * Bounded exhaustive model checking of the Raft core (test/raft_model_check.ts):
- * every schedule of 3 voters up to a bound, Raft's safety properties checked
- * in every state, and proof that the checker finds each deliberate bug of
- * `RaftTestingBugs` with a shortest trace.
+ * every schedule of 3 voters up to a bound — with membership changes (and a
+ * spare site to add), snapshots and compaction, or leadership transfer in
+ * their own searches — Raft's safety properties checked in every state, and
+ * proof that the checker finds each deliberate bug of `RaftTestingBugs`
+ * with a shortest trace.
  *
  * Each search prints how many distinct states it kept and the depth it
  * reached. Environment variables widen the safety searches (not the bug
  * hunts, whose bounds are the smallest that find each bug):
  *
- *   MC_DEPTH=N       actions from the initial state (defaults 9–11 per search)
+ *   MC_DEPTH=N       actions from the initial state (defaults 9–13 per search)
  *   MC_TERMS=N       highest term (default 2)
  *   MC_PROPOSALS=N   client writes in total (default 1)
  *   MC_CRASHES=N     crash-and-restarts in total (default 1)
@@ -16,6 +18,9 @@
  *   MC_TIMEOUTS=N    election timeouts in total (default 4)
  *   MC_HEARTBEATS=N  leader ticks in total (default 2)
  *   MC_INFLIGHT=N    messages in the network (default 64; 6 for the bag)
+ *   MC_CONF_CHANGES=N   membership changes (default 0; 2 in the membership search)
+ *   MC_COMPACTIONS=N    snapshots taken, each compacting (default 0; 2 in the snapshot search)
+ *   MC_TRANSFERS=N      leadership transfers (default 0; 1 in the transfer search)
  *   MC_STATES=N      stop (and fail as incomplete) after N states (default 5,000,000)
  *   MC_SYMMETRY=0    no symmetry reduction (about six times the states)
  *   MC_PROGRESS=1    print each depth level as it completes
@@ -39,6 +44,13 @@ import { MemoryStorage } from "../src/consensus/storage.ts";
 
 const file = "test/raft_model_check_test.ts";
 
+/** The variable that sets bound `k` (`MC_CONF_CHANGES` for `confChanges`, `MC_INFLIGHT`). */
+function envName(k: string): string {
+  return k === "inFlight"
+    ? "MC_INFLIGHT"
+    : `MC_${k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
 function envInt(name: string): number | undefined {
   const v = Deno.env.get(name);
   if (v === undefined || v === "") return undefined;
@@ -56,6 +68,9 @@ const overrides = {
   timeouts: envInt("MC_TIMEOUTS"),
   heartbeats: envInt("MC_HEARTBEATS"),
   inFlight: envInt("MC_INFLIGHT"),
+  confChanges: envInt("MC_CONF_CHANGES"),
+  compactions: envInt("MC_COMPACTIONS"),
+  transfers: envInt("MC_TRANSFERS"),
   states: envInt("MC_STATES"),
 };
 const symmetry = Deno.env.get("MC_SYMMETRY") !== "0";
@@ -85,6 +100,7 @@ function scope(o: CheckOptions): string {
       : "set network",
     ...(o.preVote ? ["PreVote"] : []),
     ...(o.checkQuorum ? ["CheckQuorum"] : []),
+    ...(o.symmetry ? [] : ["no symmetry"]),
   ];
   const limits = [
     `depth ${b.depth}`,
@@ -92,14 +108,48 @@ function scope(o: CheckOptions): string {
     plural(b.proposals, "proposal"),
     ...(b.reads > 0 ? [plural(b.reads, "read")] : []),
     plural(b.crashes, "crash", "crashes"),
+    ...(b.confChanges > 0 ? [plural(b.confChanges, "conf change")] : []),
+    ...(b.compactions > 0 ? [plural(b.compactions, "compaction")] : []),
+    ...(b.transfers > 0 ? [plural(b.transfers, "transfer")] : []),
   ];
-  return `${o.voters} voters (${features.join(", ")}) up to ${limits.join(", ")}`;
+  const spares = o.spares > 0 ? ` and ${plural(o.spares, "spare site")}` : "";
+  const from = o.prefix !== undefined && o.prefix.length > 0 ? ` from ${prefixName(o.prefix)}` : "";
+  return `${o.voters} voters${spares} (${features.join(", ")})${from} up to ${limits.join(", ")}`;
+}
+
+/** Fixed schedules the searches start from, by name (see CheckOptions.prefix). */
+const prefixes = {
+  /** s1 leads term 1, and s2 holds its first entry, so it is committed at s1. */
+  "s1 leading term 1 with its first entry committed": [
+    "timeout s1",
+    "deliver vote s1>s2",
+    "deliver voteResp s2>s1",
+    "deliver app s1>s2",
+    "deliver appResp s2>s1",
+  ],
+  /** The same with PreVote first. */
+  "s1 leading term 1 after PreVote with its first entry committed": [
+    "timeout s1",
+    "deliver preVote s1>s2",
+    "deliver preVoteResp s2>s1",
+    "deliver vote s1>s2",
+    "deliver voteResp s2>s1",
+    "deliver app s1>s2",
+    "deliver appResp s2>s1",
+  ],
+};
+
+function prefixName(prefix: string[]): string {
+  for (const [name, p] of Object.entries(prefixes)) {
+    if (p.length === prefix.length && p.every((x, k) => x === prefix[k])) return name;
+  }
+  return `a ${prefix.length}-step schedule`;
 }
 
 /** The command that runs this search again with the same bounds. */
 function repro(name: string): string {
   const env = Object.entries(overrides).filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `MC_${k.toUpperCase()}=${v} `).join("");
+    .map(([k, v]) => `${envName(k)}=${v} `).join("");
   const sym = symmetry ? "" : "MC_SYMMETRY=0 ";
   return `${env}${sym}npx -y deno@2.9.6 test -A ${file} --filter '${name}'`;
 }
@@ -123,6 +173,13 @@ function run(name: string, o: CheckOptions): CheckResult {
       plural(c.maxWritesCommitted, "write")
     } committed`,
     `${plural(c.readsAnswered, "read")} answered, ${plural(c.restarts, "restart")}`,
+    ...(o.bounds.confChanges > 0
+      ? [`${plural(c.maxConfChangesCommitted, "conf change")} committed in one history`]
+      : []),
+    ...(o.bounds.compactions > 0 ? [`${plural(c.snapshotsInstalled, "snapshot")} installed`] : []),
+    ...(o.bounds.transfers > 0
+      ? [`${plural(c.transferCampaigns, "campaign")} on a MsgTimeoutNow`]
+      : []),
   ];
   console.log(`${name}\n  ${summary.join("; ")}`);
   return r;
@@ -176,11 +233,48 @@ safetyTest(
   (s) => `model check: ${rules} in every state of ${s}`,
 );
 
+const leading = prefixes["s1 leading term 1 with its first entry committed"];
+
+safetyTest(
+  safety({
+    spares: 1,
+    prefix: leading,
+    bounds: { depth: 11, proposals: 0, confChanges: 2 },
+  }),
+  (s) =>
+    `model check: membership changes (add a learner, promote it, remove any member, the leader too) keep one leader per term, leader completeness under each configuration's quorum, state machine safety, log matching and one change at a time, in every state of ${s}`,
+);
+
+safetyTest(
+  safety({ prefix: leading, bounds: { depth: 12, compactions: 2 } }),
+  (s) =>
+    `model check: a snapshot holds only committed entries, the state machine and the membership at its index, and ${rules} with compacted logs, in every state of ${s}`,
+);
+
+safetyTest(
+  safety({
+    preVote: true,
+    checkQuorum: true,
+    prefix: prefixes["s1 leading term 1 after PreVote with its first entry committed"],
+    bounds: { depth: 13, proposals: 0, transfers: 1 },
+  }),
+  (s) => `model check: with leadership transfers (MsgTimeoutNow) ${rules} in every state of ${s}`,
+);
+
 // ------------------------------------------------------------ the checker can fail
 
 /** Bounds for a bug hunt: nothing beyond what the named bug needs. */
-function hunt(bugs: CheckOptions["bugs"], bounds: Partial<CheckOptions["bounds"]>): CheckOptions {
-  return { ...defaultCheckOptions, bugs, bounds: { ...defaultCheckOptions.bounds, ...bounds } };
+function hunt(
+  bugs: CheckOptions["bugs"],
+  bounds: Partial<CheckOptions["bounds"]>,
+  o: Partial<Omit<CheckOptions, "bounds">> = {},
+): CheckOptions {
+  return {
+    ...defaultCheckOptions,
+    ...o,
+    bugs,
+    bounds: { ...defaultCheckOptions.bounds, ...bounds },
+  };
 }
 
 /** Runs a bug hunt, which must find a violation matching `expected`, and checks its trace replays. */
@@ -244,6 +338,86 @@ Deno.test("model check: finds the Figure 8 mistake, a leader committing an old-t
   );
 });
 
+Deno.test("model check: finds a committed entry that a rival log can still outvote when a leader proposes a second membership change while one is uncommitted (concurrentConfChanges, 7 steps)", () => {
+  // Remove s3, then s2 at once: s1 alone is a majority of {s1} and
+  // commits both, while s2 and s3 are still a majority of {s1, s2, s3}.
+  // The rule check is off, to show what breaking the rule leads to.
+  const o = hunt({ concurrentConfChanges: true }, {
+    depth: 7,
+    terms: 1,
+    proposals: 0,
+    crashes: 0,
+    timeouts: 1,
+    heartbeats: 0,
+    confChanges: 2,
+  }, { confRules: false });
+  findsBug(
+    "model check: concurrentConfChanges",
+    o,
+    /^leader completeness: .* would vote for it/,
+    7,
+  );
+});
+
+Deno.test("model check: finds a leader proposing a membership change before it committed an entry of its term (confChangeBeforeTermCommit, 4 steps)", () => {
+  const o = hunt({ confChangeBeforeTermCommit: true }, {
+    depth: 4,
+    terms: 1,
+    proposals: 0,
+    crashes: 0,
+    timeouts: 1,
+    heartbeats: 0,
+    confChanges: 1,
+  });
+  findsBug(
+    "model check: confChangeBeforeTermCommit (the rule)",
+    o,
+    /^conf change before a commit in its term: /,
+    4,
+  );
+});
+
+Deno.test("model check: finds the single-server change bug, two configurations with disjoint majorities, when a new leader changes the membership before committing an entry of its term (confChangeBeforeTermCommit, 4 voters, 14 steps)", () => {
+  // Ongaro, raft-dev, July 2015. Out of {s1, s2, s3, s4}, s1 (term 1)
+  // appends "remove s2" and s2 (term 2, elected by s2, s3, s4) appends
+  // "remove s1" before its empty entry commits; {s2, s3} commits it,
+  // while {s1, s4} is still a majority of s1's {s1, s3, s4}. With 3
+  // voters two one-site changes of one configuration always share a
+  // voter; it takes an even number. The rule check is off, to show what
+  // breaking the rule leads to.
+  const o = hunt({ confChangeBeforeTermCommit: true }, {
+    depth: 14,
+    terms: 2,
+    proposals: 0,
+    crashes: 0,
+    timeouts: 2,
+    heartbeats: 0,
+    confChanges: 2,
+  }, { voters: 4, confRules: false });
+  findsBug(
+    "model check: confChangeBeforeTermCommit (4 voters)",
+    o,
+    /^leader completeness: .* would vote for it/,
+    14,
+  );
+});
+
+Deno.test("model check: finds a snapshot carrying an uncommitted membership change when confStateAt() answers with the latest membership (confStateAtLastIndex, 7 steps)", () => {
+  // The leader proposes a change and, before it commits, snapshots what
+  // it has applied: the snapshot's membership must be the one at its index.
+  const o = hunt({ confStateAtLastIndex: true }, {
+    depth: 7,
+    terms: 1,
+    proposals: 0,
+    crashes: 0,
+    timeouts: 1,
+    heartbeats: 0,
+    confChanges: 1,
+    compactions: 1,
+  });
+  findsBug("model check: confStateAtLastIndex", o, /^snapshot: .* its membership /, 7);
+});
+
 // ------------------------------------------------------------ the checker's own soundness
 
 Deno.test("model check: the symmetry reduction keeps exactly one state per renaming orbit (sync and async hosts, set and bag networks, PreVote)", () => {
@@ -258,6 +432,14 @@ Deno.test("model check: the symmetry reduction keeps exactly one state per renam
     { host: "async", network: "bag", drop: true },
     { host: "sync", network: "set", preVote: true, checkQuorum: true },
     { host: "async", network: "set", preVote: true, checkQuorum: true },
+    // Conf-change entries and snapshots name sites too (depth 7: a
+    // leader, its first entry committed, a change and one more step).
+    {
+      host: "sync",
+      network: "set",
+      spares: 1,
+      bounds: { ...defaultCheckOptions.bounds, confChanges: 2, compactions: 1, transfers: 1 },
+    },
   ];
   for (const c of configs) {
     const o: CheckOptions = {
@@ -265,7 +447,8 @@ Deno.test("model check: the symmetry reduction keeps exactly one state per renam
       ...c,
       bounds: {
         ...defaultCheckOptions.bounds,
-        depth: 6,
+        ...c.bounds,
+        depth: c.spares === undefined ? 6 : 7,
         reads: 1,
         inFlight: c.network === "bag" ? 6 : 64,
       },
