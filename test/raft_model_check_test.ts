@@ -10,20 +10,22 @@
  * reached. Environment variables widen the safety searches (not the bug
  * hunts, whose bounds are the smallest that find each bug):
  *
- *   MC_DEPTH=N       actions from the initial state (defaults 9–13 per search)
- *   MC_TERMS=N       highest term (default 2)
- *   MC_PROPOSALS=N   client writes in total (default 1)
- *   MC_CRASHES=N     crash-and-restarts in total (default 1)
- *   MC_READS=N       ReadIndex requests in total (default 0; 1 in the read search)
- *   MC_TIMEOUTS=N    election timeouts in total (default 4)
- *   MC_HEARTBEATS=N  leader ticks in total (default 2)
- *   MC_INFLIGHT=N    messages in the network (default 64; 6 for the bag)
+ *   MC_DEPTH=N          actions from the initial state (defaults 9–13 per search)
+ *   MC_TERMS=N          highest term (default 2)
+ *   MC_PROPOSALS=N      client writes in total (default 1)
+ *   MC_CRASHES=N        crash-and-restarts in total (default 1)
+ *   MC_READS=N          ReadIndex requests in total (default 0; 1 in the read search)
+ *   MC_TIMEOUTS=N       election timeouts in total (default 4)
+ *   MC_HEARTBEATS=N     leader ticks in total (default 2)
+ *   MC_INFLIGHT=N       messages in the network (default 64; 6 for the bag)
  *   MC_CONF_CHANGES=N   membership changes (default 0; 2 in the membership search)
  *   MC_COMPACTIONS=N    snapshots taken, each compacting (default 0; 2 in the snapshot search)
  *   MC_TRANSFERS=N      leadership transfers (default 0; 1 in the transfer search)
- *   MC_STATES=N      stop (and fail as incomplete) after N states (default 5,000,000)
- *   MC_SYMMETRY=0    no symmetry reduction (about six times the states)
- *   MC_PROGRESS=1    print each depth level as it completes
+ *   MC_STATES=N         stop (and fail as incomplete) after N states (default 5,000,000)
+ *   MC_VOTERS=N         genesis voters, 3 to 5 (default 3; the searches that start with
+ *                       s1 leading take 9 of their steps for that with 5)
+ *   MC_SYMMETRY=0       no symmetry reduction (about six times the states)
+ *   MC_PROGRESS=1       print each depth level as it completes
  *
  * e.g. MC_DEPTH=12 MC_TERMS=3 npx -y deno@2.9.6 test -A test/raft_model_check_test.ts
  * (from about two million states on, add --v8-flags=--max-old-space-size=7000:
@@ -74,16 +76,28 @@ const overrides = {
   states: envInt("MC_STATES"),
 };
 const symmetry = Deno.env.get("MC_SYMMETRY") !== "0";
+const voters = envInt("MC_VOTERS");
+if (voters !== undefined && (voters < 3 || voters > 5)) {
+  throw new Error(`Cannot search ${voters} voters (MC_VOTERS): 3 to 5`);
+}
 
-/** The options of a safety search: `o` over the defaults, then the environment's bounds. */
+/**
+ * The options of a safety search: `o` over the defaults, then the
+ * environment's bounds and voters. With `leading`, the search starts where
+ * s1 leads term 1 with its first entry committed ({@link leadingPrefix}).
+ */
 function safety(
   o: Partial<Omit<CheckOptions, "bounds">> & { bounds?: Partial<CheckOptions["bounds"]> },
+  leading = false,
 ): CheckOptions {
   const bounds = { ...defaultCheckOptions.bounds, ...o.bounds };
   for (const [k, v] of Object.entries(overrides)) {
     if (v !== undefined) bounds[k as keyof typeof bounds] = v;
   }
-  return { ...defaultCheckOptions, symmetry, ...o, bounds };
+  const opts = { ...defaultCheckOptions, symmetry, ...o, bounds };
+  if (voters !== undefined) opts.voters = voters;
+  if (leading) opts.prefix = leadingPrefix(opts.voters, opts.preVote);
+  return opts;
 }
 
 function plural(n: number, one: string, many = `${one}s`): string {
@@ -117,33 +131,35 @@ function scope(o: CheckOptions): string {
   return `${o.voters} voters${spares} (${features.join(", ")})${from} up to ${limits.join(", ")}`;
 }
 
-/** Fixed schedules the searches start from, by name (see CheckOptions.prefix). */
-const prefixes = {
-  /** s1 leads term 1, and s2 holds its first entry, so it is committed at s1. */
-  "s1 leading term 1 with its first entry committed": [
+const prefixNames = new WeakMap<string[], string>();
+
+/**
+ * The schedule (a CheckOptions.prefix) in which s1 times out and wins
+ * term 1 with the votes of s2…sQ (Q a quorum), after a PreVote round with
+ * `preVote`, and they acknowledge its first entry, so s1 commits it: 5
+ * steps for 3 voters (7 with PreVote), 9 for 5.
+ */
+function leadingPrefix(voters: number, preVote: boolean): string[] {
+  const others = Array.from({ length: Math.floor(voters / 2) }, (_, k) => `s${k + 2}`);
+  const round = (req: string, resp: string) => [
+    ...others.map((s) => `deliver ${req} s1>${s}`),
+    ...others.map((s) => `deliver ${resp} ${s}>s1`),
+  ];
+  const p = [
     "timeout s1",
-    "deliver vote s1>s2",
-    "deliver voteResp s2>s1",
-    "deliver app s1>s2",
-    "deliver appResp s2>s1",
-  ],
-  /** The same with PreVote first. */
-  "s1 leading term 1 after PreVote with its first entry committed": [
-    "timeout s1",
-    "deliver preVote s1>s2",
-    "deliver preVoteResp s2>s1",
-    "deliver vote s1>s2",
-    "deliver voteResp s2>s1",
-    "deliver app s1>s2",
-    "deliver appResp s2>s1",
-  ],
-};
+    ...(preVote ? round("preVote", "preVoteResp") : []),
+    ...round("vote", "voteResp"),
+    ...round("app", "appResp"),
+  ];
+  prefixNames.set(
+    p,
+    `s1 leading term 1${preVote ? " after PreVote" : ""} with its first entry committed`,
+  );
+  return p;
+}
 
 function prefixName(prefix: string[]): string {
-  for (const [name, p] of Object.entries(prefixes)) {
-    if (p.length === prefix.length && p.every((x, k) => x === prefix[k])) return name;
-  }
-  return `a ${prefix.length}-step schedule`;
+  return prefixNames.get(prefix) ?? `a ${prefix.length}-step schedule`;
 }
 
 /** The command that runs this search again with the same bounds. */
@@ -151,7 +167,8 @@ function repro(name: string): string {
   const env = Object.entries(overrides).filter(([, v]) => v !== undefined)
     .map(([k, v]) => `${envName(k)}=${v} `).join("");
   const sym = symmetry ? "" : "MC_SYMMETRY=0 ";
-  return `${env}${sym}npx -y deno@2.9.6 test -A ${file} --filter '${name}'`;
+  const vs = voters === undefined ? "" : `MC_VOTERS=${voters} `;
+  return `${env}${vs}${sym}npx -y deno@2.9.6 test -A ${file} --filter '${name}'`;
 }
 
 function run(name: string, o: CheckOptions): CheckResult {
@@ -233,20 +250,14 @@ safetyTest(
   (s) => `model check: ${rules} in every state of ${s}`,
 );
 
-const leading = prefixes["s1 leading term 1 with its first entry committed"];
-
 safetyTest(
-  safety({
-    spares: 1,
-    prefix: leading,
-    bounds: { depth: 11, proposals: 0, confChanges: 2 },
-  }),
+  safety({ spares: 1, bounds: { depth: 11, proposals: 0, confChanges: 2 } }, true),
   (s) =>
     `model check: membership changes (add a learner, promote it, remove any member, the leader too) keep one leader per term, leader completeness under each configuration's quorum, state machine safety, log matching and one change at a time, in every state of ${s}`,
 );
 
 safetyTest(
-  safety({ prefix: leading, bounds: { depth: 12, compactions: 2 } }),
+  safety({ bounds: { depth: 12, compactions: 2 } }, true),
   (s) =>
     `model check: a snapshot holds only committed entries, the state machine and the membership at its index, and ${rules} with compacted logs, in every state of ${s}`,
 );
@@ -255,9 +266,8 @@ safetyTest(
   safety({
     preVote: true,
     checkQuorum: true,
-    prefix: prefixes["s1 leading term 1 after PreVote with its first entry committed"],
     bounds: { depth: 13, proposals: 0, transfers: 1 },
-  }),
+  }, true),
   (s) => `model check: with leadership transfers (MsgTimeoutNow) ${rules} in every state of ${s}`,
 );
 
