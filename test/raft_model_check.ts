@@ -354,6 +354,12 @@ export interface Coverage {
   restarts: number;
   /** The most membership changes known committed, in one history. */
   maxConfChangesCommitted: number;
+  /**
+   * The kinds of membership change known committed in some history:
+   * `addLearner`, `promote`, `remove`, and `remove the leader` (a leader's
+   * removal of itself).
+   */
+  confChangesCommitted: string[];
   /** Transitions in which a site installed a snapshot from its leader. */
   snapshotsInstalled: number;
   /** Transitions in which a site campaigned on a leader's MsgTimeoutNow. */
@@ -1658,6 +1664,7 @@ export function modelCheck(opts: CheckOptions, onLevel?: OnLevel): CheckResult {
     readsAnswered: 0,
     restarts: 0,
     maxConfChangesCommitted: 0,
+    confChangesCommitted: [],
     snapshotsInstalled: 0,
     transferCampaigns: 0,
   };
@@ -1670,7 +1677,17 @@ export function modelCheck(opts: CheckOptions, onLevel?: OnLevel): CheckResult {
     const writes = w.committed.filter((c) => c !== undefined && c.key.includes(":p")).length;
     if (writes > coverage.maxWritesCommitted) coverage.maxWritesCommitted = writes;
     if (a.k === "restart") coverage.restarts++;
-    const ccs = w.committed.filter((c) => c !== undefined && c.key.includes(":cc(")).length;
+    let ccs = 0;
+    for (const c of w.committed) {
+      const cc = c === undefined ? undefined : confChangeOfKey(c.key);
+      if (cc === undefined) continue;
+      ccs++;
+      const self = cc.type === "remove" && w.leaders[termOfKey(c!.key)] === cc.node;
+      const kind = self ? "remove the leader" : cc.type;
+      if (!coverage.confChangesCommitted.includes(kind)) {
+        coverage.confChangesCommitted = [...coverage.confChangesCommitted, kind].sort();
+      }
+    }
     if (ccs > coverage.maxConfChangesCommitted) coverage.maxConfChangesCommitted = ccs;
   };
   const result = (violation?: Violation): CheckResult => ({

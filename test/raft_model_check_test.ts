@@ -191,7 +191,11 @@ function run(name: string, o: CheckOptions): CheckResult {
     } committed`,
     `${plural(c.readsAnswered, "read")} answered, ${plural(c.restarts, "restart")}`,
     ...(o.bounds.confChanges > 0
-      ? [`${plural(c.maxConfChangesCommitted, "conf change")} committed in one history`]
+      ? [
+        `${plural(c.maxConfChangesCommitted, "conf change")} committed in one history (${
+          c.confChangesCommitted.join(", ") || "none"
+        } in some)`,
+      ]
       : []),
     ...(o.bounds.compactions > 0 ? [`${plural(c.snapshotsInstalled, "snapshot")} installed`] : []),
     ...(o.bounds.transfers > 0
