@@ -254,7 +254,9 @@ export interface CheckOptions {
    * print them, or its beginning up to a space when that names exactly
    * one enabled action): the search explores everything from the state
    * they reach, and `depth` counts them. A violation's trace starts with
-   * them, so it is shortest among traces that start so.
+   * them, so it is shortest among traces that start so. With the async
+   * host, each step is followed by `persist` of every Ready it left
+   * pending (they count too).
    */
   prefix?: string[];
   /**
@@ -1620,6 +1622,21 @@ export function modelCheck(opts: CheckOptions, onLevel?: OnLevel): CheckResult {
   const seconds = () => (performance.now() - started) / 1000;
   let init = model.initial();
   const prefixLevels: number[] = [];
+  const take = (a: Action, step: string) => {
+    let nw: World | undefined;
+    try {
+      nw = model.apply(init, a);
+    } catch (e) {
+      const trace = [...traceOf(model.ids, init.trace), label(model.ids, a)];
+      const message = e instanceof InvariantViolation
+        ? e.message
+        : `${e instanceof Error ? e.name : "Error"}: ${e instanceof Error ? e.message : e}`;
+      throw new Error(`Prefix step "${step}" breaks an invariant: ${message}\n${trace.join("\n")}`);
+    }
+    if (nw === undefined) throw new Error(`Cannot take prefix step "${step}": it changes nothing`);
+    init = nw;
+    prefixLevels.push(1);
+  };
   for (const step of opts.prefix ?? []) {
     const matches = model.actions(init).filter((a) => {
       const l = label(model.ids, a);
@@ -1630,19 +1647,15 @@ export function modelCheck(opts: CheckOptions, onLevel?: OnLevel): CheckResult {
         `Cannot take prefix step "${step}": ${matches.length} enabled actions match it`,
       );
     }
-    let nw: World | undefined;
-    try {
-      nw = model.apply(init, matches[0]);
-    } catch (e) {
-      const trace = [...traceOf(model.ids, init.trace), label(model.ids, matches[0])];
-      const message = e instanceof InvariantViolation
-        ? e.message
-        : `${e instanceof Error ? e.name : "Error"}: ${e instanceof Error ? e.message : e}`;
-      throw new Error(`Prefix step "${step}" breaks an invariant: ${message}\n${trace.join("\n")}`);
+    take(matches[0], step);
+    // The async host: every Ready the step left pending is finished, in site order.
+    for (let k = init.sites.findIndex((s) => s.pending); k >= 0;) {
+      take({ k: "persist", site: k }, `persist ${model.ids[k]}`);
+      k = init.sites.findIndex((s) => s.pending);
+      if (prefixLevels.length > 4 * (opts.prefix?.length ?? 0) + 16) {
+        throw new Error(`Cannot finish the Readies after prefix step "${step}"`);
+      }
     }
-    if (nw === undefined) throw new Error(`Cannot take prefix step "${step}": it changes nothing`);
-    init = nw;
-    prefixLevels.push(1);
   }
   const visited = new Set<string>([model.fingerprint(init)]);
   const orbits = new Set<string>(opts.countOrbits ? [model.canonical(init)] : []);

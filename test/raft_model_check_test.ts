@@ -24,6 +24,7 @@
  *   MC_STATES=N         stop (and fail as incomplete) after N states (default 5,000,000)
  *   MC_VOTERS=N         genesis voters, 3 to 5 (default 3; the searches that start with
  *                       s1 leading take 9 of their steps for that with 5)
+ *   MC_HOST=async       every safety search with raft_host's host (MC_HOST=sync: the harness's)
  *   MC_SYMMETRY=0       no symmetry reduction (about six times the states)
  *   MC_PROGRESS=1       print each depth level as it completes
  *
@@ -38,6 +39,7 @@ import {
   type CheckOptions,
   type CheckResult,
   defaultCheckOptions,
+  type HostModel,
   modelCheck,
   replay,
 } from "./raft_model_check.ts";
@@ -80,6 +82,11 @@ const voters = envInt("MC_VOTERS");
 if (voters !== undefined && (voters < 3 || voters > 5)) {
   throw new Error(`Cannot search ${voters} voters (MC_VOTERS): 3 to 5`);
 }
+const hostEnv = Deno.env.get("MC_HOST") || undefined;
+if (hostEnv !== undefined && hostEnv !== "sync" && hostEnv !== "async") {
+  throw new Error(`Cannot use host ${hostEnv} (MC_HOST): sync or async`);
+}
+const host: HostModel | undefined = hostEnv;
 
 /**
  * The options of a safety search: `o` over the defaults, then the
@@ -96,6 +103,7 @@ function safety(
   }
   const opts = { ...defaultCheckOptions, symmetry, ...o, bounds };
   if (voters !== undefined) opts.voters = voters;
+  if (host !== undefined) opts.host = host;
   if (leading) opts.prefix = leadingPrefix(opts.voters, opts.preVote);
   return opts;
 }
@@ -168,7 +176,8 @@ function repro(name: string): string {
     .map(([k, v]) => `${envName(k)}=${v} `).join("");
   const sym = symmetry ? "" : "MC_SYMMETRY=0 ";
   const vs = voters === undefined ? "" : `MC_VOTERS=${voters} `;
-  return `${env}${vs}${sym}npx -y deno@2.9.6 test -A ${file} --filter '${name}'`;
+  const hs = host === undefined ? "" : `MC_HOST=${host} `;
+  return `${env}${vs}${hs}${sym}npx -y deno@2.9.6 test -A ${file} --filter '${name}'`;
 }
 
 function run(name: string, o: CheckOptions): CheckResult {
