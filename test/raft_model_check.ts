@@ -6,9 +6,10 @@
  * a re-implementation, explores every schedule of a small cluster up to a
  * bound, and checks Raft's safety properties in every state it reaches.
  *
- * **The model.** A state is N voters — each a `RaftNode` over its
- * `MemoryStorage` (its disk), plus the Ready its host is handling, if any —
- * the network, the counters the bounds limit, and three history variables
+ * **The model.** A state is N voters and any spare sites — each a
+ * `RaftNode` over its `MemoryStorage` (its disk: hard state, latest
+ * snapshot, entries after it), plus the Ready its host is handling, if any
+ * — the network, the counters the bounds limit, and three history variables
  * the invariants need: the leader seen in each term, every entry ever known
  * committed with the term it was first known committed in, and what was
  * committed when each read began. From a state, the actions are:
@@ -26,6 +27,28 @@
  *   holds (a site that stays down is one whose messages are not delivered
  *   and whose timer does not fire, which other schedules cover).
  * - `persist s` (async host only): the host finishes the Ready it holds.
+ * - `confChange s addLearner t`, `confChange s promote t`, `confChange s
+ *   remove t`: a membership change at a leader, one site at a time, as
+ *   `proposeConfChange` takes them (raft_host's membership routes): any
+ *   change valid for the leader's membership — add a site that is no
+ *   member (a spare, or a removed site again) as a learner, promote a
+ *   learner, remove any member but the last voter, the leader itself
+ *   included. The core refuses (and the action is skipped) while another
+ *   change is uncommitted or before the leader has committed an entry of
+ *   its term. Spare sites (`spares`, s4… for 3 voters) start with an empty
+ *   disk and the genesis membership, as a site that joins later does.
+ * - `compact s`: the site's host snapshots its applied state and compacts
+ *   its log up to it, as raft_host's `#maybeSnapshot` does between Readies
+ *   (it keeps `compactKeepEntries` entries before the snapshot; the model
+ *   keeps none, so a site behind it needs an InstallSnapshot). A
+ *   snapshot's data is the state machine: the entries applied up to it
+ *   (their keys, without a conf change's content, so that it names no
+ *   site); its metadata carries the membership at its index. A restart
+ *   starts from the snapshot on disk, with the state machine it holds.
+ * - `transfer s->t`: leadership transfer (`transferLeadership`) from a
+ *   leader to another voter of its membership: it stops taking proposals,
+ *   catches `t` up and sends MsgTimeoutNow, on which `t` campaigns at once
+ *   (without PreVote, through a leader lease).
  *
  * **The host.** Each site's host handles Ready batches as a real one does.
  * `"sync"` is test/raft_harness.ts: after every input the host persists,
@@ -46,24 +69,47 @@
  * consuming one: loss and reordering, and with `drop` explicit loss, which
  * matters only against the in-flight bound. Crashes: up to `crashes`
  * restarts, each losing what is not on disk. Not modelled: partitions as
- * such (a partition is a schedule that delivers nothing across it),
- * snapshots and compaction, membership changes, leadership transfer, more
+ * such (a partition is a schedule that delivers nothing across it), more
  * than one entry per message (`maxEntriesPerMsg` 1, which lets a leader
- * send an old-term entry on its own, as Figure 8 needs).
+ * send an old-term entry on its own, as Figure 8 needs), a compaction
+ * that keeps entries before the snapshot, `reportSnapshot` (the leader
+ * learns of a lost snapshot only by its heartbeat replies), the promotion
+ * lag limit (`maxPromoteLagEntries` is never reached in such short logs),
+ * the host's removed-site handling (a removed site's host stops ticking;
+ * here it keeps its timer, which only allows more), and forced recovery
+ * (`forcedSoleVoter`, outside Raft).
  *
  * **Invariants**, checked in every state reached (and on every transition
  * for the ones about transitions):
  *
  * - Election Safety: at most one leader per term, across history.
  * - Log Matching: two logs (any site's current log, or what its disk holds)
- *   with an entry of the same index and term are identical up to it.
+ *   with an entry of the same index and term hold the same entry there,
+ *   after an entry of the same term, so they are identical as far back as
+ *   both hold entries; a compacted prefix is a snapshot, whose last index
+ *   and term count as an entry.
  * - Leader Completeness: an entry known committed while its knower was in
- *   term T is in the log of every leader of a term above T. And, looking
- *   ahead as the paper's proof does (§5.4.3): no log without a committed
- *   entry could win an election, that is, fewer than a quorum of sites
- *   have a current log or a disk no more up to date than it.
+ *   term T is in the log (or snapshot) of every leader of a term above T.
+ *   And, looking ahead as the paper's proof does (§5.4.3): no log without
+ *   a committed entry could win an election, that is, fewer than a quorum
+ *   of the voters of the membership that log ends with (whose votes its
+ *   candidate counts) have a current log or a disk no more up to date
+ *   than it. With membership changes this is what fails when two
+ *   configurations have disjoint majorities.
  * - State Machine Safety: no two sites commit (durably) or apply different
- *   entries at one index, across history; each applies a contiguous run.
+ *   entries at one index, across history; each applies a contiguous run
+ *   (a snapshot from the leader moves it forward).
+ * - Snapshots: a snapshot taken or installed holds only entries known
+ *   committed, each the one committed at its index (so never an
+ *   uncommitted one), its term is its last entry's, and its membership is
+ *   the one the committed conf changes up to it make.
+ * - Membership: a site's membership (`confState()`) is the one its log
+ *   (snapshot and conf-change entries) makes. A leader has a conf change
+ *   of its own term in its log only while every earlier conf change is at
+ *   or below its commit index (one change at a time), and only once it has
+ *   committed an entry of its term (the fix to the single-server change
+ *   bug, Ongaro, raft-dev, July 2015). `confRules: false` leaves these two
+ *   rules out, to show what breaking them leads to.
  * - A site's commit and applied indexes never decrease without a crash.
  * - Durable before reply: a granted vote or an acknowledged append leaves
  *   only once the disk holds it.
@@ -90,7 +136,9 @@
  * order of a membership list only decides the order messages are sent in,
  * which the network ignores), so the fingerprint is the least over every
  * renaming. That keeps about one state in six for 3 voters;
- * `countOrbits` checks it against a search without it.
+ * `countOrbits` checks it against a search without it. Spare sites keep
+ * their names (they do not start as members); a renaming renames the site
+ * a conf-change entry names, in logs, messages and the committed history.
  *
  * **Cloning** a site is replay: its state is its disk when it last
  * (re)started plus the inputs it has had since, a list shared between
@@ -102,8 +150,10 @@
  * **Bounds.** `depth` (actions), `terms` (a state where a term exceeds it
  * is not kept), `proposals`, `reads`, `crashes`, `timeouts` (election
  * timeouts), `heartbeats` (leader ticks), `inFlight` (messages in the
- * network; a state with more is not kept) and `states` (a safety valve: the
- * search stops and says it is incomplete). What the bounds leave out is not
+ * network; a state with more is not kept), `confChanges`, `compactions`,
+ * `transfers`, and `states` (a safety valve: the search stops and says it
+ * is incomplete). A search may start from the state a fixed `prefix` of
+ * actions reaches (a leader elected, say), to spend its depth past it. What the bounds leave out is not
  * checked: deeper schedules, larger clusters, timing (ticks are abstracted
  * as timeouts, so a follower's leader lease ends exactly when it
  * campaigns), and what the fault model leaves out.
@@ -112,9 +162,18 @@
  */
 
 import { createHash } from "node:crypto";
+import {
+  applyConfChange,
+  confChangeProblem,
+  decodeConfChange,
+  encodeConfChange,
+  quorum,
+} from "../src/consensus/membership.ts";
 import { RaftNode, type RaftTestingBugs } from "../src/consensus/raft.ts";
 import { MemoryStorage } from "../src/consensus/storage.ts";
 import type {
+  ConfChange,
+  ConfState,
   Entry,
   HardState,
   Message,
@@ -122,6 +181,7 @@ import type {
   ReadState,
   Ready,
   Role,
+  Snapshot,
 } from "../src/consensus/types.ts";
 
 /** How Ready batches are handled; see the module documentation. */
@@ -147,6 +207,12 @@ export interface CheckBounds {
    * multiplicity, for the bag; ever sent, for the set.
    */
   inFlight: number;
+  /** Membership changes proposed at a leader, in total. */
+  confChanges: number;
+  /** Snapshots taken (each compacting the site's log up to it), in total. */
+  compactions: number;
+  /** Leadership transfers started, in total. */
+  transfers: number;
   /** Distinct states after which the search stops, incomplete. */
   states: number;
 }
@@ -154,6 +220,12 @@ export interface CheckBounds {
 export interface CheckOptions {
   /** Voters of the genesis configuration, named s1…sN. */
   voters: number;
+  /**
+   * Sites outside the genesis configuration, named after the voters
+   * (s4… for 3 voters): each starts with an empty disk and takes part once
+   * a membership change adds it.
+   */
+  spares: number;
   host: HostModel;
   preVote: boolean;
   checkQuorum: boolean;
@@ -173,9 +245,20 @@ export interface CheckOptions {
   /**
    * Treat states that differ only by the sites' names as one (the sites are
    * interchangeable: same genesis membership, same config, and the core
-   * never orders by name). At most 4 voters (24 renamings).
+   * never orders by name); spares keep their names. At most 5 voters
+   * (120 renamings).
    */
   symmetry: boolean;
+  /**
+   * Actions taken, in order, before the search (each a label as traces
+   * print them, or its beginning up to a space when that names exactly
+   * one enabled action): the search explores everything from the state
+   * they reach, and `depth` counts them. A violation's trace starts with
+   * them, so it is shortest among traces that start so. With the async
+   * host, each step is followed by `persist` of every Ready it left
+   * pending (they count too).
+   */
+  prefix?: string[];
   /**
    * For checking the symmetry reduction itself: search without it, but
    * also count the distinct canonical fingerprints (orbits) of the states
@@ -184,6 +267,13 @@ export interface CheckOptions {
   countOrbits?: boolean;
   bounds: CheckBounds;
   bugs?: RaftTestingBugs;
+  /**
+   * Check the membership rules themselves (one change at a time; a leader
+   * commits an entry of its term before it proposes one), not only the
+   * safety properties their breach leads to. Default true; a bug hunt turns
+   * it off to show what breaking a rule leads to.
+   */
+  confRules?: boolean;
 }
 
 /**
@@ -193,6 +283,7 @@ export interface CheckOptions {
  */
 export const defaultCheckOptions: CheckOptions = {
   voters: 3,
+  spares: 0,
   host: "sync",
   preVote: false,
   checkQuorum: false,
@@ -210,6 +301,9 @@ export const defaultCheckOptions: CheckOptions = {
     timeouts: 4,
     heartbeats: 2,
     inFlight: 64,
+    confChanges: 0,
+    compactions: 0,
+    transfers: 0,
     states: 5_000_000,
   },
 };
@@ -260,6 +354,18 @@ export interface Coverage {
   readsAnswered: number;
   /** Kept states that a restart led to. */
   restarts: number;
+  /** The most membership changes known committed, in one history. */
+  maxConfChangesCommitted: number;
+  /**
+   * The kinds of membership change known committed in some history:
+   * `addLearner`, `promote`, `remove`, and `remove the leader` (a leader's
+   * removal of itself).
+   */
+  confChangesCommitted: string[];
+  /** Transitions in which a site installed a snapshot from its leader. */
+  snapshotsInstalled: number;
+  /** Transitions in which a site campaigned on a leader's MsgTimeoutNow. */
+  transferCampaigns: number;
 }
 
 // ------------------------------------------------------------------ keys
@@ -279,6 +385,23 @@ export function entryKey(e: Entry): string {
     entryKeys.set(e, k);
   }
   return k;
+}
+
+/**
+ * What a state machine keeps of an entry, by its {@link entryKey}: the key
+ * without a conf change's content (`3.1:cc`). A snapshot's data lists these
+ * for every index it covers, so it names no site (renaming the sites leaves
+ * it as it is); its `confState` carries the membership.
+ */
+function stateKey(key: string): string {
+  const k = key.indexOf(":cc(");
+  return k < 0 ? key : key.slice(0, k) + ":cc";
+}
+
+/** The conf change an {@link entryKey} carries, or undefined for a normal entry. */
+function confChangeOfKey(key: string): ConfChange | undefined {
+  const k = key.indexOf(":cc(");
+  return k < 0 ? undefined : JSON.parse(key.slice(k + 4, -1)) as ConfChange;
 }
 
 const messageKeys = new WeakMap<Message, string>();
@@ -368,10 +491,94 @@ export class InvariantViolation extends Error {
   override name = "InvariantViolation";
 }
 
-/** What a site's disk held at some point (no snapshots: the model never compacts). */
+/**
+ * What a site's disk held at some point: its latest snapshot (the genesis
+ * one, index 0, until it takes or installs one) and the entries after it
+ * (the model compacts exactly up to the snapshot).
+ */
 interface Disk {
   hardState: HardState;
+  snapshot: Snapshot;
   entries: Entry[];
+}
+
+/**
+ * A log as the checker reads it: the snapshot it starts after and the
+ * entries after that. `base.keys[i - 1]` is the {@link stateKey} of index i.
+ */
+interface Log {
+  base: Base;
+  entries: Entry[];
+}
+
+interface Base {
+  index: number;
+  term: number;
+  conf: ConfState;
+  keys: string[];
+}
+
+const bases = new WeakMap<Snapshot, Base>();
+
+/** A snapshot as a {@link Log}'s base (its data: the state keys, space-separated). */
+function baseOf(snap: Snapshot): Base {
+  let b = bases.get(snap);
+  if (b === undefined) {
+    const text = decoder.decode(snap.data);
+    b = {
+      index: snap.metadata.index,
+      term: snap.metadata.term,
+      conf: snap.metadata.confState,
+      keys: text === "" ? [] : text.split(" "),
+    };
+    bases.set(snap, b);
+  }
+  return b;
+}
+
+function lastIndexOf(log: Log): number {
+  return log.base.index + log.entries.length;
+}
+
+function lastTermOf(log: Log): number {
+  return log.entries.length === 0 ? log.base.term : log.entries[log.entries.length - 1].term;
+}
+
+/** Whether `log` holds the entry whose {@link entryKey} is `key` at `i` (in its snapshot or as an entry). */
+function holds(log: Log, i: number, key: string): boolean {
+  if (i <= log.base.index) return log.base.keys[i - 1] === stateKey(key);
+  const e = log.entries[i - log.base.index - 1];
+  return e !== undefined && entryKey(e) === key;
+}
+
+/** What `log` has at `i`, for messages: its entry key, `snapshot:<state key>`, or "no entry". */
+function describeAt(log: Log, i: number): string {
+  if (i <= log.base.index) return `snapshot:${log.base.keys[i - 1]}`;
+  const e = log.entries[i - log.base.index - 1];
+  return e === undefined ? "no entry" : entryKey(e);
+}
+
+/**
+ * The membership in force after the last entry of `log`, or why its
+ * conf-change entries do not apply to its snapshot's membership.
+ */
+function confOf(log: Log): ConfState | string {
+  let cs = log.base.conf;
+  for (const e of log.entries) {
+    if (e.type !== "confChange") continue;
+    const cc = decodeConfChange(e.data);
+    const problem = confChangeProblem(cs, cc);
+    if (problem !== undefined) {
+      return `${showLog(log)}: ${entryKey(e)} does not apply to ${JSON.stringify(cs)}: ${problem}`;
+    }
+    cs = applyConfChange(cs, cc);
+  }
+  return cs;
+}
+
+function showLog(log: Log): string {
+  const snap = log.base.index > 0 ? `snap@${log.base.index}.${log.base.term} | ` : "";
+  return `[${snap}${log.entries.map(entryKey).join(" ")}]`;
 }
 
 type Op =
@@ -379,7 +586,10 @@ type Op =
   | { k: "timeout" }
   | { k: "propose"; data: string }
   | { k: "read"; ctx: string }
-  | { k: "persist" };
+  | { k: "persist" }
+  | { k: "confChange"; cc: ConfChange }
+  | { k: "transfer"; to: NodeId }
+  | { k: "compact" };
 
 /** The inputs a site has had since it last (re)started, newest first, shared between states. */
 interface OpList {
@@ -396,11 +606,20 @@ interface Host {
   pendingSent: boolean;
 }
 
-/** What a host did that the checker must see: messages sent, entries applied, reads answered. */
+/**
+ * What a host did that the checker must see: messages sent, what it
+ * applied (entries, and snapshots from its leader, in order), reads
+ * answered, snapshots it took.
+ */
 interface Output {
   sent: Message[];
-  applied: Entry[];
+  applied: (Entry | Snapshot)[];
   readStates: ReadState[];
+  taken: Snapshot[];
+}
+
+function newOutput(): Output {
+  return { sent: [], applied: [], readStates: [], taken: [] };
 }
 
 /** One site in one state. Immutable once built; states share the sites an action left alone. */
@@ -420,9 +639,17 @@ interface Site {
   readonly applied: number;
   /** The commit index the disk guarantees (what the site may durably claim). */
   readonly durableCommit: number;
-  /** The site's current log (disk shadowed by unstable entries), `log[i - 1]` at index i. */
-  readonly log: Entry[];
+  /** The site's current log (disk shadowed by unstable entries and an unstable snapshot). */
+  readonly log: Log;
+  /** The membership after the last entry of `log`. */
+  readonly conf: ConfState;
   readonly disk: Disk;
+  /** What the disk holds, as a log. */
+  readonly diskLog: Log;
+  /** The membership after the last entry of `diskLog`. */
+  readonly diskConf: ConfState;
+  /** Set when the core's membership is not the one its log makes (or its log makes none). */
+  readonly confProblem: string | undefined;
   readonly pending: boolean;
 }
 
@@ -452,6 +679,9 @@ interface World {
   crashes: number;
   timeouts: number;
   heartbeats: number;
+  confChanges: number;
+  compactions: number;
+  transfers: number;
   /** `leaders[t]`: the site that led term t. */
   leaders: (NodeId | undefined)[];
   /** `committed[i]`: the entry key known committed at index i, and the term it was first known in. */
@@ -469,6 +699,9 @@ type Action =
   | { k: "read"; site: number }
   | { k: "restart"; site: number }
   | { k: "persist"; site: number }
+  | { k: "confChange"; site: number; cc: ConfChange }
+  | { k: "transfer"; site: number; to: NodeId }
+  | { k: "compact"; site: number }
   | { k: "deliver"; item: BagItem }
   | { k: "drop"; item: BagItem };
 
@@ -478,6 +711,10 @@ function label(ids: NodeId[], a: Action): string {
       return `deliver ${messageKey(a.item.msg)}`;
     case "drop":
       return `drop ${messageKey(a.item.msg)}`;
+    case "confChange":
+      return `confChange ${ids[a.site]} ${a.cc.type} ${a.cc.node}`;
+    case "transfer":
+      return `transfer ${ids[a.site]}->${a.to}`;
     default:
       return `${a.k} ${ids[a.site]}`;
   }
@@ -485,18 +722,25 @@ function label(ids: NodeId[], a: Action): string {
 
 class Model {
   readonly ids: NodeId[];
+  /** The genesis membership: the voters, not the spares. */
+  readonly genesis: ConfState;
   readonly electionTicks = 2;
   /**
    * The renamings of the sites a fingerprint is taken under: `perm[k]` is
-   * the index of the name site k takes. Only the identity without symmetry.
+   * the index of the name site k takes. Only the genesis voters are
+   * interchangeable; spares keep their names. Only the identity without
+   * symmetry.
    */
   readonly perms: number[][];
 
   constructor(readonly opts: CheckOptions) {
-    this.ids = Array.from({ length: opts.voters }, (_, k) => `s${k + 1}`);
-    this.perms = opts.symmetry || opts.countOrbits
-      ? permutations(opts.voters)
-      : [this.ids.map((_, k) => k)];
+    this.ids = Array.from({ length: opts.voters + opts.spares }, (_, k) => `s${k + 1}`);
+    this.genesis = { voters: this.ids.slice(0, opts.voters), learners: [] };
+    const spares = this.ids.slice(opts.voters).map((_, k) => opts.voters + k);
+    this.perms =
+      (opts.symmetry || opts.countOrbits
+        ? permutations(opts.voters)
+        : [this.genesis.voters.map((_, k) => k)]).map((p) => [...p, ...spares]);
     this.#index = new Map(this.ids.map((id, k) => [id, k]));
   }
 
@@ -513,7 +757,8 @@ class Model {
 
   /** Starts a site from its disk, as a restarted host does (it handles any Ready at once). */
   start(id: NodeId, disk: Disk, out: Output | undefined): Host {
-    const storage = new MemoryStorage({ voters: this.ids, learners: [] });
+    const storage = new MemoryStorage(this.genesis);
+    if (disk.snapshot.metadata.index > 0) storage.applySnapshot(disk.snapshot);
     storage.setHardState(disk.hardState);
     storage.append(disk.entries);
     const o = this.opts;
@@ -572,8 +817,45 @@ class Model {
         if (h.pending === undefined) return false;
         this.#finish(h, out);
         break;
+      case "confChange":
+        if (!n.proposeConfChange(op.cc)) return false;
+        break;
+      case "transfer":
+        if (!n.transferLeadership(op.to)) return false;
+        break;
+      case "compact":
+        if (!this.#compact(h, out)) return false;
+        break;
     }
     this.#settle(h, out);
+    return true;
+  }
+
+  /**
+   * The host snapshots its applied state and compacts its log up to it, as
+   * raft_host's #maybeSnapshot does after a Ready (which keeps
+   * `compactKeepEntries` entries before it; the model keeps none, so a
+   * follower behind it needs the snapshot). Only between Readies. The
+   * snapshot's data is the state machine: the {@link stateKey} of every
+   * applied entry. Returns false when there is nothing new to snapshot.
+   */
+  #compact(h: Host, out: Output | undefined): boolean {
+    if (h.pending !== undefined) return false;
+    const st = h.node.status();
+    const s = h.storage;
+    const snap = s.snapshot();
+    const applied = st.appliedIndex;
+    if (applied <= snap.metadata.index || applied > s.lastIndex()) return false;
+    if (st.firstIndex - 1 > applied) return false;
+    const keys = [...baseOf(snap).keys];
+    for (const e of s.entries(snap.metadata.index + 1, applied + 1, Infinity)) {
+      keys.push(stateKey(entryKey(e)));
+    }
+    const data = encoder.encode(keys.join(" "));
+    // Its lists sorted: their order means nothing, and renamed lists are sorted too (renameIds).
+    const taken = s.createSnapshot(applied, canonicalConf(h.node.confStateAt(applied)), data);
+    s.compact(applied);
+    out?.taken.push(taken);
     return true;
   }
 
@@ -622,6 +904,7 @@ class Model {
         }
       }
       // 3. Apply.
+      if (rd.snapshot) out.applied.push(rd.snapshot);
       out.applied.push(...rd.committedEntries);
       out.readStates.push(...rd.readStates);
     }
@@ -654,20 +937,54 @@ class Model {
     const dump = n.debugState();
     const st = n.status();
     const s = h.storage;
-    if (s.firstIndex() !== 1) throw new Error("the model never compacts");
-    const diskEntries = s.entries(1, s.lastIndex() + 1, Infinity);
-    const disk: Disk = { hardState: s.hardState(), entries: diskEntries };
-    const rlog = dump.log as { unstable: Entry[]; unstableOffset: number };
-    const log = diskEntries.slice(0, rlog.unstableOffset - 1).concat(rlog.unstable);
+    const snap = s.snapshot();
+    if (s.firstIndex() !== snap.metadata.index + 1) {
+      throw new Error("the model compacts exactly up to the snapshot");
+    }
+    const diskEntries = s.entries(s.firstIndex(), s.lastIndex() + 1, Infinity);
+    const disk: Disk = { hardState: s.hardState(), snapshot: snap, entries: diskEntries };
+    const diskLog: Log = { base: baseOf(snap), entries: diskEntries };
+    const rlog = dump.log as {
+      unstable: Entry[];
+      unstableOffset: number;
+      unstableSnapshot: Snapshot | undefined;
+    };
+    const log: Log = rlog.unstableSnapshot !== undefined
+      ? { base: baseOf(rlog.unstableSnapshot), entries: rlog.unstable }
+      : {
+        base: diskLog.base,
+        entries: diskEntries.slice(0, Math.max(0, rlog.unstableOffset - s.firstIndex()))
+          .concat(rlog.unstable),
+      };
+    // The core's membership is the one its log says (ConfHistory agrees
+    // with the log); #check reports a difference, after the snapshots.
+    const conf = st.confState;
+    const logConf = confOf(log);
+    const diskConf = confOf(diskLog);
+    let confProblem: string | undefined;
+    if (typeof logConf === "string" || typeof diskConf === "string") {
+      confProblem = `${id}'s ${typeof logConf === "string" ? "log" : "disk"}: ${
+        typeof logConf === "string" ? logConf : diskConf
+      }`;
+    } else if (!sameConf(conf, logConf)) {
+      confProblem = `${id} has voters ${conf.voters} learners ${conf.learners}, its log ${
+        showLog(log)
+      } makes ${JSON.stringify(logConf)}`;
+    }
     const pending = h.pending;
     const durableCommit = pending === undefined
       ? st.commitIndex
       : Math.min(st.commitIndex, disk.hardState.commit, s.lastIndex());
     // One fingerprint per renaming of the sites (the first is the identity).
-    let diskText = "|";
-    for (const e of diskEntries) diskText += entryKey(e) + " ";
     const fps = this.perms.map((perm, p) => {
       const rename = (v: unknown) => p === 0 ? v : renameIds(v, this.ids, perm);
+      // The snapshot's data names no site; its membership and conf-change entries do.
+      let diskText = `|${snap.metadata.index}.${snap.metadata.term}${
+        JSON.stringify(canonicalConf(rename(snap.metadata.confState) as ConfState))
+      }${decoder.decode(snap.data)}|`;
+      for (const e of diskEntries) {
+        diskText += entryKey(p > 0 && e.type === "confChange" ? rename(e) as Entry : e) + " ";
+      }
       const d = canonicalDump(rename(dump) as Record<string, unknown>);
       // The dump is plain data (entry data as Uint8Array, which JSON writes byte by byte).
       let text = JSON.stringify(d) + "|" + JSON.stringify(rename(disk.hardState)) + diskText;
@@ -693,7 +1010,11 @@ class Model {
       applied: st.appliedIndex,
       durableCommit,
       log,
+      conf,
       disk,
+      diskLog,
+      diskConf: typeof diskConf === "string" ? conf : diskConf,
+      confProblem,
       pending: pending !== undefined,
     };
   }
@@ -701,7 +1022,11 @@ class Model {
   // ---------------------------------------------------------------- worlds
 
   initial(): World {
-    const empty: Disk = { hardState: { term: 0, vote: "", commit: 0 }, entries: [] };
+    const empty: Disk = {
+      hardState: { term: 0, vote: "", commit: 0 },
+      snapshot: new MemoryStorage(this.genesis).snapshot(),
+      entries: [],
+    };
     const sites = this.ids.map((id) =>
       this.site(id, empty, undefined, this.start(id, empty, undefined))
     );
@@ -714,6 +1039,9 @@ class Model {
       crashes: 0,
       timeouts: 0,
       heartbeats: 0,
+      confChanges: 0,
+      compactions: 0,
+      transfers: 0,
       leaders: [],
       committed: [],
       readMin: new Map(),
@@ -728,7 +1056,7 @@ class Model {
    * {@link fingerprint}.
    */
   #seal(w: World): World {
-    w.exact = fastHash(this.#vector(w, 0).join(",") + this.#rest(w));
+    w.exact = fastHash(this.#vector(w, 0).join(",") + this.#rest(w, 0));
     return w;
   }
 
@@ -744,11 +1072,21 @@ class Model {
   /** The least of the state's fingerprints under every renaming of the sites. */
   canonical(w: World): string {
     let best = this.#vector(w, 0);
+    let ties = [0];
     for (let p = 1; p < this.perms.length; p++) {
       const v = this.#vector(w, p);
-      if (lessThan(v, best)) best = v;
+      if (lessThan(v, best)) {
+        best = v;
+        ties = [p];
+      } else if (!lessThan(best, v)) ties.push(p);
     }
-    return fastHash(best.join(",") + this.#rest(w));
+    // The rest differs between renamings only by the names in committed conf changes.
+    let rest = this.#rest(w, ties[0]);
+    for (let k = 1; k < ties.length; k++) {
+      const r = this.#rest(w, ties[k]);
+      if (r < rest) rest = r;
+    }
+    return fastHash(best.join(",") + rest);
   }
 
   /**
@@ -774,13 +1112,42 @@ class Model {
     return v;
   }
 
-  /** The part of the fingerprint no renaming changes: counters, commits, reads. */
-  #rest(w: World): string {
-    let rest = `|${w.proposals},${w.reads},${w.crashes},${w.timeouts},${w.heartbeats}|`;
-    rest += w.committed.map((c) => c === undefined ? "" : `${c.key}@${c.term}`).join(",") + "|";
+  /**
+   * The rest of the fingerprint, renamed by `perms[p]`: counters, commits,
+   * reads. Only committed conf changes name sites.
+   */
+  #rest(w: World, p: number): string {
+    let rest = `|${w.proposals},${w.reads},${w.crashes},${w.timeouts},${w.heartbeats},` +
+      `${w.confChanges},${w.compactions},${w.transfers}|`;
+    rest += this.#committedText(w.committed, p);
     for (const [ctx, min] of [...w.readMin].sort()) rest += `${ctx}>=${min};`;
     return rest;
   }
+
+  /** The committed history renamed by `perms[p]`, as text (cached: states share it until it grows). */
+  #committedText(committed: World["committed"], p: number): string {
+    let texts = this.#committedTexts.get(committed);
+    if (texts === undefined) {
+      texts = [];
+      this.#committedTexts.set(committed, texts);
+    }
+    let text = texts[p];
+    if (text === undefined) {
+      const perm = this.perms[p];
+      const name = (c: { key: string }) => {
+        const cc = p === 0 ? undefined : confChangeOfKey(c.key);
+        if (cc === undefined) return c.key;
+        const node = renameIds(cc.node, this.ids, perm) as NodeId;
+        const data = decoder.decode(encodeConfChange({ type: cc.type, node }));
+        return `${c.key.slice(0, c.key.indexOf(":cc("))}:cc(${data})`;
+      };
+      text = committed.map((c) => c === undefined ? "" : `${name(c)}@${c.term}`).join(",") + "|";
+      texts[p] = text;
+    }
+    return text;
+  }
+
+  readonly #committedTexts = new WeakMap<World["committed"], string[]>();
 
   /** The interned ids of a message renamed by each of `perms` (the first: unrenamed). */
   renamedMessageIds(m: Message, h: number): number[] {
@@ -809,6 +1176,26 @@ class Model {
       if (s.role === "leader" && w.proposals < o.bounds.proposals) {
         out.push({ k: "propose", site: k });
       }
+      if (s.role === "leader" && w.confChanges < o.bounds.confChanges) {
+        // Every change valid for the leader's membership (the core refuses the others).
+        for (const id of this.ids) {
+          for (const type of ["addLearner", "promote", "remove"] as const) {
+            const cc = { type, node: id };
+            if (confChangeProblem(s.conf, cc) === undefined) {
+              out.push({ k: "confChange", site: k, cc });
+            }
+          }
+        }
+      }
+      if (s.role === "leader" && w.transfers < o.bounds.transfers) {
+        for (const to of s.conf.voters) if (to !== s.id) out.push({ k: "transfer", site: k, to });
+      }
+      if (
+        w.compactions < o.bounds.compactions && !s.pending &&
+        s.applied > s.disk.snapshot.metadata.index
+      ) {
+        out.push({ k: "compact", site: k });
+      }
       if (w.reads < o.bounds.reads) out.push({ k: "read", site: k });
       if (w.crashes < o.bounds.crashes) out.push({ k: "restart", site: k });
       if (s.pending) out.push({ k: "persist", site: k });
@@ -826,7 +1213,7 @@ class Model {
    * the action changes nothing.
    */
   apply(w: World, a: Action): World | undefined {
-    const out: Output = { sent: [], applied: [], readStates: [] };
+    const out = newOutput();
     // The next state, filled in below; `#check` updates its history variables.
     const nw: World = {
       ...w,
@@ -862,6 +1249,15 @@ class Model {
         op = { k: "read", ctx: `r${++nw.reads}` };
         nw.readMin = new Map(w.readMin);
         nw.readMin.set(op.ctx, Math.max(0, w.committed.length - 1));
+      } else if (a.k === "confChange") {
+        op = { k: "confChange", cc: a.cc };
+        nw.confChanges++;
+      } else if (a.k === "transfer") {
+        op = { k: "transfer", to: a.to };
+        nw.transfers++;
+      } else if (a.k === "compact") {
+        op = { k: "compact" };
+        nw.compactions++;
       } else {
         op = { k: a.k };
         if (a.k === "timeout") {
@@ -895,7 +1291,7 @@ class Model {
     let memo = this.#memo.get(key);
     if (memo === undefined) {
       const h = this.materialize(s);
-      const mine: Output = { sent: [], applied: [], readStates: [] };
+      const mine = newOutput();
       const changed = this.input(h, op, mine);
       memo = {
         site: changed ? this.site(s.id, s.base, { op, prev: s.ops }, h) : undefined,
@@ -907,12 +1303,15 @@ class Model {
     out.sent.push(...memo.out.sent);
     out.applied.push(...memo.out.applied);
     out.readStates.push(...memo.out.readStates);
+    out.taken.push(...memo.out.taken);
     return memo.site;
   }
 
   readonly #memo = new Map<string, { site: Site | undefined; out: Output }>();
   readonly #sites = new Interner();
   readsAnswered = 0;
+  snapshotsInstalled = 0;
+  transferCampaigns = 0;
   readonly messages = new Interner();
 
   /** Checks every invariant on the transition `w` → `nw` and updates the history variables. */
@@ -945,20 +1344,37 @@ class Model {
       }
     };
     for (const s of nw.sites) {
-      for (let i = 1; i <= s.durableCommit; i++) record(s, s.disk.entries[i - 1], "commits");
+      // What a snapshot covers is checked when it is taken or installed.
+      const lo = s.disk.snapshot.metadata.index;
+      for (let i = lo + 1; i <= s.durableCommit; i++) {
+        record(s, s.disk.entries[i - lo - 1], "commits");
+      }
     }
     if (acted >= 0) {
       const before = w.sites[acted];
       const after = nw.sites[acted];
       const restarted = a.k === "restart";
-      let applied = restarted ? 0 : before.applied;
-      for (const e of out.applied) {
-        if (e.index !== applied + 1) {
-          fail(`state machine safety: ${after.id} applied index ${e.index} after ${applied}`);
+      // A restarted site's state machine is its snapshot's.
+      let applied = restarted ? before.disk.snapshot.metadata.index : before.applied;
+      for (const x of out.applied) {
+        if ("metadata" in x) {
+          if (x.metadata.index <= applied) {
+            fail(
+              `state machine safety: ${after.id} installed a snapshot at ${x.metadata.index} after applying ${applied}`,
+            );
+          }
+          this.#checkSnapshot(nw, after.id, x, "installed");
+          this.snapshotsInstalled++;
+          applied = x.metadata.index;
+          continue;
         }
-        applied = e.index;
-        record(after, e, "applies");
+        if (x.index !== applied + 1) {
+          fail(`state machine safety: ${after.id} applied index ${x.index} after ${applied}`);
+        }
+        applied = x.index;
+        record(after, x, "applies");
       }
+      for (const snap of out.taken) this.#checkSnapshot(nw, after.id, snap, "took");
       if (!restarted) {
         if (after.commit < before.commit) {
           fail(
@@ -981,6 +1397,11 @@ class Model {
           );
         }
       }
+      if (
+        a.k === "deliver" && a.item.msg.type === "timeoutNow" && after.term > before.term
+      ) {
+        this.transferCampaigns++;
+      }
     }
     // Leader Completeness.
     for (const s of nw.sites) {
@@ -988,11 +1409,10 @@ class Model {
       for (let i = 1; i < nw.committed.length; i++) {
         const c = nw.committed[i];
         if (c === undefined || c.term >= s.term) continue;
-        const have = s.log[i - 1];
-        if (have === undefined || entryKey(have) !== c.key) {
+        if (!holds(s.log, i, c.key)) {
           fail(
             `leader completeness: ${s.id} leads term ${s.term} with ${
-              have === undefined ? "no entry" : entryKey(have)
+              describeAt(s.log, i)
             } at index ${i}, where ${c.key} was committed in term ${c.term}`,
           );
         }
@@ -1001,59 +1421,156 @@ class Model {
     // Leader Completeness, looking ahead (the step of the paper's proof,
     // §5.4.3): a quorum holds every committed entry, and each of its members
     // refuses its vote to a log without it, so no log without it can win an
-    // election. A site counts as a possible voter when the log is at least
-    // as up to date as its current log or as its disk (what it has after a
-    // crash); votes already cast are not considered, which only counts more.
-    const quorum = Math.floor(nw.sites.length / 2) + 1;
+    // election. A log's candidate counts the votes of the voters of the
+    // membership its log ends with (the core's #tally), whoever they are
+    // and whatever they think the membership is (a site answers a vote
+    // request whatever its own view). A voter counts when the log is at
+    // least as up to date as its current log or as its disk (what it has
+    // after a crash); votes already cast are not considered, which only
+    // counts more.
     for (let i = 1; i < nw.committed.length; i++) {
       const c = nw.committed[i];
       if (c === undefined) continue;
       for (const cand of nw.sites) {
-        for (const [which, log] of [["log", cand.log], ["disk", cand.disk.entries]] as const) {
-          const have = log[i - 1];
-          if (have !== undefined && entryKey(have) === c.key) continue;
+        const logs = [["log", cand.log, cand.conf], ["disk", cand.diskLog, cand.diskConf]] as const;
+        for (const [which, log, conf] of logs) {
+          if (holds(log, i, c.key)) continue;
           const voters = nw.sites.filter((v) =>
-            upToDate(log, v.log) || upToDate(log, v.disk.entries)
+            conf.voters.includes(v.id) && (upToDate(log, v.log) || upToDate(log, v.diskLog))
           );
-          if (voters.length >= quorum) {
+          if (voters.length >= quorum(conf.voters.length)) {
             fail(
-              `leader completeness: ${cand.id}'s ${which} [${
-                log.map(entryKey).join(" ")
-              }] lacks ${c.key}, committed, yet ${
+              `leader completeness: ${cand.id}'s ${which} ${
+                showLog(log)
+              } lacks ${c.key}, committed, yet ${
                 voters.map((v) => v.id).join(", ")
+              } of its voters ${
+                conf.voters.join(", ")
               } would vote for it (logs no more up to date)`,
             );
           }
         }
       }
     }
-    // Log Matching, over every site's current log and its disk.
-    const seen = new Map<string, string>();
-    const logs: [string, Entry[]][] = [];
-    for (const s of nw.sites) logs.push([s.id, s.log], [`${s.id}'s disk`, s.disk.entries]);
+    // Log Matching, over every site's current log and its disk: two logs
+    // with an entry of the same index and term hold the same entry there,
+    // after an entry of the same term (so, by induction, the same prefix as
+    // far as both hold entries; a compacted prefix is a snapshot, checked
+    // against what was committed). A snapshot's last index and term count
+    // as an entry (its state key).
+    const seen = new Map<string, MatchItem & { who: string }>();
+    const logs: [string, Log][] = [];
+    for (const s of nw.sites) logs.push([s.id, s.log], [`${s.id}'s disk`, s.diskLog]);
     for (const [who, log] of logs) {
-      let prefix = "";
-      for (const e of log) {
-        prefix += entryKey(e) + " ";
-        const at = `${e.index}.${e.term}`;
-        const other = seen.get(at);
-        if (other === undefined) seen.set(at, prefix);
-        else if (other !== prefix) {
+      for (const it of matchItems(log)) {
+        const other = seen.get(it.at);
+        if (other === undefined) {
+          seen.set(it.at, { ...it, who });
+        } else if (
+          other.state !== it.state || other.prev !== it.prev ||
+          (other.key !== undefined && it.key !== undefined && other.key !== it.key)
+        ) {
           fail(
-            `log matching: ${who} holds ${at} after [${prefix.trim()}], another log after [${other.trim()}]`,
+            `log matching: ${who} holds ${
+              it.key ?? it.state
+            } at ${it.at} after term ${it.prev}, ${other.who} ${
+              other.key ?? other.state
+            } after term ${other.prev}`,
           );
         }
       }
+    }
+    for (const s of nw.sites) {
+      if (s.confProblem !== undefined) fail(`membership: ${s.confProblem}`);
+    }
+    if (this.opts.confRules !== false) this.#checkConfRules(nw);
+  }
+
+  /**
+   * The rules of single-server membership changes (thesis §4.1, and the
+   * fix to its bug, Ongaro, raft-dev, July 2015), as the core states them
+   * in `proposeConfChange`: a leader has a conf change of its own term in
+   * its log only while every earlier conf change is at or below its commit
+   * index (one change at a time), and only once it has committed an entry
+   * of its term (its first one, the empty entry it appends on election).
+   * Conf changes of earlier terms may be above its commit index: it
+   * inherited them.
+   */
+  #checkConfRules(nw: World): void {
+    for (const s of nw.sites) {
+      if (s.role !== "leader") continue;
+      // Its first entry of the term, or at most the snapshot's index when compacted.
+      const base = s.log.base;
+      const firstOwn = base.term === s.term
+        ? base.index
+        : s.log.entries.find((e) => e.term === s.term)?.index ?? base.index;
+      let prev: Entry | undefined;
+      for (const e of s.log.entries) {
+        if (e.type !== "confChange") continue;
+        if (e.term === s.term) {
+          if (prev !== undefined && prev.index > s.commit) {
+            throw new InvariantViolation(
+              `one change at a time: ${s.id} leads term ${s.term} with conf change ${
+                entryKey(e)
+              } while ${entryKey(prev)} is uncommitted (commit ${s.commit})`,
+            );
+          }
+          if (s.commit < firstOwn) {
+            throw new InvariantViolation(
+              `conf change before a commit in its term: ${s.id} leads term ${s.term} with conf change ${
+                entryKey(e)
+              } but has not committed its first entry ${firstOwn} of the term (commit ${s.commit})`,
+            );
+          }
+        }
+        prev = e;
+      }
+    }
+  }
+
+  /**
+   * A snapshot taken or installed holds only committed entries, each the
+   * one committed at its index (state machine safety for snapshots), ends
+   * with the committed entry's term, and carries the membership that the
+   * committed conf changes up to it make.
+   */
+  #checkSnapshot(nw: World, who: NodeId, snap: Snapshot, how: string): void {
+    const b = baseOf(snap);
+    const fail = (msg: string) => {
+      throw new InvariantViolation(`snapshot: ${who} ${how} a snapshot at ${b.index}: ${msg}`);
+    };
+    if (b.keys.length !== b.index) fail(`its data covers ${b.keys.length} entries`);
+    let conf = this.genesis;
+    for (let i = 1; i <= b.index; i++) {
+      const c = nw.committed[i];
+      if (c === undefined) fail(`it holds ${b.keys[i - 1]} at ${i}, not known committed`);
+      else if (stateKey(c.key) !== b.keys[i - 1]) {
+        fail(`it holds ${b.keys[i - 1]} at ${i}, where ${c.key} was committed`);
+      } else {
+        const cc = confChangeOfKey(c.key);
+        if (cc !== undefined) conf = applyConfChange(conf, cc);
+      }
+    }
+    if (b.index > 0 && termOfKey(b.keys[b.index - 1]) !== b.term) {
+      fail(`its term ${b.term} is not its last entry's (${b.keys[b.index - 1]})`);
+    }
+    if (!sameConf(conf, b.conf)) {
+      fail(`its membership ${JSON.stringify(b.conf)} is not the committed ${JSON.stringify(conf)}`);
     }
   }
 
   /** A one-line description of a state: each site, then the messages in flight. */
   describe(w: World): string {
     const sites = w.sites.map((s) => {
-      const log = s.log.map(entryKey).join(" ");
-      return `  ${s.id} ${s.role} t${s.term} vote=${
-        s.vote || "-"
-      } log=[${log}] commit=${s.commit} applied=${s.applied}` +
+      const conf = sameConf(s.conf, this.genesis)
+        ? ""
+        : ` voters=${s.conf.voters.join(",")} learners=${s.conf.learners.join(",") || "-"}`;
+      return `  ${s.id} ${s.role} t${s.term} vote=${s.vote || "-"} log=${
+        showLog(s.log)
+      } commit=${s.commit} applied=${s.applied}${conf}` +
+        (s.disk.snapshot.metadata.index > 0
+          ? ` disk-snapshot@${s.disk.snapshot.metadata.index}`
+          : "") +
         (s.pending ? " (Ready pending)" : "");
     });
     const bag = w.bag.map((b) => `    ${b.count > 1 ? `${b.count}× ` : ""}${messageKey(b.msg)}`);
@@ -1103,19 +1620,55 @@ export function modelCheck(opts: CheckOptions, onLevel?: OnLevel): CheckResult {
   const model = new Model(opts);
   const b = opts.bounds;
   const seconds = () => (performance.now() - started) / 1000;
-  const init = model.initial();
+  let init = model.initial();
+  const prefixLevels: number[] = [];
+  const take = (a: Action, step: string) => {
+    let nw: World | undefined;
+    try {
+      nw = model.apply(init, a);
+    } catch (e) {
+      const trace = [...traceOf(model.ids, init.trace), label(model.ids, a)];
+      const message = e instanceof InvariantViolation
+        ? e.message
+        : `${e instanceof Error ? e.name : "Error"}: ${e instanceof Error ? e.message : e}`;
+      throw new Error(`Prefix step "${step}" breaks an invariant: ${message}\n${trace.join("\n")}`);
+    }
+    if (nw === undefined) throw new Error(`Cannot take prefix step "${step}": it changes nothing`);
+    init = nw;
+    prefixLevels.push(1);
+  };
+  for (const step of opts.prefix ?? []) {
+    const matches = model.actions(init).filter((a) => {
+      const l = label(model.ids, a);
+      return l === step || l.startsWith(step + " ");
+    });
+    if (matches.length !== 1) {
+      throw new Error(
+        `Cannot take prefix step "${step}": ${matches.length} enabled actions match it`,
+      );
+    }
+    take(matches[0], step);
+    // The async host: every Ready the step left pending is finished, in site order.
+    for (let k = init.sites.findIndex((s) => s.pending); k >= 0;) {
+      take({ k: "persist", site: k }, `persist ${model.ids[k]}`);
+      k = init.sites.findIndex((s) => s.pending);
+      if (prefixLevels.length > 4 * (opts.prefix?.length ?? 0) + 16) {
+        throw new Error(`Cannot finish the Readies after prefix step "${step}"`);
+      }
+    }
+  }
   const visited = new Set<string>([model.fingerprint(init)]);
   const orbits = new Set<string>(opts.countOrbits ? [model.canonical(init)] : []);
   // Exact fingerprints of states seen lately: most actions lead back to a
   // state seen before, under the same names, and this spares the
   // canonical fingerprint then. Only a cache, emptied when full.
   let recent = new Set<string>([init.exact]);
-  const levels = [1];
+  const levels = [1, ...prefixLevels];
   let frontier: World[] = [init];
   let transitions = 0;
   let pruned = 0;
   let capped = false;
-  let depth = 0;
+  let depth = prefixLevels.length;
   const coverage: Coverage = {
     maxTerm: 0,
     maxCommitted: 0,
@@ -1123,6 +1676,10 @@ export function modelCheck(opts: CheckOptions, onLevel?: OnLevel): CheckResult {
     maxWritesCommitted: 0,
     readsAnswered: 0,
     restarts: 0,
+    maxConfChangesCommitted: 0,
+    confChangesCommitted: [],
+    snapshotsInstalled: 0,
+    transferCampaigns: 0,
   };
   const cover = (w: World, a: Action) => {
     for (const s of w.sites) if (s.term > coverage.maxTerm) coverage.maxTerm = s.term;
@@ -1133,6 +1690,18 @@ export function modelCheck(opts: CheckOptions, onLevel?: OnLevel): CheckResult {
     const writes = w.committed.filter((c) => c !== undefined && c.key.includes(":p")).length;
     if (writes > coverage.maxWritesCommitted) coverage.maxWritesCommitted = writes;
     if (a.k === "restart") coverage.restarts++;
+    let ccs = 0;
+    for (const c of w.committed) {
+      const cc = c === undefined ? undefined : confChangeOfKey(c.key);
+      if (cc === undefined) continue;
+      ccs++;
+      const self = cc.type === "remove" && w.leaders[termOfKey(c!.key)] === cc.node;
+      const kind = self ? "remove the leader" : cc.type;
+      if (!coverage.confChangesCommitted.includes(kind)) {
+        coverage.confChangesCommitted = [...coverage.confChangesCommitted, kind].sort();
+      }
+    }
+    if (ccs > coverage.maxConfChangesCommitted) coverage.maxConfChangesCommitted = ccs;
   };
   const result = (violation?: Violation): CheckResult => ({
     ok: violation === undefined,
@@ -1145,7 +1714,12 @@ export function modelCheck(opts: CheckOptions, onLevel?: OnLevel): CheckResult {
     complete: violation === undefined && !capped,
     exhausted: frontier.length === 0,
     seconds: seconds(),
-    coverage: { ...coverage, readsAnswered: model.readsAnswered },
+    coverage: {
+      ...coverage,
+      readsAnswered: model.readsAnswered,
+      snapshotsInstalled: model.snapshotsInstalled,
+      transferCampaigns: model.transferCampaigns,
+    },
     orbits: opts.countOrbits ? orbits.size : undefined,
   });
   for (; depth < b.depth && frontier.length > 0 && !capped; depth++) {
@@ -1241,16 +1815,63 @@ export function explain(opts: CheckOptions, trace: string[]): string {
   return replay(opts, trace).explained;
 }
 
+/** An entry of a log as Log Matching compares it: `at` is `index.term`. */
+interface MatchItem {
+  at: string;
+  state: string;
+  /** The entry key; undefined for a snapshot's last entry. */
+  key?: string;
+  /** The term of the entry before it. */
+  prev: number;
+}
+
+const matchItemsOf = new WeakMap<Log, MatchItem[]>();
+
+/** What Log Matching compares of `log` (computed once per log: sites are immutable). */
+function matchItems(log: Log): MatchItem[] {
+  let items = matchItemsOf.get(log);
+  if (items === undefined) {
+    items = [];
+    const b = log.base;
+    if (b.index > 0) {
+      const prev = b.index > 1 ? termOfKey(b.keys[b.index - 2]) : 0;
+      items.push({ at: `${b.index}.${b.term}`, state: b.keys[b.index - 1], prev });
+    }
+    let prev = b.term;
+    for (const e of log.entries) {
+      const key = entryKey(e);
+      items.push({ at: `${e.index}.${e.term}`, state: stateKey(key), key, prev });
+      prev = e.term;
+    }
+    matchItemsOf.set(log, items);
+  }
+  return items;
+}
+
 /** Raft's up-to-date rule (§5.4.1): whether log `a` is at least as up to date as log `b`. */
-function upToDate(a: Entry[], b: Entry[]): boolean {
-  const ta = a.length === 0 ? 0 : a[a.length - 1].term;
-  const tb = b.length === 0 ? 0 : b[b.length - 1].term;
-  return ta > tb || (ta === tb && a.length >= b.length);
+function upToDate(a: Log, b: Log): boolean {
+  const ta = lastTermOf(a);
+  const tb = lastTermOf(b);
+  return ta > tb || (ta === tb && lastIndexOf(a) >= lastIndexOf(b));
+}
+
+/** The term in an {@link entryKey} or {@link stateKey} (`index.term…`). */
+function termOfKey(key: string): number {
+  return parseInt(key.slice(key.indexOf(".") + 1), 10);
+}
+
+/** A membership with its lists sorted (their order never matters). */
+function canonicalConf(cs: ConfState): ConfState {
+  return { voters: [...cs.voters].sort(), learners: [...cs.learners].sort() };
+}
+
+function sameConf(a: ConfState, b: ConfState): boolean {
+  return JSON.stringify(canonicalConf(a)) === JSON.stringify(canonicalConf(b));
 }
 
 /** Every permutation of `[0, n)`, the identity first. */
 function permutations(n: number): number[][] {
-  if (n > 4) throw new Error(`Cannot use symmetry with ${n} voters: at most 4`);
+  if (n > 5) throw new Error(`Cannot use symmetry with ${n} voters: at most 5`);
   const out: number[][] = [];
   const go = (prefix: number[]) => {
     if (prefix.length === n) {
@@ -1266,9 +1887,12 @@ function permutations(n: number): number[][] {
 /**
  * A copy of plain data with every string that is a site name replaced by
  * the name `perm` gives that site (`ids[k]` becomes `ids[perm[k]]`). It
- * renames every such string wherever it is, so no name can be missed; byte
- * arrays (entry data) are kept as they are: the model has no conf-change
- * entries, the only ones that carry names.
+ * renames every such string wherever it is, so no name can be missed, and
+ * the site a conf-change entry's data names; other byte arrays (a normal
+ * entry's data, a snapshot's, which holds {@link stateKey}s) name no site
+ * and are kept as they are. A membership's `voters` and `learners` come
+ * out sorted, as the model's snapshots store them (their order means
+ * nothing).
  */
 function renameIds(v: unknown, ids: NodeId[], perm: number[]): unknown {
   if (typeof v === "string") {
@@ -1276,9 +1900,21 @@ function renameIds(v: unknown, ids: NodeId[], perm: number[]): unknown {
     return k < 0 ? v : ids[perm[k]];
   }
   if (v === null || typeof v !== "object" || v instanceof Uint8Array) return v;
+  const e = v as Entry;
+  if (e.type === "confChange" && e.data instanceof Uint8Array) {
+    const cc = decodeConfChange(e.data);
+    const node = renameIds(cc.node, ids, perm) as NodeId;
+    return { ...e, data: encodeConfChange({ type: cc.type, node }) };
+  }
   if (Array.isArray(v)) return v.map((x) => renameIds(x, ids, perm));
   const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) out[k] = renameIds(x, ids, perm);
+  for (const [k, x] of Object.entries(v)) {
+    const renamed = renameIds(x, ids, perm);
+    // A membership's lists (in a snapshot), sorted as the model's snapshots are.
+    out[k] = (k === "voters" || k === "learners") && Array.isArray(renamed)
+      ? (renamed as string[]).sort()
+      : renamed;
+  }
   return out;
 }
 

@@ -1,24 +1,32 @@
 /**
  * Bounded exhaustive model checking of the Raft core (test/raft_model_check.ts):
- * every schedule of 3 voters up to a bound, Raft's safety properties checked
- * in every state, and proof that the checker finds each deliberate bug of
- * `RaftTestingBugs` with a shortest trace.
+ * every schedule of 3 voters up to a bound — with membership changes (and a
+ * spare site to add), snapshots and compaction, or leadership transfer in
+ * their own searches — Raft's safety properties checked in every state, and
+ * proof that the checker finds each deliberate bug of `RaftTestingBugs`
+ * with a shortest trace.
  *
  * Each search prints how many distinct states it kept and the depth it
  * reached. Environment variables widen the safety searches (not the bug
  * hunts, whose bounds are the smallest that find each bug):
  *
- *   MC_DEPTH=N       actions from the initial state (defaults 9–11 per search)
- *   MC_TERMS=N       highest term (default 2)
- *   MC_PROPOSALS=N   client writes in total (default 1)
- *   MC_CRASHES=N     crash-and-restarts in total (default 1)
- *   MC_READS=N       ReadIndex requests in total (default 0; 1 in the read search)
- *   MC_TIMEOUTS=N    election timeouts in total (default 4)
- *   MC_HEARTBEATS=N  leader ticks in total (default 2)
- *   MC_INFLIGHT=N    messages in the network (default 64; 6 for the bag)
- *   MC_STATES=N      stop (and fail as incomplete) after N states (default 5,000,000)
- *   MC_SYMMETRY=0    no symmetry reduction (about six times the states)
- *   MC_PROGRESS=1    print each depth level as it completes
+ *   MC_DEPTH=N          actions from the initial state (defaults 9–13 per search)
+ *   MC_TERMS=N          highest term (default 2)
+ *   MC_PROPOSALS=N      client writes in total (default 1)
+ *   MC_CRASHES=N        crash-and-restarts in total (default 1)
+ *   MC_READS=N          ReadIndex requests in total (default 0; 1 in the read search)
+ *   MC_TIMEOUTS=N       election timeouts in total (default 4)
+ *   MC_HEARTBEATS=N     leader ticks in total (default 2)
+ *   MC_INFLIGHT=N       messages in the network (default 64; 6 for the bag)
+ *   MC_CONF_CHANGES=N   membership changes (default 0; 2 in the membership search)
+ *   MC_COMPACTIONS=N    snapshots taken, each compacting (default 0; 2 in the snapshot search)
+ *   MC_TRANSFERS=N      leadership transfers (default 0; 1 in the transfer search)
+ *   MC_STATES=N         stop (and fail as incomplete) after N states (default 5,000,000)
+ *   MC_VOTERS=N         genesis voters, 3 to 5 (default 3; the searches that start with
+ *                       s1 leading take 9 of their steps for that with 5)
+ *   MC_HOST=async       every safety search with raft_host's host (MC_HOST=sync: the harness's)
+ *   MC_SYMMETRY=0       no symmetry reduction (about six times the states)
+ *   MC_PROGRESS=1       print each depth level as it completes
  *
  * e.g. MC_DEPTH=12 MC_TERMS=3 npx -y deno@2.9.6 test -A test/raft_model_check_test.ts
  * (from about two million states on, add --v8-flags=--max-old-space-size=7000:
@@ -31,6 +39,7 @@ import {
   type CheckOptions,
   type CheckResult,
   defaultCheckOptions,
+  type HostModel,
   modelCheck,
   replay,
 } from "./raft_model_check.ts";
@@ -38,6 +47,13 @@ import { RaftNode } from "../src/consensus/raft.ts";
 import { MemoryStorage } from "../src/consensus/storage.ts";
 
 const file = "test/raft_model_check_test.ts";
+
+/** The variable that sets bound `k` (`MC_CONF_CHANGES` for `confChanges`, `MC_INFLIGHT`). */
+function envName(k: string): string {
+  return k === "inFlight"
+    ? "MC_INFLIGHT"
+    : `MC_${k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
 
 function envInt(name: string): number | undefined {
   const v = Deno.env.get(name);
@@ -56,19 +72,40 @@ const overrides = {
   timeouts: envInt("MC_TIMEOUTS"),
   heartbeats: envInt("MC_HEARTBEATS"),
   inFlight: envInt("MC_INFLIGHT"),
+  confChanges: envInt("MC_CONF_CHANGES"),
+  compactions: envInt("MC_COMPACTIONS"),
+  transfers: envInt("MC_TRANSFERS"),
   states: envInt("MC_STATES"),
 };
 const symmetry = Deno.env.get("MC_SYMMETRY") !== "0";
+const voters = envInt("MC_VOTERS");
+if (voters !== undefined && (voters < 3 || voters > 5)) {
+  throw new Error(`Cannot search ${voters} voters (MC_VOTERS): 3 to 5`);
+}
+const hostEnv = Deno.env.get("MC_HOST") || undefined;
+if (hostEnv !== undefined && hostEnv !== "sync" && hostEnv !== "async") {
+  throw new Error(`Cannot use host ${hostEnv} (MC_HOST): sync or async`);
+}
+const host: HostModel | undefined = hostEnv;
 
-/** The options of a safety search: `o` over the defaults, then the environment's bounds. */
+/**
+ * The options of a safety search: `o` over the defaults, then the
+ * environment's bounds and voters. With `leading`, the search starts where
+ * s1 leads term 1 with its first entry committed ({@link leadingPrefix}).
+ */
 function safety(
   o: Partial<Omit<CheckOptions, "bounds">> & { bounds?: Partial<CheckOptions["bounds"]> },
+  leading = false,
 ): CheckOptions {
   const bounds = { ...defaultCheckOptions.bounds, ...o.bounds };
   for (const [k, v] of Object.entries(overrides)) {
     if (v !== undefined) bounds[k as keyof typeof bounds] = v;
   }
-  return { ...defaultCheckOptions, symmetry, ...o, bounds };
+  const opts = { ...defaultCheckOptions, symmetry, ...o, bounds };
+  if (voters !== undefined) opts.voters = voters;
+  if (host !== undefined) opts.host = host;
+  if (leading) opts.prefix = leadingPrefix(opts.voters, opts.preVote);
+  return opts;
 }
 
 function plural(n: number, one: string, many = `${one}s`): string {
@@ -85,6 +122,7 @@ function scope(o: CheckOptions): string {
       : "set network",
     ...(o.preVote ? ["PreVote"] : []),
     ...(o.checkQuorum ? ["CheckQuorum"] : []),
+    ...(o.symmetry ? [] : ["no symmetry"]),
   ];
   const limits = [
     `depth ${b.depth}`,
@@ -92,16 +130,54 @@ function scope(o: CheckOptions): string {
     plural(b.proposals, "proposal"),
     ...(b.reads > 0 ? [plural(b.reads, "read")] : []),
     plural(b.crashes, "crash", "crashes"),
+    ...(b.confChanges > 0 ? [plural(b.confChanges, "conf change")] : []),
+    ...(b.compactions > 0 ? [plural(b.compactions, "compaction")] : []),
+    ...(b.transfers > 0 ? [plural(b.transfers, "transfer")] : []),
   ];
-  return `${o.voters} voters (${features.join(", ")}) up to ${limits.join(", ")}`;
+  const spares = o.spares > 0 ? ` and ${plural(o.spares, "spare site")}` : "";
+  const from = o.prefix !== undefined && o.prefix.length > 0 ? ` from ${prefixName(o.prefix)}` : "";
+  return `${o.voters} voters${spares} (${features.join(", ")})${from} up to ${limits.join(", ")}`;
+}
+
+const prefixNames = new WeakMap<string[], string>();
+
+/**
+ * The schedule (a CheckOptions.prefix) in which s1 times out and wins
+ * term 1 with the votes of s2…sQ (Q a quorum), after a PreVote round with
+ * `preVote`, and they acknowledge its first entry, so s1 commits it: 5
+ * steps for 3 voters (7 with PreVote), 9 for 5.
+ */
+function leadingPrefix(voters: number, preVote: boolean): string[] {
+  const others = Array.from({ length: Math.floor(voters / 2) }, (_, k) => `s${k + 2}`);
+  const round = (req: string, resp: string) => [
+    ...others.map((s) => `deliver ${req} s1>${s}`),
+    ...others.map((s) => `deliver ${resp} ${s}>s1`),
+  ];
+  const p = [
+    "timeout s1",
+    ...(preVote ? round("preVote", "preVoteResp") : []),
+    ...round("vote", "voteResp"),
+    ...round("app", "appResp"),
+  ];
+  prefixNames.set(
+    p,
+    `s1 leading term 1${preVote ? " after PreVote" : ""} with its first entry committed`,
+  );
+  return p;
+}
+
+function prefixName(prefix: string[]): string {
+  return prefixNames.get(prefix) ?? `a ${prefix.length}-step schedule`;
 }
 
 /** The command that runs this search again with the same bounds. */
 function repro(name: string): string {
   const env = Object.entries(overrides).filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `MC_${k.toUpperCase()}=${v} `).join("");
+    .map(([k, v]) => `${envName(k)}=${v} `).join("");
   const sym = symmetry ? "" : "MC_SYMMETRY=0 ";
-  return `${env}${sym}npx -y deno@2.9.6 test -A ${file} --filter '${name}'`;
+  const vs = voters === undefined ? "" : `MC_VOTERS=${voters} `;
+  const hs = host === undefined ? "" : `MC_HOST=${host} `;
+  return `${env}${vs}${hs}${sym}npx -y deno@2.9.6 test -A ${file} --filter '${name}'`;
 }
 
 function run(name: string, o: CheckOptions): CheckResult {
@@ -123,6 +199,17 @@ function run(name: string, o: CheckOptions): CheckResult {
       plural(c.maxWritesCommitted, "write")
     } committed`,
     `${plural(c.readsAnswered, "read")} answered, ${plural(c.restarts, "restart")}`,
+    ...(o.bounds.confChanges > 0
+      ? [
+        `${plural(c.maxConfChangesCommitted, "conf change")} committed in one history (${
+          c.confChangesCommitted.join(", ") || "none"
+        } in some)`,
+      ]
+      : []),
+    ...(o.bounds.compactions > 0 ? [`${plural(c.snapshotsInstalled, "snapshot")} installed`] : []),
+    ...(o.bounds.transfers > 0
+      ? [`${plural(c.transferCampaigns, "campaign")} on a MsgTimeoutNow`]
+      : []),
   ];
   console.log(`${name}\n  ${summary.join("; ")}`);
   return r;
@@ -176,11 +263,41 @@ safetyTest(
   (s) => `model check: ${rules} in every state of ${s}`,
 );
 
+safetyTest(
+  safety({ spares: 1, bounds: { depth: 11, proposals: 0, confChanges: 2 } }, true),
+  (s) =>
+    `model check: membership changes (add a learner, promote it, remove any member, the leader too) keep one leader per term, leader completeness under each configuration's quorum, state machine safety, log matching and one change at a time, in every state of ${s}`,
+);
+
+safetyTest(
+  safety({ bounds: { depth: 12, compactions: 2 } }, true),
+  (s) =>
+    `model check: a snapshot holds only committed entries, the state machine and the membership at its index, and ${rules} with compacted logs, in every state of ${s}`,
+);
+
+safetyTest(
+  safety({
+    preVote: true,
+    checkQuorum: true,
+    bounds: { depth: 13, proposals: 0, transfers: 1 },
+  }, true),
+  (s) => `model check: with leadership transfers (MsgTimeoutNow) ${rules} in every state of ${s}`,
+);
+
 // ------------------------------------------------------------ the checker can fail
 
 /** Bounds for a bug hunt: nothing beyond what the named bug needs. */
-function hunt(bugs: CheckOptions["bugs"], bounds: Partial<CheckOptions["bounds"]>): CheckOptions {
-  return { ...defaultCheckOptions, bugs, bounds: { ...defaultCheckOptions.bounds, ...bounds } };
+function hunt(
+  bugs: CheckOptions["bugs"],
+  bounds: Partial<CheckOptions["bounds"]>,
+  o: Partial<Omit<CheckOptions, "bounds">> = {},
+): CheckOptions {
+  return {
+    ...defaultCheckOptions,
+    ...o,
+    bugs,
+    bounds: { ...defaultCheckOptions.bounds, ...bounds },
+  };
 }
 
 /** Runs a bug hunt, which must find a violation matching `expected`, and checks its trace replays. */
@@ -244,6 +361,86 @@ Deno.test("model check: finds the Figure 8 mistake, a leader committing an old-t
   );
 });
 
+Deno.test("model check: finds a committed entry that a rival log can still outvote when a leader proposes a second membership change while one is uncommitted (concurrentConfChanges, 7 steps)", () => {
+  // Remove s3, then s2 at once: s1 alone is a majority of {s1} and
+  // commits both, while s2 and s3 are still a majority of {s1, s2, s3}.
+  // The rule check is off, to show what breaking the rule leads to.
+  const o = hunt({ concurrentConfChanges: true }, {
+    depth: 7,
+    terms: 1,
+    proposals: 0,
+    crashes: 0,
+    timeouts: 1,
+    heartbeats: 0,
+    confChanges: 2,
+  }, { confRules: false });
+  findsBug(
+    "model check: concurrentConfChanges",
+    o,
+    /^leader completeness: .* would vote for it/,
+    7,
+  );
+});
+
+Deno.test("model check: finds a leader proposing a membership change before it committed an entry of its term (confChangeBeforeTermCommit, 4 steps)", () => {
+  const o = hunt({ confChangeBeforeTermCommit: true }, {
+    depth: 4,
+    terms: 1,
+    proposals: 0,
+    crashes: 0,
+    timeouts: 1,
+    heartbeats: 0,
+    confChanges: 1,
+  });
+  findsBug(
+    "model check: confChangeBeforeTermCommit (the rule)",
+    o,
+    /^conf change before a commit in its term: /,
+    4,
+  );
+});
+
+Deno.test("model check: finds the single-server change bug, two configurations with disjoint majorities, when a new leader changes the membership before committing an entry of its term (confChangeBeforeTermCommit, 4 voters, 14 steps)", () => {
+  // Ongaro, raft-dev, July 2015. Out of {s1, s2, s3, s4}, s1 (term 1)
+  // appends "remove s2" and s2 (term 2, elected by s2, s3, s4) appends
+  // "remove s1" before its empty entry commits; {s2, s3} commits it,
+  // while {s1, s4} is still a majority of s1's {s1, s3, s4}. With 3
+  // voters two one-site changes of one configuration always share a
+  // voter; it takes an even number. The rule check is off, to show what
+  // breaking the rule leads to.
+  const o = hunt({ confChangeBeforeTermCommit: true }, {
+    depth: 14,
+    terms: 2,
+    proposals: 0,
+    crashes: 0,
+    timeouts: 2,
+    heartbeats: 0,
+    confChanges: 2,
+  }, { voters: 4, confRules: false });
+  findsBug(
+    "model check: confChangeBeforeTermCommit (4 voters)",
+    o,
+    /^leader completeness: .* would vote for it/,
+    14,
+  );
+});
+
+Deno.test("model check: finds a snapshot carrying an uncommitted membership change when confStateAt() answers with the latest membership (confStateAtLastIndex, 7 steps)", () => {
+  // The leader proposes a change and, before it commits, snapshots what
+  // it has applied: the snapshot's membership must be the one at its index.
+  const o = hunt({ confStateAtLastIndex: true }, {
+    depth: 7,
+    terms: 1,
+    proposals: 0,
+    crashes: 0,
+    timeouts: 1,
+    heartbeats: 0,
+    confChanges: 1,
+    compactions: 1,
+  });
+  findsBug("model check: confStateAtLastIndex", o, /^snapshot: .* its membership /, 7);
+});
+
 // ------------------------------------------------------------ the checker's own soundness
 
 Deno.test("model check: the symmetry reduction keeps exactly one state per renaming orbit (sync and async hosts, set and bag networks, PreVote)", () => {
@@ -258,6 +455,14 @@ Deno.test("model check: the symmetry reduction keeps exactly one state per renam
     { host: "async", network: "bag", drop: true },
     { host: "sync", network: "set", preVote: true, checkQuorum: true },
     { host: "async", network: "set", preVote: true, checkQuorum: true },
+    // Conf-change entries and snapshots name sites too (depth 7: a
+    // leader, its first entry committed, a change and one more step).
+    {
+      host: "sync",
+      network: "set",
+      spares: 1,
+      bounds: { ...defaultCheckOptions.bounds, confChanges: 2, compactions: 1, transfers: 1 },
+    },
   ];
   for (const c of configs) {
     const o: CheckOptions = {
@@ -265,7 +470,8 @@ Deno.test("model check: the symmetry reduction keeps exactly one state per renam
       ...c,
       bounds: {
         ...defaultCheckOptions.bounds,
-        depth: 6,
+        ...c.bounds,
+        depth: c.spares === undefined ? 6 : 7,
         reads: 1,
         inFlight: c.network === "bag" ? 6 : 64,
       },

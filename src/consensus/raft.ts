@@ -58,6 +58,19 @@ export interface RaftTestingBugs {
   skipVoteUpToDateCheck?: boolean;
   /** Forget the persisted vote on restart, as if it had not been made durable before the reply. */
   forgetVoteOnRestart?: boolean;
+  /** Propose a membership change while another is still uncommitted (thesis §4.1 allows one). */
+  concurrentConfChanges?: boolean;
+  /**
+   * Propose a membership change before the leader has committed an entry of
+   * its term (the single-server change bug, Ongaro, raft-dev, July 2015).
+   */
+  confChangeBeforeTermCommit?: boolean;
+  /**
+   * Answer `confStateAt()` with the membership after the last entry, so a
+   * host's snapshot of its applied state carries a change not yet applied
+   * (maybe never committed).
+   */
+  confStateAtLastIndex?: boolean;
 }
 
 /** How a {@link RaftNode} is configured. All limits are explicit (STYLE 8). */
@@ -225,6 +238,7 @@ export class RaftNode {
    */
   confStateAt(index: number): ConfState {
     assert(index <= this.#log.lastIndex(), `confStateAt: ${index} is beyond the log`);
+    if (this.#bugs.confStateAtLastIndex === true) return this.confState();
     return this.#confs.at(index);
   }
 
@@ -324,8 +338,12 @@ export class RaftNode {
    */
   proposeConfChange(cc: ConfChange): boolean {
     if (this.#role !== "leader" || this.#leadTransferee !== undefined) return false;
-    if (this.#pendingConfIndex > this.#log.committed) return false;
-    if (!this.#committedInCurrentTerm()) return false;
+    if (this.#pendingConfIndex > this.#log.committed && this.#bugs.concurrentConfChanges !== true) {
+      return false;
+    }
+    if (!this.#committedInCurrentTerm() && this.#bugs.confChangeBeforeTermCommit !== true) {
+      return false;
+    }
     const problem = confChangeProblem(this.#confs.current(), cc);
     if (problem !== undefined) {
       throw new ConfChangeError(`Cannot propose conf change ${cc.type} ${cc.node}: ${problem}`);
