@@ -97,6 +97,8 @@
  * @module
  */
 
+import { mulberry32 } from "../src/prng.ts";
+
 /** Most bytes waiting for their delivery time per direction of one connection. */
 export const queuedBytesMaxDefault = 64 * 1024 * 1024;
 
@@ -126,18 +128,6 @@ export type CutMode = "silent" | "reset" | "hang";
 /** The route was cut by `reset`: its connections end. */
 class RouteReset extends Error {
   override name = "RouteReset";
-}
-
-/** mulberry32: the seeded source of a route's jitter draws. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** How a route shapes what passes it: its delay, jitter and rate (see the module doc). */

@@ -28,6 +28,7 @@
  */
 
 import { RaftNode } from "../src/consensus/raft.ts";
+import { mulberry32 } from "../src/prng.ts";
 import type { RaftTestingBugs } from "../src/consensus/raft.ts";
 import { MemoryStorage } from "../src/consensus/storage.ts";
 import { ConfChangeError } from "../src/consensus/errors.ts";
@@ -41,17 +42,8 @@ import type {
   Snapshot,
 } from "../src/consensus/types.ts";
 
-/** mulberry32: a tiny 32-bit PRNG, good enough to drive a simulation. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The simulator's seeded PRNG, for the tests that replay from a seed too. */
+export { mulberry32 };
 
 /** Convenience wrappers over a `[0, 1)` source. */
 export class Prng {

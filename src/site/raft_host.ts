@@ -46,6 +46,7 @@ import type { Batch } from "../chain/execute.ts";
 import type { RaftStoreApi } from "../storage/raft_store.ts";
 import { escapeLabelValue, Histogram } from "../api/histogram.ts";
 import { type Logger, SlowWriteWarning } from "../log.ts";
+import { mulberry32 } from "../prng.ts";
 import {
   type CosignLine,
   fetchPeerText,
@@ -2536,18 +2537,6 @@ export function handOffTarget(
 /** Whole milliseconds since `started` (a `performance.now()`). */
 function since(started: number): number {
   return Math.round(performance.now() - started);
-}
-
-/** A small seeded PRNG for election timeouts (mulberry32). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**
