@@ -15,6 +15,19 @@ import { Site, type SiteOptions } from "../src/site/site.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 
 /**
+ * A test's whole-number setting from the environment (`SOAK_SECONDS`,
+ * `MC_DEPTH`, …): undefined when unset or empty, and an error naming the
+ * variable for anything but a non-negative safe integer.
+ */
+export function envInt(name: string): number | undefined {
+  const v = Deno.env.get(name);
+  if (v === undefined || v === "") return undefined;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`Cannot parse ${name}: ${v}`);
+  return n;
+}
+
+/**
  * The log of what a test runs in its own process (sites, hosts,
  * gateways): errors only, so a test's output stays quiet, unless
  * `CLUSTER_LOG` is set (then everything, as cluster tests echo their sites').

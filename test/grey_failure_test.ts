@@ -25,7 +25,7 @@ import { generateKeyPair } from "../sdk/keys.ts";
 import { transactionId } from "../sdk/envelope.ts";
 import { EdgeLedgerClient } from "../sdk/client/client.ts";
 import { NetworkError } from "../sdk/client/errors.ts";
-import { anchorTx } from "./_helpers.ts";
+import { anchorTx, envInt } from "./_helpers.ts";
 import {
   commitBatches,
   getJson,
@@ -39,11 +39,6 @@ import {
 import { isolation, type Link } from "./_partition.ts";
 
 const device = generateKeyPair("ed25519");
-
-function envInt(name: string): number | undefined {
-  const v = Deno.env.get(name);
-  return v === undefined || v === "" ? undefined : Number(v);
-}
 
 const seed = envInt("GREY_SEED") ?? Math.floor(Math.random() * 1_000_000);
 const holdMs = envInt("GREY_HOLD_MS") ?? 3000;

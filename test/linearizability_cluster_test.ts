@@ -71,7 +71,7 @@ import {
   txModel,
   type TxOutput,
 } from "./_ledger_models.ts";
-import { anchorTx } from "./_helpers.ts";
+import { anchorTx, envInt } from "./_helpers.ts";
 import { mulberry32 } from "./raft_sim.ts";
 import { type CutMode, isolation, type Link } from "./_partition.ts";
 import {
@@ -83,11 +83,6 @@ import {
   type TestCluster,
   waitFor,
 } from "./_cluster.ts";
-
-function envInt(name: string): number | undefined {
-  const v = Deno.env.get(name);
-  return v === undefined || v === "" ? undefined : Number(v);
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -45,6 +45,7 @@ import {
 } from "./raft_model_check.ts";
 import { RaftNode } from "../src/consensus/raft.ts";
 import { MemoryStorage } from "../src/consensus/storage.ts";
+import { envInt } from "./_helpers.ts";
 
 const file = "test/raft_model_check_test.ts";
 
@@ -53,14 +54,6 @@ function envName(k: string): string {
   return k === "inFlight"
     ? "MC_INFLIGHT"
     : `MC_${k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
-}
-
-function envInt(name: string): number | undefined {
-  const v = Deno.env.get(name);
-  if (v === undefined || v === "") return undefined;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`Cannot parse ${name}: ${v}`);
-  return n;
 }
 
 const overrides = {

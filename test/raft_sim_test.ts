@@ -12,16 +12,9 @@
 
 import assert from "node:assert/strict";
 import { runSimulation, type SimResult } from "./raft_sim.ts";
+import { envInt } from "./_helpers.ts";
 
 const seedsDefault = 500;
-
-function envInt(name: string): number | undefined {
-  const v = Deno.env.get(name);
-  if (v === undefined || v === "") return undefined;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`Cannot parse ${name}: ${v}`);
-  return n;
-}
 
 const hostile = Deno.env.get("SIM_HOSTILE") === "1";
 

@@ -50,7 +50,7 @@ import { base64urlEncode } from "../sdk/encoding.ts";
 import { loadSiteConfig } from "../src/site/config.ts";
 import { checkByReplay } from "../src/site/replay_check.ts";
 import { filePathOf } from "../src/storage/db.ts";
-import { anchorTx } from "./_helpers.ts";
+import { anchorTx, envInt } from "./_helpers.ts";
 import { mulberry32 } from "./raft_sim.ts";
 import {
   bridge,
@@ -73,11 +73,6 @@ import {
 } from "./_cluster.ts";
 
 const device = generateKeyPair("ed25519");
-
-function envInt(name: string): number | undefined {
-  const v = Deno.env.get(name);
-  return v === undefined || v === "" ? undefined : Number(v);
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
