@@ -1043,10 +1043,7 @@ export class Site implements LedgerService {
       // is idempotent by transaction id, so a batch that did commit after
       // all is not applied twice.
       retry = true;
-      const back = new Map(taken.filter(([id]) => !this.#isCommittedLocally(id)));
-      for (const [id, p] of this.#pending) back.set(id, p);
-      this.#pending.clear();
-      for (const [id, p] of back) this.#pending.set(id, p);
+      this.#returnToPool(taken.filter(([id]) => !this.#isCommittedLocally(id)));
     }).finally(() => {
       this.#applying--;
       for (const [id] of taken) this.#inFlight.delete(id);
@@ -1392,6 +1389,17 @@ export class Site implements LedgerService {
   }
 
   /**
+   * Puts transactions back at the front of the pool, ahead of those that
+   * arrived since, so that they keep their order (a stream's anchors).
+   */
+  #returnToPool(entries: Iterable<readonly [string, Pending]>): void {
+    const back = new Map(entries);
+    for (const [id, p] of this.#pending) back.set(id, p);
+    this.#pending.clear();
+    for (const [id, p] of back) this.#pending.set(id, p);
+  }
+
+  /**
    * The consensus layer learned of a leader of `term` (this site, maybe).
    * What leaders of earlier terms took from this site's forwards and this
    * site has not applied goes back to the front of its pool, to be forwarded
@@ -1417,9 +1425,7 @@ export class Site implements LedgerService {
         term,
         txs: back.size,
       });
-      for (const [id, p] of this.#pending) back.set(id, p);
-      this.#pending.clear();
-      for (const [id, p] of back) this.#pending.set(id, p);
+      this.#returnToPool(back);
       this.#schedule();
     }, (e) => {
       this.#log.warn("cannot look up forwarded transactions; their clients may resubmit", {
