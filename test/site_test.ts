@@ -695,11 +695,21 @@ Deno.test("site: contract state keys holding a NUL character are found again (st
   }
 });
 
+/**
+ * A clock stopped half a minute into the current minute: the per-signer rate
+ * limit counts in whole-minute windows, so a test whose admissions must share
+ * one window cannot run across a minute's end (it did, once, in CI).
+ */
+function midMinute(): () => number {
+  const now = Math.floor(Date.now() / 60_000) * 60_000 + 30_000;
+  return () => now;
+}
+
 Deno.test("site: the policy's per-signer rate limit refuses the excess with 429 and Retry-After", async () => {
   const key = generateKeyPair("ed25519");
   const genesis = testGenesis(key);
   genesis.policies.rateLimits = { signerTxsPerMinuteMax: 3 };
-  const t = await openTestSite({ key, genesis });
+  const t = await openTestSite({ key, genesis, clock: midMinute() });
   try {
     const busy = generateKeyPair("ed25519");
     for (let i = 0; i < 3; i++) {
@@ -722,7 +732,7 @@ Deno.test("site: the leader counts forwarded transactions against the per-signer
   const key = generateKeyPair("ed25519");
   const genesis = testGenesis(key);
   genesis.policies.rateLimits = { signerTxsPerMinuteMax: 3 };
-  const t = await openTestSite({ key, genesis });
+  const t = await openTestSite({ key, genesis, clock: midMinute() });
   try {
     const busy = generateKeyPair("ed25519");
     // One admitted here, then four forwarded by other sites (each within its own count).
@@ -838,7 +848,7 @@ Deno.test("site: envelopes forged in a signer's name are refused without using u
   const key = generateKeyPair("ed25519");
   const genesis = testGenesis(key);
   genesis.policies.rateLimits = { signerTxsPerMinuteMax: 3 };
-  const t = await openTestSite({ key, genesis });
+  const t = await openTestSite({ key, genesis, clock: midMinute() });
   try {
     const victim = generateKeyPair("ed25519");
     const attacker = generateKeyPair("ed25519");
