@@ -322,6 +322,80 @@ Deno.test({
 
 Deno.test({
   name:
+    "grey: a follower whose links all go down in the middle of a snapshot catch-up keeps asking its peers for longer than 30 s (it halted then: Cannot fetch block), stops at once when told to, and finishes once they are back",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withGreyCluster(async (cluster) => {
+      const links = cluster.links!;
+      const { index: leader, term } = await leaderIndex(cluster);
+      const behind = (leader + 1) % 3;
+      const site = cluster.sites[behind];
+      const said = (pattern: RegExp) => site.stderr.split("\n").filter((l) => pattern.test(l));
+      const installing = async (n: number) =>
+        await waitFor(
+          `the follower to begin installing a snapshot (${n})`,
+          () => Promise.resolve(said(/installing snapshot/).length >= n || undefined),
+          30_000,
+        );
+      await cluster.kill(behind, "SIGKILL");
+      await commitBatches(cluster.sites[leader].url, 20, 20);
+      const target = (await getJson<{ height: number }>(`${cluster.sites[leader].url}/v1/status`))!
+        .height;
+      // Thin enough that its page of blocks takes seconds: the links go down
+      // while the install is under way.
+      await links.thin(linksOf(3, behind), 16 * 1024);
+      await cluster.start(behind);
+      await installing(1);
+      await links.cut(linksOf(3, behind), "reset");
+      // Told to stop while it waits for its peers: it stops, without halting.
+      await sleep(3000);
+      const stopAt = performance.now();
+      await cluster.kill(behind, "SIGTERM");
+      const stopMs = performance.now() - stopAt;
+      assert.ok(stopMs < 10_000, `stopped after ${Math.round(stopMs)} ms`);
+      assert.doesNotMatch(site.stderr, /site halted/);
+      assert.equal(said(/stopping: the Ready being handled ends/).length, 1);
+      // Started again, still cut off: it goes on with the install and keeps asking.
+      await cluster.start(behind);
+      await installing(2);
+      const downMs = 35_000;
+      await sleep(downMs);
+      const whileDown = await getJson<{ height: number }>(`${site.url}/v1/status`);
+      await links.heal();
+      const healedAt = performance.now();
+      const caughtUp = await waitFor("the follower to finish catching up", async () => {
+        const h = await getJson<{ height: number }>(`${site.url}/v1/status`);
+        return h !== undefined && h.height >= target ? performance.now() - healedAt : undefined;
+      }, 30_000);
+      const installs = await metric(site.url, "edgeledger_raft_snapshots_installed_total");
+      const healthy = await metric(site.url, "edgeledger_site_healthy");
+      const asked = said(/no peer serves the next block/);
+      const st = await statuses(cluster);
+      console.log(
+        `  ${site.name} stopped in ${
+          Math.round(stopMs)
+        } ms while its install waited; started again and cut off for ${
+          downMs / 1000
+        } s (at height ${
+          whileDown?.height ?? "?"
+        } of ${target}), it said "no peer serves the next block" ${asked.length} time(s) and caught up ${
+          Math.round(caughtUp)
+        } ms after the heal; ${installs} snapshot(s) installed; terms ${
+          st.map((s) => s?.term).join(", ")
+        } (from ${term})`,
+      );
+      assert.doesNotMatch(site.stderr, /site halted/);
+      assert.equal(healthy, 1);
+      assert.ok(installs >= 1, `it caught up without a snapshot (${installs})`);
+      assert.ok(asked.length >= 2, "the stalled catch-up was logged, before the stop and after");
+      assert.ok(whileDown !== undefined && whileDown.height < target, "it was cut before the end");
+      assert.equal(st[leader]?.term, term);
+    }, { snapshotEntriesMin: 10, compactKeepEntries: 2 }),
+});
+
+Deno.test({
+  name:
     "grey: a follower behind a thin link (16 KiB/s) under a leader's full load falls behind and keeps losing its leader, but PreVote keeps every term: the leader keeps leading and committing",
   ignore: Deno.env.get("GREY_THIN_LONG") !== "1",
   sanitizeResources: false,

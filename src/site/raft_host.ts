@@ -19,6 +19,7 @@
  * @module
  */
 import { setImmediate } from "node:timers";
+import { sleep } from "../../sdk/client/_signals.ts";
 import type { Envelope } from "../../sdk/envelope.ts";
 import {
   base64urlDecode,
@@ -100,8 +101,16 @@ const turnsBeforeApply = 3;
 /** How often a leader handing off before it stops looks whether another site leads, ms. */
 const handOffPollMs = 10;
 
-/** How long snapshot catch-up keeps asking peers for a block none can serve, ms. */
-const installRetryMs = 30_000;
+/**
+ * Snapshot catch-up that no peer serves asks them all again after a pause
+ * that doubles from the first, ms, up to the second: it never gives up (a
+ * PoP's links may be down for minutes), and a stop ends the wait.
+ */
+const installRetryMsMin = 500;
+const installRetryMsMax = 10_000;
+
+/** How often snapshot catch-up that no peer serves says so again, ms. */
+const installStuckLogMs = 60_000;
 
 /** Blocks snapshot catch-up asks a peer for in one page, at most (a peer sends 500 at most). */
 const blocksPageMax = 200;
@@ -1833,9 +1842,13 @@ export class RaftHost implements Sequencer {
         await this.#maybeSnapshot();
       }
     } catch (e) {
+      // A stop ends what the Ready waited on (a snapshot's blocks, say): that
+      // is the stop, not an error the site halts on.
+      const stopping = this.#closed;
       this.#fatal = e;
       this.#closed = true;
-      this.#site.halt(e, "consensus host stopped");
+      if (stopping) this.#log.info("stopping: the Ready being handled ends", { error: String(e) });
+      else this.#site.halt(e, "consensus host stopped");
       if (this.#ticker !== undefined) clearInterval(this.#ticker);
     }
   }
@@ -2178,7 +2191,10 @@ export class RaftHost implements Sequencer {
       leader: leaderName,
       resumed,
     });
+    /** Since when no peer served a block, and when that was last logged. */
     let unreachableSince: number | undefined;
+    let warnedAt = -Infinity;
+    let retryMs = installRetryMsMin;
     /** Blocks asked for in the next page (halved after a slow one; see blocksPageSlowMs). */
     let pageBlocks = blocksPageMax;
     while (this.#site.head.header.height < target.height) {
@@ -2194,6 +2210,8 @@ export class RaftHost implements Sequencer {
       peers.sort((a, b) => (a.name === leader ? -1 : b.name === leader ? 1 : 0));
       let blocks: ReplayBlock[] | undefined;
       const served: ReplayBlock[][] = [];
+      /** Why each peer asked served nothing, for the log. */
+      const refused: Record<string, string> = {};
       for (const p of peers) {
         try {
           // A page is abandoned when it stops arriving, not when it is slow:
@@ -2213,12 +2231,18 @@ export class RaftHost implements Sequencer {
           pageBlocks = performance.now() - askedAt > blocksPageSlowMs
             ? Math.max(1, Math.floor(pageBlocks / 2))
             : Math.min(blocksPageMax, pageBlocks * 2);
-          if (!res.ok) continue;
+          if (!res.ok) {
+            refused[p.name] = `HTTP ${res.status}`;
+            continue;
+          }
           // Only blocks a member signed are written (each is re-executed and
           // must link to the head; the last must be the snapshot's).
           verifyPeerAnswer(res, text, p.name, (n) => this.member(n));
           const page = JSON.parse(text).blocks as ReplayBlock[];
-          if (!Array.isArray(page) || page.length === 0) continue;
+          if (!Array.isArray(page) || page.length === 0) {
+            refused[p.name] = "no blocks";
+            continue;
+          }
           if (p.name === leader) {
             blocks = page;
             break;
@@ -2227,20 +2251,39 @@ export class RaftHost implements Sequencer {
           if (blocks !== undefined) break;
           served.push(page);
         } catch (e) {
+          if (this.#closed) throw e;
+          refused[p.name] = (e as Error)?.message ?? String(e);
           // A page that stopped arriving: a smaller one next. Then the next peer.
           if ((e as Error)?.name === "TimeoutError") pageBlocks = Math.max(1, pageBlocks >> 1);
         }
       }
       if (!blocks || blocks.length === 0) {
-        // Peers may be restarting too: keep asking for a while.
+        // Peers restarting, or this site's links down: keep asking, less
+        // often the longer it lasts. (Giving up after 30 s once halted a
+        // site whose links were down for longer, until it was restarted.)
         unreachableSince ??= performance.now();
-        if (performance.now() - unreachableSince > installRetryMs) {
-          throw new Error(`Cannot fetch block ${from} from any peer`);
+        if (performance.now() - warnedAt >= installStuckLogMs) {
+          warnedAt = performance.now();
+          this.#log.warn("snapshot catch-up: no peer serves the next block; asking again", {
+            height: from,
+            target: target.height,
+            forMs: since(unreachableSince),
+            peers: refused,
+          });
         }
-        await new Promise((r) => setTimeout(r, 500));
+        await sleep(retryMs, this.#stopping.signal);
+        retryMs = Math.min(installRetryMsMax, retryMs * 2);
         continue;
       }
+      if (unreachableSince !== undefined) {
+        this.#log.info("snapshot catch-up: blocks served again", {
+          height: from,
+          afterMs: since(unreachableSince),
+        });
+      }
       unreachableSince = undefined;
+      warnedAt = -Infinity;
+      retryMs = installRetryMsMin;
       for (const b of blocks) {
         if (b.header.height > target.height) break;
         await this.#site.replayBlock(b);
