@@ -396,6 +396,57 @@ Deno.test({
 
 Deno.test({
   name:
+    "grey: a leader cut off while a follower installs a snapshot from it leaves a majority that elects a leader and commits: the follower takes the other member's blocks, linked by hash to the snapshot's (it waited on the leader for ever, and the other could not be elected without its vote)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withGreyCluster(async (cluster) => {
+      const links = cluster.links!;
+      const { index: leader, term } = await leaderIndex(cluster);
+      const behind = (leader + 1) % 3;
+      const other = (leader + 2) % 3;
+      const site = cluster.sites[behind];
+      await cluster.kill(behind, "SIGKILL");
+      await commitBatches(cluster.sites[leader].url, 20, 20);
+      const target = (await getJson<{ height: number }>(`${cluster.sites[leader].url}/v1/status`))!
+        .height;
+      // The link to the leader thin: the install is under way from it when it is cut off.
+      await links.thin([[behind, leader], [leader, behind]], 16 * 1024);
+      await cluster.start(behind);
+      await waitFor(
+        "the restarted follower to begin installing a snapshot",
+        () => Promise.resolve(/installing snapshot/.test(site.stderr) || undefined),
+        30_000,
+      );
+      await links.cut(linksOf(3, leader), "silent");
+      const cutAt = performance.now();
+      const elected = await waitFor("a leader among the majority", async () => {
+        const st = await statuses(cluster);
+        const i = [behind, other].find((j) => st[j]?.role === "leader");
+        return i === undefined ? undefined : { index: i, term: st[i]!.term };
+      }, 45_000);
+      const electedMs = performance.now() - cutAt;
+      const env = await anchorTx(device);
+      const write = await submitCommit(cluster.sites[other].url, env, 10_000);
+      const st = await statuses(cluster);
+      await links.heal();
+      console.log(
+        `  ${
+          cluster.sites[leader].name
+        } (the leader) cut off while ${site.name} installed a snapshot of height ${target} from it: ${
+          cluster.sites[elected.index].name
+        } led term ${elected.term} after ${Math.round(electedMs)} ms; a write at ${
+          cluster.sites[other].name
+        } ${write.body?.status}; ${site.name} at height ${st[behind]?.height} (from term ${term})`,
+      );
+      assert.equal(write.body?.status, "committed", JSON.stringify(write.body));
+      assert.ok((st[behind]?.height ?? 0) >= target, `${site.name} finished its install`);
+      assert.doesNotMatch(site.stderr, /site halted/);
+    }, { snapshotEntriesMin: 10, compactKeepEntries: 2 }),
+});
+
+Deno.test({
+  name:
     "grey: a follower behind a thin link (16 KiB/s) under a leader's full load falls behind and keeps losing its leader, but PreVote keeps every term: the leader keeps leading and committing",
   ignore: Deno.env.get("GREY_THIN_LONG") !== "1",
   sanitizeResources: false,

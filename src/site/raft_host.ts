@@ -28,7 +28,7 @@ import {
   utf8Decode,
   utf8Encode,
 } from "../../sdk/encoding.ts";
-import type { BlockHeader } from "../../sdk/block.ts";
+import { blockHash, type BlockHeader } from "../../sdk/block.ts";
 import { canonicalJson } from "../../sdk/canonical_json.ts";
 import {
   type ConfState,
@@ -2197,65 +2197,105 @@ export class RaftHost implements Sequencer {
     let retryMs = installRetryMsMin;
     /** Blocks asked for in the next page (halved after a slow one; see blocksPageSlowMs). */
     let pageBlocks = blocksPageMax;
+    /** Asks `p` for up to `limit` blocks from `from`: the page, or why there is none. */
+    const ask = async (
+      p: PeerInfo,
+      from: number,
+      limit: number,
+    ): Promise<{ page: ReplayBlock[] } | { refused: string }> => {
+      try {
+        // A page is abandoned when it stops arriving, not when it is slow:
+        // behind a thin link a page of large blocks may take minutes, and a
+        // deadline on the whole would abandon it again and again (the site
+        // then halted, "Cannot fetch block"). A stop does not wait it out.
+        const askedAt = performance.now();
+        const { res, text } = await fetchPeerText(
+          `${this.#urlOf(p)}/raft/blocks?from=${from}&limit=${limit}`,
+          blocksPageIdleMs,
+          blocksPageMsMax,
+          clientOf(this.#client),
+          this.#stopping.signal,
+        );
+        // A slow page: smaller ones next, so that progress is written as
+        // it comes and a stall loses less; a quick one: larger again.
+        pageBlocks = performance.now() - askedAt > blocksPageSlowMs
+          ? Math.max(1, Math.floor(pageBlocks / 2))
+          : Math.min(blocksPageMax, pageBlocks * 2);
+        if (!res.ok) return { refused: `HTTP ${res.status}` };
+        // Only answers a member signed are read.
+        verifyPeerAnswer(res, text, p.name, (n) => this.member(n));
+        const page = JSON.parse(text).blocks as ReplayBlock[];
+        if (!Array.isArray(page) || page.length === 0) return { refused: "no blocks" };
+        return { page };
+      } catch (e) {
+        if (this.#closed) throw e;
+        // A page that stopped arriving: a smaller one next.
+        if ((e as Error)?.name === "TimeoutError") pageBlocks = Math.max(1, pageBlocks >> 1);
+        return { refused: (e as Error)?.message ?? String(e) };
+      }
+    };
+    /**
+     * Blocks known to be the cluster's, by height: the snapshot's (its hash
+     * came in the leader's signed message), then each one whose hash the
+     * next known block names as `prev` (see {@link linkBack}).
+     */
+    const known = new Map<number, string>([[target.height, target.hash]]);
+    let knownFrom = target.height;
+    /** Peers that served nothing in the last round: asked last in the next. */
+    let failed = new Set<string>();
     while (this.#site.head.header.height < target.height) {
       if (this.#closed) throw new Error("Site is stopping");
       const from = this.#site.head.header.height + 1;
-      // The leader (as known now: it may change while this runs) is asked
-      // first, and its blocks are taken: it orders the log anyway. Another
-      // member's are taken only once a second member served the same ones:
-      // a block is written and signed here before its hash is compared, and
-      // one member alone could serve a chain of its own making.
+      // Whose blocks are written (each re-executed first, and written only
+      // if it comes out with the hash served, which must follow the head):
+      // the leader's (as known now: it may change while this runs), since it
+      // orders the log anyway; another member's once a second member served
+      // the same ones, or as far as they are blocks known to be the
+      // cluster's — one member alone could serve a chain of its own making.
+      // The leader is asked first, unless it served nothing last round (out
+      // of reach: with only one other member left, as in a cluster of three
+      // whose leader is cut off, this site would otherwise wait on it for
+      // ever — and the other could not be elected without this site's vote).
       const leader = this.#node.status().leader;
-      const peers = [...this.#members.values()].filter((m) => m.name !== this.#self);
-      peers.sort((a, b) => (a.name === leader ? -1 : b.name === leader ? 1 : 0));
+      const rank = (m: PeerInfo) => (failed.has(m.name) ? 2 : 0) + (m.name === leader ? 0 : 1);
+      const peers = [...this.#members.values()].filter((m) => m.name !== this.#self)
+        .sort((a, b) => rank(a) - rank(b));
       let blocks: ReplayBlock[] | undefined;
-      const served: ReplayBlock[][] = [];
+      const served: Array<{ peer: PeerInfo; page: ReplayBlock[] }> = [];
       /** Why each peer asked served nothing, for the log. */
       const refused: Record<string, string> = {};
+      failed = new Set();
       for (const p of peers) {
-        try {
-          // A page is abandoned when it stops arriving, not when it is slow:
-          // behind a thin link a page of large blocks may take minutes, and a
-          // deadline on the whole would abandon it again and again (the site
-          // then halted, "Cannot fetch block"). A stop does not wait it out.
-          const askedAt = performance.now();
-          const { res, text } = await fetchPeerText(
-            `${this.#urlOf(p)}/raft/blocks?from=${from}&limit=${pageBlocks}`,
-            blocksPageIdleMs,
-            blocksPageMsMax,
-            clientOf(this.#client),
-            this.#stopping.signal,
-          );
-          // A slow page: smaller ones next, so that progress is written as
-          // it comes and a stall loses less; a quick one: larger again.
-          pageBlocks = performance.now() - askedAt > blocksPageSlowMs
-            ? Math.max(1, Math.floor(pageBlocks / 2))
-            : Math.min(blocksPageMax, pageBlocks * 2);
-          if (!res.ok) {
-            refused[p.name] = `HTTP ${res.status}`;
-            continue;
-          }
-          // Only blocks a member signed are written (each is re-executed and
-          // must link to the head; the last must be the snapshot's).
-          verifyPeerAnswer(res, text, p.name, (n) => this.member(n));
-          const page = JSON.parse(text).blocks as ReplayBlock[];
-          if (!Array.isArray(page) || page.length === 0) {
-            refused[p.name] = "no blocks";
-            continue;
-          }
-          if (p.name === leader) {
-            blocks = page;
-            break;
-          }
-          blocks = servedTwice(page, served);
-          if (blocks !== undefined) break;
-          served.push(page);
-        } catch (e) {
-          if (this.#closed) throw e;
-          refused[p.name] = (e as Error)?.message ?? String(e);
-          // A page that stopped arriving: a smaller one next. Then the next peer.
-          if ((e as Error)?.name === "TimeoutError") pageBlocks = Math.max(1, pageBlocks >> 1);
+        const answer = await ask(p, from, pageBlocks);
+        if ("refused" in answer) {
+          refused[p.name] = answer.refused;
+          failed.add(p.name);
+          continue;
         }
+        const { page } = answer;
+        if (p.name === leader) {
+          blocks = page;
+          break;
+        }
+        blocks = knownPrefix(page, known) ?? servedTwice(page, served.map((s) => s.page));
+        if (blocks !== undefined) break;
+        served.push({ peer: p, page });
+      }
+      if (blocks === undefined && served.length > 0 && knownFrom > from) {
+        // One member served blocks no other confirmed: learn the cluster's
+        // blocks below the snapshot's from it, checking each link by hash,
+        // then ask again.
+        const linked = await linkBack(
+          (lo, n) => ask(served[0].peer, lo, n),
+          from,
+          knownFrom,
+          known,
+        );
+        if (linked !== undefined) {
+          knownFrom = linked;
+          continue;
+        }
+        refused[served[0].peer.name] = "its blocks do not lead to the snapshot's";
       }
       if (!blocks || blocks.length === 0) {
         // Peers restarting, or this site's links down: keep asking, less
@@ -2286,7 +2326,7 @@ export class RaftHost implements Sequencer {
       retryMs = installRetryMsMin;
       for (const b of blocks) {
         if (b.header.height > target.height) break;
-        await this.#site.replayBlock(b);
+        await this.#site.replayBlock(b, { checkBeforeWriting: true });
       }
     }
     if (this.#site.head.hash !== target.hash) {
@@ -2349,6 +2389,65 @@ export function servedTwice(
     if (n > 0 && n > (best?.length ?? 0)) best = page.slice(0, n);
   }
   return best;
+}
+
+/**
+ * The longest start of `page` whose blocks are all known to be the
+ * cluster's (`known`: height → hash); undefined if the first is not.
+ */
+export function knownPrefix(
+  page: ReplayBlock[],
+  known: ReadonlyMap<number, string>,
+): ReplayBlock[] | undefined {
+  let n = 0;
+  while (n < page.length && known.get(page[n].header?.height) === page[n].hash) n++;
+  return n > 0 ? page.slice(0, n) : undefined;
+}
+
+/**
+ * Learns which blocks below `knownFrom` (the lowest height in `known`) are
+ * the cluster's, down towards `from`, from one member's pages (`ask`): a
+ * page ending at `knownFrom` whose last block has the known hash, each
+ * block's hash its header's, and each `prev` the hash of the block before,
+ * is the cluster's — the chain of hashes from the snapshot's block vouches
+ * for it whoever served it. Adds the page's blocks (and the block its first
+ * one names as `prev`) to `known` and returns the new lowest known height;
+ * undefined when the member's blocks do not link so (a chain of its own, or
+ * no answer).
+ */
+export async function linkBack(
+  ask: (from: number, limit: number) => Promise<{ page: ReplayBlock[] } | { refused: string }>,
+  from: number,
+  knownFrom: number,
+  known: Map<number, string>,
+): Promise<number | undefined> {
+  let n = Math.min(blocksPageMax, knownFrom - from + 1);
+  for (;;) {
+    const lo = knownFrom - n + 1;
+    const answer = await ask(lo, n);
+    if ("refused" in answer) return undefined;
+    const { page } = answer;
+    // An answer stops short once its transactions pass its size limit: ask
+    // for as many as it held, ending at the known block.
+    if (page.length < n) {
+      n = page.length;
+      continue;
+    }
+    const chain = page.slice(0, n);
+    try {
+      for (let i = 0; i < n; i++) {
+        const b = chain[i];
+        if (b.header.height !== lo + i || blockHash(b.header) !== b.hash) return undefined;
+        if (i > 0 && b.header.prev !== chain[i - 1].hash) return undefined;
+      }
+    } catch {
+      return undefined; // a header that is no block header
+    }
+    if (chain[n - 1].hash !== known.get(knownFrom)) return undefined;
+    for (const b of chain) known.set(b.header.height, b.hash);
+    known.set(lo - 1, chain[0].header.prev);
+    return lo - 1;
+  }
 }
 
 /**

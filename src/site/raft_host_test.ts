@@ -10,6 +10,8 @@ import { closedPort } from "../../test/_cluster.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import {
   handOffTarget,
+  knownPrefix,
+  linkBack,
   MembershipTimeout,
   quorumClock,
   RaftHost,
@@ -313,6 +315,146 @@ Deno.test("raft host: a snapshot catch-up never writes blocks one member other t
     await leaderServer?.shutdown();
     await peer.cleanup();
     await fork.cleanup();
+    await site.cleanup();
+  }
+});
+
+Deno.test("raft host: with the leader out of reach, a snapshot catch-up takes the blocks one other member serves alone once they link by hash to the snapshot's block (in a cluster of three whose leader is cut off, it waited for ever, and the other could not be elected without its vote)", async () => {
+  const peer = await openTestSite();
+  const site = await openTestSite({ genesis: peer.options.genesis, key: peer.options.key });
+  const keyB = await SiteKey.create(generateKeyPair("ed25519"));
+  const keyC = await SiteKey.create(generateKeyPair("ed25519"));
+  // The cluster's chain, served by site-c alone; the leader site-b does not answer.
+  const server = blockServer(peer.site, "site-c", keyC);
+  let host: RaftHost | undefined;
+  let restarted: Site | undefined;
+  try {
+    for (let i = 1; i <= 3; i++) {
+      await peer.site.applyEntry(i, {
+        time: 1_800_000_000_000 + i,
+        proposer: "site-b",
+        term: 1,
+        txs: [await anchorTx(device)],
+      });
+    }
+    const target = peer.site.head;
+    const voters = ["site-a", "site-b", "site-c"];
+    restarted = await restartAfterSnapshot(site, target, voters);
+    host = await RaftHost.start(
+      restarted,
+      restarted.raftStore(),
+      "site-a",
+      restarted.siteKey,
+      [
+        { name: "site-a", url: "http://127.0.0.1:1", publicKey: new Uint8Array(32) },
+        { name: "site-b", url: `http://127.0.0.1:${closedPort()}`, publicKey: keyB.publicKey },
+        { name: "site-c", url: `http://127.0.0.1:${server.addr.port}`, publicKey: keyC.publicKey },
+      ],
+      voters,
+      { tickMs: 1_000_000 },
+    );
+    await sendEntry4(host);
+    await untilApplied4(restarted);
+    assert.equal(host.fatal, undefined);
+    assert.equal(restarted.appliedIndex, 4);
+    const blocks = await restarted.blocks(0, 10, "stale");
+    assert.equal(blocks[3].hash, target.hash, "blocks 1–3 are the cluster's, from site-c");
+  } finally {
+    await host?.close();
+    await restarted?.close();
+    await server.shutdown();
+    await peer.cleanup();
+    await site.cleanup();
+  }
+});
+
+Deno.test("linkBack: learns a member's blocks as the cluster's only when their hashes chain to the known block, asking again for fewer when an answer stops short; knownPrefix takes a page as far as its blocks are known", async () => {
+  const peer = await openTestSite();
+  try {
+    for (let i = 1; i <= 6; i++) {
+      await peer.site.applyEntry(i, {
+        time: 1_800_000_000_000 + i,
+        proposer: "site-b",
+        term: 1,
+        txs: [await anchorTx(device)],
+      });
+    }
+    const chain = await peer.site.replayBlocks(1, 10);
+    const hashes = chain.map((b) => b.hash);
+    const genesisHash = (await peer.site.blocks(0, 1, "stale"))[0].hash;
+    const asked: Array<[number, number]> = [];
+    /** Serves `blocks` (the chain unless given), at most `most` an answer. */
+    const server = (most = 10, blocks = chain) => (from: number, limit: number) => {
+      asked.push([from, limit]);
+      const page = blocks.filter((b) => b.header.height >= from).slice(0, Math.min(limit, most));
+      return Promise.resolve(page.length > 0 ? { page } : { refused: "no blocks" });
+    };
+    // The snapshot's block is 6; catch-up needs 2 and up (block 1 is the head).
+    let known = new Map([[6, hashes[5]]]);
+    assert.equal(await linkBack(server(), 2, 6, known), 1);
+    assert.deepEqual(asked, [[2, 5]]);
+    assert.deepEqual([...known.keys()].sort(), [1, 2, 3, 4, 5, 6]);
+    assert.equal(known.get(1), hashes[0]);
+    // An answer that stops short (its size limit): asked again for as many, ending at the known block.
+    asked.length = 0;
+    known = new Map([[6, hashes[5]]]);
+    assert.equal(await linkBack(server(2), 1, 6, known), 4);
+    assert.deepEqual(asked, [[1, 6], [5, 2]]);
+    assert.equal(known.get(4), hashes[3]);
+    // Down to genesis: the first block's prev is the genesis block's hash.
+    known = new Map([[6, hashes[5]]]);
+    assert.equal(await linkBack(server(), 1, 6, known), 0);
+    assert.equal(known.get(0), genesisHash);
+    // Another chain, or one block forged inside the right one, links to nothing.
+    const other = chain.map((b) => ({
+      ...b,
+      hash: b.hash.replace(/^./, (c) => c === "0" ? "1" : "0"),
+    }));
+    assert.equal(await linkBack(server(10, other), 1, 6, new Map([[6, hashes[5]]])), undefined);
+    const forged = chain.map((b, i) =>
+      i === 2 ? { ...b, header: { ...b.header, time: b.header.time + 1 } } : b
+    );
+    assert.equal(await linkBack(server(10, forged), 1, 6, new Map([[6, hashes[5]]])), undefined);
+    const relinked = chain.map((b, i) => i === 2 ? { ...b, hash: hashes[1] } : b);
+    assert.equal(await linkBack(server(10, relinked), 1, 6, new Map([[6, hashes[5]]])), undefined);
+    // No answer: nothing learned.
+    const none = new Map([[6, hashes[5]]]);
+    assert.equal(
+      await linkBack(() => Promise.resolve({ refused: "HTTP 503" }), 1, 6, none),
+      undefined,
+    );
+    assert.equal(none.size, 1);
+    // knownPrefix: as far as the blocks are known, from the first.
+    const partly = new Map([[1, hashes[0]], [2, hashes[1]]]);
+    assert.deepEqual(knownPrefix(chain, partly), chain.slice(0, 2));
+    assert.equal(knownPrefix(chain.slice(2), partly), undefined);
+    assert.equal(knownPrefix(other, partly), undefined);
+  } finally {
+    await peer.cleanup();
+  }
+});
+
+Deno.test("Site.replayBlock with checkBeforeWriting: a block that does not re-execute to the hash served is neither written nor signed, and the right one is taken after it", async () => {
+  const peer = await openTestSite();
+  const site = await openTestSite({ genesis: peer.options.genesis, key: peer.options.key });
+  try {
+    const batch = { time: 1_800_000_000_001, proposer: "site-b", term: 1 };
+    await peer.site.applyEntry(1, { ...batch, txs: [await anchorTx(device)] });
+    const [block] = await peer.site.replayBlocks(1, 1);
+    // The hash of the cluster's block 1, with other transactions.
+    const forged = { ...block, txs: [await anchorTx(device)] };
+    await assert.rejects(
+      site.site.replayBlock(forged, { checkBeforeWriting: true }),
+      /block 1: re-execution gives a different hash/,
+    );
+    assert.equal(site.site.head.header.height, 0);
+    assert.equal(site.site.appliedIndex, 0);
+    assert.equal((await site.site.blocks(0, 10, "stale")).length, 1, "no block 1 written");
+    await site.site.replayBlock(block, { checkBeforeWriting: true });
+    assert.equal(site.site.head.hash, block.hash);
+    assert.equal((await site.site.blocks(0, 10, "stale")).length, 2);
+  } finally {
+    await peer.cleanup();
     await site.cleanup();
   }
 });

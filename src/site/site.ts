@@ -1438,11 +1438,14 @@ export class Site implements LedgerService {
 
   /**
    * Re-executes a block fetched from a peer (snapshot catch-up) and checks
-   * that it reproduces the same hash. Throws when it does not. A block of no
+   * that it reproduces the same hash. Throws when it does not: with
+   * `checkBeforeWriting`, before anything of it is written or signed (what
+   * catch-up wants); without, once written (what the replay check wants, to
+   * compare the results it wrote with the database's). A block of no
    * transactions (its batch held only ones already committed) is replayed
    * too: it is still a block of the chain.
    */
-  async replayBlock(b: ReplayBlock): Promise<void> {
+  async replayBlock(b: ReplayBlock, options: { checkBeforeWriting?: boolean } = {}): Promise<void> {
     if (b.header.height !== this.#head.header.height + 1) {
       throw new Error(
         `Cannot replay block ${b.header.height}: head is ${this.#head.header.height}`,
@@ -1453,7 +1456,7 @@ export class Site implements LedgerService {
       proposer: b.header.proposer,
       term: b.header.term,
       txs: b.txs,
-    }, { force: true });
+    }, { force: true, ...(options.checkBeforeWriting ? { expectHash: b.hash } : {}) });
     if (this.#head.hash !== b.hash) {
       throw new Error(
         `Cannot replay block ${b.header.height}: re-execution gives a different hash`,
@@ -1484,7 +1487,7 @@ export class Site implements LedgerService {
   async applyEntry(
     entryIndex: number | "next",
     batch: Batch,
-    options: { force?: boolean } = {},
+    options: { force?: boolean; expectHash?: string } = {},
   ): Promise<void> {
     // Execution is serial: each block builds on the one executed before it.
     // With the storage worker, the next block may execute while this one is
@@ -1546,6 +1549,12 @@ export class Site implements LedgerService {
       assert(out.header.prev === parent.hash, "a new block links to its parent");
       assert(out.header.height === parent.header.height + 1, "heights increase by one");
       assert(out.header.time >= parent.header.time, "block time never decreases");
+      // A replayed block that does not come out as served is neither written nor signed.
+      if (options.expectHash !== undefined && out.hash !== options.expectHash) {
+        throw new Error(
+          `Cannot replay block ${out.header.height}: re-execution gives a different hash`,
+        );
+      }
       text = this.#checkpointText(out.header, out.hash);
       line = await this.#siteKey.noteLine(text, this.name);
       const write: BlockWrite = {
