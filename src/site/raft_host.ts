@@ -2400,7 +2400,10 @@ export function knownPrefix(
   known: ReadonlyMap<number, string>,
 ): ReplayBlock[] | undefined {
   let n = 0;
-  while (n < page.length && known.get(page[n].header?.height) === page[n].hash) n++;
+  for (; n < page.length; n++) {
+    const hash = known.get(page[n].header?.height);
+    if (hash === undefined || hash !== page[n].hash) break;
+  }
   return n > 0 ? page.slice(0, n) : undefined;
 }
 

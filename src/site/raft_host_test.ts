@@ -429,6 +429,9 @@ Deno.test("linkBack: learns a member's blocks as the cluster's only when their h
     assert.deepEqual(knownPrefix(chain, partly), chain.slice(0, 2));
     assert.equal(knownPrefix(chain.slice(2), partly), undefined);
     assert.equal(knownPrefix(other, partly), undefined);
+    // A block with neither header nor hash is no known block.
+    const blank = [{ entryIndex: 1, txs: [] } as unknown as ReplayBlock];
+    assert.equal(knownPrefix(blank, partly), undefined);
   } finally {
     await peer.cleanup();
   }
