@@ -180,6 +180,7 @@ Deno.test({
       const others = [0, 1, 2].filter((i) => i !== leader);
       const fast = await writersFor(cluster, others, 1000, 4);
       const changesBefore = await leaderChanges(cluster);
+      const electedBefore = cluster.sites.map((s) => saidBy(s, / became leader /).length);
       await links.slow(linksOf(3, leader), slowMs, jitterMs);
       const slowedAt = performance.now();
       // Writes at the two other sites (a client near the slow PoP would pay its links too).
@@ -194,6 +195,10 @@ Deno.test({
       await sampling;
       const st = await statuses(cluster);
       const changes = (await leaderChanges(cluster)).map((c, i) => c - changesBefore[i]);
+      const elected = cluster.sites.reduce(
+        (n, s, i) => n + saidBy(s, / became leader /).length - electedBefore[i],
+        0,
+      );
       // The operator's remedy: leadership handed to a site with fast links
       // (CheckQuorum may have moved it already, when no answer reached the
       // slow leader for a whole election timeout).
@@ -231,25 +236,64 @@ Deno.test({
           }/s, against ${perSecond(fast.latencies.length, 1000)}/s before, ${
             spread(fast.latencies)
           }), ${slow.failed.length} not; terms ${st.map((s) => s?.term).join(", ")}; ` +
-          `leader changes seen ${changes.join(", ")}; terms sampled ${
+          `${elected} site(s) elected; leader changes seen ${changes.join(", ")}; terms sampled ${
             [...new Set(terms.map((t) => t.join("/")))].join(" → ")
           }; ${handOff}, then ${perSecond(after.latencies.length, 1000)}/s (${
             spread(after.latencies)
           }), terms ${stAfter.map((s) => s?.term).join(", ")}`,
       );
       assert.deepEqual(slow.failed, [], `writes that did not commit (${repro})`);
-      // No churn: the term held, or one election moved leadership (CheckQuorum);
+      // No churn: the term held, or leadership moved once (CheckQuorum) —
+      // one site elected, in the next term or, when the two sites that lost
+      // the slow leader stood at once and split their votes, the one after;
       // the slow site may not have heard of that term yet.
-      assert.ok(maxTerm <= term + 1, `terms rose from ${term} to ${maxTerm} (${repro})`);
+      assert.ok(elected <= 1, `${elected} sites elected one after another (${repro})`);
+      assert.ok(maxTerm <= term + 2, `terms rose from ${term} to ${maxTerm} (${repro})`);
       assert.ok(leading >= 0, `no leader of term ${maxTerm} (${repro})`);
       assert.ok(
-        leading === leader || maxTerm === term + 1,
-        `leadership moved without an election (${repro})`,
+        maxTerm === term ? leading === leader && elected === 0 : elected === 1,
+        `leadership moved without an election, or an election left it (${repro})`,
       );
       assert.equal(stAfter[to]?.role, "leader");
       assert.deepEqual(after.failed, []);
     }),
 });
+
+/**
+ * Kills the follower after the leader, has the leader commit `batches`
+ * batches of 20 (past what its log keeps, with these tests' snapshot
+ * settings: the follower catches up by snapshot), thins `thinned(behind,
+ * leader)` to `rate` bytes/s and starts the follower again.
+ */
+async function restartBehindThin(
+  cluster: TestCluster,
+  batches: number,
+  rate: number,
+  thinned: (behind: number, leader: number) => Link[],
+) {
+  const { index: leader, term } = await leaderIndex(cluster);
+  const behind = (leader + 1) % 3;
+  await cluster.kill(behind, "SIGKILL");
+  await commitBatches(cluster.sites[leader].url, batches, 20);
+  const target = (await getJson<{ height: number }>(`${cluster.sites[leader].url}/v1/status`))!
+    .height;
+  await cluster.links!.thin(thinned(behind, leader), rate);
+  const startedAt = performance.now();
+  await cluster.start(behind);
+  return { leader, term, behind, site: cluster.sites[behind], target, startedAt };
+}
+
+/** Waits until `site` said `installing snapshot` `n` times (restarts included). */
+const installing = (site: TestCluster["sites"][number], n = 1) =>
+  waitFor(
+    `${site.name} to begin installing a snapshot (${n})`,
+    () => Promise.resolve(saidBy(site, /installing snapshot/).length >= n || undefined),
+    30_000,
+  );
+
+/** The lines of `site`'s log that match `pattern`. */
+const saidBy = (site: TestCluster["sites"][number], pattern: RegExp) =>
+  site.stderr.split("\n").filter((l) => pattern.test(l));
 
 /**
  * Kills a follower, commits `batches` batches of 20 anchors so the leader's
@@ -259,18 +303,15 @@ Deno.test({
  */
 async function thinCatchUp(cluster: TestCluster, rate: number, batches: number): Promise<void> {
   const links = cluster.links!;
-  const { index: leader, term } = await leaderIndex(cluster);
-  const behind = (leader + 1) % 3;
-  await cluster.kill(behind, "SIGKILL");
-  await commitBatches(cluster.sites[leader].url, batches, 20);
-  const target = (await getJson<{ height: number }>(`${cluster.sites[leader].url}/v1/status`))!
-    .height;
+  const { leader, term, behind, target, startedAt: t0 } = await restartBehindThin(
+    cluster,
+    batches,
+    rate,
+    (behind) => linksOf(3, behind),
+  );
   // What catch-up fetches: every block, as the peers serve them (a first page of up to 200).
   const blocksBytes = (await fetch(`${cluster.sites[leader].url}/raft/blocks?from=1&limit=200`)
     .then((r) => r.text())).length;
-  await links.thin(linksOf(3, behind), rate);
-  const t0 = performance.now();
-  await cluster.start(behind);
   const caughtUp = await waitFor("the follower behind the thin link to catch up", async () => {
     const h = await getJson<{ height: number }>(`${cluster.sites[behind].url}/v1/status`);
     return h !== undefined && h.height >= target ? performance.now() - t0 : undefined;
@@ -328,25 +369,16 @@ Deno.test({
   fn: () =>
     withGreyCluster(async (cluster) => {
       const links = cluster.links!;
-      const { index: leader, term } = await leaderIndex(cluster);
-      const behind = (leader + 1) % 3;
-      const site = cluster.sites[behind];
-      const said = (pattern: RegExp) => site.stderr.split("\n").filter((l) => pattern.test(l));
-      const installing = async (n: number) =>
-        await waitFor(
-          `the follower to begin installing a snapshot (${n})`,
-          () => Promise.resolve(said(/installing snapshot/).length >= n || undefined),
-          30_000,
-        );
-      await cluster.kill(behind, "SIGKILL");
-      await commitBatches(cluster.sites[leader].url, 20, 20);
-      const target = (await getJson<{ height: number }>(`${cluster.sites[leader].url}/v1/status`))!
-        .height;
       // Thin enough that its page of blocks takes seconds: the links go down
       // while the install is under way.
-      await links.thin(linksOf(3, behind), 16 * 1024);
-      await cluster.start(behind);
-      await installing(1);
+      const { leader, term, behind, site, target } = await restartBehindThin(
+        cluster,
+        20,
+        16 * 1024,
+        (behind) => linksOf(3, behind),
+      );
+      const said = (pattern: RegExp) => saidBy(site, pattern);
+      await installing(site, 1);
       await links.cut(linksOf(3, behind), "reset");
       // Told to stop while it waits for its peers: it stops, without halting.
       await sleep(3000);
@@ -358,7 +390,7 @@ Deno.test({
       assert.equal(said(/stopping: the Ready being handled ends/).length, 1);
       // Started again, still cut off: it goes on with the install and keeps asking.
       await cluster.start(behind);
-      await installing(2);
+      await installing(site, 2);
       const downMs = 35_000;
       await sleep(downMs);
       const whileDown = await getJson<{ height: number }>(`${site.url}/v1/status`);
@@ -402,22 +434,15 @@ Deno.test({
   fn: () =>
     withGreyCluster(async (cluster) => {
       const links = cluster.links!;
-      const { index: leader, term } = await leaderIndex(cluster);
-      const behind = (leader + 1) % 3;
-      const other = (leader + 2) % 3;
-      const site = cluster.sites[behind];
-      await cluster.kill(behind, "SIGKILL");
-      await commitBatches(cluster.sites[leader].url, 20, 20);
-      const target = (await getJson<{ height: number }>(`${cluster.sites[leader].url}/v1/status`))!
-        .height;
       // The link to the leader thin: the install is under way from it when it is cut off.
-      await links.thin([[behind, leader], [leader, behind]], 16 * 1024);
-      await cluster.start(behind);
-      await waitFor(
-        "the restarted follower to begin installing a snapshot",
-        () => Promise.resolve(/installing snapshot/.test(site.stderr) || undefined),
-        30_000,
+      const { leader, term, behind, site, target } = await restartBehindThin(
+        cluster,
+        20,
+        16 * 1024,
+        (behind, leader) => [[behind, leader], [leader, behind]],
       );
+      const other = (leader + 2) % 3;
+      await installing(site);
       await links.cut(linksOf(3, leader), "silent");
       const cutAt = performance.now();
       const elected = await waitFor("a leader among the majority", async () => {

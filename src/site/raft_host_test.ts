@@ -146,11 +146,42 @@ async function untilLeader(host: RaftHost): Promise<void> {
 
 /** Applies blocks 1–3 to `peer` (the cluster's chain) and to `fork` (another chain from the same genesis). */
 async function threeBlocksEach(peer: Site, fork: Site): Promise<void> {
-  for (let i = 1; i <= 3; i++) {
+  await blocksOnto(peer, 3);
+  await blocksOnto(fork, 3);
+}
+
+/** Applies entries 1…`n` of leader site-b to `site`: a block of one anchor each. */
+async function blocksOnto(site: Site, n: number): Promise<void> {
+  for (let i = 1; i <= n; i++) {
     const batch = { time: 1_800_000_000_000 + i, proposer: "site-b", term: 1 };
-    await peer.applyEntry(i, { ...batch, txs: [await anchorTx(device)] });
-    await fork.applyEntry(i, { ...batch, txs: [await anchorTx(device)] });
+    await site.applyEntry(i, { ...batch, txs: [await anchorTx(device)] });
   }
+}
+
+/**
+ * Starts the consensus host of site-a (`site`, restarted after a snapshot)
+ * among the voters site-a, site-b (the leader) and site-c, each of the other
+ * two answering on its port with its key. It ticks never: what it does
+ * comes from the messages a test sends it.
+ */
+function catchUpHost(
+  site: Site,
+  leader: { port: number; key: SiteKey },
+  c: { port: number; key: SiteKey },
+): Promise<RaftHost> {
+  return RaftHost.start(
+    site,
+    site.raftStore(),
+    "site-a",
+    site.siteKey,
+    [
+      { name: "site-a", url: "http://127.0.0.1:1", publicKey: new Uint8Array(32) },
+      { name: "site-b", url: `http://127.0.0.1:${leader.port}`, publicKey: leader.key.publicKey },
+      { name: "site-c", url: `http://127.0.0.1:${c.port}`, publicKey: c.key.publicKey },
+    ],
+    ["site-a", "site-b", "site-c"],
+    { tickMs: 1_000_000 },
+  );
 }
 
 /**
@@ -282,20 +313,11 @@ Deno.test("raft host: a snapshot catch-up never writes blocks one member other t
   try {
     await threeBlocksEach(peer.site, fork.site);
     const target = peer.site.head;
-    const voters = ["site-a", "site-b", "site-c"];
-    restarted = await restartAfterSnapshot(site, target, voters);
-    host = await RaftHost.start(
+    restarted = await restartAfterSnapshot(site, target, ["site-a", "site-b", "site-c"]);
+    host = await catchUpHost(
       restarted,
-      restarted.raftStore(),
-      "site-a",
-      restarted.siteKey,
-      [
-        { name: "site-a", url: "http://127.0.0.1:1", publicKey: new Uint8Array(32) },
-        { name: "site-b", url: `http://127.0.0.1:${leaderPort}`, publicKey: keyB.publicKey },
-        { name: "site-c", url: `http://127.0.0.1:${hostile.addr.port}`, publicKey: keyC.publicKey },
-      ],
-      voters,
-      { tickMs: 1_000_000 },
+      { port: leaderPort, key: keyB },
+      { port: hostile.addr.port, key: keyC },
     );
     // The leader, site-b, is heard but does not answer /raft/blocks yet.
     await sendEntry4(host);
@@ -329,29 +351,13 @@ Deno.test("raft host: with the leader out of reach, a snapshot catch-up takes th
   let host: RaftHost | undefined;
   let restarted: Site | undefined;
   try {
-    for (let i = 1; i <= 3; i++) {
-      await peer.site.applyEntry(i, {
-        time: 1_800_000_000_000 + i,
-        proposer: "site-b",
-        term: 1,
-        txs: [await anchorTx(device)],
-      });
-    }
+    await blocksOnto(peer.site, 3);
     const target = peer.site.head;
-    const voters = ["site-a", "site-b", "site-c"];
-    restarted = await restartAfterSnapshot(site, target, voters);
-    host = await RaftHost.start(
+    restarted = await restartAfterSnapshot(site, target, ["site-a", "site-b", "site-c"]);
+    host = await catchUpHost(
       restarted,
-      restarted.raftStore(),
-      "site-a",
-      restarted.siteKey,
-      [
-        { name: "site-a", url: "http://127.0.0.1:1", publicKey: new Uint8Array(32) },
-        { name: "site-b", url: `http://127.0.0.1:${closedPort()}`, publicKey: keyB.publicKey },
-        { name: "site-c", url: `http://127.0.0.1:${server.addr.port}`, publicKey: keyC.publicKey },
-      ],
-      voters,
-      { tickMs: 1_000_000 },
+      { port: closedPort(), key: keyB },
+      { port: server.addr.port, key: keyC },
     );
     await sendEntry4(host);
     await untilApplied4(restarted);
@@ -371,14 +377,7 @@ Deno.test("raft host: with the leader out of reach, a snapshot catch-up takes th
 Deno.test("linkBack: learns a member's blocks as the cluster's only when their hashes chain to the known block, asking again for fewer when an answer stops short; knownPrefix takes a page as far as its blocks are known", async () => {
   const peer = await openTestSite();
   try {
-    for (let i = 1; i <= 6; i++) {
-      await peer.site.applyEntry(i, {
-        time: 1_800_000_000_000 + i,
-        proposer: "site-b",
-        term: 1,
-        txs: [await anchorTx(device)],
-      });
-    }
+    await blocksOnto(peer.site, 6);
     const chain = await peer.site.replayBlocks(1, 10);
     const hashes = chain.map((b) => b.hash);
     const genesisHash = (await peer.site.blocks(0, 1, "stale"))[0].hash;
@@ -441,8 +440,7 @@ Deno.test("Site.replayBlock with checkBeforeWriting: a block that does not re-ex
   const peer = await openTestSite();
   const site = await openTestSite({ genesis: peer.options.genesis, key: peer.options.key });
   try {
-    const batch = { time: 1_800_000_000_001, proposer: "site-b", term: 1 };
-    await peer.site.applyEntry(1, { ...batch, txs: [await anchorTx(device)] });
+    await blocksOnto(peer.site, 1);
     const [block] = await peer.site.replayBlocks(1, 1);
     // The hash of the cluster's block 1, with other transactions.
     const forged = { ...block, txs: [await anchorTx(device)] };
