@@ -1476,7 +1476,9 @@ export class Site implements LedgerService {
    * Applies a committed entry: executes the batch into the next block and
    * writes it, its transactions, log nodes, state, checkpoint signature and
    * the applied entry index in one database transaction. Entries at or below
-   * the applied index are ignored (a restart replays nothing twice).
+   * the applied index are ignored (a restart replays nothing twice), unless
+   * `force` (a replayed block); with `expectHash`, a block that does not come
+   * out with that hash throws before anything of it is written or signed.
    *
    * Durability: a lone site fsyncs each block before telling anyone it
    * committed. In a cluster the Raft log (fsynced before any acknowledgment)
