@@ -53,11 +53,11 @@ const jitterMs = 600;
 /** Both directions of every link of site `i` among `n`. */
 const linksOf = (n: number, i: number): Link[] => isolation(n, i);
 
-/** A counter of a site's `/metrics`, or NaN. */
+/** A counter or gauge of a site's `/metrics` (a line with no labels), or NaN. */
 async function metric(url: string, name: string): Promise<number> {
   const text = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2000) })
     .then((r) => r.text()).catch(() => "");
-  return Number(new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1] ?? NaN);
+  return Number(new RegExp(`^${name} ([0-9.]+)$`, "m").exec(text)?.[1] ?? NaN);
 }
 
 /** The forwards a site sent to the leader so far. */
@@ -394,6 +394,7 @@ Deno.test({
       const downMs = 35_000;
       await sleep(downMs);
       const whileDown = await getJson<{ height: number }>(`${site.url}/v1/status`);
+      const stalledS = await metric(site.url, "edgeledger_raft_snapshot_install_stalled_seconds");
       await links.heal();
       const healedAt = performance.now();
       const caughtUp = await waitFor("the follower to finish catching up", async () => {
@@ -402,6 +403,10 @@ Deno.test({
       }, 30_000);
       const installs = await metric(site.url, "edgeledger_raft_snapshots_installed_total");
       const healthy = await metric(site.url, "edgeledger_site_healthy");
+      const stalledAfter = await metric(
+        site.url,
+        "edgeledger_raft_snapshot_install_stalled_seconds",
+      );
       const asked = said(/no peer serves the next block/);
       const st = await statuses(cluster);
       console.log(
@@ -411,7 +416,7 @@ Deno.test({
           downMs / 1000
         } s (at height ${
           whileDown?.height ?? "?"
-        } of ${target}), it said "no peer serves the next block" ${asked.length} time(s) and caught up ${
+        } of ${target}; stalled ${stalledS} s by its metric), it said "no peer serves the next block" ${asked.length} time(s) and caught up ${
           Math.round(caughtUp)
         } ms after the heal; ${installs} snapshot(s) installed; terms ${
           st.map((s) => s?.term).join(", ")
@@ -419,6 +424,8 @@ Deno.test({
       );
       assert.doesNotMatch(site.stderr, /site halted/);
       assert.equal(healthy, 1);
+      assert.ok(stalledS >= 20, `its metric said stalled for ${stalledS} s`);
+      assert.equal(stalledAfter, 0);
       assert.ok(installs >= 1, `it caught up without a snapshot (${installs})`);
       assert.ok(asked.length >= 2, "the stalled catch-up was logged, before the stop and after");
       assert.ok(whileDown !== undefined && whileDown.height < target, "it was cut before the end");

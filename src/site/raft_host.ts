@@ -267,6 +267,8 @@ export class RaftHost implements Sequencer {
   #proposalsFailed = 0;
   #snapshotsSent = 0;
   #snapshotsInstalled = 0;
+  /** Since when (monotonic ms) snapshot catch-up found no peer serving the next block. */
+  #installStalledSince: number | undefined;
   readonly #proposals = new Map<string, PendingProposal>();
   /**
    * Forwards on their way, each with the leader it went to: abandoned once
@@ -854,6 +856,13 @@ export class RaftHost implements Sequencer {
       "# HELP edgeledger_raft_snapshots_installed_total Snapshots this site caught up from.",
       "# TYPE edgeledger_raft_snapshots_installed_total counter",
       `edgeledger_raft_snapshots_installed_total ${this.#snapshotsInstalled}`,
+      "# HELP edgeledger_raft_snapshot_install_stalled_seconds How long this site's snapshot catch-up has found no peer serving the next block (0 while blocks come, or no snapshot is being installed).",
+      "# TYPE edgeledger_raft_snapshot_install_stalled_seconds gauge",
+      `edgeledger_raft_snapshot_install_stalled_seconds ${
+        this.#installStalledSince === undefined
+          ? 0
+          : ((performance.now() - this.#installStalledSince) / 1000).toFixed(3)
+      }`,
       "# HELP edgeledger_site_key_retirements_unsigned Keys this site retired whose last height its signed retirement does not vouch for in the log yet (verifiers keep a retired key only for a signed height).",
       "# TYPE edgeledger_site_key_retirements_unsigned gauge",
       `edgeledger_site_key_retirements_unsigned ${
@@ -2178,6 +2187,15 @@ export class RaftHost implements Sequencer {
    * it covers; `resumed` when a restart finishes an install a crash cut short.
    */
   async #installSnapshot(snap: Snapshot, resumed: boolean): Promise<void> {
+    try {
+      await this.#catchUpTo(snap, resumed);
+    } finally {
+      this.#installStalledSince = undefined;
+    }
+  }
+
+  /** {@link #installSnapshot}'s work. */
+  async #catchUpTo(snap: Snapshot, resumed: boolean): Promise<void> {
     const target = JSON.parse(utf8Decode(snap.data)) as SnapshotPointer;
     if (Array.isArray(target.members)) await this.#learnMembers(target.members);
     await this.#takeRemovals(isRemovedMap(target.removed) ? target.removed : {}, snap);
@@ -2191,8 +2209,7 @@ export class RaftHost implements Sequencer {
       leader: leaderName,
       resumed,
     });
-    /** Since when no peer served a block, and when that was last logged. */
-    let unreachableSince: number | undefined;
+    /** When it was last logged that no peer serves a block (since #installStalledSince). */
     let warnedAt = -Infinity;
     let retryMs = installRetryMsMin;
     /** Blocks asked for in the next page (halved after a slow one; see blocksPageSlowMs). */
@@ -2301,13 +2318,13 @@ export class RaftHost implements Sequencer {
         // Peers restarting, or this site's links down: keep asking, less
         // often the longer it lasts. (Giving up after 30 s once halted a
         // site whose links were down for longer, until it was restarted.)
-        unreachableSince ??= performance.now();
+        const stalledSince = this.#installStalledSince ??= performance.now();
         if (performance.now() - warnedAt >= installStuckLogMs) {
           warnedAt = performance.now();
           this.#log.warn("snapshot catch-up: no peer serves the next block; asking again", {
             height: from,
             target: target.height,
-            forMs: since(unreachableSince),
+            forMs: since(stalledSince),
             peers: refused,
           });
         }
@@ -2315,13 +2332,13 @@ export class RaftHost implements Sequencer {
         retryMs = Math.min(installRetryMsMax, retryMs * 2);
         continue;
       }
-      if (unreachableSince !== undefined) {
+      if (this.#installStalledSince !== undefined) {
         this.#log.info("snapshot catch-up: blocks served again", {
           height: from,
-          afterMs: since(unreachableSince),
+          afterMs: since(this.#installStalledSince),
         });
       }
-      unreachableSince = undefined;
+      this.#installStalledSince = undefined;
       warnedAt = -Infinity;
       retryMs = installRetryMsMin;
       for (const b of blocks) {
