@@ -232,6 +232,9 @@ if (portGiven !== undefined && firstPort !== basePort) {
 }
 
 const leader = sites > 1 ? await waitForLeader(urls) : "site-a";
+if (sites > 1 && leader !== "none yet") {
+  for (const lag of await waitForCaughtUp(urls)) console.error(`note: ${lag}`);
+}
 const example = await writeExampleTx(urls[0], `${dataDir}/example-tx.json`, siteFetch);
 const curl = served === undefined ? "curl -s" : `curl -s --cacert ${served.caFile}`;
 const gateway = gatewayPort === undefined ? undefined : await startGateway(gatewayPort);
@@ -264,6 +267,47 @@ if (!stopping) {
   await stopAll(1);
 }
 await stopping;
+
+/**
+ * Waits, 15 s at most, until every site has applied what the leader had
+ * committed when first asked: a site started again re-applies its log, and
+ * one stopped before it heard of the last commit learns of it from the new
+ * leader — so that the chain a user reads next is the same whichever site
+ * answers. Returns a line for each site still catching up then.
+ */
+async function waitForCaughtUp(siteUrls: string[]): Promise<string[]> {
+  const deadline = Date.now() + 15_000;
+  const statusOf = async (u: string) => {
+    try {
+      return await (await siteFetch(`${u}/v1/status`)).json() as {
+        site: string;
+        role: string;
+        commitIndex: number;
+        appliedIndex: number;
+      };
+    } catch {
+      return undefined;
+    }
+  };
+  let target: number | undefined;
+  let behind: string[] = [];
+  while (Date.now() < deadline) {
+    const all = await Promise.all(siteUrls.map(statusOf));
+    target ??= all.find((s) => s?.role === "leader")?.commitIndex;
+    if (target !== undefined) {
+      behind = all.flatMap((s, i) =>
+        s !== undefined && s.appliedIndex >= target! ? [] : [
+          `${s?.site ?? siteUrls[i]} is still catching up (applied ${
+            s?.appliedIndex ?? "?"
+          } of ${target} committed entries)`,
+        ]
+      );
+      if (behind.length === 0) return [];
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return behind;
+}
 
 /** Polls the sites until one reports a leader; returns its name (or "none yet"). */
 async function waitForLeader(siteUrls: string[]): Promise<string> {
