@@ -1615,6 +1615,12 @@ function traceOf(ids: NodeId[], t: Trace | undefined): string[] {
 export type OnLevel = (depth: number, states: number, frontier: number, seconds: number) => void;
 
 /** Runs the bounded breadth-first search. Never throws for a Raft bug: it returns it. */
+/** What an action that threw broke: an invariant's message, or the error's name and message. */
+function failureOf(e: unknown): string {
+  if (e instanceof InvariantViolation) return e.message;
+  return `${e instanceof Error ? e.name : "Error"}: ${e instanceof Error ? e.message : e}`;
+}
+
 export function modelCheck(opts: CheckOptions, onLevel?: OnLevel): CheckResult {
   const started = performance.now();
   const model = new Model(opts);
@@ -1628,9 +1634,7 @@ export function modelCheck(opts: CheckOptions, onLevel?: OnLevel): CheckResult {
       nw = model.apply(init, a);
     } catch (e) {
       const trace = [...traceOf(model.ids, init.trace), label(model.ids, a)];
-      const message = e instanceof InvariantViolation
-        ? e.message
-        : `${e instanceof Error ? e.name : "Error"}: ${e instanceof Error ? e.message : e}`;
+      const message = failureOf(e);
       throw new Error(`Prefix step "${step}" breaks an invariant: ${message}\n${trace.join("\n")}`);
     }
     if (nw === undefined) throw new Error(`Cannot take prefix step "${step}": it changes nothing`);
@@ -1731,9 +1735,7 @@ export function modelCheck(opts: CheckOptions, onLevel?: OnLevel): CheckResult {
           nw = model.apply(w, a);
         } catch (e) {
           const trace = [...traceOf(model.ids, w.trace), label(model.ids, a)];
-          const message = e instanceof InvariantViolation
-            ? e.message
-            : `${e instanceof Error ? e.name : "Error"}: ${e instanceof Error ? e.message : e}`;
+          const message = failureOf(e);
           return result({ message, trace, explained: explain(opts, trace) });
         }
         if (nw === undefined) continue;
