@@ -534,6 +534,45 @@ Deno.test("raft: leadership transfer: MsgTimeoutNow makes the target leader at o
   assert.deepEqual(h.site("s1").applied, ["a", "b"]);
 });
 
+Deno.test("raft: held campaigns: a site catching its state up starts no election, from its timer or MsgTimeoutNow, yet votes and acknowledges so the others keep a majority", () => {
+  const h = new Harness(S3);
+  h.elect("s1");
+  h.propose("s1", "a");
+  h.node("s2").holdCampaigns(true);
+  // A transfer to it: it does not campaign, and the leader gives up.
+  assert.equal(h.node("s1").transferLeadership("s2"), true);
+  h.deliverAll();
+  assert.deepEqual(h.leaders(), ["s1"]);
+  h.tick("s1", 10);
+  assert.equal(h.node("s1").status().leadTransferee, undefined);
+  // s3 is down: s1 and s2 are the majority, and s2 still acknowledges.
+  h.crash("s3");
+  assert.ok(h.propose("s1", "b"));
+  assert.deepEqual(h.site("s2").applied, ["a", "b"]);
+  h.restart("s3");
+  h.tickAll(3);
+  assert.deepEqual(h.site("s3").applied, ["a", "b"]);
+  // The leader is lost: s2's timer passes again and again, and it does not stand.
+  h.crash("s1");
+  h.tick("s2", 60);
+  assert.equal(h.node("s2").status().role, "follower");
+  assert.equal(h.node("s2").status().term, 1);
+  assert.equal(h.sent.filter((m) => m.from === "s2" && /^(pre)?[vV]ote$/.test(m.type)).length, 0);
+  // s3 stands: s2 votes for it, and the two commit.
+  h.campaign("s3");
+  h.deliverAll();
+  assert.deepEqual(h.leaders(), ["s3"]);
+  assert.ok(h.propose("s3", "c"));
+  assert.deepEqual(h.site("s2").applied, ["a", "b", "c"]);
+  // Released, it stands like any voter.
+  h.node("s2").holdCampaigns(false);
+  h.crash("s3");
+  h.restart("s1");
+  h.campaign("s2");
+  h.deliverAll();
+  assert.deepEqual(h.leaders(), ["s2"]);
+});
+
 Deno.test("raft: leadership transfer: the leader refuses proposals while it catches the target up", () => {
   const h = new Harness(S3);
   h.elect("s1");

@@ -171,6 +171,8 @@ export class RaftNode {
   #prevHardState: HardState;
   #prevSoftState: SoftState;
   #readyOutstanding = false;
+  /** Set by the host while it cannot lead (see {@link holdCampaigns}). */
+  #campaignsHeld = false;
 
   constructor(config: RaftConfig) {
     assert(config.id !== "", "RaftNode: id must not be empty");
@@ -300,6 +302,7 @@ export class RaftNode {
       prevHardState: { ...this.#prevHardState },
       prevSoftState: { ...this.#prevSoftState },
       readyOutstanding: this.#readyOutstanding,
+      campaignsHeld: this.#campaignsHeld,
     };
   }
 
@@ -398,6 +401,22 @@ export class RaftNode {
     if (pr.match === this.#log.lastIndex()) this.#sendTimeoutNow(to);
     else this.#sendAppend(to, true);
     return true;
+  }
+
+  /**
+   * While `held`, this site starts no election: neither when its election
+   * timeout passes (it lets it run on, as a learner does, and stands at its
+   * next tick once released if it has heard no leader meanwhile) nor on a leader's
+   * MsgTimeoutNow (the transfer times out). It still votes, appends and
+   * acknowledges, so it still counts towards a majority. A host holds
+   * campaigns while it could not serve as leader: its state machine is
+   * catching up to a snapshot, its log current but its applied state far
+   * behind (etcd refuses to campaign, likewise, while its committed
+   * membership changes are not applied). Holding them is as safe as a site
+   * whose timer never fires; liveness needs some other voter able to win.
+   */
+  holdCampaigns(held: boolean): void {
+    this.#campaignsHeld = held;
   }
 
   /**
@@ -631,7 +650,13 @@ export class RaftNode {
 
   #tickElection(): void {
     this.#electionElapsed++;
-    if (this.#promotable() && this.#electionElapsed >= this.#randomizedElectionTimeout) {
+    // A site that may not stand lets its timer run on (as a learner's does):
+    // once past the election timeout it no longer refuses votes for a
+    // leader it stopped hearing (the lease in step), so others can win.
+    if (
+      this.#promotable() && !this.#campaignsHeld &&
+      this.#electionElapsed >= this.#randomizedElectionTimeout
+    ) {
       this.#electionElapsed = 0;
       this.#hup(false);
     }
@@ -668,7 +693,7 @@ export class RaftNode {
   }
 
   #hup(transfer: boolean): void {
-    if (this.#role === "leader" || !this.#promotable()) return;
+    if (this.#role === "leader" || !this.#promotable() || this.#campaignsHeld) return;
     if (this.#preVote && !transfer) this.#campaign("preVote");
     else this.#campaign(transfer ? "transfer" : "election");
   }

@@ -109,6 +109,12 @@ const handOffPollMs = 10;
 const installRetryMsMin = 500;
 const installRetryMsMax = 10_000;
 
+/**
+ * Committed entries read from the log at a time when applying those that
+ * waited for a snapshot's install (they are applied one page after another).
+ */
+const deferredPageEntries = 256;
+
 /** How often snapshot catch-up that no peer serves says so again, ms. */
 const installStuckLogMs = 60_000;
 
@@ -296,6 +302,18 @@ export class RaftHost implements Sequencer {
    * catch-up: its blocks are fetched before anything after it is applied.
    */
   #unfinishedInstall: Snapshot | undefined;
+  /**
+   * The snapshot install under way beside the Ready loop, if any (see
+   * {@link #startInstall}): the site keeps voting, appending and
+   * acknowledging meanwhile, and applies nothing past the snapshot.
+   */
+  #install: Promise<void> | undefined;
+  /**
+   * The last committed entry handed out while an install was under way:
+   * those after the snapshot, up to it, are applied from the log once the
+   * install is in (see {@link #applyDeferred}).
+   */
+  #deferredTo = 0;
   #readSeq = 0;
   /**
    * Read ids are `<site>:<this>:<n>`: unique across restarts, so a leader
@@ -480,6 +498,8 @@ export class RaftHost implements Sequencer {
     this.#proposals.clear();
     this.#failReads("Site is stopping");
     while (this.#draining) await new Promise((r) => setTimeout(r, 5));
+    // The stop ends the install's wait for blocks (#stopping).
+    await this.#install?.catch(() => {});
   }
 
   /**
@@ -1779,9 +1799,10 @@ export class RaftHost implements Sequencer {
   async #drain(): Promise<void> {
     try {
       if (this.#unfinishedInstall !== undefined) {
-        await this.#installSnapshot(this.#unfinishedInstall, true);
+        this.#startInstall(this.#unfinishedInstall, true);
         this.#unfinishedInstall = undefined;
       }
+      await this.#applyDeferred();
       while (!this.#closed && this.#node.hasReady()) {
         const rd = this.#node.ready();
         const hs = rd.hardState;
@@ -1833,10 +1854,17 @@ export class RaftHost implements Sequencer {
         if (rd.messages.length > 0 && rd.committedEntries.length > 0) {
           for (let i = 0; i < turnsBeforeApply; i++) await new Promise((r) => setImmediate(r));
         }
-        // 3. Apply.
-        if (rd.snapshot) await this.#installSnapshot(rd.snapshot, false);
-        const committedAt = performance.now();
-        for (const e of rd.committedEntries) await this.#apply(e, committedAt);
+        // 3. Apply: what follows a snapshot waits for its blocks, which
+        // are fetched beside this loop (see #startInstall).
+        if (rd.snapshot) this.#startInstall(rd.snapshot, false);
+        if (this.#install !== undefined) {
+          const last = rd.committedEntries.at(-1);
+          if (last !== undefined) this.#deferredTo = last.index;
+        } else {
+          await this.#applyDeferred();
+          const committedAt = performance.now();
+          for (const e of rd.committedEntries) await this.#apply(e, committedAt);
+        }
         for (const rs of rd.readStates) this.#answerRead(rs);
         if (rd.softState?.role !== undefined && rd.softState.role !== "leader") {
           this.#failProposals();
@@ -1851,14 +1879,69 @@ export class RaftHost implements Sequencer {
         await this.#maybeSnapshot();
       }
     } catch (e) {
-      // A stop ends what the Ready waited on (a snapshot's blocks, say): that
-      // is the stop, not an error the site halts on.
-      const stopping = this.#closed;
-      this.#fatal = e;
-      this.#closed = true;
-      if (stopping) this.#log.info("stopping: the Ready being handled ends", { error: String(e) });
-      else this.#site.halt(e, "consensus host stopped");
-      if (this.#ticker !== undefined) clearInterval(this.#ticker);
+      this.#stopOn(e, "the Ready being handled");
+    }
+  }
+
+  /**
+   * Halts the site on an error of the Ready loop or of a snapshot install
+   * (`what`), unless the site is stopping: a stop ends what they waited on
+   * (a peer's answer, say), which is the stop, not an error to halt on.
+   */
+  #stopOn(e: unknown, what: string): void {
+    if (this.#fatal !== undefined) return;
+    const stopping = this.#closed;
+    this.#fatal = e;
+    this.#closed = true;
+    if (stopping) this.#log.info(`stopping: ${what} ends`, { error: String(e) });
+    else this.#site.halt(e, "consensus host stopped");
+    if (this.#ticker !== undefined) clearInterval(this.#ticker);
+  }
+
+  /**
+   * Installs `snap` beside the Ready loop (after the install under way, if
+   * one is: `snap` is later, and its blocks follow that one's). The Ready
+   * loop goes on meanwhile: the site votes, appends and acknowledges, so a
+   * cluster with one site down keeps its majority while another catches up
+   * a long way behind a thin link (it waited on the install before, and
+   * took no part in elections: etcd too receives a snapshot beside its Raft
+   * loop). The entries committed meanwhile are applied once the blocks are
+   * in, in order (see {@link #applyDeferred}); the site takes no snapshot
+   * of its own and stands for no election until then (it could not lead:
+   * its state is behind), and a leader's transfer to it times out. Requires
+   * that the snapshot is durable.
+   */
+  #startInstall(snap: Snapshot, resumed: boolean): void {
+    const before = this.#install;
+    const run = (async () => {
+      // One that failed halted the site: this one then stops at once.
+      await before?.catch(() => {});
+      await this.#installSnapshot(snap, resumed);
+    })();
+    this.#install = run;
+    this.#node.holdCampaigns(true);
+    run.then(() => {
+      if (this.#install !== run) return;
+      this.#install = undefined;
+      this.#node.holdCampaigns(false);
+      this.#kick();
+    }, (e) => this.#stopOn(e, "the snapshot install under way"));
+  }
+
+  /**
+   * Applies, in order, the committed entries handed out while an install
+   * was under way (from the log, which keeps them: no snapshot of this
+   * site's own compacts it meanwhile). Does nothing while one is.
+   */
+  async #applyDeferred(): Promise<void> {
+    let next = this.#site.appliedIndex + 1;
+    while (this.#install === undefined && !this.#closed && next <= this.#deferredTo) {
+      const hi = Math.min(this.#deferredTo, next + deferredPageEntries - 1);
+      const committedAt = performance.now();
+      for (const e of this.#storage.entries(next, hi + 1, Infinity)) {
+        await this.#apply(e, committedAt);
+      }
+      next = hi + 1;
     }
   }
 
@@ -2145,6 +2228,8 @@ export class RaftHost implements Sequencer {
 
   /** Records a snapshot pointer of the applied state and compacts the log behind it. */
   async #maybeSnapshot(): Promise<void> {
+    // Its state is behind its log until the install is in and what waited applied.
+    if (this.#install !== undefined || this.#site.appliedIndex < this.#deferredTo) return;
     const applied = this.#site.appliedIndex;
     if (applied - this.#lastSnapshotIndex < this.#options.snapshotEntriesMin) return;
     if (applied > this.#storage.lastIndex()) return;

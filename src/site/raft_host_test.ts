@@ -45,11 +45,15 @@ import { raftRoot, raftRoutes } from "../api/raft_routes.ts";
 
 const device = generateKeyPair("ed25519");
 
-/** A loopback peer answering `/raft/blocks` with `source`'s blocks, signed by `key` as `name`. */
-function blockServer(source: Site, name: string, key: SiteKey, port = 0) {
+/**
+ * A loopback peer answering `/raft/blocks` with `source`'s blocks, signed by
+ * `key` as `name`, once `gate` (if given) settles.
+ */
+function blockServer(source: Site, name: string, key: SiteKey, port = 0, gate?: Promise<void>) {
   return Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, async (req) => {
     const url = new URL(req.url);
     if (url.pathname !== "/raft/blocks") return new Response(null, { status: 404 });
+    await gate;
     const from = Number(url.searchParams.get("from"));
     const limit = Number(url.searchParams.get("limit"));
     const body = JSON.stringify({ blocks: await source.replayBlocks(from, limit) });
@@ -366,6 +370,87 @@ Deno.test("raft host: with the leader out of reach, a snapshot catch-up takes th
     const blocks = await restarted.blocks(0, 10, "stale");
     assert.equal(blocks[3].hash, target.hash, "blocks 1–3 are the cluster's, from site-c");
   } finally {
+    await host?.close();
+    await restarted?.close();
+    await server.shutdown();
+    await peer.cleanup();
+    await site.cleanup();
+  }
+});
+
+Deno.test("raft host: while a snapshot's blocks are on their way the site takes part in Raft: it makes the leader's next entry and a vote durable (so it acknowledges and votes: in a cluster of three with one site down it still makes a majority), stands for no election even when the leader hands it leadership, and applies the entry once the blocks are in", async () => {
+  const peer = await openTestSite();
+  const site = await openTestSite({ genesis: peer.options.genesis, key: peer.options.key });
+  const keyB = await SiteKey.create(generateKeyPair("ed25519"));
+  const keyC = await SiteKey.create(generateKeyPair("ed25519"));
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  // The leader site-b serves the blocks, once released.
+  const server = blockServer(peer.site, "site-b", keyB, 0, gate);
+  let host: RaftHost | undefined;
+  let restarted: Site | undefined;
+  try {
+    await blocksOnto(peer.site, 3);
+    const target = peer.site.head;
+    restarted = await restartAfterSnapshot(site, target, ["site-a", "site-b", "site-c"]);
+    const store = restarted.raftStore();
+    host = await catchUpHost(
+      restarted,
+      { port: server.addr.port, key: keyB },
+      { port: closedPort(), key: keyC },
+    );
+    const durably = async (
+      what: string,
+      holds: (d: Awaited<ReturnType<typeof store.load>>) => boolean,
+    ) => {
+      for (let i = 0; i < 500 && !holds(await store.load()); i++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.ok(holds(await store.load()), `${what} is durable while the install waits`);
+    };
+    await sendEntry4(host);
+    await durably("entry 4", (d) => d.entries.some((e) => e.index === 4));
+    // The leader hands it leadership: it does not stand (it could not lead: its state is behind).
+    host.receive("site-b", [{ type: "timeoutNow", from: "site-b", to: "site-a", term: 1 }]);
+    assert.equal(host.consensusStatus().role, "follower");
+    assert.equal(host.consensusStatus().term, 1);
+    // The leader hands leadership to site-c instead (its log is as long): it gets this site's vote.
+    host.receive("site-c", [{
+      type: "vote",
+      from: "site-c",
+      to: "site-a",
+      term: 2,
+      lastIndex: 4,
+      lastTerm: 1,
+      transfer: true,
+    }]);
+    await durably(
+      "the vote for site-c",
+      (d) => d.hardState?.term === 2 && d.hardState.vote === "site-c",
+    );
+    assert.equal(restarted.head.header.height, 0, "no block is in yet");
+    assert.equal(restarted.appliedIndex, 0);
+    release();
+    await untilApplied4(restarted);
+    assert.equal(host.fatal, undefined);
+    assert.equal(restarted.appliedIndex, 4);
+    const blocks = await restarted.blocks(0, 10, "stale");
+    assert.equal(blocks[3].hash, target.hash);
+    assert.equal(blocks.length, 5, "entry 4 made block 4, after the snapshot's blocks");
+    // Done installing, it stands when handed leadership (site-c leads term 2 now).
+    host.receive("site-c", [{
+      type: "heartbeat",
+      from: "site-c",
+      to: "site-a",
+      term: 2,
+      commit: 4,
+      ctx: undefined,
+    }]);
+    host.receive("site-c", [{ type: "timeoutNow", from: "site-c", to: "site-a", term: 2 }]);
+    assert.equal(host.consensusStatus().role, "candidate");
+    assert.equal(host.consensusStatus().term, 3);
+  } finally {
+    release();
     await host?.close();
     await restarted?.close();
     await server.shutdown();
