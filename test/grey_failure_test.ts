@@ -486,7 +486,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "grey: a follower installing a snapshot behind a thin link still votes and acknowledges: with the leader killed meanwhile, the third site is elected with its vote and commits with its acknowledgment, and it applies those writes once its blocks are in (it took no part until then, and the two had no majority)",
+    "grey: a follower installing a snapshot behind a thin link says so (its status; the leader refuses to hand it leadership) and still votes and acknowledges: with the leader killed meanwhile, the third site is elected with its vote and commits with its acknowledgment, and it applies those writes once its blocks are in (it took no part until then, and the two had no majority)",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
@@ -502,6 +502,25 @@ Deno.test({
       );
       const other = (leader + 2) % 3;
       await installing(site);
+      // It says so, and the leader hears it: leadership is not handed to it.
+      const own = await getJson<{ catchingUp?: { snapshotIndex: number; targetHeight: number } }>(
+        `${site.url}/v1/status`,
+      );
+      const heard = await waitFor("the leader to hear that it catches up", async () => {
+        const st = await getJson<{ peers?: Record<string, { catchingUp?: boolean }> }>(
+          `${cluster.sites[leader].url}/v1/status`,
+        );
+        return st?.peers?.[site.name]?.catchingUp === true || undefined;
+      }, 10_000);
+      const transfer = await fetch(`${cluster.sites[leader].url}/v1/admin/leader`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          authorization: `Bearer ${cluster.adminKey}`,
+        },
+        body: JSON.stringify({ to: site.name }),
+      });
+      const refusal = await transfer.json();
       await cluster.kill(leader, "SIGKILL");
       const killedAt = performance.now();
       const elected = await waitFor(
@@ -546,6 +565,14 @@ Deno.test({
           Math.round(caughtUp)
         } ms after the kill`,
       );
+      assert.ok(
+        own?.catchingUp !== undefined && own.catchingUp.targetHeight > 0 &&
+          own.catchingUp.targetHeight <= target,
+        `its status: ${JSON.stringify(own?.catchingUp)}`,
+      );
+      assert.equal(heard, true);
+      assert.equal(transfer.status, 409, JSON.stringify(refusal));
+      assert.match(refusal.detail, /catching up by snapshot/);
       assert.equal(write.body?.status, "committed", JSON.stringify(write.body));
       assert.equal(installedBefore, 0, `${site.name} had finished its install before the write`);
       assert.ok((during?.height ?? Infinity) < target, `${site.name} was still installing`);

@@ -82,6 +82,7 @@ const bodyArb = fc.record({
     maxLength: 2,
   })),
   clock: field(fc.integer({ min: 0, max: 2 ** 41 })),
+  catchingUp: field(fc.constant(true)),
   storage: field(fc.record({
     freeBytes: field(fc.nat()),
     freeBytesMin: field(fc.nat()),
@@ -163,6 +164,7 @@ async function memberOfSiteA(
     removedMember: (n) => host.removedMember(n),
     receive: options.receive ?? ((from, messages) => host.receive(from, messages)),
     peerStorage: (from, state) => host.peerStorage(from, state),
+    peerCatchingUp: (from, yes) => host.peerCatchingUp(from, yes),
     peerClock: (from, ms) => host.peerClock(from, ms),
     acceptForwarded: (_from, envelopes) => t.site.acceptForwarded(envelopes),
     addCosignLines: (from, lines) =>

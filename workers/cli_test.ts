@@ -1628,7 +1628,7 @@ Deno.test("leader transfer: a refusal exits 1 with the problem type and detail; 
   }
 });
 
-Deno.test("membersView(): voters then learners, each one's match and lag from the leader's status", () => {
+Deno.test("membersView(): voters then learners, each one's match and lag from the leader's status, and which are catching up by snapshot", () => {
   const sites = [
     { name: "site-a", url: "http://a", verifierKey: "" },
     { name: "site-b", url: "http://b", verifierKey: "" },
@@ -1669,6 +1669,18 @@ Deno.test("membersView(): voters then learners, each one's match and lag from th
       "site-d  learner          http://d  12     45",
       "Leader site-a, term 3, commit index 57",
     ].join("\n"),
+  );
+  // A member catching up by snapshot, as the leader heard: said under the table.
+  const catching = membersView(
+    { ...leader, peers: { ...peers, "site-b": { ...peers["site-b"], catchingUp: true } } },
+    sites,
+    "http://a",
+  );
+  assert.equal(catching.members[1].catchingUp, true);
+  assert.equal(catching.members[0].catchingUp, undefined);
+  assert.match(
+    formatMembers(catching),
+    /commit index 57\nsite-b is catching up by snapshot: it votes, but stands for no election until its blocks are in$/,
   );
   // A follower's view: no match or lag, and it says whose view it is.
   const follower = membersView(

@@ -379,6 +379,7 @@ async function openAndServe(
       removedMember: (n) => h.removedMember(n),
       receive: (from, messages) => h.receive(from, messages),
       peerStorage: (from, state) => h.peerStorage(from, state),
+      peerCatchingUp: (from, catchingUp) => h.peerCatchingUp(from, catchingUp),
       peerClock: (from, ms) => h.peerClock(from, ms),
       acceptForwarded: (_from, envelopes) => site.acceptForwarded(envelopes),
       addCosignLines: (from, lines, signer) => {

@@ -363,6 +363,18 @@ export const StatusView = z.looseObject({
    */
   removed: z.boolean().optional(),
   /**
+   * Present while this site catches up by snapshot: the entry index of the
+   * snapshot and the height of its block (`height` climbs to it as the
+   * blocks are fetched and re-executed). Meanwhile the site votes and
+   * acknowledges the leader's entries, but stands for no election (a
+   * leadership transfer to it is refused) and applies nothing past the
+   * snapshot until its blocks are in.
+   */
+  catchingUp: z.object({
+    snapshotIndex: z.number().int().min(0),
+    targetHeight: z.number().int().min(0),
+  }).optional(),
+  /**
    * This site's data volume: bytes free, the minimum under which it refuses
    * new transactions (and makes its cluster refuse them), and whether it is
    * under it. Absent on a site with no guard (a remote database).

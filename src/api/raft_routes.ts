@@ -59,6 +59,8 @@ export interface PeerService {
   receive(from: string, messages: Message[]): void;
   /** What a peer's frame said of its disk: its `storage` member, undefined when it has none. */
   peerStorage?(from: string, state: StorageState | undefined): void;
+  /** Whether a peer's frame said it is catching up by snapshot (`catchingUp: true`). */
+  peerCatchingUp?(from: string, catchingUp: boolean): void;
   /** The clock a peer's frame carried (`clock`, ms since the epoch), undefined when it has none. */
   peerClock?(from: string, ms: number | undefined): void;
   /**
@@ -238,8 +240,12 @@ export function raftRoutes(service: PeerService) {
     if (body.clock !== undefined && !Number.isSafeInteger(body.clock)) {
       throw new TypeError("clock must be an integer (ms since the epoch)");
     }
+    if (body.catchingUp !== undefined && body.catchingUp !== true) {
+      throw new TypeError("catchingUp must be true when present");
+    }
     const storage = parseStorageReport(body.storage);
     service.peerStorage?.(peer.name, storage);
+    service.peerCatchingUp?.(peer.name, body.catchingUp === true);
     service.peerClock?.(peer.name, body.clock as number | undefined);
     service.receive(peer.name, (wire as WireMessage[]).map(decodeMessage));
     if (lines !== undefined && lines.length > 0) {

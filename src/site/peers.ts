@@ -6,11 +6,13 @@
  * `X-Edgeledger-Site: <sender name>` and `X-Edgeledger-Sig: <base64url
  * Ed25519 signature over UTF-8("edgeledger/peer/v1\n" + body)>`. Binary
  * fields (entry data, snapshot data) travel as base64url. `/raft/msg`
- * carries `{from, messages, lines?, storage?, clock?}`: Raft messages and,
- * riding along, the sender's checkpoint signature lines (`{height, line}`)
- * for the receiver, what it says of its disk (`disk_space.ts`) and its clock
- * (ms since the epoch; a leader's block time is its voters' median clock,
- * `quorumClock` in `raft_host.ts`).
+ * carries `{from, messages, lines?, storage?, catchingUp?, clock?}`: Raft
+ * messages and, riding along, the sender's checkpoint signature lines
+ * (`{height, line}`) for the receiver, what it says of its disk
+ * (`disk_space.ts`), `catchingUp: true` while it installs a snapshot (it
+ * stands for no election then: a leader hands leadership to another), and
+ * its clock (ms since the epoch; a leader's block time is its voters'
+ * median clock, `quorumClock` in `raft_host.ts`).
  *
  * Raft messages normally travel on `/raft/stream` instead: one long-lived
  * request per peer whose body is a stream of frames, one per line —
@@ -725,6 +727,11 @@ export class PeerSender {
      * soon as the peer answers again.
      */
     readonly onDropped?: (messages: Message[]) => void,
+    /**
+     * Whether this site is catching up by snapshot: while it is, every
+     * frame says so (`catchingUp: true`), and a frame without it says it is not.
+     */
+    readonly catchingUp?: () => boolean,
   ) {}
 
   /** Queues messages; drops the oldest beyond {@link peerQueueMessagesMax}. */
@@ -874,6 +881,7 @@ export class PeerSender {
           messages: batch.map(encodeMessage),
           ...(lines.length > 0 ? { lines } : {}),
           ...(storage?.low ? { storage } : {}),
+          ...(this.catchingUp?.() ? { catchingUp: true } : {}),
           clock: this.clock(),
         });
         const observeWait = () => {

@@ -46,7 +46,13 @@ import { recordingLogger } from "../../test/_helpers.ts";
 import { closedPort } from "../../test/_cluster.ts";
 
 interface Received {
-  body: { from: string; messages: unknown[]; lines?: CosignLine[]; clock?: number };
+  body: {
+    from: string;
+    messages: unknown[];
+    lines?: CosignLine[];
+    clock?: number;
+    catchingUp?: boolean;
+  };
   at: number;
   /** How it came: a frame on `/raft/stream`, or a `/raft/msg` request. */
   via: "stream" | "msg";
@@ -205,20 +211,59 @@ Deno.test("PeerSender: beyond cosignLinesPerRequestMax queued lines the oldest a
   });
 });
 
+Deno.test("PeerSender: every frame says catchingUp while the site catches up by snapshot, and no frame does otherwise", async () => {
+  const keyPair = generateKeyPair("ed25519");
+  const key = await SiteKey.create(keyPair);
+  const peer = recordingPeer({ name: "site-a", url: "", publicKey: keyPair.publicKey });
+  let catchingUp = true;
+  const sender = new PeerSender(
+    { name: "site-b", url: peer.url, publicKey: new Uint8Array(32) },
+    "site-a",
+    key,
+    peerCounters(),
+    undefined,
+    silentLogger,
+    undefined,
+    undefined,
+    Date.now,
+    undefined,
+    () => catchingUp,
+  );
+  try {
+    sender.send([heartbeat(3)]);
+    await until(() => peer.received.length >= 1);
+    assert.equal(peer.received[0].body.catchingUp, true);
+    catchingUp = false;
+    sender.send([heartbeat(3)]);
+    await until(() => peer.received.length >= 2);
+    assert.equal("catchingUp" in peer.received[1].body, false);
+  } finally {
+    sender.close();
+    await peer.close();
+  }
+});
+
 Deno.test("raft routes: /raft/msg hands its messages to consensus and its checkpoint lines to the site", async () => {
   const keyPair = generateKeyPair("ed25519");
   const key = await SiteKey.create(keyPair);
   const member: PeerInfo = { name: "site-a", url: "", publicKey: keyPair.publicKey };
-  const got: { messages: Message[]; lines: CosignLine[]; clocks: unknown[] } = {
+  const got: {
+    messages: Message[];
+    lines: CosignLine[];
+    clocks: unknown[];
+    catchingUp: unknown[];
+  } = {
     messages: [],
     lines: [],
     clocks: [],
+    catchingUp: [],
   };
   const app = raftRoutes({
     self: "site-b",
     member: (n) => (n === "site-a" ? member : undefined),
     receive: (_from, messages) => void got.messages.push(...messages),
     peerClock: (from, ms) => void got.clocks.push([from, ms]),
+    peerCatchingUp: (from, yes) => void got.catchingUp.push([from, yes]),
     acceptForwarded: () => Promise.resolve({ accepted: 0, refused: [] }),
     addCosignLines: (from, lines) => {
       assert.equal(from, "site-a");
@@ -258,6 +303,14 @@ Deno.test("raft routes: /raft/msg hands its messages to consensus and its checkp
   assert.equal(badClock.status, 400);
   assert.match((await badClock.json()).detail, /clock must be an integer/);
   assert.equal(got.clocks.length, 2, "a malformed clock reaches nothing");
+  // Whether the sender is catching up by snapshot: said by `catchingUp: true`, and by its absence.
+  assert.deepEqual(got.catchingUp, [["site-a", false], ["site-a", false]]);
+  assert.equal((await post({ from: "site-a", messages: [], catchingUp: true })).status, 204);
+  assert.deepEqual(got.catchingUp[2], ["site-a", true]);
+  const badCatchingUp = await post({ from: "site-a", messages: [], catchingUp: "yes" });
+  assert.equal(badCatchingUp.status, 400);
+  assert.match((await badCatchingUp.json()).detail, /catchingUp must be true when present/);
+  assert.equal(got.catchingUp.length, 3, "a malformed catchingUp reaches nothing");
 
   const bad = await post({ from: "site-a", messages: [], lines: "nine" });
   assert.equal(bad.status, 400);

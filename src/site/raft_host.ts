@@ -268,6 +268,11 @@ export class RaftHost implements Sequencer {
    * {@link storageLow}).
    */
   readonly #peerStorage = new Map<string, { state: StorageState; tick: number }>();
+  /**
+   * The peers whose latest frame said they are catching up by snapshot:
+   * they stand for no election, so leadership is not handed to them.
+   */
+  readonly #peersCatchingUp = new Set<string>();
   /** Counters for `/metrics` (see #stateMetrics). */
   #leaderChanges = 0;
   #proposalsFailed = 0;
@@ -308,6 +313,8 @@ export class RaftHost implements Sequencer {
    * acknowledging meanwhile, and applies nothing past the snapshot.
    */
   #install: Promise<void> | undefined;
+  /** The snapshot the install under way catches up to (see {@link catchingUp}). */
+  #installTarget: { snapshotIndex: number; targetHeight: number } | undefined;
   /**
    * The last committed entry handed out while an install was under way:
    * those after the snapshot, up to it, are applied from the log once the
@@ -616,6 +623,36 @@ export class RaftHost implements Sequencer {
   peerStorage(from: string, state: StorageState | undefined): void {
     if (state?.low) this.#peerStorage.set(from, { state, tick: this.#ticks });
     else this.#peerStorage.delete(from);
+  }
+
+  /**
+   * Takes whether a peer's frame said it is catching up by snapshot
+   * (`catchingUp`): a frame without it says it is not.
+   */
+  peerCatchingUp(from: string, catchingUp: boolean): void {
+    if (catchingUp) this.#peersCatchingUp.add(from);
+    else this.#peersCatchingUp.delete(from);
+  }
+
+  /**
+   * The members of the configuration whose latest frame said they are
+   * catching up by snapshot (as heard by this site; a leader hears from
+   * every member).
+   */
+  peersCatchingUp(): string[] {
+    const conf = this.#node.confState();
+    return [...this.#peersCatchingUp].filter((n) =>
+      conf.voters.includes(n) || conf.learners.includes(n)
+    ).sort();
+  }
+
+  /**
+   * The snapshot this site is catching up to, while it is (its entry index,
+   * and the height of its block): it votes and acknowledges meanwhile, but
+   * stands for no election and applies nothing past the snapshot.
+   */
+  catchingUp(): { snapshotIndex: number; targetHeight: number } | undefined {
+    return this.#install === undefined ? undefined : this.#installTarget;
   }
 
   /**
@@ -960,6 +997,7 @@ export class RaftHost implements Sequencer {
       () => this.#site.storageState(),
       () => this.#site.now(),
       (dropped) => this.#snapshotsLost(dropped),
+      () => this.#install !== undefined,
     );
     if (this.#leaving) sender.siteStopping();
     return sender;
@@ -1627,6 +1665,12 @@ export class RaftHost implements Sequencer {
     if (to === this.#self) {
       throw new MembershipError(`Cannot transfer leadership to ${to}: it leads already`);
     }
+    if (this.#peersCatchingUp.has(to)) {
+      throw new MembershipError(
+        `Cannot transfer leadership to ${to}: it is catching up by snapshot and stands for no ` +
+          "election until its blocks are in (GET /v1/status on it: catchingUp)",
+      );
+    }
     if (!this.#node.transferLeadership(to)) {
       throw new MembershipError(`Cannot transfer leadership to ${to} now`);
     }
@@ -1675,7 +1719,7 @@ export class RaftHost implements Sequencer {
     if (this.#closed) return undefined;
     const status = this.#node.status();
     if (status.role !== "leader") return undefined;
-    const to = handOffTarget(status);
+    const to = handOffTarget(status, this.#peersCatchingUp);
     if (to === undefined || !this.#node.transferLeadership(to)) return undefined;
     const started = this.#transferStarted(to);
     this.#kick();
@@ -2282,6 +2326,7 @@ export class RaftHost implements Sequencer {
   /** {@link #installSnapshot}'s work. */
   async #catchUpTo(snap: Snapshot, resumed: boolean): Promise<void> {
     const target = JSON.parse(utf8Decode(snap.data)) as SnapshotPointer;
+    this.#installTarget = { snapshotIndex: snap.metadata.index, targetHeight: target.height };
     if (Array.isArray(target.members)) await this.#learnMembers(target.members);
     await this.#takeRemovals(isRemovedMap(target.removed) ? target.removed : {}, snap);
     const leaderName = this.#node.status().leader;
@@ -2760,19 +2805,21 @@ export function quorumClock(
 }
 
 /**
- * The voter a stopping leader hands leadership to: of the other voters, those
- * heard from in the current CheckQuorum round first (one that is down cannot
+ * The voter a stopping leader hands leadership to: of the other voters but
+ * those `catchingUp` by snapshot (they stand for no election), those heard
+ * from in the current CheckQuorum round first (one that is down cannot
  * take over), then the most caught-up (the highest `match`: the transfer
  * waits until it holds the whole log), then by name. Undefined when
- * `status` is not a leader's or there is no other voter.
+ * `status` is not a leader's or there is no such voter.
  */
 export function handOffTarget(
   status: Pick<Status, "id" | "confState" | "progress">,
+  catchingUp: ReadonlySet<string> = new Set(),
 ): string | undefined {
   const progress = status.progress;
   if (progress === undefined) return undefined;
   const candidates = status.confState.voters
-    .filter((v) => v !== status.id && progress[v] !== undefined)
+    .filter((v) => v !== status.id && progress[v] !== undefined && !catchingUp.has(v))
     .map((v) => ({ name: v, ...progress[v] }));
   candidates.sort((a, b) =>
     Number(b.recentActive) - Number(a.recentActive) || b.match - a.match ||

@@ -410,6 +410,9 @@ Deno.test("raft host: while a snapshot's blocks are on their way the site takes 
     };
     await sendEntry4(host);
     await durably("entry 4", (d) => d.entries.some((e) => e.index === 4));
+    // Its status says what it catches up to.
+    assert.deepEqual(host.catchingUp(), { snapshotIndex: 3, targetHeight: 3 });
+    assert.deepEqual((await restarted.status()).catchingUp, { snapshotIndex: 3, targetHeight: 3 });
     // The leader hands it leadership: it does not stand (it could not lead: its state is behind).
     host.receive("site-b", [{ type: "timeoutNow", from: "site-b", to: "site-a", term: 1 }]);
     assert.equal(host.consensusStatus().role, "follower");
@@ -437,6 +440,8 @@ Deno.test("raft host: while a snapshot's blocks are on their way the site takes 
     const blocks = await restarted.blocks(0, 10, "stale");
     assert.equal(blocks[3].hash, target.hash);
     assert.equal(blocks.length, 5, "entry 4 made block 4, after the snapshot's blocks");
+    assert.equal(host.catchingUp(), undefined);
+    assert.equal((await restarted.status()).catchingUp, undefined);
     // Done installing, it stands when handed leadership (site-c leads term 2 now).
     host.receive("site-c", [{
       type: "heartbeat",
@@ -1016,7 +1021,7 @@ Deno.test("raft host: once its stop began, a site refuses leadership: a leader's
   }
 });
 
-Deno.test("raft host: a stopping leader hands off to a voter heard from this round, the most caught-up of them; never to a learner or itself", () => {
+Deno.test("raft host: a stopping leader hands off to a voter heard from this round, the most caught-up of them; never to a learner, a voter catching up by snapshot, or itself", () => {
   const pr = (match: number, recentActive: boolean, isLearner = false) => ({
     match,
     next: match + 1,
@@ -1053,6 +1058,10 @@ Deno.test("raft host: a stopping leader hands off to a voter heard from this rou
     ),
     "site-b",
   );
+  // One catching up by snapshot stands for no election, however caught up its log.
+  const even = status({ "site-a": pr(9, true), "site-b": pr(9, true), "site-c": pr(8, true) });
+  assert.equal(handOffTarget(even, new Set(["site-b"])), "site-c");
+  assert.equal(handOffTarget(even, new Set(["site-b", "site-c"])), undefined);
   assert.equal(handOffTarget(status({ "site-a": pr(9, true) })), undefined);
   assert.equal(
     handOffTarget({ id: "site-a", confState: { voters: ["site-a", "site-b"], learners: [] } }),

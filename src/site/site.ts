@@ -268,6 +268,10 @@ export interface Sequencer {
    * any is.
    */
   storageLow?(): StorageLowSite[];
+  /** The snapshot this site is catching up to, while it is (see `RaftHost.catchingUp`). */
+  catchingUp?(): { snapshotIndex: number; targetHeight: number } | undefined;
+  /** The members whose latest frame said they are catching up by snapshot. */
+  peersCatchingUp?(): string[];
 }
 
 /** A member that refuses new transactions for want of space, as it said. */
@@ -2142,6 +2146,7 @@ export class Site implements LedgerService {
     const h = this.#written;
     const c = this.#sequencer?.consensusStatus();
     const role = c === undefined ? "leader" : c.role === "preCandidate" ? "candidate" : c.role;
+    const peersCatchingUp = new Set(this.#sequencer?.peersCatchingUp?.() ?? []);
     const peers = c?.progress === undefined ? undefined : Object.fromEntries(
       Object.entries(c.progress).map(([name, p]) => [
         name,
@@ -2151,9 +2156,11 @@ export class Site implements LedgerService {
           state: p.state,
           active: p.recentActive,
           lag: Math.max(0, c.commitIndex - p.match),
+          ...(peersCatchingUp.has(name) ? { catchingUp: true } : {}),
         },
       ]),
     );
+    const catchingUp = this.#sequencer?.catchingUp?.();
     const lowSites = this.storageLowSites();
     const stateDivergence = this.#stateChecks.divergent();
     return Promise.resolve({
@@ -2188,6 +2195,7 @@ export class Site implements LedgerService {
       ...(stateDivergence.length > 0 ? { stateDivergence } : {}),
       ...(c ? { voters: c.confState.voters, learners: c.confState.learners } : {}),
       ...(peers ? { peers } : {}),
+      ...(catchingUp !== undefined ? { catchingUp } : {}),
     });
   }
 

@@ -426,6 +426,11 @@ export interface MemberRow {
   match: number | null;
   /** Entries this member is behind the leader's commit index; null when no leader answered. */
   lag: number | null;
+  /**
+   * True when the leader heard that this member is catching up by snapshot
+   * (it stands for no election until its blocks are in); absent otherwise.
+   */
+  catchingUp?: true;
 }
 
 /** What `member list` shows: the members, who leads, and whether match and lag are known. */
@@ -448,7 +453,11 @@ const ConsensusStatus = z.object({
   learners: z.array(z.string()),
   peers: z.record(
     z.string(),
-    z.looseObject({ match: z.number().int().min(0), lag: z.number().int().min(0) }),
+    z.looseObject({
+      match: z.number().int().min(0),
+      lag: z.number().int().min(0),
+      catchingUp: z.boolean().optional(),
+    }),
   ).optional(),
 });
 
@@ -490,6 +499,7 @@ export function membersView(
       leader: name === status.leader,
       match: p?.match ?? null,
       lag: p?.lag ?? null,
+      ...(p?.catchingUp === true ? { catchingUp: true as const } : {}),
     };
   };
   return {

@@ -263,7 +263,8 @@ export function table(rows: ReadonlyArray<readonly string[]>): string {
  * The members as a table — name, role (voter or learner), whether it leads,
  * URL, the leader's match index of it and its lag behind the commit index
  * (`-` when no leader answered) — then a line naming the leader, its term
- * and commit index, and whose view it is when it is not the leader's.
+ * and commit index, and whose view it is when it is not the leader's, and
+ * one for each member catching up by snapshot.
  */
 export function formatMembers(view: MembersView): string {
   const rows = [
@@ -281,7 +282,10 @@ export function formatMembers(view: MembersView): string {
     ? `No leader (term ${view.term}); ${view.site}'s view`
     : `Leader ${view.leader}, term ${view.term}, commit index ${view.commitIndex}` +
       (view.fromLeader ? "" : `; ${view.site}'s view (not the leader's): match and lag unknown`);
-  return `${table(rows)}\n${summary}`;
+  const catchingUp = view.members.filter((m) => m.catchingUp).map((m) =>
+    `${m.name} is catching up by snapshot: it votes, but stands for no election until its blocks are in`
+  );
+  return [table(rows), summary, ...catchingUp].join("\n");
 }
 
 /** What `backup` wrote, in one line: where from, where to, and what the copy holds. */
