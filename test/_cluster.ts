@@ -26,6 +26,8 @@ export interface SiteProc {
   alive: boolean;
   /** What the process wrote to stderr (its last 64 KiB). */
   stderr: string;
+  /** Snapshot installs its logs said it finished, over all its runs. */
+  snapshotsInstalled: number;
 }
 
 /** A cluster under a temp folder. */
@@ -414,6 +416,7 @@ async function startClusterOnce(
     proc: undefined as unknown as Deno.ChildProcess,
     alive: false,
     stderr: "",
+    snapshotsInstalled: 0,
   }));
 
   const launch = async (s: SiteProc) => {
@@ -426,9 +429,14 @@ async function startClusterOnce(
     // Drain stderr so the child never blocks on a full pipe; keep it for failures.
     const stderrRead = (async () => {
       const dec = new TextDecoder();
+      /** The start of a line whose end is still to come. */
+      let partial = "";
       for await (const chunk of s.proc.stderr) {
-        const text = dec.decode(chunk);
+        const text = dec.decode(chunk, { stream: true });
         s.stderr = (s.stderr + text).slice(-65_536);
+        const lines = (partial + text).split("\n");
+        partial = lines.pop()!;
+        for (const l of lines) if (l.includes("installed snapshot")) s.snapshotsInstalled++;
         if (Deno.env.get("CLUSTER_LOG")) console.error(`[${s.name}] ${text}`);
       }
     })().catch(() => {});
@@ -509,6 +517,7 @@ async function startClusterOnce(
           proc: undefined as unknown as Deno.ChildProcess,
           alive: false,
           stderr: "",
+          snapshotsInstalled: 0,
         };
         sites.push(s);
         try {
@@ -721,6 +730,22 @@ export async function adminCall(
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`Admin call ${path} kept failing`);
+}
+
+/**
+ * Asks site `at` (`POST /v1/admin/leader`) to hand leadership to `to`, once:
+ * its answer as it is (unlike {@link adminCall}, which follows and retries).
+ */
+export function transferLeadership(
+  cluster: TestCluster,
+  at: number,
+  to: string,
+): Promise<Response> {
+  return fetch(`${cluster.sites[at].url}/v1/admin/leader`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${cluster.adminKey}` },
+    body: JSON.stringify({ to }),
+  });
 }
 
 /**

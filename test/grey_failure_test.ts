@@ -34,6 +34,7 @@ import {
   statuses,
   submitCommit,
   type TestCluster,
+  transferLeadership,
   waitFor,
 } from "./_cluster.ts";
 import { isolation, type Link } from "./_partition.ts";
@@ -209,14 +210,7 @@ Deno.test({
       const t0 = performance.now();
       let handOff = `${names[to]} led already`;
       if (to !== leading) {
-        const res = await fetch(`${cluster.sites[leader].url}/v1/admin/leader`, {
-          method: "POST",
-          headers: {
-            "content-type": "application/json",
-            authorization: `Bearer ${cluster.adminKey}`,
-          },
-          body: JSON.stringify({ to: names[to] }),
-        });
+        const res = await transferLeadership(cluster, leader, names[to]);
         const answer = await res.text();
         assert.equal(res.status, 200, `the hand-off: ${answer} (${repro})`);
         handOff = `handed to ${names[to]}: ${res.status} after ${
@@ -512,14 +506,7 @@ Deno.test({
         );
         return st?.peers?.[site.name]?.catchingUp === true || undefined;
       }, 10_000);
-      const transfer = await fetch(`${cluster.sites[leader].url}/v1/admin/leader`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          authorization: `Bearer ${cluster.adminKey}`,
-        },
-        body: JSON.stringify({ to: site.name }),
-      });
+      const transfer = await transferLeadership(cluster, leader, site.name);
       const refusal = await transfer.json();
       await cluster.kill(leader, "SIGKILL");
       const killedAt = performance.now();

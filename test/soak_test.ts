@@ -68,6 +68,7 @@ import {
   statuses,
   submitCommit,
   type TestCluster,
+  transferLeadership,
   txIdsInLog,
   waitFor,
 } from "./_cluster.ts";
@@ -383,14 +384,7 @@ async function fault(
     case "transfer": {
       const leader = (await statuses(cluster)).findIndex((s) => s?.role === "leader");
       if (leader < 0) return `leadership to ${site.name}: no leader to ask`;
-      const res = await fetch(`${cluster.sites[leader].url}/v1/admin/leader`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          authorization: `Bearer ${cluster.adminKey}`,
-        },
-        body: JSON.stringify({ to: site.name }),
-      }).catch(() => undefined);
+      const res = await transferLeadership(cluster, leader, site.name).catch(() => undefined);
       // 409 when it leads already, or cannot take over now: a fault that did not happen.
       const text = (await res?.text()) ?? "";
       let why = res === undefined ? " no answer" : "";
@@ -842,7 +836,9 @@ Deno.test({
       console.log(
         `  ${repro}: ${done.length} faults, ${acked.size} acknowledged writes (${submitted.size} submitted), ${readsAnswered} linearizable reads of them, ${ids.length} transactions in ${
           hashes[0].length
-        } blocks, term ${maxTerm}, keys rotated on ${rotatedNow.join(", ") || "no site"}`,
+        } blocks, term ${maxTerm}, keys rotated on ${rotatedNow.join(", ") || "no site"}, ${
+          cluster.sites.reduce((n, s) => n + s.snapshotsInstalled, 0)
+        } snapshot installs`,
       );
       if (Deno.env.get("SOAK_VERBOSE")) { for (const d of done) console.log(`    ${d}`); }
     } catch (e) {

@@ -2083,6 +2083,21 @@ Deno.test("formatStatus() shows the disk's free space and minimum, and which sit
   assert.match(formatStatus({ ...base, removed: true }, "u"), /^removed +yes: /m);
 });
 
+Deno.test("formatStatus() says a site is catching up by snapshot, to which height, and what it does meanwhile; nothing when it is not", () => {
+  assert.doesNotMatch(formatStatus(STATUS_BASE, "u"), /catching up/);
+  const out = formatStatus({
+    ...STATUS_BASE,
+    role: "follower",
+    height: 0,
+    appliedIndex: 0,
+    catchingUp: { snapshotIndex: 412, targetHeight: 296 },
+  }, "u");
+  assert.match(
+    out,
+    /^catching up +by snapshot, to height 296 \(entry 412\): it votes, but stands for no election until its blocks are in$/m,
+  );
+});
+
 Deno.test("formatStatus() says whether the site is ready as GET /readyz judges it, naming what fails", () => {
   assert.match(formatStatus(STATUS_BASE, "u"), /^ready +yes$/m);
   assert.match(

@@ -202,6 +202,13 @@ export function formatStatus(status: StatusView, url: string): string {
     ["ready", ready.length === 0 ? "yes" : `no: ${ready.join("; ")}`],
     ["removed", s.removed ? "yes: it takes no part in the cluster any more" : undefined],
     [
+      "catching up",
+      s.catchingUp === undefined
+        ? undefined
+        : `by snapshot, to height ${s.catchingUp.targetHeight} (entry ${s.catchingUp.snapshotIndex}): ` +
+          "it votes, but stands for no election until its blocks are in",
+    ],
+    [
       "disk free",
       s.storage === undefined
         ? undefined
