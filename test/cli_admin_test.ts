@@ -42,6 +42,7 @@ interface MembersJson {
     leader: boolean;
     match: number | null;
     lag: number | null;
+    catchingUp?: true;
   }>;
 }
 
@@ -118,11 +119,14 @@ Deno.test({
       const { d: secret } = JSON.parse(await Deno.readTextFile(keyFile));
       assert.ok(!add.stdout.includes(secret) && !add.stderr.includes(secret));
 
-      // It catches up: the leader's match index of it reaches the commit index.
+      // It catches up: the leader's match index of it reaches the commit index, and
+      // its snapshot is installed (member list names a learner still catching up by snapshot).
       const caughtUp = await waitFor("site-d to catch up", async () => {
         const view = await members(cluster.sites[0].url);
         const row = view.members.find((m) => m.name === "site-d");
-        return view.fromLeader && row?.role === "learner" && row.lag === 0 ? row : undefined;
+        return view.fromLeader && row?.role === "learner" && row.lag === 0 && !row.catchingUp
+          ? row
+          : undefined;
       }, 60_000);
       assert.equal(caughtUp.url, d.url);
 

@@ -503,10 +503,15 @@ Deno.test("openapi: every answer of a real cluster has a documented status, medi
         const { height } = (await (await fetch(`${leader}/v1/status`)).json()) as {
           height: number;
         };
+        // Caught up: its snapshot installed, as the leader heard (it refuses to promote before).
         await waitFor("site-d to catch up", async () => {
           const res = await fetch(`${d.url}/v1/status`).catch(() => undefined);
           const st = await res?.json() as { height: number } | undefined;
-          return st !== undefined && st.height >= height || undefined;
+          const at = await (await fetch(`${leader}/v1/status`)).json() as {
+            peers?: Record<string, { catchingUp?: boolean }>;
+          };
+          return st !== undefined && st.height >= height &&
+              at.peers?.["site-d"]?.catchingUp === undefined || undefined;
         });
         await admin("promoteMember", leader, "/members/site-d/promote", 200);
         await admin("removeMember", leader, "/members/site-d", 200);

@@ -1451,11 +1451,21 @@ export class RaftHost implements Sequencer {
 
   /**
    * Promotes a caught-up learner to voter (leader only). Throws
-   * {@link UnknownMemberError} for a name that is neither voter nor learner.
+   * {@link UnknownMemberError} for a name that is neither voter nor learner,
+   * and {@link MembershipError} for a learner whose log is far behind (the
+   * core's check) or that is catching up by snapshot: its log is current
+   * then (it acknowledges), but its state is not, and a voter that stands
+   * for no election is not what a promotion is for.
    */
   async promote(name: string): Promise<void> {
     this.#requireLeader();
     this.#requireMember(name);
+    if (this.#node.confState().learners.includes(name) && this.#peersCatchingUp.has(name)) {
+      throw new MembershipError(
+        `Cannot promote ${name}: it is catching up by snapshot; promote it once its blocks are ` +
+          "in (member list, or GET /v1/status on it: catchingUp)",
+      );
+    }
     await this.#confChange({ type: "promote", node: name });
   }
 

@@ -1786,6 +1786,35 @@ Deno.test("raft host: a site's removal not yet applied leaves its key heard (a n
   }
 });
 
+Deno.test("raft host: a learner whose latest frame said it is catching up by snapshot is not promoted, refused saying why; a frame without it lifts that; a non-member's word counts for nothing", async () => {
+  const t = await openTestSite();
+  // The promotion, once proposed, cannot commit (site-b is out of reach): it times out at once.
+  const host = await startLoneVoter(t, undefined, { proposalTimeoutMs: 300 });
+  try {
+    await leadWithLearner(host);
+    host.peerCatchingUp("site-b", true);
+    host.peerCatchingUp("site-z", true);
+    assert.deepEqual(host.peersCatchingUp(), ["site-b"]);
+    const { peers } = await t.site.status() as {
+      peers?: Record<string, { catchingUp?: boolean }>;
+    };
+    assert.equal(peers?.["site-b"]?.catchingUp, true);
+    await assert.rejects(
+      () => host.promote("site-b"),
+      /Cannot promote site-b: it is catching up by snapshot; promote it once its blocks are in/,
+    );
+    assert.deepEqual(host.consensusStatus().confState.learners, ["site-b"]);
+    host.peerCatchingUp("site-b", false);
+    assert.deepEqual(host.peersCatchingUp(), []);
+    // Proposed this time (it then waits for a majority that includes site-b).
+    await assert.rejects(() => host.promote("site-b"), MembershipTimeout);
+    assert.deepEqual(host.consensusStatus().confState.voters, ["site-a", "site-b"]);
+  } finally {
+    await host.close();
+    await t.cleanup();
+  }
+});
+
 Deno.test("raft host: a member whose latest frame said it is low on disk space makes the site refuse new transactions naming it, until it says otherwise or goes unheard for two election timeouts; a non-member's word counts for nothing", async () => {
   const t = await openTestSite();
   const host = await startLoneVoter(t);
