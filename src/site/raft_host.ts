@@ -313,7 +313,7 @@ export class RaftHost implements Sequencer {
    * acknowledging meanwhile, and applies nothing past the snapshot.
    */
   #install: Promise<void> | undefined;
-  /** The snapshot the install under way catches up to (see {@link catchingUp}). */
+  /** The snapshot the installs under way catch up to, the latest (see {@link catchingUp}). */
   #installTarget: { snapshotIndex: number; targetHeight: number } | undefined;
   /**
    * The last committed entry handed out while an install was under way:
@@ -1962,10 +1962,13 @@ export class RaftHost implements Sequencer {
    * loop). The entries committed meanwhile are applied once the blocks are
    * in, in order (see {@link #applyDeferred}); the site takes no snapshot
    * of its own and stands for no election until then (it could not lead:
-   * its state is behind), and a leader's transfer to it times out. Requires
-   * that the snapshot is durable.
+   * its state is behind). Its frames say so meanwhile (`catchingUp`), so a
+   * leader neither hands it leadership nor promotes it. Requires that the
+   * snapshot is durable.
    */
   #startInstall(snap: Snapshot, resumed: boolean): void {
+    const { height } = JSON.parse(utf8Decode(snap.data)) as SnapshotPointer;
+    this.#installTarget = { snapshotIndex: snap.metadata.index, targetHeight: height };
     const before = this.#install;
     const run = (async () => {
       // One that failed halted the site: this one then stops at once.
@@ -2336,7 +2339,6 @@ export class RaftHost implements Sequencer {
   /** {@link #installSnapshot}'s work. */
   async #catchUpTo(snap: Snapshot, resumed: boolean): Promise<void> {
     const target = JSON.parse(utf8Decode(snap.data)) as SnapshotPointer;
-    this.#installTarget = { snapshotIndex: snap.metadata.index, targetHeight: target.height };
     if (Array.isArray(target.members)) await this.#learnMembers(target.members);
     await this.#takeRemovals(isRemovedMap(target.removed) ? target.removed : {}, snap);
     const leaderName = this.#node.status().leader;
