@@ -367,8 +367,8 @@ export const StatusView = z.looseObject({
    * snapshot and the height of its block (`height` climbs to it as the
    * blocks are fetched and re-executed). Meanwhile the site votes and
    * acknowledges the leader's entries, but stands for no election (a
-   * leadership transfer to it is refused) and applies nothing past the
-   * snapshot until its blocks are in.
+   * leadership transfer to it is refused, and a learner is not promoted)
+   * and applies nothing past the snapshot until its blocks are in.
    */
   catchingUp: z.object({
     snapshotIndex: z.number().int().min(0),
