@@ -741,7 +741,7 @@ export function transferLeadership(
   at: number,
   to: string,
 ): Promise<Response> {
-  return fetch(`${cluster.sites[at].url}/v1/admin/leader`, {
+  return cluster.fetch(`${cluster.sites[at].url}/v1/admin/leader`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${cluster.adminKey}` },
     body: JSON.stringify({ to }),

@@ -277,6 +277,36 @@ async function restartBehindThin(
   return { leader, term, behind, site: cluster.sites[behind], target, startedAt };
 }
 
+/** Settings under which a follower that was down catches up by snapshot (see restartBehindThin). */
+const snapshotting = { snapshotEntriesMin: 10, compactKeepEntries: 2 };
+
+/**
+ * A grey test of a snapshot install: on a cluster with {@link snapshotting}
+ * settings, the follower after the leader misses 20 batches and is started
+ * again behind `thinned` links at `rate` B/s ({@link restartBehindThin});
+ * `body` goes on from there.
+ */
+function installTest(
+  name: string,
+  rate: number,
+  thinned: (behind: number, leader: number) => Link[],
+  body: (
+    cluster: TestCluster,
+    restarted: Awaited<ReturnType<typeof restartBehindThin>>,
+  ) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: () =>
+      withGreyCluster(
+        async (cluster) => await body(cluster, await restartBehindThin(cluster, 20, rate, thinned)),
+        snapshotting,
+      ),
+  });
+}
+
 /** Waits until `site` said `installing snapshot` `n` times (restarts included). */
 const installing = (site: TestCluster["sites"][number], n = 1) =>
   waitFor(
@@ -338,7 +368,7 @@ Deno.test({
   fn: () =>
     withGreyCluster(
       (cluster) => thinCatchUp(cluster, 48 * 1024, 20),
-      { snapshotEntriesMin: 10, compactKeepEntries: 2 },
+      snapshotting,
     ),
 });
 
@@ -351,222 +381,196 @@ Deno.test({
   fn: () =>
     withGreyCluster(
       (cluster) => thinCatchUp(cluster, 4 * 1024, 20),
-      { snapshotEntriesMin: 10, compactKeepEntries: 2 },
+      snapshotting,
     ),
 });
 
-Deno.test({
-  name:
-    "grey: a follower whose links all go down in the middle of a snapshot catch-up keeps asking its peers for longer than 30 s (it halted then: Cannot fetch block), stops at once when told to, and finishes once they are back",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: () =>
-    withGreyCluster(async (cluster) => {
-      const links = cluster.links!;
-      // Thin enough that its page of blocks takes seconds: the links go down
-      // while the install is under way.
-      const { leader, term, behind, site, target } = await restartBehindThin(
-        cluster,
-        20,
-        16 * 1024,
-        (behind) => linksOf(3, behind),
-      );
-      const said = (pattern: RegExp) => saidBy(site, pattern);
-      await installing(site, 1);
-      await links.cut(linksOf(3, behind), "reset");
-      // Told to stop while it waits for its peers: it stops, without halting.
-      await sleep(3000);
-      const stopAt = performance.now();
-      await cluster.kill(behind, "SIGTERM");
-      const stopMs = performance.now() - stopAt;
-      assert.ok(stopMs < 10_000, `stopped after ${Math.round(stopMs)} ms`);
-      assert.doesNotMatch(site.stderr, /site halted/);
-      assert.equal(said(/stopping: the snapshot install under way ends/).length, 1);
-      // Started again, still cut off: it goes on with the install and keeps asking.
-      await cluster.start(behind);
-      await installing(site, 2);
-      const downMs = 35_000;
-      await sleep(downMs);
-      const whileDown = await getJson<{ height: number }>(`${site.url}/v1/status`);
-      const stalledS = await metric(site.url, "edgeledger_raft_snapshot_install_stalled_seconds");
-      await links.heal();
-      const healedAt = performance.now();
-      const caughtUp = await waitFor("the follower to finish catching up", async () => {
-        const h = await getJson<{ height: number }>(`${site.url}/v1/status`);
-        return h !== undefined && h.height >= target ? performance.now() - healedAt : undefined;
-      }, 30_000);
-      const installs = await metric(site.url, "edgeledger_raft_snapshots_installed_total");
-      const healthy = await metric(site.url, "edgeledger_site_healthy");
-      const stalledAfter = await metric(
-        site.url,
-        "edgeledger_raft_snapshot_install_stalled_seconds",
-      );
-      const asked = said(/no peer serves the next block/);
-      const st = await statuses(cluster);
-      console.log(
-        `  ${site.name} stopped in ${
-          Math.round(stopMs)
-        } ms while its install waited; started again and cut off for ${
-          downMs / 1000
-        } s (at height ${
-          whileDown?.height ?? "?"
-        } of ${target}; stalled ${stalledS} s by its metric), it said "no peer serves the next block" ${asked.length} time(s) and caught up ${
-          Math.round(caughtUp)
-        } ms after the heal; ${installs} snapshot(s) installed; terms ${
-          st.map((s) => s?.term).join(", ")
-        } (from ${term})`,
-      );
-      assert.doesNotMatch(site.stderr, /site halted/);
-      assert.equal(healthy, 1);
-      assert.ok(stalledS >= 20, `its metric said stalled for ${stalledS} s`);
-      assert.equal(stalledAfter, 0);
-      assert.ok(installs >= 1, `it caught up without a snapshot (${installs})`);
-      assert.ok(asked.length >= 2, "the stalled catch-up was logged, before the stop and after");
-      assert.ok(whileDown !== undefined && whileDown.height < target, "it was cut before the end");
-      assert.equal(st[leader]?.term, term);
-    }, { snapshotEntriesMin: 10, compactKeepEntries: 2 }),
-});
+installTest(
+  "grey: a follower whose links all go down in the middle of a snapshot catch-up keeps asking its peers for longer than 30 s (it halted then: Cannot fetch block), stops at once when told to, and finishes once they are back",
+  // Thin enough that its page of blocks takes seconds: the links go down
+  // while the install is under way.
+  16 * 1024,
+  (behind) => linksOf(3, behind),
+  async (cluster, { leader, term, behind, site, target }) => {
+    const links = cluster.links!;
+    const said = (pattern: RegExp) => saidBy(site, pattern);
+    await installing(site, 1);
+    await links.cut(linksOf(3, behind), "reset");
+    // Told to stop while it waits for its peers: it stops, without halting.
+    await sleep(3000);
+    const stopAt = performance.now();
+    await cluster.kill(behind, "SIGTERM");
+    const stopMs = performance.now() - stopAt;
+    assert.ok(stopMs < 10_000, `stopped after ${Math.round(stopMs)} ms`);
+    assert.doesNotMatch(site.stderr, /site halted/);
+    assert.equal(said(/stopping: the snapshot install under way ends/).length, 1);
+    // Started again, still cut off: it goes on with the install and keeps asking.
+    await cluster.start(behind);
+    await installing(site, 2);
+    const downMs = 35_000;
+    await sleep(downMs);
+    const whileDown = await getJson<{ height: number }>(`${site.url}/v1/status`);
+    const stalledS = await metric(site.url, "edgeledger_raft_snapshot_install_stalled_seconds");
+    await links.heal();
+    const healedAt = performance.now();
+    const caughtUp = await waitFor("the follower to finish catching up", async () => {
+      const h = await getJson<{ height: number }>(`${site.url}/v1/status`);
+      return h !== undefined && h.height >= target ? performance.now() - healedAt : undefined;
+    }, 30_000);
+    const installs = await metric(site.url, "edgeledger_raft_snapshots_installed_total");
+    const healthy = await metric(site.url, "edgeledger_site_healthy");
+    const stalledAfter = await metric(
+      site.url,
+      "edgeledger_raft_snapshot_install_stalled_seconds",
+    );
+    const asked = said(/no peer serves the next block/);
+    const st = await statuses(cluster);
+    console.log(
+      `  ${site.name} stopped in ${
+        Math.round(stopMs)
+      } ms while its install waited; started again and cut off for ${downMs / 1000} s (at height ${
+        whileDown?.height ?? "?"
+      } of ${target}; stalled ${stalledS} s by its metric), it said "no peer serves the next block" ${asked.length} time(s) and caught up ${
+        Math.round(caughtUp)
+      } ms after the heal; ${installs} snapshot(s) installed; terms ${
+        st.map((s) => s?.term).join(", ")
+      } (from ${term})`,
+    );
+    assert.doesNotMatch(site.stderr, /site halted/);
+    assert.equal(healthy, 1);
+    assert.ok(stalledS >= 20, `its metric said stalled for ${stalledS} s`);
+    assert.equal(stalledAfter, 0);
+    assert.ok(installs >= 1, `it caught up without a snapshot (${installs})`);
+    assert.ok(asked.length >= 2, "the stalled catch-up was logged, before the stop and after");
+    assert.ok(whileDown !== undefined && whileDown.height < target, "it was cut before the end");
+    assert.equal(st[leader]?.term, term);
+  },
+);
 
-Deno.test({
-  name:
-    "grey: a leader cut off while a follower installs a snapshot from it leaves a majority that elects a leader and commits, and the follower finishes its install from the other member's blocks, linked by hash to the snapshot's (it waited on the leader for ever, and while it waited the other could not be elected)",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: () =>
-    withGreyCluster(async (cluster) => {
-      const links = cluster.links!;
-      // The link to the leader thin: the install is under way from it when it is cut off.
-      const { leader, term, behind, site, target } = await restartBehindThin(
-        cluster,
-        20,
-        16 * 1024,
-        (behind, leader) => [[behind, leader], [leader, behind]],
-      );
-      const other = (leader + 2) % 3;
-      await installing(site);
-      await links.cut(linksOf(3, leader), "silent");
-      const cutAt = performance.now();
-      const elected = await waitFor("a leader among the majority", async () => {
-        const st = await statuses(cluster);
-        const i = [behind, other].find((j) => st[j]?.role === "leader");
-        return i === undefined ? undefined : { index: i, term: st[i]!.term };
-      }, 45_000);
-      const electedMs = performance.now() - cutAt;
-      const env = await anchorTx(device);
-      const write = await submitCommit(cluster.sites[other].url, env, 10_000);
-      // Still cut off from the leader: its blocks come from the other member.
-      const installedMs = await waitFor(`${site.name} to finish its install`, async () => {
-        const h = await getJson<{ height: number }>(`${site.url}/v1/status`);
-        return h !== undefined && h.height >= target ? performance.now() - cutAt : undefined;
-      }, 30_000);
+installTest(
+  "grey: a leader cut off while a follower installs a snapshot from it leaves a majority that elects a leader and commits, and the follower finishes its install from the other member's blocks, linked by hash to the snapshot's (it waited on the leader for ever, and while it waited the other could not be elected)",
+  // The link to the leader thin: the install is under way from it when it is cut off.
+  16 * 1024,
+  (behind, leader) => [[behind, leader], [leader, behind]],
+  async (cluster, { leader, term, behind, site, target }) => {
+    const links = cluster.links!;
+    const other = (leader + 2) % 3;
+    await installing(site);
+    await links.cut(linksOf(3, leader), "silent");
+    const cutAt = performance.now();
+    const elected = await waitFor("a leader among the majority", async () => {
       const st = await statuses(cluster);
-      await links.heal();
-      console.log(
-        `  ${
-          cluster.sites[leader].name
-        } (the leader) cut off while ${site.name} installed a snapshot of height ${target} from it: ${
-          cluster.sites[elected.index].name
-        } led term ${elected.term} after ${Math.round(electedMs)} ms; a write at ${
-          cluster.sites[other].name
-        } ${write.body?.status}; ${site.name} reached height ${target} ${
-          Math.round(installedMs)
-        } ms after the cut, ${st[behind]?.height} now (from term ${term})`,
-      );
-      assert.equal(write.body?.status, "committed", JSON.stringify(write.body));
-      assert.ok((st[behind]?.height ?? 0) >= target, `${site.name} finished its install`);
-      assert.doesNotMatch(site.stderr, /site halted/);
-    }, { snapshotEntriesMin: 10, compactKeepEntries: 2 }),
-});
+      const i = [behind, other].find((j) => st[j]?.role === "leader");
+      return i === undefined ? undefined : { index: i, term: st[i]!.term };
+    }, 45_000);
+    const electedMs = performance.now() - cutAt;
+    const env = await anchorTx(device);
+    const write = await submitCommit(cluster.sites[other].url, env, 10_000);
+    // Still cut off from the leader: its blocks come from the other member.
+    const installedMs = await waitFor(`${site.name} to finish its install`, async () => {
+      const h = await getJson<{ height: number }>(`${site.url}/v1/status`);
+      return h !== undefined && h.height >= target ? performance.now() - cutAt : undefined;
+    }, 30_000);
+    const st = await statuses(cluster);
+    await links.heal();
+    console.log(
+      `  ${
+        cluster.sites[leader].name
+      } (the leader) cut off while ${site.name} installed a snapshot of height ${target} from it: ${
+        cluster.sites[elected.index].name
+      } led term ${elected.term} after ${Math.round(electedMs)} ms; a write at ${
+        cluster.sites[other].name
+      } ${write.body?.status}; ${site.name} reached height ${target} ${
+        Math.round(installedMs)
+      } ms after the cut, ${st[behind]?.height} now (from term ${term})`,
+    );
+    assert.equal(write.body?.status, "committed", JSON.stringify(write.body));
+    assert.ok((st[behind]?.height ?? 0) >= target, `${site.name} finished its install`);
+    assert.doesNotMatch(site.stderr, /site halted/);
+  },
+);
 
-Deno.test({
-  name:
-    "grey: a follower installing a snapshot behind a thin link says so (its status; the leader refuses to hand it leadership) and still votes and acknowledges: with the leader killed meanwhile, the third site is elected with its vote and commits with its acknowledgment, and it applies those writes once its blocks are in (it took no part until then, and the two had no majority)",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: () =>
-    withGreyCluster(async (cluster) => {
-      const links = cluster.links!;
-      // Its requests for blocks answered at 8 KiB/s, whoever it asks: the
-      // install lasts tens of seconds. Raft messages to it are not slowed.
-      const { leader, term, behind, site, target } = await restartBehindThin(
-        cluster,
-        20,
-        8 * 1024,
-        (behind, leader) => [[behind, leader], [behind, (leader + 2) % 3]],
+installTest(
+  "grey: a follower installing a snapshot behind a thin link says so (its status; the leader refuses to hand it leadership) and still votes and acknowledges: with the leader killed meanwhile, the third site is elected with its vote and commits with its acknowledgment, and it applies those writes once its blocks are in (it took no part until then, and the two had no majority)",
+  // Its requests for blocks answered at 8 KiB/s, whoever it asks: the
+  // install lasts tens of seconds. Raft messages to it are not slowed.
+  8 * 1024,
+  (behind, leader) => [[behind, leader], [behind, (leader + 2) % 3]],
+  async (cluster, { leader, term, behind, site, target }) => {
+    const links = cluster.links!;
+    const other = (leader + 2) % 3;
+    await installing(site);
+    // It says so, and the leader hears it: leadership is not handed to it.
+    const own = await getJson<{ catchingUp?: { snapshotIndex: number; targetHeight: number } }>(
+      `${site.url}/v1/status`,
+    );
+    const heard = await waitFor("the leader to hear that it catches up", async () => {
+      const st = await getJson<{ peers?: Record<string, { catchingUp?: boolean }> }>(
+        `${cluster.sites[leader].url}/v1/status`,
       );
-      const other = (leader + 2) % 3;
-      await installing(site);
-      // It says so, and the leader hears it: leadership is not handed to it.
-      const own = await getJson<{ catchingUp?: { snapshotIndex: number; targetHeight: number } }>(
-        `${site.url}/v1/status`,
-      );
-      const heard = await waitFor("the leader to hear that it catches up", async () => {
-        const st = await getJson<{ peers?: Record<string, { catchingUp?: boolean }> }>(
-          `${cluster.sites[leader].url}/v1/status`,
+      return st?.peers?.[site.name]?.catchingUp === true || undefined;
+    }, 10_000);
+    const transfer = await transferLeadership(cluster, leader, site.name);
+    const refusal = await transfer.json();
+    await cluster.kill(leader, "SIGKILL");
+    const killedAt = performance.now();
+    const elected = await waitFor(
+      "the third site to lead, with the installing site's vote",
+      async () => {
+        const st = await getJson<{ role: string; term: number }>(
+          `${cluster.sites[other].url}/v1/status`,
         );
-        return st?.peers?.[site.name]?.catchingUp === true || undefined;
-      }, 10_000);
-      const transfer = await transferLeadership(cluster, leader, site.name);
-      const refusal = await transfer.json();
-      await cluster.kill(leader, "SIGKILL");
-      const killedAt = performance.now();
-      const elected = await waitFor(
-        "the third site to lead, with the installing site's vote",
-        async () => {
-          const st = await getJson<{ role: string; term: number }>(
-            `${cluster.sites[other].url}/v1/status`,
-          );
-          return st?.role === "leader" ? st.term : undefined;
-        },
-        20_000,
-      );
-      const electedMs = performance.now() - killedAt;
-      const write = await submitCommit(cluster.sites[other].url, await anchorTx(device), 10_000);
-      const committedMs = performance.now() - killedAt;
-      const installedBefore = saidBy(site, /installed snapshot/).length;
-      const during = await getJson<{ height: number }>(`${site.url}/v1/status`);
-      const height = (await getJson<{ height: number }>(`${cluster.sites[other].url}/v1/status`))!
-        .height;
-      await links.heal();
-      const caughtUp = await waitFor(
-        "the installing site to apply the new leader's blocks",
-        async () => {
-          const h = await getJson<{ height: number }>(`${site.url}/v1/status`);
-          return h !== undefined && h.height >= height ? performance.now() - killedAt : undefined;
-        },
-        60_000,
-      );
-      const blockAt = (i: number) =>
-        getJson<{ hash: string }>(`${cluster.sites[i].url}/v1/blocks/${height}`);
-      const [mine, theirs] = await Promise.all([blockAt(behind), blockAt(other)]);
-      console.log(
-        `  ${
-          cluster.sites[leader].name
-        } (leader, term ${term}) killed while ${site.name} installed a snapshot of height ${target} behind 8 KiB/s: ${
-          cluster.sites[other].name
-        } led term ${elected} ${
-          Math.round(electedMs)
-        } ms later, a write there ${write.body?.status} ${
-          Math.round(committedMs)
-        } ms after the kill with ${site.name} at height ${during?.height} of ${target}; healed, ${site.name} applied up to height ${height} ${
-          Math.round(caughtUp)
-        } ms after the kill`,
-      );
-      assert.ok(
-        own?.catchingUp !== undefined && own.catchingUp.targetHeight > 0 &&
-          own.catchingUp.targetHeight <= target,
-        `its status: ${JSON.stringify(own?.catchingUp)}`,
-      );
-      assert.equal(heard, true);
-      assert.equal(transfer.status, 409, JSON.stringify(refusal));
-      assert.match(refusal.detail, /catching up by snapshot/);
-      assert.equal(write.body?.status, "committed", JSON.stringify(write.body));
-      assert.equal(installedBefore, 0, `${site.name} had finished its install before the write`);
-      assert.ok((during?.height ?? Infinity) < target, `${site.name} was still installing`);
-      assert.ok(mine?.hash !== undefined && mine.hash === theirs?.hash, "the same block");
-      assert.doesNotMatch(site.stderr, /site halted/);
-    }, { snapshotEntriesMin: 10, compactKeepEntries: 2 }),
-});
+        return st?.role === "leader" ? st.term : undefined;
+      },
+      20_000,
+    );
+    const electedMs = performance.now() - killedAt;
+    const write = await submitCommit(cluster.sites[other].url, await anchorTx(device), 10_000);
+    const committedMs = performance.now() - killedAt;
+    const installedBefore = saidBy(site, /installed snapshot/).length;
+    const during = await getJson<{ height: number }>(`${site.url}/v1/status`);
+    const height = (await getJson<{ height: number }>(`${cluster.sites[other].url}/v1/status`))!
+      .height;
+    await links.heal();
+    const caughtUp = await waitFor(
+      "the installing site to apply the new leader's blocks",
+      async () => {
+        const h = await getJson<{ height: number }>(`${site.url}/v1/status`);
+        return h !== undefined && h.height >= height ? performance.now() - killedAt : undefined;
+      },
+      60_000,
+    );
+    const blockAt = (i: number) =>
+      getJson<{ hash: string }>(`${cluster.sites[i].url}/v1/blocks/${height}`);
+    const [mine, theirs] = await Promise.all([blockAt(behind), blockAt(other)]);
+    console.log(
+      `  ${
+        cluster.sites[leader].name
+      } (leader, term ${term}) killed while ${site.name} installed a snapshot of height ${target} behind 8 KiB/s: ${
+        cluster.sites[other].name
+      } led term ${elected} ${
+        Math.round(electedMs)
+      } ms later, a write there ${write.body?.status} ${
+        Math.round(committedMs)
+      } ms after the kill with ${site.name} at height ${during?.height} of ${target}; healed, ${site.name} applied up to height ${height} ${
+        Math.round(caughtUp)
+      } ms after the kill`,
+    );
+    assert.ok(
+      own?.catchingUp !== undefined && own.catchingUp.targetHeight > 0 &&
+        own.catchingUp.targetHeight <= target,
+      `its status: ${JSON.stringify(own?.catchingUp)}`,
+    );
+    assert.equal(heard, true);
+    assert.equal(transfer.status, 409, JSON.stringify(refusal));
+    assert.match(refusal.detail, /catching up by snapshot/);
+    assert.equal(write.body?.status, "committed", JSON.stringify(write.body));
+    assert.equal(installedBefore, 0, `${site.name} had finished its install before the write`);
+    assert.ok((during?.height ?? Infinity) < target, `${site.name} was still installing`);
+    assert.ok(mine?.hash !== undefined && mine.hash === theirs?.hash, "the same block");
+    assert.doesNotMatch(site.stderr, /site halted/);
+  },
+);
 
 Deno.test({
   name:

@@ -1614,13 +1614,13 @@ function traceOf(ids: NodeId[], t: Trace | undefined): string[] {
 /** Progress callback: called after each depth level. */
 export type OnLevel = (depth: number, states: number, frontier: number, seconds: number) => void;
 
-/** Runs the bounded breadth-first search. Never throws for a Raft bug: it returns it. */
 /** What an action that threw broke: an invariant's message, or the error's name and message. */
 function failureOf(e: unknown): string {
   if (e instanceof InvariantViolation) return e.message;
   return `${e instanceof Error ? e.name : "Error"}: ${e instanceof Error ? e.message : e}`;
 }
 
+/** Runs the bounded breadth-first search. Never throws for a Raft bug: it returns it. */
 export function modelCheck(opts: CheckOptions, onLevel?: OnLevel): CheckResult {
   const started = performance.now();
   const model = new Model(opts);

@@ -277,22 +277,10 @@ await stopping;
  */
 async function waitForCaughtUp(siteUrls: string[]): Promise<string[]> {
   const deadline = Date.now() + 15_000;
-  const statusOf = async (u: string) => {
-    try {
-      return await (await siteFetch(`${u}/v1/status`)).json() as {
-        site: string;
-        role: string;
-        commitIndex: number;
-        appliedIndex: number;
-      };
-    } catch {
-      return undefined;
-    }
-  };
   let target: number | undefined;
   let behind: string[] = [];
   while (Date.now() < deadline) {
-    const all = await Promise.all(siteUrls.map(statusOf));
+    const all = await Promise.all(siteUrls.map(siteStatus));
     target ??= all.find((s) => s?.role === "leader")?.commitIndex;
     if (target !== undefined) {
       behind = all.flatMap((s, i) =>
@@ -309,15 +297,28 @@ async function waitForCaughtUp(siteUrls: string[]): Promise<string[]> {
   return behind;
 }
 
+/** `GET /v1/status` of the site at `url`, or undefined while it does not answer (not up yet). */
+async function siteStatus(url: string) {
+  try {
+    return await (await siteFetch(`${url}/v1/status`)).json() as {
+      site: string;
+      role: string;
+      leader: string | null;
+      commitIndex: number;
+      appliedIndex: number;
+    };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Polls the sites until one reports a leader; returns its name (or "none yet"). */
 async function waitForLeader(siteUrls: string[]): Promise<string> {
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
     for (const u of siteUrls) {
-      try {
-        const s = await (await siteFetch(`${u}/v1/status`)).json();
-        if (s.leader) return s.leader;
-      } catch { /* not up yet */ }
+      const s = await siteStatus(u);
+      if (s?.leader) return s.leader;
     }
     await new Promise((r) => setTimeout(r, 100));
   }

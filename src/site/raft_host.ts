@@ -1967,13 +1967,13 @@ export class RaftHost implements Sequencer {
    * snapshot is durable.
    */
   #startInstall(snap: Snapshot, resumed: boolean): void {
-    const { height } = JSON.parse(utf8Decode(snap.data)) as SnapshotPointer;
-    this.#installTarget = { snapshotIndex: snap.metadata.index, targetHeight: height };
+    const target = JSON.parse(utf8Decode(snap.data)) as SnapshotPointer;
+    this.#installTarget = { snapshotIndex: snap.metadata.index, targetHeight: target.height };
     const before = this.#install;
     const run = (async () => {
       // One that failed halted the site: this one then stops at once.
       await before?.catch(() => {});
-      await this.#installSnapshot(snap, resumed);
+      await this.#installSnapshot(snap, target, resumed);
     })();
     this.#install = run;
     this.#node.holdCampaigns(true);
@@ -2325,20 +2325,24 @@ export class RaftHost implements Sequencer {
   }
 
   /**
-   * Catches up to a snapshot pointer by fetching and re-executing the blocks
-   * it covers; `resumed` when a restart finishes an install a crash cut short.
+   * Catches up to a snapshot (`target`: its pointer, parsed) by fetching and
+   * re-executing the blocks it covers; `resumed` when a restart finishes an
+   * install a crash cut short.
    */
-  async #installSnapshot(snap: Snapshot, resumed: boolean): Promise<void> {
+  async #installSnapshot(
+    snap: Snapshot,
+    target: SnapshotPointer,
+    resumed: boolean,
+  ): Promise<void> {
     try {
-      await this.#catchUpTo(snap, resumed);
+      await this.#catchUpTo(snap, target, resumed);
     } finally {
       this.#installStalledSince = undefined;
     }
   }
 
   /** {@link #installSnapshot}'s work. */
-  async #catchUpTo(snap: Snapshot, resumed: boolean): Promise<void> {
-    const target = JSON.parse(utf8Decode(snap.data)) as SnapshotPointer;
+  async #catchUpTo(snap: Snapshot, target: SnapshotPointer, resumed: boolean): Promise<void> {
     if (Array.isArray(target.members)) await this.#learnMembers(target.members);
     await this.#takeRemovals(isRemovedMap(target.removed) ? target.removed : {}, snap);
     const leaderName = this.#node.status().leader;
