@@ -643,6 +643,18 @@ export async function statuses(cluster: TestCluster) {
   );
 }
 
+/**
+ * Waits until every live site has applied `height`: a `stale` read at any of
+ * them then finds what a receipt from one of them says committed there.
+ */
+export async function allAtHeight(cluster: TestCluster, height: number) {
+  await waitFor(`every site at height ${height}`, async () => {
+    const st = await statuses(cluster);
+    return st.every((s, i) => !cluster.sites[i].alive || (s !== undefined && s.height >= height)) ||
+      undefined;
+  });
+}
+
 /** The index and term of the site that leads now, at a term above `minTerm`, once one does. */
 export async function leaderIndex(cluster: TestCluster, minTerm = 0) {
   return await waitFor("a leader", async () => {

@@ -17,6 +17,7 @@ import { gatewayConfigSchema, LedgerUnknownError } from "../src/gateway/mod.ts";
 import { type RunningGateway, startGateway } from "../workers/gateway.ts";
 import { anchorTx, openTestSite, readAnswer } from "./_helpers.ts";
 import {
+  allAtHeight,
   closedPort,
   spawnWorker,
   spawnWorkerOnPort,
@@ -1093,6 +1094,8 @@ Deno.test({
       assert.equal(receipt.status, "committed", JSON.stringify(receipt));
       assert.equal(res.headers.get("x-edgeledger-site"), "site-a");
 
+      // The stale read below goes to site-b or site-c: they hold the write first.
+      await allAtHeight(cluster, receipt.height);
       await cluster.kill(0);
       const read = await fetch(`${gw.url}/v1/txs/${receipt.txId}`);
       assert.equal(read.status, 200);

@@ -19,6 +19,7 @@ import { initLocalLedger } from "../src/site/config.ts";
 import { type RunningGateway, startGateway } from "../workers/gateway.ts";
 import { anchorTx, testLogger } from "./_helpers.ts";
 import {
+  allAtHeight,
   basePort,
   blockHashes,
   getJson,
@@ -351,6 +352,8 @@ tlsTest(
       const r = await submit(p.fetch, gw.url, await anchorTx(generateKeyPair("ed25519")));
       assert.equal(r.status, 200, JSON.stringify(r.body));
       assert.equal(r.body.status, "committed", JSON.stringify(r.body));
+      // A stale read may go to another site than the write did.
+      await allAtHeight(cluster, r.body.height);
       const read = await p.fetch(`${gw.url}/v1/txs/${r.body.txId}`);
       assert.equal(read.status, 200);
       assert.match(read.headers.get("x-edgeledger-site") ?? "", /^site-[abc]$/);
