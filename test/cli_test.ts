@@ -316,6 +316,89 @@ Deno.test("cli: a developer's round trip against a one-site ledger", async (t) =
     );
 
     await t.step(
+      "verify --state keeps the largest checkpoint it verified and holds each bundle's to it: the same tree offline, a larger or an older one by the site's consistency proof, a fork refused with the file left as it was",
+      async () => {
+        const state = `${dir}/state.json`;
+        const verify = (bundle: string, permissions?: string[], json = true) =>
+          cli([
+            "verify",
+            `${dir}/${bundle}`,
+            "--trust",
+            `${dir}/trust.json`,
+            "--state",
+            state,
+            ...(json ? ["--json"] : []),
+          ], { env, permissions });
+        // The files and the environment, no network: the lock on the file reads its settings there.
+        const files = ["--allow-read", "--allow-write", "--allow-env"];
+        const kept = async () => JSON.parse(await Deno.readTextFile(state));
+
+        // The first run has nothing to compare with, and keeps the checkpoint; no site is asked.
+        const first = JSON.parse(ok(await verify("bundle.json", files)).stdout);
+        assert.equal(first.checkpointConsistency, "unchecked");
+        assert.match(first.message, /state\.json held none\. It holds this one now/);
+        const two = await kept();
+        assert.equal(two.size, 2);
+        const same = ok(await verify("bundle.json", files, false));
+        assert.match(same.stdout, /It is the same tree as the checkpoint in .*state\.json\.\n$/);
+
+        // A later transaction's bundle: a larger tree, which the site's consistency proof links.
+        const signed = ok(
+          await cli(["tx", "sign", "data.anchor", "--key", key, "--payload", anchor(2)], { env }),
+        );
+        ok(await cli(["tx", "submit", "-", "--wait"], { env, stdin: signed.stdout }));
+        const later = signed.stderr.trim().replace(/^txId /, "");
+        ok(await cli(["proof", later, "--out", `${dir}/bundle3.json`], { env }));
+        failsWith(
+          await verify("bundle3.json", files),
+          2,
+          /^Cannot connect to http:\/\/127\.0\.0\.1:\d+: it needs the net permission/,
+        );
+        assert.deepEqual(await kept(), two, "a run that could not check leaves the file");
+        const extended = JSON.parse(ok(await verify("bundle3.json")).stdout);
+        assert.equal(extended.checkpointConsistency, "extends", extended.message);
+        assert.match(extended.message, /state\.json now replaces with it\.$/);
+        const three = await kept();
+        assert.equal(three.size, 3);
+        // The first bundle again: an older tree, which the kept one extends; the file keeps the larger.
+        const older = JSON.parse(ok(await verify("bundle.json")).stdout);
+        assert.equal(older.checkpointConsistency, "prefix");
+        assert.deepEqual(await kept(), three);
+
+        // Kept from another history: a different root at the same size is a fork; a larger
+        // tree the bundle's is not a prefix of fails its consistency proof. The file stays.
+        const other = { ...three, rootHash: "00".repeat(32) };
+        await Deno.writeTextFile(state, JSON.stringify(other));
+        failsWith(await verify("bundle3.json", undefined, false), 1, /\(checkpoint_fork\)$/);
+        failsWith(
+          await verify("bundle.json", undefined, false),
+          1,
+          /not provably an extension .*\(consistency_proof_invalid\)$/,
+        );
+        assert.deepEqual(await kept(), other);
+
+        await Deno.writeTextFile(state, "{}");
+        failsWith(
+          await verify("bundle.json", files),
+          1,
+          /^Cannot use the state file .*state\.json: missing or malformed fields$/,
+        );
+        failsWith(
+          await cli([
+            "verify",
+            `${dir}/bundle.json`,
+            "--trust",
+            `${dir}/trust.json`,
+            "--url",
+            site.url,
+          ]),
+          2,
+          /^Flag --url needs --state: without it verify asks no site; see 'edgeledger verify --help'$/,
+        );
+      },
+    );
+
+    await t.step(
       "tx submit of an expired envelope exits 1 with the site's problem type",
       async () => {
         const expired = await anchorTx(generateKeyPair(), { expiresAt: Date.now() - 60_000 });

@@ -680,7 +680,7 @@ Deno.test("verify: needs --trust, a proof bundle, and a valid trust file", async
   });
 });
 
-Deno.test("formatVerified() says what a stateless verify proved, and that no earlier checkpoint was compared", () => {
+Deno.test("formatVerified() says what verify proved, and how the checkpoint compares with the one in --state's file (none without it)", () => {
   const verdict = {
     ok: true,
     reason: "ok" as const,
@@ -710,10 +710,30 @@ Deno.test("formatVerified() says what a stateless verify proved, and that no ear
       "(site-a, site-c; quorum 2).",
       "Its block height is the site's word: the bundle holds no blocks that prove it.",
       "No earlier checkpoint was compared: verify keeps no state between runs, so it cannot tell " +
-      "a rolled-back or forked log (the SDK's LightClient with a TrustStore can).",
+      "a rolled-back or forked log (with --state FILE it can).",
     ].join("\n"),
   );
   assert.throws(() => formatVerified({ ok: false, reason: "block_mismatch", message: "" }, 1));
+
+  // With --state: how the checkpoint compares with the one in the file, by name.
+  const last = (v: typeof verdict | Record<string, unknown>, state?: string) =>
+    formatVerified(v as typeof verdict, 2, state).split("\n").at(-1);
+  const as = (c: string) => ({ ...verdict, checkpointConsistency: c });
+  assert.equal(
+    last(verdict, "s.json"),
+    "No earlier checkpoint was compared: s.json held none. It holds this one now, and each " +
+      "later run with --state s.json checks its checkpoint against it.",
+  );
+  assert.equal(last(as("same_tree"), "s.json"), "It is the same tree as the checkpoint in s.json.");
+  assert.equal(
+    last(as("extends"), "s.json"),
+    "A consistency proof shows it extends the checkpoint in s.json, which s.json now replaces " +
+      "with it.",
+  );
+  assert.equal(
+    last(as("prefix"), "s.json"),
+    "A consistency proof shows the checkpoint in s.json extends it.",
+  );
 });
 
 Deno.test("trust init: --genesis trusts every genesis site, a majority as quorum", async () => {

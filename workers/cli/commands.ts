@@ -29,6 +29,7 @@ import {
   type Kind,
   knownKinds,
   LightClient,
+  type LightSource,
   parseCheckpoint,
   parseEnvelope,
   parseNote,
@@ -92,6 +93,7 @@ import {
   transactions,
 } from "./output.ts";
 import { requirePermissions } from "./permissions.ts";
+import type { FileTrustStore } from "../../sdk/light/file_trust_store.ts";
 
 /** The program's name in usage lines. */
 export const PROGRAM = "edgeledger";
@@ -814,16 +816,22 @@ const proof = command({
 
 const verify = command({
   name: "verify",
-  usage: "verify BUNDLE|- --trust FILE [--applied]",
+  usage: "verify BUNDLE|- --trust FILE [--state FILE [--url URL]] [--applied]",
   summary: "Verify a proof bundle offline against a trust file",
   description: [
-    "Verifies a proof bundle (from proof) with no network access, trusting only the trust file",
-    "(from trust init): the checkpoint must carry valid signatures of a quorum of the trusted site",
-    "keys and be of the trusted origin; the leaf must hold the transaction, with valid signatures,",
-    "and match its receipt; the RFC 9162 inclusion proof must lead to the checkpoint's root; and",
-    "the blocks must chain from the transaction's block to the checkpoint's. Exits 0 when all",
-    "hold, 1 with the first failure and its reason code otherwise. It keeps no state between runs,",
-    "so no earlier checkpoint is compared: a rolled-back or forked log goes unnoticed here.",
+    "Verifies a proof bundle (from proof), asking no site (but see --state) and trusting only the",
+    "trust file (from trust init): the checkpoint must carry valid signatures of a quorum of the",
+    "trusted site keys and be of the trusted origin; the leaf must hold the transaction, with",
+    "valid signatures, and match its receipt; the RFC 9162 inclusion proof must lead to the",
+    "checkpoint's root; and the blocks must chain from the transaction's block to the",
+    "checkpoint's. Exits 0 when all hold, 1 with the first failure and its reason code otherwise.",
+    "Without --state it keeps nothing between runs, so a rolled-back or forked log goes unnoticed.",
+    "With --state FILE it keeps the largest checkpoint it verified in FILE (made on the first run)",
+    "and checks each bundle's checkpoint against it: the same tree, or one an RFC 9162",
+    "consistency proof shows extends it (or that it extends, for an older bundle); otherwise",
+    "exit 1 (checkpoint_fork, consistency_proof_invalid) and FILE is left as it was. Only when",
+    "the trees differ is a site asked, for the consistency proof alone (--url, as for the other",
+    "commands); what it answers is checked against both roots, so it is not trusted.",
     "A transaction its contract rejected is in the ledger too (exit 0, its result says so); with",
     "--applied, verify exits 1 for it, for a script that must go on only with an applied one.",
   ].join("\n"),
@@ -835,14 +843,26 @@ const verify = command({
       value: "FILE",
       help: "the trust file: site keys, quorum, origin (required)",
     },
+    state: {
+      type: "string",
+      value: "FILE",
+      help: "keep the largest verified checkpoint in FILE and check each bundle's against it",
+    },
     applied: {
       type: "boolean",
       help: "exit 1 unless the transaction's contract applied it (not rejected)",
     },
+    ...SITE_FLAGS,
     ...JSON_FLAG,
   },
   async run(ctx, flags, [path]) {
     const trustPath = required(flags.trust, "--trust");
+    if (flags.state === undefined && (flags.url.length > 0 || flags["api-key"] !== undefined)) {
+      throw new UsageError(
+        `Flag ${flags.url.length > 0 ? "--url" : "--api-key"} needs --state: ` +
+          "without it verify asks no site",
+      );
+    }
     const bundle = await readJsonInput(ctx.io, path, "proof bundle");
     if (!isBundleShaped(bundle)) {
       throw new CliError(
@@ -851,21 +871,37 @@ const verify = command({
       );
     }
     const trust = await readTrustFile(ctx, trustPath);
+    const state = flags.state === undefined ? undefined : await openStateFile(flags.state);
+    // A site is reached only for a consistency proof; a permission to reach
+    // it that is missing is a usage matter (exit 2), not a verdict.
+    let refused: unknown;
+    const proofs = state === undefined ? undefined : consistencySource(() => {
+      try {
+        return clientFrom(ctx.io, flags);
+      } catch (e) {
+        refused = e;
+        throw e;
+      }
+    });
     const light = new LightClient({
       trustedKeys: trust.trustedKeys,
       retiredKeys: trust.retiredKeys,
       quorum: trust.quorum,
       origin: trust.origin,
+      store: state,
+      source: proofs,
     });
     const verdict = await light.verifyBundle(bundle);
+    if (refused !== undefined) throw refused;
     if (!verdict.ok) {
       if (flags.json) ctx.out(JSON.stringify(verdict));
       ctx.note(formatVerdictFailure(verdict));
       return 1;
     }
     // Said from the verdict's fields: a fresh light client's message would
-    // call the checkpoint "the first this client trusts", yet none is kept.
-    const message = formatVerified(verdict, trust.quorum);
+    // call the checkpoint "the first this client trusts", yet without
+    // --state none is kept.
+    const message = formatVerified(verdict, trust.quorum, flags.state);
     ctx.out(
       flags.json ? JSON.stringify({ ...verdict, message: message.replaceAll("\n", " ") }) : message,
     );
@@ -880,6 +916,51 @@ const verify = command({
     return 0;
   },
 });
+
+/**
+ * The state file of `verify --state`: a {@link FileTrustStore} at `path`,
+ * once what it holds (if anything) reads as a checkpoint. Needs the read and
+ * write permissions for it and for its lock file beside it, and the env
+ * permission, which the lock's file-system module reads its settings with
+ * (so it is loaded only here, and `verify` without `--state` runs without).
+ */
+async function openStateFile(path: string): Promise<FileTrustStore> {
+  const action = `Cannot use the state file ${path}`;
+  requirePermissions(action, [
+    { name: "read", path },
+    { name: "write", path },
+    { name: "write", path: `${path}.lock` },
+    { name: "env" },
+  ]);
+  const { FileTrustStore } = await import("../../sdk/light/file_trust_store.ts");
+  const store = new FileTrustStore(path);
+  try {
+    await store.load();
+  } catch (e) {
+    const why = (e as Error).message.replace(/^Cannot read trusted checkpoint \S+: /, "");
+    throw new CliError(`${action}: ${e instanceof Deno.errors.IsADirectory ? "not a file" : why}`);
+  }
+  return store;
+}
+
+/**
+ * A {@link LightSource} that serves consistency proofs only, from the
+ * client `connect` makes when the first one is asked for: verifying a
+ * bundle needs nothing else from a site.
+ */
+function consistencySource(connect: () => EdgeLedgerClient): LightSource {
+  let client: EdgeLedgerClient | undefined;
+  const unused = (): never => {
+    throw new Error("verify asks a site for consistency proofs only");
+  };
+  return {
+    consistency: (from, to, options) => (client ??= connect()).consistency(from, to, options),
+    checkpoint: unused,
+    getTx: unused,
+    proof: unused,
+    blocks: unused,
+  };
+}
 
 function isBundleShaped(value: unknown): value is ReceiptBundle {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return false;

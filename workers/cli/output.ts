@@ -378,11 +378,12 @@ export function formatBlockEvent(event: BlockEvent): string {
  * What a passing verdict proved, from its fields, one sentence a line: the
  * transaction's place and outcome, the checkpoint and who signed it, whether
  * its block was proven, and how the checkpoint compares with one trusted
- * before — for `verify`, which keeps no state, that none was compared (the
- * SDK's message would call it "the first checkpoint this client trusts").
- * `quorum` is the trust file's. Requires `verdict.ok`.
+ * before: the one in `state` (`verify --state`), or — for `verify` without
+ * it, which keeps nothing — that none was compared (the SDK's message would
+ * call it "the first checkpoint this client trusts"). `quorum` is the trust
+ * file's. Requires `verdict.ok`.
  */
-export function formatVerified(verdict: Verdict, quorum: number): string {
+export function formatVerified(verdict: Verdict, quorum: number, state?: string): string {
   const cp = verdict.checkpoint;
   assert(
     verdict.ok && cp !== undefined,
@@ -397,21 +398,30 @@ export function formatVerified(verdict: Verdict, quorum: number): string {
   if (!verdict.blockVerified) {
     lines.push("Its block height is the site's word: the bundle holds no blocks that prove it.");
   }
+  const before = state === undefined
+    ? "the checkpoint trusted before"
+    : `the checkpoint in ${state}`;
   switch (verdict.checkpointConsistency) {
     case "unchecked":
       lines.push(
-        "No earlier checkpoint was compared: verify keeps no state between runs, so it cannot " +
-          "tell a rolled-back or forked log (the SDK's LightClient with a TrustStore can).",
+        state === undefined
+          ? "No earlier checkpoint was compared: verify keeps no state between runs, so it cannot " +
+            "tell a rolled-back or forked log (with --state FILE it can)."
+          : `No earlier checkpoint was compared: ${state} held none. It holds this one now, and ` +
+            `each later run with --state ${state} checks its checkpoint against it.`,
       );
       break;
     case "same_tree":
-      lines.push("It is the same tree as the checkpoint trusted before.");
+      lines.push(`It is the same tree as ${before}.`);
       break;
     case "extends":
-      lines.push("A consistency proof shows it extends the checkpoint trusted before.");
+      lines.push(
+        `A consistency proof shows it extends ${before}` +
+          `${state === undefined ? "" : `, which ${state} now replaces with it`}.`,
+      );
       break;
     case "prefix":
-      lines.push("A consistency proof shows the checkpoint trusted before extends it.");
+      lines.push(`A consistency proof shows ${before} extends it.`);
       break;
   }
   return lines.join("\n");
