@@ -377,6 +377,18 @@ Deno.test("cli: a developer's round trip against a one-site ledger", async (t) =
         );
         assert.deepEqual(await kept(), other);
 
+        failsWith(
+          await cli([
+            "verify",
+            `${dir}/bundle.json`,
+            "--trust",
+            `${dir}/trust.json`,
+            "--state",
+            `${dir}/bundle.json/state.json`,
+          ]),
+          1,
+          /^Cannot use the state file .*bundle\.json\/state\.json: ENOTDIR/,
+        );
         await Deno.writeTextFile(state, "{}");
         failsWith(
           await verify("bundle.json", files),

@@ -891,7 +891,14 @@ const verify = command({
       store: state,
       source: proofs,
     });
-    const verdict = await light.verifyBundle(bundle);
+    let verdict;
+    try {
+      verdict = await light.verifyBundle(bundle);
+    } catch (e) {
+      // What a site sends is a verdict, never an exception: this is the file's.
+      if (refused !== undefined || state === undefined) throw refused ?? e;
+      throw new CliError(`Cannot use the state file ${flags.state}: ${(e as Error).message}`);
+    }
     if (refused !== undefined) throw refused;
     if (!verdict.ok) {
       if (flags.json) ctx.out(JSON.stringify(verdict));
