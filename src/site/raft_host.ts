@@ -53,6 +53,7 @@ import {
   fetchPeerText,
   FORWARD_ROUTE,
   MemberRemovedAnswer,
+  memberRemovedAnswer,
   PeerAnswerError,
   peerCounters,
   type PeerInfo,
@@ -913,7 +914,7 @@ export class RaftHost implements Sequencer {
       "# HELP edgeledger_raft_snapshots_installed_total Snapshots this site caught up from.",
       "# TYPE edgeledger_raft_snapshots_installed_total counter",
       `edgeledger_raft_snapshots_installed_total ${this.#snapshotsInstalled}`,
-      "# HELP edgeledger_raft_snapshot_install_stalled_seconds How long this site's snapshot catch-up has found no peer serving the next block (0 while blocks come, or no snapshot is being installed).",
+      "# HELP edgeledger_raft_snapshot_install_stalled_seconds How long this site's snapshot catch-up has found no peer serving the next block (0 while blocks come, when no snapshot is being installed, or while this site is removed from the cluster).",
       "# TYPE edgeledger_raft_snapshot_install_stalled_seconds gauge",
       `edgeledger_raft_snapshot_install_stalled_seconds ${
         this.#installStalledSince === undefined
@@ -2357,6 +2358,8 @@ export class RaftHost implements Sequencer {
     });
     /** When it was last logged that no peer serves a block (since #installStalledSince). */
     let warnedAt = -Infinity;
+    /** Whether it was said that the catch-up waits because this site was removed. */
+    let pausedSaid = false;
     let retryMs = installRetryMsMin;
     /** Blocks asked for in the next page (halved after a slow one; see blocksPageSlowMs). */
     let pageBlocks = blocksPageMax;
@@ -2384,7 +2387,13 @@ export class RaftHost implements Sequencer {
         pageBlocks = performance.now() - askedAt > blocksPageSlowMs
           ? Math.max(1, Math.floor(pageBlocks / 2))
           : Math.min(blocksPageMax, pageBlocks * 2);
-        if (!res.ok) return { refused: `HTTP ${res.status}` };
+        if (!res.ok) {
+          // A member that applied this site's removal answers so, on every peer route.
+          const removed = memberRemovedAnswer(p.name, res, text);
+          if (removed === undefined) return { refused: `HTTP ${res.status}` };
+          this.#retire({ by: removed });
+          return { refused: "this site was removed from the cluster" };
+        }
         // Only answers a member signed are read.
         verifyPeerAnswer(res, text, p.name, (n) => this.member(n));
         const page = JSON.parse(text).blocks as ReplayBlock[];
@@ -2459,6 +2468,23 @@ export class RaftHost implements Sequencer {
           continue;
         }
         refused[served[0].peer.name] = "its blocks do not lead to the snapshot's";
+      }
+      if ((!blocks || blocks.length === 0) && this.#removal !== undefined) {
+        // Removed from the cluster: members refuse it blocks until it is
+        // added again (then they serve them, and the install goes on), which
+        // is no stall — EdgeledgerRemovedSiteRunning is the alert for it.
+        this.#installStalledSince = undefined;
+        if (!pausedSaid) {
+          pausedSaid = true;
+          this.#log.info(
+            "snapshot catch-up waits: this site was removed from the cluster; it goes on if the " +
+              "site is added again",
+            { height: from, target: target.height },
+          );
+        }
+        await sleep(retryMs, this.#stopping.signal);
+        retryMs = Math.min(installRetryMsMax, retryMs * 2);
+        continue;
       }
       if (!blocks || blocks.length === 0) {
         // Peers restarting, or this site's links down: keep asking, less

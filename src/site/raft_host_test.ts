@@ -23,6 +23,7 @@ import { proposalsInFlightMaxDefault } from "./config.ts";
 import {
   decodeMessage,
   memberRemovedAnswer,
+  memberRemovedType,
   signPeerBody,
   splitFrame,
   streamFrames,
@@ -1250,6 +1251,107 @@ Deno.test("raft host: close() during a snapshot catch-up does not wait out a pee
     release();
     await silent.shutdown();
     await t.cleanup();
+  }
+});
+
+Deno.test("raft host: a site removed while it catches up by snapshot learns it from the members' 410, waits without a stall (gauge 0, no warning, one line at info), and goes on once added again", async () => {
+  const peer = await openTestSite();
+  const site = await openTestSite({ genesis: peer.options.genesis, key: peer.options.key });
+  const keyB = await SiteKey.create(generateKeyPair("ed25519"));
+  const rec = recordingLogger({ site: "site-a" });
+  // site-b, the leader: it applied site-a's removal (entry 2), until it is added again.
+  let removed = true;
+  const asked: string[] = [];
+  const serveBlocks = blockServer(peer.site, "site-b", keyB);
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    const url = new URL(req.url);
+    asked.push(url.pathname);
+    if (!removed) {
+      return await fetch(`http://127.0.0.1:${serveBlocks.addr.port}${url.pathname}${url.search}`);
+    }
+    return Response.json({
+      type: memberRemovedType,
+      status: 410,
+      title: "Site removed from the cluster",
+      detail: "site-a was removed from the cluster at index 2",
+      removedAt: 2,
+    }, { status: 410 });
+  });
+  let host: RaftHost | undefined;
+  let restarted: Site | undefined;
+  try {
+    await blocksOnto(peer.site, 3);
+    const target = peer.site.head;
+    const voters = ["site-a", "site-b"];
+    // Entry 3's snapshot (site-a a voter in it: the membership it was added back to).
+    await site.site.raftStore().persist({
+      snapshot: {
+        metadata: { index: 3, term: 1, confState: { voters, learners: [] } },
+        data: utf8Encode(
+          JSON.stringify({ entryIndex: 3, height: target.header.height, hash: target.hash }),
+        ),
+      },
+      entries: [],
+      hardState: { term: 1, vote: "", commit: 3 },
+    });
+    await site.site.close();
+    restarted = await site.reopen({ log: rec.log });
+    host = await RaftHost.start(
+      restarted,
+      restarted.raftStore(),
+      "site-a",
+      restarted.siteKey,
+      [
+        { name: "site-a", url: "http://127.0.0.1:1", publicKey: restarted.siteKey.publicKey },
+        { name: "site-b", url: `http://127.0.0.1:${server.addr.port}`, publicKey: keyB.publicKey },
+      ],
+      voters,
+      { tickMs: 1_000_000 },
+    );
+    const h = host;
+    for (let i = 0; i < 300 && h.removal === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.deepEqual(h.removal, {
+      index: 2,
+      by: "site-b",
+      detail: "site-a was removed from the cluster at index 2",
+    });
+    // Asked again (after 0.5 s, then 1 s): still removed, and no stall.
+    await new Promise((r) => setTimeout(r, 1700));
+    assert.ok(asked.filter((p) => p === "/raft/blocks").length >= 2, asked.join(" "));
+    assert.match(h.metrics(), /^edgeledger_raft_snapshot_install_stalled_seconds 0$/m);
+    assert.equal(
+      rec.said("snapshot catch-up: no peer serves the next block; asking again").length,
+      0,
+    );
+    const waits = rec.said(
+      "snapshot catch-up waits: this site was removed from the cluster; it goes on if the site is " +
+        "added again",
+    );
+    assert.equal(waits.length, 1, rec.lines.join("\n"));
+    assert.equal(waits[0].target, 3);
+    assert.equal(restarted.head.header.height, 0, "no block is taken while removed");
+
+    // Added again: site-b serves the blocks; the install finishes, and the next entry takes
+    // site-a back in (its snapshot's membership names it, past its removal).
+    removed = false;
+    for (let i = 0; i < 500 && restarted.head.header.height < 3; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(restarted.head.hash, target.hash);
+    await sendEntry4(h);
+    await untilApplied4(restarted);
+    assert.equal(restarted.appliedIndex, 4);
+    assert.equal(h.removal, undefined);
+    assert.equal(h.fatal, undefined);
+  } finally {
+    await host?.close();
+    await restarted?.close();
+    await server.shutdown();
+    await serveBlocks.shutdown();
+    await peer.cleanup();
+    await site.cleanup();
   }
 });
 
