@@ -319,16 +319,13 @@ Deno.test("cli: a developer's round trip against a one-site ledger", async (t) =
       "verify --state keeps the largest checkpoint it verified and holds each bundle's to it: the same tree offline, a larger or an older one by the site's consistency proof, a fork refused with the file left as it was",
       async () => {
         const state = `${dir}/state.json`;
+        const run = (bundle: string, flags: string[], permissions?: string[]) =>
+          cli(["verify", `${dir}/${bundle}`, "--trust", `${dir}/trust.json`, ...flags], {
+            env,
+            permissions,
+          });
         const verify = (bundle: string, permissions?: string[], json = true) =>
-          cli([
-            "verify",
-            `${dir}/${bundle}`,
-            "--trust",
-            `${dir}/trust.json`,
-            "--state",
-            state,
-            ...(json ? ["--json"] : []),
-          ], { env, permissions });
+          run(bundle, ["--state", state, ...(json ? ["--json"] : [])], permissions);
         // The files and the environment, no network: the lock on the file reads its settings there.
         const files = ["--allow-read", "--allow-write", "--allow-env"];
         const kept = async () => JSON.parse(await Deno.readTextFile(state));
@@ -378,14 +375,7 @@ Deno.test("cli: a developer's round trip against a one-site ledger", async (t) =
         assert.deepEqual(await kept(), other);
 
         failsWith(
-          await cli([
-            "verify",
-            `${dir}/bundle.json`,
-            "--trust",
-            `${dir}/trust.json`,
-            "--state",
-            `${dir}/bundle.json/state.json`,
-          ]),
+          await run("bundle.json", ["--state", `${dir}/bundle.json/state.json`]),
           1,
           /^Cannot use the state file .*bundle\.json\/state\.json: ENOTDIR/,
         );
@@ -396,14 +386,7 @@ Deno.test("cli: a developer's round trip against a one-site ledger", async (t) =
           /^Cannot use the state file .*state\.json: missing or malformed fields$/,
         );
         failsWith(
-          await cli([
-            "verify",
-            `${dir}/bundle.json`,
-            "--trust",
-            `${dir}/trust.json`,
-            "--url",
-            site.url,
-          ]),
+          await run("bundle.json", ["--url", site.url]),
           2,
           /^Flag --url needs --state: without it verify asks no site; see 'edgeledger verify --help'$/,
         );

@@ -199,6 +199,7 @@ async function restartAfterSnapshot(
   target: { header: { height: number }; hash: string },
   voters: string[],
   extra: Record<string, unknown> = {},
+  reopen: Parameters<typeof t.reopen>[0] = {},
 ): Promise<Site> {
   await t.site.raftStore().persist({
     snapshot: {
@@ -216,7 +217,26 @@ async function restartAfterSnapshot(
     hardState: { term: 1, vote: "", commit: 3 },
   });
   await t.site.close();
-  return await t.reopen();
+  return await t.reopen(reopen);
+}
+
+/**
+ * Starts the consensus host of site-a (`site`, restarted after a snapshot)
+ * with one other voter, site-b, at `b`. It ticks never.
+ */
+function pairHost(site: Site, b: { url: string; publicKey: Uint8Array }): Promise<RaftHost> {
+  return RaftHost.start(
+    site,
+    site.raftStore(),
+    "site-a",
+    site.siteKey,
+    [
+      { name: "site-a", url: "http://127.0.0.1:1", publicKey: site.siteKey.publicKey },
+      { name: "site-b", ...b },
+    ],
+    ["site-a", "site-b"],
+    { tickMs: 1_000_000 },
+  );
 }
 
 /** The leader site-b sends entry 4 (committed) after the snapshot's entry 3. */
@@ -1208,37 +1228,21 @@ Deno.test("raft host: close() during a snapshot catch-up does not wait out a pee
       return new Response(null, { status: 503 });
     },
   );
-  const voters = ["site-a", "site-b"];
-  // A snapshot made durable before a crash, none of its blocks fetched yet.
-  await t.site.raftStore().persist({
-    snapshot: {
-      metadata: { index: 3, term: 1, confState: { voters, learners: [] } },
-      data: utf8Encode(JSON.stringify({ entryIndex: 3, height: 3, hash: "00".repeat(32) })),
-    },
-    entries: [],
-    hardState: { term: 1, vote: "", commit: 3 },
-  });
-  await t.site.close();
-  // The catch-up that close() ends halts the site: expected here, not worth a line.
-  const restarted = await t.reopen({ log: silentLogger });
+  // A snapshot made durable before a crash, none of its blocks fetched yet. The catch-up
+  // that close() ends halts the site: expected here, not worth a line.
+  const restarted = await restartAfterSnapshot(
+    t,
+    { header: { height: 3 }, hash: "00".repeat(32) },
+    ["site-a", "site-b"],
+    {},
+    { log: silentLogger },
+  );
   let host: RaftHost | undefined;
   try {
-    host = await RaftHost.start(
-      restarted,
-      restarted.raftStore(),
-      "site-a",
-      restarted.siteKey,
-      [
-        { name: "site-a", url: "http://127.0.0.1:1", publicKey: restarted.siteKey.publicKey },
-        {
-          name: "site-b",
-          url: `http://127.0.0.1:${silent.addr.port}`,
-          publicKey: new Uint8Array(32),
-        },
-      ],
-      voters,
-      { tickMs: 1_000_000 },
-    );
+    host = await pairHost(restarted, {
+      url: `http://127.0.0.1:${silent.addr.port}`,
+      publicKey: new Uint8Array(32),
+    });
     // The catch-up is waiting on the silent peer.
     await new Promise((r) => setTimeout(r, 200));
     const started = Date.now();
@@ -1282,32 +1286,14 @@ Deno.test("raft host: a site removed while it catches up by snapshot learns it f
   try {
     await blocksOnto(peer.site, 3);
     const target = peer.site.head;
-    const voters = ["site-a", "site-b"];
     // Entry 3's snapshot (site-a a voter in it: the membership it was added back to).
-    await site.site.raftStore().persist({
-      snapshot: {
-        metadata: { index: 3, term: 1, confState: { voters, learners: [] } },
-        data: utf8Encode(
-          JSON.stringify({ entryIndex: 3, height: target.header.height, hash: target.hash }),
-        ),
-      },
-      entries: [],
-      hardState: { term: 1, vote: "", commit: 3 },
+    restarted = await restartAfterSnapshot(site, target, ["site-a", "site-b"], {}, {
+      log: rec.log,
     });
-    await site.site.close();
-    restarted = await site.reopen({ log: rec.log });
-    host = await RaftHost.start(
-      restarted,
-      restarted.raftStore(),
-      "site-a",
-      restarted.siteKey,
-      [
-        { name: "site-a", url: "http://127.0.0.1:1", publicKey: restarted.siteKey.publicKey },
-        { name: "site-b", url: `http://127.0.0.1:${server.addr.port}`, publicKey: keyB.publicKey },
-      ],
-      voters,
-      { tickMs: 1_000_000 },
-    );
+    host = await pairHost(restarted, {
+      url: `http://127.0.0.1:${server.addr.port}`,
+      publicKey: keyB.publicKey,
+    });
     const h = host;
     for (let i = 0; i < 300 && h.removal === undefined; i++) {
       await new Promise((r) => setTimeout(r, 10));
