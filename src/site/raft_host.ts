@@ -1916,7 +1916,8 @@ export class RaftHost implements Sequencer {
           const last = rd.committedEntries.at(-1);
           if (last !== undefined) this.#deferredTo = last.index;
         } else {
-          await this.#applyDeferred();
+          // (Checked here: the Ready loop does not await a call that has nothing to do.)
+          if (this.#site.appliedIndex < this.#deferredTo) await this.#applyDeferred();
           const committedAt = performance.now();
           for (const e of rd.committedEntries) await this.#apply(e, committedAt);
         }
@@ -2469,36 +2470,35 @@ export class RaftHost implements Sequencer {
         }
         refused[served[0].peer.name] = "its blocks do not lead to the snapshot's";
       }
-      if ((!blocks || blocks.length === 0) && this.#removal !== undefined) {
-        // Removed from the cluster: members refuse it blocks until it is
-        // added again (then they serve them, and the install goes on), which
-        // is no stall — EdgeledgerRemovedSiteRunning is the alert for it.
-        this.#installStalledSince = undefined;
-        if (!pausedSaid) {
-          pausedSaid = true;
-          this.#log.info(
-            "snapshot catch-up waits: this site was removed from the cluster; it goes on if the " +
-              "site is added again",
-            { height: from, target: target.height },
-          );
-        }
-        await sleep(retryMs, this.#stopping.signal);
-        retryMs = Math.min(installRetryMsMax, retryMs * 2);
-        continue;
-      }
       if (!blocks || blocks.length === 0) {
-        // Peers restarting, or this site's links down: keep asking, less
-        // often the longer it lasts. (Giving up after 30 s once halted a
-        // site whose links were down for longer, until it was restarted.)
-        const stalledSince = this.#installStalledSince ??= performance.now();
-        if (performance.now() - warnedAt >= installStuckLogMs) {
-          warnedAt = performance.now();
-          this.#log.warn("snapshot catch-up: no peer serves the next block; asking again", {
-            height: from,
-            target: target.height,
-            forMs: since(stalledSince),
-            peers: refused,
-          });
+        // Keep asking, less often the longer it lasts. (Giving up after 30 s
+        // once halted a site whose links were down for longer, until it was
+        // restarted.)
+        if (this.#removal !== undefined) {
+          // Removed from the cluster: members refuse it blocks until it is
+          // added again (then they serve them, and the install goes on),
+          // which is no stall — EdgeledgerRemovedSiteRunning is the alert.
+          this.#installStalledSince = undefined;
+          if (!pausedSaid) {
+            pausedSaid = true;
+            this.#log.info(
+              "snapshot catch-up waits: this site was removed from the cluster; it goes on if " +
+                "the site is added again",
+              { height: from, target: target.height },
+            );
+          }
+        } else {
+          // Peers restarting, or this site's links down.
+          const stalledSince = this.#installStalledSince ??= performance.now();
+          if (performance.now() - warnedAt >= installStuckLogMs) {
+            warnedAt = performance.now();
+            this.#log.warn("snapshot catch-up: no peer serves the next block; asking again", {
+              height: from,
+              target: target.height,
+              forMs: since(stalledSince),
+              peers: refused,
+            });
+          }
         }
         await sleep(retryMs, this.#stopping.signal);
         retryMs = Math.min(installRetryMsMax, retryMs * 2);
