@@ -89,7 +89,8 @@ function failsWith(run: CliRun, code: number, pattern: RegExp): void {
 }
 
 Deno.test("cli: a developer's round trip against a one-site ledger", async (t) => {
-  const { site, dataDir, cleanup } = await startLocalSite();
+  // A short minHeight wait: one step asks for a block that will not come.
+  const { site, dataDir, cleanup } = await startLocalSite({}, { minHeightWaitMs: 300 });
   const dir = await Deno.makeTempDir({ prefix: "edgeledger-cli-" });
   const env = { EDGELEDGER_URL: site.url };
   const key = `${dir}/device.json`;
@@ -519,6 +520,37 @@ Deno.test("cli: a developer's round trip against a one-site ledger", async (t) =
         await proxy.close();
       }
     });
+
+    await t.step(
+      "tx get and checkpoint send --min-height; a height the site does not reach exits 1 naming it",
+      async () => {
+        const proxy = recordingProxy(site.url);
+        try {
+          const { height } = await (await fetch(`${site.url}/v1/status`)).json();
+          ok(await cli(["tx", "get", txId, "--min-height", String(height), "--url", proxy.url]));
+          ok(await cli(["checkpoint", "--min-height", "0", "--url", proxy.url]));
+          assert.deepEqual(proxy.seen.map((r) => [r.path, r.query.get("minHeight")]), [
+            [`/v1/txs/${txId}`, String(height)],
+            ["/v1/checkpoint", null],
+          ]);
+          // A height the site will not reach: its 503 after the wait, exit 1 naming the height.
+          const far = await cli([
+            "checkpoint",
+            "--min-height",
+            String(height + 1000),
+            "--url",
+            site.url,
+          ]);
+          assert.equal(far.code, 1, far.stderr);
+          assert.match(far.stderr, new RegExp(`not ${height + 1000}`));
+          const bad = await cli(["tx", "get", txId, "--min-height", "-1", "--url", site.url]);
+          assert.equal(bad.code, 2);
+          assert.match(bad.stderr, /Flag --min-height must be a whole number/);
+        } finally {
+          await proxy.close();
+        }
+      },
+    );
   } finally {
     await cleanup();
     await Deno.remove(dir, { recursive: true });

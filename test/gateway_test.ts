@@ -17,7 +17,6 @@ import { gatewayConfigSchema, LedgerUnknownError } from "../src/gateway/mod.ts";
 import { type RunningGateway, startGateway } from "../workers/gateway.ts";
 import { anchorTx, openTestSite, readAnswer } from "./_helpers.ts";
 import {
-  allAtHeight,
   closedPort,
   spawnWorker,
   spawnWorkerOnPort,
@@ -1094,10 +1093,9 @@ Deno.test({
       assert.equal(receipt.status, "committed", JSON.stringify(receipt));
       assert.equal(res.headers.get("x-edgeledger-site"), "site-a");
 
-      // The stale read below goes to site-b or site-c: they hold the write first.
-      await allAtHeight(cluster, receipt.height);
+      // The stale read below goes to site-b or site-c: minHeight has it wait for the write.
       await cluster.kill(0);
-      const read = await fetch(`${gw.url}/v1/txs/${receipt.txId}`);
+      const read = await fetch(`${gw.url}/v1/txs/${receipt.txId}?minHeight=${receipt.height}`);
       assert.equal(read.status, 200);
       assert.match(read.headers.get("x-edgeledger-site") ?? "", /^site-[bc]$/);
       assert.equal((await read.json()).receipt.height, receipt.height);
@@ -1112,9 +1110,10 @@ Deno.test({
         wait: "commit",
       });
       assert.equal(second.status, "committed");
-      // Linearizable: the gateway may send the read to a site that has not applied that block
-      // yet, where a stale read would not find it (it did, once, under the whole suite's load).
-      const readBack = await client.getTx(second.txId!, { consistency: "linearizable" });
+      // The gateway may send the read to a site that has not applied that block yet; the
+      // client's session height (minHeight) has that site wait for it.
+      assert.equal(client.sessionHeight, second.height);
+      const readBack = await client.getTx(second.txId!);
       assert.equal(readBack.receipt.status, "committed");
     } finally {
       await gw?.stop();

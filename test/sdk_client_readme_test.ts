@@ -16,6 +16,7 @@ declare const client: SDK.EdgeLedgerClient;
 declare const signer: SDK.Signer;
 declare const envelope: SDK.Envelope;
 declare const receipt: SDK.SubmittedReceipt;
+declare const committed: SDK.CommittedReceipt;
 declare const car: SDK.KeyPair;
 declare const trust: SDK.TrustConfig;
 /** The platform's key API (Secure Enclave, Android Keystore, a SIM applet). */

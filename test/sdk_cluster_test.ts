@@ -15,7 +15,7 @@ import { startCluster, statuses, waitFor } from "./_cluster.ts";
 
 Deno.test({
   name:
-    "cluster: the SDK fails over when its site dies, keeps its subscription gap-free, and proves receipts by a 2-of-3 quorum",
+    "cluster: the SDK reads its writes at every site, fails over when its site dies, keeps its subscription gap-free, and proves receipts by a 2-of-3 quorum",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
@@ -93,6 +93,28 @@ Deno.test({
       const first = await proven(before[0].txId!);
       assert.ok(first.checkpoint!.signers.length >= 2, first.message);
       assert.equal(first.blockVerified, true);
+
+      // Read your writes at the other sites: the client's session height (its
+      // last committed receipt's) goes with each read as minHeight.
+      const last = before[2];
+      assert.equal(client.sessionHeight, last.height);
+      for (const site of cluster.sites.filter((s) => s.url !== client.currentUrl)) {
+        const elsewhere = new EdgeLedgerClient({
+          urls: site.url,
+          sessionHeight: client.sessionHeight,
+        });
+        const read = await elsewhere.getTx(last.txId!);
+        assert.equal(read.receipt.status, "committed", site.name);
+      }
+      // A read for a block no site has yet waits for it, then answers it.
+      const head = Math.max(...(await statuses(cluster)).map((s) => s?.height ?? 0));
+      const follower = cluster.sites.find((s) => s.url !== client.currentUrl)!;
+      const early = fetch(`${follower.url}/v1/blocks/${head + 1}?minHeight=${head + 1}`);
+      await new Promise((r) => setTimeout(r, 100));
+      before.push(await commitOne());
+      const waited = await early;
+      assert.equal(waited.status, 200);
+      assert.equal((await waited.json()).header.height, head + 1);
 
       // The site the client uses dies (SIGKILL): everything continues elsewhere.
       const victim = cluster.sites.findIndex((s) => s.url === client.currentUrl);

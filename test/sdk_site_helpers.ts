@@ -33,7 +33,10 @@ export interface SiteProcess {
  * port ({@link startOnFreePort}, `ports` picks them); its restarts keep the
  * port it started on.
  */
-export async function startLocalSite(ports: PortOptions = {}): Promise<
+export async function startLocalSite(
+  ports: PortOptions = {},
+  config: Record<string, unknown> = {},
+): Promise<
   { site: SiteProcess; dataDir: string; cleanup: () => Promise<void> }
 > {
   const { site, dataDir } = await startOnFreePort(async (port) => {
@@ -45,6 +48,10 @@ export async function startLocalSite(ports: PortOptions = {}): Promise<
         basePort: port,
         host: "127.0.0.1",
       });
+      if (Object.keys(config).length > 0) {
+        const written = JSON.parse(await Deno.readTextFile(configPath));
+        await Deno.writeTextFile(configPath, JSON.stringify({ ...written, ...config }, null, 2));
+      }
       const site = siteProcess(configPath);
       await site.start();
       return { site, dataDir };

@@ -323,6 +323,7 @@ async function openAndServe(
   const accessKeys = new AccessKeys(config);
   const app = createApp(site, {
     requestBytesMax: config.requestBytesMax,
+    minHeightWaitMs: config.minHeightWaitMs,
     apiKeys: accessKeys.api,
     version: VERSION,
     metrics: () =>

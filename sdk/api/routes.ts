@@ -32,6 +32,7 @@ import {
   Hash,
   Health,
   IntegrityReport,
+  MinHeight,
   PROBLEM_TYPE_BASE,
   ProofView,
   Ready,
@@ -147,7 +148,7 @@ const COMMON_PROBLEMS = {
   429: problem("`rate_limited`.", RETRY_PROBLEM_HEADERS),
   500: problem("`internal`: a bug; no detail is leaked."),
   503: problem(
-    "`unavailable`: the site cannot serve this now (no leader, a full queue, or the site is stopping); retry after `Retry-After`, here or at another site. `insufficient_storage` (with `sites`): a write while a site of the cluster is low on disk space; retry after `Retry-After`. `not_leader` " +
+    "`unavailable`: the site cannot serve this now (no leader, a full queue, the site is stopping, or — with `height` and `minHeight` — a read's `minHeight` block not applied in time); retry after `Retry-After`, here or at another site. `insufficient_storage` (with `sites`): a write while a site of the cluster is low on disk space; retry after `Retry-After`. `not_leader` " +
       "(with `leader` and `leaderUrl`): a `consistency=leader` read asked of another site.",
     RETRY_PROBLEM_HEADERS,
   ),
@@ -209,7 +210,7 @@ export const getTx = createRoute({
   summary: "A transaction and its receipt",
   request: {
     params: z.object({ txId: TxId }),
-    query: z.object({ consistency: consistencyParam("stale") }),
+    query: z.object({ consistency: consistencyParam("stale"), minHeight: MinHeight }),
   },
   responses: {
     200: json(TxView, "The signed envelope and its receipt.", NO_CACHE_HEADERS),
@@ -232,6 +233,7 @@ export const getTxProof = createRoute({
     query: z.object({
       treeSize: decimalInt(1).optional().openapi({ type: "integer", minimum: 1 }),
       consistency: consistencyParam("stale"),
+      minHeight: MinHeight,
     }),
   },
   responses: {
@@ -257,7 +259,7 @@ export const getBlock = createRoute({
     params: z.object({
       height: decimalInt(0).openapi({ type: "integer", minimum: 0, example: 12 }),
     }),
-    query: z.object({ consistency: consistencyParam("stale") }),
+    query: z.object({ consistency: consistencyParam("stale"), minHeight: MinHeight }),
   },
   responses: {
     200: json(BlockView, "The block; immutable.", IMMUTABLE_HEADERS),
@@ -275,7 +277,7 @@ export const getBlockByHash = createRoute({
   summary: "A block by hash",
   request: {
     params: z.object({ hash: Hash }),
-    query: z.object({ consistency: consistencyParam("stale") }),
+    query: z.object({ consistency: consistencyParam("stale"), minHeight: MinHeight }),
   },
   responses: {
     200: json(BlockView, "The block; immutable.", IMMUTABLE_HEADERS),
@@ -303,6 +305,7 @@ export const listBlocks = createRoute({
         default: BLOCKS_PAGE_LIMIT_DEFAULT,
       }),
       consistency: consistencyParam("stale"),
+      minHeight: MinHeight,
     }),
   },
   responses: {
@@ -330,7 +333,7 @@ export const getCheckpoint = createRoute({
   operationId: "getCheckpoint",
   tags: ["log"],
   summary: "The latest co-signed checkpoint",
-  request: { query: z.object({ consistency: consistencyParam("stale") }) },
+  request: { query: z.object({ consistency: consistencyParam("stale"), minHeight: MinHeight }) },
   responses: {
     200: {
       description: "A C2SP signed note wrapping a tlog-checkpoint, served as " +
@@ -360,6 +363,7 @@ export const getConsistency = createRoute({
       from: decimalInt(1).openapi({ type: "integer", minimum: 1 }),
       to: decimalInt(1).openapi({ type: "integer", minimum: 1 }),
       consistency: consistencyParam("stale"),
+      minHeight: MinHeight,
     }).refine((q) => q.from <= q.to, { error: "Must be at least from", path: ["to"] }),
   },
   responses: {
@@ -376,6 +380,7 @@ export const getStatus = createRoute({
   operationId: "getStatus",
   tags: ["cluster"],
   summary: "This site's status",
+  request: { query: z.object({ minHeight: MinHeight }) },
   responses: {
     200: json(StatusView, "The status; never cached.", NO_STORE_HEADERS),
     ...COMMON_PROBLEMS,
@@ -389,6 +394,7 @@ export const listSites = createRoute({
   operationId: "listSites",
   tags: ["cluster"],
   summary: "Member sites",
+  request: { query: z.object({ minHeight: MinHeight }) },
   responses: { 200: json(SiteList, "The sites.", NO_CACHE_HEADERS), ...COMMON_PROBLEMS },
 });
 
@@ -402,7 +408,10 @@ export const getSiteKeys = createRoute({
   description: "The key the site signs with now, the rotations that led to it (each signed by " +
     "the key it retired and the new one, so a verifier that trusts an earlier key can follow " +
     "them offline), and its retired keys with the last block height each signed.",
-  request: { params: z.object({ name: z.string().min(1).max(64) }) },
+  request: {
+    params: z.object({ name: z.string().min(1).max(64) }),
+    query: z.object({ minHeight: MinHeight }),
+  },
   responses: {
     200: json(SiteKeys, "The site's keys.", NO_CACHE_HEADERS),
     404: problem("`not_found`: no member of that name."),
@@ -419,6 +428,7 @@ export const getIntegrity = createRoute({
   summary: "Run the integrity check",
   description: "Re-verifies every block and the Merkle log from this site's database. Expensive: " +
     "one check runs at a time, and requests that arrive while it runs share its report.",
+  request: { query: z.object({ minHeight: MinHeight }) },
   responses: {
     200: json(IntegrityReport, "The report.", NO_STORE_HEADERS),
     ...COMMON_PROBLEMS,

@@ -112,6 +112,26 @@ export const ConsistencyLevel = z.enum(["stale", "leader", "linearizable"]).open
     "confirms leadership with a quorum first (ReadIndex).",
 });
 
+/** How long a site waits for a read's `minHeight` by default, in milliseconds. */
+export const MIN_HEIGHT_WAIT_MS_DEFAULT = 5000;
+
+/**
+ * `minHeight` of a read: the block height the answering site must have
+ * applied first. An extension of DESIGN §6's routes (optional; a site of an
+ * earlier version ignores it). The SDK sends the height of the newest
+ * committed receipt it was answered, so that a read at another site (after a
+ * failover, or behind a gateway) sees the client's own writes.
+ */
+export const MinHeight = decimalInt(0).optional().openapi({
+  type: "integer",
+  minimum: 0,
+  description: "Answer only once this site has applied the block of this height (read your " +
+    "writes: the `height` of a committed receipt). A site that has not waits for it, up to 5 s " +
+    "by default; then 503 `unavailable` with the site's `height` and `minHeight`, to retry here " +
+    "or at another site. Combines with `consistency`, which is checked after it.",
+  example: 42,
+});
+
 // ---------------------------------------------------------------------------
 // Problems (RFC 9457)
 

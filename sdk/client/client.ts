@@ -275,6 +275,22 @@ export interface ClientOptions {
    * known: only then is the first site checked too.
    */
   ledger?: string;
+  /**
+   * Read your own writes, whichever site answers. The client keeps the
+   * highest block `height` of its own writes' committed receipts (`submit`,
+   * `waitForCommit`: {@link EdgeLedgerClient.sessionHeight}) and sends it as
+   * `minHeight` with every read: a site that has not applied that block yet
+   * (after a failover, or behind a load balancer) waits for it before
+   * answering, up to 5 s, or answers 503 `unavailable` and the call moves to
+   * the next site at once. When every site refuses it so (a receipt that
+   * lied, a ledger set back by a restore), that read fails and the session
+   * height drops to the highest height a site reported. Default true;
+   * `false` sends `minHeight` only where a call gives it. A site of an
+   * earlier version ignores the parameter.
+   */
+  readYourWrites?: boolean;
+  /** The {@link EdgeLedgerClient.sessionHeight} to start from (another client's). Default 0. */
+  sessionHeight?: number;
 }
 
 /**
@@ -290,6 +306,12 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Overrides the client's per-attempt timeout, in milliseconds. */
   timeoutMs?: number;
+  /**
+   * Reads only: the block height the answering site must have applied (it
+   * waits for it up to 5 s). Default: {@link EdgeLedgerClient.sessionHeight}
+   * with `readYourWrites`, else none; 0 sends none. Writes ignore it.
+   */
+  minHeight?: number;
 }
 
 /**
@@ -511,6 +533,8 @@ export class EdgeLedgerClient {
   readonly #ledgerChecked = new Set<string>();
   /** The sites refused for serving another ledger, with why; never used again. */
   readonly #ledgerRefused = new Map<string, LedgerMismatchError>();
+  readonly #readYourWrites: boolean;
+  #sessionHeight = 0;
 
   /** Requires at least one http(s) URL; throws a `RangeError` otherwise. */
   constructor(options: ClientOptions) {
@@ -532,6 +556,11 @@ export class EdgeLedgerClient {
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.#random = options.random ?? Math.random;
     this.#sendRequestId = options.sendRequestId ?? true;
+    this.#readYourWrites = options.readYourWrites ?? true;
+    this.#sessionHeight = options.sessionHeight ?? 0;
+    if (!Number.isSafeInteger(this.#sessionHeight) || this.#sessionHeight < 0) {
+      throw new RangeError("Cannot create client: sessionHeight must be an integer >= 0");
+    }
     if (options.ledger !== undefined && options.ledger.length === 0) {
       throw new RangeError("Cannot create client: ledger must not be empty");
     }
@@ -550,6 +579,16 @@ export class EdgeLedgerClient {
   /** The site the next request goes to first. */
   get currentUrl(): string {
     return this.urls[this.#current];
+  }
+
+  /**
+   * The highest block height of the committed receipts of this client's own
+   * writes (0 before any): with `readYourWrites`, every read asks for it
+   * as `minHeight`. Pass it as `sessionHeight` to another client (another
+   * process, a device's next run) to carry the guarantee over.
+   */
+  get sessionHeight(): number {
+    return this.#sessionHeight;
   }
 
   /**
@@ -629,6 +668,7 @@ export class EdgeLedgerClient {
       if (txId !== undefined && receipt.txId !== txId) {
         throw this.#schemaError(res, `the receipt is of transaction ${receipt.txId}, not ${txId}`);
       }
+      this.#noteReceipt(receipt);
       return receipt as SubmittedReceipt;
     }
     const envelopes = input as readonly Envelope[];
@@ -646,6 +686,7 @@ export class EdgeLedgerClient {
         const receipt = res.body.receipts[j];
         const duplicate = receipt.status === "refused" && receipt.problem !== undefined &&
           problemSlug(receipt.problem.type) === "duplicate";
+        if (!duplicate) this.#noteReceipt(receipt);
         out.push(duplicate ? await this.#receiptOfDuplicate(chunk[j], call) : receipt);
       }
     }
@@ -672,6 +713,7 @@ export class EdgeLedgerClient {
           `the "${receipt.status}" receipt of transaction ${receipt.txId} answered ${txId}`,
         );
       }
+      this.#noteReceipt(receipt);
       return receipt as SubmittedReceipt;
     } catch (e) {
       if (e instanceof NotFoundError) return { txId, status: "pending" };
@@ -756,6 +798,7 @@ export class EdgeLedgerClient {
             "lacks its height, logIndex or result",
         );
       }
+      this.#noteReceipt(receipt);
       return receipt as CommittedReceipt;
     }
     throw new CommitTimeoutError(
@@ -1223,6 +1266,14 @@ export class EdgeLedgerClient {
     // Built once, before any attempt: a parameter no URL can carry is the
     // caller's mistake (a RangeError now), not a site failure to retry.
     const path = fillPath(route.path, (input as CallInput).params ?? {});
+    const call = this.#withMinHeight(route, input as CallInput, options);
+    // The session's height, when this read asks for it (not one the caller gave).
+    const sessionAsked = (input as CallInput).query?.minHeight === undefined &&
+        options.minHeight === undefined
+      ? call.query?.minHeight as number | undefined
+      : undefined;
+    /** The heights sites said they had applied when refusing this read's `minHeight`. */
+    const behindAt: number[] = [];
     const tried = new Set<string>();
     let lastError: EdgeLedgerError | undefined;
     for (let attempt = 0; attempt < this.#retry.attemptsMax; attempt++) {
@@ -1245,7 +1296,7 @@ export class EdgeLedgerClient {
           ? await this.#fetchOnce(
             route,
             path,
-            input as CallInput,
+            call,
             site,
             requestId,
             attemptAbort.signal,
@@ -1287,6 +1338,10 @@ export class EdgeLedgerClient {
         attemptAbort.dispose();
       }
       lastError = error;
+      if (behind(error)) {
+        const at = (error as ServerError).problem?.height;
+        if (typeof at === "number" && Number.isSafeInteger(at)) behindAt.push(at);
+      }
       if (attempt + 1 >= this.#retry.attemptsMax) break;
       if (!sameSite) this.#failover(site);
       const hintMs = error instanceof RateLimitedError
@@ -1295,15 +1350,60 @@ export class EdgeLedgerClient {
         ? error.retryAfterMs
         : undefined;
       if (hintMs !== undefined && hintMs > this.#retry.retryAfterMsMax) break;
-      // Another site that has not failed in this call is worth trying at once.
+      // Another site that has not failed in this call is worth trying at once
+      // (also when this one has not applied the read's `minHeight`: another may have).
       const freshSite = !sameSite && !tried.has(this.urls[this.#current]) &&
-        (error instanceof NetworkError || leaderNamed(error) !== undefined);
+        (error instanceof NetworkError || leaderNamed(error) !== undefined || behind(error));
       const delayMs = freshSite
         ? 0
         : Math.max(hintMs ?? 0, backoffDelayMs(attempt, this.#retry, this.#random));
       await sleep(delayMs, options.signal);
     }
+    if (
+      sessionAsked !== undefined && sessionAsked === this.#sessionHeight && behind(lastError!) &&
+      behindAt.length > 0 && this.urls.every((u) => tried.has(u))
+    ) {
+      // No site has applied the session's height: a site lied about a receipt,
+      // or the ledger was set back (a restore, force-new-cluster). This call
+      // fails saying so; later reads ask for the highest height a site has.
+      this.#sessionHeight = Math.max(...behindAt);
+    }
     throw lastError!;
+  }
+
+  /**
+   * `input` with `minHeight` for a read of the public API (a `GET`, or the
+   * `POST` of `verify-reading`): the call's own, else the session's with
+   * `readYourWrites`; none for 0, writes, the event stream and the admin
+   * routes. A `RangeError` for a value that is
+   * not an integer >= 0.
+   */
+  #withMinHeight(route: RouteDefinition, input: CallInput, options: CallOptions): CallInput {
+    const h = options.minHeight ?? (this.#readYourWrites ? this.#sessionHeight : 0);
+    if (!Number.isSafeInteger(h) || h < 0) {
+      throw new RangeError(
+        `Cannot call ${route.path}: minHeight must be an integer >= 0, not ${h}`,
+      );
+    }
+    const read = route.method === "get"
+      ? route.path.startsWith("/v1/") && route.path !== "/v1/events" &&
+        !route.path.startsWith("/v1/admin/")
+      : route.path === "/v1/streams/{stream}/verify-reading";
+    if (h === 0 || !read || input.query?.minHeight !== undefined) return input;
+    return { ...input, query: { ...input.query, minHeight: h } };
+  }
+
+  /**
+   * Raises the session height to a committed receipt's, once the call that
+   * got it has checked it is the receipt it asked for.
+   */
+  #noteReceipt(receipt: { status: string; height?: number }): void {
+    if (
+      receipt.status === "committed" && receipt.height !== undefined &&
+      receipt.height > this.#sessionHeight
+    ) {
+      this.#sessionHeight = receipt.height;
+    }
   }
 
   #failover(failedSite: string): void {
@@ -1673,6 +1773,12 @@ function leaderNamed(error: EdgeLedgerError): string | undefined {
   if (problemSlug(error.problem.type) !== "not_leader") return undefined;
   const url = error.problem.leaderUrl;
   return typeof url === "string" && /^https?:\/\//.test(url) ? url : undefined;
+}
+
+/** Whether `error` is a site's 503 for a read's `minHeight` it has not applied. */
+function behind(error: EdgeLedgerError): boolean {
+  return error instanceof ServerError && error.problem !== undefined &&
+    problemSlug(error.problem.type) === "unavailable" && error.problem.minHeight !== undefined;
 }
 
 function isRetryableError(error: EdgeLedgerError): boolean {

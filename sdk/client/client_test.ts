@@ -1366,3 +1366,156 @@ Deno.test("client: ledger option: an answer to the status that is no status (a c
   portal = false;
   assert.deepEqual(await client.health(), health);
 });
+
+// ---- read your writes (minHeight) ---------------------------------------
+
+const committedAt = (height: number, txId = TX_ID) => ({
+  txId,
+  status: "committed",
+  height,
+  logIndex: height * 2,
+  result: { status: "applied" },
+});
+
+Deno.test("client: reads after a committed receipt ask for its height as minHeight; writes do not", async () => {
+  const s = scripted((req, url) => {
+    if (req.method === "POST") return json(committedAt(7, transactionId(SUBMITTED)));
+    return url.pathname.startsWith("/v1/txs/")
+      ? json({ tx: {}, receipt: committedAt(4) })
+      : problem("not_found", 404);
+  });
+  const client = new EdgeLedgerClient({ urls: "http://a", fetch: s.fetch });
+  assert.equal(client.sessionHeight, 0);
+  await client.getTx(TX_ID);
+  assert.equal(new URL(s.requests[0].url).searchParams.get("minHeight"), null);
+  await client.submit(SUBMITTED, { wait: "commit" });
+  assert.equal(new URL(s.requests[1].url).searchParams.get("minHeight"), null);
+  assert.equal(client.sessionHeight, 7);
+  // A lower height read back does not lower it.
+  await client.getTx(TX_ID);
+  assert.equal(new URL(s.requests[2].url).searchParams.get("minHeight"), "7");
+  assert.equal(client.sessionHeight, 7);
+  await client.identity.device("did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK").catch(
+    () => undefined,
+  );
+  assert.equal(new URL(s.requests[3].url).searchParams.get("minHeight"), "7");
+  // verify-reading is a read with a body: it asks too.
+  await client.data.verifyReading("truck-17/temp", {
+    seq: 1,
+    reading: { json: { celsius: 4 } },
+    proof: { index: 0, count: 1, path: [] },
+  }).catch(() => undefined);
+  assert.equal(s.requests[4].method, "POST");
+  assert.equal(new URL(s.requests[4].url).searchParams.get("minHeight"), "7");
+});
+
+Deno.test("client: a batch's highest committed receipt sets the session height; a pending one and a read do not", async () => {
+  const s = scripted((req) =>
+    req.method === "POST"
+      ? json({
+        receipts: [
+          committedAt(5, "01".repeat(32)),
+          { txId: "02".repeat(32), status: "pending" },
+          committedAt(9, "03".repeat(32)),
+          committedAt(6, "04".repeat(32)),
+        ],
+      })
+      : json({ tx: {}, receipt: committedAt(12) })
+  );
+  const client = new EdgeLedgerClient({ urls: "http://a", fetch: s.fetch });
+  await client.submit([SUBMITTED, SUBMITTED, SUBMITTED, SUBMITTED]);
+  assert.equal(client.sessionHeight, 9);
+  // A read's receipt is not this client's write: it leaves the height alone (a site that
+  // lied in it would otherwise make every later read wait for a block that never comes).
+  await client.getTx(TX_ID);
+  assert.equal(new URL(s.requests[1].url).searchParams.get("minHeight"), "9");
+  assert.equal(client.sessionHeight, 9);
+});
+
+Deno.test("client: a site that has not reached the session height answers 503; the read moves to the next site", async () => {
+  const s = servingLedger((_req, url) =>
+    url.host === "a"
+      ? problem("unavailable", 503, { height: 3, minHeight: 7 }, { "retry-after": "1" })
+      : json({ tx: {}, receipt: committedAt(7) })
+  );
+  const client = new EdgeLedgerClient({
+    urls: ["http://a", "http://b"],
+    fetch: s.fetch,
+    sessionHeight: 7,
+    retry: { ...fast, retryAfterMsMax: 60_000 },
+  });
+  const started = performance.now();
+  const got = await client.getTx(TX_ID);
+  assert.equal(got.receipt.height, 7);
+  // At once, not after the Retry-After: another site may have applied the height.
+  assert.ok(performance.now() - started < 900, `moved on after ${performance.now() - started} ms`);
+  assert.deepEqual(
+    s.requests.map((r) => [new URL(r.url).host, new URL(r.url).searchParams.get("minHeight")]),
+    [["a", "7"], ["b", "7"]],
+  );
+});
+
+Deno.test("client: readYourWrites false sends minHeight only where a call gives it; 0 sends none; a bad one throws before any request", async () => {
+  const s = scripted((req) =>
+    req.method === "POST"
+      ? json(committedAt(7, transactionId(SUBMITTED)))
+      : json({ tx: {}, receipt: committedAt(7) })
+  );
+  const client = new EdgeLedgerClient({ urls: "http://a", fetch: s.fetch, readYourWrites: false });
+  await client.submit(SUBMITTED, { wait: "commit" });
+  assert.equal(client.sessionHeight, 7);
+  await client.getTx(TX_ID);
+  assert.equal(new URL(s.requests[1].url).searchParams.get("minHeight"), null);
+  await client.getTx(TX_ID, { minHeight: 3 });
+  assert.equal(new URL(s.requests[2].url).searchParams.get("minHeight"), "3");
+  const on = new EdgeLedgerClient({ urls: "http://a", fetch: s.fetch, sessionHeight: 7 });
+  await on.getTx(TX_ID, { minHeight: 0 });
+  assert.equal(new URL(s.requests[3].url).searchParams.get("minHeight"), null);
+  await assert.rejects(on.getTx(TX_ID, { minHeight: -1 }), RangeError);
+  await assert.rejects(on.getTx(TX_ID, { minHeight: 1.5 }), RangeError);
+  assert.equal(s.requests.length, 4);
+  assert.throws(
+    () => new EdgeLedgerClient({ urls: "http://a", sessionHeight: -2 }),
+    /sessionHeight must be an integer >= 0/,
+  );
+});
+
+Deno.test("client: a receipt the call refuses (another transaction's) does not move the session height", async () => {
+  const s = scripted((req) =>
+    req.method === "POST"
+      ? json(committedAt(99, "ee".repeat(32)))
+      : json({ tx: {}, receipt: committedAt(50, "ff".repeat(32)) })
+  );
+  const client = new EdgeLedgerClient({ urls: "http://a", fetch: s.fetch, retry: fast });
+  await assert.rejects(client.submit(SUBMITTED), ServerError);
+  await client.getTx(TX_ID);
+  assert.equal(client.sessionHeight, 0);
+});
+
+Deno.test("client: when no site has applied the session height, the read fails once and later reads ask for the highest height a site has", async () => {
+  const s = servingLedger((_req, url) => {
+    const asked = Number(url.searchParams.get("minHeight") ?? 0);
+    const has = url.host === "a" ? 3 : 5;
+    return asked > has
+      ? problem("unavailable", 503, { height: has, minHeight: asked }, { "retry-after": "1" })
+      : json({ tx: {}, receipt: committedAt(2) });
+  });
+  const client = new EdgeLedgerClient({
+    urls: ["http://a", "http://b"],
+    fetch: s.fetch,
+    sessionHeight: 999, // as after a restore that set the ledger back, or a lying receipt
+    retry: { ...fast, attemptsMax: 2 },
+  });
+  await assert.rejects(client.getTx(TX_ID), (e) => e instanceof ServerError && e.status === 503);
+  assert.equal(client.sessionHeight, 5);
+  const got = await client.getTx(TX_ID);
+  assert.equal(got.receipt.height, 2);
+  // A height the caller gave is the caller's: not lowered.
+  const own = new EdgeLedgerClient({
+    urls: ["http://a", "http://b"],
+    fetch: s.fetch,
+    retry: { ...fast, attemptsMax: 2 },
+  });
+  await assert.rejects(own.getTx(TX_ID, { minHeight: 50 }), ServerError);
+  assert.equal(own.sessionHeight, 0);
+});

@@ -35,6 +35,7 @@ import {
   streamEvents,
   submitTxs,
 } from "../../sdk/api/routes.ts";
+import { MIN_HEIGHT_WAIT_MS_DEFAULT } from "../../sdk/api/schemas.ts";
 import {
   ADMIN_RESPONSE_HEADERS,
   ADMIN_ROUTES,
@@ -46,6 +47,7 @@ import { explorerHtml } from "./explorer.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { type ApiKeyOptions, apiKeys } from "./api_keys.ts";
 import {
+  awaitMinHeight,
   createHttpMetrics,
   refuseDuplicateMembers,
   requestSizeLimit,
@@ -89,6 +91,8 @@ export interface AppOptions {
   log?: Logger;
   /** Tenant API keys under `/v1/` (see `api_keys.ts`); default: none, and none required. */
   apiKeys?: ApiKeyOptions;
+  /** Longest a read waits for its `minHeight`, in milliseconds; then 503 `unavailable`. Default 5000. */
+  minHeightWaitMs?: number;
 }
 
 /** `Cache-Control` of answers that never change (blocks, proofs at a given size). */
@@ -117,6 +121,7 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
   const eventsHeartbeatMs = options.eventsHeartbeatMs ?? 15_000;
   /** How long a stream's last frame may wait for its reader before the connection is dropped, ms. */
   const eventsEndWriteMs = 1000;
+  const minHeightWaitMs = options.minHeightWaitMs ?? MIN_HEIGHT_WAIT_MS_DEFAULT;
   const version = options.version ?? "0.0.0-dev";
   const log = options.log ?? createLogger();
   const logError = options.logError ??
@@ -134,6 +139,10 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
     "eventsSubscribersMax must be >= 0",
   );
   assert(eventsHeartbeatMs > 0, "eventsHeartbeatMs must be positive");
+  assert(
+    Number.isInteger(minHeightWaitMs) && minHeightWaitMs >= 0,
+    "minHeightWaitMs must be an integer >= 0",
+  );
 
   const httpMetrics = createHttpMetrics();
   let eventsSubscribers = 0;
@@ -179,6 +188,15 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
   app.use(httpMetrics.middleware);
   app.use(requestSizeLimit({ requestBytesMax }));
   if (options.apiKeys !== undefined) app.use("/v1/*", apiKeys(options.apiKeys));
+  // After the key check: a caller the site refuses is not held.
+  app.use(
+    "/v1/*",
+    awaitMinHeight(service, {
+      waitMs: minHeightWaitMs,
+      skip: ["/v1/events"],
+      postReads: /^\/v1\/streams\/.+\/verify-reading$/,
+    }),
+  );
   app.use("/v1/txs", requireJsonBody({ methods: ["POST"] }));
   app.use("/v1/streams/:stream/verify-reading", requireJsonBody({ methods: ["POST"] }));
   // Every JSON body the API reads (envelopes; a reading to verify, whose

@@ -944,7 +944,7 @@ Deno.test("GET /openapi.json: an OpenAPI 3.1 document listing every route", asyn
   }
   assert.ok(doc.components.schemas.Problem);
   const params = doc.paths["/v1/blocks"].get.parameters.map((p: Json) => p.name).sort();
-  assert.deepEqual(params, ["consistency", "from", "limit"]);
+  assert.deepEqual(params, ["consistency", "from", "limit", "minHeight"]);
   assert.ok(doc.paths["/v1/txs"].post.responses["202"]);
   assert.ok(doc.paths["/v1/checkpoint"].get.responses["200"].content["text/plain"]);
 });
@@ -1222,4 +1222,82 @@ Deno.test("POST /v1/%2A with a chunked body is 404 not_found, counted once in /m
     /^edgeledger_http_requests_total\{method="POST",route="unmatched",status="404"\} 1$/m,
   );
   assert.deepEqual(logged, []);
+});
+
+// ---------------------------------------------------------------------------
+// minHeight (read your writes)
+
+Deno.test("minHeight: a read for a height this site has applied is answered at once", async () => {
+  const { app, service } = setup();
+  await service.submit([sampleEnvelope()], { wait: false, waitTimeoutMs: 0 });
+  const res = await app.request("/v1/blocks/1?minHeight=1");
+  assert.equal(res.status, 200);
+  assert.equal((await res.json()).header.height, 1);
+});
+
+Deno.test("minHeight: a read for a later height waits for that block, then answers what it holds", async () => {
+  const { app, service } = setup({ minHeightWaitMs: 5000 });
+  service.autoCommit = false;
+  const envelope = sampleEnvelope();
+  const [receipt] = await service.submit([envelope], { wait: false, waitTimeoutMs: 0 });
+  const read = app.request(`/v1/txs/${receipt.txId}?minHeight=1`);
+  await new Promise((r) => setTimeout(r, 30));
+  await service.commitPending();
+  const res = await read;
+  assert.equal(res.status, 200);
+  const body = await res.json();
+  assert.equal(body.receipt.status, "committed");
+  assert.equal(body.receipt.height, 1);
+});
+
+Deno.test("minHeight: a height not reached within minHeightWaitMs is 503 unavailable with Retry-After", async () => {
+  const { app } = setup({ minHeightWaitMs: 30 });
+  const res = await app.request("/v1/gov?minHeight=3");
+  const problem = await assertProblem(res, 503, "unavailable");
+  assert.equal(problem.height, 0);
+  assert.equal(problem.minHeight, 3);
+  assert.equal(res.headers.get("retry-after"), "1");
+});
+
+Deno.test("minHeight: a value that is not a decimal integer is a validation problem naming query.minHeight", async () => {
+  const { app, service } = setup();
+  for (const bad of ["-1", "1.5", "0x10", "abc", "01", "1e3", ""]) {
+    const res = await app.request(`/v1/checkpoint?minHeight=${encodeURIComponent(bad)}`);
+    const problem = await assertProblem(res, 400, "validation");
+    assert.deepEqual(errorPaths(problem), ["query.minHeight"], bad);
+  }
+  assert.equal(service.calls.filter((c) => c.method === "awaitHeight").length, 0);
+});
+
+Deno.test("minHeight: the event stream and writes do not wait for it", async () => {
+  const { app, service } = setup({ minHeightWaitMs: 5000 });
+  const res = await postJson(app, "/v1/txs?minHeight=99", sampleEnvelope());
+  assert.equal(res.status, 200);
+  const events = await app.request("/v1/events?minHeight=99");
+  assert.equal(events.status, 200);
+  await events.body?.cancel();
+  assert.equal(service.calls.filter((c) => c.method === "awaitHeight").length, 0);
+});
+
+Deno.test("minHeight: every read route but the event stream (and the admin app's) documents the parameter", async () => {
+  const { app } = setup();
+  const doc = await (await app.request("/openapi.json")).json();
+  const missing: string[] = [];
+  for (const [path, item] of Object.entries(doc.paths as Record<string, Json>)) {
+    if (!path.startsWith("/v1/") || path.startsWith("/v1/admin/")) continue;
+    if (path === "/v1/events" || item.get === undefined) continue;
+    const names = (item.get.parameters ?? []).map((p: { name: string }) => p.name);
+    if (!names.includes("minHeight")) missing.push(path);
+  }
+  assert.deepEqual(missing, []);
+});
+
+Deno.test("minHeight: verify-reading, a read with a body, waits for it too", async () => {
+  const { app, service } = setup({ minHeightWaitMs: 30 });
+  const res = await postJson(app, "/v1/streams/truck-17%2Ftemp/verify-reading?minHeight=5", {});
+  await assertProblem(res, 503, "unavailable");
+  assert.deepEqual(
+    service.calls.filter((c) => c.method === "awaitHeight").map((c) => c.args[0]),
+    [5],
+  );
 });

@@ -8,7 +8,10 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
 import { escapeLabelValue, Histogram, methodLabel } from "./histogram.ts";
-import { knownProblem, MalformedBodyError, problemResponse } from "./problem.ts";
+import { knownProblem, MalformedBodyError, problemResponse, validationProblem } from "./problem.ts";
+import type { LedgerService } from "./service.ts";
+import { z } from "@hono/zod-openapi";
+import { MinHeight } from "../../sdk/api/schemas.ts";
 
 /**
  * Refuses a request body larger than `requestBytesMax` with a 413
@@ -368,6 +371,42 @@ export function refuseDuplicateMembers(
           c,
           knownProblem("validation", repeatedMemberDetail(name)),
         );
+      }
+    }
+    await next();
+  };
+}
+
+const MIN_HEIGHT_QUERY = z.object({ minHeight: MinHeight });
+
+/**
+ * Holds a read that carries `minHeight` until this site has applied that
+ * height (read your writes across sites): `GET` and `HEAD` under the paths
+ * it is mounted on, except `skip` (the event stream, which resumes by
+ * `Last-Event-ID`), and the `POST`s that `postReads` matches (a read with a
+ * body). A malformed value is 400 `validation`, as the route's own check
+ * would answer; a height not reached within `waitMs` is the service's 503
+ * `unavailable`. A request without it passes through untouched.
+ */
+export function awaitMinHeight(
+  service: Pick<LedgerService, "awaitHeight">,
+  options: { waitMs: number; skip?: readonly string[]; postReads?: RegExp },
+): MiddlewareHandler {
+  const skip = new Set(options.skip ?? []);
+  return async (c, next) => {
+    const method = c.req.method;
+    const read = method === "GET" || method === "HEAD"
+      ? !skip.has(c.req.path)
+      : method === "POST" && options.postReads?.test(c.req.path) === true;
+    if (read) {
+      const raw = c.req.query("minHeight");
+      if (raw !== undefined) {
+        const parsed = MIN_HEIGHT_QUERY.safeParse({ minHeight: raw });
+        if (!parsed.success) return problemResponse(c, validationProblem("query", parsed.error));
+        const height = parsed.data.minHeight;
+        if (height !== undefined) {
+          await service.awaitHeight(height, options.waitMs, c.req.raw.signal);
+        }
       }
     }
     await next();

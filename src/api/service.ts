@@ -182,6 +182,13 @@ export interface LedgerService {
   checkpoint(consistency: Consistency): Promise<string>;
   /** Requires `0 < from <= to <= logSize`. */
   consistency(from: number, to: number, consistency: Consistency): Promise<string[]>;
+  /**
+   * Resolves once this site has applied the block at `height` and reads see
+   * it (at once when it has). Rejects with a `LedgerError` 503 `unavailable`
+   * (extras `height`, `minHeight`, `retryAfter`) when `timeoutMs` passes
+   * first or the site stops, and with `signal`'s reason when it aborts.
+   */
+  awaitHeight(height: number, timeoutMs: number, signal?: AbortSignal): Promise<void>;
   status(): Promise<StatusView>;
   sites(): Promise<SiteView[]>;
   /** A member's keys, or undefined when no member has that name. */

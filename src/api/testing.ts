@@ -25,6 +25,7 @@ import type {
   TxResult,
 } from "./service.ts";
 import { LedgerError } from "./service.ts";
+import { HeightWaiters } from "./height_waiters.ts";
 
 /** One recorded call of a service method, for assertions on what the API passed. */
 export interface FakeCall {
@@ -114,6 +115,7 @@ export class FakeLedgerService implements LedgerService {
       verifierKey: "site-a+1a2b3c4d+AWVkZ2VsZWRnZXI",
     },
   ];
+  readonly #heightWaiters = new HeightWaiters("site-a", () => this.chain.length - 1);
   #refusals: Array<{ when: (envelope: Record<string, unknown>) => boolean; error: LedgerError }> =
     [];
 
@@ -232,6 +234,7 @@ export class FakeLedgerService implements LedgerService {
     const hash = await sha256Hex(`block ${height} ${prev} ${ids.join(",")}`);
     const block = this.#block(height, ids, prev, hash);
     this.chain.push(block);
+    this.#heightWaiters.reached(height);
     const event: BlockEvent = { height, hash, header: block.header, txs };
     this.events.push(event);
     for (const sub of this.subscribers) {
@@ -282,6 +285,11 @@ export class FakeLedgerService implements LedgerService {
       leaf,
       proof: size === 1 ? [] : ["ab".repeat(32)],
     };
+  }
+
+  async awaitHeight(height: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    await this.#record("awaitHeight", [height, timeoutMs]);
+    await this.#heightWaiters.wait(height, timeoutMs, signal);
   }
 
   async blockByHeight(height: number, consistency: Consistency): Promise<BlockView | null> {

@@ -37,6 +37,7 @@ import { z } from "zod";
 import { API_KEY_NAME } from "../api/api_keys.ts";
 import { base64urlDecode, base64urlEncode, utf8Encode } from "../../sdk/encoding.ts";
 import { sha256Hex } from "../../sdk/hash.ts";
+import { MIN_HEIGHT_WAIT_MS_DEFAULT } from "../../sdk/api/schemas.ts";
 import { exportKey, generateKeyPair, importKey, type KeyPair } from "../../sdk/keys.ts";
 import { type GenesisConfig, genesisSchema } from "../chain/genesis.ts";
 import { logConfigSchema } from "../log.ts";
@@ -74,6 +75,8 @@ export const siteConfigSchema = z.strictObject({
   batchDelayMs: z.number().int().min(0).max(10_000).default(2),
   pendingTxsMax: z.number().int().min(1).max(1_000_000).default(50_000),
   requestBytesMax: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  /** Longest a read waits for its `minHeight` before 503 `unavailable` (README, "Read your own writes"). */
+  minHeightWaitMs: z.number().int().min(0).max(60_000).default(MIN_HEIGHT_WAIT_MS_DEFAULT),
   /**
    * Below this many bytes free on the database's volume the site refuses new
    * transactions, and so does its cluster, until it has more (a `file:`

@@ -38,6 +38,7 @@ import type {
 } from "../api/service.ts";
 import { Histogram, labelText } from "../api/histogram.ts";
 import { LedgerError } from "../api/service.ts";
+import { HeightWaiters } from "../api/height_waiters.ts";
 import { createLogger, type Logger, SlowWriteWarning } from "../log.ts";
 import { assert } from "../chain/assert.ts";
 import { type Batch, executeBatch, leafData, planBatch, stateMapKey } from "../chain/execute.ts";
@@ -437,6 +438,8 @@ export class Site implements LedgerService {
   readonly #forwarded = new Map<string, Pending & { term: number }>();
   readonly #waiters = new Map<string, Waiter[]>();
   readonly #listeners = new Set<(e: BlockEvent) => void>();
+  /** Reads waiting for a height (`minHeight`), released as blocks are written. */
+  readonly #heightWaiters: HeightWaiters;
   #applying = 0;
   #appliedIndex: number;
   #sequencer: Sequencer | undefined;
@@ -508,6 +511,7 @@ export class Site implements LedgerService {
       retryMs: options.stateCheckRetryMs,
       save: (json) => this.#store.setMeta({ state_checks: json }),
     });
+    this.#heightWaiters = new HeightWaiters(options.name, () => this.#written.header.height);
     this.#committedFilter = new TxIdFilter({ bytesMax: options.txIdFilterBytesMax });
     this.#committedFilterPageIds = options.txIdFilterPageIds ?? 5000;
     this.#head = head;
@@ -741,6 +745,7 @@ export class Site implements LedgerService {
 
   async #close(): Promise<void> {
     this.endSubscriptions();
+    this.#heightWaiters.close("is stopping");
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     clearInterval(this.#headCosignTimer);
@@ -1613,6 +1618,7 @@ export class Site implements LedgerService {
       await written;
       if (out.header.height > this.#written.header.height) {
         this.#written = { header: out.header, hash: out.hash, appliedIndex: index };
+        this.#heightWaiters.reached(out.header.height);
       }
       this.#applySeconds.observe((performance.now() - started) / 1000);
       // Standings read while the block waited to be written may predate it.
@@ -2234,6 +2240,10 @@ export class Site implements LedgerService {
         retryAfter: 1,
       });
     }
+  }
+
+  awaitHeight(height: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    return this.#heightWaiters.wait(height, timeoutMs, signal);
   }
 
   /**

@@ -281,6 +281,22 @@ const CONSISTENCY_FLAG = {
   },
 } as const;
 
+/** `--consistency` and `--min-height`: how current a read must be. */
+const READ_FLAGS = {
+  ...CONSISTENCY_FLAG,
+  "min-height": {
+    type: "string",
+    value: "N",
+    help: "answer only once the site has applied block N, the height of a receipt you were " +
+      "answered (it waits for it up to 5 s)",
+  },
+} as const;
+
+/** The call options of `--min-height`: none when it is not given. */
+function minHeightOf(value: string | undefined): { minHeight?: number } {
+  return value === undefined ? {} : { minHeight: parseCount(value, "--min-height") };
+}
+
 const CONSISTENCIES: readonly Consistency[] = ["stale", "leader", "linearizable"];
 
 /**
@@ -500,7 +516,7 @@ const sites = command({
 
 const checkpoint = command({
   name: "checkpoint",
-  usage: "checkpoint [--consistency LEVEL] [--url URL …]",
+  usage: "checkpoint [--consistency LEVEL] [--min-height N] [--url URL …]",
   summary: "The latest co-signed checkpoint (a C2SP signed note)",
   description: [
     "Prints the latest checkpoint as the site serves it: a C2SP signed note (origin, tree size,",
@@ -509,13 +525,14 @@ const checkpoint = command({
   ].join("\n"),
   arity: [0, 0],
   argNames: [],
-  flags: { ...CONSISTENCY_FLAG, ...SITE_FLAGS, ...JSON_FLAG },
+  flags: { ...READ_FLAGS, ...SITE_FLAGS, ...JSON_FLAG },
   async run(ctx, flags) {
     const consistency = consistencyOf(flags.consistency);
+    const at = minHeightOf(flags["min-height"]);
     const client = clientFrom(ctx.io, flags);
     const res = await attempt(
       "Cannot read the checkpoint",
-      () => client.request(ROUTES.getCheckpoint, { query: { consistency } }),
+      () => client.request(ROUTES.getCheckpoint, { query: { consistency } }, at),
     );
     if (!flags.json) {
       // A signed note holds no control characters: a site that sends some is escaped.
@@ -715,19 +732,20 @@ const txSubmit = command({
 
 const txGet = command({
   name: "tx get",
-  usage: "tx get TXID [--consistency LEVEL]",
+  usage: "tx get TXID [--consistency LEVEL] [--min-height N]",
   summary: "A transaction's envelope and receipt",
   description: "Shows GET /v1/txs/{TXID}: the signed envelope as submitted, and its receipt.",
   arity: [1, 1],
   argNames: ["TXID (the transaction id)"],
-  flags: { ...CONSISTENCY_FLAG, ...SITE_FLAGS, ...JSON_FLAG },
+  flags: { ...READ_FLAGS, ...SITE_FLAGS, ...JSON_FLAG },
   async run(ctx, flags, [id]) {
     const txId = txIdOf(id);
     const consistency = consistencyOf(flags.consistency);
+    const at = minHeightOf(flags["min-height"]);
     const client = clientFrom(ctx.io, flags);
     const res = await attempt(
       `Cannot read transaction ${txId}`,
-      () => client.request(ROUTES.getTx, { params: { txId }, query: { consistency } }),
+      () => client.request(ROUTES.getTx, { params: { txId }, query: { consistency } }, at),
     );
     ctx.out(flags.json ? res.text : formatTx(res.body));
     return 0;

@@ -6,7 +6,7 @@
  * @module
  */
 import { z } from "@hono/zod-openapi";
-import { ConsistencyLevel, decimalInt, Problem } from "../schemas.ts";
+import { ConsistencyLevel, decimalInt, MinHeight, Problem } from "../schemas.ts";
 import {
   NO_CACHE_HEADERS,
   PROBLEM_HEADERS,
@@ -64,7 +64,8 @@ export const COMMON_PROBLEMS = {
   ),
   500: problem("`internal`: a bug; no detail is leaked."),
   503: problem(
-    "`unavailable`: the site cannot serve this now; retry after `Retry-After`. `not_leader` " +
+    "`unavailable`: the site cannot serve this now (with `height` and `minHeight`: a read's " +
+      "`minHeight` block not applied in time); retry after `Retry-After`. `not_leader` " +
       "(with `leader` and `leaderUrl`): a `consistency=leader` read asked of another site.",
     RETRY_PROBLEM_HEADERS,
   ),
@@ -72,6 +73,9 @@ export const COMMON_PROBLEMS = {
 
 /** `consistency` query parameter; contract state defaults to this site's replica. */
 export const consistency = ConsistencyLevel.default("stale").openapi({ default: "stale" });
+
+/** `minHeight` query parameter: the block height this site must have applied first. */
+export const minHeight = MinHeight;
 
 /** `limit` query parameter of a listing. */
 export const pageLimit = decimalInt(1, CONTRACT_PAGE_LIMIT_MAX).optional().openapi({

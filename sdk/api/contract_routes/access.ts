@@ -7,7 +7,15 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { decimalInt, Did } from "../schemas.ts";
-import { COMMON_PROBLEMS, consistency, json, nextCursor, pageAfter, pageLimit } from "./_common.ts";
+import {
+  COMMON_PROBLEMS,
+  consistency,
+  json,
+  minHeight,
+  nextCursor,
+  pageAfter,
+  pageLimit,
+} from "./_common.ts";
 
 /**
  * Most grants of one stream and reader key that `GET /v1/streams/{stream}/access`
@@ -50,7 +58,13 @@ export const listStreamGrants = createRoute({
     "`reader` keeps one reader's.",
   request: {
     params: z.object({ stream: StreamParam }),
-    query: z.object({ reader: Did.optional(), after: pageAfter, limit: pageLimit, consistency }),
+    query: z.object({
+      reader: Did.optional(),
+      after: pageAfter,
+      limit: pageLimit,
+      consistency,
+      minHeight,
+    }),
   },
   responses: { 200: json(GrantPage, "The page."), ...COMMON_PROBLEMS },
 });
@@ -64,7 +78,7 @@ export const listReaderGrants = createRoute({
   summary: "Every grant a reader received, ordered by stream",
   request: {
     params: z.object({ reader: Did }),
-    query: z.object({ after: pageAfter, limit: pageLimit, consistency }),
+    query: z.object({ after: pageAfter, limit: pageLimit, consistency, minHeight }),
   },
   responses: { 200: json(GrantPage, "The page."), ...COMMON_PROBLEMS },
 });
@@ -87,6 +101,7 @@ export const checkStreamAccess = createRoute({
       reader: Did,
       at: decimalInt(0).openapi({ type: "integer", minimum: 0, description: "Time, ms." }),
       consistency,
+      minHeight,
     }),
   },
   responses: {

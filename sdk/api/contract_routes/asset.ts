@@ -10,6 +10,7 @@ import {
   COMMON_PROBLEMS,
   consistency,
   json,
+  minHeight,
   nextCursor,
   pageAfter,
   pageLimit,
@@ -57,7 +58,7 @@ export const getAsset = createRoute({
   operationId: "getAsset",
   tags: ["assets"],
   summary: "An asset: issuer, supply, fee policy",
-  request: { params: z.object({ asset: AssetId }), query: z.object({ consistency }) },
+  request: { params: z.object({ asset: AssetId }), query: z.object({ consistency, minHeight }) },
   responses: {
     200: json(AssetView, "The asset."),
     404: problem("`not_found`: no such asset."),
@@ -74,7 +75,7 @@ export const getAssetBalance = createRoute({
   summary: "An account's balance of an asset",
   request: {
     params: z.object({ asset: AssetId, account: Did }),
-    query: z.object({ consistency }),
+    query: z.object({ consistency, minHeight }),
   },
   responses: {
     200: json(BalanceView, 'The balance ("0" when the account holds none).'),
@@ -92,7 +93,7 @@ export const listAssetBalances = createRoute({
   summary: "An asset's holders with their balances, a page at a time",
   request: {
     params: z.object({ asset: AssetId }),
-    query: z.object({ after: pageAfter, limit: pageLimit, consistency }),
+    query: z.object({ after: pageAfter, limit: pageLimit, consistency, minHeight }),
   },
   responses: {
     200: json(

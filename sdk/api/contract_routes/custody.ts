@@ -8,7 +8,15 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { decimalInt, ProofView } from "../schemas.ts";
-import { COMMON_PROBLEMS, consistency, json, nextCursor, pageAfter, problem } from "./_common.ts";
+import {
+  COMMON_PROBLEMS,
+  consistency,
+  json,
+  minHeight,
+  nextCursor,
+  pageAfter,
+  problem,
+} from "./_common.ts";
 
 /** Largest `limit` of the history route (each step may carry a proof and anchors). */
 export const CUSTODY_HISTORY_LIMIT_MAX = 100;
@@ -67,7 +75,7 @@ export const getCustodyItem = createRoute({
   operationId: "getCustodyItem",
   tags: ["custody"],
   summary: "An item: producer, current holder, number of steps",
-  request: { params: z.object({ item: ItemId }), query: z.object({ consistency }) },
+  request: { params: z.object({ item: ItemId }), query: z.object({ consistency, minHeight }) },
   responses: {
     200: json(ItemView, "The item."),
     404: problem("`not_found`: no such item."),
@@ -97,6 +105,7 @@ export const getCustodyHistory = createRoute({
       }),
       proofs: z.enum(["true", "false"]).optional(),
       consistency,
+      minHeight,
     }),
   },
   responses: {

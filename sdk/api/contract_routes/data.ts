@@ -10,7 +10,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { canonicalJson, type JsonValue } from "../../canonical_json.ts";
 import { Base64Url, decimalInt, Hash } from "../schemas.ts";
 import { NO_STORE_HEADERS } from "../headers.ts";
-import { COMMON_PROBLEMS, consistency, json, pageLimit, problem } from "./_common.ts";
+import { COMMON_PROBLEMS, consistency, json, minHeight, pageLimit, problem } from "./_common.ts";
 import { StreamParam } from "./access.ts";
 
 /** Most anchors `GET /v1/streams/{stream}/gaps` scans per call. */
@@ -54,7 +54,10 @@ export const getStream = createRoute({
   operationId: "getStream",
   tags: ["data"],
   summary: "A stream: owner, last seq, number of anchors",
-  request: { params: z.object({ stream: StreamParam }), query: z.object({ consistency }) },
+  request: {
+    params: z.object({ stream: StreamParam }),
+    query: z.object({ consistency, minHeight }),
+  },
   responses: {
     200: json(StreamView, "The stream."),
     404: problem("`not_found`: no such stream."),
@@ -71,7 +74,7 @@ export const listStreamAnchors = createRoute({
   summary: "A stream's anchors in seq order, a page at a time",
   request: {
     params: z.object({ stream: StreamParam }),
-    query: z.object({ after: seqCursor, limit: pageLimit, consistency }),
+    query: z.object({ after: seqCursor, limit: pageLimit, consistency, minHeight }),
   },
   responses: {
     200: json(
@@ -111,6 +114,7 @@ export const getStreamGaps = createRoute({
       }),
       silenceMs: decimalInt(1).optional().openapi({ type: "integer", minimum: 1 }),
       consistency,
+      minHeight,
     }),
   },
   responses: {
@@ -197,7 +201,7 @@ export const verifyStreamReading = createRoute({
     "SDK's `verifyReading` and the anchor transaction's own inclusion proof (`anchor.txId`).",
   request: {
     params: z.object({ stream: StreamParam }),
-    query: z.object({ consistency }),
+    query: z.object({ consistency, minHeight }),
     body: { required: true, content: { "application/json": { schema: VerifyReadingRequest } } },
   },
   responses: {

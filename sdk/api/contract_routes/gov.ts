@@ -8,7 +8,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { ConsistencyLevel } from "../schemas.ts";
 import { NO_CACHE_HEADERS } from "../headers.ts";
-import { COMMON_PROBLEMS } from "./_common.ts";
+import { COMMON_PROBLEMS, minHeight } from "./_common.ts";
 
 const consistency = ConsistencyLevel.default("stale").openapi({ default: "stale" });
 
@@ -87,7 +87,7 @@ export const getGov = createRoute({
   operationId: "getGov",
   tags: ["governance"],
   summary: "Organisations, sites, authorities, policies and rules versions",
-  request: { query: z.object({ consistency }) },
+  request: { query: z.object({ consistency, minHeight }) },
   responses: {
     200: {
       description: "The consortium's governance state.",

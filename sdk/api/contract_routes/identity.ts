@@ -12,7 +12,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { ConsistencyLevel, decimalInt } from "../schemas.ts";
 import { NEGOTIATED_HEADERS } from "../headers.ts";
-import { COMMON_PROBLEMS, json, problem } from "./_common.ts";
+import { COMMON_PROBLEMS, json, minHeight, problem } from "./_common.ts";
 
 /** Largest `limit` of `GET /v1/devices`. */
 export const DEVICES_PAGE_LIMIT_MAX = 1000;
@@ -106,7 +106,7 @@ export const getDevice = createRoute({
   operationId: "getDevice",
   tags: ["identity"],
   summary: "A device: status, current key, attributes, key history, reports, events",
-  request: { params: z.object({ did: DeviceRef }), query: z.object({ consistency }) },
+  request: { params: z.object({ did: DeviceRef }), query: z.object({ consistency, minHeight }) },
   responses: {
     200: json(DeviceView, "The device."),
     404: problem("`not_found`: no device with that DID or key."),
@@ -124,7 +124,7 @@ export const getDeviceDidDocument = createRoute({
   description: "The current key is the one verification method. A quarantined device's key is " +
     "listed but not authorised for `authentication` or `assertionMethod`. A revoked device is " +
     "deactivated: 410 `device_revoked`.",
-  request: { params: z.object({ did: DeviceRef }), query: z.object({ consistency }) },
+  request: { params: z.object({ did: DeviceRef }), query: z.object({ consistency, minHeight }) },
   responses: {
     200: {
       description: "The DID document, as `application/did+json` unless the request accepts " +
@@ -161,6 +161,7 @@ export const listDevices = createRoute({
         default: DEVICES_PAGE_LIMIT_DEFAULT,
       }),
       consistency,
+      minHeight,
     }),
   },
   responses: { 200: json(DevicePage, "The page."), ...COMMON_PROBLEMS },

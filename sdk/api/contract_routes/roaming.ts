@@ -10,6 +10,7 @@ import {
   COMMON_PROBLEMS,
   consistency,
   json,
+  minHeight,
   nextCursor,
   pageAfter,
   pageLimit,
@@ -159,7 +160,7 @@ export const getRoamingPeriod = createRoute({
   operationId: "getRoamingPeriod",
   tags: ["roaming"],
   summary: "A roaming period: agreement, running totals, status",
-  request: { params: z.object({ period: PeriodId }), query: z.object({ consistency }) },
+  request: { params: z.object({ period: PeriodId }), query: z.object({ consistency, minHeight }) },
   responses: { 200: json(PeriodView, "The period."), 404: notFoundPeriod, ...COMMON_PROBLEMS },
 });
 
@@ -172,7 +173,7 @@ export const listRoamingRecords = createRoute({
   summary: "A period's usage records, by record id",
   request: {
     params: z.object({ period: PeriodId }),
-    query: z.object({ after: pageAfter, limit: pageLimit, consistency }),
+    query: z.object({ after: pageAfter, limit: pageLimit, consistency, minHeight }),
   },
   responses: {
     200: json(
@@ -195,7 +196,7 @@ export const getRoamingRecord = createRoute({
   summary: "One usage record, with its flags, hold and dispute",
   request: {
     params: z.object({ period: PeriodId, record: RecordId }),
-    query: z.object({ consistency }),
+    query: z.object({ consistency, minHeight }),
   },
   responses: {
     200: json(UsageRecordView, "The record."),
@@ -213,7 +214,7 @@ export const listRoamingFlags = createRoute({
   summary: "A period's records flagged by the fraud signals or held for overlapping usage",
   request: {
     params: z.object({ period: PeriodId }),
-    query: z.object({ after: pageAfter, limit: pageLimit, consistency }),
+    query: z.object({ after: pageAfter, limit: pageLimit, consistency, minHeight }),
   },
   responses: {
     200: json(
@@ -235,7 +236,7 @@ export const getRoamingStatement = createRoute({
   description: '`statementHash` is hex SHA-256 of `"edgeledger/roaming-statement/v1\\n" + ' +
     "JCS(statement)`: recompute it, then sign it with `roaming.sign`. `final` once both " +
     "carriers signed.",
-  request: { params: z.object({ period: PeriodId }), query: z.object({ consistency }) },
+  request: { params: z.object({ period: PeriodId }), query: z.object({ consistency, minHeight }) },
   responses: {
     200: json(
       z.object({
