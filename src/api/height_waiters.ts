@@ -7,6 +7,9 @@
 
 import { LedgerError } from "./service.ts";
 
+/** Default of the reads that may wait for a height at once, per site. */
+export const HEIGHT_WAITERS_MAX_DEFAULT = 10_000;
+
 interface Waiter {
   readonly height: number;
   readonly resolve: () => void;
@@ -32,8 +35,16 @@ export class HeightWaiters {
   readonly #waiters = new Set<Waiter>();
   #closed: string | undefined;
 
-  /** `applied()` is the newest height whose rows reads see. */
-  constructor(readonly site: string, readonly applied: () => number) {}
+  /**
+   * `applied()` is the newest height whose rows reads see; at most
+   * `waitingMax` reads wait at once (default 10,000), so that reads asking
+   * for heights far ahead cannot pile up: one more is answered 503 at once.
+   */
+  constructor(
+    readonly site: string,
+    readonly applied: () => number,
+    readonly waitingMax = HEIGHT_WAITERS_MAX_DEFAULT,
+  ) {}
 
   /** Reads waiting now. */
   get size(): number {
@@ -50,6 +61,7 @@ export class HeightWaiters {
     if (this.applied() >= height) return Promise.resolve();
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.#closed !== undefined) return Promise.reject(this.#stopped(height));
+    if (this.#waiters.size >= this.waitingMax) return Promise.reject(this.#full(height));
     return new Promise<void>((resolve, reject) => {
       const done = () => {
         clearTimeout(timer);
@@ -95,6 +107,17 @@ export class HeightWaiters {
       `Site ${this.site} has applied height ${at}, not ${height}, after waiting ${timeoutMs} ms; ` +
         "retry here or at another site",
       { height: at, minHeight: height, retryAfter: 1 },
+    );
+  }
+
+  #full(height: number): LedgerError {
+    return new LedgerError(
+      "unavailable",
+      503,
+      "Too many reads waiting",
+      `Site ${this.site} has ${this.waitingMax} reads waiting for a height already; it has ` +
+        `applied ${this.applied()}, not ${height}`,
+      { height: this.applied(), minHeight: height, retryAfter: 1 },
     );
   }
 

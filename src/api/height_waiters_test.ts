@@ -55,3 +55,17 @@ Deno.test("HeightWaiters: closing refuses the waiting reads and later ones, not 
   await assert.rejects(waiters.wait(2, 5000), /site-a is stopping/);
   await waiters.wait(1, 5000);
 });
+
+Deno.test("HeightWaiters: past waitingMax reads waiting, one more is 503 at once; the waiting ones still resolve", async () => {
+  let applied = 0;
+  const waiters = new HeightWaiters("site-a", () => applied, 2);
+  const first = waiters.wait(1, 5000);
+  const second = waiters.wait(2, 5000);
+  await assert.rejects(waiters.wait(3, 5000), /has 2 reads waiting for a height already/);
+  // A height already applied never waits, so it is never refused for room.
+  await waiters.wait(0, 5000);
+  applied = 2;
+  waiters.reached(2);
+  await Promise.all([first, second]);
+  assert.equal(waiters.size, 0);
+});
