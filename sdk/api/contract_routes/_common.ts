@@ -77,6 +77,9 @@ export const consistency = ConsistencyLevel.default("stale").openapi({ default: 
 /** `minHeight` query parameter: the block height this site must have applied first. */
 export const minHeight = MinHeight;
 
+/** The query parameters every contract read takes: `consistency` and `minHeight`. */
+export const readParams = { consistency, minHeight };
+
 /** `limit` query parameter of a listing. */
 export const pageLimit = decimalInt(1, CONTRACT_PAGE_LIMIT_MAX).optional().openapi({
   type: "integer",

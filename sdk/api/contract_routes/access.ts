@@ -7,15 +7,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { decimalInt, Did } from "../schemas.ts";
-import {
-  COMMON_PROBLEMS,
-  consistency,
-  json,
-  minHeight,
-  nextCursor,
-  pageAfter,
-  pageLimit,
-} from "./_common.ts";
+import { COMMON_PROBLEMS, json, nextCursor, pageAfter, pageLimit, readParams } from "./_common.ts";
 
 /**
  * Most grants of one stream and reader key that `GET /v1/streams/{stream}/access`
@@ -62,8 +54,7 @@ export const listStreamGrants = createRoute({
       reader: Did.optional(),
       after: pageAfter,
       limit: pageLimit,
-      consistency,
-      minHeight,
+      ...readParams,
     }),
   },
   responses: { 200: json(GrantPage, "The page."), ...COMMON_PROBLEMS },
@@ -78,7 +69,7 @@ export const listReaderGrants = createRoute({
   summary: "Every grant a reader received, ordered by stream",
   request: {
     params: z.object({ reader: Did }),
-    query: z.object({ after: pageAfter, limit: pageLimit, consistency, minHeight }),
+    query: z.object({ after: pageAfter, limit: pageLimit, ...readParams }),
   },
   responses: { 200: json(GrantPage, "The page."), ...COMMON_PROBLEMS },
 });
@@ -100,8 +91,7 @@ export const checkStreamAccess = createRoute({
     query: z.object({
       reader: Did,
       at: decimalInt(0).openapi({ type: "integer", minimum: 0, description: "Time, ms." }),
-      consistency,
-      minHeight,
+      ...readParams,
     }),
   },
   responses: {

@@ -8,13 +8,12 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { Did } from "../schemas.ts";
 import {
   COMMON_PROBLEMS,
-  consistency,
   json,
-  minHeight,
   nextCursor,
   pageAfter,
   pageLimit,
   problem,
+  readParams,
 } from "./_common.ts";
 
 const AssetId = z.string().min(1).max(64).regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/).openapi({
@@ -58,7 +57,7 @@ export const getAsset = createRoute({
   operationId: "getAsset",
   tags: ["assets"],
   summary: "An asset: issuer, supply, fee policy",
-  request: { params: z.object({ asset: AssetId }), query: z.object({ consistency, minHeight }) },
+  request: { params: z.object({ asset: AssetId }), query: z.object({ ...readParams }) },
   responses: {
     200: json(AssetView, "The asset."),
     404: problem("`not_found`: no such asset."),
@@ -75,7 +74,7 @@ export const getAssetBalance = createRoute({
   summary: "An account's balance of an asset",
   request: {
     params: z.object({ asset: AssetId, account: Did }),
-    query: z.object({ consistency, minHeight }),
+    query: z.object({ ...readParams }),
   },
   responses: {
     200: json(BalanceView, 'The balance ("0" when the account holds none).'),
@@ -93,7 +92,7 @@ export const listAssetBalances = createRoute({
   summary: "An asset's holders with their balances, a page at a time",
   request: {
     params: z.object({ asset: AssetId }),
-    query: z.object({ after: pageAfter, limit: pageLimit, consistency, minHeight }),
+    query: z.object({ after: pageAfter, limit: pageLimit, ...readParams }),
   },
   responses: {
     200: json(

@@ -8,15 +8,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { decimalInt, ProofView } from "../schemas.ts";
-import {
-  COMMON_PROBLEMS,
-  consistency,
-  json,
-  minHeight,
-  nextCursor,
-  pageAfter,
-  problem,
-} from "./_common.ts";
+import { COMMON_PROBLEMS, json, nextCursor, pageAfter, problem, readParams } from "./_common.ts";
 
 /** Largest `limit` of the history route (each step may carry a proof and anchors). */
 export const CUSTODY_HISTORY_LIMIT_MAX = 100;
@@ -75,7 +67,7 @@ export const getCustodyItem = createRoute({
   operationId: "getCustodyItem",
   tags: ["custody"],
   summary: "An item: producer, current holder, number of steps",
-  request: { params: z.object({ item: ItemId }), query: z.object({ consistency, minHeight }) },
+  request: { params: z.object({ item: ItemId }), query: z.object({ ...readParams }) },
   responses: {
     200: json(ItemView, "The item."),
     404: problem("`not_found`: no such item."),
@@ -104,8 +96,7 @@ export const getCustodyHistory = createRoute({
         default: CUSTODY_HISTORY_LIMIT_MAX,
       }),
       proofs: z.enum(["true", "false"]).optional(),
-      consistency,
-      minHeight,
+      ...readParams,
     }),
   },
   responses: {

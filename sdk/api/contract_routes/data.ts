@@ -10,7 +10,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { canonicalJson, type JsonValue } from "../../canonical_json.ts";
 import { Base64Url, decimalInt, Hash } from "../schemas.ts";
 import { NO_STORE_HEADERS } from "../headers.ts";
-import { COMMON_PROBLEMS, consistency, json, minHeight, pageLimit, problem } from "./_common.ts";
+import { COMMON_PROBLEMS, json, pageLimit, problem, readParams } from "./_common.ts";
 import { StreamParam } from "./access.ts";
 
 /** Most anchors `GET /v1/streams/{stream}/gaps` scans per call. */
@@ -56,7 +56,7 @@ export const getStream = createRoute({
   summary: "A stream: owner, last seq, number of anchors",
   request: {
     params: z.object({ stream: StreamParam }),
-    query: z.object({ consistency, minHeight }),
+    query: z.object({ ...readParams }),
   },
   responses: {
     200: json(StreamView, "The stream."),
@@ -74,7 +74,7 @@ export const listStreamAnchors = createRoute({
   summary: "A stream's anchors in seq order, a page at a time",
   request: {
     params: z.object({ stream: StreamParam }),
-    query: z.object({ after: seqCursor, limit: pageLimit, consistency, minHeight }),
+    query: z.object({ after: seqCursor, limit: pageLimit, ...readParams }),
   },
   responses: {
     200: json(
@@ -113,8 +113,7 @@ export const getStreamGaps = createRoute({
         default: GAPS_SCAN_ANCHORS_MAX,
       }),
       silenceMs: decimalInt(1).optional().openapi({ type: "integer", minimum: 1 }),
-      consistency,
-      minHeight,
+      ...readParams,
     }),
   },
   responses: {
@@ -201,7 +200,7 @@ export const verifyStreamReading = createRoute({
     "SDK's `verifyReading` and the anchor transaction's own inclusion proof (`anchor.txId`).",
   request: {
     params: z.object({ stream: StreamParam }),
-    query: z.object({ consistency, minHeight }),
+    query: z.object({ ...readParams }),
     body: { required: true, content: { "application/json": { schema: VerifyReadingRequest } } },
   },
   responses: {

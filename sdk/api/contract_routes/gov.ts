@@ -6,11 +6,8 @@
  * @module
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { ConsistencyLevel } from "../schemas.ts";
 import { NO_CACHE_HEADERS } from "../headers.ts";
-import { COMMON_PROBLEMS, minHeight } from "./_common.ts";
-
-const consistency = ConsistencyLevel.default("stale").openapi({ default: "stale" });
+import { COMMON_PROBLEMS, readParams } from "./_common.ts";
 
 /** An organisation (carrier). */
 export const OrgView = z.object({
@@ -87,7 +84,7 @@ export const getGov = createRoute({
   operationId: "getGov",
   tags: ["governance"],
   summary: "Organisations, sites, authorities, policies and rules versions",
-  request: { query: z.object({ consistency, minHeight }) },
+  request: { query: z.object({ ...readParams }) },
   responses: {
     200: {
       description: "The consortium's governance state.",

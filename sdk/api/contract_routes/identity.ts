@@ -10,9 +10,9 @@
  * @module
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { ConsistencyLevel, decimalInt } from "../schemas.ts";
+import { decimalInt } from "../schemas.ts";
 import { NEGOTIATED_HEADERS } from "../headers.ts";
-import { COMMON_PROBLEMS, json, minHeight, problem } from "./_common.ts";
+import { COMMON_PROBLEMS, json, problem, readParams } from "./_common.ts";
 
 /** Largest `limit` of `GET /v1/devices`. */
 export const DEVICES_PAGE_LIMIT_MAX = 1000;
@@ -21,8 +21,6 @@ export const DEVICES_PAGE_LIMIT_DEFAULT = 100;
 
 /** The media type of a DID document (W3C DID Core §6.2). */
 export const DID_JSON_MEDIA_TYPE = "application/did+json";
-
-const consistency = ConsistencyLevel.default("stale").openapi({ default: "stale" });
 
 /** A device DID or a did:key the device has had. */
 export const DeviceRef = z.string().min(8).max(256).regex(
@@ -106,7 +104,7 @@ export const getDevice = createRoute({
   operationId: "getDevice",
   tags: ["identity"],
   summary: "A device: status, current key, attributes, key history, reports, events",
-  request: { params: z.object({ did: DeviceRef }), query: z.object({ consistency, minHeight }) },
+  request: { params: z.object({ did: DeviceRef }), query: z.object({ ...readParams }) },
   responses: {
     200: json(DeviceView, "The device."),
     404: problem("`not_found`: no device with that DID or key."),
@@ -124,7 +122,7 @@ export const getDeviceDidDocument = createRoute({
   description: "The current key is the one verification method. A quarantined device's key is " +
     "listed but not authorised for `authentication` or `assertionMethod`. A revoked device is " +
     "deactivated: 410 `device_revoked`.",
-  request: { params: z.object({ did: DeviceRef }), query: z.object({ consistency, minHeight }) },
+  request: { params: z.object({ did: DeviceRef }), query: z.object({ ...readParams }) },
   responses: {
     200: {
       description: "The DID document, as `application/did+json` unless the request accepts " +
@@ -160,8 +158,7 @@ export const listDevices = createRoute({
         maximum: DEVICES_PAGE_LIMIT_MAX,
         default: DEVICES_PAGE_LIMIT_DEFAULT,
       }),
-      consistency,
-      minHeight,
+      ...readParams,
     }),
   },
   responses: { 200: json(DevicePage, "The page."), ...COMMON_PROBLEMS },

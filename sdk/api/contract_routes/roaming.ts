@@ -8,13 +8,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import {
   COMMON_PROBLEMS,
-  consistency,
   json,
-  minHeight,
   nextCursor,
   pageAfter,
   pageLimit,
   problem,
+  readParams,
 } from "./_common.ts";
 
 const PeriodId = z.string().min(1).max(64).regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/).openapi({
@@ -160,7 +159,7 @@ export const getRoamingPeriod = createRoute({
   operationId: "getRoamingPeriod",
   tags: ["roaming"],
   summary: "A roaming period: agreement, running totals, status",
-  request: { params: z.object({ period: PeriodId }), query: z.object({ consistency, minHeight }) },
+  request: { params: z.object({ period: PeriodId }), query: z.object({ ...readParams }) },
   responses: { 200: json(PeriodView, "The period."), 404: notFoundPeriod, ...COMMON_PROBLEMS },
 });
 
@@ -173,7 +172,7 @@ export const listRoamingRecords = createRoute({
   summary: "A period's usage records, by record id",
   request: {
     params: z.object({ period: PeriodId }),
-    query: z.object({ after: pageAfter, limit: pageLimit, consistency, minHeight }),
+    query: z.object({ after: pageAfter, limit: pageLimit, ...readParams }),
   },
   responses: {
     200: json(
@@ -196,7 +195,7 @@ export const getRoamingRecord = createRoute({
   summary: "One usage record, with its flags, hold and dispute",
   request: {
     params: z.object({ period: PeriodId, record: RecordId }),
-    query: z.object({ consistency, minHeight }),
+    query: z.object({ ...readParams }),
   },
   responses: {
     200: json(UsageRecordView, "The record."),
@@ -214,7 +213,7 @@ export const listRoamingFlags = createRoute({
   summary: "A period's records flagged by the fraud signals or held for overlapping usage",
   request: {
     params: z.object({ period: PeriodId }),
-    query: z.object({ after: pageAfter, limit: pageLimit, consistency, minHeight }),
+    query: z.object({ after: pageAfter, limit: pageLimit, ...readParams }),
   },
   responses: {
     200: json(
@@ -236,7 +235,7 @@ export const getRoamingStatement = createRoute({
   description: '`statementHash` is hex SHA-256 of `"edgeledger/roaming-statement/v1\\n" + ' +
     "JCS(statement)`: recompute it, then sign it with `roaming.sign`. `final` once both " +
     "carriers signed.",
-  request: { params: z.object({ period: PeriodId }), query: z.object({ consistency, minHeight }) },
+  request: { params: z.object({ period: PeriodId }), query: z.object({ ...readParams }) },
   responses: {
     200: json(
       z.object({
