@@ -49,6 +49,10 @@
  *   leader to another voter of its membership: it stops taking proposals,
  *   catches `t` up and sends MsgTimeoutNow, on which `t` campaigns at once
  *   (without PreVote, through a leader lease).
+ * - `hold s`, `release s`: the host holds a site's campaigns
+ *   (`holdCampaigns(true)`, as raft_host.ts does while the site catches up
+ *   to a snapshot; not a leader's) or releases them. A restart releases
+ *   them (the host holds them again only if it is still catching up).
  *
  * **The host.** Each site's host handles Ready batches as a real one does.
  * `"sync"` is test/raft_harness.ts: after every input the host persists,
@@ -115,6 +119,8 @@
  *   only once the disk holds it.
  * - A ReadIndex answer is never below the highest index known committed
  *   when the read began.
+ * - Held campaigns: a site whose campaigns are held never becomes a
+ *   candidate or pre-candidate (on its timer or on a MsgTimeoutNow).
  * - Any assertion of the core (`AssertionError`: it checks Election Safety
  *   and Leader Completeness itself on some messages) is a violation.
  *
@@ -151,7 +157,7 @@
  * is not kept), `proposals`, `reads`, `crashes`, `timeouts` (election
  * timeouts), `heartbeats` (leader ticks), `inFlight` (messages in the
  * network; a state with more is not kept), `confChanges`, `compactions`,
- * `transfers`, and `states` (a safety valve: the search stops and says it
+ * `transfers`, `holds`, and `states` (a safety valve: the search stops and says it
  * is incomplete). A search may start from the state a fixed `prefix` of
  * actions reaches (a leader elected, say), to spend its depth past it. What the bounds leave out is not
  * checked: deeper schedules, larger clusters, timing (ticks are abstracted
@@ -213,6 +219,12 @@ export interface CheckBounds {
   compactions: number;
   /** Leadership transfers started, in total. */
   transfers: number;
+  /**
+   * Campaign holds, in total: a host holding a site's campaigns
+   * (`RaftNode.holdCampaigns(true)`, as `raft_host.ts` does while the site
+   * catches up to a snapshot) or releasing them, each one action.
+   */
+  holds: number;
   /** Distinct states after which the search stops, incomplete. */
   states: number;
 }
@@ -304,6 +316,7 @@ export const defaultCheckOptions: CheckOptions = {
     confChanges: 0,
     compactions: 0,
     transfers: 0,
+    holds: 0,
     states: 5_000_000,
   },
 };
@@ -366,6 +379,8 @@ export interface Coverage {
   snapshotsInstalled: number;
   /** Transitions in which a site campaigned on a leader's MsgTimeoutNow. */
   transferCampaigns: number;
+  /** Transitions in which a held site was handed a MsgTimeoutNow and did not campaign. */
+  heldBack: number;
 }
 
 // ------------------------------------------------------------------ keys
@@ -589,6 +604,7 @@ type Op =
   | { k: "persist" }
   | { k: "confChange"; cc: ConfChange }
   | { k: "transfer"; to: NodeId }
+  | { k: "hold"; held: boolean }
   | { k: "compact" };
 
 /** The inputs a site has had since it last (re)started, newest first, shared between states. */
@@ -651,6 +667,8 @@ interface Site {
   /** Set when the core's membership is not the one its log makes (or its log makes none). */
   readonly confProblem: string | undefined;
   readonly pending: boolean;
+  /** Whether its host holds its campaigns. */
+  readonly held: boolean;
 }
 
 interface BagItem {
@@ -682,6 +700,7 @@ interface World {
   confChanges: number;
   compactions: number;
   transfers: number;
+  holds: number;
   /** `leaders[t]`: the site that led term t. */
   leaders: (NodeId | undefined)[];
   /** `committed[i]`: the entry key known committed at index i, and the term it was first known in. */
@@ -701,6 +720,7 @@ type Action =
   | { k: "persist"; site: number }
   | { k: "confChange"; site: number; cc: ConfChange }
   | { k: "transfer"; site: number; to: NodeId }
+  | { k: "hold"; site: number; held: boolean }
   | { k: "compact"; site: number }
   | { k: "deliver"; item: BagItem }
   | { k: "drop"; item: BagItem };
@@ -715,6 +735,8 @@ function label(ids: NodeId[], a: Action): string {
       return `confChange ${ids[a.site]} ${a.cc.type} ${a.cc.node}`;
     case "transfer":
       return `transfer ${ids[a.site]}->${a.to}`;
+    case "hold":
+      return `${a.held ? "hold" : "release"} ${ids[a.site]}`;
     default:
       return `${a.k} ${ids[a.site]}`;
   }
@@ -822,6 +844,10 @@ class Model {
         break;
       case "transfer":
         if (!n.transferLeadership(op.to)) return false;
+        break;
+      case "hold":
+        if (n.debugState().campaignsHeld === op.held) return false;
+        n.holdCampaigns(op.held);
         break;
       case "compact":
         if (!this.#compact(h, out)) return false;
@@ -1016,6 +1042,7 @@ class Model {
       diskConf: typeof diskConf === "string" ? conf : diskConf,
       confProblem,
       pending: pending !== undefined,
+      held: dump.campaignsHeld === true,
     };
   }
 
@@ -1042,6 +1069,7 @@ class Model {
       confChanges: 0,
       compactions: 0,
       transfers: 0,
+      holds: 0,
       leaders: [],
       committed: [],
       readMin: new Map(),
@@ -1118,7 +1146,7 @@ class Model {
    */
   #rest(w: World, p: number): string {
     let rest = `|${w.proposals},${w.reads},${w.crashes},${w.timeouts},${w.heartbeats},` +
-      `${w.confChanges},${w.compactions},${w.transfers}|`;
+      `${w.confChanges},${w.compactions},${w.transfers},${w.holds}|`;
     rest += this.#committedText(w.committed, p);
     for (const [ctx, min] of [...w.readMin].sort()) rest += `${ctx}>=${min};`;
     return rest;
@@ -1190,6 +1218,10 @@ class Model {
       if (s.role === "leader" && w.transfers < o.bounds.transfers) {
         for (const to of s.conf.voters) if (to !== s.id) out.push({ k: "transfer", site: k, to });
       }
+      // A host holds a site's campaigns while it catches up (never a leader's), and releases them.
+      if (w.holds < o.bounds.holds && (s.held || s.role !== "leader")) {
+        out.push({ k: "hold", site: k, held: !s.held });
+      }
       if (
         w.compactions < o.bounds.compactions && !s.pending &&
         s.applied > s.disk.snapshot.metadata.index
@@ -1255,6 +1287,9 @@ class Model {
       } else if (a.k === "transfer") {
         op = { k: "transfer", to: a.to };
         nw.transfers++;
+      } else if (a.k === "hold") {
+        op = { k: "hold", held: a.held };
+        nw.holds++;
       } else if (a.k === "compact") {
         op = { k: "compact" };
         nw.compactions++;
@@ -1312,6 +1347,7 @@ class Model {
   readsAnswered = 0;
   snapshotsInstalled = 0;
   transferCampaigns = 0;
+  heldBack = 0;
   readonly messages = new Interner();
 
   /** Checks every invariant on the transition `w` → `nw` and updates the history variables. */
@@ -1401,6 +1437,14 @@ class Model {
         a.k === "deliver" && a.item.msg.type === "timeoutNow" && after.term > before.term
       ) {
         this.transferCampaigns++;
+      }
+      if (before.held && after.term === before.term && after.role === before.role) {
+        if (a.k === "deliver" && a.item.msg.type === "timeoutNow") this.heldBack++;
+      }
+      // Held campaigns: a site whose host holds them never stands.
+      const standing = (r: Role) => r === "candidate" || r === "preCandidate";
+      if (before.held && after.held && standing(after.role) && !standing(before.role)) {
+        fail(`held campaigns: ${after.id} stood for election (${after.role}) while held`);
       }
     }
     // Leader Completeness.
@@ -1684,6 +1728,7 @@ export function modelCheck(opts: CheckOptions, onLevel?: OnLevel): CheckResult {
     confChangesCommitted: [],
     snapshotsInstalled: 0,
     transferCampaigns: 0,
+    heldBack: 0,
   };
   const cover = (w: World, a: Action) => {
     for (const s of w.sites) if (s.term > coverage.maxTerm) coverage.maxTerm = s.term;
@@ -1723,6 +1768,7 @@ export function modelCheck(opts: CheckOptions, onLevel?: OnLevel): CheckResult {
       readsAnswered: model.readsAnswered,
       snapshotsInstalled: model.snapshotsInstalled,
       transferCampaigns: model.transferCampaigns,
+      heldBack: model.heldBack,
     },
     orbits: opts.countOrbits ? orbits.size : undefined,
   });

@@ -68,6 +68,7 @@ const overrides = {
   confChanges: envInt("MC_CONF_CHANGES"),
   compactions: envInt("MC_COMPACTIONS"),
   transfers: envInt("MC_TRANSFERS"),
+  holds: envInt("MC_HOLDS"),
   states: envInt("MC_STATES"),
 };
 const symmetry = Deno.env.get("MC_SYMMETRY") !== "0";
@@ -126,6 +127,7 @@ function scope(o: CheckOptions): string {
     ...(b.confChanges > 0 ? [plural(b.confChanges, "conf change")] : []),
     ...(b.compactions > 0 ? [plural(b.compactions, "compaction")] : []),
     ...(b.transfers > 0 ? [plural(b.transfers, "transfer")] : []),
+    ...(b.holds > 0 ? [plural(b.holds, "campaign hold")] : []),
   ];
   const spares = o.spares > 0 ? ` and ${plural(o.spares, "spare site")}` : "";
   const from = o.prefix !== undefined && o.prefix.length > 0 ? ` from ${prefixName(o.prefix)}` : "";
@@ -203,6 +205,9 @@ function run(name: string, o: CheckOptions): CheckResult {
     ...(o.bounds.transfers > 0
       ? [`${plural(c.transferCampaigns, "campaign")} on a MsgTimeoutNow`]
       : []),
+    ...(o.bounds.holds > 0
+      ? [`${plural(c.heldBack, "MsgTimeoutNow")} held back by a held site`]
+      : []),
   ];
   console.log(`${name}\n  ${summary.join("; ")}`);
   return r;
@@ -220,6 +225,11 @@ function checkSafety(name: string, o: CheckOptions): void {
   assert.ok(
     r.complete,
     `the search stopped at ${r.states} states before its depth bound (MC_STATES)`,
+  );
+  // A prefix as long as the depth bound leaves nothing to search: that checks nothing.
+  assert.ok(
+    r.transitions > 0,
+    `no action was searched past the prefix within depth ${o.bounds.depth}`,
   );
 }
 
@@ -277,6 +287,16 @@ safetyTest(
   (s) => `model check: with leadership transfers (MsgTimeoutNow) ${rules} in every state of ${s}`,
 );
 
+safetyTest(
+  safety({
+    preVote: true,
+    checkQuorum: true,
+    bounds: { depth: 13, proposals: 0, transfers: 1, holds: 2, crashes: 1 },
+  }, true),
+  (s) =>
+    `model check: with campaigns held and released (a site catching up to a snapshot), a held site never stands and ${rules} in every state of ${s}`,
+);
+
 // ------------------------------------------------------------ the checker can fail
 
 /** Bounds for a bug hunt: nothing beyond what the named bug needs. */
@@ -320,6 +340,20 @@ function findsBug(name: string, o: CheckOptions, expected: RegExp, depth: number
     }`,
   );
 }
+
+Deno.test("model check: finds a held site standing for election when a MsgTimeoutNow overrides the hold (campaignWhileHeld, 10 steps)", () => {
+  const o = hunt({ campaignWhileHeld: true }, {
+    depth: 10,
+    terms: 2,
+    proposals: 0,
+    crashes: 0,
+    timeouts: 1,
+    heartbeats: 0,
+    transfers: 1,
+    holds: 1,
+  }, { preVote: true, checkQuorum: true, prefix: leadingPrefix(3, true) });
+  findsBug("model check: campaignWhileHeld", o, /^held campaigns: /, 10);
+});
 
 Deno.test("model check: finds a leader lacking a committed entry when votes skip the up-to-date check (skipVoteUpToDateCheck, 8 steps)", () => {
   const o = hunt({ skipVoteUpToDateCheck: true }, { depth: 8, terms: 2, proposals: 0, crashes: 0 });

@@ -71,6 +71,8 @@ export interface RaftTestingBugs {
    * (maybe never committed).
    */
   confStateAtLastIndex?: boolean;
+  /** Stand on a leader's MsgTimeoutNow even while the host holds this site's campaigns. */
+  campaignWhileHeld?: boolean;
 }
 
 /** How a {@link RaftNode} is configured. All limits are explicit (STYLE 8). */
@@ -693,7 +695,8 @@ export class RaftNode {
   }
 
   #hup(transfer: boolean): void {
-    if (this.#role === "leader" || !this.#promotable() || this.#campaignsHeld) return;
+    const held = this.#campaignsHeld && !(transfer && this.#bugs.campaignWhileHeld === true);
+    if (this.#role === "leader" || !this.#promotable() || held) return;
     if (this.#preVote && !transfer) this.#campaign("preVote");
     else this.#campaign(transfer ? "transfer" : "election");
   }
