@@ -279,7 +279,8 @@ export interface ClientOptions {
    * Read your own writes, whichever site answers. The client keeps the
    * highest block `height` of its own writes' committed receipts (`submit`,
    * `waitForCommit`: {@link EdgeLedgerClient.sessionHeight}) and sends it as
-   * `minHeight` with every read: a site that has not applied that block yet
+   * `minHeight` with every read of the ledger's data (not a site's status,
+   * members or integrity check): a site that has not applied that block yet
    * (after a failover, or behind a load balancer) waits for it before
    * answering, up to 5 s, or answers 503 `unavailable` and the call moves to
    * the next site at once. When every site refuses it so (a receipt that
@@ -1390,6 +1391,10 @@ export class EdgeLedgerClient {
         !route.path.startsWith("/v1/admin/")
       : route.path === "/v1/streams/{stream}/verify-reading";
     if (h === 0 || !read || input.query?.minHeight !== undefined) return input;
+    // A site's own state (its status, the members, its integrity) is asked of
+    // that site as it is now: the session's height goes only with reads of the
+    // ledger's data. A height the call gives goes with any read.
+    if (options.minHeight === undefined && SITE_STATE_PATHS.has(route.path)) return input;
     return { ...input, query: { ...input.query, minHeight: h } };
   }
 
@@ -1774,6 +1779,14 @@ function leaderNamed(error: EdgeLedgerError): string | undefined {
   const url = error.problem.leaderUrl;
   return typeof url === "string" && /^https?:\/\//.test(url) ? url : undefined;
 }
+
+/** Reads of a site's own state, which the session's height does not go with. */
+const SITE_STATE_PATHS: ReadonlySet<string> = new Set([
+  "/v1/status",
+  "/v1/sites",
+  "/v1/sites/{name}/keys",
+  "/v1/integrity",
+]);
 
 /** Whether `error` is a site's 503 for a read's `minHeight` it has not applied. */
 function behind(error: EdgeLedgerError): boolean {

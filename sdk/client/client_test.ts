@@ -1407,6 +1407,12 @@ Deno.test("client: reads after a committed receipt ask for its height as minHeig
   }).catch(() => undefined);
   assert.equal(s.requests[4].method, "POST");
   assert.equal(new URL(s.requests[4].url).searchParams.get("minHeight"), "7");
+  // A site's own state is asked as it is now: no session height, unless the call gives one.
+  await client.status().catch(() => undefined);
+  assert.equal(new URL(s.requests[5].url).pathname, "/v1/status");
+  assert.equal(new URL(s.requests[5].url).searchParams.get("minHeight"), null);
+  await client.status({ minHeight: 7 }).catch(() => undefined);
+  assert.equal(new URL(s.requests[6].url).searchParams.get("minHeight"), "7");
 });
 
 Deno.test("client: a batch's highest committed receipt sets the session height; a pending one and a read do not", async () => {
