@@ -1376,8 +1376,8 @@ export class EdgeLedgerClient {
    * `input` with `minHeight` for a read of the public API (a `GET`, or the
    * `POST` of `verify-reading`): the call's own, else the session's with
    * `readYourWrites`; none for 0, writes, the event stream and the admin
-   * routes. A `RangeError` for a value that is
-   * not an integer >= 0.
+   * routes, and the session's none for a site's own state. A `RangeError`
+   * for a value that is not an integer >= 0 (a write's too).
    */
   #withMinHeight(route: RouteDefinition, input: CallInput, options: CallOptions): CallInput {
     const h = options.minHeight ?? (this.#readYourWrites ? this.#sessionHeight : 0);

@@ -1301,3 +1301,18 @@ Deno.test("minHeight: verify-reading, a read with a body, waits for it too", asy
     [5],
   );
 });
+
+Deno.test("minHeight: a read whose client goes away while it waits stops waiting, and is not logged as an error", async () => {
+  const { app, service, logged } = setup({ minHeightWaitMs: 5000 });
+  const gone = new AbortController();
+  const read = app.request("/v1/blocks/3?minHeight=3", { signal: gone.signal });
+  await new Promise((r) => setTimeout(r, 20));
+  const started = performance.now();
+  gone.abort();
+  const res = await read;
+  assert.ok(performance.now() - started < 1000);
+  assert.equal(res.status, 503);
+  await res.body?.cancel();
+  assert.deepEqual(logged, []);
+  assert.equal(service.calls.filter((c) => c.method === "awaitHeight").length, 1);
+});

@@ -405,7 +405,18 @@ export function awaitMinHeight(
         if (!parsed.success) return problemResponse(c, validationProblem("query", parsed.error));
         const height = parsed.data.minHeight;
         if (height !== undefined) {
-          await service.awaitHeight(height, options.waitMs, c.req.raw.signal);
+          const request = c.req.raw.signal;
+          try {
+            await service.awaitHeight(height, options.waitMs, request);
+          } catch (e) {
+            // The client went away while its read waited: nobody reads the
+            // answer, and it is no error of the site's (not logged as one).
+            if (!request.aborted) throw e;
+            return problemResponse(
+              c,
+              knownProblem("unavailable", `The request ended while it waited for height ${height}`),
+            );
+          }
         }
       }
     }
