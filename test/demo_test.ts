@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { KIND_BODIES } from "../sdk/mod.ts";
 import { runDemo, type UseCaseResult } from "../workers/demo.ts";
 import { startDemoCluster } from "../workers/demo/cluster.ts";
+import { basePort } from "./_cluster.ts";
 import { loadSiteConfig } from "../src/site/config.ts";
 import { checkByReplay } from "../src/site/replay_check.ts";
 import { filePathOf } from "../src/storage/db.ts";
@@ -122,6 +123,36 @@ Deno.test({
       }
     } finally {
       await cluster.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "demo cluster: a drawn port another process holds makes it start again on new ports, in a new folder; a given one is refused as taken",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    // Hold a port, and draw it first: the first try's site-a finds it taken.
+    const held = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const taken = (held.addr as Deno.NetAddr).port;
+    try {
+      const draws = [taken, basePort()];
+      const cluster = await startDemoCluster({ sites: 1, drawPort: () => draws.shift()! });
+      try {
+        assert.equal(draws.length, 0, "it did not draw again");
+        assert.notEqual(new URL(cluster.urls[0]).port, String(taken));
+        const status = await (await fetch(`${cluster.urls[0]}/v1/status`)).json();
+        assert.equal(status.site, "site-a");
+      } finally {
+        await cluster.stop();
+      }
+      await assert.rejects(
+        startDemoCluster({ sites: 1, basePort: taken }),
+        /Address already in use/,
+      );
+    } finally {
+      held.close();
     }
   },
 });

@@ -24,12 +24,46 @@ export interface DemoCluster {
   stop(): Promise<void>;
 }
 
-/** Starts `sites` sites on ports `[basePort, basePort + sites)` under a new temp folder. */
+/** The lowest base port drawn when none is given. */
+const DEMO_PORT_MIN = 20_000;
+/**
+ * Ports drawn stay below this: Linux hands out outgoing connections' local
+ * ports from 32768 up, so a listener there may find its port taken.
+ */
+const DEMO_PORT_END = 32_768;
+/** Fresh ledgers on fresh ports tried when a drawn port is taken. */
+const DEMO_PORT_TRIES_MAX = 3;
+
+/**
+ * Starts `sites` sites on ports `[basePort, basePort + sites)` under a new
+ * temp folder. Without `basePort` the ports are drawn at random below the
+ * ephemeral range, and a port another process holds makes it start again
+ * on new ones (a new folder), up to {@link DEMO_PORT_TRIES_MAX} times.
+ */
 export async function startDemoCluster(
-  options: { sites?: number; basePort?: number } = {},
+  options: {
+    sites?: number;
+    basePort?: number;
+    /** Draws a base port when `basePort` is not given (tests); default: at random. */
+    drawPort?: () => number;
+  } = {},
 ): Promise<DemoCluster> {
   const sites = options.sites ?? 3;
-  const basePort = options.basePort ?? 20_000 + Math.floor(Math.random() * 20_000);
+  const draw = options.drawPort ??
+    (() => DEMO_PORT_MIN + Math.floor(Math.random() * (DEMO_PORT_END - DEMO_PORT_MIN - sites)));
+  for (let attempt = 1;; attempt++) {
+    const basePort = options.basePort ?? draw();
+    try {
+      return await startOn(sites, basePort);
+    } catch (e) {
+      const taken = e instanceof Error && e.message.includes("Address already in use");
+      if (!taken || options.basePort !== undefined || attempt >= DEMO_PORT_TRIES_MAX) throw e;
+    }
+  }
+}
+
+/** One try of {@link startDemoCluster} on the given ports. */
+async function startOn(sites: number, basePort: number): Promise<DemoCluster> {
   const dataDir = await Deno.makeTempDir({ prefix: "edgeledger-demo-" });
   const configs = await initLocalLedger({ dataDir, sites, basePort, host: "127.0.0.1" });
   const siteScript = new URL("../site.ts", import.meta.url).pathname;
