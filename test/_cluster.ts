@@ -11,6 +11,14 @@ import { base64urlEncode } from "../sdk/encoding.ts";
 import { initLocalLedger } from "../src/site/config.ts";
 import { anchorTx } from "./_helpers.ts";
 import { type PartitionOptions, PartitionProxy } from "./_partition.ts";
+import {
+  portTaken,
+  PortTakenError,
+  portTriesMax,
+  startOnFreePort as sharedStartOnFreePort,
+} from "../workers/_ports.ts";
+
+export { portTaken, PortTakenError, portTriesMax };
 
 /** Signs the anchors {@link commitBatches} sends. */
 const batchSigner = generateKeyPair("ed25519");
@@ -178,19 +186,6 @@ export function closedPort(): number {
   throw new Error(`Cannot find a closed port: ${closedPortTriesMax} tries were all in use`);
 }
 
-/** A process (or a listener of this one) could not start because its port was taken. */
-export class PortTakenError extends Error {
-  override name = "PortTakenError";
-}
-
-/** Whether what a process printed says its address (its port) was already in use. */
-export function portTaken(output: string): boolean {
-  return /address already in use|AddrInUse/i.test(output);
-}
-
-/** How many ports {@link startOnFreePort} tries by default, each new. */
-export const portTriesMax = 3;
-
 /** How a start picks its ports ({@link startOnFreePort}). */
 export interface PortOptions {
   /** Picks each try's port (default {@link basePort}); a test injects its own. */
@@ -200,31 +195,14 @@ export interface PortOptions {
 }
 
 /**
- * Starts something on a port of its own: calls `start(port)` with a port
- * from `pick`, and when it throws {@link PortTakenError} (a process said its
- * address is in use) or `Deno.errors.AddrInUse` (a listener in this process),
- * calls it again on a new port, `triesMax` tries in all. Throws the last
- * try's error, and at once any other error.
- *
- * Requires `start` to have stopped and removed what it began before it
- * throws, and to make each try new (a ledger keeps the ports it was made
- * with: give each try its own data folder). Only a first start may move: a
- * restart must use its port as it is.
+ * {@link sharedStartOnFreePort} with a test's ports: `options.pick` or
+ * {@link basePort}, {@link portTriesMax} tries unless told.
  */
-export async function startOnFreePort<T>(
+export function startOnFreePort<T>(
   start: (port: number) => Promise<T>,
   options: PortOptions = {},
 ): Promise<T> {
-  const pick = options.pick ?? basePort;
-  const triesMax = options.triesMax ?? portTriesMax;
-  for (let tries = 1;; tries++) {
-    try {
-      return await start(pick());
-    } catch (e) {
-      const taken = e instanceof PortTakenError || e instanceof Deno.errors.AddrInUse;
-      if (!taken || tries >= triesMax) throw e;
-    }
-  }
+  return sharedStartOnFreePort(start, { ...options, pick: options.pick ?? basePort });
 }
 
 /** A worker started by {@link spawnWorkerOnPort}: on `port`, with `args`. */

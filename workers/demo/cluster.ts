@@ -6,6 +6,7 @@
  * @module
  */
 import { initLocalLedger } from "../../src/site/config.ts";
+import { portTaken, PortTakenError, startOnFreePort } from "../_ports.ts";
 
 /** How long a site may take to print its `site <name> <url>` line, ms. */
 const SITE_LISTEN_MS_MAX = 30_000;
@@ -31,14 +32,12 @@ const DEMO_PORT_MIN = 20_000;
  * ports from 32768 up, so a listener there may find its port taken.
  */
 const DEMO_PORT_END = 32_768;
-/** Fresh ledgers on fresh ports tried when a drawn port is taken. */
-const DEMO_PORT_TRIES_MAX = 3;
 
 /**
  * Starts `sites` sites on ports `[basePort, basePort + sites)` under a new
  * temp folder. Without `basePort` the ports are drawn at random below the
  * ephemeral range, and a port another process holds makes it start again
- * on new ones (a new folder), up to {@link DEMO_PORT_TRIES_MAX} times.
+ * on new ones, in a new folder ({@link startOnFreePort}).
  */
 export async function startDemoCluster(
   options: {
@@ -49,17 +48,10 @@ export async function startDemoCluster(
   } = {},
 ): Promise<DemoCluster> {
   const sites = options.sites ?? 3;
-  const draw = options.drawPort ??
+  if (options.basePort !== undefined) return await startOn(sites, options.basePort);
+  const pick = options.drawPort ??
     (() => DEMO_PORT_MIN + Math.floor(Math.random() * (DEMO_PORT_END - DEMO_PORT_MIN - sites)));
-  for (let attempt = 1;; attempt++) {
-    const basePort = options.basePort ?? draw();
-    try {
-      return await startOn(sites, basePort);
-    } catch (e) {
-      const taken = e instanceof Error && e.message.includes("Address already in use");
-      if (!taken || options.basePort !== undefined || attempt >= DEMO_PORT_TRIES_MAX) throw e;
-    }
-  }
+  return await startOnFreePort((port) => startOn(sites, port), { pick });
 }
 
 /** One try of {@link startDemoCluster} on the given ports. */
@@ -115,9 +107,10 @@ async function startOn(sites: number, basePort: number): Promise<DemoCluster> {
         urls.push(await Promise.race([listening.promise, timeout]));
       } catch (e) {
         const tail = stderr.slice(-5).join("\n  ");
-        throw new Error(
-          `Cannot start demo site ${config}: ${(e as Error).message}${tail ? "\n  " + tail : ""}`,
-        );
+        const why = `Cannot start demo site ${config}: ${(e as Error).message}${
+          tail ? "\n  " + tail : ""
+        }`;
+        throw portTaken(tail) ? new PortTakenError(why) : new Error(why);
       } finally {
         clearTimeout(timer);
       }
