@@ -846,7 +846,7 @@ class Model {
         if (!n.transferLeadership(op.to)) return false;
         break;
       case "hold":
-        if (n.debugState().campaignsHeld === op.held) return false;
+        // Offered only when it changes the hold (see actions()).
         n.holdCampaigns(op.held);
         break;
       case "compact":
