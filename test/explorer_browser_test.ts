@@ -717,7 +717,11 @@ Deno.test({
         async () => {
           await page.locator(`a[href='#/tx/${ids.anchor1}']`).click();
           await waitText(page, "#proof-verdict", "Verified");
-          assert.ok((await text(page, "#proof-verdict")).includes("✓"));
+          const size = (await (await fetch(`${base}/v1/checkpoint`)).text()).split("\n")[1];
+          assert.equal(
+            await text(page, "#proof-verdict"),
+            `✓Verified: included in the checkpointed log of ${size} entries`,
+          );
           assert.equal(await page.locator("#proof .checks .bad").count(), 0);
           assert.ok((await text(page, "#view")).includes(XSS), "the XSS string shows as text");
           assert.equal(

@@ -323,7 +323,8 @@ code.short, .show-sm { white-space: nowrap; }
   display: inline-block; padding: 0.05rem 0.5rem; border-radius: 999px; font-size: 0.8rem;
   font-weight: 600; border: 1px solid currentColor; white-space: nowrap;
 }
-.kv dd .badge { white-space: normal; } /* a long verdict wraps inside its panel */
+/* a long verdict wraps inside its panel, as a box: a pill's round ends would cut into its lines */
+.kv dd .badge { white-space: normal; border-radius: 6px; }
 .badge.ok { color: var(--ok); background: var(--ok-bg); }
 .badge.bad { color: var(--bad); background: var(--bad-bg); }
 .badge.warn { color: var(--warn); background: var(--warn-bg); }
@@ -1847,7 +1848,7 @@ async function renderProof(panel, id, receipt, signal) {
   if (signal.aborted) return;
   const ok = v.checks.every((c) => c.ok);
   const words = ok
-    ? "Verified: included in the checkpointed log of " + num(note.size) + " entries"
+    ? "Verified: included in the checkpointed log of " + num(note.size) + (note.size === 1 ? " entry" : " entries")
     : "Not verified: this proof does not show the transaction in the checkpointed log";
   const verdict = h("p", { class: "verdict callout " + (ok ? "ok" : "bad"), id: "proof-verdict", "data-testid": "proof-verdict" },
     h("span", { class: "mark", "aria-hidden": "true" }, ok ? "✓" : "✗"),
