@@ -18,6 +18,8 @@ import { type RunningGateway, startGateway } from "../workers/gateway.ts";
 import { anchorTx, openTestSite, readAnswer } from "./_helpers.ts";
 import {
   closedPort,
+  getJson,
+  leaderIndex,
   spawnWorker,
   spawnWorkerOnPort,
   startCluster,
@@ -25,6 +27,7 @@ import {
   waitFor,
   waitForOutput,
 } from "./_cluster.ts";
+import { isolation } from "./_partition.ts";
 
 const JSON_HEADERS = { "content-type": "application/json" };
 
@@ -1115,6 +1118,72 @@ Deno.test({
       assert.equal(client.sessionHeight, second.height);
       const readBack = await client.getTx(second.txId!);
       assert.equal(readBack.receipt.status, "committed");
+    } finally {
+      await gw?.stop();
+      await cluster.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "gateway: a site cut off from its peers takes no requests once it names no leader, though preferred — writes commit and reads find them at the others — and takes them again once healed",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const cluster = await startCluster(3, {}, [], { partitions: true });
+    let gw: RunningGateway | undefined;
+    try {
+      const { index: leader } = await leaderIndex(cluster);
+      const cut = (leader + 1) % 3;
+      const name = cluster.sites[cut].name;
+      const urls = cluster.sites.map((s) => s.url);
+      gw = await startGateway(config(urls, { preferredSites: [urls[cut]] }));
+      const gwUrl = gw.url;
+      await gw.pool.pollAll();
+      const servedBy = async (path: string) => {
+        const res = await fetch(`${gwUrl}${path}`);
+        await res.body?.cancel();
+        assert.equal(res.status, 200, path);
+        return res.headers.get("x-edgeledger-site");
+      };
+      // The control: in touch, the preferred site serves.
+      assert.equal(await servedBy("/v1/blocks/0"), name);
+
+      await cluster.links!.cut(isolation(3, cut));
+      await waitFor(`${name}, cut off, to name no leader`, async () => {
+        const status = await getJson<{ leader: string | null }>(`${urls[cut]}/v1/status`);
+        return status?.leader === null || undefined;
+      });
+      await gw.pool.pollAll();
+      const view = await (await fetch(`${gwUrl}/v1/gateway`)).json();
+      assert.deepEqual(
+        view.sites.map((s: { up: boolean; inTouch: boolean }) => [s.up, s.inTouch]),
+        urls.map((_, i) => [true, i !== cut]),
+      );
+      const key = generateKeyPair("ed25519");
+      for (let seq = 0; seq < 5; seq++) {
+        const write = await fetch(`${gwUrl}/v1/txs?wait=commit`, {
+          method: "POST",
+          headers: JSON_HEADERS,
+          body: JSON.stringify(await anchorTx(key, { stream: "cut", seq })),
+        });
+        const receipt = await write.json();
+        assert.equal(receipt.status, "committed", JSON.stringify(receipt));
+        assert.notEqual(write.headers.get("x-edgeledger-site"), name);
+        const read = await fetch(`${gwUrl}/v1/txs/${receipt.txId}?minHeight=${receipt.height}`);
+        assert.equal(read.status, 200);
+        assert.notEqual(read.headers.get("x-edgeledger-site"), name);
+        assert.equal((await read.json()).receipt.height, receipt.height);
+      }
+
+      await cluster.links!.heal();
+      await waitFor(`${name}, healed, to name a leader`, async () => {
+        const status = await getJson<{ leader: string | null }>(`${urls[cut]}/v1/status`);
+        return (status !== undefined && status.leader !== null) || undefined;
+      });
+      await gw.pool.pollAll();
+      assert.equal(await servedBy("/v1/blocks/0"), name);
     } finally {
       await gw?.stop();
       await cluster.stop();

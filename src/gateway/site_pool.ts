@@ -45,6 +45,8 @@ export interface SiteState {
   reportedLeader: string | null;
   /** The ledger its last answered poll reported; null when the last poll got no status. */
   servedLedger: string | null;
+  /** Its last poll said it catches up by snapshot (its reads miss what came after). */
+  catchingUp: boolean;
 }
 
 /** The part of a site {@link chooseSite} looks at. */
@@ -53,16 +55,36 @@ export interface Candidate {
   preferred: boolean;
   inFlight: number;
   leader: boolean;
+  /**
+   * In touch with the cluster: it names a leader and is not catching up by
+   * snapshot (see {@link inTouch}).
+   */
+  inTouch: boolean;
+}
+
+/**
+ * Whether a site, by its last poll, is in touch with the cluster: it names a
+ * leader, and is not catching up by snapshot. A voter cut off from the
+ * others stops naming one within an election timeout (it campaigns, or a
+ * leader without a majority steps down); until it hears a leader again it
+ * holds writes it cannot forward and answers reads from a ledger that no
+ * longer grows. While a site is out of touch the others take its requests.
+ */
+export function inTouch(site: Pick<SiteState, "reportedLeader" | "catchingUp">): boolean {
+  return site.reportedLeader !== null && !site.catchingUp;
 }
 
 /**
  * The index of the site a request goes to, or -1 when no site may take it.
  *
  * Among sites that are up and not `excluded`: the leader when `preferLeader`
- * (reads that need it) and it is one of them; else the preferred ("nearest")
- * sites while one of them is up, else all; among those, the fewest requests
- * in flight; a tie goes to the first at or after `cursor` in `sites` order
- * (round robin: the caller moves `cursor` past each choice).
+ * (reads that need it) and it is one of them; else those in touch with the
+ * cluster while one of them is (so a site cut off from its peers, preferred
+ * or not, serves only when no site names a leader, as during an election);
+ * among those, the preferred ("nearest") sites while one of them is, else
+ * all; among those, the fewest requests in flight; a tie goes to the first
+ * at or after `cursor` in `sites` order (round robin: the caller moves
+ * `cursor` past each choice).
  * Requires `0 <= cursor`.
  */
 export function chooseSite(
@@ -78,8 +100,10 @@ export function chooseSite(
     const leader = open.find((i) => sites[i].leader);
     if (leader !== undefined) return leader;
   }
-  const near = open.filter((i) => sites[i].preferred);
-  const tier = near.length > 0 ? near : open;
+  const touching = open.filter((i) => sites[i].inTouch);
+  const reachable = touching.length > 0 ? touching : open;
+  const near = reachable.filter((i) => sites[i].preferred);
+  const tier = near.length > 0 ? near : reachable;
   const least = Math.min(...tier.map((i) => sites[i].inFlight));
   const tied = tier.filter((i) => sites[i].inFlight === least);
   const start = cursor % sites.length;
@@ -146,6 +170,7 @@ export class SitePool {
       streams: 0,
       reportedLeader: null,
       servedLedger: null,
+      catchingUp: false,
     }));
   }
 
@@ -215,6 +240,7 @@ export class SitePool {
       preferred: s.preferred,
       inFlight: s.inFlight,
       leader: leader !== null && s.name === leader,
+      inTouch: inTouch(s),
     }));
     const i = chooseSite(candidates, (k) => tried.has(this.sites[k]), preferLeader, this.#cursor);
     if (i < 0) return undefined;
@@ -267,6 +293,7 @@ export class SitePool {
         up: s.up,
         preferred: s.preferred,
         leader: leader !== null && s.name === leader,
+        inTouch: inTouch(s),
         role: s.role,
         term: s.term,
         height: s.height,
@@ -316,6 +343,7 @@ export class SitePool {
       site.term = status.term;
       site.height = status.height;
       site.reportedLeader = status.leader;
+      site.catchingUp = status.catchingUp !== undefined;
       if (this.ledger !== undefined && status.ledger !== this.ledger) {
         return this.markDown(
           site,

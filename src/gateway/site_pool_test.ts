@@ -13,6 +13,7 @@ const site = (over: Partial<Candidate> = {}): Candidate => ({
   preferred: false,
   inFlight: 0,
   leader: false,
+  inTouch: true,
   ...over,
 });
 const none = () => false;
@@ -54,6 +55,24 @@ Deno.test("chooseSite() sends leader reads to the leader when it is up and untri
   assert.equal(chooseSite(sites, none, true, 0), 1);
   assert.equal(chooseSite(sites, none, false, 0), 2);
   assert.equal(chooseSite(sites, (i) => i === 1, true, 0), 2);
+});
+
+Deno.test("chooseSite() keeps requests off a site out of touch with the cluster, preferred or not, while another is in touch; with none in touch, any site", () => {
+  const sites = [
+    site({ preferred: true, inTouch: false }),
+    site({ inFlight: 5 }),
+    site({ inFlight: 2 }),
+  ];
+  assert.equal(chooseSite(sites, none, false, 0), 2);
+  assert.equal(chooseSite(sites, (i) => i === 2, false, 0), 1);
+  // Tried both sites in touch: the one out of touch is still better than no answer.
+  assert.equal(chooseSite(sites, (i) => i > 0, false, 0), 0);
+  // During an election no site names a leader: the preferred site again.
+  for (const s of sites) s.inTouch = false;
+  assert.equal(chooseSite(sites, none, false, 0), 0);
+  // Back in touch, it is preferred again.
+  sites[0].inTouch = true;
+  assert.equal(chooseSite(sites, none, false, 0), 0);
 });
 
 /** A healthy leader's `/v1/status` of ledger "demo", with `fields` over it. */
@@ -174,6 +193,48 @@ Deno.test("SitePool: a site whose TLS certificate the gateway does not trust is 
       [["warn", "site down", why]],
     );
     assert.equal(pool.view().sites[0].lastError, why);
+  } finally {
+    await pool.close();
+  }
+});
+
+Deno.test("SitePool: a site whose status names no leader, or that catches up by snapshot, is out of touch: requests go to the others, and /v1/gateway says why", async () => {
+  const statusOf: Record<string, Record<string, unknown>> = {
+    "http://a": siteStatus({ site: "site-a", role: "follower", leader: "site-b" }),
+    "http://b": siteStatus({ site: "site-b", leader: "site-b" }),
+  };
+  const pool = new SitePool({
+    urls: ["http://a", "http://b"],
+    preferred: ["http://a"],
+    pollIntervalMs: 1000,
+    pollTimeoutMs: 1000,
+    via: "1.1 test",
+    log: recordingLogger({}).log,
+    fetch: ((url: string) =>
+      Promise.resolve(Response.json(statusOf[new URL(url).origin]))) as typeof fetch,
+  });
+  pool.ledger = "demo";
+  try {
+    const picked = () => pool.pick(new Set(), false)?.name;
+    await pool.pollAll();
+    assert.equal(picked(), "site-a", "the preferred site, in touch");
+    statusOf["http://a"] = siteStatus({ site: "site-a", role: "candidate", term: 4, leader: null });
+    await pool.pollAll();
+    assert.equal(pool.sites[0].up, true, "out of touch is not down");
+    assert.equal(picked(), "site-b");
+    assert.deepEqual(pool.view().sites.map((s) => s.inTouch), [false, true]);
+    statusOf["http://a"] = siteStatus({
+      site: "site-a",
+      role: "follower",
+      leader: "site-b",
+      catchingUp: { snapshotIndex: 900, targetHeight: 400 },
+    });
+    await pool.pollAll();
+    assert.equal(picked(), "site-b");
+    statusOf["http://a"] = siteStatus({ site: "site-a", role: "follower", leader: "site-b" });
+    await pool.pollAll();
+    assert.equal(picked(), "site-a");
+    assert.deepEqual(pool.view().sites.map((s) => s.inTouch), [true, true]);
   } finally {
     await pool.close();
   }
