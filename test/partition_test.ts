@@ -9,7 +9,9 @@
  * healed its uncommitted entry must be gone and every site must hold the
  * same blocks. A write the cut-off leader admitted (202 `pending`) is held
  * by that site and commits once it reaches a leader again, exactly once,
- * as `POST /v1/txs` promises of an admitted transaction. A one-way cut
+ * as `POST /v1/txs` promises of an admitted transaction; once the cut-off
+ * site has known no leader for four election timeouts it refuses new writes
+ * (503), and takes them again once healed. A one-way cut
  * (the leader cannot send to a follower, or a follower to the leader)
  * must not stop the majority: PreVote keeps the follower that no longer
  * hears the leader from raising its term, and the leader goes on.
@@ -214,15 +216,35 @@ Deno.test({
         `a linearizable read at the cut-off old leader answered ${read?.status}: ${readText}`,
       );
       if (read !== undefined) assert.match(JSON.parse(readText!).type, /\/unavailable$/);
-      // A write sent after it stepped down is admitted and held too, never acknowledged.
-      const late = await anchorTx(device);
-      const lateAnswer = await submitCommit(url(old), late, 1000);
-      assert.notEqual(lateAnswer.body?.status, "committed", JSON.stringify(lateAnswer.body));
+      // Writes sent after it stepped down are admitted and held too, never acknowledged —
+      // until it has known no leader for longer than an election takes (four election
+      // timeouts): from then on they are refused, 503, so their clients go elsewhere.
+      const heldIds = [wId];
+      const refused = await waitFor("the cut-off old leader to refuse writes", async () => {
+        const late = await anchorTx(device);
+        const answer = await submitCommit(url(old), late, 200);
+        if (answer.status === 503) return answer.body;
+        assert.equal(answer.status, 202, JSON.stringify(answer.body));
+        assert.equal(answer.body?.status, "pending");
+        heldIds.push(transactionId(late));
+        return undefined;
+      }, 10_000);
+      const refusedMs = performance.now() - cutAt;
+      assert.match(refused.type, /\/unavailable$/);
+      assert.match(refused.detail, /has heard from no leader for \d+\.\d s/);
+      // Not before (less the time a status poll may have taken to see the step-down).
+      assert.ok(
+        refusedMs > stepDownMs + 4 * electionTicks * tickMs - 250,
+        `refused ${refusedMs.toFixed(0)} ms after the cut, stepped down after ${stepDownMs} ms`,
+      );
+      console.log(
+        `  writes held: ${heldIds.length}; refused from ${refusedMs.toFixed(0)} ms after the cut`,
+      );
 
       await links.heal();
       const healedAt = performance.now();
       // The writes the old leader held commit (it forwards them to the new leader), once each.
-      for (const id of [wId, transactionId(late)]) {
+      for (const id of heldIds) {
         await waitFor(`${id} committed after the heal`, async () => {
           const r = await getJson<{ receipt: { status: string } }>(
             `${url(elected.index)}/v1/txs/${id}`,
@@ -237,7 +259,7 @@ Deno.test({
         } ms`,
       );
       const ids = await txIdsInLog(url(old));
-      for (const id of [warm.body.txId, xId, wId, transactionId(late)]) {
+      for (const id of [warm.body.txId, xId, ...heldIds]) {
         assert.equal(ids.filter((t) => t === id).length, 1, `${id} in the log once`);
       }
       // The old leader's entry of its term is gone: the write is in a block of a later term.
@@ -246,6 +268,9 @@ Deno.test({
       const st = await statusOf(cluster, old);
       assert.equal(st?.role, "follower");
       assert.ok(st!.commitIndex > uncommitted.index, "the old leader's commit index moved on");
+      // Hearing a leader again, it takes writes again.
+      const again = await submitCommit(url(old), await anchorTx(device), 10_000);
+      assert.equal(again.body?.status, "committed", JSON.stringify(again.body));
     }),
 });
 

@@ -246,6 +246,8 @@ export class RaftHost implements Sequencer {
   /** This site's role, the leader it knows and the term, as last logged (see #logTransitions). */
   #role: Role = "follower";
   #leader: string | undefined;
+  /** The tick since which this site knows no leader; undefined while it knows one (see {@link leaderlessMs}). */
+  #leaderlessSince: number | undefined = 0;
   #term = 0;
   /** Peers the leader said fall behind (see #watchPeers). */
   readonly #behind = new Set<string>();
@@ -654,6 +656,22 @@ export class RaftHost implements Sequencer {
    */
   catchingUp(): { snapshotIndex: number; targetHeight: number } | undefined {
     return this.#install === undefined ? undefined : this.#installTarget;
+  }
+
+  /**
+   * How long, in ms, this site has known no leader, once that is longer than
+   * an election takes: four election timeouts, twice the longest randomized
+   * one, so a vote that splits once and is run again fits. Undefined while
+   * it knows a leader, and before that. A voter cut off from a majority gets
+   * there: a follower forgets its leader when it starts to campaign, an
+   * election timeout after it last heard it, and a leader steps down by
+   * CheckQuorum. A learner, which never campaigns, keeps its last leader.
+   * Such a site cannot have writes ordered, so it refuses new ones.
+   */
+  leaderlessMs(): number | undefined {
+    if (this.#leaderlessSince === undefined) return undefined;
+    const ms = (this.#ticks - this.#leaderlessSince) * this.#options.tickMs;
+    return ms > 4 * this.#electionMs() ? ms : undefined;
   }
 
   /**
@@ -2021,6 +2039,8 @@ export class RaftHost implements Sequencer {
     if (ss !== undefined) {
       this.#role = ss.role;
       this.#leader = ss.leader;
+      if (ss.leader !== undefined) this.#leaderlessSince = undefined;
+      else this.#leaderlessSince ??= this.#ticks;
       if (ss.leader !== undefined && ss.leader !== previous.leader) this.#leaderChanges++;
       if (ss.role !== previous.role) {
         if (ss.role === "leader") {

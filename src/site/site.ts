@@ -271,6 +271,11 @@ export interface Sequencer {
   storageLow?(): StorageLowSite[];
   /** The snapshot this site is catching up to, while it is (see `RaftHost.catchingUp`). */
   catchingUp?(): { snapshotIndex: number; targetHeight: number } | undefined;
+  /**
+   * How long this site has known no leader, in ms, once longer than an
+   * election takes (see `RaftHost.leaderlessMs`): new writes are refused.
+   */
+  leaderlessMs?(): number | undefined;
   /** The members whose latest frame said they are catching up by snapshot. */
   peersCatchingUp?(): string[];
 }
@@ -790,10 +795,10 @@ export class Site implements LedgerService {
 
   async submit(envelopes: unknown[], options: SubmitOptions): Promise<Receipt[]> {
     this.#assertRunning();
-    const storage = this.#storageRefusal();
-    if (storage !== undefined) {
-      this.#countRefusal(storage.type);
-      throw storage;
+    const refusal = this.#storageRefusal() ?? this.#leaderlessRefusal();
+    if (refusal !== undefined) {
+      this.#countRefusal(refusal.type);
+      throw refusal;
     }
     this.#submitsRunning++;
     try {
@@ -2530,6 +2535,27 @@ export class Site implements LedgerService {
       );
     }
     this.#assertMember();
+  }
+
+  /**
+   * The 503 new writes get while this site has known no leader for longer
+   * than an election takes (see `RaftHost.leaderlessMs`): cut off from the
+   * majority, it could only hold them until it hears a leader again, while
+   * its clients wait. Refused, they go to another site (the SDK and the
+   * gateway move on at once). A shorter spell, an election, takes them: they
+   * are forwarded once a leader is elected.
+   */
+  #leaderlessRefusal(): LedgerError | undefined {
+    const ms = this.#sequencer?.leaderlessMs?.();
+    if (ms === undefined) return undefined;
+    return new LedgerError(
+      "unavailable",
+      503,
+      "No leader",
+      `Site ${this.name} has heard from no leader for ${(ms / 1000).toFixed(1)} s, so it cannot ` +
+        "have writes ordered; send them to another site (GET /v1/sites lists them)",
+      { retryAfter: 1 },
+    );
   }
 
   /**
