@@ -109,6 +109,44 @@ Deno.test("client: a 503 is retried after its Retry-After and then succeeds", as
   assert.equal(s.requests.length, 2);
 });
 
+Deno.test("client: a 503 from one site (cut off from the leader, say) moves the call to a site not yet tried at once; once every site answered 503, it waits Retry-After", async () => {
+  const leaderless = () =>
+    problem("unavailable", 503, {
+      detail: "Site site-a has heard from no leader for 2.3 s, so it cannot have writes ordered",
+    }, { "retry-after": "1" });
+  const id = transactionId(SUBMITTED);
+  const one = servingLedger((_r, u) =>
+    u.host === "a" ? leaderless() : json({ txId: id, status: "pending" }, 202)
+  );
+  const client = new EdgeLedgerClient({
+    urls: ["http://a", "http://b"],
+    fetch: one.fetch,
+    retry: fast,
+  });
+  let started = performance.now();
+  assert.equal((await client.submit(SUBMITTED)).txId, id);
+  const movedMs = performance.now() - started;
+  assert.ok(movedMs < 500, `moved to the next site after ${movedMs.toFixed(0)} ms`);
+  assert.deepEqual(one.requests.map((r) => new URL(r.url).host), ["a", "b"]);
+
+  const both = servingLedger((_r, _u, n) =>
+    n <= 2 ? leaderless() : json({ txId: id, status: "pending" }, 202)
+  );
+  const patient = new EdgeLedgerClient({
+    urls: ["http://a", "http://b"],
+    fetch: both.fetch,
+    retry: fast,
+  });
+  started = performance.now();
+  assert.equal((await patient.submit(SUBMITTED)).txId, id);
+  const waitedMs = performance.now() - started;
+  assert.ok(
+    waitedMs >= 950,
+    `asked a site again after ${waitedMs.toFixed(0)} ms, not its Retry-After`,
+  );
+  assert.deepEqual(both.requests.map((r) => new URL(r.url).host), ["a", "b", "a"]);
+});
+
 Deno.test("client: a 503 insufficient_storage (the cluster pauses writes for want of disk space) is thrown at once as a ServerError, not retried here or at another site", async () => {
   const s = scripted(() =>
     problem("insufficient_storage", 503, { sites: [{ site: "site-c" }] }, { "retry-after": "30" })
