@@ -1503,6 +1503,39 @@ Deno.test({
       });
 
       await t.step(
+        "a site that hears no leader says it refuses transactions, once, however its figure moves; the removed callout stands for it while both hold",
+        async () => {
+          site.status = { healthy: true, leader: null, leaderlessMs: 2400 };
+          await nextRefresh();
+          await waitText(
+            page,
+            "#notice-leaderless",
+            "This site hears no leader: it refuses new transactions.",
+          );
+          assert.match(
+            await text(page, "#notice-leaderless"),
+            /Use another site of the consortium/,
+          );
+          const callout = await page.locator("#notice-leaderless").elementHandle();
+          site.status = { healthy: true, leader: null, leaderlessMs: 3400, term: 7 };
+          await nextRefresh();
+          await waitText(page, "#st-term", /^7$/);
+          assert.ok(
+            await callout!.evaluate((el) => el.isConnected),
+            "rebuilt for a new figure: a screen reader would hear it again",
+          );
+          site.status = { healthy: true, leader: null, leaderlessMs: 4400, removed: true };
+          await nextRefresh();
+          await waitText(page, "#notice-removed", "This site was removed from the cluster");
+          assert.equal(await page.locator("#notice-leaderless").count(), 0);
+          site.status = { healthy: true };
+          await nextRefresh();
+          await gone("#notice-removed");
+          await gone("#notice-leaderless");
+        },
+      );
+
+      await t.step(
         "sites low on disk space are named in a callout while writes are paused",
         async () => {
           site.status = {
@@ -1942,6 +1975,16 @@ Deno.test({
           await goto("#/", "#blocks tbody tr[data-height='3']");
           await page.locator("#notice-state-diverged").waitFor();
           await page.locator("#st-rules-upgrade").waitFor();
+        },
+        close: () => site.status = {},
+      },
+      {
+        name: "the callout of a site that hears no leader",
+        title: null,
+        open: async () => {
+          site.status = { healthy: true, leader: null, leaderlessMs: 2400 };
+          await goto("#/", "#blocks tbody tr[data-height='3']");
+          await page.locator("#notice-leaderless").waitFor();
         },
         close: () => site.status = {},
       },

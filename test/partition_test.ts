@@ -58,6 +58,7 @@ type Status = {
   commitIndex: number;
   pendingTxs?: number;
   peers?: Record<string, { match: number }>;
+  leaderlessMs?: number;
 };
 
 const statusOf = (cluster: TestCluster, i: number) =>
@@ -240,6 +241,13 @@ Deno.test({
       console.log(
         `  writes held: ${heldIds.length}; refused from ${refusedMs.toFixed(0)} ms after the cut`,
       );
+      // Its status says so, and for how long.
+      const leaderless = (await getJson<{ leaderlessMs?: number }>(`${url(old)}/v1/status`))
+        ?.leaderlessMs;
+      assert.ok(
+        leaderless !== undefined && leaderless > 4 * electionTicks * tickMs,
+        `${leaderless}`,
+      );
 
       await links.heal();
       const healedAt = performance.now();
@@ -269,6 +277,7 @@ Deno.test({
       assert.equal(st?.role, "follower");
       assert.ok(st!.commitIndex > uncommitted.index, "the old leader's commit index moved on");
       // Hearing a leader again, it takes writes again.
+      assert.equal(st?.leaderlessMs, undefined);
       const again = await submitCommit(url(old), await anchorTx(device), 10_000);
       assert.equal(again.body?.status, "committed", JSON.stringify(again.body));
     }),

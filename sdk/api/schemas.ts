@@ -395,6 +395,13 @@ export const StatusView = z.looseObject({
     targetHeight: z.number().int().min(0),
   }).optional(),
   /**
+   * Present while this site has known no leader for longer than an election
+   * takes (four election timeouts): how long, in ms. It is cut off from the
+   * majority, and refuses new writes (503 `unavailable`) until it hears a
+   * leader again; its reads may be behind the cluster's. Absent otherwise.
+   */
+  leaderlessMs: z.number().int().min(0).optional(),
+  /**
    * This site's data volume: bytes free, the minimum under which it refuses
    * new transactions (and makes its cluster refuse them), and whether it is
    * under it. Absent on a site with no guard (a remote database).

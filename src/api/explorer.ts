@@ -576,6 +576,8 @@ function statusNotices(s) {
   return {
     stopped: st.healthy === false,
     removed: st.removed === true,
+    // Not while removed: that callout says more.
+    leaderless: isCount(st.leaderlessMs) && st.removed !== true,
     diverged,
     more: entries.length - diverged.length,
     stateDiverged,
@@ -1148,7 +1150,7 @@ function renderNotices(s) {
   }
   // A low site's free bytes change at every refresh: they are left out of the key and
   // updated in place, outside the callout's alert, which is announced once.
-  const key = JSON.stringify([n.stopped, n.removed, n.diverged, n.more, n.stateDiverged, n.stateMore,
+  const key = JSON.stringify([n.stopped, n.removed, n.leaderless, n.diverged, n.more, n.stateDiverged, n.stateMore,
     n.storageLow.map((x) => [x.site, x.freeBytesMin])]);
   if (key === state.noticesKey) {
     for (const li of document.querySelectorAll("#notice-storage li[data-site]")) {
@@ -1171,6 +1173,13 @@ function renderNotices(s) {
       h("strong", null, "This site was removed from the cluster: it takes no part in it any more."),
       h("p", null, "It refuses writes and current reads, and what this page shows stops at its last block. " +
         "Use another site of the consortium; an operator should stop this one, or add it again.")));
+  }
+  if (n.leaderless) {
+    notices.push(h("div", { class: "callout warn", id: "notice-leaderless", role: "alert" },
+      h("strong", null, "This site hears no leader: it refuses new transactions."),
+      h("p", null, "It is cut off from the rest of the cluster, or the cluster has lost its majority. " +
+        "Reads still work, but what this page shows may be behind the cluster. " +
+        "Use another site of the consortium; this one takes transactions again once it hears a leader.")));
   }
   if (n.storageLow.length) {
     // The alert is the headline alone: the figures below it change at every refresh.

@@ -705,6 +705,7 @@ Deno.test("explorerHtml() refuses a blocksPerPage that is not an integer in [1, 
 interface StatusNotices {
   stopped: boolean;
   removed: boolean;
+  leaderless: boolean;
   diverged: { site: string; height: number; ours: string; theirs: string }[];
   more: number;
   stateDiverged: { site: string; height: number; ours: string; theirs: string }[];
@@ -744,6 +745,7 @@ Deno.test("page statusNotices(): a site is called stopped only when it says heal
       {
         stopped: false,
         removed: false,
+        leaderless: false,
         diverged: [],
         more: 0,
         stateDiverged: [],
@@ -754,6 +756,22 @@ Deno.test("page statusNotices(): a site is called stopped only when it says heal
       String(junk),
     );
   }
+});
+
+Deno.test("page statusNotices(): a site is called leaderless only when it says leaderlessMs as a count, and not while removed (that callout says more)", () => {
+  assert.equal(notices.statusNotices({ ...BASE_STATUS, leaderlessMs: 2400 }).leaderless, true);
+  assert.equal(notices.statusNotices({ ...BASE_STATUS, leaderlessMs: 0 }).leaderless, true);
+  for (const junk of [undefined, null, -1, 2.5, "2400", true]) {
+    assert.equal(
+      notices.statusNotices({ ...BASE_STATUS, leaderlessMs: junk }).leaderless,
+      false,
+      String(junk),
+    );
+  }
+  assert.equal(
+    notices.statusNotices({ ...BASE_STATUS, leaderlessMs: 2400, removed: true }).leaderless,
+    false,
+  );
 });
 
 Deno.test("page statusNotices(): a site is called removed only when it says removed: true", () => {

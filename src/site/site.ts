@@ -2172,6 +2172,7 @@ export class Site implements LedgerService {
       ]),
     );
     const catchingUp = this.#sequencer?.catchingUp?.();
+    const leaderlessMs = this.#sequencer?.leaderlessMs?.();
     const lowSites = this.storageLowSites();
     const stateDivergence = this.#stateChecks.divergent();
     return Promise.resolve({
@@ -2207,6 +2208,7 @@ export class Site implements LedgerService {
       ...(c ? { voters: c.confState.voters, learners: c.confState.learners } : {}),
       ...(peers ? { peers } : {}),
       ...(catchingUp !== undefined ? { catchingUp } : {}),
+      ...(leaderlessMs !== undefined ? { leaderlessMs: Math.round(leaderlessMs) } : {}),
     });
   }
 
