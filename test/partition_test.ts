@@ -147,7 +147,8 @@ Deno.test({
     withPartitionedCluster(async ({ cluster, links, url }) => {
       const { index: old, term } = await leaderIndex(cluster);
       const majority = [0, 1, 2].filter((i) => i !== old);
-      const warm = await submitCommit(url(old), await anchorTx(device), 10_000);
+      const warmTx = await anchorTx(device);
+      const warm = await submitCommit(url(old), warmTx, 10_000);
       assert.equal(warm.body?.status, "committed", JSON.stringify(warm.body));
 
       await links.cut(isolation(3, old));
@@ -241,6 +242,13 @@ Deno.test({
       console.log(
         `  writes held: ${heldIds.length}; refused from ${refusedMs.toFixed(0)} ms after the cut`,
       );
+      // What it committed or holds is still answered its receipt: the id is the idempotency key.
+      const again = await submitCommit(url(old), warmTx, 200);
+      assert.equal(again.status, 200, JSON.stringify(again.body));
+      assert.equal(again.body.status, "committed");
+      const stillHeld = await submitCommit(url(old), w, 200);
+      assert.equal(stillHeld.status, 202, JSON.stringify(stillHeld.body));
+      assert.equal(stillHeld.body.status, "pending");
       // Its status says so, and for how long.
       const leaderless = (await getJson<{ leaderlessMs?: number }>(`${url(old)}/v1/status`))
         ?.leaderlessMs;
@@ -278,8 +286,8 @@ Deno.test({
       assert.ok(st!.commitIndex > uncommitted.index, "the old leader's commit index moved on");
       // Hearing a leader again, it takes writes again.
       assert.equal(st?.leaderlessMs, undefined);
-      const again = await submitCommit(url(old), await anchorTx(device), 10_000);
-      assert.equal(again.body?.status, "committed", JSON.stringify(again.body));
+      const healed = await submitCommit(url(old), await anchorTx(device), 10_000);
+      assert.equal(healed.body?.status, "committed", JSON.stringify(healed.body));
     }),
 });
 

@@ -28,6 +28,7 @@ import {
   testGenesis,
 } from "./_helpers.ts";
 import { silentLogger } from "../src/log.ts";
+import type { LedgerError } from "../src/api/service.ts";
 
 const device = generateKeyPair("ed25519");
 
@@ -1064,6 +1065,62 @@ function fakeSequencer(
     members: () => members,
   };
 }
+
+Deno.test("site: while it has known no leader for longer than an election takes, a site refuses new transactions 503 unavailable (one by one in a batch), answers the committed and the held their receipts, and says so in its status", async () => {
+  const t = await openTestSite();
+  const held: Array<() => void> = [];
+  try {
+    const [committed] = await t.site.submit([await anchorTx(device)], {
+      wait: true,
+      waitTimeoutMs: 5000,
+    });
+    assert.equal(committed.status, "committed");
+    const committedTx = (await t.site.getTx(committed.txId!, "stale"))!.tx;
+    let leaderlessMs: number | undefined;
+    await t.site.attachSequencer({
+      ...fakeSequencer(t.site, ["site-a", "site-b", "site-c"], []),
+      // A leader that never orders anything: what it is given stays held.
+      propose: () => {
+        return new Promise((_resolve, reject) => held.push(() => reject(new Error("closed"))));
+      },
+      leaderlessMs: () => leaderlessMs,
+    });
+    const heldTx = await anchorTx(device);
+    const [pending] = await t.site.submit([heldTx], { wait: false, waitTimeoutMs: 0 });
+    assert.equal(pending.status, "pending");
+    assert.equal((await t.site.status()).leaderlessMs, undefined);
+
+    leaderlessMs = 2345.6;
+    const fresh = await anchorTx(device);
+    await assert.rejects(
+      t.site.submit([fresh], { wait: false, waitTimeoutMs: 0 }),
+      (e: LedgerError) =>
+        e.type === "unavailable" && e.status === 503 && e.extra.retryAfter === 1 &&
+        e.extra.txId === transactionId(fresh) &&
+        /has heard from no leader for 2\.3 s, so it cannot have writes ordered; send them to another site/
+          .test(e.message),
+    );
+    const batch = await t.site.submit([committedTx, heldTx, fresh], {
+      wait: false,
+      waitTimeoutMs: 0,
+    });
+    assert.deepEqual(batch.map((r) => r.status), ["committed", "pending", "refused"]);
+    assert.equal(batch[0].height, committed.height);
+    assert.equal(batch[2].problem!.type, "unavailable");
+    assert.equal(batch[2].txId, transactionId(fresh));
+    assert.equal((await t.site.status()).leaderlessMs, 2346);
+
+    // Hearing a leader again, it takes them.
+    leaderlessMs = undefined;
+    const [taken] = await t.site.submit([fresh], { wait: false, waitTimeoutMs: 0 });
+    assert.equal(taken.status, "pending");
+    assert.equal((await t.site.status()).leaderlessMs, undefined);
+  } finally {
+    const closing = t.cleanup();
+    for (const hand of held) hand();
+    await closing;
+  }
+});
 
 Deno.test("site: in a cluster the checkpoint, its height and the default proof size are the newest a quorum of voters signed, also after a restart", async () => {
   const keyB = await SiteKey.create(generateKeyPair("ed25519"));

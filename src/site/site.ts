@@ -795,10 +795,10 @@ export class Site implements LedgerService {
 
   async submit(envelopes: unknown[], options: SubmitOptions): Promise<Receipt[]> {
     this.#assertRunning();
-    const refusal = this.#storageRefusal() ?? this.#leaderlessRefusal();
-    if (refusal !== undefined) {
-      this.#countRefusal(refusal.type);
-      throw refusal;
+    const storage = this.#storageRefusal();
+    if (storage !== undefined) {
+      this.#countRefusal(storage.type);
+      throw storage;
     }
     this.#submitsRunning++;
     try {
@@ -816,6 +816,9 @@ export class Site implements LedgerService {
     // Governance may change the expiry window and the rate limits after genesis.
     const policy = await this.#policyNow();
     const admission = { ...this.#policy, expiryWindowMs: policy.expiryWindowMs };
+    // Cut off from the majority: what is committed or held here is answered
+    // as usual, anything new is refused.
+    const leaderlessMs = this.#sequencer?.leaderlessMs?.();
     const refuse = (i: number, e: unknown) => {
       if (!(e instanceof LedgerError)) throw e;
       this.#countRefusal(e.type);
@@ -860,6 +863,9 @@ export class Site implements LedgerService {
         receipts[c.i] = { txId: c.admitted.txId, status: "pending" };
       } else {
         try {
+          if (leaderlessMs !== undefined) {
+            throw this.#leaderlessRefusal(leaderlessMs, c.admitted.txId);
+          }
           // Refused cheaply when already over (no signature checked for it);
           // charged only once its signatures verify (below), so envelopes
           // forged in a signer's name never use up that signer's quota.
@@ -2540,23 +2546,22 @@ export class Site implements LedgerService {
   }
 
   /**
-   * The 503 new writes get while this site has known no leader for longer
-   * than an election takes (see `RaftHost.leaderlessMs`): cut off from the
-   * majority, it could only hold them until it hears a leader again, while
-   * its clients wait. Refused, they go to another site (the SDK and the
-   * gateway move on at once). A shorter spell, an election, takes them: they
-   * are forwarded once a leader is elected.
+   * The 503 a new transaction gets while this site has known no leader for
+   * `ms`, longer than an election takes (see `RaftHost.leaderlessMs`): cut
+   * off from the majority, it could only hold it until it hears a leader
+   * again, while its client waits. Refused, it goes to another site (the SDK
+   * and the gateway move on at once). One committed or held here already is
+   * answered its receipt as ever; a shorter spell, an election, takes new
+   * ones: they are forwarded once a leader is elected.
    */
-  #leaderlessRefusal(): LedgerError | undefined {
-    const ms = this.#sequencer?.leaderlessMs?.();
-    if (ms === undefined) return undefined;
+  #leaderlessRefusal(ms: number, txId: string): LedgerError {
     return new LedgerError(
       "unavailable",
       503,
       "No leader",
       `Site ${this.name} has heard from no leader for ${(ms / 1000).toFixed(1)} s, so it cannot ` +
         "have writes ordered; send them to another site (GET /v1/sites lists them)",
-      { retryAfter: 1 },
+      { retryAfter: 1, txId },
     );
   }
 
