@@ -713,3 +713,58 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "cluster: a learner that hears from no leader for longer than an election takes (it never campaigns, so it still names its last one) says leaderlessMs and refuses new writes; hearing a leader again, it takes them",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const cluster = await startCluster(3);
+    try {
+      await leaderIndex(cluster);
+      const port = Number(new URL(cluster.sites[2].url).port) + 1;
+      const publicKey = await cluster.addSiteConfig("site-d", port);
+      const d = await cluster.startConfig("site-d", `${cluster.dir}/site-d/site.json`);
+      const add = await adminCall(cluster, "/members", {
+        method: "POST",
+        body: { name: "site-d", url: d.url, publicKey },
+      });
+      assert.equal(add.status, 200, await add.text());
+      type Status = { role: string; leader: string | null; leaderlessMs?: number };
+      const following = await waitFor("site-d to follow the leader as a learner", async () => {
+        const s = await getJson<Status>(`${d.url}/v1/status`);
+        return s?.role === "learner" && s.leader !== null ? s : undefined;
+      });
+      assert.equal(following.leaderlessMs, undefined);
+      const before = await submitCommit(d.url, await anchorTx(device));
+      assert.equal(before.body?.status, "committed", JSON.stringify(before.body));
+
+      // Every voter gone: site-d hears no one, and never campaigns.
+      for (const i of [0, 1, 2]) await cluster.kill(i);
+      const silentAt = performance.now();
+      const cut = await waitFor("site-d to say it hears no leader", async () => {
+        const s = await getJson<Status>(`${d.url}/v1/status`);
+        return s?.leaderlessMs !== undefined ? s : undefined;
+      }, 10_000);
+      // Four election timeouts of 500 ms (startCluster's ticks), less a status poll.
+      assert.ok(performance.now() - silentAt > 1900, `after ${performance.now() - silentAt} ms`);
+      assert.equal(cut.role, "learner");
+      assert.equal(cut.leader, following.leader, "a learner names its last leader still");
+      const refused = await submitCommit(d.url, await anchorTx(device), 500);
+      assert.equal(refused.status, 503, JSON.stringify(refused.body));
+      assert.match(refused.body.detail, /has heard from no leader for \d+\.\d s/);
+
+      for (const i of [0, 1, 2]) await cluster.start(i);
+      await leaderIndex(cluster);
+      await waitFor("site-d to hear a leader again", async () => {
+        const s = await getJson<Status>(`${d.url}/v1/status`);
+        return s !== undefined && s.leader !== null && s.leaderlessMs === undefined || undefined;
+      });
+      const after = await submitCommit(d.url, await anchorTx(device), 10_000);
+      assert.equal(after.body?.status, "committed", JSON.stringify(after.body));
+    } finally {
+      await cluster.stop();
+    }
+  },
+});

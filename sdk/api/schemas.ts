@@ -396,9 +396,12 @@ export const StatusView = z.looseObject({
   }).optional(),
   /**
    * Present while this site has known no leader for longer than an election
-   * takes (four election timeouts): how long, in ms. It is cut off from the
-   * majority, and refuses new writes (503 `unavailable`) until it hears a
-   * leader again; its reads may be behind the cluster's. Absent otherwise.
+   * takes (four election timeouts): how long, in ms. A site that does not
+   * campaign (a learner, a voter catching up by snapshot) keeps naming its
+   * last leader: for it, the time since it last heard from that leader. It is
+   * cut off from the majority, and refuses new writes (503 `unavailable`)
+   * until it hears a leader again; its reads may be behind the cluster's.
+   * Absent otherwise.
    */
   leaderlessMs: z.number().int().min(0).optional(),
   /**

@@ -47,6 +47,8 @@ export interface SiteState {
   servedLedger: string | null;
   /** Its last poll said it catches up by snapshot (its reads miss what came after). */
   catchingUp: boolean;
+  /** Its last poll said it has heard from no leader for longer than an election takes (`leaderlessMs`). */
+  leaderless: boolean;
 }
 
 /** The part of a site {@link chooseSite} looks at. */
@@ -64,14 +66,18 @@ export interface Candidate {
 
 /**
  * Whether a site, by its last poll, is in touch with the cluster: it names a
- * leader, and is not catching up by snapshot. A voter cut off from the
- * others stops naming one within an election timeout (it campaigns, or a
- * leader without a majority steps down); until it hears a leader again it
- * holds writes it cannot forward and answers reads from a ledger that no
- * longer grows. While a site is out of touch the others take its requests.
+ * leader, has not said it heard from none for a while (`leaderlessMs`), and
+ * is not catching up by snapshot. A voter cut off from the others stops
+ * naming one within an election timeout (it campaigns, or a leader without
+ * a majority steps down); a learner says `leaderlessMs` after four. Until it
+ * hears a leader again it cannot have writes ordered and answers reads from
+ * a ledger that no longer grows. While a site is out of touch the others
+ * take its requests.
  */
-export function inTouch(site: Pick<SiteState, "reportedLeader" | "catchingUp">): boolean {
-  return site.reportedLeader !== null && !site.catchingUp;
+export function inTouch(
+  site: Pick<SiteState, "reportedLeader" | "catchingUp" | "leaderless">,
+): boolean {
+  return site.reportedLeader !== null && !site.catchingUp && !site.leaderless;
 }
 
 /**
@@ -171,6 +177,7 @@ export class SitePool {
       reportedLeader: null,
       servedLedger: null,
       catchingUp: false,
+      leaderless: false,
     }));
   }
 
@@ -344,6 +351,7 @@ export class SitePool {
       site.height = status.height;
       site.reportedLeader = status.leader;
       site.catchingUp = status.catchingUp !== undefined;
+      site.leaderless = status.leaderlessMs !== undefined;
       if (this.ledger !== undefined && status.ledger !== this.ledger) {
         return this.markDown(
           site,

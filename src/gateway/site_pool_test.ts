@@ -198,7 +198,7 @@ Deno.test("SitePool: a site whose TLS certificate the gateway does not trust is 
   }
 });
 
-Deno.test("SitePool: a site whose status names no leader, or that catches up by snapshot, is out of touch: requests go to the others, and /v1/gateway says why", async () => {
+Deno.test("SitePool: a site whose status names no leader, says leaderlessMs, or catches up by snapshot is out of touch: requests go to the others, and /v1/gateway says why", async () => {
   const statusOf: Record<string, Record<string, unknown>> = {
     "http://a": siteStatus({ site: "site-a", role: "follower", leader: "site-b" }),
     "http://b": siteStatus({ site: "site-b", leader: "site-b" }),
@@ -228,6 +228,15 @@ Deno.test("SitePool: a site whose status names no leader, or that catches up by 
       role: "follower",
       leader: "site-b",
       catchingUp: { snapshotIndex: 900, targetHeight: 400 },
+    });
+    await pool.pollAll();
+    assert.equal(picked(), "site-b");
+    // A learner names its last leader however long it has not heard from it: leaderlessMs says so.
+    statusOf["http://a"] = siteStatus({
+      site: "site-a",
+      role: "learner",
+      leader: "site-b",
+      leaderlessMs: 2100,
     });
     await pool.pollAll();
     assert.equal(picked(), "site-b");

@@ -665,13 +665,22 @@ export class RaftHost implements Sequencer {
    * it knows a leader, and before that. A voter cut off from a majority gets
    * there: a follower forgets its leader when it starts to campaign, an
    * election timeout after it last heard it, and a leader steps down by
-   * CheckQuorum. A learner, which never campaigns, keeps its last leader.
-   * Such a site cannot have writes ordered, so it refuses new ones.
+   * CheckQuorum. A site that does not campaign — a learner, or a voter
+   * catching up by snapshot — keeps naming its last leader: for it, the time
+   * since it last heard from that leader counts. Such a site cannot have
+   * writes ordered, so it refuses new ones.
    */
   leaderlessMs(): number | undefined {
-    if (this.#leaderlessSince === undefined) return undefined;
-    const ms = (this.#ticks - this.#leaderlessSince) * this.#options.tickMs;
+    const since = this.#leaderlessSince ?? this.#leaderSilentSince();
+    if (since === undefined) return undefined;
+    const ms = (this.#ticks - since) * this.#options.tickMs;
     return ms > 4 * this.#electionMs() ? ms : undefined;
+  }
+
+  /** The tick this site last heard from the leader it names, when that is another site. */
+  #leaderSilentSince(): number | undefined {
+    if (this.#leader === undefined || this.#leader === this.#self) return undefined;
+    return this.#heardAt.get(this.#leader);
   }
 
   /**
