@@ -727,7 +727,11 @@ export class EdgeLedgerClient {
    * receipt (with `height`, `logIndex`, `result`; `result.status` may be
    * `"rejected"` — committed and rejected by its contract). A site that does
    * not know the id yet (404) is polled again: another site may have
-   * admitted it. Throws {@link CommitTimeoutError} after `timeoutMs`.
+   * admitted it. From the third poll on, every other one asks at
+   * `consistency=linearizable`: the site polled may be cut off from the
+   * others (it never hears the commit; it refuses such a read, and the
+   * client asks its next site at once) or behind. Throws
+   * {@link CommitTimeoutError} after `timeoutMs`.
    *
    * @example
    * ```ts
@@ -754,8 +758,12 @@ export class EdgeLedgerClient {
       for (let poll = 0;; poll++) {
         const remainingMs = deadline - performance.now();
         if (remainingMs <= 0) break;
+        // A stale answer of a site cut off after it forwarded the transaction
+        // stays "pending" however long it is asked: from the third poll on,
+        // every other one asks a site that can show it is in touch with a quorum.
+        const query = poll >= 2 && poll % 2 === 0 ? { consistency: "linearizable" as const } : {};
         try {
-          res = await this.request(getTx, { params: { txId }, query: {} }, {
+          res = await this.request(getTx, { params: { txId }, query }, {
             signal: bound.signal,
             timeoutMs: Math.min(this.#timeoutMs, remainingMs),
           });

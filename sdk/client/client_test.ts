@@ -901,6 +901,44 @@ Deno.test("client: a +json or text answer is read with the schema the route decl
   assert.equal(await c2.checkpoint(), "note\n");
 });
 
+Deno.test("client: waitForCommit() asks every other poll from the third on at consistency=linearizable, so a site cut off after it forwarded the transaction (stale: pending for ever; linearizable: refused) does not hide its commit at another", async () => {
+  const committed = {
+    txId: TX_ID,
+    status: "committed",
+    height: 7,
+    logIndex: 3,
+    result: { status: "applied" },
+  };
+  const s = servingLedger((_r, u) => {
+    const linearizable = u.searchParams.get("consistency") === "linearizable";
+    if (u.host === "a") {
+      return linearizable
+        ? problem(
+          "unavailable",
+          503,
+          { detail: "Cannot serve a linearizable read now: no leader" },
+          {
+            "retry-after": "1",
+          },
+        )
+        : json({ tx: {}, receipt });
+    }
+    return linearizable ? json({ tx: {}, receipt: committed }) : problem("not_found", 404);
+  });
+  const client = new EdgeLedgerClient({ urls: ["http://a", "http://b"], fetch: s.fetch });
+  const started = performance.now();
+  assert.deepEqual(await client.waitForCommit(TX_ID, { timeoutMs: 5000 }), committed);
+  assert.ok(performance.now() - started < 1000, `took ${performance.now() - started} ms`);
+  assert.deepEqual(
+    s.requests.map((r) => {
+      const u = new URL(r.url);
+      return `${u.host} ${u.searchParams.get("consistency") ?? "stale"}`;
+    }),
+    ["a stale", "a stale", "a linearizable", "b linearizable"],
+  );
+  assert.equal(client.sessionHeight, 7, "the committed receipt of a write waited for");
+});
+
 Deno.test("client: waitForCommit() gives up at its timeout even while the site is unreachable", async () => {
   const s = scripted(() => {
     throw new TypeError("connection refused");
