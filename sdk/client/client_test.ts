@@ -94,6 +94,15 @@ function problem(slug: string, status: number, extra: Record<string, unknown> = 
 }
 
 const receipt = { txId: TX_ID, status: "pending" };
+/** A committed receipt of {@link TX_ID} at height 1, log index 0, applied; `fields` over it. */
+const committedReceipt = (fields: Record<string, unknown> = {}) => ({
+  txId: TX_ID,
+  status: "committed",
+  height: 1,
+  logIndex: 0,
+  result: { status: "applied" },
+  ...fields,
+});
 const fast = { attemptsMax: 4, delayMsBase: 1, delayMsMax: 2 };
 
 Deno.test("client: a 503 is retried after its Retry-After and then succeeds", async () => {
@@ -820,13 +829,7 @@ const SUBMITTED = {
 };
 
 Deno.test("client: a duplicate refusal of one envelope is answered with the existing receipt", async () => {
-  const committed = {
-    txId: transactionId(SUBMITTED),
-    status: "committed",
-    height: 3,
-    logIndex: 7,
-    result: { status: "applied" },
-  };
+  const committed = committedReceipt({ txId: transactionId(SUBMITTED), height: 3, logIndex: 7 });
   const s = scripted((req) =>
     req.method === "POST" ? problem("duplicate", 409) : json({ tx: {}, receipt: committed })
   );
@@ -902,13 +905,7 @@ Deno.test("client: a +json or text answer is read with the schema the route decl
 });
 
 Deno.test("client: waitForCommit() asks every other poll from the third on at consistency=linearizable, so a site cut off after it forwarded the transaction (stale: pending for ever; linearizable: refused) does not hide its commit at another", async () => {
-  const committed = {
-    txId: TX_ID,
-    status: "committed",
-    height: 7,
-    logIndex: 3,
-    result: { status: "applied" },
-  };
+  const committed = committedReceipt({ height: 7, logIndex: 3 });
   const s = servingLedger((_r, u) => {
     const linearizable = u.searchParams.get("consistency") === "linearizable";
     if (u.host === "a") {
@@ -956,13 +953,7 @@ Deno.test("client: waitForCommit() gives up at its timeout even while the site i
 });
 
 Deno.test("client: waitForCommit() returns the committed receipt once the site reports it", async () => {
-  const committed = {
-    txId: TX_ID,
-    status: "committed",
-    height: 1,
-    logIndex: 0,
-    result: { status: "applied" },
-  };
+  const committed = committedReceipt();
   const s = scripted((_r, _u, n) =>
     n < 3 ? problem("not_found", 404) : json({ tx: {}, receipt: n < 4 ? receipt : committed })
   );
@@ -1127,13 +1118,7 @@ async function withWallClock<T>(offsetMs: () => number, fn: () => Promise<T>): P
 }
 
 Deno.test("client: waitForCommit() times its wait with a monotonic clock: the device's clock set an hour ahead mid-wait does not end it", async () => {
-  const committed = {
-    txId: TX_ID,
-    status: "committed",
-    height: 1,
-    logIndex: 0,
-    result: { status: "applied" },
-  };
+  const committed = committedReceipt();
   let offset = 0;
   const s = scripted((_r, _u, n) => {
     // The device's clock is set forward between the first answer and the next poll.
@@ -1184,13 +1169,7 @@ Deno.test("client: submit() of one envelope answers a receipt typed with its txI
 });
 
 Deno.test("client: waitForCommit() answers a committed receipt typed with height, logIndex and result, and refuses one of another transaction or missing them as a ServerError", async () => {
-  const committed = {
-    txId: TX_ID,
-    status: "committed",
-    height: 1,
-    logIndex: 0,
-    result: { status: "applied" },
-  };
+  const committed = committedReceipt();
   const s = scripted(() => json({ tx: {}, receipt: committed }));
   const got = await new EdgeLedgerClient({ urls: "http://a", fetch: s.fetch })
     .waitForCommit(TX_ID, { timeoutMs: 2000 });
@@ -1445,13 +1424,8 @@ Deno.test("client: ledger option: an answer to the status that is no status (a c
 
 // ---- read your writes (minHeight) ---------------------------------------
 
-const committedAt = (height: number, txId = TX_ID) => ({
-  txId,
-  status: "committed",
-  height,
-  logIndex: height * 2,
-  result: { status: "applied" },
-});
+const committedAt = (height: number, txId = TX_ID) =>
+  committedReceipt({ txId, height, logIndex: height * 2 });
 
 Deno.test("client: reads after a committed receipt ask for its height as minHeight; writes do not", async () => {
   const s = scripted((req, url) => {
