@@ -16,7 +16,8 @@ export interface Readiness {
 
 /**
  * The readiness checks on a site's status: it has not stopped taking
- * writes, is a member, knows a leader, has at most
+ * writes, is a member, knows a leader (and has not said `leaderlessMs`: a
+ * learner cut off from the others names its last leader still), has at most
  * {@link READY_APPLY_LAG_MAX} committed Raft entries left to apply, and has
  * its minimum of free space on its data volume (`storage.low` false: a site
  * under it refuses every new transaction, see the README's _Disk space_).
@@ -36,7 +37,8 @@ export function readiness(status: z.input<typeof StatusView>): Readiness {
   const checks = {
     running: status.healthy !== false,
     member: status.removed !== true,
-    leader: status.leader !== null && status.role !== "candidate",
+    leader: status.leader !== null && status.role !== "candidate" &&
+      status.leaderlessMs === undefined,
     applied: lag <= READY_APPLY_LAG_MAX,
     disk: status.storage?.low !== true,
   };
@@ -45,7 +47,14 @@ export function readiness(status: z.input<typeof StatusView>): Readiness {
     failed.push("the site stopped taking writes (its log and /v1/status say why)");
   }
   if (!checks.member) failed.push("the site was removed from the cluster");
-  if (!checks.leader) failed.push("no leader is known (an election, or no majority reachable)");
+  if (!checks.leader) {
+    failed.push(
+      status.leaderlessMs === undefined
+        ? "no leader is known (an election, or no majority reachable)"
+        : `no leader heard from for ${(status.leaderlessMs / 1000).toFixed(1)} s ` +
+          "(cut off from the majority: new writes are refused)",
+    );
+  }
   if (!checks.applied) {
     failed.push(`${lag} committed Raft entries are left to apply (at most ${READY_APPLY_LAG_MAX})`);
   }

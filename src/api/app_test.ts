@@ -749,7 +749,7 @@ Deno.test("GET /readyz: ready (200, role and leader) while the site runs, is a m
   });
 });
 
-Deno.test("GET /readyz: 503 unavailable naming every failed check — stopped, removed, no leader, too far behind — with which checks passed", async () => {
+Deno.test("GET /readyz: 503 unavailable naming every failed check — stopped, removed, no leader (or none heard from: leaderlessMs), too far behind — with which checks passed", async () => {
   const { app, service } = setup();
   service.statusOverride = { healthy: false, removed: true, leader: null, role: "follower" };
   const problem = await assertProblem(await app.request("/readyz"), 503, "unavailable");
@@ -770,6 +770,14 @@ Deno.test("GET /readyz: 503 unavailable naming every failed check — stopped, r
   // catching up; at exactly the bound it is ready.
   service.statusOverride = { role: "candidate", leader: null };
   assert.equal((await app.request("/readyz")).status, 503);
+  // A learner cut off from the others names its last leader still; leaderlessMs says it is not.
+  service.statusOverride = { role: "learner", leader: "site-a", leaderlessMs: 2345 };
+  const cut = await assertProblem(await app.request("/readyz"), 503, "unavailable");
+  assert.equal(
+    cut.detail,
+    "Not ready: no leader heard from for 2.3 s (cut off from the majority: new writes are refused)",
+  );
+  assert.equal(cut.checks.leader, false);
   service.statusOverride = { commitIndex: READY_APPLY_LAG_MAX + 5, appliedIndex: 4 };
   const behind = await assertProblem(await app.request("/readyz"), 503, "unavailable");
   assert.equal(

@@ -10,7 +10,9 @@
  *
  * @module
  */
+import { readiness } from "../../sdk/api/readiness.ts";
 import { StatusView } from "../../sdk/api/schemas.ts";
+import type { z } from "zod";
 import { assert } from "../chain/assert.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { fetchFailure } from "../site/tls.ts";
@@ -45,10 +47,8 @@ export interface SiteState {
   reportedLeader: string | null;
   /** The ledger its last answered poll reported; null when the last poll got no status. */
   servedLedger: string | null;
-  /** Its last poll said it catches up by snapshot (its reads miss what came after). */
-  catchingUp: boolean;
-  /** Its last poll said it has heard from no leader for longer than an election takes (`leaderlessMs`). */
-  leaderless: boolean;
+  /** In touch with the cluster by its last answered poll (see {@link inTouch}). */
+  inTouch: boolean;
 }
 
 /** The part of a site {@link chooseSite} looks at. */
@@ -57,27 +57,22 @@ export interface Candidate {
   preferred: boolean;
   inFlight: number;
   leader: boolean;
-  /**
-   * In touch with the cluster: it names a leader and is not catching up by
-   * snapshot (see {@link inTouch}).
-   */
+  /** In touch with the cluster (see {@link inTouch}). */
   inTouch: boolean;
 }
 
 /**
- * Whether a site, by its last poll, is in touch with the cluster: it names a
- * leader, has not said it heard from none for a while (`leaderlessMs`), and
- * is not catching up by snapshot. A voter cut off from the others stops
- * naming one within an election timeout (it campaigns, or a leader without
- * a majority steps down); a learner says `leaderlessMs` after four. Until it
- * hears a leader again it cannot have writes ordered and answers reads from
- * a ledger that no longer grows. While a site is out of touch the others
- * take its requests.
+ * Whether a site's status says it is in touch with the cluster: it passes
+ * readiness's leader check (it names a leader and has not said
+ * `leaderlessMs`), and is not catching up by snapshot. A voter cut off from
+ * the others stops naming one within an election timeout (it campaigns, or
+ * a leader without a majority steps down); a learner says `leaderlessMs`
+ * after four. Until it hears a leader again it cannot have writes ordered
+ * and answers reads from a ledger that no longer grows. While a site is out
+ * of touch the others take its requests.
  */
-export function inTouch(
-  site: Pick<SiteState, "reportedLeader" | "catchingUp" | "leaderless">,
-): boolean {
-  return site.reportedLeader !== null && !site.catchingUp && !site.leaderless;
+export function inTouch(status: z.input<typeof StatusView>): boolean {
+  return readiness(status).checks.leader && status.catchingUp === undefined;
 }
 
 /**
@@ -176,8 +171,7 @@ export class SitePool {
       streams: 0,
       reportedLeader: null,
       servedLedger: null,
-      catchingUp: false,
-      leaderless: false,
+      inTouch: false,
     }));
   }
 
@@ -247,7 +241,7 @@ export class SitePool {
       preferred: s.preferred,
       inFlight: s.inFlight,
       leader: leader !== null && s.name === leader,
-      inTouch: inTouch(s),
+      inTouch: s.inTouch,
     }));
     const i = chooseSite(candidates, (k) => tried.has(this.sites[k]), preferLeader, this.#cursor);
     if (i < 0) return undefined;
@@ -300,7 +294,7 @@ export class SitePool {
         up: s.up,
         preferred: s.preferred,
         leader: leader !== null && s.name === leader,
-        inTouch: inTouch(s),
+        inTouch: s.inTouch,
         role: s.role,
         term: s.term,
         height: s.height,
@@ -350,8 +344,7 @@ export class SitePool {
       site.term = status.term;
       site.height = status.height;
       site.reportedLeader = status.leader;
-      site.catchingUp = status.catchingUp !== undefined;
-      site.leaderless = status.leaderlessMs !== undefined;
+      site.inTouch = inTouch(status);
       if (this.ledger !== undefined && status.ledger !== this.ledger) {
         return this.markDown(
           site,

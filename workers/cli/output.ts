@@ -209,13 +209,6 @@ export function formatStatus(status: StatusView, url: string): string {
           "it votes, but stands for no election until its blocks are in",
     ],
     [
-      "no leader",
-      s.leaderlessMs === undefined
-        ? undefined
-        : `for ${(s.leaderlessMs / 1000).toFixed(1)} s: cut off from the majority, it refuses ` +
-          "new writes until it hears a leader again",
-    ],
-    [
       "disk free",
       s.storage === undefined
         ? undefined

@@ -15,14 +15,19 @@ const status: StatusView = {
   healthy: true,
 };
 
-Deno.test("cli status: a site that has known no leader for longer than an election takes says for how long, and that it refuses new writes; one that knows a leader has no such line", () => {
+Deno.test("cli status: a site that has known no leader for longer than an election takes is not ready, saying for how long and that it refuses new writes — a learner that still names its last leader too; one that knows a leader is ready", () => {
   const cut = formatStatus({ ...status, leaderlessMs: 2345 }, "http://127.0.0.1:7002");
   assert.match(
     cut,
-    /^no leader +for 2\.3 s: cut off from the majority, it refuses new writes until it hears a leader again$/m,
+    /^ready +no: no leader heard from for 2\.3 s \(cut off from the majority: new writes are refused\)$/m,
   );
   assert.match(cut, /^leader +none$/m);
+  const learner = formatStatus(
+    { ...status, role: "learner", leader: "site-a", leaderlessMs: 4100 },
+    "http://x",
+  );
+  assert.match(learner, /^ready +no: no leader heard from for 4\.1 s/m);
   const inTouch = formatStatus({ ...status, role: "follower", leader: "site-a" }, "http://x");
-  assert.doesNotMatch(inTouch, /^no leader/m);
+  assert.match(inTouch, /^ready +yes$/m);
   assert.match(inTouch, /^leader +site-a$/m);
 });
