@@ -1536,6 +1536,41 @@ Deno.test({
       );
 
       await t.step(
+        "a site whose leader answers none of its forwards says it cannot reach that leader and refuses transactions, once, however its figure moves; hearing no leader says more",
+        async () => {
+          site.status = { healthy: true, leader: "site-b", leaderUnreachableMs: 2100 };
+          await nextRefresh();
+          await waitText(
+            page,
+            "#notice-unreachable",
+            "This site cannot reach its leader: it refuses new transactions.",
+          );
+          assert.match(await text(page, "#notice-unreachable"), /The leader, site-b, answers none/);
+          const callout = await page.locator("#notice-unreachable").elementHandle();
+          site.status = { healthy: true, leader: "site-b", leaderUnreachableMs: 3100, term: 8 };
+          await nextRefresh();
+          await waitText(page, "#st-term", /^8$/);
+          assert.ok(
+            await callout!.evaluate((el) => el.isConnected),
+            "rebuilt for a new figure: a screen reader would hear it again",
+          );
+          site.status = {
+            healthy: true,
+            leader: null,
+            leaderlessMs: 2400,
+            leaderUnreachableMs: 4100,
+          };
+          await nextRefresh();
+          await page.locator("#notice-leaderless").waitFor();
+          assert.equal(await page.locator("#notice-unreachable").count(), 0);
+          site.status = { healthy: true };
+          await nextRefresh();
+          await gone("#notice-leaderless");
+          await gone("#notice-unreachable");
+        },
+      );
+
+      await t.step(
         "sites low on disk space are named in a callout while writes are paused",
         async () => {
           site.status = {
@@ -1985,6 +2020,16 @@ Deno.test({
           site.status = { healthy: true, leader: null, leaderlessMs: 2400 };
           await goto("#/", "#blocks tbody tr[data-height='3']");
           await page.locator("#notice-leaderless").waitFor();
+        },
+        close: () => site.status = {},
+      },
+      {
+        name: "the callout of a site that cannot reach its leader",
+        title: null,
+        open: async () => {
+          site.status = { healthy: true, leader: "site-b", leaderUnreachableMs: 2100 };
+          await goto("#/", "#blocks tbody tr[data-height='3']");
+          await page.locator("#notice-unreachable").waitFor();
         },
         close: () => site.status = {},
       },

@@ -1066,7 +1066,18 @@ function fakeSequencer(
   };
 }
 
-Deno.test("site: while it has known no leader for longer than an election takes, a site refuses new transactions 503 unavailable (one by one in a batch), answers the committed and the held their receipts, and says so in its status", async () => {
+/**
+ * How a site cut off from having writes ordered answers: told by its
+ * sequencer, for `ms` set (undefined: in touch), it refuses new
+ * transactions 503 `unavailable` with `detail`, one by one in a batch,
+ * answers the committed and the held their receipts, says `field` in its
+ * status, and takes new transactions again once told it is in touch.
+ */
+async function checkCutOffSiteRefusesNewWrites(
+  cutOff: (ms: () => number | undefined) => Partial<Sequencer>,
+  field: "leaderlessMs" | "leaderUnreachableMs",
+  detail: RegExp,
+): Promise<void> {
   const t = await openTestSite();
   const held: Array<() => void> = [];
   try {
@@ -1076,29 +1087,27 @@ Deno.test("site: while it has known no leader for longer than an election takes,
     });
     assert.equal(committed.status, "committed");
     const committedTx = (await t.site.getTx(committed.txId!, "stale"))!.tx;
-    let leaderlessMs: number | undefined;
+    let ms: number | undefined;
     await t.site.attachSequencer({
       ...fakeSequencer(t.site, ["site-a", "site-b", "site-c"], []),
       // A leader that never orders anything: what it is given stays held.
       propose: () => {
         return new Promise((_resolve, reject) => held.push(() => reject(new Error("closed"))));
       },
-      leaderlessMs: () => leaderlessMs,
+      ...cutOff(() => ms),
     });
     const heldTx = await anchorTx(device);
     const [pending] = await t.site.submit([heldTx], { wait: false, waitTimeoutMs: 0 });
     assert.equal(pending.status, "pending");
-    assert.equal((await t.site.status()).leaderlessMs, undefined);
+    assert.equal((await t.site.status())[field], undefined);
 
-    leaderlessMs = 2345.6;
+    ms = 2345.6;
     const fresh = await anchorTx(device);
     await assert.rejects(
       t.site.submit([fresh], { wait: false, waitTimeoutMs: 0 }),
       (e: LedgerError) =>
         e.type === "unavailable" && e.status === 503 && e.extra.retryAfter === 1 &&
-        e.extra.txId === transactionId(fresh) &&
-        /has heard from no leader for 2\.3 s, so it cannot have writes ordered; send them to another site/
-          .test(e.message),
+        e.extra.txId === transactionId(fresh) && detail.test(e.message),
     );
     const batch = await t.site.submit([committedTx, heldTx, fresh], {
       wait: false,
@@ -1108,18 +1117,39 @@ Deno.test("site: while it has known no leader for longer than an election takes,
     assert.equal(batch[0].height, committed.height);
     assert.equal(batch[2].problem!.type, "unavailable");
     assert.equal(batch[2].txId, transactionId(fresh));
-    assert.equal((await t.site.status()).leaderlessMs, 2346);
+    assert.equal((await t.site.status())[field], 2346);
 
-    // Hearing a leader again, it takes them.
-    leaderlessMs = undefined;
+    // In touch again, it takes them.
+    ms = undefined;
     const [taken] = await t.site.submit([fresh], { wait: false, waitTimeoutMs: 0 });
     assert.equal(taken.status, "pending");
-    assert.equal((await t.site.status()).leaderlessMs, undefined);
+    assert.equal((await t.site.status())[field], undefined);
   } finally {
     const closing = t.cleanup();
     for (const hand of held) hand();
     await closing;
   }
+}
+
+Deno.test("site: while it has known no leader for longer than an election takes, a site refuses new transactions 503 unavailable (one by one in a batch), answers the committed and the held their receipts, and says so in its status", async () => {
+  await checkCutOffSiteRefusesNewWrites(
+    (ms) => ({ leaderlessMs: ms }),
+    "leaderlessMs",
+    /has heard from no leader for 2\.3 s, so it cannot have writes ordered; send them to another site/,
+  );
+});
+
+Deno.test("site: while its leader has answered none of its forwards for longer than an election takes, a site refuses new transactions 503 unavailable naming the leader (one by one in a batch), answers the committed and the held their receipts, and says so in its status", async () => {
+  await checkCutOffSiteRefusesNewWrites(
+    (ms) => ({
+      leaderUnreachable: () => {
+        const v = ms();
+        return v === undefined ? undefined : { leader: "site-b", ms: v };
+      },
+    }),
+    "leaderUnreachableMs",
+    /has had no answer from the leader site-b to the writes it forwarded for 2\.3 s, so it cannot have writes ordered; send them to another site/,
+  );
 });
 
 Deno.test("site: in a cluster the checkpoint, its height and the default proof size are the newest a quorum of voters signed, also after a restart", async () => {

@@ -17,7 +17,8 @@ export interface Readiness {
 /**
  * The readiness checks on a site's status: it has not stopped taking
  * writes, is a member, knows a leader (and has not said `leaderlessMs`: a
- * learner cut off from the others names its last leader still), has at most
+ * learner cut off from the others names its last leader still) that answers
+ * its forwards (no `leaderUnreachableMs`), has at most
  * {@link READY_APPLY_LAG_MAX} committed Raft entries left to apply, and has
  * its minimum of free space on its data volume (`storage.low` false: a site
  * under it refuses every new transaction, see the README's _Disk space_).
@@ -38,7 +39,7 @@ export function readiness(status: z.input<typeof StatusView>): Readiness {
     running: status.healthy !== false,
     member: status.removed !== true,
     leader: status.leader !== null && status.role !== "candidate" &&
-      status.leaderlessMs === undefined,
+      status.leaderlessMs === undefined && status.leaderUnreachableMs === undefined,
     applied: lag <= READY_APPLY_LAG_MAX,
     disk: status.storage?.low !== true,
   };
@@ -49,10 +50,13 @@ export function readiness(status: z.input<typeof StatusView>): Readiness {
   if (!checks.member) failed.push("the site was removed from the cluster");
   if (!checks.leader) {
     failed.push(
-      status.leaderlessMs === undefined
-        ? "no leader is known (an election, or no majority reachable)"
-        : `no leader heard from for ${(status.leaderlessMs / 1000).toFixed(1)} s ` +
-          "(cut off from the majority: new writes are refused)",
+      status.leaderlessMs !== undefined
+        ? `no leader heard from for ${seconds(status.leaderlessMs)} ` +
+          "(cut off from the majority: new writes are refused)"
+        : status.leaderUnreachableMs !== undefined
+        ? `the leader ${status.leader} has answered no forwarded write for ` +
+          `${seconds(status.leaderUnreachableMs)} (the link to it is cut: new writes are refused)`
+        : "no leader is known (an election, or no majority reachable)",
     );
   }
   if (!checks.applied) {
@@ -66,6 +70,11 @@ export function readiness(status: z.input<typeof StatusView>): Readiness {
     );
   }
   return { checks, failed };
+}
+
+/** `ms` for a person, in seconds: `2.3 s`. */
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
 }
 
 /** `bytes` for a person: `812 MiB`, `1.5 GiB`. */

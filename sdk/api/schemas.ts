@@ -405,6 +405,15 @@ export const StatusView = z.looseObject({
    */
   leaderlessMs: z.number().int().min(0).optional(),
   /**
+   * Present while the leader this site names has answered none of the writes
+   * it forwarded for longer than an election takes (four election timeouts):
+   * how long, in ms. The link from this site to the leader is cut, though the
+   * leader's messages still arrive (so the site is not leaderless). It
+   * refuses new writes (503 `unavailable`) until the leader answers a forward
+   * again. Only a site that forwards learns of such a cut. Absent otherwise.
+   */
+  leaderUnreachableMs: z.number().int().min(0).optional(),
+  /**
    * This site's data volume: bytes free, the minimum under which it refuses
    * new transactions (and makes its cluster refuse them), and whether it is
    * under it. Absent on a site with no guard (a remote database).

@@ -749,7 +749,7 @@ Deno.test("GET /readyz: ready (200, role and leader) while the site runs, is a m
   });
 });
 
-Deno.test("GET /readyz: 503 unavailable naming every failed check — stopped, removed, no leader (or none heard from: leaderlessMs), too far behind — with which checks passed", async () => {
+Deno.test("GET /readyz: 503 unavailable naming every failed check — stopped, removed, no leader (or none heard from: leaderlessMs; or one that answers no forward: leaderUnreachableMs), too far behind — with which checks passed", async () => {
   const { app, service } = setup();
   service.statusOverride = { healthy: false, removed: true, leader: null, role: "follower" };
   const problem = await assertProblem(await app.request("/readyz"), 503, "unavailable");
@@ -778,6 +778,15 @@ Deno.test("GET /readyz: 503 unavailable naming every failed check — stopped, r
     "Not ready: no leader heard from for 2.3 s (cut off from the majority: new writes are refused)",
   );
   assert.equal(cut.checks.leader, false);
+  // A follower that hears its leader but gets no answer to its forwards names it; not ready.
+  service.statusOverride = { role: "follower", leader: "site-a", leaderUnreachableMs: 2160 };
+  const oneWay = await assertProblem(await app.request("/readyz"), 503, "unavailable");
+  assert.equal(
+    oneWay.detail,
+    "Not ready: the leader site-a has answered no forwarded write for 2.2 s (the link to it is " +
+      "cut: new writes are refused)",
+  );
+  assert.equal(oneWay.checks.leader, false);
   service.statusOverride = { commitIndex: READY_APPLY_LAG_MAX + 5, appliedIndex: 4 };
   const behind = await assertProblem(await app.request("/readyz"), 503, "unavailable");
   assert.equal(

@@ -542,7 +542,10 @@ function go(hash) {
  * check: members whose contract state hashed differently). rules is null when s has no well-formed rules; else active, scheduled
  * ({ version, height } or null) and upgradeBefore, the height before which
  * this site must be upgraded because the scheduled version is above the
- * highest it supports (null when it is not).
+ * highest it supports (null when it is not). leaderless is true while the
+ * site says leaderlessMs, and unreachableLeader names the leader while the
+ * site says leaderUnreachableMs (its forwards get no answer); neither while
+ * removed, and not both: hearing no leader says more.
  */
 function statusNotices(s) {
   const st = s && typeof s === "object" ? s : {};
@@ -578,6 +581,8 @@ function statusNotices(s) {
     removed: st.removed === true,
     // Not while removed: that callout says more.
     leaderless: isCount(st.leaderlessMs) && st.removed !== true,
+    unreachableLeader: isCount(st.leaderUnreachableMs) && !isCount(st.leaderlessMs) &&
+      st.removed !== true && typeof st.leader === "string" ? st.leader : null,
     diverged,
     more: entries.length - diverged.length,
     stateDiverged,
@@ -1150,7 +1155,7 @@ function renderNotices(s) {
   }
   // A low site's free bytes change at every refresh: they are left out of the key and
   // updated in place, outside the callout's alert, which is announced once.
-  const key = JSON.stringify([n.stopped, n.removed, n.leaderless, n.diverged, n.more, n.stateDiverged, n.stateMore,
+  const key = JSON.stringify([n.stopped, n.removed, n.leaderless, n.unreachableLeader, n.diverged, n.more, n.stateDiverged, n.stateMore,
     n.storageLow.map((x) => [x.site, x.freeBytesMin])]);
   if (key === state.noticesKey) {
     for (const li of document.querySelectorAll("#notice-storage li[data-site]")) {
@@ -1180,6 +1185,13 @@ function renderNotices(s) {
       h("p", null, "It is cut off from the rest of the cluster, or the cluster has lost its majority. " +
         "Reads still work, but what this page shows may be behind the cluster. " +
         "Use another site of the consortium; this one takes transactions again once it hears a leader.")));
+  }
+  if (n.unreachableLeader !== null) {
+    notices.push(h("div", { class: "callout warn", id: "notice-unreachable", role: "alert" },
+      h("strong", null, "This site cannot reach its leader: it refuses new transactions."),
+      h("p", null, "The leader, " + n.unreachableLeader + ", answers none of the transactions this site forwards to it, " +
+        "though its messages still arrive: the link from this site to the leader is cut. Reads still work. " +
+        "Use another site of the consortium; this one takes transactions again once the leader answers.")));
   }
   if (n.storageLow.length) {
     // The alert is the headline alone: the figures below it change at every refresh.

@@ -706,6 +706,7 @@ interface StatusNotices {
   stopped: boolean;
   removed: boolean;
   leaderless: boolean;
+  unreachableLeader: string | null;
   diverged: { site: string; height: number; ours: string; theirs: string }[];
   more: number;
   stateDiverged: { site: string; height: number; ours: string; theirs: string }[];
@@ -746,6 +747,7 @@ Deno.test("page statusNotices(): a site is called stopped only when it says heal
         stopped: false,
         removed: false,
         leaderless: false,
+        unreachableLeader: null,
         diverged: [],
         more: 0,
         stateDiverged: [],
@@ -772,6 +774,22 @@ Deno.test("page statusNotices(): a site is called leaderless only when it says l
     notices.statusNotices({ ...BASE_STATUS, leaderlessMs: 2400, removed: true }).leaderless,
     false,
   );
+});
+
+Deno.test("page statusNotices(): a site's leader is called unreachable only when the site says leaderUnreachableMs as a count and names it; not while removed or leaderless (those callouts say more)", () => {
+  const cut = { ...BASE_STATUS, role: "follower", leader: "site-b", leaderUnreachableMs: 2100 };
+  assert.equal(notices.statusNotices(cut).unreachableLeader, "site-b");
+  assert.equal(notices.statusNotices(cut).leaderless, false);
+  for (const junk of [undefined, null, -1, 2.5, "2100", true]) {
+    assert.equal(
+      notices.statusNotices({ ...cut, leaderUnreachableMs: junk }).unreachableLeader,
+      null,
+      String(junk),
+    );
+  }
+  assert.equal(notices.statusNotices({ ...cut, leader: null }).unreachableLeader, null);
+  assert.equal(notices.statusNotices({ ...cut, removed: true }).unreachableLeader, null);
+  assert.equal(notices.statusNotices({ ...cut, leaderlessMs: 2400 }).unreachableLeader, null);
 });
 
 Deno.test("page statusNotices(): a site is called removed only when it says removed: true", () => {

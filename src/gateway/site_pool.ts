@@ -63,13 +63,16 @@ export interface Candidate {
 
 /**
  * Whether a site's status says it is in touch with the cluster: it passes
- * readiness's leader check (it names a leader and has not said
- * `leaderlessMs`), and is not catching up by snapshot. A voter cut off from
- * the others stops naming one within an election timeout (it campaigns, or
- * a leader without a majority steps down); a learner says `leaderlessMs`
- * after four. Until it hears a leader again it cannot have writes ordered
- * and answers reads from a ledger that no longer grows. While a site is out
- * of touch the others take its requests.
+ * readiness's leader check (it names a leader and has said neither
+ * `leaderlessMs` nor `leaderUnreachableMs`), and is not catching up by
+ * snapshot. A voter cut off from the others stops naming one within an
+ * election timeout (it campaigns, or a leader without a majority steps
+ * down); a learner says `leaderlessMs` after four; a follower that still
+ * hears its leader but cannot reach it says `leaderUnreachableMs` four
+ * election timeouts into forwarding writes that get no answer. Until then it
+ * cannot have writes ordered (and a site that hears no leader answers reads
+ * from a ledger that no longer grows). While a site is out of touch the
+ * others take its requests.
  */
 export function inTouch(status: z.input<typeof StatusView>): boolean {
   return readiness(status).checks.leader && status.catchingUp === undefined;

@@ -198,7 +198,7 @@ Deno.test("SitePool: a site whose TLS certificate the gateway does not trust is 
   }
 });
 
-Deno.test("SitePool: a site whose status names no leader, says leaderlessMs, or catches up by snapshot is out of touch: requests go to the others, and /v1/gateway says why", async () => {
+Deno.test("SitePool: a site whose status names no leader, says leaderlessMs or leaderUnreachableMs, or catches up by snapshot is out of touch: requests go to the others, and /v1/gateway says why", async () => {
   const statusOf: Record<string, Record<string, unknown>> = {
     "http://a": siteStatus({ site: "site-a", role: "follower", leader: "site-b" }),
     "http://b": siteStatus({ site: "site-b", leader: "site-b" }),
@@ -240,6 +240,16 @@ Deno.test("SitePool: a site whose status names no leader, says leaderlessMs, or 
     });
     await pool.pollAll();
     assert.equal(picked(), "site-b");
+    // A follower that hears its leader but whose forwards get no answer.
+    statusOf["http://a"] = siteStatus({
+      site: "site-a",
+      role: "follower",
+      leader: "site-b",
+      leaderUnreachableMs: 2050,
+    });
+    await pool.pollAll();
+    assert.equal(picked(), "site-b");
+    assert.deepEqual(pool.view().sites.map((s) => s.inTouch), [false, true]);
     statusOf["http://a"] = siteStatus({ site: "site-a", role: "follower", leader: "site-b" });
     await pool.pollAll();
     assert.equal(picked(), "site-a");

@@ -73,6 +73,7 @@ import {
 } from "./site.ts";
 import { forwardsInFlightMaxDefault, proposalsInFlightMaxDefault } from "./config.ts";
 import type { StorageState } from "./disk_space.ts";
+import { ForwardWatch } from "./forward_watch.ts";
 import { parseStateDigestAnswer, type StateDigestAnswer } from "./state_check.ts";
 import { SiteKey } from "./site_key.ts";
 import { clientOf, type ClientSource } from "./tls.ts";
@@ -289,6 +290,8 @@ export class RaftHost implements Sequencer {
    * this site learns of another leader (see #abandonForwards).
    */
   readonly #forwards = new Set<{ leader: string; abort: AbortController }>();
+  /** Whether the leader answers this site's forwards (see {@link leaderUnreachable}). */
+  readonly #forwardWatch = new ForwardWatch();
   /** Linearizable reads waiting for the leader's answer, by read id (see {@link readBarrier}). */
   readonly #reads = new Map<
     string,
@@ -677,6 +680,26 @@ export class RaftHost implements Sequencer {
     return ms > 4 * this.#electionMs() ? ms : undefined;
   }
 
+  /**
+   * The leader this site forwards to and how long, in ms, it has answered
+   * none of its forwards, once that is longer than an election takes (four
+   * election timeouts, as {@link leaderlessMs}). Undefined while forwards
+   * are answered, while none is on its way or failed, and on the leader. A
+   * follower whose link to the leader alone is cut gets there: it still hears
+   * the leader, so it names it and never campaigns (and is not leaderless),
+   * but nothing it forwards arrives. It cannot have writes ordered, so it
+   * refuses new ones, as a leaderless site does. It learns of the cut only
+   * by forwarding: a site that takes no writes does not.
+   */
+  leaderUnreachable(): { leader: string; ms: number } | undefined {
+    const leader = this.#leader;
+    if (leader === undefined || leader === this.#self) return undefined;
+    const since = this.#forwardWatch.unansweredSince(leader);
+    if (since === undefined) return undefined;
+    const ms = (this.#ticks - since) * this.#options.tickMs;
+    return ms > 4 * this.#electionMs() ? { leader, ms } : undefined;
+  }
+
   /** The tick this site last heard from the leader it names, when that is another site. */
   #leaderSilentSince(): number | undefined {
     if (this.#leader === undefined || this.#leader === this.#self) return undefined;
@@ -860,6 +883,7 @@ export class RaftHost implements Sequencer {
     let answer: unknown;
     const forward = { leader: leader.name, abort: new AbortController() };
     this.#forwards.add(forward);
+    const watched = this.#forwardWatch.started(leader.name, this.#ticks);
     try {
       answer = await postSigned(
         this.#urlOf(leader) + "/raft/forward",
@@ -870,10 +894,17 @@ export class RaftHost implements Sequencer {
         clientOf(this.#client),
         forward.abort.signal,
       );
+      this.#forwardWatch.answered(watched, this.#ticks);
     } catch (e) {
       if (e instanceof MemberRemovedAnswer) {
         this.#retire({ by: e.from(leader.name) });
       }
+      // Any answer shows the link works; no answer, unless this site gave
+      // the forward up itself, counts against it (see #forwardWatch).
+      if (e instanceof MemberRemovedAnswer || e instanceof PeerAnswerError) {
+        this.#forwardWatch.answered(watched, this.#ticks);
+      } else if (forward.abort.signal.aborted || this.#closed) this.#forwardWatch.dropped(watched);
+      else this.#forwardWatch.failed(watched);
       throw e;
     } finally {
       this.#forwards.delete(forward);
@@ -962,7 +993,7 @@ export class RaftHost implements Sequencer {
       ? [s.leader]
       : [];
     lines.push(
-      "# HELP edgeledger_raft_peer_reachable Whether this site's last send to the peer succeeded and it heard from the peer within two election timeouts (1), or not (0); the leader's view of each member, a follower's of its leader (they exchange messages every heartbeat).",
+      "# HELP edgeledger_raft_peer_reachable Whether this site's last send to the peer succeeded and it heard from the peer within two election timeouts (1), or not (0); the leader's view of each member, a follower's of its leader (they exchange messages every heartbeat; a leader that has answered none of the follower's forwards for four election timeouts is unreachable too).",
       "# TYPE edgeledger_raft_peer_reachable gauge",
       ...peers.sort().map((p) =>
         `edgeledger_raft_peer_reachable{peer="${escapeLabelValue(p)}"} ${
@@ -1004,9 +1035,12 @@ export class RaftHost implements Sequencer {
    * (a host powered off, a link that drops packets) fails no send until
    * TCP gives up, but stops being heard at once. Holds for the peers this
    * site exchanges heartbeats with: the leader's members, a follower's leader.
+   * A follower's leader that answers none of its forwards (see
+   * {@link leaderUnreachable}) is unreachable too, though heard from.
    */
   #peerReachable(peer: string): boolean {
     if (this.#senders.get(peer)?.unreachable) return false;
+    if (this.leaderUnreachable()?.leader === peer) return false;
     const heard = this.#heardAt.get(peer);
     return heard !== undefined && this.#ticks - heard <= 2 * this.#options.electionTicks;
   }

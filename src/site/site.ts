@@ -276,6 +276,12 @@ export interface Sequencer {
    * election takes (see `RaftHost.leaderlessMs`): new writes are refused.
    */
   leaderlessMs?(): number | undefined;
+  /**
+   * The leader this site forwards to, when it has answered none of its
+   * forwards for longer than an election takes, and for how long in ms (see
+   * `RaftHost.leaderUnreachable`): new writes are refused.
+   */
+  leaderUnreachable?(): { leader: string; ms: number } | undefined;
   /** The members whose latest frame said they are catching up by snapshot. */
   peersCatchingUp?(): string[];
 }
@@ -816,9 +822,12 @@ export class Site implements LedgerService {
     // Governance may change the expiry window and the rate limits after genesis.
     const policy = await this.#policyNow();
     const admission = { ...this.#policy, expiryWindowMs: policy.expiryWindowMs };
-    // Cut off from the majority: what is committed or held here is answered
-    // as usual, anything new is refused.
+    // Cut off from the majority, or from the leader alone: what is committed
+    // or held here is answered as usual, anything new is refused.
     const leaderlessMs = this.#sequencer?.leaderlessMs?.();
+    const unreachable = leaderlessMs === undefined
+      ? this.#sequencer?.leaderUnreachable?.()
+      : undefined;
     const refuse = (i: number, e: unknown) => {
       if (!(e instanceof LedgerError)) throw e;
       this.#countRefusal(e.type);
@@ -865,6 +874,9 @@ export class Site implements LedgerService {
         try {
           if (leaderlessMs !== undefined) {
             throw this.#leaderlessRefusal(leaderlessMs, c.admitted.txId);
+          }
+          if (unreachable !== undefined) {
+            throw this.#unreachableRefusal(unreachable, c.admitted.txId);
           }
           // Refused cheaply when already over (no signature checked for it);
           // charged only once its signatures verify (below), so envelopes
@@ -2179,6 +2191,7 @@ export class Site implements LedgerService {
     );
     const catchingUp = this.#sequencer?.catchingUp?.();
     const leaderlessMs = this.#sequencer?.leaderlessMs?.();
+    const unreachable = this.#sequencer?.leaderUnreachable?.();
     const lowSites = this.storageLowSites();
     const stateDivergence = this.#stateChecks.divergent();
     return Promise.resolve({
@@ -2215,6 +2228,7 @@ export class Site implements LedgerService {
       ...(peers ? { peers } : {}),
       ...(catchingUp !== undefined ? { catchingUp } : {}),
       ...(leaderlessMs !== undefined ? { leaderlessMs: Math.round(leaderlessMs) } : {}),
+      ...(unreachable !== undefined ? { leaderUnreachableMs: Math.round(unreachable.ms) } : {}),
     });
   }
 
@@ -2561,6 +2575,29 @@ export class Site implements LedgerService {
       "No leader",
       `Site ${this.name} has heard from no leader for ${(ms / 1000).toFixed(1)} s, so it cannot ` +
         "have writes ordered; send them to another site (GET /v1/sites lists them)",
+      { retryAfter: 1, txId },
+    );
+  }
+
+  /**
+   * The 503 a new transaction gets while the leader has answered none of
+   * this site's forwards for longer than an election takes (see
+   * `RaftHost.leaderUnreachable`): the link from this site to the leader
+   * is cut, though the leader's messages still arrive. As with
+   * {@link #leaderlessRefusal}, the client goes to another site, and what is
+   * held here is forwarded once the leader answers again.
+   */
+  #unreachableRefusal(
+    { leader, ms }: { leader: string; ms: number },
+    txId: string,
+  ): LedgerError {
+    return new LedgerError(
+      "unavailable",
+      503,
+      "Leader unreachable",
+      `Site ${this.name} has had no answer from the leader ${leader} to the writes it forwarded ` +
+        `for ${(ms / 1000).toFixed(1)} s, so it cannot have writes ordered; send them to another ` +
+        "site (GET /v1/sites lists them)",
       { retryAfter: 1, txId },
     );
   }
