@@ -489,6 +489,8 @@ function fakeSite(
   name: string,
   handle: (req: Request) => Response | Promise<Response> = () => Response.json({ from: name }),
   ledger = "demo",
+  /** Fields added to its status, read at each poll (change them to change what it says). */
+  statusFields: Record<string, unknown> = {},
 ) {
   const seen: string[] = [];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
@@ -504,6 +506,7 @@ function fakeSite(
         appliedIndex: 0,
         height: 0,
         logSize: 0,
+        ...statusFields,
       });
     }
     seen.push(`${req.method} ${pathname}`);
@@ -673,6 +676,74 @@ withFakes(
     );
   },
 );
+
+Deno.test({
+  name:
+    "gateway: a site that answers a write 503 is polled at once: once its status says it cannot reach its leader, the next requests go to another site, though the preferred one and before the next round of polls",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const aStatus: Record<string, unknown> = { leader: "site-b" };
+    const a = fakeSite(
+      "site-a",
+      () => {
+        // What a site answers, and then says, once its forwards get no answer.
+        aStatus.leaderUnreachableMs = 2100;
+        return Response.json({
+          type: "https://edgeledger.dev/problems/unavailable",
+          title: "Leader unreachable",
+          status: 503,
+          detail: "Site site-a has had no answer from the leader site-b to the writes it forwarded",
+        }, { status: 503, headers: { "retry-after": "1" } });
+      },
+      "demo",
+      aStatus,
+    );
+    const b = fakeSite(
+      "site-b",
+      (req) => new Response(req.body, { status: 202, headers: JSON_HEADERS }),
+      "demo",
+      { role: "leader", leader: "site-b" },
+    );
+    const gw = await startGateway(
+      config([a.url, b.url], {
+        preferredSites: [a.url],
+        pollIntervalMs: 60_000,
+        ledger: "demo",
+      }),
+    );
+    try {
+      await gw.pool.pollAll();
+      assert.equal(gw.pool.sites[0].inTouch, true);
+      const write = async () =>
+        await fetch(`${gw.url}/v1/txs`, {
+          method: "POST",
+          headers: JSON_HEADERS,
+          body: JSON.stringify(await anchorTx(generateKeyPair("ed25519"))),
+        });
+      const first = await write();
+      assert.equal(first.status, 202, "retried at site-b");
+      await first.body?.cancel();
+      assert.deepEqual(a.seen, ["POST /v1/txs"]);
+      await waitFor(
+        "the gateway to see site-a out of touch",
+        () => Promise.resolve(gw.pool.sites[0].inTouch === false || undefined),
+        2000,
+      );
+      for (let k = 0; k < 3; k++) {
+        const r = await write();
+        assert.equal(r.status, 202);
+        assert.equal(r.headers.get("x-edgeledger-site"), "site-b");
+        await r.body?.cancel();
+      }
+      assert.deepEqual(a.seen, ["POST /v1/txs"], "site-a is asked no more");
+    } finally {
+      await gw.stop();
+      await a.close();
+      await b.close();
+    }
+  },
+});
 
 const encoder = new TextEncoder();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

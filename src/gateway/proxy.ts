@@ -115,6 +115,9 @@ export async function forward(
     tried.add(site);
     const outcome = await tryOnce(c, ctx, site, incoming, headers, options);
     if (outcome instanceof Response) {
+      // A refusal may mean the site fell out of touch: its status, asked now,
+      // keeps the next requests from it before the next round of polls would.
+      if (outcome.status === 503) void pool.pollSoon(site);
       const more = attempt + 1 < attemptsMax && pool.canPick(tried);
       if (outcome.status === 503 && options.retryable && more) {
         // Busy, no leader, or not the leader: another site may serve it —

@@ -5,7 +5,8 @@
  * The view comes from polling each site's `GET /v1/status` (a bounded
  * timeout, one poll per site at a time) and from forwarded requests: a site
  * that refuses a connection or does not answer is marked down at once, and
- * comes back with its next good poll. The choice itself is a pure function,
+ * comes back with its next good poll; one that answers 503 is polled at once
+ * (see {@link SitePool.pollSoon}). The choice itself is a pure function,
  * {@link chooseSite}.
  *
  * @module
@@ -16,6 +17,12 @@ import type { z } from "zod";
 import { assert } from "../chain/assert.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { fetchFailure } from "../site/tls.ts";
+
+/**
+ * The least time between two polls of one site that requests brought about
+ * (see {@link SitePool.pollSoon}), ms: a burst of refusals polls it once.
+ */
+export const refusalPollSpacingMsMin = 250;
 
 /** A site name as a gateway passes it on: visible ASCII, as genesis names are (1–128 chars). */
 const SITE_NAME = /^[\x21-\x7e]{1,128}$/;
@@ -145,6 +152,8 @@ export class SitePool {
   #closed = false;
   /** The poll on its way to each site: at most one per site. */
   readonly #polls = new Map<SiteState, Promise<void>>();
+  /** When the last poll {@link pollSoon} started for each site (`performance.now()`). */
+  readonly #soonPolledAt = new Map<SiteState, number>();
   readonly #closing = new AbortController();
   readonly #log: Logger;
   /** Whether each site was last logged up or down (none yet: neither). */
@@ -205,6 +214,28 @@ export class SitePool {
       this.#timer = setTimeout(tick, this.#options.pollIntervalMs);
     };
     tick();
+  }
+
+  /**
+   * Polls `site` now, out of its round: a site that refused a request (503:
+   * busy, stopping, cut off from the leader) may have fallen out of touch,
+   * and its status says so at once, where the next round would come up to
+   * `pollIntervalMs` later. Not when a poll of it is on its way (that one
+   * settles it) or when the last poll asked this way started less than
+   * {@link refusalPollSpacingMsMin} ago (the rounds' polls do not count: the
+   * status may have changed since). Resolves when the poll has its result;
+   * never rejects.
+   */
+  pollSoon(site: SiteState): Promise<void> {
+    const onItsWay = this.#polls.get(site);
+    if (onItsWay !== undefined) return onItsWay;
+    const now = performance.now();
+    const last = this.#soonPolledAt.get(site);
+    if (this.#closed || (last !== undefined && now - last < refusalPollSpacingMsMin)) {
+      return Promise.resolve();
+    }
+    this.#soonPolledAt.set(site, now);
+    return this.#track(site, this.#poll(site));
   }
 
   /** Stops polling, ends forwarded requests, and waits for polls on their way. */

@@ -3,6 +3,7 @@ import {
   type Candidate,
   chooseSite,
   LedgerUnknownError,
+  refusalPollSpacingMsMin,
   resolveLedger,
   SitePool,
 } from "./site_pool.ts";
@@ -254,6 +255,51 @@ Deno.test("SitePool: a site whose status names no leader, says leaderlessMs or l
     await pool.pollAll();
     assert.equal(picked(), "site-a");
     assert.deepEqual(pool.view().sites.map((s) => s.inTouch), [true, true]);
+  } finally {
+    await pool.close();
+  }
+});
+
+Deno.test("SitePool.pollSoon: polls a site out of its round, once for a burst (one poll on its way settles them all, and none again within refusalPollSpacingMsMin), and its status counts at once", async () => {
+  let polls = 0;
+  let status = siteStatus({ site: "site-a", role: "follower", leader: "site-b" });
+  let release: (() => void) | undefined;
+  const pool = new SitePool({
+    urls: ["http://a"],
+    pollIntervalMs: 60_000,
+    pollTimeoutMs: 1000,
+    via: "1.1 test",
+    log: recordingLogger({}).log,
+    fetch: (async () => {
+      polls++;
+      if (release === undefined) await new Promise<void>((r) => release = r);
+      return Response.json(status);
+    }) as typeof fetch,
+  });
+  pool.ledger = "demo";
+  const [a] = pool.sites;
+  try {
+    // The first poll hangs until released: the burst waits for it, and adds none.
+    const first = pool.pollSoon(a);
+    const burst = [pool.pollSoon(a), pool.pollSoon(a)];
+    await new Promise((r) => setTimeout(r, 10));
+    release!();
+    await Promise.all([first, ...burst]);
+    assert.equal(polls, 1);
+    assert.equal(a.inTouch, true);
+    // Its status changed (cut off from its leader); within the spacing no poll asks.
+    status = siteStatus({
+      site: "site-a",
+      role: "follower",
+      leader: "site-b",
+      leaderUnreachableMs: 2100,
+    });
+    await pool.pollSoon(a);
+    assert.equal(polls, 1);
+    await new Promise((r) => setTimeout(r, refusalPollSpacingMsMin + 20));
+    await pool.pollSoon(a);
+    assert.equal(polls, 2);
+    assert.equal(a.inTouch, false, "out of touch as soon as the poll answered");
   } finally {
     await pool.close();
   }
