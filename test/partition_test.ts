@@ -242,13 +242,15 @@ Deno.test({
       console.log(
         `  writes held: ${heldIds.length}; refused from ${refusedMs.toFixed(0)} ms after the cut`,
       );
-      // What it committed or holds is still answered its receipt: the id is the idempotency key.
+      // What it committed is still answered its receipt: the id is the idempotency key.
       const again = await submitCommit(url(old), warmTx, 200);
       assert.equal(again.status, 200, JSON.stringify(again.body));
       assert.equal(again.body.status, "committed");
+      // What it holds is refused too, so that its client takes it where it can be ordered.
       const stillHeld = await submitCommit(url(old), w, 200);
-      assert.equal(stillHeld.status, 202, JSON.stringify(stillHeld.body));
-      assert.equal(stillHeld.body.status, "pending");
+      assert.equal(stillHeld.status, 503, JSON.stringify(stillHeld.body));
+      assert.equal(stillHeld.body.txId, wId);
+      assert.match(stillHeld.body.detail, /it holds this transaction, which may still commit/);
       // Its status says so, and for how long.
       const leaderless = (await getJson<{ leaderlessMs?: number }>(`${url(old)}/v1/status`))
         ?.leaderlessMs;
@@ -333,7 +335,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "partition: a follower cut off from its leader one way (it hears the leader, its forwards get no answer) holds writes until the leader has answered none for four election timeouts, from then on refuses new ones 503 naming the leader, says leaderUnreachableMs, is not ready and shows the leader unreachable; healed, what it held commits once each and it takes writes again",
+    "partition: a follower cut off from its leader one way (it hears the leader, its forwards get no answer) holds writes until the leader has answered none for four election timeouts, from then on refuses new ones 503 naming the leader (and the ones it holds: one taken to another site commits there), says leaderUnreachableMs, is not ready and shows the leader unreachable; healed, what it held commits once each and it takes writes again",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
@@ -344,6 +346,7 @@ Deno.test({
       await links.cut([[follower, leader]]);
       // Writes to the follower are admitted and held: it hears the leader, so it forwards to it.
       const heldIds: string[] = [];
+      const held: unknown[] = [];
       let firstHeldAt: number | undefined;
       const refused = await waitFor("the follower to refuse writes", async () => {
         const w = await anchorTx(device);
@@ -353,6 +356,7 @@ Deno.test({
         assert.equal(answer.body?.status, "pending");
         firstHeldAt ??= performance.now();
         heldIds.push(transactionId(w));
+        held.push(w);
         return undefined;
       }, 15_000);
       const refusedMs = performance.now() - firstHeldAt!;
@@ -378,6 +382,13 @@ Deno.test({
       assert.equal(st?.term, term);
       assert.equal(st?.leaderlessMs, undefined);
       assert.ok((st?.leaderUnreachableMs ?? 0) > 4 * electionTicks * tickMs, JSON.stringify(st));
+      // One it holds, resubmitted there, is refused too; taken to the third site, it commits.
+      const third = (leader + 2) % 3;
+      const resubmitted = await submitCommit(url(follower), held[0], 100);
+      assert.equal(resubmitted.status, 503, JSON.stringify(resubmitted.body));
+      assert.match(resubmitted.body.detail, /it holds this transaction, which may still commit/);
+      const elsewhere = await submitCommit(url(third), held[0]);
+      assert.equal(elsewhere.body?.status, "committed", JSON.stringify(elsewhere.body));
       const ready = await fetch(`${url(follower)}/readyz`);
       const readyBody = await ready.json();
       assert.equal(ready.status, 503, JSON.stringify(readyBody));

@@ -1069,9 +1069,11 @@ function fakeSequencer(
 /**
  * How a site cut off from having writes ordered answers: told by its
  * sequencer, for `ms` set (undefined: in touch), it refuses new
- * transactions 503 `unavailable` with `detail`, one by one in a batch,
- * answers the committed and the held their receipts, says `field` in its
- * status, and takes new transactions again once told it is in touch.
+ * transactions 503 `unavailable` with `detail`, one by one in a batch, and
+ * the ones it holds too (their client can have them ordered elsewhere),
+ * answers the committed their receipts, says `field` in its status, and
+ * takes transactions again once told it is in touch (the held one answered
+ * `pending`, still held, not taken twice).
  */
 async function checkCutOffSiteRefusesNewWrites(
   cutOff: (ms: () => number | undefined) => Partial<Sequencer>,
@@ -1107,22 +1109,37 @@ async function checkCutOffSiteRefusesNewWrites(
       t.site.submit([fresh], { wait: false, waitTimeoutMs: 0 }),
       (e: LedgerError) =>
         e.type === "unavailable" && e.status === 503 && e.extra.retryAfter === 1 &&
-        e.extra.txId === transactionId(fresh) && detail.test(e.message),
+        e.extra.txId === transactionId(fresh) && detail.test(e.message) &&
+        /; send them to another site \(GET \/v1\/sites lists them\)$/.test(e.message),
+    );
+    // A held one may still commit, and its refusal says so: the same envelope, elsewhere.
+    await assert.rejects(
+      t.site.submit([heldTx], { wait: false, waitTimeoutMs: 0 }),
+      (e: LedgerError) =>
+        e.type === "unavailable" && e.status === 503 && e.extra.txId === transactionId(heldTx) &&
+        detail.test(e.message) &&
+        /; it holds this transaction, which may still commit once it can forward it: resubmit the same envelope to another site/
+          .test(e.message),
     );
     const batch = await t.site.submit([committedTx, heldTx, fresh], {
       wait: false,
       waitTimeoutMs: 0,
     });
-    assert.deepEqual(batch.map((r) => r.status), ["committed", "pending", "refused"]);
+    assert.deepEqual(batch.map((r) => r.status), ["committed", "refused", "refused"]);
     assert.equal(batch[0].height, committed.height);
+    assert.equal(batch[1].problem!.type, "unavailable");
+    assert.equal(batch[1].txId, transactionId(heldTx));
     assert.equal(batch[2].problem!.type, "unavailable");
     assert.equal(batch[2].txId, transactionId(fresh));
-    assert.equal((await t.site.status())[field], 2346);
+    const st = await t.site.status();
+    assert.equal(st[field], 2346);
+    assert.equal(st.pendingTxs, 1, "the held one is still held");
 
     // In touch again, it takes them.
     ms = undefined;
-    const [taken] = await t.site.submit([fresh], { wait: false, waitTimeoutMs: 0 });
-    assert.equal(taken.status, "pending");
+    const again = await t.site.submit([heldTx, fresh], { wait: false, waitTimeoutMs: 0 });
+    assert.deepEqual(again.map((r) => r.status), ["pending", "pending"]);
+    assert.equal((await t.site.status()).pendingTxs, 2);
     assert.equal((await t.site.status())[field], undefined);
   } finally {
     const closing = t.cleanup();
@@ -1131,15 +1148,15 @@ async function checkCutOffSiteRefusesNewWrites(
   }
 }
 
-Deno.test("site: while it has known no leader for longer than an election takes, a site refuses new transactions 503 unavailable (one by one in a batch), answers the committed and the held their receipts, and says so in its status", async () => {
+Deno.test("site: while it has known no leader for longer than an election takes, a site refuses new transactions 503 unavailable (one by one in a batch) and the ones it holds, answers the committed their receipts, and says so in its status", async () => {
   await checkCutOffSiteRefusesNewWrites(
     (ms) => ({ leaderlessMs: ms }),
     "leaderlessMs",
-    /has heard from no leader for 2\.3 s, so it cannot have writes ordered; send them to another site/,
+    /^Site site-a has heard from no leader for 2\.3 s, so it cannot have writes ordered;/,
   );
 });
 
-Deno.test("site: while its leader has answered none of its forwards for longer than an election takes, a site refuses new transactions 503 unavailable naming the leader (one by one in a batch), answers the committed and the held their receipts, and says so in its status", async () => {
+Deno.test("site: while its leader has answered none of its forwards for longer than an election takes, a site refuses new transactions 503 unavailable naming the leader (one by one in a batch) and the ones it holds, answers the committed their receipts, and says so in its status", async () => {
   await checkCutOffSiteRefusesNewWrites(
     (ms) => ({
       leaderUnreachable: () => {
@@ -1148,7 +1165,7 @@ Deno.test("site: while its leader has answered none of its forwards for longer t
       },
     }),
     "leaderUnreachableMs",
-    /has had no answer from the leader site-b to the writes it forwarded for 2\.3 s, so it cannot have writes ordered; send them to another site/,
+    /^Site site-a has had no answer from the leader site-b to the writes it forwarded for 2\.3 s, so it cannot have writes ordered;/,
   );
 });
 

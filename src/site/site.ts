@@ -823,11 +823,18 @@ export class Site implements LedgerService {
     const policy = await this.#policyNow();
     const admission = { ...this.#policy, expiryWindowMs: policy.expiryWindowMs };
     // Cut off from the majority, or from the leader alone: what is committed
-    // or held here is answered as usual, anything new is refused.
+    // here is answered its receipt as usual; anything else is refused, what
+    // this site holds too (see below).
     const leaderlessMs = this.#sequencer?.leaderlessMs?.();
     const unreachable = leaderlessMs === undefined
       ? this.#sequencer?.leaderUnreachable?.()
       : undefined;
+    const cutOffRefusal = (txId: string, held: boolean): LedgerError | undefined =>
+      leaderlessMs !== undefined
+        ? this.#leaderlessRefusal(leaderlessMs, txId, held)
+        : unreachable !== undefined
+        ? this.#unreachableRefusal(unreachable, txId, held)
+        : undefined;
     const refuse = (i: number, e: unknown) => {
       if (!(e instanceof LedgerError)) throw e;
       this.#countRefusal(e.type);
@@ -869,15 +876,16 @@ export class Site implements LedgerService {
       const existing = committed.get(c.admitted.txId);
       if (existing) receipts[c.i] = existing;
       else if (this.#isPending(c.admitted.txId)) {
-        receipts[c.i] = { txId: c.admitted.txId, status: "pending" };
+        // Held here: while this site cannot have it ordered, its client is
+        // sent to another site with it (the leader orders an id once, so the
+        // copy held here, forwarded later, is left out).
+        const refusal = cutOffRefusal(c.admitted.txId, true);
+        if (refusal !== undefined) refuse(c.i, refusal);
+        else receipts[c.i] = { txId: c.admitted.txId, status: "pending" };
       } else {
         try {
-          if (leaderlessMs !== undefined) {
-            throw this.#leaderlessRefusal(leaderlessMs, c.admitted.txId);
-          }
-          if (unreachable !== undefined) {
-            throw this.#unreachableRefusal(unreachable, c.admitted.txId);
-          }
+          const refusal = cutOffRefusal(c.admitted.txId, false);
+          if (refusal !== undefined) throw refusal;
           // Refused cheaply when already over (no signature checked for it);
           // charged only once its signatures verify (below), so envelopes
           // forged in a signer's name never use up that signer's quota.
@@ -2564,40 +2572,43 @@ export class Site implements LedgerService {
    * `ms`, longer than an election takes (see `RaftHost.leaderlessMs`): cut
    * off from the majority, it could only hold it until it hears a leader
    * again, while its client waits. Refused, it goes to another site (the SDK
-   * and the gateway move on at once). One committed or held here already is
-   * answered its receipt as ever; a shorter spell, an election, takes new
+   * and the gateway move on at once). One committed here already is
+   * answered its receipt as ever. One held here is refused too (a client
+   * that resubmits it wants it ordered, which another site can do; the copy
+   * held here is forwarded once a leader is heard, and left out as a repeat
+   * if the other got there first). A shorter spell, an election, takes new
    * ones: they are forwarded once a leader is elected.
    */
-  #leaderlessRefusal(ms: number, txId: string): LedgerError {
+  #leaderlessRefusal(ms: number, txId: string, held: boolean): LedgerError {
     return new LedgerError(
       "unavailable",
       503,
       "No leader",
       `Site ${this.name} has heard from no leader for ${(ms / 1000).toFixed(1)} s, so it cannot ` +
-        "have writes ordered; send them to another site (GET /v1/sites lists them)",
+        `have writes ordered; ${cutOffAdvice(held)}`,
       { retryAfter: 1, txId },
     );
   }
 
   /**
-   * The 503 a new transaction gets while the leader has answered none of
-   * this site's forwards for longer than an election takes (see
-   * `RaftHost.leaderUnreachable`): the link from this site to the leader
-   * is cut, though the leader's messages still arrive. As with
+   * The 503 a new transaction, or one held here, gets while the leader has
+   * answered none of this site's forwards for longer than an election takes
+   * (see `RaftHost.leaderUnreachable`): the link from this site to the
+   * leader is cut, though the leader's messages still arrive. As with
    * {@link #leaderlessRefusal}, the client goes to another site, and what is
    * held here is forwarded once the leader answers again.
    */
   #unreachableRefusal(
     { leader, ms }: { leader: string; ms: number },
     txId: string,
+    held: boolean,
   ): LedgerError {
     return new LedgerError(
       "unavailable",
       503,
       "Leader unreachable",
       `Site ${this.name} has had no answer from the leader ${leader} to the writes it forwarded ` +
-        `for ${(ms / 1000).toFixed(1)} s, so it cannot have writes ordered; send them to another ` +
-        "site (GET /v1/sites lists them)",
+        `for ${(ms / 1000).toFixed(1)} s, so it cannot have writes ordered; ${cutOffAdvice(held)}`,
       { retryAfter: 1, txId },
     );
   }
@@ -3086,6 +3097,19 @@ function receiptProblem(
     status: e.status,
     detail: e.message,
   };
+}
+
+/**
+ * What a site that cannot have writes ordered tells the client of a
+ * transaction: a new one has had no effect; one it holds (admitted, not yet
+ * ordered) may still commit, so the client must resubmit that same envelope
+ * elsewhere — never sign it anew — and the ledger orders it once.
+ */
+function cutOffAdvice(held: boolean): string {
+  return held
+    ? "it holds this transaction, which may still commit once it can forward it: resubmit the " +
+      "same envelope to another site (GET /v1/sites lists them), and it is ordered once"
+    : "send them to another site (GET /v1/sites lists them)";
 }
 
 /** `value` as `Retry-After` seconds: a positive integer, else undefined. */
