@@ -335,90 +335,98 @@ Deno.test({
 
 Deno.test({
   name:
-    "partition: a follower cut off from its leader one way (it hears the leader, its forwards get no answer) holds writes until the leader has answered none for four election timeouts, from then on refuses new ones 503 naming the leader (and the ones it holds: one taken to another site commits there), says leaderUnreachableMs, is not ready and shows the leader unreachable; healed, what it held commits once each and it takes writes again",
+    "partition: a follower cut off from its leader one way, silently or by resets (it hears the leader, its forwards get no answer) holds writes until the leader has answered none for four election timeouts, from then on refuses new ones 503 naming the leader (and the ones it holds: one taken to another site commits there), says leaderUnreachableMs, is not ready and shows the leader unreachable; healed, what it held commits once each and it takes writes again",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
     withPartitionedCluster(async ({ cluster, links, url }) => {
       const names = cluster.sites.map((s) => s.name);
-      const { index: leader, term } = await leaderIndex(cluster);
-      const follower = (leader + 1) % 3;
-      await links.cut([[follower, leader]]);
-      // Writes to the follower are admitted and held: it hears the leader, so it forwards to it.
-      const heldIds: string[] = [];
-      const held: unknown[] = [];
-      let firstHeldAt: number | undefined;
-      const refused = await waitFor("the follower to refuse writes", async () => {
-        const w = await anchorTx(device);
-        const answer = await submitCommit(url(follower), w, 100);
-        if (answer.status === 503) return answer.body;
-        assert.equal(answer.status, 202, JSON.stringify(answer.body));
-        assert.equal(answer.body?.status, "pending");
-        firstHeldAt ??= performance.now();
-        heldIds.push(transactionId(w));
-        held.push(w);
-        return undefined;
-      }, 15_000);
-      const refusedMs = performance.now() - firstHeldAt!;
-      console.log(
-        `  ${PartitionProxy.describe([[follower, leader]], names)} cut: ${heldIds.length} writes ` +
-          `held; refused from ${refusedMs.toFixed(0)} ms after the first`,
-      );
-      assert.match(refused.type, /\/unavailable$/);
-      assert.match(
-        refused.detail,
-        new RegExp(`no answer from the leader ${names[leader]} to the writes it forwarded for \\d`),
-      );
-      // Not before four election timeouts from the first forward (it starts ≤ 2 ms after
-      // the first write is held, but the write's answer may take a little).
-      assert.ok(refusedMs > 4 * electionTicks * tickMs - 250, `refused after ${refusedMs} ms`);
-      // The cluster went on: no election, the leader leads, and writes commit through it.
-      const ok = await submitCommit(url(leader), await anchorTx(device));
-      assert.equal(ok.body?.status, "committed", JSON.stringify(ok.body));
-      const st = await getJson<Status & { leaderUnreachableMs?: number }>(
-        `${url(follower)}/v1/status`,
-      );
-      assert.equal(st?.leader, names[leader], "the follower still names the leader");
-      assert.equal(st?.term, term);
-      assert.equal(st?.leaderlessMs, undefined);
-      assert.ok((st?.leaderUnreachableMs ?? 0) > 4 * electionTicks * tickMs, JSON.stringify(st));
-      // One it holds, resubmitted there, is refused too; taken to the third site, it commits.
-      const third = (leader + 2) % 3;
-      const resubmitted = await submitCommit(url(follower), held[0], 100);
-      assert.equal(resubmitted.status, 503, JSON.stringify(resubmitted.body));
-      assert.match(resubmitted.body.detail, /it holds this transaction, which may still commit/);
-      const elsewhere = await submitCommit(url(third), held[0]);
-      assert.equal(elsewhere.body?.status, "committed", JSON.stringify(elsewhere.body));
-      const ready = await fetch(`${url(follower)}/readyz`);
-      const readyBody = await ready.json();
-      assert.equal(ready.status, 503, JSON.stringify(readyBody));
-      assert.equal(readyBody.checks.leader, false);
-      const metrics = await (await fetch(`${url(follower)}/metrics`)).text();
-      assert.match(
-        metrics,
-        new RegExp(`^edgeledger_raft_peer_reachable\\{peer="${names[leader]}"\\} 0$`, "m"),
-      );
+      // A link that drops everything (forwards wait out their timeout), then one that resets
+      // every connection (forwards fail at once and are retried): the same from the site's side.
+      for (const mode of ["silent", "reset"] as const) {
+        const { index: leader, term } = await leaderIndex(cluster);
+        const follower = (leader + 1) % 3;
+        await links.cut([[follower, leader]], mode);
+        // Writes to the follower are admitted and held: it hears the leader, so it forwards to it.
+        const heldIds: string[] = [];
+        const held: unknown[] = [];
+        let firstHeldAt: number | undefined;
+        const refused = await waitFor("the follower to refuse writes", async () => {
+          const w = await anchorTx(device);
+          const answer = await submitCommit(url(follower), w, 100);
+          if (answer.status === 503) return answer.body;
+          assert.equal(answer.status, 202, JSON.stringify(answer.body));
+          assert.equal(answer.body?.status, "pending");
+          firstHeldAt ??= performance.now();
+          heldIds.push(transactionId(w));
+          held.push(w);
+          return undefined;
+        }, 15_000);
+        const refusedMs = performance.now() - firstHeldAt!;
+        console.log(
+          `  ${
+            PartitionProxy.describe([[follower, leader]], names)
+          } cut (${mode}): ${heldIds.length} writes ` +
+            `held; refused from ${refusedMs.toFixed(0)} ms after the first`,
+        );
+        assert.match(refused.type, /\/unavailable$/);
+        assert.match(
+          refused.detail,
+          new RegExp(
+            `no answer from the leader ${names[leader]} to the writes it forwarded for \\d`,
+          ),
+        );
+        // Not before four election timeouts from the first forward (it starts ≤ 2 ms after
+        // the first write is held, but the write's answer may take a little).
+        assert.ok(refusedMs > 4 * electionTicks * tickMs - 250, `refused after ${refusedMs} ms`);
+        // The cluster went on: no election, the leader leads, and writes commit through it.
+        const ok = await submitCommit(url(leader), await anchorTx(device));
+        assert.equal(ok.body?.status, "committed", JSON.stringify(ok.body));
+        const st = await getJson<Status & { leaderUnreachableMs?: number }>(
+          `${url(follower)}/v1/status`,
+        );
+        assert.equal(st?.leader, names[leader], "the follower still names the leader");
+        assert.equal(st?.term, term);
+        assert.equal(st?.leaderlessMs, undefined);
+        assert.ok((st?.leaderUnreachableMs ?? 0) > 4 * electionTicks * tickMs, JSON.stringify(st));
+        // One it holds, resubmitted there, is refused too; taken to the third site, it commits.
+        const third = (leader + 2) % 3;
+        const resubmitted = await submitCommit(url(follower), held[0], 100);
+        assert.equal(resubmitted.status, 503, JSON.stringify(resubmitted.body));
+        assert.match(resubmitted.body.detail, /it holds this transaction, which may still commit/);
+        const elsewhere = await submitCommit(url(third), held[0]);
+        assert.equal(elsewhere.body?.status, "committed", JSON.stringify(elsewhere.body));
+        const ready = await fetch(`${url(follower)}/readyz`);
+        const readyBody = await ready.json();
+        assert.equal(ready.status, 503, JSON.stringify(readyBody));
+        assert.equal(readyBody.checks.leader, false);
+        const metrics = await (await fetch(`${url(follower)}/metrics`)).text();
+        assert.match(
+          metrics,
+          new RegExp(`^edgeledger_raft_peer_reachable\\{peer="${names[leader]}"\\} 0$`, "m"),
+        );
 
-      await links.heal();
-      for (const id of heldIds) {
-        await waitFor(`${id} committed after the heal`, async () => {
-          const r = await getJson<{ receipt: { status: string } }>(`${url(leader)}/v1/txs/${id}`);
-          return r?.receipt.status === "committed" || undefined;
-        }, 20_000);
+        await links.heal();
+        for (const id of heldIds) {
+          await waitFor(`${id} committed after the heal`, async () => {
+            const r = await getJson<{ receipt: { status: string } }>(`${url(leader)}/v1/txs/${id}`);
+            return r?.receipt.status === "committed" || undefined;
+          }, 20_000);
+        }
+        const again = await waitFor("the follower to take writes again", async () => {
+          const r = await submitCommit(url(follower), await anchorTx(device), 5_000);
+          return r.status === 503 ? undefined : r;
+        }, 15_000);
+        assert.equal(again.body?.status, "committed", JSON.stringify(again.body));
+        assert.equal(
+          (await getJson<{ leaderUnreachableMs?: number }>(`${url(follower)}/v1/status`))
+            ?.leaderUnreachableMs,
+          undefined,
+        );
+        await converged(cluster);
+        const ids = await txIdsInLog(url(follower));
+        for (const id of heldIds) assert.equal(ids.filter((t) => t === id).length, 1, `${id} once`);
       }
-      const again = await waitFor("the follower to take writes again", async () => {
-        const r = await submitCommit(url(follower), await anchorTx(device), 5_000);
-        return r.status === 503 ? undefined : r;
-      }, 15_000);
-      assert.equal(again.body?.status, "committed", JSON.stringify(again.body));
-      assert.equal(
-        (await getJson<{ leaderUnreachableMs?: number }>(`${url(follower)}/v1/status`))
-          ?.leaderUnreachableMs,
-        undefined,
-      );
-      await converged(cluster);
-      const ids = await txIdsInLog(url(follower));
-      for (const id of heldIds) assert.equal(ids.filter((t) => t === id).length, 1, `${id} once`);
     }),
 });
 
