@@ -52,6 +52,7 @@ interface Received {
     lines?: CosignLine[];
     clock?: number;
     catchingUp?: boolean;
+    unheardMs?: number;
   };
   at: number;
   /** How it came: a frame on `/raft/stream`, or a `/raft/msg` request. */
@@ -211,6 +212,39 @@ Deno.test("PeerSender: beyond cosignLinesPerRequestMax queued lines the oldest a
   });
 });
 
+Deno.test("PeerSender: every frame says unheardMs while the site's host says the peer has gone unheard that long, and no frame does otherwise", async () => {
+  const keyPair = generateKeyPair("ed25519");
+  const key = await SiteKey.create(keyPair);
+  const peer = recordingPeer({ name: "site-a", url: "", publicKey: keyPair.publicKey });
+  let unheardMs: number | undefined = 2150;
+  const sender = new PeerSender(
+    { name: "site-b", url: peer.url, publicKey: new Uint8Array(32) },
+    "site-a",
+    key,
+    peerCounters(),
+    undefined,
+    silentLogger,
+    undefined,
+    undefined,
+    Date.now,
+    undefined,
+    undefined,
+    () => unheardMs,
+  );
+  try {
+    sender.send([heartbeat(3)]);
+    await until(() => peer.received.length >= 1);
+    assert.equal(peer.received[0].body.unheardMs, 2150);
+    unheardMs = undefined;
+    sender.send([heartbeat(3)]);
+    await until(() => peer.received.length >= 2);
+    assert.equal("unheardMs" in peer.received[1].body, false);
+  } finally {
+    sender.close();
+    await peer.close();
+  }
+});
+
 Deno.test("PeerSender: every frame says catchingUp while the site catches up by snapshot, and no frame does otherwise", async () => {
   const keyPair = generateKeyPair("ed25519");
   const key = await SiteKey.create(keyPair);
@@ -252,11 +286,13 @@ Deno.test("raft routes: /raft/msg hands its messages to consensus and its checkp
     lines: CosignLine[];
     clocks: unknown[];
     catchingUp: unknown[];
+    unheard: unknown[];
   } = {
     messages: [],
     lines: [],
     clocks: [],
     catchingUp: [],
+    unheard: [],
   };
   const app = raftRoutes({
     self: "site-b",
@@ -264,6 +300,7 @@ Deno.test("raft routes: /raft/msg hands its messages to consensus and its checkp
     receive: (_from, messages) => void got.messages.push(...messages),
     peerClock: (from, ms) => void got.clocks.push([from, ms]),
     peerCatchingUp: (from, yes) => void got.catchingUp.push([from, yes]),
+    peerUnheard: (from, ms) => void got.unheard.push([from, ms]),
     acceptForwarded: () => Promise.resolve({ accepted: 0, refused: [] }),
     addCosignLines: (from, lines) => {
       assert.equal(from, "site-a");
@@ -311,6 +348,19 @@ Deno.test("raft routes: /raft/msg hands its messages to consensus and its checkp
   assert.equal(badCatchingUp.status, 400);
   assert.match((await badCatchingUp.json()).detail, /catchingUp must be true when present/);
   assert.equal(got.catchingUp.length, 3, "a malformed catchingUp reaches nothing");
+  // How long the sender has not heard from this site: `unheardMs`, and its absence (heard).
+  assert.deepEqual(got.unheard, [["site-a", undefined], ["site-a", undefined], [
+    "site-a",
+    undefined,
+  ]]);
+  assert.equal((await post({ from: "site-a", messages: [], unheardMs: 2400 })).status, 204);
+  assert.deepEqual(got.unheard[3], ["site-a", 2400]);
+  for (const junk of [-1, 2.5, "2400", null]) {
+    const badUnheard = await post({ from: "site-a", messages: [], unheardMs: junk });
+    assert.equal(badUnheard.status, 400, String(junk));
+    assert.match((await badUnheard.json()).detail, /unheardMs must be a whole number of ms/);
+  }
+  assert.equal(got.unheard.length, 4, "a malformed unheardMs reaches nothing");
 
   const bad = await post({ from: "site-a", messages: [], lines: "nine" });
   assert.equal(bad.status, 400);
