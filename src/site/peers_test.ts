@@ -212,11 +212,15 @@ Deno.test("PeerSender: beyond cosignLinesPerRequestMax queued lines the oldest a
   });
 });
 
-Deno.test("PeerSender: every frame says unheardMs while the site's host says the peer has gone unheard that long, and no frame does otherwise", async () => {
+/**
+ * Checks that every frame of a sender says `field` (as `value`) while the
+ * site's callback for it gives that, and that no frame does once it does not.
+ */
+async function checkFramesSay(field: "catchingUp" | "unheardMs", value: true | number) {
   const keyPair = generateKeyPair("ed25519");
   const key = await SiteKey.create(keyPair);
   const peer = recordingPeer({ name: "site-a", url: "", publicKey: keyPair.publicKey });
-  let unheardMs: number | undefined = 2150;
+  let saying = true;
   const sender = new PeerSender(
     { name: "site-b", url: peer.url, publicKey: new Uint8Array(32) },
     "site-a",
@@ -228,53 +232,29 @@ Deno.test("PeerSender: every frame says unheardMs while the site's host says the
     undefined,
     Date.now,
     undefined,
-    undefined,
-    () => unheardMs,
+    field === "catchingUp" ? () => saying : undefined,
+    field === "unheardMs" ? () => (saying ? value as number : undefined) : undefined,
   );
   try {
     sender.send([heartbeat(3)]);
     await until(() => peer.received.length >= 1);
-    assert.equal(peer.received[0].body.unheardMs, 2150);
-    unheardMs = undefined;
+    assert.equal(peer.received[0].body[field], value);
+    saying = false;
     sender.send([heartbeat(3)]);
     await until(() => peer.received.length >= 2);
-    assert.equal("unheardMs" in peer.received[1].body, false);
+    assert.equal(field in peer.received[1].body, false);
   } finally {
     sender.close();
     await peer.close();
   }
+}
+
+Deno.test("PeerSender: every frame says unheardMs while the site's host says the peer has gone unheard that long, and no frame does otherwise", async () => {
+  await checkFramesSay("unheardMs", 2150);
 });
 
 Deno.test("PeerSender: every frame says catchingUp while the site catches up by snapshot, and no frame does otherwise", async () => {
-  const keyPair = generateKeyPair("ed25519");
-  const key = await SiteKey.create(keyPair);
-  const peer = recordingPeer({ name: "site-a", url: "", publicKey: keyPair.publicKey });
-  let catchingUp = true;
-  const sender = new PeerSender(
-    { name: "site-b", url: peer.url, publicKey: new Uint8Array(32) },
-    "site-a",
-    key,
-    peerCounters(),
-    undefined,
-    silentLogger,
-    undefined,
-    undefined,
-    Date.now,
-    undefined,
-    () => catchingUp,
-  );
-  try {
-    sender.send([heartbeat(3)]);
-    await until(() => peer.received.length >= 1);
-    assert.equal(peer.received[0].body.catchingUp, true);
-    catchingUp = false;
-    sender.send([heartbeat(3)]);
-    await until(() => peer.received.length >= 2);
-    assert.equal("catchingUp" in peer.received[1].body, false);
-  } finally {
-    sender.close();
-    await peer.close();
-  }
+  await checkFramesSay("catchingUp", true);
 });
 
 Deno.test("raft routes: /raft/msg hands its messages to consensus and its checkpoint lines to the site", async () => {
