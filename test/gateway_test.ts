@@ -693,8 +693,7 @@ Deno.test({
           type: "https://edgeledger.dev/problems/unavailable",
           title: "Leader unreachable",
           status: 503,
-          detail:
-            "Site site-a cannot reach the leader site-b: its link to it has been cut for 2.1 s",
+          detail: "Site site-a has had no answer from the leader site-b to the writes it forwarded",
         }, { status: 503, headers: { "retry-after": "1" } });
       },
       "demo",

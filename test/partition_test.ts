@@ -374,7 +374,7 @@ Deno.test({
         assert.match(
           refused.detail,
           new RegExp(
-            `cannot reach the leader ${names[leader]}: its link to it has been cut for \\d`,
+            `no answer from the leader ${names[leader]} to the writes it forwarded for \\d`,
           ),
         );
         // Not before four election timeouts from the first forward (it starts ≤ 2 ms after
@@ -430,49 +430,6 @@ Deno.test({
         const ids = await txIdsInLog(url(follower));
         for (const id of heldIds) assert.equal(ids.filter((t) => t === id).length, 1, `${id} once`);
       }
-    }),
-});
-
-Deno.test({
-  name:
-    "partition: a follower cut off from its leader one way learns it from the leader's frames though it forwards nothing — its status says leaderUnreachableMs within four election timeouts and a little, and its first write after that is refused at once, not held; healed, it clears and takes writes",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: () =>
-    withPartitionedCluster(async ({ cluster, links, url }) => {
-      const names = cluster.sites.map((s) => s.name);
-      const { index: leader } = await leaderIndex(cluster);
-      const follower = (leader + 1) % 3;
-      const statusAt = (i: number) =>
-        getJson<Status & { leaderUnreachableMs?: number }>(`${url(i)}/v1/status`);
-      assert.equal((await statusAt(follower))?.leaderUnreachableMs, undefined);
-      await links.cut([[follower, leader]]);
-      const cutAt = performance.now();
-      // No write is sent to it: only the leader's frames can tell it.
-      const said = await waitFor("the follower to say leaderUnreachableMs", async () => {
-        const st = await statusAt(follower);
-        return st?.leaderUnreachableMs !== undefined ? st : undefined;
-      }, 10_000);
-      const saidMs = performance.now() - cutAt;
-      console.log(
-        `  ${PartitionProxy.describe([[follower, leader]], names)} cut: the follower said ` +
-          `leaderUnreachableMs ${said.leaderUnreachableMs} after ${saidMs.toFixed(0)} ms`,
-      );
-      assert.equal(said.leader, names[leader]);
-      assert.ok(saidMs > 4 * electionTicks * tickMs - 250, `said after ${saidMs} ms`);
-      const t0 = performance.now();
-      const write = await submitCommit(url(follower), await anchorTx(device), 5_000);
-      assert.equal(write.status, 503, JSON.stringify(write.body));
-      assert.match(write.body.detail, /cannot reach the leader/);
-      assert.ok(performance.now() - t0 < 1000, "refused at once, not held through its wait");
-      await links.heal();
-      await waitFor("the follower to clear leaderUnreachableMs", async () => {
-        const st = await statusAt(follower);
-        return st !== undefined && st.leaderUnreachableMs === undefined || undefined;
-      }, 5_000);
-      const healed = await submitCommit(url(follower), await anchorTx(device));
-      assert.equal(healed.body?.status, "committed", JSON.stringify(healed.body));
-      await converged(cluster);
     }),
 });
 

@@ -83,7 +83,6 @@ const bodyArb = fc.record({
   })),
   clock: field(fc.integer({ min: 0, max: 2 ** 41 })),
   catchingUp: field(fc.constant(true)),
-  unheardMs: field(fc.nat()),
   storage: field(fc.record({
     freeBytes: field(fc.nat()),
     freeBytesMin: field(fc.nat()),
@@ -167,7 +166,6 @@ async function memberOfSiteA(
     peerStorage: (from, state) => host.peerStorage(from, state),
     peerCatchingUp: (from, yes) => host.peerCatchingUp(from, yes),
     peerClock: (from, ms) => host.peerClock(from, ms),
-    peerUnheard: (from, ms) => host.peerUnheard(from, ms),
     acceptForwarded: (_from, envelopes) => t.site.acceptForwarded(envelopes),
     addCosignLines: (from, lines) =>
       t.site.addCosignLines(from, base64urlEncode(b.publicKey), lines),

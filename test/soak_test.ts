@@ -579,6 +579,14 @@ Deno.test({
         if (res?.status === 404) readsMissed.push(`${site.name} missed ${txId}`);
         await res?.body?.cancel();
       };
+      /**
+       * The fault under way when a site refused a write for want of a
+       * leader it can reach (503: it hears none, or cannot reach the one it
+       * hears), and how often: such refusals belong to faults that cut sites off, not
+       * to ones that only slow or restart them.
+       */
+      let faultNow = "before the first fault";
+      const cutOffRefusals = new Map<string, number>();
       const writers = Array.from({ length: 8 }, async (_, w) => {
         let k = w;
         while (!stop) {
@@ -601,6 +609,17 @@ Deno.test({
                 committed,
               });
               tried = true;
+            }
+            const why = r.status !== 503 || typeof r.body?.detail !== "string"
+              ? undefined
+              : /has heard from no leader/.test(r.body.detail)
+              ? "no leader"
+              : /cannot reach the leader/.test(r.body.detail)
+              ? "leader unreachable"
+              : undefined;
+            if (why !== undefined) {
+              const key = `${faultNow}: ${why}`;
+              cutOffRefusals.set(key, (cutOffRefusals.get(key) ?? 0) + 1);
             }
             if (committed) {
               acked.add(r.body.txId);
@@ -635,7 +654,9 @@ Deno.test({
       while (Date.now() < until) {
         const before = acked.size;
         const kind = faults[Math.floor(random() * faults.length)];
+        faultNow = kind;
         done.push(await fault(cluster, kind, random, writes, partitions));
+        faultNow = `after ${kind}`;
         // Writes go on between faults: the cluster recovers from each.
         await waitFor(
           `writes acknowledged after "${done.at(-1)}" (${repro})`,
@@ -839,6 +860,12 @@ Deno.test({
         } blocks, term ${maxTerm}, keys rotated on ${rotatedNow.join(", ") || "no site"}, ${
           cluster.sites.reduce((n, s) => n + s.snapshotsInstalled, 0)
         } snapshot installs`,
+      );
+      console.log(
+        `  writes refused by a site that could not have them ordered: ${
+          [...cutOffRefusals].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, n]) => `${k} ${n}`)
+            .join("; ") || "none"
+        }`,
       );
       if (Deno.env.get("SOAK_VERBOSE")) { for (const d of done) console.log(`    ${d}`); }
     } catch (e) {

@@ -382,7 +382,6 @@ async function openAndServe(
       peerStorage: (from, state) => h.peerStorage(from, state),
       peerCatchingUp: (from, catchingUp) => h.peerCatchingUp(from, catchingUp),
       peerClock: (from, ms) => h.peerClock(from, ms),
-      peerUnheard: (from, ms) => h.peerUnheard(from, ms),
       acceptForwarded: (_from, envelopes) => site.acceptForwarded(envelopes),
       addCosignLines: (from, lines, signer) => {
         const arrived = h.member(from);

@@ -17,8 +17,8 @@ export interface Readiness {
 /**
  * The readiness checks on a site's status: it has not stopped taking
  * writes, is a member, knows a leader (and has not said `leaderlessMs`: a
- * learner cut off from the others names its last leader still) that it can
- * reach (no `leaderUnreachableMs`), has at most
+ * learner cut off from the others names its last leader still) that answers
+ * its forwards (no `leaderUnreachableMs`), has at most
  * {@link READY_APPLY_LAG_MAX} committed Raft entries left to apply, and has
  * its minimum of free space on its data volume (`storage.low` false: a site
  * under it refuses every new transaction, see the README's _Disk space_).
@@ -54,9 +54,8 @@ export function readiness(status: z.input<typeof StatusView>): Readiness {
         ? `no leader heard from for ${seconds(status.leaderlessMs)} ` +
           "(cut off from the majority: new writes are refused)"
         : status.leaderUnreachableMs !== undefined
-        ? `the link to the leader ${status.leader} has been cut for ` +
-          `${seconds(status.leaderUnreachableMs)} (it hears the leader, but cannot reach it: new ` +
-          "writes are refused)"
+        ? `the leader ${status.leader} has answered no forwarded write for ` +
+          `${seconds(status.leaderUnreachableMs)} (the link to it is cut: new writes are refused)`
         : "no leader is known (an election, or no majority reachable)",
     );
   }

@@ -405,12 +405,12 @@ export const StatusView = z.looseObject({
    */
   leaderlessMs: z.number().int().min(0).optional(),
   /**
-   * Present while this site's link to the leader it names has been cut for
-   * longer than an election takes (four election timeouts): how long, in ms.
-   * The leader's messages still arrive (so the site is not leaderless), but
-   * its own do not: the leader has answered none of its forwarded writes, or
-   * says it has not heard from it. It refuses new writes (503 `unavailable`)
-   * until the link works again. Absent otherwise.
+   * Present while the leader this site names has answered none of the writes
+   * it forwarded for longer than an election takes (four election timeouts):
+   * how long, in ms. The link from this site to the leader is cut, though the
+   * leader's messages still arrive (so the site is not leaderless). It
+   * refuses new writes (503 `unavailable`) until the leader answers a forward
+   * again. Only a site that forwards learns of such a cut. Absent otherwise.
    */
   leaderUnreachableMs: z.number().int().min(0).optional(),
   /**

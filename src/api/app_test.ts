@@ -778,13 +778,13 @@ Deno.test("GET /readyz: 503 unavailable naming every failed check — stopped, r
     "Not ready: no leader heard from for 2.3 s (cut off from the majority: new writes are refused)",
   );
   assert.equal(cut.checks.leader, false);
-  // A follower that hears its leader but cannot reach it names it; not ready.
+  // A follower that hears its leader but gets no answer to its forwards names it; not ready.
   service.statusOverride = { role: "follower", leader: "site-a", leaderUnreachableMs: 2160 };
   const oneWay = await assertProblem(await app.request("/readyz"), 503, "unavailable");
   assert.equal(
     oneWay.detail,
-    "Not ready: the link to the leader site-a has been cut for 2.2 s (it hears the leader, but " +
-      "cannot reach it: new writes are refused)",
+    "Not ready: the leader site-a has answered no forwarded write for 2.2 s (the link to it is " +
+      "cut: new writes are refused)",
   );
   assert.equal(oneWay.checks.leader, false);
   service.statusOverride = { commitIndex: READY_APPLY_LAG_MAX + 5, appliedIndex: 4 };

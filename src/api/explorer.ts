@@ -544,7 +544,7 @@ function go(hash) {
  * this site must be upgraded because the scheduled version is above the
  * highest it supports (null when it is not). leaderless is true while the
  * site says leaderlessMs, and unreachableLeader names the leader while the
- * site says leaderUnreachableMs (its link to the leader is cut); neither while
+ * site says leaderUnreachableMs (its forwards get no answer); neither while
  * removed, and not both: hearing no leader says more.
  */
 function statusNotices(s) {
@@ -1189,8 +1189,8 @@ function renderNotices(s) {
   if (n.unreachableLeader !== null) {
     notices.push(h("div", { class: "callout warn", id: "notice-unreachable", role: "alert" },
       h("strong", null, "This site cannot reach its leader: it refuses new transactions."),
-      h("p", null, "Its messages to the leader, " + n.unreachableLeader + ", do not arrive, though the leader's still do: " +
-        "the link from this site to the leader is cut. Reads still work. " +
+      h("p", null, "The leader, " + n.unreachableLeader + ", answers none of the transactions this site forwards to it, " +
+        "though its messages still arrive: the link from this site to the leader is cut. Reads still work. " +
         "Use another site of the consortium; this one takes transactions again once the leader answers.")));
   }
   if (n.storageLow.length) {

@@ -64,11 +64,6 @@ export interface PeerService {
   /** The clock a peer's frame carried (`clock`, ms since the epoch), undefined when it has none. */
   peerClock?(from: string, ms: number | undefined): void;
   /**
-   * How long a peer's frame said it has not heard from this site
-   * (`unheardMs`), undefined when it has none (it hears this site).
-   */
-  peerUnheard?(from: string, ms: number | undefined): void;
-  /**
    * `{accepted, refused: [{txId, index, problem, retryAfter?}]}`, `index`
    * into `envelopes` (see `Site.acceptForwarded`).
    */
@@ -248,17 +243,10 @@ export function raftRoutes(service: PeerService) {
     if (body.catchingUp !== undefined && body.catchingUp !== true) {
       throw new TypeError("catchingUp must be true when present");
     }
-    if (
-      body.unheardMs !== undefined &&
-      !(Number.isSafeInteger(body.unheardMs) && (body.unheardMs as number) >= 0)
-    ) {
-      throw new TypeError("unheardMs must be a whole number of ms when present");
-    }
     const storage = parseStorageReport(body.storage);
     service.peerStorage?.(peer.name, storage);
     service.peerCatchingUp?.(peer.name, body.catchingUp === true);
     service.peerClock?.(peer.name, body.clock as number | undefined);
-    service.peerUnheard?.(peer.name, body.unheardMs as number | undefined);
     service.receive(peer.name, (wire as WireMessage[]).map(decodeMessage));
     if (lines !== undefined && lines.length > 0) {
       await service.addCosignLines(peer.name, lines as CosignLine[], peer);

@@ -1,7 +1,6 @@
 /**
- * How long a follower's leader has answered none of its forwards: a sign of
- * a link cut from the follower to its leader alone (the other is the
- * leader's word, `unheardMs` on its frames; see `RaftHost.leaderUnreachable`). Such a site
+ * How long a follower's leader has answered none of its forwards: the one
+ * sign of a link cut from the follower to its leader alone. Such a site
  * still hears the leader (appends and heartbeats arrive), so it names a
  * leader and never campaigns, yet nothing it forwards gets there: without
  * this watch it would take writes and hold them until the link heals.

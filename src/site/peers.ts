@@ -6,16 +6,13 @@
  * `X-Edgeledger-Site: <sender name>` and `X-Edgeledger-Sig: <base64url
  * Ed25519 signature over UTF-8("edgeledger/peer/v1\n" + body)>`. Binary
  * fields (entry data, snapshot data) travel as base64url. `/raft/msg`
- * carries `{from, messages, lines?, storage?, catchingUp?, clock?,
- * unheardMs?}`: Raft messages and, riding along, the sender's checkpoint
- * signature lines (`{height, line}`) for the receiver, what it says of its
- * disk (`disk_space.ts`), `catchingUp: true` while it installs a snapshot
- * (it stands for no election then: a leader hands leadership to another),
+ * carries `{from, messages, lines?, storage?, catchingUp?, clock?}`: Raft
+ * messages and, riding along, the sender's checkpoint signature lines
+ * (`{height, line}`) for the receiver, what it says of its disk
+ * (`disk_space.ts`), `catchingUp: true` while it installs a snapshot (it
+ * stands for no election then: a leader hands leadership to another), and
  * its clock (ms since the epoch; a leader's block time is its voters'
- * median clock, `quorumClock` in `raft_host.ts`), and, from a leader that
- * has not heard from the receiver for four election timeouts, for how long
- * (`unheardMs`: the receiver's link to it is cut, though this frame
- * arrives; see `RaftHost.leaderUnreachable`).
+ * median clock, `quorumClock` in `raft_host.ts`).
  *
  * Raft messages normally travel on `/raft/stream` instead: one long-lived
  * request per peer whose body is a stream of frames, one per line —
@@ -735,12 +732,6 @@ export class PeerSender {
      * frame says so (`catchingUp: true`), and a frame without it says it is not.
      */
     readonly catchingUp?: () => boolean,
-    /**
-     * How long, in ms, this site has not heard from the peer, when it is
-     * worth saying (see `RaftHost`): while it is, every frame says so
-     * (`unheardMs`), and a frame without it says the peer is heard.
-     */
-    readonly unheardMs?: () => number | undefined,
   ) {}
 
   /** Queues messages; drops the oldest beyond {@link peerQueueMessagesMax}. */
@@ -885,7 +876,6 @@ export class PeerSender {
         if (this.#linesTimer !== undefined) clearTimeout(this.#linesTimer);
         this.#linesTimer = undefined;
         const storage = this.storage?.();
-        const unheardMs = this.unheardMs?.();
         const body = JSON.stringify({
           from: this.self,
           messages: batch.map(encodeMessage),
@@ -893,7 +883,6 @@ export class PeerSender {
           ...(storage?.low ? { storage } : {}),
           ...(this.catchingUp?.() ? { catchingUp: true } : {}),
           clock: this.clock(),
-          ...(unheardMs !== undefined ? { unheardMs } : {}),
         });
         const observeWait = () => {
           if (batch.length > 0) {

@@ -52,7 +52,6 @@ interface Received {
     lines?: CosignLine[];
     clock?: number;
     catchingUp?: boolean;
-    unheardMs?: number;
   };
   at: number;
   /** How it came: a frame on `/raft/stream`, or a `/raft/msg` request. */
@@ -212,15 +211,11 @@ Deno.test("PeerSender: beyond cosignLinesPerRequestMax queued lines the oldest a
   });
 });
 
-/**
- * Checks that every frame of a sender says `field` (as `value`) while the
- * site's callback for it gives that, and that no frame does once it does not.
- */
-async function checkFramesSay(field: "catchingUp" | "unheardMs", value: true | number) {
+Deno.test("PeerSender: every frame says catchingUp while the site catches up by snapshot, and no frame does otherwise", async () => {
   const keyPair = generateKeyPair("ed25519");
   const key = await SiteKey.create(keyPair);
   const peer = recordingPeer({ name: "site-a", url: "", publicKey: keyPair.publicKey });
-  let saying = true;
+  let catchingUp = true;
   const sender = new PeerSender(
     { name: "site-b", url: peer.url, publicKey: new Uint8Array(32) },
     "site-a",
@@ -232,29 +227,20 @@ async function checkFramesSay(field: "catchingUp" | "unheardMs", value: true | n
     undefined,
     Date.now,
     undefined,
-    field === "catchingUp" ? () => saying : undefined,
-    field === "unheardMs" ? () => (saying ? value as number : undefined) : undefined,
+    () => catchingUp,
   );
   try {
     sender.send([heartbeat(3)]);
     await until(() => peer.received.length >= 1);
-    assert.equal(peer.received[0].body[field], value);
-    saying = false;
+    assert.equal(peer.received[0].body.catchingUp, true);
+    catchingUp = false;
     sender.send([heartbeat(3)]);
     await until(() => peer.received.length >= 2);
-    assert.equal(field in peer.received[1].body, false);
+    assert.equal("catchingUp" in peer.received[1].body, false);
   } finally {
     sender.close();
     await peer.close();
   }
-}
-
-Deno.test("PeerSender: every frame says unheardMs while the site's host says the peer has gone unheard that long, and no frame does otherwise", async () => {
-  await checkFramesSay("unheardMs", 2150);
-});
-
-Deno.test("PeerSender: every frame says catchingUp while the site catches up by snapshot, and no frame does otherwise", async () => {
-  await checkFramesSay("catchingUp", true);
 });
 
 Deno.test("raft routes: /raft/msg hands its messages to consensus and its checkpoint lines to the site", async () => {
@@ -266,13 +252,11 @@ Deno.test("raft routes: /raft/msg hands its messages to consensus and its checkp
     lines: CosignLine[];
     clocks: unknown[];
     catchingUp: unknown[];
-    unheard: unknown[];
   } = {
     messages: [],
     lines: [],
     clocks: [],
     catchingUp: [],
-    unheard: [],
   };
   const app = raftRoutes({
     self: "site-b",
@@ -280,7 +264,6 @@ Deno.test("raft routes: /raft/msg hands its messages to consensus and its checkp
     receive: (_from, messages) => void got.messages.push(...messages),
     peerClock: (from, ms) => void got.clocks.push([from, ms]),
     peerCatchingUp: (from, yes) => void got.catchingUp.push([from, yes]),
-    peerUnheard: (from, ms) => void got.unheard.push([from, ms]),
     acceptForwarded: () => Promise.resolve({ accepted: 0, refused: [] }),
     addCosignLines: (from, lines) => {
       assert.equal(from, "site-a");
@@ -328,19 +311,6 @@ Deno.test("raft routes: /raft/msg hands its messages to consensus and its checkp
   assert.equal(badCatchingUp.status, 400);
   assert.match((await badCatchingUp.json()).detail, /catchingUp must be true when present/);
   assert.equal(got.catchingUp.length, 3, "a malformed catchingUp reaches nothing");
-  // How long the sender has not heard from this site: `unheardMs`, and its absence (heard).
-  assert.deepEqual(got.unheard, [["site-a", undefined], ["site-a", undefined], [
-    "site-a",
-    undefined,
-  ]]);
-  assert.equal((await post({ from: "site-a", messages: [], unheardMs: 2400 })).status, 204);
-  assert.deepEqual(got.unheard[3], ["site-a", 2400]);
-  for (const junk of [-1, 2.5, "2400", null]) {
-    const badUnheard = await post({ from: "site-a", messages: [], unheardMs: junk });
-    assert.equal(badUnheard.status, 400, String(junk));
-    assert.match((await badUnheard.json()).detail, /unheardMs must be a whole number of ms/);
-  }
-  assert.equal(got.unheard.length, 4, "a malformed unheardMs reaches nothing");
 
   const bad = await post({ from: "site-a", messages: [], lines: "nine" });
   assert.equal(bad.status, 400);

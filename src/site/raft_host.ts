@@ -292,10 +292,6 @@ export class RaftHost implements Sequencer {
   readonly #forwards = new Set<{ leader: string; abort: AbortController }>();
   /** Whether the leader answers this site's forwards (see {@link leaderUnreachable}). */
   readonly #forwardWatch = new ForwardWatch();
-  /** The latest frame of a member that said it has not heard from this site (see {@link peerUnheard}). */
-  #saidUnheard: { from: string; ms: number; tick: number } | undefined;
-  /** The tick since which this site has known the leader it names (see {@link leaderUnreachable}). */
-  #leaderSince = 0;
   /** Linearizable reads waiting for the leader's answer, by read id (see {@link readBarrier}). */
   readonly #reads = new Map<
     string,
@@ -685,69 +681,23 @@ export class RaftHost implements Sequencer {
   }
 
   /**
-   * The leader this site names and how long, in ms, its link to it has been
-   * cut, once that is longer than an election takes (four election
-   * timeouts, as {@link leaderlessMs}); undefined otherwise, and on the
-   * leader. A follower whose link to the leader alone is cut gets there: it
-   * still hears the leader, so it names it and never campaigns (and is not
-   * leaderless), but nothing it sends arrives. It learns so two ways,
-   * whichever says longer: the leader has answered none of its forwards
-   * (see `ForwardWatch`), or the leader's frames say it has not heard from
-   * this site (`unheardMs`, which a leader sends past the same bound, so a
-   * site that forwards nothing learns it too; a leader too old to send it
-   * leaves the forwards alone to tell). It cannot have writes ordered, so it
-   * refuses new ones, as a leaderless site does.
+   * The leader this site forwards to and how long, in ms, it has answered
+   * none of its forwards, once that is longer than an election takes (four
+   * election timeouts, as {@link leaderlessMs}). Undefined while forwards
+   * are answered, while none is on its way or failed, and on the leader. A
+   * follower whose link to the leader alone is cut gets there: it still hears
+   * the leader, so it names it and never campaigns (and is not leaderless),
+   * but nothing it forwards arrives. It cannot have writes ordered, so it
+   * refuses new ones, as a leaderless site does. It learns of the cut only
+   * by forwarding: a site that takes no writes does not.
    */
   leaderUnreachable(): { leader: string; ms: number } | undefined {
     const leader = this.#leader;
     if (leader === undefined || leader === this.#self) return undefined;
     const since = this.#forwardWatch.unansweredSince(leader);
-    const ms = Math.max(
-      since === undefined ? 0 : (this.#ticks - since) * this.#options.tickMs,
-      this.#leaderSaysUnheardMs(leader),
-    );
+    if (since === undefined) return undefined;
+    const ms = (this.#ticks - since) * this.#options.tickMs;
     return ms > 4 * this.#electionMs() ? { leader, ms } : undefined;
-  }
-
-  /**
-   * How long `leader` says, in its latest frame, it has not heard from this
-   * site (0 when it hears it, or said nothing lately), counted on since that
-   * frame and never longer than this site has followed it: a site restarted
-   * after a while away is told the leader has not heard from it for all that
-   * time, until its first answer arrives there, but its link is not cut.
-   */
-  #leaderSaysUnheardMs(leader: string): number {
-    const said = this.#saidUnheard;
-    if (said === undefined || said.from !== leader) return 0;
-    // A claim not renewed by a frame lately (the leader's frames stopped too) is stale.
-    if (this.#ticks - said.tick > 2 * this.#options.electionTicks) return 0;
-    const followedMs = (this.#ticks - this.#leaderSince) * this.#options.tickMs;
-    return Math.min(said.ms + (this.#ticks - said.tick) * this.#options.tickMs, followedMs);
-  }
-
-  /**
-   * Takes what a member's frame said of how long it has not heard from this
-   * site (`unheardMs`; a frame without it: it hears this site). Only the
-   * leader's word counts (see {@link leaderUnreachable}).
-   */
-  peerUnheard(from: string, ms: number | undefined): void {
-    if (ms !== undefined) this.#saidUnheard = { from, ms, tick: this.#ticks };
-    else if (this.#saidUnheard?.from === from) this.#saidUnheard = undefined;
-  }
-
-  /**
-   * What this site's frames to `peer` say of how long it has not heard from
-   * it: as leader, once that is longer than four election timeouts (the
-   * bound of {@link leaderUnreachable}), so that a follower whose link to the
-   * leader alone is cut learns it though it forwards nothing. Undefined
-   * otherwise, and for a peer never heard from since this site started.
-   */
-  #unheardMs(peer: string): number | undefined {
-    if (this.#role !== "leader") return undefined;
-    const heard = this.#heardAt.get(peer);
-    if (heard === undefined) return undefined;
-    const ms = (this.#ticks - heard) * this.#options.tickMs;
-    return ms > 4 * this.#electionMs() ? ms : undefined;
   }
 
   /** The tick this site last heard from the leader it names, when that is another site. */
@@ -1043,7 +993,7 @@ export class RaftHost implements Sequencer {
       ? [s.leader]
       : [];
     lines.push(
-      "# HELP edgeledger_raft_peer_reachable Whether this site's last send to the peer succeeded and it heard from the peer within two election timeouts (1), or not (0); the leader's view of each member, a follower's of its leader (they exchange messages every heartbeat; on a follower, the leader is unreachable too once the link to it has been cut for four election timeouts, as unanswered forwards or the leader's word tell).",
+      "# HELP edgeledger_raft_peer_reachable Whether this site's last send to the peer succeeded and it heard from the peer within two election timeouts (1), or not (0); the leader's view of each member, a follower's of its leader (they exchange messages every heartbeat; a leader that has answered none of the follower's forwards for four election timeouts is unreachable too).",
       "# TYPE edgeledger_raft_peer_reachable gauge",
       ...peers.sort().map((p) =>
         `edgeledger_raft_peer_reachable{peer="${escapeLabelValue(p)}"} ${
@@ -1085,7 +1035,7 @@ export class RaftHost implements Sequencer {
    * (a host powered off, a link that drops packets) fails no send until
    * TCP gives up, but stops being heard at once. Holds for the peers this
    * site exchanges heartbeats with: the leader's members, a follower's leader.
-   * A follower's leader that its link to is cut (see
+   * A follower's leader that answers none of its forwards (see
    * {@link leaderUnreachable}) is unreachable too, though heard from.
    */
   #peerReachable(peer: string): boolean {
@@ -1110,7 +1060,6 @@ export class RaftHost implements Sequencer {
       () => this.#site.now(),
       (dropped) => this.#snapshotsLost(dropped),
       () => this.#install !== undefined,
-      () => this.#unheardMs(peer.name),
     );
     if (this.#leaving) sender.siteStopping();
     return sender;
@@ -2133,7 +2082,6 @@ export class RaftHost implements Sequencer {
     if (ss !== undefined) {
       this.#role = ss.role;
       this.#leader = ss.leader;
-      if (ss.leader !== previous.leader) this.#leaderSince = this.#ticks;
       if (ss.leader !== undefined) this.#leaderlessSince = undefined;
       else this.#leaderlessSince ??= this.#ticks;
       if (ss.leader !== undefined && ss.leader !== previous.leader) this.#leaderChanges++;

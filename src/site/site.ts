@@ -277,8 +277,8 @@ export interface Sequencer {
    */
   leaderlessMs?(): number | undefined;
   /**
-   * The leader this site names, when its link to it has been cut for longer
-   * than an election takes, and for how long in ms (see
+   * The leader this site forwards to, when it has answered none of its
+   * forwards for longer than an election takes, and for how long in ms (see
    * `RaftHost.leaderUnreachable`): new writes are refused.
    */
   leaderUnreachable?(): { leader: string; ms: number } | undefined;
@@ -2591,10 +2591,10 @@ export class Site implements LedgerService {
   }
 
   /**
-   * The 503 a new transaction, or one held here, gets while this site's
-   * link to the leader has been cut for longer than an election takes (see
-   * `RaftHost.leaderUnreachable`), though the leader's messages still
-   * arrive. As with
+   * The 503 a new transaction, or one held here, gets while the leader has
+   * answered none of this site's forwards for longer than an election takes
+   * (see `RaftHost.leaderUnreachable`): the link from this site to the
+   * leader is cut, though the leader's messages still arrive. As with
    * {@link #leaderlessRefusal}, the client goes to another site, and what is
    * held here is forwarded once the leader answers again.
    */
@@ -2607,11 +2607,8 @@ export class Site implements LedgerService {
       "unavailable",
       503,
       "Leader unreachable",
-      `Site ${this.name} cannot reach the leader ${leader}: its link to it has been cut for ` +
-        `${
-          (ms / 1000).toFixed(1)
-        } s (the leader's messages arrive, its own do not), so it cannot ` +
-        `have writes ordered; ${cutOffAdvice(held)}`,
+      `Site ${this.name} has had no answer from the leader ${leader} to the writes it forwarded ` +
+        `for ${(ms / 1000).toFixed(1)} s, so it cannot have writes ordered; ${cutOffAdvice(held)}`,
       { retryAfter: 1, txId },
     );
   }

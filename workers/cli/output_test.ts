@@ -15,7 +15,7 @@ const status: StatusView = {
   healthy: true,
 };
 
-Deno.test("cli status: a site that has known no leader for longer than an election takes is not ready, saying for how long and that it refuses new writes — a learner that still names its last leader too, and a follower that cannot reach its leader; one that knows a leader is ready", () => {
+Deno.test("cli status: a site that has known no leader for longer than an election takes is not ready, saying for how long and that it refuses new writes — a learner that still names its last leader too, and a follower whose leader answers none of its forwards; one that knows a leader is ready", () => {
   const cut = formatStatus({ ...status, leaderlessMs: 2345 }, "http://127.0.0.1:7002");
   assert.match(
     cut,
@@ -33,7 +33,7 @@ Deno.test("cli status: a site that has known no leader for longer than an electi
   );
   assert.match(
     unreachable,
-    /^ready +no: the link to the leader site-a has been cut for 3\.1 s \(it hears the leader, but cannot reach it: new writes are refused\)$/m,
+    /^ready +no: the leader site-a has answered no forwarded write for 3\.1 s \(the link to it is cut: new writes are refused\)$/m,
   );
   assert.match(unreachable, /^leader +site-a$/m);
   const inTouch = formatStatus({ ...status, role: "follower", leader: "site-a" }, "http://x");
