@@ -614,7 +614,7 @@ Deno.test({
               ? undefined
               : /has heard from no leader/.test(r.body.detail)
               ? "no leader"
-              : /cannot reach the leader/.test(r.body.detail)
+              : /has had no answer from the leader/.test(r.body.detail)
               ? "leader unreachable"
               : undefined;
             if (why !== undefined) {
