@@ -48,6 +48,7 @@ import { parseVerifierKey } from "../sdk/note.ts";
 import { type KeyRotation, retirementVerifies } from "../sdk/key_rotation.ts";
 import { base64urlEncode } from "../sdk/encoding.ts";
 import { loadSiteConfig } from "../src/site/config.ts";
+import { CUT_OFF_DETAIL } from "../src/site/site.ts";
 import { checkByReplay } from "../src/site/replay_check.ts";
 import { filePathOf } from "../src/storage/db.ts";
 import { anchorTx, envInt } from "./_helpers.ts";
@@ -612,9 +613,9 @@ Deno.test({
             }
             const why = r.status !== 503 || typeof r.body?.detail !== "string"
               ? undefined
-              : /has heard from no leader/.test(r.body.detail)
+              : r.body.detail.includes(CUT_OFF_DETAIL.leaderless)
               ? "no leader"
-              : /has had no answer from the leader/.test(r.body.detail)
+              : r.body.detail.includes(CUT_OFF_DETAIL.leaderUnreachable)
               ? "leader unreachable"
               : undefined;
             if (why !== undefined) {

@@ -2584,7 +2584,9 @@ export class Site implements LedgerService {
       "unavailable",
       503,
       "No leader",
-      `Site ${this.name} has heard from no leader for ${(ms / 1000).toFixed(1)} s, so it cannot ` +
+      `Site ${this.name} ${CUT_OFF_DETAIL.leaderless} for ${
+        (ms / 1000).toFixed(1)
+      } s, so it cannot ` +
         `have writes ordered; ${cutOffAdvice(held)}`,
       { retryAfter: 1, txId },
     );
@@ -2607,7 +2609,7 @@ export class Site implements LedgerService {
       "unavailable",
       503,
       "Leader unreachable",
-      `Site ${this.name} has had no answer from the leader ${leader} to the writes it forwarded ` +
+      `Site ${this.name} ${CUT_OFF_DETAIL.leaderUnreachable} ${leader} to the writes it forwarded ` +
         `for ${(ms / 1000).toFixed(1)} s, so it cannot have writes ordered; ${cutOffAdvice(held)}`,
       { retryAfter: 1, txId },
     );
@@ -3098,6 +3100,18 @@ function receiptProblem(
     detail: e.message,
   };
 }
+
+/**
+ * How the `detail` of a write refused for want of a leader this site can
+ * reach says why (after the site's name): it hears none, or the one it
+ * hears answers none of its forwards. The problem's `type` and `title` are
+ * the catalogue's `unavailable`, so a test that tells the two apart (the
+ * soak's count) reads these.
+ */
+export const CUT_OFF_DETAIL = {
+  leaderless: "has heard from no leader",
+  leaderUnreachable: "has had no answer from the leader",
+} as const;
 
 /**
  * What a site that cannot have writes ordered tells the client of a
