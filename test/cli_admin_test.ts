@@ -242,13 +242,13 @@ Deno.test({
       assert.equal(viaFile.code, 1, viaFile.stderr);
       assert.match(
         viaFile.stderr,
-        /^Cannot remove site site-c: forbidden \(403\): This API key may not administer the cluster \[http:\/\/127\.0\.0\.1:\d+, request [0-9a-f-]+\]\n$/,
+        /^Cannot remove site site-c: unauthorized \(401\): This is no admin API key of this site \[http:\/\/127\.0\.0\.1:\d+, request [0-9a-f-]+\]\n$/,
       );
       const viaEnv = await cli(["leader", "transfer", "site-c", "--url", url], {
         env: { EDGELEDGER_ADMIN_KEY: "y".repeat(32) },
       });
       assert.equal(viaEnv.code, 1, viaEnv.stderr);
-      assert.match(viaEnv.stderr, /^Cannot hand leadership to site-c: forbidden \(403\): /);
+      assert.match(viaEnv.stderr, /^Cannot hand leadership to site-c: unauthorized \(401\): /);
       const backup = await cli([
         "backup",
         "--out",
@@ -259,7 +259,7 @@ Deno.test({
         url,
       ]);
       assert.equal(backup.code, 1, backup.stderr);
-      assert.match(backup.stderr, /^Cannot download a backup: forbidden \(403\): /);
+      assert.match(backup.stderr, /^Cannot download a backup: unauthorized \(401\): /);
       await assert.rejects(Deno.stat(`${cluster.dir}/copy.db`), Deno.errors.NotFound);
 
       const missing = await cli(["member", "promote", "site-c", "--url", url]);

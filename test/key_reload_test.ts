@@ -61,8 +61,11 @@ Deno.test({
       await waitFor("the keys reloaded", () => Promise.resolve(reloads("access keys reloaded")[0]));
       assert.equal(await status(OLD), 401);
       assert.equal(await status(NEW), 200);
-      assert.equal(await members(cluster.adminKey), 403);
+      assert.equal(await members(cluster.adminKey), 401);
       assert.equal(await members(ADMIN_NEW), 400);
+      // On the admin routes, the new tenant key is known (403) and the old one no more (401).
+      assert.equal(await members(NEW), 403);
+      assert.equal(await members(OLD), 401);
       const logged = reloads("access keys reloaded")[0];
       assert.deepEqual(logged.apiKeysChanged, ["fleet"]);
       assert.equal(logged.adminKeysAdded, 1);

@@ -424,7 +424,8 @@ Deno.test("openapi: every answer of a real cluster has a documented status, medi
         };
         const ops = [...f.operations.values()].filter((op) => op.path.startsWith("/v1/admin/"));
         assert.equal(ops.length, 7, ops.map((op) => op.id).join(", "));
-        // No key, no Bearer key, an unknown key: 401 with the admin realm's challenge, 403.
+        // No key, no Bearer key, an unknown key: 401 with the admin realm's challenge; a
+        // tenant's key: 403.
         for (const op of ops) {
           const path = op.path.replace("/v1/admin", "").replace("{name}", follow.name);
           await admin(op.id, leader, path, 401, { key: null });
@@ -432,8 +433,8 @@ Deno.test("openapi: every answer of a real cluster has a documented status, medi
             key: null,
             headers: { authorization: "Basic x" },
           });
-          await admin(op.id, leader, path, 403, { key: UNKNOWN_KEY });
-          // A tenant key is no admin key.
+          await admin(op.id, leader, path, 401, { key: UNKNOWN_KEY });
+          // A tenant key is known here, but is no admin key.
           await admin(op.id, leader, path, 403, { key: TENANT_KEY });
         }
         // Bodies: not JSON, not the schema, too large, another media type.

@@ -426,7 +426,7 @@ async function openAndServe(
     },
     accessKeys.admin,
     (err, id) => log.error("admin request failed", { requestId: id, error: err }),
-    { requestBytesMax: config.requestBytesMax },
+    { requestBytesMax: config.requestBytesMax, isTenantKey: (h) => accessKeys.isTenantKey(h) },
   );
   // The peer and admin apps serve their routes under their prefixes, so a
   // request reaches them as it came (no copy of the Request per call).

@@ -13,8 +13,10 @@
  *
  * Every route checks the key before anything else: none, or an
  * `Authorization` that is no Bearer key of 16–256 characters, is 401
- * `unauthorized` with the challenge {@link ADMIN_BEARER_CHALLENGE}; a key the
- * site does not accept for administration is 403 `forbidden`. Membership
+ * `unauthorized` with the challenge {@link ADMIN_BEARER_CHALLENGE}; a key
+ * that is no admin key of the site is 401 too, with
+ * {@link ADMIN_BEARER_CHALLENGE_INVALID}, except one of its tenant API keys,
+ * which is 403 `forbidden` (RFC 6750 §3.1: known, but not for this). Membership
  * changes are made by the leader; another site answers 503 `not_leader`
  * ({@link NotLeaderProblem}).
  *
@@ -32,11 +34,18 @@ import {
 } from "./headers.ts";
 
 /**
- * The Bearer challenge of an admin 401: admin keys are a protection space of
- * their own (a key that is no admin key is refused 403 here), so another
- * realm than the public API's.
+ * The Bearer challenge of an admin 401 to a request without a key: admin
+ * keys are a protection space of their own, so another realm than the
+ * public API's.
  */
 export const ADMIN_BEARER_CHALLENGE = 'Bearer realm="edgeledger-admin"';
+
+/**
+ * The challenge of an admin 401 to a key that is no admin key of the site
+ * (RFC 6750 §3.1 `invalid_token`): asking again with it will not help.
+ */
+export const ADMIN_BEARER_CHALLENGE_INVALID =
+  'Bearer realm="edgeledger-admin", error="invalid_token"';
 
 /** The name of the admin key's security scheme in `/openapi.json`'s `components.securitySchemes`. */
 export const ADMIN_SECURITY_SCHEME = "adminKey";
@@ -124,9 +133,11 @@ export const NotLeaderProblem = Problem.extend({
 export const ADMIN_RESPONSE_HEADERS = {
   WwwAuthenticateAdmin: {
     description: "The Bearer challenge of an admin 401: send an admin API key as " +
-      "`Authorization: Bearer <key>` (the admin routes are a realm of their own).",
+      "`Authorization: Bearer <key>` (the admin routes are a realm of their own). Without " +
+      '`error` the request had no key; with `error="invalid_token"` the key sent is no admin ' +
+      "key of this site.",
     required: true,
-    schema: { type: "string", const: ADMIN_BEARER_CHALLENGE },
+    schema: { type: "string", enum: [ADMIN_BEARER_CHALLENGE, ADMIN_BEARER_CHALLENGE_INVALID] },
   },
   ContentDispositionBackup: {
     description: "`attachment` and the copy's file name, `<ledger>-<site>-<height>.db`.",
@@ -185,11 +196,15 @@ const done = {
 /** The problems every admin route can answer with. */
 const AUTH_PROBLEMS = {
   401: problem(
-    "`unauthorized`: no `Authorization: Bearer <key>`, or one that is no key (16–256 " +
-      "characters without spaces).",
+    "`unauthorized`: no `Authorization: Bearer <key>`, one that is no key (16–256 " +
+      "characters without spaces), or a key that is no admin key of this site " +
+      '(`WWW-Authenticate` then says `error="invalid_token"`).',
     ADMIN_UNAUTHORIZED_HEADERS,
   ),
-  403: problem("`forbidden`: a key this site does not accept for administration."),
+  403: problem(
+    "`forbidden`: one of this site's tenant API keys, which may not administer (admin keys " +
+      "are separate).",
+  ),
   500: problem("`internal`: a bug; no detail is leaked."),
 } as const;
 

@@ -33,6 +33,7 @@ import { requestId, type RequestIdVariables } from "hono/request-id";
 import { z } from "zod";
 import {
   ADMIN_BEARER_CHALLENGE,
+  ADMIN_BEARER_CHALLENGE_INVALID,
   AdminLeaderTransfer,
   AdminMember,
   AdminMemberMove,
@@ -90,6 +91,14 @@ const NO_STORE = { "Cache-Control": "no-store" };
 export interface AdminRoutesOptions {
   /** Largest request body accepted, in bytes; larger answers 413. Default 1 MiB (as the public API's). */
   requestBytesMax?: number;
+  /**
+   * Whether a key's SHA-256 hex is one of the site's tenant API keys (read
+   * on every request, so a reload counts): such a key is known here but may
+   * not administer, 403 `forbidden`; any other key that is no admin key is
+   * 401 `unauthorized` (`invalid_token`). Without it, every key that is no
+   * admin key is the latter.
+   */
+  isTenantKey?: (hash: string) => boolean;
 }
 
 /** `message` cut to {@link DETAIL_QUOTE_LENGTH_MAX} characters, so a detail never echoes a large input. */
@@ -147,12 +156,27 @@ export function adminRoutes(
     }
     const h = hashApiKey(m[1]);
     if (!keyHashes.some((k) => sameHex(k, h))) {
-      return problem(
+      // RFC 6750 §3.1: a tenant's key is known but lacks the right
+      // (insufficient scope, 403); any other is no key of this realm at all
+      // (invalid_token, 401), which asking again with will not mend.
+      if (options.isTenantKey?.(h) === true) {
+        return problem(
+          c,
+          403,
+          "forbidden",
+          "Forbidden",
+          "This is a tenant API key: it may not administer the cluster (admin keys are separate)",
+        );
+      }
+      return problemResponse(
         c,
-        403,
-        "forbidden",
-        "Forbidden",
-        "This API key may not administer the cluster",
+        {
+          status: 401,
+          type: "unauthorized",
+          title: "Unauthorized",
+          detail: "This is no admin API key of this site",
+        },
+        { challenge: ADMIN_BEARER_CHALLENGE_INVALID },
       );
     }
     await next();

@@ -43,15 +43,33 @@ async function problem(res: Response, status: number, slug: string) {
   return body;
 }
 
-Deno.test("admin routes: a call without a key is unauthorized, with the admin realm's Bearer challenge; one with another key forbidden", async () => {
+const TENANT_KEY = "tenant-key-0123456789abcdef";
+
+Deno.test("admin routes: no key is unauthorized with the admin realm's challenge, an unknown key unauthorized as invalid_token, a tenant's key forbidden (RFC 6750 §3.1)", async () => {
   const s = service();
-  const app = adminRoot(s, [hashApiKey(KEY)]);
+  const tenants = [hashApiKey(TENANT_KEY)];
+  const app = adminRoot(s, [hashApiKey(KEY)], undefined, {
+    isTenantKey: (h) => tenants.includes(h),
+  });
   const anonymous = await app.request("/v1/admin/members/site-d", { method: "DELETE" });
   assert.equal(anonymous.headers.get("www-authenticate"), 'Bearer realm="edgeledger-admin"');
   await problem(anonymous, 401, "unauthorized");
-  const other = await call(app, "/members/site-d", { method: "DELETE" }, "x".repeat(24));
-  assert.equal(other.headers.get("www-authenticate"), null);
-  await problem(other, 403, "forbidden");
+  const unknown = await call(app, "/members/site-d", { method: "DELETE" }, "x".repeat(24));
+  assert.equal(
+    unknown.headers.get("www-authenticate"),
+    'Bearer realm="edgeledger-admin", error="invalid_token"',
+  );
+  assert.match((await problem(unknown, 401, "unauthorized")).detail, /no admin API key/);
+  const tenant = await call(app, "/members/site-d", { method: "DELETE" }, TENANT_KEY);
+  assert.equal(tenant.headers.get("www-authenticate"), null);
+  assert.match((await problem(tenant, 403, "forbidden")).detail, /tenant API key/);
+  // Without the tenant keys to ask, a key that is no admin key is unknown.
+  const bare = adminRoot(s, [hashApiKey(KEY)]);
+  await problem(
+    await call(bare, "/members/site-d", { method: "DELETE" }, TENANT_KEY),
+    401,
+    "unauthorized",
+  );
   assert.deepEqual(s.calls, []);
 });
 
@@ -217,8 +235,8 @@ Deno.test("admin routes: a body whose object repeats a member name is a validati
   // The key is checked before the body is read.
   await problem(
     await call(app, "/leader", { method: "POST", body: '{"to":1,"to":2}' }, "x".repeat(24)),
-    403,
-    "forbidden",
+    401,
+    "unauthorized",
   );
 });
 
@@ -239,7 +257,7 @@ Deno.test("admin routes: GET /backup needs the admin key, and streams the copy a
     [hashApiKey(KEY)],
   );
   await problem(await app.request("/v1/admin/backup"), 401, "unauthorized");
-  await problem(await call(app, "/backup", {}, "x".repeat(24)), 403, "forbidden");
+  await problem(await call(app, "/backup", {}, "x".repeat(24)), 401, "unauthorized");
   assert.equal(taken, 0, "no copy is made for a caller without the key");
   const res = await call(app, "/backup");
   assert.equal(res.status, 200);

@@ -16,7 +16,12 @@
  *
  * @module
  */
-import type { ApiKeyEntry, ApiKeyOptions, ApiKeyRequirement } from "../api/api_keys.ts";
+import {
+  type ApiKeyEntry,
+  type ApiKeyOptions,
+  type ApiKeyRequirement,
+  sameHex,
+} from "../api/api_keys.ts";
 
 /** The config members a site's access keys come from. */
 export interface AccessKeyConfig {
@@ -47,6 +52,13 @@ export class AccessKeys {
   constructor(config: AccessKeyConfig) {
     this.api = { keys: [...config.apiKeys], require: config.requireApiKey };
     this.admin = [...config.adminKeyHashes];
+  }
+
+  /** Whether `hash` (SHA-256 hex) is one of the tenant keys in service (constant time per key). */
+  isTenantKey(hash: string): boolean {
+    let known = false;
+    for (const k of this.api.keys) known = sameHex(k.hash, hash) || known;
+    return known;
   }
 
   /**

@@ -43,3 +43,17 @@ Deno.test("AccessKeys.replace() with the same keys changes nothing and says so",
   const keys = new AccessKeys(config);
   assert.equal(keys.replace({ ...config, apiKeys: [{ ...fleet }] }), undefined);
 });
+
+Deno.test("AccessKeys.isTenantKey() knows the tenant keys in service, after a reload too, and never an admin key", () => {
+  const keys = new AccessKeys({
+    apiKeys: [fleet],
+    requireApiKey: "none",
+    adminKeyHashes: [hash("1")],
+  });
+  assert.equal(keys.isTenantKey(fleet.hash), true);
+  assert.equal(keys.isTenantKey(mvno.hash), false);
+  assert.equal(keys.isTenantKey(hash("1")), false);
+  keys.replace({ apiKeys: [mvno], requireApiKey: "none", adminKeyHashes: [hash("1")] });
+  assert.equal(keys.isTenantKey(fleet.hash), false);
+  assert.equal(keys.isTenantKey(mvno.hash), true);
+});
