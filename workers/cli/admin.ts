@@ -91,7 +91,7 @@ export async function adminKeyFrom(
   }
   const fromEnv = io.env(ADMIN_KEY_ENV)?.trim();
   if (fromEnv) {
-    // A site would answer such a key 403 forbidden, which does not say why.
+    // A site would answer such a key 401 as no admin key, which does not say why.
     if (await isFilePath(fromEnv)) {
       throw new UsageError(
         `$${ADMIN_KEY_ENV} holds a file's path; it takes the key itself: ` +
