@@ -783,7 +783,7 @@ Deno.test("GET /readyz: 503 unavailable naming every failed check — stopped, r
   const oneWay = await assertProblem(await app.request("/readyz"), 503, "unavailable");
   assert.equal(
     oneWay.detail,
-    "Not ready: the leader site-a has answered no forwarded write for 2.2 s (the link to it is " +
+    "Not ready: the leader site-a has answered no forward for 2.2 s (the link to it is " +
       "cut: new writes are refused)",
   );
   assert.equal(oneWay.checks.leader, false);
@@ -1022,10 +1022,10 @@ Deno.test("GET /openapi.json: the admin routes are there, tagged admin, each und
     scheme: "bearer",
     description: doc.components.securitySchemes.adminKey.description,
   });
-  assert.equal(
-    doc.components.headers.WwwAuthenticateAdmin.schema.const,
+  assert.deepEqual(doc.components.headers.WwwAuthenticateAdmin.schema.enum, [
     'Bearer realm="edgeledger-admin"',
-  );
+    'Bearer realm="edgeledger-admin", error="invalid_token"',
+  ]);
   const admin: string[] = [];
   for (const [path, item] of Object.entries(doc.paths) as [string, Json][]) {
     for (const [method, op] of Object.entries(item) as [string, Json][]) {
