@@ -693,7 +693,7 @@ Deno.test({
           type: "https://edgeledger.dev/problems/unavailable",
           title: "Leader unreachable",
           status: 503,
-          detail: "Site site-a has had no answer from the leader site-b to the writes it forwarded",
+          detail: "Site site-a has had no answer from the leader site-b to what it forwarded",
         }, { status: 503, headers: { "retry-after": "1" } });
       },
       "demo",

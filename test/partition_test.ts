@@ -374,7 +374,7 @@ Deno.test({
         assert.match(
           refused.detail,
           new RegExp(
-            `no answer from the leader ${names[leader]} to the writes it forwarded for \\d`,
+            `no answer from the leader ${names[leader]} to what it forwarded for \\d`,
           ),
         );
         // Not before four election timeouts from the first forward (it starts ≤ 2 ms after
@@ -430,6 +430,64 @@ Deno.test({
         const ids = await txIdsInLog(url(follower));
         for (const id of heldIds) assert.equal(ids.filter((t) => t === id).length, 1, `${id} once`);
       }
+    }),
+});
+
+Deno.test({
+  name:
+    "partition: a follower with no writes, cut off from its leader one way, finds out by the empty forwards it asks with — within five election timeouts it says leaderUnreachableMs, is not ready and refuses its first write at once; healed, it clears and commits",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withPartitionedCluster(async ({ cluster, links, url }) => {
+      const names = cluster.sites.map((s) => s.name);
+      const { index: leader, term } = await leaderIndex(cluster);
+      const follower = (leader + 1) % 3;
+      const probes = async () => {
+        const text = await (await fetch(`${url(follower)}/metrics`)).text();
+        return Number(/^edgeledger_raft_leader_probes_total (\d+)$/m.exec(text)?.[1]);
+      };
+      // An idle follower asks now and then, and the leader answers: nothing to say.
+      const before = await probes();
+      await new Promise((r) => setTimeout(r, 3 * electionTicks * tickMs));
+      assert.ok((await probes()) > before, "an idle follower asks its leader");
+      const idle = await getJson<Status & { leaderUnreachableMs?: number }>(
+        `${url(follower)}/v1/status`,
+      );
+      assert.equal(idle?.leaderUnreachableMs, undefined, JSON.stringify(idle));
+
+      const cutAt = performance.now();
+      await links.cut([[follower, leader]], "silent");
+      const st = await waitFor("the idle follower to see the cut", async () => {
+        const s = await getJson<Status & { leaderUnreachableMs?: number }>(
+          `${url(follower)}/v1/status`,
+        );
+        return s?.leaderUnreachableMs === undefined ? undefined : s;
+      }, 10_000);
+      const seenMs = performance.now() - cutAt;
+      console.log(
+        `  an idle follower saw its link to the leader cut after ${seenMs.toFixed(0)} ms`,
+      );
+      // Four election timeouts of silence, after an ask that starts within one of the cut.
+      assert.ok(seenMs > 4 * electionTicks * tickMs - 250, `seen after ${seenMs} ms`);
+      assert.ok(seenMs < 5 * electionTicks * tickMs + 1_500, `seen after ${seenMs} ms`);
+      assert.equal(st.leader, names[leader]);
+      assert.equal(st.term, term);
+      const ready = await fetch(`${url(follower)}/readyz`);
+      assert.equal(ready.status, 503);
+      assert.equal((await ready.json()).checks.leader, false);
+      // Its first write is refused at once, not held for four election timeouts.
+      const first = await submitCommit(url(follower), await anchorTx(device), 1_000);
+      assert.equal(first.status, 503, JSON.stringify(first.body));
+      assert.match(first.body.detail, new RegExp(`no answer from the leader ${names[leader]}`));
+
+      await links.heal();
+      await waitFor("the follower to clear", async () => {
+        const s = await getJson<{ leaderUnreachableMs?: number }>(`${url(follower)}/v1/status`);
+        return s !== undefined && s.leaderUnreachableMs === undefined ? true : undefined;
+      }, 10_000);
+      const again = await submitCommit(url(follower), await anchorTx(device), 5_000);
+      assert.equal(again.body?.status, "committed", JSON.stringify(again.body));
     }),
 });
 

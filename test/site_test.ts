@@ -1165,7 +1165,7 @@ Deno.test("site: while its leader has answered none of its forwards for longer t
       },
     }),
     "leaderUnreachableMs",
-    /^Site site-a has had no answer from the leader site-b to the writes it forwarded for 2\.3 s, so it cannot have writes ordered;/,
+    /^Site site-a has had no answer from the leader site-b to what it forwarded for 2\.3 s, so it cannot have writes ordered;/,
   );
 });
 

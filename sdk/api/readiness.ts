@@ -54,7 +54,7 @@ export function readiness(status: z.input<typeof StatusView>): Readiness {
         ? `no leader heard from for ${seconds(status.leaderlessMs)} ` +
           "(cut off from the majority: new writes are refused)"
         : status.leaderUnreachableMs !== undefined
-        ? `the leader ${status.leader} has answered no forwarded write for ` +
+        ? `the leader ${status.leader} has answered no forward for ` +
           `${seconds(status.leaderUnreachableMs)} (the link to it is cut: new writes are refused)`
         : "no leader is known (an election, or no majority reachable)",
     );

@@ -405,12 +405,13 @@ export const StatusView = z.looseObject({
    */
   leaderlessMs: z.number().int().min(0).optional(),
   /**
-   * Present while the leader this site names has answered none of the writes
-   * it forwarded for longer than an election takes (four election timeouts):
-   * how long, in ms. The link from this site to the leader is cut, though the
-   * leader's messages still arrive (so the site is not leaderless). It
-   * refuses new writes (503 `unavailable`) until the leader answers a forward
-   * again. Only a site that forwards learns of such a cut. Absent otherwise.
+   * Present while the leader this site names has answered none of its
+   * forwards (of writes, or the empty ones a site with no writes asks with
+   * every election timeout) for longer than an election takes (four election
+   * timeouts): how long, in ms. The link from this site to the leader is cut,
+   * though the leader's messages still arrive (so the site is not
+   * leaderless). It refuses new writes (503 `unavailable`) until the leader
+   * answers a forward again. Absent otherwise.
    */
   leaderUnreachableMs: z.number().int().min(0).optional(),
   /**

@@ -3,7 +3,9 @@
  * sign of a link cut from the follower to its leader alone. Such a site
  * still hears the leader (appends and heartbeats arrive), so it names a
  * leader and never campaigns, yet nothing it forwards gets there: without
- * this watch it would take writes and hold them until the link heals.
+ * this watch it would take writes and hold them until the link heals. A
+ * follower with nothing to forward asks with an empty forward now and then
+ * (see {@link ForwardWatch.quiet}), so it knows without writes too.
  *
  * Time is in the caller's ticks; the watch keeps no clock. A forward is
  * {@link ForwardWatch.started} and then ends one of three ways:
@@ -67,11 +69,21 @@ export class ForwardWatch {
   }
 
   /**
+   * Whether `leader` has nothing to say of the link now: no forward to it is
+   * on its way and none it answered came after `tick`. A site then asks it
+   * with an empty forward (see `RaftHost`), so that a cut shows when it takes
+   * no writes too.
+   */
+  quiet(leader: string, tick: number): boolean {
+    for (const f of this.#open) if (f.leader === leader) return false;
+    return this.#answered?.leader !== leader || this.#answered.tick <= tick;
+  }
+
+  /**
    * The tick since which `leader` has answered none of this site's
    * forwards, while one is on its way to it or failed since it last
    * answered: the start of the oldest such forward, or the last answer when
-   * that came later. Undefined when no forward to it waits or failed — a site
-   * that forwards nothing learns nothing of the link.
+   * that came later. Undefined when no forward to it waits or failed.
    */
   unansweredSince(leader: string): number | undefined {
     let oldest = this.#failed?.leader === leader ? this.#failed.tick : undefined;

@@ -61,3 +61,17 @@ Deno.test("ForwardWatch: forwards to another leader, and forwards dropped by thi
   assert.equal(w.unansweredSince("site-b"), 8);
   assert.equal(w.unansweredSince("site-a"), undefined);
 });
+
+Deno.test("ForwardWatch: a leader is quiet when no forward to it is on its way and it answered none after the tick asked about", () => {
+  const w = new ForwardWatch();
+  assert.equal(w.quiet("site-a", 0), true, "never asked");
+  const f = w.started("site-a", 5);
+  assert.equal(w.quiet("site-a", 0), false, "one on its way will say");
+  assert.equal(w.quiet("site-b", 0), true, "another leader's forwards say nothing of site-b");
+  w.answered(f, 7);
+  assert.equal(w.quiet("site-a", 6), false, "answered after tick 6");
+  assert.equal(w.quiet("site-a", 7), true, "answered at tick 7, not after");
+  const lost = w.started("site-a", 8);
+  w.failed(lost);
+  assert.equal(w.quiet("site-a", 7), true, "a failure is no answer: ask again");
+});

@@ -292,6 +292,8 @@ export class RaftHost implements Sequencer {
   readonly #forwards = new Set<{ leader: string; abort: AbortController }>();
   /** Whether the leader answers this site's forwards (see {@link leaderUnreachable}). */
   readonly #forwardWatch = new ForwardWatch();
+  /** Empty forwards sent to ask the leader whether it answers (see {@link #probeLeader}). */
+  #leaderProbes = 0;
   /** Linearizable reads waiting for the leader's answer, by read id (see {@link readBarrier}). */
   readonly #reads = new Map<
     string,
@@ -480,6 +482,7 @@ export class RaftHost implements Sequencer {
       if (host.#removal === undefined) host.#node.tick();
       if (++host.#ticks % host.#options.electionTicks === 0) {
         host.#watchPeers();
+        host.#probeLeader();
         host.#probeRemoval();
         host.#publishRetirements();
       }
@@ -688,8 +691,9 @@ export class RaftHost implements Sequencer {
    * follower whose link to the leader alone is cut gets there: it still hears
    * the leader, so it names it and never campaigns (and is not leaderless),
    * but nothing it forwards arrives. It cannot have writes ordered, so it
-   * refuses new ones, as a leaderless site does. It learns of the cut only
-   * by forwarding: a site that takes no writes does not.
+   * refuses new ones, as a leaderless site does. A site that takes no writes
+   * learns of the cut by the empty forwards it asks with
+   * ({@link #probeLeader}).
    */
   leaderUnreachable(): { leader: string; ms: number } | undefined {
     const leader = this.#leader;
@@ -883,9 +887,29 @@ export class RaftHost implements Sequencer {
     let answer: unknown;
     const forward = { leader: leader.name, abort: new AbortController() };
     this.#forwards.add(forward);
+    try {
+      answer = await this.#sendForward(leader, body, forward);
+    } finally {
+      this.#forwards.delete(forward);
+    }
+    this.#traffic.requestSeconds.observe((performance.now() - started) / 1000, FORWARD_ROUTE);
+    return forwardOutcomeOf(answer);
+  }
+
+  /**
+   * Posts a forward's `body` to `leader`, watched (see #forwardWatch): any
+   * answer shows the link works, a refusal too; no answer, unless this site
+   * gave the forward up itself, counts against it. Answers what the leader
+   * said; throws its refusal or the failure.
+   */
+  async #sendForward(
+    leader: PeerInfo,
+    body: string,
+    forward: { abort: AbortController },
+  ): Promise<unknown> {
     const watched = this.#forwardWatch.started(leader.name, this.#ticks);
     try {
-      answer = await postSigned(
+      const answer = await postSigned(
         this.#urlOf(leader) + "/raft/forward",
         body,
         this.#self,
@@ -895,22 +919,41 @@ export class RaftHost implements Sequencer {
         forward.abort.signal,
       );
       this.#forwardWatch.answered(watched, this.#ticks);
+      return answer;
     } catch (e) {
       if (e instanceof MemberRemovedAnswer) {
         this.#retire({ by: e.from(leader.name) });
       }
-      // Any answer shows the link works; no answer, unless this site gave
-      // the forward up itself, counts against it (see #forwardWatch).
       if (e instanceof MemberRemovedAnswer || e instanceof PeerAnswerError) {
         this.#forwardWatch.answered(watched, this.#ticks);
       } else if (forward.abort.signal.aborted || this.#closed) this.#forwardWatch.dropped(watched);
       else this.#forwardWatch.failed(watched);
       throw e;
-    } finally {
-      this.#forwards.delete(forward);
     }
-    this.#traffic.requestSeconds.observe((performance.now() - started) / 1000, FORWARD_ROUTE);
-    return forwardOutcomeOf(answer);
+  }
+
+  /**
+   * Asks the leader with an empty forward whether it answers this site, when
+   * nothing did lately: no forward on its way to it and none answered for an
+   * election timeout. Run every election timeout, so a follower whose link
+   * to the leader alone is cut finds out ({@link leaderUnreachable}) though
+   * it takes no writes: its status, `/readyz` and metrics say so, and its
+   * first write is refused at once rather than held. A site under writes
+   * never asks: its forwards say.
+   */
+  #probeLeader(): void {
+    if (this.#closed || this.#removal !== undefined) return;
+    const status = this.#node.status();
+    if (status.role === "leader" || status.leader === undefined) return;
+    const leader = this.#members.get(status.leader);
+    if (leader === undefined || leader.name === this.#self) return;
+    if (!this.#forwardWatch.quiet(leader.name, this.#ticks - this.#options.electionTicks)) return;
+    const forward = { leader: leader.name, abort: new AbortController() };
+    this.#forwards.add(forward);
+    this.#leaderProbes++;
+    this.#sendForward(leader, JSON.stringify({ from: this.#self, txs: [] }), forward)
+      .catch(() => {}) // Counted by the watch; a refusal is an answer too.
+      .finally(() => this.#forwards.delete(forward));
   }
 
   /** Peer traffic counters and the consensus state as Prometheus text, for `/metrics`. */
@@ -954,6 +997,9 @@ export class RaftHost implements Sequencer {
       "# HELP edgeledger_raft_proposals_failed_total Batches this site proposed as leader that were not applied (leadership lost, or timed out); their transactions are retried.",
       "# TYPE edgeledger_raft_proposals_failed_total counter",
       `edgeledger_raft_proposals_failed_total ${this.#proposalsFailed}`,
+      "# HELP edgeledger_raft_leader_probes_total Empty forwards this site sent its leader to ask whether it answers, when no forward had said so for an election timeout.",
+      "# TYPE edgeledger_raft_leader_probes_total counter",
+      `edgeledger_raft_leader_probes_total ${this.#leaderProbes}`,
       "# HELP edgeledger_raft_commit_index Highest log index this site knows is committed.",
       "# TYPE edgeledger_raft_commit_index gauge",
       `edgeledger_raft_commit_index ${s.commitIndex}`,

@@ -2609,7 +2609,7 @@ export class Site implements LedgerService {
       "unavailable",
       503,
       "Leader unreachable",
-      `Site ${this.name} ${CUT_OFF_DETAIL.leaderUnreachable} ${leader} to the writes it forwarded ` +
+      `Site ${this.name} ${CUT_OFF_DETAIL.leaderUnreachable} ${leader} to what it forwarded ` +
         `for ${(ms / 1000).toFixed(1)} s, so it cannot have writes ordered; ${cutOffAdvice(held)}`,
       { retryAfter: 1, txId },
     );

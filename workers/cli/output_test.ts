@@ -33,7 +33,7 @@ Deno.test("cli status: a site that has known no leader for longer than an electi
   );
   assert.match(
     unreachable,
-    /^ready +no: the leader site-a has answered no forwarded write for 3\.1 s \(the link to it is cut: new writes are refused\)$/m,
+    /^ready +no: the leader site-a has answered no forward for 3\.1 s \(the link to it is cut: new writes are refused\)$/m,
   );
   assert.match(unreachable, /^leader +site-a$/m);
   const inTouch = formatStatus({ ...status, role: "follower", leader: "site-a" }, "http://x");
