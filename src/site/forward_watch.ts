@@ -63,6 +63,19 @@ export class ForwardWatch {
     }
   }
 
+  /**
+   * The site follows another leadership (a new leader, or none): what
+   * earlier forwards said is forgotten. A forward that failed while a leader
+   * led before says nothing of it now — the site may have led itself in
+   * between, or followed another — and would otherwise count from then, so
+   * that the site refused writes the moment that leader came back. Forwards
+   * still on their way count on (those to another leader are given up).
+   */
+  reset(): void {
+    this.#failed = undefined;
+    this.#answered = undefined;
+  }
+
   /** This site gave `f` up (another leader, a stop): it counts neither way. */
   dropped(f: WatchedForward): void {
     this.#open.delete(f);

@@ -75,3 +75,22 @@ Deno.test("ForwardWatch: a leader is quiet when no forward to it is on its way a
   w.failed(lost);
   assert.equal(w.quiet("site-a", 7), true, "a failure is no answer: ask again");
 });
+
+Deno.test("ForwardWatch: a failure while a leader led before is forgotten once the site follows another leadership, so that leader's return counts from nothing", () => {
+  const w = new ForwardWatch();
+  // site-a led, and a forward to it failed; then site-b led (or this site did).
+  w.failed(w.started("site-a", 10));
+  w.reset();
+  const toB = w.started("site-b", 20);
+  w.answered(toB, 21);
+  // site-a leads again: nothing said of it since.
+  w.reset();
+  assert.equal(w.unansweredSince("site-a"), undefined);
+  assert.equal(w.quiet("site-a", 100), true, "so the site asks it");
+  // A forward still on its way across the change counts on.
+  const open = w.started("site-a", 200);
+  w.reset();
+  assert.equal(w.unansweredSince("site-a"), 200);
+  w.answered(open, 201);
+  assert.equal(w.unansweredSince("site-a"), undefined);
+});

@@ -2131,6 +2131,7 @@ export class RaftHost implements Sequencer {
       if (ss.leader !== undefined) this.#leaderlessSince = undefined;
       else this.#leaderlessSince ??= this.#ticks;
       if (ss.leader !== undefined && ss.leader !== previous.leader) this.#leaderChanges++;
+      if (ss.leader !== previous.leader) this.#forwardWatch.reset();
       if (ss.role !== previous.role) {
         if (ss.role === "leader") {
           this.#log.info("became leader", { term });
