@@ -34,6 +34,8 @@
  *   SOAK_SECONDS=600 npx -y deno@2.9.6 test -A test/soak_test.ts
  *   SOAK_SEED=7 SOAK_SITES=5 …   replays a schedule, or runs five sites
  *   SOAK_GUARDED=1 …              sites guard their connections (2 s deadlines)
+ *   SOAK_VERBOSE=1 …              each fault as it starts and ends, each write
+ *                                 a cut-off site refused (why), then the faults
  *
  * The schedule is seeded (the processes are not: a failure is a lead to
  * replay, not a guaranteed repro); a failure prints the seed.
@@ -526,6 +528,7 @@ Deno.test({
     const random = mulberry32(seed);
     // Sites that guard their connections, with deadlines short enough to meet the faults.
     const guarded = Deno.env.get("SOAK_GUARDED") === "1";
+    const verbose = Boolean(Deno.env.get("SOAK_VERBOSE"));
     const repro = `SOAK_SEED=${seed} SOAK_SITES=${sites} SOAK_SECONDS=${seconds}` +
       (guarded ? " SOAK_GUARDED=1" : "");
     const cluster = await startCluster(
@@ -587,6 +590,12 @@ Deno.test({
        * to ones that only slow or restart them.
        */
       let faultNow = "before the first fault";
+      /** With SOAK_VERBOSE=1: a line as it happens, seconds from the start. */
+      const started = performance.now();
+      const trace = (line: string) => {
+        if (!verbose) return;
+        console.log(`  [${((performance.now() - started) / 1000).toFixed(2)} s] ${line}`);
+      };
       const cutOffRefusals = new Map<string, number>();
       const writers = Array.from({ length: 8 }, async (_, w) => {
         let k = w;
@@ -619,6 +628,7 @@ Deno.test({
               ? "leader unreachable"
               : undefined;
             if (why !== undefined) {
+              trace(`${site.name} refused a write (${faultNow}): ${r.body.detail}`);
               const key = `${faultNow}: ${why}`;
               cutOffRefusals.set(key, (cutOffRefusals.get(key) ?? 0) + 1);
             }
@@ -656,7 +666,9 @@ Deno.test({
         const before = acked.size;
         const kind = faults[Math.floor(random() * faults.length)];
         faultNow = kind;
+        trace(`${kind} starts`);
         done.push(await fault(cluster, kind, random, writes, partitions));
+        trace(`${kind} ended: ${done.at(-1)}`);
         faultNow = `after ${kind}`;
         // Writes go on between faults: the cluster recovers from each.
         await waitFor(
@@ -868,7 +880,7 @@ Deno.test({
             .join("; ") || "none"
         }`,
       );
-      if (Deno.env.get("SOAK_VERBOSE")) { for (const d of done) console.log(`    ${d}`); }
+      if (verbose) { for (const d of done) console.log(`    ${d}`); }
     } catch (e) {
       console.error(`soak failed: ${repro}\n${done.length} faults:\n  ${done.join("\n  ")}`);
       const cut = cluster.links?.cutLinks ?? [];
