@@ -146,7 +146,7 @@ Deno.test({
       assert.equal(anon.status, 401);
       await anon.body?.cancel();
       const wrong = await fetch(url, { headers: { authorization: `Bearer ${"x".repeat(32)}` } });
-      assert.equal(wrong.status, 403);
+      assert.equal(wrong.status, 401);
       await wrong.body?.cancel();
 
       // Two at once: one copy is made, the other is refused while it runs.

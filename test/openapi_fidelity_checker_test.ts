@@ -241,7 +241,7 @@ Deno.test("openapi fidelity checker: wrong admin answers are mismatches — the 
   assert.equal(f.mismatches.length, 4, found);
   assert.match(
     found,
-    /^transferLeader \(POST \/v1\/admin\/leader\) → 401: header WWW-Authenticate: # = "Bearer realm=\\"edgeledger\\"" fails const at .*WwwAuthenticateAdmin/m,
+    /^transferLeader \(POST \/v1\/admin\/leader\) → 401: header WWW-Authenticate: # = "Bearer realm=\\"edgeledger\\"" fails enum at .*WwwAuthenticateAdmin/m,
   );
   assert.match(
     found,
