@@ -340,9 +340,18 @@ export interface ChangeTarget {
 export async function leaderForChange(
   client: EdgeLedgerClient,
   action: string,
+  headers: Record<string, string> = {},
 ): Promise<ChangeTarget> {
-  const res = await attempt(action, () => client.request(ROUTES.getStatus, {}));
+  const asked = await siteThatKnowsTheLeader(client, headers, action);
+  const res = asked.status;
+  client = asked.client;
   const { site, leader, role } = res.body;
+  if (res.body.removed === true) {
+    throw new CliError(
+      `${action}: ${site} was removed from the cluster, and no other site given (--url or ` +
+        "EDGELEDGER_URL) named a leader: give a member's URL",
+    );
+  }
   if (leader === null) {
     throw new CliError(
       `${action}: no site leads now (${site} knows of no leader; an election may be under ` +
@@ -356,6 +365,36 @@ export async function leaderForChange(
     throw new CliError(`${action}: ${site} names ${leader} as the leader but lists no URL for it`);
   }
   return { url, status: res.body };
+}
+
+/**
+ * GET /v1/status of the first of `client`'s sites that can say who leads —
+ * a member (a removed site still runs and answers, with the view it had
+ * when it was removed) that knows a leader — and a client of that site. It
+ * asks the site the client picks and, when that one cannot say, every other
+ * of `client.urls` in turn, one attempt each (with `headers`). When none
+ * can, the first answer and `client`, for the caller to report.
+ */
+export async function siteThatKnowsTheLeader(
+  client: EdgeLedgerClient,
+  headers: Record<string, string>,
+  action: string,
+): Promise<{ status: RawResponse<StatusView>; client: EdgeLedgerClient }> {
+  const knows = (s: StatusView) => s.removed !== true && s.leader !== null;
+  const first = await attempt(action, () => client.request(ROUTES.getStatus, {}));
+  if (knows(first.body)) return { status: first, client };
+  for (const url of client.urls) {
+    if (url === first.site) continue;
+    const other = siteClient(url, headers, { once: true });
+    try {
+      const status = await other.request(ROUTES.getStatus, {});
+      if (knows(status.body)) return { status, client: other };
+    } catch (e) {
+      if (!(e instanceof EdgeLedgerError)) throw e;
+      if (e.cause instanceof Deno.errors.NotCapable) throw e.cause;
+    }
+  }
+  return { status: first, client };
 }
 
 /**
@@ -394,12 +433,41 @@ export async function callLeader<R extends RouteDefinition>(
           hop >= LEADER_HOPS_MAX || typeof next !== "string" ||
           next.replace(/\/+$/, "") === target
         ) {
-          throw e;
+          throw leadershipMoved(e, target, hop, action) ?? e;
         }
         target = next.replace(/\/+$/, "");
       }
     }
   });
+}
+
+/**
+ * What to say when a change ends on a `not_leader` answer that is not
+ * followed: who leads as that site knows (none, itself, or another after the
+ * one hop followed already) and what to do. Undefined for another error.
+ */
+function leadershipMoved(
+  e: unknown,
+  target: string,
+  hops: number,
+  action: string,
+): CliError | undefined {
+  const problem = e instanceof RejectedError || e instanceof ServerError ? e.problem : undefined;
+  if (problem === undefined || !problem.type.endsWith("/not_leader")) return undefined;
+  const leader = typeof problem.leader === "string" ? problem.leader : undefined;
+  const url = typeof problem.leaderUrl === "string" ? problem.leaderUrl : undefined;
+  const made = "the change was not made";
+  if (leader === undefined || url === undefined) {
+    return new CliError(
+      `${action}: ${target} answered not_leader and knows of no leader (an election may be ` +
+        `under way); ${made}: try again in a moment`,
+    );
+  }
+  return new CliError(
+    `${action}: ${target} answered not_leader, naming ${leader} (${url})` +
+      (hops > 0 ? ", after leadership moved once already" : "") +
+      `; ${made}: run it again (or with --url ${url})`,
+  );
 }
 
 /**
@@ -529,10 +597,18 @@ export async function readMembers(
   note: (line: string) => void,
 ): Promise<MembersView> {
   const action = "Cannot read the members";
-  const first = await attempt(action, () => client.request(ROUTES.getStatus, {}));
-  // The client sticks to the site that answered: the list comes from the same site.
-  const firstSites = await attempt(action, () => client.request(ROUTES.listSites, {}));
+  const asked = await siteThatKnowsTheLeader(client, headers, action);
+  const first = asked.status;
+  // That client sticks to the site that answered: the list comes from the same site.
+  const firstSites = await attempt(action, () => asked.client.request(ROUTES.listSites, {}));
   const leader = first.body.leader;
+  if (first.body.removed === true) {
+    note(
+      `${first.body.site} was removed from the cluster, and no other site given named a leader: ` +
+        "this is its view from then",
+    );
+    return membersView(first.body, firstSites.body.sites, first.site);
+  }
   if (first.body.role === "leader" || leader === null) {
     if (leader === null) {
       note(

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ADMIN_ROUTES, callLeader } from "./admin.ts";
+import { ADMIN_ROUTES, callLeader, leaderForChange } from "./admin.ts";
 import { CliError } from "./output.ts";
 import { EdgeLedgerClient } from "../../sdk/mod.ts";
 
@@ -95,7 +95,8 @@ Deno.test("callLeader: not_leader with no leader known, or naming the site itsel
     for (const site of [noLeader, itself]) {
       await assert.rejects(
         callLeader(site.url, KEY, ADMIN_ROUTES.removeMember, removeD, "remove"),
-        (e: unknown) => e instanceof CliError && /^remove: .*not_leader/s.test(e.message),
+        (e: unknown) =>
+          e instanceof CliError && /^remove: .* answered not_leader.*was not made/s.test(e.message),
       );
       assert.equal(site.seen.length, 1, site.url);
     }
@@ -121,5 +122,75 @@ Deno.test("the SDK client follows an admin route's 503 not_leader to the leader 
   } finally {
     await follower.stop();
     await leader.stop();
+  }
+});
+
+Deno.test("callLeader: a second not_leader in a row ends the command saying who leads now, that nothing was made, and the --url to use", async () => {
+  const third = fakeSite(() => ({ status: 200, body: { ok: true } }));
+  const leader = fakeSite(() => notLeader(503, third.url));
+  const follower = fakeSite(() => notLeader(503, leader.url));
+  try {
+    await assert.rejects(
+      callLeader(follower.url, KEY, ADMIN_ROUTES.removeMember, removeD, "remove"),
+      (e: unknown) =>
+        e instanceof CliError &&
+        e.message ===
+          `remove: ${leader.url} answered not_leader, naming site-b (${third.url}), after ` +
+            `leadership moved once already; the change was not made: run it again (or with --url ${third.url})`,
+    );
+    assert.equal(third.seen.length, 0, "one hop only");
+  } finally {
+    for (const s of [third, leader, follower]) await s.stop();
+  }
+});
+
+/** A site on loopback answering GET /v1/status with `status` and GET /v1/sites with `sites`. */
+function statusSite(status: Record<string, unknown>, sites: { name: string; url: string }[]) {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/v1/status") {
+      return Response.json({
+        ledger: "demo",
+        role: "follower",
+        term: 3,
+        commitIndex: 9,
+        appliedIndex: 9,
+        height: 4,
+        logSize: 9,
+        ...status,
+      });
+    }
+    if (path === "/v1/sites") {
+      return Response.json({ sites: sites.map((s) => ({ ...s, verifierKey: "x" })) });
+    }
+    return new Response("{}", { status: 404 });
+  });
+  return { url: `http://127.0.0.1:${server.addr.port}`, stop: () => server.shutdown() };
+}
+
+Deno.test("leaderForChange: a removed site first in --url (it still answers, with its old view) is passed over for the next site, which names the leader", async () => {
+  const leaderUrl = "http://127.0.0.1:9";
+  const removed = statusSite({ site: "site-a", leader: "site-a", removed: true }, [
+    { name: "site-a", url: "http://127.0.0.1:1" },
+  ]);
+  const member = statusSite({ site: "site-b", leader: "site-d" }, [
+    { name: "site-d", url: leaderUrl },
+  ]);
+  try {
+    const client = new EdgeLedgerClient({ urls: [removed.url, member.url] });
+    const target = await leaderForChange(client, "add");
+    assert.equal(target.url, leaderUrl);
+    assert.equal(target.status.site, "site-b");
+    // With the removed site alone, the command says so instead of waiting for an election.
+    await assert.rejects(
+      leaderForChange(new EdgeLedgerClient({ urls: [removed.url] }), "add"),
+      (e: unknown) =>
+        e instanceof CliError &&
+        /^add: site-a was removed from the cluster, and no other site given .* named a leader/
+          .test(e.message),
+    );
+  } finally {
+    await removed.stop();
+    await member.stop();
   }
 });

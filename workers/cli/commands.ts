@@ -1276,7 +1276,8 @@ const ADMIN_KEY_HELP = [
 /** The paragraph of the commands that find the leader themselves. */
 const LEADER_HELP = [
   "Changes are made by the leader, which it finds itself: it asks the first --url site that",
-  "answers for GET /v1/status and, when that site does not lead, takes the leader's URL from its",
+  "answers for GET /v1/status (passing over one that was removed from the cluster or knows no",
+  "leader, for the next) and, when that site does not lead, takes the leader's URL from its",
   "GET /v1/sites; the admin key goes to the leader only. A site that has just lost leadership",
   "answers 503 not_leader with the new leader's URL, which it follows once. Each change is sent",
   "once, never repeated: after a lost answer, or a 504 commit_timeout (proposed, not applied in",
@@ -1298,7 +1299,7 @@ async function adminChange<R extends RouteDefinition>(
 ): Promise<string> {
   const adminKey = await adminKeyFrom(ctx.io, flags["admin-key-file"], (l) => ctx.note(l));
   const client = clientFrom(ctx.io, flags);
-  const target = await leaderForChange(client, action);
+  const target = await leaderForChange(client, action, apiKeyHeaders(ctx.io, flags));
   return (await callLeader(target.url, adminKey, route, input, action)).site;
 }
 
@@ -1550,7 +1551,7 @@ const leaderTransfer = command({
     const action = `Cannot hand leadership to ${name}`;
     const adminKey = await adminKeyFrom(ctx.io, flags["admin-key-file"], (l) => ctx.note(l));
     const client = clientFrom(ctx.io, flags);
-    const target = await leaderForChange(client, action);
+    const target = await leaderForChange(client, action, apiKeyHeaders(ctx.io, flags));
     const from = target.status.leader;
     let site = target.url;
     if (from !== name) {
