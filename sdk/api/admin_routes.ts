@@ -11,10 +11,10 @@
  * SDK's client is never given an admin key, and a gateway answers
  * `/v1/admin/` 404; operators call a site directly (`task cli member …`).
  *
- * Every route checks the key before anything else: none, or an
- * `Authorization` that is no Bearer key of 16–256 characters, is 401
- * `unauthorized` with the challenge {@link ADMIN_BEARER_CHALLENGE}; a key
- * that is no admin key of the site is 401 too, with
+ * Every route checks the key before anything else: no `Authorization` is
+ * 401 `unauthorized` with the challenge {@link ADMIN_BEARER_CHALLENGE}; one
+ * that is no admin key of the site (not a Bearer key of 16–256 characters,
+ * or a key it does not accept) is 401 too, with
  * {@link ADMIN_BEARER_CHALLENGE_INVALID}, except one of its tenant API keys,
  * which is 403 `forbidden` (RFC 6750 §3.1: known, but not for this). Membership
  * changes are made by the leader; another site answers 503 `not_leader`
@@ -134,8 +134,8 @@ export const ADMIN_RESPONSE_HEADERS = {
   WwwAuthenticateAdmin: {
     description: "The Bearer challenge of an admin 401: send an admin API key as " +
       "`Authorization: Bearer <key>` (the admin routes are a realm of their own). Without " +
-      '`error` the request had no key; with `error="invalid_token"` the key sent is no admin ' +
-      "key of this site.",
+      '`error` the request had no `Authorization`; with `error="invalid_token"` what it sent is ' +
+      "no admin key of this site.",
     required: true,
     schema: { type: "string", enum: [ADMIN_BEARER_CHALLENGE, ADMIN_BEARER_CHALLENGE_INVALID] },
   },
@@ -196,9 +196,9 @@ const done = {
 /** The problems every admin route can answer with. */
 const AUTH_PROBLEMS = {
   401: problem(
-    "`unauthorized`: no `Authorization: Bearer <key>`, one that is no key (16–256 " +
-      "characters without spaces), or a key that is no admin key of this site " +
-      '(`WWW-Authenticate` then says `error="invalid_token"`).',
+    "`unauthorized`: no `Authorization`, or one that is no admin key of this site (not a " +
+      "Bearer key of 16–256 characters without spaces, or a key it does not accept: " +
+      '`WWW-Authenticate` then says `error="invalid_token"`).',
     ADMIN_UNAUTHORIZED_HEADERS,
   ),
   403: problem(

@@ -140,9 +140,8 @@ export function adminRoutes(
   ) => problemResponse(c, { status, type, title, detail, extra });
 
   app.use(async (c, next) => {
-    const auth = c.req.header("authorization") ?? "";
-    const m = /^Bearer (\S{16,256})$/.exec(auth);
-    if (!m) {
+    const auth = c.req.header("authorization");
+    if (auth === undefined) {
       return problemResponse(
         c,
         {
@@ -154,12 +153,14 @@ export function adminRoutes(
         { challenge: ADMIN_BEARER_CHALLENGE },
       );
     }
-    const h = hashApiKey(m[1]);
-    if (!keyHashes.some((k) => sameHex(k, h))) {
+    // Sent but no Bearer key of 16–256 characters: no admin key either (as the public API).
+    const m = /^Bearer (\S{16,256})$/.exec(auth);
+    const h = m === null ? undefined : hashApiKey(m[1]);
+    if (h === undefined || !keyHashes.some((k) => sameHex(k, h))) {
       // RFC 6750 §3.1: a tenant's key is known but lacks the right
       // (insufficient scope, 403); any other is no key of this realm at all
       // (invalid_token, 401), which asking again with will not mend.
-      if (options.isTenantKey?.(h) === true) {
+      if (h !== undefined && options.isTenantKey?.(h) === true) {
         return problem(
           c,
           403,

@@ -45,7 +45,7 @@ async function problem(res: Response, status: number, slug: string) {
 
 const TENANT_KEY = "tenant-key-0123456789abcdef";
 
-Deno.test("admin routes: no key is unauthorized with the admin realm's challenge, an unknown key unauthorized as invalid_token, a tenant's key forbidden (RFC 6750 §3.1)", async () => {
+Deno.test("admin routes: no key is unauthorized with the admin realm's challenge, an unknown or malformed key unauthorized as invalid_token, a tenant's key forbidden (RFC 6750 §3.1)", async () => {
   const s = service();
   const tenants = [hashApiKey(TENANT_KEY)];
   const app = adminRoot(s, [hashApiKey(KEY)], undefined, {
@@ -63,6 +63,19 @@ Deno.test("admin routes: no key is unauthorized with the admin realm's challenge
   const tenant = await call(app, "/members/site-d", { method: "DELETE" }, TENANT_KEY);
   assert.equal(tenant.headers.get("www-authenticate"), null);
   assert.match((await problem(tenant, 403, "forbidden")).detail, /tenant API key/);
+  // Sent, but no Bearer key of 16–256 characters: no admin key either, not "no key".
+  for (const authorization of ["Bearer short", "Basic dXNlcjpwYXNz", "Bearer " + "k".repeat(257)]) {
+    const malformed = await app.request("/v1/admin/members/site-d", {
+      method: "DELETE",
+      headers: { authorization },
+    });
+    assert.equal(
+      malformed.headers.get("www-authenticate"),
+      'Bearer realm="edgeledger-admin", error="invalid_token"',
+      authorization,
+    );
+    assert.match((await problem(malformed, 401, "unauthorized")).detail, /no admin API key/);
+  }
   // Without the tenant keys to ask, a key that is no admin key is unknown.
   const bare = adminRoot(s, [hashApiKey(KEY)]);
   await problem(
