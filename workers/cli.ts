@@ -48,7 +48,7 @@ export function topHelp(): string {
     "  --url URL      a site's base URL, repeatable for failover (default $EDGELEDGER_URL,",
     "                 comma-separated, or when it is unset or empty http://127.0.0.1:7001)",
     "  --api-key KEY  the API key (default $EDGELEDGER_API_KEY)",
-    "Operator commands (member add, promote, remove and rotate-key, leader transfer, backup) take:",
+    "Operator commands (member add, promote, update, remove and rotate-key, leader transfer, backup) take:",
     "  --admin-key-file FILE  a file holding the admin API key (else the key itself from",
     "                         $EDGELEDGER_ADMIN_KEY); no flag takes the key itself: it would",
     "                         land in shell history",

@@ -454,10 +454,10 @@ function leadershipMoved(
 ): CliError | undefined {
   const problem = e instanceof RejectedError || e instanceof ServerError ? e.problem : undefined;
   if (problem === undefined || !problem.type.endsWith("/not_leader")) return undefined;
-  const leader = typeof problem.leader === "string" ? problem.leader : undefined;
+  const leader = typeof problem.leader === "string" ? problem.leader : "the leader";
   const url = typeof problem.leaderUrl === "string" ? problem.leaderUrl : undefined;
   const made = "the change was not made";
-  if (leader === undefined || url === undefined) {
+  if (url === undefined) {
     return new CliError(
       `${action}: ${target} answered not_leader and knows of no leader (an election may be ` +
         `under way); ${made}: try again in a moment`,

@@ -430,12 +430,10 @@ const keyNew = command({
     if (!(ALGORITHMS as readonly string[]).includes(alg)) {
       throw new UsageError(`Flag --alg must be one of ${ALGORITHMS.join(", ")}, not "${alg}"`);
     }
+    const output = { what: "key file", replace: flags.force };
+    await checkOutput(out, output);
     const key = generateKeyPair(alg as Algorithm);
-    await writeOutput(out, keyFileText(key), {
-      what: "key file",
-      replace: flags.force,
-      mode: 0o600,
-    });
+    await writeOutput(out, keyFileText(key), { ...output, mode: 0o600 });
     if (flags.json) {
       ctx.out(JSON.stringify({ ...keyView(key), file: out }));
     } else {

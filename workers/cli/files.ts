@@ -143,6 +143,24 @@ export async function checkOutput(path: string, options: OutputOptions): Promise
     { name: "write", path },
     { name: "read", path },
   ]);
+  // A folder is never made: a missing one is a mistake in the command, said before any work.
+  const folder = dirOf(path);
+  let folderInfo: Deno.FileInfo | undefined;
+  try {
+    folderInfo = await Deno.stat(folder);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new CliError(
+        `Cannot write the ${options.what} ${path}: its folder ${folder} does not exist ` +
+          "(it is not created)",
+        2,
+      );
+    }
+    // Anything else (a permission): writeOutput reports what it finds.
+  }
+  if (folderInfo !== undefined && !folderInfo.isDirectory) {
+    throw new CliError(`Cannot write the ${options.what} ${path}: ${folder} is not a folder`, 2);
+  }
   if (options.replace) return;
   try {
     await Deno.lstat(path);
