@@ -534,6 +534,11 @@ Deno.test({
       const { copy, output } = await copyOfCaughtUp(cluster, 2);
       const copyHeight = Number(backupLine.exec(output)![1]);
       await commitBatches(cluster.sites[0].url, 15);
+      // While it runs, that is what is said first (not its membership).
+      const running = await runWorker("restore.ts", ["--config", c.configPath, "--from", copy]);
+      assert.equal(running.code, 2, running.text);
+      assert.match(running.text, /something listens on 127\.0\.0\.1:\d+ \(is the site running\?/);
+      assert.doesNotMatch(running.text, /still list/);
 
       // site-c's disk is lost: it stops, and leaves the cluster.
       await cluster.kill(2, "SIGKILL");

@@ -49,6 +49,7 @@ import { commandInput, helpAsked, replayArgs } from "./_cli.ts";
 import {
   BackupError,
   integrityLines,
+  portInUse,
   refuseOtherLedgerCopy,
   restoreDatabase,
   type RestoreResult,
@@ -140,6 +141,15 @@ export async function runRestore(args: readonly string[]): Promise<number> {
     if (!(e instanceof BackupError)) throw e;
     console.error(`${e.message}. Nothing was replaced.`);
     return 1;
+  }
+  // A running site first: whatever else holds, it must be stopped (the
+  // membership question, and the restore itself, come after).
+  if (portInUse(loaded.config.host, loaded.config.port)) {
+    console.error(
+      `Cannot restore ${name}: something listens on ${loaded.config.host}:${loaded.config.port} ` +
+        "(is the site running? stop it first). Nothing was replaced.",
+    );
+    return 2;
   }
   if (cluster) {
     // The copy's directory. (Not the database it replaces: a read here
