@@ -96,6 +96,40 @@ startTest(
 );
 
 startTest(
+  "start: a site removed from the cluster is said as such when the cluster starts again, and not waited for to catch up",
+  async (root) => {
+    const { s: first, port, data, args } = await startFresh(
+      root,
+      ["--sites", "3"],
+      "edgeledger is running",
+    );
+    const leaderPort = port + ["site-a", "site-b", "site-c"].indexOf((await status(port)).leader);
+    const key = (await Deno.readTextFile(`${data}/admin-api-key.txt`)).trim();
+    const removed = await fetch(`http://127.0.0.1:${leaderPort}/v1/admin/members/site-c`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${key}` },
+    });
+    assert.equal(removed.status, 200, await removed.text());
+    await waitFor("site-c to learn it was removed", async () => {
+      return (await status(port + 2)).removed === true ? true : undefined;
+    }, 10_000);
+    first.process.kill("SIGINT");
+    assert.equal((await first.process.status).code, 0);
+
+    const t0 = performance.now();
+    const again = start(args);
+    await waitForOutput(again, "edgeledger is running");
+    const tookMs = performance.now() - t0;
+    assert.match(again.output(), /note: site-c was removed from the cluster and takes no part/);
+    assert.doesNotMatch(again.output(), /site-c is still catching up/);
+    assert.match(again.output(), /leader site-[ab],/);
+    assert.ok(tookMs < 12_000, `start took ${tookMs.toFixed(0)} ms (waited for the removed site?)`);
+    again.process.kill("SIGTERM");
+    assert.equal((await again.process.status).code, 0);
+  },
+);
+
+startTest(
   "start: SIGHUP is passed on to every site, which reloads its keys and goes on serving",
   async (root) => {
     const { s, port } = await startFresh(root, ["--sites", "3"], "edgeledger is running");

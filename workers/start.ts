@@ -273,28 +273,38 @@ await stopping;
  * committed when first asked: a site started again re-applies its log, and
  * one stopped before it heard of the last commit learns of it from the new
  * leader — so that the chain a user reads next is the same whichever site
- * answers. Returns a line for each site still catching up then.
+ * answers. A site that says it was removed from the cluster (a restore's
+ * first step, say; it may learn so from a peer only now) runs but takes no
+ * part: it is not waited for. Returns a line for each site removed, and
+ * each still catching up then.
  */
 async function waitForCaughtUp(siteUrls: string[]): Promise<string[]> {
   const deadline = Date.now() + 15_000;
   let target: number | undefined;
   let behind: string[] = [];
+  const removed = new Set<string>();
+  const said = () =>
+    [...removed].map((name) =>
+      `${name} was removed from the cluster and takes no part until it is added back ` +
+      `(task cli member add ${name} …; README: Running a cluster)`
+    );
   while (Date.now() < deadline) {
     const all = await Promise.all(siteUrls.map(siteStatus));
+    for (const s of all) if (s?.removed === true) removed.add(s.site);
     target ??= all.find((s) => s?.role === "leader")?.commitIndex;
     if (target !== undefined) {
       behind = all.flatMap((s, i) =>
-        s !== undefined && s.appliedIndex >= target! ? [] : [
+        s?.removed === true || (s !== undefined && s.appliedIndex >= target!) ? [] : [
           `${s?.site ?? siteUrls[i]} is still catching up (applied ${
             s?.appliedIndex ?? "?"
           } of ${target} committed entries)`,
         ]
       );
-      if (behind.length === 0) return [];
+      if (behind.length === 0) return said();
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  return behind;
+  return [...said(), ...behind];
 }
 
 /** `GET /v1/status` of the site at `url`, or undefined while it does not answer (not up yet). */
@@ -306,19 +316,23 @@ async function siteStatus(url: string) {
       leader: string | null;
       commitIndex: number;
       appliedIndex: number;
+      removed?: boolean;
     };
   } catch {
     return undefined;
   }
 }
 
-/** Polls the sites until one reports a leader; returns its name (or "none yet"). */
+/**
+ * Polls the sites until one reports a leader; returns its name (or "none
+ * yet"). A removed site's word is passed over: it names the leader it knew.
+ */
 async function waitForLeader(siteUrls: string[]): Promise<string> {
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
     for (const u of siteUrls) {
       const s = await siteStatus(u);
-      if (s?.leader) return s.leader;
+      if (s?.leader && s.removed !== true) return s.leader;
     }
     await new Promise((r) => setTimeout(r, 100));
   }
