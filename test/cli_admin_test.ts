@@ -174,8 +174,8 @@ Deno.test({
             cluster.sites[0].url,
           ]),
         ).stdout,
-        `Moved site-d to ${movedUrl}\n`,
-        "the URL it has already: nothing changes, and it says so the same way",
+        `site-d is at ${movedUrl} already: nothing changed\n`,
+        "the URL it has already: nothing changes, and it says so",
       );
 
       const leaderNow = (await leaderOf(cluster)).status.site;

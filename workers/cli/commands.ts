@@ -57,6 +57,7 @@ import {
   leaderForChange,
   memberPublicKey,
   readMembers,
+  siteClient,
   siteNameOf,
 } from "./admin.ts";
 import {
@@ -1485,7 +1486,7 @@ const memberUpdate = command({
     "does: the new URL goes through the log, so every site (and a site that joins later) sends",
     "to it from then on; its key stays the same. Then restart NAME at the new address (its",
     "site.json's url and port): until then the others cannot reach it. A URL the member has",
-    "already changes nothing.",
+    "already (in the leader's member list) changes nothing, and says so.",
     "",
     "--peer-url is the member's new URL; --url, as everywhere, names the sites to ask.",
     "",
@@ -1508,15 +1509,30 @@ const memberUpdate = command({
   async run(ctx, flags, [nameArg]) {
     const name = siteNameOf(nameArg);
     const peerUrl = peerUrlOf(flags);
-    const madeBy = await adminChange(
-      ctx,
-      flags,
-      `Cannot move site ${name}`,
+    const action = `Cannot move site ${name}`;
+    const adminKey = await adminKeyFrom(ctx.io, flags["admin-key-file"], (l) => ctx.note(l));
+    const headers = apiKeyHeaders(ctx.io, flags);
+    const target = await leaderForChange(clientFrom(ctx.io, flags), action, headers);
+    // The leader's member list says whether there is anything to change (the
+    // site answers a URL the member has already as any other: {ok: true}).
+    const listed = await attempt(
+      action,
+      () => siteClient(target.url, headers, { once: true }).request(ROUTES.listSites, {}),
+    );
+    const already = listed.body.sites.find((m) => m.name === name)?.url === peerUrl;
+    const madeBy = already ? listed.site : (await callLeader(
+      target.url,
+      adminKey,
       ADMIN_ROUTES.updateMember,
       { params: { name }, body: { url: peerUrl } },
-    );
+      action,
+    )).site;
     if (flags.json) {
-      ctx.out(JSON.stringify({ change: "update", name, url: peerUrl, site: madeBy }));
+      ctx.out(
+        JSON.stringify({ change: already ? "none" : "update", name, url: peerUrl, site: madeBy }),
+      );
+    } else if (already) {
+      ctx.out(`${name} is at ${peerUrl} already: nothing changed`);
     } else {
       ctx.out(`Moved ${name} to ${peerUrl}`);
       ctx.note(
