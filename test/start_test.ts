@@ -118,14 +118,22 @@ startTest(
 
     const t0 = performance.now();
     const again = start(args);
-    await waitForOutput(again, "edgeledger is running");
-    const tookMs = performance.now() - t0;
-    assert.match(again.output(), /note: site-c was removed from the cluster and takes no part/);
-    assert.doesNotMatch(again.output(), /site-c is still catching up/);
-    assert.match(again.output(), /leader site-[ab],/);
-    assert.ok(tookMs < 12_000, `start took ${tookMs.toFixed(0)} ms (waited for the removed site?)`);
-    again.process.kill("SIGTERM");
-    assert.equal((await again.process.status).code, 0);
+    try {
+      await waitForOutput(again, "edgeledger is running");
+      const tookMs = performance.now() - t0;
+      assert.match(again.output(), /note: site-c was removed from the cluster and takes no part/);
+      assert.doesNotMatch(again.output(), /site-c is still catching up/);
+      assert.match(again.output(), /leader site-[ab],/);
+      assert.ok(
+        tookMs < 12_000,
+        `start took ${tookMs.toFixed(0)} ms (waited for the removed site?)`,
+      );
+    } finally {
+      // Stopped gracefully even when an assertion failed: its sites go with it.
+      again.process.kill("SIGTERM");
+      assert.equal((await again.process.status).code, 0);
+    }
+    await allStopped(port);
   },
 );
 

@@ -1358,13 +1358,13 @@ export class EdgeLedgerClient {
         : error instanceof ServerError
         ? error.retryAfterMs
         : undefined;
-      if (hintMs !== undefined && hintMs > this.#retry.retryAfterMsMax) break;
       // Another site that has not failed in this call is worth trying at once:
       // after no answer, a 503 (this site is busy, stopping, cut off from the
       // leader, or has not applied the read's `minHeight`; its Retry-After is
-      // about asking it again), or a follower naming the leader.
+      // about asking it again, however long), or a follower naming the leader.
       const freshSite = !sameSite && !tried.has(this.urls[this.#current]) &&
         (error instanceof NetworkError || (error instanceof ServerError && error.status === 503));
+      if (!freshSite && hintMs !== undefined && hintMs > this.#retry.retryAfterMsMax) break;
       const delayMs = freshSite
         ? 0
         : Math.max(hintMs ?? 0, backoffDelayMs(attempt, this.#retry, this.#random));

@@ -277,6 +277,32 @@ Deno.test("client: a Retry-After longer than retryAfterMsMax ends the retries", 
   assert.equal(s.requests.length, 1);
 });
 
+Deno.test("client: a 503 whose Retry-After exceeds retryAfterMsMax still moves the call to a site not yet tried (the wait is about that site); once none is left, the call ends", async () => {
+  const id = transactionId(SUBMITTED);
+  const away = () => problem("unavailable", 503, {}, { "retry-after": "120" });
+  const s = servingLedger((_r, u) =>
+    u.host === "a" ? away() : json({ txId: id, status: "pending" }, 202)
+  );
+  const client = new EdgeLedgerClient({
+    urls: ["http://a", "http://b"],
+    fetch: s.fetch,
+    retry: fast,
+  });
+  assert.equal((await client.submit(SUBMITTED)).txId, id);
+  assert.deepEqual(s.requests.map((r) => new URL(r.url).host), ["a", "b"]);
+
+  const all = servingLedger(() => away());
+  const both = new EdgeLedgerClient({
+    urls: ["http://a", "http://b"],
+    fetch: all.fetch,
+    retry: fast,
+  });
+  const e = await both.submit(SUBMITTED).catch((e) => e);
+  assert.ok(e instanceof ServerError, String(e));
+  assert.equal(e.retryAfterMs, 120_000);
+  assert.deepEqual(all.requests.map((r) => new URL(r.url).host), ["a", "b"], "each once, no wait");
+});
+
 Deno.test("client: a site that cannot be reached fails over to the next at once", async () => {
   const s = servingLedger((_r, url) => {
     if (url.host === "dead:1") throw new TypeError("connection refused");

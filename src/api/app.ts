@@ -202,6 +202,11 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
   // Every JSON body the API reads (envelopes; a reading to verify, whose
   // JCS is hashed): a repeated name would let two parsers read two values.
   app.use("/v1/*", refuseDuplicateMembers({ methods: ["POST"] }));
+  // The document changes with the site's version: reused only after asking again.
+  app.use("/openapi.json", async (c, next) => {
+    await next();
+    c.header("Cache-Control", "no-cache");
+  });
 
   const routes = app
     .openapi(submitTxs, async (c) => {

@@ -946,6 +946,8 @@ Deno.test("GET /openapi.json: an OpenAPI 3.1 document listing every route", asyn
   const { app } = setup({ version: "9.9.9" });
   const res = await app.request("/openapi.json");
   assert.equal(res.status, 200);
+  // As every answer: a Cache-Control (no-cache: it changes with the site's version).
+  assert.equal(res.headers.get("cache-control"), "no-cache");
   const doc = await res.json();
   assert.equal(doc.openapi, "3.1.0");
   assert.equal(doc.info.title, "edgeledger site API");
