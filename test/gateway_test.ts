@@ -14,6 +14,8 @@ import { createEnvelope, type Envelope, signEnvelope } from "../sdk/envelope.ts"
 import { generateKeyPair, softwareSigner } from "../sdk/keys.ts";
 import { RULES_VERSION_SUPPORTED } from "../src/contracts/rules.ts";
 import { gatewayConfigSchema, LedgerUnknownError } from "../src/gateway/mod.ts";
+import { createApp } from "../src/api/app.ts";
+import { hashKey } from "../src/api/api_keys.ts";
 import { type RunningGateway, startGateway } from "../workers/gateway.ts";
 import { anchorTx, openTestSite, readAnswer } from "./_helpers.ts";
 import {
@@ -1360,3 +1362,54 @@ withFakes(
   },
   { guardClientConnections: false },
 );
+
+Deno.test({
+  name:
+    "gateway: in front of a site that serves nothing without an API key (requireApiKey all), it polls with siteApiKeyFile's key and passes clients' requests on with theirs; without that key every site looks down",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const t = await openTestSite();
+    const GATEWAY_KEY = "gateway-poll-key-0123456789";
+    const CLIENT_KEY = "fleet-client-key-0123456789";
+    const app = createApp(t.site, {
+      apiKeys: {
+        keys: [
+          { name: "gateway", hash: hashKey(GATEWAY_KEY), requestsPerMinute: 100_000 },
+          { name: "fleet", hash: hashKey(CLIENT_KEY), requestsPerMinute: 100_000 },
+        ],
+        require: "all",
+      },
+    });
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
+    const url = `http://127.0.0.1:${server.addr.port}`;
+    const dir = await Deno.makeTempDir();
+    try {
+      await assert.rejects(
+        startGateway(config([url], { startupWaitMs: 300 })),
+        (e) => e instanceof LedgerUnknownError && /answered 401/.test(e.message),
+      );
+      await Deno.writeTextFile(`${dir}/poll.key`, GATEWAY_KEY + "\n");
+      const gw = await startGateway(config([url], { siteApiKeyFile: `${dir}/poll.key` }));
+      try {
+        await gw.pool.pollAll();
+        assert.equal(gw.pool.sites[0].up, true);
+        const withKey = await fetch(`${gw.url}/v1/status`, {
+          headers: { authorization: `Bearer ${CLIENT_KEY}` },
+        });
+        assert.equal(withKey.status, 200);
+        assert.equal((await withKey.json()).ledger, gw.pool.ledger);
+        // A client's request goes with its own key (none here): the site's 401, passed on.
+        const without = await fetch(`${gw.url}/v1/status`);
+        assert.equal(without.status, 401);
+        await without.body?.cancel();
+      } finally {
+        await gw.stop();
+      }
+    } finally {
+      await server.shutdown();
+      await t.cleanup();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

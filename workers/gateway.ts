@@ -25,8 +25,10 @@ import {
   GatewayHelpRequested,
   LedgerUnknownError,
   loadGatewayConfig,
+  readSiteApiKey,
   resolveLedger,
   ResponseCut,
+  SiteApiKeyError,
   SitePool,
 } from "../src/gateway/mod.ts";
 import {
@@ -105,12 +107,16 @@ export async function startGateway(
     config.tls?.checkIntervalMs,
   );
   const via = `1.1 ${config.name}`;
+  const pollApiKey = config.siteApiKeyFile === undefined
+    ? undefined
+    : await readSiteApiKey(config.siteApiKeyFile);
   const pool = new SitePool({
     urls: config.sites,
     preferred: config.preferredSites,
     pollIntervalMs: config.pollIntervalMs,
     pollTimeoutMs: config.pollTimeoutMs,
     via,
+    pollApiKey,
     fetch: fetchVia(client.source),
     log,
   });
@@ -239,7 +245,7 @@ if (import.meta.main) {
     reloadOnHangup(reloadTls, log);
   } catch (e) {
     console.error(`Cannot start gateway: ${(e as Error).message}`);
-    const badConfig = e instanceof TlsConfigError ||
+    const badConfig = e instanceof TlsConfigError || e instanceof SiteApiKeyError ||
       (e instanceof LedgerUnknownError && e.disagreement);
     Deno.exit(badConfig ? 2 : 1);
   }

@@ -130,6 +130,13 @@ export const gatewayConfigSchema = z.strictObject({
   tls: tlsFilesSchema.optional(),
   /** PEM CA certificates trusted, besides Deno's root store, for `https://` sites. */
   caFile: z.string().min(1).optional(),
+  /**
+   * A file holding a tenant API key the gateway sends with its own status
+   * polls, for sites that serve requests only with a key (`requireApiKey:
+   * "all"`); its budget must allow a poll per `pollIntervalMs`. Clients'
+   * requests carry their own keys, passed on as they are.
+   */
+  siteApiKeyFile: z.string().min(1).optional(),
   /** What the gateway logs (`level`: the least severe written) and how (`format`: `text` or `json`). */
   log: logConfigSchema,
 }).superRefine((c, ctx) => {
@@ -192,6 +199,7 @@ const KEYS: Record<string, Kind> = {
   clientConnectionsMax: "int",
   clientConnectionsPerAddressMax: "int",
   caFile: "string",
+  siteApiKeyFile: "string",
   // Flags and variables only: they set `tls.certFile` and `tls.keyFile`,
   // `log.level` and `log.format`.
   tlsCertFile: "string",
@@ -235,13 +243,14 @@ function mergeObject(key: string, ...sources: Record<string, unknown>[]): unknow
   return Object.assign({}, ...given);
 }
 
-/** The config file's relative `tls` and `caFile` paths, resolved against its folder. */
+/** The config file's relative `tls`, `caFile` and `siteApiKeyFile` paths, resolved against its folder. */
 function resolveFilePaths(fromFile: Record<string, unknown>, configPath: string) {
   const dir = configPath.includes("/") ? configPath.slice(0, configPath.lastIndexOf("/") + 1) : "";
   const resolve = (p: unknown) =>
     typeof p === "string" && p !== "" && !p.startsWith("/") ? dir + p : p;
   const out = { ...fromFile };
   if (out.caFile !== undefined) out.caFile = resolve(out.caFile);
+  if (out.siteApiKeyFile !== undefined) out.siteApiKeyFile = resolve(out.siteApiKeyFile);
   const tls = out.tls;
   if (typeof tls === "object" && tls !== null && !Array.isArray(tls)) {
     const t = { ...tls } as Record<string, unknown>;
@@ -428,4 +437,29 @@ function siteUrl(u: string): string | undefined {
     return undefined;
   }
   return url.href.replace(/\/+$/, "");
+}
+
+/** A bad `siteApiKeyFile`: the gateway does not start (exit code 2). */
+export class SiteApiKeyError extends Error {}
+
+/** The tenant API key in `path` (`siteApiKeyFile`): one line, 16–256 characters without spaces. */
+export async function readSiteApiKey(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    throw new SiteApiKeyError(
+      `Cannot use siteApiKeyFile ${path}: ${
+        e instanceof Deno.errors.NotFound ? "no such file" : (e as Error).message
+      }`,
+    );
+  }
+  const key = text.trim();
+  if (!/^\S{16,256}$/.test(key)) {
+    throw new SiteApiKeyError(
+      `Cannot use siteApiKeyFile ${path}: it holds no API key (one line of 16 to 256 characters ` +
+        "without spaces)",
+    );
+  }
+  return key;
 }

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { GatewayConfigError, GatewayHelpRequested, loadGatewayConfig } from "./config.ts";
+import {
+  GatewayConfigError,
+  GatewayHelpRequested,
+  loadGatewayConfig,
+  readSiteApiKey,
+  SiteApiKeyError,
+} from "./config.ts";
 
 const noEnv = () => undefined;
 const noFile = () => Promise.reject(new Error("No such file"));
@@ -276,4 +282,46 @@ Deno.test("loadGatewayConfig(): client connections are guarded by default, with 
     loadGatewayConfig(["--site", "http://a:1", "--client-headers-timeout-ms", "0"], noEnv, noFile),
     (e: unknown) => e instanceof GatewayConfigError && /clientHeadersTimeoutMs/.test(e.message),
   );
+});
+
+Deno.test("loadGatewayConfig(): siteApiKeyFile comes from the file (relative to it), EDGELEDGER_GATEWAY_SITE_API_KEY_FILE or --site-api-key-file", async () => {
+  const file = JSON.stringify({ sites: ["http://a:1"], siteApiKeyFile: "poll.key" });
+  const read = (path: string) => path === "/etc/gw/gw.json" ? Promise.resolve(file) : noFile();
+  const fromFile = await loadGatewayConfig(["--config", "/etc/gw/gw.json"], noEnv, read);
+  assert.equal(fromFile.siteApiKeyFile, "/etc/gw/poll.key");
+  const env = (n: string) => ({ EDGELEDGER_GATEWAY_SITE_API_KEY_FILE: "env.key" })[n];
+  assert.equal(
+    (await loadGatewayConfig(["--config", "/etc/gw/gw.json"], env, read)).siteApiKeyFile,
+    "env.key",
+  );
+  const flag = await loadGatewayConfig(
+    ["--site", "http://a:1", "--site-api-key-file", "flag.key"],
+    env,
+    noFile,
+  );
+  assert.equal(flag.siteApiKeyFile, "flag.key");
+  assert.equal(
+    (await loadGatewayConfig(["--site", "http://a:1"], noEnv, noFile)).siteApiKeyFile,
+    undefined,
+  );
+});
+
+Deno.test("readSiteApiKey(): one line of 16–256 characters without spaces; a missing file or anything else is refused naming the file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/ok.key`, "gateway-poll-key-0123456789\n");
+    assert.equal(await readSiteApiKey(`${dir}/ok.key`), "gateway-poll-key-0123456789");
+    await Deno.writeTextFile(`${dir}/short.key`, "short\n");
+    await assert.rejects(
+      readSiteApiKey(`${dir}/short.key`),
+      (e: unknown) =>
+        e instanceof SiteApiKeyError && /short\.key: it holds no API key/.test(e.message),
+    );
+    await assert.rejects(
+      readSiteApiKey(`${dir}/none.key`),
+      (e: unknown) => e instanceof SiteApiKeyError && /none\.key: no such file/.test(e.message),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -19,6 +19,8 @@ export {
   gatewayConfigSchema,
   GatewayHelpRequested,
   loadGatewayConfig,
+  readSiteApiKey,
+  SiteApiKeyError,
 } from "./config.ts";
 export { createGatewayApp, type GatewayAppOptions, type GatewayEnv, isPublicPath } from "./app.ts";
 export { GatewayMetrics, routeLabel } from "./metrics.ts";

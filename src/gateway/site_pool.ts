@@ -130,6 +130,11 @@ export interface SitePoolOptions {
   /** `Via` sent with polls. */
   via: string;
   /**
+   * A tenant API key sent with polls (`Authorization: Bearer <key>`), for
+   * sites that serve requests only with one (`requireApiKey: "all"`).
+   */
+  pollApiKey?: string;
+  /**
    * How the gateway reaches the sites, for polls and forwarded requests (a
    * `fetch` through a client that trusts the sites' CA). Default `fetch`.
    */
@@ -351,7 +356,13 @@ export class SitePool {
     this.#certificateRefused.delete(site);
     try {
       const res = await this.#fetch(`${site.url}/v1/status`, {
-        headers: { accept: "application/json", via: this.#options.via },
+        headers: {
+          accept: "application/json",
+          via: this.#options.via,
+          ...(this.#options.pollApiKey === undefined
+            ? {}
+            : { authorization: `Bearer ${this.#options.pollApiKey}` }),
+        },
         signal: AbortSignal.any([
           AbortSignal.timeout(this.#options.pollTimeoutMs),
           this.#closing.signal,

@@ -287,3 +287,33 @@ Deno.test("SitePool.pollSoon: polls a site out of its round, once for a burst (o
     await pool.close();
   }
 });
+
+Deno.test("SitePool: with pollApiKey, each status poll carries it as a Bearer key (sites that serve only with a key answer it); without, none", async () => {
+  const KEY = "gateway-poll-key-0123456789";
+  for (const pollApiKey of [KEY, undefined]) {
+    const seen: (string | null)[] = [];
+    const pool = new SitePool({
+      urls: ["http://127.0.0.1:7001"],
+      pollIntervalMs: 1000,
+      pollTimeoutMs: 1000,
+      via: "1.1 test",
+      pollApiKey,
+      log: recordingLogger({ gateway: "gw" }).log,
+      fetch: ((_url: string, init: RequestInit) => {
+        const auth = new Headers(init.headers).get("authorization");
+        seen.push(auth);
+        // A site with requireApiKey "all": 401 without the key.
+        return Promise.resolve(
+          auth === `Bearer ${KEY}`
+            ? Response.json(siteStatus({}))
+            : Response.json({ type: "unauthorized" }, { status: 401 }),
+        );
+      }) as typeof fetch,
+    });
+    pool.ledger = "demo";
+    await pool.pollAll();
+    await pool.close();
+    assert.deepEqual(seen, [pollApiKey === undefined ? null : `Bearer ${KEY}`]);
+    assert.equal(pool.sites[0].up, pollApiKey !== undefined, String(pollApiKey));
+  }
+});
