@@ -49,8 +49,8 @@ import { commandInput, helpAsked, replayArgs } from "./_cli.ts";
 import {
   BackupError,
   integrityLines,
-  portInUse,
   refuseOtherLedgerCopy,
+  refuseRunningSite,
   restoreDatabase,
   type RestoreResult,
 } from "../src/site/backup.ts";
@@ -144,11 +144,14 @@ export async function runRestore(args: readonly string[]): Promise<number> {
   }
   // A running site first: whatever else holds, it must be stopped (the
   // membership question, and the restore itself, come after).
-  if (portInUse(loaded.config.host, loaded.config.port)) {
-    console.error(
-      `Cannot restore ${name}: something listens on ${loaded.config.host}:${loaded.config.port} ` +
-        "(is the site running? stop it first). Nothing was replaced.",
-    );
+  try {
+    refuseRunningSite(localDatabasePath(loaded.dbUrl, "restore into"), {
+      host: loaded.config.host,
+      port: loaded.config.port,
+    });
+  } catch (e) {
+    if (!(e instanceof BackupError)) throw e;
+    console.error(`${e.message}. Nothing was replaced.`);
     return 2;
   }
   if (cluster) {

@@ -39,7 +39,7 @@ import {
   AdminMemberMove,
   SiteName,
 } from "../../sdk/api/admin_routes.ts";
-import { hashKey, sameHex } from "./api_keys.ts";
+import { BEARER_KEY, hashKey, sameHex } from "./api_keys.ts";
 import { refuseDuplicateMembers, requestSizeLimit, requireJsonBody } from "./middleware.ts";
 import { bodyReadProblem, problemFromError, problemResponse, routeNotFound } from "./problem.ts";
 import { boundedIssues } from "./field_issues.ts";
@@ -154,7 +154,7 @@ export function adminRoutes(
       );
     }
     // Sent but no Bearer key of 16–256 characters: no admin key either (as the public API).
-    const m = /^Bearer (\S{16,256})$/.exec(auth);
+    const m = BEARER_KEY.exec(auth);
     const h = m === null ? undefined : hashApiKey(m[1]);
     if (h === undefined || !keyHashes.some((k) => sameHex(k, h))) {
       // RFC 6750 §3.1: a tenant's key is known but lacks the right

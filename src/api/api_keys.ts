@@ -62,7 +62,21 @@ export function sameHex(a: string, b: string): boolean {
   return diff === 0;
 }
 
-const BEARER = /^Bearer (\S{16,256})$/;
+/** An `Authorization` that carries a key: `Bearer` and 16–256 characters without spaces. */
+export const BEARER_KEY = /^Bearer (\S{16,256})$/;
+
+/**
+ * The entry of `keys` whose hash is `hash` (SHA-256 hex), if any. Every
+ * entry is compared, so the time taken says nothing about which matched.
+ */
+export function keyEntryOf(
+  keys: readonly ApiKeyEntry[],
+  hash: string,
+): ApiKeyEntry | undefined {
+  let entry: ApiKeyEntry | undefined;
+  for (const k of keys) if (sameHex(k.hash, hash)) entry = k;
+  return entry;
+}
 const WRITE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 /** The middleware: authenticates tenant keys and holds each to its budget. */
@@ -88,11 +102,8 @@ export function apiKeys(options: ApiKeyOptions): MiddlewareHandler {
         ),
       );
     }
-    const m = BEARER.exec(auth);
-    const hash = m === null ? undefined : hashKey(m[1]);
-    let entry: ApiKeyEntry | undefined;
-    // Every entry is compared, so the time taken says nothing about which matched.
-    for (const k of options.keys) if (hash !== undefined && sameHex(k.hash, hash)) entry = k;
+    const m = BEARER_KEY.exec(auth);
+    const entry = m === null ? undefined : keyEntryOf(options.keys, hashKey(m[1]));
     if (entry === undefined) {
       return problemResponse(
         c,

@@ -20,7 +20,7 @@ import {
   type ApiKeyEntry,
   type ApiKeyOptions,
   type ApiKeyRequirement,
-  sameHex,
+  keyEntryOf,
 } from "../api/api_keys.ts";
 
 /** The config members a site's access keys come from. */
@@ -54,11 +54,9 @@ export class AccessKeys {
     this.admin = [...config.adminKeyHashes];
   }
 
-  /** Whether `hash` (SHA-256 hex) is one of the tenant keys in service (constant time per key). */
+  /** Whether `hash` (SHA-256 hex) is one of the tenant keys in service. */
   isTenantKey(hash: string): boolean {
-    let known = false;
-    for (const k of this.api.keys) known = sameHex(k.hash, hash) || known;
-    return known;
+    return keyEntryOf(this.api.keys, hash) !== undefined;
   }
 
   /**

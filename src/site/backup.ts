@@ -459,6 +459,21 @@ export function portInUse(host: string, port: number): boolean {
   }
 }
 
+/**
+ * Throws {@link BackupError} `in_use` when something listens on the site's
+ * `listen` address: the site whose database `target` is runs (a restore
+ * refuses it, before anything else and again just before it replaces).
+ */
+export function refuseRunningSite(target: string, listen?: { host: string; port: number }): void {
+  if (listen !== undefined && portInUse(listen.host, listen.port)) {
+    throw new BackupError(
+      "in_use",
+      `Cannot restore into ${target}: something listens on ${listen.host}:${listen.port} ` +
+        "(is the site running? stop it first)",
+    );
+  }
+}
+
 /** What {@link restoreDatabase} did. */
 export interface RestoreResult {
   /** The database file restored into. */
@@ -561,16 +576,7 @@ export async function restoreDatabase(options: {
   // database holds, and --force would not make it the site's — so it is
   // not refused as a loss (would_lose) that --force seems to get past.
   await refuseOtherLedgerCopy(from, options.genesis);
-  const refuseIfRunning = () => {
-    const l = options.listen;
-    if (l !== undefined && portInUse(l.host, l.port)) {
-      throw new BackupError(
-        "in_use",
-        `Cannot restore into ${target}: something listens on ${l.host}:${l.port} ` +
-          "(is the site running? stop it first)",
-      );
-    }
-  };
+  const refuseIfRunning = () => refuseRunningSite(target, options.listen);
   refuseIfRunning();
   // A file that is no database (what a restore may be for) is not in use,
   // and SQLite is not let near a file without its header.
