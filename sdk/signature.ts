@@ -251,9 +251,11 @@ function isP256ScalarPairInRange(signature: Uint8Array): boolean {
 
 /**
  * The reference's key-level rules, checked once per key: canonical encoding,
- * on the curve, not of small order.
+ * on the curve, not of small order. A key that fails them verifies no
+ * signature here, so a record that names one (a site key) names a key that
+ * can never sign.
  */
-function isStrictEd25519Key(publicKey: Uint8Array): boolean {
+export function isStrictEd25519Key(publicKey: Uint8Array): boolean {
   try {
     return !ed25519.Point.fromBytes(publicKey, false).isSmallOrder();
   } catch {

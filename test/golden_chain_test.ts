@@ -45,7 +45,14 @@ import {
 } from "./golden/generate.ts";
 import { RULES2_CHAIN, RULES2_HEIGHT } from "./golden/rules2.ts";
 import { RULES3_CHAIN, RULES3_HEIGHT, RULES3_STREAM } from "./golden/rules3.ts";
-import { ANCHOR_NS, anchorKey } from "../src/contracts/data_anchor.ts";
+import {
+  RULES4_CHAIN,
+  RULES4_HEIGHT,
+  RULES4_STREAM,
+  RULES4_UNTIL,
+  SMALL_ORDER_SITE_KEY,
+} from "./golden/rules4.ts";
+import { ANCHOR_NS, anchorKey, STREAM_NS } from "../src/contracts/data_anchor.ts";
 import { rulesAt, type RulesRecord } from "../src/contracts/rules.ts";
 import { testLogger } from "./_helpers.ts";
 
@@ -317,5 +324,94 @@ Deno.test("golden chain (rules 3): rules 3 comes into force within a chain begun
   assert.ok(
     after.some((s) => !s.skipped && s.result.status === "applied"),
     "under rules 3 a step citing anchors that were made is applied",
+  );
+});
+
+Deno.test("golden chain (rules 4): rules 4 comes into force within a chain begun under 3, and usage ending at its period's end, an anchor co-signed by a stranger and a site key of small order are decided one way before and the other after", () => {
+  // What the rules-4 chain must keep covering, so that no regeneration drops it.
+  const chain = chains.get(RULES4_CHAIN)!;
+  const rulesRow = chain.final.stateRows.find(([ns, key]) =>
+    ns === "gov.rules" && key === "current"
+  );
+  const record = rulesRow?.[2] as RulesRecord | undefined;
+  assert.equal(chain.genesis.rules, 3, "the chain's genesis names rules 3");
+  assert.equal(rulesAt(record, RULES4_HEIGHT - 1), 3, "the chain begins under rules 3");
+  assert.equal(
+    rulesAt(record, RULES4_HEIGHT),
+    4,
+    `rules 4 is in force from block ${RULES4_HEIGHT}`,
+  );
+  const decided = (kind: string, under: (height: number) => boolean) =>
+    chain.blocks.filter((b) => under(b.header.height)).flatMap((b) =>
+      b.txs.flatMap((env, i) =>
+        env.kind === kind
+          ? [{ body: env.body as Record<string, unknown>, result: b.results[i] }]
+          : []
+      )
+    );
+  const before = (h: number) => h < RULES4_HEIGHT;
+  const after = (h: number) => h >= RULES4_HEIGHT;
+
+  const endingAtUntil = (r: { body: Record<string, unknown> }) =>
+    r.body.to === RULES4_UNTIL && r.body.from !== r.body.to;
+  assert.ok(
+    decided("roaming.record", before).some((r) =>
+      endingAtUntil(r) && r.result.code === "roaming_outside_period"
+    ),
+    "under rules 3 usage ending at until is outside the period",
+  );
+  assert.ok(
+    decided("roaming.record", after).some((r) => endingAtUntil(r) && r.result.status === "applied"),
+    "under rules 4 usage ending at until is recorded",
+  );
+  assert.ok(
+    decided("roaming.record", after).some((r) =>
+      r.body.from === RULES4_UNTIL && r.result.code === "roaming_outside_period"
+    ),
+    "under rules 4 an instant at until is outside the period",
+  );
+
+  const anchors = new Map(
+    chain.final.stateRows.filter(([ns]) => ns === ANCHOR_NS).map(([, key, value]) => [
+      key,
+      value as { signer: string; height: number },
+    ]),
+  );
+  const stream = chain.final.stateRows.find(([ns, key]) =>
+    ns === STREAM_NS && key === RULES4_STREAM
+  )?.[2] as { owner: string } | undefined;
+  const coSigned = (under: (height: number) => boolean) =>
+    chain.blocks.filter((b) => under(b.header.height)).flatMap((b) =>
+      b.txs.flatMap((env, i) => {
+        const seq = (env.body as { seq?: number }).seq;
+        return env.kind === "data.anchor" && b.results[i].status === "applied" &&
+            env.signers.length > 1
+          ? [{ signers: env.signers, anchor: anchors.get(anchorKey(RULES4_STREAM, seq!))! }]
+          : [];
+      })
+    );
+  const early = coSigned(before);
+  const late = coSigned(after);
+  assert.ok(early.length > 0 && late.length > 0, "co-signed anchors on both sides");
+  assert.ok(
+    early.every((a) => a.anchor.signer === a.signers[0] && a.signers[0] !== stream?.owner),
+    "under rules 3 an anchor records its first signer, a stranger",
+  );
+  assert.ok(
+    late.every((a) => a.anchor.signer !== a.signers[0] && a.signers.includes(a.anchor.signer)),
+    "under rules 4 an anchor records the signer that acted for the owner",
+  );
+
+  const smallOrder = (r: { body: Record<string, unknown> }) =>
+    r.body.publicKey === SMALL_ORDER_SITE_KEY;
+  assert.ok(
+    decided("gov.addSite", before).some((r) => smallOrder(r) && r.result.status === "applied"),
+    "under rules 3 a site key of small order is recorded",
+  );
+  assert.ok(
+    decided("gov.addSite", after).some((r) =>
+      smallOrder(r) && r.result.code === "site_key_unusable"
+    ),
+    "under rules 4 it is rejected site_key_unusable",
   );
 });

@@ -984,6 +984,21 @@ Deno.test("gov: genesis refuses an admin of two organisations and an authority o
   assert.equal(genesisSchema.safeParse(orphan).success, false);
 });
 
+Deno.test("gov: genesis refuses a site key of small order (it verifies no signature), naming the field", () => {
+  const f = fixture();
+  const dead = structuredClone(f.genesis);
+  dead.sites[0].publicKey = base64urlEncode(new Uint8Array(32));
+  const result = genesisSchema.safeParse(dead);
+  assert.equal(result.success, false);
+  assert.deepEqual(
+    result.error?.issues.map((i) => [i.path.join("."), i.message]),
+    [[
+      "sites.0.publicKey",
+      "must be an Ed25519 key that can sign: canonically encoded, not of small order",
+    ]],
+  );
+});
+
 Deno.test("gov: the local ledger has an admin of its organisation and a demo/ authority, keys written 0600", async () => {
   const dir = await Deno.makeTempDir({ prefix: "edgeledger-local-" });
   try {

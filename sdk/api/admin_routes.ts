@@ -23,7 +23,7 @@
  * @module
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { siteKeyDid } from "../kinds/gov.ts";
+import { siteKeyCanSign, siteKeyDid } from "../kinds/gov.ts";
 import { Problem } from "./schemas.ts";
 import {
   type HeaderObject,
@@ -85,6 +85,12 @@ export const AdminMember = z.strictObject({
     // 32 bytes that are no point on the curve would add a member whose
     // signatures can never verify.
     .refine((k) => siteKeyDid(k) !== undefined, "must be an Ed25519 public key (a curve point)")
+    // A point of small order verifies no signature: such a member could
+    // never be heard.
+    .refine(
+      (k) => siteKeyDid(k) === undefined || siteKeyCanSign(k),
+      "must be an Ed25519 key that can sign (not of small order)",
+    )
     .openapi({ description: "Its Ed25519 public key (a curve point), base64url." }),
 }).openapi("AdminMember");
 

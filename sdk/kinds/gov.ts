@@ -17,6 +17,7 @@ import { z } from "zod";
 import { encodeDidKey, isDidKey } from "../did_key.ts";
 import { base64urlDecode } from "../encoding.ts";
 import { createEnvelope, type UnsignedEnvelope } from "../envelope.ts";
+import { isStrictEd25519Key } from "../signature.ts";
 import { checkBody } from "./_common.ts";
 
 /** Most admins, namespaces or open kinds one record holds. */
@@ -61,6 +62,26 @@ export function siteKeyDid(publicKey: string): string | undefined {
     return undefined;
   }
 }
+
+/**
+ * True when a site key that passed {@link siteKey} can sign: canonically
+ * encoded and not of small order, which signature verification requires of
+ * every Ed25519 key. A site recorded with a key of small order could never
+ * sign a checkpoint or a Raft message.
+ */
+export function siteKeyCanSign(publicKey: string): boolean {
+  try {
+    return isStrictEd25519Key(base64urlDecode(publicKey));
+  } catch {
+    return false;
+  }
+}
+
+/** A site key a new site may have: a {@link siteKey} that {@link siteKeyCanSign}. */
+export const usableSiteKey = siteKey.refine(
+  siteKeyCanSign,
+  "must be an Ed25519 key that can sign: canonically encoded, not of small order",
+);
 
 const distinct = <T>(items: T[]) => new Set(items).size === items.length;
 

@@ -1,10 +1,14 @@
 import assert from "node:assert/strict";
 import { PROBLEM_TYPES, problemTypeUri } from "../../sdk/api/routes.ts";
+import { base64urlEncode } from "../../sdk/encoding.ts";
+import { generateKeyPair } from "../../sdk/keys.ts";
 import { adminRoot, type AdminService, hashApiKey } from "./admin_routes.ts";
 import { LedgerError } from "./service.ts";
 import { MembershipTimeout, UnknownMemberError } from "../site/raft_host.ts";
 
 const KEY = "admin-key-0123456789abcdef";
+/** A new member's Ed25519 public key. */
+const MEMBER_KEY = base64urlEncode(generateKeyPair("ed25519").publicKey);
 
 function service(overrides: Partial<AdminService> = {}): AdminService & { calls: string[] } {
   const calls: string[] = [];
@@ -89,7 +93,7 @@ Deno.test("admin routes: no key is unauthorized with the admin realm's challenge
 Deno.test("admin routes: each route reaches the service once and answers {ok: true}", async () => {
   const s = service();
   const app = adminRoot(s, [hashApiKey(KEY)]);
-  const member = { name: "site-d", url: "http://127.0.0.1:7004", publicKey: "A".repeat(43) };
+  const member = { name: "site-d", url: "http://127.0.0.1:7004", publicKey: MEMBER_KEY };
   for (
     const [path, method, body] of [
       ["/members", "POST", member],
@@ -170,7 +174,7 @@ Deno.test("admin routes: a malformed member is a validation problem naming the f
   const app = adminRoot(s, [hashApiKey(KEY)]);
   const res = await call(app, "/members", {
     method: "POST",
-    body: JSON.stringify({ name: "site-d", url: "not a url", publicKey: "A".repeat(43) }),
+    body: JSON.stringify({ name: "site-d", url: "not a url", publicKey: MEMBER_KEY }),
   });
   const body = await problem(res, 400, "validation");
   assert.deepEqual(body.errors.map((e: { path: string }) => e.path), ["body.url"]);
@@ -210,6 +214,25 @@ Deno.test("admin routes: a public key of 32 bytes that are no Ed25519 curve poin
   });
   const body = await problem(res, 400, "validation");
   assert.deepEqual(body.errors.map((e: { path: string }) => e.path), ["body.publicKey"]);
+  assert.deepEqual(s.calls, []);
+});
+
+Deno.test("admin routes: a public key of small order (32 zero bytes) is a validation problem that says it cannot sign, and adds no member", async () => {
+  const s = service();
+  const app = adminRoot(s, [hashApiKey(KEY)]);
+  const res = await call(app, "/members", {
+    method: "POST",
+    body: JSON.stringify({
+      name: "site-d",
+      url: "http://127.0.0.1:7004",
+      publicKey: "A".repeat(43),
+    }),
+  });
+  const body = await problem(res, 400, "validation");
+  assert.deepEqual(body.errors, [{
+    path: "body.publicKey",
+    message: "must be an Ed25519 key that can sign (not of small order)",
+  }]);
   assert.deepEqual(s.calls, []);
 });
 
@@ -416,7 +439,7 @@ Deno.test("admin routes: a body over requestBytesMax is 413 payload_too_large, s
 Deno.test("admin routes: a body that is not application/json is 415 unsupported_media_type naming its type, as on POST /v1/txs", async () => {
   const s = service();
   const app = adminRoot(s, [hashApiKey(KEY)]);
-  const member = { name: "site-d", url: "http://127.0.0.1:7004", publicKey: "A".repeat(43) };
+  const member = { name: "site-d", url: "http://127.0.0.1:7004", publicKey: MEMBER_KEY };
   for (
     const [path, method, body] of [
       ["/members", "POST", member],

@@ -21,6 +21,7 @@ import {
   rateLimitsSchema,
   rulesVersion,
   siteKeyDid,
+  usableSiteKey,
 } from "../../sdk/kinds/gov.ts";
 import {
   ADMIN_NS,
@@ -60,8 +61,8 @@ export const genesisSchema = z.strictObject({
   sites: z.array(z.strictObject({
     name,
     org: name,
-    /** Ed25519 public key, base64url. */
-    publicKey: z.string().regex(/^[A-Za-z0-9_-]{43}$/, "must be a base64url Ed25519 key"),
+    /** Ed25519 public key, base64url; one that can sign (not of small order). */
+    publicKey: usableSiteKey,
     url: z.url(),
   })).min(1).max(64),
   policies: z.strictObject({

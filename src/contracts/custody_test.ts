@@ -5,13 +5,7 @@
 import assert from "node:assert/strict";
 import { generateKeyPair } from "../../sdk/keys.ts";
 import type { AnchorRef } from "../../sdk/kinds/custody.ts";
-import {
-  type Contract,
-  Rejection,
-  type StateAccess,
-  type TxContext,
-  type TxView,
-} from "./contract.ts";
+import { type Contract, Rejection, type StateAccess } from "./contract.ts";
 import {
   custodyAttach,
   custodyCreate,
@@ -20,35 +14,11 @@ import {
   type ItemState,
 } from "./custody.ts";
 import { ANCHOR_NS, anchorKey, dataAnchor, STREAM_NS } from "./data_anchor.ts";
-import { memoryState } from "./_memory_state.ts";
+import { applyDeclared as apply, memoryState } from "./_memory_state.ts";
 
 const holder = generateKeyPair().did;
 const taker = generateKeyPair().did;
 const sensor = generateKeyPair().did;
-
-/**
- * `contract`'s transaction with `body` under rules `rules`, applied to
- * `state` through a view that fails on any key its `touches` left out, as
- * block execution does (`src/chain/execute.ts`).
- */
-function apply<B>(
-  contract: Contract<B>,
-  body: B,
-  signers: string[],
-  rules: number,
-  state: StateAccess,
-): Record<string, unknown> {
-  const view: TxView<B> = { txId: `tx-${contract.kind}`, kind: contract.kind, body, signers };
-  const declared = new Set(contract.touches(view).map((k) => `${k.ns}\u0000${k.key}`));
-  const check = (ns: string, key: string) =>
-    assert.ok(declared.has(`${ns}\u0000${key}`), `${contract.kind} used undeclared ${ns}/${key}`);
-  const tx: TxContext<B> = { ...view, time: 1_000, height: 7, rules };
-  return contract.apply(tx, {
-    get: (ns, key) => (check(ns, key), state.get(ns, key)),
-    put: (ns, key, value) => (check(ns, key), state.put(ns, key, value)),
-    delete: (ns, key) => (check(ns, key), state.delete(ns, key)),
-  });
-}
 
 /** Stream `t/1` with anchors seq 1 and 5 only (3 skipped), and item `c` held by `holder`. */
 function ledger(rules: number): StateAccess {

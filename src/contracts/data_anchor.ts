@@ -30,6 +30,10 @@ export interface StreamState {
 export interface AnchorRecord extends DataAnchorBody {
   txId: string;
   height: number;
+  /**
+   * The key that anchored for the stream's owner (from rules 4; up to
+   * rules 3 the envelope's first signer, see `apply`).
+   */
   signer: string;
 }
 
@@ -60,13 +64,20 @@ export const dataAnchor: Contract<DataAnchorBody> = {
     const { stream, seq } = tx.body;
     const owner = tx.signers[0];
     const current = state.get<StreamState>(STREAM_NS, stream);
+    // The key recorded as the anchor's signer: the stream's first signer on
+    // a new stream. On an existing one, from rules 4 the key that acted for
+    // its owner (the owner or the owner's device's current key); up to 3 the
+    // envelope's first signer, which may be any co-signer.
+    let signer = owner;
     if (current !== undefined) {
-      if (actingSigner(current.owner, tx.signers, state) === undefined) {
+      const acting = actingSigner(current.owner, tx.signers, state);
+      if (acting === undefined) {
         throw new Rejection(
           "stream_not_owner",
           `Cannot anchor on stream "${stream}": it belongs to ${current.owner}`,
         );
       }
+      if (tx.rules >= 4) signer = acting;
       if (seq <= current.lastSeq) {
         throw new Rejection(
           "stream_seq_not_increasing",
@@ -78,7 +89,7 @@ export const dataAnchor: Contract<DataAnchorBody> = {
       ? { owner, lastSeq: seq, anchors: 1, firstHeight: tx.height, lastHeight: tx.height }
       : { ...current, lastSeq: seq, anchors: current.anchors + 1, lastHeight: tx.height };
     state.put(STREAM_NS, stream, next);
-    const record: AnchorRecord = { ...tx.body, txId: tx.txId, height: tx.height, signer: owner };
+    const record: AnchorRecord = { ...tx.body, txId: tx.txId, height: tx.height, signer };
     state.put(ANCHOR_NS, anchorKey(stream, seq), record);
     return { stream, seq, owner: next.owner };
   },

@@ -54,6 +54,7 @@ import {
   govSetRulesBody,
   type Policy,
   policySchema,
+  siteKeyCanSign,
   siteKeyDid,
 } from "../../sdk/kinds/gov.ts";
 import type { z } from "zod";
@@ -354,6 +355,12 @@ interface GovSpec<B> {
   apply: (tx: TxContext<B>, state: StateAccess) => Record<string, unknown>;
   /** See `Contract.rulesNeeded`. */
   rulesNeeded?: (body: B) => number;
+  /**
+   * A stateless check of the body at admission, beyond its schema: throws
+   * {@link AdmissionRefusal}. Admission only, so it may be stricter than
+   * the rules an old block was executed under.
+   */
+  admit?: (body: B) => void;
 }
 
 /** A `gov.*` contract: proof-of-possession shape at admission, gate + majority + change at apply. */
@@ -380,6 +387,7 @@ function govKind<B>(spec: GovSpec<B>): Contract<B> & IntroducesSigners<B> {
           `Cannot accept ${spec.kind}: it needs signatures of organisation admins`,
         );
       }
+      spec.admit?.(tx.body);
     },
     touches(tx) {
       return [
@@ -592,7 +600,17 @@ function siteDid(publicKey: string): string {
   return did;
 }
 
-/** `gov.addSite`. */
+/** Why a site key of small order (or encoded non-canonically) is refused. */
+function unusableSiteKey(name: string): string {
+  return `Cannot add site ${name}: its publicKey is an Ed25519 point of small order (or not ` +
+    `canonically encoded), which verifies no signature, so the site could never sign`;
+}
+
+/**
+ * `gov.addSite`. Up to rules 3 a key of small order was recorded (a site
+ * that could never sign); from rules 4 it is rejected `site_key_unusable`,
+ * and admission refuses it under any rules.
+ */
 export const govAddSite = govKind<GovAddSiteBody>({
   kind: "gov.addSite",
   body: govAddSiteBody,
@@ -601,11 +619,19 @@ export const govAddSite = govKind<GovAddSiteBody>({
     { ns: SITE_KEY_NS, key: siteDid(b.publicKey) },
     { ns: ORG_NS, key: b.org },
   ],
+  admit(b) {
+    if (!siteKeyCanSign(b.publicKey)) {
+      throw new AdmissionRefusal("invalid_body", unusableSiteKey(b.name));
+    }
+  },
   apply(tx, state) {
     const { name, publicKey, url } = tx.body;
     const org = getOrg(state, tx.body.org, tx.kind);
     if (state.get(SITE_NS, name) !== undefined) {
       throw new Rejection("site_exists", `Cannot add site ${name}: it exists`);
+    }
+    if (tx.rules >= 4 && !siteKeyCanSign(publicKey)) {
+      throw new Rejection("site_key_unusable", unusableSiteKey(name));
     }
     const did = siteDid(publicKey);
     const used = state.get<SiteKeyRecord>(SITE_KEY_NS, did);

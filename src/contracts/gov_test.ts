@@ -3,13 +3,15 @@
  */
 import assert from "node:assert/strict";
 import { generateKeyPair } from "../../sdk/keys.ts";
-import { Rejection } from "./contract.ts";
+import { base64urlEncode } from "../../sdk/encoding.ts";
+import { AdmissionRefusal, Rejection } from "./contract.ts";
 import { dataAnchor } from "./data_anchor.ts";
 import {
   ADMIN_NS,
   CONSORTIUM_KEY,
   CONSORTIUM_NS,
   type ConsortiumRecord,
+  govAddSite,
   govRemoveAdmin,
   govRemoveOrg,
   IDENTITY_STATUS_NS,
@@ -17,6 +19,7 @@ import {
   ORG_NS,
   POLICY_KEY,
   POLICY_NS,
+  SITE_NS,
   standingOf,
   withSignerGate,
 } from "./gov.ts";
@@ -102,7 +105,10 @@ function orgsWithOneAdmin(
     [POLICY_NS, POLICY_KEY, { expiryWindowMs: 1000, openKinds: [], quarantineOrgsMin: 2 }],
   ]);
   let height = 0;
-  const change = (contract: typeof govRemoveOrg | typeof govRemoveAdmin, body: object) =>
+  const change = (
+    contract: typeof govRemoveOrg | typeof govRemoveAdmin | typeof govAddSite,
+    body: object,
+  ) =>
   (
     signers: string[],
   ) => {
@@ -228,4 +234,53 @@ Deno.test("gov (rules 2): once an organisation went with its last admin, majorit
     "org-a",
     "org-c",
   ]);
+});
+
+/** 32 zero bytes: an Ed25519 point of order 4, on the curve, that verifies no signature. */
+const SMALL_ORDER_KEY = base64urlEncode(new Uint8Array(32));
+
+function siteBody(name: string, publicKey: string) {
+  return { name, org: "org-b", publicKey, url: `https://${name}.example.net` };
+}
+
+Deno.test("gov.addSite (rules 4): a site key of small order is rejected site_key_unusable and records nothing; a usable key is recorded", () => {
+  const { a, b, state, change } = threeOrgs(4);
+  assert.throws(
+    () => change(govAddSite, siteBody("dead", SMALL_ORDER_KEY))([a, b]),
+    (e) =>
+      e instanceof Rejection && e.code === "site_key_unusable" &&
+      /small order .*verifies no signature/.test(e.message),
+  );
+  assert.equal(state.get(SITE_NS, "dead"), undefined);
+  const key = base64urlEncode(generateKeyPair().publicKey);
+  assert.deepEqual(change(govAddSite, siteBody("site-b", key))([a, b]), {
+    site: "site-b",
+    org: "org-b",
+    approvedBy: ["org-a", "org-b"],
+  });
+});
+
+Deno.test("gov.addSite (rules 1 to 3): a site key of small order is recorded, as recorded chains decided (pinned)", () => {
+  for (const rules of [1, 2, 3]) {
+    const { a, b, state, change } = threeOrgs(rules);
+    change(govAddSite, siteBody("dead", SMALL_ORDER_KEY))([a, b]);
+    assert.equal(state.get<{ publicKey: string }>(SITE_NS, "dead")?.publicKey, SMALL_ORDER_KEY);
+  }
+});
+
+Deno.test("gov.addSite: admission refuses a site key of small order as invalid_body under any rules, naming the site", () => {
+  const { a, b } = threeOrgs();
+  const view = (publicKey: string) => ({
+    txId: "t",
+    kind: "gov.addSite",
+    body: siteBody("dead", publicKey),
+    signers: [a, b],
+  });
+  assert.throws(
+    () => govAddSite.authorize(view(SMALL_ORDER_KEY)),
+    (e) =>
+      e instanceof AdmissionRefusal && e.type === "invalid_body" &&
+      /^Cannot add site dead: its publicKey is an Ed25519 point of small order/.test(e.message),
+  );
+  govAddSite.authorize(view(base64urlEncode(generateKeyPair().publicKey)));
 });

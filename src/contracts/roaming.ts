@@ -398,6 +398,23 @@ export function usageSpan(r: RoamingRecordBody): UsageSpan {
 }
 
 /**
+ * True when record `r` lies in its period `[from, until)`. From rules 4 its
+ * span ({@link usageSpan}) must: `p.from <= r.from` and the span's end
+ * `<= p.until`, so usage may run up to the period's end, and an instant
+ * record is its millisecond. Up to rules 3 `r.to` had to be before `until`,
+ * so usage that ended exactly at the boundary fit no period (the next one
+ * starts after its `from`).
+ */
+export function withinPeriod(
+  r: RoamingRecordBody,
+  p: { from: number; until: number },
+  rules: number,
+): boolean {
+  if (r.from < p.from) return false;
+  return rules >= 4 ? usageSpan(r).end <= p.until : r.to < p.until;
+}
+
+/**
  * Checks `span` against a subscriber's index (undefined: no record yet).
  * Exact, never probabilistic: every recorded span that overlaps `span` and
  * shares a service with it is either in `overlaps` (kept) or makes
@@ -809,10 +826,14 @@ export const roamingRecord: Contract<RoamingRecordBody> = gated({
         `Cannot record usage for ${r.visited}: no signer acts for that carrier`,
       );
     }
-    if (r.from < p.from || r.to >= p.until) {
+    if (!withinPeriod(r, p, tx.rules)) {
       throw new Rejection(
         "roaming_outside_period",
-        `Cannot record usage [${r.from}, ${r.to}] in period [${p.from}, ${p.until})`,
+        tx.rules >= 4
+          ? `Cannot record usage ${
+            r.from === r.to ? `at ${r.from}` : `[${r.from}, ${r.to})`
+          }: it lies outside period "${r.period}" [${p.from}, ${p.until})`
+          : `Cannot record usage [${r.from}, ${r.to}] in period [${p.from}, ${p.until})`,
       );
     }
     const key = recordKey(r.period, r.record);

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { ROAMING_SUBSCRIBER_SPANS_MAX, type RoamingRecordBody } from "../../sdk/kinds/roaming.ts";
 import { AssertionError } from "../chain/assert.ts";
-import { checkUsage, indexUsage, type UsageIndex, usageSpan } from "./roaming.ts";
+import { checkUsage, indexUsage, type UsageIndex, usageSpan, withinPeriod } from "./roaming.ts";
 
 const MINUTE = 60_000;
 const T0 = 1_700_000_000_000;
@@ -125,4 +125,28 @@ Deno.test(`indexUsage() keeps the ${ROAMING_SUBSCRIBER_SPANS_MAX} latest-startin
   const older = indexUsage(index, usageSpan(body("x-4", T0 - MINUTE, T0, { sms: 1 })));
   assert.deepEqual(older.spans, index.spans);
   assert.deepEqual(older.droppedUntil, { sms: T0 + 5 * MINUTE });
+});
+
+Deno.test("withinPeriod() (rules 4): a record lies in [from, until) when its span does: it may end at until, and an instant at until - 1 fits while one at until does not", () => {
+  const p = { from: T0, until: T0 + 60 * MINUTE };
+  const fits = (from: number, to: number) => withinPeriod(body("r", from, to, { sms: 1 }), p, 4);
+  assert.equal(fits(p.until - MINUTE, p.until), true, "usage up to the boundary");
+  assert.equal(fits(p.from, p.until), true, "the whole period");
+  assert.equal(fits(p.from, p.from), true, "an instant at from");
+  assert.equal(fits(p.until - 1, p.until - 1), true, "an instant at until - 1");
+  assert.equal(fits(p.until, p.until), false, "an instant at until is the next period's");
+  assert.equal(fits(p.until - MINUTE, p.until + 1), false, "past until");
+  assert.equal(fits(p.from - 1, p.from + MINUTE), false, "before from");
+});
+
+Deno.test("withinPeriod() (rules 1 to 3): a record's to must be before until, so usage ending at the boundary fits no period, as recorded chains decided (pinned)", () => {
+  const p = { from: T0, until: T0 + 60 * MINUTE };
+  for (const rules of [1, 2, 3]) {
+    const fits = (from: number, to: number) =>
+      withinPeriod(body("r", from, to, { sms: 1 }), p, rules);
+    assert.equal(fits(p.until - MINUTE, p.until), false, `rules ${rules}`);
+    assert.equal(fits(p.until - MINUTE, p.until - 1), true, `rules ${rules}`);
+    assert.equal(fits(p.until - 1, p.until - 1), true, `rules ${rules}`);
+    assert.equal(fits(p.from - 1, p.from), false, `rules ${rules}`);
+  }
 });

@@ -48,8 +48,16 @@
  *   `custody_anchor_unknown` otherwise. Up to 2 a `seq` at most the
  *   stream's last passed, so a `seq` the stream skipped — an anchor never
  *   made — was accepted (`custody.ts`).
+ * - 4: a `roaming.record` may end exactly at its period's `until` (up to 3
+ *   its `to` had to be before it, so usage running up to the boundary fit
+ *   no period: `roaming.ts`); a `data.anchor` on an existing stream records
+ *   as its `signer` the key that acted for the stream's owner, not the
+ *   envelope's first signer, which may be any co-signer (`data_anchor.ts`);
+ *   `gov.addSite` rejects an Ed25519 key of small order, which verifies no
+ *   signature, `site_key_unusable` (up to 3 it recorded a site that could
+ *   never sign: `gov.ts`).
  */
-export const RULES_VERSION_SUPPORTED = 3;
+export const RULES_VERSION_SUPPORTED = 4;
 
 export const RULES_NS = "gov.rules";
 export const RULES_KEY = "current";

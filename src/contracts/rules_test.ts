@@ -90,9 +90,9 @@ Deno.test("checkRules() refuses a block whose version is above the supported one
   assert.throws(() => checkRules(record, 12, 1), /Cannot execute block 12: .* at height 7;/);
 });
 
-Deno.test("the built-in registry supports exactly RULES_VERSION_SUPPORTED (today 3); a registry may be built for another", () => {
-  assert.equal(RULES_VERSION_SUPPORTED, 3);
-  assert.equal(builtinContracts().rulesSupported, 3);
+Deno.test("the built-in registry supports exactly RULES_VERSION_SUPPORTED (today 4); a registry may be built for another", () => {
+  assert.equal(RULES_VERSION_SUPPORTED, 4);
+  assert.equal(builtinContracts().rulesSupported, 4);
   assert.equal(new ContractRegistry([], { rulesSupported: 4 }).rulesSupported, 4);
   assert.throws(() => new ContractRegistry([], { rulesSupported: 0 }), /rulesSupported 0/);
 });

@@ -19,6 +19,11 @@
  *   chain; what rules 3 changes (a custody step may cite only an anchor
  *   that was made: a `seq` its stream skipped is applied before the switch,
  *   rejected after) and a spread of the other kinds under it.
+ * - `chain_rules4.json` (`rules4.ts`): begun under rules 3, switched to
+ *   rules 4 within the chain; what rules 4 changes (roaming usage ending at
+ *   its period's end, the signer an anchor records, a site key of small
+ *   order), each decided on both sides of the switch, and other kinds
+ *   under it.
  *
  * `test/golden_chain_test.ts` replays every one of them on every run and
  * fails when this version of the contracts no longer gives the same hashes,
@@ -55,6 +60,7 @@ import {
 } from "./_builder.ts";
 import { RULES2_CHAIN } from "./rules2.ts";
 import { RULES3_CHAIN } from "./rules3.ts";
+import { RULES4_CHAIN } from "./rules4.ts";
 
 export type { GoldenBlock, GoldenChain, GoldenSpec } from "./_builder.ts";
 
@@ -1031,7 +1037,12 @@ export const RULES1_CHAIN: GoldenSpec = {
 };
 
 /** Every golden chain, oldest first: the test replays each, the generator writes each. */
-export const GOLDEN_CHAINS: readonly GoldenSpec[] = [RULES1_CHAIN, RULES2_CHAIN, RULES3_CHAIN];
+export const GOLDEN_CHAINS: readonly GoldenSpec[] = [
+  RULES1_CHAIN,
+  RULES2_CHAIN,
+  RULES3_CHAIN,
+  RULES4_CHAIN,
+];
 
 /**
  * Why `next` may not replace `recorded`, or undefined when it only adds

@@ -31,6 +31,7 @@ import {
   type RouteDefinition,
   ROUTES,
   ServerError,
+  siteKeyCanSign,
   siteKeyDid,
   type SiteView,
   type StatusView,
@@ -267,7 +268,8 @@ export async function memberPublicKey(
   if (given !== undefined) {
     if (!isEd25519PublicKey(given)) {
       throw new UsageError(
-        "Flag --public-key must be a base64url Ed25519 public key (43 characters)",
+        "Flag --public-key must be a base64url Ed25519 public key (43 characters) that can " +
+          "sign: a curve point not of small order",
       );
     }
     return given;
@@ -282,9 +284,13 @@ export async function memberPublicKey(
   return base64urlEncode(key.publicKey);
 }
 
-/** True for a base64url Ed25519 public key, a point on the curve (the SDK's {@link siteKeyDid}). */
+/**
+ * True for a base64url Ed25519 public key a site may have: a point on the
+ * curve (the SDK's {@link siteKeyDid}) that can sign ({@link siteKeyCanSign}).
+ */
 function isEd25519PublicKey(text: string): boolean {
-  return /^[A-Za-z0-9_-]{43}$/.test(text) && siteKeyDid(text) !== undefined;
+  return /^[A-Za-z0-9_-]{43}$/.test(text) && siteKeyDid(text) !== undefined &&
+    siteKeyCanSign(text);
 }
 
 // ---- finding the leader --------------------------------------------------------------
