@@ -3,6 +3,7 @@ import { JSON_DEPTH_MAX, JSON_OBJECT_MEMBERS_MAX } from "./middleware.ts";
 import { type AppOptions, createApp } from "./app.ts";
 import { FakeLedgerService, fakeTxId, sampleEnvelope } from "./testing.ts";
 import { LedgerError } from "./service.ts";
+import { generateKeyPair } from "../../sdk/keys.ts";
 import { createLogger } from "../log.ts";
 import {
   CACHE_IMMUTABLE,
@@ -517,6 +518,18 @@ Deno.test("GET /v1/txs/{txId}/proof: a treeSize past the log is the service's in
     "validation",
   );
   assert.deepEqual(errorPaths(problem), ["query.treeSize"]);
+});
+
+Deno.test("a required query parameter left out is a validation problem that says it is required, not zod's type message", async () => {
+  const { app } = setup();
+  const reader = generateKeyPair().did;
+  const problem = await assertProblem(
+    await app.request(`/v1/streams/s-1/access?reader=${reader}`),
+    400,
+    "validation",
+  );
+  assert.deepEqual(problem.errors, [{ path: "query.at", message: "Required: a value" }]);
+  assert.equal(problem.detail, "query.at: Required: a value");
 });
 
 // ---------------------------------------------------------------------------

@@ -112,6 +112,17 @@ const TARGET_NAMES: Record<string, string> = {
  * reported by the branch that got furthest into the value, so
  * `{ "txs": [] }` names `json.txs` rather than "invalid input".
  */
+/**
+ * An issue's message, except that a member left out is said to be required:
+ * zod says "Invalid input: expected string, received undefined" of it.
+ */
+function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === "invalid_type" && / received undefined$/.test(issue.message)) {
+    return `Required: ${issue.expected === "string" ? "a value" : `a ${issue.expected}`}`;
+  }
+  return issue.message;
+}
+
 export function fieldIssues(target: string, error: z.ZodError): FieldIssue[] {
   const where = TARGET_NAMES[target] ?? target;
   const out: FieldIssue[] = [];
@@ -127,7 +138,7 @@ export function fieldIssues(target: string, error: z.ZodError): FieldIssue[] {
           continue;
         }
       }
-      out.push({ path: [where, ...path].map(String).join("."), message: issue.message });
+      out.push({ path: [where, ...path].map(String).join("."), message: issueMessage(issue) });
     }
   };
   walk(error.issues, []);
