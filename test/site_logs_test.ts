@@ -304,7 +304,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "site: a method no route handles (PROPFIND, a lower-case get) and a chunked request body are answered without Deno printing its request.signal warning: stderr holds nothing but JSON log lines",
+    "site: a method no route handles (PROPFIND, a lower-case get), a chunked request body and reads with minHeight (answered, and one whose client leaves while it waits) are answered without Deno printing its request.signal warning: stderr holds nothing but JSON log lines",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -319,6 +319,14 @@ Deno.test({
       const chunked = await postChunked(url, "/v1/txs", "{}");
       assert.equal(chunked.status, 422, "the chunked body was read, and judged");
       await chunked.body?.cancel();
+      // minHeight reads watch for their client leaving (the SDK sends minHeight by default).
+      const read = await fetch(`${url}/v1/blocks/0?minHeight=0`);
+      assert.equal(read.status, 200);
+      await read.body?.cancel();
+      const leaving = new AbortController();
+      const waiting = fetch(`${url}/v1/blocks/0?minHeight=1000000`, { signal: leaving.signal });
+      setTimeout(() => leaving.abort(), 300);
+      await assert.rejects(waiting, (e) => (e as Error).name === "AbortError");
       // Deno's warning goes out with the answer; give it its turn before the stop.
       await new Promise((r) => setTimeout(r, 200));
       await jsonRecords(site);

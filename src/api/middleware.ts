@@ -405,6 +405,9 @@ export function awaitMinHeight(
         if (!parsed.success) return problemResponse(c, validationProblem("query", parsed.error));
         const height = parsed.data.minHeight;
         if (height !== undefined) {
+          // Fires only when the client goes away: deno.json opts into
+          // Deno's no-legacy-abort (the legacy signal also fired once an
+          // answer was sent, and reading it printed a warning on stderr).
           const request = c.req.raw.signal;
           try {
             await service.awaitHeight(height, options.waitMs, request);

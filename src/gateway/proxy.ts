@@ -228,9 +228,8 @@ async function tryOnce(
     options.responseTimeoutMs,
   );
   // The wait for the site's answer is bounded by the timeout, not by the
-  // client: Deno.serve's request signal also fires once an answer is sent
-  // (and reading it warns), so a client that leaves is noticed once the
-  // answer streams (its body is cancelled, see tracked()).
+  // client: a client that leaves is noticed once the answer streams (its
+  // body is cancelled, see tracked()).
   const started = performance.now();
   site.inFlight++;
   metrics.inFlight++;
