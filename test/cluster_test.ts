@@ -716,7 +716,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "cluster: a learner that hears from no leader for longer than an election takes (it never campaigns, so it still names its last one) says leaderlessMs and refuses new writes; hearing a leader again, it takes them",
+    "cluster: a learner that hears from no leader for longer than an election takes (it never campaigns, so it still names its last one) says leaderlessMs, exports has_leader 0 and refuses new writes; hearing a leader again, it takes them",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -754,6 +754,9 @@ Deno.test({
       assert.ok(performance.now() - silentAt > 1900, `after ${performance.now() - silentAt} ms`);
       assert.equal(cut.role, "learner");
       assert.equal(cut.leader, following.leader, "a learner names its last leader still");
+      // Its has_leader gauge says so too (NoLeader fires), as /readyz's leader check does.
+      const metrics = await (await fetch(`${d.url}/metrics`)).text();
+      assert.match(metrics, /^edgeledger_raft_has_leader 0$/m);
       const refused = await submitCommit(d.url, await anchorTx(device), 500);
       assert.equal(refused.status, 503, JSON.stringify(refused.body));
       assert.match(refused.body.detail, /has heard from no leader for \d+\.\d s/);
@@ -766,6 +769,10 @@ Deno.test({
       });
       const after = await submitCommit(d.url, await anchorTx(device), 10_000);
       assert.equal(after.body?.status, "committed", JSON.stringify(after.body));
+      assert.match(
+        await (await fetch(`${d.url}/metrics`)).text(),
+        /^edgeledger_raft_has_leader 1$/m,
+      );
     } finally {
       await cluster.stop();
     }

@@ -374,12 +374,16 @@ Deno.test({
 });
 
 Deno.test({
-  name: "alerts.yml: promtool loads the rules and every alert fires as alerts_test.yml says",
+  name:
+    "alerts.yml: promtool loads the rules, as many as the README says, and every alert fires as alerts_test.yml says",
   ignore: PROMTOOL === undefined,
   async fn() {
     const check = await promtool(["check", "rules", RULES]);
     assert.equal(check.code, 0, check.out);
-    assert.match(check.out, /SUCCESS: \d+ rules found/);
+    const found = check.out.match(/SUCCESS: (\d+) rules found/)?.[1];
+    assert.ok(found !== undefined, check.out);
+    const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+    assert.match(readme, new RegExp(`alerts\\.yml\\), ${found} in all,`));
     const run = await promtool(["test", "rules", RULES_TESTS]);
     assert.equal(run.code, 0, run.out);
     assert.match(run.out, /SUCCESS/);
@@ -606,6 +610,20 @@ Deno.test({
         return valueOf(g, "edgeledger_gateway_site_up", { site: cluster.sites[first].url }) === 0 ||
           undefined;
       });
+
+      // The new leader dies too: the survivor, cut off from the majority, knows no leader
+      // (NoLeader can fire on it) and still speaks for its links to both members, each down
+      // (PeerUnreachable can fire on it too).
+      await cluster.kill(next);
+      await waitFor("the survivor to report no leader and both peers unreachable", async () => {
+        const f = (await scrape(cluster.sites[other].url)).families;
+        const reachable = f.get("edgeledger_raft_peer_reachable")!.samples
+          .map((x) => `${x.labels.peer}=${x.value}`);
+        const down = names.filter((n) => n !== names[other]).map((n) => `${n}=0`);
+        return valueOf(f, "edgeledger_raft_has_leader") === 0 &&
+            JSON.stringify(reachable) === JSON.stringify(down) ||
+          undefined;
+      }, 15_000);
     } finally {
       await gateway.stop();
       await cluster.stop();

@@ -982,9 +982,14 @@ export class RaftHost implements Sequencer {
       "# HELP edgeledger_raft_term This site's current Raft term.",
       "# TYPE edgeledger_raft_term gauge",
       `edgeledger_raft_term ${s.term}`,
-      "# HELP edgeledger_raft_has_leader Whether this site knows a leader of its term (1) or not (0).",
+      "# HELP edgeledger_raft_has_leader Whether this site knows a leader of its term that it hears and that answers it (1) or not (0): 0 too when it has not heard from its leader for four election timeouts (a learner, or a removed site, keeps naming its last one: leaderlessMs) or its leader has answered none of its forwards for as long (leaderUnreachableMs), as /readyz's leader check.",
       "# TYPE edgeledger_raft_has_leader gauge",
-      `edgeledger_raft_has_leader ${s.leader === undefined ? 0 : 1}`,
+      `edgeledger_raft_has_leader ${
+        s.leader === undefined || this.leaderlessMs() !== undefined ||
+          this.leaderUnreachable() !== undefined
+          ? 0
+          : 1
+      }`,
       "# HELP edgeledger_raft_is_leader Whether this site is the leader (1) or not (0).",
       "# TYPE edgeledger_raft_is_leader gauge",
       `edgeledger_raft_is_leader ${s.role === "leader" ? 1 : 0}`,
@@ -1033,13 +1038,16 @@ export class RaftHost implements Sequencer {
     ];
     // The members of the configuration, not every site in the directory: a
     // removed site keeps its sender (and its last send's outcome) forever.
-    const peers = s.role === "leader"
+    // A follower speaks for its leader; a site that knows no leader (cut off
+    // from the majority, campaigning) for every member, so that its links
+    // are still seen where they failed.
+    const peers = s.role === "leader" || s.leader === undefined
       ? [...voters, ...learners].filter((p) => p !== this.#self && this.#senders.has(p))
-      : s.leader !== undefined && this.#senders.has(s.leader)
+      : this.#senders.has(s.leader)
       ? [s.leader]
       : [];
     lines.push(
-      "# HELP edgeledger_raft_peer_reachable Whether this site's last send to the peer succeeded and it heard from the peer within two election timeouts (1), or not (0); the leader's view of each member, a follower's of its leader (they exchange messages every heartbeat; a leader that has answered none of the follower's forwards for four election timeouts is unreachable too).",
+      "# HELP edgeledger_raft_peer_reachable Whether this site's last send to the peer succeeded and it heard from the peer within two election timeouts (1), or not (0); the leader's view of each member, a follower's of its leader (they exchange messages every heartbeat; a leader that has answered none of the follower's forwards for four election timeouts is unreachable too), and the view of each member of a site that knows no leader.",
       "# TYPE edgeledger_raft_peer_reachable gauge",
       ...peers.sort().map((p) =>
         `edgeledger_raft_peer_reachable{peer="${escapeLabelValue(p)}"} ${
