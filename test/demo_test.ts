@@ -55,14 +55,14 @@ Deno.test({
 
 Deno.test({
   name:
-    "demo: --url skips use cases whose kinds the build lacks, a rerun on the same ledger succeeds — its light client following two sites' key rotations from genesis's keys — and every site's state is what re-executing its chain gives",
+    "demo: --url skips use cases whose kinds the build lacks, a rerun on the same ledger succeeds — its roaming period before the first run's, its light client following two sites' key rotations from genesis's keys — and every site's state is what re-executing its chain gives",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
     const cluster = await startDemoCluster({ sites: 3 });
     try {
       const lines: string[] = [];
-      const without = new Set(["custody.handoff", "roaming.close"]);
+      const without = new Set(["custody.handoff", "access.revoke"]);
       const partial = await runDemo({
         url: cluster.urls[0],
         dataDir: cluster.dataDir,
@@ -72,9 +72,10 @@ Deno.test({
       });
       const byId = new Map(partial.useCases.map((u) => [u.id, u]));
       assert.equal(byId.get("custody")?.status, "skipped");
-      assert.equal(byId.get("roaming")?.status, "skipped");
+      assert.equal(byId.get("access")?.status, "skipped");
+      assert.equal(byId.get("roaming")?.status, "ok", byId.get("roaming")?.detail);
       assert.ok(lines.includes("    skipped: custody.handoff not available in this build"));
-      assert.ok(lines.includes("    skipped: roaming.close not available in this build"));
+      assert.ok(lines.includes("    skipped: access.revoke not available in this build"));
       assert.ok(partial.ok, `demo failed: ${failed(partial.useCases)}\n${lines.join("\n")}`);
 
       // Two of the three sites rotate their keys: the light client, trusting
@@ -93,7 +94,8 @@ Deno.test({
       }
       assert.deepEqual(rotatedKeys, ["site-a", "site-b"]);
 
-      // Same ledger again: the second carrier exists, and the demo acts for it with its kept keys.
+      // Same ledger again: the second carrier exists, and the demo acts for it with its kept keys;
+      // it settles the hour before the roaming period the first run settled (they may not overlap).
       const again: string[] = [];
       const rerun = await runDemo({
         url: cluster.urls[0],
@@ -104,6 +106,10 @@ Deno.test({
       assert.ok(rerun.ok, `rerun failed: ${failed(rerun.useCases)}\n${again.join("\n")}`);
       for (const u of rerun.useCases) assert.equal(u.status, "ok", `${u.id}: ${u.detail}`);
       assert.equal(rerun.verdict?.ok, true, rerun.verdict?.message);
+      const periods = [lines, again].map((l) => l.find((x) => /roaming\.open \S+ \[/.test(x)));
+      const [first, second] = periods.map((l) => l?.match(/\[(\S+), (\S+)\)/)?.slice(1));
+      assert.ok(first && second, periods.join("\n"));
+      assert.equal(second[1], first[0], "the rerun's period ends where the first run's begins");
       for (const name of rotatedKeys) {
         assert.ok(
           again.some((l) =>

@@ -69,6 +69,15 @@ import { ms, Report, short, shortDid, type UseCaseResult } from "./report.ts";
 export const CARRIER_B = "nordtel";
 /** Where the second carrier's keys are kept in the data folder, so a rerun can act for it. */
 export const CARRIER_B_KEYS_FILE = "demo-carrier-b-keys.json";
+/**
+ * Where the demo keeps the earliest roaming period it settled on this
+ * ledger (`{earliestFrom}`, ms), so that a rerun settles the hour before it:
+ * one pair of carriers' periods may not overlap.
+ */
+export const DEMO_ROAMING_FILE = "demo-roaming.json";
+/** Most hours a run steps back past periods of the pair it did not know of. */
+const ROAMING_PERIOD_TRIES_MAX = 48;
+const HOUR_MS = 3_600_000;
 /** Longest wait for a batch to commit, ms (the site holds the answer that long at most). */
 const COMMIT_WAIT_MS_MAX = 30_000;
 /** How long the light client may wait for a checkpoint that covers the receipt, ms. */
@@ -892,32 +901,61 @@ export async function runDay(options: DayOptions): Promise<DaySummary> {
   // ---- 8. Roaming: a period settled between the two carriers ----------------
   await useCase(
     "roaming",
-    `Roaming — ${orgA.id} and ${CARRIER_B} settle last hour's roaming`,
+    `Roaming — ${orgA.id} and ${CARRIER_B} settle an hour of roaming`,
     ["roaming.open", "roaming.record", "roaming.dispute", "roaming.close", "roaming.sign"],
     async () => {
       const b = carrierB!;
       const period = `${orgA.id}-${CARRIER_B}-${run}`;
-      const until = Math.floor(Date.now() / 3_600_000) * 3_600_000;
-      const from = until - 3_600_000;
-      const unsignedOpen = createEnvelope({
-        ...tx,
-        kind: "roaming.open",
-        body: {
-          period,
-          carriers: [
-            { org: orgA.id, tariff: { voiceMinute: "9", dataMb: "2", sms: "3" } },
-            { org: b.org, tariff: { voiceMinute: "11", dataMb: "2", sms: "4" } },
-          ],
-          from,
-          until,
-          currency: "EUR",
-        },
-        signers: [admin.did, b.admin.signer.did],
-      });
-      let open = await addSignature(unsignedOpen, admin);
-      open = await addSignature(open, b.admin.signer);
-      if (!isComplete(open)) throw new StepError("roaming.open is not fully signed");
-      const opened = await commit(open);
+      // The last full hour on a new ledger; on one an earlier run used, the hour before the
+      // earliest period it settled (one pair's periods may not overlap). A period the kept file
+      // does not know of (it was removed) is stepped past: its rejection names its start.
+      const keptPath = `${options.dataDir}/${DEMO_ROAMING_FILE}`;
+      const kept = JSON.parse(await Deno.readTextFile(keptPath).catch(() => "{}")) as {
+        earliestFrom?: number;
+      };
+      let until = Math.min(
+        Math.floor(Date.now() / HOUR_MS) * HOUR_MS,
+        kept.earliestFrom ?? Number.MAX_SAFE_INTEGER,
+      );
+      let opened: Receipt & { txId: string } | undefined;
+      for (let tries = 0; opened === undefined; tries++) {
+        const unsignedOpen = createEnvelope({
+          ...tx,
+          kind: "roaming.open",
+          body: {
+            period,
+            carriers: [
+              { org: orgA.id, tariff: { voiceMinute: "9", dataMb: "2", sms: "3" } },
+              { org: b.org, tariff: { voiceMinute: "11", dataMb: "2", sms: "4" } },
+            ],
+            from: until - HOUR_MS,
+            until,
+            currency: "EUR",
+          },
+          signers: [admin.did, b.admin.signer.did],
+        });
+        let open = await addSignature(unsignedOpen, admin);
+        open = await addSignature(open, b.admin.signer);
+        if (!isComplete(open)) throw new StepError("roaming.open is not fully signed");
+        txs++;
+        const r = await client.submit(open, { wait: "commit", waitTimeoutMs: COMMIT_WAIT_MS_MAX });
+        const receipt = r.status === "committed" ? r : await client.waitForCommit(r.txId!);
+        const clash = receipt.result?.code === "roaming_period_overlap"
+          ? /overlaps period "[^"]*" \[(\d+), \d+\)/.exec(receipt.result.detail ?? "")
+          : null;
+        if (receipt.result?.status === "applied") {
+          opened = receipt as Receipt & { txId: string };
+        } else if (clash !== null && tries + 1 < ROAMING_PERIOD_TRIES_MAX) {
+          until = Math.min(until - HOUR_MS, Number(clash[1]));
+        } else {
+          throw new StepError(
+            `roaming.open ${short(receipt.txId ?? "?")} was ${receipt.result?.status}: ` +
+              `${receipt.result?.code ?? ""} ${receipt.result?.detail ?? ""}`,
+          );
+        }
+      }
+      const from = until - HOUR_MS;
+      await Deno.writeTextFile(keptPath, JSON.stringify({ earliestFrom: from }));
       report.tx(
         `roaming.open ${period} [${iso(from)}, ${iso(until)}) signed by both:`,
         opened.txId,
