@@ -460,20 +460,51 @@ Deno.test({
 });
 
 tlsTest(
-  "tls: a site whose key does not belong to its certificate exits 1 with one line quoting Deno's reason",
+  "tls: a site whose key does not belong to its certificate exits 1 with one line naming both files, before it opens its database, on Deno's server and on the guarded one (clientConnections)",
   async () => {
     const p = await pki();
     try {
       const other = await makeCert(p.dir, p.ca, "other");
-      const path = await siteConfig(`${p.dir}/ledger`, {
-        tls: { certFile: p.site.certFile, keyFile: other.keyFile },
-      });
-      const r = await run(SITE_SCRIPT, ["--config", path]);
-      assert.equal(r.code, 1);
-      assert.equal(r.stderr.split("\n").length, 1, r.stderr);
+      for (const [i, extra] of [{}, { clientConnections: {} }].entries()) {
+        const path = await siteConfig(`${p.dir}/ledger-${i}`, {
+          tls: { certFile: p.site.certFile, keyFile: other.keyFile },
+          ...extra,
+        });
+        const r = await run(SITE_SCRIPT, ["--config", path]);
+        assert.equal(r.code, 1, r.stderr);
+        assert.equal(r.stderr.split("\n").length, 1, r.stderr);
+        assert.match(
+          r.stderr,
+          /^Cannot start site: Cannot use tls\.keyFile \S+other\.key: it is not the key of the certificate in tls\.certFile \S+site\.pem$/,
+        );
+        const { db } = JSON.parse(await Deno.readTextFile(path));
+        const dbPath = `${path.slice(0, path.lastIndexOf("/"))}/${db.replace(/^file:/, "")}`;
+        await assert.rejects(Deno.stat(dbPath), Deno.errors.NotFound, `${dbPath} was made`);
+      }
+    } finally {
+      await p.cleanup();
+    }
+  },
+);
+
+tlsTest(
+  "tls: a gateway whose key does not belong to its certificate exits 2 with one line naming both files (its node server would listen and fail every handshake)",
+  async () => {
+    const p = await pki();
+    try {
+      const other = await makeCert(p.dir, p.ca, "other");
+      const r = await run(GATEWAY_SCRIPT, [
+        "--site",
+        "https://127.0.0.1:9",
+        "--tls-cert-file",
+        p.site.certFile,
+        "--tls-key-file",
+        other.keyFile,
+      ]);
+      assert.equal(r.code, 2, r.stderr);
       assert.match(
         r.stderr,
-        /^Cannot start site: Cannot serve HTTPS with tls\.certFile \S+site\.pem and tls\.keyFile \S+other\.key: .*KeyMismatch/,
+        /^Cannot start gateway: Cannot use tls\.keyFile \S+other\.key: it is not the key of the certificate in tls\.certFile \S+site\.pem$/,
       );
     } finally {
       await p.cleanup();

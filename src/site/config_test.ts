@@ -10,7 +10,7 @@ import { base64urlEncode } from "../../sdk/encoding.ts";
 import { generateKeyPair, importKey } from "../../sdk/keys.ts";
 import { writeSiteKey } from "../../workers/sitekey.ts";
 import { testGenesis } from "../../test/_helpers.ts";
-import { CA_CERT_PEM } from "../../test/_pem_fixture.ts";
+import { CA_CERT_PEM, SERVER_CERT_PEM, SERVER_KEY_PEM } from "../../test/_pem_fixture.ts";
 import { siteLogger, siteThreads } from "../../workers/site.ts";
 
 Deno.test("threadsForSharedMachine: a site with two cores or more to itself gets a worker per core of its share", () => {
@@ -266,11 +266,10 @@ Deno.test("initLocalLedger: with tls every site gets an https:// URL (config and
       cores: 8,
       tls: { certFile: "../site.pem", keyFile: "../site.key", caFile: "../ca.pem" },
     });
-    // Not a real certificate and key: loadSiteConfig checks only that they hold PEM
-    // (the CA certificates must load, so they are real).
-    const pem = (label: string) => `-----BEGIN ${label}-----\nAAAA\n-----END ${label}-----\n`;
-    await Deno.writeTextFile(`${dir}/site.pem`, pem("CERTIFICATE"));
-    await Deno.writeTextFile(`${dir}/site.key`, pem("PRIVATE KEY"));
+    // A real certificate and its key (loadSiteConfig checks the key is the certificate's),
+    // and real CA certificates (they must load).
+    await Deno.writeTextFile(`${dir}/site.pem`, SERVER_CERT_PEM);
+    await Deno.writeTextFile(`${dir}/site.key`, SERVER_KEY_PEM);
     await Deno.writeTextFile(`${dir}/ca.pem`, CA_CERT_PEM + CA_CERT_PEM);
     const genesis = JSON.parse(await Deno.readTextFile(`${dir}/genesis.json`));
     assert.deepEqual(
@@ -280,7 +279,7 @@ Deno.test("initLocalLedger: with tls every site gets an https:// URL (config and
     const loaded = await loadSiteConfig(paths[1]);
     assert.equal(loaded.config.url, "https://127.0.0.1:17102");
     assert.equal(loaded.tls?.certFile, `${dir}/site-b/../site.pem`);
-    assert.equal(loaded.tls?.cert, pem("CERTIFICATE"));
+    assert.equal(loaded.tls?.cert, SERVER_CERT_PEM);
     assert.equal(loaded.caCerts?.length, 2);
     const plain = await initLocalLedger({
       dataDir: `${dir}/plain`,

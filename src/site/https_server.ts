@@ -24,11 +24,12 @@
  *
  * @module
  */
-import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { Logger } from "../log.ts";
 import { FileReloader, oneLine, type ReloadOutcome } from "./file_reloader.ts";
 import { type ConnectionLimits, CUT_REASONS, GuardedServer } from "./guarded_server.ts";
 import {
+  type CertificateInfo,
+  certificateInfo,
   readServeTls,
   type ReloadingClient,
   serveError,
@@ -36,7 +37,8 @@ import {
   TlsConfigError,
 } from "./tls.ts";
 
-export type { ReloadOutcome };
+export type { CertificateInfo, ReloadOutcome };
+export { certificateInfo };
 
 /** What a server's SIGHUP did: to its certificate, and to the CA file it trusts. */
 export interface TlsReload {
@@ -55,14 +57,6 @@ export async function reloadTls(
 
 /** Longest a reload waits for the old listener to free the address, ms. */
 export const relistenWaitMs = 5_000;
-
-/** What a server says about the certificate it serves. */
-export interface CertificateInfo {
-  /** When it expires, ms since the epoch. */
-  notAfter: number;
-  /** Its serial number, hex. */
-  serial: string;
-}
 
 /** What starts a {@link HttpsServer}. */
 export interface HttpsServerOptions {
@@ -92,40 +86,6 @@ export interface HttpsServerOptions {
    * process should stop.
    */
   onListenLost?: (error: Error) => void;
-}
-
-/**
- * Reads the first certificate of a chain and checks that `key` is its
- * private key. Throws {@link TlsConfigError} naming the files otherwise.
- */
-export function certificateInfo(tls: ServeTls, field = "tls"): CertificateInfo {
-  let cert: X509Certificate;
-  try {
-    cert = new X509Certificate(tls.cert);
-  } catch (e) {
-    throw new TlsConfigError(
-      `Cannot use ${field}.certFile ${tls.certFile}: its first certificate does not parse (${
-        oneLine(e)
-      })`,
-    );
-  }
-  let matches: boolean;
-  try {
-    matches = cert.checkPrivateKey(createPrivateKey(tls.key));
-  } catch (e) {
-    throw new TlsConfigError(
-      `Cannot use ${field}.keyFile ${tls.keyFile}: the key does not parse (${oneLine(e)})`,
-    );
-  }
-  if (!matches) {
-    throw new TlsConfigError(
-      `Cannot use ${field}.keyFile ${tls.keyFile}: it is not the key of the certificate in ${field}.certFile ${tls.certFile}`,
-    );
-  }
-  return {
-    notAfter: cert.validToDate.getTime(),
-    serial: cert.serialNumber.toLowerCase(),
-  };
 }
 
 /** What a server serves HTTPS with, and what it says about it. */
@@ -158,11 +118,17 @@ export class HttpsServer {
   }
 
   /**
-   * Listens on the address. Throws what {@link serveError} makes of a
-   * failure (a key that is not the certificate's, an address in use).
+   * Listens on the address. Throws {@link TlsConfigError} for a key that is
+   * not the certificate's (or a certificate that does not parse) before it
+   * listens — Deno's server refuses such a pair, node's (the guarded one)
+   * would listen and fail every handshake — and what {@link serveError}
+   * makes of a failure to listen (an address in use).
    */
   static async start(options: HttpsServerOptions): Promise<HttpsServer> {
     const scheme = options.tls === undefined ? "http" : "https";
+    const info = options.tls === undefined
+      ? undefined
+      : certificateInfo(options.tls, options.field ?? "tls");
     let server!: Deno.HttpServer | GuardedServer;
     const url = options.limits === undefined
       ? await new Promise<string>((resolve, reject) => {
@@ -185,14 +151,6 @@ export class HttpsServer {
     const s = new HttpsServer(options, server, url);
     const tls = options.tls;
     if (tls === undefined) return s;
-    // Deno took the pair, so the key is the certificate's; a certificate
-    // it takes but node:crypto cannot read only goes without its expiry.
-    let info: CertificateInfo | undefined;
-    try {
-      info = certificateInfo(tls, s.#field);
-    } catch (e) {
-      options.log.warn("tls certificate not readable for its expiry", { reason: oneLine(e) });
-    }
     s.#files = await FileReloader.watch<Served>({
       what: "tls certificate",
       metric: "tls_cert",

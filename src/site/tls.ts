@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { z } from "zod";
 import type { Logger } from "../log.ts";
 import { FileReloader, oneLine, type ReloadOutcome } from "./file_reloader.ts";
@@ -59,9 +60,10 @@ const LEGACY_ENCRYPTED = /^Proc-Type:\s*4,\s*ENCRYPTED/m;
 /**
  * Reads a server's certificate chain and key. `field` names the config key
  * in errors (`tls`). Throws {@link TlsConfigError} when a file is missing,
- * unreadable, or holds no PEM certificate (resp. private key), or when the
- * key is encrypted. Whether the key belongs to the certificate is checked
- * when the server starts ({@link serveError}).
+ * unreadable, or holds no PEM certificate (resp. private key), when the
+ * key is encrypted, and when it is not the key of the first certificate
+ * ({@link certificateInfo}): before a site opens its database, and for either
+ * server (node's would listen and fail every handshake).
  */
 export async function readServeTls(files: TlsFiles, field = "tls"): Promise<ServeTls> {
   const cert = await readPem(files.certFile, `${field}.certFile`);
@@ -83,7 +85,51 @@ export async function readServeTls(files: TlsFiles, field = "tls"): Promise<Serv
       `Cannot use ${field}.keyFile ${files.keyFile}: the key is encrypted (store it unencrypted, mode 0600)`,
     );
   }
-  return { cert, key, certFile: files.certFile, keyFile: files.keyFile };
+  const tls = { cert, key, certFile: files.certFile, keyFile: files.keyFile };
+  certificateInfo(tls, field);
+  return tls;
+}
+
+/** What a server says about the certificate it serves. */
+export interface CertificateInfo {
+  /** When it expires, ms since the epoch. */
+  notAfter: number;
+  /** Its serial number, hex. */
+  serial: string;
+}
+
+/**
+ * Reads the first certificate of a chain and checks that `key` is its
+ * private key. Throws {@link TlsConfigError} naming the files otherwise.
+ */
+export function certificateInfo(tls: ServeTls, field = "tls"): CertificateInfo {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(tls.cert);
+  } catch (e) {
+    throw new TlsConfigError(
+      `Cannot use ${field}.certFile ${tls.certFile}: its first certificate does not parse (${
+        oneLine(e)
+      })`,
+    );
+  }
+  let matches: boolean;
+  try {
+    matches = cert.checkPrivateKey(createPrivateKey(tls.key));
+  } catch (e) {
+    throw new TlsConfigError(
+      `Cannot use ${field}.keyFile ${tls.keyFile}: the key does not parse (${oneLine(e)})`,
+    );
+  }
+  if (!matches) {
+    throw new TlsConfigError(
+      `Cannot use ${field}.keyFile ${tls.keyFile}: it is not the key of the certificate in ${field}.certFile ${tls.certFile}`,
+    );
+  }
+  return {
+    notAfter: cert.validToDate.getTime(),
+    serial: cert.serialNumber.toLowerCase(),
+  };
 }
 
 /**

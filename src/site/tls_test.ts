@@ -8,7 +8,7 @@ import {
   TlsConfigError,
   trustingClient,
 } from "./tls.ts";
-import { CA_CERT_PEM } from "../../test/_pem_fixture.ts";
+import { CA_CERT_PEM, SERVER_CERT_PEM, SERVER_KEY_PEM } from "../../test/_pem_fixture.ts";
 
 const pem = (label: string, body = "AAAA") =>
   `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
@@ -33,18 +33,35 @@ async function refuses(p: Promise<unknown>, re: RegExp): Promise<void> {
   );
 }
 
-Deno.test("readServeTls() reads a PEM chain and key and keeps their paths", async () => {
+Deno.test("readServeTls() reads a PEM chain and the key of its first certificate, and keeps their paths", async () => {
   await withDir(async (dir) => {
-    const chain = pem("CERTIFICATE", "AAAA") + pem("CERTIFICATE", "BBBB");
+    const chain = SERVER_CERT_PEM + CA_CERT_PEM;
     await Deno.writeTextFile(`${dir}/c.pem`, chain);
-    await Deno.writeTextFile(`${dir}/k.pem`, pem("EC PRIVATE KEY"));
+    await Deno.writeTextFile(`${dir}/k.pem`, SERVER_KEY_PEM);
     const tls = await readServeTls({ certFile: `${dir}/c.pem`, keyFile: `${dir}/k.pem` });
     assert.deepEqual(tls, {
       cert: chain,
-      key: pem("EC PRIVATE KEY"),
+      key: SERVER_KEY_PEM,
       certFile: `${dir}/c.pem`,
       keyFile: `${dir}/k.pem`,
     });
+  });
+});
+
+Deno.test("readServeTls() refuses a key that is not the first certificate's, and a certificate that does not parse, naming the files", async () => {
+  await withDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/c.pem`, SERVER_CERT_PEM);
+    await Deno.writeTextFile(`${dir}/ca-first.pem`, CA_CERT_PEM + SERVER_CERT_PEM);
+    await Deno.writeTextFile(`${dir}/junk.pem`, pem("CERTIFICATE"));
+    await Deno.writeTextFile(`${dir}/k.pem`, SERVER_KEY_PEM);
+    await refuses(
+      readServeTls({ certFile: `${dir}/ca-first.pem`, keyFile: `${dir}/k.pem` }),
+      /^Cannot use tls\.keyFile \S+\/k\.pem: it is not the key of the certificate in tls\.certFile \S+\/ca-first\.pem$/,
+    );
+    await refuses(
+      readServeTls({ certFile: `${dir}/junk.pem`, keyFile: `${dir}/k.pem` }, "gateway.tls"),
+      /^Cannot use gateway\.tls\.certFile \S+\/junk\.pem: its first certificate does not parse/,
+    );
   });
 });
 
