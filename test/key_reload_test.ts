@@ -16,7 +16,7 @@ const ADMIN_NEW = "admin-new-key-0123456789abcdef";
 
 Deno.test({
   name:
-    "key reload: on SIGHUP a site serves the tenant and admin keys its config now holds (a revoked key refused 401, a new one served, an admin key rotated) without a restart; a config that does not load keeps the keys in use, and says so",
+    "key reload: on SIGHUP a site serves the tenant and admin keys its config now holds (a revoked key refused 401, a new one served, an admin key rotated) without a restart, even while the genesis or CA file the config names is broken (it reads the config alone); a config that does not load keeps the keys in use, and says so",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -84,6 +84,28 @@ Deno.test({
       assert.equal((await submitCommit(site.url, tx)).status, 401, "a write without a key");
       assert.equal(site.proc.pid, pid);
 
+      // The key is revoked again while the files the config names are broken (a CA file being
+      // rotated, a genesis file moved): the reload reads the config alone, so the revocation holds.
+      const dir = site.configPath.slice(0, site.configPath.lastIndexOf("/"));
+      await Deno.writeTextFile(`${dir}/broken-ca.pem`, "not a certificate\n");
+      await Deno.writeTextFile(
+        site.configPath,
+        JSON.stringify({
+          ...config,
+          apiKeys: [{ name: "fleet", hash: hashKey(OLD), requestsPerMinute: 100_000 }],
+          adminKeyHashes: [hashKey(ADMIN_NEW)],
+          caFile: "broken-ca.pem",
+          genesisFile: "moved-genesis.json",
+        }),
+      );
+      site.proc.kill("SIGHUP");
+      await waitFor(
+        "the second reload",
+        () => Promise.resolve(reloads("access keys reloaded")[1]),
+      );
+      assert.equal(await status(NEW), 401);
+      assert.equal(await status(OLD), 200);
+
       // A config that no longer loads: the keys in use stay, and the log says why.
       await Deno.writeTextFile(site.configPath, "{ not json");
       site.proc.kill("SIGHUP");
@@ -94,7 +116,7 @@ Deno.test({
             reloads("access keys not reloaded: the config does not load; the keys in use stay")[0],
           ),
       );
-      assert.equal(await status(NEW), 200);
+      assert.equal(await status(OLD), 200);
       assert.equal(await members(ADMIN_NEW), 400);
       await Deno.writeTextFile(site.configPath, JSON.stringify(config));
     } finally {

@@ -27,7 +27,7 @@ import {
   clusterDirectory,
   type LoadedSite,
   loadSiteConfig,
-  loadSiteFiles,
+  readSiteConfig,
   type SiteConfig,
 } from "../src/site/config.ts";
 import { Site } from "../src/site/site.ts";
@@ -504,10 +504,12 @@ async function openAndServe(
 }
 
 /**
- * Reads the site's config file again and puts its tenant and admin keys in
- * service ({@link AccessKeys}); logs what changed (key names, never keys),
- * or why nothing was: a config that does not load leaves the keys in use
- * as they were. Other settings take effect at the next start.
+ * Reads the site's config file again — that file alone, not the genesis or
+ * CA files it names, so that a CA file being rotated cannot keep a revoked
+ * key in service — and puts its tenant and admin keys in service
+ * ({@link AccessKeys}); logs what changed (key names, never keys), or why
+ * nothing was: a config that does not parse leaves the keys in use as they
+ * were. Other settings take effect at the next start.
  */
 export async function reloadKeys(
   configPath: string,
@@ -517,7 +519,7 @@ export async function reloadKeys(
 ): Promise<"reloaded" | "unchanged" | "failed"> {
   let config;
   try {
-    config = (await loadSiteFiles(configPath)).config;
+    config = await readSiteConfig(configPath);
   } catch (e) {
     log.error("access keys not reloaded: the config does not load; the keys in use stay", {
       trigger,

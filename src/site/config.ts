@@ -279,6 +279,16 @@ export async function loadSiteConfig(path: string): Promise<LoadedSite> {
 }
 
 /**
+ * Reads the site config file alone — none of the files it names (genesis,
+ * CA, key, TLS) — as a reload of its keys needs: a CA file mid-rotation
+ * must not keep a leaked API key in service. Throws with the file and the
+ * field on bad input.
+ */
+export async function readSiteConfig(path: string): Promise<SiteConfig> {
+  return parseJsonFile(path, await readFileText(path, path), siteConfigSchema);
+}
+
+/**
  * Reads a site config, its genesis and its CA certificates, and where its
  * database is — what the operator commands need, and never a private key
  * (so a backup can run where the site's key may not be read). Throws with
@@ -286,7 +296,7 @@ export async function loadSiteConfig(path: string): Promise<LoadedSite> {
  */
 export async function loadSiteFiles(path: string): Promise<LoadedSiteFiles> {
   const resolve = resolverFor(path);
-  const config = parseJsonFile(path, await readFileText(path, path), siteConfigSchema);
+  const config = await readSiteConfig(path);
   const genesisPath = resolve(config.genesisFile);
   const genesis = parseJsonFile(
     genesisPath,
