@@ -78,7 +78,14 @@ async function scenario(sdk, url) {
     source: client, trustedKeys: sites.map((s) => s.verifierKey), quorum: 1, origin: status.origin,
   });
   const verdict = await light.verify(receipt.txId);
+  let errorName;
+  try {
+    await client.getTx("00".repeat(32));
+  } catch (e) {
+    errorName = e instanceof sdk.NotFoundError ? e.name : "not a NotFoundError: " + e;
+  }
   return {
+    errorName,
     txId: receipt.txId, expectedTxId: sdk.transactionId(envelope), status: receipt.status,
     eventHeight: event.height, receiptHeight: receipt.height,
     eventTxIds: event.txs.map((t) => t.txId), ok: verdict.ok, reason: verdict.reason,
@@ -93,6 +100,8 @@ function assertScenario(out: Record<string, unknown>) {
   assert.deepEqual(out.eventTxIds, [out.txId]);
   assert.equal(out.reason, "ok");
   assert.equal(out.ok, true);
+  // Error classes keep their names through minification (callers log and match them).
+  assert.equal(out.errorName, "NotFoundError");
 }
 
 Deno.test({
@@ -137,7 +146,8 @@ void [receipt, height, OfflineQueue, LightClient, createEnvelope];
 });
 
 Deno.test({
-  name: "bundle: runs in Node 20 against a real site (sign, submit, SSE, light-client proof)",
+  name:
+    "bundle: runs in Node 20 against a real site (sign, submit, SSE, light-client proof), its errors keeping their class names",
   ignore: !nodePath,
   ...RESOURCES,
   fn: async () => {

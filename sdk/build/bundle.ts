@@ -74,6 +74,9 @@ export async function bundleSdk(
       target: ["es2022"],
       sourcemap: true,
       minify: true,
+      // Error classes name themselves after their class (`new.target.name`):
+      // callers log `e.name` and match on it.
+      keepNames: true,
       legalComments: "eof",
       logLevel: "silent",
       banner: { js: "// edgeledger SDK — bundled by sdk/build/bundle.ts" },
