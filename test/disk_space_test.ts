@@ -201,7 +201,7 @@ Deno.test("disk space: without a minimum (0, the in-process default) a site neve
 
 Deno.test({
   name:
-    "disk space: in a cluster of real processes, one site under its minimum makes every site refuse new transactions naming it; once it is gone they are taken again, and after its restart with room, at every site",
+    "disk space: in a cluster of real processes, one site under its minimum makes every site refuse new transactions naming it, and say so in its status and metrics (a follower as its leader passes it on); once it is gone they are taken again, and after its restart with room, at every site",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -237,6 +237,18 @@ Deno.test({
       const leader = (await statuses(cluster)).find((s) => s?.role === "leader")!;
       assert.deepEqual(leader.storageLow?.map((x) => x.site), ["site-c"]);
       assert.equal(leader.height, heightBefore, "nothing was ordered meanwhile");
+      // Every site says so, a follower too: its status, its gauge. With nothing ordered, no
+      // checkpoint lines flow between followers, so after two election timeouts (1 s) a follower
+      // hears site-c only through its leader, which passes on who is low.
+      await new Promise((r) => setTimeout(r, 2_500));
+      for (const s of cluster.sites) {
+        await waitFor(`${s.name} to say site-c is low`, async () => {
+          const st = await (await fetch(`${s.url}/v1/status`)).json();
+          const metrics = await (await fetch(`${s.url}/metrics`)).text();
+          return st.storageLow?.map((x: { site: string }) => x.site).join() === "site-c" &&
+            /^edgeledger_storage_low_sites 1$/m.test(metrics);
+        });
+      }
 
       // site-c stops (a site that halted on a full disk goes silent too): the others go on.
       await cluster.kill(2, "SIGTERM");

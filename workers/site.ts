@@ -380,6 +380,7 @@ async function openAndServe(
       removedMember: (n) => h.removedMember(n),
       receive: (from, messages) => h.receive(from, messages),
       peerStorage: (from, state) => h.peerStorage(from, state),
+      peerStorageLow: (from, reports) => h.peerStorageLow(from, reports),
       peerCatchingUp: (from, catchingUp) => h.peerCatchingUp(from, catchingUp),
       peerClock: (from, ms) => h.peerClock(from, ms),
       acceptForwarded: (_from, envelopes) => site.acceptForwarded(envelopes),

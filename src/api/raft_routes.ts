@@ -42,7 +42,12 @@ import { bodySizeLimit, repeatedMemberDetail, repeatedMembers } from "./middlewa
 import { utf8Encode } from "../../sdk/encoding.ts";
 import { type Envelope, transactionId } from "../../sdk/envelope.ts";
 import { createLogger, type Logger } from "../log.ts";
-import { parseStorageReport, type StorageState } from "../site/disk_space.ts";
+import {
+  parseStorageLowReports,
+  parseStorageReport,
+  type StorageLowReport,
+  type StorageState,
+} from "../site/disk_space.ts";
 import type { StateDigestAnswer } from "../site/state_check.ts";
 import { MembershipError, MembershipTimeout } from "../site/raft_host.ts";
 
@@ -59,6 +64,8 @@ export interface PeerService {
   receive(from: string, messages: Message[]): void;
   /** What a peer's frame said of its disk: its `storage` member, undefined when it has none. */
   peerStorage?(from: string, state: StorageState | undefined): void;
+  /** The members a peer's frame said are low on space (its `storageLow`; empty: none). */
+  peerStorageLow?(from: string, reports: StorageLowReport[]): void;
   /** Whether a peer's frame said it is catching up by snapshot (`catchingUp: true`). */
   peerCatchingUp?(from: string, catchingUp: boolean): void;
   /** The clock a peer's frame carried (`clock`, ms since the epoch), undefined when it has none. */
@@ -244,7 +251,9 @@ export function raftRoutes(service: PeerService) {
       throw new TypeError("catchingUp must be true when present");
     }
     const storage = parseStorageReport(body.storage);
+    const storageLow = parseStorageLowReports(body.storageLow);
     service.peerStorage?.(peer.name, storage);
+    service.peerStorageLow?.(peer.name, storageLow);
     service.peerCatchingUp?.(peer.name, body.catchingUp === true);
     service.peerClock?.(peer.name, body.clock as number | undefined);
     service.receive(peer.name, (wire as WireMessage[]).map(decodeMessage));

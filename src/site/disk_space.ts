@@ -169,6 +169,43 @@ export class DiskSpaceGuard {
   }
 }
 
+/** A member low on space, as a leader passes it on in its frames (`storageLow`). */
+export interface StorageLowReport {
+  site: string;
+  freeBytes: number;
+  freeBytesMin: number;
+}
+
+/** Most members a frame's `storageLow` may name (a membership's bound). */
+export const storageLowReportsMax = 256;
+
+/**
+ * A frame's `storageLow` (undefined: none is low). Throws `TypeError` on
+ * anything but an array of at most {@link storageLowReportsMax}
+ * `{site, freeBytes, freeBytesMin}`.
+ */
+export function parseStorageLowReports(value: unknown): StorageLowReport[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.length > storageLowReportsMax) {
+    throw new TypeError(`storageLow must be an array of at most ${storageLowReportsMax} sites`);
+  }
+  const bytes = (x: unknown) => typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
+  return value.map((item) => {
+    const v = item as Record<string, unknown>;
+    if (
+      typeof item !== "object" || item === null || typeof v.site !== "string" ||
+      v.site.length === 0 || v.site.length > 64 || !bytes(v.freeBytes) || !bytes(v.freeBytesMin)
+    ) {
+      throw new TypeError("storageLow must hold {site, freeBytes, freeBytesMin}");
+    }
+    return {
+      site: v.site,
+      freeBytes: v.freeBytes as number,
+      freeBytesMin: v.freeBytesMin as number,
+    };
+  });
+}
+
 /**
  * The `storage` member of a peer's Raft frame: undefined when absent (the
  * peer is not low on space), the state when well formed; TypeError else.

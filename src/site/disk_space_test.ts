@@ -3,9 +3,11 @@ import { createLogger } from "../log.ts";
 import {
   DiskSpaceGuard,
   formatBytes,
+  parseStorageLowReports,
   parseStorageReport,
   recoveryMarginBytes,
   statfsFreeBytes,
+  storageLowReportsMax,
 } from "./disk_space.ts";
 
 const MiB = 1024 * 1024;
@@ -169,6 +171,30 @@ Deno.test("a peer's storage report is absent, well formed, or refused", () => {
     ]
   ) {
     assert.throws(() => parseStorageReport(bad), TypeError, JSON.stringify(bad));
+  }
+});
+
+Deno.test("a leader's relay of low members (storageLow) is absent (none), well formed, or refused", () => {
+  assert.deepEqual(parseStorageLowReports(undefined), []);
+  assert.deepEqual(
+    parseStorageLowReports([{ site: "site-c", freeBytes: 5, freeBytesMin: 10, extra: 1 }]),
+    [{ site: "site-c", freeBytes: 5, freeBytesMin: 10 }],
+  );
+  const one = { site: "site-c", freeBytes: 5, freeBytesMin: 10 };
+  for (
+    const bad of [
+      null,
+      "site-c",
+      { ...one },
+      [null],
+      [{ ...one, site: "" }],
+      [{ ...one, site: "x".repeat(65) }],
+      [{ ...one, freeBytes: -1 }],
+      [{ ...one, freeBytesMin: 1.5 }],
+      Array.from({ length: storageLowReportsMax + 1 }, () => one),
+    ]
+  ) {
+    assert.throws(() => parseStorageLowReports(bad), TypeError, JSON.stringify(bad).slice(0, 80));
   }
 });
 

@@ -6,10 +6,11 @@
  * `X-Edgeledger-Site: <sender name>` and `X-Edgeledger-Sig: <base64url
  * Ed25519 signature over UTF-8("edgeledger/peer/v1\n" + body)>`. Binary
  * fields (entry data, snapshot data) travel as base64url. `/raft/msg`
- * carries `{from, messages, lines?, storage?, catchingUp?, clock?}`: Raft
- * messages and, riding along, the sender's checkpoint signature lines
- * (`{height, line}`) for the receiver, what it says of its disk
- * (`disk_space.ts`), `catchingUp: true` while it installs a snapshot (it
+ * carries `{from, messages, lines?, storage?, storageLow?, catchingUp?,
+ * clock?}`: Raft messages and, riding along, the sender's checkpoint
+ * signature lines (`{height, line}`) for the receiver, what it says of its
+ * disk (`disk_space.ts`), on a leader the other members that said they are
+ * low (`[{site, freeBytes, freeBytesMin}]`), `catchingUp: true` while it installs a snapshot (it
  * stands for no election then: a leader hands leadership to another), and
  * its clock (ms since the epoch; a leader's block time is its voters'
  * median clock, `quorumClock` in `raft_host.ts`).
@@ -54,7 +55,7 @@ import { createLogger, type Logger } from "../log.ts";
 import { verifyEd25519Native } from "./native_ed25519.ts";
 import type { Entry, Message, Snapshot } from "../consensus/mod.ts";
 import type { SiteKey } from "./site_key.ts";
-import type { StorageState } from "./disk_space.ts";
+import type { StorageLowReport, StorageState } from "./disk_space.ts";
 import { clientOf, type ClientSource, fetchFailure } from "./tls.ts";
 import {
   decodeKeyChain,
@@ -732,6 +733,13 @@ export class PeerSender {
      * frame says so (`catchingUp: true`), and a frame without it says it is not.
      */
     readonly catchingUp?: () => boolean,
+    /**
+     * On a leader, the other members it heard are low on space: every frame
+     * passes them on (`storageLow`), so that a follower — which hears only
+     * its leader — knows why writes are paused, and a frame without it says
+     * none is.
+     */
+    readonly storageLowRelay?: () => StorageLowReport[],
   ) {}
 
   /** Queues messages; drops the oldest beyond {@link peerQueueMessagesMax}. */
@@ -876,11 +884,13 @@ export class PeerSender {
         if (this.#linesTimer !== undefined) clearTimeout(this.#linesTimer);
         this.#linesTimer = undefined;
         const storage = this.storage?.();
+        const storageLow = this.storageLowRelay?.() ?? [];
         const body = JSON.stringify({
           from: this.self,
           messages: batch.map(encodeMessage),
           ...(lines.length > 0 ? { lines } : {}),
           ...(storage?.low ? { storage } : {}),
+          ...(storageLow.length > 0 ? { storageLow } : {}),
           ...(this.catchingUp?.() ? { catchingUp: true } : {}),
           clock: this.clock(),
         });

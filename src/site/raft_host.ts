@@ -72,7 +72,7 @@ import {
   type StorageLowSite,
 } from "./site.ts";
 import { forwardsInFlightMaxDefault, proposalsInFlightMaxDefault } from "./config.ts";
-import type { StorageState } from "./disk_space.ts";
+import type { StorageLowReport, StorageState } from "./disk_space.ts";
 import { ForwardWatch } from "./forward_watch.ts";
 import { parseStateDigestAnswer, type StateDigestAnswer } from "./state_check.ts";
 import { SiteKey } from "./site_key.ts";
@@ -272,6 +272,12 @@ export class RaftHost implements Sequencer {
    * {@link storageLow}).
    */
   readonly #peerStorage = new Map<string, { state: StorageState; tick: number }>();
+  /**
+   * The members another site's latest frame passed on as low on space (a
+   * leader's `storageLow`), and at which tick: counted while that site is
+   * this one's leader (see {@link storageLow}).
+   */
+  #relayedStorageLow: { from: string; reports: StorageLowReport[]; tick: number } | undefined;
   /**
    * The peers whose latest frame said they are catching up by snapshot:
    * they stand for no election, so leadership is not handed to them.
@@ -635,6 +641,18 @@ export class RaftHost implements Sequencer {
   }
 
   /**
+   * Takes the members a peer's frame said are low on space (`storageLow`, a
+   * leader's relay): a frame without it says none is.
+   */
+  peerStorageLow(from: string, reports: StorageLowReport[]): void {
+    if (reports.length > 0) {
+      this.#relayedStorageLow = { from, reports, tick: this.#ticks };
+    } else if (this.#relayedStorageLow?.from === from) {
+      this.#relayedStorageLow = undefined;
+    }
+  }
+
+  /**
    * Takes whether a peer's frame said it is catching up by snapshot
    * (`catchingUp`): a frame without it says it is not.
    */
@@ -714,18 +732,41 @@ export class RaftHost implements Sequencer {
    * The members of the configuration whose latest frame said they are low
    * on space, heard from within two election timeouts (one that went
    * silent — halted on a full disk, say — no longer holds the cluster's
-   * writes: the others go on without it).
+   * writes: the others go on without it); and on a follower, which hears
+   * only its leader, the other members its leader's latest frame passed on
+   * as low (within as long), so that every site says why writes are paused.
+   * Never this site itself (its own disk is its own to say).
    */
   storageLow(): StorageLowSite[] {
-    if (this.#peerStorage.size === 0) return [];
+    const relay = this.#relayedStorageLow;
+    const relayed = relay !== undefined && relay.from === this.#leader &&
+        this.#ticks - relay.tick <= 2 * this.#options.electionTicks
+      ? relay.reports
+      : [];
+    if (this.#peerStorage.size === 0 && relayed.length === 0) return [];
     const conf = this.#node.confState();
+    const member = (site: string) => conf.voters.includes(site) || conf.learners.includes(site);
     const out: StorageLowSite[] = [];
     for (const [site, { state, tick }] of this.#peerStorage) {
-      if (!conf.voters.includes(site) && !conf.learners.includes(site)) continue;
+      if (!member(site)) continue;
       if (this.#ticks - tick > 2 * this.#options.electionTicks) continue;
       out.push({ site, ...state });
     }
+    for (const r of relayed) {
+      if (r.site === this.#self || !member(r.site) || out.some((s) => s.site === r.site)) continue;
+      out.push({ ...r, low: true });
+    }
     return out;
+  }
+
+  /** What this site's frames pass on as low (`storageLow`): on a leader, {@link storageLow}. */
+  #storageLowRelay(): StorageLowReport[] {
+    if (this.#leader !== this.#self) return [];
+    return this.storageLow().map(({ site, freeBytes, freeBytesMin }) => ({
+      site,
+      freeBytes,
+      freeBytesMin,
+    }));
   }
 
   /**
@@ -1114,6 +1155,7 @@ export class RaftHost implements Sequencer {
       () => this.#site.now(),
       (dropped) => this.#snapshotsLost(dropped),
       () => this.#install !== undefined,
+      () => this.#storageLowRelay(),
     );
     if (this.#leaving) sender.siteStopping();
     return sender;
