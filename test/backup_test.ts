@@ -1075,7 +1075,7 @@ Deno.test({
       const copy = `${cluster.dir}/keyless-copy.db`;
       const b = await runWorker("backup.ts", ["--config", keyless, "--out", copy]);
       assert.equal(b.code, 0, b.text);
-      assert.match(b.text, /^ok: \d+ blocks and 1 transactions verify/m);
+      assert.match(b.text, /^ok: \d+ blocks and 1 transaction verify/m);
       const i = await runWorker("integrity.ts", ["--config", keyless]);
       assert.equal(i.code, 0, i.text);
     } finally {

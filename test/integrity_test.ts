@@ -190,7 +190,7 @@ Deno.test("integrity command: exit 0 for a sound chain, 2 (and no database creat
     await writeBlockZero(config);
     const ok = await run(config);
     assert.equal(ok.code, 0, ok.text);
-    assert.match(ok.text, /^ok: 1 blocks/m);
+    assert.match(ok.text, /^ok: 1 block and/m);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

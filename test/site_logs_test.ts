@@ -208,8 +208,14 @@ Deno.test("site: an error no route handled (a handler's that escaped its app) is
   }
 });
 
-/** A real lone site (`workers/site.ts`) logging JSON at `debug`, on a free port. */
-async function startJsonSite() {
+/**
+ * A real lone site (`workers/site.ts`) logging JSON at `debug`, on a free
+ * port; its config with `overrides`, and its path given as `args` make it.
+ */
+async function startJsonSite(
+  overrides: Record<string, unknown> = {},
+  args: (path: string) => string[] = (path) => ["--config", path],
+) {
   const dataDir = await Deno.makeTempDir({ prefix: "edgeledger-site-logs-" });
   const [path] = await initLocalLedger({
     dataDir,
@@ -221,9 +227,9 @@ async function startJsonSite() {
   // A lone site needs no fixed port: 0 takes a free one, and its `site` line says which.
   await Deno.writeTextFile(
     path,
-    JSON.stringify({ ...config, port: 0, log: { level: "debug", format: "json" } }),
+    JSON.stringify({ ...config, port: 0, log: { level: "debug", format: "json" }, ...overrides }),
   );
-  const site = spawnWorker("site.ts", ["--config", path]);
+  const site = spawnWorker("site.ts", args(path));
   const stop = async () => {
     try {
       site.process.kill("SIGKILL");
@@ -331,6 +337,35 @@ Deno.test({
       await new Promise((r) => setTimeout(r, 200));
       await jsonRecords(site);
       assert.doesNotMatch(site.output(), /request\.signal/);
+    } finally {
+      await stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "site: a config url that is not the one the ledger records for the site is one warn line at start naming both (the others reach it at the recorded one); --config=path works as --config path",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const { site, stop } = await startJsonSite(
+      { url: "http://pop-1.example.net:7001" },
+      (path) => [`--config=${path}`],
+    );
+    try {
+      await waitForOutput(site, "differs from the one the cluster records");
+      const records = await jsonRecords(site);
+      const warned = records.filter((r) => r.level === "warn");
+      assert.deepEqual(
+        warned.map((r) => [r.msg, r.url, typeof r.recorded]),
+        [[
+          "this site's url differs from the one the cluster records for it",
+          "http://pop-1.example.net:7001",
+          "string",
+        ]],
+      );
+      assert.match(String(warned[0].recorded), /^http:\/\/127\.0\.0\.1:\d+$/);
     } finally {
       await stop();
     }

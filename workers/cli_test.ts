@@ -325,6 +325,18 @@ Deno.test("withConnectReason() keeps a message that is not a bare fetch failure,
   );
 });
 
+Deno.test("withConnectReason() says how to trust a site's CA when its certificate's issuer is unknown", () => {
+  const untrusted = new TypeError("fetch failed", {
+    cause: new Error(
+      "error sending request for url (https://127.0.0.1:7001/v1/status): client error (Connect): invalid peer certificate: UnknownIssuer",
+    ),
+  });
+  assert.match(
+    withConnectReason("Cannot reach https://127.0.0.1:7001: fetch failed", untrusted),
+    /^Cannot reach https:\/\/127\.0\.0\.1:7001: .*UnknownIssuer \(trust the CA that signed its certificate: DENO_CERT=ca\.pem before the command\)$/,
+  );
+});
+
 Deno.test("cli: --consistency accepts only stale, leader and linearizable", async () => {
   const r = await cli(["tx", "get", "ab".repeat(32), "--consistency", "eventual"]);
   assert.equal(r.code, 2);
@@ -1267,7 +1279,7 @@ Deno.test("member add: needs NAME, --peer-url and exactly one of --public-key an
       ],
       [
         [...base, "site-d", "--peer-url", "http://x:1", "--public-key", "not-a-key"],
-        /^Flag --public-key must be a base64url Ed25519 public key \(43 characters\); see/,
+        /^Flag --public-key must be a base64url Ed25519 public key \(43 characters\) that can sign: a curve point not of small order; see/,
       ],
     ];
     for (const [args, expected] of cases) {
@@ -2058,7 +2070,7 @@ Deno.test("member add --public-key: refuses 43 base64url characters that are no 
     assert.equal(r.code, 2, r.err);
     assert.match(
       r.err,
-      /^Flag --public-key must be a base64url Ed25519 public key \(43 characters\); see/,
+      /^Flag --public-key must be a base64url Ed25519 public key \(43 characters\) that can sign: a curve point not of small order; see/,
     );
     assert.ok(!r.err.includes(notAPoint));
     assert.deepEqual(site.seen, []);

@@ -542,12 +542,32 @@ function since(started: number): number {
   return Math.round(performance.now() - started);
 }
 
+/** The value of flag `name`, given as `name value` or `name=value`. */
 function argValue(name: string): string | undefined {
   const i = Deno.args.indexOf(name);
-  return i >= 0 ? Deno.args[i + 1] : undefined;
+  if (i >= 0) return Deno.args[i + 1];
+  return Deno.args.find((a) => a.startsWith(`${name}=`))?.slice(name.length + 1);
 }
 
-const USAGE = "usage: deno run -A workers/site.ts --config <site.json>";
+const USAGE = "usage: deno run -A workers/site.ts --config <site.json> " +
+  "(or the config's path in EDGELEDGER_CONFIG)";
+
+/**
+ * Says once, at start, when the config's `url` is not the URL the cluster
+ * records for this site: the others reach it at the recorded one (genesis,
+ * or its membership entry), whatever the config says.
+ */
+async function warnOfUrl(configPath: string, site: Site): Promise<void> {
+  const configured = (await readSiteConfig(configPath)).url;
+  const recorded = (await site.sites()).find((s) => s.name === site.name)?.url;
+  if (recorded === undefined || new URL(recorded).href === new URL(configured).href) return;
+  site.log.warn("this site's url differs from the one the cluster records for it", {
+    url: configured,
+    recorded,
+    hint: "the other sites and clients reach it at the recorded URL; move it with `cli member " +
+      "update` (or set url to the recorded one)",
+  });
+}
 
 if (import.meta.main) {
   if (helpAsked(Deno.args)) {
@@ -572,6 +592,7 @@ if (import.meta.main) {
       voters: status.voters,
       learners: status.learners,
     });
+    await warnOfUrl(configPath, site);
     stopOnSignals(stop, site.log);
     reloadOnHangup(async (trigger) => {
       await reloadKeys(trigger);

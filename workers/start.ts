@@ -86,7 +86,7 @@ const gatewayGiven = flags.get("--gateway") ?? Deno.env.get("EDGELEDGER_GATEWAY"
 const gatewayPort = gatewayGiven === undefined ? undefined : decimal(gatewayGiven);
 const tlsGiven = flags.get("--tls") ?? Deno.env.get("EDGELEDGER_TLS");
 if (tlsGiven !== undefined && !["", "1", "true", "0", "false"].includes(tlsGiven)) {
-  console.error("--tls takes no value (EDGELEDGER_TLS: 1 or 0)");
+  console.error("--tls takes no value, or --tls=1, true, 0 or false (EDGELEDGER_TLS likewise)");
   Deno.exit(2);
 }
 const tlsWanted = tlsGiven !== undefined && tlsGiven !== "0" && tlsGiven !== "false";

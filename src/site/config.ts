@@ -382,8 +382,10 @@ function parseJsonFile<T>(path: string, text: string, schema: z.ZodType<T>): T {
   }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
+    // The file was read: what is wrong is in it, at the field named (none: the whole object).
     const first = parsed.error.issues[0];
-    throw new Error(`Cannot read ${path}: ${first.path.join(".") || "(root)"}: ${first.message}`);
+    const where = first.path.length > 0 ? `${first.path.join(".")}: ` : "";
+    throw new Error(`Cannot use ${path}: ${where}${first.message}`);
   }
   return parsed.data;
 }

@@ -228,7 +228,7 @@ Deno.test("siteConfigSchema: log defaults to info as text; an unknown key in log
       () => loadSiteConfig(path),
       (e: Error) =>
         e.message ===
-          `Cannot read ${path}: log.level: must be "debug", "info", "warn" or "error"`,
+          `Cannot use ${path}: log.level: must be "debug", "info", "warn" or "error"`,
     );
     await Deno.writeTextFile(path, JSON.stringify({ ...siteBase, log: { format: "yaml" } }));
     await assert.rejects(() => loadSiteConfig(path), /log\.format: must be "text" or "json"/);

@@ -47,15 +47,21 @@ class Mismatch extends Error {}
 /** A signature that does not verify (found a few blocks behind the walk). */
 class SignatureMismatch extends Mismatch {}
 
+/** `n` and `noun`, plural (an `s` added) unless `n` is 1: "1 transaction", "2 blocks". */
+export function counted(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 /** What `deno task integrity` prints for a report: one line, or two for a mismatch. */
 export function integrityLines(report: IntegrityReport): string[] {
   return report.ok
     ? [
-      `ok: ${report.blocksChecked} blocks and ${report.txsChecked} transactions verify (${report.durationMs} ms)`,
+      `ok: ${counted(report.blocksChecked, "block")} and ` +
+      `${counted(report.txsChecked, "transaction")} verify (${report.durationMs} ms)`,
     ]
     : [
       `MISMATCH: ${report.firstMismatch}`,
-      `(${report.blocksChecked} blocks verified before it)`,
+      `(${counted(report.blocksChecked, "block")} verified before it)`,
     ];
 }
 

@@ -798,7 +798,12 @@ export class PeerSender {
       this.#unreachableSaid = true;
       this.log.error(
         "peer unreachable: its TLS certificate is not trusted; messages to it are dropped until it is",
-        { peer: this.peer.name, url: this.peer.url, reason: failure.certificate },
+        {
+          peer: this.peer.name,
+          url: this.peer.url,
+          reason: failure.certificate,
+          hint: "give this site the CA that signed it (caFile)",
+        },
       );
     } else if (first && !this.#unreachableSaid) {
       this.#unreachableTimer = setTimeout(() => {

@@ -23,6 +23,7 @@
  */
 import { generateKeyPair } from "../../sdk/keys.ts";
 import { statfsFreeBytes } from "./disk_space.ts";
+import { counted } from "./integrity.ts";
 import type { GenesisConfig } from "../chain/genesis.ts";
 import type { ContractRegistry } from "../contracts/mod.ts";
 import { createLogger } from "../log.ts";
@@ -60,8 +61,9 @@ export class ReplayCheckError extends Error {}
 export function replayLines(report: ReplayReport): string[] {
   return report.ok
     ? [
-      `ok: re-executing ${report.blocksReplayed} blocks and ${report.txsReplayed} transactions ` +
-      `gives the same blocks and the same ${report.stateRowsCompared} state rows ` +
+      `ok: re-executing ${counted(report.blocksReplayed, "block")} and ` +
+      `${counted(report.txsReplayed, "transaction")} gives the same blocks and the same ` +
+      `${counted(report.stateRowsCompared, "state row")} ` +
       `(${report.durationMs} ms)`,
     ]
     : [

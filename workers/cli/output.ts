@@ -92,6 +92,8 @@ export function withConnectReason(message: string, cause: unknown): string {
     ? `cannot find the host (${reason.replace(/^dns error: /, "")})`
     : /corrupt message|InvalidContentType/i.test(reason)
     ? `TLS handshake failed: the server does not speak TLS (is it http://, not https://?)`
+    : /UnknownIssuer/.test(reason)
+    ? `${reason} (trust the CA that signed its certificate: DENO_CERT=ca.pem before the command)`
     : reason;
   return message.slice(0, at) + readable;
 }
