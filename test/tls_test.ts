@@ -303,7 +303,7 @@ tlsTest(
       assert.equal(fromLeader.length, 1, cluster.sites[leader].stderr);
       assert.match(
         fromLeader[0],
-        /^\S+ ERROR site-[ab] peer unreachable: its TLS certificate is not trusted; messages to it are dropped until it is peer=site-c url=https:\/\/127\.0\.0\.1:\d+ reason="invalid peer certificate: UnknownIssuer"$/,
+        /^\S+ ERROR site-[ab] peer unreachable: its TLS certificate is not trusted; messages to it are dropped until it is peer=site-c url=https:\/\/127\.0\.0\.1:\d+ reason="invalid peer certificate: UnknownIssuer" hint="give this site the CA that signed it \(caFile\)"$/,
       );
       assert.equal(untrusted(cluster.sites[2].stderr, "site-a").length, 1);
       const ab = await Promise.all(

@@ -32,6 +32,7 @@ import {
   SitePool,
 } from "../src/gateway/mod.ts";
 import {
+  certificateDoubts,
   fetchVia,
   readCaCerts,
   readServeTls,
@@ -168,6 +169,11 @@ export async function startGateway(
       signatureChecks,
       metrics: () => (server?.metricsText() ?? "") + client.metricsText(),
     });
+    if (tls !== undefined) {
+      for (const doubt of certificateDoubts(tls, { now: Date.now() })) {
+        log.warn("tls certificate will be refused", { reason: doubt });
+      }
+    }
     server = await HttpsServer.start({
       hostname: config.host,
       port: config.port,

@@ -31,7 +31,7 @@ import {
   type SiteConfig,
 } from "../src/site/config.ts";
 import { Site } from "../src/site/site.ts";
-import { ReloadingClient } from "../src/site/tls.ts";
+import { certificateDoubts, ReloadingClient } from "../src/site/tls.ts";
 import { AccessKeys } from "../src/site/access_keys.ts";
 import { HttpsServer, reloadTls, type TlsReload } from "../src/site/https_server.ts";
 import { createLogger, logConfigWithEnv, type Logger } from "../src/log.ts";
@@ -462,6 +462,12 @@ async function openAndServe(
     onListenLost: () => void stop("listener lost").finally(() => Deno.exit(1)),
   });
   served.server = server;
+  if (loaded.tls !== undefined) {
+    const host = new URL(config.url).hostname;
+    for (const doubt of certificateDoubts(loaded.tls, { now: Date.now(), host })) {
+      log.warn("tls certificate will be refused", { reason: doubt });
+    }
+  }
   const url = server.url;
   let stopping: Promise<void> | undefined;
   const stop = (why?: string) =>

@@ -133,6 +133,43 @@ export function certificateInfo(tls: ServeTls, field = "tls"): CertificateInfo {
 }
 
 /**
+ * What is wrong with a certificate that serves nonetheless, to be said at
+ * start: it expired (clients refuse it), or it does not name `host` (the
+ * host of the URL the server is reached at) in its subjectAltName (clients
+ * that check the name refuse it). Empty when nothing is; never throws on a
+ * certificate {@link certificateInfo} took.
+ */
+export function certificateDoubts(
+  tls: ServeTls,
+  options: { now: number; host?: string },
+): string[] {
+  const cert = new X509Certificate(tls.cert);
+  const doubts: string[] = [];
+  if (cert.validToDate.getTime() <= options.now) {
+    doubts.push(
+      `the certificate in ${tls.certFile} expired at ${cert.validToDate.toISOString()}: ` +
+        "clients refuse it",
+    );
+  } else if (cert.validFromDate.getTime() > options.now) {
+    doubts.push(
+      `the certificate in ${tls.certFile} is valid only from ${cert.validFromDate.toISOString()}`,
+    );
+  }
+  const host = options.host?.replace(/^\[(.*)\]$/, "$1");
+  if (host !== undefined && host !== "") {
+    const ip = /^[\d.]+$/.test(host) || host.includes(":");
+    const named = ip ? cert.checkIP(host) : cert.checkHost(host);
+    if (named === undefined) {
+      doubts.push(
+        `the certificate in ${tls.certFile} does not name ${host} (its subjectAltName): ` +
+          "clients that reach this server by that name refuse it",
+      );
+    }
+  }
+  return doubts;
+}
+
+/**
  * Reads the CA certificates of `path`, one PEM string each (a bundle may
  * hold several). Throws {@link TlsConfigError} when the file is missing,
  * unreadable or holds no PEM certificate (Deno would otherwise ignore it),

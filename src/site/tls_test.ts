@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  certificateDoubts,
   fetchFailure,
   pemFileBytesMax,
   readCaCerts,
@@ -194,4 +195,18 @@ Deno.test("fetchFailure() digs the reason out of Deno's bare 'fetch failed' (its
     "Signal timed out.",
   );
   assert.equal(fetchFailure("x".repeat(400)).reason.length, 300);
+});
+
+Deno.test("certificateDoubts() says a certificate expired, not valid yet, or not naming the server's host; nothing for one that fits", () => {
+  const tls = { cert: SERVER_CERT_PEM, key: SERVER_KEY_PEM, certFile: "/c.pem", keyFile: "/k.pem" };
+  const now = Date.parse("2027-01-01T00:00:00Z");
+  assert.deepEqual(certificateDoubts(tls, { now, host: "127.0.0.1" }), []);
+  assert.deepEqual(certificateDoubts(tls, { now }), []);
+  const [other] = certificateDoubts(tls, { now, host: "pop-1.carrier-a.example" });
+  assert.match(other, /^the certificate in \/c\.pem does not name pop-1\.carrier-a\.example/);
+  assert.equal(certificateDoubts(tls, { now, host: "127.0.0.2" }).length, 1);
+  const [expired] = certificateDoubts(tls, { now: Date.parse("2200-01-01T00:00:00Z") });
+  assert.match(expired, /^the certificate in \/c\.pem expired at 21\d\d-.*: clients refuse it$/);
+  const [early] = certificateDoubts(tls, { now: Date.parse("2020-01-01T00:00:00Z") });
+  assert.match(early, /is valid only from 2026-/);
 });
