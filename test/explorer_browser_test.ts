@@ -8,6 +8,10 @@
  * 0 and forward again while blocks arrive. A third shows and clears the
  * status callouts (stopped site, diverged replicas) and the RULES item as the
  * status changes, fast-forwarding the page's clock to its next refresh.
+ * Others take the site away (refusing connections, or frozen: taking
+ * requests and answering none, where the page's clock runs its request
+ * deadline and stalled-stream check), make it require an API key, and show
+ * a block with more transactions than the page looks up.
  * The accessibility test runs axe-core (WCAG 2.1 A/AA) over every view in
  * both colour schemes and at 320 px, and checks what axe cannot: keyboard
  * order and focus, headings and titles, names in Chromium's accessibility
@@ -295,6 +299,7 @@ async function signedCheckpoint(
 
 const PROBLEM_SLUGS: Record<number, string> = {
   400: "validation",
+  401: "unauthorized",
   404: "not_found",
   503: "unavailable",
 };
@@ -320,6 +325,10 @@ class FakeSite {
   eventsDown = false;
   /** While true, every `/v1/` route answers 503, as a proxy in front of a stopped site does. */
   unavailable = false;
+  /** While true, every `/v1/` route answers 401, as a site with `requireApiKey: "all"` does. */
+  requireKey = false;
+  /** While set, `/v1/` requests are taken and not answered until {@link thaw}: a frozen site. */
+  #frozen: { until: Promise<void>; thaw(): void } | null = null;
   /** Fields merged over `/v1/status`'s answer: `healthy`, `removed`, `divergence`, `rules`. */
   status: Json = {};
   /** Keys each member retired, with the last height each signed (`/v1/sites/{name}/keys`). */
@@ -360,6 +369,19 @@ class FakeSite {
     return this.#streams.size;
   }
 
+  /** From now on, takes `/v1/` requests and answers none (open event streams stay open, silent). */
+  freeze(): void {
+    let thaw = () => {};
+    const until = new Promise<void>((resolve) => thaw = resolve);
+    this.#frozen = { until, thaw };
+  }
+
+  /** Answers the requests taken while frozen, and all later ones. */
+  thaw(): void {
+    this.#frozen?.thaw();
+    this.#frozen = null;
+  }
+
   closeStreams(): void {
     for (const c of this.#streams) {
       try {
@@ -369,13 +391,23 @@ class FakeSite {
     this.#streams.clear();
   }
 
-  handle(req: Request): Response {
+  handle(req: Request): Response | Promise<Response> {
     const url = new URL(req.url);
     const path = url.pathname;
     const ledger = this.ledger;
     const tip = ledger.blocks[ledger.blocks.length - 1];
+    if (this.#frozen !== null && path.startsWith("/v1/")) {
+      return this.#frozen.until.then(() => this.handle(req));
+    }
     if (this.unavailable && path.startsWith("/v1/")) {
       return problem(503, "Service unavailable", "Cannot reach the site: it is not answering");
+    }
+    if (this.requireKey && path.startsWith("/v1/")) {
+      return problem(
+        401,
+        "Unauthorized",
+        "This site serves requests only with an API key (Authorization: Bearer <key>)",
+      );
     }
     if (path === "/") {
       const html = explorerHtml({ title: "demo · edgeledger", blocksPerPage: this.blocksPerPage });
@@ -661,7 +693,8 @@ Deno.test({
         assert.equal(await text(page, "#st-site"), "site-a");
         assert.equal(await text(page, "#st-role"), "leader");
         assert.equal(await text(page, "#st-logsize"), "5");
-        assert.equal(await page.title(), "demo · edgeledger");
+        // The version brings its separator: the footer reads as one line.
+        assert.equal(await text(page, "footer"), "edgeledger 0.1.0-test · API: /openapi.json");
       });
 
       await t.step("the block list shows the blocks, newest first", async () => {
@@ -670,6 +703,7 @@ Deno.test({
           rows.map((r) => r.getAttribute("data-height"))
         );
         assert.deepEqual(heights, ["3", "2", "1", "0"]);
+        assert.equal(await page.title(), "Latest blocks · demo · edgeledger");
         const row = page.locator("#blocks tbody tr[data-height='2']");
         assert.match(await row.textContent() ?? "", /2025-11-24 16:00:02/);
         assert.ok((await row.textContent() ?? "").includes(ledger.blocks[2].hash.slice(0, 10)));
@@ -1255,7 +1289,8 @@ Deno.test({
     const hash = () => new URL(page.url()).hash;
     const click = (which: string) => page.locator(`#pager-top a[data-page='${which}']`).click();
     const disabled = (which: string) =>
-      page.locator(`#pager-top span[data-page='${which}'][aria-disabled='true']`).waitFor();
+      page.locator(`#pager-top a[data-page='${which}'][aria-disabled='true']:not([href])`)
+        .waitFor();
     const pushNext = (time: number) => site.push(ledger.append([], time));
     try {
       await t.step("the latest page is live and holds one page of rows", async () => {
@@ -1717,6 +1752,261 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "explorer: in Chromium, a site that takes requests and answers none: a navigation says Loading… after a moment, fails with Try again at the request deadline, the badge stops saying Live once the stream and the status are silent for two heartbeats, and all comes back when the site answers",
+  ignore: !chromiumPresent,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const { site } = await fixture();
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      (req) => site.handle(req),
+    );
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    const browser = await openBrowser();
+    const { page, problems } = browser;
+    // The page's deadline for one request.
+    const requestTimeoutMs = 10_000;
+    try {
+      await t.step("a navigation the site answers at once shows no Loading… note", async () => {
+        await page.goto(base + "/");
+        await page.locator("#blocks tbody tr[data-height='2']").waitFor();
+        await waitText(page, "#live", "Live");
+        await page.evaluate(`(() => {
+          globalThis.__loading = [];
+          new MutationObserver(() => globalThis.__loading.push(document.getElementById("loading").textContent))
+            .observe(document.getElementById("loading"), { childList: true, characterData: true, subtree: true });
+        })()`);
+        await page.locator("#blocks tbody tr[data-height='2'] a").click();
+        await waitText(page, "#view-h", "Block 2");
+        await page.locator("#block-txs .result", { hasText: "✓ applied" }).waitFor();
+        assert.deepEqual(await page.evaluate("globalThis.__loading"), []);
+      });
+
+      await t.step(
+        "the old view stays with Loading… under way, then the view says the site did not answer and offers Try again",
+        async () => {
+          await page.clock.install();
+          await page.goto(base + "/");
+          await page.locator("#blocks tbody tr[data-height='2']").waitFor();
+          await waitText(page, "#live", "Live");
+          site.freeze();
+          await page.locator("#blocks tbody tr[data-height='2'] a").click();
+          assert.equal(new URL(page.url()).hash, "#/block/2");
+          await waitText(page, "#loading", "Loading…");
+          assert.equal(await page.locator("#loading").isVisible(), true);
+          assert.equal(await page.locator("#view").getAttribute("aria-busy"), "true");
+          assert.equal(await page.locator("#blocks").count(), 1, "the old view stays meanwhile");
+          await page.clock.fastForward(requestTimeoutMs);
+          await waitText(page, "#view [role=alert]", "Cannot show block 2.");
+          await waitText(page, "#view [role=alert]", "The site did not answer");
+          await page.locator("#retry").waitFor();
+          assert.equal(await text(page, "#loading"), "");
+          assert.equal(await page.locator("#view").getAttribute("aria-busy"), null);
+        },
+      );
+
+      await t.step(
+        "the badge stops saying Live once neither the stream nor a status refresh was heard for two heartbeats",
+        async () => {
+          // The stream stays open and says nothing, as a frozen site's does: a view that failed
+          // is not the stream, which is stalled only after two heartbeats (30 s) of silence.
+          assert.equal(site.streams, 1);
+          assert.equal(await text(page, "#live"), "Live");
+          for (let i = 0; i < 12 && (await text(page, "#live")) !== "Offline"; i++) {
+            await page.clock.fastForward(5_000);
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          assert.equal(await text(page, "#live"), "Offline");
+        },
+      );
+
+      await t.step(
+        "when the site answers again, the view loads by itself and the badge says Live",
+        async () => {
+          site.thaw();
+          for (let i = 0; i < 12 && (await text(page, "#live")) !== "Live"; i++) {
+            await page.clock.fastForward(5_000);
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          await waitText(page, "#view-h", "Block 2");
+          await waitText(page, "#live", "Live");
+          assert.equal(await page.locator("#view [role=alert]").count(), 0);
+          assert.equal(await text(page, "#loading"), "");
+        },
+      );
+
+      assert.deepEqual(problems, [], "no script error, CSP violation or off-host request");
+    } finally {
+      site.thaw();
+      await browser.close();
+      site.closeStreams();
+      await server.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "explorer: in Chromium, a site that serves no request without an API key shows Authentication required, not Offline, says the explorer then needs a key-adding proxy, and links back to the latest blocks only from another view",
+  ignore: !chromiumPresent,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const { site } = await fixture();
+    site.requireKey = true;
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      (req) => site.handle(req),
+    );
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    const browser = await openBrowser(/status of (401|404)\b|EventSource/);
+    const { page, problems } = browser;
+    try {
+      await t.step(
+        "the badge says Authentication required, and keeps saying it through polls and the stream's retries",
+        async () => {
+          await page.clock.install();
+          await page.goto(base + "/");
+          await waitText(page, "#live", "Authentication required");
+          await recordAnnouncements(page);
+          // Six status polls (5 s) and the event stream's restart (30 s).
+          for (let i = 0; i < 7; i++) {
+            await page.clock.fastForward(5_000);
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          assert.equal(await text(page, "#live"), "Authentication required");
+          assert.deepEqual((await announced(page)).filter((a) => a.startsWith("live: ")), []);
+        },
+      );
+
+      await t.step(
+        "the latest blocks say why they cannot be shown and how to browse the site, with no link back to themselves and no Try again; the footer has no stray separator",
+        async () => {
+          await waitText(page, "#view [role=alert]", "Cannot show the blocks.");
+          await waitText(page, "#view [role=alert]", "only with an API key");
+          assert.match(
+            await text(page, "#view .auth-hint"),
+            /a proxy in front of the site that adds a key/,
+          );
+          assert.equal(await page.locator("#view #back-home").count(), 0);
+          assert.equal(await page.locator("#view #retry").count(), 0);
+          assert.equal(await text(page, "footer"), "API: /openapi.json");
+        },
+      );
+
+      await t.step("another view that fails so links back to the latest blocks", async () => {
+        await page.goto(`${base}/#/block/1`);
+        await waitText(page, "#view [role=alert]", "Cannot show block 1.");
+        await page.locator("#view .auth-hint").waitFor();
+        assert.equal(await page.locator("#view #back-home").getAttribute("href"), "#/");
+      });
+
+      assert.deepEqual(problems, [], "no script error, CSP violation or off-host request");
+    } finally {
+      await browser.close();
+      site.closeStreams();
+      await server.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "explorer: in Chromium, a block of more transactions than the page looks up says under its heading which rows show no kind and result, and their cells say so to a screen reader rather than nothing",
+  ignore: !chromiumPresent,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    // The page looks up kind and result for the first 50 transactions of a block.
+    const detailsMax = 50;
+    const ledger = new FakeLedger();
+    const block = ledger.append(
+      Array.from({ length: detailsMax + 3 }, (_, i) => ({
+        tx: envelope(i + 1, "data.anchor", {
+          stream: `meter-${i}`,
+          seq: 0,
+          root: "ab".repeat(32),
+          count: 1,
+          from: T0,
+          to: T0,
+        }),
+        result: { status: "applied" },
+      })),
+      T0 + 1_000,
+    );
+    const keys = [
+      await siteKey("site-a", "http://127.0.0.1:7001"),
+      await siteKey("site-b", "http://127.0.0.1:7002"),
+    ];
+    const site = new FakeSite(ledger, keys);
+    site.checkpoint = await signedCheckpoint(ledger, block, keys);
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      (req) => site.handle(req),
+    );
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    const browser = await openBrowser();
+    const { page, problems } = browser;
+    try {
+      await t.step(
+        "the heading's note says kind and result show for the first 50, and each cell past them holds a dash, in words for a screen reader",
+        async () => {
+          await page.goto(`${base}/#/block/1`);
+          const last = block.txIds[detailsMax - 1];
+          await waitText(page, `#block-txs tr[data-tx='${last}'] .result`, "✓ applied");
+          assert.equal(
+            await text(page, "#txs-partial"),
+            "Kind and result shown for the first 50; open a transaction for the rest.",
+          );
+          const cells = await page.locator("#block-txs tbody tr").evaluateAll((rows) =>
+            rows.map((r) => ({
+              kind: r.querySelector(".kind")!.textContent,
+              result: r.querySelector(".result")!.textContent,
+              shown: [...r.querySelectorAll(".kind [aria-hidden], .result [aria-hidden]")]
+                .map((e) => e.textContent),
+            }))
+          );
+          assert.equal(cells.length, detailsMax + 3);
+          // The result cell holds the kind too, shown under it on a narrow screen.
+          assert.deepEqual(
+            cells.slice(0, detailsMax).filter((c) =>
+              c.kind !== "data.anchor" || c.result !== "✓ applieddata.anchor" || c.shown.length
+            ),
+            [],
+          );
+          // The eye sees a dash; a screen reader, which skips it, hears why there is nothing.
+          const unlooked = "—not looked up: open the transaction";
+          assert.deepEqual(
+            cells.slice(detailsMax),
+            Array(3).fill({ kind: unlooked, result: unlooked, shown: ["—", "—"] }),
+          );
+          const said = (await accessibleTexts(page)).filter((n) =>
+            n === "cell: not looked up: open the transaction"
+          );
+          assert.equal(said.length, 3 * 2, "each of the 3 rows' kind and result cells");
+          assert.equal(
+            await page.locator(
+              `#block-txs tr[data-tx='${block.txIds[detailsMax]}'] .result [title]`,
+            )
+              .getAttribute("title"),
+            "not looked up: open the transaction",
+          );
+          assert.deepEqual(await axeViolations(page, "a block of 53 transactions"), []);
+        },
+      );
+
+      assert.deepEqual(problems, [], "no script error, CSP violation or off-host request");
+    } finally {
+      await browser.close();
+      site.closeStreams();
+      await server.shutdown();
+    }
+  },
+});
+
 // ---------------------------------------------------------------------------
 // Accessibility: axe-core's rules and the checks axe cannot make.
 
@@ -1795,6 +2085,23 @@ async function accessibleTexts(page: Page): Promise<string[]> {
   }
 }
 
+/**
+ * The links in Chromium's accessibility tree, by name, each with whether a
+ * screen reader hears it as unavailable (disabled).
+ */
+async function accessibleLinks(page: Page): Promise<{ name: string; disabled: boolean }[]> {
+  const cdp = await page.context().newCDPSession(page);
+  try {
+    const { nodes } = await cdp.send("Accessibility.getFullAXTree");
+    return nodes.filter((n) => !n.ignored && n.role?.value === "link").map((n) => ({
+      name: String(n.name?.value ?? ""),
+      disabled: (n.properties ?? []).some((p) => p.name === "disabled" && p.value.value === true),
+    }));
+  } finally {
+    await cdp.detach();
+  }
+}
+
 /** Glyphs the page draws as decoration (arrows, a bullet), which a screen reader must not read. */
 const DECORATION = /[«»‹›←→▲●]/;
 
@@ -1853,8 +2160,8 @@ const VERIFIED = /^✓Verified: /;
 /** One view of the explorer as the accessibility test visits it. */
 type A11yView = {
   name: string;
-  /** The document's title while the view shows, before " · demo · edgeledger" (none on the home page). */
-  title: string | null;
+  /** The document's title while the view shows, before " · demo · edgeledger". */
+  title: string;
   /** Shows the view: navigates, types, or changes the fake site. */
   open(page: Page, base: string): Promise<void>;
   /** Puts back what `open` changed on the fake site. */
@@ -1874,7 +2181,26 @@ Deno.test({
       stream: "meter-7",
       readings: Array.from({ length: 60 }, (_, i) => ({ seq: i, value: i * 7 })),
     });
-    const b4 = ledger.append([{ tx: long, result: { status: "applied" } }], T0 + 4_000);
+    // And one refused with a did:key in its detail: a word too long for a 320 px line.
+    const claimed = envelope(8, "data.anchor", {
+      stream: "meter-7",
+      seq: 2,
+      root: "23".repeat(32),
+      count: 1,
+      from: T0,
+      to: T0,
+    }, [SIGNER_B]);
+    const b4 = ledger.append([
+      { tx: long, result: { status: "applied" } },
+      {
+        tx: claimed,
+        result: {
+          status: "rejected",
+          code: "stream_not_owner",
+          detail: `Cannot anchor on stream "meter-7": it belongs to ${SIGNER_A}`,
+        },
+      },
+    ], T0 + 4_000);
     // Two blocks a page, so the list of blocks 0..4 has pages to go to.
     const site = new FakeSite(ledger, keys, 2);
     site.checkpoint = await signedCheckpoint(ledger, b4, keys);
@@ -1892,7 +2218,7 @@ Deno.test({
     const views: A11yView[] = [
       {
         name: "latest blocks (live)",
-        title: null,
+        title: "Latest blocks",
         open: async () => {
           await goto("#/", "#blocks tbody tr[data-height='3']");
           await waitText(page, "#cp-h + dl", "signed by");
@@ -1901,12 +2227,12 @@ Deno.test({
       },
       {
         name: "a page of older blocks",
-        title: "Blocks 0–1",
+        title: "Block list: Blocks 0–1",
         open: () => goto("#/blocks/1", "#blocks tbody tr[data-height='0']"),
       },
       {
         name: "go to a height not there yet",
-        title: "Blocks 0–1",
+        title: "Block list: Blocks 0–1",
         open: async () => {
           await goto("#/blocks/1", "#blocks tbody tr[data-height='0']");
           await page.locator("#jump-h").fill("999");
@@ -1921,6 +2247,12 @@ Deno.test({
           await goto("#/block/2", "#view-h", "Block 2");
           await waitText(page, `#block-txs tr[data-tx='${ids.handoff}'] .result`, "✓ applied");
         },
+      },
+      {
+        // Its heading is "Block 0", like the block's own view: its title is not.
+        name: "a page of the block list that holds one block",
+        title: "Block list: Block 0",
+        open: () => goto("#/blocks/0", "#blocks tbody tr[data-height='0']"),
       },
       {
         name: "a transaction whose proof verifies",
@@ -1941,6 +2273,14 @@ Deno.test({
         },
       },
       {
+        name: "a transaction refused with a did:key in its detail",
+        title: `Transaction ${txId(claimed).slice(0, 10)}`,
+        open: async () => {
+          await goto(`#/tx/${txId(claimed)}`, "#tx-result", SIGNER_A);
+          await waitText(page, "#proof-verdict", VERIFIED);
+        },
+      },
+      {
         name: "the checkpoint",
         title: "Checkpoint",
         open: () => goto("#/checkpoint", "#note-sigs", "✓ verified"),
@@ -1948,7 +2288,7 @@ Deno.test({
       { name: "the sites", title: "Sites", open: () => goto("#/sites", "#sites", "site-x") },
       {
         name: "a search that finds nothing",
-        title: null,
+        title: "Latest blocks",
         open: async () => {
           await goto("#/", "#blocks tbody tr[data-height='3']");
           await page.locator("#q").fill("f".repeat(64));
@@ -1987,7 +2327,7 @@ Deno.test({
       },
       {
         name: "every status callout",
-        title: null,
+        title: "Latest blocks",
         open: async () => {
           site.status = {
             healthy: false,
@@ -2015,7 +2355,7 @@ Deno.test({
       },
       {
         name: "the callout of a site that hears no leader",
-        title: null,
+        title: "Latest blocks",
         open: async () => {
           site.status = { healthy: true, leader: null, leaderlessMs: 2400 };
           await goto("#/", "#blocks tbody tr[data-height='3']");
@@ -2025,7 +2365,7 @@ Deno.test({
       },
       {
         name: "the callout of a site that cannot reach its leader",
-        title: null,
+        title: "Latest blocks",
         open: async () => {
           site.status = { healthy: true, leader: "site-b", leaderUnreachableMs: 2100 };
           await goto("#/", "#blocks tbody tr[data-height='3']");
@@ -2083,10 +2423,9 @@ Deno.test({
               );
               if (unnamed.length) wrong.push(`${view.name}: unnamed tables ${unnamed.join(" ")}`);
               const title = await page.title();
-              const expected = view.title === null
-                ? "demo · edgeledger"
-                : `${view.title} · demo · edgeledger`;
-              if (title !== expected) wrong.push(`${view.name}: title ${JSON.stringify(title)}`);
+              if (title !== `${view.title} · demo · edgeledger`) {
+                wrong.push(`${view.name}: title ${JSON.stringify(title)}`);
+              }
             } finally {
               view.close?.();
             }
@@ -2096,23 +2435,37 @@ Deno.test({
       );
 
       await t.step(
-        "screen readers read the pager, the neighbouring blocks and the connection badge by their words, not their arrows and bullet (WCAG 1.1.1, 2.4.4)",
+        "screen readers read the pager, the neighbouring blocks and the connection badge by their words, not their arrows and bullet, and the pager's links that go nowhere as unavailable links (WCAG 1.1.1, 2.4.4, 4.1.2)",
         async () => {
           await page.goto(`${base}/#/blocks/1`);
           await page.locator("#blocks tbody tr[data-height='0']").waitFor();
           await waitText(page, "#blocks-newer", "3 newer blocks");
           await waitText(page, "#live", "Live");
           const list = await accessibleTexts(page);
+          const links = await accessibleLinks(page);
+          const notTabbable = await page.locator("#pager-top [aria-disabled='true']:not([href])")
+            .count();
           await goto("#/block/2", "#view-h", "Block 2");
           const block = await accessibleTexts(page);
           const read = [...list, ...block].filter((n) => DECORATION.test(n));
           assert.deepEqual(read, [], read.join("\n"));
-          // The oldest page: Older and Oldest are there, as text.
+          // The oldest page: Older and Oldest are there, as links a screen reader says are
+          // unavailable (not as plain text, which says nothing of the pager), in both pagers.
           for (
-            const name of ["link: Latest", "link: Newer", "StaticText: Older", "StaticText: Oldest"]
+            const [name, disabled] of [["Latest", false], ["Newer", false], ["Older", true], [
+              "Oldest",
+              true,
+            ]] as const
           ) {
-            assert.ok(list.includes(name), `the pager's ${name}: ${list.join(", ")}`);
+            const found = links.filter((l) => l.name === name);
+            assert.deepEqual(
+              found,
+              [{ name, disabled }, { name, disabled }],
+              `the pagers' ${name}: ${JSON.stringify(links)}`,
+            );
           }
+          // Out of the tab order: there is nowhere to go.
+          assert.equal(notTabbable, 2);
           assert.ok(list.includes("StaticText: Live"), list.join(", "));
           for (const name of ["Block 1", "Block 3"]) {
             assert.ok(block.includes(`link: ${name}`), `${name}: ${block.join(", ")}`);
@@ -2134,6 +2487,55 @@ Deno.test({
             );
             assert.notEqual(display, "none", `#${id} is display: none while empty`);
           }
+        },
+      );
+
+      await t.step(
+        "the search box and Go to height stand out by borders of at least 3:1 against what is around and inside them, and their placeholders are at least 4.5:1, light and dark (WCAG 1.4.11, 1.4.3)",
+        async () => {
+          const rgb = (css: string) => (css.match(/[\d.]+/g) ?? []).slice(0, 3).map(Number);
+          const luminance = (css: string) => {
+            const [r, g, b] = rgb(css).map((v) => v / 255)
+              .map((c) => c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+            return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+          };
+          const ratio = (a: string, b: string) => {
+            const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+            return (hi + 0.05) / (lo + 0.05);
+          };
+          const low: string[] = [];
+          try {
+            for (const scheme of ["light", "dark"] as const) {
+              await page.emulateMedia({ colorScheme: scheme });
+              await goto("#/blocks/1", "#jump-h");
+              for (const id of ["q", "jump-h"]) {
+                const colours = await page.locator(`#${id}`).evaluate((input) => {
+                  const style = (e: typeof input, pseudo?: string) =>
+                    input.ownerDocument.defaultView!.getComputedStyle(e, pseudo);
+                  // What is around the input: its nearest ancestor with a background of its own.
+                  let around = input.parentElement!;
+                  while (
+                    around.parentElement && style(around).backgroundColor === "rgba(0, 0, 0, 0)"
+                  ) around = around.parentElement;
+                  return {
+                    border: style(input).borderTopColor,
+                    inside: style(input).backgroundColor,
+                    around: style(around).backgroundColor,
+                    placeholder: style(input, "::placeholder").color,
+                  };
+                });
+                for (const against of ["inside", "around"] as const) {
+                  const r = ratio(colours.border, colours[against]);
+                  if (r < 3) low.push(`${scheme} #${id} border on ${against}: ${r.toFixed(2)}:1`);
+                }
+                const r = ratio(colours.placeholder, colours.inside);
+                if (r < 4.5) low.push(`${scheme} #${id} placeholder: ${r.toFixed(2)}:1`);
+              }
+            }
+          } finally {
+            await page.emulateMedia({ colorScheme: "light" });
+          }
+          assert.deepEqual(low, [], low.join("\n"));
         },
       );
 

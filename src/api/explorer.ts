@@ -26,9 +26,12 @@
  * error: the page names the newest block and links to it.
  *
  * Every view that cannot be shown says why and links back to the latest
- * blocks; when the site did not answer it also offers "Try again", and loads
- * by itself once the site answers again (a status poll or the event stream
- * reopening).
+ * blocks (unless the latest blocks are what failed); when the site did not
+ * answer — no answer within a request's deadline counts as none — it also
+ * offers "Try again", and loads by itself once the site answers again (a
+ * status poll or the event stream reopening). A navigation still waiting
+ * after a moment says "Loading…". A site that answers 401 (it wants an API
+ * key for every request) is shown as such, not as offline.
  *
  * The page also lets an auditor check a receipt in the browser: the
  * inclusion proof is verified per RFC 9162 §2.1.3.2 against the root of the
@@ -153,9 +156,10 @@ export function explorerHtml(options: ExplorerOptions = {}): string {
 <main id="main" tabindex="-1">
   <div id="notices" class="notices"></div>
   <div id="view"><p class="muted">Loading…</p></div>
+  <p id="loading" class="loading" role="status" aria-live="polite"></p>
   <noscript><p class="error">The explorer needs JavaScript. The JSON API is at <code>/v1/status</code>.</p></noscript>
 </main>
-<footer class="foot"><span id="st-version"></span> · API: <a href="/openapi.json">/openapi.json</a></footer>
+<footer class="foot"><span id="st-version"></span>API: <a href="/openapi.json">/openapi.json</a></footer>
 <script type="module">${SCRIPT}</script>
 </body>
 </html>
@@ -233,10 +237,15 @@ h3 { font-size: 1.05rem; margin: 1.5rem 0 0.5rem; }
 .live.poll { color: var(--warn); border-color: currentColor; }
 .live.off { color: var(--bad); border-color: currentColor; }
 .search { display: flex; gap: 0.4rem; flex: 1 1 22rem; justify-content: flex-end; min-width: 0; }
+/* Text inputs are told apart by their border alone: --muted is at least 3:1 against the panel and
+   the page in both schemes (WCAG 1.4.11), where --border is under 1.6:1. */
 .search input {
   flex: 1 1 auto; min-width: 0; max-width: 34rem; padding: 0.45rem 0.7rem; font: inherit;
-  color: var(--fg); background: var(--bg); border: 1px solid var(--border); border-radius: 6px;
+  color: var(--fg); background: var(--bg); border: 1px solid var(--muted); border-radius: 6px;
 }
+/* Chromium's own placeholder grey is 4.1-4.3:1 on the inputs' background; --muted is 4.5:1 or
+   more (WCAG 1.4.3). Firefox dims placeholders by opacity, which would undo it. */
+input::placeholder { color: var(--muted); opacity: 1; }
 button {
   font: inherit; padding: 0.45rem 0.9rem; border-radius: 6px; cursor: pointer;
   border: 1px solid var(--accent); background: var(--accent); color: var(--panel); font-weight: 600;
@@ -302,9 +311,9 @@ code.short, .show-sm { white-space: nowrap; }
 .hash { font-family: var(--mono); font-size: 0.88em; overflow-wrap: anywhere; }
 .pager { display: flex; gap: 0.5rem; flex-wrap: wrap; margin: 0 0 1rem; }
 .pager a { padding: 0.25rem 0.7rem; border: 1px solid var(--border); border-radius: 6px; text-decoration: none; font-weight: 600; }
-.pager a:hover { background: var(--accent-bg); }
+.pager a[href]:hover { background: var(--accent-bg); }
 .pager[hidden] { display: none; }
-.pager .off { padding: 0.25rem 0.7rem; border: 1px solid var(--border); border-radius: 6px; font-weight: 600; color: var(--muted); opacity: 0.6; }
+.pager .off { padding: 0.25rem 0.7rem; border: 1px solid var(--border); border-radius: 6px; font-weight: 600; color: var(--muted); opacity: 0.6; cursor: default; }
 .list-head { display: flex; flex-wrap: wrap; align-items: baseline; gap: 0.25rem 0.75rem; margin: 0 0 0.75rem; }
 .list-head h2 { margin: 0; }
 .list-bar { display: flex; flex-wrap: wrap; align-items: center; justify-content: space-between; gap: 0.5rem 1rem; margin: 0 0 0.75rem; }
@@ -313,7 +322,7 @@ code.short, .show-sm { white-space: nowrap; }
 .jump { display: flex; align-items: center; gap: 0.4rem; }
 .jump input {
   width: 8rem; min-width: 0; padding: 0.3rem 0.6rem; font: inherit; color: var(--fg);
-  background: var(--bg); border: 1px solid var(--border); border-radius: 6px;
+  background: var(--bg); border: 1px solid var(--muted); border-radius: 6px;
 }
 .jump button { padding: 0.3rem 0.8rem; }
 .jump-msg { margin: 0 0 0.75rem; font-size: 0.9rem; color: var(--bad); }
@@ -329,7 +338,9 @@ code.short, .show-sm { white-space: nowrap; }
 .badge.bad { color: var(--bad); background: var(--bad-bg); }
 .badge.warn { color: var(--warn); background: var(--warn-bg); }
 .badge.info { color: var(--accent); background: var(--accent-bg); }
-.callout { border-radius: 8px; padding: 0.75rem 1rem; margin: 0 0 1rem; border: 1px solid currentColor; }
+/* A callout may quote a did:key or a hash (a rejection's detail): it wraps anywhere, its paragraphs
+   too (inherited), rather than widen a 320 px page (WCAG 1.4.10). */
+.callout { border-radius: 8px; padding: 0.75rem 1rem; margin: 0 0 1rem; border: 1px solid currentColor; overflow-wrap: anywhere; }
 .callout.ok { color: var(--ok); background: var(--ok-bg); }
 .callout.bad { color: var(--bad); background: var(--bad-bg); }
 .callout.warn { color: var(--warn); background: var(--warn-bg); }
@@ -352,6 +363,14 @@ details { margin: 0.5rem 0; }
 summary { cursor: pointer; font-weight: 600; padding: 0.2rem 0; }
 ul.plain { list-style: none; padding: 0; margin: 0; }
 ul.plain li { margin: 0.15rem 0; }
+/* What a navigation still waiting says, where it shows whatever part of the old view is in sight.
+   Empty, it takes no room but stays rendered: it is a live region. */
+.loading {
+  position: fixed; left: 50%; bottom: 1rem; transform: translateX(-50%); z-index: 5; margin: 0;
+  max-width: calc(100vw - 2rem); padding: 0.35rem 0.9rem; border-radius: 999px; font-weight: 600;
+  color: var(--fg); background: var(--panel); border: 1px solid var(--muted); box-shadow: 0 2px 8px rgb(0 0 0 / 0.25);
+}
+.loading:empty { padding: 0; border: 0; box-shadow: none; }
 .foot { max-width: calc(1200px + 2rem); margin: 0 auto; padding: 0 1rem 2rem; color: var(--muted); font-size: 0.85rem; }
 `;
 
@@ -366,8 +385,14 @@ const BLOCKS_PER_PAGE_DEFAULT = 20; // rows of the block list, live or paged bac
 const BLOCKS_PER_PAGE_MAX = 100;   // the block list's DOM bound: a larger data-blocks-per-page is ignored
 const TX_DETAILS_MAX = 50;         // transactions of a block whose kind/result are fetched
 const TX_FETCH_CONCURRENCY = 6;
-const POLL_MS = 5000;              // status polling while the event stream is down
+const NOT_LOOKED_UP = "not looked up: open the transaction"; // a transaction row past TX_DETAILS_MAX
+const POLL_MS = 5000;              // status polling while the event stream is down, or a refresh failed
 const STATUS_REFRESH_MS = 15000;   // status refresh while live (role, term, pending change without blocks)
+const REQUEST_TIMEOUT_MS = 10000;  // a request's deadline: a site that accepted it but sends nothing "did not answer"
+// The live stream is stalled when neither an event nor a status refresh came for this long: two of
+// the site's heartbeats (15 s apart), which are SSE comments that EventSource does not surface.
+const STREAM_STALL_MS = 30000;
+const LOADING_NOTE_DELAY_MS = 300; // a navigation waits this long before it says "Loading…", so fast ones do not flash
 const CHECKPOINT_REFRESH_DELAY_MS = 1000; // after new blocks, before re-reading the checkpoint (sites co-sign it)
 const PROOF_HASHES_MAX = 64;       // an audit path is at most 63 hashes for any tree of safe-integer size
 const DIVERGED_SHOWN_MAX = 16;     // members named in the divergence callout; the rest are counted
@@ -384,6 +409,7 @@ const BLOCKS_PER_PAGE = blocksPerPage(document.body.dataset.blocksPerPage);
 const view = document.getElementById("view");
 const mainEl = document.getElementById("main");
 const liveEl = document.getElementById("live");
+const loadingEl = document.getElementById("loading");
 const searchMsg = document.getElementById("search-msg");
 const enc = new TextEncoder();
 
@@ -398,6 +424,8 @@ const state = {
   noticesKey: null,      // what the callouts above the view say (see renderNotices)
   routeHash: "",         // the route last shown or failed, which "Try again" loads
   retryView: false,      // the view failed because the site did not answer: load it again when it does
+  atHome: false,         // the route shown (or failed) is the latest blocks, so an error does not link back to it
+  heardMs: 0,            // Date.now() when the event stream last opened or sent an event, or a status refresh succeeded
 };
 
 // ----- DOM helpers: API data becomes text nodes, never parsed as HTML ---------
@@ -682,6 +710,15 @@ function rangeLabel(page) {
   return page.bottom === page.top
     ? "Block " + heightLabel(String(page.top))
     : "Blocks " + heightLabel(String(page.bottom)) + "–" + heightLabel(String(page.top));
+}
+
+/**
+ * The block list's tab title: "Latest blocks" when live; a page paged back
+ * is "Block list: " and its rows, so a one-row page ("Block list: Block 0")
+ * is not titled like that block's own view ("Block 0").
+ */
+function listTitle(page, live) {
+  return live ? "Latest blocks" : "Block list: " + rangeLabel(page);
 }
 
 /**
@@ -1067,13 +1104,40 @@ class ApiError extends Error {
   }
 }
 
+/**
+ * A request's signal: it aborts when opts.signal does (the navigation moved
+ * on) or at the deadline, REQUEST_TIMEOUT_MS from now; expired() says
+ * whether the deadline is what aborted it.
+ */
+function requestSignal(signal) {
+  const deadline = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+  const expired = () => deadline.aborted && !(signal && signal.aborted);
+  if (!signal) return { signal: deadline, expired };
+  if (typeof AbortSignal.any === "function") return { signal: AbortSignal.any([signal, deadline]), expired };
+  // A browser without AbortSignal.any (before 2024) still gets both.
+  const both = new AbortController();
+  const abort = () => both.abort();
+  if (signal.aborted) abort();
+  signal.addEventListener("abort", abort, { once: true });
+  deadline.addEventListener("abort", abort, { once: true });
+  return { signal: both.signal, expired };
+}
+
+/**
+ * GETs path on this site: its JSON (or text, opts.text). Throws ApiError:
+ * status 0 when the site did not answer, none within REQUEST_TIMEOUT_MS
+ * included (a frozen site accepts connections and sends nothing); or the
+ * AbortError of opts.signal.
+ */
 async function api(path, opts) {
   const text = opts && opts.text;
-  const signal = opts && opts.signal;
+  const { signal, expired } = requestSignal(opts && opts.signal);
+  const unanswered = () => new ApiError("The site did not answer (" + path + ") within " + REQUEST_TIMEOUT_MS / 1000 + " s", 0, null);
   let res;
   try {
     res = await fetch(path, { headers: { Accept: text ? "text/plain" : "application/json" }, signal });
   } catch (e) {
+    if (expired()) throw unanswered();
     if (e && e.name === "AbortError") throw e;
     throw new ApiError("The site did not answer (" + path + "): " + (e && e.message ? e.message : e), 0, null);
   }
@@ -1089,6 +1153,8 @@ async function api(path, opts) {
   try {
     return text ? await res.text() : await res.json();
   } catch (e) {
+    // The answer began but stopped before its end: no answer either.
+    if (expired()) throw unanswered();
     if (e && e.name === "AbortError") throw e;
     throw new ApiError("The site sent an unreadable answer to " + path, res.status, null);
   }
@@ -1111,6 +1177,10 @@ function errorBox(action, err, heading) {
   return h("div", { class: "error", role: "alert" },
     heading ? h("h2", { id: "view-h", tabindex: "-1" }, action) : h("strong", null, action),
     h("p", null, err && err.message ? err.message : String(err)),
+    err instanceof ApiError && err.status === 401
+      ? h("p", { class: "auth-hint" }, "The explorer sends no API key, and this site serves no request without one " +
+        "(requireApiKey \"all\"): open the explorer through a proxy in front of the site that adds a key to every request.")
+      : null,
     problem && typeof problem.requestId === "string"
       ? h("p", { class: "small muted" }, "Request id: ", h("code", null, problem.requestId))
       : null);
@@ -1130,7 +1200,8 @@ function renderStatus(s) {
   setText("st-logsize", num(s.logSize));
   setText("st-pending", num(s.pendingTxs ?? 0));
   setText("st-leader", s.leader ?? "none");
-  setText("st-version", s.version ? "edgeledger " + s.version : "");
+  // The separator comes with the version: without one the footer starts at "API:".
+  setText("st-version", s.version ? "edgeledger " + s.version + " · " : "");
   renderNotices(s);
   if (state.list) updateListChrome(state.list);
   if (before !== null && s.height > before && state.onNewBlocks) state.onNewBlocks();
@@ -1253,28 +1324,43 @@ function setLive(mode, text) {
   if (state.list && state.list.live) updateListChrome(state.list);
 }
 
+/**
+ * Reads the status into the header; returns whether the site answered. A
+ * site that does not answer is "Offline" — a 401 "Authentication required":
+ * it answers, but not without an API key. An open stream that has sent
+ * nothing for STREAM_STALL_MS while the status went unanswered too is
+ * stalled (a frozen site keeps its connections open): it is dropped.
+ */
 async function refreshStatus() {
   try {
     const s = await api("/v1/status");
+    state.heardMs = Date.now();
     const before = state.status ? state.status.height : null;
     renderStatus(s);
     if (!state.live && liveEl.classList.contains("off")) setLive("poll", "Polling");
     siteAnswered();
     if (before !== null && s.height > before) await fetchNewBlocks(s.height);
-  } catch {
-    if (!state.live) setLive("off", "Offline");
+    return true;
+  } catch (e) {
+    if (state.live && Date.now() - state.heardMs >= STREAM_STALL_MS) streamStalled();
+    if (!state.live) setLive("off", e instanceof ApiError && e.status === 401 ? "Authentication required" : "Offline");
     if (!state.status) setText("st-ledger", "unavailable");
+    return false;
   }
 }
 
 let statusTimer = 0;
 
-/** Refreshes the status after delayMs, then keeps polling: every POLL_MS while the stream is down. */
+/**
+ * Refreshes the status after delayMs, then keeps polling: every POLL_MS
+ * while the stream is down or the last refresh failed (so a stalled stream
+ * is found within about STREAM_STALL_MS), else every STATUS_REFRESH_MS.
+ */
 function scheduleStatus(delayMs) {
   clearTimeout(statusTimer);
   statusTimer = setTimeout(async () => {
-    await refreshStatus();
-    scheduleStatus(state.live ? STATUS_REFRESH_MS : POLL_MS);
+    const answered = await refreshStatus();
+    scheduleStatus(state.live && answered ? STATUS_REFRESH_MS : POLL_MS);
   }, delayMs);
 }
 
@@ -1288,21 +1374,36 @@ function streamDown(label) {
   if (wasLive) scheduleStatus(0);
 }
 
+let events = null; // the EventSource of startEvents
+
+/**
+ * The open stream is stalled (see refreshStatus): it is closed and a new one
+ * opened, which opens once the site answers again; until then the page polls.
+ */
+function streamStalled() {
+  events.close();
+  state.live = false;
+  startEvents();
+}
+
 function startEvents() {
   if (typeof EventSource !== "function") { setLive("poll", "Polling"); return; }
   const es = new EventSource("/v1/events");
-  es.addEventListener("open", () => { state.live = true; setLive("on", "Live"); siteAnswered(); });
+  events = es;
+  es.addEventListener("open", () => { state.live = true; state.heardMs = Date.now(); setLive("on", "Live"); siteAnswered(); });
   es.addEventListener("error", () => {
     // EventSource retries by itself while CONNECTING; polling covers the gap.
     streamDown(es.readyState === EventSource.CLOSED ? "Polling" : "Reconnecting…");
     if (es.readyState === EventSource.CLOSED) setTimeout(startEvents, 30000);
   });
   es.addEventListener("end", () => {
+    state.heardMs = Date.now();
     es.close();
     streamDown("Polling");
     setTimeout(startEvents, 5000);
   });
   es.addEventListener("block", (ev) => {
+    state.heardMs = Date.now();
     let data;
     try { data = JSON.parse(ev.data); } catch { return; }
     if (!data || typeof data.height !== "number" || !data.header || typeof data.hash !== "string") return;
@@ -1369,6 +1470,8 @@ function insertBlocks(list, blocks, fresh) {
 function show(title, ...nodes) {
   document.title = title ? title + " · " + baseTitle : baseTitle;
   view.replaceChildren(...nodes.flat().filter(Boolean));
+  // The view is here; what it still loads (a proof, a panel) says so in place.
+  loadingDone();
   // After a navigation (not the first load), move focus to the new view, so
   // keyboard and screen-reader users land on what they asked for.
   if (state.focusOnShow) {
@@ -1387,7 +1490,8 @@ function backHome() {
 /**
  * Shows a view that could not be shown: what failed (action, a sentence,
  * which also names the view: its heading and, without the full stop, the
- * page's title) and why, and a way back to the latest blocks. When the site
+ * page's title) and why, and a way back to the latest blocks unless they are
+ * what failed. When the site
  * did not answer (notAnswered) it also offers "Try again", and the view
  * loads again by itself when the site next answers (siteAnswered).
  */
@@ -1396,9 +1500,9 @@ function showError(action, err) {
   state.retryView = retry;
   show(action.replace(/\.$/, ""), errorBox(action, err, true),
     retry ? h("p", { class: "muted small", id: "retry-note" }, "This page loads again by itself when the site answers.") : null,
-    h("p", { class: "error-links" },
+    retry || !state.atHome ? h("p", { class: "error-links" },
       retry ? h("button", { type: "button", class: "secondary", id: "retry", onclick: () => void route({ again: true }) }, "Try again") : null,
-      backHome()));
+      state.atHome ? null : backHome()) : null);
 }
 
 function markNav(name) {
@@ -1461,10 +1565,14 @@ function updateListChrome(list) {
     h("a", { href: "#/" }, "Show the latest blocks"));
 }
 
-/** A pager item: a link to hash, or a disabled label when hash is null. */
+/**
+ * A pager item: a link to hash, or, when hash is null, a disabled link: a
+ * screen reader says "link, unavailable" rather than reading plain text.
+ * Without an href it is not in the tab order.
+ */
 function pagerLink(hash, name, label) {
   return hash === null
-    ? h("span", { class: "off", "aria-disabled": "true", "data-page": name }, label)
+    ? h("a", { class: "off", role: "link", "aria-disabled": "true", "data-page": name }, label)
     : h("a", { href: hash, "data-page": name }, label);
 }
 
@@ -1540,7 +1648,7 @@ async function showBlocks(top, signal, asked) {
 
   const cpPanel = h("section", { class: "panel", "aria-labelledby": "cp-h" }, h("h2", { id: "cp-h" }, "Checkpoint"), h("p", { class: "muted" }, "Loading…"));
   const sitesPanel = h("section", { class: "panel", "aria-labelledby": "sites-h" }, h("h2", { id: "sites-h" }, "Sites"), h("p", { class: "muted" }, "Loading…"));
-  show(live ? "" : heading, h("div", { class: "grid" }, listPanel, h("div", null, cpPanel, sitesPanel)));
+  show(listTitle(page, live), h("div", { class: "grid" }, listPanel, h("div", null, cpPanel, sitesPanel)));
   // A block that arrived while this page loaded moved the head past the list.
   if (live && state.status && state.status.height > (listTop(list) ?? -1)) void fetchNewBlocks(state.status.height);
 
@@ -1720,11 +1828,14 @@ async function showBlock(ref, signal) {
     ? blockLink(hd.prev)
     : h("span", { class: "hash muted" }, String(hd.prev) || "none (genesis)");
   const firstIndex = hd.logSize - block.txIds.length;
+  // Past TX_DETAILS_MAX rows kind and result are not fetched: a dash says so, in words for a screen reader.
+  const notLookedUp = () => [h("span", { class: "muted", "aria-hidden": "true", title: NOT_LOOKED_UP }, "—"),
+    h("span", { class: "sr-only" }, NOT_LOOKED_UP)];
   const rows = block.txIds.map((id, i) => h("tr", { "data-tx": id },
     h("td", { class: "num" }, num(firstIndex + i)),
     h("td", { class: "txid" }, txLinkShortSm(id)),
-    h("td", { class: "kind hide-sm" }, h("span", { class: "muted" }, i < TX_DETAILS_MAX ? "…" : "")),
-    h("td", { class: "result" }, "")));
+    h("td", { class: "kind hide-sm" }, i < TX_DETAILS_MAX ? h("span", { class: "muted" }, "…") : notLookedUp()),
+    h("td", { class: "result" }, i < TX_DETAILS_MAX ? "" : notLookedUp())));
   const txTable = block.txIds.length === 0
     ? h("p", { class: "muted" }, "This block has no transactions.")
     : h("div", { class: "table-wrap" }, h("table", { id: "block-txs" },
@@ -1752,6 +1863,10 @@ async function showBlock(ref, signal) {
         ["Header version", String(hd.v)],
       ]),
       h("h3", null, "Transactions (" + num(block.txIds.length) + ")"),
+      block.txIds.length > TX_DETAILS_MAX
+        ? h("p", { class: "muted small", id: "txs-partial" }, "Kind and result shown for the first " + num(TX_DETAILS_MAX) +
+          "; open a transaction for the rest.")
+        : null,
       txTable));
   // Fill kind and result in, a few requests at a time.
   const todo = rows.slice(0, TX_DETAILS_MAX);
@@ -2027,6 +2142,13 @@ function retiredKeys(keys, vouched) {
 // ----- routing and search -----------------------------------------------------------
 
 let navController = null;
+let loadingTimer = 0;
+
+/** Takes the "Loading…" note of a navigation down, or keeps it from showing. */
+function loadingDone() {
+  clearTimeout(loadingTimer);
+  if (loadingEl.textContent !== "") loadingEl.textContent = "";
+}
 
 /**
  * Shows the view of the route in location.hash. opts.again: load the route
@@ -2054,6 +2176,12 @@ async function route(opts) {
     parts = ["?"];
   }
   state.focusOnShow = !state.firstRoute && !(opts && opts.quiet);
+  state.atHome = parts.length === 0 || (parts[0] === "blocks" && parts.length === 1);
+  // The first view's placeholder says "Loading…" already; a later one keeps the old view meanwhile.
+  loadingDone();
+  if (!state.firstRoute) {
+    loadingTimer = setTimeout(() => { if (navController === controller) loadingEl.textContent = "Loading…"; }, LOADING_NOTE_DELAY_MS);
+  }
   state.firstRoute = false;
   view.setAttribute("aria-busy", "true");
   try {
@@ -2074,7 +2202,10 @@ async function route(opts) {
       : parts[0] === "checkpoint" ? "the checkpoint" : parts[0] === "sites" ? "the sites" : "this page";
     showError("Cannot show " + what + ".", e);
   } finally {
-    if (navController === controller) view.removeAttribute("aria-busy");
+    if (navController === controller) {
+      view.removeAttribute("aria-busy");
+      loadingDone();
+    }
   }
 }
 

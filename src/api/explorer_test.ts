@@ -70,6 +70,83 @@ Deno.test("explorerHtml() escapes the title in the tab and in the header", () =>
   assert.ok(explorerHtml().includes("<title>edgeledger explorer</title>"));
 });
 
+Deno.test("explorerHtml(): the footer starts at the API's address until the site names its version, with no separator before it", () => {
+  const html = explorerHtml();
+  const foot = /<footer class="foot">([\s\S]*?)<\/footer>/.exec(html);
+  assert.ok(foot, "the page has its footer");
+  // The version, when the status names one, brings its own separator ("edgeledger 1.2 · ").
+  assert.match(foot[1], /^<span id="st-version"><\/span>API: <a href="\/openapi.json">/);
+  const [script] = inline(html, "script");
+  assert.match(
+    script,
+    /setText\("st-version", s\.version \? "edgeledger " \+ s\.version \+ " · " : ""\)/,
+  );
+});
+
+/** WCAG 2.x relative luminance of a #rrggbb colour. */
+function luminance(hex: string): number {
+  const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255)
+    .map((c) => c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+
+/** WCAG 2.x contrast ratio of two #rrggbb colours, from 1 to 21. */
+function contrast(a: string, b: string): number {
+  const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
+}
+
+/** The custom properties (`--name: #rrggbb`) a CSS block sets. */
+function colourVars(block: string): Map<string, string> {
+  return new Map([...block.matchAll(/--([a-z-]+):\s*(#[0-9a-f]{6})\b/gi)].map((m) => [m[1], m[2]]));
+}
+
+Deno.test("explorer CSS: the text inputs' borders are at least 3:1 against the panel and the page, and their placeholders at least 4.5:1, in light and dark (WCAG 1.4.11, 1.4.3)", () => {
+  const css = inline(explorerHtml(), "style")[0];
+  const light = colourVars(/:root \{([^}]*)\}/.exec(css)![1]);
+  const darkOnly = /prefers-color-scheme: dark\) \{\s*:root \{([^}]*)\}/.exec(css);
+  assert.ok(darkOnly, "the CSS has a dark scheme");
+  const dark = new Map([...light, ...colourVars(darkOnly[1])]);
+  const varOf = (rule: RegExp, property: string) => {
+    const body = rule.exec(css);
+    assert.ok(body, `the CSS has the rule ${rule}`);
+    const m = new RegExp(`(?:^|[;\\s{])${property}:[^;]*var\\(--([a-z-]+)\\)`).exec(body[1]);
+    assert.ok(m, `${rule} sets ${property} from a variable`);
+    return m[1];
+  };
+  const placeholder = varOf(/input::placeholder \{([^}]*)\}/, "color");
+  for (
+    const [selector, rule] of [[".search input", /\.search input \{([^}]*)\}/], [
+      ".jump input",
+      /\.jump input \{([^}]*)\}/,
+    ]] as const
+  ) {
+    const border = varOf(rule, "border");
+    const background = varOf(rule, "background");
+    for (const [scheme, vars] of [["light", light], ["dark", dark]] as const) {
+      const colour = (name: string) => {
+        assert.ok(vars.has(name), `--${name} is a colour in ${scheme}`);
+        return vars.get(name)!;
+      };
+      // The border parts the input from the panel around it and from its own background.
+      for (const against of new Set(["panel", "bg", background])) {
+        const ratio = contrast(colour(border), colour(against));
+        assert.ok(
+          ratio >= 3,
+          `${selector} border --${border} on --${against}, ${scheme}: ${ratio.toFixed(2)}:1`,
+        );
+      }
+      const ratio = contrast(colour(placeholder), colour(background));
+      assert.ok(
+        ratio >= 4.5,
+        `${selector} placeholder --${placeholder} on --${background}, ${scheme}: ${
+          ratio.toFixed(2)
+        }:1`,
+      );
+    }
+  }
+});
+
 Deno.test("explorerHtml() bounds the title length", () => {
   const html = explorerHtml({ title: "x".repeat(10_000) });
   assert.ok(html.includes(`<title>${"x".repeat(200)}</title>`));
@@ -352,6 +429,7 @@ interface PagePaging {
   heightLabel(digits: string): string;
   aheadText(digits: string, head: number | null): string;
   rangeLabel(page: BlockPage): string;
+  listTitle(page: BlockPage, live: boolean): string;
   rangeText(
     page: BlockPage,
     head: number,
@@ -372,7 +450,7 @@ function pagePaging(): PagePaging {
   assert.ok(start > 0 && end > start, "the script keeps its section markers");
   const names = "BLOCKS_PER_PAGE_DEFAULT, BLOCKS_PER_PAGE_MAX, HEIGHT_DIGITS_SHOWN_MAX, " +
     "readHeight, parseHeight, blocksPerPage, blockPage, pagerHashes, heightTarget, jumpTarget, " +
-    "searchTarget, heightLabel, aheadText, rangeLabel, rangeText, blockTimeParts";
+    "searchTarget, heightLabel, aheadText, rangeLabel, listTitle, rangeText, blockTimeParts";
   return new Function(
     `${constants}\n${script.slice(start, end)}\nreturn { ${names} };`,
   )() as PagePaging;
@@ -397,6 +475,19 @@ Deno.test("page rangeText(): a chain of one block is counted in the singular, mo
   // A one-row page is "Block n", in the heading too.
   assert.equal(paging.rangeLabel(paging.blockPage(0, 22, 1)), "Block 0");
   assert.equal(paging.rangeLabel(paging.blockPage(2, 22, 5)), "Blocks 0–2");
+});
+
+Deno.test("page listTitle(): the live list is titled Latest blocks, and a page of the list is never titled like a block, a one-row page included", () => {
+  assert.equal(paging.listTitle(paging.blockPage(22, 22, 5), true), "Latest blocks");
+  assert.equal(paging.listTitle(paging.blockPage(2, 22, 5), false), "Block list: Blocks 0–2");
+  // The view of block 0 is titled "Block 0": the one-row page of the list that holds it is not.
+  const oneRow = paging.blockPage(0, 22, 1);
+  assert.equal(paging.rangeLabel(oneRow), "Block 0");
+  assert.equal(paging.listTitle(oneRow, false), "Block list: Block 0");
+  assert.equal(
+    paging.listTitle(paging.blockPage(1_000, 1_000, 1), false),
+    "Block list: Block 1,000",
+  );
 });
 
 Deno.test("page rangeText(): the live list says live only while the header's connection is on, and otherwise says the header's state", () => {
