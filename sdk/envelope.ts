@@ -142,6 +142,14 @@ export const envelopeSchema = baseSchema.superRefine((env, ctx) => {
 });
 
 /**
+ * {@link envelopeSchema} without its rule of one signature per signer: every
+ * field and its shape. Admission parses with it, so that a missing (or an
+ * extra) signature is refused with the other signature failures
+ * (`bad_signature`, DESIGN §2), after the envelope's ledger, kind and body.
+ */
+export const envelopeFieldsSchema = baseSchema;
+
+/**
  * zod schema of an {@link UnsignedEnvelope}: {@link envelopeSchema} without
  * `sigs` (a `sigs` field is refused as unknown).
  */

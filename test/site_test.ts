@@ -89,7 +89,7 @@ Deno.test("site: resubmitting a committed transaction returns its receipt and ne
   }
 });
 
-Deno.test("site: a committed transaction resubmitted after it expired gets its receipt, not an expired refusal", async () => {
+Deno.test("site: a committed transaction resubmitted after it expired gets its receipt, not an expired refusal; a batch of one refused envelope is answered 200 with its refused receipt, as any batch", async () => {
   let now = Date.now();
   const t = await openTestSite({ clock: () => now });
   try {
@@ -110,6 +110,15 @@ Deno.test("site: a committed transaction resubmitted after it expired gets its r
     const single = await postJson(t.app, "/v1/txs", expired);
     assert.equal(single.status, 422);
     assert.equal(single.body.type, "https://edgeledger.dev/problems/expired");
+    // A batch of that one envelope alone is still a batch: 200 and its receipt says refused.
+    const batchOfOne = await postJson(t.app, "/v1/txs", { txs: [expired] });
+    assert.equal(batchOfOne.status, 200);
+    assert.equal(batchOfOne.body.receipts.length, 1);
+    assert.equal(batchOfOne.body.receipts[0].status, "refused");
+    assert.equal(
+      batchOfOne.body.receipts[0].problem.type,
+      "https://edgeledger.dev/problems/expired",
+    );
     assert.equal((await getJson(t.app, "/v1/status")).body.logSize, 1);
   } finally {
     await t.cleanup();

@@ -221,6 +221,7 @@ export function createApp(service: LedgerService, options: AppOptions = {}) {
       const receipts = await service.submit(envelopes, {
         wait: wait === "commit",
         waitTimeoutMs: timeoutMs ?? COMMIT_WAIT_MS_DEFAULT,
+        batch,
       });
       assert(
         receipts.length === envelopes.length,

@@ -166,9 +166,10 @@ Deno.test("POST /v1/txs: wait=commit and timeoutMs reach the service; defaults a
   await postJson(app, "/v1/txs?wait=commit&timeoutMs=2500", sampleEnvelope());
   await postJson(app, "/v1/txs", sampleEnvelope({ nonce: "CCCCCCCCCCCCCCCCCCCCCC" }));
   const submits = service.calls.filter((c) => c.method === "submit").map((c) => c.args[1]);
-  assert.deepEqual(submits, [{ wait: true, waitTimeoutMs: 2500 }, {
+  assert.deepEqual(submits, [{ wait: true, waitTimeoutMs: 2500, batch: false }, {
     wait: false,
     waitTimeoutMs: 10000,
+    batch: false,
   }]);
 });
 

@@ -145,6 +145,12 @@ export interface SubmitOptions {
   wait: boolean;
   /** Upper bound on waiting for commit, in milliseconds. */
   waitTimeoutMs: number;
+  /**
+   * The envelopes came as a batch (`{"txs": [...]}`): every envelope's
+   * refusal is its receipt, a batch of one included (DESIGN §6). Without
+   * it, one envelope's refusal is thrown, to be answered as a problem.
+   */
+  batch?: boolean;
 }
 
 /**
@@ -160,7 +166,8 @@ export interface LedgerService {
    * committed returns its existing receipt; one already pending is not
    * admitted twice. With `wait`, resolves once all admitted transactions are
    * committed (durable) or `waitTimeoutMs` passes (those still pending keep
-   * `status: "pending"`).
+   * `status: "pending"`). A lone envelope that is not `batch` is refused by
+   * throwing its problem.
    */
   submit(envelopes: unknown[], options: SubmitOptions): Promise<Receipt[]>;
   /** The signed envelope and its receipt, or null when unknown. */

@@ -10,7 +10,7 @@ import { fieldIssuesText } from "../../sdk/client/errors.ts";
 import {
   type Envelope,
   ENVELOPE_BYTES_MAX,
-  envelopeSchema,
+  envelopeFieldsSchema,
   type SignatureCheck,
   SIGNING_DOMAIN,
   verifyEnvelopeSignatures,
@@ -120,7 +120,8 @@ export function checkStateless(
   policy: AdmissionPolicy,
   registry: ContractRegistry,
 ): Admitted {
-  const parsed = envelopeSchema.safeParse(raw);
+  // One signature per signer is checked with the signatures (bad_signature).
+  const parsed = envelopeFieldsSchema.safeParse(raw);
   if (!parsed.success) {
     throw refusal("invalid_envelope", "Envelope does not match the protocol", {
       errors: boundedIssues(

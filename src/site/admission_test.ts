@@ -63,6 +63,26 @@ Deno.test("checkSignatures() refuses a tampered signature with a detail that say
   }
 });
 
+Deno.test("admission: a missing or an extra signature is bad_signature (DESIGN §2: a bad or missing signature), not a malformed envelope, with the txId", async () => {
+  const env = await anchorTx(generateKeyPair("ed25519"));
+  const cases: Array<[string[], string]> = [
+    [[], `Signature 0 is missing`],
+    [[env.sigs[0], env.sigs[0]], `Expected 1 signatures, got 2`],
+  ];
+  for (const [sigs, detail] of cases) {
+    const admitted = checkStateless({ ...env, sigs }, Date.now(), policy, builtinContracts());
+    await assert.rejects(
+      checkSignatures(admitted),
+      (e: Error & { type?: string; extra?: Record<string, unknown> }) => {
+        assert.equal(e.type, "bad_signature", JSON.stringify(sigs));
+        assert.equal(e.message, detail);
+        assert.equal(e.extra?.txId, transactionId(env));
+        return true;
+      },
+    );
+  }
+});
+
 Deno.test("checkStateless() refuses a body that fails its kind's schema with a detail naming the bad field", async () => {
   const env = await anchorTx(generateKeyPair("ed25519"));
   const bad = { ...env, body: { ...(env.body as Record<string, unknown>), root: "XYZ" } };

@@ -818,7 +818,9 @@ export class Site implements LedgerService {
     const now = this.#clock();
     const receipts: Receipt[] = new Array(envelopes.length);
     const checked: Array<{ i: number; admitted: Admitted }> = [];
-    const single = envelopes.length === 1;
+    // One envelope sent alone is refused by its problem; a batch, of one
+    // too, gets a receipt for each (DESIGN §6).
+    const single = envelopes.length === 1 && options.batch !== true;
     // Governance may change the expiry window and the rate limits after genesis.
     const policy = await this.#policyNow();
     const admission = { ...this.#policy, expiryWindowMs: policy.expiryWindowMs };
