@@ -381,6 +381,8 @@ async function openAndServe(
       receive: (from, messages) => h.receive(from, messages),
       peerStorage: (from, state) => h.peerStorage(from, state),
       peerStorageLow: (from, reports) => h.peerStorageLow(from, reports),
+      // Read live: a SIGHUP that sets requireApiKey "all" closes these reads to non-members too.
+      servesAnonymousReads: () => accessKeys.api.require !== "all",
       peerCatchingUp: (from, catchingUp) => h.peerCatchingUp(from, catchingUp),
       peerClock: (from, ms) => h.peerClock(from, ms),
       acceptForwarded: (_from, envelopes) => site.acceptForwarded(envelopes),

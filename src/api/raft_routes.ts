@@ -22,6 +22,7 @@ import {
   splitFrame,
   streamFrames,
   verifyPeerRequest,
+  verifyPeerRead,
   verifyStreamOpen,
   type WireMessage,
 } from "../site/peers.ts";
@@ -66,6 +67,13 @@ export interface PeerService {
   peerStorage?(from: string, state: StorageState | undefined): void;
   /** The members a peer's frame said are low on space (its `storageLow`; empty: none). */
   peerStorageLow?(from: string, reports: StorageLowReport[]): void;
+  /**
+   * Whether this site serves reads without an API key (its `requireApiKey`
+   * is not `all`): then `GET /raft/blocks` and `/raft/state` answer an
+   * unsigned request too, as a site from before signed reads sends. Absent:
+   * every read must be a member's, signed.
+   */
+  servesAnonymousReads?(): boolean;
   /** Whether a peer's frame said it is catching up by snapshot (`catchingUp: true`). */
   peerCatchingUp?(from: string, catchingUp: boolean): void;
   /** The clock a peer's frame carried (`clock`, ms since the epoch), undefined when it has none. */
@@ -408,7 +416,41 @@ export function raftRoutes(service: PeerService) {
     }
   });
 
+  /**
+   * Checks that a read (`GET /raft/blocks`, `/raft/state`) is a member's:
+   * signed for this site and this path ({@link verifyPeerRead}). An unsigned
+   * one is served only while the site serves reads without an API key (the
+   * blocks are public there, on `/v1/blocks`). Throws PeerAuthError.
+   */
+  function checkRead(c: Context): void {
+    const sig = c.req.header("x-edgeledger-sig") ?? null;
+    if (sig === null) {
+      if (service.servesAnonymousReads?.() === true) return;
+      throw new PeerAuthError(
+        "This site serves nothing without an API key: a member reads its blocks and state " +
+          "signed (X-Edgeledger-Site, X-Edgeledger-Time, X-Edgeledger-Sig)",
+      );
+    }
+    const url = new URL(c.req.url);
+    verifyPeerRead(
+      c.req.header("x-edgeledger-site") ?? null,
+      sig,
+      c.req.header("x-edgeledger-time") ?? null,
+      service.self,
+      url.pathname + url.search,
+      Date.now(),
+      members,
+      removedMember,
+      c.req.header("x-edgeledger-key-chain") ?? null,
+    );
+  }
+
   app.get("/blocks", async (c) => {
+    try {
+      checkRead(c);
+    } catch (e) {
+      return fail(c, e);
+    }
     // Strict decimals, as the public routes read them: "", "1e3" and "0x10" are refused.
     const query = blocksQuery.safeParse(c.req.query());
     if (!query.success) return problemResponse(c, validationProblem("query", query.error));
@@ -420,6 +462,11 @@ export function raftRoutes(service: PeerService) {
 
   // A peer's state hash at a height, signed like the blocks (see `state_check.ts`).
   app.get("/state", async (c) => {
+    try {
+      checkRead(c);
+    } catch (e) {
+      return fail(c, e);
+    }
     if (service.stateDigest === undefined) {
       return problemResponse(c, knownProblem("not_found", "This site serves no state hashes"));
     }

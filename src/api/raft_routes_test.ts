@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { problemTypeUri } from "../../sdk/api/routes.ts";
 import { type PeerService, raftRoot, raftRoutes } from "./raft_routes.ts";
+import { generateKeyPair } from "../../sdk/keys.ts";
+import { SiteKey } from "../site/site_key.ts";
+import { type PeerInfo, peerReadHeaders, peerReadText, signPeerBody } from "../site/peers.ts";
 
 function peers(overrides: Partial<PeerService> = {}) {
   const replayed: Array<[number, number]> = [];
@@ -12,6 +15,7 @@ function peers(overrides: Partial<PeerService> = {}) {
     addCosignLines: () => Promise.resolve(),
     replayBlocks: (from, limit) => (replayed.push([from, limit]), Promise.resolve([])),
     sign: () => Promise.resolve("sig"),
+    servesAnonymousReads: () => true,
     ...overrides,
   };
   return { app: raftRoot(raftRoutes(service)), replayed };
@@ -70,4 +74,52 @@ Deno.test("peer routes: GET /raft/state refuses a height that is no positive str
   assert.equal((await app.request("/raft/state?height=3")).status, 200);
   const none = peers();
   await problem(await none.app.request("/raft/state?height=3"), 404, "not_found");
+});
+
+Deno.test("peer routes: on a site that serves nothing without an API key, GET /raft/blocks and /raft/state answer a member's signed read only — not an unsigned one, a non-member's, one signed for another path or site, or a stale one", async () => {
+  const member = generateKeyPair("ed25519");
+  const key = await SiteKey.create(member);
+  const b: PeerInfo = { name: "site-b", url: "http://127.0.0.1:1", publicKey: member.publicKey };
+  const { app, replayed } = peers({
+    member: (n) => (n === "site-b" ? b : undefined),
+    servesAnonymousReads: () => false,
+    stateDigest: () => ({ height: 3 }) as never,
+  });
+  const read = async (path: string, headers?: Record<string, string>) =>
+    await app.request(path, { headers });
+  for (const path of ["/raft/blocks?from=1&limit=5", "/raft/state?height=3"]) {
+    const unsigned = await problem(await read(path), 403, "forbidden");
+    assert.match(unsigned.detail, /serves nothing without an API key: a member reads/);
+    assert.equal(
+      (await read(path, await peerReadHeaders("site-b", "site-a", key, path))).status,
+      200,
+    );
+    // Signed for another path, another receiver, or by a site that is no member.
+    const other = await peerReadHeaders("site-b", "site-a", key, path + "0");
+    await problem(await read(path, other), 403, "forbidden");
+    await problem(
+      await read(path, await peerReadHeaders("site-b", "site-x", key, path)),
+      403,
+      "forbidden",
+    );
+    const stranger = await SiteKey.create(generateKeyPair("ed25519"));
+    await problem(
+      await read(path, await peerReadHeaders("site-z", "site-a", stranger, path)),
+      403,
+      "forbidden",
+    );
+    // A signed read is good for a few minutes only.
+    const stale = await peerReadHeaders("site-b", "site-a", key, path);
+    const old = Number(stale["x-edgeledger-time"]) - 600_000;
+    await problem(
+      await read(path, {
+        ...stale,
+        "x-edgeledger-time": String(old),
+        "x-edgeledger-sig": await signPeerBody(peerReadText("site-b", "site-a", old, path), key),
+      }),
+      403,
+      "forbidden",
+    );
+  }
+  assert.deepEqual(replayed, [[1, 5]]);
 });

@@ -147,14 +147,74 @@ export function verifyStreamOpen(
   removed?: (name: string) => RemovedMember | undefined,
   keyChain?: string | null,
 ): PeerInfo {
-  const t = Number(time);
-  if (time === null || !Number.isSafeInteger(t) || Math.abs(nowMs - t) > streamOpenSkewMs) {
-    throw new PeerAuthError("X-Edgeledger-Time is missing or too far from this site's clock");
-  }
+  const t = signedTime(time, nowMs);
   return verifyPeerRequest(
     site,
     sig,
     streamOpenText(site ?? "", self, t),
+    members,
+    removed,
+    keyChain,
+  );
+}
+
+/** The time of a signed opening or read, within {@link streamOpenSkewMs} of `nowMs`. */
+function signedTime(time: string | null, nowMs: number): number {
+  const t = Number(time);
+  if (time === null || !Number.isSafeInteger(t) || Math.abs(nowMs - t) > streamOpenSkewMs) {
+    throw new PeerAuthError("X-Edgeledger-Time is missing or too far from this site's clock");
+  }
+  return t;
+}
+
+/**
+ * What a member signs to read a peer's blocks or state hash (`GET
+ * /raft/blocks`, `GET /raft/state`): who reads, from whom, when, and the
+ * path with its query — so the signature opens nothing else and, after
+ * {@link streamOpenSkewMs}, nothing at all.
+ */
+export function peerReadText(from: string, to: string, timeMs: number, pathAndQuery: string): string {
+  return `read\n${from}\n${to}\n${timeMs}\n${pathAndQuery}`;
+}
+
+/** The headers of `self`'s signed read of `pathAndQuery` (e.g. `/raft/blocks?from=3`) from `to`. */
+export async function peerReadHeaders(
+  self: string,
+  to: string,
+  key: SiteKey,
+  pathAndQuery: string,
+): Promise<Record<string, string>> {
+  const time = Date.now();
+  return {
+    "x-edgeledger-site": self,
+    "x-edgeledger-time": String(time),
+    "x-edgeledger-sig": await signPeerBody(peerReadText(self, to, time, pathAndQuery), key),
+    ...keyChainHeaders(key),
+  };
+}
+
+/**
+ * Checks a read's headers ({@link peerReadHeaders}): signed by the member
+ * `site` for this receiver (`self`) and this `pathAndQuery`, at a time
+ * within {@link streamOpenSkewMs} of `nowMs`. Throws {@link PeerAuthError}
+ * ({@link PeerRemovedError} for a removed member).
+ */
+export function verifyPeerRead(
+  site: string | null,
+  sig: string | null,
+  time: string | null,
+  self: string,
+  pathAndQuery: string,
+  nowMs: number,
+  members: (name: string) => PeerInfo | undefined,
+  removed?: (name: string) => RemovedMember | undefined,
+  keyChain?: string | null,
+): PeerInfo {
+  const t = signedTime(time, nowMs);
+  return verifyPeerRequest(
+    site,
+    sig,
+    peerReadText(site ?? "", self, t, pathAndQuery),
     members,
     removed,
     keyChain,
@@ -1132,6 +1192,7 @@ export async function fetchPeerText(
   totalMs: number,
   client?: Deno.HttpClient,
   signal?: AbortSignal,
+  headers?: Record<string, string>,
 ): Promise<{ res: Response; text: string }> {
   const idle = new AbortController();
   const stalled = () => idle.abort(new PeerIdleError(`No byte from ${url} for ${idleMs} ms`));
@@ -1143,7 +1204,7 @@ export async function fetchPeerText(
   const signals = [idle.signal, AbortSignal.timeout(totalMs)];
   if (signal !== undefined) signals.push(signal);
   try {
-    const res = await fetch(url, { client, signal: AbortSignal.any(signals) });
+    const res = await fetch(url, { client, headers, signal: AbortSignal.any(signals) });
     arrived();
     const parts: Uint8Array[] = [];
     const reader = res.body?.getReader();

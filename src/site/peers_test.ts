@@ -583,6 +583,7 @@ Deno.test("raft routes: /raft/blocks answers are signed by this site, so a catch
     addCosignLines: () => Promise.resolve(),
     replayBlocks: (from, limit) => Promise.resolve(from === 1 && limit === 200 ? blocks : []),
     sign: (body) => signPeerBody(body, key),
+    servesAnonymousReads: () => true,
   });
   const res = await app.request("/blocks?from=1&limit=200");
   assert.equal(res.status, 200);

@@ -51,6 +51,7 @@ import { mulberry32 } from "../prng.ts";
 import {
   type CosignLine,
   fetchPeerText,
+  peerReadHeaders,
   FORWARD_ROUTE,
   MemberRemovedAnswer,
   memberRemovedAnswer,
@@ -2536,12 +2537,15 @@ export class RaftHost implements Sequencer {
         // deadline on the whole would abandon it again and again (the site
         // then halted, "Cannot fetch block"). A stop does not wait it out.
         const askedAt = performance.now();
+        const path = `/raft/blocks?from=${from}&limit=${limit}`;
         const { res, text } = await fetchPeerText(
-          `${this.#urlOf(p)}/raft/blocks?from=${from}&limit=${limit}`,
+          `${this.#urlOf(p)}${path}`,
           blocksPageIdleMs,
           blocksPageMsMax,
           clientOf(this.#client),
           this.#stopping.signal,
+          // Signed: a site that serves nothing without an API key serves its blocks to members only.
+          await peerReadHeaders(this.#self, p.name, this.#key, path),
         );
         // A slow page: smaller ones next, so that progress is written as
         // it comes and a stall loses less; a quick one: larger again.
@@ -2703,7 +2707,9 @@ export class RaftHost implements Sequencer {
   ): Promise<StateDigestAnswer> {
     const m = this.#members.get(member);
     if (m === undefined) return { status: "none" };
-    const res = await fetch(`${this.#urlOf(m)}/raft/state?height=${height}`, {
+    const path = `/raft/state?height=${height}`;
+    const res = await fetch(`${this.#urlOf(m)}${path}`, {
+      headers: await peerReadHeaders(this.#self, m.name, this.#key, path),
       signal: AbortSignal.any([AbortSignal.timeout(10_000), signal, this.#stopping.signal]),
       client: clientOf(this.#client),
     });
