@@ -483,7 +483,12 @@ export function buildVectors() {
     { tx: envelopes[0].signed, result: { status: "applied" } },
     {
       tx: envelopes[1].signed,
-      result: { status: "rejected", code: "stream_seq", detail: "Cannot anchor seq 3: expected 0" },
+      // A result a site records (data.anchor's own code and detail): the stream's last seq was 5.
+      result: {
+        status: "rejected",
+        code: "stream_seq_not_increasing",
+        detail: 'Cannot anchor seq 3 on stream "meter-7/kwh": last seq is 5',
+      },
     },
   ].map(({ tx, result }) => {
     const data = canonicalJson({ tx, result });

@@ -8,6 +8,7 @@
  * @module
  */
 import { type Context, Hono } from "hono";
+import { requestId, type RequestIdVariables } from "hono/request-id";
 import type { Message } from "../consensus/mod.ts";
 import {
   type CosignLine,
@@ -21,8 +22,8 @@ import {
   type RemovedMember,
   splitFrame,
   streamFrames,
-  verifyPeerRequest,
   verifyPeerRead,
+  verifyPeerRequest,
   verifyStreamOpen,
   type WireMessage,
 } from "../site/peers.ts";
@@ -118,7 +119,9 @@ const forwardTxsMax = 10_000;
 
 /** Builds the `/raft` sub-app. Mount with `app.route("/raft", raftRoutes(service))`. */
 export function raftRoutes(service: PeerService) {
-  const app = new Hono();
+  const app = new Hono<{ Variables: RequestIdVariables }>();
+  // Problems carry a request id (and X-Request-Id), as on the public routes.
+  app.use(requestId());
   const log = service.log ?? createLogger({ context: { site: service.self } });
   const limit = bodySizeLimit({
     bytesMax: peerRequestBytesMax,

@@ -29,10 +29,14 @@ async function problem(res: Response, status: number, slug: string) {
   return body;
 }
 
-Deno.test("peer routes: an unknown /raft path is a not_found problem, not plain text", async () => {
+Deno.test("peer routes: an unknown /raft path is a not_found problem, not plain text, with its request id (as X-Request-Id too)", async () => {
   const { app } = peers();
-  const body = await problem(await app.request("/raft/nope"), 404, "not_found");
+  const res = await app.request("/raft/nope");
+  const id = res.headers.get("x-request-id");
+  const body = await problem(res, 404, "not_found");
   assert.match(body.detail, /GET \/raft\/nope/);
+  assert.match(String(body.requestId), /^[0-9a-f-]{36}$/);
+  assert.equal(body.requestId, id);
 });
 
 Deno.test("peer routes: a known /raft route asked with another method is a method_not_allowed problem naming its methods", async () => {
