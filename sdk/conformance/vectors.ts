@@ -21,6 +21,8 @@
  * @module
  */
 import { ed25519, ED25519_TORSION_SUBGROUP } from "@noble/curves/ed25519.js";
+import { p256 } from "@noble/curves/nist.js";
+import { base58 } from "@scure/base";
 import { sha512 } from "@noble/hashes/sha2.js";
 import { canonicalJson } from "../canonical_json.ts";
 import {
@@ -37,6 +39,7 @@ import { type Algorithm, decodeDidKey, encodeDidKey } from "../did_key.ts";
 import { type KeyPair, keyPairFromSecret, signSync } from "../keys.ts";
 import {
   type Envelope,
+  SIGNING_DOMAIN,
   signingPayload,
   transactionId,
   type UnsignedEnvelope,
@@ -300,6 +303,9 @@ function ed25519EdgeCases(key: KeyPair, message: Uint8Array) {
   return cases;
 }
 
+/** The time, ms since the epoch, the `refusals` vectors are judged at (before every expiresAt of theirs but one). */
+export const REFUSALS_NOW = 1_764_000_000_000;
+
 /** Merkle leaves: UTF-8 of `leaf-0` … `leaf-6`. */
 const MERKLE_LEAVES = Array.from({ length: 7 }, (_, i) => `leaf-${i}`);
 
@@ -477,6 +483,119 @@ export function buildVectors() {
       ...(valid === c.opensslValid ? {} : { opensslValid: c.opensslValid }),
     });
   }
+
+  // ---- refusals: envelopes a site must refuse, and with which problem ----------------------
+  // Each breaks one rule and is otherwise valid: what it signs is signed over its own payload
+  // (SIGNING_DOMAIN + JCS without sigs, whatever it holds), judged at REFUSALS_NOW on ledger
+  // "demo" with a 24 h expiry window. A site checks the envelope's fields, its ledger, kind,
+  // body, expiry, then its signatures (DESIGN §2), so the slug is the broken rule's.
+  const base = envelopes[0].unsigned as unknown as Record<string, unknown>;
+  const baseKey = keyOf("ed25519", "device-ed25519");
+  const signedAs = (unsigned: Record<string, unknown>, keys: KeyPair[] = [baseKey]) => {
+    const payload = utf8Encode(SIGNING_DOMAIN + canonicalJson(unsigned));
+    return { ...unsigned, sigs: keys.map((k) => base64urlEncode(signSync(k, payload))) };
+  };
+  const didOf = (multicodec: number[], key: Uint8Array) =>
+    "did:key:z" + base58.encode(new Uint8Array([...multicodec, ...key]));
+  const p256Key = keyOf("p256", "device-p256");
+  const p256Env = envelopes[1].signed;
+  const derSig = p256.Signature.fromBytes(base64urlDecode(p256Env.sigs[0]), "compact")
+    .toBytes("der");
+  const good = signedAs(base);
+  const refusals: Array<{ description: string; envelope: unknown; slug: string }> = [
+    {
+      description: "a missing signature (one signer, no sig)",
+      envelope: { ...good, sigs: [] },
+      slug: "bad_signature",
+    },
+    {
+      description: "an extra signature (one signer, two sigs)",
+      envelope: { ...good, sigs: [good.sigs[0], good.sigs[0]] },
+      slug: "bad_signature",
+    },
+    {
+      description: "a signature with one bit flipped",
+      envelope: {
+        ...good,
+        sigs: [base64urlEncode(
+          (() => {
+            const b = base64urlDecode(good.sigs[0]);
+            b[0] ^= 1;
+            return b;
+          })(),
+        )],
+      },
+      slug: "bad_signature",
+    },
+    {
+      description: "an ECDSA P-256 signature in DER instead of r||s (valid as DER)",
+      envelope: { ...p256Env, sigs: [base64urlEncode(derSig)] },
+      slug: "bad_signature",
+    },
+    {
+      description: "an unknown field (the envelope is strict)",
+      envelope: signedAs({ ...base, memo: "x" }),
+      slug: "invalid_envelope",
+    },
+    {
+      description: "a nonce of 15 bytes",
+      envelope: signedAs({ ...base, nonce: base64urlEncode(new Uint8Array(15).fill(7)) }),
+      slug: "invalid_envelope",
+    },
+    {
+      description: "a nonce with base64 padding (base64url is unpadded)",
+      envelope: signedAs({ ...base, nonce: `${base.nonce}==` }),
+      slug: "invalid_envelope",
+    },
+    {
+      description: "a signature in standard base64 (+ and /), not base64url",
+      envelope: { ...good, sigs: [good.sigs[0].replaceAll("-", "+").replaceAll("_", "/") + "+/"] },
+      slug: "invalid_envelope",
+    },
+    {
+      description: "the same signer twice",
+      envelope: signedAs({ ...base, signers: [baseKey.did, baseKey.did] }, [baseKey, baseKey]),
+      slug: "invalid_envelope",
+    },
+    {
+      description: "a P-256 did:key of the uncompressed point (65 bytes; keys are compressed)",
+      envelope: signedAs({
+        ...base,
+        signers: [didOf([0x80, 0x24], p256.Point.fromBytes(p256Key.publicKey).toBytes(false))],
+      }, [p256Key]),
+      slug: "invalid_envelope",
+    },
+    {
+      description: "a did:key of an unknown multicodec (0xec, X25519)",
+      envelope: signedAs({ ...base, signers: [didOf([0xec, 0x01], baseKey.publicKey)] }),
+      slug: "invalid_envelope",
+    },
+    {
+      description: "another ledger",
+      envelope: signedAs({ ...base, ledger: "other" }),
+      slug: "wrong_ledger",
+    },
+    {
+      description: "a kind no contract takes",
+      envelope: signedAs({ ...base, kind: "data.unknown" }),
+      slug: "unknown_kind",
+    },
+    {
+      description: "a body its kind's schema refuses (a negative seq)",
+      envelope: signedAs({ ...base, body: { ...(base.body as object), seq: -1 } }),
+      slug: "invalid_body",
+    },
+    {
+      description: "expired before now",
+      envelope: signedAs({ ...base, expiresAt: REFUSALS_NOW - 1 }),
+      slug: "expired",
+    },
+    {
+      description: "expiring more than the 24 h window after now",
+      envelope: signedAs({ ...base, expiresAt: REFUSALS_NOW + 86_400_000 + 1 }),
+      slug: "expires_too_far",
+    },
+  ];
 
   // ---- leaves -----------------------------------------------------------------------------
   const leaves = [
@@ -820,6 +939,12 @@ export function buildVectors() {
     didKeys,
     envelopes,
     signatures,
+    refusals: {
+      now: REFUSALS_NOW,
+      ledger: "demo",
+      expiryWindowMs: 86_400_000,
+      cases: refusals,
+    },
     leaves,
     merkle,
     genesis: {
