@@ -210,7 +210,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "cluster: a site added after thousands of transactions catches up by snapshot, then is promoted to voter",
+    "cluster: a site added after thousands of transactions catches up by snapshot, serves a checkpoint of its head co-signed by a quorum without a write, then is promoted to voter",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -247,6 +247,17 @@ Deno.test({
         (await blockHashes(d.url)).slice(0, leaderStatus!.height + 1),
         (await blockHashes(leader.url)).slice(0, leaderStatus!.height + 1),
       );
+      // Caught up in a quiet cluster (no write brings the others' lines), it asks for them: its
+      // checkpoint is co-signed at its head, by a quorum, without a write.
+      await waitFor("site-d to serve a co-signed checkpoint of its head", async () => {
+        const s = await getJson<{ height: number; checkpointHeight?: number }>(
+          `${d.url}/v1/status`,
+        );
+        const note = await (await fetch(`${d.url}/v1/checkpoint`)).text();
+        const lines = note.split("\n").filter((l) => l.startsWith("— ")).length;
+        return s !== undefined && note.includes(`\nheight ${s.height}\n`) && lines >= 2 ||
+          undefined;
+      }, 10_000);
       // An unauthenticated admin call is refused.
       const anon = await fetch(`${leader.url}/v1/admin/members/site-d/promote`, { method: "POST" });
       assert.equal(anon.status, 401);

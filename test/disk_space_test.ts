@@ -12,7 +12,7 @@ import { startCluster, statuses, submitCommit, waitFor } from "./_cluster.ts";
 const MiB = 1024 * 1024;
 const device = generateKeyPair("ed25519");
 
-Deno.test("disk space: a lone site under its free-space minimum answers new transactions 503 insufficient_storage with Retry-After, serves reads, says so in status and metrics, and takes them again once it has its minimum plus the margin", async () => {
+Deno.test("disk space: a lone site under its free-space minimum answers new transactions 503 insufficient_storage with Retry-After (a committed one still its receipt), serves reads, says so in status and metrics, and takes them again once it has its minimum plus the margin", async () => {
   let free = 2048 * MiB;
   const rec = recordingLogger({ site: "site-a" });
   const t = await openTestSite({
@@ -53,9 +53,19 @@ Deno.test("disk space: a lone site under its free-space minimum answers new tran
     assert.deepEqual(refused.body.sites, [
       { site: "site-a", freeBytes: 100 * MiB, freeBytesMin: 512 * MiB },
     ]);
-    // A batch is refused whole, as one request.
-    const batch = await postJson(t.app, "/v1/txs", { txs: [await anchorTx(device)] });
-    assert.equal(batch.status, 503);
+    // In a batch each new transaction gets that refusal as its receipt; a committed one its
+    // committed receipt, as when it is sent alone (it is no new transaction).
+    const batch = await postJson(t.app, "/v1/txs", { txs: [await anchorTx(device), first] });
+    assert.equal(batch.status, 200);
+    assert.equal(batch.body.receipts[0].status, "refused");
+    assert.equal(
+      batch.body.receipts[0].problem.type,
+      "https://edgeledger.dev/problems/insufficient_storage",
+    );
+    assert.equal(batch.body.receipts[1].status, "committed");
+    const resent = await postJson(t.app, "/v1/txs?wait=commit", first);
+    assert.equal(resent.status, 200);
+    assert.equal(resent.body.status, "committed");
     // Reads go on: the transaction committed before, its proof, the blocks.
     assert.equal((await getJson(t.app, `/v1/txs/${transactionId(first)}`)).status, 200);
     assert.equal((await getJson(t.app, `/v1/txs/${transactionId(first)}/proof`)).status, 200);
@@ -76,10 +86,16 @@ Deno.test("disk space: a lone site under its free-space minimum answers new tran
       1,
     );
 
-    // At the minimum again: still refused (the margin keeps it from flapping).
+    // At the minimum again: still refused (the margin keeps it from flapping), and it says so
+    // rather than that 520 MiB is under 512 MiB.
     free = 520 * MiB;
     await new Promise((r) => setTimeout(r, 50));
-    assert.equal((await postJson(t.app, "/v1/txs", await anchorTx(device))).status, 503);
+    const inMargin = await postJson(t.app, "/v1/txs", await anchorTx(device));
+    assert.equal(inMargin.status, 503);
+    assert.match(
+      inMargin.body.detail,
+      /site-a has 520 MiB free on its data volume, back over its minimum of 512 MiB but not yet by the margin it needs to take writes again/,
+    );
     free = 600 * MiB;
     await until(
       "the site sees its volume recovered",

@@ -64,12 +64,23 @@ export function readiness(status: z.input<typeof StatusView>): Readiness {
   }
   if (!checks.disk) {
     const { freeBytes, freeBytesMin } = status.storage!;
-    failed.push(
-      `${formatBytes(freeBytes)} free on the data volume, under its minimum of ` +
-        `${formatBytes(freeBytesMin)} (new transactions are refused)`,
-    );
+    failed.push(`${lowSpaceText(freeBytes, freeBytesMin)} (new transactions are refused)`);
   }
   return { checks, failed };
+}
+
+/**
+ * Why a volume with `freeBytes` free counts as low against `freeBytesMin`:
+ * under the minimum, or — once over it but still within the margin a site
+ * wants before it takes writes again (so that a volume at the line does
+ * not flap) — short of that margin. "812 MiB free on the data volume, …".
+ */
+export function lowSpaceText(freeBytes: number, freeBytesMin: number): string {
+  return freeBytes < freeBytesMin
+    ? `${formatBytes(freeBytes)} free on the data volume, under its minimum of ` +
+      formatBytes(freeBytesMin)
+    : `${formatBytes(freeBytes)} free on the data volume, back over its minimum of ` +
+      `${formatBytes(freeBytesMin)} but not yet by the margin it needs to take writes again`;
 }
 
 /** `ms` for a person, in seconds: `2.3 s`. */

@@ -19,7 +19,7 @@
 import { promises as fs } from "node:fs";
 import type { Logger } from "../log.ts";
 
-export { formatBytes } from "../../sdk/api/readiness.ts";
+export { formatBytes, lowSpaceText } from "../../sdk/api/readiness.ts";
 
 /** The `Retry-After` of a write refused for want of disk space, seconds. */
 export const storageRetryAfterSeconds = 30;

@@ -101,7 +101,7 @@ import { type CosignLine, cosignLinesPerRequestMax, type PeerInfo } from "./peer
 import { checkIntegrity } from "./integrity.ts";
 import {
   DiskSpaceGuard,
-  formatBytes,
+  lowSpaceText,
   storageRetryAfterSeconds,
   type StorageState,
 } from "./disk_space.ts";
@@ -801,11 +801,6 @@ export class Site implements LedgerService {
 
   async submit(envelopes: unknown[], options: SubmitOptions): Promise<Receipt[]> {
     this.#assertRunning();
-    const storage = this.#storageRefusal();
-    if (storage !== undefined) {
-      this.#countRefusal(storage.type);
-      throw storage;
-    }
     this.#submitsRunning++;
     try {
       return await this.#submit(envelopes, options);
@@ -815,6 +810,10 @@ export class Site implements LedgerService {
   }
 
   async #submit(envelopes: unknown[], options: SubmitOptions): Promise<Receipt[]> {
+    // Writes paused for want of disk space: a new transaction is refused, a
+    // committed one still gets its receipt and a held one stays pending (it
+    // was taken before the pause), as on a cut-off site (below).
+    const storage = this.#storageRefusal();
     const now = this.#clock();
     const receipts: Receipt[] = new Array(envelopes.length);
     const checked: Array<{ i: number; admitted: Admitted }> = [];
@@ -888,6 +887,13 @@ export class Site implements LedgerService {
         try {
           const refusal = cutOffRefusal(c.admitted.txId, false);
           if (refusal !== undefined) throw refusal;
+          if (storage !== undefined) {
+            const { type, status, title, message, extra } = storage;
+            throw new LedgerError(type, status, title, message, {
+              ...extra,
+              txId: c.admitted.txId,
+            });
+          }
           // Refused cheaply when already over (no signature checked for it);
           // charged only once its signatures verify (below), so envelopes
           // forged in a signer's name never use up that signer's quota.
@@ -1217,24 +1223,51 @@ export class Site implements LedgerService {
     // None: a new cluster's block 0, which no site applies through consensus
     // (so none sent its line for it), or a head whose peers' lines were lost.
     // Until peers' lines come, what this site serves carries its own alone —
-    // no co-signed checkpoint. It sends its head's line, marked `again`,
-    // every headCosignEveryMs until it has a quorum; a peer answers such a
-    // line with its own (#answerAgain), so a site that started last hears
-    // from peers that reached their quorum before it was up.
-    const own = (await this.#store.checkpointLines(head)).find((l) => l.site === this.name);
-    if (own === undefined) return;
-    const hash = this.#head.hash;
-    const send = () => {
-      if (this.#closed || this.#quorumFound) {
+    // no co-signed checkpoint: it asks for them (#askForHeadLines).
+    this.#askForHeadLines(sequencer);
+  }
+
+  /**
+   * Every {@link headCosignEveryMs}, while the checkpoint this site serves is
+   * not co-signed at its head and its head has not moved since the last
+   * look, sends its head's line marked `again`; a peer answers such a line
+   * with its own (#answerAgain). So a site that started last hears from
+   * peers that reached their quorum before it was up, and one that caught
+   * up — by a snapshot install or a long log — while the cluster is quiet,
+   * when no new block brings the others' lines, serves a co-signed
+   * checkpoint of its head without waiting for a write. A head that moves
+   * brings its lines with its blocks: nothing is sent then.
+   */
+  #askForHeadLines(sequencer: Sequencer): void {
+    let seen = this.#head.header.height;
+    const ask = async () => {
+      if (this.#closed) {
         clearInterval(this.#headCosignTimer);
         this.#headCosignTimer = undefined;
         return;
       }
-      sequencer.broadcastCosign([{ height: head, line: own.line, hash, again: true }]);
+      const head = this.#head.header.height;
+      const hash = this.#head.hash;
+      if (this.#quorumFound && this.#quorumHeight >= head) return;
+      if (head !== seen) {
+        seen = head;
+        return;
+      }
+      const own = this.#recentCheckpoints.get(head)?.lines.get(this.name) ??
+        (await this.#store.checkpointLines(head)).find((l) => l.site === this.name)?.line;
+      if (own === undefined || this.#head.header.height !== head) return;
+      sequencer.broadcastCosign([{ height: head, line: own, hash, again: true }]);
     };
+    // A store that fails here (the site closing) fails the next look too.
+    const look = () =>
+      ask().catch((e) => {
+        if (!this.#closed) {
+          this.#log.warn("cannot ask peers for their checkpoint lines", { error: e });
+        }
+      });
     clearInterval(this.#headCosignTimer);
-    this.#headCosignTimer = setInterval(send, headCosignEveryMs);
-    send();
+    this.#headCosignTimer = setInterval(look, headCosignEveryMs);
+    look();
   }
 
   /** Why the site halted, or undefined while it runs (see {@link halt}). */
@@ -2689,8 +2722,8 @@ export class Site implements LedgerService {
     const low = this.storageLowSites();
     if (low.length === 0) return undefined;
     const which = low.map((s) =>
-      `${s.site} has ${formatBytes(s.freeBytes)} free on its data volume, under its minimum of ${
-        formatBytes(s.freeBytesMin)
+      `${s.site} has ${
+        lowSpaceText(s.freeBytes, s.freeBytesMin).replace(" the data ", " its data ")
       }`
     ).join("; ");
     return new LedgerError(
