@@ -173,7 +173,12 @@ function signedTime(time: string | null, nowMs: number): number {
  * path with its query — so the signature opens nothing else and, after
  * {@link streamOpenSkewMs}, nothing at all.
  */
-export function peerReadText(from: string, to: string, timeMs: number, pathAndQuery: string): string {
+export function peerReadText(
+  from: string,
+  to: string,
+  timeMs: number,
+  pathAndQuery: string,
+): string {
   return `read\n${from}\n${to}\n${timeMs}\n${pathAndQuery}`;
 }
 

@@ -51,7 +51,6 @@ import { mulberry32 } from "../prng.ts";
 import {
   type CosignLine,
   fetchPeerText,
-  peerReadHeaders,
   FORWARD_ROUTE,
   MemberRemovedAnswer,
   memberRemovedAnswer,
@@ -59,6 +58,7 @@ import {
   peerCounters,
   type PeerInfo,
   peerMetricsText,
+  peerReadHeaders,
   PeerSender,
   peerTimedOut,
   postSigned,
