@@ -207,6 +207,14 @@ Deno.test({
         const st = await (await fetch(`${d.url}/v1/status`)).json();
         return st.removed === true || undefined;
       }, 15_000);
+      // Its member list is its view from then: no trust file is made from it.
+      const stale = await cli(["trust", "init", "--url", d.url, "--out", `${cluster.dir}/t.json`]);
+      assert.equal(stale.code, 1, stale.stderr);
+      assert.match(
+        stale.stderr,
+        /^Cannot build the trust file: site-d \(.*\) was removed from the/,
+      );
+      await assert.rejects(Deno.stat(`${cluster.dir}/t.json`), Deno.errors.NotFound);
       // The cluster goes on without it.
       const r = await submitCommit(cluster.sites[0].url, await anchorTx(device));
       assert.equal(r.body?.status, "committed", JSON.stringify(r.body));

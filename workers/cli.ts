@@ -43,6 +43,7 @@ export function topHelp(): string {
     "",
     "Commands:",
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    `  ${"help [COMMAND]".padEnd(width)}  This help, or a command's or a group's (as with --help)`,
     "",
     "Commands that talk to a site take:",
     "  --url URL      a site's base URL, repeatable for failover (default $EDGELEDGER_URL,",
@@ -50,10 +51,11 @@ export function topHelp(): string {
     "  --api-key KEY  the API key (default $EDGELEDGER_API_KEY)",
     "Operator commands (member add, promote, update, remove and rotate-key, leader transfer, backup) take:",
     "  --admin-key-file FILE  a file holding the admin API key (else the key itself from",
-    "                         $EDGELEDGER_ADMIN_KEY); no flag takes the key itself: it would",
-    "                         land in shell history",
+    "                         $EDGELEDGER_ADMIN_KEY); - reads it from standard input; no flag",
+    "                         takes the key itself: it would land in shell history",
     "Every command takes:",
-    "  --json         print JSON: the API's answer as it came (watch: one event per line)",
+    "  --json         print JSON: for status, sites and tx get the site's answer as it came;",
+    "                 for the others JSON the command makes (its --help says what)",
     "  --help         its usage and flags",
     "",
     "Exit codes: 0 ok, 1 the operation failed, 2 usage error (a wrong flag, an output file",
@@ -107,14 +109,16 @@ function locate(argv: readonly string[]): { words: string[]; rest: string[] } {
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const wantsHelp = argv.includes("--help") || argv.includes("-h");
   let { words, rest } = locate(argv);
+  let asksHelp = wantsHelp;
   if (words[0] === "help") {
-    // `help tx sign` is `tx sign --help`.
+    // `help tx sign` is `tx sign --help`, and `help tx` is `tx --help`.
     ({ words } = locate(argv.slice(argv.indexOf("help") + 1)));
     if (words.length === 0) {
       io.stdout(topHelp() + "\n");
       return 0;
     }
     rest = ["--help"];
+    asksHelp = true;
   }
   if (words.length === 0) {
     if (wantsHelp) {
@@ -128,7 +132,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const found = COMMANDS.find((c) => c.name === name);
   if (found === undefined) {
     if (GROUPS.has(words[0]) && words.length === 1) {
-      if (wantsHelp) {
+      if (asksHelp) {
         io.stdout(groupHelp(words[0]) + "\n");
         return 0;
       }

@@ -14,7 +14,8 @@ import { base64urlEncode, utf8Encode } from "../sdk/encoding.ts";
 import { retirementText, rotationText } from "../sdk/key_rotation.ts";
 import { parseEnvelope, transactionId, verifyEnvelopeSignatures } from "../sdk/envelope.ts";
 import { exportKey, generateKeyPair, importKey, signSync } from "../sdk/keys.ts";
-import { verifierKey } from "../sdk/note.ts";
+import { assembleNote, signNoteLine, verifierKey } from "../sdk/note.ts";
+import { formatCheckpoint } from "../sdk/checkpoint.ts";
 import { closedPort } from "../test/_cluster.ts";
 
 /** An in-memory terminal: what the command printed, and the environment it saw. */
@@ -820,8 +821,11 @@ Deno.test("trust init: --genesis trusts every genesis site, a majority as quorum
       "--quorum",
       "4",
     ]);
-    assert.equal(tooMany.code, 1);
-    assert.match(tooMany.err, /^Cannot build the trust file: .*quorum/);
+    assert.equal(tooMany.code, 2);
+    assert.match(
+      tooMany.err,
+      /^Flag --quorum must be at most 3 \(the site keys the trust file would hold\), not 4; see/,
+    );
   });
 });
 
@@ -2236,4 +2240,635 @@ Deno.test("printable: what the command line prints keeps its newlines and escape
   const json = JSON.stringify({ detail: "x\u009by\u2066z" }, null, 2);
   assert.deepEqual(JSON.parse(printable(json)), JSON.parse(json));
   assert.ok(!/[\u0080-\u009f\u2066]/.test(printable(json)));
+});
+
+// ---- what an audit of every command found -------------------------------------
+
+/** A site on 127.0.0.1 that answers each request with `handler`, given its URL (query included). */
+function urlSite(handler: (url: URL) => Response | Promise<Response>) {
+  const seen: URL[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    const url = new URL(req.url);
+    seen.push(url);
+    return handler(url);
+  });
+  return { url: `http://127.0.0.1:${server.addr.port}`, seen, close: () => server.shutdown() };
+}
+
+/** A checkpoint of the empty-rooted log of `size` at `height`, signed by each [name, key]. */
+function checkpointNote(
+  size: number,
+  height: number,
+  signers: Array<[string, ReturnType<typeof generateKeyPair>]>,
+): string {
+  const text = formatCheckpoint({
+    origin: "edgeledger.test/demo",
+    size,
+    rootHash: new Uint8Array(32),
+    height,
+    blockHash: "00".repeat(32),
+  });
+  return assembleNote(text, signers.map(([name, k]) => signNoteLine(text, name, k.secretKey)));
+}
+
+/** A proof bundle of a made-up transaction against `checkpoint` (only the checkpoint is real). */
+function bundleOf(checkpoint: string, size: number) {
+  const txId = "ab".repeat(32);
+  return {
+    txId,
+    tx: {},
+    receipt: { txId, status: "committed" },
+    proof: { logIndex: 0, treeSize: size, leaf: "", proof: [] },
+    checkpoint,
+  };
+}
+
+/** A follower's 503 `not_leader` for a read at `consistency=leader`, naming `leaderUrl`. */
+function notLeaderAnswer(leaderUrl: string | null) {
+  return problemOf(503, "not_leader", "Site site-a is not the leader", {
+    leader: leaderUrl === null ? null : "site-b",
+    leaderUrl,
+    retryAfter: 1,
+  });
+}
+
+Deno.test("proof of a transaction a follower does not know (--url that follower only) says the site does not know it (tx_not_found), not the leader retry's not_leader", async () => {
+  const note = checkpointNote(0, 0, [["site-a", generateKeyPair()]]);
+  const site = urlSite((url) => {
+    if (url.searchParams.get("consistency") === "leader") {
+      return notLeaderAnswer("http://127.0.0.1:9");
+    }
+    if (url.pathname === "/v1/checkpoint") return new Response(note);
+    return problemOf(404, "not_found", "No such transaction");
+  });
+  try {
+    const txId = "cd".repeat(32);
+    const r = await cli(["proof", txId, "--url", site.url, "--timeout", "1s"]);
+    assert.equal(r.code, 1, r.err);
+    assert.equal(
+      r.err,
+      `Cannot fetch the proof of transaction ${txId}: the site does not know this transaction ` +
+        "(tx_not_found)\n",
+    );
+    // The leader was asked, and its refusal is not what was reported.
+    assert.ok(
+      site.seen.some((u) =>
+        u.pathname === `/v1/txs/${txId}` && u.searchParams.get("consistency") === "leader"
+      ),
+    );
+  } finally {
+    await site.close();
+  }
+});
+
+Deno.test("tx get and checkpoint --consistency leader asked of a follower name the leader and the --url to use, as the admin commands do", async () => {
+  const leaderUrl = "http://127.0.0.1:9";
+  const site = urlSite(() => notLeaderAnswer(leaderUrl));
+  try {
+    const txId = "ab".repeat(32);
+    const tx = await cli(["tx", "get", txId, "--consistency", "leader", "--url", site.url]);
+    assert.equal(tx.code, 1, tx.err);
+    assert.match(
+      tx.err,
+      new RegExp(
+        `^Cannot read transaction ${txId}: not_leader \\(503\\): Site site-a is not the leader ` +
+          `— the leader is site-b: pass --url http://127\\.0\\.0\\.1:9 \\[`,
+      ),
+    );
+    const cp = await cli(["checkpoint", "--consistency", "leader", "--url", site.url]);
+    assert.equal(cp.code, 1, cp.err);
+    assert.match(cp.err, /— the leader is site-b: pass --url http:\/\/127\.0\.0\.1:9 \[/);
+  } finally {
+    await site.close();
+  }
+});
+
+Deno.test("--min-height asks each --url site once (each waits up to 5 s) and fails when none has the block, without asking them again for half a minute", async () => {
+  const behind = () =>
+    problemOf(503, "unavailable", "Site has applied block 3, not 50", {
+      height: 3,
+      minHeight: 50,
+      retryAfter: 1,
+    });
+  const a = urlSite(behind);
+  const b = urlSite(behind);
+  try {
+    const started = performance.now();
+    const r = await cli([
+      "tx",
+      "get",
+      "ab".repeat(32),
+      "--min-height",
+      "50",
+      "--url",
+      a.url,
+      "--url",
+      b.url,
+    ]);
+    assert.equal(r.code, 1, r.err);
+    assert.match(r.err, /unavailable \(503\): Site has applied block 3, not 50/);
+    assert.deepEqual([a.seen.length, b.seen.length], [1, 1]);
+    assert.ok(performance.now() - started < 2500, "asked again after the sites' Retry-After");
+    const cp = await cli(["checkpoint", "--min-height", "50", "--url", a.url]);
+    assert.equal(cp.code, 1, cp.err);
+    assert.equal(a.seen.length, 2);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+  const help = (await cli(["tx", "get", "--help"])).out;
+  assert.match(help, /each --url site is asked once and waits up to 5 s/);
+});
+
+Deno.test("trust update replaces the trust file with mode 0600, as its help says", async () => {
+  await withTempDir(async (dir) => {
+    const [a0, a1, b0] = [generateKeyPair(), generateKeyPair(), generateKeyPair()];
+    const b64 = (k: ReturnType<typeof generateKeyPair>) => base64urlEncode(k.publicKey);
+    const text = utf8Encode(rotationText("site-a", b64(a0), b64(a1)));
+    const site = scriptedSite((r) => {
+      const sites = [
+        {
+          name: "site-a",
+          url: "http://127.0.0.1:1",
+          verifierKey: verifierKey("site-a", a1.publicKey),
+        },
+        {
+          name: "site-b",
+          url: "http://127.0.0.1:1",
+          verifierKey: verifierKey("site-b", b0.publicKey),
+        },
+      ];
+      if (r.path === "/v1/sites") return Response.json({ sites });
+      const name = /^\/v1\/sites\/([^/]+)\/keys$/.exec(r.path)?.[1];
+      return Response.json({
+        name,
+        verifierKey: sites.find((s) => s.name === name)!.verifierKey,
+        rotations: name === "site-a"
+          ? [{
+            name: "site-a",
+            previous: b64(a0),
+            publicKey: b64(a1),
+            previousSig: base64urlEncode(signSync(a0, text)),
+            newSig: base64urlEncode(signSync(a1, text)),
+          }]
+          : [],
+        retired: name === "site-a"
+          ? [{
+            verifierKey: verifierKey("site-a", a0.publicKey),
+            untilHeight: 7,
+            signer: b64(a1),
+            signature: base64urlEncode(
+              signSync(a1, utf8Encode(retirementText("site-a", b64(a0), 7))),
+            ),
+          }]
+          : [],
+      });
+    });
+    try {
+      const file = `${dir}/trust.json`;
+      await Deno.writeTextFile(
+        file,
+        JSON.stringify({
+          v: 1,
+          origin: "edgeledger.test/demo",
+          quorum: 2,
+          trustedKeys: [verifierKey("site-a", a0.publicKey), verifierKey("site-b", b0.publicKey)],
+        }),
+      );
+      await Deno.chmod(file, 0o644);
+      const r = await cli(["trust", "update", file, "--url", site.url]);
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, /Updated .*trust\.json: 1 key\(s\) followed/);
+      assert.equal((await Deno.stat(file)).mode! & 0o777, 0o600);
+      assert.match((await cli(["trust", "update", "--help"])).out, /mode 0600/);
+    } finally {
+      await site.close();
+    }
+  });
+});
+
+Deno.test("help GROUP shows the group's help (exit 0), as GROUP --help does, and the top-level help lists help", async () => {
+  for (const group of ["key", "tx", "trust", "member", "leader"]) {
+    const viaHelp = await cli(["help", group]);
+    assert.equal(viaHelp.code, 0, `help ${group}: ${viaHelp.err}`);
+    assert.equal(viaHelp.err, "");
+    assert.equal(viaHelp.out, (await cli([group, "--help"])).out);
+    assert.match(viaHelp.out, new RegExp(`^usage: edgeledger ${group} <command>`));
+  }
+  assert.match((await cli(["--help"])).out, /\n {2}help \[COMMAND\] +This help/);
+  // A group alone is still a usage error.
+  assert.equal((await cli(["tx"])).code, 2);
+});
+
+Deno.test("an answer that is not the API's (another server's HTML page) is one short line saying so, never the page", async () => {
+  const page = "<!DOCTYPE html>\n<html>\n<head><title>404 Not Found</title>\n" +
+    "<style>\nbody { color: red }\n</style></head>\n<body>\n<h1>Not Found</h1>\n" +
+    "<p>The requested URL was not found on this server, nor on any other one of ours.</p>\n" +
+    "</body>\n</html>\n";
+  const html = (status: number) => () =>
+    new Response(page, { status, headers: { "content-type": "text/html" } });
+  const notFound = urlSite(html(404));
+  const badGateway = urlSite(html(502));
+  try {
+    const txId = "ab".repeat(32);
+    const runs = [
+      await cli(["status", "--url", notFound.url]),
+      await cli(["tx", "get", txId, "--url", notFound.url]),
+      await cli(["checkpoint", "--url", notFound.url]),
+      await cli(["proof", txId, "--url", notFound.url]),
+      await cli(["sites", "--url", badGateway.url]),
+    ];
+    for (const r of runs) {
+      assert.equal(r.code, 1, r.err);
+      assert.equal(r.err.trimEnd().split("\n").length, 1, r.err);
+      assert.doesNotMatch(r.err, /<|color: red/);
+      assert.match(r.err, /answered (404|502) with an HTML page, not an edgeledger API answer: "/);
+      // Cut short: the page's last words are not there.
+      assert.doesNotMatch(r.err, /any other one of ours/);
+    }
+    assert.match(
+      runs[0].err,
+      new RegExp(
+        `^Cannot read the site's status: ${notFound.url} answered 404 with an HTML page, not an ` +
+          `edgeledger API answer: "404 Not Found Not Found The requested URL was not found on .*…"\n$`,
+      ),
+    );
+    assert.match(runs[3].err, /\(unavailable\)\n$/);
+  } finally {
+    await notFound.close();
+    await badGateway.close();
+  }
+});
+
+Deno.test("proof and verify --state say why a connection failed as the other commands do (connection refused), not in Deno's words", async () => {
+  const down = closedUrl();
+  const refused = /connection refused \(is a site running at that address and port\?\)/;
+  const proof = await cli(["proof", "ab".repeat(32), "--url", down, "--timeout", "1s"]);
+  assert.equal(proof.code, 1, proof.err);
+  assert.match(proof.err, refused);
+  assert.doesNotMatch(proof.err, /fetch failed|os error|tcp connect/);
+  await withTempDir(async (dir) => {
+    const site = generateKeyPair();
+    await Deno.writeTextFile(
+      `${dir}/t.json`,
+      JSON.stringify({
+        v: 1,
+        origin: "edgeledger.test/demo",
+        quorum: 1,
+        trustedKeys: [verifierKey("site-a", site.publicKey)],
+      }),
+    );
+    await Deno.writeTextFile(
+      `${dir}/b.json`,
+      JSON.stringify(bundleOf(checkpointNote(2, 2, [["site-a", site]]), 2)),
+    );
+    // Kept from before: a smaller tree, which only a site's consistency proof links.
+    const kept = {
+      origin: "edgeledger.test/demo",
+      size: 1,
+      rootHash: "11".repeat(32),
+      height: 1,
+      blockHash: "22".repeat(32),
+      note: "(the checkpoint of size 1)",
+    };
+    await Deno.writeTextFile(`${dir}/s.json`, JSON.stringify(kept));
+    const r = await cli([
+      "verify",
+      `${dir}/b.json`,
+      "--trust",
+      `${dir}/t.json`,
+      "--state",
+      `${dir}/s.json`,
+      "--url",
+      down,
+    ]);
+    assert.equal(r.code, 1, r.err);
+    assert.equal(r.err.trimEnd().split("\n").length, 1, r.err);
+    assert.match(
+      r.err,
+      /cannot fetch a consistency proof: Cannot reach http:\/\/127\.0\.0\.1:\d+: /,
+    );
+    assert.match(r.err, refused);
+    assert.match(r.err, /\(unavailable\)\n$/);
+    assert.doesNotMatch(r.err, /fetch failed|os error|tcp connect/);
+    assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir}/s.json`)), kept);
+  });
+});
+
+Deno.test("verify --state into a folder that does not exist, or under a file, is refused before any work (exit 2), naming the folder; none is made", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/file`, "");
+    const missing = await cli([
+      "verify",
+      `${dir}/no-bundle.json`,
+      "--trust",
+      `${dir}/no-trust.json`,
+      "--state",
+      `${dir}/nodir/s.json`,
+    ]);
+    assert.equal(missing.code, 2, missing.err);
+    assert.equal(
+      missing.err,
+      `Cannot use the state file ${dir}/nodir/s.json: its folder ${dir}/nodir does not exist ` +
+        "(it is not created)\n",
+    );
+    const underFile = await cli([
+      "verify",
+      `${dir}/no-bundle.json`,
+      "--trust",
+      `${dir}/no-trust.json`,
+      "--state",
+      `${dir}/file/s.json`,
+    ]);
+    assert.equal(underFile.code, 2, underFile.err);
+    assert.equal(
+      underFile.err,
+      `Cannot use the state file ${dir}/file/s.json: ${dir}/file is not a folder\n`,
+    );
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["file"]);
+  });
+});
+
+Deno.test("verify --state: a state file that is not JSON is one line saying so, never quoting it; a folder is not a file", async () => {
+  await withTempDir(async (dir) => {
+    const site = generateKeyPair();
+    await Deno.writeTextFile(
+      `${dir}/t.json`,
+      JSON.stringify({
+        v: 1,
+        origin: "edgeledger.test/demo",
+        quorum: 1,
+        trustedKeys: [verifierKey("site-a", site.publicKey)],
+      }),
+    );
+    await Deno.writeTextFile(
+      `${dir}/b.json`,
+      JSON.stringify(bundleOf(checkpointNote(1, 1, [["site-a", site]]), 1)),
+    );
+    const verify = (state: string) =>
+      cli(["verify", `${dir}/b.json`, "--trust", `${dir}/t.json`, "--state", state]);
+    await Deno.writeTextFile(`${dir}/garbage`, "secret-ish\nline two {");
+    const garbage = await verify(`${dir}/garbage`);
+    assert.equal(garbage.code, 1, garbage.err);
+    assert.equal(garbage.err, `Cannot use the state file ${dir}/garbage: not JSON\n`);
+    await Deno.mkdir(`${dir}/folder`);
+    const folder = await verify(`${dir}/folder`);
+    assert.equal(folder.code, 1, folder.err);
+    assert.equal(folder.err, `Cannot use the state file ${dir}/folder: not a file\n`);
+  });
+});
+
+Deno.test("trust init: a --quorum above the site keys found is a usage error (exit 2), and nothing is written", async () => {
+  await withTempDir(async (dir) => {
+    const genesis = {
+      origin: "edgeledger.test/demo",
+      sites: [0, 1, 2].map((i) => ({
+        name: `site-${i}`,
+        publicKey: base64urlEncode(generateKeyPair().publicKey),
+      })),
+    };
+    await Deno.writeTextFile(`${dir}/genesis.json`, JSON.stringify(genesis));
+    const args = ["trust", "init", "--genesis", `${dir}/genesis.json`, "--out", `${dir}/t.json`];
+    const r = await cli([...args, "--quorum", "5"]);
+    assert.equal(r.code, 2, r.err);
+    assert.equal(
+      r.err,
+      "Flag --quorum must be at most 3 (the site keys the trust file would hold), not 5; see " +
+        "'edgeledger trust init --help'\n",
+    );
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["genesis.json"]);
+    const three = await cli([...args, "--quorum", "3"]);
+    assert.equal(three.code, 0, three.err);
+    assert.equal(JSON.parse(await Deno.readTextFile(`${dir}/t.json`)).quorum, 3);
+  });
+});
+
+Deno.test("watch --help says Ctrl-C exits 0, and that through npx the shell sees 130 (npm dies of the signal)", async () => {
+  const help = (await cli(["watch", "--help"])).out.replaceAll("\n", " ");
+  assert.match(help, /Ctrl-C stops it \(exit 0\)/);
+  assert.match(
+    help,
+    /through npx .*130 .*npm itself dies of the signal; deno task cli or deno run exits 0/,
+  );
+});
+
+Deno.test("leader transfer --json says change none when NAME leads already, as member update does for its no-op", async () => {
+  const env = { EDGELEDGER_ADMIN_KEY: ADMIN_KEY };
+  const site = scriptedSite(() => statusOf("site-a", "site-a"));
+  try {
+    const r = await cli(["leader", "transfer", "site-a", "--url", site.url, "--json"], env);
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(JSON.parse(r.out), {
+      change: "none",
+      leader: "site-a",
+      previous: "site-a",
+      site: site.url,
+    });
+    assert.deepEqual(site.admin(), []);
+  } finally {
+    await site.close();
+  }
+});
+
+Deno.test("trust init --url of a site removed from the cluster is refused (exit 1, nothing written): its member list is stale; a member given next is asked instead", async () => {
+  const keys = {
+    "site-a": generateKeyPair(),
+    "site-b": generateKeyPair(),
+    "site-c": generateKeyPair(),
+  };
+  const sitesOf = (names: Array<keyof typeof keys>) =>
+    Response.json({
+      sites: names.map((name) => ({
+        name,
+        url: "http://127.0.0.1:1",
+        verifierKey: verifierKey(name, keys[name].publicKey),
+      })),
+    });
+  const origin = { origin: "edgeledger.test/demo" };
+  // site-c was removed: it still runs, with the members it knew (itself among them).
+  const removed = scriptedSite((r) =>
+    r.path === "/v1/status"
+      ? statusOf("site-c", "site-a", {
+        ...origin,
+        removed: true,
+        voters: ["site-a", "site-b", "site-c"],
+        learners: [],
+      })
+      : sitesOf(["site-a", "site-b", "site-c"])
+  );
+  const member = scriptedSite((r) =>
+    r.path === "/v1/status"
+      ? statusOf("site-a", "site-a", { ...origin, voters: ["site-a", "site-b"], learners: [] })
+      : sitesOf(["site-a", "site-b"])
+  );
+  try {
+    await withTempDir(async (dir) => {
+      const r = await cli(["trust", "init", "--url", removed.url, "--out", `${dir}/t.json`]);
+      assert.equal(r.code, 1, r.err);
+      assert.equal(
+        r.err,
+        `Cannot build the trust file: site-c (${removed.url}) was removed from the cluster, so ` +
+          "its member list is stale: pass a member's URL with --url\n",
+      );
+      assert.deepEqual([...Deno.readDirSync(dir)], []);
+      const next = await cli([
+        "trust",
+        "init",
+        "--url",
+        removed.url,
+        "--url",
+        member.url,
+        "--out",
+        `${dir}/t.json`,
+      ]);
+      assert.equal(next.code, 0, next.err);
+      assert.match(next.out, /2 site key\(s\) \(site-a, site-b\), quorum 2/);
+    });
+  } finally {
+    await removed.close();
+    await member.close();
+  }
+});
+
+Deno.test("standard input is read once: verify - --trust - and member add --key-file - --admin-key-file - are usage errors (exit 2); the help says what - reads", async () => {
+  const both = await cli(["verify", "-", "--trust", "-"], {}, "{}");
+  assert.equal(both.code, 2, both.err);
+  assert.equal(
+    both.err,
+    "Only one of BUNDLE - and --trust - can read standard input; see 'edgeledger verify --help'\n",
+  );
+  const add = await cli(
+    [
+      "member",
+      "add",
+      "site-d",
+      "--peer-url",
+      "http://127.0.0.1:9",
+      "--key-file",
+      "-",
+      "--admin-key-file",
+      "-",
+      "--url",
+      "http://127.0.0.1:9",
+    ],
+    {},
+    "{}",
+  );
+  assert.equal(add.code, 2, add.err);
+  assert.match(add.err, /^Only one of --key-file - and --admin-key-file - can read standard input/);
+  // trust update replaces its FILE: standard input is no file to replace.
+  const update = await cli(["trust", "update", "-", "--url", "http://127.0.0.1:9"], {}, "{}");
+  assert.equal(update.code, 2, update.err);
+  assert.match(
+    update.err,
+    /^FILE cannot be - \(standard input\): trust update replaces it in place/,
+  );
+  const help = async (...words: string[]) =>
+    (await cli([...words, "--help"])).out.replaceAll(/\s+/g, " ");
+  assert.match(
+    await help("tx", "sign"),
+    /--key FILE … a signer's key file \(required; - reads it from standard input\)/,
+  );
+  assert.match(
+    await help("verify"),
+    /--trust FILE +the trust file: .*- reads it from standard input/,
+  );
+  assert.match(
+    await help("member", "promote"),
+    /--admin-key-file FILE .*- reads it from standard input/,
+  );
+  assert.match(
+    (await cli(["--help"])).out.replaceAll(/\s+/g, " "),
+    /--admin-key-file FILE .*- reads it from standard input/,
+  );
+});
+
+Deno.test("key show of a file that is not a key (an envelope) says it is not a key file, a private JWK as key new writes", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/anchor.json`, JSON.stringify({ v: 1, kind: "data.anchor" }));
+    const r = await cli(["key", "show", `${dir}/anchor.json`]);
+    assert.equal(r.code, 1);
+    assert.equal(
+      r.err,
+      `Cannot read the key file ${dir}/anchor.json: not a key file (a private JWK, as key new ` +
+        "writes)\n",
+    );
+    const array = await cli(["key", "show", "-"], {}, "[1, 2]");
+    assert.match(array.err, /^Cannot read the key file from standard input: not a key file/);
+  });
+});
+
+Deno.test("help text is filled: no description line stops short while the next word would fit in 80 columns, none is wider than 100", async () => {
+  for (const c of COMMANDS) {
+    const out = (await cli([...c.name.split(" "), "--help"])).out;
+    const description = out.split("\n\nFlags:")[0].split("\n").slice(2);
+    for (let i = 0; i + 1 < description.length; i++) {
+      const [line, next] = [description[i], description[i + 1]];
+      assert.ok(line.length <= 100, `${c.name}: ${line}`);
+      if (line === "" || next === "") continue;
+      assert.ok(
+        line.length + 1 + next.split(" ")[0].length > 80,
+        `${c.name}: "${line}" could take "${next.split(" ")[0]}"`,
+      );
+    }
+  }
+});
+
+Deno.test("--json help says what each command prints: the site's answer as it came only for status, sites and tx get; checkpoint's rootHash is hex", async () => {
+  const asItCame = new Set(["status", "sites", "tx get"]);
+  for (const c of COMMANDS) {
+    const help = c.flags.json?.help ?? "";
+    assert.ok(help !== "", `${c.name} has --json`);
+    assert.equal(/as it came/.test(help), asItCame.has(c.name), `${c.name}: ${help}`);
+  }
+  assert.match(COMMANDS.find((c) => c.name === "checkpoint")!.flags.json.help, /rootHash \(hex\)/);
+  assert.match((await cli(["checkpoint", "--help"])).out, /rootHash is\s+hex/);
+  const top = (await cli(["--help"])).out.replaceAll(/\s+/g, " ");
+  assert.match(
+    top,
+    /--json print JSON: for status, sites and tx get the site's answer as it came; for the others JSON the command makes/,
+  );
+});
+
+Deno.test("verify: a checkpoint short of the quorum because trusted sites signed with keys the trust file lacks hints at trust update", async () => {
+  await withTempDir(async (dir) => {
+    const [aOld, aNew, bOld, bNew, c] = [
+      generateKeyPair(),
+      generateKeyPair(),
+      generateKeyPair(),
+      generateKeyPair(),
+      generateKeyPair(),
+    ];
+    await Deno.writeTextFile(
+      `${dir}/trust.json`,
+      JSON.stringify({
+        v: 1,
+        origin: "edgeledger.test/demo",
+        quorum: 2,
+        trustedKeys: [
+          verifierKey("site-a", aOld.publicKey),
+          verifierKey("site-b", bOld.publicKey),
+          verifierKey("site-c", c.publicKey),
+        ],
+      }),
+    );
+    // site-a and site-b rotated their keys since the trust file was made.
+    const note = checkpointNote(1, 1, [["site-a", aNew], ["site-b", bNew], ["site-c", c]]);
+    await Deno.writeTextFile(`${dir}/b.json`, JSON.stringify(bundleOf(note, 1)));
+    const r = await cli(["verify", `${dir}/b.json`, "--trust", `${dir}/trust.json`]);
+    assert.equal(r.code, 1);
+    assert.equal(r.err.trimEnd().split("\n").length, 1, r.err);
+    assert.match(
+      r.err,
+      new RegExp(
+        "\\(checkpoint_quorum_not_met\\); site-a, site-b signed with keys the trust file does " +
+          `not hold: if they rotated \\(member rotate-key\\), run trust update ${dir}/trust\\.json\n$`,
+      ),
+    );
+    // Short of the quorum for another reason (a stranger signed): no such hint.
+    const stranger = checkpointNote(1, 1, [["site-z", generateKeyPair()], ["site-c", c]]);
+    await Deno.writeTextFile(`${dir}/z.json`, JSON.stringify(bundleOf(stranger, 1)));
+    const other = await cli(["verify", `${dir}/z.json`, "--trust", `${dir}/trust.json`]);
+    assert.match(other.err, /\(checkpoint_quorum_not_met\)\n$/);
+  });
 });

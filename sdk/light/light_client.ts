@@ -46,7 +46,14 @@ import {
   type Receipt,
 } from "../client/client.ts";
 import { blockHash } from "../block.ts";
-import { EdgeLedgerError, NotFoundError, RejectedError, ServerError } from "../client/errors.ts";
+import {
+  EdgeLedgerError,
+  NetworkError,
+  NotFoundError,
+  RateLimitedError,
+  RejectedError,
+  ServerError,
+} from "../client/errors.ts";
 import { MemoryTrustStore, type TrustedCheckpoint, type TrustStore } from "./trust_store.ts";
 import {
   followKeyRotationsOf,
@@ -84,7 +91,7 @@ export const CHECKPOINT_WAIT_MS_DEFAULT = 5000;
  * | `consistency_proof_invalid` | it does not provably extend the last trusted checkpoint |
  * | `tx_not_found` | no site knows the transaction |
  * | `tx_not_committed` | known but not yet in a block, or in one the latest co-signed checkpoint does not cover yet (after `checkpointWaitMs`) |
- * | `receipt_malformed` | the receipt lacks what a committed receipt must have |
+ * | `receipt_malformed` | the receipt lacks what a committed receipt must have, or is another transaction's |
  * | `proof_tree_size_mismatch` | the proof is for another tree size than the checkpoint |
  * | `leaf_malformed` | the leaf is not canonical `{"tx","result"}` JSON |
  * | `leaf_tx_mismatch` | the leaf holds another transaction than the one asked |
@@ -621,6 +628,15 @@ export class LightClient {
     if (receipt?.status !== "committed") {
       return fail("tx_not_committed", `the receipt says ${receipt?.status}`, txId);
     }
+    if (typeof receipt.txId === "string" && receipt.txId !== txId) {
+      // Nothing is missing: the receipt is another transaction's (a swapped
+      // id in the bundle, or a site answering for another transaction).
+      return fail(
+        "receipt_malformed",
+        `the receipt is for another transaction, ${receipt.txId}`,
+        txId,
+      );
+    }
     if (
       !Number.isSafeInteger(receipt.logIndex) || !Number.isSafeInteger(receipt.height) ||
       receipt.result === undefined || receipt.txId !== txId
@@ -956,6 +972,15 @@ export class LightClient {
         if (e instanceof EdgeLedgerError && !(e instanceof RejectedError)) {
           return unavailable(e, "a consistency proof");
         }
+        if (isReplicaOnlyAnswer(e)) {
+          // A replica behind lacks the larger tree, and no leader answered in
+          // its place: no proof was had, which says nothing of a fork.
+          return fail(
+            "unavailable",
+            `cannot fetch a consistency proof from size ${small.size} to ${large.size}: ` +
+              `${errorText(e)}; no leader answered in its place`,
+          );
+        }
         return fail(
           "consistency_proof_invalid",
           `no valid consistency proof from size ${small.size} to ${large.size}: ${errorText(e)}`,
@@ -1230,7 +1255,15 @@ async function latestCheckpoint(source: LightSource): Promise<string> {
 /**
  * Reads from any replica; a replica that lacks the data yet (404, or 4xx for
  * a tree size it does not have) is asked again at the leader, which has
- * everything the checkpoint names.
+ * everything the checkpoint names. The leader's answer is then the one
+ * thrown, unless no leader answered about the data at all: a source of one
+ * follower's URL gets 503 `not_leader` (the light client does not follow
+ * the `leaderUrl` it names: a {@link LightSource} is not always a client it
+ * could point elsewhere, and a URL a site names is not one this client was
+ * given), and a cluster in an election answers 503 `unavailable`. Such a
+ * refusal says nothing about the transaction or the tree, so the replica's
+ * own answer is thrown instead, marked (see {@link isReplicaOnlyAnswer}) for
+ * a caller that must tell it from the leader's.
  */
 async function withLeaderRetry<T>(
   read: (consistency: "stale" | "leader") => Promise<T>,
@@ -1239,8 +1272,38 @@ async function withLeaderRetry<T>(
     return await read("stale");
   } catch (e) {
     if (!(e instanceof RejectedError) || e.status === 400) throw e;
-    return await read("leader");
+    try {
+      return await read("leader");
+    } catch (again) {
+      if (answeredNothing(again)) {
+        replicaOnlyAnswers.add(e);
+        throw e;
+      }
+      throw again;
+    }
   }
+}
+
+/**
+ * The replicas' refusals {@link withLeaderRetry} threw because no leader
+ * answered in their place: a replica behind lacks what the leader may have,
+ * so such a refusal is no proof that the data does not exist.
+ */
+const replicaOnlyAnswers = new WeakSet<Error>();
+
+/** Whether `e` is a replica's refusal that no leader's answer confirmed (see {@link withLeaderRetry}). */
+function isReplicaOnlyAnswer(e: unknown): boolean {
+  return e instanceof Error && replicaOnlyAnswers.has(e);
+}
+
+/**
+ * Whether `e` is a failure to answer rather than an answer about the data:
+ * no answer (a network error), a 5xx (`not_leader`, `unavailable`) or a
+ * 429. A 2xx the client could not use (a malformed answer) is an answer.
+ */
+function answeredNothing(e: unknown): boolean {
+  return e instanceof NetworkError || e instanceof RateLimitedError ||
+    (e instanceof ServerError && e.status >= 500);
 }
 
 /**

@@ -830,3 +830,116 @@ Deno.test("LightClient with keyRotations that followed a rotation before the sit
   assert.deepEqual(light.retiredKeys(), [{ key: vkA(a0), untilHeight: 5 }]);
   assert.deepEqual(changes.at(-1), [[vkA(a1), vkB], [], [{ key: vkA(a0), untilHeight: 5 }]]);
 });
+
+/**
+ * A `fetch` for one follower's URL (`http://follower`): it serves `note` as
+ * its checkpoint, answers 404 for any transaction and 422 `invalid_range`
+ * for a consistency proof (it lacks the tree), and 503 `not_leader` naming
+ * a leader at another URL for every read at `consistency=leader`. Records
+ * each request's path and consistency.
+ */
+function followerFetch(note: string) {
+  const asked: string[] = [];
+  const problem = (status: number, slug: string, detail: string, extra = {}) =>
+    Promise.resolve(
+      new Response(
+        JSON.stringify({
+          type: `https://edgeledger.dev/problems/${slug}`,
+          title: slug,
+          status,
+          detail,
+          instance: "/v1",
+          requestId: crypto.randomUUID(),
+          ...extra,
+        }),
+        { status, headers: { "content-type": "application/problem+json" } },
+      ),
+    );
+  const fetchFn = ((input: URL | RequestInfo) => {
+    const url = new URL(input instanceof Request ? input.url : input);
+    const consistency = url.searchParams.get("consistency") ?? "stale";
+    asked.push(`${url.pathname} ${consistency}`);
+    if (consistency === "leader") {
+      return problem(503, "not_leader", "Site site-b is not the leader", {
+        leader: "site-a",
+        leaderUrl: "http://leader",
+        retryAfter: 1,
+      });
+    }
+    if (url.pathname === "/v1/checkpoint") {
+      return Promise.resolve(new Response(note, { headers: { "content-type": "text/plain" } }));
+    }
+    if (url.pathname === "/v1/consistency") {
+      return problem(422, "invalid_range", "The log has 1 entries, not 2");
+    }
+    return problem(404, "not_found", "No such transaction");
+  }) as typeof fetch;
+  return { fetchFn, asked };
+}
+
+Deno.test("withLeaderRetry: a follower's 404 stands when the leader retry is refused not_leader (one URL, no failover): tx_not_found, not unavailable", async () => {
+  const { note } = emptyLogNote();
+  const { fetchFn, asked } = followerFetch(note);
+  const source = new EdgeLedgerClient({
+    urls: "http://follower",
+    fetch: fetchFn,
+    retry: { attemptsMax: 2, delayMsBase: 1, delayMsMax: 1 },
+  });
+  const txId = "ab".repeat(32);
+  const verdict = await fetchReceiptBundle(source, txId, { checkpointWaitMs: 0 });
+  assert.ok("reason" in verdict);
+  assert.equal(verdict.reason, "tx_not_found", verdict.message);
+  assert.equal(verdict.detail, "the site does not know this transaction");
+  // The leader was asked (and refused), then the follower's answer was the one reported.
+  assert.ok(asked.includes(`/v1/txs/${txId} stale`), asked.join(", "));
+  assert.ok(asked.includes(`/v1/txs/${txId} leader`), asked.join(", "));
+});
+
+Deno.test("withLeaderRetry: a follower that lacks a consistency proof's tree, the leader retry refused not_leader, is unavailable (no proof had), not not_leader and not a fork", async () => {
+  const ledger = await twoBlockLedger(() => 2);
+  const bundle = await fetchReceiptBundle(ledger.source, ledger.txId);
+  assert.ok(!("reason" in bundle), JSON.stringify(bundle));
+  const { fetchFn } = followerFetch(ledger.note);
+  const store = new MemoryTrustStore({
+    origin: "edgeledger.test/demo",
+    size: 1,
+    rootHash: ledger.blocks[0].header.logRoot,
+    height: 1,
+    blockHash: ledger.blocks[0].hash,
+    note: "(the checkpoint of size 1)",
+  });
+  const verdict = await new LightClient({
+    source: new EdgeLedgerClient({
+      urls: "http://follower",
+      fetch: fetchFn,
+      retry: { attemptsMax: 2, delayMsBase: 1, delayMsMax: 1 },
+    }),
+    trustedKeys: [verifierKey("site-a", ledger.siteKey.publicKey)],
+    quorum: 1,
+    store,
+  }).verifyBundle(bundle);
+  assert.equal(verdict.reason, "unavailable", verdict.message);
+  assert.match(verdict.message, /invalid_range|The log has 1 entries, not 2/);
+  assert.doesNotMatch(verdict.message, /not the leader/i);
+  assert.equal((await store.load())?.size, 1, "nothing proven: the trusted checkpoint stays");
+});
+
+Deno.test("verifyBundle: a receipt of another transaction (a swapped txId) says so, not that the receipt lacks a field", async () => {
+  const ledger = await twoBlockLedger(() => 2);
+  const bundle = await fetchReceiptBundle(ledger.source, ledger.txId);
+  assert.ok(!("reason" in bundle), JSON.stringify(bundle));
+  const other = "cd".repeat(32);
+  const light = new LightClient({
+    trustedKeys: [verifierKey("site-a", ledger.siteKey.publicKey)],
+    quorum: 1,
+  });
+  const swapped = await light.verifyBundle({ ...bundle, txId: other });
+  assert.equal(swapped.reason, "receipt_malformed");
+  assert.equal(swapped.detail, `the receipt is for another transaction, ${ledger.txId}`);
+  assert.doesNotMatch(swapped.message, /lacks/);
+  // A receipt that does lack its id still says that.
+  const { txId: _gone, ...noId } = bundle.receipt;
+  const lacking = await light.verifyBundle({ ...bundle, receipt: noId as typeof bundle.receipt });
+  assert.equal(lacking.reason, "receipt_malformed");
+  assert.match(lacking.message, /lacks its txId/);
+});

@@ -46,7 +46,7 @@ import {
   warnIfReadableByOthers,
   writeOutput,
 } from "./files.ts";
-import { attempt, CliError, describeClientError } from "./output.ts";
+import { attempt, CliError, describeClientError, leaderNamedBy } from "./output.ts";
 import { requirePermissions } from "./permissions.ts";
 
 // ---- the admin key -----------------------------------------------------------
@@ -434,7 +434,7 @@ export async function callLeader<R extends RouteDefinition>(
               "change may have been made (see member list)",
           );
         }
-        const next = leaderUrlNamed(e);
+        const next = leaderNamedBy(e)?.url;
         if (
           hop >= LEADER_HOPS_MAX || typeof next !== "string" ||
           next.replace(/\/+$/, "") === target
@@ -458,10 +458,10 @@ function leadershipMoved(
   hops: number,
   action: string,
 ): CliError | undefined {
-  const problem = e instanceof RejectedError || e instanceof ServerError ? e.problem : undefined;
-  if (problem === undefined || !problem.type.endsWith("/not_leader")) return undefined;
-  const leader = typeof problem.leader === "string" ? problem.leader : "the leader";
-  const url = typeof problem.leaderUrl === "string" ? problem.leaderUrl : undefined;
+  const named = leaderNamedBy(e);
+  if (named === undefined) return undefined;
+  const leader = named.leader ?? "the leader";
+  const url = named.url;
   const made = "the change was not made";
   if (url === undefined) {
     return new CliError(
@@ -474,16 +474,6 @@ function leadershipMoved(
       (hops > 0 ? ", after leadership moved once already" : "") +
       `; ${made}: run it again (or with --url ${url})`,
   );
-}
-
-/**
- * The leader's URL a `not_leader` problem names, or undefined. Sites answer
- * it with 503; sites of earlier releases answered 409, and are followed too.
- */
-function leaderUrlNamed(e: unknown): unknown {
-  const problem = e instanceof RejectedError || e instanceof ServerError ? e.problem : undefined;
-  if (problem === undefined || !problem.type.endsWith("/not_leader")) return undefined;
-  return problem.leaderUrl;
 }
 
 // ---- the member list ------------------------------------------------------------------

@@ -19,6 +19,7 @@ import {
   decodeDidKey,
   DidKeyError,
   EdgeLedgerClient,
+  EdgeLedgerError,
   EnvelopeError,
   envelopeJson,
   fetchReceiptBundle,
@@ -34,6 +35,7 @@ import {
   parseEnvelope,
   parseNote,
   parseTrustConfig,
+  parseVerifierKey,
   type ReceiptBundle,
   type RequestInput,
   type RouteDefinition,
@@ -59,6 +61,7 @@ import {
   readMembers,
   siteClient,
   siteNameOf,
+  siteThatKnowsTheLeader,
 } from "./admin.ts";
 import {
   type FlagSpecs,
@@ -69,7 +72,10 @@ import {
   UsageError,
 } from "./args.ts";
 import {
+  checkFolder,
   checkOutput,
+  fileErrorText,
+  INPUT_BYTES_MAX,
   inputName,
   keyFileText,
   readJsonInput,
@@ -80,6 +86,7 @@ import {
   attempt,
   CliError,
   ConnectionNotes,
+  errorMessage,
   fields,
   formatBackup,
   formatBlockEvent,
@@ -255,9 +262,13 @@ function commandHelp(spec: CommandSpec<FlagSpecs>): string {
 
 // ---- shared flags ----------------------------------------------------------
 
-const JSON_FLAG = {
-  json: { type: "boolean", help: "print JSON (the API's answer as it came, where there is one)" },
-} as const;
+/**
+ * `--json` with `help` saying what it prints: the site's answer as it came
+ * (status, sites, tx get) or JSON the command makes, each its own.
+ */
+function jsonFlag(help: string) {
+  return { json: { type: "boolean", help } } as const;
+}
 
 const SITE_FLAGS = {
   url: {
@@ -289,7 +300,7 @@ const READ_FLAGS = {
     type: "string",
     value: "N",
     help: "answer only once the site has applied block N, the height of a receipt you were " +
-      "answered (it waits for it up to 5 s)",
+      "answered: each --url site is asked once and waits up to 5 s for it (exit 1 when none has it)",
   },
 } as const;
 
@@ -298,19 +309,43 @@ function minHeightOf(value: string | undefined): { minHeight?: number } {
   return value === undefined ? {} : { minHeight: parseCount(value, "--min-height") };
 }
 
+/**
+ * The client of a read with `--min-height` (`at`): one attempt per site.
+ * That is how the SDK's read-your-writes is meant to go (sdk/client's
+ * README): a site that has not applied the height waits for it up to 5 s,
+ * then answers 503 and the read moves on to the next site at once; when no
+ * site has it, the read fails. The client's usual retries would ask the
+ * same sites again for some 30 s, each time for a block they did not get
+ * in the 5 s before.
+ */
+function readClient(
+  io: CliIo,
+  flags: { url: string[]; "api-key": string | undefined },
+  at: { minHeight?: number },
+): EdgeLedgerClient {
+  return clientFrom(io, flags, at.minHeight === undefined ? {} : { oncePerSite: true });
+}
+
 const CONSISTENCIES: readonly Consistency[] = ["stale", "leader", "linearizable"];
 
 /**
  * The client of `--url` (or `EDGELEDGER_URL`, or {@link DEFAULT_URL}) and
  * `--api-key`. Throws a usage error for a URL that is not http(s), and a
  * permission error (exit code 2) unless the net permission is granted for
- * every site: failover may reach any of them.
+ * every site: failover may reach any of them. With `oncePerSite`, a call
+ * asks each site once, in failover order, and is not retried beyond.
  */
 export function clientFrom(
   io: CliIo,
   flags: { url: string[]; "api-key": string | undefined },
+  options: { oncePerSite?: boolean } = {},
 ): EdgeLedgerClient {
-  return new EdgeLedgerClient({ urls: siteUrls(io, flags), headers: apiKeyHeaders(io, flags) });
+  const urls = siteUrls(io, flags);
+  return new EdgeLedgerClient({
+    urls,
+    headers: apiKeyHeaders(io, flags),
+    retry: options.oncePerSite ? { attemptsMax: urls.length } : undefined,
+  });
 }
 
 /**
@@ -423,7 +458,7 @@ const keyNew = command({
     out: { type: "string", value: "FILE", help: "where to write the private key (required)" },
     alg: { type: "string", value: "ALG", help: "ed25519 (default), p256 or secp256k1" },
     force: { type: "boolean", help: "replace FILE if it exists" },
-    ...JSON_FLAG,
+    ...jsonFlag("print {did, algorithm, publicKey, file} as JSON (made by the command)"),
   },
   async run(ctx, flags) {
     const out = required(flags.out, "--out");
@@ -455,7 +490,7 @@ const keyShow = command({
   ].join("\n"),
   arity: [1, 1],
   argNames: ["FILE (the key file)"],
-  flags: { ...JSON_FLAG },
+  flags: { ...jsonFlag("print {did, algorithm, publicKey} as JSON (made by the command)") },
   async run(ctx, flags, [path]) {
     const key = await readKeyFile(ctx.io, path, (line) => ctx.note(line));
     const view = keyView(key);
@@ -479,7 +514,7 @@ const status = command({
   description: "Shows GET /v1/status of the first site that answers.",
   arity: [0, 0],
   argNames: [],
-  flags: { ...SITE_FLAGS, ...JSON_FLAG },
+  flags: { ...SITE_FLAGS, ...jsonFlag("print the site's answer as it came (JSON)") },
   async run(ctx, flags) {
     const client = clientFrom(ctx.io, flags);
     const res = await attempt(
@@ -501,7 +536,7 @@ const sites = command({
   ].join("\n"),
   arity: [0, 0],
   argNames: [],
-  flags: { ...SITE_FLAGS, ...JSON_FLAG },
+  flags: { ...SITE_FLAGS, ...jsonFlag("print the site's answer as it came (JSON)") },
   async run(ctx, flags) {
     const client = clientFrom(ctx.io, flags);
     const res = await attempt(
@@ -520,30 +555,44 @@ const checkpoint = command({
   description: [
     "Prints the latest checkpoint as the site serves it: a C2SP signed note (origin, tree size,",
     "root hash, height, block hash, then one signature line per site). Not verified: verify does",
-    "that for a proof bundle. --json prints its fields parsed, the note included.",
+    "that for a proof bundle. --json prints its fields parsed, the note included; its rootHash is",
+    "hex (the note's is base64). --min-height N: each --url site is asked once and waits up to",
+    "5 s for block N; exit 1 when none has it.",
   ].join("\n"),
   arity: [0, 0],
   argNames: [],
-  flags: { ...READ_FLAGS, ...SITE_FLAGS, ...JSON_FLAG },
+  flags: {
+    ...READ_FLAGS,
+    ...SITE_FLAGS,
+    ...jsonFlag(
+      "print its fields as JSON: origin, size, rootHash (hex), height, blockHash, signatures, note",
+    ),
+  },
   async run(ctx, flags) {
     const consistency = consistencyOf(flags.consistency);
     const at = minHeightOf(flags["min-height"]);
-    const client = clientFrom(ctx.io, flags);
+    const client = readClient(ctx.io, flags, at);
     const res = await attempt(
       "Cannot read the checkpoint",
       () => client.request(ROUTES.getCheckpoint, { query: { consistency } }, at),
     );
-    if (!flags.json) {
-      // A signed note holds no control characters: a site that sends some is escaped.
-      ctx.io.stdout(printable(res.text));
-      return 0;
-    }
+    // Parsed before it is printed either way: another server's page (an
+    // answer of 200 at a wrong URL) is no checkpoint to show.
     let parsed;
     try {
       const note = parseNote(res.text);
       parsed = { note, checkpoint: parseCheckpoint(note.text) };
     } catch (e) {
-      throw new CliError(`Cannot read the checkpoint from ${res.site}: ${(e as Error).message}`);
+      throw new CliError(
+        `Cannot read the checkpoint from ${res.site}: not a checkpoint (${
+          (e as Error).message.replace(/\s+/g, " ")
+        })`,
+      );
+    }
+    if (!flags.json) {
+      // A signed note holds no control characters: a site that sends some is escaped.
+      ctx.io.stdout(printable(res.text));
+      return 0;
     }
     ctx.out(JSON.stringify({
       origin: parsed.checkpoint.origin,
@@ -578,7 +627,12 @@ const txSign = command({
   arity: [1, 1],
   argNames: ["<kind> (e.g. data.anchor)"],
   flags: {
-    key: { type: "string", multiple: true, value: "FILE", help: "a signer's key file (required)" },
+    key: {
+      type: "string",
+      multiple: true,
+      value: "FILE",
+      help: "a signer's key file (required; - reads it from standard input)",
+    },
     payload: {
       type: "string",
       value: "JSON|@FILE",
@@ -593,7 +647,7 @@ const txSign = command({
     out: { type: "string", value: "FILE", help: "write the envelope to FILE" },
     force: { type: "boolean", help: "with --out, replace FILE if it exists" },
     ...SITE_FLAGS,
-    ...JSON_FLAG,
+    ...jsonFlag("print {txId, envelope} as JSON"),
   },
   async run(ctx, flags, [kind]) {
     if (!(knownKinds() as string[]).includes(kind)) {
@@ -683,7 +737,7 @@ const txSubmit = command({
       help: `how long --wait waits (default ${COMMIT_WAIT_MS_DEFAULT / 1000}s)`,
     },
     ...SITE_FLAGS,
-    ...JSON_FLAG,
+    ...jsonFlag("print the receipt as JSON"),
   },
   async run(ctx, flags, [path]) {
     if (flags.timeout !== undefined && !flags.wait) {
@@ -733,15 +787,18 @@ const txGet = command({
   name: "tx get",
   usage: "tx get TXID [--consistency LEVEL] [--min-height N]",
   summary: "A transaction's envelope and receipt",
-  description: "Shows GET /v1/txs/{TXID}: the signed envelope as submitted, and its receipt.",
+  description: [
+    "Shows GET /v1/txs/{TXID}: the signed envelope as submitted, and its receipt. --min-height N:",
+    "each --url site is asked once and waits up to 5 s for block N; exit 1 when none has it.",
+  ].join("\n"),
   arity: [1, 1],
   argNames: ["TXID (the transaction id)"],
-  flags: { ...READ_FLAGS, ...SITE_FLAGS, ...JSON_FLAG },
+  flags: { ...READ_FLAGS, ...SITE_FLAGS, ...jsonFlag("print the site's answer as it came (JSON)") },
   async run(ctx, flags, [id]) {
     const txId = txIdOf(id);
     const consistency = consistencyOf(flags.consistency);
     const at = minHeightOf(flags["min-height"]);
-    const client = clientFrom(ctx.io, flags);
+    const client = readClient(ctx.io, flags, at);
     const res = await attempt(
       `Cannot read transaction ${txId}`,
       () => client.request(ROUTES.getTx, { params: { txId }, query: { consistency } }, at),
@@ -777,7 +834,9 @@ const proof = command({
         `(default ${PROOF_WAIT_MS_DEFAULT / 1000}s)`,
     },
     ...SITE_FLAGS,
-    ...JSON_FLAG,
+    ...jsonFlag(
+      "with --out, print {file, txId, logIndex, height, treeSize, checkpointHeight} as JSON",
+    ),
   },
   async run(ctx, flags, [id]) {
     const txId = txIdOf(id);
@@ -787,12 +846,14 @@ const proof = command({
     if (flags.force && flags.out === undefined) throw new UsageError("Flag --force needs --out");
     const output = { what: "proof bundle", replace: flags.force };
     if (flags.out !== undefined) await checkOutput(flags.out, output);
-    const client = clientFrom(ctx.io, flags);
+    const { source, failures } = recordingSource(clientFrom(ctx.io, flags));
     const deadline = performance.now() + waitMs;
     let bundle: ReceiptBundle;
     for (;;) {
+      // Only this attempt's failures are quoted: earlier ones are not kept.
+      failures.length = 0;
       // A site that cannot be reached is a verdict (unavailable), not an exception.
-      const got = await fetchReceiptBundle(client, txId);
+      const got = await fetchReceiptBundle(source, txId);
       if (!("reason" in got)) {
         bundle = got;
         break;
@@ -801,8 +862,8 @@ const proof = command({
         // The verdict's detail is its message without "Cannot verify …: ": the
         // subject is said here.
         throw new CliError(
-          `Cannot fetch the proof of transaction ${txId}: ${got.detail ?? got.message} ` +
-            `(${got.reason})`,
+          `Cannot fetch the proof of transaction ${txId}: ` +
+            `${sayFailures(got.detail ?? got.message, failures)} (${got.reason})`,
         );
       }
       await new Promise((resolve) => setTimeout(resolve, PROOF_POLL_MS));
@@ -851,6 +912,7 @@ const verify = command({
     "commands); what it answers is checked against both roots, so it is not trusted.",
     "A transaction its contract rejected is in the ledger too (exit 0, its result says so); with",
     "--applied, verify exits 1 for it, for a script that must go on only with an applied one.",
+    "BUNDLE - or --trust - reads that file from standard input (one of them: it is read once).",
   ].join("\n"),
   arity: [1, 1],
   argNames: ["BUNDLE (the proof bundle, or - for standard input)"],
@@ -858,7 +920,7 @@ const verify = command({
     trust: {
       type: "string",
       value: "FILE",
-      help: "the trust file: site keys, quorum, origin (required)",
+      help: "the trust file: site keys, quorum, origin (required; - reads it from standard input)",
     },
     state: {
       type: "string",
@@ -870,7 +932,9 @@ const verify = command({
       help: "exit 1 unless the transaction's contract applied it (not rejected)",
     },
     ...SITE_FLAGS,
-    ...JSON_FLAG,
+    ...jsonFlag(
+      "print the light client's verdict as JSON, its message the sentences printed without it",
+    ),
   },
   async run(ctx, flags, [path]) {
     const trustPath = required(flags.trust, "--trust");
@@ -879,6 +943,15 @@ const verify = command({
         `Flag ${flags.url.length > 0 ? "--url" : "--api-key"} needs --state: ` +
           "without it verify asks no site",
       );
+    }
+    // Standard input can be read once: a second reader would find it empty.
+    if (path === "-" && trustPath === "-") {
+      throw new UsageError("Only one of BUNDLE - and --trust - can read standard input");
+    }
+    // The state file's folder is never made: a missing one is a mistake in
+    // the command, said before anything is read.
+    if (flags.state !== undefined) {
+      await checkFolder(`Cannot use the state file ${flags.state}`, flags.state);
     }
     const bundle = await readJsonInput(ctx.io, path, "proof bundle");
     if (!isBundleShaped(bundle)) {
@@ -892,6 +965,7 @@ const verify = command({
     // A site is reached only for a consistency proof; a permission to reach
     // it that is missing is a usage matter (exit 2), not a verdict.
     let refused: unknown;
+    const failures: EdgeLedgerError[] = [];
     const proofs = state === undefined ? undefined : consistencySource(() => {
       try {
         return clientFrom(ctx.io, flags);
@@ -899,7 +973,7 @@ const verify = command({
         refused = e;
         throw e;
       }
-    });
+    }, failures);
     const light = new LightClient({
       trustedKeys: trust.trustedKeys,
       retiredKeys: trust.retiredKeys,
@@ -918,8 +992,20 @@ const verify = command({
     }
     if (refused !== undefined) throw refused;
     if (!verdict.ok) {
+      // A site's failure quoted as the other commands say it ("connection refused").
+      verdict = {
+        ...verdict,
+        message: sayFailures(verdict.message, failures),
+        ...(verdict.detail === undefined ? {} : { detail: sayFailures(verdict.detail, failures) }),
+      };
       if (flags.json) ctx.out(JSON.stringify(verdict));
-      ctx.note(formatVerdictFailure(verdict));
+      const rotated = verdict.reason === "checkpoint_quorum_not_met"
+        ? signedByUnknownKeys(bundle.checkpoint, trust)
+        : [];
+      ctx.note(
+        formatVerdictFailure(verdict) +
+          (rotated.length === 0 ? "" : `; ${rotationHint(rotated, inputName(trustPath))}`),
+      );
       return 1;
     }
     // Said from the verdict's fields: a fresh light client's message would
@@ -956,13 +1042,42 @@ async function openStateFile(path: string): Promise<FileTrustStore> {
     { name: "write", path: `${path}.lock` },
     { name: "env" },
   ]);
+  // Read here first, to say what is wrong with it in a line of its own: the
+  // store's parse error quotes the file (which may hold anything, over
+  // lines), and a folder there is node:fs's EISDIR, no Deno error.
+  let info: Deno.FileInfo | undefined;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    // Nothing there yet: the first run makes it.
+    if (!(e instanceof Deno.errors.NotFound)) throw new CliError(`${action}: ${fileErrorText(e)}`);
+  }
+  if (info !== undefined) {
+    if (!info.isFile) throw new CliError(`${action}: not a file`);
+    if (info.size > INPUT_BYTES_MAX) {
+      throw new CliError(`${action}: larger than ${INPUT_BYTES_MAX} bytes`);
+    }
+    let text: string;
+    try {
+      text = await Deno.readTextFile(path);
+    } catch (e) {
+      throw new CliError(`${action}: ${fileErrorText(e)}`);
+    }
+    try {
+      JSON.parse(text);
+    } catch {
+      throw new CliError(`${action}: not JSON`);
+    }
+  }
   const { FileTrustStore } = await import("../../sdk/light/file_trust_store.ts");
   const store = new FileTrustStore(path);
   try {
     await store.load();
   } catch (e) {
     const why = (e as Error).message.replace(/^Cannot read trusted checkpoint \S+: /, "");
-    throw new CliError(`${action}: ${e instanceof Deno.errors.IsADirectory ? "not a file" : why}`);
+    const notAFile = e instanceof Deno.errors.IsADirectory ||
+      (e as { code?: unknown }).code === "EISDIR";
+    throw new CliError(`${action}: ${notAFile ? "not a file" : why}`);
   }
   return store;
 }
@@ -970,20 +1085,108 @@ async function openStateFile(path: string): Promise<FileTrustStore> {
 /**
  * A {@link LightSource} that serves consistency proofs only, from the
  * client `connect` makes when the first one is asked for: verifying a
- * bundle needs nothing else from a site.
+ * bundle needs nothing else from a site. Each client error is kept in
+ * `failures`, as {@link recordingSource} keeps them.
  */
-function consistencySource(connect: () => EdgeLedgerClient): LightSource {
+function consistencySource(
+  connect: () => EdgeLedgerClient,
+  failures: EdgeLedgerError[],
+): LightSource {
   let client: EdgeLedgerClient | undefined;
   const unused = (): never => {
     throw new Error("verify asks a site for consistency proofs only");
   };
   return {
-    consistency: (from, to, options) => (client ??= connect()).consistency(from, to, options),
+    consistency: (from, to, options) =>
+      kept(failures, () => (client ??= connect()).consistency(from, to, options)),
     checkpoint: unused,
     getTx: unused,
     proof: unused,
     blocks: unused,
   };
+}
+
+/**
+ * `client` as a {@link LightSource} that keeps each client error it throws
+ * in `failures`: a light client's verdict quotes only a failure's message,
+ * and the command line says some of them its own way ({@link sayFailures}).
+ */
+function recordingSource(
+  client: EdgeLedgerClient,
+): { source: LightSource; failures: EdgeLedgerError[] } {
+  const failures: EdgeLedgerError[] = [];
+  return {
+    failures,
+    source: {
+      checkpoint: (options) => kept(failures, () => client.checkpoint(options)),
+      consistency: (from, to, options) =>
+        kept(failures, () => client.consistency(from, to, options)),
+      getTx: (txId, options) => kept(failures, () => client.getTx(txId, options)),
+      proof: (txId, options) => kept(failures, () => client.proof(txId, options)),
+      async *blocks(options) {
+        try {
+          yield* client.blocks(options);
+        } catch (e) {
+          if (e instanceof EdgeLedgerError) failures.push(e);
+          throw e;
+        }
+      },
+    },
+  };
+}
+
+/** Runs `call`; a client error it throws is added to `failures`, then thrown on. */
+async function kept<T>(failures: EdgeLedgerError[], call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    if (e instanceof EdgeLedgerError) failures.push(e);
+    throw e;
+  }
+}
+
+/**
+ * `text` (a verdict's message or detail, which quotes the messages of the
+ * client errors it came from) with each of `failures`' messages as the
+ * command line says them ({@link errorMessage}: "connection refused", not
+ * Deno's words; another server's page in one short line), on one line.
+ */
+function sayFailures(text: string, failures: readonly EdgeLedgerError[]): string {
+  let said = text;
+  for (const e of failures) said = said.replace(e.message, () => errorMessage(e));
+  return said.replace(/\s*\n\s*/g, " ");
+}
+
+/**
+ * The trusted sites that signed `checkpoint` with a key `trust` does not
+ * hold for them (neither trusted nor retired): after a key rotation, a trust
+ * file not updated since counts their signatures no more.
+ */
+function signedByUnknownKeys(checkpoint: string, trust: TrustConfig): string[] {
+  let lines;
+  try {
+    lines = parseNote(checkpoint).signatures;
+  } catch {
+    return [];
+  }
+  const known = [...trust.trustedKeys, ...(trust.retiredKeys ?? []).map((r) => r.key)]
+    .map((k) => parseVerifierKey(k));
+  const names = new Set(known.map((k) => k.name));
+  const unknown = lines.filter((l) =>
+    names.has(l.name) &&
+    !known.some((k) => k.name === l.name && hexEncode(k.keyHash) === hexEncode(l.keyHash))
+  ).map((l) => l.name);
+  return [...new Set(unknown)];
+}
+
+/** The hint after `checkpoint_quorum_not_met` when trusted sites signed with keys `file` lacks. */
+function rotationHint(names: readonly string[], file: string): string {
+  const target = file === "from standard input" ? "FILE" : file;
+  return `${names.join(", ")} signed with ${
+    names.length === 1 ? "a key" : "keys"
+  } the trust file does not hold: if ${
+    names.length === 1 ? "it" : "they"
+  } rotated (member rotate-key), run trust update ${target}`;
 }
 
 function isBundleShaped(value: unknown): value is ReceiptBundle {
@@ -1040,7 +1243,7 @@ const trustInit = command({
       help: "the site whose member list to trust (trust on first use; repeat for failover)",
     },
     "api-key": SITE_FLAGS["api-key"],
-    ...JSON_FLAG,
+    ...jsonFlag("print the trust file written, as JSON"),
   },
   async run(ctx, flags) {
     if ((flags.url.length > 0) === (flags.genesis !== undefined)) {
@@ -1053,13 +1256,31 @@ const trustInit = command({
     if (quorum === 0) throw new UsageError("Flag --quorum must be at least 1");
     const output = { what: "trust file", replace: flags.force };
     await checkOutput(out, output);
+    // Built with the default quorum first: a --quorum above the keys found is
+    // a usage error (exit 2), said once their number is known.
     let trust: TrustConfig;
     if (flags.genesis !== undefined) {
       const genesis = await readJsonInput(ctx.io, flags.genesis, "genesis");
-      trust = trustOrFail(() => trustConfigFromGenesis(genesis, { quorum }));
+      trust = trustOrFail(() => trustConfigFromGenesis(genesis));
     } else {
-      const client = clientFrom(ctx.io, flags);
-      const status = await attempt("Cannot read the site's status", () => client.status());
+      // A site that was removed from the cluster still runs and answers, with
+      // the member list it had then: the next --url site is asked instead.
+      const asked = await siteThatKnowsTheLeader(
+        clientFrom(ctx.io, flags),
+        apiKeyHeaders(ctx.io, flags),
+        "Cannot read the site's status",
+      );
+      const status = asked.status.body;
+      const site = asked.status.site;
+      if (status.removed === true) {
+        // Its keys are a stale view (its own among them): a trust file made
+        // from it could trust a site the cluster no longer counts.
+        throw new CliError(
+          `Cannot build the trust file: ${status.site} (${site}) was removed from the cluster, ` +
+            "so its member list is stale: pass a member's URL with --url",
+        );
+      }
+      const client = asked.client;
       const members = await attempt("Cannot read the member sites", () => client.sites());
       const voters = (status as { voters?: unknown }).voters;
       let origin = status.origin;
@@ -1073,13 +1294,22 @@ const trustInit = command({
           voters: Array.isArray(voters) && voters.every((v) => typeof v === "string")
             ? voters
             : undefined,
-          quorum,
         })
       );
       ctx.note(
-        `Trusting the site keys ${client.currentUrl} served (trust on first use): the trust file ` +
+        `Trusting the site keys ${site} served (trust on first use): the trust file ` +
           "is only as good as that URL; check the keys against your consortium's genesis",
       );
+    }
+    if (quorum !== undefined) {
+      const sites = new Set(trust.trustedKeys.map((k) => k.slice(0, k.indexOf("+")))).size;
+      if (quorum > sites) {
+        throw new UsageError(
+          `Flag --quorum must be at most ${sites} (the site keys the trust file would hold), ` +
+            `not ${quorum}`,
+        );
+      }
+      trust = trustOrFail(() => parseTrustConfig({ ...trust, quorum }));
     }
     await writeOutput(out, JSON.stringify(trust, null, 2) + "\n", output);
     const names = trust.trustedKeys.map((k) => k.slice(0, k.indexOf("+")));
@@ -1095,25 +1325,35 @@ const trustUpdate = command({
   name: "trust update",
   usage: "trust update FILE [--url URL …]",
   summary: "Follow the trusted sites' key rotations into a trust file",
-  description: [
-    "Brings the trust file FILE up to date with the key rotations of the sites it trusts",
-    "(member rotate-key): for each trusted site whose key in GET /v1/sites is another one, it",
-    "reads the site's rotations (GET /v1/sites/NAME/keys) and follows them from the key FILE",
-    "trusts, checking each step's two signatures (the retired key's and the new key's); when they",
-    "lead to the site's key now, that key replaces the trusted one. The key it replaces is kept",
-    "in retiredKeys for the checkpoints up to the last block it signed, once the site has signed",
-    "that height with its new key (moments after the rotation; until then the site keeps its old",
-    "key and is named on standard error, exit 1: run it again), so receipts made before the",
-    "rotation still verify. Nothing is taken on the",
-    "site's word: a key is trusted only through signatures of a key FILE trusts already. Sites",
-    "FILE does not trust are never added, and a site whose key no chain reaches (a step that",
-    "does not verify, say) keeps its old key and is named on standard error (exit 1): check it out of",
-    "band. FILE is replaced whole (mode 0600) only when a key changed.",
-  ].join("\n"),
+  description: wrap(
+    "Brings the trust file FILE up to date with the key rotations of the sites it trusts " +
+      "(member rotate-key): for each trusted site whose key in GET /v1/sites is another one, it " +
+      "reads the site's rotations (GET /v1/sites/NAME/keys) and follows them from the key FILE " +
+      "trusts, checking each step's two signatures (the retired key's and the new key's); when " +
+      "they lead to the site's key now, that key replaces the trusted one. The key it replaces " +
+      "is kept in retiredKeys for the checkpoints up to the last block it signed, once the site " +
+      "has signed that height with its new key (moments after the rotation; until then the site " +
+      "keeps its old key and is named on standard error, exit 1: run it again), so receipts " +
+      "made before the rotation still verify. Nothing is taken on the site's word: a key is " +
+      "trusted only through signatures of a key FILE trusts already. Sites FILE does not trust " +
+      "are never added, and a site whose key no chain reaches (a step that does not verify, " +
+      "say) keeps its old key and is named on standard error (exit 1): check it out of band. " +
+      "FILE is replaced whole (mode 0600) only when a key changed; it is a file, never " +
+      "standard input.",
+  ),
   arity: [1, 1],
   argNames: ["FILE (the trust file)"],
-  flags: { ...SITE_FLAGS, ...JSON_FLAG },
+  flags: {
+    ...SITE_FLAGS,
+    ...jsonFlag(
+      "print {trust, rotated, pending, unreachable, unlisted, file} as JSON (trust: what FILE holds)",
+    ),
+  },
   async run(ctx, flags, [path]) {
+    // FILE is read and then replaced: standard input cannot be replaced.
+    if (path === "-") {
+      throw new UsageError("FILE cannot be - (standard input): trust update replaces it in place");
+    }
     const trust = await readTrustFile(ctx, path);
     const client = clientFrom(ctx.io, flags);
     const sites = await attempt("Cannot read the member sites", () => client.sites());
@@ -1122,9 +1362,11 @@ const trustUpdate = command({
       () => followKeyRotations(trust, sites, (name) => client.siteKeys(name)),
     );
     if (update.rotated.length > 0) {
+      // A trust file says which sites to believe: only its owner may change it.
       await writeOutput(path, JSON.stringify(update.trust, null, 2) + "\n", {
         what: "trust file",
         replace: true,
+        mode: 0o600,
       });
     }
     if (flags.json) {
@@ -1187,7 +1429,9 @@ const watch = command({
     "Reconnects (failing over between --url sites) and resumes after the last block it printed,",
     "so no block is missed or repeated; standard error says once where it starts, then one line",
     "when the connection drops and one when it is back, never one per retry. Ctrl-C stops it",
-    "(exit 0). --json prints one block event per line.",
+    "(exit 0). Run through npx (npx -y deno@2.9.6 task cli watch), the shell sees 130 instead:",
+    "npm itself dies of the signal; deno task cli or deno run exits 0. --json prints one block",
+    "event per line.",
   ].join("\n"),
   arity: [0, 0],
   argNames: [],
@@ -1200,7 +1444,7 @@ const watch = command({
     signer: { type: "string", value: "DID", help: "only transactions signed by this did:key" },
     from: { type: "string", value: "HEIGHT", help: "start at this height (0: the whole chain)" },
     ...SITE_FLAGS,
-    ...JSON_FLAG,
+    ...jsonFlag("print each block event as JSON, one a line"),
   },
   async run(ctx, flags) {
     let kinds: string[] | undefined;
@@ -1260,17 +1504,19 @@ const ADMIN_KEY_FLAG = {
   "admin-key-file": {
     type: "string",
     value: "FILE",
-    help: `a file holding the admin API key (else the key itself from $${ADMIN_KEY_ENV}); ` +
-      "the key itself is never a flag, which would land in shell history",
+    help: `a file holding the admin API key (else the key itself from $${ADMIN_KEY_ENV}); - ` +
+      "reads it from standard input; the key itself is never a flag, which would land in shell " +
+      "history",
   },
 } as const;
 
 /** The paragraph every command that needs the admin key ends its help with. */
-const ADMIN_KEY_HELP = [
-  `It needs the admin API key: from --admin-key-file FILE (task start writes`,
-  `data/admin-api-key.txt), else the key itself from $${ADMIN_KEY_ENV}. No flag takes`,
-  "the key itself: a flag's value lands in shell history and in ps.",
-].join("\n");
+const ADMIN_KEY_HELP = wrap(
+  "It needs the admin API key: from --admin-key-file FILE (task start writes " +
+    "data/admin-api-key.txt; - reads it from standard input), else the key itself from " +
+    `$${ADMIN_KEY_ENV}. No flag takes the key itself: a flag's value lands in shell history ` +
+    "and in ps.",
+);
 
 /** The paragraph of the commands that find the leader themselves. */
 const LEADER_HELP = [
@@ -1316,7 +1562,12 @@ const memberList = command({
   ].join("\n"),
   arity: [0, 0],
   argNames: [],
-  flags: { ...SITE_FLAGS, ...JSON_FLAG },
+  flags: {
+    ...SITE_FLAGS,
+    ...jsonFlag(
+      "print {leader, term, commitIndex, site, fromLeader, members} as JSON (made by the command)",
+    ),
+  },
   async run(ctx, flags) {
     const client = clientFrom(ctx.io, flags);
     const view = await readMembers(client, apiKeyHeaders(ctx.io, flags), (l) => ctx.note(l));
@@ -1369,15 +1620,22 @@ const memberAdd = command({
     "key-file": {
       type: "string",
       value: "FILE",
-      help: "the new site's key file (task sitekey's); only its public key is read out",
+      help: "the new site's key file (task sitekey's; - for standard input); only its public key " +
+        "is read out",
     },
     ...ADMIN_KEY_FLAG,
     ...SITE_FLAGS,
-    ...JSON_FLAG,
+    ...jsonFlag("print the change made as JSON: {change, name, role, url, publicKey, site}"),
   },
   async run(ctx, flags, [nameArg]) {
     const name = siteNameOf(nameArg);
     const peerUrl = peerUrlOf(flags);
+    // Standard input can be read once: a second reader would find it empty.
+    if (flags["key-file"] === "-" && flags["admin-key-file"] === "-") {
+      throw new UsageError(
+        "Only one of --key-file - and --admin-key-file - can read standard input",
+      );
+    }
     const publicKey = await memberPublicKey(ctx.io, flags, (l) => ctx.note(l));
     const madeBy = await adminChange(
       ctx,
@@ -1423,7 +1681,11 @@ const memberPromote = command({
   ].join("\n"),
   arity: [1, 1],
   argNames: ["NAME (the learner)"],
-  flags: { ...ADMIN_KEY_FLAG, ...SITE_FLAGS, ...JSON_FLAG },
+  flags: {
+    ...ADMIN_KEY_FLAG,
+    ...SITE_FLAGS,
+    ...jsonFlag("print the change made as JSON: {change, name, role, site}"),
+  },
   async run(ctx, flags, [nameArg]) {
     const name = siteNameOf(nameArg);
     const madeBy = await adminChange(
@@ -1458,7 +1720,11 @@ const memberRemove = command({
   ].join("\n"),
   arity: [1, 1],
   argNames: ["NAME (the site to remove)"],
-  flags: { ...ADMIN_KEY_FLAG, ...SITE_FLAGS, ...JSON_FLAG },
+  flags: {
+    ...ADMIN_KEY_FLAG,
+    ...SITE_FLAGS,
+    ...jsonFlag("print the change made as JSON: {change, name, site}"),
+  },
   async run(ctx, flags, [nameArg]) {
     const name = siteNameOf(nameArg);
     const madeBy = await adminChange(
@@ -1504,7 +1770,9 @@ const memberUpdate = command({
     },
     ...ADMIN_KEY_FLAG,
     ...SITE_FLAGS,
-    ...JSON_FLAG,
+    ...jsonFlag(
+      'print the change as JSON: {change ("update", or "none": nothing to change), name, url, site}',
+    ),
   },
   async run(ctx, flags, [nameArg]) {
     const name = siteNameOf(nameArg);
@@ -1559,7 +1827,13 @@ const leaderTransfer = command({
   ].join("\n"),
   arity: [1, 1],
   argNames: ["NAME (the voter to lead)"],
-  flags: { ...ADMIN_KEY_FLAG, ...SITE_FLAGS, ...JSON_FLAG },
+  flags: {
+    ...ADMIN_KEY_FLAG,
+    ...SITE_FLAGS,
+    ...jsonFlag(
+      'print the change as JSON: {change ("transfer", or "none": NAME leads already), leader, previous, site}',
+    ),
+  },
   async run(ctx, flags, [nameArg]) {
     const name = siteNameOf(nameArg);
     const action = `Cannot hand leadership to ${name}`;
@@ -1574,7 +1848,15 @@ const leaderTransfer = command({
       }, action)).site;
     }
     if (flags.json) {
-      ctx.out(JSON.stringify({ change: "transfer", leader: name, previous: from, site }));
+      // As member update says its no-op: "none" when NAME leads already.
+      ctx.out(
+        JSON.stringify({
+          change: from === name ? "none" : "transfer",
+          leader: name,
+          previous: from,
+          site,
+        }),
+      );
     } else {
       ctx.out(from === name ? `${name} leads already` : `Leadership moved from ${from} to ${name}`);
     }
@@ -1600,7 +1882,13 @@ const memberRotateKey = command({
   ].join("\n"),
   arity: [1, 1],
   argNames: ["NAME (the member whose key is replaced)"],
-  flags: { ...ADMIN_KEY_FLAG, ...SITE_FLAGS, ...JSON_FLAG },
+  flags: {
+    ...ADMIN_KEY_FLAG,
+    ...SITE_FLAGS,
+    ...jsonFlag(
+      "print the change made as JSON: {change, name, previous, publicKey, untilHeight, retirementSigned}",
+    ),
+  },
   async run(ctx, flags, [nameArg]) {
     const name = siteNameOf(nameArg);
     const action = `Cannot rotate the key of ${name}`;
@@ -1645,13 +1933,16 @@ const backup = command({
   usage: "backup --out FILE [--force] [--url URL …]",
   summary: "Download a consistent copy of a site's database (admin key)",
   description: [
-    "Streams GET /v1/admin/backup of the first --url site that answers to FILE: a copy of that",
-    "site's database as of one commit, ending at a block, made while the site goes on. FILE is",
-    "written whole or not at all (mode 0600): a download that breaks off, stalls for",
-    `${BACKUP_IDLE_MS_MAX / 1000} s or is interrupted leaves nothing; an existing FILE is refused`,
-    "(exit 2) unless --force. It prints what the copy holds, as the site's answer says: height,",
-    "head block hash, applied index, size. The copy is not verified here: task restore verifies",
-    "one before it puts it in place (and task integrity checks a site's database).",
+    wrap(
+      "Streams GET /v1/admin/backup of the first --url site that answers to FILE: a copy of " +
+        "that site's database as of one commit, ending at a block, made while the site goes " +
+        "on. FILE is written whole or not at all (mode 0600): a download that breaks off, " +
+        `stalls for ${BACKUP_IDLE_MS_MAX / 1000} s or is interrupted leaves nothing; an ` +
+        "existing FILE is refused (exit 2) unless --force. It prints what the copy holds, as " +
+        "the site's answer says: height, head block hash, applied index, size. The copy is not " +
+        "verified here: task restore verifies one before it puts it in place (and task " +
+        "integrity checks a site's database).",
+    ),
     "",
     ADMIN_KEY_HELP,
   ].join("\n"),
@@ -1662,7 +1953,9 @@ const backup = command({
     force: { type: "boolean", help: "replace FILE if it exists" },
     ...ADMIN_KEY_FLAG,
     url: SITE_FLAGS.url,
-    ...JSON_FLAG,
+    ...jsonFlag(
+      "print what the copy holds as JSON: {file, site, filename, height, head, appliedIndex, bytes}",
+    ),
   },
   async run(ctx, flags) {
     const out = required(flags.out, "--out");

@@ -88,14 +88,29 @@ export async function readKeyFile(
   warn: (line: string) => void,
 ): Promise<KeyPair> {
   const jwk = await readJsonInput(source, path, "key file", { secret: true });
+  if (!looksLikeJwk(jwk)) {
+    // An envelope or a bundle given by mistake: the SDK would name the first
+    // JWK member it lacks ("unsupported crv undefined"), which says nothing.
+    throw new CliError(
+      `Cannot read the key file ${inputName(path)}: not a key file (a private JWK, as key new ` +
+        "writes)",
+    );
+  }
   let key: KeyPair;
   try {
     key = importKey(jwk);
   } catch (e) {
-    throw new CliError(`Cannot read the key file ${path}: ${(e as Error).message}`);
+    throw new CliError(`Cannot read the key file ${inputName(path)}: ${(e as Error).message}`);
   }
   if (path !== "-") await warnIfReadableByOthers(path, "key file", warn);
   return key;
+}
+
+/** Whether `value` is a JSON Web Key at all: an object with its `kty`, `crv` or private `d`. */
+function looksLikeJwk(value: unknown): boolean {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const jwk = value as Record<string, unknown>;
+  return "kty" in jwk || "crv" in jwk || "d" in jwk;
 }
 
 /**
@@ -139,28 +154,12 @@ export interface OutputOptions {
  * refuses an existing file again, atomically.
  */
 export async function checkOutput(path: string, options: OutputOptions): Promise<void> {
-  requirePermissions(`Cannot write the ${options.what} ${path}`, [
+  const action = `Cannot write the ${options.what} ${path}`;
+  requirePermissions(action, [
     { name: "write", path },
     { name: "read", path },
   ]);
-  // A folder is never made: a missing one is a mistake in the command, said before any work.
-  const folder = dirOf(path);
-  let folderInfo: Deno.FileInfo | undefined;
-  try {
-    folderInfo = await Deno.stat(folder);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new CliError(
-        `Cannot write the ${options.what} ${path}: its folder ${folder} does not exist ` +
-          "(it is not created)",
-        2,
-      );
-    }
-    // Anything else (a permission): writeOutput reports what it finds.
-  }
-  if (folderInfo !== undefined && !folderInfo.isDirectory) {
-    throw new CliError(`Cannot write the ${options.what} ${path}: ${folder} is not a folder`, 2);
-  }
+  await checkFolder(action, path);
   if (options.replace) return;
   try {
     await Deno.lstat(path);
@@ -169,6 +168,28 @@ export async function checkOutput(path: string, options: OutputOptions): Promise
     return;
   }
   throw existsError(path, options.what);
+}
+
+/**
+ * Refuses, with exit code 2 and a message that starts with `action`, a file
+ * to write at `path` whose folder does not exist or is not a folder: a
+ * folder is never made, so a missing one is a mistake in the command, said
+ * before any work. Anything else (a permission) is left to the write.
+ */
+export async function checkFolder(action: string, path: string): Promise<void> {
+  const folder = dirOf(path);
+  let folderInfo: Deno.FileInfo | undefined;
+  try {
+    folderInfo = await Deno.stat(folder);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new CliError(`${action}: its folder ${folder} does not exist (it is not created)`, 2);
+    }
+    // Anything else (a permission): the write reports what it finds.
+  }
+  if (folderInfo !== undefined && !folderInfo.isDirectory) {
+    throw new CliError(`${action}: ${folder} is not a folder`, 2);
+  }
 }
 
 /**
@@ -239,7 +260,7 @@ function existsError(path: string, what: string): CliError {
 }
 
 /** A file operation's error as a short phrase. */
-function fileErrorText(e: unknown): string {
+export function fileErrorText(e: unknown): string {
   if (e instanceof Deno.errors.NotFound) return "no such file or directory";
   if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
   if (e instanceof Deno.errors.IsADirectory) return "is a directory";

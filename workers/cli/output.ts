@@ -58,17 +58,114 @@ export function describeClientError(action: string, e: EdgeLedgerError): string 
     .filter((x) => x !== undefined).join(", ");
   const suffix = where ? ` [${where}]` : "";
   if (e instanceof CommitTimeoutError) return `${e.message}${suffix}`;
+  // Another server's page knows nothing of the request id: it is not quoted.
+  const foreign = foreignAnswer(e);
+  if (foreign !== undefined) return `${action}: ${foreign}`;
   const problem = e instanceof RejectedError || e instanceof ValidationError ||
       e instanceof RateLimitedError || e instanceof ServerError
     ? e.problem
     : undefined;
   if (problem !== undefined) {
+    const named = leaderNamedBy(e);
     return `${action}: ${problemSlug(problem.type)} (${problem.status}): ${
       describeProblem(problem)
-    }${suffix}`;
+    }${named === undefined ? "" : ` — ${whereTheLeaderIs(named)}`}${suffix}`;
   }
   if (e instanceof NetworkError) return `${action}: ${withConnectReason(e.message, e.cause)}`;
   return `${action}: ${e.message}${suffix}`;
+}
+
+/**
+ * `e`'s message as the command line says it, for a message that quotes it
+ * (a light client's verdict does): why a connection failed instead of
+ * Deno's words ({@link withConnectReason}), and an answer that is not the
+ * API's in one short line ({@link foreignAnswer}); any other as it is.
+ */
+export function errorMessage(e: EdgeLedgerError): string {
+  if (e instanceof NetworkError) return withConnectReason(e.message, e.cause);
+  return foreignAnswer(e) ?? e.message;
+}
+
+/** Longest excerpt of a foreign answer's text that {@link foreignAnswer} quotes. */
+const FOREIGN_EXCERPT_MAX = 80;
+
+/**
+ * One line for an answer that is not the API's — a refusal without a
+ * problem document, such as another server's HTML 404 page or a proxy's
+ * 502 — or undefined for one that is. Says who answered, its status, that
+ * it was not an edgeledger API answer (what a wrong URL or port looks
+ * like), and the start of its text with tags and runs of white space
+ * collapsed: the page itself may be many lines long.
+ *
+ * @example
+ * ```ts
+ * foreignAnswer(e);
+ * // 'http://127.0.0.1:8080 answered 404 with an HTML page, not an edgeledger API answer: "404 Not Found …"'
+ * ```
+ */
+export function foreignAnswer(e: EdgeLedgerError): string | undefined {
+  let status: number;
+  let text: string;
+  if (e instanceof RejectedError && e.problem.type === "about:blank") {
+    // The SDK's stand-in for a 4xx without a problem document: its detail is the body's start.
+    status = e.status;
+    text = e.problem.detail === e.problem.title ? "" : e.problem.detail;
+  } else {
+    // A 429 or 5xx without one: the SDK's message is "<status> from <site>: <the body's start>".
+    const at = (e instanceof ServerError || e instanceof RateLimitedError) &&
+        e.problem === undefined
+      ? /^([3-5][0-9][0-9]) from (\S+): /.exec(e.message)
+      : null;
+    if (at === null || at[2] !== e.site) return undefined;
+    status = Number(at[1]);
+    text = e.message.slice(at[0].length);
+  }
+  const html = /^\s*</.test(text);
+  // A page's scripts and styles are no words to quote; its tags go too. The
+  // text may be cut short (the SDK keeps its first 200 characters): a tag
+  // or a script left open runs to the end.
+  const words = html
+    ? text.replace(/<(script|style)\b[\s\S]*?(<\/\1\s*>|$)/gi, " ").replace(/<[^>]*(>|$)/g, " ")
+    : text;
+  const plain = words.replace(/\s+/g, " ").trim();
+  const excerpt = plain.length > FOREIGN_EXCERPT_MAX
+    ? `${plain.slice(0, FOREIGN_EXCERPT_MAX - 1).trimEnd()}…`
+    : plain;
+  return `${e.site ?? "the site"} answered ${status}${html ? " with an HTML page" : ""}, ` +
+    `not an edgeledger API answer${excerpt === "" ? "" : `: "${excerpt}"`}`;
+}
+
+/** Who leads, as a site's `not_leader` answer names it. */
+export interface LeaderNamed {
+  /** The leader's name, when the site knows one. */
+  leader: string | undefined;
+  /** The leader's base URL, when the site knows one. */
+  url: string | undefined;
+}
+
+/**
+ * The leader a `not_leader` problem names (`leader`, `leaderUrl`), or
+ * undefined for any other error. Sites answer it with 503; sites of earlier
+ * releases answered a change 409, which counts too.
+ */
+export function leaderNamedBy(e: unknown): LeaderNamed | undefined {
+  const problem = e instanceof RejectedError || e instanceof ServerError ? e.problem : undefined;
+  if (problem === undefined || !problem.type.endsWith("/not_leader")) return undefined;
+  return {
+    leader: typeof problem.leader === "string" ? problem.leader : undefined,
+    url: typeof problem.leaderUrl === "string" ? problem.leaderUrl : undefined,
+  };
+}
+
+/**
+ * What to do after a `not_leader` answer: which site leads and the `--url`
+ * that reaches it, or that none is known yet.
+ */
+export function whereTheLeaderIs(named: LeaderNamed): string {
+  if (named.url === undefined) {
+    return "it knows of no leader (an election may be under way): try again in a moment";
+  }
+  return `the leader is ${named.leader ?? "at that URL"}: pass --url ${named.url}`;
 }
 
 /**
