@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import {
   basePort,
   closedPort,
+  FETCH_BLOCKED_PORTS,
   PortTakenError,
   spawnWorkerOnPort,
   startCluster,
@@ -67,6 +68,15 @@ Deno.test("startOnFreePort(): a start whose port was taken runs again on the nex
     /^Error: Cannot read genesis$/,
   );
   assert.equal(other.picked.length, 1, "a failure that is not a taken port is not tried again");
+});
+
+Deno.test("basePort() never draws a first port whose cluster (the gateway below, 9 sites above) would take a port fetch blocks (10080)", () => {
+  for (let i = 0; i < 20_000; i++) {
+    const port = basePort();
+    for (const blocked of FETCH_BLOCKED_PORTS) {
+      assert.ok(blocked < port - 1 || blocked > port + 9, `drew ${port}`);
+    }
+  }
 });
 
 Deno.test("basePort() and closedPort() stay below the ephemeral range; nothing accepts a connection on closedPort()", async () => {
