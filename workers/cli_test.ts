@@ -2500,6 +2500,19 @@ Deno.test("an answer that is not the API's (another server's HTML page) is one s
   }
 });
 
+/** A trust file at `path` of one site, `site-a` with `site`'s key, quorum 1, origin edgeledger.test/demo. */
+async function writeOneSiteTrust(path: string, site: { publicKey: Uint8Array }): Promise<void> {
+  await Deno.writeTextFile(
+    path,
+    JSON.stringify({
+      v: 1,
+      origin: "edgeledger.test/demo",
+      quorum: 1,
+      trustedKeys: [verifierKey("site-a", site.publicKey)],
+    }),
+  );
+}
+
 Deno.test("proof and verify --state say why a connection failed as the other commands do (connection refused), not in Deno's words", async () => {
   const down = closedUrl();
   const refused = /connection refused \(is a site running at that address and port\?\)/;
@@ -2509,15 +2522,7 @@ Deno.test("proof and verify --state say why a connection failed as the other com
   assert.doesNotMatch(proof.err, /fetch failed|os error|tcp connect/);
   await withTempDir(async (dir) => {
     const site = generateKeyPair();
-    await Deno.writeTextFile(
-      `${dir}/t.json`,
-      JSON.stringify({
-        v: 1,
-        origin: "edgeledger.test/demo",
-        quorum: 1,
-        trustedKeys: [verifierKey("site-a", site.publicKey)],
-      }),
-    );
+    await writeOneSiteTrust(`${dir}/t.json`, site);
     await Deno.writeTextFile(
       `${dir}/b.json`,
       JSON.stringify(bundleOf(checkpointNote(2, 2, [["site-a", site]]), 2)),
@@ -2592,15 +2597,7 @@ Deno.test("verify --state into a folder that does not exist, or under a file, is
 Deno.test("verify --state: a state file that is not JSON is one line saying so, never quoting it; a folder is not a file", async () => {
   await withTempDir(async (dir) => {
     const site = generateKeyPair();
-    await Deno.writeTextFile(
-      `${dir}/t.json`,
-      JSON.stringify({
-        v: 1,
-        origin: "edgeledger.test/demo",
-        quorum: 1,
-        trustedKeys: [verifierKey("site-a", site.publicKey)],
-      }),
-    );
+    await writeOneSiteTrust(`${dir}/t.json`, site);
     await Deno.writeTextFile(
       `${dir}/b.json`,
       JSON.stringify(bundleOf(checkpointNote(1, 1, [["site-a", site]]), 1)),
