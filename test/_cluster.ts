@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { FETCH_BLOCKED_PORTS } from "../src/site/ports.ts";
 import assert from "node:assert/strict";
 import { exportKey, generateKeyPair } from "../sdk/keys.ts";
 import { base64urlEncode } from "../sdk/encoding.ts";
@@ -162,16 +163,11 @@ export function basePort(): number {
     const port = testPortMin + Math.floor(Math.random() * (testPortMax - testPortMin));
     // The ports a cluster takes around its first (the gateway below it, up to 9 sites above)
     // must not include one fetch refuses to connect to ("Requests to port 10080 are blocked").
-    if (!FETCH_BLOCKED_PORTS.some((b) => b >= port - 1 && b <= port + 9)) return port;
+    if (![...FETCH_BLOCKED_PORTS].some((b) => b >= port - 1 && b <= port + 9)) return port;
   }
 }
 
-/**
- * The ports in `[testPortMin, testPortMax)` that the Fetch standard's "bad
- * port" list blocks: Deno's fetch refuses them, so a site there cannot be
- * reached by a client or a peer.
- */
-export const FETCH_BLOCKED_PORTS: readonly number[] = [10080];
+export { FETCH_BLOCKED_PORTS };
 
 /** How many tries to find a closed port {@link closedPort} makes. */
 const closedPortTriesMax = 20;

@@ -185,3 +185,50 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a site, a gateway and task start refuse a port fetch refuses to connect to (10080, 5060, …): no client or peer could reach it", async () => {
+  const { siteConfigSchema } = await import("../src/site/config.ts");
+  const { gatewayConfigSchema } = await import("../src/gateway/config.ts");
+  const { listenPort } = await import("../src/site/ports.ts");
+  for (const port of [10080, 5060, 6000]) {
+    const r = listenPort.safeParse(port);
+    assert.equal(r.success, false, String(port));
+    assert.match(r.error!.issues[0].message, /is a port fetch refuses to connect to/);
+  }
+  for (const port of [0, 7001, 10079, 10081]) {
+    assert.equal(listenPort.safeParse(port).success, true);
+  }
+  assert.equal(
+    siteConfigSchema.shape.port.safeParse(10080).success,
+    false,
+    "a site's config refuses it",
+  );
+  assert.equal(
+    gatewayConfigSchema.safeParse({ port: 10080, sites: ["http://127.0.0.1:7001"] }).success,
+    false,
+    "a gateway's config refuses it",
+  );
+  const dir = await Deno.makeTempDir({ prefix: "edgeledger-bad-port-" });
+  try {
+    for (const args of [["--port", "10078", "--sites", "3"], ["--port", "10081", "--gateway"]]) {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          new URL("../workers/start.ts", import.meta.url).pathname,
+          ...args,
+          "--data",
+          `${dir}/data`,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const err = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 2, err);
+      assert.match(err, /10080 is a port fetch refuses to connect to/, args.join(" "));
+    }
+    await assert.rejects(Deno.stat(`${dir}/data`), Deno.errors.NotFound, "no ledger was made");
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});

@@ -19,6 +19,7 @@
 import { normalize } from "node:path";
 import { initLocalLedger, LedgerSizeError, sitesCount } from "../src/site/config.ts";
 import { fetchVia, readCaCerts, trustingClient } from "../src/site/tls.ts";
+import { blockedPortProblem } from "../src/site/ports.ts";
 import { helpAsked } from "./_cli.ts";
 import { signalEchoMs } from "./_signals.ts";
 import { writeExampleTx } from "./example_tx.ts";
@@ -100,6 +101,16 @@ if (!Number.isInteger(sites) || sites < 1 || sites > 9) {
 }
 if (!Number.isInteger(basePort) || basePort < 1 || basePort + sites - 1 > 65535) {
   console.error(`--port (EDGELEDGER_PORT) must be a TCP port with room for ${sites} site(s)`);
+  Deno.exit(2);
+}
+// The sites take the ports from --port up; a gateway its own, or by default the one below.
+const portsTaken = [
+  ...Array.from({ length: sites }, (_, i) => basePort + i),
+  ...(gatewayGiven === undefined ? [] : [Number.isNaN(gatewayPort) ? basePort - 1 : gatewayPort!]),
+];
+const blockedPort = portsTaken.map(blockedPortProblem).find((p) => p !== undefined);
+if (blockedPort !== undefined) {
+  console.error(`--port (EDGELEDGER_PORT) or --gateway: ${blockedPort}`);
   Deno.exit(2);
 }
 
