@@ -779,7 +779,8 @@ Deno.test({
 if (!opensslPresent) console.warn(`deploy_test: the TLS run is ${OPENSSL_MISSING}`);
 
 Deno.test("deploy: a site whose database is outside its unit's --allow-write refuses to start with one clear line", async () => {
-  const d = await deploy(1, { db: (dir) => `${dir}/elsewhere/ledger.db` });
+  // Port 2: it fails before it listens (port 1 is one fetch refuses, which a site refuses first).
+  const d = await deploy(2, { db: (dir) => `${dir}/elsewhere/ledger.db` });
   try {
     const cmd = await serviceCommand(SITE_UNIT, SITE, d.paths);
     const proc = spawnService(cmd);
@@ -799,7 +800,7 @@ Deno.test("deploy: a site whose database is outside its unit's --allow-write ref
 });
 
 Deno.test("deploy: a site that may not read the code its admission workers load refuses to start with one clear line, rather than refusing every transaction", async () => {
-  const d = await deploy(1);
+  const d = await deploy(2);
   try {
     const cmd = await serviceCommand(SITE_UNIT, SITE, d.paths);
     // The unit's permissions without the SDK's folder, which the workers import.

@@ -40,6 +40,7 @@ import {
   TlsConfigError,
 } from "../src/site/tls.ts";
 import { HttpsServer, reloadTls, type TlsReload } from "../src/site/https_server.ts";
+import { blockedPortProblem } from "../src/site/ports.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import { reloadOnHangup, stopOnSignals } from "./_signals.ts";
 
@@ -93,6 +94,8 @@ export async function startGateway(
   config: GatewayConfig,
   options: { log?: Logger } = {},
 ): Promise<RunningGateway> {
+  const blocked = blockedPortProblem(config.port);
+  if (blocked !== undefined) throw new GatewayConfigError(`Cannot listen on port: ${blocked}`);
   const log = options.log ?? gatewayLogger(config);
   if (config.expiredGraceMs !== undefined) {
     log.warn("expiredGraceMs has no effect: the sites judge expiry (remove it from the config)");
@@ -252,6 +255,7 @@ if (import.meta.main) {
   } catch (e) {
     console.error(`Cannot start gateway: ${(e as Error).message}`);
     const badConfig = e instanceof TlsConfigError || e instanceof SiteApiKeyError ||
+      e instanceof GatewayConfigError ||
       (e instanceof LedgerUnknownError && e.disagreement);
     Deno.exit(badConfig ? 2 : 1);
   }

@@ -32,6 +32,7 @@ import {
 } from "../src/site/config.ts";
 import { Site } from "../src/site/site.ts";
 import { certificateDoubts, ReloadingClient } from "../src/site/tls.ts";
+import { blockedPortProblem } from "../src/site/ports.ts";
 import { AccessKeys } from "../src/site/access_keys.ts";
 import { HttpsServer, reloadTls, type TlsReload } from "../src/site/https_server.ts";
 import { createLogger, logConfigWithEnv, type Logger } from "../src/log.ts";
@@ -139,6 +140,10 @@ export async function startSite(
   options: { log?: Logger } = {},
 ): Promise<RunningSite> {
   const loaded = await loadSiteConfig(configPath);
+  // Before the database opens: a site there could be reached by no one (the
+  // config itself is sound; the operator commands read it elsewhere).
+  const blocked = blockedPortProblem(loaded.config.port);
+  if (blocked !== undefined) throw new Error(`Cannot listen on port: ${blocked}`);
   const log = options.log ?? siteLogger(loaded.config);
   const opened: Opened[] = [];
   try {

@@ -21,7 +21,6 @@
 import { z } from "zod";
 import { connectionLimitSchemas } from "../site/guarded_server.ts";
 import { tlsFilesSchema } from "../site/tls.ts";
-import { listenPort } from "../site/ports.ts";
 import { type LogConfig, logConfigSchema, logValueProblem } from "../log.ts";
 
 const SITES_MISSING =
@@ -32,7 +31,7 @@ export const gatewayConfigSchema = z.strictObject({
   /** Interface to listen on. */
   host: z.string().min(1).default("127.0.0.1"),
   /** TCP port to listen on; 0 picks a free one (the `gateway <url>` line says which). */
-  port: listenPort.default(7000),
+  port: z.number().int().min(0).max(65535).default(7000),
   /** This gateway's name in `Via` headers. */
   name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, {
     error: "Must be 1–64 letters, digits, dots, dashes or underscores",

@@ -44,7 +44,6 @@ import { logConfigSchema } from "../log.ts";
 import { connectionLimitSchemas } from "./guarded_server.ts";
 import { TX_ID_FILTER_BYTES_MAX_DEFAULT } from "./tx_id_filter.ts";
 import { readCaCerts, readServeTls, type ServeTls, tlsFilesSchema } from "./tls.ts";
-import { listenPort } from "./ports.ts";
 
 /**
  * Proposals a leader keeps in flight unless told otherwise. Two, not one:
@@ -65,7 +64,7 @@ export const forwardsInFlightMaxDefault = 4;
 export const siteConfigSchema = z.strictObject({
   name: z.string().min(1).max(64),
   host: z.string().default("127.0.0.1"),
-  port: listenPort,
+  port: z.number().int().min(0).max(65535),
   url: z.url(),
   db: z.string().min(1),
   keyFile: z.string().min(1),

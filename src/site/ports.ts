@@ -7,8 +7,6 @@
  *
  * @module
  */
-import { z } from "zod";
-
 /** The ports fetch refuses to connect to, as Deno 2.9's does (measured: every port tried). */
 export const FETCH_BLOCKED_PORTS: ReadonlySet<number> = new Set([
   1,
@@ -102,9 +100,3 @@ export function blockedPortProblem(port: number): string | undefined {
       "client, gateway or peer could reach it"
     : undefined;
 }
-
-/** A TCP port to listen on: 0 (any free one) to 65535, none fetch refuses. */
-export const listenPort = z.number().int().min(0).max(65535).superRefine((port, ctx) => {
-  const problem = blockedPortProblem(port);
-  if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
-});
