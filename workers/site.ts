@@ -469,6 +469,8 @@ async function openAndServe(
     onListenLost: () => void stop("listener lost").finally(() => Deno.exit(1)),
   });
   served.server = server;
+  // What the config says that the cluster or the certificate disagrees with.
+  await warnOfUrl(config.url, site, log);
   if (loaded.tls !== undefined) {
     const host = new URL(config.url).hostname;
     for (const doubt of certificateDoubts(loaded.tls, { now: Date.now(), host })) {
@@ -566,15 +568,14 @@ const USAGE = "usage: deno run -A workers/site.ts --config <site.json> " +
   "(or the config's path in EDGELEDGER_CONFIG)";
 
 /**
- * Says once, at start, when the config's `url` is not the URL the cluster
- * records for this site: the others reach it at the recorded one (genesis,
- * or its membership entry), whatever the config says.
+ * Says once, at start, when the config's `url` (`configured`) is not the
+ * URL the cluster records for this site: the others reach it at the
+ * recorded one (genesis, or its membership entry), whatever the config says.
  */
-async function warnOfUrl(configPath: string, site: Site): Promise<void> {
-  const configured = (await readSiteConfig(configPath)).url;
+async function warnOfUrl(configured: string, site: Site, log: Logger): Promise<void> {
   const recorded = (await site.sites()).find((s) => s.name === site.name)?.url;
   if (recorded === undefined || new URL(recorded).href === new URL(configured).href) return;
-  site.log.warn("this site's url differs from the one the cluster records for it", {
+  log.warn("this site's url differs from the one the cluster records for it", {
     url: configured,
     recorded,
     hint: "the other sites and clients reach it at the recorded URL; move it with `cli member " +
@@ -605,7 +606,6 @@ if (import.meta.main) {
       voters: status.voters,
       learners: status.learners,
     });
-    await warnOfUrl(configPath, site);
     stopOnSignals(stop, site.log);
     reloadOnHangup(async (trigger) => {
       await reloadKeys(trigger);

@@ -73,13 +73,18 @@ export function readiness(status: z.input<typeof StatusView>): Readiness {
  * Why a volume with `freeBytes` free counts as low against `freeBytesMin`:
  * under the minimum, or — once over it but still within the margin a site
  * wants before it takes writes again (so that a volume at the line does
- * not flap) — short of that margin. "812 MiB free on the data volume, …".
+ * not flap) — short of that margin. "812 MiB free on the data volume, …";
+ * `volume` names the volume ("its data volume" for a site named before it).
  */
-export function lowSpaceText(freeBytes: number, freeBytesMin: number): string {
+export function lowSpaceText(
+  freeBytes: number,
+  freeBytesMin: number,
+  volume = "the data volume",
+): string {
   return freeBytes < freeBytesMin
-    ? `${formatBytes(freeBytes)} free on the data volume, under its minimum of ` +
+    ? `${formatBytes(freeBytes)} free on ${volume}, under its minimum of ` +
       formatBytes(freeBytesMin)
-    : `${formatBytes(freeBytes)} free on the data volume, back over its minimum of ` +
+    : `${formatBytes(freeBytes)} free on ${volume}, back over its minimum of ` +
       `${formatBytes(freeBytesMin)} but not yet by the margin it needs to take writes again`;
 }
 

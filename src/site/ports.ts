@@ -7,6 +7,7 @@
  *
  * @module
  */
+
 /** The ports fetch refuses to connect to, as Deno 2.9's does (measured: every port tried). */
 export const FETCH_BLOCKED_PORTS: ReadonlySet<number> = new Set([
   1,

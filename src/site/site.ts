@@ -2722,9 +2722,7 @@ export class Site implements LedgerService {
     const low = this.storageLowSites();
     if (low.length === 0) return undefined;
     const which = low.map((s) =>
-      `${s.site} has ${
-        lowSpaceText(s.freeBytes, s.freeBytesMin).replace(" the data ", " its data ")
-      }`
+      `${s.site} has ${lowSpaceText(s.freeBytes, s.freeBytesMin, "its data volume")}`
     ).join("; ");
     return new LedgerError(
       "insufficient_storage",
